@@ -1,0 +1,638 @@
+//! API keys: generation, format and checksum, hashing, lifecycle, rotation.
+//!
+//! Only the SHA-256 of a full key is stored (unique index, lookup by hash)
+//! together with a short display prefix. The plaintext is returned exactly
+//! once, by [`TokenManager::create_key`] or [`TokenManager::rotate_key`].
+
+mod format;
+mod types;
+
+pub use format::{
+    BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, MAX_KEY_LEN, MAX_PREFIX_LEN, is_well_formed,
+    validate_prefix,
+};
+pub use types::{
+    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
+    Verification, VerifyReason,
+};
+
+use crate::audit::{AuditAction, AuditEvent, AuditFilter, NewAuditEvent};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::TokenManager;
+use crate::store;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+const MAX_OWNER: usize = 256;
+const MAX_NAME: usize = 256;
+const MAX_DESCRIPTION: usize = 4096;
+const MAX_SCOPES: usize = 64;
+const MAX_SCOPE_LEN: usize = 128;
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+const MAX_ACTOR: usize = 256;
+const MAX_REASON: usize = 1024;
+const MAX_PAGE: u32 = 1000;
+const DEFAULT_PAGE: u32 = 100;
+const MAX_ID: usize = 64;
+
+fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+fn check_len(what: &str, s: &str, min: usize, max: usize) -> Result<()> {
+    let n = s.chars().count();
+    if n < min || n > max {
+        return Err(Error::invalid(format!(
+            "{what} must be {min}-{max} characters (got {n})"
+        )));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::invalid(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_actor(actor: Option<&str>) -> Result<()> {
+    actor.map_or(Ok(()), |a| check_len("actor", a, 1, MAX_ACTOR))
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_ID {
+        return Err(Error::invalid("key id must be 1-64 characters"));
+    }
+    Ok(())
+}
+
+/// Validates scopes and returns them as a JSON array (order kept, duplicates removed).
+fn scopes_json(scopes: &[String]) -> Result<String> {
+    if scopes.len() > MAX_SCOPES {
+        return Err(Error::invalid(format!(
+            "at most {MAX_SCOPES} scopes (got {})",
+            scopes.len()
+        )));
+    }
+    let mut out: Vec<&str> = Vec::with_capacity(scopes.len());
+    for s in scopes {
+        if s.is_empty()
+            || s.len() > MAX_SCOPE_LEN
+            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::invalid(format!(
+                "each scope must be 1-{MAX_SCOPE_LEN} bytes without whitespace"
+            )));
+        }
+        if !out.contains(&s.as_str()) {
+            out.push(s);
+        }
+    }
+    Ok(serde_json::to_string(&out)?)
+}
+
+fn metadata_json(m: &Map<String, Value>) -> Result<String> {
+    let s = serde_json::to_string(m)?;
+    if s.len() > MAX_METADATA_BYTES {
+        return Err(Error::invalid(format!(
+            "metadata must serialize to at most {MAX_METADATA_BYTES} bytes (got {})",
+            s.len()
+        )));
+    }
+    Ok(s)
+}
+
+fn parse_cursor(cursor: &Option<String>, default: i64) -> Result<i64> {
+    match cursor {
+        None => Ok(default),
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| Error::invalid("invalid cursor")),
+    }
+}
+
+fn page_limit(limit: Option<u32>) -> Result<u32> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid(format!("limit must be 1-{MAX_PAGE}"))),
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    // Ids are not secrets, but cap what we echo.
+    let shown: String = id.chars().take(MAX_ID).collect();
+    Error::new(ErrorKind::KeyNotFound, format!("no key with id {shown:?}"))
+}
+
+fn refuse_status(r: &KeyRecord, what: &str) -> Result<()> {
+    let (kind, state) = match r.status {
+        KeyStatus::Active => return Ok(()),
+        KeyStatus::Disabled => (ErrorKind::KeyDisabled, "disabled"),
+        KeyStatus::Revoked => (ErrorKind::KeyRevoked, "revoked"),
+        KeyStatus::Expired => (ErrorKind::KeyExpired, "expired"),
+    };
+    Err(Error::new(
+        kind,
+        format!("cannot {what} key {}: it is {state}", r.id),
+    ))
+}
+
+struct Insert<'a> {
+    owner: &'a str,
+    name: &'a str,
+    description: &'a str,
+    scopes_json: String,
+    metadata_json: String,
+    prefix: &'a str,
+    expires_at: Option<i64>,
+    version: u32,
+    rotated_from: Option<&'a str>,
+}
+
+impl TokenManager {
+    /// Creates a key and returns its plaintext (the only time it is available) and record.
+    pub fn create_key(&self, req: &NewKey) -> Result<CreatedKey> {
+        let now = self.inner.now();
+        check_len("owner", &req.owner, 1, MAX_OWNER)?;
+        check_len("name", &req.name, 0, MAX_NAME)?;
+        check_len("description", &req.description, 0, MAX_DESCRIPTION)?;
+        check_actor(req.actor.as_deref())?;
+        let expires_at = match (req.expires_at, req.expires_in) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid("give expires_at or expires_in, not both"));
+            }
+            (Some(t), None) if t <= now => {
+                return Err(Error::invalid("expires_at must be in the future"));
+            }
+            (Some(t), None) => Some(t),
+            (None, Some(d)) if d <= 0 => {
+                return Err(Error::invalid("expires_in must be positive"));
+            }
+            (None, Some(d)) => Some(now.saturating_add(d)),
+            (None, None) => None,
+        };
+        let empty = Map::new();
+        let ins = Insert {
+            owner: &req.owner,
+            name: &req.name,
+            description: &req.description,
+            scopes_json: scopes_json(&req.scopes)?,
+            metadata_json: metadata_json(req.metadata.as_ref().unwrap_or(&empty))?,
+            prefix: req.prefix.as_deref().unwrap_or(DEFAULT_PREFIX),
+            expires_at,
+            version: 1,
+            rotated_from: None,
+        };
+        let actor = req.actor.clone();
+        self.inner.write(|tx| {
+            let created = self.insert_key(tx, &ins, now)?;
+            store::audit::insert(
+                tx,
+                &NewAuditEvent {
+                    at: now,
+                    action: AuditAction::KeyCreate,
+                    key_id: Some(created.record.id.clone()),
+                    display_prefix: Some(created.record.display_prefix.clone()),
+                    actor,
+                    outcome: "ok",
+                    detail: Some(json!({
+                        "owner": created.record.owner,
+                        "scopes": created.record.scopes,
+                        "expires_at": created.record.expires_at,
+                    })),
+                },
+            )?;
+            Ok(created)
+        })
+    }
+
+    fn insert_key(
+        &self,
+        tx: &rusqlite::Connection,
+        k: &Insert<'_>,
+        now: i64,
+    ) -> Result<CreatedKey> {
+        let generated = format::generate(k.prefix)?;
+        let hash = hash_key(&generated.plaintext);
+        let id = uuid::Uuid::new_v4().to_string();
+        store::keys::insert(
+            tx,
+            &store::keys::InsertKey {
+                id: &id,
+                key_hash: &hash,
+                prefix: k.prefix,
+                display_prefix: &generated.display_prefix,
+                owner: k.owner,
+                name: k.name,
+                description: k.description,
+                scopes_json: &k.scopes_json,
+                metadata_json: &k.metadata_json,
+                now,
+                expires_at: k.expires_at,
+                version: k.version,
+                rotated_from: k.rotated_from,
+            },
+        )?;
+        let record = store::keys::get(tx, &id, now)?
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "inserted key not found"))?;
+        Ok(CreatedKey {
+            key: generated.plaintext,
+            record,
+        })
+    }
+
+    /// Verifies a presented key. A refusal is a normal answer (`valid: false`
+    /// with a reason), not an error; errors are storage failures only.
+    ///
+    /// Every key in `required_scopes` must be among the key's scopes.
+    pub fn verify_key(&self, key: &str, required_scopes: &[&str]) -> Result<Verification> {
+        let now = self.inner.now();
+        let parsed = match format::parse(key) {
+            Ok(p) => p,
+            Err(_) => {
+                // Record only the prefix part, and only if it has a prefix's shape.
+                let prefix = key
+                    .rsplit_once('_')
+                    .map(|(p, _)| p)
+                    .filter(|p| validate_prefix(p).is_ok())
+                    .map(str::to_string);
+                self.fail(now, None, prefix, VerifyReason::Malformed)?;
+                return Ok(Verification {
+                    valid: false,
+                    reason: VerifyReason::Malformed,
+                    key: None,
+                });
+            }
+        };
+        let hash = hash_key(key);
+        let found = self
+            .inner
+            .db
+            .read(|c| store::keys::find_by_hash(c, &hash, now))?;
+        let Some(record) = found else {
+            self.fail(
+                now,
+                None,
+                Some(parsed.display_prefix.to_string()),
+                VerifyReason::NotFound,
+            )?;
+            return Ok(Verification {
+                valid: false,
+                reason: VerifyReason::NotFound,
+                key: None,
+            });
+        };
+        let reason = match record.status {
+            KeyStatus::Revoked => VerifyReason::Revoked,
+            KeyStatus::Expired => VerifyReason::Expired,
+            KeyStatus::Disabled => VerifyReason::Disabled,
+            KeyStatus::Active
+                if !required_scopes
+                    .iter()
+                    .all(|s| record.scopes.iter().any(|have| have == s)) =>
+            {
+                VerifyReason::InsufficientScope
+            }
+            KeyStatus::Active => VerifyReason::Valid,
+        };
+        if reason == VerifyReason::Valid {
+            self.inner.record_use(&record.id, now)?;
+        } else {
+            self.fail(
+                now,
+                Some(record.id.clone()),
+                Some(record.display_prefix.clone()),
+                reason,
+            )?;
+        }
+        Ok(Verification {
+            valid: reason == VerifyReason::Valid,
+            reason,
+            key: Some(self.with_pending(record)),
+        })
+    }
+
+    fn fail(
+        &self,
+        now: i64,
+        key_id: Option<String>,
+        display_prefix: Option<String>,
+        reason: VerifyReason,
+    ) -> Result<()> {
+        self.inner.defer_audit(NewAuditEvent {
+            at: now,
+            action: AuditAction::KeyVerify,
+            key_id,
+            display_prefix,
+            actor: None,
+            outcome: reason.code(),
+            detail: None,
+        })
+    }
+
+    /// Adds this process's not-yet-flushed uses to a record read from the database.
+    fn with_pending(&self, mut r: KeyRecord) -> KeyRecord {
+        if let Some((n, t)) = self.inner.pending_use(&r.id) {
+            r.usage_count += n;
+            r.last_used_at = Some(r.last_used_at.map_or(t, |l| l.max(t)));
+        }
+        r
+    }
+
+    /// The record of key `id`.
+    pub fn get_key(&self, id: &str) -> Result<KeyRecord> {
+        check_id(id)?;
+        let now = self.inner.now();
+        let r = self.inner.db.read(|c| store::keys::get(c, id, now))?;
+        r.map(|r| self.with_pending(r)).ok_or_else(|| not_found(id))
+    }
+
+    /// One page of key records, oldest first, filtered by owner and status.
+    pub fn list_keys(&self, filter: &KeyFilter) -> Result<Page<KeyRecord>> {
+        let limit = page_limit(filter.limit)?;
+        let after = parse_cursor(&filter.cursor, 0)?;
+        let now = self.inner.now();
+        let mut page = self
+            .inner
+            .db
+            .read(|c| store::keys::list(c, filter, limit, after, now))?;
+        page.items = page
+            .items
+            .into_iter()
+            .map(|r| self.with_pending(r))
+            .collect();
+        Ok(page)
+    }
+
+    /// Changes name, description, scopes, metadata or expiry of key `id`.
+    /// A revoked key cannot be changed.
+    pub fn update_key(&self, id: &str, u: &KeyUpdate) -> Result<KeyRecord> {
+        check_id(id)?;
+        let now = self.inner.now();
+        if let Some(n) = &u.name {
+            check_len("name", n, 0, MAX_NAME)?;
+        }
+        if let Some(d) = &u.description {
+            check_len("description", d, 0, MAX_DESCRIPTION)?;
+        }
+        check_actor(u.actor.as_deref())?;
+        let scopes = u.scopes.as_deref().map(scopes_json).transpose()?;
+        let metadata = u.metadata.as_ref().map(metadata_json).transpose()?;
+        if let Some(Some(t)) = u.expires_at
+            && t <= now
+        {
+            return Err(Error::invalid(
+                "expires_at must be in the future (revoke or disable to stop a key now)",
+            ));
+        }
+        let mut changed: Vec<&str> = Vec::new();
+        for (f, set) in [
+            ("name", u.name.is_some()),
+            ("description", u.description.is_some()),
+            ("scopes", scopes.is_some()),
+            ("metadata", metadata.is_some()),
+            ("expires_at", u.expires_at.is_some()),
+        ] {
+            if set {
+                changed.push(f);
+            }
+        }
+        if changed.is_empty() {
+            return Err(Error::invalid("nothing to update"));
+        }
+        self.change(
+            id,
+            AuditAction::KeyUpdate,
+            u.actor.as_deref(),
+            now,
+            |tx, r| {
+                if r.status == KeyStatus::Revoked {
+                    refuse_status(r, "update")?;
+                }
+                store::keys::update(
+                    tx,
+                    id,
+                    &store::keys::UpdateFields {
+                        name: u.name.as_deref(),
+                        description: u.description.as_deref(),
+                        scopes_json: scopes.as_deref(),
+                        metadata_json: metadata.as_deref(),
+                        expires_at: u.expires_at,
+                    },
+                    now,
+                )?;
+                Ok(Some(json!({ "fields": changed })))
+            },
+        )
+    }
+
+    /// Disables key `id` (verification answers `DISABLED` until enabled).
+    pub fn disable_key(&self, id: &str, actor: Option<&str>) -> Result<KeyRecord> {
+        self.set_enabled(id, false, actor)
+    }
+
+    /// Enables key `id` again.
+    pub fn enable_key(&self, id: &str, actor: Option<&str>) -> Result<KeyRecord> {
+        self.set_enabled(id, true, actor)
+    }
+
+    fn set_enabled(&self, id: &str, enabled: bool, actor: Option<&str>) -> Result<KeyRecord> {
+        check_id(id)?;
+        check_actor(actor)?;
+        let now = self.inner.now();
+        let action = if enabled {
+            AuditAction::KeyEnable
+        } else {
+            AuditAction::KeyDisable
+        };
+        self.change(id, action, actor, now, |tx, r| {
+            if r.revoked_at.is_some() {
+                refuse_status(r, if enabled { "enable" } else { "disable" })?;
+            }
+            store::keys::set_enabled(tx, id, enabled, now)?;
+            Ok(None)
+        })
+    }
+
+    /// Revokes key `id` permanently. Revoking a revoked key is a `KEY_REVOKED` error.
+    pub fn revoke_key(
+        &self,
+        id: &str,
+        reason: Option<&str>,
+        actor: Option<&str>,
+    ) -> Result<KeyRecord> {
+        check_id(id)?;
+        check_actor(actor)?;
+        if let Some(r) = reason {
+            check_len("reason", r, 1, MAX_REASON)?;
+        }
+        let now = self.inner.now();
+        self.change(id, AuditAction::KeyRevoke, actor, now, |tx, r| {
+            if r.revoked_at.is_some() {
+                refuse_status(r, "revoke")?;
+            }
+            store::keys::revoke(tx, id, reason, now)?;
+            Ok(reason.map(|r| json!({ "reason": r })))
+        })
+    }
+
+    /// Deletes the record of key `id` (its audit history stays). Prefer
+    /// revoke: a deleted key simply answers `NOT_FOUND`.
+    pub fn delete_key(&self, id: &str, actor: Option<&str>) -> Result<()> {
+        check_id(id)?;
+        check_actor(actor)?;
+        let now = self.inner.now();
+        self.inner.write(|tx| {
+            let r = store::keys::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
+            store::keys::delete(tx, id)?;
+            store::audit::insert(
+                tx,
+                &NewAuditEvent {
+                    at: now,
+                    action: AuditAction::KeyDelete,
+                    key_id: Some(r.id),
+                    display_prefix: Some(r.display_prefix),
+                    actor: actor.map(str::to_string),
+                    outcome: "ok",
+                    detail: None,
+                },
+            )
+        })
+    }
+
+    /// Runs one audited change on key `id` in a transaction and returns the new record.
+    fn change(
+        &self,
+        id: &str,
+        action: AuditAction,
+        actor: Option<&str>,
+        now: i64,
+        f: impl FnOnce(&rusqlite::Connection, &KeyRecord) -> Result<Option<Value>>,
+    ) -> Result<KeyRecord> {
+        let record = self.inner.write(|tx| {
+            let before = store::keys::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
+            let detail = f(tx, &before)?;
+            store::audit::insert(
+                tx,
+                &NewAuditEvent {
+                    at: now,
+                    action,
+                    key_id: Some(before.id.clone()),
+                    display_prefix: Some(before.display_prefix.clone()),
+                    actor: actor.map(str::to_string),
+                    outcome: "ok",
+                    detail,
+                },
+            )?;
+            store::keys::get(tx, id, now)?
+                .ok_or_else(|| Error::new(ErrorKind::Internal, "changed key vanished"))
+        })?;
+        Ok(self.with_pending(record))
+    }
+
+    /// Replaces key `id` by a new key with the same owner, name, description,
+    /// scopes and metadata (`version` + 1, `rotated_from` = old id). The old key
+    /// keeps verifying for `overlap_seconds`, then answers `EXPIRED`; with 0 it
+    /// is revoked at once. Only an active key that was not rotated before can
+    /// be rotated.
+    pub fn rotate_key(&self, id: &str, opts: &RotateOptions) -> Result<CreatedKey> {
+        check_id(id)?;
+        check_actor(opts.actor.as_deref())?;
+        if opts.overlap_seconds < 0 {
+            return Err(Error::invalid("overlap_seconds must be >= 0"));
+        }
+        let now = self.inner.now();
+        if let Some(Some(t)) = opts.expires_at
+            && t <= now
+        {
+            return Err(Error::invalid("expires_at must be in the future"));
+        }
+        self.inner.write(|tx| {
+            let old = store::keys::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
+            refuse_status(&old, "rotate")?;
+            if let Some(next) = &old.rotated_to {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("key {} was already rotated to {next}", old.id),
+                ));
+            }
+            let expires_at = match opts.expires_at {
+                Some(e) => e,
+                None => old
+                    .expires_at
+                    .map(|e| now.saturating_add((e - old.created_at).max(1))),
+            };
+            let created = self.insert_key(
+                tx,
+                &Insert {
+                    owner: &old.owner,
+                    name: &old.name,
+                    description: &old.description,
+                    scopes_json: serde_json::to_string(&old.scopes)?,
+                    metadata_json: serde_json::to_string(&old.metadata)?,
+                    prefix: &old.prefix,
+                    expires_at,
+                    version: old.version.saturating_add(1),
+                    rotated_from: Some(&old.id),
+                },
+                now,
+            )?;
+            let new_id = &created.record.id;
+            if opts.overlap_seconds == 0 {
+                store::keys::link_rotation(tx, &old.id, new_id, old.expires_at, now)?;
+                store::keys::revoke(tx, &old.id, Some("rotated"), now)?;
+            } else {
+                let end = now.saturating_add(opts.overlap_seconds);
+                let end = old.expires_at.map_or(end, |e| e.min(end));
+                store::keys::link_rotation(tx, &old.id, new_id, Some(end), now)?;
+            }
+            let actor = opts.actor.clone();
+            for (key_id, prefix, detail) in [
+                (
+                    &old.id,
+                    &old.display_prefix,
+                    json!({"rotated_to": new_id, "overlap_seconds": opts.overlap_seconds}),
+                ),
+                (
+                    new_id,
+                    &created.record.display_prefix,
+                    json!({"rotated_from": old.id, "version": created.record.version}),
+                ),
+            ] {
+                let action = if key_id == &old.id {
+                    AuditAction::KeyRotate
+                } else {
+                    AuditAction::KeyCreate
+                };
+                store::audit::insert(
+                    tx,
+                    &NewAuditEvent {
+                        at: now,
+                        action,
+                        key_id: Some(key_id.clone()),
+                        display_prefix: Some(prefix.clone()),
+                        actor: actor.clone(),
+                        outcome: "ok",
+                        detail: Some(detail),
+                    },
+                )?;
+            }
+            Ok(created)
+        })
+    }
+
+    /// One page of the audit trail, newest first.
+    ///
+    /// Buffered failed-verification entries are flushed first, so the page
+    /// includes everything this process has seen.
+    pub fn list_audit(&self, filter: &AuditFilter) -> Result<Page<AuditEvent>> {
+        let limit = page_limit(filter.limit)?;
+        let before = parse_cursor(&filter.cursor, i64::MAX)?;
+        self.inner.flush()?;
+        self.inner
+            .db
+            .read(|c| store::audit::list(c, filter, limit, before))
+    }
+}

@@ -1,0 +1,277 @@
+//! Records and requests of the API-key lifecycle.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// The state of a key at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Verifies (subject to scopes).
+    Active,
+    /// Temporarily refused; `enable` brings it back.
+    Disabled,
+    /// Permanently refused.
+    Revoked,
+    /// Past its `expires_at`.
+    Expired,
+}
+
+impl KeyStatus {
+    /// The lowercase name used in JSON and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Disabled => "disabled",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+        }
+    }
+
+    /// Parses a lowercase status name.
+    pub fn parse(s: &str) -> crate::Result<KeyStatus> {
+        match s {
+            "active" => Ok(KeyStatus::Active),
+            "disabled" => Ok(KeyStatus::Disabled),
+            "revoked" => Ok(KeyStatus::Revoked),
+            "expired" => Ok(KeyStatus::Expired),
+            _ => Err(crate::Error::invalid(
+                "status must be one of active, disabled, revoked, expired",
+            )),
+        }
+    }
+}
+
+/// A stored API key, as the database holds it: never the plaintext.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyRecord {
+    /// Stable id (UUID v4).
+    pub id: String,
+    /// The key's prefix, e.g. `itk` or `sp_live`.
+    pub prefix: String,
+    /// Prefix plus the first body characters, to tell keys apart in a list.
+    pub display_prefix: String,
+    /// Who the key belongs to (user, service, tenant id).
+    pub owner: String,
+    /// Short human name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Permissions granted to the key.
+    pub scopes: Vec<String>,
+    /// Free JSON object of the application.
+    pub metadata: Map<String, Value>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// Last change of the record (Unix seconds).
+    pub updated_at: i64,
+    /// When the key stops verifying (Unix seconds), if ever.
+    pub expires_at: Option<i64>,
+    /// Last successful verification (Unix seconds), if any.
+    pub last_used_at: Option<i64>,
+    /// Number of successful verifications.
+    pub usage_count: u64,
+    /// False while disabled.
+    pub enabled: bool,
+    /// When the key was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Why the key was revoked, if given.
+    pub revoked_reason: Option<String>,
+    /// 1 for a new key, +1 per rotation.
+    pub version: u32,
+    /// The key this one replaced by rotation.
+    pub rotated_from: Option<String>,
+    /// The key that replaced this one by rotation.
+    pub rotated_to: Option<String>,
+    /// State at the time the record was read.
+    pub status: KeyStatus,
+}
+
+impl KeyRecord {
+    /// The status of this record at time `now`.
+    pub fn status_at(&self, now: i64) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|e| now >= e) {
+            KeyStatus::Expired
+        } else if !self.enabled {
+            KeyStatus::Disabled
+        } else {
+            KeyStatus::Active
+        }
+    }
+}
+
+/// A key just created or rotated: the plaintext, shown exactly once, and its record.
+pub struct CreatedKey {
+    /// The plaintext key. Hand it to the user now; it cannot be retrieved later.
+    /// Wiped from memory when dropped.
+    pub key: Zeroizing<String>,
+    /// The stored record.
+    pub record: KeyRecord,
+}
+
+impl fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("key", &format_args!("{}…", self.record.display_prefix))
+            .field("record", &self.record)
+            .finish()
+    }
+}
+
+/// What to create. Only `owner` is required.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewKey {
+    /// Who the key belongs to (required, 1–256 characters).
+    pub owner: String,
+    /// Short human name (≤ 256 characters).
+    pub name: String,
+    /// Free text (≤ 4096 characters).
+    pub description: String,
+    /// Permissions (≤ 64, each 1–128 characters without whitespace).
+    pub scopes: Vec<String>,
+    /// JSON object (≤ 16 KiB serialized).
+    pub metadata: Option<Map<String, Value>>,
+    /// Absolute expiry (Unix seconds, in the future).
+    pub expires_at: Option<i64>,
+    /// Expiry relative to now, in seconds (> 0). Exclusive with `expires_at`.
+    pub expires_in: Option<i64>,
+    /// Key prefix; default `itk`.
+    pub prefix: Option<String>,
+    /// Who performs the action, for the audit trail.
+    pub actor: Option<String>,
+}
+
+/// A change to a key's descriptive fields. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New scopes (replaces the list).
+    pub scopes: Option<Vec<String>>,
+    /// New metadata (replaces the object).
+    pub metadata: Option<Map<String, Value>>,
+    /// `Some(Some(t))` sets the expiry, `Some(None)` (JSON `null`) clears it.
+    #[serde(deserialize_with = "some_of")]
+    pub expires_at: Option<Option<i64>>,
+    /// Who performs the action, for the audit trail.
+    pub actor: Option<String>,
+}
+
+fn some_of<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// How to rotate a key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RotateOptions {
+    /// Seconds during which the old key still verifies; 0 revokes it at once.
+    pub overlap_seconds: i64,
+    /// Expiry of the new key. Default: as long a lifetime as the old key had
+    /// (`expires_at - created_at`) counted from now, or none if it had none.
+    #[serde(deserialize_with = "some_of")]
+    pub expires_at: Option<Option<i64>>,
+    /// Who performs the action, for the audit trail.
+    pub actor: Option<String>,
+}
+
+/// Which keys to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyFilter {
+    /// Only keys of this owner.
+    pub owner: Option<String>,
+    /// Only keys in this state (at the time of the call).
+    pub status: Option<KeyStatus>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of records; pass `next_cursor` to get the next one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    /// The records, oldest first for keys, newest first for the audit trail.
+    pub items: Vec<T>,
+    /// Opaque cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Why a verification answered as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerifyReason {
+    /// The key is good.
+    Valid,
+    /// Not of our format or bad checksum; no database work was done.
+    Malformed,
+    /// Well-formed, but no such key is stored.
+    NotFound,
+    /// The key is disabled.
+    Disabled,
+    /// The key was revoked.
+    Revoked,
+    /// The key is past its expiry.
+    Expired,
+    /// The key lacks one of the required scopes.
+    InsufficientScope,
+}
+
+impl VerifyReason {
+    /// Every reason, in the order of their stable numbers (0 = VALID).
+    pub const ALL: [VerifyReason; 7] = [
+        VerifyReason::Valid,
+        VerifyReason::Malformed,
+        VerifyReason::NotFound,
+        VerifyReason::Disabled,
+        VerifyReason::Revoked,
+        VerifyReason::Expired,
+        VerifyReason::InsufficientScope,
+    ];
+
+    /// The stable code, e.g. `"NOT_FOUND"`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            VerifyReason::Valid => "VALID",
+            VerifyReason::Malformed => "MALFORMED",
+            VerifyReason::NotFound => "NOT_FOUND",
+            VerifyReason::Disabled => "DISABLED",
+            VerifyReason::Revoked => "REVOKED",
+            VerifyReason::Expired => "EXPIRED",
+            VerifyReason::InsufficientScope => "INSUFFICIENT_SCOPE",
+        }
+    }
+
+    /// The stable number (C `itk_verify_reason`).
+    pub const fn number(self) -> u32 {
+        match self {
+            VerifyReason::Valid => 0,
+            VerifyReason::Malformed => 1,
+            VerifyReason::NotFound => 2,
+            VerifyReason::Disabled => 3,
+            VerifyReason::Revoked => 4,
+            VerifyReason::Expired => 5,
+            VerifyReason::InsufficientScope => 6,
+        }
+    }
+}
+
+/// The answer of a key verification: a normal result, not an error.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// True only for [`VerifyReason::Valid`].
+    pub valid: bool,
+    /// Why.
+    pub reason: VerifyReason,
+    /// The key's record when the key was found (also when it is refused).
+    pub key: Option<KeyRecord>,
+}

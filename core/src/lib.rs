@@ -1,0 +1,32 @@
+//! irontoken: API-token management in one Rust core, called in-process from
+//! Python, Node.js and C.
+//!
+//! Open a [`TokenManager`] on a SQLite file (or `":memory:"`), then create,
+//! verify, list, update, disable, enable, revoke and rotate API keys; every
+//! change lands in an append-only audit trail.
+//!
+//! ```
+//! use irontoken::{TokenManager, NewKey, VerifyReason};
+//! let tm = TokenManager::open(":memory:")?;
+//! let created = tm.create_key(&NewKey { owner: "alice".into(), scopes: vec!["read".into()], ..Default::default() })?;
+//! let v = tm.verify_key(&created.key, &["read"])?;
+//! assert!(v.valid);
+//! assert_eq!(tm.verify_key("itk_nonsense", &[])?.reason, VerifyReason::Malformed);
+//! # Ok::<(), irontoken::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod audit;
+mod error;
+pub mod keys;
+mod manager;
+mod store;
+
+pub use audit::{AuditEvent, AuditFilter};
+pub use error::{Error, ErrorKind, Result};
+pub use keys::{
+    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
+    Verification, VerifyReason,
+};
+pub use manager::{Clock, ManualClock, Options, SystemClock, TokenManager};
+pub use store::{Durability, SCHEMA_VERSION};

@@ -1,0 +1,362 @@
+//! The entry object: [`TokenManager`], its options, the clock and the
+//! write-behind buffer for usage counters and failed-verification audit.
+//!
+//! # What a crash can lose
+//!
+//! - Every state change (create, update, disable, enable, revoke, rotate,
+//!   delete) and its audit entry commit together in one transaction before
+//!   the call returns. With [`Durability::Full`] (default) they survive power
+//!   loss; with [`Durability::Normal`] they survive a process crash.
+//! - `usage_count` / `last_used_at` increments and failed-verification audit
+//!   entries are buffered in memory and written in one transaction every
+//!   `flush_interval` (default 1 s), when the buffer passes
+//!   [`Options::flush_threshold`], on [`TokenManager::flush`] and when the
+//!   manager is dropped. A process crash loses at most what was buffered
+//!   since the last flush: about one interval of counters and failed-verify
+//!   entries. Nothing else is deferred.
+
+use crate::audit::NewAuditEvent;
+use crate::error::{Error, Result};
+use crate::store::{self, Db, Durability};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of "now" in Unix seconds. Inject one to test expiry without sleeping.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time in Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that only moves when told to (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock standing at `t` (Unix seconds).
+    pub fn new(t: i64) -> Self {
+        ManualClock(AtomicI64::new(t))
+    }
+    /// Sets the time.
+    pub fn set(&self, t: i64) {
+        self.0.store(t, Ordering::SeqCst);
+    }
+    /// Moves the time by `secs` (may be negative).
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How to open a [`TokenManager`].
+#[derive(Clone)]
+pub struct Options {
+    /// Commit durability (default [`Durability::Full`]).
+    pub durability: Durability,
+    /// How long a write waits for another writer's lock before `BUSY` (default 5 s).
+    pub busy_timeout: Duration,
+    /// How often buffered usage counters and audit entries are written (default 1 s).
+    pub flush_interval: Duration,
+    /// Buffered entries that trigger an early flush (default 4096). Eight
+    /// times this blocks verification until a flush succeeds (bounded memory).
+    pub flush_threshold: usize,
+    clock: Arc<dyn Clock>,
+    manual: Option<Arc<ManualClock>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(5),
+            flush_interval: Duration::from_secs(1),
+            flush_threshold: 4096,
+            clock: Arc::new(SystemClock),
+            manual: None,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the commit durability.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// Sets how often buffered counters and audit entries are written.
+    pub fn flush_interval(mut self, every: Duration) -> Self {
+        self.flush_interval = every;
+        self
+    }
+
+    /// Sets how long a write waits for another writer's lock.
+    pub fn busy_timeout(mut self, t: Duration) -> Self {
+        self.busy_timeout = t;
+        self
+    }
+
+    /// Uses `clock` for every time decision.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self.manual = None;
+        self
+    }
+
+    /// Uses a [`ManualClock`] standing at `start`, reachable later through
+    /// [`TokenManager::manual_clock`] (how the bindings' tests move time).
+    pub fn manual_clock(mut self, start: i64) -> Self {
+        let m = Arc::new(ManualClock::new(start));
+        self.clock = m.clone();
+        self.manual = Some(m);
+        self
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub usage: HashMap<String, (u64, i64)>,
+    pub audit: Vec<NewAuditEvent>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.usage.len() + self.audit.len()
+    }
+}
+
+pub(crate) struct Inner {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub manual: Option<Arc<ManualClock>>,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    stop: Mutex<bool>,
+    threshold: usize,
+}
+
+impl Inner {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Buffers one successful use of key `id`.
+    pub fn record_use(&self, id: &str, now: i64) -> Result<()> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match p.usage.get_mut(id) {
+            Some((n, t)) => {
+                *n += 1;
+                *t = (*t).max(now);
+            }
+            None => {
+                p.usage.insert(id.to_string(), (1, now));
+            }
+        }
+        self.after_push(p)
+    }
+
+    /// Buffers an audit entry (failed verifications).
+    pub fn defer_audit(&self, e: NewAuditEvent) -> Result<()> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.audit.push(e);
+        self.after_push(p)
+    }
+
+    fn after_push(&self, p: std::sync::MutexGuard<'_, Pending>) -> Result<()> {
+        let n = p.len();
+        drop(p);
+        if n >= self.threshold.saturating_mul(8) {
+            self.flush()
+        } else {
+            if n >= self.threshold {
+                self.wake.notify_one();
+            }
+            Ok(())
+        }
+    }
+
+    /// The buffered use counts of key `id`, not yet in the database.
+    pub fn pending_use(&self, id: &str) -> Option<(u64, i64)> {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.usage.get(id).copied()
+    }
+
+    /// Writes everything buffered in one transaction; on failure it stays buffered.
+    pub fn flush(&self) -> Result<()> {
+        self.write(|_| Ok(()))
+    }
+
+    /// Runs `f` in one write transaction, after writing what is buffered, so
+    /// the audit trail keeps this process's order. If the transaction fails,
+    /// the buffered data stays buffered.
+    pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let batch = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *p)
+        };
+        let result = self.db.write(|tx| {
+            for (id, (n, t)) in &batch.usage {
+                store::keys::add_usage(tx, id, *n, *t)?;
+            }
+            for e in &batch.audit {
+                store::audit::insert(tx, e)?;
+            }
+            f(tx)
+        });
+        if result.is_err() && batch.len() > 0 {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, (n, t)) in batch.usage {
+                let e = p.usage.entry(id).or_insert((0, t));
+                e.0 += n;
+                e.1 = e.1.max(t);
+            }
+            let newer = std::mem::replace(&mut p.audit, batch.audit);
+            p.audit.extend(newer);
+        }
+        result
+    }
+}
+
+/// The entry object: one per database, `Send + Sync`, share it by reference
+/// or in an `Arc` across threads.
+///
+/// Opened on a SQLite file (created and migrated if needed) or on
+/// `":memory:"`. Several processes may open the same file.
+pub struct TokenManager {
+    pub(crate) inner: Arc<Inner>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager").finish_non_exhaustive()
+    }
+}
+
+impl TokenManager {
+    /// Opens (creating and migrating if needed) the database at `path` with default options.
+    pub fn open(path: &str) -> Result<TokenManager> {
+        TokenManager::open_with(path, Options::default())
+    }
+
+    /// Opens the database at `path` with `options`.
+    pub fn open_with(path: &str, options: Options) -> Result<TokenManager> {
+        if options.flush_interval.is_zero() {
+            return Err(Error::invalid("flush_interval must be positive"));
+        }
+        let db = Db::open(path, options.durability, options.busy_timeout)?;
+        let inner = Arc::new(Inner {
+            db,
+            clock: options.clock,
+            manual: options.manual,
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            stop: Mutex::new(false),
+            threshold: options.flush_threshold.max(1),
+        });
+        let worker = inner.clone();
+        let interval = options.flush_interval;
+        let flusher = std::thread::Builder::new()
+            .name("irontoken-flush".into())
+            .spawn(move || flush_loop(&worker, interval))
+            .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("spawn failed: {e}")))?;
+        Ok(TokenManager {
+            inner,
+            flusher: Some(flusher),
+        })
+    }
+
+    /// The manual clock, if the manager was opened with [`Options::manual_clock`].
+    pub fn manual_clock(&self) -> Option<&ManualClock> {
+        self.inner.manual.as_deref()
+    }
+
+    /// The manager's current time (Unix seconds).
+    pub fn now(&self) -> i64 {
+        self.inner.now()
+    }
+
+    /// Writes buffered usage counters and failed-verification audit entries now.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn flush_loop(inner: &Inner, interval: Duration) {
+    let mut stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if *stop {
+            return;
+        }
+        stop = inner
+            .wake
+            .wait_timeout(stop, interval)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        if *stop {
+            return;
+        }
+        drop(stop);
+        // A failed flush keeps its data buffered and is retried next time.
+        let _ = inner.flush();
+        stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+impl Drop for TokenManager {
+    fn drop(&mut self) {
+        *self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.inner.wake.notify_all();
+        if let Some(h) = self.flusher.take() {
+            let _ = h.join();
+        }
+        let _ = self.inner.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn manager_is_send_and_sync() {
+        assert_send_sync::<TokenManager>();
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let tm =
+            TokenManager::open_with(":memory:", Options::default().manual_clock(1000)).unwrap();
+        assert_eq!(tm.now(), 1000);
+        tm.manual_clock().unwrap().advance(5);
+        assert_eq!(tm.now(), 1005);
+        assert!(
+            TokenManager::open(":memory:")
+                .unwrap()
+                .manual_clock()
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Queries on `api_keys`.
+
+use crate::error::{Error, Result};
+use crate::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+const COLUMNS: &str = "id, prefix, display_prefix, owner, name, description, scopes, metadata, \
+    created_at, updated_at, expires_at, last_used_at, usage_count, enabled, revoked_at, \
+    revoked_reason, version, rotated_from, rotated_to, seq";
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let s = row.get_ref(i)?.as_str()?;
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn record(row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
+    let mut r = KeyRecord {
+        id: row.get(0)?,
+        prefix: row.get(1)?,
+        display_prefix: row.get(2)?,
+        owner: row.get(3)?,
+        name: row.get(4)?,
+        description: row.get(5)?,
+        scopes: json_col(row, 6)?,
+        metadata: json_col(row, 7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        expires_at: row.get(10)?,
+        last_used_at: row.get(11)?,
+        usage_count: row.get::<_, i64>(12)?.max(0) as u64,
+        enabled: row.get(13)?,
+        revoked_at: row.get(14)?,
+        revoked_reason: row.get(15)?,
+        version: row.get::<_, i64>(16)?.clamp(1, u32::MAX as i64) as u32,
+        rotated_from: row.get(17)?,
+        rotated_to: row.get(18)?,
+        status: KeyStatus::Active,
+    };
+    r.status = r.status_at(now);
+    Ok(r)
+}
+
+/// The fields of a row to insert.
+pub(crate) struct InsertKey<'a> {
+    pub id: &'a str,
+    pub key_hash: &'a [u8; 32],
+    pub prefix: &'a str,
+    pub display_prefix: &'a str,
+    pub owner: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub scopes_json: &'a str,
+    pub metadata_json: &'a str,
+    pub now: i64,
+    pub expires_at: Option<i64>,
+    pub version: u32,
+    pub rotated_from: Option<&'a str>,
+}
+
+pub(crate) fn insert(conn: &Connection, k: &InsertKey<'_>) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, name, description, \
+         scopes, metadata, created_at, updated_at, expires_at, version, rotated_from) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        k.id,
+        &k.key_hash[..],
+        k.prefix,
+        k.display_prefix,
+        k.owner,
+        k.name,
+        k.description,
+        k.scopes_json,
+        k.metadata_json,
+        k.now,
+        k.expires_at,
+        k.version,
+        k.rotated_from,
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn find_by_hash(
+    conn: &Connection,
+    hash: &[u8; 32],
+    now: i64,
+) -> Result<Option<KeyRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([&hash[..]], |r| record(r, now))
+        .optional()?)
+}
+
+pub(crate) fn get(conn: &Connection, id: &str, now: i64) -> Result<Option<KeyRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], |r| record(r, now))
+        .optional()?)
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    filter: &KeyFilter,
+    limit: u32,
+    after_seq: i64,
+    now: i64,
+) -> Result<Page<KeyRecord>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM api_keys WHERE seq > ?");
+    let mut args: Vec<SqlValue> = vec![after_seq.into()];
+    if let Some(owner) = &filter.owner {
+        sql.push_str(" AND owner = ?");
+        args.push(owner.clone().into());
+    }
+    if let Some(status) = filter.status {
+        let not_expired = "(expires_at IS NULL OR expires_at > ?)";
+        match status {
+            KeyStatus::Active => {
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND enabled = 1 AND {not_expired}"
+                ));
+                args.push(now.into());
+            }
+            KeyStatus::Disabled => {
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND enabled = 0 AND {not_expired}"
+                ));
+                args.push(now.into());
+            }
+            KeyStatus::Revoked => sql.push_str(" AND revoked_at IS NOT NULL"),
+            KeyStatus::Expired => {
+                sql.push_str(
+                    " AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?",
+                );
+                args.push(now.into());
+            }
+        }
+    }
+    sql.push_str(" ORDER BY seq LIMIT ?");
+    args.push((limit as i64 + 1).into());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    let mut items = Vec::new();
+    let mut last_seq = after_seq;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if items.len() == limit as usize {
+            more = true;
+            break;
+        }
+        last_seq = row.get(19)?;
+        items.push(record(row, now)?);
+    }
+    Ok(Page {
+        items,
+        next_cursor: more.then(|| last_seq.to_string()),
+    })
+}
+
+/// Applies the changed descriptive fields; `None` keeps a field.
+pub(crate) struct UpdateFields<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub scopes_json: Option<&'a str>,
+    pub metadata_json: Option<&'a str>,
+    pub expires_at: Option<Option<i64>>,
+}
+
+pub(crate) fn update(conn: &Connection, id: &str, u: &UpdateFields<'_>, now: i64) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE api_keys SET \
+               name = coalesce(?2, name), \
+               description = coalesce(?3, description), \
+               scopes = coalesce(?4, scopes), \
+               metadata = coalesce(?5, metadata), \
+               expires_at = CASE WHEN ?6 THEN ?7 ELSE expires_at END, \
+               updated_at = max(updated_at, ?8) \
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            u.name,
+            u.description,
+            u.scopes_json,
+            u.metadata_json,
+            u.expires_at.is_some(),
+            u.expires_at.flatten(),
+            now
+        ])?;
+    expect_one(n)
+}
+
+pub(crate) fn set_enabled(conn: &Connection, id: &str, enabled: bool, now: i64) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE api_keys SET enabled = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
+        )?
+        .execute(params![id, enabled, now])?;
+    expect_one(n)
+}
+
+pub(crate) fn revoke(conn: &Connection, id: &str, reason: Option<&str>, now: i64) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at = ?3, revoked_reason = ?2, \
+             updated_at = max(updated_at, ?3) WHERE id = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![id, reason, now])?;
+    expect_one(n)
+}
+
+/// Marks `old_id` as replaced by `new_id`, ending it at `old_expires_at`.
+pub(crate) fn link_rotation(
+    conn: &Connection,
+    old_id: &str,
+    new_id: &str,
+    old_expires_at: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE api_keys SET rotated_to = ?2, expires_at = ?3, \
+             updated_at = max(updated_at, ?4) WHERE id = ?1 AND rotated_to IS NULL",
+        )?
+        .execute(params![old_id, new_id, old_expires_at, now])?;
+    expect_one(n)
+}
+
+pub(crate) fn delete(conn: &Connection, id: &str) -> Result<()> {
+    let n = conn
+        .prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
+        .execute([id])?;
+    expect_one(n)
+}
+
+/// Adds `count` successful uses; `last_used_at` only moves forward.
+pub(crate) fn add_usage(conn: &Connection, id: &str, count: u64, last_used: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE api_keys SET usage_count = usage_count + ?2, \
+         last_used_at = max(coalesce(last_used_at, ?3), ?3) WHERE id = ?1",
+    )?
+    .execute(params![id, count as i64, last_used])?;
+    Ok(())
+}
+
+fn expect_one(n: usize) -> Result<()> {
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(Error::new(
+            crate::ErrorKind::Conflict,
+            "the key changed concurrently; retry",
+        ))
+    }
+}

@@ -1,0 +1,197 @@
+//! SQLite storage: connections, pragmas, schema migrations. All SQL of
+//! irontoken lives under this module.
+//!
+//! One writer connection (behind a mutex; every write is a `BEGIN IMMEDIATE`
+//! transaction) and a small pool of reader connections. WAL mode lets readers
+//! in this and other processes run while a writer commits. A `:memory:`
+//! database uses the writer connection for everything.
+
+pub(crate) mod audit;
+pub(crate) mod keys;
+
+use crate::error::{Error, ErrorKind, Result};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How hard a commit tries to reach the disk (SQLite `PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed change (revoke, create...) survives a
+    /// power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits survive a process crash but the last
+    /// ones may roll back on power loss or OS crash. Faster bulk writes.
+    Normal,
+}
+
+/// The schema, one entry per version; entry `i` moves `user_version` i → i+1.
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const MAX_IDLE_READERS: usize = 8;
+
+pub(crate) struct Db {
+    path: Option<String>,
+    busy_timeout: Duration,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a connection leaves no open transaction behind
+    // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Db {
+    pub(crate) fn open(path: &str, durability: Durability, busy_timeout: Duration) -> Result<Db> {
+        if path.is_empty() {
+            return Err(Error::invalid(
+                "database path is empty (use \":memory:\" for a private in-memory database)",
+            ));
+        }
+        if path.contains('\0') {
+            return Err(Error::invalid("database path contains a NUL byte"));
+        }
+        let memory = path == ":memory:";
+        let conn = if memory {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path)?
+        };
+        conn.busy_timeout(busy_timeout)?;
+        if !memory {
+            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!("could not switch the database to WAL mode (got {mode})"),
+                ));
+            }
+        }
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync};"
+        ))?;
+        migrate(&conn)?;
+        Ok(Db {
+            path: (!memory).then(|| path.to_string()),
+            busy_timeout,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn open_reader(&self, path: &str) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.execute_batch("PRAGMA query_only=ON; PRAGMA foreign_keys=ON;")?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a reader connection (the writer for `:memory:`).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Some(path) = &self.path else {
+            return f(&lock(&self.writer));
+        };
+        let conn = lock(&self.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.open_reader(path)?,
+        };
+        let out = f(&conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or none.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(Error::new(
+            ErrorKind::SchemaTooNew,
+            format!(
+                "database schema version {current} is newer than this irontoken supports ({SCHEMA_VERSION})"
+            ),
+        ));
+    }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Another process may migrate at the same time: take the write lock,
+    // then read the version again.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            conn.execute_batch(sql)?;
+            conn.execute_batch(&format!("PRAGMA user_version={}", i + 1))?;
+        }
+        Ok::<_, Error>(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let path = path.to_str().unwrap();
+        let db = Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
+        let v: i64 = db
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        drop(db);
+        Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
+        let c = Connection::open(path).unwrap();
+        c.execute_batch("PRAGMA user_version=999").unwrap();
+        drop(c);
+        let e = Db::open(path, Durability::Normal, Duration::from_secs(1))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::SchemaTooNew);
+    }
+
+    #[test]
+    fn empty_path_is_invalid() {
+        let e = Db::open("", Durability::Full, Duration::from_secs(1))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+}
