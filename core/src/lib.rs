@@ -28,5 +28,5 @@ pub use keys::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
     Verification, VerifyReason,
 };
-pub use manager::{Clock, ManualClock, Options, SystemClock, TokenManager};
+pub use manager::{Clock, ManualClock, OpenSettings, Options, SystemClock, TokenManager};
 pub use store::{Durability, SCHEMA_VERSION};

@@ -133,6 +133,45 @@ impl Options {
     }
 }
 
+/// [`Options`] as plain data, for the bindings (JSON, keyword arguments, option bags).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenSettings {
+    /// `"full"` (default) or `"normal"`.
+    pub durability: Option<String>,
+    /// Milliseconds a write waits for another writer's lock (default 5000).
+    pub busy_timeout_ms: Option<u64>,
+    /// Milliseconds between flushes of buffered counters (default 1000).
+    pub flush_interval_ms: Option<u64>,
+    /// Start a manual clock at this Unix time (tests); the system clock otherwise.
+    pub manual_clock_start: Option<i64>,
+}
+
+impl OpenSettings {
+    /// Checks the settings and turns them into [`Options`].
+    pub fn into_options(self) -> Result<Options> {
+        let mut o = Options::default();
+        match self.durability.as_deref() {
+            None | Some("full") => {}
+            Some("normal") => o.durability = Durability::Normal,
+            Some(_) => return Err(Error::invalid("durability must be \"full\" or \"normal\"")),
+        }
+        if let Some(ms) = self.busy_timeout_ms {
+            o.busy_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.flush_interval_ms {
+            if ms == 0 {
+                return Err(Error::invalid("flush_interval_ms must be positive"));
+            }
+            o.flush_interval = Duration::from_millis(ms);
+        }
+        if let Some(t) = self.manual_clock_start {
+            o = o.manual_clock(t);
+        }
+        Ok(o)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Pending {
     pub usage: HashMap<String, (u64, i64)>,
@@ -289,6 +328,16 @@ impl TokenManager {
     /// The manual clock, if the manager was opened with [`Options::manual_clock`].
     pub fn manual_clock(&self) -> Option<&ManualClock> {
         self.inner.manual.as_deref()
+    }
+
+    /// Moves the manual clock by `secs`; `INVALID_ARGUMENT` if the manager
+    /// runs on another clock.
+    pub fn advance_clock(&self, secs: i64) -> Result<i64> {
+        let clock = self
+            .manual_clock()
+            .ok_or_else(|| Error::invalid("the manager was not opened with a manual clock"))?;
+        clock.advance(secs);
+        Ok(clock.now())
     }
 
     /// The manager's current time (Unix seconds).

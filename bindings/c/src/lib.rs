@@ -1,1 +1,657 @@
-//! C ABI
+//! C ABI of irontoken. Everything here converts types and maps errors; all
+//! behaviour is in the `irontoken` crate.
+//!
+//! Conventions (also in README.md, "C API"):
+//! - every fallible function returns an `itk_status`, `ITK_STATUS_OK` (0) on success;
+//! - on failure, `itk_last_error_message` describes the error of the last
+//!   failed call on this thread (a success clears it);
+//! - out-params are written only on success;
+//! - every `char *` the library returns is owned by the caller and freed with
+//!   `itk_string_free` (which wipes it first: it may hold a key);
+//! - `const char *` arguments are borrowed for the call only, must be
+//!   NUL-terminated UTF-8; NULL or invalid UTF-8 gives `ITK_STATUS_INVALID_ARGUMENT`;
+//! - an `itk_manager` may be used from many threads at once; free it once, last;
+//! - a panic never crosses the boundary: it becomes `ITK_STATUS_INTERNAL`.
+#![allow(non_camel_case_types)]
+
+use irontoken::{
+    AuditFilter, Error, ErrorKind, KeyFilter, KeyUpdate, NewKey, OpenSettings, RotateOptions,
+    TokenManager, VerifyReason,
+};
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use zeroize::Zeroize;
+
+/// Result of every fallible call. Numbers are stable and never reused.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum itk_status {
+    /// Success.
+    Ok = 0,
+    /// An argument was NULL, not UTF-8, malformed JSON, too long or out of range.
+    InvalidArgument = 1,
+    /// No API key with that id exists.
+    KeyNotFound = 2,
+    /// The string is not an API key of our format.
+    KeyMalformed = 3,
+    /// The key is disabled.
+    KeyDisabled = 4,
+    /// The key was revoked.
+    KeyRevoked = 5,
+    /// The key is past its expiry.
+    KeyExpired = 6,
+    /// The operation conflicts with the current state (e.g. key already rotated).
+    Conflict = 7,
+    /// The database failed.
+    Storage = 8,
+    /// The database stayed locked by another writer beyond the busy timeout.
+    Busy = 9,
+    /// The database was written by a newer irontoken.
+    SchemaTooNew = 10,
+    /// A bug in irontoken (a caught panic).
+    Internal = 11,
+}
+
+/// Answer of `itk_key_verify`. Numbers are stable and never reused.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum itk_verify_reason {
+    /// The key is good.
+    Valid = 0,
+    /// Not of our format or bad checksum; no database work was done.
+    Malformed = 1,
+    /// Well-formed but unknown.
+    NotFound = 2,
+    /// The key is disabled.
+    Disabled = 3,
+    /// The key was revoked.
+    Revoked = 4,
+    /// The key is past its expiry.
+    Expired = 5,
+    /// The key lacks a required scope.
+    InsufficientScope = 6,
+}
+
+const ALL_STATUSES: [itk_status; 12] = [
+    itk_status::Ok,
+    itk_status::InvalidArgument,
+    itk_status::KeyNotFound,
+    itk_status::KeyMalformed,
+    itk_status::KeyDisabled,
+    itk_status::KeyRevoked,
+    itk_status::KeyExpired,
+    itk_status::Conflict,
+    itk_status::Storage,
+    itk_status::Busy,
+    itk_status::SchemaTooNew,
+    itk_status::Internal,
+];
+
+const ALL_REASONS: [itk_verify_reason; 7] = [
+    itk_verify_reason::Valid,
+    itk_verify_reason::Malformed,
+    itk_verify_reason::NotFound,
+    itk_verify_reason::Disabled,
+    itk_verify_reason::Revoked,
+    itk_verify_reason::Expired,
+    itk_verify_reason::InsufficientScope,
+];
+
+fn status_of(kind: ErrorKind) -> itk_status {
+    match kind {
+        ErrorKind::InvalidArgument => itk_status::InvalidArgument,
+        ErrorKind::KeyNotFound => itk_status::KeyNotFound,
+        ErrorKind::KeyMalformed => itk_status::KeyMalformed,
+        ErrorKind::KeyDisabled => itk_status::KeyDisabled,
+        ErrorKind::KeyRevoked => itk_status::KeyRevoked,
+        ErrorKind::KeyExpired => itk_status::KeyExpired,
+        ErrorKind::Conflict => itk_status::Conflict,
+        ErrorKind::Storage => itk_status::Storage,
+        ErrorKind::Busy => itk_status::Busy,
+        ErrorKind::SchemaTooNew => itk_status::SchemaTooNew,
+        _ => itk_status::Internal,
+    }
+}
+
+fn reason_of(r: VerifyReason) -> itk_verify_reason {
+    match r {
+        VerifyReason::Valid => itk_verify_reason::Valid,
+        VerifyReason::Malformed => itk_verify_reason::Malformed,
+        VerifyReason::NotFound => itk_verify_reason::NotFound,
+        VerifyReason::Disabled => itk_verify_reason::Disabled,
+        VerifyReason::Revoked => itk_verify_reason::Revoked,
+        VerifyReason::Expired => itk_verify_reason::Expired,
+        VerifyReason::InsufficientScope => itk_verify_reason::InsufficientScope,
+    }
+}
+
+/// An open token manager (opaque). Create with `itk_manager_open`, free with `itk_manager_free`.
+pub struct itk_manager {
+    tm: TokenManager,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<(itk_status, CString)>> = const { RefCell::new(None) };
+}
+
+fn set_last_error(status: itk_status, message: &str) {
+    let msg = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = Some((status, msg)));
+}
+
+/// The panic boundary around every entry point: runs `f`, maps its error or
+/// panic to a status and records the message for `itk_last_error_message`.
+fn guard(f: impl FnOnce() -> Result<(), Error>) -> itk_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => {
+            LAST_ERROR.with(|e| *e.borrow_mut() = None);
+            itk_status::Ok
+        }
+        Ok(Err(e)) => {
+            let status = status_of(e.kind());
+            set_last_error(status, &e.to_string());
+            status
+        }
+        Err(_) => {
+            set_last_error(
+                itk_status::Internal,
+                "INTERNAL: irontoken panicked; this is a bug",
+            );
+            itk_status::Internal
+        }
+    }
+}
+
+/// Borrows a required C string as UTF-8.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn arg<'a>(p: *const c_char, name: &str) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(Error::invalid(format!("{name} is NULL")));
+    }
+    // SAFETY: non-NULL and NUL-terminated per the contract.
+    let c = unsafe { CStr::from_ptr(p) };
+    c.to_str()
+        .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
+}
+
+/// Borrows an optional C string (NULL = absent) as UTF-8.
+///
+/// # Safety
+/// As [`arg`].
+unsafe fn opt_arg<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>, Error> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { arg(p, name) }.map(Some)
+    }
+}
+
+/// Parses optional JSON (NULL = defaults) into `T`.
+///
+/// # Safety
+/// As [`arg`].
+unsafe fn json_arg<T: serde::de::DeserializeOwned + Default>(
+    p: *const c_char,
+    name: &str,
+) -> Result<T, Error> {
+    // SAFETY: forwarded contract.
+    match unsafe { opt_arg(p, name) }? {
+        None => Ok(T::default()),
+        Some(s) => serde_json::from_str(s).map_err(|e| Error::invalid(format!("{name}: {e}"))),
+    }
+}
+
+fn out<T>(p: *mut T, name: &str) -> Result<(), Error> {
+    if p.is_null() {
+        Err(Error::invalid(format!("{name} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+fn manager<'a>(m: *const itk_manager) -> Result<&'a TokenManager, Error> {
+    if m.is_null() {
+        return Err(Error::invalid("manager is NULL"));
+    }
+    // SAFETY: a non-NULL manager comes from itk_manager_open and is not yet freed.
+    Ok(unsafe { &(*m).tm })
+}
+
+fn c_string(s: String) -> *mut c_char {
+    // JSON and keys never contain NUL; the fallback keeps us panic-free.
+    CString::new(s).unwrap_or_default().into_raw()
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))
+}
+
+/// Writes `s` to `*p` if `p` is not NULL.
+fn write_opt(p: *mut *mut c_char, s: impl FnOnce() -> Result<String, Error>) -> Result<(), Error> {
+    if !p.is_null() {
+        let s = s()?;
+        // SAFETY: non-NULL out-param supplied by the caller.
+        unsafe { *p = c_string(s) };
+    }
+    Ok(())
+}
+
+/// The library version, a static string (do not free).
+#[unsafe(no_mangle)]
+pub extern "C" fn itk_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The stable code of a status number, e.g. "KEY_NOT_FOUND", or "UNKNOWN"
+/// (static; do not free). Takes a plain number so any value is safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
+    let s: &'static str = match ALL_STATUSES.get(status as usize).copied() {
+        None => "UNKNOWN\0",
+        Some(itk_status::Ok) => "OK\0",
+        Some(itk_status::InvalidArgument) => "INVALID_ARGUMENT\0",
+        Some(itk_status::KeyNotFound) => "KEY_NOT_FOUND\0",
+        Some(itk_status::KeyMalformed) => "KEY_MALFORMED\0",
+        Some(itk_status::KeyDisabled) => "KEY_DISABLED\0",
+        Some(itk_status::KeyRevoked) => "KEY_REVOKED\0",
+        Some(itk_status::KeyExpired) => "KEY_EXPIRED\0",
+        Some(itk_status::Conflict) => "CONFLICT\0",
+        Some(itk_status::Storage) => "STORAGE\0",
+        Some(itk_status::Busy) => "BUSY\0",
+        Some(itk_status::SchemaTooNew) => "SCHEMA_TOO_NEW\0",
+        Some(itk_status::Internal) => "INTERNAL\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// The stable code of a verify reason number, e.g. "REVOKED", or "UNKNOWN"
+/// (static; do not free). Takes a plain number so any value is safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn itk_verify_reason_code(reason: u32) -> *const c_char {
+    let s: &'static str = match ALL_REASONS.get(reason as usize).copied() {
+        None => "UNKNOWN\0",
+        Some(itk_verify_reason::Valid) => "VALID\0",
+        Some(itk_verify_reason::Malformed) => "MALFORMED\0",
+        Some(itk_verify_reason::NotFound) => "NOT_FOUND\0",
+        Some(itk_verify_reason::Disabled) => "DISABLED\0",
+        Some(itk_verify_reason::Revoked) => "REVOKED\0",
+        Some(itk_verify_reason::Expired) => "EXPIRED\0",
+        Some(itk_verify_reason::InsufficientScope) => "INSUFFICIENT_SCOPE\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// The status of the last failed call on this thread (`ITK_STATUS_OK` after a success).
+#[unsafe(no_mangle)]
+pub extern "C" fn itk_last_error_status() -> itk_status {
+    LAST_ERROR.with(|e| e.borrow().as_ref().map_or(itk_status::Ok, |(s, _)| *s))
+}
+
+/// Copies the message of the last failed call on this thread into `buf`
+/// (`len` bytes, always NUL-terminated when `len > 0`, truncated if needed)
+/// and returns the full message length without the NUL, like `snprintf`.
+/// Returns 0 and writes "" if the last call succeeded. `buf` may be NULL when `len` is 0.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_last_error_message(buf: *mut c_char, len: usize) -> usize {
+    let r = catch_unwind(|| {
+        LAST_ERROR.with(|e| {
+            let e = e.borrow();
+            let msg: &[u8] = e.as_ref().map_or(b"", |(_, m)| m.as_bytes());
+            if !buf.is_null() && len > 0 {
+                let n = msg.len().min(len - 1);
+                // SAFETY: the caller gives `len` writable bytes at `buf`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
+                    *buf.add(n) = 0;
+                }
+            }
+            msg.len()
+        })
+    });
+    r.unwrap_or(0)
+}
+
+/// Frees a string returned by irontoken, wiping its bytes first. NULL is ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_string_free(s: *mut c_char) {
+    if s.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `s` came from CString::into_raw in this library and is freed once.
+        let mut bytes = unsafe { CString::from_raw(s) }.into_bytes_with_nul();
+        bytes.zeroize();
+    }));
+}
+
+/// Opens (creating and migrating if needed) the database at `path` (or
+/// ":memory:") and writes the new manager to `*out`.
+///
+/// `options_json` may be NULL or a JSON object with any of
+/// `durability` ("full" | "normal"), `busy_timeout_ms`, `flush_interval_ms`,
+/// `manual_clock_start` (Unix seconds; tests).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_manager_open(
+    path: *const c_char,
+    options_json: *const c_char,
+    out: *mut *mut itk_manager,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: C strings per the contract.
+        let path = unsafe { arg(path, "path") }?;
+        // SAFETY: as above.
+        let settings: OpenSettings = unsafe { json_arg(options_json, "options_json") }?;
+        crate::out(out, "out")?;
+        let tm = TokenManager::open_with(path, settings.into_options()?)?;
+        // SAFETY: `out` checked non-NULL.
+        unsafe { *out = Box::into_raw(Box::new(itk_manager { tm })) };
+        Ok(())
+    })
+}
+
+/// Flushes buffered counters, stops the background writer and frees the
+/// manager. NULL is ignored. No other thread may use it during or after.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_manager_free(m: *mut itk_manager) {
+    if m.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `m` came from itk_manager_open and is freed once.
+        drop(unsafe { Box::from_raw(m) });
+    }));
+}
+
+/// Writes buffered usage counters and failed-verification audit entries now.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_manager_flush(m: *const itk_manager) -> itk_status {
+    guard(|| manager(m)?.flush())
+}
+
+/// Moves a manual clock (see `manual_clock_start`) by `seconds`;
+/// `ITK_STATUS_INVALID_ARGUMENT` on the system clock.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_manager_advance_clock(
+    m: *const itk_manager,
+    seconds: i64,
+) -> itk_status {
+    guard(|| manager(m)?.advance_clock(seconds).map(|_| ()))
+}
+
+/// Creates a key. `request_json` is an object with `owner` (required),
+/// `name`, `description`, `scopes` (array), `metadata` (object),
+/// `expires_at` or `expires_in` (seconds), `prefix`, `actor`.
+/// Writes the plaintext key (shown only now) to `*out_key` and the record
+/// JSON to `*out_record_json` (may be NULL if not wanted). Free both with `itk_string_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_create(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_key: *mut *mut c_char,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let req: NewKey = unsafe { json_arg(request_json, "request_json") }?;
+        out(out_key, "out_key")?;
+        let created = tm.create_key(&req)?;
+        let record = to_json(&created.record)?;
+        // SAFETY: out_key checked non-NULL.
+        unsafe { *out_key = c_string(created.key.to_string()) };
+        write_opt(out_record_json, || Ok(record))
+    })
+}
+
+/// Verifies `key`. A refused key is a success with `*out_reason` != VALID.
+/// `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
+/// which the key must hold. If `out_record_json` is not NULL it receives the
+/// key's record JSON when the key was found, else NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_verify(
+    m: *const itk_manager,
+    key: *const c_char,
+    required_scopes: *const *const c_char,
+    n_scopes: usize,
+    out_reason: *mut itk_verify_reason,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        out(out_reason, "out_reason")?;
+        // SAFETY: C string per the contract.
+        let key = unsafe { arg(key, "key") }?;
+        let mut scopes: Vec<&str> = Vec::with_capacity(n_scopes);
+        if n_scopes > 0 {
+            if required_scopes.is_null() {
+                return Err(Error::invalid("required_scopes is NULL but n_scopes > 0"));
+            }
+            for i in 0..n_scopes {
+                // SAFETY: the caller gives `n_scopes` string pointers.
+                let p = unsafe { *required_scopes.add(i) };
+                // SAFETY: C string per the contract.
+                scopes.push(unsafe { arg(p, "required scope") }?);
+            }
+        }
+        let v = tm.verify_key(key, &scopes)?;
+        let record = v.key.as_ref().map(to_json).transpose()?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out_reason = reason_of(v.reason) };
+        if !out_record_json.is_null() {
+            // SAFETY: non-NULL out-param.
+            unsafe { *out_record_json = record.map_or(std::ptr::null_mut(), c_string) };
+        }
+        Ok(())
+    })
+}
+
+/// Writes the record JSON of key `id` to `*out_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_get(
+    m: *const itk_manager,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let id = unsafe { arg(id, "id") }?;
+        out(out_json, "out_json")?;
+        let r = to_json(&tm.get_key(id)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Lists keys. `filter_json` may be NULL or an object with `owner`, `status`
+/// ("active" | "disabled" | "revoked" | "expired"), `limit` (1-1000, default
+/// 100), `cursor`. Writes `{"items": [...], "next_cursor": "..." | null}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_list(
+    m: *const itk_manager,
+    filter_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let f: KeyFilter = unsafe { json_arg(filter_json, "filter_json") }?;
+        out(out_json, "out_json")?;
+        let page = to_json(&tm.list_keys(&f)?)?;
+        write_opt(out_json, || Ok(page))
+    })
+}
+
+/// Updates key `id` with `update_json`: any of `name`, `description`,
+/// `scopes`, `metadata`, `expires_at` (null clears), `actor`. Writes the new
+/// record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_update(
+    m: *const itk_manager,
+    id: *const c_char,
+    update_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let id = unsafe { arg(id, "id") }?;
+        // SAFETY: as above.
+        let u: KeyUpdate = unsafe { json_arg(update_json, "update_json") }?;
+        let r = to_json(&tm.update_key(id, &u)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Disables key `id`. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_disable(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
+        let r = to_json(&tm.disable_key(id, actor)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Enables key `id` again. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_enable(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
+        let r = to_json(&tm.enable_key(id, actor)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Revokes key `id` permanently. `reason` and `actor` may be NULL. Writes the
+/// record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_revoke(
+    m: *const itk_manager,
+    id: *const c_char,
+    reason: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, reason, actor) = unsafe {
+            (
+                arg(id, "id")?,
+                opt_arg(reason, "reason")?,
+                opt_arg(actor, "actor")?,
+            )
+        };
+        let r = to_json(&tm.revoke_key(id, reason, actor)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Rotates key `id`. `options_json` may be NULL or an object with
+/// `overlap_seconds` (default 0: the old key is revoked now), `expires_at`,
+/// `actor`. Writes the new plaintext key to `*out_key` and the new record
+/// JSON to `*out_record_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_rotate(
+    m: *const itk_manager,
+    id: *const c_char,
+    options_json: *const c_char,
+    out_key: *mut *mut c_char,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let id = unsafe { arg(id, "id") }?;
+        // SAFETY: as above.
+        let o: RotateOptions = unsafe { json_arg(options_json, "options_json") }?;
+        out(out_key, "out_key")?;
+        let created = tm.rotate_key(id, &o)?;
+        let record = to_json(&created.record)?;
+        // SAFETY: out_key checked non-NULL.
+        unsafe { *out_key = c_string(created.key.to_string()) };
+        write_opt(out_record_json, || Ok(record))
+    })
+}
+
+/// Deletes the record of key `id` (its audit history stays). `actor` may be NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_delete(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
+        tm.delete_key(id, actor)
+    })
+}
+
+/// Lists the audit trail, newest first. `filter_json` may be NULL or an
+/// object with `key_id`, `action`, `actor`, `outcome`, `since`, `until`,
+/// `limit`, `cursor`. Writes `{"items": [...], "next_cursor": ...}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_audit_list(
+    m: *const itk_manager,
+    filter_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let f: AuditFilter = unsafe { json_arg(filter_json, "filter_json") }?;
+        out(out_json, "out_json")?;
+        let page = to_json(&tm.list_audit(&f)?)?;
+        write_opt(out_json, || Ok(page))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_match_the_core_numbers() {
+        for k in ErrorKind::ALL {
+            assert_eq!(status_of(k) as u32, k.status(), "{k}");
+            // SAFETY: static NUL-terminated strings.
+            let code = unsafe { CStr::from_ptr(itk_status_code(status_of(k) as u32)) };
+            assert_eq!(code.to_str().unwrap(), k.code());
+        }
+        for r in VerifyReason::ALL {
+            assert_eq!(reason_of(r) as u32, r.number());
+            // SAFETY: static NUL-terminated strings.
+            let code = unsafe { CStr::from_ptr(itk_verify_reason_code(reason_of(r) as u32)) };
+            assert_eq!(code.to_str().unwrap(), r.code());
+        }
+        for (i, s) in ALL_STATUSES.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+        }
+        for (i, r) in ALL_REASONS.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+        // SAFETY: static NUL-terminated string.
+        let unknown = unsafe { CStr::from_ptr(itk_status_code(999)) };
+        assert_eq!(unknown.to_str().unwrap(), "UNKNOWN");
+    }
+}

@@ -1,0 +1,348 @@
+/* C test of the irontoken ABI: shared vectors, the key lifecycle, and
+ * hostile input (NULL, invalid UTF-8, bad JSON) across the boundary.
+ * Usage: test_keys VECTORS_DIR TMP_DIR */
+#define _POSIX_C_SOURCE 200809L
+#include "irontoken.h"
+#include "minijson.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (cond) {                                                                  \
+            passed++;                                                                \
+        } else {                                                                     \
+            failed++;                                                                \
+            char msg_[512];                                                          \
+            itk_last_error_message(msg_, sizeof msg_);                               \
+            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, \
+                    #cond, msg_);                                                    \
+        }                                                                            \
+    } while (0)
+
+#define T0 1700000000
+
+static itk_manager *open_memory(void) {
+    itk_manager *m = NULL;
+    itk_status s = itk_manager_open(":memory:", "{\"manual_clock_start\": 1700000000}", &m);
+    CHECK(s == ITK_STATUS_OK && m != NULL);
+    return m;
+}
+
+static itk_verify_reason verify(itk_manager *m, const char *key) {
+    itk_verify_reason r = 99;
+    itk_status s = itk_key_verify(m, key, NULL, 0, &r, NULL);
+    CHECK(s == ITK_STATUS_OK);
+    return r;
+}
+
+/* Creates a key; returns the plaintext (free with itk_string_free) and the id (free()). */
+static char *create(itk_manager *m, const char *request, char **id) {
+    char *key = NULL, *record = NULL;
+    itk_status s = itk_key_create(m, request, &key, &record);
+    CHECK(s == ITK_STATUS_OK);
+    if (s != ITK_STATUS_OK) return NULL;
+    mj *r = mj_parse(record);
+    *id = strdup(mj_str(r, "id"));
+    CHECK(!strcmp(mj_str(r, "status"), "active"));
+    /* The record never holds the key. */
+    CHECK(strstr(record, key + 4) == NULL);
+    mj_free(r);
+    itk_string_free(record);
+    return key;
+}
+
+static void test_vectors(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/keys.json", dir);
+    char *text = mj_read_file(path);
+    mj *doc = mj_parse(text);
+    mj *cases = mj_get(doc, "cases");
+    CHECK(cases && cases->len >= 10);
+    itk_manager *m = open_memory();
+    for (size_t i = 0; cases && i < cases->len; i++) {
+        mj *c = cases->items[i];
+        char *key;
+        const char *literal = mj_str(c, "key");
+        if (literal) {
+            key = strdup(literal);
+        } else {
+            mj *rep = mj_get(c, "key_repeat");
+            const char *unit = mj_str(rep, "unit"), *suffix = mj_str(rep, "suffix");
+            size_t count = (size_t)mj_get(rep, "count")->num, ul = strlen(unit);
+            size_t sl = suffix ? strlen(suffix) : 0;
+            key = malloc(ul * count + sl + 1);
+            for (size_t j = 0; j < count; j++) memcpy(key + j * ul, unit, ul);
+            if (suffix) memcpy(key + ul * count, suffix, sl);
+            key[ul * count + sl] = 0;
+        }
+        int well_formed = mj_get(c, "well_formed")->boolean;
+        itk_verify_reason r = verify(m, key);
+        itk_verify_reason want = well_formed ? ITK_VERIFY_REASON_NOT_FOUND : ITK_VERIFY_REASON_MALFORMED;
+        if (r != want)
+            fprintf(stderr, "vector '%s': got %s\n", mj_str(c, "name"), itk_verify_reason_code(r));
+        CHECK(r == want);
+        free(key);
+    }
+    itk_manager_free(m);
+    mj_free(doc);
+    free(text);
+}
+
+static void test_lifecycle(void) {
+    itk_manager *m = open_memory();
+    char *id = NULL;
+    char *key = create(m,
+                       "{\"owner\": \"alice\", \"name\": \"c\", \"scopes\": [\"read\", \"write\"],"
+                       " \"metadata\": {\"tier\": \"gold\"}, \"expires_in\": 3600, \"actor\": \"c-test\"}",
+                       &id);
+    CHECK(key && !strncmp(key, "itk_", 4) && strlen(key) >= 32);
+
+    /* VALID, with the record. */
+    itk_verify_reason r = 99;
+    char *rec = NULL;
+    const char *scopes[] = {"read", "write"};
+    CHECK(itk_key_verify(m, key, scopes, 2, &r, &rec) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_VALID);
+    mj *j = mj_parse(rec);
+    CHECK(!strcmp(mj_str(j, "owner"), "alice"));
+    CHECK(!strcmp(mj_str(mj_get(j, "metadata"), "tier"), "gold"));
+    mj_free(j);
+    itk_string_free(rec);
+
+    /* Scopes. */
+    const char *admin[] = {"read", "admin"};
+    CHECK(itk_key_verify(m, key, admin, 2, &r, NULL) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_INSUFFICIENT_SCOPE);
+
+    /* Disable, enable, revoke. */
+    CHECK(itk_key_disable(m, id, "ops", NULL) == ITK_STATUS_OK);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_DISABLED);
+    CHECK(itk_key_enable(m, id, NULL, NULL) == ITK_STATUS_OK);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_VALID);
+
+    /* Expiry with the manual clock. */
+    CHECK(itk_manager_advance_clock(m, 3600) == ITK_STATUS_OK);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_EXPIRED);
+    char update[128];
+    snprintf(update, sizeof update, "{\"expires_at\": %d}", T0 + 7200);
+    CHECK(itk_key_update(m, id, update, NULL) == ITK_STATUS_OK);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_VALID);
+
+    char *out = NULL;
+    CHECK(itk_key_revoke(m, id, "leaked", "ops", &out) == ITK_STATUS_OK);
+    CHECK(out && strstr(out, "\"revoked\""));
+    itk_string_free(out);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_REVOKED);
+    CHECK(itk_key_enable(m, id, NULL, NULL) == ITK_STATUS_KEY_REVOKED);
+    CHECK(itk_last_error_status() == ITK_STATUS_KEY_REVOKED);
+    char *nk = NULL;
+    CHECK(itk_key_rotate(m, id, NULL, &nk, NULL) == ITK_STATUS_KEY_REVOKED);
+    CHECK(nk == NULL);
+
+    /* Audit trail. */
+    char *audit = NULL;
+    char filter[128];
+    snprintf(filter, sizeof filter, "{\"key_id\": \"%s\"}", id);
+    CHECK(itk_audit_list(m, filter, &audit) == ITK_STATUS_OK);
+    mj *a = mj_parse(audit);
+    mj *items = mj_get(a, "items");
+    CHECK(items && items->len >= 6);
+    CHECK(!strcmp(mj_str(items->items[items->len - 1], "action"), "key.create"));
+    CHECK(!strcmp(mj_str(items->items[items->len - 1], "actor"), "c-test"));
+    CHECK(strstr(audit, key + 4) == NULL);
+    mj_free(a);
+    itk_string_free(audit);
+
+    itk_string_free(key);
+    free(id);
+    itk_manager_free(m);
+}
+
+static void test_rotation(void) {
+    itk_manager *m = open_memory();
+    char *id = NULL;
+    char *old = create(m, "{\"owner\": \"bob\", \"prefix\": \"sp_live\", \"scopes\": [\"a\"]}", &id);
+    CHECK(old && !strncmp(old, "sp_live_", 8));
+    char *new_key = NULL, *rec = NULL;
+    CHECK(itk_key_rotate(m, id, "{\"overlap_seconds\": 60}", &new_key, &rec) == ITK_STATUS_OK);
+    mj *j = mj_parse(rec);
+    CHECK(mj_get(j, "version")->num == 2);
+    CHECK(!strcmp(mj_str(j, "rotated_from"), id));
+    CHECK(!strncmp(new_key, "sp_live_", 8));
+    mj_free(j);
+    CHECK(verify(m, old) == ITK_VERIFY_REASON_VALID);
+    CHECK(itk_manager_advance_clock(m, 59) == ITK_STATUS_OK);
+    CHECK(verify(m, old) == ITK_VERIFY_REASON_VALID);
+    CHECK(itk_manager_advance_clock(m, 1) == ITK_STATUS_OK);
+    CHECK(verify(m, old) == ITK_VERIFY_REASON_EXPIRED);
+    CHECK(verify(m, new_key) == ITK_VERIFY_REASON_VALID);
+    itk_string_free(old);
+    itk_string_free(new_key);
+    itk_string_free(rec);
+    free(id);
+
+    /* Pagination through itk_key_list. */
+    for (int i = 0; i < 5; i++) {
+        char *k = create(m, "{\"owner\": \"pager\"}", &id);
+        itk_string_free(k);
+        free(id);
+    }
+    char *page = NULL;
+    CHECK(itk_key_list(m, "{\"owner\": \"pager\", \"limit\": 3}", &page) == ITK_STATUS_OK);
+    mj *p = mj_parse(page);
+    CHECK(mj_get(p, "items")->len == 3);
+    const char *cursor = mj_str(p, "next_cursor");
+    CHECK(cursor != NULL);
+    char filter[256];
+    snprintf(filter, sizeof filter, "{\"owner\": \"pager\", \"limit\": 3, \"cursor\": \"%s\"}", cursor);
+    char *page2 = NULL;
+    CHECK(itk_key_list(m, filter, &page2) == ITK_STATUS_OK);
+    mj *p2 = mj_parse(page2);
+    CHECK(mj_get(p2, "items")->len == 2);
+    CHECK(mj_get(p2, "next_cursor")->type == MJ_NULL);
+    mj_free(p);
+    mj_free(p2);
+    itk_string_free(page);
+    itk_string_free(page2);
+    itk_manager_free(m);
+}
+
+static void test_hostile_input(void) {
+    itk_manager *m = open_memory();
+    itk_verify_reason r = 99;
+    char *out = (char *)0x1; /* must stay untouched on failure */
+    char msg[256];
+
+    CHECK(itk_key_verify(NULL, "itk_x", NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify(m, NULL, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify(m, "itk_x", NULL, 0, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify(m, "itk_x", NULL, 2, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    const char *null_scope[] = {NULL};
+    CHECK(itk_key_verify(m, "itk_x", null_scope, 1, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(r == 99);
+
+    /* Invalid UTF-8 in the key, an id and JSON. */
+    const char bad_utf8[] = {'i', 't', 'k', '_', (char)0xC3, (char)0x28, 0};
+    CHECK(itk_key_verify(m, bad_utf8, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_last_error_status() == ITK_STATUS_INVALID_ARGUMENT);
+    size_t n = itk_last_error_message(msg, sizeof msg);
+    CHECK(n > 0 && strstr(msg, "UTF-8") != NULL);
+    CHECK(itk_key_get(m, bad_utf8, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    const char bad_json[] = {'{', '"', 'o', 'w', 'n', 'e', 'r', '"', ':', '"', (char)0xFF, '"', '}', 0};
+    CHECK(itk_key_create(m, bad_json, &out, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+
+    /* Bad JSON, unknown fields, missing required fields, NULL out-params. */
+    CHECK(itk_key_create(m, "{not json", &out, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(m, "{\"owner\": \"a\", \"bogus\": 1}", &out, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(m, "{}", &out, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(m, "{\"owner\": \"a\"}", NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(m, NULL, &out, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_list(m, "[1,2]", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_list(m, "{\"limit\": 0}", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_get(m, "no-such-id", &out) == ITK_STATUS_KEY_NOT_FOUND);
+    CHECK(!strcmp(itk_status_code(itk_last_error_status()), "KEY_NOT_FOUND"));
+    CHECK(itk_manager_advance_clock(NULL, 1) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(out == (char *)0x1);
+
+    /* A real manager without a manual clock refuses to move time. */
+    itk_manager *sys = NULL;
+    CHECK(itk_manager_open(":memory:", NULL, &sys) == ITK_STATUS_OK);
+    CHECK(itk_manager_advance_clock(sys, 1) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_manager_free(sys);
+    itk_manager *none = NULL;
+    CHECK(itk_manager_open(NULL, NULL, &none) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open("", NULL, &none) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open(":memory:", "{\"durability\": \"sometimes\"}", &none) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open("/nonexistent-dir/x/y.db", NULL, &none) == ITK_STATUS_STORAGE);
+    CHECK(none == NULL);
+
+    /* A success clears the last error; messages are truncated safely. */
+    CHECK(itk_manager_flush(m) == ITK_STATUS_OK);
+    CHECK(itk_last_error_status() == ITK_STATUS_OK);
+    CHECK(itk_last_error_message(msg, sizeof msg) == 0 && msg[0] == 0);
+    CHECK(itk_key_get(m, "no-such-id", &out) == ITK_STATUS_KEY_NOT_FOUND);
+    char tiny[4];
+    n = itk_last_error_message(tiny, sizeof tiny);
+    CHECK(n > 3 && strlen(tiny) == 3);
+    CHECK(itk_last_error_message(NULL, 0) == n);
+
+    /* Unknown numbers are safe. */
+    CHECK(!strcmp(itk_status_code(12345), "UNKNOWN"));
+    CHECK(!strcmp(itk_verify_reason_code(12345), "UNKNOWN"));
+    CHECK(strlen(itk_version()) > 0);
+
+    /* Free functions accept NULL. */
+    itk_string_free(NULL);
+    itk_manager_free(NULL);
+    itk_manager_free(m);
+}
+
+struct worker { itk_manager *m; const char *key; int ok; };
+
+static void *verify_many(void *arg) {
+    struct worker *w = arg;
+    for (int i = 0; i < 200; i++) {
+        itk_verify_reason r;
+        if (itk_key_verify(w->m, w->key, NULL, 0, &r, NULL) == ITK_STATUS_OK && r == ITK_VERIFY_REASON_VALID)
+            w->ok++;
+    }
+    return NULL;
+}
+
+static void test_threads_and_file(const char *tmp) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/c-test.db", tmp);
+    remove(path);
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(path, "{\"durability\": \"normal\"}", &m) == ITK_STATUS_OK);
+    char *id = NULL;
+    char *key = create(m, "{\"owner\": \"threads\"}", &id);
+    pthread_t t[4];
+    struct worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){m, key, 0};
+        pthread_create(&t[i], NULL, verify_many, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(w[i].ok == 200);
+    }
+    CHECK(itk_manager_flush(m) == ITK_STATUS_OK);
+    char *rec = NULL;
+    CHECK(itk_key_get(m, id, &rec) == ITK_STATUS_OK);
+    mj *j = mj_parse(rec);
+    CHECK(mj_get(j, "usage_count")->num == 800);
+    mj_free(j);
+    itk_string_free(rec);
+
+    /* A second manager on the same file sees a revoke at once. */
+    itk_manager *m2 = NULL;
+    CHECK(itk_manager_open(path, NULL, &m2) == ITK_STATUS_OK);
+    CHECK(itk_key_revoke(m2, id, NULL, NULL, NULL) == ITK_STATUS_OK);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_REVOKED);
+    itk_manager_free(m2);
+    itk_string_free(key);
+    free(id);
+    itk_manager_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
+        return 2;
+    }
+    test_vectors(argv[1]);
+    test_lifecycle();
+    test_rotation();
+    test_hostile_input();
+    test_threads_and_file(argv[2]);
+    printf("c: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
