@@ -1,1 +1,535 @@
-fn main() {}
+//! `irontoken`: administer API keys and read the audit trail from a shell.
+//!
+//! Exit codes: 0 success (and a VALID key for `keys verify`); 1 a key that
+//! `keys verify` refused; 2 a usage error; 10 + the error's stable number
+//! for every other failure (e.g. 12 = KEY_NOT_FOUND, 18 = STORAGE).
+
+use clap::{Args, Parser, Subcommand};
+use irontoken::{
+    AuditEvent, AuditFilter, CreatedKey, Error, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey,
+    Page, RotateOptions, TokenManager,
+};
+use serde_json::{Map, Value, json};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+#[derive(Parser)]
+#[command(
+    name = "irontoken",
+    version,
+    about = "Manage irontoken API keys and read the audit trail"
+)]
+struct Cli {
+    /// SQLite database file (created if missing).
+    #[arg(
+        long,
+        env = "IRONTOKEN_DB",
+        global = true,
+        default_value = "irontoken.db"
+    )]
+    db: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Who is acting, recorded in the audit trail.
+    #[arg(long, env = "IRONTOKEN_ACTOR", global = true)]
+    actor: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, verify and manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key; the plaintext is printed once, now.
+    Create(CreateArgs),
+    /// List keys (oldest first).
+    List(ListArgs),
+    /// Show one key's record.
+    Show {
+        /// Key id.
+        id: String,
+    },
+    /// Verify a key: exit 0 if valid, 1 if refused.
+    Verify {
+        /// The key; `-` or absent reads it from IRONTOKEN_KEY or the first line of stdin.
+        key: Option<String>,
+        /// A scope the key must hold (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Change name, description, scopes, metadata or expiry.
+    Update(UpdateArgs),
+    /// Disable a key until enabled again.
+    Disable {
+        /// Key id.
+        id: String,
+    },
+    /// Enable a disabled key.
+    Enable {
+        /// Key id.
+        id: String,
+    },
+    /// Revoke a key permanently.
+    Revoke {
+        /// Key id.
+        id: String,
+        /// Why (kept in the record and the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Replace a key by a new one; the new plaintext is printed once, now.
+    Rotate {
+        /// Key id.
+        id: String,
+        /// Seconds the old key keeps verifying (0: revoke it now).
+        #[arg(long, default_value_t = 0)]
+        overlap: i64,
+    },
+    /// Delete a key's record (its audit history stays).
+    Delete {
+        /// Key id.
+        id: String,
+    },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Owner of the key (user, service, tenant).
+    #[arg(long)]
+    owner: String,
+    /// Short name.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Description.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Scope granted (repeatable).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Metadata as a JSON object.
+    #[arg(long)]
+    metadata: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, conflicts_with = "expires_at")]
+    expires_in: Option<i64>,
+    /// Expiry as Unix seconds.
+    #[arg(long)]
+    expires_at: Option<i64>,
+    /// Key prefix (default itk).
+    #[arg(long)]
+    prefix: Option<String>,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// Only this owner's keys.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Only keys in this state: active, disabled, revoked, expired.
+    #[arg(long)]
+    status: Option<String>,
+    /// Page size (1-1000).
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Cursor from the previous page.
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+#[derive(Args)]
+struct UpdateArgs {
+    /// Key id.
+    id: String,
+    /// New name.
+    #[arg(long)]
+    name: Option<String>,
+    /// New description.
+    #[arg(long)]
+    description: Option<String>,
+    /// New scope list (repeatable; replaces the list).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Remove every scope.
+    #[arg(long, conflicts_with = "scopes")]
+    clear_scopes: bool,
+    /// New metadata JSON object (replaces it).
+    #[arg(long)]
+    metadata: Option<String>,
+    /// New expiry as Unix seconds.
+    #[arg(long, conflicts_with_all = ["expires_in", "no_expiry"])]
+    expires_at: Option<i64>,
+    /// New lifetime from now, in seconds.
+    #[arg(long, conflicts_with = "no_expiry")]
+    expires_in: Option<i64>,
+    /// Remove the expiry.
+    #[arg(long)]
+    no_expiry: bool,
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// List audit events, newest first.
+    List {
+        /// Only this key's events.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// Only this action, e.g. key.revoke or key.verify.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this outcome, e.g. NOT_FOUND.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only events by this actor.
+        #[arg(long = "by")]
+        by: Option<String>,
+        /// Only events at or after this Unix time.
+        #[arg(long)]
+        since: Option<i64>,
+        /// Only events before this Unix time.
+        #[arg(long)]
+        until: Option<i64>,
+        /// Page size (1-1000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Cursor from the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+}
+
+/// What a command ended with.
+enum Outcome {
+    Ok,
+    Refused,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Refused) => ExitCode::from(1),
+        Err(e) => {
+            if cli.json {
+                let body = json!({"error": {"code": e.code(), "message": e.message()}});
+                eprintln!("{body}");
+            } else {
+                eprintln!("irontoken: {e}");
+            }
+            ExitCode::from(10 + e.kind().status() as u8)
+        }
+    }
+}
+
+fn parse_metadata(s: &Option<String>) -> Result<Option<Map<String, Value>>, Error> {
+    match s {
+        None => Ok(None),
+        Some(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err(Error::invalid("--metadata must be a JSON object")),
+        },
+    }
+}
+
+fn read_key(arg: &Option<String>) -> Result<String, Error> {
+    if let Some(k) = arg.as_deref().filter(|k| *k != "-") {
+        return Ok(k.to_string());
+    }
+    if let Ok(k) = std::env::var("IRONTOKEN_KEY")
+        && arg.is_none()
+    {
+        return Ok(k);
+    }
+    let stdin = std::io::stdin();
+    if arg.is_none() && stdin.is_terminal() {
+        return Err(Error::invalid(
+            "give the key as an argument, in IRONTOKEN_KEY, or on stdin with '-'",
+        ));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::invalid(format!("cannot read the key from stdin: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn run(cli: &Cli) -> Result<Outcome, Error> {
+    let tm = TokenManager::open(&cli.db)?;
+    let actor = cli.actor.clone();
+    let out = Printer { json: cli.json };
+    match &cli.command {
+        Command::Keys(cmd) => match cmd {
+            KeysCmd::Create(a) => {
+                let created = tm.create_key(&NewKey {
+                    owner: a.owner.clone(),
+                    name: a.name.clone(),
+                    description: a.description.clone(),
+                    scopes: a.scopes.clone(),
+                    metadata: parse_metadata(&a.metadata)?,
+                    expires_at: a.expires_at,
+                    expires_in: a.expires_in,
+                    prefix: a.prefix.clone(),
+                    actor,
+                })?;
+                out.created(&created);
+            }
+            KeysCmd::List(a) => {
+                let status = a.status.as_deref().map(KeyStatus::parse).transpose()?;
+                let page = tm.list_keys(&KeyFilter {
+                    owner: a.owner.clone(),
+                    status,
+                    limit: a.limit,
+                    cursor: a.cursor.clone(),
+                })?;
+                out.keys(&page);
+            }
+            KeysCmd::Show { id } => out.record(&tm.get_key(id)?),
+            KeysCmd::Verify { key, scopes } => {
+                let key = read_key(key)?;
+                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                let v = tm.verify_key(&key, &scopes)?;
+                if out.json {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                } else {
+                    println!("{}", v.reason.code());
+                    if let Some(r) = &v.key {
+                        print_fields(r);
+                    }
+                }
+                return Ok(if v.valid {
+                    Outcome::Ok
+                } else {
+                    Outcome::Refused
+                });
+            }
+            KeysCmd::Update(a) => {
+                let scopes = if a.clear_scopes {
+                    Some(Vec::new())
+                } else if a.scopes.is_empty() {
+                    None
+                } else {
+                    Some(a.scopes.clone())
+                };
+                let expires_at = if a.no_expiry {
+                    Some(None)
+                } else if let Some(d) = a.expires_in {
+                    Some(Some(tm.now().saturating_add(d)))
+                } else {
+                    a.expires_at.map(Some)
+                };
+                let r = tm.update_key(
+                    &a.id,
+                    &KeyUpdate {
+                        name: a.name.clone(),
+                        description: a.description.clone(),
+                        scopes,
+                        metadata: parse_metadata(&a.metadata)?,
+                        expires_at,
+                        actor,
+                    },
+                )?;
+                out.record(&r);
+            }
+            KeysCmd::Disable { id } => out.record(&tm.disable_key(id, actor.as_deref())?),
+            KeysCmd::Enable { id } => out.record(&tm.enable_key(id, actor.as_deref())?),
+            KeysCmd::Revoke { id, reason } => {
+                out.record(&tm.revoke_key(id, reason.as_deref(), actor.as_deref())?)
+            }
+            KeysCmd::Rotate { id, overlap } => {
+                let created = tm.rotate_key(
+                    id,
+                    &RotateOptions {
+                        overlap_seconds: *overlap,
+                        expires_at: None,
+                        actor,
+                    },
+                )?;
+                out.created(&created);
+            }
+            KeysCmd::Delete { id } => {
+                tm.delete_key(id, actor.as_deref())?;
+                if out.json {
+                    println!("{}", json!({"deleted": id}));
+                } else {
+                    println!("deleted {id}");
+                }
+            }
+        },
+        Command::Audit(AuditCmd::List {
+            key_id,
+            action,
+            outcome,
+            by,
+            since,
+            until,
+            limit,
+            cursor,
+        }) => {
+            let page = tm.list_audit(&AuditFilter {
+                key_id: key_id.clone(),
+                action: action.clone(),
+                actor: by.clone(),
+                outcome: outcome.clone(),
+                since: *since,
+                until: *until,
+                limit: *limit,
+                cursor: cursor.clone(),
+            })?;
+            out.audit(&page);
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn time(t: Option<i64>) -> String {
+    match t {
+        None => "-".into(),
+        Some(t) if t < 0 => t.to_string(),
+        Some(t) => humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t as u64))
+            .to_string(),
+    }
+}
+
+fn print_fields(r: &KeyRecord) {
+    let rows = [
+        ("id", r.id.clone()),
+        ("prefix", format!("{}…", r.display_prefix)),
+        ("owner", r.owner.clone()),
+        ("name", r.name.clone()),
+        ("description", r.description.clone()),
+        ("status", r.status.as_str().to_string()),
+        ("scopes", r.scopes.join(" ")),
+        ("metadata", Value::Object(r.metadata.clone()).to_string()),
+        ("created", time(Some(r.created_at))),
+        ("expires", time(r.expires_at)),
+        ("last used", time(r.last_used_at)),
+        ("uses", r.usage_count.to_string()),
+        ("version", r.version.to_string()),
+        ("rotated from", r.rotated_from.clone().unwrap_or("-".into())),
+        ("rotated to", r.rotated_to.clone().unwrap_or("-".into())),
+        ("revoked", time(r.revoked_at)),
+    ];
+    for (k, v) in rows {
+        println!("  {k:<13} {v}");
+    }
+}
+
+/// Prints a table with a header row, columns padded to their widest cell.
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, c) in row.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = width[i]))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn created(&self, c: &CreatedKey) {
+        if self.json {
+            let v = json!({"key": c.key.as_str(), "record": c.record});
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            println!("{}", c.key.as_str());
+            let _ = std::io::stdout().flush();
+            eprintln!("(this key is shown once: store it now)");
+            print_fields(&c.record);
+        }
+    }
+
+    fn record(&self, r: &KeyRecord) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        } else {
+            print_fields(r);
+        }
+    }
+
+    fn keys(&self, page: &Page<KeyRecord>) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
+            return;
+        }
+        let rows = page
+            .items
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.clone(),
+                    format!("{}…", r.display_prefix),
+                    r.owner.clone(),
+                    r.name.clone(),
+                    r.status.as_str().into(),
+                    r.scopes.join(","),
+                    time(r.expires_at),
+                    r.usage_count.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "ID", "PREFIX", "OWNER", "NAME", "STATUS", "SCOPES", "EXPIRES", "USES",
+            ],
+            rows,
+        );
+        if let Some(c) = &page.next_cursor {
+            eprintln!("more: --cursor {c}");
+        }
+    }
+
+    fn audit(&self, page: &Page<AuditEvent>) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
+            return;
+        }
+        let rows = page
+            .items
+            .iter()
+            .map(|e| {
+                vec![
+                    e.id.to_string(),
+                    time(Some(e.at)),
+                    e.action.clone(),
+                    e.outcome.clone(),
+                    e.key_id.clone().unwrap_or("-".into()),
+                    e.display_prefix.clone().unwrap_or("-".into()),
+                    e.actor.clone().unwrap_or("-".into()),
+                ]
+            })
+            .collect();
+        table(
+            &["ID", "TIME", "ACTION", "OUTCOME", "KEY", "PREFIX", "ACTOR"],
+            rows,
+        );
+        if let Some(c) = &page.next_cursor {
+            eprintln!("more: --cursor {c}");
+        }
+    }
+}

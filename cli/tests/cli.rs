@@ -1,0 +1,172 @@
+//! End-to-end tests of the `irontoken` binary, including two OS processes on one file.
+
+use irontoken::{NewKey, TokenManager, VerifyReason};
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn cli(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_irontoken"))
+        .env_remove("IRONTOKEN_KEY")
+        .env_remove("IRONTOKEN_ACTOR")
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn lifecycle_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let db = db.to_str().unwrap();
+    let created = json(&cli(
+        db,
+        &[
+            "--json",
+            "--actor",
+            "tester",
+            "keys",
+            "create",
+            "--owner",
+            "alice",
+            "--name",
+            "ci",
+            "--scope",
+            "read",
+            "--metadata",
+            r#"{"team":"core"}"#,
+            "--prefix",
+            "sp_live",
+        ],
+    ));
+    let key = created["key"].as_str().unwrap().to_string();
+    let id = created["record"]["id"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sp_live_"));
+
+    let ok = cli(db, &["keys", "verify", &key, "--scope", "read"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("VALID"));
+    let scoped = cli(db, &["keys", "verify", &key, "--scope", "admin"]);
+    assert_eq!(scoped.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&scoped.stdout).starts_with("INSUFFICIENT_SCOPE"));
+
+    // The key from the environment (not visible in the process list).
+    let env = Command::new(env!("CARGO_BIN_EXE_irontoken"))
+        .args(["--db", db, "keys", "verify"])
+        .env("IRONTOKEN_KEY", &key)
+        .output()
+        .unwrap();
+    assert_eq!(env.status.code(), Some(0));
+
+    let bad = cli(db, &["keys", "verify", "itk_garbage"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("MALFORMED"));
+
+    assert!(cli(db, &["keys", "disable", &id]).status.success());
+    assert_eq!(cli(db, &["keys", "verify", &key]).status.code(), Some(1));
+    assert!(cli(db, &["keys", "enable", &id]).status.success());
+    let upd = json(&cli(
+        db,
+        &[
+            "--json",
+            "keys",
+            "update",
+            &id,
+            "--name",
+            "renamed",
+            "--expires-in",
+            "600",
+        ],
+    ));
+    assert_eq!(upd["name"], "renamed");
+    assert!(upd["expires_at"].as_i64().is_some());
+
+    let rotated = json(&cli(
+        db,
+        &["--json", "keys", "rotate", &id, "--overlap", "60"],
+    ));
+    let new_key = rotated["key"].as_str().unwrap();
+    assert_eq!(rotated["record"]["version"], 2);
+    assert_eq!(cli(db, &["keys", "verify", &key]).status.code(), Some(0));
+    assert_eq!(cli(db, &["keys", "verify", new_key]).status.code(), Some(0));
+
+    let revoked = cli(db, &["keys", "revoke", &id, "--reason", "test"]);
+    assert!(revoked.status.success());
+    let v = cli(db, &["keys", "verify", &key]);
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("REVOKED"));
+    // Errors: 10 + the stable number.
+    assert_eq!(cli(db, &["keys", "revoke", &id]).status.code(), Some(15));
+    assert_eq!(
+        cli(db, &["keys", "show", "missing"]).status.code(),
+        Some(12)
+    );
+    let e = cli(db, &["--json", "keys", "create", "--owner", ""]);
+    assert_eq!(e.status.code(), Some(11));
+    let err: Value = serde_json::from_slice(&e.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "INVALID_ARGUMENT");
+    assert_eq!(cli(db, &["keys", "frobnicate"]).status.code(), Some(2));
+
+    // Tables by default.
+    let list = cli(db, &["keys", "list", "--owner", "alice"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.starts_with("ID"));
+    assert_eq!(text.lines().count(), 3);
+    assert!(!text.contains(&key[8..]));
+    let list = json(&cli(db, &["--json", "keys", "list", "--status", "active"]));
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    let audit = json(&cli(db, &["--json", "audit", "list", "--key-id", &id]));
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"key.create") && actions.contains(&"key.revoke"));
+    let by = json(&cli(db, &["--json", "audit", "list", "--by", "tester"]));
+    assert_eq!(by["items"][0]["action"], "key.create");
+    let audit_text = String::from_utf8_lossy(&cli(db, &["audit", "list"]).stdout).to_string();
+    assert!(audit_text.contains("key.verify") && audit_text.contains("MALFORMED"));
+    assert!(!audit_text.contains(&key[8..]));
+}
+
+#[test]
+fn two_processes_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let db = db.to_str().unwrap();
+    let tm = TokenManager::open(db).unwrap();
+    let a = tm
+        .create_key(&NewKey {
+            owner: "p".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let b = tm
+        .create_key(&NewKey {
+            owner: "p".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    // Created here, verified and revoked there.
+    assert_eq!(cli(db, &["keys", "verify", &a.key]).status.code(), Some(0));
+    assert!(cli(db, &["keys", "revoke", &a.record.id]).status.success());
+    assert_eq!(
+        tm.verify_key(&a.key, &[]).unwrap().reason,
+        VerifyReason::Revoked
+    );
+    // Revoked here, seen there.
+    assert_eq!(cli(db, &["keys", "verify", &b.key]).status.code(), Some(0));
+    tm.revoke_key(&b.record.id, None, None).unwrap();
+    let v = cli(db, &["keys", "verify", &b.key]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("REVOKED"));
+    // The CLI process's uses were flushed at exit.
+    assert_eq!(tm.get_key(&b.record.id).unwrap().usage_count, 1);
+}
