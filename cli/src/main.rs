@@ -303,7 +303,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 } else {
                     println!("{}", v.reason.code());
-                    if let Some(r) = &v.key {
+                    if let Some(r) = &v.record {
                         print_fields(r);
                     }
                 }

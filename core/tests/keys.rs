@@ -97,7 +97,7 @@ fn lifecycle() {
     let v = tm.verify_key(&c.key, &[]).unwrap();
     assert!(v.valid);
     assert_eq!(v.reason, VerifyReason::Valid);
-    let k = v.key.unwrap();
+    let k = v.record.unwrap();
     assert_eq!((k.id.as_str(), k.owner.as_str()), (id.as_str(), "alice"));
     assert_eq!(k.metadata["team"], "core");
 
@@ -115,7 +115,7 @@ fn lifecycle() {
     assert_eq!(r.revoked_reason.as_deref(), Some("leaked"));
     let v = tm.verify_key(&c.key, &[]).unwrap();
     assert_eq!(v.reason, VerifyReason::Revoked);
-    assert_eq!(v.key.unwrap().id, id);
+    assert_eq!(v.record.unwrap().id, id);
 
     // Revocation is permanent.
     assert_eq!(

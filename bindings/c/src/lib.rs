@@ -438,7 +438,7 @@ pub unsafe extern "C" fn itk_key_verify(
             }
         }
         let v = tm.verify_key(key, &scopes)?;
-        let record = v.key.as_ref().map(to_json).transpose()?;
+        let record = v.record.as_ref().map(to_json).transpose()?;
         // SAFETY: checked non-NULL.
         unsafe { *out_reason = reason_of(v.reason) };
         if !out_record_json.is_null() {

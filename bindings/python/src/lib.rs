@@ -1,1 +1,726 @@
-//! py
+//! Python binding of irontoken (`irontoken._native`). Converts types, maps
+//! errors to the exception classes of `irontoken.errors`, and releases the
+//! GIL around every call into the core. No token semantics live here.
+
+use irontoken::{
+    AuditEvent, AuditFilter, CreatedKey as CoreCreated, Error, KeyFilter, KeyRecord as CoreRecord,
+    KeyStatus, KeyUpdate, NewKey, OpenSettings, Page, RotateOptions, TokenManager as Core,
+    Verification,
+};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+
+/// Converts a core error into the matching `irontoken.errors` exception.
+fn to_py(py: Python<'_>, e: Error) -> PyErr {
+    let made = (|| -> PyResult<PyErr> {
+        let module = py.import("irontoken.errors")?;
+        let exc = module.call_method1("_from_native", (e.code(), e.message()))?;
+        Ok(PyErr::from_value(exc))
+    })();
+    made.unwrap_or_else(|err| err)
+}
+
+/// Runs `f` without the GIL and converts its error.
+fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -> PyResult<T> {
+    py.detach(f).map_err(|e| to_py(py, e))
+}
+
+fn json_loads<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (s,))
+}
+
+/// A Python mapping as a JSON object (through `json.dumps`).
+fn to_object(py: Python<'_>, v: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
+    if !v.is_instance_of::<PyDict>() {
+        return Err(to_py(py, Error::invalid(format!("{what} must be a dict"))));
+    }
+    let dumped = py
+        .import("json")?
+        .call_method1("dumps", (v,))
+        .map_err(|_| {
+            to_py(
+                py,
+                Error::invalid(format!("{what} must be JSON-serializable")),
+            )
+        })?;
+    let s: String = dumped.extract()?;
+    serde_json::from_str(&s).map_err(|e| to_py(py, Error::invalid(format!("{what}: {e}"))))
+}
+
+fn to_json_string<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+}
+
+/// A string as Python's `repr` would show it (single quotes).
+fn q(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn opt_q(s: Option<&str>) -> String {
+    s.map_or_else(|| "None".to_string(), q)
+}
+
+/// The stored record of an API key (never the key itself).
+#[pyclass(frozen, module = "irontoken._native")]
+struct KeyRecord(CoreRecord);
+
+#[pymethods]
+impl KeyRecord {
+    /// Stable id (UUID).
+    #[getter]
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+    /// Key prefix, e.g. "itk".
+    #[getter]
+    fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+    /// Prefix plus the first body characters.
+    #[getter]
+    fn display_prefix(&self) -> &str {
+        &self.0.display_prefix
+    }
+    /// Owner of the key.
+    #[getter]
+    fn owner(&self) -> &str {
+        &self.0.owner
+    }
+    /// Short name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Description.
+    #[getter]
+    fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// Granted scopes.
+    #[getter]
+    fn scopes(&self) -> Vec<String> {
+        self.0.scopes.clone()
+    }
+    /// Application metadata (a new dict each time).
+    #[getter]
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_loads(py, &to_json_string(&self.0.metadata)?)
+    }
+    /// Creation time (Unix seconds).
+    #[getter]
+    fn created_at(&self) -> i64 {
+        self.0.created_at
+    }
+    /// Last change (Unix seconds).
+    #[getter]
+    fn updated_at(&self) -> i64 {
+        self.0.updated_at
+    }
+    /// Expiry (Unix seconds) or None.
+    #[getter]
+    fn expires_at(&self) -> Option<i64> {
+        self.0.expires_at
+    }
+    /// Last successful verification (Unix seconds) or None.
+    #[getter]
+    fn last_used_at(&self) -> Option<i64> {
+        self.0.last_used_at
+    }
+    /// Number of successful verifications.
+    #[getter]
+    fn usage_count(&self) -> u64 {
+        self.0.usage_count
+    }
+    /// False while disabled.
+    #[getter]
+    fn enabled(&self) -> bool {
+        self.0.enabled
+    }
+    /// Revocation time or None.
+    #[getter]
+    fn revoked_at(&self) -> Option<i64> {
+        self.0.revoked_at
+    }
+    /// Revocation reason or None.
+    #[getter]
+    fn revoked_reason(&self) -> Option<&str> {
+        self.0.revoked_reason.as_deref()
+    }
+    /// 1 + number of rotations.
+    #[getter]
+    fn version(&self) -> u32 {
+        self.0.version
+    }
+    /// Id of the key this one replaced.
+    #[getter]
+    fn rotated_from(&self) -> Option<&str> {
+        self.0.rotated_from.as_deref()
+    }
+    /// Id of the key that replaced this one.
+    #[getter]
+    fn rotated_to(&self) -> Option<&str> {
+        self.0.rotated_to.as_deref()
+    }
+    /// "active", "disabled", "revoked" or "expired" (when read).
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.0.status.as_str()
+    }
+    /// All fields as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_loads(py, &to_json_string(&self.0)?)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "KeyRecord(id={}, display_prefix={}, owner={}, name={}, status={})",
+            q(&self.0.id),
+            q(&self.0.display_prefix),
+            q(&self.0.owner),
+            q(&self.0.name),
+            q(self.0.status.as_str())
+        )
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<KeyRecord>().is_ok_and(|o| o.get().0 == self.0)
+    }
+}
+
+/// A key just created or rotated: `.key` is the plaintext, available only now.
+#[pyclass(frozen, module = "irontoken._native")]
+struct CreatedKey {
+    key: String,
+    record: Py<KeyRecord>,
+    display_prefix: String,
+}
+
+impl CreatedKey {
+    fn new(py: Python<'_>, c: CoreCreated) -> PyResult<Self> {
+        let display_prefix = c.record.display_prefix.clone();
+        Ok(CreatedKey {
+            key: c.key.to_string(),
+            record: Py::new(py, KeyRecord(c.record))?,
+            display_prefix,
+        })
+    }
+}
+
+#[pymethods]
+impl CreatedKey {
+    /// The plaintext key. Give it to the user now; it cannot be read back later.
+    #[getter]
+    fn key(&self) -> &str {
+        &self.key
+    }
+    /// The stored record.
+    #[getter]
+    fn record(&self, py: Python<'_>) -> Py<KeyRecord> {
+        self.record.clone_ref(py)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "CreatedKey(key='{}…', record={})",
+            self.display_prefix,
+            self.record.get().__repr__()
+        )
+    }
+}
+
+/// The answer of `verify_key`: a normal result, not an exception.
+#[pyclass(frozen, module = "irontoken._native")]
+struct VerifyResult {
+    valid: bool,
+    reason: &'static str,
+    record: Option<Py<KeyRecord>>,
+}
+
+#[pymethods]
+impl VerifyResult {
+    /// True only when reason == "VALID".
+    #[getter]
+    fn valid(&self) -> bool {
+        self.valid
+    }
+    /// "VALID", "MALFORMED", "NOT_FOUND", "DISABLED", "REVOKED", "EXPIRED" or "INSUFFICIENT_SCOPE".
+    #[getter]
+    fn reason(&self) -> &'static str {
+        self.reason
+    }
+    /// The key's record when the key was found, else None.
+    #[getter]
+    fn record(&self, py: Python<'_>) -> Option<Py<KeyRecord>> {
+        self.record.as_ref().map(|r| r.clone_ref(py))
+    }
+    fn __bool__(&self) -> bool {
+        self.valid
+    }
+    fn __repr__(&self) -> String {
+        match &self.record {
+            Some(r) => format!(
+                "VerifyResult(valid={}, reason={}, record={})",
+                if self.valid { "True" } else { "False" },
+                q(self.reason),
+                r.get().__repr__()
+            ),
+            None => format!(
+                "VerifyResult(valid={}, reason={}, record=None)",
+                if self.valid { "True" } else { "False" },
+                q(self.reason)
+            ),
+        }
+    }
+}
+
+impl VerifyResult {
+    fn new(py: Python<'_>, v: Verification) -> PyResult<Self> {
+        Ok(VerifyResult {
+            valid: v.valid,
+            reason: v.reason.code(),
+            record: v.record.map(|r| Py::new(py, KeyRecord(r))).transpose()?,
+        })
+    }
+}
+
+/// One entry of the audit trail.
+#[pyclass(frozen, module = "irontoken._native")]
+struct AuditEntry(AuditEvent);
+
+#[pymethods]
+impl AuditEntry {
+    /// Increasing id.
+    #[getter]
+    fn id(&self) -> i64 {
+        self.0.id
+    }
+    /// Unix seconds.
+    #[getter]
+    fn at(&self) -> i64 {
+        self.0.at
+    }
+    /// E.g. "key.revoke".
+    #[getter]
+    fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// The key concerned, if known.
+    #[getter]
+    fn key_id(&self) -> Option<&str> {
+        self.0.key_id.as_deref()
+    }
+    /// The key's display prefix, if known.
+    #[getter]
+    fn display_prefix(&self) -> Option<&str> {
+        self.0.display_prefix.as_deref()
+    }
+    /// Who acted, if given.
+    #[getter]
+    fn actor(&self) -> Option<&str> {
+        self.0.actor.as_deref()
+    }
+    /// "ok" or the failed verification's reason.
+    #[getter]
+    fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+    /// Extra details (dict) or None.
+    #[getter]
+    fn detail<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.0
+            .detail
+            .as_ref()
+            .map(|d| json_loads(py, &d.to_string()))
+            .transpose()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "AuditEntry(id={}, at={}, action={}, key_id={}, outcome={})",
+            self.0.id,
+            self.0.at,
+            q(&self.0.action),
+            opt_q(self.0.key_id.as_deref()),
+            q(&self.0.outcome)
+        )
+    }
+}
+
+/// A page of results; pass `next_cursor` back as `cursor` for the next page.
+#[pyclass(frozen, module = "irontoken._native")]
+struct PageResult {
+    items: Py<PyList>,
+    next_cursor: Option<String>,
+}
+
+#[pymethods]
+impl PageResult {
+    /// The records of this page.
+    #[getter]
+    fn items(&self, py: Python<'_>) -> Py<PyList> {
+        self.items.clone_ref(py)
+    }
+    /// Cursor of the next page, None on the last one.
+    #[getter]
+    fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.items.bind(py).len()
+    }
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.items.bind(py).try_iter().map(|i| i.into_any())
+    }
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Page(items=<{} items>, next_cursor={})",
+            self.items.bind(py).len(),
+            opt_q(self.next_cursor.as_deref())
+        )
+    }
+}
+
+fn page<T, P: pyo3::PyClass + Into<PyClassInitializer<P>>>(
+    py: Python<'_>,
+    p: Page<T>,
+    wrap: impl Fn(T) -> P,
+) -> PyResult<PageResult> {
+    let items = PyList::empty(py);
+    for it in p.items {
+        items.append(Py::new(py, wrap(it))?)?;
+    }
+    Ok(PageResult {
+        items: items.unbind(),
+        next_cursor: p.next_cursor,
+    })
+}
+
+/// The entry object: opened on a SQLite path or ":memory:"; safe to share
+/// across threads; several processes may open the same file.
+#[pyclass(frozen, module = "irontoken._native")]
+struct TokenManager {
+    inner: Mutex<Option<Arc<Core>>>,
+}
+
+impl TokenManager {
+    fn core(&self, py: Python<'_>) -> PyResult<Arc<Core>> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.clone()
+            .ok_or_else(|| to_py(py, Error::invalid("the TokenManager is closed")))
+    }
+}
+
+#[pymethods]
+impl TokenManager {
+    #[new]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None))]
+    fn new(
+        py: Python<'_>,
+        path: String,
+        durability: Option<String>,
+        busy_timeout_ms: Option<u64>,
+        flush_interval_ms: Option<u64>,
+        manual_clock_start: Option<i64>,
+    ) -> PyResult<Self> {
+        let settings = OpenSettings {
+            durability,
+            busy_timeout_ms,
+            flush_interval_ms,
+            manual_clock_start,
+        };
+        let core = call(py, move || Core::open_with(&path, settings.into_options()?))?;
+        Ok(TokenManager {
+            inner: Mutex::new(Some(Arc::new(core))),
+        })
+    }
+
+    /// Creates a key; the returned `.key` is the only time the plaintext exists.
+    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, actor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_key(
+        &self,
+        py: Python<'_>,
+        owner: String,
+        name: Option<String>,
+        description: Option<String>,
+        scopes: Option<Vec<String>>,
+        metadata: Option<Bound<'_, PyAny>>,
+        expires_at: Option<i64>,
+        expires_in: Option<i64>,
+        prefix: Option<String>,
+        actor: Option<String>,
+    ) -> PyResult<CreatedKey> {
+        let tm = self.core(py)?;
+        let metadata = metadata
+            .map(|m| to_object(py, &m, "metadata"))
+            .transpose()?;
+        let req = NewKey {
+            owner,
+            name: name.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            scopes: scopes.unwrap_or_default(),
+            metadata,
+            expires_at,
+            expires_in,
+            prefix,
+            actor,
+        };
+        let c = call(py, move || tm.create_key(&req))?;
+        CreatedKey::new(py, c)
+    }
+
+    /// Verifies a key; a refusal is a result with `valid=False` and a reason, not an exception.
+    #[pyo3(signature = (key, required_scopes=None))]
+    fn verify_key(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        required_scopes: Option<Vec<String>>,
+    ) -> PyResult<VerifyResult> {
+        let tm = self.core(py)?;
+        let scopes = required_scopes.unwrap_or_default();
+        let v = call(py, || {
+            let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            tm.verify_key(key, &s)
+        })?;
+        VerifyResult::new(py, v)
+    }
+
+    /// The record of key `key_id`.
+    fn get_key(&self, py: Python<'_>, key_id: &str) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || tm.get_key(key_id))?))
+    }
+
+    /// One page of keys, oldest first.
+    #[pyo3(signature = (*, owner=None, status=None, limit=None, cursor=None))]
+    fn list_keys(
+        &self,
+        py: Python<'_>,
+        owner: Option<String>,
+        status: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<PageResult> {
+        let tm = self.core(py)?;
+        let status = status
+            .map(KeyStatus::parse)
+            .transpose()
+            .map_err(|e| to_py(py, e))?;
+        let f = KeyFilter {
+            owner,
+            status,
+            limit,
+            cursor,
+        };
+        let p = call(py, || tm.list_keys(&f))?;
+        page(py, p, KeyRecord)
+    }
+
+    /// Changes descriptive fields; `clear_expiry=True` removes the expiry.
+    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, actor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        name: Option<String>,
+        description: Option<String>,
+        scopes: Option<Vec<String>>,
+        metadata: Option<Bound<'_, PyAny>>,
+        expires_at: Option<i64>,
+        clear_expiry: bool,
+        actor: Option<String>,
+    ) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        if clear_expiry && expires_at.is_some() {
+            return Err(to_py(
+                py,
+                Error::invalid("give expires_at or clear_expiry, not both"),
+            ));
+        }
+        let metadata = metadata
+            .map(|m| to_object(py, &m, "metadata"))
+            .transpose()?;
+        let u = KeyUpdate {
+            name,
+            description,
+            scopes,
+            metadata,
+            expires_at: if clear_expiry {
+                Some(None)
+            } else {
+                expires_at.map(Some)
+            },
+            actor,
+        };
+        Ok(KeyRecord(call(py, || tm.update_key(key_id, &u))?))
+    }
+
+    /// Disables a key until `enable_key`.
+    #[pyo3(signature = (key_id, *, actor=None))]
+    fn disable_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        actor: Option<&str>,
+    ) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || tm.disable_key(key_id, actor))?))
+    }
+
+    /// Enables a disabled key.
+    #[pyo3(signature = (key_id, *, actor=None))]
+    fn enable_key(&self, py: Python<'_>, key_id: &str, actor: Option<&str>) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || tm.enable_key(key_id, actor))?))
+    }
+
+    /// Revokes a key permanently.
+    #[pyo3(signature = (key_id, *, reason=None, actor=None))]
+    fn revoke_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        reason: Option<&str>,
+        actor: Option<&str>,
+    ) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || {
+            tm.revoke_key(key_id, reason, actor)
+        })?))
+    }
+
+    /// Replaces a key; the old one verifies for `overlap_seconds` more (0: revoked now).
+    #[pyo3(signature = (key_id, *, overlap_seconds=0, expires_at=None, actor=None))]
+    fn rotate_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        overlap_seconds: i64,
+        expires_at: Option<i64>,
+        actor: Option<String>,
+    ) -> PyResult<CreatedKey> {
+        let tm = self.core(py)?;
+        let o = RotateOptions {
+            overlap_seconds,
+            expires_at: expires_at.map(Some),
+            actor,
+        };
+        let c = call(py, || tm.rotate_key(key_id, &o))?;
+        CreatedKey::new(py, c)
+    }
+
+    /// Deletes a key's record (its audit history stays).
+    #[pyo3(signature = (key_id, *, actor=None))]
+    fn delete_key(&self, py: Python<'_>, key_id: &str, actor: Option<&str>) -> PyResult<()> {
+        let tm = self.core(py)?;
+        call(py, || tm.delete_key(key_id, actor))
+    }
+
+    /// One page of the audit trail, newest first.
+    #[pyo3(signature = (*, key_id=None, action=None, actor=None, outcome=None, since=None, until=None, limit=None, cursor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_audit(
+        &self,
+        py: Python<'_>,
+        key_id: Option<String>,
+        action: Option<String>,
+        actor: Option<String>,
+        outcome: Option<String>,
+        since: Option<i64>,
+        until: Option<i64>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<PageResult> {
+        let tm = self.core(py)?;
+        let f = AuditFilter {
+            key_id,
+            action,
+            actor,
+            outcome,
+            since,
+            until,
+            limit,
+            cursor,
+        };
+        let p = call(py, || tm.list_audit(&f))?;
+        page(py, p, AuditEntry)
+    }
+
+    /// Writes buffered usage counters and failed-verification audit entries now.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let tm = self.core(py)?;
+        call(py, || tm.flush())
+    }
+
+    /// Moves a manual clock (opened with `manual_clock_start`); returns the new time.
+    fn advance_clock(&self, py: Python<'_>, seconds: i64) -> PyResult<i64> {
+        let tm = self.core(py)?;
+        call(py, || tm.advance_clock(seconds))
+    }
+
+    /// The manager's current time (Unix seconds).
+    fn now(&self, py: Python<'_>) -> PyResult<i64> {
+        Ok(self.core(py)?.now())
+    }
+
+    /// Flushes and closes; later calls raise. Calls already running finish first.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let taken = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(tm) = taken {
+            call(py, move || {
+                let r = tm.flush();
+                drop(tm);
+                r
+            })?;
+        }
+        Ok(())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let open = self.inner.lock().map(|g| g.is_some()).unwrap_or(false);
+        format!("TokenManager(open={})", if open { "True" } else { "False" })
+    }
+}
+
+/// Checks shape and checksum of a key without a database (True if it could be one of ours).
+#[pyfunction]
+fn is_well_formed(key: &str) -> bool {
+    irontoken::keys::is_well_formed(key)
+}
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<TokenManager>()?;
+    m.add_class::<KeyRecord>()?;
+    m.add_class::<CreatedKey>()?;
+    m.add_class::<VerifyResult>()?;
+    m.add_class::<AuditEntry>()?;
+    m.add_class::<PageResult>()?;
+    m.add_function(wrap_pyfunction!(is_well_formed, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SCHEMA_VERSION", irontoken::SCHEMA_VERSION)?;
+    Ok(())
+}

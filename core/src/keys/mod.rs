@@ -262,7 +262,7 @@ impl TokenManager {
                 return Ok(Verification {
                     valid: false,
                     reason: VerifyReason::Malformed,
-                    key: None,
+                    record: None,
                 });
             }
         };
@@ -281,7 +281,7 @@ impl TokenManager {
             return Ok(Verification {
                 valid: false,
                 reason: VerifyReason::NotFound,
-                key: None,
+                record: None,
             });
         };
         let reason = match record.status {
@@ -310,7 +310,7 @@ impl TokenManager {
         Ok(Verification {
             valid: reason == VerifyReason::Valid,
             reason,
-            key: Some(self.with_pending(record)),
+            record: Some(self.with_pending(record)),
         })
     }
 

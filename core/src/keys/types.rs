@@ -273,5 +273,5 @@ pub struct Verification {
     /// Why.
     pub reason: VerifyReason,
     /// The key's record when the key was found (also when it is refused).
-    pub key: Option<KeyRecord>,
+    pub record: Option<KeyRecord>,
 }

@@ -1,0 +1,61 @@
+"""irontoken: API keys with rotation, expiry, revocation and an audit trail,
+from one Rust core shared with Node.js and C.
+
+>>> from irontoken import TokenManager
+>>> tm = TokenManager(":memory:")
+>>> created = tm.create_key("alice", scopes=["read"])
+>>> tm.verify_key(created.key, ["read"]).valid
+True
+"""
+
+from ._native import (
+    SCHEMA_VERSION,
+    AuditEntry,
+    CreatedKey,
+    KeyRecord,
+    PageResult,
+    TokenManager,
+    VerifyResult,
+    __version__,
+    is_well_formed,
+)
+from .errors import (
+    BusyError,
+    ConflictError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidKeyError,
+    IronTokenError,
+    KeyDisabledError,
+    KeyExpiredError,
+    KeyMalformedError,
+    KeyNotFoundError,
+    KeyRevokedError,
+    SchemaTooNewError,
+    StorageError,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AuditEntry",
+    "BusyError",
+    "ConflictError",
+    "CreatedKey",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidKeyError",
+    "IronTokenError",
+    "KeyDisabledError",
+    "KeyExpiredError",
+    "KeyMalformedError",
+    "KeyNotFoundError",
+    "KeyRecord",
+    "KeyRevokedError",
+    "PageResult",
+    "SchemaTooNewError",
+    "StorageError",
+    "TokenManager",
+    "VerifyResult",
+    "__version__",
+    "is_well_formed",
+]

@@ -1,0 +1,211 @@
+"""Type stubs of the native module (checked against it by mypy.stubtest in `make test`)."""
+
+from typing import Any, Dict, Generic, Iterator, List, Literal, Optional, Sequence, TypeVar, final
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AuditEntry",
+    "CreatedKey",
+    "KeyRecord",
+    "PageResult",
+    "TokenManager",
+    "VerifyResult",
+    "__version__",
+    "is_well_formed",
+]
+
+__version__: str
+SCHEMA_VERSION: int
+
+_KeyStatus = Literal["active", "disabled", "revoked", "expired"]
+_VerifyReason = Literal[
+    "VALID", "MALFORMED", "NOT_FOUND", "DISABLED", "REVOKED", "EXPIRED", "INSUFFICIENT_SCOPE"
+]
+
+_T = TypeVar("_T")
+
+def is_well_formed(key: str) -> bool:
+    """True if `key` has the shape and checksum of an irontoken key (no database lookup)."""
+
+@final
+class KeyRecord:
+    """The stored record of an API key (never the key itself)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def display_prefix(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def scopes(self) -> List[str]: ...
+    @property
+    def metadata(self) -> Dict[str, Any]: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def updated_at(self) -> int: ...
+    @property
+    def expires_at(self) -> Optional[int]: ...
+    @property
+    def last_used_at(self) -> Optional[int]: ...
+    @property
+    def usage_count(self) -> int: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def revoked_at(self) -> Optional[int]: ...
+    @property
+    def revoked_reason(self) -> Optional[str]: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def rotated_from(self) -> Optional[str]: ...
+    @property
+    def rotated_to(self) -> Optional[str]: ...
+    @property
+    def status(self) -> _KeyStatus: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class CreatedKey:
+    """A key just created or rotated. `.key` is the plaintext, available only now."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def record(self) -> KeyRecord: ...
+
+@final
+class VerifyResult:
+    """The answer of `verify_key`; truthy when valid."""
+
+    @property
+    def valid(self) -> bool: ...
+    @property
+    def reason(self) -> _VerifyReason: ...
+    @property
+    def record(self) -> Optional[KeyRecord]: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class AuditEntry:
+    """One entry of the audit trail."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def at(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def key_id(self) -> Optional[str]: ...
+    @property
+    def display_prefix(self) -> Optional[str]: ...
+    @property
+    def actor(self) -> Optional[str]: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def detail(self) -> Optional[Dict[str, Any]]: ...
+
+@final
+class PageResult(Generic[_T]):
+    """A page of results; pass `next_cursor` as `cursor` for the next page."""
+
+    @property
+    def items(self) -> List[_T]: ...
+    @property
+    def next_cursor(self) -> Optional[str]: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[_T]: ...
+
+@final
+class TokenManager:
+    """Opened on a SQLite path or ":memory:"; thread-safe; usable as a context manager."""
+
+    def __new__(
+        cls,
+        path: str,
+        *,
+        durability: Optional[Literal["full", "normal"]] = None,
+        busy_timeout_ms: Optional[int] = None,
+        flush_interval_ms: Optional[int] = None,
+        manual_clock_start: Optional[int] = None,
+    ) -> "TokenManager": ...
+    def create_key(
+        self,
+        owner: str,
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        scopes: Optional[Sequence[str]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        expires_at: Optional[int] = None,
+        expires_in: Optional[int] = None,
+        prefix: Optional[str] = None,
+        actor: Optional[str] = None,
+    ) -> CreatedKey: ...
+    def verify_key(
+        self, key: str, required_scopes: Optional[Sequence[str]] = None
+    ) -> VerifyResult: ...
+    def get_key(self, key_id: str) -> KeyRecord: ...
+    def list_keys(
+        self,
+        *,
+        owner: Optional[str] = None,
+        status: Optional[_KeyStatus] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> PageResult[KeyRecord]: ...
+    def update_key(
+        self,
+        key_id: str,
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        scopes: Optional[Sequence[str]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        expires_at: Optional[int] = None,
+        clear_expiry: bool = False,
+        actor: Optional[str] = None,
+    ) -> KeyRecord: ...
+    def disable_key(self, key_id: str, *, actor: Optional[str] = None) -> KeyRecord: ...
+    def enable_key(self, key_id: str, *, actor: Optional[str] = None) -> KeyRecord: ...
+    def revoke_key(
+        self, key_id: str, *, reason: Optional[str] = None, actor: Optional[str] = None
+    ) -> KeyRecord: ...
+    def rotate_key(
+        self,
+        key_id: str,
+        *,
+        overlap_seconds: int = 0,
+        expires_at: Optional[int] = None,
+        actor: Optional[str] = None,
+    ) -> CreatedKey: ...
+    def delete_key(self, key_id: str, *, actor: Optional[str] = None) -> None: ...
+    def list_audit(
+        self,
+        *,
+        key_id: Optional[str] = None,
+        action: Optional[str] = None,
+        actor: Optional[str] = None,
+        outcome: Optional[str] = None,
+        since: Optional[int] = None,
+        until: Optional[int] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> PageResult[AuditEntry]: ...
+    def flush(self) -> None: ...
+    def advance_clock(self, seconds: int) -> int: ...
+    def now(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "TokenManager": ...
+    def __exit__(self, *args: object) -> bool: ...

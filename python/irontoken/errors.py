@@ -1,0 +1,134 @@
+"""The exception hierarchy of irontoken, declared once.
+
+Every exception has a stable ``.code`` (the same string as the C ABI's
+``itk_status_code`` and Node's ``err.code``). Messages never contain a key.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Type
+
+__all__ = [
+    "IronTokenError",
+    "InvalidArgumentError",
+    "KeyNotFoundError",
+    "InvalidKeyError",
+    "KeyMalformedError",
+    "KeyDisabledError",
+    "KeyRevokedError",
+    "KeyExpiredError",
+    "ConflictError",
+    "StorageError",
+    "BusyError",
+    "SchemaTooNewError",
+    "InternalError",
+]
+
+
+class IronTokenError(Exception):
+    """Base class of every irontoken error; ``.code`` is the stable code."""
+
+    code: str = "INTERNAL"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class InvalidArgumentError(IronTokenError, ValueError):
+    """An argument was missing, malformed, too long or out of range."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class KeyNotFoundError(IronTokenError, LookupError):
+    """No API key with that id exists."""
+
+    code = "KEY_NOT_FOUND"
+
+
+class InvalidKeyError(IronTokenError):
+    """The key exists but its state forbids the operation."""
+
+
+class KeyMalformedError(InvalidKeyError):
+    """The string is not an API key of our format."""
+
+    code = "KEY_MALFORMED"
+
+
+class KeyDisabledError(InvalidKeyError):
+    """The key is disabled."""
+
+    code = "KEY_DISABLED"
+
+
+class KeyRevokedError(InvalidKeyError):
+    """The key was revoked (permanent)."""
+
+    code = "KEY_REVOKED"
+
+
+class KeyExpiredError(InvalidKeyError):
+    """The key is past its expiry."""
+
+    code = "KEY_EXPIRED"
+
+
+class ConflictError(IronTokenError):
+    """The operation conflicts with the current state (e.g. key already rotated)."""
+
+    code = "CONFLICT"
+
+
+class StorageError(IronTokenError):
+    """The database failed."""
+
+    code = "STORAGE"
+
+
+class BusyError(StorageError):
+    """The database stayed locked by another writer beyond the busy timeout."""
+
+    code = "BUSY"
+
+
+class SchemaTooNewError(StorageError):
+    """The database was written by a newer irontoken."""
+
+    code = "SCHEMA_TOO_NEW"
+
+
+class InternalError(IronTokenError):
+    """A bug in irontoken."""
+
+    code = "INTERNAL"
+
+
+_BY_CODE: Dict[str, Type[IronTokenError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgumentError,
+        KeyNotFoundError,
+        KeyMalformedError,
+        KeyDisabledError,
+        KeyRevokedError,
+        KeyExpiredError,
+        ConflictError,
+        StorageError,
+        BusyError,
+        SchemaTooNewError,
+        InternalError,
+    )
+}
+
+
+def _from_native(code: str, message: str) -> IronTokenError:
+    """Builds the exception for a core error (called by the native module)."""
+    cls = _BY_CODE.get(code, IronTokenError)
+    return cls(f"{code}: {message}", code)

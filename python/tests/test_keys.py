@@ -1,0 +1,273 @@
+"""The API-key lifecycle through the Python binding."""
+
+import pathlib
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import irontoken
+from irontoken import (
+    ConflictError,
+    InvalidArgumentError,
+    IronTokenError,
+    KeyNotFoundError,
+    KeyRevokedError,
+    TokenManager,
+)
+
+from conftest import T0, key_vectors
+
+
+@pytest.mark.parametrize("case", key_vectors(), ids=lambda c: c["name"])
+def test_shared_vectors(tm, case):
+    assert irontoken.is_well_formed(case["key"]) is case["well_formed"]
+    v = tm.verify_key(case["key"])
+    assert not v.valid and not v
+    assert v.reason == ("NOT_FOUND" if case["well_formed"] else "MALFORMED")
+    assert v.record is None
+
+
+def test_lifecycle(tm):
+    c = tm.create_key(
+        "alice", name="ci", scopes=["read", "write"], metadata={"team": "core", "n": [1, 2]}, actor="py"
+    )
+    assert c.key.startswith("itk_") and len(c.key) >= 32
+    rec = c.record
+    assert (rec.owner, rec.name, rec.status, rec.version) == ("alice", "ci", "active", 1)
+    assert rec.metadata == {"team": "core", "n": [1, 2]}
+    assert rec.scopes == ["read", "write"]
+
+    v = tm.verify_key(c.key)
+    assert v.valid and v.reason == "VALID"
+    assert v.record.id == rec.id and v.record.owner == "alice"
+
+    assert tm.disable_key(rec.id, actor="ops").status == "disabled"
+    assert tm.verify_key(c.key).reason == "DISABLED"
+    assert tm.enable_key(rec.id).status == "active"
+    assert tm.verify_key(c.key).valid
+    r = tm.revoke_key(rec.id, reason="leaked", actor="ops")
+    assert r.status == "revoked" and r.revoked_reason == "leaked"
+    v = tm.verify_key(c.key)
+    assert v.reason == "REVOKED" and v.record.id == rec.id
+
+    with pytest.raises(KeyRevokedError) as e:
+        tm.enable_key(rec.id)
+    assert e.value.code == "KEY_REVOKED"
+    with pytest.raises(KeyRevokedError):
+        tm.rotate_key(rec.id)
+
+    actions = [f"{e.action}:{e.outcome}" for e in reversed(tm.list_audit(key_id=rec.id).items)]
+    assert actions == [
+        "key.create:ok",
+        "key.disable:ok",
+        "key.verify:DISABLED",
+        "key.enable:ok",
+        "key.revoke:ok",
+        "key.verify:REVOKED",
+    ]
+    first = tm.list_audit(key_id=rec.id, action="key.create").items[0]
+    assert first.actor == "py" and first.detail["owner"] == "alice"
+
+
+def test_usage_counts(tm):
+    c = tm.create_key("u")
+    for _ in range(5):
+        assert tm.verify_key(c.key)
+    r = tm.get_key(c.record.id)
+    assert r.usage_count == 5 and r.last_used_at == T0
+    tm.flush()
+    assert tm.get_key(c.record.id).usage_count == 5
+
+
+def test_expiry_with_injected_clock(tm):
+    c = tm.create_key("bob", expires_in=60)
+    assert c.record.expires_at == T0 + 60
+    tm.advance_clock(59)
+    assert tm.verify_key(c.key).valid
+    assert tm.advance_clock(1) == T0 + 60
+    assert tm.verify_key(c.key).reason == "EXPIRED"
+    assert tm.get_key(c.record.id).status == "expired"
+    assert tm.update_key(c.record.id, expires_at=T0 + 3600).status == "active"
+    assert tm.update_key(c.record.id, clear_expiry=True).expires_at is None
+    with pytest.raises(InvalidArgumentError):
+        tm.create_key("bob", expires_at=T0)
+
+
+def test_rotation_overlap(tm):
+    old = tm.create_key("carol", scopes=["a"], metadata={"x": 1}, prefix="sp_live")
+    new = tm.rotate_key(old.record.id, overlap_seconds=300, actor="ops")
+    assert new.key != old.key and new.key.startswith("sp_live_")
+    assert new.record.version == 2 and new.record.rotated_from == old.record.id
+    assert new.record.scopes == ["a"] and new.record.metadata == {"x": 1}
+    assert tm.get_key(old.record.id).rotated_to == new.record.id
+    tm.advance_clock(299)
+    assert tm.verify_key(old.key).valid and tm.verify_key(new.key).valid
+    tm.advance_clock(1)
+    assert tm.verify_key(old.key).reason == "EXPIRED"
+    assert tm.verify_key(new.key).valid
+    third = tm.rotate_key(new.record.id)  # overlap 0: revoked at once
+    assert tm.verify_key(new.key).reason == "REVOKED"
+    assert third.record.version == 3
+
+
+def test_rotating_twice_is_a_conflict(tm):
+    old = tm.create_key("dan")
+    tm.rotate_key(old.record.id, overlap_seconds=60)
+    with pytest.raises(ConflictError) as e:
+        tm.rotate_key(old.record.id, overlap_seconds=60)
+    assert e.value.code == "CONFLICT"
+
+
+def test_scopes(tm):
+    c = tm.create_key("s", scopes=["read", "write"])
+    assert tm.verify_key(c.key, ["read"]).valid
+    assert tm.verify_key(c.key, ("read", "write")).valid
+    v = tm.verify_key(c.key, ["read", "admin"])
+    assert not v.valid and v.reason == "INSUFFICIENT_SCOPE"
+    assert tm.update_key(c.record.id, scopes=["admin", "admin"]).scopes == ["admin"]
+    assert tm.verify_key(c.key, ["admin"]).valid
+    with pytest.raises(InvalidArgumentError):
+        tm.update_key(c.record.id, scopes=["has space"])
+
+
+def test_errors_have_codes_and_classes(tm):
+    with pytest.raises(InvalidArgumentError) as e:
+        tm.create_key("")
+    assert isinstance(e.value, ValueError) and isinstance(e.value, IronTokenError)
+    assert e.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(InvalidArgumentError):
+        tm.create_key("a", prefix="Bad")
+    with pytest.raises(InvalidArgumentError):
+        tm.create_key("a", metadata=["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        tm.create_key("a", metadata={"x": object()})
+    with pytest.raises(InvalidArgumentError):
+        tm.list_keys(status="bogus")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        tm.list_keys(limit=0)
+    with pytest.raises(KeyNotFoundError) as nf:
+        tm.get_key("missing")
+    assert isinstance(nf.value, LookupError) and nf.value.code == "KEY_NOT_FOUND"
+    with pytest.raises(InvalidArgumentError):
+        TokenManager(":memory:").advance_clock(1)
+    with pytest.raises(InvalidArgumentError):
+        TokenManager("")
+    with pytest.raises(irontoken.StorageError):
+        TokenManager("/nonexistent-dir/x/y.db")
+    # Nothing half-written.
+    assert len(tm.list_keys()) == 0
+
+
+def test_pagination(tm):
+    ids = [tm.create_key("even" if i % 2 == 0 else "odd").record.id for i in range(25)]
+    seen, cursor = [], None
+    while True:
+        page = tm.list_keys(limit=4, cursor=cursor)
+        seen += [r.id for r in page]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == ids
+    assert len(tm.list_keys(owner="even", status="active", limit=1000)) == 13
+
+
+def test_repr_and_errors_hide_the_key(tm):
+    c = tm.create_key("secret-owner")
+    body = c.key[4:]
+    for text in (repr(c), str(c), repr(c.record), repr(tm.verify_key(c.key))):
+        assert body not in text and body[8:] not in text
+    assert c.record.display_prefix in repr(c)
+    near = c.key[:-1] + ("x" if c.key[-1] != "x" else "y")
+    assert tm.verify_key(near).reason == "MALFORMED"
+    for e in tm.list_audit().items:
+        assert body[8:] not in repr(e) and (e.display_prefix or "") in c.key
+
+
+def test_database_file_holds_no_plaintext(tmp_path):
+    db = tmp_path / "keys.db"
+    keys = []
+    with TokenManager(str(db)) as m:
+        for i in range(10):
+            c = m.create_key(f"o{i}", metadata={"i": i})
+            keys.append(c.key)
+            keys.append(m.rotate_key(c.record.id).key)
+            m.verify_key(c.key)
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for k in keys:
+        assert k[4:].encode() not in blob
+        assert k[12:34].encode() not in blob
+
+
+def test_threads_share_one_manager(tmp_path):
+    with TokenManager(str(tmp_path / "t.db"), durability="normal") as m:
+        c = m.create_key("shared")
+        errors = []
+
+        def work():
+            try:
+                for _ in range(100):
+                    assert m.verify_key(c.key).valid
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert m.get_key(c.record.id).usage_count == 400
+
+
+CHILD = """
+import sys
+from irontoken import TokenManager
+m = TokenManager(sys.argv[1])
+action, arg = sys.argv[2], sys.argv[3]
+if action == "verify":
+    print(m.verify_key(arg).reason)
+elif action == "revoke":
+    m.revoke_key(arg, actor="child")
+    print("revoked")
+"""
+
+
+def test_two_processes_see_each_other(tmp_path):
+    db = str(tmp_path / "shared.db")
+
+    def child(action: str, arg: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, db, action, arg], capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+
+    with TokenManager(db) as m:
+        a = m.create_key("p")
+        b = m.create_key("p")
+        assert child("verify", a.key) == "VALID"
+        assert child("revoke", a.record.id) == "revoked"
+        assert m.verify_key(a.key).reason == "REVOKED"
+        assert child("verify", b.key) == "VALID"
+        m.revoke_key(b.record.id)
+        assert child("verify", b.key) == "REVOKED"
+        # The child's successful verification was flushed when it exited.
+        assert m.get_key(b.record.id).usage_count == 1
+
+
+def test_close(tmp_path):
+    m = TokenManager(str(tmp_path / "c.db"))
+    c = m.create_key("x")
+    m.verify_key(c.key)
+    m.close()
+    m.close()
+    with pytest.raises(InvalidArgumentError):
+        m.verify_key(c.key)
+    with TokenManager(str(tmp_path / "c.db")) as again:
+        assert again.get_key(c.record.id).usage_count == 1
+
+
+def test_typing_files_are_shipped():
+    pkg = pathlib.Path(irontoken.__file__).parent
+    assert (pkg / "py.typed").exists() and (pkg / "_native.pyi").exists()
