@@ -1,3 +1,5 @@
+//! Build script: sets up napi linking.
+
 fn main() {
     napi_build::setup();
 }

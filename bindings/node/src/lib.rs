@@ -1,1 +1,532 @@
-//! node
+//! Node.js binding of irontoken (napi-rs). Converts option bags and records,
+//! and maps core errors to JS errors whose `code` is the stable code. No
+//! token semantics live here.
+#![allow(missing_docs)] // napi-derive generates undocumented items.
+
+use irontoken::{
+    AuditEvent, AuditFilter, Error as CoreError, KeyFilter, KeyRecord as CoreRecord, KeyStatus,
+    KeyUpdate, NewKey, OpenSettings, RotateOptions, TokenManager as Core,
+};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+
+/// The stable code of an error, used as the JS error's `code`.
+pub struct Code(&'static str);
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+fn err(e: CoreError) -> napi::Error<Code> {
+    napi::Error::new(Code(e.code()), e.to_string())
+}
+
+fn invalid(msg: &str) -> napi::Error<Code> {
+    err(CoreError::invalid(msg))
+}
+
+fn object(v: Option<Value>, what: &str) -> Result<Option<Map<String, Value>>, Code> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(invalid(&format!("{what} must be a plain object"))),
+    }
+}
+
+fn int(v: Option<f64>, what: &str) -> Result<Option<i64>, Code> {
+    match v {
+        None => Ok(None),
+        Some(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+            Ok(Some(f as i64))
+        }
+        Some(_) => Err(invalid(&format!("{what} must be an integer"))),
+    }
+}
+
+fn limit(v: Option<f64>) -> Result<Option<u32>, Code> {
+    match int(v, "limit")? {
+        None => Ok(None),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| invalid("limit must be 1-1000")),
+    }
+}
+
+/// The stored record of an API key (never the key itself).
+#[napi(object)]
+pub struct KeyRecord {
+    pub id: String,
+    pub prefix: String,
+    pub display_prefix: String,
+    pub owner: String,
+    pub name: String,
+    pub description: String,
+    pub scopes: Vec<String>,
+    pub metadata: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub usage_count: i64,
+    pub enabled: bool,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+    pub version: u32,
+    pub rotated_from: Option<String>,
+    pub rotated_to: Option<String>,
+    pub status: String,
+}
+
+impl From<CoreRecord> for KeyRecord {
+    fn from(r: CoreRecord) -> Self {
+        KeyRecord {
+            status: r.status.as_str().to_string(),
+            id: r.id,
+            prefix: r.prefix,
+            display_prefix: r.display_prefix,
+            owner: r.owner,
+            name: r.name,
+            description: r.description,
+            scopes: r.scopes,
+            metadata: Value::Object(r.metadata),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            usage_count: r.usage_count.min(i64::MAX as u64) as i64,
+            enabled: r.enabled,
+            revoked_at: r.revoked_at,
+            revoked_reason: r.revoked_reason,
+            version: r.version,
+            rotated_from: r.rotated_from,
+            rotated_to: r.rotated_to,
+        }
+    }
+}
+
+/// The answer of `verifyKey`: a normal result, not an exception.
+#[napi(object)]
+pub struct VerifyResult {
+    pub valid: bool,
+    pub reason: String,
+    pub record: Option<KeyRecord>,
+}
+
+/// One audit entry.
+#[napi(object)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub action: String,
+    pub key_id: Option<String>,
+    pub display_prefix: Option<String>,
+    pub actor: Option<String>,
+    pub outcome: String,
+    pub detail: Option<Value>,
+}
+
+impl From<AuditEvent> for AuditEntry {
+    fn from(e: AuditEvent) -> Self {
+        AuditEntry {
+            id: e.id,
+            at: e.at,
+            action: e.action,
+            key_id: e.key_id,
+            display_prefix: e.display_prefix,
+            actor: e.actor,
+            outcome: e.outcome,
+            detail: e.detail,
+        }
+    }
+}
+
+/// A page of keys.
+#[napi(object)]
+pub struct KeyPage {
+    pub items: Vec<KeyRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of audit entries.
+#[napi(object)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// Options of `new TokenManager(path, options)`.
+#[napi(object)]
+pub struct OpenOptions {
+    pub durability: Option<String>,
+    pub busy_timeout_ms: Option<f64>,
+    pub flush_interval_ms: Option<f64>,
+    pub manual_clock_start: Option<f64>,
+}
+
+/// Options of `createKey`.
+#[napi(object)]
+pub struct CreateKeyOptions {
+    pub owner: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub metadata: Option<Value>,
+    pub expires_at: Option<f64>,
+    pub expires_in: Option<f64>,
+    pub prefix: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// Options of `listKeys`.
+#[napi(object)]
+pub struct ListKeysOptions {
+    pub owner: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<f64>,
+    pub cursor: Option<String>,
+}
+
+/// Options of `updateKey`.
+#[napi(object)]
+pub struct UpdateKeyOptions {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub metadata: Option<Value>,
+    pub expires_at: Option<f64>,
+    pub clear_expiry: Option<bool>,
+    pub actor: Option<String>,
+}
+
+/// Options of `disableKey`, `enableKey`, `deleteKey`.
+#[napi(object)]
+pub struct ActorOptions {
+    pub actor: Option<String>,
+}
+
+/// Options of `revokeKey`.
+#[napi(object)]
+pub struct RevokeOptions {
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// Options of `rotateKey`.
+#[napi(object)]
+pub struct RotateKeyOptions {
+    pub overlap_seconds: Option<f64>,
+    pub expires_at: Option<f64>,
+    pub actor: Option<String>,
+}
+
+/// Options of `listAudit`.
+#[napi(object)]
+pub struct ListAuditOptions {
+    pub key_id: Option<String>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+    pub limit: Option<f64>,
+    pub cursor: Option<String>,
+}
+
+/// A key just created or rotated. `key` is the plaintext, available only now;
+/// it is a getter so that logging the object does not print it.
+#[napi]
+pub struct CreatedKey {
+    key: String,
+    record: CoreRecord,
+}
+
+#[napi]
+impl CreatedKey {
+    /// The plaintext key. Hand it to the user now; it cannot be read back later.
+    #[napi(getter)]
+    pub fn key(&self) -> String {
+        self.key.clone()
+    }
+
+    /// The stored record.
+    #[napi(getter)]
+    pub fn record(&self) -> KeyRecord {
+        self.record.clone().into()
+    }
+}
+
+impl From<irontoken::CreatedKey> for CreatedKey {
+    fn from(c: irontoken::CreatedKey) -> Self {
+        CreatedKey {
+            key: c.key.to_string(),
+            record: c.record,
+        }
+    }
+}
+
+/// The entry object, opened on a SQLite path or ":memory:".
+#[napi]
+pub struct TokenManager {
+    inner: Mutex<Option<Arc<Core>>>,
+}
+
+impl TokenManager {
+    fn core(&self) -> Result<Arc<Core>, Code> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| invalid("the TokenManager is closed"))
+    }
+}
+
+#[napi]
+impl TokenManager {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    #[napi(constructor)]
+    pub fn new(path: String, options: Option<OpenOptions>) -> Result<Self, Code> {
+        let settings = match options {
+            None => OpenSettings::default(),
+            Some(o) => OpenSettings {
+                durability: o.durability,
+                busy_timeout_ms: int(o.busy_timeout_ms, "busyTimeoutMs")?
+                    .map(|v| u64::try_from(v).map_err(|_| invalid("busyTimeoutMs must be >= 0")))
+                    .transpose()?,
+                flush_interval_ms: int(o.flush_interval_ms, "flushIntervalMs")?
+                    .map(|v| u64::try_from(v).map_err(|_| invalid("flushIntervalMs must be > 0")))
+                    .transpose()?,
+                manual_clock_start: int(o.manual_clock_start, "manualClockStart")?,
+            },
+        };
+        let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;
+        Ok(TokenManager {
+            inner: Mutex::new(Some(Arc::new(core))),
+        })
+    }
+
+    /// Creates a key; the returned `key` is the only time the plaintext exists.
+    #[napi]
+    pub fn create_key(&self, options: CreateKeyOptions) -> Result<CreatedKey, Code> {
+        let tm = self.core()?;
+        let req = NewKey {
+            owner: options.owner,
+            name: options.name.unwrap_or_default(),
+            description: options.description.unwrap_or_default(),
+            scopes: options.scopes.unwrap_or_default(),
+            metadata: object(options.metadata, "metadata")?,
+            expires_at: int(options.expires_at, "expiresAt")?,
+            expires_in: int(options.expires_in, "expiresIn")?,
+            prefix: options.prefix,
+            actor: options.actor,
+        };
+        Ok(tm.create_key(&req).map_err(err)?.into())
+    }
+
+    /// Verifies a key; a refusal is `{ valid: false, reason }`, not an exception.
+    #[napi]
+    pub fn verify_key(
+        &self,
+        key: String,
+        required_scopes: Option<Vec<String>>,
+    ) -> Result<VerifyResult, Code> {
+        let tm = self.core()?;
+        let scopes = required_scopes.unwrap_or_default();
+        let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let v = tm.verify_key(&key, &s).map_err(err)?;
+        Ok(VerifyResult {
+            valid: v.valid,
+            reason: v.reason.code().to_string(),
+            record: v.record.map(Into::into),
+        })
+    }
+
+    /// The record of key `keyId`.
+    #[napi]
+    pub fn get_key(&self, key_id: String) -> Result<KeyRecord, Code> {
+        Ok(self.core()?.get_key(&key_id).map_err(err)?.into())
+    }
+
+    /// One page of keys, oldest first.
+    #[napi]
+    pub fn list_keys(&self, options: Option<ListKeysOptions>) -> Result<KeyPage, Code> {
+        let tm = self.core()?;
+        let f = match options {
+            None => KeyFilter::default(),
+            Some(o) => KeyFilter {
+                owner: o.owner,
+                status: o
+                    .status
+                    .as_deref()
+                    .map(KeyStatus::parse)
+                    .transpose()
+                    .map_err(err)?,
+                limit: limit(o.limit)?,
+                cursor: o.cursor,
+            },
+        };
+        let p = tm.list_keys(&f).map_err(err)?;
+        Ok(KeyPage {
+            items: p.items.into_iter().map(Into::into).collect(),
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    /// Changes descriptive fields; `clearExpiry: true` removes the expiry.
+    #[napi]
+    pub fn update_key(&self, key_id: String, options: UpdateKeyOptions) -> Result<KeyRecord, Code> {
+        let tm = self.core()?;
+        let expires_at = int(options.expires_at, "expiresAt")?;
+        let clear = options.clear_expiry.unwrap_or(false);
+        if clear && expires_at.is_some() {
+            return Err(invalid("give expiresAt or clearExpiry, not both"));
+        }
+        let u = KeyUpdate {
+            name: options.name,
+            description: options.description,
+            scopes: options.scopes,
+            metadata: object(options.metadata, "metadata")?,
+            expires_at: if clear {
+                Some(None)
+            } else {
+                expires_at.map(Some)
+            },
+            actor: options.actor,
+        };
+        Ok(tm.update_key(&key_id, &u).map_err(err)?.into())
+    }
+
+    /// Disables a key until `enableKey`.
+    #[napi]
+    pub fn disable_key(
+        &self,
+        key_id: String,
+        options: Option<ActorOptions>,
+    ) -> Result<KeyRecord, Code> {
+        let actor = options.and_then(|o| o.actor);
+        let r = self.core()?.disable_key(&key_id, actor.as_deref());
+        Ok(r.map_err(err)?.into())
+    }
+
+    /// Enables a disabled key.
+    #[napi]
+    pub fn enable_key(
+        &self,
+        key_id: String,
+        options: Option<ActorOptions>,
+    ) -> Result<KeyRecord, Code> {
+        let actor = options.and_then(|o| o.actor);
+        let r = self.core()?.enable_key(&key_id, actor.as_deref());
+        Ok(r.map_err(err)?.into())
+    }
+
+    /// Revokes a key permanently.
+    #[napi]
+    pub fn revoke_key(
+        &self,
+        key_id: String,
+        options: Option<RevokeOptions>,
+    ) -> Result<KeyRecord, Code> {
+        let (reason, actor) = options.map_or((None, None), |o| (o.reason, o.actor));
+        let r = self
+            .core()?
+            .revoke_key(&key_id, reason.as_deref(), actor.as_deref());
+        Ok(r.map_err(err)?.into())
+    }
+
+    /// Replaces a key; the old one verifies for `overlapSeconds` more (0: revoked now).
+    #[napi]
+    pub fn rotate_key(
+        &self,
+        key_id: String,
+        options: Option<RotateKeyOptions>,
+    ) -> Result<CreatedKey, Code> {
+        let tm = self.core()?;
+        let o = match options {
+            None => RotateOptions::default(),
+            Some(o) => RotateOptions {
+                overlap_seconds: int(o.overlap_seconds, "overlapSeconds")?.unwrap_or(0),
+                expires_at: int(o.expires_at, "expiresAt")?.map(Some),
+                actor: o.actor,
+            },
+        };
+        Ok(tm.rotate_key(&key_id, &o).map_err(err)?.into())
+    }
+
+    /// Deletes a key's record (its audit history stays).
+    #[napi]
+    pub fn delete_key(&self, key_id: String, options: Option<ActorOptions>) -> Result<(), Code> {
+        let actor = options.and_then(|o| o.actor);
+        self.core()?
+            .delete_key(&key_id, actor.as_deref())
+            .map_err(err)
+    }
+
+    /// One page of the audit trail, newest first.
+    #[napi]
+    pub fn list_audit(&self, options: Option<ListAuditOptions>) -> Result<AuditPage, Code> {
+        let tm = self.core()?;
+        let f = match options {
+            None => AuditFilter::default(),
+            Some(o) => AuditFilter {
+                key_id: o.key_id,
+                action: o.action,
+                actor: o.actor,
+                outcome: o.outcome,
+                since: int(o.since, "since")?,
+                until: int(o.until, "until")?,
+                limit: limit(o.limit)?,
+                cursor: o.cursor,
+            },
+        };
+        let p = tm.list_audit(&f).map_err(err)?;
+        Ok(AuditPage {
+            items: p.items.into_iter().map(Into::into).collect(),
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    /// Writes buffered usage counters and failed-verification audit entries now.
+    #[napi]
+    pub fn flush(&self) -> Result<(), Code> {
+        self.core()?.flush().map_err(err)
+    }
+
+    /// Moves a manual clock (opened with `manualClockStart`); returns the new time.
+    #[napi]
+    pub fn advance_clock(&self, seconds: f64) -> Result<i64, Code> {
+        let s = int(Some(seconds), "seconds")?.unwrap_or(0);
+        self.core()?.advance_clock(s).map_err(err)
+    }
+
+    /// The manager's current time (Unix seconds).
+    #[napi]
+    pub fn now(&self) -> Result<i64, Code> {
+        Ok(self.core()?.now())
+    }
+
+    /// Flushes and closes; later calls throw.
+    #[napi]
+    pub fn close(&self) -> Result<(), Code> {
+        let taken = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some(tm) => tm.flush().map_err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+/// True if `key` has the shape and checksum of an irontoken key (no database lookup).
+#[napi]
+pub fn is_well_formed(key: String) -> bool {
+    irontoken::keys::is_well_formed(&key)
+}
+
+/// The library version.
+#[napi]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}

@@ -1,0 +1,188 @@
+// Type definitions of the irontoken Node.js binding.
+
+/** State of a key when the record was read. */
+export type KeyStatus = 'active' | 'disabled' | 'revoked' | 'expired'
+
+/** Why a verification answered as it did. */
+export type VerifyReason =
+  | 'VALID'
+  | 'MALFORMED'
+  | 'NOT_FOUND'
+  | 'DISABLED'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'INSUFFICIENT_SCOPE'
+
+/** The stable code on every error thrown by irontoken (`err.code`). */
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'KEY_NOT_FOUND'
+  | 'KEY_MALFORMED'
+  | 'KEY_DISABLED'
+  | 'KEY_REVOKED'
+  | 'KEY_EXPIRED'
+  | 'CONFLICT'
+  | 'STORAGE'
+  | 'BUSY'
+  | 'SCHEMA_TOO_NEW'
+  | 'INTERNAL'
+
+/** An Error thrown by irontoken. */
+export interface IronTokenError extends Error {
+  code: ErrorCode
+}
+
+/** The stored record of an API key (never the key itself). Times are Unix seconds. */
+export interface KeyRecord {
+  id: string
+  prefix: string
+  displayPrefix: string
+  owner: string
+  name: string
+  description: string
+  scopes: string[]
+  metadata: Record<string, unknown>
+  createdAt: number
+  updatedAt: number
+  expiresAt?: number
+  lastUsedAt?: number
+  usageCount: number
+  enabled: boolean
+  revokedAt?: number
+  revokedReason?: string
+  version: number
+  rotatedFrom?: string
+  rotatedTo?: string
+  status: KeyStatus
+}
+
+/** The answer of `verifyKey`: a normal result, not an exception. */
+export interface VerifyResult {
+  valid: boolean
+  reason: VerifyReason
+  /** The key's record when the key was found (also when refused). */
+  record?: KeyRecord
+}
+
+/** One entry of the audit trail. */
+export interface AuditEntry {
+  id: number
+  at: number
+  action: string
+  keyId?: string
+  displayPrefix?: string
+  actor?: string
+  outcome: string
+  detail?: Record<string, unknown>
+}
+
+/** A page of results; pass `nextCursor` as `cursor` for the next page. */
+export interface Page<T> {
+  items: T[]
+  nextCursor?: string
+}
+
+export interface OpenOptions {
+  /** 'full' (default: commits survive power loss) or 'normal'. */
+  durability?: 'full' | 'normal'
+  busyTimeoutMs?: number
+  flushIntervalMs?: number
+  /** Start a manual clock at this Unix time (tests); see `advanceClock`. */
+  manualClockStart?: number
+}
+
+export interface CreateKeyOptions {
+  owner: string
+  name?: string
+  description?: string
+  scopes?: string[]
+  metadata?: Record<string, unknown>
+  /** Absolute expiry (Unix seconds). */
+  expiresAt?: number
+  /** Lifetime in seconds from now. */
+  expiresIn?: number
+  /** Key prefix, default 'itk'. */
+  prefix?: string
+  actor?: string
+}
+
+export interface ListKeysOptions {
+  owner?: string
+  status?: KeyStatus
+  limit?: number
+  cursor?: string
+}
+
+export interface UpdateKeyOptions {
+  name?: string
+  description?: string
+  scopes?: string[]
+  metadata?: Record<string, unknown>
+  expiresAt?: number
+  clearExpiry?: boolean
+  actor?: string
+}
+
+export interface ActorOptions {
+  actor?: string
+}
+
+export interface RevokeOptions {
+  reason?: string
+  actor?: string
+}
+
+export interface RotateKeyOptions {
+  /** Seconds the old key keeps verifying; 0 (default) revokes it now. */
+  overlapSeconds?: number
+  expiresAt?: number
+  actor?: string
+}
+
+export interface ListAuditOptions {
+  keyId?: string
+  action?: string
+  actor?: string
+  outcome?: string
+  since?: number
+  until?: number
+  limit?: number
+  cursor?: string
+}
+
+/** A key just created or rotated. `key` is the plaintext, available only now. */
+export declare class CreatedKey {
+  private constructor()
+  /** The plaintext key; logging or JSON-serializing the object hides it. */
+  get key(): string
+  get record(): KeyRecord
+}
+
+/** The entry object, opened on a SQLite path or ':memory:'. Calls are synchronous. */
+export declare class TokenManager {
+  constructor(path: string, options?: OpenOptions)
+  createKey(options: CreateKeyOptions): CreatedKey
+  verifyKey(key: string, requiredScopes?: string[]): VerifyResult
+  getKey(keyId: string): KeyRecord
+  listKeys(options?: ListKeysOptions): Page<KeyRecord>
+  updateKey(keyId: string, options: UpdateKeyOptions): KeyRecord
+  disableKey(keyId: string, options?: ActorOptions): KeyRecord
+  enableKey(keyId: string, options?: ActorOptions): KeyRecord
+  revokeKey(keyId: string, options?: RevokeOptions): KeyRecord
+  rotateKey(keyId: string, options?: RotateKeyOptions): CreatedKey
+  deleteKey(keyId: string, options?: ActorOptions): void
+  listAudit(options?: ListAuditOptions): Page<AuditEntry>
+  /** Writes buffered usage counters and failed-verification audit entries now. */
+  flush(): void
+  /** Moves a manual clock; throws INVALID_ARGUMENT on the system clock. */
+  advanceClock(seconds: number): number
+  now(): number
+  /** Flushes and closes; later calls throw INVALID_ARGUMENT. */
+  close(): void
+}
+
+/** True if `key` has the shape and checksum of an irontoken key (no database lookup). */
+export declare function isWellFormed(key: string): boolean
+
+/** The library version. */
+export declare const version: string

@@ -1,0 +1,271 @@
+'use strict'
+// The API-key lifecycle through the Node.js binding (node:test).
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const util = require('node:util')
+const { execFileSync } = require('node:child_process')
+
+const { TokenManager, isWellFormed, version } = require('..')
+
+const T0 = 1_700_000_000
+const VECTORS = path.join(__dirname, '..', '..', 'tests', 'vectors')
+
+function manager() {
+  return new TokenManager(':memory:', { manualClockStart: T0 })
+}
+
+function tmpdir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'irontoken-node-'))
+}
+
+function vectors() {
+  const doc = JSON.parse(fs.readFileSync(path.join(VECTORS, 'keys.json'), 'utf8'))
+  return doc.cases.map((c) => {
+    if (c.key !== undefined) return c
+    const r = c.key_repeat
+    return { ...c, key: r.unit.repeat(r.count) + (r.suffix || '') }
+  })
+}
+
+function throwsCode(fn, code) {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof Error)
+    assert.equal(e.code, code)
+    return true
+  })
+}
+
+test('shared key vectors', () => {
+  const tm = manager()
+  const cases = vectors()
+  assert.ok(cases.length >= 10)
+  for (const c of cases) {
+    assert.equal(isWellFormed(c.key), c.well_formed, c.name)
+    const v = tm.verifyKey(c.key)
+    assert.equal(v.valid, false, c.name)
+    assert.equal(v.reason, c.well_formed ? 'NOT_FOUND' : 'MALFORMED', c.name)
+    assert.equal(v.record, undefined)
+  }
+})
+
+test('lifecycle: create, verify, disable, enable, revoke, audit', () => {
+  const tm = manager()
+  const c = tm.createKey({
+    owner: 'alice',
+    name: 'ci',
+    scopes: ['read', 'write'],
+    metadata: { team: 'core', n: [1, 2] },
+    actor: 'node',
+  })
+  assert.match(c.key, /^itk_[0-9A-Za-z]{49}$/)
+  const id = c.record.id
+  assert.deepEqual(c.record.metadata, { team: 'core', n: [1, 2] })
+  assert.equal(c.record.status, 'active')
+
+  const v = tm.verifyKey(c.key)
+  assert.equal(v.valid, true)
+  assert.equal(v.reason, 'VALID')
+  assert.equal(v.record.id, id)
+
+  assert.equal(tm.disableKey(id, { actor: 'ops' }).status, 'disabled')
+  assert.equal(tm.verifyKey(c.key).reason, 'DISABLED')
+  assert.equal(tm.enableKey(id).status, 'active')
+  assert.equal(tm.verifyKey(c.key).valid, true)
+  const r = tm.revokeKey(id, { reason: 'leaked', actor: 'ops' })
+  assert.equal(r.status, 'revoked')
+  assert.equal(r.revokedReason, 'leaked')
+  assert.equal(tm.verifyKey(c.key).reason, 'REVOKED')
+  throwsCode(() => tm.enableKey(id), 'KEY_REVOKED')
+  throwsCode(() => tm.rotateKey(id), 'KEY_REVOKED')
+
+  const actions = tm
+    .listAudit({ keyId: id })
+    .items.reverse()
+    .map((e) => `${e.action}:${e.outcome}`)
+  assert.deepEqual(actions, [
+    'key.create:ok',
+    'key.disable:ok',
+    'key.verify:DISABLED',
+    'key.enable:ok',
+    'key.revoke:ok',
+    'key.verify:REVOKED',
+  ])
+  const created = tm.listAudit({ keyId: id, action: 'key.create' }).items[0]
+  assert.equal(created.actor, 'node')
+  assert.equal(created.detail.owner, 'alice')
+})
+
+test('usage counts', () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 'u' })
+  for (let i = 0; i < 5; i++) assert.equal(tm.verifyKey(c.key).valid, true)
+  assert.equal(tm.getKey(c.record.id).usageCount, 5)
+  tm.flush()
+  const r = tm.getKey(c.record.id)
+  assert.equal(r.usageCount, 5)
+  assert.equal(r.lastUsedAt, T0)
+})
+
+test('expiry with an injected clock', () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 'bob', expiresIn: 60 })
+  assert.equal(c.record.expiresAt, T0 + 60)
+  tm.advanceClock(59)
+  assert.equal(tm.verifyKey(c.key).valid, true)
+  assert.equal(tm.advanceClock(1), T0 + 60)
+  assert.equal(tm.verifyKey(c.key).reason, 'EXPIRED')
+  assert.equal(tm.getKey(c.record.id).status, 'expired')
+  assert.equal(tm.updateKey(c.record.id, { expiresAt: T0 + 3600 }).status, 'active')
+  assert.equal(tm.updateKey(c.record.id, { clearExpiry: true }).expiresAt, undefined)
+  throwsCode(() => tm.createKey({ owner: 'bob', expiresAt: T0 }), 'INVALID_ARGUMENT')
+})
+
+test('rotation with overlap', () => {
+  const tm = manager()
+  const old = tm.createKey({ owner: 'carol', scopes: ['a'], metadata: { x: 1 }, prefix: 'sp_live' })
+  const next = tm.rotateKey(old.record.id, { overlapSeconds: 300, actor: 'ops' })
+  assert.notEqual(next.key, old.key)
+  assert.ok(next.key.startsWith('sp_live_'))
+  assert.equal(next.record.version, 2)
+  assert.equal(next.record.rotatedFrom, old.record.id)
+  assert.deepEqual(next.record.scopes, ['a'])
+  assert.equal(tm.getKey(old.record.id).rotatedTo, next.record.id)
+  tm.advanceClock(299)
+  assert.equal(tm.verifyKey(old.key).valid, true)
+  tm.advanceClock(1)
+  assert.equal(tm.verifyKey(old.key).reason, 'EXPIRED')
+  assert.equal(tm.verifyKey(next.key).valid, true)
+  const third = tm.rotateKey(next.record.id)
+  assert.equal(tm.verifyKey(next.key).reason, 'REVOKED')
+  assert.equal(third.record.version, 3)
+  const again = tm.createKey({ owner: 'dan' })
+  tm.rotateKey(again.record.id, { overlapSeconds: 60 })
+  throwsCode(() => tm.rotateKey(again.record.id, { overlapSeconds: 60 }), 'CONFLICT')
+})
+
+test('scopes', () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 's', scopes: ['read', 'write'] })
+  assert.equal(tm.verifyKey(c.key, ['read']).valid, true)
+  assert.equal(tm.verifyKey(c.key, ['read', 'write']).valid, true)
+  const v = tm.verifyKey(c.key, ['read', 'admin'])
+  assert.equal(v.valid, false)
+  assert.equal(v.reason, 'INSUFFICIENT_SCOPE')
+  assert.deepEqual(tm.updateKey(c.record.id, { scopes: ['admin', 'admin'] }).scopes, ['admin'])
+  assert.equal(tm.verifyKey(c.key, ['admin']).valid, true)
+})
+
+test('bad input throws errors with stable codes', () => {
+  const tm = manager()
+  throwsCode(() => tm.createKey({ owner: '' }), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.createKey({}), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.createKey({ owner: 'a', prefix: 'Bad' }), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.createKey({ owner: 'a', metadata: [1] }), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.createKey({ owner: 'a', expiresIn: 1.5 }), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.listKeys({ status: 'bogus' }), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.listKeys({ limit: -1 }), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.verifyKey(42), 'INVALID_ARGUMENT')
+  throwsCode(() => tm.getKey('missing'), 'KEY_NOT_FOUND')
+  throwsCode(() => new TokenManager(':memory:').advanceClock(1), 'INVALID_ARGUMENT')
+  throwsCode(() => new TokenManager(''), 'INVALID_ARGUMENT')
+  throwsCode(() => new TokenManager(':memory:', { durability: 'sometimes' }), 'INVALID_ARGUMENT')
+  throwsCode(() => new TokenManager('/nonexistent-dir/x/y.db'), 'STORAGE')
+  assert.equal(tm.listKeys().items.length, 0)
+})
+
+test('pagination is stable', () => {
+  const tm = manager()
+  const ids = []
+  for (let i = 0; i < 25; i++) ids.push(tm.createKey({ owner: i % 2 ? 'odd' : 'even' }).record.id)
+  const seen = []
+  let cursor
+  do {
+    const page = tm.listKeys({ limit: 4, cursor })
+    seen.push(...page.items.map((r) => r.id))
+    cursor = page.nextCursor
+  } while (cursor)
+  assert.deepEqual(seen, ids)
+  assert.equal(tm.listKeys({ owner: 'even', status: 'active', limit: 1000 }).items.length, 13)
+})
+
+test('logging and serializing a created key hides it', () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 'secret' })
+  const body = c.key.slice(4)
+  for (const text of [util.inspect(c), JSON.stringify(c), String(c)]) {
+    assert.ok(!text.includes(body.slice(8)), text)
+  }
+  assert.ok(util.inspect(c).includes(c.record.displayPrefix))
+  const near = c.key.slice(0, -1) + (c.key.endsWith('x') ? 'y' : 'x')
+  assert.equal(tm.verifyKey(near).reason, 'MALFORMED')
+  for (const e of tm.listAudit().items) assert.ok(!JSON.stringify(e).includes(body.slice(8)))
+})
+
+test('the database file holds no plaintext', () => {
+  const dir = tmpdir()
+  const tm = new TokenManager(path.join(dir, 'keys.db'))
+  const keys = []
+  for (let i = 0; i < 10; i++) {
+    const c = tm.createKey({ owner: `o${i}` })
+    keys.push(c.key, tm.rotateKey(c.record.id).key)
+    tm.verifyKey(c.key)
+  }
+  tm.close()
+  const blob = Buffer.concat(fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f))))
+  for (const k of keys) {
+    assert.equal(blob.includes(k.slice(4)), false)
+    assert.equal(blob.includes(k.slice(12, 34)), false)
+  }
+})
+
+test('two processes see each other', () => {
+  const dir = tmpdir()
+  const db = path.join(dir, 'shared.db')
+  const child = (action, arg) =>
+    execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `const { TokenManager } = require(${JSON.stringify(path.join(__dirname, '..'))});
+         const [db, action, arg] = process.argv.slice(1);
+         const tm = new TokenManager(db);
+         if (action === 'verify') console.log(tm.verifyKey(arg).reason);
+         else { tm.revokeKey(arg, { actor: 'child' }); console.log('revoked') }
+         tm.close();`,
+        db,
+        action,
+        arg,
+      ],
+      { encoding: 'utf8' },
+    ).trim()
+  const tm = new TokenManager(db)
+  const a = tm.createKey({ owner: 'p' })
+  const b = tm.createKey({ owner: 'p' })
+  assert.equal(child('verify', a.key), 'VALID')
+  assert.equal(child('revoke', a.record.id), 'revoked')
+  assert.equal(tm.verifyKey(a.key).reason, 'REVOKED')
+  assert.equal(child('verify', b.key), 'VALID')
+  tm.revokeKey(b.record.id)
+  assert.equal(child('verify', b.key), 'REVOKED')
+  assert.equal(tm.getKey(b.record.id).usageCount, 1)
+  tm.close()
+})
+
+test('close flushes and later calls throw', () => {
+  const dir = tmpdir()
+  const db = path.join(dir, 'c.db')
+  const tm = new TokenManager(db)
+  const c = tm.createKey({ owner: 'x' })
+  tm.verifyKey(c.key)
+  tm.close()
+  tm.close()
+  throwsCode(() => tm.verifyKey(c.key), 'INVALID_ARGUMENT')
+  const again = new TokenManager(db)
+  assert.equal(again.getKey(c.record.id).usageCount, 1)
+  again.close()
+  assert.match(version, /^\d+\.\d+\.\d+/)
+})
