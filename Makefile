@@ -1,0 +1,95 @@
+# irontoken — one Rust core, bindings for C, Python and Node.js.
+# `make demo` and `make test` work on a fresh machine with Rust, Python 3 + pip
+# and Node + npm: everything else (maturin, pytest, npm packages) is installed here.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV       := .venv
+VENV_ABS   := $(abspath $(VENV))
+PYTHON     ?= python3
+CC         ?= cc
+CARGO      ?= cargo
+RELEASE    := target/release
+CBUILD     := target/c
+CFLAGS_T   := -std=c11 -Wall -Wextra -Werror -O1 -g -Iinclude -Itests/c
+CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE))
+VALGRIND   := $(shell command -v valgrind 2>/dev/null)
+
+.PHONY: help build rust python node c demo test test-rust test-python test-node test-c \
+        lint fmt-check clippy header-check bench bench-compare clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: rust python node c ## build everything (release)
+
+rust: ## release build of the core, the C library, the CLI and the Node addon
+	$(CARGO) build --release --locked -p irontoken-c -p irontoken-cli -p irontoken-node
+
+$(VENV)/.installed: python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=8' 'mypy>=1.18'
+	touch $@
+
+python: $(VENV)/.installed ## build the Python extension into .venv (editable)
+	cd python && VIRTUAL_ENV=$(VENV_ABS) PATH=$(VENV_ABS)/bin:$$PATH maturin develop --release --locked --quiet
+
+node/node_modules/.installed: node/package.json
+	cd node && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+node: rust node/node_modules/.installed ## put the Node addon next to node/index.js
+	cp $(RELEASE)/libirontoken_node.so node/irontoken.node
+
+c: rust ## build the C test programs against include/irontoken.h
+	mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS_T) tests/c/test_keys.c $(CLINK) -o $(CBUILD)/test_keys
+	$(CC) $(CFLAGS_T) tests/c/itk_verify.c $(CLINK) -o $(CBUILD)/itk_verify
+
+demo: build ## a key made in Python, verified from Node, C and the CLI, revoked in Node, seen revoked everywhere
+	bash tests/demo.sh
+
+test: build test-rust test-python test-node test-c lint ## every suite: Rust, Python, Node, C, header, fmt, clippy
+	@echo "make test: all suites passed"
+
+test-rust: ## Rust unit, integration and CLI tests
+	$(CARGO) test --locked
+
+test-python: python ## pytest, plus stubtest and mypy on the typed package
+	cd python && $(VENV_ABS)/bin/pytest -q tests
+	cd python && $(VENV_ABS)/bin/python -m mypy.stubtest irontoken._native
+	cd python && $(VENV_ABS)/bin/mypy irontoken tests
+
+test-node: node ## node:test suite and a tsc check of index.d.ts
+	cd node && node --test test/
+	cd node && npx --no-install tsc --noEmit -p tsconfig.json
+
+test-c: c ## the C test program (under valgrind when installed)
+	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
+	  $(CBUILD)/test_keys tests/vectors $$(mktemp -d)
+
+lint: fmt-check clippy header-check ## formatting, clippy -D warnings, header freshness
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+header-check: rust ## include/irontoken.h must match what cbindgen generates
+	@git diff --exit-code -- include/ || { echo "include/irontoken.h is stale: commit the regenerated header"; exit 1; }
+	@test -z "$$(git status --porcelain -- include/)" || { echo "include/ has uncommitted files"; exit 1; }
+
+bench: ## criterion benchmarks of the core (results in BENCHMARKS.md)
+	$(CARGO) bench -p irontoken --bench keys
+
+bench-compare: build ## Python and Node bindings side by side with bcrypt-based key checks
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt
+	$(VENV)/bin/python bench/keys_python.py
+	cd node && node ../bench/keys_node.js
+
+clean: ## remove build outputs
+	$(CARGO) clean
+	rm -rf $(VENV) node/node_modules node/irontoken.node python/irontoken/*.so .demo
