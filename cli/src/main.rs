@@ -472,64 +472,62 @@ impl Printer {
         }
     }
 
-    fn keys(&self, page: &Page<KeyRecord>) {
+    /// Prints a page as JSON, or as a table with a cursor hint on stderr.
+    fn page<T: serde::Serialize>(
+        &self,
+        page: &Page<T>,
+        header: &[&str],
+        row: impl Fn(&T) -> Vec<String>,
+    ) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
             return;
         }
-        let rows = page
-            .items
-            .iter()
-            .map(|r| {
-                vec![
-                    r.id.clone(),
-                    format!("{}…", r.display_prefix),
-                    r.owner.clone(),
-                    r.name.clone(),
-                    r.status.as_str().into(),
-                    r.scopes.join(","),
-                    time(r.expires_at),
-                    r.usage_count.to_string(),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "ID", "PREFIX", "OWNER", "NAME", "STATUS", "SCOPES", "EXPIRES", "USES",
-            ],
-            rows,
-        );
+        table(header, page.items.iter().map(row).collect());
         if let Some(c) = &page.next_cursor {
             eprintln!("more: --cursor {c}");
         }
     }
 
+    fn keys(&self, page: &Page<KeyRecord>) {
+        let header = [
+            "ID", "PREFIX", "OWNER", "NAME", "STATUS", "SCOPES", "EXPIRES", "USES",
+        ];
+        self.page(page, &header, |r| {
+            vec![
+                r.id.clone(),
+                format!("{}…", r.display_prefix),
+                r.owner.clone(),
+                r.name.clone(),
+                r.status.as_str().into(),
+                r.scopes.join(","),
+                time(r.expires_at),
+                r.usage_count.to_string(),
+            ]
+        });
+    }
+
     fn audit(&self, page: &Page<AuditEvent>) {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
-            return;
-        }
-        let rows = page
-            .items
-            .iter()
-            .map(|e| {
-                vec![
-                    e.id.to_string(),
-                    time(Some(e.at)),
-                    e.action.clone(),
-                    e.outcome.clone(),
-                    e.key_id.clone().unwrap_or("-".into()),
-                    e.display_prefix.clone().unwrap_or("-".into()),
-                    e.actor.clone().unwrap_or("-".into()),
-                ]
-            })
-            .collect();
-        table(
-            &["ID", "TIME", "ACTION", "OUTCOME", "KEY", "PREFIX", "ACTOR"],
-            rows,
-        );
-        if let Some(c) = &page.next_cursor {
-            eprintln!("more: --cursor {c}");
-        }
+        let header = [
+            "ID", "TIME", "ACTION", "OUTCOME", "COUNT", "KEY", "PREFIX", "ACTOR",
+        ];
+        self.page(page, &header, |e| {
+            let count = e
+                .detail
+                .as_ref()
+                .and_then(|d| d.get("count"))
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            vec![
+                e.id.to_string(),
+                time(Some(e.at)),
+                e.action.clone(),
+                e.outcome.clone(),
+                count.to_string(),
+                e.key_id.clone().unwrap_or("-".into()),
+                e.display_prefix.clone().unwrap_or("-".into()),
+                e.actor.clone().unwrap_or("-".into()),
+            ]
+        });
     }
 }

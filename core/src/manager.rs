@@ -17,6 +17,7 @@
 
 use crate::audit::NewAuditEvent;
 use crate::error::{Error, Result};
+use crate::keys::KeyRecord;
 use crate::store::{self, Db, Durability};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -172,10 +173,15 @@ impl OpenSettings {
     }
 }
 
+/// Identifies repeated failed verifications: key id, display prefix, reason.
+type FailureKey = (Option<String>, Option<String>, &'static str);
+
 #[derive(Default)]
 pub(crate) struct Pending {
     pub usage: HashMap<String, (u64, i64)>,
     pub audit: Vec<NewAuditEvent>,
+    /// Failed verifications buffered so far: index in `audit`, count, last time.
+    failures: HashMap<FailureKey, (usize, u64, i64)>,
 }
 
 impl Pending {
@@ -184,8 +190,13 @@ impl Pending {
     }
 }
 
+/// Most records kept by the verification cache; it is emptied when full.
+const RECORD_CACHE_CAP: usize = 10_000;
+
 pub(crate) struct Inner {
     pub db: Db,
+    /// Records by key id with the revision they were read at (see schema `revision`).
+    records: Mutex<HashMap<String, (i64, Arc<KeyRecord>)>>,
     pub clock: Arc<dyn Clock>,
     pub manual: Option<Arc<ManualClock>>,
     pending: Mutex<Pending>,
@@ -199,25 +210,58 @@ impl Inner {
         self.clock.now()
     }
 
-    /// Buffers one successful use of key `id`.
-    pub fn record_use(&self, id: &str, now: i64) -> Result<()> {
+    /// The cached record of key `id` if it was read at `revision`.
+    pub fn cached_record(&self, id: &str, revision: i64) -> Option<Arc<KeyRecord>> {
+        let m = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(id)
+            .filter(|(rev, _)| *rev == revision)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Remembers a record read at `revision`.
+    pub fn cache_record(&self, record: &KeyRecord, revision: i64) {
+        let mut m = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= RECORD_CACHE_CAP && !m.contains_key(&record.id) {
+            m.clear();
+        }
+        m.insert(record.id.clone(), (revision, Arc::new(record.clone())));
+    }
+
+    /// Buffers one successful use of key `id`; returns the uses of `id`
+    /// buffered so far (count, latest time), this one included.
+    pub fn record_use(&self, id: &str, now: i64) -> Result<(u64, i64)> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        match p.usage.get_mut(id) {
+        let total = match p.usage.get_mut(id) {
             Some((n, t)) => {
                 *n += 1;
                 *t = (*t).max(now);
+                (*n, *t)
             }
             None => {
                 p.usage.insert(id.to_string(), (1, now));
+                (1, now)
             }
-        }
-        self.after_push(p)
+        };
+        self.after_push(p)?;
+        Ok(total)
     }
 
-    /// Buffers an audit entry (failed verifications).
-    pub fn defer_audit(&self, e: NewAuditEvent) -> Result<()> {
+    /// Buffers the audit entry of a failed verification. Identical failures
+    /// (same key or prefix, same reason) within one flush window become one
+    /// entry whose detail holds `count` and `last_at`, so a flood of bad keys
+    /// costs one row per distinct failure and window, not one row each.
+    pub fn defer_failure(&self, e: NewAuditEvent) -> Result<()> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (e.key_id.clone(), e.display_prefix.clone(), e.outcome);
+        if let Some((_, n, last)) = p.failures.get_mut(&key) {
+            *n += 1;
+            *last = (*last).max(e.at);
+            return Ok(());
+        }
+        let at = e.at;
+        let idx = p.audit.len();
         p.audit.push(e);
+        p.failures.insert(key, (idx, 1, at));
         self.after_push(p)
     }
 
@@ -251,7 +295,15 @@ impl Inner {
     pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
         let batch = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut *p)
+            let mut batch = std::mem::take(&mut *p);
+            for (_, (idx, n, last)) in batch.failures.drain() {
+                if n > 1
+                    && let Some(e) = batch.audit.get_mut(idx)
+                {
+                    e.detail = Some(serde_json::json!({ "count": n, "last_at": last }));
+                }
+            }
+            batch
         };
         let result = self.db.write(|tx| {
             for (id, (n, t)) in &batch.usage {
@@ -268,6 +320,11 @@ impl Inner {
                 let e = p.usage.entry(id).or_insert((0, t));
                 e.0 += n;
                 e.1 = e.1.max(t);
+            }
+            // The restored entries go first: shift the indices of newer failures.
+            let shift = batch.audit.len();
+            for (idx, _, _) in p.failures.values_mut() {
+                *idx += shift;
             }
             let newer = std::mem::replace(&mut p.audit, batch.audit);
             p.audit.extend(newer);
@@ -308,6 +365,7 @@ impl TokenManager {
             db,
             clock: options.clock,
             manual: options.manual,
+            records: Mutex::new(HashMap::new()),
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             stop: Mutex::new(false),

@@ -597,6 +597,22 @@ fn two_managers_on_one_file_see_each_other() {
     let b = TokenManager::open(p).unwrap();
     let c = a.create_key(&new_key("x")).unwrap();
     assert!(b.verify_key(&c.key, &[]).unwrap().valid);
+    // b caches the record; a change made through a is still seen at once.
+    for i in 0..3 {
+        let name = format!("renamed-{i}");
+        a.update_key(
+            &c.record.id,
+            &KeyUpdate {
+                name: Some(name.clone()),
+                scopes: Some(vec![format!("s{i}")]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let v = b.verify_key(&c.key, &[&format!("s{i}")]).unwrap();
+        assert!(v.valid);
+        assert_eq!(v.record.unwrap().name, name);
+    }
     b.revoke_key(&c.record.id, None, None).unwrap();
     assert_eq!(
         a.verify_key(&c.key, &[]).unwrap().reason,
@@ -631,4 +647,45 @@ fn usage_is_flushed_on_drop() {
     }
     let tm = TokenManager::open(p).unwrap();
     assert_eq!(tm.get_key(&id).unwrap().usage_count, 7);
+}
+
+#[test]
+fn repeated_failures_are_coalesced_per_flush_window() {
+    let tm = manager();
+    let c = tm.create_key(&new_key("f")).unwrap();
+    tm.revoke_key(&c.record.id, None, None).unwrap();
+    for _ in 0..1000 {
+        tm.verify_key(&c.key, &[]).unwrap();
+        tm.verify_key("itk_garbage", &[]).unwrap();
+    }
+    tm.manual_clock().unwrap().advance(7);
+    tm.verify_key(&c.key, &[]).unwrap();
+    let page = tm
+        .list_audit(&AuditFilter {
+            action: Some("key.verify".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.items.len(), 2, "{:?}", page.items);
+    let revoked = page.items.iter().find(|e| e.outcome == "REVOKED").unwrap();
+    assert_eq!(revoked.detail.as_ref().unwrap()["count"], 1001);
+    assert_eq!(revoked.detail.as_ref().unwrap()["last_at"], T0 + 7);
+    assert_eq!(revoked.at, T0);
+    let malformed = page
+        .items
+        .iter()
+        .find(|e| e.outcome == "MALFORMED")
+        .unwrap();
+    assert_eq!(malformed.display_prefix.as_deref(), Some("itk"));
+    assert_eq!(malformed.detail.as_ref().unwrap()["count"], 1000);
+    // A new window starts a new entry.
+    tm.verify_key(&c.key, &[]).unwrap();
+    let again = tm
+        .list_audit(&AuditFilter {
+            outcome: Some("REVOKED".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(again.items.len(), 2);
+    assert!(again.items[0].detail.is_none());
 }

@@ -510,6 +510,26 @@ pub unsafe extern "C" fn itk_key_update(
     })
 }
 
+/// Runs a state change that takes a key id and an optional actor.
+///
+/// # Safety
+/// As the entry points that call it.
+unsafe fn actor_change(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+    op: fn(&TokenManager, &str, Option<&str>) -> Result<irontoken::KeyRecord, Error>,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
+        let r = to_json(&op(tm, id, actor)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
 /// Disables key `id`. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_key_disable(
@@ -518,13 +538,8 @@ pub unsafe extern "C" fn itk_key_disable(
     actor: *const c_char,
     out_json: *mut *mut c_char,
 ) -> itk_status {
-    guard(|| {
-        let tm = manager(m)?;
-        // SAFETY: C strings per the contract.
-        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
-        let r = to_json(&tm.disable_key(id, actor)?)?;
-        write_opt(out_json, || Ok(r))
-    })
+    // SAFETY: forwarded contract.
+    unsafe { actor_change(m, id, actor, out_json, TokenManager::disable_key) }
 }
 
 /// Enables key `id` again. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
@@ -535,13 +550,8 @@ pub unsafe extern "C" fn itk_key_enable(
     actor: *const c_char,
     out_json: *mut *mut c_char,
 ) -> itk_status {
-    guard(|| {
-        let tm = manager(m)?;
-        // SAFETY: C strings per the contract.
-        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
-        let r = to_json(&tm.enable_key(id, actor)?)?;
-        write_opt(out_json, || Ok(r))
-    })
+    // SAFETY: forwarded contract.
+    unsafe { actor_change(m, id, actor, out_json, TokenManager::enable_key) }
 }
 
 /// Revokes key `id` permanently. `reason` and `actor` may be NULL. Writes the

@@ -267,10 +267,31 @@ impl TokenManager {
             }
         };
         let hash = hash_key(key);
-        let found = self
-            .inner
-            .db
-            .read(|c| store::keys::find_by_hash(c, &hash, now))?;
+        let inner = &self.inner;
+        let found = inner.db.read(|c| {
+            let Some(st) = store::keys::state_by_hash(c, &hash)? else {
+                return Ok(None);
+            };
+            // Descriptive fields change only with the revision; state and
+            // counters always come from the row just read.
+            let mut r = match inner.cached_record(&st.id, st.revision) {
+                Some(cached) => KeyRecord::clone(&cached),
+                None => match store::keys::get_with_revision(c, &st.id, now)? {
+                    Some((r, rev)) => {
+                        inner.cache_record(&r, rev);
+                        r
+                    }
+                    None => return Ok(None), // deleted in between
+                },
+            };
+            r.enabled = st.enabled;
+            r.revoked_at = st.revoked_at;
+            r.expires_at = st.expires_at;
+            r.usage_count = st.usage_count;
+            r.last_used_at = st.last_used_at;
+            r.status = r.status_at(now);
+            Ok(Some(r))
+        })?;
         let Some(record) = found else {
             self.fail(
                 now,
@@ -297,8 +318,11 @@ impl TokenManager {
             }
             KeyStatus::Active => VerifyReason::Valid,
         };
+        let mut record = record;
         if reason == VerifyReason::Valid {
-            self.inner.record_use(&record.id, now)?;
+            let (n, t) = self.inner.record_use(&record.id, now)?;
+            record.usage_count += n;
+            record.last_used_at = Some(record.last_used_at.map_or(t, |l| l.max(t)));
         } else {
             self.fail(
                 now,
@@ -306,11 +330,12 @@ impl TokenManager {
                 Some(record.display_prefix.clone()),
                 reason,
             )?;
+            record = self.with_pending(record);
         }
         Ok(Verification {
             valid: reason == VerifyReason::Valid,
             reason,
-            record: Some(self.with_pending(record)),
+            record: Some(record),
         })
     }
 
@@ -321,7 +346,7 @@ impl TokenManager {
         display_prefix: Option<String>,
         reason: VerifyReason,
     ) -> Result<()> {
-        self.inner.defer_audit(NewAuditEvent {
+        self.inner.defer_failure(NewAuditEvent {
             at: now,
             action: AuditAction::KeyVerify,
             key_id,

@@ -5,9 +5,18 @@ use crate::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-const COLUMNS: &str = "id, prefix, display_prefix, owner, name, description, scopes, metadata, \
-    created_at, updated_at, expires_at, last_used_at, usage_count, enabled, revoked_at, \
-    revoked_reason, version, rotated_from, rotated_to, seq";
+/// The selected columns, in the order `record` reads them (a macro so that
+/// every query is a `&'static str` and the statement cache needs no formatting).
+macro_rules! select_keys {
+    ($($rest:literal)?) => {
+        concat!(
+            "SELECT id, prefix, display_prefix, owner, name, description, scopes, metadata, \
+             created_at, updated_at, expires_at, last_used_at, usage_count, enabled, revoked_at, \
+             revoked_reason, version, rotated_from, rotated_to, seq, revision FROM api_keys",
+            $($rest)?
+        )
+    };
+}
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
     let s = row.get_ref(i)?.as_str()?;
@@ -84,22 +93,53 @@ pub(crate) fn insert(conn: &Connection, k: &InsertKey<'_>) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn find_by_hash(
-    conn: &Connection,
-    hash: &[u8; 32],
-    now: i64,
-) -> Result<Option<KeyRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1");
+/// The mutable state of a key, as the verification hot path reads it.
+pub(crate) struct KeyState {
+    pub id: String,
+    pub revision: i64,
+    pub enabled: bool,
+    pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub usage_count: u64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The state of the key with this hash, read from the covering index alone.
+pub(crate) fn state_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<KeyState>> {
     Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([&hash[..]], |r| record(r, now))
+        .prepare_cached(
+            "SELECT id, revision, enabled, revoked_at, expires_at, usage_count, last_used_at \
+             FROM api_keys INDEXED BY api_keys_verify WHERE key_hash = ?1",
+        )?
+        .query_row([&hash[..]], |r| {
+            Ok(KeyState {
+                id: r.get(0)?,
+                revision: r.get(1)?,
+                enabled: r.get(2)?,
+                revoked_at: r.get(3)?,
+                expires_at: r.get(4)?,
+                usage_count: r.get::<_, i64>(5)?.max(0) as u64,
+                last_used_at: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The record of key `id` with its revision.
+pub(crate) fn get_with_revision(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+) -> Result<Option<(KeyRecord, i64)>> {
+    Ok(conn
+        .prepare_cached(select_keys!(" WHERE id = ?1"))?
+        .query_row([id], |r| Ok((record(r, now)?, r.get(20)?)))
         .optional()?)
 }
 
 pub(crate) fn get(conn: &Connection, id: &str, now: i64) -> Result<Option<KeyRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1");
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(select_keys!(" WHERE id = ?1"))?
         .query_row([id], |r| record(r, now))
         .optional()?)
 }
@@ -111,7 +151,7 @@ pub(crate) fn list(
     after_seq: i64,
     now: i64,
 ) -> Result<Page<KeyRecord>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM api_keys WHERE seq > ?");
+    let mut sql = String::from(select_keys!(" WHERE seq > ?"));
     let mut args: Vec<SqlValue> = vec![after_seq.into()];
     if let Some(owner) = &filter.owner {
         sql.push_str(" AND owner = ?");

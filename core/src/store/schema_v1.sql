@@ -25,10 +25,27 @@ CREATE TABLE api_keys (
     version        INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
     rotated_from   TEXT REFERENCES api_keys (id) ON DELETE SET NULL,
     rotated_to     TEXT REFERENCES api_keys (id) ON DELETE SET NULL,
+    -- Bumped by the trigger below on every change except usage counters:
+    -- lets verification reuse a cached record while the revision matches.
+    revision       INTEGER NOT NULL DEFAULT 1 CHECK (revision >= 1),
     CHECK (revoked_reason IS NULL OR revoked_at IS NOT NULL)
 );
 
 CREATE INDEX api_keys_owner ON api_keys (owner, seq);
+
+-- Covering index of the verification hot path: one B-tree search answers
+-- state and counters without reading the table row.
+CREATE INDEX api_keys_verify ON api_keys (
+    key_hash, id, revision, enabled, revoked_at, expires_at, usage_count, last_used_at
+);
+
+CREATE TRIGGER api_keys_revision AFTER UPDATE OF
+    owner, name, description, scopes, metadata, expires_at, enabled, revoked_at,
+    revoked_reason, version, rotated_from, rotated_to, prefix, display_prefix, key_hash
+ON api_keys
+BEGIN
+    UPDATE api_keys SET revision = OLD.revision + 1 WHERE seq = NEW.seq;
+END;
 
 -- Append-only: the triggers below refuse UPDATE and DELETE.
 -- key_id has no foreign key so that deleting a key keeps its history.
