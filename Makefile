@@ -88,7 +88,7 @@ bench: ## criterion benchmarks of the core (results in BENCHMARKS.md)
 bench-compare: build ## Python and Node bindings side by side with bcrypt-based key checks
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt
 	$(VENV)/bin/python bench/keys_python.py
-	cd node && node ../bench/keys_node.js
+	node bench/keys_node.js
 
 clean: ## remove build outputs
 	$(CARGO) clean

@@ -8,8 +8,9 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const crypto = require('node:crypto')
-const bcrypt = require('bcryptjs')
-const { TokenManager } = require('..')
+const NODE_PKG = path.join(__dirname, '..', 'node')
+const bcrypt = require(require.resolve('bcryptjs', { paths: [NODE_PKG] }))
+const { TokenManager } = require(NODE_PKG)
 
 const N_KEYS = 10_000
 

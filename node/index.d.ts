@@ -57,11 +57,13 @@ export interface KeyRecord {
 }
 
 /** The answer of `verifyKey`: a normal result, not an exception. */
-export interface VerifyResult {
-  valid: boolean
-  reason: VerifyReason
-  /** The key's record when the key was found (also when refused). */
-  record?: KeyRecord
+export declare class VerifyResult {
+  private constructor()
+  get valid(): boolean
+  get reason(): VerifyReason
+  /** The key's record when the key was found (also when refused); built when read. */
+  get record(): KeyRecord | null
+  toJSON(): { valid: boolean; reason: VerifyReason; record: KeyRecord | null }
 }
 
 /** One entry of the audit trail. */

@@ -35,7 +35,7 @@ function mapError(e) {
   return e
 }
 
-const { TokenManager, CreatedKey } = native
+const { TokenManager, CreatedKey, VerifyResult } = native
 
 for (const name of Object.getOwnPropertyNames(TokenManager.prototype)) {
   const desc = Object.getOwnPropertyDescriptor(TokenManager.prototype, name)
@@ -74,6 +74,14 @@ CreatedKey.prototype.toJSON = function () {
   return { key: `${this.record.displayPrefix}…`, record: this.record }
 }
 
+// A VerifyResult's fields are getters; show and serialize them like a plain object.
+VerifyResult.prototype.toJSON = function () {
+  return { valid: this.valid, reason: this.reason, record: this.record }
+}
+VerifyResult.prototype[util.inspect.custom] = function (depth, options, inspect) {
+  return `VerifyResult ${inspect(this.toJSON(), options)}`
+}
+
 function isWellFormed(key) {
   try {
     return native.isWellFormed(key)
@@ -85,6 +93,7 @@ function isWellFormed(key) {
 module.exports = {
   TokenManager: IronTokenManager,
   CreatedKey,
+  VerifyResult,
   isWellFormed,
   version: native.version(),
 }

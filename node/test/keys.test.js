@@ -48,7 +48,7 @@ test('shared key vectors', () => {
     const v = tm.verifyKey(c.key)
     assert.equal(v.valid, false, c.name)
     assert.equal(v.reason, c.well_formed ? 'NOT_FOUND' : 'MALFORMED', c.name)
-    assert.equal(v.record, undefined)
+    assert.equal(v.record, null)
   }
 })
 
@@ -268,4 +268,18 @@ test('close flushes and later calls throw', () => {
   assert.equal(again.getKey(c.record.id).usageCount, 1)
   again.close()
   assert.match(version, /^\d+\.\d+\.\d+/)
+})
+
+test('a verify result logs and serializes like a plain object', () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 'log' })
+  const v = tm.verifyKey(c.key)
+  const { valid, reason, record } = v
+  assert.equal(valid, true)
+  assert.equal(reason, 'VALID')
+  assert.equal(record.owner, 'log')
+  const json = JSON.parse(JSON.stringify(v))
+  assert.equal(json.valid, true)
+  assert.equal(json.record.id, c.record.id)
+  assert.match(util.inspect(v), /VerifyResult \{[\s\S]*reason: 'VALID'/)
 })

@@ -108,12 +108,34 @@ impl From<CoreRecord> for KeyRecord {
     }
 }
 
-/// The answer of `verifyKey`: a normal result, not an exception.
-#[napi(object)]
+/// The answer of `verifyKey`: a normal result, not an exception. The record
+/// is converted to a JS object only when read (most callers need `valid`).
+#[napi]
 pub struct VerifyResult {
-    pub valid: bool,
-    pub reason: String,
-    pub record: Option<KeyRecord>,
+    valid: bool,
+    reason: &'static str,
+    record: Option<CoreRecord>,
+}
+
+#[napi]
+impl VerifyResult {
+    /// True only when `reason` is "VALID".
+    #[napi(getter)]
+    pub fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// Why: "VALID", "MALFORMED", "NOT_FOUND", "DISABLED", "REVOKED", "EXPIRED", "INSUFFICIENT_SCOPE".
+    #[napi(getter)]
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The key's record when the key was found, else undefined.
+    #[napi(getter)]
+    pub fn record(&self) -> Option<KeyRecord> {
+        self.record.clone().map(Into::into)
+    }
 }
 
 /// One audit entry.
@@ -339,8 +361,8 @@ impl TokenManager {
         let v = tm.verify_key(&key, &s).map_err(err)?;
         Ok(VerifyResult {
             valid: v.valid,
-            reason: v.reason.code().to_string(),
-            record: v.record.map(Into::into),
+            reason: v.reason.code(),
+            record: v.record,
         })
     }
 
