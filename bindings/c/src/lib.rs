@@ -479,14 +479,12 @@ pub unsafe extern "C" fn itk_key_list(
     filter_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> itk_status {
-    guard(|| {
-        let tm = manager(m)?;
-        // SAFETY: C string per the contract.
-        let f: KeyFilter = unsafe { json_arg(filter_json, "filter_json") }?;
-        out(out_json, "out_json")?;
-        let page = to_json(&tm.list_keys(&f)?)?;
-        write_opt(out_json, || Ok(page))
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        list_call(m, filter_json, out_json, |tm, f: &KeyFilter| {
+            tm.list_keys(f)
+        })
+    }
 }
 
 /// Updates key `id` with `update_json`: any of `name`, `description`,
@@ -507,6 +505,26 @@ pub unsafe extern "C" fn itk_key_update(
         let u: KeyUpdate = unsafe { json_arg(update_json, "update_json") }?;
         let r = to_json(&tm.update_key(id, &u)?)?;
         write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Runs a listing: parses the optional filter JSON, writes the page as JSON.
+///
+/// # Safety
+/// As the entry points that call it.
+unsafe fn list_call<F: serde::de::DeserializeOwned + Default, T: serde::Serialize>(
+    m: *const itk_manager,
+    filter_json: *const c_char,
+    out_json: *mut *mut c_char,
+    list: impl FnOnce(&TokenManager, &F) -> Result<T, Error>,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let f: F = unsafe { json_arg(filter_json, "filter_json") }?;
+        out(out_json, "out_json")?;
+        let page = to_json(&list(tm, &f)?)?;
+        write_opt(out_json, || Ok(page))
     })
 }
 
@@ -630,14 +648,12 @@ pub unsafe extern "C" fn itk_audit_list(
     filter_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> itk_status {
-    guard(|| {
-        let tm = manager(m)?;
-        // SAFETY: C string per the contract.
-        let f: AuditFilter = unsafe { json_arg(filter_json, "filter_json") }?;
-        out(out_json, "out_json")?;
-        let page = to_json(&tm.list_audit(&f)?)?;
-        write_opt(out_json, || Ok(page))
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        list_call(m, filter_json, out_json, |tm, f: &AuditFilter| {
+            tm.list_audit(f)
+        })
+    }
 }
 
 #[cfg(test)]
