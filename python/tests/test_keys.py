@@ -271,3 +271,41 @@ def test_close(tmp_path):
 def test_typing_files_are_shipped():
     pkg = pathlib.Path(irontoken.__file__).parent
     assert (pkg / "py.typed").exists() and (pkg / "_native.pyi").exists()
+
+
+WORKER = """
+import sys
+from irontoken import TokenManager
+db, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with TokenManager(db, flush_interval_ms=5) as m:
+    ok = 0
+    for i in range(n):
+        ok += m.verify_key(key).valid
+        if i % 25 == 0:
+            c = m.create_key("writer", actor="worker")
+            m.disable_key(c.record.id)
+            m.revoke_key(c.record.id)
+    print(ok)
+"""
+
+
+def test_concurrent_writers_lose_no_increment(tmp_path):
+    """Four processes verify one key and write at the same time: every use counts."""
+    db = str(tmp_path / "busy.db")
+    with TokenManager(db) as m:
+        c = m.create_key("shared")
+    n = 300
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, db, c.key, str(n)], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert [int(o) for o in outs] == [n] * 4
+    with TokenManager(db) as m:
+        assert m.get_key(c.record.id).usage_count == 4 * n
+        writers = m.list_keys(owner="writer", limit=1000)
+        assert len(writers) == 4 * (n // 25)
+        assert all(r.status == "revoked" for r in writers)
+        revokes = m.list_audit(action="key.revoke", actor=None, limit=1000)
+        assert len(revokes) == 4 * (n // 25)
