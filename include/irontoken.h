@@ -64,6 +64,58 @@ enum itk_status
    * A bug in irontoken (a caught panic).
    */
   ITK_STATUS_INTERNAL = 11,
+  /**
+   * Not a compact JWS/JWT: shape, base64, JSON, duplicate members or size.
+   */
+  ITK_STATUS_JWT_MALFORMED = 12,
+  /**
+   * The signature does not match.
+   */
+  ITK_STATUS_JWT_BAD_SIGNATURE = 13,
+  /**
+   * `exp` has passed.
+   */
+  ITK_STATUS_JWT_EXPIRED = 14,
+  /**
+   * `nbf` or `iat` is in the future.
+   */
+  ITK_STATUS_JWT_NOT_YET_VALID = 15,
+  /**
+   * `alg` is none, not allowed, or does not fit the key.
+   */
+  ITK_STATUS_JWT_ALG_NOT_ALLOWED = 16,
+  /**
+   * `aud` does not match.
+   */
+  ITK_STATUS_JWT_INVALID_AUDIENCE = 17,
+  /**
+   * `iss` does not match.
+   */
+  ITK_STATUS_JWT_INVALID_ISSUER = 18,
+  /**
+   * `sub` does not match.
+   */
+  ITK_STATUS_JWT_INVALID_SUBJECT = 19,
+  /**
+   * A required claim is absent.
+   */
+  ITK_STATUS_JWT_MISSING_CLAIM = 20,
+  /**
+   * A registered claim has the wrong JSON type.
+   */
+  ITK_STATUS_JWT_INVALID_CLAIM = 21,
+  /**
+   * No key matches the token's `kid`.
+   */
+  ITK_STATUS_JWT_KEY_NOT_FOUND = 22,
+  /**
+   * The header uses `crit` or `b64: false`.
+   */
+  ITK_STATUS_JWT_UNSUPPORTED_HEADER = 23,
+  /**
+   * Key material is unparsable, unsupported or too weak.
+   */
+  ITK_STATUS_INVALID_KEY_MATERIAL = 24,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -26,6 +26,19 @@ export type ErrorCode =
   | 'BUSY'
   | 'SCHEMA_TOO_NEW'
   | 'INTERNAL'
+  | 'JWT_MALFORMED'
+  | 'JWT_BAD_SIGNATURE'
+  | 'JWT_EXPIRED'
+  | 'JWT_NOT_YET_VALID'
+  | 'JWT_ALG_NOT_ALLOWED'
+  | 'JWT_INVALID_AUDIENCE'
+  | 'JWT_INVALID_ISSUER'
+  | 'JWT_INVALID_SUBJECT'
+  | 'JWT_MISSING_CLAIM'
+  | 'JWT_INVALID_CLAIM'
+  | 'JWT_KEY_NOT_FOUND'
+  | 'JWT_UNSUPPORTED_HEADER'
+  | 'INVALID_KEY_MATERIAL'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

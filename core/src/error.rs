@@ -35,11 +35,38 @@ pub enum ErrorKind {
     SchemaTooNew,
     /// A bug: a panic was caught or an invariant broke.
     Internal,
+    /// Not a compact JWS/JWT: bad shape, base64, JSON (including duplicate
+    /// keys) or over the size bound.
+    JwtMalformed,
+    /// The signature does not match.
+    JwtBadSignature,
+    /// `exp` has passed (beyond the leeway).
+    JwtExpired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    JwtNotYetValid,
+    /// The token's `alg` is `none`, not allowed by the policy, or does not fit the key.
+    JwtAlgNotAllowed,
+    /// `aud` does not match the expected audience.
+    JwtInvalidAudience,
+    /// `iss` does not match the expected issuer.
+    JwtInvalidIssuer,
+    /// `sub` does not match the expected subject.
+    JwtInvalidSubject,
+    /// A required claim is absent.
+    JwtMissingClaim,
+    /// A registered claim has the wrong JSON type.
+    JwtInvalidClaim,
+    /// No key in the keyring matches the token's `kid`.
+    JwtKeyNotFound,
+    /// The header uses a feature we refuse (`crit`, `b64: false`).
+    JwtUnsupportedHeader,
+    /// Key material is unusable: unparsable, of an unsupported type, or too weak.
+    InvalidKeyMaterial,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 24] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -51,6 +78,19 @@ impl ErrorKind {
         ErrorKind::Busy,
         ErrorKind::SchemaTooNew,
         ErrorKind::Internal,
+        ErrorKind::JwtMalformed,
+        ErrorKind::JwtBadSignature,
+        ErrorKind::JwtExpired,
+        ErrorKind::JwtNotYetValid,
+        ErrorKind::JwtAlgNotAllowed,
+        ErrorKind::JwtInvalidAudience,
+        ErrorKind::JwtInvalidIssuer,
+        ErrorKind::JwtInvalidSubject,
+        ErrorKind::JwtMissingClaim,
+        ErrorKind::JwtInvalidClaim,
+        ErrorKind::JwtKeyNotFound,
+        ErrorKind::JwtUnsupportedHeader,
+        ErrorKind::InvalidKeyMaterial,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -67,6 +107,19 @@ impl ErrorKind {
             ErrorKind::Busy => "BUSY",
             ErrorKind::SchemaTooNew => "SCHEMA_TOO_NEW",
             ErrorKind::Internal => "INTERNAL",
+            ErrorKind::JwtMalformed => "JWT_MALFORMED",
+            ErrorKind::JwtBadSignature => "JWT_BAD_SIGNATURE",
+            ErrorKind::JwtExpired => "JWT_EXPIRED",
+            ErrorKind::JwtNotYetValid => "JWT_NOT_YET_VALID",
+            ErrorKind::JwtAlgNotAllowed => "JWT_ALG_NOT_ALLOWED",
+            ErrorKind::JwtInvalidAudience => "JWT_INVALID_AUDIENCE",
+            ErrorKind::JwtInvalidIssuer => "JWT_INVALID_ISSUER",
+            ErrorKind::JwtInvalidSubject => "JWT_INVALID_SUBJECT",
+            ErrorKind::JwtMissingClaim => "JWT_MISSING_CLAIM",
+            ErrorKind::JwtInvalidClaim => "JWT_INVALID_CLAIM",
+            ErrorKind::JwtKeyNotFound => "JWT_KEY_NOT_FOUND",
+            ErrorKind::JwtUnsupportedHeader => "JWT_UNSUPPORTED_HEADER",
+            ErrorKind::InvalidKeyMaterial => "INVALID_KEY_MATERIAL",
         }
     }
 
@@ -84,6 +137,19 @@ impl ErrorKind {
             ErrorKind::Busy => 9,
             ErrorKind::SchemaTooNew => 10,
             ErrorKind::Internal => 11,
+            ErrorKind::JwtMalformed => 12,
+            ErrorKind::JwtBadSignature => 13,
+            ErrorKind::JwtExpired => 14,
+            ErrorKind::JwtNotYetValid => 15,
+            ErrorKind::JwtAlgNotAllowed => 16,
+            ErrorKind::JwtInvalidAudience => 17,
+            ErrorKind::JwtInvalidIssuer => 18,
+            ErrorKind::JwtInvalidSubject => 19,
+            ErrorKind::JwtMissingClaim => 20,
+            ErrorKind::JwtInvalidClaim => 21,
+            ErrorKind::JwtKeyNotFound => 22,
+            ErrorKind::JwtUnsupportedHeader => 23,
+            ErrorKind::InvalidKeyMaterial => 24,
         }
     }
 
@@ -201,5 +267,22 @@ mod tests {
         let e = Error::new(ErrorKind::KeyNotFound, "no key with id abc");
         assert_eq!(e.to_string(), "KEY_NOT_FOUND: no key with id abc");
         assert_eq!(e.code(), "KEY_NOT_FOUND");
+    }
+}
+
+#[cfg(test)]
+mod vector_tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn codes_match_the_shared_vector() {
+        let raw = include_str!("../../tests/vectors/error_codes.json");
+        let doc: serde_json::Value = serde_json::from_str(raw).unwrap();
+        let codes = doc["codes"].as_array().unwrap();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+        for c in codes {
+            let kind = ErrorKind::from_code(c["code"].as_str().unwrap()).unwrap();
+            assert_eq!(kind.status() as u64, c["number"].as_u64().unwrap());
+        }
     }
 }

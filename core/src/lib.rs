@@ -18,6 +18,7 @@
 
 pub mod audit;
 mod error;
+pub mod jwt;
 pub mod keys;
 mod manager;
 mod store;

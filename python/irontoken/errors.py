@@ -22,6 +22,21 @@ __all__ = [
     "BusyError",
     "SchemaTooNewError",
     "InternalError",
+    "JWTError",
+    "InvalidTokenError",
+    "DecodeError",
+    "InvalidSignatureError",
+    "ExpiredSignatureError",
+    "ImmatureSignatureError",
+    "InvalidAlgorithmError",
+    "InvalidAudienceError",
+    "InvalidIssuerError",
+    "InvalidSubjectError",
+    "MissingRequiredClaimError",
+    "InvalidClaimError",
+    "KeyNotFoundInKeyringError",
+    "UnsupportedHeaderError",
+    "InvalidKeyMaterialError",
 ]
 
 
@@ -110,6 +125,91 @@ class InternalError(IronTokenError):
     code = "INTERNAL"
 
 
+class JWTError(IronTokenError):
+    """Base of the errors of JWT verification (PyJWT: InvalidTokenError)."""
+
+
+class DecodeError(JWTError):
+    """Not a well-formed token."""
+
+    code = "JWT_MALFORMED"
+
+
+class InvalidSignatureError(DecodeError):
+    """The signature does not match."""
+
+    code = "JWT_BAD_SIGNATURE"
+
+
+class ExpiredSignatureError(JWTError):
+    """`exp` has passed."""
+
+    code = "JWT_EXPIRED"
+
+
+class ImmatureSignatureError(JWTError):
+    """`nbf` or `iat` is in the future."""
+
+    code = "JWT_NOT_YET_VALID"
+
+
+class InvalidAlgorithmError(JWTError):
+    """`alg` is none, not allowed, or does not fit the key."""
+
+    code = "JWT_ALG_NOT_ALLOWED"
+
+
+class InvalidAudienceError(JWTError):
+    """`aud` does not match."""
+
+    code = "JWT_INVALID_AUDIENCE"
+
+
+class InvalidIssuerError(JWTError):
+    """`iss` does not match."""
+
+    code = "JWT_INVALID_ISSUER"
+
+
+class InvalidSubjectError(JWTError):
+    """`sub` does not match."""
+
+    code = "JWT_INVALID_SUBJECT"
+
+
+class MissingRequiredClaimError(JWTError):
+    """A required claim is absent."""
+
+    code = "JWT_MISSING_CLAIM"
+
+
+class InvalidClaimError(JWTError):
+    """A registered claim has the wrong type."""
+
+    code = "JWT_INVALID_CLAIM"
+
+
+class KeyNotFoundInKeyringError(JWTError):
+    """No key matches the token's `kid`."""
+
+    code = "JWT_KEY_NOT_FOUND"
+
+
+class UnsupportedHeaderError(JWTError):
+    """The header uses `crit` or `b64: false`."""
+
+    code = "JWT_UNSUPPORTED_HEADER"
+
+
+class InvalidKeyMaterialError(IronTokenError, ValueError):
+    """Key material is unparsable, unsupported or too weak."""
+
+    code = "INVALID_KEY_MATERIAL"
+
+
+InvalidTokenError = JWTError
+
+
 _BY_CODE: Dict[str, Type[IronTokenError]] = {
     cls.code: cls
     for cls in (
@@ -124,6 +224,19 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         BusyError,
         SchemaTooNewError,
         InternalError,
+        DecodeError,
+        InvalidSignatureError,
+        ExpiredSignatureError,
+        ImmatureSignatureError,
+        InvalidAlgorithmError,
+        InvalidAudienceError,
+        InvalidIssuerError,
+        InvalidSubjectError,
+        MissingRequiredClaimError,
+        InvalidClaimError,
+        KeyNotFoundInKeyringError,
+        UnsupportedHeaderError,
+        InvalidKeyMaterialError,
     )
 }
 

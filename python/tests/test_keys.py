@@ -309,3 +309,15 @@ def test_concurrent_writers_lose_no_increment(tmp_path):
         assert all(r.status == "revoked" for r in writers)
         revokes = m.list_audit(action="key.revoke", actor=None, limit=1000)
         assert len(revokes) == 4 * (n // 25)
+
+
+def test_every_error_code_has_an_exception_class():
+    import json
+
+    from irontoken import errors
+
+    doc = json.loads((pathlib.Path(__file__).resolve().parents[2] / "tests/vectors/error_codes.json").read_text())
+    for entry in doc["codes"]:
+        exc = errors._from_native(entry["code"], "m")
+        assert exc.code == entry["code"]
+        assert type(exc) is not errors.IronTokenError, entry["code"]

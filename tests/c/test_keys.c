@@ -333,12 +333,31 @@ static void test_threads_and_file(const char *tmp) {
     itk_manager_free(m);
 }
 
+static void test_error_codes(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/error_codes.json", dir);
+    char *text = mj_read_file(path);
+    mj *doc = mj_parse(text);
+    mj *codes = mj_get(doc, "codes");
+    CHECK(codes && codes->len >= 12);
+    for (size_t i = 0; codes && i < codes->len; i++) {
+        const char *code = mj_str(codes->items[i], "code");
+        uint32_t number = (uint32_t)mj_get(codes->items[i], "number")->num;
+        if (strcmp(itk_status_code(number), code) != 0)
+            fprintf(stderr, "status %u: header says %s, vector says %s\n", number, itk_status_code(number), code);
+        CHECK(!strcmp(itk_status_code(number), code));
+    }
+    mj_free(doc);
+    free(text);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
         return 2;
     }
     test_vectors(argv[1]);
+    test_error_codes(argv[1]);
     test_lifecycle();
     test_rotation();
     test_hostile_input();

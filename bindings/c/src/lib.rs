@@ -55,6 +55,32 @@ pub enum itk_status {
     SchemaTooNew = 10,
     /// A bug in irontoken (a caught panic).
     Internal = 11,
+    /// Not a compact JWS/JWT: shape, base64, JSON, duplicate members or size.
+    JwtMalformed = 12,
+    /// The signature does not match.
+    JwtBadSignature = 13,
+    /// `exp` has passed.
+    JwtExpired = 14,
+    /// `nbf` or `iat` is in the future.
+    JwtNotYetValid = 15,
+    /// `alg` is none, not allowed, or does not fit the key.
+    JwtAlgNotAllowed = 16,
+    /// `aud` does not match.
+    JwtInvalidAudience = 17,
+    /// `iss` does not match.
+    JwtInvalidIssuer = 18,
+    /// `sub` does not match.
+    JwtInvalidSubject = 19,
+    /// A required claim is absent.
+    JwtMissingClaim = 20,
+    /// A registered claim has the wrong JSON type.
+    JwtInvalidClaim = 21,
+    /// No key matches the token's `kid`.
+    JwtKeyNotFound = 22,
+    /// The header uses `crit` or `b64: false`.
+    JwtUnsupportedHeader = 23,
+    /// Key material is unparsable, unsupported or too weak.
+    InvalidKeyMaterial = 24,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -77,7 +103,7 @@ pub enum itk_verify_reason {
     InsufficientScope = 6,
 }
 
-const ALL_STATUSES: [itk_status; 12] = [
+const ALL_STATUSES: [itk_status; 25] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -90,6 +116,19 @@ const ALL_STATUSES: [itk_status; 12] = [
     itk_status::Busy,
     itk_status::SchemaTooNew,
     itk_status::Internal,
+    itk_status::JwtMalformed,
+    itk_status::JwtBadSignature,
+    itk_status::JwtExpired,
+    itk_status::JwtNotYetValid,
+    itk_status::JwtAlgNotAllowed,
+    itk_status::JwtInvalidAudience,
+    itk_status::JwtInvalidIssuer,
+    itk_status::JwtInvalidSubject,
+    itk_status::JwtMissingClaim,
+    itk_status::JwtInvalidClaim,
+    itk_status::JwtKeyNotFound,
+    itk_status::JwtUnsupportedHeader,
+    itk_status::InvalidKeyMaterial,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 7] = [
@@ -114,6 +153,19 @@ fn status_of(kind: ErrorKind) -> itk_status {
         ErrorKind::Storage => itk_status::Storage,
         ErrorKind::Busy => itk_status::Busy,
         ErrorKind::SchemaTooNew => itk_status::SchemaTooNew,
+        ErrorKind::JwtMalformed => itk_status::JwtMalformed,
+        ErrorKind::JwtBadSignature => itk_status::JwtBadSignature,
+        ErrorKind::JwtExpired => itk_status::JwtExpired,
+        ErrorKind::JwtNotYetValid => itk_status::JwtNotYetValid,
+        ErrorKind::JwtAlgNotAllowed => itk_status::JwtAlgNotAllowed,
+        ErrorKind::JwtInvalidAudience => itk_status::JwtInvalidAudience,
+        ErrorKind::JwtInvalidIssuer => itk_status::JwtInvalidIssuer,
+        ErrorKind::JwtInvalidSubject => itk_status::JwtInvalidSubject,
+        ErrorKind::JwtMissingClaim => itk_status::JwtMissingClaim,
+        ErrorKind::JwtInvalidClaim => itk_status::JwtInvalidClaim,
+        ErrorKind::JwtKeyNotFound => itk_status::JwtKeyNotFound,
+        ErrorKind::JwtUnsupportedHeader => itk_status::JwtUnsupportedHeader,
+        ErrorKind::InvalidKeyMaterial => itk_status::InvalidKeyMaterial,
         _ => itk_status::Internal,
     }
 }
@@ -268,6 +320,19 @@ pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
         Some(itk_status::Busy) => "BUSY\0",
         Some(itk_status::SchemaTooNew) => "SCHEMA_TOO_NEW\0",
         Some(itk_status::Internal) => "INTERNAL\0",
+        Some(itk_status::JwtMalformed) => "JWT_MALFORMED\0",
+        Some(itk_status::JwtBadSignature) => "JWT_BAD_SIGNATURE\0",
+        Some(itk_status::JwtExpired) => "JWT_EXPIRED\0",
+        Some(itk_status::JwtNotYetValid) => "JWT_NOT_YET_VALID\0",
+        Some(itk_status::JwtAlgNotAllowed) => "JWT_ALG_NOT_ALLOWED\0",
+        Some(itk_status::JwtInvalidAudience) => "JWT_INVALID_AUDIENCE\0",
+        Some(itk_status::JwtInvalidIssuer) => "JWT_INVALID_ISSUER\0",
+        Some(itk_status::JwtInvalidSubject) => "JWT_INVALID_SUBJECT\0",
+        Some(itk_status::JwtMissingClaim) => "JWT_MISSING_CLAIM\0",
+        Some(itk_status::JwtInvalidClaim) => "JWT_INVALID_CLAIM\0",
+        Some(itk_status::JwtKeyNotFound) => "JWT_KEY_NOT_FOUND\0",
+        Some(itk_status::JwtUnsupportedHeader) => "JWT_UNSUPPORTED_HEADER\0",
+        Some(itk_status::InvalidKeyMaterial) => "INVALID_KEY_MATERIAL\0",
     };
     s.as_ptr().cast()
 }

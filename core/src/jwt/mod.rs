@@ -1,0 +1,116 @@
+//! JWT and JWS: verification under an explicit policy, and signing.
+//!
+//! The `jsonwebtoken` crate (aws-lc-rs backend) computes and checks
+//! signatures; this module owns the policy around it:
+//! - the allowed algorithms come from the caller and the key, never from the
+//!   token; `none` is never accepted; an algorithm must fit the key type
+//!   (no RS/HS confusion);
+//! - the key is chosen by `kid` from a [`Keyring`]; an unknown `kid` is an
+//!   error, never a fallback;
+//! - tokens over [`Policy::max_token_bytes`] are refused before any decoding;
+//!   duplicate JSON member names, `crit`, and `b64: false` are refused;
+//!   `jku`, `x5u`, `jwk` and `x5c` are never used to find a key; nested
+//!   tokens (`cty: JWT`) are not unwrapped;
+//! - claims: `exp` (required by default), `nbf`, `iat` (not in the future),
+//!   `iss`, `aud`, `sub` (required by default), required claims, leeway, and
+//!   registered claims of the wrong JSON type are refused.
+
+mod json;
+mod keys;
+mod sign;
+mod verify;
+
+pub use keys::{KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey};
+pub use sign::{SigningKey, encode};
+pub use verify::{
+    DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, decode, verify_jws,
+};
+
+/// A JWS signature algorithm (`none` is not one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Alg {
+    /// HMAC SHA-256.
+    HS256,
+    /// HMAC SHA-384.
+    HS384,
+    /// HMAC SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 SHA-512.
+    RS512,
+    /// RSASSA-PSS SHA-256.
+    PS256,
+    /// RSASSA-PSS SHA-384.
+    PS384,
+    /// RSASSA-PSS SHA-512.
+    PS512,
+    /// ECDSA P-256 SHA-256.
+    ES256,
+    /// ECDSA P-384 SHA-384.
+    ES384,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Alg {
+    /// Every supported algorithm.
+    pub const ALL: [Alg; 12] = [
+        Alg::HS256,
+        Alg::HS384,
+        Alg::HS512,
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+        Alg::PS256,
+        Alg::PS384,
+        Alg::PS512,
+        Alg::ES256,
+        Alg::ES384,
+        Alg::EdDSA,
+    ];
+
+    /// The JOSE name, e.g. `"RS256"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::HS256 => "HS256",
+            Alg::HS384 => "HS384",
+            Alg::HS512 => "HS512",
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// The algorithm with this exact JOSE name (case-sensitive; `none` is not one).
+    pub fn parse(name: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as J;
+        match self {
+            Alg::HS256 => J::HS256,
+            Alg::HS384 => J::HS384,
+            Alg::HS512 => J::HS512,
+            Alg::RS256 => J::RS256,
+            Alg::RS384 => J::RS384,
+            Alg::RS512 => J::RS512,
+            Alg::PS256 => J::PS256,
+            Alg::PS384 => J::PS384,
+            Alg::PS512 => J::PS512,
+            Alg::ES256 => J::ES256,
+            Alg::ES384 => J::ES384,
+            Alg::EdDSA => J::EdDSA,
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! Verification of compact JWS and JWT under a [`Policy`].
+
+use super::json::parse_object;
+use super::{Alg, Keyring};
+use crate::error::{Error, ErrorKind, Result};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+
+/// Default bound on the size of a token, checked before any decoding.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// What a token must satisfy. Build with [`Policy::new`] and adjust fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Algorithms accepted (the token's `alg` must be one, and fit the key).
+    pub algorithms: Vec<Alg>,
+    /// Seconds of clock skew tolerated for `exp`, `nbf` and `iat`.
+    pub leeway: i64,
+    /// Expected `iss` (exact match); `None` does not check it.
+    pub issuer: Option<String>,
+    /// Accepted audiences: the token's `aud` (string or list) must contain
+    /// one. Empty: a token carrying `aud` is refused (as PyJWT does).
+    pub audience: Vec<String>,
+    /// Expected `sub` (exact match); `None` does not check its value.
+    pub subject: Option<String>,
+    /// Claims that must be present.
+    pub required: Vec<String>,
+    /// `exp` must be present (default true).
+    pub require_exp: bool,
+    /// `sub` must be present (default true).
+    pub require_sub: bool,
+    /// Check `exp` (default true).
+    pub verify_exp: bool,
+    /// Check `nbf` (default true).
+    pub verify_nbf: bool,
+    /// Check that `iat` is not in the future (default true).
+    pub verify_iat: bool,
+    /// Tokens longer than this are refused before decoding (default 8 KiB).
+    pub max_token_bytes: usize,
+}
+
+impl Policy {
+    /// The default policy for tokens signed with one of `algorithms`.
+    pub fn new(algorithms: &[Alg]) -> Self {
+        Policy {
+            algorithms: algorithms.to_vec(),
+            leeway: 0,
+            issuer: None,
+            audience: Vec::new(),
+            subject: None,
+            required: Vec::new(),
+            require_exp: true,
+            require_sub: true,
+            verify_exp: true,
+            verify_nbf: true,
+            verify_iat: true,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+        }
+    }
+}
+
+/// [`Policy`] as plain data, for the bindings (JSON, keyword arguments,
+/// option bags). Absent fields keep the defaults of [`Policy::new`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Accepted algorithm names (required, non-empty).
+    pub algorithms: Vec<String>,
+    /// Leeway in seconds.
+    pub leeway: Option<i64>,
+    /// Expected issuer.
+    pub issuer: Option<String>,
+    /// Accepted audiences.
+    pub audience: Option<Vec<String>>,
+    /// Expected subject.
+    pub subject: Option<String>,
+    /// Claims that must be present.
+    pub required: Option<Vec<String>>,
+    /// Whether `exp` must be present.
+    pub require_exp: Option<bool>,
+    /// Whether `sub` must be present.
+    pub require_sub: Option<bool>,
+    /// Whether to check `exp`.
+    pub verify_exp: Option<bool>,
+    /// Whether to check `nbf`.
+    pub verify_nbf: Option<bool>,
+    /// Whether to check `iat`.
+    pub verify_iat: Option<bool>,
+    /// Size bound in bytes.
+    pub max_token_bytes: Option<usize>,
+}
+
+impl PolicySettings {
+    /// Checks the settings and builds the [`Policy`].
+    pub fn into_policy(self) -> Result<Policy> {
+        if self.algorithms.is_empty() {
+            return Err(Error::invalid(
+                "algorithms must name at least one algorithm (there is no default)",
+            ));
+        }
+        let mut algs = Vec::with_capacity(self.algorithms.len());
+        for name in &self.algorithms {
+            let alg = Alg::parse(name).ok_or_else(|| {
+                let shown: String = name.chars().take(16).collect();
+                Error::invalid(format!("unsupported algorithm {shown:?}"))
+            })?;
+            algs.push(alg);
+        }
+        let mut p = Policy::new(&algs);
+        if let Some(l) = self.leeway {
+            if l < 0 {
+                return Err(Error::invalid("leeway must be >= 0"));
+            }
+            p.leeway = l;
+        }
+        p.issuer = self.issuer;
+        p.audience = self.audience.unwrap_or_default();
+        p.subject = self.subject;
+        p.required = self.required.unwrap_or_default();
+        p.require_exp = self.require_exp.unwrap_or(p.require_exp);
+        p.require_sub = self.require_sub.unwrap_or(p.require_sub);
+        p.verify_exp = self.verify_exp.unwrap_or(p.verify_exp);
+        p.verify_nbf = self.verify_nbf.unwrap_or(p.verify_nbf);
+        p.verify_iat = self.verify_iat.unwrap_or(p.verify_iat);
+        if let Some(n) = self.max_token_bytes {
+            if n == 0 {
+                return Err(Error::invalid("max_token_bytes must be positive"));
+            }
+            p.max_token_bytes = n;
+        }
+        Ok(p)
+    }
+}
+
+/// A verified JWT: its header and all its claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The claims.
+    pub claims: Map<String, Value>,
+}
+
+/// A verified JWS: its header and raw payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedJws {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload bytes, as signed.
+    pub payload: Vec<u8>,
+}
+
+fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
+    Error::new(kind, msg)
+}
+
+fn malformed(msg: impl Into<String>) -> Error {
+    err(ErrorKind::JwtMalformed, msg)
+}
+
+fn b64(part: &str, what: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| malformed(format!("{what} is not canonical base64url")))
+}
+
+/// Checks size, shape, header and signature; returns header and payload.
+fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
+    if token.len() > policy.max_token_bytes {
+        return Err(malformed(format!(
+            "token is {} bytes, over the {} byte limit",
+            token.len(),
+            policy.max_token_bytes
+        )));
+    }
+    let mut parts = token.split('.');
+    let (Some(h64), Some(p64), Some(s64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed(
+            "a compact JWS has exactly three dot-separated parts",
+        ));
+    };
+    if h64.is_empty() {
+        return Err(malformed("empty header"));
+    }
+    let header = parse_object(&b64(h64, "header")?)
+        .map_err(|e| malformed(format!("header is not a JSON object: {e}")))?;
+
+    let alg_name = match header.get("alg") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(malformed("header alg is not a string")),
+        None => return Err(malformed("header has no alg")),
+    };
+    let Some(alg) = Alg::parse(alg_name) else {
+        let shown: String = alg_name.chars().take(16).collect();
+        return Err(err(
+            ErrorKind::JwtAlgNotAllowed,
+            format!("algorithm {shown:?} is not accepted"),
+        ));
+    };
+    if !policy.algorithms.contains(&alg) {
+        return Err(err(
+            ErrorKind::JwtAlgNotAllowed,
+            format!("algorithm {} is not in the allowed list", alg.as_str()),
+        ));
+    }
+    if header.contains_key("crit") {
+        return Err(err(
+            ErrorKind::JwtUnsupportedHeader,
+            "crit header parameters are not understood",
+        ));
+    }
+    match header.get("b64") {
+        None | Some(Value::Bool(true)) => {}
+        Some(_) => {
+            return Err(err(
+                ErrorKind::JwtUnsupportedHeader,
+                "unencoded payloads (b64) are not supported",
+            ));
+        }
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err(malformed("header kid is not a string")),
+    };
+    let key = keys.select(kid)?;
+    if !key.allows(alg) {
+        return Err(err(
+            ErrorKind::JwtAlgNotAllowed,
+            format!("algorithm {} does not fit the selected key", alg.as_str()),
+        ));
+    }
+    // Canonical base64url for the signature, then the cryptographic check.
+    b64(s64, "signature")?;
+    let signing_input = &token[..h64.len() + 1 + p64.len()];
+    let ok = jsonwebtoken::crypto::verify(
+        s64,
+        signing_input.as_bytes(),
+        &key.decoding,
+        alg.to_jsonwebtoken(),
+    )
+    .unwrap_or(false);
+    if !ok {
+        return Err(err(
+            ErrorKind::JwtBadSignature,
+            "signature verification failed",
+        ));
+    }
+    Ok(DecodedJws {
+        header,
+        payload: b64(p64, "payload")?,
+    })
+}
+
+/// Verifies a compact JWS (signature and header policy only; the payload
+/// can be anything) and returns its header and payload bytes.
+pub fn verify_jws(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
+    verify_signature(token, keys, policy)
+}
+
+fn number(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(_) => Err(err(
+            ErrorKind::JwtInvalidClaim,
+            format!("claim {name} must be a number"),
+        )),
+    }
+}
+
+fn string<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(err(
+            ErrorKind::JwtInvalidClaim,
+            format!("claim {name} must be a string"),
+        )),
+    }
+}
+
+fn missing(name: &str) -> Error {
+    err(
+        ErrorKind::JwtMissingClaim,
+        format!("token is missing the {name:?} claim"),
+    )
+}
+
+/// Checks the registered claims against `policy` at time `now` (Unix seconds).
+fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Result<()> {
+    let now = now as f64;
+    let leeway = policy.leeway.max(0) as f64;
+    let exp = number(claims, "exp")?;
+    let nbf = number(claims, "nbf")?;
+    let iat = number(claims, "iat")?;
+    let iss = string(claims, "iss")?;
+    let sub = string(claims, "sub")?;
+    string(claims, "jti")?;
+    let aud: Option<Vec<&str>> = match claims.get("aud") {
+        None => None,
+        Some(Value::String(s)) => Some(vec![s.as_str()]),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| {
+                    v.as_str().ok_or_else(|| {
+                        err(
+                            ErrorKind::JwtInvalidClaim,
+                            "claim aud must be a string or a list of strings",
+                        )
+                    })
+                })
+                .collect::<Result<_>>()?,
+        ),
+        Some(_) => {
+            return Err(err(
+                ErrorKind::JwtInvalidClaim,
+                "claim aud must be a string or a list of strings",
+            ));
+        }
+    };
+
+    if policy.require_exp && exp.is_none() {
+        return Err(missing("exp"));
+    }
+    if policy.require_sub && sub.is_none() {
+        return Err(missing("sub"));
+    }
+    for name in &policy.required {
+        if !claims.contains_key(name) {
+            return Err(missing(name));
+        }
+    }
+    if policy.verify_exp
+        && let Some(exp) = exp
+        && now - leeway >= exp
+    {
+        return Err(err(ErrorKind::JwtExpired, "token has expired"));
+    }
+    if policy.verify_nbf
+        && let Some(nbf) = nbf
+        && nbf > now + leeway
+    {
+        return Err(err(
+            ErrorKind::JwtNotYetValid,
+            "token is not valid yet (nbf)",
+        ));
+    }
+    if policy.verify_iat
+        && let Some(iat) = iat
+        && iat > now + leeway
+    {
+        return Err(err(
+            ErrorKind::JwtNotYetValid,
+            "token was issued in the future (iat)",
+        ));
+    }
+    if let Some(want) = &policy.issuer {
+        match iss {
+            None => return Err(missing("iss")),
+            Some(i) if i != want => {
+                return Err(err(ErrorKind::JwtInvalidIssuer, "issuer does not match"));
+            }
+            Some(_) => {}
+        }
+    }
+    match (&aud, policy.audience.is_empty()) {
+        (None, true) => {}
+        (None, false) => return Err(missing("aud")),
+        (Some(_), true) => {
+            return Err(err(
+                ErrorKind::JwtInvalidAudience,
+                "token has an audience but none is expected",
+            ));
+        }
+        (Some(list), false) => {
+            if !list.iter().any(|a| policy.audience.iter().any(|w| w == a)) {
+                return Err(err(
+                    ErrorKind::JwtInvalidAudience,
+                    "audience does not match",
+                ));
+            }
+        }
+    }
+    if let Some(want) = &policy.subject
+        && sub != Some(want.as_str())
+    {
+        return Err(err(ErrorKind::JwtInvalidSubject, "subject does not match"));
+    }
+    Ok(())
+}
+
+/// Verifies a JWT at time `now` (Unix seconds) and returns header and claims.
+pub fn decode(token: &str, keys: &Keyring, policy: &Policy, now: i64) -> Result<Decoded> {
+    let jws = verify_signature(token, keys, policy)?;
+    let claims = parse_object(&jws.payload)
+        .map_err(|e| malformed(format!("claims are not a JSON object: {e}")))?;
+    check_claims(&claims, policy, now)?;
+    Ok(Decoded {
+        header: jws.header,
+        claims,
+    })
+}
