@@ -30,12 +30,8 @@ fn keyring(spec: &Value) -> irontoken::Result<Keyring> {
             .unwrap();
         return Ok(Keyring::single(VerifyingKey::hmac(&secret)?));
     }
-    if let Some(set) = spec.get("jwks_pem") {
-        let mut ring = Keyring::new();
-        for (kid, path) in set.as_object().unwrap() {
-            ring.add(VerifyingKey::from_pem(&read(path.as_str().unwrap()))?.with_kid(kid))?;
-        }
-        return Ok(ring);
+    if let Some(set) = spec.get("jwks") {
+        return Keyring::from_jwks(&set.to_string());
     }
     panic!("unknown key spec {spec}");
 }
