@@ -28,9 +28,9 @@ build: rust python node c ## build everything (release)
 rust: ## release build of the core, the C library, the CLI and the Node addon
 	$(CARGO) build --release --locked -p irontoken-c -p irontoken-cli -p irontoken-node
 
-$(VENV)/.installed: python/pyproject.toml
+$(VENV)/.installed: python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=8' 'mypy>=1.18'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=8' 'mypy>=1.18' 'pyjwt[crypto]>=2.8'
 	touch $@
 
 python: $(VENV)/.installed ## build the Python extension into .venv (editable)

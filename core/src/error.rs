@@ -153,6 +153,26 @@ impl ErrorKind {
         }
     }
 
+    /// The `jose` (Node.js) error code with the same meaning, if there is one:
+    /// Node's JWT functions put it in `err.code`, with ours in `err.irontokenCode`.
+    pub const fn jose_code(self) -> Option<&'static str> {
+        match self {
+            ErrorKind::JwtMalformed => Some("ERR_JWT_INVALID"),
+            ErrorKind::JwtBadSignature => Some("ERR_JWS_SIGNATURE_VERIFICATION_FAILED"),
+            ErrorKind::JwtExpired => Some("ERR_JWT_EXPIRED"),
+            ErrorKind::JwtNotYetValid
+            | ErrorKind::JwtInvalidAudience
+            | ErrorKind::JwtInvalidIssuer
+            | ErrorKind::JwtInvalidSubject
+            | ErrorKind::JwtMissingClaim
+            | ErrorKind::JwtInvalidClaim => Some("ERR_JWT_CLAIM_VALIDATION_FAILED"),
+            ErrorKind::JwtAlgNotAllowed => Some("ERR_JOSE_ALG_NOT_ALLOWED"),
+            ErrorKind::JwtKeyNotFound => Some("ERR_JWKS_NO_MATCHING_KEY"),
+            ErrorKind::JwtUnsupportedHeader => Some("ERR_JOSE_NOT_SUPPORTED"),
+            _ => None,
+        }
+    }
+
     /// The kind with this string code, if any.
     pub fn from_code(code: &str) -> Option<ErrorKind> {
         ErrorKind::ALL.into_iter().find(|k| k.code() == code)

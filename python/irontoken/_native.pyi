@@ -12,6 +12,9 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "is_well_formed",
+    "JwtVerifier",
+    "jwt_decode",
+    "jwt_encode",
 ]
 
 __version__: str
@@ -209,3 +212,22 @@ class TokenManager:
     def close(self) -> None: ...
     def __enter__(self) -> "TokenManager": ...
     def __exit__(self, *args: object) -> bool: ...
+
+@final
+class JwtVerifier:
+    """A keyring and policy parsed once (see irontoken.jwt.JwtVerifier)."""
+
+    def __new__(cls, key: str | bytes, policy_json: str) -> "JwtVerifier": ...
+    def decode(self, token: str, now: Optional[int] = None) -> tuple[str, str]: ...
+    def verify_jws(self, token: str) -> tuple[str, bytes]: ...
+
+def jwt_decode(
+    token: str, key: str | bytes, policy_json: str, now: Optional[int] = None
+) -> tuple[str, str]: ...
+def jwt_encode(
+    claims_json: str,
+    key: str | bytes,
+    algorithm: str,
+    headers_json: Optional[str] = None,
+    kid: Optional[str] = None,
+) -> str: ...

@@ -704,6 +704,140 @@ impl TokenManager {
     }
 }
 
+/// Key material from Python: bytes are an HMAC secret; str is key text
+/// (JWKS, JWK, PEM, or an HMAC secret).
+fn keyring_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::Keyring, Error> {
+    use irontoken::jwt::{Keyring, VerifyingKey};
+    if let Ok(b) = key.cast::<pyo3::types::PyBytes>() {
+        return Ok(Keyring::single(VerifyingKey::hmac(b.as_bytes())?));
+    }
+    match key.extract::<String>() {
+        Ok(s) => Keyring::from_text(&s),
+        Err(_) => Err(Error::new(
+            irontoken::ErrorKind::InvalidKeyMaterial,
+            "key must be str (PEM, JWK, JWKS or secret) or bytes (secret)",
+        )),
+    }
+}
+
+fn signing_key_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::SigningKey, Error> {
+    use irontoken::jwt::SigningKey;
+    if let Ok(b) = key.cast::<pyo3::types::PyBytes>() {
+        return SigningKey::hmac(b.as_bytes());
+    }
+    match key.extract::<String>() {
+        Ok(s) => SigningKey::from_text(&s),
+        Err(_) => Err(Error::new(
+            irontoken::ErrorKind::InvalidKeyMaterial,
+            "key must be str (PEM or secret) or bytes (secret)",
+        )),
+    }
+}
+
+fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Error> {
+    let s: irontoken::jwt::PolicySettings =
+        serde_json::from_str(policy_json).map_err(|e| Error::invalid(format!("policy: {e}")))?;
+    s.into_policy()
+}
+
+/// Header and claims of a verified token, as JSON texts.
+type DecodedJson = (String, String);
+
+fn decoded_json(d: irontoken::jwt::Decoded) -> Result<DecodedJson, Error> {
+    let h = serde_json::to_string(&d.header)?;
+    let c = serde_json::to_string(&d.claims)?;
+    Ok((h, c))
+}
+
+/// A keyring and policy parsed once; `decode` reuses them for every token.
+#[pyclass(frozen, module = "irontoken._native")]
+struct JwtVerifier(irontoken::jwt::Verifier);
+
+#[pymethods]
+impl JwtVerifier {
+    #[new]
+    fn new(py: Python<'_>, key: &Bound<'_, PyAny>, policy_json: &str) -> PyResult<Self> {
+        let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
+        let policy = policy_of(policy_json).map_err(|e| to_py(py, e))?;
+        Ok(JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)))
+    }
+
+    /// Verifies a JWT; returns (header JSON, claims JSON).
+    #[pyo3(signature = (token, now=None))]
+    fn decode(&self, py: Python<'_>, token: &str, now: Option<i64>) -> PyResult<DecodedJson> {
+        call(py, || {
+            let d = match now {
+                Some(t) => self.0.decode_at(token, t)?,
+                None => self.0.decode(token)?,
+            };
+            decoded_json(d)
+        })
+    }
+
+    /// Verifies a compact JWS; returns (header JSON, payload bytes).
+    fn verify_jws(&self, py: Python<'_>, token: &str) -> PyResult<(String, Vec<u8>)> {
+        call(py, || {
+            let d = self.0.verify_jws(token)?;
+            Ok((serde_json::to_string(&d.header)?, d.payload))
+        })
+    }
+}
+
+/// Verifies a JWT with key material parsed for this call; returns (header JSON, claims JSON).
+#[pyfunction]
+#[pyo3(signature = (token, key, policy_json, now=None))]
+fn jwt_decode(
+    py: Python<'_>,
+    token: &str,
+    key: &Bound<'_, PyAny>,
+    policy_json: &str,
+    now: Option<i64>,
+) -> PyResult<DecodedJson> {
+    let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
+    let policy = policy_of(policy_json).map_err(|e| to_py(py, e))?;
+    let v = irontoken::jwt::Verifier::new(keys, policy);
+    call(py, || {
+        let d = match now {
+            Some(t) => v.decode_at(token, t)?,
+            None => v.decode(token)?,
+        };
+        decoded_json(d)
+    })
+}
+
+/// Signs claims (a JSON object text) into a compact JWT.
+#[pyfunction]
+#[pyo3(signature = (claims_json, key, algorithm, headers_json=None, kid=None))]
+fn jwt_encode(
+    py: Python<'_>,
+    claims_json: &str,
+    key: &Bound<'_, PyAny>,
+    algorithm: &str,
+    headers_json: Option<&str>,
+    kid: Option<String>,
+) -> PyResult<String> {
+    let mut sk = signing_key_of(key).map_err(|e| to_py(py, e))?;
+    if let Some(k) = kid {
+        sk = sk.with_kid(k);
+    }
+    call(py, || {
+        let alg = irontoken::jwt::Alg::parse(algorithm).ok_or_else(|| {
+            Error::new(
+                irontoken::ErrorKind::JwtAlgNotAllowed,
+                "unsupported algorithm",
+            )
+        })?;
+        let claims: Map<String, Value> = serde_json::from_str(claims_json)
+            .map_err(|_| Error::invalid("payload must be a JSON object"))?;
+        let headers: Option<Map<String, Value>> = headers_json
+            .map(|h| {
+                serde_json::from_str(h).map_err(|_| Error::invalid("headers must be a JSON object"))
+            })
+            .transpose()?;
+        irontoken::jwt::encode(&claims, &sk, alg, headers.as_ref())
+    })
+}
+
 /// Checks shape and checksum of a key without a database (True if it could be one of ours).
 #[pyfunction]
 fn is_well_formed(key: &str) -> bool {
@@ -720,6 +854,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AuditEntry>()?;
     m.add_class::<PageResult>()?;
     m.add_function(wrap_pyfunction!(is_well_formed, m)?)?;
+    m.add_class::<JwtVerifier>()?;
+    m.add_function(wrap_pyfunction!(jwt_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(jwt_encode, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", irontoken::SCHEMA_VERSION)?;
     Ok(())

@@ -283,7 +283,8 @@ fn jwk_alg(jwk: &Jwk) -> Result<Option<Alg>> {
 
 /// Keys selected by `kid`. A token whose `kid` is unknown is refused; it
 /// never falls back to another key. A token without `kid` is accepted only
-/// when the keyring holds exactly one key.
+/// when the keyring holds exactly one key; a keyring of one key without a
+/// `kid` (a PEM or secret given directly) verifies whatever `kid` the token names.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     keys: Vec<VerifyingKey>,
@@ -310,6 +311,26 @@ impl Keyring {
             ring.add(VerifyingKey::from_parsed_jwk(jwk)?)?;
         }
         Ok(ring)
+    }
+
+    /// Parses key text as applications hold it: a JWKS (`{"keys": ...}`), a
+    /// JWK (`{...}`), a PEM public key or certificate (`-----BEGIN`), or else
+    /// an HMAC secret (its UTF-8 bytes, at least 32).
+    pub fn from_text(text: &str) -> Result<Self> {
+        let t = text.trim_start();
+        if t.starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(t)
+                .map_err(|e| bad_key(format!("invalid JWK/JWKS JSON: {e}")))?;
+            if v.get("keys").is_some() {
+                Keyring::from_jwks(t)
+            } else {
+                Ok(Keyring::single(VerifyingKey::from_jwk(t)?))
+            }
+        } else if t.starts_with("-----BEGIN") {
+            Ok(Keyring::single(VerifyingKey::from_pem(t)?))
+        } else {
+            Ok(Keyring::single(VerifyingKey::hmac(text.as_bytes())?))
+        }
     }
 
     /// Adds a key; with several keys, each needs a distinct `kid`.
@@ -350,6 +371,13 @@ impl Keyring {
 
     /// The key to verify a token with this header `kid`.
     pub(crate) fn select(&self, kid: Option<&str>) -> Result<&VerifyingKey> {
+        // One key given without a kid (a PEM or secret, as PyJWT and jose take
+        // them): the token's kid names nothing we could confuse it with.
+        if let [only] = self.keys.as_slice()
+            && only.kid().is_none()
+        {
+            return Ok(only);
+        }
         match kid {
             Some(kid) => self.get(kid).ok_or_else(|| {
                 let shown: String = kid.chars().take(64).collect();

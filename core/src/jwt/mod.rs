@@ -26,6 +26,49 @@ pub use verify::{
     DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, decode, verify_jws,
 };
 
+use crate::error::Result;
+use crate::manager::{Clock, SystemClock};
+
+/// A keyring and a policy, parsed once and reused for every token (the fast
+/// path: no key parsing per call).
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    keys: Keyring,
+    policy: Policy,
+}
+
+impl Verifier {
+    /// A verifier over `keys` with `policy`.
+    pub fn new(keys: Keyring, policy: Policy) -> Self {
+        Verifier { keys, policy }
+    }
+
+    /// Verifies a JWT at time `now` (Unix seconds).
+    pub fn decode_at(&self, token: &str, now: i64) -> Result<Decoded> {
+        decode(token, &self.keys, &self.policy, now)
+    }
+
+    /// Verifies a JWT against the system clock.
+    pub fn decode(&self, token: &str) -> Result<Decoded> {
+        self.decode_at(token, SystemClock.now())
+    }
+
+    /// Verifies a compact JWS (signature and header only).
+    pub fn verify_jws(&self, token: &str) -> Result<DecodedJws> {
+        verify_jws(token, &self.keys, &self.policy)
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The keyring.
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+}
+
 /// A JWS signature algorithm (`none` is not one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(clippy::upper_case_acronyms)]

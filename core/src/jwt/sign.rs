@@ -102,6 +102,16 @@ impl SigningKey {
         })
     }
 
+    /// Parses key text: a PEM private key (`-----BEGIN`), or else an HMAC
+    /// secret (its UTF-8 bytes, at least 32).
+    pub fn from_text(text: &str) -> Result<Self> {
+        if text.trim_start().starts_with("-----BEGIN") {
+            SigningKey::from_pem(text)
+        } else {
+            SigningKey::hmac(text.as_bytes())
+        }
+    }
+
     /// Sets the `kid` written into the headers of the tokens this key signs.
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());

@@ -1,0 +1,140 @@
+"""JWT verification and signing through the Python binding: shared vectors,
+the PyJWT-compatible surface, and interoperability with PyJWT itself."""
+
+import base64
+import json
+import pathlib
+from typing import Any, Dict, Union
+
+import jwt as pyjwt
+import pytest
+
+from irontoken import IronTokenError, jwt
+from irontoken.errors import (
+    DecodeError,
+    ExpiredSignatureError,
+    InvalidAlgorithmError,
+    InvalidAudienceError,
+    InvalidSignatureError,
+    InvalidTokenError,
+    MissingRequiredClaimError,
+)
+
+JWT_DIR = pathlib.Path(__file__).resolve().parents[2] / "tests" / "vectors" / "jwt"
+NOW = 1_700_000_000
+SECRET = "irontoken-test-hmac-secret-of-32-bytes!!"
+
+
+def key_of(spec: Dict[str, Any]) -> Union[str, bytes]:
+    if "pem" in spec:
+        return (JWT_DIR / spec["pem"]).read_text()
+    if "jwk" in spec:
+        return json.dumps(spec["jwk"])
+    if "jwks" in spec:
+        return json.dumps(spec["jwks"])
+    raw = spec["secret_b64u"]
+    return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+
+
+def cases(name: str):
+    return json.loads((JWT_DIR / name).read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", cases("rfc7515.json") + cases("attacks.json"), ids=lambda c: c["name"])
+def test_shared_vectors(case):
+    policy = dict(case["policy"])
+    options: Dict[str, Any] = {}
+    for flag in ("require_exp", "require_sub"):
+        if flag in policy:
+            options[flag] = policy.pop(flag)
+    if "required" in policy:
+        options["require"] = ["exp", "sub"] + policy.pop("required")
+    kwargs = {
+        "algorithms": policy.pop("algorithms"),
+        "options": options,
+        "audience": policy.pop("audience", None),
+        "issuer": policy.pop("issuer", None),
+        "subject": policy.pop("subject", None),
+        "leeway": policy.pop("leeway", 0),
+    }
+    assert not policy, policy
+    expect = case["expect"]
+    if expect.get("ok"):
+        got = jwt.decode(case["token"], key_of(case["key"]), now=case["now"], **kwargs)
+        assert got == expect["claims"]
+    else:
+        with pytest.raises(IronTokenError) as e:
+            jwt.decode(case["token"], key_of(case["key"]), now=case["now"], **kwargs)
+        assert e.value.code == expect["error"]
+
+
+def test_exception_names_follow_pyjwt():
+    token = jwt.encode({"sub": "u", "exp": 1}, SECRET)
+    with pytest.raises(ExpiredSignatureError):
+        jwt.decode(token, SECRET, algorithms=["HS256"])
+    with pytest.raises(InvalidTokenError):  # the PyJWT base class name
+        jwt.decode(token, SECRET, algorithms=["HS256"])
+    with pytest.raises(InvalidAlgorithmError):
+        jwt.decode(token, SECRET, algorithms=["HS512"])
+    with pytest.raises(InvalidSignatureError) as sig:
+        jwt.decode(token, SECRET + "x", algorithms=["HS256"], options={"verify_exp": False})
+    assert isinstance(sig.value, DecodeError)  # as in PyJWT
+    with pytest.raises(DecodeError):
+        jwt.decode("not.a.token", SECRET, algorithms=["HS256"])
+    with pytest.raises(MissingRequiredClaimError):
+        jwt.decode(jwt.encode({"sub": "u"}, SECRET), SECRET, algorithms=["HS256"])
+    aud = jwt.encode({"sub": "u", "exp": NOW + 60, "aud": "a"}, SECRET)
+    with pytest.raises(InvalidAudienceError):
+        jwt.decode(aud, SECRET, algorithms=["HS256"], audience="b", now=NOW)
+    assert jwt.decode(aud, SECRET, algorithms=["HS256"], audience=["b", "a"], now=NOW)["aud"] == "a"
+
+
+def test_safety_rails():
+    token = jwt.encode({"sub": "u", "exp": NOW + 60}, SECRET)
+    with pytest.raises(IronTokenError) as e:
+        jwt.decode(token, SECRET)  # no algorithms
+    assert e.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(IronTokenError):
+        jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_signature": False})
+    with pytest.raises(IronTokenError) as weak:
+        jwt.encode({"sub": "u"}, "short")
+    assert weak.value.code == "INVALID_KEY_MATERIAL"
+    # Explicit require list replaces the exp+sub default, as PyJWT's option does.
+    bare = jwt.encode({"iss": "x"}, SECRET)
+    assert jwt.decode(bare, SECRET, algorithms=["HS256"], options={"require": []}) == {"iss": "x"}
+
+
+def test_verifier_reuses_key_and_policy():
+    pem = (JWT_DIR / "keys" / "rsa_private.pem").read_text()
+    pub = (JWT_DIR / "keys" / "rsa_public.pem").read_text()
+    v = jwt.JwtVerifier(pub, ["RS256"], audience="api", issuer="iss")
+    for i in range(3):
+        token = jwt.encode({"sub": f"u{i}", "exp": NOW + 60, "aud": "api", "iss": "iss"}, pem, "RS256", {"kid": "k"})
+        full = v.decode_complete(token, now=NOW)
+        assert full["payload"]["sub"] == f"u{i}"
+        assert full["header"]["kid"] == "k" and full["header"]["alg"] == "RS256"
+    body = jwt.verify_jws(jwt.encode({"event": "paid"}, SECRET), SECRET, ["HS256"])
+    assert json.loads(body) == {"event": "paid"}
+
+
+def test_interop_with_pyjwt():
+    priv = (JWT_DIR / "keys" / "rsa_private.pem").read_text()
+    pub = (JWT_DIR / "keys" / "rsa_public.pem").read_text()
+    ec_priv = (JWT_DIR / "keys" / "ec_p256_private.pem").read_text()
+    ec_pub = (JWT_DIR / "keys" / "ec_p256_public.pem").read_text()
+    ed_priv = (JWT_DIR / "keys" / "ed25519_private.pem").read_text()
+    ed_pub = (JWT_DIR / "keys" / "ed25519_public.pem").read_text()
+    claims = {"sub": "user", "exp": NOW + 600, "iat": NOW, "scope": "read write"}
+    for alg, sk, vk in [
+        ("HS256", SECRET, SECRET),
+        ("HS512", SECRET, SECRET),
+        ("RS256", priv, pub),
+        ("PS256", priv, pub),
+        ("ES256", ec_priv, ec_pub),
+        ("EdDSA", ed_priv, ed_pub),
+    ]:
+        theirs = pyjwt.encode(claims, sk, algorithm=alg)
+        assert jwt.decode(theirs, vk, algorithms=[alg], now=NOW) == claims, alg
+        ours = jwt.encode(claims, sk, alg)
+        got = pyjwt.decode(ours, vk, algorithms=[alg], options={"verify_exp": False, "verify_iat": False})
+        assert got == claims, alg
