@@ -201,3 +201,75 @@ export declare function isWellFormed(key: string): boolean
 
 /** The library version. */
 export declare const version: string
+
+/** Options of JWT verification (jose's names where they exist). */
+export interface JwtVerifyOptions {
+  /** Accepted algorithms (required): e.g. ['RS256']. `none` is never accepted. */
+  algorithms: string[]
+  audience?: string | string[]
+  issuer?: string
+  subject?: string
+  /** Seconds of clock skew tolerated. */
+  clockTolerance?: number
+  /** Claims that must be present (exp and sub are required by default). */
+  requiredClaims?: string[]
+  requireExp?: boolean
+  requireSub?: boolean
+  verifyExp?: boolean
+  verifyNbf?: boolean
+  verifyIat?: boolean
+  /** Tokens longer than this are refused before decoding (default 8192). */
+  maxTokenLength?: number
+}
+
+/** A verified JWT. */
+export interface VerifiedJwt {
+  payload: Record<string, unknown>
+  protectedHeader: Record<string, unknown>
+}
+
+/** A verified JWS with its raw payload. */
+export interface VerifiedJws {
+  payload: Buffer
+  protectedHeader: Record<string, unknown>
+}
+
+/** jose error codes used in `err.code` by the JWT functions (ours stay in `err.irontokenCode`). */
+export type JoseErrorCode =
+  | 'ERR_JWT_INVALID'
+  | 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+  | 'ERR_JWT_EXPIRED'
+  | 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+  | 'ERR_JOSE_ALG_NOT_ALLOWED'
+  | 'ERR_JWKS_NO_MATCHING_KEY'
+  | 'ERR_JOSE_NOT_SUPPORTED'
+
+/** An error thrown by the JWT functions. */
+export interface JwtError extends Error {
+  code: JoseErrorCode | ErrorCode
+  irontokenCode: ErrorCode
+}
+
+/** Key material: PEM, JWK or JWKS JSON, an HMAC secret string, or a Buffer secret. */
+export type KeyInput = string | Buffer
+
+/** A key (or keyring) and options parsed once, for many tokens. */
+export declare class JwtVerifier {
+  constructor(key: KeyInput, options: JwtVerifyOptions)
+  verify(token: string, options?: { currentDate?: Date | number }): VerifiedJwt
+  verifyJws(token: string): VerifiedJws
+}
+
+/** Verifies a JWT; throws a JwtError when it is refused. */
+export declare function jwtVerify(
+  token: string,
+  key: KeyInput,
+  options: JwtVerifyOptions & { currentDate?: Date | number },
+): VerifiedJwt
+
+/** Signs a JWT. */
+export declare function jwtSign(
+  payload: Record<string, unknown>,
+  key: KeyInput,
+  options?: { algorithm?: string; header?: Record<string, unknown>; kid?: string },
+): string

@@ -82,6 +82,96 @@ VerifyResult.prototype[util.inspect.custom] = function (depth, options, inspect)
   return `VerifyResult ${inspect(this.toJSON(), options)}`
 }
 
+// JWT: options in jose's spelling become the core's policy JSON.
+function policyJson(options) {
+  const o = options || {}
+  const known = new Set([
+    'algorithms', 'audience', 'issuer', 'subject', 'clockTolerance', 'requiredClaims',
+    'requireExp', 'requireSub', 'verifyExp', 'verifyNbf', 'verifyIat', 'maxTokenLength',
+  ])
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) {
+      const e = new Error(`INVALID_ARGUMENT: unknown option ${k}`)
+      e.code = 'INVALID_ARGUMENT'
+      throw e
+    }
+  }
+  const p = { algorithms: o.algorithms || [] }
+  if (o.audience !== undefined) p.audience = Array.isArray(o.audience) ? o.audience : [o.audience]
+  if (o.issuer !== undefined) p.issuer = o.issuer
+  if (o.subject !== undefined) p.subject = o.subject
+  if (o.clockTolerance !== undefined) p.leeway = o.clockTolerance
+  if (o.requiredClaims !== undefined) p.required = o.requiredClaims
+  if (o.requireExp !== undefined) p.require_exp = o.requireExp
+  if (o.requireSub !== undefined) p.require_sub = o.requireSub
+  if (o.verifyExp !== undefined) p.verify_exp = o.verifyExp
+  if (o.verifyNbf !== undefined) p.verify_nbf = o.verifyNbf
+  if (o.verifyIat !== undefined) p.verify_iat = o.verifyIat
+  if (o.maxTokenLength !== undefined) p.max_token_bytes = o.maxTokenLength
+  return JSON.stringify(p)
+}
+
+// JWT errors carry jose's code in `code` where the meaning is the same, and
+// irontoken's own stable code in `irontokenCode`.
+function joseError(e) {
+  mapError(e)
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    e.irontokenCode = e.code
+    const jose = native.joseCode(e.code)
+    if (jose) e.code = jose
+  }
+  return e
+}
+
+function seconds(date) {
+  if (date === undefined) return undefined
+  return date instanceof Date ? Math.floor(date.getTime() / 1000) : date
+}
+
+/** A key (or keyring) and verification options parsed once, for many tokens. */
+class JwtVerifier {
+  constructor(key, options) {
+    try {
+      this._native = new native.JwtVerifier(key, policyJson(options))
+    } catch (e) {
+      throw joseError(e)
+    }
+  }
+
+  /** Verifies a JWT; returns { payload, protectedHeader }. `currentDate` (Date or Unix seconds) fixes the clock. */
+  verify(token, { currentDate } = {}) {
+    try {
+      return this._native.verify(token, seconds(currentDate))
+    } catch (e) {
+      throw joseError(e)
+    }
+  }
+
+  /** Verifies a compact JWS; returns { payload: Buffer, protectedHeader }. */
+  verifyJws(token) {
+    try {
+      return this._native.verifyJws(token)
+    } catch (e) {
+      throw joseError(e)
+    }
+  }
+}
+
+/** Verifies a JWT with `key` (PEM, JWK, JWKS or secret string, or Buffer secret). */
+function jwtVerify(token, key, options = {}) {
+  const { currentDate, ...rest } = options
+  return new JwtVerifier(key, rest).verify(token, { currentDate })
+}
+
+/** Signs `payload` into a compact JWT. `options`: { algorithm = 'HS256', header, kid }. */
+function jwtSign(payload, key, { algorithm = 'HS256', header, kid } = {}) {
+  try {
+    return native.jwtSign(payload, key, algorithm, header, kid)
+  } catch (e) {
+    throw joseError(e)
+  }
+}
+
 function isWellFormed(key) {
   try {
     return native.isWellFormed(key)
@@ -94,6 +184,9 @@ module.exports = {
   TokenManager: IronTokenManager,
   CreatedKey,
   VerifyResult,
+  JwtVerifier,
+  jwtVerify,
+  jwtSign,
   isWellFormed,
   version: native.version(),
 }

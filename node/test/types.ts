@@ -20,3 +20,16 @@ const ok: boolean = isWellFormed(key)
 void next
 void ok
 tm.close()
+
+import { jwtSign, jwtVerify, JwtVerifier, type JwtError } from '..'
+const tok: string = jwtSign({ sub: 'a' }, 'x'.repeat(32), { algorithm: 'HS256', kid: 'k' })
+const verified = jwtVerify(tok, 'x'.repeat(32), { algorithms: ['HS256'], requireExp: false, currentDate: new Date() })
+const sub = verified.payload.sub
+const jv = new JwtVerifier(Buffer.alloc(32, 1), { algorithms: ['HS256'], audience: ['a', 'b'] })
+try {
+  jv.verify(tok)
+} catch (e) {
+  const je = e as JwtError
+  void je.irontokenCode
+}
+void sub

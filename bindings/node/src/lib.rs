@@ -541,6 +541,115 @@ impl TokenManager {
     }
 }
 
+fn keyring_of(key: Either<String, Buffer>) -> Result<irontoken::jwt::Keyring, Code> {
+    use irontoken::jwt::{Keyring, VerifyingKey};
+    match key {
+        Either::A(text) => Keyring::from_text(&text),
+        Either::B(bytes) => VerifyingKey::hmac(&bytes).map(Keyring::single),
+    }
+    .map_err(err)
+}
+
+fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Code> {
+    let s: irontoken::jwt::PolicySettings =
+        serde_json::from_str(policy_json).map_err(|e| invalid(&format!("options: {e}")))?;
+    s.into_policy().map_err(err)
+}
+
+/// A verified JWT, named as jose names its result.
+#[napi(object)]
+pub struct VerifiedJwt {
+    pub payload: Value,
+    pub protected_header: Value,
+}
+
+/// A verified JWS with its raw payload.
+#[napi(object)]
+pub struct VerifiedJws {
+    pub payload: Buffer,
+    pub protected_header: Value,
+}
+
+fn verified(d: irontoken::jwt::Decoded) -> VerifiedJwt {
+    VerifiedJwt {
+        payload: Value::Object(d.claims),
+        protected_header: Value::Object(d.header),
+    }
+}
+
+/// A key (or keyring) and policy parsed once, for many tokens.
+#[napi]
+pub struct JwtVerifier(irontoken::jwt::Verifier);
+
+#[napi]
+impl JwtVerifier {
+    /// Parses `key` (PEM, JWK, JWKS, secret string, or Buffer secret) and the policy JSON.
+    #[napi(constructor)]
+    pub fn new(key: Either<String, Buffer>, policy_json: String) -> Result<Self, Code> {
+        Ok(JwtVerifier(irontoken::jwt::Verifier::new(
+            keyring_of(key)?,
+            policy_of(&policy_json)?,
+        )))
+    }
+
+    /// Verifies a JWT (at `now`, Unix seconds, or the system clock).
+    #[napi]
+    pub fn verify(&self, token: String, now: Option<f64>) -> Result<VerifiedJwt, Code> {
+        let d = match int(now, "now")? {
+            Some(t) => self.0.decode_at(&token, t),
+            None => self.0.decode(&token),
+        };
+        d.map(verified).map_err(err)
+    }
+
+    /// Verifies a compact JWS (signature and header only).
+    #[napi]
+    pub fn verify_jws(&self, token: String) -> Result<VerifiedJws, Code> {
+        let d = self.0.verify_jws(&token).map_err(err)?;
+        Ok(VerifiedJws {
+            payload: d.payload.into(),
+            protected_header: Value::Object(d.header),
+        })
+    }
+}
+
+/// Signs `payload` into a compact JWT.
+#[napi]
+pub fn jwt_sign(
+    payload: Value,
+    key: Either<String, Buffer>,
+    algorithm: String,
+    header: Option<Value>,
+    kid: Option<String>,
+) -> Result<String, Code> {
+    use irontoken::jwt::SigningKey;
+    let mut sk = match key {
+        Either::A(text) => SigningKey::from_text(&text),
+        Either::B(bytes) => SigningKey::hmac(&bytes),
+    }
+    .map_err(err)?;
+    if let Some(k) = kid {
+        sk = sk.with_kid(k);
+    }
+    let alg = irontoken::jwt::Alg::parse(&algorithm).ok_or_else(|| {
+        err(CoreError::new(
+            irontoken::ErrorKind::JwtAlgNotAllowed,
+            "unsupported algorithm",
+        ))
+    })?;
+    let claims = object(Some(payload), "payload")?.unwrap_or_default();
+    let header = object(header, "header")?;
+    irontoken::jwt::encode(&claims, &sk, alg, header.as_ref()).map_err(err)
+}
+
+/// The jose error code with the same meaning as irontoken's `code`, if any.
+#[napi]
+pub fn jose_code(code: String) -> Option<String> {
+    irontoken::ErrorKind::from_code(&code)
+        .and_then(|k| k.jose_code())
+        .map(str::to_string)
+}
+
 /// True if `key` has the shape and checksum of an irontoken key (no database lookup).
 #[napi]
 pub fn is_well_formed(key: String) -> bool {

@@ -1,0 +1,106 @@
+'use strict'
+// JWT through the Node binding: shared vectors, jose-style errors, and
+// interoperability with the jose library.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const crypto = require('node:crypto')
+
+const { jwtVerify, jwtSign, JwtVerifier } = require('..')
+
+const JWT_DIR = path.join(__dirname, '..', '..', 'tests', 'vectors', 'jwt')
+const NOW = 1_700_000_000
+const SECRET = 'irontoken-test-hmac-secret-of-32-bytes!!'
+
+const read = (p) => fs.readFileSync(path.join(JWT_DIR, p), 'utf8')
+
+function keyOf(spec) {
+  if (spec.pem) return read(spec.pem)
+  if (spec.jwk) return JSON.stringify(spec.jwk)
+  if (spec.jwks) return JSON.stringify(spec.jwks)
+  return Buffer.from(spec.secret_b64u, 'base64url')
+}
+
+function optionsOf(policy) {
+  const o = { algorithms: policy.algorithms }
+  if (policy.audience) o.audience = policy.audience
+  if (policy.issuer) o.issuer = policy.issuer
+  if (policy.subject) o.subject = policy.subject
+  if (policy.leeway !== undefined) o.clockTolerance = policy.leeway
+  if (policy.required) o.requiredClaims = policy.required
+  if (policy.require_exp !== undefined) o.requireExp = policy.require_exp
+  if (policy.require_sub !== undefined) o.requireSub = policy.require_sub
+  return o
+}
+
+for (const file of ['rfc7515.json', 'attacks.json']) {
+  test(`shared JWT vectors: ${file}`, () => {
+    const { cases } = JSON.parse(read(file))
+    assert.ok(cases.length >= 5)
+    for (const c of cases) {
+      const run = () => jwtVerify(c.token, keyOf(c.key), { ...optionsOf(c.policy), currentDate: c.now })
+      if (c.expect.ok) {
+        assert.deepEqual(run().payload, c.expect.claims, c.name)
+      } else {
+        assert.throws(run, (e) => {
+          assert.equal(e.irontokenCode, c.expect.error, `${c.name}: ${e.message}`)
+          return true
+        })
+      }
+    }
+  })
+}
+
+test('errors carry jose codes and ours', () => {
+  const token = jwtSign({ sub: 'u', exp: NOW - 1 }, SECRET)
+  const cases = [
+    [{ algorithms: ['HS256'], currentDate: NOW }, 'ERR_JWT_EXPIRED', 'JWT_EXPIRED'],
+    [{ algorithms: ['HS512'], currentDate: NOW }, 'ERR_JOSE_ALG_NOT_ALLOWED', 'JWT_ALG_NOT_ALLOWED'],
+    [{ algorithms: ['HS256'], currentDate: NOW - 100, issuer: 'x' }, 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'JWT_MISSING_CLAIM'],
+  ]
+  for (const [opts, jose, ours] of cases) {
+    assert.throws(() => jwtVerify(token, SECRET, opts), (e) => e.code === jose && e.irontokenCode === ours)
+  }
+  assert.throws(() => jwtVerify(token, 'x'.repeat(40), { algorithms: ['HS256'], verifyExp: false }), {
+    code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  })
+  assert.throws(() => jwtVerify(token, SECRET, {}), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => jwtVerify(token, SECRET, { algorithms: ['HS256'], bogus: 1 }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => jwtSign({ sub: 'u' }, 'short'), { code: 'INVALID_KEY_MATERIAL' })
+})
+
+test('a verifier parses its key once and verifies many tokens and JWS', () => {
+  const priv = read('keys/rsa_private.pem')
+  const v = new JwtVerifier(read('keys/rsa_public.pem'), { algorithms: ['RS256'], audience: 'api' })
+  for (let i = 0; i < 3; i++) {
+    const t = jwtSign({ sub: `u${i}`, exp: NOW + 60, aud: 'api' }, priv, { algorithm: 'RS256', kid: 'k' })
+    const { payload, protectedHeader } = v.verify(t, { currentDate: new Date(NOW * 1000) })
+    assert.equal(payload.sub, `u${i}`)
+    assert.equal(protectedHeader.kid, 'k')
+  }
+  const hv = new JwtVerifier(SECRET, { algorithms: ['HS256'] })
+  const jws = hv.verifyJws(jwtSign({ event: 'paid' }, SECRET))
+  assert.deepEqual(JSON.parse(jws.payload.toString()), { event: 'paid' })
+})
+
+test('interop with jose', async () => {
+  const jose = await import('jose')
+  const claims = { sub: 'user', exp: NOW + 600, iat: NOW, scope: 'read' }
+  const pairs = [
+    ['HS256', SECRET, new TextEncoder().encode(SECRET), SECRET],
+    ['RS256', read('keys/rsa_private.pem'), null, read('keys/rsa_public.pem')],
+    ['ES256', read('keys/ec_p256_private.pem'), null, read('keys/ec_p256_public.pem')],
+    ['EdDSA', read('keys/ed25519_private.pem'), null, read('keys/ed25519_public.pem')],
+  ]
+  for (const [alg, signKey, joseSecret, verifyKey] of pairs) {
+    const ours = jwtSign(claims, signKey, { algorithm: alg })
+    const joseVerifyKey = joseSecret || crypto.createPublicKey(verifyKey)
+    const { payload } = await jose.jwtVerify(ours, joseVerifyKey, { currentDate: new Date(NOW * 1000) })
+    assert.deepEqual(payload, claims, alg)
+    const joseSignKey = joseSecret || crypto.createPrivateKey(signKey)
+    const theirs = await new jose.SignJWT(claims).setProtectedHeader({ alg }).sign(joseSignKey)
+    assert.deepEqual(jwtVerify(theirs, verifyKey, { algorithms: [alg], currentDate: NOW }).payload, claims, alg)
+  }
+})
