@@ -171,6 +171,12 @@ typedef uint32_t itk_verify_reason;
 #endif // __cplusplus
 
 /**
+ * A key (or keyring) and a verification policy, parsed once (opaque).
+ * Create with `itk_jwt_verifier_new`, free with `itk_jwt_verifier_free`.
+ */
+typedef struct itk_jwt_verifier itk_jwt_verifier;
+
+/**
  * An open token manager (opaque). Create with `itk_manager_open`, free with `itk_manager_free`.
  */
 typedef struct itk_manager itk_manager;
@@ -337,6 +343,53 @@ itk_status itk_key_delete(const struct itk_manager *m, const char *id, const cha
  * `limit`, `cursor`. Writes `{"items": [...], "next_cursor": ...}`.
  */
 itk_status itk_audit_list(const struct itk_manager *m, const char *filter_json, char **out_json);
+
+/**
+ * Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate, or
+ * an HMAC secret as text) and `policy_json` (`algorithms` required; optional
+ * `leeway`, `issuer`, `audience` (array), `subject`, `required` (array),
+ * `require_exp`, `require_sub`, `verify_exp`, `verify_nbf`, `verify_iat`,
+ * `max_token_bytes`) into a verifier written to `*out`.
+ */
+itk_status itk_jwt_verifier_new(const char *key,
+                                const char *policy_json,
+                                struct itk_jwt_verifier **out);
+
+/**
+ * Like `itk_jwt_verifier_new` with a binary HMAC secret of `len` bytes (at least 32).
+ */
+itk_status itk_jwt_verifier_new_hmac(const uint8_t *secret,
+                                     size_t len,
+                                     const char *policy_json,
+                                     struct itk_jwt_verifier **out);
+
+/**
+ * Frees a verifier. NULL is ignored.
+ */
+void itk_jwt_verifier_free(struct itk_jwt_verifier *v);
+
+/**
+ * Verifies a JWT. `now` points at the time to check against (Unix seconds)
+ * or is NULL for the system clock. On success writes
+ * `{"header": {...}, "claims": {...}}` to `*out_json`; a refused token is an
+ * error status (`ITK_STATUS_JWT_*`).
+ */
+itk_status itk_jwt_verifier_decode(const struct itk_jwt_verifier *v,
+                                   const char *token,
+                                   const int64_t *now,
+                                   char **out_json);
+
+/**
+ * Signs `claims_json` (a JSON object) with `key` (a PEM private key or an
+ * HMAC secret as text) and `alg` (e.g. "RS256"). `header_json` (extra header
+ * parameters) and `kid` may be NULL. Writes the token to `*out_token`.
+ */
+itk_status itk_jwt_encode(const char *claims_json,
+                          const char *key,
+                          const char *alg,
+                          const char *header_json,
+                          const char *kid,
+                          char **out_token);
 
 #ifdef __cplusplus
 }  // extern "C"

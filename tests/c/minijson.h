@@ -155,6 +155,57 @@ static void mj_free(mj *v) {
     free(v);
 }
 
+/* Appends the JSON text of `v` to the growing buffer *buf (length *len, capacity *cap). */
+static void mj_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = 0;
+}
+
+static void mj_put_str(char **buf, size_t *len, size_t *cap, const char *s) {
+    mj_put(buf, len, cap, "\"", 1);
+    for (const char *c = s; *c; c++) {
+        char esc[8];
+        if (*c == '"' || *c == '\\') { esc[0] = '\\'; esc[1] = *c; mj_put(buf, len, cap, esc, 2); }
+        else if ((unsigned char)*c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)*c); mj_put(buf, len, cap, esc, 6); }
+        else mj_put(buf, len, cap, c, 1);
+    }
+    mj_put(buf, len, cap, "\"", 1);
+}
+
+static void mj_dump_into(const mj *v, char **buf, size_t *len, size_t *cap) {
+    char num[64];
+    switch (v->type) {
+    case MJ_NULL: mj_put(buf, len, cap, "null", 4); break;
+    case MJ_BOOL: v->boolean ? mj_put(buf, len, cap, "true", 4) : mj_put(buf, len, cap, "false", 5); break;
+    case MJ_NUM: snprintf(num, sizeof num, "%.17g", v->num); mj_put(buf, len, cap, num, strlen(num)); break;
+    case MJ_STR: mj_put_str(buf, len, cap, v->str); break;
+    case MJ_ARR:
+    case MJ_OBJ:
+        mj_put(buf, len, cap, v->type == MJ_ARR ? "[" : "{", 1);
+        for (size_t i = 0; i < v->len; i++) {
+            if (i) mj_put(buf, len, cap, ",", 1);
+            if (v->type == MJ_OBJ) { mj_put_str(buf, len, cap, v->keys[i]); mj_put(buf, len, cap, ":", 1); }
+            mj_dump_into(v->items[i], buf, len, cap);
+        }
+        mj_put(buf, len, cap, v->type == MJ_ARR ? "]" : "}", 1);
+        break;
+    }
+}
+
+/* The JSON text of `v` (malloc'd). */
+static char *mj_dump(const mj *v) {
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    mj_put(&buf, &len, &cap, "", 0);
+    mj_dump_into(v, &buf, &len, &cap);
+    return buf;
+}
+
 /* Reads a whole file into a NUL-terminated buffer. */
 static char *mj_read_file(const char *path) {
     FILE *f = fopen(path, "rb");

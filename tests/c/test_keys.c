@@ -351,6 +351,131 @@ static void test_error_codes(const char *dir) {
     free(text);
 }
 
+/* Decodes unpadded base64url; returns the length written to out. */
+static size_t b64url_decode(const char *in, unsigned char *out) {
+    size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (const char *c = in; *c; c++) {
+        int v = (*c >= 'A' && *c <= 'Z') ? *c - 'A' : (*c >= 'a' && *c <= 'z') ? *c - 'a' + 26
+              : (*c >= '0' && *c <= '9') ? *c - '0' + 52 : *c == '-' ? 62 : *c == '_' ? 63 : -1;
+        if (v < 0) break;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) { bits -= 8; out[n++] = (unsigned char)(acc >> bits); }
+    }
+    return n;
+}
+
+static void run_jwt_vectors(const char *dir, const char *file) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jwt/%s", dir, file);
+    char *text = mj_read_file(path);
+    mj *doc = mj_parse(text);
+    mj *cases = mj_get(doc, "cases");
+    CHECK(cases && cases->len >= 5);
+    for (size_t i = 0; cases && i < cases->len; i++) {
+        mj *c = cases->items[i];
+        const char *name = mj_str(c, "name");
+        mj *key = mj_get(c, "key");
+        char *policy = mj_dump(mj_get(c, "policy"));
+        itk_jwt_verifier *v = NULL;
+        itk_status s;
+        if (mj_str(key, "pem")) {
+            snprintf(path, sizeof path, "%s/jwt/%s", dir, mj_str(key, "pem"));
+            char *pem = mj_read_file(path);
+            s = itk_jwt_verifier_new(pem, policy, &v);
+            free(pem);
+        } else if (mj_str(key, "secret_b64u")) {
+            unsigned char secret[256];
+            size_t n = b64url_decode(mj_str(key, "secret_b64u"), secret);
+            s = itk_jwt_verifier_new_hmac(secret, n, policy, &v);
+        } else {
+            char *json = mj_dump(mj_get(key, "jwk") ? mj_get(key, "jwk") : mj_get(key, "jwks"));
+            s = itk_jwt_verifier_new(json, policy, &v);
+            free(json);
+        }
+        char *out = NULL;
+        if (s == ITK_STATUS_OK) {
+            int64_t now = (int64_t)mj_get(c, "now")->num;
+            s = itk_jwt_verifier_decode(v, mj_str(c, "token"), &now, &out);
+        }
+        mj *expect = mj_get(c, "expect");
+        const char *want = mj_str(expect, "error");
+        if (want) {
+            if (strcmp(itk_status_code(s), want) != 0)
+                fprintf(stderr, "jwt vector '%s': got %s, want %s\n", name, itk_status_code(s), want);
+            CHECK(!strcmp(itk_status_code(s), want));
+        } else {
+            if (s != ITK_STATUS_OK) fprintf(stderr, "jwt vector '%s': got %s\n", name, itk_status_code(s));
+            CHECK(s == ITK_STATUS_OK);
+            if (out) {
+                mj *got = mj_parse(out);
+                char *a = mj_dump(mj_get(got, "claims")), *b = mj_dump(mj_get(expect, "claims"));
+                /* Same members in the same (sorted) order: the vectors list claims sorted or as signed. */
+                mj *ga = mj_get(got, "claims"), *gb = mj_get(expect, "claims");
+                CHECK(ga && gb && ga->len == gb->len);
+                for (size_t k = 0; ga && gb && k < gb->len; k++) {
+                    mj *x = mj_get(ga, gb->keys[k]);
+                    char *xs = x ? mj_dump(x) : NULL, *ys = mj_dump(gb->items[k]);
+                    CHECK(xs && !strcmp(xs, ys));
+                    free(xs);
+                    free(ys);
+                }
+                free(a);
+                free(b);
+                mj_free(got);
+            }
+        }
+        itk_string_free(out);
+        itk_jwt_verifier_free(v);
+        free(policy);
+    }
+    mj_free(doc);
+    free(text);
+}
+
+static void test_jwt(const char *dir) {
+    run_jwt_vectors(dir, "rfc7515.json");
+    run_jwt_vectors(dir, "attacks.json");
+
+    /* Sign and verify; hostile input across the boundary. */
+    const char *secret = "irontoken-test-hmac-secret-of-32-bytes!!";
+    char *token = NULL;
+    CHECK(itk_jwt_encode("{\"sub\":\"u\",\"exp\":1700000060}", secret, "HS256", NULL, "k1", &token) == ITK_STATUS_OK);
+    itk_jwt_verifier *v = NULL;
+    CHECK(itk_jwt_verifier_new(secret, "{\"algorithms\":[\"HS256\"]}", &v) == ITK_STATUS_OK);
+    int64_t now = 1700000000;
+    char *out = NULL;
+    CHECK(itk_jwt_verifier_decode(v, token, &now, &out) == ITK_STATUS_OK);
+    CHECK(out && strstr(out, "\"kid\":\"k1\""));
+    itk_string_free(out);
+    now = 1700000060;
+    out = (char *)0x1;
+    CHECK(itk_jwt_verifier_decode(v, token, &now, &out) == ITK_STATUS_JWT_EXPIRED);
+    CHECK(out == (char *)0x1);
+    char msg[256];
+    itk_last_error_message(msg, sizeof msg);
+    CHECK(strstr(msg, token) == NULL);
+    const char bad_utf8[] = {'e', 'y', (char)0xC3, (char)0x28, 0};
+    CHECK(itk_jwt_verifier_decode(v, bad_utf8, NULL, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwt_verifier_decode(v, NULL, NULL, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwt_verifier_decode(NULL, token, NULL, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwt_verifier_decode(v, token, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_jwt_verifier *none = NULL;
+    CHECK(itk_jwt_verifier_new(secret, "{\"algorithms\":[]}", &none) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwt_verifier_new("short", "{\"algorithms\":[\"HS256\"]}", &none) == ITK_STATUS_INVALID_KEY_MATERIAL);
+    CHECK(itk_jwt_verifier_new_hmac(NULL, 32, "{\"algorithms\":[\"HS256\"]}", &none) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(none == NULL);
+    char *t2 = NULL;
+    CHECK(itk_jwt_encode("[1]", secret, "HS256", NULL, NULL, &t2) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwt_encode("{}", secret, "none", NULL, NULL, &t2) == ITK_STATUS_JWT_ALG_NOT_ALLOWED);
+    CHECK(t2 == NULL);
+    itk_jwt_verifier_free(NULL);
+    itk_jwt_verifier_free(v);
+    itk_string_free(token);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -358,6 +483,7 @@ int main(int argc, char **argv) {
     }
     test_vectors(argv[1]);
     test_error_codes(argv[1]);
+    test_jwt(argv[1]);
     test_lifecycle();
     test_rotation();
     test_hostile_input();

@@ -721,6 +721,163 @@ pub unsafe extern "C" fn itk_audit_list(
     }
 }
 
+/// A key (or keyring) and a verification policy, parsed once (opaque).
+/// Create with `itk_jwt_verifier_new`, free with `itk_jwt_verifier_free`.
+pub struct itk_jwt_verifier {
+    v: irontoken::jwt::Verifier,
+}
+
+fn policy_from(policy_json: &str) -> Result<irontoken::jwt::Policy, Error> {
+    let s: irontoken::jwt::PolicySettings = serde_json::from_str(policy_json)
+        .map_err(|e| Error::invalid(format!("policy_json: {e}")))?;
+    s.into_policy()
+}
+
+fn new_verifier(
+    keys: irontoken::jwt::Keyring,
+    policy_json: &str,
+    out: *mut *mut itk_jwt_verifier,
+) -> Result<(), Error> {
+    let policy = policy_from(policy_json)?;
+    let v = Box::new(itk_jwt_verifier {
+        v: irontoken::jwt::Verifier::new(keys, policy),
+    });
+    // SAFETY: `out` checked non-NULL by the caller.
+    unsafe { *out = Box::into_raw(v) };
+    Ok(())
+}
+
+/// Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate, or
+/// an HMAC secret as text) and `policy_json` (`algorithms` required; optional
+/// `leeway`, `issuer`, `audience` (array), `subject`, `required` (array),
+/// `require_exp`, `require_sub`, `verify_exp`, `verify_nbf`, `verify_iat`,
+/// `max_token_bytes`) into a verifier written to `*out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verifier_new(
+    key: *const c_char,
+    policy_json: *const c_char,
+    out: *mut *mut itk_jwt_verifier,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: C strings per the contract.
+        let (key, policy) = unsafe { (arg(key, "key")?, arg(policy_json, "policy_json")?) };
+        out_check(out)?;
+        new_verifier(irontoken::jwt::Keyring::from_text(key)?, policy, out)
+    })
+}
+
+/// Like `itk_jwt_verifier_new` with a binary HMAC secret of `len` bytes (at least 32).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verifier_new_hmac(
+    secret: *const u8,
+    len: usize,
+    policy_json: *const c_char,
+    out: *mut *mut itk_jwt_verifier,
+) -> itk_status {
+    guard(|| {
+        if secret.is_null() {
+            return Err(Error::invalid("secret is NULL"));
+        }
+        // SAFETY: the caller gives `len` readable bytes at `secret`.
+        let bytes = unsafe { std::slice::from_raw_parts(secret, len) };
+        // SAFETY: C string per the contract.
+        let policy = unsafe { arg(policy_json, "policy_json") }?;
+        out_check(out)?;
+        let key = irontoken::jwt::VerifyingKey::hmac(bytes)?;
+        new_verifier(irontoken::jwt::Keyring::single(key), policy, out)
+    })
+}
+
+/// Frees a verifier. NULL is ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verifier_free(v: *mut itk_jwt_verifier) {
+    if v.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `v` came from itk_jwt_verifier_new* and is freed once.
+        drop(unsafe { Box::from_raw(v) });
+    }));
+}
+
+/// Verifies a JWT. `now` points at the time to check against (Unix seconds)
+/// or is NULL for the system clock. On success writes
+/// `{"header": {...}, "claims": {...}}` to `*out_json`; a refused token is an
+/// error status (`ITK_STATUS_JWT_*`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verifier_decode(
+    v: *const itk_jwt_verifier,
+    token: *const c_char,
+    now: *const i64,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        if v.is_null() {
+            return Err(Error::invalid("verifier is NULL"));
+        }
+        // SAFETY: a live verifier from itk_jwt_verifier_new*.
+        let v = unsafe { &(*v).v };
+        // SAFETY: C string per the contract.
+        let token = unsafe { arg(token, "token") }?;
+        out(out_json, "out_json")?;
+        let d = if now.is_null() {
+            v.decode(token)?
+        } else {
+            // SAFETY: non-NULL pointer to an int64 given by the caller.
+            v.decode_at(token, unsafe { *now })?
+        };
+        let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
+        write_opt(out_json, || Ok(json))
+    })
+}
+
+/// Signs `claims_json` (a JSON object) with `key` (a PEM private key or an
+/// HMAC secret as text) and `alg` (e.g. "RS256"). `header_json` (extra header
+/// parameters) and `kid` may be NULL. Writes the token to `*out_token`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_encode(
+    claims_json: *const c_char,
+    key: *const c_char,
+    alg: *const c_char,
+    header_json: *const c_char,
+    kid: *const c_char,
+    out_token: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: C strings per the contract.
+        let (claims, key, alg, header, kid) = unsafe {
+            (
+                arg(claims_json, "claims_json")?,
+                arg(key, "key")?,
+                arg(alg, "alg")?,
+                opt_arg(header_json, "header_json")?,
+                opt_arg(kid, "kid")?,
+            )
+        };
+        out(out_token, "out_token")?;
+        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(claims)
+            .map_err(|_| Error::invalid("claims_json must be a JSON object"))?;
+        let header: Option<serde_json::Map<String, serde_json::Value>> = header
+            .map(|h| {
+                serde_json::from_str(h)
+                    .map_err(|_| Error::invalid("header_json must be a JSON object"))
+            })
+            .transpose()?;
+        let alg = irontoken::jwt::Alg::parse(alg)
+            .ok_or_else(|| Error::new(ErrorKind::JwtAlgNotAllowed, "unsupported algorithm"))?;
+        let mut sk = irontoken::jwt::SigningKey::from_text(key)?;
+        if let Some(k) = kid {
+            sk = sk.with_kid(k);
+        }
+        let token = irontoken::jwt::encode(&claims, &sk, alg, header.as_ref())?;
+        write_opt(out_token, || Ok(token))
+    })
+}
+
+fn out_check<T>(p: *mut T) -> Result<(), Error> {
+    out(p, "out")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
