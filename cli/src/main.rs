@@ -6,8 +6,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use irontoken::{
-    AuditEvent, AuditFilter, CreatedKey, Error, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey,
-    Page, RotateOptions, TokenManager,
+    AuditEvent, AuditFilter, Clock, CreatedKey, Error, KeyFilter, KeyRecord, KeyStatus, KeyUpdate,
+    NewKey, Page, RotateOptions, TokenManager,
 };
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, IsTerminal, Write};
@@ -47,6 +47,88 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Verify and sign JWTs (no database needed).
+    #[command(subcommand)]
+    Jwt(JwtCmd),
+}
+
+#[derive(Subcommand)]
+enum JwtCmd {
+    /// Verify a JWT: print its claims (exit 0), or the error (exit 10 + code).
+    Verify {
+        /// The token; `-` or absent reads it from IRONTOKEN_JWT or stdin.
+        token: Option<String>,
+        #[command(flatten)]
+        key: KeySource,
+        /// Accepted algorithm (repeatable, at least one).
+        #[arg(long = "alg", required = true)]
+        algs: Vec<String>,
+        /// Accepted audience (repeatable).
+        #[arg(long = "aud")]
+        audience: Vec<String>,
+        /// Expected issuer.
+        #[arg(long = "iss")]
+        issuer: Option<String>,
+        /// Expected subject.
+        #[arg(long = "sub")]
+        subject: Option<String>,
+        /// Seconds of clock skew tolerated.
+        #[arg(long, default_value_t = 0)]
+        leeway: i64,
+        /// A claim that must be present (repeatable).
+        #[arg(long = "require")]
+        required: Vec<String>,
+        /// Do not require `sub`.
+        #[arg(long)]
+        no_require_sub: bool,
+        /// Do not require `exp`.
+        #[arg(long)]
+        no_require_exp: bool,
+    },
+    /// Sign claims into a JWT and print it.
+    Sign {
+        #[command(flatten)]
+        key: KeySource,
+        /// Algorithm, e.g. RS256, ES256, EdDSA, HS256.
+        #[arg(long)]
+        alg: String,
+        /// Claims as a JSON object.
+        #[arg(long, default_value = "{}")]
+        claims: String,
+        /// Sets `sub`.
+        #[arg(long)]
+        sub: Option<String>,
+        /// Sets `iat` to now and `exp` to now + this many seconds.
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// Key id written to the header.
+        #[arg(long)]
+        kid: Option<String>,
+    },
+}
+
+/// Where key material comes from (never the command line itself).
+#[derive(Args)]
+struct KeySource {
+    /// File with a PEM key or certificate, a JWK or JWKS, or an HMAC secret.
+    #[arg(long, conflicts_with = "key_env", required_unless_present = "key_env")]
+    key_file: Option<std::path::PathBuf>,
+    /// Environment variable holding the key text (e.g. an HMAC secret).
+    #[arg(long)]
+    key_env: Option<String>,
+}
+
+impl KeySource {
+    fn text(&self) -> Result<String, Error> {
+        match (&self.key_file, &self.key_env) {
+            (Some(path), _) => std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid(format!("cannot read key file {}: {e}", path.display()))
+            }),
+            (None, Some(var)) => std::env::var(var)
+                .map_err(|_| Error::invalid(format!("environment variable {var} is not set"))),
+            (None, None) => Err(Error::invalid("give --key-file or --key-env")),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -241,30 +323,107 @@ fn parse_metadata(s: &Option<String>) -> Result<Option<Map<String, Value>>, Erro
     }
 }
 
-fn read_key(arg: &Option<String>) -> Result<String, Error> {
-    if let Some(k) = arg.as_deref().filter(|k| *k != "-") {
-        return Ok(k.to_string());
+fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
+    use irontoken::jwt::{Alg, Keyring, PolicySettings, SigningKey, Verifier};
+    match cmd {
+        JwtCmd::Verify {
+            token,
+            key,
+            algs,
+            audience,
+            issuer,
+            subject,
+            leeway,
+            required,
+            no_require_sub,
+            no_require_exp,
+        } => {
+            let token = read_secret_arg(token, "IRONTOKEN_JWT", "token")?;
+            let policy = PolicySettings {
+                algorithms: algs.clone(),
+                leeway: Some(*leeway),
+                issuer: issuer.clone(),
+                audience: (!audience.is_empty()).then(|| audience.clone()),
+                subject: subject.clone(),
+                required: Some(required.clone()),
+                require_exp: Some(!no_require_exp),
+                require_sub: Some(!no_require_sub),
+                ..Default::default()
+            }
+            .into_policy()?;
+            let v = Verifier::new(Keyring::from_text(&key.text()?)?, policy);
+            let d = v.decode(&token)?;
+            let out = if json_out {
+                json!({"header": d.header, "claims": d.claims})
+            } else {
+                Value::Object(d.claims)
+            };
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        JwtCmd::Sign {
+            key,
+            alg,
+            claims,
+            sub,
+            expires_in,
+            kid,
+        } => {
+            let mut claims = match serde_json::from_str::<Value>(claims) {
+                Ok(Value::Object(m)) => m,
+                _ => return Err(Error::invalid("--claims must be a JSON object")),
+            };
+            if let Some(s) = sub {
+                claims.insert("sub".into(), json!(s));
+            }
+            if let Some(d) = expires_in {
+                let now = irontoken::SystemClock.now();
+                claims.insert("iat".into(), json!(now));
+                claims.insert("exp".into(), json!(now.saturating_add(*d)));
+            }
+            let alg = Alg::parse(alg).ok_or_else(|| {
+                Error::new(
+                    irontoken::ErrorKind::JwtAlgNotAllowed,
+                    "unsupported algorithm",
+                )
+            })?;
+            let mut sk = SigningKey::from_text(&key.text()?)?;
+            if let Some(k) = kid {
+                sk = sk.with_kid(k.clone());
+            }
+            println!("{}", irontoken::jwt::encode(&claims, &sk, alg, None)?);
+        }
     }
-    if let Ok(k) = std::env::var("IRONTOKEN_KEY")
-        && arg.is_none()
+    Ok(Outcome::Ok)
+}
+
+/// A secret-ish argument: given, from an environment variable, or from stdin with `-`.
+fn read_secret_arg(arg: &Option<String>, env: &str, what: &str) -> Result<String, Error> {
+    if let Some(v) = arg.as_deref().filter(|v| *v != "-") {
+        return Ok(v.to_string());
+    }
+    if arg.is_none()
+        && let Ok(v) = std::env::var(env)
     {
-        return Ok(k);
+        return Ok(v);
     }
     let stdin = std::io::stdin();
     if arg.is_none() && stdin.is_terminal() {
-        return Err(Error::invalid(
-            "give the key as an argument, in IRONTOKEN_KEY, or on stdin with '-'",
-        ));
+        return Err(Error::invalid(format!(
+            "give the {what} as an argument, in {env}, or on stdin with '-'"
+        )));
     }
     let mut line = String::new();
     stdin
         .lock()
         .read_line(&mut line)
-        .map_err(|e| Error::invalid(format!("cannot read the key from stdin: {e}")))?;
+        .map_err(|e| Error::invalid(format!("cannot read the {what} from stdin: {e}")))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn run(cli: &Cli) -> Result<Outcome, Error> {
+    if let Command::Jwt(cmd) = &cli.command {
+        return run_jwt(cmd, cli.json);
+    }
     let tm = TokenManager::open(&cli.db)?;
     let actor = cli.actor.clone();
     let out = Printer { json: cli.json };
@@ -296,7 +455,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
             }
             KeysCmd::Show { id } => out.record(&tm.get_key(id)?),
             KeysCmd::Verify { key, scopes } => {
-                let key = read_key(key)?;
+                let key = read_secret_arg(key, "IRONTOKEN_KEY", "key")?;
                 let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
                 let v = tm.verify_key(&key, &scopes)?;
                 if out.json {
@@ -366,6 +525,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 }
             }
         },
+        Command::Jwt(_) => unreachable!("handled above"),
         Command::Audit(AuditCmd::List {
             key_id,
             action,

@@ -170,3 +170,128 @@ fn two_processes_see_each_other() {
     // The CLI process's uses were flushed at exit.
     assert_eq!(tm.get_key(&b.record.id).unwrap().usage_count, 1);
 }
+
+#[test]
+fn jwt_sign_and_verify() {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/jwt/keys");
+    let priv_pem = format!("{keys}/rsa_private.pem");
+    let pub_pem = format!("{keys}/rsa_public.pem");
+    let jwt = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_irontoken"));
+        c.env_remove("IRONTOKEN_JWT").args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let signed = jwt(
+        &[
+            "jwt",
+            "sign",
+            "--key-file",
+            &priv_pem,
+            "--alg",
+            "RS256",
+            "--sub",
+            "alice",
+            "--expires-in",
+            "60",
+            "--kid",
+            "k1",
+            "--claims",
+            r#"{"scope":"read"}"#,
+        ],
+        &[],
+    );
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let token = String::from_utf8(signed.stdout).unwrap().trim().to_string();
+    let ok = jwt(
+        &[
+            "--json",
+            "jwt",
+            "verify",
+            &token,
+            "--key-file",
+            &pub_pem,
+            "--alg",
+            "RS256",
+        ],
+        &[],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let v: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["claims"]["sub"], "alice");
+    assert_eq!(v["header"]["kid"], "k1");
+    // Refusals exit with 10 + the stable number: 26 = JWT_ALG_NOT_ALLOWED,
+    // 30 = JWT_MISSING_CLAIM (an audience is expected, the token has none).
+    let wrong_alg = jwt(
+        &[
+            "jwt",
+            "verify",
+            &token,
+            "--key-file",
+            &pub_pem,
+            "--alg",
+            "ES256",
+        ],
+        &[],
+    );
+    assert_eq!(wrong_alg.status.code(), Some(26));
+    let wrong_aud = jwt(
+        &[
+            "jwt",
+            "verify",
+            &token,
+            "--key-file",
+            &pub_pem,
+            "--alg",
+            "RS256",
+            "--aud",
+            "x",
+        ],
+        &[],
+    );
+    assert_eq!(
+        wrong_aud.status.code(),
+        Some(30),
+        "{}",
+        String::from_utf8_lossy(&wrong_aud.stderr)
+    );
+    // HMAC secret from the environment, token from the environment.
+    let secret = "irontoken-test-hmac-secret-of-32-bytes!!";
+    let hs = jwt(
+        &[
+            "jwt",
+            "sign",
+            "--key-env",
+            "S",
+            "--alg",
+            "HS256",
+            "--sub",
+            "b",
+            "--expires-in",
+            "60",
+        ],
+        &[("S", secret)],
+    );
+    let hs_token = String::from_utf8(hs.stdout).unwrap().trim().to_string();
+    let v = jwt(
+        &["jwt", "verify", "--key-env", "S", "--alg", "HS256"],
+        &[("S", secret), ("IRONTOKEN_JWT", &hs_token)],
+    );
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let weak = jwt(
+        &["jwt", "sign", "--key-env", "S", "--alg", "HS256"],
+        &[("S", "short")],
+    );
+    assert_eq!(weak.status.code(), Some(34));
+    assert!(!String::from_utf8_lossy(&weak.stderr).contains("short\n"));
+}
