@@ -85,10 +85,12 @@ header-check: rust ## include/irontoken.h must match what cbindgen generates
 bench: ## criterion benchmarks of the core (results in BENCHMARKS.md)
 	$(CARGO) bench -p irontoken --bench keys
 
-bench-compare: build ## Python and Node bindings side by side with bcrypt-based key checks
+bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose and fast-jwt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt
 	$(VENV)/bin/python bench/keys_python.py
 	node bench/keys_node.js
+	$(VENV)/bin/python bench/jwt_python.py
+	node bench/jwt_node.js
 
 clean: ## remove build outputs
 	$(CARGO) clean

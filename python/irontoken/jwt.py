@@ -135,12 +135,12 @@ class JwtVerifier:
 
     def decode_complete(self, token: str, *, now: Optional[int] = None) -> Dict[str, Any]:
         """Verifies ``token``; returns ``{"header": ..., "payload": ...}``."""
-        header, claims = self._native.decode(token, now)
-        return {"header": json.loads(header), "payload": json.loads(claims)}
+        header, claims = self._native.decode_complete(token, now)
+        return {"header": header, "payload": claims}
 
     def decode(self, token: str, *, now: Optional[int] = None) -> Dict[str, Any]:
         """Verifies ``token``; returns its claims."""
-        return self.decode_complete(token, now=now)["payload"]
+        return self._native.decode(token, now)
 
     def verify_jws(self, token: str) -> bytes:
         """Verifies a compact JWS (signature and header only); returns the payload bytes."""
@@ -166,7 +166,7 @@ def decode_complete(
     """Verifies ``jwt`` with ``key``; returns ``{"header": ..., "payload": ...}``."""
     policy = _policy(algorithms, options, audience, issuer, subject, leeway)
     header, claims = _native.jwt_decode(jwt, key, policy, now)
-    return {"header": json.loads(header), "payload": json.loads(claims)}
+    return {"header": header, "payload": claims}
 
 
 def decode(

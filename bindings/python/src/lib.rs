@@ -740,13 +740,35 @@ fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Error> {
     s.into_policy()
 }
 
-/// Header and claims of a verified token, as JSON texts.
-type DecodedJson = (String, String);
+/// A JSON value as the Python object `json.loads` would give.
+fn to_py_value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    use pyo3::IntoPyObjectExt;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_bound_py_any(py)?,
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_bound_py_any(py)?,
+            (None, Some(u)) => u.into_bound_py_any(py)?,
+            _ => n.as_f64().unwrap_or(f64::NAN).into_bound_py_any(py)?,
+        },
+        Value::String(s) => s.into_bound_py_any(py)?,
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for it in items {
+                list.append(to_py_value(py, it)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(m) => to_py_dict(py, m)?.into_any(),
+    })
+}
 
-fn decoded_json(d: irontoken::jwt::Decoded) -> Result<DecodedJson, Error> {
-    let h = serde_json::to_string(&d.header)?;
-    let c = serde_json::to_string(&d.claims)?;
-    Ok((h, c))
+fn to_py_dict<'py>(py: Python<'py>, m: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in m {
+        d.set_item(k, to_py_value(py, v)?)?;
+    }
+    Ok(d)
 }
 
 /// A keyring and policy parsed once; `decode` reuses them for every token.
@@ -762,47 +784,60 @@ impl JwtVerifier {
         Ok(JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)))
     }
 
-    /// Verifies a JWT; returns (header JSON, claims JSON).
+    /// Verifies a JWT; returns its claims as a dict.
     #[pyo3(signature = (token, now=None))]
-    fn decode(&self, py: Python<'_>, token: &str, now: Option<i64>) -> PyResult<DecodedJson> {
-        call(py, || {
-            let d = match now {
-                Some(t) => self.0.decode_at(token, t)?,
-                None => self.0.decode(token)?,
-            };
-            decoded_json(d)
-        })
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        now: Option<i64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let d = call(py, || match now {
+            Some(t) => self.0.decode_at(token, t),
+            None => self.0.decode(token),
+        })?;
+        to_py_dict(py, &d.claims)
     }
 
-    /// Verifies a compact JWS; returns (header JSON, payload bytes).
-    fn verify_jws(&self, py: Python<'_>, token: &str) -> PyResult<(String, Vec<u8>)> {
-        call(py, || {
-            let d = self.0.verify_jws(token)?;
-            Ok((serde_json::to_string(&d.header)?, d.payload))
-        })
+    /// Verifies a JWT; returns (header dict, claims dict).
+    #[pyo3(signature = (token, now=None))]
+    fn decode_complete<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        now: Option<i64>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let d = call(py, || match now {
+            Some(t) => self.0.decode_at(token, t),
+            None => self.0.decode(token),
+        })?;
+        Ok((to_py_dict(py, &d.header)?, to_py_dict(py, &d.claims)?))
+    }
+
+    /// Verifies a compact JWS; returns (header dict, payload bytes).
+    fn verify_jws<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+    ) -> PyResult<(Bound<'py, PyDict>, Vec<u8>)> {
+        let d = call(py, || self.0.verify_jws(token))?;
+        Ok((to_py_dict(py, &d.header)?, d.payload))
     }
 }
 
-/// Verifies a JWT with key material parsed for this call; returns (header JSON, claims JSON).
+/// Verifies a JWT with key material parsed for this call; returns (header dict, claims dict).
 #[pyfunction]
 #[pyo3(signature = (token, key, policy_json, now=None))]
-fn jwt_decode(
-    py: Python<'_>,
+fn jwt_decode<'py>(
+    py: Python<'py>,
     token: &str,
     key: &Bound<'_, PyAny>,
     policy_json: &str,
     now: Option<i64>,
-) -> PyResult<DecodedJson> {
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
     let policy = policy_of(policy_json).map_err(|e| to_py(py, e))?;
-    let v = irontoken::jwt::Verifier::new(keys, policy);
-    call(py, || {
-        let d = match now {
-            Some(t) => v.decode_at(token, t)?,
-            None => v.decode(token)?,
-        };
-        decoded_json(d)
-    })
+    JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)).decode_complete(py, token, now)
 }
 
 /// Signs claims (a JSON object text) into a compact JWT.

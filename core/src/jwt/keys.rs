@@ -66,7 +66,8 @@ pub struct VerifyingKey {
     key_type: KeyType,
     /// Set when the key (e.g. a JWK's `alg`) allows exactly one algorithm.
     alg: Option<Alg>,
-    pub(crate) decoding: DecodingKey,
+    decoding: DecodingKey,
+    parsed: super::crypto::VerifyCache,
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -115,6 +116,7 @@ impl VerifyingKey {
             key_type: KeyType::Hmac,
             alg: None,
             decoding: DecodingKey::from_secret(secret),
+            parsed: Default::default(),
         })
     }
 
@@ -158,6 +160,7 @@ impl VerifyingKey {
             key_type,
             alg: None,
             decoding,
+            parsed: Default::default(),
         }
         .checked()
     }
@@ -211,6 +214,7 @@ impl VerifyingKey {
             key_type,
             alg: jwk_alg(jwk)?,
             decoding,
+            parsed: Default::default(),
         }
         .checked()
     }
@@ -256,6 +260,12 @@ impl VerifyingKey {
     /// The key type.
     pub fn key_type(&self) -> KeyType {
         self.key_type
+    }
+
+    /// True if `signature` over `message` is valid under this key with `alg`
+    /// (the parsed key is built on first use and kept).
+    pub(crate) fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+        self.allows(alg) && self.parsed.verify(&self.decoding, alg, message, signature)
     }
 
     /// True if this key may verify a token signed with `alg`.

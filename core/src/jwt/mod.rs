@@ -15,6 +15,7 @@
 //!   `iss`, `aud`, `sub` (required by default), required claims, leeway, and
 //!   registered claims of the wrong JSON type are refused.
 
+mod crypto;
 mod json;
 mod keys;
 mod sign;
@@ -137,23 +138,5 @@ impl Alg {
     /// The algorithm with this exact JOSE name (case-sensitive; `none` is not one).
     pub fn parse(name: &str) -> Option<Alg> {
         Alg::ALL.into_iter().find(|a| a.as_str() == name)
-    }
-
-    pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
-        use jsonwebtoken::Algorithm as J;
-        match self {
-            Alg::HS256 => J::HS256,
-            Alg::HS384 => J::HS384,
-            Alg::HS512 => J::HS512,
-            Alg::RS256 => J::RS256,
-            Alg::RS384 => J::RS384,
-            Alg::RS512 => J::RS512,
-            Alg::PS256 => J::PS256,
-            Alg::PS384 => J::PS384,
-            Alg::PS512 => J::PS512,
-            Alg::ES256 => J::ES256,
-            Alg::ES384 => J::ES384,
-            Alg::EdDSA => J::EdDSA,
-        }
     }
 }

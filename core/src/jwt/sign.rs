@@ -19,6 +19,7 @@ pub struct SigningKey {
     kid: Option<String>,
     key_type: KeyType,
     encoding: EncodingKey,
+    parsed: super::crypto::SignCache,
 }
 
 impl fmt::Debug for SigningKey {
@@ -64,6 +65,7 @@ impl SigningKey {
             kid: None,
             key_type: KeyType::Hmac,
             encoding: EncodingKey::from_secret(secret),
+            parsed: Default::default(),
         })
     }
 
@@ -99,6 +101,7 @@ impl SigningKey {
             kid: None,
             key_type,
             encoding,
+            parsed: Default::default(),
         })
     }
 
@@ -167,11 +170,9 @@ pub fn encode(
     let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
     let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?);
     let signing_input = format!("{h}.{p}");
-    let sig = jsonwebtoken::crypto::sign(
-        signing_input.as_bytes(),
-        &key.encoding,
-        alg.to_jsonwebtoken(),
-    )
-    .map_err(|e| bad_key(format!("signing failed: {e}")))?;
-    Ok(format!("{signing_input}.{sig}"))
+    let sig = key
+        .parsed
+        .sign(&key.encoding, alg, signing_input.as_bytes())
+        .ok_or_else(|| bad_key("the key cannot sign with this algorithm"))?;
+    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }

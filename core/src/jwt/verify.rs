@@ -234,16 +234,9 @@ fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<Deco
         ));
     }
     // Canonical base64url for the signature, then the cryptographic check.
-    b64(s64, "signature")?;
+    let signature = b64(s64, "signature")?;
     let signing_input = &token[..h64.len() + 1 + p64.len()];
-    let ok = jsonwebtoken::crypto::verify(
-        s64,
-        signing_input.as_bytes(),
-        &key.decoding,
-        alg.to_jsonwebtoken(),
-    )
-    .unwrap_or(false);
-    if !ok {
+    if !key.verify(alg, signing_input.as_bytes(), &signature) {
         return Err(err(
             ErrorKind::JwtBadSignature,
             "signature verification failed",

@@ -1,0 +1,71 @@
+'use strict'
+// Side-by-side: JWT verify from Node, irontoken vs jose and fast-jwt (cache
+// off), keys parsed once, one process. Run: `make bench-compare`.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const crypto = require('node:crypto')
+
+const NODE_PKG = path.join(__dirname, '..', 'node')
+const need = (m) => require(require.resolve(m, { paths: [NODE_PKG] }))
+const { createVerifier, createSigner } = need('fast-jwt')
+const { jwtSign, JwtVerifier } = require(NODE_PKG)
+
+const KEYS = path.join(__dirname, '..', 'tests', 'vectors', 'jwt', 'keys')
+const read = (f) => fs.readFileSync(path.join(KEYS, f), 'utf8')
+const NOW = Math.floor(Date.now() / 1000)
+const SECRET = 'irontoken-test-hmac-secret-of-32-bytes!!'
+const CLAIMS = { sub: 'user-1', iss: 'https://issuer.test', exp: NOW + 3600, iat: NOW, scope: 'read write' }
+
+function measureSync(fn, n) {
+  const per = Math.max(1, Math.floor(n / 20))
+  const b = []
+  for (let i = 0; i < 20; i++) {
+    const t = process.hrtime.bigint()
+    for (let j = 0; j < per; j++) fn()
+    b.push(Number(process.hrtime.bigint() - t) / per / 1000)
+  }
+  return b.sort((x, y) => x - y)[10]
+}
+
+async function measureAsync(fn, n) {
+  const per = Math.max(1, Math.floor(n / 20))
+  const b = []
+  for (let i = 0; i < 20; i++) {
+    const t = process.hrtime.bigint()
+    for (let j = 0; j < per; j++) await fn()
+    b.push(Number(process.hrtime.bigint() - t) / per / 1000)
+  }
+  return b.sort((x, y) => x - y)[10]
+}
+
+async function main() {
+  const jose = await import(require.resolve('jose', { paths: [NODE_PKG] }))
+  const rows = []
+  for (const [alg, priv, pub] of [
+    ['HS256', SECRET, SECRET],
+    ['RS256', read('rsa_private.pem'), read('rsa_public.pem')],
+    ['ES256', read('ec_p256_private.pem'), read('ec_p256_public.pem')],
+    ['EdDSA', read('ed25519_private.pem'), read('ed25519_public.pem')],
+  ]) {
+    const token = jwtSign(CLAIMS, priv, { algorithm: alg })
+    const ours = new JwtVerifier(pub, { algorithms: [alg] })
+    const joseKey = alg === 'HS256' ? new TextEncoder().encode(pub) : crypto.createPublicKey(pub)
+    const fast = createVerifier({ key: pub, algorithms: [alg], cache: false })
+    const n = alg === 'HS256' ? 20000 : 4000
+    const a = measureSync(() => ours.verify(token), n)
+    const b = await measureAsync(() => jose.jwtVerify(token, joseKey), n)
+    const c = measureSync(() => fast(token), n)
+    const fastSign = createSigner({ key: priv, algorithm: alg })
+    const d = measureSync(() => jwtSign(CLAIMS, priv, { algorithm: alg }), n / 4)
+    const e = measureSync(() => fastSign(CLAIMS), n / 4)
+    rows.push([alg, a, b, c, d, e])
+  }
+  console.log('JWT from Node, median µs per call (verify keys parsed once; irontoken sign parses its key per call)')
+  console.log(`  ${'alg'.padEnd(6)} ${'verify irontoken'.padStart(17)} ${'verify jose'.padStart(12)} ${'verify fast-jwt'.padStart(16)} ${'sign irontoken'.padStart(15)} ${'sign fast-jwt'.padStart(14)}`)
+  for (const [alg, a, b, c, d, e] of rows) {
+    console.log(`  ${alg.padEnd(6)} ${a.toFixed(2).padStart(17)} ${b.toFixed(2).padStart(12)} ${c.toFixed(2).padStart(16)} ${d.toFixed(2).padStart(15)} ${e.toFixed(2).padStart(14)}`)
+  }
+}
+
+main()

@@ -1,0 +1,62 @@
+"""Side-by-side: JWT verify and sign from Python, irontoken vs PyJWT, keys
+parsed once, one process. Run: `make bench-compare` (after `make build`)."""
+
+from __future__ import annotations
+
+import pathlib
+import statistics
+import time
+from typing import Callable
+
+import jwt as pyjwt
+from cryptography.hazmat.primitives import serialization
+
+from irontoken import jwt
+
+KEYS = pathlib.Path(__file__).resolve().parents[1] / "tests" / "vectors" / "jwt" / "keys"
+NOW = int(time.time())
+SECRET = "irontoken-test-hmac-secret-of-32-bytes!!"
+CLAIMS = {"sub": "user-1", "iss": "https://issuer.test", "exp": NOW + 3600, "iat": NOW, "scope": "read write"}
+
+
+def measure(fn: Callable[[], object], n: int) -> float:
+    per = max(1, n // 20)
+    batches = []
+    for _ in range(20):
+        t = time.perf_counter_ns()
+        for _ in range(per):
+            fn()
+        batches.append((time.perf_counter_ns() - t) / per / 1000)
+    return statistics.median(batches)
+
+
+def main() -> None:
+    rows = []
+    for alg, priv, pub in [
+        ("HS256", SECRET, SECRET),
+        ("RS256", (KEYS / "rsa_private.pem").read_text(), (KEYS / "rsa_public.pem").read_text()),
+        ("ES256", (KEYS / "ec_p256_private.pem").read_text(), (KEYS / "ec_p256_public.pem").read_text()),
+        ("EdDSA", (KEYS / "ed25519_private.pem").read_text(), (KEYS / "ed25519_public.pem").read_text()),
+    ]:
+        token = jwt.encode(CLAIMS, priv, alg)
+        verifier = jwt.JwtVerifier(pub, [alg])
+        # PyJWT with its key objects parsed once, the fastest way to use it.
+        if alg == "HS256":
+            py_priv, py_pub = priv, pub
+        else:
+            py_priv = serialization.load_pem_private_key(priv.encode(), None)
+            py_pub = serialization.load_pem_public_key(pub.encode())
+        n = 20_000 if alg == "HS256" else 4_000
+        ours_v = measure(lambda: verifier.decode(token), n)
+        theirs_v = measure(lambda: pyjwt.decode(token, py_pub, algorithms=[alg]), n)
+        ours_s = measure(lambda: jwt.encode(CLAIMS, priv, alg), n // 4)
+        theirs_s = measure(lambda: pyjwt.encode(CLAIMS, py_priv, algorithm=alg), n // 4)
+        rows.append((alg, ours_v, theirs_v, ours_s, theirs_s))
+    print("JWT from Python, median µs per call (keys parsed once; irontoken sign parses its key per call)")
+    print(f"  {'alg':<6} {'verify irontoken':>17} {'verify PyJWT':>13} {'sign irontoken':>15} {'sign PyJWT':>11}")
+    for alg, a, b, c, d in rows:
+        print(f"  {alg:<6} {a:17.2f} {b:13.2f} {c:15.2f} {d:11.2f}")
+
+
+if __name__ == "__main__":
+    main()
