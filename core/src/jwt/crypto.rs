@@ -49,7 +49,7 @@ fn rsa_params(alg: Alg) -> Option<&'static sig::RsaParameters> {
 }
 
 enum Verify {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Public(ParsedPublicKey),
 }
 
@@ -62,7 +62,7 @@ impl VerifyCache {
         if let Some(h) = hmac_alg(alg) {
             return match key.kind() {
                 DecodingKeyKind::SecretOrDer(secret) => {
-                    Some(Verify::Hmac(hmac::Key::new(h, secret)))
+                    Some(Verify::Hmac(Box::new(hmac::Key::new(h, secret))))
                 }
                 _ => None,
             };
@@ -98,7 +98,7 @@ impl VerifyCache {
 }
 
 enum Sign {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Rsa(sig::RsaKeyPair),
     Ecdsa(sig::EcdsaKeyPair),
     Ed(sig::Ed25519KeyPair),
@@ -112,7 +112,9 @@ impl SignCache {
     fn build(key: &EncodingKey, alg: Alg) -> Option<Sign> {
         let der = key.as_bytes();
         Some(match alg {
-            Alg::HS256 | Alg::HS384 | Alg::HS512 => Sign::Hmac(hmac::Key::new(hmac_alg(alg)?, der)),
+            Alg::HS256 | Alg::HS384 | Alg::HS512 => {
+                Sign::Hmac(Box::new(hmac::Key::new(hmac_alg(alg)?, der)))
+            }
             Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
                 Sign::Rsa(sig::RsaKeyPair::from_der(der).ok()?)
             }
