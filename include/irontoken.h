@@ -171,6 +171,12 @@ typedef uint32_t itk_verify_reason;
 #endif // __cplusplus
 
 /**
+ * A signing key and algorithm, parsed once (opaque). Create with
+ * `itk_jwt_signer_new`, free with `itk_jwt_signer_free`.
+ */
+typedef struct itk_jwt_signer itk_jwt_signer;
+
+/**
  * A key (or keyring) and a verification policy, parsed once (opaque).
  * Create with `itk_jwt_verifier_new`, free with `itk_jwt_verifier_free`.
  */
@@ -390,6 +396,28 @@ itk_status itk_jwt_encode(const char *claims_json,
                           const char *header_json,
                           const char *kid,
                           char **out_token);
+
+/**
+ * Parses `key` (a PEM private key or an HMAC secret as text) for `alg`;
+ * `kid` may be NULL. Writes the signer to `*out`.
+ */
+itk_status itk_jwt_signer_new(const char *key,
+                              const char *alg,
+                              const char *kid,
+                              struct itk_jwt_signer **out);
+
+/**
+ * Signs `claims_json` (a JSON object; `header_json` may be NULL) into `*out_token`.
+ */
+itk_status itk_jwt_signer_sign(const struct itk_jwt_signer *s,
+                               const char *claims_json,
+                               const char *header_json,
+                               char **out_token);
+
+/**
+ * Frees a signer. NULL is ignored.
+ */
+void itk_jwt_signer_free(struct itk_jwt_signer *s);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -260,6 +260,12 @@ export declare class JwtVerifier {
   verifyJws(token: string): VerifiedJws
 }
 
+/** A signing key and algorithm parsed once, for many tokens. */
+export declare class JwtSigner {
+  constructor(key: KeyInput, options?: { algorithm?: string; kid?: string })
+  sign(payload: Record<string, unknown>, header?: Record<string, unknown>): string
+}
+
 /** Verifies a JWT; throws a JwtError when it is refused. */
 export declare function jwtVerify(
   token: string,

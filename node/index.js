@@ -163,6 +163,26 @@ function jwtVerify(token, key, options = {}) {
   return new JwtVerifier(key, rest).verify(token, { currentDate })
 }
 
+/** A signing key and algorithm parsed once, for many tokens. */
+class JwtSigner {
+  constructor(key, { algorithm = 'HS256', kid } = {}) {
+    try {
+      this._native = new native.JwtSigner(key, algorithm, kid)
+    } catch (e) {
+      throw joseError(e)
+    }
+  }
+
+  /** Signs `payload`; `header` adds header parameters. */
+  sign(payload, header) {
+    try {
+      return this._native.sign(payload, header)
+    } catch (e) {
+      throw joseError(e)
+    }
+  }
+}
+
 /** Signs `payload` into a compact JWT. `options`: { algorithm = 'HS256', header, kid }. */
 function jwtSign(payload, key, { algorithm = 'HS256', header, kid } = {}) {
   try {
@@ -185,6 +205,7 @@ module.exports = {
   CreatedKey,
   VerifyResult,
   JwtVerifier,
+  JwtSigner,
   jwtVerify,
   jwtSign,
   isWellFormed,

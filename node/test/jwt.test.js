@@ -104,3 +104,18 @@ test('interop with jose', async () => {
     assert.deepEqual(jwtVerify(theirs, verifyKey, { algorithms: [alg], currentDate: NOW }).payload, claims, alg)
   }
 })
+
+test('a signer parses its key once and signs many tokens', () => {
+  const { JwtSigner } = require('..')
+  const signer = new JwtSigner(read('keys/ed25519_private.pem'), { algorithm: 'EdDSA', kid: 'ed-1' })
+  const v = new JwtVerifier(read('keys/ed25519_public.pem'), { algorithms: ['EdDSA'] })
+  for (let i = 0; i < 3; i++) {
+    const t = signer.sign({ sub: `s${i}`, exp: NOW + 60 }, { typ: 'at+jwt' })
+    const { payload, protectedHeader } = v.verify(t, { currentDate: NOW })
+    assert.equal(payload.sub, `s${i}`)
+    assert.deepEqual(protectedHeader, { alg: 'EdDSA', typ: 'at+jwt', kid: 'ed-1' })
+  }
+  assert.throws(() => new JwtSigner(read('keys/ed25519_private.pem'), { algorithm: 'RS256' }), {
+    code: 'ERR_JOSE_ALG_NOT_ALLOWED',
+  })
+})

@@ -13,6 +13,7 @@ __all__ = [
     "__version__",
     "is_well_formed",
     "JwtVerifier",
+    "JwtSigner",
     "jwt_decode",
     "jwt_encode",
 ]
@@ -223,6 +224,13 @@ class JwtVerifier:
         self, token: str, now: Optional[int] = None
     ) -> tuple[Dict[str, Any], Dict[str, Any]]: ...
     def verify_jws(self, token: str) -> tuple[Dict[str, Any], bytes]: ...
+
+@final
+class JwtSigner:
+    """A signing key and algorithm parsed once (see irontoken.jwt.JwtSigner)."""
+
+    def __new__(cls, key: str | bytes, algorithm: str, kid: Optional[str] = None) -> "JwtSigner": ...
+    def sign(self, claims_json: str, headers_json: Optional[str] = None) -> str: ...
 
 def jwt_decode(
     token: str, key: str | bytes, policy_json: str, now: Optional[int] = None

@@ -43,6 +43,7 @@ from .errors import (
 )
 
 __all__ = [
+    "JwtSigner",
     "JwtVerifier",
     "decode",
     "decode_complete",
@@ -151,6 +152,29 @@ class JwtVerifier:
         return "JwtVerifier(...)"
 
 
+def _claims_json(payload: Mapping[str, Any]) -> str:
+    claims = dict(payload)
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if isinstance(value, datetime.datetime):
+            claims[name] = int(value.timestamp())
+    return json.dumps(claims, separators=(",", ":"))
+
+
+class JwtSigner:
+    """A signing key (PEM private key or HMAC secret) and algorithm, parsed once."""
+
+    def __init__(self, key: Key, algorithm: str = "HS256", *, kid: Optional[str] = None) -> None:
+        self._native = _native.JwtSigner(key, algorithm, kid)
+
+    def sign(self, payload: Mapping[str, Any], headers: Optional[Mapping[str, Any]] = None) -> str:
+        """Signs ``payload`` into a compact JWT (``headers``: extra header parameters)."""
+        return self._native.sign(_claims_json(payload), json.dumps(dict(headers)) if headers else None)
+
+    def __repr__(self) -> str:
+        return "JwtSigner(...)"
+
+
 def decode_complete(
     jwt: str,
     key: Key,
@@ -202,13 +226,8 @@ def encode(
     extra.pop("alg", None)
     if extra.get("typ") == "JWT":
         extra.pop("typ")
-    claims = dict(payload)
-    for name in ("exp", "nbf", "iat"):
-        value = claims.get(name)
-        if isinstance(value, datetime.datetime):
-            claims[name] = int(value.timestamp())
     return _native.jwt_encode(
-        json.dumps(claims, separators=(",", ":")),
+        _claims_json(payload),
         key,
         algorithm,
         json.dumps(extra) if extra else None,

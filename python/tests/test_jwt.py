@@ -138,3 +138,21 @@ def test_interop_with_pyjwt():
         ours = jwt.encode(claims, sk, alg)
         got = pyjwt.decode(ours, vk, algorithms=[alg], options={"verify_exp": False, "verify_iat": False})
         assert got == claims, alg
+
+
+def test_signer_parses_once_and_signs_many():
+    priv = (JWT_DIR / "keys" / "ed25519_private.pem").read_text()
+    pub = (JWT_DIR / "keys" / "ed25519_public.pem").read_text()
+    signer = jwt.JwtSigner(priv, "EdDSA", kid="ed-1")
+    verifier = jwt.JwtVerifier(pub, ["EdDSA"])
+    for i in range(3):
+        token = signer.sign({"sub": f"s{i}", "exp": NOW + 60}, headers={"typ": "at+jwt"})
+        full = verifier.decode_complete(token, now=NOW)
+        assert full["payload"]["sub"] == f"s{i}"
+        assert full["header"] == {"alg": "EdDSA", "typ": "at+jwt", "kid": "ed-1"}
+    with pytest.raises(InvalidAlgorithmError):
+        jwt.JwtSigner(priv, "RS256")
+    with pytest.raises(IronTokenError) as e:
+        jwt.JwtSigner(pub, "EdDSA")
+    assert e.value.code == "INVALID_KEY_MATERIAL"
+    assert "BEGIN" not in repr(signer)

@@ -471,6 +471,34 @@ static void test_jwt(const char *dir) {
     CHECK(itk_jwt_encode("[1]", secret, "HS256", NULL, NULL, &t2) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_jwt_encode("{}", secret, "none", NULL, NULL, &t2) == ITK_STATUS_JWT_ALG_NOT_ALLOWED);
     CHECK(t2 == NULL);
+    /* A signer parsed once signs many tokens that verify. */
+    char keypath[4096];
+    snprintf(keypath, sizeof keypath, "%s/jwt/keys/ec_p256_private.pem", dir);
+    char *ec_priv = mj_read_file(keypath);
+    snprintf(keypath, sizeof keypath, "%s/jwt/keys/ec_p256_public.pem", dir);
+    char *ec_pub = mj_read_file(keypath);
+    itk_jwt_signer *signer = NULL;
+    CHECK(itk_jwt_signer_new(ec_priv, "ES256", "ec-1", &signer) == ITK_STATUS_OK);
+    itk_jwt_verifier *ev = NULL;
+    CHECK(itk_jwt_verifier_new(ec_pub, "{\"algorithms\":[\"ES256\"]}", &ev) == ITK_STATUS_OK);
+    for (int i = 0; i < 3; i++) {
+        char *t = NULL, *o = NULL;
+        CHECK(itk_jwt_signer_sign(signer, "{\"sub\":\"s\",\"exp\":1700000060}", "{\"typ\":\"at+jwt\"}", &t) == ITK_STATUS_OK);
+        CHECK(itk_jwt_verifier_decode(ev, t, &(int64_t){1700000000}, &o) == ITK_STATUS_OK);
+        CHECK(o && strstr(o, "\"ec-1\"") && strstr(o, "at+jwt"));
+        itk_string_free(t);
+        itk_string_free(o);
+    }
+    itk_jwt_signer *bad = NULL;
+    CHECK(itk_jwt_signer_new(ec_priv, "RS256", NULL, &bad) == ITK_STATUS_JWT_ALG_NOT_ALLOWED);
+    CHECK(itk_jwt_signer_new(ec_pub, "ES256", NULL, &bad) == ITK_STATUS_INVALID_KEY_MATERIAL);
+    CHECK(bad == NULL);
+    itk_jwt_signer_free(NULL);
+    itk_jwt_signer_free(signer);
+    itk_jwt_verifier_free(ev);
+    free(ec_priv);
+    free(ec_pub);
+
     itk_jwt_verifier_free(NULL);
     itk_jwt_verifier_free(v);
     itk_string_free(token);

@@ -874,6 +874,87 @@ pub unsafe extern "C" fn itk_jwt_encode(
     })
 }
 
+/// A signing key and algorithm, parsed once (opaque). Create with
+/// `itk_jwt_signer_new`, free with `itk_jwt_signer_free`.
+pub struct itk_jwt_signer {
+    s: irontoken::jwt::Signer,
+}
+
+/// Parses `key` (a PEM private key or an HMAC secret as text) for `alg`;
+/// `kid` may be NULL. Writes the signer to `*out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_signer_new(
+    key: *const c_char,
+    alg: *const c_char,
+    kid: *const c_char,
+    out: *mut *mut itk_jwt_signer,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: C strings per the contract.
+        let (key, alg, kid) = unsafe { (arg(key, "key")?, arg(alg, "alg")?, opt_arg(kid, "kid")?) };
+        out_check(out)?;
+        let alg = irontoken::jwt::Alg::parse(alg)
+            .ok_or_else(|| Error::new(ErrorKind::JwtAlgNotAllowed, "unsupported algorithm"))?;
+        let mut sk = irontoken::jwt::SigningKey::from_text(key)?;
+        if let Some(k) = kid {
+            sk = sk.with_kid(k);
+        }
+        let s = Box::new(itk_jwt_signer {
+            s: irontoken::jwt::Signer::new(sk, alg)?,
+        });
+        // SAFETY: `out` checked non-NULL.
+        unsafe { *out = Box::into_raw(s) };
+        Ok(())
+    })
+}
+
+/// Signs `claims_json` (a JSON object; `header_json` may be NULL) into `*out_token`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_signer_sign(
+    s: *const itk_jwt_signer,
+    claims_json: *const c_char,
+    header_json: *const c_char,
+    out_token: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        if s.is_null() {
+            return Err(Error::invalid("signer is NULL"));
+        }
+        // SAFETY: a live signer from itk_jwt_signer_new.
+        let s = unsafe { &(*s).s };
+        // SAFETY: C strings per the contract.
+        let (claims, header) = unsafe {
+            (
+                arg(claims_json, "claims_json")?,
+                opt_arg(header_json, "header_json")?,
+            )
+        };
+        out(out_token, "out_token")?;
+        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(claims)
+            .map_err(|_| Error::invalid("claims_json must be a JSON object"))?;
+        let header: Option<serde_json::Map<String, serde_json::Value>> = header
+            .map(|h| {
+                serde_json::from_str(h)
+                    .map_err(|_| Error::invalid("header_json must be a JSON object"))
+            })
+            .transpose()?;
+        let token = s.sign(&claims, header.as_ref())?;
+        write_opt(out_token, || Ok(token))
+    })
+}
+
+/// Frees a signer. NULL is ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_signer_free(s: *mut itk_jwt_signer) {
+    if s.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `s` came from itk_jwt_signer_new and is freed once.
+        drop(unsafe { Box::from_raw(s) });
+    }));
+}
+
 fn out_check<T>(p: *mut T) -> Result<(), Error> {
     out(p, "out")
 }

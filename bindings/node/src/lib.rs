@@ -613,6 +613,48 @@ impl JwtVerifier {
     }
 }
 
+/// A signing key and algorithm parsed once, for many tokens.
+#[napi]
+pub struct JwtSigner(irontoken::jwt::Signer);
+
+#[napi]
+impl JwtSigner {
+    /// Parses `key` (PEM private key or secret string, or Buffer secret) for `algorithm`.
+    #[napi(constructor)]
+    pub fn new(
+        key: Either<String, Buffer>,
+        algorithm: String,
+        kid: Option<String>,
+    ) -> Result<Self, Code> {
+        use irontoken::jwt::SigningKey;
+        let mut sk = match key {
+            Either::A(text) => SigningKey::from_text(&text),
+            Either::B(bytes) => SigningKey::hmac(&bytes),
+        }
+        .map_err(err)?;
+        if let Some(k) = kid {
+            sk = sk.with_kid(k);
+        }
+        let alg = irontoken::jwt::Alg::parse(&algorithm).ok_or_else(|| {
+            err(CoreError::new(
+                irontoken::ErrorKind::JwtAlgNotAllowed,
+                "unsupported algorithm",
+            ))
+        })?;
+        Ok(JwtSigner(
+            irontoken::jwt::Signer::new(sk, alg).map_err(err)?,
+        ))
+    }
+
+    /// Signs `payload` (with optional extra header parameters).
+    #[napi]
+    pub fn sign(&self, payload: Value, header: Option<Value>) -> Result<String, Code> {
+        let claims = object(Some(payload), "payload")?.unwrap_or_default();
+        let header = object(header, "header")?;
+        self.0.sign(&claims, header.as_ref()).map_err(err)
+    }
+}
+
 /// Signs `payload` into a compact JWT.
 #[napi]
 pub fn jwt_sign(

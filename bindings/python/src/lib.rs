@@ -840,6 +840,60 @@ fn jwt_decode<'py>(
     JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)).decode_complete(py, token, now)
 }
 
+/// A signing key and algorithm parsed once, for many tokens.
+#[pyclass(frozen, module = "irontoken._native")]
+struct JwtSigner(irontoken::jwt::Signer);
+
+#[pymethods]
+impl JwtSigner {
+    #[new]
+    #[pyo3(signature = (key, algorithm, kid=None))]
+    fn new(
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        algorithm: &str,
+        kid: Option<String>,
+    ) -> PyResult<Self> {
+        let mut sk = signing_key_of(key).map_err(|e| to_py(py, e))?;
+        if let Some(k) = kid {
+            sk = sk.with_kid(k);
+        }
+        let alg = irontoken::jwt::Alg::parse(algorithm).ok_or_else(|| {
+            to_py(
+                py,
+                Error::new(
+                    irontoken::ErrorKind::JwtAlgNotAllowed,
+                    "unsupported algorithm",
+                ),
+            )
+        })?;
+        Ok(JwtSigner(
+            irontoken::jwt::Signer::new(sk, alg).map_err(|e| to_py(py, e))?,
+        ))
+    }
+
+    /// Signs claims (a JSON object text) with optional extra header JSON.
+    #[pyo3(signature = (claims_json, headers_json=None))]
+    fn sign(
+        &self,
+        py: Python<'_>,
+        claims_json: &str,
+        headers_json: Option<&str>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let claims: Map<String, Value> = serde_json::from_str(claims_json)
+                .map_err(|_| Error::invalid("payload must be a JSON object"))?;
+            let headers: Option<Map<String, Value>> = headers_json
+                .map(|h| {
+                    serde_json::from_str(h)
+                        .map_err(|_| Error::invalid("headers must be a JSON object"))
+                })
+                .transpose()?;
+            self.0.sign(&claims, headers.as_ref())
+        })
+    }
+}
+
 /// Signs claims (a JSON object text) into a compact JWT.
 #[pyfunction]
 #[pyo3(signature = (claims_json, key, algorithm, headers_json=None, kid=None))]
@@ -890,6 +944,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PageResult>()?;
     m.add_function(wrap_pyfunction!(is_well_formed, m)?)?;
     m.add_class::<JwtVerifier>()?;
+    m.add_class::<JwtSigner>()?;
     m.add_function(wrap_pyfunction!(jwt_decode, m)?)?;
     m.add_function(wrap_pyfunction!(jwt_encode, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

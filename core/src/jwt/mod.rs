@@ -70,6 +70,44 @@ impl Verifier {
     }
 }
 
+/// A signing key and algorithm, parsed once, for many tokens.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    key: SigningKey,
+    alg: Alg,
+}
+
+impl Signer {
+    /// A signer; the algorithm must fit the key.
+    pub fn new(key: SigningKey, alg: Alg) -> Result<Self> {
+        if !key.key_type().algorithms().contains(&alg) {
+            return Err(crate::Error::new(
+                crate::ErrorKind::JwtAlgNotAllowed,
+                format!(
+                    "algorithm {} does not fit a {:?} key",
+                    alg.as_str(),
+                    key.key_type()
+                ),
+            ));
+        }
+        Ok(Signer { key, alg })
+    }
+
+    /// Signs `claims` (with optional extra header parameters) into a compact JWT.
+    pub fn sign(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        extra_header: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<String> {
+        encode(claims, &self.key, self.alg, extra_header)
+    }
+
+    /// The algorithm.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+}
+
 /// A JWS signature algorithm (`none` is not one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(clippy::upper_case_acronyms)]
