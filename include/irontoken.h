@@ -116,6 +116,14 @@ enum itk_status
    * Key material is unparsable, unsupported or too weak.
    */
   ITK_STATUS_INVALID_KEY_MATERIAL = 24,
+  /**
+   * Managed signing keys need a master key and none was configured.
+   */
+  ITK_STATUS_MASTER_KEY_REQUIRED = 25,
+  /**
+   * No active managed signing key.
+   */
+  ITK_STATUS_NO_ACTIVE_SIGNING_KEY = 26,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'JWT_KEY_NOT_FOUND'
   | 'JWT_UNSUPPORTED_HEADER'
   | 'INVALID_KEY_MATERIAL'
+  | 'MASTER_KEY_REQUIRED'
+  | 'NO_ACTIVE_SIGNING_KEY'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

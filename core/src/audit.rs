@@ -35,6 +35,18 @@ pub enum AuditAction {
     /// A verification failed (outcome = the reason code).
     #[serde(rename = "key.verify")]
     KeyVerify,
+    /// A managed signing key was created.
+    #[serde(rename = "signing_key.create")]
+    SigningKeyCreate,
+    /// The active signing key was replaced (logged on the old key).
+    #[serde(rename = "signing_key.rotate")]
+    SigningKeyRotate,
+    /// A signing key was retired.
+    #[serde(rename = "signing_key.retire")]
+    SigningKeyRetire,
+    /// An API key was exchanged for an access token.
+    #[serde(rename = "token.exchange")]
+    TokenExchange,
 }
 
 impl AuditAction {
@@ -49,6 +61,10 @@ impl AuditAction {
             AuditAction::KeyRotate => "key.rotate",
             AuditAction::KeyDelete => "key.delete",
             AuditAction::KeyVerify => "key.verify",
+            AuditAction::SigningKeyCreate => "signing_key.create",
+            AuditAction::SigningKeyRotate => "signing_key.rotate",
+            AuditAction::SigningKeyRetire => "signing_key.retire",
+            AuditAction::TokenExchange => "token.exchange",
         }
     }
 }

@@ -62,11 +62,15 @@ pub enum ErrorKind {
     JwtUnsupportedHeader,
     /// Key material is unusable: unparsable, of an unsupported type, or too weak.
     InvalidKeyMaterial,
+    /// Managed signing keys need a master key and none was configured.
+    MasterKeyRequired,
+    /// No active managed signing key: generate one first.
+    NoActiveSigningKey,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 24] = [
+    pub const ALL: [ErrorKind; 26] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -91,6 +95,8 @@ impl ErrorKind {
         ErrorKind::JwtKeyNotFound,
         ErrorKind::JwtUnsupportedHeader,
         ErrorKind::InvalidKeyMaterial,
+        ErrorKind::MasterKeyRequired,
+        ErrorKind::NoActiveSigningKey,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -120,6 +126,8 @@ impl ErrorKind {
             ErrorKind::JwtKeyNotFound => "JWT_KEY_NOT_FOUND",
             ErrorKind::JwtUnsupportedHeader => "JWT_UNSUPPORTED_HEADER",
             ErrorKind::InvalidKeyMaterial => "INVALID_KEY_MATERIAL",
+            ErrorKind::MasterKeyRequired => "MASTER_KEY_REQUIRED",
+            ErrorKind::NoActiveSigningKey => "NO_ACTIVE_SIGNING_KEY",
         }
     }
 
@@ -150,6 +158,8 @@ impl ErrorKind {
             ErrorKind::JwtKeyNotFound => 22,
             ErrorKind::JwtUnsupportedHeader => 23,
             ErrorKind::InvalidKeyMaterial => 24,
+            ErrorKind::MasterKeyRequired => 25,
+            ErrorKind::NoActiveSigningKey => 26,
         }
     }
 

@@ -29,5 +29,8 @@ pub use keys::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
     Verification, VerifyReason,
 };
-pub use manager::{Clock, ManualClock, OpenSettings, Options, SystemClock, TokenManager};
+pub use manager::{
+    Clock, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock, TokenManager,
+    parse_master_key,
+};
 pub use store::{Durability, SCHEMA_VERSION};

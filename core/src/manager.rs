@@ -83,6 +83,39 @@ pub struct Options {
     pub flush_threshold: usize,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
+    master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
+}
+
+/// Name of the environment variable read for the master key when none is given.
+pub const MASTER_KEY_ENV: &str = "IRONTOKEN_MASTER_KEY";
+
+/// Decodes a master key given as base64 (standard or URL-safe, padded or
+/// not) or hex; it must carry at least 32 bytes.
+pub fn parse_master_key(text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let t = text.trim();
+    let hex = (t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| {
+            (0..t.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&t[i..i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten();
+    let bytes = hex
+        .or_else(|| STANDARD.decode(t).ok())
+        .or_else(|| STANDARD_NO_PAD.decode(t).ok())
+        .or_else(|| URL_SAFE.decode(t).ok())
+        .or_else(|| URL_SAFE_NO_PAD.decode(t).ok())
+        .ok_or_else(|| Error::invalid("master key must be base64 or hex"))?;
+    if bytes.len() < 32 {
+        return Err(Error::invalid(format!(
+            "master key too short: {} bytes, at least 32 required",
+            bytes.len()
+        )));
+    }
+    Ok(zeroize::Zeroizing::new(bytes))
 }
 
 impl Default for Options {
@@ -94,6 +127,7 @@ impl Default for Options {
             flush_threshold: 4096,
             clock: Arc::new(SystemClock),
             manual: None,
+            master_key: None,
         }
     }
 }
@@ -115,6 +149,18 @@ impl Options {
     pub fn busy_timeout(mut self, t: Duration) -> Self {
         self.busy_timeout = t;
         self
+    }
+
+    /// The master key (at least 32 bytes) that encrypts managed signing keys.
+    /// Without one, `IRONTOKEN_MASTER_KEY` is read when the manager opens.
+    pub fn master_key(mut self, key: &[u8]) -> Result<Self> {
+        if key.len() < 32 {
+            return Err(Error::invalid(
+                "master key too short: at least 32 bytes required",
+            ));
+        }
+        self.master_key = Some(Arc::new(zeroize::Zeroizing::new(key.to_vec())));
+        Ok(self)
     }
 
     /// Uses `clock` for every time decision.
@@ -146,6 +192,9 @@ pub struct OpenSettings {
     pub flush_interval_ms: Option<u64>,
     /// Start a manual clock at this Unix time (tests); the system clock otherwise.
     pub manual_clock_start: Option<i64>,
+    /// Master key for managed signing keys, base64 or hex (≥ 32 bytes);
+    /// default: the `IRONTOKEN_MASTER_KEY` environment variable.
+    pub master_key: Option<String>,
 }
 
 impl OpenSettings {
@@ -168,6 +217,10 @@ impl OpenSettings {
         }
         if let Some(t) = self.manual_clock_start {
             o = o.manual_clock(t);
+        }
+        if let Some(k) = &self.master_key {
+            let bytes = parse_master_key(k)?;
+            o = o.master_key(&bytes)?;
         }
         Ok(o)
     }
@@ -195,6 +248,10 @@ const RECORD_CACHE_CAP: usize = 10_000;
 
 pub(crate) struct Inner {
     pub db: Db,
+    /// Master key of managed signing keys, if configured.
+    pub master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    /// Parsed managed keys, keyed by the fingerprint of the key table.
+    pub signing: Mutex<Option<crate::jwt::managed::Loaded>>,
     /// Records by key id with the revision they were read at (see schema `revision`).
     records: Mutex<HashMap<String, (i64, Arc<KeyRecord>)>>,
     pub clock: Arc<dyn Clock>,
@@ -361,8 +418,17 @@ impl TokenManager {
             return Err(Error::invalid("flush_interval must be positive"));
         }
         let db = Db::open(path, options.durability, options.busy_timeout)?;
+        let master_key = match options.master_key {
+            Some(k) => Some(k),
+            None => match std::env::var(MASTER_KEY_ENV) {
+                Ok(text) if !text.trim().is_empty() => Some(Arc::new(parse_master_key(&text)?)),
+                _ => None,
+            },
+        };
         let inner = Arc::new(Inner {
             db,
+            master_key,
+            signing: Mutex::new(None),
             clock: options.clock,
             manual: options.manual,
             records: Mutex::new(HashMap::new()),

@@ -37,6 +37,8 @@ __all__ = [
     "KeyNotFoundInKeyringError",
     "UnsupportedHeaderError",
     "InvalidKeyMaterialError",
+    "MasterKeyRequiredError",
+    "NoActiveSigningKeyError",
 ]
 
 
@@ -207,6 +209,18 @@ class InvalidKeyMaterialError(IronTokenError, ValueError):
     code = "INVALID_KEY_MATERIAL"
 
 
+class MasterKeyRequiredError(IronTokenError):
+    """Managed signing keys need a master key (``master_key`` or IRONTOKEN_MASTER_KEY)."""
+
+    code = "MASTER_KEY_REQUIRED"
+
+
+class NoActiveSigningKeyError(IronTokenError):
+    """No active managed signing key: generate one first."""
+
+    code = "NO_ACTIVE_SIGNING_KEY"
+
+
 InvalidTokenError = JWTError
 
 
@@ -237,6 +251,8 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         KeyNotFoundInKeyringError,
         UnsupportedHeaderError,
         InvalidKeyMaterialError,
+        MasterKeyRequiredError,
+        NoActiveSigningKeyError,
     )
 }
 

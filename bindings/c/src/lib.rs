@@ -81,6 +81,10 @@ pub enum itk_status {
     JwtUnsupportedHeader = 23,
     /// Key material is unparsable, unsupported or too weak.
     InvalidKeyMaterial = 24,
+    /// Managed signing keys need a master key and none was configured.
+    MasterKeyRequired = 25,
+    /// No active managed signing key.
+    NoActiveSigningKey = 26,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -103,7 +107,7 @@ pub enum itk_verify_reason {
     InsufficientScope = 6,
 }
 
-const ALL_STATUSES: [itk_status; 25] = [
+const ALL_STATUSES: [itk_status; 27] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -129,6 +133,8 @@ const ALL_STATUSES: [itk_status; 25] = [
     itk_status::JwtKeyNotFound,
     itk_status::JwtUnsupportedHeader,
     itk_status::InvalidKeyMaterial,
+    itk_status::MasterKeyRequired,
+    itk_status::NoActiveSigningKey,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 7] = [
@@ -166,6 +172,8 @@ fn status_of(kind: ErrorKind) -> itk_status {
         ErrorKind::JwtKeyNotFound => itk_status::JwtKeyNotFound,
         ErrorKind::JwtUnsupportedHeader => itk_status::JwtUnsupportedHeader,
         ErrorKind::InvalidKeyMaterial => itk_status::InvalidKeyMaterial,
+        ErrorKind::MasterKeyRequired => itk_status::MasterKeyRequired,
+        ErrorKind::NoActiveSigningKey => itk_status::NoActiveSigningKey,
         _ => itk_status::Internal,
     }
 }
@@ -333,6 +341,8 @@ pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
         Some(itk_status::JwtKeyNotFound) => "JWT_KEY_NOT_FOUND\0",
         Some(itk_status::JwtUnsupportedHeader) => "JWT_UNSUPPORTED_HEADER\0",
         Some(itk_status::InvalidKeyMaterial) => "INVALID_KEY_MATERIAL\0",
+        Some(itk_status::MasterKeyRequired) => "MASTER_KEY_REQUIRED\0",
+        Some(itk_status::NoActiveSigningKey) => "NO_ACTIVE_SIGNING_KEY\0",
     };
     s.as_ptr().cast()
 }

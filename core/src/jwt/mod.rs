@@ -18,10 +18,12 @@
 mod crypto;
 mod json;
 mod keys;
+pub(crate) mod managed;
 mod sign;
 mod verify;
 
 pub use keys::{KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey};
+pub use managed::{AccessToken, DEFAULT_TOKEN_TTL, MANAGED_ALGS, ManagedKey};
 pub use sign::{SigningKey, encode};
 pub use verify::{
     DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, decode, verify_jws,

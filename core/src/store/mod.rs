@@ -8,6 +8,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod keys;
+pub(crate) mod signing;
 
 use crate::error::{Error, ErrorKind, Result};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -28,7 +29,7 @@ pub enum Durability {
 
 /// The schema, one entry per version; entry `i` moves `user_version` i → i+1.
 /// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -185,6 +186,40 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.kind(), ErrorKind::SchemaTooNew);
+    }
+
+    #[test]
+    fn v1_database_migrates_keeping_its_audit_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "PRAGMA user_version=1; INSERT INTO audit_log (at, action, outcome) VALUES (5, 'key.create', 'ok');",
+        )
+        .unwrap();
+        drop(c);
+        let db = Db::open(
+            path.to_str().unwrap(),
+            Durability::Normal,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let (v, n, id): (i64, i64, i64) = db
+            .read(|c| {
+                let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let (n, id) = c.query_row("SELECT count(*), max(id) FROM audit_log", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+                Ok((v, n, id))
+            })
+            .unwrap();
+        assert_eq!((v, n, id), (SCHEMA_VERSION, 1, 1));
+        // Still append-only after the rebuild.
+        let e = db
+            .write(|tx| Ok(tx.execute("DELETE FROM audit_log", [])?))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Storage);
     }
 
     #[test]

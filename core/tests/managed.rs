@@ -1,0 +1,216 @@
+//! Managed signing keys: encryption at rest, rotation with overlap, JWKS
+//! export, issuance, and the API key → access token exchange.
+
+use irontoken::jwt::{Alg, Keyring, Policy, decode};
+use irontoken::{ErrorKind, NewKey, Options, TokenManager};
+use serde_json::{Map, Value, json};
+
+const T0: i64 = 1_700_000_000;
+const MASTER: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+fn open(path: &str, master: Option<&[u8]>) -> TokenManager {
+    let mut o = Options::default()
+        .manual_clock(T0)
+        .durability(irontoken::Durability::Normal);
+    if let Some(m) = master {
+        o = o.master_key(m).unwrap();
+    }
+    TokenManager::open_with(path, o).unwrap()
+}
+
+fn claims(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn policy(alg: Alg) -> Policy {
+    Policy::new(&[alg])
+}
+
+#[test]
+fn no_master_key_no_signing() {
+    let tm = open(":memory:", None);
+    let e = tm.create_signing_key(Alg::ES256, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MasterKeyRequired);
+    let e = tm
+        .issue_jwt(&claims(json!({"sub": "x"})), None)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MasterKeyRequired);
+    assert!(Options::default().master_key(b"too short").is_err());
+    assert!(irontoken::parse_master_key("c2hvcnQ=").is_err());
+    let hex = "00".repeat(32);
+    assert_eq!(irontoken::parse_master_key(&hex).unwrap().len(), 32);
+}
+
+#[test]
+fn issue_verify_rotate_and_export_for_every_algorithm() {
+    for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA, Alg::HS256] {
+        let tm = open(":memory:", Some(MASTER));
+        let e = tm
+            .issue_jwt(&claims(json!({"sub": "x"})), None)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoActiveSigningKey);
+        let k1 = tm.create_signing_key(alg, Some("ops")).unwrap();
+        assert_eq!(k1.status, "active");
+        assert_eq!(
+            tm.create_signing_key(alg, None).unwrap_err().kind(),
+            ErrorKind::Conflict
+        );
+        let t1 = tm
+            .issue_jwt(&claims(json!({"sub": "alice", "role": "admin"})), Some(600))
+            .unwrap();
+        let d = tm.verify_jwt(&t1, &policy(alg)).unwrap();
+        assert_eq!(d.header["kid"], k1.kid.as_str());
+        assert_eq!(d.claims["exp"], T0 + 600);
+        assert!(d.claims["jti"].is_string());
+
+        // JWKS: public keys only, never HMAC secrets; tokens verify with it.
+        let jwks = tm.jwks().unwrap();
+        if alg == Alg::HS256 {
+            assert_eq!(jwks["keys"].as_array().unwrap().len(), 0);
+        } else {
+            let ring = Keyring::from_jwks(&jwks.to_string()).unwrap();
+            assert!(decode(&t1, &ring, &policy(alg), T0).is_ok());
+            let text = jwks.to_string();
+            assert!(!text.contains("\"d\""), "private member in JWKS: {text}");
+        }
+
+        // Rotation: the old key verifies during the overlap, then not.
+        let clock = tm.manual_clock().unwrap();
+        let k2 = tm.rotate_signing_key(None, 300, Some("ops")).unwrap();
+        assert_ne!(k1.kid, k2.kid);
+        let t2 = tm.issue_jwt(&claims(json!({"sub": "bob"})), None).unwrap();
+        assert_eq!(
+            tm.verify_jwt(&t2, &policy(alg)).unwrap().header["kid"],
+            k2.kid.as_str()
+        );
+        clock.advance(299);
+        assert!(tm.verify_jwt(&t1, &policy(alg)).is_ok());
+        clock.advance(1);
+        let e = tm.verify_jwt(&t1, &policy(alg)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::JwtKeyNotFound);
+        let statuses: Vec<String> = tm
+            .list_signing_keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| k.status)
+            .collect();
+        assert_eq!(statuses, ["retired", "active"]);
+        // Retire the active key: nothing signs any more.
+        tm.retire_signing_key(&k2.kid, None).unwrap();
+        assert_eq!(
+            tm.issue_jwt(&claims(json!({"sub": "x"})), None)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NoActiveSigningKey
+        );
+    }
+}
+
+#[test]
+fn keys_survive_reopen_and_need_the_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let p = path.to_str().unwrap();
+    let token = {
+        let tm = open(p, Some(MASTER));
+        tm.create_signing_key(Alg::EdDSA, None).unwrap();
+        tm.issue_jwt(&claims(json!({"sub": "a"})), None).unwrap()
+    };
+    let again = open(p, Some(MASTER));
+    assert!(again.verify_jwt(&token, &policy(Alg::EdDSA)).is_ok());
+    let wrong = open(p, Some(b"ffffffffffffffffffffffffffffffff"));
+    let e = wrong.verify_jwt(&token, &policy(Alg::EdDSA)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial);
+    let none = open(p, None);
+    assert_eq!(
+        none.issue_jwt(&Map::new(), None).unwrap_err().kind(),
+        ErrorKind::MasterKeyRequired
+    );
+    // The JWKS is public: readable without the master key.
+    assert_eq!(none.jwks().unwrap()["keys"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_rotation_by_one_manager_is_seen_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let p = path.to_str().unwrap();
+    let a = open(p, Some(MASTER));
+    let b = open(p, Some(MASTER));
+    a.create_signing_key(Alg::ES256, None).unwrap();
+    let t = b.issue_jwt(&claims(json!({"sub": "x"})), None).unwrap();
+    a.rotate_signing_key(None, 0, None).unwrap();
+    assert_eq!(
+        b.verify_jwt(&t, &policy(Alg::ES256)).unwrap_err().kind(),
+        ErrorKind::JwtKeyNotFound
+    );
+    let t2 = b.issue_jwt(&claims(json!({"sub": "x"})), None).unwrap();
+    assert!(a.verify_jwt(&t2, &policy(Alg::ES256)).is_ok());
+}
+
+#[test]
+fn api_key_exchange() {
+    let tm = open(":memory:", Some(MASTER));
+    tm.create_signing_key(Alg::ES256, None).unwrap();
+    let key = tm
+        .create_key(&NewKey {
+            owner: "svc-billing".into(),
+            scopes: vec!["read".into(), "write".into()],
+            expires_in: Some(300),
+            ..Default::default()
+        })
+        .unwrap();
+    let at = tm.exchange_api_key(&key.key, &["read"], None).unwrap();
+    assert_eq!(at.owner, "svc-billing");
+    assert_eq!(at.expires_at, T0 + 300, "never past the API key's expiry");
+    let d = tm.verify_jwt(&at.token, &policy(Alg::ES256)).unwrap();
+    assert_eq!(d.claims["sub"], "svc-billing");
+    assert_eq!(d.claims["key_id"], key.record.id.as_str());
+    assert_eq!(d.claims["scope"], "read write");
+    assert_eq!(
+        tm.exchange_api_key(&key.key, &["admin"], None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    tm.revoke_key(&key.record.id, None, None).unwrap();
+    assert_eq!(
+        tm.exchange_api_key(&key.key, &[], None).unwrap_err().kind(),
+        ErrorKind::KeyRevoked
+    );
+    assert_eq!(
+        tm.exchange_api_key("itk_nope", &[], None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::KeyMalformed
+    );
+    let audit = tm
+        .list_audit(&irontoken::AuditFilter {
+            action: Some("token.exchange".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audit.items.len(), 1);
+}
+
+#[test]
+fn database_holds_no_private_key_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let p = path.to_str().unwrap();
+    {
+        let tm = open(p, Some(MASTER));
+        tm.create_signing_key(Alg::HS256, None).unwrap();
+        tm.rotate_signing_key(Some(Alg::EdDSA), 60, None).unwrap();
+        tm.flush().unwrap();
+    }
+    // PKCS#8 private keys start with this DER prefix; none may be stored in clear.
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let ed25519_pkcs8_prefix = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+    ];
+    assert!(!bytes.windows(12).any(|w| w == ed25519_pkcs8_prefix));
+}
