@@ -240,7 +240,8 @@ void itk_string_free(char *s);
  *
  * `options_json` may be NULL or a JSON object with any of
  * `durability` ("full" | "normal"), `busy_timeout_ms`, `flush_interval_ms`,
- * `manual_clock_start` (Unix seconds; tests).
+ * `manual_clock_start` (Unix seconds; tests), `master_key` (base64 or hex,
+ * at least 32 bytes; default: the IRONTOKEN_MASTER_KEY environment variable).
  */
 itk_status itk_manager_open(const char *path, const char *options_json, struct itk_manager **out);
 
@@ -357,6 +358,62 @@ itk_status itk_key_delete(const struct itk_manager *m, const char *id, const cha
  * `limit`, `cursor`. Writes `{"items": [...], "next_cursor": ...}`.
  */
 itk_status itk_audit_list(const struct itk_manager *m, const char *filter_json, char **out_json);
+
+/**
+ * Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",
+ * "HS256") and makes it active. `actor` may be NULL. Writes the key's JSON
+ * (kid, alg, status, ...) to `*out_json` (may be NULL). Needs a master key.
+ */
+itk_status itk_signing_key_create(const struct itk_manager *m,
+                                  const char *alg,
+                                  const char *actor,
+                                  char **out_json);
+
+/**
+ * Makes a new signing key active. `options_json` may be NULL or an object
+ * with `alg`, `overlap_seconds` (default 0), `actor`.
+ */
+itk_status itk_signing_key_rotate(const struct itk_manager *m,
+                                  const char *options_json,
+                                  char **out_json);
+
+/**
+ * Writes `[{...}, ...]`, every managed signing key (no private material), to `*out_json`.
+ */
+itk_status itk_signing_key_list(const struct itk_manager *m, char **out_json);
+
+/**
+ * Writes the public JWKS of the keys that verify now to `*out_json`.
+ */
+itk_status itk_jwks(const struct itk_manager *m, char **out_json);
+
+/**
+ * Signs `claims_json` with the active managed key; `ttl_seconds` <= 0 means
+ * the default (900). Writes the token to `*out_token`.
+ */
+itk_status itk_jwt_issue(const struct itk_manager *m,
+                         const char *claims_json,
+                         int64_t ttl_seconds,
+                         char **out_token);
+
+/**
+ * Verifies a token issued by this manager's keys under `policy_json` (as
+ * for `itk_jwt_verifier_new`). Writes `{"header": ..., "claims": ...}`.
+ */
+itk_status itk_jwt_verify_issued(const struct itk_manager *m,
+                                 const char *token,
+                                 const char *policy_json,
+                                 char **out_json);
+
+/**
+ * Exchanges a valid API key for an access token. `options_json` may be NULL
+ * or an object with `required_scopes` (array) and `ttl_seconds`. Writes
+ * `{"token", "expires_at", "key_id", "owner", "scopes"}` to `*out_json`.
+ */
+itk_status itk_api_key_exchange(const struct itk_manager *m,
+                                const char *api_key,
+                                const char *options_json,
+                                char **out_json);
 
 /**
  * Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate, or

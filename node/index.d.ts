@@ -99,6 +99,25 @@ export interface Page<T> {
   nextCursor?: string
 }
 
+/** A managed signing key as listed (never its private material). */
+export interface ManagedKey {
+  kid: string
+  alg: 'RS256' | 'ES256' | 'EdDSA' | 'HS256'
+  status: 'active' | 'verify_only' | 'retired'
+  created_at: number
+  verify_until: number | null
+  retired_at: number | null
+}
+
+/** An access token issued for an API key. */
+export interface AccessToken {
+  token: string
+  expires_at: number
+  key_id: string
+  owner: string
+  scopes: string[]
+}
+
 export interface OpenOptions {
   /** 'full' (default: commits survive power loss) or 'normal'. */
   durability?: 'full' | 'normal'
@@ -106,6 +125,8 @@ export interface OpenOptions {
   flushIntervalMs?: number
   /** Start a manual clock at this Unix time (tests); see `advanceClock`. */
   manualClockStart?: number
+  /** Master key of managed signing keys, base64 or hex (>= 32 bytes); default: IRONTOKEN_MASTER_KEY. */
+  masterKey?: string
 }
 
 export interface CreateKeyOptions {
@@ -189,6 +210,20 @@ export declare class TokenManager {
   rotateKey(keyId: string, options?: RotateKeyOptions): CreatedKey
   deleteKey(keyId: string, options?: ActorOptions): void
   listAudit(options?: ListAuditOptions): Page<AuditEntry>
+  /** Generates a managed signing key and makes it active (needs a master key). */
+  createSigningKey(algorithm: 'RS256' | 'ES256' | 'EdDSA' | 'HS256', options?: ActorOptions): ManagedKey
+  /** Makes a new key active; the old one verifies for `overlapSeconds` more. */
+  rotateSigningKey(options?: { algorithm?: string; overlapSeconds?: number; actor?: string }): ManagedKey
+  retireSigningKey(kid: string, options?: ActorOptions): ManagedKey
+  listSigningKeys(): ManagedKey[]
+  /** The public JWKS of the keys that verify now (HMAC keys never appear). */
+  jwks(): { keys: Record<string, unknown>[] }
+  /** Signs claims with the active managed key (iat, exp, jti added when absent). */
+  issueJwt(claims: Record<string, unknown>, options?: { ttlSeconds?: number }): string
+  /** Verifies a token issued by this manager's keys. */
+  verifyJwt(token: string, options: JwtVerifyOptions): VerifiedJwt
+  /** Exchanges a valid API key for a short-lived access token. */
+  exchangeApiKey(apiKey: string, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
   /** Writes buffered usage counters and failed-verification audit entries now. */
   flush(): void
   /** Moves a manual clock; throws INVALID_ARGUMENT on the system clock. */

@@ -65,6 +65,20 @@ class IronTokenManager extends TokenManager {
 }
 Object.defineProperty(IronTokenManager, 'name', { value: 'TokenManager' })
 
+// verifyJwt takes jose-style options like jwtVerify; its errors carry jose codes.
+const nativeVerifyJwt = TokenManager.prototype.verifyJwt
+Object.defineProperty(TokenManager.prototype, 'verifyJwt', {
+  configurable: true,
+  writable: true,
+  value: function (token, options) {
+    try {
+      return nativeVerifyJwt.call(this, token, policyJson(options))
+    } catch (e) {
+      throw joseError(e)
+    }
+  },
+})
+
 // Logging a CreatedKey must not print the key.
 CreatedKey.prototype[util.inspect.custom] = function (depth, options, inspect) {
   const shown = { key: `${this.record.displayPrefix}…`, record: this.record }

@@ -53,7 +53,50 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum SigningCmd {
+    /// Generate a signing key and make it active (needs IRONTOKEN_MASTER_KEY).
+    Generate {
+        /// RS256, ES256, EdDSA or HS256.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+    },
+    /// Make a new key active; the old one verifies for --overlap seconds.
+    Rotate {
+        /// Algorithm of the new key (default: the current key's).
+        #[arg(long)]
+        alg: Option<String>,
+        /// Seconds the old key keeps verifying (0: retired now).
+        #[arg(long, default_value_t = 0)]
+        overlap: i64,
+    },
+    /// Retire a key now.
+    Retire {
+        /// Key id.
+        kid: String,
+    },
+    /// List the signing keys.
+    List,
+    /// Print the public JWKS.
+    Jwks,
+}
+
+#[derive(Subcommand)]
 enum JwtCmd {
+    /// Managed signing keys stored in the database.
+    #[command(subcommand)]
+    Keys(SigningCmd),
+    /// Issue a token signed by the active managed key.
+    Issue {
+        /// Claims as a JSON object.
+        #[arg(long, default_value = "{}")]
+        claims: String,
+        /// Sets `sub`.
+        #[arg(long)]
+        sub: Option<String>,
+        /// Lifetime in seconds (default 900).
+        #[arg(long)]
+        ttl: Option<i64>,
+    },
     /// Verify a JWT: print its claims (exit 0), or the error (exit 10 + code).
     Verify {
         /// The token; `-` or absent reads it from IRONTOKEN_JWT or stdin.
@@ -182,6 +225,17 @@ enum KeysCmd {
     Delete {
         /// Key id.
         id: String,
+    },
+    /// Exchange an API key for a short-lived access token (a JWT).
+    Exchange {
+        /// The key; `-` or absent reads it from IRONTOKEN_KEY or stdin.
+        key: Option<String>,
+        /// A scope the key must hold (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Token lifetime in seconds (default 900).
+        #[arg(long)]
+        ttl: Option<i64>,
     },
 }
 
@@ -326,6 +380,9 @@ fn parse_metadata(s: &Option<String>) -> Result<Option<Map<String, Value>>, Erro
 fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
     use irontoken::jwt::{Alg, Keyring, PolicySettings, SigningKey, Verifier};
     match cmd {
+        JwtCmd::Keys(_) | JwtCmd::Issue { .. } => {
+            return Err(Error::invalid("this command needs the database"));
+        }
         JwtCmd::Verify {
             token,
             key,
@@ -420,11 +477,55 @@ fn read_secret_arg(arg: &Option<String>, env: &str, what: &str) -> Result<String
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn run_managed(tm: &TokenManager, cmd: &JwtCmd, actor: Option<&str>) -> Result<Outcome, Error> {
+    let alg = |name: &str| {
+        irontoken::jwt::Alg::parse(name).ok_or_else(|| {
+            Error::new(
+                irontoken::ErrorKind::JwtAlgNotAllowed,
+                "unsupported algorithm",
+            )
+        })
+    };
+    match cmd {
+        JwtCmd::Keys(SigningCmd::Generate { alg: a }) => {
+            print_json(&tm.create_signing_key(alg(a)?, actor)?)
+        }
+        JwtCmd::Keys(SigningCmd::Rotate { alg: a, overlap }) => {
+            let a = a.as_deref().map(alg).transpose()?;
+            print_json(&tm.rotate_signing_key(a, *overlap, actor)?)
+        }
+        JwtCmd::Keys(SigningCmd::Retire { kid }) => print_json(&tm.retire_signing_key(kid, actor)?),
+        JwtCmd::Keys(SigningCmd::List) => print_json(&tm.list_signing_keys()?),
+        JwtCmd::Keys(SigningCmd::Jwks) => print_json(&tm.jwks()?),
+        JwtCmd::Issue { claims, sub, ttl } => {
+            let mut c = match serde_json::from_str::<Value>(claims) {
+                Ok(Value::Object(m)) => m,
+                _ => return Err(Error::invalid("--claims must be a JSON object")),
+            };
+            if let Some(s) = sub {
+                c.insert("sub".into(), json!(s));
+            }
+            println!("{}", tm.issue_jwt(&c, *ttl)?);
+        }
+        JwtCmd::Verify { .. } | JwtCmd::Sign { .. } => {
+            return Err(Error::invalid("not a database command"));
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
 fn run(cli: &Cli) -> Result<Outcome, Error> {
-    if let Command::Jwt(cmd) = &cli.command {
+    if let Command::Jwt(cmd @ (JwtCmd::Verify { .. } | JwtCmd::Sign { .. })) = &cli.command {
         return run_jwt(cmd, cli.json);
     }
     let tm = TokenManager::open(&cli.db)?;
+    if let Command::Jwt(cmd) = &cli.command {
+        return run_managed(&tm, cmd, cli.actor.as_deref());
+    }
     let actor = cli.actor.clone();
     let out = Printer { json: cli.json };
     match &cli.command {
@@ -516,6 +617,16 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 )?;
                 out.created(&created);
             }
+            KeysCmd::Exchange { key, scopes, ttl } => {
+                let key = read_secret_arg(key, "IRONTOKEN_KEY", "key")?;
+                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                let at = tm.exchange_api_key(&key, &scopes, *ttl)?;
+                if out.json {
+                    print_json(&at);
+                } else {
+                    println!("{}", at.token);
+                }
+            }
             KeysCmd::Delete { id } => {
                 tm.delete_key(id, actor.as_deref())?;
                 if out.json {
@@ -525,7 +636,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 }
             }
         },
-        Command::Jwt(_) => unreachable!("handled above"),
+        Command::Jwt(_) => return Err(Error::invalid("handled above")),
         Command::Audit(AuditCmd::List {
             key_id,
             action,

@@ -295,3 +295,92 @@ fn jwt_sign_and_verify() {
     assert_eq!(weak.status.code(), Some(34));
     assert!(!String::from_utf8_lossy(&weak.stderr).contains("short\n"));
 }
+
+#[test]
+fn managed_signing_keys_and_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let db = db.to_str().unwrap();
+    let master = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes, base64
+    let run = |args: &[&str], master: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_irontoken"));
+        c.env_remove("IRONTOKEN_MASTER_KEY")
+            .env_remove("IRONTOKEN_KEY")
+            .arg("--db")
+            .arg(db)
+            .args(args);
+        if let Some(m) = master {
+            c.env("IRONTOKEN_MASTER_KEY", m);
+        }
+        c.output().unwrap()
+    };
+    // No master key: refused with 10 + 25.
+    assert_eq!(
+        run(&["jwt", "keys", "generate"], None).status.code(),
+        Some(35)
+    );
+    let k1: Value = serde_json::from_slice(
+        &run(&["jwt", "keys", "generate", "--alg", "EdDSA"], Some(master)).stdout,
+    )
+    .unwrap();
+    assert_eq!(k1["status"], "active");
+    let token = String::from_utf8(
+        run(
+            &["jwt", "issue", "--sub", "svc", "--ttl", "60"],
+            Some(master),
+        )
+        .stdout,
+    )
+    .unwrap();
+    let jwks = run(&["jwt", "keys", "jwks"], None).stdout; // public: no master key needed
+    let jwks_path = dir.path().join("jwks.json");
+    std::fs::write(&jwks_path, &jwks).unwrap();
+    let v = run(
+        &[
+            "jwt",
+            "verify",
+            token.trim(),
+            "--key-file",
+            jwks_path.to_str().unwrap(),
+            "--alg",
+            "EdDSA",
+        ],
+        None,
+    );
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let k2: Value = serde_json::from_slice(
+        &run(&["jwt", "keys", "rotate", "--overlap", "0"], Some(master)).stdout,
+    )
+    .unwrap();
+    assert_ne!(k1["kid"], k2["kid"]);
+    let list: Value = serde_json::from_slice(&run(&["jwt", "keys", "list"], None).stdout).unwrap();
+    assert_eq!(list[0]["status"], "retired");
+    assert_eq!(list[1]["status"], "active");
+    // Exchange an API key for an access token.
+    let created: Value = serde_json::from_slice(
+        &run(
+            &[
+                "--json", "keys", "create", "--owner", "svc", "--scope", "read",
+            ],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let key = created["key"].as_str().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_irontoken"));
+    let ex = c
+        .args(["--db", db, "--json", "keys", "exchange", "--scope", "read"])
+        .env("IRONTOKEN_KEY", key)
+        .env("IRONTOKEN_MASTER_KEY", master)
+        .output()
+        .unwrap();
+    assert!(
+        ex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    let at: Value = serde_json::from_slice(&ex.stdout).unwrap();
+    assert_eq!(at["owner"], "svc");
+    assert!(at["token"].as_str().unwrap().split('.').count() == 3);
+}

@@ -119,3 +119,28 @@ test('a signer parses its key once and signs many tokens', () => {
     code: 'ERR_JOSE_ALG_NOT_ALLOWED',
   })
 })
+
+test('managed signing keys, JWKS and API key exchange', async () => {
+  const { TokenManager } = require('..')
+  const jose = await import('jose')
+  const tm = new TokenManager(':memory:', { manualClockStart: NOW, masterKey: 'ab'.repeat(32) })
+  assert.throws(() => tm.issueJwt({ sub: 'x' }), { code: 'NO_ACTIVE_SIGNING_KEY' })
+  const k1 = tm.createSigningKey('EdDSA', { actor: 'ops' })
+  assert.equal(k1.status, 'active')
+  const token = tm.issueJwt({ sub: 'svc' }, { ttlSeconds: 60 })
+  assert.equal(tm.verifyJwt(token, { algorithms: ['EdDSA'] }).payload.sub, 'svc')
+  // The exported JWKS works with jose.
+  const jwks = jose.createLocalJWKSet(tm.jwks())
+  const { payload } = await jose.jwtVerify(token, jwks, { currentDate: new Date(NOW * 1000) })
+  assert.equal(payload.sub, 'svc')
+  tm.rotateSigningKey({ overlapSeconds: 0 })
+  assert.throws(() => tm.verifyJwt(token, { algorithms: ['EdDSA'] }), { code: 'ERR_JWKS_NO_MATCHING_KEY' })
+  const api = tm.createKey({ owner: 'svc-billing', scopes: ['read'] })
+  const at = tm.exchangeApiKey(api.key, { requiredScopes: ['read'] })
+  assert.equal(tm.verifyJwt(at.token, { algorithms: ['EdDSA'] }).payload.key_id, api.record.id)
+  tm.revokeKey(api.record.id)
+  assert.throws(() => tm.exchangeApiKey(api.key), { code: 'KEY_REVOKED' })
+  const plain = new TokenManager(':memory:')
+  assert.throws(() => plain.createSigningKey('ES256'), { code: 'MASTER_KEY_REQUIRED' })
+  tm.close()
+})

@@ -143,6 +143,7 @@ class TokenManager:
         busy_timeout_ms: Optional[int] = None,
         flush_interval_ms: Optional[int] = None,
         manual_clock_start: Optional[int] = None,
+        master_key: Optional[str] = None,
     ) -> "TokenManager": ...
     def create_key(
         self,
@@ -207,6 +208,38 @@ class TokenManager:
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> PageResult[AuditEntry]: ...
+    def create_signing_key(self, algorithm: str, *, actor: Optional[str] = None) -> Dict[str, Any]: ...
+    def rotate_signing_key(
+        self,
+        *,
+        algorithm: Optional[str] = None,
+        overlap_seconds: int = 0,
+        actor: Optional[str] = None,
+    ) -> Dict[str, Any]: ...
+    def retire_signing_key(self, kid: str, *, actor: Optional[str] = None) -> Dict[str, Any]: ...
+    def list_signing_keys(self) -> List[Dict[str, Any]]: ...
+    def jwks(self) -> Dict[str, Any]: ...
+    def issue_jwt(self, claims: Dict[str, Any], *, ttl_seconds: Optional[int] = None) -> str: ...
+    def verify_jwt(
+        self,
+        token: str,
+        *,
+        algorithms: Sequence[str],
+        audience: Optional[Sequence[str]] = None,
+        issuer: Optional[str] = None,
+        subject: Optional[str] = None,
+        leeway: int = 0,
+        required: Optional[Sequence[str]] = None,
+        require_exp: Optional[bool] = None,
+        require_sub: Optional[bool] = None,
+    ) -> Dict[str, Any]: ...
+    def exchange_api_key(
+        self,
+        api_key: str,
+        *,
+        required_scopes: Optional[Sequence[str]] = None,
+        ttl_seconds: Optional[int] = None,
+    ) -> Dict[str, Any]: ...
     def flush(self) -> None: ...
     def advance_clock(self, seconds: int) -> int: ...
     def now(self) -> int: ...

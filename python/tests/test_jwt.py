@@ -156,3 +156,41 @@ def test_signer_parses_once_and_signs_many():
         jwt.JwtSigner(pub, "EdDSA")
     assert e.value.code == "INVALID_KEY_MATERIAL"
     assert "BEGIN" not in repr(signer)
+
+
+def test_managed_signing_keys_and_exchange(tmp_path):
+    from irontoken import TokenManager
+    from irontoken.errors import MasterKeyRequiredError, NoActiveSigningKeyError
+
+    master = "00" * 32
+    db = str(tmp_path / "m.db")
+    with TokenManager(db, manual_clock_start=NOW) as no_master:
+        with pytest.raises(MasterKeyRequiredError):
+            no_master.create_signing_key("ES256")
+    with TokenManager(db, manual_clock_start=NOW, master_key=master) as tm:
+        with pytest.raises(NoActiveSigningKeyError):
+            tm.issue_jwt({"sub": "x"})
+        k1 = tm.create_signing_key("ES256", actor="ops")
+        assert k1["status"] == "active" and k1["alg"] == "ES256"
+        token = tm.issue_jwt({"sub": "svc"}, ttl_seconds=60)
+        assert tm.verify_jwt(token, algorithms=["ES256"])["sub"] == "svc"
+        # The exported JWKS verifies our tokens elsewhere (here: PyJWT).
+        jwk = tm.jwks()["keys"][0]
+        public = pyjwt.PyJWK(jwk)
+        got = pyjwt.decode(token, public.key, algorithms=["ES256"], options={"verify_exp": False, "verify_iat": False})
+        assert got["sub"] == "svc"
+        k2 = tm.rotate_signing_key(overlap_seconds=30)
+        assert k2["kid"] != k1["kid"]
+        assert tm.verify_jwt(token, algorithms=["ES256"])["sub"] == "svc"  # inside the overlap
+        tm.advance_clock(30)
+        with pytest.raises(jwt.KeyNotFoundInKeyringError):
+            tm.verify_jwt(token, algorithms=["ES256"])
+        assert [k["status"] for k in tm.list_signing_keys()] == ["retired", "active"]
+        api = tm.create_key("svc-billing", scopes=["read"])
+        at = tm.exchange_api_key(api.key, required_scopes=["read"])
+        claims = tm.verify_jwt(at["token"], algorithms=["ES256"])
+        assert claims["sub"] == "svc-billing" and claims["key_id"] == api.record.id and claims["scope"] == "read"
+        tm.revoke_key(api.record.id)
+        with pytest.raises(IronTokenError) as e:
+            tm.exchange_api_key(api.key)
+        assert e.value.code == "KEY_REVOKED"

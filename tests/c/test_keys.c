@@ -504,6 +504,56 @@ static void test_jwt(const char *dir) {
     itk_string_free(token);
 }
 
+static void test_managed_keys(void) {
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(":memory:", "{\"manual_clock_start\": 1700000000, \"master_key\": \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"}", &m) == ITK_STATUS_OK);
+    char *token = NULL, *k = NULL, *out = NULL;
+    CHECK(itk_jwt_issue(m, "{\"sub\":\"x\"}", 0, &token) == ITK_STATUS_NO_ACTIVE_SIGNING_KEY);
+    CHECK(itk_signing_key_create(m, "ES256", "c-test", &k) == ITK_STATUS_OK);
+    CHECK(k && strstr(k, "\"active\""));
+    CHECK(itk_jwt_issue(m, "{\"sub\":\"svc\"}", 60, &token) == ITK_STATUS_OK);
+    CHECK(itk_jwt_verify_issued(m, token, "{\"algorithms\":[\"ES256\"]}", &out) == ITK_STATUS_OK);
+    CHECK(out && strstr(out, "\"svc\""));
+    itk_string_free(out);
+    char *jwks = NULL;
+    CHECK(itk_jwks(m, &jwks) == ITK_STATUS_OK);
+    /* The exported JWKS verifies the token through a stand-alone verifier. */
+    itk_jwt_verifier *v = NULL;
+    CHECK(itk_jwt_verifier_new(jwks, "{\"algorithms\":[\"ES256\"]}", &v) == ITK_STATUS_OK);
+    CHECK(itk_jwt_verifier_decode(v, token, &(int64_t){1700000000}, &out) == ITK_STATUS_OK);
+    itk_string_free(out);
+    itk_jwt_verifier_free(v);
+    CHECK(itk_signing_key_rotate(m, "{\"overlap_seconds\": 0}", NULL) == ITK_STATUS_OK);
+    out = NULL;
+    CHECK(itk_jwt_verify_issued(m, token, "{\"algorithms\":[\"ES256\"]}", &out) == ITK_STATUS_JWT_KEY_NOT_FOUND);
+    char *list = NULL;
+    CHECK(itk_signing_key_list(m, &list) == ITK_STATUS_OK);
+    CHECK(list && strstr(list, "\"retired\"") && strstr(list, "\"active\""));
+    char *id = NULL;
+    char *key = create(m, "{\"owner\": \"svc-billing\", \"scopes\": [\"read\"]}", &id);
+    char *at = NULL;
+    CHECK(itk_api_key_exchange(m, key, "{\"required_scopes\": [\"read\"]}", &at) == ITK_STATUS_OK);
+    CHECK(at && strstr(at, "\"svc-billing\""));
+    CHECK(itk_key_revoke(m, id, NULL, NULL, NULL) == ITK_STATUS_OK);
+    char *at2 = NULL;
+    CHECK(itk_api_key_exchange(m, key, NULL, &at2) == ITK_STATUS_KEY_REVOKED);
+    CHECK(at2 == NULL);
+    itk_manager *plain = NULL;
+    CHECK(itk_manager_open(":memory:", NULL, &plain) == ITK_STATUS_OK);
+    CHECK(itk_signing_key_create(plain, "ES256", NULL, NULL) == ITK_STATUS_MASTER_KEY_REQUIRED);
+    itk_manager *weak = NULL;
+    CHECK(itk_manager_open(":memory:", "{\"master_key\": \"c2hvcnQ=\"}", &weak) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_manager_free(plain);
+    itk_string_free(at);
+    itk_string_free(key);
+    free(id);
+    itk_string_free(list);
+    itk_string_free(jwks);
+    itk_string_free(token);
+    itk_string_free(k);
+    itk_manager_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -512,6 +562,7 @@ int main(int argc, char **argv) {
     test_vectors(argv[1]);
     test_error_codes(argv[1]);
     test_jwt(argv[1]);
+    test_managed_keys();
     test_lifecycle();
     test_rotation();
     test_hostile_input();

@@ -412,7 +412,8 @@ pub unsafe extern "C" fn itk_string_free(s: *mut c_char) {
 ///
 /// `options_json` may be NULL or a JSON object with any of
 /// `durability` ("full" | "normal"), `busy_timeout_ms`, `flush_interval_ms`,
-/// `manual_clock_start` (Unix seconds; tests).
+/// `manual_clock_start` (Unix seconds; tests), `master_key` (base64 or hex,
+/// at least 32 bytes; default: the IRONTOKEN_MASTER_KEY environment variable).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_manager_open(
     path: *const c_char,
@@ -729,6 +730,150 @@ pub unsafe extern "C" fn itk_audit_list(
             tm.list_audit(f)
         })
     }
+}
+
+fn alg_arg(name: &str) -> Result<irontoken::jwt::Alg, Error> {
+    irontoken::jwt::Alg::parse(name)
+        .ok_or_else(|| Error::new(ErrorKind::JwtAlgNotAllowed, "unsupported algorithm"))
+}
+
+/// Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",
+/// "HS256") and makes it active. `actor` may be NULL. Writes the key's JSON
+/// (kid, alg, status, ...) to `*out_json` (may be NULL). Needs a master key.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_signing_key_create(
+    m: *const itk_manager,
+    alg: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (alg, actor) = unsafe { (arg(alg, "alg")?, opt_arg(actor, "actor")?) };
+        let k = to_json(&tm.create_signing_key(alg_arg(alg)?, actor)?)?;
+        write_opt(out_json, || Ok(k))
+    })
+}
+
+/// Makes a new signing key active. `options_json` may be NULL or an object
+/// with `alg`, `overlap_seconds` (default 0), `actor`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_signing_key_rotate(
+    m: *const itk_manager,
+    options_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default, deny_unknown_fields)]
+    struct O {
+        alg: Option<String>,
+        overlap_seconds: i64,
+        actor: Option<String>,
+    }
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let o: O = unsafe { json_arg(options_json, "options_json") }?;
+        let alg = o.alg.as_deref().map(alg_arg).transpose()?;
+        let k = to_json(&tm.rotate_signing_key(alg, o.overlap_seconds, o.actor.as_deref())?)?;
+        write_opt(out_json, || Ok(k))
+    })
+}
+
+/// Writes `[{...}, ...]`, every managed signing key (no private material), to `*out_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_signing_key_list(
+    m: *const itk_manager,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        out(out_json, "out_json")?;
+        let keys = to_json(&tm.list_signing_keys()?)?;
+        write_opt(out_json, || Ok(keys))
+    })
+}
+
+/// Writes the public JWKS of the keys that verify now to `*out_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwks(m: *const itk_manager, out_json: *mut *mut c_char) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        out(out_json, "out_json")?;
+        let jwks = to_json(&tm.jwks()?)?;
+        write_opt(out_json, || Ok(jwks))
+    })
+}
+
+/// Signs `claims_json` with the active managed key; `ttl_seconds` <= 0 means
+/// the default (900). Writes the token to `*out_token`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_issue(
+    m: *const itk_manager,
+    claims_json: *const c_char,
+    ttl_seconds: i64,
+    out_token: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let claims = unsafe { arg(claims_json, "claims_json") }?;
+        out(out_token, "out_token")?;
+        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(claims)
+            .map_err(|_| Error::invalid("claims_json must be a JSON object"))?;
+        let t = tm.issue_jwt(&claims, (ttl_seconds > 0).then_some(ttl_seconds))?;
+        write_opt(out_token, || Ok(t))
+    })
+}
+
+/// Verifies a token issued by this manager's keys under `policy_json` (as
+/// for `itk_jwt_verifier_new`). Writes `{"header": ..., "claims": ...}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verify_issued(
+    m: *const itk_manager,
+    token: *const c_char,
+    policy_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (token, policy) = unsafe { (arg(token, "token")?, arg(policy_json, "policy_json")?) };
+        out(out_json, "out_json")?;
+        let d = tm.verify_jwt(token, &policy_from(policy)?)?;
+        let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
+        write_opt(out_json, || Ok(json))
+    })
+}
+
+/// Exchanges a valid API key for an access token. `options_json` may be NULL
+/// or an object with `required_scopes` (array) and `ttl_seconds`. Writes
+/// `{"token", "expires_at", "key_id", "owner", "scopes"}` to `*out_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_api_key_exchange(
+    m: *const itk_manager,
+    api_key: *const c_char,
+    options_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default, deny_unknown_fields)]
+    struct O {
+        required_scopes: Vec<String>,
+        ttl_seconds: Option<i64>,
+    }
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let key = unsafe { arg(api_key, "api_key") }?;
+        // SAFETY: as above.
+        let o: O = unsafe { json_arg(options_json, "options_json") }?;
+        out(out_json, "out_json")?;
+        let scopes: Vec<&str> = o.required_scopes.iter().map(String::as_str).collect();
+        let at = to_json(&tm.exchange_api_key(key, &scopes, o.ttl_seconds)?)?;
+        write_opt(out_json, || Ok(at))
+    })
 }
 
 /// A key (or keyring) and a verification policy, parsed once (opaque).

@@ -187,6 +187,7 @@ pub struct OpenOptions {
     pub busy_timeout_ms: Option<f64>,
     pub flush_interval_ms: Option<f64>,
     pub manual_clock_start: Option<f64>,
+    pub master_key: Option<String>,
 }
 
 /// Options of `createKey`.
@@ -243,6 +244,36 @@ pub struct RotateKeyOptions {
     pub overlap_seconds: Option<f64>,
     pub expires_at: Option<f64>,
     pub actor: Option<String>,
+}
+
+/// Options of `rotateSigningKey`.
+#[napi(object)]
+pub struct RotateSigningOptions {
+    pub algorithm: Option<String>,
+    pub overlap_seconds: Option<f64>,
+    pub actor: Option<String>,
+}
+
+/// Options of `issueJwt`.
+#[napi(object)]
+pub struct IssueOptions {
+    pub ttl_seconds: Option<f64>,
+}
+
+/// Options of `exchangeApiKey`.
+#[napi(object)]
+pub struct ExchangeOptions {
+    pub required_scopes: Option<Vec<String>>,
+    pub ttl_seconds: Option<f64>,
+}
+
+fn alg_of(name: &str) -> Result<irontoken::jwt::Alg, Code> {
+    irontoken::jwt::Alg::parse(name).ok_or_else(|| {
+        err(CoreError::new(
+            irontoken::ErrorKind::JwtAlgNotAllowed,
+            "unsupported algorithm",
+        ))
+    })
 }
 
 /// Options of `listAudit`.
@@ -322,6 +353,7 @@ impl TokenManager {
                     .map(|v| u64::try_from(v).map_err(|_| invalid("flushIntervalMs must be > 0")))
                     .transpose()?,
                 manual_clock_start: int(o.manual_clock_start, "manualClockStart")?,
+                master_key: o.master_key,
             },
         };
         let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;
@@ -509,6 +541,111 @@ impl TokenManager {
             items: p.items.into_iter().map(Into::into).collect(),
             next_cursor: p.next_cursor,
         })
+    }
+
+    /// Generates a managed signing key (RS256, ES256, EdDSA, HS256) and makes it active.
+    #[napi]
+    pub fn create_signing_key(
+        &self,
+        algorithm: String,
+        options: Option<ActorOptions>,
+    ) -> Result<Value, Code> {
+        let alg = alg_of(&algorithm)?;
+        let actor = options.and_then(|o| o.actor);
+        let k = self
+            .core()?
+            .create_signing_key(alg, actor.as_deref())
+            .map_err(err)?;
+        serde_json::to_value(k).map_err(|e| invalid(&e.to_string()))
+    }
+
+    /// Makes a new key active; the old one verifies for `overlapSeconds` more.
+    #[napi]
+    pub fn rotate_signing_key(&self, options: Option<RotateSigningOptions>) -> Result<Value, Code> {
+        let (alg, overlap, actor) = match options {
+            None => (None, 0, None),
+            Some(o) => (
+                o.algorithm.as_deref().map(alg_of).transpose()?,
+                int(o.overlap_seconds, "overlapSeconds")?.unwrap_or(0),
+                o.actor,
+            ),
+        };
+        let k = self
+            .core()?
+            .rotate_signing_key(alg, overlap, actor.as_deref())
+            .map_err(err)?;
+        serde_json::to_value(k).map_err(|e| invalid(&e.to_string()))
+    }
+
+    /// Retires a signing key now.
+    #[napi]
+    pub fn retire_signing_key(
+        &self,
+        kid: String,
+        options: Option<ActorOptions>,
+    ) -> Result<Value, Code> {
+        let actor = options.and_then(|o| o.actor);
+        let k = self
+            .core()?
+            .retire_signing_key(&kid, actor.as_deref())
+            .map_err(err)?;
+        serde_json::to_value(k).map_err(|e| invalid(&e.to_string()))
+    }
+
+    /// Every managed signing key (no private material).
+    #[napi]
+    pub fn list_signing_keys(&self) -> Result<Value, Code> {
+        let keys = self.core()?.list_signing_keys().map_err(err)?;
+        serde_json::to_value(keys).map_err(|e| invalid(&e.to_string()))
+    }
+
+    /// The public JWKS of the keys that verify now.
+    #[napi]
+    pub fn jwks(&self) -> Result<Value, Code> {
+        self.core()?.jwks().map_err(err)
+    }
+
+    /// Signs `claims` with the active managed key.
+    #[napi]
+    pub fn issue_jwt(&self, claims: Value, options: Option<IssueOptions>) -> Result<String, Code> {
+        let c = object(Some(claims), "claims")?.unwrap_or_default();
+        let ttl = match options {
+            None => None,
+            Some(o) => int(o.ttl_seconds, "ttlSeconds")?,
+        };
+        self.core()?.issue_jwt(&c, ttl).map_err(err)
+    }
+
+    /// Verifies a token issued by this manager's keys (policy as JSON).
+    #[napi]
+    pub fn verify_jwt(&self, token: String, policy_json: String) -> Result<VerifiedJwt, Code> {
+        let policy = policy_of(&policy_json)?;
+        self.core()?
+            .verify_jwt(&token, &policy)
+            .map(verified)
+            .map_err(err)
+    }
+
+    /// Exchanges a valid API key for a short-lived access token.
+    #[napi]
+    pub fn exchange_api_key(
+        &self,
+        api_key: String,
+        options: Option<ExchangeOptions>,
+    ) -> Result<Value, Code> {
+        let (scopes, ttl) = match options {
+            None => (Vec::new(), None),
+            Some(o) => (
+                o.required_scopes.unwrap_or_default(),
+                int(o.ttl_seconds, "ttlSeconds")?,
+            ),
+        };
+        let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let at = self
+            .core()?
+            .exchange_api_key(&api_key, &s, ttl)
+            .map_err(err)?;
+        serde_json::to_value(at).map_err(|e| invalid(&e.to_string()))
     }
 
     /// Writes buffered usage counters and failed-verification audit entries now.

@@ -423,7 +423,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None))]
     fn new(
         py: Python<'_>,
         path: String,
@@ -431,12 +431,14 @@ impl TokenManager {
         busy_timeout_ms: Option<u64>,
         flush_interval_ms: Option<u64>,
         manual_clock_start: Option<i64>,
+        master_key: Option<String>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
             durability,
             busy_timeout_ms,
             flush_interval_ms,
             manual_clock_start,
+            master_key,
         };
         let core = call(py, move || Core::open_with(&path, settings.into_options()?))?;
         Ok(TokenManager {
@@ -658,6 +660,145 @@ impl TokenManager {
         page(py, p, AuditEntry)
     }
 
+    /// Generates a managed signing key (RS256, ES256, EdDSA, HS256) and makes it active.
+    #[pyo3(signature = (algorithm, *, actor=None))]
+    fn create_signing_key<'py>(
+        &self,
+        py: Python<'py>,
+        algorithm: &str,
+        actor: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let alg = parse_alg(algorithm).map_err(|e| to_py(py, e))?;
+        let k = call(py, || tm.create_signing_key(alg, actor))?;
+        to_py_value(
+            py,
+            &serde_json::to_value(&k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+        )
+    }
+
+    /// Makes a new key active; the old one verifies for `overlap_seconds` more.
+    #[pyo3(signature = (*, algorithm=None, overlap_seconds=0, actor=None))]
+    fn rotate_signing_key<'py>(
+        &self,
+        py: Python<'py>,
+        algorithm: Option<&str>,
+        overlap_seconds: i64,
+        actor: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let alg = algorithm
+            .map(parse_alg)
+            .transpose()
+            .map_err(|e| to_py(py, e))?;
+        let k = call(py, || tm.rotate_signing_key(alg, overlap_seconds, actor))?;
+        to_py_value(
+            py,
+            &serde_json::to_value(&k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+        )
+    }
+
+    /// Retires a signing key now.
+    #[pyo3(signature = (kid, *, actor=None))]
+    fn retire_signing_key<'py>(
+        &self,
+        py: Python<'py>,
+        kid: &str,
+        actor: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let k = call(py, || tm.retire_signing_key(kid, actor))?;
+        to_py_value(
+            py,
+            &serde_json::to_value(&k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+        )
+    }
+
+    /// Every managed signing key (no private material).
+    fn list_signing_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let keys = call(py, || tm.list_signing_keys())?;
+        to_py_value(
+            py,
+            &serde_json::to_value(&keys).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+        )
+    }
+
+    /// The public JWKS of the keys that verify now.
+    fn jwks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let v = call(py, || tm.jwks())?;
+        to_py_value(py, &v)
+    }
+
+    /// Signs `claims` with the active managed key (iat, exp, jti added when absent).
+    #[pyo3(signature = (claims, *, ttl_seconds=None))]
+    fn issue_jwt(
+        &self,
+        py: Python<'_>,
+        claims: &Bound<'_, PyAny>,
+        ttl_seconds: Option<i64>,
+    ) -> PyResult<String> {
+        let tm = self.core(py)?;
+        let c = to_object(py, claims, "claims")?;
+        call(py, || tm.issue_jwt(&c, ttl_seconds))
+    }
+
+    /// Verifies a token issued by this manager's keys; returns its claims.
+    #[pyo3(signature = (token, *, algorithms, audience=None, issuer=None, subject=None, leeway=0, required=None, require_exp=None, require_sub=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn verify_jwt<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        algorithms: Vec<String>,
+        audience: Option<Vec<String>>,
+        issuer: Option<String>,
+        subject: Option<String>,
+        leeway: i64,
+        required: Option<Vec<String>>,
+        require_exp: Option<bool>,
+        require_sub: Option<bool>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let tm = self.core(py)?;
+        let policy = irontoken::jwt::PolicySettings {
+            algorithms,
+            leeway: Some(leeway),
+            issuer,
+            audience,
+            subject,
+            required,
+            require_exp,
+            require_sub,
+            ..Default::default()
+        }
+        .into_policy()
+        .map_err(|e| to_py(py, e))?;
+        let d = call(py, || tm.verify_jwt(token, &policy))?;
+        to_py_dict(py, &d.claims)
+    }
+
+    /// Exchanges a valid API key for a short-lived access token.
+    #[pyo3(signature = (api_key, *, required_scopes=None, ttl_seconds=None))]
+    fn exchange_api_key<'py>(
+        &self,
+        py: Python<'py>,
+        api_key: &str,
+        required_scopes: Option<Vec<String>>,
+        ttl_seconds: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let scopes = required_scopes.unwrap_or_default();
+        let at = call(py, || {
+            let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            tm.exchange_api_key(api_key, &s, ttl_seconds)
+        })?;
+        to_py_value(
+            py,
+            &serde_json::to_value(&at).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+        )
+    }
+
     /// Writes buffered usage counters and failed-verification audit entries now.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let tm = self.core(py)?;
@@ -738,6 +879,15 @@ fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Error> {
     let s: irontoken::jwt::PolicySettings =
         serde_json::from_str(policy_json).map_err(|e| Error::invalid(format!("policy: {e}")))?;
     s.into_policy()
+}
+
+fn parse_alg(name: &str) -> Result<irontoken::jwt::Alg, Error> {
+    irontoken::jwt::Alg::parse(name).ok_or_else(|| {
+        Error::new(
+            irontoken::ErrorKind::JwtAlgNotAllowed,
+            "unsupported algorithm",
+        )
+    })
 }
 
 /// A JSON value as the Python object `json.loads` would give.
