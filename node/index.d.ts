@@ -127,6 +127,8 @@ export interface OpenOptions {
   manualClockStart?: number
   /** Master key of managed signing keys, base64 or hex (>= 32 bytes); default: IRONTOKEN_MASTER_KEY. */
   masterKey?: string
+  /** RSA size of generated RS256 signing keys (default 2048). */
+  rsaKeyBits?: 2048 | 3072
 }
 
 export interface CreateKeyOptions {

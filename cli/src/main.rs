@@ -59,6 +59,9 @@ enum SigningCmd {
         /// RS256, ES256, EdDSA or HS256.
         #[arg(long, default_value = "ES256")]
         alg: String,
+        /// RSA size for RS256: 2048 or 3072.
+        #[arg(long, default_value_t = 2048)]
+        rsa_bits: usize,
     },
     /// Make a new key active; the old one verifies for --overlap seconds.
     Rotate {
@@ -68,6 +71,9 @@ enum SigningCmd {
         /// Seconds the old key keeps verifying (0: retired now).
         #[arg(long, default_value_t = 0)]
         overlap: i64,
+        /// RSA size for RS256: 2048 or 3072.
+        #[arg(long, default_value_t = 2048)]
+        rsa_bits: usize,
     },
     /// Retire a key now.
     Retire {
@@ -491,10 +497,12 @@ fn run_managed(tm: &TokenManager, cmd: &JwtCmd, actor: Option<&str>) -> Result<O
         })
     };
     match cmd {
-        JwtCmd::Keys(SigningCmd::Generate { alg: a }) => {
+        JwtCmd::Keys(SigningCmd::Generate { alg: a, .. }) => {
             print_json(&tm.create_signing_key(alg(a)?, actor)?)
         }
-        JwtCmd::Keys(SigningCmd::Rotate { alg: a, overlap }) => {
+        JwtCmd::Keys(SigningCmd::Rotate {
+            alg: a, overlap, ..
+        }) => {
             let a = a.as_deref().map(alg).transpose()?;
             print_json(&tm.rotate_signing_key(a, *overlap, actor)?)
         }
@@ -522,7 +530,16 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
     if let Command::Jwt(cmd @ (JwtCmd::Verify { .. } | JwtCmd::Sign { .. })) = &cli.command {
         return run_jwt(cmd, cli.json);
     }
-    let tm = TokenManager::open(&cli.db)?;
+    let rsa_bits = match &cli.command {
+        Command::Jwt(JwtCmd::Keys(
+            SigningCmd::Generate { rsa_bits, .. } | SigningCmd::Rotate { rsa_bits, .. },
+        )) => *rsa_bits,
+        _ => 2048,
+    };
+    let tm = TokenManager::open_with(
+        &cli.db,
+        irontoken::Options::default().rsa_key_bits(rsa_bits)?,
+    )?;
     if let Command::Jwt(cmd) = &cli.command {
         return run_managed(&tm, cmd, cli.actor.as_deref());
     }

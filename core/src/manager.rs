@@ -84,6 +84,7 @@ pub struct Options {
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
     master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    rsa_key_bits: usize,
 }
 
 /// Name of the environment variable read for the master key when none is given.
@@ -128,6 +129,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             manual: None,
             master_key: None,
+            rsa_key_bits: 2048,
         }
     }
 }
@@ -163,6 +165,16 @@ impl Options {
         Ok(self)
     }
 
+    /// Size of the RSA keys generated for managed RS256 signing keys: 2048
+    /// (default) or 3072.
+    pub fn rsa_key_bits(mut self, bits: usize) -> Result<Self> {
+        if bits != 2048 && bits != 3072 {
+            return Err(Error::invalid("rsa_key_bits must be 2048 or 3072"));
+        }
+        self.rsa_key_bits = bits;
+        Ok(self)
+    }
+
     /// Uses `clock` for every time decision.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -195,6 +207,8 @@ pub struct OpenSettings {
     /// Master key for managed signing keys, base64 or hex (≥ 32 bytes);
     /// default: the `IRONTOKEN_MASTER_KEY` environment variable.
     pub master_key: Option<String>,
+    /// RSA size of generated RS256 signing keys: 2048 (default) or 3072.
+    pub rsa_key_bits: Option<usize>,
 }
 
 impl OpenSettings {
@@ -221,6 +235,9 @@ impl OpenSettings {
         if let Some(k) = &self.master_key {
             let bytes = parse_master_key(k)?;
             o = o.master_key(&bytes)?;
+        }
+        if let Some(bits) = self.rsa_key_bits {
+            o = o.rsa_key_bits(bits)?;
         }
         Ok(o)
     }
@@ -250,6 +267,8 @@ pub(crate) struct Inner {
     pub db: Db,
     /// Master key of managed signing keys, if configured.
     pub master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    /// RSA size of generated RS256 keys.
+    pub rsa_key_bits: usize,
     /// Parsed managed keys, keyed by the fingerprint of the key table.
     pub signing: Mutex<Option<crate::jwt::managed::Loaded>>,
     /// Records by key id with the revision they were read at (see schema `revision`).
@@ -428,6 +447,7 @@ impl TokenManager {
         let inner = Arc::new(Inner {
             db,
             master_key,
+            rsa_key_bits: options.rsa_key_bits,
             signing: Mutex::new(None),
             clock: options.clock,
             manual: options.manual,

@@ -214,3 +214,28 @@ fn database_holds_no_private_key_material() {
     ];
     assert!(!bytes.windows(12).any(|w| w == ed25519_pkcs8_prefix));
 }
+
+#[test]
+fn rsa_3072_keys_on_request() {
+    let tm = TokenManager::open_with(
+        ":memory:",
+        Options::default()
+            .master_key(MASTER)
+            .unwrap()
+            .rsa_key_bits(3072)
+            .unwrap(),
+    )
+    .unwrap();
+    tm.create_signing_key(Alg::RS256, None).unwrap();
+    let jwks = tm.jwks().unwrap();
+    let ring = Keyring::from_jwks(&jwks.to_string()).unwrap();
+    assert_eq!(
+        ring.get(jwks["keys"][0]["kid"].as_str().unwrap())
+            .unwrap()
+            .key_type(),
+        irontoken::jwt::KeyType::Rsa { bits: 3072 }
+    );
+    let t = tm.issue_jwt(&claims(json!({"sub": "x"})), None).unwrap();
+    assert!(tm.verify_jwt(&t, &Policy::new(&[Alg::RS256])).is_ok());
+    assert!(Options::default().rsa_key_bits(1024).is_err());
+}

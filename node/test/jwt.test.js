@@ -144,3 +144,11 @@ test('managed signing keys, JWKS and API key exchange', async () => {
   assert.throws(() => plain.createSigningKey('ES256'), { code: 'MASTER_KEY_REQUIRED' })
   tm.close()
 })
+
+test('RSA key size option', () => {
+  const { TokenManager } = require('..')
+  const tm = new TokenManager(':memory:', { masterKey: 'cd'.repeat(32), rsaKeyBits: 3072 })
+  tm.createSigningKey('RS256')
+  assert.equal(Buffer.from(tm.jwks().keys[0].n, 'base64url').length, 384)
+  assert.throws(() => new TokenManager(':memory:', { rsaKeyBits: 1024 }), { code: 'INVALID_ARGUMENT' })
+})

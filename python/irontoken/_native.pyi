@@ -144,6 +144,7 @@ class TokenManager:
         flush_interval_ms: Optional[int] = None,
         manual_clock_start: Optional[int] = None,
         master_key: Optional[str] = None,
+        rsa_key_bits: Optional[Literal[2048, 3072]] = None,
     ) -> "TokenManager": ...
     def create_key(
         self,

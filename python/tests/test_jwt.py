@@ -194,3 +194,14 @@ def test_managed_signing_keys_and_exchange(tmp_path):
         with pytest.raises(IronTokenError) as e:
             tm.exchange_api_key(api.key)
         assert e.value.code == "KEY_REVOKED"
+
+
+def test_rsa_key_size_option():
+    from irontoken import InvalidArgumentError, TokenManager
+
+    with TokenManager(":memory:", master_key="11" * 32, rsa_key_bits=3072) as tm:
+        assert tm.create_signing_key("RS256")["alg"] == "RS256"
+        n = tm.jwks()["keys"][0]["n"]
+        assert len(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))) == 384
+    with pytest.raises(InvalidArgumentError):
+        TokenManager(":memory:", rsa_key_bits=1024)  # type: ignore[arg-type]

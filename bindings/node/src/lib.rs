@@ -188,6 +188,7 @@ pub struct OpenOptions {
     pub flush_interval_ms: Option<f64>,
     pub manual_clock_start: Option<f64>,
     pub master_key: Option<String>,
+    pub rsa_key_bits: Option<f64>,
 }
 
 /// Options of `createKey`.
@@ -354,6 +355,11 @@ impl TokenManager {
                     .transpose()?,
                 manual_clock_start: int(o.manual_clock_start, "manualClockStart")?,
                 master_key: o.master_key,
+                rsa_key_bits: int(o.rsa_key_bits, "rsaKeyBits")?
+                    .map(|b| {
+                        usize::try_from(b).map_err(|_| invalid("rsaKeyBits must be 2048 or 3072"))
+                    })
+                    .transpose()?,
             },
         };
         let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;

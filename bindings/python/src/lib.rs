@@ -423,7 +423,8 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         path: String,
@@ -432,6 +433,7 @@ impl TokenManager {
         flush_interval_ms: Option<u64>,
         manual_clock_start: Option<i64>,
         master_key: Option<String>,
+        rsa_key_bits: Option<usize>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
             durability,
@@ -439,6 +441,7 @@ impl TokenManager {
             flush_interval_ms,
             manual_clock_start,
             master_key,
+            rsa_key_bits,
         };
         let core = call(py, move || Core::open_with(&path, settings.into_options()?))?;
         Ok(TokenManager {

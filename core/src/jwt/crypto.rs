@@ -22,13 +22,10 @@ fn hmac_alg(alg: Alg) -> Option<hmac::Algorithm> {
 }
 
 fn verification(alg: Alg) -> Option<&'static dyn VerificationAlgorithm> {
+    if let Some(rsa) = rsa_params(alg) {
+        return Some(rsa);
+    }
     Some(match alg {
-        Alg::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-        Alg::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-        Alg::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-        Alg::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-        Alg::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-        Alg::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
         Alg::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
         Alg::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
         Alg::EdDSA => &sig::ED25519,

@@ -155,13 +155,17 @@ fn internal(what: &str) -> Error {
 }
 
 /// Generates private material (PKCS#8 DER, or the HMAC secret) and the public JWK.
-fn generate(alg: Alg, kid: &str) -> Result<(Zeroizing<Vec<u8>>, Option<Value>)> {
+fn generate(alg: Alg, kid: &str, rsa_bits: usize) -> Result<(Zeroizing<Vec<u8>>, Option<Value>)> {
     let rng = rand::SystemRandom::new();
     let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
     Ok(match alg {
         Alg::RS256 => {
-            let kp = sig::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-                .map_err(|_| internal("RSA key generation"))?;
+            let size = if rsa_bits >= 3072 {
+                aws_lc_rs::rsa::KeySize::Rsa3072
+            } else {
+                aws_lc_rs::rsa::KeySize::Rsa2048
+            };
+            let kp = sig::RsaKeyPair::generate(size).map_err(|_| internal("RSA key generation"))?;
             let der = kp.as_der().map_err(|_| internal("RSA encoding"))?;
             let public = kp.public_key();
             let jwk = json!({
@@ -227,7 +231,7 @@ impl TokenManager {
             alg.as_str().to_ascii_lowercase(),
             uuid::Uuid::new_v4().simple()
         );
-        let (private, jwk) = generate(alg, &kid)?;
+        let (private, jwk) = generate(alg, &kid, self.inner.rsa_key_bits)?;
         Ok(SigningRow {
             private_enc: seal(master, &kid, alg.as_str(), &private)?,
             kid,
