@@ -48,7 +48,7 @@ c: rust ## build the C test programs against include/irontoken.h
 	$(CC) $(CFLAGS_T) tests/c/test_keys.c $(CLINK) -o $(CBUILD)/test_keys
 	$(CC) $(CFLAGS_T) tests/c/itk_verify.c $(CLINK) -o $(CBUILD)/itk_verify
 
-demo: build ## a key made in Python, verified from Node, C and the CLI, revoked in Node, seen revoked everywhere
+demo: build ## API key and JWT flows across Python, Node, C and the CLI on one SQLite file
 	bash tests/demo.sh
 
 test: build test-rust test-python test-node test-c lint ## every suite: Rust, Python, Node, C, header, fmt, clippy

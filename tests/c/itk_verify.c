@@ -1,13 +1,52 @@
-/* Verifies one API key against a database file: the C leg of `make demo`.
- * Usage: itk_verify DB_PATH   (the key is read from the IRONTOKEN_KEY
- * environment variable so it does not show in the process list).
- * Prints the reason code; exits 0 if VALID, 1 if refused, 2 on error. */
+/* Verifies one API key against a database file, or one JWT against a JWKS
+ * file: the C leg of `make demo`.
+ * Usage: itk_verify DB_PATH          (key in IRONTOKEN_KEY)
+ *        itk_verify --jwt JWKS_FILE  (token in IRONTOKEN_JWT; ES256/EdDSA/RS256)
+ * Secrets come from the environment so they do not show in the process list.
+ * Prints the reason or error code; exits 0 if valid, 1 if refused, 2 on error. */
 #include "irontoken.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static int verify_jwt(const char *jwks_path) {
+    const char *token = getenv("IRONTOKEN_JWT");
+    char *jwks = read_all(jwks_path);
+    if (!token || !jwks) {
+        fprintf(stderr, "need IRONTOKEN_JWT and a readable JWKS file\n");
+        free(jwks);
+        return 2;
+    }
+    itk_jwt_verifier *v = NULL;
+    itk_status s = itk_jwt_verifier_new(jwks, "{\"algorithms\": [\"ES256\", \"EdDSA\", \"RS256\"]}", &v);
+    free(jwks);
+    if (s != ITK_STATUS_OK) {
+        fprintf(stderr, "bad JWKS: %s\n", itk_status_code(s));
+        return 2;
+    }
+    char *json = NULL;
+    s = itk_jwt_verifier_decode(v, token, NULL, &json);
+    printf("%s\n", s == ITK_STATUS_OK ? "VALID" : itk_status_code(s));
+    itk_string_free(json);
+    itk_jwt_verifier_free(v);
+    return s == ITK_STATUS_OK ? 0 : 1;
+}
 
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--jwt") == 0) return verify_jwt(argv[2]);
     const char *key = getenv("IRONTOKEN_KEY");
     if (argc != 2 || !key) {
         fprintf(stderr, "usage: IRONTOKEN_KEY=... %s DB_PATH\n", argv[0]);
