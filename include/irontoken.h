@@ -452,6 +452,23 @@ itk_status itk_jwt_verifier_decode(const struct itk_jwt_verifier *v,
                                    char **out_json);
 
 /**
+ * Verifies a compact JWS (signature and header policy only; the payload can
+ * be anything, e.g. a webhook body). On success writes the header JSON to
+ * `*out_header_json` (may be NULL), the payload to `*out_payload` and its
+ * length to `*out_len`; free the payload with `itk_bytes_free`.
+ */
+itk_status itk_jwt_verifier_verify_jws(const struct itk_jwt_verifier *v,
+                                       const char *token,
+                                       char **out_header_json,
+                                       uint8_t **out_payload,
+                                       size_t *out_len);
+
+/**
+ * Frees a byte buffer returned by irontoken (`len` as returned). NULL is ignored.
+ */
+void itk_bytes_free(uint8_t *p, size_t len);
+
+/**
  * Signs `claims_json` (a JSON object) with `key` (a PEM private key or an
  * HMAC secret as text) and `alg` (e.g. "RS256"). `header_json` (extra header
  * parameters) and `kid` may be NULL. Writes the token to `*out_token`.

@@ -471,6 +471,19 @@ static void test_jwt(const char *dir) {
     CHECK(itk_jwt_encode("[1]", secret, "HS256", NULL, NULL, &t2) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_jwt_encode("{}", secret, "none", NULL, NULL, &t2) == ITK_STATUS_JWT_ALG_NOT_ALLOWED);
     CHECK(t2 == NULL);
+    /* JWS: the payload comes back as bytes. */
+    char *hdr = NULL;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    CHECK(itk_jwt_verifier_verify_jws(v, token, &hdr, &payload, &plen) == ITK_STATUS_OK);
+    CHECK(plen > 0 && payload && memchr(payload, '{', plen) == payload);
+    CHECK(hdr && strstr(hdr, "HS256"));
+    itk_bytes_free(payload, plen);
+    itk_string_free(hdr);
+    CHECK(itk_jwt_verifier_verify_jws(v, "a.b.c", NULL, &payload, &plen) == ITK_STATUS_JWT_MALFORMED);
+    CHECK(itk_jwt_verifier_verify_jws(v, token, NULL, NULL, &plen) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_bytes_free(NULL, 0);
+
     /* A signer parsed once signs many tokens that verify. */
     char keypath[4096];
     snprintf(keypath, sizeof keypath, "%s/jwt/keys/ec_p256_private.pem", dir);

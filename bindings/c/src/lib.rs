@@ -987,6 +987,54 @@ pub unsafe extern "C" fn itk_jwt_verifier_decode(
     })
 }
 
+/// Verifies a compact JWS (signature and header policy only; the payload can
+/// be anything, e.g. a webhook body). On success writes the header JSON to
+/// `*out_header_json` (may be NULL), the payload to `*out_payload` and its
+/// length to `*out_len`; free the payload with `itk_bytes_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verifier_verify_jws(
+    v: *const itk_jwt_verifier,
+    token: *const c_char,
+    out_header_json: *mut *mut c_char,
+    out_payload: *mut *mut u8,
+    out_len: *mut usize,
+) -> itk_status {
+    guard(|| {
+        if v.is_null() {
+            return Err(Error::invalid("verifier is NULL"));
+        }
+        // SAFETY: a live verifier from itk_jwt_verifier_new*.
+        let v = unsafe { &(*v).v };
+        // SAFETY: C string per the contract.
+        let token = unsafe { arg(token, "token") }?;
+        out(out_payload, "out_payload")?;
+        out(out_len, "out_len")?;
+        let d = v.verify_jws(token)?;
+        let header = to_json(&d.header)?;
+        write_opt(out_header_json, || Ok(header))?;
+        let len = d.payload.len();
+        let ptr = Box::into_raw(d.payload.into_boxed_slice()).cast::<u8>();
+        // SAFETY: both out-params checked non-NULL.
+        unsafe {
+            *out_payload = ptr;
+            *out_len = len;
+        }
+        Ok(())
+    })
+}
+
+/// Frees a byte buffer returned by irontoken (`len` as returned). NULL is ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_bytes_free(p: *mut u8, len: usize) {
+    if p.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `p`/`len` came from a boxed slice of this library, freed once.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) });
+    }));
+}
+
 /// Signs `claims_json` (a JSON object) with `key` (a PEM private key or an
 /// HMAC secret as text) and `alg` (e.g. "RS256"). `header_json` (extra header
 /// parameters) and `kid` may be NULL. Writes the token to `*out_token`.
