@@ -233,6 +233,15 @@ export declare class TokenManager {
   now(): number
   /** Flushes and closes; later calls throw INVALID_ARGUMENT. */
   close(): void
+  // Off the JS thread (libuv pool): calls that wait for a commit's fsync or
+  // a key generation. Rejections carry the same `code` as the sync calls.
+  createKeyAsync(options: CreateKeyOptions): Promise<CreatedKey>
+  verifyKeyAsync(key: string, requiredScopes?: string[]): Promise<VerifyResult>
+  revokeKeyAsync(keyId: string, options?: RevokeOptions): Promise<KeyRecord>
+  rotateKeyAsync(keyId: string, options?: RotateKeyOptions): Promise<CreatedKey>
+  createSigningKeyAsync(algorithm: 'RS256' | 'ES256' | 'EdDSA' | 'HS256', options?: ActorOptions): Promise<ManagedKey>
+  rotateSigningKeyAsync(options?: { algorithm?: string; overlapSeconds?: number; actor?: string }): Promise<ManagedKey>
+  flushAsync(): Promise<void>
 }
 
 /** True if `key` has the shape and checksum of an irontoken key (no database lookup). */

@@ -27,6 +27,15 @@ const NAPI_ARGUMENT_CODES = new Set([
   'BigintExpected',
 ])
 
+// A rejected `*Async` call carries the stable code at the start of its message.
+function mapAsyncError(e) {
+  if (e && typeof e === 'object' && typeof e.message === 'string') {
+    const m = /^([A-Z][A-Z_]+): /.exec(e.message)
+    if (m) e.code = m[1]
+  }
+  return mapError(e)
+}
+
 function mapError(e) {
   if (e && typeof e === 'object' && NAPI_ARGUMENT_CODES.has(e.code)) {
     e.message = `INVALID_ARGUMENT: ${e.message}`
@@ -44,11 +53,18 @@ for (const name of Object.getOwnPropertyNames(TokenManager.prototype)) {
   Object.defineProperty(TokenManager.prototype, name, {
     ...desc,
     value: function (...args) {
+      let out
       try {
-        return method.apply(this, args)
+        out = method.apply(this, args)
       } catch (e) {
         throw mapError(e)
       }
+      if (out && typeof out.then === 'function') {
+        return out.catch((e) => {
+          throw mapAsyncError(e)
+        })
+      }
+      return out
     },
   })
 }

@@ -268,6 +268,31 @@ pub struct ExchangeOptions {
     pub ttl_seconds: Option<f64>,
 }
 
+fn new_key_of(o: CreateKeyOptions) -> Result<NewKey, Code> {
+    Ok(NewKey {
+        owner: o.owner,
+        name: o.name.unwrap_or_default(),
+        description: o.description.unwrap_or_default(),
+        scopes: o.scopes.unwrap_or_default(),
+        metadata: object(o.metadata, "metadata")?,
+        expires_at: int(o.expires_at, "expiresAt")?,
+        expires_in: int(o.expires_in, "expiresIn")?,
+        prefix: o.prefix,
+        actor: o.actor,
+    })
+}
+
+fn rotate_options_of(options: Option<RotateKeyOptions>) -> Result<RotateOptions, Code> {
+    Ok(match options {
+        None => RotateOptions::default(),
+        Some(o) => RotateOptions {
+            overlap_seconds: int(o.overlap_seconds, "overlapSeconds")?.unwrap_or(0),
+            expires_at: int(o.expires_at, "expiresAt")?.map(Some),
+            actor: o.actor,
+        },
+    })
+}
+
 fn alg_of(name: &str) -> Result<irontoken::jwt::Alg, Code> {
     irontoken::jwt::Alg::parse(name).ok_or_else(|| {
         err(CoreError::new(
@@ -322,6 +347,71 @@ impl From<irontoken::CreatedKey> for CreatedKey {
     }
 }
 
+/// A JSON value resolved by a `*Async` method.
+pub struct Json(Value);
+
+impl TypeName for Json {
+    fn type_name() -> &'static str {
+        "Object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Json {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        // SAFETY: forwarded from napi's own conversion contract.
+        unsafe { Value::to_napi_value(env, val.0) }
+    }
+}
+
+fn json_of<T: serde::Serialize>(v: T) -> std::result::Result<Json, CoreError> {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| CoreError::new(irontoken::ErrorKind::Internal, e.to_string()))
+}
+
+/// Work run on the libuv thread pool (the `*Async` methods): the JS thread
+/// never waits for a commit's fsync or an RSA key generation. A rejection's
+/// message starts with the stable code; index.js copies it to `err.code`.
+pub struct Job<T> {
+    work: Option<Box<dyn FnOnce() -> std::result::Result<T, CoreError> + Send>>,
+}
+
+impl<T> Job<T> {
+    fn new(
+        f: impl FnOnce() -> std::result::Result<T, CoreError> + Send + 'static,
+    ) -> AsyncTask<Self>
+    where
+        T: Send + ToNapiValue + TypeName + 'static,
+    {
+        AsyncTask::new(Job {
+            work: Some(Box::new(f)),
+        })
+    }
+}
+
+impl<T: Send + ToNapiValue + TypeName + 'static> Task for Job<T> {
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> napi::Result<T> {
+        let f = self
+            .work
+            .take()
+            .ok_or_else(|| napi::Error::new(Status::GenericFailure, "INTERNAL: job ran twice"))?;
+        f().map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
+        Ok(output)
+    }
+}
+
 /// The entry object, opened on a SQLite path or ":memory:".
 #[napi]
 pub struct TokenManager {
@@ -372,17 +462,7 @@ impl TokenManager {
     #[napi]
     pub fn create_key(&self, options: CreateKeyOptions) -> Result<CreatedKey, Code> {
         let tm = self.core()?;
-        let req = NewKey {
-            owner: options.owner,
-            name: options.name.unwrap_or_default(),
-            description: options.description.unwrap_or_default(),
-            scopes: options.scopes.unwrap_or_default(),
-            metadata: object(options.metadata, "metadata")?,
-            expires_at: int(options.expires_at, "expiresAt")?,
-            expires_in: int(options.expires_in, "expiresIn")?,
-            prefix: options.prefix,
-            actor: options.actor,
-        };
+        let req = new_key_of(options)?;
         Ok(tm.create_key(&req).map_err(err)?.into())
     }
 
@@ -652,6 +732,105 @@ impl TokenManager {
             .exchange_api_key(&api_key, &s, ttl)
             .map_err(err)?;
         serde_json::to_value(at).map_err(|e| invalid(&e.to_string()))
+    }
+
+    /// `createKey` off the JS thread; resolves to a CreatedKey.
+    #[napi(ts_return_type = "Promise<CreatedKey>")]
+    pub fn create_key_async(
+        &self,
+        options: CreateKeyOptions,
+    ) -> Result<AsyncTask<Job<CreatedKey>>, Code> {
+        let tm = self.core()?;
+        let req = new_key_of(options)?;
+        Ok(Job::new(move || tm.create_key(&req).map(Into::into)))
+    }
+
+    /// `verifyKey` off the JS thread.
+    #[napi(ts_return_type = "Promise<VerifyResult>")]
+    pub fn verify_key_async(
+        &self,
+        key: String,
+        required_scopes: Option<Vec<String>>,
+    ) -> Result<AsyncTask<Job<VerifyResult>>, Code> {
+        let tm = self.core()?;
+        let scopes = required_scopes.unwrap_or_default();
+        Ok(Job::new(move || {
+            let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            tm.verify_key(&key, &s).map(|v| VerifyResult {
+                valid: v.valid,
+                reason: v.reason.code(),
+                record: v.record,
+            })
+        }))
+    }
+
+    /// `revokeKey` off the JS thread.
+    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    pub fn revoke_key_async(
+        &self,
+        key_id: String,
+        options: Option<RevokeOptions>,
+    ) -> Result<AsyncTask<Job<KeyRecord>>, Code> {
+        let tm = self.core()?;
+        let (reason, actor) = options.map_or((None, None), |o| (o.reason, o.actor));
+        Ok(Job::new(move || {
+            tm.revoke_key(&key_id, reason.as_deref(), actor.as_deref())
+                .map(Into::into)
+        }))
+    }
+
+    /// `rotateKey` off the JS thread; resolves to a CreatedKey.
+    #[napi(ts_return_type = "Promise<CreatedKey>")]
+    pub fn rotate_key_async(
+        &self,
+        key_id: String,
+        options: Option<RotateKeyOptions>,
+    ) -> Result<AsyncTask<Job<CreatedKey>>, Code> {
+        let tm = self.core()?;
+        let o = rotate_options_of(options)?;
+        Ok(Job::new(move || tm.rotate_key(&key_id, &o).map(Into::into)))
+    }
+
+    /// `createSigningKey` off the JS thread (RSA generation takes a while).
+    #[napi(ts_return_type = "Promise<ManagedKey>")]
+    pub fn create_signing_key_async(
+        &self,
+        algorithm: String,
+        options: Option<ActorOptions>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let tm = self.core()?;
+        let alg = alg_of(&algorithm)?;
+        let actor = options.and_then(|o| o.actor);
+        Ok(Job::new(move || {
+            json_of(tm.create_signing_key(alg, actor.as_deref())?)
+        }))
+    }
+
+    /// `rotateSigningKey` off the JS thread.
+    #[napi(ts_return_type = "Promise<ManagedKey>")]
+    pub fn rotate_signing_key_async(
+        &self,
+        options: Option<RotateSigningOptions>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let tm = self.core()?;
+        let (alg, overlap, actor) = match options {
+            None => (None, 0, None),
+            Some(o) => (
+                o.algorithm.as_deref().map(alg_of).transpose()?,
+                int(o.overlap_seconds, "overlapSeconds")?.unwrap_or(0),
+                o.actor,
+            ),
+        };
+        Ok(Job::new(move || {
+            json_of(tm.rotate_signing_key(alg, overlap, actor.as_deref())?)
+        }))
+    }
+
+    /// `flush` off the JS thread.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn flush_async(&self) -> Result<AsyncTask<Job<()>>, Code> {
+        let tm = self.core()?;
+        Ok(Job::new(move || tm.flush()))
     }
 
     /// Writes buffered usage counters and failed-verification audit entries now.
