@@ -21,6 +21,7 @@ mod error;
 pub mod jwt;
 pub mod keys;
 mod manager;
+pub mod ratelimit;
 mod store;
 
 pub use audit::{AuditEvent, AuditFilter};

@@ -1,0 +1,332 @@
+//! In-process rate limiting: GCRA (the generic cell rate algorithm, an exact
+//! token bucket kept as one timestamp per bucket) per key and named limit.
+//!
+//! - A [`Limit`] allows `count` requests per `period_ms` with bursts of up to
+//!   `burst` requests (the bucket's capacity).
+//! - [`RateLimiter::check`] checks several limits of one key all-or-nothing:
+//!   a denied request consumes from none of them. [`RateLimiter::peek`]
+//!   answers the same without consuming.
+//! - State lives in memory, sharded by key; a bucket that has refilled
+//!   completely carries no information and is evicted when a shard passes its
+//!   bound, so memory stays bounded however many keys pass through.
+//! - Across processes nothing is shared: each process enforces its own
+//!   buckets, so N processes admit up to N times the configured rate.
+//!
+//! Times are milliseconds on the caller's clock (inject one in tests).
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+/// One named limit: `count` requests per `period_ms`, bursts up to `burst`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Limit {
+    /// Name, e.g. `per_second` or `per_day`; buckets are per key and name.
+    pub name: String,
+    /// Requests per period.
+    pub count: u64,
+    /// Period length in milliseconds.
+    pub period_ms: u64,
+    /// Largest burst (bucket capacity); at least 1.
+    pub burst: u64,
+}
+
+impl Limit {
+    /// A limit of `count` per `period_ms` with bursts of `burst`.
+    pub fn new(name: &str, count: u64, period_ms: u64, burst: u64) -> Result<Limit> {
+        let l = Limit {
+            name: name.to_string(),
+            count,
+            period_ms,
+            burst,
+        };
+        l.validate()?;
+        Ok(l)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.count == 0 || self.period_ms == 0 || self.burst == 0 {
+            return Err(Error::invalid(
+                "count, period_ms and burst must be positive",
+            ));
+        }
+        if self.name.is_empty() || self.name.len() > 64 {
+            return Err(Error::invalid("limit name must be 1-64 bytes"));
+        }
+        Ok(())
+    }
+
+    /// Time between two requests at the sustained rate, in microseconds.
+    fn interval_us(&self) -> i64 {
+        ((self.period_ms as i128 * 1000) / self.count as i128).max(1) as i64
+    }
+}
+
+/// The state of one limit after a check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LimitState {
+    /// The limit's name.
+    pub name: String,
+    /// Requests still allowed right now (after this one, if it was allowed).
+    pub remaining: u64,
+    /// Milliseconds until the bucket is full again.
+    pub reset_ms: u64,
+}
+
+/// The answer of a check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    /// True if the request is within every limit (and, for `check`, was counted).
+    pub allowed: bool,
+    /// Milliseconds to wait before the request would be allowed (0 if allowed).
+    pub retry_after_ms: u64,
+    /// Per-limit state, in the order given.
+    pub limits: Vec<LimitState>,
+}
+
+const SHARDS: usize = 64;
+
+/// Bucket id → theoretical arrival time (µs). The id is a 64-bit keyed hash
+/// of (key, limit name); a collision would merge two buckets, with odds of
+/// about n²/2⁶⁵ for n buckets (10⁻⁸ at a million).
+type Shard = HashMap<u64, i64>;
+
+/// One limit's answer, without allocation (see [`RateLimiter::check_one`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// True if allowed (and, for `check_one`, counted).
+    pub allowed: bool,
+    /// Requests still allowed right now.
+    pub remaining: u64,
+    /// Milliseconds to wait before the request would be allowed.
+    pub retry_after_ms: u64,
+    /// Milliseconds until the bucket is full again.
+    pub reset_ms: u64,
+}
+
+/// Buckets for many keys; `Send + Sync`, share one per process.
+pub struct RateLimiter {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: std::collections::hash_map::RandomState,
+    max_per_shard: usize,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("buckets", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter::new(1_000_000)
+    }
+}
+
+impl RateLimiter {
+    /// A limiter keeping about `max_buckets` buckets before evicting full ones.
+    pub fn new(max_buckets: usize) -> Self {
+        RateLimiter {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: Default::default(),
+            max_per_shard: (max_buckets / SHARDS).max(16),
+        }
+    }
+
+    /// The shard of `key` (all limits of a key live in one shard, so a
+    /// check is atomic) and the bucket id of each limit name.
+    fn locate<'a>(&'a self, key: &'a str) -> (usize, impl Fn(&str) -> u64 + 'a) {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        let shard = (h.finish() as usize) % SHARDS;
+        let id = move |name: &str| {
+            let mut h = self.hasher.build_hasher();
+            key.hash(&mut h);
+            name.hash(&mut h);
+            h.finish()
+        };
+        (shard, id)
+    }
+
+    /// One limit, no allocation: the hot path of a per-key check.
+    pub fn check_one(&self, key: &str, limit: &Limit, now_ms: i64) -> Result<Verdict> {
+        limit.validate()?;
+        let (shard, id) = self.locate(key);
+        let bucket = id(&limit.name);
+        let now = now_ms.saturating_mul(1000);
+        let t = limit.interval_us();
+        let capacity = t.saturating_mul(limit.burst as i64);
+        let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        let tat = shard.get(&bucket).copied().unwrap_or(now).max(now);
+        let new_tat = tat.saturating_add(t);
+        let allowed = new_tat - now <= capacity;
+        let after = if allowed { new_tat } else { tat };
+        if allowed {
+            if shard.len() >= self.max_per_shard {
+                shard.retain(|_, tat| *tat > now);
+            }
+            shard.insert(bucket, new_tat);
+        }
+        Ok(Verdict {
+            allowed,
+            remaining: ((now + capacity - after).max(0) / t) as u64,
+            retry_after_ms: if allowed {
+                0
+            } else {
+                ((new_tat - capacity - now) as u64).div_ceil(1000)
+            },
+            reset_ms: ((after - now).max(0) as u64).div_ceil(1000),
+        })
+    }
+
+    /// Number of buckets held.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    /// True if no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts one request of `key` against every limit, all-or-nothing, at `now_ms`.
+    pub fn check(&self, key: &str, limits: &[Limit], now_ms: i64) -> Result<Decision> {
+        self.run(key, limits, now_ms, true)
+    }
+
+    /// Answers as `check` would, without counting the request.
+    pub fn peek(&self, key: &str, limits: &[Limit], now_ms: i64) -> Result<Decision> {
+        self.run(key, limits, now_ms, false)
+    }
+
+    fn run(&self, key: &str, limits: &[Limit], now_ms: i64, consume: bool) -> Result<Decision> {
+        if limits.is_empty() {
+            return Err(Error::invalid("no limits given"));
+        }
+        for l in limits {
+            l.validate()?;
+        }
+        let now = now_ms.saturating_mul(1000);
+        let (shard, id) = self.locate(key);
+        let ids: Vec<u64> = limits.iter().map(|l| id(&l.name)).collect();
+        let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        // Theoretical arrival time after this request, per limit.
+        let mut next = Vec::with_capacity(limits.len());
+        let mut retry_us: i64 = 0;
+        for (l, bucket) in limits.iter().zip(&ids) {
+            let t = l.interval_us();
+            let capacity = t.saturating_mul(l.burst as i64);
+            let tat = shard.get(bucket).copied().unwrap_or(now).max(now);
+            let new_tat = tat.saturating_add(t);
+            if new_tat - now > capacity {
+                retry_us = retry_us.max(new_tat - capacity - now);
+            }
+            next.push((tat, new_tat, t, capacity));
+        }
+        let allowed = retry_us == 0;
+        let mut states = Vec::with_capacity(limits.len());
+        for (l, (tat, new_tat, t, capacity)) in limits.iter().zip(&next) {
+            let after = if allowed { *new_tat } else { *tat };
+            let remaining = ((now + capacity - after).max(0) / t) as u64;
+            states.push(LimitState {
+                name: l.name.clone(),
+                remaining,
+                reset_ms: ((after - now).max(0) as u64).div_ceil(1000),
+            });
+        }
+        if allowed && consume {
+            if shard.len() >= self.max_per_shard {
+                // Full buckets say nothing a fresh one would not: drop them.
+                shard.retain(|_, tat| *tat > now);
+            }
+            for (bucket, (_, new_tat, _, _)) in ids.iter().zip(&next) {
+                shard.insert(*bucket, *new_tat);
+            }
+        }
+        Ok(Decision {
+            allowed,
+            retry_after_ms: (retry_us as u64).div_ceil(1000),
+            limits: states,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_sustained_rate() {
+        let rl = RateLimiter::default();
+        let l = [Limit::new("s", 10, 1000, 5).unwrap()]; // 10/s, burst 5
+        for i in 0..5 {
+            let d = rl.check("k", &l, 0).unwrap();
+            assert!(d.allowed, "{i}");
+            assert_eq!(d.limits[0].remaining, 4 - i);
+        }
+        let d = rl.check("k", &l, 0).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_ms, 100);
+        assert!(rl.check("k", &l, 99).unwrap().allowed == false);
+        assert!(rl.check("k", &l, 100).unwrap().allowed);
+        // Other keys are independent.
+        assert!(rl.check("other", &l, 0).unwrap().allowed);
+    }
+
+    #[test]
+    fn all_or_nothing_and_peek() {
+        let rl = RateLimiter::default();
+        let limits = [
+            Limit::new("per_second", 100, 1000, 100).unwrap(),
+            Limit::new("per_minute", 2, 60_000, 2).unwrap(),
+        ];
+        assert!(rl.check("k", &limits, 0).unwrap().allowed);
+        assert!(rl.check("k", &limits, 0).unwrap().allowed);
+        let denied = rl.check("k", &limits, 0).unwrap();
+        assert!(!denied.allowed);
+        assert_eq!(denied.retry_after_ms, 30_000);
+        // The denied request took nothing from per_second.
+        assert_eq!(denied.limits[0].remaining, 98);
+        let p = rl.peek("k", &limits, 30_000).unwrap();
+        assert!(p.allowed);
+        assert_eq!(
+            rl.peek("k", &limits, 30_000).unwrap(),
+            p,
+            "peek consumes nothing"
+        );
+        assert!(Limit::new("x", 0, 1, 1).is_err());
+        assert!(rl.check("k", &[], 0).is_err());
+    }
+
+    #[test]
+    fn check_one_matches_check() {
+        let a = RateLimiter::default();
+        let b = RateLimiter::default();
+        let l = Limit::new("s", 3, 1000, 2).unwrap();
+        for t in [0, 0, 0, 100, 333, 334, 700, 2000] {
+            let one = a.check_one("k", &l, t).unwrap();
+            let many = b.check("k", std::slice::from_ref(&l), t).unwrap();
+            assert_eq!(one.allowed, many.allowed, "t={t}");
+            assert_eq!(one.remaining, many.limits[0].remaining, "t={t}");
+            assert_eq!(one.retry_after_ms, many.retry_after_ms, "t={t}");
+            assert_eq!(one.reset_ms, many.limits[0].reset_ms, "t={t}");
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let rl = RateLimiter::new(64 * 16);
+        let l = [Limit::new("s", 1000, 1000, 10).unwrap()];
+        for i in 0..100_000 {
+            // Each key is used once, 10 ms apart: its bucket refills long before reuse.
+            rl.check(&format!("key-{i}"), &l, i * 10).unwrap();
+        }
+        assert!(rl.len() <= 64 * 17, "{} buckets", rl.len());
+    }
+}
