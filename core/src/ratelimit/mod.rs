@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// One named limit: `count` requests per `period_ms`, bursts up to `burst`.
@@ -139,15 +139,8 @@ impl RateLimiter {
     /// The shard of `key` (all limits of a key live in one shard, so a
     /// check is atomic) and the bucket id of each limit name.
     fn locate<'a>(&'a self, key: &'a str) -> (usize, impl Fn(&str) -> u64 + 'a) {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let shard = (h.finish() as usize) % SHARDS;
-        let id = move |name: &str| {
-            let mut h = self.hasher.build_hasher();
-            key.hash(&mut h);
-            name.hash(&mut h);
-            h.finish()
-        };
+        let shard = (self.hasher.hash_one(key) as usize) % SHARDS;
+        let id = move |name: &str| self.hasher.hash_one((key, name));
         (shard, id)
     }
 
@@ -273,7 +266,7 @@ mod tests {
         let d = rl.check("k", &l, 0).unwrap();
         assert!(!d.allowed);
         assert_eq!(d.retry_after_ms, 100);
-        assert!(rl.check("k", &l, 99).unwrap().allowed == false);
+        assert!(!rl.check("k", &l, 99).unwrap().allowed);
         assert!(rl.check("k", &l, 100).unwrap().allowed);
         // Other keys are independent.
         assert!(rl.check("other", &l, 0).unwrap().allowed);
