@@ -195,6 +195,12 @@ typedef struct itk_jwt_verifier itk_jwt_verifier;
  */
 typedef struct itk_manager itk_manager;
 
+/**
+ * An in-process rate limiter (opaque): GCRA buckets per key and named
+ * limit, not shared across processes. `itk_ratelimiter_new` / `_free`.
+ */
+typedef struct itk_ratelimiter itk_ratelimiter;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -501,6 +507,31 @@ itk_status itk_jwt_signer_sign(const struct itk_jwt_signer *s,
  * Frees a signer. NULL is ignored.
  */
 void itk_jwt_signer_free(struct itk_jwt_signer *s);
+
+/**
+ * A limiter keeping about `max_buckets` buckets before evicting full ones.
+ */
+itk_status itk_ratelimiter_new(size_t max_buckets, struct itk_ratelimiter **out);
+
+/**
+ * Frees a limiter. NULL is ignored.
+ */
+void itk_ratelimiter_free(struct itk_ratelimiter *rl);
+
+/**
+ * Checks one request of `key` against `limits_json` (an array of
+ * `{"name", "count", "period_ms", "burst"}`) at `now_ms`, all-or-nothing;
+ * counts it only if `consume` and allowed. Writes the decision
+ * `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}]}`
+ * to `*out_json` (may be NULL) and `allowed` to `*out_allowed` (may be NULL).
+ */
+itk_status itk_ratelimiter_check(const struct itk_ratelimiter *rl,
+                                 const char *key,
+                                 const char *limits_json,
+                                 int64_t now_ms,
+                                 bool consume,
+                                 bool *out_allowed,
+                                 char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -327,3 +327,28 @@ export declare function jwtSign(
   key: KeyInput,
   options?: { algorithm?: string; header?: Record<string, unknown>; kid?: string },
 ): string
+
+/** One named limit: `count` requests per `period_ms`, bursts of up to `burst`. */
+export interface Limit {
+  name: string
+  count: number
+  period_ms: number
+  burst: number
+}
+
+/** The answer of a rate-limit check. */
+export interface RateDecision {
+  allowed: boolean
+  retry_after_ms: number
+  limits: { name: string; remaining: number; reset_ms: number }[]
+}
+
+/** In-process rate limiter: GCRA buckets per key and named limit (not shared across processes). */
+export declare class RateLimiter {
+  constructor(maxBuckets?: number)
+  /** Counts one request of `key` against every limit, all-or-nothing. */
+  check(key: string, limits: Limit[], nowMs?: number): RateDecision
+  /** Answers as `check` would, without counting. */
+  peek(key: string, limits: Limit[], nowMs?: number): RateDecision
+  get size(): number
+}

@@ -44,13 +44,15 @@ function mapError(e) {
   return e
 }
 
-const { TokenManager, CreatedKey, VerifyResult } = native
+const { TokenManager, CreatedKey, VerifyResult, RateLimiter } = native
 
-for (const name of Object.getOwnPropertyNames(TokenManager.prototype)) {
-  const desc = Object.getOwnPropertyDescriptor(TokenManager.prototype, name)
+for (const [proto, name] of [TokenManager.prototype, RateLimiter.prototype].flatMap((p) =>
+  Object.getOwnPropertyNames(p).map((n) => [p, n]),
+)) {
+  const desc = Object.getOwnPropertyDescriptor(proto, name)
   if (name === 'constructor' || typeof desc.value !== 'function') continue
   const method = desc.value
-  Object.defineProperty(TokenManager.prototype, name, {
+  Object.defineProperty(proto, name, {
     ...desc,
     value: function (...args) {
       let out
@@ -236,6 +238,7 @@ module.exports = {
   VerifyResult,
   JwtVerifier,
   JwtSigner,
+  RateLimiter,
   jwtVerify,
   jwtSign,
   isWellFormed,

@@ -312,3 +312,18 @@ test('async variants run off the JS thread and reject with stable codes', async 
   tm.close()
   await assert.rejects(async () => tm.flushAsync(), { code: 'INVALID_ARGUMENT' })
 })
+
+test('rate limiter: shared vectors', () => {
+  const { RateLimiter } = require('..')
+  const doc = JSON.parse(fs.readFileSync(path.join(VECTORS, 'ratelimit.json'), 'utf8'))
+  for (const c of doc.cases) {
+    const rl = new RateLimiter()
+    for (const step of c.steps) {
+      const d = rl.check('key', c.limits, step.now_ms)
+      assert.deepEqual(d, { allowed: step.allowed, retry_after_ms: step.retry_after_ms, limits: step.limits }, c.name)
+    }
+  }
+  const rl = new RateLimiter()
+  assert.throws(() => rl.check('k', [{ name: 's', count: 0, period_ms: 1, burst: 1 }]), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => rl.check('k', 'nope'), { code: 'INVALID_ARGUMENT' })
+})

@@ -14,6 +14,7 @@ __all__ = [
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
+    "RateLimiter",
     "jwt_decode",
     "jwt_encode",
 ]
@@ -265,6 +266,19 @@ class JwtSigner:
 
     def __new__(cls, key: str | bytes, algorithm: str, kid: Optional[str] = None) -> "JwtSigner": ...
     def sign(self, claims_json: str, headers_json: Optional[str] = None) -> str: ...
+
+@final
+class RateLimiter:
+    """In-process rate limiter: GCRA buckets per key and named limit (not shared across processes)."""
+
+    def __new__(cls, max_buckets: int = 1000000) -> "RateLimiter": ...
+    def check(
+        self, key: str, limits: Sequence[Dict[str, Any]], now_ms: Optional[int] = None
+    ) -> Dict[str, Any]: ...
+    def peek(
+        self, key: str, limits: Sequence[Dict[str, Any]], now_ms: Optional[int] = None
+    ) -> Dict[str, Any]: ...
+    def __len__(self) -> int: ...
 
 def jwt_decode(
     token: str, key: str | bytes, policy_json: str, now: Optional[int] = None

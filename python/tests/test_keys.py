@@ -321,3 +321,23 @@ def test_every_error_code_has_an_exception_class():
         exc = errors._from_native(entry["code"], "m")
         assert exc.code == entry["code"]
         assert type(exc) is not errors.IronTokenError, entry["code"]
+
+
+def test_rate_limiter_shared_vectors():
+    import json
+
+    from irontoken import RateLimiter
+
+    doc = json.loads((pathlib.Path(__file__).resolve().parents[2] / "tests/vectors/ratelimit.json").read_text())
+    for case in doc["cases"]:
+        rl = RateLimiter()
+        for step in case["steps"]:
+            d = rl.check("key", case["limits"], now_ms=step["now_ms"])
+            assert d == {k: step[k] for k in ("allowed", "retry_after_ms", "limits")}, case["name"]
+    rl = RateLimiter()
+    limit = [{"name": "s", "count": 1, "period_ms": 1000, "burst": 1}]
+    assert rl.peek("k", limit, now_ms=0)["allowed"] and rl.peek("k", limit, now_ms=0)["allowed"]
+    assert rl.check("k", limit, now_ms=0)["allowed"] and not rl.check("k", limit, now_ms=0)["allowed"]
+    assert len(rl) == 1
+    with pytest.raises(InvalidArgumentError):
+        rl.check("k", [{"name": "s", "count": 0, "period_ms": 1, "burst": 1}])

@@ -567,6 +567,48 @@ static void test_managed_keys(void) {
     itk_manager_free(m);
 }
 
+static void test_ratelimit(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ratelimit.json", dir);
+    char *text = mj_read_file(path);
+    mj *doc = mj_parse(text);
+    mj *cases = mj_get(doc, "cases");
+    CHECK(cases && cases->len >= 3);
+    for (size_t i = 0; cases && i < cases->len; i++) {
+        mj *c = cases->items[i];
+        char *limits = mj_dump(mj_get(c, "limits"));
+        itk_ratelimiter *rl = NULL;
+        CHECK(itk_ratelimiter_new(1000, &rl) == ITK_STATUS_OK);
+        mj *steps = mj_get(c, "steps");
+        for (size_t k = 0; k < steps->len; k++) {
+            mj *st = steps->items[k];
+            bool allowed = false;
+            char *out = NULL;
+            CHECK(itk_ratelimiter_check(rl, "key", limits, (int64_t)mj_get(st, "now_ms")->num, true, &allowed, &out) == ITK_STATUS_OK);
+            CHECK(allowed == mj_get(st, "allowed")->boolean);
+            mj *got = mj_parse(out);
+            CHECK(mj_get(got, "retry_after_ms")->num == mj_get(st, "retry_after_ms")->num);
+            char *a = mj_dump(mj_get(got, "limits")), *b = mj_dump(mj_get(st, "limits"));
+            CHECK(!strcmp(a, b));
+            free(a);
+            free(b);
+            mj_free(got);
+            itk_string_free(out);
+        }
+        itk_ratelimiter_free(rl);
+        free(limits);
+    }
+    itk_ratelimiter *rl = NULL;
+    CHECK(itk_ratelimiter_new(10, &rl) == ITK_STATUS_OK);
+    CHECK(itk_ratelimiter_check(rl, "k", "[]", 0, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_ratelimiter_check(rl, NULL, "[]", 0, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_ratelimiter_check(NULL, "k", "[]", 0, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_ratelimiter_free(rl);
+    itk_ratelimiter_free(NULL);
+    mj_free(doc);
+    free(text);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -576,6 +618,7 @@ int main(int argc, char **argv) {
     test_error_codes(argv[1]);
     test_jwt(argv[1]);
     test_managed_keys();
+    test_ratelimit(argv[1]);
     test_lifecycle();
     test_rotation();
     test_hostile_input();

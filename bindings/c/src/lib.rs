@@ -1159,6 +1159,80 @@ pub unsafe extern "C" fn itk_jwt_signer_free(s: *mut itk_jwt_signer) {
     }));
 }
 
+/// An in-process rate limiter (opaque): GCRA buckets per key and named
+/// limit, not shared across processes. `itk_ratelimiter_new` / `_free`.
+pub struct itk_ratelimiter {
+    rl: irontoken::ratelimit::RateLimiter,
+}
+
+/// A limiter keeping about `max_buckets` buckets before evicting full ones.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_new(
+    max_buckets: usize,
+    out: *mut *mut itk_ratelimiter,
+) -> itk_status {
+    guard(|| {
+        out_check(out)?;
+        let rl = Box::new(itk_ratelimiter {
+            rl: irontoken::ratelimit::RateLimiter::new(max_buckets.max(1)),
+        });
+        // SAFETY: `out` checked non-NULL.
+        unsafe { *out = Box::into_raw(rl) };
+        Ok(())
+    })
+}
+
+/// Frees a limiter. NULL is ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_free(rl: *mut itk_ratelimiter) {
+    if rl.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `rl` came from itk_ratelimiter_new and is freed once.
+        drop(unsafe { Box::from_raw(rl) });
+    }));
+}
+
+/// Checks one request of `key` against `limits_json` (an array of
+/// `{"name", "count", "period_ms", "burst"}`) at `now_ms`, all-or-nothing;
+/// counts it only if `consume` and allowed. Writes the decision
+/// `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}]}`
+/// to `*out_json` (may be NULL) and `allowed` to `*out_allowed` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_check(
+    rl: *const itk_ratelimiter,
+    key: *const c_char,
+    limits_json: *const c_char,
+    now_ms: i64,
+    consume: bool,
+    out_allowed: *mut bool,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        if rl.is_null() {
+            return Err(Error::invalid("limiter is NULL"));
+        }
+        // SAFETY: a live limiter from itk_ratelimiter_new.
+        let rl = unsafe { &(*rl).rl };
+        // SAFETY: C strings per the contract.
+        let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
+        let limits: Vec<irontoken::ratelimit::Limit> = serde_json::from_str(limits)
+            .map_err(|e| Error::invalid(format!("limits_json: {e}")))?;
+        let d = if consume {
+            rl.check(key, &limits, now_ms)?
+        } else {
+            rl.peek(key, &limits, now_ms)?
+        };
+        let json = to_json(&d)?;
+        if !out_allowed.is_null() {
+            // SAFETY: non-NULL out-param.
+            unsafe { *out_allowed = d.allowed };
+        }
+        write_opt(out_json, || Ok(json))
+    })
+}
+
 fn out_check<T>(p: *mut T) -> Result<(), Error> {
     out(p, "out")
 }

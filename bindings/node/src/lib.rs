@@ -1014,6 +1014,55 @@ pub fn jose_code(code: String) -> Option<String> {
         .map(str::to_string)
 }
 
+/// In-process rate limiter (GCRA buckets per key and named limit).
+#[napi]
+pub struct RateLimiter(irontoken::ratelimit::RateLimiter);
+
+fn limits_from(limits: Value) -> Result<Vec<irontoken::ratelimit::Limit>, Code> {
+    serde_json::from_value(limits).map_err(|e| invalid(&format!("limits: {e}")))
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[napi]
+impl RateLimiter {
+    /// A limiter keeping about `maxBuckets` buckets before evicting full ones.
+    #[napi(constructor)]
+    pub fn new(max_buckets: Option<f64>) -> Result<Self, Code> {
+        let n = int(max_buckets, "maxBuckets")?.unwrap_or(1_000_000).max(1) as usize;
+        Ok(RateLimiter(irontoken::ratelimit::RateLimiter::new(n)))
+    }
+
+    /// Counts one request of `key` against every limit (all-or-nothing).
+    #[napi]
+    pub fn check(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
+        let limits = limits_from(limits)?;
+        let now = int(now_ms, "nowMs")?.unwrap_or_else(now_millis);
+        let d = self.0.check(&key, &limits, now).map_err(err)?;
+        serde_json::to_value(d).map_err(|e| invalid(&e.to_string()))
+    }
+
+    /// Answers as `check` would, without counting the request.
+    #[napi]
+    pub fn peek(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
+        let limits = limits_from(limits)?;
+        let now = int(now_ms, "nowMs")?.unwrap_or_else(now_millis);
+        let d = self.0.peek(&key, &limits, now).map_err(err)?;
+        serde_json::to_value(d).map_err(|e| invalid(&e.to_string()))
+    }
+
+    /// Number of buckets held.
+    #[napi(getter)]
+    pub fn size(&self) -> u32 {
+        self.0.len().min(u32::MAX as usize) as u32
+    }
+}
+
 /// True if `key` has the shape and checksum of an irontoken key (no database lookup).
 #[napi]
 pub fn is_well_formed(key: String) -> bool {

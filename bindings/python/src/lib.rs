@@ -1080,6 +1080,83 @@ fn jwt_encode(
     })
 }
 
+/// In-process rate limiter (GCRA buckets per key and named limit).
+#[pyclass(frozen, module = "irontoken._native")]
+struct RateLimiter(irontoken::ratelimit::RateLimiter);
+
+fn limits_of(
+    py: Python<'_>,
+    limits: &Bound<'_, PyAny>,
+) -> PyResult<Vec<irontoken::ratelimit::Limit>> {
+    let text: String = py
+        .import("json")?
+        .call_method1("dumps", (limits,))?
+        .extract()?;
+    serde_json::from_str(&text).map_err(|e| to_py(py, Error::invalid(format!("limits: {e}"))))
+}
+
+#[pymethods]
+impl RateLimiter {
+    #[new]
+    #[pyo3(signature = (max_buckets=1_000_000))]
+    fn new(max_buckets: usize) -> Self {
+        RateLimiter(irontoken::ratelimit::RateLimiter::new(max_buckets))
+    }
+
+    /// Counts one request of `key` against every limit, all-or-nothing.
+    /// `limits`: list of {"name", "count", "period_ms", "burst"}; `now_ms` defaults to the system clock.
+    #[pyo3(signature = (key, limits, now_ms=None))]
+    fn check<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        limits: &Bound<'_, PyAny>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limits = limits_of(py, limits)?;
+        let d = self
+            .0
+            .check(key, &limits, now_ms.unwrap_or_else(now_millis))
+            .map_err(|e| to_py(py, e))?;
+        to_py_value(
+            py,
+            &serde_json::to_value(&d).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+        )
+    }
+
+    /// Answers as `check` would, without counting the request.
+    #[pyo3(signature = (key, limits, now_ms=None))]
+    fn peek<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        limits: &Bound<'_, PyAny>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limits = limits_of(py, limits)?;
+        let d = self
+            .0
+            .peek(key, &limits, now_ms.unwrap_or_else(now_millis))
+            .map_err(|e| to_py(py, e))?;
+        to_py_value(
+            py,
+            &serde_json::to_value(&d).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
+        )
+    }
+
+    /// Number of buckets held.
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Checks shape and checksum of a key without a database (True if it could be one of ours).
 #[pyfunction]
 fn is_well_formed(key: &str) -> bool {
@@ -1098,6 +1175,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_well_formed, m)?)?;
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
+    m.add_class::<RateLimiter>()?;
     m.add_function(wrap_pyfunction!(jwt_decode, m)?)?;
     m.add_function(wrap_pyfunction!(jwt_encode, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
