@@ -82,8 +82,8 @@ header-check: rust ## include/irontoken.h must match what cbindgen generates
 	@git diff --exit-code -- include/ || { echo "include/irontoken.h is stale: commit the regenerated header"; exit 1; }
 	@test -z "$$(git status --porcelain -- include/)" || { echo "include/ has uncommitted files"; exit 1; }
 
-bench: ## criterion benchmarks of the core (results in BENCHMARKS.md)
-	$(CARGO) bench -p irontoken --bench keys
+bench: ## criterion benchmarks of the core: keys, jwt, ratelimit (results in BENCHMARKS.md)
+	$(CARGO) bench -p irontoken
 
 bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose and fast-jwt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt
