@@ -264,6 +264,12 @@ void itk_manager_free(struct itk_manager *m);
 itk_status itk_manager_flush(const struct itk_manager *m);
 
 /**
+ * Writes the manager's counters, in the Prometheus text exposition format,
+ * to `*out_text`.
+ */
+itk_status itk_manager_metrics(const struct itk_manager *m, char **out_text);
+
+/**
  * Moves a manual clock (see `manual_clock_start`) by `seconds`;
  * `ITK_STATUS_INVALID_ARGUMENT` on the system clock.
  */

@@ -228,6 +228,8 @@ export declare class TokenManager {
   exchangeApiKey(apiKey: string, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
   /** Writes buffered usage counters and failed-verification audit entries now. */
   flush(): void
+  /** Counters in the Prometheus text exposition format. */
+  metrics(): string
   /** Moves a manual clock; throws INVALID_ARGUMENT on the system clock. */
   advanceClock(seconds: number): number
   now(): number

@@ -21,6 +21,7 @@ mod error;
 pub mod jwt;
 pub mod keys;
 mod manager;
+mod metrics;
 pub mod ratelimit;
 mod store;
 

@@ -279,6 +279,8 @@ pub(crate) struct Inner {
     wake: Condvar,
     stop: Mutex<bool>,
     threshold: usize,
+    /// Counters for `metrics()`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Inner {
@@ -390,6 +392,14 @@ impl Inner {
             }
             f(tx)
         });
+        if batch.len() > 0 {
+            let c = if result.is_ok() {
+                &self.metrics.flushes
+            } else {
+                &self.metrics.flush_errors
+            };
+            crate::metrics::Metrics::inc(c);
+        }
         if result.is_err() && batch.len() > 0 {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             for (id, (n, t)) in batch.usage {
@@ -455,6 +465,7 @@ impl TokenManager {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             stop: Mutex::new(false),
+            metrics: Default::default(),
             threshold: options.flush_threshold.max(1),
         });
         let worker = inner.clone();
@@ -492,6 +503,19 @@ impl TokenManager {
     /// Writes buffered usage counters and failed-verification audit entries now.
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+
+    /// This manager's counters in the Prometheus text exposition format:
+    /// verifications by outcome, keys created and revoked, tokens issued and
+    /// exchanged, write-behind flushes and the size of the pending buffer.
+    pub fn metrics(&self) -> String {
+        let pending = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        self.inner.metrics.render(pending)
     }
 }
 

@@ -689,3 +689,30 @@ fn repeated_failures_are_coalesced_per_flush_window() {
     assert_eq!(again.items.len(), 2);
     assert!(again.items[0].detail.is_none());
 }
+
+#[test]
+fn metrics_in_prometheus_text_format() {
+    let tm = manager();
+    let c = tm.create_key(&new_key("m")).unwrap();
+    tm.verify_key(&c.key, &[]).unwrap();
+    tm.verify_key(&c.key, &[]).unwrap();
+    tm.verify_key("itk_bad", &[]).unwrap();
+    tm.revoke_key(&c.record.id, None, None).unwrap();
+    tm.verify_key(&c.key, &[]).unwrap();
+    let text = tm.metrics();
+    for line in [
+        "# TYPE irontoken_key_verifications_total counter",
+        "irontoken_key_verifications_total{reason=\"VALID\"} 2",
+        "irontoken_key_verifications_total{reason=\"MALFORMED\"} 1",
+        "irontoken_key_verifications_total{reason=\"REVOKED\"} 1",
+        "irontoken_keys_created_total 1",
+        "irontoken_keys_revoked_total 1",
+        "# TYPE irontoken_pending_entries gauge",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains(&c.key[4..]));
+}

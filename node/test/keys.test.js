@@ -327,3 +327,14 @@ test('rate limiter: shared vectors', () => {
   assert.throws(() => rl.check('k', [{ name: 's', count: 0, period_ms: 1, burst: 1 }]), { code: 'INVALID_ARGUMENT' })
   assert.throws(() => rl.check('k', 'nope'), { code: 'INVALID_ARGUMENT' })
 })
+
+test('metrics in Prometheus text format', () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 'm' })
+  tm.verifyKey(c.key)
+  tm.verifyKey('itk_bad')
+  const lines = tm.metrics().split('\n')
+  assert.ok(lines.includes('irontoken_key_verifications_total{reason="VALID"} 1'))
+  assert.ok(lines.includes('irontoken_key_verifications_total{reason="MALFORMED"} 1'))
+  assert.ok(lines.includes('irontoken_keys_created_total 1'))
+})

@@ -341,3 +341,13 @@ def test_rate_limiter_shared_vectors():
     assert len(rl) == 1
     with pytest.raises(InvalidArgumentError):
         rl.check("k", [{"name": "s", "count": 0, "period_ms": 1, "burst": 1}])
+
+
+def test_metrics(tm):
+    c = tm.create_key("m")
+    tm.verify_key(c.key)
+    tm.verify_key("itk_bad")
+    text = tm.metrics()
+    assert 'irontoken_key_verifications_total{reason="VALID"} 1' in text.splitlines()
+    assert 'irontoken_key_verifications_total{reason="MALFORMED"} 1' in text.splitlines()
+    assert "# TYPE irontoken_pending_entries gauge" in text

@@ -146,6 +146,13 @@ static void test_lifecycle(void) {
     CHECK(itk_key_rotate(m, id, NULL, &nk, NULL) == ITK_STATUS_KEY_REVOKED);
     CHECK(nk == NULL);
 
+    /* Metrics, Prometheus text. */
+    char *metrics = NULL;
+    CHECK(itk_manager_metrics(m, &metrics) == ITK_STATUS_OK);
+    CHECK(metrics && strstr(metrics, "irontoken_key_verifications_total{reason=\"REVOKED\"} 1"));
+    CHECK(strstr(metrics, key + 4) == NULL);
+    itk_string_free(metrics);
+
     /* Audit trail. */
     char *audit = NULL;
     char filter[128];

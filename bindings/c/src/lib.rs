@@ -453,6 +453,21 @@ pub unsafe extern "C" fn itk_manager_flush(m: *const itk_manager) -> itk_status 
     guard(|| manager(m)?.flush())
 }
 
+/// Writes the manager's counters, in the Prometheus text exposition format,
+/// to `*out_text`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_manager_metrics(
+    m: *const itk_manager,
+    out_text: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        out(out_text, "out_text")?;
+        let text = tm.metrics();
+        write_opt(out_text, || Ok(text))
+    })
+}
+
 /// Moves a manual clock (see `manual_clock_start`) by `seconds`;
 /// `ITK_STATUS_INVALID_ARGUMENT` on the system clock.
 #[unsafe(no_mangle)]

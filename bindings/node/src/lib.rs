@@ -833,6 +833,12 @@ impl TokenManager {
         Ok(Job::new(move || tm.flush()))
     }
 
+    /// Counters in the Prometheus text exposition format.
+    #[napi]
+    pub fn metrics(&self) -> Result<String, Code> {
+        Ok(self.core()?.metrics())
+    }
+
     /// Writes buffered usage counters and failed-verification audit entries now.
     #[napi]
     pub fn flush(&self) -> Result<(), Code> {

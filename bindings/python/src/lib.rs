@@ -802,6 +802,11 @@ impl TokenManager {
         )
     }
 
+    /// Counters in the Prometheus text exposition format.
+    fn metrics(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.core(py)?.metrics())
+    }
+
     /// Writes buffered usage counters and failed-verification audit entries now.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let tm = self.core(py)?;

@@ -462,7 +462,9 @@ impl TokenManager {
                     "no active signing key: create one first",
                 )
             })?;
-            signer.sign(&c, None)
+            let t = signer.sign(&c, None)?;
+            crate::metrics::Metrics::inc(&self.inner.metrics.jwt_issued);
+            Ok(t)
         })
     }
 
@@ -528,6 +530,7 @@ impl TokenManager {
                 },
             )
         })?;
+        crate::metrics::Metrics::inc(&self.inner.metrics.exchanges);
         Ok(AccessToken {
             token,
             expires_at: exp,

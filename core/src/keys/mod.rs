@@ -214,6 +214,7 @@ impl TokenManager {
         k: &Insert<'_>,
         now: i64,
     ) -> Result<CreatedKey> {
+        crate::metrics::Metrics::inc(&self.inner.metrics.keys_created);
         let generated = format::generate(k.prefix)?;
         let hash = hash_key(&generated.plaintext);
         let id = uuid::Uuid::new_v4().to_string();
@@ -258,6 +259,7 @@ impl TokenManager {
                     .map(|(p, _)| p)
                     .filter(|p| validate_prefix(p).is_ok())
                     .map(str::to_string);
+                self.inner.metrics.verification(VerifyReason::Malformed);
                 self.fail(now, None, prefix, VerifyReason::Malformed)?;
                 return Ok(Verification {
                     valid: false,
@@ -293,6 +295,7 @@ impl TokenManager {
             Ok(Some(r))
         })?;
         let Some(record) = found else {
+            self.inner.metrics.verification(VerifyReason::NotFound);
             self.fail(
                 now,
                 None,
@@ -318,6 +321,7 @@ impl TokenManager {
             }
             KeyStatus::Active => VerifyReason::Valid,
         };
+        self.inner.metrics.verification(reason);
         let mut record = record;
         if reason == VerifyReason::Valid {
             let (n, t) = self.inner.record_use(&record.id, now)?;
@@ -499,6 +503,7 @@ impl TokenManager {
                 refuse_status(r, "revoke")?;
             }
             store::keys::revoke(tx, id, reason, now)?;
+            crate::metrics::Metrics::inc(&self.inner.metrics.keys_revoked);
             Ok(reason.map(|r| json!({ "reason": r })))
         })
     }
