@@ -384,7 +384,7 @@ fn parse_metadata(s: &Option<String>) -> Result<Option<Map<String, Value>>, Erro
 }
 
 fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
-    use irontoken::jwt::{Alg, Keyring, PolicySettings, SigningKey, Verifier};
+    use irontoken::jwt::{Keyring, PolicySettings, Signer, SigningKey, Verifier};
     match cmd {
         JwtCmd::Keys(_) | JwtCmd::Issue { .. } => {
             return Err(Error::invalid("this command needs the database"));
@@ -443,17 +443,8 @@ fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
                 claims.insert("iat".into(), json!(now));
                 claims.insert("exp".into(), json!(now.saturating_add(*d)));
             }
-            let alg = Alg::parse(alg).ok_or_else(|| {
-                Error::new(
-                    irontoken::ErrorKind::JwtAlgNotAllowed,
-                    "unsupported algorithm",
-                )
-            })?;
-            let mut sk = SigningKey::from_text(&key.text()?)?;
-            if let Some(k) = kid {
-                sk = sk.with_kid(k.clone());
-            }
-            println!("{}", irontoken::jwt::encode(&claims, &sk, alg, None)?);
+            let signer = Signer::named(SigningKey::from_text(&key.text()?)?, alg, kid.as_deref())?;
+            println!("{}", signer.sign(&claims, None)?);
         }
     }
     Ok(Outcome::Ok)
@@ -488,14 +479,7 @@ fn print_json(v: &impl serde::Serialize) {
 }
 
 fn run_managed(tm: &TokenManager, cmd: &JwtCmd, actor: Option<&str>) -> Result<Outcome, Error> {
-    let alg = |name: &str| {
-        irontoken::jwt::Alg::parse(name).ok_or_else(|| {
-            Error::new(
-                irontoken::ErrorKind::JwtAlgNotAllowed,
-                "unsupported algorithm",
-            )
-        })
-    };
+    let alg = irontoken::jwt::Alg::from_name;
     match cmd {
         JwtCmd::Keys(SigningCmd::Generate { alg: a, .. }) => {
             print_json(&tm.create_signing_key(alg(a)?, actor)?)

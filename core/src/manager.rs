@@ -35,12 +35,19 @@ pub trait Clock: Send + Sync + 'static {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
+impl SystemClock {
+    /// The current time in Unix milliseconds (the rate limiter's unit).
+    pub fn now_ms() -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
+            .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        SystemClock::now_ms().div_euclid(1000)
     }
 }
 

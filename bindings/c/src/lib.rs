@@ -277,12 +277,40 @@ fn out<T>(p: *mut T, name: &str) -> Result<(), Error> {
     }
 }
 
-fn manager<'a>(m: *const itk_manager) -> Result<&'a TokenManager, Error> {
-    if m.is_null() {
-        return Err(Error::invalid("manager is NULL"));
+/// Moves `value` to the heap and hands it to the caller through `*out`.
+fn give<T>(out: *mut *mut T, value: T) -> Result<(), Error> {
+    crate::out(out, "out")?;
+    // SAFETY: `out` checked non-NULL.
+    unsafe { *out = Box::into_raw(Box::new(value)) };
+    Ok(())
+}
+
+/// Borrows a handle the caller got from `give` and has not freed.
+fn handle<'a, T>(p: *const T, name: &str) -> Result<&'a T, Error> {
+    if p.is_null() {
+        return Err(Error::invalid(format!("{name} is NULL")));
     }
-    // SAFETY: a non-NULL manager comes from itk_manager_open and is not yet freed.
-    Ok(unsafe { &(*m).tm })
+    // SAFETY: a non-NULL handle came from `give` and is not yet freed.
+    Ok(unsafe { &*p })
+}
+
+/// Frees a handle (or buffer) from `give` / `Box::into_raw`; NULL is ignored;
+/// a panic in a destructor stays on this side.
+///
+/// # Safety
+/// `p` is NULL or came from `Box::into_raw` in this library, freed once.
+unsafe fn release<T: ?Sized>(p: *mut T) {
+    if p.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: per the contract above.
+        drop(unsafe { Box::from_raw(p) });
+    }));
+}
+
+fn manager<'a>(m: *const itk_manager) -> Result<&'a TokenManager, Error> {
+    Ok(&handle(m, "manager")?.tm)
 }
 
 fn c_string(s: String) -> *mut c_char {
@@ -428,9 +456,7 @@ pub unsafe extern "C" fn itk_manager_open(
         let settings: OpenSettings = unsafe { json_arg(options_json, "options_json") }?;
         crate::out(out, "out")?;
         let tm = TokenManager::open_with(path, settings.into_options()?)?;
-        // SAFETY: `out` checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(itk_manager { tm })) };
-        Ok(())
+        give(out, itk_manager { tm })
     })
 }
 
@@ -438,13 +464,8 @@ pub unsafe extern "C" fn itk_manager_open(
 /// manager. NULL is ignored. No other thread may use it during or after.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_manager_free(m: *mut itk_manager) {
-    if m.is_null() {
-        return;
-    }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `m` came from itk_manager_open and is freed once.
-        drop(unsafe { Box::from_raw(m) });
-    }));
+    // SAFETY: `m` is NULL or came from itk_manager_open, freed once.
+    unsafe { release(m) }
 }
 
 /// Writes buffered usage counters and failed-verification audit entries now.
@@ -748,11 +769,6 @@ pub unsafe extern "C" fn itk_audit_list(
     }
 }
 
-fn alg_arg(name: &str) -> Result<irontoken::jwt::Alg, Error> {
-    irontoken::jwt::Alg::parse(name)
-        .ok_or_else(|| Error::new(ErrorKind::JwtAlgNotAllowed, "unsupported algorithm"))
-}
-
 /// Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",
 /// "HS256") and makes it active. `actor` may be NULL. Writes the key's JSON
 /// (kid, alg, status, ...) to `*out_json` (may be NULL). Needs a master key.
@@ -767,7 +783,7 @@ pub unsafe extern "C" fn itk_signing_key_create(
         let tm = manager(m)?;
         // SAFETY: C strings per the contract.
         let (alg, actor) = unsafe { (arg(alg, "alg")?, opt_arg(actor, "actor")?) };
-        let k = to_json(&tm.create_signing_key(alg_arg(alg)?, actor)?)?;
+        let k = to_json(&tm.create_signing_key(irontoken::jwt::Alg::from_name(alg)?, actor)?)?;
         write_opt(out_json, || Ok(k))
     })
 }
@@ -791,7 +807,11 @@ pub unsafe extern "C" fn itk_signing_key_rotate(
         let tm = manager(m)?;
         // SAFETY: C string per the contract.
         let o: O = unsafe { json_arg(options_json, "options_json") }?;
-        let alg = o.alg.as_deref().map(alg_arg).transpose()?;
+        let alg = o
+            .alg
+            .as_deref()
+            .map(irontoken::jwt::Alg::from_name)
+            .transpose()?;
         let k = to_json(&tm.rotate_signing_key(alg, o.overlap_seconds, o.actor.as_deref())?)?;
         write_opt(out_json, || Ok(k))
     })
@@ -836,8 +856,7 @@ pub unsafe extern "C" fn itk_jwt_issue(
         // SAFETY: C string per the contract.
         let claims = unsafe { arg(claims_json, "claims_json") }?;
         out(out_token, "out_token")?;
-        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(claims)
-            .map_err(|_| Error::invalid("claims_json must be a JSON object"))?;
+        let claims = irontoken::jwt::object_from_json(claims, "claims_json")?;
         let t = tm.issue_jwt(&claims, (ttl_seconds > 0).then_some(ttl_seconds))?;
         write_opt(out_token, || Ok(t))
     })
@@ -857,7 +876,10 @@ pub unsafe extern "C" fn itk_jwt_verify_issued(
         // SAFETY: C strings per the contract.
         let (token, policy) = unsafe { (arg(token, "token")?, arg(policy_json, "policy_json")?) };
         out(out_json, "out_json")?;
-        let d = tm.verify_jwt(token, &policy_from(policy)?)?;
+        let d = tm.verify_jwt(
+            token,
+            &irontoken::jwt::PolicySettings::policy_from_json(policy)?,
+        )?;
         let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
         write_opt(out_json, || Ok(json))
     })
@@ -898,24 +920,18 @@ pub struct itk_jwt_verifier {
     v: irontoken::jwt::Verifier,
 }
 
-fn policy_from(policy_json: &str) -> Result<irontoken::jwt::Policy, Error> {
-    let s: irontoken::jwt::PolicySettings = serde_json::from_str(policy_json)
-        .map_err(|e| Error::invalid(format!("policy_json: {e}")))?;
-    s.into_policy()
-}
-
 fn new_verifier(
     keys: irontoken::jwt::Keyring,
     policy_json: &str,
     out: *mut *mut itk_jwt_verifier,
 ) -> Result<(), Error> {
-    let policy = policy_from(policy_json)?;
-    let v = Box::new(itk_jwt_verifier {
-        v: irontoken::jwt::Verifier::new(keys, policy),
-    });
-    // SAFETY: `out` checked non-NULL by the caller.
-    unsafe { *out = Box::into_raw(v) };
-    Ok(())
+    let policy = irontoken::jwt::PolicySettings::policy_from_json(policy_json)?;
+    give(
+        out,
+        itk_jwt_verifier {
+            v: irontoken::jwt::Verifier::new(keys, policy),
+        },
+    )
 }
 
 /// Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate, or
@@ -932,7 +948,7 @@ pub unsafe extern "C" fn itk_jwt_verifier_new(
     guard(|| {
         // SAFETY: C strings per the contract.
         let (key, policy) = unsafe { (arg(key, "key")?, arg(policy_json, "policy_json")?) };
-        out_check(out)?;
+        crate::out(out, "out")?;
         new_verifier(irontoken::jwt::Keyring::from_text(key)?, policy, out)
     })
 }
@@ -953,7 +969,7 @@ pub unsafe extern "C" fn itk_jwt_verifier_new_hmac(
         let bytes = unsafe { std::slice::from_raw_parts(secret, len) };
         // SAFETY: C string per the contract.
         let policy = unsafe { arg(policy_json, "policy_json") }?;
-        out_check(out)?;
+        crate::out(out, "out")?;
         let key = irontoken::jwt::VerifyingKey::hmac(bytes)?;
         new_verifier(irontoken::jwt::Keyring::single(key), policy, out)
     })
@@ -962,13 +978,8 @@ pub unsafe extern "C" fn itk_jwt_verifier_new_hmac(
 /// Frees a verifier. NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_jwt_verifier_free(v: *mut itk_jwt_verifier) {
-    if v.is_null() {
-        return;
-    }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `v` came from itk_jwt_verifier_new* and is freed once.
-        drop(unsafe { Box::from_raw(v) });
-    }));
+    // SAFETY: `v` is NULL or came from itk_jwt_verifier_new*, freed once.
+    unsafe { release(v) }
 }
 
 /// Verifies a JWT. `now` points at the time to check against (Unix seconds)
@@ -983,11 +994,7 @@ pub unsafe extern "C" fn itk_jwt_verifier_decode(
     out_json: *mut *mut c_char,
 ) -> itk_status {
     guard(|| {
-        if v.is_null() {
-            return Err(Error::invalid("verifier is NULL"));
-        }
-        // SAFETY: a live verifier from itk_jwt_verifier_new*.
-        let v = unsafe { &(*v).v };
+        let v = &handle(v, "verifier")?.v;
         // SAFETY: C string per the contract.
         let token = unsafe { arg(token, "token") }?;
         out(out_json, "out_json")?;
@@ -1015,11 +1022,7 @@ pub unsafe extern "C" fn itk_jwt_verifier_verify_jws(
     out_len: *mut usize,
 ) -> itk_status {
     guard(|| {
-        if v.is_null() {
-            return Err(Error::invalid("verifier is NULL"));
-        }
-        // SAFETY: a live verifier from itk_jwt_verifier_new*.
-        let v = unsafe { &(*v).v };
+        let v = &handle(v, "verifier")?.v;
         // SAFETY: C string per the contract.
         let token = unsafe { arg(token, "token") }?;
         out(out_payload, "out_payload")?;
@@ -1041,13 +1044,22 @@ pub unsafe extern "C" fn itk_jwt_verifier_verify_jws(
 /// Frees a byte buffer returned by irontoken (`len` as returned). NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_bytes_free(p: *mut u8, len: usize) {
-    if p.is_null() {
-        return;
-    }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `p`/`len` came from a boxed slice of this library, freed once.
-        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) });
-    }));
+    // SAFETY: `p`/`len` are NULL or a boxed slice of this library, freed once.
+    unsafe { release(std::ptr::slice_from_raw_parts_mut(p, len)) }
+}
+
+/// Parses a signing key given as text and names its algorithm and `kid`.
+///
+/// # Safety
+/// C strings per the contract.
+unsafe fn signer_from(
+    key: *const c_char,
+    alg: *const c_char,
+    kid: *const c_char,
+) -> Result<irontoken::jwt::Signer, Error> {
+    // SAFETY: forwarded contract.
+    let (key, alg, kid) = unsafe { (arg(key, "key")?, arg(alg, "alg")?, opt_arg(kid, "kid")?) };
+    irontoken::jwt::Signer::named(irontoken::jwt::SigningKey::from_text(key)?, alg, kid)
 }
 
 /// Signs `claims_json` (a JSON object) with `key` (a PEM private key or an
@@ -1064,33 +1076,32 @@ pub unsafe extern "C" fn itk_jwt_encode(
 ) -> itk_status {
     guard(|| {
         // SAFETY: C strings per the contract.
-        let (claims, key, alg, header, kid) = unsafe {
-            (
-                arg(claims_json, "claims_json")?,
-                arg(key, "key")?,
-                arg(alg, "alg")?,
-                opt_arg(header_json, "header_json")?,
-                opt_arg(kid, "kid")?,
-            )
-        };
-        out(out_token, "out_token")?;
-        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(claims)
-            .map_err(|_| Error::invalid("claims_json must be a JSON object"))?;
-        let header: Option<serde_json::Map<String, serde_json::Value>> = header
-            .map(|h| {
-                serde_json::from_str(h)
-                    .map_err(|_| Error::invalid("header_json must be a JSON object"))
-            })
-            .transpose()?;
-        let alg = irontoken::jwt::Alg::parse(alg)
-            .ok_or_else(|| Error::new(ErrorKind::JwtAlgNotAllowed, "unsupported algorithm"))?;
-        let mut sk = irontoken::jwt::SigningKey::from_text(key)?;
-        if let Some(k) = kid {
-            sk = sk.with_kid(k);
-        }
-        let token = irontoken::jwt::encode(&claims, &sk, alg, header.as_ref())?;
-        write_opt(out_token, || Ok(token))
+        let signer = unsafe { signer_from(key, alg, kid) }?;
+        // SAFETY: as above.
+        unsafe { sign_into(&signer, claims_json, header_json, out_token) }
     })
+}
+
+/// Signs JSON claims (and optional header JSON) and writes the token.
+///
+/// # Safety
+/// C strings per the contract.
+unsafe fn sign_into(
+    signer: &irontoken::jwt::Signer,
+    claims_json: *const c_char,
+    header_json: *const c_char,
+    out_token: *mut *mut c_char,
+) -> Result<(), Error> {
+    // SAFETY: forwarded contract.
+    let (claims, header) = unsafe {
+        (
+            arg(claims_json, "claims_json")?,
+            opt_arg(header_json, "header_json")?,
+        )
+    };
+    out(out_token, "out_token")?;
+    let token = signer.sign_json(claims, header)?;
+    write_opt(out_token, || Ok(token))
 }
 
 /// A signing key and algorithm, parsed once (opaque). Create with
@@ -1109,21 +1120,10 @@ pub unsafe extern "C" fn itk_jwt_signer_new(
     out: *mut *mut itk_jwt_signer,
 ) -> itk_status {
     guard(|| {
+        crate::out(out, "out")?;
         // SAFETY: C strings per the contract.
-        let (key, alg, kid) = unsafe { (arg(key, "key")?, arg(alg, "alg")?, opt_arg(kid, "kid")?) };
-        out_check(out)?;
-        let alg = irontoken::jwt::Alg::parse(alg)
-            .ok_or_else(|| Error::new(ErrorKind::JwtAlgNotAllowed, "unsupported algorithm"))?;
-        let mut sk = irontoken::jwt::SigningKey::from_text(key)?;
-        if let Some(k) = kid {
-            sk = sk.with_kid(k);
-        }
-        let s = Box::new(itk_jwt_signer {
-            s: irontoken::jwt::Signer::new(sk, alg)?,
-        });
-        // SAFETY: `out` checked non-NULL.
-        unsafe { *out = Box::into_raw(s) };
-        Ok(())
+        let s = unsafe { signer_from(key, alg, kid) }?;
+        give(out, itk_jwt_signer { s })
     })
 }
 
@@ -1136,42 +1136,17 @@ pub unsafe extern "C" fn itk_jwt_signer_sign(
     out_token: *mut *mut c_char,
 ) -> itk_status {
     guard(|| {
-        if s.is_null() {
-            return Err(Error::invalid("signer is NULL"));
-        }
-        // SAFETY: a live signer from itk_jwt_signer_new.
-        let s = unsafe { &(*s).s };
+        let s = &handle(s, "signer")?.s;
         // SAFETY: C strings per the contract.
-        let (claims, header) = unsafe {
-            (
-                arg(claims_json, "claims_json")?,
-                opt_arg(header_json, "header_json")?,
-            )
-        };
-        out(out_token, "out_token")?;
-        let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(claims)
-            .map_err(|_| Error::invalid("claims_json must be a JSON object"))?;
-        let header: Option<serde_json::Map<String, serde_json::Value>> = header
-            .map(|h| {
-                serde_json::from_str(h)
-                    .map_err(|_| Error::invalid("header_json must be a JSON object"))
-            })
-            .transpose()?;
-        let token = s.sign(&claims, header.as_ref())?;
-        write_opt(out_token, || Ok(token))
+        unsafe { sign_into(s, claims_json, header_json, out_token) }
     })
 }
 
 /// Frees a signer. NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_jwt_signer_free(s: *mut itk_jwt_signer) {
-    if s.is_null() {
-        return;
-    }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `s` came from itk_jwt_signer_new and is freed once.
-        drop(unsafe { Box::from_raw(s) });
-    }));
+    // SAFETY: `s` is NULL or came from itk_jwt_signer_new, freed once.
+    unsafe { release(s) }
 }
 
 /// An in-process rate limiter (opaque): GCRA buckets per key and named
@@ -1187,26 +1162,20 @@ pub unsafe extern "C" fn itk_ratelimiter_new(
     out: *mut *mut itk_ratelimiter,
 ) -> itk_status {
     guard(|| {
-        out_check(out)?;
-        let rl = Box::new(itk_ratelimiter {
-            rl: irontoken::ratelimit::RateLimiter::new(max_buckets.max(1)),
-        });
-        // SAFETY: `out` checked non-NULL.
-        unsafe { *out = Box::into_raw(rl) };
-        Ok(())
+        give(
+            out,
+            itk_ratelimiter {
+                rl: irontoken::ratelimit::RateLimiter::new(max_buckets.max(1)),
+            },
+        )
     })
 }
 
 /// Frees a limiter. NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_ratelimiter_free(rl: *mut itk_ratelimiter) {
-    if rl.is_null() {
-        return;
-    }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `rl` came from itk_ratelimiter_new and is freed once.
-        drop(unsafe { Box::from_raw(rl) });
-    }));
+    // SAFETY: `rl` is NULL or came from itk_ratelimiter_new, freed once.
+    unsafe { release(rl) }
 }
 
 /// Checks one request of `key` against `limits_json` (an array of
@@ -1225,15 +1194,10 @@ pub unsafe extern "C" fn itk_ratelimiter_check(
     out_json: *mut *mut c_char,
 ) -> itk_status {
     guard(|| {
-        if rl.is_null() {
-            return Err(Error::invalid("limiter is NULL"));
-        }
-        // SAFETY: a live limiter from itk_ratelimiter_new.
-        let rl = unsafe { &(*rl).rl };
+        let rl = &handle(rl, "limiter")?.rl;
         // SAFETY: C strings per the contract.
         let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
-        let limits: Vec<irontoken::ratelimit::Limit> = serde_json::from_str(limits)
-            .map_err(|e| Error::invalid(format!("limits_json: {e}")))?;
+        let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
         let d = if consume {
             rl.check(key, &limits, now_ms)?
         } else {
@@ -1246,10 +1210,6 @@ pub unsafe extern "C" fn itk_ratelimiter_check(
         }
         write_opt(out_json, || Ok(json))
     })
-}
-
-fn out_check<T>(p: *mut T) -> Result<(), Error> {
-    out(p, "out")
 }
 
 #[cfg(test)]

@@ -294,10 +294,15 @@ fn rotate_options_of(options: Option<RotateKeyOptions>) -> Result<RotateOptions,
 }
 
 fn alg_of(name: &str) -> Result<irontoken::jwt::Alg, Code> {
-    irontoken::jwt::Alg::parse(name).ok_or_else(|| {
+    irontoken::jwt::Alg::from_name(name).map_err(err)
+}
+
+/// A serializable record as a JS value.
+fn value_of<T: serde::Serialize>(v: T) -> Result<Value, Code> {
+    serde_json::to_value(v).map_err(|e| {
         err(CoreError::new(
-            irontoken::ErrorKind::JwtAlgNotAllowed,
-            "unsupported algorithm",
+            irontoken::ErrorKind::Internal,
+            e.to_string(),
         ))
     })
 }
@@ -642,7 +647,7 @@ impl TokenManager {
             .core()?
             .create_signing_key(alg, actor.as_deref())
             .map_err(err)?;
-        serde_json::to_value(k).map_err(|e| invalid(&e.to_string()))
+        value_of(k)
     }
 
     /// Makes a new key active; the old one verifies for `overlapSeconds` more.
@@ -660,7 +665,7 @@ impl TokenManager {
             .core()?
             .rotate_signing_key(alg, overlap, actor.as_deref())
             .map_err(err)?;
-        serde_json::to_value(k).map_err(|e| invalid(&e.to_string()))
+        value_of(k)
     }
 
     /// Retires a signing key now.
@@ -675,14 +680,14 @@ impl TokenManager {
             .core()?
             .retire_signing_key(&kid, actor.as_deref())
             .map_err(err)?;
-        serde_json::to_value(k).map_err(|e| invalid(&e.to_string()))
+        value_of(k)
     }
 
     /// Every managed signing key (no private material).
     #[napi]
     pub fn list_signing_keys(&self) -> Result<Value, Code> {
         let keys = self.core()?.list_signing_keys().map_err(err)?;
-        serde_json::to_value(keys).map_err(|e| invalid(&e.to_string()))
+        value_of(keys)
     }
 
     /// The public JWKS of the keys that verify now.
@@ -731,7 +736,7 @@ impl TokenManager {
             .core()?
             .exchange_api_key(&api_key, &s, ttl)
             .map_err(err)?;
-        serde_json::to_value(at).map_err(|e| invalid(&e.to_string()))
+        value_of(at)
     }
 
     /// `createKey` off the JS thread; resolves to a CreatedKey.
@@ -879,9 +884,7 @@ fn keyring_of(key: Either<String, Buffer>) -> Result<irontoken::jwt::Keyring, Co
 }
 
 fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Code> {
-    let s: irontoken::jwt::PolicySettings =
-        serde_json::from_str(policy_json).map_err(|e| invalid(&format!("options: {e}")))?;
-    s.into_policy().map_err(err)
+    irontoken::jwt::PolicySettings::policy_from_json(policy_json).map_err(err)
 }
 
 /// A verified JWT, named as jose names its result.
@@ -954,24 +957,15 @@ impl JwtSigner {
         algorithm: String,
         kid: Option<String>,
     ) -> Result<Self, Code> {
-        use irontoken::jwt::SigningKey;
-        let mut sk = match key {
+        use irontoken::jwt::{Signer, SigningKey};
+        let sk = match key {
             Either::A(text) => SigningKey::from_text(&text),
             Either::B(bytes) => SigningKey::hmac(&bytes),
         }
         .map_err(err)?;
-        if let Some(k) = kid {
-            sk = sk.with_kid(k);
-        }
-        let alg = irontoken::jwt::Alg::parse(&algorithm).ok_or_else(|| {
-            err(CoreError::new(
-                irontoken::ErrorKind::JwtAlgNotAllowed,
-                "unsupported algorithm",
-            ))
-        })?;
-        Ok(JwtSigner(
-            irontoken::jwt::Signer::new(sk, alg).map_err(err)?,
-        ))
+        Signer::named(sk, &algorithm, kid.as_deref())
+            .map(JwtSigner)
+            .map_err(err)
     }
 
     /// Signs `payload` (with optional extra header parameters).
@@ -992,24 +986,7 @@ pub fn jwt_sign(
     header: Option<Value>,
     kid: Option<String>,
 ) -> Result<String, Code> {
-    use irontoken::jwt::SigningKey;
-    let mut sk = match key {
-        Either::A(text) => SigningKey::from_text(&text),
-        Either::B(bytes) => SigningKey::hmac(&bytes),
-    }
-    .map_err(err)?;
-    if let Some(k) = kid {
-        sk = sk.with_kid(k);
-    }
-    let alg = irontoken::jwt::Alg::parse(&algorithm).ok_or_else(|| {
-        err(CoreError::new(
-            irontoken::ErrorKind::JwtAlgNotAllowed,
-            "unsupported algorithm",
-        ))
-    })?;
-    let claims = object(Some(payload), "payload")?.unwrap_or_default();
-    let header = object(header, "header")?;
-    irontoken::jwt::encode(&claims, &sk, alg, header.as_ref()).map_err(err)
+    JwtSigner::new(key, algorithm, kid)?.sign(payload, header)
 }
 
 /// The jose error code with the same meaning as irontoken's `code`, if any.
@@ -1028,13 +1005,6 @@ fn limits_from(limits: Value) -> Result<Vec<irontoken::ratelimit::Limit>, Code> 
     serde_json::from_value(limits).map_err(|e| invalid(&format!("limits: {e}")))
 }
 
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 #[napi]
 impl RateLimiter {
     /// A limiter keeping about `maxBuckets` buckets before evicting full ones.
@@ -1048,18 +1018,18 @@ impl RateLimiter {
     #[napi]
     pub fn check(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
         let limits = limits_from(limits)?;
-        let now = int(now_ms, "nowMs")?.unwrap_or_else(now_millis);
+        let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
         let d = self.0.check(&key, &limits, now).map_err(err)?;
-        serde_json::to_value(d).map_err(|e| invalid(&e.to_string()))
+        value_of(d)
     }
 
     /// Answers as `check` would, without counting the request.
     #[napi]
     pub fn peek(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
         let limits = limits_from(limits)?;
-        let now = int(now_ms, "nowMs")?.unwrap_or_else(now_millis);
+        let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
         let d = self.0.peek(&key, &limits, now).map_err(err)?;
-        serde_json::to_value(d).map_err(|e| invalid(&e.to_string()))
+        value_of(d)
     }
 
     /// Number of buckets held.

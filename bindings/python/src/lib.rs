@@ -28,10 +28,6 @@ fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) ->
     py.detach(f).map_err(|e| to_py(py, e))
 }
 
-fn json_loads<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyAny>> {
-    py.import("json")?.call_method1("loads", (s,))
-}
-
 /// A Python mapping as a JSON object (through `json.dumps`).
 fn to_object(py: Python<'_>, v: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<String, Value>> {
     if !v.is_instance_of::<PyDict>() {
@@ -48,10 +44,6 @@ fn to_object(py: Python<'_>, v: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<S
         })?;
     let s: String = dumped.extract()?;
     serde_json::from_str(&s).map_err(|e| to_py(py, Error::invalid(format!("{what}: {e}"))))
-}
-
-fn to_json_string<T: serde::Serialize>(v: &T) -> PyResult<String> {
-    serde_json::to_string(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
 /// A string as Python's `repr` would show it (single quotes).
@@ -118,7 +110,7 @@ impl KeyRecord {
     /// Application metadata (a new dict each time).
     #[getter]
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_loads(py, &to_json_string(&self.0.metadata)?)
+        Ok(to_py_dict(py, &self.0.metadata)?.into_any())
     }
     /// Creation time (Unix seconds).
     #[getter]
@@ -182,7 +174,7 @@ impl KeyRecord {
     }
     /// All fields as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_loads(py, &to_json_string(&self.0)?)
+        to_py_serialized(py, &self.0)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -341,7 +333,7 @@ impl AuditEntry {
         self.0
             .detail
             .as_ref()
-            .map(|d| json_loads(py, &d.to_string()))
+            .map(|d| to_py_value(py, d))
             .transpose()
     }
     fn __repr__(&self) -> String {
@@ -672,12 +664,9 @@ impl TokenManager {
         actor: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let alg = parse_alg(algorithm).map_err(|e| to_py(py, e))?;
+        let alg = irontoken::jwt::Alg::from_name(algorithm).map_err(|e| to_py(py, e))?;
         let k = call(py, || tm.create_signing_key(alg, actor))?;
-        to_py_value(
-            py,
-            &serde_json::to_value(&k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
-        )
+        to_py_serialized(py, &k)
     }
 
     /// Makes a new key active; the old one verifies for `overlap_seconds` more.
@@ -691,14 +680,11 @@ impl TokenManager {
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let alg = algorithm
-            .map(parse_alg)
+            .map(irontoken::jwt::Alg::from_name)
             .transpose()
             .map_err(|e| to_py(py, e))?;
         let k = call(py, || tm.rotate_signing_key(alg, overlap_seconds, actor))?;
-        to_py_value(
-            py,
-            &serde_json::to_value(&k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
-        )
+        to_py_serialized(py, &k)
     }
 
     /// Retires a signing key now.
@@ -711,20 +697,14 @@ impl TokenManager {
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let k = call(py, || tm.retire_signing_key(kid, actor))?;
-        to_py_value(
-            py,
-            &serde_json::to_value(&k).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
-        )
+        to_py_serialized(py, &k)
     }
 
     /// Every managed signing key (no private material).
     fn list_signing_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let keys = call(py, || tm.list_signing_keys())?;
-        to_py_value(
-            py,
-            &serde_json::to_value(&keys).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
-        )
+        to_py_serialized(py, &keys)
     }
 
     /// The public JWKS of the keys that verify now.
@@ -796,10 +776,7 @@ impl TokenManager {
             let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
             tm.exchange_api_key(api_key, &s, ttl_seconds)
         })?;
-        to_py_value(
-            py,
-            &serde_json::to_value(&at).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
-        )
+        to_py_serialized(py, &at)
     }
 
     /// Counters in the Prometheus text exposition format.
@@ -869,33 +846,33 @@ fn keyring_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::Keyring, Error> 
     }
 }
 
-fn signing_key_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::SigningKey, Error> {
-    use irontoken::jwt::SigningKey;
-    if let Ok(b) = key.cast::<pyo3::types::PyBytes>() {
-        return SigningKey::hmac(b.as_bytes());
-    }
-    match key.extract::<String>() {
-        Ok(s) => SigningKey::from_text(&s),
-        Err(_) => Err(Error::new(
+/// A signer from Python key material (bytes: HMAC secret; str: PEM or secret).
+fn signer_of(
+    key: &Bound<'_, PyAny>,
+    algorithm: &str,
+    kid: Option<&str>,
+) -> Result<irontoken::jwt::Signer, Error> {
+    use irontoken::jwt::{Signer, SigningKey};
+    let sk = if let Ok(b) = key.cast::<pyo3::types::PyBytes>() {
+        SigningKey::hmac(b.as_bytes())?
+    } else if let Ok(s) = key.extract::<String>() {
+        SigningKey::from_text(&s)?
+    } else {
+        return Err(Error::new(
             irontoken::ErrorKind::InvalidKeyMaterial,
             "key must be str (PEM or secret) or bytes (secret)",
-        )),
-    }
+        ));
+    };
+    Signer::named(sk, algorithm, kid)
 }
 
-fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Error> {
-    let s: irontoken::jwt::PolicySettings =
-        serde_json::from_str(policy_json).map_err(|e| Error::invalid(format!("policy: {e}")))?;
-    s.into_policy()
-}
-
-fn parse_alg(name: &str) -> Result<irontoken::jwt::Alg, Error> {
-    irontoken::jwt::Alg::parse(name).ok_or_else(|| {
-        Error::new(
-            irontoken::ErrorKind::JwtAlgNotAllowed,
-            "unsupported algorithm",
-        )
-    })
+/// Any serializable record as the Python object `json.loads` would give.
+fn to_py_serialized<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    v: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    let value = serde_json::to_value(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    to_py_value(py, &value)
 }
 
 /// A JSON value as the Python object `json.loads` would give.
@@ -938,7 +915,8 @@ impl JwtVerifier {
     #[new]
     fn new(py: Python<'_>, key: &Bound<'_, PyAny>, policy_json: &str) -> PyResult<Self> {
         let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
-        let policy = policy_of(policy_json).map_err(|e| to_py(py, e))?;
+        let policy = irontoken::jwt::PolicySettings::policy_from_json(policy_json)
+            .map_err(|e| to_py(py, e))?;
         Ok(JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)))
     }
 
@@ -994,7 +972,8 @@ fn jwt_decode<'py>(
     now: Option<i64>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
-    let policy = policy_of(policy_json).map_err(|e| to_py(py, e))?;
+    let policy =
+        irontoken::jwt::PolicySettings::policy_from_json(policy_json).map_err(|e| to_py(py, e))?;
     JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)).decode_complete(py, token, now)
 }
 
@@ -1012,22 +991,9 @@ impl JwtSigner {
         algorithm: &str,
         kid: Option<String>,
     ) -> PyResult<Self> {
-        let mut sk = signing_key_of(key).map_err(|e| to_py(py, e))?;
-        if let Some(k) = kid {
-            sk = sk.with_kid(k);
-        }
-        let alg = irontoken::jwt::Alg::parse(algorithm).ok_or_else(|| {
-            to_py(
-                py,
-                Error::new(
-                    irontoken::ErrorKind::JwtAlgNotAllowed,
-                    "unsupported algorithm",
-                ),
-            )
-        })?;
-        Ok(JwtSigner(
-            irontoken::jwt::Signer::new(sk, alg).map_err(|e| to_py(py, e))?,
-        ))
+        signer_of(key, algorithm, kid.as_deref())
+            .map(JwtSigner)
+            .map_err(|e| to_py(py, e))
     }
 
     /// Signs claims (a JSON object text) with optional extra header JSON.
@@ -1038,17 +1004,7 @@ impl JwtSigner {
         claims_json: &str,
         headers_json: Option<&str>,
     ) -> PyResult<String> {
-        call(py, || {
-            let claims: Map<String, Value> = serde_json::from_str(claims_json)
-                .map_err(|_| Error::invalid("payload must be a JSON object"))?;
-            let headers: Option<Map<String, Value>> = headers_json
-                .map(|h| {
-                    serde_json::from_str(h)
-                        .map_err(|_| Error::invalid("headers must be a JSON object"))
-                })
-                .transpose()?;
-            self.0.sign(&claims, headers.as_ref())
-        })
+        call(py, || self.0.sign_json(claims_json, headers_json))
     }
 }
 
@@ -1063,26 +1019,8 @@ fn jwt_encode(
     headers_json: Option<&str>,
     kid: Option<String>,
 ) -> PyResult<String> {
-    let mut sk = signing_key_of(key).map_err(|e| to_py(py, e))?;
-    if let Some(k) = kid {
-        sk = sk.with_kid(k);
-    }
-    call(py, || {
-        let alg = irontoken::jwt::Alg::parse(algorithm).ok_or_else(|| {
-            Error::new(
-                irontoken::ErrorKind::JwtAlgNotAllowed,
-                "unsupported algorithm",
-            )
-        })?;
-        let claims: Map<String, Value> = serde_json::from_str(claims_json)
-            .map_err(|_| Error::invalid("payload must be a JSON object"))?;
-        let headers: Option<Map<String, Value>> = headers_json
-            .map(|h| {
-                serde_json::from_str(h).map_err(|_| Error::invalid("headers must be a JSON object"))
-            })
-            .transpose()?;
-        irontoken::jwt::encode(&claims, &sk, alg, headers.as_ref())
-    })
+    let signer = signer_of(key, algorithm, kid.as_deref()).map_err(|e| to_py(py, e))?;
+    call(py, || signer.sign_json(claims_json, headers_json))
 }
 
 /// In-process rate limiter (GCRA buckets per key and named limit).
@@ -1097,7 +1035,7 @@ fn limits_of(
         .import("json")?
         .call_method1("dumps", (limits,))?
         .extract()?;
-    serde_json::from_str(&text).map_err(|e| to_py(py, Error::invalid(format!("limits: {e}"))))
+    irontoken::ratelimit::Limit::list_from_json(&text).map_err(|e| to_py(py, e))
 }
 
 #[pymethods]
@@ -1121,12 +1059,13 @@ impl RateLimiter {
         let limits = limits_of(py, limits)?;
         let d = self
             .0
-            .check(key, &limits, now_ms.unwrap_or_else(now_millis))
+            .check(
+                key,
+                &limits,
+                now_ms.unwrap_or_else(irontoken::SystemClock::now_ms),
+            )
             .map_err(|e| to_py(py, e))?;
-        to_py_value(
-            py,
-            &serde_json::to_value(&d).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
-        )
+        to_py_serialized(py, &d)
     }
 
     /// Answers as `check` would, without counting the request.
@@ -1141,25 +1080,19 @@ impl RateLimiter {
         let limits = limits_of(py, limits)?;
         let d = self
             .0
-            .peek(key, &limits, now_ms.unwrap_or_else(now_millis))
+            .peek(
+                key,
+                &limits,
+                now_ms.unwrap_or_else(irontoken::SystemClock::now_ms),
+            )
             .map_err(|e| to_py(py, e))?;
-        to_py_value(
-            py,
-            &serde_json::to_value(&d).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
-        )
+        to_py_serialized(py, &d)
     }
 
     /// Number of buckets held.
     fn __len__(&self) -> usize {
         self.0.len()
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Checks shape and checksum of a key without a database (True if it could be one of ours).

@@ -104,6 +104,26 @@ impl Signer {
         encode(claims, &self.key, self.alg, extra_header)
     }
 
+    /// A signer for the algorithm named `alg`, writing `kid` (if given) into
+    /// the headers: the one constructor every binding needs.
+    pub fn named(key: SigningKey, alg: &str, kid: Option<&str>) -> Result<Self> {
+        let key = match kid {
+            Some(k) => key.with_kid(k),
+            None => key,
+        };
+        Signer::new(key, Alg::from_name(alg)?)
+    }
+
+    /// Signs claims given as JSON text, with optional extra header parameters
+    /// as JSON text (how the C and Python surfaces hand them over).
+    pub fn sign_json(&self, claims_json: &str, header_json: Option<&str>) -> Result<String> {
+        let claims = object_from_json(claims_json, "claims")?;
+        let header = header_json
+            .map(|h| object_from_json(h, "header"))
+            .transpose()?;
+        self.sign(&claims, header.as_ref())
+    }
+
     /// The algorithm.
     pub fn alg(&self) -> Alg {
         self.alg
@@ -178,5 +198,31 @@ impl Alg {
     /// The algorithm with this exact JOSE name (case-sensitive; `none` is not one).
     pub fn parse(name: &str) -> Option<Alg> {
         Alg::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// Like [`Alg::parse`], with the error every surface reports for an
+    /// unknown name (`JWT_ALG_NOT_ALLOWED`).
+    pub fn from_name(name: &str) -> Result<Alg> {
+        Alg::parse(name).ok_or_else(|| {
+            let shown: String = name.chars().take(16).collect();
+            crate::Error::new(
+                crate::ErrorKind::JwtAlgNotAllowed,
+                format!("unsupported algorithm {shown:?}"),
+            )
+        })
+    }
+}
+
+/// Parses `text` as a JSON object (claims or header parameters given as
+/// JSON by a binding); `what` names the argument in the error.
+pub fn object_from_json(
+    text: &str,
+    what: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        _ => Err(crate::Error::invalid(format!(
+            "{what} must be a JSON object"
+        ))),
     }
 }

@@ -92,6 +92,13 @@ pub struct PolicySettings {
 }
 
 impl PolicySettings {
+    /// Parses the settings from JSON and builds the [`Policy`].
+    pub fn policy_from_json(text: &str) -> Result<Policy> {
+        let s: PolicySettings =
+            serde_json::from_str(text).map_err(|e| Error::invalid(format!("policy: {e}")))?;
+        s.into_policy()
+    }
+
     /// Checks the settings and builds the [`Policy`].
     pub fn into_policy(self) -> Result<Policy> {
         if self.algorithms.is_empty() {

@@ -45,6 +45,16 @@ impl Limit {
         Ok(l)
     }
 
+    /// Parses a JSON array of limits (`[{"name", "count", "period_ms", "burst"}]`).
+    pub fn list_from_json(text: &str) -> Result<Vec<Limit>> {
+        let limits: Vec<Limit> =
+            serde_json::from_str(text).map_err(|e| Error::invalid(format!("limits: {e}")))?;
+        for l in &limits {
+            l.validate()?;
+        }
+        Ok(limits)
+    }
+
     fn validate(&self) -> Result<()> {
         if self.count == 0 || self.period_ms == 0 || self.burst == 0 {
             return Err(Error::invalid(
