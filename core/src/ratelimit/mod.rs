@@ -154,34 +154,35 @@ impl RateLimiter {
         (shard, id)
     }
 
+    /// Stores new arrival times, evicting full buckets first when the shard
+    /// is at its bound (they say nothing a fresh bucket would not).
+    fn store(&self, shard: &mut Shard, now: i64, buckets: impl IntoIterator<Item = (u64, i64)>) {
+        if shard.len() >= self.max_per_shard {
+            shard.retain(|_, tat| *tat > now);
+        }
+        for (bucket, tat) in buckets {
+            shard.insert(bucket, tat);
+        }
+    }
+
     /// One limit, no allocation: the hot path of a per-key check.
     pub fn check_one(&self, key: &str, limit: &Limit, now_ms: i64) -> Result<Verdict> {
         limit.validate()?;
+        let now = now_ms.saturating_mul(1000);
         let (shard, id) = self.locate(key);
         let bucket = id(&limit.name);
-        let now = now_ms.saturating_mul(1000);
-        let t = limit.interval_us();
-        let capacity = t.saturating_mul(limit.burst as i64);
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        let tat = shard.get(&bucket).copied().unwrap_or(now).max(now);
-        let new_tat = tat.saturating_add(t);
-        let allowed = new_tat - now <= capacity;
-        let after = if allowed { new_tat } else { tat };
-        if allowed {
-            if shard.len() >= self.max_per_shard {
-                shard.retain(|_, tat| *tat > now);
-            }
-            shard.insert(bucket, new_tat);
+        let step = Step::new(limit, shard.get(&bucket).copied(), now);
+        let wait = step.wait_us(now);
+        if wait == 0 {
+            self.store(&mut shard, now, [(bucket, step.new_tat)]);
         }
+        let (remaining, reset_ms) = step.after(wait == 0, now);
         Ok(Verdict {
-            allowed,
-            remaining: ((now + capacity - after).max(0) / t) as u64,
-            retry_after_ms: if allowed {
-                0
-            } else {
-                ((new_tat - capacity - now) as u64).div_ceil(1000)
-            },
-            reset_ms: ((after - now).max(0) as u64).div_ceil(1000),
+            allowed: wait == 0,
+            remaining,
+            retry_after_ms: (wait as u64).div_ceil(1000),
+            reset_ms,
         })
     }
 
@@ -219,44 +220,75 @@ impl RateLimiter {
         let (shard, id) = self.locate(key);
         let ids: Vec<u64> = limits.iter().map(|l| id(&l.name)).collect();
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        // Theoretical arrival time after this request, per limit.
-        let mut next = Vec::with_capacity(limits.len());
-        let mut retry_us: i64 = 0;
-        for (l, bucket) in limits.iter().zip(&ids) {
-            let t = l.interval_us();
-            let capacity = t.saturating_mul(l.burst as i64);
-            let tat = shard.get(bucket).copied().unwrap_or(now).max(now);
-            let new_tat = tat.saturating_add(t);
-            if new_tat - now > capacity {
-                retry_us = retry_us.max(new_tat - capacity - now);
-            }
-            next.push((tat, new_tat, t, capacity));
-        }
-        let allowed = retry_us == 0;
-        let mut states = Vec::with_capacity(limits.len());
-        for (l, (tat, new_tat, t, capacity)) in limits.iter().zip(&next) {
-            let after = if allowed { *new_tat } else { *tat };
-            let remaining = ((now + capacity - after).max(0) / t) as u64;
-            states.push(LimitState {
-                name: l.name.clone(),
-                remaining,
-                reset_ms: ((after - now).max(0) as u64).div_ceil(1000),
-            });
-        }
+        let steps: Vec<Step> = limits
+            .iter()
+            .zip(&ids)
+            .map(|(l, bucket)| Step::new(l, shard.get(bucket).copied(), now))
+            .collect();
+        // All-or-nothing: the request waits for its slowest limit.
+        let wait = steps.iter().map(|s| s.wait_us(now)).max().unwrap_or(0);
+        let allowed = wait == 0;
         if allowed && consume {
-            if shard.len() >= self.max_per_shard {
-                // Full buckets say nothing a fresh one would not: drop them.
-                shard.retain(|_, tat| *tat > now);
-            }
-            for (bucket, (_, new_tat, _, _)) in ids.iter().zip(&next) {
-                shard.insert(*bucket, *new_tat);
-            }
+            self.store(
+                &mut shard,
+                now,
+                ids.iter().zip(&steps).map(|(b, s)| (*b, s.new_tat)),
+            );
         }
+        let states = limits
+            .iter()
+            .zip(&steps)
+            .map(|(l, s)| {
+                let (remaining, reset_ms) = s.after(allowed, now);
+                LimitState {
+                    name: l.name.clone(),
+                    remaining,
+                    reset_ms,
+                }
+            })
+            .collect();
         Ok(Decision {
             allowed,
-            retry_after_ms: (retry_us as u64).div_ceil(1000),
+            retry_after_ms: (wait as u64).div_ceil(1000),
             limits: states,
         })
+    }
+}
+
+/// One limit's GCRA arithmetic at `now` (µs), from the bucket's stored
+/// theoretical arrival time (none: a full bucket).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    tat: i64,
+    new_tat: i64,
+    interval: i64,
+    capacity: i64,
+}
+
+impl Step {
+    fn new(limit: &Limit, stored: Option<i64>, now: i64) -> Step {
+        let interval = limit.interval_us();
+        let tat = stored.unwrap_or(now).max(now);
+        Step {
+            tat,
+            new_tat: tat.saturating_add(interval),
+            interval,
+            capacity: interval.saturating_mul(limit.burst as i64),
+        }
+    }
+
+    /// Microseconds before this limit admits the request (0: now).
+    fn wait_us(&self, now: i64) -> i64 {
+        (self.new_tat - self.capacity - now).max(0)
+    }
+
+    /// (remaining, reset_ms) once the request is counted (`allowed`) or not.
+    fn after(&self, allowed: bool, now: i64) -> (u64, u64) {
+        let after = if allowed { self.new_tat } else { self.tat };
+        (
+            ((now + self.capacity - after).max(0) / self.interval) as u64,
+            ((after - now).max(0) as u64).div_ceil(1000),
+        )
     }
 }
 
