@@ -17,7 +17,7 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// Shortest HMAC secret accepted, in bytes.
 pub const MIN_HMAC_BYTES: usize = 32;
 
-fn bad_key(msg: impl Into<String>) -> Error {
+pub(super) fn bad_key(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidKeyMaterial, msg)
 }
 
@@ -89,28 +89,45 @@ fn rsa_bits_of_modulus(n: &[u8]) -> usize {
     n.len() * 8 - n[0].leading_zeros() as usize
 }
 
-/// Bits of the modulus of a PKCS#1 `RSAPublicKey` DER.
-fn rsa_bits_of_pkcs1(der: &[u8]) -> Result<usize> {
+/// Bits of the RSA modulus in a PKCS#1 DER: the integer at `index` of the
+/// outer sequence (0 in `RSAPublicKey`, 1 in `RSAPrivateKey`, after the version).
+pub(super) fn rsa_modulus_bits(der: &[u8], index: usize) -> Result<usize> {
     use simple_asn1::ASN1Block;
-    let blocks = simple_asn1::from_der(der).map_err(|_| bad_key("invalid RSA public key DER"))?;
+    let blocks = simple_asn1::from_der(der).map_err(|_| bad_key("invalid RSA key DER"))?;
     match blocks.first() {
-        Some(ASN1Block::Sequence(_, items)) => match items.first() {
+        Some(ASN1Block::Sequence(_, items)) => match items.get(index) {
             Some(ASN1Block::Integer(_, n)) => Ok(n.bits() as usize),
-            _ => Err(bad_key("invalid RSA public key: no modulus")),
+            _ => Err(bad_key("invalid RSA key: no modulus")),
         },
-        _ => Err(bad_key("invalid RSA public key DER")),
+        _ => Err(bad_key("invalid RSA key DER")),
     }
+}
+
+/// Refuses RSA moduli under [`MIN_RSA_BITS`].
+pub(super) fn check_rsa_bits(bits: usize) -> Result<()> {
+    if bits < MIN_RSA_BITS {
+        return Err(bad_key(format!(
+            "RSA key too small: {bits} bits, at least {MIN_RSA_BITS} required"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses HMAC secrets under [`MIN_HMAC_BYTES`].
+pub(super) fn check_hmac_len(secret: &[u8]) -> Result<()> {
+    if secret.len() < MIN_HMAC_BYTES {
+        return Err(bad_key(format!(
+            "HMAC secret too short: {} bytes, at least {MIN_HMAC_BYTES} required",
+            secret.len()
+        )));
+    }
+    Ok(())
 }
 
 impl VerifyingKey {
     /// An HMAC secret (at least 32 bytes).
     pub fn hmac(secret: &[u8]) -> Result<Self> {
-        if secret.len() < MIN_HMAC_BYTES {
-            return Err(bad_key(format!(
-                "HMAC secret too short: {} bytes, at least {MIN_HMAC_BYTES} required",
-                secret.len()
-            )));
-        }
+        check_hmac_len(secret)?;
         Ok(VerifyingKey {
             kid: None,
             key_type: KeyType::Hmac,
@@ -131,7 +148,7 @@ impl VerifyingKey {
         }
         let (decoding, key_type) = if let Ok(k) = DecodingKey::from_rsa_pem(bytes) {
             let bits = match k.kind() {
-                jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => rsa_bits_of_pkcs1(der)?,
+                jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => rsa_modulus_bits(der, 0)?,
                 jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, .. } => {
                     rsa_bits_of_modulus(n)
                 }
@@ -221,12 +238,8 @@ impl VerifyingKey {
 
     /// Refuses weak keys and algorithm restrictions that do not fit the key type.
     fn checked(self) -> Result<Self> {
-        if let KeyType::Rsa { bits } = self.key_type
-            && bits < MIN_RSA_BITS
-        {
-            return Err(bad_key(format!(
-                "RSA key too small: {bits} bits, at least {MIN_RSA_BITS} required"
-            )));
+        if let KeyType::Rsa { bits } = self.key_type {
+            check_rsa_bits(bits)?;
         }
         if let Some(a) = self.alg
             && !self.key_type.algorithms().contains(&a)

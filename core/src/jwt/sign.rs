@@ -1,17 +1,13 @@
 //! Signing: compact JWS/JWT from a private key or an HMAC secret.
 
 use super::Alg;
-use super::keys::{KeyType, MIN_HMAC_BYTES, MIN_RSA_BITS};
+use super::keys::{KeyType, bad_key, check_hmac_len, check_rsa_bits, rsa_modulus_bits};
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::EncodingKey;
 use serde_json::{Map, Value};
 use std::fmt;
-
-fn bad_key(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidKeyMaterial, msg)
-}
 
 /// A private key or HMAC secret that signs tokens, with an optional `kid`.
 #[derive(Clone)]
@@ -39,28 +35,10 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Bits of the modulus of a PKCS#1 `RSAPrivateKey` DER.
-fn rsa_private_bits(der: &[u8]) -> Result<usize> {
-    use simple_asn1::ASN1Block;
-    let blocks = simple_asn1::from_der(der).map_err(|_| bad_key("invalid RSA private key DER"))?;
-    match blocks.first() {
-        Some(ASN1Block::Sequence(_, items)) => match items.get(1) {
-            Some(ASN1Block::Integer(_, n)) => Ok(n.bits() as usize),
-            _ => Err(bad_key("invalid RSA private key: no modulus")),
-        },
-        _ => Err(bad_key("invalid RSA private key DER")),
-    }
-}
-
 impl SigningKey {
     /// An HMAC secret (at least 32 bytes).
     pub fn hmac(secret: &[u8]) -> Result<Self> {
-        if secret.len() < MIN_HMAC_BYTES {
-            return Err(bad_key(format!(
-                "HMAC secret too short: {} bytes, at least {MIN_HMAC_BYTES} required",
-                secret.len()
-            )));
-        }
+        check_hmac_len(secret)?;
         Ok(SigningKey {
             kid: None,
             key_type: KeyType::Hmac,
@@ -74,12 +52,8 @@ impl SigningKey {
     pub fn from_pem(pem: &str) -> Result<Self> {
         let bytes = pem.as_bytes();
         let (encoding, key_type) = if let Ok(k) = EncodingKey::from_rsa_pem(bytes) {
-            let bits = rsa_private_bits(k.as_bytes())?;
-            if bits < MIN_RSA_BITS {
-                return Err(bad_key(format!(
-                    "RSA key too small: {bits} bits, at least {MIN_RSA_BITS} required"
-                )));
-            }
+            let bits = rsa_modulus_bits(k.as_bytes(), 1)?;
+            check_rsa_bits(bits)?;
             (k, KeyType::Rsa { bits })
         } else if let Ok(k) = EncodingKey::from_ec_pem(bytes) {
             let t = if contains(k.as_bytes(), OID_P256) {

@@ -55,13 +55,18 @@ fn prefix_ok(prefix: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
-fn checksum(prefix: &str, body: &str) -> String {
+/// The checksum characters, on the stack (verification computes one per call).
+fn checksum(prefix: &str, body: &str) -> [u8; CHECKSUM_LEN] {
     let mut h = crc32fast::Hasher::new();
     h.update(prefix.as_bytes());
     h.update(b"_");
     h.update(body.as_bytes());
-    let enc = base62::encode(h.finalize());
-    format!("{enc:0>CHECKSUM_LEN$}")
+    let mut digits = [0u8; CHECKSUM_LEN];
+    // 62^6 > 2^32: a CRC32 always fits in six base62 digits.
+    let n = base62::encode_bytes(h.finalize(), &mut digits).unwrap_or(0);
+    let mut out = [b'0'; CHECKSUM_LEN];
+    out[CHECKSUM_LEN - n..].copy_from_slice(&digits[..n]);
+    out
 }
 
 /// A freshly generated key. The plaintext is wiped from memory on drop.
@@ -95,7 +100,7 @@ pub fn generate(prefix: &str) -> Result<GeneratedKey> {
     plaintext.push_str(prefix);
     plaintext.push('_');
     plaintext.push_str(&body);
-    plaintext.push_str(&checksum(prefix, &body));
+    plaintext.extend(checksum(prefix, &body).iter().map(|&b| b as char));
     let display_prefix = format!("{prefix}_{}", &body[..DISPLAY_BODY_CHARS]);
     Ok(GeneratedKey {
         plaintext,
@@ -128,7 +133,7 @@ pub fn parse(key: &str) -> Result<ParsedKey<'_>> {
         return Err(malformed("key body has the wrong length or characters"));
     }
     let (body, sum) = tail.split_at(BODY_LEN);
-    if checksum(prefix, body) != sum {
+    if checksum(prefix, body) != sum.as_bytes() {
         return Err(malformed("checksum mismatch"));
     }
     Ok(ParsedKey {

@@ -138,10 +138,7 @@ pub(crate) fn get_with_revision(
 }
 
 pub(crate) fn get(conn: &Connection, id: &str, now: i64) -> Result<Option<KeyRecord>> {
-    Ok(conn
-        .prepare_cached(select_keys!(" WHERE id = ?1"))?
-        .query_row([id], |r| record(r, now))
-        .optional()?)
+    Ok(get_with_revision(conn, id, now)?.map(|(r, _)| r))
 }
 
 pub(crate) fn list(
