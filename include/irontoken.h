@@ -124,6 +124,34 @@ enum itk_status
    * No active managed signing key.
    */
   ITK_STATUS_NO_ACTIVE_SIGNING_KEY = 26,
+  /**
+   * No session with that id.
+   */
+  ITK_STATUS_SESSION_NOT_FOUND = 27,
+  /**
+   * The session is past its absolute or idle expiry.
+   */
+  ITK_STATUS_SESSION_EXPIRED = 28,
+  /**
+   * The session was ended.
+   */
+  ITK_STATUS_SESSION_ENDED = 29,
+  /**
+   * A rate limit refused the request.
+   */
+  ITK_STATUS_RATE_LIMITED = 30,
+  /**
+   * A quota, credit balance or budget has not enough left.
+   */
+  ITK_STATUS_USAGE_EXCEEDED = 31,
+  /**
+   * No quota, reservation, budget, lease or agent token with that id.
+   */
+  ITK_STATUS_NOT_FOUND = 32,
+  /**
+   * The agent token was revoked (or replaced).
+   */
+  ITK_STATUS_AGENT_TOKEN_REVOKED = 33,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -169,6 +197,14 @@ enum itk_verify_reason
    * The key lacks a required scope.
    */
   ITK_VERIFY_REASON_INSUFFICIENT_SCOPE = 6,
+  /**
+   * A rate limit of the key refused the request (itk_key_verify_with).
+   */
+  ITK_VERIFY_REASON_RATE_LIMITED = 7,
+  /**
+   * A quota of the key is exhausted (itk_key_verify_with).
+   */
+  ITK_VERIFY_REASON_USAGE_EXCEEDED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -538,6 +574,220 @@ itk_status itk_ratelimiter_check(const struct itk_ratelimiter *rl,
                                  bool consume,
                                  bool *out_allowed,
                                  char **out_json);
+
+/**
+ * Verifies `key` and, per `options_json` (NULL = none), checks
+ * `required_scopes` (array), applies the key's rate limits
+ * (`"rate_limit": true`) and consumes `"quota": {"requests", "tokens",
+ * "cost_micros"}`. Writes the reason to `*out_reason` and the full answer
+ * `{"valid", "reason", "record", "rate_limit", "quota"}` to `*out_json`
+ * (may be NULL).
+ */
+itk_status itk_key_verify_with(const struct itk_manager *m,
+                               const char *key,
+                               const char *options_json,
+                               itk_verify_reason *out_reason,
+                               char **out_json);
+
+/**
+ * Creates a session from `request_json`: `owner` (required), `key_id`,
+ * `session_type` (default "runtime"), `metadata`, `ttl_seconds`,
+ * `idle_timeout_seconds`. Writes the session JSON (with its `id`).
+ */
+itk_status itk_session_create(const struct itk_manager *m,
+                              const char *request_json,
+                              char **out_json);
+
+/**
+ * Writes the session `id` as JSON (its status computed now).
+ */
+itk_status itk_session_get(const struct itk_manager *m, const char *id, char **out_json);
+
+/**
+ * Slides the idle expiry of a live session; writes the session JSON.
+ */
+itk_status itk_session_touch(const struct itk_manager *m, const char *id, char **out_json);
+
+/**
+ * Changes `status` ("active" | "paused") and/or `metadata` of a live session.
+ */
+itk_status itk_session_update(const struct itk_manager *m,
+                              const char *id,
+                              const char *update_json,
+                              char **out_json);
+
+/**
+ * Ends a live session; `reason` may be NULL. Writes the session JSON.
+ */
+itk_status itk_session_end(const struct itk_manager *m,
+                           const char *id,
+                           const char *reason,
+                           char **out_json);
+
+/**
+ * Lists sessions: `filter_json` may be NULL or have `owner`,
+ * `session_type`, `status`, `key_id`, `limit`, `cursor`.
+ */
+itk_status itk_session_list(const struct itk_manager *m, const char *filter_json, char **out_json);
+
+/**
+ * Marks expired live sessions as expired; writes how many to `*out_count` (may be NULL).
+ */
+itk_status itk_session_cleanup(const struct itk_manager *m, uint64_t *out_count);
+
+/**
+ * Records usage from `report_json`: `request_id`, `key_id` and/or
+ * `session_id`, `model`, `model_version`, `prompt_tokens`,
+ * `completion_tokens`, `cache_read_tokens`, `cache_write_tokens`,
+ * `requests`, `cost_micros`, `metadata`, `at`. Writes
+ * `{"request_id", "duplicate"}`.
+ */
+itk_status itk_usage_record(const struct itk_manager *m, const char *report_json, char **out_json);
+
+/**
+ * Usage totals: `query_json` may be NULL or have `since`, `until`,
+ * `key_id`, `owner`, `model`, `session_id`, `agent_id`, `group_by`
+ * (array of "key", "owner", "model", "session", "agent", "day"). Writes an array.
+ */
+itk_status itk_usage_summary(const struct itk_manager *m, const char *query_json, char **out_json);
+
+/**
+ * Raw usage records, a page at a time (`limit`, `cursor` plus the summary filters).
+ */
+itk_status itk_usage_export(const struct itk_manager *m, const char *query_json, char **out_json);
+
+/**
+ * Creates or changes a quota: `scope` ("key" | "owner"), `subject`,
+ * `metric` ("requests" | "tokens" | "cost"), `period` ("day" | "month" |
+ * "none"), `limit`, optional `refill_amount` + `refill_period`, `actor`.
+ */
+itk_status itk_quota_set(const struct itk_manager *m, const char *spec_json, char **out_json);
+
+/**
+ * Removes a quota: `{"scope", "subject", "metric", "period", "actor"}`.
+ */
+itk_status itk_quota_delete(const struct itk_manager *m, const char *selector_json);
+
+/**
+ * Lists the quotas of `scope` ("key" | "owner") `subject` as a JSON array.
+ */
+itk_status itk_quota_list(const struct itk_manager *m,
+                          const char *scope,
+                          const char *subject,
+                          char **out_json);
+
+/**
+ * Adds credits to a balance: `{"scope", "subject", "metric", "amount"}`.
+ */
+itk_status itk_quota_add_credits(const struct itk_manager *m,
+                                 const char *request_json,
+                                 char **out_json);
+
+/**
+ * Checks and (if `consume`) consumes `amounts_json` (`{"requests",
+ * "tokens", "cost_micros"}`) from every quota of key `key_id` and its
+ * owner, all or nothing. Writes `{"allowed", "quotas", "denied_by"}` and
+ * `allowed` to `*out_allowed` (may be NULL).
+ */
+itk_status itk_quota_consume(const struct itk_manager *m,
+                             const char *key_id,
+                             const char *amounts_json,
+                             bool consume,
+                             bool *out_allowed,
+                             char **out_json);
+
+/**
+ * Holds `amounts_json` for `ttl_seconds` (0 = default 300). Writes
+ * `{"reservation": {...} | null, "decision": {...}}`.
+ */
+itk_status itk_quota_reserve(const struct itk_manager *m,
+                             const char *key_id,
+                             const char *amounts_json,
+                             int64_t ttl_seconds,
+                             char **out_json);
+
+/**
+ * Settles reservation `id` with the actual `amounts_json`, or releases it
+ * when `amounts_json` is NULL. Writes the quotas after.
+ */
+itk_status itk_quota_settle(const struct itk_manager *m,
+                            const char *id,
+                            const char *amounts_json,
+                            char **out_json);
+
+/**
+ * Creates a budget: `{"owner", "name", "limit_micros", "actor"}`.
+ */
+itk_status itk_budget_create(const struct itk_manager *m,
+                             const char *request_json,
+                             char **out_json);
+
+/**
+ * Writes budget `id` (spent, leased, available) as JSON.
+ */
+itk_status itk_budget_get(const struct itk_manager *m, const char *id, char **out_json);
+
+/**
+ * Issues an agent token: `{"agent_id", "budget_id", "permissions",
+ * "issuer", "ttl_seconds", "actor"}`; revokes the agent's previous token.
+ * Writes `{"token", "claims", "replaced"}` (free it: it holds the token).
+ */
+itk_status itk_agent_token_issue(const struct itk_manager *m,
+                                 const char *request_json,
+                                 char **out_json);
+
+/**
+ * Verifies an agent token; writes its claims JSON.
+ */
+itk_status itk_agent_token_verify(const struct itk_manager *m, const char *token, char **out_json);
+
+/**
+ * Revokes the live token of `agent_id` and its leases; `actor` may be NULL.
+ * Writes the revoked `jti` as a JSON string to `*out_json` (may be NULL).
+ */
+itk_status itk_agent_token_revoke(const struct itk_manager *m,
+                                  const char *agent_id,
+                                  const char *actor,
+                                  char **out_json);
+
+/**
+ * Takes a lease of `amount_micros` from the budget of `agent_token`
+ * (`ttl_seconds` 0 = default 3600). Writes the lease JSON.
+ */
+itk_status itk_lease_acquire(const struct itk_manager *m,
+                             const char *agent_token,
+                             uint64_t amount_micros,
+                             int64_t ttl_seconds,
+                             char **out_json);
+
+/**
+ * Makes `amount_micros` more available on lease `id` and renews it.
+ */
+itk_status itk_lease_refresh(const struct itk_manager *m,
+                             const char *id,
+                             uint64_t amount_micros,
+                             int64_t ttl_seconds,
+                             char **out_json);
+
+/**
+ * Ends lease `id` (its unspent part returns to the budget).
+ */
+itk_status itk_lease_release(const struct itk_manager *m, const char *id, char **out_json);
+
+/**
+ * Reports usage spent on lease `id` (`report_json` as for
+ * `itk_usage_record`, `request_id` required). Writes the lease JSON.
+ */
+itk_status itk_lease_report(const struct itk_manager *m,
+                            const char *id,
+                            const char *report_json,
+                            char **out_json);
+
+/**
+ * Takes up to `max` pending signals (oldest first) as a JSON array of
+ * `{"kind", "at", "key_id", "display_prefix", "detail"}`.
+ */
+itk_status itk_events_drain(const struct itk_manager *m, size_t max, char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -41,6 +41,13 @@ export type ErrorCode =
   | 'INVALID_KEY_MATERIAL'
   | 'MASTER_KEY_REQUIRED'
   | 'NO_ACTIVE_SIGNING_KEY'
+  | 'SESSION_NOT_FOUND'
+  | 'SESSION_EXPIRED'
+  | 'SESSION_ENDED'
+  | 'RATE_LIMITED'
+  | 'USAGE_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'AGENT_TOKEN_REVOKED'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

@@ -271,6 +271,10 @@ struct CreateArgs {
     /// Key prefix (default itk).
     #[arg(long)]
     prefix: Option<String>,
+    /// Rate limit NAME=COUNT/PERIOD[:BURST] applied by verify_key_with,
+    /// e.g. per_second=10/1s:20 or per_day=10000/1d (repeatable).
+    #[arg(long = "rate-limit", value_parser = parse_limit)]
+    rate_limits: Vec<irontoken::ratelimit::Limit>,
 }
 
 #[derive(Args)]
@@ -317,6 +321,31 @@ struct UpdateArgs {
     /// Remove the expiry.
     #[arg(long)]
     no_expiry: bool,
+    /// New rate limits NAME=COUNT/PERIOD[:BURST] (repeatable; replaces the list).
+    #[arg(long = "rate-limit", value_parser = parse_limit)]
+    rate_limits: Vec<irontoken::ratelimit::Limit>,
+    /// Remove every rate limit.
+    #[arg(long, conflicts_with = "rate_limits")]
+    clear_rate_limits: bool,
+}
+
+/// Parses NAME=COUNT/PERIOD[:BURST]; PERIOD is a humantime duration (1s, 1m, 1d).
+fn parse_limit(s: &str) -> Result<irontoken::ratelimit::Limit, String> {
+    let bad = || format!("{s:?}: expected NAME=COUNT/PERIOD[:BURST], e.g. per_second=10/1s:20");
+    let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+    let (count, rest) = rest.split_once('/').ok_or_else(bad)?;
+    let (period, burst) = match rest.split_once(':') {
+        Some((p, b)) => (p, Some(b)),
+        None => (rest, None),
+    };
+    let count: u64 = count.parse().map_err(|_| bad())?;
+    let period = humantime::parse_duration(period).map_err(|e| format!("{s:?}: {e}"))?;
+    let burst = match burst {
+        Some(b) => b.parse().map_err(|_| bad())?,
+        None => count,
+    };
+    irontoken::ratelimit::Limit::new(name, count, period.as_millis() as u64, burst)
+        .map_err(|e| e.message().to_string())
 }
 
 #[derive(Subcommand)]
@@ -541,6 +570,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                     expires_at: a.expires_at,
                     expires_in: a.expires_in,
                     prefix: a.prefix.clone(),
+                    rate_limits: a.rate_limits.clone(),
                     actor,
                 })?;
                 out.created(&created);
@@ -597,6 +627,13 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                         scopes,
                         metadata: parse_metadata(&a.metadata)?,
                         expires_at,
+                        rate_limits: if a.clear_rate_limits {
+                            Some(Vec::new())
+                        } else if a.rate_limits.is_empty() {
+                            None
+                        } else {
+                            Some(a.rate_limits.clone())
+                        },
                         actor,
                     },
                 )?;

@@ -47,6 +47,21 @@ pub enum AuditAction {
     /// An API key was exchanged for an access token.
     #[serde(rename = "token.exchange")]
     TokenExchange,
+    /// A quota was created or changed (subject in detail).
+    #[serde(rename = "quota.set")]
+    QuotaSet,
+    /// A quota was removed.
+    #[serde(rename = "quota.delete")]
+    QuotaDelete,
+    /// A budget for agents was created.
+    #[serde(rename = "budget.create")]
+    BudgetCreate,
+    /// An agent token was issued (the previous one of the agent is revoked).
+    #[serde(rename = "agent_token.issue")]
+    AgentTokenIssue,
+    /// An agent token was revoked, with its leases.
+    #[serde(rename = "agent_token.revoke")]
+    AgentTokenRevoke,
 }
 
 impl AuditAction {
@@ -65,6 +80,11 @@ impl AuditAction {
             AuditAction::SigningKeyRotate => "signing_key.rotate",
             AuditAction::SigningKeyRetire => "signing_key.retire",
             AuditAction::TokenExchange => "token.exchange",
+            AuditAction::QuotaSet => "quota.set",
+            AuditAction::QuotaDelete => "quota.delete",
+            AuditAction::BudgetCreate => "budget.create",
+            AuditAction::AgentTokenIssue => "agent_token.issue",
+            AuditAction::AgentTokenRevoke => "agent_token.revoke",
         }
     }
 }

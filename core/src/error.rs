@@ -66,11 +66,25 @@ pub enum ErrorKind {
     MasterKeyRequired,
     /// No active managed signing key: generate one first.
     NoActiveSigningKey,
+    /// No session with that id exists.
+    SessionNotFound,
+    /// The session is past its absolute or idle expiry.
+    SessionExpired,
+    /// The session was ended.
+    SessionEnded,
+    /// A rate limit refused the request; retry after the time given.
+    RateLimited,
+    /// A quota, credit balance or budget has not enough left.
+    UsageExceeded,
+    /// No record with that id (quota, reservation, budget, lease, agent token).
+    NotFound,
+    /// The agent token was revoked (a newer one was issued, or it was revoked by hand).
+    AgentTokenRevoked,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 26] = [
+    pub const ALL: [ErrorKind; 33] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -97,6 +111,13 @@ impl ErrorKind {
         ErrorKind::InvalidKeyMaterial,
         ErrorKind::MasterKeyRequired,
         ErrorKind::NoActiveSigningKey,
+        ErrorKind::SessionNotFound,
+        ErrorKind::SessionExpired,
+        ErrorKind::SessionEnded,
+        ErrorKind::RateLimited,
+        ErrorKind::UsageExceeded,
+        ErrorKind::NotFound,
+        ErrorKind::AgentTokenRevoked,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -128,6 +149,13 @@ impl ErrorKind {
             ErrorKind::InvalidKeyMaterial => "INVALID_KEY_MATERIAL",
             ErrorKind::MasterKeyRequired => "MASTER_KEY_REQUIRED",
             ErrorKind::NoActiveSigningKey => "NO_ACTIVE_SIGNING_KEY",
+            ErrorKind::SessionNotFound => "SESSION_NOT_FOUND",
+            ErrorKind::SessionExpired => "SESSION_EXPIRED",
+            ErrorKind::SessionEnded => "SESSION_ENDED",
+            ErrorKind::RateLimited => "RATE_LIMITED",
+            ErrorKind::UsageExceeded => "USAGE_EXCEEDED",
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::AgentTokenRevoked => "AGENT_TOKEN_REVOKED",
         }
     }
 
@@ -160,6 +188,13 @@ impl ErrorKind {
             ErrorKind::InvalidKeyMaterial => 24,
             ErrorKind::MasterKeyRequired => 25,
             ErrorKind::NoActiveSigningKey => 26,
+            ErrorKind::SessionNotFound => 27,
+            ErrorKind::SessionExpired => 28,
+            ErrorKind::SessionEnded => 29,
+            ErrorKind::RateLimited => 30,
+            ErrorKind::UsageExceeded => 31,
+            ErrorKind::NotFound => 32,
+            ErrorKind::AgentTokenRevoked => 33,
         }
     }
 

@@ -23,16 +23,27 @@ pub mod keys;
 mod manager;
 mod metrics;
 pub mod ratelimit;
+pub mod sessions;
+pub mod signals;
 mod store;
+pub mod usage;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
-    Verification, VerifyReason,
+    Verification, VerifyOptions, VerifyReason,
 };
 pub use manager::{
     Clock, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock, TokenManager,
     parse_master_key,
 };
+pub use sessions::{NewSession, Session, SessionFilter, SessionStatus, SessionUpdate};
+pub use signals::Event;
 pub use store::{Durability, SCHEMA_VERSION};
+pub use usage::agents::{AgentClaims, AgentToken, AgentTokenRequest, Budget, Lease, NewBudget};
+pub use usage::quota::{
+    Amounts, Quota, QuotaDecision, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec, Reservation,
+    Reserved,
+};
+pub use usage::{Recorded, UsageQuery, UsageRecord, UsageReport, UsageTotals};

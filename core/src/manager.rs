@@ -29,6 +29,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// The current time in Unix seconds.
     fn now(&self) -> i64;
+    /// The current time in Unix milliseconds (rate limits); default `now() * 1000`.
+    fn now_ms(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The system clock.
@@ -48,6 +52,9 @@ impl SystemClock {
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
         SystemClock::now_ms().div_euclid(1000)
+    }
+    fn now_ms(&self) -> i64 {
+        SystemClock::now_ms()
     }
 }
 
@@ -88,6 +95,8 @@ pub struct Options {
     /// Buffered entries that trigger an early flush (default 4096). Eight
     /// times this blocks verification until a flush succeeds (bounded memory).
     pub flush_threshold: usize,
+    /// Most in-process rate-limit buckets kept by `verify_key_with` (default 100 000).
+    pub max_buckets: usize,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
     master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
@@ -133,6 +142,7 @@ impl Default for Options {
             busy_timeout: Duration::from_secs(5),
             flush_interval: Duration::from_secs(1),
             flush_threshold: 4096,
+            max_buckets: 100_000,
             clock: Arc::new(SystemClock),
             manual: None,
             master_key: None,
@@ -257,13 +267,16 @@ type FailureKey = (Option<String>, Option<String>, &'static str);
 pub(crate) struct Pending {
     pub usage: HashMap<String, (u64, i64)>,
     pub audit: Vec<NewAuditEvent>,
+    /// Usage records not yet written, and their request ids.
+    pub records: Vec<crate::usage::PendingUsage>,
+    record_ids: std::collections::HashSet<String>,
     /// Failed verifications buffered so far: index in `audit`, count, last time.
     failures: HashMap<FailureKey, (usize, u64, i64)>,
 }
 
 impl Pending {
     fn len(&self) -> usize {
-        self.usage.len() + self.audit.len()
+        self.usage.len() + self.audit.len() + self.records.len()
     }
 }
 
@@ -288,6 +301,10 @@ pub(crate) struct Inner {
     threshold: usize,
     /// Counters for `metrics()`.
     pub metrics: crate::metrics::Metrics,
+    /// Operator signals for `drain_events()`.
+    pub signals: crate::signals::Signals,
+    /// In-process rate-limit buckets of `verify_key_with`.
+    pub limiter: crate::ratelimit::RateLimiter,
 }
 
 impl Inner {
@@ -363,6 +380,23 @@ impl Inner {
         }
     }
 
+    /// Buffers a usage record; false if its request id is already buffered.
+    pub fn defer_usage(&self, u: crate::usage::PendingUsage) -> Result<bool> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !p.record_ids.insert(u.request_id.clone()) {
+            return Ok(false);
+        }
+        p.records.push(u);
+        self.after_push(p)?;
+        Ok(true)
+    }
+
+    /// True if a usage record with this request id is buffered.
+    pub fn usage_pending(&self, request_id: &str) -> bool {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.record_ids.contains(request_id)
+    }
+
     /// The buffered use counts of key `id`, not yet in the database.
     pub fn pending_use(&self, id: &str) -> Option<(u64, i64)> {
         let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -397,6 +431,9 @@ impl Inner {
             for e in &batch.audit {
                 store::audit::insert(tx, e)?;
             }
+            for u in &batch.records {
+                store::usage::insert(tx, u)?;
+            }
             f(tx)
         });
         if batch.len() > 0 {
@@ -421,6 +458,9 @@ impl Inner {
             }
             let newer = std::mem::replace(&mut p.audit, batch.audit);
             p.audit.extend(newer);
+            p.record_ids.extend(batch.record_ids);
+            let newer = std::mem::replace(&mut p.records, batch.records);
+            p.records.extend(newer);
         }
         result
     }
@@ -473,6 +513,8 @@ impl TokenManager {
             wake: Condvar::new(),
             stop: Mutex::new(false),
             metrics: Default::default(),
+            signals: Default::default(),
+            limiter: crate::ratelimit::RateLimiter::new(options.max_buckets),
             threshold: options.flush_threshold.max(1),
         });
         let worker = inner.clone();
@@ -522,7 +564,25 @@ impl TokenManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len();
-        self.inner.metrics.render(pending)
+        let mut out = self.inner.metrics.render(pending);
+        let s = &self.inner.signals;
+        for (name, help, n) in [
+            (
+                "irontoken_events_total",
+                "Operator signals emitted (see drain_events).",
+                s.emitted.load(Ordering::Relaxed),
+            ),
+            (
+                "irontoken_events_dropped_total",
+                "Signals dropped because nobody drained the queue.",
+                s.dropped.load(Ordering::Relaxed),
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}\n"
+            ));
+        }
+        out
     }
 }
 

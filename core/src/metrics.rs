@@ -9,13 +9,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The counters (per manager, since it was opened).
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    verifications: [AtomicU64; 7],
+    verifications: [AtomicU64; 9],
     pub keys_created: AtomicU64,
     pub keys_revoked: AtomicU64,
     pub jwt_issued: AtomicU64,
     pub exchanges: AtomicU64,
     pub flushes: AtomicU64,
     pub flush_errors: AtomicU64,
+    pub sessions_created: AtomicU64,
+    pub rate_limit_denials: AtomicU64,
+    pub quota_denials: AtomicU64,
+    pub quota_grants: AtomicU64,
+    /// prompt, completion, cache-read, cache-write tokens, requests, cost.
+    usage: [AtomicU64; 6],
+    usage_records: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -29,6 +36,15 @@ impl Metrics {
 
     pub fn inc(c: &AtomicU64) {
         bump(c);
+    }
+
+    /// A usage record accepted: its numbers in `UsageRecord` order
+    /// (prompt, completion, cache-read, cache-write tokens, requests, cost).
+    pub fn usage(&self, numbers: &[u64; 6]) {
+        bump(&self.usage_records);
+        for (c, n) in self.usage.iter().zip(numbers) {
+            c.fetch_add(*n, Ordering::Relaxed);
+        }
     }
 
     /// Prometheus text exposition; `pending` is the write-behind buffer size.
@@ -79,10 +95,66 @@ impl Metrics {
                 "Write-behind flushes that failed (data kept, retried).",
                 &self.flush_errors,
             ),
+            (
+                "irontoken_sessions_created_total",
+                "Sessions created.",
+                &self.sessions_created,
+            ),
+            (
+                "irontoken_rate_limit_denials_total",
+                "Requests refused by a rate limit.",
+                &self.rate_limit_denials,
+            ),
+            (
+                "irontoken_quota_denials_total",
+                "Quota consumptions or reservations refused.",
+                &self.quota_denials,
+            ),
+            (
+                "irontoken_quota_grants_total",
+                "Quota consumptions or reservations granted.",
+                &self.quota_grants,
+            ),
+            (
+                "irontoken_usage_records_total",
+                "Usage records accepted (duplicates not counted).",
+                &self.usage_records,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", get(c));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP irontoken_usage_tokens_total LLM tokens recorded, by kind."
+        );
+        let _ = writeln!(out, "# TYPE irontoken_usage_tokens_total counter");
+        for (i, kind) in ["prompt", "completion", "cache_read", "cache_write"]
+            .iter()
+            .enumerate()
+        {
+            let _ = writeln!(
+                out,
+                "irontoken_usage_tokens_total{{kind=\"{kind}\"}} {}",
+                get(&self.usage[i])
+            );
+        }
+        for (name, help, i) in [
+            (
+                "irontoken_usage_requests_total",
+                "Requests recorded in usage records.",
+                4,
+            ),
+            (
+                "irontoken_usage_cost_micros_total",
+                "Cost recorded, in micro-units of the currency.",
+                5,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", get(&self.usage[i]));
         }
         let _ = writeln!(
             out,

@@ -1,6 +1,17 @@
 """Type stubs of the native module (checked against it by mypy.stubtest in `make test`)."""
 
-from typing import Any, Dict, Generic, Iterator, List, Literal, Optional, Sequence, TypeVar, final
+from typing import (
+    Any,
+    Dict,
+    Generic,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    TypeVar,
+    final,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -24,8 +35,36 @@ SCHEMA_VERSION: int
 
 _KeyStatus = Literal["active", "disabled", "revoked", "expired"]
 _VerifyReason = Literal[
-    "VALID", "MALFORMED", "NOT_FOUND", "DISABLED", "REVOKED", "EXPIRED", "INSUFFICIENT_SCOPE"
+    "VALID",
+    "MALFORMED",
+    "NOT_FOUND",
+    "DISABLED",
+    "REVOKED",
+    "EXPIRED",
+    "INSUFFICIENT_SCOPE",
+    "RATE_LIMITED",
+    "USAGE_EXCEEDED",
 ]
+from .types import (
+    AgentClaims,
+    AgentToken,
+    Amounts,
+    Budget,
+    Event,
+    Lease,
+    Quota,
+    QuotaDecision,
+    RateLimitSpec,
+    Recorded,
+    Reserved,
+    Session,
+    UsageRecord,
+    UsageTotals,
+    _Metric,
+    _Period,
+    _Scope,
+    _SessionStatus,
+)
 
 _T = TypeVar("_T")
 
@@ -75,6 +114,8 @@ class KeyRecord:
     @property
     def rotated_to(self) -> Optional[str]: ...
     @property
+    def rate_limits(self) -> List[RateLimitSpec]: ...
+    @property
     def status(self) -> _KeyStatus: ...
     def to_dict(self) -> Dict[str, Any]: ...
     def __eq__(self, other: object, /) -> bool: ...
@@ -98,6 +139,10 @@ class VerifyResult:
     def reason(self) -> _VerifyReason: ...
     @property
     def record(self) -> Optional[KeyRecord]: ...
+    @property
+    def rate_limit(self) -> Optional[Dict[str, Any]]: ...
+    @property
+    def quota(self) -> Optional[QuotaDecision]: ...
     def __bool__(self) -> bool: ...
 
 @final
@@ -158,6 +203,7 @@ class TokenManager:
         expires_at: Optional[int] = None,
         expires_in: Optional[int] = None,
         prefix: Optional[str] = None,
+        rate_limits: Optional[Sequence[RateLimitSpec]] = None,
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
     def verify_key(
@@ -182,6 +228,7 @@ class TokenManager:
         metadata: Optional[Dict[str, Any]] = None,
         expires_at: Optional[int] = None,
         clear_expiry: bool = False,
+        rate_limits: Optional[Sequence[RateLimitSpec]] = None,
         actor: Optional[str] = None,
     ) -> KeyRecord: ...
     def disable_key(self, key_id: str, *, actor: Optional[str] = None) -> KeyRecord: ...
@@ -242,6 +289,178 @@ class TokenManager:
         required_scopes: Optional[Sequence[str]] = None,
         ttl_seconds: Optional[int] = None,
     ) -> Dict[str, Any]: ...
+    def verify_key_with(
+        self,
+        key: str,
+        *,
+        required_scopes: Optional[Sequence[str]] = None,
+        rate_limit: bool = False,
+        quota: Optional[Amounts] = None,
+    ) -> VerifyResult: ...
+    def create_session(
+        self,
+        owner: str,
+        *,
+        key_id: Optional[str] = None,
+        session_type: Optional[str] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        ttl_seconds: Optional[int] = None,
+        idle_timeout_seconds: Optional[int] = None,
+    ) -> Session: ...
+    def get_session(self, session_id: str) -> Session: ...
+    def touch_session(self, session_id: str) -> Session: ...
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        status: Optional[Literal["active", "paused"]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> Session: ...
+    def end_session(self, session_id: str, *, reason: Optional[str] = None) -> Session: ...
+    def list_sessions(
+        self,
+        *,
+        owner: Optional[str] = None,
+        session_type: Optional[str] = None,
+        status: Optional[_SessionStatus] = None,
+        key_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> PageResult[Session]: ...
+    def cleanup_expired_sessions(self) -> int: ...
+    def purge_sessions(self, older_than_seconds: int) -> int: ...
+    def record_usage(
+        self,
+        *,
+        request_id: Optional[str] = None,
+        key_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        model: Optional[str] = None,
+        model_version: Optional[str] = None,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        requests: Optional[int] = None,
+        cost_micros: int = 0,
+        metadata: Optional[Dict[str, Any]] = None,
+        at: Optional[int] = None,
+    ) -> Recorded: ...
+    def usage_summary(
+        self,
+        *,
+        since: Optional[int] = None,
+        until: Optional[int] = None,
+        key_id: Optional[str] = None,
+        owner: Optional[str] = None,
+        model: Optional[str] = None,
+        session_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        group_by: Optional[Sequence[str]] = None,
+    ) -> List[UsageTotals]: ...
+    def export_usage(
+        self,
+        *,
+        since: Optional[int] = None,
+        until: Optional[int] = None,
+        key_id: Optional[str] = None,
+        owner: Optional[str] = None,
+        model: Optional[str] = None,
+        session_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> PageResult[UsageRecord]: ...
+    def set_quota(
+        self,
+        subject: str,
+        *,
+        metric: _Metric,
+        period: _Period,
+        limit: int,
+        scope: _Scope = "key",
+        refill_amount: Optional[int] = None,
+        refill_period: Optional[Literal["day", "month"]] = None,
+        actor: Optional[str] = None,
+    ) -> Quota: ...
+    def delete_quota(
+        self,
+        subject: str,
+        *,
+        metric: _Metric,
+        period: _Period,
+        scope: _Scope = "key",
+        actor: Optional[str] = None,
+    ) -> None: ...
+    def list_quotas(self, subject: str, *, scope: _Scope = "key") -> List[Quota]: ...
+    def add_credits(
+        self, subject: str, amount: int, *, metric: _Metric, scope: _Scope = "key"
+    ) -> Quota: ...
+    def consume_quota(
+        self, key_id: str, *, requests: int = 0, tokens: int = 0, cost_micros: int = 0
+    ) -> QuotaDecision: ...
+    def peek_quota(
+        self, key_id: str, *, requests: int = 0, tokens: int = 0, cost_micros: int = 0
+    ) -> QuotaDecision: ...
+    def reserve_quota(
+        self,
+        key_id: str,
+        *,
+        requests: int = 0,
+        tokens: int = 0,
+        cost_micros: int = 0,
+        ttl_seconds: Optional[int] = None,
+    ) -> Reserved: ...
+    def settle_reservation(
+        self, reservation_id: str, *, requests: int = 0, tokens: int = 0, cost_micros: int = 0
+    ) -> QuotaDecision: ...
+    def release_reservation(self, reservation_id: str) -> QuotaDecision: ...
+    def expire_reservations(self) -> int: ...
+    def create_budget(
+        self,
+        owner: str,
+        limit_micros: int,
+        *,
+        name: Optional[str] = None,
+        actor: Optional[str] = None,
+    ) -> Budget: ...
+    def get_budget(self, budget_id: str) -> Budget: ...
+    def issue_agent_token(
+        self,
+        agent_id: str,
+        budget_id: str,
+        *,
+        permissions: Optional[Sequence[str]] = None,
+        issuer: Optional[str] = None,
+        ttl_seconds: Optional[int] = None,
+        actor: Optional[str] = None,
+    ) -> AgentToken: ...
+    def verify_agent_token(self, token: str) -> AgentClaims: ...
+    def revoke_agent_token(self, agent_id: str, *, actor: Optional[str] = None) -> str: ...
+    def acquire_lease(
+        self, agent_token: str, amount_micros: int, *, ttl_seconds: Optional[int] = None
+    ) -> Lease: ...
+    def get_lease(self, lease_id: str) -> Lease: ...
+    def refresh_lease(
+        self, lease_id: str, amount_micros: int, *, ttl_seconds: Optional[int] = None
+    ) -> Lease: ...
+    def release_lease(self, lease_id: str) -> Lease: ...
+    def report_lease_usage(
+        self,
+        lease_id: str,
+        *,
+        request_id: str,
+        cost_micros: int = 0,
+        model: Optional[str] = None,
+        model_version: Optional[str] = None,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        requests: Optional[int] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> Lease: ...
+    def drain_events(self, max: int = 100) -> List[Event]: ...
     def metrics(self) -> str: ...
     def flush(self) -> None: ...
     def advance_clock(self, seconds: int) -> int: ...

@@ -39,6 +39,14 @@ __all__ = [
     "InvalidKeyMaterialError",
     "MasterKeyRequiredError",
     "NoActiveSigningKeyError",
+    "SessionError",
+    "SessionNotFoundError",
+    "SessionExpiredError",
+    "SessionEndedError",
+    "RateLimitedError",
+    "UsageExceededError",
+    "NotFoundError",
+    "AgentTokenRevokedError",
 ]
 
 
@@ -221,6 +229,52 @@ class NoActiveSigningKeyError(IronTokenError):
     code = "NO_ACTIVE_SIGNING_KEY"
 
 
+class SessionError(IronTokenError):
+    """A session cannot be used."""
+
+
+class SessionNotFoundError(SessionError, LookupError):
+    """No session with that id exists."""
+
+    code = "SESSION_NOT_FOUND"
+
+
+class SessionExpiredError(SessionError):
+    """The session is past its absolute or idle expiry."""
+
+    code = "SESSION_EXPIRED"
+
+
+class SessionEndedError(SessionError):
+    """The session was ended."""
+
+    code = "SESSION_ENDED"
+
+
+class RateLimitedError(IronTokenError):
+    """A rate limit refused the request; retry later."""
+
+    code = "RATE_LIMITED"
+
+
+class UsageExceededError(IronTokenError):
+    """A quota, credit balance or budget has not enough left."""
+
+    code = "USAGE_EXCEEDED"
+
+
+class NotFoundError(IronTokenError, LookupError):
+    """No quota, reservation, budget, lease or agent token with that id."""
+
+    code = "NOT_FOUND"
+
+
+class AgentTokenRevokedError(IronTokenError):
+    """The agent token was revoked (or replaced by a newer one)."""
+
+    code = "AGENT_TOKEN_REVOKED"
+
+
 InvalidTokenError = JWTError
 
 
@@ -253,6 +307,13 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         InvalidKeyMaterialError,
         MasterKeyRequiredError,
         NoActiveSigningKeyError,
+        SessionNotFoundError,
+        SessionExpiredError,
+        SessionEndedError,
+        RateLimitedError,
+        UsageExceededError,
+        NotFoundError,
+        AgentTokenRevokedError,
     )
 }
 

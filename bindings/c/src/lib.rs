@@ -85,6 +85,20 @@ pub enum itk_status {
     MasterKeyRequired = 25,
     /// No active managed signing key.
     NoActiveSigningKey = 26,
+    /// No session with that id.
+    SessionNotFound = 27,
+    /// The session is past its absolute or idle expiry.
+    SessionExpired = 28,
+    /// The session was ended.
+    SessionEnded = 29,
+    /// A rate limit refused the request.
+    RateLimited = 30,
+    /// A quota, credit balance or budget has not enough left.
+    UsageExceeded = 31,
+    /// No quota, reservation, budget, lease or agent token with that id.
+    NotFound = 32,
+    /// The agent token was revoked (or replaced).
+    AgentTokenRevoked = 33,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -105,9 +119,13 @@ pub enum itk_verify_reason {
     Expired = 5,
     /// The key lacks a required scope.
     InsufficientScope = 6,
+    /// A rate limit of the key refused the request (itk_key_verify_with).
+    RateLimited = 7,
+    /// A quota of the key is exhausted (itk_key_verify_with).
+    UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 27] = [
+const ALL_STATUSES: [itk_status; 34] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -135,9 +153,16 @@ const ALL_STATUSES: [itk_status; 27] = [
     itk_status::InvalidKeyMaterial,
     itk_status::MasterKeyRequired,
     itk_status::NoActiveSigningKey,
+    itk_status::SessionNotFound,
+    itk_status::SessionExpired,
+    itk_status::SessionEnded,
+    itk_status::RateLimited,
+    itk_status::UsageExceeded,
+    itk_status::NotFound,
+    itk_status::AgentTokenRevoked,
 ];
 
-const ALL_REASONS: [itk_verify_reason; 7] = [
+const ALL_REASONS: [itk_verify_reason; 9] = [
     itk_verify_reason::Valid,
     itk_verify_reason::Malformed,
     itk_verify_reason::NotFound,
@@ -145,6 +170,8 @@ const ALL_REASONS: [itk_verify_reason; 7] = [
     itk_verify_reason::Revoked,
     itk_verify_reason::Expired,
     itk_verify_reason::InsufficientScope,
+    itk_verify_reason::RateLimited,
+    itk_verify_reason::UsageExceeded,
 ];
 
 fn status_of(kind: ErrorKind) -> itk_status {
@@ -174,6 +201,13 @@ fn status_of(kind: ErrorKind) -> itk_status {
         ErrorKind::InvalidKeyMaterial => itk_status::InvalidKeyMaterial,
         ErrorKind::MasterKeyRequired => itk_status::MasterKeyRequired,
         ErrorKind::NoActiveSigningKey => itk_status::NoActiveSigningKey,
+        ErrorKind::SessionNotFound => itk_status::SessionNotFound,
+        ErrorKind::SessionExpired => itk_status::SessionExpired,
+        ErrorKind::SessionEnded => itk_status::SessionEnded,
+        ErrorKind::RateLimited => itk_status::RateLimited,
+        ErrorKind::UsageExceeded => itk_status::UsageExceeded,
+        ErrorKind::NotFound => itk_status::NotFound,
+        ErrorKind::AgentTokenRevoked => itk_status::AgentTokenRevoked,
         _ => itk_status::Internal,
     }
 }
@@ -187,6 +221,8 @@ fn reason_of(r: VerifyReason) -> itk_verify_reason {
         VerifyReason::Revoked => itk_verify_reason::Revoked,
         VerifyReason::Expired => itk_verify_reason::Expired,
         VerifyReason::InsufficientScope => itk_verify_reason::InsufficientScope,
+        VerifyReason::RateLimited => itk_verify_reason::RateLimited,
+        VerifyReason::UsageExceeded => itk_verify_reason::UsageExceeded,
     }
 }
 
@@ -371,6 +407,13 @@ pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
         Some(itk_status::InvalidKeyMaterial) => "INVALID_KEY_MATERIAL\0",
         Some(itk_status::MasterKeyRequired) => "MASTER_KEY_REQUIRED\0",
         Some(itk_status::NoActiveSigningKey) => "NO_ACTIVE_SIGNING_KEY\0",
+        Some(itk_status::SessionNotFound) => "SESSION_NOT_FOUND\0",
+        Some(itk_status::SessionExpired) => "SESSION_EXPIRED\0",
+        Some(itk_status::SessionEnded) => "SESSION_ENDED\0",
+        Some(itk_status::RateLimited) => "RATE_LIMITED\0",
+        Some(itk_status::UsageExceeded) => "USAGE_EXCEEDED\0",
+        Some(itk_status::NotFound) => "NOT_FOUND\0",
+        Some(itk_status::AgentTokenRevoked) => "AGENT_TOKEN_REVOKED\0",
     };
     s.as_ptr().cast()
 }
@@ -388,6 +431,8 @@ pub extern "C" fn itk_verify_reason_code(reason: u32) -> *const c_char {
         Some(itk_verify_reason::Revoked) => "REVOKED\0",
         Some(itk_verify_reason::Expired) => "EXPIRED\0",
         Some(itk_verify_reason::InsufficientScope) => "INSUFFICIENT_SCOPE\0",
+        Some(itk_verify_reason::RateLimited) => "RATE_LIMITED\0",
+        Some(itk_verify_reason::UsageExceeded) => "USAGE_EXCEEDED\0",
     };
     s.as_ptr().cast()
 }
@@ -1210,6 +1255,531 @@ pub unsafe extern "C" fn itk_ratelimiter_check(
         }
         write_opt(out_json, || Ok(json))
     })
+}
+
+// ---------------------------------------------------------------------------
+// Sessions, usage, quotas, agent budgets and signals. Requests and answers
+// are JSON (the field names of the core types); NULL request JSON means "all
+// defaults" where every field is optional.
+
+/// Parses required JSON into `T`.
+///
+/// # Safety
+/// As [`arg`].
+unsafe fn json_req<T: serde::de::DeserializeOwned>(
+    p: *const c_char,
+    name: &str,
+) -> Result<T, Error> {
+    // SAFETY: forwarded contract.
+    let s = unsafe { arg(p, name) }?;
+    serde_json::from_str(s).map_err(|e| Error::invalid(format!("{name}: {e}")))
+}
+
+/// Runs `f` and writes its answer as JSON to `*out_json` (may be NULL).
+fn json_answer<T: serde::Serialize>(
+    m: *const itk_manager,
+    out_json: *mut *mut c_char,
+    f: impl FnOnce(&TokenManager) -> Result<T, Error>,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        let v = to_json(&f(tm)?)?;
+        write_opt(out_json, || Ok(v))
+    })
+}
+
+/// Writes a count to `*out` if not NULL.
+fn write_count(out: *mut u64, n: u64) {
+    if !out.is_null() {
+        // SAFETY: non-NULL out-param supplied by the caller.
+        unsafe { *out = n };
+    }
+}
+
+/// Verifies `key` and, per `options_json` (NULL = none), checks
+/// `required_scopes` (array), applies the key's rate limits
+/// (`"rate_limit": true`) and consumes `"quota": {"requests", "tokens",
+/// "cost_micros"}`. Writes the reason to `*out_reason` and the full answer
+/// `{"valid", "reason", "record", "rate_limit", "quota"}` to `*out_json`
+/// (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_verify_with(
+    m: *const itk_manager,
+    key: *const c_char,
+    options_json: *const c_char,
+    out_reason: *mut itk_verify_reason,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        out(out_reason, "out_reason")?;
+        // SAFETY: C strings per the contract.
+        let key = unsafe { arg(key, "key") }?;
+        // SAFETY: as above.
+        let o: irontoken::VerifyOptions = unsafe { json_arg(options_json, "options_json") }?;
+        let v = tm.verify_key_with(key, &o)?;
+        let json = to_json(&v)?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out_reason = reason_of(v.reason) };
+        write_opt(out_json, || Ok(json))
+    })
+}
+
+/// Creates a session from `request_json`: `owner` (required), `key_id`,
+/// `session_type` (default "runtime"), `metadata`, `ttl_seconds`,
+/// `idle_timeout_seconds`. Writes the session JSON (with its `id`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_create(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let req = unsafe { json_req::<irontoken::NewSession>(request_json, "request_json") };
+    json_answer(m, out_json, |tm| tm.create_session(&req?))
+}
+
+/// Writes the session `id` as JSON (its status computed now).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_get(
+    m: *const itk_manager,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let id = unsafe { arg(id, "id") };
+    json_answer(m, out_json, |tm| tm.get_session(id?))
+}
+
+/// Slides the idle expiry of a live session; writes the session JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_touch(
+    m: *const itk_manager,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let id = unsafe { arg(id, "id") };
+    json_answer(m, out_json, |tm| tm.touch_session(id?))
+}
+
+/// Changes `status` ("active" | "paused") and/or `metadata` of a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_update(
+    m: *const itk_manager,
+    id: *const c_char,
+    update_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (id, u) = unsafe {
+        (
+            arg(id, "id"),
+            json_req::<irontoken::SessionUpdate>(update_json, "update_json"),
+        )
+    };
+    json_answer(m, out_json, |tm| tm.update_session(id?, &u?))
+}
+
+/// Ends a live session; `reason` may be NULL. Writes the session JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_end(
+    m: *const itk_manager,
+    id: *const c_char,
+    reason: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (id, reason) = unsafe { (arg(id, "id"), opt_arg(reason, "reason")) };
+    json_answer(m, out_json, |tm| tm.end_session(id?, reason?))
+}
+
+/// Lists sessions: `filter_json` may be NULL or have `owner`,
+/// `session_type`, `status`, `key_id`, `limit`, `cursor`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_list(
+    m: *const itk_manager,
+    filter_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        list_call(
+            m,
+            filter_json,
+            out_json,
+            |tm, f: &irontoken::SessionFilter| tm.list_sessions(f),
+        )
+    }
+}
+
+/// Marks expired live sessions as expired; writes how many to `*out_count` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_cleanup(
+    m: *const itk_manager,
+    out_count: *mut u64,
+) -> itk_status {
+    guard(|| {
+        let n = manager(m)?.cleanup_expired_sessions()?;
+        write_count(out_count, n);
+        Ok(())
+    })
+}
+
+/// Records usage from `report_json`: `request_id`, `key_id` and/or
+/// `session_id`, `model`, `model_version`, `prompt_tokens`,
+/// `completion_tokens`, `cache_read_tokens`, `cache_write_tokens`,
+/// `requests`, `cost_micros`, `metadata`, `at`. Writes
+/// `{"request_id", "duplicate"}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_usage_record(
+    m: *const itk_manager,
+    report_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let r = unsafe { json_req::<irontoken::UsageReport>(report_json, "report_json") };
+    json_answer(m, out_json, |tm| tm.record_usage(&r?))
+}
+
+/// Usage totals: `query_json` may be NULL or have `since`, `until`,
+/// `key_id`, `owner`, `model`, `session_id`, `agent_id`, `group_by`
+/// (array of "key", "owner", "model", "session", "agent", "day"). Writes an array.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_usage_summary(
+    m: *const itk_manager,
+    query_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        list_call(m, query_json, out_json, |tm, q: &irontoken::UsageQuery| {
+            tm.usage_summary(q)
+        })
+    }
+}
+
+/// Raw usage records, a page at a time (`limit`, `cursor` plus the summary filters).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_usage_export(
+    m: *const itk_manager,
+    query_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        list_call(m, query_json, out_json, |tm, q: &irontoken::UsageQuery| {
+            tm.export_usage(q)
+        })
+    }
+}
+
+/// Identifies one quota in JSON requests.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaSelector {
+    #[serde(default)]
+    scope: irontoken::QuotaScope,
+    subject: String,
+    metric: irontoken::QuotaMetric,
+    #[serde(default = "no_period")]
+    period: irontoken::QuotaPeriod,
+    #[serde(default)]
+    amount: u64,
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+fn no_period() -> irontoken::QuotaPeriod {
+    irontoken::QuotaPeriod::None
+}
+
+/// Creates or changes a quota: `scope` ("key" | "owner"), `subject`,
+/// `metric` ("requests" | "tokens" | "cost"), `period` ("day" | "month" |
+/// "none"), `limit`, optional `refill_amount` + `refill_period`, `actor`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_set(
+    m: *const itk_manager,
+    spec_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let s = unsafe { json_req::<irontoken::QuotaSpec>(spec_json, "spec_json") };
+    json_answer(m, out_json, |tm| tm.set_quota(&s?))
+}
+
+/// Removes a quota: `{"scope", "subject", "metric", "period", "actor"}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_delete(
+    m: *const itk_manager,
+    selector_json: *const c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let s = unsafe { json_req::<QuotaSelector>(selector_json, "selector_json") };
+    json_answer(m, std::ptr::null_mut(), |tm| {
+        let s = s?;
+        tm.delete_quota(s.scope, &s.subject, s.metric, s.period, s.actor.as_deref())
+    })
+}
+
+/// Lists the quotas of `scope` ("key" | "owner") `subject` as a JSON array.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_list(
+    m: *const itk_manager,
+    scope: *const c_char,
+    subject: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (scope, subject) = unsafe { (arg(scope, "scope"), arg(subject, "subject")) };
+    json_answer(m, out_json, |tm| {
+        let scope: irontoken::QuotaScope = serde_json::from_value(scope?.into())
+            .map_err(|_| Error::invalid("scope must be \"key\" or \"owner\""))?;
+        tm.list_quotas(scope, subject?)
+    })
+}
+
+/// Adds credits to a balance: `{"scope", "subject", "metric", "amount"}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_add_credits(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let s = unsafe { json_req::<QuotaSelector>(request_json, "request_json") };
+    json_answer(m, out_json, |tm| {
+        let s = s?;
+        tm.add_credits(s.scope, &s.subject, s.metric, s.amount)
+    })
+}
+
+/// Checks and (if `consume`) consumes `amounts_json` (`{"requests",
+/// "tokens", "cost_micros"}`) from every quota of key `key_id` and its
+/// owner, all or nothing. Writes `{"allowed", "quotas", "denied_by"}` and
+/// `allowed` to `*out_allowed` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_consume(
+    m: *const itk_manager,
+    key_id: *const c_char,
+    amounts_json: *const c_char,
+    consume: bool,
+    out_allowed: *mut bool,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (key_id, a) = unsafe {
+        (
+            arg(key_id, "key_id"),
+            json_req::<irontoken::Amounts>(amounts_json, "amounts_json"),
+        )
+    };
+    json_answer(m, out_json, |tm| {
+        let (key_id, a) = (key_id?, a?);
+        let d = if consume {
+            tm.consume_quota(key_id, &a)?
+        } else {
+            tm.peek_quota(key_id, &a)?
+        };
+        if !out_allowed.is_null() {
+            // SAFETY: non-NULL out-param.
+            unsafe { *out_allowed = d.allowed };
+        }
+        Ok(d)
+    })
+}
+
+/// Holds `amounts_json` for `ttl_seconds` (0 = default 300). Writes
+/// `{"reservation": {...} | null, "decision": {...}}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_reserve(
+    m: *const itk_manager,
+    key_id: *const c_char,
+    amounts_json: *const c_char,
+    ttl_seconds: i64,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (key_id, a) = unsafe {
+        (
+            arg(key_id, "key_id"),
+            json_req::<irontoken::Amounts>(amounts_json, "amounts_json"),
+        )
+    };
+    json_answer(m, out_json, |tm| {
+        tm.reserve_quota(key_id?, &a?, (ttl_seconds != 0).then_some(ttl_seconds))
+    })
+}
+
+/// Settles reservation `id` with the actual `amounts_json`, or releases it
+/// when `amounts_json` is NULL. Writes the quotas after.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_settle(
+    m: *const itk_manager,
+    id: *const c_char,
+    amounts_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (id, a) = unsafe {
+        (
+            arg(id, "id"),
+            opt_arg(amounts_json, "amounts_json").and_then(|s| {
+                s.map(|s| {
+                    serde_json::from_str::<irontoken::Amounts>(s)
+                        .map_err(|e| Error::invalid(format!("amounts_json: {e}")))
+                })
+                .transpose()
+            }),
+        )
+    };
+    json_answer(m, out_json, |tm| match a? {
+        Some(a) => tm.settle_reservation(id?, &a),
+        None => tm.release_reservation(id?),
+    })
+}
+
+/// Creates a budget: `{"owner", "name", "limit_micros", "actor"}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_budget_create(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let b = unsafe { json_req::<irontoken::NewBudget>(request_json, "request_json") };
+    json_answer(m, out_json, |tm| tm.create_budget(&b?))
+}
+
+/// Writes budget `id` (spent, leased, available) as JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_budget_get(
+    m: *const itk_manager,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let id = unsafe { arg(id, "id") };
+    json_answer(m, out_json, |tm| tm.get_budget(id?))
+}
+
+/// Issues an agent token: `{"agent_id", "budget_id", "permissions",
+/// "issuer", "ttl_seconds", "actor"}`; revokes the agent's previous token.
+/// Writes `{"token", "claims", "replaced"}` (free it: it holds the token).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_agent_token_issue(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let r = unsafe { json_req::<irontoken::AgentTokenRequest>(request_json, "request_json") };
+    json_answer(m, out_json, |tm| tm.issue_agent_token(&r?))
+}
+
+/// Verifies an agent token; writes its claims JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_agent_token_verify(
+    m: *const itk_manager,
+    token: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let t = unsafe { arg(token, "token") };
+    json_answer(m, out_json, |tm| tm.verify_agent_token(t?))
+}
+
+/// Revokes the live token of `agent_id` and its leases; `actor` may be NULL.
+/// Writes the revoked `jti` as a JSON string to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_agent_token_revoke(
+    m: *const itk_manager,
+    agent_id: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (a, actor) = unsafe { (arg(agent_id, "agent_id"), opt_arg(actor, "actor")) };
+    json_answer(m, out_json, |tm| tm.revoke_agent_token(a?, actor?))
+}
+
+/// Takes a lease of `amount_micros` from the budget of `agent_token`
+/// (`ttl_seconds` 0 = default 3600). Writes the lease JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_lease_acquire(
+    m: *const itk_manager,
+    agent_token: *const c_char,
+    amount_micros: u64,
+    ttl_seconds: i64,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let t = unsafe { arg(agent_token, "agent_token") };
+    json_answer(m, out_json, |tm| {
+        tm.acquire_lease(t?, amount_micros, (ttl_seconds != 0).then_some(ttl_seconds))
+    })
+}
+
+/// Makes `amount_micros` more available on lease `id` and renews it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_lease_refresh(
+    m: *const itk_manager,
+    id: *const c_char,
+    amount_micros: u64,
+    ttl_seconds: i64,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let id = unsafe { arg(id, "id") };
+    json_answer(m, out_json, |tm| {
+        tm.refresh_lease(
+            id?,
+            amount_micros,
+            (ttl_seconds != 0).then_some(ttl_seconds),
+        )
+    })
+}
+
+/// Ends lease `id` (its unspent part returns to the budget).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_lease_release(
+    m: *const itk_manager,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let id = unsafe { arg(id, "id") };
+    json_answer(m, out_json, |tm| tm.release_lease(id?))
+}
+
+/// Reports usage spent on lease `id` (`report_json` as for
+/// `itk_usage_record`, `request_id` required). Writes the lease JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_lease_report(
+    m: *const itk_manager,
+    id: *const c_char,
+    report_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (id, r) = unsafe {
+        (
+            arg(id, "id"),
+            json_req::<irontoken::UsageReport>(report_json, "report_json"),
+        )
+    };
+    json_answer(m, out_json, |tm| tm.report_lease_usage(id?, &r?))
+}
+
+/// Takes up to `max` pending signals (oldest first) as a JSON array of
+/// `{"kind", "at", "key_id", "display_prefix", "detail"}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_events_drain(
+    m: *const itk_manager,
+    max: usize,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    json_answer(m, out_json, |tm| Ok(tm.drain_events(max)))
 }
 
 #[cfg(test)]

@@ -79,6 +79,8 @@ pub struct KeyRecord {
     pub rotated_from: Option<String>,
     pub rotated_to: Option<String>,
     pub status: String,
+    #[napi(ts_type = "RateLimitSpec[]")]
+    pub rate_limits: Value,
 }
 
 impl From<CoreRecord> for KeyRecord {
@@ -104,6 +106,10 @@ impl From<CoreRecord> for KeyRecord {
             version: r.version,
             rotated_from: r.rotated_from,
             rotated_to: r.rotated_to,
+            rate_limits: convert_keys(
+                serde_json::to_value(&r.rate_limits).unwrap_or(Value::Array(Vec::new())),
+                camel_case,
+            ),
         }
     }
 }
@@ -202,6 +208,8 @@ pub struct CreateKeyOptions {
     pub expires_at: Option<f64>,
     pub expires_in: Option<f64>,
     pub prefix: Option<String>,
+    #[napi(ts_type = "RateLimitSpec[]")]
+    pub rate_limits: Option<Value>,
     pub actor: Option<String>,
 }
 
@@ -223,6 +231,8 @@ pub struct UpdateKeyOptions {
     pub metadata: Option<Value>,
     pub expires_at: Option<f64>,
     pub clear_expiry: Option<bool>,
+    #[napi(ts_type = "RateLimitSpec[]")]
+    pub rate_limits: Option<Value>,
     pub actor: Option<String>,
 }
 
@@ -278,8 +288,18 @@ fn new_key_of(o: CreateKeyOptions) -> Result<NewKey, Code> {
         expires_at: int(o.expires_at, "expiresAt")?,
         expires_in: int(o.expires_in, "expiresIn")?,
         prefix: o.prefix,
+        rate_limits: o
+            .rate_limits
+            .map(|l| limits_of(l, "rateLimits"))
+            .transpose()?
+            .unwrap_or_default(),
         actor: o.actor,
     })
+}
+
+fn limits_of(v: Value, what: &str) -> Result<Vec<irontoken::ratelimit::Limit>, Code> {
+    serde_json::from_value(convert_keys(v, snake_case))
+        .map_err(|e| invalid(&format!("{what}: {}", camel_message(&e.to_string()))))
 }
 
 fn rotate_options_of(options: Option<RotateKeyOptions>) -> Result<RotateOptions, Code> {
@@ -539,6 +559,10 @@ impl TokenManager {
             } else {
                 expires_at.map(Some)
             },
+            rate_limits: options
+                .rate_limits
+                .map(|l| limits_of(l, "rateLimits"))
+                .transpose()?,
             actor: options.actor,
         };
         Ok(tm.update_key(&key_id, &u).map_err(err)?.into())
@@ -838,6 +862,352 @@ impl TokenManager {
         Ok(Job::new(move || tm.flush()))
     }
 
+    /// Verifies a key and applies its rate limits and quota in one call;
+    /// answers `{ valid, reason, record, rateLimit, quota }`.
+    #[napi(ts_return_type = "VerifyWithResult")]
+    pub fn verify_key_with(&self, key: String, options: Option<Value>) -> Result<Value, Code> {
+        let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
+        ans(self.core()?.verify_key_with(&key, &o))
+    }
+
+    /// `verifyKeyWith` on the libuv pool.
+    #[napi(ts_return_type = "Promise<VerifyWithResult>")]
+    pub fn verify_key_with_async(
+        &self,
+        key: String,
+        options: Option<Value>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || json_ans(tm.verify_key_with(&key, &o))))
+    }
+
+    /// Creates a session: `{ owner, keyId?, sessionType?, metadata?, ttlSeconds?, idleTimeoutSeconds? }`.
+    #[napi(
+        ts_args_type = "options: CreateSessionOptions",
+        ts_return_type = "Session"
+    )]
+    pub fn create_session(&self, options: Value) -> Result<Value, Code> {
+        let r: irontoken::NewSession = req(options, "options")?;
+        ans(self.core()?.create_session(&r))
+    }
+
+    /// The session `sessionId` (status computed now).
+    #[napi(ts_return_type = "Session")]
+    pub fn get_session(&self, session_id: String) -> Result<Value, Code> {
+        ans(self.core()?.get_session(&session_id))
+    }
+
+    /// Slides the idle expiry of a live session (never past the absolute one).
+    #[napi(ts_return_type = "Session")]
+    pub fn touch_session(&self, session_id: String) -> Result<Value, Code> {
+        ans(self.core()?.touch_session(&session_id))
+    }
+
+    /// Changes `status` ("active" | "paused") and/or `metadata` of a live session.
+    #[napi(
+        ts_args_type = "sessionId: string, update: { status?: 'active' | 'paused'; metadata?: Record<string, unknown> }",
+        ts_return_type = "Session"
+    )]
+    pub fn update_session(&self, session_id: String, update: Value) -> Result<Value, Code> {
+        let u: irontoken::SessionUpdate = req(update, "update")?;
+        ans(self.core()?.update_session(&session_id, &u))
+    }
+
+    /// Ends a live session.
+    #[napi(
+        ts_args_type = "sessionId: string, options?: { reason?: string }",
+        ts_return_type = "Session"
+    )]
+    pub fn end_session(&self, session_id: String, options: Option<Value>) -> Result<Value, Code> {
+        let o: EndOptions = req_or_default(options, "options")?;
+        ans(self.core()?.end_session(&session_id, o.reason.as_deref()))
+    }
+
+    /// One page of sessions, oldest first.
+    #[napi(
+        ts_args_type = "filter?: ListSessionsOptions",
+        ts_return_type = "Page<Session>"
+    )]
+    pub fn list_sessions(&self, filter: Option<Value>) -> Result<Value, Code> {
+        let f: irontoken::SessionFilter = req_or_default(filter, "filter")?;
+        ans(self.core()?.list_sessions(&f))
+    }
+
+    /// Marks live sessions past their expiry as expired; returns how many.
+    #[napi]
+    pub fn cleanup_expired_sessions(&self) -> Result<i64, Code> {
+        Ok(self.core()?.cleanup_expired_sessions().map_err(err)? as i64)
+    }
+
+    /// Deletes sessions that ended at least `olderThanSeconds` ago; returns how many.
+    #[napi]
+    pub fn purge_sessions(&self, older_than_seconds: f64) -> Result<i64, Code> {
+        let s = int(Some(older_than_seconds), "olderThanSeconds")?.unwrap_or(0);
+        Ok(self.core()?.purge_sessions(s).map_err(err)? as i64)
+    }
+
+    /// Records usage (buffered); the same `requestId` twice counts once.
+    #[napi(ts_args_type = "report: UsageReport", ts_return_type = "Recorded")]
+    pub fn record_usage(&self, report: Value) -> Result<Value, Code> {
+        let r: irontoken::UsageReport = req(report, "report")?;
+        ans(self.core()?.record_usage(&r))
+    }
+
+    /// `recordUsage` on the libuv pool.
+    #[napi(
+        ts_args_type = "report: UsageReport",
+        ts_return_type = "Promise<Recorded>"
+    )]
+    pub fn record_usage_async(&self, report: Value) -> Result<AsyncTask<Job<Json>>, Code> {
+        let r: irontoken::UsageReport = req(report, "report")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || json_ans(tm.record_usage(&r))))
+    }
+
+    /// Usage totals, grouped by any of "key", "owner", "model", "session", "agent", "day".
+    #[napi(ts_args_type = "query?: UsageQuery", ts_return_type = "UsageTotals[]")]
+    pub fn usage_summary(&self, query: Option<Value>) -> Result<Value, Code> {
+        let q: irontoken::UsageQuery = req_or_default(query, "query")?;
+        ans(self.core()?.usage_summary(&q))
+    }
+
+    /// One page of raw usage records, oldest first.
+    #[napi(
+        ts_args_type = "query?: UsageQuery",
+        ts_return_type = "Page<UsageRecord>"
+    )]
+    pub fn export_usage(&self, query: Option<Value>) -> Result<Value, Code> {
+        let q: irontoken::UsageQuery = req_or_default(query, "query")?;
+        ans(self.core()?.export_usage(&q))
+    }
+
+    /// Creates or changes a quota.
+    #[napi(ts_args_type = "spec: QuotaSpec", ts_return_type = "Quota")]
+    pub fn set_quota(&self, spec: Value) -> Result<Value, Code> {
+        let s: irontoken::QuotaSpec = req(spec, "spec")?;
+        ans(self.core()?.set_quota(&s))
+    }
+
+    /// Removes a quota.
+    #[napi(ts_args_type = "selector: QuotaSelector & { actor?: string }")]
+    pub fn delete_quota(&self, selector: Value) -> Result<(), Code> {
+        let s: QuotaSelector = req(selector, "selector")?;
+        let period = s.period.ok_or_else(|| invalid("period is required"))?;
+        self.core()?
+            .delete_quota(s.scope, &s.subject, s.metric, period, s.actor.as_deref())
+            .map_err(err)
+    }
+
+    /// The quotas of a key (default) or owner as they stand now.
+    #[napi(
+        ts_args_type = "subject: string, options?: { scope?: QuotaScope }",
+        ts_return_type = "Quota[]"
+    )]
+    pub fn list_quotas(&self, subject: String, options: Option<Value>) -> Result<Value, Code> {
+        let o: ScopeOptions = req_or_default(options, "options")?;
+        ans(self.core()?.list_quotas(o.scope, &subject))
+    }
+
+    /// Adds `amount` to a credit balance (period "none").
+    #[napi(
+        ts_args_type = "subject: string, amount: number, options: { metric: QuotaMetric; scope?: QuotaScope }",
+        ts_return_type = "Quota"
+    )]
+    pub fn add_credits(&self, subject: String, amount: f64, options: Value) -> Result<Value, Code> {
+        let o: CreditOptions = req(options, "options")?;
+        let amount = u64::try_from(int(Some(amount), "amount")?.unwrap_or(0))
+            .map_err(|_| invalid("amount must be positive"))?;
+        ans(self
+            .core()?
+            .add_credits(o.scope, &subject, o.metric, amount))
+    }
+
+    /// Checks and consumes from every quota of the key and its owner, all or nothing.
+    #[napi(
+        ts_args_type = "keyId: string, amounts: Amounts",
+        ts_return_type = "QuotaDecision"
+    )]
+    pub fn consume_quota(&self, key_id: String, amounts: Value) -> Result<Value, Code> {
+        let a: irontoken::Amounts = req(amounts, "amounts")?;
+        ans(self.core()?.consume_quota(&key_id, &a))
+    }
+
+    /// `consumeQuota` on the libuv pool.
+    #[napi(
+        ts_args_type = "keyId: string, amounts: Amounts",
+        ts_return_type = "Promise<QuotaDecision>"
+    )]
+    pub fn consume_quota_async(
+        &self,
+        key_id: String,
+        amounts: Value,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let a: irontoken::Amounts = req(amounts, "amounts")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || json_ans(tm.consume_quota(&key_id, &a))))
+    }
+
+    /// Answers what `consumeQuota` would, without consuming.
+    #[napi(
+        ts_args_type = "keyId: string, amounts: Amounts",
+        ts_return_type = "QuotaDecision"
+    )]
+    pub fn peek_quota(&self, key_id: String, amounts: Value) -> Result<Value, Code> {
+        let a: irontoken::Amounts = req(amounts, "amounts")?;
+        ans(self.core()?.peek_quota(&key_id, &a))
+    }
+
+    /// Holds an estimate for `ttlSeconds` (default 300).
+    #[napi(
+        ts_args_type = "keyId: string, amounts: Amounts, options?: { ttlSeconds?: number }",
+        ts_return_type = "Reserved"
+    )]
+    pub fn reserve_quota(
+        &self,
+        key_id: String,
+        amounts: Value,
+        options: Option<Value>,
+    ) -> Result<Value, Code> {
+        let a: irontoken::Amounts = req(amounts, "amounts")?;
+        let o: TtlOptions = req_or_default(options, "options")?;
+        ans(self.core()?.reserve_quota(&key_id, &a, o.ttl_seconds))
+    }
+
+    /// Charges the actual amounts of a reserved call (in full) and ends the hold.
+    #[napi(
+        ts_args_type = "reservationId: string, amounts: Amounts",
+        ts_return_type = "QuotaDecision"
+    )]
+    pub fn settle_reservation(
+        &self,
+        reservation_id: String,
+        amounts: Value,
+    ) -> Result<Value, Code> {
+        let a: irontoken::Amounts = req(amounts, "amounts")?;
+        ans(self.core()?.settle_reservation(&reservation_id, &a))
+    }
+
+    /// Gives a hold back without charging.
+    #[napi(ts_return_type = "QuotaDecision")]
+    pub fn release_reservation(&self, reservation_id: String) -> Result<Value, Code> {
+        ans(self.core()?.release_reservation(&reservation_id))
+    }
+
+    /// Releases every hold past its TTL; returns how many.
+    #[napi]
+    pub fn expire_reservations(&self) -> Result<i64, Code> {
+        Ok(self.core()?.expire_reservations().map_err(err)? as i64)
+    }
+
+    /// Creates a budget agents can lease from.
+    #[napi(
+        ts_args_type = "options: { owner: string; limitMicros: number; name?: string; actor?: string }",
+        ts_return_type = "Budget"
+    )]
+    pub fn create_budget(&self, options: Value) -> Result<Value, Code> {
+        let b: irontoken::NewBudget = req(options, "options")?;
+        ans(self.core()?.create_budget(&b))
+    }
+
+    /// The budget `budgetId` (spent, leased, available).
+    #[napi(ts_return_type = "Budget")]
+    pub fn get_budget(&self, budget_id: String) -> Result<Value, Code> {
+        ans(self.core()?.get_budget(&budget_id))
+    }
+
+    /// Issues the agent's token (revoking its previous one).
+    #[napi(
+        ts_args_type = "options: AgentTokenOptions",
+        ts_return_type = "AgentToken"
+    )]
+    pub fn issue_agent_token(&self, options: Value) -> Result<Value, Code> {
+        let r: irontoken::AgentTokenRequest = req(options, "options")?;
+        ans(self.core()?.issue_agent_token(&r))
+    }
+
+    /// Verifies an agent token (signature, expiry, still the agent's live token).
+    #[napi(ts_return_type = "AgentClaims")]
+    pub fn verify_agent_token(&self, token: String) -> Result<Value, Code> {
+        ans(self.core()?.verify_agent_token(&token))
+    }
+
+    /// Revokes the agent's live token and its leases; returns the token's jti.
+    #[napi]
+    pub fn revoke_agent_token(
+        &self,
+        agent_id: String,
+        options: Option<ActorOptions>,
+    ) -> Result<String, Code> {
+        let actor = options.and_then(|o| o.actor);
+        self.core()?
+            .revoke_agent_token(&agent_id, actor.as_deref())
+            .map_err(err)
+    }
+
+    /// Takes a lease of `amountMicros` from the agent token's budget.
+    #[napi(
+        ts_args_type = "agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }",
+        ts_return_type = "Lease"
+    )]
+    pub fn acquire_lease(
+        &self,
+        agent_token: String,
+        amount_micros: f64,
+        options: Option<Value>,
+    ) -> Result<Value, Code> {
+        let o: TtlOptions = req_or_default(options, "options")?;
+        let amount = micros(amount_micros)?;
+        ans(self
+            .core()?
+            .acquire_lease(&agent_token, amount, o.ttl_seconds))
+    }
+
+    /// The lease `leaseId`.
+    #[napi(ts_return_type = "Lease")]
+    pub fn get_lease(&self, lease_id: String) -> Result<Value, Code> {
+        ans(self.core()?.get_lease(&lease_id))
+    }
+
+    /// Makes `amountMicros` more available on a lease and renews it.
+    #[napi(
+        ts_args_type = "leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }",
+        ts_return_type = "Lease"
+    )]
+    pub fn refresh_lease(
+        &self,
+        lease_id: String,
+        amount_micros: f64,
+        options: Option<Value>,
+    ) -> Result<Value, Code> {
+        let o: TtlOptions = req_or_default(options, "options")?;
+        let amount = micros(amount_micros)?;
+        ans(self.core()?.refresh_lease(&lease_id, amount, o.ttl_seconds))
+    }
+
+    /// Ends a lease; its unspent part returns to the budget.
+    #[napi(ts_return_type = "Lease")]
+    pub fn release_lease(&self, lease_id: String) -> Result<Value, Code> {
+        ans(self.core()?.release_lease(&lease_id))
+    }
+
+    /// Reports usage spent on a lease (`requestId` required; retries count once).
+    #[napi(
+        ts_args_type = "leaseId: string, report: UsageReport",
+        ts_return_type = "Lease"
+    )]
+    pub fn report_lease_usage(&self, lease_id: String, report: Value) -> Result<Value, Code> {
+        let r: irontoken::UsageReport = req(report, "report")?;
+        ans(self.core()?.report_lease_usage(&lease_id, &r))
+    }
+
+    /// Takes up to `max` (default 100) pending signals, oldest first.
+    #[napi(ts_return_type = "IronTokenEvent[]")]
+    pub fn drain_events(&self, max: Option<f64>) -> Result<Value, Code> {
+        let max = int(max, "max")?.unwrap_or(100).max(0) as usize;
+        ans(Ok(self.core()?.drain_events(max)))
+    }
+
     /// Counters in the Prometheus text exposition format.
     #[napi]
     pub fn metrics(&self) -> Result<String, Code> {
@@ -872,6 +1242,154 @@ impl TokenManager {
             None => Ok(()),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Sessions, usage, quotas, budgets and signals take and give plain objects:
+// camelCase keys in JS, the core's snake_case field names inside. The keys of
+// `metadata` and `detail` objects are the caller's data and stay as they are.
+
+const VERBATIM: [&str; 2] = ["metadata", "detail"];
+
+fn convert_keys(v: Value, key: fn(&str) -> String) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let nk = key(&k);
+                    let v = if VERBATIM.contains(&nk.as_str()) {
+                        v
+                    } else {
+                        convert_keys(v, key)
+                    };
+                    (nk, v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| convert_keys(v, key)).collect()),
+        v => v,
+    }
+}
+
+fn snake_case(k: &str) -> String {
+    let mut out = String::with_capacity(k.len() + 4);
+    for c in k.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn camel_case(k: &str) -> String {
+    let mut out = String::with_capacity(k.len());
+    let mut up = false;
+    for c in k.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.push(c.to_ascii_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JS options object as the core request `T`.
+fn req<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, Code> {
+    if !v.is_object() {
+        return Err(invalid(&format!("{what} must be a plain object")));
+    }
+    serde_json::from_value(convert_keys(v, snake_case))
+        .map_err(|e| invalid(&format!("{what}: {}", camel_message(&e.to_string()))))
+}
+
+/// Like [`req`], with all defaults when the argument is absent.
+fn req_or_default<T: serde::de::DeserializeOwned + Default>(
+    v: Option<Value>,
+    what: &str,
+) -> Result<T, Code> {
+    match v {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => req(v, what),
+    }
+}
+
+/// serde names fields in snake_case; JS callers wrote camelCase.
+fn camel_message(m: &str) -> String {
+    let mut out = String::with_capacity(m.len());
+    for (i, part) in m.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 {
+            out.push_str(&camel_case(part));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// A core answer as a JS object with camelCase keys.
+fn ans<T: serde::Serialize>(r: std::result::Result<T, CoreError>) -> Result<Value, Code> {
+    let v = value_of(r.map_err(err)?)?;
+    Ok(convert_keys(v, camel_case))
+}
+
+/// [`ans`] for the `*Async` jobs.
+fn json_ans<T: serde::Serialize>(
+    r: std::result::Result<T, CoreError>,
+) -> std::result::Result<Json, CoreError> {
+    json_of(r?).map(|j| Json(convert_keys(j.0, camel_case)))
+}
+
+fn micros(v: f64) -> Result<u64, Code> {
+    u64::try_from(int(Some(v), "amountMicros")?.unwrap_or(0))
+        .map_err(|_| invalid("amountMicros must be >= 0"))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct EndOptions {
+    reason: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct TtlOptions {
+    ttl_seconds: Option<i64>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ScopeOptions {
+    scope: irontoken::QuotaScope,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditOptions {
+    metric: irontoken::QuotaMetric,
+    #[serde(default)]
+    scope: irontoken::QuotaScope,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaSelector {
+    #[serde(default)]
+    scope: irontoken::QuotaScope,
+    subject: String,
+    metric: irontoken::QuotaMetric,
+    period: Option<irontoken::QuotaPeriod>,
+    #[serde(default)]
+    actor: Option<String>,
 }
 
 fn keyring_of(key: Either<String, Buffer>) -> Result<irontoken::jwt::Keyring, Code> {

@@ -167,6 +167,11 @@ impl KeyRecord {
     fn rotated_to(&self) -> Option<&str> {
         self.0.rotated_to.as_deref()
     }
+    /// Rate limits applied by verify_key_with (list of dicts).
+    #[getter]
+    fn rate_limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_serialized(py, &self.0.rate_limits)
+    }
     /// "active", "disabled", "revoked" or "expired" (when read).
     #[getter]
     fn status(&self) -> &'static str {
@@ -237,6 +242,8 @@ struct VerifyResult {
     valid: bool,
     reason: &'static str,
     record: Option<Py<KeyRecord>>,
+    rate_limit: Option<Py<PyAny>>,
+    quota: Option<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -255,6 +262,16 @@ impl VerifyResult {
     #[getter]
     fn record(&self, py: Python<'_>) -> Option<Py<KeyRecord>> {
         self.record.as_ref().map(|r| r.clone_ref(py))
+    }
+    /// The rate-limit decision (dict) when limits were applied, else None.
+    #[getter]
+    fn rate_limit(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.rate_limit.as_ref().map(|r| r.clone_ref(py))
+    }
+    /// The quota decision (dict) when quota was consumed, else None.
+    #[getter]
+    fn quota(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.quota.as_ref().map(|r| r.clone_ref(py))
     }
     fn __bool__(&self) -> bool {
         self.valid
@@ -282,6 +299,14 @@ impl VerifyResult {
             valid: v.valid,
             reason: v.reason.code(),
             record: v.record.map(|r| Py::new(py, KeyRecord(r))).transpose()?,
+            rate_limit: v
+                .rate_limit
+                .map(|d| to_py_serialized(py, &d).map(Bound::unbind))
+                .transpose()?,
+            quota: v
+                .quota
+                .map(|d| to_py_serialized(py, &d).map(Bound::unbind))
+                .transpose()?,
         })
     }
 }
@@ -442,7 +467,7 @@ impl TokenManager {
     }
 
     /// Creates a key; the returned `.key` is the only time the plaintext exists.
-    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, actor=None))]
+    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, rate_limits=None, actor=None))]
     #[allow(clippy::too_many_arguments)]
     fn create_key(
         &self,
@@ -455,6 +480,7 @@ impl TokenManager {
         expires_at: Option<i64>,
         expires_in: Option<i64>,
         prefix: Option<String>,
+        rate_limits: Option<Bound<'_, PyAny>>,
         actor: Option<String>,
     ) -> PyResult<CreatedKey> {
         let tm = self.core(py)?;
@@ -470,6 +496,10 @@ impl TokenManager {
             expires_at,
             expires_in,
             prefix,
+            rate_limits: rate_limits
+                .map(|l| from_py(py, &l, "rate_limits"))
+                .transpose()?
+                .unwrap_or_default(),
             actor,
         };
         let c = call(py, move || tm.create_key(&req))?;
@@ -525,7 +555,7 @@ impl TokenManager {
     }
 
     /// Changes descriptive fields; `clear_expiry=True` removes the expiry.
-    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, actor=None))]
+    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, rate_limits=None, actor=None))]
     #[allow(clippy::too_many_arguments)]
     fn update_key(
         &self,
@@ -537,6 +567,7 @@ impl TokenManager {
         metadata: Option<Bound<'_, PyAny>>,
         expires_at: Option<i64>,
         clear_expiry: bool,
+        rate_limits: Option<Bound<'_, PyAny>>,
         actor: Option<String>,
     ) -> PyResult<KeyRecord> {
         let tm = self.core(py)?;
@@ -559,6 +590,9 @@ impl TokenManager {
             } else {
                 expires_at.map(Some)
             },
+            rate_limits: rate_limits
+                .map(|l| from_py(py, &l, "rate_limits"))
+                .transpose()?,
             actor,
         };
         Ok(KeyRecord(call(py, || tm.update_key(key_id, &u))?))
@@ -779,6 +813,575 @@ impl TokenManager {
         to_py_serialized(py, &at)
     }
 
+    /// Verifies a key and, in the same call, applies its rate limits and consumes quota.
+    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None))]
+    fn verify_key_with(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        required_scopes: Option<Vec<String>>,
+        rate_limit: bool,
+        quota: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<VerifyResult> {
+        let tm = self.core(py)?;
+        let o = irontoken::VerifyOptions {
+            required_scopes: required_scopes.unwrap_or_default(),
+            rate_limit,
+            quota: quota.map(|q| from_py(py, &q, "quota")).transpose()?,
+        };
+        let v = call(py, || tm.verify_key_with(key, &o))?;
+        VerifyResult::new(py, v)
+    }
+
+    /// Creates a session; returns it as a dict (its `id` is a UUID).
+    #[pyo3(signature = (owner, *, key_id=None, session_type=None, metadata=None, ttl_seconds=None, idle_timeout_seconds=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_session<'py>(
+        &self,
+        py: Python<'py>,
+        owner: String,
+        key_id: Option<String>,
+        session_type: Option<String>,
+        metadata: Option<Bound<'_, PyAny>>,
+        ttl_seconds: Option<i64>,
+        idle_timeout_seconds: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let req = irontoken::NewSession {
+            owner,
+            key_id,
+            session_type,
+            metadata: metadata
+                .map(|m| to_object(py, &m, "metadata"))
+                .transpose()?,
+            ttl_seconds,
+            idle_timeout_seconds,
+        };
+        let s = call(py, || tm.create_session(&req))?;
+        to_py_serialized(py, &s)
+    }
+
+    /// The session `session_id` (status computed now).
+    fn get_session<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.get_session(session_id))?)
+    }
+
+    /// Slides the idle expiry of a live session (never past the absolute one).
+    fn touch_session<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.touch_session(session_id))?)
+    }
+
+    /// Changes the status ("active" / "paused") and/or metadata of a live session.
+    #[pyo3(signature = (session_id, *, status=None, metadata=None))]
+    fn update_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        status: Option<String>,
+        metadata: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let u = irontoken::SessionUpdate {
+            status,
+            metadata: metadata
+                .map(|m| to_object(py, &m, "metadata"))
+                .transpose()?,
+        };
+        to_py_serialized(py, &call(py, || tm.update_session(session_id, &u))?)
+    }
+
+    /// Ends a live session.
+    #[pyo3(signature = (session_id, *, reason=None))]
+    fn end_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        reason: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.end_session(session_id, reason))?)
+    }
+
+    /// One page of sessions (dicts), oldest first.
+    #[pyo3(signature = (*, owner=None, session_type=None, status=None, key_id=None, limit=None, cursor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_sessions(
+        &self,
+        py: Python<'_>,
+        owner: Option<String>,
+        session_type: Option<String>,
+        status: Option<String>,
+        key_id: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<PageResult> {
+        let tm = self.core(py)?;
+        let f = irontoken::SessionFilter {
+            owner,
+            session_type,
+            status,
+            key_id,
+            limit,
+            cursor,
+        };
+        dict_page(py, call(py, || tm.list_sessions(&f))?)
+    }
+
+    /// Marks live sessions past their expiry as expired; returns how many.
+    fn cleanup_expired_sessions(&self, py: Python<'_>) -> PyResult<u64> {
+        let tm = self.core(py)?;
+        call(py, || tm.cleanup_expired_sessions())
+    }
+
+    /// Deletes sessions that ended at least `older_than_seconds` ago; returns how many.
+    fn purge_sessions(&self, py: Python<'_>, older_than_seconds: i64) -> PyResult<u64> {
+        let tm = self.core(py)?;
+        call(py, || tm.purge_sessions(older_than_seconds))
+    }
+
+    /// Records usage (buffered); the same `request_id` twice counts once.
+    #[pyo3(signature = (*, request_id=None, key_id=None, session_id=None, model=None, model_version=None, prompt_tokens=0, completion_tokens=0, cache_read_tokens=0, cache_write_tokens=0, requests=None, cost_micros=0, metadata=None, at=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn record_usage<'py>(
+        &self,
+        py: Python<'py>,
+        request_id: Option<String>,
+        key_id: Option<String>,
+        session_id: Option<String>,
+        model: Option<String>,
+        model_version: Option<String>,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        cache_read_tokens: u64,
+        cache_write_tokens: u64,
+        requests: Option<u64>,
+        cost_micros: u64,
+        metadata: Option<Bound<'_, PyAny>>,
+        at: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let r = irontoken::UsageReport {
+            request_id,
+            key_id,
+            session_id,
+            model,
+            model_version,
+            prompt_tokens,
+            completion_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            requests,
+            cost_micros,
+            metadata: metadata
+                .map(|m| to_object(py, &m, "metadata"))
+                .transpose()?,
+            at,
+        };
+        to_py_serialized(py, &call(py, || tm.record_usage(&r))?)
+    }
+
+    /// Usage totals grouped by any of "key", "owner", "model", "session", "agent", "day".
+    #[pyo3(signature = (*, since=None, until=None, key_id=None, owner=None, model=None, session_id=None, agent_id=None, group_by=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn usage_summary<'py>(
+        &self,
+        py: Python<'py>,
+        since: Option<i64>,
+        until: Option<i64>,
+        key_id: Option<String>,
+        owner: Option<String>,
+        model: Option<String>,
+        session_id: Option<String>,
+        agent_id: Option<String>,
+        group_by: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let q = irontoken::UsageQuery {
+            since,
+            until,
+            key_id,
+            owner,
+            model,
+            session_id,
+            agent_id,
+            group_by: group_by.unwrap_or_default(),
+            ..Default::default()
+        };
+        to_py_serialized(py, &call(py, || tm.usage_summary(&q))?)
+    }
+
+    /// One page of raw usage records (dicts), oldest first.
+    #[pyo3(signature = (*, since=None, until=None, key_id=None, owner=None, model=None, session_id=None, agent_id=None, limit=None, cursor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn export_usage(
+        &self,
+        py: Python<'_>,
+        since: Option<i64>,
+        until: Option<i64>,
+        key_id: Option<String>,
+        owner: Option<String>,
+        model: Option<String>,
+        session_id: Option<String>,
+        agent_id: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<PageResult> {
+        let tm = self.core(py)?;
+        let q = irontoken::UsageQuery {
+            since,
+            until,
+            key_id,
+            owner,
+            model,
+            session_id,
+            agent_id,
+            limit,
+            cursor,
+            ..Default::default()
+        };
+        dict_page(py, call(py, || tm.export_usage(&q))?)
+    }
+
+    /// Creates or changes a quota of a key (scope "key") or an owner (scope "owner").
+    #[pyo3(signature = (subject, *, metric, period, limit, scope="key", refill_amount=None, refill_period=None, actor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_quota<'py>(
+        &self,
+        py: Python<'py>,
+        subject: String,
+        metric: &str,
+        period: &str,
+        limit: u64,
+        scope: &str,
+        refill_amount: Option<u64>,
+        refill_period: Option<&str>,
+        actor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let s = irontoken::QuotaSpec {
+            scope: name_of(py, scope, "scope")?,
+            subject,
+            metric: name_of(py, metric, "metric")?,
+            period: name_of(py, period, "period")?,
+            limit,
+            refill_amount,
+            refill_period: refill_period
+                .map(|p| name_of(py, p, "refill_period"))
+                .transpose()?,
+            actor,
+        };
+        to_py_serialized(py, &call(py, || tm.set_quota(&s))?)
+    }
+
+    /// Removes a quota.
+    #[pyo3(signature = (subject, *, metric, period, scope="key", actor=None))]
+    fn delete_quota(
+        &self,
+        py: Python<'_>,
+        subject: &str,
+        metric: &str,
+        period: &str,
+        scope: &str,
+        actor: Option<&str>,
+    ) -> PyResult<()> {
+        let tm = self.core(py)?;
+        let (scope, metric, period) = (
+            name_of(py, scope, "scope")?,
+            name_of(py, metric, "metric")?,
+            name_of(py, period, "period")?,
+        );
+        call(py, || {
+            tm.delete_quota(scope, subject, metric, period, actor)
+        })
+    }
+
+    /// The quotas of a key or owner as they stand now.
+    #[pyo3(signature = (subject, *, scope="key"))]
+    fn list_quotas<'py>(
+        &self,
+        py: Python<'py>,
+        subject: &str,
+        scope: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let scope = name_of(py, scope, "scope")?;
+        to_py_serialized(py, &call(py, || tm.list_quotas(scope, subject))?)
+    }
+
+    /// Adds `amount` to a credit balance (a quota with period "none").
+    #[pyo3(signature = (subject, amount, *, metric, scope="key"))]
+    fn add_credits<'py>(
+        &self,
+        py: Python<'py>,
+        subject: &str,
+        amount: u64,
+        metric: &str,
+        scope: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let (scope, metric) = (name_of(py, scope, "scope")?, name_of(py, metric, "metric")?);
+        to_py_serialized(
+            py,
+            &call(py, || tm.add_credits(scope, subject, metric, amount))?,
+        )
+    }
+
+    /// Checks and consumes from every quota of the key and its owner, all or nothing.
+    #[pyo3(signature = (key_id, *, requests=0, tokens=0, cost_micros=0))]
+    fn consume_quota<'py>(
+        &self,
+        py: Python<'py>,
+        key_id: &str,
+        requests: u64,
+        tokens: u64,
+        cost_micros: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let a = irontoken::Amounts {
+            requests,
+            tokens,
+            cost_micros,
+        };
+        to_py_serialized(py, &call(py, || tm.consume_quota(key_id, &a))?)
+    }
+
+    /// Answers what `consume_quota` would, without consuming.
+    #[pyo3(signature = (key_id, *, requests=0, tokens=0, cost_micros=0))]
+    fn peek_quota<'py>(
+        &self,
+        py: Python<'py>,
+        key_id: &str,
+        requests: u64,
+        tokens: u64,
+        cost_micros: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let a = irontoken::Amounts {
+            requests,
+            tokens,
+            cost_micros,
+        };
+        to_py_serialized(py, &call(py, || tm.peek_quota(key_id, &a))?)
+    }
+
+    /// Holds an estimate for `ttl_seconds` (default 300); settle or release it later.
+    #[pyo3(signature = (key_id, *, requests=0, tokens=0, cost_micros=0, ttl_seconds=None))]
+    fn reserve_quota<'py>(
+        &self,
+        py: Python<'py>,
+        key_id: &str,
+        requests: u64,
+        tokens: u64,
+        cost_micros: u64,
+        ttl_seconds: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let a = irontoken::Amounts {
+            requests,
+            tokens,
+            cost_micros,
+        };
+        to_py_serialized(py, &call(py, || tm.reserve_quota(key_id, &a, ttl_seconds))?)
+    }
+
+    /// Charges the actual amounts of a reserved call (in full) and ends the hold.
+    #[pyo3(signature = (reservation_id, *, requests=0, tokens=0, cost_micros=0))]
+    fn settle_reservation<'py>(
+        &self,
+        py: Python<'py>,
+        reservation_id: &str,
+        requests: u64,
+        tokens: u64,
+        cost_micros: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let a = irontoken::Amounts {
+            requests,
+            tokens,
+            cost_micros,
+        };
+        to_py_serialized(py, &call(py, || tm.settle_reservation(reservation_id, &a))?)
+    }
+
+    /// Gives a hold back without charging.
+    fn release_reservation<'py>(
+        &self,
+        py: Python<'py>,
+        reservation_id: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.release_reservation(reservation_id))?)
+    }
+
+    /// Releases every hold past its TTL; returns how many.
+    fn expire_reservations(&self, py: Python<'_>) -> PyResult<u64> {
+        let tm = self.core(py)?;
+        call(py, || tm.expire_reservations())
+    }
+
+    /// Creates a budget (micro-units) agents can lease from.
+    #[pyo3(signature = (owner, limit_micros, *, name=None, actor=None))]
+    fn create_budget<'py>(
+        &self,
+        py: Python<'py>,
+        owner: String,
+        limit_micros: u64,
+        name: Option<String>,
+        actor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let b = irontoken::NewBudget {
+            owner,
+            name: name.unwrap_or_default(),
+            limit_micros,
+            actor,
+        };
+        to_py_serialized(py, &call(py, || tm.create_budget(&b))?)
+    }
+
+    /// The budget `budget_id` (spent, leased, available).
+    fn get_budget<'py>(&self, py: Python<'py>, budget_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.get_budget(budget_id))?)
+    }
+
+    /// Issues the agent's token (revoking its previous one); returns token and claims.
+    #[pyo3(signature = (agent_id, budget_id, *, permissions=None, issuer=None, ttl_seconds=None, actor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn issue_agent_token<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: String,
+        budget_id: String,
+        permissions: Option<Vec<String>>,
+        issuer: Option<String>,
+        ttl_seconds: Option<i64>,
+        actor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let r = irontoken::AgentTokenRequest {
+            agent_id,
+            budget_id,
+            permissions: permissions.unwrap_or_default(),
+            issuer,
+            ttl_seconds,
+            actor,
+        };
+        to_py_serialized(py, &call(py, || tm.issue_agent_token(&r))?)
+    }
+
+    /// Verifies an agent token (signature, expiry, still the agent's live token).
+    fn verify_agent_token<'py>(&self, py: Python<'py>, token: &str) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.verify_agent_token(token))?)
+    }
+
+    /// Revokes the agent's live token and its leases; returns the token's jti.
+    #[pyo3(signature = (agent_id, *, actor=None))]
+    fn revoke_agent_token(
+        &self,
+        py: Python<'_>,
+        agent_id: &str,
+        actor: Option<&str>,
+    ) -> PyResult<String> {
+        let tm = self.core(py)?;
+        call(py, || tm.revoke_agent_token(agent_id, actor))
+    }
+
+    /// Takes a lease of `amount_micros` from the agent token's budget.
+    #[pyo3(signature = (agent_token, amount_micros, *, ttl_seconds=None))]
+    fn acquire_lease<'py>(
+        &self,
+        py: Python<'py>,
+        agent_token: &str,
+        amount_micros: u64,
+        ttl_seconds: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(
+            py,
+            &call(py, || {
+                tm.acquire_lease(agent_token, amount_micros, ttl_seconds)
+            })?,
+        )
+    }
+
+    /// The lease `lease_id`.
+    fn get_lease<'py>(&self, py: Python<'py>, lease_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.get_lease(lease_id))?)
+    }
+
+    /// Makes `amount_micros` more available on a lease and renews it.
+    #[pyo3(signature = (lease_id, amount_micros, *, ttl_seconds=None))]
+    fn refresh_lease<'py>(
+        &self,
+        py: Python<'py>,
+        lease_id: &str,
+        amount_micros: u64,
+        ttl_seconds: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(
+            py,
+            &call(py, || {
+                tm.refresh_lease(lease_id, amount_micros, ttl_seconds)
+            })?,
+        )
+    }
+
+    /// Ends a lease; its unspent part returns to the budget.
+    fn release_lease<'py>(&self, py: Python<'py>, lease_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &call(py, || tm.release_lease(lease_id))?)
+    }
+
+    /// Reports usage spent on a lease (`request_id` required; retries count once).
+    #[pyo3(signature = (lease_id, *, request_id, cost_micros=0, model=None, model_version=None, prompt_tokens=0, completion_tokens=0, cache_read_tokens=0, cache_write_tokens=0, requests=None, metadata=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn report_lease_usage<'py>(
+        &self,
+        py: Python<'py>,
+        lease_id: &str,
+        request_id: String,
+        cost_micros: u64,
+        model: Option<String>,
+        model_version: Option<String>,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        cache_read_tokens: u64,
+        cache_write_tokens: u64,
+        requests: Option<u64>,
+        metadata: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let r = irontoken::UsageReport {
+            request_id: Some(request_id),
+            model,
+            model_version,
+            prompt_tokens,
+            completion_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            requests,
+            cost_micros,
+            metadata: metadata
+                .map(|m| to_object(py, &m, "metadata"))
+                .transpose()?,
+            ..Default::default()
+        };
+        to_py_serialized(py, &call(py, || tm.report_lease_usage(lease_id, &r))?)
+    }
+
+    /// Takes up to `max` pending signals (dicts), oldest first.
+    #[pyo3(signature = (max=100))]
+    fn drain_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        to_py_serialized(py, &tm.drain_events(max))
+    }
+
     /// Counters in the Prometheus text exposition format.
     fn metrics(&self, py: Python<'_>) -> PyResult<String> {
         Ok(self.core(py)?.metrics())
@@ -873,6 +1476,43 @@ fn to_py_serialized<'py, T: serde::Serialize>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let value = serde_json::to_value(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     to_py_value(py, &value)
+}
+
+/// Any JSON-serializable Python value as `T` (through `json.dumps`).
+fn from_py<T: serde::de::DeserializeOwned>(
+    py: Python<'_>,
+    v: &Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<T> {
+    let dumped = py
+        .import("json")?
+        .call_method1("dumps", (v,))
+        .map_err(|_| {
+            to_py(
+                py,
+                Error::invalid(format!("{what} must be JSON-serializable")),
+            )
+        })?;
+    let s: String = dumped.extract()?;
+    serde_json::from_str(&s).map_err(|e| to_py(py, Error::invalid(format!("{what}: {e}"))))
+}
+
+/// A name such as "day" or "owner" as the core enum `T`.
+fn name_of<T: serde::de::DeserializeOwned>(py: Python<'_>, name: &str, what: &str) -> PyResult<T> {
+    serde_json::from_value(Value::String(name.to_string()))
+        .map_err(|e| to_py(py, Error::invalid(format!("{what}: {e}"))))
+}
+
+/// A page of serializable records as a `PageResult` of dicts.
+fn dict_page<T: serde::Serialize>(py: Python<'_>, p: Page<T>) -> PyResult<PageResult> {
+    let items = PyList::empty(py);
+    for it in &p.items {
+        items.append(to_py_serialized(py, it)?)?;
+    }
+    Ok(PageResult {
+        items: items.unbind(),
+        next_cursor: p.next_cursor,
+    })
 }
 
 /// A JSON value as the Python object `json.loads` would give.

@@ -455,6 +455,11 @@ impl TokenManager {
         c.entry("exp").or_insert(json!(now.saturating_add(ttl)));
         c.entry("jti")
             .or_insert(json!(uuid::Uuid::new_v4().to_string()));
+        self.sign_managed(&c)
+    }
+
+    /// Signs `claims` exactly as given with the active managed key.
+    pub(crate) fn sign_managed(&self, claims: &Map<String, Value>) -> Result<String> {
         self.loaded(|l| {
             let signer = l.signer.as_ref().ok_or_else(|| {
                 Error::new(
@@ -462,7 +467,7 @@ impl TokenManager {
                     "no active signing key: create one first",
                 )
             })?;
-            let t = signer.sign(&c, None)?;
+            let t = signer.sign(claims, None)?;
             crate::metrics::Metrics::inc(&self.inner.metrics.jwt_issued);
             Ok(t)
         })
@@ -497,6 +502,8 @@ impl TokenManager {
                     R::Revoked => ErrorKind::KeyRevoked,
                     R::Expired => ErrorKind::KeyExpired,
                     R::InsufficientScope => ErrorKind::InvalidArgument,
+                    R::RateLimited => ErrorKind::RateLimited,
+                    R::UsageExceeded => ErrorKind::UsageExceeded,
                 };
                 return Err(Error::new(
                     kind,

@@ -13,7 +13,7 @@ pub use format::{
 };
 pub use types::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
-    Verification, VerifyReason,
+    Verification, VerifyOptions, VerifyReason,
 };
 
 use crate::audit::{AuditAction, AuditEvent, AuditFilter, NewAuditEvent};
@@ -39,7 +39,7 @@ fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-fn check_len(what: &str, s: &str, min: usize, max: usize) -> Result<()> {
+pub(crate) fn check_len(what: &str, s: &str, min: usize, max: usize) -> Result<()> {
     let n = s.chars().count();
     if n < min || n > max {
         return Err(Error::invalid(format!(
@@ -54,7 +54,7 @@ fn check_len(what: &str, s: &str, min: usize, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_actor(actor: Option<&str>) -> Result<()> {
+pub(crate) fn check_actor(actor: Option<&str>) -> Result<()> {
     actor.map_or(Ok(()), |a| check_len("actor", a, 1, MAX_ACTOR))
 }
 
@@ -90,7 +90,7 @@ fn scopes_json(scopes: &[String]) -> Result<String> {
     Ok(serde_json::to_string(&out)?)
 }
 
-fn metadata_json(m: &Map<String, Value>) -> Result<String> {
+pub(crate) fn metadata_json(m: &Map<String, Value>) -> Result<String> {
     let s = serde_json::to_string(m)?;
     if s.len() > MAX_METADATA_BYTES {
         return Err(Error::invalid(format!(
@@ -101,7 +101,7 @@ fn metadata_json(m: &Map<String, Value>) -> Result<String> {
     Ok(s)
 }
 
-fn parse_cursor(cursor: &Option<String>, default: i64) -> Result<i64> {
+pub(crate) fn parse_cursor(cursor: &Option<String>, default: i64) -> Result<i64> {
     match cursor {
         None => Ok(default),
         Some(c) => c
@@ -112,7 +112,7 @@ fn parse_cursor(cursor: &Option<String>, default: i64) -> Result<i64> {
     }
 }
 
-fn page_limit(limit: Option<u32>) -> Result<u32> {
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
@@ -126,7 +126,7 @@ fn not_found(id: &str) -> Error {
     Error::new(ErrorKind::KeyNotFound, format!("no key with id {shown:?}"))
 }
 
-fn refuse_status(r: &KeyRecord, what: &str) -> Result<()> {
+pub(crate) fn refuse_status(r: &KeyRecord, what: &str) -> Result<()> {
     let (kind, state) = match r.status {
         KeyStatus::Active => return Ok(()),
         KeyStatus::Disabled => (ErrorKind::KeyDisabled, "disabled"),
@@ -149,6 +149,12 @@ struct Insert<'a> {
     expires_at: Option<i64>,
     version: u32,
     rotated_from: Option<&'a str>,
+    rate_limits_json: String,
+}
+
+fn rate_limits_json(limits: &[crate::ratelimit::Limit]) -> Result<String> {
+    crate::ratelimit::Limit::validate_list(limits)?;
+    Ok(serde_json::to_string(limits)?)
 }
 
 impl TokenManager {
@@ -184,6 +190,7 @@ impl TokenManager {
             expires_at,
             version: 1,
             rotated_from: None,
+            rate_limits_json: rate_limits_json(&req.rate_limits)?,
         };
         let actor = req.actor.clone();
         self.inner.write(|tx| {
@@ -234,6 +241,7 @@ impl TokenManager {
                 expires_at: k.expires_at,
                 version: k.version,
                 rotated_from: k.rotated_from,
+                rate_limits_json: &k.rate_limits_json,
             },
         )?;
         let record = store::keys::get(tx, &id, now)?
@@ -249,6 +257,27 @@ impl TokenManager {
     ///
     /// Every key in `required_scopes` must be among the key's scopes.
     pub fn verify_key(&self, key: &str, required_scopes: &[&str]) -> Result<Verification> {
+        self.verify_checked(key, required_scopes, false, None)
+    }
+
+    /// Verifies a key and, in the same call, applies its rate limits
+    /// (`rate_limit`: the key's configured limits, in-process buckets) and
+    /// consumes `quota` amounts from its quotas. A key refused for its
+    /// state or scopes consumes nothing; a rate-limited request consumes no
+    /// quota; a request denied by a quota has still taken its rate-limit
+    /// slot (attempts count against rate limits).
+    pub fn verify_key_with(&self, key: &str, opts: &VerifyOptions) -> Result<Verification> {
+        let scopes: Vec<&str> = opts.required_scopes.iter().map(String::as_str).collect();
+        self.verify_checked(key, &scopes, opts.rate_limit, opts.quota.as_ref())
+    }
+
+    fn verify_checked(
+        &self,
+        key: &str,
+        required_scopes: &[&str],
+        rate_limit: bool,
+        quota: Option<&crate::usage::quota::Amounts>,
+    ) -> Result<Verification> {
         let now = self.inner.now();
         let parsed = match format::parse(key) {
             Ok(p) => p,
@@ -265,6 +294,8 @@ impl TokenManager {
                     valid: false,
                     reason: VerifyReason::Malformed,
                     record: None,
+                    rate_limit: None,
+                    quota: None,
                 });
             }
         };
@@ -306,6 +337,8 @@ impl TokenManager {
                 valid: false,
                 reason: VerifyReason::NotFound,
                 record: None,
+                rate_limit: None,
+                quota: None,
             });
         };
         let reason = match record.status {
@@ -321,12 +354,43 @@ impl TokenManager {
             }
             KeyStatus::Active => VerifyReason::Valid,
         };
+        let (mut rl, mut qd) = (None, None);
+        let reason = if reason != VerifyReason::Valid {
+            reason
+        } else if rate_limit
+            && !record.rate_limits.is_empty()
+            && !{
+                let d = self.inner.limiter.check(
+                    &record.id,
+                    &record.rate_limits,
+                    self.inner.clock.now_ms(),
+                )?;
+                let ok = d.allowed;
+                rl = Some(d);
+                ok
+            }
+        {
+            crate::metrics::Metrics::inc(&self.inner.metrics.rate_limit_denials);
+            VerifyReason::RateLimited
+        } else if let Some(amounts) = quota
+            && !{
+                let d = self.consume_quota(&record.id, amounts)?;
+                let ok = d.allowed;
+                qd = Some(d);
+                ok
+            }
+        {
+            VerifyReason::UsageExceeded
+        } else {
+            VerifyReason::Valid
+        };
         self.inner.metrics.verification(reason);
         let mut record = record;
         if reason == VerifyReason::Valid {
             let (n, t) = self.inner.record_use(&record.id, now)?;
             record.usage_count += n;
             record.last_used_at = Some(record.last_used_at.map_or(t, |l| l.max(t)));
+            self.inner.signals.activity(&record.id, 1, now);
         } else {
             self.fail(
                 now,
@@ -340,6 +404,8 @@ impl TokenManager {
             valid: reason == VerifyReason::Valid,
             reason,
             record: Some(record),
+            rate_limit: rl,
+            quota: qd,
         })
     }
 
@@ -350,6 +416,13 @@ impl TokenManager {
         display_prefix: Option<String>,
         reason: VerifyReason,
     ) -> Result<()> {
+        if !matches!(
+            reason,
+            VerifyReason::RateLimited | VerifyReason::UsageExceeded
+        ) && let Some(p) = display_prefix.as_deref()
+        {
+            self.inner.signals.failure(p, key_id.as_deref(), now);
+        }
         self.inner.defer_failure(NewAuditEvent {
             at: now,
             action: AuditAction::KeyVerify,
@@ -409,6 +482,7 @@ impl TokenManager {
         check_actor(u.actor.as_deref())?;
         let scopes = u.scopes.as_deref().map(scopes_json).transpose()?;
         let metadata = u.metadata.as_ref().map(metadata_json).transpose()?;
+        let limits = u.rate_limits.as_deref().map(rate_limits_json).transpose()?;
         if let Some(Some(t)) = u.expires_at
             && t <= now
         {
@@ -423,6 +497,7 @@ impl TokenManager {
             ("scopes", scopes.is_some()),
             ("metadata", metadata.is_some()),
             ("expires_at", u.expires_at.is_some()),
+            ("rate_limits", limits.is_some()),
         ] {
             if set {
                 changed.push(f);
@@ -449,6 +524,7 @@ impl TokenManager {
                         scopes_json: scopes.as_deref(),
                         metadata_json: metadata.as_deref(),
                         expires_at: u.expires_at,
+                        rate_limits_json: limits.as_deref(),
                     },
                     now,
                 )?;
@@ -503,8 +579,9 @@ impl TokenManager {
                 refuse_status(r, "revoke")?;
             }
             store::keys::revoke(tx, id, reason, now)?;
+            let ended = store::sessions::end_for_key(tx, id, "key_revoked", now)?;
             crate::metrics::Metrics::inc(&self.inner.metrics.keys_revoked);
-            Ok(reason.map(|r| json!({ "reason": r })))
+            Ok(Some(json!({ "reason": reason, "sessions_ended": ended })))
         })
     }
 
@@ -606,6 +683,7 @@ impl TokenManager {
                     expires_at,
                     version: old.version.saturating_add(1),
                     rotated_from: Some(&old.id),
+                    rate_limits_json: serde_json::to_string(&old.rate_limits)?,
                 },
                 now,
             )?;

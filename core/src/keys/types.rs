@@ -85,6 +85,8 @@ pub struct KeyRecord {
     pub rotated_from: Option<String>,
     /// The key that replaced this one by rotation.
     pub rotated_to: Option<String>,
+    /// Rate limits applied by `verify_key_with` (all-or-nothing, per key).
+    pub rate_limits: Vec<crate::ratelimit::Limit>,
     /// State at the time the record was read.
     pub status: KeyStatus,
 }
@@ -142,6 +144,8 @@ pub struct NewKey {
     pub expires_in: Option<i64>,
     /// Key prefix; default `itk`.
     pub prefix: Option<String>,
+    /// Named rate limits of this key (≤ 16, unique names).
+    pub rate_limits: Vec<crate::ratelimit::Limit>,
     /// Who performs the action, for the audit trail.
     pub actor: Option<String>,
 }
@@ -161,6 +165,8 @@ pub struct KeyUpdate {
     /// `Some(Some(t))` sets the expiry, `Some(None)` (JSON `null`) clears it.
     #[serde(deserialize_with = "some_of")]
     pub expires_at: Option<Option<i64>>,
+    /// New rate limits (replaces the list; empty removes them).
+    pub rate_limits: Option<Vec<crate::ratelimit::Limit>>,
     /// Who performs the action, for the audit trail.
     pub actor: Option<String>,
 }
@@ -224,11 +230,17 @@ pub enum VerifyReason {
     Expired,
     /// The key lacks one of the required scopes.
     InsufficientScope,
+    /// The key is good but one of its rate limits refused this request
+    /// (only when the verification was asked to apply them).
+    RateLimited,
+    /// The key is good but a quota or credit balance is exhausted
+    /// (only when the verification was asked to consume quota).
+    UsageExceeded,
 }
 
 impl VerifyReason {
     /// Every reason, in the order of their stable numbers (0 = VALID).
-    pub const ALL: [VerifyReason; 7] = [
+    pub const ALL: [VerifyReason; 9] = [
         VerifyReason::Valid,
         VerifyReason::Malformed,
         VerifyReason::NotFound,
@@ -236,6 +248,8 @@ impl VerifyReason {
         VerifyReason::Revoked,
         VerifyReason::Expired,
         VerifyReason::InsufficientScope,
+        VerifyReason::RateLimited,
+        VerifyReason::UsageExceeded,
     ];
 
     /// The stable code, e.g. `"NOT_FOUND"`.
@@ -248,6 +262,8 @@ impl VerifyReason {
             VerifyReason::Revoked => "REVOKED",
             VerifyReason::Expired => "EXPIRED",
             VerifyReason::InsufficientScope => "INSUFFICIENT_SCOPE",
+            VerifyReason::RateLimited => "RATE_LIMITED",
+            VerifyReason::UsageExceeded => "USAGE_EXCEEDED",
         }
     }
 
@@ -261,6 +277,8 @@ impl VerifyReason {
             VerifyReason::Revoked => 4,
             VerifyReason::Expired => 5,
             VerifyReason::InsufficientScope => 6,
+            VerifyReason::RateLimited => 7,
+            VerifyReason::UsageExceeded => 8,
         }
     }
 }
@@ -274,4 +292,20 @@ pub struct Verification {
     pub reason: VerifyReason,
     /// The key's record when the key was found (also when it is refused).
     pub record: Option<KeyRecord>,
+    /// The rate-limit answer, when limits were applied.
+    pub rate_limit: Option<crate::ratelimit::Decision>,
+    /// The quota answer, when quota was consumed.
+    pub quota: Option<crate::usage::quota::QuotaDecision>,
+}
+
+/// What [`crate::TokenManager::verify_key_with`] checks besides the key itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyOptions {
+    /// Scopes the key must all hold.
+    pub required_scopes: Vec<String>,
+    /// Apply the key's configured rate limits.
+    pub rate_limit: bool,
+    /// Consume these amounts from the key's (and its owner's) quotas, e.g. `{"requests": 1}`.
+    pub quota: Option<crate::usage::quota::Amounts>,
 }

@@ -55,6 +55,23 @@ impl Limit {
         Ok(limits)
     }
 
+    /// Checks a key's list of limits: each valid, names unique, at most 16.
+    pub fn validate_list(limits: &[Limit]) -> Result<()> {
+        if limits.len() > 16 {
+            return Err(Error::invalid("at most 16 rate limits per key"));
+        }
+        for (i, l) in limits.iter().enumerate() {
+            l.validate()?;
+            if limits[..i].iter().any(|o| o.name == l.name) {
+                return Err(Error::invalid(format!(
+                    "rate limit name {:?} given twice",
+                    l.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<()> {
         if self.count == 0 || self.period_ms == 0 || self.burst == 0 {
             return Err(Error::invalid(

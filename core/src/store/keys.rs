@@ -12,7 +12,7 @@ macro_rules! select_keys {
         concat!(
             "SELECT id, prefix, display_prefix, owner, name, description, scopes, metadata, \
              created_at, updated_at, expires_at, last_used_at, usage_count, enabled, revoked_at, \
-             revoked_reason, version, rotated_from, rotated_to, seq, revision FROM api_keys",
+             revoked_reason, version, rotated_from, rotated_to, seq, revision, rate_limits FROM api_keys",
             $($rest)?
         )
     };
@@ -46,6 +46,7 @@ fn record(row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
         version: row.get::<_, i64>(16)?.clamp(1, u32::MAX as i64) as u32,
         rotated_from: row.get(17)?,
         rotated_to: row.get(18)?,
+        rate_limits: json_col(row, 21)?,
         status: KeyStatus::Active,
     };
     r.status = r.status_at(now);
@@ -67,13 +68,14 @@ pub(crate) struct InsertKey<'a> {
     pub expires_at: Option<i64>,
     pub version: u32,
     pub rotated_from: Option<&'a str>,
+    pub rate_limits_json: &'a str,
 }
 
 pub(crate) fn insert(conn: &Connection, k: &InsertKey<'_>) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, name, description, \
-         scopes, metadata, created_at, updated_at, expires_at, version, rotated_from) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+         scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         k.id,
@@ -89,6 +91,7 @@ pub(crate) fn insert(conn: &Connection, k: &InsertKey<'_>) -> Result<()> {
         k.expires_at,
         k.version,
         k.rotated_from,
+        k.rate_limits_json,
     ])?;
     Ok(())
 }
@@ -206,6 +209,7 @@ pub(crate) struct UpdateFields<'a> {
     pub scopes_json: Option<&'a str>,
     pub metadata_json: Option<&'a str>,
     pub expires_at: Option<Option<i64>>,
+    pub rate_limits_json: Option<&'a str>,
 }
 
 pub(crate) fn update(conn: &Connection, id: &str, u: &UpdateFields<'_>, now: i64) -> Result<()> {
@@ -217,7 +221,8 @@ pub(crate) fn update(conn: &Connection, id: &str, u: &UpdateFields<'_>, now: i64
                scopes = coalesce(?4, scopes), \
                metadata = coalesce(?5, metadata), \
                expires_at = CASE WHEN ?6 THEN ?7 ELSE expires_at END, \
-               updated_at = max(updated_at, ?8) \
+               updated_at = max(updated_at, ?8), \
+               rate_limits = coalesce(?9, rate_limits) \
              WHERE id = ?1",
         )?
         .execute(params![
@@ -228,7 +233,8 @@ pub(crate) fn update(conn: &Connection, id: &str, u: &UpdateFields<'_>, now: i64
             u.metadata_json,
             u.expires_at.is_some(),
             u.expires_at.flatten(),
-            now
+            now,
+            u.rate_limits_json
         ])?;
     expect_one(n)
 }

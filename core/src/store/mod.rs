@@ -6,9 +6,13 @@
 //! in this and other processes run while a writer commits. A `:memory:`
 //! database uses the writer connection for everything.
 
+pub(crate) mod agents;
 pub(crate) mod audit;
 pub(crate) mod keys;
+pub(crate) mod quota;
+pub(crate) mod sessions;
 pub(crate) mod signing;
+pub(crate) mod usage;
 
 use crate::error::{Error, ErrorKind, Result};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -29,7 +33,11 @@ pub enum Durability {
 
 /// The schema, one entry per version; entry `i` moves `user_version` i → i+1.
 /// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -39,6 +47,7 @@ const MAX_IDLE_READERS: usize = 8;
 pub(crate) struct Db {
     path: Option<String>,
     busy_timeout: Duration,
+    durability: Durability,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -86,6 +95,7 @@ impl Db {
         Ok(Db {
             path: (!memory).then(|| path.to_string()),
             busy_timeout,
+            durability,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
         })
@@ -126,6 +136,33 @@ impl Db {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+impl Db {
+    /// Like [`Db::write`] but commits with `synchronous=NORMAL`: no fsync
+    /// for this commit (WAL). The transaction survives a process crash; an
+    /// OS crash or power loss may roll it back until the next full commit or
+    /// checkpoint. Used for counters on hot paths (quota consumption).
+    pub(crate) fn write_relaxed<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let full = self.durability == Durability::Full && self.path.is_some();
+        if full {
+            conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        }
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        if full {
+            conn.execute_batch("PRAGMA synchronous=FULL")?;
+        }
+        out
     }
 }
 

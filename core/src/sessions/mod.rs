@@ -1,0 +1,318 @@
+//! Sessions: a UUID handed to a runtime, with an owner, an optional API key,
+//! a type, metadata, an absolute lifetime and an idle timeout.
+//!
+//! - [`TokenManager::touch_session`] slides the idle expiry, never past the
+//!   absolute one.
+//! - The status is computed when read: a session past its expiry reads as
+//!   `expired` whether or not [`TokenManager::cleanup_expired_sessions`] has
+//!   run; cleanup only makes it permanent (and lets `purge_sessions` delete it).
+//! - Revoking an API key ends its live sessions in the same transaction
+//!   (`end_reason = "key_revoked"`). Disabling a key does not: a disabled
+//!   key can be enabled again, and its sessions keep their own timeouts.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::{Page, check_len, metadata_json, page_limit, parse_cursor, refuse_status};
+use crate::manager::TokenManager;
+use crate::store;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The session type used when none is given.
+pub const DEFAULT_SESSION_TYPE: &str = "runtime";
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Live.
+    Active,
+    /// Live but paused by the application (it still expires).
+    Paused,
+    /// Ended by the application (or by revoking its key).
+    Ended,
+    /// Past its absolute or idle expiry.
+    Expired,
+}
+
+impl SessionStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "active",
+            SessionStatus::Paused => "paused",
+            SessionStatus::Ended => "ended",
+            SessionStatus::Expired => "expired",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Result<SessionStatus> {
+        match s {
+            "active" => Ok(SessionStatus::Active),
+            "paused" => Ok(SessionStatus::Paused),
+            "ended" => Ok(SessionStatus::Ended),
+            "expired" => Ok(SessionStatus::Expired),
+            _ => Err(Error::invalid(
+                "session status must be one of active, paused, ended, expired",
+            )),
+        }
+    }
+
+    /// True for `active` and `paused`.
+    pub fn is_live(self) -> bool {
+        matches!(self, SessionStatus::Active | SessionStatus::Paused)
+    }
+}
+
+/// A session as read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Session {
+    /// UUID.
+    pub id: String,
+    /// Owner.
+    pub owner: String,
+    /// The API key the session belongs to, if any.
+    pub key_id: Option<String>,
+    /// E.g. `runtime`.
+    pub session_type: String,
+    /// Status at the time of reading.
+    pub status: SessionStatus,
+    /// Application metadata (e.g. `max_memory_mb`).
+    pub metadata: Map<String, Value>,
+    /// Creation (Unix seconds).
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// Last touch.
+    pub last_seen_at: i64,
+    /// Absolute expiry, if any.
+    pub expires_at: Option<i64>,
+    /// Idle timeout in seconds, if any.
+    pub idle_timeout: Option<i64>,
+    /// When the session expires if not touched: min(absolute, last touch + idle).
+    pub expires_next_at: Option<i64>,
+    /// When it ended or expired.
+    pub ended_at: Option<i64>,
+    /// Why it ended (`expired`, `key_revoked` or the caller's reason).
+    pub end_reason: Option<String>,
+}
+
+/// A session to create.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewSession {
+    /// Owner (required, 1–256 characters).
+    pub owner: String,
+    /// The API key it belongs to (must be active).
+    pub key_id: Option<String>,
+    /// Type (1–64 characters); default `runtime`.
+    pub session_type: Option<String>,
+    /// JSON object (≤ 16 KiB).
+    pub metadata: Option<Map<String, Value>>,
+    /// Absolute lifetime in seconds; none = no absolute expiry.
+    pub ttl_seconds: Option<i64>,
+    /// Idle timeout in seconds; none = never idles out.
+    pub idle_timeout_seconds: Option<i64>,
+}
+
+/// A change to a live session.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionUpdate {
+    /// `active` or `paused` (end a session with `end_session`).
+    pub status: Option<String>,
+    /// Replaces the metadata.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// Which sessions to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionFilter {
+    /// Only this owner's.
+    pub owner: Option<String>,
+    /// Only of this type.
+    pub session_type: Option<String>,
+    /// Only in this status (as computed now).
+    pub status: Option<String>,
+    /// Only of this key.
+    pub key_id: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn check_session_id(id: &str) -> Result<()> {
+    if id.len() != 36 {
+        return Err(Error::new(
+            ErrorKind::SessionNotFound,
+            "no session with that id (session ids are UUIDs)",
+        ));
+    }
+    Ok(())
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(
+        ErrorKind::SessionNotFound,
+        format!("no session with id {id:?}"),
+    )
+}
+
+/// Refuses a session that is not live.
+fn live(s: &Session, what: &str) -> Result<()> {
+    match s.status {
+        SessionStatus::Ended => Err(Error::new(
+            ErrorKind::SessionEnded,
+            format!("cannot {what} session {}: it was ended", s.id),
+        )),
+        SessionStatus::Expired => Err(Error::new(
+            ErrorKind::SessionExpired,
+            format!("cannot {what} session {}: it expired", s.id),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn positive(what: &str, v: Option<i64>) -> Result<Option<i64>> {
+    match v {
+        Some(n) if n <= 0 => Err(Error::invalid(format!("{what} must be positive"))),
+        v => Ok(v),
+    }
+}
+
+impl TokenManager {
+    /// Creates a session and returns it (its `id` is a new UUID).
+    pub fn create_session(&self, req: &NewSession) -> Result<Session> {
+        check_len("owner", &req.owner, 1, 256)?;
+        let session_type = req.session_type.as_deref().unwrap_or(DEFAULT_SESSION_TYPE);
+        check_len("session_type", session_type, 1, 64)?;
+        let ttl = positive("ttl_seconds", req.ttl_seconds)?;
+        let idle = positive("idle_timeout_seconds", req.idle_timeout_seconds)?;
+        let empty = Map::new();
+        let metadata = metadata_json(req.metadata.as_ref().unwrap_or(&empty))?;
+        let now = self.inner.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let s = self.inner.write(|tx| {
+            if let Some(k) = &req.key_id {
+                let key = store::keys::get(tx, k, now)?.ok_or_else(|| {
+                    Error::new(ErrorKind::KeyNotFound, format!("no key with id {k:?}"))
+                })?;
+                refuse_status(&key, "open a session for")?;
+            }
+            store::sessions::insert(
+                tx,
+                &store::sessions::InsertSession {
+                    id: &id,
+                    owner: &req.owner,
+                    key_id: req.key_id.as_deref(),
+                    session_type,
+                    metadata_json: &metadata,
+                    now,
+                    expires_at: ttl.map(|t| now.saturating_add(t)),
+                    idle_timeout: idle,
+                },
+            )?;
+            store::sessions::get(tx, &id, now)?
+                .ok_or_else(|| Error::new(ErrorKind::Internal, "inserted session not found"))
+        })?;
+        crate::metrics::Metrics::inc(&self.inner.metrics.sessions_created);
+        Ok(s)
+    }
+
+    /// The session `id` (also when ended or expired).
+    pub fn get_session(&self, id: &str) -> Result<Session> {
+        check_session_id(id)?;
+        let now = self.inner.now();
+        self.inner
+            .db
+            .read(|c| store::sessions::get(c, id, now))?
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// Records activity: slides the idle expiry (never past the absolute
+    /// one). `SESSION_EXPIRED` / `SESSION_ENDED` if the session is not live.
+    pub fn touch_session(&self, id: &str) -> Result<Session> {
+        self.session_change(id, "touch", |tx, now| store::sessions::touch(tx, id, now))
+    }
+
+    /// Changes the status (`active` / `paused`) and/or metadata of a live session.
+    pub fn update_session(&self, id: &str, u: &SessionUpdate) -> Result<Session> {
+        let status = match u.status.as_deref() {
+            None => None,
+            Some(s @ ("active" | "paused")) => Some(s),
+            Some(_) => {
+                return Err(Error::invalid(
+                    "status must be \"active\" or \"paused\" (use end_session to end it)",
+                ));
+            }
+        };
+        let metadata = u.metadata.as_ref().map(metadata_json).transpose()?;
+        if status.is_none() && metadata.is_none() {
+            return Err(Error::invalid("nothing to update"));
+        }
+        self.session_change(id, "update", |tx, now| {
+            store::sessions::update(tx, id, status, metadata.as_deref(), now)
+        })
+    }
+
+    /// Ends a live session; `reason` (≤ 256 characters) defaults to `ended`.
+    pub fn end_session(&self, id: &str, reason: Option<&str>) -> Result<Session> {
+        if let Some(r) = reason {
+            check_len("reason", r, 1, 256)?;
+        }
+        self.session_change(id, "end", |tx, now| {
+            store::sessions::end(tx, id, reason.unwrap_or("ended"), now)
+        })
+    }
+
+    fn session_change(
+        &self,
+        id: &str,
+        what: &str,
+        f: impl FnOnce(&rusqlite::Connection, i64) -> Result<()>,
+    ) -> Result<Session> {
+        check_session_id(id)?;
+        let now = self.inner.now();
+        self.inner.db.write(|tx| {
+            let s = store::sessions::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
+            live(&s, what)?;
+            f(tx, now)?;
+            store::sessions::get(tx, id, now)?
+                .ok_or_else(|| Error::new(ErrorKind::Internal, "session vanished"))
+        })
+    }
+
+    /// One page of sessions, oldest first, filtered by owner, type, status, key.
+    pub fn list_sessions(&self, f: &SessionFilter) -> Result<Page<Session>> {
+        let limit = page_limit(f.limit)?;
+        let after = parse_cursor(&f.cursor, 0)?;
+        let status = f.status.as_deref().map(SessionStatus::parse).transpose()?;
+        let now = self.inner.now();
+        self.inner
+            .db
+            .read(|c| store::sessions::list(c, f, status, limit, after, now))
+    }
+
+    /// Marks every live session past its expiry as `expired` and returns how
+    /// many it marked. Reads already answer `expired` before cleanup runs.
+    pub fn cleanup_expired_sessions(&self) -> Result<u64> {
+        let now = self.inner.now();
+        self.inner
+            .db
+            .write(|tx| store::sessions::mark_expired(tx, now))
+    }
+
+    /// Deletes sessions that ended or expired at least `older_than_seconds`
+    /// ago (run cleanup first to include unmarked expired ones); returns how many.
+    pub fn purge_sessions(&self, older_than_seconds: i64) -> Result<u64> {
+        if older_than_seconds < 0 {
+            return Err(Error::invalid("older_than_seconds must be >= 0"));
+        }
+        let now = self.inner.now();
+        self.inner
+            .db
+            .write(|tx| store::sessions::purge(tx, now.saturating_sub(older_than_seconds)))
+    }
+}

@@ -1,0 +1,171 @@
+//! Signals an operator wants to see, kept in a bounded in-memory queue per
+//! manager and taken with [`TokenManager::drain_events`]:
+//!
+//! - `auth_failure_burst`: at least [`FAILURE_BURST`] failed verifications
+//!   for one key prefix (display prefix, or the bare prefix of malformed
+//!   keys) within [`FAILURE_WINDOW`] seconds; once per prefix and window.
+//! - `quota_threshold`: a quota's use crossed 80 % or 100 % of its limit
+//!   (once per level and window).
+//! - `usage_spike`: a key's requests in the current minute exceed
+//!   [`SPIKE_FACTOR`] × its own moving average per minute (and at least
+//!   [`SPIKE_MIN`]), after [`SPIKE_HISTORY`] minutes of history; once per
+//!   key and minute.
+//!
+//! Events are per process (what this manager saw) and are not persisted;
+//! the queue keeps the newest [`MAX_EVENTS`] and counts what it dropped.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Failed verifications for one prefix that make a burst.
+pub const FAILURE_BURST: u64 = 20;
+/// Window of a failure burst, seconds.
+pub const FAILURE_WINDOW: i64 = 60;
+/// How far above its own average a key's per-minute requests must go.
+pub const SPIKE_FACTOR: f64 = 10.0;
+/// Fewest requests in one minute that can be a spike.
+pub const SPIKE_MIN: u64 = 100;
+/// Minutes of history before spikes are judged.
+pub const SPIKE_HISTORY: u32 = 5;
+/// Events kept before the oldest are dropped.
+pub const MAX_EVENTS: usize = 1024;
+/// Tracked prefixes / keys before the trackers start over (bounded memory).
+const MAX_TRACKED: usize = 10_000;
+
+/// One signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// `auth_failure_burst`, `quota_threshold` or `usage_spike`.
+    pub kind: String,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The key concerned, if known.
+    pub key_id: Option<String>,
+    /// The display prefix concerned, if known (never more of a key).
+    pub display_prefix: Option<String>,
+    /// Details (counts, limits, level).
+    pub detail: Value,
+}
+
+#[derive(Default)]
+struct Activity {
+    minute: i64,
+    count: u64,
+    avg: f64,
+    history: u32,
+    alerted: i64,
+}
+
+#[derive(Default)]
+pub(crate) struct Signals {
+    queue: Mutex<VecDeque<Event>>,
+    pub dropped: AtomicU64,
+    pub emitted: AtomicU64,
+    failures: Mutex<HashMap<String, (i64, u64)>>,
+    activity: Mutex<HashMap<String, Activity>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Signals {
+    pub fn push(&self, e: Event) {
+        let mut q = lock(&self.queue);
+        if q.len() >= MAX_EVENTS {
+            q.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        q.push_back(e);
+        self.emitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn drain(&self, max: usize) -> Vec<Event> {
+        let mut q = lock(&self.queue);
+        let n = max.min(q.len());
+        q.drain(..n).collect()
+    }
+
+    /// A failed verification for `prefix`.
+    pub fn failure(&self, prefix: &str, key_id: Option<&str>, now: i64) {
+        let count = {
+            let mut m = lock(&self.failures);
+            if m.len() >= MAX_TRACKED && !m.contains_key(prefix) {
+                m.clear();
+            }
+            let e = m.entry(prefix.to_string()).or_insert((now, 0));
+            if now - e.0 >= FAILURE_WINDOW {
+                *e = (now, 0);
+            }
+            e.1 += 1;
+            e.1
+        };
+        if count == FAILURE_BURST {
+            self.push(Event {
+                kind: "auth_failure_burst".into(),
+                at: now,
+                key_id: key_id.map(str::to_string),
+                display_prefix: Some(prefix.to_string()),
+                detail: serde_json::json!({ "failures": count, "window_seconds": FAILURE_WINDOW }),
+            });
+        }
+    }
+
+    /// `n` requests by key `key_id`.
+    pub fn activity(&self, key_id: &str, n: u64, now: i64) {
+        let minute = now.div_euclid(60);
+        let spike = {
+            let mut m = lock(&self.activity);
+            if m.len() >= MAX_TRACKED && !m.contains_key(key_id) {
+                m.clear();
+            }
+            let a = m.entry(key_id.to_string()).or_insert_with(|| Activity {
+                minute,
+                alerted: i64::MIN,
+                ..Default::default()
+            });
+            if minute > a.minute {
+                // Fold the finished minute, then the idle ones, into the average.
+                let idle = (minute - a.minute - 1).min(60);
+                a.avg = 0.8 * a.avg + 0.2 * a.count as f64;
+                for _ in 0..idle {
+                    a.avg *= 0.8;
+                }
+                a.history = a.history.saturating_add(1 + idle as u32);
+                a.minute = minute;
+                a.count = 0;
+            }
+            a.count = a.count.saturating_add(n);
+            let spiking = a.history >= SPIKE_HISTORY
+                && a.count >= SPIKE_MIN
+                && a.count as f64 > SPIKE_FACTOR * a.avg
+                && a.alerted != minute;
+            if spiking {
+                a.alerted = minute;
+            }
+            spiking.then_some((a.count, a.avg))
+        };
+        if let Some((count, avg)) = spike {
+            self.push(Event {
+                kind: "usage_spike".into(),
+                at: now,
+                key_id: Some(key_id.to_string()),
+                display_prefix: None,
+                detail: serde_json::json!({
+                    "requests_this_minute": count,
+                    "average_per_minute": (avg * 100.0).round() / 100.0,
+                }),
+            });
+        }
+    }
+}
+
+impl crate::TokenManager {
+    /// Takes up to `max` pending signals, oldest first (see [`crate::signals`]).
+    pub fn drain_events(&self, max: usize) -> Vec<Event> {
+        self.inner.signals.drain(max)
+    }
+}

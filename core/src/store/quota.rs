@@ -1,0 +1,220 @@
+//! Queries on `quotas` and `quota_reservations`.
+
+use crate::error::Result;
+use crate::usage::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+const SELECT: &str = "SELECT seq, scope, subject, metric, period, limit_amount, used, reserved, \
+                      window_start, refill_amount, refill_period, alerted FROM quotas";
+
+/// seq, [scope, subject, metric, period], [limit, used, reserved, window_start], refill, alerted.
+type RawQuota = (i64, [String; 4], [i64; 4], Option<(i64, String)>, i64);
+
+fn row(r: &Row<'_>) -> rusqlite::Result<RawQuota> {
+    let refill: Option<i64> = r.get(9)?;
+    let every: Option<String> = r.get(10)?;
+    Ok((
+        r.get(0)?,
+        [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+        [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+        refill.zip(every),
+        r.get(11)?,
+    ))
+}
+
+fn rows_of(raw: Vec<RawQuota>) -> Result<Vec<QuotaRow>> {
+    raw.into_iter()
+        .map(|(seq, n, num, refill, alerted)| {
+            QuotaRow::from_stored(seq, [&n[0], &n[1], &n[2], &n[3]], num, refill, alerted)
+        })
+        .collect()
+}
+
+/// The owner of key `key_id`, or None if there is no such key.
+pub(crate) fn key_owner(c: &Connection, key_id: &str) -> Result<Option<String>> {
+    Ok(
+        c.prepare_cached("SELECT owner FROM api_keys WHERE id = ?1")?
+            .query_row(params![key_id], |r| r.get(0))
+            .optional()?,
+    )
+}
+
+/// The quotas of the given subjects, in a stable order.
+pub(crate) fn for_subjects(
+    c: &Connection,
+    subjects: &[(QuotaScope, &str)],
+) -> Result<Vec<QuotaRow>> {
+    let mut raw = Vec::new();
+    let mut stmt = c.prepare_cached(&format!(
+        "{SELECT} WHERE scope = ?1 AND subject = ?2 ORDER BY seq"
+    ))?;
+    for (scope, subject) in subjects {
+        let mut rows = stmt.query(params![scope.as_str(), subject])?;
+        while let Some(r) = rows.next()? {
+            raw.push(row(r)?);
+        }
+    }
+    rows_of(raw)
+}
+
+pub(crate) fn find(
+    c: &Connection,
+    scope: QuotaScope,
+    subject: &str,
+    metric: QuotaMetric,
+    period: QuotaPeriod,
+) -> Result<Option<QuotaRow>> {
+    let raw = c
+        .prepare_cached(&format!(
+            "{SELECT} WHERE scope = ?1 AND subject = ?2 AND metric = ?3 AND period = ?4"
+        ))?
+        .query_row(
+            params![scope.as_str(), subject, metric.as_str(), period.as_str()],
+            row,
+        )
+        .optional()?;
+    Ok(rows_of(raw.into_iter().collect())?.pop())
+}
+
+pub(crate) fn upsert(
+    c: &Connection,
+    s: &QuotaSpec,
+    refill: Option<(u64, QuotaPeriod)>,
+    window_start: i64,
+    now: i64,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO quotas (scope, subject, metric, period, limit_amount, window_start, \
+           refill_amount, refill_period, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+         ON CONFLICT (scope, subject, metric, period) DO UPDATE SET \
+           limit_amount = excluded.limit_amount, refill_amount = excluded.refill_amount, \
+           refill_period = excluded.refill_period, alerted = 0, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        s.scope.as_str(),
+        s.subject,
+        s.metric.as_str(),
+        s.period.as_str(),
+        s.limit as i64,
+        window_start,
+        refill.map(|r| r.0 as i64),
+        refill.map(|r| r.1.as_str()),
+        now
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn delete(
+    c: &Connection,
+    scope: QuotaScope,
+    subject: &str,
+    metric: QuotaMetric,
+    period: QuotaPeriod,
+) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "DELETE FROM quotas WHERE scope = ?1 AND subject = ?2 AND metric = ?3 AND period = ?4",
+        )?
+        .execute(params![
+            scope.as_str(),
+            subject,
+            metric.as_str(),
+            period.as_str()
+        ])?;
+    Ok(n == 1)
+}
+
+pub(crate) fn save(c: &Connection, r: &QuotaRow, now: i64) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE quotas SET limit_amount = ?2, used = ?3, reserved = ?4, window_start = ?5, \
+         alerted = ?6, updated_at = max(updated_at, ?7) WHERE seq = ?1",
+    )?
+    .execute(params![
+        r.seq,
+        r.limit as i64,
+        r.used as i64,
+        r.reserved as i64,
+        r.window_start,
+        r.alerted,
+        now
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn insert_reservation(c: &Connection, r: &Reservation, items: &str) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO quota_reservations (id, key_id, requests, tokens, cost_micros, items, \
+         status, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'held', ?7, ?8)",
+    )?
+    .execute(params![
+        r.id,
+        r.key_id,
+        r.amounts.requests as i64,
+        r.amounts.tokens as i64,
+        r.amounts.cost_micros as i64,
+        items,
+        r.created_at,
+        r.expires_at
+    ])?;
+    Ok(())
+}
+
+/// (key id, status) of reservation `id`.
+pub(crate) fn reservation_state(c: &Connection, id: &str) -> Result<Option<(String, String)>> {
+    Ok(
+        c.prepare_cached("SELECT key_id, status FROM quota_reservations WHERE id = ?1")?
+            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    )
+}
+
+pub(crate) fn mark_reservation(c: &Connection, id: &str, status: &str, now: i64) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE quota_reservations SET status = ?2, closed_at = coalesce(closed_at, ?3) \
+         WHERE id = ?1",
+    )?
+    .execute(params![id, status, now])?;
+    Ok(())
+}
+
+/// Gives a held reservation's amounts back to its quotas and closes it as `status`.
+pub(crate) fn release_reservation(c: &Connection, id: &str, status: &str, now: i64) -> Result<()> {
+    let items: String = c
+        .prepare_cached("SELECT items FROM quota_reservations WHERE id = ?1 AND status = 'held'")?
+        .query_row(params![id], |r| r.get(0))?;
+    let items: Vec<[i64; 2]> = serde_json::from_str(&items)?;
+    let mut give = c.prepare_cached(
+        "UPDATE quotas SET reserved = max(0, reserved - ?2), updated_at = max(updated_at, ?3) \
+         WHERE seq = ?1",
+    )?;
+    for [seq, amount] in items {
+        give.execute(params![seq, amount, now])?;
+    }
+    c.prepare_cached("UPDATE quota_reservations SET status = ?2, closed_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status, now])?;
+    Ok(())
+}
+
+/// Releases held reservations past their TTL (of one key, or all); returns how many.
+pub(crate) fn expire_reservations(c: &Connection, key_id: Option<&str>, now: i64) -> Result<u64> {
+    let ids: Vec<String> = match key_id {
+        Some(k) => c
+            .prepare_cached(
+                "SELECT id FROM quota_reservations WHERE status = 'held' AND key_id = ?1 \
+                 AND expires_at <= ?2",
+            )?
+            .query_map(params![k, now], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+        None => c
+            .prepare_cached(
+                "SELECT id FROM quota_reservations WHERE status = 'held' AND expires_at <= ?1",
+            )?
+            .query_map(params![now], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    for id in &ids {
+        release_reservation(c, id, "expired", now)?;
+    }
+    Ok(ids.len() as u64)
+}

@@ -1,0 +1,760 @@
+//! Quotas: limits per key or per owner on requests, tokens or cost, over a
+//! UTC day, a UTC calendar month, or no window at all (a credit balance,
+//! optionally refilled).
+//!
+//! - [`TokenManager::consume_quota`] checks every quota of the key and of
+//!   its owner and consumes from all of them, or from none: one
+//!   `BEGIN IMMEDIATE` transaction, so threads and processes sharing the
+//!   database file never grant more than a limit. It commits without an
+//!   fsync (WAL, `synchronous=NORMAL`): a process crash loses nothing; a
+//!   power loss may roll back the last grants.
+//! - [`TokenManager::peek_quota`] answers the same question without consuming.
+//! - [`TokenManager::reserve_quota`] holds an estimate for a call whose cost
+//!   is known afterwards; [`TokenManager::settle_reservation`] charges the
+//!   actual amounts (in full, even above the estimate: the usage happened)
+//!   and [`TokenManager::release_reservation`] gives the hold back. A hold
+//!   not settled or released within its TTL is released by the next quota
+//!   operation on the key (or [`TokenManager::expire_reservations`]), so a
+//!   reservation never leaks.
+//! - A credit balance (period `none`) has `limit` = credits granted so far;
+//!   [`TokenManager::add_credits`] raises it. With a refill, at each UTC
+//!   day/month boundary the remaining balance is raised to `refill_amount`
+//!   if it is below (unused allowance does not pile up; bought credits stay).
+
+use crate::audit::{AuditAction, NewAuditEvent};
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::check_actor;
+use crate::manager::TokenManager;
+use crate::signals::Event;
+use crate::store;
+use serde::{Deserialize, Serialize};
+
+/// What a quota counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaMetric {
+    /// Requests.
+    Requests,
+    /// LLM tokens.
+    Tokens,
+    /// Cost in micro-units.
+    Cost,
+}
+
+/// The window after which a quota starts over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaPeriod {
+    /// A UTC day.
+    Day,
+    /// A UTC calendar month.
+    Month,
+    /// Never: a credit balance.
+    None,
+}
+
+/// Whom a quota applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// One API key (subject = key id).
+    #[default]
+    Key,
+    /// Every key of an owner together (subject = owner).
+    Owner,
+}
+
+macro_rules! names {
+    ($t:ty { $($v:ident => $s:literal),* }) => {
+        impl $t {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$v => $s),* }
+            }
+            fn parse(s: &str) -> Result<$t> {
+                match s {
+                    $($s => Ok(<$t>::$v),)*
+                    _ => Err(Error::new(ErrorKind::Storage, format!("unknown stored value {s:?}"))),
+                }
+            }
+        }
+    };
+}
+names!(QuotaMetric { Requests => "requests", Tokens => "tokens", Cost => "cost" });
+names!(QuotaPeriod { Day => "day", Month => "month", None => "none" });
+names!(QuotaScope { Key => "key", Owner => "owner" });
+
+/// A quota to create or change (identified by scope, subject, metric, period).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSpec {
+    /// `key` (default) or `owner`.
+    #[serde(default)]
+    pub scope: QuotaScope,
+    /// Key id or owner.
+    pub subject: String,
+    /// What is counted.
+    pub metric: QuotaMetric,
+    /// The window.
+    pub period: QuotaPeriod,
+    /// The limit per window (for a balance: the credits granted so far).
+    pub limit: u64,
+    /// Balance refill: raise the remaining balance to this amount...
+    #[serde(default)]
+    pub refill_amount: Option<u64>,
+    /// ...at every `day` or `month` boundary (balances only).
+    #[serde(default)]
+    pub refill_period: Option<QuotaPeriod>,
+    /// Who performs the action, for the audit trail.
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// A quota and its state at the time of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    /// `key` or `owner`.
+    pub scope: QuotaScope,
+    /// Key id or owner.
+    pub subject: String,
+    /// What is counted.
+    pub metric: QuotaMetric,
+    /// The window.
+    pub period: QuotaPeriod,
+    /// Limit of the window (a balance: credits granted so far).
+    pub limit: u64,
+    /// Consumed in this window.
+    pub used: u64,
+    /// Held by open reservations.
+    pub reserved: u64,
+    /// limit − used − reserved, never below 0.
+    pub remaining: u64,
+    /// Start of the current window (Unix seconds).
+    pub window_start: i64,
+    /// When the window starts over (or the balance refills); none for a plain balance.
+    pub reset_at: Option<i64>,
+    /// Balance refill amount.
+    pub refill_amount: Option<u64>,
+    /// Balance refill period.
+    pub refill_period: Option<QuotaPeriod>,
+}
+
+/// Amounts to consume, reserve or settle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Amounts {
+    /// Requests.
+    pub requests: u64,
+    /// LLM tokens.
+    pub tokens: u64,
+    /// Cost in micro-units.
+    pub cost_micros: u64,
+}
+
+impl Amounts {
+    fn of(&self, m: QuotaMetric) -> u64 {
+        match m {
+            QuotaMetric::Requests => self.requests,
+            QuotaMetric::Tokens => self.tokens,
+            QuotaMetric::Cost => self.cost_micros,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if [self.requests, self.tokens, self.cost_micros]
+            .iter()
+            .any(|n| *n > MAX_AMOUNT)
+        {
+            return Err(Error::invalid("amounts must be below 2^61"));
+        }
+        Ok(())
+    }
+}
+
+/// The answer of a quota check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuotaDecision {
+    /// True if every quota had room (and, unless peeked, was consumed).
+    pub allowed: bool,
+    /// Every quota of the key and its owner, after the call.
+    pub quotas: Vec<Quota>,
+    /// The first quota without room, when denied.
+    pub denied_by: Option<Quota>,
+}
+
+/// A hold on quota amounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    /// UUID.
+    pub id: String,
+    /// The key it was taken for.
+    pub key_id: String,
+    /// The amounts held.
+    pub amounts: Amounts,
+    /// `held`, `settled`, `released` or `expired`.
+    pub status: String,
+    /// When it was taken.
+    pub created_at: i64,
+    /// When an unsettled hold is given back.
+    pub expires_at: i64,
+}
+
+/// The answer of [`TokenManager::reserve_quota`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reserved {
+    /// The hold, when granted.
+    pub reservation: Option<Reservation>,
+    /// The quota check.
+    pub decision: QuotaDecision,
+}
+
+const MAX_AMOUNT: u64 = i64::MAX as u64 / 4;
+/// Reservation TTL when none is given (seconds).
+pub const DEFAULT_RESERVATION_TTL: i64 = 300;
+const MAX_RESERVATION_TTL: i64 = 7 * 86_400;
+const DAY: i64 = 86_400;
+
+fn date_of(t: i64) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date()
+}
+
+fn month_start(t: i64) -> i64 {
+    let d = date_of(t);
+    time::Date::from_calendar_date(d.year(), d.month(), 1)
+        .map(|f| f.midnight().assume_utc().unix_timestamp())
+        .unwrap_or(0)
+}
+
+fn next_month_start(t: i64) -> i64 {
+    let d = date_of(month_start(t));
+    let (y, m) = match d.month() {
+        time::Month::December => (d.year() + 1, time::Month::January),
+        m => (d.year(), m.next()),
+    };
+    time::Date::from_calendar_date(y, m, 1)
+        .map(|f| f.midnight().assume_utc().unix_timestamp())
+        .unwrap_or(i64::MAX)
+}
+
+/// Start of the `period` window holding `t`.
+pub(crate) fn window_start(period: QuotaPeriod, t: i64) -> i64 {
+    match period {
+        QuotaPeriod::Day => t.div_euclid(DAY) * DAY,
+        QuotaPeriod::Month => month_start(t),
+        QuotaPeriod::None => t,
+    }
+}
+
+fn next_window(period: QuotaPeriod, start: i64) -> Option<i64> {
+    match period {
+        QuotaPeriod::Day => Some(start + DAY),
+        QuotaPeriod::Month => Some(next_month_start(start)),
+        QuotaPeriod::None => None,
+    }
+}
+
+/// A quota row as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct QuotaRow {
+    pub seq: i64,
+    pub scope: QuotaScope,
+    pub subject: String,
+    pub metric: QuotaMetric,
+    pub period: QuotaPeriod,
+    pub limit: u64,
+    pub used: u64,
+    pub reserved: u64,
+    pub window_start: i64,
+    pub refill: Option<(u64, QuotaPeriod)>,
+    pub alerted: i64,
+    pub dirty: bool,
+}
+
+impl QuotaRow {
+    pub(crate) fn from_stored(
+        seq: i64,
+        names: [&str; 4],
+        numbers: [i64; 4],
+        refill: Option<(i64, String)>,
+        alerted: i64,
+    ) -> Result<QuotaRow> {
+        let refill = match refill {
+            Some((amount, period)) => Some((amount.max(0) as u64, QuotaPeriod::parse(&period)?)),
+            None => None,
+        };
+        Ok(QuotaRow {
+            seq,
+            scope: QuotaScope::parse(names[0])?,
+            subject: names[1].to_string(),
+            metric: QuotaMetric::parse(names[2])?,
+            period: QuotaPeriod::parse(names[3])?,
+            limit: numbers[0].max(0) as u64,
+            used: numbers[1].max(0) as u64,
+            reserved: numbers[2].max(0) as u64,
+            window_start: numbers[3],
+            refill,
+            alerted,
+            dirty: false,
+        })
+    }
+
+    /// Starts a new window (or refills a balance) if `now` is past the current one.
+    fn roll(&mut self, now: i64) {
+        match (self.period, self.refill) {
+            (QuotaPeriod::None, None) => {}
+            (QuotaPeriod::None, Some((amount, every))) => {
+                let ws = window_start(every, now);
+                if ws > self.window_start {
+                    let held = self.used + self.reserved;
+                    if self.limit.saturating_sub(held) < amount {
+                        self.limit = held + amount;
+                    }
+                    self.window_start = ws;
+                    self.alerted = 0;
+                    self.dirty = true;
+                }
+            }
+            (p, _) => {
+                let ws = window_start(p, now);
+                if ws > self.window_start {
+                    self.used = 0;
+                    self.window_start = ws;
+                    self.alerted = 0;
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used + self.reserved)
+    }
+
+    fn view(&self) -> Quota {
+        let reset_at = match (self.period, self.refill) {
+            (QuotaPeriod::None, Some((_, every))) => next_window(every, self.window_start),
+            (p, _) => next_window(p, self.window_start),
+        };
+        Quota {
+            scope: self.scope,
+            subject: self.subject.clone(),
+            metric: self.metric,
+            period: self.period,
+            limit: self.limit,
+            used: self.used,
+            reserved: self.reserved,
+            remaining: self.remaining(),
+            window_start: self.window_start,
+            reset_at,
+            refill_amount: self.refill.map(|r| r.0),
+            refill_period: self.refill.map(|r| r.1),
+        }
+    }
+
+    /// The alert level reached (80 or 100) if it is new in this window.
+    fn new_alert(&mut self) -> Option<i64> {
+        if self.limit == 0 {
+            return None;
+        }
+        let level = if self.used >= self.limit {
+            100
+        } else if self.used as u128 * 100 >= self.limit as u128 * 80 {
+            80
+        } else {
+            0
+        };
+        (level > self.alerted).then(|| {
+            self.alerted = level;
+            self.dirty = true;
+            level
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Peek,
+    Consume,
+    Reserve,
+}
+
+fn quota_not_found() -> Error {
+    Error::new(ErrorKind::NotFound, "no such quota")
+}
+
+fn reservation_not_found(id: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no reservation with id {id:?}"),
+    )
+}
+
+impl TokenManager {
+    /// Creates or changes a quota; the use of the current window is kept.
+    pub fn set_quota(&self, spec: &QuotaSpec) -> Result<Quota> {
+        check_actor(spec.actor.as_deref())?;
+        crate::keys::check_len("subject", &spec.subject, 1, 256)?;
+        if spec.limit > MAX_AMOUNT {
+            return Err(Error::invalid("limit must be below 2^61"));
+        }
+        let refill = match (spec.refill_amount, spec.refill_period) {
+            (None, None) => None,
+            (Some(a), Some(p @ (QuotaPeriod::Day | QuotaPeriod::Month)))
+                if spec.period == QuotaPeriod::None && a > 0 && a <= MAX_AMOUNT =>
+            {
+                Some((a, p))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "refill needs refill_amount > 0 and refill_period day or month, on a quota with period none",
+                ));
+            }
+        };
+        let now = self.inner.now();
+        let start = match (spec.period, refill) {
+            (QuotaPeriod::None, Some((_, every))) => window_start(every, now),
+            (p, _) => window_start(p, now),
+        };
+        self.inner.write(|tx| {
+            if spec.scope == QuotaScope::Key && store::keys::get(tx, &spec.subject, now)?.is_none()
+            {
+                return Err(Error::new(
+                    ErrorKind::KeyNotFound,
+                    format!("no key with id {:?}", spec.subject),
+                ));
+            }
+            store::quota::upsert(tx, spec, refill, start, now)?;
+            store::audit::insert(
+                tx,
+                &NewAuditEvent {
+                    at: now,
+                    action: AuditAction::QuotaSet,
+                    key_id: (spec.scope == QuotaScope::Key).then(|| spec.subject.clone()),
+                    display_prefix: None,
+                    actor: spec.actor.clone(),
+                    outcome: "ok",
+                    detail: Some(serde_json::json!({
+                        "scope": spec.scope.as_str(), "subject": spec.subject,
+                        "metric": spec.metric.as_str(), "period": spec.period.as_str(),
+                        "limit": spec.limit, "refill_amount": spec.refill_amount,
+                    })),
+                },
+            )?;
+            let mut row =
+                store::quota::find(tx, spec.scope, &spec.subject, spec.metric, spec.period)?
+                    .ok_or_else(quota_not_found)?;
+            row.roll(now);
+            Ok(row.view())
+        })
+    }
+
+    /// Removes a quota.
+    pub fn delete_quota(
+        &self,
+        scope: QuotaScope,
+        subject: &str,
+        metric: QuotaMetric,
+        period: QuotaPeriod,
+        actor: Option<&str>,
+    ) -> Result<()> {
+        check_actor(actor)?;
+        let now = self.inner.now();
+        self.inner.write(|tx| {
+            if !store::quota::delete(tx, scope, subject, metric, period)? {
+                return Err(quota_not_found());
+            }
+            store::audit::insert(
+                tx,
+                &NewAuditEvent {
+                    at: now,
+                    action: AuditAction::QuotaDelete,
+                    key_id: (scope == QuotaScope::Key).then(|| subject.to_string()),
+                    display_prefix: None,
+                    actor: actor.map(str::to_string),
+                    outcome: "ok",
+                    detail: Some(serde_json::json!({
+                        "scope": scope.as_str(), "subject": subject,
+                        "metric": metric.as_str(), "period": period.as_str(),
+                    })),
+                },
+            )
+        })
+    }
+
+    /// The quotas of a key or an owner, as they stand now.
+    pub fn list_quotas(&self, scope: QuotaScope, subject: &str) -> Result<Vec<Quota>> {
+        let now = self.inner.now();
+        let rows = self
+            .inner
+            .db
+            .read(|c| store::quota::for_subjects(c, &[(scope, subject)]))?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                r.roll(now);
+                r.view()
+            })
+            .collect())
+    }
+
+    /// Adds `amount` to a credit balance (a quota with period `none`).
+    pub fn add_credits(
+        &self,
+        scope: QuotaScope,
+        subject: &str,
+        metric: QuotaMetric,
+        amount: u64,
+    ) -> Result<Quota> {
+        if amount == 0 || amount > MAX_AMOUNT {
+            return Err(Error::invalid("amount must be positive and below 2^61"));
+        }
+        let now = self.inner.now();
+        self.inner.db.write_relaxed(|tx| {
+            let mut row = store::quota::find(tx, scope, subject, metric, QuotaPeriod::None)?
+                .ok_or_else(quota_not_found)?;
+            row.roll(now);
+            row.limit = row.limit.saturating_add(amount).min(MAX_AMOUNT);
+            row.dirty = true;
+            store::quota::save(tx, &row, now)?;
+            Ok(row.view())
+        })
+    }
+
+    /// Checks and consumes `amounts` from every quota of key `key_id` and of
+    /// its owner, all or nothing.
+    pub fn consume_quota(&self, key_id: &str, amounts: &Amounts) -> Result<QuotaDecision> {
+        Ok(self.quota_op(key_id, amounts, Mode::Consume, 0)?.0)
+    }
+
+    /// Answers what `consume_quota` would, without consuming.
+    pub fn peek_quota(&self, key_id: &str, amounts: &Amounts) -> Result<QuotaDecision> {
+        Ok(self.quota_op(key_id, amounts, Mode::Peek, 0)?.0)
+    }
+
+    /// Holds `amounts` for `ttl_seconds` (default 300) if every quota has room.
+    pub fn reserve_quota(
+        &self,
+        key_id: &str,
+        amounts: &Amounts,
+        ttl_seconds: Option<i64>,
+    ) -> Result<Reserved> {
+        let ttl = ttl_seconds.unwrap_or(DEFAULT_RESERVATION_TTL);
+        if !(1..=MAX_RESERVATION_TTL).contains(&ttl) {
+            return Err(Error::invalid(format!(
+                "ttl_seconds must be 1-{MAX_RESERVATION_TTL}"
+            )));
+        }
+        let (decision, reservation) = self.quota_op(key_id, amounts, Mode::Reserve, ttl)?;
+        Ok(Reserved {
+            reservation,
+            decision,
+        })
+    }
+
+    /// Charges the actual `amounts` of a reserved call and ends the hold.
+    /// The actual amounts are charged in full, even beyond the limits.
+    pub fn settle_reservation(&self, id: &str, actual: &Amounts) -> Result<QuotaDecision> {
+        actual.check()?;
+        self.close_reservation(id, Some(actual))
+    }
+
+    /// Gives a hold back without charging anything.
+    pub fn release_reservation(&self, id: &str) -> Result<QuotaDecision> {
+        self.close_reservation(id, None)
+    }
+
+    /// Releases every hold past its TTL; returns how many.
+    pub fn expire_reservations(&self) -> Result<u64> {
+        let now = self.inner.now();
+        self.inner
+            .db
+            .write_relaxed(|tx| store::quota::expire_reservations(tx, None, now))
+    }
+
+    fn close_reservation(&self, id: &str, actual: Option<&Amounts>) -> Result<QuotaDecision> {
+        if id.len() != 36 {
+            return Err(reservation_not_found(id));
+        }
+        let now = self.inner.now();
+        let mut events = Vec::new();
+        let out = self.inner.db.write_relaxed(|tx| {
+            let (key_id, status) = store::quota::reservation_state(tx, id)?
+                .ok_or_else(|| reservation_not_found(id))?;
+            store::quota::expire_reservations(tx, Some(&key_id), now)?;
+            let status = if status == "held" {
+                store::quota::reservation_state(tx, id)?
+                    .map(|s| s.1)
+                    .unwrap_or(status)
+            } else {
+                status
+            };
+            match (status.as_str(), actual) {
+                ("held", _) => store::quota::release_reservation(
+                    tx,
+                    id,
+                    if actual.is_some() {
+                        "settled"
+                    } else {
+                        "released"
+                    },
+                    now,
+                )?,
+                // An expired hold was given back already; its usage is still charged.
+                ("expired", Some(_)) => store::quota::mark_reservation(tx, id, "settled", now)?,
+                ("expired", None) => {}
+                (s, _) => {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("reservation {id} is already {s}"),
+                    ));
+                }
+            }
+            let mut rows = self.quota_rows(tx, &key_id)?;
+            for r in &mut rows {
+                r.roll(now);
+                if let Some(a) = actual {
+                    let n = a.of(r.metric);
+                    if n > 0 {
+                        r.used = r.used.saturating_add(n).min(MAX_AMOUNT);
+                        r.dirty = true;
+                        if let Some(level) = r.new_alert() {
+                            events.push(alert(r, level, now));
+                        }
+                    }
+                }
+                if r.dirty {
+                    store::quota::save(tx, r, now)?;
+                }
+            }
+            Ok(QuotaDecision {
+                allowed: true,
+                quotas: rows.iter().map(QuotaRow::view).collect(),
+                denied_by: None,
+            })
+        })?;
+        for e in events {
+            self.inner.signals.push(e);
+        }
+        Ok(out)
+    }
+
+    /// The quota rows of key `key_id` and of its owner.
+    fn quota_rows(&self, c: &rusqlite::Connection, key_id: &str) -> Result<Vec<QuotaRow>> {
+        let owner = store::quota::key_owner(c, key_id)?;
+        let mut subjects = vec![(QuotaScope::Key, key_id)];
+        if let Some(o) = owner.as_deref() {
+            subjects.push((QuotaScope::Owner, o));
+        }
+        store::quota::for_subjects(c, &subjects)
+    }
+
+    fn quota_op(
+        &self,
+        key_id: &str,
+        amounts: &Amounts,
+        mode: Mode,
+        ttl: i64,
+    ) -> Result<(QuotaDecision, Option<Reservation>)> {
+        amounts.check()?;
+        crate::keys::check_len("key id", key_id, 1, 64)?;
+        let now = self.inner.now();
+        let mut events = Vec::new();
+        let body = |tx: &rusqlite::Connection, events: &mut Vec<Event>| {
+            if store::quota::key_owner(tx, key_id)?.is_none() {
+                return Err(Error::new(
+                    ErrorKind::KeyNotFound,
+                    format!("no key with id {key_id:?}"),
+                ));
+            }
+            if mode != Mode::Peek {
+                store::quota::expire_reservations(tx, Some(key_id), now)?;
+            }
+            let mut rows = self.quota_rows(tx, key_id)?;
+            for r in &mut rows {
+                r.roll(now);
+            }
+            let denied = rows
+                .iter()
+                .find(|r| amounts.of(r.metric) > r.remaining())
+                .map(QuotaRow::view);
+            let mut reservation = None;
+            if denied.is_none() && mode != Mode::Peek {
+                let mut items = Vec::new();
+                for r in &mut rows {
+                    let n = amounts.of(r.metric);
+                    if n == 0 {
+                        continue;
+                    }
+                    r.dirty = true;
+                    if mode == Mode::Consume {
+                        r.used += n;
+                        if let Some(level) = r.new_alert() {
+                            events.push(alert(r, level, now));
+                        }
+                    } else {
+                        r.reserved += n;
+                        items.push([r.seq, n as i64]);
+                    }
+                }
+                if mode == Mode::Reserve {
+                    let res = Reservation {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        key_id: key_id.to_string(),
+                        amounts: *amounts,
+                        status: "held".into(),
+                        created_at: now,
+                        expires_at: now + ttl,
+                    };
+                    store::quota::insert_reservation(tx, &res, &serde_json::to_string(&items)?)?;
+                    reservation = Some(res);
+                }
+            }
+            if mode != Mode::Peek {
+                for r in rows.iter().filter(|r| r.dirty) {
+                    store::quota::save(tx, r, now)?;
+                }
+            }
+            Ok((
+                QuotaDecision {
+                    allowed: denied.is_none(),
+                    quotas: rows.iter().map(QuotaRow::view).collect(),
+                    denied_by: denied,
+                },
+                reservation,
+            ))
+        };
+        let out = if mode == Mode::Peek {
+            self.inner.db.read(|c| body(c, &mut events))?
+        } else {
+            self.inner.db.write_relaxed(|tx| body(tx, &mut events))?
+        };
+        if mode != Mode::Peek {
+            let c = if out.0.allowed {
+                &self.inner.metrics.quota_grants
+            } else {
+                &self.inner.metrics.quota_denials
+            };
+            crate::metrics::Metrics::inc(c);
+        }
+        for e in events {
+            self.inner.signals.push(e);
+        }
+        Ok(out)
+    }
+}
+
+fn alert(r: &QuotaRow, level: i64, now: i64) -> Event {
+    Event {
+        kind: "quota_threshold".into(),
+        at: now,
+        key_id: (r.scope == QuotaScope::Key).then(|| r.subject.clone()),
+        display_prefix: None,
+        detail: serde_json::json!({
+            "level": level, "scope": r.scope.as_str(), "subject": r.subject,
+            "metric": r.metric.as_str(), "period": r.period.as_str(),
+            "used": r.used, "limit": r.limit,
+        }),
+    }
+}

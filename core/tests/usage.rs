@@ -1,0 +1,827 @@
+//! Sessions, usage records, quotas (shared vectors), verify_key_with,
+//! agent budgets and signals.
+
+use irontoken::{
+    AgentTokenRequest, Amounts, ErrorKind, NewBudget, NewKey, NewSession, Options, QuotaMetric,
+    QuotaPeriod, QuotaScope, QuotaSpec, SessionFilter, SessionStatus, SessionUpdate, TokenManager,
+    UsageQuery, UsageReport, VerifyOptions, VerifyReason, ratelimit::Limit,
+};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const T0: i64 = 1_769_904_000; // 2026-02-01T00:00:00Z
+
+fn manager_at(t: i64) -> TokenManager {
+    TokenManager::open_with(
+        ":memory:",
+        Options::default()
+            .manual_clock(t)
+            .master_key(&[7u8; 32])
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn key(tm: &TokenManager, owner: &str) -> String {
+    tm.create_key(&NewKey {
+        owner: owner.into(),
+        ..Default::default()
+    })
+    .unwrap()
+    .record
+    .id
+}
+
+fn spec(
+    scope: QuotaScope,
+    subject: &str,
+    metric: QuotaMetric,
+    period: QuotaPeriod,
+    limit: u64,
+) -> QuotaSpec {
+    QuotaSpec {
+        scope,
+        subject: subject.into(),
+        metric,
+        period,
+        limit,
+        refill_amount: None,
+        refill_period: None,
+        actor: None,
+    }
+}
+
+#[test]
+fn quota_vectors() {
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/quota.json"
+    ))
+    .unwrap();
+    let doc: Value = serde_json::from_str(&raw).unwrap();
+    for case in doc["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let tm = manager_at(case["start"].as_i64().unwrap());
+        let owner = case["owner"].as_str().unwrap();
+        let kid = key(&tm, owner);
+        let mut specs = Vec::new();
+        for q in case["quotas"].as_array().unwrap() {
+            let mut q = q.clone();
+            let subject = if q["scope"] == "key" {
+                kid.as_str()
+            } else {
+                owner
+            };
+            q["subject"] = json!(subject);
+            let s: QuotaSpec = serde_json::from_value(q).unwrap();
+            tm.set_quota(&s).unwrap();
+            specs.push(s);
+        }
+        let mut reservation: Option<String> = None;
+        for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+            let at = format!("{name}, step {i}");
+            tm.advance_clock(step["advance"].as_i64().unwrap_or(0))
+                .unwrap();
+            let amounts: Amounts =
+                serde_json::from_value(step.get("amounts").cloned().unwrap_or(json!({}))).unwrap();
+            let allowed = match step["op"].as_str().unwrap() {
+                "consume" => Some(tm.consume_quota(&kid, &amounts).unwrap().allowed),
+                "peek" => Some(tm.peek_quota(&kid, &amounts).unwrap().allowed),
+                "reserve" => {
+                    let r = tm
+                        .reserve_quota(&kid, &amounts, step["ttl_seconds"].as_i64())
+                        .unwrap();
+                    if let Some(res) = &r.reservation {
+                        reservation = Some(res.id.clone());
+                    }
+                    Some(r.decision.allowed)
+                }
+                "settle" => {
+                    tm.settle_reservation(reservation.as_deref().unwrap(), &amounts)
+                        .unwrap();
+                    None
+                }
+                "release" => {
+                    tm.release_reservation(reservation.as_deref().unwrap())
+                        .unwrap();
+                    None
+                }
+                "add_credits" => {
+                    let s = &specs[step["quota"].as_u64().unwrap() as usize];
+                    tm.add_credits(
+                        s.scope,
+                        &s.subject,
+                        s.metric,
+                        step["amount"].as_u64().unwrap(),
+                    )
+                    .unwrap();
+                    None
+                }
+                op => panic!("unknown op {op}"),
+            };
+            if let Some(want) = step["allowed"].as_bool() {
+                assert_eq!(allowed, Some(want), "{at}: allowed");
+            }
+            let now = tm.peek_quota(&kid, &Amounts::default()).unwrap();
+            let remaining: Vec<u64> = now.quotas.iter().map(|q| q.remaining).collect();
+            let want: Vec<u64> = serde_json::from_value(step["remaining"].clone()).unwrap();
+            assert_eq!(remaining, want, "{at}: remaining");
+            if let Some(r) = step.get("reset_at") {
+                let got: Vec<Option<i64>> = now.quotas.iter().map(|q| q.reset_at).collect();
+                let want: Vec<Option<i64>> = serde_json::from_value(r.clone()).unwrap();
+                assert_eq!(got, want, "{at}: reset_at");
+            }
+        }
+    }
+}
+
+#[test]
+fn session_lifecycle_idle_and_absolute_expiry() {
+    let tm = manager_at(T0);
+    let s = tm
+        .create_session(&NewSession {
+            owner: "alice".into(),
+            metadata: Some(json!({"max_memory_mb": 512}).as_object().unwrap().clone()),
+            ttl_seconds: Some(100),
+            idle_timeout_seconds: Some(30),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(s.session_type, "runtime");
+    assert_eq!(s.status, SessionStatus::Active);
+    assert_eq!(s.expires_next_at, Some(T0 + 30));
+    assert_eq!(s.metadata["max_memory_mb"], 512);
+    tm.advance_clock(29).unwrap();
+    let t = tm.touch_session(&s.id).unwrap();
+    assert_eq!(t.expires_next_at, Some(T0 + 59));
+    // Touching keeps sliding but never past the absolute expiry.
+    for _ in 0..2 {
+        tm.advance_clock(25).unwrap();
+        tm.touch_session(&s.id).unwrap();
+    }
+    // Now T0 + 79: the idle expiry would be T0 + 109, capped at T0 + 100.
+    assert_eq!(
+        tm.get_session(&s.id).unwrap().expires_next_at,
+        Some(T0 + 100)
+    );
+    tm.advance_clock(22).unwrap(); // now T0 + 101
+    let e = tm.get_session(&s.id).unwrap();
+    assert_eq!(e.status, SessionStatus::Expired);
+    assert_eq!(e.ended_at, Some(T0 + 100));
+    assert_eq!(
+        tm.touch_session(&s.id).unwrap_err().kind(),
+        ErrorKind::SessionExpired
+    );
+    // Idle expiry without cleanup; cleanup then marks both.
+    let idle = tm
+        .create_session(&NewSession {
+            owner: "alice".into(),
+            idle_timeout_seconds: Some(10),
+            ..Default::default()
+        })
+        .unwrap();
+    tm.advance_clock(10).unwrap();
+    assert_eq!(
+        tm.get_session(&idle.id).unwrap().status,
+        SessionStatus::Expired
+    );
+    let expired = tm
+        .list_sessions(&SessionFilter {
+            status: Some("expired".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(expired.items.len(), 2);
+    assert_eq!(tm.cleanup_expired_sessions().unwrap(), 2);
+    assert_eq!(tm.cleanup_expired_sessions().unwrap(), 0);
+    assert_eq!(
+        tm.get_session(&idle.id).unwrap().ended_at,
+        Some(T0 + 101 + 10)
+    );
+    assert_eq!(tm.purge_sessions(0).unwrap(), 2);
+    assert_eq!(
+        tm.get_session(&idle.id).unwrap_err().kind(),
+        ErrorKind::SessionNotFound
+    );
+}
+
+#[test]
+fn session_update_end_list_and_key_revocation() {
+    let tm = manager_at(T0);
+    let kid = key(&tm, "bob");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            tm.create_session(&NewSession {
+                owner: if i < 4 { "bob" } else { "carol" }.into(),
+                key_id: (i < 3).then(|| kid.clone()),
+                session_type: (i == 1).then(|| "batch".to_string()),
+                ..Default::default()
+            })
+            .unwrap()
+            .id,
+        );
+    }
+    let p = tm
+        .update_session(
+            &ids[0],
+            &SessionUpdate {
+                status: Some("paused".into()),
+                metadata: Some(json!({"step": 2}).as_object().unwrap().clone()),
+            },
+        )
+        .unwrap();
+    assert_eq!(p.status, SessionStatus::Paused);
+    assert_eq!(
+        tm.update_session(
+            &ids[0],
+            &SessionUpdate {
+                status: Some("ended".into()),
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::InvalidArgument
+    );
+    // Pagination and filters.
+    let page = tm
+        .list_sessions(&SessionFilter {
+            owner: Some("bob".into()),
+            limit: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.items.len(), 3);
+    let rest = tm
+        .list_sessions(&SessionFilter {
+            owner: Some("bob".into()),
+            cursor: page.next_cursor.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert!(rest.next_cursor.is_none());
+    let batch = tm
+        .list_sessions(&SessionFilter {
+            session_type: Some("batch".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(batch.items[0].id, ids[1]);
+    // End one; revoking the key ends the others of that key.
+    let ended = tm.end_session(&ids[3], Some("done")).unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    assert_eq!(
+        tm.end_session(&ids[3], None).unwrap_err().kind(),
+        ErrorKind::SessionEnded
+    );
+    tm.revoke_key(&kid, Some("leaked"), None).unwrap();
+    for id in &ids[..3] {
+        let s = tm.get_session(id).unwrap();
+        assert_eq!(s.status, SessionStatus::Ended);
+        assert_eq!(s.end_reason.as_deref(), Some("key_revoked"));
+    }
+    assert_eq!(
+        tm.get_session(&ids[4]).unwrap().status,
+        SessionStatus::Active
+    );
+    // A session cannot be opened for a revoked key.
+    let e = tm
+        .create_session(&NewSession {
+            owner: "bob".into(),
+            key_id: Some(kid),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::KeyRevoked);
+    assert_eq!(
+        tm.get_session("nope").unwrap_err().kind(),
+        ErrorKind::SessionNotFound
+    );
+}
+
+#[test]
+fn usage_records_are_idempotent_and_summarised() {
+    let tm = manager_at(T0);
+    let a = key(&tm, "alice");
+    let b = key(&tm, "bob");
+    let report = |id: &str, k: &str, model: &str, p: u64, c: u64, cost: u64| UsageReport {
+        request_id: Some(id.into()),
+        key_id: Some(k.into()),
+        model: Some(model.into()),
+        prompt_tokens: p,
+        completion_tokens: c,
+        cost_micros: cost,
+        ..Default::default()
+    };
+    assert!(
+        !tm.record_usage(&report("r1", &a, "gpt", 10, 5, 100))
+            .unwrap()
+            .duplicate
+    );
+    // A retried report (buffered, then stored) counts once.
+    assert!(
+        tm.record_usage(&report("r1", &a, "gpt", 10, 5, 100))
+            .unwrap()
+            .duplicate
+    );
+    tm.flush().unwrap();
+    assert!(
+        tm.record_usage(&report("r1", &a, "gpt", 10, 5, 100))
+            .unwrap()
+            .duplicate
+    );
+    tm.record_usage(&report("r2", &a, "claude", 1, 2, 30))
+        .unwrap();
+    tm.advance_clock(86_400).unwrap();
+    tm.record_usage(&report("r3", &b, "gpt", 100, 50, 1000))
+        .unwrap();
+    let total = tm.usage_summary(&UsageQuery::default()).unwrap();
+    assert_eq!(total.len(), 1);
+    assert_eq!(
+        (
+            total[0].records,
+            total[0].requests,
+            total[0].total_tokens,
+            total[0].cost_micros
+        ),
+        (3, 3, 168, 1130)
+    );
+    let by_owner_day = tm
+        .usage_summary(&UsageQuery {
+            group_by: vec!["owner".into(), "day".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    let rows: Vec<(String, String, u64)> = by_owner_day
+        .iter()
+        .map(|t| {
+            (
+                t.owner.clone().unwrap(),
+                t.day.clone().unwrap(),
+                t.cost_micros,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("alice".into(), "2026-02-01".into(), 130),
+            ("bob".into(), "2026-02-02".into(), 1000)
+        ]
+    );
+    let by_model = tm
+        .usage_summary(&UsageQuery {
+            group_by: vec!["model".into()],
+            since: Some(T0),
+            until: Some(T0 + 86_400),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_model.len(), 2);
+    let export = tm
+        .export_usage(&UsageQuery {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(export.items.len(), 2);
+    assert_eq!(export.items[0].request_id, "r1");
+    assert_eq!(export.items[0].owner.as_deref(), Some("alice"));
+    let more = tm
+        .export_usage(&UsageQuery {
+            cursor: export.next_cursor,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(more.items.len(), 1);
+    assert!(
+        tm.usage_summary(&UsageQuery {
+            group_by: vec!["color".into()],
+            ..Default::default()
+        })
+        .is_err()
+    );
+    let e = tm.record_usage(&UsageReport::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let metrics = tm.metrics();
+    assert!(
+        metrics.contains("irontoken_usage_cost_micros_total 1130"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("irontoken_usage_tokens_total{kind=\"prompt\"} 111"));
+}
+
+#[test]
+fn verify_key_with_rate_limit_and_quota() {
+    let tm = manager_at(T0);
+    let created = tm
+        .create_key(&NewKey {
+            owner: "alice".into(),
+            rate_limits: vec![Limit::new("per_minute", 2, 60_000, 2).unwrap()],
+            ..Default::default()
+        })
+        .unwrap();
+    let kid = created.record.id.clone();
+    assert_eq!(created.record.rate_limits.len(), 1);
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &kid,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        3,
+    ))
+    .unwrap();
+    let opts = VerifyOptions {
+        rate_limit: true,
+        quota: Some(Amounts {
+            requests: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let reasons: Vec<VerifyReason> = (0..3)
+        .map(|_| tm.verify_key_with(&created.key, &opts).unwrap().reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            VerifyReason::Valid,
+            VerifyReason::Valid,
+            VerifyReason::RateLimited
+        ]
+    );
+    let limited = tm.verify_key_with(&created.key, &opts).unwrap();
+    assert!(!limited.valid);
+    assert!(limited.rate_limit.unwrap().retry_after_ms > 0);
+    // A minute later the bucket has room again; the quota has 1 request left.
+    tm.advance_clock(60).unwrap();
+    assert!(tm.verify_key_with(&created.key, &opts).unwrap().valid);
+    let v = tm.verify_key_with(&created.key, &opts).unwrap();
+    assert_eq!(v.reason, VerifyReason::UsageExceeded);
+    assert_eq!(v.quota.unwrap().denied_by.unwrap().remaining, 0);
+    // Plain verification ignores both.
+    assert!(tm.verify_key(&created.key, &[]).unwrap().valid);
+    // Limits are part of the key record and can be changed.
+    let r = tm
+        .update_key(
+            &kid,
+            &irontoken::KeyUpdate {
+                rate_limits: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(r.rate_limits.is_empty());
+    let dup = Limit::new("x", 1, 1000, 1).unwrap();
+    let e = tm
+        .create_key(&NewKey {
+            owner: "a".into(),
+            rate_limits: vec![dup.clone(), dup],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let m = tm.metrics();
+    assert!(
+        m.contains("irontoken_key_verifications_total{reason=\"RATE_LIMITED\"} 2"),
+        "{m}"
+    );
+    assert!(m.contains("irontoken_key_verifications_total{reason=\"USAGE_EXCEEDED\"} 1"));
+    assert!(m.contains("irontoken_rate_limit_denials_total 2"));
+    assert!(m.contains("irontoken_quota_denials_total 1"));
+}
+
+#[test]
+fn quota_alerts_and_owner_scope() {
+    let tm = manager_at(T0);
+    let a = key(&tm, "acme");
+    let b = key(&tm, "acme");
+    tm.set_quota(&spec(
+        QuotaScope::Owner,
+        "acme",
+        QuotaMetric::Tokens,
+        QuotaPeriod::Day,
+        100,
+    ))
+    .unwrap();
+    assert!(
+        tm.consume_quota(
+            &a,
+            &Amounts {
+                tokens: 79,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .allowed
+    );
+    assert!(tm.drain_events(10).is_empty());
+    assert!(
+        tm.consume_quota(
+            &b,
+            &Amounts {
+                tokens: 1,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .allowed
+    );
+    let ev = tm.drain_events(10);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(
+        (ev[0].kind.as_str(), ev[0].detail["level"].as_i64()),
+        ("quota_threshold", Some(80))
+    );
+    assert!(
+        !tm.consume_quota(
+            &b,
+            &Amounts {
+                tokens: 21,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .allowed
+    );
+    assert!(
+        tm.consume_quota(
+            &a,
+            &Amounts {
+                tokens: 20,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .allowed
+    );
+    let ev = tm.drain_events(10);
+    assert_eq!(ev[0].detail["level"], 100);
+    assert_eq!(
+        tm.list_quotas(QuotaScope::Owner, "acme").unwrap()[0].used,
+        100
+    );
+    tm.delete_quota(
+        QuotaScope::Owner,
+        "acme",
+        QuotaMetric::Tokens,
+        QuotaPeriod::Day,
+        None,
+    )
+    .unwrap();
+    assert!(
+        tm.consume_quota(
+            &a,
+            &Amounts {
+                tokens: 1000,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .allowed
+    );
+    assert_eq!(
+        tm.consume_quota("missing", &Amounts::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::KeyNotFound
+    );
+    // Settling twice is a conflict; a bad refill is refused.
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &a,
+        QuotaMetric::Cost,
+        QuotaPeriod::Day,
+        10,
+    ))
+    .unwrap();
+    let r = tm
+        .reserve_quota(
+            &a,
+            &Amounts {
+                cost_micros: 5,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap()
+        .reservation
+        .unwrap();
+    tm.settle_reservation(
+        &r.id,
+        &Amounts {
+            cost_micros: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        tm.settle_reservation(&r.id, &Amounts::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conflict
+    );
+    let mut bad = spec(QuotaScope::Key, &a, QuotaMetric::Cost, QuotaPeriod::Day, 10);
+    bad.refill_amount = Some(5);
+    bad.refill_period = Some(QuotaPeriod::Day);
+    assert_eq!(
+        tm.set_quota(&bad).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn threads_on_two_managers_never_overshoot_a_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let path = path.to_str().unwrap();
+    let a = Arc::new(TokenManager::open(path).unwrap());
+    let b = Arc::new(TokenManager::open(path).unwrap());
+    let kid = key(&a, "acme");
+    a.set_quota(&spec(
+        QuotaScope::Key,
+        &kid,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        150,
+    ))
+    .unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let tm = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let kid = kid.clone();
+            std::thread::spawn(move || {
+                let mut granted = 0;
+                for _ in 0..40 {
+                    let d = tm
+                        .consume_quota(
+                            &kid,
+                            &Amounts {
+                                requests: 1,
+                                ..Default::default()
+                            },
+                        )
+                        .unwrap();
+                    granted += d.allowed as u64;
+                }
+                granted
+            })
+        })
+        .collect();
+    let granted: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(granted, 150);
+    assert_eq!(b.list_quotas(QuotaScope::Key, &kid).unwrap()[0].used, 150);
+}
+
+#[test]
+fn agent_tokens_budgets_and_leases() {
+    let tm = manager_at(T0);
+    tm.create_signing_key(irontoken::jwt::Alg::ES256, None)
+        .unwrap();
+    let budget = tm
+        .create_budget(&NewBudget {
+            owner: "acme".into(),
+            name: "research".into(),
+            limit_micros: 100_000_000,
+            actor: None,
+        })
+        .unwrap();
+    let req = AgentTokenRequest {
+        agent_id: "agent-7".into(),
+        budget_id: budget.id.clone(),
+        permissions: vec!["llm:call".into()],
+        ..Default::default()
+    };
+    let t1 = tm.issue_agent_token(&req).unwrap();
+    assert!(t1.replaced.is_none());
+    let claims = tm.verify_agent_token(&t1.token).unwrap();
+    assert_eq!(
+        (claims.agent_id.as_str(), claims.expires_at),
+        ("agent-7", None)
+    );
+    // A lease of 10.00 out of 100.00; spending is reported with request ids.
+    let lease = tm.acquire_lease(&t1.token, 10_000_000, None).unwrap();
+    assert_eq!(
+        tm.get_budget(&budget.id).unwrap().available_micros,
+        90_000_000
+    );
+    let spend = |id: &str, cost: u64| UsageReport {
+        request_id: Some(id.into()),
+        model: Some("gpt".into()),
+        cost_micros: cost,
+        ..Default::default()
+    };
+    let l = tm
+        .report_lease_usage(&lease.id, &spend("a1", 4_000_000))
+        .unwrap();
+    assert_eq!(l.remaining_micros, 6_000_000);
+    let l = tm
+        .report_lease_usage(&lease.id, &spend("a1", 4_000_000))
+        .unwrap();
+    assert_eq!(l.spent_micros, 4_000_000, "a retried report counts once");
+    let b = tm.get_budget(&budget.id).unwrap();
+    assert_eq!(
+        (b.spent_micros, b.leased_micros, b.available_micros),
+        (4_000_000, 6_000_000, 90_000_000)
+    );
+    // Refresh: 10.00 more on top of what was spent.
+    let l = tm.refresh_lease(&lease.id, 10_000_000, None).unwrap();
+    assert_eq!(
+        (l.amount_micros, l.remaining_micros),
+        (14_000_000, 10_000_000)
+    );
+    // Beyond the budget: denied.
+    let e = tm.refresh_lease(&lease.id, 96_000_001, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UsageExceeded);
+    let e = tm.acquire_lease(&t1.token, 86_000_001, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UsageExceeded);
+    // Usage shows up per agent.
+    let by_agent = tm
+        .usage_summary(&UsageQuery {
+            group_by: vec!["agent".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_agent[0].agent_id.as_deref(), Some("agent-7"));
+    assert_eq!(by_agent[0].owner, None);
+    // A new token for the agent revokes the old one and its leases.
+    let t2 = tm.issue_agent_token(&req).unwrap();
+    assert_eq!(t2.replaced.as_deref(), Some(claims.jti.as_str()));
+    assert_eq!(
+        tm.verify_agent_token(&t1.token).unwrap_err().kind(),
+        ErrorKind::AgentTokenRevoked
+    );
+    assert_eq!(tm.get_lease(&lease.id).unwrap().status, "revoked");
+    assert_eq!(
+        tm.refresh_lease(&lease.id, 1, None).unwrap_err().kind(),
+        ErrorKind::AgentTokenRevoked
+    );
+    assert_eq!(
+        tm.get_budget(&budget.id).unwrap().available_micros,
+        96_000_000
+    );
+    let l2 = tm.acquire_lease(&t2.token, 1_000_000, None).unwrap();
+    tm.revoke_agent_token("agent-7", Some("ops")).unwrap();
+    assert_eq!(tm.get_lease(&l2.id).unwrap().status, "revoked");
+    assert_eq!(
+        tm.acquire_lease(&t2.token, 1, None).unwrap_err().kind(),
+        ErrorKind::AgentTokenRevoked
+    );
+    // An ordinary access token is not an agent token.
+    let jwt = tm
+        .issue_jwt(
+            json!({"sub": "x", "agent_id": "a", "budget_id": "b"})
+                .as_object()
+                .unwrap(),
+            None,
+        )
+        .unwrap();
+    assert!(tm.verify_agent_token(&jwt).is_err());
+}
+
+#[test]
+fn failure_bursts_and_usage_spikes_are_signalled() {
+    let tm = manager_at(T0);
+    let created = tm
+        .create_key(&NewKey {
+            owner: "o".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    // A well-formed key that does not exist, 20 times: one burst event.
+    let other = TokenManager::open(":memory:").unwrap();
+    let foreign = other
+        .create_key(&NewKey {
+            owner: "x".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for _ in 0..25 {
+        tm.verify_key(&foreign.key, &[]).unwrap();
+    }
+    let ev = tm.drain_events(100);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].kind, "auth_failure_burst");
+    assert_eq!(
+        ev[0].display_prefix.as_deref(),
+        Some(foreign.record.display_prefix.as_str())
+    );
+    // Ten calm minutes, then a burst of use far above the key's average.
+    for _ in 0..10 {
+        for _ in 0..5 {
+            tm.verify_key(&created.key, &[]).unwrap();
+        }
+        tm.advance_clock(60).unwrap();
+    }
+    assert!(tm.drain_events(100).is_empty());
+    for _ in 0..150 {
+        tm.verify_key(&created.key, &[]).unwrap();
+    }
+    let ev = tm.drain_events(100);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].kind, "usage_spike");
+    assert_eq!(ev[0].key_id.as_deref(), Some(created.record.id.as_str()));
+    assert!(tm.metrics().contains("irontoken_events_total 2"));
+}

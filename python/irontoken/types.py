@@ -1,0 +1,197 @@
+"""Shapes of the dicts that sessions, usage, quota, budget and signal calls
+return (typing only; at run time they are plain dicts)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, TypedDict
+
+__all__ = [
+    "AgentClaims",
+    "AgentToken",
+    "Amounts",
+    "Budget",
+    "Event",
+    "Lease",
+    "Quota",
+    "QuotaDecision",
+    "RateLimitSpec",
+    "Recorded",
+    "Reservation",
+    "Reserved",
+    "Session",
+    "UsageRecord",
+    "UsageTotals",
+]
+
+_SessionStatus = Literal["active", "paused", "ended", "expired"]
+_Metric = Literal["requests", "tokens", "cost"]
+_Period = Literal["day", "month", "none"]
+_Scope = Literal["key", "owner"]
+
+class RateLimitSpec(TypedDict):
+    """One named rate limit of a key."""
+
+    name: str
+    count: int
+    period_ms: int
+    burst: int
+
+class Session(TypedDict):
+    """A session; times are Unix seconds."""
+
+    id: str
+    owner: str
+    key_id: Optional[str]
+    session_type: str
+    status: _SessionStatus
+    metadata: Dict[str, Any]
+    created_at: int
+    updated_at: int
+    last_seen_at: int
+    expires_at: Optional[int]
+    idle_timeout: Optional[int]
+    expires_next_at: Optional[int]
+    ended_at: Optional[int]
+    end_reason: Optional[str]
+
+class Recorded(TypedDict):
+    """The answer of `record_usage`."""
+
+    request_id: str
+    duplicate: bool
+
+class UsageRecord(TypedDict):
+    """One stored usage record; money in micro-units."""
+
+    request_id: str
+    at: int
+    key_id: Optional[str]
+    owner: Optional[str]
+    session_id: Optional[str]
+    agent_id: Optional[str]
+    model: str
+    model_version: str
+    prompt_tokens: int
+    completion_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    requests: int
+    cost_micros: int
+    metadata: Dict[str, Any]
+
+class UsageTotals(TypedDict, total=False):
+    """One row of a usage summary (group keys present only when grouped by them)."""
+
+    key_id: str
+    owner: str
+    model: str
+    session_id: str
+    agent_id: str
+    day: str
+    records: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    total_tokens: int
+    cost_micros: int
+
+class Quota(TypedDict):
+    """A quota and its state now."""
+
+    scope: _Scope
+    subject: str
+    metric: _Metric
+    period: _Period
+    limit: int
+    used: int
+    reserved: int
+    remaining: int
+    window_start: int
+    reset_at: Optional[int]
+    refill_amount: Optional[int]
+    refill_period: Optional[_Period]
+
+class QuotaDecision(TypedDict):
+    """The answer of a quota check."""
+
+    allowed: bool
+    quotas: List[Quota]
+    denied_by: Optional[Quota]
+
+class Amounts(TypedDict, total=False):
+    """Amounts to consume."""
+
+    requests: int
+    tokens: int
+    cost_micros: int
+
+class Reservation(TypedDict):
+    """A hold on quota amounts."""
+
+    id: str
+    key_id: str
+    amounts: Amounts
+    status: str
+    created_at: int
+    expires_at: int
+
+class Reserved(TypedDict):
+    """The answer of `reserve_quota`."""
+
+    reservation: Optional[Reservation]
+    decision: QuotaDecision
+
+class Budget(TypedDict):
+    """A budget agents lease from; money in micro-units."""
+
+    id: str
+    owner: str
+    name: str
+    limit_micros: int
+    spent_micros: int
+    leased_micros: int
+    available_micros: int
+    created_at: int
+
+class AgentClaims(TypedDict):
+    """The claims of a verified agent token."""
+
+    jti: str
+    agent_id: str
+    budget_id: str
+    permissions: List[str]
+    issuer: str
+    issued_at: int
+    expires_at: Optional[int]
+
+class AgentToken(TypedDict):
+    """An issued agent token (the token string is shown only now)."""
+
+    token: str
+    claims: AgentClaims
+    replaced: Optional[str]
+
+class Lease(TypedDict):
+    """A slice of a budget held by an agent runtime."""
+
+    id: str
+    budget_id: str
+    agent_id: str
+    jti: str
+    amount_micros: int
+    spent_micros: int
+    remaining_micros: int
+    status: str
+    created_at: int
+    expires_at: int
+
+class Event(TypedDict):
+    """An operator signal from `drain_events`."""
+
+    kind: str
+    at: int
+    key_id: Optional[str]
+    display_prefix: Optional[str]
+    detail: Dict[str, Any]
