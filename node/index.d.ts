@@ -12,6 +12,8 @@ export type VerifyReason =
   | 'REVOKED'
   | 'EXPIRED'
   | 'INSUFFICIENT_SCOPE'
+  | 'RATE_LIMITED'
+  | 'USAGE_EXCEEDED'
 
 /** The stable code on every error thrown by irontoken (`err.code`). */
 export type ErrorCode =
@@ -76,6 +78,275 @@ export interface KeyRecord {
   rotatedFrom?: string
   rotatedTo?: string
   status: KeyStatus
+  /** Rate limits applied by `verifyKeyWith`. */
+  rateLimits: RateLimitSpec[]
+}
+
+/** One named rate limit of a key: `count` per `periodMs`, bursts up to `burst`. */
+export interface RateLimitSpec {
+  name: string
+  count: number
+  periodMs: number
+  burst: number
+}
+
+export type SessionStatus = 'active' | 'paused' | 'ended' | 'expired'
+export type QuotaMetric = 'requests' | 'tokens' | 'cost'
+export type QuotaPeriod = 'day' | 'month' | 'none'
+export type QuotaScope = 'key' | 'owner'
+
+/** A session; times are Unix seconds, `status` computed when read. */
+export interface Session {
+  id: string
+  owner: string
+  keyId: string | null
+  sessionType: string
+  status: SessionStatus
+  metadata: Record<string, unknown>
+  createdAt: number
+  updatedAt: number
+  lastSeenAt: number
+  expiresAt: number | null
+  idleTimeout: number | null
+  /** When it expires unless touched: min(absolute, last touch + idle timeout). */
+  expiresNextAt: number | null
+  endedAt: number | null
+  endReason: string | null
+}
+
+export interface CreateSessionOptions {
+  owner: string
+  keyId?: string
+  /** Default 'runtime'. */
+  sessionType?: string
+  metadata?: Record<string, unknown>
+  ttlSeconds?: number
+  idleTimeoutSeconds?: number
+}
+
+export interface ListSessionsOptions {
+  owner?: string
+  sessionType?: string
+  status?: SessionStatus
+  keyId?: string
+  limit?: number
+  cursor?: string
+}
+
+/** One usage report; money is an integer of micro-units. */
+export interface UsageReport {
+  /** Give one: a second report with the same id counts once. */
+  requestId?: string
+  keyId?: string
+  sessionId?: string
+  model?: string
+  modelVersion?: string
+  promptTokens?: number
+  completionTokens?: number
+  cacheReadTokens?: number
+  cacheWriteTokens?: number
+  /** Default 1. */
+  requests?: number
+  costMicros?: number
+  metadata?: Record<string, unknown>
+  at?: number
+}
+
+export interface Recorded {
+  requestId: string
+  duplicate: boolean
+}
+
+export interface UsageRecord {
+  requestId: string
+  at: number
+  keyId: string | null
+  owner: string | null
+  sessionId: string | null
+  agentId: string | null
+  model: string
+  modelVersion: string
+  promptTokens: number
+  completionTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
+  requests: number
+  costMicros: number
+  metadata: Record<string, unknown>
+}
+
+export interface UsageQuery {
+  since?: number
+  until?: number
+  keyId?: string
+  owner?: string
+  model?: string
+  sessionId?: string
+  agentId?: string
+  /** Summaries: any of 'key', 'owner', 'model', 'session', 'agent', 'day'. */
+  groupBy?: Array<'key' | 'owner' | 'model' | 'session' | 'agent' | 'day'>
+  /** Exports: page size and cursor. */
+  limit?: number
+  cursor?: string
+}
+
+/** One summary row: the group's keys (when grouped by them), then totals. */
+export interface UsageTotals {
+  keyId?: string
+  owner?: string
+  model?: string
+  sessionId?: string
+  agentId?: string
+  day?: string
+  records: number
+  requests: number
+  promptTokens: number
+  completionTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
+  totalTokens: number
+  costMicros: number
+}
+
+export interface QuotaSelector {
+  scope?: QuotaScope
+  subject: string
+  metric: QuotaMetric
+  period: QuotaPeriod
+}
+
+export interface QuotaSpec extends QuotaSelector {
+  limit: number
+  /** Balances (period 'none'): raise the remaining balance to this amount... */
+  refillAmount?: number
+  /** ...at every UTC day or month boundary. */
+  refillPeriod?: 'day' | 'month'
+  actor?: string
+}
+
+export interface Quota {
+  scope: QuotaScope
+  subject: string
+  metric: QuotaMetric
+  period: QuotaPeriod
+  limit: number
+  used: number
+  reserved: number
+  remaining: number
+  windowStart: number
+  resetAt: number | null
+  refillAmount: number | null
+  refillPeriod: 'day' | 'month' | null
+}
+
+export interface Amounts {
+  requests?: number
+  tokens?: number
+  costMicros?: number
+}
+
+export interface QuotaDecision {
+  allowed: boolean
+  quotas: Quota[]
+  deniedBy: Quota | null
+}
+
+export interface Reservation {
+  id: string
+  keyId: string
+  amounts: Required<Amounts>
+  status: 'held' | 'settled' | 'released' | 'expired'
+  createdAt: number
+  expiresAt: number
+}
+
+export interface Reserved {
+  reservation: Reservation | null
+  decision: QuotaDecision
+}
+
+export interface RateLimitDecision {
+  allowed: boolean
+  retryAfterMs: number
+  limits: Array<{ name: string; remaining: number; resetMs: number }>
+}
+
+/** The answer of `verifyKeyWith`. */
+export interface VerifyWithResult {
+  valid: boolean
+  reason: VerifyReason
+  record: KeyRecord | null
+  rateLimit: RateLimitDecision | null
+  quota: QuotaDecision | null
+}
+
+export interface VerifyWithOptions {
+  requiredScopes?: string[]
+  /** Apply the key's configured rate limits. */
+  rateLimit?: boolean
+  /** Consume these amounts from the key's (and its owner's) quotas. */
+  quota?: Amounts
+}
+
+export interface Budget {
+  id: string
+  owner: string
+  name: string
+  limitMicros: number
+  spentMicros: number
+  leasedMicros: number
+  availableMicros: number
+  createdAt: number
+}
+
+export interface AgentTokenOptions {
+  agentId: string
+  budgetId: string
+  permissions?: string[]
+  /** `iss`, default 'irontoken'. */
+  issuer?: string
+  /** Lifetime; absent = no `exp` (long-lived until revoked). */
+  ttlSeconds?: number
+  actor?: string
+}
+
+export interface AgentClaims {
+  jti: string
+  agentId: string
+  budgetId: string
+  permissions: string[]
+  issuer: string
+  issuedAt: number
+  expiresAt: number | null
+}
+
+export interface AgentToken {
+  token: string
+  claims: AgentClaims
+  /** The jti of the token this one replaced (now revoked). */
+  replaced: string | null
+}
+
+export interface Lease {
+  id: string
+  budgetId: string
+  agentId: string
+  jti: string
+  amountMicros: number
+  spentMicros: number
+  remainingMicros: number
+  status: 'active' | 'released' | 'revoked' | 'expired'
+  createdAt: number
+  expiresAt: number
+}
+
+/** An operator signal from `drainEvents`. */
+export interface IronTokenEvent {
+  kind: 'auth_failure_burst' | 'quota_threshold' | 'usage_spike'
+  at: number
+  keyId: string | null
+  displayPrefix: string | null
+  detail: Record<string, unknown>
 }
 
 /** The answer of `verifyKey`: a normal result, not an exception. */
@@ -150,6 +421,8 @@ export interface CreateKeyOptions {
   expiresIn?: number
   /** Key prefix, default 'itk'. */
   prefix?: string
+  /** Rate limits applied by `verifyKeyWith` (unique names, at most 16). */
+  rateLimits?: RateLimitSpec[]
   actor?: string
 }
 
@@ -167,6 +440,8 @@ export interface UpdateKeyOptions {
   metadata?: Record<string, unknown>
   expiresAt?: number
   clearExpiry?: boolean
+  /** Replaces the rate limits ([] removes them). */
+  rateLimits?: RateLimitSpec[]
   actor?: string
 }
 
@@ -233,6 +508,47 @@ export declare class TokenManager {
   verifyJwt(token: string, options: JwtVerifyOptions): VerifiedJwt
   /** Exchanges a valid API key for a short-lived access token. */
   exchangeApiKey(apiKey: string, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
+  /** Verifies a key, applies its rate limits and consumes quota, in one call. */
+  verifyKeyWith(key: string, options?: VerifyWithOptions): VerifyWithResult
+  createSession(options: CreateSessionOptions): Session
+  getSession(sessionId: string): Session
+  /** Slides the idle expiry (never past the absolute one); SESSION_EXPIRED / SESSION_ENDED if not live. */
+  touchSession(sessionId: string): Session
+  updateSession(sessionId: string, update: { status?: 'active' | 'paused'; metadata?: Record<string, unknown> }): Session
+  endSession(sessionId: string, options?: { reason?: string }): Session
+  listSessions(filter?: ListSessionsOptions): Page<Session>
+  /** Marks live sessions past their expiry as expired; returns how many. */
+  cleanupExpiredSessions(): number
+  /** Deletes sessions that ended at least `olderThanSeconds` ago; returns how many. */
+  purgeSessions(olderThanSeconds: number): number
+  /** Records usage (buffered; written with the next flush). */
+  recordUsage(report: UsageReport): Recorded
+  usageSummary(query?: UsageQuery): UsageTotals[]
+  exportUsage(query?: UsageQuery): Page<UsageRecord>
+  setQuota(spec: QuotaSpec): Quota
+  deleteQuota(selector: QuotaSelector & { actor?: string }): void
+  listQuotas(subject: string, options?: { scope?: QuotaScope }): Quota[]
+  addCredits(subject: string, amount: number, options: { metric: QuotaMetric; scope?: QuotaScope }): Quota
+  /** Checks and consumes from every quota of the key and its owner, all or nothing. */
+  consumeQuota(keyId: string, amounts: Amounts): QuotaDecision
+  peekQuota(keyId: string, amounts: Amounts): QuotaDecision
+  reserveQuota(keyId: string, amounts: Amounts, options?: { ttlSeconds?: number }): Reserved
+  settleReservation(reservationId: string, amounts: Amounts): QuotaDecision
+  releaseReservation(reservationId: string): QuotaDecision
+  expireReservations(): number
+  createBudget(options: { owner: string; limitMicros: number; name?: string; actor?: string }): Budget
+  getBudget(budgetId: string): Budget
+  /** Issues the agent's token, revoking its previous one and that one's leases. */
+  issueAgentToken(options: AgentTokenOptions): AgentToken
+  verifyAgentToken(token: string): AgentClaims
+  revokeAgentToken(agentId: string, options?: ActorOptions): string
+  acquireLease(agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }): Lease
+  getLease(leaseId: string): Lease
+  refreshLease(leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }): Lease
+  releaseLease(leaseId: string): Lease
+  reportLeaseUsage(leaseId: string, report: UsageReport): Lease
+  /** Takes up to `max` (default 100) pending signals, oldest first. */
+  drainEvents(max?: number): IronTokenEvent[]
   /** Writes buffered usage counters and failed-verification audit entries now. */
   flush(): void
   /** Counters in the Prometheus text exposition format. */
@@ -251,6 +567,9 @@ export declare class TokenManager {
   createSigningKeyAsync(algorithm: 'RS256' | 'ES256' | 'EdDSA' | 'HS256', options?: ActorOptions): Promise<ManagedKey>
   rotateSigningKeyAsync(options?: { algorithm?: string; overlapSeconds?: number; actor?: string }): Promise<ManagedKey>
   flushAsync(): Promise<void>
+  verifyKeyWithAsync(key: string, options?: VerifyWithOptions): Promise<VerifyWithResult>
+  recordUsageAsync(report: UsageReport): Promise<Recorded>
+  consumeQuotaAsync(keyId: string, amounts: Amounts): Promise<QuotaDecision>
 }
 
 /** True if `key` has the shape and checksum of an irontoken key (no database lookup). */

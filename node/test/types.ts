@@ -33,3 +33,17 @@ try {
   void je.irontokenCode
 }
 void sub
+
+import type { QuotaDecision, Session, UsageTotals, IronTokenEvent } from '..'
+const tm2 = new TokenManager(':memory:')
+const k2 = tm2.createKey({ owner: 'o', rateLimits: [{ name: 'rps', count: 10, periodMs: 1000, burst: 20 }] })
+const s: Session = tm2.createSession({ owner: 'o', keyId: k2.record.id, ttlSeconds: 60 })
+const d: QuotaDecision = tm2.consumeQuota(k2.record.id, { requests: 1 })
+const vw = tm2.verifyKeyWith(k2.key, { rateLimit: true, quota: { requests: 1 } })
+const rows: UsageTotals[] = tm2.usageSummary({ groupBy: ['model', 'day'] })
+const evs: IronTokenEvent[] = tm2.drainEvents()
+void s
+void d
+void vw.rateLimit?.retryAfterMs
+void rows
+void evs
