@@ -47,6 +47,7 @@ c: rust ## build the C test programs against include/irontoken.h
 	mkdir -p $(CBUILD)
 	$(CC) $(CFLAGS_T) tests/c/test_keys.c $(CLINK) -o $(CBUILD)/test_keys
 	$(CC) $(CFLAGS_T) tests/c/itk_verify.c $(CLINK) -o $(CBUILD)/itk_verify
+	$(CC) $(CFLAGS_T) tests/c/test_usage.c $(CLINK) -o $(CBUILD)/test_usage
 
 demo: build ## API key and JWT flows across Python, Node, C and the CLI on one SQLite file
 	bash tests/demo.sh
@@ -69,6 +70,8 @@ test-node: node ## node:test suite and a tsc check of index.d.ts
 test-c: c ## the C test program (under valgrind when installed)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
 	  $(CBUILD)/test_keys tests/vectors $$(mktemp -d)
+	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
+	  $(CBUILD)/test_usage tests/vectors $$(mktemp -d)
 
 lint: fmt-check clippy header-check ## formatting, clippy -D warnings, header freshness
 
