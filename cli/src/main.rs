@@ -4,6 +4,8 @@
 //! `keys verify` refused; 2 a usage error; 10 + the error's stable number
 //! for every other failure (e.g. 12 = KEY_NOT_FOUND, 18 = STORAGE).
 
+mod usage;
+
 use clap::{Args, Parser, Subcommand};
 use irontoken::{
     AuditEvent, AuditFilter, Clock, CreatedKey, Error, KeyFilter, KeyRecord, KeyStatus, KeyUpdate,
@@ -50,6 +52,21 @@ enum Command {
     /// Verify and sign JWTs (no database needed).
     #[command(subcommand)]
     Jwt(JwtCmd),
+    /// Usage records: `report` totals, `export` CSV or JSON lines.
+    #[command(subcommand)]
+    Usage(usage::UsageCmd),
+    /// Quotas of keys and owners.
+    #[command(subcommand)]
+    Quota(usage::QuotaCmd),
+    /// Sessions.
+    #[command(subcommand)]
+    Sessions(usage::SessionsCmd),
+    /// Budgets agents lease from.
+    #[command(subcommand)]
+    Budgets(usage::BudgetsCmd),
+    /// Agent tokens.
+    #[command(subcommand)]
+    Agents(usage::AgentsCmd),
 }
 
 #[derive(Subcommand)]
@@ -558,7 +575,13 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
     }
     let actor = cli.actor.clone();
     let out = Printer { json: cli.json };
+    let a = actor.as_deref();
     match &cli.command {
+        Command::Usage(cmd) => usage::run_usage(&tm, cmd, cli.json)?,
+        Command::Quota(cmd) => usage::run_quota(&tm, cmd, cli.json, a)?,
+        Command::Sessions(cmd) => usage::run_sessions(&tm, cmd, cli.json)?,
+        Command::Budgets(cmd) => usage::run_budgets(&tm, cmd, a)?,
+        Command::Agents(cmd) => usage::run_agents(&tm, cmd, cli.json, a)?,
         Command::Keys(cmd) => match cmd {
             KeysCmd::Create(a) => {
                 let created = tm.create_key(&NewKey {

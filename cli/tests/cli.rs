@@ -384,3 +384,155 @@ fn managed_signing_keys_and_exchange() {
     assert_eq!(at["owner"], "svc");
     assert!(at["token"].as_str().unwrap().split('.').count() == 3);
 }
+
+#[test]
+fn usage_quota_and_sessions_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("usage.db");
+    let db = db.to_str().unwrap();
+    let created = json(&cli(
+        db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--owner",
+            "acme",
+            "--rate-limit",
+            "per_second=10/1s:20",
+        ],
+    ));
+    let id = created["record"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["record"]["rate_limits"][0]["period_ms"], 1000);
+    assert_eq!(created["record"]["rate_limits"][0]["burst"], 20);
+    {
+        let tm = TokenManager::open(db).unwrap();
+        for (i, model) in ["gpt", "gpt", "claude"].iter().enumerate() {
+            tm.record_usage(&irontoken::UsageReport {
+                request_id: Some(format!("r{i}")),
+                key_id: Some(id.clone()),
+                model: Some(model.to_string()),
+                prompt_tokens: 10,
+                completion_tokens: 1,
+                cost_micros: 1_250_000,
+                metadata: Some(
+                    serde_json::json!({"note": "a, \"quoted\" value"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        tm.create_session(&irontoken::NewSession {
+            owner: "acme".into(),
+            idle_timeout_seconds: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let report = json(&cli(
+        db,
+        &["--json", "usage", "report", "--group-by", "owner,model"],
+    ));
+    assert_eq!(report.as_array().unwrap().len(), 2);
+    assert_eq!(report[1]["model"], "gpt");
+    assert_eq!(report[1]["cost_micros"], 2_500_000);
+    let table = cli(
+        db,
+        &[
+            "usage",
+            "report",
+            "--group-by",
+            "model",
+            "--since",
+            "2000-01-01T00:00:00Z",
+        ],
+    );
+    assert!(table.status.success());
+    assert!(String::from_utf8_lossy(&table.stdout).contains("2.500000"));
+    let csv = cli(db, &["usage", "export", "--format", "csv"]);
+    assert!(csv.status.success());
+    let text = String::from_utf8(csv.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("request_id,at,key_id,owner"));
+    assert!(
+        lines[1].contains(r#""{""note"":""a, \""quoted\"" value""}""#),
+        "{}",
+        lines[1]
+    );
+    let out = dir.path().join("u.jsonl");
+    let jl = cli(
+        db,
+        &[
+            "usage",
+            "export",
+            "--format",
+            "jsonl",
+            "--model",
+            "gpt",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(jl.status.success());
+    let body = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["owner"], "acme");
+
+    let q = json(&cli(
+        db,
+        &[
+            "--json", "quota", "set", "--owner", "acme", "--metric", "cost", "--period", "month",
+            "--limit", "5000000",
+        ],
+    ));
+    assert_eq!(q[0]["remaining"], 5_000_000);
+    let listed = json(&cli(db, &["--json", "quota", "list", "--owner", "acme"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let both = cli(db, &["quota", "list", "--owner", "acme", "--key", &id]);
+    assert_eq!(both.status.code(), Some(2));
+    let bal = json(&cli(
+        db,
+        &[
+            "--json", "quota", "set", "--key", &id, "--metric", "tokens", "--period", "none",
+            "--limit", "10",
+        ],
+    ));
+    assert_eq!(bal[0]["reset_at"], Value::Null);
+    let credited = json(&cli(
+        db,
+        &[
+            "--json", "quota", "credit", "--key", &id, "--metric", "tokens", "--amount", "5",
+        ],
+    ));
+    assert_eq!(credited[0]["limit"], 15);
+    let missing = cli(
+        db,
+        &[
+            "quota", "delete", "--key", &id, "--metric", "requests", "--period", "day",
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(10 + 32), "NOT_FOUND");
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let s = json(&cli(
+        db,
+        &["--json", "sessions", "list", "--status", "expired"],
+    ));
+    assert_eq!(s["items"].as_array().unwrap().len(), 1);
+    let c = json(&cli(
+        db,
+        &["--json", "sessions", "cleanup", "--purge-older-than", "0"],
+    ));
+    assert_eq!(
+        (c["expired"].as_u64(), c["purged"].as_u64()),
+        (Some(1), Some(1))
+    );
+}

@@ -1,0 +1,707 @@
+//! `irontoken usage|quota|sessions|budgets|agents`: the operator's side of
+//! sessions, usage records, quotas and agent budgets.
+
+use clap::{Args, Subcommand, ValueEnum};
+use irontoken::{
+    AgentTokenRequest, Error, NewBudget, Quota, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec,
+    Session, SessionFilter, TokenManager, UsageQuery, UsageRecord,
+};
+use std::io::Write;
+
+/// Usage records: totals and raw export.
+#[derive(Subcommand)]
+pub enum UsageCmd {
+    /// Totals over a time range, grouped by key, owner, model, session, agent and/or day.
+    Report {
+        #[command(flatten)]
+        filter: UsageFilter,
+        /// Group by (comma-separated): key, owner, model, session, agent, day.
+        #[arg(long, value_delimiter = ',')]
+        group_by: Vec<String>,
+    },
+    /// Every matching record, oldest first, as CSV or JSON lines.
+    Export {
+        #[command(flatten)]
+        filter: UsageFilter,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+/// Export formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Which usage records.
+#[derive(Args)]
+pub struct UsageFilter {
+    /// From this time (Unix seconds or RFC 3339), inclusive.
+    #[arg(long, value_parser = parse_time)]
+    since: Option<i64>,
+    /// Until this time (Unix seconds or RFC 3339), exclusive.
+    #[arg(long, value_parser = parse_time)]
+    until: Option<i64>,
+    /// Only this key.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// Only this owner.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Only this model.
+    #[arg(long)]
+    model: Option<String>,
+    /// Only this session.
+    #[arg(long)]
+    session_id: Option<String>,
+    /// Only this agent.
+    #[arg(long)]
+    agent_id: Option<String>,
+}
+
+impl UsageFilter {
+    fn query(&self) -> UsageQuery {
+        UsageQuery {
+            since: self.since,
+            until: self.until,
+            key_id: self.key_id.clone(),
+            owner: self.owner.clone(),
+            model: self.model.clone(),
+            session_id: self.session_id.clone(),
+            agent_id: self.agent_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Unix seconds, or an RFC 3339 time such as 2026-02-01T00:00:00Z.
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| format!("{s:?}: {e}"))?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .map_err(|_| format!("{s:?} is before 1970"))
+}
+
+/// Whom a quota applies to.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct Subject {
+    /// A key id.
+    #[arg(long)]
+    key: Option<String>,
+    /// An owner (all their keys together).
+    #[arg(long)]
+    owner: Option<String>,
+}
+
+impl Subject {
+    fn get(&self) -> (QuotaScope, &str) {
+        match (&self.key, &self.owner) {
+            (Some(k), _) => (QuotaScope::Key, k),
+            (None, Some(o)) => (QuotaScope::Owner, o),
+            (None, None) => (QuotaScope::Key, ""),
+        }
+    }
+}
+
+/// Metrics on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Metric {
+    /// Requests.
+    Requests,
+    /// LLM tokens.
+    Tokens,
+    /// Cost in micro-units.
+    Cost,
+}
+
+/// Periods on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Period {
+    /// A UTC day.
+    Day,
+    /// A UTC calendar month.
+    Month,
+    /// Never resets: a credit balance.
+    None,
+}
+
+fn metric(m: Metric) -> QuotaMetric {
+    match m {
+        Metric::Requests => QuotaMetric::Requests,
+        Metric::Tokens => QuotaMetric::Tokens,
+        Metric::Cost => QuotaMetric::Cost,
+    }
+}
+
+fn period(p: Period) -> QuotaPeriod {
+    match p {
+        Period::Day => QuotaPeriod::Day,
+        Period::Month => QuotaPeriod::Month,
+        Period::None => QuotaPeriod::None,
+    }
+}
+
+/// Quotas of keys and owners.
+#[derive(Subcommand)]
+pub enum QuotaCmd {
+    /// Create or change a quota (the current window's use is kept).
+    Set {
+        #[command(flatten)]
+        subject: Subject,
+        /// What is counted.
+        #[arg(long, value_enum)]
+        metric: Metric,
+        /// The window.
+        #[arg(long, value_enum)]
+        period: Period,
+        /// Limit per window (cost in micro-units; a balance: credits granted).
+        #[arg(long)]
+        limit: u64,
+        /// Balances: raise the remaining balance to this amount...
+        #[arg(long, requires = "refill_period")]
+        refill_amount: Option<u64>,
+        /// ...every day or month.
+        #[arg(long, value_enum, requires = "refill_amount")]
+        refill_period: Option<Period>,
+    },
+    /// List the quotas of a key or owner with their state.
+    List {
+        #[command(flatten)]
+        subject: Subject,
+    },
+    /// Remove a quota.
+    Delete {
+        #[command(flatten)]
+        subject: Subject,
+        /// What is counted.
+        #[arg(long, value_enum)]
+        metric: Metric,
+        /// The window.
+        #[arg(long, value_enum)]
+        period: Period,
+    },
+    /// Add credits to a balance (a quota with period none).
+    Credit {
+        #[command(flatten)]
+        subject: Subject,
+        /// What is counted.
+        #[arg(long, value_enum)]
+        metric: Metric,
+        /// Amount to add.
+        #[arg(long)]
+        amount: u64,
+    },
+}
+
+/// Sessions.
+#[derive(Subcommand)]
+pub enum SessionsCmd {
+    /// List sessions, oldest first.
+    List {
+        /// Only this owner's.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only of this type.
+        #[arg(long = "type")]
+        session_type: Option<String>,
+        /// Only in this status: active, paused, ended, expired.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only of this key.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// Page size (1-1000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Cursor from the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one session.
+    Show {
+        /// Session id.
+        id: String,
+    },
+    /// End a live session.
+    End {
+        /// Session id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Mark expired sessions; optionally delete those ended long ago.
+    Cleanup {
+        /// Also delete sessions that ended at least this many seconds ago.
+        #[arg(long)]
+        purge_older_than: Option<i64>,
+    },
+}
+
+/// Budgets agents lease from.
+#[derive(Subcommand)]
+pub enum BudgetsCmd {
+    /// Create a budget.
+    Create {
+        /// Owner.
+        #[arg(long)]
+        owner: String,
+        /// Total in micro-units (1.00 = 1000000).
+        #[arg(long)]
+        limit_micros: u64,
+        /// Name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Show a budget: spent, leased, available.
+    Show {
+        /// Budget id.
+        id: String,
+    },
+}
+
+/// Agent tokens (need IRONTOKEN_MASTER_KEY and an active signing key).
+#[derive(Subcommand)]
+pub enum AgentsCmd {
+    /// Issue the agent's token (revokes its previous one); printed once.
+    Issue {
+        /// Agent id.
+        #[arg(long)]
+        agent: String,
+        /// Budget id.
+        #[arg(long)]
+        budget: String,
+        /// Permission carried in the token (repeatable).
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+        /// Issuer (default irontoken).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Lifetime in seconds (default: no expiry).
+        #[arg(long)]
+        ttl: Option<i64>,
+    },
+    /// Revoke the agent's live token and its leases.
+    Revoke {
+        /// Agent id.
+        #[arg(long)]
+        agent: String,
+    },
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Micro-units as a decimal with six places.
+fn money(micros: u64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+pub fn run_usage(tm: &TokenManager, cmd: &UsageCmd, json: bool) -> Result<(), Error> {
+    match cmd {
+        UsageCmd::Report { filter, group_by } => {
+            let rows = tm.usage_summary(&UsageQuery {
+                group_by: group_by.clone(),
+                ..filter.query()
+            })?;
+            if json {
+                print_json(&rows);
+                return Ok(());
+            }
+            let mut header: Vec<&str> = Vec::new();
+            for g in group_by {
+                header.push(match g.as_str() {
+                    "key" => "KEY",
+                    "owner" => "OWNER",
+                    "model" => "MODEL",
+                    "session" => "SESSION",
+                    "agent" => "AGENT",
+                    _ => "DAY",
+                });
+            }
+            header.extend([
+                "RECORDS",
+                "REQUESTS",
+                "PROMPT",
+                "COMPLETION",
+                "CACHE_R",
+                "CACHE_W",
+                "COST",
+            ]);
+            let body = rows
+                .iter()
+                .map(|t| {
+                    let mut r = Vec::new();
+                    for g in group_by {
+                        let v = match g.as_str() {
+                            "key" => &t.key_id,
+                            "owner" => &t.owner,
+                            "model" => &t.model,
+                            "session" => &t.session_id,
+                            "agent" => &t.agent_id,
+                            _ => &t.day,
+                        };
+                        r.push(v.clone().filter(|s| !s.is_empty()).unwrap_or("-".into()));
+                    }
+                    r.extend([
+                        t.records.to_string(),
+                        t.requests.to_string(),
+                        t.prompt_tokens.to_string(),
+                        t.completion_tokens.to_string(),
+                        t.cache_read_tokens.to_string(),
+                        t.cache_write_tokens.to_string(),
+                        money(t.cost_micros),
+                    ]);
+                    r
+                })
+                .collect();
+            crate::table(&header, body);
+        }
+        UsageCmd::Export {
+            filter,
+            format,
+            output,
+        } => {
+            let out: Box<dyn Write> =
+                match output {
+                    Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {
+                        Error::invalid(format!("cannot write {}: {e}", p.display()))
+                    })?),
+                    None => Box::new(std::io::stdout().lock()),
+                };
+            let n = export(tm, filter.query(), *format, out)?;
+            eprintln!("{n} usage records");
+        }
+    }
+    Ok(())
+}
+
+const CSV_HEADER: [&str; 16] = [
+    "request_id",
+    "at",
+    "key_id",
+    "owner",
+    "session_id",
+    "agent_id",
+    "model",
+    "model_version",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "requests",
+    "cost_micros",
+    "metadata",
+    "time",
+];
+
+fn csv_row(r: &UsageRecord) -> [String; 16] {
+    let o = |s: &Option<String>| s.clone().unwrap_or_default();
+    [
+        r.request_id.clone(),
+        r.at.to_string(),
+        o(&r.key_id),
+        o(&r.owner),
+        o(&r.session_id),
+        o(&r.agent_id),
+        r.model.clone(),
+        r.model_version.clone(),
+        r.prompt_tokens.to_string(),
+        r.completion_tokens.to_string(),
+        r.cache_read_tokens.to_string(),
+        r.cache_write_tokens.to_string(),
+        r.requests.to_string(),
+        r.cost_micros.to_string(),
+        serde_json::Value::Object(r.metadata.clone()).to_string(),
+        crate::time(Some(r.at)),
+    ]
+}
+
+/// Writes every matching record, a page of 1000 at a time; returns how many.
+fn export(
+    tm: &TokenManager,
+    mut q: UsageQuery,
+    format: Format,
+    mut out: Box<dyn Write>,
+) -> Result<u64, Error> {
+    let io = |e: std::io::Error| Error::invalid(format!("write failed: {e}"));
+    let bad = |e: csv::Error| Error::invalid(format!("write failed: {e}"));
+    let mut n = 0;
+    q.limit = Some(1000);
+    let mut csv = match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(CSV_HEADER).map_err(bad)?;
+            Some(w)
+        }
+        Format::Jsonl => None,
+    };
+    loop {
+        let page = tm.export_usage(&q)?;
+        for r in &page.items {
+            match csv.as_mut() {
+                Some(w) => w.write_record(csv_row(r)).map_err(bad)?,
+                None => {
+                    out.write_all(serde_json::to_string(r)?.as_bytes())
+                        .map_err(io)?;
+                    out.write_all(b"\n").map_err(io)?;
+                }
+            }
+            n += 1;
+        }
+        // Each page goes out as it is read: memory stays bounded by a page.
+        if let Some(w) = csv.as_mut() {
+            w.flush().map_err(io)?;
+            out.write_all(w.get_ref()).map_err(io)?;
+            *w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
+        }
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(n)
+}
+
+fn quotas(list: &[Quota], json: bool) {
+    if json {
+        print_json(&list);
+        return;
+    }
+    let header = [
+        "SCOPE",
+        "SUBJECT",
+        "METRIC",
+        "PERIOD",
+        "LIMIT",
+        "USED",
+        "RESERVED",
+        "REMAINING",
+        "RESETS",
+    ];
+    let rows = list
+        .iter()
+        .map(|q| {
+            vec![
+                q.scope.as_str().into(),
+                q.subject.clone(),
+                q.metric.as_str().into(),
+                q.period.as_str().into(),
+                q.limit.to_string(),
+                q.used.to_string(),
+                q.reserved.to_string(),
+                q.remaining.to_string(),
+                crate::time(q.reset_at),
+            ]
+        })
+        .collect();
+    crate::table(&header, rows);
+}
+
+pub fn run_quota(
+    tm: &TokenManager,
+    cmd: &QuotaCmd,
+    json: bool,
+    actor: Option<&str>,
+) -> Result<(), Error> {
+    match cmd {
+        QuotaCmd::Set {
+            subject,
+            metric: m,
+            period: p,
+            limit,
+            refill_amount,
+            refill_period,
+        } => {
+            let (scope, s) = subject.get();
+            let q = tm.set_quota(&QuotaSpec {
+                scope,
+                subject: s.into(),
+                metric: metric(*m),
+                period: period(*p),
+                limit: *limit,
+                refill_amount: *refill_amount,
+                refill_period: refill_period.map(period),
+                actor: actor.map(str::to_string),
+            })?;
+            quotas(&[q], json);
+        }
+        QuotaCmd::List { subject } => {
+            let (scope, s) = subject.get();
+            quotas(&tm.list_quotas(scope, s)?, json);
+        }
+        QuotaCmd::Delete {
+            subject,
+            metric: m,
+            period: p,
+        } => {
+            let (scope, s) = subject.get();
+            tm.delete_quota(scope, s, metric(*m), period(*p), actor)?;
+            if json {
+                println!("{}", serde_json::json!({"deleted": true}));
+            } else {
+                println!("deleted");
+            }
+        }
+        QuotaCmd::Credit {
+            subject,
+            metric: m,
+            amount,
+        } => {
+            let (scope, s) = subject.get();
+            quotas(&[tm.add_credits(scope, s, metric(*m), *amount)?], json);
+        }
+    }
+    Ok(())
+}
+
+fn sessions(list: &[Session]) {
+    let header = ["ID", "OWNER", "TYPE", "STATUS", "KEY", "CREATED", "EXPIRES"];
+    let rows = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                s.owner.clone(),
+                s.session_type.clone(),
+                s.status.as_str().into(),
+                s.key_id.clone().unwrap_or("-".into()),
+                crate::time(Some(s.created_at)),
+                crate::time(s.ended_at.or(s.expires_next_at)),
+            ]
+        })
+        .collect();
+    crate::table(&header, rows);
+}
+
+pub fn run_sessions(tm: &TokenManager, cmd: &SessionsCmd, json: bool) -> Result<(), Error> {
+    match cmd {
+        SessionsCmd::List {
+            owner,
+            session_type,
+            status,
+            key_id,
+            limit,
+            cursor,
+        } => {
+            let page = tm.list_sessions(&SessionFilter {
+                owner: owner.clone(),
+                session_type: session_type.clone(),
+                status: status.clone(),
+                key_id: key_id.clone(),
+                limit: *limit,
+                cursor: cursor.clone(),
+            })?;
+            if json {
+                print_json(&page);
+            } else {
+                sessions(&page.items);
+                if let Some(c) = &page.next_cursor {
+                    eprintln!("more: --cursor {c}");
+                }
+            }
+        }
+        SessionsCmd::Show { id } => {
+            let s = tm.get_session(id)?;
+            if json {
+                print_json(&s);
+            } else {
+                sessions(&[s]);
+            }
+        }
+        SessionsCmd::End { id, reason } => {
+            let s = tm.end_session(id, reason.as_deref())?;
+            if json {
+                print_json(&s);
+            } else {
+                sessions(&[s]);
+            }
+        }
+        SessionsCmd::Cleanup { purge_older_than } => {
+            let marked = tm.cleanup_expired_sessions()?;
+            let purged = purge_older_than.map(|s| tm.purge_sessions(s)).transpose()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"expired": marked, "purged": purged})
+                );
+            } else {
+                println!("expired {marked}, purged {}", purged.unwrap_or(0));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn run_budgets(tm: &TokenManager, cmd: &BudgetsCmd, actor: Option<&str>) -> Result<(), Error> {
+    match cmd {
+        BudgetsCmd::Create {
+            owner,
+            limit_micros,
+            name,
+        } => print_json(&tm.create_budget(&NewBudget {
+            owner: owner.clone(),
+            name: name.clone(),
+            limit_micros: *limit_micros,
+            actor: actor.map(str::to_string),
+        })?),
+        BudgetsCmd::Show { id } => print_json(&tm.get_budget(id)?),
+    }
+    Ok(())
+}
+
+pub fn run_agents(
+    tm: &TokenManager,
+    cmd: &AgentsCmd,
+    json: bool,
+    actor: Option<&str>,
+) -> Result<(), Error> {
+    match cmd {
+        AgentsCmd::Issue {
+            agent,
+            budget,
+            permissions,
+            issuer,
+            ttl,
+        } => {
+            let t = tm.issue_agent_token(&AgentTokenRequest {
+                agent_id: agent.clone(),
+                budget_id: budget.clone(),
+                permissions: permissions.clone(),
+                issuer: issuer.clone(),
+                ttl_seconds: *ttl,
+                actor: actor.map(str::to_string),
+            })?;
+            if json {
+                print_json(&t);
+            } else {
+                println!("{}", t.token);
+            }
+        }
+        AgentsCmd::Revoke { agent } => {
+            let jti = tm.revoke_agent_token(agent, actor)?;
+            if json {
+                println!("{}", serde_json::json!({"revoked": jti}));
+            } else {
+                println!("revoked {jti}");
+            }
+        }
+    }
+    Ok(())
+}
