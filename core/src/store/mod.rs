@@ -44,6 +44,11 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const MAX_IDLE_READERS: usize = 8;
 
+/// Prepared statements kept per connection. rusqlite's default (16) is
+/// fewer than the statements of the hot paths together, which made every
+/// call re-parse its SQL.
+const STATEMENT_CACHE: usize = 128;
+
 pub(crate) struct Db {
     path: Option<String>,
     busy_timeout: Duration,
@@ -75,6 +80,7 @@ impl Db {
             Connection::open(path)?
         };
         conn.busy_timeout(busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if !memory {
             let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -107,6 +113,7 @@ impl Db {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(self.busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch("PRAGMA query_only=ON; PRAGMA foreign_keys=ON;")?;
         Ok(conn)
     }
@@ -151,7 +158,8 @@ impl Db {
         let mut conn = lock(&self.writer);
         let full = self.durability == Durability::Full && self.path.is_some();
         if full {
-            conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+            conn.prepare_cached("PRAGMA synchronous=NORMAL")?
+                .execute([])?;
         }
         let out = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -160,7 +168,8 @@ impl Db {
             Ok(out)
         })();
         if full {
-            conn.execute_batch("PRAGMA synchronous=FULL")?;
+            conn.prepare_cached("PRAGMA synchronous=FULL")?
+                .execute([])?;
         }
         out
     }

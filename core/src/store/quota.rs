@@ -45,14 +45,17 @@ pub(crate) fn for_subjects(
     subjects: &[(QuotaScope, &str)],
 ) -> Result<Vec<QuotaRow>> {
     let mut raw = Vec::new();
-    let mut stmt = c.prepare_cached(&format!(
-        "{SELECT} WHERE scope = ?1 AND subject = ?2 ORDER BY seq"
-    ))?;
+    // No ORDER BY: with one, SQLite marks the statement as depending on the
+    // bound values, and rusqlite's statement cache then re-prepares it on
+    // every use. Sorted here instead (creation order within each subject).
+    let mut stmt = c.prepare_cached(&format!("{SELECT} WHERE scope = ?1 AND subject = ?2"))?;
     for (scope, subject) in subjects {
+        let start = raw.len();
         let mut rows = stmt.query(params![scope.as_str(), subject])?;
         while let Some(r) = rows.next()? {
             raw.push(row(r)?);
         }
+        raw[start..].sort_by_key(|r| r.0);
     }
     rows_of(raw)
 }

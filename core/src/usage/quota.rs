@@ -640,14 +640,13 @@ impl TokenManager {
         Ok(out)
     }
 
-    /// The quota rows of key `key_id` and of its owner.
+    /// The quota rows of key `key_id` and of its owner; `KEY_NOT_FOUND`
+    /// if there is no such key.
     fn quota_rows(&self, c: &rusqlite::Connection, key_id: &str) -> Result<Vec<QuotaRow>> {
-        let owner = store::quota::key_owner(c, key_id)?;
-        let mut subjects = vec![(QuotaScope::Key, key_id)];
-        if let Some(o) = owner.as_deref() {
-            subjects.push((QuotaScope::Owner, o));
-        }
-        store::quota::for_subjects(c, &subjects)
+        let owner = store::quota::key_owner(c, key_id)?.ok_or_else(|| {
+            Error::new(ErrorKind::KeyNotFound, format!("no key with id {key_id:?}"))
+        })?;
+        store::quota::for_subjects(c, &[(QuotaScope::Key, key_id), (QuotaScope::Owner, &owner)])
     }
 
     fn quota_op(
@@ -662,16 +661,10 @@ impl TokenManager {
         let now = self.inner.now();
         let mut events = Vec::new();
         let body = |tx: &rusqlite::Connection, events: &mut Vec<Event>| {
-            if store::quota::key_owner(tx, key_id)?.is_none() {
-                return Err(Error::new(
-                    ErrorKind::KeyNotFound,
-                    format!("no key with id {key_id:?}"),
-                ));
-            }
-            if mode != Mode::Peek {
-                store::quota::expire_reservations(tx, Some(key_id), now)?;
-            }
             let mut rows = self.quota_rows(tx, key_id)?;
+            if mode != Mode::Peek && store::quota::expire_reservations(tx, Some(key_id), now)? > 0 {
+                rows = self.quota_rows(tx, key_id)?;
+            }
             for r in &mut rows {
                 r.roll(now);
             }
