@@ -234,7 +234,9 @@ impl TokenManager {
     /// Records activity: slides the idle expiry (never past the absolute
     /// one). `SESSION_EXPIRED` / `SESSION_ENDED` if the session is not live.
     pub fn touch_session(&self, id: &str) -> Result<Session> {
-        self.session_change(id, "touch", |tx, now| store::sessions::touch(tx, id, now))
+        self.session_change(id, "touch", true, |tx, now| {
+            store::sessions::touch(tx, id, now)
+        })
     }
 
     /// Changes the status (`active` / `paused`) and/or metadata of a live session.
@@ -252,7 +254,7 @@ impl TokenManager {
         if status.is_none() && metadata.is_none() {
             return Err(Error::invalid("nothing to update"));
         }
-        self.session_change(id, "update", |tx, now| {
+        self.session_change(id, "update", false, |tx, now| {
             store::sessions::update(tx, id, status, metadata.as_deref(), now)
         })
     }
@@ -262,26 +264,35 @@ impl TokenManager {
         if let Some(r) = reason {
             check_len("reason", r, 1, 256)?;
         }
-        self.session_change(id, "end", |tx, now| {
+        self.session_change(id, "end", false, |tx, now| {
             store::sessions::end(tx, id, reason.unwrap_or("ended"), now)
         })
     }
 
+    /// Changes a live session in one transaction; `relaxed` commits without
+    /// an fsync (touches: frequent, and losing the last one on power loss
+    /// only ends a session a little earlier).
     fn session_change(
         &self,
         id: &str,
         what: &str,
+        relaxed: bool,
         f: impl FnOnce(&rusqlite::Connection, i64) -> Result<()>,
     ) -> Result<Session> {
         check_session_id(id)?;
         let now = self.inner.now();
-        self.inner.db.write(|tx| {
+        let body = |tx: &rusqlite::Transaction<'_>| {
             let s = store::sessions::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
             live(&s, what)?;
             f(tx, now)?;
             store::sessions::get(tx, id, now)?
                 .ok_or_else(|| Error::new(ErrorKind::Internal, "session vanished"))
-        })
+        };
+        if relaxed {
+            self.inner.db.write_relaxed(body)
+        } else {
+            self.inner.db.write(body)
+        }
     }
 
     /// One page of sessions, oldest first, filtered by owner, type, status, key.
