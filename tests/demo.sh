@@ -108,6 +108,50 @@ step "The CLI rotates the signing key with no overlap: the old token is refused"
 refused=$("$CLI" --db "$DB" jwt keys jwks > "$DEMO_DIR/jwks2.json"; "$CVERIFY" --jwt "$DEMO_DIR/jwks2.json" || true)
 expect JWT_KEY_NOT_FOUND "$refused" "C against the new JWKS"
 
+step "Quotas and rate limits: Python configures a key, Node and C spend it"
+IRONTOKEN_KEY=$("$PY" - "$DB" <<'PY'
+import sys
+from irontoken import TokenManager
+with TokenManager(sys.argv[1]) as tm:
+    c = tm.create_key("svc-chat", rate_limits=[{"name": "per_minute", "count": 3, "period_ms": 60000, "burst": 3}])
+    tm.set_quota(c.record.id, metric="requests", period="day", limit=5)
+    tm.set_quota("svc-chat", scope="owner", metric="cost", period="month", limit=2_000_000)
+    print(c.key)
+PY
+)
+node_with() {
+  node -e '
+    const { TokenManager } = require("./node");
+    const tm = new TokenManager(process.argv[1]);
+    const opts = JSON.parse(process.argv[3]);
+    const out = [];
+    for (let i = 0; i < Number(process.argv[2]); i++) out.push(tm.verifyKeyWith(process.env.IRONTOKEN_KEY, opts).reason);
+    console.log(out.join(" "));
+    tm.close();' "$DB" "$@"
+}
+BOTH='{"rate_limit": true, "quota": {"requests": 1}}'
+expect "VALID VALID VALID RATE_LIMITED" "$(node_with 4 '{"rateLimit": true, "quota": {"requests": 1}}')" \
+  "Node verifyKeyWith: 3 per minute, the 4th is rate-limited (its quota untouched)"
+expect "VALID VALID USAGE_EXCEEDED" "$("$CVERIFY" "$DB" 3 "$BOTH" | tr '\n' ' ' | sed 's/ $//')" \
+  "C itk_key_verify_with: own buckets (rate limits are per process), the shared daily quota of 5 runs out"
+expect "USAGE_EXCEEDED" "$(node_with 1 '{"quota": {"requests": 1}}')" "Node again: the quota is shared through the file"
+
+step "Usage: Python records LLM calls (one report sent twice), the CLI reports and exports"
+"$PY" - "$DB" <<'PY'
+import os, sys
+from irontoken import TokenManager
+with TokenManager(sys.argv[1]) as tm:
+    kid = tm.verify_key(os.environ["IRONTOKEN_KEY"]).record.id
+    for rid, model, p, c, cost in [("req-1", "gpt-4o", 1200, 300, 4500), ("req-2", "claude", 800, 200, 3100),
+                                   ("req-1", "gpt-4o", 1200, 300, 4500)]:
+        r = tm.record_usage(request_id=rid, key_id=kid, model=model, prompt_tokens=p,
+                            completion_tokens=c, cost_micros=cost)
+        print(f"{rid}: {'duplicate, not counted' if r['duplicate'] else 'recorded'}")
+PY
+"$CLI" --db "$DB" usage report --group-by owner,model
+rows=$("$CLI" --db "$DB" usage export --format csv 2>/dev/null | tail -n +2 | wc -l | tr -d ' ')
+expect 2 "$rows" "CLI usage export (CSV rows)"
+
 step "The database holds no plaintext"
 if grep -q -a -F "${IRONTOKEN_KEY#*_}" "$DB"* ; then echo "FAILED: plaintext found in the database" >&2; exit 1; fi
 echo "ok: no plaintext key in $DB"

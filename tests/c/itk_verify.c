@@ -1,6 +1,7 @@
 /* Verifies one API key against a database file, or one JWT against a JWKS
  * file: the C leg of `make demo`.
  * Usage: itk_verify DB_PATH          (key in IRONTOKEN_KEY)
+ *        itk_verify DB_PATH N OPTIONS_JSON  (N times itk_key_verify_with, one line each)
  *        itk_verify --jwt JWKS_FILE  (token in IRONTOKEN_JWT; ES256/EdDSA/RS256)
  * Secrets come from the environment so they do not show in the process list.
  * Prints the reason or error code; exits 0 if valid, 1 if refused, 2 on error. */
@@ -48,8 +49,8 @@ static int verify_jwt(const char *jwks_path) {
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--jwt") == 0) return verify_jwt(argv[2]);
     const char *key = getenv("IRONTOKEN_KEY");
-    if (argc != 2 || !key) {
-        fprintf(stderr, "usage: IRONTOKEN_KEY=... %s DB_PATH\n", argv[0]);
+    if ((argc != 2 && argc != 4) || !key) {
+        fprintf(stderr, "usage: IRONTOKEN_KEY=... %s DB_PATH [N OPTIONS_JSON]\n", argv[0]);
         return 2;
     }
     itk_manager *m = NULL;
@@ -60,6 +61,20 @@ int main(int argc, char **argv) {
         return 2;
     }
     itk_verify_reason reason;
+    if (argc == 4) {
+        int n = atoi(argv[2]);
+        for (int i = 0; i < n; i++) {
+            if (itk_key_verify_with(m, key, argv[3], &reason, NULL) != ITK_STATUS_OK) {
+                itk_last_error_message(msg, sizeof msg);
+                fprintf(stderr, "verify failed: %s\n", msg);
+                itk_manager_free(m);
+                return 2;
+            }
+            printf("%s\n", itk_verify_reason_code(reason));
+        }
+        itk_manager_free(m);
+        return 0;
+    }
     if (itk_key_verify(m, key, NULL, 0, &reason, NULL) != ITK_STATUS_OK) {
         itk_last_error_message(msg, sizeof msg);
         fprintf(stderr, "verify failed: %s\n", msg);
