@@ -403,8 +403,13 @@ impl Inner {
         p.usage.get(id).copied()
     }
 
-    /// Writes everything buffered in one transaction; on failure it stays buffered.
+    /// Writes everything buffered in one transaction; on failure it stays
+    /// buffered. Nothing buffered: no transaction (the write lock is shared
+    /// with every process on the file).
     pub fn flush(&self) -> Result<()> {
+        if self.pending.lock().unwrap_or_else(|e| e.into_inner()).len() == 0 {
+            return Ok(());
+        }
         self.write(|_| Ok(()))
     }
 

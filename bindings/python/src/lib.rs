@@ -864,13 +864,13 @@ impl TokenManager {
     /// The session `session_id` (status computed now).
     fn get_session<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.get_session(session_id))?)
+        call_py(py, || tm.get_session(session_id))
     }
 
     /// Slides the idle expiry of a live session (never past the absolute one).
     fn touch_session<'py>(&self, py: Python<'py>, session_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.touch_session(session_id))?)
+        call_py(py, || tm.touch_session(session_id))
     }
 
     /// Changes the status ("active" / "paused") and/or metadata of a live session.
@@ -889,7 +889,7 @@ impl TokenManager {
                 .map(|m| to_object(py, &m, "metadata"))
                 .transpose()?,
         };
-        to_py_serialized(py, &call(py, || tm.update_session(session_id, &u))?)
+        call_py(py, || tm.update_session(session_id, &u))
     }
 
     /// Ends a live session.
@@ -901,7 +901,7 @@ impl TokenManager {
         reason: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.end_session(session_id, reason))?)
+        call_py(py, || tm.end_session(session_id, reason))
     }
 
     /// One page of sessions (dicts), oldest first.
@@ -979,7 +979,7 @@ impl TokenManager {
                 .transpose()?,
             at,
         };
-        to_py_serialized(py, &call(py, || tm.record_usage(&r))?)
+        call_py(py, || tm.record_usage(&r))
     }
 
     /// Usage totals grouped by any of "key", "owner", "model", "session", "agent", "day".
@@ -1009,7 +1009,7 @@ impl TokenManager {
             group_by: group_by.unwrap_or_default(),
             ..Default::default()
         };
-        to_py_serialized(py, &call(py, || tm.usage_summary(&q))?)
+        call_py(py, || tm.usage_summary(&q))
     }
 
     /// One page of raw usage records (dicts), oldest first.
@@ -1072,7 +1072,7 @@ impl TokenManager {
                 .transpose()?,
             actor,
         };
-        to_py_serialized(py, &call(py, || tm.set_quota(&s))?)
+        call_py(py, || tm.set_quota(&s))
     }
 
     /// Removes a quota.
@@ -1107,7 +1107,7 @@ impl TokenManager {
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let scope = name_of(py, scope, "scope")?;
-        to_py_serialized(py, &call(py, || tm.list_quotas(scope, subject))?)
+        call_py(py, || tm.list_quotas(scope, subject))
     }
 
     /// Adds `amount` to a credit balance (a quota with period "none").
@@ -1144,7 +1144,7 @@ impl TokenManager {
             tokens,
             cost_micros,
         };
-        to_py_serialized(py, &call(py, || tm.consume_quota(key_id, &a))?)
+        call_py(py, || tm.consume_quota(key_id, &a))
     }
 
     /// Answers what `consume_quota` would, without consuming.
@@ -1163,7 +1163,7 @@ impl TokenManager {
             tokens,
             cost_micros,
         };
-        to_py_serialized(py, &call(py, || tm.peek_quota(key_id, &a))?)
+        call_py(py, || tm.peek_quota(key_id, &a))
     }
 
     /// Holds an estimate for `ttl_seconds` (default 300); settle or release it later.
@@ -1183,7 +1183,7 @@ impl TokenManager {
             tokens,
             cost_micros,
         };
-        to_py_serialized(py, &call(py, || tm.reserve_quota(key_id, &a, ttl_seconds))?)
+        call_py(py, || tm.reserve_quota(key_id, &a, ttl_seconds))
     }
 
     /// Charges the actual amounts of a reserved call (in full) and ends the hold.
@@ -1202,7 +1202,7 @@ impl TokenManager {
             tokens,
             cost_micros,
         };
-        to_py_serialized(py, &call(py, || tm.settle_reservation(reservation_id, &a))?)
+        call_py(py, || tm.settle_reservation(reservation_id, &a))
     }
 
     /// Gives a hold back without charging.
@@ -1212,7 +1212,7 @@ impl TokenManager {
         reservation_id: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.release_reservation(reservation_id))?)
+        call_py(py, || tm.release_reservation(reservation_id))
     }
 
     /// Releases every hold past its TTL; returns how many.
@@ -1238,13 +1238,13 @@ impl TokenManager {
             limit_micros,
             actor,
         };
-        to_py_serialized(py, &call(py, || tm.create_budget(&b))?)
+        call_py(py, || tm.create_budget(&b))
     }
 
     /// The budget `budget_id` (spent, leased, available).
     fn get_budget<'py>(&self, py: Python<'py>, budget_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.get_budget(budget_id))?)
+        call_py(py, || tm.get_budget(budget_id))
     }
 
     /// Issues the agent's token (revoking its previous one); returns token and claims.
@@ -1269,13 +1269,13 @@ impl TokenManager {
             ttl_seconds,
             actor,
         };
-        to_py_serialized(py, &call(py, || tm.issue_agent_token(&r))?)
+        call_py(py, || tm.issue_agent_token(&r))
     }
 
     /// Verifies an agent token (signature, expiry, still the agent's live token).
     fn verify_agent_token<'py>(&self, py: Python<'py>, token: &str) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.verify_agent_token(token))?)
+        call_py(py, || tm.verify_agent_token(token))
     }
 
     /// Revokes the agent's live token and its leases; returns the token's jti.
@@ -1300,18 +1300,15 @@ impl TokenManager {
         ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(
-            py,
-            &call(py, || {
-                tm.acquire_lease(agent_token, amount_micros, ttl_seconds)
-            })?,
-        )
+        call_py(py, || {
+            tm.acquire_lease(agent_token, amount_micros, ttl_seconds)
+        })
     }
 
     /// The lease `lease_id`.
     fn get_lease<'py>(&self, py: Python<'py>, lease_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.get_lease(lease_id))?)
+        call_py(py, || tm.get_lease(lease_id))
     }
 
     /// Makes `amount_micros` more available on a lease and renews it.
@@ -1324,18 +1321,15 @@ impl TokenManager {
         ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(
-            py,
-            &call(py, || {
-                tm.refresh_lease(lease_id, amount_micros, ttl_seconds)
-            })?,
-        )
+        call_py(py, || {
+            tm.refresh_lease(lease_id, amount_micros, ttl_seconds)
+        })
     }
 
     /// Ends a lease; its unspent part returns to the budget.
     fn release_lease<'py>(&self, py: Python<'py>, lease_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        to_py_serialized(py, &call(py, || tm.release_lease(lease_id))?)
+        call_py(py, || tm.release_lease(lease_id))
     }
 
     /// Reports usage spent on a lease (`request_id` required; retries count once).
@@ -1372,7 +1366,7 @@ impl TokenManager {
                 .transpose()?,
             ..Default::default()
         };
-        to_py_serialized(py, &call(py, || tm.report_lease_usage(lease_id, &r))?)
+        call_py(py, || tm.report_lease_usage(lease_id, &r))
     }
 
     /// Takes up to `max` pending signals (dicts), oldest first.
@@ -1476,6 +1470,14 @@ fn to_py_serialized<'py, T: serde::Serialize>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let value = serde_json::to_value(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     to_py_value(py, &value)
+}
+
+/// Runs `f` without the GIL and returns its answer as Python data (dicts, lists).
+fn call_py<'py, T: serde::Serialize + Send>(
+    py: Python<'py>,
+    f: impl FnOnce() -> Result<T, Error> + Send,
+) -> PyResult<Bound<'py, PyAny>> {
+    to_py_serialized(py, &call(py, f)?)
 }
 
 /// Any JSON-serializable Python value as `T` (through `json.dumps`).

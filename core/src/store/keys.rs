@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// The selected columns, in the order `record` reads them (a macro so that
 /// every query is a `&'static str` and the statement cache needs no formatting).
@@ -182,23 +182,8 @@ pub(crate) fn list(
         }
     }
     sql.push_str(" ORDER BY seq LIMIT ?");
-    args.push((limit as i64 + 1).into());
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args))?;
-    let mut items = Vec::new();
-    let mut last_seq = after_seq;
-    let mut more = false;
-    while let Some(row) = rows.next()? {
-        if items.len() == limit as usize {
-            more = true;
-            break;
-        }
-        last_seq = row.get(19)?;
-        items.push(record(row, now)?);
-    }
-    Ok(Page {
-        items,
-        next_cursor: more.then(|| last_seq.to_string()),
+    super::paged(conn, &sql, args, limit, after_seq, 19, |row| {
+        Ok(record(row, now)?)
     })
 }
 

@@ -146,6 +146,39 @@ impl Db {
     }
 }
 
+/// Runs a listing query whose SQL ends in `ORDER BY seq LIMIT ?`: binds
+/// `args` plus `limit + 1`, converts up to `limit` rows with `item`, and
+/// returns the page with the cursor (the `seq` in column `seq_col` of the
+/// last row) when there is more.
+pub(crate) fn paged<T>(
+    conn: &Connection,
+    sql: &str,
+    mut args: Vec<rusqlite::types::Value>,
+    limit: u32,
+    after_seq: i64,
+    seq_col: usize,
+    item: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<crate::keys::Page<T>> {
+    args.push((limit as i64 + 1).into());
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut items = Vec::new();
+    let mut last_seq = after_seq;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if items.len() == limit as usize {
+            more = true;
+            break;
+        }
+        last_seq = row.get(seq_col)?;
+        items.push(item(row)?);
+    }
+    Ok(crate::keys::Page {
+        items,
+        next_cursor: more.then(|| last_seq.to_string()),
+    })
+}
+
 impl Db {
     /// Like [`Db::write`] but commits with `synchronous=NORMAL`: no fsync
     /// for this commit (WAL). The transaction survives a process crash; an

@@ -4,7 +4,7 @@ use crate::error::Result;
 use crate::keys::Page;
 use crate::sessions::{Session, SessionFilter, SessionStatus};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// The selected columns; `?1` is "now": the status column reads `expired`
 /// for a live session past its absolute or idle expiry, whether or not
@@ -132,23 +132,8 @@ pub(crate) fn list(
         args.push(s.as_str().to_string().into());
     }
     sql.push_str(" ORDER BY seq LIMIT ?");
-    args.push((limit as i64 + 1).into());
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args))?;
-    let mut items = Vec::new();
-    let mut last_seq = after_seq;
-    let mut more = false;
-    while let Some(row) = rows.next()? {
-        if items.len() == limit as usize {
-            more = true;
-            break;
-        }
-        last_seq = row.get(13)?;
-        items.push(session(row)?);
-    }
-    Ok(Page {
-        items,
-        next_cursor: more.then(|| last_seq.to_string()),
+    super::paged(conn, &sql, args, limit, after_seq, 13, |row| {
+        Ok(session(row)?)
     })
 }
 

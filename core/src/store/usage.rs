@@ -142,20 +142,9 @@ pub(crate) fn export(
     let mut args: Vec<SqlValue> = vec![after_seq.into()];
     filters(q, &mut sql, &mut args);
     sql.push_str(" ORDER BY seq LIMIT ?");
-    args.push((limit as i64 + 1).into());
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args))?;
-    let mut items = Vec::new();
-    let mut last = after_seq;
-    let mut more = false;
-    while let Some(row) = rows.next()? {
-        if items.len() == limit as usize {
-            more = true;
-            break;
-        }
-        last = row.get(14)?;
+    super::paged(conn, &sql, args, limit, after_seq, 14, |row| {
         let metadata: String = row.get(13)?;
-        items.push(UsageRecord {
+        Ok(UsageRecord {
             request_id: row.get(0)?,
             at: row.get(1)?,
             key_id: row.get(2)?,
@@ -171,10 +160,6 @@ pub(crate) fn export(
             requests: u(row.get(11)?),
             cost_micros: u(row.get(12)?),
             metadata: serde_json::from_str(&metadata)?,
-        });
-    }
-    Ok(Page {
-        items,
-        next_cursor: more.then(|| last.to_string()),
+        })
     })
 }
