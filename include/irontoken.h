@@ -636,6 +636,14 @@ itk_status itk_session_list(const struct itk_manager *m, const char *filter_json
 itk_status itk_session_cleanup(const struct itk_manager *m, uint64_t *out_count);
 
 /**
+ * Deletes sessions that ended at least `older_than_seconds` ago; writes
+ * how many to `*out_count` (may be NULL).
+ */
+itk_status itk_session_purge(const struct itk_manager *m,
+                             int64_t older_than_seconds,
+                             uint64_t *out_count);
+
+/**
  * Records usage from `report_json`: `request_id`, `key_id` and/or
  * `session_id`, `model`, `model_version`, `prompt_tokens`,
  * `completion_tokens`, `cache_read_tokens`, `cache_write_tokens`,
@@ -716,6 +724,11 @@ itk_status itk_quota_settle(const struct itk_manager *m,
                             char **out_json);
 
 /**
+ * Releases every quota hold past its TTL; writes how many to `*out_count` (may be NULL).
+ */
+itk_status itk_quota_expire_reservations(const struct itk_manager *m, uint64_t *out_count);
+
+/**
  * Creates a budget: `{"owner", "name", "limit_micros", "actor"}`.
  */
 itk_status itk_budget_create(const struct itk_manager *m,
@@ -759,6 +772,11 @@ itk_status itk_lease_acquire(const struct itk_manager *m,
                              uint64_t amount_micros,
                              int64_t ttl_seconds,
                              char **out_json);
+
+/**
+ * Writes lease `id` (amount, spent, remaining, status) as JSON.
+ */
+itk_status itk_lease_get(const struct itk_manager *m, const char *id, char **out_json);
 
 /**
  * Makes `amount_micros` more available on lease `id` and renews it.

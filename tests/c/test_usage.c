@@ -186,6 +186,8 @@ static void test_sessions(void) {
     mj_free(page);
     uint64_t n = 0;
     CHECK(itk_session_cleanup(m, &n) == ITK_STATUS_OK && n == 1);
+    CHECK(itk_session_purge(m, 0, &n) == ITK_STATUS_OK && n == 1);
+    CHECK(itk_session_purge(m, -1, &n) == ITK_STATUS_INVALID_ARGUMENT);
     /* Ending, then revoking the key. */
     out = NULL;
     snprintf(req, sizeof req, "{\"owner\": \"alice\", \"key_id\": \"%s\"}", kid);
@@ -320,6 +322,12 @@ static void test_agents(void) {
     CHECK(itk_agent_token_revoke(m, "agent-1", NULL, &out) == ITK_STATUS_OK);
     itk_string_free(out);
     CHECK(itk_agent_token_revoke(m, "agent-1", NULL, NULL) == ITK_STATUS_NOT_FOUND);
+    out = NULL;
+    mj *got = answer(itk_lease_get(m, lid, &out), &out);
+    CHECK(!strcmp(mj_str(got, "status"), "revoked"));
+    mj_free(got);
+    uint64_t n = 99;
+    CHECK(itk_quota_expire_reservations(m, &n) == ITK_STATUS_OK && n == 0);
     CHECK(itk_agent_token_verify(m, "not.a.token", &out) == ITK_STATUS_JWT_MALFORMED);
     CHECK(itk_lease_release(m, NULL, &out) == ITK_STATUS_INVALID_ARGUMENT);
     mj_free(t2);

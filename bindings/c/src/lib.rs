@@ -1426,6 +1426,21 @@ pub unsafe extern "C" fn itk_session_cleanup(
     })
 }
 
+/// Deletes sessions that ended at least `older_than_seconds` ago; writes
+/// how many to `*out_count` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_purge(
+    m: *const itk_manager,
+    older_than_seconds: i64,
+    out_count: *mut u64,
+) -> itk_status {
+    guard(|| {
+        let n = manager(m)?.purge_sessions(older_than_seconds)?;
+        write_count(out_count, n);
+        Ok(())
+    })
+}
+
 /// Records usage from `report_json`: `request_id`, `key_id` and/or
 /// `session_id`, `model`, `model_version`, `prompt_tokens`,
 /// `completion_tokens`, `cache_read_tokens`, `cache_write_tokens`,
@@ -1639,6 +1654,19 @@ pub unsafe extern "C" fn itk_quota_settle(
     })
 }
 
+/// Releases every quota hold past its TTL; writes how many to `*out_count` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_quota_expire_reservations(
+    m: *const itk_manager,
+    out_count: *mut u64,
+) -> itk_status {
+    guard(|| {
+        let n = manager(m)?.expire_reservations()?;
+        write_count(out_count, n);
+        Ok(())
+    })
+}
+
 /// Creates a budget: `{"owner", "name", "limit_micros", "actor"}`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_budget_create(
@@ -1718,6 +1746,18 @@ pub unsafe extern "C" fn itk_lease_acquire(
     json_answer(m, out_json, |tm| {
         tm.acquire_lease(t?, amount_micros, (ttl_seconds != 0).then_some(ttl_seconds))
     })
+}
+
+/// Writes lease `id` (amount, spent, remaining, status) as JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_lease_get(
+    m: *const itk_manager,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C string per the contract.
+    let id = unsafe { arg(id, "id") };
+    json_answer(m, out_json, |tm| tm.get_lease(id?))
 }
 
 /// Makes `amount_micros` more available on lease `id` and renews it.
