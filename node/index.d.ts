@@ -570,6 +570,12 @@ export declare class TokenManager {
   verifyKeyWithAsync(key: string, options?: VerifyWithOptions): Promise<VerifyWithResult>
   recordUsageAsync(report: UsageReport): Promise<Recorded>
   consumeQuotaAsync(keyId: string, amounts: Amounts): Promise<QuotaDecision>
+  touchSessionAsync(sessionId: string): Promise<Session>
+  reserveQuotaAsync(keyId: string, amounts: Amounts, options?: { ttlSeconds?: number }): Promise<Reserved>
+  settleReservationAsync(reservationId: string, amounts: Amounts): Promise<QuotaDecision>
+  acquireLeaseAsync(agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }): Promise<Lease>
+  refreshLeaseAsync(leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }): Promise<Lease>
+  reportLeaseUsageAsync(leaseId: string, report: UsageReport): Promise<Lease>
 }
 
 /** True if `key` has the shape and checksum of an irontoken key (no database lookup). */

@@ -825,3 +825,83 @@ fn failure_bursts_and_usage_spikes_are_signalled() {
     assert_eq!(ev[0].key_id.as_deref(), Some(created.record.id.as_str()));
     assert!(tm.metrics().contains("irontoken_events_total 2"));
 }
+
+#[test]
+fn forged_agent_tokens_are_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let tm = manager_at(T0);
+    tm.create_signing_key(irontoken::jwt::Alg::ES256, None)
+        .unwrap();
+    let b = tm
+        .create_budget(&NewBudget {
+            owner: "acme".into(),
+            limit_micros: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    let other = tm
+        .create_budget(&NewBudget {
+            owner: "acme".into(),
+            limit_micros: 1_000_000_000,
+            ..Default::default()
+        })
+        .unwrap();
+    let t = tm
+        .issue_agent_token(&AgentTokenRequest {
+            agent_id: "a".into(),
+            budget_id: b.id.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let parts: Vec<&str> = t.token.split('.').collect();
+    // Tampered payload: point the token at a bigger budget.
+    let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    claims["budget_id"] = json!(other.id);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_eq!(
+        tm.acquire_lease(&forged, 1_000, None).unwrap_err().kind(),
+        ErrorKind::JwtBadSignature
+    );
+    // alg none, with and without a signature.
+    let none = format!(
+        "{}.{}.",
+        B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
+    assert_eq!(
+        tm.verify_agent_token(&none).unwrap_err().kind(),
+        ErrorKind::JwtAlgNotAllowed
+    );
+    // Signed by another manager's key (same claims): unknown kid, refused.
+    let rogue = manager_at(T0);
+    rogue
+        .create_signing_key(irontoken::jwt::Alg::ES256, None)
+        .unwrap();
+    let rb = rogue
+        .create_budget(&NewBudget {
+            owner: "x".into(),
+            limit_micros: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let rt = rogue
+        .issue_agent_token(&AgentTokenRequest {
+            agent_id: "a".into(),
+            budget_id: rb.id,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(tm.verify_agent_token(&rt.token).is_err());
+    // The genuine token still works, and only within its budget.
+    assert_eq!(
+        tm.acquire_lease(&t.token, 11, None).unwrap_err().kind(),
+        ErrorKind::UsageExceeded
+    );
+    assert!(tm.acquire_lease(&t.token, 10, None).is_ok());
+}

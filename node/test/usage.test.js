@@ -158,6 +158,27 @@ test('agents: budget, token replacement, leases', () => {
   tm.close()
 })
 
+test('async variants: reservations and leases off the JS thread, same error codes', async () => {
+  const tm = new TokenManager(':memory:', { manualClockStart: T_FEB, masterKey: '07'.repeat(32) })
+  const kid = tm.createKey({ owner: 'o' }).record.id
+  tm.setQuota({ subject: kid, metric: 'cost', period: 'day', limit: 100 })
+  const r = await tm.reserveQuotaAsync(kid, { costMicros: 60 }, { ttlSeconds: 30 })
+  assert.equal(r.decision.quotas[0].remaining, 40)
+  const d = await tm.settleReservationAsync(r.reservation.id, { costMicros: 70 })
+  assert.equal(d.quotas[0].remaining, 30)
+  await assert.rejects(tm.settleReservationAsync(r.reservation.id, { costMicros: 1 }), { code: 'CONFLICT' })
+  const s = tm.createSession({ owner: 'o', idleTimeoutSeconds: 10 })
+  assert.equal((await tm.touchSessionAsync(s.id)).status, 'active')
+  await tm.createSigningKeyAsync('EdDSA')
+  const b = tm.createBudget({ owner: 'o', limitMicros: 1000 })
+  const t = tm.issueAgentToken({ agentId: 'a', budgetId: b.id })
+  const l = await tm.acquireLeaseAsync(t.token, 600)
+  assert.equal((await tm.reportLeaseUsageAsync(l.id, { requestId: 'x', costMicros: 100 })).spentMicros, 100)
+  await assert.rejects(tm.refreshLeaseAsync(l.id, 901), { code: 'USAGE_EXCEEDED' })
+  assert.equal((await tm.refreshLeaseAsync(l.id, 900)).amountMicros, 1000)
+  tm.close()
+})
+
 test('signals: failure bursts and quota thresholds', () => {
   const tm = new TokenManager(':memory:', { manualClockStart: T_FEB })
   const foreign = new TokenManager(':memory:').createKey({ owner: 'x' })

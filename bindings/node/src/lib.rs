@@ -1201,6 +1201,104 @@ impl TokenManager {
         ans(self.core()?.report_lease_usage(&lease_id, &r))
     }
 
+    /// `touchSession` on the libuv pool.
+    #[napi(ts_return_type = "Promise<Session>")]
+    pub fn touch_session_async(&self, session_id: String) -> Result<AsyncTask<Job<Json>>, Code> {
+        let tm = self.core()?;
+        Ok(Job::new(move || json_ans(tm.touch_session(&session_id))))
+    }
+
+    /// `reserveQuota` on the libuv pool.
+    #[napi(
+        ts_args_type = "keyId: string, amounts: Amounts, options?: { ttlSeconds?: number }",
+        ts_return_type = "Promise<Reserved>"
+    )]
+    pub fn reserve_quota_async(
+        &self,
+        key_id: String,
+        amounts: Value,
+        options: Option<Value>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let a: irontoken::Amounts = req(amounts, "amounts")?;
+        let o: TtlOptions = req_or_default(options, "options")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            json_ans(tm.reserve_quota(&key_id, &a, o.ttl_seconds))
+        }))
+    }
+
+    /// `settleReservation` on the libuv pool.
+    #[napi(
+        ts_args_type = "reservationId: string, amounts: Amounts",
+        ts_return_type = "Promise<QuotaDecision>"
+    )]
+    pub fn settle_reservation_async(
+        &self,
+        reservation_id: String,
+        amounts: Value,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let a: irontoken::Amounts = req(amounts, "amounts")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            json_ans(tm.settle_reservation(&reservation_id, &a))
+        }))
+    }
+
+    /// `acquireLease` on the libuv pool.
+    #[napi(
+        ts_args_type = "agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }",
+        ts_return_type = "Promise<Lease>"
+    )]
+    pub fn acquire_lease_async(
+        &self,
+        agent_token: String,
+        amount_micros: f64,
+        options: Option<Value>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let o: TtlOptions = req_or_default(options, "options")?;
+        let amount = micros(amount_micros)?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            json_ans(tm.acquire_lease(&agent_token, amount, o.ttl_seconds))
+        }))
+    }
+
+    /// `refreshLease` on the libuv pool.
+    #[napi(
+        ts_args_type = "leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }",
+        ts_return_type = "Promise<Lease>"
+    )]
+    pub fn refresh_lease_async(
+        &self,
+        lease_id: String,
+        amount_micros: f64,
+        options: Option<Value>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let o: TtlOptions = req_or_default(options, "options")?;
+        let amount = micros(amount_micros)?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            json_ans(tm.refresh_lease(&lease_id, amount, o.ttl_seconds))
+        }))
+    }
+
+    /// `reportLeaseUsage` on the libuv pool.
+    #[napi(
+        ts_args_type = "leaseId: string, report: UsageReport",
+        ts_return_type = "Promise<Lease>"
+    )]
+    pub fn report_lease_usage_async(
+        &self,
+        lease_id: String,
+        report: Value,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let r: irontoken::UsageReport = req(report, "report")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            json_ans(tm.report_lease_usage(&lease_id, &r))
+        }))
+    }
+
     /// Takes up to `max` (default 100) pending signals, oldest first.
     #[napi(ts_return_type = "IronTokenEvent[]")]
     pub fn drain_events(&self, max: Option<f64>) -> Result<Value, Code> {
