@@ -15,6 +15,7 @@ from irontoken import (
     AgentTokenRevokedError,
     ConflictError,
     InvalidArgumentError,
+    IronTokenError,
     NotFoundError,
     SessionEndedError,
     SessionExpiredError,
@@ -257,3 +258,33 @@ def test_four_processes_four_threads_one_quota(tmp_path: pathlib.Path) -> None:
         assert tm.list_quotas(kid)[0]["used"] == 500
         total = tm.usage_summary(key_id=kid)[0]
         assert (total["records"], total["prompt_tokens"], total["cost_micros"]) == (640, 1920, 4480)
+
+
+def test_bad_input_gets_stable_codes(tm: TokenManager) -> None:
+    kid = tm.create_key("alice").record.id
+    with pytest.raises(InvalidArgumentError):
+        tm.consume_quota(kid, requests=-1)
+    with pytest.raises(InvalidArgumentError):
+        tm.record_usage(key_id=kid, prompt_tokens=-5)
+    with pytest.raises(InvalidArgumentError):
+        tm.set_quota(kid, metric="bogus", period="day", limit=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        tm.set_quota(kid, metric="tokens", period="day", limit=-1)
+    with pytest.raises(InvalidArgumentError):
+        tm.set_quota(kid, metric="tokens", period="day", limit=10, refill_amount=5, refill_period="day")
+    with pytest.raises(InvalidArgumentError):
+        tm.create_budget("o", -1)
+    with pytest.raises(InvalidArgumentError):
+        tm.record_usage(key_id=kid, metadata=["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        tm.verify_key_with("itk_x", quota={"requests": 1, "bogus": 2})  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        tm.report_lease_usage("0" * 36, request_id="r")
+    with pytest.raises(NotFoundError):
+        tm.get_budget("nope")
+    with pytest.raises(IronTokenError) as e:
+        tm.consume_quota("no-such-key", requests=1)
+    assert e.value.code == "KEY_NOT_FOUND"
+    # Nothing half-written: the quota is intact after the refusals.
+    tm.set_quota(kid, metric="tokens", period="day", limit=10)
+    assert tm.peek_quota(kid)["quotas"][0]["used"] == 0

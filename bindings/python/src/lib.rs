@@ -952,12 +952,12 @@ impl TokenManager {
         session_id: Option<String>,
         model: Option<String>,
         model_version: Option<String>,
-        prompt_tokens: u64,
-        completion_tokens: u64,
-        cache_read_tokens: u64,
-        cache_write_tokens: u64,
-        requests: Option<u64>,
-        cost_micros: u64,
+        prompt_tokens: i64,
+        completion_tokens: i64,
+        cache_read_tokens: i64,
+        cache_write_tokens: i64,
+        requests: Option<i64>,
+        cost_micros: i64,
         metadata: Option<Bound<'_, PyAny>>,
         at: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -968,12 +968,12 @@ impl TokenManager {
             session_id,
             model,
             model_version,
-            prompt_tokens,
-            completion_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            requests,
-            cost_micros,
+            prompt_tokens: nn(py, prompt_tokens, "prompt_tokens")?,
+            completion_tokens: nn(py, completion_tokens, "completion_tokens")?,
+            cache_read_tokens: nn(py, cache_read_tokens, "cache_read_tokens")?,
+            cache_write_tokens: nn(py, cache_write_tokens, "cache_write_tokens")?,
+            requests: requests.map(|r| nn(py, r, "requests")).transpose()?,
+            cost_micros: nn(py, cost_micros, "cost_micros")?,
             metadata: metadata
                 .map(|m| to_object(py, &m, "metadata"))
                 .transpose()?,
@@ -1053,9 +1053,9 @@ impl TokenManager {
         subject: String,
         metric: &str,
         period: &str,
-        limit: u64,
+        limit: i64,
         scope: &str,
-        refill_amount: Option<u64>,
+        refill_amount: Option<i64>,
         refill_period: Option<&str>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1065,8 +1065,10 @@ impl TokenManager {
             subject,
             metric: name_of(py, metric, "metric")?,
             period: name_of(py, period, "period")?,
-            limit,
-            refill_amount,
+            limit: nn(py, limit, "limit")?,
+            refill_amount: refill_amount
+                .map(|a| nn(py, a, "refill_amount"))
+                .transpose()?,
             refill_period: refill_period
                 .map(|p| name_of(py, p, "refill_period"))
                 .transpose()?,
@@ -1116,11 +1118,12 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         subject: &str,
-        amount: u64,
+        amount: i64,
         metric: &str,
         scope: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
+        let amount = nn(py, amount, "amount")?;
         let (scope, metric) = (name_of(py, scope, "scope")?, name_of(py, metric, "metric")?);
         to_py_serialized(
             py,
@@ -1134,16 +1137,12 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        requests: u64,
-        tokens: u64,
-        cost_micros: u64,
+        requests: i64,
+        tokens: i64,
+        cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let a = irontoken::Amounts {
-            requests,
-            tokens,
-            cost_micros,
-        };
+        let a = amounts(py, requests, tokens, cost_micros)?;
         call_py(py, || tm.consume_quota(key_id, &a))
     }
 
@@ -1153,16 +1152,12 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        requests: u64,
-        tokens: u64,
-        cost_micros: u64,
+        requests: i64,
+        tokens: i64,
+        cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let a = irontoken::Amounts {
-            requests,
-            tokens,
-            cost_micros,
-        };
+        let a = amounts(py, requests, tokens, cost_micros)?;
         call_py(py, || tm.peek_quota(key_id, &a))
     }
 
@@ -1172,17 +1167,13 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        requests: u64,
-        tokens: u64,
-        cost_micros: u64,
+        requests: i64,
+        tokens: i64,
+        cost_micros: i64,
         ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let a = irontoken::Amounts {
-            requests,
-            tokens,
-            cost_micros,
-        };
+        let a = amounts(py, requests, tokens, cost_micros)?;
         call_py(py, || tm.reserve_quota(key_id, &a, ttl_seconds))
     }
 
@@ -1192,16 +1183,12 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         reservation_id: &str,
-        requests: u64,
-        tokens: u64,
-        cost_micros: u64,
+        requests: i64,
+        tokens: i64,
+        cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let a = irontoken::Amounts {
-            requests,
-            tokens,
-            cost_micros,
-        };
+        let a = amounts(py, requests, tokens, cost_micros)?;
         call_py(py, || tm.settle_reservation(reservation_id, &a))
     }
 
@@ -1227,7 +1214,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         owner: String,
-        limit_micros: u64,
+        limit_micros: i64,
         name: Option<String>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1235,7 +1222,7 @@ impl TokenManager {
         let b = irontoken::NewBudget {
             owner,
             name: name.unwrap_or_default(),
-            limit_micros,
+            limit_micros: nn(py, limit_micros, "limit_micros")?,
             actor,
         };
         call_py(py, || tm.create_budget(&b))
@@ -1296,10 +1283,11 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         agent_token: &str,
-        amount_micros: u64,
+        amount_micros: i64,
         ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
+        let amount_micros = nn(py, amount_micros, "amount_micros")?;
         call_py(py, || {
             tm.acquire_lease(agent_token, amount_micros, ttl_seconds)
         })
@@ -1317,10 +1305,11 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         lease_id: &str,
-        amount_micros: u64,
+        amount_micros: i64,
         ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
+        let amount_micros = nn(py, amount_micros, "amount_micros")?;
         call_py(py, || {
             tm.refresh_lease(lease_id, amount_micros, ttl_seconds)
         })
@@ -1340,14 +1329,14 @@ impl TokenManager {
         py: Python<'py>,
         lease_id: &str,
         request_id: String,
-        cost_micros: u64,
+        cost_micros: i64,
         model: Option<String>,
         model_version: Option<String>,
-        prompt_tokens: u64,
-        completion_tokens: u64,
-        cache_read_tokens: u64,
-        cache_write_tokens: u64,
-        requests: Option<u64>,
+        prompt_tokens: i64,
+        completion_tokens: i64,
+        cache_read_tokens: i64,
+        cache_write_tokens: i64,
+        requests: Option<i64>,
         metadata: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
@@ -1355,12 +1344,12 @@ impl TokenManager {
             request_id: Some(request_id),
             model,
             model_version,
-            prompt_tokens,
-            completion_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            requests,
-            cost_micros,
+            prompt_tokens: nn(py, prompt_tokens, "prompt_tokens")?,
+            completion_tokens: nn(py, completion_tokens, "completion_tokens")?,
+            cache_read_tokens: nn(py, cache_read_tokens, "cache_read_tokens")?,
+            cache_write_tokens: nn(py, cache_write_tokens, "cache_write_tokens")?,
+            requests: requests.map(|r| nn(py, r, "requests")).transpose()?,
+            cost_micros: nn(py, cost_micros, "cost_micros")?,
             metadata: metadata
                 .map(|m| to_object(py, &m, "metadata"))
                 .transpose()?,
@@ -1470,6 +1459,21 @@ fn to_py_serialized<'py, T: serde::Serialize>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let value = serde_json::to_value(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     to_py_value(py, &value)
+}
+
+/// A count or amount that must not be negative (an `InvalidArgumentError`, a
+/// `ValueError`, rather than Python's `OverflowError`).
+fn nn(py: Python<'_>, v: i64, what: &str) -> PyResult<u64> {
+    u64::try_from(v).map_err(|_| to_py(py, Error::invalid(format!("{what} must be >= 0"))))
+}
+
+/// Quota amounts from keyword arguments.
+fn amounts(py: Python<'_>, requests: i64, tokens: i64, cost: i64) -> PyResult<irontoken::Amounts> {
+    Ok(irontoken::Amounts {
+        requests: nn(py, requests, "requests")?,
+        tokens: nn(py, tokens, "tokens")?,
+        cost_micros: nn(py, cost, "cost_micros")?,
+    })
 }
 
 /// Runs `f` without the GIL and returns its answer as Python data (dicts, lists).
