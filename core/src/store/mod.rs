@@ -274,7 +274,9 @@ mod tests {
         let c = Connection::open(&path).unwrap();
         c.execute_batch(MIGRATIONS[0]).unwrap();
         c.execute_batch(
-            "PRAGMA user_version=1; INSERT INTO audit_log (at, action, outcome) VALUES (5, 'key.create', 'ok');",
+            "PRAGMA user_version=1; INSERT INTO audit_log (at, action, outcome) VALUES (5, 'key.create', 'ok');
+             INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, created_at, updated_at)
+               VALUES ('00000000-0000-0000-0000-000000000001', zeroblob(32), 'itk', 'itk_abcdefgh', 'o', 5, 5);",
         )
         .unwrap();
         drop(c);
@@ -294,6 +296,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!((v, n, id), (SCHEMA_VERSION, 1, 1));
+        // Keys written before v3 gain an empty list of rate limits.
+        let limits: String = db
+            .read(|c| Ok(c.query_row("SELECT rate_limits FROM api_keys", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(limits, "[]");
         // Still append-only after the rebuild.
         let e = db
             .write(|tx| Ok(tx.execute("DELETE FROM audit_log", [])?))
