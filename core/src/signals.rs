@@ -59,13 +59,18 @@ struct Activity {
     alerted: i64,
 }
 
+/// Shards of the per-key activity tracker: a successful verification
+/// touches one shard, so threads verifying different keys rarely meet.
+const ACTIVITY_SHARDS: usize = 16;
+
 #[derive(Default)]
 pub(crate) struct Signals {
     queue: Mutex<VecDeque<Event>>,
     pub dropped: AtomicU64,
     pub emitted: AtomicU64,
     failures: Mutex<HashMap<String, (i64, u64)>>,
-    activity: Mutex<HashMap<String, Activity>>,
+    activity: [Mutex<HashMap<String, Activity>>; ACTIVITY_SHARDS],
+    hasher: std::hash::RandomState,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -93,10 +98,15 @@ impl Signals {
     pub fn failure(&self, prefix: &str, key_id: Option<&str>, now: i64) {
         let count = {
             let mut m = lock(&self.failures);
-            if m.len() >= MAX_TRACKED && !m.contains_key(prefix) {
-                m.clear();
+            if !m.contains_key(prefix) {
+                if m.len() >= MAX_TRACKED {
+                    m.clear();
+                }
+                m.insert(prefix.to_string(), (now, 0));
             }
-            let e = m.entry(prefix.to_string()).or_insert((now, 0));
+            let Some(e) = m.get_mut(prefix) else {
+                return;
+            };
             if now - e.0 >= FAILURE_WINDOW {
                 *e = (now, 0);
             }
@@ -114,19 +124,30 @@ impl Signals {
         }
     }
 
-    /// `n` requests by key `key_id`.
+    /// `n` requests by key `key_id` (on the verification hot path: no
+    /// allocation once the key is tracked).
     pub fn activity(&self, key_id: &str, n: u64, now: i64) {
+        use std::hash::BuildHasher;
         let minute = now.div_euclid(60);
+        let shard = (self.hasher.hash_one(key_id) as usize) % ACTIVITY_SHARDS;
         let spike = {
-            let mut m = lock(&self.activity);
-            if m.len() >= MAX_TRACKED && !m.contains_key(key_id) {
-                m.clear();
+            let mut m = lock(&self.activity[shard]);
+            if !m.contains_key(key_id) {
+                if m.len() >= MAX_TRACKED / ACTIVITY_SHARDS {
+                    m.clear();
+                }
+                m.insert(
+                    key_id.to_string(),
+                    Activity {
+                        minute,
+                        alerted: i64::MIN,
+                        ..Default::default()
+                    },
+                );
             }
-            let a = m.entry(key_id.to_string()).or_insert_with(|| Activity {
-                minute,
-                alerted: i64::MIN,
-                ..Default::default()
-            });
+            let Some(a) = m.get_mut(key_id) else {
+                return;
+            };
             if minute > a.minute {
                 // Fold the finished minute, then the idle ones, into the average.
                 let idle = (minute - a.minute - 1).min(60);
