@@ -536,3 +536,84 @@ fn usage_quota_and_sessions_commands() {
         (Some(1), Some(1))
     );
 }
+
+#[test]
+fn budgets_and_agent_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("agents.db");
+    let db = db.to_str().unwrap();
+    let master = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes, base64
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_irontoken"))
+            .env("IRONTOKEN_MASTER_KEY", master)
+            .env("IRONTOKEN_ACTOR", "ops")
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        run(&["jwt", "keys", "generate", "--alg", "ES256"])
+            .status
+            .success()
+    );
+    let b = json(&run(&[
+        "budgets",
+        "create",
+        "--owner",
+        "acme",
+        "--limit-micros",
+        "100000000",
+    ]));
+    let bid = b["id"].as_str().unwrap().to_string();
+    let t = json(&run(&[
+        "--json",
+        "agents",
+        "issue",
+        "--agent",
+        "agent-1",
+        "--budget",
+        &bid,
+        "--permission",
+        "llm:call",
+    ]));
+    let token = t["token"].as_str().unwrap().to_string();
+    {
+        let tm = TokenManager::open_with(
+            db,
+            irontoken::Options::default()
+                .master_key(b"0123456789abcdef0123456789abcdef")
+                .unwrap(),
+        )
+        .unwrap();
+        let claims = tm.verify_agent_token(&token).unwrap();
+        assert_eq!(claims.permissions, vec!["llm:call".to_string()]);
+        tm.acquire_lease(&token, 40_000_000, None).unwrap();
+    }
+    let shown = json(&run(&["budgets", "show", &bid]));
+    assert_eq!(shown["available_micros"], 60_000_000);
+    let plain = run(&["agents", "issue", "--agent", "agent-1", "--budget", &bid]);
+    assert!(plain.status.success());
+    assert!(
+        String::from_utf8_lossy(&plain.stdout)
+            .trim()
+            .split('.')
+            .count()
+            == 3
+    );
+    // The new token revoked the old one and its lease.
+    assert_eq!(
+        json(&run(&["budgets", "show", &bid]))["available_micros"],
+        100_000_000
+    );
+    assert!(
+        run(&["agents", "revoke", "--agent", "agent-1"])
+            .status
+            .success()
+    );
+    let again = run(&["agents", "revoke", "--agent", "agent-1"]);
+    assert_eq!(again.status.code(), Some(10 + 32), "NOT_FOUND");
+    let missing = run(&["budgets", "show", "nope"]);
+    assert_eq!(missing.status.code(), Some(10 + 32));
+}

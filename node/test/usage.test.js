@@ -222,3 +222,38 @@ test('worker threads consuming one quota on one file never overshoot', async () 
   assert.equal(tm.listQuotas(kid)[0].used, 100)
   tm.close()
 })
+
+test('bad input to the new calls throws with stable codes and writes nothing', () => {
+  const tm = new TokenManager(':memory:', { manualClockStart: T_FEB })
+  const kid = tm.createKey({ owner: 'o' }).record.id
+  tm.setQuota({ subject: kid, metric: 'tokens', period: 'day', limit: 10 })
+  for (const bad of [
+    () => tm.consumeQuota(kid, { tokens: -1 }),
+    () => tm.consumeQuota(kid, { tokens: 1.5 }),
+    () => tm.consumeQuota(kid, { tokens: '3' }),
+    () => tm.consumeQuota(kid, 'tokens'),
+    () => tm.consumeQuota(kid, { tokenz: 1 }),
+    () => tm.setQuota({ subject: kid, metric: 'bogus', period: 'day', limit: 1 }),
+    () => tm.setQuota({ subject: kid, metric: 'tokens', period: 'day', limit: 1, refillAmount: 1, refillPeriod: 'day' }),
+    () => tm.recordUsage({ keyId: kid, promptTokens: -3 }),
+    () => tm.recordUsage({ keyId: kid, metadata: [1, 2] }),
+    () => tm.createSession({ owner: '' }),
+    () => tm.verifyKeyWith('itk_x', { quota: { requests: 1 }, rateLimits: true }),
+    () => tm.createBudget({ owner: 'o', limitMicros: -5 }),
+  ]) {
+    assert.throws(bad, { code: 'INVALID_ARGUMENT' })
+  }
+  assert.throws(() => tm.consumeQuota('missing', { tokens: 1 }), { code: 'KEY_NOT_FOUND' })
+  assert.throws(() => tm.releaseReservation('0'.repeat(36)), { code: 'NOT_FOUND' })
+  assert.throws(() => tm.getLease('x'), { code: 'NOT_FOUND' })
+  assert.equal(tm.peekQuota(kid, {}).quotas[0].used, 0)
+  const e = (() => {
+    try {
+      tm.consumeQuota(kid, { tokenz: 1 })
+    } catch (err) {
+      return err
+    }
+  })()
+  assert.match(e.message, /tokenz/)
+  tm.close()
+})
