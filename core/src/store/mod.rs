@@ -53,7 +53,7 @@ pub(crate) struct Db {
     path: Option<String>,
     busy_timeout: Duration,
     durability: Durability,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -102,7 +102,10 @@ impl Db {
             path: (!memory).then(|| path.to_string()),
             busy_timeout,
             durability,
-            writer: Mutex::new(conn),
+            writer: Mutex::new(Writer {
+                conn,
+                relaxed: false,
+            }),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -121,7 +124,7 @@ impl Db {
     /// Runs `f` on a reader connection (the writer for `:memory:`).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let Some(path) = &self.path else {
-            return f(&lock(&self.writer));
+            return f(&lock(&self.writer).conn);
         };
         let conn = lock(&self.readers).pop();
         let conn = match conn {
@@ -136,14 +139,56 @@ impl Db {
         out
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or none.
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or
+    /// none, with the durability the manager was opened with.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write_as(false, f)
+    }
+
+    /// Like [`Db::write`] but commits with `synchronous=NORMAL`: no fsync
+    /// for this commit (WAL). The transaction survives a process crash; an
+    /// OS crash or power loss may roll it back until the next full commit or
+    /// checkpoint. Used for counters on hot paths (quota consumption).
+    pub(crate) fn write_relaxed<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.write_as(true, f)
+    }
+
+    fn write_as<T>(
+        &self,
+        relaxed: bool,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut w = lock(&self.writer);
+        // Only a FULL file database switches; the pragma is set before each
+        // write that needs another level than the last one left (so a panic
+        // in a relaxed write cannot leave later writes without their fsync).
+        let relaxed = relaxed && self.durability == Durability::Full && self.path.is_some();
+        if w.relaxed != relaxed {
+            let sql = if relaxed {
+                "PRAGMA synchronous=NORMAL"
+            } else {
+                "PRAGMA synchronous=FULL"
+            };
+            w.conn.prepare_cached(sql)?.execute([])?;
+            w.relaxed = relaxed;
+        }
+        let tx = w
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// The writer connection and the `synchronous` level it is set to.
+struct Writer {
+    conn: Connection,
+    /// True while `synchronous=NORMAL` is set on a FULL database.
+    relaxed: bool,
 }
 
 /// Runs a listing query whose SQL ends in `ORDER BY seq LIMIT ?`: binds
@@ -177,35 +222,6 @@ pub(crate) fn paged<T>(
         items,
         next_cursor: more.then(|| last_seq.to_string()),
     })
-}
-
-impl Db {
-    /// Like [`Db::write`] but commits with `synchronous=NORMAL`: no fsync
-    /// for this commit (WAL). The transaction survives a process crash; an
-    /// OS crash or power loss may roll it back until the next full commit or
-    /// checkpoint. Used for counters on hot paths (quota consumption).
-    pub(crate) fn write_relaxed<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let mut conn = lock(&self.writer);
-        let full = self.durability == Durability::Full && self.path.is_some();
-        if full {
-            conn.prepare_cached("PRAGMA synchronous=NORMAL")?
-                .execute([])?;
-        }
-        let out = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
-        if full {
-            conn.prepare_cached("PRAGMA synchronous=FULL")?
-                .execute([])?;
-        }
-        out
-    }
 }
 
 fn migrate(conn: &Connection) -> Result<()> {
@@ -306,6 +322,29 @@ mod tests {
             .write(|tx| Ok(tx.execute("DELETE FROM audit_log", [])?))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Storage);
+    }
+
+    #[test]
+    fn relaxed_writes_never_leak_into_full_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let db = Db::open(
+            path.to_str().unwrap(),
+            Durability::Full,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let level = |tx: &Transaction<'_>| -> Result<i64> {
+            Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+        };
+        assert_eq!(db.write_relaxed(level).unwrap(), 1); // NORMAL
+        assert_eq!(db.write(level).unwrap(), 2); // FULL
+        // A panic inside a relaxed write: the next full write still syncs.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.write_relaxed(|_| -> Result<()> { panic!("boom") })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(db.write(level).unwrap(), 2);
     }
 
     #[test]
