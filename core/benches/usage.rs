@@ -98,6 +98,21 @@ fn bench_usage(c: &mut Criterion) {
             )
         })
     });
+    let bare = tm
+        .create_key(&NewKey {
+            owner: "no-quotas".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    g.bench_function("verify_key_with_quota_none_configured", |b| {
+        b.iter(|| {
+            assert!(
+                tm.verify_key_with(black_box(&bare.key), &both)
+                    .unwrap()
+                    .valid
+            )
+        })
+    });
     g.finish();
 }
 
