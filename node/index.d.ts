@@ -570,6 +570,12 @@ export declare class TokenManager {
   verifyKeyWithAsync(key: string, options?: VerifyWithOptions): Promise<VerifyWithResult>
   recordUsageAsync(report: UsageReport): Promise<Recorded>
   consumeQuotaAsync(keyId: string, amounts: Amounts): Promise<QuotaDecision>
+  updateKeyAsync(keyId: string, options: UpdateKeyOptions): Promise<KeyRecord>
+  disableKeyAsync(keyId: string, options?: ActorOptions): Promise<KeyRecord>
+  enableKeyAsync(keyId: string, options?: ActorOptions): Promise<KeyRecord>
+  deleteKeyAsync(keyId: string, options?: ActorOptions): Promise<void>
+  createSessionAsync(options: CreateSessionOptions): Promise<Session>
+  endSessionAsync(sessionId: string, options?: { reason?: string }): Promise<Session>
   touchSessionAsync(sessionId: string): Promise<Session>
   reserveQuotaAsync(keyId: string, amounts: Amounts, options?: { ttlSeconds?: number }): Promise<Reserved>
   settleReservationAsync(reservationId: string, amounts: Amounts): Promise<QuotaDecision>

@@ -302,6 +302,30 @@ fn limits_of(v: Value, what: &str) -> Result<Vec<irontoken::ratelimit::Limit>, C
         .map_err(|e| invalid(&format!("{what}: {}", camel_message(&e.to_string()))))
 }
 
+fn key_update_of(options: UpdateKeyOptions) -> Result<KeyUpdate, Code> {
+    let expires_at = int(options.expires_at, "expiresAt")?;
+    let clear = options.clear_expiry.unwrap_or(false);
+    if clear && expires_at.is_some() {
+        return Err(invalid("give expiresAt or clearExpiry, not both"));
+    }
+    Ok(KeyUpdate {
+        name: options.name,
+        description: options.description,
+        scopes: options.scopes,
+        metadata: object(options.metadata, "metadata")?,
+        expires_at: if clear {
+            Some(None)
+        } else {
+            expires_at.map(Some)
+        },
+        rate_limits: options
+            .rate_limits
+            .map(|l| limits_of(l, "rateLimits"))
+            .transpose()?,
+        actor: options.actor,
+    })
+}
+
 fn rotate_options_of(options: Option<RotateKeyOptions>) -> Result<RotateOptions, Code> {
     Ok(match options {
         None => RotateOptions::default(),
@@ -543,29 +567,88 @@ impl TokenManager {
     /// Changes descriptive fields; `clearExpiry: true` removes the expiry.
     #[napi]
     pub fn update_key(&self, key_id: String, options: UpdateKeyOptions) -> Result<KeyRecord, Code> {
+        let u = key_update_of(options)?;
+        Ok(self.core()?.update_key(&key_id, &u).map_err(err)?.into())
+    }
+
+    /// `updateKey` off the JS thread.
+    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    pub fn update_key_async(
+        &self,
+        key_id: String,
+        options: UpdateKeyOptions,
+    ) -> Result<AsyncTask<Job<KeyRecord>>, Code> {
+        let u = key_update_of(options)?;
         let tm = self.core()?;
-        let expires_at = int(options.expires_at, "expiresAt")?;
-        let clear = options.clear_expiry.unwrap_or(false);
-        if clear && expires_at.is_some() {
-            return Err(invalid("give expiresAt or clearExpiry, not both"));
-        }
-        let u = KeyUpdate {
-            name: options.name,
-            description: options.description,
-            scopes: options.scopes,
-            metadata: object(options.metadata, "metadata")?,
-            expires_at: if clear {
-                Some(None)
-            } else {
-                expires_at.map(Some)
-            },
-            rate_limits: options
-                .rate_limits
-                .map(|l| limits_of(l, "rateLimits"))
-                .transpose()?,
-            actor: options.actor,
-        };
-        Ok(tm.update_key(&key_id, &u).map_err(err)?.into())
+        Ok(Job::new(move || tm.update_key(&key_id, &u).map(Into::into)))
+    }
+
+    /// `disableKey` off the JS thread.
+    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    pub fn disable_key_async(
+        &self,
+        key_id: String,
+        options: Option<ActorOptions>,
+    ) -> Result<AsyncTask<Job<KeyRecord>>, Code> {
+        let actor = options.and_then(|o| o.actor);
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            tm.disable_key(&key_id, actor.as_deref()).map(Into::into)
+        }))
+    }
+
+    /// `enableKey` off the JS thread.
+    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    pub fn enable_key_async(
+        &self,
+        key_id: String,
+        options: Option<ActorOptions>,
+    ) -> Result<AsyncTask<Job<KeyRecord>>, Code> {
+        let actor = options.and_then(|o| o.actor);
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            tm.enable_key(&key_id, actor.as_deref()).map(Into::into)
+        }))
+    }
+
+    /// `deleteKey` off the JS thread.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn delete_key_async(
+        &self,
+        key_id: String,
+        options: Option<ActorOptions>,
+    ) -> Result<AsyncTask<Job<()>>, Code> {
+        let actor = options.and_then(|o| o.actor);
+        let tm = self.core()?;
+        Ok(Job::new(move || tm.delete_key(&key_id, actor.as_deref())))
+    }
+
+    /// `createSession` off the JS thread.
+    #[napi(
+        ts_args_type = "options: CreateSessionOptions",
+        ts_return_type = "Promise<Session>"
+    )]
+    pub fn create_session_async(&self, options: Value) -> Result<AsyncTask<Job<Json>>, Code> {
+        let r: irontoken::NewSession = req(options, "options")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || json_ans(tm.create_session(&r))))
+    }
+
+    /// `endSession` off the JS thread.
+    #[napi(
+        ts_args_type = "sessionId: string, options?: { reason?: string }",
+        ts_return_type = "Promise<Session>"
+    )]
+    pub fn end_session_async(
+        &self,
+        session_id: String,
+        options: Option<Value>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let o: EndOptions = req_or_default(options, "options")?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            json_ans(tm.end_session(&session_id, o.reason.as_deref()))
+        }))
     }
 
     /// Disables a key until `enableKey`.
