@@ -905,3 +905,38 @@ fn forged_agent_tokens_are_refused() {
     );
     assert!(tm.acquire_lease(&t.token, 10, None).is_ok());
 }
+
+#[test]
+fn rate_limit_changes_reach_other_managers_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rl.db");
+    let path = path.to_str().unwrap();
+    let a = TokenManager::open(path).unwrap();
+    let b = TokenManager::open(path).unwrap();
+    let created = a
+        .create_key(&NewKey {
+            owner: "o".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let opts = VerifyOptions {
+        rate_limit: true,
+        ..Default::default()
+    };
+    // b caches the record (no limits) ...
+    assert!(b.verify_key_with(&created.key, &opts).unwrap().valid);
+    // ... a sets a limit of one per hour; b's next verification applies it.
+    a.update_key(
+        &created.record.id,
+        &irontoken::KeyUpdate {
+            rate_limits: Some(vec![Limit::new("per_hour", 1, 3_600_000, 1).unwrap()]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(b.verify_key_with(&created.key, &opts).unwrap().valid);
+    assert_eq!(
+        b.verify_key_with(&created.key, &opts).unwrap().reason,
+        VerifyReason::RateLimited
+    );
+}
