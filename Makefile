@@ -93,6 +93,7 @@ bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose an
 	$(VENV)/bin/python bench/keys_python.py
 	node bench/keys_node.js
 	$(VENV)/bin/python bench/jwt_python.py
+	$(VENV)/bin/python bench/usage_python.py
 	node bench/jwt_node.js
 
 clean: ## remove build outputs
