@@ -10,30 +10,15 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import statistics
 import tempfile
-import time
-from typing import Callable
 
 import bcrypt
 
 from irontoken import TokenManager
 
+from _measure import measure
+
 N_KEYS = 10_000
-
-
-def measure(name: str, fn: Callable[[], object], n: int) -> None:
-    # Median over batches, per call.
-    batches = []
-    per_batch = max(1, n // 20)
-    for _ in range(20):
-        t = time.perf_counter_ns()
-        for _ in range(per_batch):
-            fn()
-        batches.append((time.perf_counter_ns() - t) / per_batch)
-    med = statistics.median(batches)
-    unit, val = ("µs", med / 1000) if med < 1e6 else ("ms", med / 1e6)
-    print(f"  {name:<48} {val:10.2f} {unit}/op")
 
 
 def main() -> None:

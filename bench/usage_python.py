@@ -12,29 +12,18 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
-import statistics
 import tempfile
-import time
 from typing import Callable
 
 from irontoken import TokenManager
 
-
-def measure(name: str, fn: Callable[[], object], n: int) -> None:
-    # Median over batches, per call.
-    batches = []
-    per_batch = max(1, n // 20)
-    for _ in range(20):
-        t = time.perf_counter_ns()
-        for _ in range(per_batch):
-            fn()
-        batches.append((time.perf_counter_ns() - t) / per_batch)
-    med = statistics.median(batches)
-    unit, val = ("µs", med / 1000) if med < 1e6 else ("ms", med / 1e6)
-    print(f"  {name:<56} {val:10.2f} {unit}/op")
+from _measure import measure
 
 
 def main() -> None:
+    def m(name: str, fn: Callable[[], object], n: int) -> None:
+        measure(name, fn, n, width=56)
+
     tmp = tempfile.mkdtemp()
     tm = TokenManager(os.path.join(tmp, "bench.db"))
     created = tm.create_key(
@@ -74,15 +63,15 @@ def main() -> None:
         )
 
     print("quota consumption (one request; irontoken checks a key and an owner quota)")
-    measure("irontoken consume_quota (no fsync, all-or-nothing)", lambda: tm.consume_quota(kid, requests=1, tokens=100), 4000)
-    measure("sqlite3 UPDATE ... WHERE used+1 <= lim, committed", plain_consume, 400)
+    m("irontoken consume_quota (no fsync, all-or-nothing)", lambda: tm.consume_quota(kid, requests=1, tokens=100), 4000)
+    m("sqlite3 UPDATE ... WHERE used+1 <= lim, committed", plain_consume, 400)
     print("usage records")
-    measure("irontoken record_usage (buffered, idempotent)", itk_record, 20000)
-    measure("sqlite3 INSERT OR IGNORE, committed", plain_record, 400)
+    m("irontoken record_usage (buffered, idempotent)", itk_record, 20000)
+    m("sqlite3 INSERT OR IGNORE, committed", plain_record, 400)
     print("verification with limits")
-    measure("irontoken verify_key", lambda: tm.verify_key(created.key), 20000)
-    measure("irontoken verify_key_with(rate_limit=True)", lambda: tm.verify_key_with(created.key, rate_limit=True), 20000)
-    measure(
+    m("irontoken verify_key", lambda: tm.verify_key(created.key), 20000)
+    m("irontoken verify_key_with(rate_limit=True)", lambda: tm.verify_key_with(created.key, rate_limit=True), 20000)
+    m(
         "irontoken verify_key_with(rate_limit=True, quota={requests: 1})",
         lambda: tm.verify_key_with(created.key, rate_limit=True, quota={"requests": 1}),
         4000,

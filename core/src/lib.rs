@@ -43,7 +43,7 @@ pub use signals::Event;
 pub use store::{Durability, SCHEMA_VERSION};
 pub use usage::agents::{AgentClaims, AgentToken, AgentTokenRequest, Budget, Lease, NewBudget};
 pub use usage::quota::{
-    Amounts, Quota, QuotaDecision, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec, Reservation,
-    Reserved,
+    Amounts, Quota, QuotaDecision, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSelector, QuotaSpec,
+    Reservation, Reserved,
 };
 pub use usage::{Recorded, UsageQuery, UsageRecord, UsageReport, UsageTotals};

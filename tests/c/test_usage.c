@@ -4,27 +4,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "irontoken.h"
 #include "minijson.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            passed++;                                                                \
-        } else {                                                                     \
-            failed++;                                                                \
-            char msg_[512];                                                          \
-            itk_last_error_message(msg_, sizeof msg_);                               \
-            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, \
-                    #cond, msg_);                                                    \
-        }                                                                            \
-    } while (0)
 
 #define T_FEB 1769904000
 

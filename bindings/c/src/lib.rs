@@ -1489,26 +1489,6 @@ pub unsafe extern "C" fn itk_usage_export(
     }
 }
 
-/// Identifies one quota in JSON requests.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuotaSelector {
-    #[serde(default)]
-    scope: irontoken::QuotaScope,
-    subject: String,
-    metric: irontoken::QuotaMetric,
-    #[serde(default = "no_period")]
-    period: irontoken::QuotaPeriod,
-    #[serde(default)]
-    amount: u64,
-    #[serde(default)]
-    actor: Option<String>,
-}
-
-fn no_period() -> irontoken::QuotaPeriod {
-    irontoken::QuotaPeriod::None
-}
-
 /// Creates or changes a quota: `scope` ("key" | "owner"), `subject`,
 /// `metric` ("requests" | "tokens" | "cost"), `period` ("day" | "month" |
 /// "none"), `limit`, optional `refill_amount` + `refill_period`, `actor`.
@@ -1530,7 +1510,7 @@ pub unsafe extern "C" fn itk_quota_delete(
     selector_json: *const c_char,
 ) -> itk_status {
     // SAFETY: C string per the contract.
-    let s = unsafe { json_req::<QuotaSelector>(selector_json, "selector_json") };
+    let s = unsafe { json_req::<irontoken::QuotaSelector>(selector_json, "selector_json") };
     json_answer(m, std::ptr::null_mut(), |tm| {
         let s = s?;
         tm.delete_quota(s.scope, &s.subject, s.metric, s.period, s.actor.as_deref())
@@ -1562,7 +1542,7 @@ pub unsafe extern "C" fn itk_quota_add_credits(
     out_json: *mut *mut c_char,
 ) -> itk_status {
     // SAFETY: C string per the contract.
-    let s = unsafe { json_req::<QuotaSelector>(request_json, "request_json") };
+    let s = unsafe { json_req::<irontoken::QuotaSelector>(request_json, "request_json") };
     json_answer(m, out_json, |tm| {
         let s = s?;
         tm.add_credits(s.scope, &s.subject, s.metric, s.amount)

@@ -1075,10 +1075,9 @@ impl TokenManager {
     /// Removes a quota.
     #[napi(ts_args_type = "selector: QuotaSelector & { actor?: string }")]
     pub fn delete_quota(&self, selector: Value) -> Result<(), Code> {
-        let s: QuotaSelector = req(selector, "selector")?;
-        let period = s.period.ok_or_else(|| invalid("period is required"))?;
+        let s: irontoken::QuotaSelector = req(selector, "selector")?;
         self.core()?
-            .delete_quota(s.scope, &s.subject, s.metric, period, s.actor.as_deref())
+            .delete_quota(s.scope, &s.subject, s.metric, s.period, s.actor.as_deref())
             .map_err(err)
     }
 
@@ -1559,18 +1558,6 @@ struct CreditOptions {
     metric: irontoken::QuotaMetric,
     #[serde(default)]
     scope: irontoken::QuotaScope,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuotaSelector {
-    #[serde(default)]
-    scope: irontoken::QuotaScope,
-    subject: String,
-    metric: irontoken::QuotaMetric,
-    period: Option<irontoken::QuotaPeriod>,
-    #[serde(default)]
-    actor: Option<String>,
 }
 
 fn keyring_of(key: Either<String, Buffer>) -> Result<irontoken::jwt::Keyring, Code> {

@@ -110,6 +110,33 @@ pub struct QuotaSpec {
     pub actor: Option<String>,
 }
 
+/// Names one quota in the bindings' JSON requests (delete, add credits):
+/// `period` defaults to `none` (a balance), `amount` to 0.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSelector {
+    /// `key` (default) or `owner`.
+    #[serde(default)]
+    pub scope: QuotaScope,
+    /// Key id or owner.
+    pub subject: String,
+    /// What is counted.
+    pub metric: QuotaMetric,
+    /// The window (default `none`).
+    #[serde(default = "no_period")]
+    pub period: QuotaPeriod,
+    /// Credits to add (add_credits only).
+    #[serde(default)]
+    pub amount: u64,
+    /// Who performs the action, for the audit trail.
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+fn no_period() -> QuotaPeriod {
+    QuotaPeriod::None
+}
+
 /// A quota and its state at the time of the answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Quota {
