@@ -940,3 +940,60 @@ fn rate_limit_changes_reach_other_managers_at_once() {
         VerifyReason::RateLimited
     );
 }
+
+#[test]
+fn key_quotas_follow_rotation_and_go_with_deletion() {
+    let tm = manager_at(T0);
+    let old = tm
+        .create_key(&NewKey {
+            owner: "acme".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &old.record.id,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        3,
+    ))
+    .unwrap();
+    let one = Amounts {
+        requests: 1,
+        ..Default::default()
+    };
+    assert!(tm.consume_quota(&old.record.id, &one).unwrap().allowed);
+    let new = tm
+        .rotate_key(
+            &old.record.id,
+            &irontoken::RotateOptions {
+                overlap_seconds: 600,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // One quota for the lineage: the old key (in its overlap) and the new one share it.
+    let d = tm.consume_quota(&new.record.id, &one).unwrap();
+    assert_eq!((d.quotas.len(), d.quotas[0].remaining), (1, 1));
+    assert_eq!(d.quotas[0].subject, new.record.id);
+    assert!(tm.consume_quota(&old.record.id, &one).unwrap().allowed);
+    assert!(!tm.consume_quota(&new.record.id, &one).unwrap().allowed);
+    let e = tm
+        .set_quota(&spec(
+            QuotaScope::Key,
+            &old.record.id,
+            QuotaMetric::Tokens,
+            QuotaPeriod::Day,
+            1,
+        ))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    // Deleting the key deletes its quotas (its usage history stays).
+    tm.delete_key(&new.record.id, None).unwrap();
+    assert!(
+        tm.list_quotas(QuotaScope::Key, &new.record.id)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(tm.consume_quota(&old.record.id, &one).unwrap().allowed);
+}

@@ -594,6 +594,7 @@ impl TokenManager {
         self.inner.write(|tx| {
             let r = store::keys::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
             store::keys::delete(tx, id)?;
+            store::quota::delete_key_quotas(tx, id)?;
             store::audit::insert(
                 tx,
                 &NewAuditEvent {
@@ -688,6 +689,7 @@ impl TokenManager {
                 now,
             )?;
             let new_id = &created.record.id;
+            store::quota::move_key_quotas(tx, &old.id, new_id)?;
             if opts.overlap_seconds == 0 {
                 store::keys::link_rotation(tx, &old.id, new_id, old.expires_at, now)?;
                 store::keys::revoke(tx, &old.id, Some("rotated"), now)?;

@@ -30,13 +30,28 @@ fn rows_of(raw: Vec<RawQuota>) -> Result<Vec<QuotaRow>> {
         .collect()
 }
 
-/// The owner of key `key_id`, or None if there is no such key.
-pub(crate) fn key_owner(c: &Connection, key_id: &str) -> Result<Option<String>> {
+/// The owner of key `key_id` and the key that replaced it (rotation), or
+/// None if there is no such key.
+pub(crate) fn key_owner(c: &Connection, key_id: &str) -> Result<Option<(String, Option<String>)>> {
     Ok(
-        c.prepare_cached("SELECT owner FROM api_keys WHERE id = ?1")?
-            .query_row(params![key_id], |r| r.get(0))
+        c.prepare_cached("SELECT owner, rotated_to FROM api_keys WHERE id = ?1")?
+            .query_row(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?,
     )
+}
+
+/// Moves the key-scoped quotas of a rotated key to its successor.
+pub(crate) fn move_key_quotas(c: &Connection, from: &str, to: &str) -> Result<()> {
+    c.prepare_cached("UPDATE quotas SET subject = ?2 WHERE scope = 'key' AND subject = ?1")?
+        .execute(params![from, to])?;
+    Ok(())
+}
+
+/// Deletes the key-scoped quotas of a deleted key.
+pub(crate) fn delete_key_quotas(c: &Connection, key_id: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM quotas WHERE scope = 'key' AND subject = ?1")?
+        .execute(params![key_id])?;
+    Ok(())
 }
 
 /// The quotas of the given subjects, in a stable order.

@@ -236,6 +236,8 @@ pub struct Reserved {
 }
 
 const MAX_AMOUNT: u64 = i64::MAX as u64 / 4;
+/// Rotations followed from a key to its newest successor.
+const MAX_ROTATION_HOPS: usize = 16;
 /// Reservation TTL when none is given (seconds).
 pub const DEFAULT_RESERVATION_TTL: i64 = 300;
 const MAX_RESERVATION_TTL: i64 = 7 * 86_400;
@@ -445,12 +447,22 @@ impl TokenManager {
             (p, _) => window_start(p, now),
         };
         self.inner.write(|tx| {
-            if spec.scope == QuotaScope::Key && store::keys::get(tx, &spec.subject, now)?.is_none()
-            {
-                return Err(Error::new(
-                    ErrorKind::KeyNotFound,
-                    format!("no key with id {:?}", spec.subject),
-                ));
+            if spec.scope == QuotaScope::Key {
+                let key = store::keys::get(tx, &spec.subject, now)?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::KeyNotFound,
+                        format!("no key with id {:?}", spec.subject),
+                    )
+                })?;
+                if let Some(next) = key.rotated_to {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "key {} was rotated to {next}: set its quotas on the new key",
+                            key.id
+                        ),
+                    ));
+                }
             }
             store::quota::upsert(tx, spec, refill, start, now)?;
             store::audit::insert(
@@ -668,12 +680,27 @@ impl TokenManager {
     }
 
     /// The quota rows of key `key_id` and of its owner; `KEY_NOT_FOUND`
-    /// if there is no such key.
+    /// if there is no such key. Key quotas follow rotations: a key replaced
+    /// by rotation (still verifying during its overlap) uses the quotas of
+    /// its newest successor, where `rotate_key` moved them.
     fn quota_rows(&self, c: &rusqlite::Connection, key_id: &str) -> Result<Vec<QuotaRow>> {
-        let owner = store::quota::key_owner(c, key_id)?.ok_or_else(|| {
-            Error::new(ErrorKind::KeyNotFound, format!("no key with id {key_id:?}"))
-        })?;
-        store::quota::for_subjects(c, &[(QuotaScope::Key, key_id), (QuotaScope::Owner, &owner)])
+        let not_found = || Error::new(ErrorKind::KeyNotFound, format!("no key with id {key_id:?}"));
+        let (owner, mut next) = store::quota::key_owner(c, key_id)?.ok_or_else(not_found)?;
+        let mut current = key_id.to_string();
+        for _ in 0..MAX_ROTATION_HOPS {
+            let Some(n) = next.take() else { break };
+            match store::quota::key_owner(c, &n)? {
+                Some((_, after)) => {
+                    current = n;
+                    next = after;
+                }
+                None => break, // the successor was deleted: keep the last one found
+            }
+        }
+        store::quota::for_subjects(
+            c,
+            &[(QuotaScope::Key, &current), (QuotaScope::Owner, &owner)],
+        )
     }
 
     fn quota_op(
