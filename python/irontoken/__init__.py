@@ -1,5 +1,6 @@
 """irontoken: API keys with rotation, expiry, revocation and an audit trail,
-from one Rust core shared with Node.js and C.
+JWTs, sessions, usage records, quotas, rate limits and agent budgets, from
+one Rust core shared with Node.js and C.
 
 >>> from irontoken import TokenManager
 >>> tm = TokenManager(":memory:")
