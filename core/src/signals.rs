@@ -1,5 +1,5 @@
 //! Signals an operator wants to see, kept in a bounded in-memory queue per
-//! manager and taken with [`TokenManager::drain_events`]:
+//! manager and taken with [`crate::TokenManager::drain_events`]:
 //!
 //! - `auth_failure_burst`: at least [`FAILURE_BURST`] failed verifications
 //!   for one key prefix (display prefix, or the bare prefix of malformed
