@@ -68,13 +68,24 @@ pub(crate) struct Signals {
     queue: Mutex<VecDeque<Event>>,
     pub dropped: AtomicU64,
     pub emitted: AtomicU64,
-    failures: Mutex<HashMap<String, (i64, u64)>>,
-    activity: [Mutex<HashMap<String, Activity>>; ACTIVITY_SHARDS],
+    /// Keyed by a 64-bit keyed hash of the prefix (window start, count).
+    failures: Mutex<HashMap<u64, (i64, u64)>>,
+    /// Keyed by a 64-bit keyed hash of the key id; the shard is taken from
+    /// the same hash. A collision would merge two trackers (odds ~n²/2⁶⁵).
+    activity: [Mutex<HashMap<u64, Activity>>; ACTIVITY_SHARDS],
     hasher: std::hash::RandomState,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The entry for `h` in a bounded tracker, which starts over when full.
+fn tracked<V>(m: &mut HashMap<u64, V>, h: u64, cap: usize, new: impl FnOnce() -> V) -> &mut V {
+    if m.len() >= cap && !m.contains_key(&h) {
+        m.clear();
+    }
+    m.entry(h).or_insert_with(new)
 }
 
 impl Signals {
@@ -96,17 +107,11 @@ impl Signals {
 
     /// A failed verification for `prefix`.
     pub fn failure(&self, prefix: &str, key_id: Option<&str>, now: i64) {
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(prefix);
         let count = {
             let mut m = lock(&self.failures);
-            if !m.contains_key(prefix) {
-                if m.len() >= MAX_TRACKED {
-                    m.clear();
-                }
-                m.insert(prefix.to_string(), (now, 0));
-            }
-            let Some(e) = m.get_mut(prefix) else {
-                return;
-            };
+            let e = tracked(&mut m, h, MAX_TRACKED, || (now, 0));
             if now - e.0 >= FAILURE_WINDOW {
                 *e = (now, 0);
             }
@@ -124,30 +129,19 @@ impl Signals {
         }
     }
 
-    /// `n` requests by key `key_id` (on the verification hot path: no
-    /// allocation once the key is tracked).
+    /// `n` requests by key `key_id` (on the verification hot path: one hash
+    /// of the id, no allocation).
     pub fn activity(&self, key_id: &str, n: u64, now: i64) {
         use std::hash::BuildHasher;
         let minute = now.div_euclid(60);
-        let shard = (self.hasher.hash_one(key_id) as usize) % ACTIVITY_SHARDS;
+        let h = self.hasher.hash_one(key_id);
         let spike = {
-            let mut m = lock(&self.activity[shard]);
-            if !m.contains_key(key_id) {
-                if m.len() >= MAX_TRACKED / ACTIVITY_SHARDS {
-                    m.clear();
-                }
-                m.insert(
-                    key_id.to_string(),
-                    Activity {
-                        minute,
-                        alerted: i64::MIN,
-                        ..Default::default()
-                    },
-                );
-            }
-            let Some(a) = m.get_mut(key_id) else {
-                return;
-            };
+            let mut m = lock(&self.activity[(h as usize) % ACTIVITY_SHARDS]);
+            let a = tracked(&mut m, h, MAX_TRACKED / ACTIVITY_SHARDS, || Activity {
+                minute,
+                alerted: i64::MIN,
+                ..Default::default()
+            });
             if minute > a.minute {
                 // Fold the finished minute, then the idle ones, into the average.
                 let idle = (minute - a.minute - 1).min(60);

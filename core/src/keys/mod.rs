@@ -288,15 +288,7 @@ impl TokenManager {
                     .map(|(p, _)| p)
                     .filter(|p| validate_prefix(p).is_ok())
                     .map(str::to_string);
-                self.inner.metrics.verification(VerifyReason::Malformed);
-                self.fail(now, None, prefix, VerifyReason::Malformed)?;
-                return Ok(Verification {
-                    valid: false,
-                    reason: VerifyReason::Malformed,
-                    record: None,
-                    rate_limit: None,
-                    quota: None,
-                });
+                return self.refused(now, VerifyReason::Malformed, None, prefix);
             }
         };
         let hash = hash_key(key);
@@ -325,23 +317,11 @@ impl TokenManager {
             r.status = r.status_at(now);
             Ok(Some(r))
         })?;
-        let Some(record) = found else {
-            self.inner.metrics.verification(VerifyReason::NotFound);
-            self.fail(
-                now,
-                None,
-                Some(parsed.display_prefix.to_string()),
-                VerifyReason::NotFound,
-            )?;
-            return Ok(Verification {
-                valid: false,
-                reason: VerifyReason::NotFound,
-                record: None,
-                rate_limit: None,
-                quota: None,
-            });
+        let Some(mut record) = found else {
+            let prefix = Some(parsed.display_prefix.to_string());
+            return self.refused(now, VerifyReason::NotFound, None, prefix);
         };
-        let reason = match record.status {
+        let mut reason = match record.status {
             KeyStatus::Revoked => VerifyReason::Revoked,
             KeyStatus::Expired => VerifyReason::Expired,
             KeyStatus::Disabled => VerifyReason::Disabled,
@@ -354,58 +334,91 @@ impl TokenManager {
             }
             KeyStatus::Active => VerifyReason::Valid,
         };
-        let (mut rl, mut qd) = (None, None);
-        let reason = if reason != VerifyReason::Valid {
-            reason
-        } else if rate_limit
-            && !record.rate_limits.is_empty()
-            && !{
-                let d = self.inner.limiter.check(
-                    &record.id,
-                    &record.rate_limits,
-                    self.inner.clock.now_ms(),
-                )?;
-                let ok = d.allowed;
-                rl = Some(d);
-                ok
-            }
-        {
-            crate::metrics::Metrics::inc(&self.inner.metrics.rate_limit_denials);
-            VerifyReason::RateLimited
-        } else if let Some(amounts) = quota
-            && !{
-                let d = self.consume_quota(&record.id, amounts)?;
-                let ok = d.allowed;
-                qd = Some(d);
-                ok
-            }
-        {
-            VerifyReason::UsageExceeded
-        } else {
-            VerifyReason::Valid
-        };
-        self.inner.metrics.verification(reason);
-        let mut record = record;
+        let (mut rate, mut quota_decision) = (None, None);
         if reason == VerifyReason::Valid {
+            (reason, rate, quota_decision) = self.apply_limits(&record, rate_limit, quota)?;
+        }
+        let mut v = if reason == VerifyReason::Valid {
+            self.inner.metrics.verification(reason);
             let (n, t) = self.inner.record_use(&record.id, now)?;
             record.usage_count += n;
             record.last_used_at = Some(record.last_used_at.map_or(t, |l| l.max(t)));
             self.inner.signals.activity(&record.id, 1, now);
-        } else {
-            self.fail(
-                now,
-                Some(record.id.clone()),
-                Some(record.display_prefix.clone()),
+            Verification {
+                valid: true,
                 reason,
-            )?;
-            record = self.with_pending(record);
+                record: Some(record),
+                rate_limit: None,
+                quota: None,
+            }
+        } else {
+            let prefix = Some(record.display_prefix.clone());
+            self.refused(now, reason, Some(record), prefix)?
+        };
+        v.rate_limit = rate;
+        v.quota = quota_decision;
+        Ok(v)
+    }
+
+    /// The key's rate limits, then its quota, for a key that is otherwise
+    /// valid (see [`TokenManager::verify_key_with`] for the order).
+    fn apply_limits(
+        &self,
+        record: &KeyRecord,
+        rate_limit: bool,
+        quota: Option<&crate::usage::quota::Amounts>,
+    ) -> Result<(
+        VerifyReason,
+        Option<crate::ratelimit::Decision>,
+        Option<crate::usage::quota::QuotaDecision>,
+    )> {
+        let mut rate = None;
+        if rate_limit && !record.rate_limits.is_empty() {
+            let now_ms = self.inner.clock.now_ms();
+            let d = self
+                .inner
+                .limiter
+                .check(&record.id, &record.rate_limits, now_ms)?;
+            if !d.allowed {
+                crate::metrics::Metrics::inc(&self.inner.metrics.rate_limit_denials);
+                return Ok((VerifyReason::RateLimited, Some(d), None));
+            }
+            rate = Some(d);
         }
-        Ok(Verification {
-            valid: reason == VerifyReason::Valid,
+        let Some(amounts) = quota else {
+            return Ok((VerifyReason::Valid, rate, None));
+        };
+        let d = self.consume_quota(&record.id, amounts)?;
+        let reason = if d.allowed {
+            VerifyReason::Valid
+        } else {
+            VerifyReason::UsageExceeded
+        };
+        Ok((reason, rate, Some(d)))
+    }
+
+    /// The answer for a refused key: counted, audited (buffered), with the
+    /// record (plus this process's buffered uses) when the key was found.
+    fn refused(
+        &self,
+        now: i64,
+        reason: VerifyReason,
+        record: Option<KeyRecord>,
+        display_prefix: Option<String>,
+    ) -> Result<Verification> {
+        self.inner.metrics.verification(reason);
+        self.fail(
+            now,
+            record.as_ref().map(|r| r.id.clone()),
+            display_prefix,
             reason,
-            record: Some(record),
-            rate_limit: rl,
-            quota: qd,
+        )?;
+        Ok(Verification {
+            valid: false,
+            reason,
+            record: record.map(|r| self.with_pending(r)),
+            rate_limit: None,
+            quota: None,
         })
     }
 

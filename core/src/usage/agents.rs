@@ -478,7 +478,7 @@ impl TokenManager {
             store::agents::lease(tx, id, now)?.ok_or_else(|| not_found("lease", id))
         })?;
         if counted {
-            self.count_usage(&p.numbers);
+            self.inner.metrics.usage(&p.numbers);
         }
         Ok(lease)
     }

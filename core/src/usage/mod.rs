@@ -230,11 +230,6 @@ impl TokenManager {
             duplicate: !fresh,
         })
     }
-
-    /// Counts an accepted usage record in the metrics.
-    pub(crate) fn count_usage(&self, numbers: &[u64; 6]) {
-        self.inner.metrics.usage(numbers);
-    }
 }
 
 /// Checks a report and turns it into a record to insert.
