@@ -676,13 +676,11 @@ unsafe fn list_call<F: serde::de::DeserializeOwned + Default, T: serde::Serializ
     out_json: *mut *mut c_char,
     list: impl FnOnce(&TokenManager, &F) -> Result<T, Error>,
 ) -> itk_status {
-    guard(|| {
-        let tm = manager(m)?;
-        // SAFETY: C string per the contract.
-        let f: F = unsafe { json_arg(filter_json, "filter_json") }?;
+    // SAFETY: C string per the contract.
+    let f = unsafe { json_arg::<F>(filter_json, "filter_json") };
+    json_answer(m, out_json, |tm| {
         out(out_json, "out_json")?;
-        let page = to_json(&list(tm, &f)?)?;
-        write_opt(out_json, || Ok(page))
+        list(tm, &f?)
     })
 }
 

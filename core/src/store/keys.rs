@@ -18,13 +18,6 @@ macro_rules! select_keys {
     };
 }
 
-fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
-    let s = row.get_ref(i)?.as_str()?;
-    serde_json::from_str(s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 fn record(row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
     let mut r = KeyRecord {
         id: row.get(0)?,
@@ -33,20 +26,20 @@ fn record(row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
         owner: row.get(3)?,
         name: row.get(4)?,
         description: row.get(5)?,
-        scopes: json_col(row, 6)?,
-        metadata: json_col(row, 7)?,
+        scopes: super::json_col(row, 6)?,
+        metadata: super::json_col(row, 7)?,
         created_at: row.get(8)?,
         updated_at: row.get(9)?,
         expires_at: row.get(10)?,
         last_used_at: row.get(11)?,
-        usage_count: row.get::<_, i64>(12)?.max(0) as u64,
+        usage_count: super::count(row.get(12)?),
         enabled: row.get(13)?,
         revoked_at: row.get(14)?,
         revoked_reason: row.get(15)?,
         version: row.get::<_, i64>(16)?.clamp(1, u32::MAX as i64) as u32,
         rotated_from: row.get(17)?,
         rotated_to: row.get(18)?,
-        rate_limits: json_col(row, 21)?,
+        rate_limits: super::json_col(row, 21)?,
         status: KeyStatus::Active,
     };
     r.status = r.status_at(now);
@@ -121,7 +114,7 @@ pub(crate) fn state_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option
                 enabled: r.get(2)?,
                 revoked_at: r.get(3)?,
                 expires_at: r.get(4)?,
-                usage_count: r.get::<_, i64>(5)?.max(0) as u64,
+                usage_count: super::count(r.get(5)?),
                 last_used_at: r.get(6)?,
             })
         })

@@ -191,6 +191,22 @@ struct Writer {
     relaxed: bool,
 }
 
+/// A stored count or amount (the schema keeps them >= 0) as `u64`.
+pub(crate) fn count(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// A JSON column parsed as `T`; a malformed value is a conversion error of that column.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let s = row.get_ref(i)?.as_str()?;
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// Runs a listing query whose SQL ends in `ORDER BY seq LIMIT ?`: binds
 /// `args` plus `limit + 1`, converts up to `limit` rows with `item`, and
 /// returns the page with the cursor (the `seq` in column `seq_col` of the

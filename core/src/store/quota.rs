@@ -7,27 +7,28 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 const SELECT: &str = "SELECT seq, scope, subject, metric, period, limit_amount, used, reserved, \
                       window_start, refill_amount, refill_period, alerted FROM quotas";
 
-/// seq, [scope, subject, metric, period], [limit, used, reserved, window_start], refill, alerted.
-type RawQuota = (i64, [String; 4], [i64; 4], Option<(i64, String)>, i64);
-
-fn row(r: &Row<'_>) -> rusqlite::Result<RawQuota> {
-    let refill: Option<i64> = r.get(9)?;
-    let every: Option<String> = r.get(10)?;
-    Ok((
-        r.get(0)?,
-        [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
-        [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
-        refill.zip(every),
-        r.get(11)?,
-    ))
-}
-
-fn rows_of(raw: Vec<RawQuota>) -> Result<Vec<QuotaRow>> {
-    raw.into_iter()
-        .map(|(seq, n, num, refill, alerted)| {
-            QuotaRow::from_stored(seq, [&n[0], &n[1], &n[2], &n[3]], num, refill, alerted)
-        })
-        .collect()
+fn row(r: &Row<'_>) -> Result<QuotaRow> {
+    let name = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let refill_amount: Option<i64> = r.get(9)?;
+    let refill_period: Option<String> = r.get(10)?;
+    let refill = match refill_amount.zip(refill_period) {
+        Some((amount, every)) => Some((super::count(amount), QuotaPeriod::parse(&every)?)),
+        None => None,
+    };
+    Ok(QuotaRow {
+        seq: r.get(0)?,
+        scope: QuotaScope::parse(&name(1)?)?,
+        subject: name(2)?,
+        metric: QuotaMetric::parse(&name(3)?)?,
+        period: QuotaPeriod::parse(&name(4)?)?,
+        limit: super::count(r.get(5)?),
+        used: super::count(r.get(6)?),
+        reserved: super::count(r.get(7)?),
+        window_start: r.get(8)?,
+        refill,
+        alerted: r.get(11)?,
+        dirty: false,
+    })
 }
 
 /// The owner of key `key_id` and the key that replaced it (rotation), or
@@ -59,20 +60,20 @@ pub(crate) fn for_subjects(
     c: &Connection,
     subjects: &[(QuotaScope, &str)],
 ) -> Result<Vec<QuotaRow>> {
-    let mut raw = Vec::new();
+    let mut out: Vec<QuotaRow> = Vec::new();
     // No ORDER BY: with one, SQLite marks the statement as depending on the
     // bound values, and rusqlite's statement cache then re-prepares it on
     // every use. Sorted here instead (creation order within each subject).
     let mut stmt = c.prepare_cached(&format!("{SELECT} WHERE scope = ?1 AND subject = ?2"))?;
     for (scope, subject) in subjects {
-        let start = raw.len();
+        let start = out.len();
         let mut rows = stmt.query(params![scope.as_str(), subject])?;
         while let Some(r) = rows.next()? {
-            raw.push(row(r)?);
+            out.push(row(r)?);
         }
-        raw[start..].sort_by_key(|r| r.0);
+        out[start..].sort_by_key(|r| r.seq);
     }
-    rows_of(raw)
+    Ok(out)
 }
 
 pub(crate) fn find(
@@ -82,16 +83,16 @@ pub(crate) fn find(
     metric: QuotaMetric,
     period: QuotaPeriod,
 ) -> Result<Option<QuotaRow>> {
-    let raw = c
-        .prepare_cached(&format!(
-            "{SELECT} WHERE scope = ?1 AND subject = ?2 AND metric = ?3 AND period = ?4"
-        ))?
-        .query_row(
-            params![scope.as_str(), subject, metric.as_str(), period.as_str()],
-            row,
-        )
-        .optional()?;
-    Ok(rows_of(raw.into_iter().collect())?.pop())
+    let mut stmt = c.prepare_cached(&format!(
+        "{SELECT} WHERE scope = ?1 AND subject = ?2 AND metric = ?3 AND period = ?4"
+    ))?;
+    let mut rows = stmt.query(params![
+        scope.as_str(),
+        subject,
+        metric.as_str(),
+        period.as_str()
+    ])?;
+    rows.next()?.map(row).transpose()
 }
 
 pub(crate) fn upsert(
@@ -216,21 +217,13 @@ pub(crate) fn release_reservation(c: &Connection, id: &str, status: &str, now: i
 
 /// Releases held reservations past their TTL (of one key, or all); returns how many.
 pub(crate) fn expire_reservations(c: &Connection, key_id: Option<&str>, now: i64) -> Result<u64> {
-    let ids: Vec<String> = match key_id {
-        Some(k) => c
-            .prepare_cached(
-                "SELECT id FROM quota_reservations WHERE status = 'held' AND key_id = ?1 \
-                 AND expires_at <= ?2",
-            )?
-            .query_map(params![k, now], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-        None => c
-            .prepare_cached(
-                "SELECT id FROM quota_reservations WHERE status = 'held' AND expires_at <= ?1",
-            )?
-            .query_map(params![now], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-    };
+    let ids: Vec<String> = c
+        .prepare_cached(
+            "SELECT id FROM quota_reservations WHERE status = 'held' AND expires_at <= ?2 \
+             AND (?1 IS NULL OR key_id = ?1)",
+        )?
+        .query_map(params![key_id, now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     for id in &ids {
         release_reservation(c, id, "expired", now)?;
     }

@@ -15,7 +15,7 @@ macro_rules! select_sessions {
             "SELECT id, owner, key_id, session_type, \
                CASE WHEN ended_at IS NULL AND ((expires_at IS NOT NULL AND expires_at <= ?1) \
                  OR (idle_timeout IS NOT NULL AND last_seen_at + idle_timeout <= ?1)) \
-               THEN 'expired' ELSE status END, \
+               THEN 'expired' ELSE status END AS eff, \
              metadata, created_at, updated_at, last_seen_at, expires_at, idle_timeout, \
              ended_at, end_reason, seq FROM sessions",
             $($rest)?
@@ -25,7 +25,6 @@ macro_rules! select_sessions {
 
 fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
     let status: String = row.get(4)?;
-    let metadata: String = row.get(5)?;
     let expires_at: Option<i64> = row.get(9)?;
     let idle_timeout: Option<i64> = row.get(10)?;
     let last_seen_at: i64 = row.get(8)?;
@@ -42,9 +41,7 @@ fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
         key_id: row.get(2)?,
         session_type: row.get(3)?,
         status,
-        metadata: serde_json::from_str(&metadata).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        metadata: super::json_col(row, 5)?,
         created_at: row.get(6)?,
         updated_at: row.get(7)?,
         last_seen_at,

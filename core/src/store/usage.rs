@@ -70,10 +70,6 @@ fn filters(q: &UsageQuery, sql: &mut String, args: &mut Vec<SqlValue>) {
     }
 }
 
-fn u(v: i64) -> u64 {
-    v.max(0) as u64
-}
-
 pub(crate) fn summary(
     conn: &Connection,
     q: &UsageQuery,
@@ -115,13 +111,13 @@ pub(crate) fn summary(
             }
         }
         let n = groups.len();
-        t.records = u(row.get(n)?);
-        t.requests = u(row.get(n + 1)?);
-        t.prompt_tokens = u(row.get(n + 2)?);
-        t.completion_tokens = u(row.get(n + 3)?);
-        t.cache_read_tokens = u(row.get(n + 4)?);
-        t.cache_write_tokens = u(row.get(n + 5)?);
-        t.cost_micros = u(row.get(n + 6)?);
+        t.records = super::count(row.get(n)?);
+        t.requests = super::count(row.get(n + 1)?);
+        t.prompt_tokens = super::count(row.get(n + 2)?);
+        t.completion_tokens = super::count(row.get(n + 3)?);
+        t.cache_read_tokens = super::count(row.get(n + 4)?);
+        t.cache_write_tokens = super::count(row.get(n + 5)?);
+        t.cost_micros = super::count(row.get(n + 6)?);
         t.total_tokens = t.prompt_tokens + t.completion_tokens;
         out.push(t);
     }
@@ -143,7 +139,6 @@ pub(crate) fn export(
     filters(q, &mut sql, &mut args);
     sql.push_str(" ORDER BY seq LIMIT ?");
     super::paged(conn, &sql, args, limit, after_seq, 14, |row| {
-        let metadata: String = row.get(13)?;
         Ok(UsageRecord {
             request_id: row.get(0)?,
             at: row.get(1)?,
@@ -153,13 +148,13 @@ pub(crate) fn export(
             agent_id: row.get(15)?,
             model: row.get(5)?,
             model_version: row.get(6)?,
-            prompt_tokens: u(row.get(7)?),
-            completion_tokens: u(row.get(8)?),
-            cache_read_tokens: u(row.get(9)?),
-            cache_write_tokens: u(row.get(10)?),
-            requests: u(row.get(11)?),
-            cost_micros: u(row.get(12)?),
-            metadata: serde_json::from_str(&metadata)?,
+            prompt_tokens: super::count(row.get(7)?),
+            completion_tokens: super::count(row.get(8)?),
+            cache_read_tokens: super::count(row.get(9)?),
+            cache_write_tokens: super::count(row.get(10)?),
+            requests: super::count(row.get(11)?),
+            cost_micros: super::count(row.get(12)?),
+            metadata: super::json_col(row, 13)?,
         })
     })
 }

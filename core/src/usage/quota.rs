@@ -71,7 +71,7 @@ macro_rules! names {
             pub fn as_str(self) -> &'static str {
                 match self { $(<$t>::$v => $s),* }
             }
-            fn parse(s: &str) -> Result<$t> {
+            pub(crate) fn parse(s: &str) -> Result<$t> {
                 match s {
                     $($s => Ok(<$t>::$v),)*
                     _ => Err(Error::new(ErrorKind::Storage, format!("unknown stored value {s:?}"))),
@@ -302,33 +302,6 @@ pub(crate) struct QuotaRow {
 }
 
 impl QuotaRow {
-    pub(crate) fn from_stored(
-        seq: i64,
-        names: [&str; 4],
-        numbers: [i64; 4],
-        refill: Option<(i64, String)>,
-        alerted: i64,
-    ) -> Result<QuotaRow> {
-        let refill = match refill {
-            Some((amount, period)) => Some((amount.max(0) as u64, QuotaPeriod::parse(&period)?)),
-            None => None,
-        };
-        Ok(QuotaRow {
-            seq,
-            scope: QuotaScope::parse(names[0])?,
-            subject: names[1].to_string(),
-            metric: QuotaMetric::parse(names[2])?,
-            period: QuotaPeriod::parse(names[3])?,
-            limit: numbers[0].max(0) as u64,
-            used: numbers[1].max(0) as u64,
-            reserved: numbers[2].max(0) as u64,
-            window_start: numbers[3],
-            refill,
-            alerted,
-            dirty: false,
-        })
-    }
-
     /// Starts a new window (or refills a balance) if `now` is past the current one.
     fn roll(&mut self, now: i64) {
         match (self.period, self.refill) {
