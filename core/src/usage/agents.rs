@@ -162,6 +162,32 @@ fn lease_ttl(ttl: Option<i64>) -> Result<i64> {
     Ok(t)
 }
 
+/// Lease `id` as it stands, or `NOT_FOUND`.
+fn lease_in(c: &rusqlite::Connection, id: &str, now: i64) -> Result<Lease> {
+    store::agents::lease(c, id, now)?.ok_or_else(|| not_found("lease", id))
+}
+
+/// Budget `id` as it stands, or `NOT_FOUND`.
+fn budget_in(c: &rusqlite::Connection, id: &str, now: i64) -> Result<Budget> {
+    store::agents::budget(c, id, now)?.ok_or_else(|| not_found("budget", id))
+}
+
+/// `USAGE_EXCEEDED` unless `amount` fits in what the budget has available
+/// (plus `own`: the unspent part of the lease asking, when it refreshes).
+fn fits(b: &Budget, own: u64, amount: i64) -> Result<()> {
+    let available = b.available_micros + own;
+    if amount as u64 > available {
+        return Err(Error::new(
+            ErrorKind::UsageExceeded,
+            format!(
+                "budget {} has {available} micro-units available, {amount} asked",
+                b.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn revoked(jti: &str) -> Error {
     Error::new(
         ErrorKind::AgentTokenRevoked,
@@ -194,17 +220,14 @@ impl TokenManager {
                     ),
                 },
             )?;
-            store::agents::budget(tx, &id, now)?.ok_or_else(|| not_found("budget", &id))
+            budget_in(tx, &id, now)
         })
     }
 
     /// The budget `id` as it stands.
     pub fn get_budget(&self, id: &str) -> Result<Budget> {
         let now = self.inner.now();
-        self.inner
-            .db
-            .read(|c| store::agents::budget(c, id, now))?
-            .ok_or_else(|| not_found("budget", id))
+        self.inner.db.read(|c| budget_in(c, id, now))
     }
 
     /// Issues the agent's token (revoking its previous one and that one's leases).
@@ -225,9 +248,8 @@ impl TokenManager {
             Some(t) => Some(now.saturating_add(t)),
             None => None,
         };
-        if self.get_budget(&req.budget_id).is_err() {
-            return Err(not_found("budget", &req.budget_id));
-        }
+        // Before signing; the foreign key checks it again in the transaction.
+        self.get_budget(&req.budget_id)?;
         let claims = AgentClaims {
             jti: uuid::Uuid::new_v4().to_string(),
             agent_id: req.agent_id.clone(),
@@ -364,29 +386,17 @@ impl TokenManager {
             if store::agents::token(tx, &claims.jti)?.is_none_or(|t| t.1.is_some()) {
                 return Err(revoked(&claims.jti));
             }
-            let b = store::agents::budget(tx, &claims.budget_id, now)?
-                .ok_or_else(|| not_found("budget", &claims.budget_id))?;
-            if amount as u64 > b.available_micros {
-                return Err(Error::new(
-                    ErrorKind::UsageExceeded,
-                    format!(
-                        "budget {} has {} micro-units available, {amount} asked",
-                        b.id, b.available_micros
-                    ),
-                ));
-            }
+            let b = budget_in(tx, &claims.budget_id, now)?;
+            fits(&b, 0, amount)?;
             store::agents::insert_lease(tx, &id, &claims, amount, now, now + ttl)?;
-            store::agents::lease(tx, &id, now)?.ok_or_else(|| not_found("lease", &id))
+            lease_in(tx, &id, now)
         })
     }
 
     /// The lease `id` as it stands.
     pub fn get_lease(&self, id: &str) -> Result<Lease> {
         let now = self.inner.now();
-        self.inner
-            .db
-            .read(|c| store::agents::lease(c, id, now))?
-            .ok_or_else(|| not_found("lease", id))
+        self.inner.db.read(|c| lease_in(c, id, now))
     }
 
     /// Extends a live lease so that `amount_micros` more is available on it
@@ -403,7 +413,7 @@ impl TokenManager {
         let ttl = lease_ttl(ttl_seconds)?;
         let now = self.inner.now();
         self.inner.db.write_relaxed(|tx| {
-            let l = store::agents::lease(tx, id, now)?.ok_or_else(|| not_found("lease", id))?;
+            let l = lease_in(tx, id, now)?;
             match l.status.as_str() {
                 "revoked" => return Err(revoked(&l.jti)),
                 "active" | "expired" => {}
@@ -414,24 +424,14 @@ impl TokenManager {
                     ));
                 }
             }
-            let b = store::agents::budget(tx, &l.budget_id, now)?
-                .ok_or_else(|| not_found("budget", &l.budget_id))?;
+            let b = budget_in(tx, &l.budget_id, now)?;
             // This lease's own unspent part is available to it again.
             let own = if l.status == "active" {
                 l.remaining_micros
             } else {
                 0
             };
-            if amount as u64 > b.available_micros + own {
-                return Err(Error::new(
-                    ErrorKind::UsageExceeded,
-                    format!(
-                        "budget {} has {} micro-units available, {amount} asked",
-                        b.id,
-                        b.available_micros + own
-                    ),
-                ));
-            }
+            fits(&b, own, amount)?;
             store::agents::set_lease(
                 tx,
                 id,
@@ -440,7 +440,7 @@ impl TokenManager {
                 now,
                 Some(now + ttl),
             )?;
-            store::agents::lease(tx, id, now)?.ok_or_else(|| not_found("lease", id))
+            lease_in(tx, id, now)
         })
     }
 
@@ -448,11 +448,11 @@ impl TokenManager {
     pub fn release_lease(&self, id: &str) -> Result<Lease> {
         let now = self.inner.now();
         self.inner.db.write_relaxed(|tx| {
-            let l = store::agents::lease(tx, id, now)?.ok_or_else(|| not_found("lease", id))?;
+            let l = lease_in(tx, id, now)?;
             if l.status == "active" || l.status == "expired" {
                 store::agents::set_lease(tx, id, l.amount_micros as i64, "released", now, None)?;
             }
-            store::agents::lease(tx, id, now)?.ok_or_else(|| not_found("lease", id))
+            lease_in(tx, id, now)
         })
     }
 
@@ -466,16 +466,15 @@ impl TokenManager {
         let mut p = crate::usage::prepare(report, now)?;
         let mut counted = false;
         let lease = self.inner.db.write_relaxed(|tx| {
-            let l = store::agents::lease(tx, id, now)?.ok_or_else(|| not_found("lease", id))?;
-            let b = store::agents::budget(tx, &l.budget_id, now)?
-                .ok_or_else(|| not_found("budget", &l.budget_id))?;
+            let l = lease_in(tx, id, now)?;
+            let b = budget_in(tx, &l.budget_id, now)?;
             p.agent_id = Some(l.agent_id.clone());
             p.owner = Some(b.owner);
             if store::usage::insert(tx, &p)? {
                 counted = true;
                 store::agents::spend(tx, id, &l.budget_id, p.numbers[5] as i64, now)?;
             }
-            store::agents::lease(tx, id, now)?.ok_or_else(|| not_found("lease", id))
+            lease_in(tx, id, now)
         })?;
         if counted {
             self.inner.metrics.usage(&p.numbers);

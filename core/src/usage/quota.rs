@@ -355,6 +355,19 @@ impl QuotaRow {
         }
     }
 
+    /// Counts `n` as used (a consumption or a settled actual amount, in
+    /// full even past the limit) and queues a newly reached alert level.
+    fn charge(&mut self, n: u64, now: i64, events: &mut Vec<Event>) {
+        if n == 0 {
+            return;
+        }
+        self.used = self.used.saturating_add(n).min(MAX_AMOUNT);
+        self.dirty = true;
+        if let Some(level) = self.new_alert() {
+            events.push(alert(self, level, now));
+        }
+    }
+
     /// The alert level reached (80 or 100) if it is new in this window.
     fn new_alert(&mut self) -> Option<i64> {
         if self.limit == 0 {
@@ -627,19 +640,10 @@ impl TokenManager {
             for r in &mut rows {
                 r.roll(now);
                 if let Some(a) = actual {
-                    let n = a.of(r.metric);
-                    if n > 0 {
-                        r.used = r.used.saturating_add(n).min(MAX_AMOUNT);
-                        r.dirty = true;
-                        if let Some(level) = r.new_alert() {
-                            events.push(alert(r, level, now));
-                        }
-                    }
-                }
-                if r.dirty {
-                    store::quota::save(tx, r, now)?;
+                    r.charge(a.of(r.metric), now, &mut events);
                 }
             }
+            save_dirty(tx, &rows, now)?;
             Ok(QuotaDecision {
                 allowed: true,
                 quotas: rows.iter().map(QuotaRow::view).collect(),
@@ -688,10 +692,10 @@ impl TokenManager {
         let now = self.inner.now();
         let mut events = Vec::new();
         let body = |tx: &rusqlite::Connection, events: &mut Vec<Event>| {
-            let mut rows = self.quota_rows(tx, key_id)?;
-            if mode != Mode::Peek && store::quota::expire_reservations(tx, Some(key_id), now)? > 0 {
-                rows = self.quota_rows(tx, key_id)?;
+            if mode != Mode::Peek {
+                store::quota::expire_reservations(tx, Some(key_id), now)?;
             }
+            let mut rows = self.quota_rows(tx, key_id)?;
             for r in &mut rows {
                 r.roll(now);
             }
@@ -707,14 +711,11 @@ impl TokenManager {
                     if n == 0 {
                         continue;
                     }
-                    r.dirty = true;
                     if mode == Mode::Consume {
-                        r.used += n;
-                        if let Some(level) = r.new_alert() {
-                            events.push(alert(r, level, now));
-                        }
+                        r.charge(n, now, events);
                     } else {
                         r.reserved += n;
+                        r.dirty = true;
                         items.push([r.seq, n as i64]);
                     }
                 }
@@ -732,9 +733,7 @@ impl TokenManager {
                 }
             }
             if mode != Mode::Peek {
-                for r in rows.iter().filter(|r| r.dirty) {
-                    store::quota::save(tx, r, now)?;
-                }
+                save_dirty(tx, &rows, now)?;
             }
             Ok((
                 QuotaDecision {
@@ -763,6 +762,14 @@ impl TokenManager {
         }
         Ok(out)
     }
+}
+
+/// Writes the rows a call changed.
+fn save_dirty(tx: &rusqlite::Connection, rows: &[QuotaRow], now: i64) -> Result<()> {
+    for r in rows.iter().filter(|r| r.dirty) {
+        store::quota::save(tx, r, now)?;
+    }
+    Ok(())
 }
 
 fn alert(r: &QuotaRow, level: i64, now: i64) -> Event {
