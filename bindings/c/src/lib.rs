@@ -1241,11 +1241,7 @@ pub unsafe extern "C" fn itk_ratelimiter_check(
         // SAFETY: C strings per the contract.
         let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
         let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
-        let d = if consume {
-            rl.check(key, &limits, now_ms)?
-        } else {
-            rl.peek(key, &limits, now_ms)?
-        };
+        let d = rl.decide(key, &limits, now_ms, consume)?;
         let json = to_json(&d)?;
         if !out_allowed.is_null() {
             // SAFETY: non-NULL out-param.

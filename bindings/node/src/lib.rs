@@ -303,21 +303,17 @@ fn limits_of(v: Value, what: &str) -> Result<Vec<irontoken::ratelimit::Limit>, C
 }
 
 fn key_update_of(options: UpdateKeyOptions) -> Result<KeyUpdate, Code> {
-    let expires_at = int(options.expires_at, "expiresAt")?;
-    let clear = options.clear_expiry.unwrap_or(false);
-    if clear && expires_at.is_some() {
-        return Err(invalid("give expiresAt or clearExpiry, not both"));
-    }
+    let expires_at = KeyUpdate::expiry_change(
+        int(options.expires_at, "expiresAt")?,
+        options.clear_expiry.unwrap_or(false),
+    )
+    .map_err(err)?;
     Ok(KeyUpdate {
         name: options.name,
         description: options.description,
         scopes: options.scopes,
         metadata: object(options.metadata, "metadata")?,
-        expires_at: if clear {
-            Some(None)
-        } else {
-            expires_at.map(Some)
-        },
+        expires_at,
         rate_limits: options
             .rate_limits
             .map(|l| limits_of(l, "rateLimits"))
@@ -1687,8 +1683,18 @@ pub fn jose_code(code: String) -> Option<String> {
 #[napi]
 pub struct RateLimiter(irontoken::ratelimit::RateLimiter);
 
-fn limits_from(limits: Value) -> Result<Vec<irontoken::ratelimit::Limit>, Code> {
-    serde_json::from_value(limits).map_err(|e| invalid(&format!("limits: {e}")))
+impl RateLimiter {
+    fn decide(
+        &self,
+        key: &str,
+        limits: Value,
+        now_ms: Option<f64>,
+        consume: bool,
+    ) -> Result<Value, Code> {
+        let limits = limits_of(limits, "limits")?;
+        let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
+        value_of(self.0.decide(key, &limits, now, consume).map_err(err)?)
+    }
 }
 
 #[napi]
@@ -1703,19 +1709,13 @@ impl RateLimiter {
     /// Counts one request of `key` against every limit (all-or-nothing).
     #[napi]
     pub fn check(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
-        let limits = limits_from(limits)?;
-        let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
-        let d = self.0.check(&key, &limits, now).map_err(err)?;
-        value_of(d)
+        self.decide(&key, limits, now_ms, true)
     }
 
     /// Answers as `check` would, without counting the request.
     #[napi]
     pub fn peek(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
-        let limits = limits_from(limits)?;
-        let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
-        let d = self.0.peek(&key, &limits, now).map_err(err)?;
-        value_of(d)
+        self.decide(&key, limits, now_ms, false)
     }
 
     /// Number of buckets held.

@@ -33,17 +33,7 @@ fn to_object(py: Python<'_>, v: &Bound<'_, PyAny>, what: &str) -> PyResult<Map<S
     if !v.is_instance_of::<PyDict>() {
         return Err(to_py(py, Error::invalid(format!("{what} must be a dict"))));
     }
-    let dumped = py
-        .import("json")?
-        .call_method1("dumps", (v,))
-        .map_err(|_| {
-            to_py(
-                py,
-                Error::invalid(format!("{what} must be JSON-serializable")),
-            )
-        })?;
-    let s: String = dumped.extract()?;
-    serde_json::from_str(&s).map_err(|e| to_py(py, Error::invalid(format!("{what}: {e}"))))
+    from_py(py, v, what)
 }
 
 /// A string as Python's `repr` would show it (single quotes).
@@ -571,12 +561,8 @@ impl TokenManager {
         actor: Option<String>,
     ) -> PyResult<KeyRecord> {
         let tm = self.core(py)?;
-        if clear_expiry && expires_at.is_some() {
-            return Err(to_py(
-                py,
-                Error::invalid("give expires_at or clear_expiry, not both"),
-            ));
-        }
+        let expiry =
+            KeyUpdate::expiry_change(expires_at, clear_expiry).map_err(|e| to_py(py, e))?;
         let metadata = metadata
             .map(|m| to_object(py, &m, "metadata"))
             .transpose()?;
@@ -585,11 +571,7 @@ impl TokenManager {
             description,
             scopes,
             metadata,
-            expires_at: if clear_expiry {
-                Some(None)
-            } else {
-                expires_at.map(Some)
-            },
+            expires_at: expiry,
             rate_limits: rate_limits
                 .map(|l| from_py(py, &l, "rate_limits"))
                 .transpose()?,
@@ -968,16 +950,19 @@ impl TokenManager {
             session_id,
             model,
             model_version,
-            prompt_tokens: nn(py, prompt_tokens, "prompt_tokens")?,
-            completion_tokens: nn(py, completion_tokens, "completion_tokens")?,
-            cache_read_tokens: nn(py, cache_read_tokens, "cache_read_tokens")?,
-            cache_write_tokens: nn(py, cache_write_tokens, "cache_write_tokens")?,
-            requests: requests.map(|r| nn(py, r, "requests")).transpose()?,
-            cost_micros: nn(py, cost_micros, "cost_micros")?,
-            metadata: metadata
-                .map(|m| to_object(py, &m, "metadata"))
-                .transpose()?,
             at,
+            ..counted(
+                py,
+                [
+                    prompt_tokens,
+                    completion_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    cost_micros,
+                ],
+                requests,
+                metadata,
+            )?
         };
         call_py(py, || tm.record_usage(&r))
     }
@@ -1344,16 +1329,18 @@ impl TokenManager {
             request_id: Some(request_id),
             model,
             model_version,
-            prompt_tokens: nn(py, prompt_tokens, "prompt_tokens")?,
-            completion_tokens: nn(py, completion_tokens, "completion_tokens")?,
-            cache_read_tokens: nn(py, cache_read_tokens, "cache_read_tokens")?,
-            cache_write_tokens: nn(py, cache_write_tokens, "cache_write_tokens")?,
-            requests: requests.map(|r| nn(py, r, "requests")).transpose()?,
-            cost_micros: nn(py, cost_micros, "cost_micros")?,
-            metadata: metadata
-                .map(|m| to_object(py, &m, "metadata"))
-                .transpose()?,
-            ..Default::default()
+            ..counted(
+                py,
+                [
+                    prompt_tokens,
+                    completion_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    cost_micros,
+                ],
+                requests,
+                metadata,
+            )?
         };
         call_py(py, || tm.report_lease_usage(lease_id, &r))
     }
@@ -1465,6 +1452,29 @@ fn to_py_serialized<'py, T: serde::Serialize>(
 /// `ValueError`, rather than Python's `OverflowError`).
 fn nn(py: Python<'_>, v: i64, what: &str) -> PyResult<u64> {
     u64::try_from(v).map_err(|_| to_py(py, Error::invalid(format!("{what} must be >= 0"))))
+}
+
+/// The counted part of a usage report from keyword arguments: prompt,
+/// completion, cache-read and cache-write tokens and cost (each >= 0),
+/// requests and metadata; the other fields empty.
+fn counted(
+    py: Python<'_>,
+    [prompt, completion, cache_read, cache_write, cost]: [i64; 5],
+    requests: Option<i64>,
+    metadata: Option<Bound<'_, PyAny>>,
+) -> PyResult<irontoken::UsageReport> {
+    Ok(irontoken::UsageReport {
+        prompt_tokens: nn(py, prompt, "prompt_tokens")?,
+        completion_tokens: nn(py, completion, "completion_tokens")?,
+        cache_read_tokens: nn(py, cache_read, "cache_read_tokens")?,
+        cache_write_tokens: nn(py, cache_write, "cache_write_tokens")?,
+        requests: requests.map(|r| nn(py, r, "requests")).transpose()?,
+        cost_micros: nn(py, cost, "cost_micros")?,
+        metadata: metadata
+            .map(|m| to_object(py, &m, "metadata"))
+            .transpose()?,
+        ..Default::default()
+    })
 }
 
 /// Quota amounts from keyword arguments.
@@ -1673,15 +1683,23 @@ fn jwt_encode(
 #[pyclass(frozen, module = "irontoken._native")]
 struct RateLimiter(irontoken::ratelimit::RateLimiter);
 
-fn limits_of(
-    py: Python<'_>,
-    limits: &Bound<'_, PyAny>,
-) -> PyResult<Vec<irontoken::ratelimit::Limit>> {
-    let text: String = py
-        .import("json")?
-        .call_method1("dumps", (limits,))?
-        .extract()?;
-    irontoken::ratelimit::Limit::list_from_json(&text).map_err(|e| to_py(py, e))
+impl RateLimiter {
+    fn decide<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        limits: &Bound<'_, PyAny>,
+        now_ms: Option<i64>,
+        consume: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limits: Vec<irontoken::ratelimit::Limit> = from_py(py, limits, "limits")?;
+        let now = now_ms.unwrap_or_else(irontoken::SystemClock::now_ms);
+        let d = self
+            .0
+            .decide(key, &limits, now, consume)
+            .map_err(|e| to_py(py, e))?;
+        to_py_serialized(py, &d)
+    }
 }
 
 #[pymethods]
@@ -1702,16 +1720,7 @@ impl RateLimiter {
         limits: &Bound<'_, PyAny>,
         now_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let limits = limits_of(py, limits)?;
-        let d = self
-            .0
-            .check(
-                key,
-                &limits,
-                now_ms.unwrap_or_else(irontoken::SystemClock::now_ms),
-            )
-            .map_err(|e| to_py(py, e))?;
-        to_py_serialized(py, &d)
+        self.decide(py, key, limits, now_ms, true)
     }
 
     /// Answers as `check` would, without counting the request.
@@ -1723,16 +1732,7 @@ impl RateLimiter {
         limits: &Bound<'_, PyAny>,
         now_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let limits = limits_of(py, limits)?;
-        let d = self
-            .0
-            .peek(
-                key,
-                &limits,
-                now_ms.unwrap_or_else(irontoken::SystemClock::now_ms),
-            )
-            .map_err(|e| to_py(py, e))?;
-        to_py_serialized(py, &d)
+        self.decide(py, key, limits, now_ms, false)
     }
 
     /// Number of buckets held.

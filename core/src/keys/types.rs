@@ -171,6 +171,23 @@ pub struct KeyUpdate {
     pub actor: Option<String>,
 }
 
+impl KeyUpdate {
+    /// The `expires_at` change from a binding's two arguments: a new expiry,
+    /// or `clear` to remove it; giving both is `INVALID_ARGUMENT`.
+    pub fn expiry_change(
+        expires_at: Option<i64>,
+        clear: bool,
+    ) -> crate::Result<Option<Option<i64>>> {
+        match (expires_at, clear) {
+            (Some(_), true) => Err(crate::Error::invalid(
+                "give a new expiry or clear it, not both",
+            )),
+            (_, true) => Ok(Some(None)),
+            (at, false) => Ok(at.map(Some)),
+        }
+    }
+}
+
 fn some_of<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     Option::<i64>::deserialize(d).map(Some)
 }

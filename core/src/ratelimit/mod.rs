@@ -45,14 +45,10 @@ impl Limit {
         Ok(l)
     }
 
-    /// Parses a JSON array of limits (`[{"name", "count", "period_ms", "burst"}]`).
+    /// Parses a JSON array of limits (`[{"name", "count", "period_ms", "burst"}]`);
+    /// [`RateLimiter::check`] and [`RateLimiter::peek`] validate them.
     pub fn list_from_json(text: &str) -> Result<Vec<Limit>> {
-        let limits: Vec<Limit> =
-            serde_json::from_str(text).map_err(|e| Error::invalid(format!("limits: {e}")))?;
-        for l in &limits {
-            l.validate()?;
-        }
-        Ok(limits)
+        serde_json::from_str(text).map_err(|e| Error::invalid(format!("limits: {e}")))
     }
 
     /// Checks a key's list of limits: each valid, names unique, at most 16.
@@ -218,15 +214,22 @@ impl RateLimiter {
 
     /// Counts one request of `key` against every limit, all-or-nothing, at `now_ms`.
     pub fn check(&self, key: &str, limits: &[Limit], now_ms: i64) -> Result<Decision> {
-        self.run(key, limits, now_ms, true)
+        self.decide(key, limits, now_ms, true)
     }
 
     /// Answers as `check` would, without counting the request.
     pub fn peek(&self, key: &str, limits: &[Limit], now_ms: i64) -> Result<Decision> {
-        self.run(key, limits, now_ms, false)
+        self.decide(key, limits, now_ms, false)
     }
 
-    fn run(&self, key: &str, limits: &[Limit], now_ms: i64, consume: bool) -> Result<Decision> {
+    /// `check` when `consume`, else `peek` (for callers that take the choice as data).
+    pub fn decide(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        now_ms: i64,
+        consume: bool,
+    ) -> Result<Decision> {
         if limits.is_empty() {
             return Err(Error::invalid("no limits given"));
         }
