@@ -115,42 +115,9 @@ impl Subject {
     }
 }
 
-/// Metrics on the command line.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Metric {
-    /// Requests.
-    Requests,
-    /// LLM tokens.
-    Tokens,
-    /// Cost in micro-units.
-    Cost,
-}
-
-/// Periods on the command line.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Period {
-    /// A UTC day.
-    Day,
-    /// A UTC calendar month.
-    Month,
-    /// Never resets: a credit balance.
-    None,
-}
-
-fn metric(m: Metric) -> QuotaMetric {
-    match m {
-        Metric::Requests => QuotaMetric::Requests,
-        Metric::Tokens => QuotaMetric::Tokens,
-        Metric::Cost => QuotaMetric::Cost,
-    }
-}
-
-fn period(p: Period) -> QuotaPeriod {
-    match p {
-        Period::Day => QuotaPeriod::Day,
-        Period::Month => QuotaPeriod::Month,
-        Period::None => QuotaPeriod::None,
-    }
+/// A quota name (metric, period) parsed by core.
+fn name<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: Error| e.message().to_string())
 }
 
 /// Quotas of keys and owners.
@@ -160,12 +127,12 @@ pub enum QuotaCmd {
     Set {
         #[command(flatten)]
         subject: Subject,
-        /// What is counted.
-        #[arg(long, value_enum)]
-        metric: Metric,
-        /// The window.
-        #[arg(long, value_enum)]
-        period: Period,
+        /// What is counted: requests, tokens or cost (micro-units).
+        #[arg(long, value_parser = name::<QuotaMetric>)]
+        metric: QuotaMetric,
+        /// The window: day, month (UTC) or none (a credit balance).
+        #[arg(long, value_parser = name::<QuotaPeriod>)]
+        period: QuotaPeriod,
         /// Limit per window (cost in micro-units; a balance: credits granted).
         #[arg(long)]
         limit: u64,
@@ -173,8 +140,8 @@ pub enum QuotaCmd {
         #[arg(long, requires = "refill_period")]
         refill_amount: Option<u64>,
         /// ...every day or month.
-        #[arg(long, value_enum, requires = "refill_amount")]
-        refill_period: Option<Period>,
+        #[arg(long, value_parser = name::<QuotaPeriod>, requires = "refill_amount")]
+        refill_period: Option<QuotaPeriod>,
     },
     /// List the quotas of a key or owner with their state.
     List {
@@ -185,20 +152,20 @@ pub enum QuotaCmd {
     Delete {
         #[command(flatten)]
         subject: Subject,
-        /// What is counted.
-        #[arg(long, value_enum)]
-        metric: Metric,
-        /// The window.
-        #[arg(long, value_enum)]
-        period: Period,
+        /// What is counted: requests, tokens or cost (micro-units).
+        #[arg(long, value_parser = name::<QuotaMetric>)]
+        metric: QuotaMetric,
+        /// The window: day, month (UTC) or none (a credit balance).
+        #[arg(long, value_parser = name::<QuotaPeriod>)]
+        period: QuotaPeriod,
     },
     /// Add credits to a balance (a quota with period none).
     Credit {
         #[command(flatten)]
         subject: Subject,
-        /// What is counted.
-        #[arg(long, value_enum)]
-        metric: Metric,
+        /// What is counted: requests, tokens or cost (micro-units).
+        #[arg(long, value_parser = name::<QuotaMetric>)]
+        metric: QuotaMetric,
         /// Amount to add.
         #[arg(long)]
         amount: u64,
@@ -533,11 +500,11 @@ pub fn run_quota(
             let q = tm.set_quota(&QuotaSpec {
                 scope,
                 subject: s.into(),
-                metric: metric(*m),
-                period: period(*p),
+                metric: *m,
+                period: *p,
                 limit: *limit,
                 refill_amount: *refill_amount,
-                refill_period: refill_period.map(period),
+                refill_period: *refill_period,
                 actor: actor.map(str::to_string),
             })?;
             quotas(&[q], json);
@@ -552,7 +519,7 @@ pub fn run_quota(
             period: p,
         } => {
             let (scope, s) = subject.get();
-            tm.delete_quota(scope, s, metric(*m), period(*p), actor)?;
+            tm.delete_quota(scope, s, *m, *p, actor)?;
             if json {
                 println!("{}", serde_json::json!({"deleted": true}));
             } else {
@@ -565,7 +532,7 @@ pub fn run_quota(
             amount,
         } => {
             let (scope, s) = subject.get();
-            quotas(&[tm.add_credits(scope, s, metric(*m), *amount)?], json);
+            quotas(&[tm.add_credits(scope, s, *m, *amount)?], json);
         }
     }
     Ok(())

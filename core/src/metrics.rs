@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The counters (per manager, since it was opened).
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    verifications: [AtomicU64; 9],
+    verifications: [AtomicU64; VerifyReason::ALL.len()],
     pub keys_created: AtomicU64,
     pub keys_revoked: AtomicU64,
     pub jwt_issued: AtomicU64,

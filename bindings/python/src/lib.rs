@@ -1046,17 +1046,15 @@ impl TokenManager {
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let s = irontoken::QuotaSpec {
-            scope: name_of(py, scope, "scope")?,
+            scope: name_of(py, scope)?,
             subject,
-            metric: name_of(py, metric, "metric")?,
-            period: name_of(py, period, "period")?,
+            metric: name_of(py, metric)?,
+            period: name_of(py, period)?,
             limit: nn(py, limit, "limit")?,
             refill_amount: refill_amount
                 .map(|a| nn(py, a, "refill_amount"))
                 .transpose()?,
-            refill_period: refill_period
-                .map(|p| name_of(py, p, "refill_period"))
-                .transpose()?,
+            refill_period: refill_period.map(|p| name_of(py, p)).transpose()?,
             actor,
         };
         call_py(py, || tm.set_quota(&s))
@@ -1075,9 +1073,9 @@ impl TokenManager {
     ) -> PyResult<()> {
         let tm = self.core(py)?;
         let (scope, metric, period) = (
-            name_of(py, scope, "scope")?,
-            name_of(py, metric, "metric")?,
-            name_of(py, period, "period")?,
+            name_of(py, scope)?,
+            name_of(py, metric)?,
+            name_of(py, period)?,
         );
         call(py, || {
             tm.delete_quota(scope, subject, metric, period, actor)
@@ -1093,7 +1091,7 @@ impl TokenManager {
         scope: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let scope = name_of(py, scope, "scope")?;
+        let scope = name_of(py, scope)?;
         call_py(py, || tm.list_quotas(scope, subject))
     }
 
@@ -1109,7 +1107,7 @@ impl TokenManager {
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let amount = nn(py, amount, "amount")?;
-        let (scope, metric) = (name_of(py, scope, "scope")?, name_of(py, metric, "metric")?);
+        let (scope, metric) = (name_of(py, scope)?, name_of(py, metric)?);
         to_py_serialized(
             py,
             &call(py, || tm.add_credits(scope, subject, metric, amount))?,
@@ -1514,9 +1512,8 @@ fn from_py<T: serde::de::DeserializeOwned>(
 }
 
 /// A name such as "day" or "owner" as the core enum `T`.
-fn name_of<T: serde::de::DeserializeOwned>(py: Python<'_>, name: &str, what: &str) -> PyResult<T> {
-    serde_json::from_value(Value::String(name.to_string()))
-        .map_err(|e| to_py(py, Error::invalid(format!("{what}: {e}"))))
+fn name_of<T: std::str::FromStr<Err = Error>>(py: Python<'_>, name: &str) -> PyResult<T> {
+    name.parse().map_err(|e| to_py(py, e))
 }
 
 /// A page of serializable records as a `PageResult` of dicts.

@@ -267,14 +267,18 @@ impl TokenManager {
     /// quota; a request denied by a quota has still taken its rate-limit
     /// slot (attempts count against rate limits).
     pub fn verify_key_with(&self, key: &str, opts: &VerifyOptions) -> Result<Verification> {
-        let scopes: Vec<&str> = opts.required_scopes.iter().map(String::as_str).collect();
-        self.verify_checked(key, &scopes, opts.rate_limit, opts.quota.as_ref())
+        self.verify_checked(
+            key,
+            &opts.required_scopes,
+            opts.rate_limit,
+            opts.quota.as_ref(),
+        )
     }
 
-    fn verify_checked(
+    fn verify_checked<S: AsRef<str>>(
         &self,
         key: &str,
-        required_scopes: &[&str],
+        required_scopes: &[S],
         rate_limit: bool,
         quota: Option<&crate::usage::quota::Amounts>,
     ) -> Result<Verification> {
@@ -328,7 +332,7 @@ impl TokenManager {
             KeyStatus::Active
                 if !required_scopes
                     .iter()
-                    .all(|s| record.scopes.iter().any(|have| have == s)) =>
+                    .all(|s| record.scopes.iter().any(|have| have == s.as_ref())) =>
             {
                 VerifyReason::InsufficientScope
             }

@@ -65,24 +65,34 @@ pub enum QuotaScope {
 }
 
 macro_rules! names {
-    ($t:ty { $($v:ident => $s:literal),* }) => {
+    ($t:ty, $what:literal { $($v:ident => $s:literal),* }) => {
         impl $t {
             /// The stored name.
             pub fn as_str(self) -> &'static str {
                 match self { $(<$t>::$v => $s),* }
             }
+            /// A name read from the database (unknown: `STORAGE`).
             pub(crate) fn parse(s: &str) -> Result<$t> {
+                s.parse().map_err(|_| {
+                    Error::new(ErrorKind::Storage, format!("unknown stored value {s:?}"))
+                })
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = Error;
+            /// Parses the name (unknown: `INVALID_ARGUMENT` listing the names).
+            fn from_str(s: &str) -> Result<$t> {
                 match s {
                     $($s => Ok(<$t>::$v),)*
-                    _ => Err(Error::new(ErrorKind::Storage, format!("unknown stored value {s:?}"))),
+                    _ => Err(Error::invalid(concat!($what, " must be one of", $(" ", $s),*))),
                 }
             }
         }
     };
 }
-names!(QuotaMetric { Requests => "requests", Tokens => "tokens", Cost => "cost" });
-names!(QuotaPeriod { Day => "day", Month => "month", None => "none" });
-names!(QuotaScope { Key => "key", Owner => "owner" });
+names!(QuotaMetric, "metric" { Requests => "requests", Tokens => "tokens", Cost => "cost" });
+names!(QuotaPeriod, "period" { Day => "day", Month => "month", None => "none" });
+names!(QuotaScope, "scope" { Key => "key", Owner => "owner" });
 
 /// A quota to create or change (identified by scope, subject, metric, period).
 #[derive(Debug, Clone, Deserialize)]
