@@ -279,17 +279,27 @@ impl TokenManager {
                     "an active signing key exists: rotate it instead",
                 ));
             }
-            st::insert(tx, &row)?;
-            Self::audit_signing(
-                tx,
-                AuditAction::SigningKeyCreate,
-                &row.kid,
-                actor,
-                now,
-                json!({"alg": row.alg}),
-            )?;
-            Ok(info(&row, now))
+            Self::insert_signing(tx, &row, actor, now)
         })
+    }
+
+    /// Stores a new signing key with its `signing_key.create` audit entry.
+    fn insert_signing(
+        tx: &rusqlite::Connection,
+        row: &SigningRow,
+        actor: Option<&str>,
+        now: i64,
+    ) -> Result<ManagedKey> {
+        st::insert(tx, row)?;
+        Self::audit_signing(
+            tx,
+            AuditAction::SigningKeyCreate,
+            &row.kid,
+            actor,
+            now,
+            json!({"alg": row.alg}),
+        )?;
+        Ok(info(row, now))
     }
 
     /// Generates a new active key (of `alg`, or the current key's algorithm);
@@ -338,16 +348,7 @@ impl TokenManager {
                     json!({"rotated_to": row.kid, "overlap_seconds": overlap_seconds}),
                 )?;
             }
-            st::insert(tx, &row)?;
-            Self::audit_signing(
-                tx,
-                AuditAction::SigningKeyCreate,
-                &row.kid,
-                actor,
-                now,
-                json!({"alg": row.alg}),
-            )?;
-            Ok(info(&row, now))
+            Self::insert_signing(tx, &row, actor, now)
         })
     }
 
