@@ -465,8 +465,9 @@ itk_status itk_api_key_exchange(const struct itk_manager *m,
                                 char **out_json);
 
 /**
- * Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate, or
- * an HMAC secret as text) and `policy_json` (`algorithms` required; optional
+ * Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate
+ * (anywhere in the text), an OpenSSH public key line, or an HMAC secret as
+ * text; judged by content, see `itk_jwt_verifier_new_key`) and `policy_json` (`algorithms` required; optional
  * `leeway`, `issuer`, `audience` (array), `subject`, `required` (array),
  * `require_exp`, `require_sub`, `verify_exp`, `verify_nbf`, `verify_iat`,
  * `max_token_bytes`) into a verifier written to `*out`.
@@ -476,12 +477,25 @@ itk_status itk_jwt_verifier_new(const char *key,
                                 struct itk_jwt_verifier **out);
 
 /**
- * Like `itk_jwt_verifier_new` with a binary HMAC secret of `len` bytes (at least 32).
+ * Like `itk_jwt_verifier_new` with a binary HMAC secret of `len` bytes (at
+ * least 32). Material that is a key or certificate in any form (PEM, DER,
+ * JWK, OpenSSH) is refused with `ITK_STATUS_INVALID_KEY_MATERIAL`.
  */
 itk_status itk_jwt_verifier_new_hmac(const uint8_t *secret,
                                      size_t len,
                                      const char *policy_json,
                                      struct itk_jwt_verifier **out);
+
+/**
+ * Like `itk_jwt_verifier_new` with key material of `len` bytes in any form,
+ * judged by its content: PEM (anywhere in the bytes), DER (SPKI, PKCS#1,
+ * certificate), JWK/JWKS JSON, an OpenSSH public key, or else an HMAC
+ * secret. Asymmetric material is never used as an HMAC secret.
+ */
+itk_status itk_jwt_verifier_new_key(const uint8_t *key,
+                                    size_t len,
+                                    const char *policy_json,
+                                    struct itk_jwt_verifier **out);
 
 /**
  * Frees a verifier. NULL is ignored.
@@ -544,6 +558,17 @@ itk_status itk_jwt_signer_sign(const struct itk_jwt_signer *s,
                                const char *claims_json,
                                const char *header_json,
                                char **out_token);
+
+/**
+ * Like `itk_jwt_signer_new` with key material of `len` bytes in any form,
+ * judged by content: a private key in PEM or DER (PKCS#1, PKCS#8, SEC1), or
+ * else an HMAC secret. Public keys and certificates are refused.
+ */
+itk_status itk_jwt_signer_new_key(const uint8_t *key,
+                                  size_t len,
+                                  const char *alg,
+                                  const char *kid,
+                                  struct itk_jwt_signer **out);
 
 /**
  * Frees a signer. NULL is ignored.

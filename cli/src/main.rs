@@ -176,7 +176,9 @@ enum JwtCmd {
 /// Where key material comes from (never the command line itself).
 #[derive(Args)]
 struct KeySource {
-    /// File with a PEM key or certificate, a JWK or JWKS, or an HMAC secret.
+    /// File with a key in any form, judged by content: PEM (anywhere in the
+    /// file) or DER key or certificate, JWK or JWKS, OpenSSH public key, or
+    /// else an HMAC secret (its bytes as they are).
     #[arg(long, conflicts_with = "key_env", required_unless_present = "key_env")]
     key_file: Option<std::path::PathBuf>,
     /// Environment variable holding the key text (e.g. an HMAC secret).
@@ -185,12 +187,13 @@ struct KeySource {
 }
 
 impl KeySource {
-    fn text(&self) -> Result<String, Error> {
+    fn bytes(&self) -> Result<Vec<u8>, Error> {
         match (&self.key_file, &self.key_env) {
-            (Some(path), _) => std::fs::read_to_string(path).map_err(|e| {
+            (Some(path), _) => std::fs::read(path).map_err(|e| {
                 Error::invalid(format!("cannot read key file {}: {e}", path.display()))
             }),
             (None, Some(var)) => std::env::var(var)
+                .map(String::into_bytes)
                 .map_err(|_| Error::invalid(format!("environment variable {var} is not set"))),
             (None, None) => Err(Error::invalid("give --key-file or --key-env")),
         }
@@ -460,7 +463,7 @@ fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
                 ..Default::default()
             }
             .into_policy()?;
-            let v = Verifier::new(Keyring::from_text(&key.text()?)?, policy);
+            let v = Verifier::new(Keyring::from_bytes(&key.bytes()?)?, policy)?;
             let d = v.decode(&token)?;
             let out = if json_out {
                 json!({"header": d.header, "claims": d.claims})
@@ -489,7 +492,8 @@ fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
                 claims.insert("iat".into(), json!(now));
                 claims.insert("exp".into(), json!(now.saturating_add(*d)));
             }
-            let signer = Signer::named(SigningKey::from_text(&key.text()?)?, alg, kid.as_deref())?;
+            let signer =
+                Signer::named(SigningKey::from_bytes(&key.bytes()?)?, alg, kid.as_deref())?;
             println!("{}", signer.sign(&claims, None)?);
         }
     }

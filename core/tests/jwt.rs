@@ -113,11 +113,21 @@ fn sign_and_verify_round_trips_for_every_key_type() {
             assert_eq!(d.header["kid"], "k1");
             assert_eq!(d.header["alg"], alg.as_str());
         }
-        // The key type bounds the algorithms it may sign with.
+        // A private key never signs HMAC (it is not a secret).
         let e = encode(&c, &sk, Alg::HS256, None).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::JwtAlgNotAllowed);
+        assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial);
     }
-    let secret = b"0123456789abcdef0123456789abcdef";
+    // RFC 7518 §3.2: a secret as long as the hash; 32 bytes sign HS256 only.
+    let short = SigningKey::hmac(b"0123456789abcdef0123456789abcdef").unwrap();
+    for alg in [Alg::HS384, Alg::HS512] {
+        let e = encode(&c, &short, alg, None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial, "{e}");
+        let ring =
+            Keyring::single(VerifyingKey::hmac(b"0123456789abcdef0123456789abcdef").unwrap());
+        let e = decode("x.y.z", &ring, &Policy::new(&[alg]), now).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial, "{e}");
+    }
+    let secret = &[b'k'; 64];
     let sk = SigningKey::hmac(secret).unwrap();
     let ring = Keyring::single(VerifyingKey::hmac(secret).unwrap());
     for alg in [Alg::HS256, Alg::HS384, Alg::HS512] {

@@ -972,13 +972,14 @@ fn new_verifier(
     give(
         out,
         itk_jwt_verifier {
-            v: irontoken::jwt::Verifier::new(keys, policy),
+            v: irontoken::jwt::Verifier::new(keys, policy)?,
         },
     )
 }
 
-/// Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate, or
-/// an HMAC secret as text) and `policy_json` (`algorithms` required; optional
+/// Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate
+/// (anywhere in the text), an OpenSSH public key line, or an HMAC secret as
+/// text; judged by content, see `itk_jwt_verifier_new_key`) and `policy_json` (`algorithms` required; optional
 /// `leeway`, `issuer`, `audience` (array), `subject`, `required` (array),
 /// `require_exp`, `require_sub`, `verify_exp`, `verify_nbf`, `verify_iat`,
 /// `max_token_bytes`) into a verifier written to `*out`.
@@ -996,7 +997,24 @@ pub unsafe extern "C" fn itk_jwt_verifier_new(
     })
 }
 
-/// Like `itk_jwt_verifier_new` with a binary HMAC secret of `len` bytes (at least 32).
+/// `len` bytes at `p` (NULL only with `len` 0), checked before any use.
+///
+/// # Safety
+/// `p` points at `len` readable bytes that outlive the returned slice.
+unsafe fn bytes_arg<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8], Error> {
+    if p.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid(format!("{what} length is out of range")));
+    }
+    // SAFETY: non-NULL, length in range, readable per the contract.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Like `itk_jwt_verifier_new` with a binary HMAC secret of `len` bytes (at
+/// least 32). Material that is a key or certificate in any form (PEM, DER,
+/// JWK, OpenSSH) is refused with `ITK_STATUS_INVALID_KEY_MATERIAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_jwt_verifier_new_hmac(
     secret: *const u8,
@@ -1005,16 +1023,34 @@ pub unsafe extern "C" fn itk_jwt_verifier_new_hmac(
     out: *mut *mut itk_jwt_verifier,
 ) -> itk_status {
     guard(|| {
-        if secret.is_null() {
-            return Err(Error::invalid("secret is NULL"));
-        }
         // SAFETY: the caller gives `len` readable bytes at `secret`.
-        let bytes = unsafe { std::slice::from_raw_parts(secret, len) };
+        let bytes = unsafe { bytes_arg(secret, len, "secret") }?;
         // SAFETY: C string per the contract.
         let policy = unsafe { arg(policy_json, "policy_json") }?;
         crate::out(out, "out")?;
         let key = irontoken::jwt::VerifyingKey::hmac(bytes)?;
         new_verifier(irontoken::jwt::Keyring::single(key), policy, out)
+    })
+}
+
+/// Like `itk_jwt_verifier_new` with key material of `len` bytes in any form,
+/// judged by its content: PEM (anywhere in the bytes), DER (SPKI, PKCS#1,
+/// certificate), JWK/JWKS JSON, an OpenSSH public key, or else an HMAC
+/// secret. Asymmetric material is never used as an HMAC secret.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verifier_new_key(
+    key: *const u8,
+    len: usize,
+    policy_json: *const c_char,
+    out: *mut *mut itk_jwt_verifier,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: the caller gives `len` readable bytes at `key`.
+        let bytes = unsafe { bytes_arg(key, len, "key") }?;
+        // SAFETY: C string per the contract.
+        let policy = unsafe { arg(policy_json, "policy_json") }?;
+        crate::out(out, "out")?;
+        new_verifier(irontoken::jwt::Keyring::from_bytes(bytes)?, policy, out)
     })
 }
 
@@ -1182,6 +1218,32 @@ pub unsafe extern "C" fn itk_jwt_signer_sign(
         let s = &handle(s, "signer")?.s;
         // SAFETY: C strings per the contract.
         unsafe { sign_into(s, claims_json, header_json, out_token) }
+    })
+}
+
+/// Like `itk_jwt_signer_new` with key material of `len` bytes in any form,
+/// judged by content: a private key in PEM or DER (PKCS#1, PKCS#8, SEC1), or
+/// else an HMAC secret. Public keys and certificates are refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_signer_new_key(
+    key: *const u8,
+    len: usize,
+    alg: *const c_char,
+    kid: *const c_char,
+    out: *mut *mut itk_jwt_signer,
+) -> itk_status {
+    guard(|| {
+        crate::out(out, "out")?;
+        // SAFETY: the caller gives `len` readable bytes at `key`.
+        let bytes = unsafe { bytes_arg(key, len, "key") }?;
+        // SAFETY: C strings per the contract.
+        let (alg, kid) = unsafe { (arg(alg, "alg")?, opt_arg(kid, "kid")?) };
+        let s = irontoken::jwt::Signer::named(
+            irontoken::jwt::SigningKey::from_bytes(bytes)?,
+            alg,
+            kid,
+        )?;
+        give(out, itk_jwt_signer { s })
     })
 }
 

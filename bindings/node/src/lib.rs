@@ -1556,13 +1556,16 @@ struct CreditOptions {
     scope: irontoken::QuotaScope,
 }
 
-fn keyring_of(key: Either<String, Buffer>) -> Result<irontoken::jwt::Keyring, Code> {
-    use irontoken::jwt::{Keyring, VerifyingKey};
+/// Key material as a string or Buffer: judged by content in core, never by type.
+fn key_bytes(key: &Either<String, Buffer>) -> &[u8] {
     match key {
-        Either::A(text) => Keyring::from_text(&text),
-        Either::B(bytes) => VerifyingKey::hmac(&bytes).map(Keyring::single),
+        Either::A(text) => text.as_bytes(),
+        Either::B(bytes) => bytes,
     }
-    .map_err(err)
+}
+
+fn keyring_of(key: Either<String, Buffer>) -> Result<irontoken::jwt::Keyring, Code> {
+    irontoken::jwt::Keyring::from_bytes(key_bytes(&key)).map_err(err)
 }
 
 fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Code> {
@@ -1596,13 +1599,13 @@ pub struct JwtVerifier(irontoken::jwt::Verifier);
 
 #[napi]
 impl JwtVerifier {
-    /// Parses `key` (PEM, JWK, JWKS, secret string, or Buffer secret) and the policy JSON.
+    /// Parses `key` (PEM, DER, JWK, JWKS, OpenSSH public key or HMAC secret,
+    /// as a string or Buffer; judged by content) and the policy JSON.
     #[napi(constructor)]
     pub fn new(key: Either<String, Buffer>, policy_json: String) -> Result<Self, Code> {
-        Ok(JwtVerifier(irontoken::jwt::Verifier::new(
-            keyring_of(key)?,
-            policy_of(&policy_json)?,
-        )))
+        irontoken::jwt::Verifier::new(keyring_of(key)?, policy_of(&policy_json)?)
+            .map(JwtVerifier)
+            .map_err(err)
     }
 
     /// Verifies a JWT (at `now`, Unix seconds, or the system clock).
@@ -1632,7 +1635,8 @@ pub struct JwtSigner(irontoken::jwt::Signer);
 
 #[napi]
 impl JwtSigner {
-    /// Parses `key` (PEM private key or secret string, or Buffer secret) for `algorithm`.
+    /// Parses `key` (a private key in PEM or DER, or an HMAC secret, as a
+    /// string or Buffer; judged by content) for `algorithm`.
     #[napi(constructor)]
     pub fn new(
         key: Either<String, Buffer>,
@@ -1640,11 +1644,7 @@ impl JwtSigner {
         kid: Option<String>,
     ) -> Result<Self, Code> {
         use irontoken::jwt::{Signer, SigningKey};
-        let sk = match key {
-            Either::A(text) => SigningKey::from_text(&text),
-            Either::B(bytes) => SigningKey::hmac(&bytes),
-        }
-        .map_err(err)?;
+        let sk = SigningKey::from_bytes(key_bytes(&key)).map_err(err)?;
         Signer::named(sk, &algorithm, kid.as_deref())
             .map(JwtSigner)
             .map_err(err)

@@ -1401,40 +1401,37 @@ impl TokenManager {
     }
 }
 
-/// Key material from Python: bytes are an HMAC secret; str is key text
-/// (JWKS, JWK, PEM, or an HMAC secret).
-fn keyring_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::Keyring, Error> {
-    use irontoken::jwt::{Keyring, VerifyingKey};
+/// Key material from Python as bytes, whichever of str, bytes, bytearray or
+/// memoryview it came as: what it is comes from its content, in core.
+fn key_material(key: &Bound<'_, PyAny>) -> Result<Vec<u8>, Error> {
     if let Ok(b) = key.cast::<pyo3::types::PyBytes>() {
-        return Ok(Keyring::single(VerifyingKey::hmac(b.as_bytes())?));
+        return Ok(b.as_bytes().to_vec());
     }
-    match key.extract::<String>() {
-        Ok(s) => Keyring::from_text(&s),
-        Err(_) => Err(Error::new(
-            irontoken::ErrorKind::InvalidKeyMaterial,
-            "key must be str (PEM, JWK, JWKS or secret) or bytes (secret)",
-        )),
+    if let Ok(s) = key.extract::<String>() {
+        return Ok(s.into_bytes());
     }
+    if let Ok(v) = key.extract::<Vec<u8>>() {
+        return Ok(v);
+    }
+    Err(Error::new(
+        irontoken::ErrorKind::InvalidKeyMaterial,
+        "key must be str or bytes (PEM, DER, JWK, JWKS, OpenSSH public key or HMAC secret)",
+    ))
 }
 
-/// A signer from Python key material (bytes: HMAC secret; str: PEM or secret).
+/// A keyring from Python key material (str or bytes; judged by content).
+fn keyring_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::Keyring, Error> {
+    irontoken::jwt::Keyring::from_bytes(&key_material(key)?)
+}
+
+/// A signer from Python key material (str or bytes; judged by content).
 fn signer_of(
     key: &Bound<'_, PyAny>,
     algorithm: &str,
     kid: Option<&str>,
 ) -> Result<irontoken::jwt::Signer, Error> {
     use irontoken::jwt::{Signer, SigningKey};
-    let sk = if let Ok(b) = key.cast::<pyo3::types::PyBytes>() {
-        SigningKey::hmac(b.as_bytes())?
-    } else if let Ok(s) = key.extract::<String>() {
-        SigningKey::from_text(&s)?
-    } else {
-        return Err(Error::new(
-            irontoken::ErrorKind::InvalidKeyMaterial,
-            "key must be str (PEM or secret) or bytes (secret)",
-        ));
-    };
-    Signer::named(sk, algorithm, kid)
+    Signer::named(SigningKey::from_bytes(&key_material(key)?)?, algorithm, kid)
 }
 
 /// Any serializable record as the Python object `json.loads` would give.
@@ -1570,7 +1567,9 @@ impl JwtVerifier {
         let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
         let policy = irontoken::jwt::PolicySettings::policy_from_json(policy_json)
             .map_err(|e| to_py(py, e))?;
-        Ok(JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)))
+        irontoken::jwt::Verifier::new(keys, policy)
+            .map(JwtVerifier)
+            .map_err(|e| to_py(py, e))
     }
 
     /// Verifies a JWT; returns its claims as a dict.
@@ -1627,7 +1626,10 @@ fn jwt_decode<'py>(
     let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
     let policy =
         irontoken::jwt::PolicySettings::policy_from_json(policy_json).map_err(|e| to_py(py, e))?;
-    JwtVerifier(irontoken::jwt::Verifier::new(keys, policy)).decode_complete(py, token, now)
+    irontoken::jwt::Verifier::new(keys, policy)
+        .map(JwtVerifier)
+        .map_err(|e| to_py(py, e))?
+        .decode_complete(py, token, now)
 }
 
 /// A signing key and algorithm parsed once, for many tokens.

@@ -115,11 +115,14 @@ impl SignCache {
             Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
                 Sign::Rsa(sig::RsaKeyPair::from_der(der).ok()?)
             }
+            // PKCS#8 or SEC1 (`EC PRIVATE KEY`).
             Alg::ES256 => Sign::Ecdsa(
-                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der).ok()?,
+                sig::EcdsaKeyPair::from_private_key_der(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .ok()?,
             ),
             Alg::ES384 => Sign::Ecdsa(
-                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P384_SHA384_FIXED_SIGNING, der).ok()?,
+                sig::EcdsaKeyPair::from_private_key_der(&sig::ECDSA_P384_SHA384_FIXED_SIGNING, der)
+                    .ok()?,
             ),
             Alg::EdDSA => Sign::Ed(sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).ok()?),
         })

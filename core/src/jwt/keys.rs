@@ -1,21 +1,52 @@
 //! Verification keys (PEM, JWK, HMAC secrets) and keyrings (JWKS).
 //!
 //! A key is parsed once, when it is loaded; it knows its type and therefore
-//! which algorithms may use it. RSA keys under 2048 bits and HMAC secrets
-//! under 32 bytes are refused at load time.
+//! which algorithms may use it. What a key is comes from its content
+//! ([`super::material::classify`]), never from whether it arrived as bytes or
+//! text. RSA keys under 2048 bits, HMAC secrets under 32 bytes and Ed25519
+//! public keys of small order are refused at load time; an HMAC secret must
+//! also be as long as its algorithm's hash (HS384: 48, HS512: 64 bytes).
+//!
+//! A private JWK given for verification is used through its public part only
+//! (the private members are ignored).
 
 use super::Alg;
+use super::material::{DerKind, Material, SshReader, classify, not_a_secret};
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use std::fmt;
 
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
-/// Shortest HMAC secret accepted, in bytes.
+/// Shortest HMAC secret accepted, in bytes (the HS256 minimum).
 pub const MIN_HMAC_BYTES: usize = 32;
+
+/// Shortest HMAC secret `alg` may use (RFC 7518 §3.2: the hash size), 0 for
+/// algorithms that are not HMAC.
+pub fn min_hmac_bytes(alg: Alg) -> usize {
+    match alg {
+        Alg::HS256 => 32,
+        Alg::HS384 => 48,
+        Alg::HS512 => 64,
+        _ => 0,
+    }
+}
+
+/// Refuses an HMAC secret of `len` bytes for `alg` when it is shorter than
+/// the algorithm's minimum.
+pub(super) fn check_hmac_fits(len: usize, alg: Alg) -> Result<()> {
+    let min = min_hmac_bytes(alg);
+    if len < min {
+        return Err(bad_key(format!(
+            "HMAC secret too short for {}: {len} bytes, at least {min} required",
+            alg.as_str()
+        )));
+    }
+    Ok(())
+}
 
 pub(super) fn bad_key(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidKeyMaterial, msg)
@@ -40,6 +71,17 @@ pub enum KeyType {
 }
 
 impl KeyType {
+    /// A short name for messages: `HMAC`, `RSA`, `EC P-256`, `EC P-384`, `Ed25519`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Hmac => "HMAC",
+            KeyType::Rsa { .. } => "RSA",
+            KeyType::EcP256 => "EC P-256",
+            KeyType::EcP384 => "EC P-384",
+            KeyType::Ed25519 => "Ed25519",
+        }
+    }
+
     /// The algorithms this type of key can verify.
     pub fn algorithms(self) -> &'static [Alg] {
         match self {
@@ -66,6 +108,8 @@ pub struct VerifyingKey {
     key_type: KeyType,
     /// Set when the key (e.g. a JWK's `alg`) allows exactly one algorithm.
     alg: Option<Alg>,
+    /// Length of an HMAC secret in bytes (0 for public keys).
+    secret_len: usize,
     decoding: DecodingKey,
     parsed: super::crypto::VerifyCache,
 }
@@ -103,6 +147,21 @@ pub(super) fn rsa_modulus_bits(der: &[u8], index: usize) -> Result<usize> {
     }
 }
 
+/// Refuses an Ed25519 public key that is not a point of the curve or has
+/// small order (such a key verifies forged signatures in lax verifiers).
+pub(super) fn check_ed25519_point(raw: &[u8]) -> Result<()> {
+    let bytes: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| bad_key("an Ed25519 public key is 32 bytes"))?;
+    match curve25519_dalek::edwards::CompressedEdwardsY(bytes).decompress() {
+        None => Err(bad_key(
+            "the Ed25519 public key is not a point of the curve",
+        )),
+        Some(p) if p.is_small_order() => Err(bad_key("the Ed25519 public key has small order")),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Refuses RSA moduli under [`MIN_RSA_BITS`].
 pub(super) fn check_rsa_bits(bits: usize) -> Result<()> {
     if bits < MIN_RSA_BITS {
@@ -113,8 +172,12 @@ pub(super) fn check_rsa_bits(bits: usize) -> Result<()> {
     Ok(())
 }
 
-/// Refuses HMAC secrets under [`MIN_HMAC_BYTES`].
+/// Refuses asymmetric-looking material and secrets under [`MIN_HMAC_BYTES`].
 pub(super) fn check_hmac_len(secret: &[u8]) -> Result<()> {
+    let m = classify(secret)?;
+    if m.is_asymmetric() {
+        return Err(not_a_secret(&m));
+    }
     if secret.len() < MIN_HMAC_BYTES {
         return Err(bad_key(format!(
             "HMAC secret too short: {} bytes, at least {MIN_HMAC_BYTES} required",
@@ -125,27 +188,71 @@ pub(super) fn check_hmac_len(secret: &[u8]) -> Result<()> {
 }
 
 impl VerifyingKey {
-    /// An HMAC secret (at least 32 bytes).
+    /// An HMAC secret (at least 32 bytes). Material that is a key or
+    /// certificate in any form (PEM, DER, JWK, OpenSSH) is refused.
     pub fn hmac(secret: &[u8]) -> Result<Self> {
         check_hmac_len(secret)?;
-        Ok(VerifyingKey {
+        Ok(Self::secret_unchecked(secret))
+    }
+
+    fn secret_unchecked(secret: &[u8]) -> Self {
+        VerifyingKey {
             kid: None,
             key_type: KeyType::Hmac,
             alg: None,
+            secret_len: secret.len(),
             decoding: DecodingKey::from_secret(secret),
             parsed: Default::default(),
-        })
+        }
+    }
+
+    /// One verification key from material in any form, judged by content:
+    /// PEM (anywhere in the text), DER (SPKI, PKCS#1, certificate), a JWK,
+    /// an OpenSSH public key, or else an HMAC secret. A JWKS is refused here
+    /// (load it with [`Keyring::from_bytes`]).
+    pub fn from_bytes(input: &[u8]) -> Result<Self> {
+        match classify(input)? {
+            Material::Secret => Self::hmac(input),
+            Material::Jwks(_) => Err(bad_key("a JWKS holds a set of keys: load it as a keyring")),
+            m => Self::from_material(&m),
+        }
+    }
+
+    /// A verification key from classified asymmetric material.
+    pub(super) fn from_material(m: &Material) -> Result<Self> {
+        match m {
+            Material::Der { kind, der } if kind.is_public() => Self::from_public_der(*kind, der),
+            Material::Der { kind, .. } if kind.is_private() => Err(bad_key(
+                "a private key was given where a public key is expected",
+            )),
+            Material::Der { .. } => Err(bad_key(
+                "DER that is not a public key or certificate of a supported type",
+            )),
+            Material::OtherPem { label } => Err(bad_key(format!(
+                "PEM block {label:?} is not a public key or certificate of a supported type"
+            ))),
+            Material::Jwk(json) => Self::from_jwk(json),
+            Material::Jwks(_) => Err(bad_key("a JWKS holds a set of keys: load it as a keyring")),
+            Material::Ssh { key_type, blob } => Self::from_ssh(key_type, blob),
+            Material::Secret => Err(bad_key("not a public key")),
+        }
     }
 
     /// A public key in PEM: SPKI (`PUBLIC KEY`), PKCS#1 (`RSA PUBLIC KEY`) or
     /// an X.509 certificate (`CERTIFICATE`); RSA, EC P-256/P-384 or Ed25519.
+    /// Leading text (openssl's "Bag Attributes"), a byte-order mark and CRLF
+    /// line ends are fine.
     pub fn from_pem(pem: &str) -> Result<Self> {
-        let bytes = pem.as_bytes();
-        if pem.contains("PRIVATE KEY") {
-            return Err(bad_key(
-                "a private key was given where a public key is expected",
-            ));
+        match classify(pem.as_bytes())? {
+            m @ (Material::Der { .. } | Material::OtherPem { .. }) => Self::from_material(&m),
+            _ => Err(bad_key("not a PEM public key or certificate")),
         }
+    }
+
+    /// A public key from DER of a known structure.
+    fn from_public_der(kind: DerKind, der: &[u8]) -> Result<Self> {
+        let pem = pem::encode(&pem::Pem::new(kind.pem_label(), der.to_vec()));
+        let bytes = pem.as_bytes();
         let (decoding, key_type) = if let Ok(k) = DecodingKey::from_rsa_pem(bytes) {
             let bits = match k.kind() {
                 jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => rsa_modulus_bits(der, 0)?,
@@ -166,20 +273,81 @@ impl VerifyingKey {
             };
             (k, t)
         } else if let Ok(k) = DecodingKey::from_ed_pem(bytes) {
+            if let jsonwebtoken::DecodingKeyKind::SecretOrDer(raw) = k.kind() {
+                check_ed25519_point(raw)?;
+            }
             (k, KeyType::Ed25519)
         } else {
             return Err(bad_key(
-                "not a PEM public key or certificate of a supported type (RSA, EC P-256/P-384, Ed25519)",
+                "not a public key or certificate of a supported type (RSA, EC P-256/P-384, Ed25519)",
             ));
         };
+        Self::public(decoding, key_type, None, None)
+    }
+
+    fn public(
+        decoding: DecodingKey,
+        key_type: KeyType,
+        kid: Option<String>,
+        alg: Option<Alg>,
+    ) -> Result<Self> {
         VerifyingKey {
-            kid: None,
+            kid,
             key_type,
-            alg: None,
+            alg,
+            secret_len: 0,
             decoding,
             parsed: Default::default(),
         }
         .checked()
+    }
+
+    /// An OpenSSH public key (`ssh-rsa`, `ecdsa-sha2-nistp256/384`,
+    /// `ssh-ed25519`) from its wire blob.
+    fn from_ssh(line_type: &str, blob: &[u8]) -> Result<Self> {
+        let mut r = SshReader(blob);
+        let name = r.string()?;
+        if !line_type.is_empty() && name != line_type.as_bytes() {
+            return Err(bad_key(
+                "OpenSSH public key: the type on the line and in the key differ",
+            ));
+        }
+        let (decoding, key_type) = match name {
+            b"ssh-rsa" => {
+                let e = r.string()?;
+                let n = r.string()?;
+                (
+                    DecodingKey::from_rsa_raw_components(n, e),
+                    KeyType::Rsa {
+                        bits: rsa_bits_of_modulus(n),
+                    },
+                )
+            }
+            b"ssh-ed25519" => {
+                let pk = r.string()?;
+                if pk.len() != 32 {
+                    return Err(bad_key("OpenSSH Ed25519 key is not 32 bytes"));
+                }
+                check_ed25519_point(pk)?;
+                (DecodingKey::from_ed_der(pk), KeyType::Ed25519)
+            }
+            b"ecdsa-sha2-nistp256" | b"ecdsa-sha2-nistp384" => {
+                let _curve = r.string()?;
+                let q = r.string()?;
+                let t = match (name, q.len()) {
+                    (b"ecdsa-sha2-nistp256", 65) => KeyType::EcP256,
+                    (b"ecdsa-sha2-nistp384", 97) => KeyType::EcP384,
+                    _ => return Err(bad_key("OpenSSH ECDSA key has a bad point")),
+                };
+                (DecodingKey::from_ec_der(q), t)
+            }
+            _ => {
+                return Err(bad_key(
+                    "unsupported OpenSSH key type (ssh-rsa, ecdsa-sha2-nistp256/384 and ssh-ed25519 are)",
+                ));
+            }
+        };
+        Self::public(decoding, key_type, None, None)
     }
 
     /// A JWK (JSON text). Honors `kid`, `alg` and `use` (must be `sig` if present).
@@ -210,14 +378,30 @@ impl VerifyingKey {
                 _ => return Err(bad_key("unsupported EC curve (P-256 and P-384 are)")),
             },
             AlgorithmParameters::OctetKeyPair(p) => match p.curve {
-                EllipticCurve::Ed25519 => KeyType::Ed25519,
+                EllipticCurve::Ed25519 => {
+                    let x = URL_SAFE_NO_PAD
+                        .decode(p.x.trim_end_matches('='))
+                        .map_err(|_| bad_key("invalid JWK: x is not base64url"))?;
+                    if x.len() != 32 {
+                        return Err(bad_key("invalid JWK: an Ed25519 x is 32 bytes"));
+                    }
+                    check_ed25519_point(&x)?;
+                    KeyType::Ed25519
+                }
                 _ => return Err(bad_key("unsupported OKP curve (Ed25519 is)")),
             },
             AlgorithmParameters::OctetKey(p) => {
                 let k = URL_SAFE_NO_PAD
                     .decode(p.value.trim_end_matches('='))
                     .map_err(|_| bad_key("invalid JWK: k is not base64url"))?;
-                let mut key = Self::hmac(&k)?;
+                // A JWK says what it is: its k is a secret whatever its bytes look like.
+                if k.len() < MIN_HMAC_BYTES {
+                    return Err(bad_key(format!(
+                        "HMAC secret too short: {} bytes, at least {MIN_HMAC_BYTES} required",
+                        k.len()
+                    )));
+                }
+                let mut key = Self::secret_unchecked(&k);
                 key.kid = jwk.common.key_id.clone();
                 key.alg = jwk_alg(jwk)?;
                 return key.checked();
@@ -226,14 +410,7 @@ impl VerifyingKey {
         };
         let decoding =
             DecodingKey::from_jwk(jwk).map_err(|e| bad_key(format!("invalid JWK: {e}")))?;
-        VerifyingKey {
-            kid: jwk.common.key_id.clone(),
-            key_type,
-            alg: jwk_alg(jwk)?,
-            decoding,
-            parsed: Default::default(),
-        }
-        .checked()
+        Self::public(decoding, key_type, jwk.common.key_id.clone(), jwk_alg(jwk)?)
     }
 
     /// Refuses weak keys and algorithm restrictions that do not fit the key type.
@@ -242,12 +419,17 @@ impl VerifyingKey {
             check_rsa_bits(bits)?;
         }
         if let Some(a) = self.alg
+            && self.key_type == KeyType::Hmac
+        {
+            check_hmac_fits(self.secret_len, a)?;
+        }
+        if let Some(a) = self.alg
             && !self.key_type.algorithms().contains(&a)
         {
             return Err(bad_key(format!(
-                "algorithm {} does not fit a {:?} key",
+                "algorithm {} does not fit a {} key",
                 a.as_str(),
-                self.key_type
+                self.key_type.name()
             )));
         }
         Ok(self)
@@ -281,9 +463,12 @@ impl VerifyingKey {
         self.allows(alg) && self.parsed.verify(&self.decoding, alg, message, signature)
     }
 
-    /// True if this key may verify a token signed with `alg`.
+    /// True if this key may verify a token signed with `alg` (an HMAC
+    /// secret only for the algorithms it is long enough for).
     pub fn allows(&self, alg: Alg) -> bool {
-        self.key_type.algorithms().contains(&alg) && self.alg.is_none_or(|a| a == alg)
+        self.key_type.algorithms().contains(&alg)
+            && self.alg.is_none_or(|a| a == alg)
+            && self.secret_len >= min_hmac_bytes(alg)
     }
 }
 
@@ -308,9 +493,16 @@ fn jwk_alg(jwk: &Jwk) -> Result<Option<Alg>> {
 /// never falls back to another key. A token without `kid` is accepted only
 /// when the keyring holds exactly one key; a keyring of one key without a
 /// `kid` (a PEM or secret given directly) verifies whatever `kid` the token names.
+///
+/// A keyring read from a JWKS skips the keys it cannot use (unsupported
+/// `kty`/`crv`, `use: enc`, weak or malformed keys), as jose and PyJWT do, and
+/// is refused only when no usable key remains; its `oct` keys verify only
+/// when the caller's policy allows an HMAC algorithm.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     keys: Vec<VerifyingKey>,
+    /// True when read from a JWKS (each key carries its own type).
+    set: bool,
 }
 
 impl Keyring {
@@ -321,39 +513,61 @@ impl Keyring {
 
     /// A keyring holding one key.
     pub fn single(key: VerifyingKey) -> Self {
-        Keyring { keys: vec![key] }
+        Keyring {
+            keys: vec![key],
+            set: false,
+        }
     }
 
-    /// Parses a JWKS (`{"keys": [...]}`). Every key must be usable and have a
-    /// distinct `kid` (when there is more than one).
+    /// Parses a JWKS (`{"keys": [...]}`); unusable keys are skipped, and
+    /// the set is refused only if none is left.
     pub fn from_jwks(json: &str) -> Result<Self> {
-        let set: JwkSet =
+        #[derive(serde::Deserialize)]
+        struct Set {
+            keys: Vec<serde_json::Value>,
+        }
+        let json = json.trim_start_matches('\u{feff}');
+        let set: Set =
             serde_json::from_str(json).map_err(|e| bad_key(format!("invalid JWKS: {e}")))?;
-        let mut ring = Keyring::new();
-        for jwk in &set.keys {
-            ring.add(VerifyingKey::from_parsed_jwk(jwk)?)?;
+        let mut ring = Keyring {
+            keys: Vec::with_capacity(set.keys.len()),
+            set: true,
+        };
+        let mut first_error = None;
+        for value in &set.keys {
+            let loaded = serde_json::from_value::<Jwk>(value.clone())
+                .map_err(|e| bad_key(format!("invalid JWK: {e}")))
+                .and_then(|jwk| VerifyingKey::from_parsed_jwk(&jwk));
+            match loaded {
+                Ok(k) => ring.keys.push(k),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if ring.keys.is_empty() {
+            return Err(match first_error {
+                Some(e) => bad_key(format!("the JWKS holds no usable key ({})", e.message())),
+                None => bad_key("the JWKS holds no keys"),
+            });
         }
         Ok(ring)
     }
 
-    /// Parses key text as applications hold it: a JWKS (`{"keys": ...}`), a
-    /// JWK (`{...}`), a PEM public key or certificate (`-----BEGIN`), or else
-    /// an HMAC secret (its UTF-8 bytes, at least 32).
-    pub fn from_text(text: &str) -> Result<Self> {
-        let t = text.trim_start();
-        if t.starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(t)
-                .map_err(|e| bad_key(format!("invalid JWK/JWKS JSON: {e}")))?;
-            if v.get("keys").is_some() {
-                Keyring::from_jwks(t)
-            } else {
-                Ok(Keyring::single(VerifyingKey::from_jwk(t)?))
-            }
-        } else if t.starts_with("-----BEGIN") {
-            Ok(Keyring::single(VerifyingKey::from_pem(t)?))
-        } else {
-            Ok(Keyring::single(VerifyingKey::hmac(text.as_bytes())?))
+    /// Key material in any form, judged by its content: a JWKS, a JWK, PEM
+    /// (anywhere in the text), DER, an OpenSSH public key, or else an HMAC
+    /// secret (at least 32 bytes).
+    pub fn from_bytes(input: &[u8]) -> Result<Self> {
+        match classify(input)? {
+            Material::Jwks(json) => Keyring::from_jwks(&json),
+            Material::Secret => Ok(Keyring::single(VerifyingKey::hmac(input)?)),
+            m => Ok(Keyring::single(VerifyingKey::from_material(&m)?)),
         }
+    }
+
+    /// [`Keyring::from_bytes`] for key text.
+    pub fn from_text(text: &str) -> Result<Self> {
+        Keyring::from_bytes(text.as_bytes())
     }
 
     /// Adds a key; with several keys, each needs a distinct `kid`.
@@ -372,12 +586,13 @@ impl Keyring {
             if self.get(kid).is_some() {
                 return Err(Error::invalid(format!("duplicate kid {kid:?} in keyring")));
             }
+            self.set = true;
         }
         self.keys.push(key);
         Ok(())
     }
 
-    /// The key with this `kid`.
+    /// The (first) key with this `kid`.
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         self.keys.iter().find(|k| k.kid() == Some(kid))
     }
@@ -392,24 +607,85 @@ impl Keyring {
         self.keys.is_empty()
     }
 
-    /// The key to verify a token with this header `kid`.
-    pub(crate) fn select(&self, kid: Option<&str>) -> Result<&VerifyingKey> {
+    /// Refuses a policy that could use one key two ways: a single key
+    /// given directly (not a JWKS) with an allow-list mixing HMAC and
+    /// public-key algorithms (the RS/HS confusion), or an HMAC secret
+    /// shorter than an allowed HMAC algorithm needs.
+    pub fn check_algorithms(&self, algorithms: &[Alg]) -> Result<()> {
+        // A JWKS, or a key pinned to one algorithm, cannot be used two ways.
+        let [only] = self.keys.as_slice() else {
+            return Ok(());
+        };
+        if self.set || only.alg.is_some() {
+            return Ok(());
+        }
+        let hmac = algorithms.iter().find(|a| min_hmac_bytes(**a) > 0);
+        let public = algorithms.iter().find(|a| min_hmac_bytes(**a) == 0);
+        if let (Some(h), Some(p)) = (hmac, public) {
+            return Err(Error::new(
+                ErrorKind::JwtAlgNotAllowed,
+                format!(
+                    "the allowed algorithms mix HMAC ({}) and public-key ({}) algorithms for one key; allow one family",
+                    h.as_str(),
+                    p.as_str()
+                ),
+            ));
+        }
+        let is_secret = only.key_type == KeyType::Hmac;
+        match (hmac, public) {
+            (Some(_), None) if !is_secret => {
+                return Err(bad_key(format!(
+                    "the key is an asymmetric key ({}) and must not be used as an HMAC secret",
+                    only.key_type.name()
+                )));
+            }
+            (None, Some(p)) if is_secret => {
+                return Err(bad_key(format!(
+                    "the key is an HMAC secret (not a PEM, DER, JWK or OpenSSH public key) and cannot verify {}",
+                    p.as_str()
+                )));
+            }
+            _ => {}
+        }
+        if is_secret {
+            for a in algorithms {
+                check_hmac_fits(only.secret_len, *a)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The key to verify a token with this header `kid` and algorithm.
+    pub(crate) fn select(&self, kid: Option<&str>, alg: Alg) -> Result<&VerifyingKey> {
+        let not_fit = || {
+            Error::new(
+                ErrorKind::JwtAlgNotAllowed,
+                format!("algorithm {} does not fit the selected key", alg.as_str()),
+            )
+        };
         // One key given without a kid (a PEM or secret, as PyJWT and jose take
         // them): the token's kid names nothing we could confuse it with.
         if let [only] = self.keys.as_slice()
-            && only.kid().is_none()
+            && (only.kid().is_none() || kid.is_none())
         {
-            return Ok(only);
+            return if only.allows(alg) {
+                Ok(only)
+            } else {
+                Err(not_fit())
+            };
         }
         match kid {
-            Some(kid) => self.get(kid).ok_or_else(|| {
-                let shown: String = kid.chars().take(64).collect();
-                Error::new(
-                    ErrorKind::JwtKeyNotFound,
-                    format!("no key with kid {shown:?}"),
-                )
-            }),
-            None if self.keys.len() == 1 => Ok(&self.keys[0]),
+            Some(kid) => {
+                let mut named = self.keys.iter().filter(|k| k.kid() == Some(kid)).peekable();
+                if named.peek().is_none() {
+                    let shown: String = kid.chars().take(64).collect();
+                    return Err(Error::new(
+                        ErrorKind::JwtKeyNotFound,
+                        format!("no key with kid {shown:?}"),
+                    ));
+                }
+                named.find(|k| k.allows(alg)).ok_or_else(not_fit)
+            }
             None if self.keys.is_empty() => Err(Error::new(
                 ErrorKind::JwtKeyNotFound,
                 "the keyring is empty",

@@ -19,11 +19,13 @@ mod crypto;
 mod json;
 mod keys;
 pub(crate) mod managed;
+pub mod material;
 mod sign;
 mod verify;
 
-pub use keys::{KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey};
+pub use keys::{KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey, min_hmac_bytes};
 pub use managed::{AccessToken, DEFAULT_TOKEN_TTL, MANAGED_ALGS, ManagedKey};
+pub use material::{Material, classify};
 pub use sign::{SigningKey, encode};
 pub use verify::{
     DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, decode, verify_jws,
@@ -41,14 +43,17 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier over `keys` with `policy`.
-    pub fn new(keys: Keyring, policy: Policy) -> Self {
-        Verifier { keys, policy }
+    /// A verifier over `keys` with `policy`; refuses one key given directly
+    /// with algorithms of both the HMAC and the public-key families, and an
+    /// HMAC secret too short for an allowed algorithm.
+    pub fn new(keys: Keyring, policy: Policy) -> Result<Self> {
+        keys.check_algorithms(&policy.algorithms)?;
+        Ok(Verifier { keys, policy })
     }
 
     /// Verifies a JWT at time `now` (Unix seconds).
     pub fn decode_at(&self, token: &str, now: i64) -> Result<Decoded> {
-        decode(token, &self.keys, &self.policy, now)
+        verify::decode_checked(token, &self.keys, &self.policy, now)
     }
 
     /// Verifies a JWT against the system clock.
@@ -58,7 +63,7 @@ impl Verifier {
 
     /// Verifies a compact JWS (signature and header only).
     pub fn verify_jws(&self, token: &str) -> Result<DecodedJws> {
-        verify_jws(token, &self.keys, &self.policy)
+        verify::verify_signature(token, &self.keys, &self.policy)
     }
 
     /// The policy.
@@ -80,18 +85,10 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// A signer; the algorithm must fit the key.
+    /// A signer; the algorithm must fit the key (an HMAC secret must be
+    /// long enough for it).
     pub fn new(key: SigningKey, alg: Alg) -> Result<Self> {
-        if !key.key_type().algorithms().contains(&alg) {
-            return Err(crate::Error::new(
-                crate::ErrorKind::JwtAlgNotAllowed,
-                format!(
-                    "algorithm {} does not fit a {:?} key",
-                    alg.as_str(),
-                    key.key_type()
-                ),
-            ));
-        }
+        sign::check_fit(&key, alg)?;
         Ok(Signer { key, alg })
     }
 

@@ -2,6 +2,7 @@
 
 use super::Alg;
 use super::keys::{KeyType, bad_key, check_hmac_len, check_rsa_bits, rsa_modulus_bits};
+use super::material::{DerKind, Material, classify};
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,6 +15,8 @@ use std::fmt;
 pub struct SigningKey {
     kid: Option<String>,
     key_type: KeyType,
+    /// Length of an HMAC secret in bytes (0 for private keys).
+    secret_len: usize,
     encoding: EncodingKey,
     parsed: super::crypto::SignCache,
 }
@@ -36,20 +39,78 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 impl SigningKey {
-    /// An HMAC secret (at least 32 bytes).
+    /// An HMAC secret (at least 32 bytes). Material that is a key or
+    /// certificate in any form (PEM, DER, JWK, OpenSSH) is refused.
     pub fn hmac(secret: &[u8]) -> Result<Self> {
         check_hmac_len(secret)?;
         Ok(SigningKey {
             kid: None,
             key_type: KeyType::Hmac,
+            secret_len: secret.len(),
             encoding: EncodingKey::from_secret(secret),
             parsed: Default::default(),
         })
     }
 
+    /// A signing key from material in any form, judged by content: a private
+    /// key in PEM (anywhere in the text) or DER (PKCS#1, PKCS#8, SEC1), or
+    /// else an HMAC secret. Public keys, certificates, JWKs and OpenSSH keys
+    /// are refused (they cannot sign, and are never HMAC secrets).
+    pub fn from_bytes(input: &[u8]) -> Result<Self> {
+        match classify(input)? {
+            Material::Secret => SigningKey::hmac(input),
+            Material::Der { kind, der } if kind.is_private() => Self::from_private_der(kind, &der),
+            Material::OtherPem { label } if label == "ENCRYPTED PRIVATE KEY" => Err(bad_key(
+                "encrypted private keys are not supported: decrypt the key first",
+            )),
+            Material::OtherPem { label } if label == "OPENSSH PRIVATE KEY" => Err(bad_key(
+                "OpenSSH private keys are not supported: convert to PKCS#8 (ssh-keygen -p -m PKCS8)",
+            )),
+            Material::Jwk(_) | Material::Jwks(_) => Err(bad_key(
+                "JWK private keys cannot sign here: give the private key in PEM or DER",
+            )),
+            m => Err(bad_key(format!(
+                "a public key or certificate ({}) cannot sign tokens: give the private key",
+                m.describe()
+            ))),
+        }
+    }
+
     /// A private key in PEM: RSA (PKCS#1 or PKCS#8, ≥ 2048 bits), EC P-256 or
-    /// P-384 (PKCS#8) or Ed25519 (PKCS#8).
+    /// P-384 (PKCS#8 or SEC1) or Ed25519 (PKCS#8). Leading text, a
+    /// byte-order mark and CRLF line ends are fine.
     pub fn from_pem(pem: &str) -> Result<Self> {
+        match classify(pem.as_bytes())? {
+            Material::Secret => Err(bad_key("not a PEM private key")),
+            _ => Self::from_bytes(pem.as_bytes()),
+        }
+    }
+
+    fn from_private_der(kind: DerKind, der: &[u8]) -> Result<Self> {
+        if kind == DerKind::EcPrivate {
+            let t = if contains(der, OID_P256) {
+                KeyType::EcP256
+            } else if contains(der, OID_P384) {
+                KeyType::EcP384
+            } else {
+                return Err(bad_key("unsupported EC curve (P-256 and P-384 are)"));
+            };
+            let alg = if t == KeyType::EcP256 {
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING
+            } else {
+                &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING
+            };
+            aws_lc_rs::signature::EcdsaKeyPair::from_private_key_der(alg, der)
+                .map_err(|_| bad_key("invalid EC private key"))?;
+            return Ok(SigningKey {
+                kid: None,
+                key_type: t,
+                secret_len: 0,
+                encoding: EncodingKey::from_ec_der(der),
+                parsed: Default::default(),
+            });
+        }
+        let pem = pem::encode(&pem::Pem::new(kind.pem_label(), der.to_vec()));
         let bytes = pem.as_bytes();
         let (encoding, key_type) = if let Ok(k) = EncodingKey::from_rsa_pem(bytes) {
             let bits = rsa_modulus_bits(k.as_bytes(), 1)?;
@@ -74,19 +135,15 @@ impl SigningKey {
         Ok(SigningKey {
             kid: None,
             key_type,
+            secret_len: 0,
             encoding,
             parsed: Default::default(),
         })
     }
 
-    /// Parses key text: a PEM private key (`-----BEGIN`), or else an HMAC
-    /// secret (its UTF-8 bytes, at least 32).
+    /// [`SigningKey::from_bytes`] for key text.
     pub fn from_text(text: &str) -> Result<Self> {
-        if text.trim_start().starts_with("-----BEGIN") {
-            SigningKey::from_pem(text)
-        } else {
-            SigningKey::hmac(text.as_bytes())
-        }
+        SigningKey::from_bytes(text.as_bytes())
     }
 
     /// Sets the `kid` written into the headers of the tokens this key signs.
@@ -106,6 +163,41 @@ impl SigningKey {
     }
 }
 
+/// Refuses an algorithm that does not fit the key: a private key never signs
+/// HMAC and a secret never signs with a public-key algorithm
+/// (`INVALID_KEY_MATERIAL`); an HMAC secret must be long enough for its
+/// algorithm; other mismatches are `JWT_ALG_NOT_ALLOWED`.
+pub(super) fn check_fit(key: &SigningKey, alg: Alg) -> Result<()> {
+    let hmac_alg = super::keys::min_hmac_bytes(alg) > 0;
+    match (key.key_type == KeyType::Hmac, hmac_alg) {
+        (false, true) => {
+            return Err(bad_key(format!(
+                "the key is an asymmetric key ({}) and must not be used as an HMAC secret",
+                key.key_type.name()
+            )));
+        }
+        (true, false) => {
+            return Err(bad_key(format!(
+                "the key is an HMAC secret (not a PEM or DER private key) and cannot sign {}",
+                alg.as_str()
+            )));
+        }
+        (true, true) => super::keys::check_hmac_fits(key.secret_len, alg)?,
+        (false, false) => {}
+    }
+    if !key.key_type.algorithms().contains(&alg) {
+        return Err(Error::new(
+            ErrorKind::JwtAlgNotAllowed,
+            format!(
+                "algorithm {} does not fit a {} key",
+                alg.as_str(),
+                key.key_type.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Signs `claims` with `key` and `alg` into a compact JWT. `extra_header`
 /// adds header parameters (e.g. `typ`, `cty`); `alg`, `crit` and `b64` are
 /// ours to set, and `kid` comes from the key.
@@ -115,16 +207,7 @@ pub fn encode(
     alg: Alg,
     extra_header: Option<&Map<String, Value>>,
 ) -> Result<String> {
-    if !key.key_type.algorithms().contains(&alg) {
-        return Err(Error::new(
-            ErrorKind::JwtAlgNotAllowed,
-            format!(
-                "algorithm {} does not fit a {:?} key",
-                alg.as_str(),
-                key.key_type
-            ),
-        ));
-    }
+    check_fit(key, alg)?;
     let mut header = Map::new();
     header.insert("alg".into(), Value::String(alg.as_str().into()));
     header.insert("typ".into(), Value::String("JWT".into()));

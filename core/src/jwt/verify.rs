@@ -173,7 +173,9 @@ fn b64(part: &str, what: &str) -> Result<Vec<u8>> {
 }
 
 /// Checks size, shape, header and signature; returns header and payload.
-fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
+/// The caller has checked the policy's algorithms against the keyring
+/// ([`Keyring::check_algorithms`]).
+pub(super) fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
     if token.len() > policy.max_token_bytes {
         return Err(malformed(format!(
             "token is {} bytes, over the {} byte limit",
@@ -233,13 +235,7 @@ fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<Deco
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(malformed("header kid is not a string")),
     };
-    let key = keys.select(kid)?;
-    if !key.allows(alg) {
-        return Err(err(
-            ErrorKind::JwtAlgNotAllowed,
-            format!("algorithm {} does not fit the selected key", alg.as_str()),
-        ));
-    }
+    let key = keys.select(kid, alg)?;
     // Canonical base64url for the signature, then the cryptographic check.
     let signature = b64(s64, "signature")?;
     let signing_input = &token[..h64.len() + 1 + p64.len()];
@@ -258,6 +254,7 @@ fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<Deco
 /// Verifies a compact JWS (signature and header policy only; the payload
 /// can be anything) and returns its header and payload bytes.
 pub fn verify_jws(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
+    keys.check_algorithms(&policy.algorithms)?;
     verify_signature(token, keys, policy)
 }
 
@@ -396,6 +393,17 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
 
 /// Verifies a JWT at time `now` (Unix seconds) and returns header and claims.
 pub fn decode(token: &str, keys: &Keyring, policy: &Policy, now: i64) -> Result<Decoded> {
+    keys.check_algorithms(&policy.algorithms)?;
+    decode_checked(token, keys, policy, now)
+}
+
+/// [`decode`] for a keyring and policy already checked together.
+pub(super) fn decode_checked(
+    token: &str,
+    keys: &Keyring,
+    policy: &Policy,
+    now: i64,
+) -> Result<Decoded> {
     let jws = verify_signature(token, keys, policy)?;
     let claims = parse_object(&jws.payload)
         .map_err(|e| malformed(format!("claims are not a JSON object: {e}")))?;
