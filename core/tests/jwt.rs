@@ -221,3 +221,90 @@ fn policy_settings_are_checked() {
             .is_err()
     );
 }
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Loads, verifies or signs with one material as the vector says.
+fn key_case(c: &Value, material: &[u8], as_text: bool, doc: &Value) -> irontoken::Result<()> {
+    use irontoken::jwt::{Signer, Verifier};
+    let now = doc["now"].as_i64().unwrap();
+    let text = as_text.then(|| std::str::from_utf8(material).unwrap());
+    match c["use"].as_str().unwrap() {
+        "verify" => {
+            let algs: Vec<String> = serde_json::from_value(c["algorithms"].clone()).unwrap();
+            let policy = PolicySettings {
+                algorithms: algs,
+                ..Default::default()
+            }
+            .into_policy()?;
+            let ring = match text {
+                Some(t) => Keyring::from_text(t)?,
+                None => Keyring::from_bytes(material)?,
+            };
+            let d = Verifier::new(ring, policy)?.decode_at(c["token"].as_str().unwrap(), now)?;
+            assert_eq!(Value::Object(d.claims), doc["claims"]);
+            Ok(())
+        }
+        _ => {
+            let key = match text {
+                Some(t) => SigningKey::from_text(t)?,
+                None => SigningKey::from_bytes(material)?,
+            };
+            let alg = c["alg"].as_str().unwrap();
+            let token =
+                Signer::named(key, alg, None)?.sign(&claims(doc["claims"].clone()), None)?;
+            let ring = match c["verify_pem"].as_str() {
+                Some(p) => Keyring::from_text(&read(p))?,
+                None => Keyring::from_bytes(material)?,
+            };
+            let policy = Policy::new(&[Alg::from_name(alg)?]);
+            decode(&token, &ring, &policy, now).map(|_| ())
+        }
+    }
+}
+
+#[test]
+fn key_material_vectors() {
+    let doc: Value = serde_json::from_str(&read("keys.json")).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 100);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let material = hex(c["key_hex"].as_str().unwrap());
+        if let Some(kind) = c["kind"].as_str()
+            && let Ok(m) = irontoken::jwt::classify(&material)
+        {
+            assert_eq!(m.describe(), kind, "{name}: classification");
+        }
+        let forms: &[bool] = if c["text"].as_bool().unwrap() {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &as_text in forms {
+            let got = key_case(c, &material, as_text, &doc);
+            match (c["expect"].as_str().unwrap(), got) {
+                ("ok", Ok(())) => {}
+                ("ok", Err(e)) => panic!("{name} (text: {as_text}): expected ok, got {e}"),
+                (code, Ok(())) => panic!("{name} (text: {as_text}): expected {code}, got ok"),
+                (code, Err(e)) => {
+                    assert_eq!(e.code(), code, "{name} (text: {as_text}): {e}");
+                    // Messages never carry key bytes.
+                    if material.len() >= 16 {
+                        let msg = e.message().as_bytes();
+                        assert!(
+                            !msg.windows(16)
+                                .any(|w| material.windows(16).any(|m| m == w)),
+                            "{name}: message quotes the key"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -125,6 +125,11 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
+fn trim_zeros(v: &[u8]) -> &[u8] {
+    let i = v.iter().position(|b| *b != 0).unwrap_or(v.len());
+    &v[i..]
+}
+
 fn rsa_bits_of_modulus(n: &[u8]) -> usize {
     let n = match n.iter().position(|b| *b != 0) {
         Some(i) => &n[i..],
@@ -314,8 +319,9 @@ impl VerifyingKey {
         }
         let (decoding, key_type) = match name {
             b"ssh-rsa" => {
-                let e = r.string()?;
-                let n = r.string()?;
+                // mpints carry a leading zero to stay positive; not part of the value.
+                let e = trim_zeros(r.string()?);
+                let n = trim_zeros(r.string()?);
                 (
                     DecodingKey::from_rsa_raw_components(n, e),
                     KeyType::Rsa {
@@ -612,12 +618,13 @@ impl Keyring {
     /// public-key algorithms (the RS/HS confusion), or an HMAC secret
     /// shorter than an allowed HMAC algorithm needs.
     pub fn check_algorithms(&self, algorithms: &[Alg]) -> Result<()> {
-        // A JWKS, or a key pinned to one algorithm, cannot be used two ways.
+        // A JWKS, or a key pinned to one algorithm, cannot be used two ways;
+        // it must still hold a key for one of the algorithms.
         let [only] = self.keys.as_slice() else {
-            return Ok(());
+            return self.check_set_fits(algorithms);
         };
         if self.set || only.alg.is_some() {
-            return Ok(());
+            return self.check_set_fits(algorithms);
         }
         let hmac = algorithms.iter().find(|a| min_hmac_bytes(**a) > 0);
         let public = algorithms.iter().find(|a| min_hmac_bytes(**a) == 0);
@@ -653,6 +660,22 @@ impl Keyring {
             }
         }
         Ok(())
+    }
+
+    fn check_set_fits(&self, algorithms: &[Alg]) -> Result<()> {
+        if self.keys.is_empty()
+            || self
+                .keys
+                .iter()
+                .any(|k| algorithms.iter().any(|a| k.allows(*a)))
+        {
+            return Ok(());
+        }
+        let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
+        Err(bad_key(format!(
+            "no key of the set can verify the allowed algorithms ({})",
+            names.join(", ")
+        )))
     }
 
     /// The key to verify a token with this header `kid` and algorithm.
