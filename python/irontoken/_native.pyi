@@ -28,6 +28,8 @@ __all__ = [
     "RateLimiter",
     "jwt_decode",
     "jwt_encode",
+    "jwt_unverified",
+    "Jwk",
 ]
 
 __version__: str
@@ -473,7 +475,7 @@ class TokenManager:
 class JwtVerifier:
     """A keyring and policy parsed once (see irontoken.jwt.JwtVerifier)."""
 
-    def __new__(cls, key: str | bytes, policy_json: str) -> "JwtVerifier": ...
+    def __new__(cls, key: str | bytes | bytearray | memoryview | Jwk, policy_json: str) -> "JwtVerifier": ...
     def decode(self, token: str, now: Optional[int] = None) -> Dict[str, Any]: ...
     def decode_complete(
         self, token: str, now: Optional[int] = None
@@ -484,7 +486,9 @@ class JwtVerifier:
 class JwtSigner:
     """A signing key and algorithm parsed once (see irontoken.jwt.JwtSigner)."""
 
-    def __new__(cls, key: str | bytes, algorithm: str, kid: Optional[str] = None) -> "JwtSigner": ...
+    def __new__(
+        cls, key: str | bytes | bytearray | memoryview, algorithm: str, kid: Optional[str] = None
+    ) -> "JwtSigner": ...
     def sign(self, claims_json: str, headers_json: Optional[str] = None) -> str: ...
 
 @final
@@ -500,12 +504,25 @@ class RateLimiter:
     ) -> Dict[str, Any]: ...
     def __len__(self) -> int: ...
 
+@final
+class Jwk:
+    """One JWK parsed once (the key of irontoken.jwt.PyJWK)."""
+
+    def __new__(cls, json: str) -> "Jwk": ...
+    @property
+    def kid(self) -> Optional[str]: ...
+    @property
+    def key_type(self) -> str: ...
+    @property
+    def algorithm(self) -> Optional[str]: ...
+
 def jwt_decode(
-    token: str, key: str | bytes, policy_json: str, now: Optional[int] = None
+    token: str, key: str | bytes | bytearray | memoryview | Jwk, policy_json: str, now: Optional[int] = None
 ) -> tuple[Dict[str, Any], Dict[str, Any]]: ...
+def jwt_unverified(token: str) -> tuple[Dict[str, Any], bytes, bytes]: ...
 def jwt_encode(
     claims_json: str,
-    key: str | bytes,
+    key: str | bytes | bytearray | memoryview,
     algorithm: str,
     headers_json: Optional[str] = None,
     kid: Optional[str] = None,

@@ -22,8 +22,13 @@ __all__ = [
     "BusyError",
     "SchemaTooNewError",
     "InternalError",
+    "PyJWTError",
     "JWTError",
     "InvalidTokenError",
+    "PyJWKError",
+    "PyJWKSetError",
+    "PyJWKClientError",
+    "PyJWKClientConnectionError",
     "DecodeError",
     "InvalidSignatureError",
     "ExpiredSignatureError",
@@ -135,7 +140,11 @@ class InternalError(IronTokenError):
     code = "INTERNAL"
 
 
-class JWTError(IronTokenError):
+class PyJWTError(IronTokenError):
+    """Base of every JWT error, token or key (PyJWT's ``PyJWTError``)."""
+
+
+class JWTError(PyJWTError):
     """Base of the errors of JWT verification (PyJWT: InvalidTokenError)."""
 
 
@@ -211,10 +220,38 @@ class UnsupportedHeaderError(JWTError):
     code = "JWT_UNSUPPORTED_HEADER"
 
 
-class InvalidKeyMaterialError(IronTokenError, ValueError):
-    """Key material is unparsable, unsupported or too weak."""
+class InvalidKeyMaterialError(PyJWTError, ValueError):
+    """Key material is unparsable, unsupported, too weak, or used the wrong
+    way (a public key as an HMAC secret). ``irontoken.jwt.InvalidKeyError``
+    is this class, as PyJWT names it."""
 
     code = "INVALID_KEY_MATERIAL"
+
+
+class PyJWKError(InvalidKeyMaterialError):
+    """A JWK cannot be used (PyJWT's ``PyJWKError``)."""
+
+
+class PyJWKSetError(PyJWKError):
+    """A JWKS holds no usable key (PyJWT's ``PyJWKSetError``)."""
+
+
+class PyJWKClientError(PyJWTError):
+    """A remote JWKS gave no key for the token (PyJWT's ``PyJWKClientError``)."""
+
+    code = "JWT_KEY_NOT_FOUND"
+
+
+class PyJWKClientConnectionError(PyJWKClientError):
+    """A remote JWKS could not be fetched (PyJWT's ``PyJWKClientConnectionError``)."""
+
+    code = "JWKS_FETCH_FAILED"
+
+
+class _MissingAlgorithmsError(DecodeError, InvalidArgumentError):
+    """``algorithms`` was not given (PyJWT raises DecodeError)."""
+
+    code = "INVALID_ARGUMENT"
 
 
 class MasterKeyRequiredError(IronTokenError):

@@ -1,16 +1,33 @@
 """JWT verification and signing with the PyJWT calling convention.
 
-``decode`` and ``encode`` take the arguments PyJWT takes for the common
-subset, and raise exceptions with PyJWT's names (``ExpiredSignatureError``,
-``InvalidAudienceError``... all under ``InvalidTokenError`` and our
-``IronTokenError``), so code using PyJWT switches by changing an import.
-Differences, on purpose:
+``decode`` and ``encode`` take the arguments PyJWT takes, and raise
+exceptions with PyJWT's names (``ExpiredSignatureError``,
+``InvalidAudienceError``... all under ``InvalidTokenError``, ``PyJWTError``
+and our ``IronTokenError``), so code using PyJWT switches by changing an
+import: ``from irontoken import jwt``.
 
-- ``algorithms`` is required; ``none`` is never accepted; the signature is
-  always verified (``options={"verify_signature": False}`` is refused);
+Keys may be ``str`` or ``bytes`` (or ``bytearray``/``memoryview``): what a key
+is comes from its content, never from its type. PEM (even after openssl's
+"Bag Attributes", with a BOM or CRLF), DER, JWK/JWKS JSON and OpenSSH public
+keys are asymmetric and are never used as an HMAC secret (that would be the
+RS/HS confusion attack): :class:`InvalidKeyError`, as in PyJWT.
+
+Also as in PyJWT: ``get_unverified_header``, ``decode(...,
+options={"verify_signature": False})`` (claims returned unverified, no key or
+``algorithms`` needed, no claim checked), ``decode_complete`` (header,
+payload, signature), tokens as ``bytes``, ``algorithms="HS256"``, ``leeway``
+as a ``timedelta``, :class:`PyJWK` and :class:`PyJWKSet`. Differences, on
+purpose:
+
+- ``algorithms`` is required when verifying (missing: :class:`DecodeError`);
+  ``none`` is never accepted or produced;
 - ``exp`` and ``sub`` are required unless ``options["require"]`` lists the
   required claims explicitly;
-- a ``kid`` not in the keyring is an error, never a fallback to another key.
+- one key given directly with an allow-list mixing HMAC and public-key
+  algorithms is refused (``InvalidAlgorithmError``);
+- HMAC secrets must be as long as the hash (HS256 32, HS384 48, HS512 64 bytes);
+- a ``kid`` not in the keyring is an error, never a fallback to another key;
+- a private JWK given for verification is used through its public part only.
 
 For many tokens with the same key, build a :class:`JwtVerifier` once: its
 key and policy are parsed a single time.
@@ -20,7 +37,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+import math
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Type, Union
 
 from . import _native
 from .errors import (
@@ -39,15 +57,24 @@ from .errors import (
     JWTError,
     KeyNotFoundInKeyringError,
     MissingRequiredClaimError,
+    PyJWKClientConnectionError,
+    PyJWKClientError,
+    PyJWKError,
+    PyJWKSetError,
+    PyJWTError,
     UnsupportedHeaderError,
+    _MissingAlgorithmsError,
 )
 
 __all__ = [
     "JwtSigner",
     "JwtVerifier",
+    "PyJWK",
+    "PyJWKSet",
     "decode",
     "decode_complete",
     "encode",
+    "get_unverified_header",
     "verify_jws",
     "DecodeError",
     "ExpiredSignatureError",
@@ -56,6 +83,7 @@ __all__ = [
     "InvalidAudienceError",
     "InvalidClaimError",
     "InvalidIssuerError",
+    "InvalidKeyError",
     "InvalidKeyMaterialError",
     "InvalidSignatureError",
     "InvalidSubjectError",
@@ -63,14 +91,84 @@ __all__ = [
     "JWTError",
     "KeyNotFoundInKeyringError",
     "MissingRequiredClaimError",
+    "PyJWKClientConnectionError",
+    "PyJWKClientError",
+    "PyJWKError",
+    "PyJWKSetError",
+    "PyJWTError",
     "UnsupportedHeaderError",
 ]
 
-Key = Union[str, bytes]
+InvalidKeyError = InvalidKeyMaterialError
+"""PyJWT's name for bad key material (wrong kind, unparsable, or weak)."""
+
+Key = Union[str, bytes, bytearray, memoryview, "PyJWK", _native.Jwk]
+SigningKeyMaterial = Union[str, bytes, bytearray, memoryview]
+
+_MAX_LEEWAY = 10**9
+
+
+def _invalid(message: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"INVALID_ARGUMENT: {message}", "INVALID_ARGUMENT")
+
+
+def _key(key: Any) -> Any:
+    """The native form of a key: a PyJWK's parsed key, or the material as is."""
+    if isinstance(key, PyJWK):
+        return key.key
+    return key
+
+
+def _algorithms(algorithms: Optional[Union[str, Iterable[str]]]) -> List[str]:
+    if algorithms is None or (not isinstance(algorithms, str) and not algorithms):
+        raise _MissingAlgorithmsError(
+            'INVALID_ARGUMENT: It is required that you pass in a value for the "algorithms" '
+            "argument when calling decode(), e.g. algorithms=['RS256']",
+            "INVALID_ARGUMENT",
+        )
+    if isinstance(algorithms, str):
+        return [algorithms]
+    names = list(algorithms)
+    if not all(isinstance(a, str) for a in names):
+        raise _invalid("algorithms must be names such as 'RS256'")
+    return names
+
+
+def _leeway(leeway: Any) -> int:
+    if isinstance(leeway, datetime.timedelta):
+        leeway = leeway.total_seconds()
+    if isinstance(leeway, bool) or not isinstance(leeway, (int, float)):
+        raise _invalid("leeway must be seconds or a timedelta")
+    if isinstance(leeway, float) and not math.isfinite(leeway):
+        raise _invalid("leeway must be finite")
+    if leeway < 0 or leeway > _MAX_LEEWAY:
+        raise _invalid(f"leeway must be between 0 and {_MAX_LEEWAY} seconds")
+    return int(leeway)
+
+
+def _now(now: Any) -> Optional[int]:
+    if now is None:
+        return None
+    if isinstance(now, bool) or not isinstance(now, int) or not -(2**62) < now < 2**62:
+        raise _invalid("now must be Unix seconds (an int)")
+    return now
+
+
+def _token(jwt: Any) -> str:
+    if isinstance(jwt, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(jwt).decode("ascii")
+        except UnicodeDecodeError:
+            raise DecodeError("JWT_MALFORMED: a token is ASCII text", "JWT_MALFORMED") from None
+    if not isinstance(jwt, str):
+        raise DecodeError(
+            f"JWT_MALFORMED: invalid token type {type(jwt).__name__}: expected str or bytes", "JWT_MALFORMED"
+        )
+    return jwt
 
 
 def _policy(
-    algorithms: Optional[Iterable[str]],
+    algorithms: Optional[Union[str, Iterable[str]]],
     options: Optional[Mapping[str, Any]],
     audience: Optional[Union[str, Iterable[str]]],
     issuer: Optional[str],
@@ -78,18 +176,14 @@ def _policy(
     leeway: Union[int, float, datetime.timedelta],
     max_token_bytes: Optional[int] = None,
 ) -> str:
-    if not algorithms:
-        raise InvalidArgumentError(
-            "INVALID_ARGUMENT: pass the accepted algorithms, e.g. algorithms=['RS256']", "INVALID_ARGUMENT"
-        )
+    names = _algorithms(algorithms)
     opts = dict(options or {})
     if opts.pop("verify_signature", True) is not True:
-        raise InvalidArgumentError(
-            "INVALID_ARGUMENT: irontoken always verifies signatures", "INVALID_ARGUMENT"
+        raise _invalid(
+            "verifiers always verify signatures (decode(token, options={'verify_signature': False}) "
+            "reads a token unverified)"
         )
-    if isinstance(leeway, datetime.timedelta):
-        leeway = leeway.total_seconds()
-    policy: Dict[str, Any] = {"algorithms": list(algorithms), "leeway": int(leeway)}
+    policy: Dict[str, Any] = {"algorithms": names, "leeway": _leeway(leeway)}
     if issuer is not None:
         policy["issuer"] = issuer
     if audience is not None:
@@ -107,12 +201,15 @@ def _policy(
     for flag in ("require_exp", "require_sub"):
         if flag in opts:
             policy[flag] = bool(opts.pop(flag))
+    for flag in ("verify_aud", "verify_iss", "verify_sub", "verify_jti"):
+        # PyJWT's switches for checks that irontoken makes when asked
+        # (audience=, issuer=, subject=): accepted when left on.
+        if opts.get(flag) is True:
+            opts.pop(flag)
     if max_token_bytes is not None:
         policy["max_token_bytes"] = max_token_bytes
     if opts:
-        raise InvalidArgumentError(
-            f"INVALID_ARGUMENT: unsupported options {sorted(opts)}", "INVALID_ARGUMENT"
-        )
+        raise _invalid(f"unsupported options {sorted(opts)}")
     return json.dumps(policy)
 
 
@@ -122,7 +219,7 @@ class JwtVerifier:
     def __init__(
         self,
         key: Key,
-        algorithms: Iterable[str],
+        algorithms: Union[str, Iterable[str]],
         *,
         options: Optional[Mapping[str, Any]] = None,
         audience: Optional[Union[str, Iterable[str]]] = None,
@@ -132,39 +229,45 @@ class JwtVerifier:
         max_token_bytes: Optional[int] = None,
     ) -> None:
         policy = _policy(algorithms, options, audience, issuer, subject, leeway, max_token_bytes)
-        self._native = _native.JwtVerifier(key, policy)
+        self._native = _native.JwtVerifier(_key(key), policy)
 
-    def decode_complete(self, token: str, *, now: Optional[int] = None) -> Dict[str, Any]:
+    def decode_complete(self, token: Union[str, bytes], *, now: Optional[int] = None) -> Dict[str, Any]:
         """Verifies ``token``; returns ``{"header": ..., "payload": ...}``."""
-        header, claims = self._native.decode_complete(token, now)
+        header, claims = self._native.decode_complete(_token(token), _now(now))
         return {"header": header, "payload": claims}
 
-    def decode(self, token: str, *, now: Optional[int] = None) -> Dict[str, Any]:
+    def decode(self, token: Union[str, bytes], *, now: Optional[int] = None) -> Dict[str, Any]:
         """Verifies ``token``; returns its claims."""
-        return self._native.decode(token, now)
+        return self._native.decode(_token(token), _now(now))
 
-    def verify_jws(self, token: str) -> bytes:
+    def verify_jws(self, token: Union[str, bytes]) -> bytes:
         """Verifies a compact JWS (signature and header only); returns the payload bytes."""
-        _header, payload = self._native.verify_jws(token)
+        _header, payload = self._native.verify_jws(_token(token))
         return bytes(payload)
 
     def __repr__(self) -> str:
         return "JwtVerifier(...)"
 
 
-def _claims_json(payload: Mapping[str, Any]) -> str:
+def _claims_json(payload: Mapping[str, Any], json_encoder: Optional[Type[json.JSONEncoder]] = None) -> str:
+    if not isinstance(payload, Mapping):
+        raise TypeError("Expecting a dict object, as JWT only supports JSON objects as payloads.")
     claims = dict(payload)
     for name in ("exp", "nbf", "iat"):
         value = claims.get(name)
         if isinstance(value, datetime.datetime):
             claims[name] = int(value.timestamp())
-    return json.dumps(claims, separators=(",", ":"))
+    try:
+        return json.dumps(claims, separators=(",", ":"), cls=json_encoder, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise _invalid(f"claims are not JSON-serializable: {e}") from None
 
 
 class JwtSigner:
-    """A signing key (PEM private key or HMAC secret) and algorithm, parsed once."""
+    """A signing key (private key in PEM or DER, or HMAC secret; str or bytes)
+    and algorithm, parsed once."""
 
-    def __init__(self, key: Key, algorithm: str = "HS256", *, kid: Optional[str] = None) -> None:
+    def __init__(self, key: SigningKeyMaterial, algorithm: str = "HS256", *, kid: Optional[str] = None) -> None:
         self._native = _native.JwtSigner(key, algorithm, kid)
 
     def sign(self, payload: Mapping[str, Any], headers: Optional[Mapping[str, Any]] = None) -> str:
@@ -175,10 +278,27 @@ class JwtSigner:
         return "JwtSigner(...)"
 
 
+def get_unverified_header(jwt: Union[str, bytes]) -> Dict[str, Any]:
+    """The header of ``jwt``, NOT verified: to read ``alg``/``kid`` before choosing a key."""
+    header, _payload, _signature = _native.jwt_unverified(_token(jwt))
+    return header
+
+
+def _unverified(jwt: Union[str, bytes]) -> Dict[str, Any]:
+    header, payload, signature = _native.jwt_unverified(_token(jwt))
+    try:
+        claims = json.loads(payload)
+    except ValueError:
+        claims = None
+    if not isinstance(claims, dict):
+        raise DecodeError("JWT_MALFORMED: invalid payload string: must be a JSON object", "JWT_MALFORMED")
+    return {"header": header, "payload": claims, "signature": bytes(signature)}
+
+
 def decode_complete(
-    jwt: str,
-    key: Key,
-    algorithms: Optional[Iterable[str]] = None,
+    jwt: Union[str, bytes],
+    key: Key = "",
+    algorithms: Optional[Union[str, Iterable[str]]] = None,
     options: Optional[Mapping[str, Any]] = None,
     audience: Optional[Union[str, Iterable[str]]] = None,
     issuer: Optional[str] = None,
@@ -187,16 +307,24 @@ def decode_complete(
     *,
     now: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Verifies ``jwt`` with ``key``; returns ``{"header": ..., "payload": ...}``."""
+    """Verifies ``jwt`` with ``key``; returns ``{"header", "payload", "signature"}``.
+
+    With ``options={"verify_signature": False}`` nothing is verified (PyJWT's
+    semantics: no key or algorithms needed, no claim checked): use it to
+    route a token, never to trust one."""
+    if options is not None and options.get("verify_signature", True) is False:
+        return _unverified(jwt)
+    token = _token(jwt)
     policy = _policy(algorithms, options, audience, issuer, subject, leeway)
-    header, claims = _native.jwt_decode(jwt, key, policy, now)
-    return {"header": header, "payload": claims}
+    header, claims = _native.jwt_decode(token, _key(key), policy, _now(now))
+    signature = _native.jwt_unverified(token)[2]
+    return {"header": header, "payload": claims, "signature": bytes(signature)}
 
 
 def decode(
-    jwt: str,
-    key: Key,
-    algorithms: Optional[Iterable[str]] = None,
+    jwt: Union[str, bytes],
+    key: Key = "",
+    algorithms: Optional[Union[str, Iterable[str]]] = None,
     options: Optional[Mapping[str, Any]] = None,
     audience: Optional[Union[str, Iterable[str]]] = None,
     issuer: Optional[str] = None,
@@ -205,31 +333,131 @@ def decode(
     *,
     now: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Verifies ``jwt`` with ``key`` (PEM, JWK, JWKS, or HMAC secret); returns its claims."""
-    return decode_complete(jwt, key, algorithms, options, audience, issuer, subject, leeway, now=now)["payload"]
+    """Verifies ``jwt`` with ``key`` (PEM, DER, JWK, JWKS, OpenSSH public key
+    or HMAC secret; str or bytes, judged by content); returns its claims."""
+    if options is not None and options.get("verify_signature", True) is False:
+        payload: Dict[str, Any] = _unverified(jwt)["payload"]
+        return payload
+    policy = _policy(algorithms, options, audience, issuer, subject, leeway)
+    return _native.jwt_decode(_token(jwt), _key(key), policy, _now(now))[1]
 
 
-def verify_jws(token: str, key: Key, algorithms: Iterable[str]) -> bytes:
+def verify_jws(token: Union[str, bytes], key: Key, algorithms: Union[str, Iterable[str]]) -> bytes:
     """Verifies a compact JWS (e.g. a signed webhook body); returns the payload bytes."""
     return JwtVerifier(key, algorithms, options={"require": []}).verify_jws(token)
 
 
 def encode(
     payload: Mapping[str, Any],
-    key: Key,
-    algorithm: str = "HS256",
+    key: SigningKeyMaterial,
+    algorithm: Optional[str] = "HS256",
     headers: Optional[Mapping[str, Any]] = None,
+    json_encoder: Optional[Type[json.JSONEncoder]] = None,
+    sort_headers: bool = True,
 ) -> str:
     """Signs ``payload`` into a compact JWT. ``headers`` may carry ``kid`` and extra parameters."""
+    if algorithm is None or algorithm == "none":
+        raise InvalidAlgorithmError(
+            "JWT_ALG_NOT_ALLOWED: unsigned tokens (alg none) are never made", "JWT_ALG_NOT_ALLOWED"
+        )
     extra = dict(headers or {})
     kid = extra.pop("kid", None)
     extra.pop("alg", None)
     if extra.get("typ") == "JWT":
         extra.pop("typ")
     return _native.jwt_encode(
-        _claims_json(payload),
+        _claims_json(payload, json_encoder),
         key,
         algorithm,
         json.dumps(extra) if extra else None,
         kid,
     )
+
+
+class PyJWK:
+    """One JWK, parsed once (PyJWT's ``PyJWK``): pass ``jwk.key`` (or the
+    PyJWK itself) as the key of :func:`decode` or :class:`JwtVerifier`."""
+
+    def __init__(self, jwk_data: Mapping[str, Any], algorithm: Optional[str] = None) -> None:
+        if not isinstance(jwk_data, Mapping):
+            raise PyJWKError("INVALID_KEY_MATERIAL: a JWK is a JSON object", "INVALID_KEY_MATERIAL")
+        data = dict(jwk_data)
+        if algorithm is not None and "alg" not in data:
+            data["alg"] = algorithm
+        self._jwk_data = data
+        try:
+            self.key: _native.Jwk = _native.Jwk(json.dumps(data))
+        except InvalidKeyMaterialError as e:
+            raise PyJWKError(str(e), e.code) from None
+
+    @staticmethod
+    def from_dict(obj: Mapping[str, Any], algorithm: Optional[str] = None) -> "PyJWK":
+        """A PyJWK from a dict."""
+        return PyJWK(obj, algorithm)
+
+    @staticmethod
+    def from_json(data: str, algorithm: Optional[str] = None) -> "PyJWK":
+        """A PyJWK from JSON text."""
+        return PyJWK(json.loads(data), algorithm)
+
+    @property
+    def key_type(self) -> str:
+        """``kty``: ``oct``, ``RSA``, ``EC`` or ``OKP``."""
+        return self.key.key_type
+
+    @property
+    def key_id(self) -> Optional[str]:
+        """``kid``, if any."""
+        return self.key.kid
+
+    @property
+    def public_key_use(self) -> Optional[str]:
+        """``use``, if any."""
+        use = self._jwk_data.get("use")
+        return use if isinstance(use, str) else None
+
+    @property
+    def algorithm_name(self) -> Optional[str]:
+        """``alg``, if the JWK names one."""
+        return self.key.algorithm
+
+    def __repr__(self) -> str:
+        return f"PyJWK(key_type={self.key_type!r}, key_id={self.key_id!r})"
+
+
+class PyJWKSet:
+    """A JWKS (PyJWT's ``PyJWKSet``): keys it cannot use (unsupported
+    ``kty``/``crv``, ``use: enc``, weak) are skipped; none usable is an error."""
+
+    def __init__(self, keys: Iterable[Mapping[str, Any]]) -> None:
+        self.keys: List[PyJWK] = []
+        if not isinstance(keys, (list, tuple)):
+            raise PyJWKSetError("INVALID_KEY_MATERIAL: Invalid JWK Set value", "INVALID_KEY_MATERIAL")
+        for k in keys:
+            try:
+                self.keys.append(PyJWK(k))
+            except PyJWKError:
+                continue
+        if not self.keys:
+            raise PyJWKSetError(
+                "INVALID_KEY_MATERIAL: The JWK Set did not contain any usable keys", "INVALID_KEY_MATERIAL"
+            )
+
+    @staticmethod
+    def from_dict(obj: Mapping[str, Any]) -> "PyJWKSet":
+        """A set from ``{"keys": [...]}``."""
+        return PyJWKSet(obj.get("keys", []))
+
+    @staticmethod
+    def from_json(data: str) -> "PyJWKSet":
+        """A set from JSON text."""
+        return PyJWKSet.from_dict(json.loads(data))
+
+    def __getitem__(self, kid: str) -> PyJWK:
+        for key in self.keys:
+            if key.key_id == kid:
+                return key
+        raise KeyError(f"keyset has no key for kid: {kid}")
+
+    def __len__(self) -> int:
+        return len(self.keys)

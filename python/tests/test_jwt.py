@@ -23,6 +23,7 @@ from irontoken.errors import (
 JWT_DIR = pathlib.Path(__file__).resolve().parents[2] / "tests" / "vectors" / "jwt"
 NOW = 1_700_000_000
 SECRET = "irontoken-test-hmac-secret-of-32-bytes!!"
+SECRET64 = "irontoken-test-hmac-secret-of-64-bytes-for-hs512-" + "x" * 15
 
 
 def key_of(spec: Dict[str, Any]) -> Union[str, bytes]:
@@ -75,6 +76,8 @@ def test_exception_names_follow_pyjwt():
     with pytest.raises(InvalidTokenError):  # the PyJWT base class name
         jwt.decode(token, SECRET, algorithms=["HS256"])
     with pytest.raises(InvalidAlgorithmError):
+        jwt.decode(jwt.encode({"sub": "u", "exp": 1}, SECRET64), SECRET64, algorithms=["HS512"])
+    with pytest.raises(jwt.InvalidKeyError):  # RFC 7518: HS512 needs 64 bytes
         jwt.decode(token, SECRET, algorithms=["HS512"])
     with pytest.raises(InvalidSignatureError) as sig:
         jwt.decode(token, SECRET + "x", algorithms=["HS256"], options={"verify_exp": False})
@@ -94,8 +97,17 @@ def test_safety_rails():
     with pytest.raises(IronTokenError) as e:
         jwt.decode(token, SECRET)  # no algorithms
     assert e.value.code == "INVALID_ARGUMENT"
-    with pytest.raises(IronTokenError):
-        jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_signature": False})
+    assert isinstance(e.value, DecodeError)  # as PyJWT
+    # PyJWT's unverified read: no key, no algorithms, no claim checks; a
+    # verifier object never skips the signature.
+    expired = jwt.encode({"sub": "u", "exp": NOW - 60}, SECRET)
+    assert jwt.decode(expired, options={"verify_signature": False}) == {"sub": "u", "exp": NOW - 60}
+    assert jwt.decode(expired, "wrong-key-wrong-key-wrong-key-32b", options={"verify_signature": False})["sub"] == "u"
+    with pytest.raises(IronTokenError) as refused:
+        jwt.JwtVerifier(SECRET, ["HS256"], options={"verify_signature": False})
+    assert refused.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(ExpiredSignatureError):
+        jwt.decode(expired, SECRET, algorithms=["HS256"], now=NOW)
     with pytest.raises(IronTokenError) as weak:
         jwt.encode({"sub": "u"}, "short")
     assert weak.value.code == "INVALID_KEY_MATERIAL"
@@ -127,7 +139,7 @@ def test_interop_with_pyjwt():
     claims = {"sub": "user", "exp": NOW + 600, "iat": NOW, "scope": "read write"}
     for alg, sk, vk in [
         ("HS256", SECRET, SECRET),
-        ("HS512", SECRET, SECRET),
+        ("HS512", SECRET64, SECRET64),
         ("RS256", priv, pub),
         ("PS256", priv, pub),
         ("ES256", ec_priv, ec_pub),
@@ -205,3 +217,129 @@ def test_rsa_key_size_option():
         assert len(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))) == 384
     with pytest.raises(InvalidArgumentError):
         TokenManager(":memory:", rsa_key_bits=1024)  # type: ignore[arg-type]
+
+
+def key_cases():
+    doc = json.loads((JWT_DIR / "keys.json").read_text())
+    out = []
+    for c in doc["cases"]:
+        forms = ["bytes", "str"] if c["text"] else ["bytes"]
+        out += [(c, f) for f in forms]
+    return doc, out
+
+
+KEY_DOC, KEY_CASES = key_cases()
+
+
+@pytest.mark.parametrize("case,form", KEY_CASES, ids=lambda v: v["name"] if isinstance(v, dict) else v)
+def test_key_material_vectors(case, form):
+    material: Union[str, bytes] = bytes.fromhex(case["key_hex"])
+    if form == "str":
+        material = material.decode("utf-8")
+
+    def run() -> None:
+        if case["use"] == "verify":
+            got = jwt.decode(case["token"], material, algorithms=case["algorithms"], now=KEY_DOC["now"])
+            assert got == KEY_DOC["claims"]
+        else:
+            token = jwt.encode(KEY_DOC["claims"], material, case["alg"])
+            vk: Union[str, bytes] = (JWT_DIR / case["verify_pem"]).read_bytes() if case["verify_pem"] else material
+            assert jwt.decode(token, vk, algorithms=[case["alg"]], now=KEY_DOC["now"]) == KEY_DOC["claims"]
+
+    if case["expect"] == "ok":
+        run()
+    else:
+        with pytest.raises(IronTokenError) as e:
+            run()
+        assert e.value.code == case["expect"], str(e.value)
+        if e.value.code == "INVALID_KEY_MATERIAL":
+            assert isinstance(e.value, jwt.InvalidKeyError)
+
+
+def test_bytes_pem_works_like_str_and_pyjwt_tokens_verify():
+    pub = (JWT_DIR / "keys" / "rsa_public.pem").read_bytes()
+    priv = (JWT_DIR / "keys" / "rsa_private.pem").read_bytes()
+    claims = {"sub": "u", "exp": NOW + 60}
+    theirs = pyjwt.encode(claims, priv, algorithm="RS256")
+    assert jwt.decode(theirs, pub, algorithms=["RS256"], now=NOW) == claims
+    assert jwt.JwtVerifier(pub, ["RS256"]).decode(theirs, now=NOW) == claims
+    ours = jwt.encode(claims, priv, "RS256")
+    assert pyjwt.decode(ours, pub, algorithms=["RS256"], options={"verify_exp": False}) == claims
+    assert jwt.JwtSigner(bytearray(priv), "RS256").sign(claims).count(".") == 2
+    # The classic attack: HS256 keyed with the public PEM bytes.
+    forged = pyjwt.api_jws.PyJWS().encode(json.dumps(claims).encode(), b"x" * 32, algorithm="HS256")
+    forged_h, forged_p, _ = forged.split(".")
+    import hashlib
+    import hmac as hm
+
+    sig = hm.new(pub, f"{forged_h}.{forged_p}".encode(), hashlib.sha256).digest()
+    attack = f"{forged_h}.{forged_p}.{base64.urlsafe_b64encode(sig).rstrip(b'=').decode()}"
+    for algs in (["HS256"], ["RS256", "HS256"]):
+        with pytest.raises(IronTokenError) as e:
+            jwt.decode(attack, pub, algorithms=algs, now=NOW)
+        assert e.value.code in ("INVALID_KEY_MATERIAL", "JWT_ALG_NOT_ALLOWED")
+        assert b"BEGIN" not in str(e.value).encode()
+    with pytest.raises(jwt.InvalidKeyError):
+        jwt.encode(claims, pub, "HS256")
+
+
+def test_pyjwt_gateway_flow_works_unchanged():
+    """authentication.py's order: unverified header, unverified claims to find
+    the consumer by sub, then a verified decode catching PyJWT's exceptions."""
+    import datetime as dt
+
+    priv = (JWT_DIR / "keys" / "rsa_private.pem").read_bytes()
+    pub = (JWT_DIR / "keys" / "rsa_public.pem").read_bytes()
+    token = pyjwt.encode({"sub": "consumer-7", "exp": NOW + 60}, priv, algorithm="RS256", headers={"kid": "k1"})
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "RS256" and header["kid"] == "k1"
+    assert jwt.get_unverified_header(token.encode()) == header  # bytes tokens
+    assert jwt.decode(token, options={"verify_signature": False})["sub"] == "consumer-7"
+    full = jwt.decode_complete(token, pub, algorithms="RS256", now=NOW)  # a plain str
+    assert full["payload"]["sub"] == "consumer-7" and full["header"]["kid"] == "k1"
+    assert isinstance(full["signature"], bytes) and len(full["signature"]) == 256
+    later = NOW + 90
+    assert jwt.decode(token, pub, algorithms=["RS256"], leeway=dt.timedelta(seconds=31), now=later)["sub"] == "consumer-7"
+    for exc in (jwt.ExpiredSignatureError, jwt.InvalidTokenError, jwt.PyJWTError):
+        with pytest.raises(exc):
+            jwt.decode(token, pub, algorithms=["RS256"], now=later)
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"), pub, algorithms=["RS256"], now=NOW)
+    with pytest.raises(jwt.DecodeError):
+        jwt.decode(token, pub)  # no algorithms: DecodeError, as PyJWT
+    for bad in ("x", "a.b", b"\xff.\xfe.\xfd", 12):
+        with pytest.raises(jwt.DecodeError):
+            jwt.get_unverified_header(bad)  # type: ignore[arg-type]
+    # Odd numbers never escape as OverflowError/TypeError/PanicException.
+    for leeway in (float("inf"), float("nan"), -1, 10**30, "5"):
+        with pytest.raises(IronTokenError) as e:
+            jwt.decode(token, pub, algorithms=["RS256"], leeway=leeway, now=NOW)  # type: ignore[arg-type]
+        assert e.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(IronTokenError):
+        jwt.decode(token, pub, algorithms=["RS256"], now=10**40)
+    huge = jwt.encode({"sub": "u", "exp": 10**30}, SECRET)
+    assert jwt.decode(huge, SECRET, algorithms=["HS256"], now=NOW)["sub"] == "u"
+    # PyJWT's key-error name means bad key material, and is a PyJWTError.
+    assert jwt.InvalidKeyError is jwt.InvalidKeyMaterialError
+    assert issubclass(jwt.InvalidKeyError, jwt.PyJWTError)
+
+
+def test_pyjwk_and_pyjwkset():
+    priv = (JWT_DIR / "keys" / "ec_p256_private.pem").read_text()
+    token = pyjwt.encode({"sub": "u", "exp": NOW + 60}, priv, algorithm="ES256", headers={"kid": "e1"})
+    from cryptography.hazmat.primitives import serialization
+
+    pub_pem = serialization.load_pem_private_key(priv.encode(), None).public_key()
+    jwk_dict = {**json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(pub_pem)), "kid": "e1", "use": "sig"}
+    key = jwt.PyJWK(jwk_dict)
+    assert (key.key_type, key.key_id, key.public_key_use) == ("EC", "e1", "sig")
+    assert jwt.decode(token, key.key, algorithms=["ES256"], now=NOW)["sub"] == "u"
+    assert jwt.decode(token, key, algorithms=["ES256"], now=NOW)["sub"] == "u"
+    keyset = jwt.PyJWKSet.from_dict({"keys": [{"kty": "OKP", "crv": "X25519", "x": "AA"}, {**jwk_dict, "use": "enc", "kid": "e2"}, jwk_dict]})
+    assert len(keyset) == 1 and keyset["e1"].key_id == "e1"
+    with pytest.raises(KeyError):
+        keyset["nope"]
+    with pytest.raises(jwt.PyJWKSetError):
+        jwt.PyJWKSet([{"kty": "XYZ"}])
+    with pytest.raises(jwt.PyJWKError):
+        jwt.PyJWK({"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(bytes([1] + [0] * 31)).rstrip(b"=").decode()})

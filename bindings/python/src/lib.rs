@@ -1419,9 +1419,60 @@ fn key_material(key: &Bound<'_, PyAny>) -> Result<Vec<u8>, Error> {
     ))
 }
 
-/// A keyring from Python key material (str or bytes; judged by content).
+/// A keyring from Python key material (str or bytes, judged by content, or
+/// a parsed `Jwk`).
 fn keyring_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::Keyring, Error> {
+    if let Ok(j) = key.cast::<Jwk>() {
+        return Ok(irontoken::jwt::Keyring::single(j.get().0.clone()));
+    }
     irontoken::jwt::Keyring::from_bytes(&key_material(key)?)
+}
+
+/// One JWK parsed once (PyJWK's key): verifies without re-parsing.
+#[pyclass(frozen, module = "irontoken._native")]
+struct Jwk(irontoken::jwt::VerifyingKey);
+
+#[pymethods]
+impl Jwk {
+    #[new]
+    fn new(py: Python<'_>, json: &str) -> PyResult<Self> {
+        irontoken::jwt::VerifyingKey::from_jwk(json)
+            .map(Jwk)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// The JWK `kid`, if any.
+    #[getter]
+    fn kid(&self) -> Option<String> {
+        self.0.kid().map(str::to_string)
+    }
+
+    /// The JWK `kty`: `oct`, `RSA`, `EC` or `OKP`.
+    #[getter]
+    fn key_type(&self) -> &'static str {
+        self.0.key_type().kty()
+    }
+
+    /// The JWK `alg`, if it names one.
+    #[getter]
+    fn algorithm(&self) -> Option<&'static str> {
+        self.0.alg().map(|a| a.as_str())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Jwk(kty={:?}, kid={:?})", self.0.key_type().kty(), self.0.kid())
+    }
+}
+
+/// Reads a token WITHOUT verifying it: (header dict, payload bytes, signature bytes).
+#[pyfunction]
+fn jwt_unverified<'py>(
+    py: Python<'py>,
+    token: &str,
+) -> PyResult<(Bound<'py, PyDict>, Vec<u8>, Vec<u8>)> {
+    let u = irontoken::jwt::decode_unverified(token, irontoken::jwt::DEFAULT_MAX_TOKEN_BYTES)
+        .map_err(|e| to_py(py, e))?;
+    Ok((to_py_dict(py, &u.header)?, u.payload, u.signature))
 }
 
 /// A signer from Python key material (str or bytes; judged by content).
@@ -1760,6 +1811,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;
     m.add_function(wrap_pyfunction!(jwt_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(jwt_unverified, m)?)?;
+    m.add_class::<Jwk>()?;
     m.add_function(wrap_pyfunction!(jwt_encode, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", irontoken::SCHEMA_VERSION)?;

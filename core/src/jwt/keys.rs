@@ -82,6 +82,16 @@ impl KeyType {
         }
     }
 
+    /// The JWK `kty` of this type: `oct`, `RSA`, `EC` or `OKP`.
+    pub fn kty(self) -> &'static str {
+        match self {
+            KeyType::Hmac => "oct",
+            KeyType::Rsa { .. } => "RSA",
+            KeyType::EcP256 | KeyType::EcP384 => "EC",
+            KeyType::Ed25519 => "OKP",
+        }
+    }
+
     /// The algorithms this type of key can verify.
     pub fn algorithms(self) -> &'static [Alg] {
         match self {
@@ -461,6 +471,11 @@ impl VerifyingKey {
     /// The key type.
     pub fn key_type(&self) -> KeyType {
         self.key_type
+    }
+
+    /// The one algorithm this key is restricted to (a JWK's `alg`), if any.
+    pub fn alg(&self) -> Option<Alg> {
+        self.alg
     }
 
     /// True if `signature` over `message` is valid under this key with `alg`

@@ -28,7 +28,8 @@ pub use managed::{AccessToken, DEFAULT_TOKEN_TTL, MANAGED_ALGS, ManagedKey};
 pub use material::{Material, classify};
 pub use sign::{SigningKey, encode};
 pub use verify::{
-    DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, decode, verify_jws,
+    DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, Unverified, decode,
+    decode_unverified, verify_jws,
 };
 
 use crate::error::Result;

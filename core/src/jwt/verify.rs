@@ -172,17 +172,8 @@ fn b64(part: &str, what: &str) -> Result<Vec<u8>> {
         .map_err(|_| malformed(format!("{what} is not canonical base64url")))
 }
 
-/// Checks size, shape, header and signature; returns header and payload.
-/// The caller has checked the policy's algorithms against the keyring
-/// ([`Keyring::check_algorithms`]).
-pub(super) fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
-    if token.len() > policy.max_token_bytes {
-        return Err(malformed(format!(
-            "token is {} bytes, over the {} byte limit",
-            token.len(),
-            policy.max_token_bytes
-        )));
-    }
+/// The three parts of a compact JWS and its parsed header.
+fn split(token: &str) -> Result<(&str, &str, &str, Map<String, Value>)> {
     let mut parts = token.split('.');
     let (Some(h64), Some(p64), Some(s64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -196,6 +187,65 @@ pub(super) fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> 
     }
     let header = parse_object(&b64(h64, "header")?)
         .map_err(|e| malformed(format!("header is not a JSON object: {e}")))?;
+    Ok((h64, p64, s64, header))
+}
+
+/// A token read WITHOUT verifying its signature or claims (PyJWT's
+/// `verify_signature: False`, `get_unverified_header`): for routing only,
+/// e.g. finding the issuer or `kid` before choosing the key. Never trust it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unverified {
+    /// The header.
+    pub header: Map<String, Value>,
+    /// The payload bytes (claims JSON for a JWT).
+    pub payload: Vec<u8>,
+    /// The signature bytes.
+    pub signature: Vec<u8>,
+}
+
+impl Unverified {
+    /// The payload as a JSON object (claims), unverified.
+    pub fn claims(&self) -> Result<Map<String, Value>> {
+        parse_object(&self.payload)
+            .map_err(|e| malformed(format!("claims are not a JSON object: {e}")))
+    }
+}
+
+/// Parses a compact JWS without verifying anything but its shape (size
+/// bound, three canonical base64url parts, a header that is a JSON object
+/// without duplicate members, a string `kid` if present).
+pub fn decode_unverified(token: &str, max_token_bytes: usize) -> Result<Unverified> {
+    if token.len() > max_token_bytes {
+        return Err(malformed(format!(
+            "token is {} bytes, over the {max_token_bytes} byte limit",
+            token.len()
+        )));
+    }
+    let (_, p64, s64, header) = split(token)?;
+    if let Some(k) = header.get("kid")
+        && !k.is_string()
+    {
+        return Err(malformed("header kid is not a string"));
+    }
+    Ok(Unverified {
+        header,
+        payload: b64(p64, "payload")?,
+        signature: b64(s64, "signature")?,
+    })
+}
+
+/// Checks size, shape, header and signature; returns header and payload.
+/// The caller has checked the policy's algorithms against the keyring
+/// ([`Keyring::check_algorithms`]).
+pub(super) fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
+    if token.len() > policy.max_token_bytes {
+        return Err(malformed(format!(
+            "token is {} bytes, over the {} byte limit",
+            token.len(),
+            policy.max_token_bytes
+        )));
+    }
+    let (h64, p64, s64, header) = split(token)?;
 
     let alg_name = match header.get("alg") {
         Some(Value::String(s)) => s.as_str(),
