@@ -593,12 +593,12 @@ export declare const version: string
 /** Options of JWT verification (jose's names where they exist). */
 export interface JwtVerifyOptions {
   /** Accepted algorithms (required): e.g. ['RS256']. `none` is never accepted. */
-  algorithms: string[]
+  algorithms: string[] | string
   audience?: string | string[]
   issuer?: string
   subject?: string
-  /** Seconds of clock skew tolerated. */
-  clockTolerance?: number
+  /** Clock skew tolerated: seconds, or a time span as jose takes it ('30s', '2m', '1h'). */
+  clockTolerance?: number | string
   /** Claims that must be present (exp and sub are required by default). */
   requiredClaims?: string[]
   requireExp?: boolean
@@ -638,14 +638,44 @@ export interface JwtError extends Error {
   irontokenCode: ErrorCode
 }
 
-/** Key material: PEM, JWK or JWKS JSON, an HMAC secret string, or a Buffer secret. */
-export type KeyInput = string | Buffer
+/** Key material, judged by its content (never by its type): PEM (anywhere in
+ * the text), DER, JWK or JWKS (JSON text or object), an OpenSSH public key, or
+ * an HMAC secret; as a string, Buffer, Uint8Array or KeyObject. Asymmetric
+ * material is never used as an HMAC secret. */
+export type KeyInput = string | Buffer | Uint8Array | import('node:crypto').KeyObject | Record<string, unknown>
+
+/** jose's error classes (`err instanceof errors.JWTExpired`). */
+export declare class JOSEError extends Error {
+  static code: string
+  code: string
+  /** irontoken's stable code. */
+  irontokenCode: ErrorCode
+}
+export declare namespace errors {
+  export { JOSEError }
+  export class JWTInvalid extends JOSEError {}
+  export class JWSInvalid extends JOSEError {}
+  export class JWSSignatureVerificationFailed extends JOSEError {}
+  export class JWTExpired extends JOSEError {
+    claim?: string
+    reason?: string
+  }
+  export class JWTClaimValidationFailed extends JOSEError {
+    claim?: string
+    reason?: string
+  }
+  export class JOSEAlgNotAllowed extends JOSEError {}
+  export class JOSENotSupported extends JOSEError {}
+  export class JWKSNoMatchingKey extends JOSEError {}
+  export class JWKSInvalid extends JOSEError {}
+  export class JWKSTimeout extends JOSEError {}
+}
 
 /** A key (or keyring) and options parsed once, for many tokens. */
 export declare class JwtVerifier {
   constructor(key: KeyInput, options: JwtVerifyOptions)
-  verify(token: string, options?: { currentDate?: Date | number }): VerifiedJwt
-  verifyJws(token: string): VerifiedJws
+  verify(token: string | Uint8Array, options?: { currentDate?: Date | number }): VerifiedJwt
+  verifyJws(token: string | Uint8Array): VerifiedJws
 }
 
 /** A signing key and algorithm parsed once, for many tokens. */
@@ -656,7 +686,7 @@ export declare class JwtSigner {
 
 /** Verifies a JWT; throws a JwtError when it is refused. */
 export declare function jwtVerify(
-  token: string,
+  token: string | Uint8Array,
   key: KeyInput,
   options: JwtVerifyOptions & { currentDate?: Date | number },
 ): VerifiedJwt

@@ -3,6 +3,7 @@
 // gives its errors the stable codes of the core (err.code).
 
 const util = require('node:util')
+const crypto = require('node:crypto')
 
 let native
 try {
@@ -128,11 +129,11 @@ function policyJson(options) {
       throw e
     }
   }
-  const p = { algorithms: o.algorithms || [] }
+  const p = { algorithms: typeof o.algorithms === 'string' ? [o.algorithms] : o.algorithms || [] }
   if (o.audience !== undefined) p.audience = Array.isArray(o.audience) ? o.audience : [o.audience]
   if (o.issuer !== undefined) p.issuer = o.issuer
   if (o.subject !== undefined) p.subject = o.subject
-  if (o.clockTolerance !== undefined) p.leeway = o.clockTolerance
+  if (o.clockTolerance !== undefined) p.leeway = secs(o.clockTolerance, 'clockTolerance')
   if (o.requiredClaims !== undefined) p.required = o.requiredClaims
   if (o.requireExp !== undefined) p.require_exp = o.requireExp
   if (o.requireSub !== undefined) p.require_sub = o.requireSub
@@ -143,16 +144,93 @@ function policyJson(options) {
   return JSON.stringify(p)
 }
 
+// jose's time spans: a number of seconds, or '30s', '2m', '1.5 hours', '1d'...
+const SPAN = /^(\d+|\d+\.\d+) ?(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)$/i
+const UNIT = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31557600 }
+
+function secs(value, what) {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) throw invalidArgument(`${what} must be a finite number of seconds >= 0`)
+    return Math.floor(value)
+  }
+  const m = typeof value === 'string' ? SPAN.exec(value.trim()) : null
+  if (!m) throw invalidArgument(`${what} must be seconds or a time span such as '30s' or '2m'`)
+  const unit = m[2].toLowerCase()
+  const key = unit.startsWith('mi') || unit === 'm' ? 'm' : unit[0]
+  return Math.round(parseFloat(m[1]) * UNIT[key])
+}
+
+function invalidArgument(message) {
+  const e = new Error(`INVALID_ARGUMENT: ${message}`)
+  e.code = 'INVALID_ARGUMENT'
+  return e
+}
+
+// jose's error classes: `instanceof errors.JWTExpired` works as with jose, and
+// each carries jose's `code` and irontoken's stable `irontokenCode`.
+class JOSEError extends Error {
+  static code = 'ERR_JOSE_GENERIC'
+  constructor(message, irontokenCode) {
+    super(message)
+    this.name = this.constructor.name
+    this.code = this.constructor.code
+    this.irontokenCode = irontokenCode
+  }
+}
+class JWTInvalid extends JOSEError { static code = 'ERR_JWT_INVALID' }
+class JWSInvalid extends JOSEError { static code = 'ERR_JWS_INVALID' }
+class JWSSignatureVerificationFailed extends JOSEError { static code = 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }
+class JWTExpired extends JOSEError { static code = 'ERR_JWT_EXPIRED' }
+class JWTClaimValidationFailed extends JOSEError { static code = 'ERR_JWT_CLAIM_VALIDATION_FAILED' }
+class JOSEAlgNotAllowed extends JOSEError { static code = 'ERR_JOSE_ALG_NOT_ALLOWED' }
+class JOSENotSupported extends JOSEError { static code = 'ERR_JOSE_NOT_SUPPORTED' }
+class JWKSNoMatchingKey extends JOSEError { static code = 'ERR_JWKS_NO_MATCHING_KEY' }
+class JWKSInvalid extends JOSEError { static code = 'ERR_JWKS_INVALID' }
+class JWKSTimeout extends JOSEError { static code = 'ERR_JWKS_TIMEOUT' }
+const errors = {
+  JOSEError, JWTInvalid, JWSInvalid, JWSSignatureVerificationFailed, JWTExpired,
+  JWTClaimValidationFailed, JOSEAlgNotAllowed, JOSENotSupported, JWKSNoMatchingKey, JWKSInvalid, JWKSTimeout,
+}
+const BY_JOSE_CODE = new Map(Object.values(errors).map((c) => [c.code, c]))
+
 // JWT errors carry jose's code in `code` where the meaning is the same, and
-// irontoken's own stable code in `irontokenCode`.
+// irontoken's own stable code in `irontokenCode`; other errors (bad key
+// material, bad arguments) keep our code in both.
 function joseError(e) {
   mapError(e)
-  if (e && typeof e === 'object' && typeof e.code === 'string') {
+  if (!e || typeof e !== 'object' || typeof e.code !== 'string') return e
+  const jose = native.joseCode(e.code)
+  const Cls = jose && BY_JOSE_CODE.get(jose)
+  if (!Cls) {
     e.irontokenCode = e.code
-    const jose = native.joseCode(e.code)
-    if (jose) e.code = jose
+    return e
   }
-  return e
+  const out = new Cls(e.message, e.code)
+  if (Cls === JWTClaimValidationFailed || Cls === JWTExpired) {
+    const m = /"(\w+)" claim|claim (\w+)|\((\w+)\)|^[A-Z_]+: (\w+)/.exec(e.message)
+    out.claim = (m && (m[1] || m[2] || m[3])) || (Cls === JWTExpired ? 'exp' : undefined)
+    out.reason = e.code === 'JWT_MISSING_CLAIM' ? 'missing' : 'check_failed'
+  }
+  return out
+}
+
+// Key material as the core takes it (bytes or text, judged by content):
+// KeyObjects (crypto.createPublicKey/createSecretKey/createPrivateKey),
+// Uint8Array secrets (jose's TextEncoder convention), JWK and JWKS objects.
+function keyInput(key, use) {
+  if (key instanceof crypto.KeyObject) {
+    if (key.type === 'secret') return key.export()
+    if (key.type === 'public') return key.export({ type: 'spki', format: 'der' })
+    if (use === 'verify') return crypto.createPublicKey(key).export({ type: 'spki', format: 'der' })
+    return key.export({ type: 'pkcs8', format: 'der' })
+  }
+  if (key instanceof Uint8Array && !Buffer.isBuffer(key)) {
+    return Buffer.from(key.buffer, key.byteOffset, key.byteLength)
+  }
+  if (key && typeof key === 'object' && !Buffer.isBuffer(key) && (typeof key.kty === 'string' || Array.isArray(key.keys))) {
+    return JSON.stringify(key)
+  }
+  return key
 }
 
 function seconds(date) {
@@ -160,11 +238,16 @@ function seconds(date) {
   return date instanceof Date ? Math.floor(date.getTime() / 1000) : date
 }
 
+// Tokens may come as Buffers (jose takes Uint8Array too).
+function tokenText(token) {
+  return token instanceof Uint8Array ? Buffer.from(token).toString('latin1') : token
+}
+
 /** A key (or keyring) and verification options parsed once, for many tokens. */
 class JwtVerifier {
   constructor(key, options) {
     try {
-      this._native = new native.JwtVerifier(key, policyJson(options))
+      this._native = new native.JwtVerifier(keyInput(key, 'verify'), policyJson(options))
     } catch (e) {
       throw joseError(e)
     }
@@ -173,7 +256,7 @@ class JwtVerifier {
   /** Verifies a JWT; returns { payload, protectedHeader }. `currentDate` (Date or Unix seconds) fixes the clock. */
   verify(token, { currentDate } = {}) {
     try {
-      return this._native.verify(token, seconds(currentDate))
+      return this._native.verify(tokenText(token), seconds(currentDate))
     } catch (e) {
       throw joseError(e)
     }
@@ -182,14 +265,16 @@ class JwtVerifier {
   /** Verifies a compact JWS; returns { payload: Buffer, protectedHeader }. */
   verifyJws(token) {
     try {
-      return this._native.verifyJws(token)
+      return this._native.verifyJws(tokenText(token))
     } catch (e) {
       throw joseError(e)
     }
   }
 }
 
-/** Verifies a JWT with `key` (PEM, JWK, JWKS or secret string, or Buffer secret). */
+/** Verifies a JWT with `key`: PEM, DER, JWK, JWKS, OpenSSH public key or HMAC
+ * secret, as a string, Buffer, Uint8Array, KeyObject or JWK/JWKS object; what
+ * a key is comes from its content, never from its type. */
 function jwtVerify(token, key, options = {}) {
   const { currentDate, ...rest } = options
   return new JwtVerifier(key, rest).verify(token, { currentDate })
@@ -199,7 +284,7 @@ function jwtVerify(token, key, options = {}) {
 class JwtSigner {
   constructor(key, { algorithm = 'HS256', kid } = {}) {
     try {
-      this._native = new native.JwtSigner(key, algorithm, kid)
+      this._native = new native.JwtSigner(keyInput(key, 'sign'), algorithm, kid)
     } catch (e) {
       throw joseError(e)
     }
@@ -218,7 +303,7 @@ class JwtSigner {
 /** Signs `payload` into a compact JWT. `options`: { algorithm = 'HS256', header, kid }. */
 function jwtSign(payload, key, { algorithm = 'HS256', header, kid } = {}) {
   try {
-    return native.jwtSign(payload, key, algorithm, header, kid)
+    return native.jwtSign(payload, keyInput(key, 'sign'), algorithm, header, kid)
   } catch (e) {
     throw joseError(e)
   }
@@ -241,6 +326,7 @@ module.exports = {
   RateLimiter,
   jwtVerify,
   jwtSign,
+  errors,
   isWellFormed,
   version: native.version(),
 }

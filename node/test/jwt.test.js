@@ -57,7 +57,8 @@ test('errors carry jose codes and ours', () => {
   const token = jwtSign({ sub: 'u', exp: NOW - 1 }, SECRET)
   const cases = [
     [{ algorithms: ['HS256'], currentDate: NOW }, 'ERR_JWT_EXPIRED', 'JWT_EXPIRED'],
-    [{ algorithms: ['HS512'], currentDate: NOW }, 'ERR_JOSE_ALG_NOT_ALLOWED', 'JWT_ALG_NOT_ALLOWED'],
+    [{ algorithms: ['HS256', 'RS256'], currentDate: NOW }, 'ERR_JOSE_ALG_NOT_ALLOWED', 'JWT_ALG_NOT_ALLOWED'],
+    [{ algorithms: ['HS512'], currentDate: NOW }, 'INVALID_KEY_MATERIAL', 'INVALID_KEY_MATERIAL'],
     [{ algorithms: ['HS256'], currentDate: NOW - 100, issuer: 'x' }, 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'JWT_MISSING_CLAIM'],
   ]
   for (const [opts, jose, ours] of cases) {
