@@ -3,6 +3,7 @@ parsed once, one process. Run: `make bench-compare` (after `make build`)."""
 
 from __future__ import annotations
 
+import json
 import pathlib
 import statistics
 import time
@@ -57,6 +58,34 @@ def main() -> None:
     print(f"  {'alg':<6} {'verify irontoken':>17} {'verify PyJWT':>13} {'sign irontoken':>15} {'sign PyJWT':>11}")
     for alg, a, b, c, d in rows:
         print(f"  {alg:<6} {a:17.2f} {b:13.2f} {c:15.2f} {d:11.2f}")
+    one_shot()
+
+
+def one_shot() -> None:
+    """decode(token, key_bytes) as a PyJWT user writes it: the key (PEM bytes,
+    read with open(..., "rb")) parsed on every call by both libraries; and a
+    PyJWK parsed once (the PyJWKClient path once its set is cached)."""
+    rows = []
+    for alg, priv, pub in [
+        ("RS256", "rsa_private.pem", "rsa_public.pem"),
+        ("ES256", "ec_p256_private.pem", "ec_p256_public.pem"),
+        ("EdDSA", "ed25519_private.pem", "ed25519_public.pem"),
+    ]:
+        pub_bytes = (KEYS / pub).read_bytes()
+        token = jwt.encode(CLAIMS, (KEYS / priv).read_bytes(), alg)
+        ours = measure(lambda: jwt.decode(token, pub_bytes, algorithms=[alg]), 4_000)
+        theirs = measure(lambda: pyjwt.decode(token, pub_bytes, algorithms=[alg]), 4_000)
+        py_key = serialization.load_pem_public_key(pub_bytes)
+        jwk_dict = json.loads(pyjwt.get_algorithm_by_name(alg).to_jwk(py_key))
+        ours_jwk = jwt.PyJWK(jwk_dict)
+        theirs_jwk = pyjwt.PyJWK(jwk_dict, algorithm=alg)
+        ours_k = measure(lambda: jwt.decode(token, ours_jwk, algorithms=[alg]), 4_000)
+        theirs_k = measure(lambda: pyjwt.decode(token, theirs_jwk.key, algorithms=[alg]), 4_000)
+        rows.append((alg, ours, theirs, ours_k, theirs_k))
+    print("One-shot decode from Python, median µs per call")
+    print(f"  {'alg':<6} {'PEM bytes irontoken':>20} {'PEM bytes PyJWT':>16} {'PyJWK irontoken':>16} {'PyJWK PyJWT':>12}")
+    for alg, a, b, c, d in rows:
+        print(f"  {alg:<6} {a:20.2f} {b:16.2f} {c:16.2f} {d:12.2f}")
 
 
 if __name__ == "__main__":

@@ -617,3 +617,82 @@ fn budgets_and_agent_tokens() {
     let missing = run(&["budgets", "show", "nope"]);
     assert_eq!(missing.status.code(), Some(10 + 32));
 }
+
+#[test]
+fn jwt_key_files_are_judged_by_content() {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/jwt/keys");
+    let dir = tempfile::tempdir().unwrap();
+    let pem = std::fs::read(format!("{keys}/rsa_public.pem")).unwrap();
+    // DER (from the PEM body) and a PEM behind openssl's Bag Attributes.
+    let body: String = String::from_utf8(pem.clone())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    let der_path = dir.path().join("public.der");
+    std::fs::write(&der_path, &der).unwrap();
+    let bag_path = dir.path().join("bag.pem");
+    let mut bag = b"Bag Attributes\n    friendlyName: gw\n".to_vec();
+    bag.extend_from_slice(&pem);
+    std::fs::write(&bag_path, &bag).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_irontoken"))
+            .env_remove("IRONTOKEN_JWT")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let priv_pem = format!("{keys}/rsa_private.pem");
+    let signed = run(&[
+        "jwt",
+        "sign",
+        "--key-file",
+        &priv_pem,
+        "--alg",
+        "RS256",
+        "--sub",
+        "a",
+        "--expires-in",
+        "60",
+    ]);
+    let token = String::from_utf8(signed.stdout).unwrap().trim().to_string();
+    for path in [&der_path, &bag_path] {
+        let ok = run(&[
+            "jwt",
+            "verify",
+            &token,
+            "--key-file",
+            path.to_str().unwrap(),
+            "--alg",
+            "RS256",
+        ]);
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+    // The RS/HS confusion: a public key file used as an HMAC secret is
+    // refused (exit 10 + 24 = INVALID_KEY_MATERIAL), for verifying and signing.
+    for path in [&der_path, &bag_path] {
+        let p = path.to_str().unwrap();
+        let forged = run(&["jwt", "verify", &token, "--key-file", p, "--alg", "HS256"]);
+        assert_eq!(forged.status.code(), Some(34));
+        assert!(!String::from_utf8_lossy(&forged.stderr).contains("MIIB"));
+        let sign = run(&[
+            "jwt",
+            "sign",
+            "--key-file",
+            p,
+            "--alg",
+            "HS256",
+            "--sub",
+            "a",
+        ]);
+        assert_eq!(sign.status.code(), Some(34));
+    }
+}

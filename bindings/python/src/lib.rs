@@ -1460,7 +1460,11 @@ impl Jwk {
     }
 
     fn __repr__(&self) -> String {
-        format!("Jwk(kty={:?}, kid={:?})", self.0.key_type().kty(), self.0.kid())
+        format!(
+            "Jwk(kty={:?}, kid={:?})",
+            self.0.key_type().kty(),
+            self.0.kid()
+        )
     }
 }
 
