@@ -1022,14 +1022,35 @@ pub unsafe extern "C" fn itk_jwt_verifier_new_hmac(
     policy_json: *const c_char,
     out: *mut *mut itk_jwt_verifier,
 ) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        verifier_from_bytes(secret, len, "secret", policy_json, out, |b| {
+            Ok(irontoken::jwt::Keyring::single(
+                irontoken::jwt::VerifyingKey::hmac(b)?,
+            ))
+        })
+    }
+}
+
+/// A verifier from `len` bytes at `key`, loaded by `load`, and policy JSON.
+///
+/// # Safety
+/// `key` points at `len` readable bytes; `policy_json` is a C string.
+unsafe fn verifier_from_bytes(
+    key: *const u8,
+    len: usize,
+    what: &str,
+    policy_json: *const c_char,
+    out: *mut *mut itk_jwt_verifier,
+    load: impl FnOnce(&[u8]) -> Result<irontoken::jwt::Keyring, Error>,
+) -> itk_status {
     guard(|| {
-        // SAFETY: the caller gives `len` readable bytes at `secret`.
-        let bytes = unsafe { bytes_arg(secret, len, "secret") }?;
+        // SAFETY: the caller gives `len` readable bytes at `key`.
+        let bytes = unsafe { bytes_arg(key, len, what) }?;
         // SAFETY: C string per the contract.
         let policy = unsafe { arg(policy_json, "policy_json") }?;
         crate::out(out, "out")?;
-        let key = irontoken::jwt::VerifyingKey::hmac(bytes)?;
-        new_verifier(irontoken::jwt::Keyring::single(key), policy, out)
+        new_verifier(load(bytes)?, policy, out)
     })
 }
 
@@ -1044,14 +1065,12 @@ pub unsafe extern "C" fn itk_jwt_verifier_new_key(
     policy_json: *const c_char,
     out: *mut *mut itk_jwt_verifier,
 ) -> itk_status {
-    guard(|| {
-        // SAFETY: the caller gives `len` readable bytes at `key`.
-        let bytes = unsafe { bytes_arg(key, len, "key") }?;
-        // SAFETY: C string per the contract.
-        let policy = unsafe { arg(policy_json, "policy_json") }?;
-        crate::out(out, "out")?;
-        new_verifier(irontoken::jwt::Keyring::from_bytes(bytes)?, policy, out)
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        verifier_from_bytes(key, len, "key", policy_json, out, |b| {
+            irontoken::jwt::Keyring::from_bytes(b)
+        })
+    }
 }
 
 /// Frees a verifier. NULL is ignored.
