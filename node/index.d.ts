@@ -50,6 +50,7 @@ export type ErrorCode =
   | 'USAGE_EXCEEDED'
   | 'NOT_FOUND'
   | 'AGENT_TOKEN_REVOKED'
+  | 'JWKS_FETCH_FAILED'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

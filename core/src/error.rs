@@ -80,11 +80,14 @@ pub enum ErrorKind {
     NotFound,
     /// The agent token was revoked (a newer one was issued, or it was revoked by hand).
     AgentTokenRevoked,
+    /// A remote JWKS could not be fetched (network, timeout, HTTP status,
+    /// size bound, or no usable key in the answer) and no cached set may serve.
+    JwksFetchFailed,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 33] = [
+    pub const ALL: [ErrorKind; 34] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -118,6 +121,7 @@ impl ErrorKind {
         ErrorKind::UsageExceeded,
         ErrorKind::NotFound,
         ErrorKind::AgentTokenRevoked,
+        ErrorKind::JwksFetchFailed,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -156,6 +160,7 @@ impl ErrorKind {
             ErrorKind::UsageExceeded => "USAGE_EXCEEDED",
             ErrorKind::NotFound => "NOT_FOUND",
             ErrorKind::AgentTokenRevoked => "AGENT_TOKEN_REVOKED",
+            ErrorKind::JwksFetchFailed => "JWKS_FETCH_FAILED",
         }
     }
 
@@ -195,6 +200,7 @@ impl ErrorKind {
             ErrorKind::UsageExceeded => 31,
             ErrorKind::NotFound => 32,
             ErrorKind::AgentTokenRevoked => 33,
+            ErrorKind::JwksFetchFailed => 34,
         }
     }
 
@@ -214,6 +220,7 @@ impl ErrorKind {
             ErrorKind::JwtAlgNotAllowed => Some("ERR_JOSE_ALG_NOT_ALLOWED"),
             ErrorKind::JwtKeyNotFound => Some("ERR_JWKS_NO_MATCHING_KEY"),
             ErrorKind::JwtUnsupportedHeader => Some("ERR_JOSE_NOT_SUPPORTED"),
+            ErrorKind::JwksFetchFailed => Some("ERR_JOSE_GENERIC"),
             _ => None,
         }
     }

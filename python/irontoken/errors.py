@@ -351,6 +351,7 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         UsageExceededError,
         NotFoundError,
         AgentTokenRevokedError,
+        PyJWKClientConnectionError,
     )
 }
 

@@ -99,6 +99,8 @@ pub enum itk_status {
     NotFound = 32,
     /// The agent token was revoked (or replaced).
     AgentTokenRevoked = 33,
+    /// A remote JWKS could not be fetched and no cached set may serve.
+    JwksFetchFailed = 34,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -125,7 +127,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 34] = [
+const ALL_STATUSES: [itk_status; 35] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -160,6 +162,7 @@ const ALL_STATUSES: [itk_status; 34] = [
     itk_status::UsageExceeded,
     itk_status::NotFound,
     itk_status::AgentTokenRevoked,
+    itk_status::JwksFetchFailed,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [
@@ -208,6 +211,7 @@ fn status_of(kind: ErrorKind) -> itk_status {
         ErrorKind::UsageExceeded => itk_status::UsageExceeded,
         ErrorKind::NotFound => itk_status::NotFound,
         ErrorKind::AgentTokenRevoked => itk_status::AgentTokenRevoked,
+        ErrorKind::JwksFetchFailed => itk_status::JwksFetchFailed,
         _ => itk_status::Internal,
     }
 }
@@ -414,6 +418,7 @@ pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
         Some(itk_status::UsageExceeded) => "USAGE_EXCEEDED\0",
         Some(itk_status::NotFound) => "NOT_FOUND\0",
         Some(itk_status::AgentTokenRevoked) => "AGENT_TOKEN_REVOKED\0",
+        Some(itk_status::JwksFetchFailed) => "JWKS_FETCH_FAILED\0",
     };
     s.as_ptr().cast()
 }

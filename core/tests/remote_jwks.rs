@@ -1,0 +1,224 @@
+//! Remote JWKS against a real HTTP server on 127.0.0.1: rotating keys, a slow
+//! answer, an oversized answer, 500s with a stale set, a flood of unknown kids.
+
+use irontoken::ErrorKind;
+use irontoken::jwt::{Alg, Policy, RemoteJwks, RemoteJwksOptions, Signer, SigningKey};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the server answers: status, body, delay before answering.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    body: String,
+    delay: Duration,
+}
+
+struct Server {
+    url: String,
+    answer: Arc<Mutex<Answer>>,
+    hits: Arc<AtomicUsize>,
+}
+
+fn serve(answer: Answer) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let answer = Arc::new(Mutex::new(answer));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (a, h) = (answer.clone(), hits.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let (a, h) = (a.clone(), h.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                h.fetch_add(1, Ordering::SeqCst);
+                let ans = a.lock().unwrap().clone();
+                std::thread::sleep(ans.delay);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    ans.status,
+                    ans.body.len(),
+                    ans.body
+                );
+            });
+        }
+    });
+    Server { url, answer, hits }
+}
+
+fn secret(i: u8) -> Vec<u8> {
+    vec![b'a' + i; 32]
+}
+
+fn jwks(kids: &[u8]) -> String {
+    use base64::Engine;
+    let keys: Vec<String> = kids
+        .iter()
+        .map(|i| {
+            format!(
+                r#"{{"kty":"oct","kid":"k{i}","k":"{}"}}"#,
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret(*i))
+            )
+        })
+        .collect();
+    format!(r#"{{"keys":[{}]}}"#, keys.join(","))
+}
+
+fn token(i: u8) -> String {
+    let key = SigningKey::hmac(&secret(i))
+        .unwrap()
+        .with_kid(format!("k{i}"));
+    let claims = serde_json::json!({"sub": "u", "exp": 2_000_000_000});
+    Signer::new(key, Alg::HS256)
+        .unwrap()
+        .sign(claims.as_object().unwrap(), None)
+        .unwrap()
+}
+
+fn ok(body: String) -> Answer {
+    Answer {
+        status: 200,
+        body,
+        delay: Duration::ZERO,
+    }
+}
+
+const NOW: i64 = 1_700_000_000;
+
+fn opts() -> RemoteJwksOptions {
+    RemoteJwksOptions {
+        cooldown: Duration::ZERO,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn rotated_keys_are_fetched_once_for_an_unknown_kid() {
+    let server = serve(ok(jwks(&[1])));
+    let remote = RemoteJwks::new(&server.url, opts()).unwrap();
+    let policy = Policy::new(&[Alg::HS256]);
+    assert_eq!(
+        remote.decode(&token(1), &policy, NOW).unwrap().claims["sub"],
+        "u"
+    );
+    assert_eq!(
+        remote.decode(&token(1), &policy, NOW).unwrap().claims["sub"],
+        "u"
+    );
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1, "cached");
+    // The provider rotates: k2 appears; a k2 token refetches once.
+    server.answer.lock().unwrap().body = jwks(&[1, 2]);
+    assert!(remote.decode(&token(2), &policy, NOW).is_ok());
+    assert_eq!(server.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(remote.key("k2").unwrap().kid(), Some("k2"));
+    assert_eq!(
+        remote.key("k9").unwrap_err().kind(),
+        ErrorKind::JwtKeyNotFound
+    );
+}
+
+#[test]
+fn a_flood_of_unknown_kids_costs_one_fetch_per_cooldown() {
+    let server = serve(ok(jwks(&[1])));
+    let remote = RemoteJwks::new(
+        &server.url,
+        RemoteJwksOptions {
+            cooldown: Duration::from_secs(60),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let policy = Policy::new(&[Alg::HS256]);
+    for _ in 0..50 {
+        let e = remote.decode(&token(7), &policy, NOW).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::JwtKeyNotFound);
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    assert!(remote.decode(&token(1), &policy, NOW).is_ok());
+}
+
+#[test]
+fn slow_oversized_and_failing_answers_are_refused() {
+    let slow = serve(Answer {
+        delay: Duration::from_millis(800),
+        ..ok(jwks(&[1]))
+    });
+    let remote = RemoteJwks::new(
+        &slow.url,
+        RemoteJwksOptions {
+            timeout: Duration::from_millis(200),
+            ..opts()
+        },
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(
+        remote.keyring().unwrap_err().kind(),
+        ErrorKind::JwksFetchFailed
+    );
+    assert!(t.elapsed() < Duration::from_millis(700));
+
+    let big = serve(ok(format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(4096))));
+    let remote = RemoteJwks::new(
+        &big.url,
+        RemoteJwksOptions {
+            max_bytes: 1024,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let e = remote.keyring().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwksFetchFailed);
+    assert!(e.message().contains("limit"), "{e}");
+
+    for (status, body) in [
+        (500, jwks(&[1])),
+        (200, "not json".into()),
+        (200, r#"{"keys":[{"kty":"XYZ"}]}"#.into()),
+    ] {
+        let s = serve(Answer {
+            status,
+            body,
+            delay: Duration::ZERO,
+        });
+        let e = RemoteJwks::new(&s.url, opts())
+            .unwrap()
+            .keyring()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::JwksFetchFailed, "{status}: {e}");
+    }
+}
+
+#[test]
+fn a_stale_set_serves_while_refetches_fail_then_expires() {
+    let server = serve(ok(jwks(&[1])));
+    let remote = RemoteJwks::new(
+        &server.url,
+        RemoteJwksOptions {
+            cache_max_age: Duration::from_millis(100),
+            stale_max: Duration::from_millis(400),
+            cooldown: Duration::ZERO,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let policy = Policy::new(&[Alg::HS256]);
+    assert!(remote.decode(&token(1), &policy, NOW).is_ok());
+    server.answer.lock().unwrap().status = 500;
+    std::thread::sleep(Duration::from_millis(150));
+    // Old, refetch fails: the last good set still serves.
+    assert!(remote.decode(&token(1), &policy, NOW).is_ok());
+    assert!(server.hits.load(Ordering::SeqCst) >= 2);
+    std::thread::sleep(Duration::from_millis(450));
+    let e = remote.decode(&token(1), &policy, NOW).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwksFetchFailed);
+    // The provider recovers.
+    server.answer.lock().unwrap().status = 200;
+    assert!(remote.decode(&token(1), &policy, NOW).is_ok());
+}
