@@ -30,6 +30,7 @@ __all__ = [
     "jwt_encode",
     "jwt_unverified",
     "Jwk",
+    "RemoteJwks",
 ]
 
 __version__: str
@@ -515,6 +516,21 @@ class Jwk:
     def key_type(self) -> str: ...
     @property
     def algorithm(self) -> Optional[str]: ...
+
+@final
+class RemoteJwks:
+    """A remote JWKS with its cache (see irontoken.jwt.PyJWKClient)."""
+
+    def __new__(cls, url: str, options_json: str) -> "RemoteJwks": ...
+    def decode(
+        self, token: str, policy_json: str, now: Optional[int] = None
+    ) -> tuple[Dict[str, Any], Dict[str, Any]]: ...
+    def key(self, kid: str) -> Jwk: ...
+    def raw(self, refresh: bool = False) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def fetch_count(self) -> int: ...
 
 def jwt_decode(
     token: str, key: str | bytes | bytearray | memoryview | Jwk, policy_json: str, now: Optional[int] = None

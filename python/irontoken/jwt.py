@@ -70,6 +70,7 @@ __all__ = [
     "JwtSigner",
     "JwtVerifier",
     "PyJWK",
+    "PyJWKClient",
     "PyJWKSet",
     "decode",
     "decode_complete",
@@ -80,6 +81,7 @@ __all__ = [
     "ExpiredSignatureError",
     "ImmatureSignatureError",
     "InvalidAlgorithmError",
+    "InvalidArgumentError",
     "InvalidAudienceError",
     "InvalidClaimError",
     "InvalidIssuerError",
@@ -421,6 +423,14 @@ class PyJWK:
         """``alg``, if the JWK names one."""
         return self.key.algorithm
 
+    @classmethod
+    def _from_native(cls, native: _native.Jwk) -> "PyJWK":
+        """A PyJWK around a key the core has parsed already."""
+        out = cls.__new__(cls)
+        out._jwk_data = {"kty": native.key_type, **({"kid": native.kid} if native.kid else {})}
+        out.key = native
+        return out
+
     def __repr__(self) -> str:
         return f"PyJWK(key_type={self.key_type!r}, key_id={self.key_id!r})"
 
@@ -461,3 +471,110 @@ class PyJWKSet:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+class PyJWKClient:
+    """Keys from an identity provider's JWKS URL (PyJWT's ``PyJWKClient``),
+    fetched, cached and verified in the Rust core: HTTPS (rustls), a timeout
+    and a size cap per fetch, the set cached for ``lifespan`` seconds, an
+    unknown ``kid`` refetched at most once per ``cooldown`` seconds, the last
+    good set served up to ``stale_max`` seconds past its lifespan while the
+    provider fails. ``http://`` only to loopback hosts unless
+    ``allow_http=True``. Network waits release the GIL.
+
+    PyJWT's ``cache_keys``/``max_cached_keys`` are accepted (every key of the
+    set is kept parsed); ``ssl_context`` is not supported (certificates are
+    checked against the Mozilla roots)."""
+
+    def __init__(
+        self,
+        uri: str,
+        cache_keys: bool = False,
+        max_cached_keys: int = 16,
+        cache_jwk_set: bool = True,
+        lifespan: float = 300,
+        headers: Optional[Mapping[str, str]] = None,
+        timeout: float = 30,
+        ssl_context: Any = None,
+        *,
+        allow_http: bool = False,
+        cooldown: float = 30,
+        stale_max: float = 3600,
+        max_bytes: int = 512 * 1024,
+    ) -> None:
+        if ssl_context is not None:
+            raise _invalid("ssl_context is not supported: certificates are checked against the Mozilla roots")
+        for name, value in (("lifespan", lifespan), ("timeout", timeout), ("cooldown", cooldown), ("stale_max", stale_max)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise _invalid(f"{name} must be a finite number of seconds >= 0")
+        if not cache_jwk_set:
+            lifespan = 0
+        options = {
+            "timeout_ms": int(timeout * 1000),
+            "cache_max_age_ms": int(lifespan * 1000),
+            "cooldown_ms": int(cooldown * 1000),
+            "stale_max_ms": int(stale_max * 1000),
+            "allow_http": bool(allow_http),
+            "max_bytes": max_bytes,
+            "headers": dict(headers or {}),
+        }
+        self.uri = uri
+        self._native = _native.RemoteJwks(uri, json.dumps(options))
+
+    def fetch_data(self) -> Dict[str, Any]:
+        """Fetches the set now; returns its JSON."""
+        data: Dict[str, Any] = json.loads(self._native.raw(True))
+        return data
+
+    def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
+        """The set (cached unless ``refresh``)."""
+        return PyJWKSet.from_json(self._native.raw(refresh))
+
+    def get_signing_keys(self, refresh: bool = False) -> List[PyJWK]:
+        """The keys of the set meant for signatures (``use`` absent or ``sig``) with a ``kid``."""
+        keys = [k for k in self.get_jwk_set(refresh).keys if k.public_key_use in (None, "sig") and k.key_id]
+        if not keys:
+            raise PyJWKClientError("JWT_KEY_NOT_FOUND: The JWKS endpoint did not contain any signing keys", "JWT_KEY_NOT_FOUND")
+        return keys
+
+    def get_signing_key(self, kid: str) -> PyJWK:
+        """The key with ``kid``; an unknown kid refetches the set once (outside the cooldown)."""
+        try:
+            native = self._native.key(kid)
+        except KeyNotFoundInKeyringError:
+            raise PyJWKClientError(
+                f'JWT_KEY_NOT_FOUND: Unable to find a signing key that matches: "{kid[:64]}"', "JWT_KEY_NOT_FOUND"
+            ) from None
+        return PyJWK._from_native(native)
+
+    def get_signing_key_from_jwt(self, token: Union[str, bytes]) -> PyJWK:
+        """The key named by the token's ``kid`` (header read unverified)."""
+        kid = get_unverified_header(token).get("kid")
+        if not isinstance(kid, str):
+            raise PyJWKClientError("JWT_KEY_NOT_FOUND: the token has no kid", "JWT_KEY_NOT_FOUND")
+        return self.get_signing_key(kid)
+
+    def decode(
+        self,
+        token: Union[str, bytes],
+        algorithms: Union[str, Iterable[str]],
+        options: Optional[Mapping[str, Any]] = None,
+        audience: Optional[Union[str, Iterable[str]]] = None,
+        issuer: Optional[str] = None,
+        subject: Optional[str] = None,
+        leeway: Union[int, float, datetime.timedelta] = 0,
+        *,
+        now: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Verifies ``token`` against the set in one call (the kid lookup and
+        refetch happen in the core); returns its claims."""
+        policy = _policy(algorithms, options, audience, issuer, subject, leeway)
+        return self._native.decode(_token(token), policy, _now(now))[1]
+
+    @property
+    def fetch_count(self) -> int:
+        """How many times the set was fetched."""
+        return self._native.fetch_count
+
+    def __repr__(self) -> str:
+        return f"PyJWKClient({self.uri!r})"

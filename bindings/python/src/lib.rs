@@ -1468,6 +1468,67 @@ impl Jwk {
     }
 }
 
+/// A remote JWKS with its cache (PyJWKClient's engine); network waits run
+/// without the GIL.
+#[pyclass(frozen, module = "irontoken._native")]
+struct RemoteJwks(irontoken::jwt::RemoteJwks);
+
+#[pymethods]
+impl RemoteJwks {
+    #[new]
+    fn new(py: Python<'_>, url: &str, options_json: &str) -> PyResult<Self> {
+        irontoken::jwt::RemoteJwksSettings::options_from_json(options_json)
+            .and_then(|o| irontoken::jwt::RemoteJwks::new(url, o))
+            .map(RemoteJwks)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Verifies a JWT against the set; returns (header dict, claims dict).
+    #[pyo3(signature = (token, policy_json, now=None))]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        token: &str,
+        policy_json: &str,
+        now: Option<i64>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let policy = irontoken::jwt::PolicySettings::policy_from_json(policy_json)
+            .map_err(|e| to_py(py, e))?;
+        let now = now.unwrap_or_else(|| irontoken::Clock::now(&irontoken::SystemClock));
+        let d = call(py, || self.0.decode(token, &policy, now))?;
+        Ok((to_py_dict(py, &d.header)?, to_py_dict(py, &d.claims)?))
+    }
+
+    /// The key with this kid (refetching once, outside the cooldown, if absent).
+    fn key(&self, py: Python<'_>, kid: &str) -> PyResult<Jwk> {
+        call(py, || self.0.key(kid)).map(Jwk)
+    }
+
+    /// The raw JSON of the current set (fetched when absent or old).
+    #[pyo3(signature = (refresh=false))]
+    fn raw(&self, py: Python<'_>, refresh: bool) -> PyResult<String> {
+        call(py, || {
+            if refresh {
+                self.0.refetch()?;
+            }
+            self.0.raw()
+        })
+        .map(|r| r.to_string())
+    }
+
+    /// The URL.
+    #[getter]
+    fn url(&self) -> String {
+        self.0.url().to_string()
+    }
+
+    /// How many fetches were made.
+    #[getter]
+    fn fetch_count(&self) -> u64 {
+        self.0.fetch_count()
+    }
+}
+
 /// Reads a token WITHOUT verifying it: (header dict, payload bytes, signature bytes).
 #[pyfunction]
 fn jwt_unverified<'py>(
@@ -1817,6 +1878,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jwt_decode, m)?)?;
     m.add_function(wrap_pyfunction!(jwt_unverified, m)?)?;
     m.add_class::<Jwk>()?;
+    m.add_class::<RemoteJwks>()?;
     m.add_function(wrap_pyfunction!(jwt_encode, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", irontoken::SCHEMA_VERSION)?;

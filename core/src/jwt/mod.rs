@@ -27,7 +27,7 @@ mod verify;
 pub use keys::{KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey, min_hmac_bytes};
 pub use managed::{AccessToken, DEFAULT_TOKEN_TTL, MANAGED_ALGS, ManagedKey};
 pub use material::{Material, classify};
-pub use remote::{RemoteJwks, RemoteJwksOptions};
+pub use remote::{RemoteJwks, RemoteJwksOptions, RemoteJwksSettings};
 pub use sign::{SigningKey, encode};
 pub use verify::{
     DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, Unverified, decode,

@@ -55,6 +55,55 @@ impl Default for RemoteJwksOptions {
     }
 }
 
+/// [`RemoteJwksOptions`] as plain data for the bindings (JSON, keyword
+/// arguments, option bags); absent fields keep the defaults.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteJwksSettings {
+    /// Whole-request timeout in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Largest accepted response body in bytes.
+    pub max_bytes: Option<u64>,
+    /// Cache lifetime of a fetched set in milliseconds.
+    pub cache_max_age_ms: Option<u64>,
+    /// Least time between unknown-kid refetches in milliseconds.
+    pub cooldown_ms: Option<u64>,
+    /// How long a stale set serves while refetches fail, in milliseconds.
+    pub stale_max_ms: Option<u64>,
+    /// Allow `http://` to any host.
+    pub allow_http: Option<bool>,
+    /// Extra request headers.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl RemoteJwksSettings {
+    /// The options these settings give (bounds are checked by [`RemoteJwks::new`]).
+    pub fn into_options(self) -> RemoteJwksOptions {
+        let d = RemoteJwksOptions::default();
+        let ms =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_millis).unwrap_or(default);
+        RemoteJwksOptions {
+            timeout: ms(self.timeout_ms, d.timeout),
+            max_bytes: self.max_bytes.unwrap_or(d.max_bytes),
+            cache_max_age: ms(self.cache_max_age_ms, d.cache_max_age),
+            cooldown: ms(self.cooldown_ms, d.cooldown),
+            stale_max: ms(self.stale_max_ms, d.stale_max),
+            allow_http: self.allow_http.unwrap_or(false),
+            headers: self.headers.unwrap_or_default().into_iter().collect(),
+        }
+    }
+
+    /// Parses settings from JSON (`{}` or empty text: the defaults).
+    pub fn options_from_json(text: &str) -> Result<RemoteJwksOptions> {
+        if text.trim().is_empty() {
+            return Ok(RemoteJwksOptions::default());
+        }
+        let s: RemoteJwksSettings = serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("remote JWKS options: {e}")))?;
+        Ok(s.into_options())
+    }
+}
+
 /// The last good set and when it was fetched.
 struct Cached {
     keys: Arc<Keyring>,
@@ -138,6 +187,14 @@ impl RemoteJwks {
         }
         if opts.max_bytes == 0 || opts.max_bytes > 16 * 1024 * 1024 {
             return Err(Error::invalid("max_bytes must be between 1 and 16 MiB"));
+        }
+        for (k, v) in &opts.headers {
+            let bad = |t: &str| t.is_empty() || t.chars().any(|c| c.is_control());
+            if bad(k) || v.chars().any(|c| c.is_control()) {
+                return Err(Error::invalid(
+                    "header names and values must not hold control characters",
+                ));
+            }
         }
         let year = Duration::from_secs(366 * 86400);
         if opts.cache_max_age > year || opts.cooldown > year || opts.stale_max > year {

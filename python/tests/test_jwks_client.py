@@ -1,0 +1,130 @@
+"""PyJWKClient against a real HTTP server on 127.0.0.1: the gateway flow,
+rotating keys, slow, oversized and failing answers, a flood of unknown kids."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from irontoken import jwt
+
+KEYS = pathlib.Path(__file__).resolve().parents[2] / "tests" / "vectors" / "jwt" / "keys"
+NOW = 1_700_000_000
+
+
+class Provider:
+    """What the fake identity provider answers, and how often it was asked."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.body = b"{}"
+        self.delay = 0.0
+        self.hits = 0
+
+
+@pytest.fixture()
+def provider() -> Iterator[tuple[Provider, str]]:
+    state = Provider()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            state.hits += 1
+            time.sleep(state.delay)
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(state.body)))
+            self.end_headers()
+            self.wfile.write(state.body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    server.shutdown()
+
+
+def rsa_jwk(kid: str, name: str = "rsa") -> Dict[str, Any]:
+    pub = serialization.load_pem_public_key((KEYS / f"{name}_public.pem").read_bytes())
+    assert isinstance(pub, rsa.RSAPublicKey)
+    return {**json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(pub)), "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+def token(kid: str, name: str = "rsa", **claims: Any) -> str:
+    body = {"sub": "consumer-1", "exp": NOW + 60, **claims}
+    return pyjwt.encode(body, (KEYS / f"{name}_private.pem").read_bytes(), algorithm="RS256", headers={"kid": kid})
+
+
+def jwks(keys: List[Dict[str, Any]]) -> bytes:
+    return json.dumps({"keys": keys}).encode()
+
+
+def test_gateway_flow_with_pyjwkclient(provider: tuple[Provider, str]) -> None:
+    state, url = provider
+    state.body = jwks([rsa_jwk("k1")])
+    client = jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+    t = token("k1")
+    key = client.get_signing_key_from_jwt(t)
+    assert key.key_id == "k1" and key.key_type == "RSA"
+    assert jwt.decode(t, key.key, algorithms=["RS256"], now=NOW)["sub"] == "consumer-1"
+    assert client.decode(t, algorithms=["RS256"], now=NOW)["sub"] == "consumer-1"
+    assert [k.key_id for k in client.get_signing_keys()] == ["k1"]
+    assert client.fetch_data()["keys"][0]["kid"] == "k1"
+    assert state.hits == 2  # first use + fetch_data; the rest came from the cache
+    with pytest.raises(jwt.PyJWKClientError):
+        client.get_signing_key("nope")
+
+
+def test_rotation_and_kid_flood(provider: tuple[Provider, str]) -> None:
+    state, url = provider
+    state.body = jwks([rsa_jwk("k1")])
+    client = jwt.PyJWKClient(url, cooldown=0)
+    assert client.decode(token("k1"), algorithms="RS256", now=NOW)["sub"] == "consumer-1"
+    state.body = jwks([rsa_jwk("k1"), rsa_jwk("k2", "attacker_rsa")])
+    assert client.decode(token("k2", "attacker_rsa"), algorithms="RS256", now=NOW)["sub"] == "consumer-1"
+    hits = state.hits
+    slow_down = jwt.PyJWKClient(url, cooldown=60)
+    for _ in range(30):
+        with pytest.raises(jwt.KeyNotFoundInKeyringError):
+            slow_down.decode(token("unknown"), algorithms=["RS256"], now=NOW)
+    assert state.hits - hits == 1
+
+
+def test_bad_answers(provider: tuple[Provider, str]) -> None:
+    state, url = provider
+    state.body = jwks([rsa_jwk("k1")])
+    state.delay = 0.6
+    t0 = time.monotonic()
+    with pytest.raises(jwt.PyJWKClientConnectionError) as e:
+        jwt.PyJWKClient(url, timeout=0.2).get_signing_key("k1")
+    assert time.monotonic() - t0 < 0.55 and e.value.code == "JWKS_FETCH_FAILED"
+    assert isinstance(e.value, jwt.PyJWKClientError) and isinstance(e.value, jwt.PyJWTError)
+    state.delay = 0
+    state.body = b'{"keys": [], "pad": "' + b"x" * 4096 + b'"}'
+    with pytest.raises(jwt.PyJWKClientConnectionError):
+        jwt.PyJWKClient(url, max_bytes=1024).fetch_data()
+    state.body = jwks([rsa_jwk("k1")])
+    state.status = 500
+    with pytest.raises(jwt.PyJWKClientConnectionError):
+        jwt.PyJWKClient(url).get_jwk_set()
+
+
+def test_urls_and_options_are_checked() -> None:
+    for bad in ("http://idp.example/jwks", "ftp://x/y", "idp.example"):
+        with pytest.raises(jwt.InvalidArgumentError):
+            jwt.PyJWKClient(bad)
+    jwt.PyJWKClient("http://idp.example/jwks", allow_http=True)
+    for kwargs in ({"timeout": float("inf")}, {"lifespan": -1}, {"ssl_context": object()}):
+        with pytest.raises(jwt.InvalidArgumentError):
+            jwt.PyJWKClient("https://idp.example/jwks", **kwargs)  # type: ignore[arg-type]
