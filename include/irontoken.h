@@ -152,6 +152,10 @@ enum itk_status
    * The agent token was revoked (or replaced).
    */
   ITK_STATUS_AGENT_TOKEN_REVOKED = 33,
+  /**
+   * A remote JWKS could not be fetched and no cached set may serve.
+   */
+  ITK_STATUS_JWKS_FETCH_FAILED = 34,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -632,6 +632,7 @@ export type JoseErrorCode =
   | 'ERR_JOSE_ALG_NOT_ALLOWED'
   | 'ERR_JWKS_NO_MATCHING_KEY'
   | 'ERR_JOSE_NOT_SUPPORTED'
+  | 'ERR_JOSE_GENERIC'
 
 /** An error thrown by the JWT functions. */
 export interface JwtError extends Error {
@@ -685,6 +686,41 @@ export declare class JwtSigner {
   sign(payload: Record<string, unknown>, header?: Record<string, unknown>): string
 }
 
+/** A JWKS fetched from a URL and cached (jose's createRemoteJWKSet). */
+export interface RemoteJWKSet {
+  /** Fetches the set now; resolves its JSON. */
+  reload(): Promise<Record<string, unknown>>
+  /** How many times the set was fetched. */
+  readonly fetchCount: number
+}
+
+/** Options of createRemoteJWKSet, in milliseconds (jose's names, and ours). */
+export interface RemoteJWKSetOptions {
+  /** How long a fetched set is used (default 600000). */
+  cacheMaxAge?: number
+  /** Least time between refetches for unknown kids (default 30000). */
+  cooldownDuration?: number
+  /** Whole-request timeout (default 5000). */
+  timeoutDuration?: number
+  /** How long past cacheMaxAge the last good set serves while fetches fail (default 3600000). */
+  staleMaxAge?: number
+  /** Largest accepted answer in bytes (default 524288). */
+  maxBytes?: number
+  /** Allow http:// to any host (default: loopback only). */
+  allowHttp?: boolean
+  /** Extra request headers. */
+  headers?: Record<string, string>
+}
+
+/** A remote JWKS: https:// (http:// only to loopback unless allowHttp). */
+export declare function createRemoteJWKSet(url: string | URL, options?: RemoteJWKSetOptions): RemoteJWKSet
+
+/** Verifies a JWT against a remote JWKS (off the JS thread); rejects with a JwtError. */
+export declare function jwtVerify(
+  token: string | Uint8Array,
+  key: RemoteJWKSet,
+  options: JwtVerifyOptions & { currentDate?: Date | number },
+): Promise<VerifiedJwt>
 /** Verifies a JWT; throws a JwtError when it is refused. */
 export declare function jwtVerify(
   token: string | Uint8Array,

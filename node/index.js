@@ -277,7 +277,64 @@ class JwtVerifier {
  * a key is comes from its content, never from its type. */
 function jwtVerify(token, key, options = {}) {
   const { currentDate, ...rest } = options
+  if (typeof key === 'function' && key[REMOTE]) {
+    // A remote set may fetch: the work runs off the JS thread; a Promise, as jose.
+    let policy
+    try {
+      policy = policyJson(rest)
+    } catch (e) {
+      return Promise.reject(joseError(e))
+    }
+    return key[REMOTE].verifyAsync(tokenText(token), policy, seconds(currentDate)).catch((e) => {
+      throw joseError(mapAsyncError(e))
+    })
+  }
   return new JwtVerifier(key, rest).verify(token, { currentDate })
+}
+
+const REMOTE = Symbol('irontoken.remoteJwks')
+
+/** A JWKS fetched from `url` (jose's createRemoteJWKSet): pass it as the key
+ * of `jwtVerify`, which then returns a Promise. Options (milliseconds, jose's
+ * names): cacheMaxAge [600000], cooldownDuration [30000], timeoutDuration
+ * [5000]; and ours: staleMaxAge [3600000], maxBytes [524288], allowHttp
+ * [false: http:// only to loopback], headers. */
+function createRemoteJWKSet(url, options = {}) {
+  const known = new Set(['cacheMaxAge', 'cooldownDuration', 'timeoutDuration', 'staleMaxAge', 'maxBytes', 'allowHttp', 'headers'])
+  for (const k of Object.keys(options || {})) {
+    if (!known.has(k)) throw invalidArgument(`unknown option ${k}`)
+  }
+  const o = options || {}
+  const ms = (v, what) => {
+    if (v === undefined) return undefined
+    if (v === Infinity) return 366 * 86400 * 1000
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`${what} must be milliseconds >= 0`)
+    return Math.floor(v)
+  }
+  const settings = {
+    timeout_ms: ms(o.timeoutDuration, 'timeoutDuration'),
+    cache_max_age_ms: ms(o.cacheMaxAge, 'cacheMaxAge'),
+    cooldown_ms: ms(o.cooldownDuration, 'cooldownDuration'),
+    stale_max_ms: ms(o.staleMaxAge, 'staleMaxAge'),
+    max_bytes: ms(o.maxBytes, 'maxBytes'),
+    allow_http: o.allowHttp === undefined ? undefined : Boolean(o.allowHttp),
+    headers: o.headers,
+  }
+  let remote
+  try {
+    remote = new native.RemoteJwks(String(url instanceof URL ? url.href : url), JSON.stringify(settings))
+  } catch (e) {
+    throw mapError(e)
+  }
+  const set = function remoteJWKSet() {
+    throw invalidArgument('pass the remote JWKS to jwtVerify as its key')
+  }
+  Object.defineProperty(set, REMOTE, { value: remote })
+  Object.defineProperty(set, 'fetchCount', { get: () => remote.fetchCount })
+  set.reload = () => remote.reloadAsync().catch((e) => {
+    throw joseError(mapAsyncError(e))
+  })
+  return set
 }
 
 /** A signing key and algorithm parsed once, for many tokens. */
@@ -326,6 +383,7 @@ module.exports = {
   RateLimiter,
   jwtVerify,
   jwtSign,
+  createRemoteJWKSet,
   errors,
   isWellFormed,
   version: native.version(),

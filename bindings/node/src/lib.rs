@@ -1629,6 +1629,66 @@ impl JwtVerifier {
     }
 }
 
+/// A remote JWKS with its cache (the engine of `createRemoteJWKSet`); its
+/// calls that may fetch run on the libuv pool.
+#[napi]
+pub struct RemoteJwks(Arc<irontoken::jwt::RemoteJwks>);
+
+#[napi]
+impl RemoteJwks {
+    /// A remote set at `url` with options JSON (`timeout_ms`, `max_bytes`,
+    /// `cache_max_age_ms`, `cooldown_ms`, `stale_max_ms`, `allow_http`, `headers`).
+    #[napi(constructor)]
+    pub fn new(url: String, options_json: String) -> Result<Self, Code> {
+        irontoken::jwt::RemoteJwksSettings::options_from_json(&options_json)
+            .and_then(|o| irontoken::jwt::RemoteJwks::new(&url, o))
+            .map(|r| RemoteJwks(Arc::new(r)))
+            .map_err(err)
+    }
+
+    /// Verifies a JWT against the set off the JS thread (at `now`, Unix
+    /// seconds, or the system clock); resolves `{ payload, protectedHeader }`.
+    #[napi(
+        ts_return_type = "Promise<{ payload: Record<string, unknown>; protectedHeader: Record<string, unknown> }>"
+    )]
+    pub fn verify_async(
+        &self,
+        token: String,
+        policy_json: String,
+        now: Option<f64>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let policy = policy_of(&policy_json)?;
+        let now =
+            int(now, "now")?.unwrap_or_else(|| irontoken::Clock::now(&irontoken::SystemClock));
+        let remote = self.0.clone();
+        Ok(Job::new(move || {
+            let d = remote.decode(&token, &policy, now)?;
+            Ok(Json(
+                serde_json::json!({"payload": d.claims, "protectedHeader": d.header}),
+            ))
+        }))
+    }
+
+    /// Fetches the set now off the JS thread; resolves its JSON.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn reload_async(&self) -> AsyncTask<Job<Json>> {
+        let remote = self.0.clone();
+        Job::new(move || {
+            remote.refetch()?;
+            let raw = remote.raw()?;
+            serde_json::from_str(&raw)
+                .map(Json)
+                .map_err(|e| CoreError::new(irontoken::ErrorKind::Internal, e.to_string()))
+        })
+    }
+
+    /// How many times the set was fetched.
+    #[napi(getter)]
+    pub fn fetch_count(&self) -> f64 {
+        self.0.fetch_count() as f64
+    }
+}
+
 /// A signing key and algorithm parsed once, for many tokens.
 #[napi]
 pub struct JwtSigner(irontoken::jwt::Signer);
