@@ -219,6 +219,14 @@ typedef uint32_t itk_verify_reason;
 #endif // __cplusplus
 
 /**
+ * A remote JWKS with its cache (opaque): fetched over HTTPS (http:// only
+ * to loopback unless `allow_http`), cached, refetched for an unknown `kid`
+ * at most once per cooldown. Create with `itk_jwks_remote_new`, free with
+ * `itk_jwks_remote_free`; safe to share between threads.
+ */
+typedef struct itk_jwks_remote itk_jwks_remote;
+
+/**
  * A signing key and algorithm, parsed once (opaque). Create with
  * `itk_jwt_signer_new`, free with `itk_jwt_signer_free`.
  */
@@ -545,6 +553,43 @@ itk_status itk_jwt_encode(const char *claims_json,
                           const char *header_json,
                           const char *kid,
                           char **out_token);
+
+/**
+ * A remote JWKS at `url`; `options_json` may be NULL (defaults) or an
+ * object with `timeout_ms` [5000], `max_bytes` [524288], `cache_max_age_ms`
+ * [600000], `cooldown_ms` [30000], `stale_max_ms` [3600000], `allow_http`
+ * [false], `headers` (object). Nothing is fetched until first use.
+ */
+itk_status itk_jwks_remote_new(const char *url,
+                               const char *options_json,
+                               struct itk_jwks_remote **out);
+
+/**
+ * Verifies a JWT against the remote set under `policy_json` (as for
+ * `itk_jwt_verifier_new`); `now` is NULL for the system clock. May block
+ * on the network up to the timeout. On success writes
+ * `{"header": {...}, "claims": {...}}` to `*out_json`.
+ */
+itk_status itk_jwks_remote_decode(const struct itk_jwks_remote *r,
+                                  const char *token,
+                                  const char *policy_json,
+                                  const int64_t *now,
+                                  char **out_json);
+
+/**
+ * Fetches the set now; writes its JSON to `*out_json` (may be NULL).
+ */
+itk_status itk_jwks_remote_reload(const struct itk_jwks_remote *r, char **out_json);
+
+/**
+ * How many times the set was fetched (0 for NULL).
+ */
+uint64_t itk_jwks_remote_fetch_count(const struct itk_jwks_remote *r);
+
+/**
+ * Frees a remote JWKS. NULL is ignored.
+ */
+void itk_jwks_remote_free(struct itk_jwks_remote *r);
 
 /**
  * Parses `key` (a PEM private key or an HMAC secret as text) for `alg`;

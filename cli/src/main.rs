@@ -179,11 +179,22 @@ struct KeySource {
     /// File with a key in any form, judged by content: PEM (anywhere in the
     /// file) or DER key or certificate, JWK or JWKS, OpenSSH public key, or
     /// else an HMAC secret (its bytes as they are).
-    #[arg(long, conflicts_with = "key_env", required_unless_present = "key_env")]
+    #[arg(
+        long,
+        conflicts_with_all = ["key_env", "jwks_url"],
+        required_unless_present_any = ["key_env", "jwks_url"]
+    )]
     key_file: Option<std::path::PathBuf>,
     /// Environment variable holding the key text (e.g. an HMAC secret).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jwks_url")]
     key_env: Option<String>,
+    /// A JWKS URL (an identity provider's jwks_uri) to verify against:
+    /// https://, or http:// to a loopback host (or with --allow-http).
+    #[arg(long)]
+    jwks_url: Option<String>,
+    /// Allow --jwks-url over http:// to any host.
+    #[arg(long, requires = "jwks_url")]
+    allow_http: bool,
 }
 
 impl KeySource {
@@ -195,6 +206,9 @@ impl KeySource {
             (None, Some(var)) => std::env::var(var)
                 .map(String::into_bytes)
                 .map_err(|_| Error::invalid(format!("environment variable {var} is not set"))),
+            (None, None) if self.jwks_url.is_some() => Err(Error::invalid(
+                "a JWKS URL verifies only: give --key-file or --key-env to sign",
+            )),
             (None, None) => Err(Error::invalid("give --key-file or --key-env")),
         }
     }
@@ -463,8 +477,22 @@ fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
                 ..Default::default()
             }
             .into_policy()?;
-            let v = Verifier::new(Keyring::from_bytes(&key.bytes()?)?, policy)?;
-            let d = v.decode(&token)?;
+            let d = match &key.jwks_url {
+                Some(url) => {
+                    let opts = irontoken::jwt::RemoteJwksOptions {
+                        allow_http: key.allow_http,
+                        ..Default::default()
+                    };
+                    irontoken::jwt::RemoteJwks::new(url, opts)?.decode(
+                        &token,
+                        &policy,
+                        irontoken::SystemClock.now(),
+                    )?
+                }
+                None => {
+                    Verifier::new(Keyring::from_bytes(&key.bytes()?)?, policy)?.decode(&token)?
+                }
+            };
             let out = if json_out {
                 json!({"header": d.header, "claims": d.claims})
             } else {

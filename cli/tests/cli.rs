@@ -696,3 +696,92 @@ fn jwt_key_files_are_judged_by_content() {
         assert_eq!(sign.status.code(), Some(34));
     }
 }
+
+#[test]
+fn jwt_verify_against_a_jwks_url() {
+    use std::io::{Read, Write};
+    let secret = "d".repeat(32);
+    use base64::Engine;
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret);
+    let body = format!(r#"{{"keys":[{{"kty":"oct","kid":"d1","k":"{k}"}}]}}"#);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_irontoken"));
+        c.env_remove("IRONTOKEN_JWT").args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let signed = run(
+        &[
+            "jwt",
+            "sign",
+            "--key-env",
+            "SECRET",
+            "--alg",
+            "HS256",
+            "--kid",
+            "d1",
+            "--sub",
+            "alice",
+            "--expires-in",
+            "60",
+        ],
+        &[("SECRET", &secret)],
+    );
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let token = String::from_utf8(signed.stdout).unwrap().trim().to_string();
+    let ok = run(
+        &[
+            "jwt",
+            "verify",
+            &token,
+            "--jwks-url",
+            &url,
+            "--alg",
+            "HS256",
+        ],
+        &[],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let claims: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(claims["sub"], "alice");
+    // http:// to a non-loopback host is refused before any request.
+    let refused = run(
+        &[
+            "jwt",
+            "verify",
+            &token,
+            "--jwks-url",
+            "http://idp.example/jwks",
+            "--alg",
+            "HS256",
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(11)); // 10 + INVALID_ARGUMENT (1)
+    let sign = run(&["jwt", "sign", "--jwks-url", &url, "--alg", "HS256"], &[]);
+    assert!(!sign.status.success());
+}

@@ -6,8 +6,12 @@
 #include "minijson.h"
 #include "check.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -696,6 +700,93 @@ static void test_ratelimit(const char *dir) {
     free(text);
 }
 
+/* A one-thread HTTP server on 127.0.0.1 that answers its connections in
+ * turn with the statuses listed, each with the same JWKS body. */
+typedef struct {
+    int fd;
+    const int *statuses;
+    int count;
+    const char *body;
+} jwks_server;
+
+static void *serve_jwks(void *arg) {
+    jwks_server *s = arg;
+    for (int i = 0; i < s->count; i++) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0) break;
+        char req[2048];
+        ssize_t got = read(c, req, sizeof req);
+        (void)got;
+        char resp[1024];
+        int n = snprintf(resp, sizeof resp,
+                         "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         s->statuses[i], strlen(s->body), s->body);
+        ssize_t put = write(c, resp, (size_t)n);
+        (void)put;
+        close(c);
+    }
+    return NULL;
+}
+
+static void test_remote_jwks(void) {
+    /* k = base64url("cccc...", 32 bytes) */
+    const char *body = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"c1\",\"k\":\"Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2M\"}]}";
+    static const int statuses[] = {200, 200, 500};
+    jwks_server srv = {.fd = socket(AF_INET, SOCK_STREAM, 0), .statuses = statuses, .count = 3, .body = body};
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(srv.fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    CHECK(listen(srv.fd, 8) == 0);
+    socklen_t len = sizeof addr;
+    CHECK(getsockname(srv.fd, (struct sockaddr *)&addr, &len) == 0);
+    pthread_t th;
+    pthread_create(&th, NULL, serve_jwks, &srv);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/jwks.json", ntohs(addr.sin_port));
+
+    itk_jwks_remote *r = NULL;
+    CHECK(itk_jwks_remote_new(url, "{\"cooldown_ms\":0}", &r) == ITK_STATUS_OK);
+    itk_jwt_signer *s1 = NULL, *s9 = NULL;
+    const char *secret = "cccccccccccccccccccccccccccccccc";
+    CHECK(itk_jwt_signer_new(secret, "HS256", "c1", &s1) == ITK_STATUS_OK);
+    CHECK(itk_jwt_signer_new(secret, "HS256", "c9", &s9) == ITK_STATUS_OK);
+    char *t1 = NULL, *t9 = NULL, *out = NULL;
+    CHECK(itk_jwt_signer_sign(s1, "{\"sub\":\"u\",\"exp\":1700000060}", NULL, &t1) == ITK_STATUS_OK);
+    CHECK(itk_jwt_signer_sign(s9, "{\"sub\":\"u\",\"exp\":1700000060}", NULL, &t9) == ITK_STATUS_OK);
+    int64_t now = 1700000000;
+    const char *policy = "{\"algorithms\":[\"HS256\"]}";
+    CHECK(itk_jwks_remote_decode(r, t1, policy, &now, &out) == ITK_STATUS_OK); /* fetch 1 */
+    CHECK(out && strstr(out, "\"c1\""));
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_jwks_remote_decode(r, t9, policy, &now, &out) == ITK_STATUS_JWT_KEY_NOT_FOUND); /* fetch 2 */
+    CHECK(out == NULL);
+    CHECK(itk_jwks_remote_fetch_count(r) == 2);
+    CHECK(itk_jwks_remote_reload(r, &out) == ITK_STATUS_JWKS_FETCH_FAILED); /* fetch 3: HTTP 500 */
+    CHECK(out == NULL);
+    /* The cached set still verifies (the reload failed; the set is fresh). */
+    CHECK(itk_jwks_remote_decode(r, t1, policy, &now, &out) == ITK_STATUS_OK);
+    itk_string_free(out);
+    CHECK(itk_jwks_remote_decode(r, t1, policy, &now, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwks_remote_fetch_count(r) == 3);
+    pthread_join(th, NULL);
+    close(srv.fd);
+
+    itk_jwks_remote *bad = NULL;
+    CHECK(itk_jwks_remote_new("http://idp.example/jwks", NULL, &bad) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwks_remote_new("https://idp.example/jwks", "{\"bogus\":1}", &bad) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwks_remote_new(NULL, NULL, &bad) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
+    CHECK(itk_jwks_remote_decode(NULL, t1, policy, &now, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwks_remote_fetch_count(NULL) == 0);
+    itk_jwks_remote_free(NULL);
+    itk_jwks_remote_free(r);
+    itk_string_free(t1);
+    itk_string_free(t9);
+    itk_jwt_signer_free(s1);
+    itk_jwt_signer_free(s9);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -704,6 +795,7 @@ int main(int argc, char **argv) {
     test_vectors(argv[1]);
     test_error_codes(argv[1]);
     test_jwt(argv[1]);
+    test_remote_jwks();
     test_managed_keys();
     test_ratelimit(argv[1]);
     test_lifecycle();

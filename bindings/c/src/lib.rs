@@ -1207,6 +1207,91 @@ unsafe fn sign_into(
     write_opt(out_token, || Ok(token))
 }
 
+/// A remote JWKS with its cache (opaque): fetched over HTTPS (http:// only
+/// to loopback unless `allow_http`), cached, refetched for an unknown `kid`
+/// at most once per cooldown. Create with `itk_jwks_remote_new`, free with
+/// `itk_jwks_remote_free`; safe to share between threads.
+pub struct itk_jwks_remote {
+    r: irontoken::jwt::RemoteJwks,
+}
+
+/// A remote JWKS at `url`; `options_json` may be NULL (defaults) or an
+/// object with `timeout_ms` [5000], `max_bytes` [524288], `cache_max_age_ms`
+/// [600000], `cooldown_ms` [30000], `stale_max_ms` [3600000], `allow_http`
+/// [false], `headers` (object). Nothing is fetched until first use.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwks_remote_new(
+    url: *const c_char,
+    options_json: *const c_char,
+    out: *mut *mut itk_jwks_remote,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: C strings per the contract.
+        let (url, options) = unsafe { (arg(url, "url")?, opt_arg(options_json, "options_json")?) };
+        crate::out(out, "out")?;
+        let opts = irontoken::jwt::RemoteJwksSettings::options_from_json(options.unwrap_or(""))?;
+        let r = irontoken::jwt::RemoteJwks::new(url, opts)?;
+        give(out, itk_jwks_remote { r })
+    })
+}
+
+/// Verifies a JWT against the remote set under `policy_json` (as for
+/// `itk_jwt_verifier_new`); `now` is NULL for the system clock. May block
+/// on the network up to the timeout. On success writes
+/// `{"header": {...}, "claims": {...}}` to `*out_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwks_remote_decode(
+    r: *const itk_jwks_remote,
+    token: *const c_char,
+    policy_json: *const c_char,
+    now: *const i64,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let r = &handle(r, "remote")?.r;
+        // SAFETY: C strings per the contract.
+        let (token, policy) = unsafe { (arg(token, "token")?, arg(policy_json, "policy_json")?) };
+        out(out_json, "out_json")?;
+        let policy = irontoken::jwt::PolicySettings::policy_from_json(policy)?;
+        let now = if now.is_null() {
+            irontoken::Clock::now(&irontoken::SystemClock)
+        } else {
+            // SAFETY: non-NULL pointer to an int64 given by the caller.
+            unsafe { *now }
+        };
+        let d = r.decode(token, &policy, now)?;
+        let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
+        write_opt(out_json, || Ok(json))
+    })
+}
+
+/// Fetches the set now; writes its JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwks_remote_reload(
+    r: *const itk_jwks_remote,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let r = &handle(r, "remote")?.r;
+        r.refetch()?;
+        let raw = r.raw()?.to_string();
+        write_opt(out_json, || Ok(raw))
+    })
+}
+
+/// How many times the set was fetched (0 for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwks_remote_fetch_count(r: *const itk_jwks_remote) -> u64 {
+    handle(r, "remote").map(|h| h.r.fetch_count()).unwrap_or(0)
+}
+
+/// Frees a remote JWKS. NULL is ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwks_remote_free(r: *mut itk_jwks_remote) {
+    // SAFETY: `r` is NULL or came from itk_jwks_remote_new, freed once.
+    unsafe { release(r) }
+}
+
 /// A signing key and algorithm, parsed once (opaque). Create with
 /// `itk_jwt_signer_new`, free with `itk_jwt_signer_free`.
 pub struct itk_jwt_signer {

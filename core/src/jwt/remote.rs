@@ -305,20 +305,22 @@ impl RemoteJwks {
     /// The current set: cached while fresh, refetched when old; the last
     /// good set serves up to `stale_max` past its age while refetches fail.
     pub fn keyring(&self) -> Result<Arc<Keyring>> {
-        Ok(self.current(false)?.0)
+        Ok(self.current()?.0)
     }
 
     /// The raw JSON of the current set (PyJWKClient's `fetch_data`).
     pub fn raw(&self) -> Result<Arc<String>> {
-        Ok(self.current(false)?.1)
+        Ok(self.current()?.1)
     }
 
-    /// Fetches now, whatever the cache holds (PyJWKClient's `refresh=True`).
+    /// Fetches now, whatever the cache holds (PyJWKClient's `refresh=True`);
+    /// a failed fetch is an error here (the cached set stays for other calls).
     pub fn refetch(&self) -> Result<Arc<Keyring>> {
-        Ok(self.current(true)?.0)
+        self.refresh(None)?;
+        self.keyring()
     }
 
-    fn current(&self, force: bool) -> Result<(Arc<Keyring>, Arc<String>)> {
+    fn current(&self) -> Result<(Arc<Keyring>, Arc<String>)> {
         let now = Instant::now();
         let serve_until = self.opts.cache_max_age.saturating_add(self.opts.stale_max);
         {
@@ -330,7 +332,7 @@ impl RemoteJwks {
                     .last_attempt
                     .is_some_and(|t| now.duration_since(t) < self.opts.cooldown);
             match (&st.cached, &st.last_error) {
-                (Some(c), _) if !force && now.duration_since(c.at) < self.opts.cache_max_age => {
+                (Some(c), _) if now.duration_since(c.at) < self.opts.cache_max_age => {
                     return Ok((c.keys.clone(), c.raw.clone()));
                 }
                 (Some(c), _) if failed_recently && now.duration_since(c.at) < serve_until => {
