@@ -95,6 +95,8 @@ bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose an
 	$(VENV)/bin/python bench/jwt_python.py
 	$(VENV)/bin/python bench/usage_python.py
 	node bench/jwt_node.js
+	$(VENV)/bin/python bench/remote_jwks_python.py
+	node bench/remote_jwks_node.js
 
 clean: ## remove build outputs
 	$(CARGO) clean

@@ -285,7 +285,17 @@ function jwtVerify(token, key, options = {}) {
     } catch (e) {
       return Promise.reject(joseError(e))
     }
-    return key[REMOTE].verifyAsync(tokenText(token), policy, seconds(currentDate)).catch((e) => {
+    const remote = key[REMOTE]
+    const text = tokenText(token)
+    const now = seconds(currentDate)
+    try {
+      // Cached and fresh: verified here, no trip to the thread pool.
+      const done = remote.verifyCached(text, policy, now)
+      if (done) return Promise.resolve(done)
+    } catch (e) {
+      return Promise.reject(joseError(e))
+    }
+    return remote.verifyAsync(text, policy, now).catch((e) => {
       throw joseError(mapAsyncError(e))
     })
   }

@@ -222,3 +222,35 @@ fn a_stale_set_serves_while_refetches_fail_then_expires() {
     server.answer.lock().unwrap().status = 200;
     assert!(remote.decode(&token(1), &policy, NOW).is_ok());
 }
+
+#[test]
+fn decode_cached_answers_only_without_network() {
+    let server = serve(ok(jwks(&[1])));
+    let remote = RemoteJwks::new(
+        &server.url,
+        RemoteJwksOptions {
+            cooldown: Duration::from_secs(60),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let policy = Policy::new(&[Alg::HS256]);
+    assert!(
+        remote.decode_cached(&token(1), &policy, NOW).is_none(),
+        "nothing cached yet"
+    );
+    assert!(remote.decode(&token(1), &policy, NOW).is_ok());
+    assert!(
+        remote
+            .decode_cached(&token(1), &policy, NOW)
+            .unwrap()
+            .is_ok()
+    );
+    // An unknown kid inside the cooldown is answered from the cache.
+    let e = remote
+        .decode_cached(&token(5), &policy, NOW)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwtKeyNotFound);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}

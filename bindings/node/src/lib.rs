@@ -1669,6 +1669,27 @@ impl RemoteJwks {
         }))
     }
 
+    /// Verifies on the JS thread when no fetch is needed (the set is cached
+    /// and fresh, the kid known or not refetchable): `{ payload,
+    /// protectedHeader }`, or `null` when `verifyAsync` must run.
+    #[napi(
+        ts_return_type = "{ payload: Record<string, unknown>; protectedHeader: Record<string, unknown> } | null"
+    )]
+    pub fn verify_cached(
+        &self,
+        token: String,
+        policy_json: String,
+        now: Option<f64>,
+    ) -> Result<Option<VerifiedJwt>, Code> {
+        let policy = policy_of(&policy_json)?;
+        let now =
+            int(now, "now")?.unwrap_or_else(|| irontoken::Clock::now(&irontoken::SystemClock));
+        match self.0.decode_cached(&token, &policy, now) {
+            None => Ok(None),
+            Some(r) => r.map(|d| Some(verified(d))).map_err(err),
+        }
+    }
+
     /// Fetches the set now off the JS thread; resolves its JSON.
     #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
     pub fn reload_async(&self) -> AsyncTask<Job<Json>> {

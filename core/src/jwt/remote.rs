@@ -386,6 +386,24 @@ impl RemoteJwks {
         ))
     }
 
+    /// [`RemoteJwks::decode`] when it needs no network: `None` when the set
+    /// is missing or old, or the token names an unknown `kid` that may be
+    /// refetched (then call `decode`, off any event loop).
+    pub fn decode_cached(&self, token: &str, policy: &Policy, now: i64) -> Option<Result<Decoded>> {
+        let keys = {
+            let st = self.lock();
+            let c = st.cached.as_ref()?;
+            if c.at.elapsed() >= self.opts.cache_max_age {
+                return None;
+            }
+            c.keys.clone()
+        };
+        match decode(token, &keys, policy, now) {
+            Err(e) if e.kind() == ErrorKind::JwtKeyNotFound && self.may_refetch() => None,
+            r => Some(r),
+        }
+    }
+
     /// Verifies a JWT against the set at time `now` (Unix seconds); a token
     /// naming an unknown `kid` refetches once (outside the cooldown).
     pub fn decode(&self, token: &str, policy: &Policy, now: i64) -> Result<Decoded> {
