@@ -308,3 +308,20 @@ fn key_material_vectors() {
         }
     }
 }
+
+#[test]
+fn private_jwk_verifies_through_its_public_part_and_messages_are_right() {
+    // An EC private JWK (RFC 7517 A.2's P-256 key): `d` is ignored.
+    let jwk = r#"{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","d":"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE","kid":"1"}"#;
+    let k = VerifyingKey::from_jwk(jwk).unwrap();
+    assert_eq!(k.key_type(), irontoken::jwt::KeyType::EcP256);
+    // A public key where a private one is needed says so (not "17 bits").
+    let e = SigningKey::from_pem(&read("keys/rsa_public.pem")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial);
+    assert!(e.message().contains("cannot sign"), "{e}");
+    assert!(!e.message().contains("bits"), "{e}");
+    let e = SigningKey::from_pem(&read("keys/weak_rsa1024_private.pem")).unwrap_err();
+    assert!(e.message().contains("1024 bits"), "{e}");
+    let e = VerifyingKey::from_pem(&read("keys/weak_rsa1024_public.pem")).unwrap_err();
+    assert!(e.message().contains("1024 bits"), "{e}");
+}

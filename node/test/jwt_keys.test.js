@@ -94,3 +94,19 @@ test('clockTolerance as jose spells it, and jose error classes', () => {
     return true
   })
 })
+
+test('jose tokens verify with Buffer keys; odd key types are INVALID_ARGUMENT', async () => {
+  const jose = await import('jose')
+  const read = (p) => fs.readFileSync(path.join(JWT_DIR, p))
+  const claims = { sub: 'u', exp: doc.now + 60 }
+  for (const [alg, name] of [['RS256', 'rsa'], ['ES256', 'ec_p256'], ['EdDSA', 'ed25519']]) {
+    const theirs = await new jose.SignJWT(claims).setProtectedHeader({ alg }).sign(crypto.createPrivateKey(read(`keys/${name}_private.pem`)))
+    const pubDer = crypto.createPublicKey(read(`keys/${name}_public.pem`)).export({ type: 'spki', format: 'der' })
+    for (const key of [read(`keys/${name}_public.pem`), pubDer]) {
+      assert.deepEqual(jwtVerify(theirs, key, { algorithms: [alg], currentDate: doc.now }).payload, claims, alg)
+    }
+  }
+  for (const bad of [12345, null, true, () => 1]) {
+    assert.throws(() => jwtVerify('a.b.c', bad, { algorithms: ['HS256'] }), (e) => ['INVALID_ARGUMENT', 'INVALID_KEY_MATERIAL'].includes(e.code))
+  }
+})

@@ -169,6 +169,18 @@ def _token(jwt: Any) -> str:
     return jwt
 
 
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise _invalid(f"{what} must be a str")
+    return value
+
+
+def _seq(value: Any, what: str) -> List[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise _invalid(f"{what} must be a list of str")
+    return list(value)
+
+
 def _policy(
     algorithms: Optional[Union[str, Iterable[str]]],
     options: Optional[Mapping[str, Any]],
@@ -179,6 +191,8 @@ def _policy(
     max_token_bytes: Optional[int] = None,
 ) -> str:
     names = _algorithms(algorithms)
+    if options is not None and not isinstance(options, Mapping):
+        raise _invalid("options must be a dict")
     opts = dict(options or {})
     if opts.pop("verify_signature", True) is not True:
         raise _invalid(
@@ -187,13 +201,13 @@ def _policy(
         )
     policy: Dict[str, Any] = {"algorithms": names, "leeway": _leeway(leeway)}
     if issuer is not None:
-        policy["issuer"] = issuer
+        policy["issuer"] = _text(issuer, "issuer")
     if audience is not None:
-        policy["audience"] = [audience] if isinstance(audience, str) else list(audience)
+        policy["audience"] = [_text(a, "audience") for a in ([audience] if isinstance(audience, str) else _seq(audience, "audience"))]
     if subject is not None:
-        policy["subject"] = subject
+        policy["subject"] = _text(subject, "subject")
     if "require" in opts:
-        required: List[str] = list(opts.pop("require"))
+        required: List[str] = [_text(c, "require") for c in _seq(opts.pop("require"), "require")]
         policy["required"] = required
         policy["require_exp"] = "exp" in required
         policy["require_sub"] = "sub" in required
@@ -209,6 +223,8 @@ def _policy(
         if opts.get(flag) is True:
             opts.pop(flag)
     if max_token_bytes is not None:
+        if isinstance(max_token_bytes, bool) or not isinstance(max_token_bytes, int) or not 0 < max_token_bytes < 2**31:
+            raise _invalid("max_token_bytes must be a positive int")
         policy["max_token_bytes"] = max_token_bytes
     if opts:
         raise _invalid(f"unsupported options {sorted(opts)}")
@@ -314,7 +330,7 @@ def decode_complete(
     With ``options={"verify_signature": False}`` nothing is verified (PyJWT's
     semantics: no key or algorithms needed, no claim checked): use it to
     route a token, never to trust one."""
-    if options is not None and options.get("verify_signature", True) is False:
+    if isinstance(options, Mapping) and options.get("verify_signature", True) is False:
         return _unverified(jwt)
     token = _token(jwt)
     policy = _policy(algorithms, options, audience, issuer, subject, leeway)
@@ -337,7 +353,7 @@ def decode(
 ) -> Dict[str, Any]:
     """Verifies ``jwt`` with ``key`` (PEM, DER, JWK, JWKS, OpenSSH public key
     or HMAC secret; str or bytes, judged by content); returns its claims."""
-    if options is not None and options.get("verify_signature", True) is False:
+    if isinstance(options, Mapping) and options.get("verify_signature", True) is False:
         payload: Dict[str, Any] = _unverified(jwt)["payload"]
         return payload
     policy = _policy(algorithms, options, audience, issuer, subject, leeway)
@@ -362,7 +378,13 @@ def encode(
         raise InvalidAlgorithmError(
             "JWT_ALG_NOT_ALLOWED: unsigned tokens (alg none) are never made", "JWT_ALG_NOT_ALLOWED"
         )
+    if not isinstance(algorithm, str):
+        raise InvalidAlgorithmError("JWT_ALG_NOT_ALLOWED: algorithm must be a name such as 'RS256'", "JWT_ALG_NOT_ALLOWED")
+    if headers is not None and not isinstance(headers, Mapping):
+        raise _invalid("headers must be a dict")
     extra = dict(headers or {})
+    if "kid" in extra and not isinstance(extra["kid"], str):
+        raise _invalid("kid must be a str")
     kid = extra.pop("kid", None)
     extra.pop("alg", None)
     if extra.get("typ") == "JWT":

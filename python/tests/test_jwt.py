@@ -4,7 +4,7 @@ the PyJWT-compatible surface, and interoperability with PyJWT itself."""
 import base64
 import json
 import pathlib
-from typing import Any, Dict, Union
+from typing import Any, Dict, List, Union
 
 import jwt as pyjwt
 import pytest
@@ -343,3 +343,30 @@ def test_pyjwk_and_pyjwkset():
         jwt.PyJWKSet([{"kty": "XYZ"}])
     with pytest.raises(jwt.PyJWKError):
         jwt.PyJWK({"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(bytes([1] + [0] * 31)).rstrip(b"=").decode()})
+
+
+def test_odd_arguments_are_our_errors_not_python_crashes():
+    token = jwt.encode({"sub": "u", "exp": NOW + 60}, SECRET)
+    odd_decode: List[Dict[str, Any]] = [
+        {"options": "verify"},
+        {"audience": 5},
+        {"issuer": 7},
+        {"subject": b"x"},
+        {"options": {"require": 3}},
+        {"algorithms": [1]},
+        {"leeway": 1e309},
+    ]
+    for kwargs in odd_decode:
+        args = {"algorithms": ["HS256"], **kwargs}
+        with pytest.raises(IronTokenError):
+            jwt.decode(token, SECRET, now=NOW, **args)
+    for bad in (12, None, 3.5, object()):
+        with pytest.raises(IronTokenError):
+            jwt.decode(token, bad, algorithms=["HS256"], now=NOW)  # type: ignore[arg-type]
+    for kwargs2 in ({"algorithm": 256}, {"headers": "x"}, {"headers": {"kid": 5}}):
+        with pytest.raises(IronTokenError):
+            jwt.encode({"sub": "u"}, SECRET, **kwargs2)  # type: ignore[arg-type]
+    with pytest.raises(IronTokenError):
+        jwt.JwtVerifier(SECRET, "HS256", max_token_bytes=10**30)
+    with pytest.raises(IronTokenError):
+        jwt.encode({"sub": "u", "x": float("nan")}, SECRET)
