@@ -254,3 +254,87 @@ fn decode_cached_answers_only_without_network() {
     assert_eq!(e.kind(), ErrorKind::JwtKeyNotFound);
     assert_eq!(server.hits.load(Ordering::SeqCst), 1);
 }
+
+/// HTTPS through the real TLS stack: a server with a self-signed
+/// certificate (made by openssl here) is refused, not trusted and not a panic.
+#[test]
+fn https_with_an_untrusted_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    let Ok(made) = made else {
+        eprintln!("skipped: no openssl command");
+        return;
+    };
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let cert_der = pem::parse(std::fs::read(&cert).unwrap())
+        .unwrap()
+        .into_contents();
+    let key_der = pem::parse(std::fs::read(&key).unwrap())
+        .unwrap()
+        .into_contents();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![rustls::pki_types::CertificateDer::from(cert_der)],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
+    )
+    .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(tcp) = stream else { continue };
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = [0u8; 1024];
+            if tls.read(&mut buf).is_ok() {
+                h.fetch_add(1, Ordering::SeqCst); // a request got through TLS
+            }
+        }
+    });
+    let remote = RemoteJwks::new(&format!("https://127.0.0.1:{port}/jwks.json"), opts()).unwrap();
+    let e = remote.keyring().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwksFetchFailed);
+    assert!(
+        e.message().to_lowercase().contains("certificate")
+            || e.message().to_lowercase().contains("tls"),
+        "{e}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no request sent over an untrusted connection"
+    );
+}
