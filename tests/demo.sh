@@ -103,6 +103,49 @@ expect VALID "$("$CVERIFY" --jwt "$DEMO_DIR/jwks.json" || true)" "C itk_jwt_veri
 cli_jwt=$("$CLI" jwt verify --key-file "$DEMO_DIR/jwks.json" --alg ES256 | "$PY" -c 'import json,sys; print("VALID" if json.load(sys.stdin)["sub"] == "svc-billing" else "WRONG")')
 expect VALID "$cli_jwt" "CLI jwt verify"
 
+step "The JWKS over HTTP, as an identity provider serves it: PyJWKClient, createRemoteJWKSet, --jwks-url"
+PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$PY" -m http.server "$PORT" --bind 127.0.0.1 --directory "$DEMO_DIR" > /dev/null 2>&1 &
+HTTP_PID=$!
+trap 'kill $HTTP_PID 2>/dev/null || true' EXIT
+JWKS_URL="http://127.0.0.1:$PORT/jwks.json"
+for _ in $(seq 50); do "$PY" -c "import urllib.request; urllib.request.urlopen('$JWKS_URL')" 2>/dev/null && break; sleep 0.1; done
+py_remote=$("$PY" - "$JWKS_URL" <<'PY'
+import os, sys
+from irontoken import jwt
+client = jwt.PyJWKClient(sys.argv[1])
+token = os.environ["IRONTOKEN_JWT"]
+key = client.get_signing_key_from_jwt(token)
+print("VALID" if jwt.decode(token, key.key, algorithms=["ES256"])["sub"] == "svc-billing" else "WRONG")
+PY
+)
+expect VALID "$py_remote" "Python PyJWKClient"
+node_remote=$(node -e '
+  const { jwtVerify, createRemoteJWKSet } = require("./node");
+  jwtVerify(process.env.IRONTOKEN_JWT, createRemoteJWKSet(process.argv[1]), { algorithms: ["ES256"] })
+    .then(({ payload }) => console.log(payload.sub === "svc-billing" ? "VALID" : "WRONG"), (e) => console.log(e.irontokenCode))' "$JWKS_URL")
+expect VALID "$node_remote" "Node createRemoteJWKSet"
+cli_remote=$("$CLI" jwt verify --jwks-url "$JWKS_URL" --alg ES256 | "$PY" -c 'import json,sys; print("VALID" if json.load(sys.stdin)["sub"] == "svc-billing" else "WRONG")')
+expect VALID "$cli_remote" "CLI jwt verify --jwks-url"
+kill $HTTP_PID 2>/dev/null || true
+
+step "The RS/HS confusion: an HS256 token MACed with the public JWKS bytes is refused"
+forged=$("$PY" - "$DEMO_DIR/jwks.json" <<'PY'
+import base64, hashlib, hmac, json, sys
+from irontoken import jwt
+public = open(sys.argv[1], "rb").read()
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+signing_input = b64(b'{"alg":"HS256"}') + "." + b64(json.dumps({"sub": "admin", "exp": 4102444800}).encode())
+token = signing_input + "." + b64(hmac.new(public, signing_input.encode(), hashlib.sha256).digest())
+try:
+    jwt.decode(token, public, algorithms=["HS256"])
+    print("ACCEPTED")
+except jwt.InvalidKeyError as e:
+    print(e.code)
+PY
+)
+expect INVALID_KEY_MATERIAL "$forged" "Python decode with the JWKS bytes as an HMAC key"
+
 step "The CLI rotates the signing key with no overlap: the old token is refused"
 "$CLI" --db "$DB" jwt keys rotate --overlap 0 > /dev/null
 refused=$("$CLI" --db "$DB" jwt keys jwks > "$DEMO_DIR/jwks2.json"; "$CVERIFY" --jwt "$DEMO_DIR/jwks2.json" || true)
