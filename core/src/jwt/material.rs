@@ -235,10 +235,7 @@ fn classify_ssh(text: &[u8]) -> Option<Result<Material>> {
     let text = std::str::from_utf8(text).ok()?;
     let mut parts = text.split_ascii_whitespace();
     let key_type = parts.next()?;
-    let known = SSH_KEY_TYPES.contains(&key_type)
-        || key_type.ends_with("-cert-v01@openssh.com")
-        || key_type.starts_with("ssh-")
-        || key_type.starts_with("ecdsa-sha2-");
+    let known = SSH_KEY_TYPES.contains(&key_type) || key_type.ends_with("-cert-v01@openssh.com");
     if !known {
         return None;
     }
@@ -300,9 +297,12 @@ pub fn classify(input: &[u8]) -> Result<Material> {
         });
     }
     let trimmed = trim_ascii(body);
-    if trimmed.first() == Some(&b'{') {
-        let text = std::str::from_utf8(trimmed)
-            .map_err(|_| bad_key("the key starts like JSON but is not UTF-8"))?;
+    // A JSON object is a JWK or JWKS (or a mistake); text or bytes that only
+    // start with '{' (a random secret can) are not JSON.
+    if trimmed.first() == Some(&b'{')
+        && let Ok(text) = std::str::from_utf8(trimmed)
+        && let Ok(serde_json::Value::Object(_)) = serde_json::from_str::<serde_json::Value>(text)
+    {
         return classify_json(text);
     }
     if let Some(m) = classify_ssh(trimmed) {
@@ -349,6 +349,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn random_secrets_are_secrets() {
+        // 200k pseudo-random 32-byte secrets, a quarter forced to start like
+        // DER (0x30, the right length), JSON ('{') or whitespace: all secrets.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..200_000u32 {
+            let mut b = [0u8; 32];
+            for chunk in b.chunks_mut(8) {
+                chunk.copy_from_slice(&next().to_le_bytes());
+            }
+            match i % 8 {
+                0 => b[..2].copy_from_slice(&[0x30, 30]),
+                1 => b[0] = b'{',
+                2 => b[..2].copy_from_slice(b" {"),
+                _ => {}
+            }
+            assert_eq!(classify(&b).unwrap(), Material::Secret, "{b:?}");
+        }
+    }
+
+    #[test]
     fn secrets_and_lookalikes() {
         assert_eq!(classify(b"a-plain-secret").unwrap(), Material::Secret);
         assert_eq!(classify(&[0u8; 40]).unwrap(), Material::Secret);
@@ -362,7 +388,18 @@ mod tests {
         );
         assert!(classify(b"ssh-rsa !!!").is_err());
         assert!(classify(b"\xEF\xBB\xBF{\"keys\":[]}").is_ok_and(|m| m.describe() == "jwks"));
-        assert!(classify(b"{not json").is_err());
+        // Text or bytes that merely start with '{' are secrets; a JSON object
+        // that is neither a JWK nor a JWKS is refused.
+        assert_eq!(
+            classify(b"{not json, a password").unwrap(),
+            Material::Secret
+        );
+        assert_eq!(classify(b"{\xff\xfe binary").unwrap(), Material::Secret);
+        assert!(classify(br#"{"a": 1}"#).is_err());
+        assert_eq!(
+            classify(b"ssh-is-my-password-of-32-bytes!!").unwrap(),
+            Material::Secret
+        );
         assert!(classify(b"-----BEGIN PUBLIC KEY-----\nnope").is_err());
         assert!(
             classify(
