@@ -338,3 +338,23 @@ fn https_with_an_untrusted_certificate_is_refused() {
         "no request sent over an untrusted connection"
     );
 }
+
+#[test]
+fn concurrent_callers_share_one_fetch() {
+    let server = serve(Answer {
+        delay: Duration::from_millis(200),
+        ..ok(jwks(&[1]))
+    });
+    let remote = Arc::new(RemoteJwks::new(&server.url, opts()).unwrap());
+    let policy = Policy::new(&[Alg::HS256]);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (r, p) = (remote.clone(), policy.clone());
+            std::thread::spawn(move || r.decode(&token(1), &p, NOW).map(|_| ()))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}

@@ -355,7 +355,11 @@ impl RemoteJwks {
                 }
             }
             (None, Err(e)) => Err(e),
-            (None, Ok(())) => Err(fetch_failed("the JWKS could not be fetched")),
+            // Another caller's fetch, which we waited for, failed.
+            (None, Ok(())) => Err(st
+                .last_error
+                .clone()
+                .unwrap_or_else(|| fetch_failed("the JWKS could not be fetched"))),
         }
     }
 
