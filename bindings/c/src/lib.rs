@@ -1078,6 +1078,25 @@ pub unsafe extern "C" fn itk_jwt_verifier_new_key(
     }
 }
 
+/// `*now`, or the system clock when `now` is NULL.
+///
+/// # Safety
+/// `now` is NULL or points at a readable int64.
+unsafe fn now_arg(now: *const i64) -> i64 {
+    if now.is_null() {
+        irontoken::Clock::now(&irontoken::SystemClock)
+    } else {
+        // SAFETY: non-NULL pointer to an int64 given by the caller.
+        unsafe { *now }
+    }
+}
+
+/// Writes a verified JWT as `{"header": {...}, "claims": {...}}`.
+fn write_decoded(out_json: *mut *mut c_char, d: irontoken::jwt::Decoded) -> Result<(), Error> {
+    let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
+    write_opt(out_json, || Ok(json))
+}
+
 /// Frees a verifier. NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_jwt_verifier_free(v: *mut itk_jwt_verifier) {
@@ -1101,14 +1120,9 @@ pub unsafe extern "C" fn itk_jwt_verifier_decode(
         // SAFETY: C string per the contract.
         let token = unsafe { arg(token, "token") }?;
         out(out_json, "out_json")?;
-        let d = if now.is_null() {
-            v.decode(token)?
-        } else {
-            // SAFETY: non-NULL pointer to an int64 given by the caller.
-            v.decode_at(token, unsafe { *now })?
-        };
-        let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
-        write_opt(out_json, || Ok(json))
+        // SAFETY: `now` is NULL or points at an int64, per the contract.
+        let d = v.decode_at(token, unsafe { now_arg(now) })?;
+        write_decoded(out_json, d)
     })
 }
 
@@ -1253,15 +1267,9 @@ pub unsafe extern "C" fn itk_jwks_remote_decode(
         let (token, policy) = unsafe { (arg(token, "token")?, arg(policy_json, "policy_json")?) };
         out(out_json, "out_json")?;
         let policy = irontoken::jwt::PolicySettings::policy_from_json(policy)?;
-        let now = if now.is_null() {
-            irontoken::Clock::now(&irontoken::SystemClock)
-        } else {
-            // SAFETY: non-NULL pointer to an int64 given by the caller.
-            unsafe { *now }
-        };
-        let d = r.decode(token, &policy, now)?;
-        let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
-        write_opt(out_json, || Ok(json))
+        // SAFETY: `now` is NULL or points at an int64, per the contract.
+        let d = r.decode(token, &policy, unsafe { now_arg(now) })?;
+        write_decoded(out_json, d)
     })
 }
 
