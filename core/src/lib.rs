@@ -46,4 +46,4 @@ pub use usage::quota::{
     Amounts, Quota, QuotaDecision, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSelector, QuotaSpec,
     Reservation, Reserved,
 };
-pub use usage::{Recorded, UsageQuery, UsageRecord, UsageReport, UsageTotals};
+pub use usage::{MAX_USAGE_NUMBER, Recorded, UsageQuery, UsageRecord, UsageReport, UsageTotals};

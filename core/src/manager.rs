@@ -103,6 +103,9 @@ pub struct Options {
     rsa_key_bits: usize,
 }
 
+/// The longest busy timeout and flush interval accepted (one hour).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Name of the environment variable read for the master key when none is given.
 pub const MASTER_KEY_ENV: &str = "IRONTOKEN_MASTER_KEY";
 
@@ -237,12 +240,20 @@ impl OpenSettings {
             Some("normal") => o.durability = Durability::Normal,
             Some(_) => return Err(Error::invalid("durability must be \"full\" or \"normal\"")),
         }
+        let max_ms = MAX_INTERVAL.as_millis() as u64;
         if let Some(ms) = self.busy_timeout_ms {
+            if ms > max_ms {
+                return Err(Error::invalid(format!(
+                    "busy_timeout_ms must be at most {max_ms} (one hour)"
+                )));
+            }
             o.busy_timeout = Duration::from_millis(ms);
         }
         if let Some(ms) = self.flush_interval_ms {
-            if ms == 0 {
-                return Err(Error::invalid("flush_interval_ms must be positive"));
+            if ms == 0 || ms > max_ms {
+                return Err(Error::invalid(format!(
+                    "flush_interval_ms must be between 1 and {max_ms} (one hour)"
+                )));
             }
             o.flush_interval = Duration::from_millis(ms);
         }
@@ -495,8 +506,21 @@ impl TokenManager {
 
     /// Opens the database at `path` with `options`.
     pub fn open_with(path: &str, options: Options) -> Result<TokenManager> {
-        if options.flush_interval.is_zero() {
-            return Err(Error::invalid("flush_interval must be positive"));
+        if options.flush_interval.is_zero() || options.flush_interval > MAX_INTERVAL {
+            return Err(Error::invalid(
+                "flush_interval must be positive and at most one hour",
+            ));
+        }
+        if options.busy_timeout > MAX_INTERVAL {
+            return Err(Error::invalid("busy_timeout must be at most one hour"));
+        }
+        if options.flush_threshold == 0 || options.flush_threshold > 1 << 24 {
+            return Err(Error::invalid(
+                "flush_threshold must be between 1 and 16777216",
+            ));
+        }
+        if options.max_buckets == 0 || options.max_buckets > 1 << 26 {
+            return Err(Error::invalid("max_buckets must be between 1 and 67108864"));
         }
         let db = Db::open(path, options.durability, options.busy_timeout)?;
         let master_key = match options.master_key {

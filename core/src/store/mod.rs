@@ -16,8 +16,8 @@ pub(crate) mod usage;
 
 use crate::error::{Error, ErrorKind, Result};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// How hard a commit tries to reach the disk (SQLite `PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,7 +54,50 @@ pub(crate) struct Db {
     busy_timeout: Duration,
     durability: Durability,
     writer: Mutex<Writer>,
+    /// True while a thread of this process holds the writer: the threads
+    /// waiting for it wait on `gate_free`, at most the busy timeout in all.
+    gate: Mutex<bool>,
+    gate_free: Condvar,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// Holds this process's writer turn; gives it back on drop.
+struct Turn<'a>(&'a Db);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.gate) = false;
+        self.0.gate_free.notify_one();
+    }
+}
+
+/// Creates the database file readable and writable by its owner only
+/// (0600) when it does not exist yet; SQLite gives the `-wal` and `-shm`
+/// files the mode of the database. An existing file keeps its mode.
+#[cfg(unix)]
+fn create_private(path: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.starts_with("file:") || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::new(
+            ErrorKind::Storage,
+            format!("cannot create the database file: {e}"),
+        )),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &str) -> Result<()> {
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -77,6 +120,7 @@ impl Db {
         let conn = if memory {
             Connection::open_in_memory()?
         } else {
+            create_private(path)?;
             Connection::open(path)?
         };
         conn.busy_timeout(busy_timeout)?;
@@ -106,6 +150,8 @@ impl Db {
                 conn,
                 relaxed: false,
             }),
+            gate: Mutex::new(false),
+            gate_free: Condvar::new(),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -156,12 +202,43 @@ impl Db {
         self.write_as(true, f)
     }
 
+    /// Waits for this process's writer turn until `deadline`; `BUSY` after it.
+    fn turn(&self, deadline: Instant) -> Result<Turn<'_>> {
+        let mut busy = lock(&self.gate);
+        while *busy {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    format!(
+                        "another write of this process held the database beyond the busy timeout ({} ms)",
+                        self.busy_timeout.as_millis()
+                    ),
+                ));
+            }
+            busy = self
+                .gate_free
+                .wait_timeout(busy, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *busy = true;
+        Ok(Turn(self))
+    }
+
     fn write_as<T>(
         &self,
         relaxed: bool,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
+        // The busy timeout bounds the whole wait: for this process's other
+        // writers first, then for other processes' locks (SQLite's handler
+        // gets what is left).
+        let deadline = Instant::now() + self.busy_timeout;
+        let _turn = self.turn(deadline)?;
         let mut w = lock(&self.writer);
+        let left = deadline.saturating_duration_since(Instant::now());
+        w.conn.busy_timeout(left.max(Duration::from_millis(1)))?;
         // Only a FULL file database switches; the pragma is set before each
         // write that needs another level than the last one left (so a panic
         // in a relaxed write cannot leave later writes without their fsync).

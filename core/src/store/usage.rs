@@ -70,6 +70,18 @@ fn filters(q: &UsageQuery, sql: &mut String, args: &mut Vec<SqlValue>) {
     }
 }
 
+/// The summed columns, in the order of [`UsageTotals`]' fields.
+const SUMMED: [&str; 6] = [
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_micros",
+];
+const SPLIT: u32 = 26;
+const LOW_MASK: i64 = (1 << SPLIT) - 1;
+
 pub(crate) fn summary(
     conn: &Connection,
     q: &UsageQuery,
@@ -81,12 +93,15 @@ pub(crate) fn summary(
         sql.push_str(c);
         sql.push_str(", ");
     }
-    sql.push_str(
-        "count(*), coalesce(sum(requests), 0), coalesce(sum(prompt_tokens), 0), \
-         coalesce(sum(completion_tokens), 0), coalesce(sum(cache_read_tokens), 0), \
-         coalesce(sum(cache_write_tokens), 0), coalesce(sum(cost_micros), 0) \
-         FROM usage_records WHERE 1",
-    );
+    sql.push_str("count(*)");
+    // Each sum in two halves (high and low 26 bits) so SQLite's 64-bit sum
+    // cannot overflow; they are joined in 128 bits below.
+    for c in SUMMED {
+        sql.push_str(&format!(
+            ", coalesce(sum({c} >> {SPLIT}), 0), coalesce(sum({c} & {LOW_MASK}), 0)"
+        ));
+    }
+    sql.push_str(" FROM usage_records WHERE 1");
     let mut args = Vec::new();
     filters(q, &mut sql, &mut args);
     if !cols.is_empty() {
@@ -112,13 +127,22 @@ pub(crate) fn summary(
         }
         let n = groups.len();
         t.records = super::count(row.get(n)?);
-        t.requests = super::count(row.get(n + 1)?);
-        t.prompt_tokens = super::count(row.get(n + 2)?);
-        t.completion_tokens = super::count(row.get(n + 3)?);
-        t.cache_read_tokens = super::count(row.get(n + 4)?);
-        t.cache_write_tokens = super::count(row.get(n + 5)?);
-        t.cost_micros = super::count(row.get(n + 6)?);
-        t.total_tokens = t.prompt_tokens + t.completion_tokens;
+        let mut sums = [0u64; SUMMED.len()];
+        for (k, s) in sums.iter_mut().enumerate() {
+            let hi: i64 = row.get(n + 1 + 2 * k)?;
+            let lo: i64 = row.get(n + 2 + 2 * k)?;
+            let total = ((hi.max(0) as u128) << SPLIT) + lo.max(0) as u128;
+            *s = u64::try_from(total).unwrap_or(u64::MAX);
+        }
+        [
+            t.requests,
+            t.prompt_tokens,
+            t.completion_tokens,
+            t.cache_read_tokens,
+            t.cache_write_tokens,
+            t.cost_micros,
+        ] = sums;
+        t.total_tokens = t.prompt_tokens.saturating_add(t.completion_tokens);
         out.push(t);
     }
     Ok(out)

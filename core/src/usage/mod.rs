@@ -177,7 +177,10 @@ pub(crate) const GROUPS: [(&str, &str); 6] = [
     ("day", "date(at, 'unixepoch')"),
 ];
 
-const MAX_USAGE_NUMBER: u64 = i64::MAX as u64 / 4;
+/// Largest count or amount one usage record may carry: 2^53 − 1, the
+/// largest integer every binding represents exactly (JavaScript's safe
+/// integers). Summaries add in 128 bits, so no number of records overflows them.
+pub const MAX_USAGE_NUMBER: u64 = (1 << 53) - 1;
 
 /// A record validated and ready to insert at the next flush.
 #[derive(Debug, Clone)]
@@ -257,7 +260,9 @@ pub(crate) fn prepare(r: &UsageReport, now: i64) -> Result<PendingUsage> {
         r.cost_micros,
     ];
     if numbers.iter().any(|n| *n > MAX_USAGE_NUMBER) {
-        return Err(Error::invalid("usage numbers must be below 2^61"));
+        return Err(Error::invalid(
+            "usage numbers (tokens, requests, cost_micros) must be at most 2^53 - 1",
+        ));
     }
     let empty = Map::new();
     Ok(PendingUsage {

@@ -1,0 +1,138 @@
+//! What hostile and careless use broke (issue 9), one test per defect; each
+//! failed before its fix.
+
+use irontoken::{
+    ErrorKind, MAX_USAGE_NUMBER, NewKey, OpenSettings, Options, TokenManager, UsageQuery,
+    UsageReport,
+};
+use std::time::{Duration, Instant};
+
+fn key(tm: &TokenManager, owner: &str) -> String {
+    tm.create_key(&NewKey {
+        owner: owner.into(),
+        ..Default::default()
+    })
+    .unwrap()
+    .record
+    .id
+}
+
+/// 1. Numeric options out of range are INVALID_ARGUMENT, never a panic
+/// inside SQLite's binding (busy_timeout >= 2^31 ms did that).
+#[test]
+fn numeric_options_are_bounded() {
+    for json in [
+        r#"{"busy_timeout_ms": 2147483648}"#,
+        r#"{"busy_timeout_ms": 18446744073709551615}"#,
+        r#"{"flush_interval_ms": 0}"#,
+        r#"{"flush_interval_ms": 99999999999}"#,
+    ] {
+        let s: OpenSettings = serde_json::from_str(json).unwrap();
+        let e = s.into_options().err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{json}");
+    }
+    for o in [
+        Options::default().busy_timeout(Duration::from_secs(1 << 40)),
+        Options::default().flush_interval(Duration::from_secs(1 << 40)),
+    ] {
+        let e = TokenManager::open_with(":memory:", o).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+}
+
+/// 3. Sums of usage never overflow; a record carries at most 2^53 - 1.
+#[test]
+fn usage_summaries_do_not_overflow() {
+    let tm = TokenManager::open(":memory:").unwrap();
+    let k = key(&tm, "big");
+    for i in 0..8 {
+        tm.record_usage(&UsageReport {
+            request_id: Some(format!("r{i}")),
+            key_id: Some(k.clone()),
+            cost_micros: MAX_USAGE_NUMBER,
+            prompt_tokens: MAX_USAGE_NUMBER,
+            completion_tokens: MAX_USAGE_NUMBER,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let t = &tm.usage_summary(&UsageQuery::default()).unwrap()[0];
+    assert_eq!(t.cost_micros, 8 * MAX_USAGE_NUMBER);
+    assert_eq!(t.prompt_tokens, 8 * MAX_USAGE_NUMBER);
+    assert_eq!(t.total_tokens, 16 * MAX_USAGE_NUMBER);
+    let e = tm
+        .record_usage(&UsageReport {
+            key_id: Some(k),
+            cost_micros: MAX_USAGE_NUMBER + 1,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+/// 5. A write waits at most the busy timeout in all, also behind this
+/// process's other writers (they queued one timeout each before).
+#[test]
+fn writers_wait_at_most_the_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let path = path.to_str().unwrap().to_string();
+    let tm = std::sync::Arc::new(
+        TokenManager::open_with(
+            &path,
+            Options::default().busy_timeout(Duration::from_millis(400)),
+        )
+        .unwrap(),
+    );
+    // Another process (here: a plain connection) holds the write lock.
+    let other = rusqlite_conn(&path);
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let tm = tm.clone();
+            std::thread::spawn(move || {
+                let r = tm.create_key(&NewKey {
+                    owner: format!("o{i}"),
+                    ..Default::default()
+                });
+                (r.map(|_| ()).unwrap_err().kind(), started.elapsed())
+            })
+        })
+        .collect();
+    for t in threads {
+        let (kind, took) = t.join().unwrap();
+        assert_eq!(kind, ErrorKind::Busy);
+        assert!(took < Duration::from_millis(1200), "waited {took:?}");
+    }
+    other.execute_batch("ROLLBACK").unwrap();
+    key(&tm, "after");
+}
+
+fn rusqlite_conn(path: &str) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+/// 6. The database, -wal and -shm are private to their owner.
+#[cfg(unix)]
+#[test]
+fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let tm = TokenManager::open(path.to_str().unwrap()).unwrap();
+    key(&tm, "o");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{p} is {mode:o}");
+    }
+    drop(tm);
+    // An existing file keeps the mode its owner gave it.
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, b"").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    TokenManager::open(shared.to_str().unwrap()).unwrap();
+    let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
