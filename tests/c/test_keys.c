@@ -223,6 +223,16 @@ static void test_hostile_input(void) {
     CHECK(itk_key_verify(m, "itk_x", NULL, 2, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     const char *null_scope[] = {NULL};
     CHECK(itk_key_verify(m, "itk_x", null_scope, 1, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    /* Numeric options out of range: an error, not a panic in SQLite's binding. */
+    itk_manager *mm = NULL;
+    CHECK(itk_manager_open(":memory:", "{\"busy_timeout_ms\": 2147483648}", &mm) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open(":memory:", "{\"flush_interval_ms\": 0}", &mm) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open(":memory:", "{\"busy_timeout_ms\": -1}", &mm) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(mm == NULL);
+    /* Huge counts are refused before anything is allocated or read. */
+    CHECK(itk_key_verify(m, "itk_x", NULL, (size_t)1 << 40, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify(m, "itk_x", null_scope, (size_t)1 << 40, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify(m, "itk_x", null_scope, SIZE_MAX, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(r == 99);
 
     /* Invalid UTF-8 in the key, an id and JSON. */

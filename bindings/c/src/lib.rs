@@ -574,6 +574,40 @@ pub unsafe extern "C" fn itk_key_create(
     })
 }
 
+/// Most strings an array argument may hold.
+const MAX_ARRAY: usize = 1024;
+
+/// `n` C strings at `p` (NULL only when `n` is 0): the pointer and the count
+/// are checked before anything is allocated or read.
+///
+/// # Safety
+/// `p` points at `n` readable string pointers, each a C string.
+unsafe fn str_array<'a>(
+    p: *const *const c_char,
+    n: usize,
+    what: &str,
+) -> Result<Vec<&'a str>, Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its count is {n}"
+        )));
+    }
+    if n > MAX_ARRAY {
+        return Err(Error::invalid(format!(
+            "{what} holds {n} entries, at most {MAX_ARRAY} are accepted"
+        )));
+    }
+    (0..n)
+        .map(|i| {
+            // SAFETY: i < n, per the contract; each entry is a C string.
+            unsafe { arg(*p.add(i), what) }
+        })
+        .collect()
+}
+
 /// Verifies `key`. A refused key is a success with `*out_reason` != VALID.
 /// `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
 /// which the key must hold. If `out_record_json` is not NULL it receives the
@@ -592,18 +626,8 @@ pub unsafe extern "C" fn itk_key_verify(
         out(out_reason, "out_reason")?;
         // SAFETY: C string per the contract.
         let key = unsafe { arg(key, "key") }?;
-        let mut scopes: Vec<&str> = Vec::with_capacity(n_scopes);
-        if n_scopes > 0 {
-            if required_scopes.is_null() {
-                return Err(Error::invalid("required_scopes is NULL but n_scopes > 0"));
-            }
-            for i in 0..n_scopes {
-                // SAFETY: the caller gives `n_scopes` string pointers.
-                let p = unsafe { *required_scopes.add(i) };
-                // SAFETY: C string per the contract.
-                scopes.push(unsafe { arg(p, "required scope") }?);
-            }
-        }
+        // SAFETY: the caller gives `n_scopes` string pointers.
+        let scopes = unsafe { str_array(required_scopes, n_scopes, "required_scopes") }?;
         let v = tm.verify_key(key, &scopes)?;
         let record = v.record.as_ref().map(to_json).transpose()?;
         // SAFETY: checked non-NULL.

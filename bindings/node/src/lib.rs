@@ -126,19 +126,19 @@ pub struct VerifyResult {
 #[napi]
 impl VerifyResult {
     /// True only when `reason` is "VALID".
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn valid(&self) -> bool {
         self.valid
     }
 
     /// Why: "VALID", "MALFORMED", "NOT_FOUND", "DISABLED", "REVOKED", "EXPIRED", "INSUFFICIENT_SCOPE".
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn reason(&self) -> &'static str {
         self.reason
     }
 
     /// The key's record when the key was found, else undefined.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn record(&self) -> Option<KeyRecord> {
         self.record.clone().map(Into::into)
     }
@@ -371,13 +371,13 @@ pub struct CreatedKey {
 #[napi]
 impl CreatedKey {
     /// The plaintext key. Hand it to the user now; it cannot be read back later.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn key(&self) -> String {
         self.key.clone()
     }
 
     /// The stored record.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn record(&self) -> KeyRecord {
         self.record.clone().into()
     }
@@ -449,7 +449,15 @@ impl<T: Send + ToNapiValue + TypeName + 'static> Task for Job<T> {
             .work
             .take()
             .ok_or_else(|| napi::Error::new(Status::GenericFailure, "INTERNAL: job ran twice"))?;
-        f().map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+        // A panic on the pool thread becomes an INTERNAL rejection, never an abort.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|_| {
+                Err(CoreError::new(
+                    irontoken::ErrorKind::Internal,
+                    "a bug in irontoken (panic); the call did nothing more",
+                ))
+            })
+            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
     }
 
     fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
@@ -476,7 +484,7 @@ impl TokenManager {
 #[napi]
 impl TokenManager {
     /// Opens (creating and migrating if needed) the database at `path`.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(path: String, options: Option<OpenOptions>) -> Result<Self, Code> {
         let settings = match options {
             None => OpenSettings::default(),
@@ -504,7 +512,7 @@ impl TokenManager {
     }
 
     /// Creates a key; the returned `key` is the only time the plaintext exists.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create_key(&self, options: CreateKeyOptions) -> Result<CreatedKey, Code> {
         let tm = self.core()?;
         let req = new_key_of(options)?;
@@ -512,7 +520,7 @@ impl TokenManager {
     }
 
     /// Verifies a key; a refusal is `{ valid: false, reason }`, not an exception.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn verify_key(
         &self,
         key: String,
@@ -530,13 +538,13 @@ impl TokenManager {
     }
 
     /// The record of key `keyId`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_key(&self, key_id: String) -> Result<KeyRecord, Code> {
         Ok(self.core()?.get_key(&key_id).map_err(err)?.into())
     }
 
     /// One page of keys, oldest first.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list_keys(&self, options: Option<ListKeysOptions>) -> Result<KeyPage, Code> {
         let tm = self.core()?;
         let f = match options {
@@ -561,14 +569,14 @@ impl TokenManager {
     }
 
     /// Changes descriptive fields; `clearExpiry: true` removes the expiry.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn update_key(&self, key_id: String, options: UpdateKeyOptions) -> Result<KeyRecord, Code> {
         let u = key_update_of(options)?;
         Ok(self.core()?.update_key(&key_id, &u).map_err(err)?.into())
     }
 
     /// `updateKey` off the JS thread.
-    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<KeyRecord>")]
     pub fn update_key_async(
         &self,
         key_id: String,
@@ -580,7 +588,7 @@ impl TokenManager {
     }
 
     /// `disableKey` off the JS thread.
-    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<KeyRecord>")]
     pub fn disable_key_async(
         &self,
         key_id: String,
@@ -594,7 +602,7 @@ impl TokenManager {
     }
 
     /// `enableKey` off the JS thread.
-    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<KeyRecord>")]
     pub fn enable_key_async(
         &self,
         key_id: String,
@@ -608,7 +616,7 @@ impl TokenManager {
     }
 
     /// `deleteKey` off the JS thread.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn delete_key_async(
         &self,
         key_id: String,
@@ -621,6 +629,7 @@ impl TokenManager {
 
     /// `createSession` off the JS thread.
     #[napi(
+        catch_unwind,
         ts_args_type = "options: CreateSessionOptions",
         ts_return_type = "Promise<Session>"
     )]
@@ -632,6 +641,7 @@ impl TokenManager {
 
     /// `endSession` off the JS thread.
     #[napi(
+        catch_unwind,
         ts_args_type = "sessionId: string, options?: { reason?: string }",
         ts_return_type = "Promise<Session>"
     )]
@@ -648,7 +658,7 @@ impl TokenManager {
     }
 
     /// Disables a key until `enableKey`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn disable_key(
         &self,
         key_id: String,
@@ -660,7 +670,7 @@ impl TokenManager {
     }
 
     /// Enables a disabled key.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn enable_key(
         &self,
         key_id: String,
@@ -672,7 +682,7 @@ impl TokenManager {
     }
 
     /// Revokes a key permanently.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn revoke_key(
         &self,
         key_id: String,
@@ -686,7 +696,7 @@ impl TokenManager {
     }
 
     /// Replaces a key; the old one verifies for `overlapSeconds` more (0: revoked now).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn rotate_key(
         &self,
         key_id: String,
@@ -705,7 +715,7 @@ impl TokenManager {
     }
 
     /// Deletes a key's record (its audit history stays).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete_key(&self, key_id: String, options: Option<ActorOptions>) -> Result<(), Code> {
         let actor = options.and_then(|o| o.actor);
         self.core()?
@@ -714,7 +724,7 @@ impl TokenManager {
     }
 
     /// One page of the audit trail, newest first.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list_audit(&self, options: Option<ListAuditOptions>) -> Result<AuditPage, Code> {
         let tm = self.core()?;
         let f = match options {
@@ -738,7 +748,7 @@ impl TokenManager {
     }
 
     /// Generates a managed signing key (RS256, ES256, EdDSA, HS256) and makes it active.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create_signing_key(
         &self,
         algorithm: String,
@@ -754,7 +764,7 @@ impl TokenManager {
     }
 
     /// Makes a new key active; the old one verifies for `overlapSeconds` more.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn rotate_signing_key(&self, options: Option<RotateSigningOptions>) -> Result<Value, Code> {
         let (alg, overlap, actor) = match options {
             None => (None, 0, None),
@@ -772,7 +782,7 @@ impl TokenManager {
     }
 
     /// Retires a signing key now.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn retire_signing_key(
         &self,
         kid: String,
@@ -787,20 +797,20 @@ impl TokenManager {
     }
 
     /// Every managed signing key (no private material).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list_signing_keys(&self) -> Result<Value, Code> {
         let keys = self.core()?.list_signing_keys().map_err(err)?;
         value_of(keys)
     }
 
     /// The public JWKS of the keys that verify now.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn jwks(&self) -> Result<Value, Code> {
         self.core()?.jwks().map_err(err)
     }
 
     /// Signs `claims` with the active managed key.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn issue_jwt(&self, claims: Value, options: Option<IssueOptions>) -> Result<String, Code> {
         let c = object(Some(claims), "claims")?.unwrap_or_default();
         let ttl = match options {
@@ -811,7 +821,7 @@ impl TokenManager {
     }
 
     /// Verifies a token issued by this manager's keys (policy as JSON).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn verify_jwt(&self, token: String, policy_json: String) -> Result<VerifiedJwt, Code> {
         let policy = policy_of(&policy_json)?;
         self.core()?
@@ -821,7 +831,7 @@ impl TokenManager {
     }
 
     /// Exchanges a valid API key for a short-lived access token.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn exchange_api_key(
         &self,
         api_key: String,
@@ -843,7 +853,7 @@ impl TokenManager {
     }
 
     /// `createKey` off the JS thread; resolves to a CreatedKey.
-    #[napi(ts_return_type = "Promise<CreatedKey>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<CreatedKey>")]
     pub fn create_key_async(
         &self,
         options: CreateKeyOptions,
@@ -854,7 +864,7 @@ impl TokenManager {
     }
 
     /// `verifyKey` off the JS thread.
-    #[napi(ts_return_type = "Promise<VerifyResult>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<VerifyResult>")]
     pub fn verify_key_async(
         &self,
         key: String,
@@ -873,7 +883,7 @@ impl TokenManager {
     }
 
     /// `revokeKey` off the JS thread.
-    #[napi(ts_return_type = "Promise<KeyRecord>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<KeyRecord>")]
     pub fn revoke_key_async(
         &self,
         key_id: String,
@@ -888,7 +898,7 @@ impl TokenManager {
     }
 
     /// `rotateKey` off the JS thread; resolves to a CreatedKey.
-    #[napi(ts_return_type = "Promise<CreatedKey>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<CreatedKey>")]
     pub fn rotate_key_async(
         &self,
         key_id: String,
@@ -900,7 +910,7 @@ impl TokenManager {
     }
 
     /// `createSigningKey` off the JS thread (RSA generation takes a while).
-    #[napi(ts_return_type = "Promise<ManagedKey>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ManagedKey>")]
     pub fn create_signing_key_async(
         &self,
         algorithm: String,
@@ -915,7 +925,7 @@ impl TokenManager {
     }
 
     /// `rotateSigningKey` off the JS thread.
-    #[napi(ts_return_type = "Promise<ManagedKey>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ManagedKey>")]
     pub fn rotate_signing_key_async(
         &self,
         options: Option<RotateSigningOptions>,
@@ -935,7 +945,7 @@ impl TokenManager {
     }
 
     /// `flush` off the JS thread.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn flush_async(&self) -> Result<AsyncTask<Job<()>>, Code> {
         let tm = self.core()?;
         Ok(Job::new(move || tm.flush()))
@@ -943,14 +953,14 @@ impl TokenManager {
 
     /// Verifies a key and applies its rate limits and quota in one call;
     /// answers `{ valid, reason, record, rateLimit, quota }`.
-    #[napi(ts_return_type = "VerifyWithResult")]
+    #[napi(catch_unwind, ts_return_type = "VerifyWithResult")]
     pub fn verify_key_with(&self, key: String, options: Option<Value>) -> Result<Value, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         ans(self.core()?.verify_key_with(&key, &o))
     }
 
     /// `verifyKeyWith` on the libuv pool.
-    #[napi(ts_return_type = "Promise<VerifyWithResult>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<VerifyWithResult>")]
     pub fn verify_key_with_async(
         &self,
         key: String,
@@ -963,6 +973,7 @@ impl TokenManager {
 
     /// Creates a session: `{ owner, keyId?, sessionType?, metadata?, ttlSeconds?, idleTimeoutSeconds? }`.
     #[napi(
+        catch_unwind,
         ts_args_type = "options: CreateSessionOptions",
         ts_return_type = "Session"
     )]
@@ -972,19 +983,20 @@ impl TokenManager {
     }
 
     /// The session `sessionId` (status computed now).
-    #[napi(ts_return_type = "Session")]
+    #[napi(catch_unwind, ts_return_type = "Session")]
     pub fn get_session(&self, session_id: String) -> Result<Value, Code> {
         ans(self.core()?.get_session(&session_id))
     }
 
     /// Slides the idle expiry of a live session (never past the absolute one).
-    #[napi(ts_return_type = "Session")]
+    #[napi(catch_unwind, ts_return_type = "Session")]
     pub fn touch_session(&self, session_id: String) -> Result<Value, Code> {
         ans(self.core()?.touch_session(&session_id))
     }
 
     /// Changes `status` ("active" | "paused") and/or `metadata` of a live session.
     #[napi(
+        catch_unwind,
         ts_args_type = "sessionId: string, update: { status?: 'active' | 'paused'; metadata?: Record<string, unknown> }",
         ts_return_type = "Session"
     )]
@@ -995,6 +1007,7 @@ impl TokenManager {
 
     /// Ends a live session.
     #[napi(
+        catch_unwind,
         ts_args_type = "sessionId: string, options?: { reason?: string }",
         ts_return_type = "Session"
     )]
@@ -1005,6 +1018,7 @@ impl TokenManager {
 
     /// One page of sessions, oldest first.
     #[napi(
+        catch_unwind,
         ts_args_type = "filter?: ListSessionsOptions",
         ts_return_type = "Page<Session>"
     )]
@@ -1014,20 +1028,24 @@ impl TokenManager {
     }
 
     /// Marks live sessions past their expiry as expired; returns how many.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cleanup_expired_sessions(&self) -> Result<i64, Code> {
         Ok(self.core()?.cleanup_expired_sessions().map_err(err)? as i64)
     }
 
     /// Deletes sessions that ended at least `olderThanSeconds` ago; returns how many.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn purge_sessions(&self, older_than_seconds: f64) -> Result<i64, Code> {
         let s = int(Some(older_than_seconds), "olderThanSeconds")?.unwrap_or(0);
         Ok(self.core()?.purge_sessions(s).map_err(err)? as i64)
     }
 
     /// Records usage (buffered); the same `requestId` twice counts once.
-    #[napi(ts_args_type = "report: UsageReport", ts_return_type = "Recorded")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "report: UsageReport",
+        ts_return_type = "Recorded"
+    )]
     pub fn record_usage(&self, report: Value) -> Result<Value, Code> {
         let r: irontoken::UsageReport = req(report, "report")?;
         ans(self.core()?.record_usage(&r))
@@ -1035,6 +1053,7 @@ impl TokenManager {
 
     /// `recordUsage` on the libuv pool.
     #[napi(
+        catch_unwind,
         ts_args_type = "report: UsageReport",
         ts_return_type = "Promise<Recorded>"
     )]
@@ -1045,7 +1064,11 @@ impl TokenManager {
     }
 
     /// Usage totals, grouped by any of "key", "owner", "model", "session", "agent", "day".
-    #[napi(ts_args_type = "query?: UsageQuery", ts_return_type = "UsageTotals[]")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "query?: UsageQuery",
+        ts_return_type = "UsageTotals[]"
+    )]
     pub fn usage_summary(&self, query: Option<Value>) -> Result<Value, Code> {
         let q: irontoken::UsageQuery = req_or_default(query, "query")?;
         ans(self.core()?.usage_summary(&q))
@@ -1053,6 +1076,7 @@ impl TokenManager {
 
     /// One page of raw usage records, oldest first.
     #[napi(
+        catch_unwind,
         ts_args_type = "query?: UsageQuery",
         ts_return_type = "Page<UsageRecord>"
     )]
@@ -1062,14 +1086,21 @@ impl TokenManager {
     }
 
     /// Creates or changes a quota.
-    #[napi(ts_args_type = "spec: QuotaSpec", ts_return_type = "Quota")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "spec: QuotaSpec",
+        ts_return_type = "Quota"
+    )]
     pub fn set_quota(&self, spec: Value) -> Result<Value, Code> {
         let s: irontoken::QuotaSpec = req(spec, "spec")?;
         ans(self.core()?.set_quota(&s))
     }
 
     /// Removes a quota.
-    #[napi(ts_args_type = "selector: QuotaSelector & { actor?: string }")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "selector: QuotaSelector & { actor?: string }"
+    )]
     pub fn delete_quota(&self, selector: Value) -> Result<(), Code> {
         let s: irontoken::QuotaSelector = req(selector, "selector")?;
         self.core()?
@@ -1079,6 +1110,7 @@ impl TokenManager {
 
     /// The quotas of a key (default) or owner as they stand now.
     #[napi(
+        catch_unwind,
         ts_args_type = "subject: string, options?: { scope?: QuotaScope }",
         ts_return_type = "Quota[]"
     )]
@@ -1089,6 +1121,7 @@ impl TokenManager {
 
     /// Adds `amount` to a credit balance (period "none").
     #[napi(
+        catch_unwind,
         ts_args_type = "subject: string, amount: number, options: { metric: QuotaMetric; scope?: QuotaScope }",
         ts_return_type = "Quota"
     )]
@@ -1103,6 +1136,7 @@ impl TokenManager {
 
     /// Checks and consumes from every quota of the key and its owner, all or nothing.
     #[napi(
+        catch_unwind,
         ts_args_type = "keyId: string, amounts: Amounts",
         ts_return_type = "QuotaDecision"
     )]
@@ -1113,6 +1147,7 @@ impl TokenManager {
 
     /// `consumeQuota` on the libuv pool.
     #[napi(
+        catch_unwind,
         ts_args_type = "keyId: string, amounts: Amounts",
         ts_return_type = "Promise<QuotaDecision>"
     )]
@@ -1128,6 +1163,7 @@ impl TokenManager {
 
     /// Answers what `consumeQuota` would, without consuming.
     #[napi(
+        catch_unwind,
         ts_args_type = "keyId: string, amounts: Amounts",
         ts_return_type = "QuotaDecision"
     )]
@@ -1138,6 +1174,7 @@ impl TokenManager {
 
     /// Holds an estimate for `ttlSeconds` (default 300).
     #[napi(
+        catch_unwind,
         ts_args_type = "keyId: string, amounts: Amounts, options?: { ttlSeconds?: number }",
         ts_return_type = "Reserved"
     )]
@@ -1154,6 +1191,7 @@ impl TokenManager {
 
     /// Charges the actual amounts of a reserved call (in full) and ends the hold.
     #[napi(
+        catch_unwind,
         ts_args_type = "reservationId: string, amounts: Amounts",
         ts_return_type = "QuotaDecision"
     )]
@@ -1167,19 +1205,20 @@ impl TokenManager {
     }
 
     /// Gives a hold back without charging.
-    #[napi(ts_return_type = "QuotaDecision")]
+    #[napi(catch_unwind, ts_return_type = "QuotaDecision")]
     pub fn release_reservation(&self, reservation_id: String) -> Result<Value, Code> {
         ans(self.core()?.release_reservation(&reservation_id))
     }
 
     /// Releases every hold past its TTL; returns how many.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn expire_reservations(&self) -> Result<i64, Code> {
         Ok(self.core()?.expire_reservations().map_err(err)? as i64)
     }
 
     /// Creates a budget agents can lease from.
     #[napi(
+        catch_unwind,
         ts_args_type = "options: { owner: string; limitMicros: number; name?: string; actor?: string }",
         ts_return_type = "Budget"
     )]
@@ -1189,13 +1228,14 @@ impl TokenManager {
     }
 
     /// The budget `budgetId` (spent, leased, available).
-    #[napi(ts_return_type = "Budget")]
+    #[napi(catch_unwind, ts_return_type = "Budget")]
     pub fn get_budget(&self, budget_id: String) -> Result<Value, Code> {
         ans(self.core()?.get_budget(&budget_id))
     }
 
     /// Issues the agent's token (revoking its previous one).
     #[napi(
+        catch_unwind,
         ts_args_type = "options: AgentTokenOptions",
         ts_return_type = "AgentToken"
     )]
@@ -1205,13 +1245,13 @@ impl TokenManager {
     }
 
     /// Verifies an agent token (signature, expiry, still the agent's live token).
-    #[napi(ts_return_type = "AgentClaims")]
+    #[napi(catch_unwind, ts_return_type = "AgentClaims")]
     pub fn verify_agent_token(&self, token: String) -> Result<Value, Code> {
         ans(self.core()?.verify_agent_token(&token))
     }
 
     /// Revokes the agent's live token and its leases; returns the token's jti.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn revoke_agent_token(
         &self,
         agent_id: String,
@@ -1225,6 +1265,7 @@ impl TokenManager {
 
     /// Takes a lease of `amountMicros` from the agent token's budget.
     #[napi(
+        catch_unwind,
         ts_args_type = "agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }",
         ts_return_type = "Lease"
     )]
@@ -1242,13 +1283,14 @@ impl TokenManager {
     }
 
     /// The lease `leaseId`.
-    #[napi(ts_return_type = "Lease")]
+    #[napi(catch_unwind, ts_return_type = "Lease")]
     pub fn get_lease(&self, lease_id: String) -> Result<Value, Code> {
         ans(self.core()?.get_lease(&lease_id))
     }
 
     /// Makes `amountMicros` more available on a lease and renews it.
     #[napi(
+        catch_unwind,
         ts_args_type = "leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }",
         ts_return_type = "Lease"
     )]
@@ -1264,13 +1306,14 @@ impl TokenManager {
     }
 
     /// Ends a lease; its unspent part returns to the budget.
-    #[napi(ts_return_type = "Lease")]
+    #[napi(catch_unwind, ts_return_type = "Lease")]
     pub fn release_lease(&self, lease_id: String) -> Result<Value, Code> {
         ans(self.core()?.release_lease(&lease_id))
     }
 
     /// Reports usage spent on a lease (`requestId` required; retries count once).
     #[napi(
+        catch_unwind,
         ts_args_type = "leaseId: string, report: UsageReport",
         ts_return_type = "Lease"
     )]
@@ -1280,7 +1323,7 @@ impl TokenManager {
     }
 
     /// `touchSession` on the libuv pool.
-    #[napi(ts_return_type = "Promise<Session>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Session>")]
     pub fn touch_session_async(&self, session_id: String) -> Result<AsyncTask<Job<Json>>, Code> {
         let tm = self.core()?;
         Ok(Job::new(move || json_ans(tm.touch_session(&session_id))))
@@ -1288,6 +1331,7 @@ impl TokenManager {
 
     /// `reserveQuota` on the libuv pool.
     #[napi(
+        catch_unwind,
         ts_args_type = "keyId: string, amounts: Amounts, options?: { ttlSeconds?: number }",
         ts_return_type = "Promise<Reserved>"
     )]
@@ -1307,6 +1351,7 @@ impl TokenManager {
 
     /// `settleReservation` on the libuv pool.
     #[napi(
+        catch_unwind,
         ts_args_type = "reservationId: string, amounts: Amounts",
         ts_return_type = "Promise<QuotaDecision>"
     )]
@@ -1324,6 +1369,7 @@ impl TokenManager {
 
     /// `acquireLease` on the libuv pool.
     #[napi(
+        catch_unwind,
         ts_args_type = "agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }",
         ts_return_type = "Promise<Lease>"
     )]
@@ -1343,6 +1389,7 @@ impl TokenManager {
 
     /// `refreshLease` on the libuv pool.
     #[napi(
+        catch_unwind,
         ts_args_type = "leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }",
         ts_return_type = "Promise<Lease>"
     )]
@@ -1362,6 +1409,7 @@ impl TokenManager {
 
     /// `reportLeaseUsage` on the libuv pool.
     #[napi(
+        catch_unwind,
         ts_args_type = "leaseId: string, report: UsageReport",
         ts_return_type = "Promise<Lease>"
     )]
@@ -1378,39 +1426,39 @@ impl TokenManager {
     }
 
     /// Takes up to `max` (default 100) pending signals, oldest first.
-    #[napi(ts_return_type = "IronTokenEvent[]")]
+    #[napi(catch_unwind, ts_return_type = "IronTokenEvent[]")]
     pub fn drain_events(&self, max: Option<f64>) -> Result<Value, Code> {
         let max = int(max, "max")?.unwrap_or(100).max(0) as usize;
         ans(Ok(self.core()?.drain_events(max)))
     }
 
     /// Counters in the Prometheus text exposition format.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn metrics(&self) -> Result<String, Code> {
         Ok(self.core()?.metrics())
     }
 
     /// Writes buffered usage counters and failed-verification audit entries now.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self) -> Result<(), Code> {
         self.core()?.flush().map_err(err)
     }
 
     /// Moves a manual clock (opened with `manualClockStart`); returns the new time.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn advance_clock(&self, seconds: f64) -> Result<i64, Code> {
         let s = int(Some(seconds), "seconds")?.unwrap_or(0);
         self.core()?.advance_clock(s).map_err(err)
     }
 
     /// The manager's current time (Unix seconds).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn now(&self) -> Result<i64, Code> {
         Ok(self.core()?.now())
     }
 
     /// Flushes and closes; later calls throw.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) -> Result<(), Code> {
         let taken = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
         match taken {
@@ -1443,7 +1491,22 @@ fn convert_keys(v: Value, key: fn(&str) -> String) -> Value {
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.into_iter().map(|v| convert_keys(v, key)).collect()),
+        Value::Number(n) => Value::Number(safe_integer(n)),
         v => v,
+    }
+}
+
+/// JS numbers beyond 2^32 arrive as floats: an integral one within the safe
+/// range (|n| <= 2^53 - 1) becomes the integer it is, so u64 fields take
+/// every safe integer. Fractions and unsafe integers stay floats, which a
+/// u64 field refuses (INVALID_ARGUMENT).
+fn safe_integer(n: serde_json::Number) -> serde_json::Number {
+    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= MAX_SAFE => {
+            serde_json::Number::from(f as i64)
+        }
+        _ => n,
     }
 }
 
@@ -1601,7 +1664,7 @@ pub struct JwtVerifier(irontoken::jwt::Verifier);
 impl JwtVerifier {
     /// Parses `key` (PEM, DER, JWK, JWKS, OpenSSH public key or HMAC secret,
     /// as a string or Buffer; judged by content) and the policy JSON.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(key: Either<String, Buffer>, policy_json: String) -> Result<Self, Code> {
         irontoken::jwt::Verifier::new(keyring_of(key)?, policy_of(&policy_json)?)
             .map(JwtVerifier)
@@ -1609,7 +1672,7 @@ impl JwtVerifier {
     }
 
     /// Verifies a JWT (at `now`, Unix seconds, or the system clock).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn verify(&self, token: String, now: Option<f64>) -> Result<VerifiedJwt, Code> {
         let d = match int(now, "now")? {
             Some(t) => self.0.decode_at(&token, t),
@@ -1619,7 +1682,7 @@ impl JwtVerifier {
     }
 
     /// Verifies a compact JWS (signature and header only).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn verify_jws(&self, token: String) -> Result<VerifiedJws, Code> {
         let d = self.0.verify_jws(&token).map_err(err)?;
         Ok(VerifiedJws {
@@ -1638,7 +1701,7 @@ pub struct RemoteJwks(Arc<irontoken::jwt::RemoteJwks>);
 impl RemoteJwks {
     /// A remote set at `url` with options JSON (`timeout_ms`, `max_bytes`,
     /// `cache_max_age_ms`, `cooldown_ms`, `stale_max_ms`, `allow_http`, `headers`).
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(url: String, options_json: String) -> Result<Self, Code> {
         irontoken::jwt::RemoteJwksSettings::options_from_json(&options_json)
             .and_then(|o| irontoken::jwt::RemoteJwks::new(&url, o))
@@ -1649,6 +1712,7 @@ impl RemoteJwks {
     /// Verifies a JWT against the set off the JS thread (at `now`, Unix
     /// seconds, or the system clock); resolves `{ payload, protectedHeader }`.
     #[napi(
+        catch_unwind,
         ts_return_type = "Promise<{ payload: Record<string, unknown>; protectedHeader: Record<string, unknown> }>"
     )]
     pub fn verify_async(
@@ -1673,6 +1737,7 @@ impl RemoteJwks {
     /// and fresh, the kid known or not refetchable): `{ payload,
     /// protectedHeader }`, or `null` when `verifyAsync` must run.
     #[napi(
+        catch_unwind,
         ts_return_type = "{ payload: Record<string, unknown>; protectedHeader: Record<string, unknown> } | null"
     )]
     pub fn verify_cached(
@@ -1691,7 +1756,7 @@ impl RemoteJwks {
     }
 
     /// Fetches the set now off the JS thread; resolves its JSON.
-    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Record<string, unknown>>")]
     pub fn reload_async(&self) -> AsyncTask<Job<Json>> {
         let remote = self.0.clone();
         Job::new(move || {
@@ -1704,7 +1769,7 @@ impl RemoteJwks {
     }
 
     /// How many times the set was fetched.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn fetch_count(&self) -> f64 {
         self.0.fetch_count() as f64
     }
@@ -1718,7 +1783,7 @@ pub struct JwtSigner(irontoken::jwt::Signer);
 impl JwtSigner {
     /// Parses `key` (a private key in PEM or DER, or an HMAC secret, as a
     /// string or Buffer; judged by content) for `algorithm`.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(
         key: Either<String, Buffer>,
         algorithm: String,
@@ -1732,7 +1797,7 @@ impl JwtSigner {
     }
 
     /// Signs `payload` (with optional extra header parameters).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn sign(&self, payload: Value, header: Option<Value>) -> Result<String, Code> {
         let claims = object(Some(payload), "payload")?.unwrap_or_default();
         let header = object(header, "header")?;
@@ -1741,7 +1806,7 @@ impl JwtSigner {
 }
 
 /// Signs `payload` into a compact JWT.
-#[napi]
+#[napi(catch_unwind)]
 pub fn jwt_sign(
     payload: Value,
     key: Either<String, Buffer>,
@@ -1753,7 +1818,7 @@ pub fn jwt_sign(
 }
 
 /// The jose error code with the same meaning as irontoken's `code`, if any.
-#[napi]
+#[napi(catch_unwind)]
 pub fn jose_code(code: String) -> Option<String> {
     irontoken::ErrorKind::from_code(&code)
         .and_then(|k| k.jose_code())
@@ -1781,39 +1846,39 @@ impl RateLimiter {
 #[napi]
 impl RateLimiter {
     /// A limiter keeping about `maxBuckets` buckets before evicting full ones.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(max_buckets: Option<f64>) -> Result<Self, Code> {
         let n = int(max_buckets, "maxBuckets")?.unwrap_or(1_000_000).max(1) as usize;
         Ok(RateLimiter(irontoken::ratelimit::RateLimiter::new(n)))
     }
 
     /// Counts one request of `key` against every limit (all-or-nothing).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn check(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
         self.decide(&key, limits, now_ms, true)
     }
 
     /// Answers as `check` would, without counting the request.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn peek(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
         self.decide(&key, limits, now_ms, false)
     }
 
     /// Number of buckets held.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn size(&self) -> u32 {
         self.0.len().min(u32::MAX as usize) as u32
     }
 }
 
 /// True if `key` has the shape and checksum of an irontoken key (no database lookup).
-#[napi]
+#[napi(catch_unwind)]
 pub fn is_well_formed(key: String) -> bool {
     irontoken::keys::is_well_formed(&key)
 }
 
 /// The library version.
-#[napi]
+#[napi(catch_unwind)]
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }

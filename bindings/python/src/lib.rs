@@ -25,7 +25,90 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
 
 /// Runs `f` without the GIL and converts its error.
 fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -> PyResult<T> {
-    py.detach(f).map_err(|e| to_py(py, e))
+    // A panic becomes our InternalError (an Exception), never PyO3's
+    // PanicException (a BaseException that `except Exception` misses).
+    py.detach(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            Err(Error::new(
+                irontoken::ErrorKind::Internal,
+                "a bug in irontoken (panic); the call did nothing more",
+            ))
+        })
+    })
+    .map_err(|e| to_py(py, e))
+}
+
+/// An int argument as i64: bools are not numbers, floats are not ints, and
+/// ints beyond 64 bits are `InvalidArgumentError` (never `OverflowError`).
+fn py_int(ob: &Bound<'_, PyAny>) -> PyResult<i64> {
+    let py = ob.py();
+    if ob.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(to_py(py, Error::invalid("expected an int, got a bool")));
+    }
+    ob.extract::<i64>().map_err(|e| {
+        let msg = if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
+            "an int argument is out of range (it must fit in 64 bits)".to_string()
+        } else {
+            let t = ob
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            format!("expected an int, got {t}")
+        };
+        to_py(py, Error::invalid(msg))
+    })
+}
+
+/// [`py_int`] converted to `T` (e.g. a count that must not be negative).
+fn py_int_as<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<T> {
+    let v = py_int(ob)?;
+    T::try_from(v).map_err(|_| {
+        to_py(
+            ob.py(),
+            Error::invalid(format!("{v} is out of range for this argument")),
+        )
+    })
+}
+
+fn int_i64(ob: &Bound<'_, PyAny>) -> PyResult<i64> {
+    py_int(ob)
+}
+
+fn int_usize(ob: &Bound<'_, PyAny>) -> PyResult<usize> {
+    py_int_as(ob)
+}
+
+fn opt_i64(ob: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    if ob.is_none() {
+        Ok(None)
+    } else {
+        py_int(ob).map(Some)
+    }
+}
+
+fn opt_u32(ob: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+    if ob.is_none() {
+        Ok(None)
+    } else {
+        py_int_as(ob).map(Some)
+    }
+}
+
+fn opt_u64(ob: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    if ob.is_none() {
+        Ok(None)
+    } else {
+        py_int_as(ob).map(Some)
+    }
+}
+
+fn opt_usize(ob: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if ob.is_none() {
+        Ok(None)
+    } else {
+        py_int_as(ob).map(Some)
+    }
 }
 
 /// A Python mapping as a JSON object (through `json.dumps`).
@@ -436,11 +519,11 @@ impl TokenManager {
         py: Python<'_>,
         path: String,
         durability: Option<String>,
-        busy_timeout_ms: Option<u64>,
-        flush_interval_ms: Option<u64>,
-        manual_clock_start: Option<i64>,
+        #[pyo3(from_py_with = opt_u64)] busy_timeout_ms: Option<u64>,
+        #[pyo3(from_py_with = opt_u64)] flush_interval_ms: Option<u64>,
+        #[pyo3(from_py_with = opt_i64)] manual_clock_start: Option<i64>,
         master_key: Option<String>,
-        rsa_key_bits: Option<usize>,
+        #[pyo3(from_py_with = opt_usize)] rsa_key_bits: Option<usize>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
             durability,
@@ -467,8 +550,8 @@ impl TokenManager {
         description: Option<String>,
         scopes: Option<Vec<String>>,
         metadata: Option<Bound<'_, PyAny>>,
-        expires_at: Option<i64>,
-        expires_in: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] expires_at: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] expires_in: Option<i64>,
         prefix: Option<String>,
         rate_limits: Option<Bound<'_, PyAny>>,
         actor: Option<String>,
@@ -526,7 +609,7 @@ impl TokenManager {
         py: Python<'_>,
         owner: Option<String>,
         status: Option<&str>,
-        limit: Option<u32>,
+        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -555,7 +638,7 @@ impl TokenManager {
         description: Option<String>,
         scopes: Option<Vec<String>>,
         metadata: Option<Bound<'_, PyAny>>,
-        expires_at: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] expires_at: Option<i64>,
         clear_expiry: bool,
         rate_limits: Option<Bound<'_, PyAny>>,
         actor: Option<String>,
@@ -620,8 +703,8 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         key_id: &str,
-        overlap_seconds: i64,
-        expires_at: Option<i64>,
+        #[pyo3(from_py_with = int_i64)] overlap_seconds: i64,
+        #[pyo3(from_py_with = opt_i64)] expires_at: Option<i64>,
         actor: Option<String>,
     ) -> PyResult<CreatedKey> {
         let tm = self.core(py)?;
@@ -651,9 +734,9 @@ impl TokenManager {
         action: Option<String>,
         actor: Option<String>,
         outcome: Option<String>,
-        since: Option<i64>,
-        until: Option<i64>,
-        limit: Option<u32>,
+        #[pyo3(from_py_with = opt_i64)] since: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] until: Option<i64>,
+        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -691,7 +774,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         algorithm: Option<&str>,
-        overlap_seconds: i64,
+        #[pyo3(from_py_with = int_i64)] overlap_seconds: i64,
         actor: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
@@ -736,7 +819,7 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         claims: &Bound<'_, PyAny>,
-        ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
     ) -> PyResult<String> {
         let tm = self.core(py)?;
         let c = to_object(py, claims, "claims")?;
@@ -754,7 +837,7 @@ impl TokenManager {
         audience: Option<Vec<String>>,
         issuer: Option<String>,
         subject: Option<String>,
-        leeway: i64,
+        #[pyo3(from_py_with = int_i64)] leeway: i64,
         required: Option<Vec<String>>,
         require_exp: Option<bool>,
         require_sub: Option<bool>,
@@ -784,7 +867,7 @@ impl TokenManager {
         py: Python<'py>,
         api_key: &str,
         required_scopes: Option<Vec<String>>,
-        ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let scopes = required_scopes.unwrap_or_default();
@@ -825,8 +908,8 @@ impl TokenManager {
         key_id: Option<String>,
         session_type: Option<String>,
         metadata: Option<Bound<'_, PyAny>>,
-        ttl_seconds: Option<i64>,
-        idle_timeout_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] idle_timeout_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let req = irontoken::NewSession {
@@ -896,7 +979,7 @@ impl TokenManager {
         session_type: Option<String>,
         status: Option<String>,
         key_id: Option<String>,
-        limit: Option<u32>,
+        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -918,7 +1001,11 @@ impl TokenManager {
     }
 
     /// Deletes sessions that ended at least `older_than_seconds` ago; returns how many.
-    fn purge_sessions(&self, py: Python<'_>, older_than_seconds: i64) -> PyResult<u64> {
+    fn purge_sessions(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = int_i64)] older_than_seconds: i64,
+    ) -> PyResult<u64> {
         let tm = self.core(py)?;
         call(py, || tm.purge_sessions(older_than_seconds))
     }
@@ -934,14 +1021,14 @@ impl TokenManager {
         session_id: Option<String>,
         model: Option<String>,
         model_version: Option<String>,
-        prompt_tokens: i64,
-        completion_tokens: i64,
-        cache_read_tokens: i64,
-        cache_write_tokens: i64,
-        requests: Option<i64>,
-        cost_micros: i64,
+        #[pyo3(from_py_with = int_i64)] prompt_tokens: i64,
+        #[pyo3(from_py_with = int_i64)] completion_tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cache_read_tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cache_write_tokens: i64,
+        #[pyo3(from_py_with = opt_i64)] requests: Option<i64>,
+        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
         metadata: Option<Bound<'_, PyAny>>,
-        at: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] at: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let r = irontoken::UsageReport {
@@ -973,8 +1060,8 @@ impl TokenManager {
     fn usage_summary<'py>(
         &self,
         py: Python<'py>,
-        since: Option<i64>,
-        until: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] since: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] until: Option<i64>,
         key_id: Option<String>,
         owner: Option<String>,
         model: Option<String>,
@@ -1003,14 +1090,14 @@ impl TokenManager {
     fn export_usage(
         &self,
         py: Python<'_>,
-        since: Option<i64>,
-        until: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] since: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] until: Option<i64>,
         key_id: Option<String>,
         owner: Option<String>,
         model: Option<String>,
         session_id: Option<String>,
         agent_id: Option<String>,
-        limit: Option<u32>,
+        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -1038,9 +1125,9 @@ impl TokenManager {
         subject: String,
         metric: &str,
         period: &str,
-        limit: i64,
+        #[pyo3(from_py_with = int_i64)] limit: i64,
         scope: &str,
-        refill_amount: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] refill_amount: Option<i64>,
         refill_period: Option<&str>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1101,7 +1188,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         subject: &str,
-        amount: i64,
+        #[pyo3(from_py_with = int_i64)] amount: i64,
         metric: &str,
         scope: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1120,9 +1207,9 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        requests: i64,
-        tokens: i64,
-        cost_micros: i64,
+        #[pyo3(from_py_with = int_i64)] requests: i64,
+        #[pyo3(from_py_with = int_i64)] tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1135,9 +1222,9 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        requests: i64,
-        tokens: i64,
-        cost_micros: i64,
+        #[pyo3(from_py_with = int_i64)] requests: i64,
+        #[pyo3(from_py_with = int_i64)] tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1150,10 +1237,10 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        requests: i64,
-        tokens: i64,
-        cost_micros: i64,
-        ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = int_i64)] requests: i64,
+        #[pyo3(from_py_with = int_i64)] tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
+        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1166,9 +1253,9 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         reservation_id: &str,
-        requests: i64,
-        tokens: i64,
-        cost_micros: i64,
+        #[pyo3(from_py_with = int_i64)] requests: i64,
+        #[pyo3(from_py_with = int_i64)] tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1197,7 +1284,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         owner: String,
-        limit_micros: i64,
+        #[pyo3(from_py_with = int_i64)] limit_micros: i64,
         name: Option<String>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1227,7 +1314,7 @@ impl TokenManager {
         budget_id: String,
         permissions: Option<Vec<String>>,
         issuer: Option<String>,
-        ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
@@ -1266,8 +1353,8 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         agent_token: &str,
-        amount_micros: i64,
-        ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = int_i64)] amount_micros: i64,
+        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let amount_micros = nn(py, amount_micros, "amount_micros")?;
@@ -1288,8 +1375,8 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         lease_id: &str,
-        amount_micros: i64,
-        ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = int_i64)] amount_micros: i64,
+        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let amount_micros = nn(py, amount_micros, "amount_micros")?;
@@ -1312,14 +1399,14 @@ impl TokenManager {
         py: Python<'py>,
         lease_id: &str,
         request_id: String,
-        cost_micros: i64,
+        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
         model: Option<String>,
         model_version: Option<String>,
-        prompt_tokens: i64,
-        completion_tokens: i64,
-        cache_read_tokens: i64,
-        cache_write_tokens: i64,
-        requests: Option<i64>,
+        #[pyo3(from_py_with = int_i64)] prompt_tokens: i64,
+        #[pyo3(from_py_with = int_i64)] completion_tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cache_read_tokens: i64,
+        #[pyo3(from_py_with = int_i64)] cache_write_tokens: i64,
+        #[pyo3(from_py_with = opt_i64)] requests: Option<i64>,
         metadata: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
@@ -1345,7 +1432,11 @@ impl TokenManager {
 
     /// Takes up to `max` pending signals (dicts), oldest first.
     #[pyo3(signature = (max=100))]
-    fn drain_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
+    fn drain_events<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = int_usize)] max: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         to_py_serialized(py, &tm.drain_events(max))
     }
@@ -1362,7 +1453,11 @@ impl TokenManager {
     }
 
     /// Moves a manual clock (opened with `manual_clock_start`); returns the new time.
-    fn advance_clock(&self, py: Python<'_>, seconds: i64) -> PyResult<i64> {
+    fn advance_clock(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = int_i64)] seconds: i64,
+    ) -> PyResult<i64> {
         let tm = self.core(py)?;
         call(py, || tm.advance_clock(seconds))
     }
@@ -1490,7 +1585,7 @@ impl RemoteJwks {
         py: Python<'py>,
         token: &str,
         policy_json: &str,
-        now: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
         let policy = irontoken::jwt::PolicySettings::policy_from_json(policy_json)
             .map_err(|e| to_py(py, e))?;
@@ -1694,7 +1789,7 @@ impl JwtVerifier {
         &self,
         py: Python<'py>,
         token: &str,
-        now: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let d = call(py, || match now {
             Some(t) => self.0.decode_at(token, t),
@@ -1709,7 +1804,7 @@ impl JwtVerifier {
         &self,
         py: Python<'py>,
         token: &str,
-        now: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
         let d = call(py, || match now {
             Some(t) => self.0.decode_at(token, t),
@@ -1737,7 +1832,7 @@ fn jwt_decode<'py>(
     token: &str,
     key: &Bound<'_, PyAny>,
     policy_json: &str,
-    now: Option<i64>,
+    #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
     let policy =
@@ -1821,7 +1916,7 @@ impl RateLimiter {
 impl RateLimiter {
     #[new]
     #[pyo3(signature = (max_buckets=1_000_000))]
-    fn new(max_buckets: usize) -> Self {
+    fn new(#[pyo3(from_py_with = int_usize)] max_buckets: usize) -> Self {
         RateLimiter(irontoken::ratelimit::RateLimiter::new(max_buckets))
     }
 
@@ -1833,7 +1928,7 @@ impl RateLimiter {
         py: Python<'py>,
         key: &str,
         limits: &Bound<'_, PyAny>,
-        now_ms: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] now_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.decide(py, key, limits, now_ms, true)
     }
@@ -1845,7 +1940,7 @@ impl RateLimiter {
         py: Python<'py>,
         key: &str,
         limits: &Bound<'_, PyAny>,
-        now_ms: Option<i64>,
+        #[pyo3(from_py_with = opt_i64)] now_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.decide(py, key, limits, now_ms, false)
     }

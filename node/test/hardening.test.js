@@ -1,0 +1,56 @@
+'use strict'
+// What hostile and careless use broke (issue 9), from Node: numeric options
+// are checked (no process abort), every safe integer reaches u64 fields.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const { TokenManager, RateLimiter } = require('..')
+
+test('numeric options out of range are INVALID_ARGUMENT, not an abort', () => {
+  for (const o of [{ busyTimeoutMs: 2 ** 31 }, { busyTimeoutMs: 2 ** 60 }, { flushIntervalMs: 0 }, { busyTimeoutMs: -1 }, { busyTimeoutMs: 1.5 }]) {
+    assert.throws(() => new TokenManager(':memory:', o), { code: 'INVALID_ARGUMENT' }, JSON.stringify(o))
+  }
+})
+
+test('every safe integer reaches u64 fields; fractions and unsafe integers are refused', () => {
+  const tm = new TokenManager(':memory:')
+  try {
+    const k = tm.createKey({ owner: 'owner' }).record
+    // A $5,000 monthly cost quota: 5e9 micros.
+    const q = tm.setQuota({ scope: 'key', subject: k.id, metric: 'cost', period: 'month', limit: 5e9 })
+    assert.equal(q.limit, 5e9)
+    assert.equal(tm.consumeQuota(k.id, { costMicros: 4e9 }).allowed, true)
+    assert.equal(tm.consumeQuota(k.id, { costMicros: 2e9 }).allowed, false)
+    const b = tm.createBudget({ owner: 'owner', limitMicros: 2 ** 53 - 1 })
+    assert.equal(b.limitMicros, 2 ** 53 - 1)
+    tm.recordUsage({ requestId: 'big', keyId: k.id, costMicros: 2 ** 53 - 1, promptTokens: 6e12 })
+    tm.recordUsage({ requestId: 'big2', keyId: k.id, costMicros: 2 ** 53 - 1 })
+    const [t] = tm.usageSummary({})
+    assert.equal(t.promptTokens, 6e12)
+    assert.ok(t.costMicros >= 2 ** 53) // a sum past the safe range is still reported, not an error
+    for (const bad of [1.5, 2 ** 53, 1e20, -1, Infinity]) {
+      assert.throws(() => tm.recordUsage({ keyId: k.id, costMicros: bad }), { code: 'INVALID_ARGUMENT' }, String(bad))
+      assert.throws(() => tm.consumeQuota(k.id, { costMicros: bad }), { code: 'INVALID_ARGUMENT' }, String(bad))
+    }
+    const limiter = new RateLimiter()
+    const d = limiter.check('k', [{ name: 'big', count: 5e9, period_ms: 8.64e10, burst: 5e9 }], 1)
+    assert.equal(d.allowed, true)
+  } finally {
+    tm.close()
+  }
+})
+
+test('database files are private to their owner', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'itk-'))
+  const db = path.join(dir, 'p.db')
+  const tm = new TokenManager(db)
+  tm.createKey({ owner: 'o' })
+  for (const suffix of ['', '-wal', '-shm']) {
+    assert.equal(fs.statSync(db + suffix).mode & 0o077, 0, suffix)
+  }
+  tm.close()
+})

@@ -1,0 +1,54 @@
+"""What hostile and careless use broke (issue 9), from Python: every odd
+argument is our error, never OverflowError, TypeError or PanicException."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any, Callable, List
+
+import pytest
+
+from irontoken import IronTokenError, InvalidArgumentError, TokenManager
+
+
+def test_numeric_options_are_checked_not_a_panic() -> None:
+    for kwargs in ({"busy_timeout_ms": 2**31}, {"busy_timeout_ms": 2**64}, {"flush_interval_ms": 0}, {"busy_timeout_ms": -1}, {"busy_timeout_ms": True}):
+        with pytest.raises(InvalidArgumentError):
+            TokenManager(":memory:", **kwargs)  # type: ignore[arg-type]
+
+
+def test_odd_numbers_are_invalid_argument() -> None:
+    with TokenManager(":memory:") as tm:
+        key = tm.create_key("owner")
+        calls: List[Callable[[], Any]] = [
+            lambda: tm.create_key("o", expires_in=2**70),
+            lambda: tm.create_key("o", expires_in=True),  # a bool is not a number
+            lambda: tm.create_key("o", expires_in=1.5),  # type: ignore[arg-type]
+            lambda: tm.create_key("o", expires_in="60"),  # type: ignore[arg-type]
+            lambda: tm.record_usage(key_id=key.record.id, requests=2**63),
+            lambda: tm.record_usage(key_id=key.record.id, cost_micros=2**53),
+            lambda: tm.record_usage(key_id=key.record.id, prompt_tokens=-1),
+            lambda: tm.drain_events(-1),
+            lambda: tm.drain_events(2**80),
+            lambda: tm.list_keys(limit=2**40),
+            lambda: tm.advance_clock(2**64),
+        ]
+        for i, call in enumerate(calls):
+            with pytest.raises(InvalidArgumentError):
+                call()
+            assert i >= 0
+
+
+def test_database_files_are_private(tmp_path: Any) -> None:
+    path = str(tmp_path / "p.db")
+    with TokenManager(path) as tm:
+        tm.create_key("o")
+        for suffix in ("", "-wal", "-shm"):
+            mode = stat.S_IMODE(os.stat(path + suffix).st_mode)
+            assert mode & 0o077 == 0, (suffix, oct(mode))
+
+
+def test_every_error_is_an_exception_not_a_base_exception() -> None:
+    # PanicException derives from BaseException; ours from Exception.
+    assert issubclass(IronTokenError, Exception)
