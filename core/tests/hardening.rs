@@ -17,7 +17,7 @@ fn key(tm: &TokenManager, owner: &str) -> String {
     .id
 }
 
-/// 1. Numeric options out of range are INVALID_ARGUMENT, never a panic
+/// Item 1: Numeric options out of range are INVALID_ARGUMENT, never a panic
 /// inside SQLite's binding (busy_timeout >= 2^31 ms did that).
 #[test]
 fn numeric_options_are_bounded() {
@@ -40,7 +40,7 @@ fn numeric_options_are_bounded() {
     }
 }
 
-/// 3. Sums of usage never overflow; a record carries at most 2^53 - 1.
+/// Item 3: Sums of usage never overflow; a record carries at most 2^53 - 1.
 #[test]
 fn usage_summaries_do_not_overflow() {
     let tm = TokenManager::open(":memory:").unwrap();
@@ -70,7 +70,7 @@ fn usage_summaries_do_not_overflow() {
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }
 
-/// 5. A write waits at most the busy timeout in all, also behind this
+/// Item 5: A write waits at most the busy timeout in all, also behind this
 /// process's other writers (they queued one timeout each before).
 #[test]
 fn writers_wait_at_most_the_busy_timeout() {
@@ -113,7 +113,7 @@ fn rusqlite_conn(path: &str) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
 
-/// 6. The database, -wal and -shm are private to their owner.
+/// Item 6: The database, -wal and -shm are private to their owner.
 #[cfg(unix)]
 #[test]
 fn database_files_are_private() {
