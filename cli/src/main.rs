@@ -4,6 +4,13 @@
 //! `keys verify` refused; 2 a usage error; 10 + the error's stable number
 //! for every other failure (e.g. 12 = KEY_NOT_FOUND, 18 = STORAGE).
 
+/// Prints a line on stdout; once stdout is closed (a reader such as
+/// `head` went away), further output is dropped quietly instead of the
+/// panic `println!` gives.
+macro_rules! say {
+    ($($t:tt)*) => { $crate::say_line(format_args!($($t)*)) };
+}
+
 mod usage;
 
 use clap::{Args, Parser, Subcommand};
@@ -419,6 +426,64 @@ enum Outcome {
     Refused,
 }
 
+/// Set once a write to stdout failed (EPIPE): nothing more is printed.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes one line to stdout, or drops it once stdout is closed.
+fn say_line(args: std::fmt::Arguments<'_>) {
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{args}").and_then(|_| out.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Writes a new key's plaintext to stdout before its transaction commits:
+/// if it cannot be written, the key is not created.
+fn deliver_key(json: bool) -> impl FnOnce(&CreatedKey) -> Result<(), Error> {
+    move |c| {
+        let text = if json {
+            let v = json!({"key": c.key.as_str(), "record": c.record});
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        } else {
+            c.key.as_str().to_string()
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")
+            .and_then(|_| out.flush())
+            .map_err(|e| {
+                Error::new(
+                    irontoken::ErrorKind::Internal,
+                    format!("could not write the new key to stdout ({e}): nothing was created"),
+                )
+            })
+    }
+}
+
+/// A value as it may be shown on a terminal: control, bidi and invisible
+/// characters become visible `\u{...}` escapes, so stored text cannot forge
+/// rows or reorder a listing.
+fn shown(s: &str) -> String {
+    if !s
+        .chars()
+        .any(|c| c.is_control() || irontoken::is_bidi_or_invisible(c))
+    {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() || irontoken::is_bidi_or_invisible(c) {
+                format!("\\u{{{:04x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
@@ -498,7 +563,7 @@ fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
             } else {
                 Value::Object(d.claims)
             };
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            say!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         JwtCmd::Sign {
             key,
@@ -522,7 +587,7 @@ fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
             }
             let signer =
                 Signer::named(SigningKey::from_bytes(&key.bytes()?)?, alg, kid.as_deref())?;
-            println!("{}", signer.sign(&claims, None)?);
+            say!("{}", signer.sign(&claims, None)?);
         }
     }
     Ok(Outcome::Ok)
@@ -553,7 +618,7 @@ fn read_secret_arg(arg: &Option<String>, env: &str, what: &str) -> Result<String
 }
 
 fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn run_managed(tm: &TokenManager, cmd: &JwtCmd, actor: Option<&str>) -> Result<Outcome, Error> {
@@ -579,7 +644,7 @@ fn run_managed(tm: &TokenManager, cmd: &JwtCmd, actor: Option<&str>) -> Result<O
             if let Some(s) = sub {
                 c.insert("sub".into(), json!(s));
             }
-            println!("{}", tm.issue_jwt(&c, *ttl)?);
+            say!("{}", tm.issue_jwt(&c, *ttl)?);
         }
         JwtCmd::Verify { .. } | JwtCmd::Sign { .. } => {
             return Err(Error::invalid("not a database command"));
@@ -616,18 +681,21 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Agents(cmd) => usage::run_agents(&tm, cmd, cli.json, a)?,
         Command::Keys(cmd) => match cmd {
             KeysCmd::Create(a) => {
-                let created = tm.create_key(&NewKey {
-                    owner: a.owner.clone(),
-                    name: a.name.clone(),
-                    description: a.description.clone(),
-                    scopes: a.scopes.clone(),
-                    metadata: parse_metadata(&a.metadata)?,
-                    expires_at: a.expires_at,
-                    expires_in: a.expires_in,
-                    prefix: a.prefix.clone(),
-                    rate_limits: a.rate_limits.clone(),
-                    actor,
-                })?;
+                let created = tm.create_key_then(
+                    &NewKey {
+                        owner: a.owner.clone(),
+                        name: a.name.clone(),
+                        description: a.description.clone(),
+                        scopes: a.scopes.clone(),
+                        metadata: parse_metadata(&a.metadata)?,
+                        expires_at: a.expires_at,
+                        expires_in: a.expires_in,
+                        prefix: a.prefix.clone(),
+                        rate_limits: a.rate_limits.clone(),
+                        actor,
+                    },
+                    deliver_key(out.json),
+                )?;
                 out.created(&created);
             }
             KeysCmd::List(a) => {
@@ -646,9 +714,9 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
                 let v = tm.verify_key(&key, &scopes)?;
                 if out.json {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 } else {
-                    println!("{}", v.reason.code());
+                    say!("{}", v.reason.code());
                     if let Some(r) = &v.record {
                         print_fields(r);
                     }
@@ -700,13 +768,14 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 out.record(&tm.revoke_key(id, reason.as_deref(), actor.as_deref())?)
             }
             KeysCmd::Rotate { id, overlap } => {
-                let created = tm.rotate_key(
+                let created = tm.rotate_key_then(
                     id,
                     &RotateOptions {
                         overlap_seconds: *overlap,
                         expires_at: None,
                         actor,
                     },
+                    deliver_key(out.json),
                 )?;
                 out.created(&created);
             }
@@ -717,15 +786,15 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 if out.json {
                     print_json(&at);
                 } else {
-                    println!("{}", at.token);
+                    say!("{}", at.token);
                 }
             }
             KeysCmd::Delete { id } => {
                 tm.delete_key(id, actor.as_deref())?;
                 if out.json {
-                    println!("{}", json!({"deleted": id}));
+                    say!("{}", json!({"deleted": id}));
                 } else {
-                    println!("deleted {id}");
+                    say!("deleted {id}");
                 }
             }
         },
@@ -785,12 +854,16 @@ fn print_fields(r: &KeyRecord) {
         ("revoked", time(r.revoked_at)),
     ];
     for (k, v) in rows {
-        println!("  {k:<13} {v}");
+        say!("  {k:<13} {}", shown(&v));
     }
 }
 
 /// Prints a table with a header row, columns padded to their widest cell.
 fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| shown(c)).collect())
+        .collect();
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (i, c) in row.iter().enumerate() {
@@ -803,7 +876,7 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) {
             .enumerate()
             .map(|(i, c)| format!("{c:<w$}", w = width[i]))
             .collect();
-        println!("{}", s.join("  ").trim_end());
+        say!("{}", s.join("  ").trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -816,13 +889,9 @@ struct Printer {
 }
 
 impl Printer {
+    /// After [`deliver_key`] wrote the key (and committed): the record.
     fn created(&self, c: &CreatedKey) {
-        if self.json {
-            let v = json!({"key": c.key.as_str(), "record": c.record});
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        } else {
-            println!("{}", c.key.as_str());
-            let _ = std::io::stdout().flush();
+        if !self.json {
             eprintln!("(this key is shown once: store it now)");
             print_fields(&c.record);
         }
@@ -830,7 +899,7 @@ impl Printer {
 
     fn record(&self, r: &KeyRecord) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+            say!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         } else {
             print_fields(r);
         }
@@ -844,7 +913,7 @@ impl Printer {
         row: impl Fn(&T) -> Vec<String>,
     ) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
+            say!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
             return;
         }
         table(header, page.items.iter().map(row).collect());

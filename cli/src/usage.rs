@@ -269,7 +269,7 @@ pub enum AgentsCmd {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Micro-units as a decimal with six places.
@@ -521,9 +521,9 @@ pub fn run_quota(
             let (scope, s) = subject.get();
             tm.delete_quota(scope, s, *m, *p, actor)?;
             if json {
-                println!("{}", serde_json::json!({"deleted": true}));
+                say!("{}", serde_json::json!({"deleted": true}));
             } else {
-                println!("deleted");
+                say!("deleted");
             }
         }
         QuotaCmd::Credit {
@@ -604,12 +604,12 @@ pub fn run_sessions(tm: &TokenManager, cmd: &SessionsCmd, json: bool) -> Result<
             let marked = tm.cleanup_expired_sessions()?;
             let purged = purge_older_than.map(|s| tm.purge_sessions(s)).transpose()?;
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"expired": marked, "purged": purged})
                 );
             } else {
-                println!("expired {marked}, purged {}", purged.unwrap_or(0));
+                say!("expired {marked}, purged {}", purged.unwrap_or(0));
             }
         }
     }
@@ -658,15 +658,15 @@ pub fn run_agents(
             if json {
                 print_json(&t);
             } else {
-                println!("{}", t.token);
+                say!("{}", t.token);
             }
         }
         AgentsCmd::Revoke { agent } => {
             let jti = tm.revoke_agent_token(agent, actor)?;
             if json {
-                println!("{}", serde_json::json!({"revoked": jti}));
+                say!("{}", serde_json::json!({"revoked": jti}));
             } else {
-                println!("revoked {jti}");
+                say!("revoked {jti}");
             }
         }
     }

@@ -785,3 +785,84 @@ fn jwt_verify_against_a_jwks_url() {
     let sign = run(&["jwt", "sign", "--jwks-url", &url, "--alg", "HS256"], &[]);
     assert!(!sign.status.success());
 }
+
+#[test]
+fn control_and_bidi_characters_are_refused_and_old_ones_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let db = db.to_str().unwrap();
+    for owner in [
+        "alice\nFAKE-ROW  active",
+        "ali\u{202e}ecila",
+        "bob\u{200b}",
+        "x\u{1b}[2J",
+    ] {
+        let o = cli(db, &["keys", "create", "--owner", owner]);
+        assert_eq!(o.status.code(), Some(11), "{owner:?}"); // 10 + INVALID_ARGUMENT
+    }
+    // A row written before the check (or by another writer) is escaped.
+    let tm = TokenManager::open(db).unwrap();
+    let id = tm
+        .create_key(&NewKey {
+            owner: "placeholder".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .record
+        .id;
+    drop(tm);
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute(
+        "UPDATE api_keys SET owner = ?1 WHERE id = ?2",
+        rusqlite::params!["alice\nFAKE-ROW  active\u{202e}", id],
+    )
+    .unwrap();
+    drop(c);
+    let list = cli(db, &["keys", "list"]);
+    assert!(list.status.success());
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}"); // header + one row
+    assert!(
+        text.contains("alice\\u{000a}FAKE-ROW  active\\u{202e}"),
+        "{text}"
+    );
+    let show = String::from_utf8(cli(db, &["keys", "show", &id]).stdout).unwrap();
+    assert!(
+        !show.contains('\u{202e}') && show.contains("\\u{000a}"),
+        "{show}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_never_loses_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pipe.db");
+    let db = db.to_str().unwrap();
+    TokenManager::open(db).unwrap();
+    // The reader goes away before the key is written (`| head -c0`).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irontoken"))
+        .args(["--db", db, "keys", "create", "--owner", "piped"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("nothing was created"), "{stderr}");
+    // Nothing was committed: no key exists to be lost.
+    let tm = TokenManager::open(db).unwrap();
+    assert!(tm.list_keys(&Default::default()).unwrap().items.is_empty());
+    // Listing into a closed pipe is quiet too.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irontoken"))
+        .args(["--db", db, "audit", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

@@ -32,7 +32,7 @@ pub use audit::{AuditEvent, AuditFilter};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
-    Verification, VerifyOptions, VerifyReason,
+    Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
 };
 pub use manager::{
     Clock, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock, TokenManager,

@@ -136,3 +136,68 @@ fn database_files_are_private() {
     let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
 }
+
+/// Item 7: names refuse control, bidi and invisible characters; free text
+/// keeps newlines and tabs but refuses bidi overrides.
+#[test]
+fn names_refuse_terminal_tricks() {
+    let tm = TokenManager::open(":memory:").unwrap();
+    for owner in [
+        "a\nb",
+        "a\tb",
+        "a\u{202e}b",
+        "a\u{200b}",
+        "\u{feff}a",
+        "a\u{2066}b",
+    ] {
+        let e = tm
+            .create_key(&NewKey {
+                owner: owner.into(),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{owner:?}");
+    }
+    for scope in ["read\u{202e}", "x\u{200d}y"] {
+        let e = tm
+            .create_key(&NewKey {
+                owner: "o".into(),
+                scopes: vec![scope.into()],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{scope:?}");
+    }
+    tm.create_key(&NewKey {
+        owner: "o".into(),
+        description: "line one\n\tline two".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let e = tm
+        .create_key(&NewKey {
+            owner: "o".into(),
+            description: "safe \u{202e}txt.exe".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+/// Item 8: a key whose delivery fails is never committed.
+#[test]
+fn a_key_that_cannot_be_delivered_is_not_created() {
+    let tm = TokenManager::open(":memory:").unwrap();
+    let e = tm
+        .create_key_then(
+            &NewKey {
+                owner: "o".into(),
+                ..Default::default()
+            },
+            |_| Err(irontoken::Error::new(ErrorKind::Internal, "stdout closed")),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Internal);
+    assert!(tm.list_keys(&Default::default()).unwrap().items.is_empty());
+    assert!(tm.list_audit(&Default::default()).unwrap().items.is_empty());
+}

@@ -39,16 +39,43 @@ fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// Characters that reorder or hide text on a terminal or in a log: bidi
+/// embeddings, overrides and isolates, zero-width characters, the BOM.
+pub fn is_bidi_or_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A name-like field (owner, name, actor, subject...): `min`..=`max`
+/// characters, no control characters (not even newlines), no bidi or
+/// invisible characters (they forge rows and reorder text in listings).
 pub(crate) fn check_len(what: &str, s: &str, min: usize, max: usize) -> Result<()> {
+    check_chars(what, s, min, max, false)
+}
+
+/// Free text (descriptions, reasons): like [`check_len`] but newlines and
+/// tabs are allowed.
+pub(crate) fn check_text(what: &str, s: &str, min: usize, max: usize) -> Result<()> {
+    check_chars(what, s, min, max, true)
+}
+
+fn check_chars(what: &str, s: &str, min: usize, max: usize, multiline: bool) -> Result<()> {
     let n = s.chars().count();
     if n < min || n > max {
         return Err(Error::invalid(format!(
             "{what} must be {min}-{max} characters (got {n})"
         )));
     }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    let allowed = |c: char| multiline && (c == '\n' || c == '\t');
+    if s.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(Error::invalid(format!(
             "{what} must not contain control characters"
+        )));
+    }
+    if s.chars().any(is_bidi_or_invisible) {
+        return Err(Error::invalid(format!(
+            "{what} must not contain bidi-override or invisible characters"
         )));
     }
     Ok(())
@@ -77,10 +104,11 @@ fn scopes_json(scopes: &[String]) -> Result<String> {
     for s in scopes {
         if s.is_empty()
             || s.len() > MAX_SCOPE_LEN
-            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+            || s.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || is_bidi_or_invisible(c))
         {
             return Err(Error::invalid(format!(
-                "each scope must be 1-{MAX_SCOPE_LEN} bytes without whitespace"
+                "each scope must be 1-{MAX_SCOPE_LEN} bytes without whitespace, control or bidi characters"
             )));
         }
         if !out.contains(&s.as_str()) {
@@ -160,10 +188,21 @@ fn rate_limits_json(limits: &[crate::ratelimit::Limit]) -> Result<String> {
 impl TokenManager {
     /// Creates a key and returns its plaintext (the only time it is available) and record.
     pub fn create_key(&self, req: &NewKey) -> Result<CreatedKey> {
+        self.create_key_then(req, |_| Ok(()))
+    }
+
+    /// Like [`TokenManager::create_key`], but calls `deliver` with the new
+    /// key before the transaction commits: if it fails (the plaintext could
+    /// not be written out), nothing is committed and its error is returned.
+    pub fn create_key_then(
+        &self,
+        req: &NewKey,
+        deliver: impl FnOnce(&CreatedKey) -> Result<()>,
+    ) -> Result<CreatedKey> {
         let now = self.inner.now();
         check_len("owner", &req.owner, 1, MAX_OWNER)?;
         check_len("name", &req.name, 0, MAX_NAME)?;
-        check_len("description", &req.description, 0, MAX_DESCRIPTION)?;
+        check_text("description", &req.description, 0, MAX_DESCRIPTION)?;
         check_actor(req.actor.as_deref())?;
         let expires_at = match (req.expires_at, req.expires_in) {
             (Some(_), Some(_)) => {
@@ -211,6 +250,7 @@ impl TokenManager {
                     })),
                 },
             )?;
+            deliver(&created)?;
             Ok(created)
         })
     }
@@ -588,7 +628,7 @@ impl TokenManager {
         check_id(id)?;
         check_actor(actor)?;
         if let Some(r) = reason {
-            check_len("reason", r, 1, MAX_REASON)?;
+            check_text("reason", r, 1, MAX_REASON)?;
         }
         let now = self.inner.now();
         self.change(id, AuditAction::KeyRevoke, actor, now, |tx, r| {
@@ -663,6 +703,17 @@ impl TokenManager {
     /// is revoked at once. Only an active key that was not rotated before can
     /// be rotated.
     pub fn rotate_key(&self, id: &str, opts: &RotateOptions) -> Result<CreatedKey> {
+        self.rotate_key_then(id, opts, |_| Ok(()))
+    }
+
+    /// Like [`TokenManager::rotate_key`], but calls `deliver` with the new
+    /// key before the transaction commits (nothing is committed if it fails).
+    pub fn rotate_key_then(
+        &self,
+        id: &str,
+        opts: &RotateOptions,
+        deliver: impl FnOnce(&CreatedKey) -> Result<()>,
+    ) -> Result<CreatedKey> {
         check_id(id)?;
         check_actor(opts.actor.as_deref())?;
         if opts.overlap_seconds < 0 {
@@ -746,6 +797,7 @@ impl TokenManager {
                     },
                 )?;
             }
+            deliver(&created)?;
             Ok(created)
         })
     }

@@ -262,7 +262,7 @@ impl TokenManager {
     /// Ends a live session; `reason` (≤ 256 characters) defaults to `ended`.
     pub fn end_session(&self, id: &str, reason: Option<&str>) -> Result<Session> {
         if let Some(r) = reason {
-            check_len("reason", r, 1, 256)?;
+            crate::keys::check_text("reason", r, 1, 256)?;
         }
         self.session_change(id, "end", false, |tx, now| {
             store::sessions::end(tx, id, reason.unwrap_or("ended"), now)
