@@ -156,6 +156,14 @@ enum itk_status
    * A remote JWKS could not be fetched and no cached set may serve.
    */
   ITK_STATUS_JWKS_FETCH_FAILED = 34,
+  /**
+   * The database file is damaged; nothing is written to it.
+   */
+  ITK_STATUS_DATABASE_CORRUPT = 35,
+  /**
+   * No irontoken database at the path (and `create` was false).
+   */
+  ITK_STATUS_DATABASE_NOT_FOUND = 36,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -296,7 +304,9 @@ void itk_string_free(char *s);
  * `durability` ("full" | "normal"), `busy_timeout_ms`, `flush_interval_ms`,
  * `manual_clock_start` (Unix seconds; tests), `master_key` (base64 or hex,
  * at least 32 bytes; default: the IRONTOKEN_MASTER_KEY environment variable),
- * `rsa_key_bits` (2048 or 3072, for generated RS256 signing keys).
+ * `rsa_key_bits` (2048 or 3072, for generated RS256 signing keys), `create`
+ * (default true; false: a missing or empty file is
+ * `ITK_STATUS_DATABASE_NOT_FOUND` instead of a new database).
  */
 itk_status itk_manager_open(const char *path, const char *options_json, struct itk_manager **out);
 

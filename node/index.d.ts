@@ -51,6 +51,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'AGENT_TOKEN_REVOKED'
   | 'JWKS_FETCH_FAILED'
+  | 'DATABASE_CORRUPT'
+  | 'DATABASE_NOT_FOUND'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {
@@ -408,6 +410,8 @@ export interface OpenOptions {
   masterKey?: string
   /** RSA size of generated RS256 signing keys (default 2048). */
   rsaKeyBits?: 2048 | 3072
+  /** Create a missing database file (default true); false refuses with DATABASE_NOT_FOUND. */
+  create?: boolean
 }
 
 export interface CreateKeyOptions {

@@ -74,6 +74,24 @@ enum Command {
     /// Agent tokens.
     #[command(subcommand)]
     Agents(usage::AgentsCmd),
+    /// Check the database file: SQLite's full integrity_check, schema
+    /// version, journal mode, file permissions (exit 1 if anything is wrong).
+    Doctor,
+}
+
+impl Command {
+    /// True for the commands that may create the database file; every
+    /// other command (reads, verifies, updates) refuses a missing or empty
+    /// file with DATABASE_NOT_FOUND instead of creating an empty database.
+    fn creates(&self) -> bool {
+        matches!(
+            self,
+            Command::Keys(KeysCmd::Create(_))
+                | Command::Jwt(JwtCmd::Keys(SigningCmd::Generate { .. }))
+                | Command::Quota(usage::QuotaCmd::Set { .. })
+                | Command::Budgets(usage::BudgetsCmd::Create { .. })
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -617,6 +635,42 @@ fn read_secret_arg(arg: &Option<String>, env: &str, what: &str) -> Result<String
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// `irontoken doctor`: prints what [`TokenManager::doctor`] found.
+fn doctor(db: &str, json_out: bool) -> Result<Outcome, Error> {
+    let r = TokenManager::doctor(db)?;
+    if json_out {
+        print_json(&r);
+    } else {
+        say!(
+            "file            {} ({} bytes)",
+            shown(&r.path),
+            r.size_bytes
+        );
+        say!(
+            "schema          v{} (this irontoken writes v{})",
+            r.schema_version,
+            r.supported_schema_version
+        );
+        say!("journal mode    {}", r.journal_mode);
+        if r.integrity_problems.is_empty() {
+            say!("integrity       ok (integrity_check)");
+        } else {
+            say!("integrity       {} problem(s):", r.integrity_problems.len());
+            for p in &r.integrity_problems {
+                say!("  {}", shown(p));
+            }
+        }
+        for p in &r.readable_by_others {
+            say!(
+                "permissions     {} is readable by others (chmod 600)",
+                shown(p)
+            );
+        }
+        say!("{}", if r.ok { "ok" } else { "NEEDS ATTENTION" });
+    }
+    Ok(if r.ok { Outcome::Ok } else { Outcome::Refused })
+}
+
 fn print_json(v: &impl serde::Serialize) {
     say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -663,9 +717,14 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
         )) => *rsa_bits,
         _ => 2048,
     };
+    if let Command::Doctor = &cli.command {
+        return doctor(&cli.db, cli.json);
+    }
     let tm = TokenManager::open_with(
         &cli.db,
-        irontoken::Options::default().rsa_key_bits(rsa_bits)?,
+        irontoken::Options::default()
+            .rsa_key_bits(rsa_bits)?
+            .create(cli.command.creates()),
     )?;
     if let Command::Jwt(cmd) = &cli.command {
         return run_managed(&tm, cmd, cli.actor.as_deref());
@@ -798,7 +857,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 }
             }
         },
-        Command::Jwt(_) => return Err(Error::invalid("handled above")),
+        Command::Jwt(_) | Command::Doctor => return Err(Error::invalid("handled above")),
         Command::Audit(AuditCmd::List {
             key_id,
             action,

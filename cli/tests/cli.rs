@@ -866,3 +866,52 @@ fn a_closed_stdout_never_loses_a_key() {
     let out = child.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn read_commands_never_create_a_database_and_doctor_checks_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.db");
+    let t = typo.to_str().unwrap();
+    for args in [
+        &["keys", "list"][..],
+        &["keys", "show", "x"],
+        &["keys", "verify", "itk_x"],
+        &["audit", "list"],
+        &["usage", "report"],
+    ] {
+        let o = cli(t, args);
+        assert_eq!(o.status.code(), Some(46), "{args:?}"); // 10 + DATABASE_NOT_FOUND (36)
+        assert!(String::from_utf8_lossy(&o.stderr).contains("no irontoken database at"));
+        assert!(!typo.exists(), "{args:?} created the file");
+    }
+    std::fs::write(&typo, b"").unwrap();
+    assert_eq!(cli(t, &["keys", "list"]).status.code(), Some(46));
+    assert_eq!(std::fs::metadata(&typo).unwrap().len(), 0);
+    // Creating a key creates the database; then reads work; doctor says ok.
+    let db = dir.path().join("real.db");
+    let d = db.to_str().unwrap();
+    assert!(cli(d, &["keys", "create", "--owner", "a"]).status.success());
+    assert!(cli(d, &["keys", "list"]).status.success());
+    let doc = cli(d, &["doctor"]);
+    assert!(
+        doc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&doc.stdout)
+    );
+    assert!(String::from_utf8_lossy(&doc.stdout).contains("integrity       ok"));
+    // Damage it: open refuses (exit 10 + DATABASE_CORRUPT), doctor exits 1.
+    for i in 0..100 {
+        cli(d, &["keys", "create", "--owner", &format!("o{i}")]);
+    }
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in &mut bytes[2 * 4096..4 * 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    assert_eq!(cli(d, &["keys", "list"]).status.code(), Some(45));
+    let doc = cli(d, &["--json", "doctor"]);
+    assert_eq!(doc.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&doc.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(!v["integrity_problems"].as_array().unwrap().is_empty());
+}

@@ -83,11 +83,16 @@ pub enum ErrorKind {
     /// A remote JWKS could not be fetched (network, timeout, HTTP status,
     /// size bound, or no usable key in the answer) and no cached set may serve.
     JwksFetchFailed,
+    /// The database file is damaged (SQLite's `quick_check` or a read found
+    /// corruption, or it is not a SQLite database): nothing is written to it.
+    DatabaseCorrupt,
+    /// No irontoken database at the path, and creating one was not allowed.
+    DatabaseNotFound,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 34] = [
+    pub const ALL: [ErrorKind; 36] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -122,6 +127,8 @@ impl ErrorKind {
         ErrorKind::NotFound,
         ErrorKind::AgentTokenRevoked,
         ErrorKind::JwksFetchFailed,
+        ErrorKind::DatabaseCorrupt,
+        ErrorKind::DatabaseNotFound,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -161,6 +168,8 @@ impl ErrorKind {
             ErrorKind::NotFound => "NOT_FOUND",
             ErrorKind::AgentTokenRevoked => "AGENT_TOKEN_REVOKED",
             ErrorKind::JwksFetchFailed => "JWKS_FETCH_FAILED",
+            ErrorKind::DatabaseCorrupt => "DATABASE_CORRUPT",
+            ErrorKind::DatabaseNotFound => "DATABASE_NOT_FOUND",
         }
     }
 
@@ -201,6 +210,8 @@ impl ErrorKind {
             ErrorKind::NotFound => 32,
             ErrorKind::AgentTokenRevoked => 33,
             ErrorKind::JwksFetchFailed => 34,
+            ErrorKind::DatabaseCorrupt => 35,
+            ErrorKind::DatabaseNotFound => 36,
         }
     }
 
@@ -307,6 +318,16 @@ impl From<rusqlite::Error> for Error {
                 if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
             {
                 Error::new(ErrorKind::Busy, format!("database is locked: {e}"))
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
+            {
+                Error::new(
+                    ErrorKind::DatabaseCorrupt,
+                    format!(
+                        "the database is damaged or not an irontoken database: {e} (run `irontoken doctor`)"
+                    ),
+                )
             }
             _ => Error::new(ErrorKind::Storage, format!("database error: {e}")),
         }

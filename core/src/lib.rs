@@ -35,8 +35,8 @@ pub use keys::{
     Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
 };
 pub use manager::{
-    Clock, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock, TokenManager,
-    parse_master_key,
+    Clock, DoctorReport, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock,
+    TokenManager, parse_master_key,
 };
 pub use sessions::{NewSession, Session, SessionFilter, SessionStatus, SessionUpdate};
 pub use signals::Event;

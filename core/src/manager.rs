@@ -101,6 +101,7 @@ pub struct Options {
     manual: Option<Arc<ManualClock>>,
     master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
     rsa_key_bits: usize,
+    create: bool,
 }
 
 /// The longest busy timeout and flush interval accepted (one hour).
@@ -150,6 +151,7 @@ impl Default for Options {
             manual: None,
             master_key: None,
             rsa_key_bits: 2048,
+            create: true,
         }
     }
 }
@@ -195,6 +197,13 @@ impl Options {
         Ok(self)
     }
 
+    /// Whether a missing (or empty) database file is created (default true,
+    /// like `sqlite3.connect`); false gives `DATABASE_NOT_FOUND` instead.
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
     /// Uses `clock` for every time decision.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -229,6 +238,8 @@ pub struct OpenSettings {
     pub master_key: Option<String>,
     /// RSA size of generated RS256 signing keys: 2048 (default) or 3072.
     pub rsa_key_bits: Option<usize>,
+    /// Create a missing database file (default true).
+    pub create: Option<bool>,
 }
 
 impl OpenSettings {
@@ -267,8 +278,32 @@ impl OpenSettings {
         if let Some(bits) = self.rsa_key_bits {
             o = o.rsa_key_bits(bits)?;
         }
+        if let Some(c) = self.create {
+            o = o.create(c);
+        }
         Ok(o)
     }
+}
+
+/// What [`TokenManager::doctor`] found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DoctorReport {
+    /// The file checked.
+    pub path: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// `PRAGMA user_version` (the irontoken schema version).
+    pub schema_version: i64,
+    /// The schema version this build writes.
+    pub supported_schema_version: i64,
+    /// `wal` expected.
+    pub journal_mode: String,
+    /// Problems `integrity_check` reported (empty when sound).
+    pub integrity_problems: Vec<String>,
+    /// Files (database, -wal, -shm) that others than the owner may read.
+    pub readable_by_others: Vec<String>,
+    /// True when nothing above needs attention.
+    pub ok: bool,
 }
 
 /// Identifies repeated failed verifications: key id, display prefix, reason.
@@ -522,7 +557,12 @@ impl TokenManager {
         if options.max_buckets == 0 || options.max_buckets > 1 << 26 {
             return Err(Error::invalid("max_buckets must be between 1 and 67108864"));
         }
-        let db = Db::open(path, options.durability, options.busy_timeout)?;
+        let db = Db::open_with(
+            path,
+            options.durability,
+            options.busy_timeout,
+            options.create,
+        )?;
         let master_key = match options.master_key {
             Some(k) => Some(k),
             None => match std::env::var(MASTER_KEY_ENV) {
@@ -556,6 +596,13 @@ impl TokenManager {
             inner,
             flusher: Some(flusher),
         })
+    }
+
+    /// Checks the database file at `path` without creating or changing it:
+    /// SQLite's full `integrity_check`, the schema version, the journal
+    /// mode and who may read the files (for `irontoken doctor`).
+    pub fn doctor(path: &str) -> Result<DoctorReport> {
+        store::doctor(path)
     }
 
     /// The manual clock, if the manager was opened with [`Options::manual_clock`].

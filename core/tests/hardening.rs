@@ -201,3 +201,57 @@ fn a_key_that_cannot_be_delivered_is_not_created() {
     assert!(tm.list_keys(&Default::default()).unwrap().items.is_empty());
     assert!(tm.list_audit(&Default::default()).unwrap().items.is_empty());
 }
+
+/// Item 9: `create(false)` refuses a missing or empty file instead of
+/// making an empty database (the CLI's read commands use it).
+#[test]
+fn create_false_refuses_a_missing_or_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    let e = TokenManager::open_with(missing.to_str().unwrap(), Options::default().create(false))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DatabaseNotFound);
+    assert!(!missing.exists());
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let e = TokenManager::open_with(empty.to_str().unwrap(), Options::default().create(false))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DatabaseNotFound);
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    // The default still creates, like sqlite3.connect.
+    TokenManager::open(missing.to_str().unwrap()).unwrap();
+    TokenManager::open_with(missing.to_str().unwrap(), Options::default().create(false)).unwrap();
+}
+
+/// Item 10: a damaged file is refused at open (nothing written to it), and
+/// `doctor` says what is wrong.
+#[test]
+fn a_corrupt_file_is_refused_and_diagnosed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let p = path.to_str().unwrap();
+    {
+        let tm = TokenManager::open(p).unwrap();
+        for i in 0..200 {
+            key(&tm, &format!("owner-{i}"));
+        }
+    }
+    assert!(TokenManager::doctor(p).unwrap().ok);
+    // Garbage over pages 3 and 4.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 5 * 4096);
+    for b in &mut bytes[2 * 4096..4 * 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let e = TokenManager::open(p).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DatabaseCorrupt, "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was written");
+    let report = TokenManager::doctor(p).unwrap();
+    assert!(!report.ok && !report.integrity_problems.is_empty());
+    // Not a database at all.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+    let e = TokenManager::open(junk.to_str().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DatabaseCorrupt, "{e}");
+}

@@ -54,3 +54,20 @@ test('database files are private to their owner', () => {
   }
   tm.close()
 })
+
+test('create: false refuses a missing file; a corrupt file is refused', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'itk-'))
+  const missing = path.join(dir, 'typo.db')
+  assert.throws(() => new TokenManager(missing, { create: false }), { code: 'DATABASE_NOT_FOUND' })
+  assert.equal(fs.existsSync(missing), false)
+  new TokenManager(missing).close()
+  new TokenManager(missing, { create: false }).close()
+  const db = path.join(dir, 'c.db')
+  const tm = new TokenManager(db)
+  for (let i = 0; i < 150; i++) tm.createKey({ owner: `o${i}` })
+  tm.close()
+  const bytes = fs.readFileSync(db)
+  bytes.fill(0xa5, 2 * 4096, 4 * 4096)
+  fs.writeFileSync(db, bytes)
+  assert.throws(() => new TokenManager(db), { code: 'DATABASE_CORRUPT' })
+})

@@ -194,6 +194,7 @@ class TokenManager:
         manual_clock_start: Optional[int] = None,
         master_key: Optional[str] = None,
         rsa_key_bits: Optional[Literal[2048, 3072]] = None,
+        create: Optional[bool] = None,
     ) -> "TokenManager": ...
     def create_key(
         self,

@@ -21,6 +21,8 @@ __all__ = [
     "StorageError",
     "BusyError",
     "SchemaTooNewError",
+    "DatabaseCorruptError",
+    "DatabaseNotFoundError",
     "InternalError",
     "PyJWTError",
     "JWTError",
@@ -132,6 +134,18 @@ class SchemaTooNewError(StorageError):
     """The database was written by a newer irontoken."""
 
     code = "SCHEMA_TOO_NEW"
+
+
+class DatabaseCorruptError(StorageError):
+    """The database file is damaged (run ``irontoken doctor``); nothing is written to it."""
+
+    code = "DATABASE_CORRUPT"
+
+
+class DatabaseNotFoundError(StorageError, FileNotFoundError):
+    """No irontoken database at the path, and ``create=False`` was given."""
+
+    code = "DATABASE_NOT_FOUND"
 
 
 class InternalError(IronTokenError):
@@ -352,6 +366,8 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         NotFoundError,
         AgentTokenRevokedError,
         PyJWKClientConnectionError,
+        DatabaseCorruptError,
+        DatabaseNotFoundError,
     )
 }
 

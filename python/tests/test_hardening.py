@@ -52,3 +52,30 @@ def test_database_files_are_private(tmp_path: Any) -> None:
 def test_every_error_is_an_exception_not_a_base_exception() -> None:
     # PanicException derives from BaseException; ours from Exception.
     assert issubclass(IronTokenError, Exception)
+
+
+def test_create_false_refuses_a_missing_file(tmp_path: Any) -> None:
+    from irontoken import DatabaseNotFoundError
+
+    missing = tmp_path / "typo.db"
+    with pytest.raises(DatabaseNotFoundError) as e:
+        TokenManager(str(missing), create=False)
+    assert isinstance(e.value, FileNotFoundError) and e.value.code == "DATABASE_NOT_FOUND"
+    assert not missing.exists()
+    TokenManager(str(missing)).close()  # the default creates, like sqlite3.connect
+    TokenManager(str(missing), create=False).close()
+
+
+def test_a_corrupt_file_is_refused(tmp_path: Any) -> None:
+    from irontoken import DatabaseCorruptError
+
+    path = tmp_path / "c.db"
+    with TokenManager(str(path)) as tm:
+        for i in range(150):
+            tm.create_key(f"o{i}")
+    data = bytearray(path.read_bytes())
+    data[2 * 4096 : 4 * 4096] = b"\xa5" * (2 * 4096)
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatabaseCorruptError):
+        TokenManager(str(path))
+    assert path.read_bytes() == bytes(data)

@@ -228,6 +228,7 @@ static void test_hostile_input(void) {
     CHECK(itk_manager_open(":memory:", "{\"busy_timeout_ms\": 2147483648}", &mm) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_manager_open(":memory:", "{\"flush_interval_ms\": 0}", &mm) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_manager_open(":memory:", "{\"busy_timeout_ms\": -1}", &mm) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open("/nonexistent-dir/typo.db", "{\"create\": false}", &mm) == ITK_STATUS_DATABASE_NOT_FOUND);
     CHECK(mm == NULL);
     /* Huge counts are refused before anything is allocated or read. */
     CHECK(itk_key_verify(m, "itk_x", NULL, (size_t)1 << 40, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);

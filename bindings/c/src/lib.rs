@@ -101,6 +101,10 @@ pub enum itk_status {
     AgentTokenRevoked = 33,
     /// A remote JWKS could not be fetched and no cached set may serve.
     JwksFetchFailed = 34,
+    /// The database file is damaged; nothing is written to it.
+    DatabaseCorrupt = 35,
+    /// No irontoken database at the path (and `create` was false).
+    DatabaseNotFound = 36,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -127,7 +131,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 35] = [
+const ALL_STATUSES: [itk_status; 37] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -163,6 +167,8 @@ const ALL_STATUSES: [itk_status; 35] = [
     itk_status::NotFound,
     itk_status::AgentTokenRevoked,
     itk_status::JwksFetchFailed,
+    itk_status::DatabaseCorrupt,
+    itk_status::DatabaseNotFound,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [
@@ -212,6 +218,8 @@ fn status_of(kind: ErrorKind) -> itk_status {
         ErrorKind::NotFound => itk_status::NotFound,
         ErrorKind::AgentTokenRevoked => itk_status::AgentTokenRevoked,
         ErrorKind::JwksFetchFailed => itk_status::JwksFetchFailed,
+        ErrorKind::DatabaseCorrupt => itk_status::DatabaseCorrupt,
+        ErrorKind::DatabaseNotFound => itk_status::DatabaseNotFound,
         _ => itk_status::Internal,
     }
 }
@@ -419,6 +427,8 @@ pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
         Some(itk_status::NotFound) => "NOT_FOUND\0",
         Some(itk_status::AgentTokenRevoked) => "AGENT_TOKEN_REVOKED\0",
         Some(itk_status::JwksFetchFailed) => "JWKS_FETCH_FAILED\0",
+        Some(itk_status::DatabaseCorrupt) => "DATABASE_CORRUPT\0",
+        Some(itk_status::DatabaseNotFound) => "DATABASE_NOT_FOUND\0",
     };
     s.as_ptr().cast()
 }
@@ -492,7 +502,9 @@ pub unsafe extern "C" fn itk_string_free(s: *mut c_char) {
 /// `durability` ("full" | "normal"), `busy_timeout_ms`, `flush_interval_ms`,
 /// `manual_clock_start` (Unix seconds; tests), `master_key` (base64 or hex,
 /// at least 32 bytes; default: the IRONTOKEN_MASTER_KEY environment variable),
-/// `rsa_key_bits` (2048 or 3072, for generated RS256 signing keys).
+/// `rsa_key_bits` (2048 or 3072, for generated RS256 signing keys), `create`
+/// (default true; false: a missing or empty file is
+/// `ITK_STATUS_DATABASE_NOT_FOUND` instead of a new database).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_manager_open(
     path: *const c_char,

@@ -195,6 +195,8 @@ pub struct OpenOptions {
     pub manual_clock_start: Option<f64>,
     pub master_key: Option<String>,
     pub rsa_key_bits: Option<f64>,
+    /// Create a missing database file (default true); false: DATABASE_NOT_FOUND.
+    pub create: Option<bool>,
 }
 
 /// Options of `createKey`.
@@ -503,6 +505,7 @@ impl TokenManager {
                         usize::try_from(b).map_err(|_| invalid("rsaKeyBits must be 2048 or 3072"))
                     })
                     .transpose()?,
+                create: o.create,
             },
         };
         let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;

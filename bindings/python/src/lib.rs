@@ -513,7 +513,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -524,6 +524,7 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_i64)] manual_clock_start: Option<i64>,
         master_key: Option<String>,
         #[pyo3(from_py_with = opt_usize)] rsa_key_bits: Option<usize>,
+        create: Option<bool>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
             durability,
@@ -532,6 +533,7 @@ impl TokenManager {
             manual_clock_start,
             master_key,
             rsa_key_bits,
+            create,
         };
         let core = call(py, move || Core::open_with(&path, settings.into_options()?))?;
         Ok(TokenManager {

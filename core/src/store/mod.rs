@@ -71,6 +71,109 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// See [`crate::TokenManager::doctor`].
+pub(crate) fn doctor(path: &str) -> Result<crate::manager::DoctorReport> {
+    let size_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if path == ":memory:" || size_bytes == 0 {
+        return Err(Error::new(
+            ErrorKind::DatabaseNotFound,
+            format!("no irontoken database at {path}"),
+        ));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // A file damaged enough fails the queries themselves: that is a finding.
+    let mut integrity_problems = Vec::new();
+    let mut note = |e: rusqlite::Error| integrity_problems.push(e.to_string());
+    let schema_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap_or_else(|e| {
+            note(e);
+            -1
+        });
+    let journal_mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap_or_else(|e| {
+            note(e);
+            String::new()
+        });
+    match integrity(&conn, true) {
+        Ok(found) => integrity_problems.extend(found),
+        Err(e) => integrity_problems.push(e.message().to_string()),
+    }
+    let mut readable_by_others = Vec::new();
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = format!("{path}{suffix}");
+        if let Ok(m) = std::fs::metadata(&p)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            readable_by_others.push(p);
+        }
+    }
+    let ok = integrity_problems.is_empty()
+        && readable_by_others.is_empty()
+        && schema_version == SCHEMA_VERSION
+        && journal_mode.eq_ignore_ascii_case("wal");
+    Ok(crate::manager::DoctorReport {
+        path: path.to_string(),
+        size_bytes,
+        schema_version,
+        supported_schema_version: SCHEMA_VERSION,
+        journal_mode,
+        integrity_problems,
+        readable_by_others,
+        ok,
+    })
+}
+
+/// Files up to this size are checked with `PRAGMA quick_check` when opened;
+/// larger ones by `irontoken doctor` (the check reads every page).
+pub const QUICK_CHECK_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Runs `PRAGMA quick_check` on a file of at most [`QUICK_CHECK_MAX_BYTES`].
+fn quick_check(conn: &Connection, path: &str) -> Result<()> {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if len > QUICK_CHECK_MAX_BYTES {
+        return Ok(());
+    }
+    let problems = integrity(conn, false)?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::DatabaseCorrupt,
+        format!(
+            "the database failed quick_check ({}); nothing is written to it: run `irontoken doctor`",
+            problems.first().map(String::as_str).unwrap_or("")
+        ),
+    ))
+}
+
+/// The problems `PRAGMA quick_check` (or the slower, fuller
+/// `integrity_check` when `full`) reports; empty when the file is sound.
+pub(crate) fn integrity(conn: &Connection, full: bool) -> Result<Vec<String>> {
+    let sql = if full {
+        "PRAGMA integrity_check(100)"
+    } else {
+        "PRAGMA quick_check(100)"
+    };
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let r = r?;
+        if r != "ok" {
+            out.push(r.chars().take(200).collect());
+        }
+    }
+    Ok(out)
+}
+
 /// Creates the database file readable and writable by its owner only
 /// (0600) when it does not exist yet; SQLite gives the `-wal` and `-shm`
 /// files the mode of the database. An existing file keeps its mode.
@@ -107,7 +210,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Db {
+    #[cfg(test)]
     pub(crate) fn open(path: &str, durability: Durability, busy_timeout: Duration) -> Result<Db> {
+        Db::open_with(path, durability, busy_timeout, true)
+    }
+
+    /// Opens the database; with `create` false a missing or empty file is
+    /// `DATABASE_NOT_FOUND` instead of a new database. A file of at most
+    /// [`QUICK_CHECK_MAX_BYTES`] is checked with `PRAGMA quick_check` first:
+    /// a damaged one is `DATABASE_CORRUPT` and nothing is written to it.
+    pub(crate) fn open_with(
+        path: &str,
+        durability: Durability,
+        busy_timeout: Duration,
+        create: bool,
+    ) -> Result<Db> {
         if path.is_empty() {
             return Err(Error::invalid(
                 "database path is empty (use \":memory:\" for a private in-memory database)",
@@ -119,11 +236,28 @@ impl Db {
         let memory = path == ":memory:";
         let conn = if memory {
             Connection::open_in_memory()?
-        } else {
+        } else if create {
             create_private(path)?;
             Connection::open(path)?
+        } else {
+            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if len == 0 {
+                return Err(Error::new(
+                    ErrorKind::DatabaseNotFound,
+                    format!("no irontoken database at {path}"),
+                ));
+            }
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?
         };
         conn.busy_timeout(busy_timeout)?;
+        if !memory {
+            quick_check(&conn, path)?;
+        }
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if !memory {
             let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
