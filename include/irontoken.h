@@ -164,6 +164,10 @@ enum itk_status
    * No irontoken database at the path (and `create` was false).
    */
   ITK_STATUS_DATABASE_NOT_FOUND = 36,
+  /**
+   * The master key does not open this database's signing keys.
+   */
+  ITK_STATUS_MASTER_KEY_MISMATCH = 37,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -53,6 +53,7 @@ export type ErrorCode =
   | 'JWKS_FETCH_FAILED'
   | 'DATABASE_CORRUPT'
   | 'DATABASE_NOT_FOUND'
+  | 'MASTER_KEY_MISMATCH'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

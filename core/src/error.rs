@@ -88,11 +88,14 @@ pub enum ErrorKind {
     DatabaseCorrupt,
     /// No irontoken database at the path, and creating one was not allowed.
     DatabaseNotFound,
+    /// The master key does not open this database's signing keys (another
+    /// process or an earlier run used a different one); nothing was written.
+    MasterKeyMismatch,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 36] = [
+    pub const ALL: [ErrorKind; 37] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -129,6 +132,7 @@ impl ErrorKind {
         ErrorKind::JwksFetchFailed,
         ErrorKind::DatabaseCorrupt,
         ErrorKind::DatabaseNotFound,
+        ErrorKind::MasterKeyMismatch,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -170,6 +174,7 @@ impl ErrorKind {
             ErrorKind::JwksFetchFailed => "JWKS_FETCH_FAILED",
             ErrorKind::DatabaseCorrupt => "DATABASE_CORRUPT",
             ErrorKind::DatabaseNotFound => "DATABASE_NOT_FOUND",
+            ErrorKind::MasterKeyMismatch => "MASTER_KEY_MISMATCH",
         }
     }
 
@@ -212,6 +217,7 @@ impl ErrorKind {
             ErrorKind::JwksFetchFailed => 34,
             ErrorKind::DatabaseCorrupt => 35,
             ErrorKind::DatabaseNotFound => 36,
+            ErrorKind::MasterKeyMismatch => 37,
         }
     }
 

@@ -255,3 +255,74 @@ fn a_corrupt_file_is_refused_and_diagnosed() {
     let e = TokenManager::open(junk.to_str().unwrap()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DatabaseCorrupt, "{e}");
 }
+
+/// Item 11: for one request id reported by two processes, the first
+/// report wins, whichever process flushes first.
+#[test]
+fn the_first_report_of_a_request_id_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idem.db");
+    let p = path.to_str().unwrap();
+    let slow = || Options::default().flush_interval(Duration::from_secs(3600));
+    let a = TokenManager::open_with(p, slow()).unwrap();
+    let b = TokenManager::open_with(p, slow()).unwrap();
+    let k = key(&a, "o");
+    let report = |tokens| UsageReport {
+        request_id: Some("req-1".into()),
+        key_id: Some(k.clone()),
+        prompt_tokens: tokens,
+        ..Default::default()
+    };
+    a.record_usage(&report(100)).unwrap(); // first, buffered in A
+    std::thread::sleep(Duration::from_millis(5));
+    b.record_usage(&report(999)).unwrap(); // later, in B
+    b.flush().unwrap(); // B flushes first
+    a.flush().unwrap();
+    let t = &a.usage_summary(&UsageQuery::default()).unwrap()[0];
+    assert_eq!((t.records, t.prompt_tokens), (1, 100));
+    // A later report flushed later changes nothing either.
+    b.record_usage(&report(5)).unwrap();
+    b.flush().unwrap();
+    let t = &b.usage_summary(&UsageQuery::default()).unwrap()[0];
+    assert_eq!((t.records, t.prompt_tokens), (1, 100));
+}
+
+/// Item 4: a process with the wrong master key cannot rotate (or issue),
+/// writes nothing, and the correctly configured processes keep issuing.
+#[test]
+fn a_wrong_master_key_is_refused_and_writes_nothing() {
+    use irontoken::jwt::Alg;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mk.db");
+    let p = path.to_str().unwrap();
+    let good =
+        TokenManager::open_with(p, Options::default().master_key(&[1u8; 32]).unwrap()).unwrap();
+    let bad =
+        TokenManager::open_with(p, Options::default().master_key(&[2u8; 32]).unwrap()).unwrap();
+    good.create_signing_key(Alg::ES256, None).unwrap();
+    let claims = serde_json::json!({"sub": "s"});
+    let claims = claims.as_object().unwrap();
+    for e in [
+        bad.rotate_signing_key(None, 0, None).unwrap_err(),
+        bad.create_signing_key(Alg::ES256, None).unwrap_err(),
+        bad.issue_jwt(claims, None).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::MasterKeyMismatch, "{e}");
+    }
+    assert_eq!(good.list_signing_keys().unwrap().len(), 1);
+    assert!(good.issue_jwt(claims, None).is_ok());
+    // A database from before the check value: the stored key tells.
+    drop((good, bad));
+    let c = rusqlite::Connection::open(p).unwrap();
+    c.execute("DELETE FROM meta", []).unwrap();
+    drop(c);
+    let bad =
+        TokenManager::open_with(p, Options::default().master_key(&[2u8; 32]).unwrap()).unwrap();
+    let e = bad.rotate_signing_key(None, 0, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MasterKeyMismatch);
+    let good =
+        TokenManager::open_with(p, Options::default().master_key(&[1u8; 32]).unwrap()).unwrap();
+    good.rotate_signing_key(None, 0, None).unwrap(); // and the check value is stored again
+    let e = bad.issue_jwt(claims, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MasterKeyMismatch);
+}

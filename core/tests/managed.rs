@@ -120,7 +120,7 @@ fn keys_survive_reopen_and_need_the_master_key() {
     assert!(again.verify_jwt(&token, &policy(Alg::EdDSA)).is_ok());
     let wrong = open(p, Some(b"ffffffffffffffffffffffffffffffff"));
     let e = wrong.verify_jwt(&token, &policy(Alg::EdDSA)).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial);
+    assert_eq!(e.kind(), ErrorKind::MasterKeyMismatch);
     let none = open(p, None);
     assert_eq!(
         none.issue_jwt(&Map::new(), None).unwrap_err().kind(),

@@ -46,6 +46,7 @@ __all__ = [
     "InvalidKeyMaterialError",
     "MasterKeyRequiredError",
     "NoActiveSigningKeyError",
+    "MasterKeyMismatchError",
     "SessionError",
     "SessionNotFoundError",
     "SessionExpiredError",
@@ -274,6 +275,12 @@ class MasterKeyRequiredError(IronTokenError):
     code = "MASTER_KEY_REQUIRED"
 
 
+class MasterKeyMismatchError(IronTokenError):
+    """The master key does not open this database's signing keys; nothing was written."""
+
+    code = "MASTER_KEY_MISMATCH"
+
+
 class NoActiveSigningKeyError(IronTokenError):
     """No active managed signing key: generate one first."""
 
@@ -368,6 +375,7 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         PyJWKClientConnectionError,
         DatabaseCorruptError,
         DatabaseNotFoundError,
+        MasterKeyMismatchError,
     )
 }
 

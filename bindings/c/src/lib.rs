@@ -105,6 +105,8 @@ pub enum itk_status {
     DatabaseCorrupt = 35,
     /// No irontoken database at the path (and `create` was false).
     DatabaseNotFound = 36,
+    /// The master key does not open this database's signing keys.
+    MasterKeyMismatch = 37,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -131,7 +133,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 37] = [
+const ALL_STATUSES: [itk_status; 38] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -169,6 +171,7 @@ const ALL_STATUSES: [itk_status; 37] = [
     itk_status::JwksFetchFailed,
     itk_status::DatabaseCorrupt,
     itk_status::DatabaseNotFound,
+    itk_status::MasterKeyMismatch,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [
@@ -220,6 +223,7 @@ fn status_of(kind: ErrorKind) -> itk_status {
         ErrorKind::JwksFetchFailed => itk_status::JwksFetchFailed,
         ErrorKind::DatabaseCorrupt => itk_status::DatabaseCorrupt,
         ErrorKind::DatabaseNotFound => itk_status::DatabaseNotFound,
+        ErrorKind::MasterKeyMismatch => itk_status::MasterKeyMismatch,
         _ => itk_status::Internal,
     }
 }
@@ -429,6 +433,7 @@ pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
         Some(itk_status::JwksFetchFailed) => "JWKS_FETCH_FAILED\0",
         Some(itk_status::DatabaseCorrupt) => "DATABASE_CORRUPT\0",
         Some(itk_status::DatabaseNotFound) => "DATABASE_NOT_FOUND\0",
+        Some(itk_status::MasterKeyMismatch) => "MASTER_KEY_MISMATCH\0",
     };
     s.as_ptr().cast()
 }

@@ -95,6 +95,34 @@ fn aead(master: &[u8]) -> Result<LessSafeKey> {
     Ok(LessSafeKey::new(UnboundKey::from(okm)))
 }
 
+/// Name of the master-key check value in `meta`.
+const MASTER_CHECK: &str = "master_key_check";
+
+/// A value derived from the master key (HKDF, a separate label from the
+/// encryption key) that tells whether a master key is the one this
+/// database's signing keys were sealed with, without revealing it.
+fn check_value(master: &[u8]) -> Result<String> {
+    struct Len16;
+    impl hkdf::KeyType for Len16 {
+        fn len(&self) -> usize {
+            16
+        }
+    }
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"irontoken master key check").extract(master);
+    let mut out = [0u8; 16];
+    prk.expand(&[b"check v1"], Len16)
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| Error::new(ErrorKind::Internal, "key derivation failed"))?;
+    Ok(out.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn mismatch() -> Error {
+    Error::new(
+        ErrorKind::MasterKeyMismatch,
+        "the master key does not open this database's signing keys (another master key was used); nothing was written",
+    )
+}
+
 fn aad(kid: &str, alg: &str) -> Vec<u8> {
     format!("irontoken:{kid}:{alg}").into_bytes()
 }
@@ -224,6 +252,26 @@ impl TokenManager {
         })
     }
 
+    /// Inside a write: refuses a master key other than the one this
+    /// database's keys were sealed with. The first key written stores the
+    /// check value; a database from before the check is checked by opening
+    /// one of its stored keys.
+    fn ensure_master(&self, tx: &rusqlite::Connection) -> Result<()> {
+        let ours = check_value(self.master()?)?;
+        match crate::store::meta::get(tx, MASTER_CHECK)? {
+            Some(stored) if stored == ours => Ok(()),
+            Some(_) => Err(mismatch()),
+            None => {
+                if let Some(r) = st::all(tx)?.first() {
+                    open_sealed(self.master()?, &r.kid, &r.alg, &r.private_enc)
+                        .map_err(|_| mismatch())?;
+                }
+                crate::store::meta::put_once(tx, MASTER_CHECK, &ours)?;
+                Ok(())
+            }
+        }
+    }
+
     fn new_key_row(&self, alg: Alg, now: i64) -> Result<SigningRow> {
         let master = self.master()?;
         let kid = format!(
@@ -273,6 +321,7 @@ impl TokenManager {
         let now = self.inner.now();
         let row = self.new_key_row(alg, now)?;
         self.inner.write(|tx| {
+            self.ensure_master(tx)?;
             if st::active(tx)?.is_some() {
                 return Err(Error::new(
                     ErrorKind::Conflict,
@@ -327,6 +376,7 @@ impl TokenManager {
         };
         let row = self.new_key_row(alg, now)?;
         self.inner.write(|tx| {
+            self.ensure_master(tx)?;
             if let Some(old) = st::active(tx)? {
                 if overlap_seconds == 0 {
                     st::set_status(tx, &old.kid, "retired", None, Some(now))?;
@@ -401,6 +451,15 @@ impl TokenManager {
         let mut cache = self.inner.signing.lock().unwrap_or_else(|e| e.into_inner());
         if cache.as_ref().is_none_or(|l| l.fingerprint != fp) {
             let master = self.master()?;
+            let ours = check_value(master)?;
+            if self
+                .inner
+                .db
+                .read(|c| crate::store::meta::get(c, MASTER_CHECK))?
+                .is_some_and(|stored| stored != ours)
+            {
+                return Err(mismatch());
+            }
             let rows = self.inner.db.read(st::all)?;
             let mut keys = Keyring::new();
             let mut signer = None;

@@ -9,6 +9,7 @@
 pub(crate) mod agents;
 pub(crate) mod audit;
 pub(crate) mod keys;
+pub(crate) mod meta;
 pub(crate) mod quota;
 pub(crate) mod sessions;
 pub(crate) mod signing;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 /// The schema version this build writes.

@@ -15,17 +15,29 @@ pub(crate) fn exists(conn: &Connection, request_id: &str) -> Result<bool> {
 }
 
 /// Inserts a record unless its request id is known; true if inserted.
+/// A record already stored is replaced only by a report made earlier (a
+/// smaller non-zero `reported_at_ms`): the first report wins, whichever
+/// process flushes first. `reported_at_ms` 0 marks a final record.
 pub(crate) fn insert(conn: &Connection, u: &PendingUsage) -> Result<bool> {
     let [p, c, cr, cw, req, cost] = u.numbers.map(|n| n as i64);
     let n = conn
         .prepare_cached(
             "INSERT INTO usage_records (request_id, at, key_id, owner, session_id, model, \
              model_version, prompt_tokens, completion_tokens, cache_read_tokens, \
-             cache_write_tokens, requests, cost_micros, metadata, agent_id) \
+             cache_write_tokens, requests, cost_micros, metadata, agent_id, reported_at_ms) \
              VALUES (?1, ?2, ?3, coalesce((SELECT owner FROM api_keys WHERE id = ?3), \
                      (SELECT owner FROM sessions WHERE id = ?4), ?15), ?4, ?5, ?6, ?7, ?8, ?9, \
-                     ?10, ?11, ?12, ?13, ?14) \
-             ON CONFLICT (request_id) DO NOTHING",
+                     ?10, ?11, ?12, ?13, ?14, ?16) \
+             ON CONFLICT (request_id) DO UPDATE SET at = excluded.at, key_id = excluded.key_id, \
+               owner = excluded.owner, session_id = excluded.session_id, model = excluded.model, \
+               model_version = excluded.model_version, prompt_tokens = excluded.prompt_tokens, \
+               completion_tokens = excluded.completion_tokens, \
+               cache_read_tokens = excluded.cache_read_tokens, \
+               cache_write_tokens = excluded.cache_write_tokens, requests = excluded.requests, \
+               cost_micros = excluded.cost_micros, metadata = excluded.metadata, \
+               agent_id = excluded.agent_id, reported_at_ms = excluded.reported_at_ms \
+             WHERE excluded.reported_at_ms > 0 AND usage_records.reported_at_ms > 0 \
+               AND excluded.reported_at_ms < usage_records.reported_at_ms",
         )?
         .execute(params![
             u.request_id,
@@ -42,7 +54,8 @@ pub(crate) fn insert(conn: &Connection, u: &PendingUsage) -> Result<bool> {
             cost,
             u.metadata_json,
             u.agent_id,
-            u.owner
+            u.owner,
+            u.reported_at_ms
         ])?;
     Ok(n == 1)
 }

@@ -464,6 +464,8 @@ impl TokenManager {
         }
         let now = self.inner.now();
         let mut p = crate::usage::prepare(report, now)?;
+        // Charged to the lease when written: final, never replaced.
+        p.reported_at_ms = 0;
         let mut counted = false;
         let lease = self.inner.db.write_relaxed(|tx| {
             let l = lease_in(tx, id, now)?;

@@ -197,6 +197,8 @@ pub(crate) struct PendingUsage {
     pub model_version: String,
     pub numbers: [u64; 6],
     pub metadata_json: String,
+    /// Wall-clock milliseconds of the report (which came first); 0: final.
+    pub reported_at_ms: i64,
 }
 
 impl TokenManager {
@@ -279,6 +281,9 @@ pub(crate) fn prepare(r: &UsageReport, now: i64) -> Result<PendingUsage> {
         model_version: r.model_version.clone().unwrap_or_default(),
         numbers,
         metadata_json: metadata_json(r.metadata.as_ref().unwrap_or(&empty))?,
+        // Real time, whatever clock the manager runs on: which process
+        // reported first is a question about the world.
+        reported_at_ms: crate::manager::SystemClock::now_ms().max(1),
     })
 }
 
