@@ -29,9 +29,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// The current time in Unix seconds.
     fn now(&self) -> i64;
-    /// The current time in Unix milliseconds (rate limits); default `now() * 1000`.
+    /// The current time in Unix milliseconds; default `now() * 1000`.
     fn now_ms(&self) -> i64 {
         self.now().saturating_mul(1000)
+    }
+    /// Milliseconds that only move forward (in-process rate limits); the
+    /// system clock counts them from a monotonic source, so stepping the
+    /// wall clock back does not lock keys out. Default: `now_ms()`.
+    fn monotonic_ms(&self) -> i64 {
+        self.now_ms()
     }
 }
 
@@ -55,6 +61,13 @@ impl Clock for SystemClock {
     }
     fn now_ms(&self) -> i64 {
         SystemClock::now_ms()
+    }
+    fn monotonic_ms(&self) -> i64 {
+        // Wall time at the first call, then a monotonic clock's progress.
+        static ANCHOR: std::sync::OnceLock<(std::time::Instant, i64)> = std::sync::OnceLock::new();
+        let (start, wall) =
+            ANCHOR.get_or_init(|| (std::time::Instant::now(), SystemClock::now_ms()));
+        wall.saturating_add(start.elapsed().as_millis() as i64)
     }
 }
 

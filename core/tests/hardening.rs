@@ -326,3 +326,30 @@ fn a_wrong_master_key_is_refused_and_writes_nothing() {
     let e = bad.issue_jwt(claims, None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MasterKeyMismatch);
 }
+
+/// Item 12: a backward step of the clock never locks a key out for longer
+/// than one emission interval; the manager's own limiter runs on a
+/// monotonic clock.
+#[test]
+fn a_clock_stepped_back_does_not_lock_keys_out() {
+    use irontoken::Clock;
+    use irontoken::ratelimit::{Limit, RateLimiter};
+    let rl = RateLimiter::new(1000);
+    let limits = [Limit::new("per_min", 60, 60_000, 60).unwrap()];
+    let t = 1_800_000_000_000i64;
+    for _ in 0..60 {
+        assert!(rl.check("k", &limits, t).unwrap().allowed);
+    }
+    assert!(!rl.check("k", &limits, t).unwrap().allowed);
+    let back = t - 3_600_000; // the wall clock steps back one hour
+    let d = rl.check("k", &limits, back).unwrap();
+    assert!(
+        d.retry_after_ms <= 1000,
+        "locked out for {} ms",
+        d.retry_after_ms
+    );
+    assert!(rl.check("k", &limits, back + 1000).unwrap().allowed);
+    let a = irontoken::SystemClock.monotonic_ms();
+    let b = irontoken::SystemClock.monotonic_ms();
+    assert!(b >= a && (a - irontoken::SystemClock::now_ms()).abs() < 60_000);
+}

@@ -418,7 +418,7 @@ impl TokenManager {
     )> {
         let mut rate = None;
         if rate_limit && !record.rate_limits.is_empty() {
-            let now_ms = self.inner.clock.now_ms();
+            let now_ms = self.inner.clock.monotonic_ms();
             let d = self
                 .inner
                 .limiter

@@ -189,6 +189,8 @@ impl RateLimiter {
         let wait = step.wait_us(now);
         if wait == 0 {
             self.store(&mut shard, now, [(bucket, step.new_tat)]);
+        } else if step.clamped {
+            self.store(&mut shard, now, [(bucket, step.tat)]);
         }
         let (remaining, reset_ms) = step.after(wait == 0, now);
         Ok(Verdict {
@@ -254,6 +256,15 @@ impl RateLimiter {
                 now,
                 ids.iter().zip(&steps).map(|(b, s)| (*b, s.new_tat)),
             );
+        } else if consume {
+            self.store(
+                &mut shard,
+                now,
+                ids.iter()
+                    .zip(&steps)
+                    .filter(|(_, s)| s.clamped)
+                    .map(|(b, s)| (*b, s.tat)),
+            );
         }
         let states = limits
             .iter()
@@ -280,6 +291,9 @@ impl RateLimiter {
 #[derive(Debug, Clone, Copy)]
 struct Step {
     tat: i64,
+    /// The stored time was clamped (the clock stepped back): store `tat`
+    /// even when the request is refused, so the lockout ends on time.
+    clamped: bool,
     new_tat: i64,
     interval: i64,
     capacity: i64,
@@ -288,12 +302,18 @@ struct Step {
 impl Step {
     fn new(limit: &Limit, stored: Option<i64>, now: i64) -> Step {
         let interval = limit.interval_us();
-        let tat = stored.unwrap_or(now).max(now);
+        let capacity = interval.saturating_mul(limit.burst as i64);
+        // A stored time further ahead than a full burst can only come from
+        // a clock that stepped back: clamp it, so a backward step never
+        // locks a key out for longer than one emission interval.
+        let ahead = stored.unwrap_or(now).max(now);
+        let tat = ahead.min(now.saturating_add(capacity));
         Step {
             tat,
+            clamped: tat < ahead,
             new_tat: tat.saturating_add(interval),
             interval,
-            capacity: interval.saturating_mul(limit.burst as i64),
+            capacity,
         }
     }
 
