@@ -466,9 +466,17 @@ impl Inner {
     /// buffered. Nothing buffered: no transaction (the write lock is shared
     /// with every process on the file).
     pub fn flush(&self) -> Result<()> {
-        if self.pending.lock().unwrap_or_else(|e| e.into_inner()).len() == 0 {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() == 0 {
             return Ok(());
         }
+        if self.db.readonly() {
+            // A write-protected file can never take them: reads, listings
+            // and close keep working, and nothing piles up in memory.
+            *p = Pending::default();
+            return Ok(());
+        }
+        drop(p);
         self.write(|_| Ok(()))
     }
 

@@ -353,3 +353,126 @@ fn a_clock_stepped_back_does_not_lock_keys_out() {
     let b = irontoken::SystemClock.monotonic_ms();
     assert!(b >= a && (a - irontoken::SystemClock::now_ms()).abs() < 60_000);
 }
+
+/// Item 16: a peek does not count holds past their TTL as reserved.
+#[test]
+fn peek_ignores_expired_holds() {
+    use irontoken::{Amounts, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec};
+    let tm = TokenManager::open_with(":memory:", Options::default().manual_clock(1_800_000_000))
+        .unwrap();
+    let k = key(&tm, "o");
+    tm.set_quota(&QuotaSpec {
+        scope: QuotaScope::Key,
+        subject: k.clone(),
+        metric: QuotaMetric::Requests,
+        period: QuotaPeriod::Day,
+        limit: 10,
+        refill_amount: None,
+        refill_period: None,
+        actor: None,
+    })
+    .unwrap();
+    let ten = Amounts {
+        requests: 10,
+        ..Default::default()
+    };
+    assert!(
+        tm.reserve_quota(&k, &ten, Some(30))
+            .unwrap()
+            .decision
+            .allowed
+    );
+    assert!(!tm.peek_quota(&k, &ten).unwrap().allowed);
+    tm.advance_clock(31).unwrap();
+    let d = tm.peek_quota(&k, &ten).unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(d.quotas[0].reserved, 0);
+}
+
+/// Item 16: reads, listings and close work on a write-protected file.
+#[cfg(unix)]
+#[test]
+fn reads_work_on_a_read_only_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ro.db");
+    let p = path.to_str().unwrap();
+    let plaintext = {
+        let tm = TokenManager::open(p).unwrap();
+        let c = tm
+            .create_key(&NewKey {
+                owner: "o".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        tm.record_usage(&UsageReport {
+            key_id: Some(c.record.id.clone()),
+            prompt_tokens: 5,
+            ..Default::default()
+        })
+        .unwrap();
+        c.key.to_string()
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // root writes 0444 files: then open read-only the way SQLite spells it.
+    let ro = if std::fs::OpenOptions::new().write(true).open(&path).is_ok() {
+        format!("file:{p}?mode=ro")
+    } else {
+        p.to_string()
+    };
+    let tm = TokenManager::open(&ro).unwrap();
+    assert!(tm.verify_key(&plaintext, &[]).unwrap().valid); // buffers a use
+    assert_eq!(
+        tm.usage_summary(&UsageQuery::default()).unwrap()[0].prompt_tokens,
+        5
+    );
+    assert!(!tm.list_audit(&Default::default()).unwrap().items.is_empty());
+    tm.flush().unwrap();
+    assert!(
+        tm.create_key(&NewKey {
+            owner: "x".into(),
+            ..Default::default()
+        })
+        .is_err()
+    );
+    drop(tm);
+}
+
+/// Item 15: a rotation overlap is never shorter than asked, whatever the
+/// milliseconds of the moment it starts.
+#[test]
+fn rotation_overlap_is_not_cut_short() {
+    use irontoken::{Clock, RotateOptions};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    struct Ms(AtomicI64);
+    impl Clock for Ms {
+        fn now(&self) -> i64 {
+            self.0.load(Ordering::SeqCst).div_euclid(1000)
+        }
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+    let clock = Arc::new(Ms(AtomicI64::new(1_800_000_000_700)));
+    let tm = TokenManager::open_with(":memory:", Options::default().clock(clock.clone())).unwrap();
+    let old = tm
+        .create_key(&NewKey {
+            owner: "o".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    tm.rotate_key(
+        &old.record.id,
+        &RotateOptions {
+            overlap_seconds: 2,
+            expires_at: None,
+            actor: None,
+        },
+    )
+    .unwrap();
+    clock.0.store(1_800_000_002_600, Ordering::SeqCst); // 1.9 s later
+    assert!(tm.verify_key(&old.key, &[]).unwrap().valid);
+    clock.0.store(1_800_000_003_000, Ordering::SeqCst); // 2.3 s later: over
+    assert!(!tm.verify_key(&old.key, &[]).unwrap().valid);
+}

@@ -762,7 +762,16 @@ impl TokenManager {
                 store::keys::link_rotation(tx, &old.id, new_id, old.expires_at, now)?;
                 store::keys::revoke(tx, &old.id, Some("rotated"), now)?;
             } else {
-                let end = now.saturating_add(opts.overlap_seconds);
+                // Expiry is kept in whole seconds: the overlap ends at the
+                // first whole second at or after now + overlap, measured in
+                // milliseconds, so it is never shorter than asked (an
+                // overlap of 2 s began at x.7 used to end 1.3 s later).
+                let end_ms = self
+                    .inner
+                    .clock
+                    .now_ms()
+                    .saturating_add(opts.overlap_seconds.saturating_mul(1000));
+                let end = end_ms.saturating_add(999).div_euclid(1000).max(now + 1);
                 let end = old.expires_at.map_or(end, |e| e.min(end));
                 store::keys::link_rotation(tx, &old.id, new_id, Some(end), now)?;
             }

@@ -55,6 +55,8 @@ pub(crate) struct Db {
     path: Option<String>,
     busy_timeout: Duration,
     durability: Durability,
+    /// The file could only be opened read-only (write-protected).
+    readonly: bool,
     writer: Mutex<Writer>,
     /// True while a thread of this process holds the writer: the threads
     /// waiting for it wait on `gate_free`, at most the busy timeout in all.
@@ -277,11 +279,25 @@ impl Db {
         conn.execute_batch(&format!(
             "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync};"
         ))?;
-        migrate(&conn)?;
+        let readonly = conn.is_readonly(rusqlite::MAIN_DB)?;
+        if !readonly {
+            migrate(&conn)?;
+        } else {
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if v != SCHEMA_VERSION {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "the database is read-only and at schema v{v}; this irontoken needs v{SCHEMA_VERSION}"
+                    ),
+                ));
+            }
+        }
         Ok(Db {
             path: (!memory).then(|| path.to_string()),
             busy_timeout,
             durability,
+            readonly,
             writer: Mutex::new(Writer {
                 conn,
                 relaxed: false,
@@ -295,12 +311,19 @@ impl Db {
     fn open_reader(&self, path: &str) -> Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch("PRAGMA query_only=ON; PRAGMA foreign_keys=ON;")?;
         Ok(conn)
+    }
+
+    /// True if the file could only be opened read-only.
+    pub(crate) fn readonly(&self) -> bool {
+        self.readonly
     }
 
     /// Runs `f` on a reader connection (the writer for `:memory:`).

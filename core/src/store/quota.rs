@@ -215,6 +215,23 @@ pub(crate) fn release_reservation(c: &Connection, id: &str, status: &str, now: i
     Ok(())
 }
 
+/// What held-but-expired reservations of `key_id` still hold, per quota
+/// row (seq, amount): a read-only view subtracts them instead of releasing.
+pub(crate) fn expired_holds(c: &Connection, key_id: &str, now: i64) -> Result<Vec<[i64; 2]>> {
+    let lists: Vec<String> = c
+        .prepare_cached(
+            "SELECT items FROM quota_reservations WHERE status = 'held' AND expires_at <= ?2 \
+             AND key_id = ?1",
+        )?
+        .query_map(params![key_id, now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for l in lists {
+        out.extend(serde_json::from_str::<Vec<[i64; 2]>>(&l)?);
+    }
+    Ok(out)
+}
+
 /// Releases held reservations past their TTL (of one key, or all); returns how many.
 pub(crate) fn expire_reservations(c: &Connection, key_id: Option<&str>, now: i64) -> Result<u64> {
     let ids: Vec<String> = c

@@ -706,6 +706,15 @@ impl TokenManager {
                 store::quota::expire_reservations(tx, Some(key_id), now)?;
             }
             let mut rows = self.quota_rows(tx, key_id)?;
+            if mode == Mode::Peek {
+                // A peek writes nothing: holds past their TTL are not
+                // released, but they no longer count as reserved.
+                for [seq, n] in store::quota::expired_holds(tx, key_id, now)? {
+                    if let Some(r) = rows.iter_mut().find(|r| r.seq == seq) {
+                        r.reserved = r.reserved.saturating_sub(n.max(0) as u64);
+                    }
+                }
+            }
             for r in &mut rows {
                 r.roll(now);
             }
