@@ -18,7 +18,7 @@ CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE)
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
 .PHONY: help build rust python node c demo test test-rust test-python test-node test-c \
-        lint fmt-check clippy header-check bench bench-compare clean
+        lint fmt-check clippy header-check bench bench-compare clean fuzz fuzz-tools fuzz-ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -101,3 +101,24 @@ bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose an
 clean: ## remove build outputs
 	$(CARGO) clean
 	rm -rf $(VENV) node/node_modules node/irontoken.node python/irontoken/*.so .demo
+
+FUZZ_TARGETS := api_key jwt_verify jwt_unverified key_material options_json ratelimit
+FUZZ_SECONDS ?= 60
+
+fuzz-tools:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked --version 0.13.2
+	@rustup toolchain list | grep -q nightly || { echo "make fuzz needs a nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+
+fuzz: fuzz-tools ## run every cargo-fuzz target for FUZZ_SECONDS each (default 60); committed corpora seed them
+	cd fuzz && cargo +nightly fuzz build -O
+	@for t in $(FUZZ_TARGETS); do \
+	  work=$$(mktemp -d); \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  (cd fuzz && cargo +nightly fuzz run -O $$t $$work corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1) \
+	    | grep -E "^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY)|panicked|ERROR" || true; \
+	  test ! -d fuzz/artifacts/$$t || test -z "$$(ls -A fuzz/artifacts/$$t 2>/dev/null)" || { echo "fuzz $$t found a crash: fuzz/artifacts/$$t"; exit 1; }; \
+	  rm -rf $$work; \
+	done
+
+fuzz-ci: ## every fuzz target briefly (30 s each), as CI runs them
+	$(MAKE) fuzz FUZZ_SECONDS=30
