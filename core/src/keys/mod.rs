@@ -8,8 +8,8 @@ mod format;
 mod types;
 
 pub use format::{
-    BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, MAX_KEY_LEN, MAX_PREFIX_LEN, ParsedKey,
-    is_well_formed, parse, validate_prefix,
+    BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, MAX_KEY_LEN, MAX_PREFIX_LEN, ParsedKey, is_well_formed,
+    parse, validate_prefix,
 };
 pub use types::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
