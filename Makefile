@@ -60,6 +60,7 @@ test-rust: ## Rust unit, integration and CLI tests
 
 test-python: python ## pytest, plus stubtest and mypy on the typed package
 	cd python && $(VENV_ABS)/bin/pytest -q tests
+	$(PYTHON) tests/vectors/ratelimit_model.py
 	cd python && $(VENV_ABS)/bin/python -m mypy.stubtest irontoken._native
 	cd python && $(VENV_ABS)/bin/mypy irontoken tests
 

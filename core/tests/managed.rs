@@ -195,24 +195,65 @@ fn api_key_exchange() {
 
 #[test]
 fn database_holds_no_private_key_material() {
+    use aws_lc_rs::{hmac, signature::KeyPair};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.db");
     let p = path.to_str().unwrap();
-    {
+    let (hs_token, ed_x) = {
         let tm = open(p, Some(MASTER));
         tm.create_signing_key(Alg::HS256, None).unwrap();
+        let hs_token = tm.issue_jwt(&claims(json!({"sub": "a"})), None).unwrap();
         tm.rotate_signing_key(Some(Alg::EdDSA), 60, None).unwrap();
+        let jwks = tm.jwks().unwrap();
+        let x = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["crv"] == "Ed25519")
+            .map(|k| k["x"].as_str().unwrap().to_string())
+            .unwrap();
         tm.flush().unwrap();
-    }
-    // PKCS#8 private keys start with this DER prefix; none may be stored in clear.
+        (hs_token, x)
+    };
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
-    let ed25519_pkcs8_prefix = [
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-    ];
-    assert!(!bytes.windows(12).any(|w| w == ed25519_pkcs8_prefix));
+    // No PKCS#8 private key of any algorithm in clear: version 0, then the
+    // algorithm identifier (rsaEncryption, id-ecPublicKey, Ed25519).
+    for oid in [
+        &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01][..],
+        &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
+        &[0x06, 0x03, 0x2b, 0x65, 0x70],
+    ] {
+        let mut pattern = vec![0x02, 0x01, 0x00, 0x30];
+        pattern.push(oid.len() as u8);
+        pattern.extend_from_slice(oid);
+        assert!(!bytes.windows(pattern.len()).any(|w| w == pattern.as_slice()));
+    }
+    // The HS256 secret in clear would verify the token: try every 32-byte
+    // run of the files as the key.
+    let (signing_input, sig) = hs_token.rsplit_once('.').unwrap();
+    use base64::Engine;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .unwrap();
+    assert!(!bytes.windows(32).any(|w| {
+        hmac::verify(
+            &hmac::Key::new(hmac::HMAC_SHA256, w),
+            signing_input.as_bytes(),
+            &sig,
+        )
+        .is_ok()
+    }));
+    // The Ed25519 seed in clear would give the published public key.
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(ed_x)
+        .unwrap();
+    assert!(!bytes.windows(32).any(|w| {
+        aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(w)
+            .is_ok_and(|k| k.public_key().as_ref() == x.as_slice())
+    }));
 }
 
 #[test]

@@ -290,6 +290,36 @@ test('index.d.ts lists every error code', () => {
   for (const { code } of doc.codes) assert.ok(dts.includes(`'${code}'`), code)
 })
 
+test('real failures carry the stable codes of error_codes.json', () => {
+  const doc = JSON.parse(fs.readFileSync(path.join(VECTORS, 'error_codes.json'), 'utf8'))
+  const known = new Set(doc.codes.map((c) => c.code))
+  const dir = tmpdir()
+  const tm = new TokenManager(path.join(dir, 'codes.db'), { manualClockStart: T0 })
+  const k = tm.createKey({ owner: 'codes' })
+  const other = new TokenManager(':memory:', { manualClockStart: T0, masterKey: '01'.repeat(32) })
+  const cases = [
+    ['INVALID_ARGUMENT', () => tm.createKey({ owner: '' })],
+    ['INVALID_ARGUMENT', () => tm.createKey({ owner: 'a\u202eb' })],
+    ['KEY_NOT_FOUND', () => tm.getKey('00000000-0000-0000-0000-000000000000')],
+    ['CONFLICT', () => { tm.rotateKey(k.record.id, { overlapSeconds: 60 }); tm.rotateKey(k.record.id, { overlapSeconds: 60 }) }],
+    ['NO_ACTIVE_SIGNING_KEY', () => other.issueJwt({ sub: 'x' })],
+    ['MASTER_KEY_REQUIRED', () => tm.createSigningKey('ES256')],
+    ['DATABASE_NOT_FOUND', () => new TokenManager(path.join(dir, 'missing.db'), { create: false })],
+    ['SESSION_NOT_FOUND', () => tm.getSession('nope')],
+    ['NOT_FOUND', () => tm.releaseReservation('nope')],
+  ]
+  for (const [code, run] of cases) {
+    assert.ok(known.has(code), code)
+    assert.throws(run, (e) => {
+      assert.equal(e.code, code, `${code}: ${e.message}`)
+      assert.ok(e.message.startsWith(`${code}: `), e.message)
+      return true
+    })
+  }
+  tm.close()
+  other.close()
+})
+
 test('async variants run off the JS thread and reject with stable codes', async () => {
   const dir = tmpdir()
   const tm = new TokenManager(path.join(dir, 'async.db'), { masterKey: 'ef'.repeat(32) })

@@ -327,16 +327,26 @@ struct worker {
     const char *path;
     const char *kid;
     int granted;
+    int refused;
+    int errors; /* any status but OK: BUSY included, never "not granted" */
 };
 
 static void *consume_many(void *arg) {
     struct worker *w = arg;
     itk_manager *m = NULL;
-    if (itk_manager_open(w->path, "{\"durability\": \"normal\"}", &m) != ITK_STATUS_OK) return NULL;
+    if (itk_manager_open(w->path, "{\"durability\": \"normal\", \"busy_timeout_ms\": 30000}", &m) != ITK_STATUS_OK) {
+        w->errors++;
+        return NULL;
+    }
     for (int i = 0; i < 25; i++) {
         bool allowed = false;
-        if (itk_quota_consume(m, w->kid, "{\"tokens\": 2}", true, &allowed, NULL) == ITK_STATUS_OK && allowed)
+        itk_status s = itk_quota_consume(m, w->kid, "{\"tokens\": 2}", true, &allowed, NULL);
+        if (s != ITK_STATUS_OK)
+            w->errors++;
+        else if (allowed)
             w->granted++;
+        else
+            w->refused++;
     }
     itk_manager_free(m);
     return NULL;
@@ -356,15 +366,19 @@ static void test_no_overshoot(const char *tmp) {
     pthread_t th[4];
     struct worker w[4];
     for (int i = 0; i < 4; i++) {
-        w[i] = (struct worker){path, kid, 0};
+        w[i] = (struct worker){path, kid, 0, 0, 0};
         pthread_create(&th[i], NULL, consume_many, &w[i]);
     }
-    int total = 0;
+    int total = 0, refused = 0, errors = 0;
     for (int i = 0; i < 4; i++) {
         pthread_join(th[i], NULL);
         total += w[i].granted;
+        refused += w[i].refused;
+        errors += w[i].errors;
     }
+    CHECK(errors == 0); /* a BUSY or any failure is a failure, not a refusal */
     CHECK(total == 75); /* 4 x 25 x 2 tokens asked, 150 allowed */
+    CHECK(refused == 25);
     free(kid);
     itk_manager_free(m);
 }
