@@ -222,14 +222,20 @@ fn database_holds_no_private_key_material() {
     // No PKCS#8 private key of any algorithm in clear: version 0, then the
     // algorithm identifier (rsaEncryption, id-ecPublicKey, Ed25519).
     for oid in [
-        &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01][..],
+        &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+        ][..],
         &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
         &[0x06, 0x03, 0x2b, 0x65, 0x70],
     ] {
         let mut pattern = vec![0x02, 0x01, 0x00, 0x30];
         pattern.push(oid.len() as u8);
         pattern.extend_from_slice(oid);
-        assert!(!bytes.windows(pattern.len()).any(|w| w == pattern.as_slice()));
+        assert!(
+            !bytes
+                .windows(pattern.len())
+                .any(|w| w == pattern.as_slice())
+        );
     }
     // The HS256 secret in clear would verify the token: try every 32-byte
     // run of the files as the key.
