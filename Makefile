@@ -17,7 +17,7 @@ CFLAGS_T   := -std=c11 -Wall -Wextra -Werror -O1 -g -Iinclude -Itests/c
 CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE))
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
-.PHONY: help build rust python node c demo test test-rust test-python test-node test-c \
+.PHONY: help build rust python node c demo test test-rust test-python test-node test-c test-docs \
         lint fmt-check clippy header-check bench bench-compare clean fuzz fuzz-tools fuzz-ci
 
 help: ## list the targets
@@ -52,7 +52,7 @@ c: rust ## build the C test programs against include/irontoken.h
 demo: build ## API key and JWT flows across Python, Node, C and the CLI on one SQLite file
 	bash tests/demo.sh
 
-test: build test-rust test-python test-node test-c lint ## every suite: Rust, Python, Node, C, header, fmt, clippy
+test: build test-rust test-python test-node test-c test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
 	@echo "make test: all suites passed"
 
 test-rust: ## Rust unit, integration and CLI tests
@@ -67,6 +67,9 @@ test-python: python ## pytest, plus stubtest and mypy on the typed package
 test-node: node ## node:test suite and a tsc check of index.d.ts
 	cd node && node --test test/
 	cd node && npx --no-install tsc --noEmit -p tsconfig.json
+
+test-docs: python node c ## every fenced example of README.md runs (Python, JS, C, shell)
+	$(PYTHON) tests/docs/run_readme.py README.md
 
 test-c: c ## the C test program (under valgrind when installed)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
