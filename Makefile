@@ -18,7 +18,7 @@ CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE)
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
 .PHONY: help build rust python node c demo test test-rust test-python test-node test-c test-docs \
-        lint fmt-check clippy header-check bench bench-compare clean fuzz fuzz-tools fuzz-ci
+        lint fmt-check clippy header-check bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -126,3 +126,15 @@ fuzz: fuzz-tools ## run every cargo-fuzz target for FUZZ_SECONDS each (default 6
 
 fuzz-ci: ## every fuzz target briefly (30 s each), as CI runs them
 	$(MAKE) fuzz FUZZ_SECONDS=30
+
+# The security-relevant modules of core; one shard of their mutants per run
+# (all of them take hours on 2 cores). Not in CI.
+MUTANTS_FILES := core/src/jwt/keys.rs core/src/jwt/material.rs core/src/jwt/verify.rs \
+  core/src/jwt/managed.rs core/src/keys/mod.rs core/src/keys/format.rs core/src/usage/quota.rs \
+  core/src/store/usage.rs core/src/audit.rs
+MUTANTS_SHARD ?= 0/16
+
+mutants: ## cargo-mutants over key verify/status, JWT policy and key fit, quotas, usage idempotency, audit, master key (MUTANTS_SHARD=k/n)
+	@command -v cargo-mutants >/dev/null || $(CARGO) install cargo-mutants --locked
+	$(CARGO) mutants -p irontoken $(addprefix --file ,$(MUTANTS_FILES)) --shard $(MUTANTS_SHARD) \
+	  --timeout 300 --output target/mutants --no-shuffle
