@@ -15,6 +15,16 @@ fn cli(db: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The binary without a database argument (JWT commands), with `env` set.
+fn irontoken(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_irontoken"));
+    c.env_remove("IRONTOKEN_JWT").args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
 fn json(o: &Output) -> Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
@@ -176,14 +186,7 @@ fn jwt_sign_and_verify() {
     let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/jwt/keys");
     let priv_pem = format!("{keys}/rsa_private.pem");
     let pub_pem = format!("{keys}/rsa_public.pem");
-    let jwt = |args: &[&str], env: &[(&str, &str)]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_irontoken"));
-        c.env_remove("IRONTOKEN_JWT").args(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    };
+    let jwt = irontoken;
     let signed = jwt(
         &[
             "jwt",
@@ -639,13 +642,7 @@ fn jwt_key_files_are_judged_by_content() {
     let mut bag = b"Bag Attributes\n    friendlyName: gw\n".to_vec();
     bag.extend_from_slice(&pem);
     std::fs::write(&bag_path, &bag).unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_irontoken"))
-            .env_remove("IRONTOKEN_JWT")
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| irontoken(args, &[]);
     let priv_pem = format!("{keys}/rsa_private.pem");
     let signed = run(&[
         "jwt",
@@ -718,14 +715,7 @@ fn jwt_verify_against_a_jwks_url() {
             );
         }
     });
-    let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_irontoken"));
-        c.env_remove("IRONTOKEN_JWT").args(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    };
+    let run = irontoken;
     let signed = run(
         &[
             "jwt",
