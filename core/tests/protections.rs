@@ -37,3 +37,37 @@ fn audit_log_refuses_update_and_delete_on_a_fresh_database() {
         .unwrap();
     assert_eq!(after, n);
 }
+
+/// Mutants missed (make mutants): bounds of names, metadata and actors.
+#[test]
+fn field_bounds_are_exact() {
+    use irontoken::ErrorKind;
+    let tm = TokenManager::open(":memory:").unwrap();
+    let create = |owner: String, actor: Option<String>, meta_bytes: usize| {
+        let mut metadata = serde_json::Map::new();
+        if meta_bytes > 0 {
+            metadata.insert("pad".into(), "x".repeat(meta_bytes).into());
+        }
+        tm.create_key(&NewKey {
+            owner,
+            actor,
+            metadata: Some(metadata),
+            ..Default::default()
+        })
+    };
+    // Owner: 1-256 characters, both ends included.
+    assert!(create("o".repeat(256), None, 0).is_ok());
+    let e = create("o".repeat(257), None, 0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    // Metadata: up to 16 KiB of JSON.
+    assert!(create("m".into(), None, 10_000).is_ok());
+    let e = create("m".into(), None, 17_000).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    // Actors are checked like names.
+    for actor in ["", "ops\nFAKE", "a\u{202e}b"] {
+        let e = create("a".into(), Some(actor.into()), 0).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{actor:?}");
+    }
+    assert!(create("a".into(), Some("a".repeat(256)), 0).is_ok());
+    assert!(create("a".into(), Some("a".repeat(257)), 0).is_err());
+}
