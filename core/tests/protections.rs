@@ -71,3 +71,47 @@ fn field_bounds_are_exact() {
     assert!(create("a".into(), Some("a".repeat(256)), 0).is_ok());
     assert!(create("a".into(), Some("a".repeat(257)), 0).is_err());
 }
+
+/// Mutants missed (make mutants, shard 1/32): id, scope and metadata bounds.
+#[test]
+fn id_scope_and_metadata_bounds_are_exact() {
+    use irontoken::ErrorKind;
+    let tm = TokenManager::open(":memory:").unwrap();
+    // Ids: up to 64 characters are looked up; longer ones are refused.
+    assert_eq!(
+        tm.get_key(&"i".repeat(64)).unwrap_err().kind(),
+        ErrorKind::KeyNotFound
+    );
+    for n in [65, 200] {
+        assert_eq!(
+            tm.get_key(&"i".repeat(n)).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+    let with_scopes = |scopes: Vec<String>| {
+        tm.create_key(&NewKey {
+            owner: "o".into(),
+            scopes,
+            ..Default::default()
+        })
+    };
+    // At most 64 scopes of 1-128 bytes each.
+    assert!(with_scopes((0..64).map(|i| format!("s{i}")).collect()).is_ok());
+    assert!(with_scopes((0..65).map(|i| format!("s{i}")).collect()).is_err());
+    assert!(with_scopes(vec!["s".repeat(128)]).is_ok());
+    assert!(with_scopes(vec!["s".repeat(129)]).is_err());
+    assert!(with_scopes(vec![String::new()]).is_err());
+    // Metadata: exactly 16 KiB of JSON is accepted, one byte more is not.
+    let meta = |n: usize| {
+        // {"p":"…"} is 8 bytes around the value.
+        let mut m = serde_json::Map::new();
+        m.insert("p".into(), "x".repeat(n - 8).into());
+        tm.create_key(&NewKey {
+            owner: "o".into(),
+            metadata: Some(m),
+            ..Default::default()
+        })
+    };
+    assert!(meta(16 * 1024).is_ok());
+    assert!(meta(16 * 1024 + 1).is_err());
+}
