@@ -115,3 +115,26 @@ fn id_scope_and_metadata_bounds_are_exact() {
     assert!(meta(16 * 1024).is_ok());
     assert!(meta(16 * 1024 + 1).is_err());
 }
+
+/// Mutant missed (shard 2/32): an explicit expiry in the future is taken,
+/// one at or before now is refused.
+#[test]
+fn explicit_expiry_must_be_in_the_future() {
+    use irontoken::{ErrorKind, Options};
+    let tm = TokenManager::open_with(":memory:", Options::default().manual_clock(1_800_000_000))
+        .unwrap();
+    let at = |t: i64| {
+        tm.create_key(&NewKey {
+            owner: "o".into(),
+            expires_at: Some(t),
+            ..Default::default()
+        })
+    };
+    let k = at(1_800_000_060).unwrap();
+    assert_eq!(k.record.expires_at, Some(1_800_000_060));
+    for t in [1_800_000_000, 1_799_999_999] {
+        assert_eq!(at(t).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+    tm.advance_clock(60).unwrap();
+    assert!(!tm.verify_key(&k.key, &[]).unwrap().valid);
+}
