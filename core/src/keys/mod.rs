@@ -771,7 +771,7 @@ impl TokenManager {
                     .clock
                     .now_ms()
                     .saturating_add(opts.overlap_seconds.saturating_mul(1000));
-                let end = end_ms.saturating_add(999).div_euclid(1000).max(now + 1);
+                let end = end_ms.saturating_add(999).div_euclid(1000);
                 let end = old.expires_at.map_or(end, |e| e.min(end));
                 store::keys::link_rotation(tx, &old.id, new_id, Some(end), now)?;
             }
