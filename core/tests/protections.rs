@@ -184,3 +184,76 @@ fn verification_counts_and_rotation_details() {
     assert!(actions(&k.record.id).contains(&"key.rotate".to_string()));
     assert_eq!(actions(&new.record.id), vec!["key.create".to_string()]);
 }
+
+fn vector_key(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../tests/vectors/jwt/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Mutants missed (shards 5-7/32): key type names, Debug output, the
+/// messages for private or foreign DER, P-384 keys, OpenSSH type checks.
+#[test]
+fn key_types_messages_and_curves() {
+    use irontoken::ErrorKind;
+    use irontoken::jwt::{Alg, KeyType, Keyring, Policy, Signer, SigningKey, VerifyingKey, decode};
+    let names: Vec<(&str, &str)> = [
+        KeyType::Hmac,
+        KeyType::Rsa { bits: 2048 },
+        KeyType::EcP256,
+        KeyType::EcP384,
+        KeyType::Ed25519,
+    ]
+    .iter()
+    .map(|t| (t.name(), t.kty()))
+    .collect();
+    assert_eq!(
+        names,
+        [
+            ("HMAC", "oct"),
+            ("RSA", "RSA"),
+            ("EC P-256", "EC"),
+            ("EC P-384", "EC"),
+            ("Ed25519", "OKP")
+        ]
+    );
+    let vk = VerifyingKey::from_pem(&vector_key("ec_p256_public.pem"))
+        .unwrap()
+        .with_kid("k9");
+    let shown = format!("{vk:?}");
+    assert!(shown.contains("VerifyingKey") && shown.contains("k9") && shown.contains("EcP256"));
+    // A private key given to verify says so.
+    let e = VerifyingKey::from_bytes(vector_key("rsa_private.pem").as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial);
+    assert!(e.message().contains("private key was given"), "{e}");
+    // P-384: its own type and algorithm, not P-256's.
+    let pk = VerifyingKey::from_pem(&vector_key("ec_p384_public.pem")).unwrap();
+    assert_eq!(pk.key_type(), KeyType::EcP384);
+    let sk = SigningKey::from_pem(&vector_key("ec_p384_private.pem")).unwrap();
+    assert_eq!(sk.key_type(), KeyType::EcP384);
+    let claims = serde_json::json!({"sub": "s", "exp": 2_000_000_000});
+    let t = Signer::new(sk, Alg::ES384)
+        .unwrap()
+        .sign(claims.as_object().unwrap(), None)
+        .unwrap();
+    let d = decode(
+        &t,
+        &Keyring::single(pk),
+        &Policy::new(&[Alg::ES384]),
+        1_700_000_000,
+    )
+    .unwrap();
+    assert_eq!(d.claims["sub"], "s");
+    // An OpenSSH line whose type differs from its blob's is refused.
+    use base64::Engine;
+    let mut blob = Vec::new();
+    for part in [&b"ssh-ed25519"[..], &[9u8; 32][..]] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+    let e = VerifyingKey::from_bytes(format!("ssh-rsa {b64} x").as_bytes()).unwrap_err();
+    assert!(e.message().contains("differ"), "{e}");
+}
