@@ -141,11 +141,10 @@ fn trim_zeros(v: &[u8]) -> &[u8] {
 }
 
 fn rsa_bits_of_modulus(n: &[u8]) -> usize {
-    let n = match n.iter().position(|b| *b != 0) {
-        Some(i) => &n[i..],
-        None => return 0,
-    };
-    n.len() * 8 - n[0].leading_zeros() as usize
+    match trim_zeros(n) {
+        [] => 0,
+        n => n.len() * 8 - n[0].leading_zeros() as usize,
+    }
 }
 
 /// Bits of the RSA modulus in a PKCS#1 DER: the integer at `index` of the
@@ -193,10 +192,14 @@ pub(super) fn check_hmac_len(secret: &[u8]) -> Result<()> {
     if m.is_asymmetric() {
         return Err(not_a_secret(&m));
     }
-    if secret.len() < MIN_HMAC_BYTES {
+    check_secret_len(secret.len())
+}
+
+/// Refuses a secret (already known to be one) under [`MIN_HMAC_BYTES`].
+pub(super) fn check_secret_len(len: usize) -> Result<()> {
+    if len < MIN_HMAC_BYTES {
         return Err(bad_key(format!(
-            "HMAC secret too short: {} bytes, at least {MIN_HMAC_BYTES} required",
-            secret.len()
+            "HMAC secret too short: {len} bytes, at least {MIN_HMAC_BYTES} required"
         )));
     }
     Ok(())
@@ -226,17 +229,17 @@ impl VerifyingKey {
     /// an OpenSSH public key, or else an HMAC secret. A JWKS is refused here
     /// (load it with [`Keyring::from_bytes`]).
     pub fn from_bytes(input: &[u8]) -> Result<Self> {
-        match classify(input)? {
-            Material::Secret => Self::hmac(input),
-            Material::Jwks(_) => Err(bad_key("a JWKS holds a set of keys: load it as a keyring")),
-            m => Self::from_material(&m),
-        }
+        Self::from_material(classify(input)?, input)
     }
 
-    /// A verification key from classified asymmetric material.
-    pub(super) fn from_material(m: &Material) -> Result<Self> {
+    /// A verification key from material classified from `input`.
+    fn from_material(m: Material, input: &[u8]) -> Result<Self> {
         match m {
-            Material::Der { kind, der } if kind.is_public() => Self::from_public_der(*kind, der),
+            Material::Secret => {
+                check_secret_len(input.len())?;
+                Ok(Self::secret_unchecked(input))
+            }
+            Material::Der { kind, der } if kind.is_public() => Self::from_public_der(kind, &der),
             Material::Der { kind, .. } if kind.is_private() => Err(bad_key(
                 "a private key was given where a public key is expected",
             )),
@@ -246,10 +249,9 @@ impl VerifyingKey {
             Material::OtherPem { label } => Err(bad_key(format!(
                 "PEM block {label:?} is not a public key or certificate of a supported type"
             ))),
-            Material::Jwk(json) => Self::from_jwk(json),
+            Material::Jwk(v) => Self::from_jwk_value(v),
             Material::Jwks(_) => Err(bad_key("a JWKS holds a set of keys: load it as a keyring")),
-            Material::Ssh { key_type, blob } => Self::from_ssh(key_type, blob),
-            Material::Secret => Err(bad_key("not a public key")),
+            Material::Ssh { key_type, blob } => Self::from_ssh(&key_type, &blob),
         }
     }
 
@@ -259,7 +261,9 @@ impl VerifyingKey {
     /// line ends are fine.
     pub fn from_pem(pem: &str) -> Result<Self> {
         match classify(pem.as_bytes())? {
-            m @ (Material::Der { .. } | Material::OtherPem { .. }) => Self::from_material(&m),
+            m @ (Material::Der { .. } | Material::OtherPem { .. }) => {
+                Self::from_material(m, pem.as_bytes())
+            }
             _ => Err(bad_key("not a PEM public key or certificate")),
         }
     }
@@ -373,6 +377,13 @@ impl VerifyingKey {
         Self::from_parsed_jwk(&jwk)
     }
 
+    /// [`VerifyingKey::from_jwk`] for JSON already parsed.
+    fn from_jwk_value(v: serde_json::Value) -> Result<Self> {
+        let jwk: Jwk =
+            serde_json::from_value(v).map_err(|e| bad_key(format!("invalid JWK: {e}")))?;
+        Self::from_parsed_jwk(&jwk)
+    }
+
     fn from_parsed_jwk(jwk: &Jwk) -> Result<Self> {
         if let Some(u) = &jwk.common.public_key_use
             && *u != PublicKeyUse::Signature
@@ -411,12 +422,7 @@ impl VerifyingKey {
                     .decode(p.value.trim_end_matches('='))
                     .map_err(|_| bad_key("invalid JWK: k is not base64url"))?;
                 // A JWK says what it is: its k is a secret whatever its bytes look like.
-                if k.len() < MIN_HMAC_BYTES {
-                    return Err(bad_key(format!(
-                        "HMAC secret too short: {} bytes, at least {MIN_HMAC_BYTES} required",
-                        k.len()
-                    )));
-                }
+                check_secret_len(k.len())?;
                 let mut key = Self::secret_unchecked(&k);
                 key.kid = jwk.common.key_id.clone();
                 key.alg = jwk_alg(jwk)?;
@@ -543,22 +549,26 @@ impl Keyring {
     /// Parses a JWKS (`{"keys": [...]}`); unusable keys are skipped, and
     /// the set is refused only if none is left.
     pub fn from_jwks(json: &str) -> Result<Self> {
+        let v = serde_json::from_str(json.trim_start_matches('\u{feff}'))
+            .map_err(|e| bad_key(format!("invalid JWKS: {e}")))?;
+        Keyring::from_jwks_value(v)
+    }
+
+    /// [`Keyring::from_jwks`] for JSON already parsed.
+    fn from_jwks_value(v: serde_json::Value) -> Result<Self> {
         #[derive(serde::Deserialize)]
         struct Set {
             keys: Vec<serde_json::Value>,
         }
-        let json = json.trim_start_matches('\u{feff}');
         let set: Set =
-            serde_json::from_str(json).map_err(|e| bad_key(format!("invalid JWKS: {e}")))?;
+            serde_json::from_value(v).map_err(|e| bad_key(format!("invalid JWKS: {e}")))?;
         let mut ring = Keyring {
             keys: Vec::with_capacity(set.keys.len()),
             set: true,
         };
         let mut first_error = None;
-        for value in &set.keys {
-            let loaded = serde_json::from_value::<Jwk>(value.clone())
-                .map_err(|e| bad_key(format!("invalid JWK: {e}")))
-                .and_then(|jwk| VerifyingKey::from_parsed_jwk(&jwk));
+        for value in set.keys {
+            let loaded = VerifyingKey::from_jwk_value(value);
             match loaded {
                 Ok(k) => ring.keys.push(k),
                 Err(e) => {
@@ -580,9 +590,8 @@ impl Keyring {
     /// secret (at least 32 bytes).
     pub fn from_bytes(input: &[u8]) -> Result<Self> {
         match classify(input)? {
-            Material::Jwks(json) => Keyring::from_jwks(&json),
-            Material::Secret => Ok(Keyring::single(VerifyingKey::hmac(input)?)),
-            m => Ok(Keyring::single(VerifyingKey::from_material(&m)?)),
+            Material::Jwks(v) => Keyring::from_jwks_value(v),
+            m => Ok(Keyring::single(VerifyingKey::from_material(m, input)?)),
         }
     }
 

@@ -107,10 +107,10 @@ pub enum Material {
         /// The label of the first block.
         label: String,
     },
-    /// A JWK (a JSON object with `kty`).
-    Jwk(String),
-    /// A JWKS (a JSON object with `keys`).
-    Jwks(String),
+    /// A JWK (a JSON object with `kty`), parsed.
+    Jwk(serde_json::Value),
+    /// A JWKS (a JSON object with `keys`), parsed.
+    Jwks(serde_json::Value),
     /// An OpenSSH public key: its type name and its decoded wire blob.
     Ssh {
         /// The key type, e.g. `ssh-rsa`.
@@ -169,11 +169,8 @@ fn strip_bom(input: &[u8]) -> &[u8] {
     input.strip_prefix(BOM).unwrap_or(input)
 }
 
-fn trim_ascii(input: &[u8]) -> &[u8] {
-    input.trim_ascii()
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+/// True if `needle` occurs in `hay`.
+pub(super) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -218,13 +215,11 @@ fn der_kind(der: &[u8]) -> DerKind {
     }
 }
 
-fn classify_json(text: &str) -> Result<Material> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| {
-        bad_key("the key starts like JSON but is not a valid JWK or JWKS (and JSON is never used as an HMAC secret)")
-    })?;
+/// A JSON object as JWK or JWKS material (parsed once, here).
+fn classify_json(v: serde_json::Value) -> Result<Material> {
     match v.as_object() {
-        Some(o) if o.contains_key("keys") => Ok(Material::Jwks(text.to_string())),
-        Some(o) if o.contains_key("kty") => Ok(Material::Jwk(text.to_string())),
+        Some(o) if o.contains_key("keys") => Ok(Material::Jwks(v)),
+        Some(o) if o.contains_key("kty") => Ok(Material::Jwk(v)),
         _ => Err(bad_key(
             "the key is a JSON object that is neither a JWK (no \"kty\") nor a JWKS (no \"keys\")",
         )),
@@ -278,10 +273,9 @@ pub fn classify(input: &[u8]) -> Result<Material> {
     // PEM armour anywhere: leading text, CRLF and trailing text are fine.
     if contains(body, b"-----BEGIN ") {
         let blocks = pem::parse_many(body)
-            .map_err(|_| bad_key("the key has PEM armour but no readable PEM block"))?;
-        if blocks.is_empty() {
-            return Err(bad_key("the key has PEM armour but no readable PEM block"));
-        }
+            .ok()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| bad_key("the key has PEM armour but no readable PEM block"))?;
         // The first block that holds a key or certificate we use; else the
         // first block's label (asymmetric, not loadable).
         for b in &blocks {
@@ -296,14 +290,13 @@ pub fn classify(input: &[u8]) -> Result<Material> {
             label: blocks[0].tag().chars().take(40).collect(),
         });
     }
-    let trimmed = trim_ascii(body);
+    let trimmed = body.trim_ascii();
     // A JSON object is a JWK or JWKS (or a mistake); text or bytes that only
     // start with '{' (a random secret can) are not JSON.
     if trimmed.first() == Some(&b'{')
-        && let Ok(text) = std::str::from_utf8(trimmed)
-        && let Ok(serde_json::Value::Object(_)) = serde_json::from_str::<serde_json::Value>(text)
+        && let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_slice(trimmed)
     {
-        return classify_json(text);
+        return classify_json(v);
     }
     if let Some(m) = classify_ssh(trimmed) {
         return m;

@@ -2,7 +2,7 @@
 
 use super::Alg;
 use super::keys::{KeyType, bad_key, check_hmac_len, check_rsa_bits, rsa_modulus_bits};
-use super::material::{DerKind, Material, classify};
+use super::material::{DerKind, Material, classify, contains};
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,22 +34,22 @@ impl fmt::Debug for SigningKey {
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 impl SigningKey {
     /// An HMAC secret (at least 32 bytes). Material that is a key or
     /// certificate in any form (PEM, DER, JWK, OpenSSH) is refused.
     pub fn hmac(secret: &[u8]) -> Result<Self> {
         check_hmac_len(secret)?;
-        Ok(SigningKey {
+        Ok(Self::secret_unchecked(secret))
+    }
+
+    fn secret_unchecked(secret: &[u8]) -> Self {
+        SigningKey {
             kid: None,
             key_type: KeyType::Hmac,
             secret_len: secret.len(),
             encoding: EncodingKey::from_secret(secret),
             parsed: Default::default(),
-        })
+        }
     }
 
     /// A signing key from material in any form, judged by content: a private
@@ -57,8 +57,15 @@ impl SigningKey {
     /// else an HMAC secret. Public keys, certificates, JWKs and OpenSSH keys
     /// are refused (they cannot sign, and are never HMAC secrets).
     pub fn from_bytes(input: &[u8]) -> Result<Self> {
-        match classify(input)? {
-            Material::Secret => SigningKey::hmac(input),
+        Self::from_material(classify(input)?, input)
+    }
+
+    fn from_material(m: Material, input: &[u8]) -> Result<Self> {
+        match m {
+            Material::Secret => {
+                super::keys::check_secret_len(input.len())?;
+                Ok(Self::secret_unchecked(input))
+            }
             Material::Der { kind, der } if kind.is_private() => Self::from_private_der(kind, &der),
             Material::OtherPem { label } if label == "ENCRYPTED PRIVATE KEY" => Err(bad_key(
                 "encrypted private keys are not supported: decrypt the key first",
@@ -82,7 +89,7 @@ impl SigningKey {
     pub fn from_pem(pem: &str) -> Result<Self> {
         match classify(pem.as_bytes())? {
             Material::Secret => Err(bad_key("not a PEM private key")),
-            _ => Self::from_bytes(pem.as_bytes()),
+            m => Self::from_material(m, pem.as_bytes()),
         }
     }
 

@@ -172,8 +172,15 @@ fn b64(part: &str, what: &str) -> Result<Vec<u8>> {
         .map_err(|_| malformed(format!("{what} is not canonical base64url")))
 }
 
-/// The three parts of a compact JWS and its parsed header.
-fn split(token: &str) -> Result<(&str, &str, &str, Map<String, Value>)> {
+/// The three parts of a compact JWS and its parsed header, checked for the
+/// size bound (before any decoding) and a string `kid`.
+fn split(token: &str, max_bytes: usize) -> Result<(&str, &str, &str, Map<String, Value>)> {
+    if token.len() > max_bytes {
+        return Err(malformed(format!(
+            "token is {} bytes, over the {max_bytes} byte limit",
+            token.len()
+        )));
+    }
     let mut parts = token.split('.');
     let (Some(h64), Some(p64), Some(s64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -187,7 +194,15 @@ fn split(token: &str) -> Result<(&str, &str, &str, Map<String, Value>)> {
     }
     let header = parse_object(&b64(h64, "header")?)
         .map_err(|e| malformed(format!("header is not a JSON object: {e}")))?;
+    if header.get("kid").is_some_and(|k| !k.is_string()) {
+        return Err(malformed("header kid is not a string"));
+    }
     Ok((h64, p64, s64, header))
+}
+
+/// The claims of a JWT payload: a JSON object without duplicate members.
+fn claims_of(payload: &[u8]) -> Result<Map<String, Value>> {
+    parse_object(payload).map_err(|e| malformed(format!("claims are not a JSON object: {e}")))
 }
 
 /// A token read WITHOUT verifying its signature or claims (PyJWT's
@@ -206,8 +221,7 @@ pub struct Unverified {
 impl Unverified {
     /// The payload as a JSON object (claims), unverified.
     pub fn claims(&self) -> Result<Map<String, Value>> {
-        parse_object(&self.payload)
-            .map_err(|e| malformed(format!("claims are not a JSON object: {e}")))
+        claims_of(&self.payload)
     }
 }
 
@@ -215,18 +229,7 @@ impl Unverified {
 /// bound, three canonical base64url parts, a header that is a JSON object
 /// without duplicate members, a string `kid` if present).
 pub fn decode_unverified(token: &str, max_token_bytes: usize) -> Result<Unverified> {
-    if token.len() > max_token_bytes {
-        return Err(malformed(format!(
-            "token is {} bytes, over the {max_token_bytes} byte limit",
-            token.len()
-        )));
-    }
-    let (_, p64, s64, header) = split(token)?;
-    if let Some(k) = header.get("kid")
-        && !k.is_string()
-    {
-        return Err(malformed("header kid is not a string"));
-    }
+    let (_, p64, s64, header) = split(token, max_token_bytes)?;
     Ok(Unverified {
         header,
         payload: b64(p64, "payload")?,
@@ -238,14 +241,7 @@ pub fn decode_unverified(token: &str, max_token_bytes: usize) -> Result<Unverifi
 /// The caller has checked the policy's algorithms against the keyring
 /// ([`Keyring::check_algorithms`]).
 pub(super) fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> Result<DecodedJws> {
-    if token.len() > policy.max_token_bytes {
-        return Err(malformed(format!(
-            "token is {} bytes, over the {} byte limit",
-            token.len(),
-            policy.max_token_bytes
-        )));
-    }
-    let (h64, p64, s64, header) = split(token)?;
+    let (h64, p64, s64, header) = split(token, policy.max_token_bytes)?;
 
     let alg_name = match header.get("alg") {
         Some(Value::String(s)) => s.as_str(),
@@ -280,11 +276,8 @@ pub(super) fn verify_signature(token: &str, keys: &Keyring, policy: &Policy) -> 
             ));
         }
     }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => return Err(malformed("header kid is not a string")),
-    };
+    // `split` refused a kid that is not a string.
+    let kid = header.get("kid").and_then(Value::as_str);
     let key = keys.select(kid, alg)?;
     // Canonical base64url for the signature, then the cryptographic check.
     let signature = b64(s64, "signature")?;
@@ -455,8 +448,7 @@ pub(super) fn decode_checked(
     now: i64,
 ) -> Result<Decoded> {
     let jws = verify_signature(token, keys, policy)?;
-    let claims = parse_object(&jws.payload)
-        .map_err(|e| malformed(format!("claims are not a JSON object: {e}")))?;
+    let claims = claims_of(&jws.payload)?;
     check_claims(&claims, policy, now)?;
     Ok(Decoded {
         header: jws.header,
