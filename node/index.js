@@ -211,12 +211,15 @@ function joseError(e) {
   }
   const out = new Cls(e.message, e.code)
   if (Cls === JWTClaimValidationFailed || Cls === JWTExpired) {
-    const m = /"(\w+)" claim|claim (\w+)|\((\w+)\)|^[A-Z_]+: (\w+)/.exec(e.message)
-    out.claim = (m && (m[1] || m[2] || m[3])) || (Cls === JWTExpired ? 'exp' : undefined)
+    // The claim as jose names it: fixed for the claim-specific codes, else
+    // the one the message names ("exp" claim, claim exp, (nbf)).
+    const m = /"(\w+)" claim|claim (\w+)|\((\w+)\)/.exec(e.message)
+    out.claim = CLAIM_OF_CODE[e.code] || (m && (m[1] || m[2] || m[3])) || undefined
     out.reason = e.code === 'JWT_MISSING_CLAIM' ? 'missing' : 'check_failed'
   }
   return out
 }
+const CLAIM_OF_CODE = { JWT_EXPIRED: 'exp', JWT_INVALID_ISSUER: 'iss', JWT_INVALID_AUDIENCE: 'aud', JWT_INVALID_SUBJECT: 'sub' }
 
 // Key material as the core takes it (bytes or text, judged by content):
 // KeyObjects (crypto.createPublicKey/createSecretKey/createPrivateKey),
@@ -319,10 +322,10 @@ function createRemoteJWKSet(url, options = {}) {
     if (!known.has(k)) throw invalidArgument(`unknown option ${k}`)
   }
   const o = options || {}
-  const ms = (v, what) => {
+  const ms = (v, what, unit = 'milliseconds') => {
     if (v === undefined) return undefined
-    if (v === Infinity) return 366 * 86400 * 1000
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`${what} must be milliseconds >= 0`)
+    if (v === Infinity && unit === 'milliseconds') return 366 * 86400 * 1000
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`${what} must be ${unit} >= 0`)
     return Math.floor(v)
   }
   const settings = {
@@ -330,7 +333,7 @@ function createRemoteJWKSet(url, options = {}) {
     cache_max_age_ms: ms(o.cacheMaxAge, 'cacheMaxAge'),
     cooldown_ms: ms(o.cooldownDuration, 'cooldownDuration'),
     stale_max_ms: ms(o.staleMaxAge, 'staleMaxAge'),
-    max_bytes: ms(o.maxBytes, 'maxBytes'),
+    max_bytes: ms(o.maxBytes, 'maxBytes', 'bytes'),
     allow_http: o.allowHttp === undefined ? undefined : Boolean(o.allowHttp),
     headers: o.headers,
   }

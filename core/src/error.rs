@@ -314,6 +314,18 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Runs `f` and turns a panic inside it into an `INTERNAL` error: what every
+/// binding does at its boundary, so no panic reaches a caller as anything
+/// but irontoken's error (never a process abort or Python's PanicException).
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorKind::Internal,
+            "a bug in irontoken (panic); the call did nothing more",
+        ))
+    })
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode;

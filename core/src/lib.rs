@@ -29,7 +29,7 @@ mod store;
 pub mod usage;
 
 pub use audit::{AuditEvent, AuditFilter};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, catch_panic};
 pub use keys::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
     Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,

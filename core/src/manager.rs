@@ -264,21 +264,11 @@ impl OpenSettings {
             Some("normal") => o.durability = Durability::Normal,
             Some(_) => return Err(Error::invalid("durability must be \"full\" or \"normal\"")),
         }
-        let max_ms = MAX_INTERVAL.as_millis() as u64;
+        // Ranges are checked once, by TokenManager::open_with.
         if let Some(ms) = self.busy_timeout_ms {
-            if ms > max_ms {
-                return Err(Error::invalid(format!(
-                    "busy_timeout_ms must be at most {max_ms} (one hour)"
-                )));
-            }
             o.busy_timeout = Duration::from_millis(ms);
         }
         if let Some(ms) = self.flush_interval_ms {
-            if ms == 0 || ms > max_ms {
-                return Err(Error::invalid(format!(
-                    "flush_interval_ms must be between 1 and {max_ms} (one hour)"
-                )));
-            }
             o.flush_interval = Duration::from_millis(ms);
         }
         if let Some(t) = self.manual_clock_start {
@@ -564,11 +554,13 @@ impl TokenManager {
     pub fn open_with(path: &str, options: Options) -> Result<TokenManager> {
         if options.flush_interval.is_zero() || options.flush_interval > MAX_INTERVAL {
             return Err(Error::invalid(
-                "flush_interval must be positive and at most one hour",
+                "flush_interval (flush_interval_ms) must be between 1 ms and one hour (3600000 ms)",
             ));
         }
         if options.busy_timeout > MAX_INTERVAL {
-            return Err(Error::invalid("busy_timeout must be at most one hour"));
+            return Err(Error::invalid(
+                "busy_timeout (busy_timeout_ms) must be at most one hour (3600000 ms)",
+            ));
         }
         if options.flush_threshold == 0 || options.flush_threshold > 1 << 24 {
             return Err(Error::invalid(

@@ -28,7 +28,11 @@ fn numeric_options_are_bounded() {
         r#"{"flush_interval_ms": 99999999999}"#,
     ] {
         let s: OpenSettings = serde_json::from_str(json).unwrap();
-        let e = s.into_options().err().unwrap();
+        let e = s
+            .into_options()
+            .and_then(|o| TokenManager::open_with(":memory:", o))
+            .err()
+            .unwrap();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{json}");
     }
     for o in [

@@ -91,8 +91,16 @@ test('clockTolerance as jose spells it, and jose error classes', () => {
   assert.throws(() => jwtVerify(jwtSign({ exp: doc.now + 9 }, secret), secret, { algorithms: ['HS256'], currentDate: doc.now }), (e) => {
     assert.ok(e instanceof errors.JWTClaimValidationFailed)
     assert.equal(e.reason, 'missing')
+    assert.equal(e.claim, 'sub')
     return true
   })
+  // The claim as jose names it, for each claim check.
+  const claimed = jwtSign({ sub: 'u', exp: doc.now + 60, iss: 'a', aud: 'x', nbf: doc.now + 30 }, secret)
+  for (const [opts, claim] of [[{ issuer: 'b' }, 'iss'], [{ audience: 'y' }, 'aud'], [{ subject: 'v' }, 'sub'], [{}, 'nbf']]) {
+    const o = { algorithms: ['HS256'], currentDate: doc.now + 40, audience: 'x', ...opts }
+    if (claim === 'nbf') o.currentDate = doc.now
+    assert.throws(() => jwtVerify(claimed, secret, o), (e) => e instanceof errors.JWTClaimValidationFailed && e.claim === claim, claim)
+  }
 })
 
 test('jose tokens verify with Buffer keys; odd key types are INVALID_ARGUMENT', async () => {

@@ -259,22 +259,15 @@ fn set_last_error(status: itk_status, message: &str) {
 /// The panic boundary around every entry point: runs `f`, maps its error or
 /// panic to a status and records the message for `itk_last_error_message`.
 fn guard(f: impl FnOnce() -> Result<(), Error>) -> itk_status {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => {
+    match irontoken::catch_panic(f) {
+        Ok(()) => {
             LAST_ERROR.with(|e| *e.borrow_mut() = None);
             itk_status::Ok
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             let status = status_of(e.kind());
             set_last_error(status, &e.to_string());
             status
-        }
-        Err(_) => {
-            set_last_error(
-                itk_status::Internal,
-                "INTERNAL: irontoken panicked; this is a bug",
-            );
-            itk_status::Internal
         }
     }
 }

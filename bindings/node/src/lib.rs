@@ -452,13 +452,7 @@ impl<T: Send + ToNapiValue + TypeName + 'static> Task for Job<T> {
             .take()
             .ok_or_else(|| napi::Error::new(Status::GenericFailure, "INTERNAL: job ran twice"))?;
         // A panic on the pool thread becomes an INTERNAL rejection, never an abort.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-            .unwrap_or_else(|_| {
-                Err(CoreError::new(
-                    irontoken::ErrorKind::Internal,
-                    "a bug in irontoken (panic); the call did nothing more",
-                ))
-            })
+        irontoken::catch_panic(f)
             .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
     }
 
@@ -1695,6 +1689,12 @@ impl JwtVerifier {
     }
 }
 
+/// The policy JSON and the time (`now`, or the system clock) of a verification.
+fn policy_at(policy_json: &str, now: Option<f64>) -> Result<(irontoken::jwt::Policy, i64), Code> {
+    let now = int(now, "now")?.unwrap_or_else(|| irontoken::Clock::now(&irontoken::SystemClock));
+    Ok((policy_of(policy_json)?, now))
+}
+
 /// A remote JWKS with its cache (the engine of `createRemoteJWKSet`); its
 /// calls that may fetch run on the libuv pool.
 #[napi]
@@ -1723,16 +1723,11 @@ impl RemoteJwks {
         token: String,
         policy_json: String,
         now: Option<f64>,
-    ) -> Result<AsyncTask<Job<Json>>, Code> {
-        let policy = policy_of(&policy_json)?;
-        let now =
-            int(now, "now")?.unwrap_or_else(|| irontoken::Clock::now(&irontoken::SystemClock));
+    ) -> Result<AsyncTask<Job<VerifiedJwt>>, Code> {
+        let (policy, now) = policy_at(&policy_json, now)?;
         let remote = self.0.clone();
         Ok(Job::new(move || {
-            let d = remote.decode(&token, &policy, now)?;
-            Ok(Json(
-                serde_json::json!({"payload": d.claims, "protectedHeader": d.header}),
-            ))
+            remote.decode(&token, &policy, now).map(verified)
         }))
     }
 
@@ -1749,9 +1744,7 @@ impl RemoteJwks {
         policy_json: String,
         now: Option<f64>,
     ) -> Result<Option<VerifiedJwt>, Code> {
-        let policy = policy_of(&policy_json)?;
-        let now =
-            int(now, "now")?.unwrap_or_else(|| irontoken::Clock::now(&irontoken::SystemClock));
+        let (policy, now) = policy_at(&policy_json, now)?;
         match self.0.decode_cached(&token, &policy, now) {
             None => Ok(None),
             Some(r) => r.map(|d| Some(verified(d))).map_err(err),

@@ -27,15 +27,8 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
 fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, Error> + Send) -> PyResult<T> {
     // A panic becomes our InternalError (an Exception), never PyO3's
     // PanicException (a BaseException that `except Exception` misses).
-    py.detach(|| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-            Err(Error::new(
-                irontoken::ErrorKind::Internal,
-                "a bug in irontoken (panic); the call did nothing more",
-            ))
-        })
-    })
-    .map_err(|e| to_py(py, e))
+    py.detach(|| irontoken::catch_panic(f))
+        .map_err(|e| to_py(py, e))
 }
 
 /// An int argument as i64: bools are not numbers, floats are not ints, and
@@ -60,8 +53,9 @@ fn py_int(ob: &Bound<'_, PyAny>) -> PyResult<i64> {
     })
 }
 
-/// [`py_int`] converted to `T` (e.g. a count that must not be negative).
-fn py_int_as<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<T> {
+/// An int argument as `T` (`from_py_with = int::<T>`): [`py_int`], then
+/// range-checked (e.g. a count that must not be negative).
+fn int<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<T> {
     let v = py_int(ob)?;
     T::try_from(v).map_err(|_| {
         to_py(
@@ -71,43 +65,12 @@ fn py_int_as<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<T> {
     })
 }
 
-fn int_i64(ob: &Bound<'_, PyAny>) -> PyResult<i64> {
-    py_int(ob)
-}
-
-fn int_usize(ob: &Bound<'_, PyAny>) -> PyResult<usize> {
-    py_int_as(ob)
-}
-
-fn opt_i64(ob: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+/// [`int`] for an optional argument (`None` stays `None`).
+fn opt_int<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<Option<T>> {
     if ob.is_none() {
         Ok(None)
     } else {
-        py_int(ob).map(Some)
-    }
-}
-
-fn opt_u32(ob: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
-    if ob.is_none() {
-        Ok(None)
-    } else {
-        py_int_as(ob).map(Some)
-    }
-}
-
-fn opt_u64(ob: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
-    if ob.is_none() {
-        Ok(None)
-    } else {
-        py_int_as(ob).map(Some)
-    }
-}
-
-fn opt_usize(ob: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-    if ob.is_none() {
-        Ok(None)
-    } else {
-        py_int_as(ob).map(Some)
+        int(ob).map(Some)
     }
 }
 
@@ -519,11 +482,11 @@ impl TokenManager {
         py: Python<'_>,
         path: String,
         durability: Option<String>,
-        #[pyo3(from_py_with = opt_u64)] busy_timeout_ms: Option<u64>,
-        #[pyo3(from_py_with = opt_u64)] flush_interval_ms: Option<u64>,
-        #[pyo3(from_py_with = opt_i64)] manual_clock_start: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<u64>)] busy_timeout_ms: Option<u64>,
+        #[pyo3(from_py_with = opt_int::<u64>)] flush_interval_ms: Option<u64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] manual_clock_start: Option<i64>,
         master_key: Option<String>,
-        #[pyo3(from_py_with = opt_usize)] rsa_key_bits: Option<usize>,
+        #[pyo3(from_py_with = opt_int::<usize>)] rsa_key_bits: Option<usize>,
         create: Option<bool>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
@@ -552,8 +515,8 @@ impl TokenManager {
         description: Option<String>,
         scopes: Option<Vec<String>>,
         metadata: Option<Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = opt_i64)] expires_at: Option<i64>,
-        #[pyo3(from_py_with = opt_i64)] expires_in: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_in: Option<i64>,
         prefix: Option<String>,
         rate_limits: Option<Bound<'_, PyAny>>,
         actor: Option<String>,
@@ -611,7 +574,7 @@ impl TokenManager {
         py: Python<'_>,
         owner: Option<String>,
         status: Option<&str>,
-        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
+        #[pyo3(from_py_with = opt_int::<u32>)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -640,7 +603,7 @@ impl TokenManager {
         description: Option<String>,
         scopes: Option<Vec<String>>,
         metadata: Option<Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = opt_i64)] expires_at: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
         clear_expiry: bool,
         rate_limits: Option<Bound<'_, PyAny>>,
         actor: Option<String>,
@@ -705,8 +668,8 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         key_id: &str,
-        #[pyo3(from_py_with = int_i64)] overlap_seconds: i64,
-        #[pyo3(from_py_with = opt_i64)] expires_at: Option<i64>,
+        #[pyo3(from_py_with = int::<i64>)] overlap_seconds: i64,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
         actor: Option<String>,
     ) -> PyResult<CreatedKey> {
         let tm = self.core(py)?;
@@ -736,9 +699,9 @@ impl TokenManager {
         action: Option<String>,
         actor: Option<String>,
         outcome: Option<String>,
-        #[pyo3(from_py_with = opt_i64)] since: Option<i64>,
-        #[pyo3(from_py_with = opt_i64)] until: Option<i64>,
-        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
+        #[pyo3(from_py_with = opt_int::<i64>)] since: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] until: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<u32>)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -776,7 +739,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         algorithm: Option<&str>,
-        #[pyo3(from_py_with = int_i64)] overlap_seconds: i64,
+        #[pyo3(from_py_with = int::<i64>)] overlap_seconds: i64,
         actor: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
@@ -821,7 +784,7 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         claims: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<String> {
         let tm = self.core(py)?;
         let c = to_object(py, claims, "claims")?;
@@ -839,7 +802,7 @@ impl TokenManager {
         audience: Option<Vec<String>>,
         issuer: Option<String>,
         subject: Option<String>,
-        #[pyo3(from_py_with = int_i64)] leeway: i64,
+        #[pyo3(from_py_with = int::<i64>)] leeway: i64,
         required: Option<Vec<String>>,
         require_exp: Option<bool>,
         require_sub: Option<bool>,
@@ -869,7 +832,7 @@ impl TokenManager {
         py: Python<'py>,
         api_key: &str,
         required_scopes: Option<Vec<String>>,
-        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let scopes = required_scopes.unwrap_or_default();
@@ -910,8 +873,8 @@ impl TokenManager {
         key_id: Option<String>,
         session_type: Option<String>,
         metadata: Option<Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
-        #[pyo3(from_py_with = opt_i64)] idle_timeout_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] idle_timeout_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let req = irontoken::NewSession {
@@ -981,7 +944,7 @@ impl TokenManager {
         session_type: Option<String>,
         status: Option<String>,
         key_id: Option<String>,
-        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
+        #[pyo3(from_py_with = opt_int::<u32>)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -1006,7 +969,7 @@ impl TokenManager {
     fn purge_sessions(
         &self,
         py: Python<'_>,
-        #[pyo3(from_py_with = int_i64)] older_than_seconds: i64,
+        #[pyo3(from_py_with = int::<i64>)] older_than_seconds: i64,
     ) -> PyResult<u64> {
         let tm = self.core(py)?;
         call(py, || tm.purge_sessions(older_than_seconds))
@@ -1023,14 +986,14 @@ impl TokenManager {
         session_id: Option<String>,
         model: Option<String>,
         model_version: Option<String>,
-        #[pyo3(from_py_with = int_i64)] prompt_tokens: i64,
-        #[pyo3(from_py_with = int_i64)] completion_tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cache_read_tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cache_write_tokens: i64,
-        #[pyo3(from_py_with = opt_i64)] requests: Option<i64>,
-        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
+        #[pyo3(from_py_with = int::<i64>)] prompt_tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] completion_tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cache_read_tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cache_write_tokens: i64,
+        #[pyo3(from_py_with = opt_int::<i64>)] requests: Option<i64>,
+        #[pyo3(from_py_with = int::<i64>)] cost_micros: i64,
         metadata: Option<Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = opt_i64)] at: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] at: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let r = irontoken::UsageReport {
@@ -1062,8 +1025,8 @@ impl TokenManager {
     fn usage_summary<'py>(
         &self,
         py: Python<'py>,
-        #[pyo3(from_py_with = opt_i64)] since: Option<i64>,
-        #[pyo3(from_py_with = opt_i64)] until: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] since: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] until: Option<i64>,
         key_id: Option<String>,
         owner: Option<String>,
         model: Option<String>,
@@ -1092,14 +1055,14 @@ impl TokenManager {
     fn export_usage(
         &self,
         py: Python<'_>,
-        #[pyo3(from_py_with = opt_i64)] since: Option<i64>,
-        #[pyo3(from_py_with = opt_i64)] until: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] since: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] until: Option<i64>,
         key_id: Option<String>,
         owner: Option<String>,
         model: Option<String>,
         session_id: Option<String>,
         agent_id: Option<String>,
-        #[pyo3(from_py_with = opt_u32)] limit: Option<u32>,
+        #[pyo3(from_py_with = opt_int::<u32>)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
         let tm = self.core(py)?;
@@ -1127,9 +1090,9 @@ impl TokenManager {
         subject: String,
         metric: &str,
         period: &str,
-        #[pyo3(from_py_with = int_i64)] limit: i64,
+        #[pyo3(from_py_with = int::<i64>)] limit: i64,
         scope: &str,
-        #[pyo3(from_py_with = opt_i64)] refill_amount: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] refill_amount: Option<i64>,
         refill_period: Option<&str>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1190,7 +1153,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         subject: &str,
-        #[pyo3(from_py_with = int_i64)] amount: i64,
+        #[pyo3(from_py_with = int::<i64>)] amount: i64,
         metric: &str,
         scope: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1209,9 +1172,9 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        #[pyo3(from_py_with = int_i64)] requests: i64,
-        #[pyo3(from_py_with = int_i64)] tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
+        #[pyo3(from_py_with = int::<i64>)] requests: i64,
+        #[pyo3(from_py_with = int::<i64>)] tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1224,9 +1187,9 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        #[pyo3(from_py_with = int_i64)] requests: i64,
-        #[pyo3(from_py_with = int_i64)] tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
+        #[pyo3(from_py_with = int::<i64>)] requests: i64,
+        #[pyo3(from_py_with = int::<i64>)] tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1239,10 +1202,10 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         key_id: &str,
-        #[pyo3(from_py_with = int_i64)] requests: i64,
-        #[pyo3(from_py_with = int_i64)] tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
-        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = int::<i64>)] requests: i64,
+        #[pyo3(from_py_with = int::<i64>)] tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cost_micros: i64,
+        #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1255,9 +1218,9 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         reservation_id: &str,
-        #[pyo3(from_py_with = int_i64)] requests: i64,
-        #[pyo3(from_py_with = int_i64)] tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
+        #[pyo3(from_py_with = int::<i64>)] requests: i64,
+        #[pyo3(from_py_with = int::<i64>)] tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cost_micros: i64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let a = amounts(py, requests, tokens, cost_micros)?;
@@ -1286,7 +1249,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         owner: String,
-        #[pyo3(from_py_with = int_i64)] limit_micros: i64,
+        #[pyo3(from_py_with = int::<i64>)] limit_micros: i64,
         name: Option<String>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -1316,7 +1279,7 @@ impl TokenManager {
         budget_id: String,
         permissions: Option<Vec<String>>,
         issuer: Option<String>,
-        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
         actor: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
@@ -1355,8 +1318,8 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         agent_token: &str,
-        #[pyo3(from_py_with = int_i64)] amount_micros: i64,
-        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = int::<i64>)] amount_micros: i64,
+        #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let amount_micros = nn(py, amount_micros, "amount_micros")?;
@@ -1377,8 +1340,8 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         lease_id: &str,
-        #[pyo3(from_py_with = int_i64)] amount_micros: i64,
-        #[pyo3(from_py_with = opt_i64)] ttl_seconds: Option<i64>,
+        #[pyo3(from_py_with = int::<i64>)] amount_micros: i64,
+        #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let amount_micros = nn(py, amount_micros, "amount_micros")?;
@@ -1401,14 +1364,14 @@ impl TokenManager {
         py: Python<'py>,
         lease_id: &str,
         request_id: String,
-        #[pyo3(from_py_with = int_i64)] cost_micros: i64,
+        #[pyo3(from_py_with = int::<i64>)] cost_micros: i64,
         model: Option<String>,
         model_version: Option<String>,
-        #[pyo3(from_py_with = int_i64)] prompt_tokens: i64,
-        #[pyo3(from_py_with = int_i64)] completion_tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cache_read_tokens: i64,
-        #[pyo3(from_py_with = int_i64)] cache_write_tokens: i64,
-        #[pyo3(from_py_with = opt_i64)] requests: Option<i64>,
+        #[pyo3(from_py_with = int::<i64>)] prompt_tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] completion_tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cache_read_tokens: i64,
+        #[pyo3(from_py_with = int::<i64>)] cache_write_tokens: i64,
+        #[pyo3(from_py_with = opt_int::<i64>)] requests: Option<i64>,
         metadata: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
@@ -1437,7 +1400,7 @@ impl TokenManager {
     fn drain_events<'py>(
         &self,
         py: Python<'py>,
-        #[pyo3(from_py_with = int_usize)] max: usize,
+        #[pyo3(from_py_with = int::<usize>)] max: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         to_py_serialized(py, &tm.drain_events(max))
@@ -1458,7 +1421,7 @@ impl TokenManager {
     fn advance_clock(
         &self,
         py: Python<'_>,
-        #[pyo3(from_py_with = int_i64)] seconds: i64,
+        #[pyo3(from_py_with = int::<i64>)] seconds: i64,
     ) -> PyResult<i64> {
         let tm = self.core(py)?;
         call(py, || tm.advance_clock(seconds))
@@ -1587,7 +1550,7 @@ impl RemoteJwks {
         py: Python<'py>,
         token: &str,
         policy_json: &str,
-        #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] now: Option<i64>,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
         let policy = irontoken::jwt::PolicySettings::policy_from_json(policy_json)
             .map_err(|e| to_py(py, e))?;
@@ -1791,7 +1754,7 @@ impl JwtVerifier {
         &self,
         py: Python<'py>,
         token: &str,
-        #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] now: Option<i64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let d = call(py, || match now {
             Some(t) => self.0.decode_at(token, t),
@@ -1806,7 +1769,7 @@ impl JwtVerifier {
         &self,
         py: Python<'py>,
         token: &str,
-        #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] now: Option<i64>,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
         let d = call(py, || match now {
             Some(t) => self.0.decode_at(token, t),
@@ -1834,7 +1797,7 @@ fn jwt_decode<'py>(
     token: &str,
     key: &Bound<'_, PyAny>,
     policy_json: &str,
-    #[pyo3(from_py_with = opt_i64)] now: Option<i64>,
+    #[pyo3(from_py_with = opt_int::<i64>)] now: Option<i64>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let keys = keyring_of(key).map_err(|e| to_py(py, e))?;
     let policy =
@@ -1918,7 +1881,7 @@ impl RateLimiter {
 impl RateLimiter {
     #[new]
     #[pyo3(signature = (max_buckets=1_000_000))]
-    fn new(#[pyo3(from_py_with = int_usize)] max_buckets: usize) -> Self {
+    fn new(#[pyo3(from_py_with = int::<usize>)] max_buckets: usize) -> Self {
         RateLimiter(irontoken::ratelimit::RateLimiter::new(max_buckets))
     }
 
@@ -1930,7 +1893,7 @@ impl RateLimiter {
         py: Python<'py>,
         key: &str,
         limits: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = opt_i64)] now_ms: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] now_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.decide(py, key, limits, now_ms, true)
     }
@@ -1942,7 +1905,7 @@ impl RateLimiter {
         py: Python<'py>,
         key: &str,
         limits: &Bound<'_, PyAny>,
-        #[pyo3(from_py_with = opt_i64)] now_ms: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] now_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.decide(py, key, limits, now_ms, false)
     }

@@ -257,14 +257,14 @@ impl TokenManager {
     /// check value; a database from before the check is checked by opening
     /// one of its stored keys.
     fn ensure_master(&self, tx: &rusqlite::Connection) -> Result<()> {
-        let ours = check_value(self.master()?)?;
+        let master = self.master()?;
+        let ours = check_value(master)?;
         match crate::store::meta::get(tx, MASTER_CHECK)? {
             Some(stored) if stored == ours => Ok(()),
             Some(_) => Err(mismatch()),
             None => {
                 if let Some(r) = st::all(tx)?.first() {
-                    open_sealed(self.master()?, &r.kid, &r.alg, &r.private_enc)
-                        .map_err(|_| mismatch())?;
+                    open_sealed(master, &r.kid, &r.alg, &r.private_enc).map_err(|_| mismatch())?;
                 }
                 crate::store::meta::put_once(tx, MASTER_CHECK, &ours)?;
                 Ok(())
@@ -451,16 +451,15 @@ impl TokenManager {
         let mut cache = self.inner.signing.lock().unwrap_or_else(|e| e.into_inner());
         if cache.as_ref().is_none_or(|l| l.fingerprint != fp) {
             let master = self.master()?;
-            let ours = check_value(master)?;
-            if self
+            let (stored, rows) = self
                 .inner
                 .db
-                .read(|c| crate::store::meta::get(c, MASTER_CHECK))?
-                .is_some_and(|stored| stored != ours)
+                .read(|c| Ok((crate::store::meta::get(c, MASTER_CHECK)?, st::all(c)?)))?;
+            if let Some(stored) = stored
+                && stored != check_value(master)?
             {
                 return Err(mismatch());
             }
-            let rows = self.inner.db.read(st::all)?;
             let mut keys = Keyring::new();
             let mut signer = None;
             for r in rows

@@ -143,6 +143,14 @@ fn fetch_failed(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::JwksFetchFailed, msg)
 }
 
+/// A transport error while `doing` the fetch, timeouts named as such.
+fn http_failed(e: ureq::Error, doing: &str) -> Error {
+    match e {
+        ureq::Error::Timeout(_) => fetch_failed("fetching the JWKS timed out"),
+        e => fetch_failed(format!("{doing} the JWKS failed: {e}")),
+    }
+}
+
 /// The host of an `http(s)://host[:port]/...` URL, brackets removed.
 fn host_of(rest: &str) -> &str {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -181,8 +189,7 @@ impl RemoteJwks {
         if host.is_empty() || url.len() > 2048 || url.chars().any(|c| c.is_control()) {
             return Err(Error::invalid("the JWKS URL has no host or is malformed"));
         }
-        let ms = |d: Duration| d.as_millis();
-        if ms(opts.timeout) == 0 || opts.timeout > Duration::from_secs(300) {
+        if opts.timeout < Duration::from_millis(1) || opts.timeout > Duration::from_secs(300) {
             return Err(Error::invalid("timeout must be between 1 ms and 300 s"));
         }
         if opts.max_bytes == 0 || opts.max_bytes > 16 * 1024 * 1024 {
@@ -249,10 +256,7 @@ impl RemoteJwks {
         for (k, v) in &self.opts.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req.call().map_err(|e| match e {
-            ureq::Error::Timeout(_) => fetch_failed("fetching the JWKS timed out"),
-            e => fetch_failed(format!("fetching the JWKS failed: {e}")),
-        })?;
+        let resp = req.call().map_err(|e| http_failed(e, "fetching"))?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(fetch_failed(format!(
@@ -269,8 +273,7 @@ impl RemoteJwks {
                     "the JWKS answer is over the {} byte limit",
                     self.opts.max_bytes
                 )),
-                ureq::Error::Timeout(_) => fetch_failed("fetching the JWKS timed out"),
-                e => fetch_failed(format!("reading the JWKS failed: {e}")),
+                e => http_failed(e, "reading"),
             })?;
         let text = String::from_utf8(body)
             .map_err(|_| fetch_failed("the JWKS answer is not UTF-8 JSON"))?;
@@ -279,8 +282,8 @@ impl RemoteJwks {
         Ok((keys, text))
     }
 
-    /// Fetches now (one fetch at a time; a caller that waited for another
-    /// fetch takes its result unless `force` and it is older than `since`).
+    /// Fetches now, one fetch at a time: a caller that waited while another
+    /// fetch finished after `since` takes that fetch's result instead.
     fn refresh(&self, since: Option<Instant>) -> Result<()> {
         let _one = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
         if let (Some(since), Some(last)) = (since, self.lock().last_attempt)
@@ -402,7 +405,19 @@ impl RemoteJwks {
             }
             c.keys.clone()
         };
-        match decode(token, &keys, policy, now) {
+        self.decode_with(&keys, token, policy, now)
+    }
+
+    /// Verifies against `keys`; `None` when the token names an unknown
+    /// `kid` and a refetch may run (outside the cooldown).
+    fn decode_with(
+        &self,
+        keys: &Keyring,
+        token: &str,
+        policy: &Policy,
+        now: i64,
+    ) -> Option<Result<Decoded>> {
+        match decode(token, keys, policy, now) {
             Err(e) if e.kind() == ErrorKind::JwtKeyNotFound && self.may_refetch() => None,
             r => Some(r),
         }
@@ -411,14 +426,12 @@ impl RemoteJwks {
     /// Verifies a JWT against the set at time `now` (Unix seconds); a token
     /// naming an unknown `kid` refetches once (outside the cooldown).
     pub fn decode(&self, token: &str, policy: &Policy, now: i64) -> Result<Decoded> {
-        let keys = self.keyring()?;
-        match decode(token, &keys, policy, now) {
-            Err(e) if e.kind() == ErrorKind::JwtKeyNotFound && self.may_refetch() => {
-                let _ = self.refresh(Some(Instant::now()));
-                decode(token, &*self.keyring()?, policy, now)
-            }
-            r => r,
+        if let Some(r) = self.decode_with(&*self.keyring()?, token, policy, now) {
+            return r;
         }
+        // A refetch failing here leaves the cached set in place.
+        let _ = self.refresh(Some(Instant::now()));
+        decode(token, &*self.keyring()?, policy, now)
     }
 }
 

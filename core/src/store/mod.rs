@@ -75,14 +75,23 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// Size of the file at `path` (0 when missing or unreadable).
+fn file_len(path: &str) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn not_found(path: &str) -> Error {
+    Error::new(
+        ErrorKind::DatabaseNotFound,
+        format!("no irontoken database at {path}"),
+    )
+}
+
 /// See [`crate::TokenManager::doctor`].
 pub(crate) fn doctor(path: &str) -> Result<crate::manager::DoctorReport> {
-    let size_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let size_bytes = file_len(path);
     if path == ":memory:" || size_bytes == 0 {
-        return Err(Error::new(
-            ErrorKind::DatabaseNotFound,
-            format!("no irontoken database at {path}"),
-        ));
+        return Err(not_found(path));
     }
     let conn = Connection::open_with_flags(
         path,
@@ -141,8 +150,7 @@ pub const QUICK_CHECK_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Runs `PRAGMA quick_check` on a file of at most [`QUICK_CHECK_MAX_BYTES`].
 fn quick_check(conn: &Connection, path: &str) -> Result<()> {
-    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if len > QUICK_CHECK_MAX_BYTES {
+    if file_len(path) > QUICK_CHECK_MAX_BYTES {
         return Ok(());
     }
     let problems = integrity(conn, false)?;
@@ -244,12 +252,8 @@ impl Db {
             create_private(path)?;
             Connection::open(path)?
         } else {
-            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            if len == 0 {
-                return Err(Error::new(
-                    ErrorKind::DatabaseNotFound,
-                    format!("no irontoken database at {path}"),
-                ));
+            if file_len(path) == 0 {
+                return Err(not_found(path));
             }
             Connection::open_with_flags(
                 path,
