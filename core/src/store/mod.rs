@@ -146,7 +146,7 @@ pub(crate) fn doctor(path: &str) -> Result<crate::manager::DoctorReport> {
 
 /// Files up to this size are checked with `PRAGMA quick_check` when opened;
 /// larger ones by `irontoken doctor` (the check reads every page).
-pub const QUICK_CHECK_MAX_BYTES: u64 = 64 * 1024 * 1024;
+pub const QUICK_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Runs `PRAGMA quick_check` on a file of at most [`QUICK_CHECK_MAX_BYTES`].
 fn quick_check(conn: &Connection, path: &str) -> Result<()> {
