@@ -7,8 +7,8 @@ import time
 from typing import Callable
 
 
-def measure(name: str, fn: Callable[[], object], n: int, width: int = 48) -> None:
-    """Prints the median time per call of `fn`, over 20 batches of n / 20 calls."""
+def median_ns(fn: Callable[[], object], n: int) -> float:
+    """The median time per call of `fn` in ns, over 20 batches of n / 20 calls."""
     batches = []
     per_batch = max(1, n // 20)
     for _ in range(20):
@@ -16,6 +16,16 @@ def measure(name: str, fn: Callable[[], object], n: int, width: int = 48) -> Non
         for _ in range(per_batch):
             fn()
         batches.append((time.perf_counter_ns() - t) / per_batch)
-    med = statistics.median(batches)
+    return statistics.median(batches)
+
+
+def median_us(fn: Callable[[], object], n: int) -> float:
+    """[`median_ns`] in µs."""
+    return median_ns(fn, n) / 1000
+
+
+def measure(name: str, fn: Callable[[], object], n: int, width: int = 48) -> None:
+    """Prints the median time per call of `fn`, over 20 batches of n / 20 calls."""
+    med = median_ns(fn, n)
     unit, val = ("µs", med / 1000) if med < 1e6 else ("ms", med / 1e6)
     print(f"  {name:<{width}} {val:10.2f} {unit}/op")

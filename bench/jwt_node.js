@@ -17,27 +17,7 @@ const NOW = Math.floor(Date.now() / 1000)
 const SECRET = 'irontoken-test-hmac-secret-of-32-bytes!!'
 const CLAIMS = { sub: 'user-1', iss: 'https://issuer.test', exp: NOW + 3600, iat: NOW, scope: 'read write' }
 
-function measureSync(fn, n) {
-  const per = Math.max(1, Math.floor(n / 20))
-  const b = []
-  for (let i = 0; i < 20; i++) {
-    const t = process.hrtime.bigint()
-    for (let j = 0; j < per; j++) fn()
-    b.push(Number(process.hrtime.bigint() - t) / per / 1000)
-  }
-  return b.sort((x, y) => x - y)[10]
-}
-
-async function measureAsync(fn, n) {
-  const per = Math.max(1, Math.floor(n / 20))
-  const b = []
-  for (let i = 0; i < 20; i++) {
-    const t = process.hrtime.bigint()
-    for (let j = 0; j < per; j++) await fn()
-    b.push(Number(process.hrtime.bigint() - t) / per / 1000)
-  }
-  return b.sort((x, y) => x - y)[10]
-}
+const { measureSync, measureAsync } = require('./_measure')
 
 async function main() {
   const jose = await import(require.resolve('jose', { paths: [NODE_PKG] }))

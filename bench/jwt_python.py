@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import pathlib
-import statistics
 import time
-from typing import Callable
 
 import jwt as pyjwt
 from cryptography.hazmat.primitives import serialization
 
 from irontoken import jwt
+
+from _measure import median_us as measure
 
 KEYS = pathlib.Path(__file__).resolve().parents[1] / "tests" / "vectors" / "jwt" / "keys"
 NOW = int(time.time())
@@ -20,15 +20,6 @@ SECRET = "irontoken-test-hmac-secret-of-32-bytes!!"
 CLAIMS = {"sub": "user-1", "iss": "https://issuer.test", "exp": NOW + 3600, "iat": NOW, "scope": "read write"}
 
 
-def measure(fn: Callable[[], object], n: int) -> float:
-    per = max(1, n // 20)
-    batches = []
-    for _ in range(20):
-        t = time.perf_counter_ns()
-        for _ in range(per):
-            fn()
-        batches.append((time.perf_counter_ns() - t) / per / 1000)
-    return statistics.median(batches)
 
 
 def main() -> None:

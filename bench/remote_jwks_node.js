@@ -14,16 +14,7 @@ const { jwtSign, jwtVerify, createRemoteJWKSet } = require(NODE_PKG)
 const KEYS = path.join(__dirname, '..', 'tests', 'vectors', 'jwt', 'keys')
 const NOW = Math.floor(Date.now() / 1000)
 
-async function measure(fn, n) {
-  const per = Math.max(1, Math.floor(n / 20))
-  const b = []
-  for (let i = 0; i < 20; i++) {
-    const t = process.hrtime.bigint()
-    for (let j = 0; j < per; j++) await fn()
-    b.push(Number(process.hrtime.bigint() - t) / per / 1000)
-  }
-  return b.sort((x, y) => x - y)[10]
-}
+const { measureAsync: measure } = require('./_measure')
 
 async function main() {
   const jose = await import(require.resolve('jose', { paths: [NODE_PKG] }))

@@ -7,30 +7,22 @@ from __future__ import annotations
 
 import json
 import pathlib
-import statistics
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import jwt as pyjwt
 from cryptography.hazmat.primitives import serialization
 
 from irontoken import jwt
 
+from _measure import median_us as measure
+
 KEYS = pathlib.Path(__file__).resolve().parents[1] / "tests" / "vectors" / "jwt" / "keys"
 NOW = int(time.time())
 
 
-def measure(fn: Callable[[], object], n: int) -> float:
-    per = max(1, n // 20)
-    batches = []
-    for _ in range(20):
-        t = time.perf_counter_ns()
-        for _ in range(per):
-            fn()
-        batches.append((time.perf_counter_ns() - t) / per / 1000)
-    return statistics.median(batches)
 
 
 def main() -> None:
