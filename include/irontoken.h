@@ -350,6 +350,18 @@ itk_status itk_key_create(const struct itk_manager *m,
                           char **out_record_json);
 
 /**
+ * Creates many keys in one transaction: all or none (the first bad
+ * request's index is in the message); at most 100 000 per call.
+ * `requests_json` is an array of `itk_key_create` request objects. Writes a
+ * JSON array of `{"key": plaintext, "record": {...}}` in request order to
+ * `*out_created_json` (free with `itk_string_free`): it holds the
+ * plaintexts, shown only now.
+ */
+itk_status itk_key_create_many(const struct itk_manager *m,
+                               const char *requests_json,
+                               char **out_created_json);
+
+/**
  * Verifies `key`. A refused key is a success with `*out_reason` != VALID.
  * `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
  * which the key must hold. If `out_record_json` is not NULL it receives the

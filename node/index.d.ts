@@ -413,6 +413,12 @@ export interface OpenOptions {
   rsaKeyBits?: 2048 | 3072
   /** Create a missing database file (default true); false refuses with DATABASE_NOT_FOUND. */
   create?: boolean
+  /** Key records cached by verification (default 50000). */
+  keyCacheSize?: number
+  /** SQLite page cache per connection, MiB (default 8). */
+  pageCacheMib?: number
+  /** Memory-mapped part of the database file, MiB (default 1024; 0 = off). */
+  mmapMib?: number
 }
 
 export interface CreateKeyOptions {
@@ -490,6 +496,8 @@ export declare class CreatedKey {
 export declare class TokenManager {
   constructor(path: string, options?: OpenOptions)
   createKey(options: CreateKeyOptions): CreatedKey
+  /** Creates many keys in one transaction: all or none; at most 100 000 per call. */
+  createKeys(requests: CreateKeyOptions[]): CreatedKey[]
   verifyKey(key: string, requiredScopes?: string[]): VerifyResult
   getKey(keyId: string): KeyRecord
   listKeys(options?: ListKeysOptions): Page<KeyRecord>
@@ -567,6 +575,7 @@ export declare class TokenManager {
   // Off the JS thread (libuv pool): calls that wait for a commit's fsync or
   // a key generation. Rejections carry the same `code` as the sync calls.
   createKeyAsync(options: CreateKeyOptions): Promise<CreatedKey>
+  createKeysAsync(requests: CreateKeyOptions[]): Promise<CreatedKey[]>
   verifyKeyAsync(key: string, requiredScopes?: string[]): Promise<VerifyResult>
   revokeKeyAsync(keyId: string, options?: RevokeOptions): Promise<KeyRecord>
   rotateKeyAsync(keyId: string, options?: RotateKeyOptions): Promise<CreatedKey>

@@ -31,8 +31,8 @@ pub mod usage;
 pub use audit::{AuditEvent, AuditFilter};
 pub use error::{Error, ErrorKind, Result, catch_panic};
 pub use keys::{
-    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
-    Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
+    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, MAX_BULK_KEYS, NewKey, Page,
+    RotateOptions, Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
 };
 pub use manager::{
     Clock, DoctorReport, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock,

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of "now" in Unix seconds. Inject one to test expiry without sleeping.
 pub trait Clock: Send + Sync + 'static {
@@ -110,6 +110,15 @@ pub struct Options {
     pub flush_threshold: usize,
     /// Most in-process rate-limit buckets kept by `verify_key_with` (default 100 000).
     pub max_buckets: usize,
+    /// Key records kept in memory by verification (default 50 000, about
+    /// 0.5 KiB each); a hit saves reading and decoding the row.
+    pub key_cache_size: usize,
+    /// SQLite page cache per connection, MiB (default 8).
+    pub page_cache_mib: u32,
+    /// Bytes of the file SQLite reads through a memory map, MiB (default
+    /// 1024; 0 turns it off). Reads of mapped pages skip a copy and a
+    /// system call; it costs address space, not memory.
+    pub mmap_mib: u32,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
     master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
@@ -160,6 +169,9 @@ impl Default for Options {
             flush_interval: Duration::from_secs(1),
             flush_threshold: 4096,
             max_buckets: 100_000,
+            key_cache_size: 50_000,
+            page_cache_mib: 8,
+            mmap_mib: 1024,
             clock: Arc::new(SystemClock),
             manual: None,
             master_key: None,
@@ -253,6 +265,12 @@ pub struct OpenSettings {
     pub rsa_key_bits: Option<usize>,
     /// Create a missing database file (default true).
     pub create: Option<bool>,
+    /// Key records cached by verification (default 50 000).
+    pub key_cache_size: Option<usize>,
+    /// SQLite page cache per connection in MiB (default 8).
+    pub page_cache_mib: Option<u32>,
+    /// Memory-mapped part of the file in MiB (default 1024, 0 = off).
+    pub mmap_mib: Option<u32>,
 }
 
 impl OpenSettings {
@@ -283,6 +301,15 @@ impl OpenSettings {
         }
         if let Some(c) = self.create {
             o = o.create(c);
+        }
+        if let Some(n) = self.key_cache_size {
+            o.key_cache_size = n;
+        }
+        if let Some(n) = self.page_cache_mib {
+            o.page_cache_mib = n;
+        }
+        if let Some(n) = self.mmap_mib {
+            o.mmap_mib = n;
         }
         Ok(o)
     }
@@ -329,8 +356,31 @@ impl Pending {
     }
 }
 
-/// Most records kept by the verification cache; it is emptied when full.
-const RECORD_CACHE_CAP: usize = 10_000;
+/// A key record as verification last read it, with this process's uses since.
+pub(crate) struct CachedKey {
+    /// The row's revision when it was read.
+    pub revision: i64,
+    /// The record then, its counters including this process's unflushed uses.
+    pub record: KeyRecord,
+    /// Successful verifications by this process since.
+    pub uses: std::sync::atomic::AtomicU64,
+}
+
+impl CachedKey {
+    /// The usage counters of the key for this process: as read, plus the
+    /// uses since (`extra` counts a use being made now, at `now`).
+    pub fn counters(&self, now: i64, extra: u64) -> (u64, Option<i64>) {
+        use std::sync::atomic::Ordering;
+        let since = self.uses.fetch_add(extra, Ordering::Relaxed) + extra;
+        let last = self.record.last_used_at;
+        let last = if extra > 0 {
+            Some(last.map_or(now, |l| l.max(now)))
+        } else {
+            last
+        };
+        (self.record.usage_count.saturating_add(since), last)
+    }
+}
 
 pub(crate) struct Inner {
     pub db: Db,
@@ -340,8 +390,9 @@ pub(crate) struct Inner {
     pub rsa_key_bits: usize,
     /// Parsed managed keys, keyed by the fingerprint of the key table.
     pub signing: Mutex<Option<crate::jwt::managed::Loaded>>,
-    /// Records by key id with the revision they were read at (see schema `revision`).
-    records: Mutex<HashMap<String, (i64, Arc<KeyRecord>)>>,
+    /// Records by key id with the revision they were read at (see schema
+    /// `revision`); bounded, S3-FIFO eviction.
+    records: quick_cache::sync::Cache<String, Arc<CachedKey>>,
     pub clock: Arc<dyn Clock>,
     pub manual: Option<Arc<ManualClock>>,
     pending: Mutex<Pending>,
@@ -362,20 +413,20 @@ impl Inner {
     }
 
     /// The cached record of key `id` if it was read at `revision`.
-    pub fn cached_record(&self, id: &str, revision: i64) -> Option<Arc<KeyRecord>> {
-        let m = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(id)
-            .filter(|(rev, _)| *rev == revision)
-            .map(|(_, r)| r.clone())
+    pub fn cached_key(&self, id: &str, revision: i64) -> Option<Arc<CachedKey>> {
+        self.records.get(id).filter(|c| c.revision == revision)
     }
 
-    /// Remembers a record read at `revision`.
-    pub fn cache_record(&self, record: &KeyRecord, revision: i64) {
-        let mut m = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= RECORD_CACHE_CAP && !m.contains_key(&record.id) {
-            m.clear();
-        }
-        m.insert(record.id.clone(), (revision, Arc::new(record.clone())));
+    /// Remembers a record read at `revision` (its counters already including
+    /// this process's unflushed uses) and returns the entry.
+    pub fn cache_key(&self, record: KeyRecord, revision: i64) -> Arc<CachedKey> {
+        let entry = Arc::new(CachedKey {
+            revision,
+            record,
+            uses: std::sync::atomic::AtomicU64::new(0),
+        });
+        self.records.insert(entry.record.id.clone(), entry.clone());
+        entry
     }
 
     /// Buffers one successful use of key `id`; returns the uses of `id`
@@ -452,50 +503,54 @@ impl Inner {
         p.usage.get(id).copied()
     }
 
-    /// Writes everything buffered in one transaction; on failure it stays
-    /// buffered. Nothing buffered: no transaction (the write lock is shared
-    /// with every process on the file).
+    /// Writes everything buffered, in transactions of at most
+    /// [`FLUSH_SLICE`] each, so another write of this process (a quota
+    /// consumption, say) waits at most one slice behind a large backlog. What
+    /// a failed transaction held stays buffered. Nothing buffered: no
+    /// transaction (the write lock is shared with every process on the file).
     pub fn flush(&self) -> Result<()> {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.len() == 0 {
-            return Ok(());
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.len() == 0 {
+                return Ok(());
+            }
+            if self.db.readonly() {
+                // A write-protected file can never take them: reads, listings
+                // and close keep working, and nothing piles up in memory.
+                *p = Pending::default();
+                return Ok(());
+            }
         }
-        if self.db.readonly() {
-            // A write-protected file can never take them: reads, listings
-            // and close keep working, and nothing piles up in memory.
-            *p = Pending::default();
-            return Ok(());
+        let mut batch = self.take_batch();
+        while batch.len() > 0 {
+            let deadline = Instant::now() + FLUSH_SLICE;
+            match self.db.write(|tx| write_some(tx, &batch, Some(deadline))) {
+                Ok(done) => {
+                    crate::metrics::Metrics::inc(&self.metrics.flushes);
+                    batch.remove_written(done);
+                }
+                Err(e) => {
+                    crate::metrics::Metrics::inc(&self.metrics.flush_errors);
+                    self.restore(batch);
+                    return Err(e);
+                }
+            }
         }
-        drop(p);
-        self.write(|_| Ok(()))
+        Ok(())
     }
 
     /// Runs `f` in one write transaction, after writing what is buffered, so
-    /// the audit trail keeps this process's order. If the transaction fails,
-    /// the buffered data stays buffered.
+    /// the audit trail keeps this process's order (a large backlog is
+    /// flushed first, in slices). If the transaction fails, the buffered
+    /// data stays buffered.
     pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
-        let batch = {
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let mut batch = std::mem::take(&mut *p);
-            for (_, (idx, n, last)) in batch.failures.drain() {
-                if n > 1
-                    && let Some(e) = batch.audit.get_mut(idx)
-                {
-                    e.detail = Some(serde_json::json!({ "count": n, "last_at": last }));
-                }
-            }
-            batch
-        };
+        let backlog = self.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if backlog > INLINE_MAX {
+            self.flush()?;
+        }
+        let batch = self.take_batch();
         let result = self.db.write(|tx| {
-            for (id, (n, t)) in &batch.usage {
-                store::keys::add_usage(tx, id, *n, *t)?;
-            }
-            for e in &batch.audit {
-                store::audit::insert(tx, e)?;
-            }
-            for u in &batch.records {
-                store::usage::insert(tx, u)?;
-            }
+            write_some(tx, &batch, None)?;
             f(tx)
         });
         if batch.len() > 0 {
@@ -506,25 +561,111 @@ impl Inner {
             };
             crate::metrics::Metrics::inc(c);
         }
-        if result.is_err() && batch.len() > 0 {
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, (n, t)) in batch.usage {
-                let e = p.usage.entry(id).or_insert((0, t));
-                e.0 += n;
-                e.1 = e.1.max(t);
-            }
-            // The restored entries go first: shift the indices of newer failures.
-            let shift = batch.audit.len();
-            for (idx, _, _) in p.failures.values_mut() {
-                *idx += shift;
-            }
-            let newer = std::mem::replace(&mut p.audit, batch.audit);
-            p.audit.extend(newer);
-            p.record_ids.extend(batch.record_ids);
-            let newer = std::mem::replace(&mut p.records, batch.records);
-            p.records.extend(newer);
+        if result.is_err() {
+            self.restore(batch);
         }
         result
+    }
+
+    /// Everything buffered, repeated failures folded into their first entry.
+    fn take_batch(&self) -> Pending {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = std::mem::take(&mut *p);
+        for (_, (idx, n, last)) in batch.failures.drain() {
+            if n > 1
+                && let Some(e) = batch.audit.get_mut(idx)
+            {
+                e.detail = Some(serde_json::json!({ "count": n, "last_at": last }));
+            }
+        }
+        batch
+    }
+
+    /// Puts back a batch that was not written, before what came since.
+    fn restore(&self, batch: Pending) {
+        if batch.len() == 0 {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, (n, t)) in batch.usage {
+            let e = p.usage.entry(id).or_insert((0, t));
+            e.0 += n;
+            e.1 = e.1.max(t);
+        }
+        // The restored entries go first: shift the indices of newer failures.
+        let shift = batch.audit.len();
+        for (idx, _, _) in p.failures.values_mut() {
+            *idx += shift;
+        }
+        let newer = std::mem::replace(&mut p.audit, batch.audit);
+        p.audit.extend(newer);
+        p.record_ids.extend(batch.record_ids);
+        let newer = std::mem::replace(&mut p.records, batch.records);
+        p.records.extend(newer);
+    }
+}
+
+/// Longest write transaction of a flush; the rest of a backlog follows in
+/// further transactions, each behind any write already waiting.
+pub(crate) const FLUSH_SLICE: Duration = Duration::from_millis(2);
+
+/// Buffered entries a state change writes in its own transaction; a larger
+/// backlog is flushed (in slices) first.
+const INLINE_MAX: usize = 256;
+
+/// What one transaction of a flush wrote.
+struct Written {
+    audit: usize,
+    usage: Vec<String>,
+    records: usize,
+}
+
+/// Writes the buffered audit entries, then counters and usage records until
+/// `deadline` (checked every few rows; `None`: all of them).
+fn write_some(
+    tx: &rusqlite::Connection,
+    batch: &Pending,
+    deadline: Option<Instant>,
+) -> Result<Written> {
+    let over = |n: usize| n % 16 == 15 && deadline.is_some_and(|d| Instant::now() >= d);
+    let mut w = Written {
+        audit: batch.audit.len(),
+        usage: Vec::new(),
+        records: 0,
+    };
+    for e in &batch.audit {
+        store::audit::insert(tx, e)?;
+    }
+    let mut n = 0;
+    for (id, (count, t)) in &batch.usage {
+        store::keys::add_usage(tx, id, *count, *t)?;
+        w.usage.push(id.clone());
+        n += 1;
+        if over(n) {
+            return Ok(w);
+        }
+    }
+    for u in &batch.records {
+        store::usage::insert(tx, u)?;
+        w.records += 1;
+        n += 1;
+        if over(n) {
+            return Ok(w);
+        }
+    }
+    Ok(w)
+}
+
+impl Pending {
+    /// Drops what one transaction wrote.
+    fn remove_written(&mut self, w: Written) {
+        self.audit.drain(..w.audit);
+        for id in w.usage {
+            self.usage.remove(&id);
+        }
+        for u in self.records.drain(..w.records) {
+            self.record_ids.remove(&u.request_id);
+        }
     }
 }
 
@@ -570,11 +711,26 @@ impl TokenManager {
         if options.max_buckets == 0 || options.max_buckets > 1 << 26 {
             return Err(Error::invalid("max_buckets must be between 1 and 67108864"));
         }
+        if options.key_cache_size == 0 || options.key_cache_size > 1 << 24 {
+            return Err(Error::invalid(
+                "key_cache_size must be between 1 and 16777216",
+            ));
+        }
+        if options.page_cache_mib == 0 || options.page_cache_mib > 1 << 16 {
+            return Err(Error::invalid("page_cache_mib must be between 1 and 65536"));
+        }
+        if options.mmap_mib > 1 << 16 {
+            return Err(Error::invalid("mmap_mib must be between 0 and 65536"));
+        }
         let db = Db::open_with(
             path,
             options.durability,
             options.busy_timeout,
             options.create,
+            crate::store::Tuning {
+                page_cache_mib: options.page_cache_mib,
+                mmap_mib: options.mmap_mib,
+            },
         )?;
         let master_key = match options.master_key {
             Some(k) => Some(k),
@@ -590,7 +746,7 @@ impl TokenManager {
             signing: Mutex::new(None),
             clock: options.clock,
             manual: options.manual,
-            records: Mutex::new(HashMap::new()),
+            records: quick_cache::sync::Cache::new(options.key_cache_size),
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             stop: Mutex::new(false),

@@ -716,3 +716,113 @@ fn metrics_in_prometheus_text_format() {
     }
     assert!(!text.contains(&c.key[4..]));
 }
+
+#[test]
+fn created_record_is_what_the_database_holds() {
+    let tm = manager();
+    let mut req = new_key("alice");
+    req.scopes = vec!["read".into(), "read".into(), "write".into()];
+    req.expires_in = Some(3600);
+    req.rate_limits = vec![irontoken::ratelimit::Limit {
+        name: "rps".into(),
+        count: 5,
+        period_ms: 1000,
+        burst: 5,
+    }];
+    let created = tm.create_key(&req).unwrap();
+    assert_eq!(created.record, tm.get_key(&created.record.id).unwrap());
+    assert_eq!(created.record.scopes, ["read", "write"]);
+}
+
+#[test]
+fn create_keys_is_all_or_nothing() {
+    let tm = manager();
+    let reqs: Vec<NewKey> = (0..500).map(|i| new_key(&format!("o{i}"))).collect();
+    let created = tm.create_keys(&reqs).unwrap();
+    assert_eq!(created.len(), 500);
+    for c in created.iter().step_by(50) {
+        assert_eq!(created_record(&tm, &c.record.id), c.record);
+        let v = tm.verify_key(&c.key, &["read"]).unwrap();
+        assert!(v.valid, "{:?}", v.reason);
+    }
+    let audit = tm
+        .list_audit(&AuditFilter {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        audit
+            .items
+            .iter()
+            .filter(|e| e.action == "key.create")
+            .count(),
+        500
+    );
+
+    // One bad request: nothing is created, and the message names it.
+    let mut bad: Vec<NewKey> = (0..10).map(|i| new_key(&format!("p{i}"))).collect();
+    bad[7].scopes = vec!["has space".into()];
+    let e = tm.create_keys(&bad).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().starts_with("key 7:"), "{}", e.message());
+    let mut prefixed = new_key("q");
+    prefixed.prefix = Some("Bad Prefix".into());
+    let e = tm.create_keys(&[new_key("q"), prefixed]).unwrap_err();
+    assert!(e.message().starts_with("key 1:"), "{}", e.message());
+    let page = tm
+        .list_keys(&KeyFilter {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.items.len(), 500);
+
+    let too_many = vec![NewKey::default(); irontoken::MAX_BULK_KEYS + 1];
+    assert_eq!(
+        tm.create_keys(&too_many).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert!(tm.create_keys(&[]).unwrap().is_empty());
+}
+
+fn created_record(tm: &TokenManager, id: &str) -> irontoken::KeyRecord {
+    tm.get_key(id).unwrap()
+}
+
+/// The value of counter `name` in the metrics text.
+fn metric(tm: &TokenManager, name: &str) -> u64 {
+    tm.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_large_backlog_is_flushed_in_slices_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let mut opts = Options::default()
+        .durability(irontoken::Durability::Normal)
+        .flush_interval(std::time::Duration::from_secs(3600));
+    opts.flush_threshold = 1 << 20;
+    let tm = TokenManager::open_with(path.to_str().unwrap(), opts).unwrap();
+    let reqs: Vec<NewKey> = (0..20_000).map(|i| new_key(&format!("o{i}"))).collect();
+    let created = tm.create_keys(&reqs).unwrap();
+    for c in &created {
+        assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
+    }
+    let before = metric(&tm, "irontoken_flushes_total");
+    tm.flush().unwrap();
+    let slices = metric(&tm, "irontoken_flushes_total") - before;
+    assert!(
+        slices > 1,
+        "20000 counters written in {slices} transaction(s)"
+    );
+    for c in created.iter().step_by(997) {
+        assert_eq!(tm.get_key(&c.record.id).unwrap().usage_count, 1);
+    }
+    // Verification reports this process's counters: read once, plus its uses since.
+    let v = tm.verify_key(&created[0].key, &[]).unwrap();
+    assert_eq!(v.record.unwrap().usage_count, 2);
+}

@@ -368,3 +368,39 @@ test('metrics in Prometheus text format', () => {
   assert.ok(lines.includes('irontoken_key_verifications_total{reason="MALFORMED"} 1'))
   assert.ok(lines.includes('irontoken_keys_created_total 1'))
 })
+
+test('createKeys creates many keys in one transaction, all or none', async () => {
+  const tm = manager()
+  const created = tm.createKeys(
+    Array.from({ length: 300 }, (_, i) => ({ owner: `o${i}`, scopes: ['read'], metadata: { i } })),
+  )
+  assert.equal(created.length, 300)
+  const v = tm.verifyKey(created[123].key, ['read'])
+  assert.ok(v.valid)
+  assert.deepEqual(v.record.metadata, { i: 123 })
+  assert.throws(
+    () => tm.createKeys([{ owner: 'a' }, { owner: 'b' }, { owner: '' }]),
+    (e) => e.code === 'INVALID_ARGUMENT' && /key 2:/.test(e.message),
+  )
+  assert.equal(tm.listKeys({ limit: 1000 }).items.length, 300)
+  assert.deepEqual(tm.createKeys([]), [])
+  const more = await tm.createKeysAsync([{ owner: 'x' }, { owner: 'y' }])
+  assert.equal(more.length, 2)
+  assert.ok(tm.verifyKey(more[1].key).valid)
+  tm.close()
+})
+
+test('cache and memory options are checked and used', () => {
+  const dir = tmpdir()
+  const db = path.join(dir, 'o.db')
+  const tm = new TokenManager(db, { keyCacheSize: 1, pageCacheMib: 1, mmapMib: 0 })
+  const [a, b] = tm.createKeys([{ owner: 'a' }, { owner: 'b' }])
+  for (let i = 0; i < 3; i++) {
+    assert.ok(tm.verifyKey(a.key).valid && tm.verifyKey(b.key).valid)
+  }
+  assert.equal(tm.verifyKey(a.key).record.usageCount, 4)
+  tm.close()
+  for (const bad of [{ keyCacheSize: 0 }, { pageCacheMib: 0 }, { mmapMib: 70000 }, { mmapMib: -1 }, { keyCacheSize: 1.5 }]) {
+    assert.throws(() => new TokenManager(db, bad), (e) => e.code === 'INVALID_ARGUMENT', JSON.stringify(bad))
+  }
+})

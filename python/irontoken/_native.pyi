@@ -7,6 +7,7 @@ from typing import (
     Iterator,
     List,
     Literal,
+    Mapping,
     Optional,
     Sequence,
     TypeVar,
@@ -195,6 +196,9 @@ class TokenManager:
         master_key: Optional[str] = None,
         rsa_key_bits: Optional[Literal[2048, 3072]] = None,
         create: Optional[bool] = None,
+        key_cache_size: Optional[int] = None,
+        page_cache_mib: Optional[int] = None,
+        mmap_mib: Optional[int] = None,
     ) -> "TokenManager": ...
     def create_key(
         self,
@@ -210,6 +214,7 @@ class TokenManager:
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
+    def create_keys(self, requests: Sequence[Mapping[str, Any]]) -> List[CreatedKey]: ...
     def verify_key(
         self, key: str, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...

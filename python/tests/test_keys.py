@@ -351,3 +351,32 @@ def test_metrics(tm):
     assert 'irontoken_key_verifications_total{reason="VALID"} 1' in text.splitlines()
     assert 'irontoken_key_verifications_total{reason="MALFORMED"} 1' in text.splitlines()
     assert "# TYPE irontoken_pending_entries gauge" in text
+
+
+def test_create_keys_in_one_transaction(tm):
+    created = tm.create_keys(
+        [{"owner": f"o{i}", "scopes": ["read"], "metadata": {"i": i}} for i in range(300)]
+    )
+    assert len(created) == 300
+    assert [c.record.owner for c in created[:3]] == ["o0", "o1", "o2"]
+    v = tm.verify_key(created[123].key, ["read"])
+    assert v.valid and v.record.metadata == {"i": 123}
+    # One bad request: nothing is created, and the error names its index.
+    with pytest.raises(InvalidArgumentError, match="key 2:"):
+        tm.create_keys([{"owner": "a"}, {"owner": "b"}, {"owner": ""}])
+    with pytest.raises(InvalidArgumentError):
+        tm.create_keys([{"owner": "a", "no_such_field": 1}])
+    assert len(tm.list_keys(limit=1000).items) == 300
+    assert tm.create_keys([]) == []
+
+
+def test_cache_and_memory_options(tmp_path):
+    db = str(tmp_path / "o.db")
+    with TokenManager(db, key_cache_size=1, page_cache_mib=1, mmap_mib=0) as m:
+        a, b = m.create_keys([{"owner": "a"}, {"owner": "b"}])
+        for _ in range(3):  # one cached record: every verification evicts the other
+            assert m.verify_key(a.key) and m.verify_key(b.key)
+        assert m.verify_key(a.key).record.usage_count == 4
+    for bad in ({"key_cache_size": 0}, {"page_cache_mib": 0}, {"mmap_mib": 70000}, {"mmap_mib": -1}):
+        with pytest.raises(InvalidArgumentError):
+            TokenManager(db, **bad)  # type: ignore[arg-type]

@@ -798,6 +798,41 @@ static void test_remote_jwks(void) {
     itk_jwt_signer_free(s9);
 }
 
+static void test_create_many(void) {
+    itk_manager *m = open_memory();
+    char *out = NULL;
+    CHECK(itk_key_create_many(m, "[{\"owner\": \"a\", \"scopes\": [\"read\"]}, {\"owner\": \"b\"}]", &out)
+          == ITK_STATUS_OK);
+    mj *arr = mj_parse(out);
+    CHECK(arr && arr->type == MJ_ARR && arr->len == 2);
+    if (arr && arr->len == 2) {
+        const char *key = mj_str(arr->items[0], "key");
+        CHECK(key && verify(m, key) == ITK_VERIFY_REASON_VALID);
+        CHECK(!strcmp(mj_str(mj_get(arr->items[1], "record"), "owner"), "b"));
+    }
+    mj_free(arr);
+    itk_string_free(out);
+    /* All or none: the bad third request is named, nothing is created. */
+    out = NULL;
+    CHECK(itk_key_create_many(m, "[{\"owner\": \"c\"}, {\"owner\": \"d\"}, {\"owner\": \"\"}]", &out)
+          == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(out == NULL);
+    char msg[512];
+    itk_last_error_message(msg, sizeof msg);
+    CHECK(strstr(msg, "key 2:") != NULL);
+    char *page = NULL;
+    CHECK(itk_key_list(m, "{}", &page) == ITK_STATUS_OK);
+    mj *p = mj_parse(page);
+    mj *items = mj_get(p, "items");
+    CHECK(items && items->len == 2);
+    mj_free(p);
+    itk_string_free(page);
+    CHECK(itk_key_create_many(m, NULL, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create_many(m, "{\"owner\": \"x\"}", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create_many(m, "[]", NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_manager_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -810,6 +845,7 @@ int main(int argc, char **argv) {
     test_managed_keys();
     test_ratelimit(argv[1]);
     test_lifecycle();
+    test_create_many();
     test_rotation();
     test_hostile_input();
     test_threads_and_file(argv[2]);

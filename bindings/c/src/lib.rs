@@ -584,6 +584,37 @@ pub unsafe extern "C" fn itk_key_create(
     })
 }
 
+/// Creates many keys in one transaction: all or none (the first bad
+/// request's index is in the message); at most 100 000 per call.
+/// `requests_json` is an array of `itk_key_create` request objects. Writes a
+/// JSON array of `{"key": plaintext, "record": {...}}` in request order to
+/// `*out_created_json` (free with `itk_string_free`): it holds the
+/// plaintexts, shown only now.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_create_many(
+    m: *const itk_manager,
+    requests_json: *const c_char,
+    out_created_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let text = unsafe { arg(requests_json, "requests_json") }?;
+        let reqs: Vec<NewKey> = serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("requests_json: {e}")))?;
+        out(out_created_json, "out_created_json")?;
+        let created = tm.create_keys(&reqs)?;
+        let items: Vec<serde_json::Value> = created
+            .iter()
+            .map(|c| serde_json::json!({"key": &*c.key, "record": &c.record}))
+            .collect();
+        let text = to_json(&items)?;
+        // SAFETY: out_created_json checked non-NULL.
+        unsafe { *out_created_json = c_string(text) };
+        Ok(())
+    })
+}
+
 /// Most strings an array argument may hold.
 const MAX_ARRAY: usize = 1024;
 

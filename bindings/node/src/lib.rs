@@ -197,6 +197,12 @@ pub struct OpenOptions {
     pub rsa_key_bits: Option<f64>,
     /// Create a missing database file (default true); false: DATABASE_NOT_FOUND.
     pub create: Option<bool>,
+    /// Key records cached by verification (default 50000).
+    pub key_cache_size: Option<f64>,
+    /// SQLite page cache per connection, MiB (default 8).
+    pub page_cache_mib: Option<f64>,
+    /// Memory-mapped part of the database file, MiB (default 1024; 0 = off).
+    pub mmap_mib: Option<f64>,
 }
 
 /// Options of `createKey`.
@@ -278,6 +284,20 @@ pub struct IssueOptions {
 pub struct ExchangeOptions {
     pub required_scopes: Option<Vec<String>>,
     pub ttl_seconds: Option<f64>,
+}
+
+/// The requests of `createKeys`; a bad one is named by its index.
+fn new_keys_of(requests: Vec<CreateKeyOptions>) -> Result<Vec<NewKey>, Code> {
+    requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            new_key_of(o).map_err(|e| {
+                let msg = format!("key {i}: {}", e.reason);
+                napi::Error::new(e.status, msg)
+            })
+        })
+        .collect()
 }
 
 fn new_key_of(o: CreateKeyOptions) -> Result<NewKey, Code> {
@@ -500,6 +520,15 @@ impl TokenManager {
                     })
                     .transpose()?,
                 create: o.create,
+                key_cache_size: int(o.key_cache_size, "keyCacheSize")?
+                    .map(|n| usize::try_from(n).map_err(|_| invalid("keyCacheSize must be >= 1")))
+                    .transpose()?,
+                page_cache_mib: int(o.page_cache_mib, "pageCacheMib")?
+                    .map(|n| u32::try_from(n).map_err(|_| invalid("pageCacheMib must be >= 1")))
+                    .transpose()?,
+                mmap_mib: int(o.mmap_mib, "mmapMib")?
+                    .map(|n| u32::try_from(n).map_err(|_| invalid("mmapMib must be >= 0")))
+                    .transpose()?,
             },
         };
         let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;
@@ -514,6 +543,20 @@ impl TokenManager {
         let tm = self.core()?;
         let req = new_key_of(options)?;
         Ok(tm.create_key(&req).map_err(err)?.into())
+    }
+
+    /// Creates many keys in one transaction: all of them or none (the first
+    /// bad request's index is in the error). At most 100 000 per call.
+    #[napi(catch_unwind)]
+    pub fn create_keys(&self, requests: Vec<CreateKeyOptions>) -> Result<Vec<CreatedKey>, Code> {
+        let tm = self.core()?;
+        let reqs = new_keys_of(requests)?;
+        Ok(tm
+            .create_keys(&reqs)
+            .map_err(err)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Verifies a key; a refusal is `{ valid: false, reason }`, not an exception.
@@ -858,6 +901,20 @@ impl TokenManager {
         let tm = self.core()?;
         let req = new_key_of(options)?;
         Ok(Job::new(move || tm.create_key(&req).map(Into::into)))
+    }
+
+    /// `createKeys` off the JS thread; resolves to the created keys.
+    #[napi(catch_unwind, ts_return_type = "Promise<CreatedKey[]>")]
+    pub fn create_keys_async(
+        &self,
+        requests: Vec<CreateKeyOptions>,
+    ) -> Result<AsyncTask<Job<Vec<CreatedKey>>>, Code> {
+        let tm = self.core()?;
+        let reqs = new_keys_of(requests)?;
+        Ok(Job::new(move || {
+            tm.create_keys(&reqs)
+                .map(|v| v.into_iter().map(Into::into).collect())
+        }))
     }
 
     /// `verifyKey` off the JS thread.

@@ -476,7 +476,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -488,8 +488,14 @@ impl TokenManager {
         master_key: Option<String>,
         #[pyo3(from_py_with = opt_int::<usize>)] rsa_key_bits: Option<usize>,
         create: Option<bool>,
+        #[pyo3(from_py_with = opt_int::<usize>)] key_cache_size: Option<usize>,
+        #[pyo3(from_py_with = opt_int::<u32>)] page_cache_mib: Option<u32>,
+        #[pyo3(from_py_with = opt_int::<u32>)] mmap_mib: Option<u32>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
+            key_cache_size,
+            page_cache_mib,
+            mmap_mib,
             durability,
             busy_timeout_ms,
             flush_interval_ms,
@@ -542,6 +548,19 @@ impl TokenManager {
         };
         let c = call(py, move || tm.create_key(&req))?;
         CreatedKey::new(py, c)
+    }
+
+    /// Creates many keys in one transaction: all of them or none (the first
+    /// bad request's index is in the error). Each request is a dict with the
+    /// keyword arguments of `create_key`. At most 100 000 per call.
+    fn create_keys(&self, py: Python<'_>, requests: Bound<'_, PyAny>) -> PyResult<Vec<CreatedKey>> {
+        let tm = self.core(py)?;
+        let reqs: Vec<NewKey> = from_py(py, &requests, "requests")?;
+        let created = call(py, move || tm.create_keys(&reqs))?;
+        created
+            .into_iter()
+            .map(|c| CreatedKey::new(py, c))
+            .collect()
     }
 
     /// Verifies a key; a refusal is a result with `valid=False` and a reason, not an exception.

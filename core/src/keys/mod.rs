@@ -92,15 +92,15 @@ fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Validates scopes and returns them as a JSON array (order kept, duplicates removed).
-fn scopes_json(scopes: &[String]) -> Result<String> {
+/// Validates scopes: the list with duplicates removed (order kept) and its JSON.
+fn scopes_json(scopes: &[String]) -> Result<(Vec<String>, String)> {
     if scopes.len() > MAX_SCOPES {
         return Err(Error::invalid(format!(
             "at most {MAX_SCOPES} scopes (got {})",
             scopes.len()
         )));
     }
-    let mut out: Vec<&str> = Vec::with_capacity(scopes.len());
+    let mut out: Vec<String> = Vec::with_capacity(scopes.len());
     for s in scopes {
         if s.is_empty()
             || s.len() > MAX_SCOPE_LEN
@@ -111,11 +111,12 @@ fn scopes_json(scopes: &[String]) -> Result<String> {
                 "each scope must be 1-{MAX_SCOPE_LEN} bytes without whitespace, control or bidi characters"
             )));
         }
-        if !out.contains(&s.as_str()) {
-            out.push(s);
+        if !out.contains(s) {
+            out.push(s.clone());
         }
     }
-    Ok(serde_json::to_string(&out)?)
+    let json = serde_json::to_string(&out)?;
+    Ok((out, json))
 }
 
 pub(crate) fn metadata_json(m: &Map<String, Value>) -> Result<String> {
@@ -167,22 +168,95 @@ pub(crate) fn refuse_status(r: &KeyRecord, what: &str) -> Result<()> {
     ))
 }
 
-struct Insert<'a> {
-    owner: &'a str,
-    name: &'a str,
-    description: &'a str,
+/// A validated key to insert: the fields and their JSON columns.
+struct Insert {
+    owner: String,
+    name: String,
+    description: String,
+    scopes: Vec<String>,
     scopes_json: String,
+    metadata: Map<String, Value>,
     metadata_json: String,
-    prefix: &'a str,
+    prefix: String,
     expires_at: Option<i64>,
     version: u32,
-    rotated_from: Option<&'a str>,
+    rotated_from: Option<String>,
+    rate_limits: Vec<crate::ratelimit::Limit>,
     rate_limits_json: String,
 }
+
+/// Most keys one [`TokenManager::create_keys`] call creates.
+pub const MAX_BULK_KEYS: usize = 100_000;
 
 fn rate_limits_json(limits: &[crate::ratelimit::Limit]) -> Result<String> {
     crate::ratelimit::Limit::validate_list(limits)?;
     Ok(serde_json::to_string(limits)?)
+}
+
+/// Validates a key request at time `now` into the row to insert.
+fn new_insert(req: &NewKey, now: i64) -> Result<Insert> {
+    check_len("owner", &req.owner, 1, MAX_OWNER)?;
+    check_len("name", &req.name, 0, MAX_NAME)?;
+    check_text("description", &req.description, 0, MAX_DESCRIPTION)?;
+    check_actor(req.actor.as_deref())?;
+    let expires_at = match (req.expires_at, req.expires_in) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid("give expires_at or expires_in, not both"));
+        }
+        (Some(t), None) if t <= now => {
+            return Err(Error::invalid("expires_at must be in the future"));
+        }
+        (Some(t), None) => Some(t),
+        (None, Some(d)) if d <= 0 => {
+            return Err(Error::invalid("expires_in must be positive"));
+        }
+        (None, Some(d)) => Some(now.saturating_add(d)),
+        (None, None) => None,
+    };
+    let prefix = req.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
+    validate_prefix(prefix)?;
+    let (scopes, scopes_json) = scopes_json(&req.scopes)?;
+    let metadata = req.metadata.clone().unwrap_or_default();
+    Ok(Insert {
+        owner: req.owner.clone(),
+        name: req.name.clone(),
+        description: req.description.clone(),
+        scopes,
+        scopes_json,
+        metadata_json: metadata_json(&metadata)?,
+        metadata,
+        prefix: prefix.to_string(),
+        expires_at,
+        version: 1,
+        rotated_from: None,
+        rate_limits_json: rate_limits_json(&req.rate_limits)?,
+        rate_limits: req.rate_limits.clone(),
+    })
+}
+
+/// Writes the `key.create` audit entry of a new key.
+fn audit_create(
+    tx: &rusqlite::Connection,
+    created: &CreatedKey,
+    actor: Option<String>,
+    now: i64,
+) -> Result<()> {
+    store::audit::insert(
+        tx,
+        &NewAuditEvent {
+            at: now,
+            action: AuditAction::KeyCreate,
+            key_id: Some(created.record.id.clone()),
+            display_prefix: Some(created.record.display_prefix.clone()),
+            actor,
+            outcome: "ok",
+            detail: Some(json!({
+                "owner": created.record.owner,
+                "scopes": created.record.scopes,
+                "expires_at": created.record.expires_at,
+            })),
+        },
+    )
 }
 
 impl TokenManager {
@@ -200,69 +274,53 @@ impl TokenManager {
         deliver: impl FnOnce(&CreatedKey) -> Result<()>,
     ) -> Result<CreatedKey> {
         let now = self.inner.now();
-        check_len("owner", &req.owner, 1, MAX_OWNER)?;
-        check_len("name", &req.name, 0, MAX_NAME)?;
-        check_text("description", &req.description, 0, MAX_DESCRIPTION)?;
-        check_actor(req.actor.as_deref())?;
-        let expires_at = match (req.expires_at, req.expires_in) {
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid("give expires_at or expires_in, not both"));
-            }
-            (Some(t), None) if t <= now => {
-                return Err(Error::invalid("expires_at must be in the future"));
-            }
-            (Some(t), None) => Some(t),
-            (None, Some(d)) if d <= 0 => {
-                return Err(Error::invalid("expires_in must be positive"));
-            }
-            (None, Some(d)) => Some(now.saturating_add(d)),
-            (None, None) => None,
-        };
-        let empty = Map::new();
-        let ins = Insert {
-            owner: &req.owner,
-            name: &req.name,
-            description: &req.description,
-            scopes_json: scopes_json(&req.scopes)?,
-            metadata_json: metadata_json(req.metadata.as_ref().unwrap_or(&empty))?,
-            prefix: req.prefix.as_deref().unwrap_or(DEFAULT_PREFIX),
-            expires_at,
-            version: 1,
-            rotated_from: None,
-            rate_limits_json: rate_limits_json(&req.rate_limits)?,
-        };
-        let actor = req.actor.clone();
+        let ins = new_insert(req, now)?;
         self.inner.write(|tx| {
-            let created = self.insert_key(tx, &ins, now)?;
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::KeyCreate,
-                    key_id: Some(created.record.id.clone()),
-                    display_prefix: Some(created.record.display_prefix.clone()),
-                    actor,
-                    outcome: "ok",
-                    detail: Some(json!({
-                        "owner": created.record.owner,
-                        "scopes": created.record.scopes,
-                        "expires_at": created.record.expires_at,
-                    })),
-                },
-            )?;
+            let created = self.insert_key(tx, ins, now)?;
+            audit_create(tx, &created, req.actor.clone(), now)?;
             deliver(&created)?;
             Ok(created)
         })
     }
 
-    fn insert_key(
-        &self,
-        tx: &rusqlite::Connection,
-        k: &Insert<'_>,
-        now: i64,
-    ) -> Result<CreatedKey> {
+    /// Creates many keys in one transaction: all of them, or none when any
+    /// request is invalid (its index is in the message) or a write fails.
+    /// For migrations and test fixtures; at most [`MAX_BULK_KEYS`] per call.
+    /// Each key gets its own `key.create` audit entry, as with `create_key`.
+    pub fn create_keys(&self, reqs: &[NewKey]) -> Result<Vec<CreatedKey>> {
+        if reqs.len() > MAX_BULK_KEYS {
+            return Err(Error::invalid(format!(
+                "at most {MAX_BULK_KEYS} keys per call (got {})",
+                reqs.len()
+            )));
+        }
+        let now = self.inner.now();
+        let inserts = reqs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                new_insert(r, now).map_err(|e| {
+                    let msg = format!("key {i}: {}", e.message());
+                    Error::new(e.kind(), msg)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.write(|tx| {
+            let mut out = Vec::with_capacity(inserts.len());
+            for (ins, req) in inserts.into_iter().zip(reqs) {
+                let created = self.insert_key(tx, ins, now)?;
+                audit_create(tx, &created, req.actor.clone(), now)?;
+                out.push(created);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Inserts a validated key and returns it with its record (built from
+    /// what was written, not read back).
+    fn insert_key(&self, tx: &rusqlite::Connection, k: Insert, now: i64) -> Result<CreatedKey> {
         crate::metrics::Metrics::inc(&self.inner.metrics.keys_created);
-        let generated = format::generate(k.prefix)?;
+        let generated = format::generate(&k.prefix)?;
         let hash = hash_key(&generated.plaintext);
         let id = uuid::Uuid::new_v4().to_string();
         store::keys::insert(
@@ -270,22 +328,44 @@ impl TokenManager {
             &store::keys::InsertKey {
                 id: &id,
                 key_hash: &hash,
-                prefix: k.prefix,
+                prefix: &k.prefix,
                 display_prefix: &generated.display_prefix,
-                owner: k.owner,
-                name: k.name,
-                description: k.description,
+                owner: &k.owner,
+                name: &k.name,
+                description: &k.description,
                 scopes_json: &k.scopes_json,
                 metadata_json: &k.metadata_json,
                 now,
                 expires_at: k.expires_at,
                 version: k.version,
-                rotated_from: k.rotated_from,
+                rotated_from: k.rotated_from.as_deref(),
                 rate_limits_json: &k.rate_limits_json,
             },
         )?;
-        let record = store::keys::get(tx, &id, now)?
-            .ok_or_else(|| Error::new(ErrorKind::Internal, "inserted key not found"))?;
+        let mut record = KeyRecord {
+            id,
+            prefix: k.prefix,
+            display_prefix: generated.display_prefix,
+            owner: k.owner,
+            name: k.name,
+            description: k.description,
+            scopes: k.scopes,
+            metadata: k.metadata,
+            created_at: now,
+            updated_at: now,
+            expires_at: k.expires_at,
+            last_used_at: None,
+            usage_count: 0,
+            enabled: true,
+            revoked_at: None,
+            revoked_reason: None,
+            version: k.version,
+            rotated_from: k.rotated_from,
+            rotated_to: None,
+            rate_limits: k.rate_limits,
+            status: KeyStatus::Active,
+        };
+        record.status = record.status_at(now);
         Ok(CreatedKey {
             key: generated.plaintext,
             record,
@@ -338,30 +418,34 @@ impl TokenManager {
         let hash = hash_key(key);
         let inner = &self.inner;
         let found = inner.db.read(|c| {
-            let Some(st) = store::keys::state_by_hash(c, &hash)? else {
-                return Ok(None);
-            };
-            // Descriptive fields change only with the revision; state and
-            // counters always come from the row just read.
-            let mut r = match inner.cached_record(&st.id, st.revision) {
-                Some(cached) => KeyRecord::clone(&cached),
-                None => match store::keys::get_with_revision(c, &st.id, now)? {
-                    Some((r, rev)) => {
-                        inner.cache_record(&r, rev);
-                        r
-                    }
-                    None => return Ok(None), // deleted in between
-                },
-            };
+            store::keys::with_state_by_hash(c, &hash, |st| {
+                let Some(st) = st else {
+                    return Ok(None);
+                };
+                // Descriptive fields and counters come from the cache while the
+                // revision matches; the state always from the index just read.
+                let entry = match inner.cached_key(&st.id, st.revision) {
+                    Some(entry) => entry,
+                    None => match store::keys::get_by_seq(c, st.seq, now)? {
+                        Some((r, rev)) if r.id == st.id => {
+                            inner.cache_key(self.with_pending(r), rev)
+                        }
+                        _ => return Ok(None), // deleted in between
+                    },
+                };
+                Ok(Some((entry, st)))
+            })
+        })?;
+        let found = found.map(|(entry, st)| {
+            let mut r = entry.record.clone();
+            (r.usage_count, r.last_used_at) = entry.counters(now, 0);
             r.enabled = st.enabled;
             r.revoked_at = st.revoked_at;
             r.expires_at = st.expires_at;
-            r.usage_count = st.usage_count;
-            r.last_used_at = st.last_used_at;
             r.status = r.status_at(now);
-            Ok(Some(r))
-        })?;
-        let Some(mut record) = found else {
+            (entry, r)
+        });
+        let Some((entry, mut record)) = found else {
             let prefix = Some(parsed.display_prefix.to_string());
             return self.refused(now, VerifyReason::NotFound, None, prefix);
         };
@@ -384,9 +468,8 @@ impl TokenManager {
         }
         let mut v = if reason == VerifyReason::Valid {
             self.inner.metrics.verification(reason);
-            let (n, t) = self.inner.record_use(&record.id, now)?;
-            record.usage_count += n;
-            record.last_used_at = Some(record.last_used_at.map_or(t, |l| l.max(t)));
+            self.inner.record_use(&record.id, now)?;
+            (record.usage_count, record.last_used_at) = entry.counters(now, 1);
             self.inner.signals.activity(&record.id, 1, now);
             Verification {
                 valid: true,
@@ -460,7 +543,7 @@ impl TokenManager {
         Ok(Verification {
             valid: false,
             reason,
-            record: record.map(|r| self.with_pending(r)),
+            record,
             rate_limit: None,
             quota: None,
         })
@@ -537,7 +620,12 @@ impl TokenManager {
             check_len("description", d, 0, MAX_DESCRIPTION)?;
         }
         check_actor(u.actor.as_deref())?;
-        let scopes = u.scopes.as_deref().map(scopes_json).transpose()?;
+        let scopes = u
+            .scopes
+            .as_deref()
+            .map(scopes_json)
+            .transpose()?
+            .map(|(_, json)| json);
         let metadata = u.metadata.as_ref().map(metadata_json).transpose()?;
         let limits = u.rate_limits.as_deref().map(rate_limits_json).transpose()?;
         if let Some(Some(t)) = u.expires_at
@@ -742,17 +830,20 @@ impl TokenManager {
             };
             let created = self.insert_key(
                 tx,
-                &Insert {
-                    owner: &old.owner,
-                    name: &old.name,
-                    description: &old.description,
+                Insert {
+                    owner: old.owner.clone(),
+                    name: old.name.clone(),
+                    description: old.description.clone(),
                     scopes_json: serde_json::to_string(&old.scopes)?,
+                    scopes: old.scopes.clone(),
                     metadata_json: serde_json::to_string(&old.metadata)?,
-                    prefix: &old.prefix,
+                    metadata: old.metadata.clone(),
+                    prefix: old.prefix.clone(),
                     expires_at,
                     version: old.version.saturating_add(1),
-                    rotated_from: Some(&old.id),
+                    rotated_from: Some(old.id.clone()),
                     rate_limits_json: serde_json::to_string(&old.rate_limits)?,
+                    rate_limits: old.rate_limits.clone(),
                 },
                 now,
             )?;

@@ -1,4 +1,4 @@
-//! Queries on `api_keys`.
+//! Queries on `api_keys` and its usage counters (`key_usage`).
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
@@ -11,14 +11,15 @@ macro_rules! select_keys {
     ($($rest:literal)?) => {
         concat!(
             "SELECT id, prefix, display_prefix, owner, name, description, scopes, metadata, \
-             created_at, updated_at, expires_at, last_used_at, usage_count, enabled, revoked_at, \
-             revoked_reason, version, rotated_from, rotated_to, seq, revision, rate_limits FROM api_keys",
+             created_at, updated_at, expires_at, enabled, revoked_at, revoked_reason, version, \
+             rotated_from, rotated_to, seq, revision, rate_limits FROM api_keys",
             $($rest)?
         )
     };
 }
 
-fn record(row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
+/// The record in `row`, its usage counters read from `key_usage`.
+fn record(conn: &Connection, row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
     let mut r = KeyRecord {
         id: row.get(0)?,
         prefix: row.get(1)?,
@@ -31,18 +32,28 @@ fn record(row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
         created_at: row.get(8)?,
         updated_at: row.get(9)?,
         expires_at: row.get(10)?,
-        last_used_at: row.get(11)?,
-        usage_count: super::count(row.get(12)?),
-        enabled: row.get(13)?,
-        revoked_at: row.get(14)?,
-        revoked_reason: row.get(15)?,
-        version: row.get::<_, i64>(16)?.clamp(1, u32::MAX as i64) as u32,
-        rotated_from: row.get(17)?,
-        rotated_to: row.get(18)?,
-        rate_limits: super::json_col(row, 21)?,
+        last_used_at: None,
+        usage_count: 0,
+        enabled: row.get(11)?,
+        revoked_at: row.get(12)?,
+        revoked_reason: row.get(13)?,
+        version: row.get::<_, i64>(14)?.clamp(1, u32::MAX as i64) as u32,
+        rotated_from: row.get(15)?,
+        rotated_to: row.get(16)?,
+        rate_limits: super::json_col(row, 19)?,
         status: KeyStatus::Active,
     };
     r.status = r.status_at(now);
+    // A separate statement, not a join: SQLite re-prepares a join whose
+    // WHERE binds a parameter every time the bound value changes.
+    if let Some((n, t)) = conn
+        .prepare_cached("SELECT usage_count, last_used_at FROM key_usage WHERE key_id = ?1")?
+        .query_row([&r.id], |u| Ok((u.get::<_, i64>(0)?, u.get(1)?)))
+        .optional()?
+    {
+        r.usage_count = super::count(n);
+        r.last_used_at = t;
+    }
     Ok(r)
 }
 
@@ -86,38 +97,60 @@ pub(crate) fn insert(conn: &Connection, k: &InsertKey<'_>) -> Result<()> {
         k.rotated_from,
         k.rate_limits_json,
     ])?;
+    conn.prepare_cached("INSERT INTO key_usage (key_id) VALUES (?1)")?
+        .execute([k.id])?;
     Ok(())
 }
 
-/// The mutable state of a key, as the verification hot path reads it.
+/// The state of a key, as the verification hot path reads it.
 pub(crate) struct KeyState {
+    pub seq: i64,
     pub id: String,
     pub revision: i64,
     pub enabled: bool,
     pub revoked_at: Option<i64>,
     pub expires_at: Option<i64>,
-    pub usage_count: u64,
-    pub last_used_at: Option<i64>,
 }
 
-/// The state of the key with this hash, read from the covering index alone.
-pub(crate) fn state_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<KeyState>> {
+/// Calls `then` with the state of the key with this hash, read from the
+/// covering index alone. The statement stays open meanwhile, so whatever
+/// `then` reads runs in the same read transaction: one snapshot, one WAL
+/// read lock (two `fcntl` calls) instead of one per statement.
+pub(crate) fn with_state_by_hash<T>(
+    conn: &Connection,
+    hash: &[u8; 32],
+    then: impl FnOnce(Option<KeyState>) -> Result<T>,
+) -> Result<T> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, revision, enabled, revoked_at, expires_at \
+         FROM api_keys INDEXED BY api_keys_state WHERE key_hash = ?1",
+    )?;
+    let mut rows = stmt.query([&hash[..]])?;
+    let state = match rows.next()? {
+        Some(r) => Some(KeyState {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            revision: r.get(2)?,
+            enabled: r.get(3)?,
+            revoked_at: r.get(4)?,
+            expires_at: r.get(5)?,
+        }),
+        None => None,
+    };
+    let out = then(state);
+    drop(rows);
+    out
+}
+
+/// The record in row `seq` with its revision (one search by rowid).
+pub(crate) fn get_by_seq(
+    conn: &Connection,
+    seq: i64,
+    now: i64,
+) -> Result<Option<(KeyRecord, i64)>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT id, revision, enabled, revoked_at, expires_at, usage_count, last_used_at \
-             FROM api_keys INDEXED BY api_keys_verify WHERE key_hash = ?1",
-        )?
-        .query_row([&hash[..]], |r| {
-            Ok(KeyState {
-                id: r.get(0)?,
-                revision: r.get(1)?,
-                enabled: r.get(2)?,
-                revoked_at: r.get(3)?,
-                expires_at: r.get(4)?,
-                usage_count: super::count(r.get(5)?),
-                last_used_at: r.get(6)?,
-            })
-        })
+        .prepare_cached(select_keys!(" WHERE seq = ?1"))?
+        .query_row([seq], |r| Ok((record(conn, r, now)?, r.get(18)?)))
         .optional()?)
 }
 
@@ -129,7 +162,7 @@ pub(crate) fn get_with_revision(
 ) -> Result<Option<(KeyRecord, i64)>> {
     Ok(conn
         .prepare_cached(select_keys!(" WHERE id = ?1"))?
-        .query_row([id], |r| Ok((record(r, now)?, r.get(20)?)))
+        .query_row([id], |r| Ok((record(conn, r, now)?, r.get(18)?)))
         .optional()?)
 }
 
@@ -175,8 +208,8 @@ pub(crate) fn list(
         }
     }
     sql.push_str(" ORDER BY seq LIMIT ?");
-    super::paged(conn, &sql, args, limit, after_seq, 19, |row| {
-        Ok(record(row, now)?)
+    super::paged(conn, &sql, args, limit, after_seq, 17, |row| {
+        Ok(record(conn, row, now)?)
     })
 }
 
@@ -263,8 +296,8 @@ pub(crate) fn delete(conn: &Connection, id: &str) -> Result<()> {
 /// Adds `count` successful uses; `last_used_at` only moves forward.
 pub(crate) fn add_usage(conn: &Connection, id: &str, count: u64, last_used: i64) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE api_keys SET usage_count = usage_count + ?2, \
-         last_used_at = max(coalesce(last_used_at, ?3), ?3) WHERE id = ?1",
+        "UPDATE key_usage SET usage_count = usage_count + ?2, \
+         last_used_at = max(coalesce(last_used_at, ?3), ?3) WHERE key_id = ?1",
     )?
     .execute(params![id, count as i64, last_used])?;
     Ok(())

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
 /// The schema version this build writes.
@@ -51,18 +52,51 @@ const MAX_IDLE_READERS: usize = 8;
 /// call re-parse its SQL.
 const STATEMENT_CACHE: usize = 128;
 
+/// Memory settings of every connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    /// Page cache per connection, MiB.
+    pub page_cache_mib: u32,
+    /// Memory-mapped bytes of the file, MiB (0: off).
+    pub mmap_mib: u32,
+}
+
+impl Tuning {
+    fn pragmas(&self) -> String {
+        format!(
+            "PRAGMA cache_size=-{}; PRAGMA mmap_size={};",
+            u64::from(self.page_cache_mib) * 1024,
+            u64::from(self.mmap_mib) << 20
+        )
+    }
+}
+
 pub(crate) struct Db {
     path: Option<String>,
+    tuning: Tuning,
     busy_timeout: Duration,
     durability: Durability,
     /// The file could only be opened read-only (write-protected).
     readonly: bool,
     writer: Mutex<Writer>,
-    /// True while a thread of this process holds the writer: the threads
-    /// waiting for it wait on `gate_free`, at most the busy timeout in all.
-    gate: Mutex<bool>,
+    /// This process's writer turns, first come first served: the threads
+    /// waiting wait on `gate_free`, at most the busy timeout in all.
+    gate: Mutex<Gate>,
     gate_free: Condvar,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// A ticket queue for the writer: a thread that loops on writes (a flush
+/// of a large backlog, slice after slice) queues behind those already
+/// waiting instead of taking the writer again at once.
+#[derive(Default)]
+struct Gate {
+    /// The next ticket to hand out.
+    next: u64,
+    /// The ticket whose turn it is.
+    serving: u64,
+    /// Tickets whose holders stopped waiting (busy timeout): skipped.
+    abandoned: std::collections::BTreeSet<u64>,
 }
 
 /// Holds this process's writer turn; gives it back on drop.
@@ -70,8 +104,17 @@ struct Turn<'a>(&'a Db);
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        *lock(&self.0.gate) = false;
-        self.0.gate_free.notify_one();
+        let mut g = lock(&self.0.gate);
+        g.serving += 1;
+        loop {
+            let s = g.serving;
+            if !g.abandoned.remove(&s) {
+                break;
+            }
+            g.serving += 1;
+        }
+        drop(g);
+        self.0.gate_free.notify_all();
     }
 }
 
@@ -224,7 +267,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Db {
     #[cfg(test)]
     pub(crate) fn open(path: &str, durability: Durability, busy_timeout: Duration) -> Result<Db> {
-        Db::open_with(path, durability, busy_timeout, true)
+        let tuning = Tuning {
+            page_cache_mib: 8,
+            mmap_mib: 0,
+        };
+        Db::open_with(path, durability, busy_timeout, true, tuning)
     }
 
     /// Opens the database; with `create` false a missing or empty file is
@@ -236,6 +283,7 @@ impl Db {
         durability: Durability,
         busy_timeout: Duration,
         create: bool,
+        tuning: Tuning,
     ) -> Result<Db> {
         if path.is_empty() {
             return Err(Error::invalid(
@@ -281,7 +329,8 @@ impl Db {
             Durability::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync};"
+            "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync}; {}",
+            tuning.pragmas()
         ))?;
         let readonly = conn.is_readonly(rusqlite::MAIN_DB)?;
         if !readonly {
@@ -299,6 +348,7 @@ impl Db {
         }
         Ok(Db {
             path: (!memory).then(|| path.to_string()),
+            tuning,
             busy_timeout,
             durability,
             readonly,
@@ -306,7 +356,7 @@ impl Db {
                 conn,
                 relaxed: false,
             }),
-            gate: Mutex::new(false),
+            gate: Mutex::new(Gate::default()),
             gate_free: Condvar::new(),
             readers: Mutex::new(Vec::new()),
         })
@@ -321,7 +371,10 @@ impl Db {
         )?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        conn.execute_batch("PRAGMA query_only=ON; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch(&format!(
+            "PRAGMA query_only=ON; PRAGMA foreign_keys=ON; {}",
+            self.tuning.pragmas()
+        ))?;
         Ok(conn)
     }
 
@@ -367,10 +420,13 @@ impl Db {
 
     /// Waits for this process's writer turn until `deadline`; `BUSY` after it.
     fn turn(&self, deadline: Instant) -> Result<Turn<'_>> {
-        let mut busy = lock(&self.gate);
-        while *busy {
+        let mut g = lock(&self.gate);
+        let me = g.next;
+        g.next += 1;
+        while g.serving != me {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                g.abandoned.insert(me);
                 return Err(Error::new(
                     ErrorKind::Busy,
                     format!(
@@ -379,13 +435,12 @@ impl Db {
                     ),
                 ));
             }
-            busy = self
+            g = self
                 .gate_free
-                .wait_timeout(busy, left)
+                .wait_timeout(g, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        *busy = true;
         Ok(Turn(self))
     }
 
