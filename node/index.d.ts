@@ -753,23 +753,35 @@ export declare function jwtSign(
 export interface Limit {
   name: string
   count: number
-  period_ms: number
-  burst: number
+  /** Period length in ms (`period_ms` is accepted too). */
+  periodMs?: number
+  /** @deprecated use periodMs */
+  period_ms?: number
+  /** Largest burst (default: count). */
+  burst?: number
 }
 
 /** The answer of a rate-limit check. */
 export interface RateDecision {
   allowed: boolean
-  retry_after_ms: number
-  limits: { name: string; remaining: number; reset_ms: number }[]
+  retryAfterMs: number
+  limits: { name: string; remaining: number; resetMs: number }[]
+}
+
+/** Options of `new RateLimiter()`. */
+export interface RateLimiterOptions {
+  /** Limits used by `check(key)`, parsed once. */
+  limits?: Limit[]
+  /** Buckets kept before full ones are evicted (default 1000000). */
+  maxBuckets?: number
 }
 
 /** In-process rate limiter: GCRA buckets per key and named limit (not shared across processes). */
 export declare class RateLimiter {
-  constructor(maxBuckets?: number)
-  /** Counts one request of `key` against every limit, all-or-nothing. */
-  check(key: string, limits: Limit[], nowMs?: number): RateDecision
+  constructor(options?: RateLimiterOptions | number)
+  /** Counts one request of `key` against every limit (default: the constructor's), all-or-nothing. */
+  check(key: string, limits?: Limit[], nowMs?: number): RateDecision
   /** Answers as `check` would, without counting. */
-  peek(key: string, limits: Limit[], nowMs?: number): RateDecision
+  peek(key: string, limits?: Limit[], nowMs?: number): RateDecision
   get size(): number
 }

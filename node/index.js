@@ -49,9 +49,10 @@ function mapError(e) {
   return e
 }
 
-const { TokenManager, CreatedKey, VerifyResult, RateLimiter } = native
+const { TokenManager, CreatedKey, VerifyResult } = native
+const { rateLimiterNew, rateLimiterDecide, rateLimiterSize } = native
 
-for (const [proto, name] of [TokenManager.prototype, RateLimiter.prototype].flatMap((p) =>
+for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
   Object.getOwnPropertyNames(p).map((n) => [p, n]),
 )) {
   const desc = Object.getOwnPropertyDescriptor(proto, name)
@@ -388,6 +389,73 @@ function isWellFormed(key) {
     return native.isWellFormed(key)
   } catch (e) {
     throw mapError(e)
+  }
+}
+
+// Rate limiter: the native side checks and writes plain numbers into a
+// Float64Array; the result object is built here (a JS object literal costs
+// a few nanoseconds, one built through N-API several hundred).
+class RateLimiter {
+  #native
+  #names
+  #buf
+
+  /** `new RateLimiter({ limits, maxBuckets })`; `new RateLimiter(maxBuckets)` still works. */
+  constructor(options) {
+    let maxBuckets
+    let limits
+    if (options === undefined || typeof options === 'number') {
+      maxBuckets = options
+    } else if (options !== null && typeof options === 'object' && !Array.isArray(options)) {
+      ;({ maxBuckets, limits } = options)
+    } else {
+      throw invalidArgument('RateLimiter options must be { limits, maxBuckets } or a number')
+    }
+    try {
+      this.#native = rateLimiterNew(maxBuckets, limits)
+    } catch (e) {
+      throw mapError(e)
+    }
+    this.#names = limits === undefined ? undefined : limits.map((l) => l.name)
+    this.#buf = new Float64Array(1 + 2 * Math.max(1, limits ? limits.length : 1))
+  }
+
+  /** Counts one request of `key` against every limit, all-or-nothing. */
+  check(key, limits, nowMs) {
+    return this.#decide(key, limits, nowMs, true)
+  }
+
+  /** Answers as `check` would, without counting. */
+  peek(key, limits, nowMs) {
+    return this.#decide(key, limits, nowMs, false)
+  }
+
+  /** Number of buckets held. */
+  get size() {
+    return rateLimiterSize(this.#native)
+  }
+
+  #decide(key, limits, nowMs, consume) {
+    let names = this.#names
+    let allowed
+    try {
+      if (limits === undefined || limits === null) {
+        allowed = rateLimiterDecide(this.#native, key, consume, nowMs, this.#buf)
+      } else {
+        if (!Array.isArray(limits)) throw invalidArgument('limits must be an array')
+        names = limits.map((l) => (l && typeof l === 'object' ? l.name : undefined))
+        if (this.#buf.length < 1 + 2 * limits.length) this.#buf = new Float64Array(1 + 2 * limits.length)
+        allowed = rateLimiterDecide(this.#native, key, consume, nowMs, this.#buf, limits)
+      }
+    } catch (e) {
+      throw mapError(e)
+    }
+    const b = this.#buf
+    const states = new Array(names.length)
+    for (let i = 0; i < names.length; i++) {
+      states[i] = { name: names[i], remaining: b[1 + 2 * i], resetMs: b[2 + 2 * i] }
+    }
+    return { allowed, retryAfterMs: b[0], limits: states }
   }
 }
 

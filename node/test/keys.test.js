@@ -350,12 +350,53 @@ test('rate limiter: shared vectors', () => {
     const rl = new RateLimiter()
     for (const step of c.steps) {
       const d = rl.check('key', c.limits, step.now_ms)
-      assert.deepEqual(d, { allowed: step.allowed, retry_after_ms: step.retry_after_ms, limits: step.limits }, c.name)
+      const limits = step.limits.map((l) => ({ name: l.name, remaining: l.remaining, resetMs: l.reset_ms }))
+      assert.deepEqual(d, { allowed: step.allowed, retryAfterMs: step.retry_after_ms, limits }, c.name)
     }
   }
   const rl = new RateLimiter()
   assert.throws(() => rl.check('k', [{ name: 's', count: 0, period_ms: 1, burst: 1 }]), { code: 'INVALID_ARGUMENT' })
   assert.throws(() => rl.check('k', 'nope'), { code: 'INVALID_ARGUMENT' })
+})
+
+test('rate limiter: limits parsed once, camelCase results', () => {
+  const { RateLimiter } = require('..')
+  const rl = new RateLimiter({
+    limits: [
+      { name: 'perSecond', count: 2, periodMs: 1000, burst: 2 },
+      { name: 'perMinute', count: 3, period_ms: 60000 }, // snake_case accepted, burst defaults to count
+    ],
+    maxBuckets: 1000,
+  })
+  const got = [0, 0, 0].map(() => rl.check('k', undefined, 0))
+  assert.deepEqual(
+    got.map((d) => d.allowed),
+    [true, true, false],
+  )
+  assert.equal(got[2].retryAfterMs, 500)
+  assert.deepEqual(got[1].limits, [
+    { name: 'perSecond', remaining: 0, resetMs: 1000 },
+    { name: 'perMinute', remaining: 1, resetMs: 40000 },
+  ])
+  assert.ok(rl.peek('k', undefined, 1000).allowed)
+  assert.ok(rl.check('k', undefined, 1000).allowed)
+  assert.ok(!rl.check('k', undefined, 1000).allowed)
+  assert.equal(rl.size, 2)
+  assert.ok(rl.check('other').allowed) // system clock
+  assert.ok(new RateLimiter(10).check('k', [{ name: 'a', count: 1, periodMs: 1000 }], 0).allowed)
+  assert.throws(() => new RateLimiter().check('k'), (e) => e.code === 'INVALID_ARGUMENT' && /no limits/.test(e.message))
+  for (const bad of [
+    { limits: [] },
+    { limits: [{ name: 'a', count: 1 }] },
+    { limits: [{ name: 'a', count: 1, periodMs: 1, extra: 1 }] },
+    { limits: [{ name: 'a', count: -1, periodMs: 1 }] },
+    { limits: [{ name: 'a', count: 1, periodMs: 1 }, { name: 'a', count: 2, periodMs: 1 }] },
+    { limits: 'nope' },
+    { maxBuckets: 0 },
+    'nope',
+  ]) {
+    assert.throws(() => new RateLimiter(bad), { code: 'INVALID_ARGUMENT' }, JSON.stringify(bad))
+  }
 })
 
 test('metrics in Prometheus text format', () => {

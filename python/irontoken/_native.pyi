@@ -26,6 +26,7 @@ __all__ = [
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
+    "RateDecision",
     "RateLimiter",
     "jwt_decode",
     "jwt_encode",
@@ -500,16 +501,41 @@ class JwtSigner:
 
 @final
 class RateLimiter:
-    """In-process rate limiter: GCRA buckets per key and named limit (not shared across processes)."""
+    """In-process rate limiter: GCRA buckets per key and named limit (not shared across processes).
 
-    def __new__(cls, max_buckets: int = 1000000) -> "RateLimiter": ...
+    Limits given here are parsed once and used by `check(key)`; `check(key, limits)` still works.
+    """
+
+    def __new__(
+        cls, limits: Optional[Sequence[Mapping[str, Any]]] = None, max_buckets: int = 1000000
+    ) -> "RateLimiter": ...
     def check(
-        self, key: str, limits: Sequence[Dict[str, Any]], now_ms: Optional[int] = None
-    ) -> Dict[str, Any]: ...
+        self,
+        key: str,
+        limits: Optional[Sequence[Mapping[str, Any]]] = None,
+        now_ms: Optional[int] = None,
+    ) -> "RateDecision": ...
     def peek(
-        self, key: str, limits: Sequence[Dict[str, Any]], now_ms: Optional[int] = None
-    ) -> Dict[str, Any]: ...
+        self,
+        key: str,
+        limits: Optional[Sequence[Mapping[str, Any]]] = None,
+        now_ms: Optional[int] = None,
+    ) -> "RateDecision": ...
     def __len__(self) -> int: ...
+
+@final
+class RateDecision:
+    """The answer of a rate-limit check; truthy when allowed, readable as a mapping too."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def retry_after_ms(self) -> int: ...
+    @property
+    def limits(self) -> List[Dict[str, Any]]: ...
+    def __bool__(self) -> bool: ...
+    def __getitem__(self, name: str, /) -> Any: ...
+    def to_dict(self) -> Dict[str, Any]: ...
 
 @final
 class Jwk:

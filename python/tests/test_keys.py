@@ -380,3 +380,41 @@ def test_cache_and_memory_options(tmp_path):
     for bad in ({"key_cache_size": 0}, {"page_cache_mib": 0}, {"mmap_mib": 70000}, {"mmap_mib": -1}):
         with pytest.raises(InvalidArgumentError):
             TokenManager(db, **bad)  # type: ignore[arg-type]
+
+
+def test_rate_limiter_with_limits_parsed_once():
+    from irontoken import RateDecision, RateLimiter
+
+    limits = [
+        {"name": "per_second", "count": 2, "period_ms": 1000, "burst": 2},
+        {"name": "per_minute", "count": 3, "period_ms": 60000},  # burst defaults to count
+    ]
+    rl = RateLimiter(limits=limits, max_buckets=1000)
+    got = [rl.check("k", now_ms=0) for _ in range(3)]
+    assert [bool(d) for d in got] == [True, True, False]
+    assert isinstance(got[0], RateDecision) and got[0].allowed and got[2].retry_after_ms == 500
+    assert got[1].limits == [
+        {"name": "per_second", "remaining": 0, "reset_ms": 1000},
+        {"name": "per_minute", "remaining": 1, "reset_ms": 40000},
+    ]
+    assert got[2]["allowed"] is False and got[2].to_dict()["retry_after_ms"] == 500
+    assert rl.peek("k", now_ms=1000).allowed  # refilled one, not counted
+    assert rl.check("k", now_ms=1000).allowed
+    assert not rl.check("k", now_ms=1000).allowed  # per_minute: 3 used
+    # Per-call limits still work, and the configured ones are not needed for them.
+    assert RateLimiter().check("k", limits, now_ms=0).allowed
+    with pytest.raises(InvalidArgumentError, match="no limits"):
+        RateLimiter().check("k")
+    for bad in (
+        [],
+        [{"name": "a", "count": 1}],
+        [{"name": "a", "count": 1, "period_ms": 1, "extra": 1}],
+        [{"name": "a", "count": -1, "period_ms": 1}],
+        [{"name": "a", "count": 1, "period_ms": 1}, {"name": "a", "count": 2, "period_ms": 1}],
+        "not a list",
+        [1],
+    ):
+        with pytest.raises(InvalidArgumentError):
+            RateLimiter(limits=bad)  # type: ignore[arg-type]
+    with pytest.raises(KeyError):
+        got[0]["nope"]

@@ -1878,51 +1878,96 @@ pub fn jose_code(code: String) -> Option<String> {
         .map(str::to_string)
 }
 
-/// In-process rate limiter (GCRA buckets per key and named limit).
-#[napi]
-pub struct RateLimiter(irontoken::ratelimit::RateLimiter);
-
-impl RateLimiter {
-    fn decide(
-        &self,
-        key: &str,
-        limits: Value,
-        now_ms: Option<f64>,
-        consume: bool,
-    ) -> Result<Value, Code> {
-        let limits = limits_of(limits, "limits")?;
-        let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
-        value_of(self.0.decide(key, &limits, now, consume).map_err(err)?)
-    }
+/// In-process rate limiter (GCRA buckets per key and named limit) with its
+/// default limits. index.js wraps it as `RateLimiter`; the calls take it as
+/// an `External` (a class method pays napi-rs's borrow tracking, about
+/// 150 ns a call) and build each result from plain numbers.
+pub struct Limiter {
+    inner: irontoken::ratelimit::RateLimiter,
+    /// Limits given to the constructor, parsed once.
+    limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
 }
 
-#[napi]
-impl RateLimiter {
-    /// A limiter keeping about `maxBuckets` buckets before evicting full ones.
-    #[napi(catch_unwind, constructor)]
-    pub fn new(max_buckets: Option<f64>) -> Result<Self, Code> {
-        let n = int(max_buckets, "maxBuckets")?.unwrap_or(1_000_000).max(1) as usize;
-        Ok(RateLimiter(irontoken::ratelimit::RateLimiter::new(n)))
-    }
-
-    /// Counts one request of `key` against every limit (all-or-nothing).
-    #[napi(catch_unwind)]
-    pub fn check(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
-        self.decide(&key, limits, now_ms, true)
-    }
-
-    /// Answers as `check` would, without counting the request.
-    #[napi(catch_unwind)]
-    pub fn peek(&self, key: String, limits: Value, now_ms: Option<f64>) -> Result<Value, Code> {
-        self.decide(&key, limits, now_ms, false)
-    }
-
-    /// Number of buckets held.
-    #[napi(catch_unwind, getter)]
-    pub fn size(&self) -> u32 {
-        self.0.len().min(u32::MAX as usize) as u32
-    }
+/// A limiter keeping about `maxBuckets` buckets before evicting full ones,
+/// with default `limits` (camelCase or snake_case fields).
+#[napi(catch_unwind, ts_return_type = "ExternalObject<'RateLimiter'>")]
+pub fn rate_limiter_new(
+    max_buckets: Option<f64>,
+    limits: Option<Value>,
+) -> Result<External<Limiter>, Code> {
+    let n = int(max_buckets, "maxBuckets")?.unwrap_or(1_000_000);
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| invalid("maxBuckets must be >= 1"))?;
+    let limits = match limits {
+        None => None,
+        Some(l) => {
+            let l = limits_of(l, "limits")?;
+            if l.is_empty() {
+                return Err(invalid("no limits given"));
+            }
+            irontoken::ratelimit::Limit::validate_list(&l).map_err(err)?;
+            Some(l.into())
+        }
+    };
+    Ok(External::new(Limiter {
+        inner: irontoken::ratelimit::RateLimiter::new(n),
+        limits,
+    }))
 }
+
+/// Counts (`consume`) or peeks one request of `key` against `limits`
+/// (default: the limiter's), all-or-nothing. Writes `retryAfterMs` to
+/// `out[0]`, then `remaining` and `resetMs` of each limit; returns whether
+/// the request is allowed.
+#[napi(catch_unwind)]
+pub fn rate_limiter_decide(
+    rl: &External<Limiter>,
+    key: String,
+    consume: bool,
+    now_ms: Option<f64>,
+    mut out: Float64ArraySlice<'_>,
+    limits: Option<Value>,
+) -> Result<bool, Code> {
+    let limits: Arc<[irontoken::ratelimit::Limit]> = match (limits, &rl.limits) {
+        (Some(l), _) => limits_of(l, "limits")?.into(),
+        (None, Some(l)) => l.clone(),
+        (None, None) => {
+            return Err(invalid(
+                "no limits: give them to new RateLimiter({ limits }) or to check()",
+            ));
+        }
+    };
+    if out.len() < 1 + 2 * limits.len() {
+        return Err(invalid("result buffer too small"));
+    }
+    let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
+    let mut verdicts = Vec::with_capacity(limits.len());
+    let (allowed, retry_after_ms) = rl
+        .inner
+        .decide_into(&key, &limits, now, consume, &mut verdicts)
+        .map_err(err)?;
+    // SAFETY: a synchronous call on the JS thread: nothing else touches the
+    // buffer while this runs.
+    let out = unsafe { out.as_mut() };
+    let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
+    out[0] = safe(retry_after_ms);
+    for (i, v) in verdicts.iter().enumerate() {
+        out[1 + 2 * i] = safe(v.remaining);
+        out[2 + 2 * i] = safe(v.reset_ms);
+    }
+    Ok(allowed)
+}
+
+/// Number of buckets held.
+#[napi(catch_unwind)]
+pub fn rate_limiter_size(rl: &External<Limiter>) -> u32 {
+    rl.inner.len().min(u32::MAX as usize) as u32
+}
+
+/// 2^53 - 1: the largest integer a JS number holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// True if `key` has the shape and checksum of an irontoken key (no database lookup).
 #[napi(catch_unwind)]

@@ -1873,65 +1873,229 @@ fn jwt_encode(
     call(py, || signer.sign_json(claims_json, headers_json))
 }
 
-/// In-process rate limiter (GCRA buckets per key and named limit).
+/// In-process rate limiter: GCRA buckets per key and named limit. Limits
+/// given to the constructor are parsed once and used by `check(key)`.
 #[pyclass(frozen, module = "irontoken._native")]
-struct RateLimiter(irontoken::ratelimit::RateLimiter);
+struct RateLimiter {
+    inner: irontoken::ratelimit::RateLimiter,
+    limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
+}
 
 impl RateLimiter {
-    fn decide<'py>(
+    fn decide(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         key: &str,
-        limits: &Bound<'_, PyAny>,
+        limits: Option<&Bound<'_, PyAny>>,
         now_ms: Option<i64>,
         consume: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let limits: Vec<irontoken::ratelimit::Limit> = from_py(py, limits, "limits")?;
+    ) -> PyResult<RateDecision> {
+        let limits: Arc<[irontoken::ratelimit::Limit]> = match (limits, &self.limits) {
+            (Some(l), _) => limits_of(py, l)?.into(),
+            (None, Some(l)) => l.clone(),
+            (None, None) => {
+                return Err(to_py(
+                    py,
+                    Error::invalid("no limits: give them to RateLimiter(limits=...) or to check()"),
+                ));
+            }
+        };
         let now = now_ms.unwrap_or_else(irontoken::SystemClock::now_ms);
-        let d = self
-            .0
-            .decide(key, &limits, now, consume)
+        let mut verdicts = Vec::with_capacity(limits.len());
+        let (allowed, retry_after_ms) = self
+            .inner
+            .decide_into(key, &limits, now, consume, &mut verdicts)
             .map_err(|e| to_py(py, e))?;
-        to_py_serialized(py, &d)
+        Ok(RateDecision {
+            allowed,
+            retry_after_ms,
+            limits,
+            verdicts,
+        })
     }
+}
+
+/// Limits given as a list of dicts (`name`, `count`, `period_ms`, `burst`),
+/// read without a JSON round trip.
+fn limits_of(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Vec<irontoken::ratelimit::Limit>> {
+    let bad = |what: &str| to_py(py, Error::invalid(format!("limits: {what}")));
+    let Ok(list) = v.try_iter() else {
+        return Err(bad("must be a list of {name, count, period_ms, burst}"));
+    };
+    let mut out = Vec::new();
+    for item in list {
+        let item = item?;
+        let Ok(d) = item.cast::<pyo3::types::PyDict>() else {
+            return Err(bad("each limit must be a dict"));
+        };
+        let field = |name: &str| -> PyResult<Bound<'_, PyAny>> {
+            d.get_item(name)?
+                .ok_or_else(|| bad(&format!("missing field `{name}`")))
+        };
+        for k in d.keys() {
+            let k: String = k.extract().map_err(|_| bad("keys must be strings"))?;
+            if !matches!(k.as_str(), "name" | "count" | "period_ms" | "burst") {
+                return Err(bad(&format!("unknown field `{k}`")));
+            }
+        }
+        let name: String = field("name")?
+            .extract()
+            .map_err(|_| bad("`name` must be a string"))?;
+        let count = int::<u64>(&field("count")?)?;
+        let period_ms = int::<u64>(&field("period_ms")?)?;
+        let burst = match d.get_item("burst")? {
+            Some(b) => int::<u64>(&b)?,
+            None => count,
+        };
+        out.push(irontoken::ratelimit::Limit {
+            name,
+            count,
+            period_ms,
+            burst,
+        });
+    }
+    Ok(out)
 }
 
 #[pymethods]
 impl RateLimiter {
     #[new]
-    #[pyo3(signature = (max_buckets=1_000_000))]
-    fn new(#[pyo3(from_py_with = int::<usize>)] max_buckets: usize) -> Self {
-        RateLimiter(irontoken::ratelimit::RateLimiter::new(max_buckets))
+    #[pyo3(signature = (limits=None, max_buckets=1_000_000))]
+    fn new(
+        py: Python<'_>,
+        limits: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = int::<usize>)] max_buckets: usize,
+    ) -> PyResult<Self> {
+        let limits = match limits {
+            None => None,
+            Some(l) => {
+                let l = limits_of(py, &l)?;
+                if l.is_empty() {
+                    return Err(to_py(py, Error::invalid("no limits given")));
+                }
+                irontoken::ratelimit::Limit::validate_list(&l).map_err(|e| to_py(py, e))?;
+                Some(l.into())
+            }
+        };
+        Ok(RateLimiter {
+            inner: irontoken::ratelimit::RateLimiter::new(max_buckets),
+            limits,
+        })
     }
 
     /// Counts one request of `key` against every limit, all-or-nothing.
-    /// `limits`: list of {"name", "count", "period_ms", "burst"}; `now_ms` defaults to the system clock.
-    #[pyo3(signature = (key, limits, now_ms=None))]
-    fn check<'py>(
+    /// `limits` (list of {"name", "count", "period_ms", "burst"}) defaults to
+    /// the constructor's; `now_ms` defaults to the system clock.
+    #[pyo3(signature = (key, limits=None, now_ms=None))]
+    fn check(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         key: &str,
-        limits: &Bound<'_, PyAny>,
+        limits: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] now_ms: Option<i64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.decide(py, key, limits, now_ms, true)
+    ) -> PyResult<RateDecision> {
+        self.decide(py, key, limits.as_ref(), now_ms, true)
     }
 
     /// Answers as `check` would, without counting the request.
-    #[pyo3(signature = (key, limits, now_ms=None))]
-    fn peek<'py>(
+    #[pyo3(signature = (key, limits=None, now_ms=None))]
+    fn peek(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         key: &str,
-        limits: &Bound<'_, PyAny>,
+        limits: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] now_ms: Option<i64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.decide(py, key, limits, now_ms, false)
+    ) -> PyResult<RateDecision> {
+        self.decide(py, key, limits.as_ref(), now_ms, false)
     }
 
     /// Number of buckets held.
     fn __len__(&self) -> usize {
-        self.0.len()
+        self.inner.len()
+    }
+}
+
+/// The answer of a rate-limit check: `allowed`, `retry_after_ms` and, per
+/// limit, `remaining` and `reset_ms`. Truthy when allowed; also readable as
+/// a mapping (`d["allowed"]`) like the dicts of earlier versions.
+#[pyclass(frozen, module = "irontoken._native")]
+struct RateDecision {
+    allowed: bool,
+    retry_after_ms: u64,
+    limits: Arc<[irontoken::ratelimit::Limit]>,
+    verdicts: Vec<irontoken::ratelimit::Verdict>,
+}
+
+#[pymethods]
+impl RateDecision {
+    /// True if the request is within every limit (and, for `check`, was counted).
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.allowed
+    }
+    /// Milliseconds to wait before the request would be allowed (0 if allowed).
+    #[getter]
+    fn retry_after_ms(&self) -> u64 {
+        self.retry_after_ms
+    }
+    /// Per limit, in order: {"name", "remaining", "reset_ms"}.
+    #[getter]
+    fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let items = self
+            .limits
+            .iter()
+            .zip(&self.verdicts)
+            .map(|(l, v)| {
+                let d = pyo3::types::PyDict::new(py);
+                d.set_item("name", &l.name)?;
+                d.set_item("remaining", v.remaining)?;
+                d.set_item("reset_ms", v.reset_ms)?;
+                Ok(d)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        pyo3::types::PyList::new(py, items)
+    }
+    fn __bool__(&self) -> bool {
+        self.allowed
+    }
+    fn __getitem__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        match name {
+            "allowed" => Ok(pyo3::types::PyBool::new(py, self.allowed)
+                .to_owned()
+                .into_any()),
+            "retry_after_ms" => Ok(self.retry_after_ms.into_pyobject(py)?.into_any()),
+            "limits" => Ok(self.limits(py)?.into_any()),
+            _ => Err(pyo3::exceptions::PyKeyError::new_err(name.to_string())),
+        }
+    }
+    /// The decision as a plain dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("allowed", self.allowed)?;
+        d.set_item("retry_after_ms", self.retry_after_ms)?;
+        d.set_item("limits", self.limits(py)?)?;
+        Ok(d)
+    }
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Ok(o) = other.cast::<RateDecision>() {
+            let o = o.get();
+            return Ok(self.allowed == o.allowed
+                && self.retry_after_ms == o.retry_after_ms
+                && self.verdicts == o.verdicts
+                && self
+                    .limits
+                    .iter()
+                    .map(|l| &l.name)
+                    .eq(o.limits.iter().map(|l| &l.name)));
+        }
+        self.to_dict(py)?.eq(other)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "RateDecision(allowed={}, retry_after_ms={})",
+            if self.allowed { "True" } else { "False" },
+            self.retry_after_ms
+        )
     }
 }
 
@@ -1954,6 +2118,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;
+    m.add_class::<RateDecision>()?;
     m.add_function(wrap_pyfunction!(jwt_decode, m)?)?;
     m.add_function(wrap_pyfunction!(jwt_unverified, m)?)?;
     m.add_class::<Jwk>()?;

@@ -21,6 +21,7 @@ use std::sync::Mutex;
 
 /// One named limit: `count` requests per `period_ms`, bursts up to `burst`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(from = "LimitSpec")]
 pub struct Limit {
     /// Name, e.g. `per_second` or `per_day`; buckets are per key and name.
     pub name: String,
@@ -30,6 +31,27 @@ pub struct Limit {
     pub period_ms: u64,
     /// Largest burst (bucket capacity); at least 1.
     pub burst: u64,
+}
+
+/// A limit as given: `burst` defaults to `count`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitSpec {
+    name: String,
+    count: u64,
+    period_ms: u64,
+    burst: Option<u64>,
+}
+
+impl From<LimitSpec> for Limit {
+    fn from(s: LimitSpec) -> Limit {
+        Limit {
+            burst: s.burst.unwrap_or(s.count),
+            name: s.name,
+            count: s.count,
+            period_ms: s.period_ms,
+        }
+    }
 }
 
 impl Limit {
@@ -232,57 +254,78 @@ impl RateLimiter {
         now_ms: i64,
         consume: bool,
     ) -> Result<Decision> {
+        let mut verdicts = Vec::with_capacity(limits.len());
+        let (allowed, retry_after_ms) =
+            self.decide_into(key, limits, now_ms, consume, &mut verdicts)?;
+        let limits = limits
+            .iter()
+            .zip(&verdicts)
+            .map(|(l, v)| LimitState {
+                name: l.name.clone(),
+                remaining: v.remaining,
+                reset_ms: v.reset_ms,
+            })
+            .collect();
+        Ok(Decision {
+            allowed,
+            retry_after_ms,
+            limits,
+        })
+    }
+
+    /// [`RateLimiter::decide`] without building names: `out` receives one
+    /// [`Verdict`] per limit, in order; returns (allowed, retry_after_ms).
+    /// The bindings' hot path (a result object built from plain numbers).
+    pub fn decide_into(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        now_ms: i64,
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
         if limits.is_empty() {
             return Err(Error::invalid("no limits given"));
         }
         for l in limits {
             l.validate()?;
         }
+        out.clear();
         let now = now_ms.saturating_mul(1000);
         let (shard, id) = self.locate(key);
-        let ids: Vec<u64> = limits.iter().map(|l| id(&l.name)).collect();
+        let mut steps: Vec<(u64, Step)> = Vec::with_capacity(limits.len());
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        let steps: Vec<Step> = limits
-            .iter()
-            .zip(&ids)
-            .map(|(l, bucket)| Step::new(l, shard.get(bucket).copied(), now))
-            .collect();
+        for l in limits {
+            let bucket = id(&l.name);
+            steps.push((bucket, Step::new(l, shard.get(&bucket).copied(), now)));
+        }
         // All-or-nothing: the request waits for its slowest limit.
-        let wait = steps.iter().map(|s| s.wait_us(now)).max().unwrap_or(0);
+        let wait = steps.iter().map(|(_, s)| s.wait_us(now)).max().unwrap_or(0);
         let allowed = wait == 0;
         if allowed && consume {
-            self.store(
-                &mut shard,
-                now,
-                ids.iter().zip(&steps).map(|(b, s)| (*b, s.new_tat)),
-            );
+            self.store(&mut shard, now, steps.iter().map(|(b, s)| (*b, s.new_tat)));
         } else if consume {
             self.store(
                 &mut shard,
                 now,
-                ids.iter()
-                    .zip(&steps)
+                steps
+                    .iter()
                     .filter(|(_, s)| s.clamped)
                     .map(|(b, s)| (*b, s.tat)),
             );
         }
-        let states = limits
-            .iter()
-            .zip(&steps)
-            .map(|(l, s)| {
-                let (remaining, reset_ms) = s.after(allowed, now);
-                LimitState {
-                    name: l.name.clone(),
-                    remaining,
-                    reset_ms,
-                }
-            })
-            .collect();
-        Ok(Decision {
-            allowed,
-            retry_after_ms: (wait as u64).div_ceil(1000),
-            limits: states,
-        })
+        drop(shard);
+        let retry_after_ms = (wait as u64).div_ceil(1000);
+        out.extend(steps.iter().map(|(_, s)| {
+            let (remaining, reset_ms) = s.after(allowed, now);
+            Verdict {
+                allowed,
+                remaining,
+                retry_after_ms,
+                reset_ms,
+            }
+        }));
+        Ok((allowed, retry_after_ms))
     }
 }
 
