@@ -92,9 +92,12 @@ header-check: rust ## include/irontoken.h must match what cbindgen generates
 bench: ## criterion benchmarks of the core: keys, jwt, ratelimit (results in BENCHMARKS.md)
 	$(CARGO) bench -p irontoken
 
-bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose and fast-jwt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt
+bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose, fast-jwt, limits, rate-limiter-flexible; key sweep 10k-1M
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt limits
 	$(VENV)/bin/python bench/keys_python.py
+	$(VENV)/bin/python bench/keys_sweep_python.py
+	$(VENV)/bin/python bench/ratelimit_python.py
+	node bench/ratelimit_node.js
 	node bench/keys_node.js
 	$(VENV)/bin/python bench/jwt_python.py
 	$(VENV)/bin/python bench/usage_python.py

@@ -1,0 +1,99 @@
+"""Key verification over a random working set, 10k / 100k / 1M keys stored.
+
+irontoken `verify_key` against a hand-written sha256 + sqlite3 lookup, both
+on the same keys, interleaved, from one Python process. Each database is
+built once with the bulk path (`create_keys`) and cached under
+`target/bench/` (the 1M one takes about a minute and 0.6 GB).
+Run: `make bench-compare` (or `.venv/bin/python bench/keys_sweep_python.py 10000 100000`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import sqlite3
+import sys
+import time
+
+from irontoken import SCHEMA_VERSION, TokenManager
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "bench")
+SAMPLES = 100_000
+
+
+def build(n: int) -> str:
+    """The directory holding n keys (irontoken.db, plain.db, keys.txt), built if missing."""
+    d = os.path.join(ROOT, f"keys-v{SCHEMA_VERSION}-{n}")
+    if os.path.exists(os.path.join(d, "keys.txt")):
+        return d
+    os.makedirs(d, exist_ok=True)
+    tm = TokenManager(os.path.join(d, "irontoken.db"), durability="normal")
+    keys: list[str] = []
+    t = time.perf_counter()
+    while len(keys) < n:
+        batch = min(50_000, n - len(keys))
+        created = tm.create_keys([{"owner": f"o{i % 1000}", "scopes": ["read"]} for i in range(batch)])
+        keys += [c.key for c in created]
+    rate = n / (time.perf_counter() - t)
+    tm.close()
+    print(f"  built {n} keys with create_keys: {rate:,.0f} keys/s")
+    con = sqlite3.connect(os.path.join(d, "plain.db"))
+    con.execute("CREATE TABLE k (h BLOB PRIMARY KEY, owner TEXT, scopes TEXT)")
+    con.executemany(
+        "INSERT INTO k VALUES (?, 'bench', '[\"read\"]')",
+        [(hashlib.sha256(k.encode()).digest(),) for k in keys],
+    )
+    con.commit()
+    con.close()
+    with open(os.path.join(d, "keys.txt"), "w") as f:
+        f.write("\n".join(keys))
+    return d
+
+
+def percentiles(fn, sample: list[str]) -> tuple[float, float]:
+    """p50 and p99 in µs of fn(key) over the sample (each call timed)."""
+    pc = time.perf_counter_ns
+    ts = []
+    for k in sample:
+        t = pc()
+        fn(k)
+        ts.append(pc() - t)
+    ts.sort()
+    return ts[len(ts) // 2] / 1000, ts[int(len(ts) * 0.99)] / 1000
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]
+    print("verify_key, random keys out of N stored (p50 / p99 µs; hand-written = sha256 + sqlite3)")
+    print(f"  {'N':>9} {'irontoken p50':>14} {'p99':>7} {'hand-written p50':>17} {'p99':>7} {'ratio':>6}")
+    for n in sizes:
+        d = build(n)
+        with open(os.path.join(d, "keys.txt")) as f:
+            keys = f.read().split("\n")
+        tm = TokenManager(os.path.join(d, "irontoken.db"), durability="normal")
+        con = sqlite3.connect(os.path.join(d, "plain.db"))
+
+        def plain(k: str) -> object:
+            return con.execute(
+                "SELECT owner, scopes FROM k WHERE h = ?", (hashlib.sha256(k.encode()).digest(),)
+            ).fetchone()
+
+        rng = random.Random(n)
+        ours, theirs = [], []
+        for _ in range(3):  # interleaved rounds, a fresh random sample each
+            sample = [rng.choice(keys) for _ in range(SAMPLES)]
+            for k in sample[: SAMPLES // 4]:  # warm both the same way
+                tm.verify_key(k)
+                plain(k)
+            ours.append(percentiles(tm.verify_key, sample))
+            theirs.append(percentiles(plain, sample))
+        o50, o99 = (sorted(x)[1] for x in zip(*ours))
+        t50, t99 = (sorted(x)[1] for x in zip(*theirs))
+        print(f"  {n:>9} {o50:>14.2f} {o99:>7.2f} {t50:>17.2f} {t99:>7.2f} {t50 / o50:>5.2f}x")
+        tm.close()
+        con.close()
+
+
+if __name__ == "__main__":
+    main()
