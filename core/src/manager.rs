@@ -354,7 +354,18 @@ impl Pending {
     fn len(&self) -> usize {
         self.usage.len() + self.audit.len() + self.records.len()
     }
+
+    /// What counts against the flush threshold: a buffered counter weighs
+    /// 1/8 (small, and each flush commit makes every reader of the file
+    /// drop its page cache: counters of many keys are better written in
+    /// fewer, larger commits).
+    fn pressure(&self) -> usize {
+        self.usage.len() / COUNTER_WEIGHT + self.audit.len() + self.records.len()
+    }
 }
+
+/// Buffered counters per unit of flush pressure (see [`Pending::pressure`]).
+const COUNTER_WEIGHT: usize = 8;
 
 /// A key record as verification last read it, with this process's uses since.
 pub(crate) struct CachedKey {
@@ -468,7 +479,7 @@ impl Inner {
     }
 
     fn after_push(&self, p: std::sync::MutexGuard<'_, Pending>) -> Result<()> {
-        let n = p.len();
+        let n = p.pressure();
         drop(p);
         if n >= self.threshold.saturating_mul(8) {
             self.flush()
@@ -523,8 +534,15 @@ impl Inner {
         }
         let mut batch = self.take_batch();
         while batch.len() > 0 {
-            let deadline = Instant::now() + FLUSH_SLICE;
-            match self.db.write(|tx| write_some(tx, &batch, Some(deadline))) {
+            let start = Instant::now();
+            let slice = |n: usize| {
+                n % 16 == 15
+                    && match start.elapsed() {
+                        t if t >= FLUSH_SLICE_MAX => true,
+                        t => t >= FLUSH_SLICE && self.db.writers_waiting(),
+                    }
+            };
+            match self.db.write(|tx| write_some(tx, &batch, Some(&slice))) {
                 Ok(done) => {
                     crate::metrics::Metrics::inc(&self.metrics.flushes);
                     batch.remove_written(done);
@@ -605,9 +623,14 @@ impl Inner {
     }
 }
 
-/// Longest write transaction of a flush; the rest of a backlog follows in
-/// further transactions, each behind any write already waiting.
+/// Longest write transaction of a flush while another write of this process
+/// waits; the rest of a backlog follows in further transactions, each behind
+/// any write already waiting.
 pub(crate) const FLUSH_SLICE: Duration = Duration::from_millis(2);
+
+/// Longest write transaction of a flush when no write of this process waits
+/// (other processes' writers wait in SQLite's busy handler meanwhile).
+pub(crate) const FLUSH_SLICE_MAX: Duration = Duration::from_millis(50);
 
 /// Buffered entries a state change writes in its own transaction; a larger
 /// backlog is flushed (in slices) first.
@@ -621,13 +644,13 @@ struct Written {
 }
 
 /// Writes the buffered audit entries, then counters and usage records until
-/// `deadline` (checked every few rows; `None`: all of them).
+/// `stop(rows written)` says so (`None`: all of them).
 fn write_some(
     tx: &rusqlite::Connection,
     batch: &Pending,
-    deadline: Option<Instant>,
+    stop: Option<&dyn Fn(usize) -> bool>,
 ) -> Result<Written> {
-    let over = |n: usize| n % 16 == 15 && deadline.is_some_and(|d| Instant::now() >= d);
+    let over = |n: usize| stop.is_some_and(|f| f(n));
     let mut w = Written {
         audit: batch.audit.len(),
         usage: Vec::new(),

@@ -799,7 +799,7 @@ fn metric(tm: &TokenManager, name: &str) -> u64 {
 }
 
 #[test]
-fn a_large_backlog_is_flushed_in_slices_and_nothing_is_lost() {
+fn a_large_backlog_is_flushed_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.db");
     let mut opts = Options::default()

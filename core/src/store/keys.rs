@@ -47,8 +47,10 @@ fn record(conn: &Connection, row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRec
     // A separate statement, not a join: SQLite re-prepares a join whose
     // WHERE binds a parameter every time the bound value changes.
     if let Some((n, t)) = conn
-        .prepare_cached("SELECT usage_count, last_used_at FROM key_usage WHERE key_id = ?1")?
-        .query_row([&r.id], |u| Ok((u.get::<_, i64>(0)?, u.get(1)?)))
+        .prepare_cached("SELECT usage_count, last_used_at FROM key_usage WHERE seq = ?1")?
+        .query_row([row.get::<_, i64>(17)?], |u| {
+            Ok((u.get::<_, i64>(0)?, u.get(1)?))
+        })
         .optional()?
     {
         r.usage_count = super::count(n);
@@ -97,8 +99,8 @@ pub(crate) fn insert(conn: &Connection, k: &InsertKey<'_>) -> Result<()> {
         k.rotated_from,
         k.rate_limits_json,
     ])?;
-    conn.prepare_cached("INSERT INTO key_usage (key_id) VALUES (?1)")?
-        .execute([k.id])?;
+    conn.prepare_cached("INSERT INTO key_usage (seq) VALUES (?1)")?
+        .execute([conn.last_insert_rowid()])?;
     Ok(())
 }
 
@@ -297,7 +299,8 @@ pub(crate) fn delete(conn: &Connection, id: &str) -> Result<()> {
 pub(crate) fn add_usage(conn: &Connection, id: &str, count: u64, last_used: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE key_usage SET usage_count = usage_count + ?2, \
-         last_used_at = max(coalesce(last_used_at, ?3), ?3) WHERE key_id = ?1",
+         last_used_at = max(coalesce(last_used_at, ?3), ?3) \
+         WHERE seq = (SELECT seq FROM api_keys WHERE id = ?1)",
     )?
     .execute(params![id, count as i64, last_used])?;
     Ok(())

@@ -418,6 +418,12 @@ impl Db {
         self.write_as(true, f)
     }
 
+    /// True if a thread of this process waits for the writer.
+    pub(crate) fn writers_waiting(&self) -> bool {
+        let g = lock(&self.gate);
+        g.next > g.serving + 1 + g.abandoned.len() as u64
+    }
+
     /// Waits for this process's writer turn until `deadline`; `BUSY` after it.
     fn turn(&self, deadline: Instant) -> Result<Turn<'_>> {
         let mut g = lock(&self.gate);
