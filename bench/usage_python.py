@@ -48,6 +48,19 @@ def main() -> None:
         con.execute("COMMIT")
         return n
 
+    # The same at irontoken's quota durability (synchronous=NORMAL: no fsync).
+    nrm = sqlite3.connect(os.path.join(tmp, "plain.db"), isolation_level=None)
+    nrm.execute("PRAGMA synchronous=NORMAL")
+
+    def plain_consume_normal() -> object:
+        nrm.execute("BEGIN IMMEDIATE")
+        n = nrm.execute("UPDATE q SET used = used + 1 WHERE k = 'k' AND used + 1 <= lim").rowcount
+        nrm.execute("COMMIT")
+        return n
+
+    def plain_peek() -> object:
+        return nrm.execute("SELECT used + 1 <= lim FROM q WHERE k = 'k'").fetchone()
+
     ids = itertools.count()
 
     def plain_record() -> object:
@@ -64,7 +77,10 @@ def main() -> None:
 
     print("quota consumption (one request; irontoken checks a key and an owner quota)")
     m("irontoken consume_quota (no fsync, all-or-nothing)", lambda: tm.consume_quota(kid, requests=1, tokens=100), 4000)
-    m("sqlite3 UPDATE ... WHERE used+1 <= lim, committed", plain_consume, 400)
+    m("sqlite3 UPDATE ... WHERE used+1 <= lim, synchronous=NORMAL", plain_consume_normal, 4000)
+    m("sqlite3 UPDATE ... WHERE used+1 <= lim, synchronous=FULL", plain_consume, 400)
+    m("irontoken peek_quota", lambda: tm.peek_quota(kid, requests=1, tokens=100), 20000)
+    m("sqlite3 SELECT used + 1 <= lim", plain_peek, 20000)
     print("usage records")
     m("irontoken record_usage (buffered, idempotent)", itk_record, 20000)
     m("sqlite3 INSERT OR IGNORE, committed", plain_record, 400)

@@ -561,7 +561,7 @@ impl Inner {
     /// the audit trail keeps this process's order (a large backlog is
     /// flushed first, in slices). If the transaction fails, the buffered
     /// data stays buffered.
-    pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
         let backlog = self.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
         if backlog > INLINE_MAX {
             self.flush()?;

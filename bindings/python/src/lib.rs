@@ -1634,8 +1634,8 @@ fn to_py_serialized<'py, T: serde::Serialize>(
     py: Python<'py>,
     v: &T,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let value = serde_json::to_value(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    to_py_value(py, &value)
+    // Straight to Python objects (pythonize), not through a serde_json::Value.
+    pythonize::pythonize(py, v).map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
 /// A count or amount that must not be negative (an `InvalidArgumentError`, a

@@ -587,7 +587,10 @@ impl TokenManager {
     pub fn get_key(&self, id: &str) -> Result<KeyRecord> {
         check_id(id)?;
         let now = self.inner.now();
-        let r = self.inner.db.read(|c| store::keys::get(c, id, now))?;
+        let r = self
+            .inner
+            .db
+            .read_snapshot(|c| store::keys::get(c, id, now))?;
         r.map(|r| self.with_pending(r)).ok_or_else(|| not_found(id))
     }
 
@@ -599,7 +602,7 @@ impl TokenManager {
         let mut page = self
             .inner
             .db
-            .read(|c| store::keys::list(c, filter, limit, after, now))?;
+            .read_snapshot(|c| store::keys::list(c, filter, limit, after, now))?;
         page.items = page
             .items
             .into_iter()

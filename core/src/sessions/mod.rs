@@ -281,7 +281,7 @@ impl TokenManager {
     ) -> Result<Session> {
         check_session_id(id)?;
         let now = self.inner.now();
-        let body = |tx: &rusqlite::Transaction<'_>| {
+        let body = |tx: &rusqlite::Connection| {
             let s = store::sessions::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
             live(&s, what)?;
             f(tx, now)?;

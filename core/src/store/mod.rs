@@ -16,7 +16,7 @@ pub(crate) mod signing;
 pub(crate) mod usage;
 
 use crate::error::{Error, ErrorKind, Result};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -401,9 +401,23 @@ impl Db {
         out
     }
 
+    /// Like [`Db::read`], but `f`'s statements share one read transaction:
+    /// one snapshot, and one WAL read lock (two `fcntl` calls) for all of
+    /// them instead of one per statement.
+    pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.read(|c| {
+            c.prepare_cached("BEGIN")?.execute([])?;
+            let open = Open(c);
+            let out = f(c)?;
+            c.prepare_cached("COMMIT")?.execute([])?;
+            std::mem::forget(open);
+            Ok(out)
+        })
+    }
+
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or
     /// none, with the durability the manager was opened with.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.write_as(false, f)
     }
 
@@ -411,10 +425,7 @@ impl Db {
     /// for this commit (WAL). The transaction survives a process crash; an
     /// OS crash or power loss may roll it back until the next full commit or
     /// checkpoint. Used for counters on hot paths (quota consumption).
-    pub(crate) fn write_relaxed<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+    pub(crate) fn write_relaxed<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.write_as(true, f)
     }
 
@@ -450,11 +461,7 @@ impl Db {
         Ok(Turn(self))
     }
 
-    fn write_as<T>(
-        &self,
-        relaxed: bool,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+    fn write_as<T>(&self, relaxed: bool, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         // The busy timeout bounds the whole wait: for this process's other
         // writers first, then for other processes' locks (SQLite's handler
         // gets what is left).
@@ -476,12 +483,26 @@ impl Db {
             w.conn.prepare_cached(sql)?.execute([])?;
             w.relaxed = relaxed;
         }
-        let tx = w
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
+        // BEGIN and COMMIT as cached statements (rusqlite's Transaction
+        // parses them on every call: a quarter of a quota consumption).
+        w.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let open = Open(&w.conn);
+        let out = f(&w.conn)?;
+        w.conn.prepare_cached("COMMIT")?.execute([])?;
+        std::mem::forget(open);
         Ok(out)
+    }
+}
+
+/// An open write transaction: rolled back when dropped before COMMIT (an
+/// error or a panic in the body, or a failed COMMIT).
+struct Open<'a>(&'a Connection);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
     }
 }
 
@@ -651,7 +672,7 @@ mod tests {
             Duration::from_secs(1),
         )
         .unwrap();
-        let level = |tx: &Transaction<'_>| -> Result<i64> {
+        let level = |tx: &Connection| -> Result<i64> {
             Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
         };
         assert_eq!(db.write_relaxed(level).unwrap(), 1); // NORMAL

@@ -764,7 +764,7 @@ impl TokenManager {
             ))
         };
         let out = if mode == Mode::Peek {
-            self.inner.db.read(|c| body(c, &mut events))?
+            self.inner.db.read_snapshot(|c| body(c, &mut events))?
         } else {
             self.inner.db.write_relaxed(|tx| body(tx, &mut events))?
         };
