@@ -121,14 +121,15 @@ VerifyResult.prototype[util.inspect.custom] = function (depth, options, inspect)
 }
 
 // JWT: options in jose's spelling become the core's policy JSON.
+const POLICY_OPTIONS = new Set([
+  'algorithms', 'audience', 'issuer', 'subject', 'clockTolerance', 'requiredClaims',
+  'requireExp', 'requireSub', 'verifyExp', 'verifyNbf', 'verifyIat', 'maxTokenLength',
+])
+
 function policyJson(options) {
   const o = options || {}
-  const known = new Set([
-    'algorithms', 'audience', 'issuer', 'subject', 'clockTolerance', 'requiredClaims',
-    'requireExp', 'requireSub', 'verifyExp', 'verifyNbf', 'verifyIat', 'maxTokenLength',
-  ])
   for (const k of Object.keys(o)) {
-    if (!known.has(k)) {
+    if (!POLICY_OPTIONS.has(k)) {
       const e = new Error(`INVALID_ARGUMENT: unknown option ${k}`)
       e.code = 'INVALID_ARGUMENT'
       throw e
@@ -307,7 +308,38 @@ function jwtVerify(token, key, options = {}) {
       throw joseError(mapAsyncError(e))
     })
   }
-  return new JwtVerifier(key, rest).verify(token, { currentDate })
+  return oneShotVerifier(key, rest).verify(token, { currentDate })
+}
+
+// Verifiers of one-shot jwtVerify calls, by key text then policy: a loop
+// passing the same PEM or secret pays for parsing once. Bounded: the oldest
+// entry goes when a map is full. (Keys given as Buffers or KeyObjects are
+// parsed again, through the native cache of parsed keys by content.)
+const ONE_SHOT_KEYS = 64
+const ONE_SHOT_POLICIES = 16
+const oneShotVerifiers = new Map()
+
+function oneShotVerifier(key, options) {
+  if (typeof key !== 'string') return new JwtVerifier(key, options)
+  let policy
+  try {
+    policy = policyJson(options)
+  } catch (e) {
+    throw joseError(e)
+  }
+  let byPolicy = oneShotVerifiers.get(key)
+  if (byPolicy === undefined) {
+    if (oneShotVerifiers.size >= ONE_SHOT_KEYS) oneShotVerifiers.delete(oneShotVerifiers.keys().next().value)
+    byPolicy = new Map()
+    oneShotVerifiers.set(key, byPolicy)
+  }
+  let v = byPolicy.get(policy)
+  if (v === undefined) {
+    v = new JwtVerifier(key, options)
+    if (byPolicy.size >= ONE_SHOT_POLICIES) byPolicy.delete(byPolicy.keys().next().value)
+    byPolicy.set(policy, v)
+  }
+  return v
 }
 
 const REMOTE = Symbol('irontoken.remoteJwks')

@@ -325,3 +325,44 @@ fn private_jwk_verifies_through_its_public_part_and_messages_are_right() {
     let e = VerifyingKey::from_pem(&read("keys/weak_rsa1024_public.pem")).unwrap_err();
     assert!(e.message().contains("1024 bits"), "{e}");
 }
+
+#[test]
+fn one_shot_key_caches_reuse_parsed_keys_by_content() {
+    use std::sync::Arc;
+    let pem = read("keys/rsa_public.pem");
+    let a = Keyring::from_bytes_cached(pem.as_bytes()).unwrap();
+    let b = Keyring::from_bytes_cached(pem.as_bytes()).unwrap();
+    assert!(
+        Arc::ptr_eq(&a, &b),
+        "the same bytes: the same parsed keyring"
+    );
+    let secret = [7u8; 40];
+    let c = Keyring::from_bytes_cached(&secret).unwrap();
+    assert!(!Arc::ptr_eq(&a, &c));
+    let mut other = secret;
+    other[39] = 8;
+    assert!(!Arc::ptr_eq(
+        &c,
+        &Keyring::from_bytes_cached(&other).unwrap()
+    ));
+    // Failures are not cached: the same bad input fails every time.
+    for _ in 0..2 {
+        assert_eq!(
+            Keyring::from_bytes_cached(b"short").unwrap_err().kind(),
+            ErrorKind::InvalidKeyMaterial
+        );
+    }
+    // A cached signing key signs like a fresh one, and a kid set on one
+    // copy does not leak into the next.
+    let sk = SigningKey::from_bytes_cached(&secret)
+        .unwrap()
+        .with_kid("k1");
+    let again = SigningKey::from_bytes_cached(&secret).unwrap();
+    let claims = json!({"sub": "u", "exp": 4_000_000_000i64});
+    let t1 = encode(claims.as_object().unwrap(), &sk, Alg::HS256, None).unwrap();
+    let t2 = encode(claims.as_object().unwrap(), &again, Alg::HS256, None).unwrap();
+    assert_ne!(t1, t2, "only the first names kid k1");
+    let policy = Policy::new(&[Alg::HS256]);
+    assert!(decode(&t1, &c, &policy, 1_000).is_ok());
+    assert!(decode(&t2, &c, &policy, 1_000).is_ok());
+}

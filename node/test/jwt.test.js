@@ -153,3 +153,29 @@ test('RSA key size option', () => {
   assert.equal(Buffer.from(tm.jwks().keys[0].n, 'base64url').length, 384)
   assert.throws(() => new TokenManager(':memory:', { rsaKeyBits: 1024 }), { code: 'INVALID_ARGUMENT' })
 })
+
+test('one-shot jwtVerify reuses parsed keys but never another policy or key', () => {
+  const other = 'another-hmac-secret-of-at-least-32-bytes'
+  const t = jwtSign({ sub: 'u', aud: 'a', exp: NOW + 60 }, SECRET, { algorithm: 'HS256' })
+  for (let i = 0; i < 3; i++) {
+    assert.equal(jwtVerify(t, SECRET, { algorithms: ['HS256'], audience: 'a', currentDate: NOW }).payload.sub, 'u')
+    // Same key, another policy: refused by that policy, not answered from the cache.
+    assert.throws(
+      () => jwtVerify(t, SECRET, { algorithms: ['HS256'], audience: 'b', currentDate: NOW }),
+      (e) => e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    )
+    // Same policy, another key: the signature fails.
+    assert.throws(
+      () => jwtVerify(t, other, { algorithms: ['HS256'], audience: 'a', currentDate: NOW }),
+      (e) => e.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    )
+  }
+  // Many distinct keys: the cache stays bounded and every answer is right.
+  for (let i = 0; i < 200; i++) {
+    const k = `${SECRET}-${i}`
+    const tok = jwtSign({ sub: `u${i}`, exp: NOW + 60 }, k, { algorithm: 'HS256' })
+    assert.equal(jwtVerify(tok, k, { algorithms: ['HS256'], currentDate: NOW }).payload.sub, `u${i}`)
+  }
+  // A bad option is still refused on a cached key.
+  assert.throws(() => jwtVerify(t, SECRET, { algorithms: ['HS256'], nope: 1 }), (e) => e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'INVALID_ARGUMENT')
+})

@@ -370,3 +370,19 @@ def test_odd_arguments_are_our_errors_not_python_crashes():
         jwt.JwtVerifier(SECRET, "HS256", max_token_bytes=10**30)
     with pytest.raises(IronTokenError):
         jwt.encode({"sub": "u", "x": float("nan")}, SECRET)
+
+
+def test_one_shot_decode_reuses_parsed_keys_but_never_another_key_or_policy() -> None:
+    secret = b"irontoken-test-hmac-secret-of-32-bytes!!"
+    other = b"another-hmac-secret-of-at-least-32-bytes"
+    token = jwt.encode({"sub": "u", "aud": "a", "exp": 4_000_000_000}, secret, algorithm="HS256")
+    for _ in range(3):
+        assert jwt.decode(token, secret, algorithms=["HS256"], audience="a")["sub"] == "u"
+        with pytest.raises(jwt.InvalidAudienceError):
+            jwt.decode(token, secret, algorithms=["HS256"], audience="b")
+        with pytest.raises(jwt.InvalidSignatureError):
+            jwt.decode(token, other, algorithms=["HS256"], audience="a")
+    for i in range(300):  # more keys than the cache holds: every answer stays right
+        k = secret + str(i).encode()
+        t = jwt.encode({"sub": f"u{i}", "exp": 4_000_000_000}, k, algorithm="HS256")
+        assert jwt.decode(t, k, algorithms=["HS256"])["sub"] == f"u{i}"

@@ -1681,8 +1681,8 @@ fn key_bytes(key: &Either<String, Buffer>) -> &[u8] {
     }
 }
 
-fn keyring_of(key: Either<String, Buffer>) -> Result<irontoken::jwt::Keyring, Code> {
-    irontoken::jwt::Keyring::from_bytes(key_bytes(&key)).map_err(err)
+fn keyring_of(key: Either<String, Buffer>) -> Result<Arc<irontoken::jwt::Keyring>, Code> {
+    irontoken::jwt::Keyring::from_bytes_cached(key_bytes(&key)).map_err(err)
 }
 
 fn policy_of(policy_json: &str) -> Result<irontoken::jwt::Policy, Code> {
@@ -1843,7 +1843,7 @@ impl JwtSigner {
         kid: Option<String>,
     ) -> Result<Self, Code> {
         use irontoken::jwt::{Signer, SigningKey};
-        let sk = SigningKey::from_bytes(key_bytes(&key)).map_err(err)?;
+        let sk = SigningKey::from_bytes_cached(key_bytes(&key)).map_err(err)?;
         Signer::named(sk, &algorithm, kid.as_deref())
             .map(JwtSigner)
             .map_err(err)

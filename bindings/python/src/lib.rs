@@ -1500,11 +1500,11 @@ fn key_material(key: &Bound<'_, PyAny>) -> Result<Vec<u8>, Error> {
 
 /// A keyring from Python key material (str or bytes, judged by content, or
 /// a parsed `Jwk`).
-fn keyring_of(key: &Bound<'_, PyAny>) -> Result<irontoken::jwt::Keyring, Error> {
+fn keyring_of(key: &Bound<'_, PyAny>) -> Result<Arc<irontoken::jwt::Keyring>, Error> {
     if let Ok(j) = key.cast::<Jwk>() {
-        return Ok(irontoken::jwt::Keyring::single(j.get().0.clone()));
+        return Ok(Arc::new(irontoken::jwt::Keyring::single(j.get().0.clone())));
     }
-    irontoken::jwt::Keyring::from_bytes(&key_material(key)?)
+    irontoken::jwt::Keyring::from_bytes_cached(&key_material(key)?)
 }
 
 /// One JWK parsed once (PyJWK's key): verifies without re-parsing.
@@ -1626,7 +1626,11 @@ fn signer_of(
     kid: Option<&str>,
 ) -> Result<irontoken::jwt::Signer, Error> {
     use irontoken::jwt::{Signer, SigningKey};
-    Signer::named(SigningKey::from_bytes(&key_material(key)?)?, algorithm, kid)
+    Signer::named(
+        SigningKey::from_bytes_cached(&key_material(key)?)?,
+        algorithm,
+        kid,
+    )
 }
 
 /// Any serializable record as the Python object `json.loads` would give.

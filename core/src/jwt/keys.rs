@@ -516,6 +516,19 @@ fn jwk_alg(jwk: &Jwk) -> Result<Option<Alg>> {
     }
 }
 
+/// Parsed keys kept by [`Keyring::from_bytes_cached`].
+const CACHED_KEYS: usize = 256;
+
+/// Largest key input [`Keyring::from_bytes_cached`] keeps (a JWKS of a few
+/// dozen RSA keys).
+pub const CACHED_KEY_MAX_BYTES: usize = 64 * 1024;
+
+/// The process-wide cache of parsed keys, by the SHA-256 of their bytes (no
+/// second copy of a secret is kept).
+static KEYRING_CACHE: std::sync::OnceLock<
+    quick_cache::sync::Cache<[u8; 32], std::sync::Arc<Keyring>>,
+> = std::sync::OnceLock::new();
+
 /// Keys selected by `kid`. A token whose `kid` is unknown is refused; it
 /// never falls back to another key. A token without `kid` is accepted only
 /// when the keyring holds exactly one key; a keyring of one key without a
@@ -593,6 +606,26 @@ impl Keyring {
             Material::Jwks(v) => Keyring::from_jwks_value(v),
             m => Ok(Keyring::single(VerifyingKey::from_material(m, input)?)),
         }
+    }
+
+    /// [`Keyring::from_bytes`] through a small process-wide cache keyed by
+    /// the SHA-256 of the bytes, for one-shot calls that pass the same key every time
+    /// (`jwt.decode(token, pem)` in a loop costs what a verifier object
+    /// costs). Inputs over [`CACHED_KEY_MAX_BYTES`] are parsed every call;
+    /// failures are never cached.
+    pub fn from_bytes_cached(input: &[u8]) -> Result<std::sync::Arc<Self>> {
+        if input.len() > CACHED_KEY_MAX_BYTES {
+            return Keyring::from_bytes(input).map(std::sync::Arc::new);
+        }
+        use sha2::Digest;
+        let cache = KEYRING_CACHE.get_or_init(|| quick_cache::sync::Cache::new(CACHED_KEYS));
+        let digest: [u8; 32] = sha2::Sha256::digest(input).into();
+        if let Some(k) = cache.get(&digest) {
+            return Ok(k);
+        }
+        let k = std::sync::Arc::new(Keyring::from_bytes(input)?);
+        cache.insert(digest, k.clone());
+        Ok(k)
     }
 
     /// [`Keyring::from_bytes`] for key text.

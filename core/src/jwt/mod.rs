@@ -41,7 +41,7 @@ use crate::manager::{Clock, SystemClock};
 /// path: no key parsing per call).
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    keys: Keyring,
+    keys: std::sync::Arc<Keyring>,
     policy: Policy,
 }
 
@@ -49,7 +49,8 @@ impl Verifier {
     /// A verifier over `keys` with `policy`; refuses one key given directly
     /// with algorithms of both the HMAC and the public-key families, and an
     /// HMAC secret too short for an allowed algorithm.
-    pub fn new(keys: Keyring, policy: Policy) -> Result<Self> {
+    pub fn new(keys: impl Into<std::sync::Arc<Keyring>>, policy: Policy) -> Result<Self> {
+        let keys = keys.into();
         keys.check_algorithms(&policy.algorithms)?;
         Ok(Verifier { keys, policy })
     }

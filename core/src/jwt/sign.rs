@@ -30,6 +30,13 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// Parsed signing keys kept by [`SigningKey::from_bytes_cached`].
+const CACHED_SIGNING_KEYS: usize = 64;
+
+/// The process-wide cache of parsed signing keys, by the SHA-256 of their bytes.
+static SIGNING_CACHE: std::sync::OnceLock<quick_cache::sync::Cache<[u8; 32], SigningKey>> =
+    std::sync::OnceLock::new();
+
 /// DER encodings of the curve OIDs prime256v1 and secp384r1.
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
@@ -58,6 +65,26 @@ impl SigningKey {
     /// are refused (they cannot sign, and are never HMAC secrets).
     pub fn from_bytes(input: &[u8]) -> Result<Self> {
         Self::from_material(classify(input)?, input)
+    }
+
+    /// [`SigningKey::from_bytes`] through a small process-wide cache keyed by
+    /// the SHA-256 of the bytes: one-shot signing with the same key reuses
+    /// the parsed key (an RSA key pair takes ~100 µs to load). Failures are
+    /// never cached.
+    pub fn from_bytes_cached(input: &[u8]) -> Result<Self> {
+        use sha2::Digest;
+        if input.len() > super::keys::CACHED_KEY_MAX_BYTES {
+            return Self::from_bytes(input);
+        }
+        let cache =
+            SIGNING_CACHE.get_or_init(|| quick_cache::sync::Cache::new(CACHED_SIGNING_KEYS));
+        let digest: [u8; 32] = sha2::Sha256::digest(input).into();
+        if let Some(k) = cache.get(&digest) {
+            return Ok(k);
+        }
+        let k = Self::from_bytes(input)?;
+        cache.insert(digest, k.clone());
+        Ok(k)
     }
 
     fn from_material(m: Material, input: &[u8]) -> Result<Self> {
