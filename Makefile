@@ -98,6 +98,7 @@ bench-compare: build ## Python and Node side by side with bcrypt, PyJWT, jose, f
 	$(VENV)/bin/python bench/keys_sweep_python.py
 	$(VENV)/bin/python bench/ratelimit_python.py
 	node bench/ratelimit_node.js
+	node bench/memory_node.js
 	node bench/keys_node.js
 	$(VENV)/bin/python bench/jwt_python.py
 	$(VENV)/bin/python bench/usage_python.py

@@ -49,7 +49,7 @@ function mapError(e) {
   return e
 }
 
-const { TokenManager, CreatedKey, VerifyResult } = native
+const { TokenManager, CreatedKey } = native
 const { rateLimiterNew, rateLimiterDecide, rateLimiterSize } = native
 
 for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
@@ -112,12 +112,68 @@ CreatedKey.prototype.toJSON = function () {
   return { key: `${this.record.displayPrefix}…`, record: this.record }
 }
 
-// A VerifyResult's fields are getters; show and serialize them like a plain object.
-VerifyResult.prototype.toJSON = function () {
-  return { valid: this.valid, reason: this.reason, record: this.record }
+// The answer of verifyKey, built here from the native answer text (the
+// reason, then a newline and the record's JSON when the key was found):
+// plain JS data, collected like any object, the record parsed when read.
+class VerifyResult {
+  #reason
+  #json
+  #record
+
+  constructor(text) {
+    const nl = text.indexOf('\n')
+    this.#reason = nl < 0 ? text : text.slice(0, nl)
+    this.#json = nl < 0 ? null : text.slice(nl + 1)
+  }
+
+  /** True only when `reason` is "VALID". */
+  get valid() {
+    return this.#reason === 'VALID'
+  }
+
+  /** Why: "VALID", "MALFORMED", "NOT_FOUND", "DISABLED", "REVOKED", "EXPIRED", "INSUFFICIENT_SCOPE". */
+  get reason() {
+    return this.#reason
+  }
+
+  /** The key's record when the key was found (also when refused), else null. */
+  get record() {
+    if (this.#record === undefined) this.#record = this.#json === null ? null : JSON.parse(this.#json)
+    return this.#record
+  }
+
+  toJSON() {
+    return { valid: this.valid, reason: this.reason, record: this.record }
+  }
+
+  [util.inspect.custom](depth, options, inspect) {
+    return `VerifyResult ${inspect(this.toJSON(), options)}`
+  }
 }
-VerifyResult.prototype[util.inspect.custom] = function (depth, options, inspect) {
-  return `VerifyResult ${inspect(this.toJSON(), options)}`
+
+TokenManager.prototype.verifyKey = function verifyKey(key, requiredScopes) {
+  let text
+  try {
+    text = this.verifyKeyText(key, requiredScopes)
+  } catch (e) {
+    throw mapError(e)
+  }
+  return new VerifyResult(text)
+}
+
+TokenManager.prototype.verifyKeyAsync = function verifyKeyAsync(key, requiredScopes) {
+  let pending
+  try {
+    pending = this.verifyKeyTextAsync(key, requiredScopes)
+  } catch (e) {
+    return Promise.reject(mapError(e))
+  }
+  return pending.then(
+    (text) => new VerifyResult(text),
+    (e) => {
+      throw mapAsyncError(e)
+    },
+  )
 }
 
 // JWT: options in jose's spelling become the core's policy JSON.
