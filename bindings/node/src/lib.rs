@@ -133,7 +133,8 @@ fn verify_text(v: irontoken::Verification) -> irontoken::Result<String> {
     out.extend_from_slice(v.reason.code().as_bytes());
     if let Some(r) = v.record {
         out.push(b'\n');
-        serde_json::to_writer(&mut out, &KeyRecord::from(r)).map_err(|e| internal(e.to_string()))?;
+        serde_json::to_writer(&mut out, &KeyRecord::from(r))
+            .map_err(|e| internal(e.to_string()))?;
     }
     String::from_utf8(out).map_err(|e| internal(e.to_string()))
 }
