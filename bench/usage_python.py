@@ -58,6 +58,17 @@ def main() -> None:
         nrm.execute("COMMIT")
         return n
 
+    nrm.execute("CREATE TABLE IF NOT EXISTS q2 (k TEXT PRIMARY KEY, used INTEGER, lim INTEGER)")
+    nrm.execute("INSERT OR IGNORE INTO q2 VALUES ('owner', 0, ?)", (1 << 60,))
+
+    def plain_consume_two() -> object:
+        # What consume_quota does: the key's and the owner's quota, all or nothing.
+        nrm.execute("BEGIN IMMEDIATE")
+        a = nrm.execute("UPDATE q SET used = used + 1 WHERE k = 'k' AND used + 1 <= lim").rowcount
+        b = nrm.execute("UPDATE q2 SET used = used + 100 WHERE k = 'owner' AND used + 100 <= lim").rowcount
+        nrm.execute("COMMIT" if a and b else "ROLLBACK")
+        return a and b
+
     def plain_peek() -> object:
         return nrm.execute("SELECT used + 1 <= lim FROM q WHERE k = 'k'").fetchone()
 
@@ -78,6 +89,7 @@ def main() -> None:
     print("quota consumption (one request; irontoken checks a key and an owner quota)")
     m("irontoken consume_quota (no fsync, all-or-nothing)", lambda: tm.consume_quota(kid, requests=1, tokens=100), 4000)
     m("sqlite3 UPDATE ... WHERE used+1 <= lim, synchronous=NORMAL", plain_consume_normal, 4000)
+    m("sqlite3 two UPDATEs (key + owner), synchronous=NORMAL", plain_consume_two, 4000)
     m("sqlite3 UPDATE ... WHERE used+1 <= lim, synchronous=FULL", plain_consume, 400)
     m("irontoken peek_quota", lambda: tm.peek_quota(kid, requests=1, tokens=100), 20000)
     m("sqlite3 SELECT used + 1 <= lim", plain_peek, 20000)

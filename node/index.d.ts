@@ -417,7 +417,7 @@ export interface OpenOptions {
   keyCacheSize?: number
   /** SQLite page cache per connection, MiB (default 8). */
   pageCacheMib?: number
-  /** Memory-mapped part of the database file, MiB (default 1024; 0 = off). */
+  /** Memory-mapped part of the database file, MiB (default 0 = off; see README, Storage). */
   mmapMib?: number
 }
 

@@ -115,9 +115,11 @@ pub struct Options {
     pub key_cache_size: usize,
     /// SQLite page cache per connection, MiB (default 8).
     pub page_cache_mib: u32,
-    /// Bytes of the file SQLite reads through a memory map, MiB (default
-    /// 1024; 0 turns it off). Reads of mapped pages skip a copy and a
-    /// system call; it costs address space, not memory.
+    /// Bytes of the file SQLite reads through a memory map, MiB (default 0:
+    /// off). It makes read-only verification ~20 % faster on large key
+    /// sets, but every commit by another connection unmaps it, so a
+    /// workload that writes between reads (a quota per request) gets ~1.8×
+    /// slower: turn it on for read-mostly processes.
     pub mmap_mib: u32,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
@@ -171,7 +173,7 @@ impl Default for Options {
             max_buckets: 100_000,
             key_cache_size: 50_000,
             page_cache_mib: 8,
-            mmap_mib: 1024,
+            mmap_mib: 0,
             clock: Arc::new(SystemClock),
             manual: None,
             master_key: None,
@@ -269,7 +271,7 @@ pub struct OpenSettings {
     pub key_cache_size: Option<usize>,
     /// SQLite page cache per connection in MiB (default 8).
     pub page_cache_mib: Option<u32>,
-    /// Memory-mapped part of the file in MiB (default 1024, 0 = off).
+    /// Memory-mapped part of the file in MiB (default 0 = off).
     pub mmap_mib: Option<u32>,
 }
 

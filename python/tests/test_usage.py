@@ -288,3 +288,22 @@ def test_bad_input_gets_stable_codes(tm: TokenManager) -> None:
     # Nothing half-written: the quota is intact after the refusals.
     tm.set_quota(kid, metric="tokens", period="day", limit=10)
     assert tm.peek_quota(kid)["quotas"][0]["used"] == 0
+
+
+def test_quota_decision_dicts_match_the_types_and_the_generic_conversion(tm: TokenManager) -> None:
+    from irontoken.types import Quota, QuotaDecision
+
+    kid = tm.create_key("qd").record.id
+    tm.set_quota(kid, metric="requests", period="month", limit=10)
+    tm.set_quota("qd", scope="owner", metric="tokens", period="none", limit=50, refill_amount=50, refill_period="day")
+    d = tm.consume_quota(kid, requests=1, tokens=5)
+    assert set(d) == set(QuotaDecision.__annotations__)
+    assert all(set(q) == set(Quota.__annotations__) for q in d["quotas"])
+    denied = tm.peek_quota(kid, tokens=1000)
+    assert denied["allowed"] is False and set(denied["denied_by"] or {}) == set(Quota.__annotations__)
+    # consume/peek build their dicts by hand; release goes through the generic
+    # conversion: the same state gives the same dict.
+    held = tm.reserve_quota(kid, requests=1)["reservation"]
+    assert held is not None
+    released = tm.release_reservation(held["id"])
+    assert released == tm.peek_quota(kid)

@@ -196,7 +196,7 @@ pub struct OpenOptions {
     pub key_cache_size: Option<f64>,
     /// SQLite page cache per connection, MiB (default 8).
     pub page_cache_mib: Option<f64>,
-    /// Memory-mapped part of the database file, MiB (default 1024; 0 = off).
+    /// Memory-mapped part of the database file, MiB (default 0 = off; see README, Storage).
     pub mmap_mib: Option<f64>,
 }
 

@@ -702,11 +702,14 @@ impl TokenManager {
         let now = self.inner.now();
         let mut events = Vec::new();
         let body = |tx: &rusqlite::Connection, events: &mut Vec<Event>| {
-            if mode != Mode::Peek {
-                store::quota::expire_reservations(tx, Some(key_id), now)?;
-            }
             let mut rows = self.quota_rows(tx, key_id)?;
-            if mode == Mode::Peek {
+            // Holds past their TTL matter only where something is held.
+            let held = rows.iter().any(|r| r.reserved > 0);
+            if held && mode != Mode::Peek {
+                store::quota::expire_reservations(tx, Some(key_id), now)?;
+                rows = self.quota_rows(tx, key_id)?;
+            }
+            if held && mode == Mode::Peek {
                 // A peek writes nothing: holds past their TTL are not
                 // released, but they no longer count as reserved.
                 for [seq, n] in store::quota::expired_holds(tx, key_id, now)? {
