@@ -50,7 +50,7 @@ function mapError(e) {
 }
 
 const { TokenManager, CreatedKey } = native
-const { rateLimiterNew, rateLimiterDecide, rateLimiterSize } = native
+const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterCheck, rateLimiterBuffer } = native
 
 for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
   Object.getOwnPropertyNames(p).map((n) => [p, n]),
@@ -487,6 +487,7 @@ class RateLimiter {
   #native
   #names
   #buf
+  #shared
 
   /** `new RateLimiter({ limits, maxBuckets })`; `new RateLimiter(maxBuckets)` still works. */
   constructor(options) {
@@ -506,10 +507,21 @@ class RateLimiter {
     }
     this.#names = limits === undefined ? undefined : limits.map((l) => l.name)
     this.#buf = new Float64Array(1 + 2 * Math.max(1, limits ? limits.length : 1))
+    this.#shared = limits === undefined ? undefined : rateLimiterBuffer(this.#native)
   }
 
   /** Counts one request of `key` against every limit, all-or-nothing. */
   check(key, limits, nowMs) {
+    if (limits === undefined && nowMs === undefined && this.#shared !== undefined) {
+      // The hot path: the limiter's limits, the system clock.
+      let allowed
+      try {
+        allowed = rateLimiterCheck(this.#native, key)
+      } catch (e) {
+        throw mapError(e)
+      }
+      return this.#result(allowed, this.#names, this.#shared)
+    }
     return this.#decide(key, limits, nowMs, true)
   }
 
@@ -538,7 +550,10 @@ class RateLimiter {
     } catch (e) {
       throw mapError(e)
     }
-    const b = this.#buf
+    return this.#result(allowed, names, this.#buf)
+  }
+
+  #result(allowed, names, b) {
     const states = new Array(names.length)
     for (let i = 0; i < names.length; i++) {
       states[i] = { name: names[i], remaining: b[1 + 2 * i], resetMs: b[2 + 2 * i] }

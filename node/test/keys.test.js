@@ -468,3 +468,24 @@ test('verify results are plain JS data: readable after close, JSON and inspect l
   assert.match(util.inspect(v), /^VerifyResult \{\s+valid: true,/)
   assert.ok(!('expiresAt' in v.record), 'absent optional fields stay absent')
 })
+
+test('rate limiter: the fast path (own limits, system clock) answers like the general one', () => {
+  const { RateLimiter } = require('..')
+  for (const limits of [
+    [{ name: 'perHour', count: 2, periodMs: 3_600_000 }],
+    [
+      { name: 'perHour', count: 2, periodMs: 3_600_000 },
+      { name: 'perDay', count: 3, periodMs: 86_400_000 },
+    ],
+  ]) {
+    const fast = new RateLimiter({ limits })
+    const got = [0, 1, 2].map(() => fast.check('k'))
+    assert.deepEqual(got.map((d) => d.allowed), [true, true, false])
+    assert.deepEqual(got[0].limits.map((l) => l.name), limits.map((l) => l.name))
+    assert.equal(got[1].limits[0].remaining, 0)
+    assert.ok(got[2].retryAfterMs > 1_700_000 && got[2].retryAfterMs <= 1_800_000, String(got[2].retryAfterMs))
+    // Each result is its own object: a later check does not change an earlier answer.
+    assert.equal(got[0].limits[0].remaining, 1)
+    assert.ok(fast.check('other').allowed)
+  }
+})

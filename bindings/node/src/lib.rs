@@ -1872,6 +1872,10 @@ pub struct Limiter {
     inner: irontoken::ratelimit::RateLimiter,
     /// Limits given to the constructor, parsed once.
     limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
+    /// The answers of `rateLimiterCheck` (f64 bits), which JS reads through a
+    /// Float64Array over the same memory (`rateLimiterBuffer`): shared, so it
+    /// lives until both the limiter and the array are gone.
+    out: Arc<[std::sync::atomic::AtomicU64]>,
 }
 
 /// A limiter keeping about `maxBuckets` buckets before evicting full ones,
@@ -1897,10 +1901,62 @@ pub fn rate_limiter_new(
             Some(l.into())
         }
     };
+    let slots = 1 + 2 * limits.as_ref().map_or(0, |l: &Arc<[_]>| l.len());
     Ok(External::new(Limiter {
         inner: irontoken::ratelimit::RateLimiter::new(n),
         limits,
+        out: (0..slots)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
     }))
+}
+
+/// The Float64Array `rateLimiterCheck` writes its answers into: retryAfterMs,
+/// then remaining and resetMs of each of the limiter's limits.
+#[napi(catch_unwind)]
+pub fn rate_limiter_buffer(rl: &External<Limiter>) -> Float64Array {
+    let shared = rl.out.clone();
+    let ptr = shared.as_ptr() as *mut f64;
+    let len = shared.len();
+    // SAFETY: `AtomicU64` has the size and alignment of `f64`; the memory stays
+    // alive until the array's finalizer drops its share of the Arc; JS reads it
+    // on the thread that writes it (a synchronous call), never concurrently.
+    unsafe { Float64Array::with_external_data(ptr, len, move |_, _| drop(shared)) }
+}
+
+/// `check(key)` with the limiter's limits and the system clock: counts one
+/// request of `key` and writes the answer into `rateLimiterBuffer`'s array;
+/// returns whether it is allowed. The hot path: two arguments.
+#[napi(catch_unwind)]
+pub fn rate_limiter_check(rl: &External<Limiter>, key: String) -> Result<bool, Code> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(limits) = &rl.limits else {
+        return Err(invalid(
+            "no limits: give them to new RateLimiter({ limits }) or to check()",
+        ));
+    };
+    let now = irontoken::SystemClock::now_ms();
+    let put =
+        |i: usize, v: u64| rl.out[i].store((v.min(MAX_SAFE_INTEGER) as f64).to_bits(), Relaxed);
+    if let [one] = &limits[..] {
+        // One limit: no allocation at all.
+        let v = rl.inner.check_one(&key, one, now).map_err(err)?;
+        put(0, v.retry_after_ms);
+        put(1, v.remaining);
+        put(2, v.reset_ms);
+        return Ok(v.allowed);
+    }
+    let mut verdicts = Vec::with_capacity(limits.len());
+    let (allowed, retry_after_ms) = rl
+        .inner
+        .decide_into(&key, limits, now, true, &mut verdicts)
+        .map_err(err)?;
+    put(0, retry_after_ms);
+    for (i, v) in verdicts.iter().enumerate() {
+        put(1 + 2 * i, v.remaining);
+        put(2 + 2 * i, v.reset_ms);
+    }
+    Ok(allowed)
 }
 
 /// Counts (`consume`) or peeks one request of `key` against `limits`
