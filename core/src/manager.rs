@@ -856,23 +856,33 @@ impl TokenManager {
     }
 }
 
+/// How often the flusher looks for a checkpoint to run (the writer's WAL
+/// hook asks for one; see `Db::checkpoint_if_wanted`).
+const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
+
 fn flush_loop(inner: &Inner, interval: Duration) {
     let mut stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
+    let mut last_flush = Instant::now();
     loop {
         if *stop {
             return;
         }
-        stop = inner
+        let (guard, waited) = inner
             .wake
-            .wait_timeout(stop, interval)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+            .wait_timeout(stop, interval.min(CHECKPOINT_POLL))
+            .unwrap_or_else(|e| e.into_inner());
+        stop = guard;
         if *stop {
             return;
         }
         drop(stop);
-        // A failed flush keeps its data buffered and is retried next time.
-        let _ = inner.flush();
+        // Woken (a threshold was passed) or the interval is over: flush. A
+        // failed flush keeps its data buffered and is retried next time.
+        if !waited.timed_out() || last_flush.elapsed() >= interval {
+            let _ = inner.flush();
+            last_flush = Instant::now();
+        }
+        let _ = inner.db.checkpoint_if_wanted();
         stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
     }
 }

@@ -826,3 +826,32 @@ fn a_large_backlog_is_flushed_and_nothing_is_lost() {
     let v = tm.verify_key(&created[0].key, &[]).unwrap();
     assert_eq!(v.record.unwrap().usage_count, 2);
 }
+
+#[test]
+fn the_wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let opts = Options::default().durability(irontoken::Durability::Normal);
+    let tm = TokenManager::open_with(path.to_str().unwrap(), opts).unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    // Enough single-key commits to pass the WAL threshold (1000 pages).
+    for i in 0..600 {
+        tm.create_key(&new_key(&format!("o{i}"))).unwrap();
+    }
+    let wal = dir.path().join("w.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 4_000_000);
+    // The flusher thread copies the log into the database file (no caller
+    // waits for it): the file grows without any further write.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&path).unwrap().len() <= before + 100_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        tm.list_keys(&KeyFilter::default()).unwrap().items.len(),
+        100
+    ); // the first page
+}

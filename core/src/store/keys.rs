@@ -99,8 +99,6 @@ pub(crate) fn insert(conn: &Connection, k: &InsertKey<'_>) -> Result<()> {
         k.rotated_from,
         k.rate_limits_json,
     ])?;
-    conn.prepare_cached("INSERT INTO key_usage (seq) VALUES (?1)")?
-        .execute([conn.last_insert_rowid()])?;
     Ok(())
 }
 
@@ -295,12 +293,15 @@ pub(crate) fn delete(conn: &Connection, id: &str) -> Result<()> {
     expect_one(n)
 }
 
-/// Adds `count` successful uses; `last_used_at` only moves forward.
+/// Adds `count` successful uses; `last_used_at` only moves forward. The
+/// counters' row is created by the first use (a new key writes none), and
+/// never for a key deleted meanwhile.
 pub(crate) fn add_usage(conn: &Connection, id: &str, count: u64, last_used: i64) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE key_usage SET usage_count = usage_count + ?2, \
-         last_used_at = max(coalesce(last_used_at, ?3), ?3) \
-         WHERE seq = (SELECT seq FROM api_keys WHERE id = ?1)",
+        "INSERT INTO key_usage (seq, usage_count, last_used_at) \
+         SELECT seq, ?2, ?3 FROM api_keys WHERE id = ?1 \
+         ON CONFLICT (seq) DO UPDATE SET usage_count = usage_count + excluded.usage_count, \
+         last_used_at = max(coalesce(last_used_at, excluded.last_used_at), excluded.last_used_at)",
     )?
     .execute(params![id, count as i64, last_used])?;
     Ok(())

@@ -17,7 +17,7 @@ pub(crate) mod usage;
 
 use crate::error::{Error, ErrorKind, Result};
 use rusqlite::{Connection, OpenFlags};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How hard a commit tries to reach the disk (SQLite `PRAGMA synchronous`).
@@ -71,9 +71,21 @@ impl Tuning {
     }
 }
 
+/// WAL pages after which a checkpoint is wanted (SQLite's default threshold).
+const CHECKPOINT_PAGES: i32 = 1000;
+
+/// WAL pages after which the committing connection checkpoints itself (the
+/// background checkpoint did not keep up).
+const CHECKPOINT_INLINE_PAGES: i32 = 16 * CHECKPOINT_PAGES;
+
 pub(crate) struct Db {
     path: Option<String>,
     tuning: Tuning,
+    /// Set by the writer's WAL hook when the log passed [`CHECKPOINT_PAGES`]:
+    /// the flusher thread then checkpoints it, off every caller's path.
+    checkpoint_wanted: Arc<std::sync::atomic::AtomicBool>,
+    /// The connection that runs those checkpoints, opened on first use.
+    checkpointer: Mutex<Option<Connection>>,
     busy_timeout: Duration,
     durability: Durability,
     /// The file could only be opened read-only (write-protected).
@@ -329,10 +341,26 @@ impl Db {
             Durability::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync}; {}",
+            "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync}; PRAGMA journal_size_limit=67108864; {}",
             tuning.pragmas()
         ))?;
         let readonly = conn.is_readonly(rusqlite::MAIN_DB)?;
+        // Checkpoints move off the write path: the hook (which replaces
+        // SQLite's automatic checkpoint) only asks for one, unless the log
+        // has grown far past the threshold.
+        let checkpoint_wanted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut conn = conn;
+        if !memory && !readonly {
+            let wanted = checkpoint_wanted.clone();
+            conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+                if pages >= CHECKPOINT_INLINE_PAGES {
+                    let _ = wal.checkpoint();
+                } else if pages >= CHECKPOINT_PAGES {
+                    wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            }))?;
+        }
         if !readonly {
             migrate(&conn)?;
         } else {
@@ -349,6 +377,8 @@ impl Db {
         Ok(Db {
             path: (!memory).then(|| path.to_string()),
             tuning,
+            checkpoint_wanted,
+            checkpointer: Mutex::new(None),
             busy_timeout,
             durability,
             readonly,
@@ -427,6 +457,39 @@ impl Db {
     /// checkpoint. Used for counters on hot paths (quota consumption).
     pub(crate) fn write_relaxed<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.write_as(true, f)
+    }
+
+    /// Runs a PASSIVE checkpoint on a reader connection if the writer's WAL
+    /// hook asked for one (it never blocks writers; the flusher thread calls
+    /// this after each flush).
+    pub(crate) fn checkpoint_if_wanted(&self) -> Result<()> {
+        if self.path.is_none()
+            || !self
+                .checkpoint_wanted
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
+        // Its own connection: the readers are query_only, which refuses a
+        // checkpoint (it writes the database file).
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut slot = lock(&self.checkpointer);
+        if slot.is_none() {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(self.busy_timeout)?;
+            *slot = Some(conn);
+        }
+        if let Some(c) = slot.as_ref() {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
     }
 
     /// True if a thread of this process waits for the writer.

@@ -6,7 +6,8 @@
 -- Verification answers with the counters this process last read plus its
 -- own uses since; get_key and list_keys read the stored counters.
 DROP INDEX api_keys_verify;
--- Keyed by the key's rowid: about 300 rows a page, one integer search.
+-- Keyed by the key's rowid: about 300 rows a page, one integer search. A
+-- key's row is written by its first use (none: no use yet).
 CREATE TABLE key_usage (
     seq          INTEGER PRIMARY KEY REFERENCES api_keys (seq) ON DELETE CASCADE,
     usage_count  INTEGER NOT NULL DEFAULT 0 CHECK (usage_count >= 0),
