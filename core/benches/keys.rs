@@ -1,5 +1,8 @@
 //! Criterion benchmarks of API-key create and verify with 100k keys in a
-//! file-backed store (WAL). Run: `make bench` (or `cargo bench -p irontoken --bench keys`).
+//! file-backed store (WAL), and verification over a random working set of
+//! 1M keys (the database built once with `create_keys` and kept under
+//! `target/bench/criterion-keys-1m`). Run: `make bench` (or `cargo bench -p
+//! irontoken --bench keys`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use irontoken::{Durability, NewKey, Options, TokenManager};
@@ -24,14 +27,9 @@ fn bench_keys(c: &mut Criterion) {
         scopes: vec!["read".into(), "write".into()],
         ..Default::default()
     };
-    let mut sample = None;
-    for i in 0..KEYS {
-        let created = tm.create_key(&req).unwrap();
-        if i == KEYS / 2 {
-            sample = Some(created.key.to_string());
-        }
-    }
-    let valid = sample.unwrap();
+    let created = tm.create_keys(&vec![req.clone(); KEYS]).unwrap();
+    let valid = created[KEYS / 2].key.to_string();
+    drop(created);
     // Well-formed (checksum ok) but never stored.
     let unknown = irontoken_unknown_key(&tm);
     tm.flush().unwrap();
@@ -84,5 +82,56 @@ fn irontoken_unknown_key(_tm: &TokenManager) -> String {
         .to_string()
 }
 
-criterion_group!(benches, bench_keys);
+/// Verification of random keys out of 1M stored: every call a different
+/// key, most of them not in the record cache (the flat-verify goal).
+fn bench_random_1m(c: &mut Criterion) {
+    const N: usize = 1_000_000;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/criterion-keys-1m");
+    let (db, list) = (dir.join("keys.db"), dir.join("keys.txt"));
+    if !list.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(&db);
+        let tm = open(&db);
+        let req = NewKey {
+            owner: "bench".into(),
+            scopes: vec!["read".into()],
+            ..Default::default()
+        };
+        let mut keys = Vec::with_capacity(N);
+        for _ in 0..N / 50_000 {
+            let created = tm.create_keys(&vec![req.clone(); 50_000]).unwrap();
+            keys.extend(created.iter().map(|c| c.key.to_string()));
+        }
+        drop(tm);
+        std::fs::write(&list, keys.join("\n")).unwrap();
+    }
+    let keys: Vec<String> = std::fs::read_to_string(&list)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let tm = open(&db);
+    // A fixed pseudo-random order (xorshift), the same every run.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let order: Vec<usize> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % keys.len() as u64) as usize
+        })
+        .collect();
+    let mut i = 0;
+    let mut g = c.benchmark_group("keys_1m");
+    g.bench_function("verify_random", |b| {
+        b.iter(|| {
+            i = (i + 1) % order.len();
+            let v = tm.verify_key(black_box(&keys[order[i]]), &[]).unwrap();
+            assert!(v.valid);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_keys, bench_random_1m);
 criterion_main!(benches);
