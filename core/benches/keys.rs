@@ -86,7 +86,8 @@ fn irontoken_unknown_key(_tm: &TokenManager) -> String {
 /// key, most of them not in the record cache (the flat-verify goal).
 fn bench_random_1m(c: &mut Criterion) {
     const N: usize = 1_000_000;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/criterion-keys-1m");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/criterion-keys-1m");
     let (db, list) = (dir.join("keys.db"), dir.join("keys.txt"));
     if !list.exists() {
         std::fs::create_dir_all(&dir).unwrap();
