@@ -20,15 +20,18 @@ const CLAIMS = { sub: 'user-1', iss: 'https://issuer.test', exp: NOW + 3600, iat
 
 const { measureSync, measureAsync } = require('./_measure')
 
+// [algorithm, signing key, verifying key] of each algorithm measured.
+const KEYPAIRS = [
+  ['HS256', SECRET, SECRET],
+  ['RS256', read('rsa_private.pem'), read('rsa_public.pem')],
+  ['ES256', read('ec_p256_private.pem'), read('ec_p256_public.pem')],
+  ['EdDSA', read('ed25519_private.pem'), read('ed25519_public.pem')],
+]
+
 async function main() {
   const jose = await import(require.resolve('jose', { paths: [NODE_PKG] }))
   const rows = []
-  for (const [alg, priv, pub] of [
-    ['HS256', SECRET, SECRET],
-    ['RS256', read('rsa_private.pem'), read('rsa_public.pem')],
-    ['ES256', read('ec_p256_private.pem'), read('ec_p256_public.pem')],
-    ['EdDSA', read('ed25519_private.pem'), read('ed25519_public.pem')],
-  ]) {
+  for (const [alg, priv, pub] of KEYPAIRS) {
     const token = jwtSign(CLAIMS, priv, { algorithm: alg })
     const ours = new JwtVerifier(pub, { algorithms: [alg] })
     const joseKey = alg === 'HS256' ? new TextEncoder().encode(pub) : crypto.createPublicKey(pub)
@@ -56,12 +59,7 @@ async function main() {
 // parses the PEM each time.
 async function oneShot() {
   const rows = []
-  for (const [alg, priv, pub] of [
-    ['HS256', SECRET, SECRET],
-    ['RS256', read('rsa_private.pem'), read('rsa_public.pem')],
-    ['ES256', read('ec_p256_private.pem'), read('ec_p256_public.pem')],
-    ['EdDSA', read('ed25519_private.pem'), read('ed25519_public.pem')],
-  ]) {
+  for (const [alg, priv, pub] of KEYPAIRS) {
     const token = jwtSign(CLAIMS, priv, { algorithm: alg })
     const n = alg === 'HS256' ? 20000 : 4000
     const a = measureSync(() => jwtVerify(token, pub, { algorithms: [alg] }), n)

@@ -392,7 +392,8 @@ impl Db {
         })
     }
 
-    fn open_reader(&self, path: &str) -> Result<Connection> {
+    /// Another connection to the file (readers, the checkpointer).
+    fn connect(&self, path: &str) -> Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -400,6 +401,11 @@ impl Db {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(self.busy_timeout)?;
+        Ok(conn)
+    }
+
+    fn open_reader(&self, path: &str) -> Result<Connection> {
+        let conn = self.connect(path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch(&format!(
             "PRAGMA query_only=ON; PRAGMA foreign_keys=ON; {}",
@@ -477,14 +483,7 @@ impl Db {
         };
         let mut slot = lock(&self.checkpointer);
         if slot.is_none() {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(self.busy_timeout)?;
-            *slot = Some(conn);
+            *slot = Some(self.connect(path)?);
         }
         if let Some(c) = slot.as_ref() {
             c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
