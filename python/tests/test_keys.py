@@ -418,3 +418,13 @@ def test_rate_limiter_with_limits_parsed_once():
             RateLimiter(limits=bad)  # type: ignore[arg-type]
     with pytest.raises(KeyError):
         got[0]["nope"]
+
+
+def test_verify_result_record_is_made_once_when_read(tm):
+    c = tm.create_key("lazy", scopes=["read"])
+    v = tm.verify_key(c.key, ["read"])
+    assert v.record is v.record and v.record.owner == "lazy"
+    refused = tm.verify_key(c.key, ["write"])
+    assert refused.reason == "INSUFFICIENT_SCOPE" and refused.record.id == c.record.id
+    assert tm.verify_key("itk_nope").record is None
+    assert "owner='lazy'" in repr(v)

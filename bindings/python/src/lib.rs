@@ -106,6 +106,20 @@ fn opt_q(s: Option<&str>) -> String {
 #[pyclass(frozen, module = "irontoken._native")]
 struct KeyRecord(CoreRecord);
 
+impl KeyRecord {
+    /// `repr()` of a record (also inside a VerifyResult's repr).
+    fn repr_of(r: &CoreRecord) -> String {
+        format!(
+            "KeyRecord(id={}, display_prefix={}, owner={}, name={}, status={})",
+            q(&r.id),
+            q(&r.display_prefix),
+            q(&r.owner),
+            q(&r.name),
+            q(r.status.as_str())
+        )
+    }
+}
+
 #[pymethods]
 impl KeyRecord {
     /// Stable id (UUID).
@@ -218,14 +232,7 @@ impl KeyRecord {
         to_py_serialized(py, &self.0)
     }
     fn __repr__(&self) -> String {
-        format!(
-            "KeyRecord(id={}, display_prefix={}, owner={}, name={}, status={})",
-            q(&self.0.id),
-            q(&self.0.display_prefix),
-            q(&self.0.owner),
-            q(&self.0.name),
-            q(self.0.status.as_str())
-        )
+        KeyRecord::repr_of(&self.0)
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<KeyRecord>().is_ok_and(|o| o.get().0 == self.0)
@@ -272,12 +279,15 @@ impl CreatedKey {
     }
 }
 
-/// The answer of `verify_key`: a normal result, not an exception.
+/// The answer of `verify_key`: a normal result, not an exception. The
+/// Python record object is made when `.record` is first read (most callers
+/// only look at `valid`).
 #[pyclass(frozen, module = "irontoken._native")]
 struct VerifyResult {
     valid: bool,
     reason: &'static str,
-    record: Option<Py<KeyRecord>>,
+    core_record: Option<irontoken::KeyRecord>,
+    record: pyo3::sync::PyOnceLock<Py<KeyRecord>>,
     rate_limit: Option<Py<PyAny>>,
     quota: Option<Py<PyAny>>,
 }
@@ -296,8 +306,14 @@ impl VerifyResult {
     }
     /// The key's record when the key was found, else None.
     #[getter]
-    fn record(&self, py: Python<'_>) -> Option<Py<KeyRecord>> {
-        self.record.as_ref().map(|r| r.clone_ref(py))
+    fn record(&self, py: Python<'_>) -> PyResult<Option<Py<KeyRecord>>> {
+        let Some(core) = &self.core_record else {
+            return Ok(None);
+        };
+        let r = self
+            .record
+            .get_or_try_init(py, || Py::new(py, KeyRecord(core.clone())))?;
+        Ok(Some(r.clone_ref(py)))
     }
     /// The rate-limit decision (dict) when limits were applied, else None.
     #[getter]
@@ -313,12 +329,12 @@ impl VerifyResult {
         self.valid
     }
     fn __repr__(&self) -> String {
-        match &self.record {
+        match &self.core_record {
             Some(r) => format!(
                 "VerifyResult(valid={}, reason={}, record={})",
                 if self.valid { "True" } else { "False" },
                 q(self.reason),
-                r.get().__repr__()
+                KeyRecord::repr_of(r)
             ),
             None => format!(
                 "VerifyResult(valid={}, reason={}, record=None)",
@@ -334,7 +350,8 @@ impl VerifyResult {
         Ok(VerifyResult {
             valid: v.valid,
             reason: v.reason.code(),
-            record: v.record.map(|r| Py::new(py, KeyRecord(r))).transpose()?,
+            core_record: v.record,
+            record: pyo3::sync::PyOnceLock::new(),
             rate_limit: v
                 .rate_limit
                 .map(|d| to_py_serialized(py, &d).map(Bound::unbind))
