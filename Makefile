@@ -17,7 +17,7 @@ CFLAGS_T   := -std=c11 -Wall -Wextra -Werror -O1 -g -Iinclude -Itests/c
 CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE))
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
-.PHONY: help build rust python node c demo test test-rust test-python test-node test-c test-docs \
+.PHONY: install test-install help build rust python node c demo test test-rust test-python test-node test-c test-docs \
         lint fmt-check clippy header-check bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
 
 help: ## list the targets
@@ -27,6 +27,8 @@ build: rust python node c ## build everything (release)
 
 rust: ## release build of the core, the C library, the CLI and the Node addon
 	$(CARGO) build --release --locked -p irontoken-c -p irontoken-cli -p irontoken-node
+	@# The C library's SONAME is libirontoken.so.<major>: programs linked here find it by that name.
+	ln -sf libirontoken.so $(RELEASE)/libirontoken.so.$(MAJOR)
 
 $(VENV)/.installed: python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +54,7 @@ c: rust ## build the C test programs against include/irontoken.h
 demo: build ## API key and JWT flows across Python, Node, C and the CLI on one SQLite file
 	bash tests/demo.sh
 
-test: build test-rust test-python test-node test-c test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
+test: build test-rust test-python test-node test-c test-install test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
 	@echo "make test: all suites passed"
 
 test-rust: ## Rust unit, integration and CLI tests
@@ -76,6 +78,30 @@ test-c: c ## the C test program (under valgrind when installed)
 	  $(CBUILD)/test_keys tests/vectors $$(mktemp -d)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
 	  $(CBUILD)/test_usage tests/vectors $$(mktemp -d)
+
+# C library install: PREFIX/DESTDIR as usual. The shared library is
+# libirontoken.so.<version> with SONAME libirontoken.so.<major> and the two
+# symlinks; the static library's Libs.private come from
+# `cargo rustc -- --print native-static-libs`.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+MAJOR      := $(firstword $(subst ., ,$(VERSION)))
+
+install: rust ## install the C library, header and irontoken.pc (PREFIX=/usr/local DESTDIR=)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 $(RELEASE)/libirontoken.so $(DESTDIR)$(LIBDIR)/libirontoken.so.$(VERSION)
+	ln -sf libirontoken.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libirontoken.so.$(MAJOR)
+	ln -sf libirontoken.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libirontoken.so
+	install -m 0644 $(RELEASE)/libirontoken.a $(DESTDIR)$(LIBDIR)/libirontoken.a
+	install -m 0644 include/irontoken.h $(DESTDIR)$(INCLUDEDIR)/irontoken.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	  bindings/c/irontoken.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/irontoken.pc
+
+test-install: ## install into a scratch DESTDIR, then build and run a C program through pkg-config, shared and static
+	bash tests/c/install_test.sh
 
 lint: fmt-check clippy header-check ## formatting, clippy -D warnings, header freshness
 
