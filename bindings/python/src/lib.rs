@@ -1963,16 +1963,32 @@ impl RateLimiter {
             }
         };
         let now = now_ms.unwrap_or_else(irontoken::SystemClock::now_ms);
+        if consume && let [one] = &limits[..] {
+            // One limit: checked without any allocation.
+            let v = self
+                .inner
+                .check_one(key, one, now)
+                .map_err(|e| to_py(py, e))?;
+            return Ok(RateDecision {
+                allowed: v.allowed,
+                retry_after_ms: v.retry_after_ms,
+                limits,
+                first: v,
+                rest: Vec::new(),
+            });
+        }
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) = self
             .inner
             .decide_into(key, &limits, now, consume, &mut verdicts)
             .map_err(|e| to_py(py, e))?;
+        let first = verdicts.remove(0);
         Ok(RateDecision {
             allowed,
             retry_after_ms,
             limits,
-            verdicts,
+            first,
+            rest: verdicts,
         })
     }
 }
@@ -2085,7 +2101,15 @@ struct RateDecision {
     allowed: bool,
     retry_after_ms: u64,
     limits: Arc<[irontoken::ratelimit::Limit]>,
-    verdicts: Vec<irontoken::ratelimit::Verdict>,
+    /// The first limit's answer (there is always one), then the others'.
+    first: irontoken::ratelimit::Verdict,
+    rest: Vec<irontoken::ratelimit::Verdict>,
+}
+
+impl RateDecision {
+    fn verdicts(&self) -> impl Iterator<Item = &irontoken::ratelimit::Verdict> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
 }
 
 #[pymethods]
@@ -2106,7 +2130,7 @@ impl RateDecision {
         let items = self
             .limits
             .iter()
-            .zip(&self.verdicts)
+            .zip(self.verdicts())
             .map(|(l, v)| {
                 let d = pyo3::types::PyDict::new(py);
                 d.set_item("name", &l.name)?;
@@ -2143,7 +2167,7 @@ impl RateDecision {
             let o = o.get();
             return Ok(self.allowed == o.allowed
                 && self.retry_after_ms == o.retry_after_ms
-                && self.verdicts == o.verdicts
+                && self.verdicts().eq(o.verdicts())
                 && self
                     .limits
                     .iter()
