@@ -246,6 +246,39 @@ fn key_types_messages_and_curves() {
     )
     .unwrap();
     assert_eq!(d.claims["sub"], "s");
+    // The same P-384 key as an OpenSSH line (`ssh-keygen -i -m PKCS8 -f
+    // ec_p384_public.pem`): read as P-384, and it verifies the token.
+    let ssh = VerifyingKey::from_bytes(vector_key("ec_p384_public.ssh").as_bytes()).unwrap();
+    assert_eq!(ssh.key_type(), KeyType::EcP384);
+    let d = decode(
+        &t,
+        &Keyring::single(ssh),
+        &Policy::new(&[Alg::ES384]),
+        1_700_000_000,
+    )
+    .unwrap();
+    assert_eq!(d.claims["sub"], "s");
+    // And as a JWK (x, y from the PEM with Python's cryptography).
+    let jwk = VerifyingKey::from_jwk(&vector_key("ec_p384_public.jwk.json")).unwrap();
+    assert_eq!(jwk.key_type(), KeyType::EcP384);
+    let d = decode(
+        &t,
+        &Keyring::single(jwk),
+        &Policy::new(&[Alg::ES384]),
+        1_700_000_000,
+    )
+    .unwrap();
+    assert_eq!(d.claims["sub"], "s");
+    // An oct JWK whose own `alg` needs a longer secret than it holds is
+    // refused when loaded (HS512 wants 64 bytes; this `k` is 32).
+    let k = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, [7u8; 32]);
+    let short = serde_json::json!({"kty": "oct", "alg": "HS512", "k": k}).to_string();
+    assert_eq!(
+        VerifyingKey::from_jwk(&short).unwrap_err().kind(),
+        ErrorKind::InvalidKeyMaterial
+    );
+    let fits = serde_json::json!({"kty": "oct", "alg": "HS256", "k": k}).to_string();
+    assert!(VerifyingKey::from_jwk(&fits).is_ok());
     // An OpenSSH line whose type differs from its blob's is refused.
     use base64::Engine;
     let mut blob = Vec::new();
