@@ -345,6 +345,12 @@ fn one_shot_key_caches_reuse_parsed_keys_by_content() {
         &c,
         &Keyring::from_bytes_cached(&other).unwrap()
     ));
+    // Inputs up to 64 KiB are cached: PEM after 2 000 bytes of text too.
+    let long = format!("{}\n{pem}", "x".repeat(2000));
+    assert!(Arc::ptr_eq(
+        &Keyring::from_bytes_cached(long.as_bytes()).unwrap(),
+        &Keyring::from_bytes_cached(long.as_bytes()).unwrap()
+    ));
     // Failures are not cached: the same bad input fails every time.
     for _ in 0..2 {
         assert_eq!(
@@ -365,4 +371,32 @@ fn one_shot_key_caches_reuse_parsed_keys_by_content() {
     let policy = Policy::new(&[Alg::HS256]);
     assert!(decode(&t1, &c, &policy, 1_000).is_ok());
     assert!(decode(&t2, &c, &policy, 1_000).is_ok());
+}
+
+#[test]
+fn a_key_allows_only_what_its_type_alg_and_length_allow() {
+    use base64::Engine;
+    // A PEM key carries no `alg`: every algorithm of its type.
+    let any = VerifyingKey::from_pem(&read("keys/rsa_public.pem")).unwrap();
+    assert!(any.allows(Alg::RS256) && any.allows(Alg::RS384) && any.alg().is_none());
+    // A JWK's `alg` restricts it, whatever its type or length would allow.
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = serde_json::json!({"kty": "oct", "alg": "HS256", "k": b64(&[7u8; 64])}).to_string();
+    let oct = VerifyingKey::from_jwk(&jwk).unwrap();
+    assert_eq!(oct.alg(), Some(Alg::HS256));
+    assert!(oct.allows(Alg::HS256));
+    assert!(
+        !oct.allows(Alg::HS512),
+        "restricted to its alg although 64 bytes would fit HS512"
+    );
+    // An HMAC secret of 32 bytes: HS256 only; never an asymmetric algorithm.
+    let secret = VerifyingKey::from_jwk(
+        &serde_json::json!({"kty": "oct", "k": b64(&[7u8; 32])}).to_string(),
+    )
+    .unwrap();
+    assert!(secret.allows(Alg::HS256));
+    assert!(!secret.allows(Alg::HS384) && !secret.allows(Alg::HS512));
+    assert!(!secret.allows(Alg::ES256) && !secret.allows(Alg::RS256) && !secret.allows(Alg::EdDSA));
+    // A public key never allows an HMAC algorithm.
+    assert!(!any.allows(Alg::HS256));
 }
