@@ -1936,14 +1936,11 @@ pub fn rate_limiter_check(rl: &External<Limiter>, key: String) -> Result<bool, C
         ));
     };
     let now = irontoken::SystemClock::now_ms();
-    let put =
-        |i: usize, v: u64| rl.out[i].store((v.min(MAX_SAFE_INTEGER) as f64).to_bits(), Relaxed);
+    let put = |i: usize, v: f64| rl.out[i].store(v.to_bits(), Relaxed);
     if let [one] = &limits[..] {
         // One limit: no allocation at all.
         let v = rl.inner.check_one(&key, one, now).map_err(err)?;
-        put(0, v.retry_after_ms);
-        put(1, v.remaining);
-        put(2, v.reset_ms);
+        write_answer(v.retry_after_ms, std::slice::from_ref(&v), put);
         return Ok(v.allowed);
     }
     let mut verdicts = Vec::with_capacity(limits.len());
@@ -1951,12 +1948,23 @@ pub fn rate_limiter_check(rl: &External<Limiter>, key: String) -> Result<bool, C
         .inner
         .decide_into(&key, limits, now, true, &mut verdicts)
         .map_err(err)?;
-    put(0, retry_after_ms);
-    for (i, v) in verdicts.iter().enumerate() {
-        put(1 + 2 * i, v.remaining);
-        put(2 + 2 * i, v.reset_ms);
-    }
+    write_answer(retry_after_ms, &verdicts, put);
     Ok(allowed)
+}
+
+/// Writes a rate-limit answer as the JS side reads it: retryAfterMs at 0,
+/// then remaining and resetMs of each limit (clamped to safe integers).
+fn write_answer(
+    retry_after_ms: u64,
+    verdicts: &[irontoken::ratelimit::Verdict],
+    mut put: impl FnMut(usize, f64),
+) {
+    let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
+    put(0, safe(retry_after_ms));
+    for (i, v) in verdicts.iter().enumerate() {
+        put(1 + 2 * i, safe(v.remaining));
+        put(2 + 2 * i, safe(v.reset_ms));
+    }
 }
 
 /// Counts (`consume`) or peeks one request of `key` against `limits`
@@ -1993,12 +2001,7 @@ pub fn rate_limiter_decide(
     // SAFETY: a synchronous call on the JS thread: nothing else touches the
     // buffer while this runs.
     let out = unsafe { out.as_mut() };
-    let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
-    out[0] = safe(retry_after_ms);
-    for (i, v) in verdicts.iter().enumerate() {
-        out[1 + 2 * i] = safe(v.remaining);
-        out[2 + 2 * i] = safe(v.reset_ms);
-    }
+    write_answer(retry_after_ms, &verdicts, |i, v| out[i] = v);
     Ok(allowed)
 }
 

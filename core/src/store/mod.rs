@@ -441,14 +441,7 @@ impl Db {
     /// one snapshot, and one WAL read lock (two `fcntl` calls) for all of
     /// them instead of one per statement.
     pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.read(|c| {
-            c.prepare_cached("BEGIN")?.execute([])?;
-            let open = Open(c);
-            let out = f(c)?;
-            c.prepare_cached("COMMIT")?.execute([])?;
-            std::mem::forget(open);
-            Ok(out)
-        })
+        self.read(|c| in_transaction(c, "BEGIN", f))
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or
@@ -545,15 +538,24 @@ impl Db {
             w.conn.prepare_cached(sql)?.execute([])?;
             w.relaxed = relaxed;
         }
-        // BEGIN and COMMIT as cached statements (rusqlite's Transaction
-        // parses them on every call: a quarter of a quota consumption).
-        w.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let open = Open(&w.conn);
-        let out = f(&w.conn)?;
-        w.conn.prepare_cached("COMMIT")?.execute([])?;
-        std::mem::forget(open);
-        Ok(out)
+        in_transaction(&w.conn, "BEGIN IMMEDIATE", f)
     }
+}
+
+/// Runs `f` between `begin` and COMMIT, both cached statements (rusqlite's
+/// `Transaction` parses them on every call: a quarter of a quota
+/// consumption); rolled back if `f` or the COMMIT fails, or `f` panics.
+fn in_transaction<T>(
+    conn: &Connection,
+    begin: &str,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.prepare_cached(begin)?.execute([])?;
+    let open = Open(conn);
+    let out = f(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    std::mem::forget(open);
+    Ok(out)
 }
 
 /// An open write transaction: rolled back when dropped before COMMIT (an
