@@ -1994,45 +1994,24 @@ impl RateLimiter {
 }
 
 /// Limits given as a list of dicts (`name`, `count`, `period_ms`, `burst`),
-/// read without a JSON round trip.
+/// read straight into core's `Limit` (its serde rules: `burst` defaults to
+/// `count`, unknown fields refused) without a JSON round trip. Bools are
+/// refused where a count is expected, as for every other int argument.
 fn limits_of(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Vec<irontoken::ratelimit::Limit>> {
-    let bad = |what: &str| to_py(py, Error::invalid(format!("limits: {what}")));
-    let Ok(list) = v.try_iter() else {
-        return Err(bad("must be a list of {name, count, period_ms, burst}"));
-    };
-    let mut out = Vec::new();
-    for item in list {
-        let item = item?;
-        let Ok(d) = item.cast::<pyo3::types::PyDict>() else {
-            return Err(bad("each limit must be a dict"));
-        };
-        let field = |name: &str| -> PyResult<Bound<'_, PyAny>> {
-            d.get_item(name)?
-                .ok_or_else(|| bad(&format!("missing field `{name}`")))
-        };
-        for k in d.keys() {
-            let k: String = k.extract().map_err(|_| bad("keys must be strings"))?;
-            if !matches!(k.as_str(), "name" | "count" | "period_ms" | "burst") {
-                return Err(bad(&format!("unknown field `{k}`")));
+    let bad = |what: String| to_py(py, Error::invalid(format!("limits: {what}")));
+    if let Ok(list) = v.try_iter() {
+        for item in list {
+            let item = item?;
+            if let Ok(d) = item.cast::<PyDict>() {
+                for (_, value) in d.iter() {
+                    if value.is_instance_of::<pyo3::types::PyBool>() {
+                        return Err(bad("counts must be ints, not bools".into()));
+                    }
+                }
             }
         }
-        let name: String = field("name")?
-            .extract()
-            .map_err(|_| bad("`name` must be a string"))?;
-        let count = int::<u64>(&field("count")?)?;
-        let period_ms = int::<u64>(&field("period_ms")?)?;
-        let burst = match d.get_item("burst")? {
-            Some(b) => int::<u64>(&b)?,
-            None => count,
-        };
-        out.push(irontoken::ratelimit::Limit {
-            name,
-            count,
-            period_ms,
-            burst,
-        });
     }
-    Ok(out)
+    pythonize::depythonize(v).map_err(|e| bad(e.to_string()))
 }
 
 #[pymethods]
