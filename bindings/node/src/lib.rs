@@ -1937,12 +1937,6 @@ pub fn rate_limiter_check(rl: &External<Limiter>, key: String) -> Result<bool, C
     };
     let now = irontoken::SystemClock::now_ms();
     let put = |i: usize, v: f64| rl.out[i].store(v.to_bits(), Relaxed);
-    if let [one] = &limits[..] {
-        // One limit: no allocation at all.
-        let v = rl.inner.check_one(&key, one, now).map_err(err)?;
-        write_answer(v.retry_after_ms, std::slice::from_ref(&v), put);
-        return Ok(v.allowed);
-    }
     let mut verdicts = Vec::with_capacity(limits.len());
     let (allowed, retry_after_ms) = rl
         .inner

@@ -291,6 +291,12 @@ impl RateLimiter {
             l.validate()?;
         }
         out.clear();
+        if consume && let [one] = limits {
+            // One limit: no intermediate allocation.
+            let v = self.check_one(key, one, now_ms)?;
+            out.push(v);
+            return Ok((v.allowed, v.retry_after_ms));
+        }
         let now = now_ms.saturating_mul(1000);
         let (shard, id) = self.locate(key);
         let mut steps: Vec<(u64, Step)> = Vec::with_capacity(limits.len());
