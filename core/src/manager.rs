@@ -18,7 +18,7 @@
 use crate::audit::NewAuditEvent;
 use crate::error::{Error, Result};
 use crate::keys::KeyRecord;
-use crate::store::{self, Db, Durability};
+use crate::store::{self, Backend, Durability};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -125,7 +125,7 @@ pub struct Options {
     manual: Option<Arc<ManualClock>>,
     master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
     rsa_key_bits: usize,
-    create: bool,
+    pub(crate) create: bool,
 }
 
 /// The longest busy timeout and flush interval accepted (one hour).
@@ -396,7 +396,8 @@ impl CachedKey {
 }
 
 pub(crate) struct Inner {
-    pub db: Db,
+    /// The database: SQLite or PostgreSQL.
+    pub db: Box<dyn Backend>,
     /// Master key of managed signing keys, if configured.
     pub master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
     /// RSA size of generated RS256 keys.
@@ -563,7 +564,7 @@ impl Inner {
     /// the audit trail keeps this process's order (a large backlog is
     /// flushed first, in slices). If the transaction fails, the buffered
     /// data stays buffered.
-    pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, f: impl FnOnce(&dyn store::Tx) -> Result<T>) -> Result<T> {
         let backlog = self.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
         if backlog > INLINE_MAX {
             self.flush()?;
@@ -648,7 +649,7 @@ struct Written {
 /// Writes the buffered audit entries, then counters and usage records until
 /// `stop(rows written)` says so (`None`: all of them).
 fn write_some(
-    tx: &rusqlite::Connection,
+    tx: &dyn store::Tx,
     batch: &Pending,
     stop: Option<&dyn Fn(usize) -> bool>,
 ) -> Result<Written> {
@@ -659,11 +660,11 @@ fn write_some(
         records: 0,
     };
     for e in &batch.audit {
-        store::audit::insert(tx, e)?;
+        tx.audit().insert(e)?;
     }
     let mut n = 0;
     for (id, (count, t)) in &batch.usage {
-        store::keys::add_usage(tx, id, *count, *t)?;
+        tx.keys().add_usage(id, *count, *t)?;
         w.usage.push(id.clone());
         n += 1;
         if over(n) {
@@ -671,7 +672,7 @@ fn write_some(
         }
     }
     for u in &batch.records {
-        store::usage::insert(tx, u)?;
+        tx.usage().insert(u)?;
         w.records += 1;
         n += 1;
         if over(n) {
@@ -747,16 +748,7 @@ impl TokenManager {
         if options.mmap_mib > 1 << 16 {
             return Err(Error::invalid("mmap_mib must be between 0 and 65536"));
         }
-        let db = Db::open_with(
-            path,
-            options.durability,
-            options.busy_timeout,
-            options.create,
-            crate::store::Tuning {
-                page_cache_mib: options.page_cache_mib,
-                mmap_mib: options.mmap_mib,
-            },
-        )?;
+        let db = store::open(path, &options)?;
         let master_key = match options.master_key {
             Some(k) => Some(k),
             None => match std::env::var(MASTER_KEY_ENV) {
@@ -796,7 +788,7 @@ impl TokenManager {
     /// SQLite's full `integrity_check`, the schema version, the journal
     /// mode and who may read the files (for `irontoken doctor`).
     pub fn doctor(path: &str) -> Result<DoctorReport> {
-        store::doctor(path)
+        store::sqlite::doctor(store::sqlite_path(path).unwrap_or(path))
     }
 
     /// The manual clock, if the manager was opened with [`Options::manual_clock`].
@@ -882,7 +874,7 @@ fn flush_loop(inner: &Inner, interval: Duration) {
             let _ = inner.flush();
             last_flush = Instant::now();
         }
-        let _ = inner.db.checkpoint_if_wanted();
+        let _ = inner.db.maintain();
         stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
     }
 }

@@ -12,7 +12,7 @@ use super::{Alg, Decoded, Keyring, Policy, Signer, SigningKey, VerifyingKey, dec
 use crate::audit::{AuditAction, NewAuditEvent};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::TokenManager;
-use crate::store::signing::{self as st, SigningRow};
+use crate::store::{SigningRow, Tx};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{self as sig, KeyPair};
@@ -256,17 +256,17 @@ impl TokenManager {
     /// database's keys were sealed with. The first key written stores the
     /// check value; a database from before the check is checked by opening
     /// one of its stored keys.
-    fn ensure_master(&self, tx: &rusqlite::Connection) -> Result<()> {
+    fn ensure_master(&self, tx: &dyn Tx) -> Result<()> {
         let master = self.master()?;
         let ours = check_value(master)?;
-        match crate::store::meta::get(tx, MASTER_CHECK)? {
+        match tx.meta().get(MASTER_CHECK)? {
             Some(stored) if stored == ours => Ok(()),
             Some(_) => Err(mismatch()),
             None => {
-                if let Some(r) = st::all(tx)?.first() {
+                if let Some(r) = tx.signing().all()?.first() {
                     open_sealed(master, &r.kid, &r.alg, &r.private_enc).map_err(|_| mismatch())?;
                 }
-                crate::store::meta::put_once(tx, MASTER_CHECK, &ours)?;
+                tx.meta().put_once(MASTER_CHECK, &ours)?;
                 Ok(())
             }
         }
@@ -293,25 +293,22 @@ impl TokenManager {
     }
 
     fn audit_signing(
-        tx: &rusqlite::Connection,
+        tx: &dyn Tx,
         action: AuditAction,
         kid: &str,
         actor: Option<&str>,
         now: i64,
         detail: Value,
     ) -> Result<()> {
-        crate::store::audit::insert(
-            tx,
-            &NewAuditEvent {
-                at: now,
-                action,
-                key_id: Some(kid.to_string()),
-                display_prefix: None,
-                actor: actor.map(str::to_string),
-                outcome: "ok",
-                detail: Some(detail),
-            },
-        )
+        tx.audit().insert(&NewAuditEvent {
+            at: now,
+            action,
+            key_id: Some(kid.to_string()),
+            display_prefix: None,
+            actor: actor.map(str::to_string),
+            outcome: "ok",
+            detail: Some(detail),
+        })
     }
 
     /// Generates a managed signing key of `alg` (RS256, ES256, EdDSA, HS256)
@@ -322,7 +319,7 @@ impl TokenManager {
         let row = self.new_key_row(alg, now)?;
         self.inner.write(|tx| {
             self.ensure_master(tx)?;
-            if st::active(tx)?.is_some() {
+            if tx.signing().active()?.is_some() {
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     "an active signing key exists: rotate it instead",
@@ -334,12 +331,12 @@ impl TokenManager {
 
     /// Stores a new signing key with its `signing_key.create` audit entry.
     fn insert_signing(
-        tx: &rusqlite::Connection,
+        tx: &dyn Tx,
         row: &SigningRow,
         actor: Option<&str>,
         now: i64,
     ) -> Result<ManagedKey> {
-        st::insert(tx, row)?;
+        tx.signing().insert(row)?;
         Self::audit_signing(
             tx,
             AuditAction::SigningKeyCreate,
@@ -364,7 +361,7 @@ impl TokenManager {
             return Err(Error::invalid("overlap_seconds must be >= 0"));
         }
         let now = self.inner.now();
-        let current = self.inner.db.read(st::active)?;
+        let current = self.inner.db.read(|c| c.signing().active())?;
         let alg = match (alg, &current) {
             (Some(a), _) => a,
             (None, Some(c)) => Alg::parse(&c.alg).ok_or_else(|| internal("stored algorithm"))?,
@@ -377,12 +374,12 @@ impl TokenManager {
         let row = self.new_key_row(alg, now)?;
         self.inner.write(|tx| {
             self.ensure_master(tx)?;
-            if let Some(old) = st::active(tx)? {
+            if let Some(old) = tx.signing().active()? {
                 if overlap_seconds == 0 {
-                    st::set_status(tx, &old.kid, "retired", None, Some(now))?;
+                    tx.signing()
+                        .set_status(&old.kid, "retired", None, Some(now))?;
                 } else {
-                    st::set_status(
-                        tx,
+                    tx.signing().set_status(
                         &old.kid,
                         "verify_only",
                         Some(now + overlap_seconds),
@@ -406,10 +403,10 @@ impl TokenManager {
     pub fn retire_signing_key(&self, kid: &str, actor: Option<&str>) -> Result<ManagedKey> {
         let now = self.inner.now();
         self.inner.write(|tx| {
-            let row = st::get(tx, kid)?.ok_or_else(|| {
+            let row = tx.signing().get(kid)?.ok_or_else(|| {
                 Error::new(ErrorKind::JwtKeyNotFound, "no signing key with that kid")
             })?;
-            st::set_status(tx, kid, "retired", None, Some(now))?;
+            tx.signing().set_status(kid, "retired", None, Some(now))?;
             Self::audit_signing(
                 tx,
                 AuditAction::SigningKeyRetire,
@@ -418,7 +415,10 @@ impl TokenManager {
                 now,
                 json!({"was": row.status}),
             )?;
-            let row = st::get(tx, kid)?.ok_or_else(|| internal("reading the key back"))?;
+            let row = tx
+                .signing()
+                .get(kid)?
+                .ok_or_else(|| internal("reading the key back"))?;
             Ok(info(&row, now))
         })
     }
@@ -426,7 +426,7 @@ impl TokenManager {
     /// Every managed signing key, oldest first (never private material).
     pub fn list_signing_keys(&self) -> Result<Vec<ManagedKey>> {
         let now = self.inner.now();
-        let rows = self.inner.db.read(st::all)?;
+        let rows = self.inner.db.read(|c| c.signing().all())?;
         Ok(rows.iter().map(|r| info(r, now)).collect())
     }
 
@@ -434,7 +434,7 @@ impl TokenManager {
     /// HMAC keys are never published.
     pub fn jwks(&self) -> Result<Value> {
         let now = self.inner.now();
-        let rows = self.inner.db.read(st::all)?;
+        let rows = self.inner.db.read(|c| c.signing().all())?;
         let keys: Vec<Value> = rows
             .iter()
             .filter(|r| matches!(effective_status(r, now), "active" | "verify_only"))
@@ -447,14 +447,14 @@ impl TokenManager {
     /// The parsed keys, reloaded when the key table changed.
     fn loaded<T>(&self, f: impl FnOnce(&Loaded) -> Result<T>) -> Result<T> {
         let now = self.inner.now();
-        let fp = self.inner.db.read(|c| st::fingerprint(c, now))?;
+        let fp = self.inner.db.read(|c| c.signing().fingerprint(now))?;
         let mut cache = self.inner.signing.lock().unwrap_or_else(|e| e.into_inner());
         if cache.as_ref().is_none_or(|l| l.fingerprint != fp) {
             let master = self.master()?;
             let (stored, rows) = self
                 .inner
                 .db
-                .read(|c| Ok((crate::store::meta::get(c, MASTER_CHECK)?, st::all(c)?)))?;
+                .read(|c| Ok((c.meta().get(MASTER_CHECK)?, c.signing().all()?)))?;
             if let Some(stored) = stored
                 && stored != check_value(master)?
             {
@@ -583,18 +583,15 @@ impl TokenManager {
         claims.insert("exp".into(), json!(exp));
         let token = self.issue_jwt(&claims, Some(ttl))?;
         self.inner.write(|tx| {
-            crate::store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::TokenExchange,
-                    key_id: Some(record.id.clone()),
-                    display_prefix: Some(record.display_prefix.clone()),
-                    actor: None,
-                    outcome: "ok",
-                    detail: Some(json!({"expires_at": exp})),
-                },
-            )
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::TokenExchange,
+                key_id: Some(record.id.clone()),
+                display_prefix: Some(record.display_prefix.clone()),
+                actor: None,
+                outcome: "ok",
+                detail: Some(json!({"expires_at": exp})),
+            })
         })?;
         crate::metrics::Metrics::inc(&self.inner.metrics.exchanges);
         Ok(AccessToken {

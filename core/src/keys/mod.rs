@@ -236,27 +236,24 @@ fn new_insert(req: &NewKey, now: i64) -> Result<Insert> {
 
 /// Writes the `key.create` audit entry of a new key.
 fn audit_create(
-    tx: &rusqlite::Connection,
+    tx: &dyn store::Tx,
     created: &CreatedKey,
     actor: Option<String>,
     now: i64,
 ) -> Result<()> {
-    store::audit::insert(
-        tx,
-        &NewAuditEvent {
-            at: now,
-            action: AuditAction::KeyCreate,
-            key_id: Some(created.record.id.clone()),
-            display_prefix: Some(created.record.display_prefix.clone()),
-            actor,
-            outcome: "ok",
-            detail: Some(json!({
-                "owner": created.record.owner,
-                "scopes": created.record.scopes,
-                "expires_at": created.record.expires_at,
-            })),
-        },
-    )
+    tx.audit().insert(&NewAuditEvent {
+        at: now,
+        action: AuditAction::KeyCreate,
+        key_id: Some(created.record.id.clone()),
+        display_prefix: Some(created.record.display_prefix.clone()),
+        actor,
+        outcome: "ok",
+        detail: Some(json!({
+            "owner": created.record.owner,
+            "scopes": created.record.scopes,
+            "expires_at": created.record.expires_at,
+        })),
+    })
 }
 
 impl TokenManager {
@@ -318,30 +315,27 @@ impl TokenManager {
 
     /// Inserts a validated key and returns it with its record (built from
     /// what was written, not read back).
-    fn insert_key(&self, tx: &rusqlite::Connection, k: Insert, now: i64) -> Result<CreatedKey> {
+    fn insert_key(&self, tx: &dyn store::Tx, k: Insert, now: i64) -> Result<CreatedKey> {
         crate::metrics::Metrics::inc(&self.inner.metrics.keys_created);
         let generated = format::generate(&k.prefix)?;
         let hash = hash_key(&generated.plaintext);
         let id = uuid::Uuid::new_v4().to_string();
-        store::keys::insert(
-            tx,
-            &store::keys::InsertKey {
-                id: &id,
-                key_hash: &hash,
-                prefix: &k.prefix,
-                display_prefix: &generated.display_prefix,
-                owner: &k.owner,
-                name: &k.name,
-                description: &k.description,
-                scopes_json: &k.scopes_json,
-                metadata_json: &k.metadata_json,
-                now,
-                expires_at: k.expires_at,
-                version: k.version,
-                rotated_from: k.rotated_from.as_deref(),
-                rate_limits_json: &k.rate_limits_json,
-            },
-        )?;
+        tx.keys().insert(&store::InsertKey {
+            id: &id,
+            key_hash: &hash,
+            prefix: &k.prefix,
+            display_prefix: &generated.display_prefix,
+            owner: &k.owner,
+            name: &k.name,
+            description: &k.description,
+            scopes_json: &k.scopes_json,
+            metadata_json: &k.metadata_json,
+            now,
+            expires_at: k.expires_at,
+            version: k.version,
+            rotated_from: k.rotated_from.as_deref(),
+            rate_limits_json: &k.rate_limits_json,
+        })?;
         let mut record = KeyRecord {
             id,
             prefix: k.prefix,
@@ -418,23 +412,26 @@ impl TokenManager {
         let hash = hash_key(key);
         let inner = &self.inner;
         let found = inner.db.read(|c| {
-            store::keys::with_state_by_hash(c, &hash, |st| {
+            let mut found = None;
+            c.keys().with_state_by_hash(&hash, &mut |st| {
                 let Some(st) = st else {
-                    return Ok(None);
+                    return Ok(());
                 };
                 // Descriptive fields and counters come from the cache while the
                 // revision matches; the state always from the index just read.
                 let entry = match inner.cached_key(&st.id, st.revision) {
                     Some(entry) => entry,
-                    None => match store::keys::get_by_seq(c, st.seq, now)? {
+                    None => match c.keys().get_by_seq(st.seq, now)? {
                         Some((r, rev)) if r.id == st.id => {
                             inner.cache_key(self.with_pending(r), rev)
                         }
-                        _ => return Ok(None), // deleted in between
+                        _ => return Ok(()), // deleted in between
                     },
                 };
-                Ok(Some((entry, st)))
-            })
+                found = Some((entry, st));
+                Ok(())
+            })?;
+            Ok(found)
         })?;
         let found = found.map(|(entry, st)| {
             let mut r = entry.record.clone();
@@ -587,10 +584,7 @@ impl TokenManager {
     pub fn get_key(&self, id: &str) -> Result<KeyRecord> {
         check_id(id)?;
         let now = self.inner.now();
-        let r = self
-            .inner
-            .db
-            .read_snapshot(|c| store::keys::get(c, id, now))?;
+        let r = self.inner.db.read_snapshot(|c| c.keys().get(id, now))?;
         r.map(|r| self.with_pending(r)).ok_or_else(|| not_found(id))
     }
 
@@ -602,7 +596,7 @@ impl TokenManager {
         let mut page = self
             .inner
             .db
-            .read_snapshot(|c| store::keys::list(c, filter, limit, after, now))?;
+            .read_snapshot(|c| c.keys().list(filter, limit, after, now))?;
         page.items = page
             .items
             .into_iter()
@@ -663,10 +657,9 @@ impl TokenManager {
                 if r.status == KeyStatus::Revoked {
                     refuse_status(r, "update")?;
                 }
-                store::keys::update(
-                    tx,
+                tx.keys().update(
                     id,
-                    &store::keys::UpdateFields {
+                    &store::UpdateFields {
                         name: u.name.as_deref(),
                         description: u.description.as_deref(),
                         scopes_json: scopes.as_deref(),
@@ -704,7 +697,7 @@ impl TokenManager {
             if r.revoked_at.is_some() {
                 refuse_status(r, if enabled { "enable" } else { "disable" })?;
             }
-            store::keys::set_enabled(tx, id, enabled, now)?;
+            tx.keys().set_enabled(id, enabled, now)?;
             Ok(None)
         })
     }
@@ -726,8 +719,8 @@ impl TokenManager {
             if r.revoked_at.is_some() {
                 refuse_status(r, "revoke")?;
             }
-            store::keys::revoke(tx, id, reason, now)?;
-            let ended = store::sessions::end_for_key(tx, id, "key_revoked", now)?;
+            tx.keys().revoke(id, reason, now)?;
+            let ended = tx.sessions().end_for_key(id, "key_revoked", now)?;
             crate::metrics::Metrics::inc(&self.inner.metrics.keys_revoked);
             Ok(Some(json!({ "reason": reason, "sessions_ended": ended })))
         })
@@ -740,21 +733,18 @@ impl TokenManager {
         check_actor(actor)?;
         let now = self.inner.now();
         self.inner.write(|tx| {
-            let r = store::keys::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
-            store::keys::delete(tx, id)?;
-            store::quota::delete_key_quotas(tx, id)?;
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::KeyDelete,
-                    key_id: Some(r.id),
-                    display_prefix: Some(r.display_prefix),
-                    actor: actor.map(str::to_string),
-                    outcome: "ok",
-                    detail: None,
-                },
-            )
+            let r = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
+            tx.keys().delete(id)?;
+            tx.quota().delete_key_quotas(id)?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::KeyDelete,
+                key_id: Some(r.id),
+                display_prefix: Some(r.display_prefix),
+                actor: actor.map(str::to_string),
+                outcome: "ok",
+                detail: None,
+            })
         })
     }
 
@@ -765,24 +755,22 @@ impl TokenManager {
         action: AuditAction,
         actor: Option<&str>,
         now: i64,
-        f: impl FnOnce(&rusqlite::Connection, &KeyRecord) -> Result<Option<Value>>,
+        f: impl FnOnce(&dyn store::Tx, &KeyRecord) -> Result<Option<Value>>,
     ) -> Result<KeyRecord> {
         let record = self.inner.write(|tx| {
-            let before = store::keys::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
+            let before = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
             let detail = f(tx, &before)?;
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action,
-                    key_id: Some(before.id.clone()),
-                    display_prefix: Some(before.display_prefix.clone()),
-                    actor: actor.map(str::to_string),
-                    outcome: "ok",
-                    detail,
-                },
-            )?;
-            store::keys::get(tx, id, now)?
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action,
+                key_id: Some(before.id.clone()),
+                display_prefix: Some(before.display_prefix.clone()),
+                actor: actor.map(str::to_string),
+                outcome: "ok",
+                detail,
+            })?;
+            tx.keys()
+                .get(id, now)?
                 .ok_or_else(|| Error::new(ErrorKind::Internal, "changed key vanished"))
         })?;
         Ok(self.with_pending(record))
@@ -817,7 +805,7 @@ impl TokenManager {
             return Err(Error::invalid("expires_at must be in the future"));
         }
         self.inner.write(|tx| {
-            let old = store::keys::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
+            let old = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
             refuse_status(&old, "rotate")?;
             if let Some(next) = &old.rotated_to {
                 return Err(Error::new(
@@ -851,10 +839,11 @@ impl TokenManager {
                 now,
             )?;
             let new_id = &created.record.id;
-            store::quota::move_key_quotas(tx, &old.id, new_id)?;
+            tx.quota().move_key_quotas(&old.id, new_id)?;
             if opts.overlap_seconds == 0 {
-                store::keys::link_rotation(tx, &old.id, new_id, old.expires_at, now)?;
-                store::keys::revoke(tx, &old.id, Some("rotated"), now)?;
+                tx.keys()
+                    .link_rotation(&old.id, new_id, old.expires_at, now)?;
+                tx.keys().revoke(&old.id, Some("rotated"), now)?;
             } else {
                 // Expiry is kept in whole seconds: the overlap ends at the
                 // first whole second at or after now + overlap, measured in
@@ -867,7 +856,7 @@ impl TokenManager {
                     .saturating_add(opts.overlap_seconds.saturating_mul(1000));
                 let end = end_ms.saturating_add(999).div_euclid(1000);
                 let end = old.expires_at.map_or(end, |e| e.min(end));
-                store::keys::link_rotation(tx, &old.id, new_id, Some(end), now)?;
+                tx.keys().link_rotation(&old.id, new_id, Some(end), now)?;
             }
             let actor = opts.actor.clone();
             for (key_id, prefix, detail) in [
@@ -887,18 +876,15 @@ impl TokenManager {
                 } else {
                     AuditAction::KeyCreate
                 };
-                store::audit::insert(
-                    tx,
-                    &NewAuditEvent {
-                        at: now,
-                        action,
-                        key_id: Some(key_id.clone()),
-                        display_prefix: Some(prefix.clone()),
-                        actor: actor.clone(),
-                        outcome: "ok",
-                        detail: Some(detail),
-                    },
-                )?;
+                tx.audit().insert(&NewAuditEvent {
+                    at: now,
+                    action,
+                    key_id: Some(key_id.clone()),
+                    display_prefix: Some(prefix.clone()),
+                    actor: actor.clone(),
+                    outcome: "ok",
+                    detail: Some(detail),
+                })?;
             }
             deliver(&created)?;
             Ok(created)
@@ -915,6 +901,6 @@ impl TokenManager {
         self.inner.flush()?;
         self.inner
             .db
-            .read(|c| store::audit::list(c, filter, limit, before))
+            .read(|c| c.audit().list(filter, limit, before))
     }
 }

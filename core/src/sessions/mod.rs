@@ -196,25 +196,23 @@ impl TokenManager {
         let id = uuid::Uuid::new_v4().to_string();
         let s = self.inner.write(|tx| {
             if let Some(k) = &req.key_id {
-                let key = store::keys::get(tx, k, now)?.ok_or_else(|| {
+                let key = tx.keys().get(k, now)?.ok_or_else(|| {
                     Error::new(ErrorKind::KeyNotFound, format!("no key with id {k:?}"))
                 })?;
                 refuse_status(&key, "open a session for")?;
             }
-            store::sessions::insert(
-                tx,
-                &store::sessions::InsertSession {
-                    id: &id,
-                    owner: &req.owner,
-                    key_id: req.key_id.as_deref(),
-                    session_type,
-                    metadata_json: &metadata,
-                    now,
-                    expires_at: ttl.map(|t| now.saturating_add(t)),
-                    idle_timeout: idle,
-                },
-            )?;
-            store::sessions::get(tx, &id, now)?
+            tx.sessions().insert(&store::InsertSession {
+                id: &id,
+                owner: &req.owner,
+                key_id: req.key_id.as_deref(),
+                session_type,
+                metadata_json: &metadata,
+                now,
+                expires_at: ttl.map(|t| now.saturating_add(t)),
+                idle_timeout: idle,
+            })?;
+            tx.sessions()
+                .get(&id, now)?
                 .ok_or_else(|| Error::new(ErrorKind::Internal, "inserted session not found"))
         })?;
         crate::metrics::Metrics::inc(&self.inner.metrics.sessions_created);
@@ -227,16 +225,14 @@ impl TokenManager {
         let now = self.inner.now();
         self.inner
             .db
-            .read(|c| store::sessions::get(c, id, now))?
+            .read(|c| c.sessions().get(id, now))?
             .ok_or_else(|| not_found(id))
     }
 
     /// Records activity: slides the idle expiry (never past the absolute
     /// one). `SESSION_EXPIRED` / `SESSION_ENDED` if the session is not live.
     pub fn touch_session(&self, id: &str) -> Result<Session> {
-        self.session_change(id, "touch", true, |tx, now| {
-            store::sessions::touch(tx, id, now)
-        })
+        self.session_change(id, "touch", true, |tx, now| tx.sessions().touch(id, now))
     }
 
     /// Changes the status (`active` / `paused`) and/or metadata of a live session.
@@ -255,7 +251,7 @@ impl TokenManager {
             return Err(Error::invalid("nothing to update"));
         }
         self.session_change(id, "update", false, |tx, now| {
-            store::sessions::update(tx, id, status, metadata.as_deref(), now)
+            tx.sessions().update(id, status, metadata.as_deref(), now)
         })
     }
 
@@ -265,7 +261,7 @@ impl TokenManager {
             crate::keys::check_text("reason", r, 1, 256)?;
         }
         self.session_change(id, "end", false, |tx, now| {
-            store::sessions::end(tx, id, reason.unwrap_or("ended"), now)
+            tx.sessions().end(id, reason.unwrap_or("ended"), now)
         })
     }
 
@@ -277,15 +273,16 @@ impl TokenManager {
         id: &str,
         what: &str,
         relaxed: bool,
-        f: impl FnOnce(&rusqlite::Connection, i64) -> Result<()>,
+        f: impl FnOnce(&dyn store::Tx, i64) -> Result<()>,
     ) -> Result<Session> {
         check_session_id(id)?;
         let now = self.inner.now();
-        let body = |tx: &rusqlite::Connection| {
-            let s = store::sessions::get(tx, id, now)?.ok_or_else(|| not_found(id))?;
+        let body = |tx: &dyn store::Tx| {
+            let s = tx.sessions().get(id, now)?.ok_or_else(|| not_found(id))?;
             live(&s, what)?;
             f(tx, now)?;
-            store::sessions::get(tx, id, now)?
+            tx.sessions()
+                .get(id, now)?
                 .ok_or_else(|| Error::new(ErrorKind::Internal, "session vanished"))
         };
         if relaxed {
@@ -303,16 +300,14 @@ impl TokenManager {
         let now = self.inner.now();
         self.inner
             .db
-            .read(|c| store::sessions::list(c, f, status, limit, after, now))
+            .read(|c| c.sessions().list(f, status, limit, after, now))
     }
 
     /// Marks every live session past its expiry as `expired` and returns how
     /// many it marked. Reads already answer `expired` before cleanup runs.
     pub fn cleanup_expired_sessions(&self) -> Result<u64> {
         let now = self.inner.now();
-        self.inner
-            .db
-            .write(|tx| store::sessions::mark_expired(tx, now))
+        self.inner.db.write(|tx| tx.sessions().mark_expired(now))
     }
 
     /// Deletes sessions that ended or expired at least `older_than_seconds`
@@ -324,6 +319,6 @@ impl TokenManager {
         let now = self.inner.now();
         self.inner
             .db
-            .write(|tx| store::sessions::purge(tx, now.saturating_sub(older_than_seconds)))
+            .write(|tx| tx.sessions().purge(now.saturating_sub(older_than_seconds)))
     }
 }

@@ -1,759 +1,431 @@
-//! SQLite storage: connections, pragmas, schema migrations. All SQL of
-//! irontoken lives under this module.
+//! The storage interface: what the domain logic asks of a database, by
+//! concern, with no SQL and no rule in it. `sqlite` (the embedded default)
+//! and `postgres` (many hosts) implement it; the domain modules (`keys`,
+//! `usage`, `sessions`, `jwt::managed`) call it and never see SQL.
 //!
-//! One writer connection (behind a mutex; every write is a `BEGIN IMMEDIATE`
-//! transaction) and a small pool of reader connections. WAL mode lets readers
-//! in this and other processes run while a writer commits. A `:memory:`
-//! database uses the writer connection for everything.
+//! A [`Backend`] runs a closure on a [`Tx`]: a read (one statement or one
+//! snapshot) or a write transaction that commits as a whole or not at all.
+//! Within it, [`Tx`] hands out one interface per concern.
 
-pub(crate) mod agents;
-pub(crate) mod audit;
-pub(crate) mod keys;
-pub(crate) mod meta;
-pub(crate) mod quota;
-pub(crate) mod sessions;
-pub(crate) mod signing;
-pub(crate) mod usage;
+pub(crate) mod sqlite;
 
+use crate::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use crate::error::{Error, ErrorKind, Result};
-use rusqlite::{Connection, OpenFlags};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use crate::keys::{KeyFilter, KeyRecord, Page};
+use crate::sessions::{Session, SessionFilter, SessionStatus};
+use crate::usage::agents::{AgentClaims, Budget, Lease};
+use crate::usage::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
+use crate::usage::{PendingUsage, UsageQuery, UsageRecord, UsageTotals};
 
-/// How hard a commit tries to reach the disk (SQLite `PRAGMA synchronous`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `synchronous=FULL`: a committed change (revoke, create...) survives a
-    /// power loss. The default.
-    #[default]
-    Full,
-    /// `synchronous=NORMAL`: commits survive a process crash but the last
-    /// ones may roll back on power loss or OS crash. Faster bulk writes.
-    Normal,
-}
+pub use sqlite::{Durability, SCHEMA_VERSION};
 
-/// The schema, one entry per version; entry `i` moves `user_version` i → i+1.
-/// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema_v1.sql"),
-    include_str!("schema_v2.sql"),
-    include_str!("schema_v3.sql"),
-    include_str!("schema_v4.sql"),
-    include_str!("schema_v5.sql"),
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-const MAX_IDLE_READERS: usize = 8;
-
-/// Prepared statements kept per connection. rusqlite's default (16) is
-/// fewer than the statements of the hot paths together, which made every
-/// call re-parse its SQL.
-const STATEMENT_CACHE: usize = 128;
-
-/// Memory settings of every connection.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tuning {
-    /// Page cache per connection, MiB.
-    pub page_cache_mib: u32,
-    /// Memory-mapped bytes of the file, MiB (0: off).
-    pub mmap_mib: u32,
-}
-
-impl Tuning {
-    fn pragmas(&self) -> String {
-        format!(
-            "PRAGMA cache_size=-{}; PRAGMA mmap_size={};",
-            u64::from(self.page_cache_mib) * 1024,
-            u64::from(self.mmap_mib) << 20
-        )
-    }
-}
-
-/// WAL pages after which a checkpoint is wanted (SQLite's default threshold).
-const CHECKPOINT_PAGES: i32 = 1000;
-
-/// WAL pages after which the committing connection checkpoints itself (the
-/// background checkpoint did not keep up).
-const CHECKPOINT_INLINE_PAGES: i32 = 16 * CHECKPOINT_PAGES;
-
-pub(crate) struct Db {
-    path: Option<String>,
-    tuning: Tuning,
-    /// Set by the writer's WAL hook when the log passed [`CHECKPOINT_PAGES`]:
-    /// the flusher thread then checkpoints it, off every caller's path.
-    checkpoint_wanted: Arc<std::sync::atomic::AtomicBool>,
-    /// The connection that runs those checkpoints, opened on first use.
-    checkpointer: Mutex<Option<Connection>>,
-    busy_timeout: Duration,
-    durability: Durability,
-    /// The file could only be opened read-only (write-protected).
-    readonly: bool,
-    writer: Mutex<Writer>,
-    /// This process's writer turns, first come first served: the threads
-    /// waiting wait on `gate_free`, at most the busy timeout in all.
-    gate: Mutex<Gate>,
-    gate_free: Condvar,
-    readers: Mutex<Vec<Connection>>,
-}
-
-/// A ticket queue for the writer: a thread that loops on writes (a flush
-/// of a large backlog, slice after slice) queues behind those already
-/// waiting instead of taking the writer again at once.
-#[derive(Default)]
-struct Gate {
-    /// The next ticket to hand out.
-    next: u64,
-    /// The ticket whose turn it is.
-    serving: u64,
-    /// Tickets whose holders stopped waiting (busy timeout): skipped.
-    abandoned: std::collections::BTreeSet<u64>,
-}
-
-/// Holds this process's writer turn; gives it back on drop.
-struct Turn<'a>(&'a Db);
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        let mut g = lock(&self.0.gate);
-        g.serving += 1;
-        loop {
-            let s = g.serving;
-            if !g.abandoned.remove(&s) {
-                break;
-            }
-            g.serving += 1;
-        }
-        drop(g);
-        self.0.gate_free.notify_all();
-    }
-}
-
-/// Size of the file at `path` (0 when missing or unreadable).
-fn file_len(path: &str) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-fn not_found(path: &str) -> Error {
-    Error::new(
-        ErrorKind::DatabaseNotFound,
-        format!("no irontoken database at {path}"),
-    )
-}
-
-/// See [`crate::TokenManager::doctor`].
-pub(crate) fn doctor(path: &str) -> Result<crate::manager::DoctorReport> {
-    let size_bytes = file_len(path);
-    if path == ":memory:" || size_bytes == 0 {
-        return Err(not_found(path));
-    }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    // A file damaged enough fails the queries themselves: that is a finding.
-    let mut integrity_problems = Vec::new();
-    let mut note = |e: rusqlite::Error| integrity_problems.push(e.to_string());
-    let schema_version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap_or_else(|e| {
-            note(e);
-            -1
-        });
-    let journal_mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap_or_else(|e| {
-            note(e);
-            String::new()
-        });
-    match integrity(&conn, true) {
-        Ok(found) => integrity_problems.extend(found),
-        Err(e) => integrity_problems.push(e.message().to_string()),
-    }
-    let mut readable_by_others = Vec::new();
-    #[cfg(unix)]
-    for suffix in ["", "-wal", "-shm"] {
-        use std::os::unix::fs::PermissionsExt;
-        let p = format!("{path}{suffix}");
-        if let Ok(m) = std::fs::metadata(&p)
-            && m.permissions().mode() & 0o077 != 0
-        {
-            readable_by_others.push(p);
-        }
-    }
-    let ok = integrity_problems.is_empty()
-        && readable_by_others.is_empty()
-        && schema_version == SCHEMA_VERSION
-        && journal_mode.eq_ignore_ascii_case("wal");
-    Ok(crate::manager::DoctorReport {
-        path: path.to_string(),
-        size_bytes,
-        schema_version,
-        supported_schema_version: SCHEMA_VERSION,
-        journal_mode,
-        integrity_problems,
-        readable_by_others,
-        ok,
+/// The file path a `sqlite://` URL names (SQLAlchemy's form:
+/// `sqlite:///keys.db` is relative, `sqlite:////var/keys.db` absolute,
+/// `sqlite://` alone in memory); `None` for anything else.
+pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://")?;
+    Some(match rest.strip_prefix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => ":memory:",
     })
 }
 
-/// Files up to this size are checked with `PRAGMA quick_check` when opened;
-/// larger ones by `irontoken doctor` (the check reads every page).
-pub const QUICK_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Runs `PRAGMA quick_check` on a file of at most [`QUICK_CHECK_MAX_BYTES`].
-fn quick_check(conn: &Connection, path: &str) -> Result<()> {
-    if file_len(path) > QUICK_CHECK_MAX_BYTES {
-        return Ok(());
-    }
-    let problems = integrity(conn, false)?;
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::DatabaseCorrupt,
-        format!(
-            "the database failed quick_check ({}); nothing is written to it: run `irontoken doctor`",
-            problems.first().map(String::as_str).unwrap_or("")
-        ),
-    ))
+/// Opens the database `target` names: a `postgresql://` or `postgres://`
+/// URL, a `sqlite://` URL, a file path or `":memory:"`.
+pub(crate) fn open(target: &str, o: &crate::manager::Options) -> Result<Box<dyn Backend>> {
+    let path = sqlite_path(target).unwrap_or(target);
+    Ok(Box::new(sqlite::Db::open_with(
+        path,
+        o.durability,
+        o.busy_timeout,
+        o.create,
+        sqlite::Tuning {
+            page_cache_mib: o.page_cache_mib,
+            mmap_mib: o.mmap_mib,
+        },
+    )?))
 }
 
-/// The problems `PRAGMA quick_check` (or the slower, fuller
-/// `integrity_check` when `full`) reports; empty when the file is sound.
-pub(crate) fn integrity(conn: &Connection, full: bool) -> Result<Vec<String>> {
-    let sql = if full {
-        "PRAGMA integrity_check(100)"
-    } else {
-        "PRAGMA quick_check(100)"
-    };
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for r in rows {
-        let r = r?;
-        if r != "ok" {
-            out.push(r.chars().take(200).collect());
-        }
-    }
-    Ok(out)
+/// What kind of access a closure gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads; each statement sees the latest commit.
+    Read,
+    /// Reads that share one snapshot.
+    Snapshot,
+    /// A write transaction with the manager's durability.
+    Write,
+    /// A write transaction that may skip the fsync of its commit (hot
+    /// counters: quota consumption, leases); it survives a process crash.
+    WriteRelaxed,
 }
 
-/// Creates the database file readable and writable by its owner only
-/// (0600) when it does not exist yet; SQLite gives the `-wal` and `-shm`
-/// files the mode of the database. An existing file keeps its mode.
-#[cfg(unix)]
-fn create_private(path: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if path.starts_with("file:") || std::path::Path::new(path).exists() {
-        return Ok(());
+/// A database the manager runs on.
+pub(crate) trait Backend: Send + Sync {
+    /// Runs `f` once with the access asked for; a write commits if `f`
+    /// succeeds and rolls back otherwise.
+    fn run(&self, access: Access, f: &mut dyn FnMut(&dyn Tx) -> Result<()>) -> Result<()>;
+    /// True if the database can only be read (a write-protected file).
+    fn readonly(&self) -> bool {
+        false
     }
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::new(
-            ErrorKind::Storage,
-            format!("cannot create the database file: {e}"),
-        )),
+    /// True if another thread of this process waits to write.
+    fn writers_waiting(&self) -> bool {
+        false
     }
-}
-
-#[cfg(not(unix))]
-fn create_private(_path: &str) -> Result<()> {
-    Ok(())
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a connection leaves no open transaction behind
-    // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Db {
-    #[cfg(test)]
-    pub(crate) fn open(path: &str, durability: Durability, busy_timeout: Duration) -> Result<Db> {
-        let tuning = Tuning {
-            page_cache_mib: 8,
-            mmap_mib: 0,
-        };
-        Db::open_with(path, durability, busy_timeout, true, tuning)
-    }
-
-    /// Opens the database; with `create` false a missing or empty file is
-    /// `DATABASE_NOT_FOUND` instead of a new database. A file of at most
-    /// [`QUICK_CHECK_MAX_BYTES`] is checked with `PRAGMA quick_check` first:
-    /// a damaged one is `DATABASE_CORRUPT` and nothing is written to it.
-    pub(crate) fn open_with(
-        path: &str,
-        durability: Durability,
-        busy_timeout: Duration,
-        create: bool,
-        tuning: Tuning,
-    ) -> Result<Db> {
-        if path.is_empty() {
-            return Err(Error::invalid(
-                "database path is empty (use \":memory:\" for a private in-memory database)",
-            ));
-        }
-        if path.contains('\0') {
-            return Err(Error::invalid("database path contains a NUL byte"));
-        }
-        let memory = path == ":memory:";
-        let conn = if memory {
-            Connection::open_in_memory()?
-        } else if create {
-            create_private(path)?;
-            Connection::open(path)?
-        } else {
-            if file_len(path) == 0 {
-                return Err(not_found(path));
-            }
-            Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?
-        };
-        conn.busy_timeout(busy_timeout)?;
-        if !memory {
-            quick_check(&conn, path)?;
-        }
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        if !memory {
-            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(Error::new(
-                    ErrorKind::Storage,
-                    format!("could not switch the database to WAL mode (got {mode})"),
-                ));
-            }
-        }
-        let sync = match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync}; PRAGMA journal_size_limit=67108864; {}",
-            tuning.pragmas()
-        ))?;
-        let readonly = conn.is_readonly(rusqlite::MAIN_DB)?;
-        // Checkpoints move off the write path: the hook (which replaces
-        // SQLite's automatic checkpoint) only asks for one, unless the log
-        // has grown far past the threshold.
-        let checkpoint_wanted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut conn = conn;
-        if !memory && !readonly {
-            let wanted = checkpoint_wanted.clone();
-            conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
-                if pages >= CHECKPOINT_INLINE_PAGES {
-                    let _ = wal.checkpoint();
-                } else if pages >= CHECKPOINT_PAGES {
-                    wanted.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                Ok(())
-            }))?;
-        }
-        if !readonly {
-            migrate(&conn)?;
-        } else {
-            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if v != SCHEMA_VERSION {
-                return Err(Error::new(
-                    ErrorKind::Storage,
-                    format!(
-                        "the database is read-only and at schema v{v}; this irontoken needs v{SCHEMA_VERSION}"
-                    ),
-                ));
-            }
-        }
-        Ok(Db {
-            path: (!memory).then(|| path.to_string()),
-            tuning,
-            checkpoint_wanted,
-            checkpointer: Mutex::new(None),
-            busy_timeout,
-            durability,
-            readonly,
-            writer: Mutex::new(Writer {
-                conn,
-                relaxed: false,
-            }),
-            gate: Mutex::new(Gate::default()),
-            gate_free: Condvar::new(),
-            readers: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Another connection to the file (readers, the checkpointer).
-    fn connect(&self, path: &str) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(self.busy_timeout)?;
-        Ok(conn)
-    }
-
-    fn open_reader(&self, path: &str) -> Result<Connection> {
-        let conn = self.connect(path)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        conn.execute_batch(&format!(
-            "PRAGMA query_only=ON; PRAGMA foreign_keys=ON; {}",
-            self.tuning.pragmas()
-        ))?;
-        Ok(conn)
-    }
-
-    /// True if the file could only be opened read-only.
-    pub(crate) fn readonly(&self) -> bool {
-        self.readonly
-    }
-
-    /// Runs `f` on a reader connection (the writer for `:memory:`).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let Some(path) = &self.path else {
-            return f(&lock(&self.writer).conn);
-        };
-        let conn = lock(&self.readers).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => self.open_reader(path)?,
-        };
-        let out = f(&conn);
-        let mut idle = lock(&self.readers);
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
-        out
-    }
-
-    /// Like [`Db::read`], but `f`'s statements share one read transaction:
-    /// one snapshot, and one WAL read lock (two `fcntl` calls) for all of
-    /// them instead of one per statement.
-    pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.read(|c| in_transaction(c, "BEGIN", f))
-    }
-
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or
-    /// none, with the durability the manager was opened with.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.write_as(false, f)
-    }
-
-    /// Like [`Db::write`] but commits with `synchronous=NORMAL`: no fsync
-    /// for this commit (WAL). The transaction survives a process crash; an
-    /// OS crash or power loss may roll it back until the next full commit or
-    /// checkpoint. Used for counters on hot paths (quota consumption).
-    pub(crate) fn write_relaxed<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.write_as(true, f)
-    }
-
-    /// Runs a PASSIVE checkpoint on a reader connection if the writer's WAL
-    /// hook asked for one (it never blocks writers; the flusher thread calls
-    /// this after each flush).
-    pub(crate) fn checkpoint_if_wanted(&self) -> Result<()> {
-        if self.path.is_none()
-            || !self
-                .checkpoint_wanted
-                .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            return Ok(());
-        }
-        // Its own connection: the readers are query_only, which refuses a
-        // checkpoint (it writes the database file).
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let mut slot = lock(&self.checkpointer);
-        if slot.is_none() {
-            *slot = Some(self.connect(path)?);
-        }
-        if let Some(c) = slot.as_ref() {
-            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        }
+    /// Background upkeep the flusher thread runs after each flush (SQLite:
+    /// a WAL checkpoint when one was asked for).
+    fn maintain(&self) -> Result<()> {
         Ok(())
     }
+    /// Called in a child process after `fork()`: drop (without closing) the
+    /// connections inherited from the parent; new ones are opened on demand.
+    fn after_fork(&self) {}
+}
 
-    /// True if a thread of this process waits for the writer.
-    pub(crate) fn writers_waiting(&self) -> bool {
-        let g = lock(&self.gate);
-        g.next > g.serving + 1 + g.abandoned.len() as u64
+impl dyn Backend {
+    /// Runs `f` with `access` and returns what it returned.
+    pub(crate) fn with<T>(
+        &self,
+        access: Access,
+        f: impl FnOnce(&dyn Tx) -> Result<T>,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.run(access, &mut |tx| {
+            let f = f.take().ok_or_else(|| {
+                Error::new(ErrorKind::Internal, "a storage closure was run twice")
+            })?;
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::new(ErrorKind::Internal, "a storage closure was not run"))
     }
 
-    /// Waits for this process's writer turn until `deadline`; `BUSY` after it.
-    fn turn(&self, deadline: Instant) -> Result<Turn<'_>> {
-        let mut g = lock(&self.gate);
-        let me = g.next;
-        g.next += 1;
-        while g.serving != me {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                g.abandoned.insert(me);
-                return Err(Error::new(
-                    ErrorKind::Busy,
-                    format!(
-                        "another write of this process held the database beyond the busy timeout ({} ms)",
-                        self.busy_timeout.as_millis()
-                    ),
-                ));
-            }
-            g = self
-                .gate_free
-                .wait_timeout(g, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        Ok(Turn(self))
+    /// Runs `f` on a read connection.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.with(Access::Read, f)
     }
 
-    fn write_as<T>(&self, relaxed: bool, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        // The busy timeout bounds the whole wait: for this process's other
-        // writers first, then for other processes' locks (SQLite's handler
-        // gets what is left).
-        let deadline = Instant::now() + self.busy_timeout;
-        let _turn = self.turn(deadline)?;
-        let mut w = lock(&self.writer);
-        let left = deadline.saturating_duration_since(Instant::now());
-        w.conn.busy_timeout(left.max(Duration::from_millis(1)))?;
-        // Only a FULL file database switches; the pragma is set before each
-        // write that needs another level than the last one left (so a panic
-        // in a relaxed write cannot leave later writes without their fsync).
-        let relaxed = relaxed && self.durability == Durability::Full && self.path.is_some();
-        if w.relaxed != relaxed {
-            let sql = if relaxed {
-                "PRAGMA synchronous=NORMAL"
-            } else {
-                "PRAGMA synchronous=FULL"
-            };
-            w.conn.prepare_cached(sql)?.execute([])?;
-            w.relaxed = relaxed;
-        }
-        in_transaction(&w.conn, "BEGIN IMMEDIATE", f)
+    /// Runs `f`'s reads in one snapshot.
+    pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.with(Access::Snapshot, f)
+    }
+
+    /// Runs `f` in one write transaction.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.with(Access::Write, f)
+    }
+
+    /// Runs `f` in one write transaction whose commit may skip the fsync.
+    pub(crate) fn write_relaxed<T>(&self, f: impl FnOnce(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.with(Access::WriteRelaxed, f)
     }
 }
 
-/// Runs `f` between `begin` and COMMIT, both cached statements (rusqlite's
-/// `Transaction` parses them on every call: a quarter of a quota
-/// consumption); rolled back if `f` or the COMMIT fails, or `f` panics.
-fn in_transaction<T>(
-    conn: &Connection,
-    begin: &str,
-    f: impl FnOnce(&Connection) -> Result<T>,
-) -> Result<T> {
-    conn.prepare_cached(begin)?.execute([])?;
-    let open = Open(conn);
-    let out = f(conn)?;
-    conn.prepare_cached("COMMIT")?.execute([])?;
-    std::mem::forget(open);
-    Ok(out)
+/// One connection or transaction, seen through one interface per concern.
+pub(crate) trait Tx {
+    /// API keys and their usage counters.
+    fn keys(&self) -> &dyn KeyStore;
+    /// The append-only audit trail.
+    fn audit(&self) -> &dyn AuditStore;
+    /// Quotas and reservations.
+    fn quota(&self) -> &dyn QuotaStore;
+    /// Usage records.
+    fn usage(&self) -> &dyn UsageStore;
+    /// Sessions.
+    fn sessions(&self) -> &dyn SessionStore;
+    /// Managed signing keys.
+    fn signing(&self) -> &dyn SigningStore;
+    /// Agent budgets, tokens and leases.
+    fn agents(&self) -> &dyn AgentStore;
+    /// Named settings of the database (the master-key check).
+    fn meta(&self) -> &dyn MetaStore;
 }
 
-/// An open write transaction: rolled back when dropped before COMMIT (an
-/// error or a panic in the body, or a failed COMMIT).
-struct Open<'a>(&'a Connection);
-
-impl Drop for Open<'_> {
-    fn drop(&mut self) {
-        if !self.0.is_autocommit() {
-            let _ = self.0.execute_batch("ROLLBACK");
-        }
-    }
+/// The fields of a key row to insert.
+pub(crate) struct InsertKey<'a> {
+    pub id: &'a str,
+    pub key_hash: &'a [u8; 32],
+    pub prefix: &'a str,
+    pub display_prefix: &'a str,
+    pub owner: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub scopes_json: &'a str,
+    pub metadata_json: &'a str,
+    pub now: i64,
+    pub expires_at: Option<i64>,
+    pub version: u32,
+    pub rotated_from: Option<&'a str>,
+    pub rate_limits_json: &'a str,
 }
 
-/// The writer connection and the `synchronous` level it is set to.
-struct Writer {
-    conn: Connection,
-    /// True while `synchronous=NORMAL` is set on a FULL database.
-    relaxed: bool,
+/// The state of a key, as the verification hot path reads it.
+pub(crate) struct KeyState {
+    /// The row's number (stable, ordered by creation).
+    pub seq: i64,
+    pub id: String,
+    /// Changes with every change of the row (the record cache's check).
+    pub revision: i64,
+    pub enabled: bool,
+    pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
 }
 
-/// A stored count or amount (the schema keeps them >= 0) as `u64`.
-pub(crate) fn count(v: i64) -> u64 {
-    v.max(0) as u64
+/// The descriptive fields an update changes; `None` keeps a field.
+pub(crate) struct UpdateFields<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub scopes_json: Option<&'a str>,
+    pub metadata_json: Option<&'a str>,
+    pub expires_at: Option<Option<i64>>,
+    pub rate_limits_json: Option<&'a str>,
 }
 
-/// A JSON column parsed as `T`; a malformed value is a conversion error of that column.
-pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row<'_>,
-    i: usize,
-) -> rusqlite::Result<T> {
-    let s = row.get_ref(i)?.as_str()?;
-    serde_json::from_str(s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+/// API keys (`api_keys`) and their usage counters.
+pub(crate) trait KeyStore {
+    /// Inserts a new key.
+    fn insert(&self, k: &InsertKey<'_>) -> Result<()>;
+    /// Calls `then` with the state of the key with this hash; what `then`
+    /// reads through the same [`Tx`] shares the lookup's snapshot.
+    fn with_state_by_hash(
+        &self,
+        hash: &[u8; 32],
+        then: &mut dyn FnMut(Option<KeyState>) -> Result<()>,
+    ) -> Result<()>;
+    /// The record in row `seq` with its revision.
+    fn get_by_seq(&self, seq: i64, now: i64) -> Result<Option<(KeyRecord, i64)>>;
+    /// The record of key `id` with its revision.
+    fn get_with_revision(&self, id: &str, now: i64) -> Result<Option<(KeyRecord, i64)>>;
+    /// The record of key `id`.
+    fn get(&self, id: &str, now: i64) -> Result<Option<KeyRecord>> {
+        Ok(self.get_with_revision(id, now)?.map(|(r, _)| r))
+    }
+    /// One page of keys after row `after_seq`, in creation order.
+    fn list(
+        &self,
+        filter: &KeyFilter,
+        limit: u32,
+        after_seq: i64,
+        now: i64,
+    ) -> Result<Page<KeyRecord>>;
+    /// Applies an update; `CONFLICT` if the key is gone.
+    fn update(&self, id: &str, u: &UpdateFields<'_>, now: i64) -> Result<()>;
+    /// Enables or disables a key.
+    fn set_enabled(&self, id: &str, enabled: bool, now: i64) -> Result<()>;
+    /// Revokes a key not revoked yet.
+    fn revoke(&self, id: &str, reason: Option<&str>, now: i64) -> Result<()>;
+    /// Marks `old_id` as replaced by `new_id`, ending it at `old_expires_at`.
+    fn link_rotation(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        old_expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<()>;
+    /// Deletes a key (its counters with it).
+    fn delete(&self, id: &str) -> Result<()>;
+    /// Adds `count` uses; `last_used_at` only moves forward; nothing for a
+    /// key deleted meanwhile.
+    fn add_usage(&self, id: &str, count: u64, last_used: i64) -> Result<()>;
 }
 
-/// Runs a listing query whose SQL ends in `ORDER BY seq LIMIT ?`: binds
-/// `args` plus `limit + 1`, converts up to `limit` rows with `item`, and
-/// returns the page with the cursor (the `seq` in column `seq_col` of the
-/// last row) when there is more.
-pub(crate) fn paged<T>(
-    conn: &Connection,
-    sql: &str,
-    mut args: Vec<rusqlite::types::Value>,
-    limit: u32,
-    after_seq: i64,
-    seq_col: usize,
-    item: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<crate::keys::Page<T>> {
-    args.push((limit as i64 + 1).into());
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-    let mut items = Vec::new();
-    let mut last_seq = after_seq;
-    let mut more = false;
-    while let Some(row) = rows.next()? {
-        if items.len() == limit as usize {
-            more = true;
-            break;
-        }
-        last_seq = row.get(seq_col)?;
-        items.push(item(row)?);
-    }
-    Ok(crate::keys::Page {
-        items,
-        next_cursor: more.then(|| last_seq.to_string()),
-    })
+/// The append-only audit trail.
+pub(crate) trait AuditStore {
+    /// Appends one entry.
+    fn insert(&self, e: &NewAuditEvent) -> Result<()>;
+    /// One page of entries before entry `before_id`, newest first.
+    fn list(&self, f: &AuditFilter, limit: u32, before_id: i64) -> Result<Page<AuditEvent>>;
 }
 
-fn migrate(conn: &Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current > SCHEMA_VERSION {
-        return Err(Error::new(
-            ErrorKind::SchemaTooNew,
-            format!(
-                "database schema version {current} is newer than this irontoken supports ({SCHEMA_VERSION})"
-            ),
-        ));
-    }
-    if current == SCHEMA_VERSION {
-        return Ok(());
-    }
-    // Another process may migrate at the same time: take the write lock,
-    // then read the version again.
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| {
-        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-            conn.execute_batch(sql)?;
-            conn.execute_batch(&format!("PRAGMA user_version={}", i + 1))?;
-        }
-        Ok::<_, Error>(())
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT")?,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-    }
-    Ok(())
+/// Quotas and reservations.
+pub(crate) trait QuotaStore {
+    /// The owner of key `key_id` and the key that replaced it, if the key exists.
+    fn key_owner(&self, key_id: &str) -> Result<Option<(String, Option<String>)>>;
+    /// Moves the key-scoped quotas of a rotated key to its successor.
+    fn move_key_quotas(&self, from: &str, to: &str) -> Result<()>;
+    /// Deletes the key-scoped quotas of a deleted key.
+    fn delete_key_quotas(&self, key_id: &str) -> Result<()>;
+    /// The quotas of the subjects, each subject's in creation order. In a
+    /// write transaction the rows stay locked until it ends.
+    fn for_subjects(&self, subjects: &[(QuotaScope, &str)]) -> Result<Vec<QuotaRow>>;
+    /// One quota; locked until the end of a write transaction.
+    fn find(
+        &self,
+        scope: QuotaScope,
+        subject: &str,
+        metric: QuotaMetric,
+        period: QuotaPeriod,
+    ) -> Result<Option<QuotaRow>>;
+    /// Creates a quota or changes its limit and refill (its usage kept).
+    fn upsert(
+        &self,
+        s: &QuotaSpec,
+        refill: Option<(u64, QuotaPeriod)>,
+        window_start: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// Deletes a quota; false if there was none.
+    fn delete(
+        &self,
+        scope: QuotaScope,
+        subject: &str,
+        metric: QuotaMetric,
+        period: QuotaPeriod,
+    ) -> Result<bool>;
+    /// Writes a quota's counters back.
+    fn save(&self, r: &QuotaRow, now: i64) -> Result<()>;
+    /// Records a held reservation; `items` is its JSON list of [quota seq, amount].
+    fn insert_reservation(&self, r: &Reservation, items: &str) -> Result<()>;
+    /// (key id, status) of reservation `id`.
+    fn reservation_state(&self, id: &str) -> Result<Option<(String, String)>>;
+    /// Sets a reservation's status (its closing time kept once set).
+    fn mark_reservation(&self, id: &str, status: &str, now: i64) -> Result<()>;
+    /// Gives a held reservation's amounts back to its quotas and closes it as `status`.
+    fn release_reservation(&self, id: &str, status: &str, now: i64) -> Result<()>;
+    /// What expired-but-held reservations of `key_id` hold, per quota row (seq, amount).
+    fn expired_holds(&self, key_id: &str, now: i64) -> Result<Vec<[i64; 2]>>;
+    /// Releases held reservations past their TTL (of one key, or all); how many.
+    fn expire_reservations(&self, key_id: Option<&str>, now: i64) -> Result<u64>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Usage records.
+pub(crate) trait UsageStore {
+    /// True if a record with this request id is stored.
+    fn exists(&self, request_id: &str) -> Result<bool>;
+    /// Inserts a record unless its request id is known (an earlier report
+    /// replaces a later one); true if it was written.
+    fn insert(&self, u: &PendingUsage) -> Result<bool>;
+    /// Totals grouped by the [`crate::usage::GROUPS`] at `groups`.
+    fn summary(&self, q: &UsageQuery, groups: &[usize]) -> Result<Vec<UsageTotals>>;
+    /// One page of records after row `after_seq`.
+    fn export(&self, q: &UsageQuery, limit: u32, after_seq: i64) -> Result<Page<UsageRecord>>;
+}
 
-    #[test]
-    fn migrates_once_and_refuses_newer_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let path = path.to_str().unwrap();
-        let db = Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
-        let v: i64 = db
-            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
-        drop(db);
-        Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
-        let c = Connection::open(path).unwrap();
-        c.execute_batch("PRAGMA user_version=999").unwrap();
-        drop(c);
-        let e = Db::open(path, Durability::Normal, Duration::from_secs(1))
-            .err()
-            .unwrap();
-        assert_eq!(e.kind(), ErrorKind::SchemaTooNew);
-    }
+/// The fields of a new session.
+pub(crate) struct InsertSession<'a> {
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub key_id: Option<&'a str>,
+    pub session_type: &'a str,
+    pub metadata_json: &'a str,
+    pub now: i64,
+    pub expires_at: Option<i64>,
+    pub idle_timeout: Option<i64>,
+}
 
-    #[test]
-    fn v1_database_migrates_keeping_its_audit_trail() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.db");
-        let c = Connection::open(&path).unwrap();
-        c.execute_batch(MIGRATIONS[0]).unwrap();
-        c.execute_batch(
-            "PRAGMA user_version=1; INSERT INTO audit_log (at, action, outcome) VALUES (5, 'key.create', 'ok');
-             INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, created_at, updated_at)
-               VALUES ('00000000-0000-0000-0000-000000000001', zeroblob(32), 'itk', 'itk_abcdefgh', 'o', 5, 5);",
-        )
-        .unwrap();
-        drop(c);
-        let db = Db::open(
-            path.to_str().unwrap(),
-            Durability::Normal,
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        let (v, n, id): (i64, i64, i64) = db
-            .read(|c| {
-                let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                let (n, id) = c.query_row("SELECT count(*), max(id) FROM audit_log", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-                Ok((v, n, id))
-            })
-            .unwrap();
-        assert_eq!((v, n, id), (SCHEMA_VERSION, 1, 1));
-        // Keys written before v3 gain an empty list of rate limits.
-        let limits: String = db
-            .read(|c| Ok(c.query_row("SELECT rate_limits FROM api_keys", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(limits, "[]");
-        // Still append-only after the rebuild.
-        let e = db
-            .write(|tx| Ok(tx.execute("DELETE FROM audit_log", [])?))
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Storage);
-    }
+/// Sessions.
+pub(crate) trait SessionStore {
+    /// Inserts a new session.
+    fn insert(&self, s: &InsertSession<'_>) -> Result<()>;
+    /// One session.
+    fn get(&self, id: &str, now: i64) -> Result<Option<Session>>;
+    /// One page of sessions after row `after_seq`.
+    fn list(
+        &self,
+        f: &SessionFilter,
+        status: Option<SessionStatus>,
+        limit: u32,
+        after_seq: i64,
+        now: i64,
+    ) -> Result<Page<Session>>;
+    /// Records activity now.
+    fn touch(&self, id: &str, now: i64) -> Result<()>;
+    /// Changes the status and/or metadata.
+    fn update(
+        &self,
+        id: &str,
+        status: Option<&str>,
+        metadata_json: Option<&str>,
+        now: i64,
+    ) -> Result<()>;
+    /// Ends a session with `reason`.
+    fn end(&self, id: &str, reason: &str, now: i64) -> Result<()>;
+    /// Ends the live sessions of a key; how many.
+    fn end_for_key(&self, key_id: &str, reason: &str, now: i64) -> Result<u64>;
+    /// Marks the sessions past their lifetime or idle timeout expired; how many.
+    fn mark_expired(&self, now: i64) -> Result<u64>;
+    /// Deletes the sessions that ended before `before`; how many.
+    fn purge(&self, before: i64) -> Result<u64>;
+}
 
-    #[test]
-    fn relaxed_writes_never_leak_into_full_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let db = Db::open(
-            path.to_str().unwrap(),
-            Durability::Full,
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        let level = |tx: &Connection| -> Result<i64> {
-            Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
-        };
-        assert_eq!(db.write_relaxed(level).unwrap(), 1); // NORMAL
-        assert_eq!(db.write(level).unwrap(), 2); // FULL
-        // A panic inside a relaxed write: the next full write still syncs.
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            db.write_relaxed(|_| -> Result<()> { panic!("boom") })
-        }));
-        assert!(caught.is_err());
-        assert_eq!(db.write(level).unwrap(), 2);
-    }
+/// One stored signing key.
+pub(crate) struct SigningRow {
+    pub kid: String,
+    pub alg: String,
+    pub status: String,
+    pub public_jwk: Option<String>,
+    pub private_enc: Vec<u8>,
+    pub created_at: i64,
+    pub verify_until: Option<i64>,
+    pub retired_at: Option<i64>,
+}
 
-    #[test]
-    fn empty_path_is_invalid() {
-        let e = Db::open("", Durability::Full, Duration::from_secs(1))
-            .err()
-            .unwrap();
-        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    }
+/// Managed signing keys.
+pub(crate) trait SigningStore {
+    /// Stores a new key.
+    fn insert(&self, k: &SigningRow) -> Result<()>;
+    /// Every key, oldest first.
+    fn all(&self) -> Result<Vec<SigningRow>>;
+    /// One key.
+    fn get(&self, kid: &str) -> Result<Option<SigningRow>>;
+    /// The key that signs now.
+    fn active(&self) -> Result<Option<SigningRow>>;
+    /// Changes a key's status and its verification window.
+    fn set_status(
+        &self,
+        kid: &str,
+        status: &str,
+        verify_until: Option<i64>,
+        retired_at: Option<i64>,
+    ) -> Result<()>;
+    /// A value that changes whenever the set of keys usable at `now` changes.
+    fn fingerprint(&self, now: i64) -> Result<String>;
+}
+
+/// Agent budgets, tokens and leases.
+pub(crate) trait AgentStore {
+    /// Creates a budget.
+    fn insert_budget(&self, id: &str, owner: &str, name: &str, limit: i64, now: i64) -> Result<()>;
+    /// One budget.
+    fn budget(&self, id: &str, now: i64) -> Result<Option<Budget>>;
+    /// The jti of the agent's live token.
+    fn live_token(&self, agent_id: &str) -> Result<Option<String>>;
+    /// (agent id, revoked_at) of token `jti`.
+    fn token(&self, jti: &str) -> Result<Option<(String, Option<i64>)>>;
+    /// Records an issued token.
+    fn insert_token(&self, t: &AgentClaims, permissions: &str) -> Result<()>;
+    /// Revokes a token.
+    fn revoke_token(&self, jti: &str, now: i64) -> Result<()>;
+    /// Records a lease on the token's budget.
+    fn insert_lease(
+        &self,
+        id: &str,
+        t: &AgentClaims,
+        amount: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// One lease.
+    fn lease(&self, id: &str, now: i64) -> Result<Option<Lease>>;
+    /// Changes a lease's amount, status and expiry.
+    fn set_lease(
+        &self,
+        id: &str,
+        amount: i64,
+        status: &str,
+        now: i64,
+        expires_at: Option<i64>,
+    ) -> Result<()>;
+    /// Charges `cost` to a lease and its budget.
+    fn spend(&self, id: &str, budget_id: &str, cost: i64, now: i64) -> Result<()>;
+}
+
+/// Named settings of the database.
+pub(crate) trait MetaStore {
+    /// The value of `name`.
+    fn get(&self, name: &str) -> Result<Option<String>>;
+    /// Sets `name` unless set; true if this call set it.
+    fn put_once(&self, name: &str, value: &str) -> Result<bool>;
 }

@@ -163,13 +163,17 @@ fn lease_ttl(ttl: Option<i64>) -> Result<i64> {
 }
 
 /// Lease `id` as it stands, or `NOT_FOUND`.
-fn lease_in(c: &rusqlite::Connection, id: &str, now: i64) -> Result<Lease> {
-    store::agents::lease(c, id, now)?.ok_or_else(|| not_found("lease", id))
+fn lease_in(c: &dyn store::Tx, id: &str, now: i64) -> Result<Lease> {
+    c.agents()
+        .lease(id, now)?
+        .ok_or_else(|| not_found("lease", id))
 }
 
 /// Budget `id` as it stands, or `NOT_FOUND`.
-fn budget_in(c: &rusqlite::Connection, id: &str, now: i64) -> Result<Budget> {
-    store::agents::budget(c, id, now)?.ok_or_else(|| not_found("budget", id))
+fn budget_in(c: &dyn store::Tx, id: &str, now: i64) -> Result<Budget> {
+    c.agents()
+        .budget(id, now)?
+        .ok_or_else(|| not_found("budget", id))
 }
 
 /// `USAGE_EXCEEDED` unless `amount` fits in what the budget has available
@@ -205,21 +209,17 @@ impl TokenManager {
         let now = self.inner.now();
         let id = uuid::Uuid::new_v4().to_string();
         self.inner.write(|tx| {
-            store::agents::insert_budget(tx, &id, &b.owner, &b.name, limit, now)?;
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::BudgetCreate,
-                    key_id: None,
-                    display_prefix: None,
-                    actor: b.actor.clone(),
-                    outcome: "ok",
-                    detail: Some(
-                        json!({ "budget_id": id, "owner": b.owner, "limit_micros": limit }),
-                    ),
-                },
-            )?;
+            tx.agents()
+                .insert_budget(&id, &b.owner, &b.name, limit, now)?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::BudgetCreate,
+                key_id: None,
+                display_prefix: None,
+                actor: b.actor.clone(),
+                outcome: "ok",
+                detail: Some(json!({ "budget_id": id, "owner": b.owner, "limit_micros": limit })),
+            })?;
             budget_in(tx, &id, now)
         })
     }
@@ -275,26 +275,24 @@ impl TokenManager {
         // token whose row is not written never verifies.
         let token = self.sign_managed(&c)?;
         let replaced = self.inner.write(|tx| {
-            let old = store::agents::live_token(tx, &claims.agent_id)?;
+            let old = tx.agents().live_token(&claims.agent_id)?;
             if let Some(jti) = &old {
-                store::agents::revoke_token(tx, jti, now)?;
+                tx.agents().revoke_token(jti, now)?;
             }
-            store::agents::insert_token(tx, &claims, &serde_json::to_string(&claims.permissions)?)?;
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::AgentTokenIssue,
-                    key_id: None,
-                    display_prefix: None,
-                    actor: req.actor.clone(),
-                    outcome: "ok",
-                    detail: Some(json!({
-                        "agent_id": claims.agent_id, "budget_id": claims.budget_id,
-                        "jti": claims.jti, "replaced": old,
-                    })),
-                },
-            )?;
+            tx.agents()
+                .insert_token(&claims, &serde_json::to_string(&claims.permissions)?)?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::AgentTokenIssue,
+                key_id: None,
+                display_prefix: None,
+                actor: req.actor.clone(),
+                outcome: "ok",
+                detail: Some(json!({
+                    "agent_id": claims.agent_id, "budget_id": claims.budget_id,
+                    "jti": claims.jti, "replaced": old,
+                })),
+            })?;
             Ok(old)
         })?;
         Ok(AgentToken {
@@ -322,7 +320,7 @@ impl TokenManager {
         let stored = self
             .inner
             .db
-            .read(|c| store::agents::token(c, &jti))?
+            .read(|c| c.agents().token(&jti))?
             .ok_or_else(|| revoked(&jti))?;
         if stored.1.is_some() {
             return Err(revoked(&jti));
@@ -350,21 +348,20 @@ impl TokenManager {
         check_actor(actor)?;
         let now = self.inner.now();
         self.inner.write(|tx| {
-            let jti = store::agents::live_token(tx, agent_id)?
+            let jti = tx
+                .agents()
+                .live_token(agent_id)?
                 .ok_or_else(|| not_found("live agent token for agent", agent_id))?;
-            store::agents::revoke_token(tx, &jti, now)?;
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::AgentTokenRevoke,
-                    key_id: None,
-                    display_prefix: None,
-                    actor: actor.map(str::to_string),
-                    outcome: "ok",
-                    detail: Some(json!({ "agent_id": agent_id, "jti": jti })),
-                },
-            )?;
+            tx.agents().revoke_token(&jti, now)?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::AgentTokenRevoke,
+                key_id: None,
+                display_prefix: None,
+                actor: actor.map(str::to_string),
+                outcome: "ok",
+                detail: Some(json!({ "agent_id": agent_id, "jti": jti })),
+            })?;
             Ok(jti)
         })
     }
@@ -383,12 +380,17 @@ impl TokenManager {
         let now = self.inner.now();
         let id = uuid::Uuid::new_v4().to_string();
         self.inner.db.write_relaxed(|tx| {
-            if store::agents::token(tx, &claims.jti)?.is_none_or(|t| t.1.is_some()) {
+            if tx
+                .agents()
+                .token(&claims.jti)?
+                .is_none_or(|t| t.1.is_some())
+            {
                 return Err(revoked(&claims.jti));
             }
             let b = budget_in(tx, &claims.budget_id, now)?;
             fits(&b, 0, amount)?;
-            store::agents::insert_lease(tx, &id, &claims, amount, now, now + ttl)?;
+            tx.agents()
+                .insert_lease(&id, &claims, amount, now, now + ttl)?;
             lease_in(tx, &id, now)
         })
     }
@@ -432,8 +434,7 @@ impl TokenManager {
                 0
             };
             fits(&b, own, amount)?;
-            store::agents::set_lease(
-                tx,
+            tx.agents().set_lease(
                 id,
                 l.spent_micros as i64 + amount,
                 "active",
@@ -450,7 +451,8 @@ impl TokenManager {
         self.inner.db.write_relaxed(|tx| {
             let l = lease_in(tx, id, now)?;
             if l.status == "active" || l.status == "expired" {
-                store::agents::set_lease(tx, id, l.amount_micros as i64, "released", now, None)?;
+                tx.agents()
+                    .set_lease(id, l.amount_micros as i64, "released", now, None)?;
             }
             lease_in(tx, id, now)
         })
@@ -472,9 +474,10 @@ impl TokenManager {
             let b = budget_in(tx, &l.budget_id, now)?;
             p.agent_id = Some(l.agent_id.clone());
             p.owner = Some(b.owner);
-            if store::usage::insert(tx, &p)? {
+            if tx.usage().insert(&p)? {
                 counted = true;
-                store::agents::spend(tx, id, &l.budget_id, p.numbers[5] as i64, now)?;
+                tx.agents()
+                    .spend(id, &l.budget_id, p.numbers[5] as i64, now)?;
             }
             lease_in(tx, id, now)
         })?;

@@ -19,7 +19,6 @@ pub mod quota;
 use crate::error::{Error, Result};
 use crate::keys::{Page, check_len, metadata_json, page_limit, parse_cursor};
 use crate::manager::TokenManager;
-use crate::store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -212,10 +211,7 @@ impl TokenManager {
         let p = prepare(r, now)?;
         let request_id = p.request_id.clone();
         if !self.inner.usage_pending(&request_id)
-            && self
-                .inner
-                .db
-                .read(|c| store::usage::exists(c, &request_id))?
+            && self.inner.db.read(|c| c.usage().exists(&request_id))?
         {
             return Ok(Recorded {
                 request_id,
@@ -300,7 +296,7 @@ impl TokenManager {
             }
         }
         self.inner.flush()?;
-        self.inner.db.read(|c| store::usage::summary(c, q, &groups))
+        self.inner.db.read(|c| c.usage().summary(q, &groups))
     }
 
     /// Raw usage records, oldest first, one page at a time.
@@ -311,8 +307,6 @@ impl TokenManager {
         let limit = page_limit(q.limit)?;
         let after = parse_cursor(&q.cursor, 0)?;
         self.inner.flush()?;
-        self.inner
-            .db
-            .read(|c| store::usage::export(c, q, limit, after))
+        self.inner.db.read(|c| c.usage().export(q, limit, after))
     }
 }

@@ -444,7 +444,7 @@ impl TokenManager {
         };
         self.inner.write(|tx| {
             if spec.scope == QuotaScope::Key {
-                let key = store::keys::get(tx, &spec.subject, now)?.ok_or_else(|| {
+                let key = tx.keys().get(&spec.subject, now)?.ok_or_else(|| {
                     Error::new(
                         ErrorKind::KeyNotFound,
                         format!("no key with id {:?}", spec.subject),
@@ -460,26 +460,24 @@ impl TokenManager {
                     ));
                 }
             }
-            store::quota::upsert(tx, spec, refill, start, now)?;
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::QuotaSet,
-                    key_id: (spec.scope == QuotaScope::Key).then(|| spec.subject.clone()),
-                    display_prefix: None,
-                    actor: spec.actor.clone(),
-                    outcome: "ok",
-                    detail: Some(serde_json::json!({
-                        "scope": spec.scope.as_str(), "subject": spec.subject,
-                        "metric": spec.metric.as_str(), "period": spec.period.as_str(),
-                        "limit": spec.limit, "refill_amount": spec.refill_amount,
-                    })),
-                },
-            )?;
-            let mut row =
-                store::quota::find(tx, spec.scope, &spec.subject, spec.metric, spec.period)?
-                    .ok_or_else(quota_not_found)?;
+            tx.quota().upsert(spec, refill, start, now)?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::QuotaSet,
+                key_id: (spec.scope == QuotaScope::Key).then(|| spec.subject.clone()),
+                display_prefix: None,
+                actor: spec.actor.clone(),
+                outcome: "ok",
+                detail: Some(serde_json::json!({
+                    "scope": spec.scope.as_str(), "subject": spec.subject,
+                    "metric": spec.metric.as_str(), "period": spec.period.as_str(),
+                    "limit": spec.limit, "refill_amount": spec.refill_amount,
+                })),
+            })?;
+            let mut row = tx
+                .quota()
+                .find(spec.scope, &spec.subject, spec.metric, spec.period)?
+                .ok_or_else(quota_not_found)?;
             row.roll(now);
             Ok(row.view())
         })
@@ -497,24 +495,21 @@ impl TokenManager {
         check_actor(actor)?;
         let now = self.inner.now();
         self.inner.write(|tx| {
-            if !store::quota::delete(tx, scope, subject, metric, period)? {
+            if !tx.quota().delete(scope, subject, metric, period)? {
                 return Err(quota_not_found());
             }
-            store::audit::insert(
-                tx,
-                &NewAuditEvent {
-                    at: now,
-                    action: AuditAction::QuotaDelete,
-                    key_id: (scope == QuotaScope::Key).then(|| subject.to_string()),
-                    display_prefix: None,
-                    actor: actor.map(str::to_string),
-                    outcome: "ok",
-                    detail: Some(serde_json::json!({
-                        "scope": scope.as_str(), "subject": subject,
-                        "metric": metric.as_str(), "period": period.as_str(),
-                    })),
-                },
-            )
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::QuotaDelete,
+                key_id: (scope == QuotaScope::Key).then(|| subject.to_string()),
+                display_prefix: None,
+                actor: actor.map(str::to_string),
+                outcome: "ok",
+                detail: Some(serde_json::json!({
+                    "scope": scope.as_str(), "subject": subject,
+                    "metric": metric.as_str(), "period": period.as_str(),
+                })),
+            })
         })
     }
 
@@ -524,7 +519,7 @@ impl TokenManager {
         let rows = self
             .inner
             .db
-            .read(|c| store::quota::for_subjects(c, &[(scope, subject)]))?;
+            .read(|c| c.quota().for_subjects(&[(scope, subject)]))?;
         Ok(rows
             .into_iter()
             .map(|mut r| {
@@ -547,12 +542,14 @@ impl TokenManager {
         }
         let now = self.inner.now();
         self.inner.db.write_relaxed(|tx| {
-            let mut row = store::quota::find(tx, scope, subject, metric, QuotaPeriod::None)?
+            let mut row = tx
+                .quota()
+                .find(scope, subject, metric, QuotaPeriod::None)?
                 .ok_or_else(quota_not_found)?;
             row.roll(now);
             row.limit = row.limit.saturating_add(amount).min(MAX_AMOUNT);
             row.dirty = true;
-            store::quota::save(tx, &row, now)?;
+            tx.quota().save(&row, now)?;
             Ok(row.view())
         })
     }
@@ -605,7 +602,7 @@ impl TokenManager {
         let now = self.inner.now();
         self.inner
             .db
-            .write_relaxed(|tx| store::quota::expire_reservations(tx, None, now))
+            .write_relaxed(|tx| tx.quota().expire_reservations(None, now))
     }
 
     fn close_reservation(&self, id: &str, actual: Option<&Amounts>) -> Result<QuotaDecision> {
@@ -615,19 +612,21 @@ impl TokenManager {
         let now = self.inner.now();
         let mut events = Vec::new();
         let out = self.inner.db.write_relaxed(|tx| {
-            let (key_id, status) = store::quota::reservation_state(tx, id)?
+            let (key_id, status) = tx
+                .quota()
+                .reservation_state(id)?
                 .ok_or_else(|| reservation_not_found(id))?;
-            store::quota::expire_reservations(tx, Some(&key_id), now)?;
+            tx.quota().expire_reservations(Some(&key_id), now)?;
             let status = if status == "held" {
-                store::quota::reservation_state(tx, id)?
+                tx.quota()
+                    .reservation_state(id)?
                     .map(|s| s.1)
                     .unwrap_or(status)
             } else {
                 status
             };
             match (status.as_str(), actual) {
-                ("held", _) => store::quota::release_reservation(
-                    tx,
+                ("held", _) => tx.quota().release_reservation(
                     id,
                     if actual.is_some() {
                         "settled"
@@ -637,7 +636,7 @@ impl TokenManager {
                     now,
                 )?,
                 // An expired hold was given back already; its usage is still charged.
-                ("expired", Some(_)) => store::quota::mark_reservation(tx, id, "settled", now)?,
+                ("expired", Some(_)) => tx.quota().mark_reservation(id, "settled", now)?,
                 ("expired", None) => {}
                 (s, _) => {
                     return Err(Error::new(
@@ -670,13 +669,13 @@ impl TokenManager {
     /// if there is no such key. Key quotas follow rotations: a key replaced
     /// by rotation (still verifying during its overlap) uses the quotas of
     /// its newest successor, where `rotate_key` moved them.
-    fn quota_rows(&self, c: &rusqlite::Connection, key_id: &str) -> Result<Vec<QuotaRow>> {
+    fn quota_rows(&self, c: &dyn store::Tx, key_id: &str) -> Result<Vec<QuotaRow>> {
         let not_found = || Error::new(ErrorKind::KeyNotFound, format!("no key with id {key_id:?}"));
-        let (owner, mut next) = store::quota::key_owner(c, key_id)?.ok_or_else(not_found)?;
+        let (owner, mut next) = c.quota().key_owner(key_id)?.ok_or_else(not_found)?;
         let mut current = key_id.to_string();
         for _ in 0..MAX_ROTATION_HOPS {
             let Some(n) = next.take() else { break };
-            match store::quota::key_owner(c, &n)? {
+            match c.quota().key_owner(&n)? {
                 Some((_, after)) => {
                     current = n;
                     next = after;
@@ -684,10 +683,8 @@ impl TokenManager {
                 None => break, // the successor was deleted: keep the last one found
             }
         }
-        store::quota::for_subjects(
-            c,
-            &[(QuotaScope::Key, &current), (QuotaScope::Owner, &owner)],
-        )
+        c.quota()
+            .for_subjects(&[(QuotaScope::Key, &current), (QuotaScope::Owner, &owner)])
     }
 
     fn quota_op(
@@ -701,18 +698,18 @@ impl TokenManager {
         crate::keys::check_len("key id", key_id, 1, 64)?;
         let now = self.inner.now();
         let mut events = Vec::new();
-        let body = |tx: &rusqlite::Connection, events: &mut Vec<Event>| {
+        let body = |tx: &dyn store::Tx, events: &mut Vec<Event>| {
             let mut rows = self.quota_rows(tx, key_id)?;
             // Holds past their TTL matter only where something is held.
             let held = rows.iter().any(|r| r.reserved > 0);
             if held && mode != Mode::Peek {
-                store::quota::expire_reservations(tx, Some(key_id), now)?;
+                tx.quota().expire_reservations(Some(key_id), now)?;
                 rows = self.quota_rows(tx, key_id)?;
             }
             if held && mode == Mode::Peek {
                 // A peek writes nothing: holds past their TTL are not
                 // released, but they no longer count as reserved.
-                for [seq, n] in store::quota::expired_holds(tx, key_id, now)? {
+                for [seq, n] in tx.quota().expired_holds(key_id, now)? {
                     if let Some(r) = rows.iter_mut().find(|r| r.seq == seq) {
                         r.reserved = r.reserved.saturating_sub(n.max(0) as u64);
                     }
@@ -750,7 +747,8 @@ impl TokenManager {
                         created_at: now,
                         expires_at: now + ttl,
                     };
-                    store::quota::insert_reservation(tx, &res, &serde_json::to_string(&items)?)?;
+                    tx.quota()
+                        .insert_reservation(&res, &serde_json::to_string(&items)?)?;
                     reservation = Some(res);
                 }
             }
@@ -787,9 +785,9 @@ impl TokenManager {
 }
 
 /// Writes the rows a call changed.
-fn save_dirty(tx: &rusqlite::Connection, rows: &[QuotaRow], now: i64) -> Result<()> {
+fn save_dirty(tx: &dyn store::Tx, rows: &[QuotaRow], now: i64) -> Result<()> {
     for r in rows.iter().filter(|r| r.dirty) {
-        store::quota::save(tx, r, now)?;
+        tx.quota().save(r, now)?;
     }
     Ok(())
 }

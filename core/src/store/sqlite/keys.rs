@@ -1,0 +1,284 @@
+//! Queries on `api_keys` and its usage counters (`key_usage`).
+
+use super::Sql;
+use crate::error::{Error, Result};
+use crate::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
+use crate::store::{InsertKey, KeyState, KeyStore, UpdateFields};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// The selected columns, in the order `record` reads them (a macro so that
+/// every query is a `&'static str` and the statement cache needs no formatting).
+macro_rules! select_keys {
+    ($($rest:literal)?) => {
+        concat!(
+            "SELECT id, prefix, display_prefix, owner, name, description, scopes, metadata, \
+             created_at, updated_at, expires_at, enabled, revoked_at, revoked_reason, version, \
+             rotated_from, rotated_to, seq, revision, rate_limits FROM api_keys",
+            $($rest)?
+        )
+    };
+}
+
+/// The record in `row`, its usage counters read from `key_usage`.
+fn record(conn: &Connection, row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRecord> {
+    let mut r = KeyRecord {
+        id: row.get(0)?,
+        prefix: row.get(1)?,
+        display_prefix: row.get(2)?,
+        owner: row.get(3)?,
+        name: row.get(4)?,
+        description: row.get(5)?,
+        scopes: super::json_col(row, 6)?,
+        metadata: super::json_col(row, 7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        expires_at: row.get(10)?,
+        last_used_at: None,
+        usage_count: 0,
+        enabled: row.get(11)?,
+        revoked_at: row.get(12)?,
+        revoked_reason: row.get(13)?,
+        version: row.get::<_, i64>(14)?.clamp(1, u32::MAX as i64) as u32,
+        rotated_from: row.get(15)?,
+        rotated_to: row.get(16)?,
+        rate_limits: super::json_col(row, 19)?,
+        status: KeyStatus::Active,
+    };
+    r.status = r.status_at(now);
+    // A separate statement, not a join: SQLite re-prepares a join whose
+    // WHERE binds a parameter every time the bound value changes.
+    if let Some((n, t)) = conn
+        .prepare_cached("SELECT usage_count, last_used_at FROM key_usage WHERE seq = ?1")?
+        .query_row([row.get::<_, i64>(17)?], |u| {
+            Ok((u.get::<_, i64>(0)?, u.get(1)?))
+        })
+        .optional()?
+    {
+        r.usage_count = super::count(n);
+        r.last_used_at = t;
+    }
+    Ok(r)
+}
+
+fn expect_one(n: usize) -> Result<()> {
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(Error::new(
+            crate::ErrorKind::Conflict,
+            "the key changed concurrently; retry",
+        ))
+    }
+}
+
+impl KeyStore for Sql<'_> {
+    fn insert(&self, k: &InsertKey<'_>) -> Result<()> {
+        let conn = self.0;
+        conn.prepare_cached(
+            "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, name, description, \
+         scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+        )?
+        .execute(params![
+            k.id,
+            &k.key_hash[..],
+            k.prefix,
+            k.display_prefix,
+            k.owner,
+            k.name,
+            k.description,
+            k.scopes_json,
+            k.metadata_json,
+            k.now,
+            k.expires_at,
+            k.version,
+            k.rotated_from,
+            k.rate_limits_json,
+        ])?;
+        Ok(())
+    }
+
+    /// Calls `then` with the state of the key with this hash, read from the
+    /// covering index alone. The statement stays open meanwhile, so whatever
+    /// `then` reads runs in the same read transaction: one snapshot, one WAL
+    /// read lock (two `fcntl` calls) instead of one per statement.
+    fn with_state_by_hash(
+        &self,
+        hash: &[u8; 32],
+        then: &mut dyn FnMut(Option<KeyState>) -> Result<()>,
+    ) -> Result<()> {
+        let conn = self.0;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, id, revision, enabled, revoked_at, expires_at \
+         FROM api_keys INDEXED BY api_keys_state WHERE key_hash = ?1",
+        )?;
+        let mut rows = stmt.query([&hash[..]])?;
+        let state = match rows.next()? {
+            Some(r) => Some(KeyState {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                revision: r.get(2)?,
+                enabled: r.get(3)?,
+                revoked_at: r.get(4)?,
+                expires_at: r.get(5)?,
+            }),
+            None => None,
+        };
+        let out = then(state);
+        drop(rows);
+        out
+    }
+
+    /// The record in row `seq` with its revision (one search by rowid).
+    fn get_by_seq(&self, seq: i64, now: i64) -> Result<Option<(KeyRecord, i64)>> {
+        let conn = self.0;
+        Ok(conn
+            .prepare_cached(select_keys!(" WHERE seq = ?1"))?
+            .query_row([seq], |r| Ok((record(conn, r, now)?, r.get(18)?)))
+            .optional()?)
+    }
+
+    /// The record of key `id` with its revision.
+    fn get_with_revision(&self, id: &str, now: i64) -> Result<Option<(KeyRecord, i64)>> {
+        let conn = self.0;
+        Ok(conn
+            .prepare_cached(select_keys!(" WHERE id = ?1"))?
+            .query_row([id], |r| Ok((record(conn, r, now)?, r.get(18)?)))
+            .optional()?)
+    }
+
+    fn list(
+        &self,
+        filter: &KeyFilter,
+        limit: u32,
+        after_seq: i64,
+        now: i64,
+    ) -> Result<Page<KeyRecord>> {
+        let conn = self.0;
+        let mut sql = String::from(select_keys!(" WHERE seq > ?"));
+        let mut args: Vec<SqlValue> = vec![after_seq.into()];
+        if let Some(owner) = &filter.owner {
+            sql.push_str(" AND owner = ?");
+            args.push(owner.clone().into());
+        }
+        if let Some(status) = filter.status {
+            let not_expired = "(expires_at IS NULL OR expires_at > ?)";
+            match status {
+                KeyStatus::Active => {
+                    sql.push_str(&format!(
+                        " AND revoked_at IS NULL AND enabled = 1 AND {not_expired}"
+                    ));
+                    args.push(now.into());
+                }
+                KeyStatus::Disabled => {
+                    sql.push_str(&format!(
+                        " AND revoked_at IS NULL AND enabled = 0 AND {not_expired}"
+                    ));
+                    args.push(now.into());
+                }
+                KeyStatus::Revoked => sql.push_str(" AND revoked_at IS NOT NULL"),
+                KeyStatus::Expired => {
+                    sql.push_str(
+                        " AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?",
+                    );
+                    args.push(now.into());
+                }
+            }
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?");
+        super::paged(conn, &sql, args, limit, after_seq, 17, |row| {
+            Ok(record(conn, row, now)?)
+        })
+    }
+
+    fn update(&self, id: &str, u: &UpdateFields<'_>, now: i64) -> Result<()> {
+        let conn = self.0;
+        let n = conn
+            .prepare_cached(
+                "UPDATE api_keys SET \
+               name = coalesce(?2, name), \
+               description = coalesce(?3, description), \
+               scopes = coalesce(?4, scopes), \
+               metadata = coalesce(?5, metadata), \
+               expires_at = CASE WHEN ?6 THEN ?7 ELSE expires_at END, \
+               updated_at = max(updated_at, ?8), \
+               rate_limits = coalesce(?9, rate_limits) \
+             WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                u.name,
+                u.description,
+                u.scopes_json,
+                u.metadata_json,
+                u.expires_at.is_some(),
+                u.expires_at.flatten(),
+                now,
+                u.rate_limits_json
+            ])?;
+        expect_one(n)
+    }
+
+    fn set_enabled(&self, id: &str, enabled: bool, now: i64) -> Result<()> {
+        let conn = self.0;
+        let n = conn
+            .prepare_cached(
+                "UPDATE api_keys SET enabled = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
+            )?
+            .execute(params![id, enabled, now])?;
+        expect_one(n)
+    }
+
+    fn revoke(&self, id: &str, reason: Option<&str>, now: i64) -> Result<()> {
+        let conn = self.0;
+        let n = conn
+            .prepare_cached(
+                "UPDATE api_keys SET revoked_at = ?3, revoked_reason = ?2, \
+             updated_at = max(updated_at, ?3) WHERE id = ?1 AND revoked_at IS NULL",
+            )?
+            .execute(params![id, reason, now])?;
+        expect_one(n)
+    }
+
+    /// Marks `old_id` as replaced by `new_id`, ending it at `old_expires_at`.
+    fn link_rotation(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        old_expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        let conn = self.0;
+        let n = conn
+            .prepare_cached(
+                "UPDATE api_keys SET rotated_to = ?2, expires_at = ?3, \
+             updated_at = max(updated_at, ?4) WHERE id = ?1 AND rotated_to IS NULL",
+            )?
+            .execute(params![old_id, new_id, old_expires_at, now])?;
+        expect_one(n)
+    }
+
+    fn delete(&self, id: &str) -> Result<()> {
+        let conn = self.0;
+        let n = conn
+            .prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
+            .execute([id])?;
+        expect_one(n)
+    }
+
+    /// Adds `count` successful uses; `last_used_at` only moves forward. The
+    /// counters' row is created by the first use (a new key writes none), and
+    /// never for a key deleted meanwhile.
+    fn add_usage(&self, id: &str, count: u64, last_used: i64) -> Result<()> {
+        let conn = self.0;
+        conn.prepare_cached(
+            "INSERT INTO key_usage (seq, usage_count, last_used_at) \
+         SELECT seq, ?2, ?3 FROM api_keys WHERE id = ?1 \
+         ON CONFLICT (seq) DO UPDATE SET usage_count = usage_count + excluded.usage_count, \
+         last_used_at = max(coalesce(last_used_at, excluded.last_used_at), excluded.last_used_at)",
+        )?
+        .execute(params![id, count as i64, last_used])?;
+        Ok(())
+    }
+}

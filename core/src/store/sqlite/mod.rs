@@ -1,0 +1,812 @@
+//! The SQLite store, the embedded default: connections, pragmas, schema
+//! migrations, and the queries behind the storage interface.
+//!
+//! One writer connection (behind a mutex; every write is a `BEGIN IMMEDIATE`
+//! transaction) and a small pool of reader connections. WAL mode lets readers
+//! in this and other processes run while a writer commits. A `:memory:`
+//! database uses the writer connection for everything.
+
+mod agents;
+mod audit;
+mod keys;
+mod meta;
+mod quota;
+mod sessions;
+mod signing;
+mod usage;
+
+use crate::error::{Error, ErrorKind, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How hard a commit tries to reach the disk (SQLite `PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed change (revoke, create...) survives a
+    /// power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits survive a process crash but the last
+    /// ones may roll back on power loss or OS crash. Faster bulk writes.
+    Normal,
+}
+
+/// The schema, one entry per version; entry `i` moves `user_version` i → i+1.
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const MAX_IDLE_READERS: usize = 8;
+
+/// Prepared statements kept per connection. rusqlite's default (16) is
+/// fewer than the statements of the hot paths together, which made every
+/// call re-parse its SQL.
+const STATEMENT_CACHE: usize = 128;
+
+/// Memory settings of every connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    /// Page cache per connection, MiB.
+    pub page_cache_mib: u32,
+    /// Memory-mapped bytes of the file, MiB (0: off).
+    pub mmap_mib: u32,
+}
+
+impl Tuning {
+    fn pragmas(&self) -> String {
+        format!(
+            "PRAGMA cache_size=-{}; PRAGMA mmap_size={};",
+            u64::from(self.page_cache_mib) * 1024,
+            u64::from(self.mmap_mib) << 20
+        )
+    }
+}
+
+/// WAL pages after which a checkpoint is wanted (SQLite's default threshold).
+const CHECKPOINT_PAGES: i32 = 1000;
+
+/// WAL pages after which the committing connection checkpoints itself (the
+/// background checkpoint did not keep up).
+const CHECKPOINT_INLINE_PAGES: i32 = 16 * CHECKPOINT_PAGES;
+
+pub(crate) struct Db {
+    path: Option<String>,
+    tuning: Tuning,
+    /// Set by the writer's WAL hook when the log passed [`CHECKPOINT_PAGES`]:
+    /// the flusher thread then checkpoints it, off every caller's path.
+    checkpoint_wanted: Arc<std::sync::atomic::AtomicBool>,
+    /// The connection that runs those checkpoints, opened on first use.
+    checkpointer: Mutex<Option<Connection>>,
+    busy_timeout: Duration,
+    durability: Durability,
+    /// The file could only be opened read-only (write-protected).
+    readonly: bool,
+    writer: Mutex<Writer>,
+    /// This process's writer turns, first come first served: the threads
+    /// waiting wait on `gate_free`, at most the busy timeout in all.
+    gate: Mutex<Gate>,
+    gate_free: Condvar,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// A ticket queue for the writer: a thread that loops on writes (a flush
+/// of a large backlog, slice after slice) queues behind those already
+/// waiting instead of taking the writer again at once.
+#[derive(Default)]
+struct Gate {
+    /// The next ticket to hand out.
+    next: u64,
+    /// The ticket whose turn it is.
+    serving: u64,
+    /// Tickets whose holders stopped waiting (busy timeout): skipped.
+    abandoned: std::collections::BTreeSet<u64>,
+}
+
+/// Holds this process's writer turn; gives it back on drop.
+struct Turn<'a>(&'a Db);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut g = lock(&self.0.gate);
+        g.serving += 1;
+        loop {
+            let s = g.serving;
+            if !g.abandoned.remove(&s) {
+                break;
+            }
+            g.serving += 1;
+        }
+        drop(g);
+        self.0.gate_free.notify_all();
+    }
+}
+
+/// Size of the file at `path` (0 when missing or unreadable).
+fn file_len(path: &str) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn not_found(path: &str) -> Error {
+    Error::new(
+        ErrorKind::DatabaseNotFound,
+        format!("no irontoken database at {path}"),
+    )
+}
+
+/// See [`crate::TokenManager::doctor`].
+pub(crate) fn doctor(path: &str) -> Result<crate::manager::DoctorReport> {
+    let size_bytes = file_len(path);
+    if path == ":memory:" || size_bytes == 0 {
+        return Err(not_found(path));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // A file damaged enough fails the queries themselves: that is a finding.
+    let mut integrity_problems = Vec::new();
+    let mut note = |e: rusqlite::Error| integrity_problems.push(e.to_string());
+    let schema_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap_or_else(|e| {
+            note(e);
+            -1
+        });
+    let journal_mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap_or_else(|e| {
+            note(e);
+            String::new()
+        });
+    match integrity(&conn, true) {
+        Ok(found) => integrity_problems.extend(found),
+        Err(e) => integrity_problems.push(e.message().to_string()),
+    }
+    let mut readable_by_others = Vec::new();
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = format!("{path}{suffix}");
+        if let Ok(m) = std::fs::metadata(&p)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            readable_by_others.push(p);
+        }
+    }
+    let ok = integrity_problems.is_empty()
+        && readable_by_others.is_empty()
+        && schema_version == SCHEMA_VERSION
+        && journal_mode.eq_ignore_ascii_case("wal");
+    Ok(crate::manager::DoctorReport {
+        path: path.to_string(),
+        size_bytes,
+        schema_version,
+        supported_schema_version: SCHEMA_VERSION,
+        journal_mode,
+        integrity_problems,
+        readable_by_others,
+        ok,
+    })
+}
+
+/// Files up to this size are checked with `PRAGMA quick_check` when opened;
+/// larger ones by `irontoken doctor` (the check reads every page).
+pub const QUICK_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Runs `PRAGMA quick_check` on a file of at most [`QUICK_CHECK_MAX_BYTES`].
+fn quick_check(conn: &Connection, path: &str) -> Result<()> {
+    if file_len(path) > QUICK_CHECK_MAX_BYTES {
+        return Ok(());
+    }
+    let problems = integrity(conn, false)?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::DatabaseCorrupt,
+        format!(
+            "the database failed quick_check ({}); nothing is written to it: run `irontoken doctor`",
+            problems.first().map(String::as_str).unwrap_or("")
+        ),
+    ))
+}
+
+/// The problems `PRAGMA quick_check` (or the slower, fuller
+/// `integrity_check` when `full`) reports; empty when the file is sound.
+pub(crate) fn integrity(conn: &Connection, full: bool) -> Result<Vec<String>> {
+    let sql = if full {
+        "PRAGMA integrity_check(100)"
+    } else {
+        "PRAGMA quick_check(100)"
+    };
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let r = r?;
+        if r != "ok" {
+            out.push(r.chars().take(200).collect());
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the database file readable and writable by its owner only
+/// (0600) when it does not exist yet; SQLite gives the `-wal` and `-shm`
+/// files the mode of the database. An existing file keeps its mode.
+#[cfg(unix)]
+fn create_private(path: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.starts_with("file:") || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::new(
+            ErrorKind::Storage,
+            format!("cannot create the database file: {e}"),
+        )),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &str) -> Result<()> {
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a connection leaves no open transaction behind
+    // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Db {
+    #[cfg(test)]
+    pub(crate) fn open(path: &str, durability: Durability, busy_timeout: Duration) -> Result<Db> {
+        let tuning = Tuning {
+            page_cache_mib: 8,
+            mmap_mib: 0,
+        };
+        Db::open_with(path, durability, busy_timeout, true, tuning)
+    }
+
+    /// Opens the database; with `create` false a missing or empty file is
+    /// `DATABASE_NOT_FOUND` instead of a new database. A file of at most
+    /// [`QUICK_CHECK_MAX_BYTES`] is checked with `PRAGMA quick_check` first:
+    /// a damaged one is `DATABASE_CORRUPT` and nothing is written to it.
+    pub(crate) fn open_with(
+        path: &str,
+        durability: Durability,
+        busy_timeout: Duration,
+        create: bool,
+        tuning: Tuning,
+    ) -> Result<Db> {
+        if path.is_empty() {
+            return Err(Error::invalid(
+                "database path is empty (use \":memory:\" for a private in-memory database)",
+            ));
+        }
+        if path.contains('\0') {
+            return Err(Error::invalid("database path contains a NUL byte"));
+        }
+        let memory = path == ":memory:";
+        let conn = if memory {
+            Connection::open_in_memory()?
+        } else if create {
+            create_private(path)?;
+            Connection::open(path)?
+        } else {
+            if file_len(path) == 0 {
+                return Err(not_found(path));
+            }
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?
+        };
+        conn.busy_timeout(busy_timeout)?;
+        if !memory {
+            quick_check(&conn, path)?;
+        }
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        if !memory {
+            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!("could not switch the database to WAL mode (got {mode})"),
+                ));
+            }
+        }
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys=ON; PRAGMA synchronous={sync}; PRAGMA journal_size_limit=67108864; {}",
+            tuning.pragmas()
+        ))?;
+        let readonly = conn.is_readonly(rusqlite::MAIN_DB)?;
+        // Checkpoints move off the write path: the hook (which replaces
+        // SQLite's automatic checkpoint) only asks for one, unless the log
+        // has grown far past the threshold.
+        let checkpoint_wanted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut conn = conn;
+        if !memory && !readonly {
+            let wanted = checkpoint_wanted.clone();
+            conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+                if pages >= CHECKPOINT_INLINE_PAGES {
+                    let _ = wal.checkpoint();
+                } else if pages >= CHECKPOINT_PAGES {
+                    wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            }))?;
+        }
+        if !readonly {
+            migrate(&conn)?;
+        } else {
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if v != SCHEMA_VERSION {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "the database is read-only and at schema v{v}; this irontoken needs v{SCHEMA_VERSION}"
+                    ),
+                ));
+            }
+        }
+        Ok(Db {
+            path: (!memory).then(|| path.to_string()),
+            tuning,
+            checkpoint_wanted,
+            checkpointer: Mutex::new(None),
+            busy_timeout,
+            durability,
+            readonly,
+            writer: Mutex::new(Writer {
+                conn,
+                relaxed: false,
+            }),
+            gate: Mutex::new(Gate::default()),
+            gate_free: Condvar::new(),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Another connection to the file (readers, the checkpointer).
+    fn connect(&self, path: &str) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        Ok(conn)
+    }
+
+    fn open_reader(&self, path: &str) -> Result<Connection> {
+        let conn = self.connect(path)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.execute_batch(&format!(
+            "PRAGMA query_only=ON; PRAGMA foreign_keys=ON; {}",
+            self.tuning.pragmas()
+        ))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a reader connection (the writer for `:memory:`).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Some(path) = &self.path else {
+            return f(&lock(&self.writer).conn);
+        };
+        let conn = lock(&self.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.open_reader(path)?,
+        };
+        let out = f(&conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// Like [`Db::read`], but `f`'s statements share one read transaction:
+    /// one snapshot, and one WAL read lock (two `fcntl` calls) for all of
+    /// them instead of one per statement.
+    pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.read(|c| in_transaction(c, "BEGIN", f))
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or
+    /// none, with the durability the manager was opened with.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.write_as(false, f)
+    }
+
+    /// Like [`Db::write`] but commits with `synchronous=NORMAL`: no fsync
+    /// for this commit (WAL). The transaction survives a process crash; an
+    /// OS crash or power loss may roll it back until the next full commit or
+    /// checkpoint. Used for counters on hot paths (quota consumption).
+    pub(crate) fn write_relaxed<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.write_as(true, f)
+    }
+
+    /// Runs a PASSIVE checkpoint on a reader connection if the writer's WAL
+    /// hook asked for one (it never blocks writers; the flusher thread calls
+    /// this after each flush).
+    pub(crate) fn checkpoint_if_wanted(&self) -> Result<()> {
+        if self.path.is_none()
+            || !self
+                .checkpoint_wanted
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
+        // Its own connection: the readers are query_only, which refuses a
+        // checkpoint (it writes the database file).
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut slot = lock(&self.checkpointer);
+        if slot.is_none() {
+            *slot = Some(self.connect(path)?);
+        }
+        if let Some(c) = slot.as_ref() {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
+    /// True if a thread of this process waits for the writer.
+    pub(crate) fn writers_waiting(&self) -> bool {
+        let g = lock(&self.gate);
+        g.next > g.serving + 1 + g.abandoned.len() as u64
+    }
+
+    /// Waits for this process's writer turn until `deadline`; `BUSY` after it.
+    fn turn(&self, deadline: Instant) -> Result<Turn<'_>> {
+        let mut g = lock(&self.gate);
+        let me = g.next;
+        g.next += 1;
+        while g.serving != me {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                g.abandoned.insert(me);
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    format!(
+                        "another write of this process held the database beyond the busy timeout ({} ms)",
+                        self.busy_timeout.as_millis()
+                    ),
+                ));
+            }
+            g = self
+                .gate_free
+                .wait_timeout(g, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(Turn(self))
+    }
+
+    fn write_as<T>(&self, relaxed: bool, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        // The busy timeout bounds the whole wait: for this process's other
+        // writers first, then for other processes' locks (SQLite's handler
+        // gets what is left).
+        let deadline = Instant::now() + self.busy_timeout;
+        let _turn = self.turn(deadline)?;
+        let mut w = lock(&self.writer);
+        let left = deadline.saturating_duration_since(Instant::now());
+        w.conn.busy_timeout(left.max(Duration::from_millis(1)))?;
+        // Only a FULL file database switches; the pragma is set before each
+        // write that needs another level than the last one left (so a panic
+        // in a relaxed write cannot leave later writes without their fsync).
+        let relaxed = relaxed && self.durability == Durability::Full && self.path.is_some();
+        if w.relaxed != relaxed {
+            let sql = if relaxed {
+                "PRAGMA synchronous=NORMAL"
+            } else {
+                "PRAGMA synchronous=FULL"
+            };
+            w.conn.prepare_cached(sql)?.execute([])?;
+            w.relaxed = relaxed;
+        }
+        in_transaction(&w.conn, "BEGIN IMMEDIATE", f)
+    }
+}
+
+/// Runs `f` between `begin` and COMMIT, both cached statements (rusqlite's
+/// `Transaction` parses them on every call: a quarter of a quota
+/// consumption); rolled back if `f` or the COMMIT fails, or `f` panics.
+fn in_transaction<T>(
+    conn: &Connection,
+    begin: &str,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.prepare_cached(begin)?.execute([])?;
+    let open = Open(conn);
+    let out = f(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    std::mem::forget(open);
+    Ok(out)
+}
+
+/// An open write transaction: rolled back when dropped before COMMIT (an
+/// error or a panic in the body, or a failed COMMIT).
+struct Open<'a>(&'a Connection);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// A connection (or open transaction) seen through the storage interface.
+pub(crate) struct Sql<'a>(pub &'a Connection);
+
+impl super::Tx for Sql<'_> {
+    fn keys(&self) -> &dyn super::KeyStore {
+        self
+    }
+    fn audit(&self) -> &dyn super::AuditStore {
+        self
+    }
+    fn quota(&self) -> &dyn super::QuotaStore {
+        self
+    }
+    fn usage(&self) -> &dyn super::UsageStore {
+        self
+    }
+    fn sessions(&self) -> &dyn super::SessionStore {
+        self
+    }
+    fn signing(&self) -> &dyn super::SigningStore {
+        self
+    }
+    fn agents(&self) -> &dyn super::AgentStore {
+        self
+    }
+    fn meta(&self) -> &dyn super::MetaStore {
+        self
+    }
+}
+
+impl super::Backend for Db {
+    fn run(
+        &self,
+        access: super::Access,
+        f: &mut dyn FnMut(&dyn super::Tx) -> Result<()>,
+    ) -> Result<()> {
+        use super::Access;
+        match access {
+            Access::Read => self.read(|c| f(&Sql(c))),
+            Access::Snapshot => self.read_snapshot(|c| f(&Sql(c))),
+            Access::Write => self.write(|c| f(&Sql(c))),
+            Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c))),
+        }
+    }
+
+    fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    fn writers_waiting(&self) -> bool {
+        Db::writers_waiting(self)
+    }
+
+    fn maintain(&self) -> Result<()> {
+        self.checkpoint_if_wanted()
+    }
+}
+
+/// The writer connection and the `synchronous` level it is set to.
+struct Writer {
+    conn: Connection,
+    /// True while `synchronous=NORMAL` is set on a FULL database.
+    relaxed: bool,
+}
+
+/// A stored count or amount (the schema keeps them >= 0) as `u64`.
+pub(crate) fn count(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// A JSON column parsed as `T`; a malformed value is a conversion error of that column.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let s = row.get_ref(i)?.as_str()?;
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Runs a listing query whose SQL ends in `ORDER BY seq LIMIT ?`: binds
+/// `args` plus `limit + 1`, converts up to `limit` rows with `item`, and
+/// returns the page with the cursor (the `seq` in column `seq_col` of the
+/// last row) when there is more.
+pub(crate) fn paged<T>(
+    conn: &Connection,
+    sql: &str,
+    mut args: Vec<rusqlite::types::Value>,
+    limit: u32,
+    after_seq: i64,
+    seq_col: usize,
+    item: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<crate::keys::Page<T>> {
+    args.push((limit as i64 + 1).into());
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut items = Vec::new();
+    let mut last_seq = after_seq;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if items.len() == limit as usize {
+            more = true;
+            break;
+        }
+        last_seq = row.get(seq_col)?;
+        items.push(item(row)?);
+    }
+    Ok(crate::keys::Page {
+        items,
+        next_cursor: more.then(|| last_seq.to_string()),
+    })
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(Error::new(
+            ErrorKind::SchemaTooNew,
+            format!(
+                "database schema version {current} is newer than this irontoken supports ({SCHEMA_VERSION})"
+            ),
+        ));
+    }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Another process may migrate at the same time: take the write lock,
+    // then read the version again.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            conn.execute_batch(sql)?;
+            conn.execute_batch(&format!("PRAGMA user_version={}", i + 1))?;
+        }
+        Ok::<_, Error>(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let path = path.to_str().unwrap();
+        let db = Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
+        let v: i64 = db
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        drop(db);
+        Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
+        let c = Connection::open(path).unwrap();
+        c.execute_batch("PRAGMA user_version=999").unwrap();
+        drop(c);
+        let e = Db::open(path, Durability::Normal, Duration::from_secs(1))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::SchemaTooNew);
+    }
+
+    #[test]
+    fn v1_database_migrates_keeping_its_audit_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "PRAGMA user_version=1; INSERT INTO audit_log (at, action, outcome) VALUES (5, 'key.create', 'ok');
+             INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, created_at, updated_at)
+               VALUES ('00000000-0000-0000-0000-000000000001', zeroblob(32), 'itk', 'itk_abcdefgh', 'o', 5, 5);",
+        )
+        .unwrap();
+        drop(c);
+        let db = Db::open(
+            path.to_str().unwrap(),
+            Durability::Normal,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let (v, n, id): (i64, i64, i64) = db
+            .read(|c| {
+                let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let (n, id) = c.query_row("SELECT count(*), max(id) FROM audit_log", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+                Ok((v, n, id))
+            })
+            .unwrap();
+        assert_eq!((v, n, id), (SCHEMA_VERSION, 1, 1));
+        // Keys written before v3 gain an empty list of rate limits.
+        let limits: String = db
+            .read(|c| Ok(c.query_row("SELECT rate_limits FROM api_keys", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(limits, "[]");
+        // Still append-only after the rebuild.
+        let e = db
+            .write(|tx| Ok(tx.execute("DELETE FROM audit_log", [])?))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Storage);
+    }
+
+    #[test]
+    fn relaxed_writes_never_leak_into_full_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let db = Db::open(
+            path.to_str().unwrap(),
+            Durability::Full,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let level = |tx: &Connection| -> Result<i64> {
+            Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+        };
+        assert_eq!(db.write_relaxed(level).unwrap(), 1); // NORMAL
+        assert_eq!(db.write(level).unwrap(), 2); // FULL
+        // A panic inside a relaxed write: the next full write still syncs.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.write_relaxed(|_| -> Result<()> { panic!("boom") })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(db.write(level).unwrap(), 2);
+    }
+
+    #[test]
+    fn empty_path_is_invalid() {
+        let e = Db::open("", Durability::Full, Duration::from_secs(1))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+}
