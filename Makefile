@@ -18,7 +18,7 @@ CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE)
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
 .PHONY: install test-install help build rust python node c demo test test-rust test-python test-node test-c test-docs \
-        lint fmt-check clippy header-check bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
+        lint fmt-check clippy header-check layers bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -103,7 +103,10 @@ install: rust ## install the C library, header and irontoken.pc (PREFIX=/usr/loc
 test-install: ## install into a scratch DESTDIR, then build and run a C program through pkg-config, shared and static
 	bash tests/c/install_test.sh
 
-lint: fmt-check clippy header-check ## formatting, clippy -D warnings, header freshness
+lint: fmt-check clippy header-check layers ## formatting, clippy -D warnings, header freshness, one-way imports in core
+
+layers: ## core's modules import only their own layer or below (tools/layers.py)
+	python3 tools/layers.py
 
 fmt-check:
 	$(CARGO) fmt --all --check

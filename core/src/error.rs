@@ -326,32 +326,6 @@ pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        use rusqlite::ffi::ErrorCode;
-        // SQLite messages carry table and column names, never bound values,
-        // so they are safe to pass on.
-        match &e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
-            {
-                Error::new(ErrorKind::Busy, format!("database is locked: {e}"))
-            }
-            rusqlite::Error::SqliteFailure(f, _)
-                if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
-            {
-                Error::new(
-                    ErrorKind::DatabaseCorrupt,
-                    format!(
-                        "the database is damaged or not an irontoken database: {e} (run `irontoken doctor`)"
-                    ),
-                )
-            }
-            _ => Error::new(ErrorKind::Storage, format!("database error: {e}")),
-        }
-    }
-}
-
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::invalid(format!("invalid JSON: {e}"))

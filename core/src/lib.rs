@@ -16,17 +16,20 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod audit;
+mod clock;
 mod error;
 pub mod jwt;
 pub mod keys;
 mod manager;
 mod metrics;
+mod model;
 pub mod ratelimit;
 pub mod sessions;
 pub mod signals;
 mod store;
 pub mod usage;
+
+pub use model::audit;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use error::{Error, ErrorKind, Result, catch_panic};

@@ -15,86 +15,17 @@
 //!   since the last flush: about one interval of counters and failed-verify
 //!   entries. Nothing else is deferred.
 
-use crate::audit::NewAuditEvent;
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::{Error, Result};
-use crate::keys::KeyRecord;
+use crate::model::audit::NewAuditEvent;
+use crate::model::keys::KeyRecord;
+pub use crate::store::sqlite::DoctorReport;
 use crate::store::{self, Backend, Durability};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// A source of "now" in Unix seconds. Inject one to test expiry without sleeping.
-pub trait Clock: Send + Sync + 'static {
-    /// The current time in Unix seconds.
-    fn now(&self) -> i64;
-    /// The current time in Unix milliseconds; default `now() * 1000`.
-    fn now_ms(&self) -> i64 {
-        self.now().saturating_mul(1000)
-    }
-    /// Milliseconds that only move forward (in-process rate limits); the
-    /// system clock counts them from a monotonic source, so stepping the
-    /// wall clock back does not lock keys out. Default: `now_ms()`.
-    fn monotonic_ms(&self) -> i64 {
-        self.now_ms()
-    }
-}
-
-/// The system clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl SystemClock {
-    /// The current time in Unix milliseconds (the rate limiter's unit).
-    pub fn now_ms() -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        SystemClock::now_ms().div_euclid(1000)
-    }
-    fn now_ms(&self) -> i64 {
-        SystemClock::now_ms()
-    }
-    fn monotonic_ms(&self) -> i64 {
-        // Wall time at the first call, then a monotonic clock's progress.
-        static ANCHOR: std::sync::OnceLock<(std::time::Instant, i64)> = std::sync::OnceLock::new();
-        let (start, wall) =
-            ANCHOR.get_or_init(|| (std::time::Instant::now(), SystemClock::now_ms()));
-        wall.saturating_add(start.elapsed().as_millis() as i64)
-    }
-}
-
-/// A clock that only moves when told to (tests).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    /// A clock standing at `t` (Unix seconds).
-    pub fn new(t: i64) -> Self {
-        ManualClock(AtomicI64::new(t))
-    }
-    /// Sets the time.
-    pub fn set(&self, t: i64) {
-        self.0.store(t, Ordering::SeqCst);
-    }
-    /// Moves the time by `secs` (may be negative).
-    pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+use std::time::{Duration, Instant};
 
 /// How to open a [`TokenManager`].
 #[derive(Clone)]
@@ -125,7 +56,7 @@ pub struct Options {
     manual: Option<Arc<ManualClock>>,
     master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
     rsa_key_bits: usize,
-    pub(crate) create: bool,
+    create: bool,
 }
 
 /// The longest busy timeout and flush interval accepted (one hour).
@@ -317,27 +248,6 @@ impl OpenSettings {
     }
 }
 
-/// What [`TokenManager::doctor`] found.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DoctorReport {
-    /// The file checked.
-    pub path: String,
-    /// Its size in bytes.
-    pub size_bytes: u64,
-    /// `PRAGMA user_version` (the irontoken schema version).
-    pub schema_version: i64,
-    /// The schema version this build writes.
-    pub supported_schema_version: i64,
-    /// `wal` expected.
-    pub journal_mode: String,
-    /// Problems `integrity_check` reported (empty when sound).
-    pub integrity_problems: Vec<String>,
-    /// Files (database, -wal, -shm) that others than the owner may read.
-    pub readable_by_others: Vec<String>,
-    /// True when nothing above needs attention.
-    pub ok: bool,
-}
-
 /// Identifies repeated failed verifications: key id, display prefix, reason.
 type FailureKey = (Option<String>, Option<String>, &'static str);
 
@@ -346,7 +256,7 @@ pub(crate) struct Pending {
     pub usage: HashMap<String, (u64, i64)>,
     pub audit: Vec<NewAuditEvent>,
     /// Usage records not yet written, and their request ids.
-    pub records: Vec<crate::usage::PendingUsage>,
+    pub records: Vec<crate::model::usage::PendingUsage>,
     record_ids: std::collections::HashSet<String>,
     /// Failed verifications buffered so far: index in `audit`, count, last time.
     failures: HashMap<FailureKey, (usize, u64, i64)>,
@@ -403,7 +313,7 @@ pub(crate) struct Inner {
     /// RSA size of generated RS256 keys.
     pub rsa_key_bits: usize,
     /// Parsed managed keys, keyed by the fingerprint of the key table.
-    pub signing: Mutex<Option<crate::jwt::managed::Loaded>>,
+    pub signing: Mutex<Option<crate::jwt::Loaded>>,
     /// Records by key id with the revision they were read at (see schema
     /// `revision`); bounded, S3-FIFO eviction.
     records: quick_cache::sync::Cache<String, Arc<CachedKey>>,
@@ -495,7 +405,7 @@ impl Inner {
     }
 
     /// Buffers a usage record; false if its request id is already buffered.
-    pub fn defer_usage(&self, u: crate::usage::PendingUsage) -> Result<bool> {
+    pub fn defer_usage(&self, u: crate::model::usage::PendingUsage) -> Result<bool> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if !p.record_ids.insert(u.request_id.clone()) {
             return Ok(false);
@@ -748,7 +658,16 @@ impl TokenManager {
         if options.mmap_mib > 1 << 16 {
             return Err(Error::invalid("mmap_mib must be between 0 and 65536"));
         }
-        let db = store::open(path, &options)?;
+        let db = store::open(
+            path,
+            &store::Settings {
+                durability: options.durability,
+                busy_timeout: options.busy_timeout,
+                create: options.create,
+                page_cache_mib: options.page_cache_mib,
+                mmap_mib: options.mmap_mib,
+            },
+        )?;
         let master_key = match options.master_key {
             Some(k) => Some(k),
             None => match std::env::var(MASTER_KEY_ENV) {

@@ -2,7 +2,7 @@
 //! format by [`crate::TokenManager::metrics`]. Relaxed atomics: a counter
 //! increment costs a few nanoseconds and never takes a lock.
 
-use crate::keys::VerifyReason;
+use crate::model::keys::VerifyReason;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 

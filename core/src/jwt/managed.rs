@@ -8,10 +8,10 @@
 //! row. Without a master key every operation here fails with
 //! `MASTER_KEY_REQUIRED`; there is no default secret.
 
-use super::{Alg, Decoded, Keyring, Policy, Signer, SigningKey, VerifyingKey, decode};
-use crate::audit::{AuditAction, NewAuditEvent};
+use super::{Alg, Decoded, Keyring, Loaded, Policy, Signer, SigningKey, VerifyingKey, decode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::TokenManager;
+use crate::model::audit::{AuditAction, NewAuditEvent};
 use crate::store::{SigningRow, Tx};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::encoding::AsDer;
@@ -60,13 +60,6 @@ pub struct AccessToken {
     pub owner: String,
     /// The scopes carried in the token's `scope` claim.
     pub scopes: Vec<String>,
-}
-
-/// Parsed keys, reused while the key table is unchanged.
-pub(crate) struct Loaded {
-    fingerprint: String,
-    keys: Keyring,
-    signer: Option<Signer>,
 }
 
 fn effective_status(r: &SigningRow, now: i64) -> &str {

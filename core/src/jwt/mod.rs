@@ -34,8 +34,8 @@ pub use verify::{
     decode_unverified, verify_jws,
 };
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
-use crate::manager::{Clock, SystemClock};
 
 /// A keyring and a policy, parsed once and reused for every token (the fast
 /// path: no key parsing per call).
@@ -226,4 +226,11 @@ pub fn object_from_json(
             "{what} must be a JSON object"
         ))),
     }
+}
+
+/// Parsed managed signing keys (see `managed`), reused while the key table is unchanged.
+pub(crate) struct Loaded {
+    pub fingerprint: String,
+    pub keys: Keyring,
+    pub signer: Option<Signer>,
 }

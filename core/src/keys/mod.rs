@@ -5,20 +5,19 @@
 //! once, by [`TokenManager::create_key`] or [`TokenManager::rotate_key`].
 
 mod format;
-mod types;
 
+pub use crate::model::keys::{
+    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
+    Verification, VerifyOptions, VerifyReason,
+};
 pub use format::{
     BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, MAX_KEY_LEN, MAX_PREFIX_LEN, ParsedKey, is_well_formed,
     parse, validate_prefix,
 };
-pub use types::{
-    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
-    Verification, VerifyOptions, VerifyReason,
-};
 
-use crate::audit::{AuditAction, AuditEvent, AuditFilter, NewAuditEvent};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::TokenManager;
+use crate::model::audit::{AuditAction, AuditEvent, AuditFilter, NewAuditEvent};
 use crate::store;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};

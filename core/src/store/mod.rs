@@ -9,15 +9,29 @@
 
 pub(crate) mod sqlite;
 
-use crate::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::{KeyFilter, KeyRecord, Page};
-use crate::sessions::{Session, SessionFilter, SessionStatus};
-use crate::usage::agents::{AgentClaims, Budget, Lease};
-use crate::usage::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
-use crate::usage::{PendingUsage, UsageQuery, UsageRecord, UsageTotals};
+use crate::model::agents::{AgentClaims, Budget, Lease};
+use crate::model::audit::{AuditEvent, AuditFilter, NewAuditEvent};
+use crate::model::keys::{KeyFilter, KeyRecord, Page};
+use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
+use crate::model::sessions::{Session, SessionFilter, SessionStatus};
+use crate::model::usage::{PendingUsage, UsageQuery, UsageRecord, UsageTotals};
 
 pub use sqlite::{Durability, SCHEMA_VERSION};
+
+/// How to open a database (the storage part of the manager's options).
+pub(crate) struct Settings {
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long a write waits for a lock before `BUSY`.
+    pub busy_timeout: std::time::Duration,
+    /// Create a missing SQLite file.
+    pub create: bool,
+    /// SQLite page cache per connection, MiB.
+    pub page_cache_mib: u32,
+    /// SQLite memory map, MiB.
+    pub mmap_mib: u32,
+}
 
 /// The file path a `sqlite://` URL names (SQLAlchemy's form:
 /// `sqlite:///keys.db` is relative, `sqlite:////var/keys.db` absolute,
@@ -32,7 +46,7 @@ pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
 
 /// Opens the database `target` names: a `postgresql://` or `postgres://`
 /// URL, a `sqlite://` URL, a file path or `":memory:"`.
-pub(crate) fn open(target: &str, o: &crate::manager::Options) -> Result<Box<dyn Backend>> {
+pub(crate) fn open(target: &str, o: &Settings) -> Result<Box<dyn Backend>> {
     let path = sqlite_path(target).unwrap_or(target);
     Ok(Box::new(sqlite::Db::open_with(
         path,
@@ -297,7 +311,7 @@ pub(crate) trait UsageStore {
     /// Inserts a record unless its request id is known (an earlier report
     /// replaces a later one); true if it was written.
     fn insert(&self, u: &PendingUsage) -> Result<bool>;
-    /// Totals grouped by the [`crate::usage::GROUPS`] at `groups`.
+    /// Totals grouped by the [`crate::model::usage::GROUPS`] at `groups`.
     fn summary(&self, q: &UsageQuery, groups: &[usize]) -> Result<Vec<UsageTotals>>;
     /// One page of records after row `after_seq`.
     fn export(&self, q: &UsageQuery, limit: u32, after_seq: i64) -> Result<Page<UsageRecord>>;

@@ -2,8 +2,8 @@
 
 use super::Sql;
 use crate::error::Result;
+use crate::model::agents::{AgentClaims, Budget, Lease};
 use crate::store::AgentStore;
-use crate::usage::agents::{AgentClaims, Budget, Lease};
 use rusqlite::{OptionalExtension, params};
 
 impl AgentStore for Sql<'_> {

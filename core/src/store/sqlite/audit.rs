@@ -1,9 +1,9 @@
 //! Queries on `audit_log`.
 
 use super::Sql;
-use crate::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use crate::error::Result;
-use crate::keys::Page;
+use crate::model::audit::{AuditEvent, AuditFilter, NewAuditEvent};
+use crate::model::keys::Page;
 use crate::store::AuditStore;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};

@@ -2,7 +2,7 @@
 
 use super::Sql;
 use crate::error::{Error, Result};
-use crate::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
+use crate::model::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
 use crate::store::{InsertKey, KeyState, KeyStore, UpdateFields};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};

@@ -142,8 +142,29 @@ fn not_found(path: &str) -> Error {
     )
 }
 
-/// See [`crate::TokenManager::doctor`].
-pub(crate) fn doctor(path: &str) -> Result<crate::manager::DoctorReport> {
+/// What `TokenManager::doctor` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DoctorReport {
+    /// The file checked.
+    pub path: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// `PRAGMA user_version` (the irontoken schema version).
+    pub schema_version: i64,
+    /// The schema version this build writes.
+    pub supported_schema_version: i64,
+    /// `wal` expected.
+    pub journal_mode: String,
+    /// Problems `integrity_check` reported (empty when sound).
+    pub integrity_problems: Vec<String>,
+    /// Files (database, -wal, -shm) that others than the owner may read.
+    pub readable_by_others: Vec<String>,
+    /// True when nothing above needs attention.
+    pub ok: bool,
+}
+
+/// See `TokenManager::doctor`.
+pub(crate) fn doctor(path: &str) -> Result<DoctorReport> {
     let size_bytes = file_len(path);
     if path == ":memory:" || size_bytes == 0 {
         return Err(not_found(path));
@@ -187,7 +208,7 @@ pub(crate) fn doctor(path: &str) -> Result<crate::manager::DoctorReport> {
         && readable_by_others.is_empty()
         && schema_version == SCHEMA_VERSION
         && journal_mode.eq_ignore_ascii_case("wal");
-    Ok(crate::manager::DoctorReport {
+    Ok(DoctorReport {
         path: path.to_string(),
         size_bytes,
         schema_version,
@@ -630,6 +651,34 @@ struct Writer {
     relaxed: bool,
 }
 
+/// SQLite errors as irontoken errors: locks are `BUSY`, damage is
+/// `DATABASE_CORRUPT`, the rest `STORAGE`.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        // SQLite messages carry table and column names, never bound values,
+        // so they are safe to pass on.
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+            {
+                Error::new(ErrorKind::Busy, format!("database is locked: {e}"))
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
+            {
+                Error::new(
+                    ErrorKind::DatabaseCorrupt,
+                    format!(
+                        "the database is damaged or not an irontoken database: {e} (run `irontoken doctor`)"
+                    ),
+                )
+            }
+            _ => Error::new(ErrorKind::Storage, format!("database error: {e}")),
+        }
+    }
+}
+
 /// A stored count or amount (the schema keeps them >= 0) as `u64`.
 pub(crate) fn count(v: i64) -> u64 {
     v.max(0) as u64
@@ -658,7 +707,7 @@ pub(crate) fn paged<T>(
     after_seq: i64,
     seq_col: usize,
     item: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<crate::keys::Page<T>> {
+) -> Result<crate::model::keys::Page<T>> {
     args.push((limit as i64 + 1).into());
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
@@ -673,7 +722,7 @@ pub(crate) fn paged<T>(
         last_seq = row.get(seq_col)?;
         items.push(item(row)?);
     }
-    Ok(crate::keys::Page {
+    Ok(crate::model::keys::Page {
         items,
         next_cursor: more.then(|| last_seq.to_string()),
     })

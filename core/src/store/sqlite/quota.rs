@@ -2,8 +2,8 @@
 
 use super::Sql;
 use crate::error::Result;
+use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
 use crate::store::QuotaStore;
-use crate::usage::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
 use rusqlite::{OptionalExtension, Row, params};
 
 const SELECT: &str = "SELECT seq, scope, subject, metric, period, limit_amount, used, reserved, \

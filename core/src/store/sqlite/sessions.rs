@@ -2,8 +2,8 @@
 
 use super::Sql;
 use crate::error::Result;
-use crate::keys::Page;
-use crate::sessions::{Session, SessionFilter, SessionStatus};
+use crate::model::keys::Page;
+use crate::model::sessions::{Session, SessionFilter, SessionStatus};
 use crate::store::{InsertSession, SessionStore};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params};

@@ -2,9 +2,9 @@
 
 use super::Sql;
 use crate::error::Result;
-use crate::keys::Page;
+use crate::model::keys::Page;
+use crate::model::usage::{GROUPS, PendingUsage, UsageQuery, UsageRecord, UsageTotals};
 use crate::store::UsageStore;
-use crate::usage::{GROUPS, PendingUsage, UsageQuery, UsageRecord, UsageTotals};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
@@ -30,6 +30,16 @@ fn filters(q: &UsageQuery, sql: &mut String, args: &mut Vec<SqlValue>) {
         }
     }
 }
+
+/// The SQL of each of [`GROUPS`], in its order.
+const GROUP_COLUMNS: [&str; 6] = [
+    "key_id",
+    "owner",
+    "model",
+    "session_id",
+    "agent_id",
+    "date(at, 'unixepoch')",
+];
 
 /// The summed columns, in the order of [`UsageTotals`]' fields.
 const SUMMED: [&str; 6] = [
@@ -102,7 +112,7 @@ impl UsageStore for Sql<'_> {
 
     fn summary(&self, q: &UsageQuery, groups: &[usize]) -> Result<Vec<UsageTotals>> {
         let conn = self.0;
-        let cols: Vec<&str> = groups.iter().map(|&i| GROUPS[i].1).collect();
+        let cols: Vec<&str> = groups.iter().map(|&i| GROUP_COLUMNS[i]).collect();
         let mut sql = String::from("SELECT ");
         for c in &cols {
             sql.push_str(c);
@@ -131,7 +141,7 @@ impl UsageStore for Sql<'_> {
             for (j, &g) in groups.iter().enumerate() {
                 let v: Option<String> = row.get(j)?;
                 let v = Some(v.unwrap_or_default());
-                match GROUPS[g].0 {
+                match GROUPS[g] {
                     "key" => t.key_id = v,
                     "owner" => t.owner = v,
                     "model" => t.model = v,

@@ -312,7 +312,7 @@ pub struct Verification {
     /// The rate-limit answer, when limits were applied.
     pub rate_limit: Option<crate::ratelimit::Decision>,
     /// The quota answer, when quota was consumed.
-    pub quota: Option<crate::usage::quota::QuotaDecision>,
+    pub quota: Option<crate::model::quota::QuotaDecision>,
 }
 
 /// What [`crate::TokenManager::verify_key_with`] checks besides the key itself.
@@ -324,5 +324,5 @@ pub struct VerifyOptions {
     /// Apply the key's configured rate limits.
     pub rate_limit: bool,
     /// Consume these amounts from the key's (and its owner's) quotas, e.g. `{"requests": 1}`.
-    pub quota: Option<crate::usage::quota::Amounts>,
+    pub quota: Option<crate::model::quota::Amounts>,
 }
