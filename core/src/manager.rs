@@ -22,7 +22,7 @@ use crate::model::keys::KeyRecord;
 pub use crate::store::sqlite::DoctorReport;
 use crate::store::{self, Backend, Durability};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ pub struct Options {
     pub mmap_mib: u32,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
-    master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    pub(crate) master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
     rsa_key_bits: usize,
     create: bool,
 }
@@ -308,8 +308,6 @@ impl CachedKey {
 pub(crate) struct Inner {
     /// The database: SQLite or PostgreSQL.
     pub db: Box<dyn Backend>,
-    /// Master key of managed signing keys, if configured.
-    pub master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
     /// RSA size of generated RS256 keys.
     pub rsa_key_bits: usize,
     /// Parsed managed keys, keyed by the fingerprint of the key table.
@@ -318,7 +316,6 @@ pub(crate) struct Inner {
     /// `revision`); bounded, S3-FIFO eviction.
     records: quick_cache::sync::Cache<String, Arc<CachedKey>>,
     pub clock: Arc<dyn Clock>,
-    pub manual: Option<Arc<ManualClock>>,
     pending: Mutex<Pending>,
     wake: Condvar,
     stop: Mutex<bool>,
@@ -329,6 +326,70 @@ pub(crate) struct Inner {
     pub signals: crate::signals::Signals,
     /// In-process rate-limit buckets of `verify_key_with`.
     pub limiter: crate::ratelimit::RateLimiter,
+    /// The fork generation of the process this state belongs to.
+    generation: u64,
+    /// The thread that writes buffered data in the background.
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Inner {
+    /// Opens the database and starts the flusher thread.
+    fn start(path: &str, options: &Options) -> Result<Arc<Inner>> {
+        let db = store::open(
+            path,
+            &store::Settings {
+                durability: options.durability,
+                busy_timeout: options.busy_timeout,
+                create: options.create,
+                page_cache_mib: options.page_cache_mib,
+                mmap_mib: options.mmap_mib,
+            },
+        )?;
+        let inner = Inner::build(db, options, generation());
+        let worker = inner.clone();
+        let interval = options.flush_interval;
+        let flusher = std::thread::Builder::new()
+            .name("irontoken-flush".into())
+            .spawn(move || flush_loop(&worker, interval))
+            .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("spawn failed: {e}")))?;
+        *inner.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(flusher);
+        Ok(inner)
+    }
+
+    /// The state around an open database, for fork generation `generation`.
+    fn build(db: Box<dyn Backend>, options: &Options, generation: u64) -> Arc<Inner> {
+        Arc::new(Inner {
+            db,
+            rsa_key_bits: options.rsa_key_bits,
+            signing: Mutex::new(None),
+            clock: options.clock.clone(),
+            records: quick_cache::sync::Cache::new(options.key_cache_size),
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            stop: Mutex::new(false),
+            metrics: Default::default(),
+            signals: Default::default(),
+            limiter: crate::ratelimit::RateLimiter::new(options.max_buckets),
+            threshold: options.flush_threshold.max(1),
+            generation,
+            flusher: Mutex::new(None),
+        })
+    }
+
+    /// Stops the flusher thread and writes what is left.
+    fn shut_down(&self) {
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
+        let handle = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let _ = self.flush();
+    }
 }
 
 impl Inner {
@@ -610,9 +671,60 @@ impl Pending {
 ///
 /// Opened on a SQLite file (created and migrated if needed) or on
 /// `":memory:"`. Several processes may open the same file.
+///
+/// # After `fork()`
+///
+/// A child process does not use what it inherited: on its first call it
+/// opens its own connections and starts its own flusher (the parent's
+/// thread does not exist there). What the parent had buffered stays the
+/// parent's to write, so nothing is written twice; the child's caches and
+/// in-process rate-limit buckets start empty.
 pub struct TokenManager {
-    pub(crate) inner: Arc<Inner>,
-    flusher: Option<JoinHandle<()>>,
+    /// The live state; replaced in a child process after `fork()`.
+    current: arc_swap::ArcSwap<Inner>,
+    /// What the manager was opened with, to open it again after a fork.
+    target: String,
+    options: Options,
+}
+
+/// Bumped in the child process of every `fork()` (a `pthread_atfork`
+/// handler): a manager whose state belongs to another generation was
+/// inherited from a parent.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Installs the `fork()` handler once per process.
+fn watch_forks() {
+    #[cfg(unix)]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        extern "C" fn child() {
+            FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: registers a handler that only touches an atomic, which is
+        // async-signal-safe as a child handler must be.
+        ONCE.call_once(|| unsafe {
+            libc::pthread_atfork(None, None, Some(child));
+        });
+    }
+}
+
+/// The current fork generation (see [`FORK_GENERATION`]).
+fn generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+/// A database that could not be opened again in a child process: every
+/// call answers the error until a later call opens it.
+struct Unavailable(Error);
+
+impl Backend for Unavailable {
+    fn run(
+        &self,
+        _access: store::Access,
+        _f: &mut dyn FnMut(&dyn store::Tx) -> Result<()>,
+    ) -> Result<()> {
+        Err(self.0.clone())
+    }
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -658,49 +770,62 @@ impl TokenManager {
         if options.mmap_mib > 1 << 16 {
             return Err(Error::invalid("mmap_mib must be between 0 and 65536"));
         }
-        let db = store::open(
-            path,
-            &store::Settings {
-                durability: options.durability,
-                busy_timeout: options.busy_timeout,
-                create: options.create,
-                page_cache_mib: options.page_cache_mib,
-                mmap_mib: options.mmap_mib,
-            },
-        )?;
-        let master_key = match options.master_key {
-            Some(k) => Some(k),
-            None => match std::env::var(MASTER_KEY_ENV) {
-                Ok(text) if !text.trim().is_empty() => Some(Arc::new(parse_master_key(&text)?)),
-                _ => None,
-            },
-        };
-        let inner = Arc::new(Inner {
-            db,
-            master_key,
-            rsa_key_bits: options.rsa_key_bits,
-            signing: Mutex::new(None),
-            clock: options.clock,
-            manual: options.manual,
-            records: quick_cache::sync::Cache::new(options.key_cache_size),
-            pending: Mutex::new(Pending::default()),
-            wake: Condvar::new(),
-            stop: Mutex::new(false),
-            metrics: Default::default(),
-            signals: Default::default(),
-            limiter: crate::ratelimit::RateLimiter::new(options.max_buckets),
-            threshold: options.flush_threshold.max(1),
-        });
-        let worker = inner.clone();
-        let interval = options.flush_interval;
-        let flusher = std::thread::Builder::new()
-            .name("irontoken-flush".into())
-            .spawn(move || flush_loop(&worker, interval))
-            .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("spawn failed: {e}")))?;
+        let mut options = options;
+        if options.master_key.is_none()
+            && let Ok(text) = std::env::var(MASTER_KEY_ENV)
+            && !text.trim().is_empty()
+        {
+            options.master_key = Some(Arc::new(parse_master_key(&text)?));
+        }
+        watch_forks();
+        let inner = Inner::start(path, &options)?;
         Ok(TokenManager {
-            inner,
-            flusher: Some(flusher),
+            current: arc_swap::ArcSwap::new(inner),
+            target: path.to_string(),
+            options,
         })
+    }
+
+    /// The options the manager was opened with (the master key resolved).
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// This process's state: the one opened, or in a child process after
+    /// `fork()`, a new one opened on first use.
+    pub(crate) fn inner(&self) -> arc_swap::Guard<Arc<Inner>> {
+        let g = self.current.load();
+        if g.generation == generation() {
+            return g;
+        }
+        self.reopen()
+    }
+
+    #[cold]
+    fn reopen(&self) -> arc_swap::Guard<Arc<Inner>> {
+        static REOPEN: Mutex<()> = Mutex::new(());
+        let _one = REOPEN.lock().unwrap_or_else(|e| e.into_inner());
+        let now = generation();
+        let g = self.current.load();
+        if g.generation == now {
+            return g;
+        }
+        let fresh = Inner::start(&self.target, &self.options).unwrap_or_else(|e| {
+            // Answer the error (with no flusher) and try again next call.
+            let e = Error::new(
+                e.kind(),
+                format!(
+                    "reopening the database in a forked child failed: {}",
+                    e.message()
+                ),
+            );
+            Inner::build(Box::new(Unavailable(e)), &self.options, now.wrapping_sub(1))
+        });
+        // The parent's state is never dropped here: its connections belong to
+        // the parent (closing them could disturb its locks), its buffer is the
+        // parent's to write and its flusher thread does not exist here.
+        std::mem::forget(self.current.swap(fresh));
+        self.current.load()
     }
 
     /// Checks the database file at `path` without creating or changing it:
@@ -712,7 +837,7 @@ impl TokenManager {
 
     /// The manual clock, if the manager was opened with [`Options::manual_clock`].
     pub fn manual_clock(&self) -> Option<&ManualClock> {
-        self.inner.manual.as_deref()
+        self.options.manual.as_deref()
     }
 
     /// Moves the manual clock by `secs`; `INVALID_ARGUMENT` if the manager
@@ -727,12 +852,12 @@ impl TokenManager {
 
     /// The manager's current time (Unix seconds).
     pub fn now(&self) -> i64 {
-        self.inner.now()
+        self.inner().now()
     }
 
     /// Writes buffered usage counters and failed-verification audit entries now.
     pub fn flush(&self) -> Result<()> {
-        self.inner.flush()
+        self.inner().flush()
     }
 
     /// This manager's counters in the Prometheus text exposition format:
@@ -740,13 +865,13 @@ impl TokenManager {
     /// exchanged, write-behind flushes and the size of the pending buffer.
     pub fn metrics(&self) -> String {
         let pending = self
-            .inner
+            .inner()
             .pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len();
-        let mut out = self.inner.metrics.render(pending);
-        let s = &self.inner.signals;
+        let mut out = self.inner().metrics.render(pending);
+        let s = &self.inner().signals;
         for (name, help, n) in [
             (
                 "irontoken_events_total",
@@ -800,12 +925,11 @@ fn flush_loop(inner: &Inner, interval: Duration) {
 
 impl Drop for TokenManager {
     fn drop(&mut self) {
-        *self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.inner.wake.notify_all();
-        if let Some(h) = self.flusher.take() {
-            let _ = h.join();
+        let inner = self.current.load_full();
+        // State inherited through fork() is the parent's: left alone.
+        if inner.generation == generation() {
+            inner.shut_down();
         }
-        let _ = self.inner.flush();
     }
 }
 

@@ -181,6 +181,6 @@ impl Signals {
 impl crate::TokenManager {
     /// Takes up to `max` pending signals, oldest first (see [`crate::signals`]).
     pub fn drain_events(&self, max: usize) -> Vec<Event> {
-        self.inner.signals.drain(max)
+        self.inner().signals.drain(max)
     }
 }

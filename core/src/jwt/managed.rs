@@ -237,7 +237,7 @@ fn generate(alg: Alg, kid: &str, rsa_bits: usize) -> Result<(Zeroizing<Vec<u8>>,
 
 impl TokenManager {
     fn master(&self) -> Result<&[u8]> {
-        self.inner.master_key.as_deref().map(|k| k.as_slice()).ok_or_else(|| {
+        self.options().master_key.as_deref().map(|k| k.as_slice()).ok_or_else(|| {
             Error::new(
                 ErrorKind::MasterKeyRequired,
                 "managed signing keys need a master key (option master_key or IRONTOKEN_MASTER_KEY)",
@@ -272,7 +272,7 @@ impl TokenManager {
             alg.as_str().to_ascii_lowercase(),
             uuid::Uuid::new_v4().simple()
         );
-        let (private, jwk) = generate(alg, &kid, self.inner.rsa_key_bits)?;
+        let (private, jwk) = generate(alg, &kid, self.inner().rsa_key_bits)?;
         Ok(SigningRow {
             private_enc: seal(master, &kid, alg.as_str(), &private)?,
             kid,
@@ -308,9 +308,9 @@ impl TokenManager {
     /// and makes it the active one. Fails with `CONFLICT` if one is active
     /// already: rotate instead.
     pub fn create_signing_key(&self, alg: Alg, actor: Option<&str>) -> Result<ManagedKey> {
-        let now = self.inner.now();
+        let now = self.inner().now();
         let row = self.new_key_row(alg, now)?;
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             self.ensure_master(tx)?;
             if tx.signing().active()?.is_some() {
                 return Err(Error::new(
@@ -353,8 +353,8 @@ impl TokenManager {
         if overlap_seconds < 0 {
             return Err(Error::invalid("overlap_seconds must be >= 0"));
         }
-        let now = self.inner.now();
-        let current = self.inner.db.read(|c| c.signing().active())?;
+        let now = self.inner().now();
+        let current = self.inner().db.read(|c| c.signing().active())?;
         let alg = match (alg, &current) {
             (Some(a), _) => a,
             (None, Some(c)) => Alg::parse(&c.alg).ok_or_else(|| internal("stored algorithm"))?,
@@ -365,7 +365,7 @@ impl TokenManager {
             }
         };
         let row = self.new_key_row(alg, now)?;
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             self.ensure_master(tx)?;
             if let Some(old) = tx.signing().active()? {
                 if overlap_seconds == 0 {
@@ -394,8 +394,8 @@ impl TokenManager {
 
     /// Retires a signing key now: it neither signs nor verifies any more.
     pub fn retire_signing_key(&self, kid: &str, actor: Option<&str>) -> Result<ManagedKey> {
-        let now = self.inner.now();
-        self.inner.write(|tx| {
+        let now = self.inner().now();
+        self.inner().write(|tx| {
             let row = tx.signing().get(kid)?.ok_or_else(|| {
                 Error::new(ErrorKind::JwtKeyNotFound, "no signing key with that kid")
             })?;
@@ -418,16 +418,16 @@ impl TokenManager {
 
     /// Every managed signing key, oldest first (never private material).
     pub fn list_signing_keys(&self) -> Result<Vec<ManagedKey>> {
-        let now = self.inner.now();
-        let rows = self.inner.db.read(|c| c.signing().all())?;
+        let now = self.inner().now();
+        let rows = self.inner().db.read(|c| c.signing().all())?;
         Ok(rows.iter().map(|r| info(r, now)).collect())
     }
 
     /// The public JWKS of the keys that verify now (active and verify-only);
     /// HMAC keys are never published.
     pub fn jwks(&self) -> Result<Value> {
-        let now = self.inner.now();
-        let rows = self.inner.db.read(|c| c.signing().all())?;
+        let now = self.inner().now();
+        let rows = self.inner().db.read(|c| c.signing().all())?;
         let keys: Vec<Value> = rows
             .iter()
             .filter(|r| matches!(effective_status(r, now), "active" | "verify_only"))
@@ -439,13 +439,14 @@ impl TokenManager {
 
     /// The parsed keys, reloaded when the key table changed.
     fn loaded<T>(&self, f: impl FnOnce(&Loaded) -> Result<T>) -> Result<T> {
-        let now = self.inner.now();
-        let fp = self.inner.db.read(|c| c.signing().fingerprint(now))?;
-        let mut cache = self.inner.signing.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.inner().now();
+        let fp = self.inner().db.read(|c| c.signing().fingerprint(now))?;
+        let inner = self.inner();
+        let mut cache = inner.signing.lock().unwrap_or_else(|e| e.into_inner());
         if cache.as_ref().is_none_or(|l| l.fingerprint != fp) {
             let master = self.master()?;
             let (stored, rows) = self
-                .inner
+                .inner()
                 .db
                 .read(|c| Ok((c.meta().get(MASTER_CHECK)?, c.signing().all()?)))?;
             if let Some(stored) = stored
@@ -501,7 +502,7 @@ impl TokenManager {
         if ttl <= 0 {
             return Err(Error::invalid("ttl_seconds must be positive"));
         }
-        let now = self.inner.now();
+        let now = self.inner().now();
         let mut c = claims.clone();
         c.entry("iat").or_insert(json!(now));
         c.entry("exp").or_insert(json!(now.saturating_add(ttl)));
@@ -520,7 +521,7 @@ impl TokenManager {
                 )
             })?;
             let t = signer.sign(claims, None)?;
-            crate::metrics::Metrics::inc(&self.inner.metrics.jwt_issued);
+            crate::metrics::Metrics::inc(&self.inner().metrics.jwt_issued);
             Ok(t)
         })
     }
@@ -528,7 +529,7 @@ impl TokenManager {
     /// Verifies a token issued by this manager's keys (active or within a
     /// rotation overlap) under `policy`, at the manager's time.
     pub fn verify_jwt(&self, token: &str, policy: &Policy) -> Result<Decoded> {
-        let now = self.inner.now();
+        let now = self.inner().now();
         self.loaded(|l| decode(token, &l.keys, policy, now))
     }
 
@@ -563,7 +564,7 @@ impl TokenManager {
                 ));
             }
         };
-        let now = self.inner.now();
+        let now = self.inner().now();
         let ttl = ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
         if ttl <= 0 {
             return Err(Error::invalid("ttl_seconds must be positive"));
@@ -575,7 +576,7 @@ impl TokenManager {
         claims.insert("scope".into(), json!(record.scopes.join(" ")));
         claims.insert("exp".into(), json!(exp));
         let token = self.issue_jwt(&claims, Some(ttl))?;
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             tx.audit().insert(&NewAuditEvent {
                 at: now,
                 action: AuditAction::TokenExchange,
@@ -586,7 +587,7 @@ impl TokenManager {
                 detail: Some(json!({"expires_at": exp})),
             })
         })?;
-        crate::metrics::Metrics::inc(&self.inner.metrics.exchanges);
+        crate::metrics::Metrics::inc(&self.inner().metrics.exchanges);
         Ok(AccessToken {
             token,
             expires_at: exp,

@@ -269,9 +269,9 @@ impl TokenManager {
         req: &NewKey,
         deliver: impl FnOnce(&CreatedKey) -> Result<()>,
     ) -> Result<CreatedKey> {
-        let now = self.inner.now();
+        let now = self.inner().now();
         let ins = new_insert(req, now)?;
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             let created = self.insert_key(tx, ins, now)?;
             audit_create(tx, &created, req.actor.clone(), now)?;
             deliver(&created)?;
@@ -290,7 +290,7 @@ impl TokenManager {
                 reqs.len()
             )));
         }
-        let now = self.inner.now();
+        let now = self.inner().now();
         let inserts = reqs
             .iter()
             .enumerate()
@@ -301,7 +301,7 @@ impl TokenManager {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             let mut out = Vec::with_capacity(inserts.len());
             for (ins, req) in inserts.into_iter().zip(reqs) {
                 let created = self.insert_key(tx, ins, now)?;
@@ -315,7 +315,7 @@ impl TokenManager {
     /// Inserts a validated key and returns it with its record (built from
     /// what was written, not read back).
     fn insert_key(&self, tx: &dyn store::Tx, k: Insert, now: i64) -> Result<CreatedKey> {
-        crate::metrics::Metrics::inc(&self.inner.metrics.keys_created);
+        crate::metrics::Metrics::inc(&self.inner().metrics.keys_created);
         let generated = format::generate(&k.prefix)?;
         let hash = hash_key(&generated.plaintext);
         let id = uuid::Uuid::new_v4().to_string();
@@ -395,7 +395,7 @@ impl TokenManager {
         rate_limit: bool,
         quota: Option<&crate::usage::quota::Amounts>,
     ) -> Result<Verification> {
-        let now = self.inner.now();
+        let now = self.inner().now();
         let parsed = match format::parse(key) {
             Ok(p) => p,
             Err(_) => {
@@ -409,7 +409,7 @@ impl TokenManager {
             }
         };
         let hash = hash_key(key);
-        let inner = &self.inner;
+        let inner = &self.inner();
         let found = inner.db.read(|c| {
             let mut found = None;
             c.keys().with_state_by_hash(&hash, &mut |st| {
@@ -463,10 +463,10 @@ impl TokenManager {
             (reason, rate, quota_decision) = self.apply_limits(&record, rate_limit, quota)?;
         }
         let mut v = if reason == VerifyReason::Valid {
-            self.inner.metrics.verification(reason);
-            self.inner.record_use(&record.id, now)?;
+            self.inner().metrics.verification(reason);
+            self.inner().record_use(&record.id, now)?;
             (record.usage_count, record.last_used_at) = entry.counters(now, 1);
-            self.inner.signals.activity(&record.id, 1, now);
+            self.inner().signals.activity(&record.id, 1, now);
             Verification {
                 valid: true,
                 reason,
@@ -497,13 +497,13 @@ impl TokenManager {
     )> {
         let mut rate = None;
         if rate_limit && !record.rate_limits.is_empty() {
-            let now_ms = self.inner.clock.monotonic_ms();
+            let now_ms = self.inner().clock.monotonic_ms();
             let d = self
-                .inner
+                .inner()
                 .limiter
                 .check(&record.id, &record.rate_limits, now_ms)?;
             if !d.allowed {
-                crate::metrics::Metrics::inc(&self.inner.metrics.rate_limit_denials);
+                crate::metrics::Metrics::inc(&self.inner().metrics.rate_limit_denials);
                 return Ok((VerifyReason::RateLimited, Some(d), None));
             }
             rate = Some(d);
@@ -529,7 +529,7 @@ impl TokenManager {
         record: Option<KeyRecord>,
         display_prefix: Option<String>,
     ) -> Result<Verification> {
-        self.inner.metrics.verification(reason);
+        self.inner().metrics.verification(reason);
         self.fail(
             now,
             record.as_ref().map(|r| r.id.clone()),
@@ -557,9 +557,9 @@ impl TokenManager {
             VerifyReason::RateLimited | VerifyReason::UsageExceeded
         ) && let Some(p) = display_prefix.as_deref()
         {
-            self.inner.signals.failure(p, key_id.as_deref(), now);
+            self.inner().signals.failure(p, key_id.as_deref(), now);
         }
-        self.inner.defer_failure(NewAuditEvent {
+        self.inner().defer_failure(NewAuditEvent {
             at: now,
             action: AuditAction::KeyVerify,
             key_id,
@@ -572,7 +572,7 @@ impl TokenManager {
 
     /// Adds this process's not-yet-flushed uses to a record read from the database.
     fn with_pending(&self, mut r: KeyRecord) -> KeyRecord {
-        if let Some((n, t)) = self.inner.pending_use(&r.id) {
+        if let Some((n, t)) = self.inner().pending_use(&r.id) {
             r.usage_count += n;
             r.last_used_at = Some(r.last_used_at.map_or(t, |l| l.max(t)));
         }
@@ -582,8 +582,8 @@ impl TokenManager {
     /// The record of key `id`.
     pub fn get_key(&self, id: &str) -> Result<KeyRecord> {
         check_id(id)?;
-        let now = self.inner.now();
-        let r = self.inner.db.read_snapshot(|c| c.keys().get(id, now))?;
+        let now = self.inner().now();
+        let r = self.inner().db.read_snapshot(|c| c.keys().get(id, now))?;
         r.map(|r| self.with_pending(r)).ok_or_else(|| not_found(id))
     }
 
@@ -591,9 +591,9 @@ impl TokenManager {
     pub fn list_keys(&self, filter: &KeyFilter) -> Result<Page<KeyRecord>> {
         let limit = page_limit(filter.limit)?;
         let after = parse_cursor(&filter.cursor, 0)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let mut page = self
-            .inner
+            .inner()
             .db
             .read_snapshot(|c| c.keys().list(filter, limit, after, now))?;
         page.items = page
@@ -608,7 +608,7 @@ impl TokenManager {
     /// A revoked key cannot be changed.
     pub fn update_key(&self, id: &str, u: &KeyUpdate) -> Result<KeyRecord> {
         check_id(id)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         if let Some(n) = &u.name {
             check_len("name", n, 0, MAX_NAME)?;
         }
@@ -686,7 +686,7 @@ impl TokenManager {
     fn set_enabled(&self, id: &str, enabled: bool, actor: Option<&str>) -> Result<KeyRecord> {
         check_id(id)?;
         check_actor(actor)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let action = if enabled {
             AuditAction::KeyEnable
         } else {
@@ -713,14 +713,14 @@ impl TokenManager {
         if let Some(r) = reason {
             check_text("reason", r, 1, MAX_REASON)?;
         }
-        let now = self.inner.now();
+        let now = self.inner().now();
         self.change(id, AuditAction::KeyRevoke, actor, now, |tx, r| {
             if r.revoked_at.is_some() {
                 refuse_status(r, "revoke")?;
             }
             tx.keys().revoke(id, reason, now)?;
             let ended = tx.sessions().end_for_key(id, "key_revoked", now)?;
-            crate::metrics::Metrics::inc(&self.inner.metrics.keys_revoked);
+            crate::metrics::Metrics::inc(&self.inner().metrics.keys_revoked);
             Ok(Some(json!({ "reason": reason, "sessions_ended": ended })))
         })
     }
@@ -730,8 +730,8 @@ impl TokenManager {
     pub fn delete_key(&self, id: &str, actor: Option<&str>) -> Result<()> {
         check_id(id)?;
         check_actor(actor)?;
-        let now = self.inner.now();
-        self.inner.write(|tx| {
+        let now = self.inner().now();
+        self.inner().write(|tx| {
             let r = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
             tx.keys().delete(id)?;
             tx.quota().delete_key_quotas(id)?;
@@ -756,7 +756,7 @@ impl TokenManager {
         now: i64,
         f: impl FnOnce(&dyn store::Tx, &KeyRecord) -> Result<Option<Value>>,
     ) -> Result<KeyRecord> {
-        let record = self.inner.write(|tx| {
+        let record = self.inner().write(|tx| {
             let before = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
             let detail = f(tx, &before)?;
             tx.audit().insert(&NewAuditEvent {
@@ -797,13 +797,13 @@ impl TokenManager {
         if opts.overlap_seconds < 0 {
             return Err(Error::invalid("overlap_seconds must be >= 0"));
         }
-        let now = self.inner.now();
+        let now = self.inner().now();
         if let Some(Some(t)) = opts.expires_at
             && t <= now
         {
             return Err(Error::invalid("expires_at must be in the future"));
         }
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             let old = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
             refuse_status(&old, "rotate")?;
             if let Some(next) = &old.rotated_to {
@@ -849,7 +849,7 @@ impl TokenManager {
                 // milliseconds, so it is never shorter than asked (an
                 // overlap of 2 s began at x.7 used to end 1.3 s later).
                 let end_ms = self
-                    .inner
+                    .inner()
                     .clock
                     .now_ms()
                     .saturating_add(opts.overlap_seconds.saturating_mul(1000));
@@ -897,8 +897,8 @@ impl TokenManager {
     pub fn list_audit(&self, filter: &AuditFilter) -> Result<Page<AuditEvent>> {
         let limit = page_limit(filter.limit)?;
         let before = parse_cursor(&filter.cursor, i64::MAX)?;
-        self.inner.flush()?;
-        self.inner
+        self.inner().flush()?;
+        self.inner()
             .db
             .read(|c| c.audit().list(filter, limit, before))
     }

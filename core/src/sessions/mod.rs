@@ -67,9 +67,9 @@ impl TokenManager {
         let idle = positive("idle_timeout_seconds", req.idle_timeout_seconds)?;
         let empty = Map::new();
         let metadata = metadata_json(req.metadata.as_ref().unwrap_or(&empty))?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let id = uuid::Uuid::new_v4().to_string();
-        let s = self.inner.write(|tx| {
+        let s = self.inner().write(|tx| {
             if let Some(k) = &req.key_id {
                 let key = tx.keys().get(k, now)?.ok_or_else(|| {
                     Error::new(ErrorKind::KeyNotFound, format!("no key with id {k:?}"))
@@ -90,15 +90,15 @@ impl TokenManager {
                 .get(&id, now)?
                 .ok_or_else(|| Error::new(ErrorKind::Internal, "inserted session not found"))
         })?;
-        crate::metrics::Metrics::inc(&self.inner.metrics.sessions_created);
+        crate::metrics::Metrics::inc(&self.inner().metrics.sessions_created);
         Ok(s)
     }
 
     /// The session `id` (also when ended or expired).
     pub fn get_session(&self, id: &str) -> Result<Session> {
         check_session_id(id)?;
-        let now = self.inner.now();
-        self.inner
+        let now = self.inner().now();
+        self.inner()
             .db
             .read(|c| c.sessions().get(id, now))?
             .ok_or_else(|| not_found(id))
@@ -151,7 +151,7 @@ impl TokenManager {
         f: impl FnOnce(&dyn store::Tx, i64) -> Result<()>,
     ) -> Result<Session> {
         check_session_id(id)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let body = |tx: &dyn store::Tx| {
             let s = tx.sessions().get(id, now)?.ok_or_else(|| not_found(id))?;
             live(&s, what)?;
@@ -161,9 +161,9 @@ impl TokenManager {
                 .ok_or_else(|| Error::new(ErrorKind::Internal, "session vanished"))
         };
         if relaxed {
-            self.inner.db.write_relaxed(body)
+            self.inner().db.write_relaxed(body)
         } else {
-            self.inner.db.write(body)
+            self.inner().db.write(body)
         }
     }
 
@@ -172,8 +172,8 @@ impl TokenManager {
         let limit = page_limit(f.limit)?;
         let after = parse_cursor(&f.cursor, 0)?;
         let status = f.status.as_deref().map(SessionStatus::parse).transpose()?;
-        let now = self.inner.now();
-        self.inner
+        let now = self.inner().now();
+        self.inner()
             .db
             .read(|c| c.sessions().list(f, status, limit, after, now))
     }
@@ -181,8 +181,8 @@ impl TokenManager {
     /// Marks every live session past its expiry as `expired` and returns how
     /// many it marked. Reads already answer `expired` before cleanup runs.
     pub fn cleanup_expired_sessions(&self) -> Result<u64> {
-        let now = self.inner.now();
-        self.inner.db.write(|tx| tx.sessions().mark_expired(now))
+        let now = self.inner().now();
+        self.inner().db.write(|tx| tx.sessions().mark_expired(now))
     }
 
     /// Deletes sessions that ended or expired at least `older_than_seconds`
@@ -191,8 +191,8 @@ impl TokenManager {
         if older_than_seconds < 0 {
             return Err(Error::invalid("older_than_seconds must be >= 0"));
         }
-        let now = self.inner.now();
-        self.inner
+        let now = self.inner().now();
+        self.inner()
             .db
             .write(|tx| tx.sessions().purge(now.saturating_sub(older_than_seconds)))
     }

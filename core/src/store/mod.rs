@@ -92,9 +92,6 @@ pub(crate) trait Backend: Send + Sync {
     fn maintain(&self) -> Result<()> {
         Ok(())
     }
-    /// Called in a child process after `fork()`: drop (without closing) the
-    /// connections inherited from the parent; new ones are opened on demand.
-    fn after_fork(&self) {}
 }
 
 impl dyn Backend {

@@ -99,9 +99,9 @@ impl TokenManager {
         check_len("name", &b.name, 0, 256)?;
         check_actor(b.actor.as_deref())?;
         let limit = micros("limit_micros", b.limit_micros)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let id = uuid::Uuid::new_v4().to_string();
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             tx.agents()
                 .insert_budget(&id, &b.owner, &b.name, limit, now)?;
             tx.audit().insert(&NewAuditEvent {
@@ -119,8 +119,8 @@ impl TokenManager {
 
     /// The budget `id` as it stands.
     pub fn get_budget(&self, id: &str) -> Result<Budget> {
-        let now = self.inner.now();
-        self.inner.db.read(|c| budget_in(c, id, now))
+        let now = self.inner().now();
+        self.inner().db.read(|c| budget_in(c, id, now))
     }
 
     /// Issues the agent's token (revoking its previous one and that one's leases).
@@ -135,7 +135,7 @@ impl TokenManager {
         }
         let issuer = req.issuer.clone().unwrap_or_else(|| "irontoken".into());
         check_len("issuer", &issuer, 1, 256)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let expires_at = match req.ttl_seconds {
             Some(t) if t <= 0 => return Err(Error::invalid("ttl_seconds must be positive")),
             Some(t) => Some(now.saturating_add(t)),
@@ -167,7 +167,7 @@ impl TokenManager {
         // Signed before the transaction (signing reads the key table); a
         // token whose row is not written never verifies.
         let token = self.sign_managed(&c)?;
-        let replaced = self.inner.write(|tx| {
+        let replaced = self.inner().write(|tx| {
             let old = tx.agents().live_token(&claims.agent_id)?;
             if let Some(jti) = &old {
                 tx.agents().revoke_token(jti, now)?;
@@ -211,7 +211,7 @@ impl TokenManager {
         }
         let jti = s("jti").ok_or_else(bad)?;
         let stored = self
-            .inner
+            .inner()
             .db
             .read(|c| c.agents().token(&jti))?
             .ok_or_else(|| revoked(&jti))?;
@@ -239,8 +239,8 @@ impl TokenManager {
     /// Revokes the live token of `agent_id` and its leases; returns its `jti`.
     pub fn revoke_agent_token(&self, agent_id: &str, actor: Option<&str>) -> Result<String> {
         check_actor(actor)?;
-        let now = self.inner.now();
-        self.inner.write(|tx| {
+        let now = self.inner().now();
+        self.inner().write(|tx| {
             let jti = tx
                 .agents()
                 .live_token(agent_id)?
@@ -270,9 +270,9 @@ impl TokenManager {
         let amount = micros("amount_micros", amount_micros)?;
         let ttl = lease_ttl(ttl_seconds)?;
         let claims = self.verify_agent_token(agent_token)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let id = uuid::Uuid::new_v4().to_string();
-        self.inner.db.write_relaxed(|tx| {
+        self.inner().db.write_relaxed(|tx| {
             if tx
                 .agents()
                 .token(&claims.jti)?
@@ -290,8 +290,8 @@ impl TokenManager {
 
     /// The lease `id` as it stands.
     pub fn get_lease(&self, id: &str) -> Result<Lease> {
-        let now = self.inner.now();
-        self.inner.db.read(|c| lease_in(c, id, now))
+        let now = self.inner().now();
+        self.inner().db.read(|c| lease_in(c, id, now))
     }
 
     /// Extends a live lease so that `amount_micros` more is available on it
@@ -306,8 +306,8 @@ impl TokenManager {
     ) -> Result<Lease> {
         let amount = micros("amount_micros", amount_micros)?;
         let ttl = lease_ttl(ttl_seconds)?;
-        let now = self.inner.now();
-        self.inner.db.write_relaxed(|tx| {
+        let now = self.inner().now();
+        self.inner().db.write_relaxed(|tx| {
             let l = lease_in(tx, id, now)?;
             match l.status.as_str() {
                 "revoked" => return Err(revoked(&l.jti)),
@@ -340,8 +340,8 @@ impl TokenManager {
 
     /// Ends a lease; its unspent part returns to the budget.
     pub fn release_lease(&self, id: &str) -> Result<Lease> {
-        let now = self.inner.now();
-        self.inner.db.write_relaxed(|tx| {
+        let now = self.inner().now();
+        self.inner().db.write_relaxed(|tx| {
             let l = lease_in(tx, id, now)?;
             if l.status == "active" || l.status == "expired" {
                 tx.agents()
@@ -357,12 +357,12 @@ impl TokenManager {
         if report.request_id.is_none() {
             return Err(Error::invalid("request_id is required for lease usage"));
         }
-        let now = self.inner.now();
+        let now = self.inner().now();
         let mut p = crate::usage::prepare(report, now)?;
         // Charged to the lease when written: final, never replaced.
         p.reported_at_ms = 0;
         let mut counted = false;
-        let lease = self.inner.db.write_relaxed(|tx| {
+        let lease = self.inner().db.write_relaxed(|tx| {
             let l = lease_in(tx, id, now)?;
             let b = budget_in(tx, &l.budget_id, now)?;
             p.agent_id = Some(l.agent_id.clone());
@@ -375,7 +375,7 @@ impl TokenManager {
             lease_in(tx, id, now)
         })?;
         if counted {
-            self.inner.metrics.usage(&p.numbers);
+            self.inner().metrics.usage(&p.numbers);
         }
         Ok(lease)
     }

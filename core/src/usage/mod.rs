@@ -30,11 +30,11 @@ impl TokenManager {
         if r.key_id.is_none() && r.session_id.is_none() {
             return Err(Error::invalid("usage needs a key_id or a session_id"));
         }
-        let now = self.inner.now();
+        let now = self.inner().now();
         let p = prepare(r, now)?;
         let request_id = p.request_id.clone();
-        if !self.inner.usage_pending(&request_id)
-            && self.inner.db.read(|c| c.usage().exists(&request_id))?
+        if !self.inner().usage_pending(&request_id)
+            && self.inner().db.read(|c| c.usage().exists(&request_id))?
         {
             return Ok(Recorded {
                 request_id,
@@ -42,11 +42,11 @@ impl TokenManager {
             });
         }
         let (key, numbers) = (p.key_id.clone(), p.numbers);
-        let fresh = self.inner.defer_usage(p)?;
+        let fresh = self.inner().defer_usage(p)?;
         if fresh {
-            self.inner.metrics.usage(&numbers);
+            self.inner().metrics.usage(&numbers);
             if let Some(k) = key {
-                self.inner.signals.activity(&k, numbers[4], now);
+                self.inner().signals.activity(&k, numbers[4], now);
             }
         }
         Ok(Recorded {
@@ -118,8 +118,8 @@ impl TokenManager {
                 groups.push(i);
             }
         }
-        self.inner.flush()?;
-        self.inner.db.read(|c| c.usage().summary(q, &groups))
+        self.inner().flush()?;
+        self.inner().db.read(|c| c.usage().summary(q, &groups))
     }
 
     /// Raw usage records, oldest first, one page at a time.
@@ -129,7 +129,7 @@ impl TokenManager {
         }
         let limit = page_limit(q.limit)?;
         let after = parse_cursor(&q.cursor, 0)?;
-        self.inner.flush()?;
-        self.inner.db.read(|c| c.usage().export(q, limit, after))
+        self.inner().flush()?;
+        self.inner().db.read(|c| c.usage().export(q, limit, after))
     }
 }

@@ -204,12 +204,12 @@ impl TokenManager {
                 ));
             }
         };
-        let now = self.inner.now();
+        let now = self.inner().now();
         let start = match (spec.period, refill) {
             (QuotaPeriod::None, Some((_, every))) => window_start(every, now),
             (p, _) => window_start(p, now),
         };
-        self.inner.write(|tx| {
+        self.inner().write(|tx| {
             if spec.scope == QuotaScope::Key {
                 let key = tx.keys().get(&spec.subject, now)?.ok_or_else(|| {
                     Error::new(
@@ -260,8 +260,8 @@ impl TokenManager {
         actor: Option<&str>,
     ) -> Result<()> {
         check_actor(actor)?;
-        let now = self.inner.now();
-        self.inner.write(|tx| {
+        let now = self.inner().now();
+        self.inner().write(|tx| {
             if !tx.quota().delete(scope, subject, metric, period)? {
                 return Err(quota_not_found());
             }
@@ -282,9 +282,9 @@ impl TokenManager {
 
     /// The quotas of a key or an owner, as they stand now.
     pub fn list_quotas(&self, scope: QuotaScope, subject: &str) -> Result<Vec<Quota>> {
-        let now = self.inner.now();
+        let now = self.inner().now();
         let rows = self
-            .inner
+            .inner()
             .db
             .read(|c| c.quota().for_subjects(&[(scope, subject)]))?;
         Ok(rows
@@ -307,8 +307,8 @@ impl TokenManager {
         if amount == 0 || amount > MAX_AMOUNT {
             return Err(Error::invalid("amount must be positive and below 2^61"));
         }
-        let now = self.inner.now();
-        self.inner.db.write_relaxed(|tx| {
+        let now = self.inner().now();
+        self.inner().db.write_relaxed(|tx| {
             let mut row = tx
                 .quota()
                 .find(scope, subject, metric, QuotaPeriod::None)?
@@ -366,8 +366,8 @@ impl TokenManager {
 
     /// Releases every hold past its TTL; returns how many.
     pub fn expire_reservations(&self) -> Result<u64> {
-        let now = self.inner.now();
-        self.inner
+        let now = self.inner().now();
+        self.inner()
             .db
             .write_relaxed(|tx| tx.quota().expire_reservations(None, now))
     }
@@ -376,9 +376,9 @@ impl TokenManager {
         if id.len() != 36 {
             return Err(reservation_not_found(id));
         }
-        let now = self.inner.now();
+        let now = self.inner().now();
         let mut events = Vec::new();
-        let out = self.inner.db.write_relaxed(|tx| {
+        let out = self.inner().db.write_relaxed(|tx| {
             let (key_id, status) = tx
                 .quota()
                 .reservation_state(id)?
@@ -427,7 +427,7 @@ impl TokenManager {
             })
         })?;
         for e in events {
-            self.inner.signals.push(e);
+            self.inner().signals.push(e);
         }
         Ok(out)
     }
@@ -463,7 +463,7 @@ impl TokenManager {
     ) -> Result<(QuotaDecision, Option<Reservation>)> {
         amounts.check()?;
         crate::keys::check_len("key id", key_id, 1, 64)?;
-        let now = self.inner.now();
+        let now = self.inner().now();
         let mut events = Vec::new();
         let body = |tx: &dyn store::Tx, events: &mut Vec<Event>| {
             let mut rows = self.quota_rows(tx, key_id)?;
@@ -532,20 +532,20 @@ impl TokenManager {
             ))
         };
         let out = if mode == Mode::Peek {
-            self.inner.db.read_snapshot(|c| body(c, &mut events))?
+            self.inner().db.read_snapshot(|c| body(c, &mut events))?
         } else {
-            self.inner.db.write_relaxed(|tx| body(tx, &mut events))?
+            self.inner().db.write_relaxed(|tx| body(tx, &mut events))?
         };
         if mode != Mode::Peek {
             let c = if out.0.allowed {
-                &self.inner.metrics.quota_grants
+                &self.inner().metrics.quota_grants
             } else {
-                &self.inner.metrics.quota_denials
+                &self.inner().metrics.quota_denials
             };
             crate::metrics::Metrics::inc(c);
         }
         for e in events {
-            self.inner.signals.push(e);
+            self.inner().signals.push(e);
         }
         Ok(out)
     }
