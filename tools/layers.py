@@ -16,7 +16,7 @@ LAYERS = [
     ["store"],
     ["store::sqlite", "store::postgres", "store::redis"],
     ["manager"],
-    ["keys", "sessions", "usage", "jwt::managed", "audit"],
+    ["keys", "sessions", "usage", "jwt::managed", "audit", "limiter"],
     ["lib"],
 ]
 

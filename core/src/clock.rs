@@ -56,20 +56,32 @@ pub struct ManualClock(AtomicI64);
 impl ManualClock {
     /// A clock standing at `t` (Unix seconds).
     pub fn new(t: i64) -> Self {
-        ManualClock(AtomicI64::new(t))
+        ManualClock(AtomicI64::new(t.saturating_mul(1000)))
     }
-    /// Sets the time.
+    /// Sets the time (Unix seconds).
     pub fn set(&self, t: i64) {
-        self.0.store(t, Ordering::SeqCst);
+        self.0.store(t.saturating_mul(1000), Ordering::SeqCst);
     }
     /// Moves the time by `secs` (may be negative).
     pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.0
+            .fetch_add(secs.saturating_mul(1000), Ordering::SeqCst);
+    }
+    /// Sets the time in Unix milliseconds.
+    pub fn set_ms(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+    /// Moves the time by `ms` milliseconds (may be negative).
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst).div_euclid(1000)
+    }
+    fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
 }

@@ -20,6 +20,7 @@ mod clock;
 mod error;
 pub mod jwt;
 pub mod keys;
+mod limiter;
 mod manager;
 mod metrics;
 mod model;
@@ -41,8 +42,10 @@ pub use manager::{
     Clock, DoctorReport, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock,
     TokenManager, parse_master_key,
 };
+pub use ratelimit::RateLimitStore;
 pub use sessions::{NewSession, Session, SessionFilter, SessionStatus, SessionUpdate};
 pub use signals::Event;
+pub use store::redis::RedisLimiter;
 pub use store::{Durability, SCHEMA_VERSION};
 pub use usage::agents::{AgentClaims, AgentToken, AgentTokenRequest, Budget, Lease, NewBudget};
 pub use usage::quota::{

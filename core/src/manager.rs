@@ -41,6 +41,14 @@ pub struct Options {
     pub flush_threshold: usize,
     /// Most in-process rate-limit buckets kept by `verify_key_with` (default 100 000).
     pub max_buckets: usize,
+    /// Where rate-limit state lives (default: the manager's database, shared
+    /// by every process that opens it).
+    pub rate_limit_store: crate::ratelimit::RateLimitStore,
+    /// When the rate-limit store fails (Redis down): false (default) answers
+    /// `STORAGE`; true allows the request and counts it in `metrics()`.
+    pub rate_limit_fail_open: bool,
+    /// How long a rate-limit check waits for Redis (default 1 s).
+    pub rate_limit_timeout: Duration,
     /// Key records kept in memory by verification (default 50 000, about
     /// 0.5 KiB each); a hit saves reading and decoding the row.
     pub key_cache_size: usize,
@@ -102,6 +110,9 @@ impl Default for Options {
             flush_interval: Duration::from_secs(1),
             flush_threshold: 4096,
             max_buckets: 100_000,
+            rate_limit_store: Default::default(),
+            rate_limit_fail_open: false,
+            rate_limit_timeout: Duration::from_secs(1),
             key_cache_size: 50_000,
             page_cache_mib: 8,
             mmap_mib: 0,
@@ -204,6 +215,12 @@ pub struct OpenSettings {
     pub page_cache_mib: Option<u32>,
     /// Memory-mapped part of the file in MiB (default 0 = off).
     pub mmap_mib: Option<u32>,
+    /// `"store"` (default), `"local"` or a `redis://` URL.
+    pub rate_limit_store: Option<String>,
+    /// Allow requests when the rate-limit store fails (default false).
+    pub rate_limit_fail_open: Option<bool>,
+    /// Milliseconds a rate-limit check waits for Redis (default 1000).
+    pub rate_limit_timeout_ms: Option<u64>,
 }
 
 impl OpenSettings {
@@ -244,6 +261,15 @@ impl OpenSettings {
         if let Some(n) = self.mmap_mib {
             o.mmap_mib = n;
         }
+        if let Some(s) = &self.rate_limit_store {
+            o.rate_limit_store = crate::ratelimit::RateLimitStore::parse(s)?;
+        }
+        if let Some(b) = self.rate_limit_fail_open {
+            o.rate_limit_fail_open = b;
+        }
+        if let Some(ms) = self.rate_limit_timeout_ms {
+            o.rate_limit_timeout = Duration::from_millis(ms);
+        }
         Ok(o)
     }
 }
@@ -278,6 +304,33 @@ impl Pending {
 
 /// Buffered counters per unit of flush pressure (see [`Pending::pressure`]).
 const COUNTER_WEIGHT: usize = 8;
+
+/// Where a manager's rate-limit checks go.
+pub(crate) enum Rates {
+    /// In-process buckets.
+    Local,
+    /// The manager's database.
+    Store,
+    /// A Redis server.
+    Redis(store::redis::RedisLimiter),
+    /// A store that could not be set up: every check answers this error.
+    Broken(Error),
+}
+
+impl Rates {
+    /// The store the options name (a Redis URL is checked, not connected).
+    fn open(options: &Options) -> Result<Rates> {
+        use crate::ratelimit::RateLimitStore as S;
+        Ok(match &options.rate_limit_store {
+            S::Store => Rates::Store,
+            S::Local => Rates::Local,
+            S::Redis(url) => Rates::Redis(store::redis::RedisLimiter::open(
+                url,
+                options.rate_limit_timeout,
+            )?),
+        })
+    }
+}
 
 /// A key record as verification last read it, with this process's uses since.
 pub(crate) struct CachedKey {
@@ -324,8 +377,12 @@ pub(crate) struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// Operator signals for `drain_events()`.
     pub signals: crate::signals::Signals,
-    /// In-process rate-limit buckets of `verify_key_with`.
+    /// In-process rate-limit buckets (store `local`).
     pub limiter: crate::ratelimit::RateLimiter,
+    /// Where rate-limit checks go.
+    pub rates: Rates,
+    /// Allow requests when the rate-limit store fails.
+    pub rate_limit_fail_open: bool,
     /// The fork generation of the process this state belongs to.
     generation: u64,
     /// The thread that writes buffered data in the background.
@@ -345,7 +402,8 @@ impl Inner {
                 mmap_mib: options.mmap_mib,
             },
         )?;
-        let inner = Inner::build(db, options, generation());
+        let rates = Rates::open(options)?;
+        let inner = Inner::build(db, rates, options, generation());
         let worker = inner.clone();
         let interval = options.flush_interval;
         let flusher = std::thread::Builder::new()
@@ -357,7 +415,7 @@ impl Inner {
     }
 
     /// The state around an open database, for fork generation `generation`.
-    fn build(db: Box<dyn Backend>, options: &Options, generation: u64) -> Arc<Inner> {
+    fn build(db: Box<dyn Backend>, rates: Rates, options: &Options, generation: u64) -> Arc<Inner> {
         Arc::new(Inner {
             db,
             rsa_key_bits: options.rsa_key_bits,
@@ -370,6 +428,8 @@ impl Inner {
             metrics: Default::default(),
             signals: Default::default(),
             limiter: crate::ratelimit::RateLimiter::new(options.max_buckets),
+            rates,
+            rate_limit_fail_open: options.rate_limit_fail_open,
             threshold: options.flush_threshold.max(1),
             generation,
             flusher: Mutex::new(None),
@@ -770,6 +830,11 @@ impl TokenManager {
         if options.mmap_mib > 1 << 16 {
             return Err(Error::invalid("mmap_mib must be between 0 and 65536"));
         }
+        if options.rate_limit_timeout.is_zero() || options.rate_limit_timeout > MAX_INTERVAL {
+            return Err(Error::invalid(
+                "rate_limit_timeout (rate_limit_timeout_ms) must be between 1 ms and one hour",
+            ));
+        }
         let mut options = options;
         if options.master_key.is_none()
             && let Ok(text) = std::env::var(MASTER_KEY_ENV)
@@ -819,7 +884,13 @@ impl TokenManager {
                     e.message()
                 ),
             );
-            Inner::build(Box::new(Unavailable(e)), &self.options, now.wrapping_sub(1))
+            let rates = Rates::Broken(e.clone());
+            Inner::build(
+                Box::new(Unavailable(e)),
+                rates,
+                &self.options,
+                now.wrapping_sub(1),
+            )
         });
         // The parent's state is never dropped here: its connections belong to
         // the parent (closing them could disturb its locks), its buffer is the
@@ -896,9 +967,13 @@ impl TokenManager {
 /// hook asks for one; see `Db::checkpoint_if_wanted`).
 const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
 
+/// How often the flusher deletes full rate-limit buckets from the store.
+const BUCKET_PURGE: Duration = Duration::from_secs(60);
+
 fn flush_loop(inner: &Inner, interval: Duration) {
     let mut stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
     let mut last_flush = Instant::now();
+    let mut last_purge = Instant::now();
     loop {
         if *stop {
             return;
@@ -919,6 +994,14 @@ fn flush_loop(inner: &Inner, interval: Duration) {
             last_flush = Instant::now();
         }
         let _ = inner.db.maintain();
+        if matches!(inner.rates, Rates::Store) && last_purge.elapsed() >= BUCKET_PURGE {
+            // Full buckets say nothing a missing one does not.
+            let now_us = inner.clock.now_ms().saturating_mul(1000);
+            let _ = inner
+                .db
+                .write_relaxed(|tx| tx.rates().purge_buckets(now_us));
+            last_purge = Instant::now();
+        }
         stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     pub flush_errors: AtomicU64,
     pub sessions_created: AtomicU64,
     pub rate_limit_denials: AtomicU64,
+    pub rate_limit_store_errors: AtomicU64,
+    pub rate_limit_fail_open: AtomicU64,
     pub quota_denials: AtomicU64,
     pub quota_grants: AtomicU64,
     /// prompt, completion, cache-read, cache-write tokens, requests, cost.
@@ -104,6 +106,16 @@ impl Metrics {
                 "irontoken_rate_limit_denials_total",
                 "Requests refused by a rate limit.",
                 &self.rate_limit_denials,
+            ),
+            (
+                "irontoken_rate_limit_store_errors_total",
+                "Rate-limit checks whose shared store (Redis, the database) failed.",
+                &self.rate_limit_store_errors,
+            ),
+            (
+                "irontoken_rate_limit_fail_open_total",
+                "Requests allowed without a check because the store failed (fail-open).",
+                &self.rate_limit_fail_open,
             ),
             (
                 "irontoken_quota_denials_total",

@@ -29,3 +29,217 @@ fn shared_vectors() {
         }
     }
 }
+
+use irontoken::{ErrorKind, Options, RateLimitStore, RedisLimiter, TokenManager};
+use std::time::{Duration, Instant};
+
+fn vector_cases() -> Vec<Value> {
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/ratelimit.json"
+    ))
+    .unwrap();
+    let doc: Value = serde_json::from_str(&raw).unwrap();
+    doc["cases"].as_array().unwrap().clone()
+}
+
+/// Replays every vector through `decide(key, limits, now_ms)`.
+fn replay(
+    what: &str,
+    mut decide: impl FnMut(&str, &[Limit], i64) -> irontoken::ratelimit::Decision,
+) {
+    for (c, case) in vector_cases().iter().enumerate() {
+        let limits: Vec<Limit> = serde_json::from_value(case["limits"].clone()).unwrap();
+        let key = format!("vector-{c}");
+        for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+            let d = decide(&key, &limits, step["now_ms"].as_i64().unwrap());
+            let got = serde_json::to_value(&d).unwrap();
+            let at = format!("{what}: {} step {i}", case["name"]);
+            assert_eq!(got["allowed"], step["allowed"], "{at}");
+            assert_eq!(got["retry_after_ms"], step["retry_after_ms"], "{at}");
+            assert_eq!(got["limits"], step["limits"], "{at}");
+        }
+    }
+}
+
+/// Each store of a manager (local, its database) gives the vectors' answers.
+#[test]
+fn shared_vectors_through_the_manager_stores() {
+    const T0: i64 = 1_700_000_000;
+    for store in [RateLimitStore::Local, RateLimitStore::Store] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rl.db");
+        let mut o = Options::default().manual_clock(T0);
+        o.rate_limit_store = store.clone();
+        let tm = TokenManager::open_with(path.to_str().unwrap(), o).unwrap();
+        let clock = tm.manual_clock().unwrap();
+        replay(&format!("{store:?}"), |key, limits, now_ms| {
+            clock.set_ms(T0 * 1000 + now_ms);
+            tm.rate_limit(key, limits).unwrap()
+        });
+    }
+}
+
+/// The Redis server tests use, or None (with one line saying so).
+fn redis_url() -> Option<String> {
+    let base = std::env::var("IRONTOKEN_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let client = redis::Client::open(base.as_str()).ok()?;
+    match client.get_connection_with_timeout(Duration::from_millis(500)) {
+        Ok(_) => Some(base),
+        Err(_) => {
+            eprintln!("skipped: no Redis at {base}");
+            None
+        }
+    }
+}
+
+/// A key prefix of this run, and a guard that deletes its keys.
+struct Scratch {
+    base: String,
+    prefix: String,
+}
+
+impl Scratch {
+    fn new(base: &str, what: &str) -> Scratch {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Scratch {
+            base: base.to_string(),
+            prefix: format!("itk-test:{what}:{}:{nanos}:", std::process::id()),
+        }
+    }
+    fn url(&self) -> String {
+        format!("{}?key_prefix={}", self.base, self.prefix)
+    }
+    fn keys(&self) -> Vec<String> {
+        let client = redis::Client::open(self.base.as_str()).unwrap();
+        let mut c = client.get_connection().unwrap();
+        redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut c)
+            .unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if !keys.is_empty() {
+            let client = redis::Client::open(self.base.as_str()).unwrap();
+            let mut c = client.get_connection().unwrap();
+            let _: () = redis::cmd("DEL").arg(keys).query(&mut c).unwrap();
+        }
+    }
+}
+
+/// The Lua script gives the vectors' answers (time injected for the replay).
+#[test]
+fn shared_vectors_through_redis() {
+    let Some(base) = redis_url() else { return };
+    let scratch = Scratch::new(&base, "vectors");
+    let rl = RedisLimiter::open(&scratch.url(), Duration::from_secs(2)).unwrap();
+    replay("redis", |key, limits, now_ms| {
+        // Far from the server's clock: every key's expiry stays in the future.
+        let now_ms = 4_000_000_000_000 + now_ms;
+        let mut out = Vec::new();
+        let (allowed, retry_after_ms) = rl
+            .decide_at(key, limits, Some(now_ms), true, &mut out)
+            .unwrap();
+        irontoken::ratelimit::Decision {
+            allowed,
+            retry_after_ms,
+            limits: limits
+                .iter()
+                .zip(&out)
+                .map(|(l, v)| irontoken::ratelimit::LimitState {
+                    name: l.name.clone(),
+                    remaining: v.remaining,
+                    reset_ms: v.reset_ms,
+                })
+                .collect(),
+        }
+    });
+}
+
+/// On the server's clock: all-or-nothing across named limits, a peek counts
+/// nothing, and each bucket's key expires when the bucket is full again.
+#[test]
+fn redis_limits_are_all_or_nothing_and_expire() {
+    let Some(base) = redis_url() else { return };
+    let scratch = Scratch::new(&base, "expire");
+    let mut o = Options::default();
+    o.rate_limit_store = RateLimitStore::parse(&scratch.url()).unwrap();
+    let tm = TokenManager::open_with(":memory:", o).unwrap();
+    let limits = [
+        Limit::new("per_second", 100, 1000, 100).unwrap(),
+        Limit::new("per_minute", 2, 60_000, 2).unwrap(),
+    ];
+    assert!(tm.rate_limit("k", &limits).unwrap().allowed);
+    assert!(tm.rate_limit("k", &limits).unwrap().allowed);
+    let denied = tm.rate_limit("k", &limits).unwrap();
+    assert!(!denied.allowed);
+    assert!(denied.retry_after_ms > 29_000 && denied.retry_after_ms <= 30_000);
+    // The refused request took nothing from per_second.
+    assert_eq!(denied.limits[0].remaining, 98);
+    let p1 = tm.rate_limit_peek("k", &limits).unwrap();
+    let p2 = tm.rate_limit_peek("k", &limits).unwrap();
+    assert_eq!(p1.limits[1].remaining, p2.limits[1].remaining);
+    assert!(!p2.allowed);
+    // Two keys, one per limit, each expiring with its bucket.
+    let client = redis::Client::open(base.as_str()).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let keys = scratch.keys();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for k in keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(&k).query(&mut c).unwrap();
+        let most = if k.ends_with("per_minute") {
+            60_000
+        } else {
+            1000
+        };
+        assert!(ttl > 0 && ttl <= most, "{k} ttl {ttl}");
+    }
+}
+
+/// Redis down: `STORAGE` by default, within the timeout, counted; allowed
+/// when fail-open is configured.
+#[test]
+fn redis_down_is_storage_or_fail_open() {
+    let limits = [Limit::new("s", 5, 1000, 5).unwrap()];
+    for fail_open in [false, true] {
+        let mut o = Options::default();
+        // Nothing listens on port 1.
+        o.rate_limit_store = RateLimitStore::parse("redis://127.0.0.1:1").unwrap();
+        o.rate_limit_timeout = Duration::from_millis(300);
+        o.rate_limit_fail_open = fail_open;
+        let tm = TokenManager::open_with(":memory:", o).unwrap();
+        let start = Instant::now();
+        let got = tm.rate_limit("k", &limits);
+        assert!(start.elapsed() < Duration::from_secs(2));
+        if fail_open {
+            assert!(got.unwrap().allowed);
+            assert!(
+                tm.metrics()
+                    .contains("irontoken_rate_limit_fail_open_total 1")
+            );
+        } else {
+            let e = got.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Storage);
+            assert!(e.message().contains("Redis"), "{e}");
+        }
+        assert!(
+            tm.metrics()
+                .contains("irontoken_rate_limit_store_errors_total 1")
+        );
+    }
+    // A URL that is not one is refused when the manager opens.
+    let mut o = Options::default();
+    o.rate_limit_store = RateLimitStore::Redis("redis://:x@[::1".into());
+    assert_eq!(
+        TokenManager::open_with(":memory:", o).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+}

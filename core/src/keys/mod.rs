@@ -497,11 +497,7 @@ impl TokenManager {
     )> {
         let mut rate = None;
         if rate_limit && !record.rate_limits.is_empty() {
-            let now_ms = self.inner().clock.monotonic_ms();
-            let d = self
-                .inner()
-                .limiter
-                .check(&record.id, &record.rate_limits, now_ms)?;
+            let d = self.rate_limit(&record.id, &record.rate_limits)?;
             if !d.allowed {
                 crate::metrics::Metrics::inc(&self.inner().metrics.rate_limit_denials);
                 return Ok((VerifyReason::RateLimited, Some(d), None));

@@ -19,6 +19,35 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
+/// Where a manager keeps rate-limit state (its option `rate_limit_store`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RateLimitStore {
+    /// The manager's database, shared by every process (and host) that
+    /// opens it: a per-key limit holds however many workers run. The default.
+    #[default]
+    Store,
+    /// In this process only (fastest): N processes admit up to N times the rate.
+    Local,
+    /// A Redis server (`redis://` URL): shared by every process that names it.
+    Redis(String),
+}
+
+impl RateLimitStore {
+    /// Parses `"store"`, `"local"` or a `redis://` URL.
+    pub fn parse(text: &str) -> Result<RateLimitStore> {
+        match text {
+            "store" => Ok(RateLimitStore::Store),
+            "local" => Ok(RateLimitStore::Local),
+            url if url.starts_with("redis://") || url.starts_with("unix://") => {
+                Ok(RateLimitStore::Redis(url.to_string()))
+            }
+            _ => Err(Error::invalid(
+                "rate_limit_store must be \"store\", \"local\" or a redis:// URL",
+            )),
+        }
+    }
+}
+
 /// One named limit: `count` requests per `period_ms`, bursts up to `burst`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(from = "LimitSpec")]
@@ -90,7 +119,7 @@ impl Limit {
         Ok(())
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.count == 0 || self.period_ms == 0 || self.burst == 0 {
             return Err(Error::invalid(
                 "count, period_ms and burst must be positive",
@@ -99,11 +128,20 @@ impl Limit {
         if self.name.is_empty() || self.name.len() > 64 {
             return Err(Error::invalid("limit name must be 1-64 bytes"));
         }
+        // Shared stores (Redis scripts) count in doubles: keep every time
+        // exact there. A full burst must refill within a century.
+        if self.period_ms > MAX_SPAN_MS
+            || (self.interval_us() as i128) * (self.burst as i128) > (MAX_SPAN_MS as i128) * 1000
+        {
+            return Err(Error::invalid(
+                "a limit's period, and the time a full burst takes to refill, must be at most 100 years",
+            ));
+        }
         Ok(())
     }
 
     /// Time between two requests at the sustained rate, in microseconds.
-    fn interval_us(&self) -> i64 {
+    pub(crate) fn interval_us(&self) -> i64 {
         ((self.period_ms as i128 * 1000) / self.count as i128).max(1) as i64
     }
 }
@@ -131,6 +169,9 @@ pub struct Decision {
 }
 
 const SHARDS: usize = 64;
+
+/// The longest period (and full-burst refill time) of a limit: 100 years, ms.
+const MAX_SPAN_MS: u64 = 100 * 366 * 86_400_000;
 
 /// Bucket id → theoretical arrival time (µs). The id is a 64-bit keyed hash
 /// of (key, limit name); a collision would merge two buckets, with odds of
@@ -297,42 +338,67 @@ impl RateLimiter {
             out.push(v);
             return Ok((v.allowed, v.retry_after_ms));
         }
-        let now = now_ms.saturating_mul(1000);
         let (shard, id) = self.locate(key);
-        let mut steps: Vec<(u64, Step)> = Vec::with_capacity(limits.len());
+        let buckets: Vec<u64> = limits.iter().map(|l| id(&l.name)).collect();
+        let now = now_ms.saturating_mul(1000);
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        for l in limits {
-            let bucket = id(&l.name);
-            steps.push((bucket, Step::new(l, shard.get(&bucket).copied(), now)));
+        let stored: Vec<Option<i64>> = buckets.iter().map(|b| shard.get(b).copied()).collect();
+        let mut writes: Vec<(u64, i64)> = Vec::new();
+        let answer = gcra(limits, &stored, now_ms, consume, out, &mut |i, tat| {
+            writes.push((buckets[i], tat))
+        });
+        if !writes.is_empty() {
+            self.store(&mut shard, now, writes);
         }
-        // All-or-nothing: the request waits for its slowest limit.
-        let wait = steps.iter().map(|(_, s)| s.wait_us(now)).max().unwrap_or(0);
-        let allowed = wait == 0;
-        if allowed && consume {
-            self.store(&mut shard, now, steps.iter().map(|(b, s)| (*b, s.new_tat)));
-        } else if consume {
-            self.store(
-                &mut shard,
-                now,
-                steps
-                    .iter()
-                    .filter(|(_, s)| s.clamped)
-                    .map(|(b, s)| (*b, s.tat)),
-            );
-        }
-        drop(shard);
-        let retry_after_ms = (wait as u64).div_ceil(1000);
-        out.extend(steps.iter().map(|(_, s)| {
-            let (remaining, reset_ms) = s.after(allowed, now);
-            Verdict {
-                allowed,
-                remaining,
-                retry_after_ms,
-                reset_ms,
-            }
-        }));
-        Ok((allowed, retry_after_ms))
+        Ok(answer)
     }
+}
+
+/// The GCRA decision for one request over `limits` (validated) at `now_ms`,
+/// from each limit's stored theoretical arrival time (µs; `None`: a full
+/// bucket), all-or-nothing: `out` receives one [`Verdict`] per limit and
+/// `write(i, tat)` each arrival time to store — every limit's when the
+/// request is allowed and counted, only clamped ones (a clock that stepped
+/// back) otherwise. Returns (allowed, retry_after_ms). Every store of rate
+/// limit state (in process, a database) runs this same arithmetic.
+pub(crate) fn gcra(
+    limits: &[Limit],
+    stored: &[Option<i64>],
+    now_ms: i64,
+    consume: bool,
+    out: &mut Vec<Verdict>,
+    write: &mut dyn FnMut(usize, i64),
+) -> (bool, u64) {
+    let now = now_ms.saturating_mul(1000);
+    let steps: Vec<Step> = limits
+        .iter()
+        .zip(stored)
+        .map(|(l, s)| Step::new(l, *s, now))
+        .collect();
+    // The request waits for its slowest limit.
+    let wait = steps.iter().map(|s| s.wait_us(now)).max().unwrap_or(0);
+    let allowed = wait == 0;
+    if consume {
+        for (i, s) in steps.iter().enumerate() {
+            if allowed {
+                write(i, s.new_tat);
+            } else if s.clamped {
+                write(i, s.tat);
+            }
+        }
+    }
+    let retry_after_ms = (wait as u64).div_ceil(1000);
+    out.clear();
+    out.extend(steps.iter().map(|s| {
+        let (remaining, reset_ms) = s.after(allowed, now);
+        Verdict {
+            allowed,
+            remaining,
+            retry_after_ms,
+            reset_ms,
+        }
+    }));
+    (allowed, retry_after_ms)
 }
 
 /// One limit's GCRA arithmetic at `now` (µs), from the bucket's stored

@@ -7,6 +7,7 @@
 //! snapshot) or a write transaction that commits as a whole or not at all.
 //! Within it, [`Tx`] hands out one interface per concern.
 
+pub(crate) mod redis;
 pub(crate) mod sqlite;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -152,6 +153,8 @@ pub(crate) trait Tx {
     fn agents(&self) -> &dyn AgentStore;
     /// Named settings of the database (the master-key check).
     fn meta(&self) -> &dyn MetaStore;
+    /// Rate-limit state shared by every process on the database.
+    fn rates(&self) -> &dyn RateStore;
 }
 
 /// The fields of a key row to insert.
@@ -439,4 +442,17 @@ pub(crate) trait MetaStore {
     fn get(&self, name: &str) -> Result<Option<String>>;
     /// Sets `name` unless set; true if this call set it.
     fn put_once(&self, name: &str, value: &str) -> Result<bool>;
+}
+
+/// Rate-limit state (GCRA arrival times) shared by every process on the
+/// database; the arithmetic is `ratelimit::gcra`, run in a write transaction.
+pub(crate) trait RateStore {
+    /// The stored arrival times (µs) of `key`'s buckets `names`, in order
+    /// (`None`: a full bucket). In a write transaction no other writer can
+    /// change them before it ends.
+    fn buckets(&self, key: &str, names: &[&str]) -> Result<Vec<Option<i64>>>;
+    /// Stores a bucket's arrival time.
+    fn set_bucket(&self, key: &str, name: &str, tat_us: i64) -> Result<()>;
+    /// Deletes the buckets full again at `now_us` (the same as none); how many.
+    fn purge_buckets(&self, now_us: i64) -> Result<u64>;
 }

@@ -11,6 +11,7 @@ mod audit;
 mod keys;
 mod meta;
 mod quota;
+mod rates;
 mod sessions;
 mod signing;
 mod usage;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
 
 /// The schema version this build writes.
@@ -612,6 +614,9 @@ impl super::Tx for Sql<'_> {
         self
     }
     fn meta(&self) -> &dyn super::MetaStore {
+        self
+    }
+    fn rates(&self) -> &dyn super::RateStore {
         self
     }
 }

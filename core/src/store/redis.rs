@@ -1,0 +1,212 @@
+//! Rate-limit state in Redis: every process and host that names the same
+//! server shares one set of buckets. One Lua script per check: all named
+//! limits of a key are read, decided and written together (all-or-nothing)
+//! in one round trip, on the server's clock (`TIME`), and each bucket's key
+//! expires when the bucket is full again.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ratelimit::{Limit, Verdict};
+use sha2::{Digest, Sha256};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The GCRA of `ratelimit::gcra`, in Lua. KEYS: one per limit. ARGV[1]:
+/// "1" to count the request; ARGV[2]: "" for the server's clock (a time in
+/// µs only from the shared-vector tests); then per limit its emission
+/// interval and capacity (µs). Returns {allowed, retry_after_ms,
+/// remaining_1, reset_ms_1, ...}.
+const SCRIPT: &str = r#"
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local now = tonumber(ARGV[2])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local consume = ARGV[1] == '1'
+local n = #KEYS
+local tat, new, clamped, interval, capacity = {}, {}, {}, {}, {}
+local wait = 0
+for i = 1, n do
+  interval[i] = tonumber(ARGV[2 * i + 1])
+  capacity[i] = tonumber(ARGV[2 * i + 2])
+  local stored = tonumber(redis.call('GET', KEYS[i]) or now)
+  local ahead = math.max(stored, now)
+  tat[i] = math.min(ahead, now + capacity[i])
+  clamped[i] = tat[i] < ahead
+  new[i] = tat[i] + interval[i]
+  wait = math.max(wait, new[i] - capacity[i] - now)
+end
+local allowed = wait == 0
+local out = {allowed and 1 or 0, math.ceil(wait / 1000)}
+for i = 1, n do
+  local keep = nil
+  if consume and allowed then keep = new[i] elseif consume and clamped[i] then keep = tat[i] end
+  if keep then
+    redis.call('SET', KEYS[i], string.format('%d', keep), 'PX', math.max(1, math.ceil((keep - now) / 1000)))
+  end
+  local after = allowed and new[i] or tat[i]
+  out[#out + 1] = math.floor(math.max(now + capacity[i] - after, 0) / interval[i])
+  out[#out + 1] = math.ceil(math.max(after - now, 0) / 1000)
+end
+return out
+"#;
+
+/// Most idle connections kept per limiter.
+const MAX_IDLE: usize = 8;
+
+/// Rate limits decided by a Redis server (see the module docs).
+pub struct RedisLimiter {
+    client: redis::Client,
+    idle: Mutex<Vec<redis::Connection>>,
+    script: redis::Script,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Redis failure as a `STORAGE` error naming the server's address, never
+/// its password.
+fn storage(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Storage,
+        format!("rate-limit store (Redis) {what}: {e}"),
+    )
+}
+
+impl RedisLimiter {
+    /// A limiter on the server at `url` (`redis://[:password@]host[:port][/db]`;
+    /// `?key_prefix=...` sets the prefix of its keys, default `itk:rl:`).
+    /// Connects lazily; every command gives up after `timeout`.
+    pub fn open(url: &str, timeout: Duration) -> Result<RedisLimiter> {
+        let (base, prefix) = match url.split_once('?') {
+            None => (url.to_string(), "itk:rl:".to_string()),
+            Some((base, query)) => {
+                let mut prefix = "itk:rl:".to_string();
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    match pair.split_once('=') {
+                        Some(("key_prefix", v)) if !v.is_empty() && v.len() <= 64 => {
+                            prefix = v.to_string()
+                        }
+                        _ => {
+                            return Err(Error::invalid(
+                                "the Redis URL takes one query parameter: key_prefix (1-64 characters)",
+                            ));
+                        }
+                    }
+                }
+                (base.to_string(), prefix)
+            }
+        };
+        if !(base.starts_with("redis://") || base.starts_with("unix://")) {
+            return Err(Error::invalid(
+                "rate_limit_store must be \"store\", \"local\" or a redis:// URL",
+            ));
+        }
+        let client = redis::Client::open(base.as_str())
+            .map_err(|e| Error::invalid(format!("invalid Redis URL: {}", e.category())))?;
+        if timeout.is_zero() {
+            return Err(Error::invalid("the Redis timeout must be positive"));
+        }
+        Ok(RedisLimiter {
+            client,
+            idle: Mutex::new(Vec::new()),
+            script: redis::Script::new(SCRIPT),
+            prefix,
+            timeout,
+        })
+    }
+
+    fn connection(&self) -> Result<redis::Connection> {
+        if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(c);
+        }
+        let c = self
+            .client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| storage("unreachable", e))?;
+        c.set_read_timeout(Some(self.timeout))
+            .and_then(|_| c.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| storage("unreachable", e))?;
+        Ok(c)
+    }
+
+    /// The Redis key of `key`'s bucket `name`. The key's hash, in braces,
+    /// keeps all buckets of a key in one Redis Cluster slot.
+    fn bucket(&self, key: &str, name: &str) -> String {
+        let h = Sha256::digest(key.as_bytes());
+        let mut out = String::with_capacity(self.prefix.len() + 36 + name.len());
+        out.push_str(&self.prefix);
+        out.push('{');
+        for b in &h[..16] {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out.push_str("}:");
+        out.push_str(name);
+        out
+    }
+
+    /// Decides one request of `key` over `limits` (validated) on the server's
+    /// clock; like `RateLimiter::decide_into`.
+    pub fn decide_into(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
+        self.decide_at(key, limits, None, consume, out)
+    }
+
+    /// [`RedisLimiter::decide_into`] at `now_ms` instead of the server's
+    /// clock: for replaying the shared vectors only.
+    #[doc(hidden)]
+    pub fn decide_at(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        now_ms: Option<i64>,
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
+        for l in limits {
+            l.validate()?;
+        }
+        let mut call = self.script.prepare_invoke();
+        call.arg(if consume { "1" } else { "0" });
+        call.arg(now_ms.map_or(String::new(), |t| t.saturating_mul(1000).to_string()));
+        for l in limits {
+            call.key(self.bucket(key, &l.name));
+            let interval = l.interval_us();
+            call.arg(interval)
+                .arg(interval.saturating_mul(l.burst as i64));
+        }
+        let mut con = self.connection()?;
+        let answer: Vec<i64> = call.invoke(&mut con).map_err(|e| storage("failed", e))?;
+        // A connection that answered is reused; one that failed is dropped.
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(con);
+        }
+        drop(idle);
+        if answer.len() != 2 + 2 * limits.len() {
+            return Err(storage("answered unexpectedly", answer.len()));
+        }
+        let allowed = answer[0] == 1;
+        let retry_after_ms = answer[1].max(0) as u64;
+        out.clear();
+        out.extend(answer[2..].chunks(2).map(|p| Verdict {
+            allowed,
+            remaining: p[0].max(0) as u64,
+            retry_after_ms,
+            reset_ms: p[1].max(0) as u64,
+        }));
+        Ok((allowed, retry_after_ms))
+    }
+}
