@@ -256,8 +256,10 @@ typedef struct itk_jwt_verifier itk_jwt_verifier;
 typedef struct itk_manager itk_manager;
 
 /**
- * An in-process rate limiter (opaque): GCRA buckets per key and named
- * limit, not shared across processes. `itk_ratelimiter_new` / `_free`.
+ * A rate limiter (opaque): GCRA buckets per key and named limit, in this
+ * process (`itk_ratelimiter_new`: not shared across processes) or on a
+ * Redis server (`itk_ratelimiter_open`: shared by every process naming
+ * it). Free with `itk_ratelimiter_free`.
  */
 typedef struct itk_ratelimiter itk_ratelimiter;
 
@@ -651,9 +653,18 @@ itk_status itk_jwt_signer_new_key(const uint8_t *key,
 void itk_jwt_signer_free(struct itk_jwt_signer *s);
 
 /**
- * A limiter keeping about `max_buckets` buckets before evicting full ones.
+ * An in-process limiter keeping about `max_buckets` buckets before
+ * evicting full ones.
  */
 itk_status itk_ratelimiter_new(size_t max_buckets, struct itk_ratelimiter **out);
+
+/**
+ * A limiter from `options_json`: `{"store": "local" | "redis://...",
+ * "fail_open": false, "timeout_ms": 1000, "max_buckets": 1000000}` (every
+ * field optional). With Redis, a check that cannot reach the server is
+ * `ITK_STORAGE` within `timeout_ms`, or allowed when `fail_open`.
+ */
+itk_status itk_ratelimiter_open(const char *options_json, struct itk_ratelimiter **out);
 
 /**
  * Frees a limiter. NULL is ignored.
@@ -662,8 +673,9 @@ void itk_ratelimiter_free(struct itk_ratelimiter *rl);
 
 /**
  * Checks one request of `key` against `limits_json` (an array of
- * `{"name", "count", "period_ms", "burst"}`) at `now_ms`, all-or-nothing;
- * counts it only if `consume` and allowed. Writes the decision
+ * `{"name", "count", "period_ms", "burst"}`) at `now_ms` (in-process
+ * limiters; a Redis limiter uses the server's clock and ignores it),
+ * all-or-nothing; counts it only if `consume` and allowed. Writes the decision
  * `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}]}`
  * to `*out_json` (may be NULL) and `allowed` to `*out_allowed` (may be NULL).
  */
@@ -674,6 +686,19 @@ itk_status itk_ratelimiter_check(const struct itk_ratelimiter *rl,
                                  bool consume,
                                  bool *out_allowed,
                                  char **out_json);
+
+/**
+ * Checks one request of `key` against `limits_json` in the manager's
+ * rate-limit store (option `rate_limit_store`: its database by default,
+ * shared by every process), all-or-nothing; counts it only if `consume`
+ * and allowed. Writes the decision as `itk_ratelimiter_check` does.
+ */
+itk_status itk_rate_limit(const struct itk_manager *m,
+                          const char *key,
+                          const char *limits_json,
+                          bool consume,
+                          bool *out_allowed,
+                          char **out_json);
 
 /**
  * Verifies `key` and, per `options_json` (NULL = none), checks

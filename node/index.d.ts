@@ -419,6 +419,12 @@ export interface OpenOptions {
   pageCacheMib?: number
   /** Memory-mapped part of the database file, MiB (default 0 = off; see README, Storage). */
   mmapMib?: number
+  /** Where rate-limit state lives: "store" (default: the database, shared by every process), "local" (per process) or a redis:// URL. */
+  rateLimitStore?: string
+  /** Allow requests when the rate-limit store fails (default false: STORAGE error). */
+  rateLimitFailOpen?: boolean
+  /** Milliseconds a rate-limit check waits for Redis (default 1000). */
+  rateLimitTimeoutMs?: number
 }
 
 export interface CreateKeyOptions {
@@ -495,6 +501,10 @@ export declare class CreatedKey {
 /** The entry object, opened on a SQLite path or ':memory:'. Calls are synchronous. */
 export declare class TokenManager {
   constructor(path: string, options?: OpenOptions)
+  /** Counts one request of `key` against `limits`, all-or-nothing, in the manager's rate-limit store; `{ peek: true }` counts nothing. */
+  rateLimit(key: string, limits: Limit[], options?: { peek?: boolean }): RateDecision
+  /** `rateLimit` off the JS thread (a Redis or database round trip). */
+  rateLimitAsync(key: string, limits: Limit[], options?: { peek?: boolean }): Promise<RateDecision>
   createKey(options: CreateKeyOptions): CreatedKey
   /** Creates many keys in one transaction: all or none; at most 100 000 per call. */
   createKeys(requests: CreateKeyOptions[]): CreatedKey[]
@@ -774,9 +784,17 @@ export interface RateLimiterOptions {
   limits?: Limit[]
   /** Buckets kept before full ones are evicted (default 1000000). */
   maxBuckets?: number
+  /** "local" (default: this process only) or a redis:// URL (shared by every process naming it). */
+  store?: string
+  /** With Redis: allow requests while it fails (default false: STORAGE error). */
+  failOpen?: boolean
+  /** With Redis: milliseconds each call may take (default 1000). */
+  timeoutMs?: number
+  /** Decide in this manager's rate-limit store instead (its option rateLimitStore). */
+  manager?: TokenManager
 }
 
-/** In-process rate limiter: GCRA buckets per key and named limit (not shared across processes). */
+/** Rate limiter: GCRA buckets per key and named limit, in this process (default), on Redis (`store`) or in a manager's store (`manager`). */
 export declare class RateLimiter {
   constructor(options?: RateLimiterOptions | number)
   /** Counts one request of `key` against every limit (default: the constructor's), all-or-nothing. */

@@ -489,19 +489,29 @@ class RateLimiter {
   #buf
   #shared
 
-  /** `new RateLimiter({ limits, maxBuckets })`; `new RateLimiter(maxBuckets)` still works. */
+  /**
+   * `new RateLimiter({ limits, maxBuckets, store, failOpen, timeoutMs, manager })`;
+   * `new RateLimiter(maxBuckets)` still works.
+   */
   constructor(options) {
     let maxBuckets
     let limits
+    let store
+    let failOpen
+    let timeoutMs
+    let manager
     if (options === undefined || typeof options === 'number') {
       maxBuckets = options
     } else if (options !== null && typeof options === 'object' && !Array.isArray(options)) {
-      ;({ maxBuckets, limits } = options)
+      ;({ maxBuckets, limits, store, failOpen, timeoutMs, manager } = options)
     } else {
-      throw invalidArgument('RateLimiter options must be { limits, maxBuckets } or a number')
+      throw invalidArgument('RateLimiter options must be { limits, maxBuckets, ... } or a number')
+    }
+    if (manager !== undefined && !(manager instanceof TokenManager)) {
+      throw invalidArgument('manager must be a TokenManager')
     }
     try {
-      this.#native = rateLimiterNew(maxBuckets, limits)
+      this.#native = rateLimiterNew(maxBuckets, limits, { store, failOpen, timeoutMs }, manager)
     } catch (e) {
       throw mapError(e)
     }

@@ -38,6 +38,7 @@ pub use keys::{
     CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, MAX_BULK_KEYS, NewKey, Page,
     RotateOptions, Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
 };
+pub use limiter::SharedLimiter;
 pub use manager::{
     Clock, DoctorReport, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock,
     TokenManager, parse_master_key,

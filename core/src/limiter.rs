@@ -7,7 +7,10 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::{Rates, TokenManager};
 use crate::metrics::Metrics;
-use crate::ratelimit::{Decision, Limit, LimitState, Verdict, gcra};
+use crate::ratelimit::{Decision, Limit, LimitState, RateLimitStore, RateLimiter, Verdict, gcra};
+use crate::store::redis::RedisLimiter;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 /// Longest key a rate limit is counted under (bytes).
 const MAX_KEY: usize = 512;
@@ -96,24 +99,153 @@ impl TokenManager {
             Rates::Redis(r) => r.decide_into(key, limits, consume, out),
             Rates::Broken(e) => Err(e.clone()),
         };
-        match answer {
-            Err(e) if matches!(e.kind(), ErrorKind::Storage | ErrorKind::Busy) => {
-                Metrics::inc(&inner.metrics.rate_limit_store_errors);
-                if !inner.rate_limit_fail_open {
-                    return Err(e);
-                }
-                // Fail-open: allowed, unchecked; remaining and reset unknown (0).
-                Metrics::inc(&inner.metrics.rate_limit_fail_open);
-                out.clear();
-                out.extend(limits.iter().map(|_| Verdict {
-                    allowed: true,
-                    remaining: 0,
-                    retry_after_ms: 0,
-                    reset_ms: 0,
-                }));
-                Ok((true, 0))
+        fail_open_or(
+            answer,
+            inner.rate_limit_fail_open,
+            &inner.metrics.rate_limit_store_errors,
+            &inner.metrics.rate_limit_fail_open,
+            limits,
+            out,
+        )
+    }
+}
+
+/// What a failed store means: the error (default), or with fail-open an
+/// unchecked allow whose remaining and reset are unknown (0). Both counted.
+fn fail_open_or(
+    answer: Result<(bool, u64)>,
+    fail_open: bool,
+    errors: &AtomicU64,
+    opened: &AtomicU64,
+    limits: &[Limit],
+    out: &mut Vec<Verdict>,
+) -> Result<(bool, u64)> {
+    match answer {
+        Err(e) if matches!(e.kind(), ErrorKind::Storage | ErrorKind::Busy) => {
+            Metrics::inc(errors);
+            if !fail_open {
+                return Err(e);
             }
-            other => other,
+            Metrics::inc(opened);
+            out.clear();
+            out.extend(limits.iter().map(|_| Verdict {
+                allowed: true,
+                remaining: 0,
+                retry_after_ms: 0,
+                reset_ms: 0,
+            }));
+            Ok((true, 0))
         }
+        other => other,
+    }
+}
+
+/// A rate limiter without a manager: buckets in this process, or on a
+/// Redis server shared by every process and host that names it. (Limits in
+/// a manager's database: [`TokenManager::rate_limit`].)
+pub struct SharedLimiter {
+    local: RateLimiter,
+    redis: Option<Box<RedisLimiter>>,
+    fail_open: bool,
+    errors: AtomicU64,
+    opened: AtomicU64,
+}
+
+impl std::fmt::Debug for SharedLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLimiter")
+            .field("redis", &self.redis.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedLimiter {
+    /// A limiter on `store` (`Local` or `Redis`; `Store` needs a manager);
+    /// `max_buckets` bounds local buckets, `timeout` each Redis call, and
+    /// `fail_open` allows requests while Redis fails instead of `STORAGE`.
+    pub fn open(
+        store: &RateLimitStore,
+        max_buckets: usize,
+        timeout: Duration,
+        fail_open: bool,
+    ) -> Result<SharedLimiter> {
+        let redis = match store {
+            RateLimitStore::Local => None,
+            RateLimitStore::Redis(url) => Some(Box::new(RedisLimiter::open(url, timeout)?)),
+            RateLimitStore::Store => {
+                return Err(Error::invalid(
+                    "rate limits in a database need its manager: use TokenManager.rate_limit or pass the manager",
+                ));
+            }
+        };
+        Ok(SharedLimiter {
+            local: RateLimiter::new(max_buckets),
+            redis,
+            fail_open,
+            errors: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+        })
+    }
+
+    /// True if the buckets live in this process (then `now_ms` may be injected).
+    pub fn is_local(&self) -> bool {
+        self.redis.is_none()
+    }
+
+    /// The in-process buckets, when they are where this limiter decides.
+    pub fn local(&self) -> Option<&RateLimiter> {
+        self.is_local().then_some(&self.local)
+    }
+
+    /// Like `RateLimiter::decide_into`; `now_ms` (local buckets only)
+    /// defaults to the system clock, Redis uses the server's.
+    pub fn decide_into(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        now_ms: Option<i64>,
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
+        let Some(redis) = &self.redis else {
+            let now = now_ms.unwrap_or_else(crate::clock::SystemClock::now_ms);
+            return self.local.decide_into(key, limits, now, consume, out);
+        };
+        if now_ms.is_some() {
+            return Err(Error::invalid(
+                "now_ms applies to in-process limits only: Redis decides on its own clock",
+            ));
+        }
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Err(Error::invalid(format!(
+                "a rate-limit key must be 1-{MAX_KEY} bytes"
+            )));
+        }
+        Limit::validate_list(limits)?;
+        let answer = redis.decide_into(key, limits, consume, out);
+        fail_open_or(
+            answer,
+            self.fail_open,
+            &self.errors,
+            &self.opened,
+            limits,
+            out,
+        )
+    }
+
+    /// Buckets held in this process (0 for Redis).
+    pub fn len(&self) -> usize {
+        self.local.len()
+    }
+
+    /// True if no bucket is held in this process.
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty()
+    }
+
+    /// (store errors, requests allowed unchecked by fail-open) so far.
+    pub fn failures(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.errors.load(Relaxed), self.opened.load(Relaxed))
     }
 }

@@ -312,7 +312,7 @@ pub(crate) enum Rates {
     /// The manager's database.
     Store,
     /// A Redis server.
-    Redis(store::redis::RedisLimiter),
+    Redis(Box<store::redis::RedisLimiter>),
     /// A store that could not be set up: every check answers this error.
     Broken(Error),
 }
@@ -324,10 +324,10 @@ impl Rates {
         Ok(match &options.rate_limit_store {
             S::Store => Rates::Store,
             S::Local => Rates::Local,
-            S::Redis(url) => Rates::Redis(store::redis::RedisLimiter::open(
+            S::Redis(url) => Rates::Redis(Box::new(store::redis::RedisLimiter::open(
                 url,
                 options.rate_limit_timeout,
-            )?),
+            )?)),
         })
     }
 }

@@ -184,7 +184,7 @@ class PageResult(Generic[_T]):
 
 @final
 class TokenManager:
-    """Opened on a SQLite path or ":memory:"; thread-safe; usable as a context manager."""
+    """Opened on a SQLite path, ":memory:" or a sqlite:// URL; thread-safe; usable as a context manager."""
 
     def __new__(
         cls,
@@ -200,7 +200,13 @@ class TokenManager:
         key_cache_size: Optional[int] = None,
         page_cache_mib: Optional[int] = None,
         mmap_mib: Optional[int] = None,
+        rate_limit_store: Optional[str] = None,
+        rate_limit_fail_open: Optional[bool] = None,
+        rate_limit_timeout_ms: Optional[int] = None,
     ) -> "TokenManager": ...
+    def rate_limit(
+        self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False
+    ) -> "RateDecision": ...
     def create_key(
         self,
         owner: str,
@@ -501,13 +507,24 @@ class JwtSigner:
 
 @final
 class RateLimiter:
-    """In-process rate limiter: GCRA buckets per key and named limit (not shared across processes).
+    """Rate limiter: GCRA buckets per key and named limit.
 
-    Limits given here are parsed once and used by `check(key)`; `check(key, limits)` still works.
+    In this process by default (`store="local"`: not shared across
+    processes), on a Redis server (`store="redis://..."`: shared by every
+    process and host naming it), or in a manager's store (`manager=tm`).
+    Limits given here are parsed once and used by `check(key)`;
+    `check(key, limits)` still works.
     """
 
     def __new__(
-        cls, limits: Optional[Sequence[Mapping[str, Any]]] = None, max_buckets: int = 1000000
+        cls,
+        limits: Optional[Sequence[Mapping[str, Any]]] = None,
+        max_buckets: int = 1000000,
+        *,
+        store: Optional[str] = None,
+        fail_open: bool = False,
+        timeout_ms: int = 1000,
+        manager: Optional[TokenManager] = None,
     ) -> "RateLimiter": ...
     def check(
         self,

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -711,6 +712,70 @@ static void test_ratelimit(const char *dir) {
     free(text);
 }
 
+/* Rate limits shared by managers on one file (the default store), per
+ * manager when "local", on Redis when it answers; Redis down is STORAGE or
+ * allowed with fail_open. */
+static void test_shared_limits(const char *tmp) {
+    const char *limit = "[{\"name\": \"per_minute\", \"count\": 10, \"period_ms\": 60000}]";
+    char path[4096];
+    for (int local = 0; local < 2; local++) {
+        snprintf(path, sizeof path, "%s/limits-%d.db", tmp, local);
+        const char *opts = local ? "{\"rate_limit_store\": \"local\"}" : NULL;
+        itk_manager *a = NULL, *b = NULL;
+        CHECK(itk_manager_open(path, opts, &a) == ITK_STATUS_OK);
+        CHECK(itk_manager_open(path, opts, &b) == ITK_STATUS_OK);
+        int allowed = 0;
+        for (int i = 0; i < 16; i++) {
+            bool ok = false;
+            CHECK(itk_rate_limit(i % 2 ? a : b, "client", limit, true, &ok, NULL) == ITK_STATUS_OK);
+            allowed += ok;
+        }
+        /* One store: 10 of 16. Local: each manager its own 10 (8 each asked). */
+        CHECK(allowed == (local ? 16 : 10));
+        char *out = NULL;
+        bool ok = true;
+        CHECK(itk_rate_limit(a, "client", limit, false, &ok, &out) == ITK_STATUS_OK);
+        CHECK(out && strstr(out, "\"retry_after_ms\""));
+        itk_string_free(out);
+        CHECK(itk_rate_limit(a, "", limit, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+        CHECK(itk_rate_limit(a, "k", NULL, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+        itk_manager_free(a);
+        itk_manager_free(b);
+    }
+    itk_ratelimiter *rl = NULL;
+    CHECK(itk_ratelimiter_open("{\"store\": \"redis://127.0.0.1:1\", \"timeout_ms\": 300}", &rl) == ITK_STATUS_OK);
+    CHECK(itk_ratelimiter_check(rl, "k", limit, 0, true, NULL, NULL) == ITK_STATUS_STORAGE);
+    itk_ratelimiter_free(rl);
+    CHECK(itk_ratelimiter_open("{\"store\": \"redis://127.0.0.1:1\", \"fail_open\": true}", &rl) == ITK_STATUS_OK);
+    bool ok = false;
+    CHECK(itk_ratelimiter_check(rl, "k", limit, 0, true, &ok, NULL) == ITK_STATUS_OK && ok);
+    itk_ratelimiter_free(rl);
+    CHECK(itk_ratelimiter_open("{\"store\": \"store\"}", &rl) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_ratelimiter_open("{\"bogus\": 1}", &rl) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_ratelimiter_open(NULL, &rl) == ITK_STATUS_INVALID_ARGUMENT);
+
+    const char *redis = getenv("IRONTOKEN_TEST_REDIS_URL");
+    if (!redis) redis = "redis://127.0.0.1:6379";
+    char opts[1024];
+    snprintf(opts, sizeof opts, "{\"store\": \"%s?key_prefix=itk-test:c:%ld:%ld:\"}", redis, (long)getpid(), (long)time(NULL));
+    itk_ratelimiter *x = NULL, *y = NULL;
+    CHECK(itk_ratelimiter_open(opts, &x) == ITK_STATUS_OK);
+    CHECK(itk_ratelimiter_open(opts, &y) == ITK_STATUS_OK);
+    if (itk_ratelimiter_check(x, "client", limit, 0, false, NULL, NULL) == ITK_STATUS_STORAGE) {
+        printf("skipped: no Redis at %s\n", redis);
+    } else {
+        int allowed = 0;
+        for (int i = 0; i < 16; i++) {
+            bool got = false;
+            CHECK(itk_ratelimiter_check(i % 2 ? x : y, "client", limit, 0, true, &got, NULL) == ITK_STATUS_OK);
+            allowed += got;
+        }
+        CHECK(allowed == 10);
+    }
+    itk_ratelimiter_free(x);
+    itk_ratelimiter_free(y);
+}
+
 /* A one-thread HTTP server on 127.0.0.1 that answers its connections in
  * turn with the statuses listed, each with the same JWKS body. */
 typedef struct {
@@ -849,6 +914,7 @@ int main(int argc, char **argv) {
     test_rotation();
     test_hostile_input();
     test_threads_and_file(argv[2]);
+    test_shared_limits(argv[2]);
     printf("c: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -198,6 +198,59 @@ pub struct OpenOptions {
     pub page_cache_mib: Option<f64>,
     /// Memory-mapped part of the database file, MiB (default 0 = off; see README, Storage).
     pub mmap_mib: Option<f64>,
+    /// Where rate-limit state lives: "store" (default), "local" or a redis:// URL.
+    pub rate_limit_store: Option<String>,
+    /// Allow requests when the rate-limit store fails (default false: STORAGE).
+    pub rate_limit_fail_open: Option<bool>,
+    /// Milliseconds a rate-limit check waits for Redis (default 1000).
+    pub rate_limit_timeout_ms: Option<f64>,
+}
+
+/// Options of `rateLimit`.
+#[napi(object)]
+pub struct RateLimitOptions {
+    /// Answer without counting the request.
+    pub peek: Option<bool>,
+}
+
+/// One limit's state after a rate-limit check.
+#[napi(object)]
+pub struct RateLimitState {
+    pub name: String,
+    /// Requests still allowed right now.
+    pub remaining: f64,
+    /// Milliseconds until the bucket is full again.
+    pub reset_ms: f64,
+}
+
+/// The answer of `rateLimit`.
+#[napi(object)]
+pub struct RateDecision {
+    /// True if the request is within every limit (and was counted, unless peeked).
+    pub allowed: bool,
+    /// Milliseconds to wait before the request would be allowed (0 if allowed).
+    pub retry_after_ms: f64,
+    /// Per limit, in the order given.
+    pub limits: Vec<RateLimitState>,
+}
+
+impl From<irontoken::ratelimit::Decision> for RateDecision {
+    fn from(d: irontoken::ratelimit::Decision) -> Self {
+        let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
+        RateDecision {
+            allowed: d.allowed,
+            retry_after_ms: safe(d.retry_after_ms),
+            limits: d
+                .limits
+                .into_iter()
+                .map(|l| RateLimitState {
+                    name: l.name,
+                    remaining: safe(l.remaining),
+                    reset_ms: safe(l.reset_ms),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Options of `createKey`.
@@ -524,12 +577,54 @@ impl TokenManager {
                 mmap_mib: int(o.mmap_mib, "mmapMib")?
                     .map(|n| u32::try_from(n).map_err(|_| invalid("mmapMib must be >= 0")))
                     .transpose()?,
+                rate_limit_store: o.rate_limit_store,
+                rate_limit_fail_open: o.rate_limit_fail_open,
+                rate_limit_timeout_ms: int(o.rate_limit_timeout_ms, "rateLimitTimeoutMs")?
+                    .map(|n| {
+                        u64::try_from(n).map_err(|_| invalid("rateLimitTimeoutMs must be > 0"))
+                    })
+                    .transpose()?,
             },
         };
         let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;
         Ok(TokenManager {
             inner: Mutex::new(Some(Arc::new(core))),
         })
+    }
+
+    /// Counts one request of `key` against `limits`, all-or-nothing, in the
+    /// manager's rate-limit store (option `rateLimitStore`); `{ peek: true }`
+    /// counts nothing.
+    #[napi(catch_unwind)]
+    pub fn rate_limit(
+        &self,
+        key: String,
+        limits: Value,
+        options: Option<RateLimitOptions>,
+    ) -> Result<RateDecision, Code> {
+        let limits = limits_of(limits, "limits")?;
+        let consume = !options.and_then(|o| o.peek).unwrap_or(false);
+        let d = self
+            .core()?
+            .rate_limit_decide(&key, &limits, consume)
+            .map_err(err)?;
+        Ok(d.into())
+    }
+
+    /// `rateLimit` off the JS thread (a Redis or database round trip).
+    #[napi(catch_unwind, ts_return_type = "Promise<RateDecision>")]
+    pub fn rate_limit_async(
+        &self,
+        key: String,
+        limits: Value,
+        options: Option<RateLimitOptions>,
+    ) -> Result<AsyncTask<Job<RateDecision>>, Code> {
+        let limits = limits_of(limits, "limits")?;
+        let consume = !options.and_then(|o| o.peek).unwrap_or(false);
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            tm.rate_limit_decide(&key, &limits, consume).map(Into::into)
+        }))
     }
 
     /// Creates a key; the returned `key` is the only time the plaintext exists.
@@ -1869,7 +1964,7 @@ pub fn jose_code(code: String) -> Option<String> {
 /// an `External` (a class method pays napi-rs's borrow tracking, about
 /// 150 ns a call) and build each result from plain numbers.
 pub struct Limiter {
-    inner: irontoken::ratelimit::RateLimiter,
+    inner: LimiterBackend,
     /// Limits given to the constructor, parsed once.
     limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
     /// The answers of `rateLimiterCheck` (f64 bits), which JS reads through a
@@ -1878,12 +1973,53 @@ pub struct Limiter {
     out: Arc<[std::sync::atomic::AtomicU64]>,
 }
 
+/// Where a `RateLimiter` keeps its buckets.
+enum LimiterBackend {
+    /// In this process or on Redis.
+    Shared(irontoken::SharedLimiter),
+    /// In a manager's rate-limit store.
+    Manager(Arc<Core>),
+}
+
+impl LimiterBackend {
+    fn decide_into(
+        &self,
+        key: &str,
+        limits: &[irontoken::ratelimit::Limit],
+        now_ms: Option<i64>,
+        consume: bool,
+        out: &mut Vec<irontoken::ratelimit::Verdict>,
+    ) -> std::result::Result<(bool, u64), CoreError> {
+        match self {
+            LimiterBackend::Shared(s) => s.decide_into(key, limits, now_ms, consume, out),
+            LimiterBackend::Manager(_) if now_ms.is_some() => Err(CoreError::invalid(
+                "nowMs applies to in-process limits only: the manager uses its clock",
+            )),
+            LimiterBackend::Manager(tm) => tm.rate_limit_into(key, limits, consume, out),
+        }
+    }
+}
+
+/// Where `rateLimiterNew` keeps the buckets.
+#[napi(object)]
+pub struct LimiterOptions {
+    /// "local" (default) or a redis:// URL.
+    pub store: Option<String>,
+    /// Allow requests while Redis fails (default false: STORAGE).
+    pub fail_open: Option<bool>,
+    /// Milliseconds each Redis call may take (default 1000).
+    pub timeout_ms: Option<f64>,
+}
+
 /// A limiter keeping about `maxBuckets` buckets before evicting full ones,
-/// with default `limits` (camelCase or snake_case fields).
+/// with default `limits` (camelCase or snake_case fields), in this process,
+/// on Redis (`options.store`) or in `manager`'s rate-limit store.
 #[napi(catch_unwind, ts_return_type = "ExternalObject<'RateLimiter'>")]
 pub fn rate_limiter_new(
     max_buckets: Option<f64>,
     limits: Option<Value>,
+    options: Option<LimiterOptions>,
+    manager: Option<&TokenManager>,
 ) -> Result<External<Limiter>, Code> {
     let n = int(max_buckets, "maxBuckets")?.unwrap_or(1_000_000);
     let n = usize::try_from(n)
@@ -1901,9 +2037,36 @@ pub fn rate_limiter_new(
             Some(l.into())
         }
     };
+    let store = options.as_ref().and_then(|o| o.store.clone());
+    let inner = match (manager, store) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "give store or manager, not both (a manager's limits use its rateLimitStore)",
+            ));
+        }
+        (Some(tm), None) => LimiterBackend::Manager(tm.core()?),
+        (None, store) => {
+            let store = irontoken::RateLimitStore::parse(store.as_deref().unwrap_or("local"))
+                .map_err(err)?;
+            let timeout_ms =
+                int(options.as_ref().and_then(|o| o.timeout_ms), "timeoutMs")?.unwrap_or(1000);
+            let timeout_ms =
+                u64::try_from(timeout_ms).map_err(|_| invalid("timeoutMs must be > 0"))?;
+            let fail_open = options.as_ref().and_then(|o| o.fail_open).unwrap_or(false);
+            LimiterBackend::Shared(
+                irontoken::SharedLimiter::open(
+                    &store,
+                    n,
+                    std::time::Duration::from_millis(timeout_ms),
+                    fail_open,
+                )
+                .map_err(err)?,
+            )
+        }
+    };
     let slots = 1 + 2 * limits.as_ref().map_or(0, |l: &Arc<[_]>| l.len());
     Ok(External::new(Limiter {
-        inner: irontoken::ratelimit::RateLimiter::new(n),
+        inner,
         limits,
         out: (0..slots)
             .map(|_| std::sync::atomic::AtomicU64::new(0))
@@ -1935,12 +2098,11 @@ pub fn rate_limiter_check(rl: &External<Limiter>, key: String) -> Result<bool, C
             "no limits: give them to new RateLimiter({ limits }) or to check()",
         ));
     };
-    let now = irontoken::SystemClock::now_ms();
     let put = |i: usize, v: f64| rl.out[i].store(v.to_bits(), Relaxed);
     let mut verdicts = Vec::with_capacity(limits.len());
     let (allowed, retry_after_ms) = rl
         .inner
-        .decide_into(&key, limits, now, true, &mut verdicts)
+        .decide_into(&key, limits, None, true, &mut verdicts)
         .map_err(err)?;
     write_answer(retry_after_ms, &verdicts, put);
     Ok(allowed)
@@ -1986,7 +2148,7 @@ pub fn rate_limiter_decide(
     if out.len() < 1 + 2 * limits.len() {
         return Err(invalid("result buffer too small"));
     }
-    let now = int(now_ms, "nowMs")?.unwrap_or_else(irontoken::SystemClock::now_ms);
+    let now = int(now_ms, "nowMs")?;
     let mut verdicts = Vec::with_capacity(limits.len());
     let (allowed, retry_after_ms) = rl
         .inner
@@ -1999,10 +2161,13 @@ pub fn rate_limiter_decide(
     Ok(allowed)
 }
 
-/// Number of buckets held.
+/// Number of buckets held in this process (0 for Redis or a manager).
 #[napi(catch_unwind)]
 pub fn rate_limiter_size(rl: &External<Limiter>) -> u32 {
-    rl.inner.len().min(u32::MAX as usize) as u32
+    match &rl.inner {
+        LimiterBackend::Shared(s) => s.len().min(u32::MAX as usize) as u32,
+        LimiterBackend::Manager(_) => 0,
+    }
 }
 
 /// 2^53 - 1: the largest integer a JS number holds exactly.

@@ -493,7 +493,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -508,8 +508,14 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_int::<usize>)] key_cache_size: Option<usize>,
         #[pyo3(from_py_with = opt_int::<u32>)] page_cache_mib: Option<u32>,
         #[pyo3(from_py_with = opt_int::<u32>)] mmap_mib: Option<u32>,
+        rate_limit_store: Option<String>,
+        rate_limit_fail_open: Option<bool>,
+        #[pyo3(from_py_with = opt_int::<u64>)] rate_limit_timeout_ms: Option<u64>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
+            rate_limit_store,
+            rate_limit_fail_open,
+            rate_limit_timeout_ms,
             key_cache_size,
             page_cache_mib,
             mmap_mib,
@@ -525,6 +531,24 @@ impl TokenManager {
         Ok(TokenManager {
             inner: Mutex::new(Some(Arc::new(core))),
         })
+    }
+
+    /// Counts one request of `key` against `limits` (list of {"name",
+    /// "count", "period_ms", "burst"}), all-or-nothing, in the manager's
+    /// rate-limit store (option `rate_limit_store`); `peek=True` counts nothing.
+    #[pyo3(signature = (key, limits, *, peek=false))]
+    fn rate_limit(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        limits: Bound<'_, PyAny>,
+        peek: bool,
+    ) -> PyResult<RateDecision> {
+        let rl = RateLimiter {
+            backend: Limiter::Manager(self.core(py)?),
+            limits: None,
+        };
+        rl.decide(py, key, Some(&limits), None, !peek)
     }
 
     /// Creates a key; the returned `.key` is the only time the plaintext exists.
@@ -1935,12 +1959,19 @@ fn jwt_encode(
     call(py, || signer.sign_json(claims_json, headers_json))
 }
 
-/// In-process rate limiter: GCRA buckets per key and named limit. Limits
-/// given to the constructor are parsed once and used by `check(key)`.
+/// Rate limiter: GCRA buckets per key and named limit, in this process
+/// (default), on a Redis server, or in a manager's store. Limits given to
+/// the constructor are parsed once and used by `check(key)`.
 #[pyclass(frozen, module = "irontoken._native")]
 struct RateLimiter {
-    inner: irontoken::ratelimit::RateLimiter,
+    backend: Limiter,
     limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
+}
+
+/// Where a `RateLimiter` keeps its buckets.
+enum Limiter {
+    Shared(irontoken::SharedLimiter),
+    Manager(Arc<Core>),
 }
 
 impl RateLimiter {
@@ -1962,13 +1993,12 @@ impl RateLimiter {
                 ));
             }
         };
-        let now = now_ms.unwrap_or_else(irontoken::SystemClock::now_ms);
-        if consume && let [one] = &limits[..] {
-            // One limit: checked without any allocation.
-            let v = self
-                .inner
-                .check_one(key, one, now)
-                .map_err(|e| to_py(py, e))?;
+        if let (Limiter::Shared(s), true) = (&self.backend, consume)
+            && let (Some(local), [one]) = (s.local(), &limits[..])
+        {
+            // One limit in process: checked without any allocation.
+            let now = now_ms.unwrap_or_else(irontoken::SystemClock::now_ms);
+            let v = local.check_one(key, one, now).map_err(|e| to_py(py, e))?;
             return Ok(RateDecision {
                 allowed: v.allowed,
                 retry_after_ms: v.retry_after_ms,
@@ -1978,10 +2008,28 @@ impl RateLimiter {
             });
         }
         let mut verdicts = Vec::with_capacity(limits.len());
-        let (allowed, retry_after_ms) = self
-            .inner
-            .decide_into(key, &limits, now, consume, &mut verdicts)
-            .map_err(|e| to_py(py, e))?;
+        let (allowed, retry_after_ms) = match &self.backend {
+            Limiter::Shared(s) if s.is_local() => s
+                .decide_into(key, &limits, now_ms, consume, &mut verdicts)
+                .map_err(|e| to_py(py, e))?,
+            // A round trip to Redis or the database: without the GIL.
+            Limiter::Shared(s) => call(py, || {
+                s.decide_into(key, &limits, now_ms, consume, &mut verdicts)
+            })?,
+            Limiter::Manager(tm) => {
+                if now_ms.is_some() {
+                    return Err(to_py(
+                        py,
+                        Error::invalid(
+                            "now_ms applies to in-process limits only: the manager uses its clock",
+                        ),
+                    ));
+                }
+                call(py, || {
+                    tm.rate_limit_into(key, &limits, consume, &mut verdicts)
+                })?
+            }
+        };
         let first = verdicts.remove(0);
         Ok(RateDecision {
             allowed,
@@ -2017,11 +2065,15 @@ fn limits_of(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Vec<irontoken::ra
 #[pymethods]
 impl RateLimiter {
     #[new]
-    #[pyo3(signature = (limits=None, max_buckets=1_000_000))]
+    #[pyo3(signature = (limits=None, max_buckets=1_000_000, *, store=None, fail_open=false, timeout_ms=1000, manager=None))]
     fn new(
         py: Python<'_>,
         limits: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = int::<usize>)] max_buckets: usize,
+        store: Option<String>,
+        fail_open: bool,
+        #[pyo3(from_py_with = int::<u64>)] timeout_ms: u64,
+        manager: Option<PyRef<'_, TokenManager>>,
     ) -> PyResult<Self> {
         let limits = match limits {
             None => None,
@@ -2034,10 +2086,27 @@ impl RateLimiter {
                 Some(l.into())
             }
         };
-        Ok(RateLimiter {
-            inner: irontoken::ratelimit::RateLimiter::new(max_buckets),
-            limits,
-        })
+        let backend = match (manager, store) {
+            (Some(_), Some(_)) => {
+                return Err(to_py(
+                    py,
+                    Error::invalid(
+                        "give store or manager, not both (a manager's limits use its rate_limit_store)",
+                    ),
+                ));
+            }
+            (Some(tm), None) => Limiter::Manager(tm.core(py)?),
+            (None, store) => {
+                let store = irontoken::RateLimitStore::parse(store.as_deref().unwrap_or("local"))
+                    .map_err(|e| to_py(py, e))?;
+                let timeout = std::time::Duration::from_millis(timeout_ms);
+                Limiter::Shared(
+                    irontoken::SharedLimiter::open(&store, max_buckets, timeout, fail_open)
+                        .map_err(|e| to_py(py, e))?,
+                )
+            }
+        };
+        Ok(RateLimiter { backend, limits })
     }
 
     /// Counts one request of `key` against every limit, all-or-nothing.
@@ -2066,9 +2135,12 @@ impl RateLimiter {
         self.decide(py, key, limits.as_ref(), now_ms, false)
     }
 
-    /// Number of buckets held.
+    /// Number of buckets held in this process (0 for Redis or a manager).
     fn __len__(&self) -> usize {
-        self.inner.len()
+        match &self.backend {
+            Limiter::Shared(s) => s.len(),
+            Limiter::Manager(_) => 0,
+        }
     }
 }
 

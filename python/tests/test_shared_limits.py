@@ -1,0 +1,140 @@
+"""Rate limits shared by workers: the manager's store (default), Redis, or
+per process ("local", opt-in). Four processes share one per-key limit;
+Redis down is a StorageError, or allowed when fail-open."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pathlib
+import socket
+import time
+import uuid
+from typing import Any, List, Optional
+
+import pytest
+
+from irontoken import RateLimiter, StorageError, TokenManager
+from irontoken.types import RateLimitSpec
+
+LIMIT: List[RateLimitSpec] = [{"name": "per_minute", "count": 10, "period_ms": 60_000, "burst": 10}]
+ATTEMPTS = 25
+
+
+def redis_url() -> Optional[str]:
+    url = os.environ.get("IRONTOKEN_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    host, _, port = url.removeprefix("redis://").split("/")[0].rpartition("@")[2].partition(":")
+    try:
+        socket.create_connection((host, int(port or 6379)), timeout=0.5).close()
+    except OSError:
+        return None
+    return url
+
+
+REDIS = redis_url()
+needs_redis = pytest.mark.skipif(REDIS is None, reason="skipped: no Redis")
+
+
+def scratch_redis() -> str:
+    assert REDIS is not None
+    return f"{REDIS}?key_prefix=itk-test:py:{uuid.uuid4().hex}:"
+
+
+def _attempts(kind: str, target: str, key_or_id: str, out: Any) -> None:
+    allowed = 0
+    if kind == "manager":  # the manager's store, whatever it is
+        with TokenManager(target) as tm:
+            for _ in range(ATTEMPTS):
+                allowed += bool(tm.rate_limit(key_or_id, LIMIT))
+    elif kind == "local":
+        with TokenManager(target, rate_limit_store="local") as tm:
+            for _ in range(ATTEMPTS):
+                allowed += bool(tm.rate_limit(key_or_id, LIMIT))
+    elif kind == "redis":
+        rl = RateLimiter(LIMIT, store=target)
+        for _ in range(ATTEMPTS):
+            allowed += bool(rl.check(key_or_id))
+    elif kind == "verify":  # per-key limits of verify_key_with
+        with TokenManager(target) as tm:
+            for _ in range(ATTEMPTS):
+                allowed += tm.verify_key_with(key_or_id, rate_limit=True).valid
+    out.put(allowed)
+
+
+def four_processes(kind: str, target: str, key: str) -> int:
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_attempts, args=(kind, target, key, q)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    total = sum(q.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return int(total)
+
+
+def test_the_default_store_holds_one_limit_across_processes(tmp_path: pathlib.Path) -> None:
+    db = str(tmp_path / "rl.db")
+    TokenManager(db).close()
+    # 4 x 25 attempts within a minute on 10/minute, burst 10: exactly 10.
+    assert four_processes("manager", db, "client-1") == 10
+
+
+def test_local_is_per_process_as_documented(tmp_path: pathlib.Path) -> None:
+    db = str(tmp_path / "local.db")
+    TokenManager(db).close()
+    assert four_processes("local", db, "client-1") == 40
+
+
+def test_per_key_limits_of_verify_hold_across_processes(tmp_path: pathlib.Path) -> None:
+    db = str(tmp_path / "keys.db")
+    with TokenManager(db) as tm:
+        key = tm.create_key("svc", rate_limits=LIMIT).key
+    assert four_processes("verify", db, key) == 10
+
+
+@needs_redis
+def test_redis_holds_one_limit_across_processes() -> None:
+    assert four_processes("redis", scratch_redis(), "client-1") == 10
+
+
+@needs_redis
+def test_a_manager_on_redis_shares_its_limits() -> None:
+    url = scratch_redis()
+    a = TokenManager(":memory:", rate_limit_store=url)
+    b = TokenManager(":memory:", rate_limit_store=url)
+    allowed = [bool(m.rate_limit("k", LIMIT)) for m in (a, b) * 8]
+    assert allowed.count(True) == 10
+    d = a.rate_limit("k", LIMIT, peek=True)
+    assert not d.allowed and 0 < d.retry_after_ms <= 6_000
+    rl = RateLimiter(LIMIT, manager=a)
+    assert not rl.check("k")
+    assert len(rl) == 0
+
+
+def test_redis_down_is_a_storage_error_or_fail_open() -> None:
+    down = "redis://127.0.0.1:1"  # nothing listens there
+    rl = RateLimiter(LIMIT, store=down, timeout_ms=300)
+    start = time.monotonic()
+    with pytest.raises(StorageError) as e:
+        rl.check("k")
+    assert time.monotonic() - start < 2
+    assert e.value.code == "STORAGE" and "Redis" in str(e.value)
+    assert RateLimiter(LIMIT, store=down, fail_open=True).check("k").allowed
+    tm = TokenManager(":memory:", rate_limit_store=down, rate_limit_fail_open=True)
+    assert tm.rate_limit("k", LIMIT).allowed
+    assert "irontoken_rate_limit_fail_open_total 1" in tm.metrics()
+
+
+def test_bad_store_options_are_invalid_argument() -> None:
+    from irontoken import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError):
+        TokenManager(":memory:", rate_limit_store="memcached://x")
+    with pytest.raises(InvalidArgumentError):
+        RateLimiter(LIMIT, store="store")  # a database needs its manager
+    with pytest.raises(InvalidArgumentError):
+        RateLimiter(LIMIT, store="local", manager=TokenManager(":memory:"))
+    with pytest.raises(InvalidArgumentError):
+        TokenManager(":memory:").rate_limit("", LIMIT)
