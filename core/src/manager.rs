@@ -49,6 +49,11 @@ pub struct Options {
     pub rate_limit_fail_open: bool,
     /// How long a rate-limit check waits for Redis (default 1 s).
     pub rate_limit_timeout: Duration,
+    /// PostgreSQL: read key state from the database on every verification
+    /// (a revocation on another host is refused by the very next call)
+    /// instead of the in-process cache that change notifications keep
+    /// current within milliseconds. No effect on SQLite, which always reads.
+    pub strict: bool,
     /// Key records kept in memory by verification (default 50 000, about
     /// 0.5 KiB each); a hit saves reading and decoding the row.
     pub key_cache_size: usize,
@@ -113,6 +118,7 @@ impl Default for Options {
             rate_limit_store: Default::default(),
             rate_limit_fail_open: false,
             rate_limit_timeout: Duration::from_secs(1),
+            strict: false,
             key_cache_size: 50_000,
             page_cache_mib: 8,
             mmap_mib: 0,
@@ -221,6 +227,8 @@ pub struct OpenSettings {
     pub rate_limit_fail_open: Option<bool>,
     /// Milliseconds a rate-limit check waits for Redis (default 1000).
     pub rate_limit_timeout_ms: Option<u64>,
+    /// PostgreSQL: read key state from the database on every verification.
+    pub strict: Option<bool>,
 }
 
 impl OpenSettings {
@@ -269,6 +277,9 @@ impl OpenSettings {
         }
         if let Some(ms) = self.rate_limit_timeout_ms {
             o.rate_limit_timeout = Duration::from_millis(ms);
+        }
+        if let Some(b) = self.strict {
+            o.strict = b;
         }
         Ok(o)
     }
@@ -400,6 +411,7 @@ impl Inner {
                 create: options.create,
                 page_cache_mib: options.page_cache_mib,
                 mmap_mib: options.mmap_mib,
+                strict: options.strict,
             },
         )?;
         let rates = Rates::open(options)?;

@@ -7,6 +7,7 @@
 //! snapshot) or a write transaction that commits as a whole or not at all.
 //! Within it, [`Tx`] hands out one interface per concern.
 
+pub(crate) mod postgres;
 pub(crate) mod redis;
 pub(crate) mod sqlite;
 
@@ -32,6 +33,9 @@ pub(crate) struct Settings {
     pub page_cache_mib: u32,
     /// SQLite memory map, MiB.
     pub mmap_mib: u32,
+    /// PostgreSQL: read key state from the database on every verification
+    /// instead of the change-notified cache.
+    pub strict: bool,
 }
 
 /// The file path a `sqlite://` URL names (SQLAlchemy's form:
@@ -48,6 +52,13 @@ pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
 /// Opens the database `target` names: a `postgresql://` or `postgres://`
 /// URL, a `sqlite://` URL, a file path or `":memory:"`.
 pub(crate) fn open(target: &str, o: &Settings) -> Result<Box<dyn Backend>> {
+    if target.starts_with("postgresql://") || target.starts_with("postgres://") {
+        return Ok(Box::new(postgres::PgStore::open(
+            target,
+            o.busy_timeout,
+            o.strict,
+        )?));
+    }
     let path = sqlite_path(target).unwrap_or(target);
     Ok(Box::new(sqlite::Db::open_with(
         path,

@@ -1,0 +1,81 @@
+//! Opening managers on the store under test: SQLite by default; with
+//! `IRONTOKEN_TEST_STORE=postgres`, a fresh schema of the PostgreSQL at
+//! `IRONTOKEN_TEST_POSTGRES_URL` (default postgresql://postgres@127.0.0.1:5432/test),
+//! dropped when the test binary's last manager... (schemas are named per
+//! process and test, and dropped by `Scratch`'s drop).
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The PostgreSQL server tests use.
+pub fn postgres_base() -> String {
+    std::env::var("IRONTOKEN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".into())
+}
+
+/// True if the PostgreSQL server answers (else one line says it is skipped).
+pub fn postgres_answers() -> bool {
+    let base = postgres_base();
+    let ok = base
+        .parse::<postgres::Config>()
+        .ok()
+        .and_then(|mut c| {
+            c.connect_timeout(std::time::Duration::from_secs(2));
+            c.connect(postgres::NoTls).ok()
+        })
+        .is_some();
+    if !ok {
+        eprintln!("skipped: no PostgreSQL at {base}");
+    }
+    ok
+}
+
+/// A schema of its own on the test server, dropped with this value.
+pub struct PgScratch {
+    pub schema: String,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl PgScratch {
+    /// A new, empty schema.
+    pub fn new() -> PgScratch {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!(
+            "itk_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst),
+            nanos % 1_000_000_000
+        );
+        let mut c = postgres_base()
+            .parse::<postgres::Config>()
+            .unwrap()
+            .connect(postgres::NoTls)
+            .unwrap();
+        c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+        PgScratch { schema }
+    }
+
+    /// The URL of a manager on this schema.
+    pub fn url(&self) -> String {
+        let base = postgres_base();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-csearch_path%3D{}", self.schema)
+    }
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres_base()
+            .parse::<postgres::Config>()
+            .unwrap()
+            .connect(postgres::NoTls)
+        {
+            let _ = c.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema));
+        }
+    }
+}
