@@ -32,7 +32,7 @@ rust: ## release build of the core, the C library, the CLI and the Node addon
 
 $(VENV)/.installed: python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=8' 'mypy>=1.18' 'pyjwt[crypto]>=2.8'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=8' 'mypy>=1.18' 'pyjwt[crypto]>=2.8' 'psycopg[binary]>=3.1'
 	touch $@
 
 python: $(VENV)/.installed ## build the Python extension into .venv (editable)
@@ -57,11 +57,22 @@ demo: build ## API key and JWT flows across Python, Node, C and the CLI on one S
 test: build test-rust test-python test-node test-c test-install test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
 	@echo "make test: all suites passed"
 
-test-rust: ## Rust unit, integration and CLI tests
+test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again on PostgreSQL when it answers
 	$(CARGO) test --locked
+	@if $(PYTHON) tools/services.py postgres; then \
+	  echo "the key, quota, session, usage and agent suites on PostgreSQL:"; \
+	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test usage --test ratelimit; \
+	fi
 
-test-python: python ## pytest, plus stubtest and mypy on the typed package
+services-required: ## CI: PostgreSQL and Redis must answer (make test only skips them)
+	$(PYTHON) tools/services.py --require
+
+test-python: python ## pytest (the key and usage suites again on PostgreSQL when it answers), stubtest, mypy
 	cd python && $(VENV_ABS)/bin/pytest -q tests
+	@if $(PYTHON) tools/services.py postgres; then \
+	  echo "the key and usage suites on PostgreSQL:"; \
+	  cd python && IRONTOKEN_TEST_STORE=postgres $(VENV_ABS)/bin/pytest -q tests/test_keys.py tests/test_usage.py; \
+	fi
 	$(PYTHON) tests/vectors/ratelimit_model.py
 	cd python && $(VENV_ABS)/bin/python -m mypy.stubtest irontoken._native
 	cd python && $(VENV_ABS)/bin/mypy irontoken tests

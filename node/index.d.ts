@@ -425,6 +425,8 @@ export interface OpenOptions {
   rateLimitFailOpen?: boolean
   /** Milliseconds a rate-limit check waits for Redis (default 1000). */
   rateLimitTimeoutMs?: number
+  /** PostgreSQL: read key state from the database on every verification instead of the change-notified cache (default false). */
+  strict?: boolean
 }
 
 export interface CreateKeyOptions {

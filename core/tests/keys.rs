@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 const T0: i64 = 1_700_000_000;
 
-fn manager() -> TokenManager {
-    TokenManager::open_with(":memory:", Options::default().manual_clock(T0)).unwrap()
+mod common;
+
+/// A manager on the store under test (SQLite in memory, or PostgreSQL).
+fn manager() -> common::Managed {
+    common::open_private(Options::default().manual_clock(T0))
 }
 
 fn new_key(owner: &str) -> NewKey {

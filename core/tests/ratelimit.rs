@@ -30,6 +30,8 @@ fn shared_vectors() {
     }
 }
 
+mod common;
+
 use irontoken::{ErrorKind, Options, RateLimitStore, RedisLimiter, TokenManager};
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,17 @@ fn shared_vectors_through_the_manager_stores() {
         let tm = TokenManager::open_with(path.to_str().unwrap(), o).unwrap();
         let clock = tm.manual_clock().unwrap();
         replay(&format!("{store:?}"), |key, limits, now_ms| {
+            clock.set_ms(T0 * 1000 + now_ms);
+            tm.rate_limit(key, limits).unwrap()
+        });
+    }
+    // The same arithmetic over PostgreSQL's rows and locks.
+    if common::postgres_answers() {
+        let scratch = common::PgScratch::new();
+        let tm =
+            TokenManager::open_with(&scratch.url(), Options::default().manual_clock(T0)).unwrap();
+        let clock = tm.manual_clock().unwrap();
+        replay("postgres", |key, limits, now_ms| {
             clock.set_ms(T0 * 1000 + now_ms);
             tm.rate_limit(key, limits).unwrap()
         });

@@ -11,15 +11,16 @@ use std::sync::Arc;
 
 const T0: i64 = 1_769_904_000; // 2026-02-01T00:00:00Z
 
-fn manager_at(t: i64) -> TokenManager {
-    TokenManager::open_with(
-        ":memory:",
+mod common;
+
+/// A manager on the store under test (SQLite in memory, or PostgreSQL).
+fn manager_at(t: i64) -> common::Managed {
+    common::open_private(
         Options::default()
             .manual_clock(t)
             .master_key(&[7u8; 32])
             .unwrap(),
     )
-    .unwrap()
 }
 
 fn key(tm: &TokenManager, owner: &str) -> String {

@@ -184,7 +184,7 @@ class PageResult(Generic[_T]):
 
 @final
 class TokenManager:
-    """Opened on a SQLite path, ":memory:" or a sqlite:// URL; thread-safe; usable as a context manager."""
+    """Opened on a SQLite path, ":memory:", a sqlite:// URL or a postgresql:// URL; thread-safe; usable as a context manager."""
 
     def __new__(
         cls,
@@ -203,6 +203,7 @@ class TokenManager:
         rate_limit_store: Optional[str] = None,
         rate_limit_fail_open: Optional[bool] = None,
         rate_limit_timeout_ms: Optional[int] = None,
+        strict: Optional[bool] = None,
     ) -> "TokenManager": ...
     def rate_limit(
         self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False

@@ -1,6 +1,9 @@
+import contextlib
 import json
+import os
+import uuid
 import pathlib
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -21,9 +24,49 @@ def key_vectors() -> List[Dict[str, Any]]:
     return cases
 
 
+POSTGRES_URL = os.environ.get(
+    "IRONTOKEN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_answers() -> bool:
+    """True if the test PostgreSQL answers (psycopg, a test dependency)."""
+    try:
+        import psycopg
+
+        psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def pg_scratch() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test: the manager URL, dropped after."""
+    import psycopg
+
+    schema = f"itk_py_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as c:
+            c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def store_target() -> "contextlib.AbstractContextManager[str]":
+    """Where the suite's managers live: memory, or PostgreSQL when the run
+    asks for it (IRONTOKEN_TEST_STORE=postgres)."""
+    if os.environ.get("IRONTOKEN_TEST_STORE") == "postgres":
+        return pg_scratch()
+    return contextlib.nullcontext(":memory:")
+
+
 @pytest.fixture
 def tm():
     from irontoken import TokenManager
 
-    with TokenManager(":memory:", manual_clock_start=T0) as m:
+    with store_target() as target, TokenManager(target, manual_clock_start=T0) as m:
         yield m

@@ -24,7 +24,7 @@ from irontoken import (
     UsageExceededError,
 )
 
-from conftest import VECTORS
+from conftest import VECTORS, store_target
 
 T_FEB = 1_769_904_000  # 2026-02-01T00:00:00Z
 MASTER = "07" * 32
@@ -37,7 +37,7 @@ def quota_cases() -> List[Dict[str, Any]]:
 
 @pytest.mark.parametrize("case", quota_cases(), ids=lambda c: c["name"])
 def test_quota_vectors(case: Dict[str, Any]) -> None:
-    with TokenManager(":memory:", manual_clock_start=case["start"]) as tm:
+    with store_target() as target, TokenManager(target, manual_clock_start=case["start"]) as tm:
         owner = case["owner"]
         kid = tm.create_key(owner).record.id
         specs = []
@@ -175,7 +175,9 @@ def test_reservations_never_leak(tm: TokenManager) -> None:
 
 
 def test_agents_budgets_and_leases() -> None:
-    with TokenManager(":memory:", manual_clock_start=T_FEB, master_key=MASTER) as tm:
+    with store_target() as target, TokenManager(
+        target, manual_clock_start=T_FEB, master_key=MASTER
+    ) as tm:
         tm.create_signing_key("EdDSA")
         b = tm.create_budget("acme", 100_000_000, name="research")
         t1 = tm.issue_agent_token("agent-1", b["id"], permissions=["llm:call"])

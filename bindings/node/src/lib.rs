@@ -204,6 +204,9 @@ pub struct OpenOptions {
     pub rate_limit_fail_open: Option<bool>,
     /// Milliseconds a rate-limit check waits for Redis (default 1000).
     pub rate_limit_timeout_ms: Option<f64>,
+    /// PostgreSQL: read key state from the database on every verification
+    /// instead of the change-notified cache (default false).
+    pub strict: Option<bool>,
 }
 
 /// Options of `rateLimit`.
@@ -579,6 +582,7 @@ impl TokenManager {
                     .transpose()?,
                 rate_limit_store: o.rate_limit_store,
                 rate_limit_fail_open: o.rate_limit_fail_open,
+                strict: o.strict,
                 rate_limit_timeout_ms: int(o.rate_limit_timeout_ms, "rateLimitTimeoutMs")?
                     .map(|n| {
                         u64::try_from(n).map_err(|_| invalid("rateLimitTimeoutMs must be > 0"))

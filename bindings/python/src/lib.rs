@@ -493,7 +493,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None, strict=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -511,8 +511,10 @@ impl TokenManager {
         rate_limit_store: Option<String>,
         rate_limit_fail_open: Option<bool>,
         #[pyo3(from_py_with = opt_int::<u64>)] rate_limit_timeout_ms: Option<u64>,
+        strict: Option<bool>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
+            strict,
             rate_limit_store,
             rate_limit_fail_open,
             rate_limit_timeout_ms,

@@ -79,3 +79,39 @@ impl Drop for PgScratch {
         }
     }
 }
+
+/// A manager on the store under test, with the scratch schema it needs.
+pub struct Managed {
+    pub tm: irontoken::TokenManager,
+    _scratch: Option<PgScratch>,
+}
+
+impl std::ops::Deref for Managed {
+    type Target = irontoken::TokenManager;
+    fn deref(&self) -> &irontoken::TokenManager {
+        &self.tm
+    }
+}
+
+/// True when `IRONTOKEN_TEST_STORE=postgres` asks for the PostgreSQL run.
+pub fn on_postgres() -> bool {
+    std::env::var("IRONTOKEN_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// A private manager with `options`: in memory (SQLite), or on a fresh
+/// PostgreSQL schema when the run asks for it.
+pub fn open_private(options: irontoken::Options) -> Managed {
+    if on_postgres() {
+        let scratch = PgScratch::new();
+        let tm = irontoken::TokenManager::open_with(&scratch.url(), options).unwrap();
+        Managed {
+            tm,
+            _scratch: Some(scratch),
+        }
+    } else {
+        Managed {
+            tm: irontoken::TokenManager::open_with(":memory:", options).unwrap(),
+            _scratch: None,
+        }
+    }
+}

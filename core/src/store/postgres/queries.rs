@@ -54,6 +54,11 @@ impl Query {
             .push_str(&sql.replace('$', &format!("${}", self.args.len())));
         self
     }
+    /// Adds a parameter that `sql` already given refers to by number.
+    fn arg(&mut self, arg: impl ToSql + Sync + 'static) -> &mut Self {
+        self.args.push(Box::new(arg));
+        self
+    }
     fn text(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
         self
@@ -906,7 +911,7 @@ impl SessionStore for Pg<'_> {
         now: i64,
     ) -> Result<Page<Session>> {
         let mut q = Query::new("SELECT * FROM (");
-        q.push(SESSION_COLUMNS, now);
+        q.text(SESSION_COLUMNS).arg(now); // $1
         q.push(") s WHERE seq > $", after_seq);
         for (col, v) in [
             ("owner", &f.owner),

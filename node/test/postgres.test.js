@@ -1,0 +1,141 @@
+'use strict'
+// PostgreSQL standing in for a fleet: worker processes with their own
+// pools and caches share one quota, one rate limit and revocations.
+// Skipped with one line when no PostgreSQL answers. This file is also the
+// workers' script.
+
+const { spawn } = require('node:child_process')
+const crypto = require('node:crypto')
+
+const { TokenManager } = require('..')
+
+if (process.env.ITK_PG_WORKER) {
+  const { kind, url, arg } = JSON.parse(process.env.ITK_PG_WORKER)
+  const tm = new TokenManager(url)
+  let n = 0
+  if (kind === 'quota') {
+    for (let i = 0; i < 40; i++) n += tm.consumeQuota(arg, { requests: 1 }).allowed ? 1 : 0
+  } else if (kind === 'rate') {
+    const limit = [{ name: 'per_minute', count: 10, periodMs: 60_000 }]
+    for (let i = 0; i < 25; i++) n += tm.rateLimit('client', limit).allowed ? 1 : 0
+  } else if (kind === 'watch') {
+    // Verify until refused; report when (ms since the epoch).
+    if (!tm.verifyKey(arg).valid) process.exit(2)
+    process.stdout.write('ready\n')
+    const deadline = Date.now() + 10_000
+    while (Date.now() < deadline && tm.verifyKey(arg).valid) {}
+    n = Date.now()
+  }
+  tm.close()
+  process.stdout.write(`${n}\n`)
+  process.exit(0)
+}
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { Client } = require('pg')
+
+const BASE = process.env.IRONTOKEN_TEST_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/test'
+
+async function answers() {
+  const c = new Client({ connectionString: BASE, connectionTimeoutMillis: 2000 })
+  try {
+    await c.connect()
+    await c.end()
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A fresh schema for one test: its manager URL and a drop function. */
+async function scratch() {
+  const schema = `itk_node_${process.pid}_${crypto.randomBytes(6).toString('hex')}`
+  const c = new Client({ connectionString: BASE })
+  await c.connect()
+  await c.query(`CREATE SCHEMA ${schema}`)
+  await c.end()
+  const sep = BASE.includes('?') ? '&' : '?'
+  return {
+    url: `${BASE}${sep}options=-csearch_path%3D${schema}`,
+    async drop() {
+      const d = new Client({ connectionString: BASE })
+      await d.connect()
+      await d.query(`DROP SCHEMA ${schema} CASCADE`)
+      await d.end()
+    },
+  }
+}
+
+function worker(kind, url, arg, onLine) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [__filename], {
+      env: { ...process.env, ITK_PG_WORKER: JSON.stringify({ kind, url, arg }) },
+    })
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      if (onLine && out.includes('ready\n')) {
+        onLine()
+        onLine = undefined
+      }
+    })
+    child.on('exit', (code) =>
+      code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`worker exit ${code}`)),
+    )
+  })
+}
+
+test('PostgreSQL: four processes share one quota exactly', async (t) => {
+  if (!(await answers())) return t.skip(`skipped: no PostgreSQL at ${BASE}`)
+  const s = await scratch()
+  try {
+    const tm = new TokenManager(s.url)
+    const kid = tm.createKey({ owner: 'acme' }).record.id
+    tm.setQuota({ scope: 'key', subject: kid, metric: 'requests', period: 'day', limit: 100 })
+    const granted = await Promise.all([0, 1, 2, 3].map(() => worker('quota', s.url, kid)))
+    // 4 x 40 = 160 attempts on 100: exactly 100.
+    assert.equal(granted.reduce((a, b) => a + b, 0), 100)
+    tm.close()
+  } finally {
+    await s.drop()
+  }
+})
+
+test('PostgreSQL: one rate limit for the whole cluster', async (t) => {
+  if (!(await answers())) return t.skip(`skipped: no PostgreSQL at ${BASE}`)
+  const s = await scratch()
+  try {
+    new TokenManager(s.url).close()
+    const allowed = await Promise.all([0, 1, 2, 3].map(() => worker('rate', s.url)))
+    assert.equal(allowed.reduce((a, b) => a + b, 0), 10)
+  } finally {
+    await s.drop()
+  }
+})
+
+test('PostgreSQL: a revocation reaches other processes within milliseconds', async (t) => {
+  if (!(await answers())) return t.skip(`skipped: no PostgreSQL at ${BASE}`)
+  const s = await scratch()
+  try {
+    const tm = new TokenManager(s.url)
+    const created = tm.createKey({ owner: 'svc' })
+    let ready
+    const allReady = new Promise((resolve) => (ready = resolve))
+    let readyCount = 0
+    const watchers = [0, 1].map(() =>
+      worker('watch', s.url, created.key, () => {
+        if (++readyCount === 2) ready()
+      }),
+    )
+    await allReady
+    await new Promise((r) => setTimeout(r, 200))
+    const revokedAt = Date.now()
+    tm.revokeKey(created.record.id)
+    const seen = await Promise.all(watchers)
+    for (const at of seen) assert.ok(at - revokedAt < 500, `lag ${at - revokedAt} ms`)
+    tm.close()
+  } finally {
+    await s.drop()
+  }
+})
