@@ -30,7 +30,8 @@ use std::time::{Duration, UNIX_EPOCH};
     about = "Manage irontoken API keys and read the audit trail"
 )]
 struct Cli {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing), sqlite:// URL, or a
+    /// postgresql:// URL (many hosts).
     #[arg(
         long,
         env = "IRONTOKEN_DB",
@@ -38,6 +39,10 @@ struct Cli {
         default_value = "irontoken.db"
     )]
     db: String,
+    /// Where rate-limit state lives: store (the database, shared by every
+    /// process; default), local, or a redis:// URL.
+    #[arg(long, env = "IRONTOKEN_RATE_LIMIT_STORE", global = true)]
+    rate_limit_store: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -74,6 +79,9 @@ enum Command {
     /// Agent tokens.
     #[command(subcommand)]
     Agents(usage::AgentsCmd),
+    /// Check a request against rate limits in the rate-limit store (exit 1 when refused).
+    #[command(subcommand)]
+    Ratelimit(RatelimitCmd),
     /// Check the database file: SQLite's full integrity_check, schema
     /// version, journal mode, file permissions (exit 1 if anything is wrong).
     Doctor,
@@ -92,6 +100,21 @@ impl Command {
                 | Command::Budgets(usage::BudgetsCmd::Create { .. })
         )
     }
+}
+
+#[derive(Subcommand)]
+enum RatelimitCmd {
+    /// Count one request of KEY against the limits, all-or-nothing.
+    Check {
+        /// Whose request (an API key id, a client id, an IP...).
+        key: String,
+        /// A limit NAME=COUNT/PERIOD[:BURST] (repeatable, at least one).
+        #[arg(long = "limit", value_parser = parse_limit, required = true)]
+        limits: Vec<irontoken::ratelimit::Limit>,
+        /// Answer without counting the request.
+        #[arg(long)]
+        peek: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -257,6 +280,9 @@ enum KeysCmd {
         /// A scope the key must hold (repeatable).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// Also apply the key's own rate limits (counted in the rate-limit store).
+        #[arg(long)]
+        rate_limit: bool,
     },
     /// Change name, description, scopes, metadata or expiry.
     Update(UpdateArgs),
@@ -720,12 +746,41 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
     if let Command::Doctor = &cli.command {
         return doctor(&cli.db, cli.json);
     }
-    let tm = TokenManager::open_with(
-        &cli.db,
-        irontoken::Options::default()
-            .rsa_key_bits(rsa_bits)?
-            .create(cli.command.creates()),
-    )?;
+    let mut options = irontoken::Options::default()
+        .rsa_key_bits(rsa_bits)?
+        .create(cli.command.creates());
+    if let Some(store) = &cli.rate_limit_store {
+        options.rate_limit_store = irontoken::RateLimitStore::parse(store)?;
+    }
+    let tm = TokenManager::open_with(&cli.db, options)?;
+    if let Command::Ratelimit(RatelimitCmd::Check { key, limits, peek }) = &cli.command {
+        let d = tm.rate_limit_decide(key, limits, !peek)?;
+        if cli.json {
+            say!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+        } else {
+            say!(
+                "{}",
+                if d.allowed {
+                    "ALLOWED".to_string()
+                } else {
+                    format!("RATE_LIMITED retry_after_ms={}", d.retry_after_ms)
+                }
+            );
+            for l in &d.limits {
+                say!(
+                    "{}\tremaining={}\treset_ms={}",
+                    l.name,
+                    l.remaining,
+                    l.reset_ms
+                );
+            }
+        }
+        return Ok(if d.allowed {
+            Outcome::Ok
+        } else {
+            Outcome::Refused
+        });
+    }
     if let Command::Jwt(cmd) = &cli.command {
         return run_managed(&tm, cmd, cli.actor.as_deref());
     }
@@ -768,10 +823,20 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 out.keys(&page);
             }
             KeysCmd::Show { id } => out.record(&tm.get_key(id)?),
-            KeysCmd::Verify { key, scopes } => {
+            KeysCmd::Verify {
+                key,
+                scopes,
+                rate_limit,
+            } => {
                 let key = read_secret_arg(key, "IRONTOKEN_KEY", "key")?;
-                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-                let v = tm.verify_key(&key, &scopes)?;
+                let v = tm.verify_key_with(
+                    &key,
+                    &irontoken::VerifyOptions {
+                        required_scopes: scopes.clone(),
+                        rate_limit: *rate_limit,
+                        quota: None,
+                    },
+                )?;
                 if out.json {
                     say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 } else {
@@ -857,7 +922,9 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 }
             }
         },
-        Command::Jwt(_) | Command::Doctor => return Err(Error::invalid("handled above")),
+        Command::Jwt(_) | Command::Doctor | Command::Ratelimit(_) => {
+            return Err(Error::invalid("handled above"));
+        }
         Command::Audit(AuditCmd::List {
             key_id,
             action,

@@ -905,3 +905,92 @@ fn read_commands_never_create_a_database_and_doctor_checks_one() {
     assert_eq!(v["ok"], false);
     assert!(!v["integrity_problems"].as_array().unwrap().is_empty());
 }
+
+/// Rate limits from the command line: separate CLI processes count against
+/// one limit in the database (the default store); `local` would not.
+#[test]
+fn ratelimit_check_is_shared_through_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rl.db");
+    let db = db.to_str().unwrap();
+    // Like every command but the creating ones, a check needs the database.
+    let created = json(&cli(
+        db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--owner",
+            "o",
+            "--rate-limit",
+            "per_minute=2/1m",
+        ],
+    ));
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "ratelimit",
+            "check",
+            "client-1",
+            "--limit",
+            "per_minute=3/1m",
+        ];
+        args.extend_from_slice(extra);
+        cli(db, &args)
+    };
+    // Each run is a new process: the store, not memory, carries the count.
+    let codes: Vec<i32> = (0..5).map(|_| check(&[]).status.code().unwrap()).collect();
+    assert_eq!(codes, [0, 0, 0, 1, 1]);
+    let o = check(&["--peek"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("RATE_LIMITED"));
+    // Per process: a fresh process gets a fresh bucket.
+    let o = cli(
+        db,
+        &[
+            "--rate-limit-store",
+            "local",
+            "ratelimit",
+            "check",
+            "client-1",
+            "--limit",
+            "per_minute=3/1m",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    // A key's own limits through `keys verify --rate-limit`.
+    let created = json(&cli(
+        db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--owner",
+            "o",
+            "--rate-limit",
+            "per_minute=2/1m",
+        ],
+    ));
+    let key = created["key"].as_str().unwrap();
+    let verify = |k: &str| {
+        cli(db, &["keys", "verify", k, "--rate-limit"])
+            .status
+            .code()
+            .unwrap()
+    };
+    assert_eq!([verify(key), verify(key), verify(key)], [0, 0, 1]);
+    // A bad store is INVALID_ARGUMENT, not a crash.
+    let o = cli(
+        db,
+        &[
+            "--rate-limit-store",
+            "memcached://x",
+            "ratelimit",
+            "check",
+            "k",
+            "--limit",
+            "a=1/1s",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("INVALID_ARGUMENT"));
+}

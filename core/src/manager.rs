@@ -915,6 +915,11 @@ impl TokenManager {
     /// SQLite's full `integrity_check`, the schema version, the journal
     /// mode and who may read the files (for `irontoken doctor`).
     pub fn doctor(path: &str) -> Result<DoctorReport> {
+        if path.starts_with("postgresql://") || path.starts_with("postgres://") {
+            return Err(Error::invalid(
+                "doctor checks SQLite files; check a PostgreSQL database with its own tools (pg_amcheck)",
+            ));
+        }
         store::sqlite::doctor(store::sqlite_path(path).unwrap_or(path))
     }
 
