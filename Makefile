@@ -18,7 +18,7 @@ CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE)
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
 .PHONY: install test-install help build rust python node c demo test test-rust test-python test-node test-c test-docs \
-        lint fmt-check clippy header-check layers bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
+        lint fmt-check clippy header-check layers demo-cluster services-required bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ c: rust ## build the C test programs against include/irontoken.h
 
 demo: build ## API key and JWT flows across Python, Node, C and the CLI on one SQLite file
 	bash tests/demo.sh
+
+demo-cluster: build ## two processes standing in for two hosts share PostgreSQL and Redis
+	$(PYTHON) tools/services.py --require
+	bash tests/demo_cluster.sh
 
 test: build test-rust test-python test-node test-c test-install test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
 	@echo "make test: all suites passed"
