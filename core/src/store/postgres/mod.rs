@@ -296,11 +296,12 @@ impl Backend for PgStore {
             begin: match access {
                 Access::Read => None,
                 Access::Snapshot => Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
-                Access::Write | Access::WriteRelaxed => Some("BEGIN"),
+                Access::Write => Some("BEGIN"),
+                // One round trip for both statements.
+                Access::WriteRelaxed => Some("BEGIN; SET LOCAL synchronous_commit = off"),
             },
             write: matches!(access, Access::Write | Access::WriteRelaxed),
-            relaxed: access == Access::WriteRelaxed,
-            keys_changed: std::cell::Cell::new(false),
+            changed: RefCell::new(Vec::new()),
             failed: std::cell::Cell::new(false),
         };
         let out = f(&tx);
@@ -317,10 +318,9 @@ pub(crate) struct Pg<'a> {
     begin: Option<&'static str>,
     /// Reads take row locks (`FOR UPDATE`) for what this transaction writes.
     write: bool,
-    /// Commit without waiting for the WAL flush (`synchronous_commit = off`).
-    relaxed: bool,
-    /// This transaction changed `api_keys`: forget cached states after it.
-    keys_changed: std::cell::Cell<bool>,
+    /// Hashes of the keys this transaction changed: their cached states
+    /// are forgotten again once it ends.
+    changed: RefCell<Vec<[u8; 32]>>,
     /// A statement failed: the transaction rolls back.
     failed: std::cell::Cell<bool>,
 }
@@ -332,14 +332,7 @@ impl Pg<'_> {
         if slot.is_none() {
             let mut c = self.store.checkout()?;
             if let Some(begin) = self.begin {
-                let started = c.client.batch_execute(begin).and_then(|_| {
-                    if self.relaxed {
-                        c.client.batch_execute("SET LOCAL synchronous_commit = off")
-                    } else {
-                        Ok(())
-                    }
-                });
-                if let Err(e) = started {
+                if let Err(e) = c.client.batch_execute(begin) {
                     self.store.give_back(c, false);
                     return Err(e.into());
                 }
@@ -387,12 +380,13 @@ impl Pg<'_> {
         if self.write { " FOR UPDATE" } else { "" }
     }
 
-    /// Notes that `api_keys` changed: cached states are forgotten (now, and
-    /// again once the transaction ends), so this process never answers from
-    /// a state older than its own write.
-    pub(crate) fn keys_changed(&self) {
-        self.keys_changed.set(true);
-        self.store.states.forget(None);
+    /// Notes that the key with this hash changed: its cached state is
+    /// forgotten now and again once the transaction ends, so this process
+    /// never answers from a state older than its own write (other
+    /// processes hear of it by notification).
+    pub(crate) fn key_changed(&self, hash: [u8; 32]) {
+        self.changed.borrow_mut().push(hash);
+        self.store.states.forget(Some(hash));
     }
 
     /// Commits (or rolls back) and gives the connection back.
@@ -416,8 +410,8 @@ impl Pg<'_> {
                 }
             }
         };
-        if self.keys_changed.get() {
-            self.store.states.forget(None);
+        for hash in self.changed.into_inner() {
+            self.store.states.forget(Some(hash));
         }
         result
     }

@@ -133,6 +133,22 @@ fn key_record(row: &Row, now: i64) -> Result<KeyRecord> {
     Ok(r)
 }
 
+impl Pg<'_> {
+    /// Runs an `UPDATE`/`DELETE` of one key that ends in `RETURNING
+    /// key_hash`; forgets that key's cached state; `CONFLICT` unless
+    /// exactly one row changed.
+    fn change_key(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<()> {
+        let rows = self.query(sql, params)?;
+        for r in &rows {
+            let hash: &[u8] = r.try_get(0)?;
+            if let Ok(h) = <[u8; 32]>::try_from(hash) {
+                self.key_changed(h);
+            }
+        }
+        expect_one(rows.len() as u64)
+    }
+}
+
 fn expect_one(n: u64) -> Result<()> {
     if n == 1 {
         Ok(())
@@ -167,7 +183,7 @@ impl KeyStore for Pg<'_> {
                 &k.rate_limits_json,
             ],
         )?;
-        self.keys_changed();
+        self.key_changed(*k.key_hash);
         Ok(())
     }
 
@@ -260,12 +276,12 @@ impl KeyStore for Pg<'_> {
     }
 
     fn update(&self, id: &str, u: &UpdateFields<'_>, now: i64) -> Result<()> {
-        let n = self.execute(
+        self.change_key(
             "UPDATE api_keys SET name = coalesce($2, name), description = coalesce($3, description), \
              scopes = coalesce($4, scopes), metadata = coalesce($5, metadata), \
              expires_at = CASE WHEN $6 THEN $7 ELSE expires_at END, \
              updated_at = greatest(updated_at, $8), rate_limits = coalesce($9, rate_limits) \
-             WHERE id = $1",
+             WHERE id = $1 RETURNING key_hash",
             &[
                 &id,
                 &u.name,
@@ -277,28 +293,22 @@ impl KeyStore for Pg<'_> {
                 &now,
                 &u.rate_limits_json,
             ],
-        )?;
-        self.keys_changed();
-        expect_one(n)
+        )
     }
 
     fn set_enabled(&self, id: &str, enabled: bool, now: i64) -> Result<()> {
-        let n = self.execute(
-            "UPDATE api_keys SET enabled = $2, updated_at = greatest(updated_at, $3) WHERE id = $1",
+        self.change_key(
+            "UPDATE api_keys SET enabled = $2, updated_at = greatest(updated_at, $3) WHERE id = $1 RETURNING key_hash",
             &[&id, &enabled, &now],
-        )?;
-        self.keys_changed();
-        expect_one(n)
+        )
     }
 
     fn revoke(&self, id: &str, reason: Option<&str>, now: i64) -> Result<()> {
-        let n = self.execute(
+        self.change_key(
             "UPDATE api_keys SET revoked_at = $3, revoked_reason = $2, \
-             updated_at = greatest(updated_at, $3) WHERE id = $1 AND revoked_at IS NULL",
+             updated_at = greatest(updated_at, $3) WHERE id = $1 AND revoked_at IS NULL RETURNING key_hash",
             &[&id, &reason, &now],
-        )?;
-        self.keys_changed();
-        expect_one(n)
+        )
     }
 
     fn link_rotation(
@@ -308,19 +318,18 @@ impl KeyStore for Pg<'_> {
         old_expires_at: Option<i64>,
         now: i64,
     ) -> Result<()> {
-        let n = self.execute(
+        self.change_key(
             "UPDATE api_keys SET rotated_to = $2, expires_at = $3, \
-             updated_at = greatest(updated_at, $4) WHERE id = $1 AND rotated_to IS NULL",
+             updated_at = greatest(updated_at, $4) WHERE id = $1 AND rotated_to IS NULL RETURNING key_hash",
             &[&old_id, &new_id, &old_expires_at, &now],
-        )?;
-        self.keys_changed();
-        expect_one(n)
+        )
     }
 
     fn delete(&self, id: &str) -> Result<()> {
-        let n = self.execute("DELETE FROM api_keys WHERE id = $1", &[&id])?;
-        self.keys_changed();
-        expect_one(n)
+        self.change_key(
+            "DELETE FROM api_keys WHERE id = $1 RETURNING key_hash",
+            &[&id],
+        )
     }
 
     fn add_usage(&self, id: &str, count: u64, last_used: i64) -> Result<()> {
@@ -397,8 +406,9 @@ impl AuditStore for Pg<'_> {
     }
 }
 
-const QUOTA_COLUMNS: &str = "SELECT seq, scope, subject, metric, period, limit_amount, used, \
-    reserved, window_start, refill_amount, refill_period, alerted FROM quotas";
+const QUOTA_COLUMNS: &str = "SELECT q.seq, q.scope, q.subject, q.metric, q.period, \
+    q.limit_amount, q.used, q.reserved, q.window_start, q.refill_amount, q.refill_period, \
+    q.alerted FROM quotas q";
 
 fn quota_row(r: &Row) -> Result<QuotaRow> {
     let refill_amount: Option<i64> = r.try_get(9)?;
@@ -450,17 +460,21 @@ impl QuotaStore for Pg<'_> {
     }
 
     fn for_subjects(&self, subjects: &[(QuotaScope, &str)]) -> Result<Vec<QuotaRow>> {
+        // One round trip for all subjects; rows come back per subject, in
+        // the order given, each subject's in creation order (and are locked
+        // in that order within a write).
+        let scopes: Vec<&str> = subjects.iter().map(|(s, _)| s.as_str()).collect();
+        let names: Vec<&str> = subjects.iter().map(|(_, n)| *n).collect();
         let sql = format!(
-            "{QUOTA_COLUMNS} WHERE scope = $1 AND subject = $2 ORDER BY seq{}",
-            self.lock()
+            "{QUOTA_COLUMNS} JOIN unnest($1::text[], $2::text[]) WITH ORDINALITY \
+             AS s(scope, subject, i) ON q.scope = s.scope AND q.subject = s.subject \
+             ORDER BY s.i, q.seq{}",
+            if self.write { " FOR UPDATE OF q" } else { "" }
         );
-        let mut out = Vec::new();
-        for (scope, subject) in subjects {
-            for r in self.query(&sql, &[&scope.as_str(), subject])? {
-                out.push(quota_row(&r)?);
-            }
-        }
-        Ok(out)
+        self.query(&sql, &[&scopes, &names])?
+            .iter()
+            .map(quota_row)
+            .collect()
     }
 
     fn find(
@@ -471,7 +485,7 @@ impl QuotaStore for Pg<'_> {
         period: QuotaPeriod,
     ) -> Result<Option<QuotaRow>> {
         let sql = format!(
-            "{QUOTA_COLUMNS} WHERE scope = $1 AND subject = $2 AND metric = $3 AND period = $4{}",
+            "{QUOTA_COLUMNS} WHERE q.scope = $1 AND q.subject = $2 AND q.metric = $3 AND q.period = $4{}",
             self.lock()
         );
         self.query_opt(
@@ -1253,37 +1267,28 @@ impl MetaStore for Pg<'_> {
 
 impl RateStore for Pg<'_> {
     fn buckets(&self, key: &str, names: &[&str]) -> Result<Vec<Option<i64>>> {
+        let mut sorted: Vec<&str> = names.to_vec();
+        sorted.sort_unstable();
         if self.write {
             // A row to lock even for a full bucket (0: long past, the same as
-            // none), in name order so that two checks never wait on each
-            // other: no two hosts decide on one bucket at once.
-            let mut sorted: Vec<&str> = names.to_vec();
-            sorted.sort_unstable();
-            for name in &sorted {
-                self.execute(
-                    "INSERT INTO rate_buckets (bucket_key, name, tat_us) VALUES ($1, $2, 0) \
-                     ON CONFLICT DO NOTHING",
-                    &[&key, name],
-                )?;
-            }
-            self.query(
-                "SELECT name FROM rate_buckets WHERE bucket_key = $1 AND name = ANY($2) \
-                 ORDER BY name FOR UPDATE",
+            // none), so no two hosts decide on one bucket at once; locked in
+            // name order, so two checks never wait on each other.
+            self.execute(
+                "INSERT INTO rate_buckets (bucket_key, name, tat_us) \
+                 SELECT $1, n, 0 FROM unnest($2::text[]) AS n ORDER BY n ON CONFLICT DO NOTHING",
                 &[&key, &sorted],
             )?;
         }
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            out.push(
-                self.query_opt(
-                    "SELECT tat_us FROM rate_buckets WHERE bucket_key = $1 AND name = $2",
-                    &[&key, name],
-                )?
-                .map(|r| r.try_get::<_, i64>(0))
-                .transpose()?,
-            );
+        let sql = format!(
+            "SELECT name, tat_us FROM rate_buckets WHERE bucket_key = $1 AND name = ANY($2) \
+             ORDER BY name{}",
+            self.lock()
+        );
+        let mut found = std::collections::HashMap::new();
+        for r in self.query(&sql, &[&key, &sorted])? {
+            found.insert(r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?);
         }
-        Ok(out)
+        Ok(names.iter().map(|n| found.get(*n).copied()).collect())
     }
 
     fn set_bucket(&self, key: &str, name: &str, tat_us: i64) -> Result<()> {
