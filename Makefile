@@ -144,7 +144,7 @@ target/bench-node/node_modules/better-sqlite3/package.json:
 	  npm install --no-audit --no-fund --loglevel=error better-sqlite3 $(if $(wildcard /usr/include/node/node.h),--nodedir=/usr,)
 
 bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json ## Python and Node side by side with bcrypt, PyJWT, jose, fast-jwt, limits, rate-limiter-flexible; key sweep 10k-1M
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt limits
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt 'limits[redis]' redis
 	$(VENV)/bin/python bench/keys_python.py
 	$(VENV)/bin/python bench/keys_sweep_python.py
 	node bench/keys_sweep_node.js
@@ -158,6 +158,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	node bench/jwt_node.js
 	$(VENV)/bin/python bench/remote_jwks_python.py
 	node bench/remote_jwks_node.js
+	@if $(PYTHON) tools/services.py postgres redis; then $(VENV)/bin/python bench/cluster_python.py; fi
 
 clean: ## remove build outputs
 	$(CARGO) clean

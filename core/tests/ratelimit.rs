@@ -256,3 +256,89 @@ fn redis_down_is_storage_or_fail_open() {
         ErrorKind::InvalidArgument
     );
 }
+
+/// Redis killed mid-run: the checks that follow fail with `STORAGE` within
+/// the timeout (or are allowed, fail-open), and checks work again once a
+/// server answers on the same address. Runs a private `redis-server` on a
+/// free port when the binary is installed.
+#[test]
+fn redis_killed_mid_run_then_back() {
+    let Ok(server) = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipped: no redis-server binary");
+        return;
+    };
+    assert!(server.status.success());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let start = || {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    let mut server = start();
+    let url = format!("redis://127.0.0.1:{port}");
+    let limits = [Limit::new("s", 1000, 1000, 1000).unwrap()];
+    let strict = irontoken::SharedLimiter::open(
+        &RateLimitStore::parse(&url).unwrap(),
+        16,
+        Duration::from_millis(300),
+        false,
+    )
+    .unwrap();
+    let open = irontoken::SharedLimiter::open(
+        &RateLimitStore::parse(&url).unwrap(),
+        16,
+        Duration::from_millis(300),
+        true,
+    )
+    .unwrap();
+    let check = |rl: &irontoken::SharedLimiter| {
+        let mut out = Vec::new();
+        rl.decide_into("k", &limits, None, true, &mut out)
+            .map(|(allowed, _)| allowed)
+    };
+    assert!(check(&strict).unwrap());
+    assert!(check(&open).unwrap());
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let e = check(&strict).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "waited {:?}",
+            t.elapsed()
+        );
+        assert!(check(&open).unwrap(), "fail-open allows");
+    }
+    assert_eq!(strict.failures().0, 3);
+    assert_eq!(open.failures(), (3, 3));
+    // Back on the same address: checks work again (new connections).
+    let mut server = start();
+    assert!(check(&strict).unwrap());
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
