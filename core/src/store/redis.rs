@@ -188,7 +188,15 @@ impl RedisLimiter {
                 .arg(interval.saturating_mul(l.burst as i64));
         }
         let mut con = self.connection()?;
-        let answer: Vec<i64> = call.invoke(&mut con).map_err(|e| storage("failed", e))?;
+        let answer: Vec<i64> = match call.invoke(&mut con) {
+            Ok(a) => a,
+            Err(e) => {
+                // The server may have restarted: every idle connection is
+                // suspect, not only this one.
+                self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                return Err(storage("failed", e));
+            }
+        };
         // A connection that answered is reused; one that failed is dropped.
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
