@@ -303,8 +303,9 @@ size_t itk_last_error_message(char *buf, size_t len);
 void itk_string_free(char *s);
 
 /**
- * Opens (creating and migrating if needed) the database at `path` (or
- * ":memory:") and writes the new manager to `*out`.
+ * Opens (creating and migrating if needed) the database at `path` — a
+ * SQLite file, ":memory:", a `sqlite://` URL or a `postgresql://` URL —
+ * and writes the new manager to `*out`.
  *
  * `options_json` may be NULL or a JSON object with any of
  * `durability` ("full" | "normal"), `busy_timeout_ms`, `flush_interval_ms`,
@@ -312,7 +313,11 @@ void itk_string_free(char *s);
  * at least 32 bytes; default: the IRONTOKEN_MASTER_KEY environment variable),
  * `rsa_key_bits` (2048 or 3072, for generated RS256 signing keys), `create`
  * (default true; false: a missing or empty file is
- * `ITK_STATUS_DATABASE_NOT_FOUND` instead of a new database).
+ * `ITK_STATUS_DATABASE_NOT_FOUND` instead of a new database),
+ * `key_cache_size`, `page_cache_mib`, `mmap_mib`, `rate_limit_store`
+ * ("store" (default), "local" or a redis:// URL), `rate_limit_fail_open`,
+ * `rate_limit_timeout_ms`, `strict` (PostgreSQL: read key state on every
+ * verification).
  */
 itk_status itk_manager_open(const char *path, const char *options_json, struct itk_manager **out);
 
@@ -338,115 +343,6 @@ itk_status itk_manager_metrics(const struct itk_manager *m, char **out_text);
  * `ITK_STATUS_INVALID_ARGUMENT` on the system clock.
  */
 itk_status itk_manager_advance_clock(const struct itk_manager *m, int64_t seconds);
-
-/**
- * Creates a key. `request_json` is an object with `owner` (required),
- * `name`, `description`, `scopes` (array), `metadata` (object),
- * `expires_at` or `expires_in` (seconds), `prefix`, `actor`.
- * Writes the plaintext key (shown only now) to `*out_key` and the record
- * JSON to `*out_record_json` (may be NULL if not wanted). Free both with `itk_string_free`.
- */
-itk_status itk_key_create(const struct itk_manager *m,
-                          const char *request_json,
-                          char **out_key,
-                          char **out_record_json);
-
-/**
- * Creates many keys in one transaction: all or none (the first bad
- * request's index is in the message); at most 100 000 per call.
- * `requests_json` is an array of `itk_key_create` request objects. Writes a
- * JSON array of `{"key": plaintext, "record": {...}}` in request order to
- * `*out_created_json` (free with `itk_string_free`): it holds the
- * plaintexts, shown only now.
- */
-itk_status itk_key_create_many(const struct itk_manager *m,
-                               const char *requests_json,
-                               char **out_created_json);
-
-/**
- * Verifies `key`. A refused key is a success with `*out_reason` != VALID.
- * `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
- * which the key must hold. If `out_record_json` is not NULL it receives the
- * key's record JSON when the key was found, else NULL.
- */
-itk_status itk_key_verify(const struct itk_manager *m,
-                          const char *key,
-                          const char *const *required_scopes,
-                          size_t n_scopes,
-                          itk_verify_reason *out_reason,
-                          char **out_record_json);
-
-/**
- * Writes the record JSON of key `id` to `*out_json`.
- */
-itk_status itk_key_get(const struct itk_manager *m, const char *id, char **out_json);
-
-/**
- * Lists keys. `filter_json` may be NULL or an object with `owner`, `status`
- * ("active" | "disabled" | "revoked" | "expired"), `limit` (1-1000, default
- * 100), `cursor`. Writes `{"items": [...], "next_cursor": "..." | null}`.
- */
-itk_status itk_key_list(const struct itk_manager *m, const char *filter_json, char **out_json);
-
-/**
- * Updates key `id` with `update_json`: any of `name`, `description`,
- * `scopes`, `metadata`, `expires_at` (null clears), `actor`. Writes the new
- * record JSON to `*out_json` (may be NULL).
- */
-itk_status itk_key_update(const struct itk_manager *m,
-                          const char *id,
-                          const char *update_json,
-                          char **out_json);
-
-/**
- * Disables key `id`. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
- */
-itk_status itk_key_disable(const struct itk_manager *m,
-                           const char *id,
-                           const char *actor,
-                           char **out_json);
-
-/**
- * Enables key `id` again. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
- */
-itk_status itk_key_enable(const struct itk_manager *m,
-                          const char *id,
-                          const char *actor,
-                          char **out_json);
-
-/**
- * Revokes key `id` permanently. `reason` and `actor` may be NULL. Writes the
- * record JSON to `*out_json` (may be NULL).
- */
-itk_status itk_key_revoke(const struct itk_manager *m,
-                          const char *id,
-                          const char *reason,
-                          const char *actor,
-                          char **out_json);
-
-/**
- * Rotates key `id`. `options_json` may be NULL or an object with
- * `overlap_seconds` (default 0: the old key is revoked now), `expires_at`,
- * `actor`. Writes the new plaintext key to `*out_key` and the new record
- * JSON to `*out_record_json` (may be NULL).
- */
-itk_status itk_key_rotate(const struct itk_manager *m,
-                          const char *id,
-                          const char *options_json,
-                          char **out_key,
-                          char **out_record_json);
-
-/**
- * Deletes the record of key `id` (its audit history stays). `actor` may be NULL.
- */
-itk_status itk_key_delete(const struct itk_manager *m, const char *id, const char *actor);
-
-/**
- * Lists the audit trail, newest first. `filter_json` may be NULL or an
- * object with `key_id`, `action`, `actor`, `outcome`, `since`, `until`,
- * `limit`, `cursor`. Writes `{"items": [...], "next_cursor": ...}`.
- */
-itk_status itk_audit_list(const struct itk_manager *m, const char *filter_json, char **out_json);
 
 /**
  * Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",
@@ -651,6 +547,115 @@ itk_status itk_jwt_signer_new_key(const uint8_t *key,
  * Frees a signer. NULL is ignored.
  */
 void itk_jwt_signer_free(struct itk_jwt_signer *s);
+
+/**
+ * Creates a key. `request_json` is an object with `owner` (required),
+ * `name`, `description`, `scopes` (array), `metadata` (object),
+ * `expires_at` or `expires_in` (seconds), `prefix`, `actor`.
+ * Writes the plaintext key (shown only now) to `*out_key` and the record
+ * JSON to `*out_record_json` (may be NULL if not wanted). Free both with `itk_string_free`.
+ */
+itk_status itk_key_create(const struct itk_manager *m,
+                          const char *request_json,
+                          char **out_key,
+                          char **out_record_json);
+
+/**
+ * Creates many keys in one transaction: all or none (the first bad
+ * request's index is in the message); at most 100 000 per call.
+ * `requests_json` is an array of `itk_key_create` request objects. Writes a
+ * JSON array of `{"key": plaintext, "record": {...}}` in request order to
+ * `*out_created_json` (free with `itk_string_free`): it holds the
+ * plaintexts, shown only now.
+ */
+itk_status itk_key_create_many(const struct itk_manager *m,
+                               const char *requests_json,
+                               char **out_created_json);
+
+/**
+ * Verifies `key`. A refused key is a success with `*out_reason` != VALID.
+ * `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
+ * which the key must hold. If `out_record_json` is not NULL it receives the
+ * key's record JSON when the key was found, else NULL.
+ */
+itk_status itk_key_verify(const struct itk_manager *m,
+                          const char *key,
+                          const char *const *required_scopes,
+                          size_t n_scopes,
+                          itk_verify_reason *out_reason,
+                          char **out_record_json);
+
+/**
+ * Writes the record JSON of key `id` to `*out_json`.
+ */
+itk_status itk_key_get(const struct itk_manager *m, const char *id, char **out_json);
+
+/**
+ * Lists keys. `filter_json` may be NULL or an object with `owner`, `status`
+ * ("active" | "disabled" | "revoked" | "expired"), `limit` (1-1000, default
+ * 100), `cursor`. Writes `{"items": [...], "next_cursor": "..." | null}`.
+ */
+itk_status itk_key_list(const struct itk_manager *m, const char *filter_json, char **out_json);
+
+/**
+ * Updates key `id` with `update_json`: any of `name`, `description`,
+ * `scopes`, `metadata`, `expires_at` (null clears), `actor`. Writes the new
+ * record JSON to `*out_json` (may be NULL).
+ */
+itk_status itk_key_update(const struct itk_manager *m,
+                          const char *id,
+                          const char *update_json,
+                          char **out_json);
+
+/**
+ * Disables key `id`. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
+ */
+itk_status itk_key_disable(const struct itk_manager *m,
+                           const char *id,
+                           const char *actor,
+                           char **out_json);
+
+/**
+ * Enables key `id` again. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
+ */
+itk_status itk_key_enable(const struct itk_manager *m,
+                          const char *id,
+                          const char *actor,
+                          char **out_json);
+
+/**
+ * Revokes key `id` permanently. `reason` and `actor` may be NULL. Writes the
+ * record JSON to `*out_json` (may be NULL).
+ */
+itk_status itk_key_revoke(const struct itk_manager *m,
+                          const char *id,
+                          const char *reason,
+                          const char *actor,
+                          char **out_json);
+
+/**
+ * Rotates key `id`. `options_json` may be NULL or an object with
+ * `overlap_seconds` (default 0: the old key is revoked now), `expires_at`,
+ * `actor`. Writes the new plaintext key to `*out_key` and the new record
+ * JSON to `*out_record_json` (may be NULL).
+ */
+itk_status itk_key_rotate(const struct itk_manager *m,
+                          const char *id,
+                          const char *options_json,
+                          char **out_key,
+                          char **out_record_json);
+
+/**
+ * Deletes the record of key `id` (its audit history stays). `actor` may be NULL.
+ */
+itk_status itk_key_delete(const struct itk_manager *m, const char *id, const char *actor);
+
+/**
+ * Lists the audit trail, newest first. `filter_json` may be NULL or an
+ * object with `key_id`, `action`, `actor`, `outcome`, `since`, `until`,
+ * `limit`, `cursor`. Writes `{"items": [...], "next_cursor": ...}`.
+ */
+itk_status itk_audit_list(const struct itk_manager *m, const char *filter_json, char **out_json);
 
 /**
  * An in-process limiter keeping about `max_buckets` buckets before

@@ -914,7 +914,7 @@ fn ratelimit_check_is_shared_through_the_database() {
     let db = dir.path().join("rl.db");
     let db = db.to_str().unwrap();
     // Like every command but the creating ones, a check needs the database.
-    let created = json(&cli(
+    json(&cli(
         db,
         &[
             "--json",

@@ -331,11 +331,11 @@ impl Pg<'_> {
         let mut slot = self.conn.borrow_mut();
         if slot.is_none() {
             let mut c = self.store.checkout()?;
-            if let Some(begin) = self.begin {
-                if let Err(e) = c.client.batch_execute(begin) {
-                    self.store.give_back(c, false);
-                    return Err(e.into());
-                }
+            if let Some(begin) = self.begin
+                && let Err(e) = c.client.batch_execute(begin)
+            {
+                self.store.give_back(c, false);
+                return Err(e.into());
             }
             *slot = Some(c);
         }

@@ -1,0 +1,309 @@
+//! API keys: create (one or many), verify, get, list, update, disable,
+//! enable, revoke, rotate, delete, and the audit trail.
+
+use super::*;
+
+/// Creates a key. `request_json` is an object with `owner` (required),
+/// `name`, `description`, `scopes` (array), `metadata` (object),
+/// `expires_at` or `expires_in` (seconds), `prefix`, `actor`.
+/// Writes the plaintext key (shown only now) to `*out_key` and the record
+/// JSON to `*out_record_json` (may be NULL if not wanted). Free both with `itk_string_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_create(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_key: *mut *mut c_char,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let req: NewKey = unsafe { json_arg(request_json, "request_json") }?;
+        out(out_key, "out_key")?;
+        let created = tm.create_key(&req)?;
+        let record = to_json(&created.record)?;
+        // SAFETY: out_key checked non-NULL.
+        unsafe { *out_key = c_string(created.key.to_string()) };
+        write_opt(out_record_json, || Ok(record))
+    })
+}
+
+/// Creates many keys in one transaction: all or none (the first bad
+/// request's index is in the message); at most 100 000 per call.
+/// `requests_json` is an array of `itk_key_create` request objects. Writes a
+/// JSON array of `{"key": plaintext, "record": {...}}` in request order to
+/// `*out_created_json` (free with `itk_string_free`): it holds the
+/// plaintexts, shown only now.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_create_many(
+    m: *const itk_manager,
+    requests_json: *const c_char,
+    out_created_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let text = unsafe { arg(requests_json, "requests_json") }?;
+        let reqs: Vec<NewKey> = serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("requests_json: {e}")))?;
+        out(out_created_json, "out_created_json")?;
+        let created = tm.create_keys(&reqs)?;
+        let items: Vec<serde_json::Value> = created
+            .iter()
+            .map(|c| serde_json::json!({"key": &*c.key, "record": &c.record}))
+            .collect();
+        let text = to_json(&items)?;
+        // SAFETY: out_created_json checked non-NULL.
+        unsafe { *out_created_json = c_string(text) };
+        Ok(())
+    })
+}
+
+/// Most strings an array argument may hold.
+const MAX_ARRAY: usize = 1024;
+
+/// `n` C strings at `p` (NULL only when `n` is 0): the pointer and the count
+/// are checked before anything is allocated or read.
+///
+/// # Safety
+/// `p` points at `n` readable string pointers, each a C string.
+unsafe fn str_array<'a>(
+    p: *const *const c_char,
+    n: usize,
+    what: &str,
+) -> Result<Vec<&'a str>, Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its count is {n}"
+        )));
+    }
+    if n > MAX_ARRAY {
+        return Err(Error::invalid(format!(
+            "{what} holds {n} entries, at most {MAX_ARRAY} are accepted"
+        )));
+    }
+    (0..n)
+        .map(|i| {
+            // SAFETY: i < n, per the contract; each entry is a C string.
+            unsafe { arg(*p.add(i), what) }
+        })
+        .collect()
+}
+
+/// Verifies `key`. A refused key is a success with `*out_reason` != VALID.
+/// `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
+/// which the key must hold. If `out_record_json` is not NULL it receives the
+/// key's record JSON when the key was found, else NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_verify(
+    m: *const itk_manager,
+    key: *const c_char,
+    required_scopes: *const *const c_char,
+    n_scopes: usize,
+    out_reason: *mut itk_verify_reason,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        out(out_reason, "out_reason")?;
+        // SAFETY: C string per the contract.
+        let key = unsafe { arg(key, "key") }?;
+        // SAFETY: the caller gives `n_scopes` string pointers.
+        let scopes = unsafe { str_array(required_scopes, n_scopes, "required_scopes") }?;
+        let v = tm.verify_key(key, &scopes)?;
+        let record = v.record.as_ref().map(to_json).transpose()?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out_reason = reason_of(v.reason) };
+        if !out_record_json.is_null() {
+            // SAFETY: non-NULL out-param.
+            unsafe { *out_record_json = record.map_or(std::ptr::null_mut(), c_string) };
+        }
+        Ok(())
+    })
+}
+
+/// Writes the record JSON of key `id` to `*out_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_get(
+    m: *const itk_manager,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let id = unsafe { arg(id, "id") }?;
+        out(out_json, "out_json")?;
+        let r = to_json(&tm.get_key(id)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Lists keys. `filter_json` may be NULL or an object with `owner`, `status`
+/// ("active" | "disabled" | "revoked" | "expired"), `limit` (1-1000, default
+/// 100), `cursor`. Writes `{"items": [...], "next_cursor": "..." | null}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_list(
+    m: *const itk_manager,
+    filter_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        list_call(m, filter_json, out_json, |tm, f: &KeyFilter| {
+            tm.list_keys(f)
+        })
+    }
+}
+
+/// Updates key `id` with `update_json`: any of `name`, `description`,
+/// `scopes`, `metadata`, `expires_at` (null clears), `actor`. Writes the new
+/// record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_update(
+    m: *const itk_manager,
+    id: *const c_char,
+    update_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let id = unsafe { arg(id, "id") }?;
+        // SAFETY: as above.
+        let u: KeyUpdate = unsafe { json_arg(update_json, "update_json") }?;
+        let r = to_json(&tm.update_key(id, &u)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Runs a state change that takes a key id and an optional actor.
+///
+/// # Safety
+/// As the entry points that call it.
+unsafe fn actor_change(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+    op: fn(&TokenManager, &str, Option<&str>) -> Result<irontoken::KeyRecord, Error>,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
+        let r = to_json(&op(tm, id, actor)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Disables key `id`. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_disable(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe { actor_change(m, id, actor, out_json, TokenManager::disable_key) }
+}
+
+/// Enables key `id` again. `actor` may be NULL. Writes the record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_enable(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe { actor_change(m, id, actor, out_json, TokenManager::enable_key) }
+}
+
+/// Revokes key `id` permanently. `reason` and `actor` may be NULL. Writes the
+/// record JSON to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_revoke(
+    m: *const itk_manager,
+    id: *const c_char,
+    reason: *const c_char,
+    actor: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, reason, actor) = unsafe {
+            (
+                arg(id, "id")?,
+                opt_arg(reason, "reason")?,
+                opt_arg(actor, "actor")?,
+            )
+        };
+        let r = to_json(&tm.revoke_key(id, reason, actor)?)?;
+        write_opt(out_json, || Ok(r))
+    })
+}
+
+/// Rotates key `id`. `options_json` may be NULL or an object with
+/// `overlap_seconds` (default 0: the old key is revoked now), `expires_at`,
+/// `actor`. Writes the new plaintext key to `*out_key` and the new record
+/// JSON to `*out_record_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_rotate(
+    m: *const itk_manager,
+    id: *const c_char,
+    options_json: *const c_char,
+    out_key: *mut *mut c_char,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let id = unsafe { arg(id, "id") }?;
+        // SAFETY: as above.
+        let o: RotateOptions = unsafe { json_arg(options_json, "options_json") }?;
+        out(out_key, "out_key")?;
+        let created = tm.rotate_key(id, &o)?;
+        let record = to_json(&created.record)?;
+        // SAFETY: out_key checked non-NULL.
+        unsafe { *out_key = c_string(created.key.to_string()) };
+        write_opt(out_record_json, || Ok(record))
+    })
+}
+
+/// Deletes the record of key `id` (its audit history stays). `actor` may be NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_delete(
+    m: *const itk_manager,
+    id: *const c_char,
+    actor: *const c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
+        tm.delete_key(id, actor)
+    })
+}
+
+/// Lists the audit trail, newest first. `filter_json` may be NULL or an
+/// object with `key_id`, `action`, `actor`, `outcome`, `since`, `until`,
+/// `limit`, `cursor`. Writes `{"items": [...], "next_cursor": ...}`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_audit_list(
+    m: *const itk_manager,
+    filter_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        list_call(m, filter_json, out_json, |tm, f: &AuditFilter| {
+            tm.list_audit(f)
+        })
+    }
+}

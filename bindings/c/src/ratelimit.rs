@@ -1,0 +1,145 @@
+//! Rate limits: in-process or Redis limiters, and the manager's store.
+
+use super::*;
+
+/// A rate limiter (opaque): GCRA buckets per key and named limit, in this
+/// process (`itk_ratelimiter_new`: not shared across processes) or on a
+/// Redis server (`itk_ratelimiter_open`: shared by every process naming
+/// it). Free with `itk_ratelimiter_free`.
+pub struct itk_ratelimiter {
+    rl: irontoken::SharedLimiter,
+}
+
+/// An in-process limiter keeping about `max_buckets` buckets before
+/// evicting full ones.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_new(
+    max_buckets: usize,
+    out: *mut *mut itk_ratelimiter,
+) -> itk_status {
+    guard(|| {
+        let rl = irontoken::SharedLimiter::open(
+            &irontoken::RateLimitStore::Local,
+            max_buckets.max(1),
+            std::time::Duration::from_secs(1),
+            false,
+        )?;
+        give(out, itk_ratelimiter { rl })
+    })
+}
+
+/// Where `itk_ratelimiter_open` keeps the buckets.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimiterOptions {
+    store: Option<String>,
+    #[serde(default)]
+    fail_open: bool,
+    timeout_ms: Option<u64>,
+    max_buckets: Option<usize>,
+}
+
+/// A limiter from `options_json`: `{"store": "local" | "redis://...",
+/// "fail_open": false, "timeout_ms": 1000, "max_buckets": 1000000}` (every
+/// field optional). With Redis, a check that cannot reach the server is
+/// `ITK_STORAGE` within `timeout_ms`, or allowed when `fail_open`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_open(
+    options_json: *const c_char,
+    out: *mut *mut itk_ratelimiter,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: C string per the contract.
+        let o: LimiterOptions = unsafe { json_req(options_json, "options_json") }?;
+        let store = irontoken::RateLimitStore::parse(o.store.as_deref().unwrap_or("local"))?;
+        let rl = irontoken::SharedLimiter::open(
+            &store,
+            o.max_buckets.unwrap_or(1_000_000).max(1),
+            std::time::Duration::from_millis(o.timeout_ms.unwrap_or(1000)),
+            o.fail_open,
+        )?;
+        give(out, itk_ratelimiter { rl })
+    })
+}
+
+/// Frees a limiter. NULL is ignored.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_free(rl: *mut itk_ratelimiter) {
+    // SAFETY: `rl` is NULL or came from itk_ratelimiter_new, freed once.
+    unsafe { release(rl) }
+}
+
+/// Checks one request of `key` against `limits_json` (an array of
+/// `{"name", "count", "period_ms", "burst"}`) at `now_ms` (in-process
+/// limiters; a Redis limiter uses the server's clock and ignores it),
+/// all-or-nothing; counts it only if `consume` and allowed. Writes the decision
+/// `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}]}`
+/// to `*out_json` (may be NULL) and `allowed` to `*out_allowed` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_check(
+    rl: *const itk_ratelimiter,
+    key: *const c_char,
+    limits_json: *const c_char,
+    now_ms: i64,
+    consume: bool,
+    out_allowed: *mut bool,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let rl = &handle(rl, "limiter")?.rl;
+        // SAFETY: C strings per the contract.
+        let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
+        let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
+        let now = rl.is_local().then_some(now_ms);
+        let mut verdicts = Vec::with_capacity(limits.len());
+        let (allowed, retry_after_ms) =
+            rl.decide_into(key, &limits, now, consume, &mut verdicts)?;
+        let d = irontoken::ratelimit::Decision {
+            allowed,
+            retry_after_ms,
+            limits: limits
+                .iter()
+                .zip(&verdicts)
+                .map(|(l, v)| irontoken::ratelimit::LimitState {
+                    name: l.name.clone(),
+                    remaining: v.remaining,
+                    reset_ms: v.reset_ms,
+                })
+                .collect(),
+        };
+        let json = to_json(&d)?;
+        if !out_allowed.is_null() {
+            // SAFETY: non-NULL out-param.
+            unsafe { *out_allowed = d.allowed };
+        }
+        write_opt(out_json, || Ok(json))
+    })
+}
+
+/// Checks one request of `key` against `limits_json` in the manager's
+/// rate-limit store (option `rate_limit_store`: its database by default,
+/// shared by every process), all-or-nothing; counts it only if `consume`
+/// and allowed. Writes the decision as `itk_ratelimiter_check` does.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_rate_limit(
+    m: *const itk_manager,
+    key: *const c_char,
+    limits_json: *const c_char,
+    consume: bool,
+    out_allowed: *mut bool,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (key, limits) = unsafe { (arg(key, "key"), arg(limits_json, "limits_json")) };
+    json_answer(m, out_json, |tm| {
+        let limits = irontoken::ratelimit::Limit::list_from_json(limits?)?;
+        let d = tm.rate_limit_decide(key?, &limits, consume)?;
+        if !out_allowed.is_null() {
+            // SAFETY: non-NULL out-param.
+            unsafe { *out_allowed = d.allowed };
+        }
+        Ok(d)
+    })
+}
+
+// ---------------------------------------------------------------------------
