@@ -1,0 +1,300 @@
+//! Rate limits: the manager's store (`rateLimit`) and the `RateLimiter`
+//! engine (in process, Redis, or a manager).
+
+use super::*;
+
+#[napi]
+impl TokenManager {
+    /// Counts one request of `key` against `limits`, all-or-nothing, in the
+    /// manager's rate-limit store (option `rateLimitStore`); `{ peek: true }`
+    /// counts nothing.
+    #[napi(catch_unwind)]
+    pub fn rate_limit(
+        &self,
+        key: String,
+        limits: Value,
+        options: Option<RateLimitOptions>,
+    ) -> Result<RateDecision, Code> {
+        let limits = limits_of(limits, "limits")?;
+        let consume = !options.and_then(|o| o.peek).unwrap_or(false);
+        let d = self
+            .core()?
+            .rate_limit_decide(&key, &limits, consume)
+            .map_err(err)?;
+        Ok(d.into())
+    }
+
+    /// `rateLimit` off the JS thread (a Redis or database round trip).
+    #[napi(catch_unwind, ts_return_type = "Promise<RateDecision>")]
+    pub fn rate_limit_async(
+        &self,
+        key: String,
+        limits: Value,
+        options: Option<RateLimitOptions>,
+    ) -> Result<AsyncTask<Job<RateDecision>>, Code> {
+        let limits = limits_of(limits, "limits")?;
+        let consume = !options.and_then(|o| o.peek).unwrap_or(false);
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            tm.rate_limit_decide(&key, &limits, consume).map(Into::into)
+        }))
+    }
+}
+
+/// In-process rate limiter (GCRA buckets per key and named limit) with its
+/// default limits. index.js wraps it as `RateLimiter`; the calls take it as
+/// an `External` (a class method pays napi-rs's borrow tracking, about
+/// 150 ns a call) and build each result from plain numbers.
+pub struct Limiter {
+    inner: LimiterBackend,
+    /// Limits given to the constructor, parsed once.
+    limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
+    /// The answers of `rateLimiterCheck` (f64 bits), which JS reads through a
+    /// Float64Array over the same memory (`rateLimiterBuffer`): shared, so it
+    /// lives until both the limiter and the array are gone.
+    out: Arc<[std::sync::atomic::AtomicU64]>,
+}
+
+/// Where a `RateLimiter` keeps its buckets.
+enum LimiterBackend {
+    /// In this process or on Redis.
+    Shared(irontoken::SharedLimiter),
+    /// In a manager's rate-limit store.
+    Manager(Arc<Core>),
+}
+
+impl LimiterBackend {
+    fn decide_into(
+        &self,
+        key: &str,
+        limits: &[irontoken::ratelimit::Limit],
+        now_ms: Option<i64>,
+        consume: bool,
+        out: &mut Vec<irontoken::ratelimit::Verdict>,
+    ) -> std::result::Result<(bool, u64), CoreError> {
+        match self {
+            LimiterBackend::Shared(s) => s.decide_into(key, limits, now_ms, consume, out),
+            LimiterBackend::Manager(_) if now_ms.is_some() => Err(CoreError::invalid(
+                "nowMs applies to in-process limits only: the manager uses its clock",
+            )),
+            LimiterBackend::Manager(tm) => tm.rate_limit_into(key, limits, consume, out),
+        }
+    }
+}
+
+/// Where `rateLimiterNew` keeps the buckets.
+#[napi(object)]
+pub struct LimiterOptions {
+    /// "local" (default) or a redis:// URL.
+    pub store: Option<String>,
+    /// Allow requests while Redis fails (default false: STORAGE).
+    pub fail_open: Option<bool>,
+    /// Milliseconds each Redis call may take (default 1000).
+    pub timeout_ms: Option<f64>,
+}
+
+/// A limiter keeping about `maxBuckets` buckets before evicting full ones,
+/// with default `limits` (camelCase or snake_case fields), in this process,
+/// on Redis (`options.store`) or in `manager`'s rate-limit store.
+#[napi(catch_unwind, ts_return_type = "ExternalObject<'RateLimiter'>")]
+pub fn rate_limiter_new(
+    max_buckets: Option<f64>,
+    limits: Option<Value>,
+    options: Option<LimiterOptions>,
+    manager: Option<&TokenManager>,
+) -> Result<External<Limiter>, Code> {
+    let n = int(max_buckets, "maxBuckets")?.unwrap_or(1_000_000);
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| invalid("maxBuckets must be >= 1"))?;
+    let limits = match limits {
+        None => None,
+        Some(l) => {
+            let l = limits_of(l, "limits")?;
+            if l.is_empty() {
+                return Err(invalid("no limits given"));
+            }
+            irontoken::ratelimit::Limit::validate_list(&l).map_err(err)?;
+            Some(l.into())
+        }
+    };
+    let store = options.as_ref().and_then(|o| o.store.clone());
+    let inner = match (manager, store) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "give store or manager, not both (a manager's limits use its rateLimitStore)",
+            ));
+        }
+        (Some(tm), None) => LimiterBackend::Manager(tm.core()?),
+        (None, store) => {
+            let store = irontoken::RateLimitStore::parse(store.as_deref().unwrap_or("local"))
+                .map_err(err)?;
+            let timeout_ms =
+                int(options.as_ref().and_then(|o| o.timeout_ms), "timeoutMs")?.unwrap_or(1000);
+            let timeout_ms =
+                u64::try_from(timeout_ms).map_err(|_| invalid("timeoutMs must be > 0"))?;
+            let fail_open = options.as_ref().and_then(|o| o.fail_open).unwrap_or(false);
+            LimiterBackend::Shared(
+                irontoken::SharedLimiter::open(
+                    &store,
+                    n,
+                    std::time::Duration::from_millis(timeout_ms),
+                    fail_open,
+                )
+                .map_err(err)?,
+            )
+        }
+    };
+    let slots = 1 + 2 * limits.as_ref().map_or(0, |l: &Arc<[_]>| l.len());
+    Ok(External::new(Limiter {
+        inner,
+        limits,
+        out: (0..slots)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+    }))
+}
+
+/// The Float64Array `rateLimiterCheck` writes its answers into: retryAfterMs,
+/// then remaining and resetMs of each of the limiter's limits.
+#[napi(catch_unwind)]
+pub fn rate_limiter_buffer(rl: &External<Limiter>) -> Float64Array {
+    let shared = rl.out.clone();
+    let ptr = shared.as_ptr() as *mut f64;
+    let len = shared.len();
+    // SAFETY: `AtomicU64` has the size and alignment of `f64`; the memory stays
+    // alive until the array's finalizer drops its share of the Arc; JS reads it
+    // on the thread that writes it (a synchronous call), never concurrently.
+    unsafe { Float64Array::with_external_data(ptr, len, move |_, _| drop(shared)) }
+}
+
+/// `check(key)` with the limiter's limits and the system clock: counts one
+/// request of `key` and writes the answer into `rateLimiterBuffer`'s array;
+/// returns whether it is allowed. The hot path: two arguments.
+#[napi(catch_unwind)]
+pub fn rate_limiter_check(rl: &External<Limiter>, key: String) -> Result<bool, Code> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(limits) = &rl.limits else {
+        return Err(invalid(
+            "no limits: give them to new RateLimiter({ limits }) or to check()",
+        ));
+    };
+    let put = |i: usize, v: f64| rl.out[i].store(v.to_bits(), Relaxed);
+    let mut verdicts = Vec::with_capacity(limits.len());
+    let (allowed, retry_after_ms) = rl
+        .inner
+        .decide_into(&key, limits, None, true, &mut verdicts)
+        .map_err(err)?;
+    write_answer(retry_after_ms, &verdicts, put);
+    Ok(allowed)
+}
+
+/// Writes a rate-limit answer as the JS side reads it: retryAfterMs at 0,
+/// then remaining and resetMs of each limit (clamped to safe integers).
+fn write_answer(
+    retry_after_ms: u64,
+    verdicts: &[irontoken::ratelimit::Verdict],
+    mut put: impl FnMut(usize, f64),
+) {
+    let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
+    put(0, safe(retry_after_ms));
+    for (i, v) in verdicts.iter().enumerate() {
+        put(1 + 2 * i, safe(v.remaining));
+        put(2 + 2 * i, safe(v.reset_ms));
+    }
+}
+
+/// Counts (`consume`) or peeks one request of `key` against `limits`
+/// (default: the limiter's), all-or-nothing. Writes `retryAfterMs` to
+/// `out[0]`, then `remaining` and `resetMs` of each limit; returns whether
+/// the request is allowed.
+#[napi(catch_unwind)]
+pub fn rate_limiter_decide(
+    rl: &External<Limiter>,
+    key: String,
+    consume: bool,
+    now_ms: Option<f64>,
+    mut out: Float64ArraySlice<'_>,
+    limits: Option<Value>,
+) -> Result<bool, Code> {
+    let limits: Arc<[irontoken::ratelimit::Limit]> = match (limits, &rl.limits) {
+        (Some(l), _) => limits_of(l, "limits")?.into(),
+        (None, Some(l)) => l.clone(),
+        (None, None) => {
+            return Err(invalid(
+                "no limits: give them to new RateLimiter({ limits }) or to check()",
+            ));
+        }
+    };
+    if out.len() < 1 + 2 * limits.len() {
+        return Err(invalid("result buffer too small"));
+    }
+    let now = int(now_ms, "nowMs")?;
+    let mut verdicts = Vec::with_capacity(limits.len());
+    let (allowed, retry_after_ms) = rl
+        .inner
+        .decide_into(&key, &limits, now, consume, &mut verdicts)
+        .map_err(err)?;
+    // SAFETY: a synchronous call on the JS thread: nothing else touches the
+    // buffer while this runs.
+    let out = unsafe { out.as_mut() };
+    write_answer(retry_after_ms, &verdicts, |i, v| out[i] = v);
+    Ok(allowed)
+}
+
+/// Number of buckets held in this process (0 for Redis or a manager).
+#[napi(catch_unwind)]
+pub fn rate_limiter_size(rl: &External<Limiter>) -> u32 {
+    match &rl.inner {
+        LimiterBackend::Shared(s) => s.len().min(u32::MAX as usize) as u32,
+        LimiterBackend::Manager(_) => 0,
+    }
+}
+
+/// Options of `rateLimit`.
+#[napi(object)]
+pub struct RateLimitOptions {
+    /// Answer without counting the request.
+    pub peek: Option<bool>,
+}
+
+/// One limit's state after a rate-limit check.
+#[napi(object)]
+pub struct RateLimitState {
+    pub name: String,
+    /// Requests still allowed right now.
+    pub remaining: f64,
+    /// Milliseconds until the bucket is full again.
+    pub reset_ms: f64,
+}
+
+/// The answer of `rateLimit`.
+#[napi(object)]
+pub struct RateDecision {
+    /// True if the request is within every limit (and was counted, unless peeked).
+    pub allowed: bool,
+    /// Milliseconds to wait before the request would be allowed (0 if allowed).
+    pub retry_after_ms: f64,
+    /// Per limit, in the order given.
+    pub limits: Vec<RateLimitState>,
+}
+
+impl From<irontoken::ratelimit::Decision> for RateDecision {
+    fn from(d: irontoken::ratelimit::Decision) -> Self {
+        let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
+        RateDecision {
+            allowed: d.allowed,
+            retry_after_ms: safe(d.retry_after_ms),
+            limits: d
+                .limits
+                .into_iter()
+                .map(|l| RateLimitState {
+                    name: l.name,
+                    remaining: safe(l.remaining),
+                    reset_ms: safe(l.reset_ms),
+                })
+                .collect(),
+        }
+    }
+}
