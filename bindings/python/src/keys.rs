@@ -1,0 +1,256 @@
+//! TokenManager methods on API keys: create (one or many), verify (plain
+//! and with limits), get, list, update, disable, enable, revoke, rotate,
+//! delete, and the audit trail.
+
+use super::*;
+
+#[pymethods]
+impl TokenManager {
+    /// Creates a key; the returned `.key` is the only time the plaintext exists.
+    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, rate_limits=None, actor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_key(
+        &self,
+        py: Python<'_>,
+        owner: String,
+        name: Option<String>,
+        description: Option<String>,
+        scopes: Option<Vec<String>>,
+        metadata: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_in: Option<i64>,
+        prefix: Option<String>,
+        rate_limits: Option<Bound<'_, PyAny>>,
+        actor: Option<String>,
+    ) -> PyResult<CreatedKey> {
+        let tm = self.core(py)?;
+        let metadata = metadata
+            .map(|m| to_object(py, &m, "metadata"))
+            .transpose()?;
+        let req = NewKey {
+            owner,
+            name: name.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            scopes: scopes.unwrap_or_default(),
+            metadata,
+            expires_at,
+            expires_in,
+            prefix,
+            rate_limits: rate_limits
+                .map(|l| from_py(py, &l, "rate_limits"))
+                .transpose()?
+                .unwrap_or_default(),
+            actor,
+        };
+        let c = call(py, move || tm.create_key(&req))?;
+        CreatedKey::new(py, c)
+    }
+
+    /// Creates many keys in one transaction: all of them or none (the first
+    /// bad request's index is in the error). Each request is a dict with the
+    /// keyword arguments of `create_key`. At most 100 000 per call.
+    fn create_keys(&self, py: Python<'_>, requests: Bound<'_, PyAny>) -> PyResult<Vec<CreatedKey>> {
+        let tm = self.core(py)?;
+        let reqs: Vec<NewKey> = from_py(py, &requests, "requests")?;
+        let created = call(py, move || tm.create_keys(&reqs))?;
+        created
+            .into_iter()
+            .map(|c| CreatedKey::new(py, c))
+            .collect()
+    }
+
+    /// Verifies a key; a refusal is a result with `valid=False` and a reason, not an exception.
+    #[pyo3(signature = (key, required_scopes=None))]
+    fn verify_key(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        required_scopes: Option<Vec<String>>,
+    ) -> PyResult<VerifyResult> {
+        let tm = self.core(py)?;
+        let scopes = required_scopes.unwrap_or_default();
+        let v = call(py, || {
+            let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            tm.verify_key(key, &s)
+        })?;
+        VerifyResult::new(py, v)
+    }
+
+    /// The record of key `key_id`.
+    fn get_key(&self, py: Python<'_>, key_id: &str) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || tm.get_key(key_id))?))
+    }
+
+    /// One page of keys, oldest first.
+    #[pyo3(signature = (*, owner=None, status=None, limit=None, cursor=None))]
+    fn list_keys(
+        &self,
+        py: Python<'_>,
+        owner: Option<String>,
+        status: Option<&str>,
+        #[pyo3(from_py_with = opt_int::<u32>)] limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<PageResult> {
+        let tm = self.core(py)?;
+        let status = status
+            .map(KeyStatus::parse)
+            .transpose()
+            .map_err(|e| to_py(py, e))?;
+        let f = KeyFilter {
+            owner,
+            status,
+            limit,
+            cursor,
+        };
+        let p = call(py, || tm.list_keys(&f))?;
+        page(py, p, KeyRecord)
+    }
+
+    /// Changes descriptive fields; `clear_expiry=True` removes the expiry.
+    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, rate_limits=None, actor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        name: Option<String>,
+        description: Option<String>,
+        scopes: Option<Vec<String>>,
+        metadata: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
+        clear_expiry: bool,
+        rate_limits: Option<Bound<'_, PyAny>>,
+        actor: Option<String>,
+    ) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        let expiry =
+            KeyUpdate::expiry_change(expires_at, clear_expiry).map_err(|e| to_py(py, e))?;
+        let metadata = metadata
+            .map(|m| to_object(py, &m, "metadata"))
+            .transpose()?;
+        let u = KeyUpdate {
+            name,
+            description,
+            scopes,
+            metadata,
+            expires_at: expiry,
+            rate_limits: rate_limits
+                .map(|l| from_py(py, &l, "rate_limits"))
+                .transpose()?,
+            actor,
+        };
+        Ok(KeyRecord(call(py, || tm.update_key(key_id, &u))?))
+    }
+
+    /// Disables a key until `enable_key`.
+    #[pyo3(signature = (key_id, *, actor=None))]
+    fn disable_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        actor: Option<&str>,
+    ) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || tm.disable_key(key_id, actor))?))
+    }
+
+    /// Enables a disabled key.
+    #[pyo3(signature = (key_id, *, actor=None))]
+    fn enable_key(&self, py: Python<'_>, key_id: &str, actor: Option<&str>) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || tm.enable_key(key_id, actor))?))
+    }
+
+    /// Revokes a key permanently.
+    #[pyo3(signature = (key_id, *, reason=None, actor=None))]
+    fn revoke_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        reason: Option<&str>,
+        actor: Option<&str>,
+    ) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        Ok(KeyRecord(call(py, || {
+            tm.revoke_key(key_id, reason, actor)
+        })?))
+    }
+
+    /// Replaces a key; the old one verifies for `overlap_seconds` more (0: revoked now).
+    #[pyo3(signature = (key_id, *, overlap_seconds=0, expires_at=None, actor=None))]
+    fn rotate_key(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        #[pyo3(from_py_with = int::<i64>)] overlap_seconds: i64,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
+        actor: Option<String>,
+    ) -> PyResult<CreatedKey> {
+        let tm = self.core(py)?;
+        let o = RotateOptions {
+            overlap_seconds,
+            expires_at: expires_at.map(Some),
+            actor,
+        };
+        let c = call(py, || tm.rotate_key(key_id, &o))?;
+        CreatedKey::new(py, c)
+    }
+
+    /// Deletes a key's record (its audit history stays).
+    #[pyo3(signature = (key_id, *, actor=None))]
+    fn delete_key(&self, py: Python<'_>, key_id: &str, actor: Option<&str>) -> PyResult<()> {
+        let tm = self.core(py)?;
+        call(py, || tm.delete_key(key_id, actor))
+    }
+
+    /// One page of the audit trail, newest first.
+    #[pyo3(signature = (*, key_id=None, action=None, actor=None, outcome=None, since=None, until=None, limit=None, cursor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_audit(
+        &self,
+        py: Python<'_>,
+        key_id: Option<String>,
+        action: Option<String>,
+        actor: Option<String>,
+        outcome: Option<String>,
+        #[pyo3(from_py_with = opt_int::<i64>)] since: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<i64>)] until: Option<i64>,
+        #[pyo3(from_py_with = opt_int::<u32>)] limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> PyResult<PageResult> {
+        let tm = self.core(py)?;
+        let f = AuditFilter {
+            key_id,
+            action,
+            actor,
+            outcome,
+            since,
+            until,
+            limit,
+            cursor,
+        };
+        let p = call(py, || tm.list_audit(&f))?;
+        page(py, p, AuditEntry)
+    }
+
+    /// Verifies a key and, in the same call, applies its rate limits and consumes quota.
+    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None))]
+    fn verify_key_with(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        required_scopes: Option<Vec<String>>,
+        rate_limit: bool,
+        quota: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<VerifyResult> {
+        let tm = self.core(py)?;
+        let o = irontoken::VerifyOptions {
+            required_scopes: required_scopes.unwrap_or_default(),
+            rate_limit,
+            quota: quota.map(|q| from_py(py, &q, "quota")).transpose()?,
+        };
+        let v = call(py, || tm.verify_key_with(key, &o))?;
+        VerifyResult::new(py, v)
+    }
+}
