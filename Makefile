@@ -18,7 +18,7 @@ CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE)
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
 .PHONY: install test-install help build rust python node c demo test test-rust test-python test-node test-c test-docs \
-        lint fmt-check clippy header-check layers demo-cluster services-required bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
+        lint fmt-check clippy header-check layers demo-cluster services-status services-required bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ demo-cluster: build ## two processes standing in for two hosts share PostgreSQL 
 	$(PYTHON) tools/services.py --require
 	bash tests/demo_cluster.sh
 
-test: build test-rust test-python test-node test-c test-install test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
+test: build services-status test-rust test-python test-node test-c test-install test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
 	@echo "make test: all suites passed"
 
 test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again on PostgreSQL when it answers
@@ -67,6 +67,9 @@ test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again o
 	  echo "the key, quota, session, usage and agent suites on PostgreSQL:"; \
 	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test usage --test ratelimit; \
 	fi
+
+services-status: ## one "skipped: no ... at ..." line per test service that does not answer
+	@$(PYTHON) tools/services.py postgres redis || true
 
 services-required: ## CI: PostgreSQL and Redis must answer (make test only skips them)
 	$(PYTHON) tools/services.py --require

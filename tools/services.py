@@ -36,10 +36,10 @@ def main():
         for s in missing:
             print(f"{NAMES[s]} does not answer at {URLS[s]}: CI needs it")
         sys.exit(1 if missing else 0)
-    for s in args:
-        if not answers(s):
-            print(f"skipped: no {NAMES[s]} at {URLS[s]}")
-            sys.exit(1)
+    missing = [s for s in args if not answers(s)]
+    for s in missing:
+        print(f"skipped: no {NAMES[s]} at {URLS[s]}")
+    sys.exit(1 if missing else 0)
 
 
 main()

@@ -84,6 +84,55 @@ pub struct Session {
     pub end_reason: Option<String>,
 }
 
+impl Session {
+    /// A session from its stored columns (`status` as the store reads it:
+    /// `expired` once past its absolute or idle expiry): the next expiry,
+    /// and for an expired session never ended explicitly, when and why.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_stored(
+        id: String,
+        owner: String,
+        key_id: Option<String>,
+        session_type: String,
+        status: &str,
+        metadata: Map<String, Value>,
+        [created_at, updated_at, last_seen_at]: [i64; 3],
+        expires_at: Option<i64>,
+        idle_timeout: Option<i64>,
+        ended_at: Option<i64>,
+        end_reason: Option<String>,
+    ) -> Session {
+        let idle_end = idle_timeout.map(|t| last_seen_at.saturating_add(t));
+        let expiry = match (expires_at, idle_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let status = SessionStatus::parse(status).unwrap_or(SessionStatus::Expired);
+        Session {
+            id,
+            owner,
+            key_id,
+            session_type,
+            status,
+            metadata,
+            created_at,
+            updated_at,
+            last_seen_at,
+            expires_at,
+            idle_timeout,
+            expires_next_at: expiry,
+            ended_at: match (ended_at, status) {
+                (None, SessionStatus::Expired) => expiry,
+                (e, _) => e,
+            },
+            end_reason: match end_reason {
+                None if status == SessionStatus::Expired => Some("expired".into()),
+                r => r,
+            },
+        }
+    }
+}
+
 /// A session to create.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -147,6 +147,52 @@ pub struct UsageTotals {
     pub cost_micros: u64,
 }
 
+impl UsageTotals {
+    /// One summary row: the values of the [`GROUPS`] at `groups` (in that
+    /// order; NULL reads as ""), the record count and the sums in
+    /// [`SUMMED`] order.
+    pub(crate) fn from_row(
+        groups: &[usize],
+        values: impl IntoIterator<Item = Option<String>>,
+        records: u64,
+        sums: [u64; 6],
+    ) -> UsageTotals {
+        let mut t = UsageTotals::default();
+        for (&g, v) in groups.iter().zip(values) {
+            let v = Some(v.unwrap_or_default());
+            match GROUPS[g] {
+                "key" => t.key_id = v,
+                "owner" => t.owner = v,
+                "model" => t.model = v,
+                "session" => t.session_id = v,
+                "agent" => t.agent_id = v,
+                _ => t.day = v,
+            }
+        }
+        t.records = records;
+        [
+            t.requests,
+            t.prompt_tokens,
+            t.completion_tokens,
+            t.cache_read_tokens,
+            t.cache_write_tokens,
+            t.cost_micros,
+        ] = sums;
+        t.total_tokens = t.prompt_tokens.saturating_add(t.completion_tokens);
+        t
+    }
+}
+
+/// The summed columns of a summary, in the order `UsageTotals::from_row` takes them.
+pub(crate) const SUMMED: [&str; 6] = [
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_micros",
+];
+
 /// The names a summary may group by.
 pub(crate) const GROUPS: [&str; 6] = ["key", "owner", "model", "session", "agent", "day"];
 

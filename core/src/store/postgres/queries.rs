@@ -8,7 +8,7 @@ use crate::model::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use crate::model::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
 use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
 use crate::model::sessions::{Session, SessionFilter, SessionStatus};
-use crate::model::usage::{GROUPS, PendingUsage, UsageQuery, UsageRecord, UsageTotals};
+use crate::model::usage::{PendingUsage, SUMMED, UsageQuery, UsageRecord, UsageTotals};
 use crate::store::{
     AgentStore, AuditStore, InsertKey, InsertSession, KeyState, KeyStore, MetaStore, QuotaStore,
     RateStore, SessionStore, SigningRow, SigningStore, UpdateFields, UsageStore,
@@ -667,16 +667,6 @@ const GROUP_COLUMNS: [&str; 6] = [
     "to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
 ];
 
-/// The summed columns, in the order of [`UsageTotals`]' fields.
-const SUMMED: [&str; 6] = [
-    "requests",
-    "prompt_tokens",
-    "completion_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_micros",
-];
-
 fn usage_filters(q: &UsageQuery, sql: &mut Query) {
     if let Some(t) = q.since {
         sql.push(" AND at >= $", t);
@@ -772,21 +762,10 @@ impl UsageStore for Pg<'_> {
         }
         let mut out = Vec::new();
         for row in query.run(self)? {
-            let mut t = UsageTotals::default();
-            for (j, &g) in groups.iter().enumerate() {
-                let v: Option<String> = row.try_get(j)?;
-                let v = Some(v.unwrap_or_default());
-                match GROUPS[g] {
-                    "key" => t.key_id = v,
-                    "owner" => t.owner = v,
-                    "model" => t.model = v,
-                    "session" => t.session_id = v,
-                    "agent" => t.agent_id = v,
-                    _ => t.day = v,
-                }
-            }
             let n = groups.len();
-            t.records = count(row.try_get(n)?);
+            let values = (0..n)
+                .map(|j| row.try_get::<_, Option<String>>(j))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
             let mut sums = [0u64; SUMMED.len()];
             for (k, s) in sums.iter_mut().enumerate() {
                 let text: &str = row.try_get(n + 1 + k)?;
@@ -794,15 +773,7 @@ impl UsageStore for Pg<'_> {
                     .parse::<u128>()
                     .map_or(u64::MAX, |v| u64::try_from(v).unwrap_or(u64::MAX));
             }
-            [
-                t.requests,
-                t.prompt_tokens,
-                t.completion_tokens,
-                t.cache_read_tokens,
-                t.cache_write_tokens,
-                t.cost_micros,
-            ] = sums;
-            t.total_tokens = t.prompt_tokens.saturating_add(t.completion_tokens);
+            let t = UsageTotals::from_row(groups, values, count(row.try_get(n)?), sums);
             out.push(t);
         }
         Ok(out)
@@ -854,39 +825,20 @@ const SESSION_COLUMNS: &str = "SELECT id, owner, key_id, session_type, \
     end_reason, seq FROM sessions";
 
 fn session(row: &Row) -> Result<Session> {
-    let status: String = row.try_get(4)?;
-    let expires_at: Option<i64> = row.try_get(9)?;
-    let idle_timeout: Option<i64> = row.try_get(10)?;
-    let last_seen_at: i64 = row.try_get(8)?;
-    let idle_end = idle_timeout.map(|t| last_seen_at.saturating_add(t));
-    let expiry = match (expires_at, idle_end) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let status = SessionStatus::parse(&status).unwrap_or(SessionStatus::Expired);
-    let ended_at: Option<i64> = row.try_get(11)?;
-    Ok(Session {
-        id: row.try_get(0)?,
-        owner: row.try_get(1)?,
-        key_id: row.try_get(2)?,
-        session_type: row.try_get(3)?,
+    let status: &str = row.try_get(4)?;
+    Ok(Session::from_stored(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
         status,
-        metadata: json(row, 5)?,
-        created_at: row.try_get(6)?,
-        updated_at: row.try_get(7)?,
-        last_seen_at,
-        expires_at,
-        idle_timeout,
-        expires_next_at: expiry,
-        ended_at: match (ended_at, status) {
-            (None, SessionStatus::Expired) => expiry,
-            (e, _) => e,
-        },
-        end_reason: match row.try_get::<_, Option<String>>(12)? {
-            None if status == SessionStatus::Expired => Some("expired".into()),
-            r => r,
-        },
-    })
+        json(row, 5)?,
+        [row.try_get(6)?, row.try_get(7)?, row.try_get(8)?],
+        row.try_get(9)?,
+        row.try_get(10)?,
+        row.try_get(11)?,
+        row.try_get(12)?,
+    ))
 }
 
 impl SessionStore for Pg<'_> {

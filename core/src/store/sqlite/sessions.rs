@@ -27,38 +27,19 @@ macro_rules! select_sessions {
 
 fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
     let status: String = row.get(4)?;
-    let expires_at: Option<i64> = row.get(9)?;
-    let idle_timeout: Option<i64> = row.get(10)?;
-    let last_seen_at: i64 = row.get(8)?;
-    let idle_end = idle_timeout.map(|t| last_seen_at.saturating_add(t));
-    let expiry = match (expires_at, idle_end) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let status = SessionStatus::parse(&status).unwrap_or(SessionStatus::Expired);
-    let ended_at: Option<i64> = row.get(11)?;
-    Ok(Session {
-        id: row.get(0)?,
-        owner: row.get(1)?,
-        key_id: row.get(2)?,
-        session_type: row.get(3)?,
-        status,
-        metadata: super::json_col(row, 5)?,
-        created_at: row.get(6)?,
-        updated_at: row.get(7)?,
-        last_seen_at,
-        expires_at,
-        idle_timeout,
-        expires_next_at: expiry,
-        ended_at: match (ended_at, status) {
-            (None, SessionStatus::Expired) => expiry,
-            (e, _) => e,
-        },
-        end_reason: match row.get::<_, Option<String>>(12)? {
-            None if status == SessionStatus::Expired => Some("expired".into()),
-            r => r,
-        },
-    })
+    Ok(Session::from_stored(
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        &status,
+        super::json_col(row, 5)?,
+        [row.get(6)?, row.get(7)?, row.get(8)?],
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+        row.get(12)?,
+    ))
 }
 
 impl SessionStore for Sql<'_> {

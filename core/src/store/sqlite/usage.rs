@@ -3,7 +3,7 @@
 use super::Sql;
 use crate::error::Result;
 use crate::model::keys::Page;
-use crate::model::usage::{GROUPS, PendingUsage, UsageQuery, UsageRecord, UsageTotals};
+use crate::model::usage::{PendingUsage, SUMMED, UsageQuery, UsageRecord, UsageTotals};
 use crate::store::UsageStore;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params, params_from_iter};
@@ -41,15 +41,6 @@ const GROUP_COLUMNS: [&str; 6] = [
     "date(at, 'unixepoch')",
 ];
 
-/// The summed columns, in the order of [`UsageTotals`]' fields.
-const SUMMED: [&str; 6] = [
-    "requests",
-    "prompt_tokens",
-    "completion_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_micros",
-];
 const SPLIT: u32 = 26;
 const LOW_MASK: i64 = (1 << SPLIT) - 1;
 
@@ -137,21 +128,10 @@ impl UsageStore for Sql<'_> {
         let mut rows = stmt.query(params_from_iter(args))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            let mut t = UsageTotals::default();
-            for (j, &g) in groups.iter().enumerate() {
-                let v: Option<String> = row.get(j)?;
-                let v = Some(v.unwrap_or_default());
-                match GROUPS[g] {
-                    "key" => t.key_id = v,
-                    "owner" => t.owner = v,
-                    "model" => t.model = v,
-                    "session" => t.session_id = v,
-                    "agent" => t.agent_id = v,
-                    _ => t.day = v,
-                }
-            }
             let n = groups.len();
-            t.records = super::count(row.get(n)?);
+            let values = (0..n)
+                .map(|j| row.get::<_, Option<String>>(j))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut sums = [0u64; SUMMED.len()];
             for (k, s) in sums.iter_mut().enumerate() {
                 let hi: i64 = row.get(n + 1 + 2 * k)?;
@@ -159,15 +139,7 @@ impl UsageStore for Sql<'_> {
                 let total = ((hi.max(0) as u128) << SPLIT) + lo.max(0) as u128;
                 *s = u64::try_from(total).unwrap_or(u64::MAX);
             }
-            [
-                t.requests,
-                t.prompt_tokens,
-                t.completion_tokens,
-                t.cache_read_tokens,
-                t.cache_write_tokens,
-                t.cost_micros,
-            ] = sums;
-            t.total_tokens = t.prompt_tokens.saturating_add(t.completion_tokens);
+            let t = UsageTotals::from_row(groups, values, super::count(row.get(n)?), sums);
             out.push(t);
         }
         Ok(out)
