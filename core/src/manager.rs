@@ -582,7 +582,7 @@ impl Inner {
         while batch.len() > 0 {
             let start = Instant::now();
             let slice = |n: usize| {
-                n % 16 == 15
+                n % 16 == 0
                     && match start.elapsed() {
                         t if t >= FLUSH_SLICE_MAX => true,
                         t => t >= FLUSH_SLICE && self.db.writers_waiting(),
@@ -706,10 +706,17 @@ fn write_some(
         tx.audit().insert(e)?;
     }
     let mut n = 0;
-    for (id, (count, t)) in &batch.usage {
-        tx.keys().add_usage(id, *count, *t)?;
-        w.usage.push(id.clone());
-        n += 1;
+    // Counters go in chunks of 16 (one statement each where the store can).
+    let counters: Vec<(&str, u64, i64)> = batch
+        .usage
+        .iter()
+        .map(|(id, (count, t))| (id.as_str(), *count, *t))
+        .collect();
+    for chunk in counters.chunks(16) {
+        tx.keys().add_usage_many(chunk)?;
+        w.usage
+            .extend(chunk.iter().map(|(id, _, _)| id.to_string()));
+        n += chunk.len();
         if over(n) {
             return Ok(w);
         }
@@ -718,7 +725,7 @@ fn write_some(
         tx.usage().insert(u)?;
         w.records += 1;
         n += 1;
-        if over(n) {
+        if n % 16 == 0 && over(n) {
             return Ok(w);
         }
     }

@@ -243,3 +243,31 @@ fn an_unreachable_server_is_a_storage_error() {
     let e = TokenManager::open("postgresql://[bad").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }
+
+/// Counters of many keys, from two hosts, land exactly (written in batches).
+#[test]
+fn usage_counters_of_many_keys_add_up_across_hosts() {
+    if !postgres_answers() {
+        return;
+    }
+    let s = PgScratch::new();
+    let a = open(&s);
+    let b = open(&s);
+    let reqs: Vec<NewKey> = (0..300)
+        .map(|_| NewKey {
+            owner: "o".into(),
+            ..Default::default()
+        })
+        .collect();
+    let created = a.create_keys(&reqs).unwrap();
+    for c in &created {
+        assert!(a.verify_key(&c.key, &[]).unwrap().valid);
+        assert!(b.verify_key(&c.key, &[]).unwrap().valid);
+        assert!(b.verify_key(&c.key, &[]).unwrap().valid);
+    }
+    a.flush().unwrap();
+    b.flush().unwrap();
+    for c in &created {
+        assert_eq!(a.get_key(&c.record.id).unwrap().usage_count, 3);
+    }
+}

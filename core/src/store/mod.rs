@@ -254,6 +254,13 @@ pub(crate) trait KeyStore {
     /// Adds `count` uses; `last_used_at` only moves forward; nothing for a
     /// key deleted meanwhile.
     fn add_usage(&self, id: &str, count: u64, last_used: i64) -> Result<()>;
+    /// [`KeyStore::add_usage`] for several keys (id, count, last used).
+    fn add_usage_many(&self, uses: &[(&str, u64, i64)]) -> Result<()> {
+        for (id, count, t) in uses {
+            self.add_usage(id, *count, *t)?;
+        }
+        Ok(())
+    }
 }
 
 /// The append-only audit trail.

@@ -65,6 +65,10 @@ impl From<postgres::Error> for Error {
                     format!("database is busy: {}", db.message()),
                 )
             }
+            Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => Error::new(
+                ErrorKind::Conflict,
+                format!("a concurrent change won: {}; retry", db.message()),
+            ),
             Some(db) => Error::new(
                 ErrorKind::Storage,
                 format!("database error: {} ({})", db.message(), db.code().code()),

@@ -342,6 +342,31 @@ impl KeyStore for Pg<'_> {
         )?;
         Ok(())
     }
+
+    fn add_usage_many(&self, uses: &[(&str, u64, i64)]) -> Result<()> {
+        self.add_usage_batch(uses)
+    }
+}
+
+impl Pg<'_> {
+    /// The counters of several keys in one statement (one round trip).
+    fn add_usage_batch(&self, uses: &[(&str, u64, i64)]) -> Result<()> {
+        let ids: Vec<&str> = uses.iter().map(|u| u.0).collect();
+        let counts: Vec<i64> = uses
+            .iter()
+            .map(|u| u.1.min(i64::MAX as u64) as i64)
+            .collect();
+        let times: Vec<i64> = uses.iter().map(|u| u.2).collect();
+        self.execute(
+            "INSERT INTO key_usage (seq, usage_count, last_used_at) \
+             SELECT k.seq, u.n, u.t FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, n, t) \
+             JOIN api_keys k ON k.id = u.id ORDER BY k.seq \
+             ON CONFLICT (seq) DO UPDATE SET usage_count = key_usage.usage_count + excluded.usage_count, \
+             last_used_at = greatest(key_usage.last_used_at, excluded.last_used_at)",
+            &[&ids, &counts, &times],
+        )?;
+        Ok(())
+    }
 }
 
 impl AuditStore for Pg<'_> {
