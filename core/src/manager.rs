@@ -582,7 +582,7 @@ impl Inner {
         while batch.len() > 0 {
             let start = Instant::now();
             let slice = |n: usize| {
-                n % 16 == 0
+                n.is_multiple_of(16)
                     && match start.elapsed() {
                         t if t >= FLUSH_SLICE_MAX => true,
                         t => t >= FLUSH_SLICE && self.db.writers_waiting(),
@@ -725,7 +725,7 @@ fn write_some(
         tx.usage().insert(u)?;
         w.records += 1;
         n += 1;
-        if n % 16 == 0 && over(n) {
+        if n.is_multiple_of(16) && over(n) {
             return Ok(w);
         }
     }
