@@ -211,12 +211,15 @@ fn migrations_run_once_when_many_workers_start_together() {
         .unwrap();
     let n: i64 = c
         .query_one(
-            &format!("SELECT count(*) FROM {}.irontoken_schema", s.schema),
+            &format!(
+                "SELECT count(*) - count(DISTINCT version) FROM {}.irontoken_schema",
+                s.schema
+            ),
             &[],
         )
         .unwrap()
         .get(0);
-    assert_eq!(n, 1);
+    assert_eq!(n, 0, "a version applied twice");
     // The audit log refuses changes here too.
     managers[0]
         .create_key(&NewKey {

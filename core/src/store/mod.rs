@@ -84,6 +84,9 @@ pub(crate) enum Access {
     /// A write transaction that may skip the fsync of its commit (hot
     /// counters: quota consumption, leases); it survives a process crash.
     WriteRelaxed,
+    /// One statement that writes, committed on its own (no transaction
+    /// around it; see [`Backend::one_statement_quotas`]).
+    Statement,
 }
 
 /// A database the manager runs on.
@@ -97,6 +100,11 @@ pub(crate) trait Backend: Send + Sync {
     }
     /// True if another thread of this process waits to write.
     fn writers_waiting(&self) -> bool {
+        false
+    }
+    /// True if [`QuotaStore::consume_fast`] can consume in one statement
+    /// (a database a round trip away); false: the general path only.
+    fn one_statement_quotas(&self) -> bool {
         false
     }
     /// Background upkeep the flusher thread runs after each flush (SQLite:
@@ -320,6 +328,21 @@ pub(crate) trait QuotaStore {
     fn expired_holds(&self, key_id: &str, now: i64) -> Result<Vec<[i64; 2]>>;
     /// Releases held reservations past their TTL (of one key, or all); how many.
     fn expire_reservations(&self, key_id: Option<&str>, now: i64) -> Result<u64>;
+    /// Consumes `amounts` from the quotas of key `key_id` and its owner in
+    /// one statement when the case is simple — key not rotated, every quota
+    /// in its current window (`day`, `month`: their starts now), nothing
+    /// reserved, no refill, every quota within its limit and below its first
+    /// alert level after the charge — and returns the rows as they were
+    /// before; `None` (nothing changed) otherwise. Stores without it say None.
+    fn consume_fast(
+        &self,
+        _key_id: &str,
+        _amounts: &crate::model::quota::Amounts,
+        _window_starts: [i64; 2],
+        _now: i64,
+    ) -> Result<Option<Vec<QuotaRow>>> {
+        Ok(None)
+    }
 }
 
 /// Usage records.

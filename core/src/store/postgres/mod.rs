@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The schema, one entry per version (never edit a released one).
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// The schema version this build writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -293,12 +293,16 @@ impl PgStore {
 }
 
 impl Backend for PgStore {
+    fn one_statement_quotas(&self) -> bool {
+        true
+    }
+
     fn run(&self, access: Access, f: &mut dyn FnMut(&dyn Tx) -> Result<()>) -> Result<()> {
         let tx = Pg {
             store: self,
             conn: RefCell::new(None),
             begin: match access {
-                Access::Read => None,
+                Access::Read | Access::Statement => None,
                 Access::Snapshot => Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
                 Access::Write => Some("BEGIN"),
                 // One round trip for both statements.

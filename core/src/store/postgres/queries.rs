@@ -436,24 +436,29 @@ const QUOTA_COLUMNS: &str = "SELECT q.seq, q.scope, q.subject, q.metric, q.perio
     q.alerted FROM quotas q";
 
 fn quota_row(r: &Row) -> Result<QuotaRow> {
-    let refill_amount: Option<i64> = r.try_get(9)?;
-    let refill_period: Option<String> = r.try_get(10)?;
+    quota_row_at(r, 0)
+}
+
+/// The quota in the columns of `r` from `at` on (the `QUOTA_COLUMNS` order).
+fn quota_row_at(r: &Row, at: usize) -> Result<QuotaRow> {
+    let refill_amount: Option<i64> = r.try_get(at + 9)?;
+    let refill_period: Option<String> = r.try_get(at + 10)?;
     let refill = match refill_amount.zip(refill_period) {
         Some((amount, every)) => Some((count(amount), QuotaPeriod::parse(&every)?)),
         None => None,
     };
     Ok(QuotaRow {
-        seq: r.try_get(0)?,
-        scope: QuotaScope::parse(r.try_get(1)?)?,
-        subject: r.try_get(2)?,
-        metric: QuotaMetric::parse(r.try_get(3)?)?,
-        period: QuotaPeriod::parse(r.try_get(4)?)?,
-        limit: count(r.try_get(5)?),
-        used: count(r.try_get(6)?),
-        reserved: count(r.try_get(7)?),
-        window_start: r.try_get(8)?,
+        seq: r.try_get(at)?,
+        scope: QuotaScope::parse(r.try_get(at + 1)?)?,
+        subject: r.try_get(at + 2)?,
+        metric: QuotaMetric::parse(r.try_get(at + 3)?)?,
+        period: QuotaPeriod::parse(r.try_get(at + 4)?)?,
+        limit: count(r.try_get(at + 5)?),
+        used: count(r.try_get(at + 6)?),
+        reserved: count(r.try_get(at + 7)?),
+        window_start: r.try_get(at + 8)?,
         refill,
-        alerted: r.try_get(11)?,
+        alerted: r.try_get(at + 11)?,
         dirty: false,
     })
 }
@@ -663,6 +668,42 @@ impl QuotaStore for Pg<'_> {
             out.extend(json::<Vec<[i64; 2]>>(&r, 0)?);
         }
         Ok(out)
+    }
+
+    fn consume_fast(
+        &self,
+        key_id: &str,
+        amounts: &crate::model::quota::Amounts,
+        [day, month]: [i64; 2],
+        now: i64,
+    ) -> Result<Option<Vec<QuotaRow>>> {
+        let n = |v: u64| v.min(i64::MAX as u64) as i64;
+        let rows = self.query(
+            "SELECT * FROM irontoken_consume($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &key_id,
+                &n(amounts.requests),
+                &n(amounts.tokens),
+                &n(amounts.cost_micros),
+                &day,
+                &month,
+                &now,
+            ],
+        )?;
+        let applied = match rows.first() {
+            Some(r) => r.try_get::<_, bool>(0)?,
+            None => false,
+        };
+        if !applied {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.try_get::<_, Option<i64>>(1)?.is_some() {
+                out.push(quota_row_at(r, 1)?);
+            }
+        }
+        Ok(Some(out))
     }
 
     fn expire_reservations(&self, key_id: Option<&str>, now: i64) -> Result<u64> {

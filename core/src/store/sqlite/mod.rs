@@ -632,7 +632,7 @@ impl super::Backend for Db {
             Access::Read => self.read(|c| f(&Sql(c))),
             Access::Snapshot => self.read_snapshot(|c| f(&Sql(c))),
             Access::Write => self.write(|c| f(&Sql(c))),
-            Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c))),
+            Access::WriteRelaxed | Access::Statement => self.write_relaxed(|c| f(&Sql(c))),
         }
     }
 
