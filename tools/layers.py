@@ -11,7 +11,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core", "s
 # Lowest first. A module is matched by its longest listed prefix.
 LAYERS = [
     ["error"],
-    ["clock", "model", "ratelimit", "metrics", "signals", "validate", "jwt::crypto", "jwt::json",
+    ["clock", "fork", "model", "ratelimit", "metrics", "signals", "validate", "jwt::crypto", "jwt::json",
      "jwt::keys", "jwt::material", "jwt::sign", "jwt::verify", "jwt::remote", "jwt"],
     ["store"],
     ["store::sqlite", "store::postgres", "store::redis"],

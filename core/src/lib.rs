@@ -18,6 +18,7 @@
 
 mod clock;
 mod error;
+mod fork;
 pub mod jwt;
 pub mod keys;
 mod limiter;

@@ -17,12 +17,13 @@
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::{Error, Result};
+use crate::fork::{generation, watch_forks};
 use crate::model::audit::NewAuditEvent;
 use crate::model::keys::KeyRecord;
 pub use crate::store::sqlite::DoctorReport;
 use crate::store::{self, Backend, Durability};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -764,32 +765,6 @@ pub struct TokenManager {
     /// What the manager was opened with, to open it again after a fork.
     target: String,
     options: Options,
-}
-
-/// Bumped in the child process of every `fork()` (a `pthread_atfork`
-/// handler): a manager whose state belongs to another generation was
-/// inherited from a parent.
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// Installs the `fork()` handler once per process.
-fn watch_forks() {
-    #[cfg(unix)]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        extern "C" fn child() {
-            FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: registers a handler that only touches an atomic, which is
-        // async-signal-safe as a child handler must be.
-        ONCE.call_once(|| unsafe {
-            libc::pthread_atfork(None, None, Some(child));
-        });
-    }
-}
-
-/// The current fork generation (see [`FORK_GENERATION`]).
-fn generation() -> u64 {
-    FORK_GENERATION.load(Ordering::Relaxed)
 }
 
 /// A database that could not be opened again in a child process: every

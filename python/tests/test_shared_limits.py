@@ -138,3 +138,27 @@ def test_bad_store_options_are_invalid_argument() -> None:
         RateLimiter(LIMIT, store="local", manager=TokenManager(":memory:"))
     with pytest.raises(InvalidArgumentError):
         TokenManager(":memory:").rate_limit("", LIMIT)
+
+
+@needs_redis
+def test_a_forked_child_does_not_share_the_parents_redis_connection() -> None:
+    url = scratch_redis()
+    child_limit: List[RateLimitSpec] = [{"name": "m", "count": 1000, "period_ms": 600_000, "burst": 1000}]
+    parent_limit: List[RateLimitSpec] = [{"name": "m", "count": 5000, "period_ms": 600_000, "burst": 5000}]
+    rl = RateLimiter(store=url)
+    assert rl.check("warm", parent_limit)  # the parent now holds an idle connection
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            # Both processes talk at once: on one shared socket each would
+            # read answers meant for the other.
+            for i in range(400):
+                assert rl.check("child", child_limit).limits[0]["remaining"] == 999 - i
+            code = 0
+        finally:
+            os._exit(code)
+    for i in range(400):
+        assert rl.check("parent", parent_limit).limits[0]["remaining"] == 4999 - i
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -57,7 +57,9 @@ const MAX_IDLE: usize = 8;
 /// Rate limits decided by a Redis server (see the module docs).
 pub struct RedisLimiter {
     client: redis::Client,
-    idle: Mutex<Vec<redis::Connection>>,
+    /// Idle connections, and the fork generation they were opened in: a
+    /// child process never writes to a socket it shares with its parent.
+    idle: Mutex<(u64, Vec<redis::Connection>)>,
     script: redis::Script,
     prefix: String,
     timeout: Duration,
@@ -114,9 +116,10 @@ impl RedisLimiter {
         if timeout.is_zero() {
             return Err(Error::invalid("the Redis timeout must be positive"));
         }
+        crate::fork::watch_forks();
         Ok(RedisLimiter {
             client,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new((crate::fork::generation(), Vec::new())),
             script: redis::Script::new(SCRIPT),
             prefix,
             timeout,
@@ -124,8 +127,17 @@ impl RedisLimiter {
     }
 
     fn connection(&self) -> Result<redis::Connection> {
-        if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Ok(c);
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let now = crate::fork::generation();
+            if idle.0 != now {
+                // Inherited through fork(): the parent's; leaked, not closed.
+                std::mem::forget(std::mem::take(&mut idle.1));
+                idle.0 = now;
+            }
+            if let Some(c) = idle.1.pop() {
+                return Ok(c);
+            }
         }
         let c = self
             .client
@@ -193,14 +205,18 @@ impl RedisLimiter {
             Err(e) => {
                 // The server may have restarted: every idle connection is
                 // suspect, not only this one.
-                self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .1
+                    .clear();
                 return Err(storage("failed", e));
             }
         };
         // A connection that answered is reused; one that failed is dropped.
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(con);
+        if idle.1.len() < MAX_IDLE && idle.0 == crate::fork::generation() {
+            idle.1.push(con);
         }
         drop(idle);
         if answer.len() != 2 + 2 * limits.len() {
