@@ -398,8 +398,8 @@ impl Pg<'_> {
     }
 
     /// Commits (or rolls back) and gives the connection back.
-    fn finish(self, out: Result<()>) -> Result<()> {
-        let conn = self.conn.into_inner();
+    fn finish(&self, out: Result<()>) -> Result<()> {
+        let conn = self.conn.borrow_mut().take();
         let result = match conn {
             None => out,
             Some(mut c) => {
@@ -418,7 +418,7 @@ impl Pg<'_> {
                 }
             }
         };
-        for hash in self.changed.into_inner() {
+        for hash in self.changed.borrow_mut().drain(..) {
             self.store.states.forget(Some(hash));
         }
         result
@@ -461,6 +461,17 @@ impl Pg<'_> {
             );
         }
         Ok(state)
+    }
+}
+
+/// A use that ends without `finish` (a panic in the caller's closure):
+/// its connection may sit in an open transaction, so it is closed (the
+/// server rolls back) and its place in the pool freed.
+impl Drop for Pg<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.get_mut().take() {
+            self.store.give_back(c, false);
+        }
     }
 }
 
@@ -579,4 +590,50 @@ fn hash_of(payload: &str) -> Option<[u8; 32]> {
         *b = u8::from_str_radix(payload.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside a transaction frees its connection's place in the
+    /// pool: more panics than the pool has connections, then a query works.
+    #[test]
+    fn panics_do_not_leak_pool_connections() {
+        let base = std::env::var("IRONTOKEN_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".into());
+        let Ok(mut admin) = base
+            .parse::<postgres::Config>()
+            .map_err(|_| ())
+            .and_then(|mut c| {
+                c.connect_timeout(Duration::from_secs(2));
+                c.connect(NoTls).map_err(|_| ())
+            })
+        else {
+            eprintln!("skipped: no PostgreSQL at {base}");
+            return;
+        };
+        let schema = format!("itk_unit_{}", std::process::id());
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap();
+        let url = format!("{base}?options=-csearch_path%3D{schema}");
+        let store = PgStore::open(&url, Duration::from_millis(500), true).unwrap();
+        let backend: &dyn Backend = &store;
+        for _ in 0..MAX_CONNECTIONS + 4 {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                backend.write(|tx| -> Result<()> {
+                    tx.meta().put_once("k", "v")?;
+                    panic!("boom");
+                })
+            }));
+            assert!(r.is_err());
+        }
+        // Nothing of the panicked transactions stayed; the pool still lends.
+        assert_eq!(backend.read(|tx| tx.meta().get("k")).unwrap(), None);
+        drop(store);
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
+    }
 }
