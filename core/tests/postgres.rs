@@ -245,6 +245,14 @@ fn an_unreachable_server_is_a_storage_error() {
     assert!(!e.message().contains("password"));
     let e = TokenManager::open("postgresql://[bad").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    // A password never reaches an error message.
+    let e = TokenManager::open("postgresql://u:hunter2-secret@127.0.0.1:1/test?connect_timeout=1")
+        .unwrap_err();
+    assert!(!e.message().contains("hunter2"), "{e}");
+    // TLS is not in this build: required TLS is refused, never sent in clear.
+    let e = TokenManager::open("postgresql://postgres@127.0.0.1/test?sslmode=require").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().contains("TLS"), "{e}");
 }
 
 /// Counters of many keys, from two hosts, land exactly (written in batches).
