@@ -13,6 +13,8 @@ import pytest
 
 from irontoken import TokenManager
 
+# Skipped only where the platform has no fork() (Windows): the behaviour
+# under test is what a forked child inherits.
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 

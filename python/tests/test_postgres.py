@@ -16,6 +16,9 @@ from irontoken import TokenManager
 
 from conftest import pg_scratch, postgres_answers
 
+# Skipped only on a machine without the test PostgreSQL (make test prints one
+# "skipped: no PostgreSQL at ..." line); CI runs `make services-required`
+# first, so there these tests always run.
 pytestmark = pytest.mark.skipif(not postgres_answers(), reason="skipped: no PostgreSQL")
 
 

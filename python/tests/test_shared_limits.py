@@ -32,6 +32,8 @@ def redis_url() -> Optional[str]:
 
 
 REDIS = redis_url()
+# Skipped only on a machine without the test Redis (make test prints one
+# "skipped: no Redis at ..." line); CI requires Redis, so there they run.
 needs_redis = pytest.mark.skipif(REDIS is None, reason="skipped: no Redis")
 
 

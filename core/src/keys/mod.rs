@@ -395,7 +395,9 @@ impl TokenManager {
         rate_limit: bool,
         quota: Option<&crate::usage::quota::Amounts>,
     ) -> Result<Verification> {
-        let now = self.inner().now();
+        // One load of the manager's state for the whole verification.
+        let inner = self.inner();
+        let now = inner.now();
         let parsed = match format::parse(key) {
             Ok(p) => p,
             Err(_) => {
@@ -409,7 +411,6 @@ impl TokenManager {
             }
         };
         let hash = hash_key(key);
-        let inner = &self.inner();
         let found = inner.db.read(|c| {
             let mut found = None;
             c.keys().with_state_by_hash(&hash, &mut |st| {
@@ -463,10 +464,10 @@ impl TokenManager {
             (reason, rate, quota_decision) = self.apply_limits(&record, rate_limit, quota)?;
         }
         let mut v = if reason == VerifyReason::Valid {
-            self.inner().metrics.verification(reason);
-            self.inner().record_use(&record.id, now)?;
+            inner.metrics.verification(reason);
+            inner.record_use(&record.id, now)?;
             (record.usage_count, record.last_used_at) = entry.counters(now, 1);
-            self.inner().signals.activity(&record.id, 1, now);
+            inner.signals.activity(&record.id, 1, now);
             Verification {
                 valid: true,
                 reason,
