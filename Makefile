@@ -18,7 +18,7 @@ CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE)
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
 .PHONY: install test-install help build rust python node c demo test test-rust test-python test-node test-c test-docs \
-        lint fmt-check clippy header-check layers demo-cluster services-status services-required bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
+        lint fmt-check clippy header-check layers dist test-dist demo-cluster services-status services-required bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,8 +42,12 @@ node/node_modules/.installed: node/package.json
 	cd node && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-node: rust node/node_modules/.installed ## put the Node addon next to node/index.js
-	cp $(RELEASE)/libirontoken_node.so node/irontoken.node
+# The addon's file name carries the platform, as the loader (node/binding.js) looks for it.
+NODE_PLATFORM = $(shell node -p "require('./node/binding.js').platformName()")
+
+node: rust node/node_modules/.installed ## put the Node addon next to node/index.js (node/irontoken.<platform>.node)
+	rm -f node/irontoken.node
+	cp $(RELEASE)/libirontoken_node.so node/irontoken.$(NODE_PLATFORM).node
 
 c: rust ## build the C test programs against include/irontoken.h
 	mkdir -p $(CBUILD)
@@ -121,6 +125,33 @@ install: rust ## install the C library, header and irontoken.pc (PREFIX=/usr/loc
 test-install: ## install into a scratch DESTDIR, then build and run a C program through pkg-config, shared and static
 	bash tests/c/install_test.sh
 
+# Portable packages: built with zig for a glibc floor of 2.17 (manylinux2014),
+# so they install on RHEL 8, Debian 11, Ubuntu 20.04 and Amazon Linux 2. The
+# build tools (maturin, ziglang, cargo-zigbuild, auditwheel, check-jsonschema)
+# live in their own venv. tools/dist.py packs the npm, CLI and C artifacts.
+DIST_TOOLS  := target/dist-tools
+DIST_PATH   := $(abspath $(DIST_TOOLS))/bin:$(PATH)
+DIST_TARGET := x86_64-unknown-linux-gnu
+GLIBC_FLOOR := 2.17
+
+$(DIST_TOOLS)/.installed: Makefile
+	$(PYTHON) -m venv $(DIST_TOOLS)
+	$(DIST_TOOLS)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'ziglang>=0.13' \
+	  'cargo-zigbuild>=0.19' 'auditwheel>=6' 'check-jsonschema>=0.29'
+	touch $@
+
+dist: $(DIST_TOOLS)/.installed ## into dist/: manylinux2014 wheel + sdist, npm main + linux-x64-gnu packages, CLI and C tarballs
+	rm -rf dist && mkdir dist
+	cd python && PATH=$(DIST_PATH) maturin build --release --locked --zig --compatibility manylinux2014 --out ../dist
+	cd python && PATH=$(DIST_PATH) maturin sdist --out ../dist
+	PATH=$(DIST_PATH) cargo zigbuild --release --locked --target $(DIST_TARGET).$(GLIBC_FLOOR) \
+	  -p irontoken-node -p irontoken-c -p irontoken-cli
+	$(PYTHON) tools/dist.py --target $(DIST_TARGET) --build-dir target/$(DIST_TARGET)/release
+	@ls -l dist
+
+test-dist: dist ## every artifact of dist/ installed outside the repository without cargo, then run (tests/dist/run.sh)
+	GLIBC_FLOOR=$(GLIBC_FLOOR) bash tests/dist/run.sh
+
 lint: fmt-check clippy header-check layers ## formatting, clippy -D warnings, header freshness, one-way imports in core
 
 layers: ## core's modules import only their own layer or below (tools/layers.py)
@@ -165,7 +196,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 
 clean: ## remove build outputs
 	$(CARGO) clean
-	rm -rf $(VENV) node/node_modules node/irontoken.node python/irontoken/*.so .demo
+	rm -rf $(VENV) dist node/node_modules node/*.node python/irontoken/*.so .demo
 
 FUZZ_TARGETS := api_key jwt_verify jwt_unverified key_material options_json ratelimit
 FUZZ_SECONDS ?= 60

@@ -5,14 +5,9 @@
 const util = require('node:util')
 const crypto = require('node:crypto')
 
-let native
-try {
-  native = require(process.env.IRONTOKEN_NATIVE_PATH || './irontoken.node')
-} catch (e) {
-  throw new Error(
-    `irontoken: cannot load the native addon (${e.message}). Build it with \`make node\` from the repository root.`,
-  )
-}
+// The addon for this platform (binding.js: IRONTOKEN_NATIVE_PATH, a local
+// build, or the @irontoken/<platform> package).
+const native = require('./binding.js').load()
 
 // napi-rs reports argument-conversion failures with its own status names;
 // they all mean the caller passed a bad argument.
