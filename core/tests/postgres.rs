@@ -249,10 +249,89 @@ fn an_unreachable_server_is_a_storage_error() {
     let e = TokenManager::open("postgresql://u:hunter2-secret@127.0.0.1:1/test?connect_timeout=1")
         .unwrap_err();
     assert!(!e.message().contains("hunter2"), "{e}");
-    // TLS is not in this build: required TLS is refused, never sent in clear.
-    let e = TokenManager::open("postgresql://postgres@127.0.0.1/test?sslmode=require").unwrap_err();
+    // An unknown sslmode is refused, never taken as "no TLS".
+    let e = TokenManager::open("postgresql://postgres@127.0.0.1/test?sslmode=requir").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    assert!(e.message().contains("TLS"), "{e}");
+    assert!(e.message().contains("sslmode"), "{e}");
+}
+
+/// TLS verifies the server. The test server's certificate is the machine's
+/// self-signed one (Debian's snakeoil, issued to `localhost`): trusted
+/// through `sslrootcert`, a manager connects encrypted (the server says so);
+/// without it (the Mozilla roots), or under another host name, the handshake
+/// is refused with a STORAGE error — never a fallback to clear text.
+#[test]
+fn tls_connections_verify_the_server_certificate() {
+    const CA: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    if !postgres_answers() {
+        return;
+    }
+    let base = common::postgres_base();
+    if !std::path::Path::new(CA).exists() || !base.contains("@127.0.0.1") {
+        eprintln!("skipped: TLS needs the test server at 127.0.0.1 with {CA}");
+        return;
+    }
+    let mut admin = base
+        .parse::<postgres::Config>()
+        .unwrap()
+        .connect(postgres::NoTls)
+        .unwrap();
+    let ssl: String = admin.query_one("SHOW ssl", &[]).unwrap().get(0);
+    if ssl != "on" {
+        eprintln!("skipped: the test server has ssl = {ssl}");
+        return;
+    }
+    let s = PgScratch::new();
+    let app = format!("itk_tls_{}", std::process::id());
+    let at = |host: &str, tls: &str| {
+        format!("{}&application_name={app}&{tls}", s.url())
+            .replace("@127.0.0.1", &format!("@{host}"))
+    };
+    let trusted = format!("sslmode=verify-full&sslrootcert={}", CA.replace('/', "%2F"));
+    let tm = TokenManager::open(&at("localhost", &trusted)).unwrap();
+    let created = tm
+        .create_key(&NewKey {
+            owner: "tls".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(tm.verify_key(&created.key, &[]).unwrap().valid);
+    let encrypted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1 AND s.ssl",
+            &[&app],
+        )
+        .unwrap()
+        .get(0);
+    let clear: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1 AND NOT s.ssl",
+            &[&app],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "no encrypted connection seen by the server");
+    assert_eq!(clear, 0, "a connection went in clear");
+    drop(tm);
+
+    for (host, tls, why) in [
+        (
+            "localhost",
+            "sslmode=require".to_string(),
+            "an issuer outside the Mozilla roots",
+        ),
+        (
+            "127.0.0.1",
+            trusted.clone(),
+            "a certificate for localhost, not 127.0.0.1",
+        ),
+    ] {
+        let e = TokenManager::open(&at(host, &tls)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Storage, "{why}: {e}");
+        assert!(e.message().contains("certificate"), "{why}: {e}");
+    }
 }
 
 /// Counters of many keys, from two hosts, land exactly (written in batches).

@@ -86,6 +86,40 @@ function worker(kind, url, arg, onLine) {
   })
 }
 
+test('PostgreSQL: TLS verifies the server certificate, never falls back to clear text', async (t) => {
+  const CA = '/etc/ssl/certs/ssl-cert-snakeoil.pem'
+  if (!(await answers())) return t.skip(`skipped: no PostgreSQL at ${BASE}`)
+  if (!require('node:fs').existsSync(CA) || !BASE.includes('@127.0.0.1')) {
+    return t.skip(`skipped: TLS needs the test server at 127.0.0.1 with ${CA}`)
+  }
+  const s = await scratch()
+  const admin = new Client({ connectionString: BASE })
+  await admin.connect()
+  try {
+    if ((await admin.query('SHOW ssl')).rows[0].ssl !== 'on') return t.skip('skipped: the test server has ssl off')
+    const app = `itk_node_tls_${process.pid}`
+    const trusted = `sslmode=verify-full&sslrootcert=${encodeURIComponent(CA)}`
+    const local = s.url.replace('@127.0.0.1', '@localhost')
+    const tm = new TokenManager(`${local}&application_name=${app}&${trusted}`)
+    const created = tm.createKey({ owner: 'tls' })
+    assert.equal(tm.verifyKey(created.key).valid, true)
+    const { rows } = await admin.query(
+      'SELECT s.ssl, count(*)::int AS n FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) ' +
+        'WHERE a.application_name = $1 GROUP BY s.ssl',
+      [app],
+    )
+    assert.ok(rows.some((r) => r.ssl && r.n >= 1), JSON.stringify(rows))
+    assert.ok(!rows.some((r) => !r.ssl), JSON.stringify(rows))
+    tm.close()
+    for (const bad of [`${local}&sslmode=require`, `${s.url}&${trusted}`]) {
+      assert.throws(() => new TokenManager(bad), (e) => e.code === 'STORAGE' && /certificate/.test(e.message))
+    }
+  } finally {
+    await admin.end()
+    await s.drop()
+  }
+})
+
 test('PostgreSQL: four processes share one quota exactly', async (t) => {
   if (!(await answers())) return t.skip(`skipped: no PostgreSQL at ${BASE}`)
   const s = await scratch()

@@ -137,3 +137,42 @@ def test_fork_with_postgres(url: str) -> None:
     tm.flush()
     assert tm.get_key(created.record.id).usage_count == 6
     tm.close()
+
+
+SNAKEOIL = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+
+
+def test_tls_verifies_the_server(url: str) -> None:
+    """sslmode=verify-full with the server's CA connects encrypted (the
+    server says so); without the CA, or under a name the certificate does
+    not carry, the connection is refused with StorageError — never made in
+    clear."""
+    import psycopg
+
+    from irontoken import StorageError
+
+    if not os.path.exists(SNAKEOIL) or "@127.0.0.1" not in url:
+        pytest.skip(f"skipped: TLS needs the test server at 127.0.0.1 with {SNAKEOIL}")
+    admin_url = url.split("?")[0]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        if admin.execute("SHOW ssl").fetchone() != ("on",):
+            pytest.skip("skipped: the test server has ssl off")
+        app = f"itk_py_tls_{os.getpid()}"
+        trusted = f"sslmode=verify-full&sslrootcert={SNAKEOIL.replace('/', '%2F')}"
+        tls_url = url.replace("@127.0.0.1", "@localhost") + f"&application_name={app}&{trusted}"
+        with TokenManager(tls_url) as tm:
+            created = tm.create_key("tls")
+            assert tm.verify_key(created.key).valid
+            rows = admin.execute(
+                "SELECT s.ssl, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                "WHERE a.application_name = %s GROUP BY s.ssl",
+                (app,),
+            ).fetchall()
+            assert dict(rows).get(True, 0) >= 1 and dict(rows).get(False, 0) == 0, rows
+    for bad in (
+        url.replace("@127.0.0.1", "@localhost") + "&sslmode=require",  # CA not trusted
+        url + "&" + trusted,  # certificate issued to localhost, not 127.0.0.1
+    ):
+        with pytest.raises(StorageError, match="certificate") as e:
+            TokenManager(bad)
+        assert e.value.code == "STORAGE"

@@ -898,6 +898,39 @@ static void test_create_many(void) {
     itk_manager_free(m);
 }
 
+/* PostgreSQL over TLS: a server certificate the client does not trust (the
+ * test server's self-signed one, without sslrootcert; or one issued to
+ * localhost reached as 127.0.0.1) refuses the connection with STORAGE and
+ * says why — never a fallback to clear text. The trusted case is tested from
+ * Rust, Python and Node, which can create a scratch schema. */
+static void test_postgres_tls(void) {
+    const char *ca = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    if (access(ca, R_OK) != 0) {
+        printf("skipped: PostgreSQL TLS needs %s\n", ca);
+        return;
+    }
+    itk_manager *m = NULL;
+    itk_status st = itk_manager_open("postgresql://postgres@localhost:5432/test?sslmode=require&connect_timeout=3", NULL, &m);
+    if (st == ITK_STATUS_STORAGE) {
+        char msg[512];
+        itk_last_error_message(msg, sizeof msg);
+        if (strstr(msg, "certificate") == NULL) {
+            printf("skipped: no PostgreSQL with TLS at localhost:5432 (%s)\n", msg);
+            return;
+        }
+        CHECK(strstr(msg, "UnknownIssuer") != NULL);
+        st = itk_manager_open("postgresql://postgres@127.0.0.1:5432/test?sslmode=verify-full"
+                              "&sslrootcert=%2Fetc%2Fssl%2Fcerts%2Fssl-cert-snakeoil.pem", NULL, &m);
+        CHECK(st == ITK_STATUS_STORAGE);
+        itk_last_error_message(msg, sizeof msg);
+        CHECK(strstr(msg, "not valid for name") != NULL);
+    } else {
+        CHECK(st == ITK_STATUS_STORAGE);
+        itk_manager_free(m);
+    }
+    CHECK(itk_manager_open("postgresql://postgres@localhost/test?sslmode=bogus", NULL, &m) == ITK_STATUS_INVALID_ARGUMENT);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -915,6 +948,7 @@ int main(int argc, char **argv) {
     test_hostile_input();
     test_threads_and_file(argv[2]);
     test_shared_limits(argv[2]);
+    test_postgres_tls();
     printf("c: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

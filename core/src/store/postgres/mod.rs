@@ -11,16 +11,18 @@
 //! again; with the `strict` option every verification reads the database.
 
 mod queries;
+mod tls;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Access, Backend, KeyState, Tx};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use tls::Tls;
 
 /// The schema, one entry per version (never edit a released one).
 const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
@@ -77,7 +79,17 @@ impl From<postgres::Error> for Error {
                 ErrorKind::Storage,
                 "the connection to PostgreSQL was closed",
             ),
-            None => Error::new(ErrorKind::Storage, format!("PostgreSQL unreachable: {e}")),
+            None => {
+                // The cause (a refused connection, a certificate the TLS
+                // handshake did not trust) is in the source chain.
+                let mut msg = format!("PostgreSQL unreachable: {e}");
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    msg.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                Error::new(ErrorKind::Storage, msg)
+            }
         }
     }
 }
@@ -159,6 +171,8 @@ impl States {
 /// The PostgreSQL store (see the module docs).
 pub(crate) struct PgStore {
     config: postgres::Config,
+    /// Whether (and how) connections use TLS.
+    tls: Tls,
     idle: Mutex<Vec<Conn>>,
     /// Connections open (idle or lent).
     open: Mutex<usize>,
@@ -175,8 +189,10 @@ impl Drop for PgStore {
 }
 
 /// Parses a `postgresql://` or `postgres://` URL (libpq's form, with its
-/// query parameters: `sslmode`, `connect_timeout`, `options`...).
-fn config_of(url: &str) -> Result<postgres::Config> {
+/// query parameters: `sslmode`, `sslrootcert`, `connect_timeout`,
+/// `options`...) into the connection settings and the TLS to use.
+fn config_of(url: &str) -> Result<(postgres::Config, Tls)> {
+    let (url, tls) = tls::split(url)?;
     let mut config: postgres::Config = url.parse().map_err(|_| {
         Error::invalid(
             "invalid PostgreSQL URL (expected postgresql://user[:password]@host[:port]/database)",
@@ -188,21 +204,17 @@ fn config_of(url: &str) -> Result<postgres::Config> {
     if config.get_application_name().is_none() {
         config.application_name("irontoken");
     }
-    if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
-        return Err(Error::invalid(
-            "sslmode=require: this build connects without TLS (use sslmode=disable or prefer, or a TLS-terminating proxy)",
-        ));
-    }
-    Ok(config)
+    Ok((config, tls))
 }
 
 impl PgStore {
     /// Connects, migrates the schema (once, under an advisory lock) and
     /// starts the change listener.
     pub(crate) fn open(url: &str, busy_timeout: Duration, strict: bool) -> Result<PgStore> {
-        let config = config_of(url)?;
+        let (config, tls) = config_of(url)?;
         let store = PgStore {
             config,
+            tls,
             idle: Mutex::new(Vec::new()),
             open: Mutex::new(0),
             returned: Condvar::new(),
@@ -221,17 +233,18 @@ impl PgStore {
         migrated?;
         if !strict {
             let config = store.config.clone();
+            let tls = store.tls.clone();
             let states = store.states.clone();
             std::thread::Builder::new()
                 .name("irontoken-pg-listen".into())
-                .spawn(move || listen(&config, &states))
+                .spawn(move || listen(&config, &tls, &states))
                 .map_err(|e| Error::new(ErrorKind::Internal, format!("spawn failed: {e}")))?;
         }
         Ok(store)
     }
 
     fn connect(&self) -> Result<Conn> {
-        let mut client = self.config.connect(NoTls)?;
+        let mut client = self.tls.connect(&self.config)?;
         let ms = self.busy_timeout.as_millis().max(1);
         client.batch_execute(&format!("SET lock_timeout = {ms}"))?;
         Ok(Conn {
@@ -548,10 +561,10 @@ fn migrate(client: &mut Client) -> Result<()> {
 /// process (or host) changes. While disconnected it retries, and the cache
 /// serves states no older than [`STALE_AFTER`]; on reconnecting it forgets
 /// everything (changes may have been missed).
-fn listen(config: &postgres::Config, states: &States) {
+fn listen(config: &postgres::Config, tls: &Tls, states: &States) {
     let mut backoff = Duration::from_millis(50);
     while !states.stop.load(Ordering::SeqCst) {
-        let mut client = match config.connect(NoTls) {
+        let mut client = match tls.connect(config) {
             Ok(c) => c,
             Err(_) => {
                 std::thread::sleep(backoff);
@@ -607,7 +620,7 @@ mod tests {
             .map_err(|_| ())
             .and_then(|mut c| {
                 c.connect_timeout(Duration::from_secs(2));
-                c.connect(NoTls).map_err(|_| ())
+                c.connect(postgres::NoTls).map_err(|_| ())
             })
         else {
             eprintln!("skipped: no PostgreSQL at {base}");
