@@ -69,7 +69,7 @@ test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again o
 	$(CARGO) test --locked
 	@if $(PYTHON) tools/services.py postgres; then \
 	  echo "the key, quota, session, usage and agent suites on PostgreSQL:"; \
-	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test usage --test ratelimit; \
+	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test usage --test ratelimit --test import; \
 	fi
 
 services-status: ## one "skipped: no ... at ..." line per test service that does not answer
@@ -82,7 +82,7 @@ test-python: python ## pytest (the key and usage suites again on PostgreSQL when
 	cd python && $(VENV_ABS)/bin/pytest -q tests
 	@if $(PYTHON) tools/services.py postgres; then \
 	  echo "the key and usage suites on PostgreSQL:"; \
-	  cd python && IRONTOKEN_TEST_STORE=postgres $(VENV_ABS)/bin/pytest -q tests/test_keys.py tests/test_usage.py; \
+	  cd python && IRONTOKEN_TEST_STORE=postgres $(VENV_ABS)/bin/pytest -q tests/test_keys.py tests/test_usage.py tests/test_import.py; \
 	fi
 	$(PYTHON) tests/vectors/ratelimit_model.py
 	cd python && $(VENV_ABS)/bin/python -m mypy.stubtest irontoken._native

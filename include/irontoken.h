@@ -573,6 +573,29 @@ itk_status itk_key_create_many(const struct itk_manager *m,
                                char **out_created_json);
 
 /**
+ * Imports a key from another system. `request_json` is an object with
+ * `key` (the plaintext) or `key_hash` (its SHA-256: 64 hex or 44 base64
+ * characters), `owner` (required), `name`, `description`, `scopes`,
+ * `metadata`, `expires_at`, `display_prefix`, `rate_limits`, `actor`. A key
+ * not in irontoken's format becomes a legacy key, verified by its hash.
+ * Writes the record JSON to `*out_record_json` (may be NULL if not wanted;
+ * free with `itk_string_free`). `CONFLICT` if the key is here already.
+ */
+itk_status itk_key_import(const struct itk_manager *m,
+                          const char *request_json,
+                          char **out_record_json);
+
+/**
+ * Imports many keys in one transaction: all or none (the first bad entry's
+ * index is in the message); at most 100 000 per call. `requests_json` is an
+ * array of `itk_key_import` request objects; the records, in order, go to
+ * `*out_records_json` as a JSON array (may be NULL; free with `itk_string_free`).
+ */
+itk_status itk_key_import_many(const struct itk_manager *m,
+                               const char *requests_json,
+                               char **out_records_json);
+
+/**
  * Verifies `key`. A refused key is a success with `*out_reason` != VALID.
  * `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
  * which the key must hold. If `out_record_json` is not NULL it receives the

@@ -446,6 +446,27 @@ export interface CreateKeyOptions {
   actor?: string
 }
 
+/**
+ * A key brought in from another system: its plaintext (`key`) or the SHA-256
+ * of it (`keyHash`: 64 hex or 44 base64 characters), never both. A key not in
+ * irontoken's format becomes a legacy key (prefix 'legacy'), verified by hash.
+ */
+export interface ImportKeyOptions {
+  key?: string
+  keyHash?: string
+  owner: string
+  name?: string
+  description?: string
+  scopes?: string[]
+  metadata?: Record<string, unknown>
+  /** Absolute expiry (Unix seconds, in the future). */
+  expiresAt?: number
+  /** Shown in listings instead of the key (at most 32 characters). */
+  displayPrefix?: string
+  rateLimits?: RateLimitSpec[]
+  actor?: string
+}
+
 export interface ListKeysOptions {
   owner?: string
   status?: KeyStatus
@@ -510,6 +531,10 @@ export declare class TokenManager {
   createKey(options: CreateKeyOptions): CreatedKey
   /** Creates many keys in one transaction: all or none; at most 100 000 per call. */
   createKeys(requests: CreateKeyOptions[]): CreatedKey[]
+  /** Imports a key from another system (CONFLICT if it is here already). */
+  importKey(options: ImportKeyOptions): KeyRecord
+  /** Imports many keys in one transaction: all or none; the first bad entry's index is in the error. */
+  importKeys(keys: ImportKeyOptions[]): KeyRecord[]
   verifyKey(key: string, requiredScopes?: string[]): VerifyResult
   getKey(keyId: string): KeyRecord
   listKeys(options?: ListKeysOptions): Page<KeyRecord>
@@ -588,6 +613,7 @@ export declare class TokenManager {
   // a key generation. Rejections carry the same `code` as the sync calls.
   createKeyAsync(options: CreateKeyOptions): Promise<CreatedKey>
   createKeysAsync(requests: CreateKeyOptions[]): Promise<CreatedKey[]>
+  importKeysAsync(keys: ImportKeyOptions[]): Promise<KeyRecord[]>
   verifyKeyAsync(key: string, requiredScopes?: string[]): Promise<VerifyResult>
   revokeKeyAsync(keyId: string, options?: RevokeOptions): Promise<KeyRecord>
   rotateKeyAsync(keyId: string, options?: RotateKeyOptions): Promise<CreatedKey>
@@ -805,3 +831,20 @@ export declare class RateLimiter {
   peek(key: string, limits?: Limit[], nowMs?: number): RateDecision
   get size(): number
 }
+
+/** Whether a refusal may be a key of the old system: NOT_FOUND or MALFORMED, 16-512 visible ASCII characters, not in irontoken's format. */
+export declare function upgradable(key: string, reason: VerifyReason): boolean
+
+/**
+ * Verifies `key` off the event loop; if irontoken does not know it and it may
+ * be an old key, awaits `legacyCheck(key)` (the old system's bcrypt check):
+ * the fields of `importKey` (without `key`) when the key is good, else null.
+ * The key is then imported and verified again, so its next verification
+ * never reaches the old check.
+ */
+export declare function verifyOrUpgrade(
+  tm: TokenManager,
+  key: string,
+  legacyCheck: (key: string) => Omit<ImportKeyOptions, 'key' | 'keyHash'> | null | undefined | Promise<Omit<ImportKeyOptions, 'key' | 'keyHash'> | null | undefined>,
+  requiredScopes?: string[],
+): Promise<VerifyResult>

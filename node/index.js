@@ -567,6 +567,41 @@ class RateLimiter {
   }
 }
 
+// Moving keys over from the old system (bcrypt-hashed keys cannot be looked
+// up): irontoken first; the old check only for a key irontoken does not know
+// that may be an old one; a good old key is imported on that first use.
+
+/** Whether a refusal may be a key of the old system (see verifyOrUpgrade). */
+function upgradable(key, reason) {
+  return (
+    (reason === 'NOT_FOUND' || reason === 'MALFORMED') &&
+    typeof key === 'string' &&
+    key.length >= 16 &&
+    key.length <= 512 &&
+    /^[\x21-\x7e]+$/.test(key) &&
+    !native.isWellFormed(key)
+  )
+}
+
+/**
+ * Verifies `key` off the event loop; if irontoken does not know it and it may
+ * be an old key, awaits `legacyCheck(key)` (the old bcrypt check) — the
+ * fields of `importKey` (`owner` required) when the key is good, else null —
+ * imports the key and verifies it again.
+ */
+async function verifyOrUpgrade(tm, key, legacyCheck, requiredScopes) {
+  const result = await tm.verifyKeyAsync(key, requiredScopes)
+  if (result.valid || !upgradable(key, result.reason)) return result
+  const fields = await legacyCheck(key)
+  if (!fields) return result
+  try {
+    await tm.importKeysAsync([{ ...fields, key }])
+  } catch (e) {
+    if (!e || e.code !== 'CONFLICT') throw e // CONFLICT: a concurrent request imported it first
+  }
+  return tm.verifyKeyAsync(key, requiredScopes)
+}
+
 module.exports = {
   TokenManager: IronTokenManager,
   CreatedKey,
@@ -579,5 +614,7 @@ module.exports = {
   createRemoteJWKSet,
   errors,
   isWellFormed,
+  upgradable,
+  verifyOrUpgrade,
   version: native.version(),
 }

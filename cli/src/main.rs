@@ -15,8 +15,8 @@ mod usage;
 
 use clap::{Args, Parser, Subcommand};
 use irontoken::{
-    AuditEvent, AuditFilter, Clock, CreatedKey, Error, KeyFilter, KeyRecord, KeyStatus, KeyUpdate,
-    NewKey, Page, RotateOptions, TokenManager,
+    AuditEvent, AuditFilter, Clock, CreatedKey, Error, ImportKey, KeyFilter, KeyRecord, KeyStatus,
+    KeyUpdate, NewKey, Page, RotateOptions, TokenManager,
 };
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, IsTerminal, Write};
@@ -94,7 +94,7 @@ impl Command {
     fn creates(&self) -> bool {
         matches!(
             self,
-            Command::Keys(KeysCmd::Create(_))
+            Command::Keys(KeysCmd::Create(_) | KeysCmd::Import { .. })
                 | Command::Jwt(JwtCmd::Keys(SigningCmd::Generate { .. }))
                 | Command::Quota(usage::QuotaCmd::Set { .. })
                 | Command::Budgets(usage::BudgetsCmd::Create { .. })
@@ -311,6 +311,17 @@ enum KeysCmd {
         /// Seconds the old key keeps verifying (0: revoke it now).
         #[arg(long, default_value_t = 0)]
         overlap: i64,
+    },
+    /// Import keys from another system by their SHA-256, all or none:
+    /// CSV (header: key_hash, owner, and optionally name, description,
+    /// scopes (space-separated), expires_at, display_prefix, metadata) or
+    /// JSON lines (import_key objects with key_hash). Plaintexts are refused.
+    Import {
+        /// The file (`-`: stdin).
+        file: std::path::PathBuf,
+        /// csv or jsonl (default: from the file name, jsonl otherwise).
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Delete a key's record (its audit history stays).
     Delete {
@@ -913,6 +924,17 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                     say!("{}", at.token);
                 }
             }
+            KeysCmd::Import { file, format } => {
+                let reqs = read_imports(file, format.as_deref(), actor.as_deref())?;
+                let records = tm.import_keys(&reqs)?;
+                if out.json {
+                    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+                    say!("{}", json!({"imported": records.len(), "ids": ids}));
+                } else {
+                    let n = records.len();
+                    say!("imported {n} key{}", if n == 1 { "" } else { "s" });
+                }
+            }
             KeysCmd::Delete { id } => {
                 tm.delete_key(id, actor.as_deref())?;
                 if out.json {
@@ -1089,4 +1111,132 @@ impl Printer {
             ]
         });
     }
+}
+
+/// The import requests in `file` (CSV or JSON lines), hashes only.
+fn read_imports(
+    file: &std::path::Path,
+    format: Option<&str>,
+    actor: Option<&str>,
+) -> Result<Vec<ImportKey>, Error> {
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::invalid(format!("cannot read stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", file.display())))?
+    };
+    let csv = match format {
+        Some("csv") => true,
+        Some("jsonl") => false,
+        Some(f) => return Err(Error::invalid(format!("--format: csv or jsonl, not {f:?}"))),
+        None => file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+    };
+    let mut reqs = if csv {
+        imports_from_csv(&text)?
+    } else {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let req: ImportKey = serde_json::from_str(line).map_err(|e| {
+                // serde quotes values; name the line and the column only.
+                Error::invalid(format!(
+                    "line {}: not an import object (column {}: {})",
+                    i + 1,
+                    e.column(),
+                    match e.classify() {
+                        serde_json::error::Category::Data =>
+                            "a field is missing or of the wrong type",
+                        _ => "not valid JSON",
+                    }
+                ))
+            })?;
+            out.push(req);
+        }
+        out
+    };
+    for (i, r) in reqs.iter_mut().enumerate() {
+        if r.key.is_some() {
+            return Err(Error::invalid(format!(
+                "entry {}: plaintext keys are not imported from files (give key_hash, the SHA-256)",
+                i + 1
+            )));
+        }
+        if r.actor.is_none() {
+            r.actor = actor.map(str::to_string);
+        }
+    }
+    Ok(reqs)
+}
+
+fn imports_from_csv(text: &str) -> Result<Vec<ImportKey>, Error> {
+    let bad = |row: usize, what: String| Error::invalid(format!("row {row}: {what}"));
+    let mut rd = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = rd
+        .headers()
+        .map_err(|e| Error::invalid(format!("CSV header: {e}")))?
+        .clone();
+    for h in &headers {
+        if !matches!(
+            h,
+            "key_hash"
+                | "owner"
+                | "name"
+                | "description"
+                | "scopes"
+                | "expires_at"
+                | "display_prefix"
+                | "metadata"
+        ) {
+            return Err(Error::invalid(format!(
+                "CSV column {h:?} is not one of key_hash, owner, name, description, scopes, \
+                 expires_at, display_prefix, metadata"
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let row = i + 2;
+        let rec = rec.map_err(|e| bad(row, format!("{e}")))?;
+        let get = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .and_then(|p| rec.get(p))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        out.push(ImportKey {
+            key_hash: get("key_hash"),
+            owner: get("owner").unwrap_or_default(),
+            name: get("name").unwrap_or_default(),
+            description: get("description").unwrap_or_default(),
+            scopes: get("scopes")
+                .map(|s| s.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            expires_at: get("expires_at")
+                .map(|v| {
+                    v.parse::<i64>()
+                        .map_err(|_| bad(row, "expires_at: Unix seconds".into()))
+                })
+                .transpose()?,
+            display_prefix: get("display_prefix"),
+            metadata: get("metadata")
+                .map(|m| match serde_json::from_str::<serde_json::Value>(&m) {
+                    Ok(serde_json::Value::Object(o)) => Ok(o),
+                    _ => Err(bad(row, "metadata: a JSON object".into())),
+                })
+                .transpose()?,
+            ..Default::default()
+        });
+    }
+    Ok(out)
 }

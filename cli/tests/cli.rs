@@ -994,3 +994,104 @@ fn ratelimit_check_is_shared_through_the_database() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("INVALID_ARGUMENT"));
 }
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `keys import`: CSV and JSON lines of hashes, all or none, audited; a
+/// plaintext in the file is refused and not echoed.
+#[test]
+fn keys_import_from_csv_and_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let db = db.to_str().unwrap();
+    let (a, b, c) = (
+        "old-key-aaaaaaaaaaaaaaaa",
+        "old-key-bbbbbbbbbbbbbbbb",
+        "old-key-cccccccccccccccc",
+    );
+    let csv = dir.path().join("keys.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "key_hash,owner,scopes,metadata,display_prefix\n\
+             {},alice,read write,\"{{\"\"plan\"\": \"\"pro\"\"}}\",old…aa\n\
+             {},bob,,,\n",
+            sha256_hex(a),
+            sha256_hex(b)
+        ),
+    )
+    .unwrap();
+    let out = json(&cli(
+        db,
+        &[
+            "--json",
+            "--actor",
+            "migration",
+            "keys",
+            "import",
+            csv.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out["imported"], 2);
+    let verified = cli(db, &["keys", "verify", a, "--scope", "write"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(cli(db, &["keys", "verify", b]).status.success());
+    let audit = json(&cli(db, &["--json", "audit", "list", "--by", "migration"]));
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2);
+
+    // JSON lines with one bad entry: nothing is imported.
+    let jsonl = dir.path().join("keys.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!(
+            "{{\"key_hash\": \"{}\", \"owner\": \"carol\"}}\n{{\"key_hash\": \"{}\", \"owner\": \"dup\"}}\n",
+            sha256_hex(c),
+            sha256_hex(a)
+        ),
+    )
+    .unwrap();
+    let o = cli(db, &["keys", "import", jsonl.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(10 + 7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("key 1: "));
+    assert_eq!(cli(db, &["keys", "verify", c]).status.code(), Some(1));
+
+    // A plaintext in the file is refused without being echoed.
+    std::fs::write(
+        &jsonl,
+        format!("{{\"key\": \"{c}\", \"owner\": \"carol\"}}\n"),
+    )
+    .unwrap();
+    let o = cli(
+        db,
+        &[
+            "keys",
+            "import",
+            "--format",
+            "jsonl",
+            jsonl.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(10 + 1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("key_hash") && !err.contains(c), "{err}");
+    // Malformed JSON names the line, not the text.
+    std::fs::write(&jsonl, format!("{{\"key_hash\": {c}}}\n")).unwrap();
+    let o = cli(db, &["keys", "import", jsonl.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 1") && !err.contains(c), "{err}");
+}

@@ -36,8 +36,9 @@ pub use model::audit;
 pub use audit::{AuditEvent, AuditFilter};
 pub use error::{Error, ErrorKind, Result, catch_panic};
 pub use keys::{
-    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, MAX_BULK_KEYS, NewKey, Page,
-    RotateOptions, Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
+    CreatedKey, ImportKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, LEGACY_PREFIX,
+    LEGACY_RECHECK_MS, MAX_BULK_KEYS, NewKey, Page, RotateOptions, Verification, VerifyOptions,
+    VerifyReason, is_bidi_or_invisible,
 };
 pub use limiter::SharedLimiter;
 pub use manager::{

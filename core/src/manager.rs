@@ -395,6 +395,8 @@ pub(crate) struct Inner {
     pub rates: Rates,
     /// Allow requests when the rate-limit store fails.
     pub rate_limit_fail_open: bool,
+    /// Whether the database holds imported legacy keys (see `keys::import`).
+    pub legacy: crate::keys::LegacyKeys,
     /// The fork generation of the process this state belongs to.
     generation: u64,
     /// The thread that writes buffered data in the background.
@@ -444,6 +446,7 @@ impl Inner {
             rates,
             rate_limit_fail_open: options.rate_limit_fail_open,
             threshold: options.flush_threshold.max(1),
+            legacy: Default::default(),
             generation,
             flusher: Mutex::new(None),
         })

@@ -223,6 +223,22 @@ class TokenManager:
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
     def create_keys(self, requests: Sequence[Mapping[str, Any]]) -> List[CreatedKey]: ...
+    def import_key(
+        self,
+        key: Optional[str] = None,
+        *,
+        key_hash: Optional[str] = None,
+        owner: str,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        scopes: Optional[Sequence[str]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        expires_at: Optional[int] = None,
+        display_prefix: Optional[str] = None,
+        rate_limits: Optional[Sequence[RateLimitSpec]] = None,
+        actor: Optional[str] = None,
+    ) -> KeyRecord: ...
+    def import_keys(self, keys: Sequence[Mapping[str, Any]]) -> List[KeyRecord]: ...
     def verify_key(
         self, key: str, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -168,7 +168,8 @@ def test_tls_verifies_the_server(url: str) -> None:
                 "WHERE a.application_name = %s GROUP BY s.ssl",
                 (app,),
             ).fetchall()
-            assert dict(rows).get(True, 0) >= 1 and dict(rows).get(False, 0) == 0, rows
+            by_ssl: Dict[bool, int] = {bool(r[0]): int(r[1]) for r in rows}
+            assert by_ssl.get(True, 0) >= 1 and by_ssl.get(False, 0) == 0, rows
     for bad in (
         url.replace("@127.0.0.1", "@localhost") + "&sslmode=require",  # CA not trusted
         url + "&" + trusted,  # certificate issued to localhost, not 127.0.0.1

@@ -931,6 +931,40 @@ static void test_postgres_tls(void) {
     CHECK(itk_manager_open("postgresql://postgres@localhost/test?sslmode=bogus", NULL, &m) == ITK_STATUS_INVALID_ARGUMENT);
 }
 
+/* Keys from another system: a legacy key by plaintext and one by SHA-256,
+ * all-or-nothing batches, CONFLICT on a key already here, NULL arguments. */
+static void test_import(void) {
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(":memory:", NULL, &m) == ITK_STATUS_OK);
+    const char *old = "dev-sk-4f1c9a7e2b8d6035aa71";
+    itk_verify_reason reason = ITK_VERIFY_REASON_VALID;
+    CHECK(itk_key_verify(m, old, NULL, 0, &reason, NULL) == ITK_STATUS_OK && reason == ITK_VERIFY_REASON_MALFORMED);
+    char *record = NULL;
+    CHECK(itk_key_import(m, "{\"key\": \"dev-sk-4f1c9a7e2b8d6035aa71\", \"owner\": \"acme\", \"scopes\": [\"read\"]}",
+                         &record) == ITK_STATUS_OK);
+    CHECK(record != NULL && strstr(record, "\"prefix\":\"legacy\"") != NULL && strstr(record, "4f1c9a7e") == NULL);
+    itk_string_free(record);
+    const char *need[] = {"read"};
+    CHECK(itk_key_verify(m, old, need, 1, &reason, NULL) == ITK_STATUS_OK && reason == ITK_VERIFY_REASON_VALID);
+    /* entry 0 is a valid SHA-256 (any 64 hex digits), entry 1 is not: nothing is imported */
+    char *records = NULL;
+    CHECK(itk_key_import_many(m,
+                              "[{\"key_hash\": \"e8bd1b8c3d6f06c7ea6b5d9e3c3e5ce0f45a8f5cfd8a9d0b5b1bd3bba8c1f0d4\", \"owner\": \"a\"},"
+                              " {\"key_hash\": \"zz\", \"owner\": \"b\"}]",
+                              &records) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(records == NULL);
+    char msg[256];
+    itk_last_error_message(msg, sizeof msg);
+    CHECK(strstr(msg, "key 1:") != NULL);
+    CHECK(itk_key_import(m, "{\"key\": \"dev-sk-4f1c9a7e2b8d6035aa71\", \"owner\": \"again\"}", NULL) == ITK_STATUS_CONFLICT);
+    CHECK(itk_key_import(m, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_import(NULL, "{}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_import(m, "{\"key\": \"\xff\xfe-not-utf8-0123456789\", \"owner\": \"a\"}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_import_many(m, "[]", &records) == ITK_STATUS_OK && records && strcmp(records, "[]") == 0);
+    itk_string_free(records);
+    itk_manager_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -949,6 +983,7 @@ int main(int argc, char **argv) {
     test_threads_and_file(argv[2]);
     test_shared_limits(argv[2]);
     test_postgres_tls();
+    test_import();
     printf("c: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -59,6 +59,47 @@ pub unsafe extern "C" fn itk_key_create_many(
     })
 }
 
+/// Imports a key from another system. `request_json` is an object with
+/// `key` (the plaintext) or `key_hash` (its SHA-256: 64 hex or 44 base64
+/// characters), `owner` (required), `name`, `description`, `scopes`,
+/// `metadata`, `expires_at`, `display_prefix`, `rate_limits`, `actor`. A key
+/// not in irontoken's format becomes a legacy key, verified by its hash.
+/// Writes the record JSON to `*out_record_json` (may be NULL if not wanted;
+/// free with `itk_string_free`). `CONFLICT` if the key is here already.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_import(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let req: irontoken::ImportKey = unsafe { json_arg(request_json, "request_json") }?;
+        let record = tm.import_key(&req)?;
+        write_opt(out_record_json, || to_json(&record))
+    })
+}
+
+/// Imports many keys in one transaction: all or none (the first bad entry's
+/// index is in the message); at most 100 000 per call. `requests_json` is an
+/// array of `itk_key_import` request objects; the records, in order, go to
+/// `*out_records_json` as a JSON array (may be NULL; free with `itk_string_free`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_import_many(
+    m: *const itk_manager,
+    requests_json: *const c_char,
+    out_records_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let reqs: Vec<irontoken::ImportKey> = unsafe { json_arg(requests_json, "requests_json") }?;
+        let records = tm.import_keys(&reqs)?;
+        write_opt(out_records_json, || to_json(&records))
+    })
+}
+
 /// Most strings an array argument may hold.
 const MAX_ARRAY: usize = 1024;
 

@@ -315,8 +315,29 @@ unsafe fn json_arg<T: serde::de::DeserializeOwned + Default>(
     // SAFETY: forwarded contract.
     match unsafe { opt_arg(p, name) }? {
         None => Ok(T::default()),
-        Some(s) => serde_json::from_str(s).map_err(|e| Error::invalid(format!("{name}: {e}"))),
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| Error::invalid(format!("{name}: {}", without_values(&e.to_string())))),
     }
+}
+
+/// A serde message without the string values it quotes (`invalid type:
+/// string "sk_live_..."`): a key put in the wrong field stays out of errors.
+fn without_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i]);
+        out.push_str("a string");
+        let after = &rest[i + "string \"".len()..];
+        // The value ends at the last quote before ", expected" (values may hold quotes).
+        let end = after
+            .find("\", expected")
+            .or_else(|| after.rfind('"'))
+            .unwrap_or(after.len());
+        rest = after.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 fn out<T>(p: *mut T, name: &str) -> Result<(), Error> {
@@ -616,6 +637,27 @@ fn json_answer<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_do_not_quote_string_values() {
+        for text in [
+            r#"{"owner": "a", "scopes": "sk_live_SECRET\"quoted"}"#,
+            r#"{"owner": "a", "expires_at": "sk_live_SECRET"}"#,
+            r#"{"owner": 5, "key": 7, "display_prefix": {"x": "sk_live_SECRET"}}"#,
+        ] {
+            let e = serde_json::from_str::<irontoken::ImportKey>(text).unwrap_err();
+            let msg = without_values(&e.to_string());
+            assert!(!msg.contains("SECRET"), "{msg}");
+            assert!(
+                msg.contains("a string") || msg.contains("sequence"),
+                "{msg}"
+            );
+        }
+        assert_eq!(
+            without_values("missing field `owner`"),
+            "missing field `owner`"
+        );
+    }
 
     #[test]
     fn statuses_match_the_core_numbers() {

@@ -28,6 +28,29 @@ impl TokenManager {
             .collect())
     }
 
+    /// Imports a key from another system by plaintext or SHA-256; a key not
+    /// in irontoken's format becomes a legacy key, verified by its hash.
+    #[napi(catch_unwind)]
+    pub fn import_key(&self, options: ImportKeyOptions) -> Result<KeyRecord, Code> {
+        let tm = self.core()?;
+        let req = import_of(options)?;
+        Ok(tm.import_key(&req).map_err(err)?.into())
+    }
+
+    /// Imports many keys in one transaction: all of them or none (the first
+    /// bad entry's index is in the error). At most 100 000 per call.
+    #[napi(catch_unwind)]
+    pub fn import_keys(&self, keys: Vec<ImportKeyOptions>) -> Result<Vec<KeyRecord>, Code> {
+        let tm = self.core()?;
+        let reqs = imports_of(keys)?;
+        Ok(tm
+            .import_keys(&reqs)
+            .map_err(err)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// `verifyKey` (index.js): the answer as text, see [`verify_text`].
     #[napi(catch_unwind)]
     pub fn verify_key_text(
@@ -242,6 +265,20 @@ impl TokenManager {
         let reqs = new_keys_of(requests)?;
         Ok(Job::new(move || {
             tm.create_keys(&reqs)
+                .map(|v| v.into_iter().map(Into::into).collect())
+        }))
+    }
+
+    /// `importKeys` off the JS thread; resolves to the imported records.
+    #[napi(catch_unwind, ts_return_type = "Promise<KeyRecord[]>")]
+    pub fn import_keys_async(
+        &self,
+        keys: Vec<ImportKeyOptions>,
+    ) -> Result<AsyncTask<Job<Vec<KeyRecord>>>, Code> {
+        let tm = self.core()?;
+        let reqs = imports_of(keys)?;
+        Ok(Job::new(move || {
+            tm.import_keys(&reqs)
                 .map(|v| v.into_iter().map(Into::into).collect())
         }))
     }

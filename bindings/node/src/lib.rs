@@ -233,6 +233,23 @@ pub struct CreateKeyOptions {
     pub actor: Option<String>,
 }
 
+/// What `importKey` takes: the key (`key`) or its SHA-256 (`keyHash`), and the record.
+#[napi(object)]
+pub struct ImportKeyOptions {
+    pub key: Option<String>,
+    pub key_hash: Option<String>,
+    pub owner: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub metadata: Option<Value>,
+    pub expires_at: Option<f64>,
+    pub display_prefix: Option<String>,
+    #[napi(ts_type = "RateLimitSpec[]")]
+    pub rate_limits: Option<Value>,
+    pub actor: Option<String>,
+}
+
 /// Options of `listKeys`.
 #[napi(object)]
 pub struct ListKeysOptions {
@@ -329,6 +346,38 @@ fn new_key_of(o: CreateKeyOptions) -> Result<NewKey, Code> {
             .unwrap_or_default(),
         actor: o.actor,
     })
+}
+
+fn import_of(o: ImportKeyOptions) -> Result<irontoken::ImportKey, Code> {
+    Ok(irontoken::ImportKey {
+        key: o.key,
+        key_hash: o.key_hash,
+        owner: o.owner,
+        name: o.name.unwrap_or_default(),
+        description: o.description.unwrap_or_default(),
+        scopes: o.scopes.unwrap_or_default(),
+        metadata: object(o.metadata, "metadata")?,
+        expires_at: int(o.expires_at, "expiresAt")?,
+        display_prefix: o.display_prefix,
+        rate_limits: o
+            .rate_limits
+            .map(|l| limits_of(l, "rateLimits"))
+            .transpose()?
+            .unwrap_or_default(),
+        actor: o.actor,
+    })
+}
+
+fn imports_of(keys: Vec<ImportKeyOptions>) -> Result<Vec<irontoken::ImportKey>, Code> {
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            import_of(o).map_err(|e| {
+                let msg = format!("key {i}: {}", e.reason);
+                napi::Error::new(e.status, msg)
+            })
+        })
+        .collect()
 }
 
 fn limits_of(v: Value, what: &str) -> Result<Vec<irontoken::ratelimit::Limit>, Code> {

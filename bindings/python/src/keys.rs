@@ -59,6 +59,59 @@ impl TokenManager {
             .collect()
     }
 
+    /// Imports a key from another system, by plaintext (`key`) or SHA-256
+    /// (`key_hash`: 64 hex or 44 base64 characters); a key not in
+    /// irontoken's format becomes a legacy key, verified by its hash.
+    #[pyo3(signature = (key=None, *, key_hash=None, owner, name=None, description=None, scopes=None, metadata=None, expires_at=None, display_prefix=None, rate_limits=None, actor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn import_key(
+        &self,
+        py: Python<'_>,
+        key: Option<String>,
+        key_hash: Option<String>,
+        owner: String,
+        name: Option<String>,
+        description: Option<String>,
+        scopes: Option<Vec<String>>,
+        metadata: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
+        display_prefix: Option<String>,
+        rate_limits: Option<Bound<'_, PyAny>>,
+        actor: Option<String>,
+    ) -> PyResult<KeyRecord> {
+        let tm = self.core(py)?;
+        let metadata = metadata
+            .map(|m| to_object(py, &m, "metadata"))
+            .transpose()?;
+        let req = irontoken::ImportKey {
+            key,
+            key_hash,
+            owner,
+            name: name.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            scopes: scopes.unwrap_or_default(),
+            metadata,
+            expires_at,
+            display_prefix,
+            rate_limits: rate_limits
+                .map(|l| from_py(py, &l, "rate_limits"))
+                .transpose()?
+                .unwrap_or_default(),
+            actor,
+        };
+        Ok(KeyRecord(call(py, move || tm.import_key(&req))?))
+    }
+
+    /// Imports many keys in one transaction: all of them or none (the first
+    /// bad entry's index is in the error). Each entry is a dict with the
+    /// keyword arguments of `import_key`. At most 100 000 per call.
+    fn import_keys(&self, py: Python<'_>, keys: Bound<'_, PyAny>) -> PyResult<Vec<KeyRecord>> {
+        let tm = self.core(py)?;
+        let reqs: Vec<irontoken::ImportKey> = from_py(py, &keys, "keys")?;
+        let records = call(py, move || tm.import_keys(&reqs))?;
+        Ok(records.into_iter().map(KeyRecord).collect())
+    }
+
     /// Verifies a key; a refusal is a result with `valid=False` and a reason, not an exception.
     #[pyo3(signature = (key, required_scopes=None))]
     fn verify_key(

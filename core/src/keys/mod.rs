@@ -5,9 +5,12 @@
 //! once, by [`TokenManager::create_key`] or [`TokenManager::rotate_key`].
 
 mod format;
+mod import;
+
+pub use import::{LEGACY_PREFIX, LEGACY_RECHECK_MS, LegacyKeys};
 
 pub use crate::model::keys::{
-    CreatedKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
+    CreatedKey, ImportKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,
     Verification, VerifyOptions, VerifyReason,
 };
 pub use format::{
@@ -168,6 +171,7 @@ pub(crate) fn refuse_status(r: &KeyRecord, what: &str) -> Result<()> {
 }
 
 /// A validated key to insert: the fields and their JSON columns.
+#[derive(Clone)]
 struct Insert {
     owner: String,
     name: String,
@@ -255,6 +259,59 @@ fn audit_create(
     })
 }
 
+/// Writes a key row under `hash` and returns its record (built from what
+/// was written, not read back).
+fn insert_record(
+    tx: &dyn store::Tx,
+    k: Insert,
+    hash: &[u8; 32],
+    display_prefix: String,
+    now: i64,
+) -> Result<KeyRecord> {
+    let id = uuid::Uuid::new_v4().to_string();
+    tx.keys().insert(&store::InsertKey {
+        id: &id,
+        key_hash: hash,
+        prefix: &k.prefix,
+        display_prefix: &display_prefix,
+        owner: &k.owner,
+        name: &k.name,
+        description: &k.description,
+        scopes_json: &k.scopes_json,
+        metadata_json: &k.metadata_json,
+        now,
+        expires_at: k.expires_at,
+        version: k.version,
+        rotated_from: k.rotated_from.as_deref(),
+        rate_limits_json: &k.rate_limits_json,
+    })?;
+    let mut record = KeyRecord {
+        id,
+        prefix: k.prefix,
+        display_prefix,
+        owner: k.owner,
+        name: k.name,
+        description: k.description,
+        scopes: k.scopes,
+        metadata: k.metadata,
+        created_at: now,
+        updated_at: now,
+        expires_at: k.expires_at,
+        last_used_at: None,
+        usage_count: 0,
+        enabled: true,
+        revoked_at: None,
+        revoked_reason: None,
+        version: k.version,
+        rotated_from: k.rotated_from,
+        rotated_to: None,
+        rate_limits: k.rate_limits,
+        status: KeyStatus::Active,
+    };
+    record.status = record.status_at(now);
+    Ok(record)
+}
+
 impl TokenManager {
     /// Creates a key and returns its plaintext (the only time it is available) and record.
     pub fn create_key(&self, req: &NewKey) -> Result<CreatedKey> {
@@ -318,47 +375,7 @@ impl TokenManager {
         crate::metrics::Metrics::inc(&self.inner().metrics.keys_created);
         let generated = format::generate(&k.prefix)?;
         let hash = hash_key(&generated.plaintext);
-        let id = uuid::Uuid::new_v4().to_string();
-        tx.keys().insert(&store::InsertKey {
-            id: &id,
-            key_hash: &hash,
-            prefix: &k.prefix,
-            display_prefix: &generated.display_prefix,
-            owner: &k.owner,
-            name: &k.name,
-            description: &k.description,
-            scopes_json: &k.scopes_json,
-            metadata_json: &k.metadata_json,
-            now,
-            expires_at: k.expires_at,
-            version: k.version,
-            rotated_from: k.rotated_from.as_deref(),
-            rate_limits_json: &k.rate_limits_json,
-        })?;
-        let mut record = KeyRecord {
-            id,
-            prefix: k.prefix,
-            display_prefix: generated.display_prefix,
-            owner: k.owner,
-            name: k.name,
-            description: k.description,
-            scopes: k.scopes,
-            metadata: k.metadata,
-            created_at: now,
-            updated_at: now,
-            expires_at: k.expires_at,
-            last_used_at: None,
-            usage_count: 0,
-            enabled: true,
-            revoked_at: None,
-            revoked_reason: None,
-            version: k.version,
-            rotated_from: k.rotated_from,
-            rotated_to: None,
-            rate_limits: k.rate_limits,
-            status: KeyStatus::Active,
-        };
-        record.status = record.status_at(now);
+        let record = insert_record(tx, k, &hash, generated.display_prefix, now)?;
         Ok(CreatedKey {
             key: generated.plaintext,
             record,
@@ -398,8 +415,11 @@ impl TokenManager {
         // One load of the manager's state for the whole verification.
         let inner = self.inner();
         let now = inner.now();
+        // An irontoken key (its checksum checked), or a legacy key's shape
+        // once the database holds imported legacy keys (looked up by hash).
         let parsed = match format::parse(key) {
-            Ok(p) => p,
+            Ok(p) => Some(p),
+            Err(_) if self.legacy_lookup(key)? => None,
             Err(_) => {
                 // Record only the prefix part, and only if it has a prefix's shape.
                 let prefix = key
@@ -443,7 +463,7 @@ impl TokenManager {
             (entry, r)
         });
         let Some((entry, mut record)) = found else {
-            let prefix = Some(parsed.display_prefix.to_string());
+            let prefix = parsed.map(|p| p.display_prefix.to_string());
             return self.refused(now, VerifyReason::NotFound, None, prefix);
         };
         let mut reason = match record.status {

@@ -150,6 +150,51 @@ pub struct NewKey {
     pub actor: Option<String>,
 }
 
+/// A key brought in from another system (Unkey's migration model): its
+/// plaintext or the SHA-256 of it, with the record's fields. A key not in
+/// irontoken's format is a *legacy* key: no checksum, found by its hash.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportKey {
+    /// The key itself (exclusive with `key_hash`); never stored.
+    pub key: Option<String>,
+    /// The SHA-256 of the key: 64 hex characters or 44 of base64.
+    pub key_hash: Option<String>,
+    /// Who the key belongs to (required, 1–256 characters).
+    pub owner: String,
+    /// Short human name (≤ 256 characters).
+    pub name: String,
+    /// Free text (≤ 4096 characters).
+    pub description: String,
+    /// Permissions (≤ 64, each 1–128 characters without whitespace).
+    pub scopes: Vec<String>,
+    /// JSON object (≤ 16 KiB serialized).
+    pub metadata: Option<Map<String, Value>>,
+    /// Absolute expiry (Unix seconds, in the future).
+    pub expires_at: Option<i64>,
+    /// What listings and logs show for the key (≤ 32 printable characters;
+    /// default: the key's own prefix for irontoken keys, else the first
+    /// characters of a plaintext, else `legacy`).
+    pub display_prefix: Option<String>,
+    /// Named rate limits of this key (≤ 16, unique names).
+    pub rate_limits: Vec<crate::ratelimit::Limit>,
+    /// Who performs the action, for the audit trail.
+    pub actor: Option<String>,
+}
+
+impl std::fmt::Debug for ImportKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportKey")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("key_hash", &self.key_hash.as_ref().map(|_| "<redacted>"))
+            .field("owner", &self.owner)
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("display_prefix", &self.display_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A change to a key's descriptive fields. `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

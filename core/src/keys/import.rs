@@ -1,0 +1,318 @@
+//! Keys brought in from another system: as plaintext or as the SHA-256 of
+//! the key (Unkey's migration model). A key in irontoken's format keeps its
+//! prefix; any other is a *legacy* key — no checksum, found by its hash.
+//!
+//! Verification rejects a string that is not in irontoken's format without
+//! a lookup (`MALFORMED`) until the database holds a legacy key (the meta
+//! entry `legacy_keys`, set by the first such import). From then on such a
+//! string is looked up by hash — `NOT_FOUND` when unknown, which is the
+//! answer an upgrade-on-use path waits for. Another process's first legacy
+//! import is noticed within [`LEGACY_RECHECK_MS`].
+
+use super::{
+    DEFAULT_PREFIX, ImportKey, Insert, KeyRecord, MAX_BULK_KEYS, NewKey, format, hash_key,
+    insert_record, new_insert,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::TokenManager;
+use crate::model::audit::{AuditAction, NewAuditEvent};
+use base64::Engine;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+/// The meta entry set once a legacy key is imported.
+const LEGACY_META: &str = "legacy_keys";
+/// How often another process's first legacy import is looked for.
+pub const LEGACY_RECHECK_MS: i64 = 1000;
+/// The prefix recorded for legacy keys.
+pub const LEGACY_PREFIX: &str = "legacy";
+/// Shortest and longest plaintext a legacy key may have.
+const LEGACY_LEN: std::ops::RangeInclusive<usize> = 16..=512;
+/// Longest display prefix.
+const MAX_DISPLAY: usize = 32;
+
+/// Whether this database holds legacy keys, as last seen by this process.
+#[derive(Default)]
+pub struct LegacyKeys {
+    present: AtomicBool,
+    /// Wall-clock ms of the last look at the meta entry (0: never).
+    checked_ms: AtomicI64,
+}
+
+/// Whether `s` can be a legacy key worth a lookup: 16–512 bytes of visible
+/// ASCII (no spaces or control characters).
+fn legacy_shaped(s: &str) -> bool {
+    LEGACY_LEN.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The SHA-256 a `key_hash` names (64 hex or 44 base64 characters).
+fn decode_hash(h: &str) -> Result<[u8; 32]> {
+    let bytes = if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16))
+            .collect::<std::result::Result<Vec<u8>, _>>()
+            .ok()
+    } else if h.len() == 44 {
+        base64::engine::general_purpose::STANDARD
+            .decode(h)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(h))
+            .ok()
+    } else {
+        None
+    };
+    bytes
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            Error::invalid("key_hash must be a SHA-256: 64 hex characters or 44 of base64")
+        })
+}
+
+/// An import checked and ready to write.
+struct Prepared {
+    insert: Insert,
+    hash: [u8; 32],
+    display_prefix: String,
+    legacy: bool,
+    by_hash: bool,
+}
+
+fn prepare(req: &ImportKey, now: i64) -> Result<Prepared> {
+    let mut insert = new_insert(
+        &NewKey {
+            owner: req.owner.clone(),
+            name: req.name.clone(),
+            description: req.description.clone(),
+            scopes: req.scopes.clone(),
+            metadata: req.metadata.clone(),
+            expires_at: req.expires_at,
+            rate_limits: req.rate_limits.clone(),
+            actor: req.actor.clone(),
+            ..Default::default()
+        },
+        now,
+    )?;
+    if let Some(d) = &req.display_prefix
+        && (d.is_empty()
+            || d.chars().count() > MAX_DISPLAY
+            || d.chars()
+                .any(|c| c.is_control() || super::is_bidi_or_invisible(c)))
+    {
+        return Err(Error::invalid(format!(
+            "display_prefix must be 1-{MAX_DISPLAY} printable characters"
+        )));
+    }
+    let (hash, prefix, display, legacy, by_hash) = match (&req.key, &req.key_hash) {
+        (Some(key), None) => match format::parse(key) {
+            Ok(p) => (
+                hash_key(key),
+                key.rsplit_once('_')
+                    .map_or(DEFAULT_PREFIX, |(pre, _)| pre)
+                    .to_string(),
+                p.display_prefix.to_string(),
+                false,
+                false,
+            ),
+            Err(_) if legacy_shaped(key) => {
+                // Show a little of a long key, nothing of a short one.
+                let shown = key.len() / 8;
+                let display = match shown {
+                    0..=1 => LEGACY_PREFIX.to_string(),
+                    n => format!("{LEGACY_PREFIX}:{}", &key[..n.min(6)]),
+                };
+                (
+                    hash_key(key),
+                    LEGACY_PREFIX.to_string(),
+                    display,
+                    true,
+                    false,
+                )
+            }
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "key: not an irontoken key, and a legacy key must be {}-{} characters \
+                         of visible ASCII (no spaces)",
+                        LEGACY_LEN.start(),
+                        LEGACY_LEN.end()
+                    ),
+                ));
+            }
+        },
+        (None, Some(h)) => (
+            decode_hash(h)?,
+            LEGACY_PREFIX.to_string(),
+            LEGACY_PREFIX.to_string(),
+            // The key behind a hash may be in any format: look strings up by hash.
+            true,
+            true,
+        ),
+        _ => return Err(Error::invalid("give exactly one of key and key_hash")),
+    };
+    if prefix != DEFAULT_PREFIX || legacy {
+        insert.prefix = prefix;
+    }
+    Ok(Prepared {
+        insert,
+        hash,
+        display_prefix: req.display_prefix.clone().unwrap_or(display),
+        legacy,
+        by_hash,
+    })
+}
+
+impl TokenManager {
+    /// Imports a key from another system (its plaintext or SHA-256) with
+    /// its record; `CONFLICT` if the key is here already. Audited as
+    /// `key.create` with `"imported": true`.
+    pub fn import_key(&self, req: &ImportKey) -> Result<KeyRecord> {
+        Ok(self.import_keys(std::slice::from_ref(req))?.remove(0))
+    }
+
+    /// Imports many keys in one transaction: all of them, or none when any
+    /// is invalid or already here (its index is in the message). At most
+    /// [`MAX_BULK_KEYS`] per call.
+    pub fn import_keys(&self, reqs: &[ImportKey]) -> Result<Vec<KeyRecord>> {
+        if reqs.len() > MAX_BULK_KEYS {
+            return Err(Error::invalid(format!(
+                "at most {MAX_BULK_KEYS} keys per call (got {})",
+                reqs.len()
+            )));
+        }
+        let now = self.inner().now();
+        let indexed = |i: usize, e: Error| {
+            let msg = if reqs.len() > 1 {
+                format!("key {i}: {}", e.message())
+            } else {
+                e.message().to_string()
+            };
+            Error::new(e.kind(), msg)
+        };
+        let prepared = reqs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| prepare(r, now).map_err(|e| indexed(i, e)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in prepared.iter().enumerate() {
+            if !seen.insert(p.hash) {
+                return Err(indexed(
+                    i,
+                    Error::new(ErrorKind::Conflict, "the same key twice in one import"),
+                ));
+            }
+        }
+        let any_legacy = prepared.iter().any(|p| p.legacy);
+        let records = self.inner().write(|tx| {
+            if any_legacy {
+                tx.meta().put_once(LEGACY_META, "1")?;
+            }
+            let mut out = Vec::with_capacity(prepared.len());
+            for (i, (p, req)) in prepared.iter().zip(reqs).enumerate() {
+                let mut exists = false;
+                tx.keys().with_state_by_hash(&p.hash, &mut |st| {
+                    exists = st.is_some();
+                    Ok(())
+                })?;
+                if exists {
+                    return Err(indexed(
+                        i,
+                        Error::new(ErrorKind::Conflict, "this key is here already"),
+                    ));
+                }
+                let record =
+                    insert_record(tx, p.insert.clone(), &p.hash, p.display_prefix.clone(), now)?;
+                tx.audit().insert(&NewAuditEvent {
+                    at: now,
+                    action: AuditAction::KeyCreate,
+                    key_id: Some(record.id.clone()),
+                    display_prefix: Some(record.display_prefix.clone()),
+                    actor: req.actor.clone(),
+                    outcome: "ok",
+                    detail: Some(json!({
+                        "owner": record.owner,
+                        "scopes": record.scopes,
+                        "expires_at": record.expires_at,
+                        "imported": true,
+                        "legacy": p.legacy,
+                        "by_hash": p.by_hash,
+                    })),
+                })?;
+                out.push(record);
+            }
+            Ok(out)
+        })?;
+        if any_legacy {
+            self.inner().legacy.present.store(true, Ordering::Relaxed);
+        }
+        for _ in &records {
+            crate::metrics::Metrics::inc(&self.inner().metrics.keys_created);
+        }
+        Ok(records)
+    }
+
+    /// Whether a string not in irontoken's format should be looked up by
+    /// hash: it has a legacy key's shape and the database holds legacy keys
+    /// (re-read from the database at most every [`LEGACY_RECHECK_MS`]).
+    pub(crate) fn legacy_lookup(&self, key: &str) -> Result<bool> {
+        if !legacy_shaped(key) {
+            return Ok(false);
+        }
+        let legacy = &self.inner().legacy;
+        if legacy.present.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let last = legacy.checked_ms.load(Ordering::Relaxed);
+        if last != 0 && now_ms.saturating_sub(last) < LEGACY_RECHECK_MS {
+            return Ok(false);
+        }
+        legacy.checked_ms.store(now_ms.max(1), Ordering::Relaxed);
+        let present = self
+            .inner()
+            .db
+            .read(|c| c.meta().get(LEGACY_META))?
+            .is_some();
+        legacy.present.store(present, Ordering::Relaxed);
+        Ok(present)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_decode_from_hex_and_base64_only() {
+        let h = hash_key("sk_legacy_0123456789abcdef");
+        let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(decode_hash(&hex).unwrap(), h);
+        assert_eq!(decode_hash(&hex.to_uppercase()).unwrap(), h);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(h);
+        assert_eq!(decode_hash(&b64).unwrap(), h);
+        let url = base64::engine::general_purpose::URL_SAFE.encode(h);
+        assert_eq!(decode_hash(&url).unwrap(), h);
+        for bad in [
+            "",
+            "abc",
+            &hex[..63],
+            &format!("{}g", &hex[..63]),
+            "=".repeat(44).as_str(),
+        ] {
+            assert!(decode_hash(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn legacy_shape_is_visible_ascii_of_sane_length() {
+        assert!(legacy_shaped("dev-key-0123456789"));
+        assert!(!legacy_shaped("short"));
+        assert!(!legacy_shaped("has a space in the middle"));
+        assert!(!legacy_shaped("tab\tinside-0123456789"));
+        assert!(!legacy_shaped("ünïcödé-0123456789-0123"));
+        assert!(!legacy_shaped(&"x".repeat(513)));
+    }
+}

@@ -1,0 +1,286 @@
+//! Keys imported from another system: irontoken keys from another
+//! deployment, legacy keys by plaintext or by SHA-256 (hex or base64),
+//! all-or-nothing batches, audit, and the legacy lookup another process
+//! notices. Runs on SQLite, and on PostgreSQL with IRONTOKEN_TEST_STORE=postgres.
+
+mod common;
+
+use base64::Engine;
+use irontoken::{
+    AuditFilter, ErrorKind, ImportKey, KeyFilter, NewKey, Options, TokenManager, VerifyReason,
+};
+use sha2::{Digest, Sha256};
+
+const T0: i64 = 1_700_000_000;
+const LEGACY: &str = "dev-sk-4f1c9a7e2b8d6035aa71";
+
+fn manager() -> common::Managed {
+    common::open_private(Options::default().manual_clock(T0))
+}
+
+fn import(key: &str, owner: &str) -> ImportKey {
+    ImportKey {
+        key: Some(key.into()),
+        owner: owner.into(),
+        scopes: vec!["read".into()],
+        ..Default::default()
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn reason(tm: &TokenManager, key: &str) -> VerifyReason {
+    tm.verify_key(key, &[]).unwrap().reason
+}
+
+#[test]
+fn an_irontoken_key_from_another_deployment_keeps_its_prefix() {
+    let other = TokenManager::open(":memory:").unwrap();
+    let created = other
+        .create_key(&NewKey {
+            owner: "a".into(),
+            prefix: Some("sp_live".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let tm = manager();
+    let r = tm.import_key(&import(&created.key, "acme")).unwrap();
+    assert_eq!(r.prefix, "sp_live");
+    assert_eq!(r.display_prefix, created.record.display_prefix);
+    assert_ne!(r.id, created.record.id, "a new id here");
+    let v = tm.verify_key(&created.key, &["read"]).unwrap();
+    assert!(v.valid);
+    assert_eq!(v.record.unwrap().owner, "acme");
+    // Imported twice: CONFLICT, nothing written.
+    let e = tm.import_key(&import(&created.key, "acme")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(tm.list_keys(&KeyFilter::default()).unwrap().items.len(), 1);
+}
+
+#[test]
+fn legacy_keys_verify_by_hash_once_imported() {
+    let tm = manager();
+    // Before any legacy key is here, a foreign string is MALFORMED (no lookup).
+    assert_eq!(reason(&tm, LEGACY), VerifyReason::Malformed);
+    let r = tm.import_key(&import(LEGACY, "acme")).unwrap();
+    assert_eq!(r.prefix, "legacy");
+    assert!(
+        !r.display_prefix.contains(&LEGACY[4..]),
+        "{}",
+        r.display_prefix
+    );
+    assert!(tm.verify_key(LEGACY, &["read"]).unwrap().valid);
+    assert_eq!(
+        tm.verify_key(LEGACY, &["write"]).unwrap().reason,
+        VerifyReason::InsufficientScope
+    );
+    // Other legacy-shaped strings are now looked up: NOT_FOUND, the answer an
+    // upgrade-on-use path waits for. Too short, spaces, control: still MALFORMED.
+    assert_eq!(
+        reason(&tm, "dev-sk-000000000000000000"),
+        VerifyReason::NotFound
+    );
+    for bad in [
+        "short",
+        "with a space inside it!",
+        "tab\there-0123456789",
+        "",
+    ] {
+        assert_eq!(reason(&tm, bad), VerifyReason::Malformed, "{bad:?}");
+    }
+    // The lifecycle applies as to any key.
+    tm.revoke_key(&r.id, Some("migrated"), None).unwrap();
+    assert_eq!(reason(&tm, LEGACY), VerifyReason::Revoked);
+}
+
+#[test]
+fn keys_import_by_sha256_in_hex_or_base64() {
+    let tm = manager();
+    let hex_key = "legacy-hex-0123456789abcdef";
+    let b64_key = "legacy-b64-0123456789abcdef";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b64_key.as_bytes()));
+    let records = tm
+        .import_keys(&[
+            ImportKey {
+                key_hash: Some(sha256_hex(hex_key)),
+                owner: "a".into(),
+                display_prefix: Some("sk_…3f".into()),
+                ..Default::default()
+            },
+            ImportKey {
+                key_hash: Some(b64),
+                owner: "b".into(),
+                expires_at: Some(T0 + 60),
+                ..Default::default()
+            },
+        ])
+        .unwrap();
+    assert_eq!(records[0].display_prefix, "sk_…3f");
+    assert_eq!(records[1].display_prefix, "legacy");
+    assert!(tm.verify_key(hex_key, &[]).unwrap().valid);
+    assert!(tm.verify_key(b64_key, &[]).unwrap().valid);
+    // An irontoken-format key imported by hash verifies too.
+    let other = TokenManager::open(":memory:").unwrap();
+    let k = other
+        .create_key(&NewKey {
+            owner: "c".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .key;
+    tm.import_key(&ImportKey {
+        key_hash: Some(sha256_hex(&k)),
+        owner: "c".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(tm.verify_key(&k, &[]).unwrap().valid);
+}
+
+#[test]
+fn a_batch_is_all_or_nothing_and_says_which_entry_failed() {
+    let tm = manager();
+    let good = import("legacy-good-0123456789ab", "a");
+    for (bad, kind, what) in [
+        (
+            import("short", "a"),
+            ErrorKind::InvalidArgument,
+            "legacy key must be",
+        ),
+        (
+            ImportKey {
+                key: Some("legacy-both-0123456789ab".into()),
+                key_hash: Some(sha256_hex("x")),
+                owner: "a".into(),
+                ..Default::default()
+            },
+            ErrorKind::InvalidArgument,
+            "exactly one",
+        ),
+        (
+            ImportKey {
+                key_hash: Some("zz".repeat(32)),
+                owner: "a".into(),
+                ..Default::default()
+            },
+            ErrorKind::InvalidArgument,
+            "SHA-256",
+        ),
+        (
+            import("legacy-good-0123456789ab", "b"),
+            ErrorKind::Conflict,
+            "twice",
+        ),
+        (
+            ImportKey {
+                expires_at: Some(T0 - 1),
+                ..import("legacy-past-0123456789ab", "a")
+            },
+            ErrorKind::InvalidArgument,
+            "future",
+        ),
+        (
+            import("legacy-noowner-012345678", ""),
+            ErrorKind::InvalidArgument,
+            "owner",
+        ),
+    ] {
+        let e = tm.import_keys(&[good.clone(), bad]).unwrap_err();
+        assert_eq!(e.kind(), kind, "{e}");
+        assert!(e.message().starts_with("key 1: "), "{e}");
+        assert!(e.message().contains(what), "{what}: {e}");
+        assert!(
+            tm.list_keys(&KeyFilter::default())
+                .unwrap()
+                .items
+                .is_empty()
+        );
+    }
+    // A key that is here already fails the whole batch too.
+    tm.import_key(&good).unwrap();
+    let e = tm
+        .import_keys(&[import("legacy-new-0123456789abc", "a"), good.clone()])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.message().starts_with("key 1: "), "{e}");
+    assert_eq!(tm.list_keys(&KeyFilter::default()).unwrap().items.len(), 1);
+    assert_eq!(
+        tm.verify_key("legacy-new-0123456789abc", &[])
+            .unwrap()
+            .reason,
+        VerifyReason::NotFound
+    );
+}
+
+#[test]
+fn imports_are_audited_and_no_plaintext_is_kept_or_shown() {
+    let tm = manager();
+    let r = tm
+        .import_key(&ImportKey {
+            actor: Some("migration".into()),
+            ..import(LEGACY, "acme")
+        })
+        .unwrap();
+    let audit = tm
+        .list_audit(&AuditFilter {
+            key_id: Some(r.id.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+        .items;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action.as_str(), "key.create");
+    assert_eq!(audit[0].actor.as_deref(), Some("migration"));
+    let detail = audit[0].detail.as_ref().unwrap();
+    assert_eq!(detail["imported"], true);
+    assert_eq!(detail["legacy"], true);
+    let everything = format!("{r:?} {audit:?} {:?}", import(LEGACY, "acme"));
+    assert!(!everything.contains(LEGACY), "{everything}");
+}
+
+#[test]
+fn legacy_keys_in_a_file_stay_hashed() {
+    if common::on_postgres() {
+        return; // a file scan: SQLite only
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.db");
+    let tm = TokenManager::open(path.to_str().unwrap()).unwrap();
+    tm.import_key(&import(LEGACY, "acme")).unwrap();
+    drop(tm);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(LEGACY));
+    assert!(!text.contains(&LEGACY[4..16]));
+}
+
+/// A process that has looked for legacy keys before another one imported
+/// the first notices within the recheck interval.
+#[test]
+fn another_process_notices_the_first_legacy_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = common::on_postgres().then(common::PgScratch::new);
+    let url = match &scratch {
+        Some(s) => s.url(),
+        None => dir.path().join("keys.db").to_str().unwrap().to_string(),
+    };
+    let a = TokenManager::open(&url).unwrap();
+    let b = TokenManager::open(&url).unwrap();
+    assert_eq!(reason(&b, LEGACY), VerifyReason::Malformed);
+    a.import_key(&import(LEGACY, "acme")).unwrap();
+    assert!(a.verify_key(LEGACY, &[]).unwrap().valid);
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(irontoken::LEGACY_RECHECK_MS as u64 + 1500);
+    while !b.verify_key(LEGACY, &[]).unwrap().valid {
+        assert!(std::time::Instant::now() < deadline, "not noticed in time");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,67 @@
+"""Moving keys over from the old system.
+
+Keys whose plaintext or SHA-256 is known are imported up front
+(`TokenManager.import_key` / `import_keys`, CLI `keys import`). Keys stored
+as bcrypt hashes cannot be looked up, so they move over one at a time, on
+their next use: `verify_or_upgrade` asks irontoken first, runs the old
+check only for a key irontoken does not know and that is not in its
+format, and imports the key when the old check accepts it — its next
+verification costs microseconds instead of a bcrypt round.
+
+    def old_check(key):                      # the old system's lookup
+        row = old_db.find_by_prefix(key[:8])
+        if row and bcrypt.checkpw(key.encode(), row.hash):
+            return {"owner": row.owner, "scopes": row.scopes}
+        return None
+
+    result = verify_or_upgrade(tm, presented_key, old_check, ["read"])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from ._native import TokenManager, VerifyResult, is_well_formed
+from .errors import ConflictError
+
+__all__ = ["verify_or_upgrade", "upgradable"]
+
+LegacyCheck = Callable[[str], Optional[Mapping[str, Any]]]
+
+
+def upgradable(key: str, reason: str) -> bool:
+    """Whether a refusal may be a key of the old system: irontoken does not
+    know it (NOT_FOUND, or MALFORMED before the first legacy import) and it
+    has a legacy key's shape (16-512 visible ASCII characters, not in
+    irontoken's format)."""
+    return (
+        reason in ("NOT_FOUND", "MALFORMED")
+        and 16 <= len(key) <= 512
+        and key.isascii()
+        and all(33 <= ord(c) <= 126 for c in key)
+        and not is_well_formed(key)
+    )
+
+
+def verify_or_upgrade(
+    tm: TokenManager,
+    key: str,
+    legacy_check: LegacyCheck,
+    required_scopes: Optional[Sequence[str]] = None,
+) -> VerifyResult:
+    """Verifies `key`; if irontoken does not know it and it may be an old
+    key, calls `legacy_check(key)` — the old system's check (bcrypt...),
+    returning `import_key`'s keyword arguments (`owner` required; `scopes`,
+    `expires_at`, `metadata`...) when the key is good, else None — imports
+    the key and verifies it again. Any other answer is returned as is."""
+    result = tm.verify_key(key, required_scopes)
+    if result.valid or not upgradable(key, result.reason):
+        return result
+    fields = legacy_check(key)
+    if not fields:
+        return result
+    try:
+        tm.import_key(key, **dict(fields))
+    except ConflictError:
+        pass  # a concurrent request imported it first
+    return tm.verify_key(key, required_scopes)

@@ -1,0 +1,112 @@
+"""Keys from the old system: import by plaintext or SHA-256, all-or-nothing
+batches, and the bcrypt upgrade-on-use path (bcrypt runs only for keys
+irontoken does not know; a good old key is imported on first use)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from irontoken import ConflictError, InvalidArgumentError, TokenManager
+from irontoken.migrate import upgradable, verify_or_upgrade
+
+from conftest import store_target
+
+OLD = "dev-sk-4f1c9a7e2b8d6035aa71"
+
+
+@pytest.fixture
+def tm():
+    with store_target() as target, TokenManager(target) as m:
+        yield m
+
+
+def test_legacy_plaintext_and_hashes_verify(tm: TokenManager) -> None:
+    assert tm.verify_key(OLD).reason == "MALFORMED"  # no legacy key here yet
+    rec = tm.import_key(OLD, owner="acme", scopes=["read"], metadata={"from": "old"}, actor="migration")
+    assert rec.prefix == "legacy" and OLD[6:] not in rec.display_prefix
+    assert tm.verify_key(OLD, ["read"]).valid
+    assert tm.verify_key("dev-sk-0000000000000000000").reason == "NOT_FOUND"
+    hexed = "legacy-hex-0123456789abcdef"
+    b64 = "legacy-b64-0123456789abcdef"
+    recs = tm.import_keys([
+        {"key_hash": hashlib.sha256(hexed.encode()).hexdigest(), "owner": "a", "display_prefix": "sk…ef"},
+        {"key_hash": base64.b64encode(hashlib.sha256(b64.encode()).digest()).decode(), "owner": "b"},
+    ])
+    assert [r.display_prefix for r in recs] == ["sk…ef", "legacy"]
+    assert tm.verify_key(hexed).valid and tm.verify_key(b64).valid
+    with pytest.raises(ConflictError):
+        tm.import_key(OLD, owner="again")
+    entry = tm.list_audit(key_id=rec.id).items[0]
+    assert entry.action == "key.create" and entry.actor == "migration"
+    assert entry.detail is not None and entry.detail["imported"] is True
+
+
+def test_an_import_batch_is_all_or_nothing(tm: TokenManager) -> None:
+    with pytest.raises(InvalidArgumentError, match="key 1: .*SHA-256"):
+        tm.import_keys([{"key": "legacy-good-0123456789ab", "owner": "a"}, {"key_hash": "zz", "owner": "a"}])
+    assert tm.list_keys().items == []
+    with pytest.raises(InvalidArgumentError, match="exactly one"):
+        tm.import_key(owner="a")
+    with pytest.raises(InvalidArgumentError):
+        tm.import_key("short", owner="a")
+
+
+def test_errors_never_echo_the_key(tm: TokenManager) -> None:
+    secret = "old-secret-key-000000000000 with space"
+    with pytest.raises(InvalidArgumentError) as e:
+        tm.import_key(secret, owner="a")
+    assert "old-secret" not in str(e.value)
+
+
+class OldSystem:
+    """The platform's old store: bcrypt-like hashes (salted SHA-256 here, to
+    keep the test fast), found by a prefix, checked by a slow compare."""
+
+    def __init__(self, keys: Dict[str, Dict[str, Any]]) -> None:
+        self.rows = {k[:10]: (hashlib.sha256(b"salt" + k.encode()).hexdigest(), v) for k, v in keys.items()}
+        self.checks: List[str] = []
+
+    def check(self, key: str) -> Optional[Dict[str, Any]]:
+        self.checks.append(key)
+        row = self.rows.get(key[:10])
+        if row and row[0] == hashlib.sha256(b"salt" + key.encode()).hexdigest():
+            return dict(row[1])
+        return None
+
+
+def test_upgrade_on_use(tm: TokenManager) -> None:
+    old = OldSystem({OLD: {"owner": "acme", "scopes": ["read"]}})
+    first = verify_or_upgrade(tm, OLD, old.check, ["read"])
+    assert first.valid and first.record is not None and first.record.owner == "acme"
+    assert old.checks == [OLD]
+    # Imported: the next verification never reaches the old check.
+    for _ in range(3):
+        assert verify_or_upgrade(tm, OLD, old.check, ["read"]).valid
+    assert old.checks == [OLD]
+    # Scopes still apply; a refused scope is not an "unknown key".
+    assert verify_or_upgrade(tm, OLD, old.check, ["admin"]).reason == "INSUFFICIENT_SCOPE"
+    assert old.checks == [OLD]
+    # A wrong old key: checked, refused, nothing imported.
+    wrong = OLD[:10] + "x" * (len(OLD) - 10)
+    assert verify_or_upgrade(tm, wrong, old.check).reason == "NOT_FOUND"
+    assert old.checks == [OLD, wrong]
+    # irontoken's own keys and junk never reach the old check.
+    created = tm.create_key("bob")
+    tm.revoke_key(created.record.id)
+    assert verify_or_upgrade(tm, created.key, old.check).reason == "REVOKED"
+    assert verify_or_upgrade(tm, "short", old.check).reason == "MALFORMED"
+    assert old.checks == [OLD, wrong]
+    assert not upgradable(created.key, "NOT_FOUND") and not upgradable("x y" * 10, "NOT_FOUND")
+
+
+def test_upgrade_of_a_key_imported_meanwhile(tm: TokenManager) -> None:
+    def check(key: str) -> Dict[str, Any]:
+        tm.import_key(key, owner="raced")  # another request won the race
+        return {"owner": "late"}
+
+    result = verify_or_upgrade(tm, OLD, check)
+    assert result.valid and result.record is not None and result.record.owner == "raced"
