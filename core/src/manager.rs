@@ -396,7 +396,7 @@ pub(crate) struct Inner {
     /// Allow requests when the rate-limit store fails.
     pub rate_limit_fail_open: bool,
     /// Whether the database holds imported legacy keys (see `keys::import`).
-    pub legacy: crate::keys::LegacyKeys,
+    pub legacy: crate::model::keys::LegacyKeys,
     /// The fork generation of the process this state belongs to.
     generation: u64,
     /// The thread that writes buffered data in the background.

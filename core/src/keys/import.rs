@@ -18,7 +18,7 @@ use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, NewAuditEvent};
 use base64::Engine;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// The meta entry set once a legacy key is imported.
 const LEGACY_META: &str = "legacy_keys";
@@ -30,14 +30,6 @@ pub const LEGACY_PREFIX: &str = "legacy";
 const LEGACY_LEN: std::ops::RangeInclusive<usize> = 16..=512;
 /// Longest display prefix.
 const MAX_DISPLAY: usize = 32;
-
-/// Whether this database holds legacy keys, as last seen by this process.
-#[derive(Default)]
-pub struct LegacyKeys {
-    present: AtomicBool,
-    /// Wall-clock ms of the last look at the meta entry (0: never).
-    checked_ms: AtomicI64,
-}
 
 /// Whether `s` can be a legacy key worth a lookup: 16–512 bytes of visible
 /// ASCII (no spaces or control characters).

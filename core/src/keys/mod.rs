@@ -7,7 +7,8 @@
 mod format;
 mod import;
 
-pub use import::{LEGACY_PREFIX, LEGACY_RECHECK_MS, LegacyKeys};
+pub use crate::model::keys::LegacyKeys;
+pub use import::{LEGACY_PREFIX, LEGACY_RECHECK_MS};
 
 pub use crate::model::keys::{
     CreatedKey, ImportKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,

@@ -371,3 +371,12 @@ pub struct VerifyOptions {
     /// Consume these amounts from the key's (and its owner's) quotas, e.g. `{"requests": 1}`.
     pub quota: Option<crate::model::quota::Amounts>,
 }
+
+/// Whether the database holds imported legacy keys, as last seen by this
+/// process (see `keys::import`).
+#[derive(Default)]
+pub struct LegacyKeys {
+    pub(crate) present: std::sync::atomic::AtomicBool,
+    /// Wall-clock ms of the last look at the meta entry (0: never).
+    pub(crate) checked_ms: std::sync::atomic::AtomicI64,
+}
