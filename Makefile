@@ -86,6 +86,7 @@ test-python: python ## pytest (the key and usage suites again on PostgreSQL when
 	fi
 	$(PYTHON) tests/vectors/ratelimit_model.py
 	cd python && $(VENV_ABS)/bin/python -m mypy.stubtest irontoken._native
+	$(PYTHON) tools/gen_aio_stub.py --check
 	cd python && $(VENV_ABS)/bin/mypy irontoken tests
 
 test-node: node ## node:test suite and a tsc check of index.d.ts
