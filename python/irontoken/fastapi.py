@@ -1,0 +1,266 @@
+"""FastAPI dependencies (extra ``irontoken[fastapi]``): API keys and Bearer
+JWTs checked by irontoken, with the status codes and headers clients expect.
+
+    from fastapi import Depends, FastAPI
+    from irontoken.aio import AsyncTokenManager
+    from irontoken.fastapi import require_api_key, require_jwt
+
+    tm = AsyncTokenManager("keys.db")
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items(key=Depends(require_api_key(tm, scopes=["read"], quota={"requests": 1}))):
+        return {"owner": key.owner}
+
+Answers, never a 500 for a bad credential and never the credential in a
+body, a header or a log line:
+
+- ``401`` missing, malformed, unknown, expired, disabled or revoked
+  (``WWW-Authenticate: ApiKey header="X-API-Key"`` / ``Bearer ...``);
+- ``403`` a required scope is missing;
+- ``429`` rate limit or quota, with ``Retry-After`` and the IETF
+  ``RateLimit-Policy`` / ``RateLimit`` headers (on successful answers too);
+- ``503`` with ``Retry-After`` when the store cannot answer (``STORAGE``,
+  ``BUSY``): the key was not judged.
+
+The body is ``{"detail": {"code": ..., "message": ...}}`` with the reason
+code (``NOT_FOUND``, ``REVOKED``, ``RATE_LIMITED``, ``JWT_EXPIRED``...). The
+verified record (or JWT claims) is the dependency's value and also
+``request.state.irontoken``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
+
+from fastapi import HTTPException, Request, Response, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from ._native import KeyRecord, TokenManager, VerifyResult
+from .aio import AsyncTokenManager
+from .errors import BusyError, InvalidTokenError, IronTokenError, StorageError
+from .jwt import JwtVerifier, PyJWKClient
+from .types import Amounts
+
+__all__ = ["require_api_key", "require_jwt", "record_llm_usage", "rate_limit_headers"]
+
+Manager = Union[TokenManager, AsyncTokenManager]
+
+_UNAUTHORIZED = {"MALFORMED", "NOT_FOUND", "EXPIRED", "DISABLED", "REVOKED"}
+_MESSAGES = {
+    "MISSING": "an API key is required",
+    "MALFORMED": "the API key is not valid",
+    "NOT_FOUND": "the API key is not valid",
+    "EXPIRED": "the API key has expired",
+    "DISABLED": "the API key is disabled",
+    "REVOKED": "the API key has been revoked",
+    "INSUFFICIENT_SCOPE": "the API key lacks a required scope",
+    "RATE_LIMITED": "too many requests",
+    "USAGE_EXCEEDED": "the usage quota is exhausted",
+}
+
+
+def _error(status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None) -> HTTPException:
+    return HTTPException(status_code=status, detail={"code": code, "message": message}, headers=headers)
+
+
+def _unavailable(e: IronTokenError) -> HTTPException:
+    # The store did not answer: the credential was not judged. No message
+    # details (they describe the server, not the request).
+    return _error(503, e.code, "authentication is unavailable, retry", {"Retry-After": "1"})
+
+
+def _seconds(ms: int) -> int:
+    return max(0, math.ceil(ms / 1000))
+
+
+def rate_limit_headers(limits: Sequence[Mapping[str, Any]], state: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    """The IETF ``RateLimit-Policy`` and ``RateLimit`` headers of a key's
+    limits (``record.rate_limits``) and a check's answer (``result.rate_limit``)."""
+    if not limits or not state:
+        return {}
+    policy = ", ".join(
+        f'"{lim["name"]}";q={int(lim["count"])};w={max(1, _seconds(int(lim["period_ms"])))}' for lim in limits
+    )
+    current = ", ".join(
+        f'"{s["name"]}";r={int(s["remaining"])};t={_seconds(int(s["reset_ms"]))}' for s in state.get("limits", [])
+    )
+    out = {"RateLimit-Policy": policy}
+    if current:
+        out["RateLimit"] = current
+    return out
+
+
+async def _verify(
+    manager: Manager, key: str, scopes: List[str], rate_limit: bool, quota: Optional[Amounts]
+) -> VerifyResult:
+    if isinstance(manager, AsyncTokenManager):
+        if rate_limit or quota:
+            return await manager.verify_key_with(key, required_scopes=scopes, rate_limit=rate_limit, quota=quota)
+        return await manager.verify_key(key, scopes)
+    if rate_limit or quota:
+        # A write (rate-limit bucket, quota): off the event loop.
+        return await run_in_threadpool(
+            manager.verify_key_with, key, required_scopes=scopes, rate_limit=rate_limit, quota=quota
+        )
+    return manager.verify_key(key, scopes)
+
+
+def require_api_key(
+    manager: Manager,
+    *,
+    scopes: Sequence[str] = (),
+    header: str = "X-API-Key",
+    rate_limit: bool = True,
+    quota: Optional[Amounts] = None,
+) -> Callable[..., Awaitable[KeyRecord]]:
+    """A dependency that verifies the key in ``header`` — with its scopes,
+    its own rate limits (``rate_limit``) and, when given, consumes ``quota``
+    amounts (e.g. ``{"requests": 1}``) — and returns the key's record."""
+    wanted = [str(s) for s in scopes]
+    challenge = f'ApiKey header="{header}"'
+    scheme = APIKeyHeader(name=header, auto_error=False, description="An irontoken API key")
+
+    async def dependency(
+        request: Request, response: Response, key: Optional[str] = Security(scheme)
+    ) -> KeyRecord:
+        if not key:
+            raise _error(401, "MISSING", _MESSAGES["MISSING"], {"WWW-Authenticate": challenge})
+        try:
+            result = await _verify(manager, key, wanted, rate_limit, quota)
+        except (StorageError, BusyError) as e:
+            raise _unavailable(e) from None
+        reason = result.reason
+        record = result.record
+        limit_headers = rate_limit_headers(record.rate_limits if record else [], result.rate_limit)
+        if result.valid and record is not None:
+            for k, v in limit_headers.items():
+                response.headers[k] = v
+            request.state.irontoken = record
+            return record
+        message = _MESSAGES.get(reason, "the API key was refused")
+        if reason in _UNAUTHORIZED:
+            raise _error(401, reason, message, {"WWW-Authenticate": f'{challenge}, error="invalid_key"'})
+        if reason == "INSUFFICIENT_SCOPE":
+            scope = " ".join(wanted)
+            raise _error(403, reason, message, {"WWW-Authenticate": f'{challenge}, error="insufficient_scope", scope="{scope}"'})
+        if reason == "RATE_LIMITED":
+            retry = _seconds(int((result.rate_limit or {}).get("retry_after_ms", 1000))) or 1
+            raise _error(429, reason, message, {"Retry-After": str(retry), **limit_headers})
+        if reason == "USAGE_EXCEEDED":
+            headers = dict(limit_headers)
+            denied = result.quota["denied_by"] if result.quota else None
+            reset_at = denied["reset_at"] if denied else None
+            if reset_at is not None:
+                now = manager.now()
+                headers["Retry-After"] = str(max(1, int(reset_at) - int(now)))
+            raise _error(429, reason, message, headers)
+        raise _error(401, reason, message, {"WWW-Authenticate": challenge})
+
+    return dependency
+
+
+def _scopes_of(claims: Mapping[str, Any]) -> List[str]:
+    for name in ("scope", "scp"):
+        v = claims.get(name)
+        if isinstance(v, str):
+            return v.split()
+        if isinstance(v, list):
+            return [str(s) for s in v]
+    return []
+
+
+def require_jwt(
+    verifier: Union[JwtVerifier, PyJWKClient],
+    *,
+    algorithms: Optional[Sequence[str]] = None,
+    audience: Optional[Union[str, Sequence[str]]] = None,
+    issuer: Optional[str] = None,
+    scopes: Sequence[str] = (),
+    leeway: int = 0,
+) -> Callable[..., Awaitable[Dict[str, Any]]]:
+    """A dependency that verifies the ``Authorization: Bearer`` JWT and
+    returns its claims. ``verifier`` is a :class:`~irontoken.jwt.JwtVerifier`
+    (its policy holds algorithms, audience and issuer) or a
+    :class:`~irontoken.jwt.PyJWKClient` (then ``algorithms``, default
+    ``["RS256"]``, ``audience`` and ``issuer`` are given here; fetching the
+    set runs off the event loop). ``scopes`` must all be in the token's
+    ``scope`` (space-separated) or ``scp`` claim."""
+    if isinstance(verifier, JwtVerifier):
+        if algorithms is not None or audience is not None or issuer is not None or leeway:
+            raise ValueError("with a JwtVerifier, give algorithms, audience, issuer and leeway to the verifier")
+    elif not isinstance(verifier, PyJWKClient):
+        raise TypeError("verifier: a JwtVerifier or a PyJWKClient")
+    algs = list(algorithms or ["RS256"])
+    wanted = [str(s) for s in scopes]
+    scheme = HTTPBearer(auto_error=False, description="A JWT")
+
+    async def dependency(
+        request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Security(scheme)
+    ) -> Dict[str, Any]:
+        if credentials is None or not credentials.credentials:
+            raise _error(401, "MISSING", "a Bearer token is required", {"WWW-Authenticate": 'Bearer realm="api"'})
+        token = credentials.credentials
+        try:
+            if isinstance(verifier, JwtVerifier):
+                claims = verifier.decode(token)
+            else:
+                claims = await run_in_threadpool(
+                    verifier.decode, token, algs, audience=audience, issuer=issuer, leeway=leeway
+                )
+        except (StorageError, BusyError) as e:
+            raise _unavailable(e) from None
+        except InvalidTokenError as e:
+            code = getattr(e, "code", "JWT_INVALID")
+            raise _error(
+                401, code, "the token was refused", {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{code}"'}
+            ) from None
+        except IronTokenError as e:
+            # A JWKS that cannot be fetched: the token was not judged.
+            raise _unavailable(e) from None
+        missing = [s for s in wanted if s not in _scopes_of(claims)]
+        if missing:
+            raise _error(
+                403,
+                "INSUFFICIENT_SCOPE",
+                "the token lacks a required scope",
+                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(wanted)}"'},
+            )
+        request.state.irontoken = claims
+        return claims
+
+    return dependency
+
+
+async def record_llm_usage(
+    manager: Manager,
+    request: Request,
+    record: KeyRecord,
+    *,
+    model: str,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cost_micros: int = 0,
+    request_id_header: str = "X-Request-ID",
+    metadata: Optional[Dict[str, Any]] = None,
+) -> bool:
+    """Records one LLM call for the key that made the request. The request
+    id comes from ``request_id_header`` when the client sent one, so a
+    retried request is counted once; returns False for such a duplicate."""
+    request_id = request.headers.get(request_id_header) or None
+    kwargs: Dict[str, Any] = dict(
+        request_id=request_id,
+        key_id=record.id,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_micros=cost_micros,
+        metadata=metadata,
+    )
+    if isinstance(manager, AsyncTokenManager):
+        recorded = await manager.record_usage(**kwargs)
+    else:
+        recorded = await run_in_threadpool(lambda: manager.record_usage(**kwargs))
+    return not recorded["duplicate"]

@@ -1,0 +1,169 @@
+"""irontoken.fastapi against a real server: a FastAPI app under uvicorn on
+loopback, hit with httpx — every way a credential can be wrong, the status
+codes and headers, and a retried usage report counted once."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any, Dict, Iterator, Tuple
+
+import pytest
+
+fastapi = pytest.importorskip("fastapi", reason="skipped: FastAPI is not installed")
+httpx = pytest.importorskip("httpx", reason="skipped: httpx is not installed")
+uvicorn = pytest.importorskip("uvicorn", reason="skipped: uvicorn is not installed")
+
+from fastapi import Depends, FastAPI, Request  # noqa: E402
+
+from irontoken import TokenManager  # noqa: E402
+from irontoken.aio import AsyncTokenManager  # noqa: E402
+from irontoken.fastapi import record_llm_usage, require_api_key, require_jwt  # noqa: E402
+from irontoken.jwt import JwtVerifier, encode  # noqa: E402
+
+SECRET = b"fastapi-test-secret-of-32-bytes!!"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Any) -> Iterator[Tuple[str, AsyncTokenManager, TokenManager]]:
+    db = str(tmp_path / "keys.db")
+    atm = AsyncTokenManager(db)
+    stm = TokenManager(db)  # a second manager (sync) on the same file, as another worker would
+    app = FastAPI()
+    verifier = JwtVerifier(SECRET, ["HS256"], audience="api")
+
+    @app.get("/items")
+    async def items(key: Any = Depends(require_api_key(atm, scopes=["read"], quota={"requests": 1}))) -> Dict[str, Any]:
+        return {"owner": key.owner}
+
+    @app.get("/admin")
+    async def admin(key: Any = Depends(require_api_key(stm, scopes=["admin"], header="X-Admin-Key"))) -> Dict[str, Any]:
+        return {"owner": key.owner}
+
+    @app.get("/me")
+    async def me(claims: Dict[str, Any] = Depends(require_jwt(verifier, scopes=["profile"]))) -> Dict[str, Any]:
+        return {"sub": claims["sub"]}
+
+    @app.post("/complete")
+    async def complete(request: Request, key: Any = Depends(require_api_key(atm, rate_limit=False))) -> Dict[str, Any]:
+        counted = await record_llm_usage(atm, request, key, model="gpt-x", prompt_tokens=10, completion_tokens=5)
+        return {"counted": counted, "state_owner": request.state.irontoken.owner}
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not server.started:
+        assert time.time() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", atm, stm
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        stm.close()
+        atm.sync.close()
+
+
+def test_api_keys_status_codes_and_headers(served: Tuple[str, AsyncTokenManager, TokenManager], caplog: Any) -> None:
+    base, atm, stm = served
+    caplog.set_level(logging.DEBUG)
+    good = stm.create_key("alice", scopes=["read"], rate_limits=[{"name": "per-second", "count": 100, "period_ms": 1000, "burst": 100}])
+    stm.set_quota(good.record.id, metric="requests", period="day", limit=3)
+    revoked = stm.create_key("bob", scopes=["read"])
+    stm.revoke_key(revoked.record.id)
+    stranger = TokenManager(":memory:").create_key("eve", scopes=["read"]).key  # well formed, unknown here
+    secrets = [good.key, revoked.key, stranger]
+    seen = []
+    with httpx.Client(base_url=base) as c:
+
+        def get(path: str, key: str | None = None, header: str = "X-API-Key") -> Any:
+            r = c.get(path, headers={header: key} if key is not None else {})
+            seen.append(r)
+            return r
+
+        r = get("/items")
+        assert r.status_code == 401 and r.json()["detail"]["code"] == "MISSING"
+        assert r.headers["WWW-Authenticate"] == 'ApiKey header="X-API-Key"'
+        for key, code in [("garbage", "MALFORMED"), (stranger, "NOT_FOUND"), (revoked.key, "REVOKED")]:
+            r = get("/items", key)
+            assert r.status_code == 401, (code, r.text)
+            assert r.json()["detail"]["code"] == code
+            assert 'error="invalid_key"' in r.headers["WWW-Authenticate"]
+        r = get("/admin", good.key, header="X-Admin-Key")
+        assert r.status_code == 403 and r.json()["detail"]["code"] == "INSUFFICIENT_SCOPE"
+        assert 'scope="admin"' in r.headers["WWW-Authenticate"]
+        for _ in range(3):
+            r = get("/items", good.key)
+            assert r.status_code == 200 and r.json() == {"owner": "alice"}
+        assert r.headers["RateLimit-Policy"] == '"per-second";q=100;w=1'
+        assert r.headers["RateLimit"].startswith('"per-second";r=')
+        r = get("/items", good.key)  # the quota of 3 is spent
+        assert r.status_code == 429 and r.json()["detail"]["code"] == "USAGE_EXCEEDED"
+        assert 0 < int(r.headers["Retry-After"]) <= 86400
+    # Nothing echoed the keys: bodies, headers, or any log line.
+    for r in seen:
+        text = r.text + repr(dict(r.headers))
+        assert not any(s in text for s in secrets), text
+    assert not any(s in caplog.text for s in secrets)
+
+
+def test_rate_limited_answers_429_with_retry_after(served: Tuple[str, AsyncTokenManager, TokenManager]) -> None:
+    base, atm, stm = served
+    k = stm.create_key("carol", scopes=["read"], rate_limits=[{"name": "burst", "count": 2, "period_ms": 60_000, "burst": 2}])
+    with httpx.Client(base_url=base) as c:
+        codes = [c.get("/items", headers={"X-API-Key": k.key}) for _ in range(3)]
+    assert [r.status_code for r in codes] == [200, 200, 429]
+    r = codes[-1]
+    assert r.json()["detail"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert r.headers["RateLimit-Policy"] == '"burst";q=2;w=60'
+    assert r.headers["RateLimit"].startswith('"burst";r=0;t=')
+
+
+def test_bearer_jwts(served: Tuple[str, AsyncTokenManager, TokenManager]) -> None:
+    base, _, _ = served
+    now = int(time.time())
+    good = encode({"sub": "alice", "aud": "api", "exp": now + 60, "scope": "profile email"}, SECRET, "HS256")
+    expired = encode({"sub": "alice", "aud": "api", "exp": now - 60, "scope": "profile"}, SECRET, "HS256")
+    forged = encode({"sub": "mallory", "aud": "api", "exp": now + 60, "scope": "profile"}, b"x" * 33, "HS256")
+    no_scope = encode({"sub": "bob", "aud": "api", "exp": now + 60}, SECRET, "HS256")
+    with httpx.Client(base_url=base) as c:
+        r = c.get("/me", headers={"Authorization": f"Bearer {good}"})
+        assert r.status_code == 200 and r.json() == {"sub": "alice"}
+        r = c.get("/me")
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+        for token, code in [(expired, "JWT_EXPIRED"), (forged, "JWT_BAD_SIGNATURE"), ("not.a.jwt", None)]:
+            r = c.get("/me", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401, r.text
+            assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+            if code:
+                assert r.json()["detail"]["code"] == code, r.text
+            assert token not in r.text
+        r = c.get("/me", headers={"Authorization": f"Bearer {no_scope}"})
+        assert r.status_code == 403 and 'scope="profile"' in r.headers["WWW-Authenticate"]
+
+
+def test_a_retried_usage_report_is_counted_once(served: Tuple[str, AsyncTokenManager, TokenManager]) -> None:
+    base, atm, stm = served
+    k = stm.create_key("dave")
+    with httpx.Client(base_url=base) as c:
+        h = {"X-API-Key": k.key, "X-Request-ID": "req-42"}
+        first = c.post("/complete", headers=h).json()
+        retry = c.post("/complete", headers=h).json()
+        other = c.post("/complete", headers={"X-API-Key": k.key}).json()
+    assert first == {"counted": True, "state_owner": "dave"}
+    assert retry["counted"] is False and other["counted"] is True
+    stm.flush()
+    atm.sync.flush()
+    totals = stm.usage_summary(key_id=k.record.id)
+    assert totals[0]["records"] == 2 and totals[0]["prompt_tokens"] == 20, totals
