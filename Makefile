@@ -96,6 +96,7 @@ test-node: node ## node:test suite and a tsc check of index.d.ts
 
 test-docs: python node c ## every fenced example of README.md runs (Python, JS, C, shell)
 	$(PYTHON) tests/docs/run_readme.py README.md
+	$(PYTHON) tests/docs/run_readme.py docs/replacing-auth.md
 
 test-c: c ## the C test program (under valgrind when installed)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \

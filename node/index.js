@@ -36,6 +36,10 @@ function mapError(e) {
   if (e && typeof e === 'object' && NAPI_ARGUMENT_CODES.has(e.code)) {
     e.message = `INVALID_ARGUMENT: ${e.message}`
     e.code = 'INVALID_ARGUMENT'
+  } else if (e instanceof TypeError && e.code === undefined) {
+    // napi-rs converting a missing or null argument (`createKey()`).
+    e.message = `INVALID_ARGUMENT: ${e.message}`
+    e.code = 'INVALID_ARGUMENT'
   } else if (e && typeof e === 'object' && e.code === 'GenericFailure') {
     // A panic caught at the boundary (every native function catches them).
     e.message = `INTERNAL: ${e.message}`

@@ -489,3 +489,11 @@ test('rate limiter: the fast path (own limits, system clock) answers like the ge
     assert.ok(fast.check('other').allowed)
   }
 })
+
+test('createKey() with no argument is INVALID_ARGUMENT, like every bad argument', () => {
+  const tm = new TokenManager(':memory:')
+  for (const call of [() => tm.createKey(), () => tm.createKey(null), () => tm.importKey(), () => tm.importKeys()]) {
+    assert.throws(call, (e) => e.code === 'INVALID_ARGUMENT' && e.message.startsWith('INVALID_ARGUMENT: '))
+  }
+  tm.close()
+})

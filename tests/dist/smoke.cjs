@@ -22,4 +22,7 @@ const secret = Buffer.from('a-32-byte-secret-for-hs256-tests!')
 const token = it.jwtSign({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60 }, secret, { algorithm: 'HS256' })
 assert.equal(it.jwtVerify(token, secret, { algorithms: ['HS256'] }).payload.sub, 'alice')
 assert.throws(() => it.jwtVerify(token, Buffer.from('another-32-byte-secret-for-hs256'), { algorithms: ['HS256'] }))
+for (const sub of ['irontoken/express', 'irontoken/fastify']) {
+  assert.equal(typeof require(sub).requireApiKey, 'function', sub)
+}
 console.log(`node smoke (CommonJS): irontoken ${it.version}: ok`)

@@ -213,6 +213,9 @@ def run_block(lang: str, prelude: str, code: str, tmp: pathlib.Path) -> subproce
         elif "await " in code:
             body = "(async () => {\n" + body + "\n})().catch((e) => { console.error(e); process.exit(1) })"
         (tmp / "example.js").write_text(body)
+        # The web frameworks the adapter examples use (express, fastify) come
+        # from node/'s dev dependencies; irontoken itself from the scratch install.
+        env["NODE_PATH"] = str(ROOT / "node" / "node_modules")
         return run(["node", "example.js"], tmp, env)
     if lang == "c":
         includes = [l for l in code.split("\n") if l.startswith("#include")]

@@ -1,0 +1,26 @@
+// Types shared by irontoken/express and irontoken/fastify.
+import type { Amounts, JwtVerifier, RemoteJWKSet, TokenManager } from './index'
+
+/** Options of requireApiKey (Express, Fastify) and of the Fastify plugin. */
+export interface RequireApiKeyOptions {
+  /** Scopes the key must all hold (else 403). */
+  scopes?: string[]
+  /** The header carrying the key (default 'X-API-Key'). */
+  header?: string
+  /** Apply the key's own rate limits (default true; else 429 with Retry-After). */
+  rateLimit?: boolean
+  /** Consume these amounts from the key's quotas on every request (else 429). */
+  quota?: Amounts
+}
+
+/** Options of requireJwt; algorithms, audience, issuer and clockTolerance apply to a RemoteJWKSet. */
+export interface RequireJwtOptions {
+  scopes?: string[]
+  algorithms?: string[]
+  audience?: string | string[]
+  issuer?: string
+  clockTolerance?: number | string
+}
+
+export type Manager = TokenManager
+export type Verifier = JwtVerifier | RemoteJWKSet

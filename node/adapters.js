@@ -1,0 +1,165 @@
+'use strict'
+// What irontoken/express and irontoken/fastify share: judge a request's
+// credential and say what to answer — never a 500 for a bad credential,
+// never the credential in a body, a header or a log line.
+//   401 missing, malformed, unknown, expired, disabled, revoked (WWW-Authenticate)
+//   403 a required scope is missing
+//   429 rate limit or quota (Retry-After, IETF RateLimit-Policy / RateLimit)
+//   503 the store could not answer (STORAGE, BUSY; Retry-After: 1)
+// Verification runs with the *Async calls: the event loop never waits on SQLite.
+
+const { JwtVerifier, jwtVerify } = require('./index.js')
+
+const UNAUTHORIZED = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'DISABLED', 'REVOKED'])
+const MESSAGES = {
+  MISSING: 'an API key is required',
+  MALFORMED: 'the API key is not valid',
+  NOT_FOUND: 'the API key is not valid',
+  EXPIRED: 'the API key has expired',
+  DISABLED: 'the API key is disabled',
+  REVOKED: 'the API key has been revoked',
+  INSUFFICIENT_SCOPE: 'the API key lacks a required scope',
+  RATE_LIMITED: 'too many requests',
+  USAGE_EXCEEDED: 'the usage quota is exhausted',
+}
+
+const seconds = (ms) => Math.max(0, Math.ceil(ms / 1000))
+
+/** The IETF RateLimit-Policy and RateLimit headers of a key's limits and a check's answer. */
+function rateLimitHeaders(limits, state) {
+  if (!limits || limits.length === 0 || !state) return {}
+  const out = {
+    'RateLimit-Policy': limits.map((l) => `"${l.name}";q=${l.count};w=${Math.max(1, seconds(l.periodMs))}`).join(', '),
+  }
+  if (state.limits && state.limits.length) {
+    out.RateLimit = state.limits.map((s) => `"${s.name}";r=${s.remaining};t=${seconds(s.resetMs)}`).join(', ')
+  }
+  return out
+}
+
+function refusal(status, code, message, headers = {}) {
+  return { status, headers, body: { error: { code, message } } }
+}
+
+function unavailable(e) {
+  return refusal(503, e.code, 'authentication is unavailable, retry', { 'Retry-After': '1' })
+}
+
+function checkOptions(options, allowed) {
+  for (const k of Object.keys(options)) {
+    if (!allowed.includes(k)) {
+      const e = new Error(`INVALID_ARGUMENT: unknown option ${JSON.stringify(k)} (${allowed.join(', ')})`)
+      e.code = 'INVALID_ARGUMENT'
+      throw e
+    }
+  }
+}
+
+/**
+ * A judge of API keys: `(headerValue) => Promise<{ record, headers } | { status, headers, body }>`.
+ * Options: scopes, header (default 'x-api-key'), rateLimit (default true), quota (amounts).
+ */
+function apiKeyJudge(manager, options = {}) {
+  if (!manager || typeof manager.verifyKeyWithAsync !== 'function') {
+    const e = new Error('INVALID_ARGUMENT: manager must be a TokenManager')
+    e.code = 'INVALID_ARGUMENT'
+    throw e
+  }
+  checkOptions(options, ['scopes', 'header', 'rateLimit', 'quota'])
+  const header = String(options.header || 'X-API-Key')
+  const scopes = (options.scopes || []).map(String)
+  const rateLimit = options.rateLimit !== false
+  const quota = options.quota || undefined
+  const challenge = `ApiKey header="${header}"`
+  const judge = async (key) => {
+    if (typeof key !== 'string' || key === '') {
+      return refusal(401, 'MISSING', MESSAGES.MISSING, { 'WWW-Authenticate': challenge })
+    }
+    let result
+    try {
+      result = await manager.verifyKeyWithAsync(key, { requiredScopes: scopes, rateLimit, quota })
+    } catch (e) {
+      if (e && (e.code === 'STORAGE' || e.code === 'BUSY')) return unavailable(e)
+      throw e
+    }
+    const { reason, record } = result
+    const limitHeaders = rateLimitHeaders(record ? record.rateLimits : [], result.rateLimit)
+    if (result.valid && record) return { record, headers: limitHeaders }
+    const message = MESSAGES[reason] || 'the API key was refused'
+    if (UNAUTHORIZED.has(reason)) {
+      return refusal(401, reason, message, { 'WWW-Authenticate': `${challenge}, error="invalid_key"` })
+    }
+    if (reason === 'INSUFFICIENT_SCOPE') {
+      return refusal(403, reason, message, {
+        'WWW-Authenticate': `${challenge}, error="insufficient_scope", scope="${scopes.join(' ')}"`,
+      })
+    }
+    if (reason === 'RATE_LIMITED') {
+      const retry = seconds(result.rateLimit ? result.rateLimit.retryAfterMs : 1000) || 1
+      return refusal(429, reason, message, { 'Retry-After': String(retry), ...limitHeaders })
+    }
+    if (reason === 'USAGE_EXCEEDED') {
+      const headers = { ...limitHeaders }
+      const denied = result.quota && result.quota.deniedBy
+      if (denied && denied.resetAt != null) {
+        headers['Retry-After'] = String(Math.max(1, denied.resetAt - manager.now()))
+      }
+      return refusal(429, reason, message, headers)
+    }
+    return refusal(401, reason, message, { 'WWW-Authenticate': challenge })
+  }
+  judge.header = header.toLowerCase()
+  return judge
+}
+
+function scopesOf(payload) {
+  for (const name of ['scope', 'scp']) {
+    const v = payload[name]
+    if (typeof v === 'string') return v.split(/\s+/).filter(Boolean)
+    if (Array.isArray(v)) return v.map(String)
+  }
+  return []
+}
+
+/**
+ * A judge of Bearer JWTs: `(authorizationHeader) => Promise<{ claims } | refusal>`.
+ * `verifier`: a JwtVerifier (its policy set at construction) or a RemoteJWKSet
+ * (createRemoteJWKSet; then options.algorithms, audience, issuer apply).
+ * options.scopes must all be in the token's `scope` or `scp` claim.
+ */
+function jwtJudge(verifier, options = {}) {
+  checkOptions(options, ['scopes', 'algorithms', 'audience', 'issuer', 'clockTolerance'])
+  const scopes = (options.scopes || []).map(String)
+  const local = verifier instanceof JwtVerifier
+  const policy = {
+    algorithms: options.algorithms || ['RS256'],
+    audience: options.audience,
+    issuer: options.issuer,
+    clockTolerance: options.clockTolerance,
+  }
+  return async (authorization) => {
+    const m = typeof authorization === 'string' ? /^Bearer +(\S+) *$/i.exec(authorization) : null
+    if (!m) return refusal(401, 'MISSING', 'a Bearer token is required', { 'WWW-Authenticate': 'Bearer realm="api"' })
+    let verified
+    try {
+      verified = local ? verifier.verify(m[1]) : await jwtVerify(m[1], verifier, policy)
+    } catch (e) {
+      const code = (e && (e.irontokenCode || e.code)) || 'JWT_INVALID'
+      if (typeof code === 'string' && code.startsWith('JWT_')) {
+        return refusal(401, code, 'the token was refused', {
+          'WWW-Authenticate': `Bearer error="invalid_token", error_description="${code}"`,
+        })
+      }
+      return unavailable({ code }) // a JWKS that cannot be fetched: the token was not judged
+    }
+    const have = scopesOf(verified.payload)
+    if (!scopes.every((s) => have.includes(s))) {
+      return refusal(403, 'INSUFFICIENT_SCOPE', 'the token lacks a required scope', {
+        'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scopes.join(' ')}"`,
+      })
+    }
+    return { claims: verified.payload, headers: {} }
+  }
+}
+
+module.exports = { apiKeyJudge, jwtJudge, rateLimitHeaders }

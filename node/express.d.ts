@@ -1,0 +1,12 @@
+// irontoken/express: Express middleware. `req.irontoken` carries the key's
+// record (requireApiKey) or the token's claims (requireJwt).
+import type { Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
+export type { RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+
+/** An Express middleware function. */
+export type Middleware = (req: any, res: any, next: (err?: unknown) => void) => void
+
+/** Verifies the API key in options.header (401/403/429/503 otherwise). */
+export declare function requireApiKey(manager: Manager, options?: RequireApiKeyOptions): Middleware
+/** Verifies the Authorization: Bearer JWT (401/403/503 otherwise). */
+export declare function requireJwt(verifier: Verifier, options?: RequireJwtOptions): Middleware

@@ -1,0 +1,17 @@
+// irontoken/fastify: preHandler hooks and a plugin. `request.irontoken`
+// carries the key's record or the token's claims.
+import type { Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
+export type { RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+
+/** A Fastify preHandler hook. */
+export type PreHandler = (request: any, reply: any) => Promise<unknown>
+
+/** Verifies the API key in options.header (401/403/429/503 otherwise). */
+export declare function requireApiKey(manager: Manager, options?: RequireApiKeyOptions): PreHandler
+/** Verifies the Authorization: Bearer JWT (401/403/503 otherwise). */
+export declare function requireJwt(verifier: Verifier, options?: RequireJwtOptions): PreHandler
+
+/** The plugin: guards every route of the scope it is registered in. */
+declare function irontokenFastify(fastify: any, options: RequireApiKeyOptions & { manager: Manager }): Promise<void>
+export { irontokenFastify }
+export default irontokenFastify

@@ -1,0 +1,161 @@
+'use strict'
+// irontoken/express and irontoken/fastify against real servers on loopback,
+// hit with fetch: every way a credential can be wrong, the status codes and
+// headers, and nothing echoing the credential.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const express = require('express')
+const Fastify = require('fastify')
+const { TokenManager, JwtVerifier, jwtSign } = require('..')
+const ex = require('../express.js')
+const fy = require('../fastify.js')
+
+const SECRET = Buffer.from('node-frameworks-secret-32-bytes!!')
+
+function keys() {
+  const tm = new TokenManager(':memory:')
+  const good = tm.createKey({
+    owner: 'alice',
+    scopes: ['read'],
+    rateLimits: [{ name: 'per-second', count: 100, periodMs: 1000 }],
+  })
+  tm.setQuota({ subject: good.record.id, metric: 'requests', period: 'day', limit: 3 })
+  const revoked = tm.createKey({ owner: 'bob', scopes: ['read'] })
+  tm.revokeKey(revoked.record.id)
+  const limited = tm.createKey({ owner: 'carol', scopes: ['read'], rateLimits: [{ name: 'burst', count: 2, periodMs: 60000 }] })
+  const stranger = new TokenManager(':memory:').createKey({ owner: 'eve', scopes: ['read'] }).key
+  return { tm, good: good.key, revoked: revoked.key, limited: limited.key, stranger }
+}
+
+async function expressApp(tm) {
+  const app = express()
+  const verifier = new JwtVerifier(SECRET, { algorithms: ['HS256'], audience: 'api' })
+  app.get('/items', ex.requireApiKey(tm, { scopes: ['read'], quota: { requests: 1 } }), (req, res) =>
+    res.json({ owner: req.irontoken.owner }),
+  )
+  app.get('/limited', ex.requireApiKey(tm, { scopes: ['read'] }), (req, res) => res.json({ ok: true }))
+  app.get('/health', (req, res) => res.json({ ok: true }))
+  app.get('/admin', ex.requireApiKey(tm, { scopes: ['admin'], header: 'X-Admin-Key' }), (req, res) => res.json({}))
+  app.get('/me', ex.requireJwt(verifier, { scopes: ['profile'] }), (req, res) => res.json({ sub: req.irontoken.sub }))
+  return listen((port) => new Promise((resolve) => { const s = app.listen(port, '127.0.0.1', () => resolve(s)) }), (s) => s.close())
+}
+
+async function fastifyApp(tm) {
+  const app = Fastify({ logger: false })
+  const verifier = new JwtVerifier(SECRET, { algorithms: ['HS256'], audience: 'api' })
+  app.get('/items', { preHandler: fy.requireApiKey(tm, { scopes: ['read'], quota: { requests: 1 } }) }, async (request) => ({
+    owner: request.irontoken.owner,
+  }))
+  app.register(async (scope) => {
+    scope.register(fy, { manager: tm, scopes: ['read'] })
+    scope.get('/limited', async () => ({ ok: true }))
+  })
+  app.get('/health', async () => ({ ok: true })) // outside the plugin's scope: not guarded
+  app.get('/admin', { preHandler: fy.requireApiKey(tm, { scopes: ['admin'], header: 'X-Admin-Key' }) }, async () => ({}))
+  app.get('/me', { preHandler: fy.requireJwt(verifier, { scopes: ['profile'] }) }, async (request) => ({ sub: request.irontoken.sub }))
+  return listen(async (port) => { await app.listen({ port, host: '127.0.0.1' }); return app.server }, () => app.close())
+}
+
+async function listen(start, stop) {
+  const server = await start(0)
+  return { base: `http://127.0.0.1:${server.address().port}`, stop: () => stop(server) }
+}
+
+for (const [name, make] of [['express', expressApp], ['fastify', fastifyApp]]) {
+  test(`${name}: API keys — status codes, headers, and no key in any answer`, async () => {
+    const k = keys()
+    const app = await make(k.tm)
+    const seen = []
+    const get = async (path, headers = {}) => {
+      const r = await fetch(app.base + path, { headers })
+      const text = await r.text()
+      seen.push(text + JSON.stringify([...r.headers]))
+      return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : null }
+    }
+    try {
+      let r = await get('/health')
+      assert.equal(r.status, 200)
+      r = await get('/items')
+      assert.equal(r.status, 401)
+      assert.equal(r.body.error.code, 'MISSING')
+      assert.equal(r.headers.get('www-authenticate'), 'ApiKey header="X-API-Key"')
+      for (const [key, code] of [['garbage', 'MALFORMED'], [k.stranger, 'NOT_FOUND'], [k.revoked, 'REVOKED']]) {
+        r = await get('/items', { 'X-API-Key': key })
+        assert.equal(r.status, 401, code)
+        assert.equal(r.body.error.code, code)
+        assert.match(r.headers.get('www-authenticate'), /error="invalid_key"/)
+      }
+      r = await get('/admin', { 'X-Admin-Key': k.good })
+      assert.equal(r.status, 403)
+      assert.match(r.headers.get('www-authenticate'), /scope="admin"/)
+      for (let i = 0; i < 3; i++) {
+        r = await get('/items', { 'X-API-Key': k.good })
+        assert.equal(r.status, 200)
+        assert.deepEqual(r.body, { owner: 'alice' })
+      }
+      assert.equal(r.headers.get('ratelimit-policy'), '"per-second";q=100;w=1')
+      assert.match(r.headers.get('ratelimit'), /^"per-second";r=\d+;t=\d+$/)
+      r = await get('/items', { 'X-API-Key': k.good }) // quota of 3 spent
+      assert.equal(r.status, 429)
+      assert.equal(r.body.error.code, 'USAGE_EXCEEDED')
+      assert.ok(Number(r.headers.get('retry-after')) > 0)
+      const codes = []
+      for (let i = 0; i < 3; i++) {
+        r = await get('/limited', { 'X-API-Key': k.limited })
+        codes.push(r.status)
+      }
+      assert.deepEqual(codes, [200, 200, 429])
+      assert.equal(r.body.error.code, 'RATE_LIMITED')
+      assert.ok(Number(r.headers.get('retry-after')) >= 1)
+      assert.equal(r.headers.get('ratelimit-policy'), '"burst";q=2;w=60')
+      for (const text of seen) {
+        for (const secret of [k.good, k.revoked, k.limited, k.stranger]) assert.ok(!text.includes(secret), text)
+      }
+    } finally {
+      await app.stop()
+      k.tm.close()
+    }
+  })
+
+  test(`${name}: Bearer JWTs — good, expired, forged, missing scope`, async () => {
+    const k = keys()
+    const app = await make(k.tm)
+    const now = Math.floor(Date.now() / 1000)
+    const sign = (claims, key = SECRET) => jwtSign({ aud: 'api', ...claims }, key, { algorithm: 'HS256' })
+    try {
+      const call = async (token) => {
+        const r = await fetch(app.base + '/me', { headers: token ? { Authorization: `Bearer ${token}` } : {} })
+        return { status: r.status, headers: r.headers, body: await r.json() }
+      }
+      let r = await call(sign({ sub: 'alice', exp: now + 60, scope: 'profile email' }))
+      assert.equal(r.status, 200)
+      assert.deepEqual(r.body, { sub: 'alice' })
+      r = await call(null)
+      assert.equal(r.status, 401)
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="api"')
+      for (const [token, code] of [
+        [sign({ sub: 'a', exp: now - 60, scope: 'profile' }), 'JWT_EXPIRED'],
+        [sign({ sub: 'm', exp: now + 60, scope: 'profile' }, Buffer.alloc(33, 1)), 'JWT_BAD_SIGNATURE'],
+        ['not.a.jwt', null],
+      ]) {
+        r = await call(token)
+        assert.equal(r.status, 401, JSON.stringify(r.body))
+        assert.match(r.headers.get('www-authenticate'), /error="invalid_token"/)
+        if (code) assert.equal(r.body.error.code, code)
+      }
+      r = await call(sign({ sub: 'b', exp: now + 60 }))
+      assert.equal(r.status, 403)
+      assert.match(r.headers.get('www-authenticate'), /insufficient_scope/)
+    } finally {
+      await app.stop()
+      k.tm.close()
+    }
+  })
+}
+
+test('bad adapter options are INVALID_ARGUMENT at setup, not at the first request', () => {
+  const tm = new TokenManager(':memory:')
+  assert.throws(() => ex.requireApiKey(tm, { scope: ['read'] }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => fy.requireApiKey({}, {}), { code: 'INVALID_ARGUMENT' })
+  tm.close()
+})
