@@ -355,6 +355,19 @@ itk_status itk_signing_key_create(const struct itk_manager *m,
                                   char **out_json);
 
 /**
+ * The scheduled rotation (cron on any number of hosts at once): rotates the
+ * active signing key if it is at least `every_seconds` old. `options_json`
+ * may be NULL or an object with `overlap_seconds` (default 0) and `actor`.
+ * Writes the new key's JSON to `*out_json`, or `null` when it was not due
+ * (may be NULL; free with `itk_string_free`). Serialized across processes
+ * and hosts: a due key is rotated once. `NOT_FOUND` with no active key.
+ */
+itk_status itk_signing_key_rotate_if_due(const struct itk_manager *m,
+                                         int64_t every_seconds,
+                                         const char *options_json,
+                                         char **out_json);
+
+/**
  * Makes a new signing key active. `options_json` may be NULL or an object
  * with `alg`, `overlap_seconds` (default 0), `actor`.
  */

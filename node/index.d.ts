@@ -549,6 +549,12 @@ export declare class TokenManager {
   createSigningKey(algorithm: 'RS256' | 'ES256' | 'EdDSA' | 'HS256', options?: ActorOptions): ManagedKey
   /** Makes a new key active; the old one verifies for `overlapSeconds` more. */
   rotateSigningKey(options?: { algorithm?: string; overlapSeconds?: number; actor?: string }): ManagedKey
+  /**
+   * The scheduled rotation (cron on any number of hosts at once): rotates the
+   * active key if it is at least `everySeconds` old; the new key, or null.
+   * A due key is rotated once however many callers race. NOT_FOUND with no active key.
+   */
+  rotateSigningKeyIfDue(everySeconds: number, options?: { overlapSeconds?: number; actor?: string }): ManagedKey | null
   retireSigningKey(kid: string, options?: ActorOptions): ManagedKey
   listSigningKeys(): ManagedKey[]
   /** The public JWKS of the keys that verify now (HMAC keys never appear). */

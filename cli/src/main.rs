@@ -140,6 +140,17 @@ enum SigningCmd {
         #[arg(long, default_value_t = 2048)]
         rsa_bits: usize,
     },
+    /// Rotate the active key if it is at least --every old (cron-safe on
+    /// many hosts at once: a due key is rotated once). Prints the new key,
+    /// or `null` when the active one is not due.
+    RotateDue {
+        /// Rotation period: 90d, 12w, 2160h...
+        #[arg(long, value_parser = parse_seconds)]
+        every: i64,
+        /// How long the old key keeps verifying: 1d, 6h... (default 0: retired now).
+        #[arg(long, value_parser = parse_seconds, default_value = "0s")]
+        overlap: i64,
+    },
     /// Retire a key now.
     Retire {
         /// Key id.
@@ -423,6 +434,12 @@ struct UpdateArgs {
     /// Remove every rate limit.
     #[arg(long, conflicts_with = "rate_limits")]
     clear_rate_limits: bool,
+}
+
+/// Parses a humantime duration (90d, 6h, 30s) into whole seconds.
+fn parse_seconds(s: &str) -> Result<i64, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    i64::try_from(d.as_secs()).map_err(|_| format!("{s:?}: too long"))
 }
 
 /// Parses NAME=COUNT/PERIOD[:BURST]; PERIOD is a humantime duration (1s, 1m, 1d).
@@ -723,6 +740,10 @@ fn run_managed(tm: &TokenManager, cmd: &JwtCmd, actor: Option<&str>) -> Result<O
         }) => {
             let a = a.as_deref().map(alg).transpose()?;
             print_json(&tm.rotate_signing_key(a, *overlap, actor)?)
+        }
+        JwtCmd::Keys(SigningCmd::RotateDue { every, overlap }) => {
+            // The new key, or null when the active one is not due yet.
+            print_json(&tm.rotate_signing_key_if_due(*every, *overlap, actor)?)
         }
         JwtCmd::Keys(SigningCmd::Retire { kid }) => print_json(&tm.retire_signing_key(kid, actor)?),
         JwtCmd::Keys(SigningCmd::List) => print_json(&tm.list_signing_keys()?),

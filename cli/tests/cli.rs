@@ -356,9 +356,58 @@ fn managed_signing_keys_and_exchange() {
     )
     .unwrap();
     assert_ne!(k1["kid"], k2["kid"]);
+    // The scheduled rotation: a key created just now is not due at 90 days;
+    // --every 0s is refused; a second later it is due at --every 1s.
+    let not_due = run(
+        &[
+            "jwt",
+            "keys",
+            "rotate-due",
+            "--every",
+            "90d",
+            "--overlap",
+            "1d",
+        ],
+        Some(master),
+    );
+    assert!(
+        not_due.status.success(),
+        "{}",
+        String::from_utf8_lossy(&not_due.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&not_due.stdout).trim(), "null");
+    assert_eq!(
+        run(
+            &["jwt", "keys", "rotate-due", "--every", "0s"],
+            Some(master)
+        )
+        .status
+        .code(),
+        Some(11)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let due: Value = serde_json::from_slice(
+        &run(
+            &[
+                "jwt",
+                "keys",
+                "rotate-due",
+                "--every",
+                "1s",
+                "--overlap",
+                "1h",
+            ],
+            Some(master),
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(due["status"], "active");
+    assert_ne!(due["kid"], k2["kid"]);
     let list: Value = serde_json::from_slice(&run(&["jwt", "keys", "list"], None).stdout).unwrap();
     assert_eq!(list[0]["status"], "retired");
-    assert_eq!(list[1]["status"], "active");
+    assert_eq!(list[1]["status"], "verify_only");
+    assert_eq!(list[2]["kid"], due["kid"]);
     // Exchange an API key for an access token.
     let created: Value = serde_json::from_slice(
         &run(

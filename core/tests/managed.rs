@@ -286,3 +286,65 @@ fn rsa_3072_keys_on_request() {
     assert!(tm.verify_jwt(&t, &Policy::new(&[Alg::RS256])).is_ok());
     assert!(Options::default().rsa_key_bits(1024).is_err());
 }
+
+/// The scheduled rotation: nothing before the period, one rotation when
+/// due, none again until the next period; on one file, many threads of two
+/// managers (two processes) at once rotate a due key exactly once.
+#[test]
+fn signing_keys_rotate_when_due_exactly_once() {
+    const DAY: i64 = 86_400;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.db");
+    let path = path.to_str().unwrap();
+    let a = open(path, Some(MASTER));
+    let b = open(path, Some(MASTER));
+    let e = a
+        .rotate_signing_key_if_due(90 * DAY, DAY, None)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let first = a.create_signing_key(Alg::ES256, None).unwrap();
+    assert!(
+        a.rotate_signing_key_if_due(90 * DAY, DAY, None)
+            .unwrap()
+            .is_none()
+    );
+    assert!(a.rotate_signing_key_if_due(0, DAY, None).is_err());
+    for m in [&a, &b] {
+        m.advance_clock(90 * DAY).unwrap();
+    }
+    let rotated: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let m = if i % 2 == 0 { &a } else { &b };
+                s.spawn(move || {
+                    m.rotate_signing_key_if_due(90 * DAY, DAY, Some("cron"))
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    let keys = a.list_signing_keys().unwrap();
+    let status: Vec<_> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.status.as_str()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            (first.kid.as_str(), "verify_only"),
+            (rotated[0].kid.as_str(), "active")
+        ]
+    );
+    assert_eq!(keys[0].verify_until, Some(T0 + 90 * DAY + DAY));
+    assert_eq!(rotated[0].alg, "ES256");
+    assert!(
+        b.rotate_signing_key_if_due(90 * DAY, DAY, None)
+            .unwrap()
+            .is_none()
+    );
+}

@@ -361,3 +361,42 @@ fn usage_counters_of_many_keys_add_up_across_hosts() {
         assert_eq!(a.get_key(&c.record.id).unwrap().usage_count, 3);
     }
 }
+
+/// Scheduled signing-key rotation from several hosts at once (cron on
+/// each): the advisory lock serializes them and one rotation happens.
+#[test]
+fn signing_key_rotation_when_due_happens_once_across_hosts() {
+    if !postgres_answers() {
+        return;
+    }
+    const DAY: i64 = 86_400;
+    let s = PgScratch::new();
+    let open = || {
+        let o = Options::default()
+            .manual_clock(1_700_000_000)
+            .master_key(b"0123456789abcdef0123456789abcdef")
+            .unwrap();
+        TokenManager::open_with(&s.url(), o).unwrap()
+    };
+    let hosts: Vec<TokenManager> = (0..4).map(|_| open()).collect();
+    hosts[0]
+        .create_signing_key(irontoken::jwt::Alg::ES256, None)
+        .unwrap();
+    for h in &hosts {
+        h.advance_clock(91 * DAY).unwrap();
+    }
+    let rotated: usize = std::thread::scope(|sc| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| sc.spawn(move || h.rotate_signing_key_if_due(90 * DAY, DAY, None).unwrap()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().is_some() as usize)
+            .sum()
+    });
+    assert_eq!(rotated, 1);
+    let keys = hosts[1].list_signing_keys().unwrap();
+    assert_eq!(keys.iter().filter(|k| k.status == "active").count(), 1);
+    assert_eq!(keys.len(), 2);
+}

@@ -4,12 +4,13 @@ the PyJWT-compatible surface, and interoperability with PyJWT itself."""
 import base64
 import json
 import pathlib
-from typing import Any, Dict, List, Union
+import time
+from typing import Any, Dict, List, Optional, Union
 
 import jwt as pyjwt
 import pytest
 
-from irontoken import IronTokenError, jwt
+from irontoken import IronTokenError, TokenManager, jwt
 from irontoken.errors import (
     DecodeError,
     ExpiredSignatureError,
@@ -386,3 +387,40 @@ def test_one_shot_decode_reuses_parsed_keys_but_never_another_key_or_policy() ->
         k = secret + str(i).encode()
         t = jwt.encode({"sub": f"u{i}", "exp": 4_000_000_000}, k, algorithm="HS256")
         assert jwt.decode(t, k, algorithms=["HS256"])["sub"] == f"u{i}"
+
+
+def test_signing_keys_rotate_when_due_once_across_processes(tmp_path: Any) -> None:
+    """rotate_signing_key_if_due from cron on several hosts: not due → None;
+    due → exactly one rotation however many processes race."""
+    import multiprocessing
+
+    from irontoken import NotFoundError
+
+    db = str(tmp_path / "keys.db")
+    master = "22" * 32
+    with TokenManager(db, master_key=master) as tm:
+        with pytest.raises(NotFoundError):
+            tm.rotate_signing_key_if_due(90 * 86400)
+        first = tm.create_signing_key("ES256")
+        assert tm.rotate_signing_key_if_due(90 * 86400, overlap_seconds=86400) is None
+    time.sleep(1.1)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        results = pool.starmap(_rotate_if_due, [(db, master)] * 4)
+    rotated = [r for r in results if r is not None]
+    assert len(rotated) == 1, results
+    with TokenManager(db, master_key=master) as tm:
+        keys = tm.list_signing_keys()
+        assert [(k["kid"], k["status"]) for k in keys] == [
+            (first["kid"], "verify_only"),
+            (rotated[0], "active"),
+        ]
+
+
+def _rotate_if_due(db: str, master: str) -> Optional[str]:
+    tm = TokenManager(db, master_key=master)
+    try:
+        k = tm.rotate_signing_key_if_due(1, overlap_seconds=3600, actor="cron")
+    finally:
+        tm.close()
+    return None if k is None else str(k["kid"])

@@ -640,6 +640,14 @@ static void test_managed_keys(void) {
     itk_string_free(out);
     itk_jwt_verifier_free(v);
     CHECK(itk_signing_key_rotate(m, "{\"overlap_seconds\": 0}", NULL) == ITK_STATUS_OK);
+    /* The scheduled rotation: not due (JSON null), bad period, bad options. */
+    char *due = NULL;
+    CHECK(itk_signing_key_rotate_if_due(m, 90 * 86400, "{\"overlap_seconds\": 86400}", &due) == ITK_STATUS_OK);
+    CHECK(due != NULL && strcmp(due, "null") == 0);
+    itk_string_free(due);
+    CHECK(itk_signing_key_rotate_if_due(m, 0, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_signing_key_rotate_if_due(m, 60, "{\"alg\": \"RS256\"}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_signing_key_rotate_if_due(NULL, 60, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     out = NULL;
     CHECK(itk_jwt_verify_issued(m, token, "{\"algorithms\":[\"ES256\"]}", &out) == ITK_STATUS_JWT_KEY_NOT_FOUND);
     char *list = NULL;

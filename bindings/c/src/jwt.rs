@@ -22,6 +22,36 @@ pub unsafe extern "C" fn itk_signing_key_create(
     })
 }
 
+/// The scheduled rotation (cron on any number of hosts at once): rotates the
+/// active signing key if it is at least `every_seconds` old. `options_json`
+/// may be NULL or an object with `overlap_seconds` (default 0) and `actor`.
+/// Writes the new key's JSON to `*out_json`, or `null` when it was not due
+/// (may be NULL; free with `itk_string_free`). Serialized across processes
+/// and hosts: a due key is rotated once. `NOT_FOUND` with no active key.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_signing_key_rotate_if_due(
+    m: *const itk_manager,
+    every_seconds: i64,
+    options_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default, deny_unknown_fields)]
+    struct O {
+        overlap_seconds: i64,
+        actor: Option<String>,
+    }
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let o: O = unsafe { json_arg(options_json, "options_json") }?;
+        let k =
+            tm.rotate_signing_key_if_due(every_seconds, o.overlap_seconds, o.actor.as_deref())?;
+        let text = to_json(&k)?;
+        write_opt(out_json, || Ok(text))
+    })
+}
+
 /// Makes a new signing key active. `options_json` may be NULL or an object
 /// with `alg`, `overlap_seconds` (default 0), `actor`.
 #[unsafe(no_mangle)]

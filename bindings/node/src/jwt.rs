@@ -39,6 +39,36 @@ impl TokenManager {
         value_of(k)
     }
 
+    /// The scheduled rotation (cron on any number of hosts): rotates the
+    /// active key if it is at least `everySeconds` old; the new key, or null.
+    #[napi(catch_unwind, ts_return_type = "ManagedKey | null")]
+    pub fn rotate_signing_key_if_due(
+        &self,
+        every_seconds: f64,
+        options: Option<RotateSigningOptions>,
+    ) -> Result<Value, Code> {
+        let every = int(Some(every_seconds), "everySeconds")?.unwrap_or(0);
+        let (overlap, actor) = match options {
+            None => (0, None),
+            Some(o) => {
+                if o.algorithm.is_some() {
+                    return Err(invalid(
+                        "algorithm: a due rotation keeps the key's algorithm",
+                    ));
+                }
+                (
+                    int(o.overlap_seconds, "overlapSeconds")?.unwrap_or(0),
+                    o.actor,
+                )
+            }
+        };
+        let k = self
+            .core()?
+            .rotate_signing_key_if_due(every, overlap, actor.as_deref())
+            .map_err(err)?;
+        value_of(k)
+    }
+
     /// Retires a signing key now.
     #[napi(catch_unwind)]
     pub fn retire_signing_key(

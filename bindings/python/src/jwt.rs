@@ -37,6 +37,23 @@ impl TokenManager {
         to_py_serialized(py, &k)
     }
 
+    /// The scheduled rotation (cron on any number of hosts): rotates the
+    /// active key if it is at least `every_seconds` old; the new key, or None.
+    #[pyo3(signature = (every_seconds, *, overlap_seconds=0, actor=None))]
+    fn rotate_signing_key_if_due<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = int::<i64>)] every_seconds: i64,
+        #[pyo3(from_py_with = int::<i64>)] overlap_seconds: i64,
+        actor: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let k = call(py, || {
+            tm.rotate_signing_key_if_due(every_seconds, overlap_seconds, actor)
+        })?;
+        to_py_serialized(py, &k)
+    }
+
     /// Retires a signing key now.
     #[pyo3(signature = (kid, *, actor=None))]
     fn retire_signing_key<'py>(

@@ -367,28 +367,89 @@ impl TokenManager {
         let row = self.new_key_row(alg, now)?;
         self.inner().write(|tx| {
             self.ensure_master(tx)?;
-            if let Some(old) = tx.signing().active()? {
-                if overlap_seconds == 0 {
-                    tx.signing()
-                        .set_status(&old.kid, "retired", None, Some(now))?;
-                } else {
-                    tx.signing().set_status(
-                        &old.kid,
-                        "verify_only",
-                        Some(now + overlap_seconds),
-                        None,
-                    )?;
-                }
-                Self::audit_signing(
-                    tx,
-                    AuditAction::SigningKeyRotate,
+            tx.signing().serialize()?;
+            let old = tx.signing().active()?;
+            Self::replace_active(tx, old, &row, overlap_seconds, actor, now)
+        })
+    }
+
+    /// Makes `row` the active key; `old` (the active one, if any) verifies
+    /// for `overlap_seconds` more, then retires (0: retired at once).
+    fn replace_active(
+        tx: &dyn Tx,
+        old: Option<SigningRow>,
+        row: &SigningRow,
+        overlap_seconds: i64,
+        actor: Option<&str>,
+        now: i64,
+    ) -> Result<ManagedKey> {
+        if let Some(old) = old {
+            if overlap_seconds == 0 {
+                tx.signing()
+                    .set_status(&old.kid, "retired", None, Some(now))?;
+            } else {
+                tx.signing().set_status(
                     &old.kid,
-                    actor,
-                    now,
-                    json!({"rotated_to": row.kid, "overlap_seconds": overlap_seconds}),
+                    "verify_only",
+                    Some(now + overlap_seconds),
+                    None,
                 )?;
             }
-            Self::insert_signing(tx, &row, actor, now)
+            Self::audit_signing(
+                tx,
+                AuditAction::SigningKeyRotate,
+                &old.kid,
+                actor,
+                now,
+                json!({"rotated_to": row.kid, "overlap_seconds": overlap_seconds}),
+            )?;
+        }
+        Self::insert_signing(tx, row, actor, now)
+    }
+
+    /// The scheduled rotation (cron, on any number of hosts at once): rotates
+    /// the active signing key if it is at least `every_seconds` old and
+    /// returns the new one, else `None`. Concurrent callers are serialized
+    /// and re-check inside the transaction, so a due key is rotated once.
+    /// `NOT_FOUND` when there is no active key.
+    pub fn rotate_signing_key_if_due(
+        &self,
+        every_seconds: i64,
+        overlap_seconds: i64,
+        actor: Option<&str>,
+    ) -> Result<Option<ManagedKey>> {
+        if every_seconds <= 0 || overlap_seconds < 0 {
+            return Err(Error::invalid(
+                "every_seconds must be > 0 and overlap_seconds >= 0",
+            ));
+        }
+        let now = self.inner().now();
+        let due = |k: &SigningRow| now.saturating_sub(k.created_at) >= every_seconds;
+        let current = self
+            .inner()
+            .db
+            .read(|c| c.signing().active())?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    "no active signing key: create one first",
+                )
+            })?;
+        if !due(&current) {
+            return Ok(None);
+        }
+        let alg = Alg::parse(&current.alg).ok_or_else(|| internal("stored algorithm"))?;
+        let row = self.new_key_row(alg, now)?;
+        self.inner().write(|tx| {
+            self.ensure_master(tx)?;
+            tx.signing().serialize()?;
+            match tx.signing().active()? {
+                // Another process rotated it meanwhile (or retired it).
+                Some(old) if due(&old) => {
+                    Self::replace_active(tx, Some(old), &row, overlap_seconds, actor, now).map(Some)
+                }
+                _ => Ok(None),
+            }
         })
     }
 

@@ -437,6 +437,9 @@ pub(crate) trait SigningStore {
     ) -> Result<()>;
     /// A value that changes whenever the set of keys usable at `now` changes.
     fn fingerprint(&self, now: i64) -> Result<String>;
+    /// Waits until no other transaction changes signing keys, for the rest
+    /// of this one (a write transaction; what it reads next is current).
+    fn serialize(&self) -> Result<()>;
 }
 
 /// Agent budgets, tokens and leases.

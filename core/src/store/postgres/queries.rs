@@ -1037,6 +1037,9 @@ fn signing_row(r: &Row) -> Result<SigningRow> {
     })
 }
 
+/// The advisory lock serializing changes of the signing keys (any fixed number).
+const SIGNING_LOCK: i64 = 0x6974_6b73_6967_6e00; // "itksign"
+
 impl SigningStore for Pg<'_> {
     fn insert(&self, k: &SigningRow) -> Result<()> {
         self.execute(
@@ -1086,6 +1089,13 @@ impl SigningStore for Pg<'_> {
             "UPDATE signing_keys SET status = $2, verify_until = $3, retired_at = $4 WHERE kid = $1",
             &[&kid, &status, &verify_until, &retired_at],
         )?;
+        Ok(())
+    }
+
+    fn serialize(&self) -> Result<()> {
+        // An advisory lock held to the end of the transaction; the statements
+        // after it see what the previous holder committed (read committed).
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&SIGNING_LOCK])?;
         Ok(())
     }
 
