@@ -609,6 +609,24 @@ itk_status itk_key_import_many(const struct itk_manager *m,
                                char **out_records_json);
 
 /**
+ * The keys due for rotation now (at least their `rotation_period`, or the
+ * manager's `default_rotation_period`, old), oldest first, at most `limit`
+ * (1-1000): a JSON array of records to `*out_json` (free with `itk_string_free`).
+ */
+itk_status itk_keys_due(const struct itk_manager *m, uint32_t limit, char **out_json);
+
+/**
+ * Rotates every key due for rotation (safe from cron on several hosts at
+ * once: each due key is rotated once). `options_json` may be NULL or an
+ * object with `overlap_seconds` (default 0) and `actor`. Writes a JSON array
+ * of `{"key": plaintext, "record": {...}}` to `*out_created_json` (free with
+ * `itk_string_free`): the new plaintexts, shown only now.
+ */
+itk_status itk_keys_rotate_due(const struct itk_manager *m,
+                               const char *options_json,
+                               char **out_created_json);
+
+/**
  * Verifies `key`. A refused key is a success with `*out_reason` != VALID.
  * `required_scopes` is an array of `n_scopes` strings (NULL when 0), all of
  * which the key must hold. If `out_record_json` is not NULL it receives the

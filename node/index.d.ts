@@ -84,6 +84,8 @@ export interface KeyRecord {
   status: KeyStatus
   /** Rate limits applied by `verifyKeyWith`. */
   rateLimits: RateLimitSpec[]
+  /** Seconds after creation at which the key is due for rotation (absent: the manager's default). */
+  rotationPeriod?: number
 }
 
 /** One named rate limit of a key: `count` per `periodMs`, bursts up to `burst`. */
@@ -427,6 +429,8 @@ export interface OpenOptions {
   rateLimitTimeoutMs?: number
   /** PostgreSQL: read key state from the database on every verification instead of the change-notified cache (default false). */
   strict?: boolean
+  /** Seconds after which keys without their own rotationPeriod are due (rotateDue). */
+  defaultRotationPeriod?: number
 }
 
 export interface CreateKeyOptions {
@@ -443,6 +447,8 @@ export interface CreateKeyOptions {
   prefix?: string
   /** Rate limits applied by `verifyKeyWith` (unique names, at most 16). */
   rateLimits?: RateLimitSpec[]
+  /** Seconds after creation at which the key is due for rotation (rotateDue); rotations keep it. */
+  rotationPeriod?: number
   actor?: string
 }
 
@@ -483,6 +489,9 @@ export interface UpdateKeyOptions {
   clearExpiry?: boolean
   /** Replaces the rate limits ([] removes them). */
   rateLimits?: RateLimitSpec[]
+  /** Seconds after creation at which the key is due for rotation. */
+  rotationPeriod?: number
+  clearRotationPeriod?: boolean
   actor?: string
 }
 
@@ -538,6 +547,14 @@ export declare class TokenManager {
   verifyKey(key: string, requiredScopes?: string[]): VerifyResult
   getKey(keyId: string): KeyRecord
   listKeys(options?: ListKeysOptions): Page<KeyRecord>
+  /** Keys due for rotation now (at least their rotation period old), oldest first (limit default 100, at most 1000). */
+  keysDue(limit?: number): KeyRecord[]
+  /**
+   * Rotates every key due for rotation and returns the new keys — their
+   * plaintexts, shown only here, go to the owners. Safe from cron on several
+   * hosts at once: each due key is rotated once.
+   */
+  rotateDue(options?: { overlapSeconds?: number; actor?: string }): CreatedKey[]
   updateKey(keyId: string, options: UpdateKeyOptions): KeyRecord
   disableKey(keyId: string, options?: ActorOptions): KeyRecord
   enableKey(keyId: string, options?: ActorOptions): KeyRecord
@@ -630,6 +647,7 @@ export declare class TokenManager {
   recordUsageAsync(report: UsageReport): Promise<Recorded>
   consumeQuotaAsync(keyId: string, amounts: Amounts): Promise<QuotaDecision>
   updateKeyAsync(keyId: string, options: UpdateKeyOptions): Promise<KeyRecord>
+  rotateDueAsync(options?: { overlapSeconds?: number; actor?: string }): Promise<CreatedKey[]>
   disableKeyAsync(keyId: string, options?: ActorOptions): Promise<KeyRecord>
   enableKeyAsync(keyId: string, options?: ActorOptions): Promise<KeyRecord>
   deleteKeyAsync(keyId: string, options?: ActorOptions): Promise<void>

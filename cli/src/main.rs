@@ -334,6 +334,26 @@ enum KeysCmd {
         #[arg(long)]
         format: Option<String>,
     },
+    /// List the keys due for rotation (at least their rotation period old).
+    Due {
+        /// Period for keys without their own (90d...).
+        #[arg(long, value_parser = parse_seconds)]
+        default_period: Option<i64>,
+        /// At most this many (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Rotate every key due for rotation and print the new keys — their
+    /// plaintexts, shown once, go to the owners. Safe from cron on several
+    /// hosts at once.
+    RotateDue {
+        /// How long the old keys keep verifying (default 0s: revoked now).
+        #[arg(long, value_parser = parse_seconds, default_value = "0s")]
+        overlap: i64,
+        /// Period for keys without their own (90d...).
+        #[arg(long, value_parser = parse_seconds)]
+        default_period: Option<i64>,
+    },
     /// Delete a key's record (its audit history stays).
     Delete {
         /// Key id.
@@ -382,6 +402,10 @@ struct CreateArgs {
     /// e.g. per_second=10/1s:20 or per_day=10000/1d (repeatable).
     #[arg(long = "rate-limit", value_parser = parse_limit)]
     rate_limits: Vec<irontoken::ratelimit::Limit>,
+    /// Rotation period (90d, 12w...): the key is due for `keys rotate-due`
+    /// once that old; rotations keep it.
+    #[arg(long, value_parser = parse_seconds)]
+    rotation_period: Option<i64>,
 }
 
 #[derive(Args)]
@@ -434,6 +458,12 @@ struct UpdateArgs {
     /// Remove every rate limit.
     #[arg(long, conflicts_with = "rate_limits")]
     clear_rate_limits: bool,
+    /// New rotation period (90d, 12w...).
+    #[arg(long, value_parser = parse_seconds)]
+    rotation_period: Option<i64>,
+    /// Remove the key's own rotation period (the manager default applies).
+    #[arg(long, conflicts_with = "rotation_period")]
+    clear_rotation_period: bool,
 }
 
 /// Parses a humantime duration (90d, 6h, 30s) into whole seconds.
@@ -784,6 +814,19 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
     if let Some(store) = &cli.rate_limit_store {
         options.rate_limit_store = irontoken::RateLimitStore::parse(store)?;
     }
+    if let Command::Keys(
+        KeysCmd::Due {
+            default_period: Some(p),
+            ..
+        }
+        | KeysCmd::RotateDue {
+            default_period: Some(p),
+            ..
+        },
+    ) = &cli.command
+    {
+        options = options.default_rotation_period(*p)?;
+    }
     let tm = TokenManager::open_with(&cli.db, options)?;
     if let Command::Ratelimit(RatelimitCmd::Check { key, limits, peek }) = &cli.command {
         let d = tm.rate_limit_decide(key, limits, !peek)?;
@@ -838,6 +881,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                         expires_in: a.expires_in,
                         prefix: a.prefix.clone(),
                         rate_limits: a.rate_limits.clone(),
+                        rotation_period: a.rotation_period,
                         actor,
                     },
                     deliver_key(out.json),
@@ -913,6 +957,11 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                         } else {
                             Some(a.rate_limits.clone())
                         },
+                        rotation_period: KeyUpdate::change_of(
+                            a.rotation_period,
+                            a.clear_rotation_period,
+                            "rotation period",
+                        )?,
                         actor,
                     },
                 )?;
@@ -954,6 +1003,28 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                 } else {
                     let n = records.len();
                     say!("imported {n} key{}", if n == 1 { "" } else { "s" });
+                }
+            }
+            KeysCmd::Due { limit, .. } => out.keys(&Page {
+                items: tm.keys_due(*limit)?,
+                next_cursor: None,
+            }),
+            KeysCmd::RotateDue { overlap, .. } => {
+                let created = tm.rotate_due(*overlap, actor.as_deref())?;
+                if out.json {
+                    let items: Vec<Value> = created
+                        .iter()
+                        .map(|c| json!({"key": &*c.key, "record": &c.record}))
+                        .collect();
+                    say!("{}", Value::Array(items));
+                } else {
+                    eprintln!(
+                        "rotated {} key(s); the new keys are shown once: hand them to their owners",
+                        created.len()
+                    );
+                    for c in &created {
+                        say!("{}\t{}\t{}", shown(&c.record.owner), c.record.id, &*c.key);
+                    }
                 }
             }
             KeysCmd::Delete { id } => {

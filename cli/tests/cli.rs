@@ -1144,3 +1144,85 @@ fn keys_import_from_csv_and_json_lines() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("line 1") && !err.contains(c), "{err}");
 }
+
+/// Scheduled rotation from the CLI: a key with a rotation period, listed
+/// when due, rotated once by `keys rotate-due` (the new key printed once).
+#[test]
+fn keys_due_and_rotate_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let db = db.to_str().unwrap();
+    let created = json(&cli(
+        db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--owner",
+            "alice",
+            "--rotation-period",
+            "1s",
+        ],
+    ));
+    assert_eq!(created["record"]["rotation_period"], 1);
+    let plain = json(&cli(db, &["--json", "keys", "create", "--owner", "bob"]));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let due = json(&cli(db, &["--json", "keys", "due"]));
+    let ids: Vec<&str> = due["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [created["record"]["id"].as_str().unwrap()]);
+    // With a default period, bob's key is due too.
+    let due = json(&cli(
+        db,
+        &["--json", "keys", "due", "--default-period", "1s"],
+    ));
+    assert_eq!(due["items"].as_array().unwrap().len(), 2);
+    let rotated = json(&cli(
+        db,
+        &[
+            "--json",
+            "--actor",
+            "cron",
+            "keys",
+            "rotate-due",
+            "--overlap",
+            "1h",
+        ],
+    ));
+    let rotated = rotated.as_array().unwrap();
+    assert_eq!(rotated.len(), 1);
+    let new_key = rotated[0]["key"].as_str().unwrap();
+    assert_eq!(
+        rotated[0]["record"]["rotated_from"],
+        created["record"]["id"]
+    );
+    let v = cli(db, &["keys", "verify", new_key]);
+    assert!(v.status.success());
+    assert!(
+        cli(db, &["keys", "verify", created["key"].as_str().unwrap()])
+            .status
+            .success(),
+        "overlap"
+    );
+    // The old key is never rotated twice (the new one, 1 s old by now, may be due).
+    let again = json(&cli(db, &["--json", "keys", "rotate-due"]));
+    for c in again.as_array().unwrap() {
+        assert_ne!(c["record"]["rotated_from"], created["record"]["id"]);
+    }
+    // Clearing the period: never due again (no default given).
+    let id = plain["record"]["id"].as_str().unwrap();
+    let r = json(&cli(
+        db,
+        &["--json", "keys", "update", id, "--rotation-period", "5s"],
+    ));
+    assert_eq!(r["rotation_period"], 5);
+    let r = json(&cli(
+        db,
+        &["--json", "keys", "update", id, "--clear-rotation-period"],
+    ));
+    assert!(r.get("rotation_period").is_none_or(Value::is_null));
+}

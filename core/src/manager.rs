@@ -66,6 +66,9 @@ pub struct Options {
     /// workload that writes between reads (a quota per request) gets ~1.8×
     /// slower: turn it on for read-mostly processes.
     pub mmap_mib: u32,
+    /// Seconds after creation at which a key without its own
+    /// `rotation_period` is due for rotation (default `None`: never).
+    pub default_rotation_period: Option<i64>,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
     pub(crate) master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
@@ -123,6 +126,7 @@ impl Default for Options {
             key_cache_size: 50_000,
             page_cache_mib: 8,
             mmap_mib: 0,
+            default_rotation_period: None,
             clock: Arc::new(SystemClock),
             manual: None,
             master_key: None,
@@ -133,6 +137,18 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Keys without their own rotation period become due after `seconds`
+    /// (`rotate_due`); `INVALID_ARGUMENT` outside 1 s to ten years.
+    pub fn default_rotation_period(mut self, seconds: i64) -> Result<Self> {
+        if !(1..=10 * 366 * 86_400).contains(&seconds) {
+            return Err(Error::invalid(
+                "default_rotation_period must be 1 s to ten years",
+            ));
+        }
+        self.default_rotation_period = Some(seconds);
+        Ok(self)
+    }
+
     /// Sets the commit durability.
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
@@ -230,6 +246,8 @@ pub struct OpenSettings {
     pub rate_limit_timeout_ms: Option<u64>,
     /// PostgreSQL: read key state from the database on every verification.
     pub strict: Option<bool>,
+    /// Seconds after which keys without their own rotation period are due.
+    pub default_rotation_period: Option<i64>,
 }
 
 impl OpenSettings {
@@ -281,6 +299,9 @@ impl OpenSettings {
         }
         if let Some(b) = self.strict {
             o.strict = b;
+        }
+        if let Some(p) = self.default_rotation_period {
+            o = o.default_rotation_period(p)?;
         }
         Ok(o)
     }
@@ -397,6 +418,8 @@ pub(crate) struct Inner {
     pub rate_limit_fail_open: bool,
     /// Whether the database holds imported legacy keys (see `keys::import`).
     pub legacy: crate::model::keys::LegacyKeys,
+    /// Keys without their own rotation period are due after this many seconds.
+    pub default_rotation_period: Option<i64>,
     /// The fork generation of the process this state belongs to.
     generation: u64,
     /// The thread that writes buffered data in the background.
@@ -447,6 +470,7 @@ impl Inner {
             rate_limit_fail_open: options.rate_limit_fail_open,
             threshold: options.flush_threshold.max(1),
             legacy: Default::default(),
+            default_rotation_period: options.default_rotation_period,
             generation,
             flusher: Mutex::new(None),
         })
@@ -972,10 +996,16 @@ const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
 /// How often the flusher deletes full rate-limit buckets from the store.
 const BUCKET_PURGE: Duration = Duration::from_secs(60);
 
+/// How often the flusher looks for keys that became due for rotation.
+const DUE_SCAN: Duration = Duration::from_secs(60);
+
 fn flush_loop(inner: &Inner, interval: Duration) {
     let mut stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
     let mut last_flush = Instant::now();
     let mut last_purge = Instant::now();
+    // The first look for keys due for rotation comes a few seconds after start.
+    let mut next_due_scan = Instant::now() + Duration::from_secs(2);
+    let mut due_since: Option<i64> = None;
     loop {
         if *stop {
             return;
@@ -996,6 +1026,31 @@ fn flush_loop(inner: &Inner, interval: Duration) {
             last_flush = Instant::now();
         }
         let _ = inner.db.maintain();
+        if Instant::now() >= next_due_scan {
+            // Keys that became due for rotation since the last look: one
+            // `key_rotation_due` event each (all due keys on the first look).
+            let now = inner.now();
+            if let Ok(due) = inner.db.read(|c| {
+                c.keys()
+                    .due(now, inner.default_rotation_period, due_since, 1000)
+            }) {
+                for r in due {
+                    inner.signals.push(crate::signals::Event {
+                        kind: "key_rotation_due".into(),
+                        at: now,
+                        key_id: Some(r.id.clone()),
+                        display_prefix: Some(r.display_prefix.clone()),
+                        detail: serde_json::json!({
+                            "owner": r.owner,
+                            "created_at": r.created_at,
+                            "rotation_period": r.rotation_period.or(inner.default_rotation_period),
+                        }),
+                    });
+                }
+                due_since = Some(now);
+            }
+            next_due_scan = Instant::now() + DUE_SCAN;
+        }
         if matches!(inner.rates, Rates::Store) && last_purge.elapsed() >= BUCKET_PURGE {
             // Full buckets say nothing a missing one does not.
             let now_us = inner.clock.now_ms().saturating_mul(1000);

@@ -858,3 +858,163 @@ fn the_wal_is_checkpointed_in_the_background() {
         100
     ); // the first page
 }
+
+fn with_period(owner: &str, period: Option<i64>) -> NewKey {
+    NewKey {
+        owner: owner.into(),
+        rotation_period: period,
+        ..Default::default()
+    }
+}
+
+/// Scheduled rotation: due by the key's own period or the manager's
+/// default, rotated once with the plaintext handed back, the period kept.
+#[test]
+fn keys_rotate_when_due() {
+    let tm = common::open_private(
+        Options::default()
+            .manual_clock(T0)
+            .default_rotation_period(500)
+            .unwrap(),
+    );
+    let own = tm.create_key(&with_period("a", Some(100))).unwrap();
+    let default = tm.create_key(&with_period("b", None)).unwrap();
+    assert_eq!(own.record.rotation_period, Some(100));
+    assert!(tm.keys_due(100).unwrap().is_empty());
+    assert!(tm.rotate_due(0, None).unwrap().is_empty());
+    tm.advance_clock(100).unwrap();
+    let due: Vec<String> = tm
+        .keys_due(100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(due, std::slice::from_ref(&own.record.id));
+    let rotated = tm.rotate_due(60, Some("cron")).unwrap();
+    assert_eq!(rotated.len(), 1);
+    let new = &rotated[0];
+    assert_eq!(
+        new.record.rotated_from.as_deref(),
+        Some(own.record.id.as_str())
+    );
+    assert_eq!(
+        new.record.rotation_period,
+        Some(100),
+        "the period carries over"
+    );
+    assert_eq!(new.record.version, 2);
+    assert!(tm.verify_key(&own.key, &[]).unwrap().valid, "overlap");
+    assert!(tm.verify_key(&new.key, &[]).unwrap().valid);
+    assert!(tm.rotate_due(60, None).unwrap().is_empty(), "rotated once");
+    tm.advance_clock(400).unwrap();
+    // 500 s: the key on the default period; the rotated one is due again too.
+    let mut owners: Vec<String> = tm
+        .rotate_due(0, None)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.record.owner)
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["a", "b"]);
+    assert_eq!(
+        tm.verify_key(&default.key, &[]).unwrap().reason,
+        VerifyReason::Revoked
+    );
+}
+
+#[test]
+fn rotation_periods_are_checked_and_can_change() {
+    let tm = manager();
+    for bad in [0, -5, 11 * 366 * 86_400] {
+        let e = tm.create_key(&with_period("a", Some(bad))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");
+    }
+    assert!(Options::default().default_rotation_period(0).is_err());
+    let k = tm.create_key(&with_period("a", None)).unwrap();
+    let r = tm
+        .update_key(
+            &k.record.id,
+            &KeyUpdate {
+                rotation_period: Some(Some(30)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.rotation_period, Some(30));
+    tm.advance_clock(30).unwrap();
+    assert_eq!(tm.keys_due(10).unwrap().len(), 1);
+    let r = tm
+        .update_key(
+            &k.record.id,
+            &KeyUpdate {
+                rotation_period: Some(None),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.rotation_period, None);
+    assert!(tm.keys_due(10).unwrap().is_empty());
+    // Disabled, revoked and expired keys are never due.
+    let d = tm.create_key(&with_period("d", Some(1))).unwrap();
+    tm.disable_key(&d.record.id, None).unwrap();
+    tm.advance_clock(5).unwrap();
+    assert!(tm.keys_due(10).unwrap().is_empty());
+}
+
+/// Two processes' cron jobs at once: each due key rotated exactly once,
+/// each new plaintext returned to exactly one caller.
+#[test]
+fn rotate_due_from_two_processes_rotates_each_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = common::on_postgres().then(common::PgScratch::new);
+    let url = match &scratch {
+        Some(s) => s.url(),
+        None => dir.path().join("keys.db").to_str().unwrap().to_string(),
+    };
+    let open = || TokenManager::open_with(&url, Options::default().manual_clock(T0)).unwrap();
+    let (a, b) = (open(), open());
+    let reqs: Vec<NewKey> = (0..40)
+        .map(|i| with_period(&format!("o{i}"), Some(10)))
+        .collect();
+    a.create_keys(&reqs).unwrap();
+    a.advance_clock(10).unwrap();
+    b.advance_clock(10).unwrap();
+    let (x, y) = std::thread::scope(|s| {
+        let x = s.spawn(|| a.rotate_due(0, None).unwrap());
+        let y = s.spawn(|| b.rotate_due(0, None).unwrap());
+        (x.join().unwrap(), y.join().unwrap())
+    });
+    assert_eq!(x.len() + y.len(), 40, "{} + {}", x.len(), y.len());
+    let mut from: Vec<_> = x
+        .iter()
+        .chain(&y)
+        .map(|c| c.record.rotated_from.clone())
+        .collect();
+    from.sort();
+    from.dedup();
+    assert_eq!(from.len(), 40);
+    assert!(a.keys_due(100).unwrap().is_empty());
+}
+
+/// A `key_rotation_due` event once a key is due (the flusher looks a few
+/// seconds after start, then every minute).
+#[test]
+fn a_due_key_raises_an_event() {
+    let tm = manager();
+    let k = tm.create_key(&with_period("a", Some(10))).unwrap();
+    tm.advance_clock(11).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    loop {
+        let events = tm.drain_events(100);
+        if let Some(e) = events.iter().find(|e| e.kind == "key_rotation_due") {
+            assert_eq!(e.key_id.as_deref(), Some(k.record.id.as_str()));
+            assert_eq!(e.detail["rotation_period"], 10);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no key_rotation_due event"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -24,7 +24,10 @@ function keys() {
   tm.revokeKey(revoked.record.id)
   const limited = tm.createKey({ owner: 'carol', scopes: ['read'], rateLimits: [{ name: 'burst', count: 2, periodMs: 60000 }] })
   const stranger = new TokenManager(':memory:').createKey({ owner: 'eve', scopes: ['read'] }).key
-  return { tm, good: good.key, revoked: revoked.key, limited: limited.key, stranger }
+  const disabled = tm.createKey({ owner: 'dan', scopes: ['read'] })
+  tm.disableKey(disabled.record.id)
+  const expired = tm.createKey({ owner: 'old', scopes: ['read'], expiresAt: Math.floor(Date.now() / 1000) + 1 })
+  return { tm, good: good.key, revoked: revoked.key, limited: limited.key, stranger, disabled: disabled.key, expired: expired.key }
 }
 
 async function expressApp(tm) {
@@ -79,7 +82,14 @@ for (const [name, make] of [['express', expressApp], ['fastify', fastifyApp]]) {
       assert.equal(r.status, 401)
       assert.equal(r.body.error.code, 'MISSING')
       assert.equal(r.headers.get('www-authenticate'), 'ApiKey header="X-API-Key"')
-      for (const [key, code] of [['garbage', 'MALFORMED'], [k.stranger, 'NOT_FOUND'], [k.revoked, 'REVOKED']]) {
+      await new Promise((r) => setTimeout(r, 2100 - (Date.now() % 1000))) // the expired key's second passes
+      for (const [key, code] of [
+        ['garbage', 'MALFORMED'],
+        [k.stranger, 'NOT_FOUND'],
+        [k.revoked, 'REVOKED'],
+        [k.disabled, 'DISABLED'],
+        [k.expired, 'EXPIRED'],
+      ]) {
         r = await get('/items', { 'X-API-Key': key })
         assert.equal(r.status, 401, code)
         assert.equal(r.body.error.code, code)
@@ -109,7 +119,9 @@ for (const [name, make] of [['express', expressApp], ['fastify', fastifyApp]]) {
       assert.ok(Number(r.headers.get('retry-after')) >= 1)
       assert.equal(r.headers.get('ratelimit-policy'), '"burst";q=2;w=60')
       for (const text of seen) {
-        for (const secret of [k.good, k.revoked, k.limited, k.stranger]) assert.ok(!text.includes(secret), text)
+        for (const secret of [k.good, k.revoked, k.limited, k.stranger, k.disabled, k.expired]) {
+          assert.ok(!text.includes(secret), text)
+        }
       }
     } finally {
       await app.stop()

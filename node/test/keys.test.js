@@ -497,3 +497,31 @@ test('createKey() with no argument is INVALID_ARGUMENT, like every bad argument'
   }
   tm.close()
 })
+
+test('keys rotate when due: own period or the manager default, once, plaintexts returned', async () => {
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000, defaultRotationPeriod: 500 })
+  const own = tm.createKey({ owner: 'a', rotationPeriod: 100 })
+  const other = tm.createKey({ owner: 'b' })
+  assert.equal(own.record.rotationPeriod, 100)
+  assert.equal(other.record.rotationPeriod, undefined)
+  assert.deepEqual(tm.keysDue(), [])
+  tm.advanceClock(100)
+  assert.deepEqual(tm.keysDue().map((r) => r.id), [own.record.id])
+  const rotated = tm.rotateDue({ overlapSeconds: 60, actor: 'cron' })
+  assert.equal(rotated.length, 1)
+  assert.equal(rotated[0].record.rotatedFrom, own.record.id)
+  assert.equal(rotated[0].record.rotationPeriod, 100)
+  assert.equal(tm.verifyKey(rotated[0].key).valid, true)
+  assert.equal(tm.verifyKey(own.key).valid, true) // overlap
+  assert.deepEqual(await tm.rotateDueAsync(), [])
+  tm.advanceClock(400)
+  const again = await tm.rotateDueAsync()
+  assert.deepEqual(again.map((c) => c.record.owner).sort(), ['a', 'b'])
+  const b = again.find((c) => c.record.owner === 'b').record.id
+  assert.equal(tm.updateKey(b, { rotationPeriod: 30 }).rotationPeriod, 30)
+  assert.equal(tm.updateKey(b, { clearRotationPeriod: true }).rotationPeriod, undefined)
+  assert.throws(() => tm.updateKey(b, { rotationPeriod: 30, clearRotationPeriod: true }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => tm.createKey({ owner: 'c', rotationPeriod: 0 }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => new TokenManager(':memory:', { defaultRotationPeriod: -1 }), { code: 'INVALID_ARGUMENT' })
+  tm.close()
+})

@@ -60,6 +60,7 @@ class AsyncTokenManager:
         rate_limit_fail_open: Optional[bool] = None,
         rate_limit_timeout_ms: Optional[int] = None,
         strict: Optional[bool] = None,
+        default_rotation_period: Optional[int] = None,
     ) -> None: ...
     @classmethod
     async def open(
@@ -81,6 +82,7 @@ class AsyncTokenManager:
         rate_limit_fail_open: Optional[bool] = None,
         rate_limit_timeout_ms: Optional[int] = None,
         strict: Optional[bool] = None,
+        default_rotation_period: Optional[int] = None,
     ) -> "AsyncTokenManager": ...
     @property
     def sync(self) -> TokenManager: ...
@@ -99,9 +101,12 @@ class AsyncTokenManager:
         expires_in: Optional[int] = None,
         prefix: Optional[str] = None,
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
+        rotation_period: Optional[int] = None,
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
     async def create_keys(self, requests: Sequence[Mapping[str, Any]]) -> List[CreatedKey]: ...
+    async def keys_due(self, limit: int = 100) -> List[KeyRecord]: ...
+    async def rotate_due(self, *, overlap_seconds: int = 0, actor: Optional[str] = None) -> List[CreatedKey]: ...
     async def import_key(
         self,
         key: Optional[str] = None,
@@ -141,6 +146,8 @@ class AsyncTokenManager:
         expires_at: Optional[int] = None,
         clear_expiry: bool = False,
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
+        rotation_period: Optional[int] = None,
+        clear_rotation_period: bool = False,
         actor: Optional[str] = None,
     ) -> KeyRecord: ...
     async def disable_key(self, key_id: str, *, actor: Optional[str] = None) -> KeyRecord: ...

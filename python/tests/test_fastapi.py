@@ -82,7 +82,11 @@ def test_api_keys_status_codes_and_headers(served: Tuple[str, AsyncTokenManager,
     revoked = stm.create_key("bob", scopes=["read"])
     stm.revoke_key(revoked.record.id)
     stranger = TokenManager(":memory:").create_key("eve", scopes=["read"]).key  # well formed, unknown here
-    secrets = [good.key, revoked.key, stranger]
+    disabled = stm.create_key("dan", scopes=["read"])
+    stm.disable_key(disabled.record.id)
+    expired = stm.create_key("old", scopes=["read"], expires_in=1)
+    time.sleep(1.1)
+    secrets = [good.key, revoked.key, stranger, disabled.key, expired.key]
     seen = []
     with httpx.Client(base_url=base) as c:
 
@@ -94,7 +98,13 @@ def test_api_keys_status_codes_and_headers(served: Tuple[str, AsyncTokenManager,
         r = get("/items")
         assert r.status_code == 401 and r.json()["detail"]["code"] == "MISSING"
         assert r.headers["WWW-Authenticate"] == 'ApiKey header="X-API-Key"'
-        for key, code in [("garbage", "MALFORMED"), (stranger, "NOT_FOUND"), (revoked.key, "REVOKED")]:
+        for key, code in [
+            ("garbage", "MALFORMED"),
+            (stranger, "NOT_FOUND"),
+            (revoked.key, "REVOKED"),
+            (disabled.key, "DISABLED"),
+            (expired.key, "EXPIRED"),
+        ]:
             r = get("/items", key)
             assert r.status_code == 401, (code, r.text)
             assert r.json()["detail"]["code"] == code

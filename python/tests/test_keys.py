@@ -17,7 +17,7 @@ from irontoken import (
     TokenManager,
 )
 
-from conftest import T0, key_vectors
+from conftest import T0, key_vectors, store_target
 
 
 @pytest.mark.parametrize("case", key_vectors(), ids=lambda c: c["name"])
@@ -428,3 +428,31 @@ def test_verify_result_record_is_made_once_when_read(tm):
     assert refused.reason == "INSUFFICIENT_SCOPE" and refused.record.id == c.record.id
     assert tm.verify_key("itk_nope").record is None
     assert "owner='lazy'" in repr(v)
+
+
+def test_keys_rotate_when_due() -> None:
+    with store_target() as target, TokenManager(target, manual_clock_start=1_700_000_000, default_rotation_period=500) as tm:
+        own = tm.create_key("a", rotation_period=100)
+        other = tm.create_key("b")
+        assert own.record.rotation_period == 100 and other.record.rotation_period is None
+        assert tm.keys_due() == [] and tm.rotate_due() == []
+        tm.advance_clock(100)
+        assert [r.id for r in tm.keys_due()] == [own.record.id]
+        rotated = tm.rotate_due(overlap_seconds=60, actor="cron")
+        assert len(rotated) == 1 and rotated[0].record.rotated_from == own.record.id
+        assert rotated[0].record.rotation_period == 100
+        assert tm.verify_key(own.key).valid and tm.verify_key(rotated[0].key).valid
+        assert tm.rotate_due() == []
+        tm.advance_clock(400)
+        again = {c.record.owner: c for c in tm.rotate_due()}
+        assert sorted(again) == ["a", "b"]
+        assert tm.verify_key(other.key).reason == "REVOKED"  # overlap 0
+        b = again["b"].record.id
+        assert tm.update_key(b, rotation_period=30).rotation_period == 30
+        assert tm.update_key(b, clear_rotation_period=True).rotation_period is None
+        with pytest.raises(InvalidArgumentError, match="rotation period"):
+            tm.update_key(b, rotation_period=30, clear_rotation_period=True)
+        with pytest.raises(InvalidArgumentError):
+            tm.create_key("c", rotation_period=0)
+    with pytest.raises(InvalidArgumentError):
+        TokenManager(":memory:", default_rotation_period=-1)

@@ -973,6 +973,32 @@ static void test_import(void) {
     itk_manager_free(m);
 }
 
+/* Scheduled rotation: a key with a rotation period, due after it, rotated
+ * once by itk_keys_rotate_due with its new plaintext returned. */
+static void test_rotate_due(void) {
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(":memory:", "{\"manual_clock_start\": 1700000000}", &m) == ITK_STATUS_OK);
+    char *key = NULL;
+    CHECK(itk_key_create(m, "{\"owner\": \"a\", \"rotation_period\": 100}", &key, NULL) == ITK_STATUS_OK);
+    char *json = NULL;
+    CHECK(itk_keys_due(m, 10, &json) == ITK_STATUS_OK && json && strcmp(json, "[]") == 0);
+    itk_string_free(json);
+    CHECK(itk_manager_advance_clock(m, 100) == ITK_STATUS_OK);
+    CHECK(itk_keys_due(m, 10, &json) == ITK_STATUS_OK && json && strstr(json, "\"rotation_period\":100"));
+    itk_string_free(json);
+    CHECK(itk_keys_due(m, 0, &json) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_keys_rotate_due(m, "{\"overlap_seconds\": 60, \"actor\": \"cron\"}", &json) == ITK_STATUS_OK);
+    CHECK(json && strstr(json, "\"key\":\"itk_") && strstr(json, "\"rotated_from\""));
+    itk_string_free(json);
+    CHECK(itk_keys_rotate_due(m, NULL, &json) == ITK_STATUS_OK && json && strcmp(json, "[]") == 0);
+    itk_string_free(json);
+    CHECK(itk_keys_rotate_due(m, "{\"overlap\": 1}", &json) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_keys_rotate_due(m, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(m, "{\"owner\": \"b\", \"rotation_period\": 0}", NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_string_free(key);
+    itk_manager_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -992,6 +1018,7 @@ int main(int argc, char **argv) {
     test_shared_limits(argv[2]);
     test_postgres_tls();
     test_import();
+    test_rotate_due();
     printf("c: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -100,6 +100,62 @@ pub unsafe extern "C" fn itk_key_import_many(
     })
 }
 
+/// The keys due for rotation now (at least their `rotation_period`, or the
+/// manager's `default_rotation_period`, old), oldest first, at most `limit`
+/// (1-1000): a JSON array of records to `*out_json` (free with `itk_string_free`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_keys_due(
+    m: *const itk_manager,
+    limit: u32,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        out(out_json, "out_json")?;
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit must be 1-1000"));
+        }
+        let text = to_json(&tm.keys_due(limit)?)?;
+        // SAFETY: out_json checked non-NULL.
+        unsafe { *out_json = c_string(text) };
+        Ok(())
+    })
+}
+
+/// Rotates every key due for rotation (safe from cron on several hosts at
+/// once: each due key is rotated once). `options_json` may be NULL or an
+/// object with `overlap_seconds` (default 0) and `actor`. Writes a JSON array
+/// of `{"key": plaintext, "record": {...}}` to `*out_created_json` (free with
+/// `itk_string_free`): the new plaintexts, shown only now.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_keys_rotate_due(
+    m: *const itk_manager,
+    options_json: *const c_char,
+    out_created_json: *mut *mut c_char,
+) -> itk_status {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default, deny_unknown_fields)]
+    struct O {
+        overlap_seconds: i64,
+        actor: Option<String>,
+    }
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let o: O = unsafe { json_arg(options_json, "options_json") }?;
+        out(out_created_json, "out_created_json")?;
+        let created = tm.rotate_due(o.overlap_seconds, o.actor.as_deref())?;
+        let items: Vec<serde_json::Value> = created
+            .iter()
+            .map(|c| serde_json::json!({"key": &*c.key, "record": &c.record}))
+            .collect();
+        let text = to_json(&items)?;
+        // SAFETY: out_created_json checked non-NULL.
+        unsafe { *out_created_json = c_string(text) };
+        Ok(())
+    })
+}
+
 /// Most strings an array argument may hold.
 const MAX_ARRAY: usize = 1024;
 

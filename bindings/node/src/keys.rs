@@ -102,6 +102,47 @@ impl TokenManager {
         Ok(self.core()?.update_key(&key_id, &u).map_err(err)?.into())
     }
 
+    /// Keys due for rotation now (at least their rotation period old), oldest first.
+    #[napi(catch_unwind)]
+    pub fn keys_due(&self, limit: Option<f64>) -> Result<Vec<KeyRecord>, Code> {
+        let n = super::limit(limit)?.unwrap_or(100);
+        Ok(self
+            .core()?
+            .keys_due(n)
+            .map_err(err)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Rotates every key due for rotation; the new keys (plaintexts shown
+    /// only here). Safe from cron on several hosts at once.
+    #[napi(catch_unwind)]
+    pub fn rotate_due(&self, options: Option<RotateDueOptions>) -> Result<Vec<CreatedKey>, Code> {
+        let (overlap, actor) = rotate_due_of(options)?;
+        Ok(self
+            .core()?
+            .rotate_due(overlap, actor.as_deref())
+            .map_err(err)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// `rotateDue` off the JS thread.
+    #[napi(catch_unwind, ts_return_type = "Promise<CreatedKey[]>")]
+    pub fn rotate_due_async(
+        &self,
+        options: Option<RotateDueOptions>,
+    ) -> Result<AsyncTask<Job<Vec<CreatedKey>>>, Code> {
+        let (overlap, actor) = rotate_due_of(options)?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            tm.rotate_due(overlap, actor.as_deref())
+                .map(|v| v.into_iter().map(Into::into).collect())
+        }))
+    }
+
     /// `updateKey` off the JS thread.
     #[napi(catch_unwind, ts_return_type = "Promise<KeyRecord>")]
     pub fn update_key_async(

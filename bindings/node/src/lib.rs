@@ -97,6 +97,8 @@ pub struct KeyRecord {
     pub status: String,
     #[napi(ts_type = "RateLimitSpec[]")]
     pub rate_limits: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_period: Option<i64>,
 }
 
 impl From<CoreRecord> for KeyRecord {
@@ -126,6 +128,7 @@ impl From<CoreRecord> for KeyRecord {
                 serde_json::to_value(&r.rate_limits).unwrap_or(Value::Array(Vec::new())),
                 camel_case,
             ),
+            rotation_period: r.rotation_period,
         }
     }
 }
@@ -215,6 +218,8 @@ pub struct OpenOptions {
     /// PostgreSQL: read key state from the database on every verification
     /// instead of the change-notified cache (default false).
     pub strict: Option<bool>,
+    /// Seconds after which keys without their own rotation period are due (rotateDue).
+    pub default_rotation_period: Option<f64>,
 }
 
 /// Options of `createKey`.
@@ -230,6 +235,8 @@ pub struct CreateKeyOptions {
     pub prefix: Option<String>,
     #[napi(ts_type = "RateLimitSpec[]")]
     pub rate_limits: Option<Value>,
+    /// Seconds after creation at which the key is due for rotation (rotateDue).
+    pub rotation_period: Option<f64>,
     pub actor: Option<String>,
 }
 
@@ -248,6 +255,24 @@ pub struct ImportKeyOptions {
     #[napi(ts_type = "RateLimitSpec[]")]
     pub rate_limits: Option<Value>,
     pub actor: Option<String>,
+}
+
+/// Options of `rotateDue`.
+#[napi(object)]
+pub struct RotateDueOptions {
+    /// Seconds the old keys keep verifying (default 0: revoked at once).
+    pub overlap_seconds: Option<f64>,
+    pub actor: Option<String>,
+}
+
+fn rotate_due_of(o: Option<RotateDueOptions>) -> Result<(i64, Option<String>), Code> {
+    match o {
+        None => Ok((0, None)),
+        Some(o) => Ok((
+            int(o.overlap_seconds, "overlapSeconds")?.unwrap_or(0),
+            o.actor,
+        )),
+    }
 }
 
 /// Options of `listKeys`.
@@ -270,6 +295,8 @@ pub struct UpdateKeyOptions {
     pub clear_expiry: Option<bool>,
     #[napi(ts_type = "RateLimitSpec[]")]
     pub rate_limits: Option<Value>,
+    pub rotation_period: Option<f64>,
+    pub clear_rotation_period: Option<bool>,
     pub actor: Option<String>,
 }
 
@@ -344,6 +371,7 @@ fn new_key_of(o: CreateKeyOptions) -> Result<NewKey, Code> {
             .map(|l| limits_of(l, "rateLimits"))
             .transpose()?
             .unwrap_or_default(),
+        rotation_period: int(o.rotation_period, "rotationPeriod")?,
         actor: o.actor,
     })
 }
@@ -401,6 +429,12 @@ fn key_update_of(options: UpdateKeyOptions) -> Result<KeyUpdate, Code> {
             .rate_limits
             .map(|l| limits_of(l, "rateLimits"))
             .transpose()?,
+        rotation_period: KeyUpdate::change_of(
+            int(options.rotation_period, "rotationPeriod")?,
+            options.clear_rotation_period.unwrap_or(false),
+            "rotation period",
+        )
+        .map_err(err)?,
         actor: options.actor,
     })
 }
@@ -593,6 +627,7 @@ impl TokenManager {
                 rate_limit_store: o.rate_limit_store,
                 rate_limit_fail_open: o.rate_limit_fail_open,
                 strict: o.strict,
+                default_rotation_period: int(o.default_rotation_period, "defaultRotationPeriod")?,
                 rate_limit_timeout_ms: int(o.rate_limit_timeout_ms, "rateLimitTimeoutMs")?
                     .map(|n| {
                         u64::try_from(n).map_err(|_| invalid("rateLimitTimeoutMs must be > 0"))

@@ -7,7 +7,7 @@ use super::*;
 #[pymethods]
 impl TokenManager {
     /// Creates a key; the returned `.key` is the only time the plaintext exists.
-    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, rate_limits=None, actor=None))]
+    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, rate_limits=None, rotation_period=None, actor=None))]
     #[allow(clippy::too_many_arguments)]
     fn create_key(
         &self,
@@ -21,6 +21,7 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_int::<i64>)] expires_in: Option<i64>,
         prefix: Option<String>,
         rate_limits: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<i64>)] rotation_period: Option<i64>,
         actor: Option<String>,
     ) -> PyResult<CreatedKey> {
         let tm = self.core(py)?;
@@ -40,6 +41,7 @@ impl TokenManager {
                 .map(|l| from_py(py, &l, "rate_limits"))
                 .transpose()?
                 .unwrap_or_default(),
+            rotation_period,
             actor,
         };
         let c = call(py, move || tm.create_key(&req))?;
@@ -161,7 +163,7 @@ impl TokenManager {
     }
 
     /// Changes descriptive fields; `clear_expiry=True` removes the expiry.
-    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, rate_limits=None, actor=None))]
+    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, rate_limits=None, rotation_period=None, clear_rotation_period=false, actor=None))]
     #[allow(clippy::too_many_arguments)]
     fn update_key(
         &self,
@@ -174,11 +176,16 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
         clear_expiry: bool,
         rate_limits: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<i64>)] rotation_period: Option<i64>,
+        clear_rotation_period: bool,
         actor: Option<String>,
     ) -> PyResult<KeyRecord> {
         let tm = self.core(py)?;
         let expiry =
             KeyUpdate::expiry_change(expires_at, clear_expiry).map_err(|e| to_py(py, e))?;
+        let period =
+            KeyUpdate::change_of(rotation_period, clear_rotation_period, "rotation period")
+                .map_err(|e| to_py(py, e))?;
         let metadata = metadata
             .map(|m| to_object(py, &m, "metadata"))
             .transpose()?;
@@ -191,9 +198,41 @@ impl TokenManager {
             rate_limits: rate_limits
                 .map(|l| from_py(py, &l, "rate_limits"))
                 .transpose()?,
+            rotation_period: period,
             actor,
         };
         Ok(KeyRecord(call(py, || tm.update_key(key_id, &u))?))
+    }
+
+    /// Keys due for rotation now (at least their rotation period old), oldest first.
+    #[pyo3(signature = (limit=100))]
+    fn keys_due(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = int::<u32>)] limit: u32,
+    ) -> PyResult<Vec<KeyRecord>> {
+        let tm = self.core(py)?;
+        Ok(call(py, || tm.keys_due(limit))?
+            .into_iter()
+            .map(KeyRecord)
+            .collect())
+    }
+
+    /// Rotates every key due for rotation; the new keys (plaintexts shown
+    /// only here) to hand to their owners. Safe from cron on several hosts.
+    #[pyo3(signature = (*, overlap_seconds=0, actor=None))]
+    fn rotate_due(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = int::<i64>)] overlap_seconds: i64,
+        actor: Option<&str>,
+    ) -> PyResult<Vec<CreatedKey>> {
+        let tm = self.core(py)?;
+        let created = call(py, || tm.rotate_due(overlap_seconds, actor))?;
+        created
+            .into_iter()
+            .map(|c| CreatedKey::new(py, c))
+            .collect()
     }
 
     /// Disables a key until `enable_key`.

@@ -230,6 +230,11 @@ impl KeyRecord {
     fn rate_limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py_serialized(py, &self.0.rate_limits)
     }
+    /// Seconds after creation at which the key is due for rotation (None: the manager's default).
+    #[getter]
+    fn rotation_period(&self) -> Option<i64> {
+        self.0.rotation_period
+    }
     /// "active", "disabled", "revoked" or "expired" (when read).
     #[getter]
     fn status(&self) -> &'static str {
@@ -501,7 +506,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None, strict=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None, strict=None, default_rotation_period=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -520,9 +525,11 @@ impl TokenManager {
         rate_limit_fail_open: Option<bool>,
         #[pyo3(from_py_with = opt_int::<u64>)] rate_limit_timeout_ms: Option<u64>,
         strict: Option<bool>,
+        #[pyo3(from_py_with = opt_int::<i64>)] default_rotation_period: Option<i64>,
     ) -> PyResult<Self> {
         let settings = OpenSettings {
             strict,
+            default_rotation_period,
             rate_limit_store,
             rate_limit_fail_open,
             rate_limit_timeout_ms,

@@ -6,6 +6,7 @@
 
 mod format;
 mod import;
+mod schedule;
 
 pub use crate::model::keys::LegacyKeys;
 pub use import::{LEGACY_PREFIX, LEGACY_RECHECK_MS};
@@ -187,6 +188,7 @@ struct Insert {
     rotated_from: Option<String>,
     rate_limits: Vec<crate::ratelimit::Limit>,
     rate_limits_json: String,
+    rotation_period: Option<i64>,
 }
 
 /// Most keys one [`TokenManager::create_keys`] call creates.
@@ -235,7 +237,21 @@ fn new_insert(req: &NewKey, now: i64) -> Result<Insert> {
         rotated_from: None,
         rate_limits_json: rate_limits_json(&req.rate_limits)?,
         rate_limits: req.rate_limits.clone(),
+        rotation_period: check_rotation_period(req.rotation_period)?,
     })
+}
+
+/// Longest rotation period accepted (ten years).
+const MAX_ROTATION_PERIOD: i64 = 10 * 366 * 86_400;
+
+/// A rotation period is 1 s to ten years.
+fn check_rotation_period(p: Option<i64>) -> Result<Option<i64>> {
+    match p {
+        Some(s) if !(1..=MAX_ROTATION_PERIOD).contains(&s) => Err(Error::invalid(format!(
+            "rotation_period must be 1-{MAX_ROTATION_PERIOD} seconds"
+        ))),
+        p => Ok(p),
+    }
 }
 
 /// Writes the `key.create` audit entry of a new key.
@@ -285,6 +301,7 @@ fn insert_record(
         version: k.version,
         rotated_from: k.rotated_from.as_deref(),
         rate_limits_json: &k.rate_limits_json,
+        rotation_period: k.rotation_period,
     })?;
     let mut record = KeyRecord {
         id,
@@ -307,6 +324,7 @@ fn insert_record(
         rotated_from: k.rotated_from,
         rotated_to: None,
         rate_limits: k.rate_limits,
+        rotation_period: k.rotation_period,
         status: KeyStatus::Active,
     };
     record.status = record.status_at(now);
@@ -649,6 +667,9 @@ impl TokenManager {
                 "expires_at must be in the future (revoke or disable to stop a key now)",
             ));
         }
+        if let Some(p) = u.rotation_period {
+            check_rotation_period(p)?;
+        }
         let mut changed: Vec<&str> = Vec::new();
         for (f, set) in [
             ("name", u.name.is_some()),
@@ -657,6 +678,7 @@ impl TokenManager {
             ("metadata", metadata.is_some()),
             ("expires_at", u.expires_at.is_some()),
             ("rate_limits", limits.is_some()),
+            ("rotation_period", u.rotation_period.is_some()),
         ] {
             if set {
                 changed.push(f);
@@ -683,6 +705,7 @@ impl TokenManager {
                         metadata_json: metadata.as_deref(),
                         expires_at: u.expires_at,
                         rate_limits_json: limits.as_deref(),
+                        rotation_period: u.rotation_period,
                     },
                     now,
                 )?;
@@ -852,6 +875,7 @@ impl TokenManager {
                     rotated_from: Some(old.id.clone()),
                     rate_limits_json: serde_json::to_string(&old.rate_limits)?,
                     rate_limits: old.rate_limits.clone(),
+                    rotation_period: old.rotation_period,
                 },
                 now,
             )?;

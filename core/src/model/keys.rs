@@ -87,6 +87,9 @@ pub struct KeyRecord {
     pub rotated_to: Option<String>,
     /// Rate limits applied by `verify_key_with` (all-or-nothing, per key).
     pub rate_limits: Vec<crate::ratelimit::Limit>,
+    /// Seconds after creation at which the key is due for rotation (`None`:
+    /// the manager's `default_rotation_period`, if any).
+    pub rotation_period: Option<i64>,
     /// State at the time the record was read.
     pub status: KeyStatus,
 }
@@ -146,6 +149,9 @@ pub struct NewKey {
     pub prefix: Option<String>,
     /// Named rate limits of this key (≤ 16, unique names).
     pub rate_limits: Vec<crate::ratelimit::Limit>,
+    /// Seconds after creation at which the key is due for rotation
+    /// (`rotate_due`); rotations keep it.
+    pub rotation_period: Option<i64>,
     /// Who performs the action, for the audit trail.
     pub actor: Option<String>,
 }
@@ -212,6 +218,9 @@ pub struct KeyUpdate {
     pub expires_at: Option<Option<i64>>,
     /// New rate limits (replaces the list; empty removes them).
     pub rate_limits: Option<Vec<crate::ratelimit::Limit>>,
+    /// `Some(Some(s))` sets the rotation period, `Some(None)` (JSON `null`) clears it.
+    #[serde(deserialize_with = "some_of")]
+    pub rotation_period: Option<Option<i64>>,
     /// Who performs the action, for the audit trail.
     pub actor: Option<String>,
 }
@@ -223,12 +232,22 @@ impl KeyUpdate {
         expires_at: Option<i64>,
         clear: bool,
     ) -> crate::Result<Option<Option<i64>>> {
-        match (expires_at, clear) {
-            (Some(_), true) => Err(crate::Error::invalid(
-                "give a new expiry or clear it, not both",
-            )),
+        Self::change_of(expires_at, clear, "expiry")
+    }
+
+    /// A clearable field's change from a new `value` or `clear`; giving
+    /// both is `INVALID_ARGUMENT` (naming `what`).
+    pub fn change_of(
+        value: Option<i64>,
+        clear: bool,
+        what: &str,
+    ) -> crate::Result<Option<Option<i64>>> {
+        match (value, clear) {
+            (Some(_), true) => Err(crate::Error::invalid(format!(
+                "give a new {what} or clear it, not both"
+            ))),
             (_, true) => Ok(Some(None)),
-            (at, false) => Ok(at.map(Some)),
+            (v, false) => Ok(v.map(Some)),
         }
     }
 }

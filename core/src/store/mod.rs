@@ -192,6 +192,7 @@ pub(crate) struct InsertKey<'a> {
     pub version: u32,
     pub rotated_from: Option<&'a str>,
     pub rate_limits_json: &'a str,
+    pub rotation_period: Option<i64>,
 }
 
 /// The state of a key, as the verification hot path reads it.
@@ -214,12 +215,24 @@ pub(crate) struct UpdateFields<'a> {
     pub metadata_json: Option<&'a str>,
     pub expires_at: Option<Option<i64>>,
     pub rate_limits_json: Option<&'a str>,
+    pub rotation_period: Option<Option<i64>>,
 }
 
 /// API keys (`api_keys`) and their usage counters.
 pub(crate) trait KeyStore {
     /// Inserts a new key.
     fn insert(&self, k: &InsertKey<'_>) -> Result<()>;
+    /// Keys due for rotation at `now`: active (enabled, not revoked, not
+    /// expired, not rotated) and at least their rotation period old
+    /// (`default_period` for keys without one), oldest first; with `since`,
+    /// only those that became due after it.
+    fn due(
+        &self,
+        now: i64,
+        default_period: Option<i64>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<KeyRecord>>;
     /// Calls `then` with the state of the key with this hash; what `then`
     /// reads through the same [`Tx`] shares the lookup's snapshot.
     fn with_state_by_hash(

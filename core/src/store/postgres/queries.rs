@@ -102,7 +102,7 @@ fn page<T>(
 const KEY_COLUMNS: &str = "SELECT k.id, k.prefix, k.display_prefix, k.owner, k.name, \
     k.description, k.scopes, k.metadata, k.created_at, k.updated_at, k.expires_at, k.enabled, \
     k.revoked_at, k.revoked_reason, k.version, k.rotated_from, k.rotated_to, k.seq, k.revision, \
-    k.rate_limits, u.usage_count, u.last_used_at FROM api_keys k \
+    k.rate_limits, u.usage_count, u.last_used_at, k.rotation_period FROM api_keys k \
     LEFT JOIN key_usage u ON u.seq = k.seq";
 
 fn key_record(row: &Row, now: i64) -> Result<KeyRecord> {
@@ -127,6 +127,7 @@ fn key_record(row: &Row, now: i64) -> Result<KeyRecord> {
         rate_limits: json(row, 19)?,
         usage_count: count(row.try_get::<_, Option<i64>>(20)?.unwrap_or(0)),
         last_used_at: row.try_get(21)?,
+        rotation_period: row.try_get(22)?,
         status: KeyStatus::Active,
     };
     r.status = r.status_at(now);
@@ -164,8 +165,8 @@ impl KeyStore for Pg<'_> {
     fn insert(&self, k: &InsertKey<'_>) -> Result<()> {
         self.execute(
             "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, name, description, \
-             scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
+             scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits, \
+             rotation_period) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)",
             &[
                 &k.id,
                 &&k.key_hash[..],
@@ -181,10 +182,31 @@ impl KeyStore for Pg<'_> {
                 &(k.version as i64),
                 &k.rotated_from,
                 &k.rate_limits_json,
+                &k.rotation_period,
             ],
         )?;
         self.key_changed(*k.key_hash);
         Ok(())
+    }
+
+    fn due(
+        &self,
+        now: i64,
+        default_period: Option<i64>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<KeyRecord>> {
+        let sql = format!(
+            "{KEY_COLUMNS} WHERE k.rotated_to IS NULL AND k.revoked_at IS NULL AND k.enabled \
+             AND (k.expires_at IS NULL OR k.expires_at > $1) \
+             AND k.created_at + coalesce(k.rotation_period, $2::bigint) <= $1 \
+             AND ($3::bigint IS NULL OR k.created_at + coalesce(k.rotation_period, $2::bigint) > $3) \
+             ORDER BY k.seq LIMIT $4"
+        );
+        self.query(&sql, &[&now, &default_period, &since, &(limit as i64)])?
+            .iter()
+            .map(|r| key_record(r, now))
+            .collect()
     }
 
     fn with_state_by_hash(
@@ -280,7 +302,8 @@ impl KeyStore for Pg<'_> {
             "UPDATE api_keys SET name = coalesce($2, name), description = coalesce($3, description), \
              scopes = coalesce($4, scopes), metadata = coalesce($5, metadata), \
              expires_at = CASE WHEN $6 THEN $7 ELSE expires_at END, \
-             updated_at = greatest(updated_at, $8), rate_limits = coalesce($9, rate_limits) \
+             updated_at = greatest(updated_at, $8), rate_limits = coalesce($9, rate_limits), \
+             rotation_period = CASE WHEN $10 THEN $11 ELSE rotation_period END \
              WHERE id = $1 RETURNING key_hash",
             &[
                 &id,
@@ -292,6 +315,8 @@ impl KeyStore for Pg<'_> {
                 &u.expires_at.flatten(),
                 &now,
                 &u.rate_limits_json,
+                &u.rotation_period.is_some(),
+                &u.rotation_period.flatten(),
             ],
         )
     }

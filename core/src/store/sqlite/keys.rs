@@ -14,7 +14,7 @@ macro_rules! select_keys {
         concat!(
             "SELECT id, prefix, display_prefix, owner, name, description, scopes, metadata, \
              created_at, updated_at, expires_at, enabled, revoked_at, revoked_reason, version, \
-             rotated_from, rotated_to, seq, revision, rate_limits FROM api_keys",
+             rotated_from, rotated_to, seq, revision, rate_limits, rotation_period FROM api_keys",
             $($rest)?
         )
     };
@@ -43,6 +43,7 @@ fn record(conn: &Connection, row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRec
         rotated_from: row.get(15)?,
         rotated_to: row.get(16)?,
         rate_limits: super::json_col(row, 19)?,
+        rotation_period: row.get(20)?,
         status: KeyStatus::Active,
     };
     r.status = r.status_at(now);
@@ -77,8 +78,8 @@ impl KeyStore for Sql<'_> {
         let conn = self.0;
         conn.prepare_cached(
             "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, name, description, \
-         scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+         scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits, \
+         rotation_period) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?
         .execute(params![
             k.id,
@@ -95,8 +96,30 @@ impl KeyStore for Sql<'_> {
             k.version,
             k.rotated_from,
             k.rate_limits_json,
+            k.rotation_period,
         ])?;
         Ok(())
+    }
+
+    fn due(
+        &self,
+        now: i64,
+        default_period: Option<i64>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<KeyRecord>> {
+        let conn = self.0;
+        let mut stmt = conn.prepare_cached(select_keys!(
+            " WHERE rotated_to IS NULL AND revoked_at IS NULL AND enabled = 1 \
+             AND (expires_at IS NULL OR expires_at > ?1) \
+             AND created_at + coalesce(rotation_period, ?2) <= ?1 \
+             AND (?3 IS NULL OR created_at + coalesce(rotation_period, ?2) > ?3) \
+             ORDER BY seq LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(params![now, default_period, since, limit], |r| {
+            record(conn, r, now)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Calls `then` with the state of the key with this hash, read from the
@@ -203,7 +226,8 @@ impl KeyStore for Sql<'_> {
                metadata = coalesce(?5, metadata), \
                expires_at = CASE WHEN ?6 THEN ?7 ELSE expires_at END, \
                updated_at = max(updated_at, ?8), \
-               rate_limits = coalesce(?9, rate_limits) \
+               rate_limits = coalesce(?9, rate_limits), \
+               rotation_period = CASE WHEN ?10 THEN ?11 ELSE rotation_period END \
              WHERE id = ?1",
             )?
             .execute(params![
@@ -215,7 +239,9 @@ impl KeyStore for Sql<'_> {
                 u.expires_at.is_some(),
                 u.expires_at.flatten(),
                 now,
-                u.rate_limits_json
+                u.rate_limits_json,
+                u.rotation_period.is_some(),
+                u.rotation_period.flatten(),
             ])?;
         expect_one(n)
     }

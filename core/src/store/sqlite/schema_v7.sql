@@ -1,0 +1,5 @@
+-- Schema v7 (issue 13): scheduled rotation of API keys. A key is due for
+-- rotation once it is rotation_period seconds old (NULL: the manager's
+-- default, if any); rotate_key carries the period over to the new key.
+ALTER TABLE api_keys ADD COLUMN rotation_period INTEGER
+    CHECK (rotation_period IS NULL OR rotation_period > 0);
