@@ -171,3 +171,40 @@ test('bad adapter options are INVALID_ARGUMENT at setup, not at the first reques
   assert.throws(() => fy.requireApiKey({}, {}), { code: 'INVALID_ARGUMENT' })
   tm.close()
 })
+
+test('express requireJwt over a remote JWKS: good 200, forged 401, identity provider down 503', async () => {
+  const http = require('node:http')
+  const crypto = require('node:crypto')
+  const { createRemoteJWKSet } = require('..')
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const other = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+  let status = 200
+  const body = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] })
+  const idp = http.createServer((req, res) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(body))
+  await new Promise((r) => idp.listen(0, '127.0.0.1', r))
+  const jwksUrl = `http://127.0.0.1:${idp.address().port}/jwks.json`
+  const app = express()
+  const guard = (set) => ex.requireJwt(set, { algorithms: ['ES256'], audience: 'api' })
+  app.get('/me', guard(createRemoteJWKSet(jwksUrl)), (req, res) => res.json({ sub: req.irontoken.sub }))
+  app.get('/me2', guard(createRemoteJWKSet(jwksUrl)), (req, res) => res.json({}))
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  const base = `http://127.0.0.1:${server.address().port}`
+  const now = Math.floor(Date.now() / 1000)
+  const sign = (key) => jwtSign({ sub: 'alice', aud: 'api', exp: now + 60 }, key, { algorithm: 'ES256', kid: 'k1' })
+  const call = (path, token) => fetch(base + path, { headers: { Authorization: `Bearer ${token}` } })
+  try {
+    let r = await call('/me', sign(privateKey))
+    assert.equal(r.status, 200)
+    assert.deepEqual(await r.json(), { sub: 'alice' })
+    r = await call('/me', sign(other))
+    assert.equal(r.status, 401)
+    status = 500 // a fresh set (never fetched) against a failing identity provider
+    r = await call('/me2', sign(privateKey))
+    assert.equal(r.status, 503, await r.text())
+    assert.equal(r.headers.get('retry-after'), '1')
+  } finally {
+    server.close()
+    idp.close()
+  }
+})

@@ -128,3 +128,41 @@ def test_urls_and_options_are_checked() -> None:
     for kwargs in ({"timeout": float("inf")}, {"lifespan": -1}, {"ssl_context": object()}):
         with pytest.raises(jwt.InvalidArgumentError):
             jwt.PyJWKClient("https://idp.example/jwks", **kwargs)  # type: ignore[arg-type]
+
+
+def test_fastapi_require_jwt_with_a_jwks_client(provider: tuple[Provider, str]) -> None:
+    """require_jwt over a PyJWKClient: the set is fetched off the event loop;
+    a good token passes, a forged or unknown-kid one is 401, an identity
+    provider that fails is 503 (the token was not judged), never a 500."""
+    fastapi = pytest.importorskip("fastapi", reason="skipped: FastAPI is not installed")
+    from fastapi.testclient import TestClient
+
+    from irontoken.fastapi import require_jwt
+
+    state, url = provider
+    state.body = jwks([rsa_jwk("k1")])
+    app = fastapi.FastAPI()
+    client = jwt.PyJWKClient(url)
+
+    @app.get("/me")
+    async def me(claims: Dict[str, Any] = fastapi.Depends(require_jwt(client, algorithms=["RS256"], audience="api"))) -> Dict[str, Any]:
+        return {"sub": claims["sub"]}
+
+    http = TestClient(app)
+    live = int(time.time()) + 60
+    ok = http.get("/me", headers={"Authorization": f"Bearer {token('k1', aud='api', exp=live)}"})
+    assert ok.status_code == 200 and ok.json() == {"sub": "consumer-1"}
+    for bad in (token("k1", aud="other", exp=live), token("k2", aud="api", exp=live), token("k1", "attacker_rsa", aud="api", exp=live)):
+        r = http.get("/me", headers={"Authorization": f"Bearer {bad}"})
+        assert r.status_code == 401, r.text
+        assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    state.status = 500
+    client2 = jwt.PyJWKClient(url)
+    app2 = fastapi.FastAPI()
+
+    @app2.get("/me")
+    async def me2(claims: Dict[str, Any] = fastapi.Depends(require_jwt(client2, audience="api"))) -> Dict[str, Any]:
+        return claims
+
+    r = TestClient(app2).get("/me", headers={"Authorization": f"Bearer {token('k1', aud='api', exp=live)}"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
