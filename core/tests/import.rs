@@ -266,14 +266,10 @@ fn legacy_keys_in_a_file_stay_hashed() {
 /// the first notices within the recheck interval.
 #[test]
 fn another_process_notices_the_first_legacy_import() {
-    let dir = tempfile::tempdir().unwrap();
-    let scratch = common::on_postgres().then(common::PgScratch::new);
-    let url = match &scratch {
-        Some(s) => s.url(),
-        None => dir.path().join("keys.db").to_str().unwrap().to_string(),
-    };
-    let a = TokenManager::open(&url).unwrap();
-    let b = TokenManager::open(&url).unwrap();
+    let store = common::shared_store();
+    let url = &store.url;
+    let a = TokenManager::open(url).unwrap();
+    let b = TokenManager::open(url).unwrap();
     assert_eq!(reason(&b, LEGACY), VerifyReason::Malformed);
     a.import_key(&import(LEGACY, "acme")).unwrap();
     assert!(a.verify_key(LEGACY, &[]).unwrap().valid);

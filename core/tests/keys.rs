@@ -965,13 +965,9 @@ fn rotation_periods_are_checked_and_can_change() {
 /// each new plaintext returned to exactly one caller.
 #[test]
 fn rotate_due_from_two_processes_rotates_each_key_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let scratch = common::on_postgres().then(common::PgScratch::new);
-    let url = match &scratch {
-        Some(s) => s.url(),
-        None => dir.path().join("keys.db").to_str().unwrap().to_string(),
-    };
-    let open = || TokenManager::open_with(&url, Options::default().manual_clock(T0)).unwrap();
+    let store = common::shared_store();
+    let url = &store.url;
+    let open = || TokenManager::open_with(url, Options::default().manual_clock(T0)).unwrap();
     let (a, b) = (open(), open());
     let reqs: Vec<NewKey> = (0..40)
         .map(|i| with_period(&format!("o{i}"), Some(10)))

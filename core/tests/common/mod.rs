@@ -115,3 +115,28 @@ pub fn open_private(options: irontoken::Options) -> Managed {
         }
     }
 }
+
+/// A store several managers open, standing in for separate processes: a
+/// SQLite file in a temporary directory, or a fresh PostgreSQL schema when
+/// the run asks for it. Dropped (and cleaned up) with this value.
+pub struct Shared {
+    pub url: String,
+    _dir: tempfile::TempDir,
+    _scratch: Option<PgScratch>,
+}
+
+/// A new [`Shared`] store.
+#[allow(dead_code)] // not every test binary uses it
+pub fn shared_store() -> Shared {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = on_postgres().then(PgScratch::new);
+    let url = match &scratch {
+        Some(s) => s.url(),
+        None => dir.path().join("keys.db").to_str().unwrap().to_string(),
+    };
+    Shared {
+        url,
+        _dir: dir,
+        _scratch: scratch,
+    }
+}
