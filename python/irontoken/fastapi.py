@@ -247,9 +247,12 @@ async def record_llm_usage(
     metadata: Optional[Dict[str, Any]] = None,
 ) -> bool:
     """Records one LLM call for the key that made the request. The request
-    id comes from ``request_id_header`` when the client sent one, so a
-    retried request is counted once; returns False for such a duplicate."""
+    id comes from ``request_id_header`` when the client sent one (1-128
+    visible ASCII characters; anything else is ignored), so a retried
+    request is counted once; returns False for such a duplicate."""
     request_id = request.headers.get(request_id_header) or None
+    if request_id is not None and not (len(request_id) <= 128 and all(33 <= ord(c) <= 126 for c in request_id)):
+        request_id = None  # not an id the store takes (a client's garbage): counted as a new request
     kwargs: Dict[str, Any] = dict(
         request_id=request_id,
         key_id=record.id,

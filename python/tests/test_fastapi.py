@@ -171,9 +171,11 @@ def test_a_retried_usage_report_is_counted_once(served: Tuple[str, AsyncTokenMan
         first = c.post("/complete", headers=h).json()
         retry = c.post("/complete", headers=h).json()
         other = c.post("/complete", headers={"X-API-Key": k.key}).json()
+        junk = c.post("/complete", headers={"X-API-Key": k.key, "X-Request-ID": "x" * 500})
+    assert junk.status_code == 200 and junk.json()["counted"] is True  # a junk id is ignored, never a 500
     assert first == {"counted": True, "state_owner": "dave"}
     assert retry["counted"] is False and other["counted"] is True
     stm.flush()
     atm.sync.flush()
     totals = stm.usage_summary(key_id=k.record.id)
-    assert totals[0]["records"] == 2 and totals[0]["prompt_tokens"] == 20, totals
+    assert totals[0]["records"] == 3 and totals[0]["prompt_tokens"] == 30, totals
