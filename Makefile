@@ -94,9 +94,11 @@ test-node: node ## node:test suite and a tsc check of index.d.ts
 	cd node && node --test test/
 	cd node && npx --no-install tsc --noEmit -p tsconfig.json
 
-test-docs: python node c ## every fenced example of README.md runs (Python, JS, C, shell)
+test-docs: python node c ## every fenced example of README.md, docs/ and the package READMEs runs (Python, JS, C, shell)
 	$(PYTHON) tests/docs/run_readme.py README.md
 	$(PYTHON) tests/docs/run_readme.py docs/replacing-auth.md
+	$(PYTHON) tests/docs/run_readme.py python/README.md
+	$(PYTHON) tests/docs/run_readme.py node/README.md
 
 test-c: c ## the C test program (under valgrind when installed)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
