@@ -131,6 +131,11 @@ function jwtJudge(verifier, options = {}) {
   checkOptions(options, ['scopes', 'algorithms', 'audience', 'issuer', 'clockTolerance'])
   const scopes = (options.scopes || []).map(String)
   const local = verifier instanceof JwtVerifier
+  if (local && ['algorithms', 'audience', 'issuer', 'clockTolerance'].some((k) => options[k] !== undefined)) {
+    const e = new Error('INVALID_ARGUMENT: with a JwtVerifier, give algorithms, audience, issuer and clockTolerance to the verifier')
+    e.code = 'INVALID_ARGUMENT'
+    throw e
+  }
   const policy = {
     algorithms: options.algorithms || ['RS256'],
     audience: options.audience,

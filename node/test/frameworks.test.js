@@ -169,6 +169,8 @@ test('bad adapter options are INVALID_ARGUMENT at setup, not at the first reques
   const tm = new TokenManager(':memory:')
   assert.throws(() => ex.requireApiKey(tm, { scope: ['read'] }), { code: 'INVALID_ARGUMENT' })
   assert.throws(() => fy.requireApiKey({}, {}), { code: 'INVALID_ARGUMENT' })
+  const verifier = new JwtVerifier(SECRET, { algorithms: ['HS256'] })
+  assert.throws(() => ex.requireJwt(verifier, { audience: 'api' }), { code: 'INVALID_ARGUMENT' })
   tm.close()
 })
 
