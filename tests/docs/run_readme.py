@@ -8,7 +8,9 @@ binary on PATH, each in a fresh scratch directory.
 An example that uses names defined elsewhere in the README (a token, a key
 id) gets a named prelude through an HTML comment right above its fence,
 `<!-- docs: prelude=NAME -->`; an example that cannot run here says why,
-`<!-- docs: skip=REASON -->` (reported, never silent). Preludes are below.
+`<!-- docs: skip=REASON -->` (reported, never silent); one that needs a
+service runs when it answers, `<!-- docs: needs=redis -->` (tools/services.py
+names), and is reported skipped otherwise. Preludes are below.
 
 Usage: python3 tests/docs/run_readme.py [README.md]
 """
@@ -151,7 +153,13 @@ KEY_ID=$(irontoken --json keys list | python3 -c 'import json,sys; print(json.lo
 """
 
 PRELUDES = {
-    "python": {"manager": PY_MANAGER, "jwt": PY_JWT, "remote": PY_REMOTE, "jwt+manager": PY_JWT + PY_MANAGER},
+    "python": {
+        "manager": PY_MANAGER,
+        "jwt": PY_JWT,
+        "remote": PY_REMOTE,
+        "jwt+manager": PY_JWT + PY_MANAGER,
+        "limits": 'from irontoken import RateLimiter\nlimits = [{"name": "per_second", "count": 10, "period_ms": 1000}]',
+    },
     "js": {"jwt": JS_JWT, "remote": JS_REMOTE, "manager": JS_MANAGER},
     "c": {"manager": C_MANAGER, "jwt": C_JWT},
     "sh": {"keys": SH_KEYS, "jwt": SH_JWT, "remote": SH_REMOTE},
@@ -249,6 +257,11 @@ def main() -> int:
         if "skip" in d:
             skipped += 1
             print(f"skip  {where}: {d['skip']}")
+            continue
+        need = d.get("needs")
+        if need and subprocess.run([sys.executable, str(ROOT / "tools" / "services.py"), need], capture_output=True).returncode != 0:
+            skipped += 1
+            print(f"skip  {where}: no {need} server answers here (CI has one)")
             continue
         if lang not in PRELUDES:
             skipped += 1
