@@ -152,10 +152,13 @@ def test_tls_verifies_the_server(url: str) -> None:
     from irontoken import StorageError
 
     if not os.path.exists(SNAKEOIL) or "@127.0.0.1" not in url:
+        # A server elsewhere, or no snakeoil certificate to trust: TLS cannot be
+        # checked against a known CA here (this project's machines have both).
         pytest.skip(f"skipped: TLS needs the test server at 127.0.0.1 with {SNAKEOIL}")
     admin_url = url.split("?")[0]
     with psycopg.connect(admin_url, autocommit=True) as admin:
         if admin.execute("SHOW ssl").fetchone() != ("on",):
+            # A PostgreSQL built or configured without TLS: nothing to connect to.
             pytest.skip("skipped: the test server has ssl off")
         app = f"itk_py_tls_{os.getpid()}"
         trusted = f"sslmode=verify-full&sslrootcert={SNAKEOIL.replace('/', '%2F')}"

@@ -35,16 +35,10 @@ pub unsafe extern "C" fn itk_signing_key_rotate_if_due(
     options_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> itk_status {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(default, deny_unknown_fields)]
-    struct O {
-        overlap_seconds: i64,
-        actor: Option<String>,
-    }
     guard(|| {
         let tm = manager(m)?;
         // SAFETY: C string per the contract.
-        let o: O = unsafe { json_arg(options_json, "options_json") }?;
+        let o: OverlapOptions = unsafe { json_arg(options_json, "options_json") }?;
         let k =
             tm.rotate_signing_key_if_due(every_seconds, o.overlap_seconds, o.actor.as_deref())?;
         let text = to_json(&k)?;

@@ -133,16 +133,10 @@ pub unsafe extern "C" fn itk_keys_rotate_due(
     options_json: *const c_char,
     out_created_json: *mut *mut c_char,
 ) -> itk_status {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(default, deny_unknown_fields)]
-    struct O {
-        overlap_seconds: i64,
-        actor: Option<String>,
-    }
     guard(|| {
         let tm = manager(m)?;
         // SAFETY: C string per the contract.
-        let o: O = unsafe { json_arg(options_json, "options_json") }?;
+        let o: OverlapOptions = unsafe { json_arg(options_json, "options_json") }?;
         out(out_created_json, "out_created_json")?;
         let created = tm.rotate_due(o.overlap_seconds, o.actor.as_deref())?;
         let items: Vec<serde_json::Value> = created

@@ -340,6 +340,15 @@ fn without_values(msg: &str) -> String {
     out
 }
 
+/// Options of the scheduled rotations (`itk_keys_rotate_due`,
+/// `itk_signing_key_rotate_if_due`): `overlap_seconds` (default 0), `actor`.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct OverlapOptions {
+    overlap_seconds: i64,
+    actor: Option<String>,
+}
+
 fn out<T>(p: *mut T, name: &str) -> Result<(), Error> {
     if p.is_null() {
         Err(Error::invalid(format!("{name} is NULL")))

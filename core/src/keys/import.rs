@@ -237,9 +237,10 @@ impl TokenManager {
         if any_legacy {
             self.inner().legacy.present.store(true, Ordering::Relaxed);
         }
-        for _ in &records {
-            crate::metrics::Metrics::inc(&self.inner().metrics.keys_created);
-        }
+        self.inner()
+            .metrics
+            .keys_created
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
         Ok(records)
     }
 
