@@ -34,7 +34,10 @@ function mapAsyncError(e) {
 
 function mapError(e) {
   if (e && typeof e === 'object' && NAPI_ARGUMENT_CODES.has(e.code)) {
-    e.message = `INVALID_ARGUMENT: ${e.message}`
+    // napi-rs quotes the value it could not convert (`Failed to convert
+    // JavaScript value \`...\``): a key passed as the wrong type must not
+    // reach an error message, so the value is dropped.
+    e.message = `INVALID_ARGUMENT: ${e.message.replace(/JavaScript value `[^]*?` into/, 'JavaScript value into')}`
     e.code = 'INVALID_ARGUMENT'
   } else if (e instanceof TypeError && e.code === undefined) {
     // napi-rs converting a missing or null argument (`createKey()`).

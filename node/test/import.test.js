@@ -80,3 +80,15 @@ test('upgrade on use: bcrypt runs once per old key, never for irontoken keys', a
   assert.equal(raced.record.owner, 'raced')
   tm.close()
 })
+
+test('a key of the wrong type is INVALID_ARGUMENT and its bytes stay out of the message', () => {
+  const tm = new TokenManager(':memory:')
+  const secret = 'legacy-buf-0123456789'
+  for (const key of [Buffer.from(secret), { secret }, [secret]]) {
+    assert.throws(
+      () => tm.importKey({ key, owner: 'a' }),
+      (e) => e.code === 'INVALID_ARGUMENT' && !e.message.includes('108,101') && !e.message.includes(secret),
+    )
+  }
+  tm.close()
+})
