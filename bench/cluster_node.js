@@ -73,6 +73,7 @@ async function run(schema, redis) {
     ['verifyKey, PostgreSQL + notified cache', () => measureSync(() => pg.verifyKey(pick(keysPg)), 20000)],
     ['verifyKey, PostgreSQL strict (1 round trip)', () => measureSync(() => strict.verifyKey(pick(keysPg)), 2000)],
     ['consumeQuotaAsync, PostgreSQL', () => measureAsync(() => pg.consumeQuotaAsync(kid, { requests: 1 }), 2000)],
+    ['consumeQuota (sync), PostgreSQL', () => measureSync(() => pg.consumeQuota(kid, { requests: 1 }), 2000)],
     ['node-postgres UPDATE ... RETURNING', () => measureAsync(() => hand.query(update), 2000)],
     ['RateLimiter.check, Redis (sync, 1 round trip)', () => measureSync(() => rl.check('client'), 2000)],
     ['tm.rateLimitAsync, Redis', () => measureAsync(() => pgRedis.rateLimitAsync('client-async', limit), 2000)],

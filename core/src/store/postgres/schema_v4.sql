@@ -3,15 +3,15 @@
 --
 -- A key quota row is `solo` when it is the only quota that applies to its
 -- key: the key exists and is not rotated, has no other quota, and its owner
--- has none. Then irontoken_consume charges it with one UPDATE (the same
--- checks as the general function, which stays the path for every other
--- key). `solo` is kept by the triggers below, never by the callers: a
--- change of which quotas apply to a key takes a transaction-scoped advisory
--- lock on the key's owner before it changes anything and recomputes `solo`
--- after, so two changes for one owner (an owner quota and a key quota set at
--- once on two hosts, say) are recomputed one after the other and the later
--- sees the earlier. `false` is always safe: it only sends the key to the
--- general path.
+-- has none. Then a consumption is one UPDATE of that row (ONE_ROW_CONSUME in
+-- queries.rs, with the simple-case checks of irontoken_consume, which stays
+-- the path for every other key). `solo` is kept by the triggers below,
+-- never by the callers: a change of which quotas apply to a key takes a
+-- transaction-scoped advisory lock on the key's owner before it changes
+-- anything and recomputes `solo` after, so two changes for one owner (an
+-- owner quota and a key quota set at once on two hosts, say) are recomputed
+-- one after the other and the later sees the earlier. `false` is always
+-- safe: it only sends the key to the general path.
 --
 -- The row checks on the columns a consumption never changes move from CHECK
 -- constraints (PostgreSQL prepares every CHECK of a table again for each
@@ -149,42 +149,11 @@ CREATE TRIGGER quotas_definition_check BEFORE INSERT OR UPDATE OF scope, subject
     limit_amount, refill_amount, refill_period ON quotas
     FOR EACH ROW EXECUTE FUNCTION irontoken_quotas_check();
 
--- The simple case of schema v2 for a solo row: one UPDATE. Everything else
--- (no solo row, a denial, an alert level reached, a window to roll, a
--- refill, something reserved) goes to the function of schema v2, renamed.
 -- The amount of a consumption a quota of `metric` counts (inlined by the planner).
 CREATE FUNCTION irontoken_amount(metric text, requests bigint, tokens bigint, cost bigint)
 RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE metric WHEN 'requests' THEN requests WHEN 'tokens' THEN tokens ELSE cost END
 $$;
-ALTER FUNCTION irontoken_consume(text, bigint, bigint, bigint, bigint, bigint, bigint)
-    RENAME TO irontoken_consume_general;
-CREATE FUNCTION irontoken_consume(p_key text, p_requests bigint, p_tokens bigint,
-                                  p_cost bigint, p_day bigint, p_month bigint, p_now bigint)
-RETURNS TABLE (applied boolean, seq bigint, scope text, subject text, metric text,
-               period text, limit_amount bigint, used bigint, reserved bigint,
-               window_start bigint, refill_amount bigint, refill_period text, alerted bigint)
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    RETURN QUERY
-    UPDATE quotas q SET used = q.used + irontoken_amount(q.metric, p_requests, p_tokens, p_cost),
-                        updated_at = CASE WHEN irontoken_amount(q.metric, p_requests, p_tokens, p_cost) > 0
-                                          THEN greatest(q.updated_at, p_now) ELSE q.updated_at END
-    WHERE q.scope = 'key' AND q.subject = p_key AND q.solo
-      AND q.reserved = 0 AND q.refill_amount IS NULL
-      AND (q.period = 'none' OR q.window_start = CASE q.period WHEN 'day' THEN p_day ELSE p_month END)
-      AND (irontoken_amount(q.metric, p_requests, p_tokens, p_cost) = 0
-           OR (q.used + irontoken_amount(q.metric, p_requests, p_tokens, p_cost))::numeric * 100
-              < q.limit_amount::numeric * 80)
-    RETURNING true, q.seq, q.scope, q.subject, q.metric, q.period, q.limit_amount,
-              q.used - irontoken_amount(q.metric, p_requests, p_tokens, p_cost),
-              q.reserved, q.window_start, q.refill_amount, q.refill_period, q.alerted;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT * FROM irontoken_consume_general(p_key, p_requests, p_tokens, p_cost,
-                                                             p_day, p_month, p_now);
-    END IF;
-END $$;
 
 -- The quotas that exist already.
 UPDATE quotas q SET solo = true
