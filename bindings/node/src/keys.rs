@@ -369,7 +369,7 @@ impl TokenManager {
     /// Verifies a key and applies its rate limits and quota in one call;
     /// answers `{ valid, reason, record, rateLimit, quota }`.
     #[napi(catch_unwind, ts_return_type = "VerifyWithResult")]
-    pub fn verify_key_with(&self, key: String, options: Option<Value>) -> Result<Value, Code> {
+    pub fn verify_key_with(&self, key: String, options: Option<Value>) -> Result<Json, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         ans(self.core()?.verify_key_with(&key, &o))
     }

@@ -522,12 +522,57 @@ impl TypeName for Json {
 }
 
 impl ToNapiValue for Json {
+    /// As one string handed to `JSON.parse`: V8 builds the objects itself,
+    /// several times faster than one N-API call per property.
     unsafe fn to_napi_value(
         env: napi::sys::napi_env,
         val: Self,
     ) -> napi::Result<napi::sys::napi_value> {
-        // SAFETY: forwarded from napi's own conversion contract.
-        unsafe { Value::to_napi_value(env, val.0) }
+        use napi::sys;
+        let text = serde_json::to_string(&val.0)
+            .map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.to_string()))?;
+        let check = |status: sys::napi_status| {
+            if status == sys::Status::napi_ok {
+                Ok(())
+            } else {
+                Err(napi::Error::new(
+                    napi::Status::from(status),
+                    "converting an answer to a JS value failed",
+                ))
+            }
+        };
+        let mut global = std::ptr::null_mut();
+        let mut json = std::ptr::null_mut();
+        let mut parse = std::ptr::null_mut();
+        let mut input = std::ptr::null_mut();
+        let mut out = std::ptr::null_mut();
+        // SAFETY: `env` is the live environment napi-rs passes in; every
+        // out-pointer is a local, and the string pointer/length describe `text`.
+        unsafe {
+            check(sys::napi_get_global(env, &mut global))?;
+            check(sys::napi_get_named_property(
+                env,
+                global,
+                c"JSON".as_ptr(),
+                &mut json,
+            ))?;
+            check(sys::napi_get_named_property(
+                env,
+                json,
+                c"parse".as_ptr(),
+                &mut parse,
+            ))?;
+            check(sys::napi_create_string_utf8(
+                env,
+                text.as_ptr().cast(),
+                text.len() as isize,
+                &mut input,
+            ))?;
+            check(sys::napi_call_function(
+                env, json, parse, 1, &input, &mut out,
+            ))?;
+        }
+        Ok(out)
     }
 }
 
@@ -650,7 +695,7 @@ impl TokenManager {
 
     /// Takes up to `max` (default 100) pending signals, oldest first.
     #[napi(catch_unwind, ts_return_type = "IronTokenEvent[]")]
-    pub fn drain_events(&self, max: Option<f64>) -> Result<Value, Code> {
+    pub fn drain_events(&self, max: Option<f64>) -> Result<Json, Code> {
         let max = int(max, "max")?.unwrap_or(100).max(0) as usize;
         ans(Ok(self.core()?.drain_events(max)))
     }
@@ -799,9 +844,9 @@ fn camel_message(m: &str) -> String {
 }
 
 /// A core answer as a JS object with camelCase keys.
-fn ans<T: serde::Serialize>(r: std::result::Result<T, CoreError>) -> Result<Value, Code> {
+fn ans<T: serde::Serialize>(r: std::result::Result<T, CoreError>) -> Result<Json, Code> {
     let v = value_of(r.map_err(err)?)?;
-    Ok(convert_keys(v, camel_case))
+    Ok(Json(convert_keys(v, camel_case)))
 }
 
 /// [`ans`] for the `*Async` jobs.

@@ -41,20 +41,20 @@ impl TokenManager {
         ts_args_type = "options: CreateSessionOptions",
         ts_return_type = "Session"
     )]
-    pub fn create_session(&self, options: Value) -> Result<Value, Code> {
+    pub fn create_session(&self, options: Value) -> Result<Json, Code> {
         let r: irontoken::NewSession = req(options, "options")?;
         ans(self.core()?.create_session(&r))
     }
 
     /// The session `sessionId` (status computed now).
     #[napi(catch_unwind, ts_return_type = "Session")]
-    pub fn get_session(&self, session_id: String) -> Result<Value, Code> {
+    pub fn get_session(&self, session_id: String) -> Result<Json, Code> {
         ans(self.core()?.get_session(&session_id))
     }
 
     /// Slides the idle expiry of a live session (never past the absolute one).
     #[napi(catch_unwind, ts_return_type = "Session")]
-    pub fn touch_session(&self, session_id: String) -> Result<Value, Code> {
+    pub fn touch_session(&self, session_id: String) -> Result<Json, Code> {
         ans(self.core()?.touch_session(&session_id))
     }
 
@@ -64,7 +64,7 @@ impl TokenManager {
         ts_args_type = "sessionId: string, update: { status?: 'active' | 'paused'; metadata?: Record<string, unknown> }",
         ts_return_type = "Session"
     )]
-    pub fn update_session(&self, session_id: String, update: Value) -> Result<Value, Code> {
+    pub fn update_session(&self, session_id: String, update: Value) -> Result<Json, Code> {
         let u: irontoken::SessionUpdate = req(update, "update")?;
         ans(self.core()?.update_session(&session_id, &u))
     }
@@ -75,7 +75,7 @@ impl TokenManager {
         ts_args_type = "sessionId: string, options?: { reason?: string }",
         ts_return_type = "Session"
     )]
-    pub fn end_session(&self, session_id: String, options: Option<Value>) -> Result<Value, Code> {
+    pub fn end_session(&self, session_id: String, options: Option<Value>) -> Result<Json, Code> {
         let o: EndOptions = req_or_default(options, "options")?;
         ans(self.core()?.end_session(&session_id, o.reason.as_deref()))
     }
@@ -86,7 +86,7 @@ impl TokenManager {
         ts_args_type = "filter?: ListSessionsOptions",
         ts_return_type = "Page<Session>"
     )]
-    pub fn list_sessions(&self, filter: Option<Value>) -> Result<Value, Code> {
+    pub fn list_sessions(&self, filter: Option<Value>) -> Result<Json, Code> {
         let f: irontoken::SessionFilter = req_or_default(filter, "filter")?;
         ans(self.core()?.list_sessions(&f))
     }
@@ -110,7 +110,7 @@ impl TokenManager {
         ts_args_type = "report: UsageReport",
         ts_return_type = "Recorded"
     )]
-    pub fn record_usage(&self, report: Value) -> Result<Value, Code> {
+    pub fn record_usage(&self, report: Value) -> Result<Json, Code> {
         let r: irontoken::UsageReport = req(report, "report")?;
         ans(self.core()?.record_usage(&r))
     }
@@ -133,7 +133,7 @@ impl TokenManager {
         ts_args_type = "query?: UsageQuery",
         ts_return_type = "UsageTotals[]"
     )]
-    pub fn usage_summary(&self, query: Option<Value>) -> Result<Value, Code> {
+    pub fn usage_summary(&self, query: Option<Value>) -> Result<Json, Code> {
         let q: irontoken::UsageQuery = req_or_default(query, "query")?;
         ans(self.core()?.usage_summary(&q))
     }
@@ -144,7 +144,7 @@ impl TokenManager {
         ts_args_type = "query?: UsageQuery",
         ts_return_type = "Page<UsageRecord>"
     )]
-    pub fn export_usage(&self, query: Option<Value>) -> Result<Value, Code> {
+    pub fn export_usage(&self, query: Option<Value>) -> Result<Json, Code> {
         let q: irontoken::UsageQuery = req_or_default(query, "query")?;
         ans(self.core()?.export_usage(&q))
     }
@@ -155,7 +155,7 @@ impl TokenManager {
         ts_args_type = "spec: QuotaSpec",
         ts_return_type = "Quota"
     )]
-    pub fn set_quota(&self, spec: Value) -> Result<Value, Code> {
+    pub fn set_quota(&self, spec: Value) -> Result<Json, Code> {
         let s: irontoken::QuotaSpec = req(spec, "spec")?;
         ans(self.core()?.set_quota(&s))
     }
@@ -178,7 +178,7 @@ impl TokenManager {
         ts_args_type = "subject: string, options?: { scope?: QuotaScope }",
         ts_return_type = "Quota[]"
     )]
-    pub fn list_quotas(&self, subject: String, options: Option<Value>) -> Result<Value, Code> {
+    pub fn list_quotas(&self, subject: String, options: Option<Value>) -> Result<Json, Code> {
         let o: ScopeOptions = req_or_default(options, "options")?;
         ans(self.core()?.list_quotas(o.scope, &subject))
     }
@@ -189,7 +189,7 @@ impl TokenManager {
         ts_args_type = "subject: string, amount: number, options: { metric: QuotaMetric; scope?: QuotaScope }",
         ts_return_type = "Quota"
     )]
-    pub fn add_credits(&self, subject: String, amount: f64, options: Value) -> Result<Value, Code> {
+    pub fn add_credits(&self, subject: String, amount: f64, options: Value) -> Result<Json, Code> {
         let o: CreditOptions = req(options, "options")?;
         let amount = u64::try_from(int(Some(amount), "amount")?.unwrap_or(0))
             .map_err(|_| invalid("amount must be positive"))?;
@@ -204,7 +204,7 @@ impl TokenManager {
         ts_args_type = "keyId: string, amounts: Amounts",
         ts_return_type = "QuotaDecision"
     )]
-    pub fn consume_quota(&self, key_id: String, amounts: Value) -> Result<Value, Code> {
+    pub fn consume_quota(&self, key_id: String, amounts: Value) -> Result<Json, Code> {
         let a: irontoken::Amounts = req(amounts, "amounts")?;
         ans(self.core()?.consume_quota(&key_id, &a))
     }
@@ -231,7 +231,7 @@ impl TokenManager {
         ts_args_type = "keyId: string, amounts: Amounts",
         ts_return_type = "QuotaDecision"
     )]
-    pub fn peek_quota(&self, key_id: String, amounts: Value) -> Result<Value, Code> {
+    pub fn peek_quota(&self, key_id: String, amounts: Value) -> Result<Json, Code> {
         let a: irontoken::Amounts = req(amounts, "amounts")?;
         ans(self.core()?.peek_quota(&key_id, &a))
     }
@@ -247,7 +247,7 @@ impl TokenManager {
         key_id: String,
         amounts: Value,
         options: Option<Value>,
-    ) -> Result<Value, Code> {
+    ) -> Result<Json, Code> {
         let a: irontoken::Amounts = req(amounts, "amounts")?;
         let o: TtlOptions = req_or_default(options, "options")?;
         ans(self.core()?.reserve_quota(&key_id, &a, o.ttl_seconds))
@@ -259,18 +259,14 @@ impl TokenManager {
         ts_args_type = "reservationId: string, amounts: Amounts",
         ts_return_type = "QuotaDecision"
     )]
-    pub fn settle_reservation(
-        &self,
-        reservation_id: String,
-        amounts: Value,
-    ) -> Result<Value, Code> {
+    pub fn settle_reservation(&self, reservation_id: String, amounts: Value) -> Result<Json, Code> {
         let a: irontoken::Amounts = req(amounts, "amounts")?;
         ans(self.core()?.settle_reservation(&reservation_id, &a))
     }
 
     /// Gives a hold back without charging.
     #[napi(catch_unwind, ts_return_type = "QuotaDecision")]
-    pub fn release_reservation(&self, reservation_id: String) -> Result<Value, Code> {
+    pub fn release_reservation(&self, reservation_id: String) -> Result<Json, Code> {
         ans(self.core()?.release_reservation(&reservation_id))
     }
 
@@ -286,14 +282,14 @@ impl TokenManager {
         ts_args_type = "options: { owner: string; limitMicros: number; name?: string; actor?: string }",
         ts_return_type = "Budget"
     )]
-    pub fn create_budget(&self, options: Value) -> Result<Value, Code> {
+    pub fn create_budget(&self, options: Value) -> Result<Json, Code> {
         let b: irontoken::NewBudget = req(options, "options")?;
         ans(self.core()?.create_budget(&b))
     }
 
     /// The budget `budgetId` (spent, leased, available).
     #[napi(catch_unwind, ts_return_type = "Budget")]
-    pub fn get_budget(&self, budget_id: String) -> Result<Value, Code> {
+    pub fn get_budget(&self, budget_id: String) -> Result<Json, Code> {
         ans(self.core()?.get_budget(&budget_id))
     }
 
@@ -303,14 +299,14 @@ impl TokenManager {
         ts_args_type = "options: AgentTokenOptions",
         ts_return_type = "AgentToken"
     )]
-    pub fn issue_agent_token(&self, options: Value) -> Result<Value, Code> {
+    pub fn issue_agent_token(&self, options: Value) -> Result<Json, Code> {
         let r: irontoken::AgentTokenRequest = req(options, "options")?;
         ans(self.core()?.issue_agent_token(&r))
     }
 
     /// Verifies an agent token (signature, expiry, still the agent's live token).
     #[napi(catch_unwind, ts_return_type = "AgentClaims")]
-    pub fn verify_agent_token(&self, token: String) -> Result<Value, Code> {
+    pub fn verify_agent_token(&self, token: String) -> Result<Json, Code> {
         ans(self.core()?.verify_agent_token(&token))
     }
 
@@ -338,7 +334,7 @@ impl TokenManager {
         agent_token: String,
         amount_micros: f64,
         options: Option<Value>,
-    ) -> Result<Value, Code> {
+    ) -> Result<Json, Code> {
         let o: TtlOptions = req_or_default(options, "options")?;
         let amount = micros(amount_micros)?;
         ans(self
@@ -348,7 +344,7 @@ impl TokenManager {
 
     /// The lease `leaseId`.
     #[napi(catch_unwind, ts_return_type = "Lease")]
-    pub fn get_lease(&self, lease_id: String) -> Result<Value, Code> {
+    pub fn get_lease(&self, lease_id: String) -> Result<Json, Code> {
         ans(self.core()?.get_lease(&lease_id))
     }
 
@@ -363,7 +359,7 @@ impl TokenManager {
         lease_id: String,
         amount_micros: f64,
         options: Option<Value>,
-    ) -> Result<Value, Code> {
+    ) -> Result<Json, Code> {
         let o: TtlOptions = req_or_default(options, "options")?;
         let amount = micros(amount_micros)?;
         ans(self.core()?.refresh_lease(&lease_id, amount, o.ttl_seconds))
@@ -371,7 +367,7 @@ impl TokenManager {
 
     /// Ends a lease; its unspent part returns to the budget.
     #[napi(catch_unwind, ts_return_type = "Lease")]
-    pub fn release_lease(&self, lease_id: String) -> Result<Value, Code> {
+    pub fn release_lease(&self, lease_id: String) -> Result<Json, Code> {
         ans(self.core()?.release_lease(&lease_id))
     }
 
@@ -381,7 +377,7 @@ impl TokenManager {
         ts_args_type = "leaseId: string, report: UsageReport",
         ts_return_type = "Lease"
     )]
-    pub fn report_lease_usage(&self, lease_id: String, report: Value) -> Result<Value, Code> {
+    pub fn report_lease_usage(&self, lease_id: String, report: Value) -> Result<Json, Code> {
         let r: irontoken::UsageReport = req(report, "report")?;
         ans(self.core()?.report_lease_usage(&lease_id, &r))
     }
