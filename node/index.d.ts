@@ -637,6 +637,7 @@ export declare class TokenManager {
   createKeyAsync(options: CreateKeyOptions): Promise<CreatedKey>
   createKeysAsync(requests: CreateKeyOptions[]): Promise<CreatedKey[]>
   importKeysAsync(keys: ImportKeyOptions[]): Promise<KeyRecord[]>
+  /** On SQLite, answered on the calling thread (microseconds, never waits for a writer). */
   verifyKeyAsync(key: string, requiredScopes?: string[]): Promise<VerifyResult>
   revokeKeyAsync(keyId: string, options?: RevokeOptions): Promise<KeyRecord>
   rotateKeyAsync(keyId: string, options?: RotateKeyOptions): Promise<CreatedKey>

@@ -320,6 +320,33 @@ test('real failures carry the stable codes of error_codes.json', () => {
   other.close()
 })
 
+test('verifyKeyAsync on SQLite answers on the calling thread, with the same answers and codes', async () => {
+  const tm = new TokenManager(':memory:')
+  const c = tm.createKey({ owner: 'inline', scopes: ['read'] })
+  // Answered inline: settled within a few microtask ticks, where a trip
+  // through the libuv pool needs a turn of the event loop.
+  let settled = false
+  const answer = tm.verifyKeyAsync(c.key, ['read']).then((r) => {
+    settled = true
+    return r
+  })
+  for (let i = 0; i < 5; i++) await null
+  assert.equal(settled, true)
+  const v = await answer
+  assert.equal(v.valid, true)
+  assert.equal(v.record.id, c.record.id)
+  assert.equal((await tm.verifyKeyAsync(c.key, ['admin'])).reason, 'INSUFFICIENT_SCOPE')
+  assert.equal((await tm.verifyKeyAsync('itk_nope')).reason, 'MALFORMED')
+  tm.revokeKey(c.record.id)
+  assert.equal((await tm.verifyKeyAsync(c.key)).reason, 'REVOKED')
+  // Bad arguments reject (never throw synchronously), with the sync call's code.
+  const pending = tm.verifyKeyAsync(42)
+  assert.ok(pending instanceof Promise)
+  await assert.rejects(pending, { code: 'INVALID_ARGUMENT' })
+  tm.close()
+  await assert.rejects(tm.verifyKeyAsync(c.key), { code: 'INVALID_ARGUMENT' })
+})
+
 test('async variants run off the JS thread and reject with stable codes', async () => {
   const dir = tmpdir()
   const tm = new TokenManager(path.join(dir, 'async.db'), { masterKey: 'ef'.repeat(32) })
