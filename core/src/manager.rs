@@ -28,6 +28,24 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+thread_local! {
+    /// Set while a call must not wait ([`TokenManager::verify_key_now`]):
+    /// buffering then only wakes the flusher, never flushes inline.
+    static NO_INLINE_FLUSH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with inline flushes off on this thread (see [`NO_INLINE_FLUSH`]).
+pub(crate) fn without_inline_flush<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            NO_INLINE_FLUSH.set(self.0);
+        }
+    }
+    let _reset = Reset(NO_INLINE_FLUSH.replace(true));
+    f()
+}
+
 /// How to open a [`TokenManager`].
 #[derive(Clone)]
 pub struct Options {
@@ -552,10 +570,17 @@ impl Inner {
         self.after_push(p)
     }
 
+    /// True if so much is buffered that the next buffering call would flush
+    /// on the caller's thread (the back-pressure of [`Self::after_push`]).
+    pub(crate) fn backlogged(&self) -> bool {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.pressure() >= self.threshold.saturating_mul(8)
+    }
+
     fn after_push(&self, p: std::sync::MutexGuard<'_, Pending>) -> Result<()> {
         let n = p.pressure();
         drop(p);
-        if n >= self.threshold.saturating_mul(8) {
+        if n >= self.threshold.saturating_mul(8) && !NO_INLINE_FLUSH.get() {
             self.flush()
         } else {
             if n >= self.threshold {

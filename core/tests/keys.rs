@@ -1014,3 +1014,33 @@ fn a_due_key_raises_an_event() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn verify_key_now_answers_on_sqlite_as_verify_key_does() {
+    let tm = TokenManager::open_with(":memory:", Options::default().manual_clock(T0)).unwrap();
+    let c = tm.create_key(&new_key("now")).unwrap();
+    let now = tm.verify_key_now(&c.key, &["read"]).unwrap().unwrap();
+    assert!(now.valid);
+    let blocking = tm.verify_key(&c.key, &["read"]).unwrap();
+    assert_eq!(now.record.as_ref().unwrap().id, c.record.id);
+    // Both count as uses, once each.
+    assert_eq!(blocking.record.unwrap().usage_count, 2);
+    let refused = |k: &str, scopes: &[&str]| tm.verify_key_now(k, scopes).unwrap().unwrap().reason;
+    assert_eq!(refused(&c.key, &["admin"]), VerifyReason::InsufficientScope);
+    assert_eq!(refused("itk_nope", &[]), VerifyReason::Malformed);
+    tm.revoke_key(&c.record.id, None, None).unwrap();
+    assert_eq!(refused(&c.key, &[]), VerifyReason::Revoked);
+    // A refusal answered now is audited like any other.
+    tm.flush().unwrap();
+    let audit = tm
+        .list_audit(&AuditFilter {
+            key_id: Some(c.record.id.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        audit.items.iter().any(|e| e.outcome == "REVOKED"),
+        "{:?}",
+        audit.items
+    );
+}

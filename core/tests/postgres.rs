@@ -699,3 +699,64 @@ fn a_database_at_schema_v3_keeps_its_quotas_and_checks_after_the_upgrade() {
         );
     }
 }
+
+#[test]
+fn verify_key_now_answers_from_the_caches_only() {
+    if !postgres_answers() {
+        return;
+    }
+    let s = PgScratch::new();
+    let (host_a, host_b) = (open(&s), open(&s));
+    let c = host_b
+        .create_key(&NewKey {
+            owner: "o".into(),
+            scopes: vec!["read".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    // Host A has not seen the key: answering needs the server.
+    assert!(host_a.verify_key_now(&c.key, &["read"]).unwrap().is_none());
+    // Once state and record are cached (a verification caches them; the
+    // creation's own notification may arrive after it and clear them once),
+    // it is answered without a round trip, and counted like any other.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut blocking = 0;
+    let v = loop {
+        assert!(host_a.verify_key(&c.key, &["read"]).unwrap().valid);
+        blocking += 1;
+        if let Some(v) = host_a.verify_key_now(&c.key, &["read"]).unwrap() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never cached");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(v.valid);
+    assert_eq!(v.record.unwrap().usage_count, blocking + 1);
+    // A revocation on host B reaches host A's cache (LISTEN/NOTIFY): from
+    // then on A never answers "valid" from what it had cached.
+    host_b.revoke_key(&c.record.id, None, None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match host_a.verify_key_now(&c.key, &[]).unwrap() {
+            Some(v) if v.valid => {
+                assert!(Instant::now() < deadline, "revocation never reached host A");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            None => break,
+            Some(v) => {
+                assert_eq!(v.reason, VerifyReason::Revoked);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        host_a.verify_key(&c.key, &[]).unwrap().reason,
+        VerifyReason::Revoked
+    );
+    // A strict manager reads the server on every verification: never "now".
+    let mut o = Options::default();
+    o.strict = true;
+    let strict = TokenManager::open_with(&s.url(), o).unwrap();
+    assert!(strict.verify_key(&c.key, &[]).is_ok());
+    assert!(strict.verify_key_now(&c.key, &[]).unwrap().is_none());
+}

@@ -247,7 +247,7 @@ impl TokenManager {
     /// Whether a string not in irontoken's format should be looked up by
     /// hash: it has a legacy key's shape and the database holds legacy keys
     /// (re-read from the database at most every [`LEGACY_RECHECK_MS`]).
-    pub(crate) fn legacy_lookup(&self, key: &str) -> Result<bool> {
+    pub(crate) fn legacy_lookup(&self, key: &str, access: crate::store::Access) -> Result<bool> {
         if !legacy_shaped(key) {
             return Ok(false);
         }
@@ -263,12 +263,12 @@ impl TokenManager {
         if last != 0 && now_ms.saturating_sub(last) < LEGACY_RECHECK_MS {
             return Ok(false);
         }
-        legacy.checked_ms.store(now_ms.max(1), Ordering::Relaxed);
         let present = self
             .inner()
             .db
-            .read(|c| c.meta().get(LEGACY_META))?
+            .with(access, |c| c.meta().get(LEGACY_META))?
             .is_some();
+        legacy.checked_ms.store(now_ms.max(1), Ordering::Relaxed);
         legacy.present.store(present, Ordering::Relaxed);
         Ok(present)
     }

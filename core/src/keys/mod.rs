@@ -406,7 +406,31 @@ impl TokenManager {
     ///
     /// Every key in `required_scopes` must be among the key's scopes.
     pub fn verify_key(&self, key: &str, required_scopes: &[&str]) -> Result<Verification> {
-        self.verify_checked(key, required_scopes, false, None)
+        self.verify_checked(key, required_scopes, false, None, store::Access::Read)
+    }
+
+    /// [`verify_key`](Self::verify_key) if it can answer without a network
+    /// round trip — always on SQLite (a read of memory or WAL pages that
+    /// never waits for a writer), on PostgreSQL when the key's state and
+    /// record are in this process's caches — else `None`, with nothing
+    /// recorded: call `verify_key` where blocking is fine. For event loops:
+    /// answer on the loop's thread when possible, off it otherwise.
+    pub fn verify_key_now(
+        &self,
+        key: &str,
+        required_scopes: &[&str],
+    ) -> Result<Option<Verification>> {
+        // A backlog this call would have to flush: the caller's blocking path does.
+        if self.inner().backlogged() {
+            return Ok(None);
+        }
+        let answer = crate::manager::without_inline_flush(|| {
+            self.verify_checked(key, required_scopes, false, None, store::Access::Local)
+        });
+        match answer {
+            Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
+            other => other.map(Some),
+        }
     }
 
     /// Verifies a key and, in the same call, applies its rate limits
@@ -421,6 +445,7 @@ impl TokenManager {
             &opts.required_scopes,
             opts.rate_limit,
             opts.quota.as_ref(),
+            store::Access::Read,
         )
     }
 
@@ -430,6 +455,7 @@ impl TokenManager {
         required_scopes: &[S],
         rate_limit: bool,
         quota: Option<&crate::usage::quota::Amounts>,
+        access: store::Access,
     ) -> Result<Verification> {
         // One load of the manager's state for the whole verification.
         let inner = self.inner();
@@ -438,7 +464,7 @@ impl TokenManager {
         // once the database holds imported legacy keys (looked up by hash).
         let parsed = match format::parse(key) {
             Ok(p) => Some(p),
-            Err(_) if self.legacy_lookup(key)? => None,
+            Err(_) if self.legacy_lookup(key, access)? => None,
             Err(_) => {
                 // Record only the prefix part, and only if it has a prefix's shape.
                 let prefix = key
@@ -450,7 +476,7 @@ impl TokenManager {
             }
         };
         let hash = hash_key(key);
-        let found = inner.db.read(|c| {
+        let found = inner.db.with(access, |c| {
             let mut found = None;
             c.keys().with_state_by_hash(&hash, &mut |st| {
                 let Some(st) = st else {

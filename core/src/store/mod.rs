@@ -87,6 +87,10 @@ pub(crate) enum Access {
     /// One statement that writes, committed on its own (no transaction
     /// around it; see [`Backend::one_statement_quotas`]).
     Statement,
+    /// Reads answered without a network round trip: SQLite reads its file
+    /// (as `Read`); PostgreSQL answers from its caches only, and a read that
+    /// would need the server fails with [`ErrorKind::Busy`] instead.
+    Local,
 }
 
 /// A database the manager runs on.

@@ -331,13 +331,14 @@ impl Backend for PgStore {
             store: self,
             conn: RefCell::new(None),
             begin: match access {
-                Access::Read | Access::Statement => None,
+                Access::Read | Access::Statement | Access::Local => None,
                 Access::Snapshot => Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
                 Access::Write => Some("BEGIN"),
                 // One round trip for both statements.
                 Access::WriteRelaxed => Some("BEGIN; SET LOCAL synchronous_commit = off"),
             },
             write: matches!(access, Access::Write | Access::WriteRelaxed),
+            local: access == Access::Local,
             changed: RefCell::new(Vec::new()),
             failed: std::cell::Cell::new(false),
         };
@@ -355,6 +356,9 @@ pub(crate) struct Pg<'a> {
     begin: Option<&'static str>,
     /// Reads take row locks (`FOR UPDATE`) for what this transaction writes.
     write: bool,
+    /// Answers from the caches only ([`Access::Local`]): a statement fails
+    /// with `Busy` before taking a connection.
+    local: bool,
     /// Hashes of the keys this transaction changed: their cached states
     /// are forgotten again once it ends.
     changed: RefCell<Vec<[u8; 32]>>,
@@ -367,6 +371,12 @@ impl Pg<'_> {
     fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
         let mut slot = self.conn.borrow_mut();
         if slot.is_none() {
+            if self.local {
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    "the answer needs a round trip to PostgreSQL",
+                ));
+            }
             let mut c = self.store.checkout()?;
             if let Some(begin) = self.begin
                 && let Err(e) = c.client.batch_execute(begin)

@@ -630,7 +630,7 @@ impl super::Backend for Db {
     ) -> Result<()> {
         use super::Access;
         match access {
-            Access::Read => self.read(|c| f(&Sql(c))),
+            Access::Read | Access::Local => self.read(|c| f(&Sql(c))),
             Access::Snapshot => self.read_snapshot(|c| f(&Sql(c))),
             Access::Write => self.write(|c| f(&Sql(c))),
             Access::WriteRelaxed | Access::Statement => self.write_relaxed(|c| f(&Sql(c))),
