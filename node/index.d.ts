@@ -545,6 +545,12 @@ export declare class TokenManager {
   /** Imports many keys in one transaction: all or none; the first bad entry's index is in the error. */
   importKeys(keys: ImportKeyOptions[]): KeyRecord[]
   verifyKey(key: string, requiredScopes?: string[]): VerifyResult
+  /**
+   * verifyKey if it needs no network round trip (always on SQLite; on
+   * PostgreSQL when the key is in this process's notified caches), else null
+   * with nothing recorded: then call verifyKey or verifyKeyAsync.
+   */
+  verifyKeyNow(key: string, requiredScopes?: string[]): VerifyResult | null
   getKey(keyId: string): KeyRecord
   listKeys(options?: ListKeysOptions): Page<KeyRecord>
   /** Keys due for rotation now (at least their rotation period old), oldest first (limit default 100, at most 1000). */
@@ -637,7 +643,7 @@ export declare class TokenManager {
   createKeyAsync(options: CreateKeyOptions): Promise<CreatedKey>
   createKeysAsync(requests: CreateKeyOptions[]): Promise<CreatedKey[]>
   importKeysAsync(keys: ImportKeyOptions[]): Promise<KeyRecord[]>
-  /** On SQLite, answered on the calling thread (microseconds, never waits for a writer). */
+  /** Answered on the calling thread when no network round trip is needed (always on SQLite). */
   verifyKeyAsync(key: string, requiredScopes?: string[]): Promise<VerifyResult>
   revokeKeyAsync(keyId: string, options?: RevokeOptions): Promise<KeyRecord>
   rotateKeyAsync(keyId: string, options?: RotateKeyOptions): Promise<CreatedKey>

@@ -173,3 +173,46 @@ test('PostgreSQL: a revocation reaches other processes within milliseconds', asy
     await s.drop()
   }
 })
+
+test('PostgreSQL: verifyKeyNow and verifyKeyAsync answer from the caches without a round trip', async (t) => {
+  if (!(await answers())) return t.skip(`skipped: no PostgreSQL at ${BASE}`)
+  const s = await scratch()
+  const a = new TokenManager(s.url)
+  const b = new TokenManager(s.url)
+  try {
+    const c = b.createKey({ owner: 'now', scopes: ['read'] })
+    // Not yet seen by this process: only a round trip can answer.
+    assert.equal(a.verifyKeyNow(c.key, ['read']), null)
+    assert.equal((await a.verifyKeyAsync(c.key, ['read'])).valid, true)
+    const deadline = Date.now() + 5000
+    let now = null
+    while (now === null) {
+      assert.ok(Date.now() < deadline, 'never cached')
+      assert.equal(a.verifyKey(c.key, ['read']).valid, true)
+      now = a.verifyKeyNow(c.key, ['read'])
+    }
+    assert.equal(now.valid, true)
+    // Cached: verifyKeyAsync settles within microtasks (no libuv pool trip).
+    let settled = false
+    const answer = a.verifyKeyAsync(c.key, ['read']).then((r) => {
+      settled = true
+      return r
+    })
+    for (let i = 0; i < 5; i++) await null
+    assert.equal(settled, true)
+    assert.equal((await answer).valid, true)
+    // Revoked on the other host: never valid from the cache afterwards.
+    b.revokeKey(c.record.id)
+    while (true) {
+      const v = a.verifyKeyNow(c.key)
+      if (v === null || !v.valid) break
+      assert.ok(Date.now() < deadline, 'revocation never arrived')
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    assert.equal((await a.verifyKeyAsync(c.key)).reason, 'REVOKED')
+  } finally {
+    a.close()
+    b.close()
+    await s.drop()
+  }
+})

@@ -64,6 +64,23 @@ impl TokenManager {
         verify_text(tm.verify_key(&key, &s).map_err(err)?).map_err(err)
     }
 
+    /// `verifyKeyAsync` (index.js): the answer as text if it needs no
+    /// network round trip (SQLite, or PostgreSQL's caches), else `null`.
+    #[napi(catch_unwind)]
+    pub fn verify_key_text_now(
+        &self,
+        key: String,
+        required_scopes: Option<Vec<String>>,
+    ) -> Result<Option<String>, Code> {
+        let tm = self.core()?;
+        let scopes = required_scopes.unwrap_or_default();
+        let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        match tm.verify_key_now(&key, &s).map_err(err)? {
+            Some(v) => verify_text(v).map(Some).map_err(err),
+            None => Ok(None),
+        }
+    }
+
     /// The record of key `keyId`.
     #[napi(catch_unwind)]
     pub fn get_key(&self, key_id: String) -> Result<KeyRecord, Code> {
