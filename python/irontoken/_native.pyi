@@ -248,6 +248,11 @@ class TokenManager:
     def verify_key(
         self, key: str, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...
+    def verify_key_now(
+        self, key: str, required_scopes: Optional[Sequence[str]] = None
+    ) -> Optional[VerifyResult]:
+        """verify_key if no network round trip is needed (always on SQLite), else None."""
+        ...
     def get_key(self, key_id: str) -> KeyRecord: ...
     def list_keys(
         self,

@@ -3,10 +3,12 @@
 Every call that can wait — on SQLite's write lock (up to `busy_timeout_ms`),
 on the disk, or on a PostgreSQL round trip — runs in a thread of an executor
 (the loop's default one unless `executor=` is given; the native code releases
-the GIL), so the event loop keeps serving requests. On SQLite `verify_key`
-runs inline: it reads from memory or WAL pages, never waits for a writer, and
-its bookkeeping is buffered (microseconds, cheaper than a thread hop).
-`now`, `metrics` and `drain_events` are plain functions.
+the GIL), so the event loop keeps serving requests. `verify_key` answers
+inline whenever that needs no network round trip — always on SQLite (it reads
+memory or WAL pages, never waits for a writer, and buffers its bookkeeping:
+microseconds, cheaper than a thread hop), on PostgreSQL when the key is in the
+notified caches — and goes to the executor otherwise. `now`, `metrics`,
+`drain_events` and `verify_key_now` are plain functions.
 
     async with await AsyncTokenManager.open("keys.db") as tm:
         created = await tm.create_key("alice", scopes=["read"])
@@ -28,7 +30,7 @@ from ._native import TokenManager
 __all__ = ["AsyncTokenManager"]
 
 # Answered from memory, never waiting.
-_SYNC = frozenset({"now", "metrics", "drain_events"})
+_SYNC = frozenset({"now", "metrics", "drain_events", "verify_key_now"})
 
 
 class AsyncTokenManager:
@@ -38,8 +40,6 @@ class AsyncTokenManager:
         self._tm = TokenManager(path, **options)
         self._executor = executor
         self._methods: Dict[str, Callable[..., Any]] = {}
-        # On SQLite a verification never waits for a writer: run it inline.
-        self._inline = frozenset({"verify_key"}) if not path.startswith(("postgres://", "postgresql://")) else frozenset()
 
     @classmethod
     async def open(cls, path: str, *, executor: Optional[Executor] = None, **options: Any) -> "AsyncTokenManager":
@@ -60,17 +60,19 @@ class AsyncTokenManager:
             return target
         method = self._methods.get(name)
         if method is None:
-            method = self._inline_method(target) if name in self._inline else self._offloaded(target)
+            method = self._verify() if name == "verify_key" else self._offloaded(target)
             functools.update_wrapper(method, target)
             self._methods[name] = method
         return method
 
-    @staticmethod
-    def _inline_method(target: Callable[..., Any]) -> Callable[..., Any]:
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return target(*args, **kwargs)
+    def _verify(self) -> Callable[..., Any]:
+        now, blocking = self._tm.verify_key_now, self._offloaded(self._tm.verify_key)
 
-        return call
+        async def verify_key(*args: Any, **kwargs: Any) -> Any:
+            answer = now(*args, **kwargs)
+            return answer if answer is not None else await blocking(*args, **kwargs)
+
+        return verify_key
 
     def _offloaded(self, target: Callable[..., Any]) -> Callable[..., Any]:
         executor = self._executor

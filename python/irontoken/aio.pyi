@@ -126,6 +126,11 @@ class AsyncTokenManager:
     async def verify_key(
         self, key: str, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...
+    def verify_key_now(
+        self, key: str, required_scopes: Optional[Sequence[str]] = None
+    ) -> Optional[VerifyResult]:
+        """verify_key if no network round trip is needed (always on SQLite), else None."""
+        ...
     async def get_key(self, key_id: str) -> KeyRecord: ...
     async def list_keys(
         self,

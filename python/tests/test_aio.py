@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Awaitable, Callable, List
 
@@ -115,3 +116,34 @@ def test_the_loop_keeps_ticking_while_another_process_holds_the_write_lock(tmp_p
     assert took_async > 1.0, "the call did not wait for the lock: the test proves nothing"
     assert late_async < 0.05, f"the loop stalled {late_async * 1000:.0f} ms"
     assert took_sync > 0.5 and late_sync > 0.5, (late_sync, took_sync)
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """An executor that counts the calls handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+def test_verify_key_is_answered_on_the_loop_when_no_round_trip_is_needed() -> None:
+    async def main() -> None:
+        ex = _CountingExecutor()
+        tm = AsyncTokenManager(":memory:", executor=ex)
+        created = tm.sync.create_key("alice", scopes=["read"])
+        assert (await tm.verify_key(created.key, ["read"])).valid
+        assert (await tm.verify_key(created.key, ["admin"])).reason == "INSUFFICIENT_SCOPE"
+        assert (await tm.verify_key("itk_nope")).reason == "MALFORMED"
+        now = tm.verify_key_now(created.key)
+        assert now is not None and now.valid
+        assert ex.submitted == 0  # SQLite: never a thread hop for a verification
+        await tm.get_key(created.record.id)
+        assert ex.submitted == 1
+        await tm.close()
+        ex.shutdown()
+
+    asyncio.run(main())

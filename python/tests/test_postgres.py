@@ -180,3 +180,59 @@ def test_tls_verifies_the_server(url: str) -> None:
         with pytest.raises(StorageError, match="certificate") as e:
             TokenManager(bad)
         assert e.value.code == "STORAGE"
+
+
+def test_verify_key_now_answers_from_the_caches_only(url: str) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from irontoken.aio import AsyncTokenManager
+
+    other = TokenManager(url)
+    created = other.create_key("alice", scopes=["read"])
+    tm = TokenManager(url)
+    assert tm.verify_key_now(created.key, ["read"]) is None  # not seen yet: needs the server
+    deadline = time.monotonic() + 5
+    while True:
+        assert tm.verify_key(created.key, ["read"]).valid
+        now = tm.verify_key_now(created.key, ["read"])
+        if now is not None:
+            break
+        assert time.monotonic() < deadline, "never cached"
+        time.sleep(0.005)
+    assert now.valid
+
+    class Counting(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, *a: Any, **k: Any) -> Any:  # type: ignore[override]
+            Counting.submitted += 1
+            return super().submit(*a, **k)
+
+    async def main() -> None:
+        ex = Counting(max_workers=1)
+        atm = AsyncTokenManager(url, executor=ex)
+        fresh = other.create_key("bob")
+        assert (await atm.verify_key(fresh.key)).valid  # uncached: off the loop
+        assert Counting.submitted == 1
+        while atm.verify_key_now(fresh.key) is None:
+            assert time.monotonic() < deadline + 5
+            await atm.verify_key(fresh.key)
+        before = Counting.submitted
+        assert (await atm.verify_key(fresh.key)).valid  # cached: on the loop
+        assert Counting.submitted == before
+        await atm.close()
+        ex.shutdown()
+
+    asyncio.run(main())
+    # A revocation on another host: never "valid" from the cache afterwards.
+    other.revoke_key(created.record.id)
+    while True:
+        v = tm.verify_key_now(created.key)
+        if v is None or not v.valid:
+            break
+        assert time.monotonic() < deadline + 10, "revocation never arrived"
+        time.sleep(0.002)
+    assert tm.verify_key(created.key).reason == "REVOKED"
+    tm.close()
+    other.close()

@@ -131,6 +131,25 @@ impl TokenManager {
         VerifyResult::new(py, v)
     }
 
+    /// `verify_key` if it needs no network round trip (always on SQLite; on
+    /// PostgreSQL when the key is in this process's caches), else None with
+    /// nothing recorded: for event loops (AsyncTokenManager uses it).
+    #[pyo3(signature = (key, required_scopes=None))]
+    fn verify_key_now(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        required_scopes: Option<Vec<String>>,
+    ) -> PyResult<Option<VerifyResult>> {
+        let tm = self.core(py)?;
+        let scopes = required_scopes.unwrap_or_default();
+        let v = call(py, || {
+            let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            tm.verify_key_now(key, &s)
+        })?;
+        v.map(|v| VerifyResult::new(py, v)).transpose()
+    }
+
     /// The record of key `key_id`.
     fn get_key(&self, py: Python<'_>, key_id: &str) -> PyResult<KeyRecord> {
         let tm = self.core(py)?;
