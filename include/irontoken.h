@@ -640,6 +640,19 @@ itk_status itk_key_verify(const struct itk_manager *m,
                           char **out_record_json);
 
 /**
+ * `itk_key_verify` if it needs no network round trip — always on SQLite,
+ * on PostgreSQL when the key is in this process's notified caches — else
+ * `ITK_STATUS_BUSY` with nothing written and nothing recorded: for event
+ * loops, which then call `itk_key_verify` off their thread.
+ */
+itk_status itk_key_verify_now(const struct itk_manager *m,
+                              const char *key,
+                              const char *const *required_scopes,
+                              size_t n_scopes,
+                              itk_verify_reason *out_reason,
+                              char **out_record_json);
+
+/**
  * Writes the record JSON of key `id` to `*out_json`.
  */
 itk_status itk_key_get(const struct itk_manager *m, const char *id, char **out_json);

@@ -939,6 +939,39 @@ static void test_postgres_tls(void) {
     CHECK(itk_manager_open("postgresql://postgres@localhost/test?sslmode=bogus", NULL, &m) == ITK_STATUS_INVALID_ARGUMENT);
 }
 
+/* itk_key_verify_now: on SQLite it always answers (as itk_key_verify does,
+ * counted and audited alike); argument errors are those of itk_key_verify. */
+static void test_verify_now(void) {
+    itk_manager *m = open_memory();
+    char *id = NULL;
+    char *key = create(m, "{\"owner\": \"now\", \"scopes\": [\"read\"]}", &id);
+    itk_verify_reason r = 99;
+    char *rec = NULL;
+    const char *read[] = {"read"};
+    CHECK(itk_key_verify_now(m, key, read, 1, &r, &rec) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_VALID);
+    mj *j = mj_parse(rec);
+    CHECK(!strcmp(mj_str(j, "owner"), "now"));
+    mj_free(j);
+    itk_string_free(rec);
+    const char *admin[] = {"admin"};
+    CHECK(itk_key_verify_now(m, key, admin, 1, &r, NULL) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_INSUFFICIENT_SCOPE);
+    CHECK(itk_key_verify_now(m, "itk_nope", NULL, 0, &r, NULL) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_MALFORMED);
+    CHECK(itk_key_revoke(m, id, NULL, NULL, NULL) == ITK_STATUS_OK);
+    CHECK(itk_key_verify_now(m, key, NULL, 0, &r, NULL) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_REVOKED);
+    CHECK(itk_key_verify_now(NULL, key, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify_now(m, NULL, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify_now(m, key, NULL, 0, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify_now(m, key, NULL, 2, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify_now(m, "itk_\xff\xfe", NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_string_free(key);
+    itk_string_free(id);
+    itk_manager_free(m);
+}
+
 /* Keys from another system: a legacy key by plaintext and one by SHA-256,
  * all-or-nothing batches, CONFLICT on a key already here, NULL arguments. */
 static void test_import(void) {
@@ -1019,6 +1052,7 @@ int main(int argc, char **argv) {
     test_postgres_tls();
     test_import();
     test_rotate_due();
+    test_verify_now();
     printf("c: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

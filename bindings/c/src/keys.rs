@@ -197,6 +197,60 @@ pub unsafe extern "C" fn itk_key_verify(
     out_reason: *mut itk_verify_reason,
     out_record_json: *mut *mut c_char,
 ) -> itk_status {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        verify(
+            m,
+            key,
+            required_scopes,
+            n_scopes,
+            out_reason,
+            out_record_json,
+            false,
+        )
+    }
+}
+
+/// `itk_key_verify` if it needs no network round trip — always on SQLite,
+/// on PostgreSQL when the key is in this process's notified caches — else
+/// `ITK_STATUS_BUSY` with nothing written and nothing recorded: for event
+/// loops, which then call `itk_key_verify` off their thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_verify_now(
+    m: *const itk_manager,
+    key: *const c_char,
+    required_scopes: *const *const c_char,
+    n_scopes: usize,
+    out_reason: *mut itk_verify_reason,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        verify(
+            m,
+            key,
+            required_scopes,
+            n_scopes,
+            out_reason,
+            out_record_json,
+            true,
+        )
+    }
+}
+
+/// The body of `itk_key_verify` and `itk_key_verify_now`.
+///
+/// # Safety
+/// As `itk_key_verify`.
+unsafe fn verify(
+    m: *const itk_manager,
+    key: *const c_char,
+    required_scopes: *const *const c_char,
+    n_scopes: usize,
+    out_reason: *mut itk_verify_reason,
+    out_record_json: *mut *mut c_char,
+    now: bool,
+) -> itk_status {
     guard(|| {
         let tm = manager(m)?;
         out(out_reason, "out_reason")?;
@@ -204,7 +258,16 @@ pub unsafe extern "C" fn itk_key_verify(
         let key = unsafe { arg(key, "key") }?;
         // SAFETY: the caller gives `n_scopes` string pointers.
         let scopes = unsafe { str_array(required_scopes, n_scopes, "required_scopes") }?;
-        let v = tm.verify_key(key, &scopes)?;
+        let v = if now {
+            tm.verify_key_now(key, &scopes)?.ok_or_else(|| {
+                Error::new(
+                    irontoken::ErrorKind::Busy,
+                    "the answer needs a round trip to the database: call itk_key_verify",
+                )
+            })?
+        } else {
+            tm.verify_key(key, &scopes)?
+        };
         let record = v.record.as_ref().map(to_json).transpose()?;
         // SAFETY: checked non-NULL.
         unsafe { *out_reason = reason_of(v.reason) };
