@@ -71,6 +71,8 @@ async function run(schema, redis) {
   const rows = [
     ['verifyKey, SQLite file (10k keys, random)', () => measureSync(() => sqlite.verifyKey(pick(keysSqlite)), 20000)],
     ['verifyKey, PostgreSQL + notified cache', () => measureSync(() => pg.verifyKey(pick(keysPg)), 20000)],
+    ['verifyKeyAsync, PostgreSQL + notified cache', () => measureAsync(() => pg.verifyKeyAsync(pick(keysPg)), 20000)],
+    ['verifyKeyAsync, SQLite file', () => measureAsync(() => sqlite.verifyKeyAsync(pick(keysSqlite)), 20000)],
     ['verifyKey, PostgreSQL strict (1 round trip)', () => measureSync(() => strict.verifyKey(pick(keysPg)), 2000)],
     ['consumeQuotaAsync, PostgreSQL', () => measureAsync(() => pg.consumeQuotaAsync(kid, { requests: 1 }), 2000)],
     ['consumeQuota (sync), PostgreSQL', () => measureSync(() => pg.consumeQuota(kid, { requests: 1 }), 2000)],
