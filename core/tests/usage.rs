@@ -998,3 +998,168 @@ fn key_quotas_follow_rotation_and_go_with_deletion() {
     );
     assert!(tm.consume_quota(&old.record.id, &one).unwrap().allowed);
 }
+
+/// The one-row consumption path (a key whose only quota is its own) follows
+/// every change of which quotas apply: an owner quota, a second key quota, a
+/// rotation, deletions — each consumption charges exactly what the general
+/// path would, on SQLite and on PostgreSQL.
+#[test]
+fn one_row_quota_path_follows_every_change_of_which_quotas_apply() {
+    use QuotaMetric::{Requests, Tokens};
+    use QuotaPeriod::{Month, None as Always};
+    use QuotaScope::{Key, Owner};
+    let tm = manager_at(T0);
+    let k1 = key(&tm, "solo-owner");
+    let used = |scope, subject: &str| -> Vec<u64> {
+        tm.list_quotas(scope, subject)
+            .unwrap()
+            .iter()
+            .map(|q| q.used)
+            .collect()
+    };
+    let amounts = |requests, tokens| Amounts {
+        requests,
+        tokens,
+        ..Default::default()
+    };
+    tm.set_quota(&spec(Key, &k1, Requests, Month, 100)).unwrap();
+    for _ in 0..3 {
+        assert!(tm.consume_quota(&k1, &amounts(1, 0)).unwrap().allowed);
+    }
+    assert_eq!(used(Key, &k1), [3]);
+    // An owner quota: charged too, and it refuses what it has no room for.
+    tm.set_quota(&spec(Owner, "solo-owner", Tokens, Always, 5))
+        .unwrap();
+    let d = tm.consume_quota(&k1, &amounts(1, 3)).unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.quotas.len(), 2);
+    assert!(!tm.consume_quota(&k1, &amounts(1, 3)).unwrap().allowed);
+    assert_eq!(
+        (used(Key, &k1), used(Owner, "solo-owner")),
+        (vec![4], vec![3])
+    );
+    tm.delete_quota(Owner, "solo-owner", Tokens, Always, None)
+        .unwrap();
+    assert!(tm.consume_quota(&k1, &amounts(1, 3)).unwrap().allowed);
+    assert_eq!(used(Key, &k1), [5]);
+    // A second quota on the key: both charged, all or nothing.
+    tm.set_quota(&spec(Key, &k1, Tokens, Always, 10)).unwrap();
+    assert!(tm.consume_quota(&k1, &amounts(1, 3)).unwrap().allowed);
+    assert!(!tm.consume_quota(&k1, &amounts(1, 8)).unwrap().allowed);
+    assert_eq!(used(Key, &k1), [6, 3]);
+    tm.delete_quota(Key, &k1, Tokens, Always, None).unwrap();
+    // Rotation moves the quota: the old key (in its overlap) charges it.
+    let k2 = tm
+        .rotate_key(
+            &k1,
+            &irontoken::RotateOptions {
+                overlap_seconds: 3600,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .record
+        .id;
+    assert!(tm.consume_quota(&k1, &amounts(1, 0)).unwrap().allowed);
+    assert!(tm.consume_quota(&k2, &amounts(1, 0)).unwrap().allowed);
+    assert_eq!(used(Key, &k2), [8]);
+    // The 80 % alert and the limit itself: the general path's events and
+    // refusals, whichever path charged before.
+    let k3 = key(&tm, "solo-owner");
+    tm.set_quota(&spec(Key, &k3, Requests, Month, 10)).unwrap();
+    let granted = (0..12)
+        .filter(|_| tm.consume_quota(&k3, &amounts(1, 0)).unwrap().allowed)
+        .count();
+    assert_eq!(granted, 10);
+    assert_eq!(used(Key, &k3), [10]);
+    // A deleted key's consumption is refused, not charged.
+    tm.delete_key(&k3, None).unwrap();
+    assert_eq!(
+        tm.consume_quota(&k3, &amounts(1, 0)).unwrap_err().kind(),
+        ErrorKind::KeyNotFound
+    );
+}
+
+/// SQLite schema v8's `solo` flag stays right when rows are changed by hand
+/// in SQL (the triggers, not the callers, keep it): a key quota moved onto
+/// a key that has one, a key linked to a successor, a key deleted with its
+/// quota left behind; and it comes back when an owner quota goes.
+#[test]
+fn sqlite_solo_flags_follow_changes_made_by_hand() {
+    use QuotaMetric::Requests;
+    use QuotaPeriod::Month;
+    use QuotaScope::{Key, Owner};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("solo.db");
+    let tm = TokenManager::open(path.to_str().unwrap()).unwrap();
+    let keys: Vec<String> = (0..4).map(|_| key(&tm, "hand")).collect();
+    for k in &keys {
+        tm.set_quota(&spec(Key, k, Requests, Month, 10)).unwrap();
+    }
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let solo = |k: &str| -> Vec<i64> {
+        let mut s = c
+            .prepare("SELECT solo FROM quotas WHERE scope = 'key' AND subject = ?1 ORDER BY seq")
+            .unwrap();
+        s.query_map([k], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let wrong = || -> i64 {
+        c.query_row(
+            "SELECT count(*) FROM quotas q LEFT JOIN api_keys a ON a.id = q.subject \
+             WHERE q.scope = 'key' AND q.solo IS NOT ( \
+               a.id IS NOT NULL AND a.rotated_to IS NULL \
+               AND NOT EXISTS (SELECT 1 FROM quotas x WHERE x.scope = 'key' \
+                               AND x.subject = q.subject AND x.seq <> q.seq) \
+               AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner' \
+                               AND o.subject = a.owner))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(keys.iter().all(|k| solo(k) == [1]));
+    // keys[1]'s quota (as tokens, to stay unique) moved by hand onto keys[0].
+    c.execute(
+        "UPDATE quotas SET subject = ?1, metric = 'tokens' WHERE scope = 'key' AND subject = ?2",
+        [&keys[0], &keys[1]],
+    )
+    .unwrap();
+    assert_eq!(solo(&keys[0]), [0, 0]);
+    c.execute(
+        "UPDATE api_keys SET rotated_to = ?1 WHERE id = ?2",
+        [&keys[3], &keys[2]],
+    )
+    .unwrap();
+    assert_eq!(solo(&keys[2]), [0]);
+    c.execute("DELETE FROM api_keys WHERE id = ?1", [&keys[3]])
+        .unwrap();
+    assert_eq!(solo(&keys[3]), [0]);
+    assert_eq!(wrong(), 0);
+    // Both quotas of keys[0] are charged, as the general path does.
+    let d = tm
+        .consume_quota(
+            &keys[0],
+            &Amounts {
+                requests: 1,
+                tokens: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(d.quotas.iter().map(|q| q.used).collect::<Vec<_>>(), [1, 1]);
+    // An owner quota clears them all; deleting it brings the solo ones back.
+    let fresh = key(&tm, "hand");
+    tm.set_quota(&spec(Key, &fresh, Requests, Month, 10))
+        .unwrap();
+    tm.set_quota(&spec(Owner, "hand", Requests, Month, 100))
+        .unwrap();
+    assert_eq!(solo(&fresh), [0]);
+    tm.delete_quota(Owner, "hand", Requests, Month, None)
+        .unwrap();
+    assert_eq!(solo(&fresh), [1]);
+    assert_eq!(wrong(), 0);
+}

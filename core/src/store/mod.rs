@@ -85,7 +85,7 @@ pub(crate) enum Access {
     /// counters: quota consumption, leases); it survives a process crash.
     WriteRelaxed,
     /// One statement that writes, committed on its own (no transaction
-    /// around it; see [`Backend::one_statement_quotas`]).
+    /// around it on PostgreSQL; see [`QuotaStore::consume_fast`]).
     Statement,
     /// Reads answered without a network round trip: SQLite reads its file
     /// (as `Read`); PostgreSQL answers from its caches only, and a read that
@@ -104,11 +104,6 @@ pub(crate) trait Backend: Send + Sync {
     }
     /// True if another thread of this process waits to write.
     fn writers_waiting(&self) -> bool {
-        false
-    }
-    /// True if [`QuotaStore::consume_fast`] can consume in one statement
-    /// (a database a round trip away); false: the general path only.
-    fn one_statement_quotas(&self) -> bool {
         false
     }
     /// Background upkeep the flusher thread runs after each flush (SQLite:
@@ -350,16 +345,14 @@ pub(crate) trait QuotaStore {
     /// in its current window (`day`, `month`: their starts now), nothing
     /// reserved, no refill, every quota within its limit and below its first
     /// alert level after the charge — and returns the rows as they were
-    /// before; `None` (nothing changed) otherwise. Stores without it say None.
+    /// before; `None` (nothing changed) otherwise: the general path decides.
     fn consume_fast(
         &self,
-        _key_id: &str,
-        _amounts: &crate::model::quota::Amounts,
-        _window_starts: [i64; 2],
-        _now: i64,
-    ) -> Result<Option<Vec<QuotaRow>>> {
-        Ok(None)
-    }
+        key_id: &str,
+        amounts: &crate::model::quota::Amounts,
+        window_starts: [i64; 2],
+        now: i64,
+    ) -> Result<Option<Vec<QuotaRow>>>;
 }
 
 /// Usage records.

@@ -465,7 +465,7 @@ impl TokenManager {
         crate::keys::check_len("key id", key_id, 1, 64)?;
         let now = self.inner().now();
         let mut events = Vec::new();
-        if mode == Mode::Consume && self.inner().db.one_statement_quotas() {
+        if mode == Mode::Consume {
             let starts = [
                 window_start(QuotaPeriod::Day, now),
                 window_start(QuotaPeriod::Month, now),

@@ -322,10 +322,6 @@ impl PgStore {
 }
 
 impl Backend for PgStore {
-    fn one_statement_quotas(&self) -> bool {
-        true
-    }
-
     fn run(&self, access: Access, f: &mut dyn FnMut(&dyn Tx) -> Result<()>) -> Result<()> {
         let tx = Pg {
             store: self,

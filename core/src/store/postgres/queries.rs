@@ -780,8 +780,7 @@ WHERE EXISTS (SELECT 1 FROM relaxed) \
   AND q.reserved = 0 AND q.refill_amount IS NULL \
   AND (q.period = 'none' OR q.window_start = CASE q.period WHEN 'day' THEN $5::bigint ELSE $6::bigint END) \
   AND (irontoken_amount(q.metric, $2, $3, $4) = 0 \
-       OR (q.used + irontoken_amount(q.metric, $2, $3, $4))::numeric * 100 \
-          < q.limit_amount::numeric * 80) \
+       OR irontoken_amount(q.metric, $2, $3, $4) < q.limit_amount - q.limit_amount / 5 - q.used) \
 RETURNING q.seq, q.scope, q.subject, q.metric, q.period, q.limit_amount, \
     q.used - irontoken_amount(q.metric, $2, $3, $4), q.reserved, q.window_start, \
     q.refill_amount, q.refill_period, q.alerted";
