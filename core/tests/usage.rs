@@ -1033,6 +1033,8 @@ fn one_row_quota_path_follows_every_change_of_which_quotas_apply() {
     let d = tm.consume_quota(&k1, &amounts(1, 3)).unwrap();
     assert!(d.allowed);
     assert_eq!(d.quotas.len(), 2);
+    let p = tm.peek_quota(&k1, &amounts(1, 3)).unwrap();
+    assert_eq!((p.allowed, p.quotas.len()), (false, 2));
     assert!(!tm.consume_quota(&k1, &amounts(1, 3)).unwrap().allowed);
     assert_eq!(
         (used(Key, &k1), used(Owner, "solo-owner")),
@@ -1072,6 +1074,21 @@ fn one_row_quota_path_follows_every_change_of_which_quotas_apply() {
         .count();
     assert_eq!(granted, 10);
     assert_eq!(used(Key, &k3), [10]);
+    let p = tm.peek_quota(&k3, &amounts(1, 0)).unwrap();
+    assert!(!p.allowed);
+    assert_eq!(p.denied_by.unwrap().remaining, 0);
+    assert!(tm.peek_quota(&k3, &amounts(0, 5)).unwrap().allowed);
+    // Something held counts against a peek (the one-row read leaves it to
+    // the general path).
+    let k4 = key(&tm, "solo-owner");
+    tm.set_quota(&spec(Key, &k4, Requests, Month, 10)).unwrap();
+    assert!(tm.peek_quota(&k4, &amounts(10, 0)).unwrap().allowed);
+    tm.reserve_quota(&k4, &amounts(4, 0), Some(60)).unwrap();
+    assert!(!tm.peek_quota(&k4, &amounts(7, 0)).unwrap().allowed);
+    assert!(tm.peek_quota(&k4, &amounts(6, 0)).unwrap().allowed);
+    // A hold past its TTL no longer counts.
+    tm.advance_clock(61).unwrap();
+    assert!(tm.peek_quota(&k4, &amounts(10, 0)).unwrap().allowed);
     // A deleted key's consumption is refused, not charged.
     tm.delete_key(&k3, None).unwrap();
     assert_eq!(

@@ -340,6 +340,10 @@ pub(crate) trait QuotaStore {
     fn expired_holds(&self, key_id: &str, now: i64) -> Result<Vec<[i64; 2]>>;
     /// Releases held reservations past their TTL (of one key, or all); how many.
     fn expire_reservations(&self, key_id: Option<&str>, now: i64) -> Result<u64>;
+    /// The quota row of key `key_id` if it is the only quota that applies
+    /// to the key (the schema's `solo` flag: no other key quota, no owner
+    /// quota, key not rotated), read in one statement; else None.
+    fn solo_row(&self, key_id: &str) -> Result<Option<QuotaRow>>;
     /// Consumes `amounts` from the quotas of key `key_id` and its owner in
     /// one statement when the case is simple — key not rotated, every quota
     /// in its current window (`day`, `month`: their starts now), nothing

@@ -493,6 +493,24 @@ impl TokenManager {
                 return Ok((decision, None));
             }
         }
+        if mode == Mode::Peek {
+            // A key whose only quota is its own, nothing held: one read.
+            let solo = self
+                .inner()
+                .db
+                .read(|c| c.quota().solo_row(key_id))?
+                .filter(|r| r.reserved == 0);
+            if let Some(mut r) = solo {
+                r.roll(now);
+                let denied = (amounts.of(r.metric) > r.remaining()).then(|| r.view());
+                let decision = QuotaDecision {
+                    allowed: denied.is_none(),
+                    quotas: vec![r.view()],
+                    denied_by: denied,
+                };
+                return Ok((decision, None));
+            }
+        }
         let body = |tx: &dyn store::Tx, events: &mut Vec<Event>| {
             let mut rows = self.quota_rows(tx, key_id)?;
             // Holds past their TTL matter only where something is held.

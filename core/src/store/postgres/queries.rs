@@ -695,6 +695,13 @@ impl QuotaStore for Pg<'_> {
         Ok(out)
     }
 
+    fn solo_row(&self, key_id: &str) -> Result<Option<QuotaRow>> {
+        let sql = format!("{QUOTA_COLUMNS} WHERE q.scope = 'key' AND q.subject = $1 AND q.solo");
+        self.query_opt(&sql, &[&key_id])?
+            .map(|r| quota_row(&r))
+            .transpose()
+    }
+
     fn consume_fast(
         &self,
         key_id: &str,

@@ -53,6 +53,14 @@ RETURNING seq, scope, subject, metric, period, limit_amount, \
     reserved, window_start, refill_amount, refill_period, alerted";
 
 impl QuotaStore for Sql<'_> {
+    fn solo_row(&self, key_id: &str) -> Result<Option<QuotaRow>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "{SELECT} WHERE scope = 'key' AND subject = ?1 AND solo = 1"
+        ))?;
+        let mut rows = stmt.query(params![key_id])?;
+        rows.next()?.map(row).transpose()
+    }
+
     fn consume_fast(
         &self,
         key_id: &str,
