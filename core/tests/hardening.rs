@@ -258,6 +258,46 @@ fn a_corrupt_file_is_refused_and_diagnosed() {
     std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
     let e = TokenManager::open(junk.to_str().unwrap()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DatabaseCorrupt, "{e}");
+    // `doctor` checks SQLite files only: a PostgreSQL URL in either spelling
+    // is refused as such, not looked for as a file.
+    for url in ["postgresql://u@h/db", "postgres://u@h/db"] {
+        let e = TokenManager::doctor(url).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{url}: {e}");
+        assert!(e.to_string().contains("PostgreSQL"), "{url}: {e}");
+    }
+}
+
+/// Buffered uses reach the database within `flush_interval` with no other
+/// call (nothing passes the threshold, nobody flushes): what a crash can
+/// lose is bounded by the interval, as the README says.
+#[test]
+fn buffered_uses_are_written_every_flush_interval_on_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("interval.db");
+    let p = p.to_str().unwrap();
+    let tm = TokenManager::open_with(
+        p,
+        Options::default().flush_interval(std::time::Duration::from_millis(50)),
+    )
+    .unwrap();
+    let c = tm
+        .create_key(&NewKey {
+            owner: "interval".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
+    // Another manager reads what is in the file, not this one's buffer.
+    let other = TokenManager::open(p).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while other.get_key(&c.record.id).unwrap().usage_count == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the use was never flushed on its own"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(tm);
 }
 
 /// Item 11: for one request id reported by two processes, the first
