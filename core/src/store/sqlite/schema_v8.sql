@@ -5,90 +5,49 @@
 -- in quota.rs, with the simple-case checks); every other key takes the
 -- general path. The triggers keep `solo` right whatever changes which quotas
 -- apply to a key (SQLite has one writer at a time: no locks needed); each
--- recomputes it for the keys a change can affect, with the same expression
--- (SQLite has no functions to share it). 0 is always safe: it only sends the
--- key to the general path.
+-- recomputes it, from the view below, for the keys a change can affect. 0
+-- is always safe: it only sends the key to the general path.
 ALTER TABLE quotas ADD COLUMN solo INTEGER NOT NULL DEFAULT 0 CHECK (solo IN (0, 1));
 
+-- What `solo` must be for each quota row.
+CREATE VIEW quota_solo_want AS
+SELECT q.seq AS seq,
+       (q.scope = 'key'
+        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = q.subject) IS 1
+        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = q.subject) = 1
+        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
+                        AND o.subject = (SELECT owner FROM api_keys WHERE id = q.subject))) AS want
+FROM quotas q;
+
 CREATE TRIGGER quotas_solo_insert AFTER INSERT ON quotas BEGIN
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject = NEW.subject;
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject IN (SELECT id FROM api_keys WHERE owner = NEW.subject);
 END;
 
 CREATE TRIGGER quotas_solo_delete AFTER DELETE ON quotas BEGIN
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject = OLD.subject;
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject IN (SELECT id FROM api_keys WHERE owner = OLD.subject);
 END;
 
 CREATE TRIGGER quotas_solo_move AFTER UPDATE OF scope, subject ON quotas BEGIN
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE seq = NEW.seq;
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject = OLD.subject;
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject = NEW.subject;
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject IN (SELECT id FROM api_keys WHERE owner = OLD.subject);
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject IN (SELECT id FROM api_keys WHERE owner = NEW.subject);
 END;
 
 CREATE TRIGGER api_keys_solo_update AFTER UPDATE OF owner, rotated_to ON api_keys BEGIN
-    UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)))
+    UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq)
     WHERE scope = 'key' AND subject = NEW.id;
 END;
 
@@ -98,9 +57,4 @@ CREATE TRIGGER api_keys_solo_delete AFTER DELETE ON api_keys BEGIN
 END;
 
 -- The quotas that exist already.
-UPDATE quotas SET solo = (
-        scope = 'key'
-        AND (SELECT rotated_to IS NULL FROM api_keys WHERE id = quotas.subject) IS 1
-        AND (SELECT count(*) FROM quotas x WHERE x.scope = 'key' AND x.subject = quotas.subject) = 1
-        AND NOT EXISTS (SELECT 1 FROM quotas o WHERE o.scope = 'owner'
-                        AND o.subject = (SELECT owner FROM api_keys WHERE id = quotas.subject)));
+UPDATE quotas SET solo = (SELECT want FROM quota_solo_want w WHERE w.seq = quotas.seq);
