@@ -570,6 +570,11 @@ impl Inner {
         self.after_push(p)
     }
 
+    /// True if rate limits live in this process (`rate_limit_store = "local"`).
+    pub(crate) fn rates_are_local(&self) -> bool {
+        matches!(self.rates, Rates::Local)
+    }
+
     /// True if so much is buffered that the next buffering call would flush
     /// on the caller's thread (the back-pressure of [`Self::after_push`]).
     pub(crate) fn backlogged(&self) -> bool {

@@ -1044,3 +1044,81 @@ fn verify_key_now_answers_on_sqlite_as_verify_key_does() {
         audit.items
     );
 }
+
+#[test]
+fn verify_key_with_now_answers_only_without_writes_or_round_trips() {
+    use irontoken::VerifyOptions;
+    use irontoken::ratelimit::{Limit, RateLimitStore};
+    let limited = |tm: &TokenManager, owner: &str| {
+        tm.create_key(&NewKey {
+            owner: owner.into(),
+            rate_limits: vec![Limit {
+                name: "per_minute".into(),
+                count: 2,
+                period_ms: 60_000,
+                burst: 2,
+            }],
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let opts = VerifyOptions {
+        rate_limit: true,
+        ..Default::default()
+    };
+    // Default rate-limit store (the database): a key with limits needs a
+    // write, so it is left to the blocking call, with nothing counted.
+    let tm = TokenManager::open_with(":memory:", Options::default().manual_clock(T0)).unwrap();
+    let plain = tm.create_key(&new_key("plain")).unwrap();
+    let v = tm.verify_key_with_now(&plain.key, &opts).unwrap().unwrap();
+    assert!(v.valid);
+    let with_limits = limited(&tm, "limited");
+    assert!(
+        tm.verify_key_with_now(&with_limits.key, &opts)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(tm.get_key(&with_limits.record.id).unwrap().usage_count, 0);
+    let no_limits = VerifyOptions::default();
+    assert!(
+        tm.verify_key_with_now(&with_limits.key, &no_limits)
+            .unwrap()
+            .unwrap()
+            .valid
+    );
+    // A quota is always a write.
+    let quota = VerifyOptions {
+        quota: Some(irontoken::Amounts {
+            requests: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert!(
+        tm.verify_key_with_now(&plain.key, &quota)
+            .unwrap()
+            .is_none()
+    );
+    // Limits in this process: answered now, and enforced.
+    let mut o = Options::default().manual_clock(T0);
+    o.rate_limit_store = RateLimitStore::Local;
+    let local = TokenManager::open_with(":memory:", o).unwrap();
+    let k = limited(&local, "local");
+    let reasons: Vec<VerifyReason> = (0..3)
+        .map(|_| {
+            local
+                .verify_key_with_now(&k.key, &opts)
+                .unwrap()
+                .unwrap()
+                .reason
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            VerifyReason::Valid,
+            VerifyReason::Valid,
+            VerifyReason::RateLimited
+        ]
+    );
+}

@@ -449,6 +449,34 @@ impl TokenManager {
         )
     }
 
+    /// [`verify_key_with`](Self::verify_key_with) if it needs no network
+    /// round trip and no write: no `quota`, and rate limits only where the
+    /// key has none or they live in this process (`rate_limit_store =
+    /// "local"`); the key's state as [`verify_key_now`](Self::verify_key_now)
+    /// reads it. Else `None`, with nothing recorded.
+    pub fn verify_key_with_now(
+        &self,
+        key: &str,
+        opts: &VerifyOptions,
+    ) -> Result<Option<Verification>> {
+        if opts.quota.is_some() || self.inner().backlogged() {
+            return Ok(None);
+        }
+        let answer = crate::manager::without_inline_flush(|| {
+            self.verify_checked(
+                key,
+                &opts.required_scopes,
+                opts.rate_limit,
+                None,
+                store::Access::Local,
+            )
+        });
+        match answer {
+            Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
     fn verify_checked<S: AsRef<str>>(
         &self,
         key: &str,
@@ -525,6 +553,19 @@ impl TokenManager {
             KeyStatus::Active => VerifyReason::Valid,
         };
         let (mut rate, mut quota_decision) = (None, None);
+        if reason == VerifyReason::Valid
+            && access == store::Access::Local
+            && rate_limit
+            && !record.rate_limits.is_empty()
+            && !inner.rates_are_local()
+        {
+            // Shared rate limits are a write (the database or Redis): before
+            // anything is recorded, leave the answer to the blocking call.
+            return Err(Error::new(
+                ErrorKind::Busy,
+                "the rate limits need a round trip",
+            ));
+        }
         if reason == VerifyReason::Valid {
             (reason, rate, quota_decision) = self.apply_limits(&record, rate_limit, quota)?;
         }
