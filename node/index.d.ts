@@ -590,6 +590,8 @@ export declare class TokenManager {
   exchangeApiKey(apiKey: string, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
   /** Verifies a key, applies its rate limits and consumes quota, in one call. */
   verifyKeyWith(key: string, options?: VerifyWithOptions): VerifyWithResult
+  /** verifyKeyWith if it needs no write and no round trip (no quota; no shared rate limit to apply), else null. */
+  verifyKeyWithNow(key: string, options?: VerifyWithOptions): VerifyWithResult | null
   createSession(options: CreateSessionOptions): Session
   getSession(sessionId: string): Session
   /** Slides the idle expiry (never past the absolute one); SESSION_EXPIRED / SESSION_ENDED if not live. */

@@ -173,6 +173,23 @@ TokenManager.prototype.verifyKeyNow = function verifyKeyNow(key, requiredScopes)
   return text === null ? null : new VerifyResult(text)
 }
 
+// verifyKeyWithAsync likewise: answered here when the core needs no write
+// and no round trip for it (no quota; no shared rate limit to apply).
+const nativeVerifyKeyWithAsync = TokenManager.prototype.verifyKeyWithAsync
+Object.defineProperty(TokenManager.prototype, 'verifyKeyWithAsync', {
+  configurable: true,
+  writable: true,
+  value: function verifyKeyWithAsync(key, options) {
+    try {
+      const now = this.verifyKeyWithNow(key, options)
+      if (now !== null) return Promise.resolve(now)
+    } catch (e) {
+      return Promise.reject(e) // mapped by the wrapper of verifyKeyWithNow
+    }
+    return nativeVerifyKeyWithAsync.call(this, key, options)
+  },
+})
+
 // A verification that needs no network round trip — always on SQLite (it
 // reads memory or WAL pages and never waits for a writer), on PostgreSQL
 // when the key is in the notified caches — takes a few microseconds: it is

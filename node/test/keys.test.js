@@ -343,6 +343,19 @@ test('verifyKeyAsync on SQLite answers on the calling thread, with the same answ
   const pending = tm.verifyKeyAsync(42)
   assert.ok(pending instanceof Promise)
   await assert.rejects(pending, { code: 'INVALID_ARGUMENT' })
+  // verifyKeyWithAsync too, when it needs no write: no quota, no limits on the key.
+  const plain = tm.createKey({ owner: 'inline' })
+  settled = false
+  const withAnswer = tm.verifyKeyWithAsync(plain.key, { rateLimit: true }).then((r) => {
+    settled = true
+    return r
+  })
+  for (let i = 0; i < 5; i++) await null
+  assert.equal(settled, true)
+  assert.equal((await withAnswer).valid, true)
+  assert.equal(tm.verifyKeyWithNow(plain.key, { quota: { requests: 1 } }), null)
+  assert.equal((await tm.verifyKeyWithAsync(plain.key, { quota: { requests: 1 } })).valid, true)
+  await assert.rejects(tm.verifyKeyWithAsync(plain.key, { bogus: 1 }), { code: 'INVALID_ARGUMENT' })
   tm.close()
   await assert.rejects(tm.verifyKeyAsync(c.key), { code: 'INVALID_ARGUMENT' })
 })
