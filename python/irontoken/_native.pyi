@@ -346,6 +346,16 @@ class TokenManager:
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
     ) -> VerifyResult: ...
+    def verify_key_with_now(
+        self,
+        key: str,
+        *,
+        required_scopes: Optional[Sequence[str]] = None,
+        rate_limit: bool = False,
+        quota: Optional[Amounts] = None,
+    ) -> Optional[VerifyResult]:
+        """verify_key_with if no write or round trip is needed (no quota, no shared rate limit to apply), else None."""
+        ...
     def create_session(
         self,
         owner: str,

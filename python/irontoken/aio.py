@@ -7,8 +7,10 @@ the GIL), so the event loop keeps serving requests. `verify_key` answers
 inline whenever that needs no network round trip — always on SQLite (it reads
 memory or WAL pages, never waits for a writer, and buffers its bookkeeping:
 microseconds, cheaper than a thread hop), on PostgreSQL when the key is in the
-notified caches — and goes to the executor otherwise. `now`, `metrics`,
-`drain_events` and `verify_key_now` are plain functions.
+notified caches — and goes to the executor otherwise; `verify_key_with` too
+when it needs no write (no quota, no shared rate limit to apply). `now`,
+`metrics`, `drain_events`, `verify_key_now` and `verify_key_with_now` are
+plain functions.
 
     async with await AsyncTokenManager.open("keys.db") as tm:
         created = await tm.create_key("alice", scopes=["read"])
@@ -30,7 +32,7 @@ from ._native import TokenManager
 __all__ = ["AsyncTokenManager"]
 
 # Answered from memory, never waiting.
-_SYNC = frozenset({"now", "metrics", "drain_events", "verify_key_now"})
+_SYNC = frozenset({"now", "metrics", "drain_events", "verify_key_now", "verify_key_with_now"})
 
 
 class AsyncTokenManager:
@@ -60,19 +62,23 @@ class AsyncTokenManager:
             return target
         method = self._methods.get(name)
         if method is None:
-            method = self._verify() if name == "verify_key" else self._offloaded(target)
+            if name in ("verify_key", "verify_key_with"):
+                method = self._answer_now(getattr(self._tm, name + "_now"), self._offloaded(target))
+            else:
+                method = self._offloaded(target)
             functools.update_wrapper(method, target)
             self._methods[name] = method
         return method
 
-    def _verify(self) -> Callable[..., Any]:
-        now, blocking = self._tm.verify_key_now, self._offloaded(self._tm.verify_key)
+    @staticmethod
+    def _answer_now(now: Callable[..., Any], blocking: Callable[..., Any]) -> Callable[..., Any]:
+        """`now`'s answer if it has one (no write, no round trip), else `blocking`'s."""
 
-        async def verify_key(*args: Any, **kwargs: Any) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
             answer = now(*args, **kwargs)
             return answer if answer is not None else await blocking(*args, **kwargs)
 
-        return verify_key
+        return call
 
     def _offloaded(self, target: Callable[..., Any]) -> Callable[..., Any]:
         executor = self._executor

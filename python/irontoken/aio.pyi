@@ -224,6 +224,16 @@ class AsyncTokenManager:
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
     ) -> VerifyResult: ...
+    def verify_key_with_now(
+        self,
+        key: str,
+        *,
+        required_scopes: Optional[Sequence[str]] = None,
+        rate_limit: bool = False,
+        quota: Optional[Amounts] = None,
+    ) -> Optional[VerifyResult]:
+        """verify_key_with if no write or round trip is needed (no quota, no shared rate limit to apply), else None."""
+        ...
     async def create_session(
         self,
         owner: str,

@@ -100,12 +100,19 @@ async def _verify(
         if rate_limit or quota:
             return await manager.verify_key_with(key, required_scopes=scopes, rate_limit=rate_limit, quota=quota)
         return await manager.verify_key(key, scopes)
+    # On the event loop when no write or round trip is needed (SQLite, the
+    # PostgreSQL caches; no quota or shared rate limit to apply), else off it.
     if rate_limit or quota:
-        # A write (rate-limit bucket, quota): off the event loop.
+        now = manager.verify_key_with_now(key, required_scopes=scopes, rate_limit=rate_limit, quota=quota)
+        if now is not None:
+            return now
         return await run_in_threadpool(
             manager.verify_key_with, key, required_scopes=scopes, rate_limit=rate_limit, quota=quota
         )
-    return manager.verify_key(key, scopes)
+    answer = manager.verify_key_now(key, scopes)
+    if answer is not None:
+        return answer
+    return await run_in_threadpool(manager.verify_key, key, scopes)
 
 
 def require_api_key(

@@ -140,7 +140,13 @@ def test_verify_key_is_answered_on_the_loop_when_no_round_trip_is_needed() -> No
         assert (await tm.verify_key("itk_nope")).reason == "MALFORMED"
         now = tm.verify_key_now(created.key)
         assert now is not None and now.valid
+        # verify_key_with without a write (no quota, no limits on the key): inline too.
+        assert (await tm.verify_key_with(created.key, rate_limit=True)).valid
         assert ex.submitted == 0  # SQLite: never a thread hop for a verification
+        assert tm.verify_key_with_now(created.key, quota={"requests": 1}) is None
+        assert (await tm.verify_key_with(created.key, quota={"requests": 1})).valid
+        assert ex.submitted == 1  # a quota is a write: off the loop
+        ex.submitted = 0
         await tm.get_key(created.record.id)
         assert ex.submitted == 1
         await tm.close()

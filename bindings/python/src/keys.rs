@@ -364,4 +364,25 @@ impl TokenManager {
         let v = call(py, || tm.verify_key_with(key, &o))?;
         VerifyResult::new(py, v)
     }
+
+    /// `verify_key_with` if it needs no write and no round trip (no quota;
+    /// rate limits only if the key has none or they are local), else None.
+    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None))]
+    fn verify_key_with_now(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        required_scopes: Option<Vec<String>>,
+        rate_limit: bool,
+        quota: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<VerifyResult>> {
+        let tm = self.core(py)?;
+        let o = irontoken::VerifyOptions {
+            required_scopes: required_scopes.unwrap_or_default(),
+            rate_limit,
+            quota: quota.map(|q| from_py(py, &q, "quota")).transpose()?,
+        };
+        let v = call(py, || tm.verify_key_with_now(key, &o))?;
+        v.map(|v| VerifyResult::new(py, v)).transpose()
+    }
 }
