@@ -787,6 +787,18 @@ itk_status itk_key_verify_with(const struct itk_manager *m,
                                char **out_json);
 
 /**
+ * `itk_key_verify_with` if it needs no write and no network round trip
+ * (no quota; rate limits only if the key has none or they are local; the
+ * key's state as `itk_key_verify_now` reads it), else `ITK_STATUS_BUSY`
+ * with nothing written and nothing recorded.
+ */
+itk_status itk_key_verify_with_now(const struct itk_manager *m,
+                                   const char *key,
+                                   const char *options_json,
+                                   itk_verify_reason *out_reason,
+                                   char **out_json);
+
+/**
  * Creates a session from `request_json`: `owner` (required), `key_id`,
  * `session_type` (default "runtime"), `metadata`, `ttl_seconds`,
  * `idle_timeout_seconds`. Writes the session JSON (with its `id`).

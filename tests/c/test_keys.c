@@ -959,6 +959,21 @@ static void test_verify_now(void) {
     CHECK(r == ITK_VERIFY_REASON_INSUFFICIENT_SCOPE);
     CHECK(itk_key_verify_now(m, "itk_nope", NULL, 0, &r, NULL) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_MALFORMED);
+    /* verify_with_now: no write needed (no quota, no limits on the key). */
+    char *answer = NULL;
+    CHECK(itk_key_verify_with_now(m, key, "{\"rate_limit\": true}", &r, &answer) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_VALID && answer && strstr(answer, "\"valid\":true"));
+    itk_string_free(answer);
+    answer = NULL;
+    /* A quota is a write: BUSY, nothing written. */
+    r = 99;
+    CHECK(itk_key_verify_with_now(m, key, "{\"quota\": {\"requests\": 1}}", &r, &answer) == ITK_STATUS_BUSY);
+    CHECK(r == 99 && answer == NULL);
+    CHECK(itk_key_verify_with(m, key, "{\"quota\": {\"requests\": 1}}", &r, NULL) == ITK_STATUS_OK);
+    CHECK(r == ITK_VERIFY_REASON_VALID);
+    CHECK(itk_key_verify_with_now(m, NULL, NULL, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify_with_now(m, key, "{\"bogus\": 1}", &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify_with_now(m, key, "{not json", &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_key_revoke(m, id, NULL, NULL, NULL) == ITK_STATUS_OK);
     CHECK(itk_key_verify_now(m, key, NULL, 0, &r, NULL) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_REVOKED);

@@ -29,6 +29,38 @@ pub unsafe extern "C" fn itk_key_verify_with(
     out_reason: *mut itk_verify_reason,
     out_json: *mut *mut c_char,
 ) -> itk_status {
+    // SAFETY: forwarded under the same contract.
+    unsafe { verify_with(m, key, options_json, out_reason, out_json, false) }
+}
+
+/// `itk_key_verify_with` if it needs no write and no network round trip
+/// (no quota; rate limits only if the key has none or they are local; the
+/// key's state as `itk_key_verify_now` reads it), else `ITK_STATUS_BUSY`
+/// with nothing written and nothing recorded.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_verify_with_now(
+    m: *const itk_manager,
+    key: *const c_char,
+    options_json: *const c_char,
+    out_reason: *mut itk_verify_reason,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded under the same contract.
+    unsafe { verify_with(m, key, options_json, out_reason, out_json, true) }
+}
+
+/// The body of `itk_key_verify_with` and `itk_key_verify_with_now`.
+///
+/// # Safety
+/// As `itk_key_verify_with`.
+unsafe fn verify_with(
+    m: *const itk_manager,
+    key: *const c_char,
+    options_json: *const c_char,
+    out_reason: *mut itk_verify_reason,
+    out_json: *mut *mut c_char,
+    now: bool,
+) -> itk_status {
     guard(|| {
         let tm = manager(m)?;
         out(out_reason, "out_reason")?;
@@ -36,7 +68,16 @@ pub unsafe extern "C" fn itk_key_verify_with(
         let key = unsafe { arg(key, "key") }?;
         // SAFETY: as above.
         let o: irontoken::VerifyOptions = unsafe { json_arg(options_json, "options_json") }?;
-        let v = tm.verify_key_with(key, &o)?;
+        let v = if now {
+            tm.verify_key_with_now(key, &o)?.ok_or_else(|| {
+                irontoken::Error::new(
+                    irontoken::ErrorKind::Busy,
+                    "the answer needs a write or a round trip: call itk_key_verify_with",
+                )
+            })?
+        } else {
+            tm.verify_key_with(key, &o)?
+        };
         let json = to_json(&v)?;
         // SAFETY: checked non-NULL.
         unsafe { *out_reason = reason_of(v.reason) };

@@ -394,7 +394,11 @@ impl TokenManager {
     /// `verifyKeyWith` if it needs no write and no round trip (no quota;
     /// rate limits only if the key has none or they are local), else `null`.
     #[napi(catch_unwind, ts_return_type = "VerifyWithResult | null")]
-    pub fn verify_key_with_now(&self, key: String, options: Option<Value>) -> Result<Option<Json>, Code> {
+    pub fn verify_key_with_now(
+        &self,
+        key: String,
+        options: Option<Value>,
+    ) -> Result<Option<Json>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         match self.core()?.verify_key_with_now(&key, &o).map_err(err)? {
             Some(v) => ans(Ok(v)).map(Some),
