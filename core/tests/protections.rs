@@ -290,3 +290,48 @@ fn key_types_messages_and_curves() {
     let e = VerifyingKey::from_bytes(format!("ssh-rsa {b64} x").as_bytes()).unwrap_err();
     assert!(e.message().contains("differ"), "{e}");
 }
+
+/// The RSA size floor counts bits exactly: a modulus of 2047 bits (first
+/// byte 0x7f) is refused, one of 2048 (first byte 0x80) accepted — as a JWK
+/// and as an OpenSSH line (whose mpint carries a leading zero byte).
+#[test]
+fn rsa_minimum_size_is_exact_in_bits() {
+    use base64::Engine;
+    use irontoken::jwt::{KeyType, VerifyingKey};
+    let modulus = |first: u8| {
+        let mut n = vec![0xa5u8; 256];
+        n[0] = first;
+        n[255] |= 1; // odd, as a modulus is
+        n
+    };
+    let jwk = |n: &[u8]| {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        serde_json::json!({"kty": "RSA", "n": b64(n), "e": b64(&[1, 0, 1])}).to_string()
+    };
+    let ssh = |n: &[u8]| {
+        let mut mpint = vec![0u8];
+        mpint.extend_from_slice(n);
+        let mut blob = Vec::new();
+        for part in [&b"ssh-rsa"[..], &[1u8, 0, 1][..], &mpint[..]] {
+            blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            blob.extend_from_slice(part);
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+        format!("ssh-rsa {b64} test")
+    };
+    let short = modulus(0x7f);
+    for e in [
+        VerifyingKey::from_jwk(&jwk(&short)).unwrap_err(),
+        VerifyingKey::from_bytes(ssh(&short).as_bytes()).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), irontoken::ErrorKind::InvalidKeyMaterial);
+        assert!(e.message().contains("2047 bits"), "{e}");
+    }
+    let full = modulus(0x80);
+    for k in [
+        VerifyingKey::from_jwk(&jwk(&full)).unwrap(),
+        VerifyingKey::from_bytes(ssh(&full).as_bytes()).unwrap(),
+    ] {
+        assert_eq!(k.key_type(), KeyType::Rsa { bits: 2048 });
+    }
+}
