@@ -196,6 +196,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	$(VENV)/bin/python bench/quota_processes_python.py
 	$(VENV)/bin/python bench/quota_sqlite_python.py
 	node bench/jwt_node.js
+	node bench/judge_node.js
 	$(VENV)/bin/python bench/remote_jwks_python.py
 	node bench/remote_jwks_node.js
 	@if $(PYTHON) tools/services.py postgres redis; then $(VENV)/bin/python bench/cluster_python.py && $(VENV)/bin/python bench/pg_quota_python.py && node bench/cluster_node.js; fi
