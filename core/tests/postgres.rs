@@ -760,3 +760,46 @@ fn verify_key_now_answers_from_the_caches_only() {
     assert!(strict.verify_key(&c.key, &[]).is_ok());
     assert!(strict.verify_key_now(&c.key, &[]).unwrap().is_none());
 }
+
+#[test]
+fn quota_layout_changes_on_two_hosts_at_once_never_deadlock() {
+    use irontoken::{QuotaMetric::*, QuotaPeriod, QuotaScope::*};
+    if !postgres_answers() {
+        return;
+    }
+    let s = PgScratch::new();
+    let (a, b) = (open(&s), open(&s));
+    let keys: Vec<String> = (0..4)
+        .map(|_| {
+            a.create_key(&NewKey {
+                owner: "busy".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .record
+            .id
+        })
+        .collect();
+    // Host A sets and deletes the owner's quota (a refresh of every key of
+    // the owner); host B sets and deletes the keys' own quotas. Row locks
+    // and the owner's advisory lock must always be taken in one order.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..30 {
+                a.set_quota(&quota(Owner, "busy", Requests, 100)).unwrap();
+                a.delete_quota(Owner, "busy", Requests, QuotaPeriod::None, None)
+                    .unwrap();
+            }
+        });
+        scope.spawn(|| {
+            for i in 0..30 {
+                let k = &keys[i % keys.len()];
+                b.set_quota(&quota(Key, k, Requests, 10)).unwrap();
+                b.delete_quota(Key, k, Requests, QuotaPeriod::None, None)
+                    .unwrap();
+            }
+        });
+    });
+    let mut c = sql(&s);
+    assert_eq!(wrong_solo_rows(&mut c), []);
+}

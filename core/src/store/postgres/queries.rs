@@ -592,6 +592,14 @@ impl QuotaStore for Pg<'_> {
         metric: QuotaMetric,
         period: QuotaPeriod,
     ) -> Result<bool> {
+        // The owner's lock before the row's (the DELETE locks the row before
+        // its trigger runs): the order every change of an owner's quota
+        // layout takes (schema v4), so two hosts never deadlock.
+        self.execute(
+            "SELECT irontoken_lock_owner(o) FROM (SELECT irontoken_quota_owner($1, $2) AS o) s \
+             WHERE o IS NOT NULL",
+            &[&scope.as_str(), &subject],
+        )?;
         let n = self.execute(
             "DELETE FROM quotas WHERE scope = $1 AND subject = $2 AND metric = $3 AND period = $4",
             &[
