@@ -10,8 +10,11 @@
 -- transaction-scoped advisory lock on the key's owner before it changes
 -- anything and recomputes `solo` after, so two changes for one owner (an
 -- owner quota and a key quota set at once on two hosts, say) are recomputed
--- one after the other and the later sees the earlier. `false` is always
--- safe: it only sends the key to the general path.
+-- one after the other and the later sees the earlier. (PostgreSQL locks a
+-- row before its BEFORE DELETE trigger runs, so the store takes the owner's
+-- lock itself before deleting a quota; a rotation holds it from its
+-- api_keys update on.) `false` is always safe: it only sends the key to the
+-- general path.
 --
 -- The row checks on the columns a consumption never changes move from CHECK
 -- constraints (PostgreSQL prepares every CHECK of a table again for each
