@@ -780,6 +780,16 @@ fn quota_layout_changes_on_two_hosts_at_once_never_deadlock() {
             .id
         })
         .collect();
+    let c = open(&s);
+    let c_key = c
+        .create_key(&NewKey {
+            owner: "busy".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .record
+        .id;
+    c.set_quota(&quota(Key, &c_key, Tokens, 1000)).unwrap();
     // Host A sets and deletes the owner's quota (a refresh of every key of
     // the owner); host B sets and deletes the keys' own quotas. Row locks
     // and the owner's advisory lock must always be taken in one order.
@@ -799,7 +809,24 @@ fn quota_layout_changes_on_two_hosts_at_once_never_deadlock() {
                     .unwrap();
             }
         });
+        // A third host rotates a key with a quota (moving it) meanwhile.
+        scope.spawn(|| {
+            let mut k = c_key.clone();
+            for _ in 0..15 {
+                k = c
+                    .rotate_key(
+                        &k,
+                        &irontoken::RotateOptions {
+                            overlap_seconds: 60,
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap()
+                    .record
+                    .id;
+            }
+        });
     });
-    let mut c = sql(&s);
-    assert_eq!(wrong_solo_rows(&mut c), []);
+    let mut db = sql(&s);
+    assert_eq!(wrong_solo_rows(&mut db), []);
 }

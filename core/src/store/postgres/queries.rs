@@ -499,6 +499,11 @@ impl QuotaStore for Pg<'_> {
     }
 
     fn move_key_quotas(&self, from: &str, to: &str) -> Result<()> {
+        // The owner's lock before the rows' (see `delete`).
+        self.execute(
+            "SELECT irontoken_lock_owner(owner) FROM api_keys WHERE id = ANY (ARRAY[$1, $2])",
+            &[&from, &to],
+        )?;
         self.execute(
             "UPDATE quotas SET subject = $2 WHERE scope = 'key' AND subject = $1",
             &[&from, &to],
