@@ -780,7 +780,7 @@ fn quota_layout_changes_on_two_hosts_at_once_never_deadlock() {
             .id
         })
         .collect();
-    let c = open(&s);
+    let (c, d) = (open(&s), open(&s));
     let c_key = c
         .create_key(&NewKey {
             owner: "busy".into(),
@@ -807,6 +807,17 @@ fn quota_layout_changes_on_two_hosts_at_once_never_deadlock() {
                 b.set_quota(&quota(Key, k, Requests, 10)).unwrap();
                 b.delete_quota(Key, k, Requests, QuotaPeriod::None, None)
                     .unwrap();
+            }
+        });
+        // A fourth consumes from keys of the owner all along (the general
+        // path while the owner has a quota: key rows, then the owner's).
+        scope.spawn(|| {
+            for i in 0..200 {
+                let amounts = irontoken::Amounts {
+                    requests: 1,
+                    ..Default::default()
+                };
+                d.consume_quota(&keys[i % keys.len()], &amounts).unwrap();
             }
         });
         // A third host rotates a key with a quota (moving it) meanwhile.

@@ -605,6 +605,16 @@ impl QuotaStore for Pg<'_> {
              WHERE o IS NOT NULL",
             &[&scope.as_str(), &subject],
         )?;
+        // Then the key quota rows whose flag the delete recomputes, in the
+        // order a consumption locks them (key rows by seq, before any owner
+        // row): a consumption holding a key row and waiting for the owner's
+        // row being deleted would otherwise wait on a delete that waits on it.
+        self.execute(
+            "SELECT 1 FROM quotas q WHERE q.scope = 'key' AND (q.subject = $2 \
+             OR ($1 = 'owner' AND q.subject IN (SELECT id FROM api_keys WHERE owner = $2))) \
+             ORDER BY q.seq FOR UPDATE",
+            &[&scope.as_str(), &subject],
+        )?;
         let n = self.execute(
             "DELETE FROM quotas WHERE scope = $1 AND subject = $2 AND metric = $3 AND period = $4",
             &[
