@@ -356,11 +356,7 @@ impl TokenManager {
         quota: Option<Bound<'_, PyAny>>,
     ) -> PyResult<VerifyResult> {
         let tm = self.core(py)?;
-        let o = irontoken::VerifyOptions {
-            required_scopes: required_scopes.unwrap_or_default(),
-            rate_limit,
-            quota: quota.map(|q| from_py(py, &q, "quota")).transpose()?,
-        };
+        let o = verify_options(py, required_scopes, rate_limit, quota)?;
         let v = call(py, || tm.verify_key_with(key, &o))?;
         VerifyResult::new(py, v)
     }
@@ -377,12 +373,22 @@ impl TokenManager {
         quota: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Option<VerifyResult>> {
         let tm = self.core(py)?;
-        let o = irontoken::VerifyOptions {
-            required_scopes: required_scopes.unwrap_or_default(),
-            rate_limit,
-            quota: quota.map(|q| from_py(py, &q, "quota")).transpose()?,
-        };
+        let o = verify_options(py, required_scopes, rate_limit, quota)?;
         let v = call(py, || tm.verify_key_with_now(key, &o))?;
         v.map(|v| VerifyResult::new(py, v)).transpose()
     }
+}
+
+/// The options of `verify_key_with` and `verify_key_with_now`.
+fn verify_options(
+    py: Python<'_>,
+    required_scopes: Option<Vec<String>>,
+    rate_limit: bool,
+    quota: Option<Bound<'_, PyAny>>,
+) -> PyResult<irontoken::VerifyOptions> {
+    Ok(irontoken::VerifyOptions {
+        required_scopes: required_scopes.unwrap_or_default(),
+        rate_limit,
+        quota: quota.map(|q| from_py(py, &q, "quota")).transpose()?,
+    })
 }
