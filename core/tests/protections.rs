@@ -335,3 +335,16 @@ fn rsa_minimum_size_is_exact_in_bits() {
         assert_eq!(k.key_type(), KeyType::Rsa { bits: 2048 });
     }
 }
+
+/// EC curves other than P-256 and P-384 are refused when loaded, whatever
+/// the length of their point: P-521 (133-byte point) and secp256k1 (a
+/// 65-byte point, the length of P-256's).
+#[test]
+fn unsupported_ec_curves_are_refused_at_load() {
+    use irontoken::jwt::VerifyingKey;
+    for name in ["ec_p521_public.pem", "ec_secp256k1_public.pem"] {
+        let e = VerifyingKey::from_pem(&vector_key(name)).unwrap_err();
+        assert_eq!(e.kind(), irontoken::ErrorKind::InvalidKeyMaterial, "{name}");
+        assert!(e.message().contains("curve"), "{name}: {e}");
+    }
+}

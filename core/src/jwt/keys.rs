@@ -135,6 +135,11 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
+/// The DER of the namedCurve OIDs of P-256 (1.2.840.10045.3.1.7) and P-384
+/// (1.3.132.0.34), as an SPKI or certificate holds them.
+const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+
 fn trim_zeros(v: &[u8]) -> &[u8] {
     let i = v.iter().position(|b| *b != 0).unwrap_or(v.len());
     &v[i..]
@@ -281,11 +286,18 @@ impl VerifyingKey {
             };
             (k, KeyType::Rsa { bits })
         } else if let Ok(k) = DecodingKey::from_ec_pem(bytes) {
+            // The point's length and the named curve both: secp256k1's
+            // points are as long as P-256's.
+            let named = |oid: &[u8]| super::material::contains(der, oid);
             let t = match k.kind() {
-                jsonwebtoken::DecodingKeyKind::SecretOrDer(point) if point.len() == 65 => {
+                jsonwebtoken::DecodingKeyKind::SecretOrDer(point)
+                    if point.len() == 65 && named(OID_P256) =>
+                {
                     KeyType::EcP256
                 }
-                jsonwebtoken::DecodingKeyKind::SecretOrDer(point) if point.len() == 97 => {
+                jsonwebtoken::DecodingKeyKind::SecretOrDer(point)
+                    if point.len() == 97 && named(OID_P384) =>
+                {
                     KeyType::EcP384
                 }
                 _ => return Err(bad_key("unsupported EC curve (P-256 and P-384 are)")),
