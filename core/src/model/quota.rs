@@ -171,6 +171,12 @@ impl Amounts {
         }
     }
 
+    /// Requests, tokens and cost as SQL integers (a database holds at most
+    /// `i64::MAX`; larger amounts never fit a limit anyway).
+    pub(crate) fn as_sql(&self) -> [i64; 3] {
+        [self.requests, self.tokens, self.cost_micros].map(|v| v.min(i64::MAX as u64) as i64)
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
         if [self.requests, self.tokens, self.cost_micros]
             .iter()

@@ -732,16 +732,9 @@ impl QuotaStore for Pg<'_> {
         [day, month]: [i64; 2],
         now: i64,
     ) -> Result<Option<Vec<QuotaRow>>> {
-        let n = |v: u64| v.min(i64::MAX as u64) as i64;
-        let params: [&(dyn ToSql + Sync); 7] = [
-            &key_id,
-            &n(amounts.requests),
-            &n(amounts.tokens),
-            &n(amounts.cost_micros),
-            &day,
-            &month,
-            &now,
-        ];
+        let [requests, tokens, cost] = amounts.as_sql();
+        let params: [&(dyn ToSql + Sync); 7] =
+            [&key_id, &requests, &tokens, &cost, &day, &month, &now];
         let hints = &self.store.general_hint;
         let hinted = hints
             .get(key_id)

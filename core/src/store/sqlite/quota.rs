@@ -68,17 +68,9 @@ impl QuotaStore for Sql<'_> {
         [day, month]: [i64; 2],
         now: i64,
     ) -> Result<Option<Vec<QuotaRow>>> {
-        let n = |v: u64| v.min(i64::MAX as u64) as i64;
+        let [requests, tokens, cost] = amounts.as_sql();
         let mut stmt = self.0.prepare_cached(ONE_ROW_CONSUME)?;
-        let mut rows = stmt.query(params![
-            key_id,
-            n(amounts.requests),
-            n(amounts.tokens),
-            n(amounts.cost_micros),
-            day,
-            month,
-            now
-        ])?;
+        let mut rows = stmt.query(params![key_id, requests, tokens, cost, day, month, now])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(row(r)?);
