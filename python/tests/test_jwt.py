@@ -4,7 +4,6 @@ the PyJWT-compatible surface, and interoperability with PyJWT itself."""
 import base64
 import json
 import pathlib
-import time
 from typing import Any, Dict, List, Optional, Union
 
 import jwt as pyjwt
@@ -403,7 +402,14 @@ def test_signing_keys_rotate_when_due_once_across_processes(tmp_path: Any) -> No
             tm.rotate_signing_key_if_due(90 * 86400)
         first = tm.create_signing_key("ES256")
         assert tm.rotate_signing_key_if_due(90 * 86400, overlap_seconds=86400) is None
-    time.sleep(1.1)
+    # Age the key by hand (no clock crosses processes): due for a 90-day
+    # period, while the key a rotation makes is not, however long the
+    # processes take to start (a 1 s period let a slow CI rotate twice).
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE signing_keys SET created_at = created_at - 100 * 86400")
+    c.close()
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         results = pool.starmap(_rotate_if_due, [(db, master)] * 4)
@@ -420,7 +426,7 @@ def test_signing_keys_rotate_when_due_once_across_processes(tmp_path: Any) -> No
 def _rotate_if_due(db: str, master: str) -> Optional[str]:
     tm = TokenManager(db, master_key=master)
     try:
-        k = tm.rotate_signing_key_if_due(1, overlap_seconds=3600, actor="cron")
+        k = tm.rotate_signing_key_if_due(90 * 86400, overlap_seconds=3600, actor="cron")
     finally:
         tm.close()
     return None if k is None else str(k["kid"])
