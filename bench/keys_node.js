@@ -45,5 +45,28 @@ measure('irontoken verifyKey NOT_FOUND', () => tm.verifyKey(other), 20000)
 measure('irontoken verifyKey MALFORMED', () => tm.verifyKey('itk_nope'), 20000)
 measure('node:crypto sha256 + Map (in memory, no DB)', () => map.get(crypto.createHash('sha256').update(valid).digest('hex')), 20000)
 measure('bcryptjs.compareSync, cost 10 (one hash)', () => bcrypt.compareSync(valid, hashed), 20)
-measure('irontoken createKey (durability normal)', () => tm.createKey({ owner: 'bench' }), 2000)
+// A hand-written insert at the same durability (better-sqlite3, WAL,
+// synchronous=NORMAL, one commit per key): a random secret, its SHA-256, one
+// row; "+ audit" also appends an audit row in the same commit, as createKey does.
+const Database = require(path.join(__dirname, '..', 'target', 'bench-node', 'node_modules', 'better-sqlite3'))
+const w = new Database(path.join(dir, 'plain_w.db'))
+w.pragma('journal_mode = WAL')
+w.pragma('synchronous = NORMAL')
+w.exec('CREATE TABLE k (h BLOB PRIMARY KEY, owner TEXT, scopes TEXT, created_at INTEGER)')
+w.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, at INTEGER, action TEXT, h BLOB)')
+const insK = w.prepare("INSERT INTO k VALUES (?, 'bench', '[]', ?)")
+const insA = w.prepare("INSERT INTO a (at, action, h) VALUES (?, 'key.create', ?)")
+const secret = () => crypto.createHash('sha256').update('itk_' + crypto.randomBytes(32).toString('base64url')).digest()
+const plainInsert = w.transaction((h, now) => insK.run(h, now))
+const plainInsertAudit = w.transaction((h, now) => {
+  insK.run(h, now)
+  insA.run(now, h)
+})
+for (let r = 0; r < 3; r++) {
+  console.log(`  -- create, round ${r + 1}`)
+  measure('irontoken createKey (durability normal)', () => tm.createKey({ owner: 'bench' }), 2000)
+  measure('better-sqlite3 INSERT, committed (by hand)', () => plainInsert(secret(), Math.floor(Date.now() / 1000)), 2000)
+  measure('better-sqlite3 INSERT + audit row, committed', () => plainInsertAudit(secret(), Math.floor(Date.now() / 1000)), 2000)
+}
+w.close()
 tm.close()
