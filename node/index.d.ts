@@ -388,16 +388,16 @@ export interface ManagedKey {
   kid: string
   alg: 'RS256' | 'ES256' | 'EdDSA' | 'HS256'
   status: 'active' | 'verify_only' | 'retired'
-  created_at: number
-  verify_until: number | null
-  retired_at: number | null
+  createdAt: number
+  verifyUntil: number | null
+  retiredAt: number | null
 }
 
 /** An access token issued for an API key. */
 export interface AccessToken {
   token: string
-  expires_at: number
-  key_id: string
+  expiresAt: number
+  keyId: string
   owner: string
   scopes: string[]
 }

@@ -6,24 +6,20 @@ use super::*;
 #[napi]
 impl TokenManager {
     /// Generates a managed signing key (RS256, ES256, EdDSA, HS256) and makes it active.
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "ManagedKey")]
     pub fn create_signing_key(
         &self,
         algorithm: String,
         options: Option<ActorOptions>,
-    ) -> Result<Value, Code> {
+    ) -> Result<Json, Code> {
         let alg = alg_of(&algorithm)?;
         let actor = options.and_then(|o| o.actor);
-        let k = self
-            .core()?
-            .create_signing_key(alg, actor.as_deref())
-            .map_err(err)?;
-        value_of(k)
+        ans(self.core()?.create_signing_key(alg, actor.as_deref()))
     }
 
     /// Makes a new key active; the old one verifies for `overlapSeconds` more.
-    #[napi(catch_unwind)]
-    pub fn rotate_signing_key(&self, options: Option<RotateSigningOptions>) -> Result<Value, Code> {
+    #[napi(catch_unwind, ts_return_type = "ManagedKey")]
+    pub fn rotate_signing_key(&self, options: Option<RotateSigningOptions>) -> Result<Json, Code> {
         let (alg, overlap, actor) = match options {
             None => (None, 0, None),
             Some(o) => (
@@ -32,11 +28,9 @@ impl TokenManager {
                 o.actor,
             ),
         };
-        let k = self
+        ans(self
             .core()?
-            .rotate_signing_key(alg, overlap, actor.as_deref())
-            .map_err(err)?;
-        value_of(k)
+            .rotate_signing_key(alg, overlap, actor.as_deref()))
     }
 
     /// The scheduled rotation (cron on any number of hosts): rotates the
@@ -46,7 +40,7 @@ impl TokenManager {
         &self,
         every_seconds: f64,
         options: Option<RotateSigningOptions>,
-    ) -> Result<Value, Code> {
+    ) -> Result<Json, Code> {
         let every = int(Some(every_seconds), "everySeconds")?.unwrap_or(0);
         let (overlap, actor) = match options {
             None => (0, None),
@@ -62,33 +56,26 @@ impl TokenManager {
                 )
             }
         };
-        let k = self
+        ans(self
             .core()?
-            .rotate_signing_key_if_due(every, overlap, actor.as_deref())
-            .map_err(err)?;
-        value_of(k)
+            .rotate_signing_key_if_due(every, overlap, actor.as_deref()))
     }
 
     /// Retires a signing key now.
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "ManagedKey")]
     pub fn retire_signing_key(
         &self,
         kid: String,
         options: Option<ActorOptions>,
-    ) -> Result<Value, Code> {
+    ) -> Result<Json, Code> {
         let actor = options.and_then(|o| o.actor);
-        let k = self
-            .core()?
-            .retire_signing_key(&kid, actor.as_deref())
-            .map_err(err)?;
-        value_of(k)
+        ans(self.core()?.retire_signing_key(&kid, actor.as_deref()))
     }
 
     /// Every managed signing key (no private material).
-    #[napi(catch_unwind)]
-    pub fn list_signing_keys(&self) -> Result<Value, Code> {
-        let keys = self.core()?.list_signing_keys().map_err(err)?;
-        value_of(keys)
+    #[napi(catch_unwind, ts_return_type = "ManagedKey[]")]
+    pub fn list_signing_keys(&self) -> Result<Json, Code> {
+        ans(self.core()?.list_signing_keys())
     }
 
     /// The public JWKS of the keys that verify now.
@@ -119,12 +106,12 @@ impl TokenManager {
     }
 
     /// Exchanges a valid API key for a short-lived access token.
-    #[napi(catch_unwind)]
+    #[napi(catch_unwind, ts_return_type = "AccessToken")]
     pub fn exchange_api_key(
         &self,
         api_key: String,
         options: Option<ExchangeOptions>,
-    ) -> Result<Value, Code> {
+    ) -> Result<Json, Code> {
         let (scopes, ttl) = match options {
             None => (Vec::new(), None),
             Some(o) => (
@@ -133,11 +120,7 @@ impl TokenManager {
             ),
         };
         let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        let at = self
-            .core()?
-            .exchange_api_key(&api_key, &s, ttl)
-            .map_err(err)?;
-        value_of(at)
+        ans(self.core()?.exchange_api_key(&api_key, &s, ttl))
     }
 
     /// `createSigningKey` off the JS thread (RSA generation takes a while).
@@ -151,7 +134,7 @@ impl TokenManager {
         let alg = alg_of(&algorithm)?;
         let actor = options.and_then(|o| o.actor);
         Ok(Job::new(move || {
-            json_of(tm.create_signing_key(alg, actor.as_deref())?)
+            json_ans(tm.create_signing_key(alg, actor.as_deref()))
         }))
     }
 
@@ -171,7 +154,7 @@ impl TokenManager {
             ),
         };
         Ok(Job::new(move || {
-            json_of(tm.rotate_signing_key(alg, overlap, actor.as_deref())?)
+            json_ans(tm.rotate_signing_key(alg, overlap, actor.as_deref()))
         }))
     }
 }
