@@ -351,6 +351,21 @@ fn one_shot_key_caches_reuse_parsed_keys_by_content() {
         &Keyring::from_bytes_cached(long.as_bytes()).unwrap(),
         &Keyring::from_bytes_cached(long.as_bytes()).unwrap()
     ));
+    // The size cap is exact: an HMAC secret of exactly 64 KiB is kept, one
+    // byte more is parsed every call (the cache is bounded by count, so a
+    // larger input would pin its size per entry).
+    let max = irontoken::jwt::CACHED_KEY_MAX_BYTES;
+    for (len, kept) in [(max, true), (max + 1, false)] {
+        let big = vec![b'k'; len];
+        assert_eq!(
+            Arc::ptr_eq(
+                &Keyring::from_bytes_cached(&big).unwrap(),
+                &Keyring::from_bytes_cached(&big).unwrap()
+            ),
+            kept,
+            "{len} bytes"
+        );
+    }
     // Failures are not cached: the same bad input fails every time.
     for _ in 0..2 {
         assert_eq!(

@@ -24,7 +24,10 @@ pub mod remote;
 mod sign;
 mod verify;
 
-pub use keys::{KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey, min_hmac_bytes};
+pub use keys::{
+    CACHED_KEY_MAX_BYTES, KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey,
+    min_hmac_bytes,
+};
 pub use managed::{AccessToken, DEFAULT_TOKEN_TTL, MANAGED_ALGS, ManagedKey};
 pub use material::{Material, classify};
 pub use remote::{RemoteJwks, RemoteJwksOptions, RemoteJwksSettings};
