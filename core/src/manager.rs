@@ -472,7 +472,7 @@ impl Inner {
 
     /// The state around an open database, for fork generation `generation`.
     fn build(db: Box<dyn Backend>, rates: Rates, options: &Options, generation: u64) -> Arc<Inner> {
-        Arc::new(Inner {
+        let inner = Arc::new(Inner {
             db,
             rsa_key_bits: options.rsa_key_bits,
             signing: Mutex::new(None),
@@ -491,7 +491,17 @@ impl Inner {
             default_rotation_period: options.default_rotation_period,
             generation,
             flusher: Mutex::new(None),
-        })
+        });
+        // Upkeep due between polls (a WAL past its checkpoint threshold)
+        // wakes the flusher at once. A caller that commits holds the state,
+        // so the upgrade is never the last reference.
+        let weak = Arc::downgrade(&inner);
+        inner.db.on_maintenance_due(Box::new(move || {
+            if let Some(i) = weak.upgrade() {
+                i.wake.notify_one();
+            }
+        }));
+        inner
     }
 
     /// Stops the flusher thread and writes what is left.

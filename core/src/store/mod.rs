@@ -111,7 +111,13 @@ pub(crate) trait Backend: Send + Sync {
     fn maintain(&self) -> Result<()> {
         Ok(())
     }
+    /// Sets what to call when upkeep becomes due between the flusher's
+    /// polls (SQLite: the WAL passed the checkpoint threshold).
+    fn on_maintenance_due(&self, _wake: Waker) {}
 }
+
+/// Wakes the flusher thread.
+pub(crate) type Waker = Box<dyn Fn() + Send + Sync>;
 
 impl dyn Backend {
     /// Runs `f` with `access` and returns what it returned.

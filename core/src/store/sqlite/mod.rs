@@ -88,6 +88,11 @@ pub(crate) struct Db {
     /// Set by the writer's WAL hook when the log passed [`CHECKPOINT_PAGES`]:
     /// the flusher thread then checkpoints it, off every caller's path.
     checkpoint_wanted: Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes the flusher when the hook first asks for a checkpoint: the WAL
+    /// stays near the threshold however fast the commits come (a long WAL
+    /// of one page rewritten makes every commit's WAL-index append probe
+    /// a long hash chain).
+    checkpoint_waker: Arc<std::sync::OnceLock<super::Waker>>,
     /// The connection that runs those checkpoints, opened on first use.
     checkpointer: Mutex<Option<Connection>>,
     busy_timeout: Duration,
@@ -113,6 +118,9 @@ struct Gate {
     serving: u64,
     /// Tickets whose holders stopped waiting (busy timeout): skipped.
     abandoned: std::collections::BTreeSet<u64>,
+    /// Threads waiting on `gate_free`: a turn given back with none waiting
+    /// wakes nobody (a condvar notify is a futex syscall even then).
+    waiting: u32,
 }
 
 /// Holds this process's writer turn; gives it back on drop.
@@ -129,8 +137,11 @@ impl Drop for Turn<'_> {
             }
             g.serving += 1;
         }
+        let wake = g.waiting > 0;
         drop(g);
-        self.0.gate_free.notify_all();
+        if wake {
+            self.0.gate_free.notify_all();
+        }
     }
 }
 
@@ -167,8 +178,29 @@ pub struct DoctorReport {
     pub ok: bool,
 }
 
+/// Process-wide settings of irontoken's own SQLite, made once before its
+/// first connection: no memory-usage statistics (each allocation and free
+/// otherwise takes a global mutex; nothing here reads them). The copy of
+/// SQLite is linked into irontoken, so no other code of the process shares
+/// it; if it was initialized already the call is refused and changes nothing.
+fn configure_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called before this copy of SQLite is
+        // initialized (it refuses with SQLITE_MISUSE otherwise), with the
+        // int argument SQLITE_CONFIG_MEMSTATUS takes.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                std::ffi::c_int::from(0),
+            );
+        }
+    });
+}
+
 /// See `TokenManager::doctor`.
 pub(crate) fn doctor(path: &str) -> Result<DoctorReport> {
+    configure_sqlite();
     let size_bytes = file_len(path);
     if path == ":memory:" || size_bytes == 0 {
         return Err(not_found(path));
@@ -322,6 +354,7 @@ impl Db {
         create: bool,
         tuning: Tuning,
     ) -> Result<Db> {
+        configure_sqlite();
         if path.is_empty() {
             return Err(Error::invalid(
                 "database path is empty (use \":memory:\" for a private in-memory database)",
@@ -374,14 +407,19 @@ impl Db {
         // SQLite's automatic checkpoint) only asks for one, unless the log
         // has grown far past the threshold.
         let checkpoint_wanted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpoint_waker = Arc::new(std::sync::OnceLock::<super::Waker>::new());
         let mut conn = conn;
         if !memory && !readonly {
             let wanted = checkpoint_wanted.clone();
+            let waker = checkpoint_waker.clone();
             conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
                 if pages >= CHECKPOINT_INLINE_PAGES {
                     let _ = wal.checkpoint();
-                } else if pages >= CHECKPOINT_PAGES {
-                    wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+                } else if pages >= CHECKPOINT_PAGES
+                    && !wanted.swap(true, std::sync::atomic::Ordering::Relaxed)
+                    && let Some(wake) = waker.get()
+                {
+                    wake();
                 }
                 Ok(())
             }))?;
@@ -403,6 +441,7 @@ impl Db {
             path: (!memory).then(|| path.to_string()),
             tuning,
             checkpoint_wanted,
+            checkpoint_waker,
             checkpointer: Mutex::new(None),
             busy_timeout,
             durability,
@@ -515,9 +554,14 @@ impl Db {
         let mut g = lock(&self.gate);
         let me = g.next;
         g.next += 1;
+        if g.serving == me {
+            return Ok(Turn(self));
+        }
+        g.waiting += 1;
         while g.serving != me {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                g.waiting -= 1;
                 g.abandoned.insert(me);
                 return Err(Error::new(
                     ErrorKind::Busy,
@@ -533,10 +577,27 @@ impl Db {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        g.waiting -= 1;
         Ok(Turn(self))
     }
 
+    /// One writing statement, relaxed like [`Db::write_relaxed`], committed
+    /// on its own: no BEGIN and COMMIT around it (SQLite runs a statement
+    /// outside a transaction atomically in one of its own).
+    fn statement<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.write_with(true, None, f)
+    }
+
     fn write_as<T>(&self, relaxed: bool, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.write_with(relaxed, Some("BEGIN IMMEDIATE"), f)
+    }
+
+    fn write_with<T>(
+        &self,
+        relaxed: bool,
+        begin: Option<&str>,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         // The busy timeout bounds the whole wait: for this process's other
         // writers first, then for other processes' locks (SQLite's handler
         // gets what is left).
@@ -558,7 +619,10 @@ impl Db {
             w.conn.prepare_cached(sql)?.execute([])?;
             w.relaxed = relaxed;
         }
-        in_transaction(&w.conn, "BEGIN IMMEDIATE", f)
+        match begin {
+            Some(begin) => in_transaction(&w.conn, begin, f),
+            None => f(&w.conn),
+        }
     }
 }
 
@@ -634,7 +698,8 @@ impl super::Backend for Db {
             Access::Read | Access::Local => self.read(|c| f(&Sql(c))),
             Access::Snapshot => self.read_snapshot(|c| f(&Sql(c))),
             Access::Write => self.write(|c| f(&Sql(c))),
-            Access::WriteRelaxed | Access::Statement => self.write_relaxed(|c| f(&Sql(c))),
+            Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c))),
+            Access::Statement => self.statement(|c| f(&Sql(c))),
         }
     }
 
@@ -648,6 +713,10 @@ impl super::Backend for Db {
 
     fn maintain(&self) -> Result<()> {
         self.checkpoint_if_wanted()
+    }
+
+    fn on_maintenance_due(&self, wake: super::Waker) {
+        let _ = self.checkpoint_waker.set(wake);
     }
 }
 
