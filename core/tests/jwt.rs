@@ -415,3 +415,34 @@ fn a_key_allows_only_what_its_type_alg_and_length_allow() {
     // A public key never allows an HMAC algorithm.
     assert!(!any.allows(Alg::HS256));
 }
+
+#[test]
+fn keyring_selection_refusals_say_why() {
+    let secret = b"a-shared-secret-of-at-least-32-bytes";
+    let sk = SigningKey::hmac(secret).unwrap();
+    let token = encode(&Map::new(), &sk, Alg::HS256, None).unwrap();
+    let policy: Policy = serde_json::from_value::<PolicySettings>(json!({"algorithms": ["HS256"]}))
+        .unwrap()
+        .into_policy()
+        .unwrap();
+    // An empty keyring (a JWKS client before its first fetch, say).
+    let empty = Keyring::new();
+    assert!(empty.is_empty());
+    let e = verify_jws(&token, &empty, &policy).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwtKeyNotFound);
+    assert!(e.message().contains("the keyring is empty"), "{e}");
+    // Several keys and a token with no kid: which one is not guessed.
+    let mut two = Keyring::new();
+    for kid in ["a", "b"] {
+        two.add(VerifyingKey::hmac(secret).unwrap().with_kid(kid))
+            .unwrap();
+    }
+    assert!(!two.is_empty());
+    let e = verify_jws(&token, &two, &policy).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwtKeyNotFound);
+    assert!(
+        e.message()
+            .contains("no kid and the keyring holds several keys"),
+        "{e}"
+    );
+}
