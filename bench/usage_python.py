@@ -12,7 +12,10 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import sys
+import threading
 import tempfile
+import time
 from typing import Callable
 
 from irontoken import TokenManager
@@ -104,6 +107,31 @@ def main() -> None:
         lambda: tm.verify_key_with(created.key, rate_limit=True, quota={"requests": 1}),
         4000,
     )
+    print("consume_quota while another thread records a burst of usage (flushed in slices)")
+    sys.setswitchinterval(1e-4)  # the GIL changes hands often: the waits are the flush's
+    for burst in (100_000, 300_000):
+        done = threading.Event()
+
+        def record_burst(n: int = burst) -> None:
+            for _ in range(n):
+                itk_record()
+            tm.flush()
+            done.set()
+
+        worker = threading.Thread(target=record_burst)
+        worker.start()
+        waits = []
+        while not done.is_set():
+            t = time.perf_counter_ns()
+            tm.consume_quota(kid, requests=1, tokens=100)
+            waits.append(time.perf_counter_ns() - t)
+        worker.join()
+        waits.sort()
+        print(
+            f"  {burst:,} record_usage in another thread: {len(waits):,} consume_quota meanwhile, "
+            f"p50 {waits[len(waits) // 2] / 1e3:.0f} µs, p99 {waits[len(waits) * 99 // 100] / 1e6:.2f} ms, "
+            f"max {waits[-1] / 1e6:.2f} ms"
+        )
     tm.close()
 
 
