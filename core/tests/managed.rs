@@ -348,3 +348,42 @@ fn signing_keys_rotate_when_due_exactly_once() {
             .is_none()
     );
 }
+
+#[test]
+fn a_sealed_key_moved_to_another_row_does_not_open() {
+    // The encryption binds each sealed private key to its row's kid and
+    // algorithm: rows swapped or relabelled by someone with write access to
+    // the file are refused, never used to sign under the wrong name.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let p = path.to_str().unwrap();
+    let (old, new) = {
+        let tm = open(p, Some(MASTER));
+        let old = tm.create_signing_key(Alg::ES256, None).unwrap();
+        let new = tm.rotate_signing_key(None, 3600, None).unwrap();
+        tm.issue_jwt(&claims(json!({"sub": "a"})), None).unwrap();
+        (old.kid, new.kid)
+    };
+    let refused = |edit: &str| {
+        let fresh = dir.path().join(format!("e{}.db", edit.len()));
+        std::fs::copy(&path, &fresh).unwrap();
+        let c = rusqlite::Connection::open(&fresh).unwrap();
+        c.execute_batch(edit).unwrap();
+        drop(c);
+        let tm = open(fresh.to_str().unwrap(), Some(MASTER));
+        let e = tm
+            .issue_jwt(&claims(json!({"sub": "a"})), None)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidKeyMaterial, "{edit}: {e}");
+        assert!(e.message().contains("altered row"), "{e}");
+    };
+    // The active key's sealed material swapped with the old key's.
+    refused(&format!(
+        "UPDATE signing_keys SET private_enc = (SELECT private_enc FROM signing_keys WHERE kid = '{old}') \
+         WHERE kid = '{new}';"
+    ));
+    // The active row's kid changed (its material sealed under the old one).
+    refused(&format!(
+        "UPDATE signing_keys SET kid = kid || 'x' WHERE kid = '{new}';"
+    ));
+}
