@@ -308,7 +308,12 @@ fn signing_keys_rotate_when_due_exactly_once() {
             .unwrap()
             .is_none()
     );
-    assert!(a.rotate_signing_key_if_due(0, DAY, None).is_err());
+    for (every, overlap) in [(0, DAY), (-DAY, DAY), (90 * DAY, -1)] {
+        let e = a
+            .rotate_signing_key_if_due(every, overlap, None)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{every} {overlap}");
+    }
     for m in [&a, &b] {
         m.advance_clock(90 * DAY).unwrap();
     }
@@ -386,4 +391,59 @@ fn a_sealed_key_moved_to_another_row_does_not_open() {
     refused(&format!(
         "UPDATE signing_keys SET kid = kid || 'x' WHERE kid = '{new}';"
     ));
+}
+
+#[test]
+fn signing_key_lifecycle_is_in_the_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let tm = open(path.to_str().unwrap(), Some(MASTER));
+    let first = tm.create_signing_key(Alg::EdDSA, Some("ops")).unwrap();
+    let second = tm.rotate_signing_key(None, 600, Some("cron")).unwrap();
+    tm.retire_signing_key(&first.kid, Some("ops")).unwrap();
+    let page = tm.list_audit(&irontoken::AuditFilter::default()).unwrap();
+    let mut seen: Vec<(String, Option<String>, Option<String>, Value)> = page
+        .items
+        .iter()
+        .filter(|e| e.action.starts_with("signing_key."))
+        .map(|e| {
+            (
+                e.action.clone(),
+                e.key_id.clone(),
+                e.actor.clone(),
+                e.detail.clone().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    seen.reverse(); // newest first -> oldest first
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "signing_key.create".into(),
+                s(&first.kid),
+                s("ops"),
+                json!({"alg": "EdDSA"})
+            ),
+            (
+                "signing_key.rotate".into(),
+                s(&first.kid),
+                s("cron"),
+                json!({"rotated_to": second.kid, "overlap_seconds": 600})
+            ),
+            (
+                "signing_key.create".into(),
+                s(&second.kid),
+                s("cron"),
+                json!({"alg": "EdDSA"})
+            ),
+            (
+                "signing_key.retire".into(),
+                s(&first.kid),
+                s("ops"),
+                json!({"was": "verify_only"})
+            ),
+        ]
+    );
 }
