@@ -165,6 +165,22 @@ fn api_key_exchange() {
     assert_eq!(at.expires_at, T0 + 300, "never past the API key's expiry");
     let d = tm.verify_jwt(&at.token, &policy(Alg::ES256)).unwrap();
     assert_eq!(d.claims["sub"], "svc-billing");
+    assert_eq!(d.claims["exp"], T0 + 300);
+    // A key expiring after the token's TTL: the TTL; a key that never
+    // expires: the TTL too.
+    for expires_in in [Some(7200), None] {
+        let k = tm
+            .create_key(&NewKey {
+                owner: "svc-billing".into(),
+                expires_in,
+                ..Default::default()
+            })
+            .unwrap();
+        let at = tm.exchange_api_key(&k.key, &[], Some(60)).unwrap();
+        assert_eq!(at.expires_at, T0 + 60, "{expires_in:?}");
+        let d = tm.verify_jwt(&at.token, &policy(Alg::ES256)).unwrap();
+        assert_eq!(d.claims["exp"], T0 + 60, "{expires_in:?}");
+    }
     assert_eq!(d.claims["key_id"], key.record.id.as_str());
     assert_eq!(d.claims["scope"], "read write");
     assert_eq!(
@@ -190,7 +206,7 @@ fn api_key_exchange() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(audit.items.len(), 1);
+    assert_eq!(audit.items.len(), 3, "one per token issued");
 }
 
 #[test]
@@ -305,6 +321,12 @@ fn signing_keys_rotate_when_due_exactly_once() {
     let first = a.create_signing_key(Alg::ES256, None).unwrap();
     assert!(
         a.rotate_signing_key_if_due(90 * DAY, DAY, None)
+            .unwrap()
+            .is_none()
+    );
+    // Overlap 0 (the old key retired at once) is a valid request.
+    assert!(
+        a.rotate_signing_key_if_due(90 * DAY, 0, None)
             .unwrap()
             .is_none()
     );
