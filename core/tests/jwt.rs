@@ -446,3 +446,42 @@ fn keyring_selection_refusals_say_why() {
         "{e}"
     );
 }
+
+#[test]
+fn der_headers_are_read_exactly() {
+    use base64::Engine;
+    use irontoken::jwt::classify;
+    let pem = read("keys/rsa_public.pem");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    assert_eq!(
+        &der[..2],
+        &[0x30, 0x82],
+        "a 2048-bit SPKI: two length bytes"
+    );
+    assert_eq!(classify(&der).unwrap().describe(), "spki");
+    // The same key with its length in four bytes (long form, not minimal)
+    // is still a public key, so it is still refused as an HMAC secret.
+    let mut long = vec![0x30, 0x84, 0x00, 0x00, der[2], der[3]];
+    long.extend_from_slice(&der[4..]);
+    let m = classify(&long).unwrap();
+    assert_eq!(m.describe(), "spki");
+    assert!(m.is_asymmetric());
+    // Headers cut short, or claiming more than there is: secrets (then too
+    // short, or HMAC keys), never a panic or an out-of-bounds read.
+    for bytes in [
+        &[0x30, 0x84, 0x01][..],
+        &[0x30, 0x82],
+        &[0x30],
+        &[0x30, 0x85, 0, 0, 0, 0, 1, 0],
+    ] {
+        assert_eq!(classify(bytes).unwrap().describe(), "secret", "{bytes:?}");
+    }
+    // Debug names the kind and never prints key bytes.
+    let secret = b"s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t";
+    let shown = format!("{:?}", classify(secret).unwrap());
+    assert_eq!(shown, "secret");
+    assert_eq!(format!("{:?}", classify(&der).unwrap()), "spki");
+}
