@@ -485,3 +485,48 @@ fn der_headers_are_read_exactly() {
     assert_eq!(shown, "secret");
     assert_eq!(format!("{:?}", classify(&der).unwrap()), "spki");
 }
+
+#[test]
+fn der_structures_are_told_apart_by_their_shape() {
+    use base64::Engine;
+    use irontoken::jwt::classify;
+    // A SEC1 EC private key as raw DER (the vectors hold it as PEM): a key,
+    // never an HMAC secret.
+    let keys: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/keys.json")).unwrap())
+            .unwrap();
+    let sec1 = keys["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "sec1")
+        .unwrap();
+    let pem = String::from_utf8(hex(sec1["key_hex"].as_str().unwrap())).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    assert_eq!(classify(&der).unwrap().describe(), "sec1");
+    // Sequences that only look alike are no key structure: secrets.
+    for (what, bytes) in [
+        // version 2, algorithm, octets: no PKCS#8 version (0 or 1)
+        (
+            "pkcs8 shape, version 2",
+            &[0x30, 0x07, 0x02, 0x01, 0x02, 0x30, 0x00, 0x04, 0x00][..],
+        ),
+        // version 0, octets: no SEC1 version (1)
+        (
+            "sec1 shape, version 0",
+            &[0x30, 0x06, 0x02, 0x01, 0x00, 0x04, 0x01, 0xaa],
+        ),
+        // version 0 and one more element: no RSA private key (9 integers)
+        (
+            "pkcs1 version, too short",
+            &[0x30, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00],
+        ),
+        // a header of one length byte cut short
+        ("cut short", &[0x30, 0x81]),
+    ] {
+        assert_eq!(classify(bytes).unwrap().describe(), "secret", "{what}");
+    }
+}
