@@ -530,3 +530,83 @@ fn der_structures_are_told_apart_by_their_shape() {
         assert_eq!(classify(bytes).unwrap().describe(), "secret", "{what}");
     }
 }
+
+#[test]
+fn raw_openssh_blobs_are_keys() {
+    use base64::Engine;
+    use irontoken::jwt::classify;
+    // The wire-format blob of an OpenSSH public key line, as some tools
+    // store it: a key (never an HMAC secret).
+    let line = read("keys/ec_p384_public.ssh");
+    let b64 = line.split_whitespace().nth(1).unwrap();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let m = classify(&blob).unwrap();
+    assert_eq!(m.describe(), "ssh");
+    assert!(m.is_asymmetric());
+    // A length prefix naming no key type: a secret.
+    let mut other = vec![0, 0, 0, 7];
+    other.extend_from_slice(b"ssh-foo");
+    other.extend_from_slice(&[7u8; 32]);
+    assert_eq!(classify(&other).unwrap().describe(), "secret");
+}
+
+#[test]
+fn token_size_limits_are_exact() {
+    let secret = b"a-shared-secret-of-at-least-32-bytes";
+    let sk = SigningKey::hmac(secret).unwrap();
+    let ring = Keyring::single(VerifyingKey::hmac(secret).unwrap());
+    // A token just under the default 8 KiB limit verifies; one over it is
+    // refused before any decoding.
+    let sized = |total: usize| {
+        let mut pad = 0;
+        loop {
+            let c = claims_of(json!({"sub": "u", "pad": "x".repeat(pad)}));
+            let t = encode(&c, &sk, Alg::HS256, None).unwrap();
+            if t.len() >= total {
+                return t;
+            }
+            pad += (total - t.len()) * 3 / 4 + 1;
+        }
+    };
+    let policy = Policy::new(&[Alg::HS256]);
+    let big = sized(8000);
+    assert!(big.len() <= 8 * 1024, "{}", big.len());
+    let mut p = policy.clone();
+    p.require_exp = false;
+    verify_jws(&big, &ring, &p).unwrap();
+    let over = sized(8 * 1024 + 1);
+    let e = verify_jws(&over, &ring, &p).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwtMalformed);
+    assert!(e.message().contains("byte limit"), "{e}");
+    // The setting: positive values apply, 0 is refused; leeway 0 is valid.
+    let s = |v: Value| {
+        serde_json::from_value::<PolicySettings>(v)
+            .unwrap()
+            .into_policy()
+    };
+    let small =
+        s(json!({"algorithms": ["HS256"], "max_token_bytes": 100, "require_exp": false})).unwrap();
+    assert_eq!(small.max_token_bytes, 100);
+    assert_eq!(
+        verify_jws(&big, &ring, &small).unwrap_err().kind(),
+        ErrorKind::JwtMalformed
+    );
+    assert_eq!(
+        s(json!({"algorithms": ["HS256"], "max_token_bytes": 0}))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        s(json!({"algorithms": ["HS256"], "leeway": 0}))
+            .unwrap()
+            .leeway,
+        0
+    );
+}
+
+fn claims_of(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
