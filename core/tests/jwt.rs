@@ -580,6 +580,20 @@ fn token_size_limits_are_exact() {
     let e = verify_jws(&over, &ring, &p).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::JwtMalformed);
     assert!(e.message().contains("byte limit"), "{e}");
+    // The limit itself is allowed: a token of exactly max_token_bytes.
+    let mut exact = p.clone();
+    exact.max_token_bytes = big.len();
+    verify_jws(&big, &ring, &exact).unwrap();
+    exact.max_token_bytes = big.len() - 1;
+    assert_eq!(
+        verify_jws(&big, &ring, &exact).unwrap_err().kind(),
+        ErrorKind::JwtMalformed
+    );
+    // Read without verifying (routing): the claims as they are, and the
+    // same size bound.
+    let u = irontoken::jwt::decode_unverified(&big, big.len()).unwrap();
+    assert_eq!(u.claims().unwrap()["sub"], "u");
+    assert!(irontoken::jwt::decode_unverified(&big, big.len() - 1).is_err());
     // The setting: positive values apply, 0 is refused; leeway 0 is valid.
     let s = |v: Value| {
         serde_json::from_value::<PolicySettings>(v)
