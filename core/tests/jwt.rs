@@ -624,3 +624,47 @@ fn token_size_limits_are_exact() {
 fn claims_of(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
+
+#[test]
+fn leeway_applies_to_nbf_and_iat_exactly() {
+    let secret = b"a-shared-secret-of-at-least-32-bytes";
+    let sk = SigningKey::hmac(secret).unwrap();
+    let ring = Keyring::single(VerifyingKey::hmac(secret).unwrap());
+    let now = 1_700_000_000;
+    let mut p = Policy::new(&[Alg::HS256]);
+    p.require_exp = false;
+    p.leeway = 30;
+    for (claim, at, ok) in [
+        ("nbf", now + 30, true),
+        ("nbf", now + 31, false),
+        ("iat", now + 30, true),
+        ("iat", now + 31, false),
+    ] {
+        let t = encode(
+            &claims_of(json!({"sub": "u", claim: at})),
+            &sk,
+            Alg::HS256,
+            None,
+        )
+        .unwrap();
+        match decode(&t, &ring, &p, now) {
+            Ok(_) => assert!(ok, "{claim} {at}: accepted"),
+            Err(e) => {
+                assert!(!ok, "{claim} {at}: {e}");
+                assert_eq!(e.kind(), ErrorKind::JwtNotYetValid);
+            }
+        }
+    }
+    // No leeway: nbf = now is valid, a second later is not.
+    p.leeway = 0;
+    for (at, ok) in [(now, true), (now + 1, false)] {
+        let t = encode(
+            &claims_of(json!({"sub": "u", "nbf": at})),
+            &sk,
+            Alg::HS256,
+            None,
+        )
+        .unwrap();
+        assert_eq!(decode(&t, &ring, &p, now).is_ok(), ok, "nbf {at}");
+    }
+}

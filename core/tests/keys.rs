@@ -426,6 +426,27 @@ fn custom_prefix() {
         .rotate_key(&c.record.id, &RotateOptions::default())
         .unwrap();
     assert!(rotated.key.starts_with("sp_live_"));
+    // The longest prefix (32 characters) makes the longest key there is:
+    // it verifies (the length bound checked before parsing admits it), one
+    // character more is malformed.
+    let longest = "p".repeat(32);
+    let c = tm
+        .create_key(&NewKey {
+            prefix: Some(longest.clone()),
+            ..new_key("p")
+        })
+        .unwrap();
+    assert_eq!(c.key.len(), 32 + 1 + 43 + 6);
+    assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
+    let e = tm
+        .create_key(&NewKey {
+            prefix: Some(format!("{longest}p")),
+            ..new_key("p")
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let v = tm.verify_key(&format!("p{}", c.key.as_str()), &[]).unwrap();
+    assert_eq!(v.reason, VerifyReason::Malformed);
 }
 
 #[test]
