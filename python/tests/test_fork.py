@@ -14,8 +14,7 @@ import pytest
 from irontoken import TokenManager
 
 # Skipped only where the platform has no fork() (Windows): the behaviour
-# under test is what a forked child inherits.
-# Skipped only where the platform has no fork() (Windows); every Linux run executes it.
+# under test is what a forked child inherits; every Linux run executes it.
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 

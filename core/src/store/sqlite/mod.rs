@@ -510,7 +510,7 @@ impl Db {
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: all of it commits, or
     /// none, with the durability the manager was opened with.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.write_as(false, f)
+        self.write_with(false, Some("BEGIN IMMEDIATE"), f)
     }
 
     /// Like [`Db::write`] but commits with `synchronous=NORMAL`: no fsync
@@ -518,7 +518,7 @@ impl Db {
     /// OS crash or power loss may roll it back until the next full commit or
     /// checkpoint. Used for counters on hot paths (quota consumption).
     pub(crate) fn write_relaxed<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.write_as(true, f)
+        self.write_with(true, Some("BEGIN IMMEDIATE"), f)
     }
 
     /// Runs a PASSIVE checkpoint on a reader connection if the writer's WAL
@@ -610,10 +610,6 @@ impl Db {
     /// outside a transaction atomically in one of its own).
     fn statement<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.write_with(true, None, f)
-    }
-
-    fn write_as<T>(&self, relaxed: bool, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.write_with(relaxed, Some("BEGIN IMMEDIATE"), f)
     }
 
     fn write_with<T>(
