@@ -1,5 +1,8 @@
 // Type definitions of the irontoken Node.js binding.
 
+/** An API key as text or as the raw bytes of a header (not UTF-8: refused as MALFORMED). */
+export type ApiKeyInput = string | Uint8Array
+
 /** State of a key when the record was read. */
 export type KeyStatus = 'active' | 'disabled' | 'revoked' | 'expired'
 
@@ -544,13 +547,13 @@ export declare class TokenManager {
   importKey(options: ImportKeyOptions): KeyRecord
   /** Imports many keys in one transaction: all or none; the first bad entry's index is in the error. */
   importKeys(keys: ImportKeyOptions[]): KeyRecord[]
-  verifyKey(key: string, requiredScopes?: string[]): VerifyResult
+  verifyKey(key: ApiKeyInput, requiredScopes?: string[]): VerifyResult
   /**
    * verifyKey if it needs no network round trip (always on SQLite; on
    * PostgreSQL when the key is in this process's notified caches), else null
    * with nothing recorded: then call verifyKey or verifyKeyAsync.
    */
-  verifyKeyNow(key: string, requiredScopes?: string[]): VerifyResult | null
+  verifyKeyNow(key: ApiKeyInput, requiredScopes?: string[]): VerifyResult | null
   getKey(keyId: string): KeyRecord
   listKeys(options?: ListKeysOptions): Page<KeyRecord>
   /** Keys due for rotation now (at least their rotation period old), oldest first (limit default 100, at most 1000). */
@@ -587,11 +590,11 @@ export declare class TokenManager {
   /** Verifies a token issued by this manager's keys. */
   verifyJwt(token: string, options: JwtVerifyOptions): VerifiedJwt
   /** Exchanges a valid API key for a short-lived access token. */
-  exchangeApiKey(apiKey: string, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
+  exchangeApiKey(apiKey: ApiKeyInput, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
   /** Verifies a key, applies its rate limits and consumes quota, in one call. */
-  verifyKeyWith(key: string, options?: VerifyWithOptions): VerifyWithResult
+  verifyKeyWith(key: ApiKeyInput, options?: VerifyWithOptions): VerifyWithResult
   /** verifyKeyWith if it needs no write and no round trip (no quota; no shared rate limit to apply), else null. */
-  verifyKeyWithNow(key: string, options?: VerifyWithOptions): VerifyWithResult | null
+  verifyKeyWithNow(key: ApiKeyInput, options?: VerifyWithOptions): VerifyWithResult | null
   createSession(options: CreateSessionOptions): Session
   getSession(sessionId: string): Session
   /** Slides the idle expiry (never past the absolute one); SESSION_EXPIRED / SESSION_ENDED if not live. */
@@ -646,13 +649,13 @@ export declare class TokenManager {
   createKeysAsync(requests: CreateKeyOptions[]): Promise<CreatedKey[]>
   importKeysAsync(keys: ImportKeyOptions[]): Promise<KeyRecord[]>
   /** Answered on the calling thread when no network round trip is needed (always on SQLite). */
-  verifyKeyAsync(key: string, requiredScopes?: string[]): Promise<VerifyResult>
+  verifyKeyAsync(key: ApiKeyInput, requiredScopes?: string[]): Promise<VerifyResult>
   revokeKeyAsync(keyId: string, options?: RevokeOptions): Promise<KeyRecord>
   rotateKeyAsync(keyId: string, options?: RotateKeyOptions): Promise<CreatedKey>
   createSigningKeyAsync(algorithm: 'RS256' | 'ES256' | 'EdDSA' | 'HS256', options?: ActorOptions): Promise<ManagedKey>
   rotateSigningKeyAsync(options?: { algorithm?: string; overlapSeconds?: number; actor?: string }): Promise<ManagedKey>
   flushAsync(): Promise<void>
-  verifyKeyWithAsync(key: string, options?: VerifyWithOptions): Promise<VerifyWithResult>
+  verifyKeyWithAsync(key: ApiKeyInput, options?: VerifyWithOptions): Promise<VerifyWithResult>
   recordUsageAsync(report: UsageReport): Promise<Recorded>
   consumeQuotaAsync(keyId: string, amounts: Amounts): Promise<QuotaDecision>
   updateKeyAsync(keyId: string, options: UpdateKeyOptions): Promise<KeyRecord>
@@ -671,7 +674,7 @@ export declare class TokenManager {
 }
 
 /** True if `key` has the shape and checksum of an irontoken key (no database lookup). */
-export declare function isWellFormed(key: string): boolean
+export declare function isWellFormed(key: ApiKeyInput): boolean
 
 /** The library version. */
 export declare const version: string
@@ -760,14 +763,14 @@ export declare namespace errors {
 
 /** A key (or keyring) and options parsed once, for many tokens. */
 export declare class JwtVerifier {
-  constructor(key: KeyInput, options: JwtVerifyOptions)
+  constructor(key: ApiKeyInput, options: JwtVerifyOptions)
   verify(token: string | Uint8Array, options?: { currentDate?: Date | number }): VerifiedJwt
   verifyJws(token: string | Uint8Array): VerifiedJws
 }
 
 /** A signing key and algorithm parsed once, for many tokens. */
 export declare class JwtSigner {
-  constructor(key: KeyInput, options?: { algorithm?: string; kid?: string })
+  constructor(key: ApiKeyInput, options?: { algorithm?: string; kid?: string })
   sign(payload: Record<string, unknown>, header?: Record<string, unknown>): string
 }
 
@@ -809,14 +812,14 @@ export declare function jwtVerify(
 /** Verifies a JWT; throws a JwtError when it is refused. */
 export declare function jwtVerify(
   token: string | Uint8Array,
-  key: KeyInput,
+  key: ApiKeyInput,
   options: JwtVerifyOptions & { currentDate?: Date | number },
 ): VerifiedJwt
 
 /** Signs a JWT. */
 export declare function jwtSign(
   payload: Record<string, unknown>,
-  key: KeyInput,
+  key: ApiKeyInput,
   options?: { algorithm?: string; header?: Record<string, unknown>; kid?: string },
 ): string
 

@@ -31,6 +31,7 @@ from ._native import (
     RateDecision,
     TokenManager,
     VerifyResult,
+    _ApiKey,
     _KeyStatus,
 )
 from .types import (

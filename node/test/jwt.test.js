@@ -140,6 +140,7 @@ test('managed signing keys, JWKS and API key exchange', async () => {
   const at = tm.exchangeApiKey(api.key, { requiredScopes: ['read'] })
   assert.deepEqual(Object.keys(at).sort(), ['expiresAt', 'keyId', 'owner', 'scopes', 'token'])
   assert.equal(at.keyId, api.record.id)
+  assert.equal(tm.exchangeApiKey(Buffer.from(api.key)).keyId, api.record.id) // the raw bytes of a header
   assert.equal(at.expiresAt, tm.verifyJwt(at.token, { algorithms: ['EdDSA'] }).payload.exp)
   assert.equal(tm.verifyJwt(at.token, { algorithms: ['EdDSA'] }).payload.key_id, api.record.id)
   tm.revokeKey(api.record.id)

@@ -205,6 +205,35 @@ test('logging and serializing a created key hides it', () => {
   for (const e of tm.listAudit().items) assert.ok(!JSON.stringify(e).includes(body.slice(8)))
 })
 
+test('a key as the raw bytes of a header: Buffer and Uint8Array verify; not UTF-8 is MALFORMED', async () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 'bytes', scopes: ['read'] })
+  const buf = Buffer.from(c.key)
+  const whole = new Uint8Array(buf.length + 2) // a view at an offset into a larger buffer
+  whole.set(buf, 2)
+  const u8 = whole.subarray(2)
+  for (const raw of [buf, u8]) {
+    assert.equal(tm.verifyKey(raw, ['read']).record.id, c.record.id)
+    assert.ok(tm.verifyKeyNow(raw).valid)
+    assert.ok((await tm.verifyKeyAsync(raw)).valid)
+    assert.ok(tm.verifyKeyWith(raw, { requiredScopes: ['read'] }).valid)
+    assert.ok(tm.verifyKeyWithNow(raw).valid)
+    assert.ok((await tm.verifyKeyWithAsync(raw)).valid)
+    assert.ok(isWellFormed(raw))
+  }
+  const bad = Buffer.concat([buf.subarray(0, buf.length - 1), Buffer.from([0xff])])
+  for (const junk of [bad, Buffer.from([0xff, 0xfe]), Buffer.alloc(0), c.key.slice(0, -1) + '\udcff']) {
+    assert.equal(tm.verifyKey(junk).reason, 'MALFORMED')
+    assert.equal((await tm.verifyKeyAsync(junk)).reason, 'MALFORMED')
+    assert.equal(tm.verifyKeyWith(junk).reason, 'MALFORMED')
+    assert.ok(!isWellFormed(junk))
+  }
+  for (const wrong of [12345, null, ['x'], { key: c.key }]) {
+    assert.throws(() => tm.verifyKey(wrong), (e) => e.code === 'INVALID_ARGUMENT' && !e.message.includes(c.key.slice(4)))
+  }
+  tm.close()
+})
+
 test('the database file holds no plaintext', () => {
   const dir = tmpdir()
   const tm = new TokenManager(path.join(dir, 'keys.db'))

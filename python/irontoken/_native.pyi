@@ -39,6 +39,8 @@ __version__: str
 SCHEMA_VERSION: int
 
 _KeyStatus = Literal["active", "disabled", "revoked", "expired"]
+# An API key as text or as the raw bytes of a header (not UTF-8: refused as MALFORMED).
+_ApiKey = str | bytes | bytearray
 _VerifyReason = Literal[
     "VALID",
     "MALFORMED",
@@ -73,7 +75,7 @@ from .types import (
 
 _T = TypeVar("_T")
 
-def is_well_formed(key: str) -> bool:
+def is_well_formed(key: _ApiKey) -> bool:
     """True if `key` has the shape and checksum of an irontoken key (no database lookup)."""
 
 @final
@@ -246,10 +248,10 @@ class TokenManager:
     ) -> KeyRecord: ...
     def import_keys(self, keys: Sequence[Mapping[str, Any]]) -> List[KeyRecord]: ...
     def verify_key(
-        self, key: str, required_scopes: Optional[Sequence[str]] = None
+        self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...
     def verify_key_now(
-        self, key: str, required_scopes: Optional[Sequence[str]] = None
+        self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> Optional[VerifyResult]:
         """verify_key if no network round trip is needed (always on SQLite), else None."""
         ...
@@ -333,14 +335,14 @@ class TokenManager:
     ) -> Dict[str, Any]: ...
     def exchange_api_key(
         self,
-        api_key: str,
+        api_key: _ApiKey,
         *,
         required_scopes: Optional[Sequence[str]] = None,
         ttl_seconds: Optional[int] = None,
     ) -> Dict[str, Any]: ...
     def verify_key_with(
         self,
-        key: str,
+        key: _ApiKey,
         *,
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,
@@ -348,7 +350,7 @@ class TokenManager:
     ) -> VerifyResult: ...
     def verify_key_with_now(
         self,
-        key: str,
+        key: _ApiKey,
         *,
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,

@@ -12,6 +12,7 @@ from ._native import (
     RateDecision,
     TokenManager,
     VerifyResult,
+    _ApiKey,
     _KeyStatus,
 )
 from .types import (
@@ -124,10 +125,10 @@ class AsyncTokenManager:
     ) -> KeyRecord: ...
     async def import_keys(self, keys: Sequence[Mapping[str, Any]]) -> List[KeyRecord]: ...
     async def verify_key(
-        self, key: str, required_scopes: Optional[Sequence[str]] = None
+        self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...
     def verify_key_now(
-        self, key: str, required_scopes: Optional[Sequence[str]] = None
+        self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> Optional[VerifyResult]:
         """verify_key if no network round trip is needed (always on SQLite), else None."""
         ...
@@ -211,14 +212,14 @@ class AsyncTokenManager:
     ) -> Dict[str, Any]: ...
     async def exchange_api_key(
         self,
-        api_key: str,
+        api_key: _ApiKey,
         *,
         required_scopes: Optional[Sequence[str]] = None,
         ttl_seconds: Optional[int] = None,
     ) -> Dict[str, Any]: ...
     async def verify_key_with(
         self,
-        key: str,
+        key: _ApiKey,
         *,
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,
@@ -226,7 +227,7 @@ class AsyncTokenManager:
     ) -> VerifyResult: ...
     def verify_key_with_now(
         self,
-        key: str,
+        key: _ApiKey,
         *,
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,

@@ -202,6 +202,8 @@ def test_managed_signing_keys_and_exchange(tmp_path):
         at = tm.exchange_api_key(api.key, required_scopes=["read"])
         claims = tm.verify_jwt(at["token"], algorithms=["ES256"])
         assert claims["sub"] == "svc-billing" and claims["key_id"] == api.record.id and claims["scope"] == "read"
+        # The key as the raw bytes of a header works too.
+        assert tm.exchange_api_key(api.key.encode())["key_id"] == api.record.id
         tm.revoke_key(api.record.id)
         with pytest.raises(IronTokenError) as e:
             tm.exchange_api_key(api.key)

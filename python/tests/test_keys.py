@@ -185,6 +185,33 @@ def test_repr_and_errors_hide_the_key(tm):
         assert body[8:] not in repr(e) and (e.display_prefix or "") in c.key
 
 
+def test_keys_as_header_bytes(tm):
+    """A key read from a header as bytes verifies like the text; bytes that are
+    not UTF-8 (or a str with lone surrogates) are a MALFORMED refusal, never an
+    exception; other types are a TypeError that does not quote the value."""
+    c = tm.create_key("bytes-owner", scopes=["read"])
+    for raw in (c.key.encode(), bytearray(c.key.encode())):
+        v = tm.verify_key(raw, ["read"])
+        assert v.valid and v.record.id == c.record.id
+        assert tm.verify_key_now(raw).valid
+        assert tm.verify_key_with(raw, required_scopes=["read"]).valid
+        assert tm.verify_key_with_now(raw).valid
+        assert irontoken.is_well_formed(raw)
+    bad = c.key.encode()[:-1] + b"\xff"
+    for junk in (bad, b"\xff\xfe\xfd", b"itk_\xc3\x28" + b"a" * 30, b"", c.key[:-1] + "\udcff"):
+        assert tm.verify_key(junk).reason == "MALFORMED"
+        assert tm.verify_key_with(junk).reason == "MALFORMED"
+        assert not irontoken.is_well_formed(junk)
+    for wrong in (12345, None, ["x"], memoryview(c.key.encode())):
+        with pytest.raises(TypeError) as e:
+            tm.verify_key(wrong)  # type: ignore[arg-type]
+        assert c.key[4:] not in str(e.value)
+    # A refused byte string is counted like any malformed key.
+    line = 'irontoken_key_verifications_total{reason="MALFORMED"} '
+    counted = [int(x[len(line):]) for x in tm.metrics().splitlines() if x.startswith(line)]
+    assert counted and counted[0] >= 5
+
+
 def test_database_file_holds_no_plaintext(tmp_path):
     db = tmp_path / "keys.db"
     keys = []

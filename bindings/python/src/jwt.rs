@@ -133,7 +133,7 @@ impl TokenManager {
     fn exchange_api_key<'py>(
         &self,
         py: Python<'py>,
-        api_key: &str,
+        #[pyo3(from_py_with = key_text)] api_key: String,
         required_scopes: Option<Vec<String>>,
         #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -141,7 +141,7 @@ impl TokenManager {
         let scopes = required_scopes.unwrap_or_default();
         let at = call(py, || {
             let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            tm.exchange_api_key(api_key, &s, ttl_seconds)
+            tm.exchange_api_key(&api_key, &s, ttl_seconds)
         })?;
         to_py_serialized(py, &at)
     }

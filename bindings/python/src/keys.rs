@@ -119,14 +119,14 @@ impl TokenManager {
     fn verify_key(
         &self,
         py: Python<'_>,
-        key: &str,
+        #[pyo3(from_py_with = key_text)] key: String,
         required_scopes: Option<Vec<String>>,
     ) -> PyResult<VerifyResult> {
         let tm = self.core(py)?;
         let scopes = required_scopes.unwrap_or_default();
         let v = call(py, || {
             let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            tm.verify_key(key, &s)
+            tm.verify_key(&key, &s)
         })?;
         VerifyResult::new(py, v)
     }
@@ -138,14 +138,14 @@ impl TokenManager {
     fn verify_key_now(
         &self,
         py: Python<'_>,
-        key: &str,
+        #[pyo3(from_py_with = key_text)] key: String,
         required_scopes: Option<Vec<String>>,
     ) -> PyResult<Option<VerifyResult>> {
         let tm = self.core(py)?;
         let scopes = required_scopes.unwrap_or_default();
         let v = call(py, || {
             let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            tm.verify_key_now(key, &s)
+            tm.verify_key_now(&key, &s)
         })?;
         v.map(|v| VerifyResult::new(py, v)).transpose()
     }
@@ -350,14 +350,14 @@ impl TokenManager {
     fn verify_key_with(
         &self,
         py: Python<'_>,
-        key: &str,
+        #[pyo3(from_py_with = key_text)] key: String,
         required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,
     ) -> PyResult<VerifyResult> {
         let tm = self.core(py)?;
         let o = verify_options(py, required_scopes, rate_limit, quota)?;
-        let v = call(py, || tm.verify_key_with(key, &o))?;
+        let v = call(py, || tm.verify_key_with(&key, &o))?;
         VerifyResult::new(py, v)
     }
 
@@ -367,14 +367,14 @@ impl TokenManager {
     fn verify_key_with_now(
         &self,
         py: Python<'_>,
-        key: &str,
+        #[pyo3(from_py_with = key_text)] key: String,
         required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Option<VerifyResult>> {
         let tm = self.core(py)?;
         let o = verify_options(py, required_scopes, rate_limit, quota)?;
-        let v = call(py, || tm.verify_key_with_now(key, &o))?;
+        let v = call(py, || tm.verify_key_with_now(&key, &o))?;
         v.map(|v| VerifyResult::new(py, v)).transpose()
     }
 }

@@ -779,10 +779,30 @@ fn to_py_dict<'py>(py: Python<'py>, m: &Map<String, Value>) -> PyResult<Bound<'p
     Ok(d)
 }
 
+/// An API key from Python as text, whether it came as `str` or as the raw
+/// bytes of a header (`bytes`, `bytearray`). Bytes that are not UTF-8, or a
+/// `str` with lone surrogates, become text with U+FFFD in place: no key holds
+/// one, so such input is refused as malformed rather than raising.
+fn key_text(ob: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = ob.cast::<pyo3::types::PyString>() {
+        return Ok(s.to_string_lossy().into_owned());
+    }
+    if let Ok(b) = ob.cast::<pyo3::types::PyBytes>() {
+        return Ok(String::from_utf8_lossy(b.as_bytes()).into_owned());
+    }
+    if let Ok(b) = ob.cast::<pyo3::types::PyByteArray>() {
+        return Ok(String::from_utf8_lossy(&b.to_vec()).into_owned());
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "key must be str or bytes, not {}",
+        ob.get_type().name()?
+    )))
+}
+
 /// Checks shape and checksum of a key without a database (True if it could be one of ours).
 #[pyfunction]
-fn is_well_formed(key: &str) -> bool {
-    irontoken::keys::is_well_formed(key)
+fn is_well_formed(#[pyo3(from_py_with = key_text)] key: String) -> bool {
+    irontoken::keys::is_well_formed(&key)
 }
 
 /// The native module.
