@@ -218,6 +218,70 @@ fn a_batch_is_all_or_nothing_and_says_which_entry_failed() {
 }
 
 #[test]
+fn a_batch_holds_at_most_max_bulk_keys() {
+    let tm = manager();
+    // MAX_BULK_KEYS entries are read (the last one, invalid, fails the call
+    // before anything is written); one more is refused before any is read.
+    let mut most = vec![import(LEGACY, "acme"); irontoken::MAX_BULK_KEYS];
+    *most.last_mut().unwrap() = import("short", "acme");
+    let e = tm.import_keys(&most).unwrap_err();
+    assert!(
+        e.message()
+            .starts_with(&format!("key {}: ", irontoken::MAX_BULK_KEYS - 1)),
+        "{e}"
+    );
+    most.push(import(LEGACY, "acme"));
+    let e = tm.import_keys(&most).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        e.message().starts_with("at most 100000 keys per call"),
+        "{e}"
+    );
+    assert!(
+        tm.list_keys(&KeyFilter::default())
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[test]
+fn display_prefixes_of_imports() {
+    let tm = manager();
+    // A legacy key shows "legacy:" and its first len/8 characters (at most 6).
+    let shown = |key: &str| tm.import_key(&import(key, "acme")).unwrap().display_prefix;
+    assert_eq!(shown("abcdefghijklmnop"), "legacy:ab"); // 16 characters: 2 shown
+    assert_eq!(shown("ABCDEFGHIJKLMNOPQRSTUVWX"), "legacy:ABC"); // 24: 3
+    assert_eq!(shown(&format!("Z{}", "y".repeat(99))), "legacy:Zyyyyy"); // 100: 6
+    // A display prefix given: 3-32 printable characters, exactly (1 or 2
+    // were accepted and then failed the column's CHECK as a STORAGE error).
+    let with = |d: &str, key: &str| {
+        tm.import_key(&ImportKey {
+            display_prefix: Some(d.into()),
+            ..import(key, "acme")
+        })
+    };
+    let longest = "d".repeat(32);
+    assert_eq!(
+        with(&longest, "legacy-disp-0123456789a")
+            .unwrap()
+            .display_prefix,
+        longest
+    );
+    assert_eq!(
+        with("sé…", "legacy-disp-0123456789b")
+            .unwrap()
+            .display_prefix,
+        "sé…"
+    );
+    for bad in ["", "é", "ab", &"d".repeat(33), "sk\u{7}x", "sk\u{202e}x"] {
+        let e = with(bad, "legacy-disp-0123456789c").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad:?}");
+        assert!(e.message().contains("display_prefix"), "{e}");
+    }
+}
+
+#[test]
 fn imports_are_audited_and_no_plaintext_is_kept_or_shown() {
     let tm = manager();
     let r = tm

@@ -802,12 +802,35 @@ fn create_keys_is_all_or_nothing() {
         .unwrap();
     assert_eq!(page.items.len(), 500);
 
-    let too_many = vec![NewKey::default(); irontoken::MAX_BULK_KEYS + 1];
-    assert_eq!(
-        tm.create_keys(&too_many).unwrap_err().kind(),
-        ErrorKind::InvalidArgument
+    // The bound is exact: MAX_BULK_KEYS requests are read (the last one,
+    // invalid, fails the call before anything is written), one more is
+    // refused before any is read.
+    let mut most = vec![new_key("bulk"); irontoken::MAX_BULK_KEYS];
+    *most.last_mut().unwrap() = NewKey::default();
+    let e = tm.create_keys(&most).unwrap_err();
+    assert!(
+        e.message()
+            .starts_with(&format!("key {}: ", irontoken::MAX_BULK_KEYS - 1)),
+        "{e}"
+    );
+    most.push(new_key("bulk"));
+    let e = tm.create_keys(&most).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        e.message().starts_with("at most 100000 keys per call"),
+        "{e}"
     );
     assert!(tm.create_keys(&[]).unwrap().is_empty());
+    assert_eq!(
+        tm.list_keys(&KeyFilter {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .unwrap()
+        .items
+        .len(),
+        500
+    );
 }
 
 fn created_record(tm: &TokenManager, id: &str) -> irontoken::KeyRecord {

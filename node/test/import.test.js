@@ -24,6 +24,10 @@ test('legacy keys by plaintext and by SHA-256 verify', () => {
     { keyHash: sha256('legacy-b64-0123456789abcdef', 'base64'), owner: 'b' },
   ])
   assert.deepEqual(recs.map((r) => r.displayPrefix), ['sk…ef', 'legacy'])
+  for (const short of ['', 'ab']) {
+    // 3-32 characters: shorter was a STORAGE error (the column's CHECK)
+    assert.throws(() => tm.importKey({ key: 'legacy-disp-0123456789a', owner: 'a', displayPrefix: short }), { code: 'INVALID_ARGUMENT' })
+  }
   assert.equal(tm.verifyKey('legacy-hex-0123456789abcdef').valid, true)
   assert.equal(tm.verifyKey('legacy-b64-0123456789abcdef').valid, true)
   assert.throws(() => tm.importKey({ key: OLD, owner: 'again' }), { code: 'CONFLICT' })

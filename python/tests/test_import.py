@@ -37,6 +37,9 @@ def test_legacy_plaintext_and_hashes_verify(tm: TokenManager) -> None:
         {"key_hash": base64.b64encode(hashlib.sha256(b64.encode()).digest()).decode(), "owner": "b"},
     ])
     assert [r.display_prefix for r in recs] == ["sk…ef", "legacy"]
+    for short in ("", "ab"):  # 3-32 characters: shorter was a STORAGE error (the column's CHECK)
+        with pytest.raises(InvalidArgumentError, match="display_prefix"):
+            tm.import_key("legacy-disp-0123456789a", owner="a", display_prefix=short)
     assert tm.verify_key(hexed).valid and tm.verify_key(b64).valid
     with pytest.raises(ConflictError):
         tm.import_key(OLD, owner="again")

@@ -1016,6 +1016,8 @@ static void test_import(void) {
     CHECK(itk_key_import(m, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_key_import(NULL, "{}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_key_import(m, "{\"key\": \"\xff\xfe-not-utf8-0123456789\", \"owner\": \"a\"}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    /* A display prefix of 3-32 characters; shorter is an argument error, not a storage one. */
+    CHECK(itk_key_import(m, "{\"key\": \"legacy-disp-0123456789a\", \"owner\": \"a\", \"display_prefix\": \"ab\"}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_key_import_many(m, "[]", &records) == ITK_STATUS_OK && records && strcmp(records, "[]") == 0);
     itk_string_free(records);
     itk_manager_free(m);

@@ -28,8 +28,9 @@ pub const LEGACY_RECHECK_MS: i64 = 1000;
 pub const LEGACY_PREFIX: &str = "legacy";
 /// Shortest and longest plaintext a legacy key may have.
 const LEGACY_LEN: std::ops::RangeInclusive<usize> = 16..=512;
-/// Longest display prefix.
-const MAX_DISPLAY: usize = 32;
+/// Shortest and longest display prefix given to an import, in characters
+/// (the stored column allows 3-48: the generated ones are longer).
+const DISPLAY_LEN: std::ops::RangeInclusive<usize> = 3..=32;
 
 /// Whether `s` can be a legacy key worth a lookup: 16–512 bytes of visible
 /// ASCII (no spaces or control characters).
@@ -84,13 +85,14 @@ fn prepare(req: &ImportKey, now: i64) -> Result<Prepared> {
         now,
     )?;
     if let Some(d) = &req.display_prefix
-        && (d.is_empty()
-            || d.chars().count() > MAX_DISPLAY
+        && (!DISPLAY_LEN.contains(&d.chars().count())
             || d.chars()
                 .any(|c| c.is_control() || super::is_bidi_or_invisible(c)))
     {
         return Err(Error::invalid(format!(
-            "display_prefix must be 1-{MAX_DISPLAY} printable characters"
+            "display_prefix must be {}-{} printable characters",
+            DISPLAY_LEN.start(),
+            DISPLAY_LEN.end()
         )));
     }
     let (hash, prefix, display, legacy, by_hash) = match (&req.key, &req.key_hash) {
