@@ -305,6 +305,19 @@ fn imports_are_audited_and_no_plaintext_is_kept_or_shown() {
     assert_eq!(detail["legacy"], true);
     let everything = format!("{r:?} {audit:?} {:?}", import(LEGACY, "acme"));
     assert!(!everything.contains(LEGACY), "{everything}");
+    // Debug of an import names what it can show and hides the key and its hash.
+    let by_hash = ImportKey {
+        key_hash: Some(sha256_hex(LEGACY)),
+        ..ImportKey::default()
+    };
+    let shown = format!("{:?} {by_hash:?}", import(LEGACY, "acme"));
+    assert!(
+        shown.starts_with("ImportKey")
+            && shown.contains("\"acme\"")
+            && shown.matches("<redacted>").count() == 2
+            && !shown.contains(&sha256_hex(LEGACY)),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -548,6 +548,13 @@ fn no_plaintext_in_the_database_file_debug_or_errors() {
             let c = tm.create_key(&new_key(&format!("o{i}"))).unwrap();
             let dbg = format!("{c:?}");
             assert!(!dbg.contains(&c.key[4..]), "Debug shows the key");
+            // ...but says which key it is.
+            assert!(
+                dbg.starts_with("CreatedKey")
+                    && dbg.contains(&format!("{}…", c.record.display_prefix))
+                    && dbg.contains(&c.record.id),
+                "{dbg}"
+            );
             tm.verify_key(&c.key, &[]).unwrap();
             let rotated = tm
                 .rotate_key(&c.record.id, &RotateOptions::default())
@@ -1165,4 +1172,54 @@ fn verify_key_with_now_answers_only_without_writes_or_round_trips() {
             VerifyReason::RateLimited
         ]
     );
+}
+
+#[test]
+fn key_updates_set_clear_or_keep_a_clearable_field() {
+    // The bindings' two arguments (a value, a clear flag) into the change.
+    assert_eq!(
+        KeyUpdate::expiry_change(Some(T0), false).unwrap(),
+        Some(Some(T0))
+    );
+    assert_eq!(KeyUpdate::expiry_change(None, true).unwrap(), Some(None));
+    assert_eq!(KeyUpdate::expiry_change(None, false).unwrap(), None);
+    let e = KeyUpdate::expiry_change(Some(T0), true).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().contains("new expiry or clear it"), "{e}");
+    assert_eq!(
+        KeyUpdate::change_of(Some(-1), false, "period").unwrap(),
+        Some(Some(-1))
+    );
+    let e = KeyUpdate::change_of(Some(1), true, "rotation period").unwrap_err();
+    assert!(e.message().contains("new rotation period"), "{e}");
+    // JSON (the C ABI): absent keeps, null clears, a number sets.
+    let update = |j: Value| serde_json::from_value::<KeyUpdate>(j).unwrap();
+    let kept = update(json!({}));
+    assert_eq!((kept.expires_at, kept.rotation_period), (None, None));
+    let cleared = update(json!({"expires_at": null, "rotation_period": null}));
+    assert_eq!(
+        (cleared.expires_at, cleared.rotation_period),
+        (Some(None), Some(None))
+    );
+    let set = update(json!({"expires_at": T0, "rotation_period": 86_400}));
+    assert_eq!(
+        (set.expires_at, set.rotation_period),
+        (Some(Some(T0)), Some(Some(86_400)))
+    );
+    // Through the manager: a cleared expiry is gone, a kept one stays.
+    let tm = manager();
+    let c = tm
+        .create_key(&NewKey {
+            expires_at: Some(T0 + 60),
+            ..new_key("clear")
+        })
+        .unwrap();
+    let kept = tm
+        .update_key(&c.record.id, &update(json!({"name": "n"})))
+        .unwrap();
+    assert_eq!(kept.expires_at, Some(T0 + 60));
+    let cleared = tm
+        .update_key(&c.record.id, &update(json!({"expires_at": null})))
+        .unwrap();
+    assert_eq!(cleared.expires_at, None);
 }
