@@ -246,6 +246,43 @@ fn a_batch_holds_at_most_max_bulk_keys() {
 }
 
 #[test]
+fn an_import_keeps_every_field_of_its_record() {
+    let tm = manager();
+    let limit = irontoken::ratelimit::Limit {
+        name: "per_second".into(),
+        count: 5,
+        period_ms: 1000,
+        burst: 2,
+    };
+    let r = tm
+        .import_key(&ImportKey {
+            name: "old gateway key".into(),
+            description: "moved from the v1 gateway".into(),
+            metadata: Some(
+                serde_json::json!({"team": "core"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+            expires_at: Some(T0 + 3600),
+            rate_limits: vec![limit.clone()],
+            actor: Some("migration".into()),
+            ..import(LEGACY, "acme")
+        })
+        .unwrap();
+    let stored = tm.get_key(&r.id).unwrap();
+    for rec in [&r, &stored] {
+        assert_eq!(rec.owner, "acme");
+        assert_eq!(rec.name, "old gateway key");
+        assert_eq!(rec.description, "moved from the v1 gateway");
+        assert_eq!(rec.scopes, ["read"]);
+        assert_eq!(rec.metadata["team"], "core");
+        assert_eq!(rec.expires_at, Some(T0 + 3600));
+        assert_eq!(rec.rate_limits, [limit.clone()]);
+    }
+}
+
+#[test]
 fn display_prefixes_of_imports() {
     let tm = manager();
     // A legacy key shows "legacy:" and its first len/8 characters (at most 6).
