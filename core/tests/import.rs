@@ -189,6 +189,14 @@ fn a_batch_is_all_or_nothing_and_says_which_entry_failed() {
             ErrorKind::InvalidArgument,
             "owner",
         ),
+        (
+            ImportKey {
+                actor: Some("a".repeat(300)),
+                ..import("legacy-actor-0123456789a", "a")
+            },
+            ErrorKind::InvalidArgument,
+            "actor",
+        ),
     ] {
         let e = tm.import_keys(&[good.clone(), bad]).unwrap_err();
         assert_eq!(e.kind(), kind, "{e}");
