@@ -209,6 +209,9 @@ fn a_batch_is_all_or_nothing_and_says_which_entry_failed() {
                 .is_empty()
         );
     }
+    // A single import's error is not numbered (a batch's is).
+    let e = tm.import_key(&import("short", "a")).unwrap_err();
+    assert!(e.message().starts_with("key: not an irontoken key"), "{e}");
     // A key that is here already fails the whole batch too.
     tm.import_key(&good).unwrap();
     let e = tm
@@ -400,5 +403,30 @@ fn another_process_notices_the_first_legacy_import() {
     while !b.verify_key(LEGACY, &[]).unwrap().valid {
         assert!(std::time::Instant::now() < deadline, "not noticed in time");
         std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn foreign_strings_cost_no_database_read_while_the_legacy_check_is_fresh() {
+    // The meta entry is read at most once per LEGACY_RECHECK_MS: a flood of
+    // foreign strings must not become a flood of reads. Seen from outside:
+    // right after a check, another process's first import is not noticed
+    // yet (it is within the interval: the test above).
+    let store = common::shared_store();
+    let url = &store.url;
+    let a = TokenManager::open(url).unwrap();
+    let b = TokenManager::open(url).unwrap();
+    let checked = std::time::Instant::now();
+    assert_eq!(reason(&b, LEGACY), VerifyReason::Malformed);
+    a.import_key(&import(LEGACY, "acme")).unwrap();
+    let answer = reason(&b, LEGACY);
+    // Only meaningful if the machine was not stalled past the interval.
+    if checked.elapsed() < std::time::Duration::from_millis(irontoken::LEGACY_RECHECK_MS as u64 / 2)
+    {
+        assert_eq!(
+            answer,
+            VerifyReason::Malformed,
+            "the meta entry was read again at once"
+        );
     }
 }
