@@ -1223,3 +1223,23 @@ fn key_updates_set_clear_or_keep_a_clearable_field() {
         .unwrap();
     assert_eq!(cleared.expires_at, None);
 }
+
+#[test]
+fn key_status_names_round_trip_and_match_the_json() {
+    // The bindings and the CLI filter by these names; JSON uses serde's.
+    for (status, name) in [
+        (KeyStatus::Active, "active"),
+        (KeyStatus::Disabled, "disabled"),
+        (KeyStatus::Revoked, "revoked"),
+        (KeyStatus::Expired, "expired"),
+    ] {
+        assert_eq!(status.as_str(), name);
+        assert_eq!(KeyStatus::parse(name).unwrap(), status);
+        assert_eq!(serde_json::to_value(status).unwrap(), json!(name));
+    }
+    for bad in ["", "Active", "ACTIVE", "deleted", "active "] {
+        let e = KeyStatus::parse(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad:?}");
+        assert!(e.message().contains("active, disabled, revoked, expired"));
+    }
+}
