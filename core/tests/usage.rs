@@ -1180,3 +1180,101 @@ fn sqlite_solo_flags_follow_changes_made_by_hand() {
     assert_eq!(solo(&fresh), [1]);
     assert_eq!(wrong(), 0);
 }
+
+#[test]
+fn amounts_and_limits_stop_exactly_below_2_pow_61() {
+    // The largest amount a quota holds is i64::MAX / 4 (2^61 - 1): sums of
+    // a few never overflow a database integer. Exactly that is accepted
+    // everywhere; one more is INVALID_ARGUMENT before anything is written.
+    const MAX: u64 = (1 << 61) - 1;
+    let tm = manager_at(T0);
+    let k = key(&tm, "big");
+    let invalid = |r: irontoken::Result<irontoken::Quota>| {
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidArgument)
+    };
+    invalid(tm.set_quota(&spec(
+        QuotaScope::Key,
+        &k,
+        QuotaMetric::Tokens,
+        QuotaPeriod::Day,
+        MAX + 1,
+    )));
+    let q = tm
+        .set_quota(&spec(
+            QuotaScope::Key,
+            &k,
+            QuotaMetric::Tokens,
+            QuotaPeriod::Day,
+            MAX,
+        ))
+        .unwrap();
+    assert_eq!((q.limit, q.remaining), (MAX, MAX));
+    // Consumption: MAX fits the limit exactly, MAX + 1 is refused as an argument.
+    let e = tm
+        .consume_quota(
+            &k,
+            &Amounts {
+                tokens: MAX + 1,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let d = tm
+        .consume_quota(
+            &k,
+            &Amounts {
+                tokens: MAX,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(d.allowed);
+    assert_eq!((d.quotas[0].used, d.quotas[0].remaining), (MAX, 0));
+    // A balance refilled by MAX; credits of MAX on top saturate at MAX.
+    let mut balance = spec(QuotaScope::Key, &k, QuotaMetric::Cost, QuotaPeriod::None, 0);
+    for bad in [0, MAX + 1] {
+        balance.refill_amount = Some(bad);
+        balance.refill_period = Some(QuotaPeriod::Day);
+        invalid(tm.set_quota(&balance));
+    }
+    balance.refill_amount = Some(MAX);
+    let q = tm.set_quota(&balance).unwrap();
+    assert_eq!(q.refill_amount, Some(MAX));
+    for bad in [0, MAX + 1] {
+        invalid(tm.add_credits(QuotaScope::Key, &k, QuotaMetric::Cost, bad));
+    }
+    let q = tm
+        .add_credits(QuotaScope::Key, &k, QuotaMetric::Cost, MAX)
+        .unwrap();
+    assert_eq!(q.limit, MAX);
+    let q = tm
+        .add_credits(QuotaScope::Key, &k, QuotaMetric::Cost, MAX)
+        .unwrap();
+    assert_eq!(q.limit, MAX);
+}
+
+#[test]
+fn a_quota_selector_names_a_key_balance_by_default() {
+    // The bindings' JSON for delete and add-credits: scope key, period none, amount 0.
+    let s: irontoken::QuotaSelector =
+        serde_json::from_value(json!({"subject": "k1", "metric": "cost"})).unwrap();
+    assert_eq!(
+        (s.scope, s.period, s.amount, s.actor),
+        (QuotaScope::Key, QuotaPeriod::None, 0, None)
+    );
+    let s: irontoken::QuotaSelector = serde_json::from_value(
+        json!({"scope": "owner", "subject": "acme", "metric": "tokens", "period": "day", "amount": 3}),
+    )
+    .unwrap();
+    assert_eq!(
+        (s.scope, s.period, s.amount),
+        (QuotaScope::Owner, QuotaPeriod::Day, 3)
+    );
+    assert!(
+        serde_json::from_value::<irontoken::QuotaSelector>(
+            json!({"subject": "k", "metric": "cost", "x": 1})
+        )
+        .is_err()
+    );
+}
