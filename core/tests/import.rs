@@ -289,7 +289,7 @@ fn an_import_keeps_every_field_of_its_record() {
         assert_eq!(rec.scopes, ["read"]);
         assert_eq!(rec.metadata["team"], "core");
         assert_eq!(rec.expires_at, Some(T0 + 3600));
-        assert_eq!(rec.rate_limits, [limit.clone()]);
+        assert_eq!(rec.rate_limits, std::slice::from_ref(&limit));
     }
 }
 
