@@ -1278,3 +1278,26 @@ fn a_quota_selector_names_a_key_balance_by_default() {
         .is_err()
     );
 }
+
+#[test]
+fn reservation_ttls_are_one_second_to_seven_days() {
+    let tm = manager_at(T0);
+    let k = key(&tm, "ttl");
+    let one = Amounts {
+        requests: 1,
+        ..Default::default()
+    };
+    for bad in [0, -1, 7 * 86_400 + 1] {
+        let e = tm.reserve_quota(&k, &one, Some(bad)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");
+        assert!(e.message().contains("1-604800"), "{e}");
+    }
+    for (ttl, expires) in [
+        (None, T0 + 300),
+        (Some(1), T0 + 1),
+        (Some(7 * 86_400), T0 + 7 * 86_400),
+    ] {
+        let r = tm.reserve_quota(&k, &one, ttl).unwrap();
+        assert_eq!(r.reservation.unwrap().expires_at, expires, "{ttl:?}");
+    }
+}
