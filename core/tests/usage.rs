@@ -1301,3 +1301,37 @@ fn reservation_ttls_are_one_second_to_seven_days() {
         assert_eq!(r.reservation.unwrap().expires_at, expires, "{ttl:?}");
     }
 }
+
+#[test]
+fn a_monthly_window_in_december_ends_on_the_first_of_january() {
+    const DEC_15: i64 = 1_797_292_800; // 2026-12-15T00:00:00Z
+    const DEC_1: i64 = 1_796_083_200;
+    const JAN_1: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z
+    let tm = manager_at(DEC_15);
+    let k = key(&tm, "december");
+    let q = tm
+        .set_quota(&spec(
+            QuotaScope::Key,
+            &k,
+            QuotaMetric::Requests,
+            QuotaPeriod::Month,
+            2,
+        ))
+        .unwrap();
+    assert_eq!((q.window_start, q.reset_at), (DEC_1, Some(JAN_1)));
+    let one = Amounts {
+        requests: 1,
+        ..Default::default()
+    };
+    tm.consume_quota(&k, &one).unwrap();
+    tm.consume_quota(&k, &one).unwrap();
+    assert!(!tm.consume_quota(&k, &one).unwrap().allowed);
+    // One second before the new year: still December's window.
+    tm.advance_clock(JAN_1 - 1 - DEC_15);
+    assert!(!tm.consume_quota(&k, &one).unwrap().allowed);
+    tm.advance_clock(1);
+    let d = tm.consume_quota(&k, &one).unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.quotas[0].window_start, JAN_1);
+    assert_eq!(d.quotas[0].reset_at, Some(1_801_440_000)); // 2027-02-01
+}
