@@ -1335,3 +1335,33 @@ fn a_monthly_window_in_december_ends_on_the_first_of_january() {
     assert_eq!(d.quotas[0].window_start, JAN_1);
     assert_eq!(d.quotas[0].reset_at, Some(1_801_440_000)); // 2027-02-01
 }
+
+#[test]
+fn a_refill_tops_up_to_what_is_held_plus_the_amount() {
+    // A balance refilled by 10 a day: at the refill, the limit becomes what
+    // is used and held so far plus 10, so 10 are free again whatever is
+    // still reserved.
+    let tm = manager_at(T0);
+    let k = key(&tm, "refill");
+    let mut s = spec(
+        QuotaScope::Key,
+        &k,
+        QuotaMetric::Tokens,
+        QuotaPeriod::None,
+        10,
+    );
+    s.refill_amount = Some(10);
+    s.refill_period = Some(QuotaPeriod::Day);
+    tm.set_quota(&s).unwrap();
+    let tokens = |n| Amounts {
+        tokens: n,
+        ..Default::default()
+    };
+    assert!(tm.consume_quota(&k, &tokens(3)).unwrap().allowed);
+    let held = tm.reserve_quota(&k, &tokens(2), Some(7 * 86_400)).unwrap();
+    assert!(held.decision.allowed);
+    tm.advance_clock(86_400).unwrap();
+    let q = &tm.peek_quota(&k, &tokens(0)).unwrap().quotas[0];
+    assert_eq!((q.used, q.reserved, q.limit, q.remaining), (3, 2, 15, 10));
+    assert_eq!(q.window_start, T0 + 86_400);
+}
