@@ -763,14 +763,14 @@ export declare namespace errors {
 
 /** A key (or keyring) and options parsed once, for many tokens. */
 export declare class JwtVerifier {
-  constructor(key: ApiKeyInput, options: JwtVerifyOptions)
+  constructor(key: KeyInput, options: JwtVerifyOptions)
   verify(token: string | Uint8Array, options?: { currentDate?: Date | number }): VerifiedJwt
   verifyJws(token: string | Uint8Array): VerifiedJws
 }
 
 /** A signing key and algorithm parsed once, for many tokens. */
 export declare class JwtSigner {
-  constructor(key: ApiKeyInput, options?: { algorithm?: string; kid?: string })
+  constructor(key: KeyInput, options?: { algorithm?: string; kid?: string })
   sign(payload: Record<string, unknown>, header?: Record<string, unknown>): string
 }
 
@@ -812,14 +812,14 @@ export declare function jwtVerify(
 /** Verifies a JWT; throws a JwtError when it is refused. */
 export declare function jwtVerify(
   token: string | Uint8Array,
-  key: ApiKeyInput,
+  key: KeyInput,
   options: JwtVerifyOptions & { currentDate?: Date | number },
 ): VerifiedJwt
 
 /** Signs a JWT. */
 export declare function jwtSign(
   payload: Record<string, unknown>,
-  key: ApiKeyInput,
+  key: KeyInput,
   options?: { algorithm?: string; header?: Record<string, unknown>; kid?: string },
 ): string
 

@@ -17,6 +17,10 @@ tm.rotateKey(record.id, { overlapSeconds: 60 })
 tm.revokeKey(record.id, { reason: 'test', actor: 'ops' })
 tm.listAudit({ keyId: record.id }).items.forEach((e) => e.action.toUpperCase())
 const ok: boolean = isWellFormed(key)
+const fromHeader: VerifyResult = tm.verifyKey(Buffer.from(key)) // raw header bytes
+const okBytes: boolean = isWellFormed(new TextEncoder().encode(key))
+void fromHeader
+void okBytes
 void next
 void ok
 tm.close()
@@ -26,6 +30,11 @@ const tok: string = jwtSign({ sub: 'a' }, 'x'.repeat(32), { algorithm: 'HS256', 
 const verified = jwtVerify(tok, 'x'.repeat(32), { algorithms: ['HS256'], requireExp: false, currentDate: new Date() })
 const sub = verified.payload.sub
 const jv = new JwtVerifier(Buffer.alloc(32, 1), { algorithms: ['HS256'], audience: ['a', 'b'] })
+// JWT keys take more than API keys: a KeyObject or a JWK object too.
+const secretKey = require('node:crypto').createSecretKey(Buffer.alloc(32, 1)) as import('node:crypto').KeyObject
+void new JwtVerifier(secretKey, { algorithms: ['HS256'] })
+void jwtVerify(tok, { kty: 'oct', k: 'AQ' }, { algorithms: ['HS256'] })
+void jwtSign({ sub: 'a' }, secretKey)
 try {
   jv.verify(tok)
 } catch (e) {
