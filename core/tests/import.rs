@@ -430,3 +430,37 @@ fn foreign_strings_cost_no_database_read_while_the_legacy_check_is_fresh() {
         );
     }
 }
+
+#[test]
+fn keys_from_header_bytes() {
+    use irontoken::keys::key_from_bytes;
+    let tm = manager();
+    tm.import_key(&import(LEGACY, "acme")).unwrap();
+    let created = tm
+        .create_key(&NewKey {
+            owner: "acme".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    // UTF-8 bytes are the key itself, borrowed.
+    for key in [LEGACY, created.key.as_str()] {
+        let text = key_from_bytes(key.as_bytes());
+        assert!(matches!(text, std::borrow::Cow::Borrowed(_)));
+        assert!(tm.verify_key(&text, &[]).unwrap().valid);
+    }
+    // Not UTF-8: MALFORMED without a lookup, even now that legacy-shaped
+    // strings are looked up (a legacy-shaped ASCII string is NOT_FOUND).
+    let mut bytes = LEGACY.as_bytes().to_vec();
+    bytes[5] = 0xff;
+    assert_eq!(
+        reason(&tm, &key_from_bytes(&bytes)),
+        VerifyReason::Malformed
+    );
+    let mut near = created.key.as_bytes().to_vec();
+    *near.last_mut().unwrap() = 0x80;
+    assert_eq!(reason(&tm, &key_from_bytes(&near)), VerifyReason::Malformed);
+    assert_eq!(
+        reason(&tm, "dev-sk-0000000000000000000"),
+        VerifyReason::NotFound
+    );
+}

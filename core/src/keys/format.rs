@@ -146,6 +146,14 @@ pub fn is_well_formed(key: &str) -> bool {
     parse(key).is_ok()
 }
 
+/// A key that arrived as bytes (the raw value of a header), as text to
+/// verify: bytes that are not UTF-8 become U+FFFD, which neither an
+/// irontoken key nor a legacy key (visible ASCII) can hold, so such input
+/// is answered `MALFORMED` without a lookup. Borrowed when already UTF-8.
+pub fn key_from_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

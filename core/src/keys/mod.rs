@@ -17,7 +17,7 @@ pub use crate::model::keys::{
 };
 pub use format::{
     BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, MAX_KEY_LEN, MAX_PREFIX_LEN, ParsedKey, is_well_formed,
-    parse, validate_prefix,
+    key_from_bytes, parse, validate_prefix,
 };
 
 use crate::error::{Error, ErrorKind, Result};
