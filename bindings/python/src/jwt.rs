@@ -133,7 +133,7 @@ impl TokenManager {
     fn exchange_api_key<'py>(
         &self,
         py: Python<'py>,
-        #[pyo3(from_py_with = key_text)] api_key: String,
+        #[pyo3(from_py_with = key_text)] api_key: KeyText,
         required_scopes: Option<Vec<String>>,
         #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {

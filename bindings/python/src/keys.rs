@@ -119,7 +119,7 @@ impl TokenManager {
     fn verify_key(
         &self,
         py: Python<'_>,
-        #[pyo3(from_py_with = key_text)] key: String,
+        #[pyo3(from_py_with = key_text)] key: KeyText,
         required_scopes: Option<Vec<String>>,
     ) -> PyResult<VerifyResult> {
         let tm = self.core(py)?;
@@ -138,7 +138,7 @@ impl TokenManager {
     fn verify_key_now(
         &self,
         py: Python<'_>,
-        #[pyo3(from_py_with = key_text)] key: String,
+        #[pyo3(from_py_with = key_text)] key: KeyText,
         required_scopes: Option<Vec<String>>,
     ) -> PyResult<Option<VerifyResult>> {
         let tm = self.core(py)?;
@@ -350,7 +350,7 @@ impl TokenManager {
     fn verify_key_with(
         &self,
         py: Python<'_>,
-        #[pyo3(from_py_with = key_text)] key: String,
+        #[pyo3(from_py_with = key_text)] key: KeyText,
         required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,
@@ -367,7 +367,7 @@ impl TokenManager {
     fn verify_key_with_now(
         &self,
         py: Python<'_>,
-        #[pyo3(from_py_with = key_text)] key: String,
+        #[pyo3(from_py_with = key_text)] key: KeyText,
         required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,

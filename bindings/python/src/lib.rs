@@ -779,19 +779,36 @@ fn to_py_dict<'py>(py: Python<'py>, m: &Map<String, Value>) -> PyResult<Bound<'p
     Ok(d)
 }
 
-/// An API key from Python as text, whether it came as `str` or as the raw
-/// bytes of a header (`bytes`, `bytearray`). Bytes that are not UTF-8, or a
-/// `str` with lone surrogates, become text with U+FFFD in place: no key holds
-/// one, so such input is refused as malformed rather than raising.
-fn key_text(ob: &Bound<'_, PyAny>) -> PyResult<String> {
+/// An API key from Python: a `str` read in place (no copy), or the raw
+/// bytes of a header (`bytes`, `bytearray`) through
+/// [`irontoken::keys::key_from_bytes`] (not UTF-8: answered MALFORMED). A
+/// `str` with lone surrogates is read the same way (U+FFFD in place).
+enum KeyText {
+    Str(pyo3::pybacked::PyBackedStr),
+    Owned(String),
+}
+
+impl std::ops::Deref for KeyText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            KeyText::Str(s) => s,
+            KeyText::Owned(s) => s,
+        }
+    }
+}
+
+fn key_text(ob: &Bound<'_, PyAny>) -> PyResult<KeyText> {
+    if let Ok(s) = ob.extract::<pyo3::pybacked::PyBackedStr>() {
+        return Ok(KeyText::Str(s));
+    }
     if let Ok(s) = ob.cast::<pyo3::types::PyString>() {
-        return Ok(s.to_string_lossy().into_owned());
+        return Ok(KeyText::Owned(s.to_string_lossy().into_owned()));
     }
-    if let Ok(b) = ob.cast::<pyo3::types::PyBytes>() {
-        return Ok(String::from_utf8_lossy(b.as_bytes()).into_owned());
-    }
-    if let Ok(b) = ob.cast::<pyo3::types::PyByteArray>() {
-        return Ok(String::from_utf8_lossy(&b.to_vec()).into_owned());
+    if let Ok(b) = ob.extract::<pyo3::pybacked::PyBackedBytes>() {
+        return Ok(KeyText::Owned(
+            irontoken::keys::key_from_bytes(&b).into_owned(),
+        ));
     }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
         "key must be str or bytes, not {}",
@@ -801,7 +818,7 @@ fn key_text(ob: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// Checks shape and checksum of a key without a database (True if it could be one of ours).
 #[pyfunction]
-fn is_well_formed(#[pyo3(from_py_with = key_text)] key: String) -> bool {
+fn is_well_formed(#[pyo3(from_py_with = key_text)] key: KeyText) -> bool {
     irontoken::keys::is_well_formed(&key)
 }
 
