@@ -15,7 +15,7 @@ from irontoken import TokenManager
 
 # Skipped only where the platform has no fork() (Windows): the behaviour
 # under test is what a forked child inherits; every Linux run executes it.
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="skipped: no os.fork on this platform (Windows)")
 
 
 def test_forked_workers_keep_every_use_once(tmp_path: pathlib.Path) -> None:

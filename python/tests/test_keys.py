@@ -1,5 +1,6 @@
 """The API-key lifecycle through the Python binding."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -190,12 +191,16 @@ def test_keys_as_header_bytes(tm):
     not UTF-8 (or a str with lone surrogates) are a MALFORMED refusal, never an
     exception; other types are a TypeError that does not quote the value."""
     c = tm.create_key("bytes-owner", scopes=["read"])
+    # The *_now calls answer None on PostgreSQL until the key is in the
+    # notified caches (test_postgres covers when); on SQLite always.
+    on_sqlite = os.environ.get("IRONTOKEN_TEST_STORE") != "postgres"
     for raw in (c.key.encode(), bytearray(c.key.encode())):
         v = tm.verify_key(raw, ["read"])
         assert v.valid and v.record.id == c.record.id
-        assert tm.verify_key_now(raw).valid
         assert tm.verify_key_with(raw, required_scopes=["read"]).valid
-        assert tm.verify_key_with_now(raw).valid
+        for now in (tm.verify_key_now(raw), tm.verify_key_with_now(raw)):
+            if on_sqlite or now is not None:
+                assert now is not None and now.valid
         assert irontoken.is_well_formed(raw)
     bad = c.key.encode()[:-1] + b"\xff"
     for junk in (bad, b"\xff\xfe\xfd", b"itk_\xc3\x28" + b"a" * 30, b"", c.key[:-1] + "\udcff"):
