@@ -79,28 +79,6 @@ for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
   })
 }
 
-// An API key may come as the raw bytes of a header (a Buffer or any
-// Uint8Array): decoded as UTF-8, invalid sequences becoming U+FFFD, which no
-// key holds, so such input is refused as MALFORMED rather than thrown.
-function keyText(key) {
-  if (key instanceof Uint8Array) {
-    return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8')
-  }
-  return key
-}
-
-for (const name of ['verifyKeyText', 'verifyKeyTextNow', 'verifyKeyTextAsync', 'verifyKeyWith',
-  'verifyKeyWithNow', 'verifyKeyWithAsync', 'exchangeApiKey']) {
-  const method = TokenManager.prototype[name]
-  Object.defineProperty(TokenManager.prototype, name, {
-    configurable: true,
-    writable: true,
-    value: function (key, ...rest) {
-      return method.call(this, keyText(key), ...rest)
-    },
-  })
-}
-
 /** Opens a TokenManager; argument errors carry code INVALID_ARGUMENT like every other error. */
 class IronTokenManager extends TokenManager {
   constructor(path, options) {
@@ -536,7 +514,7 @@ function jwtSign(payload, key, { algorithm = 'HS256', header, kid } = {}) {
 
 function isWellFormed(key) {
   try {
-    return native.isWellFormed(keyText(key))
+    return native.isWellFormed(key)
   } catch (e) {
     throw mapError(e)
   }
@@ -657,7 +635,9 @@ function upgradable(key, reason) {
  * imports the key and verifies it again.
  */
 async function verifyOrUpgrade(tm, key, legacyCheck, requiredScopes) {
-  key = keyText(key)
+  // The native calls take header bytes as they are; the legacy check and
+  // the import need the text (bytes that are not UTF-8 are never upgraded).
+  if (key instanceof Uint8Array) key = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8')
   const result = await tm.verifyKeyAsync(key, requiredScopes)
   if (result.valid || !upgradable(key, result.reason)) return result
   const fields = await legacyCheck(key)

@@ -109,7 +109,7 @@ impl TokenManager {
     #[napi(catch_unwind, ts_return_type = "AccessToken")]
     pub fn exchange_api_key(
         &self,
-        api_key: String,
+        api_key: KeyArg,
         options: Option<ExchangeOptions>,
     ) -> Result<Json, Code> {
         let (scopes, ttl) = match options {
@@ -120,7 +120,7 @@ impl TokenManager {
             ),
         };
         let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        ans(self.core()?.exchange_api_key(&api_key, &s, ttl))
+        ans(self.core()?.exchange_api_key(&key_text(&api_key), &s, ttl))
     }
 
     /// `createSigningKey` off the JS thread (RSA generation takes a while).

@@ -55,13 +55,13 @@ impl TokenManager {
     #[napi(catch_unwind)]
     pub fn verify_key_text(
         &self,
-        key: String,
+        key: KeyArg,
         required_scopes: Option<Vec<String>>,
     ) -> Result<String, Code> {
         let tm = self.core()?;
         let scopes = required_scopes.unwrap_or_default();
         let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        verify_text(tm.verify_key(&key, &s).map_err(err)?).map_err(err)
+        verify_text(tm.verify_key(&key_text(&key), &s).map_err(err)?).map_err(err)
     }
 
     /// `verifyKeyAsync` (index.js): the answer as text if it needs no
@@ -69,13 +69,13 @@ impl TokenManager {
     #[napi(catch_unwind)]
     pub fn verify_key_text_now(
         &self,
-        key: String,
+        key: KeyArg,
         required_scopes: Option<Vec<String>>,
     ) -> Result<Option<String>, Code> {
         let tm = self.core()?;
         let scopes = required_scopes.unwrap_or_default();
         let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        match tm.verify_key_now(&key, &s).map_err(err)? {
+        match tm.verify_key_now(&key_text(&key), &s).map_err(err)? {
             Some(v) => verify_text(v).map(Some).map_err(err),
             None => Ok(None),
         }
@@ -345,11 +345,12 @@ impl TokenManager {
     #[napi(catch_unwind, ts_return_type = "Promise<string>")]
     pub fn verify_key_text_async(
         &self,
-        key: String,
+        key: KeyArg,
         required_scopes: Option<Vec<String>>,
     ) -> Result<AsyncTask<Job<String>>, Code> {
         let tm = self.core()?;
         let scopes = required_scopes.unwrap_or_default();
+        let key = key_text(&key).into_owned();
         Ok(Job::new(move || {
             let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
             tm.verify_key(&key, &s).and_then(verify_text)
@@ -386,9 +387,9 @@ impl TokenManager {
     /// Verifies a key and applies its rate limits and quota in one call;
     /// answers `{ valid, reason, record, rateLimit, quota }`.
     #[napi(catch_unwind, ts_return_type = "VerifyWithResult")]
-    pub fn verify_key_with(&self, key: String, options: Option<Value>) -> Result<Json, Code> {
+    pub fn verify_key_with(&self, key: KeyArg, options: Option<Value>) -> Result<Json, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
-        ans(self.core()?.verify_key_with(&key, &o))
+        ans(self.core()?.verify_key_with(&key_text(&key), &o))
     }
 
     /// `verifyKeyWith` if it needs no write and no round trip (no quota;
@@ -396,11 +397,15 @@ impl TokenManager {
     #[napi(catch_unwind, ts_return_type = "VerifyWithResult | null")]
     pub fn verify_key_with_now(
         &self,
-        key: String,
+        key: KeyArg,
         options: Option<Value>,
     ) -> Result<Option<Json>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
-        match self.core()?.verify_key_with_now(&key, &o).map_err(err)? {
+        match self
+            .core()?
+            .verify_key_with_now(&key_text(&key), &o)
+            .map_err(err)?
+        {
             Some(v) => ans(Ok(v)).map(Some),
             None => Ok(None),
         }
@@ -410,11 +415,12 @@ impl TokenManager {
     #[napi(catch_unwind, ts_return_type = "Promise<VerifyWithResult>")]
     pub fn verify_key_with_async(
         &self,
-        key: String,
+        key: KeyArg,
         options: Option<Value>,
     ) -> Result<AsyncTask<Job<Json>>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         let tm = self.core()?;
+        let key = key_text(&key).into_owned();
         Ok(Job::new(move || json_ans(tm.verify_key_with(&key, &o))))
     }
 }

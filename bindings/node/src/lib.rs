@@ -890,10 +890,23 @@ struct CreditOptions {
 /// 2^53 - 1: the largest integer a JS number holds exactly.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// An API key as JS passes it: a string, or the raw bytes of a header (a
+/// Buffer or any Uint8Array), read through core's `key_from_bytes` (not
+/// UTF-8: answered MALFORMED).
+pub(crate) type KeyArg = Either<String, Uint8Array>;
+
+/// The text of a [`KeyArg`], borrowed when it can be.
+pub(crate) fn key_text(key: &KeyArg) -> std::borrow::Cow<'_, str> {
+    match key {
+        Either::A(text) => std::borrow::Cow::Borrowed(text),
+        Either::B(bytes) => irontoken::keys::key_from_bytes(bytes),
+    }
+}
+
 /// True if `key` has the shape and checksum of an irontoken key (no database lookup).
 #[napi(catch_unwind)]
-pub fn is_well_formed(key: String) -> bool {
-    irontoken::keys::is_well_formed(&key)
+pub fn is_well_formed(key: KeyArg) -> bool {
+    irontoken::keys::is_well_formed(&key_text(&key))
 }
 
 /// The library version.
