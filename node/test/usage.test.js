@@ -138,6 +138,41 @@ test('verifyKeyWith: RATE_LIMITED and USAGE_EXCEEDED next to the key codes', asy
   tm.close()
 })
 
+test('verifyKeyWith answers the record verifyKey answers, metadata verbatim, decisions in camelCase', async () => {
+  const tm = new TokenManager(':memory:', { manualClockStart: T_FEB })
+  const meta = { user_id: 7, nested: { snake_case: [1, { deep_key: true }] } }
+  const c = tm.createKey({ owner: 'alice', scopes: ['read'], metadata: meta, rateLimits: [{ name: 'per_min', count: 5, periodMs: 60_000, burst: 5 }] })
+  tm.setQuota({ subject: c.record.id, metric: 'requests', period: 'day', limit: 10 })
+  const plain = tm.verifyKey(c.key).record
+  const answers = [
+    tm.verifyKeyWith(c.key),
+    tm.verifyKeyWithNow(c.key, { requiredScopes: ['read'] }),
+    await tm.verifyKeyWithAsync(c.key, { rateLimit: true }),
+    tm.verifyKeyWith(c.key, { rateLimit: true, quota: { requests: 1 } }),
+  ]
+  answers.forEach((a, i) => {
+    assert.equal(a.valid, true)
+    assert.equal(a.reason, 'VALID')
+    // absent optional fields absent in both, not null in one; one use more per call
+    assert.deepStrictEqual(a.record, { ...plain, usageCount: plain.usageCount + i + 1 })
+    assert.deepStrictEqual(a.record.metadata, meta)
+    assert.equal('expiresAt' in a.record, false)
+  })
+  assert.equal(answers[0].rateLimit, null)
+  assert.equal(answers[0].quota, null)
+  assert.equal(answers[2].rateLimit.allowed, true)
+  assert.equal(typeof answers[2].rateLimit.retryAfterMs, 'number')
+  assert.equal(answers[3].quota.allowed, true)
+  assert.equal(answers[3].quota.quotas[0].remaining, 9)
+  const refused = tm.verifyKeyWith(c.key, { requiredScopes: ['write'] })
+  assert.deepStrictEqual([refused.valid, refused.reason], [false, 'INSUFFICIENT_SCOPE'])
+  assert.equal(refused.record.id, c.record.id)
+  const unknown = tm.verifyKeyWith(c.key.slice(0, -6) + 'AAAAAA')
+  assert.equal(unknown.valid, false)
+  assert.equal(unknown.record, null)
+  tm.close()
+})
+
 test('agents: budget, token replacement, leases', () => {
   const tm = new TokenManager(':memory:', { manualClockStart: T_FEB, masterKey: '07'.repeat(32) })
   tm.createSigningKey('ES256')

@@ -387,9 +387,12 @@ impl TokenManager {
     /// Verifies a key and applies its rate limits and quota in one call;
     /// answers `{ valid, reason, record, rateLimit, quota }`.
     #[napi(catch_unwind, ts_return_type = "VerifyWithResult")]
-    pub fn verify_key_with(&self, key: KeyArg, options: Option<Value>) -> Result<Json, Code> {
+    pub fn verify_key_with(&self, key: KeyArg, options: Option<Value>) -> Result<JsonText, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
-        ans(self.core()?.verify_key_with(&key_text(&key), &o))
+        self.core()?
+            .verify_key_with(&key_text(&key), &o)
+            .and_then(verify_with_text)
+            .map_err(err)
     }
 
     /// `verifyKeyWith` if it needs no write and no round trip (no quota;
@@ -399,16 +402,12 @@ impl TokenManager {
         &self,
         key: KeyArg,
         options: Option<Value>,
-    ) -> Result<Option<Json>, Code> {
+    ) -> Result<Option<JsonText>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
-        match self
-            .core()?
+        self.core()?
             .verify_key_with_now(&key_text(&key), &o)
-            .map_err(err)?
-        {
-            Some(v) => ans(Ok(v)).map(Some),
-            None => Ok(None),
-        }
+            .and_then(|v| v.map(verify_with_text).transpose())
+            .map_err(err)
     }
 
     /// `verifyKeyWith` on the libuv pool.
@@ -417,10 +416,12 @@ impl TokenManager {
         &self,
         key: KeyArg,
         options: Option<Value>,
-    ) -> Result<AsyncTask<Job<Json>>, Code> {
+    ) -> Result<AsyncTask<Job<JsonText>>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         let tm = self.core()?;
         let key = key_text(&key).into_owned();
-        Ok(Job::new(move || json_ans(tm.verify_key_with(&key, &o))))
+        Ok(Job::new(move || {
+            tm.verify_key_with(&key, &o).and_then(verify_with_text)
+        }))
     }
 }

@@ -528,9 +528,47 @@ impl ToNapiValue for Json {
         env: napi::sys::napi_env,
         val: Self,
     ) -> napi::Result<napi::sys::napi_value> {
-        use napi::sys;
         let text = serde_json::to_string(&val.0)
             .map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.to_string()))?;
+        // SAFETY: `env` is the live environment napi-rs passes in.
+        unsafe { JsonText(text).into_js_parsed(env) }
+    }
+}
+
+/// An answer already written as JSON text (camelCase names), resolved to
+/// JS values by `JSON.parse` — no `serde_json::Value` built in between.
+pub struct JsonText(String);
+
+impl TypeName for JsonText {
+    fn type_name() -> &'static str {
+        "Object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for JsonText {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        // SAFETY: `env` is the live environment napi-rs passes in.
+        unsafe { val.into_js_parsed(env) }
+    }
+}
+
+impl JsonText {
+    /// `JSON.parse(self)` in `env`.
+    ///
+    /// # Safety
+    /// `env` must be the live environment of the current call.
+    unsafe fn into_js_parsed(
+        self,
+        env: napi::sys::napi_env,
+    ) -> napi::Result<napi::sys::napi_value> {
+        use napi::sys;
+        let text = self.0;
         let check = |status: sys::napi_status| {
             if status == sys::Status::napi_ok {
                 Ok(())
@@ -546,7 +584,7 @@ impl ToNapiValue for Json {
         let mut parse = std::ptr::null_mut();
         let mut input = std::ptr::null_mut();
         let mut out = std::ptr::null_mut();
-        // SAFETY: `env` is the live environment napi-rs passes in; every
+        // SAFETY: `env` is the live environment (the caller's contract); every
         // out-pointer is a local, and the string pointer/length describe `text`.
         unsafe {
             check(sys::napi_get_global(env, &mut global))?;
@@ -574,6 +612,32 @@ impl ToNapiValue for Json {
         }
         Ok(out)
     }
+}
+
+/// The answer of `verifyKeyWith` as JSON text: the record written as
+/// `verifyKey` writes it (absent optional fields left out), the rate-limit
+/// and quota decisions converted to camelCase only when present.
+fn verify_with_text(v: irontoken::Verification) -> std::result::Result<JsonText, CoreError> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        valid: bool,
+        reason: &'static str,
+        record: Option<KeyRecord>,
+        rate_limit: Option<Value>,
+        quota: Option<Value>,
+    }
+    let camel = |d: Option<Value>| d.map(|d| convert_keys(d, camel_case));
+    let answer = Answer {
+        valid: v.valid,
+        reason: v.reason.code(),
+        record: v.record.map(KeyRecord::from),
+        rate_limit: camel(v.rate_limit.map(|d| json_of(d).map(|j| j.0)).transpose()?),
+        quota: camel(v.quota.map(|d| json_of(d).map(|j| j.0)).transpose()?),
+    };
+    serde_json::to_string(&answer)
+        .map(JsonText)
+        .map_err(|e| CoreError::new(irontoken::ErrorKind::Internal, e.to_string()))
 }
 
 fn json_of<T: serde::Serialize>(v: T) -> std::result::Result<Json, CoreError> {
