@@ -696,14 +696,17 @@ fn run_jwt(cmd: &JwtCmd, json_out: bool) -> Result<Outcome, Error> {
 }
 
 /// A secret-ish argument: given, from an environment variable, or from stdin with `-`.
+/// Bytes that are not UTF-8 (in the variable or on stdin) become U+FFFD, which
+/// no key or token holds: a refusal (`MALFORMED`), as a header's bytes are in
+/// Python and Node, not an error about reading.
 fn read_secret_arg(arg: &Option<String>, env: &str, what: &str) -> Result<String, Error> {
     if let Some(v) = arg.as_deref().filter(|v| *v != "-") {
         return Ok(v.to_string());
     }
     if arg.is_none()
-        && let Ok(v) = std::env::var(env)
+        && let Some(v) = std::env::var_os(env)
     {
-        return Ok(v);
+        return Ok(irontoken::keys::key_from_bytes(v.as_encoded_bytes()).into_owned());
     }
     let stdin = std::io::stdin();
     if arg.is_none() && stdin.is_terminal() {
@@ -711,12 +714,13 @@ fn read_secret_arg(arg: &Option<String>, env: &str, what: &str) -> Result<String
             "give the {what} as an argument, in {env}, or on stdin with '-'"
         )));
     }
-    let mut line = String::new();
+    let mut line = Vec::new();
     stdin
         .lock()
-        .read_line(&mut line)
+        .read_until(b'\n', &mut line)
         .map_err(|e| Error::invalid(format!("cannot read the {what} from stdin: {e}")))?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    let text = irontoken::keys::key_from_bytes(&line);
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// `irontoken doctor`: prints what [`TokenManager::doctor`] found.
@@ -1068,7 +1072,9 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
 fn time(t: Option<i64>) -> String {
     match t {
         None => "-".into(),
-        Some(t) if t < 0 => t.to_string(),
+        // Outside what RFC 3339 shows (a database written before expiries
+        // were bounded to the year 9999): the number, not a panic.
+        Some(t) if !(0..=irontoken::MAX_TIME).contains(&t) => t.to_string(),
         Some(t) => humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t as u64))
             .to_string(),
     }

@@ -1226,3 +1226,93 @@ fn keys_due_and_rotate_due() {
     ));
     assert!(r.get("rotation_period").is_none_or(Value::is_null));
 }
+
+/// Hostile input found by hand (session 10): an expiry past the year 9999
+/// created the key and then panicked printing it; a key whose bytes are not
+/// UTF-8 (stdin or IRONTOKEN_KEY) was a read error (exit 11) and a variable
+/// that was not UTF-8 was silently ignored for stdin. Now: INVALID_ARGUMENT
+/// with nothing written, and a MALFORMED refusal (exit 1).
+#[test]
+fn expiries_past_9999_and_non_utf8_keys() {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let db = db.to_str().unwrap();
+    let o = cli(
+        db,
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "a",
+            "--expires-in",
+            "99999999999999999",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expires_in"));
+    assert!(o.stdout.is_empty(), "no key printed");
+    let o = cli(db, &["--json", "keys", "list"]);
+    assert_eq!(
+        json(&o)["items"].as_array().unwrap().len(),
+        0,
+        "nothing written"
+    );
+    let o = cli(
+        db,
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "a",
+            "--expires-at",
+            "253402300799",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli(db, &["keys", "list"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("9999-12-31T23:59:59Z"));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irontoken"))
+        .env_remove("IRONTOKEN_KEY")
+        .args(["--db", db, "keys", "verify", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"itk_\xff\xfe\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("MALFORMED"));
+    let o = Command::new(env!("CARGO_BIN_EXE_irontoken"))
+        .env("IRONTOKEN_KEY", std::ffi::OsStr::from_bytes(b"\xff"))
+        .args(["--db", db, "keys", "verify"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("MALFORMED"));
+}

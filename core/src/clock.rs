@@ -85,3 +85,25 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The latest time irontoken stores or signs, 9999-12-31T23:59:59Z: the end
+/// of RFC 3339's range and of common date types (Python's `datetime`), and
+/// exact as a JS number. Expiries past it are refused, not saturated.
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+/// `t` when it is at most [`MAX_TIME`], else `INVALID_ARGUMENT` naming `what`.
+pub fn check_time(what: &str, t: i64) -> crate::error::Result<i64> {
+    if t <= MAX_TIME {
+        Ok(t)
+    } else {
+        Err(crate::error::Error::invalid(format!(
+            "{what} is past 9999-12-31T23:59:59Z (Unix {MAX_TIME})"
+        )))
+    }
+}
+
+/// `now + secs` when it is at most [`MAX_TIME`], else `INVALID_ARGUMENT`
+/// naming `what` (a duration that would end past it).
+pub fn time_after(what: &str, now: i64, secs: i64) -> crate::error::Result<i64> {
+    check_time(what, now.saturating_add(secs))
+}

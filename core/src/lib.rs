@@ -42,7 +42,7 @@ pub use keys::{
 };
 pub use limiter::SharedLimiter;
 pub use manager::{
-    Clock, DoctorReport, MASTER_KEY_ENV, ManualClock, OpenSettings, Options, SystemClock,
+    Clock, DoctorReport, MASTER_KEY_ENV, MAX_TIME, ManualClock, OpenSettings, Options, SystemClock,
     TokenManager, parse_master_key,
 };
 pub use ratelimit::RateLimitStore;

@@ -15,7 +15,7 @@
 //!   since the last flush: about one interval of counters and failed-verify
 //!   entries. Nothing else is deferred.
 
-pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, MAX_TIME, ManualClock, SystemClock};
 use crate::error::{Error, Result};
 use crate::fork::{generation, watch_forks};
 use crate::model::audit::NewAuditEvent;

@@ -520,3 +520,138 @@ fn rotation_overlap_is_not_cut_short() {
     clock.0.store(1_800_000_003_000, Ordering::SeqCst); // 2.3 s later: over
     assert!(!tm.verify_key(&old.key, &[]).unwrap().valid);
 }
+
+/// Expiries and token lifetimes stop at 9999-12-31T23:59:59Z: past it they
+/// are INVALID_ARGUMENT naming the field, never saturated to i64::MAX (a JS
+/// number cannot hold it, Python's datetime cannot show it) and never
+/// wrapped (`exchange_api_key` with ttl 2^63-1 signed `exp` = -9.2e18).
+#[test]
+fn times_past_the_year_9999_are_refused() {
+    use irontoken::{
+        AgentTokenRequest, ImportKey, KeyUpdate, MAX_TIME, NewBudget, NewSession, RotateOptions,
+        jwt::Alg,
+    };
+    const NOW: i64 = 1_700_000_000;
+    let tm = TokenManager::open_with(
+        ":memory:",
+        Options::default()
+            .manual_clock(NOW)
+            .master_key(&[7; 32])
+            .unwrap(),
+    )
+    .unwrap();
+    let invalid = |r: irontoken::Result<_>, field: &str| {
+        let e = r.map(|_: ()| ()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{field}: {e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    };
+    let new = |expires_at, expires_in| NewKey {
+        owner: "o".into(),
+        expires_at,
+        expires_in,
+        ..Default::default()
+    };
+    // The last second is accepted, exactly as given.
+    let last = tm.create_key(&new(Some(MAX_TIME), None)).unwrap();
+    assert_eq!(last.record.expires_at, Some(MAX_TIME));
+    let k = tm
+        .create_key(&new(None, Some(MAX_TIME - NOW)))
+        .unwrap()
+        .record;
+    assert_eq!(k.expires_at, Some(MAX_TIME));
+    invalid(
+        tm.create_key(&new(Some(MAX_TIME + 1), None)).map(drop),
+        "expires_at",
+    );
+    invalid(
+        tm.create_key(&new(None, Some(MAX_TIME - NOW + 1)))
+            .map(drop),
+        "expires_in",
+    );
+    invalid(
+        tm.create_key(&new(None, Some(i64::MAX))).map(drop),
+        "expires_in",
+    );
+    let import = ImportKey {
+        key: Some("legacy-key-0123456789abcdef".into()),
+        owner: "o".into(),
+        expires_at: Some(i64::MAX),
+        ..Default::default()
+    };
+    invalid(tm.import_key(&import).map(drop), "expires_at");
+    let update = KeyUpdate {
+        expires_at: Some(Some(MAX_TIME + 1)),
+        ..Default::default()
+    };
+    invalid(tm.update_key(&k.id, &update).map(drop), "expires_at");
+    let rotate = |expires_at, overlap_seconds| RotateOptions {
+        expires_at,
+        overlap_seconds,
+        ..Default::default()
+    };
+    invalid(
+        tm.rotate_key(&k.id, &rotate(Some(Some(i64::MAX)), 0))
+            .map(drop),
+        "expires_at",
+    );
+    invalid(
+        tm.rotate_key(&k.id, &rotate(None, i64::MAX)).map(drop),
+        "overlap_seconds",
+    );
+    // Nothing was written by the refusals: the key rotates once, now, and
+    // the successor's inherited lifetime ends no later than MAX_TIME.
+    let next = tm.rotate_key(&last.record.id, &rotate(None, 60)).unwrap();
+    assert_eq!(next.record.expires_at, Some(MAX_TIME));
+    assert_eq!(
+        tm.get_key(&last.record.id).unwrap().expires_at,
+        Some(NOW + 60)
+    );
+    let session = |ttl_seconds, idle_timeout_seconds| NewSession {
+        owner: "o".into(),
+        ttl_seconds,
+        idle_timeout_seconds,
+        ..Default::default()
+    };
+    invalid(
+        tm.create_session(&session(Some(i64::MAX), None)).map(drop),
+        "ttl_seconds",
+    );
+    invalid(
+        tm.create_session(&session(None, Some(i64::MAX))).map(drop),
+        "idle_timeout_seconds",
+    );
+    let s = tm
+        .create_session(&session(Some(MAX_TIME - NOW), None))
+        .unwrap();
+    assert_eq!(s.expires_at, Some(MAX_TIME));
+    tm.create_signing_key(Alg::ES256, None).unwrap();
+    invalid(
+        tm.issue_jwt(&Default::default(), Some(i64::MAX)).map(drop),
+        "ttl_seconds",
+    );
+    let key = tm.create_key(&new(None, None)).unwrap().key;
+    invalid(
+        tm.exchange_api_key(&key, &[], Some(i64::MAX)).map(drop),
+        "ttl_seconds",
+    );
+    let t = tm.exchange_api_key(&key, &[], Some(3600)).unwrap();
+    assert_eq!(t.expires_at, NOW + 3600);
+    let b = tm
+        .create_budget(&NewBudget {
+            owner: "o".into(),
+            limit_micros: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    let agent = |ttl_seconds| AgentTokenRequest {
+        agent_id: "a".into(),
+        budget_id: b.id.clone(),
+        ttl_seconds,
+        ..Default::default()
+    };
+    invalid(
+        tm.issue_agent_token(&agent(Some(i64::MAX))).map(drop),
+        "ttl_seconds",
+    );
+    tm.issue_agent_token(&agent(Some(MAX_TIME - NOW))).unwrap();
+}

@@ -71,3 +71,22 @@ test('create: false refuses a missing file; a corrupt file is refused', () => {
   fs.writeFileSync(db, bytes)
   assert.throws(() => new TokenManager(db), { code: 'DATABASE_CORRUPT' })
 })
+
+test('times past the year 9999 are INVALID_ARGUMENT, never saturated or wrapped', () => {
+  const last = 253402300799 // 9999-12-31T23:59:59Z, exact as a JS number
+  const tm = new TokenManager(':memory:', { masterKey: '07'.repeat(32) })
+  assert.equal(tm.createKey({ owner: 'o', expiresAt: last }).record.expiresAt, last)
+  for (const o of [{ expiresAt: last + 1 }, { expiresIn: Number.MAX_SAFE_INTEGER }, { expiresIn: last }]) {
+    assert.throws(() => tm.createKey({ owner: 'o', ...o }), { code: 'INVALID_ARGUMENT', message: /expires_?[aA]t|expires_?[iI]n/ }, JSON.stringify(o))
+  }
+  const c = tm.createKey({ owner: 'o' })
+  assert.throws(() => tm.updateKey(c.record.id, { expiresAt: last + 1 }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => tm.rotateKey(c.record.id, { overlapSeconds: Number.MAX_SAFE_INTEGER }), { code: 'INVALID_ARGUMENT', message: /overlap/ })
+  assert.throws(() => tm.createSession({ owner: 'o', ttlSeconds: Number.MAX_SAFE_INTEGER }), { code: 'INVALID_ARGUMENT', message: /ttl/ })
+  tm.createSigningKey('ES256')
+  assert.throws(() => tm.exchangeApiKey(c.key, { ttlSeconds: Number.MAX_SAFE_INTEGER }), { code: 'INVALID_ARGUMENT', message: /ttl/ })
+  assert.throws(() => tm.issueJwt({ sub: 'o' }, { ttlSeconds: Number.MAX_SAFE_INTEGER }), { code: 'INVALID_ARGUMENT', message: /ttl/ })
+  assert.equal(tm.getKey(c.record.id).status, 'active')
+  assert.ok(tm.exchangeApiKey(c.key, { ttlSeconds: 60 }).expiresAt > 0)
+  tm.close()
+})

@@ -79,3 +79,31 @@ def test_a_corrupt_file_is_refused(tmp_path: Any) -> None:
     with pytest.raises(DatabaseCorruptError):
         TokenManager(str(path))
     assert path.read_bytes() == bytes(data)
+
+
+def test_times_past_the_year_9999_are_refused() -> None:
+    # Saturated to 2^63-1 they were unreadable (datetime cannot show them);
+    # exchange_api_key with a huge ttl wrapped and signed a negative exp.
+    last = 253402300799  # 9999-12-31T23:59:59Z
+    tm = TokenManager(":memory:", master_key="07" * 32)
+    assert tm.create_key("o", expires_at=last).record.expires_at == last
+    for at, within in ((last + 1, None), (None, 2**63 - 1), (None, last)):
+        with pytest.raises(InvalidArgumentError, match="expires_"):
+            tm.create_key("o", expires_at=at, expires_in=within)
+    c = tm.create_key("o")
+    with pytest.raises(InvalidArgumentError, match="expires_at"):
+        tm.update_key(c.record.id, expires_at=last + 1)
+    with pytest.raises(InvalidArgumentError, match="overlap_seconds"):
+        tm.rotate_key(c.record.id, overlap_seconds=2**63 - 1)
+    with pytest.raises(InvalidArgumentError, match="ttl_seconds"):
+        tm.create_session("o", ttl_seconds=2**63 - 1)
+    with pytest.raises(InvalidArgumentError, match="idle_timeout_seconds"):
+        tm.create_session("o", idle_timeout_seconds=2**63 - 1)
+    tm.create_signing_key("ES256")
+    with pytest.raises(InvalidArgumentError, match="ttl_seconds"):
+        tm.exchange_api_key(c.key, ttl_seconds=2**63 - 1)
+    with pytest.raises(InvalidArgumentError, match="ttl_seconds"):
+        tm.issue_jwt({"sub": "o"}, ttl_seconds=2**63 - 1)
+    assert tm.get_key(c.record.id).status == "active"  # nothing half-done
+    assert tm.exchange_api_key(c.key, ttl_seconds=60)["expires_at"] > 0
+    tm.close()

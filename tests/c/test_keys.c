@@ -658,6 +658,18 @@ static void test_managed_keys(void) {
     char *at = NULL;
     CHECK(itk_api_key_exchange(m, key, "{\"required_scopes\": [\"read\"]}", &at) == ITK_STATUS_OK);
     CHECK(at && strstr(at, "\"svc-billing\""));
+    /* Lifetimes past 9999-12-31T23:59:59Z: refused, never wrapped to a negative exp. */
+    char *far = NULL;
+    CHECK(itk_api_key_exchange(m, key, "{\"ttl_seconds\": 9223372036854775807}", &far) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(far == NULL);
+    CHECK(itk_key_create(m, "{\"owner\": \"a\", \"expires_in\": 9223372036854775807}", &far, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(m, "{\"owner\": \"a\", \"expires_at\": 253402300800}", &far, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(far == NULL);
+    char *far_record = NULL;
+    CHECK(itk_key_create(m, "{\"owner\": \"a\", \"expires_at\": 253402300799}", &far, &far_record) == ITK_STATUS_OK);
+    CHECK(far_record && strstr(far_record, "253402300799"));
+    itk_string_free(far);
+    itk_string_free(far_record);
     CHECK(itk_key_revoke(m, id, NULL, NULL, NULL) == ITK_STATUS_OK);
     char *at2 = NULL;
     CHECK(itk_api_key_exchange(m, key, NULL, &at2) == ITK_STATUS_KEY_REVOKED);

@@ -566,7 +566,8 @@ impl TokenManager {
         let now = self.inner().now();
         let mut c = claims.clone();
         c.entry("iat").or_insert(json!(now));
-        c.entry("exp").or_insert(json!(now.saturating_add(ttl)));
+        let exp = crate::clock::time_after("ttl_seconds", now, ttl)?;
+        c.entry("exp").or_insert(json!(exp));
         c.entry("jti")
             .or_insert(json!(uuid::Uuid::new_v4().to_string()));
         self.sign_managed(&c)
@@ -630,7 +631,8 @@ impl TokenManager {
         if ttl <= 0 {
             return Err(Error::invalid("ttl_seconds must be positive"));
         }
-        let exp = record.expires_at.map_or(now + ttl, |e| e.min(now + ttl));
+        let until = crate::clock::time_after("ttl_seconds", now, ttl)?;
+        let exp = record.expires_at.map_or(until, |e| e.min(until));
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(record.owner));
         claims.insert("key_id".into(), json!(record.id));

@@ -20,6 +20,7 @@ pub use format::{
     key_from_bytes, parse, validate_prefix,
 };
 
+use crate::clock::{MAX_TIME, check_time, time_after};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, AuditEvent, AuditFilter, NewAuditEvent};
@@ -212,11 +213,11 @@ fn new_insert(req: &NewKey, now: i64) -> Result<Insert> {
         (Some(t), None) if t <= now => {
             return Err(Error::invalid("expires_at must be in the future"));
         }
-        (Some(t), None) => Some(t),
+        (Some(t), None) => Some(check_time("expires_at", t)?),
         (None, Some(d)) if d <= 0 => {
             return Err(Error::invalid("expires_in must be positive"));
         }
-        (None, Some(d)) => Some(now.saturating_add(d)),
+        (None, Some(d)) => Some(time_after("expires_in", now, d)?),
         (None, None) => None,
     };
     let prefix = req.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
@@ -727,12 +728,13 @@ impl TokenManager {
             .map(|(_, json)| json);
         let metadata = u.metadata.as_ref().map(metadata_json).transpose()?;
         let limits = u.rate_limits.as_deref().map(rate_limits_json).transpose()?;
-        if let Some(Some(t)) = u.expires_at
-            && t <= now
-        {
-            return Err(Error::invalid(
-                "expires_at must be in the future (revoke or disable to stop a key now)",
-            ));
+        if let Some(Some(t)) = u.expires_at {
+            if t <= now {
+                return Err(Error::invalid(
+                    "expires_at must be in the future (revoke or disable to stop a key now)",
+                ));
+            }
+            check_time("expires_at", t)?;
         }
         if let Some(p) = u.rotation_period {
             check_rotation_period(p)?;
@@ -906,11 +908,17 @@ impl TokenManager {
             return Err(Error::invalid("overlap_seconds must be >= 0"));
         }
         let now = self.inner().now();
-        if let Some(Some(t)) = opts.expires_at
-            && t <= now
-        {
-            return Err(Error::invalid("expires_at must be in the future"));
+        if let Some(Some(t)) = opts.expires_at {
+            if t <= now {
+                return Err(Error::invalid("expires_at must be in the future"));
+            }
+            check_time("expires_at", t)?;
         }
+        time_after(
+            "overlap_seconds",
+            now,
+            opts.overlap_seconds.saturating_add(1),
+        )?;
         self.inner().write(|tx| {
             let old = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
             refuse_status(&old, "rotate")?;
@@ -924,7 +932,11 @@ impl TokenManager {
                 Some(e) => e,
                 None => old
                     .expires_at
-                    .map(|e| now.saturating_add((e - old.created_at).max(1))),
+                    // The old key's lifetime again, ending no later than MAX_TIME.
+                    .map(|e| {
+                        now.saturating_add((e - old.created_at).max(1))
+                            .min(MAX_TIME)
+                    }),
             };
             let created = self.insert_key(
                 tx,

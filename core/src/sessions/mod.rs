@@ -68,6 +68,12 @@ impl TokenManager {
         let empty = Map::new();
         let metadata = metadata_json(req.metadata.as_ref().unwrap_or(&empty))?;
         let now = self.inner().now();
+        let expires_at = ttl
+            .map(|t| crate::clock::time_after("ttl_seconds", now, t))
+            .transpose()?;
+        if let Some(i) = idle {
+            crate::clock::time_after("idle_timeout_seconds", now, i)?;
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let s = self.inner().write(|tx| {
             if let Some(k) = &req.key_id {
@@ -83,7 +89,7 @@ impl TokenManager {
                 session_type,
                 metadata_json: &metadata,
                 now,
-                expires_at: ttl.map(|t| now.saturating_add(t)),
+                expires_at,
                 idle_timeout: idle,
             })?;
             tx.sessions()

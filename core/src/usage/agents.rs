@@ -138,7 +138,7 @@ impl TokenManager {
         let now = self.inner().now();
         let expires_at = match req.ttl_seconds {
             Some(t) if t <= 0 => return Err(Error::invalid("ttl_seconds must be positive")),
-            Some(t) => Some(now.saturating_add(t)),
+            Some(t) => Some(crate::clock::time_after("ttl_seconds", now, t)?),
             None => None,
         };
         // Before signing; the foreign key checks it again in the transaction.
