@@ -1365,3 +1365,111 @@ fn a_refill_tops_up_to_what_is_held_plus_the_amount() {
     assert_eq!((q.used, q.reserved, q.limit, q.remaining), (3, 2, 15, 10));
     assert_eq!(q.window_start, T0 + 86_400);
 }
+
+/// Mutants shard 30: the count `expire_reservations` answers, closing a hold
+/// whose TTL passed with nothing having expired it yet, and the key id of
+/// the quota audit entries were each replaceable without a failing test.
+#[test]
+fn holds_past_their_ttl_close_once_and_are_counted() {
+    let tm = manager_at(T0);
+    let k = key(&tm, "holds");
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &k,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        10,
+    ))
+    .unwrap();
+    let amounts = |n| Amounts {
+        requests: n,
+        ..Default::default()
+    };
+    let hold = |n, ttl| {
+        tm.reserve_quota(&k, &amounts(n), Some(ttl))
+            .unwrap()
+            .reservation
+            .unwrap()
+            .id
+    };
+    let requests = |tm: &TokenManager| {
+        let q = tm.list_quotas(QuotaScope::Key, &k).unwrap().remove(0);
+        (q.used, q.reserved)
+    };
+    // Counted: two holds past their TTL, one not yet.
+    hold(2, 10);
+    hold(3, 10);
+    let live = hold(1, 3600);
+    assert_eq!(tm.expire_reservations().unwrap(), 0);
+    tm.advance_clock(11).unwrap();
+    assert_eq!(tm.expire_reservations().unwrap(), 2);
+    assert_eq!(tm.expire_reservations().unwrap(), 0);
+    assert_eq!(requests(&tm), (0, 1));
+    tm.release_reservation(&live).unwrap();
+    assert_eq!(requests(&tm), (0, 0));
+    // Closed past the TTL with no sweep in between: settling charges the
+    // actual amount once and gives the hold back once; releasing gives it
+    // back once. Neither is an error; closing the settled one again is
+    // CONFLICT, releasing the expired one again changes nothing.
+    let settled = hold(4, 10);
+    let released = hold(5, 10);
+    tm.advance_clock(11).unwrap();
+    let d = tm.settle_reservation(&settled, &amounts(3)).unwrap();
+    assert!(d.allowed);
+    assert_eq!(requests(&tm), (3, 0));
+    tm.release_reservation(&released).unwrap();
+    assert_eq!(requests(&tm), (3, 0));
+    let e = tm.release_reservation(&settled).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    let e = tm.settle_reservation(&settled, &amounts(1)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    tm.release_reservation(&released).unwrap();
+    assert_eq!(requests(&tm), (3, 0));
+    // The audit entries of quota changes name the key for a key quota only.
+    let owner_quota = spec(
+        QuotaScope::Owner,
+        "holds",
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        5,
+    );
+    tm.set_quota(&owner_quota).unwrap();
+    tm.delete_quota(
+        QuotaScope::Owner,
+        "holds",
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        None,
+    )
+    .unwrap();
+    tm.delete_quota(
+        QuotaScope::Key,
+        &k,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        None,
+    )
+    .unwrap();
+    let entries = |action: &str| {
+        let page = tm
+            .list_audit(&irontoken::AuditFilter {
+                action: Some(action.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let mut v: Vec<_> = page
+            .items
+            .into_iter()
+            .map(|e| (e.detail.unwrap()["scope"].clone(), e.key_id))
+            .collect();
+        v.sort_by_key(|(s, _)| s.to_string());
+        v
+    };
+    for action in ["quota.set", "quota.delete"] {
+        assert_eq!(
+            entries(action),
+            vec![(json!("key"), Some(k.clone())), (json!("owner"), None)],
+            "{action}"
+        );
+    }
+}
