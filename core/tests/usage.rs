@@ -1473,3 +1473,62 @@ fn holds_past_their_ttl_close_once_and_are_counted() {
         );
     }
 }
+
+/// Mutants shard 31: a peek that found a hold past its TTL released it (a
+/// write from a read), and the key id of a quota alert was replaceable.
+#[test]
+fn a_peek_releases_nothing_and_alerts_name_only_key_quotas() {
+    let tm = manager_at(T0);
+    let k = key(&tm, "peeker");
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &k,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        10,
+    ))
+    .unwrap();
+    let amounts = |n| Amounts {
+        requests: n,
+        ..Default::default()
+    };
+    tm.reserve_quota(&k, &amounts(4), Some(10)).unwrap();
+    tm.advance_clock(11).unwrap();
+    let reserved = |tm: &TokenManager| tm.list_quotas(QuotaScope::Key, &k).unwrap()[0].reserved;
+    // The peek does not count the lapsed hold, and leaves it to the sweep.
+    let d = tm.peek_quota(&k, &amounts(10)).unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.quotas[0].remaining, 10);
+    assert_eq!(reserved(&tm), 4, "a peek wrote");
+    assert_eq!(tm.expire_reservations().unwrap(), 1);
+    assert_eq!(reserved(&tm), 0);
+    // Alerts: 80 % of a key quota names the key; of an owner quota, no key.
+    tm.consume_quota(&k, &amounts(8)).unwrap();
+    tm.set_quota(&spec(
+        QuotaScope::Owner,
+        "peeker",
+        QuotaMetric::Tokens,
+        QuotaPeriod::Day,
+        10,
+    ))
+    .unwrap();
+    tm.consume_quota(
+        &k,
+        &Amounts {
+            tokens: 9,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut seen: Vec<_> = tm
+        .drain_events(10)
+        .into_iter()
+        .filter(|e| e.kind == "quota_threshold")
+        .map(|e| (e.detail["scope"].as_str().unwrap().to_string(), e.key_id))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("key".into(), Some(k.clone())), ("owner".into(), None)]
+    );
+}
