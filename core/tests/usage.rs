@@ -1366,25 +1366,36 @@ fn a_refill_tops_up_to_what_is_held_plus_the_amount() {
     assert_eq!(q.window_start, T0 + 86_400);
 }
 
+/// A key of `owner` with a daily quota of `limit` requests.
+fn key_with_daily_requests(tm: &TokenManager, owner: &str, limit: u64) -> String {
+    let k = key(tm, owner);
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &k,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        limit,
+    ))
+    .unwrap();
+    k
+}
+
+/// `n` requests.
+fn requests(n: u64) -> Amounts {
+    Amounts {
+        requests: n,
+        ..Default::default()
+    }
+}
+
 /// Mutants shard 30: the count `expire_reservations` answers, closing a hold
 /// whose TTL passed with nothing having expired it yet, and the key id of
 /// the quota audit entries were each replaceable without a failing test.
 #[test]
 fn holds_past_their_ttl_close_once_and_are_counted() {
     let tm = manager_at(T0);
-    let k = key(&tm, "holds");
-    tm.set_quota(&spec(
-        QuotaScope::Key,
-        &k,
-        QuotaMetric::Requests,
-        QuotaPeriod::Day,
-        10,
-    ))
-    .unwrap();
-    let amounts = |n| Amounts {
-        requests: n,
-        ..Default::default()
-    };
+    let k = key_with_daily_requests(&tm, "holds", 10);
+    let amounts = requests;
     let hold = |n, ttl| {
         tm.reserve_quota(&k, &amounts(n), Some(ttl))
             .unwrap()
@@ -1392,7 +1403,7 @@ fn holds_past_their_ttl_close_once_and_are_counted() {
             .unwrap()
             .id
     };
-    let requests = |tm: &TokenManager| {
+    let used_and_reserved = |tm: &TokenManager| {
         let q = tm.list_quotas(QuotaScope::Key, &k).unwrap().remove(0);
         (q.used, q.reserved)
     };
@@ -1404,9 +1415,9 @@ fn holds_past_their_ttl_close_once_and_are_counted() {
     tm.advance_clock(11).unwrap();
     assert_eq!(tm.expire_reservations().unwrap(), 2);
     assert_eq!(tm.expire_reservations().unwrap(), 0);
-    assert_eq!(requests(&tm), (0, 1));
+    assert_eq!(used_and_reserved(&tm), (0, 1));
     tm.release_reservation(&live).unwrap();
-    assert_eq!(requests(&tm), (0, 0));
+    assert_eq!(used_and_reserved(&tm), (0, 0));
     // Closed past the TTL with no sweep in between: settling charges the
     // actual amount once and gives the hold back once; releasing gives it
     // back once. Neither is an error; closing the settled one again is
@@ -1416,15 +1427,15 @@ fn holds_past_their_ttl_close_once_and_are_counted() {
     tm.advance_clock(11).unwrap();
     let d = tm.settle_reservation(&settled, &amounts(3)).unwrap();
     assert!(d.allowed);
-    assert_eq!(requests(&tm), (3, 0));
+    assert_eq!(used_and_reserved(&tm), (3, 0));
     tm.release_reservation(&released).unwrap();
-    assert_eq!(requests(&tm), (3, 0));
+    assert_eq!(used_and_reserved(&tm), (3, 0));
     let e = tm.release_reservation(&settled).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     let e = tm.settle_reservation(&settled, &amounts(1)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     tm.release_reservation(&released).unwrap();
-    assert_eq!(requests(&tm), (3, 0));
+    assert_eq!(used_and_reserved(&tm), (3, 0));
     // The audit entries of quota changes name the key for a key quota only.
     let owner_quota = spec(
         QuotaScope::Owner,
@@ -1479,19 +1490,8 @@ fn holds_past_their_ttl_close_once_and_are_counted() {
 #[test]
 fn a_peek_releases_nothing_and_alerts_name_only_key_quotas() {
     let tm = manager_at(T0);
-    let k = key(&tm, "peeker");
-    tm.set_quota(&spec(
-        QuotaScope::Key,
-        &k,
-        QuotaMetric::Requests,
-        QuotaPeriod::Day,
-        10,
-    ))
-    .unwrap();
-    let amounts = |n| Amounts {
-        requests: n,
-        ..Default::default()
-    };
+    let k = key_with_daily_requests(&tm, "peeker", 10);
+    let amounts = requests;
     tm.reserve_quota(&k, &amounts(4), Some(10)).unwrap();
     tm.advance_clock(11).unwrap();
     let reserved = |tm: &TokenManager| tm.list_quotas(QuotaScope::Key, &k).unwrap()[0].reserved;
