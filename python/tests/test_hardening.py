@@ -100,6 +100,11 @@ def test_times_past_the_year_9999_are_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="idle_timeout_seconds"):
         tm.create_session("o", idle_timeout_seconds=2**63 - 1)
     tm.create_signing_key("ES256")
+    with pytest.raises(InvalidArgumentError, match="overlap_seconds"):
+        tm.rotate_signing_key(overlap_seconds=2**63 - 1)  # wrapped to a negative verify_until
+    with pytest.raises(InvalidArgumentError, match="overlap_seconds"):
+        tm.rotate_due(overlap_seconds=2**63 - 1)
+    assert len(tm.list_signing_keys()) == 1
     with pytest.raises(InvalidArgumentError, match="ttl_seconds"):
         tm.exchange_api_key(c.key, ttl_seconds=2**63 - 1)
     with pytest.raises(InvalidArgumentError, match="ttl_seconds"):

@@ -665,6 +665,8 @@ static void test_managed_keys(void) {
     CHECK(itk_key_create(m, "{\"owner\": \"a\", \"expires_in\": 9223372036854775807}", &far, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_key_create(m, "{\"owner\": \"a\", \"expires_at\": 253402300800}", &far, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(far == NULL);
+    CHECK(itk_signing_key_rotate(m, "{\"overlap_seconds\": 9223372036854775807}", &far) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(far == NULL);
     char *far_record = NULL;
     CHECK(itk_key_create(m, "{\"owner\": \"a\", \"expires_at\": 253402300799}", &far, &far_record) == ITK_STATUS_OK);
     CHECK(far_record && strstr(far_record, "253402300799"));

@@ -354,6 +354,7 @@ impl TokenManager {
             return Err(Error::invalid("overlap_seconds must be >= 0"));
         }
         let now = self.inner().now();
+        crate::clock::time_after("overlap_seconds", now, overlap_seconds)?;
         let current = self.inner().db.read(|c| c.signing().active())?;
         let alg = match (alg, &current) {
             (Some(a), _) => a,
@@ -391,7 +392,8 @@ impl TokenManager {
                 tx.signing().set_status(
                     &old.kid,
                     "verify_only",
-                    Some(now + overlap_seconds),
+                    // Bounded by the callers (time_after): no overflow.
+                    Some(now.saturating_add(overlap_seconds)),
                     None,
                 )?;
             }
@@ -424,6 +426,7 @@ impl TokenManager {
             ));
         }
         let now = self.inner().now();
+        crate::clock::time_after("overlap_seconds", now, overlap_seconds)?;
         let due = |k: &SigningRow| now.saturating_sub(k.created_at) >= every_seconds;
         let current = self
             .inner()

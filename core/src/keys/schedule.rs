@@ -36,6 +36,12 @@ impl TokenManager {
         if overlap_seconds < 0 {
             return Err(crate::error::Error::invalid("overlap_seconds must be >= 0"));
         }
+        // As rotate_key checks it, but also when no key is due.
+        crate::clock::time_after(
+            "overlap_seconds",
+            self.inner().now(),
+            overlap_seconds.saturating_add(1),
+        )?;
         let mut out = Vec::new();
         loop {
             let due = self.keys_due(DUE_PAGE)?;
