@@ -1532,3 +1532,45 @@ fn a_peek_releases_nothing_and_alerts_name_only_key_quotas() {
         vec![("key".into(), Some(k.clone())), ("owner".into(), None)]
     );
 }
+
+/// A usage record's `at` is a time the summaries can show (0 to the end of
+/// 9999): on PostgreSQL one record at 2^63-1 made every `group_by=["day"]`
+/// summary a STORAGE error ("timestamp out of range").
+#[test]
+fn usage_times_stay_within_what_a_summary_can_show() {
+    let tm = manager_at(T0);
+    let k = key(&tm, "times");
+    let report = |id: &str, at| UsageReport {
+        request_id: Some(id.into()),
+        key_id: Some(k.clone()),
+        prompt_tokens: 1,
+        at: Some(at),
+        ..Default::default()
+    };
+    for (i, at) in [-1, i64::MIN, irontoken::MAX_TIME + 1, i64::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        let e = tm
+            .record_usage(&report(&format!("bad{i}"), at))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{at}: {e}");
+        assert!(e.message().contains("at must be"), "{e}");
+    }
+    tm.record_usage(&report("first", 0)).unwrap();
+    tm.record_usage(&report("last", irontoken::MAX_TIME))
+        .unwrap();
+    let days: Vec<(String, u64)> = tm
+        .usage_summary(&UsageQuery {
+            group_by: vec!["day".into()],
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.day.unwrap(), t.records))
+        .collect();
+    assert_eq!(
+        days,
+        vec![("1970-01-01".into(), 1), ("9999-12-31".into(), 1)]
+    );
+}

@@ -89,6 +89,11 @@ test('times past the year 9999 are INVALID_ARGUMENT, never saturated or wrapped'
   assert.equal(tm.listSigningKeys().length, 1)
   assert.throws(() => tm.exchangeApiKey(c.key, { ttlSeconds: Number.MAX_SAFE_INTEGER }), { code: 'INVALID_ARGUMENT', message: /ttl/ })
   assert.throws(() => tm.issueJwt({ sub: 'o' }, { ttlSeconds: Number.MAX_SAFE_INTEGER }), { code: 'INVALID_ARGUMENT', message: /ttl/ })
+  for (const at of [-1, last + 1, Number.MAX_SAFE_INTEGER]) {
+    assert.throws(() => tm.recordUsage({ keyId: c.record.id, requestId: `r${at}`, at }), { code: 'INVALID_ARGUMENT', message: /at must be/ })
+  }
+  tm.recordUsage({ keyId: c.record.id, requestId: 'last', at: last })
+  assert.deepEqual(tm.usageSummary({ groupBy: ['day'] }).map((t) => t.day), ['9999-12-31'])
   assert.equal(tm.getKey(c.record.id).status, 'active')
   assert.ok(tm.exchangeApiKey(c.key, { ttlSeconds: 60 }).expiresAt > 0)
   tm.close()

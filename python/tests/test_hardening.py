@@ -109,6 +109,11 @@ def test_times_past_the_year_9999_are_refused() -> None:
         tm.exchange_api_key(c.key, ttl_seconds=2**63 - 1)
     with pytest.raises(InvalidArgumentError, match="ttl_seconds"):
         tm.issue_jwt({"sub": "o"}, ttl_seconds=2**63 - 1)
+    for at in (-1, last + 1, 2**63 - 1):  # a time no summary could show
+        with pytest.raises(InvalidArgumentError, match="at must be"):
+            tm.record_usage(key_id=c.record.id, request_id=f"r{at}", at=at)
+    tm.record_usage(key_id=c.record.id, request_id="last", at=last)
+    assert [t["day"] for t in tm.usage_summary(group_by=["day"])] == ["9999-12-31"]
     assert tm.get_key(c.record.id).status == "active"  # nothing half-done
     assert tm.exchange_api_key(c.key, ttl_seconds=60)["expires_at"] > 0
     tm.close()

@@ -224,6 +224,12 @@ static void test_usage_and_verify_with(void) {
     CHECK(mj_get(exp, "items")->len == 1);
     mj_free(exp);
     CHECK(itk_usage_record(m, "{\"model\": \"x\"}", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    /* A time past what a summary can show (9999-12-31T23:59:59Z) or before 1970. */
+    snprintf(req, sizeof req, "{\"request_id\": \"far\", \"key_id\": \"%s\", \"at\": 253402300800}", kid);
+    CHECK(itk_usage_record(m, req, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    snprintf(req, sizeof req, "{\"request_id\": \"far\", \"key_id\": \"%s\", \"at\": -1}", kid);
+    CHECK(itk_usage_record(m, req, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(out == NULL);
     CHECK(itk_usage_summary(m, "{\"group_by\": [\"colour\"]}", &out) == ITK_STATUS_INVALID_ARGUMENT);
 
     snprintf(req, sizeof req, "{\"subject\": \"%s\", \"metric\": \"requests\", \"period\": \"day\", \"limit\": 3}", kid);

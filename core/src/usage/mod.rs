@@ -85,6 +85,16 @@ pub(crate) fn prepare(r: &UsageReport, now: i64) -> Result<PendingUsage> {
             "usage numbers (tokens, requests, cost_micros) must be at most 2^53 - 1",
         ));
     }
+    // A time the summaries can show: PostgreSQL's day grouping failed for
+    // every caller once one record held a time past its timestamp range.
+    if let Some(at) = r.at
+        && !(0..=crate::clock::MAX_TIME).contains(&at)
+    {
+        return Err(Error::invalid(format!(
+            "at must be a Unix time from 0 to {} (9999-12-31T23:59:59Z)",
+            crate::clock::MAX_TIME
+        )));
+    }
     let empty = Map::new();
     Ok(PendingUsage {
         request_id: r
