@@ -1574,3 +1574,78 @@ fn usage_times_stay_within_what_a_summary_can_show() {
         vec![("1970-01-01".into(), 1), ("9999-12-31".into(), 1)]
     );
 }
+
+/// A NUL (or any control character) in a lookup or a filter: PostgreSQL
+/// refuses NUL in text parameters, which made `get_key`, `list_keys`,
+/// `list_audit` and `usage_summary` a STORAGE error there (empty answers or
+/// NOT_FOUND on SQLite). Now INVALID_ARGUMENT on both stores, and nothing
+/// else is ever STORAGE for it; metadata keeps a NUL exactly (JSON escapes it).
+#[test]
+fn nul_in_lookups_and_filters_is_bad_input_on_every_store() {
+    use irontoken::{AuditFilter, KeyFilter, SessionFilter};
+    let tm = manager_at(T0);
+    let nul = "a\0b".to_string();
+    let invalid = |r: irontoken::Result<()>, what: &str| {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{what}: {e}");
+    };
+    invalid(tm.get_key(&nul).map(drop), "get_key");
+    invalid(tm.revoke_key(&nul, None, None).map(drop), "revoke_key");
+    invalid(
+        tm.list_keys(&KeyFilter {
+            owner: Some(nul.clone()),
+            ..Default::default()
+        })
+        .map(drop),
+        "list_keys",
+    );
+    invalid(
+        tm.list_audit(&AuditFilter {
+            actor: Some(nul.clone()),
+            ..Default::default()
+        })
+        .map(drop),
+        "list_audit",
+    );
+    invalid(
+        tm.usage_summary(&UsageQuery {
+            model: Some(nul.clone()),
+            ..Default::default()
+        })
+        .map(drop),
+        "usage_summary",
+    );
+    invalid(
+        tm.export_usage(&UsageQuery {
+            owner: Some(nul.clone()),
+            ..Default::default()
+        })
+        .map(drop),
+        "export_usage",
+    );
+    invalid(
+        tm.list_sessions(&SessionFilter {
+            owner: Some(nul.clone()),
+            ..Default::default()
+        })
+        .map(drop),
+        "list_sessions",
+    );
+    // Lookups with no check of their own: never STORAGE.
+    for r in [
+        tm.get_budget(&nul).map(drop),
+        tm.release_reservation(&format!("{nul:\0<36}")).map(drop),
+    ] {
+        let e = r.unwrap_err();
+        assert_ne!(e.kind(), ErrorKind::Storage, "{e}");
+    }
+    let meta = json!({"k\u{0}": "v\u{0}w"}).as_object().unwrap().clone();
+    let created = tm
+        .create_key(&NewKey {
+            owner: "nul".into(),
+            metadata: Some(meta.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(tm.get_key(&created.record.id).unwrap().metadata, meta);
+}

@@ -98,3 +98,20 @@ test('times past the year 9999 are INVALID_ARGUMENT, never saturated or wrapped'
   assert.ok(tm.exchangeApiKey(c.key, { ttlSeconds: 60 }).expiresAt > 0)
   tm.close()
 })
+
+test('a NUL in a lookup or a filter is INVALID_ARGUMENT on every store', () => {
+  const tm = new TokenManager(':memory:')
+  const nul = 'a\u0000b'
+  for (const call of [
+    () => tm.getKey(nul),
+    () => tm.listKeys({ owner: nul }),
+    () => tm.listAudit({ actor: nul }),
+    () => tm.usageSummary({ model: nul }),
+    () => tm.listSessions({ owner: nul }),
+  ]) {
+    assert.throws(call, { code: 'INVALID_ARGUMENT', message: /control characters/ })
+  }
+  const c = tm.createKey({ owner: 'o', metadata: { 'k\u0000': 'v\u0000' } })
+  assert.deepEqual(tm.getKey(c.record.id).metadata, { 'k\u0000': 'v\u0000' })
+  tm.close()
+})

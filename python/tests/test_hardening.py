@@ -117,3 +117,21 @@ def test_times_past_the_year_9999_are_refused() -> None:
     assert tm.get_key(c.record.id).status == "active"  # nothing half-done
     assert tm.exchange_api_key(c.key, ttl_seconds=60)["expires_at"] > 0
     tm.close()
+
+
+def test_nul_in_lookups_and_filters_is_invalid_argument() -> None:
+    # PostgreSQL refused it as a STORAGE error; SQLite answered "not found".
+    tm = TokenManager(":memory:")
+    nul = "a\x00b"
+    for call in (
+        lambda: tm.get_key(nul),
+        lambda: tm.list_keys(owner=nul),
+        lambda: tm.list_audit(actor=nul),
+        lambda: tm.usage_summary(model=nul),
+        lambda: tm.list_sessions(owner=nul),
+    ):
+        with pytest.raises(InvalidArgumentError, match="control characters"):
+            call()
+    c = tm.create_key("o", metadata={"k\x00": "v\x00"})
+    assert tm.get_key(c.record.id).metadata == {"k\x00": "v\x00"}
+    tm.close()

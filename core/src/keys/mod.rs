@@ -94,6 +94,21 @@ fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > MAX_ID {
         return Err(Error::invalid("key id must be 1-64 characters"));
     }
+    check_filters(&[("key id", Some(id))])
+}
+
+/// Lookup and filter values: no stored value holds a control character, and
+/// PostgreSQL refuses a NUL in any text parameter, so one is
+/// `INVALID_ARGUMENT` on every store (not an empty answer on SQLite and a
+/// `STORAGE` error on PostgreSQL).
+pub(crate) fn check_filters(values: &[(&str, Option<&str>)]) -> Result<()> {
+    for (what, v) in values {
+        if v.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(Error::invalid(format!(
+                "{what} must not contain control characters"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -693,6 +708,7 @@ impl TokenManager {
 
     /// One page of key records, oldest first, filtered by owner and status.
     pub fn list_keys(&self, filter: &KeyFilter) -> Result<Page<KeyRecord>> {
+        check_filters(&[("owner", filter.owner.as_deref())])?;
         let limit = page_limit(filter.limit)?;
         let after = parse_cursor(&filter.cursor, 0)?;
         let now = self.inner().now();
@@ -1016,6 +1032,12 @@ impl TokenManager {
     /// Buffered failed-verification entries are flushed first, so the page
     /// includes everything this process has seen.
     pub fn list_audit(&self, filter: &AuditFilter) -> Result<Page<AuditEvent>> {
+        check_filters(&[
+            ("key_id", filter.key_id.as_deref()),
+            ("action", filter.action.as_deref()),
+            ("actor", filter.actor.as_deref()),
+            ("outcome", filter.outcome.as_deref()),
+        ])?;
         let limit = page_limit(filter.limit)?;
         let before = parse_cursor(&filter.cursor, i64::MAX)?;
         self.inner().flush()?;

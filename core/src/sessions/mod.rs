@@ -175,6 +175,11 @@ impl TokenManager {
 
     /// One page of sessions, oldest first, filtered by owner, type, status, key.
     pub fn list_sessions(&self, f: &SessionFilter) -> Result<Page<Session>> {
+        crate::keys::check_filters(&[
+            ("owner", f.owner.as_deref()),
+            ("session_type", f.session_type.as_deref()),
+            ("key_id", f.key_id.as_deref()),
+        ])?;
         let limit = page_limit(f.limit)?;
         let after = parse_cursor(&f.cursor, 0)?;
         let status = f.status.as_deref().map(SessionStatus::parse).transpose()?;

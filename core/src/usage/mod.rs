@@ -57,6 +57,17 @@ impl TokenManager {
 }
 
 /// Checks a report and turns it into a record to insert.
+/// A usage query's filter values (see [`crate::keys::check_filters`]).
+fn check_query(q: &UsageQuery) -> Result<()> {
+    crate::keys::check_filters(&[
+        ("key_id", q.key_id.as_deref()),
+        ("owner", q.owner.as_deref()),
+        ("model", q.model.as_deref()),
+        ("session_id", q.session_id.as_deref()),
+        ("agent_id", q.agent_id.as_deref()),
+    ])
+}
+
 pub(crate) fn prepare(r: &UsageReport, now: i64) -> Result<PendingUsage> {
     for (what, v, max) in [
         ("request_id", &r.request_id, 128),
@@ -119,6 +130,7 @@ pub(crate) fn prepare(r: &UsageReport, now: i64) -> Result<PendingUsage> {
 impl TokenManager {
     /// Totals over a time range, grouped by any of key, owner, model, session, day.
     pub fn usage_summary(&self, q: &UsageQuery) -> Result<Vec<UsageTotals>> {
+        check_query(q)?;
         let mut groups: Vec<usize> = Vec::new();
         for g in &q.group_by {
             let i = GROUPS.iter().position(|n| n == g).ok_or_else(|| {
@@ -137,6 +149,7 @@ impl TokenManager {
         if !q.group_by.is_empty() {
             return Err(Error::invalid("group_by applies to summaries, not exports"));
         }
+        check_query(q)?;
         let limit = page_limit(q.limit)?;
         let after = parse_cursor(&q.cursor, 0)?;
         self.inner().flush()?;

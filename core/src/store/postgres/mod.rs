@@ -72,6 +72,12 @@ impl From<postgres::Error> for Error {
                     format!("database is busy: {}", db.message()),
                 )
             }
+            // Only a parameter can hold it (Rust strings are UTF-8; the
+            // one byte UTF-8 PostgreSQL refuses in text is NUL): bad input,
+            // not a storage failure.
+            Some(db) if *db.code() == SqlState::CHARACTER_NOT_IN_REPERTOIRE => Error::invalid(
+                "text with a NUL character (U+0000) cannot be stored in or matched against PostgreSQL",
+            ),
             Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => Error::new(
                 ErrorKind::Conflict,
                 format!("a concurrent change won: {}; retry", db.message()),
