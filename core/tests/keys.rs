@@ -976,10 +976,15 @@ fn keys_rotate_when_due() {
 #[test]
 fn rotation_periods_are_checked_and_can_change() {
     let tm = manager();
-    for bad in [0, -5, 11 * 366 * 86_400] {
+    // Ten years of 366 days exactly, and one second more (mutants shard 1:
+    // `10 * 366 * 86_400` as `10 * 366 + 86_400` passed every test).
+    const TEN_YEARS: i64 = 316_224_000;
+    for bad in [0, -5, TEN_YEARS + 1, 11 * 366 * 86_400] {
         let e = tm.create_key(&with_period("a", Some(bad))).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");
     }
+    let longest = tm.create_key(&with_period("a", Some(TEN_YEARS))).unwrap();
+    assert_eq!(longest.record.rotation_period, Some(TEN_YEARS));
     assert!(Options::default().default_rotation_period(0).is_err());
     let k = tm.create_key(&with_period("a", None)).unwrap();
     let r = tm
