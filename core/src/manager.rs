@@ -1130,6 +1130,24 @@ mod tests {
         assert_send_sync::<TokenManager>();
     }
 
+    /// The no-inline-flush flag holds only inside the call and is restored
+    /// after it, nested or not, even when the call panics (mutants shard 4:
+    /// the restoring `drop` made a no-op passed every test, leaving a
+    /// thread that once called `verify_key_now` without back-pressure).
+    #[test]
+    fn inline_flushes_come_back_after_a_call_that_waits_for_nothing() {
+        assert!(!NO_INLINE_FLUSH.get());
+        without_inline_flush(|| {
+            assert!(NO_INLINE_FLUSH.get());
+            without_inline_flush(|| assert!(NO_INLINE_FLUSH.get()));
+            assert!(NO_INLINE_FLUSH.get());
+        });
+        assert!(!NO_INLINE_FLUSH.get());
+        let panicked = std::panic::catch_unwind(|| without_inline_flush(|| panic!("in the call")));
+        assert!(panicked.is_err());
+        assert!(!NO_INLINE_FLUSH.get());
+    }
+
     #[test]
     fn manual_clock_moves_only_when_told() {
         let tm =

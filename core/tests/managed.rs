@@ -39,6 +39,18 @@ fn no_master_key_no_signing() {
     assert!(irontoken::parse_master_key("c2hvcnQ=").is_err());
     let hex = "00".repeat(32);
     assert_eq!(irontoken::parse_master_key(&hex).unwrap().len(), 32);
+    // Text of hex digits only but of odd length is not hex (mutants shard 4:
+    // `&&` as `||` read it in pairs and panicked on the last digit): 43
+    // characters are 32 bytes of unpadded base64; 65 are nothing.
+    let b64_of_hex_digits = "0123456789abcdef0123456789abcdef0123456789A";
+    assert_eq!(
+        irontoken::parse_master_key(b64_of_hex_digits)
+            .unwrap()
+            .len(),
+        32
+    );
+    let e = irontoken::parse_master_key(&"a".repeat(65)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }
 
 #[test]
