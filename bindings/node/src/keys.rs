@@ -387,7 +387,7 @@ impl TokenManager {
     /// Verifies a key and applies its rate limits and quota in one call;
     /// answers `{ valid, reason, record, rateLimit, quota }`.
     #[napi(catch_unwind, ts_return_type = "VerifyWithResult")]
-    pub fn verify_key_with(&self, key: KeyArg, options: Option<Value>) -> Result<JsonText, Code> {
+    pub fn verify_key_with(&self, key: KeyArg, options: Option<Value>) -> Result<Json, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         self.core()?
             .verify_key_with(&key_text(&key), &o)
@@ -402,7 +402,7 @@ impl TokenManager {
         &self,
         key: KeyArg,
         options: Option<Value>,
-    ) -> Result<Option<JsonText>, Code> {
+    ) -> Result<Option<Json>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         self.core()?
             .verify_key_with_now(&key_text(&key), &o)
@@ -416,7 +416,7 @@ impl TokenManager {
         &self,
         key: KeyArg,
         options: Option<Value>,
-    ) -> Result<AsyncTask<Job<JsonText>>, Code> {
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         let tm = self.core()?;
         let key = key_text(&key).into_owned();

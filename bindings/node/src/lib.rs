@@ -454,16 +454,6 @@ fn alg_of(name: &str) -> Result<irontoken::jwt::Alg, Code> {
     irontoken::jwt::Alg::from_name(name).map_err(err)
 }
 
-/// A serializable record as a JS value.
-fn value_of<T: serde::Serialize>(v: T) -> Result<Value, Code> {
-    serde_json::to_value(v).map_err(|e| {
-        err(CoreError::new(
-            irontoken::ErrorKind::Internal,
-            e.to_string(),
-        ))
-    })
-}
-
 /// Options of `listAudit`.
 #[napi(object)]
 pub struct ListAuditOptions {
@@ -509,8 +499,11 @@ impl From<irontoken::CreatedKey> for CreatedKey {
     }
 }
 
-/// A JSON value resolved by a `*Async` method.
-pub struct Json(Value);
+/// An answer written as JSON text (camelCase names), turned into JS values
+/// by one `JSON.parse`: V8 builds the objects itself, several times faster
+/// than one N-API call per property. Written where the answer is made (on
+/// the libuv pool for the `*Async` methods).
+pub struct Json(String);
 
 impl TypeName for Json {
     fn type_name() -> &'static str {
@@ -522,53 +515,13 @@ impl TypeName for Json {
 }
 
 impl ToNapiValue for Json {
-    /// As one string handed to `JSON.parse`: V8 builds the objects itself,
-    /// several times faster than one N-API call per property.
+    /// `JSON.parse` of the text in `env`.
     unsafe fn to_napi_value(
         env: napi::sys::napi_env,
         val: Self,
-    ) -> napi::Result<napi::sys::napi_value> {
-        let text = serde_json::to_string(&val.0)
-            .map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.to_string()))?;
-        // SAFETY: `env` is the live environment napi-rs passes in.
-        unsafe { JsonText(text).into_js_parsed(env) }
-    }
-}
-
-/// An answer already written as JSON text (camelCase names), resolved to
-/// JS values by `JSON.parse` — no `serde_json::Value` built in between.
-pub struct JsonText(String);
-
-impl TypeName for JsonText {
-    fn type_name() -> &'static str {
-        "Object"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for JsonText {
-    unsafe fn to_napi_value(
-        env: napi::sys::napi_env,
-        val: Self,
-    ) -> napi::Result<napi::sys::napi_value> {
-        // SAFETY: `env` is the live environment napi-rs passes in.
-        unsafe { val.into_js_parsed(env) }
-    }
-}
-
-impl JsonText {
-    /// `JSON.parse(self)` in `env`.
-    ///
-    /// # Safety
-    /// `env` must be the live environment of the current call.
-    unsafe fn into_js_parsed(
-        self,
-        env: napi::sys::napi_env,
     ) -> napi::Result<napi::sys::napi_value> {
         use napi::sys;
-        let text = self.0;
+        let text = val.0;
         let check = |status: sys::napi_status| {
             if status == sys::Status::napi_ok {
                 Ok(())
@@ -584,7 +537,7 @@ impl JsonText {
         let mut parse = std::ptr::null_mut();
         let mut input = std::ptr::null_mut();
         let mut out = std::ptr::null_mut();
-        // SAFETY: `env` is the live environment (the caller's contract); every
+        // SAFETY: `env` is the live environment napi-rs passes in; every
         // out-pointer is a local, and the string pointer/length describe `text`.
         unsafe {
             check(sys::napi_get_global(env, &mut global))?;
@@ -617,7 +570,7 @@ impl JsonText {
 /// The answer of `verifyKeyWith` as JSON text: the record written as
 /// `verifyKey` writes it (absent optional fields left out), the rate-limit
 /// and quota decisions converted to camelCase only when present.
-fn verify_with_text(v: irontoken::Verification) -> std::result::Result<JsonText, CoreError> {
+fn verify_with_text(v: irontoken::Verification) -> std::result::Result<Json, CoreError> {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Answer {
@@ -627,23 +580,28 @@ fn verify_with_text(v: irontoken::Verification) -> std::result::Result<JsonText,
         rate_limit: Option<Value>,
         quota: Option<Value>,
     }
-    let camel = |d: Option<Value>| d.map(|d| convert_keys(d, camel_case));
-    let answer = Answer {
+    json_text(&Answer {
         valid: v.valid,
         reason: v.reason.code(),
         record: v.record.map(KeyRecord::from),
-        rate_limit: camel(v.rate_limit.map(|d| json_of(d).map(|j| j.0)).transpose()?),
-        quota: camel(v.quota.map(|d| json_of(d).map(|j| j.0)).transpose()?),
-    };
-    serde_json::to_string(&answer)
-        .map(JsonText)
-        .map_err(|e| CoreError::new(irontoken::ErrorKind::Internal, e.to_string()))
+        rate_limit: v.rate_limit.map(camel_value).transpose()?,
+        quota: v.quota.map(camel_value).transpose()?,
+    })
 }
 
-fn json_of<T: serde::Serialize>(v: T) -> std::result::Result<Json, CoreError> {
+fn internal(e: serde_json::Error) -> CoreError {
+    CoreError::new(irontoken::ErrorKind::Internal, e.to_string())
+}
+
+/// A serializable core answer as a JSON value with camelCase keys.
+fn camel_value<T: serde::Serialize>(v: T) -> std::result::Result<Value, CoreError> {
     serde_json::to_value(v)
-        .map(Json)
-        .map_err(|e| CoreError::new(irontoken::ErrorKind::Internal, e.to_string()))
+        .map(|v| convert_keys(v, camel_case))
+        .map_err(internal)
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> std::result::Result<Json, CoreError> {
+    serde_json::to_string(v).map(Json).map_err(internal)
 }
 
 /// Work run on the libuv thread pool (the `*Async` methods): the JS thread
@@ -909,15 +867,14 @@ fn camel_message(m: &str) -> String {
 
 /// A core answer as a JS object with camelCase keys.
 fn ans<T: serde::Serialize>(r: std::result::Result<T, CoreError>) -> Result<Json, Code> {
-    let v = value_of(r.map_err(err)?)?;
-    Ok(Json(convert_keys(v, camel_case)))
+    json_ans(r).map_err(err)
 }
 
 /// [`ans`] for the `*Async` jobs.
 fn json_ans<T: serde::Serialize>(
     r: std::result::Result<T, CoreError>,
 ) -> std::result::Result<Json, CoreError> {
-    json_of(r?).map(|j| Json(convert_keys(j.0, camel_case)))
+    json_text(&camel_value(r?)?)
 }
 
 fn micros(v: f64) -> Result<u64, Code> {
