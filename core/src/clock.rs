@@ -107,3 +107,21 @@ pub fn check_time(what: &str, t: i64) -> crate::error::Result<i64> {
 pub fn time_after(what: &str, now: i64, secs: i64) -> crate::error::Result<i64> {
     check_time(what, now.saturating_add(secs))
 }
+
+/// A rotation's `overlap_seconds` (API or signing key): at least 0, ending
+/// no later than [`MAX_TIME`].
+pub fn check_overlap(now: i64, overlap_seconds: i64) -> crate::error::Result<()> {
+    if overlap_seconds < 0 {
+        return Err(crate::error::Error::invalid("overlap_seconds must be >= 0"));
+    }
+    time_after("overlap_seconds", now, overlap_seconds).map(drop)
+}
+
+/// A new expiry `t` at `now`: in the future (else `INVALID_ARGUMENT` saying
+/// `in_past`) and no later than [`MAX_TIME`].
+pub fn check_expiry(t: i64, now: i64, in_past: &str) -> crate::error::Result<i64> {
+    if t <= now {
+        return Err(crate::error::Error::invalid(in_past));
+    }
+    check_time("expires_at", t)
+}

@@ -350,11 +350,8 @@ impl TokenManager {
         overlap_seconds: i64,
         actor: Option<&str>,
     ) -> Result<ManagedKey> {
-        if overlap_seconds < 0 {
-            return Err(Error::invalid("overlap_seconds must be >= 0"));
-        }
         let now = self.inner().now();
-        crate::clock::time_after("overlap_seconds", now, overlap_seconds)?;
+        crate::clock::check_overlap(now, overlap_seconds)?;
         let current = self.inner().db.read(|c| c.signing().active())?;
         let alg = match (alg, &current) {
             (Some(a), _) => a,
@@ -392,7 +389,7 @@ impl TokenManager {
                 tx.signing().set_status(
                     &old.kid,
                     "verify_only",
-                    // Bounded by the callers (time_after): no overflow.
+                    // Bounded by the callers (check_overlap): no overflow.
                     Some(now.saturating_add(overlap_seconds)),
                     None,
                 )?;
@@ -420,13 +417,11 @@ impl TokenManager {
         overlap_seconds: i64,
         actor: Option<&str>,
     ) -> Result<Option<ManagedKey>> {
-        if every_seconds <= 0 || overlap_seconds < 0 {
-            return Err(Error::invalid(
-                "every_seconds must be > 0 and overlap_seconds >= 0",
-            ));
+        if every_seconds <= 0 {
+            return Err(Error::invalid("every_seconds must be > 0"));
         }
         let now = self.inner().now();
-        crate::clock::time_after("overlap_seconds", now, overlap_seconds)?;
+        crate::clock::check_overlap(now, overlap_seconds)?;
         let due = |k: &SigningRow| now.saturating_sub(k.created_at) >= every_seconds;
         let current = self
             .inner()

@@ -20,7 +20,7 @@ pub use format::{
     key_from_bytes, parse, validate_prefix,
 };
 
-use crate::clock::{MAX_TIME, check_time, time_after};
+use crate::clock::{MAX_TIME, check_expiry, check_overlap, time_after};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, AuditEvent, AuditFilter, NewAuditEvent};
@@ -215,6 +215,9 @@ fn rate_limits_json(limits: &[crate::ratelimit::Limit]) -> Result<String> {
     Ok(serde_json::to_string(limits)?)
 }
 
+/// The refusal of an `expires_at` that is not in the future.
+const EXPIRY_IN_PAST: &str = "expires_at must be in the future";
+
 /// Validates a key request at time `now` into the row to insert.
 fn new_insert(req: &NewKey, now: i64) -> Result<Insert> {
     check_len("owner", &req.owner, 1, MAX_OWNER)?;
@@ -225,10 +228,7 @@ fn new_insert(req: &NewKey, now: i64) -> Result<Insert> {
         (Some(_), Some(_)) => {
             return Err(Error::invalid("give expires_at or expires_in, not both"));
         }
-        (Some(t), None) if t <= now => {
-            return Err(Error::invalid("expires_at must be in the future"));
-        }
-        (Some(t), None) => Some(check_time("expires_at", t)?),
+        (Some(t), None) => Some(check_expiry(t, now, EXPIRY_IN_PAST)?),
         (None, Some(d)) if d <= 0 => {
             return Err(Error::invalid("expires_in must be positive"));
         }
@@ -745,12 +745,11 @@ impl TokenManager {
         let metadata = u.metadata.as_ref().map(metadata_json).transpose()?;
         let limits = u.rate_limits.as_deref().map(rate_limits_json).transpose()?;
         if let Some(Some(t)) = u.expires_at {
-            if t <= now {
-                return Err(Error::invalid(
-                    "expires_at must be in the future (revoke or disable to stop a key now)",
-                ));
-            }
-            check_time("expires_at", t)?;
+            check_expiry(
+                t,
+                now,
+                "expires_at must be in the future (revoke or disable to stop a key now)",
+            )?;
         }
         if let Some(p) = u.rotation_period {
             check_rotation_period(p)?;
@@ -920,21 +919,11 @@ impl TokenManager {
     ) -> Result<CreatedKey> {
         check_id(id)?;
         check_actor(opts.actor.as_deref())?;
-        if opts.overlap_seconds < 0 {
-            return Err(Error::invalid("overlap_seconds must be >= 0"));
-        }
         let now = self.inner().now();
+        check_overlap(now, opts.overlap_seconds)?;
         if let Some(Some(t)) = opts.expires_at {
-            if t <= now {
-                return Err(Error::invalid("expires_at must be in the future"));
-            }
-            check_time("expires_at", t)?;
+            check_expiry(t, now, EXPIRY_IN_PAST)?;
         }
-        time_after(
-            "overlap_seconds",
-            now,
-            opts.overlap_seconds.saturating_add(1),
-        )?;
         self.inner().write(|tx| {
             let old = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
             refuse_status(&old, "rotate")?;
@@ -990,7 +979,7 @@ impl TokenManager {
                     .clock
                     .now_ms()
                     .saturating_add(opts.overlap_seconds.saturating_mul(1000));
-                let end = end_ms.saturating_add(999).div_euclid(1000);
+                let end = end_ms.saturating_add(999).div_euclid(1000).min(MAX_TIME);
                 let end = old.expires_at.map_or(end, |e| e.min(end));
                 tx.keys().link_rotation(&old.id, new_id, Some(end), now)?;
             }

@@ -33,15 +33,8 @@ impl TokenManager {
             expires_at: None,
             actor: actor.map(str::to_string),
         };
-        if overlap_seconds < 0 {
-            return Err(crate::error::Error::invalid("overlap_seconds must be >= 0"));
-        }
         // As rotate_key checks it, but also when no key is due.
-        crate::clock::time_after(
-            "overlap_seconds",
-            self.inner().now(),
-            overlap_seconds.saturating_add(1),
-        )?;
+        crate::clock::check_overlap(self.inner().now(), overlap_seconds)?;
         let mut out = Vec::new();
         loop {
             let due = self.keys_due(DUE_PAGE)?;

@@ -56,7 +56,6 @@ impl TokenManager {
     }
 }
 
-/// Checks a report and turns it into a record to insert.
 /// A usage query's filter values (see [`crate::keys::check_filters`]).
 fn check_query(q: &UsageQuery) -> Result<()> {
     crate::keys::check_filters(&[
@@ -68,6 +67,7 @@ fn check_query(q: &UsageQuery) -> Result<()> {
     ])
 }
 
+/// Checks a report and turns it into a record to insert.
 pub(crate) fn prepare(r: &UsageReport, now: i64) -> Result<PendingUsage> {
     for (what, v, max) in [
         ("request_id", &r.request_id, 128),
