@@ -799,11 +799,13 @@ impl std::ops::Deref for KeyText {
 }
 
 fn key_text(ob: &Bound<'_, PyAny>) -> PyResult<KeyText> {
-    if let Ok(s) = ob.extract::<pyo3::pybacked::PyBackedStr>() {
-        return Ok(KeyText::Str(s));
-    }
+    // One type check per call; a failed extraction (an error object) only
+    // for a str with lone surrogates.
     if let Ok(s) = ob.cast::<pyo3::types::PyString>() {
-        return Ok(KeyText::Owned(s.to_string_lossy().into_owned()));
+        return Ok(match pyo3::pybacked::PyBackedStr::try_from(s.clone()) {
+            Ok(text) => KeyText::Str(text),
+            Err(_) => KeyText::Owned(s.to_string_lossy().into_owned()),
+        });
     }
     if let Ok(b) = ob.extract::<pyo3::pybacked::PyBackedBytes>() {
         return Ok(KeyText::Owned(
