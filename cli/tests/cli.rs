@@ -1240,17 +1240,9 @@ fn expiries_past_9999_and_non_utf8_keys() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     let db = db.to_str().unwrap();
-    let o = cli(
-        db,
-        &[
-            "keys",
-            "create",
-            "--owner",
-            "a",
-            "--expires-in",
-            "99999999999999999",
-        ],
-    );
+    let create =
+        |flag: &str, value: &str| cli(db, &["keys", "create", "--owner", "a", flag, value]);
+    let o = create("--expires-in", "99999999999999999");
     assert_eq!(
         o.status.code(),
         Some(11),
@@ -1265,17 +1257,7 @@ fn expiries_past_9999_and_non_utf8_keys() {
         0,
         "nothing written"
     );
-    let o = cli(
-        db,
-        &[
-            "keys",
-            "create",
-            "--owner",
-            "a",
-            "--expires-at",
-            "253402300799",
-        ],
-    );
+    let o = create("--expires-at", "253402300799");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = cli(db, &["keys", "list"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("9999-12-31T23:59:59Z"));
