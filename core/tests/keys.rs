@@ -986,6 +986,20 @@ fn rotation_periods_are_checked_and_can_change() {
     let longest = tm.create_key(&with_period("a", Some(TEN_YEARS))).unwrap();
     assert_eq!(longest.record.rotation_period, Some(TEN_YEARS));
     assert!(Options::default().default_rotation_period(0).is_err());
+    // The manager-wide default has the same bounds (mutants shard 5: its
+    // `10 * 366 * 86_400` as `10 * 366 + 86_400` passed every test).
+    assert!(
+        Options::default()
+            .default_rotation_period(TEN_YEARS)
+            .is_ok()
+    );
+    for bad in [-1, TEN_YEARS + 1] {
+        let e = Options::default()
+            .default_rotation_period(bad)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");
+    }
     let k = tm.create_key(&with_period("a", None)).unwrap();
     let r = tm
         .update_key(

@@ -348,3 +348,20 @@ fn unsupported_ec_curves_are_refused_at_load() {
         assert!(e.message().contains("curve"), "{name}: {e}");
     }
 }
+
+/// P-256 and P-384 keys whose point is compressed (33 and 49 bytes;
+/// `openssl ec -pubin -pubout -conv_form compressed` of the vectors'
+/// public keys) are refused when loaded: verification takes uncompressed
+/// points only, so they could never verify a token (mutants shard 13: the
+/// P-384 test's `&&` as `||` let such a key load).
+#[test]
+fn compressed_ec_points_are_refused_at_load() {
+    use irontoken::jwt::VerifyingKey;
+    for name in [
+        "ec_p256_compressed_public.pem",
+        "ec_p384_compressed_public.pem",
+    ] {
+        let e = VerifyingKey::from_pem(&vector_key(name)).unwrap_err();
+        assert_eq!(e.kind(), irontoken::ErrorKind::InvalidKeyMaterial, "{name}");
+    }
+}
