@@ -391,6 +391,8 @@ pub(crate) struct CachedKey {
     pub record: KeyRecord,
     /// Successful verifications by this process since.
     pub uses: std::sync::atomic::AtomicU64,
+    /// The latest of those uses (`i64::MIN`: none since the read).
+    pub last_use: std::sync::atomic::AtomicI64,
 }
 
 impl CachedKey {
@@ -399,11 +401,15 @@ impl CachedKey {
     pub fn counters(&self, now: i64, extra: u64) -> (u64, Option<i64>) {
         use std::sync::atomic::Ordering;
         let since = self.uses.fetch_add(extra, Ordering::Relaxed) + extra;
-        let last = self.record.last_used_at;
-        let last = if extra > 0 {
-            Some(last.map_or(now, |l| l.max(now)))
+        let latest = if extra > 0 {
+            self.last_use.fetch_max(now, Ordering::Relaxed).max(now)
         } else {
-            last
+            self.last_use.load(Ordering::Relaxed)
+        };
+        let last = match self.record.last_used_at {
+            _ if latest == i64::MIN => self.record.last_used_at,
+            Some(l) => Some(l.max(latest)),
+            None => Some(latest),
         };
         (self.record.usage_count.saturating_add(since), last)
     }
@@ -537,6 +543,7 @@ impl Inner {
             revision,
             record,
             uses: std::sync::atomic::AtomicU64::new(0),
+            last_use: std::sync::atomic::AtomicI64::new(i64::MIN),
         });
         self.records.insert(entry.record.id.clone(), entry.clone());
         entry

@@ -172,6 +172,32 @@ fn usage_counts_are_kept() {
     assert_eq!(r.last_used_at, Some(T0));
 }
 
+/// The record a verification answers with shows the key's uses: a valid
+/// verification counts itself (`last_used_at` now), a refused one shows
+/// the last use as it was (mutants shard 6: `extra > 0` in the cached
+/// counters as `>=`, `==` or `<` passed every test).
+#[test]
+fn answered_records_show_the_last_use_and_only_valid_ones_count() {
+    let tm = manager();
+    let clock = tm.manual_clock().unwrap();
+    let c = tm.create_key(&new_key("ann")).unwrap();
+    let v = tm.verify_key(&c.key, &[]).unwrap();
+    let r = v.record.unwrap();
+    assert_eq!((r.usage_count, r.last_used_at), (1, Some(T0)));
+    clock.advance(100);
+    let v = tm.verify_key(&c.key, &["admin"]).unwrap();
+    assert_eq!(v.reason, VerifyReason::InsufficientScope);
+    let r = v.record.unwrap();
+    assert_eq!((r.usage_count, r.last_used_at), (1, Some(T0)));
+    clock.advance(100);
+    let v = tm.verify_key(&c.key, &["read"]).unwrap();
+    assert!(v.valid);
+    let r = v.record.unwrap();
+    assert_eq!((r.usage_count, r.last_used_at), (2, Some(T0 + 200)));
+    let r = tm.get_key(&c.record.id).unwrap();
+    assert_eq!((r.usage_count, r.last_used_at), (2, Some(T0 + 200)));
+}
+
 #[test]
 fn expiry_with_injected_clock() {
     let tm = manager();

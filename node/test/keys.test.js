@@ -99,6 +99,19 @@ test('lifecycle: create, verify, disable, enable, revoke, audit', () => {
   assert.equal(created.detail.owner, 'alice')
 })
 
+test('answered records show the last use; only valid verifications count', () => {
+  const tm = manager()
+  const c = tm.createKey({ owner: 'u', scopes: ['read'] })
+  assert.equal(tm.verifyKey(c.key).record.lastUsedAt, T0)
+  tm.advanceClock(100)
+  const refused = tm.verifyKey(c.key, ['admin'])
+  assert.equal(refused.reason, 'INSUFFICIENT_SCOPE')
+  assert.deepEqual([refused.record.usageCount, refused.record.lastUsedAt], [1, T0])
+  tm.advanceClock(100)
+  const r = tm.verifyKey(c.key, ['read']).record
+  assert.deepEqual([r.usageCount, r.lastUsedAt], [2, T0 + 200])
+})
+
 test('usage counts', () => {
   const tm = manager()
   const c = tm.createKey({ owner: 'u' })

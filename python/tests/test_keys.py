@@ -82,6 +82,19 @@ def test_usage_counts(tm):
     assert tm.get_key(c.record.id).usage_count == 5
 
 
+def test_answered_records_show_the_last_use(tm):
+    # A refused verification shows the last use as it was; a valid one counts itself.
+    c = tm.create_key("u", scopes=["read"])
+    assert tm.verify_key(c.key).record.last_used_at == T0
+    tm.advance_clock(100)
+    refused = tm.verify_key(c.key, ["admin"])
+    assert refused.reason == "INSUFFICIENT_SCOPE"
+    assert (refused.record.usage_count, refused.record.last_used_at) == (1, T0)
+    tm.advance_clock(100)
+    r = tm.verify_key(c.key, ["read"]).record
+    assert (r.usage_count, r.last_used_at) == (2, T0 + 200)
+
+
 def test_expiry_with_injected_clock(tm):
     c = tm.create_key("bob", expires_in=60)
     assert c.record.expires_at == T0 + 60
