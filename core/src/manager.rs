@@ -1155,29 +1155,80 @@ mod tests {
         assert!(!NO_INLINE_FLUSH.get());
     }
 
+    /// A buffered audit event for the tests below.
+    fn event(at: i64) -> NewAuditEvent {
+        NewAuditEvent {
+            at,
+            action: crate::model::audit::AuditAction::KeyVerify,
+            key_id: None,
+            display_prefix: Some(format!("p{at}")),
+            actor: None,
+            outcome: "NOT_FOUND",
+            detail: None,
+        }
+    }
+
+    /// At eight times `flush_threshold` of pressure the call that buffers
+    /// is the one that flushes, on its own thread (nothing woke the flusher
+    /// here: the buffer was filled behind its back), and the calls that
+    /// must not wait (`verify_key_now`) step aside: `None` (mutants shard
+    /// 6: `after_push` as `Ok(())` and `backlogged` as `false` passed every
+    /// test).
+    #[test]
+    fn the_call_that_fills_the_buffer_flushes_it() {
+        let o = Options {
+            flush_threshold: 2,
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let tm = TokenManager::open_with(":memory:", o).unwrap();
+        let inner = tm.inner();
+        // Filled behind the flusher's back: nothing wakes it before the
+        // calls below buffer (at 2 it would, and race these checks).
+        let fill = |n: i64| {
+            inner
+                .pending
+                .lock()
+                .unwrap()
+                .audit
+                .extend((0..n).map(event))
+        };
+        let buffered = || inner.pending.lock().unwrap().len();
+        let audited = || tm.list_audit(&Default::default()).unwrap().items.len();
+        fill(16);
+        assert!(inner.backlogged());
+        assert!(tm.verify_key_now("it_nothing", &[]).unwrap().is_none());
+        assert_eq!(
+            buffered(),
+            16,
+            "the call that stepped aside recorded nothing"
+        );
+        // The blocking call buffers its refusal and flushes everything.
+        assert!(!tm.verify_key("zz_nothing", &[]).unwrap().valid);
+        assert_eq!((buffered(), audited()), (0, 17));
+        assert!(!inner.backlogged());
+        // So does any buffering call at 8 x 2.
+        fill(15);
+        assert!(!inner.backlogged());
+        inner.defer_failure(event(99)).unwrap();
+        assert_eq!((buffered(), audited()), (0, 33));
+        fill(15);
+        assert!(!inner.backlogged());
+        assert!(tm.verify_key_now("it_nothing", &[]).unwrap().is_some());
+    }
+
     /// What a flush is sized by: every buffered item counts once in
     /// `len`; in `pressure` a buffered counter weighs 1/8 (mutants shard 5:
     /// the weights, and `len`, made constant passed every test).
     #[test]
     fn buffered_counters_weigh_an_eighth_of_the_flush_pressure() {
-        use crate::model::audit::{AuditAction, NewAuditEvent};
         let mut p = Pending::default();
         assert_eq!((p.len(), p.pressure()), (0, 0));
         for i in 0..17 {
             p.usage.insert(format!("key{i}"), (1, 0));
         }
         assert_eq!((p.len(), p.pressure()), (17, 2));
-        for _ in 0..3 {
-            p.audit.push(NewAuditEvent {
-                at: 0,
-                action: AuditAction::KeyCreate,
-                key_id: None,
-                display_prefix: None,
-                actor: None,
-                outcome: "success",
-                detail: None,
-            });
-        }
+        p.audit.extend((0..3).map(event));
         assert_eq!((p.len(), p.pressure()), (20, 5));
         for i in 0..5 {
             p.records.push(crate::model::usage::PendingUsage {
