@@ -163,6 +163,37 @@ static void test_lifecycle(void) {
     itk_manager_free(m);
 }
 
+/* A verification's record shows the last use: a refused answer the use
+ * before it, a valid one itself. */
+static void test_last_use_in_answers(void) {
+    itk_manager *m = open_memory();
+    char *id = NULL;
+    char *key = create(m, "{\"owner\": \"lu\", \"scopes\": [\"read\"]}", &id);
+    const char *admin[] = {"admin"}, *read[] = {"read"};
+    const int64_t t0 = 1700000000;
+    struct { const char *const *scopes; int64_t advance, reason, count, last; } steps[] = {
+        {NULL, 0, ITK_VERIFY_REASON_VALID, 1, t0},
+        {admin, 100, ITK_VERIFY_REASON_INSUFFICIENT_SCOPE, 1, t0},
+        {read, 100, ITK_VERIFY_REASON_VALID, 2, t0 + 200},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        itk_verify_reason r = 99;
+        char *rec = NULL;
+        CHECK(itk_manager_advance_clock(m, steps[i].advance) == ITK_STATUS_OK);
+        CHECK(itk_key_verify(m, key, steps[i].scopes, steps[i].scopes ? 1 : 0, &r, &rec) == ITK_STATUS_OK);
+        CHECK((int64_t)r == steps[i].reason);
+        mj *j = mj_parse(rec);
+        const mj *count = j ? mj_get(j, "usage_count") : NULL, *last = j ? mj_get(j, "last_used_at") : NULL;
+        CHECK(count && count->num == (double)steps[i].count);
+        CHECK(last && last->num == (double)steps[i].last);
+        mj_free(j);
+        itk_string_free(rec);
+    }
+    itk_string_free(key);
+    free(id);
+    itk_manager_free(m);
+}
+
 static void test_rotation(void) {
     itk_manager *m = open_memory();
     char *id = NULL;
@@ -1079,6 +1110,7 @@ int main(int argc, char **argv) {
     test_lifecycle();
     test_create_many();
     test_rotation();
+    test_last_use_in_answers();
     test_hostile_input();
     test_threads_and_file(argv[2]);
     test_shared_limits(argv[2]);
