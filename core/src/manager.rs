@@ -1217,6 +1217,36 @@ mod tests {
         assert!(tm.verify_key_now("it_nothing", &[]).unwrap().is_some());
     }
 
+    /// A state change writes what is buffered in its own transaction and
+    /// counts that as a flush; with nothing buffered it counts none
+    /// (mutants shard 7: `batch.len() > 0` in `write` as `==`, `<`, `>=`
+    /// passed every test).
+    #[test]
+    fn a_write_counts_a_flush_only_when_it_carries_buffered_entries() {
+        let o = Options {
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let tm = TokenManager::open_with(":memory:", o).unwrap();
+        let flushes = || tm.inner().metrics.flushes.load(Ordering::Relaxed);
+        let create = |owner: &str| {
+            tm.create_key(&crate::NewKey {
+                owner: owner.into(),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        create("a");
+        let before = flushes();
+        create("b");
+        assert_eq!(flushes(), before);
+        assert!(!tm.verify_key("zz_nothing", &[]).unwrap().valid);
+        assert_eq!(tm.inner().pending.lock().unwrap().len(), 1);
+        create("c");
+        assert_eq!(tm.inner().pending.lock().unwrap().len(), 0);
+        assert_eq!(flushes(), before + 1);
+    }
+
     /// What a flush is sized by: every buffered item counts once in
     /// `len`; in `pressure` a buffered counter weighs 1/8 (mutants shard 5:
     /// the weights, and `len`, made constant passed every test).
