@@ -181,6 +181,8 @@ fn answered_records_show_the_last_use_and_only_valid_ones_count() {
     let tm = manager();
     let clock = tm.manual_clock().unwrap();
     let c = tm.create_key(&new_key("ann")).unwrap();
+    let never = tm.verify_key(&c.key, &["admin"]).unwrap().record.unwrap();
+    assert_eq!((never.usage_count, never.last_used_at), (0, None));
     let v = tm.verify_key(&c.key, &[]).unwrap();
     let r = v.record.unwrap();
     assert_eq!((r.usage_count, r.last_used_at), (1, Some(T0)));
