@@ -681,3 +681,41 @@ fn verify_now_passes_on_errors_other_than_busy() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
 }
+
+/// A flush that fails (another process holds the write lock) keeps what it
+/// held: the uses it carried are added to the uses counted since, and the
+/// next flush writes them all (mutants shard 8: the restore's `+=` as `*=`
+/// dropped the failed batch's counts and passed every test).
+#[test]
+fn a_failed_flush_loses_no_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restore.db");
+    let path = path.to_str().unwrap().to_string();
+    let tm = TokenManager::open_with(
+        &path,
+        Options::default()
+            .busy_timeout(Duration::from_millis(100))
+            .flush_interval(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    let c = tm
+        .create_key(&NewKey {
+            owner: "r".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for _ in 0..3 {
+        assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
+    }
+    let other = rusqlite_conn(&path);
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert_eq!(tm.flush().unwrap_err().kind(), ErrorKind::Busy);
+    for _ in 0..2 {
+        assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
+    }
+    assert_eq!(tm.flush().unwrap_err().kind(), ErrorKind::Busy);
+    other.execute_batch("ROLLBACK").unwrap();
+    tm.flush().unwrap();
+    let fresh = TokenManager::open(&path).unwrap();
+    assert_eq!(fresh.get_key(&c.record.id).unwrap().usage_count, 5);
+}
