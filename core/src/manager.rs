@@ -406,11 +406,11 @@ impl CachedKey {
         } else {
             self.last_use.load(Ordering::Relaxed)
         };
-        let last = match self.record.last_used_at {
-            _ if latest == i64::MIN => self.record.last_used_at,
-            Some(l) => Some(l.max(latest)),
-            None => Some(latest),
-        };
+        // `None` orders below every `Some`, so this keeps the later of the two.
+        let last = self
+            .record
+            .last_used_at
+            .max((latest > i64::MIN).then_some(latest));
         (self.record.usage_count.saturating_add(since), last)
     }
 }
@@ -1153,6 +1153,45 @@ mod tests {
         let panicked = std::panic::catch_unwind(|| without_inline_flush(|| panic!("in the call")));
         assert!(panicked.is_err());
         assert!(!NO_INLINE_FLUSH.get());
+    }
+
+    /// Failures buffered while a flush fails keep their folded count on their
+    /// own entry once the failed batch is put back before them (mutants
+    /// shard 8: `*idx += shift` in `restore` as `*=` passed every test, and
+    /// the count landed on the oldest restored entry).
+    #[test]
+    fn failures_buffered_during_a_failed_flush_keep_their_own_counts() {
+        let o = Options {
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let tm = TokenManager::open_with(":memory:", o).unwrap();
+        let inner = tm.inner();
+        inner.defer_failure(event(1)).unwrap();
+        inner.defer_failure(event(2)).unwrap();
+        let failing = inner.take_batch();
+        // While that batch's write waits and fails, the same failure twice.
+        inner.defer_failure(event(3)).unwrap();
+        let again = |at| NewAuditEvent { at, ..event(3) };
+        inner.defer_failure(again(4)).unwrap();
+        inner.restore(failing);
+        // And once more after the failed batch is back.
+        inner.defer_failure(again(5)).unwrap();
+        let shown: Vec<_> = inner
+            .take_batch()
+            .audit
+            .into_iter()
+            .map(|e| (e.display_prefix.unwrap(), e.detail))
+            .collect();
+        let count = |n: u64, last: i64| Some(serde_json::json!({ "count": n, "last_at": last }));
+        assert_eq!(
+            shown,
+            [
+                ("p1".to_string(), None),
+                ("p2".to_string(), None),
+                ("p3".to_string(), count(3, 5)),
+            ]
+        );
     }
 
     /// A buffered audit event for the tests below.
