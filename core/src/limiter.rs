@@ -12,9 +12,6 @@ use crate::store::redis::RedisLimiter;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-/// Longest key a rate limit is counted under (bytes).
-const MAX_KEY: usize = 512;
-
 impl TokenManager {
     /// Counts one request of `key` against every limit, all-or-nothing, in
     /// the manager's rate-limit store.
@@ -61,11 +58,7 @@ impl TokenManager {
         consume: bool,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
-        if key.is_empty() || key.len() > MAX_KEY {
-            return Err(Error::invalid(format!(
-                "a rate-limit key must be 1-{MAX_KEY} bytes"
-            )));
-        }
+        crate::ratelimit::validate_key(key)?;
         if limits.is_empty() {
             return Err(Error::invalid("no limits given"));
         }
@@ -216,11 +209,7 @@ impl SharedLimiter {
                 "now_ms applies to in-process limits only: Redis decides on its own clock",
             ));
         }
-        if key.is_empty() || key.len() > MAX_KEY {
-            return Err(Error::invalid(format!(
-                "a rate-limit key must be 1-{MAX_KEY} bytes"
-            )));
-        }
+        crate::ratelimit::validate_key(key)?;
         Limit::validate_list(limits)?;
         let answer = redis.decide_into(key, limits, consume, out);
         fail_open_or(

@@ -93,6 +93,77 @@ fn shared_vectors_through_the_manager_stores() {
     }
 }
 
+/// Every limiter refuses the same bad input: an empty key (a missing
+/// identity would put every such caller in one bucket), a key over 512
+/// bytes, a limit name given twice (it would count twice in one bucket),
+/// more than 16 limits. The standalone in-process limiter once took all of
+/// them while a manager's stores refused them.
+#[test]
+fn every_limiter_refuses_the_same_keys_and_limit_lists() {
+    let one = vec![Limit::new("per_second", 10, 1000, 10).unwrap()];
+    let twice = vec![one[0].clone(), one[0].clone()];
+    let many: Vec<Limit> = (0..17)
+        .map(|i| Limit::new(&format!("l{i}"), 10, 1000, 10).unwrap())
+        .collect();
+    let long = "k".repeat(irontoken::ratelimit::MAX_KEY_LEN);
+    let longer = format!("{long}k");
+    let bad: [(&str, &[Limit]); 4] = [("", &one), (&longer, &one), ("k", &twice), ("k", &many)];
+    let code =
+        |r: irontoken::Result<irontoken::ratelimit::Decision>| r.map(|_| ()).unwrap_err().kind();
+    let standalone = RateLimiter::default();
+    let shared =
+        irontoken::SharedLimiter::open(&RateLimitStore::Local, 1000, Duration::from_secs(1), false)
+            .unwrap();
+    let managers: Vec<TokenManager> = [RateLimitStore::Local, RateLimitStore::Store]
+        .into_iter()
+        .map(|store| {
+            let mut o = Options::default();
+            o.rate_limit_store = store;
+            TokenManager::open_with(":memory:", o).unwrap()
+        })
+        .collect();
+    for (key, limits) in bad {
+        for consume in [true, false] {
+            let at = format!(
+                "{} bytes, {} limits, consume {consume}",
+                key.len(),
+                limits.len()
+            );
+            assert_eq!(
+                code(standalone.decide(key, limits, 0, consume)),
+                ErrorKind::InvalidArgument,
+                "standalone: {at}"
+            );
+            let mut out = Vec::new();
+            let e = shared.decide_into(key, limits, Some(0), consume, &mut out);
+            assert_eq!(
+                e.unwrap_err().kind(),
+                ErrorKind::InvalidArgument,
+                "shared: {at}"
+            );
+            for tm in &managers {
+                assert_eq!(
+                    code(tm.rate_limit_decide(key, limits, consume)),
+                    ErrorKind::InvalidArgument,
+                    "manager: {at}"
+                );
+            }
+        }
+    }
+    if let [one_limit] = one.as_slice() {
+        let e = standalone.check_one("", one_limit, 0).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.to_string().contains("1-512 bytes"), "{e}");
+    }
+    // At the bounds: 1 and 512 bytes are keys like any other.
+    for key in ["k", long.as_str()] {
+        assert!(standalone.check(key, &one, 0).unwrap().allowed);
+        for tm in &managers {
+            assert!(tm.rate_limit(key, &one).unwrap().allowed);
+        }
+    }
+}
+
 /// The Redis server tests use, or None (with one line saying so).
 fn redis_url() -> Option<String> {
     let base = std::env::var("IRONTOKEN_TEST_REDIS_URL")

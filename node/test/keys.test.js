@@ -481,6 +481,32 @@ test('rate limiter: limits parsed once, camelCase results', () => {
   }
 })
 
+test('every limiter refuses empty and long keys and a limit name given twice', () => {
+  // The standalone in-process limiter once took them all, where a
+  // manager's stores refused them.
+  const { RateLimiter, TokenManager } = require('..')
+  const one = [{ name: 'perSecond', count: 10, periodMs: 1000 }]
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'itk-rl-'))
+  const limiters = [
+    new RateLimiter(),
+    new RateLimiter({ manager: new TokenManager(path.join(dir, 'rl.db')) }),
+    new RateLimiter({ manager: new TokenManager(':memory:', { rateLimitStore: 'local' }) }),
+  ]
+  for (const rl of limiters) {
+    for (const [key, limits] of [['', one], ['k'.repeat(513), one], ['k', [...one, ...one]]]) {
+      assert.throws(() => rl.check(key, limits), { code: 'INVALID_ARGUMENT' }, `${key.length} ${limits.length}`)
+      assert.throws(() => rl.peek(key, limits), { code: 'INVALID_ARGUMENT' }, `${key.length} ${limits.length}`)
+    }
+    assert.throws(() => rl.check('', one), (e) => e.code === 'INVALID_ARGUMENT' && /1-512 bytes/.test(e.message))
+    assert.ok(rl.check('k'.repeat(512), one).allowed && rl.check('k', one).allowed)
+  }
+  const fast = new RateLimiter({ limits: one })
+  assert.throws(() => fast.check(''), (e) => e.code === 'INVALID_ARGUMENT' && /1-512 bytes/.test(e.message))
+  assert.throws(() => fast.peek('k'.repeat(513)), { code: 'INVALID_ARGUMENT' })
+  assert.ok(fast.check('k').allowed)
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
 test('metrics in Prometheus text format', () => {
   const tm = manager()
   const c = tm.createKey({ owner: 'm' })

@@ -465,6 +465,36 @@ def test_rate_limiter_with_limits_parsed_once():
         got[0]["nope"]
 
 
+def test_every_limiter_refuses_empty_and_long_keys_and_repeated_names(tmp_path):
+    """The standalone in-process limiter once took an empty key (every
+    caller without an identity in one bucket), keys of any length and a
+    limit name given twice, where a manager's stores refused them."""
+    from irontoken import RateLimiter, TokenManager
+
+    one = [{"name": "per_second", "count": 10, "period_ms": 1000}]
+    twice = one + one
+    limiters = [
+        RateLimiter(),
+        RateLimiter(manager=TokenManager(str(tmp_path / "rl.db"))),
+        RateLimiter(manager=TokenManager(":memory:", rate_limit_store="local")),
+    ]
+    for rl in limiters:
+        for key, limits in (("", one), ("k" * 513, one), ("k", twice)):
+            for peek in (False, True):
+                call = rl.peek if peek else rl.check
+                with pytest.raises(InvalidArgumentError):
+                    call(key, limits)
+        with pytest.raises(InvalidArgumentError, match="1-512 bytes"):
+            rl.check("", one)
+        assert rl.check("k" * 512, one).allowed and rl.check("k", one).allowed
+    fast = RateLimiter(limits=one)
+    with pytest.raises(InvalidArgumentError, match="1-512 bytes"):
+        fast.check("")
+    with pytest.raises(InvalidArgumentError):
+        fast.peek("k" * 513)
+    assert fast.check("k").allowed
+
+
 def test_verify_result_record_is_made_once_when_read(tm):
     c = tm.create_key("lazy", scopes=["read"])
     v = tm.verify_key(c.key, ["read"])

@@ -761,6 +761,29 @@ static void test_ratelimit(const char *dir) {
     CHECK(itk_ratelimiter_check(rl, "k", "[]", 0, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_ratelimiter_check(rl, NULL, "[]", 0, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_ratelimiter_check(NULL, "k", "[]", 0, true, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    /* Every limiter refuses an empty key, one over 512 bytes and a limit
+     * name given twice (the in-process one once took them all). */
+    const char *one = "[{\"name\": \"s\", \"count\": 10, \"period_ms\": 1000}]";
+    const char *twice = "[{\"name\": \"s\", \"count\": 10, \"period_ms\": 1000},"
+                        " {\"name\": \"s\", \"count\": 5, \"period_ms\": 1000}]";
+    char longest[514];
+    memset(longest, 'k', 513);
+    longest[513] = '\0';
+    itk_manager *m = open_memory();
+    for (int consume = 0; consume < 2; consume++) {
+        CHECK(itk_ratelimiter_check(rl, "", one, 0, consume, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+        CHECK(itk_ratelimiter_check(rl, longest, one, 0, consume, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+        CHECK(itk_ratelimiter_check(rl, "k", twice, 0, consume, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+        CHECK(itk_rate_limit(m, "", one, consume, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+        CHECK(itk_rate_limit(m, longest, one, consume, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+        CHECK(itk_rate_limit(m, "k", twice, consume, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    }
+    longest[512] = '\0';
+    bool allowed = false;
+    CHECK(itk_ratelimiter_check(rl, longest, one, 0, true, &allowed, NULL) == ITK_STATUS_OK && allowed);
+    allowed = false;
+    CHECK(itk_rate_limit(m, longest, one, true, &allowed, NULL) == ITK_STATUS_OK && allowed);
+    itk_manager_free(m);
     itk_ratelimiter_free(rl);
     itk_ratelimiter_free(NULL);
     mj_free(doc);

@@ -19,6 +19,21 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
+/// Longest key a rate limit is counted under, in bytes (on every store).
+pub const MAX_KEY_LEN: usize = 512;
+
+/// Checks a rate-limit key: 1 to [`MAX_KEY_LEN`] bytes. An empty key is
+/// almost always a missing identity (no header, no address), and would put
+/// every such caller in one bucket.
+pub(crate) fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(Error::invalid(format!(
+            "a rate-limit key must be 1-{MAX_KEY_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Where a manager keeps rate-limit state (its option `rate_limit_store`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RateLimitStore {
@@ -243,6 +258,7 @@ impl RateLimiter {
 
     /// One limit, no allocation: the hot path of a per-key check.
     pub fn check_one(&self, key: &str, limit: &Limit, now_ms: i64) -> Result<Verdict> {
+        validate_key(key)?;
         limit.validate()?;
         let now = now_ms.saturating_mul(1000);
         let (shard, id) = self.locate(key);
@@ -325,12 +341,11 @@ impl RateLimiter {
         consume: bool,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
+        validate_key(key)?;
         if limits.is_empty() {
             return Err(Error::invalid("no limits given"));
         }
-        for l in limits {
-            l.validate()?;
-        }
+        Limit::validate_list(limits)?;
         out.clear();
         if consume && let [one] = limits {
             // One limit: no intermediate allocation.
