@@ -1286,6 +1286,39 @@ mod tests {
         assert_eq!(flushes(), before + 1);
     }
 
+    /// A state change writes every buffered usage record with it, not only
+    /// the first slice of 16 (mutants: `n.is_multiple_of(16) && over(n)` in
+    /// `write_some` as `||` ended that transaction after 16 records and
+    /// lost the rest, and no test saw it).
+    #[test]
+    fn a_write_carries_every_buffered_usage_record() {
+        let o = Options {
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let tm = TokenManager::open_with(":memory:", o).unwrap();
+        let k = tm
+            .create_key(&crate::NewKey {
+                owner: "u".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        for i in 0..40 {
+            let r = crate::UsageReport {
+                request_id: Some(format!("r{i}")),
+                key_id: Some(k.record.id.clone()),
+                prompt_tokens: 1,
+                ..Default::default()
+            };
+            assert!(!tm.record_usage(&r).unwrap().duplicate);
+        }
+        assert_eq!(tm.inner().pending.lock().unwrap().records.len(), 40);
+        tm.revoke_key(&k.record.id, None, None).unwrap();
+        assert_eq!(tm.inner().pending.lock().unwrap().len(), 0);
+        let totals = tm.usage_summary(&Default::default()).unwrap();
+        assert_eq!(totals.iter().map(|t| t.records).sum::<u64>(), 40);
+    }
+
     /// What a flush is sized by: every buffered item counts once in
     /// `len`; in `pressure` a buffered counter weighs 1/8 (mutants shard 5:
     /// the weights, and `len`, made constant passed every test).
