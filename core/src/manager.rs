@@ -1319,6 +1319,79 @@ mod tests {
         assert_eq!(totals.iter().map(|t| t.records).sum::<u64>(), 40);
     }
 
+    /// Each numeric option is accepted at both ends of its documented range
+    /// and refused one step outside (mutants: every bound of `open_with`
+    /// could move by one, or its `||` become `&&`, and no core test saw it).
+    #[test]
+    fn option_ranges_are_exact_at_both_ends() {
+        type Set = fn(&mut Options);
+        let accepted: [(&str, Set); 15] = [
+            ("flush_interval 1 ms", |o| {
+                o.flush_interval = Duration::from_millis(1)
+            }),
+            ("flush_interval 1 h", |o| o.flush_interval = MAX_INTERVAL),
+            ("busy_timeout 0", |o| o.busy_timeout = Duration::ZERO),
+            ("busy_timeout 1 h", |o| o.busy_timeout = MAX_INTERVAL),
+            ("flush_threshold 1", |o| o.flush_threshold = 1),
+            ("flush_threshold 2^24", |o| o.flush_threshold = 1 << 24),
+            ("max_buckets 1", |o| o.max_buckets = 1),
+            ("max_buckets 2^26", |o| o.max_buckets = 1 << 26),
+            ("key_cache_size 1", |o| o.key_cache_size = 1),
+            ("key_cache_size 2^24", |o| o.key_cache_size = 1 << 24),
+            ("page_cache_mib 1", |o| o.page_cache_mib = 1),
+            ("page_cache_mib 2^16", |o| o.page_cache_mib = 1 << 16),
+            ("mmap_mib 2^16", |o| o.mmap_mib = 1 << 16),
+            ("rate_limit_timeout 1 ms", |o| {
+                o.rate_limit_timeout = Duration::from_millis(1)
+            }),
+            ("rate_limit_timeout 1 h", |o| {
+                o.rate_limit_timeout = MAX_INTERVAL
+            }),
+        ];
+        let refused: [(&str, Set); 14] = [
+            ("flush_interval 0", |o| o.flush_interval = Duration::ZERO),
+            ("flush_interval 1 h + 1 ns", |o| {
+                o.flush_interval = MAX_INTERVAL + Duration::from_nanos(1)
+            }),
+            ("busy_timeout 1 h + 1 ns", |o| {
+                o.busy_timeout = MAX_INTERVAL + Duration::from_nanos(1)
+            }),
+            ("flush_threshold 0", |o| o.flush_threshold = 0),
+            ("flush_threshold 2^24 + 1", |o| {
+                o.flush_threshold = (1 << 24) + 1
+            }),
+            ("max_buckets 0", |o| o.max_buckets = 0),
+            ("max_buckets 2^26 + 1", |o| o.max_buckets = (1 << 26) + 1),
+            ("key_cache_size 0", |o| o.key_cache_size = 0),
+            ("key_cache_size 2^24 + 1", |o| {
+                o.key_cache_size = (1 << 24) + 1
+            }),
+            ("page_cache_mib 0", |o| o.page_cache_mib = 0),
+            ("page_cache_mib 2^16 + 1", |o| {
+                o.page_cache_mib = (1 << 16) + 1
+            }),
+            ("mmap_mib 2^16 + 1", |o| o.mmap_mib = (1 << 16) + 1),
+            ("rate_limit_timeout 0", |o| {
+                o.rate_limit_timeout = Duration::ZERO
+            }),
+            ("rate_limit_timeout 1 h + 1 ns", |o| {
+                o.rate_limit_timeout = MAX_INTERVAL + Duration::from_nanos(1)
+            }),
+        ];
+        let open = |set: Set| {
+            let mut o = Options::default();
+            set(&mut o);
+            TokenManager::open_with(":memory:", o)
+        };
+        for (what, set) in accepted {
+            assert!(open(set).is_ok(), "{what} refused");
+        }
+        for (what, set) in refused {
+            let e = open(set).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{what}: {e}");
+        }
+    }
+
     /// What a flush is sized by: every buffered item counts once in
     /// `len`; in `pressure` a buffered counter weighs 1/8 (mutants shard 5:
     /// the weights, and `len`, made constant passed every test).
