@@ -427,8 +427,10 @@ pub(crate) struct Inner {
     records: quick_cache::sync::Cache<String, Arc<CachedKey>>,
     pub clock: Arc<dyn Clock>,
     pending: Mutex<Pending>,
+    /// Wakes the flusher: a flush is wanted, upkeep is due, or it must stop.
     wake: Condvar,
-    stop: Mutex<bool>,
+    /// What the flusher is asked to do, read under the lock `wake` waits on.
+    asked: Mutex<Asked>,
     threshold: usize,
     /// Counters for `metrics()`.
     pub metrics: crate::metrics::Metrics,
@@ -486,7 +488,7 @@ impl Inner {
             records: quick_cache::sync::Cache::new(options.key_cache_size),
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
-            stop: Mutex::new(false),
+            asked: Mutex::new(Asked::default()),
             metrics: Default::default(),
             signals: Default::default(),
             limiter: crate::ratelimit::RateLimiter::new(options.max_buckets),
@@ -512,7 +514,7 @@ impl Inner {
 
     /// Stops the flusher thread and writes what is left.
     fn shut_down(&self) {
-        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.asked.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
         self.wake.notify_all();
         let handle = self
             .flusher
@@ -606,6 +608,9 @@ impl Inner {
             self.flush()
         } else {
             if n >= self.threshold {
+                // Asked under the lock, so a flusher busy elsewhere (not
+                // waiting, the notification lost) still sees it.
+                self.asked.lock().unwrap_or_else(|e| e.into_inner()).flush = true;
                 self.wake.notify_one();
             }
             Ok(())
@@ -1053,28 +1058,28 @@ const BUCKET_PURGE: Duration = Duration::from_secs(60);
 const DUE_SCAN: Duration = Duration::from_secs(60);
 
 fn flush_loop(inner: &Inner, interval: Duration) {
-    let mut stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
+    let mut asked = inner.asked.lock().unwrap_or_else(|e| e.into_inner());
     let mut last_flush = Instant::now();
     let mut last_purge = Instant::now();
     // The first look for keys due for rotation comes a few seconds after start.
     let mut next_due_scan = Instant::now() + Duration::from_secs(2);
     let mut due_since: Option<i64> = None;
     loop {
-        if *stop {
+        if !asked.stop && !asked.flush {
+            asked = inner
+                .wake
+                .wait_timeout(asked, interval.min(CHECKPOINT_POLL))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if asked.stop {
             return;
         }
-        let (guard, waited) = inner
-            .wake
-            .wait_timeout(stop, interval.min(CHECKPOINT_POLL))
-            .unwrap_or_else(|e| e.into_inner());
-        stop = guard;
-        if *stop {
-            return;
-        }
-        drop(stop);
-        // Woken (a threshold was passed) or the interval is over: flush. A
-        // failed flush keeps its data buffered and is retried next time.
-        if !waited.timed_out() || last_flush.elapsed() >= interval {
+        let wanted = std::mem::take(&mut asked.flush);
+        drop(asked);
+        // A threshold was passed or the interval is over: flush. A failed
+        // flush keeps its data buffered and is retried next time.
+        if wanted || last_flush.elapsed() >= interval {
             let _ = inner.flush();
             last_flush = Instant::now();
         }
@@ -1112,8 +1117,17 @@ fn flush_loop(inner: &Inner, interval: Duration) {
                 .write_relaxed(|tx| tx.rates().purge_buckets(now_us));
             last_purge = Instant::now();
         }
-        stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
+        asked = inner.asked.lock().unwrap_or_else(|e| e.into_inner());
     }
+}
+
+/// What the flusher thread is asked to do.
+#[derive(Default)]
+struct Asked {
+    /// Write what is buffered now (a threshold was passed).
+    flush: bool,
+    /// Stop (the manager is closing).
+    stop: bool,
 }
 
 impl Drop for TokenManager {
@@ -1317,6 +1331,36 @@ mod tests {
         assert_eq!(tm.inner().pending.lock().unwrap().len(), 0);
         let totals = tm.usage_summary(&Default::default()).unwrap();
         assert_eq!(totals.iter().map(|t| t.records).sum::<u64>(), 40);
+    }
+
+    /// Passing `flush_threshold` gets what is buffered written by the
+    /// flusher long before the interval; under the threshold nothing asks
+    /// for it. (The request is a flag read under the flusher's lock: a bare
+    /// wake-up sent while the flusher was busy elsewhere was lost, and the
+    /// buffer then waited for the interval or the next push.)
+    #[test]
+    fn passing_the_threshold_asks_the_flusher_to_write() {
+        let o = Options {
+            flush_interval: Duration::from_secs(3600),
+            flush_threshold: 4,
+            ..Default::default()
+        };
+        let tm = TokenManager::open_with(":memory:", o).unwrap();
+        let inner = tm.inner();
+        for round in 0..20 {
+            for i in 0..3 {
+                inner.defer_failure(event(round * 10 + i)).unwrap();
+                assert!(!inner.asked.lock().unwrap().flush, "under the threshold");
+            }
+            inner.defer_failure(event(round * 10 + 3)).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while inner.pending.lock().unwrap().len() > 0 {
+                assert!(Instant::now() < deadline, "round {round}: not flushed");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let audited = tm.list_audit(&Default::default()).unwrap().items.len();
+        assert_eq!(audited, 80);
     }
 
     /// Each numeric option is accepted at both ends of its documented range
