@@ -1151,6 +1151,15 @@ mod tests {
         assert_send_sync::<TokenManager>();
     }
 
+    /// A manager's debug form names it and shows nothing it holds: not the
+    /// master key, not the path or URL (which may carry a password).
+    #[test]
+    fn debug_shows_no_state() {
+        let o = Options::default().master_key(&[7u8; 32]).unwrap();
+        let tm = TokenManager::open_with(":memory:", o).unwrap();
+        assert_eq!(format!("{tm:?}"), "TokenManager { .. }");
+    }
+
     /// The no-inline-flush flag holds only inside the call and is restored
     /// after it, nested or not, even when the call panics (mutants shard 4:
     /// the restoring `drop` made a no-op passed every test, leaving a

@@ -78,4 +78,39 @@ fn a_forked_child_reopens_and_loses_nothing() {
     assert!(ids.contains(&"parent-1".to_string()) && ids.contains(&"child-1".to_string()));
     // The parent still works, its flusher included.
     assert!(tm.verify_key(&created.key, &[]).unwrap().valid);
+
+    // A child that cannot open the database again answers the error on
+    // every call (writing and reading nothing) and opens it on a later call
+    // once it can.
+    let moved = dir.path().with_extension("moved");
+    // SAFETY: as above.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::fs::rename(dir.path(), &moved).unwrap();
+            for _ in 0..2 {
+                let e = tm.get_key(&created.record.id).unwrap_err();
+                assert!(e.message().contains("forked child failed"), "{e}");
+                let e = tm.record_usage(&report("child-2")).and_then(|_| tm.flush());
+                assert!(e.is_err());
+            }
+            std::fs::rename(&moved, dir.path()).unwrap();
+            // The parent's last use is still in the parent's buffer.
+            let k = tm.get_key(&created.record.id).unwrap();
+            assert_eq!(k.usage_count, 8);
+            0
+        }))
+        .unwrap_or(1);
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "child did not exit");
+    assert_eq!(libc::WEXITSTATUS(status), 0, "child failed");
+    assert!(dir.path().exists());
+    tm.flush().unwrap();
+    assert_eq!(tm.get_key(&created.record.id).unwrap().usage_count, 9);
+    let usage = tm.export_usage(&UsageQuery::default()).unwrap().items;
+    assert_eq!(usage.len(), 2, "nothing of the failed child's written");
 }
