@@ -744,7 +744,7 @@ itk_status itk_ratelimiter_open(const char *options_json, struct itk_ratelimiter
 void itk_ratelimiter_free(struct itk_ratelimiter *rl);
 
 /**
- * Checks one request of `key` against `limits_json` (an array of
+ * Checks one request of `key` (1–512 bytes) against `limits_json` (an array of
  * `{"name", "count", "period_ms", "burst"}`) at `now_ms` (in-process
  * limiters; a Redis limiter uses the server's clock and ignores it),
  * all-or-nothing; counts it only if `consume` and allowed. Writes the decision

@@ -861,7 +861,7 @@ export interface RateLimiterOptions {
 /** Rate limiter: GCRA buckets per key and named limit, in this process (default), on Redis (`store`) or in a manager's store (`manager`). */
 export declare class RateLimiter {
   constructor(options?: RateLimiterOptions | number)
-  /** Counts one request of `key` against every limit (default: the constructor's), all-or-nothing. */
+  /** Counts one request of `key` (1–512 bytes) against every limit (default: the constructor's), all-or-nothing. */
   check(key: string, limits?: Limit[], nowMs?: number): RateDecision
   /** Answers as `check` would, without counting. */
   peek(key: string, limits?: Limit[], nowMs?: number): RateDecision

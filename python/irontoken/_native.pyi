@@ -576,7 +576,9 @@ class RateLimiter:
         key: str,
         limits: Optional[Sequence[Mapping[str, Any]]] = None,
         now_ms: Optional[int] = None,
-    ) -> "RateDecision": ...
+    ) -> "RateDecision":
+        """Counts one request of `key` (1-512 bytes) against every limit, all-or-nothing."""
+        ...
     def peek(
         self,
         key: str,

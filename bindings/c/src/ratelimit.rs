@@ -69,7 +69,7 @@ pub unsafe extern "C" fn itk_ratelimiter_free(rl: *mut itk_ratelimiter) {
     unsafe { release(rl) }
 }
 
-/// Checks one request of `key` against `limits_json` (an array of
+/// Checks one request of `key` (1–512 bytes) against `limits_json` (an array of
 /// `{"name", "count", "period_ms", "burst"}`) at `now_ms` (in-process
 /// limiters; a Redis limiter uses the server's clock and ignores it),
 /// all-or-nothing; counts it only if `consume` and allowed. Writes the decision
