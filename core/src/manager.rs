@@ -450,6 +450,8 @@ pub(crate) struct Inner {
     generation: u64,
     /// The thread that writes buffered data in the background.
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Held by a flush from taking the buffer to its last commit.
+    flushing: Mutex<()>,
 }
 
 impl Inner {
@@ -499,6 +501,7 @@ impl Inner {
             default_rotation_period: options.default_rotation_period,
             generation,
             flusher: Mutex::new(None),
+            flushing: Mutex::new(()),
         });
         // Upkeep due between polls (a WAL past its checkpoint threshold)
         // wakes the flusher at once. A caller that commits holds the state,
@@ -646,6 +649,9 @@ impl Inner {
     /// a failed transaction held stays buffered. Nothing buffered: no
     /// transaction (the write lock is shared with every process on the file).
     pub fn flush(&self) -> Result<()> {
+        // One at a time: a flush must not answer while another (the
+        // flusher's, say) still writes entries buffered before it was called.
+        let _one = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             if p.len() == 0 {

@@ -719,3 +719,52 @@ fn a_failed_flush_loses_no_uses() {
     let fresh = TokenManager::open(&path).unwrap();
     assert_eq!(fresh.get_key(&c.record.id).unwrap().usage_count, 5);
 }
+
+/// `flush()` answers only once what was buffered before it is written,
+/// even when another thread's flush (the flusher's, say) took the buffer
+/// first and still waits for the write lock: a summary or a read by another
+/// process right after `flush()` sees every use. (`flush()` used to find
+/// the buffer empty and answer at once; a PostgreSQL test under load then
+/// read 0 uses where 3 were flushed.)
+#[test]
+fn flush_waits_for_a_flush_already_under_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inflight.db");
+    let path = path.to_str().unwrap().to_string();
+    let tm = TokenManager::open_with(
+        &path,
+        Options::default()
+            .busy_timeout(Duration::from_secs(20))
+            .flush_interval(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    let c = tm
+        .create_key(&NewKey {
+            owner: "f".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for _ in 0..3 {
+        assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
+    }
+    let other = rusqlite_conn(&path);
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let released = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // The first flush takes the buffer and waits for the lock.
+        let first = s.spawn(|| tm.flush());
+        std::thread::sleep(Duration::from_millis(200));
+        let second = s.spawn(|| {
+            tm.flush().unwrap();
+            // Not before the first one's write could even start.
+            assert!(released.load(std::sync::atomic::Ordering::SeqCst));
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        released.store(true, std::sync::atomic::Ordering::SeqCst);
+        other.execute_batch("ROLLBACK").unwrap();
+        first.join().unwrap().unwrap();
+        second.join().unwrap();
+    });
+    let fresh = TokenManager::open(&path).unwrap();
+    assert_eq!(fresh.get_key(&c.record.id).unwrap().usage_count, 3);
+}
