@@ -682,6 +682,30 @@ fn verify_now_passes_on_errors_other_than_busy() {
     assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
 }
 
+/// A manager on a file in `dir` that flushes only when told to, with
+/// `busy` as its busy timeout, and a key with three uses buffered.
+fn three_buffered_uses(
+    dir: &tempfile::TempDir,
+    busy: Duration,
+) -> (String, TokenManager, irontoken::CreatedKey) {
+    let path = dir.path().join("buffered.db");
+    let path = path.to_str().unwrap().to_string();
+    let o = Options::default()
+        .busy_timeout(busy)
+        .flush_interval(Duration::from_secs(3600));
+    let tm = TokenManager::open_with(&path, o).unwrap();
+    let c = tm
+        .create_key(&NewKey {
+            owner: "b".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for _ in 0..3 {
+        assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
+    }
+    (path, tm, c)
+}
+
 /// A flush that fails (another process holds the write lock) keeps what it
 /// held: the uses it carried are added to the uses counted since, and the
 /// next flush writes them all (mutants shard 8: the restore's `+=` as `*=`
@@ -689,24 +713,7 @@ fn verify_now_passes_on_errors_other_than_busy() {
 #[test]
 fn a_failed_flush_loses_no_uses() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("restore.db");
-    let path = path.to_str().unwrap().to_string();
-    let tm = TokenManager::open_with(
-        &path,
-        Options::default()
-            .busy_timeout(Duration::from_millis(100))
-            .flush_interval(Duration::from_secs(3600)),
-    )
-    .unwrap();
-    let c = tm
-        .create_key(&NewKey {
-            owner: "r".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    for _ in 0..3 {
-        assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
-    }
+    let (path, tm, c) = three_buffered_uses(&dir, Duration::from_millis(100));
     let other = rusqlite_conn(&path);
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     assert_eq!(tm.flush().unwrap_err().kind(), ErrorKind::Busy);
@@ -729,24 +736,7 @@ fn a_failed_flush_loses_no_uses() {
 #[test]
 fn flush_waits_for_a_flush_already_under_way() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inflight.db");
-    let path = path.to_str().unwrap().to_string();
-    let tm = TokenManager::open_with(
-        &path,
-        Options::default()
-            .busy_timeout(Duration::from_secs(20))
-            .flush_interval(Duration::from_secs(3600)),
-    )
-    .unwrap();
-    let c = tm
-        .create_key(&NewKey {
-            owner: "f".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    for _ in 0..3 {
-        assert!(tm.verify_key(&c.key, &[]).unwrap().valid);
-    }
+    let (path, tm, c) = three_buffered_uses(&dir, Duration::from_secs(20));
     let other = rusqlite_conn(&path);
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let released = std::sync::atomic::AtomicBool::new(false);
