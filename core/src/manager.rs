@@ -452,6 +452,10 @@ pub(crate) struct Inner {
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// Held by a flush from taking the buffer to its last commit.
     flushing: Mutex<()>,
+    /// Writes that took buffered entries: begun, and ended (committed or
+    /// put back). While they differ, some entries are neither buffered nor
+    /// readable in the database.
+    carrying: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Inner {
@@ -502,6 +506,7 @@ impl Inner {
             generation,
             flusher: Mutex::new(None),
             flushing: Mutex::new(()),
+            carrying: Default::default(),
         });
         // Upkeep due between polls (a WAL past its checkpoint threshold)
         // wakes the flusher at once. A caller that commits holds the state,
@@ -542,16 +547,44 @@ impl Inner {
     }
 
     /// Remembers a record read at `revision` (its counters already including
-    /// this process's unflushed uses) and returns the entry.
-    pub fn cache_key(&self, record: KeyRecord, revision: i64) -> Arc<CachedKey> {
+    /// this process's unflushed uses) and returns the entry; remembers it
+    /// only if `keep` (see [`Self::carried_nothing_since`]).
+    pub fn cache_key(&self, record: KeyRecord, revision: i64, keep: bool) -> Arc<CachedKey> {
         let entry = Arc::new(CachedKey {
             revision,
             record,
             uses: std::sync::atomic::AtomicU64::new(0),
             last_use: std::sync::atomic::AtomicI64::new(i64::MIN),
         });
-        self.records.insert(entry.record.id.clone(), entry.clone());
+        if keep {
+            self.records.insert(entry.record.id.clone(), entry.clone());
+        }
         entry
+    }
+
+    /// Where writes of buffered entries stand: (begun, ended).
+    pub fn carry_marks(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.carrying[0].load(SeqCst), self.carrying[1].load(SeqCst))
+    }
+
+    /// True if no write of buffered entries was under way at any time since
+    /// `marks` were taken: a database read begun after them plus the buffer
+    /// read now counts every use exactly once. (Otherwise uses a flush took
+    /// may be in neither, and a record remembered from them would stay short.)
+    pub fn carried_nothing_since(&self, marks: (u64, u64)) -> bool {
+        marks.0 == marks.1 && self.carry_marks() == marks
+    }
+
+    /// Returns once no `flush` is under way.
+    pub fn wait_for_flush(&self) {
+        drop(self.flushing.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Counts a write of buffered entries as under way until the guard drops.
+    fn carry(&self) -> Carrying<'_> {
+        self.carrying[0].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Carrying(&self.carrying[1])
     }
 
     /// Buffers one successful use of key `id`; returns the uses of `id`
@@ -664,6 +697,7 @@ impl Inner {
                 return Ok(());
             }
         }
+        let _carrying = self.carry();
         let mut batch = self.take_batch();
         while batch.len() > 0 {
             let start = Instant::now();
@@ -704,6 +738,7 @@ impl Inner {
         if backlog > INLINE_MAX {
             self.flush()?;
         }
+        let _carrying = self.carry();
         let batch = self.take_batch();
         let result = self.db.write(|tx| {
             write_some(tx, &batch, None)?;
@@ -1127,6 +1162,15 @@ fn flush_loop(inner: &Inner, interval: Duration) {
     }
 }
 
+/// A write of buffered entries under way; ends when dropped.
+struct Carrying<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Carrying<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// What the flusher thread is asked to do.
 #[derive(Default)]
 struct Asked {
@@ -1376,6 +1420,54 @@ mod tests {
         }
         let audited = tm.list_audit(&Default::default()).unwrap().items.len();
         assert_eq!(audited, 80);
+    }
+
+    /// A record read while a flush carries its key's uses (taken from the
+    /// buffer, not yet committed) counts none of them; it answers that one
+    /// call but is not remembered, so the next verification reads again and
+    /// counts every use (it used to be cached and stay short by the flushed
+    /// uses until the key changed).
+    #[test]
+    fn a_record_read_while_a_flush_carries_its_uses_is_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("carry.db");
+        let path = path.to_str().unwrap();
+        let o = Options::default()
+            .busy_timeout(Duration::from_secs(20))
+            .flush_interval(Duration::from_secs(3600));
+        let tm = TokenManager::open_with(path, o).unwrap();
+        let c = tm
+            .create_key(&crate::NewKey {
+                owner: "c".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let uses = |tm: &TokenManager| {
+            let v = tm.verify_key(&c.key, &[]).unwrap();
+            assert!(v.valid);
+            v.record.unwrap().usage_count
+        };
+        for n in 1..=3 {
+            assert_eq!(uses(&tm), n);
+        }
+        tm.inner().records.clear(); // as if evicted
+        let other = rusqlite::Connection::open(path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        std::thread::scope(|s| {
+            let flush = s.spawn(|| tm.flush());
+            std::thread::sleep(Duration::from_millis(200));
+            // The flush holds the 3 uses and waits for the write lock.
+            assert!(!tm.inner().carried_nothing_since((0, 0)));
+            uses(&tm);
+            // A record read now waits for the flush and counts all 4.
+            let read = s.spawn(|| tm.get_key(&c.record.id).unwrap().usage_count);
+            std::thread::sleep(Duration::from_millis(100));
+            other.execute_batch("ROLLBACK").unwrap();
+            flush.join().unwrap().unwrap();
+            assert_eq!(read.join().unwrap(), 4);
+        });
+        assert_eq!(uses(&tm), 5);
+        assert_eq!(uses(&tm), 6);
     }
 
     /// Each numeric option is accepted at both ends of its documented range

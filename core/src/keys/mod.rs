@@ -520,6 +520,7 @@ impl TokenManager {
             }
         };
         let hash = hash_key(key);
+        let marks = inner.carry_marks();
         let found = inner.db.with(access, |c| {
             let mut found = None;
             c.keys().with_state_by_hash(&hash, &mut |st| {
@@ -532,7 +533,9 @@ impl TokenManager {
                     Some(entry) => entry,
                     None => match c.keys().get_by_seq(st.seq, now)? {
                         Some((r, rev)) if r.id == st.id => {
-                            inner.cache_key(self.with_pending(r), rev)
+                            let r = self.with_pending(r);
+                            let keep = inner.carried_nothing_since(marks);
+                            inner.cache_key(r, rev, keep)
                         }
                         _ => return Ok(()), // deleted in between
                     },
@@ -698,12 +701,31 @@ impl TokenManager {
         r
     }
 
+    /// Runs `read` (a database read plus this process's buffered uses)
+    /// again, behind the flush under way, when a write of buffered entries
+    /// ran meanwhile: its uses were then in neither place.
+    fn counted<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
+        for _ in 0..3 {
+            let inner = self.inner();
+            let marks = inner.carry_marks();
+            let v = read()?;
+            if inner.carried_nothing_since(marks) {
+                return Ok(v);
+            }
+            inner.wait_for_flush();
+        }
+        read()
+    }
+
     /// The record of key `id`.
     pub fn get_key(&self, id: &str) -> Result<KeyRecord> {
         check_id(id)?;
         let now = self.inner().now();
-        let r = self.inner().db.read_snapshot(|c| c.keys().get(id, now))?;
-        r.map(|r| self.with_pending(r)).ok_or_else(|| not_found(id))
+        let r = self.counted(|| {
+            let r = self.inner().db.read_snapshot(|c| c.keys().get(id, now))?;
+            Ok(r.map(|r| self.with_pending(r)))
+        })?;
+        r.ok_or_else(|| not_found(id))
     }
 
     /// One page of key records, oldest first, filtered by owner and status.
@@ -712,16 +734,18 @@ impl TokenManager {
         let limit = page_limit(filter.limit)?;
         let after = parse_cursor(&filter.cursor, 0)?;
         let now = self.inner().now();
-        let mut page = self
-            .inner()
-            .db
-            .read_snapshot(|c| c.keys().list(filter, limit, after, now))?;
-        page.items = page
-            .items
-            .into_iter()
-            .map(|r| self.with_pending(r))
-            .collect();
-        Ok(page)
+        self.counted(|| {
+            let mut page = self
+                .inner()
+                .db
+                .read_snapshot(|c| c.keys().list(filter, limit, after, now))?;
+            page.items = page
+                .items
+                .into_iter()
+                .map(|r| self.with_pending(r))
+                .collect();
+            Ok(page)
+        })
     }
 
     /// Changes name, description, scopes, metadata or expiry of key `id`.
