@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -134,4 +134,65 @@ def test_nul_in_lookups_and_filters_is_invalid_argument() -> None:
             call()
     c = tm.create_key("o", metadata={"k\x00": "v\x00"})
     assert tm.get_key(c.record.id).metadata == {"k\x00": "v\x00"}
+    tm.close()
+
+
+
+def test_flush_waits_for_a_flush_under_way_and_reads_count_every_use(tmp_path: Any) -> None:
+    """While the background writer holds uses it took from the buffer (here:
+    waiting for the write lock another process holds), `flush()` does not
+    answer early and `get_key` does not count them as missing."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    path = str(tmp_path / "inflight.db")
+    tm = TokenManager(path, busy_timeout_ms=20000, flush_interval_ms=3600000)
+    c = tm.create_key("f")
+    for _ in range(3):
+        assert tm.verify_key(c.key)
+    # Another process: two SQLite libraries in one process do not see each
+    # other's POSIX locks, so the holder cannot be this process.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE')\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "c.execute('ROLLBACK')\n",
+            path,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    released = threading.Event()
+    seen: Dict[str, Any] = {}
+
+    def second() -> None:
+        tm.flush()
+        seen["released before the second flush answered"] = released.is_set()
+
+    def read() -> None:
+        seen["uses read during the flush"] = tm.get_key(c.record.id).usage_count
+
+    first = threading.Thread(target=tm.flush)
+    first.start()
+    time.sleep(0.2)
+    assert first.is_alive()  # it has taken the buffer and waits for the lock
+    threads = [threading.Thread(target=second), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    released.set()
+    holder.communicate("release\n", timeout=30)
+    for t in [first, *threads]:
+        t.join()
+    assert seen == {"released before the second flush answered": True, "uses read during the flush": 3}
+    assert TokenManager(path).get_key(c.record.id).usage_count == 3
     tm.close()
