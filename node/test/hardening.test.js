@@ -115,3 +115,38 @@ test('a NUL in a lookup or a filter is INVALID_ARGUMENT on every store', () => {
   assert.deepEqual(tm.getKey(c.record.id).metadata, { 'k\u0000': 'v\u0000' })
   tm.close()
 })
+
+test('flush waits for a flush under way, and getKey meanwhile counts every use', async () => {
+  // The write lock is held by another process (a Python sqlite3 one: two
+  // SQLite libraries in one process do not see each other's POSIX locks),
+  // which lets it go 600 ms after taking it.
+  const { spawn } = require('node:child_process')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'itk-inflight-'))
+  const db = path.join(dir, 'inflight.db')
+  const tm = new TokenManager(db, { busyTimeoutMs: 20000, flushIntervalMs: 3600000 })
+  const c = tm.createKey({ owner: 'f' })
+  for (let i = 0; i < 3; i++) assert.ok(tm.verifyKey(c.key).valid)
+  const holder = spawn(process.env.PYTHON || 'python3', [
+    '-c',
+    "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\ntime.sleep(0.6)\nc.execute('ROLLBACK')\nprint('released', flush=True)\n",
+    db,
+  ])
+  let out = ''
+  const said = (word) =>
+    new Promise((resolve) => {
+      const look = () => (out.includes(word) ? resolve() : setTimeout(look, 5))
+      look()
+    })
+  holder.stdout.on('data', (d) => (out += d))
+  await said('locked')
+  const first = tm.flushAsync() // takes the buffer on the pool, waits for the lock
+  await new Promise((r) => setTimeout(r, 150))
+  // Synchronous: blocks this thread until the first flush has written.
+  assert.equal(tm.getKey(c.record.id).usageCount, 3)
+  tm.flush()
+  await first
+  await said('released')
+  assert.equal(new TokenManager(db).getKey(c.record.id).usageCount, 3)
+  tm.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+})
