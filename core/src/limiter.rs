@@ -58,16 +58,14 @@ impl TokenManager {
         consume: bool,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
-        crate::ratelimit::validate_key(key)?;
-        if limits.is_empty() {
-            return Err(Error::invalid("no limits given"));
-        }
-        Limit::validate_list(limits)?;
+        crate::ratelimit::validate_request(key, limits)?;
         let inner = self.inner();
         let answer = match &inner.rates {
             Rates::Local => {
                 let now_ms = inner.clock.monotonic_ms();
-                return inner.limiter.decide_into(key, limits, now_ms, consume, out);
+                return Ok(inner
+                    .limiter
+                    .decide_checked(key, limits, now_ms, consume, out));
             }
             Rates::Store => {
                 let now_ms = inner.clock.now_ms();
@@ -209,8 +207,7 @@ impl SharedLimiter {
                 "now_ms applies to in-process limits only: Redis decides on its own clock",
             ));
         }
-        crate::ratelimit::validate_key(key)?;
-        Limit::validate_list(limits)?;
+        crate::ratelimit::validate_request(key, limits)?;
         let answer = redis.decide_into(key, limits, consume, out);
         fail_open_or(
             answer,

@@ -34,6 +34,15 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks one request's key and limits, as every store takes them.
+pub(crate) fn validate_request(key: &str, limits: &[Limit]) -> Result<()> {
+    validate_key(key)?;
+    if limits.is_empty() {
+        return Err(Error::invalid("no limits given"));
+    }
+    Limit::validate_list(limits)
+}
+
 /// Where a manager keeps rate-limit state (its option `rate_limit_store`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RateLimitStore {
@@ -260,6 +269,11 @@ impl RateLimiter {
     pub fn check_one(&self, key: &str, limit: &Limit, now_ms: i64) -> Result<Verdict> {
         validate_key(key)?;
         limit.validate()?;
+        Ok(self.count_one(key, limit, now_ms))
+    }
+
+    /// [`RateLimiter::check_one`] for a key and limit already checked.
+    fn count_one(&self, key: &str, limit: &Limit, now_ms: i64) -> Verdict {
         let now = now_ms.saturating_mul(1000);
         let (shard, id) = self.locate(key);
         let bucket = id(&limit.name);
@@ -272,12 +286,12 @@ impl RateLimiter {
             self.store(&mut shard, now, [(bucket, step.tat)]);
         }
         let (remaining, reset_ms) = step.after(wait == 0, now);
-        Ok(Verdict {
+        Verdict {
             allowed: wait == 0,
             remaining,
             retry_after_ms: (wait as u64).div_ceil(1000),
             reset_ms,
-        })
+        }
     }
 
     /// Number of buckets held.
@@ -341,17 +355,26 @@ impl RateLimiter {
         consume: bool,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
-        validate_key(key)?;
-        if limits.is_empty() {
-            return Err(Error::invalid("no limits given"));
-        }
-        Limit::validate_list(limits)?;
+        validate_request(key, limits)?;
+        Ok(self.decide_checked(key, limits, now_ms, consume, out))
+    }
+
+    /// [`RateLimiter::decide_into`] for a key and limits already checked
+    /// (the manager checks them once for every store).
+    pub(crate) fn decide_checked(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        now_ms: i64,
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> (bool, u64) {
         out.clear();
         if consume && let [one] = limits {
             // One limit: no intermediate allocation.
-            let v = self.check_one(key, one, now_ms)?;
+            let v = self.count_one(key, one, now_ms);
             out.push(v);
-            return Ok((v.allowed, v.retry_after_ms));
+            return (v.allowed, v.retry_after_ms);
         }
         let (shard, id) = self.locate(key);
         let buckets: Vec<u64> = limits.iter().map(|l| id(&l.name)).collect();
@@ -365,7 +388,7 @@ impl RateLimiter {
         if !writes.is_empty() {
             self.store(&mut shard, now, writes);
         }
-        Ok(answer)
+        answer
     }
 }
 
