@@ -52,7 +52,7 @@ function mapError(e) {
 }
 
 const { TokenManager, CreatedKey } = native
-const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterCheck, rateLimiterBuffer } = native
+const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterChecker, rateLimiterBuffer } = native
 
 for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
   Object.getOwnPropertyNames(p).map((n) => [p, n]),
@@ -528,6 +528,7 @@ class RateLimiter {
   #names
   #buf
   #shared
+  #check
 
   /**
    * `new RateLimiter({ limits, maxBuckets, store, failOpen, timeoutMs, manager })`;
@@ -558,6 +559,8 @@ class RateLimiter {
     this.#names = limits === undefined ? undefined : limits.map((l) => l.name)
     this.#buf = new Float64Array(1 + 2 * Math.max(1, limits ? limits.length : 1))
     this.#shared = limits === undefined ? undefined : rateLimiterBuffer(this.#native)
+    // check(key) bound to this limiter: a native function of one argument.
+    this.#check = limits === undefined ? undefined : rateLimiterChecker(this.#native)
   }
 
   /** Counts one request of `key` against every limit, all-or-nothing. */
@@ -566,7 +569,7 @@ class RateLimiter {
       // The hot path: the limiter's limits, the system clock.
       let allowed
       try {
-        allowed = rateLimiterCheck(this.#native, key)
+        allowed = this.#check(key)
       } catch (e) {
         throw mapError(e)
       }

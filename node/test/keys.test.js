@@ -507,6 +507,57 @@ test('every limiter refuses empty and long keys and a limit name given twice', (
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
+test('check(key) on a limiter with its own limits reads the key as the general path does', () => {
+  // check(key) is a plain Node-API function reading the key into a buffer;
+  // check(key, limits) and peek go through napi-rs. Same bytes, same bucket,
+  // same refusals.
+  const { RateLimiter } = require('..')
+  const one = [{ name: 'perHour', count: 1, periodMs: 3_600_000 }]
+  const fast = new RateLimiter({ limits: one })
+  const accepted = [
+    'k',
+    'k'.repeat(512),
+    'k'.repeat(510) + 'é', // 512 bytes
+    'k'.repeat(508) + '😀', // 512 bytes, a surrogate pair
+    'a\u0000b',
+    'lone\ud800', // read as U+FFFD by both paths
+    'ключ',
+  ]
+  for (const key of accepted) {
+    assert.equal(fast.check(key).allowed, true, key.length)
+    const after = fast.peek(key)
+    assert.equal(after.allowed, false, `the general path sees the same bucket (${key.length})`)
+    assert.equal(after.limits[0].remaining, 0)
+    assert.equal(fast.check(key).allowed, false)
+  }
+  assert.equal(fast.peek('lone\ufffd').allowed, false, 'a lone surrogate is U+FFFD on both paths')
+  const refused = [
+    '',
+    'k'.repeat(513),
+    'k'.repeat(511) + 'é', // 513 bytes
+    'k'.repeat(509) + '😀', // 513 bytes
+    'k'.repeat(100_000),
+  ]
+  for (const key of refused) {
+    assert.throws(() => fast.check(key), (e) => e.code === 'INVALID_ARGUMENT' && /1-512 bytes/.test(e.message), String(key.length))
+  }
+  for (const key of [undefined, null, 5, {}, ['k'], Buffer.from('k'), Symbol('k')]) {
+    assert.throws(
+      () => fast.check(key),
+      (e) => e instanceof Error && e.code === 'INVALID_ARGUMENT' && e.message.startsWith('INVALID_ARGUMENT: '),
+      typeof key,
+    )
+  }
+  assert.throws(() => fast.check(), { code: 'INVALID_ARGUMENT' })
+  // Many limiters made and dropped: each check function holds its limiter
+  // until both are collected; the answers of one never reach another.
+  for (let i = 0; i < 2000; i++) {
+    const rl = new RateLimiter({ limits: one })
+    assert.equal(rl.check('same').allowed, true)
+    assert.equal(rl.check('same').allowed, false)
+  }
+})
+
 test('metrics in Prometheus text format', () => {
   const tm = manager()
   const c = tm.createKey({ owner: 'm' })

@@ -49,7 +49,7 @@ pub struct Limiter {
     inner: LimiterBackend,
     /// Limits given to the constructor, parsed once.
     limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
-    /// The answers of `rateLimiterCheck` (f64 bits), which JS reads through a
+    /// The answers of `rateLimiterChecker`'s function (f64 bits), which JS reads through a
     /// Float64Array over the same memory (`rateLimiterBuffer`): shared, so it
     /// lives until both the limiter and the array are gone.
     out: Arc<[std::sync::atomic::AtomicU64]>,
@@ -102,7 +102,7 @@ pub fn rate_limiter_new(
     limits: Option<Value>,
     options: Option<LimiterOptions>,
     manager: Option<&TokenManager>,
-) -> Result<External<Limiter>, Code> {
+) -> Result<External<Arc<Limiter>>, Code> {
     let n = int(max_buckets, "maxBuckets")?.unwrap_or(1_000_000);
     let n = usize::try_from(n)
         .ok()
@@ -147,19 +147,19 @@ pub fn rate_limiter_new(
         }
     };
     let slots = 1 + 2 * limits.as_ref().map_or(0, |l: &Arc<[_]>| l.len());
-    Ok(External::new(Limiter {
+    Ok(External::new(Arc::new(Limiter {
         inner,
         limits,
         out: (0..slots)
             .map(|_| std::sync::atomic::AtomicU64::new(0))
             .collect(),
-    }))
+    })))
 }
 
-/// The Float64Array `rateLimiterCheck` writes its answers into: retryAfterMs,
+/// The Float64Array `rateLimiterChecker`'s function writes its answers into: retryAfterMs,
 /// then remaining and resetMs of each of the limiter's limits.
 #[napi(catch_unwind)]
-pub fn rate_limiter_buffer(rl: &External<Limiter>) -> Float64Array {
+pub fn rate_limiter_buffer(rl: &External<Arc<Limiter>>) -> Float64Array {
     let shared = rl.out.clone();
     let ptr = shared.as_ptr() as *mut f64;
     let len = shared.len();
@@ -169,25 +169,165 @@ pub fn rate_limiter_buffer(rl: &External<Limiter>) -> Float64Array {
     unsafe { Float64Array::with_external_data(ptr, len, move |_, _| drop(shared)) }
 }
 
-/// `check(key)` with the limiter's limits and the system clock: counts one
-/// request of `key` and writes the answer into `rateLimiterBuffer`'s array;
-/// returns whether it is allowed. The hot path: two arguments.
-#[napi(catch_unwind)]
-pub fn rate_limiter_check(rl: &External<Limiter>, key: String) -> Result<bool, Code> {
-    use std::sync::atomic::Ordering::Relaxed;
-    let Some(limits) = &rl.limits else {
-        return Err(invalid(
-            "no limits: give them to new RateLimiter({ limits }) or to check()",
-        ));
+impl Limiter {
+    /// Counts one request of `key` against the limiter's limits, writes the
+    /// answer into `out` and returns whether it is allowed.
+    fn check(&self, key: &str) -> std::result::Result<bool, CoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(limits) = &self.limits else {
+            return Err(CoreError::invalid(
+                "no limits: give them to new RateLimiter({ limits }) or to check()",
+            ));
+        };
+        thread_local! {
+            /// The verdicts of the last check on this thread (no allocation per call).
+            static VERDICTS: std::cell::RefCell<Vec<irontoken::ratelimit::Verdict>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let put = |i: usize, v: f64| self.out[i].store(v.to_bits(), Relaxed);
+        VERDICTS.with_borrow_mut(|verdicts| {
+            let (allowed, retry_after_ms) =
+                self.inner.decide_into(key, limits, None, true, verdicts)?;
+            write_answer(retry_after_ms, verdicts, put);
+            Ok(allowed)
+        })
+    }
+}
+
+/// `check(key)` as a native function bound to this limiter, taking the key
+/// alone: the hot path of `RateLimiter.check`. It is a plain Node-API
+/// callback: napi-rs's argument machinery (borrow scopes, tagged externals,
+/// a `String` per call) cost more than the check itself.
+#[napi(catch_unwind, ts_return_type = "(key: string) => boolean")]
+pub fn rate_limiter_checker(
+    env: Env,
+    rl: &External<Arc<Limiter>>,
+) -> Result<Unknown<'static>, Code> {
+    use napi::sys;
+    let share = Arc::into_raw(Arc::clone(rl)) as *mut std::ffi::c_void;
+    let mut f = std::ptr::null_mut();
+    let name = "check";
+    // SAFETY: `share` is one count of the Arc, given back by `drop_share`
+    // when the function is collected (or right here if it cannot be made);
+    // `check_callback` only borrows it while the function is alive.
+    unsafe {
+        let made = sys::napi_create_function(
+            env.raw(),
+            name.as_ptr().cast(),
+            name.len() as isize,
+            Some(check_callback),
+            share,
+            &mut f,
+        );
+        if made != sys::Status::napi_ok
+            || sys::napi_add_finalizer(
+                env.raw(),
+                f,
+                share,
+                Some(drop_share),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            ) != sys::Status::napi_ok
+        {
+            drop(Arc::from_raw(share as *const Limiter));
+            return Err(napi::Error::new(
+                Code("INTERNAL"),
+                "INTERNAL: could not make the check function".to_string(),
+            ));
+        }
+        Unknown::from_napi_value(env.raw(), f)
+            .map_err(|e| napi::Error::new(Code("INTERNAL"), e.reason))
+    }
+}
+
+/// Gives back the limiter share a checker function held.
+unsafe extern "C" fn drop_share(
+    _env: napi::sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `data` is the share `rate_limiter_checker` made, dropped once.
+    drop(unsafe { Arc::from_raw(data as *const Limiter) });
+}
+
+/// Longest rate-limit key read by `check_callback`, in bytes; a longer key
+/// is refused (the core's bound is 512), so a stack buffer one byte over it
+/// tells a longer key by its length.
+const KEY_BUFFER: usize = irontoken::ratelimit::MAX_KEY_LEN + 8;
+
+/// The checker's Node-API callback: `fn(key)`, the limiter in `data`.
+unsafe extern "C" fn check_callback(
+    env: napi::sys::napi_env,
+    info: napi::sys::napi_callback_info,
+) -> napi::sys::napi_value {
+    use napi::sys;
+    let mut argc = 1usize;
+    let mut argv = [std::ptr::null_mut(); 1];
+    let mut data = std::ptr::null_mut();
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); KEY_BUFFER];
+    let mut len = 0usize;
+    // SAFETY: the arguments are those Node-API documents; `data` is the share
+    // `rate_limiter_checker` attached, alive while the function is.
+    let answer = unsafe {
+        if sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            std::ptr::null_mut(),
+            &mut data,
+        ) != sys::Status::napi_ok
+            || data.is_null()
+        {
+            return throw(env, "INTERNAL", "INTERNAL: no limiter");
+        }
+        if sys::napi_get_value_string_utf8(
+            env,
+            argv[0],
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut len,
+        ) != sys::Status::napi_ok
+        {
+            return throw(
+                env,
+                "INVALID_ARGUMENT",
+                "INVALID_ARGUMENT: a rate-limit key must be a string",
+            );
+        }
+        let rl = &*(data as *const Limiter);
+        // V8 writes whole characters as UTF-8; a key cut at the buffer's end is
+        // longer than any key allowed, and refused as such by the check.
+        // SAFETY: Node-API wrote `len` bytes (at most the buffer less its NUL).
+        let written =
+            std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len.min(KEY_BUFFER - 1));
+        let key = String::from_utf8_lossy(written);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rl.check(&key)))
     };
-    let put = |i: usize, v: f64| rl.out[i].store(v.to_bits(), Relaxed);
-    let mut verdicts = Vec::with_capacity(limits.len());
-    let (allowed, retry_after_ms) = rl
-        .inner
-        .decide_into(&key, limits, None, true, &mut verdicts)
-        .map_err(err)?;
-    write_answer(retry_after_ms, &verdicts, put);
-    Ok(allowed)
+    match answer {
+        Ok(Ok(allowed)) => {
+            let mut v = std::ptr::null_mut();
+            // SAFETY: a boolean of this env.
+            unsafe { sys::napi_get_boolean(env, allowed, &mut v) };
+            v
+        }
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            // SAFETY: throwing on this env's thread.
+            unsafe { throw(env, e.code(), &msg) }
+        }
+        // SAFETY: as above.
+        Err(_) => unsafe { throw(env, "INTERNAL", "INTERNAL: the rate limiter panicked") },
+    }
+}
+
+/// Throws an Error with `code` and `msg`; returns no value.
+unsafe fn throw(env: napi::sys::napi_env, code: &str, msg: &str) -> napi::sys::napi_value {
+    let code = std::ffi::CString::new(code).unwrap_or_default();
+    let msg = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: NUL-terminated strings; `env` is the calling thread's.
+    unsafe { napi::sys::napi_throw_error(env, code.as_ptr(), msg.as_ptr()) };
+    std::ptr::null_mut()
 }
 
 /// Writes a rate-limit answer as the JS side reads it: retryAfterMs at 0,
@@ -211,7 +351,7 @@ fn write_answer(
 /// the request is allowed.
 #[napi(catch_unwind)]
 pub fn rate_limiter_decide(
-    rl: &External<Limiter>,
+    rl: &External<Arc<Limiter>>,
     key: String,
     consume: bool,
     now_ms: Option<f64>,
@@ -245,7 +385,7 @@ pub fn rate_limiter_decide(
 
 /// Number of buckets held in this process (0 for Redis or a manager).
 #[napi(catch_unwind)]
-pub fn rate_limiter_size(rl: &External<Limiter>) -> u32 {
+pub fn rate_limiter_size(rl: &External<Arc<Limiter>>) -> u32 {
     match &rl.inner {
         LimiterBackend::Shared(s) => s.len().min(u32::MAX as usize) as u32,
         LimiterBackend::Manager(_) => 0,

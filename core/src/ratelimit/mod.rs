@@ -199,8 +199,9 @@ const MAX_SPAN_MS: u64 = 100 * 366 * 86_400_000;
 
 /// Bucket id → theoretical arrival time (µs). The id is a 64-bit keyed hash
 /// of (key, limit name); a collision would merge two buckets, with odds of
-/// about n²/2⁶⁵ for n buckets (10⁻⁸ at a million).
-type Shard = HashMap<u64, i64>;
+/// about n²/2⁶⁵ for n buckets (10⁻⁸ at a million). The id is already a
+/// keyed hash, so the map uses it as it is.
+type Shard = HashMap<u64, i64, nohash_hasher::BuildNoHashHasher<u64>>;
 
 /// One limit's answer, without allocation (see [`RateLimiter::check_one`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +241,7 @@ impl RateLimiter {
     /// A limiter keeping about `max_buckets` buckets before evicting full ones.
     pub fn new(max_buckets: usize) -> Self {
         RateLimiter {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: Default::default(),
             max_per_shard: (max_buckets / SHARDS).max(16),
         }
