@@ -529,6 +529,7 @@ class RateLimiter {
   #buf
   #shared
   #check
+  #peek
 
   /**
    * `new RateLimiter({ limits, maxBuckets, store, failOpen, timeoutMs, manager })`;
@@ -559,8 +560,9 @@ class RateLimiter {
     this.#names = limits === undefined ? undefined : limits.map((l) => l.name)
     this.#buf = new Float64Array(1 + 2 * Math.max(1, limits ? limits.length : 1))
     this.#shared = limits === undefined ? undefined : rateLimiterBuffer(this.#native)
-    // check(key) bound to this limiter: a native function of one argument.
-    this.#check = limits === undefined ? undefined : rateLimiterChecker(this.#native)
+    // check(key) and peek(key) bound to this limiter: native functions of one argument.
+    this.#check = limits === undefined ? undefined : rateLimiterChecker(this.#native, true)
+    this.#peek = limits === undefined ? undefined : rateLimiterChecker(this.#native, false)
   }
 
   /** Counts one request of `key` against every limit, all-or-nothing. */
@@ -580,6 +582,15 @@ class RateLimiter {
 
   /** Answers as `check` would, without counting. */
   peek(key, limits, nowMs) {
+    if (limits === undefined && nowMs === undefined && this.#shared !== undefined) {
+      let allowed
+      try {
+        allowed = this.#peek(key)
+      } catch (e) {
+        throw mapError(e)
+      }
+      return this.#result(allowed, this.#names, this.#shared)
+    }
     return this.#decide(key, limits, nowMs, false)
   }
 

@@ -524,13 +524,16 @@ test('check(key) on a limiter with its own limits reads the key as the general p
     'ключ',
   ]
   for (const key of accepted) {
+    assert.equal(fast.peek(key).allowed, true, 'peek(key) counts nothing')
+    assert.deepEqual(fast.peek(key), fast.peek(key, one))
     assert.equal(fast.check(key).allowed, true, key.length)
-    const after = fast.peek(key)
+    const after = fast.peek(key, one)
     assert.equal(after.allowed, false, `the general path sees the same bucket (${key.length})`)
     assert.equal(after.limits[0].remaining, 0)
+    assert.equal(fast.peek(key).allowed, false)
     assert.equal(fast.check(key).allowed, false)
   }
-  assert.equal(fast.peek('lone\ufffd').allowed, false, 'a lone surrogate is U+FFFD on both paths')
+  assert.equal(fast.peek('lone\ufffd', one).allowed, false, 'a lone surrogate is U+FFFD on both paths')
   const refused = [
     '',
     'k'.repeat(513),
@@ -539,14 +542,18 @@ test('check(key) on a limiter with its own limits reads the key as the general p
     'k'.repeat(100_000),
   ]
   for (const key of refused) {
-    assert.throws(() => fast.check(key), (e) => e.code === 'INVALID_ARGUMENT' && /1-512 bytes/.test(e.message), String(key.length))
+    for (const call of [() => fast.check(key), () => fast.peek(key)]) {
+      assert.throws(call, (e) => e.code === 'INVALID_ARGUMENT' && /1-512 bytes/.test(e.message), String(key.length))
+    }
   }
   for (const key of [undefined, null, 5, {}, ['k'], Buffer.from('k'), Symbol('k')]) {
-    assert.throws(
-      () => fast.check(key),
-      (e) => e instanceof Error && e.code === 'INVALID_ARGUMENT' && e.message.startsWith('INVALID_ARGUMENT: '),
-      typeof key,
-    )
+    for (const call of [() => fast.check(key), () => fast.peek(key)]) {
+      assert.throws(
+        call,
+        (e) => e instanceof Error && e.code === 'INVALID_ARGUMENT' && e.message.startsWith('INVALID_ARGUMENT: '),
+        typeof key,
+      )
+    }
   }
   assert.throws(() => fast.check(), { code: 'INVALID_ARGUMENT' })
   // Many limiters made and dropped: each check function holds its limiter

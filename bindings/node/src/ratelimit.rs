@@ -170,9 +170,10 @@ pub fn rate_limiter_buffer(rl: &External<Arc<Limiter>>) -> Float64Array {
 }
 
 impl Limiter {
-    /// Counts one request of `key` against the limiter's limits, writes the
-    /// answer into `out` and returns whether it is allowed.
-    fn check(&self, key: &str) -> std::result::Result<bool, CoreError> {
+    /// Counts (`consume`) or peeks one request of `key` against the
+    /// limiter's limits, writes the answer into `out` and returns whether it
+    /// is allowed.
+    fn decide_own(&self, key: &str, consume: bool) -> std::result::Result<bool, CoreError> {
         use std::sync::atomic::Ordering::Relaxed;
         let Some(limits) = &self.limits else {
             return Err(CoreError::invalid(
@@ -186,28 +187,40 @@ impl Limiter {
         }
         let put = |i: usize, v: f64| self.out[i].store(v.to_bits(), Relaxed);
         VERDICTS.with_borrow_mut(|verdicts| {
-            let (allowed, retry_after_ms) =
-                self.inner.decide_into(key, limits, None, true, verdicts)?;
+            let (allowed, retry_after_ms) = self
+                .inner
+                .decide_into(key, limits, None, consume, verdicts)?;
             write_answer(retry_after_ms, verdicts, put);
             Ok(allowed)
         })
     }
 }
 
-/// `check(key)` as a native function bound to this limiter, taking the key
-/// alone: the hot path of `RateLimiter.check`. It is a plain Node-API
-/// callback: napi-rs's argument machinery (borrow scopes, tagged externals,
-/// a `String` per call) cost more than the check itself.
+/// What a checker function holds: its limiter and whether it counts.
+struct Bound {
+    limiter: Arc<Limiter>,
+    consume: bool,
+}
+
+/// `check(key)` (`consume`) or `peek(key)` as a native function bound to
+/// this limiter, taking the key alone: the hot path of `RateLimiter.check`.
+/// It is a plain Node-API callback: napi-rs's argument machinery (borrow
+/// scopes, tagged externals, a `String` per call) cost more than the check.
 #[napi(catch_unwind, ts_return_type = "(key: string) => boolean")]
 pub fn rate_limiter_checker(
     env: Env,
     rl: &External<Arc<Limiter>>,
+    consume: bool,
 ) -> Result<Unknown<'static>, Code> {
     use napi::sys;
-    let share = Arc::into_raw(Arc::clone(rl)) as *mut std::ffi::c_void;
+    let share = Box::into_raw(Box::new(Bound {
+        limiter: Arc::clone(rl),
+        consume,
+    }))
+    .cast::<std::ffi::c_void>();
     let mut f = std::ptr::null_mut();
-    let name = "check";
-    // SAFETY: `share` is one count of the Arc, given back by `drop_share`
+    let name = if consume { "check" } else { "peek" };
+    // SAFETY: `share` is owned by the function, given back by `drop_share`
     // when the function is collected (or right here if it cannot be made);
     // `check_callback` only borrows it while the function is alive.
     unsafe {
@@ -229,7 +242,7 @@ pub fn rate_limiter_checker(
                 std::ptr::null_mut(),
             ) != sys::Status::napi_ok
         {
-            drop(Arc::from_raw(share as *const Limiter));
+            drop(Box::from_raw(share.cast::<Bound>()));
             return Err(napi::Error::new(
                 Code("INTERNAL"),
                 "INTERNAL: could not make the check function".to_string(),
@@ -240,14 +253,14 @@ pub fn rate_limiter_checker(
     }
 }
 
-/// Gives back the limiter share a checker function held.
+/// Gives back what a checker function held.
 unsafe extern "C" fn drop_share(
     _env: napi::sys::napi_env,
     data: *mut std::ffi::c_void,
     _hint: *mut std::ffi::c_void,
 ) {
-    // SAFETY: `data` is the share `rate_limiter_checker` made, dropped once.
-    drop(unsafe { Arc::from_raw(data as *const Limiter) });
+    // SAFETY: `data` is the `Bound` `rate_limiter_checker` made, dropped once.
+    drop(unsafe { Box::from_raw(data.cast::<Bound>()) });
 }
 
 /// Longest rate-limit key read by `check_callback`, in bytes; a longer key
@@ -255,7 +268,7 @@ unsafe extern "C" fn drop_share(
 /// tells a longer key by its length.
 const KEY_BUFFER: usize = irontoken::ratelimit::MAX_KEY_LEN + 8;
 
-/// The checker's Node-API callback: `fn(key)`, the limiter in `data`.
+/// The checker's Node-API callback: `fn(key)`, its [`Bound`] in `data`.
 unsafe extern "C" fn check_callback(
     env: napi::sys::napi_env,
     info: napi::sys::napi_callback_info,
@@ -266,8 +279,8 @@ unsafe extern "C" fn check_callback(
     let mut data = std::ptr::null_mut();
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); KEY_BUFFER];
     let mut len = 0usize;
-    // SAFETY: the arguments are those Node-API documents; `data` is the share
-    // `rate_limiter_checker` attached, alive while the function is.
+    // SAFETY: the arguments are those Node-API documents; `data` is the
+    // `Bound` `rate_limiter_checker` attached, alive while the function is.
     let answer = unsafe {
         if sys::napi_get_cb_info(
             env,
@@ -295,14 +308,16 @@ unsafe extern "C" fn check_callback(
                 "INVALID_ARGUMENT: a rate-limit key must be a string",
             );
         }
-        let rl = &*(data as *const Limiter);
+        let bound = &*(data.cast::<Bound>());
         // V8 writes whole characters as UTF-8; a key cut at the buffer's end is
         // longer than any key allowed, and refused as such by the check.
         // SAFETY: Node-API wrote `len` bytes (at most the buffer less its NUL).
         let written =
             std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len.min(KEY_BUFFER - 1));
         let key = String::from_utf8_lossy(written);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rl.check(&key)))
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            bound.limiter.decide_own(&key, bound.consume)
+        }))
     };
     match answer {
         Ok(Ok(allowed)) => {
