@@ -410,6 +410,12 @@ export interface OpenOptions {
   durability?: 'full' | 'normal'
   busyTimeoutMs?: number
   flushIntervalMs?: number
+  /**
+   * Buffered entries that ask the background writer for an early flush
+   * (default 4096, 1 to 16777216; a key's use counter weighs 1/8). At eight
+   * times it, verification writes inline so memory stays bounded.
+   */
+  flushThreshold?: number
   /** Start a manual clock at this Unix time (tests); see `advanceClock`. */
   manualClockStart?: number
   /** Master key of managed signing keys, base64 or hex (>= 32 bytes); default: IRONTOKEN_MASTER_KEY. */

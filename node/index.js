@@ -567,31 +567,26 @@ class RateLimiter {
 
   /** Counts one request of `key` against every limit, all-or-nothing. */
   check(key, limits, nowMs) {
-    if (limits === undefined && nowMs === undefined && this.#shared !== undefined) {
-      // The hot path: the limiter's limits, the system clock.
-      let allowed
-      try {
-        allowed = this.#check(key)
-      } catch (e) {
-        throw mapError(e)
-      }
-      return this.#result(allowed, this.#names, this.#shared)
-    }
+    // The hot path: the limiter's limits, the system clock.
+    if (limits === undefined && nowMs === undefined && this.#shared !== undefined) return this.#own(this.#check, key)
     return this.#decide(key, limits, nowMs, true)
   }
 
   /** Answers as `check` would, without counting. */
   peek(key, limits, nowMs) {
-    if (limits === undefined && nowMs === undefined && this.#shared !== undefined) {
-      let allowed
-      try {
-        allowed = this.#peek(key)
-      } catch (e) {
-        throw mapError(e)
-      }
-      return this.#result(allowed, this.#names, this.#shared)
-    }
+    if (limits === undefined && nowMs === undefined && this.#shared !== undefined) return this.#own(this.#peek, key)
     return this.#decide(key, limits, nowMs, false)
+  }
+
+  // `check(key)` / `peek(key)` through the native function bound to this limiter.
+  #own(bound, key) {
+    let allowed
+    try {
+      allowed = bound(key)
+    } catch (e) {
+      throw mapError(e)
+    }
+    return this.#result(allowed, this.#names, this.#shared)
   }
 
   /** Number of buckets held. */

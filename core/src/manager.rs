@@ -241,6 +241,8 @@ pub struct OpenSettings {
     pub busy_timeout_ms: Option<u64>,
     /// Milliseconds between flushes of buffered counters (default 1000).
     pub flush_interval_ms: Option<u64>,
+    /// Buffered entries that ask for an early flush (default 4096).
+    pub flush_threshold: Option<usize>,
     /// Start a manual clock at this Unix time (tests); the system clock otherwise.
     pub manual_clock_start: Option<i64>,
     /// Master key for managed signing keys, base64 or hex (≥ 32 bytes);
@@ -283,6 +285,9 @@ impl OpenSettings {
         }
         if let Some(ms) = self.flush_interval_ms {
             o.flush_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.flush_threshold {
+            o.flush_threshold = n;
         }
         if let Some(t) = self.manual_clock_start {
             o = o.manual_clock(t);

@@ -612,6 +612,42 @@ test('cache and memory options are checked and used', () => {
   }
 })
 
+test('flushThreshold asks for an early flush: another manager sees the uses before close', async () => {
+  const dir = tmpdir()
+  const db = path.join(dir, 'f.db')
+  const uses = (ids) => {
+    const other = new TokenManager(db)
+    try {
+      return ids.reduce((n, id) => n + other.getKey(id).usageCount, 0)
+    } finally {
+      other.close()
+    }
+  }
+  for (const threshold of [1, undefined]) {
+    const opts = { flushIntervalMs: 3_600_000 }
+    if (threshold !== undefined) opts.flushThreshold = threshold
+    const tm = new TokenManager(db, opts)
+    const keys = tm.createKeys(Array.from({ length: 16 }, () => ({ owner: 'o' })))
+    for (const c of keys) assert.ok(tm.verifyKey(c.key).valid)
+    const ids = keys.map((c) => c.record.id)
+    if (threshold === undefined) {
+      // The default (4096 entries; a use counter weighs 1/8) asks for nothing yet.
+      await new Promise((r) => setTimeout(r, 300))
+      assert.equal(uses(ids), 0)
+    } else {
+      // Eight counters make one entry: at least the first eight get written.
+      const deadline = Date.now() + 10_000
+      while (uses(ids) < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      assert.ok(uses(ids) >= 8)
+    }
+    tm.close()
+    assert.equal(uses(ids), 16, 'close writes the rest')
+  }
+  for (const bad of [0, 2 ** 24 + 1, -1, 1.5, '8']) {
+    assert.throws(() => new TokenManager(db, { flushThreshold: bad }), { code: 'INVALID_ARGUMENT' }, String(bad))
+  }
+})
+
 test('verify results are plain JS data: readable after close, JSON and inspect like objects', async () => {
   const { VerifyResult } = require('..')
   const tm = manager()

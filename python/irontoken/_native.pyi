@@ -197,6 +197,7 @@ class TokenManager:
         durability: Optional[Literal["full", "normal"]] = None,
         busy_timeout_ms: Optional[int] = None,
         flush_interval_ms: Optional[int] = None,
+        flush_threshold: Optional[int] = None,
         manual_clock_start: Optional[int] = None,
         master_key: Optional[str] = None,
         rsa_key_bits: Optional[Literal[2048, 3072]] = None,

@@ -427,6 +427,43 @@ def test_cache_and_memory_options(tmp_path):
             TokenManager(db, **bad)  # type: ignore[arg-type]
 
 
+def test_flush_threshold_asks_for_an_early_flush(tmp_path):
+    """With a flush interval of an hour, only the threshold gets uses written
+    before close: a second manager on the file sees them."""
+    import time
+
+    db = str(tmp_path / "f.db")
+
+    def uses(ids: "list[str]") -> int:
+        other = TokenManager(db)
+        try:
+            return sum(other.get_key(i).usage_count for i in ids)
+        finally:
+            other.close()
+
+    for threshold in (1, None):
+        opts = {} if threshold is None else {"flush_threshold": threshold}
+        with TokenManager(db, flush_interval_ms=3_600_000, **opts) as tm:  # type: ignore[arg-type]
+            keys = tm.create_keys([{"owner": "o"}] * 16)
+            for c in keys:
+                assert tm.verify_key(c.key)
+            ids = [c.record.id for c in keys]
+            if threshold is None:
+                # The default (4096 entries; a counter weighs 1/8) asks for nothing yet.
+                time.sleep(0.3)
+                assert uses(ids) == 0
+            else:
+                # Eight counters make one entry: at least the first eight get written.
+                deadline = time.monotonic() + 10
+                while uses(ids) < 8 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert uses(ids) >= 8
+        assert uses(ids) == 16, "close writes the rest"
+    for bad in (0, (1 << 24) + 1, -1, True, 1.5):
+        with pytest.raises(InvalidArgumentError):
+            TokenManager(db, flush_threshold=bad)  # type: ignore[arg-type]
+
+
 def test_rate_limiter_with_limits_parsed_once():
     from irontoken import RateDecision, RateLimiter
 

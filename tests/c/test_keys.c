@@ -375,6 +375,59 @@ static void test_threads_and_file(const char *tmp) {
     itk_manager_free(m);
 }
 
+/* Sum of the usage counts of `ids` as a second manager on `path` reads them. */
+static double uses_of(const char *path, char **ids, int n) {
+    itk_manager *other = NULL;
+    double sum = 0;
+    CHECK(itk_manager_open(path, NULL, &other) == ITK_STATUS_OK);
+    for (int i = 0; i < n; i++) {
+        char *rec = NULL;
+        CHECK(itk_key_get(other, ids[i], &rec) == ITK_STATUS_OK);
+        mj *j = mj_parse(rec);
+        const mj *count = j ? mj_get(j, "usage_count") : NULL;
+        sum += count ? count->num : 0;
+        mj_free(j);
+        itk_string_free(rec);
+    }
+    itk_manager_free(other);
+    return sum;
+}
+
+/* flush_threshold: with a flush interval of an hour, only the threshold gets
+   uses written before the manager is freed. */
+static void test_flush_threshold(const char *tmp) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/c-flush-threshold.db", tmp);
+    remove(path);
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(path, "{\"flush_interval_ms\": 3600000, \"flush_threshold\": 1}", &m) == ITK_STATUS_OK);
+    char *ids[16], *keys[16];
+    for (int i = 0; i < 16; i++) {
+        keys[i] = create(m, "{\"owner\": \"flush\"}", &ids[i]);
+        CHECK(verify(m, keys[i]) == ITK_VERIFY_REASON_VALID);
+    }
+    /* Eight counters make one buffered entry: at least the first eight get written. */
+    double seen = 0;
+    for (int tries = 0; tries < 500 && (seen = uses_of(path, ids, 16)) < 8; tries++) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    CHECK(seen >= 8);
+    itk_manager_free(m);
+    CHECK(uses_of(path, ids, 16) == 16);
+    for (int i = 0; i < 16; i++) {
+        itk_string_free(keys[i]);
+        free(ids[i]);
+    }
+    const char *bad[] = {"{\"flush_threshold\": 0}", "{\"flush_threshold\": 16777217}", "{\"flush_threshold\": -1}",
+                         "{\"flush_threshold\": 1.5}", "{\"flush_threshold\": \"8\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        itk_manager *none = NULL;
+        CHECK(itk_manager_open(":memory:", bad[i], &none) == ITK_STATUS_INVALID_ARGUMENT);
+        CHECK(none == NULL);
+    }
+}
+
 static void test_error_codes(const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/error_codes.json", dir);
@@ -1136,6 +1189,7 @@ int main(int argc, char **argv) {
     test_last_use_in_answers();
     test_hostile_input();
     test_threads_and_file(argv[2]);
+    test_flush_threshold(argv[2]);
     test_shared_limits(argv[2]);
     test_postgres_tls();
     test_import();

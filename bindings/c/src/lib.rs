@@ -534,7 +534,8 @@ pub unsafe extern "C" fn itk_string_free(s: *mut c_char) {
 ///
 /// `options_json` may be NULL or a JSON object with any of
 /// `durability` ("full" | "normal"), `busy_timeout_ms`, `flush_interval_ms`,
-/// `manual_clock_start` (Unix seconds; tests), `master_key` (base64 or hex,
+/// `flush_threshold` (buffered entries that ask for an early flush, default
+/// 4096, 1 to 16777216), `manual_clock_start` (Unix seconds; tests), `master_key` (base64 or hex,
 /// at least 32 bytes; default: the IRONTOKEN_MASTER_KEY environment variable),
 /// `rsa_key_bits` (2048 or 3072, for generated RS256 signing keys), `create`
 /// (default true; false: a missing or empty file is

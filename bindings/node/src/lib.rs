@@ -198,6 +198,9 @@ pub struct OpenOptions {
     pub durability: Option<String>,
     pub busy_timeout_ms: Option<f64>,
     pub flush_interval_ms: Option<f64>,
+    /// Buffered entries that ask for an early flush (default 4096; a use
+    /// counter weighs 1/8); eight times it, verification writes inline.
+    pub flush_threshold: Option<f64>,
     pub manual_clock_start: Option<f64>,
     pub master_key: Option<String>,
     pub rsa_key_bits: Option<f64>,
@@ -673,6 +676,9 @@ impl TokenManager {
                     .transpose()?,
                 flush_interval_ms: int(o.flush_interval_ms, "flushIntervalMs")?
                     .map(|v| u64::try_from(v).map_err(|_| invalid("flushIntervalMs must be > 0")))
+                    .transpose()?,
+                flush_threshold: int(o.flush_threshold, "flushThreshold")?
+                    .map(|n| usize::try_from(n).map_err(|_| invalid("flushThreshold must be >= 1")))
                     .transpose()?,
                 manual_clock_start: int(o.manual_clock_start, "manualClockStart")?,
                 master_key: o.master_key,

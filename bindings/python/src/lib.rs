@@ -506,7 +506,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None, strict=None, default_rotation_period=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, flush_threshold=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None, strict=None, default_rotation_period=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -514,6 +514,7 @@ impl TokenManager {
         durability: Option<String>,
         #[pyo3(from_py_with = opt_int::<u64>)] busy_timeout_ms: Option<u64>,
         #[pyo3(from_py_with = opt_int::<u64>)] flush_interval_ms: Option<u64>,
+        #[pyo3(from_py_with = opt_int::<usize>)] flush_threshold: Option<usize>,
         #[pyo3(from_py_with = opt_int::<i64>)] manual_clock_start: Option<i64>,
         master_key: Option<String>,
         #[pyo3(from_py_with = opt_int::<usize>)] rsa_key_bits: Option<usize>,
@@ -539,6 +540,7 @@ impl TokenManager {
             durability,
             busy_timeout_ms,
             flush_interval_ms,
+            flush_threshold,
             manual_clock_start,
             master_key,
             rsa_key_bits,
