@@ -7,7 +7,9 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::{Rates, TokenManager};
 use crate::metrics::Metrics;
-use crate::ratelimit::{Decision, Limit, LimitState, RateLimitStore, RateLimiter, Verdict, gcra};
+use crate::ratelimit::{
+    CheckedLimits, Decision, Limit, LimitState, RateLimitStore, RateLimiter, Verdict, gcra,
+};
 use crate::store::redis::RedisLimiter;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -59,6 +61,30 @@ impl TokenManager {
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
         crate::ratelimit::validate_request(key, limits)?;
+        self.rate_limit_valid(key, limits, consume, out)
+    }
+
+    /// [`TokenManager::rate_limit_into`] with limits checked once (a
+    /// limiter's own): only the key is checked per call.
+    pub fn rate_limit_with(
+        &self,
+        key: &str,
+        limits: &CheckedLimits,
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
+        crate::ratelimit::validate_key(key)?;
+        self.rate_limit_valid(key, limits, consume, out)
+    }
+
+    /// The decision for a key and limits already checked.
+    fn rate_limit_valid(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
         let inner = self.inner();
         let answer = match &inner.rates {
             Rates::Local => {
@@ -198,16 +224,42 @@ impl SharedLimiter {
         consume: bool,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
+        crate::ratelimit::validate_request(key, limits)?;
+        self.decide_valid(key, limits, now_ms, consume, out)
+    }
+
+    /// [`SharedLimiter::decide_into`] with limits checked once (the
+    /// limiter's own): only the key is checked per call.
+    pub fn decide_with(
+        &self,
+        key: &str,
+        limits: &CheckedLimits,
+        now_ms: Option<i64>,
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
+        crate::ratelimit::validate_key(key)?;
+        self.decide_valid(key, limits, now_ms, consume, out)
+    }
+
+    /// The decision for a key and limits already checked.
+    fn decide_valid(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        now_ms: Option<i64>,
+        consume: bool,
+        out: &mut Vec<Verdict>,
+    ) -> Result<(bool, u64)> {
         let Some(redis) = &self.redis else {
             let now = now_ms.unwrap_or_else(crate::clock::SystemClock::now_ms);
-            return self.local.decide_into(key, limits, now, consume, out);
+            return Ok(self.local.decide_checked(key, limits, now, consume, out));
         };
         if now_ms.is_some() {
             return Err(Error::invalid(
                 "now_ms applies to in-process limits only: Redis decides on its own clock",
             ));
         }
-        crate::ratelimit::validate_request(key, limits)?;
         let answer = redis.decide_into(key, limits, consume, out);
         fail_open_or(
             answer,

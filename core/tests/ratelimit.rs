@@ -164,6 +164,110 @@ fn every_limiter_refuses_the_same_keys_and_limit_lists() {
     }
 }
 
+/// Limits checked once (a limiter's own) refuse what every check refuses,
+/// and then answer as the per-call path does on every limiter, with only
+/// the key checked per call.
+#[test]
+fn limits_checked_once_refuse_and_answer_like_every_limiter() {
+    use irontoken::ratelimit::CheckedLimits;
+    let one = Limit::new("per_hour", 3, 3_600_000, 2).unwrap();
+    let many: Vec<Limit> = (0..17)
+        .map(|i| Limit::new(&format!("l{i}"), 10, 1000, 10).unwrap())
+        .collect();
+    for bad in [vec![], vec![one.clone(), one.clone()], many] {
+        let e = CheckedLimits::new(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    }
+    let mut zero = one.clone();
+    zero.count = 0;
+    assert_eq!(
+        CheckedLimits::new(vec![zero]).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+
+    let checked = CheckedLimits::new(vec![one.clone()]).unwrap();
+    assert_eq!(&checked[..], std::slice::from_ref(&one));
+    assert_eq!(&checked.shared()[..], std::slice::from_ref(&one));
+    let two = CheckedLimits::new(vec![
+        one.clone(),
+        Limit::new("per_second", 100, 1000, 100).unwrap(),
+    ])
+    .unwrap();
+
+    // In process: check_single and SharedLimiter::decide_with against check.
+    let single = RateLimiter::default();
+    let reference = RateLimiter::default();
+    let shared =
+        irontoken::SharedLimiter::open(&RateLimitStore::Local, 1000, Duration::from_secs(1), false)
+            .unwrap();
+    let shared_ref =
+        irontoken::SharedLimiter::open(&RateLimitStore::Local, 1000, Duration::from_secs(1), false)
+            .unwrap();
+    for (step, t) in [0, 0, 0, 1_000, 1_200_000, 1_200_001, 3_600_000]
+        .iter()
+        .enumerate()
+    {
+        let want = reference.check("k", &checked, *t).unwrap();
+        let got = single.check_single("k", &checked, *t).unwrap();
+        assert_eq!(got.allowed, want.allowed, "step {step}");
+        assert_eq!(got.retry_after_ms, want.retry_after_ms, "step {step}");
+        assert_eq!(got.remaining, want.limits[0].remaining, "step {step}");
+        assert_eq!(got.reset_ms, want.limits[0].reset_ms, "step {step}");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let with = shared
+            .decide_with("k", &two, Some(*t), true, &mut a)
+            .unwrap();
+        let into = shared_ref
+            .decide_into("k", &two, Some(*t), true, &mut b)
+            .unwrap();
+        assert_eq!((with, a), (into, b), "step {step}");
+    }
+    assert!(
+        single.check_single("k", &two, 0).is_err(),
+        "a list of one only"
+    );
+
+    // Keys are still checked on every call.
+    let longer = "k".repeat(irontoken::ratelimit::MAX_KEY_LEN + 1);
+    for key in ["", longer.as_str()] {
+        let e = single.check_single(key, &checked, 0).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        let e = shared
+            .decide_with(key, &two, None, true, &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+
+    // Through a manager's stores: rate_limit_with answers as rate_limit_into.
+    for store in [RateLimitStore::Local, RateLimitStore::Store] {
+        let open = || {
+            let mut o = Options::default();
+            o.rate_limit_store = store.clone();
+            TokenManager::open_with(":memory:", o).unwrap()
+        };
+        let (with_tm, into_tm) = (open(), open());
+        let mut allowed = 0;
+        for i in 0..5 {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let with = with_tm
+                .rate_limit_with("k", &checked, true, &mut a)
+                .unwrap();
+            let into = into_tm
+                .rate_limit_into("k", &checked, true, &mut b)
+                .unwrap();
+            assert_eq!(with.0, into.0, "{store:?} call {i}");
+            assert_eq!(a[0].remaining, b[0].remaining, "{store:?} call {i}");
+            allowed += with.0 as usize;
+        }
+        // A burst of 2 per hour: two calls allowed, the rest refused.
+        assert_eq!(allowed, 2, "{store:?}");
+        let e = with_tm
+            .rate_limit_with("", &checked, false, &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
+}
+
 /// The Redis server tests use, or None (with one line saying so).
 fn redis_url() -> Option<String> {
     let base = std::env::var("IRONTOKEN_TEST_REDIS_URL")

@@ -338,12 +338,18 @@ static void *verify_many(void *arg) {
     return NULL;
 }
 
-static void test_threads_and_file(const char *tmp) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/c-test.db", tmp);
+/* Opens a manager on a new file `name` under `tmp` (its path in `path`). */
+static itk_manager *open_fresh(const char *tmp, const char *name, const char *options, char *path, size_t size) {
+    snprintf(path, size, "%s/%s", tmp, name);
     remove(path);
     itk_manager *m = NULL;
-    CHECK(itk_manager_open(path, "{\"durability\": \"normal\"}", &m) == ITK_STATUS_OK);
+    CHECK(itk_manager_open(path, options, &m) == ITK_STATUS_OK);
+    return m;
+}
+
+static void test_threads_and_file(const char *tmp) {
+    char path[4096];
+    itk_manager *m = open_fresh(tmp, "c-test.db", "{\"durability\": \"normal\"}", path, sizeof path);
     char *id = NULL;
     char *key = create(m, "{\"owner\": \"threads\"}", &id);
     pthread_t t[4];
@@ -397,10 +403,8 @@ static double uses_of(const char *path, char **ids, int n) {
    uses written before the manager is freed. */
 static void test_flush_threshold(const char *tmp) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/c-flush-threshold.db", tmp);
-    remove(path);
-    itk_manager *m = NULL;
-    CHECK(itk_manager_open(path, "{\"flush_interval_ms\": 3600000, \"flush_threshold\": 1}", &m) == ITK_STATUS_OK);
+    itk_manager *m =
+        open_fresh(tmp, "c-flush-threshold.db", "{\"flush_interval_ms\": 3600000, \"flush_threshold\": 1}", path, sizeof path);
     char *ids[16], *keys[16];
     for (int i = 0; i < 16; i++) {
         keys[i] = create(m, "{\"owner\": \"flush\"}", &ids[i]);

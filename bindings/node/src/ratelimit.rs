@@ -2,6 +2,7 @@
 //! engine (in process, Redis, or a manager).
 
 use super::*;
+use irontoken::ratelimit::CheckedLimits;
 
 #[napi]
 impl TokenManager {
@@ -47,8 +48,8 @@ impl TokenManager {
 /// 150 ns a call) and build each result from plain numbers.
 pub struct Limiter {
     inner: LimiterBackend,
-    /// Limits given to the constructor, parsed once.
-    limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
+    /// Limits given to the constructor, parsed and checked once.
+    limits: Option<CheckedLimits>,
     /// The answers of `rateLimiterChecker`'s function (f64 bits), which JS reads through a
     /// Float64Array over the same memory (`rateLimiterBuffer`): shared, so it
     /// lives until both the limiter and the array are gone.
@@ -67,17 +68,17 @@ impl LimiterBackend {
     fn decide_into(
         &self,
         key: &str,
-        limits: &[irontoken::ratelimit::Limit],
+        limits: &CheckedLimits,
         now_ms: Option<i64>,
         consume: bool,
         out: &mut Vec<irontoken::ratelimit::Verdict>,
     ) -> std::result::Result<(bool, u64), CoreError> {
         match self {
-            LimiterBackend::Shared(s) => s.decide_into(key, limits, now_ms, consume, out),
+            LimiterBackend::Shared(s) => s.decide_with(key, limits, now_ms, consume, out),
             LimiterBackend::Manager(_) if now_ms.is_some() => Err(CoreError::invalid(
                 "nowMs applies to in-process limits only: the manager uses its clock",
             )),
-            LimiterBackend::Manager(tm) => tm.rate_limit_into(key, limits, consume, out),
+            LimiterBackend::Manager(tm) => tm.rate_limit_with(key, limits, consume, out),
         }
     }
 }
@@ -110,14 +111,7 @@ pub fn rate_limiter_new(
         .ok_or_else(|| invalid("maxBuckets must be >= 1"))?;
     let limits = match limits {
         None => None,
-        Some(l) => {
-            let l = limits_of(l, "limits")?;
-            if l.is_empty() {
-                return Err(invalid("no limits given"));
-            }
-            irontoken::ratelimit::Limit::validate_list(&l).map_err(err)?;
-            Some(l.into())
-        }
+        Some(l) => Some(CheckedLimits::new(limits_of(l, "limits")?).map_err(err)?),
     };
     let store = options.as_ref().and_then(|o| o.store.clone());
     let inner = match (manager, store) {
@@ -146,7 +140,7 @@ pub fn rate_limiter_new(
             )
         }
     };
-    let slots = 1 + 2 * limits.as_ref().map_or(0, |l: &Arc<[_]>| l.len());
+    let slots = 1 + 2 * limits.as_ref().map_or(0, |l| l.len());
     Ok(External::new(Arc::new(Limiter {
         inner,
         limits,
@@ -373,9 +367,13 @@ pub fn rate_limiter_decide(
     mut out: Float64ArraySlice<'_>,
     limits: Option<Value>,
 ) -> Result<bool, Code> {
-    let limits: Arc<[irontoken::ratelimit::Limit]> = match (limits, &rl.limits) {
-        (Some(l), _) => limits_of(l, "limits")?.into(),
-        (None, Some(l)) => l.clone(),
+    let given;
+    let limits = match (limits, &rl.limits) {
+        (Some(l), _) => {
+            given = CheckedLimits::new(limits_of(l, "limits")?).map_err(err)?;
+            &given
+        }
+        (None, Some(l)) => l,
         (None, None) => {
             return Err(invalid(
                 "no limits: give them to new RateLimiter({ limits }) or to check()",
@@ -389,7 +387,7 @@ pub fn rate_limiter_decide(
     let mut verdicts = Vec::with_capacity(limits.len());
     let (allowed, retry_after_ms) = rl
         .inner
-        .decide_into(&key, &limits, now, consume, &mut verdicts)
+        .decide_into(&key, limits, now, consume, &mut verdicts)
         .map_err(err)?;
     // SAFETY: a synchronous call on the JS thread: nothing else touches the
     // buffer while this runs.

@@ -2,6 +2,7 @@
 //! class (in process, Redis, or a manager) with its `RateDecision`.
 
 use super::*;
+use irontoken::ratelimit::CheckedLimits;
 
 #[pymethods]
 impl TokenManager {
@@ -30,7 +31,7 @@ impl TokenManager {
 #[pyclass(frozen, module = "irontoken._native")]
 pub(crate) struct RateLimiter {
     backend: Limiter,
-    limits: Option<Arc<[irontoken::ratelimit::Limit]>>,
+    limits: Option<CheckedLimits>,
 }
 
 /// Where a `RateLimiter` keeps its buckets.
@@ -48,9 +49,13 @@ impl RateLimiter {
         now_ms: Option<i64>,
         consume: bool,
     ) -> PyResult<RateDecision> {
-        let limits: Arc<[irontoken::ratelimit::Limit]> = match (limits, &self.limits) {
-            (Some(l), _) => limits_of(py, l)?.into(),
-            (None, Some(l)) => l.clone(),
+        let given;
+        let limits = match (limits, &self.limits) {
+            (Some(l), _) => {
+                given = CheckedLimits::new(limits_of(py, l)?).map_err(|e| to_py(py, e))?;
+                &given
+            }
+            (None, Some(l)) => l,
             (None, None) => {
                 return Err(to_py(
                     py,
@@ -58,16 +63,18 @@ impl RateLimiter {
                 ));
             }
         };
-        if let (Limiter::Shared(s), true) = (&self.backend, consume)
-            && let (Some(local), [one]) = (s.local(), &limits[..])
+        if let (Limiter::Shared(s), true, 1) = (&self.backend, consume, limits.len())
+            && let Some(local) = s.local()
         {
             // One limit in process: checked without any allocation.
             let now = now_ms.unwrap_or_else(irontoken::SystemClock::now_ms);
-            let v = local.check_one(key, one, now).map_err(|e| to_py(py, e))?;
+            let v = local
+                .check_single(key, limits, now)
+                .map_err(|e| to_py(py, e))?;
             return Ok(RateDecision {
                 allowed: v.allowed,
                 retry_after_ms: v.retry_after_ms,
-                limits,
+                limits: limits.shared(),
                 first: v,
                 rest: Vec::new(),
             });
@@ -75,11 +82,11 @@ impl RateLimiter {
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) = match &self.backend {
             Limiter::Shared(s) if s.is_local() => s
-                .decide_into(key, &limits, now_ms, consume, &mut verdicts)
+                .decide_with(key, limits, now_ms, consume, &mut verdicts)
                 .map_err(|e| to_py(py, e))?,
             // A round trip to Redis or the database: without the GIL.
             Limiter::Shared(s) => call(py, || {
-                s.decide_into(key, &limits, now_ms, consume, &mut verdicts)
+                s.decide_with(key, limits, now_ms, consume, &mut verdicts)
             })?,
             Limiter::Manager(tm) => {
                 if now_ms.is_some() {
@@ -91,7 +98,7 @@ impl RateLimiter {
                     ));
                 }
                 call(py, || {
-                    tm.rate_limit_into(key, &limits, consume, &mut verdicts)
+                    tm.rate_limit_with(key, limits, consume, &mut verdicts)
                 })?
             }
         };
@@ -99,7 +106,7 @@ impl RateLimiter {
         Ok(RateDecision {
             allowed,
             retry_after_ms,
-            limits,
+            limits: limits.shared(),
             first,
             rest: verdicts,
         })
@@ -145,14 +152,7 @@ impl RateLimiter {
     ) -> PyResult<Self> {
         let limits = match limits {
             None => None,
-            Some(l) => {
-                let l = limits_of(py, &l)?;
-                if l.is_empty() {
-                    return Err(to_py(py, Error::invalid("no limits given")));
-                }
-                irontoken::ratelimit::Limit::validate_list(&l).map_err(|e| to_py(py, e))?;
-                Some(l.into())
-            }
+            Some(l) => Some(CheckedLimits::new(limits_of(py, &l)?).map_err(|e| to_py(py, e))?),
         };
         let backend = match (manager, store) {
             (Some(_), Some(_)) => {

@@ -17,7 +17,7 @@
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Longest key a rate limit is counted under, in bytes (on every store).
 pub const MAX_KEY_LEN: usize = 512;
@@ -37,10 +37,40 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
 /// Checks one request's key and limits, as every store takes them.
 pub(crate) fn validate_request(key: &str, limits: &[Limit]) -> Result<()> {
     validate_key(key)?;
+    validate_request_limits(limits)
+}
+
+/// Checks the limits of one request: at least one, and a valid list.
+fn validate_request_limits(limits: &[Limit]) -> Result<()> {
     if limits.is_empty() {
         return Err(Error::invalid("no limits given"));
     }
     Limit::validate_list(limits)
+}
+
+/// Limits checked once (at least one, at most 16, names distinct, each in
+/// range), so a limiter holding them checks only the key on each call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedLimits(Arc<[Limit]>);
+
+impl CheckedLimits {
+    /// Checks `limits` as every check would.
+    pub fn new(limits: Vec<Limit>) -> Result<CheckedLimits> {
+        validate_request_limits(&limits)?;
+        Ok(CheckedLimits(limits.into()))
+    }
+
+    /// The limits, shared (for answers that name them).
+    pub fn shared(&self) -> Arc<[Limit]> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl std::ops::Deref for CheckedLimits {
+    type Target = [Limit];
+    fn deref(&self) -> &[Limit] {
+        &self.0
+    }
 }
 
 /// Where a manager keeps rate-limit state (its option `rate_limit_store`).
@@ -271,6 +301,16 @@ impl RateLimiter {
         validate_key(key)?;
         limit.validate()?;
         Ok(self.count_one(key, limit, now_ms))
+    }
+
+    /// Counts one request of `key` against a list of one checked limit,
+    /// without allocation (the bindings' hot path; longer lists: `decide_into`).
+    pub fn check_single(&self, key: &str, limits: &CheckedLimits, now_ms: i64) -> Result<Verdict> {
+        validate_key(key)?;
+        match &limits[..] {
+            [one] => Ok(self.count_one(key, one, now_ms)),
+            _ => Err(Error::invalid("check_single takes a list of one limit")),
+        }
     }
 
     /// [`RateLimiter::check_one`] for a key and limit already checked.
