@@ -517,6 +517,11 @@ impl Inner {
         // wakes the flusher at once. A caller that commits holds the state,
         // so the upgrade is never the last reference.
         let weak = Arc::downgrade(&inner);
+        // A wake that comes while the flusher is busy (in a checkpoint, say)
+        // is not kept: the next checkpoint then waits for the next poll,
+        // which spaces them out. Keeping every wake (a flag) ran them back to
+        // back under steady writes and cost four writing processes a third
+        // of their throughput (BENCHMARKS.md, session 14).
         inner.db.on_maintenance_due(Box::new(move || {
             if let Some(i) = weak.upgrade() {
                 i.wake.notify_one();

@@ -665,6 +665,40 @@ fn amounts(py: Python<'_>, requests: i64, tokens: i64, cost: i64) -> PyResult<ir
     })
 }
 
+/// The keys of a quota as Python sees it, in order (see `decision_dict`).
+const QUOTA_FIELDS: [&str; 12] = [
+    "scope",
+    "subject",
+    "metric",
+    "period",
+    "limit",
+    "used",
+    "reserved",
+    "remaining",
+    "window_start",
+    "reset_at",
+    "refill_amount",
+    "refill_period",
+];
+
+/// A quota's scope, metric or period name as a Python string, made once
+/// per interpreter for each of the few names there are.
+fn quota_name<'py>(py: Python<'py>, name: &str) -> Bound<'py, pyo3::types::PyString> {
+    use pyo3::intern;
+    let known = match name {
+        "key" => intern!(py, "key"),
+        "owner" => intern!(py, "owner"),
+        "requests" => intern!(py, "requests"),
+        "tokens" => intern!(py, "tokens"),
+        "cost" => intern!(py, "cost"),
+        "day" => intern!(py, "day"),
+        "month" => intern!(py, "month"),
+        "none" => intern!(py, "none"),
+        other => return pyo3::types::PyString::new(py, other),
+    };
+    known.clone()
+}
+
 /// A quota decision as the dict `to_py_serialized` would give, built with
 /// interned keys (the hot path of `consume_quota`: a third faster than the
 /// generic conversion). `test_usage.py` checks the keys against the types.
@@ -673,12 +707,22 @@ fn decision_dict<'py>(
     d: &irontoken::QuotaDecision,
 ) -> PyResult<Bound<'py, PyAny>> {
     use pyo3::intern;
+    // A quota's dict copies a template holding its keys (sized already, in
+    // order) and replaces the values: no dict grows key by key per answer.
+    static TEMPLATE: pyo3::sync::PyOnceLock<Py<PyDict>> = pyo3::sync::PyOnceLock::new();
+    let template = TEMPLATE.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
+        let t = PyDict::new(py);
+        for k in QUOTA_FIELDS {
+            t.set_item(pyo3::types::PyString::intern(py, k), py.None())?;
+        }
+        Ok(t.unbind())
+    })?;
     let quota = |q: &irontoken::Quota| -> PyResult<Bound<'py, PyDict>> {
-        let o = PyDict::new(py);
-        o.set_item(intern!(py, "scope"), q.scope.as_str())?;
+        let o = template.bind(py).copy()?;
+        o.set_item(intern!(py, "scope"), quota_name(py, q.scope.as_str()))?;
         o.set_item(intern!(py, "subject"), &q.subject)?;
-        o.set_item(intern!(py, "metric"), q.metric.as_str())?;
-        o.set_item(intern!(py, "period"), q.period.as_str())?;
+        o.set_item(intern!(py, "metric"), quota_name(py, q.metric.as_str()))?;
+        o.set_item(intern!(py, "period"), quota_name(py, q.period.as_str()))?;
         o.set_item(intern!(py, "limit"), q.limit)?;
         o.set_item(intern!(py, "used"), q.used)?;
         o.set_item(intern!(py, "reserved"), q.reserved)?;
@@ -688,7 +732,7 @@ fn decision_dict<'py>(
         o.set_item(intern!(py, "refill_amount"), q.refill_amount)?;
         o.set_item(
             intern!(py, "refill_period"),
-            q.refill_period.map(|p| p.as_str()),
+            q.refill_period.map(|p| quota_name(py, p.as_str())),
         )?;
         Ok(o)
     };

@@ -66,19 +66,32 @@ pub(crate) fn check_text(what: &str, s: &str, min: usize, max: usize) -> Result<
 }
 
 fn check_chars(what: &str, s: &str, min: usize, max: usize, multiline: bool) -> Result<()> {
-    let n = s.chars().count();
+    let allowed = |c: char| multiline && (c == '\n' || c == '\t');
+    // ASCII (ids, most names): one pass over the bytes, and no bidi or
+    // invisible character is ASCII.
+    let (n, control, hidden) = if s.is_ascii() {
+        let control = s
+            .bytes()
+            .any(|b| b.is_ascii_control() && !allowed(b as char));
+        (s.len(), control, false)
+    } else {
+        (
+            s.chars().count(),
+            s.chars().any(|c| c.is_control() && !allowed(c)),
+            s.chars().any(is_bidi_or_invisible),
+        )
+    };
     if n < min || n > max {
         return Err(Error::invalid(format!(
             "{what} must be {min}-{max} characters (got {n})"
         )));
     }
-    let allowed = |c: char| multiline && (c == '\n' || c == '\t');
-    if s.chars().any(|c| c.is_control() && !allowed(c)) {
+    if control {
         return Err(Error::invalid(format!(
             "{what} must not contain control characters"
         )));
     }
-    if s.chars().any(is_bidi_or_invisible) {
+    if hidden {
         return Err(Error::invalid(format!(
             "{what} must not contain bidi-override or invisible characters"
         )));
@@ -1057,5 +1070,57 @@ impl TokenManager {
         self.inner()
             .db
             .read(|c| c.audit().list(filter, limit, before))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The character rules, one char at a time (the reference the fast
+    /// ASCII path must agree with).
+    fn reference(s: &str, min: usize, max: usize, multiline: bool) -> bool {
+        let n = s.chars().count();
+        let allowed = |c: char| multiline && (c == '\n' || c == '\t');
+        (min..=max).contains(&n)
+            && !s.chars().any(|c| c.is_control() && !allowed(c))
+            && !s.chars().any(is_bidi_or_invisible)
+    }
+
+    #[test]
+    fn ascii_and_other_text_follow_the_same_rules() {
+        let mut cases: Vec<String> = (0u8..=127)
+            .flat_map(|b| {
+                let c = b as char;
+                [format!("a{c}b"), format!("{c}"), format!("é{c}")]
+            })
+            .collect();
+        cases.extend(
+            [
+                "",
+                "abc",
+                "abcd",
+                "é",
+                "éé",
+                "\u{85}",
+                "\u{202e}",
+                "a\u{200b}",
+                "x\u{9f}",
+            ]
+            .map(String::from),
+        );
+        for s in &cases {
+            for multiline in [false, true] {
+                assert_eq!(
+                    check_chars("t", s, 1, 3, multiline).is_ok(),
+                    reference(s, 1, 3, multiline),
+                    "{s:?} multiline {multiline}"
+                );
+            }
+        }
+        let e = check_len("owner", "a\u{7f}", 1, 8).unwrap_err();
+        assert!(e.to_string().contains("control characters"), "{e}");
+        let e = check_len("owner", "abcd", 1, 3).unwrap_err();
+        assert!(e.to_string().contains("1-3 characters (got 4)"), "{e}");
     }
 }

@@ -6,23 +6,37 @@ use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaS
 use crate::store::QuotaStore;
 use rusqlite::{OptionalExtension, Row, params};
 
-const SELECT: &str = "SELECT seq, scope, subject, metric, period, limit_amount, used, reserved, \
-                      window_start, refill_amount, refill_period, alerted FROM quotas";
+/// The quota columns `row` reads, then `$rest` (a WHERE clause): one
+/// constant string per query, so the statement cache finds it without
+/// building the text on every call.
+macro_rules! select_quotas {
+    ($rest:literal) => {
+        concat!(
+            "SELECT seq, scope, subject, metric, period, limit_amount, used, reserved, \
+             window_start, refill_amount, refill_period, alerted FROM quotas ",
+            $rest
+        )
+    };
+}
 
 fn row(r: &Row<'_>) -> Result<QuotaRow> {
-    let name = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    // Names read in place: no string is made for a value parsed at once.
+    let bad = |i: usize, e: rusqlite::types::FromSqlError| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    let text = |i: usize| r.get_ref(i)?.as_str_or_null().map_err(|e| bad(i, e));
+    let name = |i: usize| r.get_ref(i)?.as_str().map_err(|e| bad(i, e));
     let refill_amount: Option<i64> = r.get(9)?;
-    let refill_period: Option<String> = r.get(10)?;
-    let refill = match refill_amount.zip(refill_period) {
-        Some((amount, every)) => Some((super::count(amount), QuotaPeriod::parse(&every)?)),
+    let refill = match refill_amount.zip(text(10)?) {
+        Some((amount, every)) => Some((super::count(amount), QuotaPeriod::parse(every)?)),
         None => None,
     };
     Ok(QuotaRow {
         seq: r.get(0)?,
-        scope: QuotaScope::parse(&name(1)?)?,
-        subject: name(2)?,
-        metric: QuotaMetric::parse(&name(3)?)?,
-        period: QuotaPeriod::parse(&name(4)?)?,
+        scope: QuotaScope::parse(name(1)?)?,
+        subject: r.get(2)?,
+        metric: QuotaMetric::parse(name(3)?)?,
+        period: QuotaPeriod::parse(name(4)?)?,
         limit: super::count(r.get(5)?),
         used: super::count(r.get(6)?),
         reserved: super::count(r.get(7)?),
@@ -54,8 +68,8 @@ RETURNING seq, scope, subject, metric, period, limit_amount, \
 
 impl QuotaStore for Sql<'_> {
     fn solo_row(&self, key_id: &str) -> Result<Option<QuotaRow>> {
-        let mut stmt = self.0.prepare_cached(&format!(
-            "{SELECT} WHERE scope = 'key' AND subject = ?1 AND solo = 1"
+        let mut stmt = self.0.prepare_cached(select_quotas!(
+            "WHERE scope = 'key' AND subject = ?1 AND solo = 1"
         ))?;
         let mut rows = stmt.query(params![key_id])?;
         rows.next()?.map(row).transpose()
@@ -112,7 +126,7 @@ impl QuotaStore for Sql<'_> {
         // No ORDER BY: with one, SQLite marks the statement as depending on the
         // bound values, and rusqlite's statement cache then re-prepares it on
         // every use. Sorted here instead (creation order within each subject).
-        let mut stmt = c.prepare_cached(&format!("{SELECT} WHERE scope = ?1 AND subject = ?2"))?;
+        let mut stmt = c.prepare_cached(select_quotas!("WHERE scope = ?1 AND subject = ?2"))?;
         for (scope, subject) in subjects {
             let start = out.len();
             let mut rows = stmt.query(params![scope.as_str(), subject])?;
@@ -132,8 +146,8 @@ impl QuotaStore for Sql<'_> {
         period: QuotaPeriod,
     ) -> Result<Option<QuotaRow>> {
         let c = self.0;
-        let mut stmt = c.prepare_cached(&format!(
-            "{SELECT} WHERE scope = ?1 AND subject = ?2 AND metric = ?3 AND period = ?4"
+        let mut stmt = c.prepare_cached(select_quotas!(
+            "WHERE scope = ?1 AND subject = ?2 AND metric = ?3 AND period = ?4"
         ))?;
         let mut rows = stmt.query(params![
             scope.as_str(),
