@@ -314,7 +314,7 @@ fn insert_record(
     display_prefix: String,
     now: i64,
 ) -> Result<KeyRecord> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     tx.keys().insert(&store::InsertKey {
         id: &id,
         key_hash: hash,
