@@ -195,6 +195,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	$(VENV)/bin/python bench/usage_python.py
 	$(VENV)/bin/python bench/quota_processes_python.py
 	$(VENV)/bin/python bench/quota_sqlite_python.py
+	$(VENV)/bin/python bench/bulk_python.py
 	node bench/jwt_node.js
 	node bench/judge_node.js
 	$(VENV)/bin/python bench/remote_jwks_python.py

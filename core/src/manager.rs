@@ -744,13 +744,27 @@ impl Inner {
     /// flushed first, in slices). If the transaction fails, the buffered
     /// data stays buffered.
     pub fn write<T>(&self, f: impl FnOnce(&dyn store::Tx) -> Result<T>) -> Result<T> {
+        self.write_as(store::Access::Write, f)
+    }
+
+    /// [`Inner::write`] of many rows at once (bulk creation and import):
+    /// SQLite gives the transaction a larger page cache.
+    pub fn write_bulk<T>(&self, f: impl FnOnce(&dyn store::Tx) -> Result<T>) -> Result<T> {
+        self.write_as(store::Access::Bulk, f)
+    }
+
+    fn write_as<T>(
+        &self,
+        access: store::Access,
+        f: impl FnOnce(&dyn store::Tx) -> Result<T>,
+    ) -> Result<T> {
         let backlog = self.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
         if backlog > INLINE_MAX {
             self.flush()?;
         }
         let _carrying = self.carry();
         let batch = self.take_batch();
-        let result = self.db.write(|tx| {
+        let result = self.db.with(access, |tx| {
             write_some(tx, &batch, None)?;
             f(tx)
         });

@@ -197,7 +197,7 @@ impl TokenManager {
             }
         }
         let any_legacy = prepared.iter().any(|p| p.legacy);
-        let records = self.inner().write(|tx| {
+        let records = self.inner().write_bulk(|tx| {
             if any_legacy {
                 tx.meta().put_once(LEGACY_META, "1")?;
             }

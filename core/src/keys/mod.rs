@@ -406,7 +406,7 @@ impl TokenManager {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.inner().write(|tx| {
+        self.inner().write_bulk(|tx| {
             let mut out = Vec::with_capacity(inserts.len());
             for (ins, req) in inserts.into_iter().zip(reqs) {
                 let created = self.insert_key(tx, ins, now)?;

@@ -84,6 +84,10 @@ pub(crate) enum Access {
     /// A write transaction that may skip the fsync of its commit (hot
     /// counters: quota consumption, leases); it survives a process crash.
     WriteRelaxed,
+    /// A write transaction of many rows at once (bulk key creation and
+    /// import): as `Write`, and SQLite gives it a larger page cache for
+    /// its duration ([`BULK_CACHE_MIB`]).
+    Bulk,
     /// One statement that writes, committed on its own (no transaction
     /// around it on PostgreSQL; see [`QuotaStore::consume_fast`]).
     Statement,
@@ -92,6 +96,11 @@ pub(crate) enum Access {
     /// would need the server fails with [`ErrorKind::Busy`] instead.
     Local,
 }
+
+/// Page cache a bulk write may use, in MiB (when the manager's own is
+/// smaller): rows keyed by hash land on random index pages, which a small
+/// cache reads again and again (BENCHMARKS.md, session 14).
+pub(crate) const BULK_CACHE_MIB: u32 = 64;
 
 /// A database the manager runs on.
 pub(crate) trait Backend: Send + Sync {

@@ -335,11 +335,11 @@ impl Backend for PgStore {
             begin: match access {
                 Access::Read | Access::Statement | Access::Local => None,
                 Access::Snapshot => Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
-                Access::Write => Some("BEGIN"),
+                Access::Write | Access::Bulk => Some("BEGIN"),
                 // One round trip for both statements.
                 Access::WriteRelaxed => Some("BEGIN; SET LOCAL synchronous_commit = off"),
             },
-            write: matches!(access, Access::Write | Access::WriteRelaxed),
+            write: matches!(access, Access::Write | Access::Bulk | Access::WriteRelaxed),
             local: access == Access::Local,
             changed: RefCell::new(Vec::new()),
             failed: std::cell::Cell::new(false),

@@ -612,6 +612,30 @@ impl Db {
         self.write_with(true, None, f)
     }
 
+    /// [`Db::write`] with a page cache of at least
+    /// [`super::BULK_CACHE_MIB`] for its duration: back to the manager's own
+    /// size after the commit (or rollback), which frees the extra pages.
+    pub(crate) fn write_bulk<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let own = self.tuning.page_cache_mib;
+        if own >= super::BULK_CACHE_MIB {
+            return self.write(f);
+        }
+        let size = |mib: u32| format!("PRAGMA cache_size=-{}", u64::from(mib) * 1024);
+        /// Puts the manager's cache size back however the write ends
+        /// (commit, rollback or panic), once the transaction is over.
+        struct Restore<'a>(&'a Db, String);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let _ = lock(&self.0.writer).conn.execute_batch(&self.1);
+            }
+        }
+        let _restore = Restore(self, size(own));
+        self.write_with(false, Some("BEGIN IMMEDIATE"), |c| {
+            c.execute_batch(&size(super::BULK_CACHE_MIB))?;
+            f(c)
+        })
+    }
+
     fn write_with<T>(
         &self,
         relaxed: bool,
@@ -718,6 +742,7 @@ impl super::Backend for Db {
             Access::Read | Access::Local => self.read(|c| f(&Sql(c))),
             Access::Snapshot => self.read_snapshot(|c| f(&Sql(c))),
             Access::Write => self.write(|c| f(&Sql(c))),
+            Access::Bulk => self.write_bulk(|c| f(&Sql(c))),
             Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c))),
             Access::Statement => self.statement(|c| f(&Sql(c))),
         }
@@ -861,6 +886,42 @@ fn migrate(conn: &Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bulk write runs with the larger page cache, and the manager's own
+    /// size is back after it however it ends: commit, error or panic.
+    #[test]
+    fn a_bulk_write_gets_a_larger_cache_for_its_duration_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bulk.db");
+        let db = Db::open(
+            path.to_str().unwrap(),
+            Durability::Normal,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let cache = |c: &Connection| -> Result<i64> {
+            Ok(c.query_row("PRAGMA cache_size", [], |r| r.get(0))?)
+        };
+        let own = -i64::from(db.tuning.page_cache_mib) * 1024;
+        let bulk = -i64::from(super::super::BULK_CACHE_MIB) * 1024;
+        assert!(own > bulk, "the default cache is the smaller one");
+        assert_eq!(db.write(cache).unwrap(), own);
+        assert_eq!(db.write_bulk(cache).unwrap(), bulk);
+        assert_eq!(db.write(cache).unwrap(), own, "after a commit");
+        let e = db
+            .write_bulk(|c| -> Result<()> {
+                assert_eq!(cache(c)?, bulk);
+                Err(Error::invalid("no"))
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(db.write(cache).unwrap(), own, "after a rollback");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.write_bulk(|_| -> Result<()> { panic!("in a bulk write") })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(db.write(cache).unwrap(), own, "after a panic");
+    }
 
     #[test]
     fn migrates_once_and_refuses_newer_schema() {
