@@ -887,18 +887,20 @@ fn migrate(conn: &Connection) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A database file `name` in a new temporary directory (kept while the
+    /// directory lives).
+    fn temp_db(name: &str, durability: Durability) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let db = Db::open(path.to_str().unwrap(), durability, Duration::from_secs(1)).unwrap();
+        (dir, db)
+    }
+
     /// A bulk write runs with the larger page cache, and the manager's own
     /// size is back after it however it ends: commit, error or panic.
     #[test]
     fn a_bulk_write_gets_a_larger_cache_for_its_duration_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bulk.db");
-        let db = Db::open(
-            path.to_str().unwrap(),
-            Durability::Normal,
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let (_dir, db) = temp_db("bulk.db", Durability::Normal);
         let cache = |c: &Connection| -> Result<i64> {
             Ok(c.query_row("PRAGMA cache_size", [], |r| r.get(0))?)
         };
@@ -987,14 +989,7 @@ mod tests {
 
     #[test]
     fn relaxed_writes_never_leak_into_full_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let db = Db::open(
-            path.to_str().unwrap(),
-            Durability::Full,
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let (_dir, db) = temp_db("s.db", Durability::Full);
         let level = |tx: &Connection| -> Result<i64> {
             Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
         };
