@@ -68,11 +68,16 @@ pub(crate) struct Tuning {
 impl Tuning {
     fn pragmas(&self) -> String {
         format!(
-            "PRAGMA cache_size=-{}; PRAGMA mmap_size={};",
-            u64::from(self.page_cache_mib) * 1024,
+            "{}; PRAGMA mmap_size={};",
+            cache_size_pragma(self.page_cache_mib),
             u64::from(self.mmap_mib) << 20
         )
     }
+}
+
+/// The pragma that sets a connection's page cache to `mib` MiB.
+fn cache_size_pragma(mib: u32) -> String {
+    format!("PRAGMA cache_size=-{}", u64::from(mib) * 1024)
 }
 
 /// WAL pages after which a checkpoint is wanted (SQLite's default threshold).
@@ -620,7 +625,6 @@ impl Db {
         if own >= super::BULK_CACHE_MIB {
             return self.write(f);
         }
-        let size = |mib: u32| format!("PRAGMA cache_size=-{}", u64::from(mib) * 1024);
         /// Puts the manager's cache size back however the write ends
         /// (commit, rollback or panic), once the transaction is over.
         struct Restore<'a>(&'a Db, String);
@@ -629,9 +633,9 @@ impl Db {
                 let _ = lock(&self.0.writer).conn.execute_batch(&self.1);
             }
         }
-        let _restore = Restore(self, size(own));
+        let _restore = Restore(self, cache_size_pragma(own));
         self.write_with(false, Some("BEGIN IMMEDIATE"), |c| {
-            c.execute_batch(&size(super::BULK_CACHE_MIB))?;
+            c.execute_batch(&cache_size_pragma(super::BULK_CACHE_MIB))?;
             f(c)
         })
     }
