@@ -40,6 +40,30 @@ def test_odd_numbers_are_invalid_argument() -> None:
             assert i >= 0
 
 
+def test_a_str_where_a_list_of_strings_belongs_is_a_type_error_naming_it() -> None:
+    """scopes="read" would be the characters r, e, a, d if iterated: it is a
+    TypeError that names the argument, as is a list holding a non-string;
+    a tuple of strings is a list of strings."""
+    with TokenManager(":memory:") as tm:
+        key = tm.create_key("o", scopes=("read", "write"))
+        assert key.record.scopes == ["read", "write"]
+        calls: List[tuple[str, Callable[[], Any]]] = [
+            ("scopes", lambda: tm.create_key("o", scopes="read")),  # type: ignore[arg-type]
+            ("scopes", lambda: tm.create_key("o", scopes=["read", 1])),  # type: ignore[list-item]
+            ("scopes", lambda: tm.update_key(key.record.id, scopes=5)),  # type: ignore[arg-type]
+            ("required_scopes", lambda: tm.verify_key(key.key, "read")),  # type: ignore[arg-type]
+            ("required_scopes", lambda: tm.verify_key_with(key.key, required_scopes="read")),  # type: ignore[arg-type]
+            ("algorithms", lambda: tm.verify_jwt("a.b.c", algorithms="HS256")),  # type: ignore[arg-type]
+            ("audience", lambda: tm.verify_jwt("a.b.c", algorithms=["HS256"], audience="api")),  # type: ignore[arg-type]
+            ("group_by", lambda: tm.usage_summary(group_by="key_id")),  # type: ignore[arg-type]
+        ]
+        for name, call in calls:
+            with pytest.raises(TypeError) as e:
+                call()
+            assert str(e.value).startswith(f"{name} must be a list of strings"), str(e.value)
+        assert tm.verify_key(key.key, ("read",)).valid
+
+
 def test_database_files_are_private(tmp_path: Any) -> None:
     path = str(tmp_path / "p.db")
     with TokenManager(path) as tm:

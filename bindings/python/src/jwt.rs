@@ -101,12 +101,12 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         token: &str,
-        algorithms: Vec<String>,
-        audience: Option<Vec<String>>,
+        #[pyo3(from_py_with = algorithms_arg)] algorithms: Vec<String>,
+        #[pyo3(from_py_with = audience_arg)] audience: Option<Vec<String>>,
         issuer: Option<String>,
         subject: Option<String>,
         #[pyo3(from_py_with = int::<i64>)] leeway: i64,
-        required: Option<Vec<String>>,
+        #[pyo3(from_py_with = required_arg)] required: Option<Vec<String>>,
         require_exp: Option<bool>,
         require_sub: Option<bool>,
     ) -> PyResult<Bound<'py, PyDict>> {
@@ -134,7 +134,7 @@ impl TokenManager {
         &self,
         py: Python<'py>,
         #[pyo3(from_py_with = key_text)] api_key: KeyText,
-        required_scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
         #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;

@@ -15,7 +15,7 @@ impl TokenManager {
         owner: String,
         name: Option<String>,
         description: Option<String>,
-        scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = scopes_arg)] scopes: Option<Vec<String>>,
         metadata: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
         #[pyo3(from_py_with = opt_int::<i64>)] expires_in: Option<i64>,
@@ -74,7 +74,7 @@ impl TokenManager {
         owner: String,
         name: Option<String>,
         description: Option<String>,
-        scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = scopes_arg)] scopes: Option<Vec<String>>,
         metadata: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
         display_prefix: Option<String>,
@@ -120,7 +120,7 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         #[pyo3(from_py_with = key_text)] key: KeyText,
-        required_scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
     ) -> PyResult<VerifyResult> {
         let tm = self.core(py)?;
         let scopes = required_scopes.unwrap_or_default();
@@ -139,7 +139,7 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         #[pyo3(from_py_with = key_text)] key: KeyText,
-        required_scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
     ) -> PyResult<Option<VerifyResult>> {
         let tm = self.core(py)?;
         let scopes = required_scopes.unwrap_or_default();
@@ -190,7 +190,7 @@ impl TokenManager {
         key_id: &str,
         name: Option<String>,
         description: Option<String>,
-        scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = scopes_arg)] scopes: Option<Vec<String>>,
         metadata: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
         clear_expiry: bool,
@@ -351,7 +351,7 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         #[pyo3(from_py_with = key_text)] key: KeyText,
-        required_scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,
     ) -> PyResult<VerifyResult> {
@@ -368,7 +368,7 @@ impl TokenManager {
         &self,
         py: Python<'_>,
         #[pyo3(from_py_with = key_text)] key: KeyText,
-        required_scopes: Option<Vec<String>>,
+        #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Option<VerifyResult>> {

@@ -50,15 +50,18 @@ fn py_int(ob: &Bound<'_, PyAny>) -> PyResult<i64> {
         let msg = if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
             "an int argument is out of range (it must fit in 64 bits)".to_string()
         } else {
-            let t = ob
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            format!("expected an int, got {t}")
+            format!("expected an int, got {}", type_name(ob))
         };
         to_py(py, Error::invalid(msg))
     })
+}
+
+/// The name of `ob`'s type, for an error message.
+fn type_name(ob: &Bound<'_, PyAny>) -> String {
+    ob.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 /// An int argument as `T` (`from_py_with = int::<T>`): [`py_int`], then
@@ -80,6 +83,67 @@ fn opt_int<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<Option<T>> {
     } else {
         int(ob).map(Some)
     }
+}
+
+/// A list-of-strings argument (scopes, algorithms...): a `str` is refused
+/// with a TypeError saying so (iterating it would give its characters;
+/// PyO3's own message is "Can't extract `str` to `Vec`"), as is any other
+/// non-sequence or an item that is not a `str`.
+fn strings(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
+    if ob.is_instance_of::<pyo3::types::PyString>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{what} must be a list of strings, not a str (put a single value in a list)"
+        )));
+    }
+    ob.extract::<Vec<String>>().map_err(|_| {
+        let bad = ob.try_iter().ok().and_then(|mut it| {
+            it.find_map(|i| {
+                i.ok()
+                    .filter(|i| !i.is_instance_of::<pyo3::types::PyString>())
+            })
+        });
+        pyo3::exceptions::PyTypeError::new_err(match bad {
+            Some(item) => format!(
+                "{what} must be a list of strings, not a list holding {}",
+                type_name(&item)
+            ),
+            None => format!("{what} must be a list of strings, not {}", type_name(ob)),
+        })
+    })
+}
+
+/// [`strings`] for an optional argument (`None` stays `None`).
+fn opt_strings(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<Vec<String>>> {
+    if ob.is_none() {
+        Ok(None)
+    } else {
+        strings(ob, what).map(Some)
+    }
+}
+
+/// One `from_py_with` function per optional list-of-strings argument,
+/// naming it in the error ([`strings`]).
+macro_rules! list_args {
+    ($($f:ident => $what:literal),* $(,)?) => {$(
+        #[doc = concat!("The optional `", $what, "` argument (see [`strings`]).")]
+        fn $f(ob: &Bound<'_, PyAny>) -> PyResult<Option<Vec<String>>> {
+            opt_strings(ob, $what)
+        }
+    )*};
+}
+
+list_args!(
+    scopes_arg => "scopes",
+    required_scopes_arg => "required_scopes",
+    audience_arg => "audience",
+    required_arg => "required",
+    group_by_arg => "group_by",
+    permissions_arg => "permissions",
+);
+
+/// The `algorithms` argument (see [`strings`]).
+fn algorithms_arg(ob: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    strings(ob, "algorithms")
 }
 
 /// A Python mapping as a JSON object (through `json.dumps`).

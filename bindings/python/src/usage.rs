@@ -174,7 +174,7 @@ impl TokenManager {
         model: Option<String>,
         session_id: Option<String>,
         agent_id: Option<String>,
-        group_by: Option<Vec<String>>,
+        #[pyo3(from_py_with = group_by_arg)] group_by: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let q = irontoken::UsageQuery {
@@ -419,7 +419,7 @@ impl TokenManager {
         py: Python<'py>,
         agent_id: String,
         budget_id: String,
-        permissions: Option<Vec<String>>,
+        #[pyo3(from_py_with = permissions_arg)] permissions: Option<Vec<String>>,
         issuer: Option<String>,
         #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
         actor: Option<String>,
