@@ -37,7 +37,11 @@ function mapError(e) {
     // napi-rs quotes the value it could not convert (`Failed to convert
     // JavaScript value \`...\``): a key passed as the wrong type must not
     // reach an error message, so the value is dropped.
-    e.message = `INVALID_ARGUMENT: ${e.message.replace(/JavaScript value `[^]*?` into/, 'JavaScript value into')}`
+    // A string where an array belongs (`scopes: 'read'`): napi-rs says it
+    // could not read the array's length; say what was expected instead.
+    e.message = `INVALID_ARGUMENT: ${e.message
+      .replace(/JavaScript value `[^]*?` into/, 'JavaScript value into')
+      .replace(/^Failed to get Array length/, 'expected an array of strings')}`
     e.code = 'INVALID_ARGUMENT'
   } else if (e instanceof TypeError && e.code === undefined) {
     // napi-rs converting a missing or null argument (`createKey()`).

@@ -44,6 +44,29 @@ test('every safe integer reaches u64 fields; fractions and unsafe integers are r
   }
 })
 
+test('a string where an array of strings belongs is INVALID_ARGUMENT saying so', () => {
+  const tm = new TokenManager(':memory:')
+  const k = tm.createKey({ owner: 'o', scopes: ['read'] })
+  for (const [call, where] of [
+    [() => tm.createKey({ owner: 'o', scopes: 'read' }), 'scopes'],
+    [() => tm.verifyKey(k.key, 'read'), ''],
+  ]) {
+    assert.throws(call, (e) => {
+      assert.equal(e.code, 'INVALID_ARGUMENT')
+      assert.match(e.message, /^INVALID_ARGUMENT: expected an array of strings/)
+      assert.ok(e.message.includes(where), e.message)
+      return true
+    })
+  }
+  // Options read as JSON say it their way.
+  assert.throws(() => tm.verifyKeyWith(k.key, { requiredScopes: 'read' }), {
+    code: 'INVALID_ARGUMENT',
+    message: /expected a sequence/,
+  })
+  assert.equal(tm.verifyKey(k.key, ['read']).valid, true)
+  tm.close()
+})
+
 test('database files are private to their owner', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'itk-'))
   const db = path.join(dir, 'p.db')
