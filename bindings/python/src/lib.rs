@@ -95,7 +95,10 @@ fn strings(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
             "{what} must be a list of strings, not a str (put a single value in a list)"
         )));
     }
-    ob.extract::<Vec<String>>().map_err(|_| {
+    ob.extract::<Vec<String>>().map_err(|e| {
+        if !e.is_instance_of::<pyo3::exceptions::PyTypeError>(ob.py()) {
+            return e; // a str that is not valid text (a lone surrogate)
+        }
         let bad = ob.try_iter().ok().and_then(|mut it| {
             it.find_map(|i| {
                 i.ok()
