@@ -82,43 +82,42 @@ def main() -> None:
             ).fetchone()
 
         rng = random.Random(n)
-        ours, theirs = [], []
-        for _ in range(3):  # interleaved rounds, a fresh random sample each
-            sample = [rng.choice(keys) for _ in range(SAMPLES)]
-            for k in sample[: SAMPLES // 4]:  # warm both the same way
-                tm.verify_key(k)
-                plain(k)
-            ours.append(percentiles(tm.verify_key, sample))
-            theirs.append(percentiles(plain, sample))
-        o50, o99 = (sorted(x)[1] for x in zip(*ours))
-        t50, t99 = (sorted(x)[1] for x in zip(*theirs))
-        print(f"  {n:>9} {o50:>14.2f} {o99:>7.2f} {t50:>17.2f} {t99:>7.2f} {t50 / o50:>5.2f}x")
+        row(f"{n:>9}", rounds(tm.verify_key, plain, keys, rng, warm=True))
         tm.close()
         if n >= 100_000:
-            sized(d, keys, plain, rng)
+            # The caches sized to the key set (README, "Verifying from a
+            # million keys"): every key verified once first, which warms
+            # both files the same way.
+            opts = {"key_cache_size": n + n // 10, "page_cache_mib": SIZED_PAGE_CACHE_MIB}
+            tm = TokenManager(os.path.join(d, "irontoken.db"), durability="normal", **opts)
+            for k in keys:
+                tm.verify_key(k)
+                plain(k)
+            row(f"{'  sized':>9}", rounds(tm.verify_key, plain, keys, rng, warm=False), f"  ({opts})")
+            tm.close()
         con.close()
 
 
-def sized(d: str, keys: list[str], plain, rng: random.Random) -> None:
-    """The same sweep with the caches sized to the key set (README, "Verifying
-    from a million keys"): every key verified once first, then 3 rounds."""
-    opts = {"key_cache_size": len(keys) + len(keys) // 10, "page_cache_mib": SIZED_PAGE_CACHE_MIB}
-    tm = TokenManager(os.path.join(d, "irontoken.db"), durability="normal", **opts)
-    for k in keys:  # fills the record cache (and warms both files the same way)
-        tm.verify_key(k)
-        plain(k)
-    ours, theirs = [], []
+def rounds(ours, plain, keys: list[str], rng: random.Random, warm: bool) -> list[float]:
+    """p50 and p99 of ours, then of plain: the median of 3 interleaved
+    rounds, a fresh random sample each (its first quarter run through both
+    first when warm)."""
+    mine, theirs = [], []
     for _ in range(3):
         sample = [rng.choice(keys) for _ in range(SAMPLES)]
-        ours.append(percentiles(tm.verify_key, sample))
+        if warm:
+            for k in sample[: SAMPLES // 4]:
+                ours(k)
+                plain(k)
+        mine.append(percentiles(ours, sample))
         theirs.append(percentiles(plain, sample))
-    o50, o99 = (sorted(x)[1] for x in zip(*ours))
-    t50, t99 = (sorted(x)[1] for x in zip(*theirs))
-    print(
-        f"  {'  sized':>9} {o50:>14.2f} {o99:>7.2f} {t50:>17.2f} {t99:>7.2f} {t50 / o50:>5.2f}x"
-        f"  (key_cache_size={opts['key_cache_size']}, page_cache_mib={SIZED_PAGE_CACHE_MIB})"
-    )
-    tm.close()
+    return [sorted(x)[1] for x in (*zip(*mine), *zip(*theirs))]
+
+
+def row(label: str, m: list[float], note: str = "") -> None:
+    """One line of the table: [p50, p99, hand p50, hand p99] and the ratio."""
+    o50, o99, t50, t99 = m
+    print(f"  {label} {o50:>14.2f} {o99:>7.2f} {t50:>17.2f} {t99:>7.2f} {t50 / o50:>5.2f}x{note}")
 
 
 if __name__ == "__main__":
