@@ -634,7 +634,7 @@ impl Db {
             }
         }
         let _restore = Restore(self, cache_size_pragma(own));
-        self.write_with(false, Some("BEGIN IMMEDIATE"), |c| {
+        self.write(|c| {
             c.execute_batch(&cache_size_pragma(super::BULK_CACHE_MIB))?;
             f(c)
         })
