@@ -318,7 +318,11 @@ void itk_string_free(char *s);
  * `key_cache_size`, `page_cache_mib`, `mmap_mib`, `rate_limit_store`
  * ("store" (default), "local" or a redis:// URL), `rate_limit_fail_open`,
  * `rate_limit_timeout_ms`, `strict` (PostgreSQL: read key state on every
- * verification).
+ * verification), `storage_timeout_ms` (PostgreSQL: the most one call waits
+ * on the server in all, default 5000), `max_staleness_ms` (PostgreSQL: how
+ * long a cached key state is trusted without a live change channel,
+ * default 1000), `verify_fail_open` (PostgreSQL: verify from a stale state
+ * when the server cannot answer; default false).
  */
 itk_status itk_manager_open(const char *path, const char *options_json, struct itk_manager **out);
 

@@ -438,6 +438,12 @@ export interface OpenOptions {
   rateLimitTimeoutMs?: number
   /** PostgreSQL: read key state from the database on every verification instead of the change-notified cache (default false). */
   strict?: boolean
+  /** PostgreSQL: milliseconds one call may wait on the server in all — checkout, connect, statements, commit (default 5000); then STORAGE. */
+  storageTimeoutMs?: number
+  /** PostgreSQL: milliseconds a cached key state is trusted without proof that the change channel is alive (default 1000): a key revoked on any host is refused everywhere within it. */
+  maxStalenessMs?: number
+  /** PostgreSQL: verify from a stale cached state when the server cannot answer (default false: fail closed with STORAGE). A revoked key may then verify for the whole partition. */
+  verifyFailOpen?: boolean
   /** Seconds after which keys without their own rotationPeriod are due (rotateDue). */
   defaultRotationPeriod?: number
 }

@@ -172,11 +172,13 @@ node_with() {
     console.log(out.join(" "));
     tm.close();' "$DB" "$@"
 }
-BOTH='{"rate_limit": true, "quota": {"requests": 1}}'
+c_with() { "$CVERIFY" "$DB" "$@" | tr '\n' ' ' | sed 's/ $//'; }
 expect "VALID VALID VALID RATE_LIMITED" "$(node_with 4 '{"rateLimit": true, "quota": {"requests": 1}}')" \
   "Node verifyKeyWith: 3 per minute, the 4th is rate-limited (its quota untouched)"
-expect "VALID VALID USAGE_EXCEEDED" "$("$CVERIFY" "$DB" 3 "$BOTH" | tr '\n' ' ' | sed 's/ $//')" \
-  "C itk_key_verify_with: own buckets (rate limits are per process), the shared daily quota of 5 runs out"
+expect "RATE_LIMITED" "$(c_with 1 '{"rate_limit": true, "quota": {"requests": 1}}')" \
+  "C itk_key_verify_with: the per-minute limit Node spent is shared through the file (its quota untouched)"
+expect "VALID VALID USAGE_EXCEEDED" "$(c_with 3 '{"quota": {"requests": 1}}')" \
+  "C itk_key_verify_with, quota only: 3 of the daily 5 were spent by Node, 2 remain"
 expect "USAGE_EXCEEDED" "$(node_with 1 '{"quota": {"requests": 1}}')" "Node again: the quota is shared through the file"
 
 step "Usage: Python records LLM calls (one report sent twice), the CLI reports and exports"

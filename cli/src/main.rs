@@ -43,6 +43,15 @@ struct Cli {
     /// process; default), local, or a redis:// URL.
     #[arg(long, env = "IRONTOKEN_RATE_LIMIT_STORE", global = true)]
     rate_limit_store: Option<String>,
+    /// PostgreSQL: the most one call waits on the server in all, in
+    /// milliseconds (connect, statements, commit; default 5000).
+    #[arg(
+        long = "storage-timeout",
+        env = "IRONTOKEN_STORAGE_TIMEOUT_MS",
+        global = true,
+        value_name = "MS"
+    )]
+    storage_timeout: Option<u64>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -817,6 +826,9 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
         .create(cli.command.creates());
     if let Some(store) = &cli.rate_limit_store {
         options.rate_limit_store = irontoken::RateLimitStore::parse(store)?;
+    }
+    if let Some(ms) = cli.storage_timeout {
+        options.storage_timeout = std::time::Duration::from_millis(ms);
     }
     if let Command::Keys(
         KeysCmd::Due {

@@ -73,6 +73,20 @@ pub struct Options {
     /// instead of the in-process cache that change notifications keep
     /// current within milliseconds. No effect on SQLite, which always reads.
     pub strict: bool,
+    /// PostgreSQL: the most one call waits on the server in all — pool
+    /// checkout, connect, every statement and the commit (default 5 s);
+    /// past it the call answers `STORAGE` (or `BUSY`). No effect on SQLite.
+    pub storage_timeout: Duration,
+    /// PostgreSQL: how old a cached key state may be without proof that the
+    /// change channel is alive (default 1 s). A key revoked on any host is
+    /// refused everywhere within this bound (plus one `storage_timeout` for
+    /// the answer, which is `STORAGE` if the server cannot give it).
+    pub max_staleness: Duration,
+    /// PostgreSQL: when a key's state is older than `max_staleness` and the
+    /// server cannot answer, verify from the cached state anyway (default
+    /// false: fail closed). A revoked key may then verify for the whole
+    /// partition.
+    pub verify_fail_open: bool,
     /// Key records kept in memory by verification (default 50 000, about
     /// 0.5 KiB each); a hit saves reading and decoding the row.
     pub key_cache_size: usize,
@@ -141,6 +155,9 @@ impl Default for Options {
             rate_limit_fail_open: false,
             rate_limit_timeout: Duration::from_secs(1),
             strict: false,
+            storage_timeout: Duration::from_secs(5),
+            max_staleness: Duration::from_secs(1),
+            verify_fail_open: false,
             key_cache_size: 50_000,
             page_cache_mib: 8,
             mmap_mib: 0,
@@ -266,6 +283,12 @@ pub struct OpenSettings {
     pub rate_limit_timeout_ms: Option<u64>,
     /// PostgreSQL: read key state from the database on every verification.
     pub strict: Option<bool>,
+    /// PostgreSQL: milliseconds one call may wait on the server in all (default 5000).
+    pub storage_timeout_ms: Option<u64>,
+    /// PostgreSQL: milliseconds a cached key state is trusted without a live change channel (default 1000).
+    pub max_staleness_ms: Option<u64>,
+    /// PostgreSQL: verify from a stale cached state when the server cannot answer (default false).
+    pub verify_fail_open: Option<bool>,
     /// Seconds after which keys without their own rotation period are due.
     pub default_rotation_period: Option<i64>,
 }
@@ -322,6 +345,15 @@ impl OpenSettings {
         }
         if let Some(b) = self.strict {
             o.strict = b;
+        }
+        if let Some(ms) = self.storage_timeout_ms {
+            o.storage_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.max_staleness_ms {
+            o.max_staleness = Duration::from_millis(ms);
+        }
+        if let Some(b) = self.verify_fail_open {
+            o.verify_fail_open = b;
         }
         if let Some(p) = self.default_rotation_period {
             o = o.default_rotation_period(p)?;
@@ -475,6 +507,12 @@ impl Inner {
                 page_cache_mib: options.page_cache_mib,
                 mmap_mib: options.mmap_mib,
                 strict: options.strict,
+                bounds: store::postgres::Bounds {
+                    busy_timeout: options.busy_timeout,
+                    storage_timeout: options.storage_timeout,
+                    max_staleness: options.max_staleness,
+                    verify_fail_open: options.verify_fail_open,
+                },
             },
         )?;
         let rates = Rates::open(options)?;
@@ -973,6 +1011,19 @@ impl TokenManager {
         }
         if options.mmap_mib > 1 << 16 {
             return Err(Error::invalid("mmap_mib must be between 0 and 65536"));
+        }
+        if options.storage_timeout < Duration::from_millis(10)
+            || options.storage_timeout > MAX_INTERVAL
+        {
+            return Err(Error::invalid(
+                "storage_timeout (storage_timeout_ms) must be between 10 ms and one hour",
+            ));
+        }
+        if options.max_staleness < Duration::from_millis(10) || options.max_staleness > MAX_INTERVAL
+        {
+            return Err(Error::invalid(
+                "max_staleness (max_staleness_ms) must be between 10 ms and one hour",
+            ));
         }
         if options.rate_limit_timeout.is_zero() || options.rate_limit_timeout > MAX_INTERVAL {
             return Err(Error::invalid(

@@ -210,6 +210,9 @@ class TokenManager:
         rate_limit_timeout_ms: Optional[int] = None,
         strict: Optional[bool] = None,
         default_rotation_period: Optional[int] = None,
+        storage_timeout_ms: Optional[int] = None,
+        max_staleness_ms: Optional[int] = None,
+        verify_fail_open: Optional[bool] = None,
     ) -> "TokenManager": ...
     def rate_limit(
         self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False

@@ -63,6 +63,9 @@ class AsyncTokenManager:
         rate_limit_timeout_ms: Optional[int] = None,
         strict: Optional[bool] = None,
         default_rotation_period: Optional[int] = None,
+        storage_timeout_ms: Optional[int] = None,
+        max_staleness_ms: Optional[int] = None,
+        verify_fail_open: Optional[bool] = None,
     ) -> None: ...
     @classmethod
     async def open(
@@ -86,6 +89,9 @@ class AsyncTokenManager:
         rate_limit_timeout_ms: Optional[int] = None,
         strict: Optional[bool] = None,
         default_rotation_period: Optional[int] = None,
+        storage_timeout_ms: Optional[int] = None,
+        max_staleness_ms: Optional[int] = None,
+        verify_fail_open: Optional[bool] = None,
     ) -> "AsyncTokenManager": ...
     @property
     def sync(self) -> TokenManager: ...

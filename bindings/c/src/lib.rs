@@ -543,7 +543,11 @@ pub unsafe extern "C" fn itk_string_free(s: *mut c_char) {
 /// `key_cache_size`, `page_cache_mib`, `mmap_mib`, `rate_limit_store`
 /// ("store" (default), "local" or a redis:// URL), `rate_limit_fail_open`,
 /// `rate_limit_timeout_ms`, `strict` (PostgreSQL: read key state on every
-/// verification).
+/// verification), `storage_timeout_ms` (PostgreSQL: the most one call waits
+/// on the server in all, default 5000), `max_staleness_ms` (PostgreSQL: how
+/// long a cached key state is trusted without a live change channel,
+/// default 1000), `verify_fail_open` (PostgreSQL: verify from a stale state
+/// when the server cannot answer; default false).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_manager_open(
     path: *const c_char,

@@ -221,6 +221,12 @@ pub struct OpenOptions {
     /// PostgreSQL: read key state from the database on every verification
     /// instead of the change-notified cache (default false).
     pub strict: Option<bool>,
+    /// PostgreSQL: milliseconds one call may wait on the server in all (default 5000).
+    pub storage_timeout_ms: Option<f64>,
+    /// PostgreSQL: milliseconds a cached key state is trusted without a live change channel (default 1000).
+    pub max_staleness_ms: Option<f64>,
+    /// PostgreSQL: verify from a stale cached state when the server cannot answer (default false).
+    pub verify_fail_open: Option<bool>,
     /// Seconds after which keys without their own rotation period are due (rotateDue).
     pub default_rotation_period: Option<f64>,
 }
@@ -700,6 +706,13 @@ impl TokenManager {
                 rate_limit_store: o.rate_limit_store,
                 rate_limit_fail_open: o.rate_limit_fail_open,
                 strict: o.strict,
+                storage_timeout_ms: int(o.storage_timeout_ms, "storageTimeoutMs")?
+                    .map(|n| u64::try_from(n).map_err(|_| invalid("storageTimeoutMs must be > 0")))
+                    .transpose()?,
+                max_staleness_ms: int(o.max_staleness_ms, "maxStalenessMs")?
+                    .map(|n| u64::try_from(n).map_err(|_| invalid("maxStalenessMs must be > 0")))
+                    .transpose()?,
+                verify_fail_open: o.verify_fail_open,
                 default_rotation_period: int(o.default_rotation_period, "defaultRotationPeriod")?,
                 rate_limit_timeout_ms: int(o.rate_limit_timeout_ms, "rateLimitTimeoutMs")?
                     .map(|n| {

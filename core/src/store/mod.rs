@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     /// PostgreSQL: read key state from the database on every verification
     /// instead of the change-notified cache.
     pub strict: bool,
+    /// PostgreSQL: how calls wait on the server and trust its cache.
+    pub bounds: postgres::Bounds,
 }
 
 /// The file path a `sqlite://` URL names (SQLAlchemy's form:
@@ -54,9 +56,7 @@ pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
 pub(crate) fn open(target: &str, o: &Settings) -> Result<Box<dyn Backend>> {
     if target.starts_with("postgresql://") || target.starts_with("postgres://") {
         return Ok(Box::new(postgres::PgStore::open(
-            target,
-            o.busy_timeout,
-            o.strict,
+            target, o.bounds, o.strict,
         )?));
     }
     let path = sqlite_path(target).unwrap_or(target);

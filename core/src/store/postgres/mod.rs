@@ -4,25 +4,44 @@
 //! (`SELECT ... FOR UPDATE`) wherever a write transaction reads what it then
 //! writes, so quotas, budgets and rate limits are never oversold across hosts.
 //!
+//! Every wait on the network is bounded: a call (checkout, connect, every
+//! statement, the commit) ends within `storage_timeout` in all, on the
+//! client's clock ([`link`]) and the server's (`statement_timeout`,
+//! `idle_in_transaction_session_timeout`, so a host cut off mid-transaction
+//! does not hold its row locks).
+//!
 //! Verification stays in memory: key states are cached per process and a
 //! listener (`LISTEN irontoken_keys`; every change of `api_keys` notifies
-//! its hash) drops what changed, within milliseconds on every host. While
-//! the listener is down, cached states older than [`STALE_AFTER`] are read
-//! again; with the `strict` option every verification reads the database.
+//! its hash) drops what changed, within milliseconds on every host. The
+//! cache is trusted only while the channel is proven alive: the listener
+//! sends itself a heartbeat notification every quarter of `max_staleness`,
+//! and notifications arrive in commit order, so receiving the heartbeat
+//! sent at `t` proves every change committed before `t` was heard. Past
+//! `max_staleness` without such proof, a verification reads the state from
+//! the server, and if the server does not answer in time it fails
+//! (`STORAGE`), unless `verify_fail_open` was chosen. With the `strict`
+//! option every verification reads the database.
+//!
+//! Lock order (every transaction, so two hosts never deadlock): the owner's
+//! advisory lock, then `api_keys` rows, then `quotas` rows by `seq`, then
+//! `quota_reservations` rows, then agent budgets and leases; usage rows and
+//! audit rows are only inserted.
 
+mod link;
 mod queries;
 mod tls;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Access, Backend, KeyState, Tx};
-use postgres::types::ToSql;
-use postgres::{Client, Row, Statement};
+use link::Link;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tls::Tls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 /// The schema, one entry per version (never edit a released one).
 const MIGRATIONS: &[&str] = &[
@@ -42,9 +61,6 @@ const MIGRATION_LOCK: i64 = 0x6972_6f6e_746f_6b6e; // "irontokn"
 /// timeout) for one to come back.
 const MAX_CONNECTIONS: usize = 16;
 
-/// How old a cached key state may be while the change listener is down.
-pub(crate) const STALE_AFTER: Duration = Duration::from_secs(1);
-
 /// Key states cached (by hash) for verification.
 const STATE_CACHE: usize = 100_000;
 
@@ -54,9 +70,9 @@ const CHANNEL: &str = "irontoken_keys";
 /// PostgreSQL errors as irontoken errors: lock waits, deadlocks and
 /// serialization failures are `BUSY`; the rest `STORAGE`, with the server's
 /// primary message only (its detail can quote row values).
-impl From<postgres::Error> for Error {
-    fn from(e: postgres::Error) -> Self {
-        use postgres::error::SqlState;
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
         match e.as_db_error() {
             Some(db)
                 if [
@@ -107,16 +123,16 @@ impl From<postgres::Error> for Error {
 
 /// One pooled connection with its prepared statements.
 struct Conn {
-    client: Client,
+    link: Link,
     statements: HashMap<String, Statement>,
 }
 
 impl Conn {
-    fn statement(&mut self, sql: &str) -> Result<Statement> {
+    fn statement(&mut self, deadline: Instant, sql: &str) -> Result<Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql)?;
+        let s = self.link.prepare(deadline, sql)?;
         if self.statements.len() >= 256 {
             self.statements.clear();
         }
@@ -161,8 +177,14 @@ struct States {
     /// Bumped by every invalidation: a state read before a change is not
     /// cached after it.
     epoch: AtomicU64,
-    /// The listener is connected and listening.
-    listening: AtomicBool,
+    /// The origin of [`Self::heard`].
+    base: Instant,
+    /// Nanoseconds after `base` at which the last heartbeat the listener
+    /// received was sent (0: none on the current connection): every change
+    /// committed before then has been heard and forgotten.
+    heard: AtomicU64,
+    /// How long a cached state is trusted without proof of a live channel.
+    max_staleness: Duration,
     /// Set when the store is dropped: the listener thread ends.
     stop: AtomicBool,
 }
@@ -177,18 +199,54 @@ impl States {
             None => self.cache.clear(),
         }
     }
+
+    /// Records that every change committed before `sent` has been heard.
+    fn heard(&self, sent: Instant) {
+        let at = sent.saturating_duration_since(self.base).as_nanos() as u64;
+        self.heard.fetch_max(at.max(1), Ordering::SeqCst);
+    }
+
+    /// Forgets the proof of a live channel (the listener's connection ended).
+    fn deaf(&self) {
+        self.heard.store(0, Ordering::SeqCst);
+    }
+
+    /// True if a state read at `read_at` may answer now: it or the last
+    /// heartbeat heard is younger than `max_staleness`.
+    fn trusted(&self, read_at: Instant) -> bool {
+        let heard = self.heard.load(Ordering::SeqCst);
+        let proof = if heard == 0 {
+            read_at
+        } else {
+            read_at.max(self.base + Duration::from_nanos(heard))
+        };
+        proof.elapsed() < self.max_staleness
+    }
+}
+
+/// How the PostgreSQL store waits (the fleet part of the manager's options).
+#[derive(Clone, Copy)]
+pub(crate) struct Bounds {
+    /// How long a statement waits for a row lock (`BUSY` after).
+    pub busy_timeout: Duration,
+    /// The most a call waits on the server in all.
+    pub storage_timeout: Duration,
+    /// How old a cached key state may be without proof of a live channel.
+    pub max_staleness: Duration,
+    /// Answer from a cached state, however old, when the server cannot.
+    pub verify_fail_open: bool,
 }
 
 /// The PostgreSQL store (see the module docs).
 pub(crate) struct PgStore {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     /// Whether (and how) connections use TLS.
     tls: Tls,
     idle: Mutex<Vec<Conn>>,
     /// Connections open (idle or lent).
     open: Mutex<usize>,
     returned: Condvar,
-    busy_timeout: Duration,
+    bounds: Bounds,
     strict: bool,
     states: Arc<States>,
     /// Keys whose last consumption could not take the one-row path (no solo
@@ -212,45 +270,54 @@ impl Drop for PgStore {
 /// Parses a `postgresql://` or `postgres://` URL (libpq's form, with its
 /// query parameters: `sslmode`, `sslrootcert`, `connect_timeout`,
 /// `options`...) into the connection settings and the TLS to use.
-fn config_of(url: &str) -> Result<(postgres::Config, Tls)> {
+fn config_of(url: &str, bounds: &Bounds) -> Result<(tokio_postgres::Config, Tls)> {
     let (url, tls) = tls::split(url)?;
-    let mut config: postgres::Config = url.parse().map_err(|_| {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
         Error::invalid(
             "invalid PostgreSQL URL (expected postgresql://user[:password]@host[:port]/database)",
         )
     })?;
     if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(5));
+        config.connect_timeout(bounds.storage_timeout);
     }
     if config.get_application_name().is_none() {
         config.application_name("irontoken");
     }
+    // A dead peer is noticed by the kernel too, not only by our deadlines.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3)
+        .tcp_user_timeout(bounds.storage_timeout.max(Duration::from_secs(1)));
     Ok((config, tls))
 }
 
 impl PgStore {
     /// Connects, migrates the schema (once, under an advisory lock) and
     /// starts the change listener.
-    pub(crate) fn open(url: &str, busy_timeout: Duration, strict: bool) -> Result<PgStore> {
-        let (config, tls) = config_of(url)?;
+    pub(crate) fn open(url: &str, bounds: Bounds, strict: bool) -> Result<PgStore> {
+        let (config, tls) = config_of(url, &bounds)?;
         let store = PgStore {
             config,
             tls,
             idle: Mutex::new(Vec::new()),
             open: Mutex::new(0),
             returned: Condvar::new(),
-            busy_timeout,
+            bounds,
             strict,
             states: Arc::new(States {
                 cache: quick_cache::sync::Cache::new(STATE_CACHE),
                 epoch: AtomicU64::new(0),
-                listening: AtomicBool::new(false),
+                base: Instant::now(),
+                heard: AtomicU64::new(0),
+                max_staleness: bounds.max_staleness,
                 stop: AtomicBool::new(false),
             }),
             general_hint: quick_cache::sync::Cache::new(4096),
         };
-        let mut conn = store.checkout()?;
-        let migrated = migrate(&mut conn.client);
+        let mut conn = store.checkout(Instant::now() + bounds.storage_timeout)?;
+        let migrated = migrate(&mut conn.link, bounds.storage_timeout);
         store.give_back(conn, migrated.is_ok());
         migrated?;
         if !strict {
@@ -259,29 +326,39 @@ impl PgStore {
             let states = store.states.clone();
             std::thread::Builder::new()
                 .name("irontoken-pg-listen".into())
-                .spawn(move || listen(&config, &tls, &states))
+                .spawn(move || listen(&config, &tls, &states, bounds))
                 .map_err(|e| Error::new(ErrorKind::Internal, format!("spawn failed: {e}")))?;
         }
         Ok(store)
     }
 
-    fn connect(&self) -> Result<Conn> {
-        let mut client = self.tls.connect(&self.config)?;
-        let ms = self.busy_timeout.as_millis().max(1);
-        client.batch_execute(&format!("SET lock_timeout = {ms}"))?;
+    fn connect(&self, deadline: Instant) -> Result<Conn> {
+        let mut link = Link::connect(&self.config, &self.tls, deadline)?;
+        let b = &self.bounds;
+        let lock_ms = b.busy_timeout.min(b.storage_timeout).as_millis().max(1);
+        let statement_ms = b.storage_timeout.as_millis().max(1);
+        // A host cut off inside a transaction must not hold its row locks
+        // longer than a call may last (plus slack): the server ends it.
+        let idle_ms = statement_ms + 1000;
+        link.batch_execute(
+            deadline,
+            &format!(
+                "SET lock_timeout = {lock_ms}; SET statement_timeout = {statement_ms}; \
+                 SET idle_in_transaction_session_timeout = {idle_ms}"
+            ),
+        )?;
         Ok(Conn {
-            client,
+            link,
             statements: HashMap::new(),
         })
     }
 
     /// An idle connection, a new one, or (at the limit) the next one given
-    /// back within the busy timeout.
-    fn checkout(&self) -> Result<Conn> {
+    /// back before `deadline`.
+    fn checkout(&self, deadline: Instant) -> Result<Conn> {
         if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(c);
         }
-        let deadline = Instant::now() + self.busy_timeout;
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
@@ -290,7 +367,7 @@ impl PgStore {
             if *open < MAX_CONNECTIONS {
                 *open += 1;
                 drop(open);
-                return self.connect().inspect_err(|_| {
+                return self.connect(deadline).inspect_err(|_| {
                     *self.open.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
                     self.returned.notify_one();
                 });
@@ -300,7 +377,7 @@ impl PgStore {
                 return Err(Error::new(
                     ErrorKind::Busy,
                     format!(
-                        "all {MAX_CONNECTIONS} PostgreSQL connections stayed busy beyond the busy timeout"
+                        "all {MAX_CONNECTIONS} PostgreSQL connections stayed busy for the whole call (storage_timeout_ms)"
                     ),
                 ));
             }
@@ -314,7 +391,7 @@ impl PgStore {
 
     /// Returns a connection to the pool, or closes it if it may be broken.
     fn give_back(&self, conn: Conn, healthy: bool) {
-        if healthy && !conn.client.is_closed() {
+        if healthy && !conn.link.is_broken() {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -332,6 +409,8 @@ impl Backend for PgStore {
         let tx = Pg {
             store: self,
             conn: RefCell::new(None),
+            deadline: Instant::now() + self.bounds.storage_timeout,
+            bulk: access == Access::Bulk,
             begin: match access {
                 Access::Read | Access::Statement | Access::Local => None,
                 Access::Snapshot => Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
@@ -355,6 +434,10 @@ impl Backend for PgStore {
 pub(crate) struct Pg<'a> {
     store: &'a PgStore,
     conn: RefCell<Option<Conn>>,
+    /// When the call must have ended (`storage_timeout` after it began).
+    deadline: Instant,
+    /// A bulk write: each statement gets `storage_timeout`, not the whole.
+    bulk: bool,
     begin: Option<&'static str>,
     /// Reads take row locks (`FOR UPDATE`) for what this transaction writes.
     write: bool,
@@ -369,8 +452,17 @@ pub(crate) struct Pg<'a> {
 }
 
 impl Pg<'_> {
+    /// When the next wait on the server must end.
+    fn deadline(&self) -> Instant {
+        if self.bulk {
+            Instant::now() + self.store.bounds.storage_timeout
+        } else {
+            self.deadline
+        }
+    }
+
     /// Runs `f` on the connection, taking one (and opening the transaction) first.
-    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut Conn, Instant) -> Result<T>) -> Result<T> {
         let mut slot = self.conn.borrow_mut();
         if slot.is_none() {
             if self.local {
@@ -379,19 +471,19 @@ impl Pg<'_> {
                     "the answer needs a round trip to PostgreSQL",
                 ));
             }
-            let mut c = self.store.checkout()?;
+            let mut c = self.store.checkout(self.deadline())?;
             if let Some(begin) = self.begin
-                && let Err(e) = c.client.batch_execute(begin)
+                && let Err(e) = c.link.batch_execute(self.deadline(), begin)
             {
                 self.store.give_back(c, false);
-                return Err(e.into());
+                return Err(e);
             }
             *slot = Some(c);
         }
         let conn = slot
             .as_mut()
             .ok_or_else(|| Error::new(ErrorKind::Internal, "no connection"))?;
-        let out = f(conn);
+        let out = f(conn, self.deadline());
         if out.is_err() {
             self.failed.set(true);
         }
@@ -399,9 +491,9 @@ impl Pg<'_> {
     }
 
     pub(crate) fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.with(|c| {
-            let s = c.statement(sql)?;
-            Ok(c.client.query(&s, params)?)
+        self.with(|c, d| {
+            let s = c.statement(d, sql)?;
+            c.link.query(d, &s, params)
         })
     }
 
@@ -410,16 +502,16 @@ impl Pg<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        self.with(|c| {
-            let s = c.statement(sql)?;
-            Ok(c.client.query_opt(&s, params)?)
+        self.with(|c, d| {
+            let s = c.statement(d, sql)?;
+            c.link.query_opt(d, &s, params)
         })
     }
 
     pub(crate) fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.with(|c| {
-            let s = c.statement(sql)?;
-            Ok(c.client.execute(&s, params)?)
+        self.with(|c, d| {
+            let s = c.statement(d, sql)?;
+            c.link.execute(d, &s, params)
         })
     }
 
@@ -447,14 +539,17 @@ impl Pg<'_> {
                 let ok = out.is_ok() && !self.failed.get();
                 let end = match (self.begin, ok) {
                     (None, _) => Ok(()),
-                    (Some(_), true) => c.client.batch_execute("COMMIT"),
-                    (Some(_), false) => c.client.batch_execute("ROLLBACK"),
+                    (Some(_), true) => c.link.batch_execute(self.deadline(), "COMMIT"),
+                    // A rollback is not worth waiting for: a broken
+                    // connection is closed, and the server rolls back.
+                    (Some(_), false) if c.link.is_broken() => Ok(()),
+                    (Some(_), false) => c.link.batch_execute(self.deadline(), "ROLLBACK"),
                 };
                 let healthy = end.is_ok();
                 self.store.give_back(c, healthy);
                 match (out, end) {
                     (Err(e), _) => Err(e),
-                    (Ok(()), Err(e)) => Err(e.into()),
+                    (Ok(()), Err(e)) => Err(e),
                     (Ok(()), Ok(())) => Ok(()),
                 }
             }
@@ -465,8 +560,9 @@ impl Pg<'_> {
         result
     }
 
-    /// The key state of `hash`: from the cache unless `strict` (or stale
-    /// while the listener is down), else read and cached.
+    /// The key state of `hash`: from the cache while it is trusted (see the
+    /// module docs), else read and cached. Unless `verify_fail_open`, a
+    /// cached state past `max_staleness` never answers: the read's error does.
     pub(crate) fn key_state(
         &self,
         hash: &[u8; 32],
@@ -474,15 +570,31 @@ impl Pg<'_> {
     ) -> Result<Option<KeyState>> {
         let states = &self.store.states;
         let use_cache = !self.store.strict && !self.write;
-        if use_cache && let Some(c) = states.cache.get(hash) {
-            let fresh =
-                states.listening.load(Ordering::SeqCst) || c.read_at.elapsed() < STALE_AFTER;
-            if fresh {
-                return Ok(c.state.as_deref().map(KeyStateCopy::state));
-            }
+        let cached = if use_cache {
+            states.cache.get(hash)
+        } else {
+            None
+        };
+        if let Some(c) = &cached
+            && states.trusted(c.read_at)
+        {
+            return Ok(c.state.as_deref().map(KeyStateCopy::state));
         }
         let epoch = states.epoch.load(Ordering::SeqCst);
-        let state = read()?;
+        let started = Instant::now();
+        let state = match read() {
+            Ok(s) => s,
+            Err(e) => {
+                return match cached {
+                    Some(c)
+                        if self.store.bounds.verify_fail_open && e.kind() != ErrorKind::Busy =>
+                    {
+                        Ok(c.state.as_deref().map(KeyStateCopy::state))
+                    }
+                    _ => Err(e),
+                };
+            }
+        };
         if use_cache && states.epoch.load(Ordering::SeqCst) == epoch {
             states.cache.insert(
                 *hash,
@@ -497,7 +609,7 @@ impl Pg<'_> {
                             expires_at: s.expires_at,
                         })
                     }),
-                    read_at: Instant::now(),
+                    read_at: started,
                 },
             );
         }
@@ -547,19 +659,29 @@ impl Tx for Pg<'_> {
 }
 
 /// Applies the migrations this database lacks, once however many
-/// processes start together (a session advisory lock around them).
-fn migrate(client: &mut Client) -> Result<()> {
-    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+/// processes start together (a session advisory lock around them). Each
+/// step may take `max(storage_timeout, 60 s)`: another host may be
+/// migrating, and a migration rewrites tables.
+fn migrate(link: &mut Link, storage_timeout: Duration) -> Result<()> {
+    let step = || Instant::now() + storage_timeout.max(Duration::from_secs(60));
+    link.batch_execute(
+        step(),
+        &format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"),
+    )?;
     let result = (|| -> Result<()> {
-        client.batch_execute(
+        link.batch_execute(
+            step(),
             "CREATE TABLE IF NOT EXISTS irontoken_schema (version bigint NOT NULL)",
         )?;
-        let current: i64 = client
-            .query_one(
-                "SELECT coalesce(max(version), 0) FROM irontoken_schema",
-                &[],
-            )?
-            .get(0);
+        let s = link.prepare(
+            step(),
+            "SELECT coalesce(max(version), 0) FROM irontoken_schema",
+        )?;
+        let current: i64 = link
+            .query_opt(step(), &s, &[])?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
         if current > PG_SCHEMA_VERSION {
             return Err(Error::new(
                 ErrorKind::SchemaTooNew,
@@ -569,55 +691,106 @@ fn migrate(client: &mut Client) -> Result<()> {
             ));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-            let mut tx = client.transaction()?;
-            tx.batch_execute(sql)?;
-            tx.execute(
-                "INSERT INTO irontoken_schema (version) VALUES ($1)",
-                &[&(i as i64 + 1)],
-            )?;
-            tx.commit()?;
+            link.batch_execute(step(), "BEGIN")?;
+            let applied = link.batch_execute(step(), sql).and_then(|()| {
+                link.batch_execute(
+                    step(),
+                    &format!("INSERT INTO irontoken_schema (version) VALUES ({})", i + 1),
+                )
+            });
+            match applied {
+                Ok(()) => link.batch_execute(step(), "COMMIT")?,
+                Err(e) => {
+                    let _ = link.batch_execute(step(), "ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     })();
-    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    let unlocked = link.batch_execute(
+        step(),
+        &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"),
+    );
     result?;
     unlocked?;
     Ok(())
 }
 
 /// The listener thread: forgets the cached state of every key another
-/// process (or host) changes. While disconnected it retries, and the cache
-/// serves states no older than [`STALE_AFTER`]; on reconnecting it forgets
-/// everything (changes may have been missed).
-fn listen(config: &postgres::Config, tls: &Tls, states: &States) {
+/// process (or host) changes, and proves the channel alive with a
+/// heartbeat: a notification to itself, on a channel of its own, every
+/// quarter of `max_staleness`. A heartbeat not back within `max_staleness`
+/// (or any failure) ends the connection; the next one forgets everything
+/// (changes may have been missed meanwhile).
+fn listen(config: &tokio_postgres::Config, tls: &Tls, states: &States, bounds: Bounds) {
+    let beat = format!("irontoken_hb_{}", uuid::Uuid::new_v4().simple());
+    let every = (bounds.max_staleness / 4).max(Duration::from_millis(5));
+    let patience = bounds.max_staleness.max(Duration::from_millis(20));
     let mut backoff = Duration::from_millis(50);
+    let mut n: u64 = 0;
     while !states.stop.load(Ordering::SeqCst) {
-        let mut client = match tls.connect(config) {
-            Ok(c) => c,
+        let connected = Link::connect(config, tls, Instant::now() + bounds.storage_timeout)
+            .and_then(|mut link| {
+                link.batch_execute(
+                    Instant::now() + bounds.storage_timeout,
+                    &format!("LISTEN {CHANNEL}; LISTEN {beat}"),
+                )?;
+                Ok(link)
+            });
+        let mut link = match connected {
+            Ok(l) => l,
             Err(_) => {
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
         };
-        if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
-            continue;
-        }
         backoff = Duration::from_millis(50);
         states.forget(None);
-        states.listening.store(true, Ordering::SeqCst);
-        while !states.stop.load(Ordering::SeqCst) && !client.is_closed() {
-            let mut n = client.notifications();
-            let mut it = n.timeout_iter(Duration::from_millis(250));
-            loop {
-                match postgres::fallible_iterator::FallibleIterator::next(&mut it) {
-                    Ok(Some(note)) => states.forget(hash_of(note.payload())),
-                    Ok(None) => break,
-                    Err(_) => break,
+        // Heartbeats sent and not yet back: (number, when sent).
+        let mut sent: std::collections::VecDeque<(u64, Instant)> = Default::default();
+        let mut next = Instant::now();
+        while !states.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if sent.front().is_some_and(|(_, at)| at.elapsed() > patience) {
+                break;
+            }
+            if now >= next {
+                n += 1;
+                sent.push_back((n, now));
+                next = now + every;
+                if link
+                    .batch_execute(now + patience, &format!("NOTIFY {beat}, '{n}'"))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            if link.wait_notes(next.min(now + every)).is_err() {
+                break;
+            }
+            // In commit order: changes before the heartbeat that follows them.
+            while let Some(note) = link.notes.pop_front() {
+                if note.channel() == beat {
+                    let Ok(k) = note.payload().parse::<u64>() else {
+                        continue;
+                    };
+                    while let Some(&(m, at)) = sent.front() {
+                        if m > k {
+                            break;
+                        }
+                        sent.pop_front();
+                        if m == k {
+                            states.heard(at);
+                        }
+                    }
+                } else {
+                    states.forget(hash_of(note.payload()));
                 }
             }
         }
-        states.listening.store(false, Ordering::SeqCst);
+        states.deaf();
     }
 }
 
@@ -659,7 +832,13 @@ mod tests {
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .unwrap();
         let url = format!("{base}?options=-csearch_path%3D{schema}");
-        let store = PgStore::open(&url, Duration::from_millis(500), true).unwrap();
+        let bounds = Bounds {
+            busy_timeout: Duration::from_millis(500),
+            storage_timeout: Duration::from_secs(5),
+            max_staleness: Duration::from_secs(1),
+            verify_fail_open: false,
+        };
+        let store = PgStore::open(&url, bounds, true).unwrap();
         let backend: &dyn Backend = &store;
         for _ in 0..MAX_CONNECTIONS + 4 {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

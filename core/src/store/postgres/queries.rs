@@ -13,8 +13,8 @@ use crate::store::{
     AgentStore, AuditStore, InsertKey, InsertSession, KeyState, KeyStore, MetaStore, QuotaStore,
     RateStore, SessionStore, SigningRow, SigningStore, UpdateFields, UsageStore,
 };
-use postgres::Row;
-use postgres::types::ToSql;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 type Param = Box<dyn ToSql + Sync>;
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use percent_encoding::percent_decode_str;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::link::Drive;
 use crate::error::{Error, Result};
 
 /// How connections are made: in clear, or over TLS with this client.
@@ -31,20 +32,26 @@ impl Tls {
         matches!(self, Tls::On(_))
     }
 
-    /// Connects `config` this way.
-    pub(crate) fn connect(
+    /// Connects `config` this way (on the caller's runtime).
+    pub(crate) async fn connect(
         &self,
-        config: &postgres::Config,
-    ) -> std::result::Result<postgres::Client, postgres::Error> {
-        match self {
-            Tls::Off => config.connect(postgres::NoTls),
-            Tls::On(make) => config.connect(make.clone()),
-        }
+        config: &tokio_postgres::Config,
+    ) -> std::result::Result<(tokio_postgres::Client, Box<dyn Drive>), tokio_postgres::Error> {
+        Ok(match self {
+            Tls::Off => {
+                let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+                (client, Box::new(conn) as Box<dyn Drive>)
+            }
+            Tls::On(make) => {
+                let (client, conn) = config.connect(make.clone()).await?;
+                (client, Box::new(conn) as Box<dyn Drive>)
+            }
+        })
     }
 }
 
 /// Takes the TLS parameters out of a `postgresql://` URL: returns the URL
-/// as `postgres::Config` understands it (which knows `sslmode` disable,
+/// as `tokio_postgres::Config` understands it (which knows `sslmode` disable,
 /// prefer and require only, and no `sslrootcert`) and the TLS to use.
 pub(crate) fn split(url: &str) -> Result<(String, Tls)> {
     let (base, query) = match url.split_once('?') {
@@ -93,7 +100,7 @@ pub(crate) fn split(url: &str) -> Result<(String, Tls)> {
         }
     };
     if let Some(m) = &mode {
-        // postgres::Config: require means "TLS or fail"; the others, none.
+        // tokio_postgres::Config: require means "TLS or fail"; the others, none.
         kept.push(if tls.enabled() {
             "sslmode=require"
         } else if m == "disable" {
