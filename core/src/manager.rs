@@ -487,8 +487,10 @@ pub(crate) struct Inner {
     generation: u64,
     /// The thread that writes buffered data in the background.
     flusher: Mutex<Option<JoinHandle<()>>>,
-    /// Held by a flush from taking the buffer to its last commit.
-    flushing: Mutex<()>,
+    /// Held by a flush from taking the buffer to its last commit, and by a
+    /// state change that carries buffered entries in its transaction: a
+    /// flush answers only once what was buffered before it is committed.
+    flushing: TimedLock,
     /// Writes that took buffered entries: begun, and ended (committed or
     /// put back). While they differ, some entries are neither buffered nor
     /// readable in the database.
@@ -548,7 +550,7 @@ impl Inner {
             default_rotation_period: options.default_rotation_period,
             generation,
             flusher: Mutex::new(None),
-            flushing: Mutex::new(()),
+            flushing: TimedLock::default(),
             carrying: Default::default(),
         });
         // Upkeep due between polls (a WAL past its checkpoint threshold)
@@ -624,9 +626,9 @@ impl Inner {
         marks.0 == marks.1 && self.carry_marks() == marks
     }
 
-    /// Returns once no `flush` is under way.
+    /// Returns once no `flush` is under way (or the call's bound passed).
     pub fn wait_for_flush(&self) {
-        drop(self.flushing.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(self.flushing.lock_until(Instant::now() + self.db.call_bound()));
     }
 
     /// Counts a write of buffered entries as under way until the guard drops.
@@ -730,9 +732,28 @@ impl Inner {
     /// a failed transaction held stays buffered. Nothing buffered: no
     /// transaction (the write lock is shared with every process on the file).
     pub fn flush(&self) -> Result<()> {
+        if HOLDS_FLUSH.get() {
+            // Called from inside a write that carries the buffer (this
+            // thread holds the lock): that write's commit carries them.
+            return Ok(());
+        }
+        // The whole flush — waiting for one under way, then every slice —
+        // ends within the store's bound for one call.
+        let deadline = Instant::now() + self.db.call_bound();
         // One at a time: a flush must not answer while another (the
-        // flusher's, say) still writes entries buffered before it was called.
-        let _one = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        // flusher's, or a state change carrying buffered entries) still
+        // writes entries buffered before it was called.
+        let Some(_one) = self.flushing.lock_until(deadline) else {
+            return Err(Error::new(
+                crate::ErrorKind::Busy,
+                "a flush under way did not finish within the call's bound (busy_timeout_ms, storage_timeout_ms on PostgreSQL)",
+            ));
+        };
+        store::within(deadline, || self.flush_now())
+    }
+
+    /// [`Self::flush`] once it holds the flush lock.
+    fn flush_now(&self) -> Result<()> {
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             if p.len() == 0 {
@@ -800,8 +821,23 @@ impl Inner {
         if backlog > INLINE_MAX {
             self.flush()?;
         }
+        // While this write carries buffered entries, a flush waits for it:
+        // it must not answer before they are committed (or put back).
+        // (A flush that outlasts the bound: this write carries nothing.)
+        let reentered = HOLDS_FLUSH.get();
+        let held = if reentered {
+            None
+        } else {
+            self.flushing
+                .lock_until(Instant::now() + self.db.call_bound())
+        };
         let _carrying = self.carry();
-        let batch = self.take_batch();
+        let batch = if reentered || held.is_some() {
+            self.take_batch()
+        } else {
+            Pending::default()
+        };
+        let held = held.filter(|_| batch.len() > 0);
         let result = self.db.with(access, |tx| {
             write_some(tx, &batch, None)?;
             f(tx)
@@ -817,6 +853,7 @@ impl Inner {
         if result.is_err() {
             self.restore(batch);
         }
+        drop(held);
         result
     }
 
@@ -855,6 +892,50 @@ impl Inner {
         p.record_ids.extend(batch.record_ids);
         let newer = std::mem::replace(&mut p.records, batch.records);
         p.records.extend(newer);
+    }
+}
+
+thread_local! {
+    /// This thread holds a manager's flush lock (see [`TimedLock`]).
+    static HOLDS_FLUSH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A lock taken with a deadline (std's `Mutex` has none).
+#[derive(Default)]
+struct TimedLock {
+    held: Mutex<bool>,
+    freed: Condvar,
+}
+
+/// A held [`TimedLock`]; released when dropped.
+struct TimedGuard<'a>(&'a TimedLock);
+
+impl TimedLock {
+    /// Takes the lock, waiting until `deadline` at most (`None` then).
+    fn lock_until(&self, deadline: Instant) -> Option<TimedGuard<'_>> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while *held {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            held = self
+                .freed
+                .wait_timeout(held, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *held = true;
+        HOLDS_FLUSH.set(true);
+        Some(TimedGuard(self))
+    }
+}
+
+impl Drop for TimedGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        HOLDS_FLUSH.set(false);
+        self.0.freed.notify_all();
     }
 }
 
@@ -966,6 +1047,10 @@ impl Backend for Unavailable {
         _f: &mut dyn FnMut(&dyn store::Tx) -> Result<()>,
     ) -> Result<()> {
         Err(self.0.clone())
+    }
+
+    fn call_bound(&self) -> Duration {
+        Duration::from_secs(1)
     }
 }
 

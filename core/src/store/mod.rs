@@ -123,6 +123,37 @@ pub(crate) trait Backend: Send + Sync {
     /// Sets what to call when upkeep becomes due between the flusher's
     /// polls (SQLite: the WAL passed the checkpoint threshold).
     fn on_maintenance_due(&self, _wake: Waker) {}
+    /// The most one call may wait on this database in all (SQLite: the
+    /// busy timeout; PostgreSQL: the storage timeout).
+    fn call_bound(&self) -> std::time::Duration;
+}
+
+thread_local! {
+    /// The deadline of the call under way on this thread, if it set one
+    /// (see [`within`]): stores end their waits by it.
+    static CALL_DEADLINE: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with every store wait on this thread ending by `deadline` (or
+/// earlier, by the store's own bound): what makes a call that writes in
+/// several transactions (a flush in slices) bounded in all, not per step.
+pub(crate) fn within<T>(deadline: std::time::Instant, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<std::time::Instant>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CALL_DEADLINE.set(self.0);
+        }
+    }
+    let outer = CALL_DEADLINE.get();
+    let _reset = Reset(outer);
+    CALL_DEADLINE.set(Some(outer.map_or(deadline, |o| o.min(deadline))));
+    f()
+}
+
+/// `own` or the deadline of the call under way on this thread, the earlier.
+pub(crate) fn deadline(own: std::time::Instant) -> std::time::Instant {
+    CALL_DEADLINE.get().map_or(own, |d| d.min(own))
 }
 
 /// Wakes the flusher thread.
@@ -345,16 +376,22 @@ pub(crate) trait QuotaStore {
     fn save(&self, r: &QuotaRow, now: i64) -> Result<()>;
     /// Records a held reservation; `items` is its JSON list of [quota seq, amount].
     fn insert_reservation(&self, r: &Reservation, items: &str) -> Result<()>;
-    /// (key id, status) of reservation `id`.
+    /// (key id, status) of reservation `id`, locked in a write.
     fn reservation_state(&self, id: &str) -> Result<Option<(String, String)>>;
+    /// The key of reservation `id`, read without a lock (it never changes):
+    /// a write locks the key's quota rows before the reservation's row.
+    fn reservation_key(&self, id: &str) -> Result<Option<String>>;
+    /// Keys with held reservations past their TTL, at most `limit`.
+    fn expired_keys(&self, now: i64, limit: i64) -> Result<Vec<String>>;
     /// Sets a reservation's status (its closing time kept once set).
     fn mark_reservation(&self, id: &str, status: &str, now: i64) -> Result<()>;
     /// Gives a held reservation's amounts back to its quotas and closes it as `status`.
     fn release_reservation(&self, id: &str, status: &str, now: i64) -> Result<()>;
     /// What expired-but-held reservations of `key_id` hold, per quota row (seq, amount).
     fn expired_holds(&self, key_id: &str, now: i64) -> Result<Vec<[i64; 2]>>;
-    /// Releases held reservations past their TTL (of one key, or all); how many.
-    fn expire_reservations(&self, key_id: Option<&str>, now: i64) -> Result<u64>;
+    /// Releases the held reservations of `key_id` past their TTL; how many.
+    /// Its quota rows must be locked first (the one lock order).
+    fn expire_reservations(&self, key_id: &str, now: i64) -> Result<u64>;
     /// The quota row of key `key_id` if it is the only quota that applies
     /// to the key (the schema's `solo` flag: no other key quota, no owner
     /// quota, key not rotated), read in one statement; else None.

@@ -364,12 +364,31 @@ impl TokenManager {
         self.close_reservation(id, None)
     }
 
-    /// Releases every hold past its TTL; returns how many.
+    /// Releases every hold past its TTL; returns how many. One transaction
+    /// per key, in the one lock order (the key's quota rows, then its
+    /// reservations), so a sweep never deadlocks with the calls it races.
     pub fn expire_reservations(&self) -> Result<u64> {
         let now = self.inner().now();
-        self.inner()
-            .db
-            .write_relaxed(|tx| tx.quota().expire_reservations(None, now))
+        let mut released = 0;
+        loop {
+            let keys = self.inner().db.read(|c| c.quota().expired_keys(now, 256))?;
+            if keys.is_empty() {
+                return Ok(released);
+            }
+            let mut pass = 0;
+            for key_id in &keys {
+                pass += self.inner().db.write_relaxed(|tx| {
+                    if tx.quota().key_owner(key_id)?.is_some() {
+                        self.quota_rows(tx, key_id)?;
+                    }
+                    tx.quota().expire_reservations(key_id, now)
+                })?;
+            }
+            released += pass;
+            if pass == 0 {
+                return Ok(released);
+            }
+        }
     }
 
     fn close_reservation(&self, id: &str, actual: Option<&Amounts>) -> Result<QuotaDecision> {
@@ -379,11 +398,21 @@ impl TokenManager {
         let now = self.inner().now();
         let mut events = Vec::new();
         let out = self.inner().db.write_relaxed(|tx| {
+            // The one lock order: the key's quota rows, then the
+            // reservation rows (a consumption or reservation of the same
+            // key takes them in this order too).
+            let key_id = tx
+                .quota()
+                .reservation_key(id)?
+                .ok_or_else(|| reservation_not_found(id))?;
+            if tx.quota().key_owner(&key_id)?.is_some() {
+                self.quota_rows(tx, &key_id)?;
+            }
             let (key_id, status) = tx
                 .quota()
                 .reservation_state(id)?
                 .ok_or_else(|| reservation_not_found(id))?;
-            tx.quota().expire_reservations(Some(&key_id), now)?;
+            tx.quota().expire_reservations(&key_id, now)?;
             let status = if status == "held" {
                 tx.quota()
                     .reservation_state(id)?
@@ -516,7 +545,7 @@ impl TokenManager {
             // Holds past their TTL matter only where something is held.
             let held = rows.iter().any(|r| r.reserved > 0);
             if held && mode != Mode::Peek {
-                tx.quota().expire_reservations(Some(key_id), now)?;
+                tx.quota().expire_reservations(key_id, now)?;
                 rows = self.quota_rows(tx, key_id)?;
             }
             if held && mode == Mode::Peek {

@@ -409,7 +409,7 @@ impl Backend for PgStore {
         let tx = Pg {
             store: self,
             conn: RefCell::new(None),
-            deadline: Instant::now() + self.bounds.storage_timeout,
+            deadline: crate::store::deadline(Instant::now() + self.bounds.storage_timeout),
             bulk: access == Access::Bulk,
             begin: match access {
                 Access::Read | Access::Statement | Access::Local => None,
@@ -425,6 +425,10 @@ impl Backend for PgStore {
         };
         let out = f(&tx);
         tx.finish(out)
+    }
+
+    fn call_bound(&self) -> Duration {
+        self.bounds.storage_timeout
     }
 }
 

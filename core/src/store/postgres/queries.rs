@@ -772,11 +772,11 @@ impl QuotaStore for Pg<'_> {
         Ok(Some(out))
     }
 
-    fn expire_reservations(&self, key_id: Option<&str>, now: i64) -> Result<u64> {
+    fn expire_reservations(&self, key_id: &str, now: i64) -> Result<u64> {
         let ids: Vec<String> = self
             .query(
                 "SELECT id FROM quota_reservations WHERE status = 'held' AND expires_at <= $2 \
-                 AND ($1::text IS NULL OR key_id = $1)",
+                 AND key_id = $1 ORDER BY id",
                 &[&key_id, &now],
             )?
             .iter()
@@ -786,6 +786,27 @@ impl QuotaStore for Pg<'_> {
             self.release_reservation(id, "expired", now)?;
         }
         Ok(ids.len() as u64)
+    }
+
+    fn reservation_key(&self, id: &str) -> Result<Option<String>> {
+        self.query_opt(
+            "SELECT key_id FROM quota_reservations WHERE id = $1",
+            &[&id],
+        )?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(Into::into)
+    }
+
+    fn expired_keys(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        self.query(
+            "SELECT DISTINCT key_id FROM quota_reservations \
+             WHERE status = 'held' AND expires_at <= $1 LIMIT $2",
+            &[&now, &limit],
+        )?
+        .iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
     }
 }
 

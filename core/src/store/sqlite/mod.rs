@@ -649,7 +649,7 @@ impl Db {
         // The busy timeout bounds the whole wait: for this process's other
         // writers first, then for other processes' locks (SQLite's handler
         // gets what is left).
-        let deadline = Instant::now() + self.busy_timeout;
+        let deadline = super::deadline(Instant::now() + self.busy_timeout);
         let _turn = self.turn(deadline)?;
         let mut w = lock(&self.writer);
         let left = deadline.saturating_duration_since(Instant::now());
@@ -762,6 +762,10 @@ impl super::Backend for Db {
 
     fn maintain(&self) -> Result<()> {
         self.checkpoint_if_wanted()
+    }
+
+    fn call_bound(&self) -> Duration {
+        self.busy_timeout
     }
 
     fn on_maintenance_due(&self, wake: super::Waker) {

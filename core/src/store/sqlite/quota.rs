@@ -308,12 +308,12 @@ impl QuotaStore for Sql<'_> {
     }
 
     /// Releases held reservations past their TTL (of one key, or all); returns how many.
-    fn expire_reservations(&self, key_id: Option<&str>, now: i64) -> Result<u64> {
+    fn expire_reservations(&self, key_id: &str, now: i64) -> Result<u64> {
         let c = self.0;
         let ids: Vec<String> = c
             .prepare_cached(
                 "SELECT id FROM quota_reservations WHERE status = 'held' AND expires_at <= ?2 \
-             AND (?1 IS NULL OR key_id = ?1)",
+             AND key_id = ?1",
             )?
             .query_map(params![key_id, now], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -321,5 +321,24 @@ impl QuotaStore for Sql<'_> {
             self.release_reservation(id, "expired", now)?;
         }
         Ok(ids.len() as u64)
+    }
+
+    fn reservation_key(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT key_id FROM quota_reservations WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn expired_keys(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT DISTINCT key_id FROM quota_reservations \
+                 WHERE status = 'held' AND expires_at <= ?1 LIMIT ?2",
+            )?
+            .query_map(params![now, limit], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
     }
 }
