@@ -628,7 +628,10 @@ impl Inner {
 
     /// Returns once no `flush` is under way (or the call's bound passed).
     pub fn wait_for_flush(&self) {
-        drop(self.flushing.lock_until(Instant::now() + self.db.call_bound()));
+        drop(
+            self.flushing
+                .lock_until(Instant::now() + self.db.call_bound()),
+        );
     }
 
     /// Counts a write of buffered entries as under way until the guard drops.

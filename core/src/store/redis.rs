@@ -75,6 +75,18 @@ impl std::fmt::Debug for RedisLimiter {
 
 /// A Redis failure as a `STORAGE` error naming the server's address, never
 /// its password.
+/// Time left until `deadline`, or the timeout error.
+fn left(deadline: std::time::Instant) -> Result<Duration> {
+    let t = deadline.saturating_duration_since(std::time::Instant::now());
+    if t.is_zero() {
+        return Err(storage(
+            "timed out",
+            "rate_limit_timeout_ms bounds the whole call",
+        ));
+    }
+    Ok(t)
+}
+
 fn storage(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::Storage,
@@ -111,7 +123,13 @@ impl RedisLimiter {
                 "rate_limit_store must be \"store\", \"local\" or a redis:// URL",
             ));
         }
-        let client = redis::Client::open(base.as_str())
+        let info = redis::IntoConnectionInfo::into_connection_info(base.as_str())
+            .map_err(|e| Error::invalid(format!("invalid Redis URL: {}", e.category())))?;
+        // No CLIENT SETINFO at connect: the set-up ignores their errors, so
+        // against a silent server each waits out the whole timeout (two
+        // timeouts before the call could even begin).
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(settings))
             .map_err(|e| Error::invalid(format!("invalid Redis URL: {}", e.category())))?;
         if timeout.is_zero() {
             return Err(Error::invalid("the Redis timeout must be positive"));
@@ -126,12 +144,12 @@ impl RedisLimiter {
         })
     }
 
-    fn connection(&self) -> Result<redis::Connection> {
+    /// A pooled connection or a new one, connected before `deadline`.
+    fn connection(&self, deadline: std::time::Instant) -> Result<redis::Connection> {
         {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             let now = crate::fork::generation();
             if idle.0 != now {
-                // Inherited through fork(): the parent's; leaked, not closed.
                 std::mem::forget(std::mem::take(&mut idle.1));
                 idle.0 = now;
             }
@@ -139,18 +157,11 @@ impl RedisLimiter {
                 return Ok(c);
             }
         }
-        let c = self
-            .client
-            .get_connection_with_timeout(self.timeout)
-            .map_err(|e| storage("unreachable", e))?;
-        c.set_read_timeout(Some(self.timeout))
-            .and_then(|_| c.set_write_timeout(Some(self.timeout)))
-            .map_err(|e| storage("unreachable", e))?;
-        Ok(c)
+        self.client
+            .get_connection_with_timeout(left(deadline)?)
+            .map_err(|e| storage("unreachable", e))
     }
 
-    /// The Redis key of `key`'s bucket `name`. The key's hash, in braces,
-    /// keeps all buckets of a key in one Redis Cluster slot.
     fn bucket(&self, key: &str, name: &str) -> String {
         let h = Sha256::digest(key.as_bytes());
         let mut out = String::with_capacity(self.prefix.len() + 36 + name.len());
@@ -199,8 +210,16 @@ impl RedisLimiter {
             call.arg(interval)
                 .arg(interval.saturating_mul(l.burst as i64));
         }
-        let mut con = self.connection()?;
-        let answer: Vec<i64> = match call.invoke(&mut con) {
+        // `timeout` bounds the whole call (connect, set-up and the script),
+        // not each step: every socket wait gets what is left of it.
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut con = self.connection(deadline)?;
+        let t = left(deadline)?;
+        let answer: Vec<i64> = match con
+            .set_read_timeout(Some(t))
+            .and_then(|_| con.set_write_timeout(Some(t)))
+            .and_then(|_| call.invoke(&mut con))
+        {
             Ok(a) => a,
             Err(e) => {
                 // The server may have restarted: every idle connection is

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The PostgreSQL server tests use.
