@@ -1066,6 +1066,41 @@ static void test_postgres_tls(void) {
     CHECK(itk_manager_open("postgresql://postgres@localhost/test?sslmode=bogus", NULL, &m) == ITK_STATUS_INVALID_ARGUMENT);
 }
 
+/* storage_timeout_ms bounds a call whatever the network does: a server that
+ * accepts connections and never answers (a black hole: listening, never
+ * accepting) is STORAGE within 1.5 x the bound; the options are checked. */
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
+
+static void test_storage_timeout(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 16) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    char url[128];
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/test", ntohs(a.sin_port));
+    itk_manager *m = NULL;
+    double start = now_ms();
+    CHECK(itk_manager_open(url, "{\"storage_timeout_ms\": 1000}", &m) == ITK_STATUS_STORAGE);
+    double took = now_ms() - start;
+    CHECK(took <= 1000 * 1.5);
+    close(fd);
+    CHECK(itk_manager_open(":memory:", "{\"storage_timeout_ms\": 5}", &m) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open(":memory:", "{\"max_staleness_ms\": 1}", &m) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open(":memory:", "{\"verify_fail_open\": \"yes\"}", &m) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open(":memory:",
+                           "{\"storage_timeout_ms\": 500, \"max_staleness_ms\": 300, \"verify_fail_open\": false}",
+                           &m) == ITK_STATUS_OK);
+    itk_manager_free(m);
+}
+
 /* itk_key_verify_now: on SQLite it always answers (as itk_key_verify does,
  * counted and audited alike); argument errors are those of itk_key_verify. */
 static void test_verify_now(void) {
@@ -1199,6 +1234,7 @@ int main(int argc, char **argv) {
     test_import();
     test_rotate_due();
     test_verify_now();
+    test_storage_timeout();
     printf("c: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
