@@ -742,7 +742,7 @@ impl Inner {
         }
         // The whole flush — waiting for one under way, then every slice —
         // ends within the store's bound for one call.
-        let deadline = Instant::now() + self.db.call_bound();
+        let deadline = store::deadline(Instant::now() + self.db.call_bound());
         // One at a time: a flush must not answer while another (the
         // flusher's, or a state change carrying buffered entries) still
         // writes entries buffered before it was called.
@@ -820,6 +820,21 @@ impl Inner {
         access: store::Access,
         f: impl FnOnce(&dyn store::Tx) -> Result<T>,
     ) -> Result<T> {
+        // One bound for the whole call: a flush of a backlog, the wait for
+        // a flush under way and the write itself share it.
+        if access == store::Access::Bulk {
+            return self.write_carrying(access, f);
+        }
+        let deadline = Instant::now() + self.db.call_bound();
+        store::within(deadline, || self.write_carrying(access, f))
+    }
+
+    /// [`Self::write_as`] within the call's bound.
+    fn write_carrying<T>(
+        &self,
+        access: store::Access,
+        f: impl FnOnce(&dyn store::Tx) -> Result<T>,
+    ) -> Result<T> {
         let backlog = self.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
         if backlog > INLINE_MAX {
             self.flush()?;
@@ -832,7 +847,7 @@ impl Inner {
             None
         } else {
             self.flushing
-                .lock_until(Instant::now() + self.db.call_bound())
+                .lock_until(store::deadline(Instant::now() + self.db.call_bound()))
         };
         let _carrying = self.carry();
         let batch = if reentered || held.is_some() {
@@ -980,11 +995,13 @@ fn write_some(
     }
     let mut n = 0;
     // Counters go in chunks of 16 (one statement each where the store can).
-    let counters: Vec<(&str, u64, i64)> = batch
+    // In key-id order: every process locks the counters' rows in one order.
+    let mut counters: Vec<(&str, u64, i64)> = batch
         .usage
         .iter()
         .map(|(id, (count, t))| (id.as_str(), *count, *t))
         .collect();
+    counters.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for chunk in counters.chunks(16) {
         tx.keys().add_usage_many(chunk)?;
         w.usage
