@@ -61,6 +61,20 @@ fn through(proxy: &Proxy, s: &PgScratch, o: Options) -> TokenManager {
     TokenManager::open_with(&url, o).unwrap()
 }
 
+/// A lifetime quota of `limit` requests on key `id`.
+fn requests_quota(id: &str, limit: u64) -> irontoken::QuotaSpec {
+    irontoken::QuotaSpec {
+        scope: irontoken::QuotaScope::Key,
+        subject: id.into(),
+        metric: irontoken::QuotaMetric::Requests,
+        period: irontoken::QuotaPeriod::None,
+        limit,
+        refill_amount: None,
+        refill_period: None,
+        actor: None,
+    }
+}
+
 fn key(tm: &TokenManager) -> irontoken::CreatedKey {
     tm.create_key(&NewKey {
         owner: "acme".into(),
@@ -192,17 +206,8 @@ fn a_server_restart_under_load_loses_no_acknowledged_write_and_recovers() {
     let proxy = Proxy::start(pg_upstream().0);
     let a = Arc::new(through(&proxy, &s, options()));
     let k = key(&a);
-    a.set_quota(&irontoken::QuotaSpec {
-        scope: irontoken::QuotaScope::Key,
-        subject: k.record.id.clone(),
-        metric: irontoken::QuotaMetric::Requests,
-        period: irontoken::QuotaPeriod::None,
-        limit: 1_000_000,
-        refill_amount: None,
-        refill_period: None,
-        actor: None,
-    })
-    .unwrap();
+    a.set_quota(&requests_quota(&k.record.id, 1_000_000))
+        .unwrap();
     let acked = Arc::new(AtomicU64::new(0));
     let attempts = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -292,16 +297,7 @@ fn reservations_from_many_hosts_and_threads_never_deadlock_or_oversell() {
     let k = key(&hosts[0]);
     let limit = 600;
     hosts[0]
-        .set_quota(&irontoken::QuotaSpec {
-            scope: irontoken::QuotaScope::Key,
-            subject: k.record.id.clone(),
-            metric: irontoken::QuotaMetric::Requests,
-            period: irontoken::QuotaPeriod::None,
-            limit,
-            refill_amount: None,
-            refill_period: None,
-            actor: None,
-        })
+        .set_quota(&requests_quota(&k.record.id, limit))
         .unwrap();
     let settled = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();

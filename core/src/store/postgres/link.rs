@@ -73,6 +73,22 @@ fn left(deadline: Instant, what: &str) -> Result<Duration> {
     Ok(left)
 }
 
+/// Runs the future `$fut` (made from the client) on the link's connection
+/// until `$deadline`: the fields borrowed apart, as the future borrows the
+/// client while the connection is polled.
+macro_rules! on_link {
+    ($link:expr, $deadline:expr, |$client:ident| $fut:expr) => {{
+        let Link {
+            rt,
+            client: $client,
+            conn,
+            notes,
+            broken,
+        } = $link;
+        drive(rt, conn, notes, broken, $deadline, $fut)
+    }};
+}
+
 impl Link {
     /// Connects (TCP, TLS, startup and authentication) before `deadline`.
     pub(crate) fn connect(
@@ -106,14 +122,7 @@ impl Link {
 
     /// Prepares `sql`.
     pub(crate) fn prepare(&mut self, deadline: Instant, sql: &str) -> Result<Statement> {
-        let Link {
-            rt,
-            client,
-            conn,
-            notes,
-            broken,
-        } = self;
-        drive(rt, conn, notes, broken, deadline, client.prepare(sql))
+        on_link!(self, deadline, |client| client.prepare(sql))
     }
 
     /// Runs a prepared statement and returns its rows.
@@ -123,14 +132,7 @@ impl Link {
         s: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
-        let Link {
-            rt,
-            client,
-            conn,
-            notes,
-            broken,
-        } = self;
-        drive(rt, conn, notes, broken, deadline, client.query(s, params))
+        on_link!(self, deadline, |client| client.query(s, params))
     }
 
     /// Runs a prepared statement expecting at most one row.
@@ -140,21 +142,7 @@ impl Link {
         s: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        let Link {
-            rt,
-            client,
-            conn,
-            notes,
-            broken,
-        } = self;
-        drive(
-            rt,
-            conn,
-            notes,
-            broken,
-            deadline,
-            client.query_opt(s, params),
-        )
+        on_link!(self, deadline, |client| client.query_opt(s, params))
     }
 
     /// Runs a prepared statement and returns the rows it changed.
@@ -164,26 +152,12 @@ impl Link {
         s: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
-        let Link {
-            rt,
-            client,
-            conn,
-            notes,
-            broken,
-        } = self;
-        drive(rt, conn, notes, broken, deadline, client.execute(s, params))
+        on_link!(self, deadline, |client| client.execute(s, params))
     }
 
     /// Runs statements given as text (no parameters).
     pub(crate) fn batch_execute(&mut self, deadline: Instant, sql: &str) -> Result<()> {
-        let Link {
-            rt,
-            client,
-            conn,
-            notes,
-            broken,
-        } = self;
-        drive(rt, conn, notes, broken, deadline, client.batch_execute(sql))
+        on_link!(self, deadline, |client| client.batch_execute(sql))
     }
 
     /// Reads what the server sends until a notification is there or
