@@ -995,7 +995,8 @@ fn write_some(
     }
     let mut n = 0;
     // Counters go in chunks of 16 (one statement each where the store can).
-    // In key-id order: every process locks the counters' rows in one order.
+    // In key-id order, the order the stores lock the counters' rows in
+    // (one order for every process: no deadlock between two flushes).
     let mut counters: Vec<(&str, u64, i64)> = batch
         .usage
         .iter()
@@ -1070,6 +1071,7 @@ impl Backend for Unavailable {
     }
 
     fn call_bound(&self) -> Duration {
+        // Every call fails at once: nothing waits on this database.
         Duration::from_secs(1)
     }
 }

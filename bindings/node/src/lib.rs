@@ -55,6 +55,15 @@ fn int(v: Option<f64>, what: &str) -> Result<Option<i64>, Code> {
     }
 }
 
+/// An optional integer option that cannot be negative, as the type the
+/// core takes (whose own range check follows: `INVALID_ARGUMENT` with the
+/// accepted range).
+fn uint<T: TryFrom<i64>>(v: Option<f64>, what: &str) -> Result<Option<T>, Code> {
+    int(v, what)?
+        .map(|n| T::try_from(n).map_err(|_| invalid(&format!("{what} is negative or too large"))))
+        .transpose()
+}
+
 fn limit(v: Option<f64>) -> Result<Option<u32>, Code> {
     match int(v, "limit")? {
         None => Ok(None),
@@ -677,48 +686,24 @@ impl TokenManager {
             None => OpenSettings::default(),
             Some(o) => OpenSettings {
                 durability: o.durability,
-                busy_timeout_ms: int(o.busy_timeout_ms, "busyTimeoutMs")?
-                    .map(|v| u64::try_from(v).map_err(|_| invalid("busyTimeoutMs must be >= 0")))
-                    .transpose()?,
-                flush_interval_ms: int(o.flush_interval_ms, "flushIntervalMs")?
-                    .map(|v| u64::try_from(v).map_err(|_| invalid("flushIntervalMs must be > 0")))
-                    .transpose()?,
-                flush_threshold: int(o.flush_threshold, "flushThreshold")?
-                    .map(|n| usize::try_from(n).map_err(|_| invalid("flushThreshold must be >= 1")))
-                    .transpose()?,
+                busy_timeout_ms: uint(o.busy_timeout_ms, "busyTimeoutMs")?,
+                flush_interval_ms: uint(o.flush_interval_ms, "flushIntervalMs")?,
+                flush_threshold: uint(o.flush_threshold, "flushThreshold")?,
                 manual_clock_start: int(o.manual_clock_start, "manualClockStart")?,
                 master_key: o.master_key,
-                rsa_key_bits: int(o.rsa_key_bits, "rsaKeyBits")?
-                    .map(|b| {
-                        usize::try_from(b).map_err(|_| invalid("rsaKeyBits must be 2048 or 3072"))
-                    })
-                    .transpose()?,
+                rsa_key_bits: uint(o.rsa_key_bits, "rsaKeyBits")?,
                 create: o.create,
-                key_cache_size: int(o.key_cache_size, "keyCacheSize")?
-                    .map(|n| usize::try_from(n).map_err(|_| invalid("keyCacheSize must be >= 1")))
-                    .transpose()?,
-                page_cache_mib: int(o.page_cache_mib, "pageCacheMib")?
-                    .map(|n| u32::try_from(n).map_err(|_| invalid("pageCacheMib must be >= 1")))
-                    .transpose()?,
-                mmap_mib: int(o.mmap_mib, "mmapMib")?
-                    .map(|n| u32::try_from(n).map_err(|_| invalid("mmapMib must be >= 0")))
-                    .transpose()?,
+                key_cache_size: uint(o.key_cache_size, "keyCacheSize")?,
+                page_cache_mib: uint(o.page_cache_mib, "pageCacheMib")?,
+                mmap_mib: uint(o.mmap_mib, "mmapMib")?,
                 rate_limit_store: o.rate_limit_store,
                 rate_limit_fail_open: o.rate_limit_fail_open,
                 strict: o.strict,
-                storage_timeout_ms: int(o.storage_timeout_ms, "storageTimeoutMs")?
-                    .map(|n| u64::try_from(n).map_err(|_| invalid("storageTimeoutMs must be > 0")))
-                    .transpose()?,
-                max_staleness_ms: int(o.max_staleness_ms, "maxStalenessMs")?
-                    .map(|n| u64::try_from(n).map_err(|_| invalid("maxStalenessMs must be > 0")))
-                    .transpose()?,
+                storage_timeout_ms: uint(o.storage_timeout_ms, "storageTimeoutMs")?,
+                max_staleness_ms: uint(o.max_staleness_ms, "maxStalenessMs")?,
                 verify_fail_open: o.verify_fail_open,
                 default_rotation_period: int(o.default_rotation_period, "defaultRotationPeriod")?,
-                rate_limit_timeout_ms: int(o.rate_limit_timeout_ms, "rateLimitTimeoutMs")?
-                    .map(|n| {
-                        u64::try_from(n).map_err(|_| invalid("rateLimitTimeoutMs must be > 0"))
-                    })
-                    .transpose()?,
+                rate_limit_timeout_ms: uint(o.rate_limit_timeout_ms, "rateLimitTimeoutMs")?,
             },
         };
         let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;

@@ -73,8 +73,6 @@ impl std::fmt::Debug for RedisLimiter {
     }
 }
 
-/// A Redis failure as a `STORAGE` error naming the server's address, never
-/// its password.
 /// Time left until `deadline`, or the timeout error.
 fn left(deadline: std::time::Instant) -> Result<Duration> {
     let t = deadline.saturating_duration_since(std::time::Instant::now());
@@ -87,6 +85,15 @@ fn left(deadline: std::time::Instant) -> Result<Duration> {
     Ok(t)
 }
 
+/// Sets how long each read and write of `c` may wait.
+fn socket_timeouts(c: &redis::Connection, t: Duration) -> Result<()> {
+    c.set_read_timeout(Some(t))
+        .and_then(|_| c.set_write_timeout(Some(t)))
+        .map_err(|e| storage("unreachable", e))
+}
+
+/// A Redis failure as a `STORAGE` error naming the server's address, never
+/// its password.
 fn storage(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::Storage,
@@ -144,24 +151,33 @@ impl RedisLimiter {
         })
     }
 
-    /// A pooled connection or a new one, connected before `deadline`.
-    fn connection(&self, deadline: std::time::Instant) -> Result<redis::Connection> {
+    /// A pooled connection, or a new one connected before `deadline`
+    /// (true: new). A pooled one waits at most `timeout` per read or write,
+    /// set once when it was made; a new one gets what is left of this
+    /// call's `deadline`, and `timeout` again before it is pooled.
+    fn connection(&self, deadline: std::time::Instant) -> Result<(redis::Connection, bool)> {
         {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             let now = crate::fork::generation();
             if idle.0 != now {
+                // Inherited through fork(): the parent's; leaked, not closed.
                 std::mem::forget(std::mem::take(&mut idle.1));
                 idle.0 = now;
             }
             if let Some(c) = idle.1.pop() {
-                return Ok(c);
+                return Ok((c, false));
             }
         }
-        self.client
+        let c = self
+            .client
             .get_connection_with_timeout(left(deadline)?)
-            .map_err(|e| storage("unreachable", e))
+            .map_err(|e| storage("unreachable", e))?;
+        socket_timeouts(&c, left(deadline)?)?;
+        Ok((c, true))
     }
 
+    /// The Redis key of `key`'s bucket `name`. The key's hash, in braces,
+    /// keeps all buckets of a key in one Redis Cluster slot.
     fn bucket(&self, key: &str, name: &str) -> String {
         let h = Sha256::digest(key.as_bytes());
         let mut out = String::with_capacity(self.prefix.len() + 36 + name.len());
@@ -210,16 +226,12 @@ impl RedisLimiter {
             call.arg(interval)
                 .arg(interval.saturating_mul(l.burst as i64));
         }
-        // `timeout` bounds the whole call (connect, set-up and the script),
-        // not each step: every socket wait gets what is left of it.
+        // `timeout` bounds the whole call: a new connection's set-up and
+        // script share it; a pooled one's script gets it per socket wait
+        // (one write, one read: a cold script cache adds a round trip).
         let deadline = std::time::Instant::now() + self.timeout;
-        let mut con = self.connection(deadline)?;
-        let t = left(deadline)?;
-        let answer: Vec<i64> = match con
-            .set_read_timeout(Some(t))
-            .and_then(|_| con.set_write_timeout(Some(t)))
-            .and_then(|_| call.invoke(&mut con))
-        {
+        let (mut con, new) = self.connection(deadline)?;
+        let answer: Vec<i64> = match call.invoke(&mut con) {
             Ok(a) => a,
             Err(e) => {
                 // The server may have restarted: every idle connection is
@@ -233,8 +245,9 @@ impl RedisLimiter {
             }
         };
         // A connection that answered is reused; one that failed is dropped.
+        let pooled = !new || socket_timeouts(&con, self.timeout).is_ok();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.1.len() < MAX_IDLE && idle.0 == crate::fork::generation() {
+        if pooled && idle.1.len() < MAX_IDLE && idle.0 == crate::fork::generation() {
             idle.1.push(con);
         }
         drop(idle);

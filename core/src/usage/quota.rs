@@ -378,9 +378,7 @@ impl TokenManager {
             let mut pass = 0;
             for key_id in &keys {
                 pass += self.inner().db.write_relaxed(|tx| {
-                    if tx.quota().key_owner(key_id)?.is_some() {
-                        self.quota_rows(tx, key_id)?;
-                    }
+                    self.lock_quota_rows(tx, key_id)?;
                     tx.quota().expire_reservations(key_id, now)
                 })?;
             }
@@ -405,9 +403,7 @@ impl TokenManager {
                 .quota()
                 .reservation_key(id)?
                 .ok_or_else(|| reservation_not_found(id))?;
-            if tx.quota().key_owner(&key_id)?.is_some() {
-                self.quota_rows(tx, &key_id)?;
-            }
+            self.lock_quota_rows(tx, &key_id)?;
             let (key_id, status) = tx
                 .quota()
                 .reservation_state(id)?
@@ -481,6 +477,17 @@ impl TokenManager {
         }
         c.quota()
             .for_subjects(&[(QuotaScope::Key, &current), (QuotaScope::Owner, &owner)])
+    }
+
+    /// Locks the quota rows of key `key_id` and of its owner (a write
+    /// reads them `FOR UPDATE`): the first step of the one lock order,
+    /// before any reservation row. A deleted key has none to lock (its
+    /// holds are still given back).
+    fn lock_quota_rows(&self, tx: &dyn store::Tx, key_id: &str) -> Result<()> {
+        match self.quota_rows(tx, key_id) {
+            Err(e) if e.kind() != ErrorKind::KeyNotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn quota_op(

@@ -163,29 +163,23 @@ impl Link {
     /// Reads what the server sends until a notification is there or
     /// `until` passes (`Ok` either way); an error if the connection ends.
     pub(crate) fn wait_notes(&mut self, until: Instant) -> Result<()> {
-        if !self.notes.is_empty() || self.broken {
-            return if self.broken { Err(closed()) } else { Ok(()) };
+        if self.broken {
+            return Err(closed());
+        }
+        if !self.notes.is_empty() {
+            return Ok(());
         }
         let wait = until.saturating_duration_since(Instant::now());
         let pending = std::future::pending::<std::result::Result<(), tokio_postgres::Error>>();
-        match poll_both(
+        let out = poll_both(
             &self.rt,
             &mut self.conn,
             &mut self.notes,
             wait,
             pending,
             true,
-        ) {
-            Outcome::Done(_) | Outcome::TimedOut | Outcome::Noted => Ok(()),
-            Outcome::Failed(e) => {
-                self.broken = true;
-                Err(e.into())
-            }
-            Outcome::Ended => {
-                self.broken = true;
-                Err(closed())
-            }
-        }
+        );
+        settle(out, &mut self.broken).map(drop)
     }
 }
 
@@ -251,8 +245,33 @@ fn poll_both<T>(
         .unwrap_or(Outcome::TimedOut)
 }
 
+/// What an outcome tells the caller: the answer, an error, or `None` (the
+/// wait ended first, or a notification came). A connection that failed
+/// or ended is broken; an error the server sent leaves it usable.
+fn settle<T>(out: Outcome<T>, broken: &mut bool) -> Result<Option<T>> {
+    match out {
+        Outcome::Done(Ok(v)) => Ok(Some(v)),
+        Outcome::Done(Err(e)) => {
+            if e.as_db_error().is_none() {
+                *broken = true;
+            }
+            Err(e.into())
+        }
+        Outcome::Failed(e) => {
+            *broken = true;
+            Err(e.into())
+        }
+        Outcome::Ended => {
+            *broken = true;
+            Err(closed())
+        }
+        Outcome::TimedOut | Outcome::Noted => Ok(None),
+    }
+}
+
 /// Runs `fut` on the connection until it is done, the connection fails or
-/// `deadline` passes; in the last two cases the connection is broken.
+/// `deadline` passes; in the last two cases the connection is broken (a
+/// call cut off leaves the protocol state unknown).
 fn drive<T>(
     rt: &tokio::runtime::Runtime,
     conn: &mut Box<dyn Drive>,
@@ -265,25 +284,9 @@ fn drive<T>(
         return Err(closed());
     }
     let wait = left(deadline, "waiting for the server")?;
-    match poll_both(rt, conn, notes, wait, fut, false) {
-        Outcome::Done(Ok(v)) => Ok(v),
-        Outcome::Done(Err(e)) => {
-            // An error the server sent leaves the connection usable; any
-            // other (I/O, protocol, closed) does not.
-            if e.as_db_error().is_none() {
-                *broken = true;
-            }
-            Err(e.into())
-        }
-        Outcome::Failed(e) => {
-            *broken = true;
-            Err(e.into())
-        }
-        Outcome::Ended | Outcome::Noted => {
-            *broken = true;
-            Err(closed())
-        }
-        Outcome::TimedOut => {
+    match settle(poll_both(rt, conn, notes, wait, fut, false), broken)? {
+        Some(v) => Ok(v),
+        None => {
             *broken = true;
             Err(timed_out("waiting for the server"))
         }

@@ -183,8 +183,6 @@ struct States {
     /// received was sent (0: none on the current connection): every change
     /// committed before then has been heard and forgotten.
     heard: AtomicU64,
-    /// How long a cached state is trusted without proof of a live channel.
-    max_staleness: Duration,
     /// Set when the store is dropped: the listener thread ends.
     stop: AtomicBool,
 }
@@ -213,14 +211,14 @@ impl States {
 
     /// True if a state read at `read_at` may answer now: it or the last
     /// heartbeat heard is younger than `max_staleness`.
-    fn trusted(&self, read_at: Instant) -> bool {
+    fn trusted(&self, read_at: Instant, max_staleness: Duration) -> bool {
         let heard = self.heard.load(Ordering::SeqCst);
         let proof = if heard == 0 {
             read_at
         } else {
             read_at.max(self.base + Duration::from_nanos(heard))
         };
-        proof.elapsed() < self.max_staleness
+        proof.elapsed() < max_staleness
     }
 }
 
@@ -311,7 +309,6 @@ impl PgStore {
                 epoch: AtomicU64::new(0),
                 base: Instant::now(),
                 heard: AtomicU64::new(0),
-                max_staleness: bounds.max_staleness,
                 stop: AtomicBool::new(false),
             }),
             general_hint: quick_cache::sync::Cache::new(4096),
@@ -409,7 +406,7 @@ impl Backend for PgStore {
         let tx = Pg {
             store: self,
             conn: RefCell::new(None),
-            deadline: crate::store::deadline(Instant::now() + self.bounds.storage_timeout),
+            deadline: std::cell::Cell::new(None),
             bulk: access == Access::Bulk,
             begin: match access {
                 Access::Read | Access::Statement | Access::Local => None,
@@ -438,8 +435,10 @@ impl Backend for PgStore {
 pub(crate) struct Pg<'a> {
     store: &'a PgStore,
     conn: RefCell<Option<Conn>>,
-    /// When the call must have ended (`storage_timeout` after it began).
-    deadline: Instant,
+    /// When the call must have ended: `storage_timeout` after its first
+    /// wait on the server (a verification answered from the cache reads
+    /// no clock for it).
+    deadline: std::cell::Cell<Option<Instant>>,
     /// A bulk write: each statement gets `storage_timeout`, not the whole.
     bulk: bool,
     begin: Option<&'static str>,
@@ -458,11 +457,16 @@ pub(crate) struct Pg<'a> {
 impl Pg<'_> {
     /// When the next wait on the server must end.
     fn deadline(&self) -> Instant {
+        let per_call = || Instant::now() + self.store.bounds.storage_timeout;
         if self.bulk {
-            Instant::now() + self.store.bounds.storage_timeout
-        } else {
-            self.deadline
+            return per_call();
         }
+        if let Some(d) = self.deadline.get() {
+            return d;
+        }
+        let d = crate::store::deadline(per_call());
+        self.deadline.set(Some(d));
+        d
     }
 
     /// Runs `f` on the connection, taking one (and opening the transaction) first.
@@ -580,7 +584,7 @@ impl Pg<'_> {
             None
         };
         if let Some(c) = &cached
-            && states.trusted(c.read_at)
+            && states.trusted(c.read_at, self.store.bounds.max_staleness)
         {
             return Ok(c.state.as_deref().map(KeyStateCopy::state));
         }

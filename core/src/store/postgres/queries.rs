@@ -375,9 +375,9 @@ impl KeyStore for Pg<'_> {
 
 impl Pg<'_> {
     /// The counters of several keys in one statement (one round trip),
-    /// their rows locked in key-id order: the flush hands chunks over in
-    /// that order too, so two hosts flushing overlapping keys never
-    /// deadlock (measured before: `deadlock detected` under 4 verifying
+    /// their rows locked in the order given: the flush gives them in
+    /// key-id order (`write_some`), so two hosts flushing overlapping keys
+    /// never deadlock (they did: `deadlock detected` under 4 verifying
     /// processes, bench/revocation_lag_python.py).
     fn add_usage_batch(&self, uses: &[(&str, u64, i64)]) -> Result<()> {
         let ids: Vec<&str> = uses.iter().map(|u| u.0).collect();
@@ -388,8 +388,8 @@ impl Pg<'_> {
         let times: Vec<i64> = uses.iter().map(|u| u.2).collect();
         self.execute(
             "INSERT INTO key_usage (seq, usage_count, last_used_at) \
-             SELECT k.seq, u.n, u.t FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, n, t) \
-             JOIN api_keys k ON k.id = u.id ORDER BY k.id \
+             SELECT k.seq, u.n, u.t FROM unnest($1::text[], $2::bigint[], $3::bigint[]) \
+             WITH ORDINALITY AS u(id, n, t, i) JOIN api_keys k ON k.id = u.id ORDER BY u.i \
              ON CONFLICT (seq) DO UPDATE SET usage_count = key_usage.usage_count + excluded.usage_count, \
              last_used_at = greatest(key_usage.last_used_at, excluded.last_used_at)",
             &[&ids, &counts, &times],

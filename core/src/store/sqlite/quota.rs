@@ -307,7 +307,7 @@ impl QuotaStore for Sql<'_> {
         Ok(out)
     }
 
-    /// Releases held reservations past their TTL (of one key, or all); returns how many.
+    /// Releases the held reservations of `key_id` past their TTL; returns how many.
     fn expire_reservations(&self, key_id: &str, now: i64) -> Result<u64> {
         let c = self.0;
         let ids: Vec<String> = c
