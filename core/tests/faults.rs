@@ -42,6 +42,21 @@ fn pg_upstream() -> (std::net::SocketAddr, String, String) {
     (addr, format!("{scheme}://{user}@"), format!("/{path}"))
 }
 
+/// A scratch schema and a proxy in front of its server; `None` (skipped,
+/// one line said) when no PostgreSQL answers.
+fn behind_proxy() -> Option<(PgScratch, Proxy)> {
+    postgres_answers().then(|| (PgScratch::new(), Proxy::start(pg_upstream().0)))
+}
+
+/// What key `id`'s (only) quota has used, read by a manager of its own.
+fn used(s: &PgScratch, id: &str) -> u64 {
+    TokenManager::open(&s.url())
+        .unwrap()
+        .list_quotas(irontoken::QuotaScope::Key, id)
+        .unwrap()[0]
+        .used
+}
+
 fn options() -> Options {
     let mut o = Options::default();
     o.storage_timeout = STORAGE_TIMEOUT;
@@ -99,11 +114,9 @@ fn bounded_failure(what: &str, took: Duration, e: Option<irontoken::Error>) {
 
 #[test]
 fn a_partition_refuses_revoked_keys_within_max_staleness_and_bounds_every_call() {
-    if !postgres_answers() {
+    let Some((s, proxy)) = behind_proxy() else {
         return;
-    }
-    let s = PgScratch::new();
-    let proxy = Proxy::start(pg_upstream().0);
+    };
     let a = through(&proxy, &s, options());
     let b = TokenManager::open(&s.url()).unwrap();
     let k = key(&b);
@@ -177,11 +190,9 @@ fn a_partition_refuses_revoked_keys_within_max_staleness_and_bounds_every_call()
 
 #[test]
 fn verify_fail_open_answers_from_the_stale_cache_when_chosen() {
-    if !postgres_answers() {
+    let Some((s, proxy)) = behind_proxy() else {
         return;
-    }
-    let s = PgScratch::new();
-    let proxy = Proxy::start(pg_upstream().0);
+    };
     let mut o = options();
     o.verify_fail_open = true;
     let a = through(&proxy, &s, o);
@@ -199,11 +210,9 @@ fn verify_fail_open_answers_from_the_stale_cache_when_chosen() {
 
 #[test]
 fn a_server_restart_under_load_loses_no_acknowledged_write_and_recovers() {
-    if !postgres_answers() {
+    let Some((s, proxy)) = behind_proxy() else {
         return;
-    }
-    let s = PgScratch::new();
-    let proxy = Proxy::start(pg_upstream().0);
+    };
     let a = Arc::new(through(&proxy, &s, options()));
     let k = key(&a);
     a.set_quota(&requests_quota(&k.record.id, 1_000_000))
@@ -248,11 +257,7 @@ fn a_server_restart_under_load_loses_no_acknowledged_write_and_recovers() {
     assert!(a.consume_quota(&k.record.id, &REQ1).unwrap().allowed);
     let acked = acked.load(Ordering::SeqCst) + 1;
     let attempts = attempts.load(Ordering::SeqCst) + 1;
-    let used = TokenManager::open(&s.url())
-        .unwrap()
-        .list_quotas(irontoken::QuotaScope::Key, &k.record.id)
-        .unwrap()[0]
-        .used;
+    let used = used(&s, &k.record.id);
     // Nothing acknowledged was lost (a reset may cut the answer of a
     // commit that happened: charged, not acknowledged).
     assert!(
@@ -263,11 +268,9 @@ fn a_server_restart_under_load_loses_no_acknowledged_write_and_recovers() {
 
 #[test]
 fn a_slow_server_answers_within_the_bound() {
-    if !postgres_answers() {
+    let Some((s, proxy)) = behind_proxy() else {
         return;
-    }
-    let s = PgScratch::new();
-    let proxy = Proxy::start(pg_upstream().0);
+    };
     let mut o = options();
     o.strict = true;
     let a = through(&proxy, &s, o);
@@ -343,11 +346,9 @@ fn reservations_from_many_hosts_and_threads_never_deadlock_or_oversell() {
     for t in threads {
         t.join().unwrap();
     }
-    let q = &hosts[0]
-        .list_quotas(irontoken::QuotaScope::Key, &k.record.id)
-        .unwrap()[0];
-    assert_eq!(q.used, settled.load(Ordering::SeqCst));
-    assert!(q.used <= limit);
+    let used = used(&s, &k.record.id);
+    assert_eq!(used, settled.load(Ordering::SeqCst));
+    assert!(used <= limit);
 }
 
 #[test]

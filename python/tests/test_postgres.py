@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 import time
 from typing import Any, Dict, Iterator
 
@@ -14,21 +13,12 @@ import pytest
 
 from irontoken import TokenManager
 
-from conftest import pg_scratch, postgres_answers
+from conftest import pg_scratch, postgres_answers, run_threads, skip_unless_ci
 
 # Skipped only on a machine without the test PostgreSQL (make test prints one
 # "skipped: no PostgreSQL at ..." line); CI runs `make services-required`
 # first, so there these tests always run.
 pytestmark = pytest.mark.skipif(not postgres_answers(), reason="skipped: no PostgreSQL")
-
-
-def skip_unless_ci(why: str) -> None:
-    """Skips on a developer's machine; under CI (`CI=true`, the project's
-    machine kind, where the condition never holds) fails instead, so a lost
-    check cannot pass as a skip."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI requires it: {why}")
-    pytest.skip(f"skipped: {why}")
 
 
 @pytest.fixture
@@ -46,11 +36,7 @@ def _consume(url: str, kid: str, out: Any) -> None:
             if tm.consume_quota(kid, requests=1)["allowed"]:
                 granted[t] += 1
 
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads(run)
     tm.close()
     out.put(sum(granted))
 

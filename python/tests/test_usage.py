@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import pathlib
-import threading
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -24,7 +23,7 @@ from irontoken import (
     UsageExceededError,
 )
 
-from conftest import VECTORS, store_target
+from conftest import VECTORS, run_threads, store_target
 
 T_FEB = 1_769_904_000  # 2026-02-01T00:00:00Z
 MASTER = "07" * 32
@@ -231,11 +230,7 @@ def _worker(path: str, kid: str, proc: int, out: Any) -> None:
             # Every report is sent twice (a retry): it must count once.
             tm.record_usage(request_id=f"p{proc}-t{t}-{i}", key_id=kid, prompt_tokens=3, cost_micros=7)
 
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads(run)
     tm.close()
     out.put(sum(granted))
 
