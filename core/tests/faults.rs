@@ -435,3 +435,43 @@ fn a_paused_redis_answers_within_rate_limit_timeout() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_state_change_does_not_wait_on_another_hosts_flush_of_the_keys_counters() {
+    if !postgres_answers() {
+        return;
+    }
+    let s = PgScratch::new();
+    let a = TokenManager::open_with(&s.url(), options()).unwrap();
+    let k = key(&a);
+    // Another host's flush, not yet committed: it holds the key's counter
+    // row, and its foreign key holds KEY SHARE on the key's row.
+    let mut other = s
+        .url()
+        .parse::<postgres::Config>()
+        .unwrap()
+        .connect(postgres::NoTls)
+        .unwrap();
+    let mut flush = other.transaction().unwrap();
+    flush
+        .execute(
+            "INSERT INTO key_usage (seq, usage_count, last_used_at) \
+             SELECT seq, 1, 0 FROM api_keys WHERE id = $1 \
+             ON CONFLICT (seq) DO UPDATE SET usage_count = key_usage.usage_count + 1",
+            &[&k.record.id],
+        )
+        .unwrap();
+    // The revocation locks the key's row without waiting on it (a row lock
+    // that did would wait out busy_timeout and answer BUSY; a state change
+    // carrying counters could deadlock with that flush).
+    let t = Instant::now();
+    a.revoke_key(&k.record.id, Some("leak"), None).unwrap();
+    assert!(
+        t.elapsed() < STORAGE_TIMEOUT / 2,
+        "revoke_key waited {:?} on a flush",
+        t.elapsed()
+    );
+    flush.commit().unwrap();
+    a.flush().unwrap();
+    assert_eq!(a.get_key(&k.record.id).unwrap().usage_count, 1);
+}

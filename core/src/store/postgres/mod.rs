@@ -23,9 +23,11 @@
 //! option every verification reads the database.
 //!
 //! Lock order (every transaction, so two hosts never deadlock): the owner's
-//! advisory lock, then `api_keys` rows, then `quotas` rows by `seq`, then
-//! `quota_reservations` rows, then agent budgets and leases; usage rows and
-//! audit rows are only inserted.
+//! advisory lock, then `api_keys` rows (`FOR NO KEY UPDATE`), then `quotas`
+//! rows by `seq`, then `quota_reservations` rows; for agents, token rows,
+//! then lease rows, then budget rows; `key_usage` counters in key-id order
+//! (their foreign key's `KEY SHARE` does not wait on a key's row lock).
+//! Usage and audit rows are only inserted.
 
 mod link;
 mod queries;

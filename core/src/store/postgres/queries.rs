@@ -245,7 +245,12 @@ impl KeyStore for Pg<'_> {
     fn get_with_revision(&self, id: &str, now: i64) -> Result<Option<(KeyRecord, i64)>> {
         let sql = if self.write {
             // Lock the key's row (not the counters') for the transaction.
-            format!("{KEY_COLUMNS} WHERE k.id = $1 FOR UPDATE OF k")
+            // NO KEY UPDATE, as PostgreSQL's own UPDATE of non-key columns
+            // takes: changes of one key still go one at a time, but a flush
+            // adding to its counters (whose foreign key takes KEY SHARE on
+            // this row) is not made to wait, so a state change carrying
+            // other keys' counters never deadlocks with it.
+            format!("{KEY_COLUMNS} WHERE k.id = $1 FOR NO KEY UPDATE OF k")
         } else {
             format!("{KEY_COLUMNS} WHERE k.id = $1")
         };
