@@ -594,10 +594,12 @@ itk_status itk_key_create_many(const struct itk_manager *m,
  * Imports a key from another system. `request_json` is an object with
  * `key` (the plaintext) or `key_hash` (its SHA-256: 64 hex or 44 base64
  * characters), `owner` (required), `name`, `description`, `scopes`,
- * `metadata`, `expires_at`, `display_prefix`, `rate_limits`, `actor`. A key
- * not in irontoken's format becomes a legacy key, verified by its hash.
- * Writes the record JSON to `*out_record_json` (may be NULL if not wanted;
- * free with `itk_string_free`). `CONFLICT` if the key is here already.
+ * `metadata`, `expires_at`, `display_prefix`, `rate_limits`, `legacy_id`
+ * (the old record's id: one key per id, ever), `actor`. A key not in
+ * irontoken's format becomes a legacy key, verified by its hash. Writes the
+ * record JSON to `*out_record_json` (may be NULL if not wanted; free with
+ * `itk_string_free`). `CONFLICT` if the key is here already, was deleted
+ * (its tombstone: `itk_key_lift_tombstone`) or its `legacy_id` was used.
  */
 itk_status itk_key_import(const struct itk_manager *m,
                           const char *request_json,
@@ -721,6 +723,19 @@ itk_status itk_key_rotate(const struct itk_manager *m,
  * Deletes the record of key `id` (its audit history stays). `actor` may be NULL.
  */
 itk_status itk_key_delete(const struct itk_manager *m, const char *id, const char *actor);
+
+/**
+ * Lifts the tombstone a deleted key left, so the key may be imported
+ * again (audited as `key.tombstone_lift`). Give `key` (the plaintext) or
+ * `key_hash` (its SHA-256: 64 hex or 44 base64 characters), the other NULL;
+ * `actor` may be NULL. `*out_lifted` (may be NULL) says whether a
+ * tombstone was lifted (false: there was none).
+ */
+itk_status itk_key_lift_tombstone(const struct itk_manager *m,
+                                  const char *key,
+                                  const char *key_hash,
+                                  const char *actor,
+                                  bool *out_lifted);
 
 /**
  * Lists the audit trail, newest first. `filter_json` may be NULL or an

@@ -485,6 +485,8 @@ export interface ImportKeyOptions {
   /** Shown in listings instead of the key (at most 32 characters). */
   displayPrefix?: string
   rateLimits?: RateLimitSpec[]
+  /** The old system's id of the record the key comes from: one irontoken key per old record, ever. */
+  legacyId?: string
   actor?: string
 }
 
@@ -581,7 +583,10 @@ export declare class TokenManager {
   enableKey(keyId: string, options?: ActorOptions): KeyRecord
   revokeKey(keyId: string, options?: RevokeOptions): KeyRecord
   rotateKey(keyId: string, options?: RotateKeyOptions): CreatedKey
+  /** Deletes a key's record; its hash stays as a tombstone that refuses re-import until `liftTombstone`. */
   deleteKey(keyId: string, options?: ActorOptions): void
+  /** Lifts a deleted key's tombstone so it may be imported again (audited); false when there was none. */
+  liftTombstone(options: { key?: string; keyHash?: string; actor?: string }): boolean
   listAudit(options?: ListAuditOptions): Page<AuditEntry>
   /** Generates a managed signing key and makes it active (needs a master key). */
   createSigningKey(algorithm: 'RS256' | 'ES256' | 'EdDSA' | 'HS256', options?: ActorOptions): ManagedKey
@@ -798,7 +803,7 @@ export interface RemoteJWKSet {
 export interface RemoteJWKSetOptions {
   /** How long a fetched set is used (default 600000). */
   cacheMaxAge?: number
-  /** Least time between refetches for unknown kids (default 30000). */
+  /** Least time between refetches for unknown kids (default 30000, at least 1000). A symmetric (oct) key in the set is never used. */
   cooldownDuration?: number
   /** Whole-request timeout (default 5000). */
   timeoutDuration?: number
@@ -880,19 +885,24 @@ export declare class RateLimiter {
   get size(): number
 }
 
+/** What a legacy check returns for a good old key: `importKey`'s fields, with the old record's id. */
+export type LegacyFields = Omit<ImportKeyOptions, 'key' | 'keyHash' | 'legacyId'> & { legacyId: string }
+
 /** Whether a refusal may be a key of the old system: NOT_FOUND or MALFORMED, 16-512 visible ASCII characters, not in irontoken's format. */
 export declare function upgradable(key: string, reason: VerifyReason): boolean
 
 /**
  * Verifies `key` off the event loop; if irontoken does not know it and it may
  * be an old key, awaits `legacyCheck(key)` (the old system's bcrypt check):
- * the fields of `importKey` (without `key`) when the key is good, else null.
- * The key is then imported and verified again, so its next verification
- * never reaches the old check.
+ * the fields of `importKey` (without `key`; `legacyId`, the old record's id,
+ * required) when the key is good, else null. The key is then imported and
+ * verified again, so its next verification never reaches the old check. One
+ * irontoken key per old record (bcrypt reads only 72 bytes of a key); a
+ * deleted key stays deleted (its tombstone refuses the import).
  */
 export declare function verifyOrUpgrade(
   tm: TokenManager,
   key: string,
-  legacyCheck: (key: string) => Omit<ImportKeyOptions, 'key' | 'keyHash'> | null | undefined | Promise<Omit<ImportKeyOptions, 'key' | 'keyHash'> | null | undefined>,
+  legacyCheck: (key: string) => LegacyFields | null | undefined | Promise<LegacyFields | null | undefined>,
   requiredScopes?: string[],
 ): Promise<VerifyResult>

@@ -446,7 +446,7 @@ const REMOTE = Symbol('irontoken.remoteJwks')
 
 /** A JWKS fetched from `url` (jose's createRemoteJWKSet): pass it as the key
  * of `jwtVerify`, which then returns a Promise. Options (milliseconds, jose's
- * names): cacheMaxAge [600000], cooldownDuration [30000], timeoutDuration
+ * names): cacheMaxAge [600000], cooldownDuration [30000, at least 1000], timeoutDuration
  * [5000]; and ours: staleMaxAge [3600000], maxBytes [524288], allowHttp
  * [false: http:// only to loopback], headers. */
 function createRemoteJWKSet(url, options = {}) {
@@ -644,8 +644,9 @@ function upgradable(key, reason) {
 /**
  * Verifies `key` off the event loop; if irontoken does not know it and it may
  * be an old key, awaits `legacyCheck(key)` (the old bcrypt check) — the
- * fields of `importKey` (`owner` required) when the key is good, else null —
- * imports the key and verifies it again.
+ * fields of `importKey` (`legacyId` and `owner` required) when the key is
+ * good, else null — imports the key and verifies it again. One irontoken key
+ * per old record (bcrypt reads only 72 bytes); a deleted key stays deleted.
  */
 async function verifyOrUpgrade(tm, key, legacyCheck, requiredScopes) {
   // The native calls take header bytes as they are; the legacy check and
@@ -655,10 +656,16 @@ async function verifyOrUpgrade(tm, key, legacyCheck, requiredScopes) {
   if (result.valid || !upgradable(key, result.reason)) return result
   const fields = await legacyCheck(key)
   if (!fields) return result
+  if (typeof fields.legacyId !== 'string' || fields.legacyId === '') {
+    throw invalidArgument(
+      "legacyCheck must return legacyId, the old record's id: one irontoken key per old record (bcrypt reads only 72 bytes of a key)",
+    )
+  }
   try {
     await tm.importKeysAsync([{ ...fields, key }])
   } catch (e) {
-    if (!e || e.code !== 'CONFLICT') throw e // CONFLICT: a concurrent request imported it first
+    // CONFLICT: imported by a concurrent request, or refused (deleted, or its old record has a key)
+    if (!e || e.code !== 'CONFLICT') throw e
   }
   return tm.verifyKeyAsync(key, requiredScopes)
 }

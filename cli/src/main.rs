@@ -334,7 +334,8 @@ enum KeysCmd {
     },
     /// Import keys from another system by their SHA-256, all or none:
     /// CSV (header: key_hash, owner, and optionally name, description,
-    /// scopes (space-separated), expires_at, display_prefix, metadata) or
+    /// scopes (space-separated), expires_at, display_prefix, metadata,
+    /// legacy_id) or
     /// JSON lines (import_key objects with key_hash). Plaintexts are refused.
     Import {
         /// The file (`-`: stdin).
@@ -363,10 +364,18 @@ enum KeysCmd {
         #[arg(long, value_parser = parse_seconds)]
         default_period: Option<i64>,
     },
-    /// Delete a key's record (its audit history stays).
+    /// Delete a key's record (its audit history stays). Its hash stays as a
+    /// tombstone: importing the key again is refused until lift-tombstone.
     Delete {
         /// Key id.
         id: String,
+    },
+    /// Lift a deleted key's tombstone so the key may be imported again
+    /// (audited). Exits 1 when there was none.
+    LiftTombstone {
+        /// The deleted key's SHA-256 (64 hex or 44 base64 characters).
+        #[arg(long)]
+        key_hash: String,
     },
     /// Exchange an API key for a short-lived access token (a JWT).
     Exchange {
@@ -1051,6 +1060,19 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
                     say!("deleted {id}");
                 }
             }
+            KeysCmd::LiftTombstone { key_hash } => {
+                let lifted = tm.lift_tombstone(None, Some(key_hash), actor.as_deref())?;
+                if out.json {
+                    say!("{}", json!({"lifted": lifted}));
+                } else if lifted {
+                    say!("lifted: the key may be imported again");
+                } else {
+                    say!("no tombstone for this key hash");
+                }
+                if !lifted {
+                    return Ok(Outcome::Refused);
+                }
+            }
         },
         Command::Jwt(_) | Command::Doctor | Command::Ratelimit(_) => {
             return Err(Error::invalid("handled above"));
@@ -1305,10 +1327,11 @@ fn imports_from_csv(text: &str) -> Result<Vec<ImportKey>, Error> {
                 | "expires_at"
                 | "display_prefix"
                 | "metadata"
+                | "legacy_id"
         ) {
             return Err(Error::invalid(format!(
                 "CSV column {h:?} is not one of key_hash, owner, name, description, scopes, \
-                 expires_at, display_prefix, metadata"
+                 expires_at, display_prefix, metadata, legacy_id"
             )));
         }
     }
@@ -1339,6 +1362,7 @@ fn imports_from_csv(text: &str) -> Result<Vec<ImportKey>, Error> {
                 })
                 .transpose()?,
             display_prefix: get("display_prefix"),
+            legacy_id: get("legacy_id"),
             metadata: get("metadata")
                 .map(|m| match serde_json::from_str::<serde_json::Value>(&m) {
                     Ok(serde_json::Value::Object(o)) => Ok(o),

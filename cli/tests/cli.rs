@@ -749,7 +749,12 @@ fn jwt_verify_against_a_jwks_url() {
     let secret = "d".repeat(32);
     use base64::Engine;
     let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret);
-    let body = format!(r#"{{"keys":[{{"kty":"oct","kid":"d1","k":"{k}"}}]}}"#);
+    // The Ed25519 key of the test vectors, and a published secret (kid h1)
+    // that must verify nothing.
+    let pem = include_str!("../../tests/vectors/jwt/keys/ed25519_private.pem");
+    let body = format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"d1","x":"K4wEiq85BBSQjYQCClpN39a-8DnZraR_hSPC27S40bI"}},{{"kty":"oct","kid":"h1","k":"{k}"}}]}}"#
+    );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -765,29 +770,32 @@ fn jwt_verify_against_a_jwks_url() {
         }
     });
     let run = irontoken;
-    let signed = run(
-        &[
-            "jwt",
-            "sign",
-            "--key-env",
-            "SECRET",
-            "--alg",
-            "HS256",
-            "--kid",
-            "d1",
-            "--sub",
-            "alice",
-            "--expires-in",
-            "60",
-        ],
-        &[("SECRET", &secret)],
-    );
-    assert!(
-        signed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&signed.stderr)
-    );
-    let token = String::from_utf8(signed.stdout).unwrap().trim().to_string();
+    let sign_with = |key: &str, alg: &str, kid: &str| {
+        let signed = run(
+            &[
+                "jwt",
+                "sign",
+                "--key-env",
+                "KEY",
+                "--alg",
+                alg,
+                "--kid",
+                kid,
+                "--sub",
+                "alice",
+                "--expires-in",
+                "60",
+            ],
+            &[("KEY", key)],
+        );
+        assert!(
+            signed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&signed.stderr)
+        );
+        String::from_utf8(signed.stdout).unwrap().trim().to_string()
+    };
+    let token = sign_with(pem, "EdDSA", "d1");
     let ok = run(
         &[
             "jwt",
@@ -796,7 +804,7 @@ fn jwt_verify_against_a_jwks_url() {
             "--jwks-url",
             &url,
             "--alg",
-            "HS256",
+            "EdDSA",
         ],
         &[],
     );
@@ -807,6 +815,23 @@ fn jwt_verify_against_a_jwks_url() {
     );
     let claims: Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(claims["sub"], "alice");
+    // A token MACed with the published secret is refused.
+    let forged = sign_with(&secret, "HS256", "h1");
+    let refused = run(
+        &[
+            "jwt",
+            "verify",
+            &forged,
+            "--jwks-url",
+            &url,
+            "--alg",
+            "HS256",
+            "--alg",
+            "EdDSA",
+        ],
+        &[],
+    );
+    assert!(!refused.status.success());
     // http:// to a non-loopback host is refused before any request.
     let refused = run(
         &[
@@ -816,7 +841,7 @@ fn jwt_verify_against_a_jwks_url() {
             "--jwks-url",
             "http://idp.example/jwks",
             "--alg",
-            "HS256",
+            "EdDSA",
         ],
         &[],
     );

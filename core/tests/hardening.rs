@@ -153,6 +153,12 @@ fn names_refuse_terminal_tricks() {
         "a\u{200b}",
         "\u{feff}a",
         "a\u{2066}b",
+        // Tag characters hide text; line and paragraph separators break it.
+        "admin\u{E0041}\u{E0042}",
+        "a\u{E007F}",
+        "a\u{2028}b",
+        "a\u{2029}b",
+        "a\u{3164}",
     ] {
         let e = tm
             .create_key(&NewKey {
@@ -162,7 +168,12 @@ fn names_refuse_terminal_tricks() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{owner:?}");
     }
-    for scope in ["read\u{202e}", "x\u{200d}y"] {
+    for scope in [
+        "read\u{202e}",
+        "x\u{200d}y",
+        "read\u{E0001}",
+        "read\u{2028}",
+    ] {
         let e = tm
             .create_key(&NewKey {
                 owner: "o".into(),
@@ -172,6 +183,14 @@ fn names_refuse_terminal_tricks() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{scope:?}");
     }
+    let e = tm
+        .create_key(&NewKey {
+            owner: "o".into(),
+            actor: Some("ops\u{E0020}".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     tm.create_key(&NewKey {
         owner: "o".into(),
         description: "line one\n\tline two".into(),

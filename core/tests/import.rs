@@ -464,3 +464,183 @@ fn keys_from_header_bytes() {
         VerifyReason::NotFound
     );
 }
+
+#[test]
+fn a_deleted_key_stays_deleted_until_its_tombstone_is_lifted() {
+    let tm = manager();
+    let created = tm
+        .create_key(&NewKey {
+            owner: "a".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let legacy = tm.import_key(&import(LEGACY, "acme")).unwrap();
+    tm.delete_key(&created.record.id, Some("ops")).unwrap();
+    tm.delete_key(&legacy.id, Some("ops")).unwrap();
+    // Neither the plaintext nor the hash brings a deleted key back, under any owner.
+    for req in [
+        import(&created.key, "mallory"),
+        import(LEGACY, "mallory"),
+        ImportKey {
+            key_hash: Some(sha256_hex(LEGACY)),
+            owner: "mallory".into(),
+            ..Default::default()
+        },
+        ImportKey {
+            key_hash: Some(sha256_hex(&created.key)),
+            owner: "mallory".into(),
+            ..Default::default()
+        },
+    ] {
+        let e = tm.import_key(&req).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        assert!(e.message().contains("lift_tombstone"), "{e}");
+    }
+    assert_eq!(reason(&tm, LEGACY), VerifyReason::NotFound);
+    assert_eq!(reason(&tm, &created.key), VerifyReason::NotFound);
+    // A revoked key keeps its row, which refuses the import too.
+    let revoked = tm
+        .create_key(&NewKey {
+            owner: "a".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    tm.revoke_key(&revoked.record.id, None, None).unwrap();
+    let e = tm.import_key(&import(&revoked.key, "a")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    // Lifting is explicit and audited; a second lift finds nothing.
+    assert!(
+        tm.lift_tombstone(None, Some(&sha256_hex(LEGACY)), Some("ops"))
+            .unwrap()
+    );
+    assert!(!tm.lift_tombstone(Some(LEGACY), None, Some("ops")).unwrap());
+    assert!(
+        tm.lift_tombstone(Some(&created.key), None, Some("ops"))
+            .unwrap()
+    );
+    tm.import_key(&import(LEGACY, "acme")).unwrap();
+    tm.import_key(&import(&created.key, "acme")).unwrap();
+    assert!(tm.verify_key(LEGACY, &[]).unwrap().valid);
+    let lifts = tm
+        .list_audit(&AuditFilter {
+            action: Some("key.tombstone_lift".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .items;
+    assert_eq!(lifts.len(), 2);
+    assert!(lifts.iter().all(|e| e.actor.as_deref() == Some("ops")));
+    assert_eq!(
+        lifts
+            .iter()
+            .filter(|e| e.display_prefix.as_deref() == Some(created.record.display_prefix.as_str()))
+            .count(),
+        1,
+        "the plaintext lift names the key's display prefix"
+    );
+    let e = tm.lift_tombstone(None, None, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn one_irontoken_key_per_old_record() {
+    let tm = manager();
+    let first = ImportKey {
+        legacy_id: Some("user-42".into()),
+        ..import(&format!("{LEGACY}-ending-one"), "acme")
+    };
+    let r = tm.import_key(&first).unwrap();
+    // Another key for the same old record (bcrypt read only its first 72
+    // bytes): refused, whatever its owner.
+    let e = tm
+        .import_key(&ImportKey {
+            legacy_id: Some("user-42".into()),
+            ..import(&format!("{LEGACY}-ending-two"), "acme")
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.message().contains("legacy_id"), "{e}");
+    // Twice in one batch too.
+    let e = tm
+        .import_keys(&[
+            ImportKey {
+                legacy_id: Some("user-7".into()),
+                ..import(&format!("{LEGACY}-seven-a"), "acme")
+            },
+            ImportKey {
+                legacy_id: Some("user-7".into()),
+                ..import(&format!("{LEGACY}-seven-b"), "acme")
+            },
+        ])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        reason(&tm, &format!("{LEGACY}-seven-a")),
+        VerifyReason::NotFound
+    );
+    // The claim outlives the key, and goes with its tombstone.
+    tm.delete_key(&r.id, None).unwrap();
+    let again = ImportKey {
+        legacy_id: Some("user-42".into()),
+        ..import(&format!("{LEGACY}-ending-three"), "acme")
+    };
+    assert_eq!(
+        tm.import_key(&again).unwrap_err().kind(),
+        ErrorKind::Conflict
+    );
+    assert!(
+        tm.lift_tombstone(Some(&format!("{LEGACY}-ending-one")), None, None)
+            .unwrap()
+    );
+    tm.import_key(&again).unwrap();
+    let e = tm
+        .import_key(&ImportKey {
+            legacy_id: Some("bad\u{E0041}id".into()),
+            ..import(&format!("{LEGACY}-tagged"), "acme")
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn a_display_prefix_in_irontoken_format_must_be_the_keys_own() {
+    let tm = manager();
+    let other = tm
+        .create_key(&NewKey {
+            owner: "a".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let theirs = other.record.display_prefix.clone();
+    for shown in [
+        theirs.clone(),
+        format!("key {theirs}"),
+        "sk_live_ABCDEFGH".into(),
+    ] {
+        let e = tm
+            .import_key(&ImportKey {
+                display_prefix: Some(shown.clone()),
+                ..import(LEGACY, "acme")
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{shown}");
+    }
+    // Its own is fine, and so is text that names no key.
+    let mine = TokenManager::open(":memory:")
+        .unwrap()
+        .create_key(&NewKey {
+            owner: "a".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    tm.import_key(&ImportKey {
+        display_prefix: Some(mine.record.display_prefix.clone()),
+        ..import(&mine.key, "acme")
+    })
+    .unwrap();
+    tm.import_key(&ImportKey {
+        display_prefix: Some("old:dev-sk".into()),
+        ..import(LEGACY, "acme")
+    })
+    .unwrap();
+}

@@ -2,7 +2,9 @@
 //! answer, an oversized answer, 500s with a stale set, a flood of unknown kids.
 
 use irontoken::ErrorKind;
-use irontoken::jwt::{Alg, Policy, RemoteJwks, RemoteJwksOptions, Signer, SigningKey};
+use irontoken::jwt::{
+    Alg, Policy, RemoteJwks, RemoteJwksOptions, Signer, SigningKey, remote::MIN_COOLDOWN,
+};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,33 +54,37 @@ fn serve(answer: Answer) -> Server {
     Server { url, answer, hits }
 }
 
-fn secret(i: u8) -> Vec<u8> {
-    vec![b'a' + i; 32]
-}
+/// The Ed25519 key of the test vectors; its public half is `ED_X`.
+const ED_PEM: &str = include_str!("../../tests/vectors/jwt/keys/ed25519_private.pem");
+const ED_X: &str = "K4wEiq85BBSQjYQCClpN39a-8DnZraR_hSPC27S40bI";
 
+/// A set of the Ed25519 key under kids `k<i>`.
 fn jwks(kids: &[u8]) -> String {
-    use base64::Engine;
     let keys: Vec<String> = kids
         .iter()
-        .map(|i| {
-            format!(
-                r#"{{"kty":"oct","kid":"k{i}","k":"{}"}}"#,
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret(*i))
-            )
-        })
+        .map(|i| format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"k{i}","x":"{ED_X}"}}"#))
         .collect();
     format!(r#"{{"keys":[{}]}}"#, keys.join(","))
 }
 
-fn token(i: u8) -> String {
-    let key = SigningKey::hmac(&secret(i))
-        .unwrap()
-        .with_kid(format!("k{i}"));
+fn sign(key: SigningKey, alg: Alg) -> String {
     let claims = serde_json::json!({"sub": "u", "exp": 2_000_000_000});
-    Signer::new(key, Alg::HS256)
+    Signer::new(key, alg)
         .unwrap()
         .sign(claims.as_object().unwrap(), None)
         .unwrap()
+}
+
+fn token(i: u8) -> String {
+    let key = SigningKey::from_pem(ED_PEM)
+        .unwrap()
+        .with_kid(format!("k{i}"));
+    sign(key, Alg::EdDSA)
+}
+
+/// Waits out the shortest cooldown, so an unknown kid may refetch.
+fn cool_down() {
+    std::thread::sleep(MIN_COOLDOWN + Duration::from_millis(50));
 }
 
 fn ok(body: String) -> Answer {
@@ -93,7 +99,7 @@ const NOW: i64 = 1_700_000_000;
 
 fn opts() -> RemoteJwksOptions {
     RemoteJwksOptions {
-        cooldown: Duration::ZERO,
+        cooldown: MIN_COOLDOWN,
         ..Default::default()
     }
 }
@@ -102,7 +108,7 @@ fn opts() -> RemoteJwksOptions {
 fn rotated_keys_are_fetched_once_for_an_unknown_kid() {
     let server = serve(ok(jwks(&[1])));
     let remote = RemoteJwks::new(&server.url, opts()).unwrap();
-    let policy = Policy::new(&[Alg::HS256]);
+    let policy = Policy::new(&[Alg::EdDSA]);
     assert_eq!(
         remote.decode(&token(1), &policy, NOW).unwrap().claims["sub"],
         "u"
@@ -114,6 +120,7 @@ fn rotated_keys_are_fetched_once_for_an_unknown_kid() {
     assert_eq!(server.hits.load(Ordering::SeqCst), 1, "cached");
     // The provider rotates: k2 appears; a k2 token refetches once.
     server.answer.lock().unwrap().body = jwks(&[1, 2]);
+    cool_down();
     assert!(remote.decode(&token(2), &policy, NOW).is_ok());
     assert_eq!(server.hits.load(Ordering::SeqCst), 2);
     assert_eq!(remote.key("k2").unwrap().kid(), Some("k2"));
@@ -134,7 +141,7 @@ fn a_flood_of_unknown_kids_costs_one_fetch_per_cooldown() {
         },
     )
     .unwrap();
-    let policy = Policy::new(&[Alg::HS256]);
+    let policy = Policy::new(&[Alg::EdDSA]);
     for _ in 0..50 {
         let e = remote.decode(&token(7), &policy, NOW).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::JwtKeyNotFound);
@@ -203,12 +210,12 @@ fn a_stale_set_serves_while_refetches_fail_then_expires() {
         RemoteJwksOptions {
             cache_max_age: Duration::from_millis(100),
             stale_max: Duration::from_millis(400),
-            cooldown: Duration::ZERO,
+            cooldown: MIN_COOLDOWN,
             ..Default::default()
         },
     )
     .unwrap();
-    let policy = Policy::new(&[Alg::HS256]);
+    let policy = Policy::new(&[Alg::EdDSA]);
     assert!(remote.decode(&token(1), &policy, NOW).is_ok());
     server.answer.lock().unwrap().status = 500;
     std::thread::sleep(Duration::from_millis(150));
@@ -218,8 +225,10 @@ fn a_stale_set_serves_while_refetches_fail_then_expires() {
     std::thread::sleep(Duration::from_millis(450));
     let e = remote.decode(&token(1), &policy, NOW).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::JwksFetchFailed);
-    // The provider recovers.
+    // The provider recovers (a fetch may run once the cooldown after the
+    // failed one is over).
     server.answer.lock().unwrap().status = 200;
+    cool_down();
     assert!(remote.decode(&token(1), &policy, NOW).is_ok());
 }
 
@@ -234,7 +243,7 @@ fn decode_cached_answers_only_without_network() {
         },
     )
     .unwrap();
-    let policy = Policy::new(&[Alg::HS256]);
+    let policy = Policy::new(&[Alg::EdDSA]);
     assert!(
         remote.decode_cached(&token(1), &policy, NOW).is_none(),
         "nothing cached yet"
@@ -346,7 +355,7 @@ fn concurrent_callers_share_one_fetch() {
         ..ok(jwks(&[1]))
     });
     let remote = Arc::new(RemoteJwks::new(&server.url, opts()).unwrap());
-    let policy = Policy::new(&[Alg::HS256]);
+    let policy = Policy::new(&[Alg::EdDSA]);
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let (r, p) = (remote.clone(), policy.clone());
@@ -357,4 +366,47 @@ fn concurrent_callers_share_one_fetch() {
         t.join().unwrap().unwrap();
     }
     assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_published_secret_verifies_nothing_and_the_cooldown_has_a_floor() {
+    use base64::Engine;
+    let secret = [b'c'; 32];
+    // An RSA-like public key and a published HMAC secret under one kid.
+    let body = format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{ED_X}"}},{{"kty":"oct","kid":"k1","k":"{}"}}]}}"#,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    );
+    let server = serve(ok(body));
+    let remote = RemoteJwks::new(&server.url, opts()).unwrap();
+    let forged = sign(
+        SigningKey::hmac(&secret).unwrap().with_kid("k1"),
+        Alg::HS256,
+    );
+    let policy = Policy::new(&[Alg::EdDSA, Alg::HS256]);
+    let e = remote.decode(&forged, &policy, NOW).unwrap_err();
+    assert_ne!(e.kind(), ErrorKind::JwksFetchFailed, "{e}");
+    assert!(remote.decode(&token(1), &policy, NOW).is_ok());
+    // A set holding only secrets is unusable.
+    let only = serve(ok(format!(
+        r#"{{"keys":[{{"kty":"oct","kid":"h","k":"{}"}}]}}"#,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    )));
+    let e = RemoteJwks::new(&only.url, opts())
+        .unwrap()
+        .keyring()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::JwksFetchFailed);
+    assert!(e.message().contains("oct"), "{e}");
+    for short in [Duration::ZERO, Duration::from_millis(999)] {
+        let e = RemoteJwks::new(
+            &server.url,
+            RemoteJwksOptions {
+                cooldown: short,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    }
 }

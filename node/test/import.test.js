@@ -55,12 +55,12 @@ test('an import batch is all or nothing and errors do not echo keys', async () =
 
 test('upgrade on use: bcrypt runs once per old key, never for irontoken keys', async () => {
   const tm = new TokenManager(':memory:')
-  const old = new Map([[OLD.slice(0, 10), { hash: bcrypt.hashSync(OLD, 4), owner: 'acme', scopes: ['read'] }]])
+  const old = new Map([[OLD.slice(0, 10), { id: 'u-1', hash: bcrypt.hashSync(OLD, 4), owner: 'acme', scopes: ['read'] }]])
   const checked = []
   const legacyCheck = async (key) => {
     checked.push(key)
     const row = old.get(key.slice(0, 10))
-    return row && (await bcrypt.compare(key, row.hash)) ? { owner: row.owner, scopes: row.scopes } : null
+    return row && (await bcrypt.compare(key, row.hash)) ? { legacyId: row.id, owner: row.owner, scopes: row.scopes } : null
   }
   const first = await verifyOrUpgrade(tm, OLD, legacyCheck, ['read'])
   assert.equal(first.valid, true)
@@ -79,9 +79,40 @@ test('upgrade on use: bcrypt runs once per old key, never for irontoken keys', a
   // A concurrent request imported the key first: still valid, no error.
   const raced = await verifyOrUpgrade(tm, 'other-old-key-0123456789', (key) => {
     tm.importKey({ key, owner: 'raced' })
-    return { owner: 'late' }
+    return { legacyId: 'u-2', owner: 'late' }
   })
   assert.equal(raced.record.owner, 'raced')
+  tm.close()
+})
+
+test('a deleted key stays deleted: no upgrade, no import, until its tombstone is lifted', async () => {
+  const tm = new TokenManager(':memory:')
+  const check = async () => ({ legacyId: 'u-1', owner: 'acme' })
+  const first = await verifyOrUpgrade(tm, OLD, check)
+  assert.equal(first.valid, true)
+  tm.deleteKey(first.record.id, { actor: 'ops' })
+  assert.equal((await verifyOrUpgrade(tm, OLD, check)).reason, 'NOT_FOUND')
+  assert.throws(() => tm.importKey({ key: OLD, owner: 'mallory' }), (e) => e.code === 'CONFLICT' && /liftTombstone|lift_tombstone/.test(e.message))
+  const hash = require('node:crypto').createHash('sha256').update(OLD).digest('hex')
+  assert.throws(() => tm.importKey({ keyHash: hash, owner: 'mallory' }), { code: 'CONFLICT' })
+  assert.equal(tm.liftTombstone({ keyHash: hash, actor: 'ops' }), true)
+  assert.equal(tm.liftTombstone({ key: OLD }), false)
+  assert.equal((await verifyOrUpgrade(tm, OLD, check)).valid, true)
+  assert.equal(tm.listAudit({ action: 'key.tombstone_lift' }).items.length, 1)
+  assert.throws(() => tm.liftTombstone({}), { code: 'INVALID_ARGUMENT' })
+  tm.close()
+})
+
+test('one old record yields one key, whatever bcrypt accepts past 72 bytes', async () => {
+  const tm = new TokenManager(':memory:')
+  const long = 'old_' + 'k'.repeat(70)
+  const lenient = async (key) => (key.slice(0, 72) === long.slice(0, 72) ? { legacyId: 'u-9', owner: 'acme' } : null)
+  assert.equal((await verifyOrUpgrade(tm, long, lenient)).valid, true)
+  for (const ending of ['AA', 'BB', 'CC']) {
+    assert.equal((await verifyOrUpgrade(tm, long.slice(0, 72) + ending, lenient)).reason, 'NOT_FOUND')
+  }
+  assert.equal(tm.listKeys({ owner: 'acme' }).items.length, 1)
+  await assert.rejects(verifyOrUpgrade(tm, 'another-old-key-0123456789', async () => ({ owner: 'acme' })), { code: 'INVALID_ARGUMENT' })
   tm.close()
 })
 

@@ -42,13 +42,14 @@ test('rotation, cache and a flood of unknown kids', async () => {
   const p = await provider()
   try {
     p.state.body = JSON.stringify({ keys: [jwk('rsa', 'k1')] })
-    const JWKS = createRemoteJWKSet(p.url, { cooldownDuration: 0 })
+    const JWKS = createRemoteJWKSet(p.url, { cooldownDuration: 1000 })
     const { payload, protectedHeader } = await jwtVerify(token('rsa', 'k1'), JWKS, { algorithms: ['RS256'], currentDate: NOW })
     assert.equal(payload.sub, 'consumer-1')
     assert.equal(protectedHeader.kid, 'k1')
     await jwtVerify(token('rsa', 'k1'), JWKS, { algorithms: ['RS256'], currentDate: NOW })
     assert.equal(p.state.hits, 1)
     p.state.body = JSON.stringify({ keys: [jwk('rsa', 'k1'), jwk('attacker_rsa', 'k2')] })
+    await new Promise((r) => setTimeout(r, 1050)) // the cooldown (at least 1 s) since the first fetch
     await jwtVerify(token('attacker_rsa', 'k2'), JWKS, { algorithms: ['RS256'], currentDate: NOW })
     assert.equal(p.state.hits, 2)
     const slow = createRemoteJWKSet(p.url, { cooldownDuration: 60_000 })
@@ -61,6 +62,23 @@ test('rotation, cache and a flood of unknown kids', async () => {
     const theirs = jose.createRemoteJWKSet(new URL(p.url))
     const verified = await jose.jwtVerify(token('rsa', 'k1'), theirs, { currentDate: new Date(NOW * 1000) })
     assert.equal(verified.payload.sub, 'consumer-1')
+  } finally {
+    await p.close()
+  }
+})
+
+test('a published secret in a remote set verifies nothing; the cooldown has a floor', async () => {
+  const p = await provider()
+  try {
+    const secret = Buffer.alloc(32, 's')
+    p.state.body = JSON.stringify({ keys: [jwk('rsa', 'k1'), { kty: 'oct', kid: 'k1', k: secret.toString('base64url') }] })
+    const JWKS = createRemoteJWKSet(p.url)
+    const forged = jwtSign({ sub: 'admin', exp: NOW + 60 }, secret, { algorithm: 'HS256', kid: 'k1' })
+    await assert.rejects(jwtVerify(forged, JWKS, { algorithms: ['RS256', 'HS256'], currentDate: NOW }))
+    const { payload } = await jwtVerify(token('rsa', 'k1'), JWKS, { algorithms: ['RS256', 'HS256'], currentDate: NOW })
+    assert.equal(payload.sub, 'consumer-1')
+    assert.throws(() => createRemoteJWKSet(p.url, { cooldownDuration: 0 }), { code: 'INVALID_ARGUMENT' })
+    assert.throws(() => createRemoteJWKSet(p.url, { cooldownDuration: 999 }), { code: 'INVALID_ARGUMENT' })
   } finally {
     await p.close()
   }

@@ -248,8 +248,14 @@ class TokenManager:
         expires_at: Optional[int] = None,
         display_prefix: Optional[str] = None,
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
+        legacy_id: Optional[str] = None,
         actor: Optional[str] = None,
     ) -> KeyRecord: ...
+    def lift_tombstone(
+        self, key: Optional[str] = None, *, key_hash: Optional[str] = None, actor: Optional[str] = None
+    ) -> bool:
+        """Lifts the tombstone a deleted key left, so it may be imported again (audited); False if none."""
+        ...
     def import_keys(self, keys: Sequence[Mapping[str, Any]]) -> List[KeyRecord]: ...
     def verify_key(
         self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None

@@ -504,9 +504,13 @@ class PyJWKClient:
     provider fails. ``http://`` only to loopback hosts unless
     ``allow_http=True``. Network waits release the GIL.
 
-    PyJWT's ``cache_keys``/``max_cached_keys`` are accepted (every key of the
-    set is kept parsed); ``ssl_context`` is not supported (certificates are
-    checked against the Mozilla roots)."""
+    The defaults are irontoken's on every surface (Node's
+    ``createRemoteJWKSet``, the CLI, C): ``timeout`` 5 s, ``lifespan`` 600 s,
+    ``cooldown`` 30 s (at least 1 s), ``stale_max`` 1 h — not PyJWT's 30 s
+    and 300 s. A symmetric (``oct``) key in the set is never used: its
+    secret is published. PyJWT's ``cache_keys``/``max_cached_keys`` are
+    accepted (every key of the set is kept parsed); ``ssl_context`` is not
+    supported (certificates are checked against the Mozilla roots)."""
 
     def __init__(
         self,
@@ -514,9 +518,9 @@ class PyJWKClient:
         cache_keys: bool = False,
         max_cached_keys: int = 16,
         cache_jwk_set: bool = True,
-        lifespan: float = 300,
+        lifespan: float = 600,
         headers: Optional[Mapping[str, str]] = None,
-        timeout: float = 30,
+        timeout: float = 5,
         ssl_context: Any = None,
         *,
         allow_http: bool = False,
@@ -549,8 +553,11 @@ class PyJWKClient:
         return data
 
     def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
-        """The set (cached unless ``refresh``)."""
-        return PyJWKSet.from_json(self._native.raw(refresh))
+        """The set (cached unless ``refresh``), without symmetric (``oct``)
+        keys: a published secret verifies nothing."""
+        data = json.loads(self._native.raw(refresh))
+        keys = [k for k in data.get("keys", []) if not (isinstance(k, dict) and k.get("kty") == "oct")]
+        return PyJWKSet(keys)
 
     def get_signing_keys(self, refresh: bool = False) -> List[PyJWK]:
         """The keys of the set meant for signatures (``use`` absent or ``sig``) with a ``kid``."""

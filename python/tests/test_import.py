@@ -82,7 +82,7 @@ class OldSystem:
 
 
 def test_upgrade_on_use(tm: TokenManager) -> None:
-    old = OldSystem({OLD: {"owner": "acme", "scopes": ["read"]}})
+    old = OldSystem({OLD: {"legacy_id": "u-1", "owner": "acme", "scopes": ["read"]}})
     first = verify_or_upgrade(tm, OLD, old.check, ["read"])
     assert first.valid and first.record is not None and first.record.owner == "acme"
     assert old.checks == [OLD]
@@ -109,7 +109,41 @@ def test_upgrade_on_use(tm: TokenManager) -> None:
 def test_upgrade_of_a_key_imported_meanwhile(tm: TokenManager) -> None:
     def check(key: str) -> Dict[str, Any]:
         tm.import_key(key, owner="raced")  # another request won the race
-        return {"owner": "late"}
+        return {"legacy_id": "u-1", "owner": "late"}
 
     result = verify_or_upgrade(tm, OLD, check)
     assert result.valid and result.record is not None and result.record.owner == "raced"
+
+
+def test_a_deleted_key_is_not_upgraded_again(tm: TokenManager) -> None:
+    old = OldSystem({OLD: {"legacy_id": "u-1", "owner": "acme"}})
+    imported = verify_or_upgrade(tm, OLD, old.check)
+    assert imported.valid and imported.record is not None
+    tm.delete_key(imported.record.id, actor="ops")
+    # The old check still accepts it; the tombstone refuses the upgrade.
+    assert verify_or_upgrade(tm, OLD, old.check).reason == "NOT_FOUND"
+    with pytest.raises(ConflictError, match="lift_tombstone"):
+        tm.import_key(OLD, owner="mallory")
+    with pytest.raises(ConflictError):
+        tm.import_key(key_hash=hashlib.sha256(OLD.encode()).hexdigest(), owner="mallory")
+    assert tm.lift_tombstone(OLD, actor="ops") is True
+    assert tm.lift_tombstone(OLD, actor="ops") is False
+    assert verify_or_upgrade(tm, OLD, old.check).valid
+    lifts = tm.list_audit(action="key.tombstone_lift").items
+    assert [e.actor for e in lifts] == ["ops"]
+    with pytest.raises(InvalidArgumentError):
+        tm.lift_tombstone()
+
+
+def test_one_old_record_yields_one_key(tm: TokenManager) -> None:
+    """bcrypt reads 72 bytes: a lenient check accepts any ending of a long key."""
+    long_key = "old_" + "k" * 70  # 74 characters
+    lenient = lambda key: {"legacy_id": "u-9", "owner": "acme"} if key[:72] == long_key[:72] else None  # noqa: E731
+    assert verify_or_upgrade(tm, long_key, lenient).valid
+    for ending in ("AA", "BB", "CC"):
+        assert verify_or_upgrade(tm, long_key[:72] + ending, lenient).reason == "NOT_FOUND"
+    assert len(tm.list_keys(owner="acme").items) == 1
+    # The old record's id is required of the check.
+    with pytest.raises(InvalidArgumentError, match="legacy_id"):
+        verify_or_upgrade(tm, "another-old-key-0123456789", lambda key: {"owner": "acme"})
+    assert tm.verify_key("another-old-key-0123456789").reason == "NOT_FOUND"

@@ -89,9 +89,10 @@ def test_gateway_flow_with_pyjwkclient(provider: tuple[Provider, str]) -> None:
 def test_rotation_and_kid_flood(provider: tuple[Provider, str]) -> None:
     state, url = provider
     state.body = jwks([rsa_jwk("k1")])
-    client = jwt.PyJWKClient(url, cooldown=0)
+    client = jwt.PyJWKClient(url, cooldown=1)
     assert client.decode(token("k1"), algorithms="RS256", now=NOW)["sub"] == "consumer-1"
     state.body = jwks([rsa_jwk("k1"), rsa_jwk("k2", "attacker_rsa")])
+    time.sleep(1.05)  # the cooldown, at least 1 s, since the first fetch
     assert client.decode(token("k2", "attacker_rsa"), algorithms="RS256", now=NOW)["sub"] == "consumer-1"
     hits = state.hits
     slow_down = jwt.PyJWKClient(url, cooldown=60)
@@ -118,6 +119,36 @@ def test_bad_answers(provider: tuple[Provider, str]) -> None:
     state.status = 500
     with pytest.raises(jwt.PyJWKClientConnectionError):
         jwt.PyJWKClient(url).get_jwk_set()
+
+
+def test_a_published_secret_verifies_nothing(provider: tuple[Provider, str]) -> None:
+    """An RSA key and an oct key under one kid: an HS256 token MACed with the
+    published secret is refused, whatever the allow-list (as jose does)."""
+    import base64
+
+    state, url = provider
+    secret = b"s" * 32
+    oct_jwk = {"kty": "oct", "kid": "k1", "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}
+    state.body = jwks([rsa_jwk("k1"), oct_jwk])
+    forged = pyjwt.encode({"sub": "admin", "exp": NOW + 60}, secret, algorithm="HS256", headers={"kid": "k1"})
+    client = jwt.PyJWKClient(url)
+    with pytest.raises(jwt.PyJWTError):
+        client.decode(forged, algorithms=["RS256", "HS256"], now=NOW)
+    assert client.decode(token("k1"), algorithms=["RS256", "HS256"], now=NOW)["sub"] == "consumer-1"
+    assert [k.key_type for k in client.get_jwk_set().keys] == ["RSA"]
+    assert client.get_signing_key("k1").key_type == "RSA"
+    with pytest.raises(jwt.PyJWTError):
+        jwt.decode(forged, client.get_signing_key_from_jwt(forged).key, algorithms=["RS256", "HS256"], now=NOW)
+
+
+def test_defaults_are_irontokens() -> None:
+    import inspect
+
+    params = inspect.signature(jwt.PyJWKClient.__init__).parameters
+    assert params["timeout"].default == 5 and params["lifespan"].default == 600
+    assert params["cooldown"].default == 30
+    with pytest.raises(jwt.InvalidArgumentError, match="cooldown"):
+        jwt.PyJWKClient("https://idp.example/jwks", cooldown=0)
 
 
 def test_urls_and_options_are_checked() -> None:

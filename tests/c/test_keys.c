@@ -940,8 +940,11 @@ static void *serve_jwks(void *arg) {
 }
 
 static void test_remote_jwks(void) {
-    /* k = base64url("cccc...", 32 bytes) */
-    const char *body = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"c1\",\"k\":\"Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2M\"}]}";
+    /* An Ed25519 key, and a published HMAC secret under kid h1: k =
+     * base64url("cccc...", 32 bytes). A remote set never yields the secret. */
+    const char *body = "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"c1\","
+                       "\"x\":\"K4wEiq85BBSQjYQCClpN39a-8DnZraR_hSPC27S40bI\"},"
+                       "{\"kty\":\"oct\",\"kid\":\"h1\",\"k\":\"Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2M\"}]}";
     static const int statuses[] = {200, 200, 500};
     jwks_server srv = {.fd = socket(AF_INET, SOCK_STREAM, 0), .statuses = statuses, .count = 3, .body = body};
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
@@ -956,20 +959,31 @@ static void test_remote_jwks(void) {
     snprintf(url, sizeof url, "http://127.0.0.1:%d/jwks.json", ntohs(addr.sin_port));
 
     itk_jwks_remote *r = NULL;
-    CHECK(itk_jwks_remote_new(url, "{\"cooldown_ms\":0}", &r) == ITK_STATUS_OK);
-    itk_jwt_signer *s1 = NULL, *s9 = NULL;
-    const char *secret = "cccccccccccccccccccccccccccccccc";
-    CHECK(itk_jwt_signer_new(secret, "HS256", "c1", &s1) == ITK_STATUS_OK);
-    CHECK(itk_jwt_signer_new(secret, "HS256", "c9", &s9) == ITK_STATUS_OK);
-    char *t1 = NULL, *t9 = NULL, *out = NULL;
+    /* The cooldown has a floor of one second. */
+    CHECK(itk_jwks_remote_new(url, "{\"cooldown_ms\":0}", &r) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwks_remote_new(url, "{\"cooldown_ms\":1000}", &r) == ITK_STATUS_OK);
+    itk_jwt_signer *s1 = NULL, *s9 = NULL, *sh = NULL;
+    const char *ed = "-----BEGIN PRIVATE KEY-----\n"
+                     "MC4CAQAwBQYDK2VwBCIEIEW8aFYJLI42N6jL4F7OeaBoMXXvwgqrWbWNoBiWoQRs\n"
+                     "-----END PRIVATE KEY-----\n";
+    CHECK(itk_jwt_signer_new(ed, "EdDSA", "c1", &s1) == ITK_STATUS_OK);
+    CHECK(itk_jwt_signer_new(ed, "EdDSA", "c9", &s9) == ITK_STATUS_OK);
+    CHECK(itk_jwt_signer_new("cccccccccccccccccccccccccccccccc", "HS256", "h1", &sh) == ITK_STATUS_OK);
+    char *t1 = NULL, *t9 = NULL, *th1 = NULL, *out = NULL;
     CHECK(itk_jwt_signer_sign(s1, "{\"sub\":\"u\",\"exp\":1700000060}", NULL, &t1) == ITK_STATUS_OK);
     CHECK(itk_jwt_signer_sign(s9, "{\"sub\":\"u\",\"exp\":1700000060}", NULL, &t9) == ITK_STATUS_OK);
+    CHECK(itk_jwt_signer_sign(sh, "{\"sub\":\"u\",\"exp\":1700000060}", NULL, &th1) == ITK_STATUS_OK);
     int64_t now = 1700000000;
-    const char *policy = "{\"algorithms\":[\"HS256\"]}";
+    const char *policy = "{\"algorithms\":[\"EdDSA\",\"HS256\"]}";
     CHECK(itk_jwks_remote_decode(r, t1, policy, &now, &out) == ITK_STATUS_OK); /* fetch 1 */
     CHECK(out && strstr(out, "\"c1\""));
     itk_string_free(out);
     out = NULL;
+    /* The published secret verifies nothing (no refetch: inside the cooldown). */
+    CHECK(itk_jwks_remote_decode(r, th1, policy, &now, &out) == ITK_STATUS_JWT_KEY_NOT_FOUND);
+    CHECK(itk_jwks_remote_fetch_count(r) == 1);
+    struct timespec cool = {.tv_sec = 1, .tv_nsec = 50 * 1000 * 1000};
+    nanosleep(&cool, NULL);
     CHECK(itk_jwks_remote_decode(r, t9, policy, &now, &out) == ITK_STATUS_JWT_KEY_NOT_FOUND); /* fetch 2 */
     CHECK(out == NULL);
     CHECK(itk_jwks_remote_fetch_count(r) == 2);
@@ -994,8 +1008,10 @@ static void test_remote_jwks(void) {
     itk_jwks_remote_free(r);
     itk_string_free(t1);
     itk_string_free(t9);
+    itk_string_free(th1);
     itk_jwt_signer_free(s1);
     itk_jwt_signer_free(s9);
+    itk_jwt_signer_free(sh);
 }
 
 static void test_create_many(void) {
@@ -1182,6 +1198,28 @@ static void test_import(void) {
     CHECK(itk_key_import(m, "{\"key\": \"legacy-disp-0123456789a\", \"owner\": \"a\", \"display_prefix\": \"ab\"}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_key_import_many(m, "[]", &records) == ITK_STATUS_OK && records && strcmp(records, "[]") == 0);
     itk_string_free(records);
+
+    /* A deleted key leaves a tombstone: no re-import until it is lifted. */
+    CHECK(itk_key_import(m, "{\"key\": \"tomb-sk-0123456789abcdef\", \"owner\": \"a\", \"legacy_id\": \"u-1\"}",
+                         &record) == ITK_STATUS_OK);
+    const char *id_at = strstr(record, "\"id\":\"");
+    CHECK(id_at != NULL);
+    char id[37] = {0};
+    memcpy(id, id_at + 6, 36);
+    itk_string_free(record);
+    CHECK(itk_key_delete(m, id, "ops") == ITK_STATUS_OK);
+    CHECK(itk_key_import(m, "{\"key\": \"tomb-sk-0123456789abcdef\", \"owner\": \"mallory\"}", NULL) == ITK_STATUS_CONFLICT);
+    /* Another key of the same old record: refused too. */
+    CHECK(itk_key_import(m, "{\"key\": \"tomb-sk-0123456789abcdXX\", \"owner\": \"a\", \"legacy_id\": \"u-1\"}", NULL) ==
+          ITK_STATUS_CONFLICT);
+    bool lifted = false;
+    CHECK(itk_key_lift_tombstone(m, "tomb-sk-0123456789abcdef", NULL, "ops", &lifted) == ITK_STATUS_OK && lifted);
+    CHECK(itk_key_lift_tombstone(m, "tomb-sk-0123456789abcdef", NULL, NULL, &lifted) == ITK_STATUS_OK && !lifted);
+    CHECK(itk_key_lift_tombstone(m, NULL, NULL, NULL, &lifted) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_lift_tombstone(m, NULL, "zz", NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_lift_tombstone(m, "\xff\xfe-not-utf8", NULL, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_import(m, "{\"key\": \"tomb-sk-0123456789abcdef\", \"owner\": \"a\", \"legacy_id\": \"u-1\"}", NULL) ==
+          ITK_STATUS_OK);
     itk_manager_free(m);
 }
 

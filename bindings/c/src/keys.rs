@@ -62,10 +62,12 @@ pub unsafe extern "C" fn itk_key_create_many(
 /// Imports a key from another system. `request_json` is an object with
 /// `key` (the plaintext) or `key_hash` (its SHA-256: 64 hex or 44 base64
 /// characters), `owner` (required), `name`, `description`, `scopes`,
-/// `metadata`, `expires_at`, `display_prefix`, `rate_limits`, `actor`. A key
-/// not in irontoken's format becomes a legacy key, verified by its hash.
-/// Writes the record JSON to `*out_record_json` (may be NULL if not wanted;
-/// free with `itk_string_free`). `CONFLICT` if the key is here already.
+/// `metadata`, `expires_at`, `display_prefix`, `rate_limits`, `legacy_id`
+/// (the old record's id: one key per id, ever), `actor`. A key not in
+/// irontoken's format becomes a legacy key, verified by its hash. Writes the
+/// record JSON to `*out_record_json` (may be NULL if not wanted; free with
+/// `itk_string_free`). `CONFLICT` if the key is here already, was deleted
+/// (its tombstone: `itk_key_lift_tombstone`) or its `legacy_id` was used.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_key_import(
     m: *const itk_manager,
@@ -442,6 +444,38 @@ pub unsafe extern "C" fn itk_key_delete(
         // SAFETY: C strings per the contract.
         let (id, actor) = unsafe { (arg(id, "id")?, opt_arg(actor, "actor")?) };
         tm.delete_key(id, actor)
+    })
+}
+
+/// Lifts the tombstone a deleted key left, so the key may be imported
+/// again (audited as `key.tombstone_lift`). Give `key` (the plaintext) or
+/// `key_hash` (its SHA-256: 64 hex or 44 base64 characters), the other NULL;
+/// `actor` may be NULL. `*out_lifted` (may be NULL) says whether a
+/// tombstone was lifted (false: there was none).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_lift_tombstone(
+    m: *const itk_manager,
+    key: *const c_char,
+    key_hash: *const c_char,
+    actor: *const c_char,
+    out_lifted: *mut bool,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (key, key_hash, actor) = unsafe {
+            (
+                opt_arg(key, "key")?,
+                opt_arg(key_hash, "key_hash")?,
+                opt_arg(actor, "actor")?,
+            )
+        };
+        let lifted = tm.lift_tombstone(key, key_hash, actor)?;
+        if !out_lifted.is_null() {
+            // SAFETY: non-NULL, points to a bool per the contract.
+            unsafe { *out_lifted = lifted };
+        }
+        Ok(())
     })
 }
 

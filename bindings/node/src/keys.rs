@@ -278,6 +278,19 @@ impl TokenManager {
             .map_err(err)
     }
 
+    /// Lifts the tombstone a deleted key left, so it may be imported again
+    /// (audited); false when there was none.
+    #[napi(catch_unwind)]
+    pub fn lift_tombstone(&self, options: LiftTombstoneOptions) -> Result<bool, Code> {
+        self.core()?
+            .lift_tombstone(
+                options.key.as_deref(),
+                options.key_hash.as_deref(),
+                options.actor.as_deref(),
+            )
+            .map_err(err)
+    }
+
     /// One page of the audit trail, newest first.
     #[napi(catch_unwind)]
     pub fn list_audit(&self, options: Option<ListAuditOptions>) -> Result<AuditPage, Code> {

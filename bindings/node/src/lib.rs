@@ -272,6 +272,16 @@ pub struct ImportKeyOptions {
     pub display_prefix: Option<String>,
     #[napi(ts_type = "RateLimitSpec[]")]
     pub rate_limits: Option<Value>,
+    /// The old system's id of the record the key comes from (one key per id, ever).
+    pub legacy_id: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// What `liftTombstone` takes: the deleted key (`key`) or its SHA-256 (`keyHash`).
+#[napi(object)]
+pub struct LiftTombstoneOptions {
+    pub key: Option<String>,
+    pub key_hash: Option<String>,
     pub actor: Option<String>,
 }
 
@@ -410,6 +420,7 @@ fn import_of(o: ImportKeyOptions) -> Result<irontoken::ImportKey, Code> {
             .map(|l| limits_of(l, "rateLimits"))
             .transpose()?
             .unwrap_or_default(),
+        legacy_id: o.legacy_id,
         actor: o.actor,
     })
 }

@@ -64,7 +64,7 @@ impl TokenManager {
     /// Imports a key from another system, by plaintext (`key`) or SHA-256
     /// (`key_hash`: 64 hex or 44 base64 characters); a key not in
     /// irontoken's format becomes a legacy key, verified by its hash.
-    #[pyo3(signature = (key=None, *, key_hash=None, owner, name=None, description=None, scopes=None, metadata=None, expires_at=None, display_prefix=None, rate_limits=None, actor=None))]
+    #[pyo3(signature = (key=None, *, key_hash=None, owner, name=None, description=None, scopes=None, metadata=None, expires_at=None, display_prefix=None, rate_limits=None, legacy_id=None, actor=None))]
     #[allow(clippy::too_many_arguments)]
     fn import_key(
         &self,
@@ -79,6 +79,7 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_int::<i64>)] expires_at: Option<i64>,
         display_prefix: Option<String>,
         rate_limits: Option<Bound<'_, PyAny>>,
+        legacy_id: Option<String>,
         actor: Option<String>,
     ) -> PyResult<KeyRecord> {
         let tm = self.core(py)?;
@@ -99,6 +100,7 @@ impl TokenManager {
                 .map(|l| from_py(py, &l, "rate_limits"))
                 .transpose()?
                 .unwrap_or_default(),
+            legacy_id,
             actor,
         };
         Ok(KeyRecord(call(py, move || tm.import_key(&req))?))
@@ -313,6 +315,20 @@ impl TokenManager {
     fn delete_key(&self, py: Python<'_>, key_id: &str, actor: Option<&str>) -> PyResult<()> {
         let tm = self.core(py)?;
         call(py, || tm.delete_key(key_id, actor))
+    }
+
+    /// Lifts the tombstone a deleted key left (give the key or its SHA-256),
+    /// so it may be imported again; audited. False when there was none.
+    #[pyo3(signature = (key=None, *, key_hash=None, actor=None))]
+    fn lift_tombstone(
+        &self,
+        py: Python<'_>,
+        key: Option<&str>,
+        key_hash: Option<&str>,
+        actor: Option<&str>,
+    ) -> PyResult<bool> {
+        let tm = self.core(py)?;
+        call(py, || tm.lift_tombstone(key, key_hash, actor))
     }
 
     /// One page of the audit trail, newest first.

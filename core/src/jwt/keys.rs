@@ -579,6 +579,24 @@ impl Keyring {
         Keyring::from_jwks_value(v)
     }
 
+    /// A JWKS published by someone else (a remote set): like
+    /// [`Keyring::from_jwks`], but `oct` keys are skipped — a secret that
+    /// is published verifies nothing (jose's `createRemoteJWKSet` does the same).
+    pub fn from_public_jwks(json: &str) -> Result<Self> {
+        let mut v: serde_json::Value = serde_json::from_str(json.trim_start_matches('\u{feff}'))
+            .map_err(|e| bad_key(format!("invalid JWKS: {e}")))?;
+        if let Some(keys) = v.get_mut("keys").and_then(|k| k.as_array_mut()) {
+            let before = keys.len();
+            keys.retain(|k| k.get("kty").and_then(|t| t.as_str()) != Some("oct"));
+            if keys.is_empty() && before > 0 {
+                return Err(bad_key(
+                    "the JWKS holds only symmetric (oct) keys, which a published set never yields",
+                ));
+            }
+        }
+        Keyring::from_jwks_value(v)
+    }
+
     /// [`Keyring::from_jwks`] for JSON already parsed.
     fn from_jwks_value(v: serde_json::Value) -> Result<Self> {
         #[derive(serde::Deserialize)]

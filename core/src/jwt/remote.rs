@@ -9,10 +9,11 @@
 //!   caller allows it explicitly. No redirects are followed.
 //! - Every fetch has a timeout and a response size cap; the answer must be a
 //!   JWKS with at least one usable key (unusable keys are skipped, as in
-//!   [`Keyring::from_jwks`]).
+//!   [`Keyring::from_jwks`]). A published set never yields a symmetric
+//!   (`oct`) key: its secret is public ([`Keyring::from_public_jwks`]).
 //! - The set is cached for `cache_max_age`; an unknown `kid` refetches at
-//!   most once per `cooldown` (a flood of made-up kids costs one request per
-//!   cooldown); while refetches fail, the last good set keeps serving for at
+//!   most once per `cooldown`, at least a second (a flood of made-up kids
+//!   costs one request per cooldown); while refetches fail, the last good set keeps serving for at
 //!   most `stale_max` past its age, then `JWKS_FETCH_FAILED`.
 //! - One fetch at a time: concurrent callers wait for it and share its answer.
 
@@ -20,6 +21,10 @@ use super::{Decoded, Keyring, Policy, VerifyingKey, decode};
 use crate::error::{Error, ErrorKind, Result};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The shortest cooldown: a flood of tokens with made-up kids costs at most
+/// one fetch a second.
+pub const MIN_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// Options of a [`RemoteJwks`]; `Default` gives the values documented per field.
 #[derive(Debug, Clone)]
@@ -30,7 +35,8 @@ pub struct RemoteJwksOptions {
     pub max_bytes: u64,
     /// How long a fetched set is used without refetching (default 10 min).
     pub cache_max_age: Duration,
-    /// Least time between two fetches caused by unknown `kid`s (default 30 s).
+    /// Least time between two fetches caused by unknown `kid`s (default
+    /// 30 s, at least [`MIN_COOLDOWN`]).
     pub cooldown: Duration,
     /// How long past `cache_max_age` the last good set still serves while
     /// refetches fail (default 1 h).
@@ -203,6 +209,11 @@ impl RemoteJwks {
                 ));
             }
         }
+        if opts.cooldown < MIN_COOLDOWN {
+            return Err(Error::invalid(
+                "cooldown must be at least 1 s (a flood of unknown kids refetches at most once per cooldown)",
+            ));
+        }
         let year = Duration::from_secs(366 * 86400);
         if opts.cache_max_age > year || opts.cooldown > year || opts.stale_max > year {
             return Err(Error::invalid(
@@ -277,7 +288,7 @@ impl RemoteJwks {
             })?;
         let text = String::from_utf8(body)
             .map_err(|_| fetch_failed("the JWKS answer is not UTF-8 JSON"))?;
-        let keys = Keyring::from_jwks(&text)
+        let keys = Keyring::from_public_jwks(&text)
             .map_err(|e| fetch_failed(format!("the JWKS answer is unusable: {}", e.message())))?;
         Ok((keys, text))
     }

@@ -141,6 +141,15 @@ pub fn parse(key: &str) -> Result<ParsedKey<'_>> {
     })
 }
 
+/// Whether `s` holds a display prefix in irontoken's format (a valid key
+/// prefix, `_`, and at least the displayed characters of a key body):
+/// such text names a key.
+pub(crate) fn names_a_key(s: &str) -> bool {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter_map(|word| word.rsplit_once('_'))
+        .any(|(prefix, body)| prefix_ok(prefix) && body.len() >= DISPLAY_BODY_CHARS)
+}
+
 /// True if `key` has the shape and checksum of an irontoken API key.
 pub fn is_well_formed(key: &str) -> bool {
     parse(key).is_ok()

@@ -67,6 +67,7 @@ struct Prepared {
     display_prefix: String,
     legacy: bool,
     by_hash: bool,
+    legacy_id: Option<String>,
 }
 
 fn prepare(req: &ImportKey, now: i64) -> Result<Prepared> {
@@ -94,6 +95,9 @@ fn prepare(req: &ImportKey, now: i64) -> Result<Prepared> {
             DISPLAY_LEN.start(),
             DISPLAY_LEN.end()
         )));
+    }
+    if let Some(id) = &req.legacy_id {
+        super::check_len("legacy_id", id, 1, 256)?;
     }
     let (hash, prefix, display, legacy, by_hash) = match (&req.key, &req.key_hash) {
         (Some(key), None) => match format::parse(key) {
@@ -146,12 +150,23 @@ fn prepare(req: &ImportKey, now: i64) -> Result<Prepared> {
     if prefix != DEFAULT_PREFIX || legacy {
         insert.prefix = prefix;
     }
+    // A display prefix in irontoken's own format names a key: it must be
+    // this key's (else a listing shows another key's prefix for it).
+    if let Some(d) = &req.display_prefix
+        && *d != display
+        && format::names_a_key(d)
+    {
+        return Err(Error::invalid(
+            "display_prefix looks like another irontoken key's; give this key's own or none",
+        ));
+    }
     Ok(Prepared {
         insert,
         hash,
         display_prefix: req.display_prefix.clone().unwrap_or(display),
         legacy,
         by_hash,
+        legacy_id: req.legacy_id.clone(),
     })
 }
 
@@ -188,11 +203,23 @@ impl TokenManager {
             .map(|(i, r)| prepare(r, now).map_err(|e| indexed(i, e)))
             .collect::<Result<Vec<_>>>()?;
         let mut seen = std::collections::HashSet::new();
+        let mut old_ids = std::collections::HashSet::new();
         for (i, p) in prepared.iter().enumerate() {
             if !seen.insert(p.hash) {
                 return Err(indexed(
                     i,
                     Error::new(ErrorKind::Conflict, "the same key twice in one import"),
+                ));
+            }
+            if let Some(id) = &p.legacy_id
+                && !old_ids.insert(id.as_str())
+            {
+                return Err(indexed(
+                    i,
+                    Error::new(
+                        ErrorKind::Conflict,
+                        "the same legacy_id twice in one import",
+                    ),
                 ));
             }
         }
@@ -214,6 +241,26 @@ impl TokenManager {
                         Error::new(ErrorKind::Conflict, "this key is here already"),
                     ));
                 }
+                if tx.keys().tombstoned(&p.hash)? {
+                    return Err(indexed(
+                        i,
+                        Error::new(
+                            ErrorKind::Conflict,
+                            "this key was deleted and stays refused (lift_tombstone allows it again)",
+                        ),
+                    ));
+                }
+                if let Some(id) = &p.legacy_id
+                    && !tx.keys().claim_legacy_id(id, &p.hash, now)?
+                {
+                    return Err(indexed(
+                        i,
+                        Error::new(
+                            ErrorKind::Conflict,
+                            "a key was imported for this legacy_id already (one irontoken key per old record)",
+                        ),
+                    ));
+                }
                 let record =
                     insert_record(tx, p.insert.clone(), &p.hash, p.display_prefix.clone(), now)?;
                 tx.audit().insert(&NewAuditEvent {
@@ -230,6 +277,7 @@ impl TokenManager {
                         "imported": true,
                         "legacy": p.legacy,
                         "by_hash": p.by_hash,
+                        "legacy_id": p.legacy_id,
                     })),
                 })?;
                 out.push(record);
@@ -244,6 +292,43 @@ impl TokenManager {
             .keys_created
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         Ok(records)
+    }
+
+    /// Lifts the tombstone a deleted key left (give the key or its SHA-256,
+    /// as to `import_key`), so the key may be imported again, with the old
+    /// record ids claimed for it; audited as `key.tombstone_lift`. False
+    /// when there was no tombstone (nothing is written).
+    pub fn lift_tombstone(
+        &self,
+        key: Option<&str>,
+        key_hash: Option<&str>,
+        actor: Option<&str>,
+    ) -> Result<bool> {
+        super::check_actor(actor)?;
+        let (hash, display) = match (key, key_hash) {
+            (Some(k), None) => (
+                hash_key(k),
+                format::parse(k).ok().map(|p| p.display_prefix.to_string()),
+            ),
+            (None, Some(h)) => (decode_hash(h)?, None),
+            _ => return Err(Error::invalid("give exactly one of key and key_hash")),
+        };
+        let now = self.inner().now();
+        self.inner().write(|tx| {
+            if !tx.keys().lift_tombstone(&hash)? {
+                return Ok(false);
+            }
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::KeyTombstoneLift,
+                key_id: None,
+                display_prefix: display.clone(),
+                actor: actor.map(str::to_string),
+                outcome: "ok",
+                detail: Some(json!({ "by_hash": key_hash.is_some() })),
+            })?;
+            Ok(true)
+        })
     }
 
     /// Whether a string not in irontoken's format should be looked up by

@@ -49,7 +49,12 @@ fn hash_key(key: &str) -> [u8; 32] {
 pub fn is_bidi_or_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+        // Line and paragraph separators, fillers that render as nothing,
+        // interlinear annotations and the tag characters (which hide text).
+        | '\u{2028}' | '\u{2029}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+        | '\u{17B5}' | '\u{3164}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// A name-like field (owner, name, actor, subject...): `min`..=`max`
@@ -888,14 +893,16 @@ impl TokenManager {
     }
 
     /// Deletes the record of key `id` (its audit history stays). Prefer
-    /// revoke: a deleted key simply answers `NOT_FOUND`.
+    /// revoke: a deleted key simply answers `NOT_FOUND`. The key's hash
+    /// stays as a tombstone: importing the key again (by plaintext, hash or
+    /// `verify_or_upgrade`) is refused until [`TokenManager::lift_tombstone`].
     pub fn delete_key(&self, id: &str, actor: Option<&str>) -> Result<()> {
         check_id(id)?;
         check_actor(actor)?;
         let now = self.inner().now();
         self.inner().write(|tx| {
             let r = tx.keys().get(id, now)?.ok_or_else(|| not_found(id))?;
-            tx.keys().delete(id)?;
+            tx.keys().delete(id, now)?;
             tx.quota().delete_key_quotas(id)?;
             tx.audit().insert(&NewAuditEvent {
                 at: now,

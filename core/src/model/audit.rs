@@ -35,6 +35,9 @@ pub enum AuditAction {
     /// A verification failed (outcome = the reason code).
     #[serde(rename = "key.verify")]
     KeyVerify,
+    /// A deleted key's tombstone was lifted: the key may be imported again.
+    #[serde(rename = "key.tombstone_lift")]
+    KeyTombstoneLift,
     /// A managed signing key was created.
     #[serde(rename = "signing_key.create")]
     SigningKeyCreate,
@@ -76,6 +79,7 @@ impl AuditAction {
             AuditAction::KeyRotate => "key.rotate",
             AuditAction::KeyDelete => "key.delete",
             AuditAction::KeyVerify => "key.verify",
+            AuditAction::KeyTombstoneLift => "key.tombstone_lift",
             AuditAction::SigningKeyCreate => "signing_key.create",
             AuditAction::SigningKeyRotate => "signing_key.rotate",
             AuditAction::SigningKeyRetire => "signing_key.retire",

@@ -184,6 +184,10 @@ pub struct ImportKey {
     pub display_prefix: Option<String>,
     /// Named rate limits of this key (≤ 16, unique names).
     pub rate_limits: Vec<crate::ratelimit::Limit>,
+    /// The old system's id of the record this key comes from (1–256
+    /// characters): one irontoken key per old record, ever — a second
+    /// import naming it is a `CONFLICT`, even after the first key is deleted.
+    pub legacy_id: Option<String>,
     /// Who performs the action, for the audit trail.
     pub actor: Option<String>,
 }
@@ -197,6 +201,7 @@ impl std::fmt::Debug for ImportKey {
             .field("scopes", &self.scopes)
             .field("expires_at", &self.expires_at)
             .field("display_prefix", &self.display_prefix)
+            .field("legacy_id", &self.legacy_id)
             .finish_non_exhaustive()
     }
 }

@@ -315,8 +315,17 @@ pub(crate) trait KeyStore {
         old_expires_at: Option<i64>,
         now: i64,
     ) -> Result<()>;
-    /// Deletes a key (its counters with it).
-    fn delete(&self, id: &str) -> Result<()>;
+    /// Deletes a key (its counters with it) and leaves its tombstone: its
+    /// hash, which refuses the key's import until lifted.
+    fn delete(&self, id: &str, now: i64) -> Result<()>;
+    /// Whether a deleted key with this hash left a tombstone.
+    fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool>;
+    /// Removes the tombstone of `hash` and the old-record ids claimed for
+    /// it; whether there was one.
+    fn lift_tombstone(&self, hash: &[u8; 32]) -> Result<bool>;
+    /// Claims the old system's record id `legacy_id` for the key `hash`;
+    /// false when it was claimed before (by any key, deleted or not).
+    fn claim_legacy_id(&self, legacy_id: &str, hash: &[u8; 32], now: i64) -> Result<bool>;
     /// Adds `count` uses; `last_used_at` only moves forward; nothing for a
     /// key deleted meanwhile.
     fn add_usage(&self, id: &str, count: u64, last_used: i64) -> Result<()>;

@@ -355,11 +355,42 @@ impl KeyStore for Pg<'_> {
         )
     }
 
-    fn delete(&self, id: &str) -> Result<()> {
+    fn delete(&self, id: &str, now: i64) -> Result<()> {
         self.change_key(
-            "DELETE FROM api_keys WHERE id = $1 RETURNING key_hash",
-            &[&id],
+            "WITH gone AS (DELETE FROM api_keys WHERE id = $1 RETURNING key_hash), \
+             stone AS (INSERT INTO key_tombstones (key_hash, deleted_at) \
+                       SELECT key_hash, $2 FROM gone ON CONFLICT DO NOTHING) \
+             SELECT key_hash FROM gone",
+            &[&id, &now],
         )
+    }
+
+    fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .query_opt(
+                "SELECT 1 FROM key_tombstones WHERE key_hash = $1",
+                &[&&hash[..]],
+            )?
+            .is_some())
+    }
+
+    fn lift_tombstone(&self, hash: &[u8; 32]) -> Result<bool> {
+        let rows = self.query(
+            "WITH stone AS (DELETE FROM key_tombstones WHERE key_hash = $1 RETURNING key_hash), \
+             ids AS (DELETE FROM legacy_ids WHERE key_hash IN (SELECT key_hash FROM stone)) \
+             SELECT 1 FROM stone",
+            &[&&hash[..]],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn claim_legacy_id(&self, legacy_id: &str, hash: &[u8; 32], now: i64) -> Result<bool> {
+        let n = self.execute(
+            "INSERT INTO legacy_ids (legacy_id, key_hash, imported_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+            &[&legacy_id, &&hash[..], &now],
+        )?;
+        Ok(n == 1)
     }
 
     fn add_usage(&self, id: &str, count: u64, last_used: i64) -> Result<()> {

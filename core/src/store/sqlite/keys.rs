@@ -285,12 +285,49 @@ impl KeyStore for Sql<'_> {
         expect_one(n)
     }
 
-    fn delete(&self, id: &str) -> Result<()> {
+    fn delete(&self, id: &str, now: i64) -> Result<()> {
         let conn = self.0;
-        let n = conn
+        conn.prepare_cached(
+            "INSERT INTO key_tombstones (key_hash, deleted_at) \
+                 SELECT key_hash, ?2 FROM api_keys WHERE id = ?1 ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![id, now])?;
+        let deleted = conn
             .prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
             .execute([id])?;
-        expect_one(n)
+        expect_one(deleted)
+    }
+
+    fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM key_tombstones WHERE key_hash = ?1")?
+            .query_row([&hash[..]], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn lift_tombstone(&self, hash: &[u8; 32]) -> Result<bool> {
+        let conn = self.0;
+        let n = conn
+            .prepare_cached("DELETE FROM key_tombstones WHERE key_hash = ?1")?
+            .execute([&hash[..]])?;
+        if n > 0 {
+            conn.prepare_cached("DELETE FROM legacy_ids WHERE key_hash = ?1")?
+                .execute([&hash[..]])?;
+        }
+        Ok(n > 0)
+    }
+
+    fn claim_legacy_id(&self, legacy_id: &str, hash: &[u8; 32], now: i64) -> Result<bool> {
+        let n = self
+            .0
+            .prepare_cached(
+                "INSERT INTO legacy_ids (legacy_id, key_hash, imported_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![legacy_id, &hash[..], now])?;
+        Ok(n == 1)
     }
 
     /// Adds `count` successful uses; `last_used_at` only moves forward. The
