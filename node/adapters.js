@@ -112,11 +112,13 @@ function apiKeyJudge(manager, options = {}) {
   return judge
 }
 
+// The scopes a token grants: its `scope` (space-separated) or `scp` claim.
+// Only strings count: `scp: [["read"]]` grants nothing (String() would make it "read").
 function scopesOf(payload) {
   for (const name of ['scope', 'scp']) {
     const v = payload[name]
     if (typeof v === 'string') return v.split(/\s+/).filter(Boolean)
-    if (Array.isArray(v)) return v.map(String)
+    if (Array.isArray(v)) return v.filter((s) => typeof s === 'string')
   }
   return []
 }

@@ -58,15 +58,35 @@ function mapError(e) {
 const { TokenManager, CreatedKey } = native
 const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterChecker, rateLimiterBuffer } = native
 
+// A string with a lone surrogate is not Unicode: napi would store U+FFFD in
+// its place without a word. Refused, as Python refuses it (verification
+// takes any input: such a key is simply not a key).
+function checkUnicode(v, depth = 0) {
+  if (typeof v === 'string') {
+    if (!v.isWellFormed()) throw invalidArgument('a string holds a lone surrogate (not valid Unicode)')
+  } else if (v && typeof v === 'object' && depth < 4 && !ArrayBuffer.isView(v)) {
+    for (const x of Array.isArray(v) ? v : Object.values(v)) checkUnicode(x, depth + 1)
+  }
+}
+
 for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
   Object.getOwnPropertyNames(p).map((n) => [p, n]),
 )) {
   const desc = Object.getOwnPropertyDescriptor(proto, name)
   if (name === 'constructor' || typeof desc.value !== 'function') continue
   const method = desc.value
+  const checked = !name.startsWith('verify')
   Object.defineProperty(proto, name, {
     ...desc,
     value: function (...args) {
+      if (checked) {
+        try {
+          checkUnicode(args)
+        } catch (e) {
+          if (name.endsWith('Async')) return Promise.reject(e)
+          throw e
+        }
+      }
       let out
       try {
         out = method.apply(this, args)

@@ -64,8 +64,7 @@ impl ManualClock {
     }
     /// Moves the time by `secs` (may be negative).
     pub fn advance(&self, secs: i64) {
-        self.0
-            .fetch_add(secs.saturating_mul(1000), Ordering::SeqCst);
+        self.advance_ms(secs.saturating_mul(1000));
     }
     /// Sets the time in Unix milliseconds.
     pub fn set_ms(&self, ms: i64) {
@@ -73,7 +72,11 @@ impl ManualClock {
     }
     /// Moves the time by `ms` milliseconds (may be negative).
     pub fn advance_ms(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(ms))
+            });
     }
 }
 

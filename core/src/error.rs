@@ -86,7 +86,9 @@ pub enum ErrorKind {
     /// The database file is damaged (SQLite's `quick_check` or a read found
     /// corruption, or it is not a SQLite database): nothing is written to it.
     DatabaseCorrupt,
-    /// No irontoken database at the path, and creating one was not allowed.
+    /// No irontoken database at the path, and creating one was not allowed
+    /// (or the file there is empty: a new database is made only where no
+    /// file exists).
     DatabaseNotFound,
     /// The master key does not open this database's signing keys (another
     /// process or an earlier run used a different one); nothing was written.

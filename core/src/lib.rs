@@ -37,8 +37,8 @@ pub use audit::{AuditEvent, AuditFilter};
 pub use error::{Error, ErrorKind, Result, catch_panic};
 pub use keys::{
     CreatedKey, ImportKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, LEGACY_PREFIX,
-    LEGACY_RECHECK_MS, MAX_BULK_KEYS, NewKey, Page, RotateOptions, Verification, VerifyOptions,
-    VerifyReason, is_bidi_or_invisible,
+    LEGACY_RECHECK_MS, MAX_BULK_KEYS, MAX_REQUIRED_SCOPES, NewKey, Page, RotateOptions,
+    Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
 };
 pub use limiter::SharedLimiter;
 pub use manager::{

@@ -1219,11 +1219,23 @@ impl TokenManager {
     }
 
     /// Moves the manual clock by `secs`; `INVALID_ARGUMENT` if the manager
-    /// runs on another clock.
+    /// runs on another clock, or if the time would leave 1970–9999 (nothing
+    /// moves then).
     pub fn advance_clock(&self, secs: i64) -> Result<i64> {
+        /// 9999-12-31T23:59:59Z.
+        const LATEST: i64 = 253_402_300_799;
         let clock = self
             .manual_clock()
             .ok_or_else(|| Error::invalid("the manager was not opened with a manual clock"))?;
+        let to = clock
+            .now()
+            .checked_add(secs)
+            .filter(|t| (0..=LATEST).contains(t));
+        if to.is_none() {
+            return Err(Error::invalid(
+                "advance_clock: the time would leave 1970-9999 (Unix seconds 0..=253402300799)",
+            ));
+        }
         clock.advance(secs);
         Ok(clock.now())
     }

@@ -132,9 +132,10 @@ fn database_files_are_private() {
         assert_eq!(mode & 0o077, 0, "{p} is {mode:o}");
     }
     drop(tm);
-    // An existing file keeps the mode its owner gave it.
+    // An existing database keeps the mode its owner gave it (an empty file
+    // is refused: see create_false_refuses_a_missing_or_empty_file).
     let shared = dir.path().join("shared.db");
-    std::fs::write(&shared, b"").unwrap();
+    drop(TokenManager::open(shared.to_str().unwrap()).unwrap());
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
     TokenManager::open(shared.to_str().unwrap()).unwrap();
     let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
@@ -241,9 +242,34 @@ fn create_false_refuses_a_missing_or_empty_file() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DatabaseNotFound);
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
-    // The default still creates, like sqlite3.connect.
+    // Creating never takes an empty file for a new database (a truncated
+    // database must not come back empty): refused, left as it is.
+    let e = TokenManager::open(empty.to_str().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DatabaseNotFound);
+    assert!(e.message().contains("empty"), "{e}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    // The default still creates where no file exists, like sqlite3.connect.
     TokenManager::open(missing.to_str().unwrap()).unwrap();
     TokenManager::open_with(missing.to_str().unwrap(), Options::default().create(false)).unwrap();
+    // Many threads creating one new database at once: all open it, one
+    // database, no leftovers.
+    let shared = dir.path().join("raced.db");
+    let path = shared.to_str().unwrap().to_string();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || TokenManager::open(&path).map(drop))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("creating"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
 }
 
 /// Item 10: a damaged file is refused at open (nothing written to it), and

@@ -158,6 +158,13 @@ for (const [name, make] of [['express', expressApp], ['fastify', fastifyApp]]) {
       r = await call(sign({ sub: 'b', exp: now + 60 }))
       assert.equal(r.status, 403)
       assert.match(r.headers.get('www-authenticate'), /insufficient_scope/)
+      // Only string entries of scp/scope count: [["profile"]] is not "profile".
+      for (const odd of [[['profile']], [{ toString: 'profile' }], [1, null]]) {
+        r = await call(sign({ sub: 'e', exp: now + 60, scp: odd }))
+        assert.equal(r.status, 403, JSON.stringify(odd))
+      }
+      r = await call(sign({ sub: 'e', exp: now + 60, scp: [['x'], 'profile'] }))
+      assert.equal(r.status, 200)
     } finally {
       await app.stop()
       k.tm.close()

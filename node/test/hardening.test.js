@@ -173,3 +173,40 @@ test('flush waits for a flush under way, and getKey meanwhile counts every use',
   tm.close()
   fs.rmSync(dir, { recursive: true, force: true })
 })
+
+// Issue 29: smaller broken promises.
+test('an empty file is never made a new database', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'itk-'))
+  const empty = path.join(dir, 'truncated.db')
+  fs.writeFileSync(empty, '')
+  for (const options of [{}, { create: false }]) {
+    assert.throws(() => new TokenManager(empty, options), (e) => e.code === 'DATABASE_NOT_FOUND' && /empty/.test(e.message))
+  }
+  assert.equal(fs.statSync(empty).size, 0)
+})
+
+test('drainEvents refuses a negative count; lone surrogates are refused, not replaced', async () => {
+  const tm = new TokenManager(':memory:')
+  assert.throws(() => tm.drainEvents(-1), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => tm.drainEvents(1.5), { code: 'INVALID_ARGUMENT' })
+  assert.deepEqual(tm.drainEvents(0), [])
+  for (const owner of ['a\uD800b', '\uDC00', 'x\uDBFF']) {
+    assert.throws(() => tm.createKey({ owner }), { code: 'INVALID_ARGUMENT' })
+    await assert.rejects(tm.createKeyAsync({ owner }), { code: 'INVALID_ARGUMENT' })
+  }
+  assert.throws(() => tm.createKey({ owner: 'a', scopes: ['r\uD800'] }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => tm.createKey({ owner: 'a', metadata: { note: '\uDFFF' } }), { code: 'INVALID_ARGUMENT' })
+  assert.equal(tm.listKeys().items.length, 0)
+  // A well-formed pair is fine; verification takes anything (such a key is no key).
+  tm.createKey({ owner: 'emoji \uD83D\uDE00' })
+  assert.equal(tm.verifyKey('itk_\uD800').valid, false)
+  tm.close()
+})
+
+test('one cap on required scopes: 1024 on every surface', () => {
+  const tm = new TokenManager(':memory:')
+  const k = tm.createKey({ owner: 'a', scopes: ['s'] })
+  assert.equal(tm.verifyKey(k.key, Array(1024).fill('s')).valid, true)
+  assert.throws(() => tm.verifyKey(k.key, Array(1025).fill('s')), { code: 'INVALID_ARGUMENT' })
+  tm.close()
+})

@@ -170,12 +170,14 @@ def require_api_key(
 
 
 def _scopes_of(claims: Mapping[str, Any]) -> List[str]:
+    """The scopes a token grants: its ``scope`` (space-separated) or ``scp``
+    claim. Only strings count: ``scp: [["read"]]`` grants nothing."""
     for name in ("scope", "scp"):
         v = claims.get(name)
         if isinstance(v, str):
             return v.split()
         if isinstance(v, list):
-            return [str(s) for s in v]
+            return [s for s in v if isinstance(s, str)]
     return []
 
 

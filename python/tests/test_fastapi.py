@@ -161,6 +161,13 @@ def test_bearer_jwts(served: Tuple[str, AsyncTokenManager, TokenManager]) -> Non
             assert token not in r.text
         r = c.get("/me", headers={"Authorization": f"Bearer {no_scope}"})
         assert r.status_code == 403 and 'scope="profile"' in r.headers["WWW-Authenticate"]
+        # Only string entries of scp/scope count.
+        for odd in ([["profile"]], [{"profile": True}], [1, None]):
+            t = encode({"sub": "eve", "aud": "api", "exp": now + 60, "scp": odd}, SECRET, "HS256")
+            r = c.get("/me", headers={"Authorization": f"Bearer {t}"})
+            assert r.status_code == 403, (odd, r.text)
+        t = encode({"sub": "eve", "aud": "api", "exp": now + 60, "scp": [["x"], "profile"]}, SECRET, "HS256")
+        assert c.get("/me", headers={"Authorization": f"Bearer {t}"}).status_code == 200
 
 
 def test_a_retried_usage_report_is_counted_once(served: Tuple[str, AsyncTokenManager, TokenManager]) -> None:

@@ -220,3 +220,44 @@ def test_flush_waits_for_a_flush_under_way_and_reads_count_every_use(tmp_path: A
     assert seen == {"released before the second flush answered": True, "uses read during the flush": 3}
     assert TokenManager(path).get_key(c.record.id).usage_count == 3
     tm.close()
+
+
+# Issue 29: smaller broken promises.
+def test_an_empty_file_is_never_made_a_new_database(tmp_path: Any) -> None:
+    from irontoken import DatabaseNotFoundError
+
+    empty = tmp_path / "truncated.db"
+    empty.write_bytes(b"")
+    for kwargs in ({}, {"create": False}):
+        with pytest.raises(DatabaseNotFoundError, match="empty"):
+            TokenManager(str(empty), **kwargs)
+    assert empty.stat().st_size == 0
+    with TokenManager(str(tmp_path / "fresh.db")) as tm:
+        tm.create_key("o")
+
+
+def test_one_cap_on_required_scopes_and_a_clock_that_cannot_wrap() -> None:
+    with TokenManager(":memory:", manual_clock_start=1_700_000_000) as tm:
+        k = tm.create_key("a", scopes=["s"])
+        assert tm.verify_key(k.key, ["s"] * 1024).valid
+        with pytest.raises(InvalidArgumentError, match="1024"):
+            tm.verify_key(k.key, ["s"] * 1025)
+        for secs in (2**63 - 1, -(2**63), 253_402_300_800, -1_700_000_001):
+            with pytest.raises(InvalidArgumentError):
+                tm.advance_clock(secs)
+        assert tm.now() == 1_700_000_000
+        assert tm.create_key("b").record.created_at == 1_700_000_000
+        with pytest.raises(InvalidArgumentError):
+            tm.drain_events(-1)
+
+
+def test_tag_characters_and_separators_are_refused_in_names() -> None:
+    with TokenManager(":memory:") as tm:
+        for owner in ("admin\U000e0041", "a\u2028b", "a\u2029b", "a\u3164"):
+            with pytest.raises(InvalidArgumentError):
+                tm.create_key(owner)
+        with pytest.raises(InvalidArgumentError):
+            tm.create_key("o", scopes=["read\U000e0001"])
+        with pytest.raises(InvalidArgumentError):
+            tm.create_key("o", actor="ops\U000e0020")
+        assert tm.list_keys().items == []

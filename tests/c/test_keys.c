@@ -320,6 +320,27 @@ static void test_hostile_input(void) {
     CHECK(!strcmp(itk_verify_reason_code(12345), "UNKNOWN"));
     CHECK(strlen(itk_version()) > 0);
 
+    /* Issue 29: NULL claims is INVALID_ARGUMENT whatever the key; the
+     * manual clock never wraps; one documented cap on required scopes. */
+    char *tok = NULL;
+    CHECK(itk_jwt_encode(NULL, "not a key", "HS256", NULL, NULL, &tok) == ITK_STATUS_INVALID_ARGUMENT && tok == NULL);
+    CHECK(itk_jwt_encode(NULL, "cccccccccccccccccccccccccccccccc", "HS256", NULL, NULL, &tok) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_manager *clocked = NULL;
+    CHECK(itk_manager_open(":memory:", "{\"manual_clock_start\": 1700000000}", &clocked) == ITK_STATUS_OK);
+    CHECK(itk_manager_advance_clock(clocked, INT64_MAX) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_advance_clock(clocked, INT64_MIN) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_advance_clock(clocked, 60) == ITK_STATUS_OK);
+    char *made = NULL, *made_key = NULL;
+    CHECK(itk_key_create(clocked, "{\"owner\": \"o\", \"scopes\": [\"s\"]}", &made_key, &made) == ITK_STATUS_OK);
+    CHECK(made && strstr(made, "\"created_at\":1700000060") != NULL);
+    static const char *many[1025];
+    for (int i = 0; i < 1025; i++) many[i] = "s";
+    CHECK(itk_key_verify(clocked, made_key, many, 1024, &r, NULL) == ITK_STATUS_OK && r == ITK_VERIFY_REASON_VALID);
+    CHECK(itk_key_verify(clocked, made_key, many, 1025, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_string_free(made);
+    itk_string_free(made_key);
+    itk_manager_free(clocked);
+
     /* Free functions accept NULL. */
     itk_string_free(NULL);
     itk_manager_free(NULL);

@@ -402,6 +402,9 @@ pub unsafe extern "C" fn itk_jwt_encode(
     out_token: *mut *mut c_char,
 ) -> itk_status {
     guard(|| {
+        // Arguments first, in order: NULL claims is INVALID_ARGUMENT whatever the key.
+        // SAFETY: C string per the contract.
+        unsafe { arg(claims_json, "claims_json") }?;
         // SAFETY: C strings per the contract.
         let signer = unsafe { signer_from(key, alg, kid) }?;
         // SAFETY: as above.

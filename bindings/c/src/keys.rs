@@ -153,7 +153,7 @@ pub unsafe extern "C" fn itk_keys_rotate_due(
 }
 
 /// Most strings an array argument may hold.
-const MAX_ARRAY: usize = 1024;
+const MAX_ARRAY: usize = irontoken::MAX_REQUIRED_SCOPES;
 
 /// `n` C strings at `p` (NULL only when `n` is 0): the pointer and the count
 /// are checked before anything is allocated or read.

@@ -733,7 +733,7 @@ impl TokenManager {
     /// Takes up to `max` (default 100) pending signals, oldest first.
     #[napi(catch_unwind, ts_return_type = "IronTokenEvent[]")]
     pub fn drain_events(&self, max: Option<f64>) -> Result<Json, Code> {
-        let max = int(max, "max")?.unwrap_or(100).max(0) as usize;
+        let max = uint::<usize>(max, "max")?.unwrap_or(100);
         ans(Ok(self.core()?.drain_events(max)))
     }
 

@@ -32,6 +32,8 @@ const MAX_OWNER: usize = 256;
 const MAX_NAME: usize = 256;
 const MAX_DESCRIPTION: usize = 4096;
 const MAX_SCOPES: usize = 64;
+/// Most required scopes one verification may name, on every surface.
+pub const MAX_REQUIRED_SCOPES: usize = 1024;
 const MAX_SCOPE_LEN: usize = 128;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 const MAX_ACTOR: usize = 256;
@@ -519,6 +521,12 @@ impl TokenManager {
         quota: Option<&crate::usage::quota::Amounts>,
         access: store::Access,
     ) -> Result<Verification> {
+        if required_scopes.len() > MAX_REQUIRED_SCOPES {
+            return Err(Error::invalid(format!(
+                "at most {MAX_REQUIRED_SCOPES} required scopes (got {})",
+                required_scopes.len()
+            )));
+        }
         // One load of the manager's state for the whole verification.
         let inner = self.inner();
         let now = inner.now();

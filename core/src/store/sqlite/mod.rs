@@ -160,6 +160,67 @@ fn file_len(path: &str) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
+/// An existing file of zero bytes: never taken for a new database (a
+/// truncated database must not come back empty).
+fn empty_file(path: &str) -> Error {
+    Error::new(
+        ErrorKind::DatabaseNotFound,
+        format!(
+            "no irontoken database at {path}: the file is empty (a truncated database?); \
+             remove it to create a new one"
+        ),
+    )
+}
+
+/// Makes a new database at `path` whole or not at all: it is created and
+/// migrated under a temporary name, then linked into place — so no process
+/// ever sees an empty file at `path`, and an empty file found there is
+/// refused rather than initialised. If another process links its database
+/// first, that one is kept.
+fn create_database(path: &str) -> Result<()> {
+    if path.starts_with("file:") {
+        return create_private(path);
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == 0 => return Err(empty_file(path)),
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Error::new(
+                ErrorKind::Storage,
+                format!("cannot read the database file's metadata: {e}"),
+            ));
+        }
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = format!("{path}.creating-{}-{nanos}", std::process::id());
+    let remove_tmp = || {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{tmp}{suffix}"));
+        }
+    };
+    let made = (|| {
+        create_private(&tmp)?;
+        let conn = Connection::open(&tmp)?;
+        let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        migrate(&conn)?;
+        conn.close().map_err(|(_, e)| Error::from(e))?;
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::new(
+                ErrorKind::Storage,
+                format!("cannot create the database file: {e}"),
+            )),
+        }
+    })();
+    remove_tmp();
+    made
+}
+
 fn not_found(path: &str) -> Error {
     Error::new(
         ErrorKind::DatabaseNotFound,
@@ -353,8 +414,9 @@ impl Db {
         Db::open_with(path, durability, busy_timeout, true, tuning)
     }
 
-    /// Opens the database; with `create` false a missing or empty file is
-    /// `DATABASE_NOT_FOUND` instead of a new database. A file of at most
+    /// Opens the database; with `create` false a missing file is
+    /// `DATABASE_NOT_FOUND` instead of a new database; an existing empty
+    /// file is always `DATABASE_NOT_FOUND` (never made a new database). A file of at most
     /// [`QUICK_CHECK_MAX_BYTES`] is checked with `PRAGMA quick_check` first:
     /// a damaged one is `DATABASE_CORRUPT` and nothing is written to it.
     pub(crate) fn open_with(
@@ -377,11 +439,13 @@ impl Db {
         let conn = if memory {
             Connection::open_in_memory()?
         } else if create {
-            create_private(path)?;
+            create_database(path)?;
             Connection::open(path)?
         } else {
-            if file_len(path) == 0 {
-                return Err(not_found(path));
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_file() && m.len() == 0 => return Err(empty_file(path)),
+                Err(_) => return Err(not_found(path)),
+                Ok(_) => {}
             }
             Connection::open_with_flags(
                 path,
