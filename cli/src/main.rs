@@ -571,6 +571,12 @@ fn deliver_key(json: bool) -> impl FnOnce(&CreatedKey) -> Result<(), Error> {
         } else {
             c.key.as_str().to_string()
         };
+        if stdout_is_void() {
+            return Err(Error::new(
+                irontoken::ErrorKind::Internal,
+                "stdout is closed or /dev/null: the new key would be seen by nobody, so nothing was created",
+            ));
+        }
         let mut out = std::io::stdout().lock();
         writeln!(out, "{text}")
             .and_then(|_| out.flush())
@@ -581,6 +587,29 @@ fn deliver_key(json: bool) -> impl FnOnce(&CreatedKey) -> Result<(), Error> {
                 )
             })
     }
+}
+
+/// Whether stdout leads nowhere: closed (`>&-`; Rust's runtime then puts
+/// /dev/null in its place, where every write succeeds) or /dev/null itself.
+#[cfg(unix)]
+fn stdout_is_void() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return true; // no descriptor at all
+    };
+    let (Ok(out), Ok(null)) = (
+        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    out.file_type().is_char_device() && out.rdev() == null.rdev()
+}
+
+#[cfg(not(unix))]
+fn stdout_is_void() -> bool {
+    false
 }
 
 /// A value as it may be shown on a terminal: control, bidi and invisible
