@@ -207,14 +207,15 @@ export interface UsageTotals {
   sessionId?: string
   agentId?: string
   day?: string
-  records: number
-  requests: number
-  promptTokens: number
-  completionTokens: number
-  cacheReadTokens: number
-  cacheWriteTokens: number
-  totalTokens: number
-  costMicros: number
+  /** Sums are added in 128 bits: a Number up to 2^53 - 1, a BigInt past it. */
+  records: number | bigint
+  requests: number | bigint
+  promptTokens: number | bigint
+  completionTokens: number | bigint
+  cacheReadTokens: number | bigint
+  cacheWriteTokens: number | bigint
+  totalTokens: number | bigint
+  costMicros: number | bigint
 }
 
 export interface QuotaSelector {

@@ -58,15 +58,45 @@ function mapError(e) {
 const { TokenManager, CreatedKey } = native
 const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterChecker, rateLimiterBuffer } = native
 
-// A string with a lone surrogate is not Unicode: napi would store U+FFFD in
-// its place without a word. Refused, as Python refuses it (verification
-// takes any input: such a key is simply not a key).
-function checkUnicode(v, depth = 0) {
+// Arguments as the native layer takes them. A string with a lone surrogate
+// is not Unicode: napi would store U+FFFD in its place without a word, so it
+// is refused, as Python refuses it. A BigInt (counts, amounts, limits) is
+// taken up to 2^53 - 1, the most any count or amount may be, and passed on
+// as a Number (napi's JSON values have no BigInt). Objects holding a BigInt
+// are copied, never changed. Verification takes any input (skipped).
+function nativeArg(v, depth = 0) {
   if (typeof v === 'string') {
     if (!v.isWellFormed()) throw invalidArgument('a string holds a lone surrogate (not valid Unicode)')
-  } else if (v && typeof v === 'object' && depth < 4 && !ArrayBuffer.isView(v)) {
-    for (const x of Array.isArray(v) ? v : Object.values(v)) checkUnicode(x, depth + 1)
+    return v
   }
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw invalidArgument('a BigInt count or amount must be 0 to 2^53 - 1')
+    }
+    return Number(v)
+  }
+  if (!v || typeof v !== 'object' || depth >= 4 || ArrayBuffer.isView(v) || v instanceof crypto.KeyObject) return v
+  if (Array.isArray(v)) {
+    let out = v
+    v.forEach((x, i) => {
+      const y = nativeArg(x, depth + 1)
+      if (y !== x) {
+        if (out === v) out = v.slice()
+        out[i] = y
+      }
+    })
+    return out
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) return v
+  let out = v
+  for (const [k, x] of Object.entries(v)) {
+    const y = nativeArg(x, depth + 1)
+    if (y !== x) {
+      if (out === v) out = { ...v }
+      out[k] = y
+    }
+  }
+  return out
 }
 
 for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
@@ -81,7 +111,7 @@ for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
     value: function (...args) {
       if (checked) {
         try {
-          checkUnicode(args)
+          args = nativeArg(args)
         } catch (e) {
           if (name.endsWith('Async')) return Promise.reject(e)
           throw e
@@ -102,6 +132,22 @@ for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
     },
   })
 }
+
+// Usage sums are added in 128 bits: one past 2^53 - 1 arrives as its
+// decimal text and becomes a BigInt (a Number would be rounded).
+const SUMMED = ['records', 'requests', 'promptTokens', 'completionTokens', 'cacheReadTokens', 'cacheWriteTokens', 'totalTokens', 'costMicros']
+const nativeUsageSummary = TokenManager.prototype.usageSummary
+Object.defineProperty(TokenManager.prototype, 'usageSummary', {
+  configurable: true,
+  writable: true,
+  value: function (query) {
+    const rows = nativeUsageSummary.call(this, query)
+    for (const row of rows) {
+      for (const f of SUMMED) if (typeof row[f] === 'string') row[f] = BigInt(row[f])
+    }
+    return rows
+  },
+})
 
 /** Opens a TokenManager; argument errors carry code INVALID_ARGUMENT like every other error. */
 class IronTokenManager extends TokenManager {

@@ -273,7 +273,7 @@ fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 /// Micro-units as a decimal with six places.
-fn money(micros: u64) -> String {
+fn money(micros: u128) -> String {
     format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
 }
 

@@ -44,12 +44,14 @@ fn numeric_options_are_bounded() {
     }
 }
 
-/// Item 3: Sums of usage never overflow; a record carries at most 2^53 - 1.
+/// Item 3: Sums of usage never overflow, past 2^64 too (128 bits); a
+/// record carries at most 2^53 - 1.
 #[test]
 fn usage_summaries_do_not_overflow() {
     let tm = TokenManager::open(":memory:").unwrap();
     let k = key(&tm, "big");
-    for i in 0..8 {
+    const N: u128 = 2050; // N × (2^53 − 1) > 2^64
+    for i in 0..N {
         tm.record_usage(&UsageReport {
             request_id: Some(format!("r{i}")),
             key_id: Some(k.clone()),
@@ -61,9 +63,11 @@ fn usage_summaries_do_not_overflow() {
         .unwrap();
     }
     let t = &tm.usage_summary(&UsageQuery::default()).unwrap()[0];
-    assert_eq!(t.cost_micros, 8 * MAX_USAGE_NUMBER);
-    assert_eq!(t.prompt_tokens, 8 * MAX_USAGE_NUMBER);
-    assert_eq!(t.total_tokens, 16 * MAX_USAGE_NUMBER);
+    let max = u128::from(MAX_USAGE_NUMBER);
+    assert!(N * max > u128::from(u64::MAX));
+    assert_eq!(t.cost_micros, N * max);
+    assert_eq!(t.prompt_tokens, N * max);
+    assert_eq!(t.total_tokens, 2 * N * max);
     let e = tm
         .record_usage(&UsageReport {
             key_id: Some(k),

@@ -355,7 +355,7 @@ fn usage_records_are_idempotent_and_summarised() {
             ..Default::default()
         })
         .unwrap();
-    let rows: Vec<(String, String, u64)> = by_owner_day
+    let rows: Vec<(String, String, u128)> = by_owner_day
         .iter()
         .map(|t| {
             (

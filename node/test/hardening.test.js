@@ -210,3 +210,24 @@ test('one cap on required scopes: 1024 on every surface', () => {
   assert.throws(() => tm.verifyKey(k.key, Array(1025).fill('s')), { code: 'INVALID_ARGUMENT' })
   tm.close()
 })
+
+test('usage sums past 2^53 arrive as exact BigInts; BigInt counts are taken', () => {
+  const tm = new TokenManager(':memory:')
+  const k = tm.createKey({ owner: 'big' })
+  const max = Number.MAX_SAFE_INTEGER
+  for (let i = 0; i < 2050; i++) {
+    tm.recordUsage({ keyId: k.record.id, promptTokens: BigInt(max), costMicros: max, completionTokens: i === 0 ? 1n : 0 })
+  }
+  const [t] = tm.usageSummary()
+  assert.equal(t.records, 2050)
+  assert.equal(t.promptTokens, 2050n * BigInt(max)) // past 2^64 too
+  assert.equal(t.costMicros, 2050n * BigInt(max))
+  assert.equal(t.totalTokens, 2050n * BigInt(max) + 1n)
+  assert.equal(typeof t.requests, 'number')
+  assert.throws(() => tm.recordUsage({ keyId: k.record.id, promptTokens: BigInt(max) + 1n }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => tm.recordUsage({ keyId: k.record.id, promptTokens: -1n }), { code: 'INVALID_ARGUMENT' })
+  const quota = { scope: 'key', subject: k.record.id, metric: 'requests', period: 'day', limit: 5n }
+  tm.setQuota(quota)
+  assert.equal(quota.limit, 5n, "the caller's object is not changed")
+  tm.close()
+})

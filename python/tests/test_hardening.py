@@ -261,3 +261,15 @@ def test_tag_characters_and_separators_are_refused_in_names() -> None:
         with pytest.raises(InvalidArgumentError):
             tm.create_key("o", actor="ops\U000e0020")
         assert tm.list_keys().items == []
+
+
+def test_usage_sums_past_2_64_are_exact() -> None:
+    max_n = 2**53 - 1
+    with TokenManager(":memory:") as tm:
+        k = tm.create_key("big")
+        for _ in range(2050):
+            tm.record_usage(key_id=k.record.id, prompt_tokens=max_n, cost_micros=max_n)
+        (t,) = tm.usage_summary()
+        assert t["prompt_tokens"] == 2050 * max_n > 2**64
+        assert t["cost_micros"] == 2050 * max_n
+        assert t["total_tokens"] == 2050 * max_n

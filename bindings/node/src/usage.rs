@@ -135,7 +135,8 @@ impl TokenManager {
     )]
     pub fn usage_summary(&self, query: Option<Value>) -> Result<Json, Code> {
         let q: irontoken::UsageQuery = req_or_default(query, "query")?;
-        ans(self.core()?.usage_summary(&q))
+        let rows = self.core()?.usage_summary(&q).map_err(err)?;
+        json_text(&rows.iter().map(totals_value).collect::<Vec<_>>()).map_err(err)
     }
 
     /// One page of raw usage records, oldest first.
@@ -484,4 +485,42 @@ impl TokenManager {
             json_ans(tm.report_lease_usage(&lease_id, &r))
         }))
     }
+}
+
+/// One summary row for JS: the sums are added in 128 bits; one past 2^53 − 1
+/// is sent as its decimal text, which index.js turns into a BigInt (a JSON
+/// number would reach JS rounded).
+fn totals_value(t: &irontoken::UsageTotals) -> Value {
+    let mut m = serde_json::Map::new();
+    for (name, v) in [
+        ("keyId", &t.key_id),
+        ("owner", &t.owner),
+        ("model", &t.model),
+        ("sessionId", &t.session_id),
+        ("agentId", &t.agent_id),
+        ("day", &t.day),
+    ] {
+        if let Some(v) = v {
+            m.insert(name.into(), Value::String(v.clone()));
+        }
+    }
+    const SAFE: u128 = (1 << 53) - 1;
+    for (name, n) in [
+        ("records", u128::from(t.records)),
+        ("requests", t.requests),
+        ("promptTokens", t.prompt_tokens),
+        ("completionTokens", t.completion_tokens),
+        ("cacheReadTokens", t.cache_read_tokens),
+        ("cacheWriteTokens", t.cache_write_tokens),
+        ("totalTokens", t.total_tokens),
+        ("costMicros", t.cost_micros),
+    ] {
+        let v = if n <= SAFE {
+            Value::from(n as u64)
+        } else {
+            Value::String(n.to_string())
+        };
+        m.insert(name.into(), v);
+    }
+    Value::Object(m)
 }

@@ -132,19 +132,19 @@ pub struct UsageTotals {
     /// Usage records summed.
     pub records: u64,
     /// Requests.
-    pub requests: u64,
+    pub requests: u128,
     /// Prompt tokens.
-    pub prompt_tokens: u64,
+    pub prompt_tokens: u128,
     /// Completion tokens.
-    pub completion_tokens: u64,
+    pub completion_tokens: u128,
     /// Cache-read tokens.
-    pub cache_read_tokens: u64,
+    pub cache_read_tokens: u128,
     /// Cache-write tokens.
-    pub cache_write_tokens: u64,
+    pub cache_write_tokens: u128,
     /// prompt + completion tokens.
-    pub total_tokens: u64,
+    pub total_tokens: u128,
     /// Cost in micro-units.
-    pub cost_micros: u64,
+    pub cost_micros: u128,
 }
 
 impl UsageTotals {
@@ -155,7 +155,7 @@ impl UsageTotals {
         groups: &[usize],
         values: impl IntoIterator<Item = Option<String>>,
         records: u64,
-        sums: [u64; 6],
+        sums: [u128; 6],
     ) -> UsageTotals {
         let mut t = UsageTotals::default();
         for (&g, v) in groups.iter().zip(values) {

@@ -978,12 +978,10 @@ impl UsageStore for Pg<'_> {
             let values = (0..n)
                 .map(|j| row.try_get::<_, Option<String>>(j))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            let mut sums = [0u64; SUMMED.len()];
+            let mut sums = [0u128; SUMMED.len()];
             for (k, s) in sums.iter_mut().enumerate() {
                 let text: &str = row.try_get(n + 1 + k)?;
-                *s = text
-                    .parse::<u128>()
-                    .map_or(u64::MAX, |v| u64::try_from(v).unwrap_or(u64::MAX));
+                *s = text.parse::<u128>().unwrap_or(u128::MAX);
             }
             let t = UsageTotals::from_row(groups, values, count(row.try_get(n)?), sums);
             out.push(t);

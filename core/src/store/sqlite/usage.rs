@@ -132,12 +132,11 @@ impl UsageStore for Sql<'_> {
             let values = (0..n)
                 .map(|j| row.get::<_, Option<String>>(j))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut sums = [0u64; SUMMED.len()];
+            let mut sums = [0u128; SUMMED.len()];
             for (k, s) in sums.iter_mut().enumerate() {
                 let hi: i64 = row.get(n + 1 + 2 * k)?;
                 let lo: i64 = row.get(n + 2 + 2 * k)?;
-                let total = ((hi.max(0) as u128) << SPLIT) + lo.max(0) as u128;
-                *s = u64::try_from(total).unwrap_or(u64::MAX);
+                *s = ((hi.max(0) as u128) << SPLIT) + lo.max(0) as u128;
             }
             let t = UsageTotals::from_row(groups, values, super::count(row.get(n)?), sums);
             out.push(t);
