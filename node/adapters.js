@@ -27,7 +27,9 @@ const seconds = (ms) => Math.max(0, Math.ceil(ms / 1000))
 
 /** The IETF RateLimit-Policy and RateLimit headers of a key's limits and a check's answer. */
 function rateLimitHeaders(limits, state) {
-  if (!limits || limits.length === 0 || !state) return {}
+  // A degraded answer (allowed unchecked by fail-open) has no known state:
+  // a made-up "r=0;t=0" would tell the client to stop.
+  if (!limits || limits.length === 0 || !state || state.degraded) return {}
   const out = {
     'RateLimit-Policy': limits.map((l) => `"${l.name}";q=${l.count};w=${Math.max(1, seconds(l.periodMs))}`).join(', '),
   }

@@ -858,6 +858,8 @@ export interface RateDecision {
   allowed: boolean
   retryAfterMs: number
   limits: { name: string; remaining: number; resetMs: number }[]
+  /** True when the store failed and fail-open let the request through unchecked (remaining and resetMs unknown). */
+  degraded: boolean
 }
 
 /** Options of `new RateLimiter()`. */
@@ -884,6 +886,8 @@ export declare class RateLimiter {
   /** Answers as `check` would, without counting. */
   peek(key: string, limits?: Limit[], nowMs?: number): RateDecision
   get size(): number
+  /** What the store's failures cost so far: checks whose store failed, requests let through unchecked. */
+  get failures(): { storeErrors: number; failOpen: number }
 }
 
 /** What a legacy check returns for a good old key: `importKey`'s fields, with the old record's id. */

@@ -56,7 +56,7 @@ function mapError(e) {
 }
 
 const { TokenManager, CreatedKey } = native
-const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterChecker, rateLimiterBuffer } = native
+const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterChecker, rateLimiterBuffer, rateLimiterFailures } = native
 
 // Arguments as the native layer takes them. A string with a lone surrogate
 // is not Unicode: napi would store U+FFFD in its place without a word, so it
@@ -664,6 +664,11 @@ class RateLimiter {
     return rateLimiterSize(this.#native)
   }
 
+  /** What the store's failures cost so far: { storeErrors, failOpen } (requests let through unchecked). */
+  get failures() {
+    return rateLimiterFailures(this.#native)
+  }
+
   #decide(key, limits, nowMs, consume) {
     let names = this.#names
     let allowed
@@ -687,7 +692,9 @@ class RateLimiter {
     for (let i = 0; i < names.length; i++) {
       states[i] = { name: names[i], remaining: b[1 + 2 * i], resetMs: b[2 + 2 * i] }
     }
-    return { allowed, retryAfterMs: b[0], limits: states }
+    // b[0] < 0: allowed unchecked by fail-open (the store failed).
+    const degraded = b[0] < 0
+    return { allowed, retryAfterMs: degraded ? 0 : b[0], limits: states, degraded }
   }
 }
 

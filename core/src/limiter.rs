@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::manager::{Rates, TokenManager};
 use crate::metrics::Metrics;
 use crate::ratelimit::{
-    CheckedLimits, Decision, Limit, LimitState, RateLimitStore, RateLimiter, Verdict, gcra,
+    CheckedLimits, Decision, Limit, RateLimitStore, RateLimiter, Verdict, gcra,
 };
 use crate::store::redis::RedisLimiter;
 use std::sync::atomic::AtomicU64;
@@ -36,19 +36,12 @@ impl TokenManager {
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) =
             self.rate_limit_into(key, limits, consume, &mut verdicts)?;
-        Ok(Decision {
+        Ok(Decision::from_verdicts(
             allowed,
             retry_after_ms,
-            limits: limits
-                .iter()
-                .zip(&verdicts)
-                .map(|(l, v)| LimitState {
-                    name: l.name.clone(),
-                    remaining: v.remaining,
-                    reset_ms: v.reset_ms,
-                })
-                .collect(),
-        })
+            limits,
+            &verdicts,
+        ))
     }
 
     /// The decision as plain numbers: `out` receives one [`Verdict`] per
@@ -62,6 +55,17 @@ impl TokenManager {
     ) -> Result<(bool, u64)> {
         crate::ratelimit::validate_request(key, limits)?;
         self.rate_limit_valid(key, limits, consume, out)
+    }
+
+    /// (store errors, requests allowed unchecked by fail-open) of this
+    /// manager's rate limits so far (also in its metrics).
+    pub fn rate_limit_failures(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.inner().metrics;
+        (
+            m.rate_limit_store_errors.load(Relaxed),
+            m.rate_limit_fail_open.load(Relaxed),
+        )
     }
 
     /// [`TokenManager::rate_limit_into`] with limits checked once (a
@@ -116,14 +120,18 @@ impl TokenManager {
             Rates::Redis(r) => r.decide_into(key, limits, consume, out),
             Rates::Broken(e) => Err(e.clone()),
         };
-        fail_open_or(
+        let decided = fail_open_or(
             answer,
             inner.rate_limit_fail_open,
             &inner.metrics.rate_limit_store_errors,
             &inner.metrics.rate_limit_fail_open,
             limits,
             out,
-        )
+        );
+        if out.first().is_some_and(|v| v.degraded) {
+            inner.signals.fail_open(key, inner.now());
+        }
+        decided
     }
 }
 
@@ -150,6 +158,7 @@ fn fail_open_or(
                 remaining: 0,
                 retry_after_ms: 0,
                 reset_ms: 0,
+                degraded: true,
             }));
             Ok((true, 0))
         }

@@ -11,6 +11,10 @@
 //!   [`SPIKE_MIN`]), after [`SPIKE_HISTORY`] minutes of history; once per
 //!   key and minute.
 //!
+//! - `rate_limit_fail_open`: the rate-limit store failed and fail-open let
+//!   requests through unchecked; once per minute while it lasts, with the
+//!   count of such requests in the minute before and the last key.
+//!
 //! Events are per process (what this manager saw) and are not persisted;
 //! the queue keeps the newest [`MAX_EVENTS`] and counts what it dropped.
 
@@ -74,6 +78,8 @@ pub(crate) struct Signals {
     /// the same hash. A collision would merge two trackers (odds ~n²/2⁶⁵).
     activity: [Mutex<HashMap<u64, Activity>>; ACTIVITY_SHARDS],
     hasher: std::hash::RandomState,
+    /// Requests let through unchecked by fail-open: (minute, count in it).
+    fail_open: Mutex<(i64, u64)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -127,6 +133,32 @@ impl Signals {
                 detail: serde_json::json!({ "failures": count, "window_seconds": FAILURE_WINDOW }),
             });
         }
+    }
+
+    /// A request let through unchecked by the rate-limit fail-open: an
+    /// event the first time in each minute.
+    pub fn fail_open(&self, key: &str, now: i64) {
+        let minute = now.div_euclid(60);
+        let before = {
+            let mut f = lock(&self.fail_open);
+            if f.0 == minute && f.1 > 0 {
+                f.1 += 1;
+                return;
+            }
+            let before = if f.0 == minute - 1 { f.1 } else { 0 };
+            *f = (minute, 1);
+            before
+        };
+        self.push(Event {
+            kind: "rate_limit_fail_open".into(),
+            at: now,
+            key_id: None,
+            display_prefix: None,
+            detail: serde_json::json!({
+                "rate_limit_key": key.chars().take(64).collect::<String>(),
+                "unchecked_last_minute": before,
+            }),
+        });
     }
 
     /// `n` requests by key `key_id` (on the verification hot path: one hash

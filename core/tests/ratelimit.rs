@@ -336,19 +336,7 @@ fn shared_vectors_through_redis() {
         let (allowed, retry_after_ms) = rl
             .decide_at(key, limits, Some(now_ms), true, &mut out)
             .unwrap();
-        irontoken::ratelimit::Decision {
-            allowed,
-            retry_after_ms,
-            limits: limits
-                .iter()
-                .zip(&out)
-                .map(|(l, v)| irontoken::ratelimit::LimitState {
-                    name: l.name.clone(),
-                    remaining: v.remaining,
-                    reset_ms: v.reset_ms,
-                })
-                .collect(),
-        }
+        irontoken::ratelimit::Decision::from_verdicts(allowed, retry_after_ms, limits, &out)
     });
 }
 
@@ -408,19 +396,46 @@ fn redis_down_is_storage_or_fail_open() {
         let got = tm.rate_limit("k", &limits);
         assert!(start.elapsed() < Duration::from_secs(2));
         if fail_open {
-            assert!(got.unwrap().allowed);
+            // Allowed unchecked, and marked so: not a real allow.
+            let d = got.unwrap();
+            assert!(d.allowed && d.degraded);
             assert!(
                 tm.metrics()
                     .contains("irontoken_rate_limit_fail_open_total 1")
             );
+            let again = tm.rate_limit("k", &limits).unwrap();
+            assert!(again.degraded);
+            // One event per minute while it lasts.
+            let events = tm.drain_events(100);
+            let opened: Vec<_> = events
+                .iter()
+                .filter(|e| e.kind == "rate_limit_fail_open")
+                .collect();
+            assert_eq!(opened.len(), 1, "{events:?}");
+            assert_eq!(opened[0].detail["rate_limit_key"], "k");
+            // The standalone limiter counts what it let through too.
+            let shared = irontoken::SharedLimiter::open(
+                &RateLimitStore::Redis("redis://127.0.0.1:1".into()),
+                100,
+                Duration::from_millis(200),
+                true,
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            let (ok, _) = shared
+                .decide_into("k", &limits, None, true, &mut out)
+                .unwrap();
+            assert!(ok && out.iter().all(|v| v.degraded));
+            assert_eq!(shared.failures(), (1, 1));
         } else {
             let e = got.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Storage);
             assert!(e.message().contains("Redis"), "{e}");
         }
+        let calls = if fail_open { 2 } else { 1 };
         assert!(
             tm.metrics()
-                .contains("irontoken_rate_limit_store_errors_total 1")
+                .contains(&format!("irontoken_rate_limit_store_errors_total {calls}"))
         );
     }
     // A URL that is not one is refused when the manager opens.

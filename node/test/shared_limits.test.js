@@ -107,10 +107,26 @@ test('Redis down: STORAGE within the timeout, or allowed when fail-open', () => 
   const start = Date.now()
   assert.throws(() => rl.check('k'), (e) => e.code === 'STORAGE' && /Redis/.test(e.message))
   assert.ok(Date.now() - start < 2000)
-  assert.equal(new RateLimiter({ limits: LIMIT, store: down, failOpen: true }).check('k').allowed, true)
+  // Fail-open: allowed, but marked as unchecked, and counted.
+  const open = new RateLimiter({ limits: LIMIT, store: down, failOpen: true })
+  for (const d of [open.check('k'), open.peek('k'), open.check('k', LIMIT)]) {
+    assert.equal(d.allowed, true)
+    assert.equal(d.degraded, true)
+    assert.equal(d.retryAfterMs, 0)
+  }
+  assert.deepEqual(open.failures, { storeErrors: 3, failOpen: 3 })
+  assert.deepEqual(rl.failures, { storeErrors: 1, failOpen: 0 })
+  const local = new RateLimiter({ limits: LIMIT })
+  assert.equal(local.check('k').degraded, false)
   const tm = new TokenManager(':memory:', { rateLimitStore: down, rateLimitFailOpen: true })
-  assert.equal(tm.rateLimit('k', LIMIT).allowed, true)
+  const d = tm.rateLimit('k', LIMIT)
+  assert.equal(d.allowed, true)
+  assert.equal(d.degraded, true)
   assert.match(tm.metrics(), /irontoken_rate_limit_fail_open_total 1/)
+  const events = tm.drainEvents().filter((e) => e.kind === 'rate_limit_fail_open')
+  assert.equal(events.length, 1)
+  assert.deepEqual(new RateLimiter({ limits: LIMIT, manager: tm }).failures, { storeErrors: 1, failOpen: 1 })
+  tm.close()
 })
 
 test('bad store options are INVALID_ARGUMENT', () => {

@@ -81,6 +81,10 @@ def rate_limit_headers(limits: Sequence[Mapping[str, Any]], state: Optional[Mapp
     limits (``record.rate_limits``) and a check's answer (``result.rate_limit``)."""
     if not limits or not state:
         return {}
+    if state.get("degraded"):
+        # Allowed unchecked by fail-open: the limits' state is unknown, and a
+        # made-up "r=0;t=0" would tell the client to stop.
+        return {}
     policy = ", ".join(
         f'"{lim["name"]}";q={int(lim["count"])};w={max(1, _seconds(int(lim["period_ms"])))}' for lim in limits
     )

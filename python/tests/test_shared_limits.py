@@ -123,10 +123,20 @@ def test_redis_down_is_a_storage_error_or_fail_open() -> None:
         rl.check("k")
     assert time.monotonic() - start < 2
     assert e.value.code == "STORAGE" and "Redis" in str(e.value)
-    assert RateLimiter(LIMIT, store=down, fail_open=True).check("k").allowed
+    # Fail-open: allowed, but marked as unchecked, and counted.
+    opened = RateLimiter(LIMIT, store=down, fail_open=True)
+    for d in (opened.check("k"), opened.peek("k")):
+        assert d.allowed and d.degraded and d["degraded"] and d.to_dict()["degraded"]
+    assert opened.failures == {"store_errors": 2, "fail_open": 2}
+    assert rl.failures == {"store_errors": 1, "fail_open": 0}
+    assert not RateLimiter(LIMIT).check("k").degraded
     tm = TokenManager(":memory:", rate_limit_store=down, rate_limit_fail_open=True)
-    assert tm.rate_limit("k", LIMIT).allowed
+    d = tm.rate_limit("k", LIMIT)
+    assert d.allowed and d.degraded
     assert "irontoken_rate_limit_fail_open_total 1" in tm.metrics()
+    events = [e for e in tm.drain_events() if e["kind"] == "rate_limit_fail_open"]
+    assert len(events) == 1 and events[0]["detail"]["rate_limit_key"] == "k"
+    assert RateLimiter(LIMIT, manager=tm).failures == {"store_errors": 1, "fail_open": 1}
 
 
 def test_bad_store_options_are_invalid_argument() -> None:

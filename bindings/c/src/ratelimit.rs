@@ -94,19 +94,12 @@ pub unsafe extern "C" fn itk_ratelimiter_check(
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) =
             rl.decide_into(key, &limits, now, consume, &mut verdicts)?;
-        let d = irontoken::ratelimit::Decision {
+        let d = irontoken::ratelimit::Decision::from_verdicts(
             allowed,
             retry_after_ms,
-            limits: limits
-                .iter()
-                .zip(&verdicts)
-                .map(|(l, v)| irontoken::ratelimit::LimitState {
-                    name: l.name.clone(),
-                    remaining: v.remaining,
-                    reset_ms: v.reset_ms,
-                })
-                .collect(),
-        };
+            &limits,
+            &verdicts,
+        );
         let json = to_json(&d)?;
         if !out_allowed.is_null() {
             // SAFETY: non-NULL out-param.

@@ -339,15 +339,17 @@ unsafe fn throw(env: napi::sys::napi_env, code: &str, msg: &str) -> napi::sys::n
     std::ptr::null_mut()
 }
 
-/// Writes a rate-limit answer as the JS side reads it: retryAfterMs at 0,
-/// then remaining and resetMs of each limit (clamped to safe integers).
+/// Writes a rate-limit answer as the JS side reads it: retryAfterMs at 0
+/// (-1: allowed unchecked by fail-open, `degraded`), then remaining and
+/// resetMs of each limit (clamped to safe integers).
 fn write_answer(
     retry_after_ms: u64,
     verdicts: &[irontoken::ratelimit::Verdict],
     mut put: impl FnMut(usize, f64),
 ) {
     let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
-    put(0, safe(retry_after_ms));
+    let degraded = verdicts.iter().any(|v| v.degraded);
+    put(0, if degraded { -1.0 } else { safe(retry_after_ms) });
     for (i, v) in verdicts.iter().enumerate() {
         put(1 + 2 * i, safe(v.remaining));
         put(2 + 2 * i, safe(v.reset_ms));
@@ -396,6 +398,28 @@ pub fn rate_limiter_decide(
     Ok(allowed)
 }
 
+/// What the store's failures cost so far: checks whose store failed, and
+/// requests fail-open let through unchecked (a manager's: its counters).
+#[napi(object)]
+pub struct LimiterFailures {
+    pub store_errors: f64,
+    pub fail_open: f64,
+}
+
+/// The failures of a limiter's store so far.
+#[napi(catch_unwind)]
+pub fn rate_limiter_failures(rl: &External<Arc<Limiter>>) -> LimiterFailures {
+    let (errors, opened) = match &rl.inner {
+        LimiterBackend::Shared(s) => s.failures(),
+        LimiterBackend::Manager(tm) => tm.rate_limit_failures(),
+    };
+    let safe = |v: u64| v.min(MAX_SAFE_INTEGER) as f64;
+    LimiterFailures {
+        store_errors: safe(errors),
+        fail_open: safe(opened),
+    }
+}
+
 /// Number of buckets held in this process (0 for Redis or a manager).
 #[napi(catch_unwind)]
 pub fn rate_limiter_size(rl: &External<Arc<Limiter>>) -> u32 {
@@ -431,6 +455,9 @@ pub struct RateDecision {
     pub retry_after_ms: f64,
     /// Per limit, in the order given.
     pub limits: Vec<RateLimitState>,
+    /// True when the store failed and fail-open let the request through
+    /// unchecked: remaining and resetMs are unknown (0).
+    pub degraded: bool,
 }
 
 impl From<irontoken::ratelimit::Decision> for RateDecision {
@@ -448,6 +475,7 @@ impl From<irontoken::ratelimit::Decision> for RateDecision {
                     reset_ms: safe(l.reset_ms),
                 })
                 .collect(),
+            degraded: d.degraded,
         }
     }
 }

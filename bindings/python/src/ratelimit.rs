@@ -203,6 +203,21 @@ impl RateLimiter {
         self.decide(py, key, limits.as_ref(), now_ms, false)
     }
 
+    /// What the store's failures cost so far: {"store_errors": checks whose
+    /// store failed, "fail_open": requests fail-open let through unchecked}.
+    /// A limiter on a manager: the manager's counters (see its metrics).
+    #[getter]
+    fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let (errors, opened) = match &self.backend {
+            Limiter::Shared(s) => s.failures(),
+            Limiter::Manager(tm) => tm.rate_limit_failures(),
+        };
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("store_errors", errors)?;
+        d.set_item("fail_open", opened)?;
+        Ok(d)
+    }
+
     /// Number of buckets held in this process (0 for Redis or a manager).
     fn __len__(&self) -> usize {
         match &self.backend {
@@ -243,6 +258,12 @@ impl RateDecision {
     fn retry_after_ms(&self) -> u64 {
         self.retry_after_ms
     }
+    /// True when the store failed and fail-open let the request through
+    /// unchecked: the limits' `remaining` and `reset_ms` are unknown (0).
+    #[getter]
+    fn degraded(&self) -> bool {
+        self.verdicts().any(|v| v.degraded)
+    }
     /// Per limit, in order: {"name", "remaining", "reset_ms"}.
     #[getter]
     fn limits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
@@ -270,6 +291,9 @@ impl RateDecision {
                 .into_any()),
             "retry_after_ms" => Ok(self.retry_after_ms.into_pyobject(py)?.into_any()),
             "limits" => Ok(self.limits(py)?.into_any()),
+            "degraded" => Ok(pyo3::types::PyBool::new(py, self.degraded())
+                .to_owned()
+                .into_any()),
             _ => Err(pyo3::exceptions::PyKeyError::new_err(name.to_string())),
         }
     }
@@ -279,6 +303,7 @@ impl RateDecision {
         d.set_item("allowed", self.allowed)?;
         d.set_item("retry_after_ms", self.retry_after_ms)?;
         d.set_item("limits", self.limits(py)?)?;
+        d.set_item("degraded", self.degraded())?;
         Ok(d)
     }
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -297,9 +322,14 @@ impl RateDecision {
     }
     fn __repr__(&self) -> String {
         format!(
-            "RateDecision(allowed={}, retry_after_ms={})",
+            "RateDecision(allowed={}, retry_after_ms={}{})",
             if self.allowed { "True" } else { "False" },
-            self.retry_after_ms
+            self.retry_after_ms,
+            if self.degraded() {
+                ", degraded=True"
+            } else {
+                ""
+            }
         )
     }
 }

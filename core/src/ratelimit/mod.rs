@@ -220,6 +220,35 @@ pub struct Decision {
     pub retry_after_ms: u64,
     /// Per-limit state, in the order given.
     pub limits: Vec<LimitState>,
+    /// True when the store failed and fail-open allowed the request
+    /// unchecked (the limits' state is unknown: send no `RateLimit` header).
+    pub degraded: bool,
+}
+
+impl Decision {
+    /// The decision of `limits` from their verdicts (as `decide_into` and
+    /// its kin write them): allowed, the wait, and each limit's state.
+    pub fn from_verdicts(
+        allowed: bool,
+        retry_after_ms: u64,
+        limits: &[Limit],
+        verdicts: &[Verdict],
+    ) -> Decision {
+        Decision {
+            allowed,
+            retry_after_ms,
+            limits: limits
+                .iter()
+                .zip(verdicts)
+                .map(|(l, v)| LimitState {
+                    name: l.name.clone(),
+                    remaining: v.remaining,
+                    reset_ms: v.reset_ms,
+                })
+                .collect(),
+            degraded: verdicts.iter().any(|v| v.degraded),
+        }
+    }
 }
 
 const SHARDS: usize = 64;
@@ -244,6 +273,9 @@ pub struct Verdict {
     pub retry_after_ms: u64,
     /// Milliseconds until the bucket is full again.
     pub reset_ms: u64,
+    /// True when the store failed and fail-open allowed the request
+    /// unchecked: `remaining` and `reset_ms` are unknown (0).
+    pub degraded: bool,
 }
 
 /// Buckets for many keys; `Send + Sync`, share one per process.
@@ -332,6 +364,7 @@ impl RateLimiter {
             remaining,
             retry_after_ms: (wait as u64).div_ceil(1000),
             reset_ms,
+            degraded: false,
         }
     }
 
@@ -369,20 +402,12 @@ impl RateLimiter {
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) =
             self.decide_into(key, limits, now_ms, consume, &mut verdicts)?;
-        let limits = limits
-            .iter()
-            .zip(&verdicts)
-            .map(|(l, v)| LimitState {
-                name: l.name.clone(),
-                remaining: v.remaining,
-                reset_ms: v.reset_ms,
-            })
-            .collect();
-        Ok(Decision {
+        Ok(Decision::from_verdicts(
             allowed,
             retry_after_ms,
             limits,
-        })
+            &verdicts,
+        ))
     }
 
     /// [`RateLimiter::decide`] without building names: `out` receives one
@@ -475,6 +500,7 @@ pub(crate) fn gcra(
             remaining,
             retry_after_ms,
             reset_ms,
+            degraded: false,
         }
     }));
     (allowed, retry_after_ms)

@@ -262,6 +262,7 @@ impl RedisLimiter {
             remaining: p[0].max(0) as u64,
             retry_after_ms,
             reset_ms: p[1].max(0) as u64,
+            degraded: false,
         }));
         Ok((allowed, retry_after_ms))
     }
