@@ -11,6 +11,12 @@ export interface RequireApiKeyOptions {
   rateLimit?: boolean
   /** Consume these amounts from the key's quotas on every request (else 429). */
   quota?: Amounts
+  /**
+   * Answer 400 CREDENTIAL_IN_QUERY to a request whose query string carries a
+   * credential-looking parameter (api_key, token, ...; or a value shaped like
+   * a key or a JWT): URLs are logged. Default true.
+   */
+  refuseQueryCredentials?: boolean
 }
 
 /** Options of requireJwt; algorithms, audience, issuer and clockTolerance apply to a RemoteJWKSet. */
@@ -20,6 +26,8 @@ export interface RequireJwtOptions {
   audience?: string | string[]
   issuer?: string
   clockTolerance?: number | string
+  /** Answer 400 CREDENTIAL_IN_QUERY to a request carrying a credential in its query string (default true). */
+  refuseQueryCredentials?: boolean
 }
 
 export type Manager = TokenManager

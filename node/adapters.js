@@ -8,7 +8,7 @@
 //   503 the store could not answer (STORAGE, BUSY; Retry-After: 1)
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
-const { JwtVerifier, jwtVerify } = require('./index.js')
+const { JwtVerifier, jwtVerify, isWellFormed } = require('./index.js')
 
 const UNAUTHORIZED = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'DISABLED', 'REVOKED'])
 const MESSAGES = {
@@ -47,6 +47,39 @@ function unavailable(e) {
   return refusal(503, e.code, 'authentication is unavailable, retry', { 'Retry-After': '1' })
 }
 
+// Query parameters that carry credentials (names compared lowercased, with
+// '-' read as '_'): a credential in a URL lands in access logs, proxies and
+// browser history, so a request carrying one is answered 400 (option
+// refuseQueryCredentials, default true) and the client learns to stop.
+const CREDENTIAL_PARAMS = new Set([
+  'api_key', 'apikey', 'key', 'x_api_key', 'access_token', 'token', 'auth', 'authorization', 'bearer',
+  'jwt', 'id_token', 'refresh_token', 'secret', 'client_secret', 'password', 'session', 'session_id',
+])
+const JWT_SHAPE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
+/** Whether the query string of `url` holds a credential-looking parameter (its name, or a value shaped like a key or a JWT). */
+function credentialInQuery(url, header) {
+  if (typeof url !== 'string') return false
+  const q = url.indexOf('?')
+  if (q < 0) return false
+  let params
+  try {
+    params = new URLSearchParams(url.slice(q + 1).split('#')[0])
+  } catch {
+    return false
+  }
+  const own = header.toLowerCase().replace(/-/g, '_')
+  for (const [name, value] of params) {
+    const n = name.toLowerCase().replace(/-/g, '_')
+    if (CREDENTIAL_PARAMS.has(n) || n === own) return true
+    if (value && (JWT_SHAPE.test(value) || (value.length <= 256 && isWellFormed(value)))) return true
+  }
+  return false
+}
+
+const QUERY_REFUSAL = () =>
+  refusal(400, 'CREDENTIAL_IN_QUERY', 'credentials go in a header, never in the URL (URLs are logged): nothing was checked')
+
 function checkOptions(options, allowed) {
   for (const k of Object.keys(options)) {
     if (!allowed.includes(k)) {
@@ -67,13 +100,15 @@ function apiKeyJudge(manager, options = {}) {
     e.code = 'INVALID_ARGUMENT'
     throw e
   }
-  checkOptions(options, ['scopes', 'header', 'rateLimit', 'quota'])
+  checkOptions(options, ['scopes', 'header', 'rateLimit', 'quota', 'refuseQueryCredentials'])
   const header = String(options.header || 'X-API-Key')
+  const refuseQuery = options.refuseQueryCredentials !== false
   const scopes = (options.scopes || []).map(String)
   const rateLimit = options.rateLimit !== false
   const quota = options.quota || undefined
   const challenge = `ApiKey header="${header}"`
-  const judge = async (key) => {
+  const judge = async (key, url) => {
+    if (refuseQuery && credentialInQuery(url, header)) return QUERY_REFUSAL()
     if (typeof key !== 'string' || key === '') {
       return refusal(401, 'MISSING', MESSAGES.MISSING, { 'WWW-Authenticate': challenge })
     }
@@ -132,8 +167,9 @@ function scopesOf(payload) {
  * options.scopes must all be in the token's `scope` or `scp` claim.
  */
 function jwtJudge(verifier, options = {}) {
-  checkOptions(options, ['scopes', 'algorithms', 'audience', 'issuer', 'clockTolerance'])
+  checkOptions(options, ['scopes', 'algorithms', 'audience', 'issuer', 'clockTolerance', 'refuseQueryCredentials'])
   const scopes = (options.scopes || []).map(String)
+  const refuseQuery = options.refuseQueryCredentials !== false
   const local = verifier instanceof JwtVerifier
   if (local && ['algorithms', 'audience', 'issuer', 'clockTolerance'].some((k) => options[k] !== undefined)) {
     const e = new Error('INVALID_ARGUMENT: with a JwtVerifier, give algorithms, audience, issuer and clockTolerance to the verifier')
@@ -146,7 +182,8 @@ function jwtJudge(verifier, options = {}) {
     issuer: options.issuer,
     clockTolerance: options.clockTolerance,
   }
-  return async (authorization) => {
+  return async (authorization, url) => {
+    if (refuseQuery && credentialInQuery(url, 'authorization')) return QUERY_REFUSAL()
     const m = typeof authorization === 'string' ? /^Bearer +(\S+) *$/i.exec(authorization) : null
     if (!m) return refusal(401, 'MISSING', 'a Bearer token is required', { 'WWW-Authenticate': 'Bearer realm="api"' })
     let verified
@@ -171,4 +208,4 @@ function jwtJudge(verifier, options = {}) {
   }
 }
 
-module.exports = { apiKeyJudge, jwtJudge, rateLimitHeaders }
+module.exports = { apiKeyJudge, jwtJudge, rateLimitHeaders, credentialInQuery }

@@ -16,7 +16,7 @@ function send(res, answer) {
 function requireApiKey(manager, options = {}) {
   const judge = apiKeyJudge(manager, options)
   return function irontokenApiKey(req, res, next) {
-    judge(req.get(judge.header)).then((answer) => {
+    judge(req.get(judge.header), req.originalUrl).then((answer) => {
       if (answer.record) {
         res.set(answer.headers)
         req.irontoken = answer.record
@@ -32,7 +32,7 @@ function requireApiKey(manager, options = {}) {
 function requireJwt(verifier, options = {}) {
   const judge = jwtJudge(verifier, options)
   return function irontokenJwt(req, res, next) {
-    judge(req.get('authorization')).then((answer) => {
+    judge(req.get('authorization'), req.originalUrl).then((answer) => {
       if (answer.claims) {
         req.irontoken = answer.claims
         next()

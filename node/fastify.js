@@ -15,7 +15,7 @@ const { apiKeyJudge, jwtJudge } = require('./adapters.js')
 
 function hook(judge, headerName, field) {
   return async function irontokenPreHandler(request, reply) {
-    const answer = await judge(request.headers[headerName])
+    const answer = await judge(request.headers[headerName], request.url)
     if (answer[field]) {
       if (answer.headers) reply.headers(answer.headers)
       request.irontoken = answer[field]

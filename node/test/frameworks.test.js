@@ -129,6 +129,48 @@ for (const [name, make] of [['express', expressApp], ['fastify', fastifyApp]]) {
     }
   })
 
+  test(`${name}: a credential in the query string is 400; a fail-open answer sends no RateLimit header`, async () => {
+    const k = keys()
+    const app = await make(k.tm)
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      const jwt = jwtSign({ aud: 'api', sub: 'a', exp: now + 60, scope: 'profile' }, SECRET, { algorithm: 'HS256' })
+      for (const [path, headers] of [
+        [`/items?api_key=${k.good}`, {}],
+        [`/items?x-api-key=whatever`, { 'X-API-Key': k.good }],
+        [`/items?q=${k.good}`, { 'X-API-Key': k.good }],
+        [`/items?token=abc`, { 'X-API-Key': k.good }],
+        [`/me?access_token=${jwt}`, { Authorization: `Bearer ${jwt}` }],
+        [`/me?x=${jwt}`, { Authorization: `Bearer ${jwt}` }],
+      ]) {
+        const r = await fetch(app.base + path, { headers })
+        const text = await r.text()
+        assert.equal(r.status, 400, path)
+        assert.equal(JSON.parse(text).error.code, 'CREDENTIAL_IN_QUERY')
+        assert.ok(!text.includes(k.good) && !text.includes(jwt))
+      }
+      // Other parameters are fine.
+      const r = await fetch(app.base + '/items?page=2&sort=name', { headers: { 'X-API-Key': k.good } })
+      assert.equal(r.status, 200)
+    } finally {
+      await app.stop()
+      k.tm.close()
+    }
+    // Redis down with fail-open: allowed, and no made-up "r=0;t=0".
+    const tm = new TokenManager(':memory:', { rateLimitStore: 'redis://127.0.0.1:1', rateLimitFailOpen: true, rateLimitTimeoutMs: 200 })
+    const good = tm.createKey({ owner: 'alice', scopes: ['read'], rateLimits: [{ name: 'per-second', count: 100, periodMs: 1000 }] })
+    const degraded = await make(tm)
+    try {
+      const r = await fetch(degraded.base + '/limited', { headers: { 'X-API-Key': good.key } })
+      assert.equal(r.status, 200)
+      assert.equal(r.headers.get('ratelimit'), null)
+      assert.equal(tm.drainEvents().filter((e) => e.kind === 'rate_limit_fail_open').length, 1)
+    } finally {
+      await degraded.stop()
+      tm.close()
+    }
+  })
+
   test(`${name}: Bearer JWTs — good, expired, forged, missing scope`, async () => {
     const k = keys()
     const app = await make(k.tm)
@@ -175,6 +217,7 @@ for (const [name, make] of [['express', expressApp], ['fastify', fastifyApp]]) {
 test('bad adapter options are INVALID_ARGUMENT at setup, not at the first request', () => {
   const tm = new TokenManager(':memory:')
   assert.throws(() => ex.requireApiKey(tm, { scope: ['read'] }), { code: 'INVALID_ARGUMENT' })
+  ex.requireApiKey(tm, { refuseQueryCredentials: false })
   assert.throws(() => fy.requireApiKey({}, {}), { code: 'INVALID_ARGUMENT' })
   const verifier = new JwtVerifier(SECRET, { algorithms: ['HS256'] })
   assert.throws(() => ex.requireJwt(verifier, { audience: 'api' }), { code: 'INVALID_ARGUMENT' })

@@ -32,19 +32,20 @@ verified record (or JWT claims) is the dependency's value and also
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from fastapi import HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ._native import KeyRecord, TokenManager, VerifyResult
+from ._native import KeyRecord, TokenManager, VerifyResult, is_well_formed
 from .aio import AsyncTokenManager
 from .errors import BusyError, InvalidTokenError, IronTokenError, StorageError
 from .jwt import JwtVerifier, PyJWKClient
 from .types import Amounts
 
-__all__ = ["require_api_key", "require_jwt", "record_llm_usage", "rate_limit_headers"]
+__all__ = ["require_api_key", "require_jwt", "record_llm_usage", "rate_limit_headers", "credential_in_query"]
 
 Manager = Union[TokenManager, AsyncTokenManager]
 
@@ -70,6 +71,41 @@ def _unavailable(e: IronTokenError) -> HTTPException:
     # The store did not answer: the credential was not judged. No message
     # details (they describe the server, not the request).
     return _error(503, e.code, "authentication is unavailable, retry", {"Retry-After": "1"})
+
+
+# Query parameters that carry credentials (names compared lowercased, with
+# "-" read as "_"): a credential in a URL lands in access logs, proxies and
+# browser history, so a request carrying one is answered 400 (option
+# ``refuse_query_credentials``, default True) and the client learns to stop.
+_CREDENTIAL_PARAMS = frozenset(
+    {
+        "api_key", "apikey", "key", "x_api_key", "access_token", "token", "auth", "authorization", "bearer",
+        "jwt", "id_token", "refresh_token", "secret", "client_secret", "password", "session", "session_id",
+    }
+)  # fmt: skip
+_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def credential_in_query(request: Request, header: str = "X-API-Key") -> bool:
+    """Whether the request's query string holds a credential-looking
+    parameter: its name (``api_key``, ``token``, the header's name...) or a
+    value shaped like an irontoken key or a JWT."""
+    own = header.lower().replace("-", "_")
+    for name, value in request.query_params.multi_items():
+        n = name.lower().replace("-", "_")
+        if n in _CREDENTIAL_PARAMS or n == own:
+            return True
+        if value and (_JWT_SHAPE.fullmatch(value) or (len(value) <= 256 and is_well_formed(value))):
+            return True
+    return False
+
+
+def _query_refusal() -> HTTPException:
+    return _error(
+        400,
+        "CREDENTIAL_IN_QUERY",
+        "credentials go in a header, never in the URL (URLs are logged): nothing was checked",
+    )
 
 
 def _seconds(ms: int) -> int:
@@ -126,10 +162,13 @@ def require_api_key(
     header: str = "X-API-Key",
     rate_limit: bool = True,
     quota: Optional[Amounts] = None,
+    refuse_query_credentials: bool = True,
 ) -> Callable[..., Awaitable[KeyRecord]]:
     """A dependency that verifies the key in ``header`` — with its scopes,
     its own rate limits (``rate_limit``) and, when given, consumes ``quota``
-    amounts (e.g. ``{"requests": 1}``) — and returns the key's record."""
+    amounts (e.g. ``{"requests": 1}``) — and returns the key's record. A
+    request with a credential in its query string is answered 400
+    ``CREDENTIAL_IN_QUERY`` unless ``refuse_query_credentials=False``."""
     wanted = [str(s) for s in scopes]
     challenge = f'ApiKey header="{header}"'
     scheme = APIKeyHeader(name=header, auto_error=False, description="An irontoken API key")
@@ -137,6 +176,8 @@ def require_api_key(
     async def dependency(
         request: Request, response: Response, key: Optional[str] = Security(scheme)
     ) -> KeyRecord:
+        if refuse_query_credentials and credential_in_query(request, header):
+            raise _query_refusal()
         if not key:
             raise _error(401, "MISSING", _MESSAGES["MISSING"], {"WWW-Authenticate": challenge})
         try:
@@ -193,6 +234,7 @@ def require_jwt(
     issuer: Optional[str] = None,
     scopes: Sequence[str] = (),
     leeway: int = 0,
+    refuse_query_credentials: bool = True,
 ) -> Callable[..., Awaitable[Dict[str, Any]]]:
     """A dependency that verifies the ``Authorization: Bearer`` JWT and
     returns its claims. ``verifier`` is a :class:`~irontoken.jwt.JwtVerifier`
@@ -200,7 +242,9 @@ def require_jwt(
     :class:`~irontoken.jwt.PyJWKClient` (then ``algorithms``, default
     ``["RS256"]``, ``audience`` and ``issuer`` are given here; fetching the
     set runs off the event loop). ``scopes`` must all be in the token's
-    ``scope`` (space-separated) or ``scp`` claim."""
+    ``scope`` (space-separated) or ``scp`` claim. A request with a
+    credential in its query string is answered 400 ``CREDENTIAL_IN_QUERY``
+    unless ``refuse_query_credentials=False``."""
     if isinstance(verifier, JwtVerifier):
         if algorithms is not None or audience is not None or issuer is not None or leeway:
             raise ValueError("with a JwtVerifier, give algorithms, audience, issuer and leeway to the verifier")
@@ -213,6 +257,8 @@ def require_jwt(
     async def dependency(
         request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Security(scheme)
     ) -> Dict[str, Any]:
+        if refuse_query_credentials and credential_in_query(request, "Authorization"):
+            raise _query_refusal()
         if credentials is None or not credentials.credentials:
             raise _error(401, "MISSING", "a Bearer token is required", {"WWW-Authenticate": 'Bearer realm="api"'})
         token = credentials.credentials

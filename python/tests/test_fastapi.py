@@ -186,3 +186,42 @@ def test_a_retried_usage_report_is_counted_once(served: Tuple[str, AsyncTokenMan
     atm.sync.flush()
     totals = stm.usage_summary(key_id=k.record.id)
     assert totals[0]["records"] == 3 and totals[0]["prompt_tokens"] == 30, totals
+
+
+def test_a_credential_in_the_query_string_is_400(served: Tuple[str, AsyncTokenManager, TokenManager]) -> None:
+    base, _, stm = served
+    k = stm.create_key("frank", scopes=["read"])
+    now = int(time.time())
+    jwt = encode({"sub": "a", "aud": "api", "exp": now + 60, "scope": "profile"}, SECRET, "HS256")
+    with httpx.Client(base_url=base) as c:
+        for path, headers in [
+            (f"/items?api_key={k.key}", {}),
+            ("/items?x-api-key=whatever", {"X-API-Key": k.key}),
+            (f"/items?q={k.key}", {"X-API-Key": k.key}),
+            ("/items?TOKEN=abc", {"X-API-Key": k.key}),
+            (f"/me?access_token={jwt}", {"Authorization": f"Bearer {jwt}"}),
+            (f"/me?x={jwt}", {"Authorization": f"Bearer {jwt}"}),
+        ]:
+            r = c.get(path, headers=headers)
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["detail"]["code"] == "CREDENTIAL_IN_QUERY"
+            assert k.key not in r.text and jwt not in r.text
+        assert c.get("/items?page=2&sort=name", headers={"X-API-Key": k.key}).status_code == 200
+
+
+def test_a_fail_open_answer_sends_no_ratelimit_header() -> None:
+    from fastapi.testclient import TestClient
+
+    tm = TokenManager(":memory:", rate_limit_store="redis://127.0.0.1:1", rate_limit_fail_open=True, rate_limit_timeout_ms=200)
+    k = tm.create_key("alice", rate_limits=[{"name": "per-second", "count": 100, "period_ms": 1000}])
+    app = FastAPI()
+
+    @app.get("/x")
+    async def x(key: Any = Depends(require_api_key(tm))) -> Dict[str, Any]:
+        return {"owner": key.owner}
+
+    with TestClient(app) as c:
+        r = c.get("/x", headers={"X-API-Key": k.key})
+    assert r.status_code == 200 and "ratelimit" not in {h.lower() for h in r.headers}
+    assert [e["kind"] for e in tm.drain_events()].count("rate_limit_fail_open") == 1
+    tm.close()
