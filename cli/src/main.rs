@@ -574,7 +574,7 @@ fn deliver_key(json: bool) -> impl FnOnce(&CreatedKey) -> Result<(), Error> {
         if stdout_is_void() {
             return Err(Error::new(
                 irontoken::ErrorKind::Internal,
-                "stdout is closed or /dev/null: the new key would be seen by nobody, so nothing was created",
+                "stdout is closed: the new key would be seen by nobody, so nothing was created",
             ));
         }
         let mut out = std::io::stdout().lock();
@@ -589,8 +589,12 @@ fn deliver_key(json: bool) -> impl FnOnce(&CreatedKey) -> Result<(), Error> {
     }
 }
 
-/// Whether stdout leads nowhere: closed (`>&-`; Rust's runtime then puts
-/// /dev/null in its place, where every write succeeds) or /dev/null itself.
+/// Whether stdout was closed (`>&-`). Rust's runtime puts /dev/null, opened
+/// read-write, in place of a closed stdout, where every write succeeds and a
+/// new key would be lost. A shell's `> /dev/null` opens it write-only: that
+/// is the caller's explicit choice, and stays allowed. (A pipe whose reader
+/// left is caught by the write itself.) Linux reads the open mode from
+/// /proc; elsewhere only a missing descriptor counts.
 #[cfg(unix)]
 fn stdout_is_void() -> bool {
     use std::os::fd::AsFd;
@@ -598,13 +602,25 @@ fn stdout_is_void() -> bool {
     let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
         return true; // no descriptor at all
     };
+    drop(fd);
     let (Ok(out), Ok(null)) = (
-        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/proc/self/fd/1"),
         std::fs::metadata("/dev/null"),
     ) else {
         return false;
     };
-    out.file_type().is_char_device() && out.rdev() == null.rdev()
+    if !(out.file_type().is_char_device() && out.rdev() == null.rdev()) {
+        return false;
+    }
+    // `flags:` is octal; O_ACCMODE is 3 and O_RDWR 2.
+    std::fs::read_to_string("/proc/self/fdinfo/1")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        })
+        .is_some_and(|flags| flags & 3 == 2)
 }
 
 #[cfg(not(unix))]
