@@ -764,12 +764,23 @@ itk_status itk_ratelimiter_open(const char *options_json, struct itk_ratelimiter
 void itk_ratelimiter_free(struct itk_ratelimiter *rl);
 
 /**
+ * What the limiter's store failures cost so far: `*out_store_errors`
+ * checks whose store failed, `*out_fail_open` requests let through
+ * unchecked by `fail_open` (either may be NULL).
+ */
+itk_status itk_ratelimiter_failures(const struct itk_ratelimiter *rl,
+                                    uint64_t *out_store_errors,
+                                    uint64_t *out_fail_open);
+
+/**
  * Checks one request of `key` (1–512 bytes) against `limits_json` (an array of
  * `{"name", "count", "period_ms", "burst"}`) at `now_ms` (in-process
  * limiters; a Redis limiter uses the server's clock and ignores it),
  * all-or-nothing; counts it only if `consume` and allowed. Writes the decision
- * `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}]}`
- * to `*out_json` (may be NULL) and `allowed` to `*out_allowed` (may be NULL).
+ * `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}],
+ * "degraded"}` to `*out_json` (may be NULL) and `allowed` to `*out_allowed`
+ * (may be NULL). `degraded` is true when the store failed and `fail_open`
+ * let the request through unchecked (remaining and reset unknown).
  */
 itk_status itk_ratelimiter_check(const struct itk_ratelimiter *rl,
                                  const char *key,

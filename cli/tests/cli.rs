@@ -1351,3 +1351,55 @@ fn expiries_past_9999_and_non_utf8_keys() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("MALFORMED"));
 }
+
+#[test]
+fn a_deleted_key_stays_deleted_until_lift_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tomb.db");
+    let db = db.to_str().unwrap();
+    let old = "old-service-key-0123456789";
+    let csv = dir.path().join("keys.csv");
+    std::fs::write(
+        &csv,
+        format!("key_hash,owner,legacy_id\n{},acme,row-7\n", sha256_hex(old)),
+    )
+    .unwrap();
+    let import = || cli(db, &["keys", "import", csv.to_str().unwrap()]);
+    assert!(import().status.success());
+    let listed = json(&cli(db, &["--json", "keys", "list"]));
+    let id = listed["items"][0]["id"].as_str().unwrap().to_string();
+    assert!(cli(db, &["keys", "delete", &id]).status.success());
+    // The tombstone refuses the import (CONFLICT), and so does the old record's id.
+    let again = import();
+    assert_eq!(again.status.code(), Some(10 + 7));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("lift_tombstone"));
+    let lift = cli(
+        db,
+        &[
+            "--actor",
+            "ops",
+            "keys",
+            "lift-tombstone",
+            "--key-hash",
+            &sha256_hex(old),
+        ],
+    );
+    assert!(
+        lift.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lift.stderr)
+    );
+    let twice = cli(
+        db,
+        &["keys", "lift-tombstone", "--key-hash", &sha256_hex(old)],
+    );
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(import().status.success());
+    assert!(cli(db, &["keys", "verify", old]).status.success());
+    let audit = json(&cli(
+        db,
+        &["--json", "audit", "list", "--action", "key.tombstone_lift"],
+    ));
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+    assert_eq!(audit["items"][0]["actor"], "ops");
+}

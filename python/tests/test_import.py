@@ -147,3 +147,11 @@ def test_one_old_record_yields_one_key(tm: TokenManager) -> None:
     with pytest.raises(InvalidArgumentError, match="legacy_id"):
         verify_or_upgrade(tm, "another-old-key-0123456789", lambda key: {"owner": "acme"})
     assert tm.verify_key("another-old-key-0123456789").reason == "NOT_FOUND"
+
+
+def test_a_display_prefix_in_irontoken_format_must_be_the_keys_own(tm: TokenManager) -> None:
+    other = tm.create_key("a")
+    for shown in (other.record.display_prefix, f"key {other.record.display_prefix}"):
+        with pytest.raises(InvalidArgumentError):
+            tm.import_key(OLD, owner="acme", display_prefix=shown)
+    tm.import_key(OLD, owner="acme", display_prefix="old:dev-sk")

@@ -339,6 +339,11 @@ static void test_hostile_input(void) {
     CHECK(itk_key_verify(clocked, made_key, many, 1025, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     itk_string_free(made);
     itk_string_free(made_key);
+    /* Tag characters and line separators are refused in names. */
+    char *hidden_key = NULL;
+    CHECK(itk_key_create(clocked, "{\"owner\": \"admin\xf3\xa0\x81\x81\"}", &hidden_key, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(clocked, "{\"owner\": \"a\xe2\x80\xa8" "b\"}", &hidden_key, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(hidden_key == NULL);
     itk_manager_free(clocked);
 
     /* Free functions accept NULL. */
@@ -370,6 +375,13 @@ static itk_manager *open_fresh(const char *tmp, const char *name, const char *op
 
 static void test_threads_and_file(const char *tmp) {
     char path[4096];
+    /* An empty file is never made a new database (a truncated one must not come back empty). */
+    snprintf(path, sizeof path, "%s/truncated.db", tmp);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    itk_manager *none = NULL;
+    CHECK(itk_manager_open(path, NULL, &none) == ITK_STATUS_DATABASE_NOT_FOUND && none == NULL);
     itk_manager *m = open_fresh(tmp, "c-test.db", "{\"durability\": \"normal\"}", path, sizeof path);
     char *id = NULL;
     char *key = create(m, "{\"owner\": \"threads\"}", &id);
@@ -904,7 +916,14 @@ static void test_shared_limits(const char *tmp) {
     itk_ratelimiter_free(rl);
     CHECK(itk_ratelimiter_open("{\"store\": \"redis://127.0.0.1:1\", \"fail_open\": true}", &rl) == ITK_STATUS_OK);
     bool ok = false;
-    CHECK(itk_ratelimiter_check(rl, "k", limit, 0, true, &ok, NULL) == ITK_STATUS_OK && ok);
+    char *decision = NULL;
+    CHECK(itk_ratelimiter_check(rl, "k", limit, 0, true, &ok, &decision) == ITK_STATUS_OK && ok);
+    /* Allowed unchecked, and marked so; counted. */
+    CHECK(decision && strstr(decision, "\"degraded\":true") != NULL);
+    itk_string_free(decision);
+    uint64_t store_errors = 0, opened = 0;
+    CHECK(itk_ratelimiter_failures(rl, &store_errors, &opened) == ITK_STATUS_OK && store_errors == 1 && opened == 1);
+    CHECK(itk_ratelimiter_failures(NULL, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     itk_ratelimiter_free(rl);
     CHECK(itk_ratelimiter_open("{\"store\": \"store\"}", &rl) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_ratelimiter_open("{\"bogus\": 1}", &rl) == ITK_STATUS_INVALID_ARGUMENT);

@@ -69,12 +69,38 @@ pub unsafe extern "C" fn itk_ratelimiter_free(rl: *mut itk_ratelimiter) {
     unsafe { release(rl) }
 }
 
+/// What the limiter's store failures cost so far: `*out_store_errors`
+/// checks whose store failed, `*out_fail_open` requests let through
+/// unchecked by `fail_open` (either may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_failures(
+    rl: *const itk_ratelimiter,
+    out_store_errors: *mut u64,
+    out_fail_open: *mut u64,
+) -> itk_status {
+    guard(|| {
+        let (errors, opened) = handle(rl, "limiter")?.rl.failures();
+        // SAFETY: each out-param is NULL or points to a u64, per the contract.
+        unsafe {
+            if !out_store_errors.is_null() {
+                *out_store_errors = errors;
+            }
+            if !out_fail_open.is_null() {
+                *out_fail_open = opened;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Checks one request of `key` (1–512 bytes) against `limits_json` (an array of
 /// `{"name", "count", "period_ms", "burst"}`) at `now_ms` (in-process
 /// limiters; a Redis limiter uses the server's clock and ignores it),
 /// all-or-nothing; counts it only if `consume` and allowed. Writes the decision
-/// `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}]}`
-/// to `*out_json` (may be NULL) and `allowed` to `*out_allowed` (may be NULL).
+/// `{"allowed", "retry_after_ms", "limits": [{"name", "remaining", "reset_ms"}],
+/// "degraded"}` to `*out_json` (may be NULL) and `allowed` to `*out_allowed`
+/// (may be NULL). `degraded` is true when the store failed and `fail_open`
+/// let the request through unchecked (remaining and reset unknown).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_ratelimiter_check(
     rl: *const itk_ratelimiter,

@@ -318,7 +318,15 @@ impl RateDecision {
                     .map(|l| &l.name)
                     .eq(o.limits.iter().map(|l| &l.name)));
         }
-        self.to_dict(py)?.eq(other)
+        // A dict of earlier versions (no "degraded") equals a checked answer.
+        let mine = self.to_dict(py)?;
+        if !self.degraded()
+            && let Ok(d) = other.cast::<pyo3::types::PyDict>()
+            && !d.contains("degraded")?
+        {
+            mine.del_item("degraded")?;
+        }
+        mine.eq(other)
     }
     fn __repr__(&self) -> String {
         format!(
