@@ -213,7 +213,7 @@ def test_a_fail_open_answer_sends_no_ratelimit_header() -> None:
     from fastapi.testclient import TestClient
 
     tm = TokenManager(":memory:", rate_limit_store="redis://127.0.0.1:1", rate_limit_fail_open=True, rate_limit_timeout_ms=200)
-    k = tm.create_key("alice", rate_limits=[{"name": "per-second", "count": 100, "period_ms": 1000}])
+    k = tm.create_key("alice", rate_limits=[{"name": "per-second", "count": 100, "period_ms": 1000, "burst": 100}])
     app = FastAPI()
 
     @app.get("/x")

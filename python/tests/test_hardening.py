@@ -228,7 +228,8 @@ def test_an_empty_file_is_never_made_a_new_database(tmp_path: Any) -> None:
 
     empty = tmp_path / "truncated.db"
     empty.write_bytes(b"")
-    for kwargs in ({}, {"create": False}):
+    options: List[Dict[str, Any]] = [{}, {"create": False}]
+    for kwargs in options:
         with pytest.raises(DatabaseNotFoundError, match="empty"):
             TokenManager(str(empty), **kwargs)
     assert empty.stat().st_size == 0
