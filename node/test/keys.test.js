@@ -433,7 +433,7 @@ test('rate limiter: shared vectors', () => {
     for (const step of c.steps) {
       const d = rl.check('key', c.limits, step.now_ms)
       const limits = step.limits.map((l) => ({ name: l.name, remaining: l.remaining, resetMs: l.reset_ms }))
-      assert.deepEqual(d, { allowed: step.allowed, retryAfterMs: step.retry_after_ms, limits }, c.name)
+      assert.deepEqual(d, { allowed: step.allowed, retryAfterMs: step.retry_after_ms, limits, degraded: false }, c.name)
     }
   }
   const rl = new RateLimiter()
