@@ -18,7 +18,7 @@ CLINK      := -L$(RELEASE) -lirontoken -lpthread -Wl,-rpath,$(abspath $(RELEASE)
 VALGRIND   := $(shell command -v valgrind 2>/dev/null)
 
 .PHONY: install test-install help build rust python node c demo test test-rust test-python test-node test-c test-docs \
-        lint fmt-check clippy header-check layers dist test-dist demo-cluster services-status services-required bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
+        lint fmt-check clippy header-check layers docs examples dist test-dist demo-cluster services-status services-required bench bench-compare clean fuzz fuzz-tools fuzz-ci mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -94,9 +94,9 @@ test-node: node ## node:test suite and a tsc check of index.d.ts
 	cd node && node --test test/
 	cd node && npx --no-install tsc --noEmit -p tsconfig.json
 
-test-docs: python node c ## every fenced example of README.md, docs/ and the package READMEs runs (Python, JS, C, shell)
-	$(PYTHON) tests/docs/run_readme.py README.md
-	$(PYTHON) tests/docs/run_readme.py docs/replacing-auth.md
+test-docs: python node c ## every fenced example of README.md, docs/ and the package READMEs runs (Python, JS, C, Rust, shell)
+	$(PYTHON) tools/gen_docs.py --check
+	$(PYTHON) tests/docs/run_readme.py README.md docs/*.md docs/guides/*.md docs/reference/*.md
 	$(PYTHON) tests/docs/run_readme.py python/README.md
 	$(PYTHON) tests/docs/run_readme.py node/README.md
 
@@ -156,6 +156,21 @@ dist: $(DIST_TOOLS)/.installed ## into dist/: manylinux2014 wheel + sdist, npm m
 
 test-dist: dist ## every artifact of dist/ installed outside the repository without cargo, then run (tests/dist/run.sh)
 	GLIBC_FLOOR=$(GLIBC_FLOOR) bash tests/dist/run.sh
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'mkdocs-material>=9.5,<10'
+	touch $@
+
+docs: $(VENV)/.docs-installed node/node_modules/.installed ## the docs site into target/site, strict: generated reference, TypeDoc, rustdoc
+	$(PYTHON) tools/gen_docs.py
+	rm -rf docs/api && mkdir -p docs/api
+	cd node && npx typedoc --entryPoints index.d.ts --entryPoints adapters.d.ts --entryPoints express.d.ts \
+	  --entryPoints fastify.d.ts --tsconfig tsconfig.json --readme none --name "irontoken for Node.js" \
+	  --disableSources --treatWarningsAsErrors --logLevel Warn --out ../docs/api/node
+	RUSTDOCFLAGS="-D missing_docs -D rustdoc::broken_intra_doc_links" $(CARGO) doc --locked --no-deps -p irontoken
+	cp -r target/doc docs/api/rust
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict 2>&1 | { grep -v "^INFO" || true; }; test $${PIPESTATUS[0]} -eq 0
+	@echo "docs: target/site/index.html"
 
 lint: fmt-check clippy header-check layers ## formatting, clippy -D warnings, header freshness, one-way imports in core
 

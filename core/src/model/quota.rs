@@ -216,7 +216,7 @@ pub struct Reservation {
     pub expires_at: i64,
 }
 
-/// The answer of [`TokenManager::reserve_quota`].
+/// The answer of [`TokenManager::reserve_quota`](crate::TokenManager::reserve_quota).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reserved {
     /// The hold, when granted.

@@ -72,7 +72,7 @@ pub struct UsageRecord {
     pub metadata: Map<String, Value>,
 }
 
-/// The answer of [`TokenManager::record_usage`].
+/// The answer of [`TokenManager::record_usage`](crate::TokenManager::record_usage).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recorded {
     /// The request id (the caller's or the generated one).
