@@ -163,6 +163,7 @@ PRELUDES = {
     "js": {"jwt": JS_JWT, "remote": JS_REMOTE, "manager": JS_MANAGER},
     "c": {"manager": C_MANAGER, "jwt": C_JWT},
     "sh": {"keys": SH_KEYS, "jwt": SH_JWT, "remote": SH_REMOTE},
+    "rust": {},
 }
 
 
@@ -189,8 +190,8 @@ def blocks(text: str):
         i = end + 1
 
 
-def run(cmd, cwd, env=None, stdin=None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=120)
+def run(cmd, cwd, env=None, stdin=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 def js_project(tmp: pathlib.Path) -> None:
@@ -225,6 +226,26 @@ def run_block(lang: str, prelude: str, code: str, tmp: pathlib.Path) -> subproce
         # from node/'s dev dependencies; irontoken itself from the scratch install.
         env["NODE_PATH"] = str(ROOT / "node" / "node_modules")
         return run(["node", "example.js"], tmp, env)
+    if lang == "c" and "int main(" in code:
+        # A complete program, compiled as printed (the library found by rpath).
+        (tmp / "app.c").write_text(code + "\n")
+        cc = run(
+            ["cc", "-std=c11", "-Wall", "-Werror", f"-I{ROOT / 'include'}", "app.c", f"-L{RELEASE}", "-lirontoken", f"-Wl,-rpath,{RELEASE}", "-o", "app"],
+            tmp,
+            env,
+        )
+        return cc if cc.returncode != 0 else run(["./app"], tmp, env)
+    if lang == "rust":
+        # A program against the crate in core/ (one shared target directory).
+        (tmp / "src").mkdir()
+        (tmp / "src" / "main.rs").write_text(code + "\n")
+        (tmp / "Cargo.toml").write_text(
+            '[package]\nname = "docs-example"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n'
+            f'[dependencies]\nirontoken = {{ path = "{ROOT / "core"}" }}\n\n[workspace]\n'
+        )
+        shutil.copy(ROOT / "Cargo.lock", tmp / "Cargo.lock")
+        env["CARGO_TARGET_DIR"] = str(ROOT / "target" / "docs-examples")
+        return run(["cargo", "run", "--quiet"], tmp, env, timeout=1200)
     if lang == "c":
         includes = [l for l in code.split("\n") if l.startswith("#include")]
         rest = [l for l in code.split("\n") if not l.startswith("#include")]
@@ -249,11 +270,11 @@ def run_block(lang: str, prelude: str, code: str, tmp: pathlib.Path) -> subproce
 
 
 def main() -> int:
-    readme = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "README.md"
+    files = [pathlib.Path(a) for a in sys.argv[1:]] or [ROOT / "README.md"]
     ran = skipped = failed = 0
-    for line, lang, d, code in blocks(readme.read_text()):
+    for readme, (line, lang, d, code) in ((f, b) for f in files for b in blocks(f.read_text())):
         lang = {"javascript": "js", "ts": "js", "typescript": "js", "bash": "sh", "shell": "sh"}.get(lang, lang)
-        where = f"{readme.name}:{line} ({lang})"
+        where = f"{readme}:{line} ({lang})"
         if "skip" in d:
             skipped += 1
             print(f"skip  {where}: {d['skip']}")
@@ -280,7 +301,7 @@ def main() -> int:
         else:
             failed += 1
             print(f"FAIL  {where} (exit {r.returncode})\n{textwrap.indent((r.stdout + r.stderr)[-2000:], '      ')}")
-    print(f"README examples: {ran} ran, {skipped} skipped (with their reasons above), {failed} failed")
+    print(f"examples in {len(files)} file(s): {ran} ran, {skipped} skipped (with their reasons above), {failed} failed")
     return 1 if failed else 0
 
 
