@@ -63,7 +63,7 @@ demo-cluster: build ## two processes standing in for two hosts share PostgreSQL 
 	$(PYTHON) tools/services.py --require
 	bash tests/demo_cluster.sh
 
-test: build services-status test-rust test-python test-node test-c test-install test-docs lint ## every suite: Rust, Python, Node, C, README examples, header, fmt, clippy
+test: build services-status test-rust test-python test-node test-c test-install test-docs examples lint ## every suite: Rust, Python, Node, C, docs and examples, header, fmt, clippy
 	@echo "make test: all suites passed"
 
 test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again on PostgreSQL when it answers
@@ -156,6 +156,19 @@ dist: $(DIST_TOOLS)/.installed ## into dist/: manylinux2014 wheel + sdist, npm m
 
 test-dist: dist ## every artifact of dist/ installed outside the repository without cargo, then run (tests/dist/run.sh)
 	GLIBC_FLOOR=$(GLIBC_FLOOR) bash tests/dist/run.sh
+
+EXAMPLES_PREFIX := $(abspath target/examples-install)
+
+examples: build ## run every program of examples/ against this checkout (FastAPI, Express TS, Fastify, C, Rust, CLI)
+	$(VENV)/bin/python examples/fastapi-service/check.py
+	cd examples/express-ts && npm install --no-audit --no-fund --loglevel=error && npm run --silent check
+	cd examples/fastify-service && npm install --no-audit --no-fund --loglevel=error && node check.js
+	rm -rf $(EXAMPLES_PREFIX)
+	$(MAKE) --no-print-directory install PREFIX=$(EXAMPLES_PREFIX) > /dev/null
+	cd examples/c-program && PKG_CONFIG_PATH=$(EXAMPLES_PREFIX)/lib/pkgconfig $(MAKE) --no-print-directory -B run clean
+	CARGO_TARGET_DIR=$(abspath target/docs-examples) $(CARGO) run --locked --quiet --manifest-path examples/rust-program/Cargo.toml
+	d=$$(mktemp -d) && cd $$d && PATH=$(abspath $(RELEASE)):$$PATH IRONTOKEN_DB=$$d/ops.db bash $(abspath examples/cli-operator/ops.sh) > ops.log \
+	  && tail -1 ops.log && cd / && rm -rf $$d
 
 $(VENV)/.docs-installed: $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'mkdocs-material>=9.5,<10'

@@ -1,5 +1,12 @@
 // Types shared by irontoken/express and irontoken/fastify.
-import type { Amounts, JwtVerifier, RemoteJWKSet, TokenManager } from './index'
+import type { Amounts, JwtVerifier, KeyRecord, RemoteJWKSet, TokenManager } from './index'
+
+/**
+ * What a guard puts on the request as `irontoken`: the key's record
+ * (requireApiKey) or the token's claims (requireJwt). Narrow with a cast
+ * or `'owner' in req.irontoken`.
+ */
+export type Identity = KeyRecord | Record<string, unknown>
 
 /** Options of requireApiKey (Express, Fastify) and of the Fastify plugin. */
 export interface RequireApiKeyOptions {

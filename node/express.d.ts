@@ -1,7 +1,18 @@
 // irontoken/express: Express middleware. `req.irontoken` carries the key's
 // record (requireApiKey) or the token's claims (requireJwt).
-import type { Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
-export type { RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+import type { Identity, Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
+export type { Identity, RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+
+// `req.irontoken` on Express's Request (declaration merging).
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The key's record (requireApiKey) or the token's claims (requireJwt); absent on unguarded routes. */
+      irontoken?: Identity
+    }
+  }
+}
 
 /** An Express middleware function. */
 export type Middleware = (req: any, res: any, next: (err?: unknown) => void) => void

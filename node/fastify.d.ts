@@ -1,7 +1,15 @@
 // irontoken/fastify: preHandler hooks and a plugin. `request.irontoken`
 // carries the key's record or the token's claims.
-import type { Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
-export type { RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+import type { Identity, Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
+export type { Identity, RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+
+// `request.irontoken` on Fastify's request (declaration merging).
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The key's record (requireApiKey, the plugin) or the token's claims (requireJwt); null on unguarded routes. */
+    irontoken?: Identity | null
+  }
+}
 
 /** A Fastify preHandler hook. */
 export type PreHandler = (request: any, reply: any) => Promise<unknown>
