@@ -96,9 +96,7 @@ test-node: node ## node:test suite and a tsc check of index.d.ts
 
 test-docs: python node c ## every fenced example of README.md, docs/ and the package READMEs runs (Python, JS, C, Rust, shell)
 	$(PYTHON) tools/gen_docs.py --check
-	$(PYTHON) tests/docs/run_readme.py README.md docs/*.md docs/guides/*.md docs/reference/*.md
-	$(PYTHON) tests/docs/run_readme.py python/README.md
-	$(PYTHON) tests/docs/run_readme.py node/README.md
+	$(PYTHON) tests/docs/run_readme.py README.md docs/*.md docs/guides/*.md docs/reference/*.md python/README.md node/README.md core/README.md
 
 test-c: c ## the C test program (under valgrind when installed)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
