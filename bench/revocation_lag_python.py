@@ -1,5 +1,5 @@
 """PostgreSQL fleet numbers, side by side in one run (BENCHMARKS.md,
-"PostgreSQL: revocation lag, heartbeat, reservations"):
+"PostgreSQL and Redis: a fleet"):
 
 - revocation lag under load: a watcher process verifies a key in a loop
   while 3 more processes verify other keys; another process revokes; the

@@ -561,7 +561,8 @@ impl Inner {
         // is not kept: the next checkpoint then waits for the next poll,
         // which spaces them out. Keeping every wake (a flag) ran them back to
         // back under steady writes and cost four writing processes a third
-        // of their throughput (BENCHMARKS.md, session 14).
+        // of their throughput (BENCHMARKS.md, "Quotas and usage, against
+        // hand-written code").
         inner.db.on_maintenance_due(Box::new(move || {
             if let Some(i) = weak.upgrade() {
                 i.wake.notify_one();

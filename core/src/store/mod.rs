@@ -99,7 +99,8 @@ pub(crate) enum Access {
 
 /// Page cache a bulk write may use, in MiB (when the manager's own is
 /// smaller): rows keyed by hash land on random index pages, which a small
-/// cache reads again and again (BENCHMARKS.md, session 14).
+/// cache reads again and again (BENCHMARKS.md, "Against bcrypt, and
+/// creating keys").
 pub(crate) const BULK_CACHE_MIB: u32 = 64;
 
 /// A database the manager runs on.
