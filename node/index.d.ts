@@ -429,7 +429,7 @@ export interface OpenOptions {
   keyCacheSize?: number
   /** SQLite page cache per connection, MiB (default 8). */
   pageCacheMib?: number
-  /** Memory-mapped part of the database file, MiB (default 0 = off; see README, Storage). */
+  /** Memory-mapped part of the database file, MiB (default 0 = off; see docs/guides/storage.md). */
   mmapMib?: number
   /** Where rate-limit state lives: "store" (default: the database, shared by every process), "local" (per process) or a redis:// URL. */
   rateLimitStore?: string

@@ -1,7 +1,7 @@
 //! C ABI of irontoken. Everything here converts types and maps errors; all
 //! behaviour is in the `irontoken` crate.
 //!
-//! Conventions (also in README.md, "C API"):
+//! Conventions (also in docs/reference/c-api.md):
 //! - every fallible function returns an `itk_status`, `ITK_STATUS_OK` (0) on success;
 //! - on failure, `itk_last_error_message` describes the error of the last
 //!   failed call on this thread (a success clears it);
@@ -14,7 +14,7 @@
 //! - a panic never crosses the boundary: it becomes `ITK_STATUS_INTERNAL`.
 #![allow(non_camel_case_types)]
 // The safety contract of every entry point is the one written above (and in
-// the README): valid or NULL pointers, NUL-terminated strings, handles from
+// docs/reference/c-api.md): valid or NULL pointers, NUL-terminated strings, handles from
 // this library. Repeating it on each function adds nothing.
 #![allow(clippy::missing_safety_doc)]
 

@@ -219,7 +219,7 @@ pub struct OpenOptions {
     pub key_cache_size: Option<f64>,
     /// SQLite page cache per connection, MiB (default 8).
     pub page_cache_mib: Option<f64>,
-    /// Memory-mapped part of the database file, MiB (default 0 = off; see README, Storage).
+    /// Memory-mapped part of the database file, MiB (default 0 = off; see docs/guides/storage.md).
     pub mmap_mib: Option<f64>,
     /// Where rate-limit state lives: "store" (default), "local" or a redis:// URL.
     pub rate_limit_store: Option<String>,
