@@ -1,5 +1,5 @@
 // Types shared by irontoken/express and irontoken/fastify.
-import type { Amounts, JwtVerifier, KeyRecord, RemoteJWKSet, TokenManager } from './index'
+import type { Amounts, JwtVerifier, KeyRecord, LegacyFields, RemoteJWKSet, TokenManager } from './index'
 
 /**
  * What a guard puts on the request as `irontoken`: the key's record
@@ -24,6 +24,12 @@ export interface RequireApiKeyOptions {
    * a key or a JWT): URLs are logged. Default true.
    */
   refuseQueryCredentials?: boolean
+  /**
+   * The old system's check (see verifyOrUpgrade): a key irontoken does not
+   * know is checked by it and imported on its first use; it returns the
+   * fields of importKey with the old record's id (legacyId), or null.
+   */
+  legacyCheck?: (key: string) => LegacyFields | null | undefined | Promise<LegacyFields | null | undefined>
 }
 
 /** Options of requireJwt; algorithms, audience, issuer and clockTolerance apply to a RemoteJWKSet. */

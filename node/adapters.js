@@ -8,7 +8,7 @@
 //   503 the store could not answer (STORAGE, BUSY; Retry-After: 1)
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
-const { JwtVerifier, jwtVerify, isWellFormed } = require('./index.js')
+const { JwtVerifier, jwtVerify, isWellFormed, upgradable, verifyOrUpgrade } = require('./index.js')
 
 const UNAUTHORIZED = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'DISABLED', 'REVOKED'])
 const MESSAGES = {
@@ -100,7 +100,13 @@ function apiKeyJudge(manager, options = {}) {
     e.code = 'INVALID_ARGUMENT'
     throw e
   }
-  checkOptions(options, ['scopes', 'header', 'rateLimit', 'quota', 'refuseQueryCredentials'])
+  checkOptions(options, ['scopes', 'header', 'rateLimit', 'quota', 'refuseQueryCredentials', 'legacyCheck'])
+  const legacyCheck = options.legacyCheck
+  if (legacyCheck !== undefined && typeof legacyCheck !== 'function') {
+    const e = new Error('INVALID_ARGUMENT: legacyCheck must be a function (the old system\'s check)')
+    e.code = 'INVALID_ARGUMENT'
+    throw e
+  }
   const header = String(options.header || 'X-API-Key')
   const refuseQuery = options.refuseQueryCredentials !== false
   const scopes = (options.scopes || []).map(String)
@@ -115,6 +121,13 @@ function apiKeyJudge(manager, options = {}) {
     let result
     try {
       result = await manager.verifyKeyWithAsync(key, { requiredScopes: scopes, rateLimit, quota })
+      if (legacyCheck && !result.valid && upgradable(key, result.reason)) {
+        // A key of the old system, imported on its first use (see verifyOrUpgrade).
+        const upgraded = await verifyOrUpgrade(manager, key, legacyCheck, scopes)
+        result = upgraded.valid && (rateLimit || quota)
+          ? await manager.verifyKeyWithAsync(key, { requiredScopes: scopes, rateLimit, quota })
+          : upgraded
+      }
     } catch (e) {
       if (e && (e.code === 'STORAGE' || e.code === 'BUSY')) return unavailable(e)
       throw e

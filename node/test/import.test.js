@@ -127,3 +127,32 @@ test('a key of the wrong type is INVALID_ARGUMENT and its bytes stay out of the 
   }
   tm.close()
 })
+
+test('requireApiKey({ legacyCheck }) upgrades an old key on its first use', async () => {
+  const express = require('express')
+  const { requireApiKey } = require('../express.js')
+  const tm = new TokenManager(':memory:')
+  const calls = []
+  const legacyCheck = async (key) => {
+    calls.push(key)
+    return key === 'old-dev-key-0123456789' ? { legacyId: 'row-1', owner: 'carol', scopes: ['read'] } : null
+  }
+  const app = express()
+  app.get('/items', requireApiKey(tm, { scopes: ['read'], legacyCheck }), (req, res) => res.json({ owner: req.irontoken.owner }))
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  const base = `http://127.0.0.1:${server.address().port}`
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${base}/items`, { headers: { 'X-API-Key': 'old-dev-key-0123456789' } })
+      assert.equal(r.status, 200)
+      assert.deepEqual(await r.json(), { owner: 'carol' })
+    }
+    assert.equal((await fetch(`${base}/items`, { headers: { 'X-API-Key': 'unknown-old-key-0123456789' } })).status, 401)
+    assert.deepEqual(calls, ['old-dev-key-0123456789', 'unknown-old-key-0123456789'])
+    assert.throws(() => requireApiKey(tm, { legacyCheck: 'nope' }), { code: 'INVALID_ARGUMENT' })
+  } finally {
+    server.close()
+    tm.close()
+  }
+})

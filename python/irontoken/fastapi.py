@@ -43,11 +43,39 @@ from ._native import KeyRecord, TokenManager, VerifyResult, is_well_formed
 from .aio import AsyncTokenManager
 from .errors import BusyError, InvalidTokenError, IronTokenError, StorageError
 from .jwt import JwtVerifier, PyJWKClient
+from .migrate import AsyncLegacyCheck, upgradable, verify_or_upgrade_async
 from .types import Amounts
 
-__all__ = ["require_api_key", "require_jwt", "record_llm_usage", "rate_limit_headers", "credential_in_query"]
+__all__ = [
+    "require_api_key",
+    "require_jwt",
+    "record_llm_usage",
+    "rate_limit_headers",
+    "credential_in_query",
+    "install_error_handlers",
+]
 
 Manager = Union[TokenManager, AsyncTokenManager]
+#: Where a dependency finds its manager: the manager itself, a function
+#: returning it (called per request: for a manager made in the lifespan), or
+#: None for ``request.app.state.irontoken``.
+ManagerSource = Union[Manager, Callable[[], Manager], None]
+
+
+def _manager(source: ManagerSource, request: Request) -> Manager:
+    if isinstance(source, (TokenManager, AsyncTokenManager)):
+        return source
+    if source is None:
+        found = getattr(request.app.state, "irontoken", None)
+        if not isinstance(found, (TokenManager, AsyncTokenManager)):
+            raise RuntimeError(
+                "no irontoken manager: set app.state.irontoken (in the lifespan, say) or pass one to the dependency"
+            )
+        return found
+    made = source()
+    if not isinstance(made, (TokenManager, AsyncTokenManager)):
+        raise RuntimeError("the manager callable returned something else than a TokenManager or AsyncTokenManager")
+    return made
 
 _UNAUTHORIZED = {"MALFORMED", "NOT_FOUND", "EXPIRED", "DISABLED", "REVOKED"}
 _MESSAGES = {
@@ -156,17 +184,24 @@ async def _verify(
 
 
 def require_api_key(
-    manager: Manager,
+    manager: ManagerSource = None,
     *,
     scopes: Sequence[str] = (),
     header: str = "X-API-Key",
     rate_limit: bool = True,
     quota: Optional[Amounts] = None,
     refuse_query_credentials: bool = True,
+    legacy_check: Optional[AsyncLegacyCheck] = None,
 ) -> Callable[..., Awaitable[KeyRecord]]:
     """A dependency that verifies the key in ``header`` — with its scopes,
     its own rate limits (``rate_limit``) and, when given, consumes ``quota``
-    amounts (e.g. ``{"requests": 1}``) — and returns the key's record. A
+    amounts (e.g. ``{"requests": 1}``) — and returns the key's record.
+
+    ``manager`` is a manager, a function returning one (called per request),
+    or None for ``request.app.state.irontoken`` (a manager made in the
+    lifespan). With ``legacy_check`` (the old system's check, as for
+    :func:`irontoken.migrate.verify_or_upgrade_async`), a key irontoken does
+    not know is checked by the old system and imported on its first use. A
     request with a credential in its query string is answered 400
     ``CREDENTIAL_IN_QUERY`` unless ``refuse_query_credentials=False``."""
     wanted = [str(s) for s in scopes]
@@ -180,8 +215,15 @@ def require_api_key(
             raise _query_refusal()
         if not key:
             raise _error(401, "MISSING", _MESSAGES["MISSING"], {"WWW-Authenticate": challenge})
+        tm = _manager(manager, request)
         try:
-            result = await _verify(manager, key, wanted, rate_limit, quota)
+            result = await _verify(tm, key, wanted, rate_limit, quota)
+            if legacy_check is not None and not result.valid and upgradable(key, result.reason):
+                upgraded = await verify_or_upgrade_async(tm, key, legacy_check, wanted)
+                if upgraded.valid and (rate_limit or quota):
+                    result = await _verify(tm, key, wanted, rate_limit, quota)  # its limits and quota too
+                else:
+                    result = upgraded
         except (StorageError, BusyError) as e:
             raise _unavailable(e) from None
         reason = result.reason
@@ -206,7 +248,7 @@ def require_api_key(
             denied = result.quota["denied_by"] if result.quota else None
             reset_at = denied["reset_at"] if denied else None
             if reset_at is not None:
-                now = manager.now()
+                now = tm.now()
                 headers["Retry-After"] = str(max(1, int(reset_at) - int(now)))
             raise _error(429, reason, message, headers)
         raise _error(401, reason, message, {"WWW-Authenticate": challenge})
@@ -326,3 +368,60 @@ async def record_llm_usage(
     else:
         recorded = await run_in_threadpool(lambda: manager.record_usage(**kwargs))
     return not recorded["duplicate"]
+
+
+# Each error code as an HTTP status, for the application's own routes (an
+# admin route creating, rotating or revoking keys). Unlisted codes are 500.
+_HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "KEY_MALFORMED": 400,
+    "JWT_MALFORMED": 400,
+    "KEY_NOT_FOUND": 404,
+    "NOT_FOUND": 404,
+    "SESSION_NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "KEY_REVOKED": 409,
+    "KEY_DISABLED": 409,
+    "KEY_EXPIRED": 409,
+    "SESSION_EXPIRED": 409,
+    "SESSION_ENDED": 409,
+    "AGENT_TOKEN_REVOKED": 409,
+    "NO_ACTIVE_SIGNING_KEY": 409,
+    "RATE_LIMITED": 429,
+    "USAGE_EXCEEDED": 429,
+    "STORAGE": 503,
+    "BUSY": 503,
+    "JWKS_FETCH_FAILED": 503,
+}
+
+
+def _problem(status: int, code: str, detail: str) -> Any:
+    from fastapi.responses import JSONResponse
+
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse(
+        status_code=status,
+        content={"type": "about:blank", "title": code, "status": status, "code": code, "detail": detail},
+        media_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: Any) -> None:
+    """Answers every :class:`~irontoken.errors.IronTokenError` a route raises
+    with an HTTP status for its code — 400 bad input, 401 a refused token,
+    404 not found, 409 a state conflict (already revoked, rotated...), 429 a
+    limit, 503 storage unavailable (with ``Retry-After``), 500 anything else
+    — and an RFC 9457 problem body ``{"type", "title", "status", "code",
+    "detail"}``. Messages never carry a secret; a 5xx answer carries none."""
+
+    async def handler(request: Request, exc: Exception) -> Any:
+        code = str(getattr(exc, "code", "INTERNAL"))
+        status = _HTTP_STATUS.get(code, 401 if code.startswith("JWT_") else 500)
+        if status >= 500:
+            detail = "the service could not complete the request, retry" if status == 503 else "internal error"
+        else:
+            detail = str(exc)
+        return _problem(status, code, detail)
+
+    app.add_exception_handler(IronTokenError, handler)

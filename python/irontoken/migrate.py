@@ -25,14 +25,27 @@ tombstone refuses the upgrade until `TokenManager.lift_tombstone`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Sequence
+import inspect
+from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from ._native import TokenManager, VerifyResult, is_well_formed
 from .errors import ConflictError, InvalidArgumentError
 
-__all__ = ["verify_or_upgrade", "upgradable"]
+__all__ = ["verify_or_upgrade", "verify_or_upgrade_async", "upgradable"]
 
 LegacyCheck = Callable[[str], Optional[Mapping[str, Any]]]
+#: A legacy check for the async form: a plain function or a coroutine function.
+AsyncLegacyCheck = Callable[[str], Union[Optional[Mapping[str, Any]], Awaitable[Optional[Mapping[str, Any]]]]]
+
+
+def _fields(fields: Mapping[str, Any]) -> Dict[str, Any]:
+    """The import's fields, with the old record's id required."""
+    if not fields.get("legacy_id"):
+        raise InvalidArgumentError(
+            "legacy_check must return legacy_id, the old record's id: "
+            "one irontoken key per old record (bcrypt reads only 72 bytes of a key)"
+        )
+    return dict(fields)
 
 
 def upgradable(key: str, reason: str) -> bool:
@@ -62,19 +75,63 @@ def verify_or_upgrade(
     else None — imports the key and verifies it again. Any other answer is
     returned as is; a key refused by the import (deleted, or another key
     of the same old record) stays `NOT_FOUND`."""
+    if not isinstance(tm, TokenManager):
+        raise InvalidArgumentError(
+            "verify_or_upgrade takes a TokenManager; with an AsyncTokenManager, await verify_or_upgrade_async"
+        )
     result = tm.verify_key(key, required_scopes)
     if result.valid or not upgradable(key, result.reason):
         return result
     fields = legacy_check(key)
     if not fields:
         return result
-    if not fields.get("legacy_id"):
-        raise InvalidArgumentError(
-            "legacy_check must return legacy_id, the old record's id: "
-            "one irontoken key per old record (bcrypt reads only 72 bytes of a key)"
-        )
     try:
-        tm.import_key(key, **dict(fields))
+        tm.import_key(key, **_fields(fields))
     except ConflictError:
         pass  # imported by a concurrent request, or refused: deleted, or its old record has a key
     return tm.verify_key(key, required_scopes)
+
+
+async def verify_or_upgrade_async(
+    tm: Any,
+    key: str,
+    legacy_check: AsyncLegacyCheck,
+    required_scopes: Optional[Sequence[str]] = None,
+) -> VerifyResult:
+    """:func:`verify_or_upgrade` for asyncio: ``tm`` is an
+    ``AsyncTokenManager`` (or a ``TokenManager``, whose calls then run off
+    the event loop), and ``legacy_check`` a plain function (run in a thread:
+    bcrypt is CPU-bound) or a coroutine function."""
+    import asyncio
+
+    from .aio import AsyncTokenManager
+
+    if isinstance(tm, AsyncTokenManager):
+        verify: Callable[..., Awaitable[VerifyResult]] = tm.verify_key
+        import_key: Callable[..., Awaitable[Any]] = tm.import_key
+    elif isinstance(tm, TokenManager):
+        sync = tm
+
+        async def verify(k: str, scopes: Optional[Sequence[str]]) -> VerifyResult:
+            return await asyncio.to_thread(sync.verify_key, k, scopes)
+
+        async def import_key(k: str, **kw: Any) -> Any:
+            return await asyncio.to_thread(lambda: sync.import_key(k, **kw))
+    else:
+        raise InvalidArgumentError("verify_or_upgrade_async takes an AsyncTokenManager or a TokenManager")
+    result = await verify(key, required_scopes)
+    if result.valid or not upgradable(key, result.reason):
+        return result
+    if inspect.iscoroutinefunction(legacy_check):
+        fields = await legacy_check(key)
+    else:
+        fields = await asyncio.to_thread(legacy_check, key)
+        if inspect.isawaitable(fields):
+            fields = await fields
+    if not fields:
+        return result
+    try:
+        await import_key(key, **_fields(fields))
+    except ConflictError:
+        pass  # imported by a concurrent request, or refused: deleted, or its old record has a key
+    return await verify(key, required_scopes)

@@ -18,7 +18,7 @@ uvicorn = pytest.importorskip("uvicorn", reason="skipped: uvicorn is not install
 
 from fastapi import Depends, FastAPI, Request  # noqa: E402
 
-from irontoken import TokenManager  # noqa: E402
+from irontoken import CreatedKey, KeyRecord, TokenManager  # noqa: E402
 from irontoken.aio import AsyncTokenManager  # noqa: E402
 from irontoken.fastapi import record_llm_usage, require_api_key, require_jwt  # noqa: E402
 from irontoken.jwt import JwtVerifier, encode  # noqa: E402
@@ -224,4 +224,130 @@ def test_a_fail_open_answer_sends_no_ratelimit_header() -> None:
         r = c.get("/x", headers={"X-API-Key": k.key})
     assert r.status_code == 200 and "ratelimit" not in {h.lower() for h in r.headers}
     assert [e["kind"] for e in tm.drain_events()].count("rate_limit_fail_open") == 1
+    tm.close()
+
+
+def test_admin_routes_map_errors_to_http_and_the_manager_comes_from_the_lifespan() -> None:
+    """install_error_handlers maps IronTokenError codes to statuses with a
+    problem body; a dependency finds a manager made in the lifespan
+    (app.state.irontoken) or returned by a function."""
+    import contextlib
+
+    from fastapi.testclient import TestClient
+
+    from irontoken.fastapi import install_error_handlers
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        app.state.irontoken = TokenManager(":memory:")
+        yield
+        app.state.irontoken.close()
+
+    app = FastAPI(lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.post("/admin/keys/{key_id}/revoke")
+    async def revoke(key_id: str, request: Request) -> Dict[str, Any]:
+        record = request.app.state.irontoken.revoke_key(key_id, reason="by admin")
+        return {"revoked_at": record.revoked_at}
+
+    @app.get("/admin/boom")
+    async def boom(request: Request) -> Dict[str, Any]:
+        request.app.state.irontoken.create_key("")  # INVALID_ARGUMENT
+        return {}
+
+    @app.get("/items")
+    async def items(key: Any = Depends(require_api_key(scopes=["read"]))) -> Dict[str, Any]:
+        return {"owner": key.owner}
+
+    with TestClient(app) as c:
+        tm = app.state.irontoken
+        k = tm.create_key("alice", scopes=["read"])
+        assert c.get("/items", headers={"X-API-Key": k.key}).json() == {"owner": "alice"}
+        assert c.post(f"/admin/keys/{k.record.id}/revoke").status_code == 200
+        again = c.post(f"/admin/keys/{k.record.id}/revoke")
+        assert again.status_code == 409 and again.json()["code"] == "KEY_REVOKED"
+        assert again.headers["content-type"].startswith("application/problem+json")
+        missing = c.post("/admin/keys/01890000-0000-7000-8000-000000000000/revoke")
+        assert missing.status_code == 404 and missing.json()["code"] == "KEY_NOT_FOUND"
+        bad = c.get("/admin/boom")
+        assert bad.status_code == 400 and bad.json()["code"] == "INVALID_ARGUMENT"
+        assert k.key not in again.text + missing.text + bad.text
+    # A function returning the manager, called per request.
+    holder: Dict[str, TokenManager] = {}
+    app2 = FastAPI()
+
+    @app2.get("/x")
+    async def x(key: Any = Depends(require_api_key(lambda: holder["tm"]))) -> Dict[str, Any]:
+        return {"owner": key.owner}
+
+    holder["tm"] = TokenManager(":memory:")
+    k2 = holder["tm"].create_key("bob")
+    with TestClient(app2) as c:
+        assert c.get("/x", headers={"X-API-Key": k2.key}).json() == {"owner": "bob"}
+    holder["tm"].close()
+
+
+def test_legacy_check_on_the_dependency_upgrades_old_keys_once() -> None:
+    from fastapi.testclient import TestClient
+
+    tm = AsyncTokenManager(":memory:")
+    calls: list = []
+
+    async def old_check(key: str) -> Any:  # the old system's bcrypt check, as a coroutine
+        calls.append(key)
+        return {"legacy_id": "row-1", "owner": "carol", "scopes": ["read"]} if key == "old-dev-key-0123456789" else None
+
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items(key: Any = Depends(require_api_key(tm, scopes=["read"], legacy_check=old_check))) -> Dict[str, Any]:
+        return {"owner": key.owner}
+
+    with TestClient(app) as c:
+        for _ in range(3):
+            r = c.get("/items", headers={"X-API-Key": "old-dev-key-0123456789"})
+            assert r.status_code == 200 and r.json() == {"owner": "carol"}, r.text
+        assert c.get("/items", headers={"X-API-Key": "unknown-old-key-0123456789"}).status_code == 401
+    assert calls == ["old-dev-key-0123456789", "unknown-old-key-0123456789"]
+    tm.sync.close()
+
+
+def test_records_and_created_keys_are_route_answers() -> None:
+    """A KeyRecord (or a created key, returned to its owner once) is a valid
+    FastAPI answer, annotated or not, and a pydantic field."""
+    import pydantic
+    from fastapi.testclient import TestClient
+
+    tm = TokenManager(":memory:")
+    app = FastAPI()
+
+    @app.post("/keys")
+    def create() -> CreatedKey:
+        return tm.create_key("alice", scopes=["read"], metadata={"plan": "pro"})
+
+    @app.get("/keys/{key_id}")
+    def show(key_id: str):  # type: ignore[no-untyped-def]  # no annotation: jsonable_encoder
+        return tm.get_key(key_id)
+
+    @app.get("/keys")
+    def listing():  # type: ignore[no-untyped-def]
+        return {"items": tm.list_keys().items}
+
+    with TestClient(app) as c:
+        made = c.post("/keys")
+        assert made.status_code == 200, made.text
+        body = made.json()
+        assert body["key"].startswith("itk_") and body["record"]["owner"] == "alice"
+        shown = c.get(f"/keys/{body['record']['id']}")
+        assert shown.status_code == 200 and shown.json()["metadata"] == {"plan": "pro"}
+        assert "key" not in shown.json()
+        assert c.get("/keys").json()["items"][0]["scopes"] == ["read"]
+    record = tm.get_key(body["record"]["id"])
+    assert dict(record) == record.to_dict() and record["owner"] == "alice"
+
+    class Out(pydantic.BaseModel):
+        record: KeyRecord
+
+    assert Out(record=record).model_dump(mode="json")["record"]["owner"] == "alice"
     tm.close()

@@ -155,3 +155,27 @@ def test_a_display_prefix_in_irontoken_format_must_be_the_keys_own(tm: TokenMana
         with pytest.raises(InvalidArgumentError):
             tm.import_key(OLD, owner="acme", display_prefix=shown)
     tm.import_key(OLD, owner="acme", display_prefix="old:dev-sk")
+
+
+def test_verify_or_upgrade_async_with_an_async_manager() -> None:
+    import asyncio
+
+    from irontoken.aio import AsyncTokenManager
+    from irontoken.migrate import verify_or_upgrade_async
+
+    async def main() -> None:
+        atm = AsyncTokenManager(":memory:")
+        sync_check = lambda key: {"legacy_id": "u-1", "owner": "acme"} if key == OLD else None  # noqa: E731
+
+        async def async_check(key: str) -> Optional[Dict[str, Any]]:
+            return sync_check(key)
+
+        first = await verify_or_upgrade_async(atm, OLD, async_check)
+        assert first.valid and first.record is not None and first.record.owner == "acme"
+        assert (await verify_or_upgrade_async(atm, OLD, sync_check)).valid
+        # The sync helper names the async one instead of failing on a coroutine.
+        with pytest.raises(InvalidArgumentError, match="verify_or_upgrade_async"):
+            verify_or_upgrade(atm, OLD, sync_check)  # type: ignore[arg-type]
+        atm.sync.close()
+
+    asyncio.run(main())

@@ -311,6 +311,26 @@ impl KeyRecord {
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py_serialized(py, &self.0)
     }
+    /// The field names: with `__getitem__`, `dict(record)` is `to_dict()`,
+    /// so FastAPI's `jsonable_encoder` returns a record as JSON.
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_dict(py)?.call_method0("keys")
+    }
+    fn __getitem__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.to_dict(py)?
+            .get_item(name)
+            .map_err(|_| pyo3::exceptions::PyKeyError::new_err(name.to_string()))
+    }
+    /// pydantic (and FastAPI's response models): an instance validates as
+    /// it is and serializes as `to_dict()`.
+    #[classmethod]
+    fn __get_pydantic_core_schema__<'py>(
+        cls: &Bound<'py, pyo3::types::PyType>,
+        _source: &Bound<'py, PyAny>,
+        _handler: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        pydantic_schema(cls)
+    }
     fn __repr__(&self) -> String {
         KeyRecord::repr_of(&self.0)
     }
@@ -350,6 +370,34 @@ impl CreatedKey {
     fn record(&self, py: Python<'_>) -> Py<KeyRecord> {
         self.record.clone_ref(py)
     }
+    /// `{"key": ..., "record": {...}}`: what a route creating a key returns
+    /// to its owner, once (the plaintext is in it, on purpose).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("key", &self.key)?;
+        d.set_item("record", self.record.get().to_dict(py)?)?;
+        Ok(d)
+    }
+    /// `"key"` and `"record"`: with `__getitem__`, `dict(created)` is `to_dict()`.
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_dict(py)?.call_method0("keys")
+    }
+    fn __getitem__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        match name {
+            "key" => Ok(self.key.as_str().into_pyobject(py)?.into_any()),
+            "record" => self.record.get().to_dict(py),
+            _ => Err(pyo3::exceptions::PyKeyError::new_err(name.to_string())),
+        }
+    }
+    /// pydantic (and FastAPI's response models): serializes as `to_dict()`.
+    #[classmethod]
+    fn __get_pydantic_core_schema__<'py>(
+        cls: &Bound<'py, pyo3::types::PyType>,
+        _source: &Bound<'py, PyAny>,
+        _handler: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        pydantic_schema(cls)
+    }
     fn __repr__(&self) -> String {
         format!(
             "CreatedKey(key='{}…', record={})",
@@ -357,6 +405,20 @@ impl CreatedKey {
             self.record.get().__repr__()
         )
     }
+}
+
+/// A pydantic core schema for a record class: instances validate as they
+/// are and serialize through their `to_dict` (pydantic is imported only here).
+fn pydantic_schema<'py>(cls: &Bound<'py, pyo3::types::PyType>) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
+    let cs = py.import("pydantic_core")?.getattr("core_schema")?;
+    let serialize = cs.call_method1(
+        "plain_serializer_function_ser_schema",
+        (cls.getattr("to_dict")?,),
+    )?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("serialization", serialize)?;
+    cs.call_method("is_instance_schema", (cls,), Some(&kwargs))
 }
 
 /// The answer of `verify_key`: a normal result, not an exception. The
