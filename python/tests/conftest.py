@@ -47,6 +47,7 @@ def skip_unless_ci(why: str) -> None:
     check cannot pass as a skip."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI requires it: {why}")
+    # Why: a service (PostgreSQL, Redis) a developer machine may lack; CI fails above instead.
     pytest.skip(f"skipped: {why}")
 
 

@@ -82,6 +82,7 @@ async def _lateness_while(call: Callable[[], Awaitable[Any]]) -> "tuple[float, f
 
 # Skipped only on Windows: the lock holder is a second process sharing the file
 # through POSIX locks; every Linux run (make test, CI) executes it.
+# Why: the test holds SQLite's write lock from a second POSIX process; Windows locks differently.
 @pytest.mark.skipif(sys.platform == "win32", reason="skipped: holds the lock through a POSIX sqlite3 process")
 def test_the_loop_keeps_ticking_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
     db = str(tmp_path / "keys.db")

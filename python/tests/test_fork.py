@@ -15,6 +15,7 @@ from irontoken import TokenManager
 
 # Skipped only where the platform has no fork() (Windows): the behaviour
 # under test is what a forked child inherits; every Linux run executes it.
+# Why: fork safety is about os.fork, which Windows does not have.
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="skipped: no os.fork on this platform (Windows)")
 
 

@@ -18,6 +18,8 @@ from conftest import pg_scratch, postgres_answers, run_threads, skip_unless_ci
 # Skipped only on a machine without the test PostgreSQL (make test prints one
 # "skipped: no PostgreSQL at ..." line); CI runs `make services-required`
 # first, so there these tests always run.
+# Why: needs a PostgreSQL server; make test prints one skip line without it, .ci/run requires it
+# (make services-required) so the suite always runs in CI.
 pytestmark = pytest.mark.skipif(not postgres_answers(), reason="skipped: no PostgreSQL")
 
 

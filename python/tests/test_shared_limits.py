@@ -34,6 +34,8 @@ def redis_url() -> Optional[str]:
 REDIS = redis_url()
 # Skipped only on a machine without the test Redis (make test prints one
 # "skipped: no Redis at ..." line); CI requires Redis, so there they run.
+# Why: needs a Redis server; make test prints one skip line without it, .ci/run requires it
+# (make services-required) so these run in CI.
 needs_redis = pytest.mark.skipif(REDIS is None, reason="skipped: no Redis")
 
 
