@@ -8,7 +8,7 @@
 //   503 the store could not answer (STORAGE, BUSY; Retry-After: 1)
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
-const { JwtVerifier, jwtVerify, isWellFormed, upgradable, verifyOrUpgrade } = require('./index.js')
+const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade } = require('./index.js')
 
 const UNAUTHORIZED = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'DISABLED', 'REVOKED'])
 const MESSAGES = {
@@ -47,16 +47,9 @@ function unavailable(e) {
   return refusal(503, e.code, 'authentication is unavailable, retry', { 'Retry-After': '1' })
 }
 
-// Query parameters that carry credentials (names compared lowercased, with
-// '-' read as '_'): a credential in a URL lands in access logs, proxies and
-// browser history, so a request carrying one is answered 400 (option
-// refuseQueryCredentials, default true) and the client learns to stop.
-const CREDENTIAL_PARAMS = new Set([
-  'api_key', 'apikey', 'key', 'x_api_key', 'access_token', 'token', 'auth', 'authorization', 'bearer',
-  'jwt', 'id_token', 'refresh_token', 'secret', 'client_secret', 'password', 'session', 'session_id',
-])
-const JWT_SHAPE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
-
+// A credential in a URL lands in access logs, proxies and browser history,
+// so a request carrying one is answered 400 (option refuseQueryCredentials,
+// default true). The rule (names and shapes) is core's, as in FastAPI.
 /** Whether the query string of `url` holds a credential-looking parameter (its name, or a value shaped like a key or a JWT). */
 function credentialInQuery(url, header) {
   if (typeof url !== 'string') return false
@@ -68,11 +61,8 @@ function credentialInQuery(url, header) {
   } catch {
     return false
   }
-  const own = header.toLowerCase().replace(/-/g, '_')
   for (const [name, value] of params) {
-    const n = name.toLowerCase().replace(/-/g, '_')
-    if (CREDENTIAL_PARAMS.has(n) || n === own) return true
-    if (value && (JWT_SHAPE.test(value) || (value.length <= 256 && isWellFormed(value)))) return true
+    if (isCredentialParam(name, value, header)) return true
   }
   return false
 }

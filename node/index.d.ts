@@ -893,6 +893,9 @@ export declare class RateLimiter {
 /** What a legacy check returns for a good old key: `importKey`'s fields, with the old record's id. */
 export type LegacyFields = Omit<ImportKeyOptions, 'key' | 'keyHash' | 'legacyId'> & { legacyId: string }
 
+/** Whether a query parameter looks like a credential (its name, or a value shaped like a key or a JWT): the adapters' rule, from core. */
+export declare function isCredentialParam(name: string, value: string, header: string): boolean
+
 /** Whether a refusal may be a key of the old system: NOT_FOUND or MALFORMED, 16-512 visible ASCII characters, not in irontoken's format. */
 export declare function upgradable(key: string, reason: VerifyReason): boolean
 

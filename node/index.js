@@ -755,6 +755,7 @@ module.exports = {
   createRemoteJWKSet,
   errors,
   isWellFormed,
+  isCredentialParam: native.isCredentialParam,
   upgradable,
   verifyOrUpgrade,
   version: native.version(),

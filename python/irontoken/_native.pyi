@@ -5,7 +5,6 @@ from typing import (
     Dict,
     Generic,
     Iterator,
-    KeysView,
     List,
     Literal,
     Mapping,
@@ -24,6 +23,7 @@ __all__ = [
     "TokenManager",
     "VerifyResult",
     "__version__",
+    "is_credential_param",
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
@@ -75,6 +75,10 @@ from .types import (
 )
 
 _T = TypeVar("_T")
+
+def is_credential_param(name: str, value: str, header: str) -> bool:
+    """Whether a query parameter looks like a credential (its name, or a value shaped like a key or a JWT)."""
+    ...
 
 def is_well_formed(key: _ApiKey) -> bool:
     """True if `key` has the shape and checksum of an irontoken key (no database lookup)."""
@@ -128,7 +132,7 @@ class KeyRecord:
     @property
     def status(self) -> _KeyStatus: ...
     def to_dict(self) -> Dict[str, Any]: ...
-    def keys(self) -> KeysView[str]:
+    def keys(self) -> List[str]:
         """The field names: `dict(record)` is `to_dict()` (FastAPI returns records as JSON)."""
         ...
     def __getitem__(self, name: str, /) -> Any: ...
@@ -149,7 +153,7 @@ class CreatedKey:
     def to_dict(self) -> Dict[str, Any]:
         """`{"key": ..., "record": {...}}`, the plaintext included (to return it to its owner, once)."""
         ...
-    def keys(self) -> KeysView[str]: ...
+    def keys(self) -> List[str]: ...
     def __getitem__(self, name: str, /) -> Any: ...
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any, /) -> Any: ...

@@ -32,14 +32,13 @@ verified record (or JWT claims) is the dependency's value and also
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from fastapi import HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ._native import KeyRecord, TokenManager, VerifyResult, is_well_formed
+from ._native import KeyRecord, TokenManager, VerifyResult, is_credential_param
 from .aio import AsyncTokenManager
 from .errors import BusyError, InvalidTokenError, IronTokenError, StorageError
 from .jwt import JwtVerifier, PyJWKClient
@@ -101,31 +100,13 @@ def _unavailable(e: IronTokenError) -> HTTPException:
     return _error(503, e.code, "authentication is unavailable, retry", {"Retry-After": "1"})
 
 
-# Query parameters that carry credentials (names compared lowercased, with
-# "-" read as "_"): a credential in a URL lands in access logs, proxies and
-# browser history, so a request carrying one is answered 400 (option
-# ``refuse_query_credentials``, default True) and the client learns to stop.
-_CREDENTIAL_PARAMS = frozenset(
-    {
-        "api_key", "apikey", "key", "x_api_key", "access_token", "token", "auth", "authorization", "bearer",
-        "jwt", "id_token", "refresh_token", "secret", "client_secret", "password", "session", "session_id",
-    }
-)  # fmt: skip
-_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
 def credential_in_query(request: Request, header: str = "X-API-Key") -> bool:
     """Whether the request's query string holds a credential-looking
     parameter: its name (``api_key``, ``token``, the header's name...) or a
     value shaped like an irontoken key or a JWT."""
-    own = header.lower().replace("-", "_")
-    for name, value in request.query_params.multi_items():
-        n = name.lower().replace("-", "_")
-        if n in _CREDENTIAL_PARAMS or n == own:
-            return True
-        if value and (_JWT_SHAPE.fullmatch(value) or (len(value) <= 256 and is_well_formed(value))):
-            return True
-    return False
+    # A credential in a URL lands in access logs, proxies and browser
+    # history; the rule (names and shapes) is core's, as in the Node adapters.
+    return any(is_credential_param(name, value, header) for name, value in request.query_params.multi_items())
 
 
 def _query_refusal() -> HTTPException:

@@ -345,6 +345,9 @@ def test_records_and_created_keys_are_route_answers() -> None:
         assert c.get("/keys").json()["items"][0]["scopes"] == ["read"]
     record = tm.get_key(body["record"]["id"])
     assert dict(record) == record.to_dict() and record["owner"] == "alice"
+    assert list(record.keys()) == list(record.to_dict().keys())  # the field list matches serde's
+    with pytest.raises(KeyError):
+        record["key_hash"]
 
     class Out(pydantic.BaseModel):
         record: KeyRecord

@@ -945,6 +945,13 @@ pub fn is_well_formed(key: KeyArg) -> bool {
     irontoken::keys::is_well_formed(&key_text(&key))
 }
 
+/// Whether a query parameter looks like a credential (its name, or a value
+/// shaped like a key or a JWT): the adapters' one rule, from core.
+#[napi(catch_unwind)]
+pub fn is_credential_param(name: String, value: String, header: String) -> bool {
+    irontoken::keys::is_credential_param(&name, &value, &header)
+}
+
 /// The library version.
 #[napi(catch_unwind)]
 pub fn version() -> String {

@@ -313,13 +313,15 @@ impl KeyRecord {
     }
     /// The field names: with `__getitem__`, `dict(record)` is `to_dict()`,
     /// so FastAPI's `jsonable_encoder` returns a record as JSON.
-    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.to_dict(py)?.call_method0("keys")
+    fn keys(&self) -> Vec<&'static str> {
+        RECORD_FIELDS.to_vec()
     }
-    fn __getitem__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        self.to_dict(py)?
-            .get_item(name)
-            .map_err(|_| pyo3::exceptions::PyKeyError::new_err(name.to_string()))
+    /// One field by name (its getter: `dict(record)` converts each field once).
+    fn __getitem__<'py>(slf: &Bound<'py, Self>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        if !RECORD_FIELDS.contains(&name) {
+            return Err(pyo3::exceptions::PyKeyError::new_err(name.to_string()));
+        }
+        slf.getattr(name)
     }
     /// pydantic (and FastAPI's response models): an instance validates as
     /// it is and serializes as `to_dict()`.
@@ -379,8 +381,8 @@ impl CreatedKey {
         Ok(d)
     }
     /// `"key"` and `"record"`: with `__getitem__`, `dict(created)` is `to_dict()`.
-    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.to_dict(py)?.call_method0("keys")
+    fn keys(&self) -> [&'static str; 2] {
+        ["key", "record"]
     }
     fn __getitem__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         match name {
@@ -406,6 +408,33 @@ impl CreatedKey {
         )
     }
 }
+
+/// The fields of a record as `to_dict` names them (each has a getter; a
+/// test checks the two agree).
+const RECORD_FIELDS: [&str; 22] = [
+    "id",
+    "prefix",
+    "display_prefix",
+    "owner",
+    "name",
+    "description",
+    "scopes",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "last_used_at",
+    "usage_count",
+    "enabled",
+    "revoked_at",
+    "revoked_reason",
+    "version",
+    "rotated_from",
+    "rotated_to",
+    "rate_limits",
+    "rotation_period",
+    "status",
+];
 
 /// A pydantic core schema for a record class: instances validate as they
 /// are and serialize through their `to_dict` (pydantic is imported only here).
@@ -1005,6 +1034,13 @@ fn is_well_formed(#[pyo3(from_py_with = key_text)] key: KeyText) -> bool {
     irontoken::keys::is_well_formed(&key)
 }
 
+/// Whether a query parameter looks like a credential (its name, or a value
+/// shaped like a key or a JWT): the adapters' one rule, from core.
+#[pyfunction]
+fn is_credential_param(name: &str, value: &str, header: &str) -> bool {
+    irontoken::keys::is_credential_param(name, value, header)
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -1015,6 +1051,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AuditEntry>()?;
     m.add_class::<PageResult>()?;
     m.add_function(wrap_pyfunction!(is_well_formed, m)?)?;
+    m.add_function(wrap_pyfunction!(is_credential_param, m)?)?;
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;

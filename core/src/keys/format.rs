@@ -150,6 +150,48 @@ pub(crate) fn names_a_key(s: &str) -> bool {
         .any(|(prefix, body)| prefix_ok(prefix) && body.len() >= DISPLAY_BODY_CHARS)
 }
 
+/// Query parameter names that carry credentials (compared lowercased, with
+/// `-` read as `_`).
+const CREDENTIAL_PARAMS: [&str; 17] = [
+    "api_key",
+    "apikey",
+    "key",
+    "x_api_key",
+    "access_token",
+    "token",
+    "auth",
+    "authorization",
+    "bearer",
+    "jwt",
+    "id_token",
+    "refresh_token",
+    "secret",
+    "client_secret",
+    "password",
+    "session",
+    "session_id",
+];
+
+/// Whether a query parameter looks like a credential: its name (one of the
+/// usual names, or the name of the credential's own `header`), or its value
+/// shaped like an irontoken key or a JWT. The framework adapters refuse such
+/// a request (URLs are logged), with this one rule on every surface.
+pub fn is_credential_param(name: &str, value: &str, header: &str) -> bool {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let n = norm(name);
+    if CREDENTIAL_PARAMS.contains(&n.as_str()) || n == norm(header) {
+        return true;
+    }
+    let b64url = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let jwt = value.starts_with("eyJ")
+        && matches!(value.split('.').collect::<Vec<_>>()[..],
+            [h, p, sig] if b64url(h) && !p.is_empty() && b64url(p) && b64url(sig));
+    jwt || (value.len() <= 256 && is_well_formed(value))
+}
+
 /// True if `key` has the shape and checksum of an irontoken API key.
 pub fn is_well_formed(key: &str) -> bool {
     parse(key).is_ok()
@@ -166,6 +208,34 @@ pub fn key_from_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_params_by_name_and_by_value() {
+        for (name, value) in [
+            ("api_key", "x"),
+            ("API-Key", "x"),
+            ("X-API-KEY", "x"),
+            ("access_token", ""),
+            ("q", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"),
+        ] {
+            assert!(
+                is_credential_param(name, value, "X-API-Key"),
+                "{name}={value}"
+            );
+        }
+        assert!(is_credential_param("my_header", "x", "My-Header"));
+        for (name, value) in [
+            ("page", "2"),
+            ("sort", "name"),
+            ("q", "eyJ.only"),
+            ("q", "eyJa..c"),
+        ] {
+            assert!(
+                !is_credential_param(name, value, "X-API-Key"),
+                "{name}={value}"
+            );
+        }
+    }
 
     #[test]
     fn generated_keys_parse_and_differ() {

@@ -16,8 +16,8 @@ pub use crate::model::keys::{
     Verification, VerifyOptions, VerifyReason,
 };
 pub use format::{
-    BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, MAX_KEY_LEN, MAX_PREFIX_LEN, ParsedKey, is_well_formed,
-    key_from_bytes, parse, validate_prefix,
+    BODY_LEN, CHECKSUM_LEN, DEFAULT_PREFIX, MAX_KEY_LEN, MAX_PREFIX_LEN, ParsedKey,
+    is_credential_param, is_well_formed, key_from_bytes, parse, validate_prefix,
 };
 
 use crate::clock::{MAX_TIME, check_expiry, check_overlap, time_after};
