@@ -743,6 +743,12 @@ async function verifyOrUpgrade(tm, key, legacyCheck, requiredScopes) {
   return tm.verifyKeyAsync(key, requiredScopes)
 }
 
+// Every value here is a plain identifier: Node's ES-module loader finds the
+// named exports of a CommonJS module by reading this literal (cjs-module-lexer),
+// and stops at the first value that is not one (a member access or a call).
+const isCredentialParam = native.isCredentialParam
+const version = native.version()
+
 module.exports = {
   TokenManager: IronTokenManager,
   CreatedKey,
@@ -755,8 +761,8 @@ module.exports = {
   createRemoteJWKSet,
   errors,
   isWellFormed,
-  isCredentialParam: native.isCredentialParam,
+  isCredentialParam,
   upgradable,
   verifyOrUpgrade,
-  version: native.version(),
+  version,
 }

@@ -64,3 +64,16 @@ test('the release workflow builds every platform the loader knows, for the same 
     assert.match(yml, new RegExp(`platform: ${name}, os: [^,]+, target: ${spec.target},`), name)
   }
 })
+
+test('every CommonJS export is a named export to an ES module (import { version } from "irontoken")', async () => {
+  const cjs = require('..')
+  const { pathToFileURL } = require('node:url')
+  const esm = await import(pathToFileURL(path.join(PKG, 'index.js')).href)
+  const named = Object.keys(esm).filter((k) => k !== 'default').sort()
+  assert.deepEqual(named, Object.keys(cjs).sort())
+  for (const sub of ['express.js', 'fastify.js', 'adapters.js']) {
+    const m = await import(pathToFileURL(path.join(PKG, sub)).href)
+    const want = Object.keys(require(path.join(PKG, sub))).filter((k) => k !== 'default').sort()
+    assert.deepEqual(Object.keys(m).filter((k) => k !== 'default').sort(), want, sub)
+  }
+})
