@@ -327,6 +327,16 @@ void itk_string_free(char *s);
 itk_status itk_manager_open(const char *path, const char *options_json, struct itk_manager **out);
 
 /**
+ * Opens the database the environment variable `IRONTOKEN_DB` names (a
+ * SQLite path or a postgresql:// URL), as `itk_manager_open` with
+ * `options_json` (NULL or a JSON object); `IRONTOKEN_RATE_LIMIT_STORE` and
+ * `IRONTOKEN_STORAGE_TIMEOUT_MS` fill `rate_limit_store` and
+ * `storage_timeout_ms` when the options leave them out.
+ * `ITK_STATUS_INVALID_ARGUMENT` when `IRONTOKEN_DB` is not set.
+ */
+itk_status itk_manager_open_env(const char *options_json, struct itk_manager **out);
+
+/**
  * Flushes buffered counters, stops the background writer and frees the
  * manager. NULL is ignored. No other thread may use it during or after.
  */
@@ -422,8 +432,9 @@ itk_status itk_api_key_exchange(const struct itk_manager *m,
  * Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate
  * (anywhere in the text), an OpenSSH public key line, or an HMAC secret as
  * text; judged by content, see `itk_jwt_verifier_new_key`) and `policy_json` (`algorithms` required; optional
- * `leeway`, `issuer`, `audience` (array), `subject`, `required` (array),
- * `require_exp`, `require_sub`, `verify_exp`, `verify_nbf`, `verify_iat`,
+ * `leeway`, `issuer` (string or array), `audience` (array), `subject`, `required` (array),
+ * `require_exp` [true], `require_sub` [false], `verify_exp`, `verify_nbf`, `verify_iat`,
+ * `verify_aud`, `verify_iss`, `verify_sub` [true], `strict_aud` [false],
  * `max_token_bytes`) into a verifier written to `*out`.
  */
 itk_status itk_jwt_verifier_new(const char *key,

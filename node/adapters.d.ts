@@ -45,3 +45,27 @@ export interface RequireJwtOptions {
 
 export type Manager = TokenManager
 export type Verifier = JwtVerifier | RemoteJWKSet
+
+/** Options of recordLlmUsage. */
+export interface RecordLlmUsageOptions {
+  /** The model called (required). */
+  model: string
+  promptTokens?: number
+  completionTokens?: number
+  cacheReadTokens?: number
+  cacheWriteTokens?: number
+  /** Cost in millionths of the currency unit. */
+  costMicros?: number
+  /** The header carrying the client's request id (default X-Request-ID): a retry counts once. */
+  requestIdHeader?: string
+  metadata?: Record<string, unknown>
+  /** The key's record (default: the request's `irontoken`, set by requireApiKey). */
+  record?: KeyRecord
+}
+
+/** Records one LLM call for the request's key; resolves false for a retried request already counted. */
+export declare function recordLlmUsage(
+  manager: Manager,
+  req: { headers: Record<string, string | string[] | undefined>; irontoken?: Identity | null },
+  options: RecordLlmUsageOptions,
+): Promise<boolean>

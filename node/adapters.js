@@ -211,4 +211,36 @@ function jwtJudge(verifier, options = {}) {
   }
 }
 
-module.exports = { apiKeyJudge, jwtJudge, rateLimitHeaders, credentialInQuery }
+// A request id the store takes: 1-128 visible ASCII characters.
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
+
+/**
+ * Records one LLM call for the key that made the request (`req.irontoken`,
+ * set by requireApiKey, unless `options.record` names another). The request
+ * id comes from `options.requestIdHeader` (default X-Request-ID) when the
+ * client sent a usable one, so a retried request counts once: resolves
+ * false for such a duplicate. Runs off the event loop.
+ */
+async function recordLlmUsage(manager, req, options = {}) {
+  checkOptions(options, ['model', 'promptTokens', 'completionTokens', 'cacheReadTokens', 'cacheWriteTokens', 'costMicros', 'requestIdHeader', 'metadata', 'record'])
+  const record = options.record || (req && req.irontoken)
+  if (!record || typeof record.id !== 'string' || typeof record.owner !== 'string') {
+    throw Object.assign(new Error('INVALID_ARGUMENT: no key record: guard the route with requireApiKey, or give options.record'), { code: 'INVALID_ARGUMENT' })
+  }
+  if (typeof options.model !== 'string' || options.model === '') {
+    throw Object.assign(new Error('INVALID_ARGUMENT: options.model names the model called'), { code: 'INVALID_ARGUMENT' })
+  }
+  const header = (options.requestIdHeader || 'x-request-id').toLowerCase()
+  let requestId = req && req.headers ? req.headers[header] : undefined
+  if (Array.isArray(requestId)) requestId = requestId[0]
+  if (typeof requestId !== 'string' || !REQUEST_ID.test(requestId)) requestId = undefined // a client's garbage: counted as a new request
+  const report = { keyId: record.id, model: options.model }
+  if (requestId !== undefined) report.requestId = requestId
+  for (const k of ['promptTokens', 'completionTokens', 'cacheReadTokens', 'cacheWriteTokens', 'costMicros', 'metadata']) {
+    if (options[k] !== undefined) report[k] = options[k]
+  }
+  const recorded = await manager.recordUsageAsync(report)
+  return !recorded.duplicate
+}
+
+module.exports = { apiKeyJudge, jwtJudge, rateLimitHeaders, credentialInQuery, recordLlmUsage }

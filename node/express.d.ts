@@ -1,7 +1,8 @@
 // irontoken/express: Express middleware. `req.irontoken` carries the key's
 // record (requireApiKey) or the token's claims (requireJwt).
 import type { Identity, Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
-export type { Identity, RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+export type { Identity, RecordLlmUsageOptions, RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+export { recordLlmUsage } from './adapters'
 
 // `req.irontoken` on Express's Request (declaration merging).
 declare global {

@@ -6,7 +6,7 @@
 //   const { requireApiKey } = require('irontoken/express')
 //   app.get('/items', requireApiKey(tm, { scopes: ['read'], quota: { requests: 1 } }), handler)
 
-const { apiKeyJudge, jwtJudge } = require('./adapters.js')
+const { apiKeyJudge, jwtJudge, recordLlmUsage } = require('./adapters.js')
 
 function send(res, answer) {
   res.status(answer.status).set(answer.headers).json(answer.body)
@@ -43,4 +43,4 @@ function requireJwt(verifier, options = {}) {
   }
 }
 
-module.exports = { requireApiKey, requireJwt }
+module.exports = { requireApiKey, requireJwt, recordLlmUsage }

@@ -1,7 +1,8 @@
 // irontoken/fastify: preHandler hooks and a plugin. `request.irontoken`
 // carries the key's record or the token's claims.
 import type { Identity, Manager, RequireApiKeyOptions, RequireJwtOptions, Verifier } from './adapters'
-export type { Identity, RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+export type { Identity, RecordLlmUsageOptions, RequireApiKeyOptions, RequireJwtOptions } from './adapters'
+export { recordLlmUsage } from './adapters'
 
 // `request.irontoken` on Fastify's request (declaration merging).
 declare module 'fastify' {

@@ -11,7 +11,7 @@
 //     scope.get('/items', handler)
 //   })
 
-const { apiKeyJudge, jwtJudge } = require('./adapters.js')
+const { apiKeyJudge, jwtJudge, recordLlmUsage } = require('./adapters.js')
 
 function hook(judge, headerName, field) {
   return async function irontokenPreHandler(request, reply) {
@@ -55,3 +55,4 @@ module.exports.default = irontokenFastify
 module.exports.irontokenFastify = irontokenFastify
 module.exports.requireApiKey = requireApiKey
 module.exports.requireJwt = requireJwt
+module.exports.recordLlmUsage = recordLlmUsage

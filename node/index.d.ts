@@ -99,6 +99,15 @@ export interface RateLimitSpec {
   burst: number
 }
 
+/** A rate limit as given to createKey/updateKey: `burst` defaults to `count`. */
+export interface RateLimitInput {
+  name: string
+  count: number
+  periodMs: number
+  /** Largest burst (default: count). */
+  burst?: number
+}
+
 export type SessionStatus = 'active' | 'paused' | 'ended' | 'expired'
 export type QuotaMetric = 'requests' | 'tokens' | 'cost'
 export type QuotaPeriod = 'day' | 'month' | 'none'
@@ -462,7 +471,7 @@ export interface CreateKeyOptions {
   /** Key prefix, default 'itk'. */
   prefix?: string
   /** Rate limits applied by `verifyKeyWith` (unique names, at most 16). */
-  rateLimits?: RateLimitSpec[]
+  rateLimits?: RateLimitInput[]
   /** Seconds after creation at which the key is due for rotation (rotateDue); rotations keep it. */
   rotationPeriod?: number
   actor?: string
@@ -485,7 +494,7 @@ export interface ImportKeyOptions {
   expiresAt?: number
   /** Shown in listings instead of the key (at most 32 characters). */
   displayPrefix?: string
-  rateLimits?: RateLimitSpec[]
+  rateLimits?: RateLimitInput[]
   /** The old system's id of the record the key comes from: one irontoken key per old record, ever. */
   legacyId?: string
   actor?: string
@@ -494,6 +503,8 @@ export interface ImportKeyOptions {
 export interface ListKeysOptions {
   owner?: string
   status?: KeyStatus
+  /** Only keys whose display prefix (`itk_AbC1`, as listings and logs show it) starts with this. */
+  prefix?: string
   limit?: number
   cursor?: string
 }
@@ -506,7 +517,7 @@ export interface UpdateKeyOptions {
   expiresAt?: number
   clearExpiry?: boolean
   /** Replaces the rate limits ([] removes them). */
-  rateLimits?: RateLimitSpec[]
+  rateLimits?: RateLimitInput[]
   /** Seconds after creation at which the key is due for rotation. */
   rotationPeriod?: number
   clearRotationPeriod?: boolean
@@ -540,17 +551,33 @@ export interface ListAuditOptions {
   cursor?: string
 }
 
-/** A key just created or rotated. `key` is the plaintext, available only now. */
+/**
+ * A key just created or rotated. `key` is the plaintext, available only now.
+ *
+ * Logging it (`console.log`, `util.inspect`) or `JSON.stringify(created)`
+ * shows `itk_xxxx…`, never the key: a created key serialized by accident
+ * (a log line, an error report) leaks nothing. To hand the key to its owner,
+ * read it explicitly: `res.json({ key: created.key, id: created.record.id })`.
+ */
 export declare class CreatedKey {
   private constructor()
   /** The plaintext key; logging or JSON-serializing the object hides it. */
   get key(): string
   get record(): KeyRecord
+  /** `{ key: 'itk_xxxx…' (redacted), record }`: what JSON.stringify sees. */
+  toJSON(): { key: string; record: KeyRecord }
 }
 
 /** The entry object, opened on a SQLite path or ':memory:'. Calls are synchronous. */
 export declare class TokenManager {
   constructor(path: string, options?: OpenOptions)
+  /**
+   * Opens the database `IRONTOKEN_DB` names (a SQLite path or a postgresql://
+   * URL); `IRONTOKEN_RATE_LIMIT_STORE` and `IRONTOKEN_STORAGE_TIMEOUT_MS` fill
+   * those options when `options` leaves them out. INVALID_ARGUMENT when
+   * IRONTOKEN_DB is not set.
+   */
+  static fromEnv(options?: OpenOptions): TokenManager
   /** Counts one request of `key` against `limits`, all-or-nothing, in the manager's rate-limit store; `{ peek: true }` counts nothing. */
   rateLimit(key: string, limits: Limit[], options?: { peek?: boolean }): RateDecision
   /** `rateLimit` off the JS thread (a Redis or database round trip). */
@@ -706,13 +733,26 @@ export interface JwtVerifyOptions {
   subject?: string
   /** Clock skew tolerated: seconds, or a time span as jose takes it ('30s', '2m', '1h'). */
   clockTolerance?: number | string
-  /** Claims that must be present (exp and sub are required by default). */
+  /** Claims that must be present besides exp (exp alone is required by default). */
   requiredClaims?: string[]
+  /** Require `exp` (default true: a token without one never expires). */
   requireExp?: boolean
+  /** Require `sub` (default false, as in jose). */
   requireSub?: boolean
+  /** Check `exp` (default true). */
   verifyExp?: boolean
+  /** Check `nbf` (default true). */
   verifyNbf?: boolean
+  /** Check that `iat` is not in the future (default true). */
   verifyIat?: boolean
+  /** Check `aud` (default true; false: `aud` is not looked at, PyJWT's verify_aud). */
+  verifyAud?: boolean
+  /** Check `iss` against `issuer` (default true). */
+  verifyIss?: boolean
+  /** Check `sub` against `subject` (default true). */
+  verifySub?: boolean
+  /** `aud` must be one string equal to the one `audience` (PyJWT's strict_aud). */
+  strictAud?: boolean
   /** Tokens longer than this are refused before decoding (default 8192). */
   maxTokenLength?: number
 }

@@ -158,6 +158,25 @@ class IronTokenManager extends TokenManager {
       throw mapError(e)
     }
   }
+
+  /**
+   * Opens the database IRONTOKEN_DB names; IRONTOKEN_RATE_LIMIT_STORE and
+   * IRONTOKEN_STORAGE_TIMEOUT_MS fill those options when `options` leaves
+   * them out (IRONTOKEN_MASTER_KEY is read as by the constructor).
+   */
+  static fromEnv(options = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
+    let env
+    try {
+      env = native.envSettings(options.rateLimitStore, options.storageTimeoutMs)
+    } catch (e) {
+      throw mapError(e)
+    }
+    const merged = { ...options }
+    if (env.rateLimitStore != null) merged.rateLimitStore = env.rateLimitStore
+    if (env.storageTimeoutMs != null) merged.storageTimeoutMs = env.storageTimeoutMs
+    return new this(env.db, merged)
+  }
 }
 Object.defineProperty(IronTokenManager, 'name', { value: 'TokenManager' })
 
@@ -290,6 +309,7 @@ TokenManager.prototype.verifyKeyAsync = function verifyKeyAsync(key, requiredSco
 const POLICY_OPTIONS = new Set([
   'algorithms', 'audience', 'issuer', 'subject', 'clockTolerance', 'requiredClaims',
   'requireExp', 'requireSub', 'verifyExp', 'verifyNbf', 'verifyIat', 'maxTokenLength',
+  'verifyAud', 'verifyIss', 'verifySub', 'strictAud',
 ])
 
 function policyJson(options) {
@@ -312,6 +332,10 @@ function policyJson(options) {
   if (o.verifyExp !== undefined) p.verify_exp = o.verifyExp
   if (o.verifyNbf !== undefined) p.verify_nbf = o.verifyNbf
   if (o.verifyIat !== undefined) p.verify_iat = o.verifyIat
+  if (o.verifyAud !== undefined) p.verify_aud = o.verifyAud
+  if (o.verifyIss !== undefined) p.verify_iss = o.verifyIss
+  if (o.verifySub !== undefined) p.verify_sub = o.verifySub
+  if (o.strictAud !== undefined) p.strict_aud = o.strictAud
   if (o.maxTokenLength !== undefined) p.max_token_bytes = o.maxTokenLength
   return JSON.stringify(p)
 }

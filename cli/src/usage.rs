@@ -1,10 +1,12 @@
 //! `irontoken usage|quota|sessions|budgets|agents`: the operator's side of
 //! sessions, usage records, quotas and agent budgets.
 
+use crate::args::{duration, instant};
+use crate::output::{Printer, table, time};
 use clap::{Args, Subcommand, ValueEnum};
 use irontoken::{
-    AgentTokenRequest, Error, NewBudget, Quota, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec,
-    Session, SessionFilter, TokenManager, UsageQuery, UsageRecord,
+    AgentTokenRequest, Budget, Error, NewBudget, Quota, QuotaMetric, QuotaPeriod, QuotaScope,
+    QuotaSpec, Session, SessionFilter, TokenManager, UsageQuery, UsageRecord,
 };
 use std::io::Write;
 
@@ -45,10 +47,10 @@ pub enum Format {
 #[derive(Args)]
 pub struct UsageFilter {
     /// From this time (Unix seconds or RFC 3339), inclusive.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = instant)]
     since: Option<i64>,
     /// Until this time (Unix seconds or RFC 3339), exclusive.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = instant)]
     until: Option<i64>,
     /// Only this key.
     #[arg(long)]
@@ -80,17 +82,6 @@ impl UsageFilter {
             ..Default::default()
         }
     }
-}
-
-/// Unix seconds, or an RFC 3339 time such as 2026-02-01T00:00:00Z.
-fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(n) = s.parse::<i64>() {
-        return Ok(n);
-    }
-    let t = humantime::parse_rfc3339_weak(s).map_err(|e| format!("{s:?}: {e}"))?;
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .map_err(|_| format!("{s:?} is before 1970"))
 }
 
 /// Whom a quota applies to.
@@ -211,8 +202,8 @@ pub enum SessionsCmd {
     },
     /// Mark expired sessions; optionally delete those ended long ago.
     Cleanup {
-        /// Also delete sessions that ended at least this many seconds ago.
-        #[arg(long)]
+        /// Also delete sessions that ended at least this long ago: 30d, 12h, seconds.
+        #[arg(long, value_parser = duration)]
         purge_older_than: Option<i64>,
     },
 }
@@ -256,8 +247,8 @@ pub enum AgentsCmd {
         /// Issuer (default irontoken).
         #[arg(long)]
         issuer: Option<String>,
-        /// Lifetime in seconds (default: no expiry).
-        #[arg(long)]
+        /// Lifetime: 1h, 1d, seconds (default: no expiry).
+        #[arg(long, value_parser = duration)]
         ttl: Option<i64>,
     },
     /// Revoke the agent's live token and its leases.
@@ -268,24 +259,24 @@ pub enum AgentsCmd {
     },
 }
 
-fn print_json<T: serde::Serialize>(v: &T) {
-    say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
 /// Micro-units as a decimal with six places.
-fn money(micros: u128) -> String {
+pub fn money(micros: u128) -> String {
     format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
 }
 
-pub fn run_usage(tm: &TokenManager, cmd: &UsageCmd, json: bool) -> Result<(), Error> {
+/// Runs a `usage` command.
+pub fn run_usage(tm: &TokenManager, cmd: &UsageCmd, out: Printer) -> Result<(), Error> {
     match cmd {
         UsageCmd::Report { filter, group_by } => {
             let rows = tm.usage_summary(&UsageQuery {
                 group_by: group_by.clone(),
                 ..filter.query()
             })?;
-            if json {
-                print_json(&rows);
+            if out.json {
+                crate::output::print_json(&rows);
+                return Ok(());
+            }
+            if out.quiet {
                 return Ok(());
             }
             let mut header: Vec<&str> = Vec::new();
@@ -335,7 +326,7 @@ pub fn run_usage(tm: &TokenManager, cmd: &UsageCmd, json: bool) -> Result<(), Er
                     r
                 })
                 .collect();
-            crate::table(&header, body);
+            table(&header, body);
         }
         UsageCmd::Export {
             filter,
@@ -393,7 +384,7 @@ fn csv_row(r: &UsageRecord) -> [String; 16] {
         r.requests.to_string(),
         r.cost_micros.to_string(),
         serde_json::Value::Object(r.metadata.clone()).to_string(),
-        crate::time(Some(r.at)),
+        time(Some(r.at)),
     ]
 }
 
@@ -446,9 +437,12 @@ fn export(
     Ok(n)
 }
 
-fn quotas(list: &[Quota], json: bool) {
-    if json {
-        print_json(&list);
+fn quotas(list: &[Quota], out: Printer) {
+    if out.json {
+        crate::output::print_json(&list);
+        return;
+    }
+    if out.quiet {
         return;
     }
     let header = [
@@ -474,17 +468,18 @@ fn quotas(list: &[Quota], json: bool) {
                 q.used.to_string(),
                 q.reserved.to_string(),
                 q.remaining.to_string(),
-                crate::time(q.reset_at),
+                time(q.reset_at),
             ]
         })
         .collect();
-    crate::table(&header, rows);
+    table(&header, rows);
 }
 
+/// Runs a `quota` command.
 pub fn run_quota(
     tm: &TokenManager,
     cmd: &QuotaCmd,
-    json: bool,
+    out: Printer,
     actor: Option<&str>,
 ) -> Result<(), Error> {
     match cmd {
@@ -507,11 +502,11 @@ pub fn run_quota(
                 refill_period: *refill_period,
                 actor: actor.map(str::to_string),
             })?;
-            quotas(&[q], json);
+            quotas(&[q], out);
         }
         QuotaCmd::List { subject } => {
             let (scope, s) = subject.get();
-            quotas(&tm.list_quotas(scope, s)?, json);
+            quotas(&tm.list_quotas(scope, s)?, out);
         }
         QuotaCmd::Delete {
             subject,
@@ -520,11 +515,10 @@ pub fn run_quota(
         } => {
             let (scope, s) = subject.get();
             tm.delete_quota(scope, s, *m, *p, actor)?;
-            if json {
-                say!("{}", serde_json::json!({"deleted": true}));
-            } else {
-                say!("deleted");
-            }
+            out.done(
+                serde_json::json!({"deleted": true}),
+                format_args!("deleted"),
+            );
         }
         QuotaCmd::Credit {
             subject,
@@ -532,7 +526,7 @@ pub fn run_quota(
             amount,
         } => {
             let (scope, s) = subject.get();
-            quotas(&[tm.add_credits(scope, s, *m, *amount)?], json);
+            quotas(&[tm.add_credits(scope, s, *m, *amount)?], out);
         }
     }
     Ok(())
@@ -549,15 +543,16 @@ fn sessions(list: &[Session]) {
                 s.session_type.clone(),
                 s.status.as_str().into(),
                 s.key_id.clone().unwrap_or("-".into()),
-                crate::time(Some(s.created_at)),
-                crate::time(s.ended_at.or(s.expires_next_at)),
+                time(Some(s.created_at)),
+                time(s.ended_at.or(s.expires_next_at)),
             ]
         })
         .collect();
-    crate::table(&header, rows);
+    table(&header, rows);
 }
 
-pub fn run_sessions(tm: &TokenManager, cmd: &SessionsCmd, json: bool) -> Result<(), Error> {
+/// Runs a `sessions` command.
+pub fn run_sessions(tm: &TokenManager, cmd: &SessionsCmd, out: Printer) -> Result<(), Error> {
     match cmd {
         SessionsCmd::List {
             owner,
@@ -575,8 +570,12 @@ pub fn run_sessions(tm: &TokenManager, cmd: &SessionsCmd, json: bool) -> Result<
                 limit: *limit,
                 cursor: cursor.clone(),
             })?;
-            if json {
-                print_json(&page);
+            if out.json {
+                crate::output::print_json(&page);
+            } else if out.quiet {
+                for s in &page.items {
+                    say!("{}", s.id);
+                }
             } else {
                 sessions(&page.items);
                 if let Some(c) = &page.next_cursor {
@@ -585,58 +584,82 @@ pub fn run_sessions(tm: &TokenManager, cmd: &SessionsCmd, json: bool) -> Result<
             }
         }
         SessionsCmd::Show { id } => {
-            let s = tm.get_session(id)?;
-            if json {
-                print_json(&s);
-            } else {
-                sessions(&[s]);
-            }
+            out.value(&tm.get_session(id)?, |s| sessions(std::slice::from_ref(s)));
         }
         SessionsCmd::End { id, reason } => {
-            let s = tm.end_session(id, reason.as_deref())?;
-            if json {
-                print_json(&s);
-            } else {
-                sessions(&[s]);
-            }
+            out.value(&tm.end_session(id, reason.as_deref())?, |s| {
+                sessions(std::slice::from_ref(s))
+            });
         }
         SessionsCmd::Cleanup { purge_older_than } => {
             let marked = tm.cleanup_expired_sessions()?;
             let purged = purge_older_than.map(|s| tm.purge_sessions(s)).transpose()?;
-            if json {
-                say!(
-                    "{}",
-                    serde_json::json!({"expired": marked, "purged": purged})
-                );
-            } else {
-                say!("expired {marked}, purged {}", purged.unwrap_or(0));
-            }
+            out.done(
+                serde_json::json!({"expired": marked, "purged": purged}),
+                format_args!("expired {marked}, purged {}", purged.unwrap_or(0)),
+            );
         }
     }
     Ok(())
 }
 
-pub fn run_budgets(tm: &TokenManager, cmd: &BudgetsCmd, actor: Option<&str>) -> Result<(), Error> {
-    match cmd {
+fn budget(b: &Budget) {
+    table(
+        &[
+            "ID",
+            "OWNER",
+            "NAME",
+            "LIMIT",
+            "SPENT",
+            "LEASED",
+            "AVAILABLE",
+            "CREATED",
+        ],
+        vec![vec![
+            b.id.clone(),
+            b.owner.clone(),
+            b.name.clone(),
+            money(b.limit_micros.into()),
+            money(b.spent_micros.into()),
+            money(b.leased_micros.into()),
+            money(b.available_micros.into()),
+            time(Some(b.created_at)),
+        ]],
+    );
+}
+
+/// Runs a `budgets` command.
+pub fn run_budgets(
+    tm: &TokenManager,
+    cmd: &BudgetsCmd,
+    out: Printer,
+    actor: Option<&str>,
+) -> Result<(), Error> {
+    let b = match cmd {
         BudgetsCmd::Create {
             owner,
             limit_micros,
             name,
-        } => print_json(&tm.create_budget(&NewBudget {
+        } => tm.create_budget(&NewBudget {
             owner: owner.clone(),
             name: name.clone(),
             limit_micros: *limit_micros,
             actor: actor.map(str::to_string),
-        })?),
-        BudgetsCmd::Show { id } => print_json(&tm.get_budget(id)?),
+        })?,
+        BudgetsCmd::Show { id } => tm.get_budget(id)?,
+    };
+    out.value(&b, budget);
+    if out.quiet && matches!(cmd, BudgetsCmd::Create { .. }) {
+        say!("{}", b.id); // the new budget's id is what a script needs
     }
     Ok(())
 }
 
+/// Runs an `agents` command.
 pub fn run_agents(
     tm: &TokenManager,
     cmd: &AgentsCmd,
-    json: bool,
+    out: Printer,
     actor: Option<&str>,
 ) -> Result<(), Error> {
     match cmd {
@@ -655,19 +678,14 @@ pub fn run_agents(
                 ttl_seconds: *ttl,
                 actor: actor.map(str::to_string),
             })?;
-            if json {
-                print_json(&t);
-            } else {
-                say!("{}", t.token);
-            }
+            out.essential(serde_json::to_value(&t).unwrap_or_default(), &t.token);
         }
         AgentsCmd::Revoke { agent } => {
             let jti = tm.revoke_agent_token(agent, actor)?;
-            if json {
-                say!("{}", serde_json::json!({"revoked": jti}));
-            } else {
-                say!("revoked {jti}");
-            }
+            out.done(
+                serde_json::json!({"revoked": jti}),
+                format_args!("revoked {jti}"),
+            );
         }
     }
     Ok(())

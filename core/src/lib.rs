@@ -42,8 +42,8 @@ pub use keys::{
 };
 pub use limiter::SharedLimiter;
 pub use manager::{
-    Clock, DoctorReport, MASTER_KEY_ENV, MAX_TIME, ManualClock, OpenSettings, Options, SystemClock,
-    TokenManager, parse_master_key,
+    Clock, DB_ENV, DoctorReport, MASTER_KEY_ENV, MAX_TIME, ManualClock, OpenSettings, Options,
+    RATE_LIMIT_STORE_ENV, STORAGE_TIMEOUT_ENV, SystemClock, TokenManager, parse_master_key,
 };
 pub use ratelimit::RateLimitStore;
 pub use sessions::{NewSession, Session, SessionFilter, SessionStatus, SessionUpdate};

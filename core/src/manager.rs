@@ -293,7 +293,49 @@ pub struct OpenSettings {
     pub default_rotation_period: Option<i64>,
 }
 
+/// The database to open, for [`TokenManager::from_env`] and the CLI.
+pub const DB_ENV: &str = "IRONTOKEN_DB";
+/// Where rate-limit state lives (`store`, `local` or a `redis://` URL).
+pub const RATE_LIMIT_STORE_ENV: &str = "IRONTOKEN_RATE_LIMIT_STORE";
+/// PostgreSQL: the most one call waits on the server, in milliseconds.
+pub const STORAGE_TIMEOUT_ENV: &str = "IRONTOKEN_STORAGE_TIMEOUT_MS";
+
 impl OpenSettings {
+    /// The database named by `IRONTOKEN_DB`, and these settings completed
+    /// from the environment: `IRONTOKEN_RATE_LIMIT_STORE` and
+    /// `IRONTOKEN_STORAGE_TIMEOUT_MS` where a setting is not given (what the
+    /// caller passes wins), `IRONTOKEN_MASTER_KEY` when the manager opens.
+    /// `INVALID_ARGUMENT` when `IRONTOKEN_DB` is not set or a variable is
+    /// not valid (an empty variable counts as not set).
+    pub fn with_env(mut self) -> Result<(String, OpenSettings)> {
+        let var = |name: &str| -> Result<Option<String>> {
+            match std::env::var(name) {
+                Ok(v) if v.is_empty() => Ok(None),
+                Ok(v) => Ok(Some(v)),
+                Err(std::env::VarError::NotPresent) => Ok(None),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(Error::invalid(format!("{name} is not valid UTF-8")))
+                }
+            }
+        };
+        let db = var(DB_ENV)?.ok_or_else(|| {
+            Error::invalid(format!(
+                "{DB_ENV} is not set: set it to a SQLite file path or a postgresql:// URL"
+            ))
+        })?;
+        if self.rate_limit_store.is_none() {
+            self.rate_limit_store = var(RATE_LIMIT_STORE_ENV)?;
+        }
+        if self.storage_timeout_ms.is_none()
+            && let Some(ms) = var(STORAGE_TIMEOUT_ENV)?
+        {
+            self.storage_timeout_ms = Some(ms.trim().parse().map_err(|_| {
+                Error::invalid(format!("{STORAGE_TIMEOUT_ENV} must be milliseconds"))
+            })?);
+        }
+        Ok((db, self))
+    }
+
     /// Checks the settings and turns them into [`Options`].
     pub fn into_options(self) -> Result<Options> {
         let mut o = Options::default();
@@ -509,12 +551,7 @@ impl Inner {
                 page_cache_mib: options.page_cache_mib,
                 mmap_mib: options.mmap_mib,
                 strict: options.strict,
-                bounds: store::postgres::Bounds {
-                    busy_timeout: options.busy_timeout,
-                    storage_timeout: options.storage_timeout,
-                    max_staleness: options.max_staleness,
-                    verify_fail_open: options.verify_fail_open,
-                },
+                bounds: store::postgres::Bounds::of(options),
             },
         )?;
         let rates = Rates::open(options)?;
@@ -1089,6 +1126,13 @@ impl TokenManager {
         TokenManager::open_with(path, Options::default())
     }
 
+    /// Opens the database `IRONTOKEN_DB` names, with the settings the
+    /// environment gives (see [`OpenSettings::with_env`]).
+    pub fn from_env() -> Result<TokenManager> {
+        let (db, settings) = OpenSettings::default().with_env()?;
+        TokenManager::open_with(&db, settings.into_options()?)
+    }
+
     /// Opens the database at `path` with `options`.
     pub fn open_with(path: &str, options: Options) -> Result<TokenManager> {
         if options.flush_interval.is_zero() || options.flush_interval > MAX_INTERVAL {
@@ -1202,16 +1246,22 @@ impl TokenManager {
         self.current.load()
     }
 
-    /// Checks the database file at `path` without creating or changing it:
-    /// SQLite's full `integrity_check`, the schema version, the journal
-    /// mode and who may read the files (for `irontoken doctor`).
-    pub fn doctor(path: &str) -> Result<DoctorReport> {
+    /// Checks the database at `path` without creating or changing it (for
+    /// `irontoken doctor`). A SQLite file: SQLite's full `integrity_check`,
+    /// the schema version, the journal mode and who may read the files. A
+    /// PostgreSQL URL: it connects within `options.storage_timeout`, and
+    /// reads the schema and server versions, whether TLS is in use, the
+    /// round trip and whether the tables are there.
+    pub fn doctor_with(path: &str, options: &Options) -> Result<DoctorReport> {
         if path.starts_with("postgresql://") || path.starts_with("postgres://") {
-            return Err(Error::invalid(
-                "doctor checks SQLite files; check a PostgreSQL database with its own tools (pg_amcheck)",
-            ));
+            return store::postgres::doctor(path, store::postgres::Bounds::of(options));
         }
         store::sqlite::doctor(store::sqlite_path(path).unwrap_or(path))
+    }
+
+    /// [`doctor_with`](Self::doctor_with) the default options.
+    pub fn doctor(path: &str) -> Result<DoctorReport> {
+        Self::doctor_with(path, &Options::default())
     }
 
     /// The manual clock, if the manager was opened with [`Options::manual_clock`].

@@ -260,3 +260,48 @@ test('express requireJwt over a remote JWKS: good 200, forged 401, identity prov
     idp.close()
   }
 })
+
+test('recordLlmUsage through express and fastify: the request key, its request id once, nothing without a guard', async () => {
+  const tm = new TokenManager(':memory:')
+  const created = tm.createKey({ owner: 'alice', scopes: ['chat'] })
+  const app = express()
+  app.post('/chat', ex.requireApiKey(tm, { scopes: ['chat'] }), async (req, res, next) => {
+    try {
+      const counted = await ex.recordLlmUsage(tm, req, { model: 'gpt-4o', promptTokens: 12, completionTokens: 30, costMicros: 450 })
+      res.json({ counted })
+    } catch (e) { next(e) }
+  })
+  app.post('/unguarded', async (req, res) => {
+    try { await ex.recordLlmUsage(tm, req, { model: 'gpt-4o' }); res.json({}) } catch (e) { res.status(400).json({ code: e.code }) }
+  })
+  const fapp = Fastify({ logger: false })
+  fapp.post('/chat', { preHandler: fy.requireApiKey(tm, { scopes: ['chat'] }) }, async (request) => ({
+    counted: await fy.recordLlmUsage(tm, request, { model: 'claude-3', promptTokens: 5, completionTokens: 7, requestIdHeader: 'X-Trace' }),
+  }))
+  const e = await listen((port) => new Promise((resolve) => { const s = app.listen(port, '127.0.0.1', () => resolve(s)) }), (s) => s.close())
+  const f = await listen(async (port) => { await fapp.listen({ port, host: '127.0.0.1' }); return fapp.server }, () => fapp.close())
+  const post = async (base, path, headers) => {
+    const r = await fetch(base + path, { method: 'POST', headers: { 'X-API-Key': created.key, ...headers } })
+    return { status: r.status, body: await r.json() }
+  }
+  try {
+    assert.deepEqual((await post(e.base, '/chat', { 'X-Request-ID': 'req-1' })).body, { counted: true })
+    assert.deepEqual((await post(e.base, '/chat', { 'X-Request-ID': 'req-1' })).body, { counted: false }) // a retry counts once
+    assert.deepEqual((await post(e.base, '/chat', { 'X-Request-ID': 'x'.repeat(200) })).body, { counted: true }) // not an id: a new request
+    assert.deepEqual((await post(e.base, '/chat', {})).body, { counted: true })
+    assert.deepEqual((await post(f.base, '/chat', { 'X-Trace': 't-1' })).body, { counted: true })
+    assert.deepEqual((await post(f.base, '/chat', { 'X-Trace': 't-1' })).body, { counted: false })
+    const r = await post(e.base, '/unguarded', {})
+    assert.deepEqual(r, { status: 400, body: { code: 'INVALID_ARGUMENT' } })
+    const [total] = tm.usageSummary({ keyId: created.record.id })
+    assert.equal(total.requests, 4)
+    assert.equal(total.promptTokens, 3 * 12 + 5)
+    assert.equal(total.completionTokens, 3 * 30 + 7)
+    assert.equal(total.costMicros, 3 * 450)
+    await assert.rejects(ex.recordLlmUsage(tm, { headers: {}, irontoken: created.record }, { model: 'm', tokens: 1 }), { code: 'INVALID_ARGUMENT' })
+  } finally {
+    await e.stop()
+    await f.stop()
+    tm.close()
+  }
+})

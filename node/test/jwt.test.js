@@ -32,6 +32,10 @@ function optionsOf(policy) {
   if (policy.required) o.requiredClaims = policy.required
   if (policy.require_exp !== undefined) o.requireExp = policy.require_exp
   if (policy.require_sub !== undefined) o.requireSub = policy.require_sub
+  if (policy.verify_aud !== undefined) o.verifyAud = policy.verify_aud
+  if (policy.verify_iss !== undefined) o.verifyIss = policy.verify_iss
+  if (policy.verify_sub !== undefined) o.verifySub = policy.verify_sub
+  if (policy.strict_aud !== undefined) o.strictAud = policy.strict_aud
   return o
 }
 

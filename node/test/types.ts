@@ -13,6 +13,11 @@ if (v.valid && v.record) {
 const page = tm.listKeys({ owner: 'alice', status: 'active', limit: 10 })
 const next: string | undefined = page.nextCursor
 tm.updateKey(record.id, { name: 'x', clearExpiry: true })
+// burst defaults to count: a limit may leave it out.
+tm.updateKey(record.id, { rateLimits: [{ name: 'per_second', count: 10, periodMs: 1000 }] })
+void tm.createKey({ owner: 'bob', rateLimits: [{ name: 'per_minute', count: 60, periodMs: 60_000, burst: 10 }] })
+const shownForLogs: { key: string; record: KeyRecord } = created.toJSON()
+void shownForLogs
 tm.rotateKey(record.id, { overlapSeconds: 60 })
 tm.revokeKey(record.id, { reason: 'test', actor: 'ops' })
 tm.listAudit({ keyId: record.id }).items.forEach((e) => e.action.toUpperCase())

@@ -234,6 +234,10 @@ class TokenManager:
         max_staleness_ms: Optional[int] = None,
         verify_fail_open: Optional[bool] = None,
     ) -> "TokenManager": ...
+    @classmethod
+    def from_env(cls, **options: Any) -> "TokenManager":
+        """Opens the database IRONTOKEN_DB names; IRONTOKEN_RATE_LIMIT_STORE and IRONTOKEN_STORAGE_TIMEOUT_MS fill those options when not given."""
+        ...
     def rate_limit(
         self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False
     ) -> "RateDecision": ...
@@ -291,6 +295,7 @@ class TokenManager:
         *,
         owner: Optional[str] = None,
         status: Optional[_KeyStatus] = None,
+        prefix: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> PageResult[KeyRecord]: ...

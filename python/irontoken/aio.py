@@ -49,6 +49,15 @@ class AsyncTokenManager:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, functools.partial(cls, path, executor=executor, **options))
 
+    @classmethod
+    def from_env(cls, *, executor: Optional[Executor] = None, **options: Any) -> "AsyncTokenManager":
+        """Opens the database ``IRONTOKEN_DB`` names, as :meth:`TokenManager.from_env`."""
+        manager = cls.__new__(cls)
+        manager._tm = TokenManager.from_env(**options)
+        manager._executor = executor
+        manager._methods = {}
+        return manager
+
     @property
     def sync(self) -> TokenManager:
         """The TokenManager underneath, for synchronous code sharing the same state."""

@@ -32,7 +32,7 @@ verified record (or JWT claims) is the dependency's value and also
 from __future__ import annotations
 
 import math
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from fastapi import HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -52,6 +52,8 @@ __all__ = [
     "rate_limit_headers",
     "credential_in_query",
     "install_error_handlers",
+    "document_openapi",
+    "guard_responses",
 ]
 
 Manager = Union[TokenManager, AsyncTokenManager]
@@ -187,10 +189,10 @@ def require_api_key(
     ``CREDENTIAL_IN_QUERY`` unless ``refuse_query_credentials=False``."""
     wanted = [str(s) for s in scopes]
     challenge = f'ApiKey header="{header}"'
-    scheme = APIKeyHeader(name=header, auto_error=False, description="An irontoken API key")
+    scheme = APIKeyHeader(name=header, auto_error=False, description="An irontoken API key", scheme_name="irontokenApiKey")
 
     async def dependency(
-        request: Request, response: Response, key: Optional[str] = Security(scheme)
+        request: Request, response: Response, key: Optional[str] = Security(scheme, scopes=wanted)
     ) -> KeyRecord:
         if refuse_query_credentials and credential_in_query(request, header):
             raise _query_refusal()
@@ -234,7 +236,115 @@ def require_api_key(
             raise _error(429, reason, message, headers)
         raise _error(401, reason, message, {"WWW-Authenticate": challenge})
 
+    setattr(dependency, _GUARD, _Guard("irontokenApiKey", wanted, guard_responses(scopes=wanted, limited=bool(rate_limit or quota), query=refuse_query_credentials)))
     return dependency
+
+
+# The attribute a guard carries: the responses it can answer, for OpenAPI.
+_GUARD = "__irontoken_responses__"
+
+_REFUSAL_SCHEMA: Dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "detail": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message"],
+        }
+    },
+    "required": ["detail"],
+}
+
+
+def guard_responses(*, scopes: Sequence[str] = (), limited: bool = True, query: bool = True) -> Dict[Union[int, str], Dict[str, Any]]:
+    """The OpenAPI responses of a guarded route (``responses=`` of a route
+    or router): 401 always, 403 when ``scopes`` are required, 429 when
+    rate limits or quotas apply (``limited``), 400 for a credential in the
+    query string (``query``), 503 when the store cannot answer. Each body is
+    ``{"detail": {"code", "message"}}``. :func:`document_openapi` adds them
+    to every guarded route by itself."""
+
+    def answer(description: str, headers: Sequence[str] = ()) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"description": description, "content": {"application/json": {"schema": _REFUSAL_SCHEMA}}}
+        if headers:
+            out["headers"] = {h: {"schema": {"type": "string"}} for h in headers}
+        return out
+
+    responses: Dict[Union[int, str], Dict[str, Any]] = {
+        401: answer("The credential is missing, malformed, unknown, expired, disabled or revoked", ["WWW-Authenticate"]),
+        503: answer("Authentication is unavailable (the store did not answer); retry", ["Retry-After"]),
+    }
+    if scopes:
+        responses[403] = answer(f"The credential lacks a required scope: {' '.join(scopes)}", ["WWW-Authenticate"])
+    if limited:
+        responses[429] = answer("A rate limit or quota is exhausted", ["Retry-After", "RateLimit", "RateLimit-Policy"])
+    if query:
+        responses[400] = answer("A credential was sent in the query string (CREDENTIAL_IN_QUERY)")
+    return dict(sorted(responses.items(), key=lambda kv: int(kv[0])))
+
+
+class _Guard(NamedTuple):
+    """What a guard tells OpenAPI: its security scheme, scopes and answers."""
+
+    scheme: str
+    scopes: List[str]
+    responses: Dict[Union[int, str], Dict[str, Any]]
+
+
+def _guards(dependant: Any) -> List[_Guard]:
+    """Every irontoken guard among a route's dependencies (nested ones too)."""
+    found = []
+    stack = [dependant]
+    while stack:
+        d = stack.pop()
+        guard = getattr(getattr(d, "call", None), _GUARD, None)
+        if isinstance(guard, _Guard):
+            found.append(guard)
+        stack.extend(getattr(d, "dependencies", ()))
+    return found
+
+
+def document_openapi(app: Any) -> None:
+    """Makes the app's OpenAPI document list, for every route guarded by
+    :func:`require_api_key` or :func:`require_jwt` (as a parameter, in
+    ``dependencies=``, or on a router), the answers the guard gives (see
+    :func:`guard_responses`); the required scopes are in each operation's
+    ``security``. Responses a route declares itself are kept. Called by
+    :func:`install_error_handlers`; routes added later are covered too (the
+    document is built on first use)."""
+    from fastapi.routing import APIRoute
+
+    if getattr(app, "_irontoken_openapi", False):
+        return
+    build = app.openapi
+
+    def openapi() -> Dict[str, Any]:
+        if app.openapi_schema is not None:
+            cached: Dict[str, Any] = app.openapi_schema
+            return cached
+        guarded = []
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                guards = _guards(route.dependant)
+                for guard in guards:
+                    for status, body in guard.responses.items():
+                        route.responses.setdefault(status, body)
+                if guards:
+                    guarded.append((route, guards))
+        schema: Dict[str, Any] = build()
+        # FastAPI lists scopes only for OAuth2 schemes; OpenAPI 3.1 allows
+        # them ("roles") for any scheme: the guard's required scopes.
+        for route, guards in guarded:
+            for method in route.methods or ():
+                operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
+                for requirement in (operation or {}).get("security", []):
+                    for guard in guards:
+                        if guard.scheme in requirement and guard.scopes:
+                            requirement[guard.scheme] = sorted(set(requirement[guard.scheme]) | set(guard.scopes))
+        return schema
+
+    app.openapi = openapi
+    app._irontoken_openapi = True
 
 
 def _scopes_of(claims: Mapping[str, Any]) -> List[str]:
@@ -275,10 +385,10 @@ def require_jwt(
         raise TypeError("verifier: a JwtVerifier or a PyJWKClient")
     algs = list(algorithms or ["RS256"])
     wanted = [str(s) for s in scopes]
-    scheme = HTTPBearer(auto_error=False, description="A JWT")
+    scheme = HTTPBearer(auto_error=False, description="A JWT", bearerFormat="JWT", scheme_name="irontokenJwt")
 
     async def dependency(
-        request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Security(scheme)
+        request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Security(scheme, scopes=wanted)
     ) -> Dict[str, Any]:
         if refuse_query_credentials and credential_in_query(request, "Authorization"):
             raise _query_refusal()
@@ -313,6 +423,7 @@ def require_jwt(
         request.state.irontoken = claims
         return claims
 
+    setattr(dependency, _GUARD, _Guard("irontokenJwt", wanted, guard_responses(scopes=wanted, limited=False, query=refuse_query_credentials)))
     return dependency
 
 
@@ -394,7 +505,9 @@ def install_error_handlers(app: Any) -> None:
     404 not found, 409 a state conflict (already revoked, rotated...), 429 a
     limit, 503 storage unavailable (with ``Retry-After``), 500 anything else
     — and an RFC 9457 problem body ``{"type", "title", "status", "code",
-    "detail"}``. Messages never carry a secret; a 5xx answer carries none."""
+    "detail"}``. Messages never carry a secret; a 5xx answer carries none.
+    Also documents the guards' answers in OpenAPI (:func:`document_openapi`)."""
+    document_openapi(app)
 
     async def handler(request: Request, exc: Exception) -> Any:
         code = str(getattr(exc, "code", "INTERNAL"))

@@ -7,7 +7,9 @@ and our ``IronTokenError``), so code using PyJWT switches by changing an
 import: ``from irontoken import jwt``.
 
 Keys may be ``str`` or ``bytes`` (or ``bytearray``/``memoryview``): what a key
-is comes from its content, never from its type. PEM (even after openssl's
+is comes from its content, never from its type. ``cryptography`` key objects
+(``RSAPublicKey``, ``EllipticCurvePublicKey``, ``Ed25519PublicKey`` and the
+private keys) are accepted as PyJWT accepts them. PEM (even after openssl's
 "Bag Attributes", with a BOM or CRLF), DER, JWK/JWKS JSON and OpenSSH public
 keys are asymmetric and are never used as an HMAC secret (that would be the
 RS/HS confusion attack): :class:`InvalidKeyError`, as in PyJWT.
@@ -21,13 +23,17 @@ purpose:
 
 - ``algorithms`` is required when verifying (missing: :class:`DecodeError`);
   ``none`` is never accepted or produced;
-- ``exp`` and ``sub`` are required unless ``options["require"]`` lists the
-  required claims explicitly;
+- ``exp`` is required (a token without one would never expire) unless
+  ``options={"require": [...]}`` lists the required claims without it, or
+  ``options={"require_exp": False}``; nothing else is required by default;
 - one key given directly with an allow-list mixing HMAC and public-key
   algorithms is refused (``InvalidAlgorithmError``);
 - HMAC secrets must be as long as the hash (HS256 32, HS384 48, HS512 64 bytes);
 - a ``kid`` not in the keyring is an error, never a fallback to another key;
 - a private JWK given for verification is used through its public part only.
+
+The full table of differences from PyJWT and from jose is in the docs
+(guides/jwt.md, "Differences from PyJWT and jose").
 
 For many tokens with the same key, build a :class:`JwtVerifier` once: its
 key and policy are parsed a single time.
@@ -104,8 +110,10 @@ __all__ = [
 InvalidKeyError = InvalidKeyMaterialError
 """PyJWT's name for bad key material (wrong kind, unparsable, or weak)."""
 
-Key = Union[str, bytes, bytearray, memoryview, "PyJWK", _native.Jwk]
-SigningKeyMaterial = Union[str, bytes, bytearray, memoryview]
+Key = Union[str, bytes, bytearray, memoryview, "PyJWK", _native.Jwk, Any]
+"""Key material (PEM, DER, JWK/JWKS, OpenSSH, HMAC secret), a PyJWK, or a ``cryptography`` key object."""
+SigningKeyMaterial = Union[str, bytes, bytearray, memoryview, Any]
+"""A private key in PEM or DER, an HMAC secret, or a ``cryptography`` private key object."""
 
 _MAX_LEEWAY = 10**9
 
@@ -114,11 +122,38 @@ def _invalid(message: str) -> InvalidArgumentError:
     return InvalidArgumentError(f"INVALID_ARGUMENT: {message}", "INVALID_ARGUMENT")
 
 
-def _key(key: Any) -> Any:
-    """The native form of a key: a PyJWK's parsed key, or the material as is."""
+def _key(key: Any, *, private: bool = False) -> Any:
+    """The native form of a key: a PyJWK's parsed key, a ``cryptography``
+    key object's DER (its public part when verifying: ``private=False``), or
+    the material as is."""
     if isinstance(key, PyJWK):
         return key.key
+    if type(key).__module__.startswith("cryptography."):
+        return _cryptography_der(key, private)
     return key
+
+
+def _cryptography_der(key: Any, private: bool) -> bytes:
+    """DER of a ``cryptography`` key object: PKCS#8 for a private key used
+    to sign, SubjectPublicKeyInfo otherwise (a private key given to a
+    verifier verifies through its public part, as PyJWT's does)."""
+    from cryptography.hazmat.primitives import serialization as ser
+
+    if hasattr(key, "private_bytes") and private:
+        der: bytes = key.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+        return der
+    if hasattr(key, "private_bytes"):
+        key = key.public_key()
+    if hasattr(key, "public_bytes"):
+        try:
+            spki: bytes = key.public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo)
+            return spki
+        except (ValueError, TypeError):
+            pass
+    raise InvalidKeyMaterialError(
+        f"INVALID_KEY_MATERIAL: {type(key).__name__} is not a key irontoken uses (RSA, EC, Ed25519)",
+        "INVALID_KEY_MATERIAL",
+    )
 
 
 def _algorithms(algorithms: Optional[Union[str, Iterable[str]]]) -> List[str]:
@@ -175,6 +210,12 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise _invalid(f"options[{what!r}] must be True or False")
+    return value
+
+
 def _seq(value: Any, what: str) -> List[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise _invalid(f"{what} must be a list of str")
@@ -185,7 +226,7 @@ def _policy(
     algorithms: Optional[Union[str, Iterable[str]]],
     options: Optional[Mapping[str, Any]],
     audience: Optional[Union[str, Iterable[str]]],
-    issuer: Optional[str],
+    issuer: Optional[Union[str, Iterable[str]]],
     subject: Optional[str],
     leeway: Union[int, float, datetime.timedelta],
     max_token_bytes: Optional[int] = None,
@@ -201,7 +242,8 @@ def _policy(
         )
     policy: Dict[str, Any] = {"algorithms": names, "leeway": _leeway(leeway)}
     if issuer is not None:
-        policy["issuer"] = _text(issuer, "issuer")
+        # PyJWT takes one issuer or a container of them (any of).
+        policy["issuer"] = _text(issuer, "issuer") if isinstance(issuer, str) else [_text(i, "issuer") for i in _seq(issuer, "issuer")]
     if audience is not None:
         policy["audience"] = [_text(a, "audience") for a in ([audience] if isinstance(audience, str) else _seq(audience, "audience"))]
     if subject is not None:
@@ -211,17 +253,16 @@ def _policy(
         policy["required"] = required
         policy["require_exp"] = "exp" in required
         policy["require_sub"] = "sub" in required
-    for flag in ("verify_exp", "verify_nbf", "verify_iat"):
+    for flag in ("verify_exp", "verify_nbf", "verify_iat", "verify_aud", "verify_iss", "verify_sub", "strict_aud"):
         if flag in opts:
-            policy[flag] = bool(opts.pop(flag))
+            policy[flag] = _flag(opts.pop(flag), flag)
     for flag in ("require_exp", "require_sub"):
         if flag in opts:
-            policy[flag] = bool(opts.pop(flag))
-    for flag in ("verify_aud", "verify_iss", "verify_sub", "verify_jti"):
-        # PyJWT's switches for checks that irontoken makes when asked
-        # (audience=, issuer=, subject=): accepted when left on.
-        if opts.get(flag) is True:
-            opts.pop(flag)
+            policy[flag] = _flag(opts.pop(flag), flag)
+    if "verify_jti" in opts:
+        # PyJWT's switch for the check that a jti is a string: irontoken
+        # always makes it (a jti of another type is a malformed token).
+        _flag(opts.pop("verify_jti"), "verify_jti")
     if max_token_bytes is not None:
         if isinstance(max_token_bytes, bool) or not isinstance(max_token_bytes, int) or not 0 < max_token_bytes < 2**31:
             raise _invalid("max_token_bytes must be a positive int")
@@ -241,7 +282,7 @@ class JwtVerifier:
         *,
         options: Optional[Mapping[str, Any]] = None,
         audience: Optional[Union[str, Iterable[str]]] = None,
-        issuer: Optional[str] = None,
+        issuer: Optional[Union[str, Iterable[str]]] = None,
         subject: Optional[str] = None,
         leeway: Union[int, float, datetime.timedelta] = 0,
         max_token_bytes: Optional[int] = None,
@@ -286,7 +327,7 @@ class JwtSigner:
     and algorithm, parsed once."""
 
     def __init__(self, key: SigningKeyMaterial, algorithm: str = "HS256", *, kid: Optional[str] = None) -> None:
-        self._native = _native.JwtSigner(key, algorithm, kid)
+        self._native = _native.JwtSigner(_key(key, private=True), algorithm, kid)
 
     def sign(self, payload: Mapping[str, Any], headers: Optional[Mapping[str, Any]] = None) -> str:
         """Signs ``payload`` into a compact JWT (``headers``: extra header parameters)."""
@@ -319,7 +360,7 @@ def decode_complete(
     algorithms: Optional[Union[str, Iterable[str]]] = None,
     options: Optional[Mapping[str, Any]] = None,
     audience: Optional[Union[str, Iterable[str]]] = None,
-    issuer: Optional[str] = None,
+    issuer: Optional[Union[str, Iterable[str]]] = None,
     subject: Optional[str] = None,
     leeway: Union[int, float, datetime.timedelta] = 0,
     *,
@@ -345,7 +386,7 @@ def decode(
     algorithms: Optional[Union[str, Iterable[str]]] = None,
     options: Optional[Mapping[str, Any]] = None,
     audience: Optional[Union[str, Iterable[str]]] = None,
-    issuer: Optional[str] = None,
+    issuer: Optional[Union[str, Iterable[str]]] = None,
     subject: Optional[str] = None,
     leeway: Union[int, float, datetime.timedelta] = 0,
     *,
@@ -391,7 +432,7 @@ def encode(
         extra.pop("typ")
     return _native.jwt_encode(
         _claims_json(payload, json_encoder),
-        key,
+        _key(key, private=True),
         algorithm,
         json.dumps(extra) if extra else None,
         kid,
@@ -589,7 +630,7 @@ class PyJWKClient:
         algorithms: Union[str, Iterable[str]],
         options: Optional[Mapping[str, Any]] = None,
         audience: Optional[Union[str, Iterable[str]]] = None,
-        issuer: Optional[str] = None,
+        issuer: Optional[Union[str, Iterable[str]]] = None,
         subject: Optional[str] = None,
         leeway: Union[int, float, datetime.timedelta] = 0,
         *,

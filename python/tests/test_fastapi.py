@@ -354,3 +354,57 @@ def test_records_and_created_keys_are_route_answers() -> None:
 
     assert Out(record=record).model_dump(mode="json")["record"]["owner"] == "alice"
     tm.close()
+
+
+def test_openapi_lists_the_guards_answers_and_scopes() -> None:
+    """The OpenAPI document of a guarded route lists the answers the guard
+    gives (401, 403 with scopes, 429 with limits, 400, 503) and the scopes it
+    requires; a route's own responses stay; unguarded routes are untouched."""
+    from fastapi import APIRouter
+    from fastapi.testclient import TestClient
+
+    from irontoken.fastapi import guard_responses, install_error_handlers
+
+    tm = TokenManager(":memory:")
+    app = FastAPI()
+    install_error_handlers(app)
+    verifier = JwtVerifier(SECRET, ["HS256"], audience="api")
+
+    @app.get("/items")
+    async def items(key: KeyRecord = Depends(require_api_key(tm, scopes=["read", "write"]))) -> Dict[str, Any]:
+        return {}
+
+    @app.get("/free", dependencies=[Depends(require_api_key(tm, rate_limit=False))], responses={401: {"description": "ours"}})
+    async def free() -> Dict[str, Any]:
+        return {}
+
+    router = APIRouter(dependencies=[Depends(require_jwt(verifier, scopes=["profile"]))])
+
+    @router.get("/me")
+    async def me() -> Dict[str, Any]:
+        return {}
+
+    app.include_router(router)  # after install_error_handlers: still covered
+
+    @app.get("/health")
+    async def health() -> Dict[str, Any]:
+        return {}
+
+    doc = TestClient(app).get("/openapi.json").json()
+    ops = {path: doc["paths"][path]["get"] for path in ("/items", "/free", "/me", "/health")}
+    assert set(ops["/items"]["responses"]) == {"200", "400", "401", "403", "429", "503"}
+    assert "read write" in ops["/items"]["responses"]["403"]["description"]
+    assert "Retry-After" in ops["/items"]["responses"]["429"]["headers"]
+    assert ops["/items"]["security"] == [{"irontokenApiKey": ["read", "write"]}]
+    assert set(ops["/free"]["responses"]) == {"200", "400", "401", "503"}  # no scopes, no limits
+    assert ops["/free"]["responses"]["401"]["description"] == "ours"  # the route's own stays
+    assert set(ops["/me"]["responses"]) == {"200", "400", "401", "403", "503"}
+    assert ops["/me"]["security"] == [{"irontokenJwt": ["profile"]}]
+    assert doc["components"]["securitySchemes"]["irontokenApiKey"] == {
+        "type": "apiKey", "description": "An irontoken API key", "in": "header", "name": "X-API-Key",
+    }
+    assert doc["components"]["securitySchemes"]["irontokenJwt"]["scheme"] == "bearer"
+    assert set(ops["/health"]["responses"]) == {"200"} and "security" not in ops["/health"]
+    # The same answers, by hand, for a router.
+    assert set(guard_responses(scopes=["a"])) == {400, 401, 403, 429, 503}
+    tm.close()

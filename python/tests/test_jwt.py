@@ -45,11 +45,11 @@ def cases(name: str):
 def test_shared_vectors(case):
     policy = dict(case["policy"])
     options: Dict[str, Any] = {}
-    for flag in ("require_exp", "require_sub"):
+    for flag in ("require_exp", "require_sub", "verify_aud", "verify_iss", "verify_sub", "strict_aud"):
         if flag in policy:
             options[flag] = policy.pop(flag)
     if "required" in policy:
-        options["require"] = ["exp", "sub"] + policy.pop("required")
+        options["require"] = ["exp"] + policy.pop("required")
     kwargs = {
         "algorithms": policy.pop("algorithms"),
         "options": options,
@@ -111,9 +111,107 @@ def test_safety_rails():
     with pytest.raises(IronTokenError) as weak:
         jwt.encode({"sub": "u"}, "short")
     assert weak.value.code == "INVALID_KEY_MATERIAL"
-    # Explicit require list replaces the exp+sub default, as PyJWT's option does.
+    # An explicit require list replaces the exp default, as PyJWT's option does.
     bare = jwt.encode({"iss": "x"}, SECRET)
     assert jwt.decode(bare, SECRET, algorithms=["HS256"], options={"require": []}) == {"iss": "x"}
+
+
+def test_pyjwt_defaults_and_options_are_accepted():
+    """The calls PyJWT accepts work unchanged: nothing but exp required,
+    every verify_* switch, strict_aud, several issuers."""
+    no_sub = jwt.encode({"exp": NOW + 60, "aud": "other", "iss": "b"}, SECRET)
+    both = {"algorithms": ["HS256"], "now": NOW}
+    # sub is not required (PyJWT requires nothing; irontoken keeps exp).
+    assert jwt.decode(no_sub, SECRET, audience="other", issuer="b", **both)["iss"] == "b"
+    assert pyjwt.decode(no_sub, SECRET, algorithms=["HS256"], audience="other", issuer="b")["iss"] == "b"
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        jwt.decode(no_sub, SECRET, audience="other", options={"require": ["exp", "sub"]}, **both)
+    # verify_aud False: aud not looked at, whatever audience= says (PyJWT's).
+    options = {"verify_aud": False}
+    assert jwt.decode(no_sub, SECRET, audience="api", options=options, **both)["aud"] == "other"
+    assert jwt.decode(no_sub, SECRET, options=options, **both)["aud"] == "other"
+    assert pyjwt.decode(no_sub, SECRET, algorithms=["HS256"], audience="api", options=options)["aud"] == "other"
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(no_sub, SECRET, audience="api", **both)
+    # ...and nothing else is switched off with it.
+    expired = jwt.encode({"exp": NOW - 1, "aud": "x"}, SECRET)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        jwt.decode(expired, SECRET, options=options, **both)
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(no_sub, "another-secret-of-32-bytes-at-least", options=options, **both)
+    # verify_iss False, issuer as a list (any of), verify_sub False, verify_jti.
+    assert jwt.decode(no_sub, SECRET, audience="other", issuer="a", options={"verify_iss": False}, **both)
+    assert jwt.decode(no_sub, SECRET, audience="other", issuer=["a", "b"], **both)["iss"] == "b"
+    with pytest.raises(jwt.InvalidIssuerError):
+        jwt.decode(no_sub, SECRET, audience="other", issuer=["a", "c"], **both)
+    token = jwt.encode({"sub": "u", "exp": NOW + 60, "jti": "j"}, SECRET)
+    opts = {"verify_sub": False, "verify_jti": True, "verify_iat": True, "verify_nbf": True, "verify_exp": True}
+    assert jwt.decode(token, SECRET, subject="v", options=opts, **both)["sub"] == "u"
+    with pytest.raises(jwt.InvalidSubjectError):
+        jwt.decode(token, SECRET, subject="v", **both)
+    # strict_aud: aud must be the one audience, as a string.
+    listed = jwt.encode({"exp": NOW + 60, "aud": ["api"]}, SECRET)
+    assert jwt.decode(listed, SECRET, audience="api", **both)["aud"] == ["api"]
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(listed, SECRET, audience="api", options={"strict_aud": True}, **both)
+    with pytest.raises(jwt.InvalidAudienceError):
+        pyjwt.decode(listed, SECRET, algorithms=["HS256"], audience="api", options={"strict_aud": True})
+    # exp stays required, and the documented ways to turn that off work.
+    bare = jwt.encode({"sub": "u"}, SECRET)
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        jwt.decode(bare, SECRET, **both)
+    assert jwt.decode(bare, SECRET, options={"require_exp": False}, **both) == {"sub": "u"}
+    assert jwt.decode(bare, SECRET, options={"require": []}, **both) == {"sub": "u"}
+    # A switch that is not a bool, or an option PyJWT does not have: refused.
+    for bad in ({"verify_aud": "no"}, {"verify_everything": False}):
+        with pytest.raises(IronTokenError) as e:
+            jwt.decode(bare, SECRET, options=bad, **both)
+        assert e.value.code == "INVALID_ARGUMENT"
+
+
+def test_cryptography_key_objects_sign_and_verify():
+    """cryptography's key objects are keys, as in PyJWT: public keys verify,
+    private keys sign (and verify through their public part); the same
+    objects work in PyJWT and here, both ways."""
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
+
+    claims = {"sub": "user", "exp": NOW + 600}
+    pairs = [
+        ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("PS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("ES256", ec.generate_private_key(ec.SECP256R1())),
+        ("ES384", ec.generate_private_key(ec.SECP384R1())),
+        ("EdDSA", ed25519.Ed25519PrivateKey.generate()),
+    ]
+    for alg, private in pairs:
+        public = private.public_key()
+        ours = jwt.encode(claims, private, alg)
+        assert jwt.decode(ours, public, algorithms=[alg], now=NOW) == claims, alg
+        assert jwt.decode(ours, private, algorithms=[alg], now=NOW) == claims, alg  # its public part
+        assert pyjwt.decode(ours, public, algorithms=[alg]) == claims, alg
+        theirs = pyjwt.encode(claims, private, algorithm=alg)
+        assert jwt.JwtVerifier(public, [alg]).decode(theirs, now=NOW) == claims, alg
+        assert jwt.JwtSigner(private, alg).sign(claims).count(".") == 2
+    # The RS/HS confusion stays closed with objects: an HS256 token MACed
+    # with the public key's PEM never verifies against that key.
+    import hashlib
+    import hmac
+
+    rsa_public = pairs[0][1].public_key()
+    pem = rsa_public.public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo)
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(claims).encode())
+    forged = signing_input + "." + b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())
+    with pytest.raises(IronTokenError) as e:
+        jwt.decode(forged, rsa_public, algorithms=["HS256"], now=NOW)
+    assert e.value.code in ("INVALID_KEY_MATERIAL", "JWT_ALG_NOT_ALLOWED")
+    # A weak RSA key object is as weak as its PEM; a key of a kind JWS has no use for is refused.
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    for key in (weak, weak.public_key(), x25519.X25519PrivateKey.generate()):
+        with pytest.raises(IronTokenError) as e:
+            jwt.encode(claims, key, "RS256")
+        assert e.value.code == "INVALID_KEY_MATERIAL", key
 
 
 def test_verifier_reuses_key_and_policy():

@@ -195,8 +195,9 @@ fn new_verifier(
 /// Parses `key` (a JWKS or JWK JSON text, a PEM public key or certificate
 /// (anywhere in the text), an OpenSSH public key line, or an HMAC secret as
 /// text; judged by content, see `itk_jwt_verifier_new_key`) and `policy_json` (`algorithms` required; optional
-/// `leeway`, `issuer`, `audience` (array), `subject`, `required` (array),
-/// `require_exp`, `require_sub`, `verify_exp`, `verify_nbf`, `verify_iat`,
+/// `leeway`, `issuer` (string or array), `audience` (array), `subject`, `required` (array),
+/// `require_exp` [true], `require_sub` [false], `verify_exp`, `verify_nbf`, `verify_iat`,
+/// `verify_aud`, `verify_iss`, `verify_sub` [true], `strict_aud` [false],
 /// `max_token_bytes`) into a verifier written to `*out`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_jwt_verifier_new(

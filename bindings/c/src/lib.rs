@@ -565,6 +565,27 @@ pub unsafe extern "C" fn itk_manager_open(
     })
 }
 
+/// Opens the database the environment variable `IRONTOKEN_DB` names (a
+/// SQLite path or a postgresql:// URL), as `itk_manager_open` with
+/// `options_json` (NULL or a JSON object); `IRONTOKEN_RATE_LIMIT_STORE` and
+/// `IRONTOKEN_STORAGE_TIMEOUT_MS` fill `rate_limit_store` and
+/// `storage_timeout_ms` when the options leave them out.
+/// `ITK_STATUS_INVALID_ARGUMENT` when `IRONTOKEN_DB` is not set.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_manager_open_env(
+    options_json: *const c_char,
+    out: *mut *mut itk_manager,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: a C string per the contract.
+        let settings: OpenSettings = unsafe { json_arg(options_json, "options_json") }?;
+        crate::out(out, "out")?;
+        let (db, settings) = settings.with_env()?;
+        let tm = TokenManager::open_with(&db, settings.into_options()?)?;
+        give(out, itk_manager { tm })
+    })
+}
+
 /// Flushes buffered counters, stops the background writer and frees the
 /// manager. NULL is ignored. No other thread may use it during or after.
 #[unsafe(no_mangle)]

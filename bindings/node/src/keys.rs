@@ -95,6 +95,7 @@ impl TokenManager {
             None => KeyFilter::default(),
             Some(o) => KeyFilter {
                 owner: o.owner,
+                prefix: o.prefix,
                 status: o
                     .status
                     .as_deref()

@@ -308,6 +308,8 @@ fn rotate_due_of(o: Option<RotateDueOptions>) -> Result<(i64, Option<String>), C
 pub struct ListKeysOptions {
     pub owner: Option<String>,
     pub status: Option<String>,
+    /// Only keys whose display prefix starts with this.
+    pub prefix: Option<String>,
     pub limit: Option<f64>,
     pub cursor: Option<String>,
 }
@@ -950,6 +952,38 @@ pub fn is_well_formed(key: KeyArg) -> bool {
 #[napi(catch_unwind)]
 pub fn is_credential_param(name: String, value: String, header: String) -> bool {
     irontoken::keys::is_credential_param(&name, &value, &header)
+}
+
+/// Where `TokenManager.fromEnv` opens: the database `IRONTOKEN_DB` names
+/// and the two settings the environment may give, each kept when the caller
+/// gives it (core's rule, `OpenSettings::with_env`).
+#[napi(object)]
+pub struct EnvSettings {
+    /// The database path or URL.
+    pub db: String,
+    /// `store`, `local` or a `redis://` URL.
+    pub rate_limit_store: Option<String>,
+    /// PostgreSQL call bound in milliseconds.
+    pub storage_timeout_ms: Option<f64>,
+}
+
+/// The database and settings from the environment (see [`EnvSettings`]).
+#[napi(catch_unwind)]
+pub fn env_settings(
+    rate_limit_store: Option<String>,
+    storage_timeout_ms: Option<f64>,
+) -> Result<EnvSettings, Code> {
+    let given = irontoken::OpenSettings {
+        rate_limit_store,
+        storage_timeout_ms: uint(storage_timeout_ms, "storageTimeoutMs")?,
+        ..Default::default()
+    };
+    let (db, s) = given.with_env().map_err(err)?;
+    Ok(EnvSettings {
+        db,
+        rate_limit_store: s.rate_limit_store,
+        storage_timeout_ms: s.storage_timeout_ms.map(|ms| ms as f64),
+    })
 }
 
 /// The library version.

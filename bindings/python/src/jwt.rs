@@ -114,7 +114,7 @@ impl TokenManager {
         let policy = irontoken::jwt::PolicySettings {
             algorithms,
             leeway: Some(leeway),
-            issuer,
+            issuer: issuer.map(Into::into),
             audience,
             subject,
             required,

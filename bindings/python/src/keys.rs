@@ -159,12 +159,14 @@ impl TokenManager {
     }
 
     /// One page of keys, oldest first.
-    #[pyo3(signature = (*, owner=None, status=None, limit=None, cursor=None))]
+    #[pyo3(signature = (*, owner=None, status=None, prefix=None, limit=None, cursor=None))]
+    #[allow(clippy::too_many_arguments)]
     fn list_keys(
         &self,
         py: Python<'_>,
         owner: Option<String>,
         status: Option<&str>,
+        prefix: Option<String>,
         #[pyo3(from_py_with = opt_int::<u32>)] limit: Option<u32>,
         cursor: Option<String>,
     ) -> PyResult<PageResult> {
@@ -176,6 +178,7 @@ impl TokenManager {
         let f = KeyFilter {
             owner,
             status,
+            prefix,
             limit,
             cursor,
         };

@@ -9,7 +9,7 @@ use irontoken::{
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyType};
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
 
@@ -714,6 +714,45 @@ impl TokenManager {
         Ok(TokenManager {
             inner: Mutex::new(Some(Arc::new(core))),
         })
+    }
+
+    /// Opens the database `IRONTOKEN_DB` names (a SQLite path or a
+    /// postgresql:// URL); `IRONTOKEN_RATE_LIMIT_STORE` and
+    /// `IRONTOKEN_STORAGE_TIMEOUT_MS` fill `rate_limit_store` and
+    /// `storage_timeout_ms` when not given. `InvalidArgumentError` when
+    /// `IRONTOKEN_DB` is not set.
+    #[classmethod]
+    #[pyo3(signature = (**options))]
+    fn from_env<'py>(
+        cls: &Bound<'py, PyType>,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        let kw = match options {
+            Some(o) => o.copy()?,
+            None => PyDict::new(py),
+        };
+        let given = |name: &str| -> PyResult<Option<Bound<'py, PyAny>>> {
+            Ok(kw.get_item(name)?.filter(|v| !v.is_none()))
+        };
+        let settings = irontoken::OpenSettings {
+            rate_limit_store: given("rate_limit_store")?
+                .map(|v| v.extract::<String>())
+                .transpose()?,
+            storage_timeout_ms: given("storage_timeout_ms")?
+                .map(|v| opt_int::<u64>(&v))
+                .transpose()?
+                .flatten(),
+            ..Default::default()
+        };
+        let (db, env) = settings.with_env().map_err(|e| to_py(py, e))?;
+        if let Some(v) = env.rate_limit_store {
+            kw.set_item("rate_limit_store", v)?;
+        }
+        if let Some(v) = env.storage_timeout_ms {
+            kw.set_item("storage_timeout_ms", v)?;
+        }
+        cls.call((db,), Some(&kw))
     }
 
     /// Takes up to `max` pending signals (dicts), oldest first.

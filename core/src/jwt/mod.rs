@@ -33,8 +33,8 @@ pub use material::{Material, classify};
 pub use remote::{RemoteJwks, RemoteJwksOptions, RemoteJwksSettings};
 pub use sign::{SigningKey, encode};
 pub use verify::{
-    DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, Policy, PolicySettings, Unverified, decode,
-    decode_unverified, verify_jws,
+    DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, OneOrMany, Policy, PolicySettings, Unverified,
+    decode, decode_unverified, verify_jws,
 };
 
 use crate::clock::{Clock, SystemClock};

@@ -17,8 +17,8 @@ pub struct Policy {
     pub algorithms: Vec<Alg>,
     /// Seconds of clock skew tolerated for `exp`, `nbf` and `iat`.
     pub leeway: i64,
-    /// Expected `iss` (exact match); `None` does not check it.
-    pub issuer: Option<String>,
+    /// Accepted `iss` values (exact match, any of); empty does not check it.
+    pub issuer: Vec<String>,
     /// Accepted audiences: the token's `aud` (string or list) must contain
     /// one. Empty: a token carrying `aud` is refused (as PyJWT does).
     pub audience: Vec<String>,
@@ -28,7 +28,7 @@ pub struct Policy {
     pub required: Vec<String>,
     /// `exp` must be present (default true).
     pub require_exp: bool,
-    /// `sub` must be present (default true).
+    /// `sub` must be present (default false, as in PyJWT and jose).
     pub require_sub: bool,
     /// Check `exp` (default true).
     pub verify_exp: bool,
@@ -36,6 +36,16 @@ pub struct Policy {
     pub verify_nbf: bool,
     /// Check that `iat` is not in the future (default true).
     pub verify_iat: bool,
+    /// Check `aud` against [`Policy::audience`] (default true; off, `aud`
+    /// is not looked at: PyJWT's `verify_aud: False`).
+    pub verify_aud: bool,
+    /// Check `iss` against [`Policy::issuer`] (default true).
+    pub verify_iss: bool,
+    /// Check `sub` against [`Policy::subject`] (default true).
+    pub verify_sub: bool,
+    /// `aud` must be a single string equal to the one accepted audience
+    /// (PyJWT's `strict_aud`; default false).
+    pub strict_aud: bool,
     /// Tokens longer than this are refused before decoding (default 8 KiB).
     pub max_token_bytes: usize,
 }
@@ -46,15 +56,19 @@ impl Policy {
         Policy {
             algorithms: algorithms.to_vec(),
             leeway: 0,
-            issuer: None,
+            issuer: Vec::new(),
             audience: Vec::new(),
             subject: None,
             required: Vec::new(),
             require_exp: true,
-            require_sub: true,
+            require_sub: false,
             verify_exp: true,
             verify_nbf: true,
             verify_iat: true,
+            verify_aud: true,
+            verify_iss: true,
+            verify_sub: true,
+            strict_aud: false,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
     }
@@ -69,8 +83,8 @@ pub struct PolicySettings {
     pub algorithms: Vec<String>,
     /// Leeway in seconds.
     pub leeway: Option<i64>,
-    /// Expected issuer.
-    pub issuer: Option<String>,
+    /// Accepted issuer: one, or a list (any of).
+    pub issuer: Option<OneOrMany>,
     /// Accepted audiences.
     pub audience: Option<Vec<String>>,
     /// Expected subject.
@@ -87,6 +101,14 @@ pub struct PolicySettings {
     pub verify_nbf: Option<bool>,
     /// Whether to check `iat`.
     pub verify_iat: Option<bool>,
+    /// Whether to check `aud`.
+    pub verify_aud: Option<bool>,
+    /// Whether to check `iss`.
+    pub verify_iss: Option<bool>,
+    /// Whether to check `sub`.
+    pub verify_sub: Option<bool>,
+    /// Whether `aud` must be exactly the one accepted audience.
+    pub strict_aud: Option<bool>,
     /// Size bound in bytes.
     pub max_token_bytes: Option<usize>,
 }
@@ -121,7 +143,14 @@ impl PolicySettings {
             }
             p.leeway = l;
         }
-        p.issuer = self.issuer;
+        p.issuer = match self.issuer {
+            None => Vec::new(),
+            Some(OneOrMany::One(s)) => vec![s],
+            Some(OneOrMany::Many(list)) if list.is_empty() => {
+                return Err(Error::invalid("issuer: an empty list accepts no token"));
+            }
+            Some(OneOrMany::Many(list)) => list,
+        };
         p.audience = self.audience.unwrap_or_default();
         p.subject = self.subject;
         p.required = self.required.unwrap_or_default();
@@ -130,6 +159,15 @@ impl PolicySettings {
         p.verify_exp = self.verify_exp.unwrap_or(p.verify_exp);
         p.verify_nbf = self.verify_nbf.unwrap_or(p.verify_nbf);
         p.verify_iat = self.verify_iat.unwrap_or(p.verify_iat);
+        p.verify_aud = self.verify_aud.unwrap_or(p.verify_aud);
+        p.verify_iss = self.verify_iss.unwrap_or(p.verify_iss);
+        p.verify_sub = self.verify_sub.unwrap_or(p.verify_sub);
+        p.strict_aud = self.strict_aud.unwrap_or(p.strict_aud);
+        if p.strict_aud && p.audience.len() != 1 {
+            return Err(Error::invalid(
+                "strict_aud needs exactly one accepted audience",
+            ));
+        }
         if let Some(n) = self.max_token_bytes {
             if n == 0 {
                 return Err(Error::invalid("max_token_bytes must be positive"));
@@ -137,6 +175,22 @@ impl PolicySettings {
             p.max_token_bytes = n;
         }
         Ok(p)
+    }
+}
+
+/// A string or a list of strings (an issuer or several, in settings).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Any of these.
+    Many(Vec<String>),
+}
+
+impl From<String> for OneOrMany {
+    fn from(s: String) -> Self {
+        OneOrMany::One(s)
     }
 }
 
@@ -341,7 +395,15 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
     let sub = string(claims, "sub")?;
     string(claims, "jti")?;
     let aud: Option<Vec<&str>> = match claims.get("aud") {
+        _ if !policy.verify_aud => None,
         None => None,
+        Some(Value::String(s)) if policy.strict_aud => Some(vec![s.as_str()]),
+        Some(_) if policy.strict_aud => {
+            return Err(err(
+                ErrorKind::JwtInvalidAudience,
+                "claim aud must be a single string (strict_aud)",
+            ));
+        }
         Some(Value::String(s)) => Some(vec![s.as_str()]),
         Some(Value::Array(items)) => Some(
             items
@@ -399,16 +461,17 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
             "token was issued in the future (iat)",
         ));
     }
-    if let Some(want) = &policy.issuer {
+    if policy.verify_iss && !policy.issuer.is_empty() {
         match iss {
             None => return Err(missing("iss")),
-            Some(i) if i != want => {
+            Some(i) if !policy.issuer.iter().any(|w| w == i) => {
                 return Err(err(ErrorKind::JwtInvalidIssuer, "issuer does not match"));
             }
             Some(_) => {}
         }
     }
     match (&aud, policy.audience.is_empty()) {
+        _ if !policy.verify_aud => {}
         (None, true) => {}
         (None, false) => return Err(missing("aud")),
         (Some(_), true) => {
@@ -426,7 +489,7 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
             }
         }
     }
-    if let Some(want) = &policy.subject
+    if let Some(want) = policy.subject.as_ref().filter(|_| policy.verify_sub)
         && sub != Some(want.as_str())
     {
         return Err(err(ErrorKind::JwtInvalidSubject, "subject does not match"));

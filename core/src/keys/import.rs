@@ -182,6 +182,21 @@ impl TokenManager {
     /// is invalid or already here (its index is in the message). At most
     /// [`MAX_BULK_KEYS`] per call.
     pub fn import_keys(&self, reqs: &[ImportKey]) -> Result<Vec<KeyRecord>> {
+        self.import_keys_reporting(reqs, &|i| format!("key {i}"), &mut |_| {})
+    }
+
+    /// [`import_keys`](Self::import_keys) for tools: `label(i)` names entry
+    /// `i` in an error's message (a file's line number, say), and
+    /// `progress(n)` is called as entries are checked and written (`n` of
+    /// `2 × reqs.len()`: every entry is checked, then written).
+    pub fn import_keys_reporting(
+        &self,
+        reqs: &[ImportKey],
+        label: &dyn Fn(usize) -> String,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<KeyRecord>> {
+        /// Entries between two progress calls.
+        const STEP: usize = 1024;
         if reqs.len() > MAX_BULK_KEYS {
             return Err(Error::invalid(format!(
                 "at most {MAX_BULK_KEYS} keys per call (got {})",
@@ -191,7 +206,7 @@ impl TokenManager {
         let now = self.inner().now();
         let indexed = |i: usize, e: Error| {
             let msg = if reqs.len() > 1 {
-                format!("key {i}: {}", e.message())
+                format!("{}: {}", label(i), e.message())
             } else {
                 e.message().to_string()
             };
@@ -200,7 +215,12 @@ impl TokenManager {
         let prepared = reqs
             .iter()
             .enumerate()
-            .map(|(i, r)| prepare(r, now).map_err(|e| indexed(i, e)))
+            .map(|(i, r)| {
+                if i % STEP == 0 {
+                    progress(i);
+                }
+                prepare(r, now).map_err(|e| indexed(i, e))
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut seen = std::collections::HashSet::new();
         let mut old_ids = std::collections::HashSet::new();
@@ -230,6 +250,9 @@ impl TokenManager {
             }
             let mut out = Vec::with_capacity(prepared.len());
             for (i, (p, req)) in prepared.iter().zip(reqs).enumerate() {
+                if i % STEP == 0 {
+                    progress(reqs.len() + i);
+                }
                 let mut exists = false;
                 tx.keys().with_state_by_hash(&p.hash, &mut |st| {
                     exists = st.is_some();
@@ -284,6 +307,7 @@ impl TokenManager {
             }
             Ok(out)
         })?;
+        progress(2 * reqs.len());
         if any_legacy {
             self.inner().legacy.present.store(true, Ordering::Relaxed);
         }

@@ -756,7 +756,13 @@ impl TokenManager {
 
     /// One page of key records, oldest first, filtered by owner and status.
     pub fn list_keys(&self, filter: &KeyFilter) -> Result<Page<KeyRecord>> {
-        check_filters(&[("owner", filter.owner.as_deref())])?;
+        check_filters(&[
+            ("owner", filter.owner.as_deref()),
+            ("prefix", filter.prefix.as_deref()),
+        ])?;
+        if let Some(p) = &filter.prefix {
+            check_len("prefix", p, 1, 64)?;
+        }
         let limit = page_limit(filter.limit)?;
         let after = parse_cursor(&filter.cursor, 0)?;
         let now = self.inner().now();

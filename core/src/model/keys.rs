@@ -283,6 +283,9 @@ pub struct KeyFilter {
     pub owner: Option<String>,
     /// Only keys in this state (at the time of the call).
     pub status: Option<KeyStatus>,
+    /// Only keys whose display prefix (the `itk_AbC1` a listing or a log
+    /// line shows) starts with this (1–64 characters).
+    pub prefix: Option<String>,
     /// Page size, 1–1000 (default 100).
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.

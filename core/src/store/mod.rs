@@ -321,6 +321,11 @@ pub(crate) trait KeyStore {
     fn delete(&self, id: &str, now: i64) -> Result<()>;
     /// Whether a deleted key with this hash left a tombstone.
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool>;
+    /// Keys per owner at `now`: (owner, [active, disabled, revoked, expired]),
+    /// the owners with the most keys first, at most `limit` owners.
+    fn counts_by_owner(&self, now: i64, limit: u32) -> Result<Vec<(String, [u64; 4])>>;
+    /// Keys at `now` in each state: [active, disabled, revoked, expired].
+    fn counts(&self, now: i64) -> Result<[u64; 4]>;
     /// Removes the tombstone of `hash` and the old-record ids claimed for
     /// it; whether there was one.
     fn lift_tombstone(&self, hash: &[u8; 32]) -> Result<bool>;
@@ -358,6 +363,9 @@ pub(crate) trait QuotaStore {
     /// The quotas of the subjects, each subject's in creation order. In a
     /// write transaction the rows stay locked until it ends.
     fn for_subjects(&self, subjects: &[(QuotaScope, &str)]) -> Result<Vec<QuotaRow>>;
+    /// Up to `limit` quotas with a limit, the most spent (as stored, before
+    /// any window rolls) first.
+    fn most_spent(&self, limit: u32) -> Result<Vec<QuotaRow>>;
     /// One quota; locked until the end of a write transaction.
     fn find(
         &self,

@@ -80,7 +80,7 @@ fn next_window(period: QuotaPeriod, start: i64) -> Option<i64> {
 
 impl QuotaRow {
     /// Starts a new window (or refills a balance) if `now` is past the current one.
-    fn roll(&mut self, now: i64) {
+    pub(crate) fn roll(&mut self, now: i64) {
         match (self.period, self.refill) {
             (QuotaPeriod::None, None) => {}
             (QuotaPeriod::None, Some((amount, every))) => {
@@ -111,7 +111,7 @@ impl QuotaRow {
         self.limit.saturating_sub(self.used + self.reserved)
     }
 
-    fn view(&self) -> Quota {
+    pub(crate) fn view(&self) -> Quota {
         let reset_at = match (self.period, self.refill) {
             (QuotaPeriod::None, Some((_, every))) => next_window(every, self.window_start),
             (p, _) => next_window(p, self.window_start),

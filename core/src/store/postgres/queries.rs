@@ -271,6 +271,13 @@ impl KeyStore for Pg<'_> {
         if let Some(owner) = &filter.owner {
             q.push(" AND k.owner = $", owner.clone());
         }
+        if let Some(prefix) = &filter.prefix {
+            q.push(
+                " AND substr(k.display_prefix, 1, $",
+                prefix.chars().count() as i32,
+            )
+            .push(") = $", prefix.clone());
+        }
         if let Some(status) = filter.status {
             let live = " AND (k.expires_at IS NULL OR k.expires_at > $)";
             match status {
@@ -363,6 +370,39 @@ impl KeyStore for Pg<'_> {
              SELECT key_hash FROM gone",
             &[&id, &now],
         )
+    }
+
+    fn counts_by_owner(&self, now: i64, limit: u32) -> Result<Vec<(String, [u64; 4])>> {
+        let rows = self.query(
+            "SELECT owner, \
+             count(*) FILTER (WHERE revoked_at IS NULL AND enabled AND (expires_at IS NULL OR expires_at > $1)), \
+             count(*) FILTER (WHERE revoked_at IS NULL AND NOT enabled AND (expires_at IS NULL OR expires_at > $1)), \
+             count(*) FILTER (WHERE revoked_at IS NOT NULL), \
+             count(*) FILTER (WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1) \
+             FROM api_keys GROUP BY owner ORDER BY count(*) DESC, owner LIMIT $2",
+            &[&now, &(limit as i64)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let n = |i: usize| -> Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
+                Ok((r.try_get(0)?, [n(1)?, n(2)?, n(3)?, n(4)?]))
+            })
+            .collect()
+    }
+
+    fn counts(&self, now: i64) -> Result<[u64; 4]> {
+        let rows = self.query(
+            "SELECT \
+             count(*) FILTER (WHERE revoked_at IS NULL AND enabled AND (expires_at IS NULL OR expires_at > $1)), \
+             count(*) FILTER (WHERE revoked_at IS NULL AND NOT enabled AND (expires_at IS NULL OR expires_at > $1)), \
+             count(*) FILTER (WHERE revoked_at IS NOT NULL), \
+             count(*) FILTER (WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1) \
+             FROM api_keys",
+            &[&now],
+        )?;
+        let r = &rows[0];
+        let n = |i: usize| -> Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
+        Ok([n(0)?, n(1)?, n(2)?, n(3)?])
     }
 
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {
@@ -557,6 +597,17 @@ impl QuotaStore for Pg<'_> {
             &[&key_id],
         )?;
         Ok(())
+    }
+
+    fn most_spent(&self, limit: u32) -> Result<Vec<QuotaRow>> {
+        let sql = format!(
+            "{QUOTA_COLUMNS} WHERE q.limit_amount > 0 \
+             ORDER BY (q.used + q.reserved)::float8 / q.limit_amount DESC, q.seq LIMIT $1"
+        );
+        self.query(&sql, &[&(limit as i64)])?
+            .iter()
+            .map(quota_row)
+            .collect()
     }
 
     fn for_subjects(&self, subjects: &[(QuotaScope, &str)]) -> Result<Vec<QuotaRow>> {

@@ -185,6 +185,11 @@ impl KeyStore for Sql<'_> {
             sql.push_str(" AND owner = ?");
             args.push(owner.clone().into());
         }
+        if let Some(prefix) = &filter.prefix {
+            sql.push_str(" AND substr(display_prefix, 1, ?) = ?");
+            args.push((prefix.chars().count() as i64).into());
+            args.push(prefix.clone().into());
+        }
         if let Some(status) = filter.status {
             let not_expired = "(expires_at IS NULL OR expires_at > ?)";
             match status {
@@ -296,6 +301,37 @@ impl KeyStore for Sql<'_> {
             .prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
             .execute([id])?;
         expect_one(deleted)
+    }
+
+    fn counts_by_owner(&self, now: i64, limit: u32) -> Result<Vec<(String, [u64; 4])>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT owner, \
+             sum(revoked_at IS NULL AND enabled = 1 AND (expires_at IS NULL OR expires_at > ?1)), \
+             sum(revoked_at IS NULL AND enabled = 0 AND (expires_at IS NULL OR expires_at > ?1)), \
+             sum(revoked_at IS NOT NULL), \
+             sum(revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?1) \
+             FROM api_keys GROUP BY owner ORDER BY count(*) DESC, owner LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit], |r| {
+            let n = |i: usize| r.get::<_, i64>(i).map(super::count);
+            Ok((r.get(0)?, [n(1)?, n(2)?, n(3)?, n(4)?]))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn counts(&self, now: i64) -> Result<[u64; 4]> {
+        Ok(self.0.prepare_cached(
+            "SELECT \
+             coalesce(sum(revoked_at IS NULL AND enabled = 1 AND (expires_at IS NULL OR expires_at > ?1)), 0), \
+             coalesce(sum(revoked_at IS NULL AND enabled = 0 AND (expires_at IS NULL OR expires_at > ?1)), 0), \
+             coalesce(sum(revoked_at IS NOT NULL), 0), \
+             coalesce(sum(revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?1), 0) \
+             FROM api_keys",
+        )?
+        .query_row([now], |r| {
+            let n = |i: usize| r.get::<_, i64>(i).map(super::count);
+            Ok([n(0)?, n(1)?, n(2)?, n(3)?])
+        })?)
     }
 
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {

@@ -231,7 +231,9 @@ fn not_found(path: &str) -> Error {
 /// What `TokenManager::doctor` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DoctorReport {
-    /// The file checked.
+    /// `sqlite` or `postgresql`.
+    pub backend: String,
+    /// The file checked, or the PostgreSQL host and database (no password).
     pub path: String,
     /// Its size in bytes.
     pub size_bytes: u64,
@@ -245,6 +247,15 @@ pub struct DoctorReport {
     pub integrity_problems: Vec<String>,
     /// Files (database, -wal, -shm) that others than the owner may read.
     pub readable_by_others: Vec<String>,
+    /// PostgreSQL: the server's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    /// PostgreSQL: whether this connection is encrypted (TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
+    /// PostgreSQL: milliseconds from connecting to the last answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip_ms: Option<u64>,
     /// True when nothing above needs attention.
     pub ok: bool,
 }
@@ -316,6 +327,7 @@ pub(crate) fn doctor(path: &str) -> Result<DoctorReport> {
         && schema_version == SCHEMA_VERSION
         && journal_mode.eq_ignore_ascii_case("wal");
     Ok(DoctorReport {
+        backend: "sqlite".into(),
         path: path.to_string(),
         size_bytes,
         schema_version,
@@ -323,6 +335,9 @@ pub(crate) fn doctor(path: &str) -> Result<DoctorReport> {
         journal_mode,
         integrity_problems,
         readable_by_others,
+        server_version: None,
+        tls: None,
+        round_trip_ms: None,
         ok,
     })
 }

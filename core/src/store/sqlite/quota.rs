@@ -120,6 +120,18 @@ impl QuotaStore for Sql<'_> {
     }
 
     /// The quotas of the given subjects, in a stable order.
+    fn most_spent(&self, limit: u32) -> Result<Vec<QuotaRow>> {
+        let mut stmt = self.0.prepare_cached(select_quotas!(
+            "WHERE limit_amount > 0 ORDER BY (used + reserved) * 1.0 / limit_amount DESC, seq LIMIT ?1"
+        ))?;
+        let mut rows = stmt.query([limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(row(r)?);
+        }
+        Ok(out)
+    }
+
     fn for_subjects(&self, subjects: &[(QuotaScope, &str)]) -> Result<Vec<QuotaRow>> {
         let c = self.0;
         let mut out: Vec<QuotaRow> = Vec::new();
