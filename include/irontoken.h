@@ -911,6 +911,16 @@ itk_status itk_usage_record(const struct itk_manager *m, const char *report_json
 itk_status itk_usage_summary(const struct itk_manager *m, const char *query_json, char **out_json);
 
 /**
+ * Keys by state and owner, use over the last `window_seconds` (1 s – 366
+ * days), and the `top` (1–100) owners, keys (by requests) and quotas (most
+ * spent), as a JSON object written to `*out_json`.
+ */
+itk_status itk_stats(const struct itk_manager *m,
+                     int64_t window_seconds,
+                     uint32_t top,
+                     char **out_json);
+
+/**
  * Raw usage records, a page at a time (`limit`, `cursor` plus the summary filters).
  */
 itk_status itk_usage_export(const struct itk_manager *m, const char *query_json, char **out_json);

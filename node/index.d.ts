@@ -227,6 +227,32 @@ export interface UsageTotals {
   costMicros: number | bigint
 }
 
+/** Keys in each state. */
+export interface KeyCounts {
+  total: number
+  active: number
+  disabled: number
+  revoked: number
+  expired: number
+}
+
+/** What `stats()` returns (`irontoken stats`). */
+export interface Stats {
+  /** When the figures were read (Unix seconds). */
+  at: number
+  /** Start of the usage window. */
+  since: number
+  keys: KeyCounts
+  /** The owners with the most keys, most first. */
+  owners: { owner: string; keys: KeyCounts }[]
+  /** Use in the window, all keys together. */
+  usage: UsageTotals
+  /** The keys with the most requests in the window. */
+  topKeys: UsageTotals[]
+  /** The quotas most spent in their current window; burn = (used + reserved) / limit. */
+  quotas: (Quota & { burn: number })[]
+}
+
 export interface QuotaSelector {
   scope?: QuotaScope
   subject: string
@@ -654,6 +680,8 @@ export declare class TokenManager {
   /** Records usage (buffered; written with the next flush). */
   recordUsage(report: UsageReport): Recorded
   usageSummary(query?: UsageQuery): UsageTotals[]
+  /** Keys by state and owner, use over the last `windowSeconds` (default a day), the `top` (default 10) owners, keys and quotas. */
+  stats(options?: { windowSeconds?: number; top?: number }): Stats
   exportUsage(query?: UsageQuery): Page<UsageRecord>
   setQuota(spec: QuotaSpec): Quota
   deleteQuota(selector: QuotaSelector & { actor?: string }): void

@@ -149,6 +149,20 @@ Object.defineProperty(TokenManager.prototype, 'usageSummary', {
   },
 })
 
+// stats: its usage rows as usageSummary's (a BigInt past 2^53).
+const nativeStats = TokenManager.prototype.stats
+Object.defineProperty(TokenManager.prototype, 'stats', {
+  configurable: true,
+  writable: true,
+  value: function (options) {
+    const s = nativeStats.call(this, options)
+    for (const row of [s.usage, ...s.topKeys]) {
+      for (const f of SUMMED) if (typeof row[f] === 'string') row[f] = BigInt(row[f])
+    }
+    return s
+  },
+})
+
 /** Opens a TokenManager; argument errors carry code INVALID_ARGUMENT like every other error. */
 class IronTokenManager extends TokenManager {
   constructor(path, options) {

@@ -6,7 +6,7 @@
 writes into dist/:
   irontoken-<version>.tgz                      the npm main package (JavaScript, loader, types)
   irontoken-<platform>-<version>.tgz           the npm package with this platform's addon
-  irontoken-cli-<version>-<target>.tar.gz      the CLI binary
+  irontoken-cli-<version>-<target>.tar.gz      the CLI binary, shell completions, man pages
   libirontoken-<version>-<target>.tar.gz       the C library as an installed prefix
                                                (relocatable irontoken.pc)
 
@@ -130,9 +130,18 @@ def cli(dest: Path, ver: str, target: str, build: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         top = Path(tmp) / f"irontoken-cli-{ver}-{target}"
         top.mkdir()
-        shutil.copy2(build / "irontoken", top / "irontoken")
+        binary = top / "irontoken"
+        shutil.copy2(build / "irontoken", binary)
         shutil.copy2(ROOT / "README.md", top / "README.md")
         copy_licenses(top)
+        # Shell completions and man pages, written by the binary itself (the
+        # dist target is this machine's architecture).
+        comp = top / "completions"
+        comp.mkdir()
+        for shell, name in [("bash", "irontoken.bash"), ("zsh", "_irontoken"), ("fish", "irontoken.fish")]:
+            script = subprocess.run([str(binary), "completions", shell], check=True, capture_output=True).stdout
+            (comp / name).write_bytes(script)
+        subprocess.run([str(binary), "man-pages", str(top / "man" / "man1")], check=True)
         return tar_dir(top, dest / f"{top.name}.tar.gz")
 
 

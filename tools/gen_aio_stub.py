@@ -47,6 +47,7 @@ from .types import (
     Recorded,
     Reserved,
     Session,
+    Stats,
     UsageRecord,
     UsageTotals,
     _Metric,
@@ -73,8 +74,17 @@ def methods(native: str) -> list[str]:
     body = native[native.index("class TokenManager:"):]
     body = body[: body.index("\n@final", 1)] if "\n@final" in body else body
     # Split into top-level members (4-space "def" lines and what follows).
-    parts = re.split(r"\n(?=    def )", body)
-    return [p.rstrip() for p in parts[1:]]
+    parts = re.split(r"\n(?=    (?:def |@classmethod))", body)
+    # A decorator line is its own part: join it to the member it decorates.
+    out: list[str] = []
+    pending = ""
+    for p in parts[1:]:
+        if p.startswith("    @classmethod"):
+            pending = p.rstrip() + "\n"
+            continue
+        out.append(pending + p.rstrip())
+        pending = ""
+    return out
 
 
 def generate() -> str:
@@ -89,8 +99,14 @@ def generate() -> str:
     out.append(kwargs.rstrip().rstrip(",") + ",\n    ) -> \"AsyncTokenManager\": ...\n")
     out.append("    @property\n    def sync(self) -> TokenManager: ...\n")
     for m in members:
-        name = re.match(r"    def (\w+)", m).group(1)  # type: ignore[union-attr]
+        name = re.search(r"    def (\w+)", m).group(1)  # type: ignore[union-attr]
         if name in ("__new__", "__enter__", "__exit__"):
+            continue
+        if name == "from_env":
+            out.append(
+                "    @classmethod\n    def from_env(cls, *, executor: Optional[Executor] = None, **options: Any) -> \"AsyncTokenManager\":\n"
+                "        \"\"\"Opens the database IRONTOKEN_DB names, as TokenManager.from_env.\"\"\"\n        ...\n"
+            )
             continue
         out.append((m if name in SYNC else m.replace("    def ", "    async def ", 1)) + "\n")
     out.append('    async def __aenter__(self) -> "AsyncTokenManager": ...\n')

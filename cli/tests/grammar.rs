@@ -540,7 +540,10 @@ fn doctor_on_postgresql() {
         "{}",
         String::from_utf8_lossy(&dead.stderr)
     );
-    assert!(t.elapsed() < 10 * std::time::Duration::from_millis(500), "bounded by the storage timeout");
+    assert!(
+        t.elapsed() < 10 * std::time::Duration::from_millis(500),
+        "bounded by the storage timeout"
+    );
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();

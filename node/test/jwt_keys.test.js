@@ -88,7 +88,9 @@ test('clockTolerance as jose spells it, and jose error classes', () => {
   const tampered = token.slice(0, -2) + (token.endsWith('AA') ? 'BA' : 'AA')
   assert.throws(() => jwtVerify(tampered, secret, { algorithms: ['HS256'], currentDate: doc.now - 5 }), errors.JWSSignatureVerificationFailed)
   assert.throws(() => jwtVerify('a.b', secret, { algorithms: ['HS256'] }), errors.JWTInvalid)
-  assert.throws(() => jwtVerify(jwtSign({ exp: doc.now + 9 }, secret), secret, { algorithms: ['HS256'], currentDate: doc.now }), (e) => {
+  // sub is not required by default (as in jose): asked for, its absence is a claim failure.
+  assert.equal(jwtVerify(jwtSign({ exp: doc.now + 9 }, secret), secret, { algorithms: ['HS256'], currentDate: doc.now }).payload.sub, undefined)
+  assert.throws(() => jwtVerify(jwtSign({ exp: doc.now + 9 }, secret), secret, { algorithms: ['HS256'], currentDate: doc.now, requireSub: true }), (e) => {
     assert.ok(e instanceof errors.JWTClaimValidationFailed)
     assert.equal(e.reason, 'missing')
     assert.equal(e.claim, 'sub')

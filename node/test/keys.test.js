@@ -727,3 +727,62 @@ test('keys rotate when due: own period or the manager default, once, plaintexts 
   assert.throws(() => new TokenManager(':memory:', { defaultRotationPeriod: -1 }), { code: 'INVALID_ARGUMENT' })
   tm.close()
 })
+
+test('stats(): keys by state and owner, use, top keys, most spent quotas; listKeys({ prefix })', () => {
+  const tm = new TokenManager(':memory:')
+  const made = ['alice', 'alice', 'alice', 'bob'].map((owner) => tm.createKey({ owner }))
+  tm.revokeKey(made[1].record.id)
+  tm.disableKey(made[2].record.id)
+  tm.setQuota({ subject: made[0].record.id, metric: 'requests', period: 'day', limit: 4 })
+  for (let i = 0; i < 3; i++) assert.equal(tm.verifyKeyWith(made[0].key, { quota: { requests: 1 } }).valid, true)
+  tm.recordUsage({ keyId: made[3].record.id, model: 'm', promptTokens: 5, completionTokens: 7 })
+  const s = tm.stats({ windowSeconds: 3600, top: 5 })
+  assert.deepEqual(s.keys, { total: 4, active: 2, disabled: 1, revoked: 1, expired: 0 })
+  assert.deepEqual(s.owners.map((o) => o.owner), ['alice', 'bob'])
+  assert.equal(s.usage.promptTokens, 5)
+  assert.equal(s.topKeys[0].keyId, made[3].record.id)
+  assert.equal(s.quotas[0].subject, made[0].record.id)
+  assert.equal(s.quotas[0].burn, 0.75)
+  assert.equal(s.at - s.since, 3600)
+  assert.deepEqual(tm.stats().keys, s.keys) // defaults: a day, top 10
+  for (const bad of [{ top: 0 }, { windowSeconds: 0 }, { top: 1.5 }]) {
+    assert.throws(() => tm.stats(bad), { code: 'INVALID_ARGUMENT' })
+  }
+  const shown = made[3].record.displayPrefix
+  assert.deepEqual(tm.listKeys({ prefix: shown }).items.map((r) => r.id), [made[3].record.id])
+  assert.equal(tm.listKeys({ prefix: 'itk_' }).items.length, 4)
+  assert.equal(tm.listKeys({ prefix: 'zzz' }).items.length, 0)
+  for (const prefix of ['', 'x'.repeat(65)]) assert.throws(() => tm.listKeys({ prefix }), { code: 'INVALID_ARGUMENT' })
+  tm.close()
+})
+
+test('TokenManager.fromEnv(): IRONTOKEN_DB names the database; the environment fills unset options', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'itk-env-'))
+  const db = path.join(dir, 'env.db')
+  const saved = { ...process.env }
+  try {
+    delete process.env.IRONTOKEN_DB
+    assert.throws(() => TokenManager.fromEnv(), (e) => e.code === 'INVALID_ARGUMENT' && /IRONTOKEN_DB/.test(e.message))
+    process.env.IRONTOKEN_DB = db
+    process.env.IRONTOKEN_RATE_LIMIT_STORE = 'local'
+    const tm = TokenManager.fromEnv()
+    assert.ok(tm instanceof TokenManager)
+    const created = tm.createKey({ owner: 'env' })
+    tm.close()
+    assert.ok(fs.existsSync(db))
+    const other = new TokenManager(db)
+    assert.equal(other.verifyKey(created.key).valid, true)
+    other.close()
+    process.env.IRONTOKEN_RATE_LIMIT_STORE = 'nowhere'
+    assert.throws(() => TokenManager.fromEnv(), { code: 'INVALID_ARGUMENT' })
+    TokenManager.fromEnv({ rateLimitStore: 'store' }).close() // an explicit option wins
+    process.env.IRONTOKEN_RATE_LIMIT_STORE = 'store'
+    process.env.IRONTOKEN_STORAGE_TIMEOUT_MS = 'soon'
+    assert.throws(() => TokenManager.fromEnv(), { code: 'INVALID_ARGUMENT' })
+    assert.throws(() => TokenManager.fromEnv(null), { code: 'INVALID_ARGUMENT' })
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]
+    Object.assign(process.env, saved)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -66,6 +66,7 @@ from .types import (
     Recorded,
     Reserved,
     Session,
+    Stats,
     UsageRecord,
     UsageTotals,
     _Metric,
@@ -454,6 +455,9 @@ class TokenManager:
         agent_id: Optional[str] = None,
         group_by: Optional[Sequence[str]] = None,
     ) -> List[UsageTotals]: ...
+    def stats(self, *, window_seconds: int = 86400, top: int = 10) -> Stats:
+        """Keys by state and owner, use over the last window_seconds, the top owners, keys (by requests) and quotas (most spent)."""
+        ...
     def export_usage(
         self,
         *,

@@ -28,6 +28,7 @@ from .types import (
     Recorded,
     Reserved,
     Session,
+    Stats,
     UsageRecord,
     UsageTotals,
     _Metric,
@@ -95,6 +96,10 @@ class AsyncTokenManager:
     ) -> "AsyncTokenManager": ...
     @property
     def sync(self) -> TokenManager: ...
+    @classmethod
+    def from_env(cls, *, executor: Optional[Executor] = None, **options: Any) -> "AsyncTokenManager":
+        """Opens the database IRONTOKEN_DB names, as TokenManager.from_env."""
+        ...
     async def rate_limit(
         self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False
     ) -> "RateDecision": ...
@@ -152,6 +157,7 @@ class AsyncTokenManager:
         *,
         owner: Optional[str] = None,
         status: Optional[_KeyStatus] = None,
+        prefix: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> PageResult[KeyRecord]: ...
@@ -310,6 +316,9 @@ class AsyncTokenManager:
         agent_id: Optional[str] = None,
         group_by: Optional[Sequence[str]] = None,
     ) -> List[UsageTotals]: ...
+    async def stats(self, *, window_seconds: int = 86400, top: int = 10) -> Stats:
+        """Keys by state and owner, use over the last window_seconds, the top owners, keys (by requests) and quotas (most spent)."""
+        ...
     async def export_usage(
         self,
         *,

@@ -32,7 +32,7 @@ verified record (or JWT claims) is the dependency's value and also
 from __future__ import annotations
 
 import math
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from fastapi import HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -304,43 +304,57 @@ def _guards(dependant: Any) -> List[_Guard]:
     return found
 
 
+def _api_routes(app: Any) -> Iterator[Any]:
+    """Every API route of the app as the OpenAPI document sees it, included
+    routers' routes too (FastAPI 0.16x mounts an included router rather than
+    copying its routes; older versions copy them into ``app.routes``)."""
+    from fastapi.routing import APIRoute
+
+    try:
+        from fastapi.openapi.utils import _get_api_route_for_openapi  # type: ignore[attr-defined]
+        from fastapi.routing import iter_route_contexts  # type: ignore[attr-defined]
+    except ImportError:
+        yield from (r for r in app.routes if isinstance(r, APIRoute))
+        return
+    for context in iter_route_contexts(app.routes):
+        route = _get_api_route_for_openapi(context)
+        if route is not None:
+            yield route
+
+
 def document_openapi(app: Any) -> None:
     """Makes the app's OpenAPI document list, for every route guarded by
     :func:`require_api_key` or :func:`require_jwt` (as a parameter, in
     ``dependencies=``, or on a router), the answers the guard gives (see
-    :func:`guard_responses`); the required scopes are in each operation's
-    ``security``. Responses a route declares itself are kept. Called by
-    :func:`install_error_handlers`; routes added later are covered too (the
-    document is built on first use)."""
-    from fastapi.routing import APIRoute
-
+    :func:`guard_responses`) and, in the operation's ``security``, the
+    scopes it requires. Responses a route declares itself are kept. Called
+    by :func:`install_error_handlers`; routes added later are covered too
+    (the document is built when first asked for)."""
     if getattr(app, "_irontoken_openapi", False):
         return
     build = app.openapi
 
     def openapi() -> Dict[str, Any]:
-        if app.openapi_schema is not None:
-            cached: Dict[str, Any] = app.openapi_schema
-            return cached
-        guarded = []
-        for route in app.routes:
-            if isinstance(route, APIRoute):
-                guards = _guards(route.dependant)
+        schema: Dict[str, Any] = build()
+        paths = schema.get("paths", {})
+        for route in _api_routes(app):
+            guards = _guards(route.dependant)
+            if not guards:
+                continue
+            for method in route.methods or ():
+                operation = paths.get(route.path_format, {}).get(method.lower())
+                if operation is None:
+                    continue
+                responses = operation.setdefault("responses", {})
                 for guard in guards:
                     for status, body in guard.responses.items():
-                        route.responses.setdefault(status, body)
-                if guards:
-                    guarded.append((route, guards))
-        schema: Dict[str, Any] = build()
-        # FastAPI lists scopes only for OAuth2 schemes; OpenAPI 3.1 allows
-        # them ("roles") for any scheme: the guard's required scopes.
-        for route, guards in guarded:
-            for method in route.methods or ():
-                operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
-                for requirement in (operation or {}).get("security", []):
-                    for guard in guards:
+                        responses.setdefault(str(status), body)
+                    # FastAPI lists scopes only for OAuth2 schemes; OpenAPI
+                    # 3.1 allows them ("roles") for any scheme.
+                    for requirement in operation.get("security", []):
                         if guard.scheme in requirement and guard.scopes:
                             requirement[guard.scheme] = sorted(set(requirement[guard.scheme]) | set(guard.scopes))
+                operation["responses"] = dict(sorted(responses.items()))
         return schema
 
     app.openapi = openapi

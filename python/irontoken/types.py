@@ -19,6 +19,7 @@ __all__ = [
     "Reservation",
     "Reserved",
     "Session",
+    "Stats",
     "UsageRecord",
     "UsageTotals",
 ]
@@ -195,3 +196,35 @@ class Event(TypedDict):
     key_id: Optional[str]
     display_prefix: Optional[str]
     detail: Dict[str, Any]
+
+
+class KeyCounts(TypedDict):
+    """Keys in each state."""
+
+    total: int
+    active: int
+    disabled: int
+    revoked: int
+    expired: int
+
+class OwnerKeys(TypedDict):
+    """One owner's keys."""
+
+    owner: str
+    keys: KeyCounts
+
+class QuotaBurn(Quota):
+    """A quota and how much of it is spent: (used + reserved) / limit."""
+
+    burn: float
+
+class Stats(TypedDict):
+    """What ``TokenManager.stats`` returns (``irontoken stats``)."""
+
+    at: int
+    since: int
+    keys: KeyCounts
+    owners: List[OwnerKeys]
+    usage: UsageTotals
+    top_keys: List[UsageTotals]
+    quotas: List[QuotaBurn]

@@ -568,3 +568,67 @@ def test_keys_rotate_when_due() -> None:
             tm.create_key("c", rotation_period=0)
     with pytest.raises(InvalidArgumentError):
         TokenManager(":memory:", default_rotation_period=-1)
+
+
+def test_stats_and_list_by_display_prefix(tm):
+    """stats() counts keys by state and owner, the window's use, the top keys
+    and the most spent quotas; list_keys(prefix=) finds a key from the
+    prefix a log line shows."""
+    made = [tm.create_key(owner) for owner in ("alice", "alice", "alice", "bob")]
+    tm.revoke_key(made[1].record.id)
+    tm.disable_key(made[2].record.id)
+    tm.set_quota(made[0].record.id, metric="requests", period="day", limit=4)
+    for _ in range(3):
+        assert tm.verify_key_with(made[0].key, quota={"requests": 1}).valid
+    tm.record_usage(key_id=made[3].record.id, model="m", prompt_tokens=5, completion_tokens=7)
+    s = tm.stats(window_seconds=3600, top=5)
+    assert s["keys"] == {"total": 4, "active": 2, "disabled": 1, "revoked": 1, "expired": 0}
+    assert [o["owner"] for o in s["owners"]] == ["alice", "bob"]
+    assert s["owners"][0]["keys"]["total"] == 3
+    assert s["usage"]["prompt_tokens"] == 5 and s["top_keys"][0]["key_id"] == made[3].record.id
+    assert s["quotas"][0]["subject"] == made[0].record.id and s["quotas"][0]["burn"] == 0.75
+    assert s["at"] - s["since"] == 3600
+    for bad in ({"top": 0}, {"window_seconds": 0}, {"top": 101}):
+        with pytest.raises(InvalidArgumentError):
+            tm.stats(**bad)
+    shown = made[3].record.display_prefix
+    page = tm.list_keys(prefix=shown)
+    assert [r.id for r in page.items] == [made[3].record.id]
+    assert len(tm.list_keys(prefix="itk_").items) == 4
+    assert tm.list_keys(prefix="zzz").items == []
+    assert [r.id for r in tm.list_keys(prefix="itk_", owner="bob").items] == [made[3].record.id]
+    for bad_prefix in ("", "x" * 65, "a\nb"):
+        with pytest.raises(InvalidArgumentError):
+            tm.list_keys(prefix=bad_prefix)
+
+
+def test_from_env_opens_the_database_irontoken_db_names(tmp_path, monkeypatch):
+    """TokenManager.from_env reads IRONTOKEN_DB (required), and fills
+    rate_limit_store / storage_timeout_ms from the environment unless given."""
+    from irontoken.aio import AsyncTokenManager
+
+    monkeypatch.delenv("IRONTOKEN_DB", raising=False)
+    with pytest.raises(InvalidArgumentError) as e:
+        TokenManager.from_env()
+    assert "IRONTOKEN_DB" in str(e.value)
+    db = tmp_path / "env.db"
+    monkeypatch.setenv("IRONTOKEN_DB", str(db))
+    monkeypatch.setenv("IRONTOKEN_RATE_LIMIT_STORE", "local")
+    with TokenManager.from_env(manual_clock_start=T0) as tm:
+        created = tm.create_key("env")
+    assert db.exists()
+    with TokenManager(str(db)) as other:
+        assert other.verify_key(created.key).valid
+    # A bad variable is a clear error; an explicit option wins over it.
+    monkeypatch.setenv("IRONTOKEN_RATE_LIMIT_STORE", "nowhere")
+    with pytest.raises(InvalidArgumentError):
+        TokenManager.from_env()
+    TokenManager.from_env(rate_limit_store="store").close()
+    monkeypatch.setenv("IRONTOKEN_RATE_LIMIT_STORE", "store")
+    monkeypatch.setenv("IRONTOKEN_STORAGE_TIMEOUT_MS", "soon")
+    with pytest.raises(InvalidArgumentError):
+        TokenManager.from_env()
+    monkeypatch.delenv("IRONTOKEN_STORAGE_TIMEOUT_MS")
+    atm = AsyncTokenManager.from_env()
+    assert atm.sync.verify_key(created.key).valid
+    atm.sync.close()

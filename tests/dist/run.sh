@@ -130,6 +130,14 @@ norust "$cli_bin" --version
 key=$(norust "$cli_bin" --db "$work/cli.db" --json keys create --owner dist --scope read |
   "$PYTHON_REAL" -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 norust env IRONTOKEN_KEY="$key" "$cli_bin" --db "$work/cli.db" keys verify --scope read
+cli_dir=$(dirname "$cli_bin")
+for f in completions/irontoken.bash completions/_irontoken completions/irontoken.fish man/man1/irontoken.1 man/man1/irontoken-keys-create.1; do
+  test -s "$cli_dir/$f" || { echo "CLI tarball: $f is missing"; exit 1; }
+done
+# The shipped bash completion loads in an interactive bash and completes a subcommand.
+PATH="$cli_dir:$PATH" bash --norc --noprofile -i -c \
+  "source '$cli_dir/completions/irontoken.bash'; COMP_WORDS=(irontoken ke); COMP_CWORD=1; _irontoken irontoken ke irontoken; echo \"\${COMPREPLY[*]}\"" 2>/dev/null | grep -qx keys
+man -l "$cli_dir/man/man1/irontoken.1" >/dev/null 2>&1 || grep -q '^\.TH' "$cli_dir/man/man1/irontoken.1"
 
 step "release workflow"
 "$TOOLS/check-jsonschema" --builtin-schema vendor.github-workflows "$ROOT/.github/workflows/release.yml"

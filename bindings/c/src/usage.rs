@@ -234,6 +234,19 @@ pub unsafe extern "C" fn itk_usage_summary(
     }
 }
 
+/// Keys by state and owner, use over the last `window_seconds` (1 s – 366
+/// days), and the `top` (1–100) owners, keys (by requests) and quotas (most
+/// spent), as a JSON object written to `*out_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_stats(
+    m: *const itk_manager,
+    window_seconds: i64,
+    top: u32,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    json_answer(m, out_json, |tm| tm.stats(window_seconds, top))
+}
+
 /// Raw usage records, a page at a time (`limit`, `cursor` plus the summary filters).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_usage_export(

@@ -139,6 +139,25 @@ impl TokenManager {
         json_text(&rows.iter().map(totals_value).collect::<Vec<_>>()).map_err(err)
     }
 
+    /// Keys by state and owner, use over the last `windowSeconds` (default a
+    /// day), the `top` (default 10) owners, keys and quotas.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { windowSeconds?: number; top?: number }",
+        ts_return_type = "Stats"
+    )]
+    pub fn stats(&self, options: Option<StatsOptions>) -> Result<Json, Code> {
+        let o = options.unwrap_or_default();
+        let window = int(o.window_seconds, "windowSeconds")?.unwrap_or(86_400);
+        let top = uint::<u32>(o.top, "top")?.unwrap_or(10);
+        let s = self.core()?.stats(window, top).map_err(err)?;
+        let mut v = camel_value(&s).map_err(err)?;
+        // Usage totals as usageSummary gives them (exact past 2^53).
+        v["usage"] = totals_value(&s.usage);
+        v["topKeys"] = Value::Array(s.top_keys.iter().map(totals_value).collect());
+        json_text(&v).map_err(err)
+    }
+
     /// One page of raw usage records, oldest first.
     #[napi(
         catch_unwind,
@@ -490,6 +509,16 @@ impl TokenManager {
 /// One summary row for JS: the sums are added in 128 bits; one past 2^53 − 1
 /// is sent as its decimal text, which index.js turns into a BigInt (a JSON
 /// number would reach JS rounded).
+/// Options of `stats`.
+#[napi(object)]
+#[derive(Default)]
+pub struct StatsOptions {
+    /// The usage window in seconds (default 86400).
+    pub window_seconds: Option<f64>,
+    /// How many owners, keys and quotas (default 10).
+    pub top: Option<f64>,
+}
+
 fn totals_value(t: &irontoken::UsageTotals) -> Value {
     let mut m = serde_json::Map::new();
     for (name, v) in [

@@ -191,6 +191,19 @@ impl TokenManager {
         call_py(py, || tm.usage_summary(&q))
     }
 
+    /// Keys by state and owner, use over the last `window_seconds`, the
+    /// `top` owners, keys (by requests) and quotas (most spent) (a dict).
+    #[pyo3(signature = (*, window_seconds=86_400, top=10))]
+    fn stats<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = int::<i64>)] window_seconds: i64,
+        #[pyo3(from_py_with = int::<u32>)] top: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        call_py(py, || tm.stats(window_seconds, top))
+    }
+
     /// One page of raw usage records (dicts), oldest first.
     #[pyo3(signature = (*, since=None, until=None, key_id=None, owner=None, model=None, session_id=None, agent_id=None, limit=None, cursor=None))]
     #[allow(clippy::too_many_arguments)]
