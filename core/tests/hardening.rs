@@ -307,11 +307,14 @@ fn a_corrupt_file_is_refused_and_diagnosed() {
     std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
     let e = TokenManager::open(junk.to_str().unwrap()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DatabaseCorrupt, "{e}");
-    // `doctor` checks SQLite files only: a PostgreSQL URL in either spelling
-    // is refused as such, not looked for as a file.
-    for url in ["postgresql://u@h/db", "postgres://u@h/db"] {
+    // A PostgreSQL URL in either spelling is checked as a server, not
+    // looked for as a file: a host that does not resolve is STORAGE.
+    for url in [
+        "postgresql://u@nowhere.invalid/db",
+        "postgres://u@nowhere.invalid/db",
+    ] {
         let e = TokenManager::doctor(url).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{url}: {e}");
+        assert_eq!(e.kind(), ErrorKind::Storage, "{url}: {e}");
         assert!(e.to_string().contains("PostgreSQL"), "{url}: {e}");
     }
 }

@@ -1649,3 +1649,87 @@ fn nul_in_lookups_and_filters_is_bad_input_on_every_store() {
         .unwrap();
     assert_eq!(tm.get_key(&created.record.id).unwrap().metadata, meta);
 }
+
+/// `stats`: keys by state and owner, the window's use, the top keys and
+/// the most spent quotas, on the store under test; a rolled-over window
+/// counts nothing.
+#[test]
+fn stats_count_keys_use_and_quota_burn() {
+    let tm = manager_at(T0 + 3600);
+    let made: Vec<_> = ["alice", "alice", "alice", "bob"]
+        .iter()
+        .map(|o| {
+            tm.create_key(&NewKey {
+                owner: (*o).into(),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+        .collect();
+    tm.revoke_key(&made[1].record.id, None, None).unwrap();
+    tm.disable_key(&made[2].record.id, None).unwrap();
+    let k0 = made[0].record.id.clone();
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &k0,
+        QuotaMetric::Requests,
+        QuotaPeriod::Day,
+        4,
+    ))
+    .unwrap();
+    for _ in 0..3 {
+        assert!(
+            tm.consume_quota(
+                &k0,
+                &Amounts {
+                    requests: 1,
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+            .allowed
+        );
+    }
+    tm.record_usage(&UsageReport {
+        key_id: Some(made[3].record.id.clone()),
+        model: Some("m".into()),
+        prompt_tokens: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    tm.flush().unwrap();
+    let s = tm.stats(3600, 5).unwrap();
+    assert_eq!(
+        (
+            s.keys.total,
+            s.keys.active,
+            s.keys.disabled,
+            s.keys.revoked,
+            s.keys.expired
+        ),
+        (4, 2, 1, 1, 0)
+    );
+    assert_eq!(s.owners[0].owner, "alice");
+    assert_eq!(s.owners[0].keys.total, 3);
+    assert_eq!(s.owners[1].owner, "bob");
+    assert_eq!(s.usage.prompt_tokens, 5);
+    assert_eq!(
+        s.top_keys[0].key_id.as_deref(),
+        Some(made[3].record.id.as_str())
+    );
+    assert_eq!(s.quotas.len(), 1);
+    assert_eq!(s.quotas[0].quota.subject, k0);
+    assert!((s.quotas[0].burn - 0.75).abs() < 1e-9);
+    assert_eq!(s.at - s.since, 3600);
+    // The next day: the quota's window rolled over, and the use is outside the window.
+    tm.advance_clock(86_400).unwrap();
+    let later = tm.stats(3600, 5).unwrap();
+    assert!(later.quotas.is_empty());
+    assert_eq!(later.usage.prompt_tokens, 0);
+    for (window, top) in [(0, 5), (3600, 0), (3600, 101), (367 * 86_400, 5)] {
+        assert_eq!(
+            tm.stats(window, top).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+}

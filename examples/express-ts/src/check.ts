@@ -18,6 +18,15 @@ async function main(): Promise<void> {
     assert.equal(((await ok.json()) as { owner: string }).owner, 'alice')
     assert.equal((await fetch(`${base}/items`)).status, 401)
     assert.equal((await fetch(`${base}/items`, { headers: { 'X-API-Key': writer.key } })).status, 403)
+    const chatter = tm.createKey({ owner: 'erin', scopes: ['chat'] })
+    const chat = (id: string) =>
+      fetch(`${base}/chat`, { method: 'POST', headers: { 'X-API-Key': chatter.key, 'X-Request-ID': id } }).then(
+        (r) => r.json() as Promise<{ counted: boolean }>,
+      )
+    assert.equal((await chat('req-1')).counted, true)
+    assert.equal((await chat('req-1')).counted, false) // a retry counts once
+    const created = (await (await fetch(`${base}/admin/keys`, { method: 'POST' })).json()) as { key: string; id: string }
+    assert.equal(tm.verifyKey(created.key).valid, true)
     const now = Math.floor(Date.now() / 1000)
     const token = jwtSign({ sub: 'carol', aud: 'api', exp: now + 60, scope: 'profile' }, secret, { algorithm: 'HS256' })
     const me = await fetch(`${base}/me`, { headers: { Authorization: `Bearer ${token}` } })
