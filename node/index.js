@@ -742,14 +742,8 @@ class RateLimiter {
 
 /** Whether a refusal may be a key of the old system (see verifyOrUpgrade). */
 function upgradable(key, reason) {
-  return (
-    (reason === 'NOT_FOUND' || reason === 'MALFORMED') &&
-    typeof key === 'string' &&
-    key.length >= 16 &&
-    key.length <= 512 &&
-    /^[\x21-\x7e]+$/.test(key) &&
-    !native.isWellFormed(key)
-  )
+  // The rule lives in core (keys::may_be_legacy).
+  return typeof key === 'string' && typeof reason === 'string' && native.mayBeLegacy(key, reason)
 }
 
 /**

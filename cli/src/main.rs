@@ -17,14 +17,12 @@ macro_rules! say {
     ($($t:tt)*) => { $crate::output::say_line(format_args!($($t)*)) };
 }
 
-mod admin;
 mod args;
-mod jwt;
-mod keys;
+mod commands;
 mod output;
-mod usage;
 
 use clap::{Parser, Subcommand};
+use commands::{admin, jwt, keys, usage};
 use irontoken::{Error, TokenManager};
 use output::Printer;
 use std::process::ExitCode;

@@ -77,6 +77,10 @@ from .types import (
 
 _T = TypeVar("_T")
 
+def may_be_legacy(key: str, reason: str) -> bool:
+    """Whether a key refused with `reason` may be a key of the old system (unknown here, a legacy key's shape, not irontoken's format)."""
+    ...
+
 def is_credential_param(name: str, value: str, header: str) -> bool:
     """Whether a query parameter looks like a credential (its name, or a value shaped like a key or a JWT)."""
     ...

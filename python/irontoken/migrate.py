@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
-from ._native import TokenManager, VerifyResult, is_well_formed
+from ._native import TokenManager, VerifyResult, may_be_legacy
 from .errors import ConflictError, InvalidArgumentError
 
 __all__ = ["verify_or_upgrade", "verify_or_upgrade_async", "upgradable"]
@@ -53,13 +53,7 @@ def upgradable(key: str, reason: str) -> bool:
     know it (NOT_FOUND, or MALFORMED before the first legacy import) and it
     has a legacy key's shape (16-512 visible ASCII characters, not in
     irontoken's format)."""
-    return (
-        reason in ("NOT_FOUND", "MALFORMED")
-        and 16 <= len(key) <= 512
-        and key.isascii()
-        and all(33 <= ord(c) <= 126 for c in key)
-        and not is_well_formed(key)
-    )
+    return may_be_legacy(key, reason)  # the rule lives in core
 
 
 def verify_or_upgrade(

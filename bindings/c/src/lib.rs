@@ -191,60 +191,23 @@ const ALL_REASONS: [itk_verify_reason; 9] = [
     itk_verify_reason::UsageExceeded,
 ];
 
+/// The C status of an error kind: the enum member with the kind's stable
+/// number (core's `ErrorKind::status`, the one table of numbers).
 fn status_of(kind: ErrorKind) -> itk_status {
-    match kind {
-        ErrorKind::InvalidArgument => itk_status::InvalidArgument,
-        ErrorKind::KeyNotFound => itk_status::KeyNotFound,
-        ErrorKind::KeyMalformed => itk_status::KeyMalformed,
-        ErrorKind::KeyDisabled => itk_status::KeyDisabled,
-        ErrorKind::KeyRevoked => itk_status::KeyRevoked,
-        ErrorKind::KeyExpired => itk_status::KeyExpired,
-        ErrorKind::Conflict => itk_status::Conflict,
-        ErrorKind::Storage => itk_status::Storage,
-        ErrorKind::Busy => itk_status::Busy,
-        ErrorKind::SchemaTooNew => itk_status::SchemaTooNew,
-        ErrorKind::JwtMalformed => itk_status::JwtMalformed,
-        ErrorKind::JwtBadSignature => itk_status::JwtBadSignature,
-        ErrorKind::JwtExpired => itk_status::JwtExpired,
-        ErrorKind::JwtNotYetValid => itk_status::JwtNotYetValid,
-        ErrorKind::JwtAlgNotAllowed => itk_status::JwtAlgNotAllowed,
-        ErrorKind::JwtInvalidAudience => itk_status::JwtInvalidAudience,
-        ErrorKind::JwtInvalidIssuer => itk_status::JwtInvalidIssuer,
-        ErrorKind::JwtInvalidSubject => itk_status::JwtInvalidSubject,
-        ErrorKind::JwtMissingClaim => itk_status::JwtMissingClaim,
-        ErrorKind::JwtInvalidClaim => itk_status::JwtInvalidClaim,
-        ErrorKind::JwtKeyNotFound => itk_status::JwtKeyNotFound,
-        ErrorKind::JwtUnsupportedHeader => itk_status::JwtUnsupportedHeader,
-        ErrorKind::InvalidKeyMaterial => itk_status::InvalidKeyMaterial,
-        ErrorKind::MasterKeyRequired => itk_status::MasterKeyRequired,
-        ErrorKind::NoActiveSigningKey => itk_status::NoActiveSigningKey,
-        ErrorKind::SessionNotFound => itk_status::SessionNotFound,
-        ErrorKind::SessionExpired => itk_status::SessionExpired,
-        ErrorKind::SessionEnded => itk_status::SessionEnded,
-        ErrorKind::RateLimited => itk_status::RateLimited,
-        ErrorKind::UsageExceeded => itk_status::UsageExceeded,
-        ErrorKind::NotFound => itk_status::NotFound,
-        ErrorKind::AgentTokenRevoked => itk_status::AgentTokenRevoked,
-        ErrorKind::JwksFetchFailed => itk_status::JwksFetchFailed,
-        ErrorKind::DatabaseCorrupt => itk_status::DatabaseCorrupt,
-        ErrorKind::DatabaseNotFound => itk_status::DatabaseNotFound,
-        ErrorKind::MasterKeyMismatch => itk_status::MasterKeyMismatch,
-        _ => itk_status::Internal,
-    }
+    ALL_STATUSES
+        .get(kind.status() as usize)
+        .copied()
+        .unwrap_or(itk_status::Internal)
 }
 
+/// The C reason of a verify reason, by core's stable number.
 fn reason_of(r: VerifyReason) -> itk_verify_reason {
-    match r {
-        VerifyReason::Valid => itk_verify_reason::Valid,
-        VerifyReason::Malformed => itk_verify_reason::Malformed,
-        VerifyReason::NotFound => itk_verify_reason::NotFound,
-        VerifyReason::Disabled => itk_verify_reason::Disabled,
-        VerifyReason::Revoked => itk_verify_reason::Revoked,
-        VerifyReason::Expired => itk_verify_reason::Expired,
-        VerifyReason::InsufficientScope => itk_verify_reason::InsufficientScope,
-        VerifyReason::RateLimited => itk_verify_reason::RateLimited,
-        VerifyReason::UsageExceeded => itk_verify_reason::UsageExceeded,
-    }
+    ALL_REASONS[r.number() as usize]
+}
+
+/// A static, NUL-terminated copy of each code: index = stable number.
+fn c_codes(codes: impl Iterator<Item = &'static str>) -> Vec<CString> {
+    codes.map(|c| CString::new(c).unwrap_or_default()).collect()
 }
 
 /// An open token manager (opaque). Create with `itk_manager_open`, free with `itk_manager_free`.
@@ -422,67 +385,26 @@ pub extern "C" fn itk_version() -> *const c_char {
 /// (static; do not free). Takes a plain number so any value is safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
-    let s: &'static str = match ALL_STATUSES.get(status as usize).copied() {
-        None => "UNKNOWN\0",
-        Some(itk_status::Ok) => "OK\0",
-        Some(itk_status::InvalidArgument) => "INVALID_ARGUMENT\0",
-        Some(itk_status::KeyNotFound) => "KEY_NOT_FOUND\0",
-        Some(itk_status::KeyMalformed) => "KEY_MALFORMED\0",
-        Some(itk_status::KeyDisabled) => "KEY_DISABLED\0",
-        Some(itk_status::KeyRevoked) => "KEY_REVOKED\0",
-        Some(itk_status::KeyExpired) => "KEY_EXPIRED\0",
-        Some(itk_status::Conflict) => "CONFLICT\0",
-        Some(itk_status::Storage) => "STORAGE\0",
-        Some(itk_status::Busy) => "BUSY\0",
-        Some(itk_status::SchemaTooNew) => "SCHEMA_TOO_NEW\0",
-        Some(itk_status::Internal) => "INTERNAL\0",
-        Some(itk_status::JwtMalformed) => "JWT_MALFORMED\0",
-        Some(itk_status::JwtBadSignature) => "JWT_BAD_SIGNATURE\0",
-        Some(itk_status::JwtExpired) => "JWT_EXPIRED\0",
-        Some(itk_status::JwtNotYetValid) => "JWT_NOT_YET_VALID\0",
-        Some(itk_status::JwtAlgNotAllowed) => "JWT_ALG_NOT_ALLOWED\0",
-        Some(itk_status::JwtInvalidAudience) => "JWT_INVALID_AUDIENCE\0",
-        Some(itk_status::JwtInvalidIssuer) => "JWT_INVALID_ISSUER\0",
-        Some(itk_status::JwtInvalidSubject) => "JWT_INVALID_SUBJECT\0",
-        Some(itk_status::JwtMissingClaim) => "JWT_MISSING_CLAIM\0",
-        Some(itk_status::JwtInvalidClaim) => "JWT_INVALID_CLAIM\0",
-        Some(itk_status::JwtKeyNotFound) => "JWT_KEY_NOT_FOUND\0",
-        Some(itk_status::JwtUnsupportedHeader) => "JWT_UNSUPPORTED_HEADER\0",
-        Some(itk_status::InvalidKeyMaterial) => "INVALID_KEY_MATERIAL\0",
-        Some(itk_status::MasterKeyRequired) => "MASTER_KEY_REQUIRED\0",
-        Some(itk_status::NoActiveSigningKey) => "NO_ACTIVE_SIGNING_KEY\0",
-        Some(itk_status::SessionNotFound) => "SESSION_NOT_FOUND\0",
-        Some(itk_status::SessionExpired) => "SESSION_EXPIRED\0",
-        Some(itk_status::SessionEnded) => "SESSION_ENDED\0",
-        Some(itk_status::RateLimited) => "RATE_LIMITED\0",
-        Some(itk_status::UsageExceeded) => "USAGE_EXCEEDED\0",
-        Some(itk_status::NotFound) => "NOT_FOUND\0",
-        Some(itk_status::AgentTokenRevoked) => "AGENT_TOKEN_REVOKED\0",
-        Some(itk_status::JwksFetchFailed) => "JWKS_FETCH_FAILED\0",
-        Some(itk_status::DatabaseCorrupt) => "DATABASE_CORRUPT\0",
-        Some(itk_status::DatabaseNotFound) => "DATABASE_NOT_FOUND\0",
-        Some(itk_status::MasterKeyMismatch) => "MASTER_KEY_MISMATCH\0",
-    };
-    s.as_ptr().cast()
+    static CODES: std::sync::OnceLock<Vec<CString>> = std::sync::OnceLock::new();
+    let codes = CODES.get_or_init(|| {
+        c_codes(std::iter::once("OK").chain(ErrorKind::ALL.iter().map(|k| k.code())))
+    });
+    match codes.get(status as usize) {
+        Some(c) => c.as_ptr(),
+        None => c"UNKNOWN".as_ptr(),
+    }
 }
 
 /// The stable code of a verify reason number, e.g. "REVOKED", or "UNKNOWN"
 /// (static; do not free). Takes a plain number so any value is safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn itk_verify_reason_code(reason: u32) -> *const c_char {
-    let s: &'static str = match ALL_REASONS.get(reason as usize).copied() {
-        None => "UNKNOWN\0",
-        Some(itk_verify_reason::Valid) => "VALID\0",
-        Some(itk_verify_reason::Malformed) => "MALFORMED\0",
-        Some(itk_verify_reason::NotFound) => "NOT_FOUND\0",
-        Some(itk_verify_reason::Disabled) => "DISABLED\0",
-        Some(itk_verify_reason::Revoked) => "REVOKED\0",
-        Some(itk_verify_reason::Expired) => "EXPIRED\0",
-        Some(itk_verify_reason::InsufficientScope) => "INSUFFICIENT_SCOPE\0",
-        Some(itk_verify_reason::RateLimited) => "RATE_LIMITED\0",
-        Some(itk_verify_reason::UsageExceeded) => "USAGE_EXCEEDED\0",
-    };
-    s.as_ptr().cast()
+    static CODES: std::sync::OnceLock<Vec<CString>> = std::sync::OnceLock::new();
+    let codes = CODES.get_or_init(|| c_codes(VerifyReason::ALL.iter().map(|r| r.code())));
+    match codes.get(reason as usize) {
+        Some(c) => c.as_ptr(),
+        None => c"UNKNOWN".as_ptr(),
+    }
 }
 
 /// The status of the last failed call on this thread (`ITK_STATUS_OK` after a success).
@@ -696,6 +618,13 @@ mod tests {
 
     #[test]
     fn statuses_match_the_core_numbers() {
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(
+                k.status() as usize,
+                i + 1,
+                "ErrorKind::ALL is in number order"
+            );
+        }
         for k in ErrorKind::ALL {
             assert_eq!(status_of(k) as u32, k.status(), "{k}");
             // SAFETY: static NUL-terminated strings.

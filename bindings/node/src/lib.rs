@@ -986,6 +986,14 @@ pub fn env_settings(
     })
 }
 
+/// Whether a key refused with `reason` may be a key of the old system
+/// (core's rule: unknown to irontoken, a legacy key's shape, not our format).
+#[napi(catch_unwind)]
+pub fn may_be_legacy(key: String, reason: String) -> bool {
+    irontoken::VerifyReason::from_code(&reason)
+        .is_some_and(|r| irontoken::keys::may_be_legacy(&key, r))
+}
+
 /// The library version.
 #[napi(catch_unwind)]
 pub fn version() -> String {

@@ -1080,6 +1080,14 @@ fn is_credential_param(name: &str, value: &str, header: &str) -> bool {
     irontoken::keys::is_credential_param(name, value, header)
 }
 
+/// Whether a key refused with `reason` may be a key of the old system
+/// (core's rule: unknown to irontoken, a legacy key's shape, not our format).
+#[pyfunction]
+fn may_be_legacy(key: &str, reason: &str) -> bool {
+    irontoken::VerifyReason::from_code(reason)
+        .is_some_and(|r| irontoken::keys::may_be_legacy(key, r))
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -1091,6 +1099,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PageResult>()?;
     m.add_function(wrap_pyfunction!(is_well_formed, m)?)?;
     m.add_function(wrap_pyfunction!(is_credential_param, m)?)?;
+    m.add_function(wrap_pyfunction!(may_be_legacy, m)?)?;
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;

@@ -38,6 +38,18 @@ fn legacy_shaped(s: &str) -> bool {
     LEGACY_LEN.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// Whether a key refused with `reason` may be a key of the old system,
+/// worth asking the old check about (`verify_or_upgrade` and the adapters'
+/// `legacy_check`): irontoken does not know it (`NOT_FOUND`, or `MALFORMED`
+/// before the first legacy import), it has a legacy key's shape (16–512
+/// visible ASCII characters) and it is not in irontoken's own format.
+pub fn may_be_legacy(key: &str, reason: crate::model::keys::VerifyReason) -> bool {
+    use crate::model::keys::VerifyReason::{Malformed, NotFound};
+    matches!(reason, NotFound | Malformed)
+        && legacy_shaped(key)
+        && !super::format::is_well_formed(key)
+}
+
 /// The SHA-256 a `key_hash` names (64 hex or 44 base64 characters).
 fn decode_hash(h: &str) -> Result<[u8; 32]> {
     let bytes = if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -412,6 +424,11 @@ mod tests {
 
     #[test]
     fn legacy_shape_is_visible_ascii_of_sane_length() {
+        use crate::model::keys::VerifyReason;
+        assert!(may_be_legacy("dev-key-0123456789", VerifyReason::NotFound));
+        assert!(may_be_legacy("dev-key-0123456789", VerifyReason::Malformed));
+        assert!(!may_be_legacy("dev-key-0123456789", VerifyReason::Revoked));
+        assert!(!may_be_legacy("short", VerifyReason::NotFound));
         assert!(legacy_shaped("dev-key-0123456789"));
         assert!(!legacy_shaped("short"));
         assert!(!legacy_shaped("has a space in the middle"));

@@ -9,7 +9,7 @@ mod import;
 mod schedule;
 
 pub use crate::model::keys::LegacyKeys;
-pub use import::{LEGACY_PREFIX, LEGACY_RECHECK_MS};
+pub use import::{LEGACY_PREFIX, LEGACY_RECHECK_MS, may_be_legacy};
 
 pub use crate::model::keys::{
     CreatedKey, ImportKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, Page, RotateOptions,

@@ -341,6 +341,11 @@ impl VerifyReason {
         VerifyReason::UsageExceeded,
     ];
 
+    /// The reason a stable code names (`"NOT_FOUND"`), if any.
+    pub fn from_code(code: &str) -> Option<VerifyReason> {
+        VerifyReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// The stable code, e.g. `"NOT_FOUND"`.
     pub const fn code(self) -> &'static str {
         match self {
