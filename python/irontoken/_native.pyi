@@ -24,6 +24,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "is_credential_param",
+    "may_be_legacy",
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
