@@ -16,7 +16,7 @@ LAYERS = [
     ["store"],
     ["store::sqlite", "store::postgres", "store::redis"],
     ["manager"],
-    ["keys", "sessions", "usage", "jwt::managed", "audit", "limiter"],
+    ["keys", "sessions", "usage", "jwt::managed", "audit_trail", "limiter"],
     ["lib"],
 ]
 

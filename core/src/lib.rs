@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod audit_trail;
 mod clock;
 mod error;
 mod fork;

@@ -1,0 +1,287 @@
+//! Verification: a presented key checked against its stored state, scopes,
+//! rate limits and quotas, answered without blocking where it can.
+
+use super::*;
+
+impl TokenManager {
+    /// Verifies a presented key. A refusal is a normal answer (`valid: false`
+    /// with a reason), not an error; errors are storage failures only.
+    ///
+    /// Every key in `required_scopes` must be among the key's scopes.
+    pub fn verify_key(&self, key: &str, required_scopes: &[&str]) -> Result<Verification> {
+        self.verify_checked(key, required_scopes, false, None, store::Access::Read)
+    }
+
+    /// [`verify_key`](Self::verify_key) if it can answer without a network
+    /// round trip — always on SQLite (a read of memory or WAL pages that
+    /// never waits for a writer), on PostgreSQL when the key's state and
+    /// record are in this process's caches — else `None`, with nothing
+    /// recorded: call `verify_key` where blocking is fine. For event loops:
+    /// answer on the loop's thread when possible, off it otherwise.
+    pub fn verify_key_now(
+        &self,
+        key: &str,
+        required_scopes: &[&str],
+    ) -> Result<Option<Verification>> {
+        // A backlog this call would have to flush: the caller's blocking path does.
+        if self.inner().backlogged() {
+            return Ok(None);
+        }
+        let answer = crate::manager::without_inline_flush(|| {
+            self.verify_checked(key, required_scopes, false, None, store::Access::Local)
+        });
+        match answer {
+            Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Verifies a key and, in the same call, applies its rate limits
+    /// (`rate_limit`: the key's configured limits, in-process buckets) and
+    /// consumes `quota` amounts from its quotas. A key refused for its
+    /// state or scopes consumes nothing; a rate-limited request consumes no
+    /// quota; a request denied by a quota has still taken its rate-limit
+    /// slot (attempts count against rate limits).
+    pub fn verify_key_with(&self, key: &str, opts: &VerifyOptions) -> Result<Verification> {
+        self.verify_checked(
+            key,
+            &opts.required_scopes,
+            opts.rate_limit,
+            opts.quota.as_ref(),
+            store::Access::Read,
+        )
+    }
+
+    /// [`verify_key_with`](Self::verify_key_with) if it needs no network
+    /// round trip and no write: no `quota`, and rate limits only where the
+    /// key has none or they live in this process (`rate_limit_store =
+    /// "local"`); the key's state as [`verify_key_now`](Self::verify_key_now)
+    /// reads it. Else `None`, with nothing recorded.
+    pub fn verify_key_with_now(
+        &self,
+        key: &str,
+        opts: &VerifyOptions,
+    ) -> Result<Option<Verification>> {
+        if opts.quota.is_some() || self.inner().backlogged() {
+            return Ok(None);
+        }
+        let answer = crate::manager::without_inline_flush(|| {
+            self.verify_checked(
+                key,
+                &opts.required_scopes,
+                opts.rate_limit,
+                None,
+                store::Access::Local,
+            )
+        });
+        match answer {
+            Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    fn verify_checked<S: AsRef<str>>(
+        &self,
+        key: &str,
+        required_scopes: &[S],
+        rate_limit: bool,
+        quota: Option<&crate::usage::quota::Amounts>,
+        access: store::Access,
+    ) -> Result<Verification> {
+        if required_scopes.len() > MAX_REQUIRED_SCOPES {
+            return Err(Error::invalid(format!(
+                "at most {MAX_REQUIRED_SCOPES} required scopes (got {})",
+                required_scopes.len()
+            )));
+        }
+        // One load of the manager's state for the whole verification.
+        let inner = self.inner();
+        let now = inner.now();
+        // An irontoken key (its checksum checked), or a legacy key's shape
+        // once the database holds imported legacy keys (looked up by hash).
+        let parsed = match format::parse(key) {
+            Ok(p) => Some(p),
+            Err(_) if self.legacy_lookup(key, access)? => None,
+            Err(_) => {
+                // Record only the prefix part, and only if it has a prefix's shape.
+                let prefix = key
+                    .rsplit_once('_')
+                    .map(|(p, _)| p)
+                    .filter(|p| validate_prefix(p).is_ok())
+                    .map(str::to_string);
+                return self.refused(now, VerifyReason::Malformed, None, prefix);
+            }
+        };
+        let hash = hash_key(key);
+        let marks = inner.carry_marks();
+        let found = inner.db.with(access, |c| {
+            let mut found = None;
+            c.keys().with_state_by_hash(&hash, &mut |st| {
+                let Some(st) = st else {
+                    return Ok(());
+                };
+                // Descriptive fields and counters come from the cache while the
+                // revision matches; the state always from the index just read.
+                let entry = match inner.cached_key(&st.id, st.revision) {
+                    Some(entry) => entry,
+                    None => match c.keys().get_by_seq(st.seq, now)? {
+                        Some((r, rev)) if r.id == st.id => {
+                            let r = self.with_pending(r);
+                            let keep = inner.carried_nothing_since(marks);
+                            inner.cache_key(r, rev, keep)
+                        }
+                        _ => return Ok(()), // deleted in between
+                    },
+                };
+                found = Some((entry, st));
+                Ok(())
+            })?;
+            Ok(found)
+        })?;
+        let found = found.map(|(entry, st)| {
+            let mut r = entry.record.clone();
+            (r.usage_count, r.last_used_at) = entry.counters(now, 0);
+            r.enabled = st.enabled;
+            r.revoked_at = st.revoked_at;
+            r.expires_at = st.expires_at;
+            r.status = r.status_at(now);
+            (entry, r)
+        });
+        let Some((entry, mut record)) = found else {
+            let prefix = parsed.map(|p| p.display_prefix.to_string());
+            return self.refused(now, VerifyReason::NotFound, None, prefix);
+        };
+        let mut reason = match record.status {
+            KeyStatus::Revoked => VerifyReason::Revoked,
+            KeyStatus::Expired => VerifyReason::Expired,
+            KeyStatus::Disabled => VerifyReason::Disabled,
+            KeyStatus::Active
+                if !required_scopes
+                    .iter()
+                    .all(|s| record.scopes.iter().any(|have| have == s.as_ref())) =>
+            {
+                VerifyReason::InsufficientScope
+            }
+            KeyStatus::Active => VerifyReason::Valid,
+        };
+        let (mut rate, mut quota_decision) = (None, None);
+        if reason == VerifyReason::Valid
+            && access == store::Access::Local
+            && rate_limit
+            && !record.rate_limits.is_empty()
+            && !inner.rates_are_local()
+        {
+            // Shared rate limits are a write (the database or Redis): before
+            // anything is recorded, leave the answer to the blocking call.
+            return Err(Error::new(
+                ErrorKind::Busy,
+                "the rate limits need a round trip",
+            ));
+        }
+        if reason == VerifyReason::Valid {
+            (reason, rate, quota_decision) = self.apply_limits(&record, rate_limit, quota)?;
+        }
+        let mut v = if reason == VerifyReason::Valid {
+            inner.metrics.verification(reason);
+            inner.record_use(&record.id, now)?;
+            (record.usage_count, record.last_used_at) = entry.counters(now, 1);
+            inner.signals.activity(&record.id, 1, now);
+            Verification {
+                valid: true,
+                reason,
+                record: Some(record),
+                rate_limit: None,
+                quota: None,
+            }
+        } else {
+            let prefix = Some(record.display_prefix.clone());
+            self.refused(now, reason, Some(record), prefix)?
+        };
+        v.rate_limit = rate;
+        v.quota = quota_decision;
+        Ok(v)
+    }
+
+    /// The key's rate limits, then its quota, for a key that is otherwise
+    /// valid (see [`TokenManager::verify_key_with`] for the order).
+    fn apply_limits(
+        &self,
+        record: &KeyRecord,
+        rate_limit: bool,
+        quota: Option<&crate::usage::quota::Amounts>,
+    ) -> Result<(
+        VerifyReason,
+        Option<crate::ratelimit::Decision>,
+        Option<crate::usage::quota::QuotaDecision>,
+    )> {
+        let mut rate = None;
+        if rate_limit && !record.rate_limits.is_empty() {
+            let d = self.rate_limit(&record.id, &record.rate_limits)?;
+            if !d.allowed {
+                crate::metrics::Metrics::inc(&self.inner().metrics.rate_limit_denials);
+                return Ok((VerifyReason::RateLimited, Some(d), None));
+            }
+            rate = Some(d);
+        }
+        let Some(amounts) = quota else {
+            return Ok((VerifyReason::Valid, rate, None));
+        };
+        let d = self.consume_quota(&record.id, amounts)?;
+        let reason = if d.allowed {
+            VerifyReason::Valid
+        } else {
+            VerifyReason::UsageExceeded
+        };
+        Ok((reason, rate, Some(d)))
+    }
+
+    /// The answer for a refused key: counted, audited (buffered), with the
+    /// record (plus this process's buffered uses) when the key was found.
+    fn refused(
+        &self,
+        now: i64,
+        reason: VerifyReason,
+        record: Option<KeyRecord>,
+        display_prefix: Option<String>,
+    ) -> Result<Verification> {
+        self.inner().metrics.verification(reason);
+        self.fail(
+            now,
+            record.as_ref().map(|r| r.id.clone()),
+            display_prefix,
+            reason,
+        )?;
+        Ok(Verification {
+            valid: false,
+            reason,
+            record,
+            rate_limit: None,
+            quota: None,
+        })
+    }
+
+    fn fail(
+        &self,
+        now: i64,
+        key_id: Option<String>,
+        display_prefix: Option<String>,
+        reason: VerifyReason,
+    ) -> Result<()> {
+        if !matches!(
+            reason,
+            VerifyReason::RateLimited | VerifyReason::UsageExceeded
+        ) && let Some(p) = display_prefix.as_deref()
+        {
+            self.inner().signals.failure(p, key_id.as_deref(), now);
+        }
+        self.inner().defer_failure(NewAuditEvent {
+            at: now,
+            action: AuditAction::KeyVerify,
+            key_id,
+            display_prefix,
+            actor: None,
+            outcome: reason.code(),
+            detail: None,
+        })
+    }
+}

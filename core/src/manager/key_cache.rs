@@ -1,0 +1,60 @@
+//! The key records verification keeps in memory, with this process's
+//! unflushed uses counted in.
+
+use super::Inner;
+use crate::model::keys::KeyRecord;
+use std::sync::Arc;
+/// A key record as verification last read it, with this process's uses since.
+pub(crate) struct CachedKey {
+    /// The row's revision when it was read.
+    pub revision: i64,
+    /// The record then, its counters including this process's unflushed uses.
+    pub record: KeyRecord,
+    /// Successful verifications by this process since.
+    pub uses: std::sync::atomic::AtomicU64,
+    /// The latest of those uses (`i64::MIN`: none since the read).
+    pub last_use: std::sync::atomic::AtomicI64,
+}
+
+impl CachedKey {
+    /// The usage counters of the key for this process: as read, plus the
+    /// uses since (`extra` counts a use being made now, at `now`).
+    pub fn counters(&self, now: i64, extra: u64) -> (u64, Option<i64>) {
+        use std::sync::atomic::Ordering;
+        let since = self.uses.fetch_add(extra, Ordering::Relaxed) + extra;
+        let latest = if extra > 0 {
+            self.last_use.fetch_max(now, Ordering::Relaxed).max(now)
+        } else {
+            self.last_use.load(Ordering::Relaxed)
+        };
+        // `None` orders below every `Some`, so this keeps the later of the two.
+        let last = self
+            .record
+            .last_used_at
+            .max((latest > i64::MIN).then_some(latest));
+        (self.record.usage_count.saturating_add(since), last)
+    }
+}
+
+impl Inner {
+    /// The cached record of key `id` if it was read at `revision`.
+    pub fn cached_key(&self, id: &str, revision: i64) -> Option<Arc<CachedKey>> {
+        self.records.get(id).filter(|c| c.revision == revision)
+    }
+
+    /// Remembers a record read at `revision` (its counters already including
+    /// this process's unflushed uses) and returns the entry; remembers it
+    /// only if `keep` (see [`Self::carried_nothing_since`]).
+    pub fn cache_key(&self, record: KeyRecord, revision: i64, keep: bool) -> Arc<CachedKey> {
+        let entry = Arc::new(CachedKey {
+            revision,
+            record,
+            uses: std::sync::atomic::AtomicU64::new(0),
+            last_use: std::sync::atomic::AtomicI64::new(i64::MIN),
+        });
+        if keep {
+            self.records.insert(entry.record.id.clone(), entry.clone());
+        }
+        entry
+    }
+}

@@ -1,0 +1,472 @@
+//! The write-behind buffer: usage counters, failed-verification audit
+//! entries and usage records, written by the flusher, by a state change's
+//! own transaction, or inline when the buffer is full (see the module
+//! docs of `manager` for what a crash can lose).
+
+use super::{Inner, NO_INLINE_FLUSH};
+use crate::error::{Error, Result};
+use crate::model::audit::NewAuditEvent;
+use crate::store;
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Identifies repeated failed verifications: key id, display prefix, reason.
+pub(super) type FailureKey = (Option<String>, Option<String>, &'static str);
+
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub usage: HashMap<String, (u64, i64)>,
+    pub audit: Vec<NewAuditEvent>,
+    /// Usage records not yet written, and their request ids.
+    pub records: Vec<crate::model::usage::PendingUsage>,
+    record_ids: std::collections::HashSet<String>,
+    /// Failed verifications buffered so far: index in `audit`, count, last time.
+    failures: HashMap<FailureKey, (usize, u64, i64)>,
+}
+
+impl Pending {
+    pub(super) fn len(&self) -> usize {
+        self.usage.len() + self.audit.len() + self.records.len()
+    }
+
+    /// What counts against the flush threshold: a buffered counter weighs
+    /// 1/8 (small, and each flush commit makes every reader of the file
+    /// drop its page cache: counters of many keys are better written in
+    /// fewer, larger commits).
+    pub(super) fn pressure(&self) -> usize {
+        self.usage.len() / COUNTER_WEIGHT + self.audit.len() + self.records.len()
+    }
+}
+
+/// Buffered counters per unit of flush pressure (see [`Pending::pressure`]).
+pub(super) const COUNTER_WEIGHT: usize = 8;
+
+impl Inner {
+    /// Where writes of buffered entries stand: (begun, ended).
+    pub fn carry_marks(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.carrying[0].load(SeqCst), self.carrying[1].load(SeqCst))
+    }
+
+    /// True if no write of buffered entries was under way at any time since
+    /// `marks` were taken: a database read begun after them plus the buffer
+    /// read now counts every use exactly once. (Otherwise uses a flush took
+    /// may be in neither, and a record remembered from them would stay short.)
+    pub fn carried_nothing_since(&self, marks: (u64, u64)) -> bool {
+        marks.0 == marks.1 && self.carry_marks() == marks
+    }
+
+    /// Returns once no `flush` is under way (or the call's bound passed).
+    pub fn wait_for_flush(&self) {
+        drop(
+            self.flushing
+                .lock_until(Instant::now() + self.db.call_bound()),
+        );
+    }
+
+    /// Counts a write of buffered entries as under way until the guard drops.
+    pub(super) fn carry(&self) -> Carrying<'_> {
+        self.carrying[0].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Carrying(&self.carrying[1])
+    }
+
+    /// Buffers one successful use of key `id`; returns the uses of `id`
+    /// buffered so far (count, latest time), this one included.
+    pub fn record_use(&self, id: &str, now: i64) -> Result<(u64, i64)> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let total = match p.usage.get_mut(id) {
+            Some((n, t)) => {
+                *n += 1;
+                *t = (*t).max(now);
+                (*n, *t)
+            }
+            None => {
+                p.usage.insert(id.to_string(), (1, now));
+                (1, now)
+            }
+        };
+        self.after_push(p)?;
+        Ok(total)
+    }
+
+    /// Buffers the audit entry of a failed verification. Identical failures
+    /// (same key or prefix, same reason) within one flush window become one
+    /// entry whose detail holds `count` and `last_at`, so a flood of bad keys
+    /// costs one row per distinct failure and window, not one row each.
+    pub fn defer_failure(&self, e: NewAuditEvent) -> Result<()> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (e.key_id.clone(), e.display_prefix.clone(), e.outcome);
+        if let Some((_, n, last)) = p.failures.get_mut(&key) {
+            *n += 1;
+            *last = (*last).max(e.at);
+            return Ok(());
+        }
+        let at = e.at;
+        let idx = p.audit.len();
+        p.audit.push(e);
+        p.failures.insert(key, (idx, 1, at));
+        self.after_push(p)
+    }
+
+    /// True if so much is buffered that the next buffering call would flush
+    /// on the caller's thread (the back-pressure of [`Self::after_push`]).
+    pub(crate) fn backlogged(&self) -> bool {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.pressure() >= self.threshold.saturating_mul(8)
+    }
+
+    pub(super) fn after_push(&self, p: std::sync::MutexGuard<'_, Pending>) -> Result<()> {
+        let n = p.pressure();
+        drop(p);
+        if n >= self.threshold.saturating_mul(8) && !NO_INLINE_FLUSH.get() {
+            self.flush()
+        } else {
+            if n >= self.threshold {
+                // Asked under the lock, so a flusher busy elsewhere (not
+                // waiting, the notification lost) still sees it.
+                self.asked.lock().unwrap_or_else(|e| e.into_inner()).flush = true;
+                self.wake.notify_one();
+            }
+            Ok(())
+        }
+    }
+
+    /// Buffers a usage record; false if its request id is already buffered.
+    pub fn defer_usage(&self, u: crate::model::usage::PendingUsage) -> Result<bool> {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !p.record_ids.insert(u.request_id.clone()) {
+            return Ok(false);
+        }
+        p.records.push(u);
+        self.after_push(p)?;
+        Ok(true)
+    }
+
+    /// True if a usage record with this request id is buffered.
+    pub fn usage_pending(&self, request_id: &str) -> bool {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.record_ids.contains(request_id)
+    }
+
+    /// The buffered use counts of key `id`, not yet in the database.
+    pub fn pending_use(&self, id: &str) -> Option<(u64, i64)> {
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.usage.get(id).copied()
+    }
+
+    /// Writes everything buffered, in transactions of at most
+    /// [`FLUSH_SLICE`] each, so another write of this process (a quota
+    /// consumption, say) waits at most one slice behind a large backlog. What
+    /// a failed transaction held stays buffered. Nothing buffered: no
+    /// transaction (the write lock is shared with every process on the file).
+    pub fn flush(&self) -> Result<()> {
+        if HOLDS_FLUSH.get() {
+            // Called from inside a write that carries the buffer (this
+            // thread holds the lock): that write's commit carries them.
+            return Ok(());
+        }
+        // The whole flush — waiting for one under way, then every slice —
+        // ends within the store's bound for one call.
+        let deadline = store::deadline(Instant::now() + self.db.call_bound());
+        // One at a time: a flush must not answer while another (the
+        // flusher's, or a state change carrying buffered entries) still
+        // writes entries buffered before it was called.
+        let Some(_one) = self.flushing.lock_until(deadline) else {
+            return Err(Error::new(
+                crate::ErrorKind::Busy,
+                "a flush under way did not finish within the call's bound (busy_timeout_ms, storage_timeout_ms on PostgreSQL)",
+            ));
+        };
+        store::within(deadline, || self.flush_now())
+    }
+
+    /// [`Self::flush`] once it holds the flush lock.
+    pub(super) fn flush_now(&self) -> Result<()> {
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.len() == 0 {
+                return Ok(());
+            }
+            if self.db.readonly() {
+                // A write-protected file can never take them: reads, listings
+                // and close keep working, and nothing piles up in memory.
+                *p = Pending::default();
+                return Ok(());
+            }
+        }
+        let _carrying = self.carry();
+        let mut batch = self.take_batch();
+        while batch.len() > 0 {
+            let start = Instant::now();
+            let slice = |n: usize| {
+                n.is_multiple_of(16)
+                    && match start.elapsed() {
+                        t if t >= FLUSH_SLICE_MAX => true,
+                        t => t >= FLUSH_SLICE && self.db.writers_waiting(),
+                    }
+            };
+            // Committed without an fsync, like a quota consumption: what
+            // was buffered survives a process crash once written, and no
+            // write of this process waits behind a slice's fsync.
+            match self
+                .db
+                .write_relaxed(|tx| write_some(tx, &batch, Some(&slice)))
+            {
+                Ok(done) => {
+                    crate::metrics::Metrics::inc(&self.metrics.flushes);
+                    batch.remove_written(done);
+                }
+                Err(e) => {
+                    crate::metrics::Metrics::inc(&self.metrics.flush_errors);
+                    self.restore(batch);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in one write transaction, after writing what is buffered, so
+    /// the audit trail keeps this process's order (a large backlog is
+    /// flushed first, in slices). If the transaction fails, the buffered
+    /// data stays buffered.
+    pub fn write<T>(&self, f: impl FnOnce(&dyn store::Tx) -> Result<T>) -> Result<T> {
+        self.write_as(store::Access::Write, f)
+    }
+
+    /// [`Inner::write`] of many rows at once (bulk creation and import):
+    /// SQLite gives the transaction a larger page cache.
+    pub fn write_bulk<T>(&self, f: impl FnOnce(&dyn store::Tx) -> Result<T>) -> Result<T> {
+        self.write_as(store::Access::Bulk, f)
+    }
+
+    fn write_as<T>(
+        &self,
+        access: store::Access,
+        f: impl FnOnce(&dyn store::Tx) -> Result<T>,
+    ) -> Result<T> {
+        // One bound for the whole call: a flush of a backlog, the wait for
+        // a flush under way and the write itself share it.
+        if access == store::Access::Bulk {
+            return self.write_carrying(access, f);
+        }
+        let deadline = Instant::now() + self.db.call_bound();
+        store::within(deadline, || self.write_carrying(access, f))
+    }
+
+    /// [`Self::write_as`] within the call's bound.
+    fn write_carrying<T>(
+        &self,
+        access: store::Access,
+        f: impl FnOnce(&dyn store::Tx) -> Result<T>,
+    ) -> Result<T> {
+        let backlog = self.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if backlog > INLINE_MAX {
+            self.flush()?;
+        }
+        // While this write carries buffered entries, a flush waits for it:
+        // it must not answer before they are committed (or put back).
+        // (A flush that outlasts the bound: this write carries nothing.)
+        let reentered = HOLDS_FLUSH.get();
+        let held = if reentered {
+            None
+        } else {
+            self.flushing
+                .lock_until(store::deadline(Instant::now() + self.db.call_bound()))
+        };
+        let _carrying = self.carry();
+        let batch = if reentered || held.is_some() {
+            self.take_batch()
+        } else {
+            Pending::default()
+        };
+        let held = held.filter(|_| batch.len() > 0);
+        let result = self.db.with(access, |tx| {
+            write_some(tx, &batch, None)?;
+            f(tx)
+        });
+        if batch.len() > 0 {
+            let c = if result.is_ok() {
+                &self.metrics.flushes
+            } else {
+                &self.metrics.flush_errors
+            };
+            crate::metrics::Metrics::inc(c);
+        }
+        if result.is_err() {
+            self.restore(batch);
+        }
+        drop(held);
+        result
+    }
+
+    /// Everything buffered, repeated failures folded into their first entry.
+    pub(super) fn take_batch(&self) -> Pending {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = std::mem::take(&mut *p);
+        for (_, (idx, n, last)) in batch.failures.drain() {
+            if n > 1
+                && let Some(e) = batch.audit.get_mut(idx)
+            {
+                e.detail = Some(serde_json::json!({ "count": n, "last_at": last }));
+            }
+        }
+        batch
+    }
+
+    /// Puts back a batch that was not written, before what came since.
+    pub(super) fn restore(&self, batch: Pending) {
+        if batch.len() == 0 {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, (n, t)) in batch.usage {
+            let e = p.usage.entry(id).or_insert((0, t));
+            e.0 += n;
+            e.1 = e.1.max(t);
+        }
+        // The restored entries go first: shift the indices of newer failures.
+        let shift = batch.audit.len();
+        for (idx, _, _) in p.failures.values_mut() {
+            *idx += shift;
+        }
+        let newer = std::mem::replace(&mut p.audit, batch.audit);
+        p.audit.extend(newer);
+        p.record_ids.extend(batch.record_ids);
+        let newer = std::mem::replace(&mut p.records, batch.records);
+        p.records.extend(newer);
+    }
+}
+
+thread_local! {
+    /// This thread holds a manager's flush lock (see [`TimedLock`]).
+    static HOLDS_FLUSH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A lock taken with a deadline (std's `Mutex` has none).
+#[derive(Default)]
+pub(super) struct TimedLock {
+    pub(super) held: Mutex<bool>,
+    pub(super) freed: Condvar,
+}
+
+/// A held [`TimedLock`]; released when dropped.
+pub(super) struct TimedGuard<'a>(&'a TimedLock);
+
+impl TimedLock {
+    /// Takes the lock, waiting until `deadline` at most (`None` then).
+    pub(super) fn lock_until(&self, deadline: Instant) -> Option<TimedGuard<'_>> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while *held {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            held = self
+                .freed
+                .wait_timeout(held, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *held = true;
+        HOLDS_FLUSH.set(true);
+        Some(TimedGuard(self))
+    }
+}
+
+impl Drop for TimedGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        HOLDS_FLUSH.set(false);
+        self.0.freed.notify_all();
+    }
+}
+
+/// Longest write transaction of a flush while another write of this process
+/// waits; the rest of a backlog follows in further transactions, each behind
+/// any write already waiting.
+pub(crate) const FLUSH_SLICE: Duration = Duration::from_millis(1);
+
+/// Longest write transaction of a flush when no write of this process waits
+/// (other processes' writers wait in SQLite's busy handler meanwhile).
+pub(crate) const FLUSH_SLICE_MAX: Duration = Duration::from_millis(50);
+
+/// Buffered entries a state change writes in its own transaction; a larger
+/// backlog is flushed (in slices) first.
+pub(super) const INLINE_MAX: usize = 256;
+
+/// What one transaction of a flush wrote.
+pub(super) struct Written {
+    pub(super) audit: usize,
+    pub(super) usage: Vec<String>,
+    pub(super) records: usize,
+}
+
+/// Writes the buffered audit entries, then counters and usage records until
+/// `stop(rows written)` says so (`None`: all of them).
+pub(super) fn write_some(
+    tx: &dyn store::Tx,
+    batch: &Pending,
+    stop: Option<&dyn Fn(usize) -> bool>,
+) -> Result<Written> {
+    let over = |n: usize| stop.is_some_and(|f| f(n));
+    let mut w = Written {
+        audit: batch.audit.len(),
+        usage: Vec::new(),
+        records: 0,
+    };
+    for e in &batch.audit {
+        tx.audit().insert(e)?;
+    }
+    let mut n = 0;
+    // Counters go in chunks of 16 (one statement each where the store can).
+    // In key-id order, the order the stores lock the counters' rows in
+    // (one order for every process: no deadlock between two flushes).
+    let mut counters: Vec<(&str, u64, i64)> = batch
+        .usage
+        .iter()
+        .map(|(id, (count, t))| (id.as_str(), *count, *t))
+        .collect();
+    counters.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for chunk in counters.chunks(16) {
+        tx.keys().add_usage_many(chunk)?;
+        w.usage
+            .extend(chunk.iter().map(|(id, _, _)| id.to_string()));
+        n += chunk.len();
+        if over(n) {
+            return Ok(w);
+        }
+    }
+    for u in &batch.records {
+        tx.usage().insert(u)?;
+        w.records += 1;
+        n += 1;
+        if n.is_multiple_of(16) && over(n) {
+            return Ok(w);
+        }
+    }
+    Ok(w)
+}
+
+impl Pending {
+    /// Drops what one transaction wrote.
+    pub(super) fn remove_written(&mut self, w: Written) {
+        self.audit.drain(..w.audit);
+        for id in w.usage {
+            self.usage.remove(&id);
+        }
+        for u in self.records.drain(..w.records) {
+            self.record_ids.remove(&u.request_id);
+        }
+    }
+}
+
+/// A write of buffered entries under way; ends when dropped.
+pub(super) struct Carrying<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Carrying<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
