@@ -29,9 +29,18 @@
 //! (their foreign key's `KEY SHARE` does not wait on a key's row lock).
 //! Usage and audit rows are only inserted.
 
+mod agents;
+mod audit;
+mod keys;
 mod link;
+mod meta;
 mod queries;
+mod quota;
+mod rates;
+mod sessions;
+mod signing;
 mod tls;
+mod usage;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Access, Backend, KeyState, Tx};
