@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::store::Durability;
 use std::sync::Arc;
 use std::time::Duration;
-/// How to open a [`TokenManager`].
+/// How to open a [`TokenManager`](super::TokenManager).
 #[derive(Clone)]
 pub struct Options {
     /// Commit durability (default [`Durability::Full`]).
@@ -199,7 +199,7 @@ impl Options {
     }
 
     /// Uses a [`ManualClock`] standing at `start`, reachable later through
-    /// [`TokenManager::manual_clock`] (how the bindings' tests move time).
+    /// [`TokenManager::manual_clock`](super::TokenManager::manual_clock) (how the bindings' tests move time).
     pub fn manual_clock(mut self, start: i64) -> Self {
         let m = Arc::new(ManualClock::new(start));
         self.clock = m.clone();
@@ -253,7 +253,7 @@ pub struct OpenSettings {
     pub default_rotation_period: Option<i64>,
 }
 
-/// The database to open, for [`TokenManager::from_env`] and the CLI.
+/// The database to open, for [`TokenManager::from_env`](super::TokenManager::from_env) and the CLI.
 pub const DB_ENV: &str = "IRONTOKEN_DB";
 /// Where rate-limit state lives (`store`, `local` or a `redis://` URL).
 pub const RATE_LIMIT_STORE_ENV: &str = "IRONTOKEN_RATE_LIMIT_STORE";
