@@ -1,6 +1,7 @@
 //! Operator commands around the keys: the audit trail, rate-limit checks,
 //! `doctor`, `stats`, shell completions and man pages.
 
+use super::usage::money;
 use crate::Outcome;
 use crate::args::{duration, instant, limit};
 use crate::output::{Printer, shown, table, time};
@@ -192,11 +193,6 @@ pub fn stats(tm: &TokenManager, a: &StatsArgs, out: Printer) -> Result<Outcome, 
         say!("{}", s.keys.active);
     }
     Ok(Outcome::Ok)
-}
-
-/// Micro-units as a decimal with six places.
-fn money(micros: u128) -> String {
-    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
 }
 
 fn print_stats(s: &Stats) {

@@ -7,6 +7,61 @@ use crate::store::{InsertKey, KeyState, KeyStore, UpdateFields};
 
 use super::queries::*;
 
+/// The SQL condition for keys in `status` at the time `now` names (a
+/// parameter such as `$1`), and whether it uses it: the precedence of
+/// `KeyRecord::status` (revoked, then expired, then disabled).
+fn status_sql(status: KeyStatus, now: &str) -> (String, bool) {
+    let live = format!("(expires_at IS NULL OR expires_at > {now})");
+    match status {
+        KeyStatus::Active => (format!("revoked_at IS NULL AND enabled AND {live}"), true),
+        KeyStatus::Disabled => (
+            format!("revoked_at IS NULL AND NOT enabled AND {live}"),
+            true,
+        ),
+        KeyStatus::Revoked => ("revoked_at IS NOT NULL".into(), false),
+        KeyStatus::Expired => (
+            format!("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= {now}"),
+            true,
+        ),
+    }
+}
+
+/// The order of the counts `counts` and `counts_by_owner` give.
+const COUNTED: [KeyStatus; 4] = [
+    KeyStatus::Active,
+    KeyStatus::Disabled,
+    KeyStatus::Revoked,
+    KeyStatus::Expired,
+];
+
+impl Pg<'_> {
+    /// Keys in each state of [`COUNTED`] at `now`: per owner (the `limit`
+    /// owners with the most keys first), or all together (one row).
+    fn state_counts(&self, now: i64, by_owner: Option<u32>) -> Result<Vec<(String, [u64; 4])>> {
+        let counts: Vec<String> = COUNTED
+            .iter()
+            .map(|s| format!("count(*) FILTER (WHERE {})", status_sql(*s, "$1").0))
+            .collect();
+        let counts = counts.join(", ");
+        let rows = match by_owner {
+            Some(limit) => self.query(
+                &format!(
+                    "SELECT owner, {counts} FROM api_keys GROUP BY owner \
+                     ORDER BY count(*) DESC, owner LIMIT $2"
+                ),
+                &[&now, &(limit as i64)],
+            )?,
+            None => self.query(&format!("SELECT '', {counts} FROM api_keys"), &[&now])?,
+        };
+        rows.iter()
+            .map(|r| {
+                let n = |i: usize| -> Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
+                Ok((r.try_get(0)?, [n(1)?, n(2)?, n(3)?, n(4)?]))
+            })
+            .collect()
+    }
+}
+
 impl KeyStore for Pg<'_> {
     fn insert(&self, k: &InsertKey<'_>) -> Result<()> {
         self.execute(
@@ -125,26 +180,11 @@ impl KeyStore for Pg<'_> {
             .push(") = $", prefix.clone());
         }
         if let Some(status) = filter.status {
-            let live = " AND (k.expires_at IS NULL OR k.expires_at > $)";
-            match status {
-                KeyStatus::Active => {
-                    q.text(" AND k.revoked_at IS NULL AND k.enabled")
-                        .push(live, now);
-                }
-                KeyStatus::Disabled => {
-                    q.text(" AND k.revoked_at IS NULL AND NOT k.enabled")
-                        .push(live, now);
-                }
-                KeyStatus::Revoked => {
-                    q.text(" AND k.revoked_at IS NOT NULL");
-                }
-                KeyStatus::Expired => {
-                    q.push(
-                        " AND k.revoked_at IS NULL AND k.expires_at IS NOT NULL AND k.expires_at <= $",
-                        now,
-                    );
-                }
-            }
+            // `$` is numbered by the builder; the columns are api_keys' alone.
+            match status_sql(status, "$") {
+                (cond, true) => q.push(&format!(" AND {cond}"), now),
+                (cond, false) => q.text(&format!(" AND {cond}")),
+            };
         }
         q.push(" ORDER BY k.seq LIMIT $", limit as i64 + 1);
         page(
@@ -219,36 +259,14 @@ impl KeyStore for Pg<'_> {
     }
 
     fn counts_by_owner(&self, now: i64, limit: u32) -> Result<Vec<(String, [u64; 4])>> {
-        let rows = self.query(
-            "SELECT owner, \
-             count(*) FILTER (WHERE revoked_at IS NULL AND enabled AND (expires_at IS NULL OR expires_at > $1)), \
-             count(*) FILTER (WHERE revoked_at IS NULL AND NOT enabled AND (expires_at IS NULL OR expires_at > $1)), \
-             count(*) FILTER (WHERE revoked_at IS NOT NULL), \
-             count(*) FILTER (WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1) \
-             FROM api_keys GROUP BY owner ORDER BY count(*) DESC, owner LIMIT $2",
-            &[&now, &(limit as i64)],
-        )?;
-        rows.iter()
-            .map(|r| {
-                let n = |i: usize| -> Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
-                Ok((r.try_get(0)?, [n(1)?, n(2)?, n(3)?, n(4)?]))
-            })
-            .collect()
+        self.state_counts(now, Some(limit))
     }
 
     fn counts(&self, now: i64) -> Result<[u64; 4]> {
-        let rows = self.query(
-            "SELECT \
-             count(*) FILTER (WHERE revoked_at IS NULL AND enabled AND (expires_at IS NULL OR expires_at > $1)), \
-             count(*) FILTER (WHERE revoked_at IS NULL AND NOT enabled AND (expires_at IS NULL OR expires_at > $1)), \
-             count(*) FILTER (WHERE revoked_at IS NOT NULL), \
-             count(*) FILTER (WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1) \
-             FROM api_keys",
-            &[&now],
-        )?;
-        let r = &rows[0];
-        let n = |i: usize| -> Result<u64> { Ok(r.try_get::<_, i64>(i)?.max(0) as u64) };
-        Ok([n(0)?, n(1)?, n(2)?, n(3)?])
+        Ok(self
+            .state_counts(now, None)?
+            .pop()
+            .map_or([0; 4], |(_, n)| n))
     }
 
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {

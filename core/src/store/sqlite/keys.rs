@@ -73,6 +73,64 @@ fn expect_one(n: usize) -> Result<()> {
     }
 }
 
+/// The SQL condition for keys in `status` at the time `now` names (a
+/// parameter such as `?` or `?1`), and whether it uses it: the precedence of
+/// `KeyRecord::status` (revoked, then expired, then disabled).
+fn status_sql(status: KeyStatus, now: &str) -> (String, bool) {
+    let live = format!("(expires_at IS NULL OR expires_at > {now})");
+    match status {
+        KeyStatus::Active => (
+            format!("revoked_at IS NULL AND enabled = 1 AND {live}"),
+            true,
+        ),
+        KeyStatus::Disabled => (
+            format!("revoked_at IS NULL AND enabled = 0 AND {live}"),
+            true,
+        ),
+        KeyStatus::Revoked => ("revoked_at IS NOT NULL".into(), false),
+        KeyStatus::Expired => (
+            format!("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= {now}"),
+            true,
+        ),
+    }
+}
+
+/// The order of the counts `counts` and `counts_by_owner` give.
+const COUNTED: [KeyStatus; 4] = [
+    KeyStatus::Active,
+    KeyStatus::Disabled,
+    KeyStatus::Revoked,
+    KeyStatus::Expired,
+];
+
+impl Sql<'_> {
+    /// Keys in each state of [`COUNTED`] at `now`: per owner (the `limit`
+    /// owners with the most keys first), or all together (one row).
+    fn state_counts(&self, now: i64, by_owner: Option<u32>) -> Result<Vec<(String, [u64; 4])>> {
+        let sums: Vec<String> = COUNTED
+            .iter()
+            .map(|s| format!("coalesce(sum({}), 0)", status_sql(*s, "?1").0))
+            .collect();
+        let sql = match by_owner {
+            Some(_) => format!(
+                "SELECT owner, {} FROM api_keys GROUP BY owner ORDER BY count(*) DESC, owner LIMIT ?2",
+                sums.join(", ")
+            ),
+            None => format!("SELECT '', {} FROM api_keys", sums.join(", ")),
+        };
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let row = |r: &Row<'_>| {
+            let n = |i: usize| r.get::<_, i64>(i).map(super::count);
+            Ok((r.get(0)?, [n(1)?, n(2)?, n(3)?, n(4)?]))
+        };
+        let rows = match by_owner {
+            Some(limit) => stmt.query_map(params![now, limit], row)?,
+            None => stmt.query_map(params![now], row)?,
+        };
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 impl KeyStore for Sql<'_> {
     fn insert(&self, k: &InsertKey<'_>) -> Result<()> {
         let conn = self.0;
@@ -191,27 +249,11 @@ impl KeyStore for Sql<'_> {
             args.push(prefix.clone().into());
         }
         if let Some(status) = filter.status {
-            let not_expired = "(expires_at IS NULL OR expires_at > ?)";
-            match status {
-                KeyStatus::Active => {
-                    sql.push_str(&format!(
-                        " AND revoked_at IS NULL AND enabled = 1 AND {not_expired}"
-                    ));
-                    args.push(now.into());
-                }
-                KeyStatus::Disabled => {
-                    sql.push_str(&format!(
-                        " AND revoked_at IS NULL AND enabled = 0 AND {not_expired}"
-                    ));
-                    args.push(now.into());
-                }
-                KeyStatus::Revoked => sql.push_str(" AND revoked_at IS NOT NULL"),
-                KeyStatus::Expired => {
-                    sql.push_str(
-                        " AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?",
-                    );
-                    args.push(now.into());
-                }
+            let (cond, uses_now) = status_sql(status, "?");
+            sql.push_str(" AND ");
+            sql.push_str(&cond);
+            if uses_now {
+                args.push(now.into());
             }
         }
         sql.push_str(" ORDER BY seq LIMIT ?");
@@ -304,34 +346,14 @@ impl KeyStore for Sql<'_> {
     }
 
     fn counts_by_owner(&self, now: i64, limit: u32) -> Result<Vec<(String, [u64; 4])>> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT owner, \
-             sum(revoked_at IS NULL AND enabled = 1 AND (expires_at IS NULL OR expires_at > ?1)), \
-             sum(revoked_at IS NULL AND enabled = 0 AND (expires_at IS NULL OR expires_at > ?1)), \
-             sum(revoked_at IS NOT NULL), \
-             sum(revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?1) \
-             FROM api_keys GROUP BY owner ORDER BY count(*) DESC, owner LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit], |r| {
-            let n = |i: usize| r.get::<_, i64>(i).map(super::count);
-            Ok((r.get(0)?, [n(1)?, n(2)?, n(3)?, n(4)?]))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.state_counts(now, Some(limit))
     }
 
     fn counts(&self, now: i64) -> Result<[u64; 4]> {
-        Ok(self.0.prepare_cached(
-            "SELECT \
-             coalesce(sum(revoked_at IS NULL AND enabled = 1 AND (expires_at IS NULL OR expires_at > ?1)), 0), \
-             coalesce(sum(revoked_at IS NULL AND enabled = 0 AND (expires_at IS NULL OR expires_at > ?1)), 0), \
-             coalesce(sum(revoked_at IS NOT NULL), 0), \
-             coalesce(sum(revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?1), 0) \
-             FROM api_keys",
-        )?
-        .query_row([now], |r| {
-            let n = |i: usize| r.get::<_, i64>(i).map(super::count);
-            Ok([n(0)?, n(1)?, n(2)?, n(3)?])
-        })?)
+        Ok(self
+            .state_counts(now, None)?
+            .pop()
+            .map_or([0; 4], |(_, n)| n))
     }
 
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {
