@@ -9,6 +9,7 @@
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
 const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade } = require('./index.js')
+const { requestIdFromHeader } = require('./binding.js').load()
 
 const UNAUTHORIZED = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'DISABLED', 'REVOKED'])
 const MESSAGES = {
@@ -211,9 +212,6 @@ function jwtJudge(verifier, options = {}) {
   }
 }
 
-// A request id the store takes: 1-128 visible ASCII characters.
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
-
 /**
  * Records one LLM call for the key that made the request (`req.irontoken`,
  * set by requireApiKey, unless `options.record` names another). The request
@@ -233,7 +231,8 @@ async function recordLlmUsage(manager, req, options = {}) {
   const header = (options.requestIdHeader || 'x-request-id').toLowerCase()
   let requestId = req && req.headers ? req.headers[header] : undefined
   if (Array.isArray(requestId)) requestId = requestId[0]
-  if (typeof requestId !== 'string' || !REQUEST_ID.test(requestId)) requestId = undefined // a client's garbage: counted as a new request
+  // Not an id the store takes (a client's garbage): counted as a new request. Core's rule.
+  requestId = typeof requestId === 'string' ? requestIdFromHeader(requestId) ?? undefined : undefined
   const report = { keyId: record.id, model: options.model }
   if (requestId !== undefined) report.requestId = requestId
   for (const k of ['promptTokens', 'completionTokens', 'cacheReadTokens', 'cacheWriteTokens', 'costMicros', 'metadata']) {

@@ -25,6 +25,7 @@ __all__ = [
     "__version__",
     "is_credential_param",
     "may_be_legacy",
+    "request_id_from_header",
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
@@ -77,6 +78,10 @@ from .types import (
 )
 
 _T = TypeVar("_T")
+
+def request_id_from_header(value: str) -> Optional[str]:
+    """The request id a client header carries, if a usage report takes it as is (1-128 visible ASCII characters); else None."""
+    ...
 
 def may_be_legacy(key: str, reason: str) -> bool:
     """Whether a key refused with `reason` may be a key of the old system (unknown here, a legacy key's shape, not irontoken's format)."""

@@ -38,7 +38,7 @@ from fastapi import HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ._native import KeyRecord, TokenManager, VerifyResult, is_credential_param
+from ._native import KeyRecord, TokenManager, VerifyResult, is_credential_param, request_id_from_header
 from .aio import AsyncTokenManager
 from .errors import BusyError, InvalidTokenError, IronTokenError, StorageError
 from .jwt import JwtVerifier, PyJWKClient
@@ -457,9 +457,8 @@ async def record_llm_usage(
     id comes from ``request_id_header`` when the client sent one (1-128
     visible ASCII characters; anything else is ignored), so a retried
     request is counted once; returns False for such a duplicate."""
-    request_id = request.headers.get(request_id_header) or None
-    if request_id is not None and not (len(request_id) <= 128 and all(33 <= ord(c) <= 126 for c in request_id)):
-        request_id = None  # not an id the store takes (a client's garbage): counted as a new request
+    # Not an id the store takes (a client's garbage): counted as a new request. Core's rule.
+    request_id = request_id_from_header(request.headers.get(request_id_header) or "")
     kwargs: Dict[str, Any] = dict(
         request_id=request_id,
         key_id=record.id,

@@ -81,6 +81,13 @@ pub fn may_be_legacy(key: String, reason: String) -> bool {
         .is_some_and(|r| irontoken::keys::may_be_legacy(&key, r))
 }
 
+/// The request id a client header carries, if a usage report takes it as
+/// is (core's rule: 1-128 visible ASCII characters); else null.
+#[napi(catch_unwind)]
+pub fn request_id_from_header(value: String) -> Option<String> {
+    irontoken::usage::request_id_from_header(&value).map(str::to_string)
+}
+
 /// The library version.
 #[napi(catch_unwind)]
 pub fn version() -> String {

@@ -51,6 +51,13 @@ fn may_be_legacy(key: &str, reason: &str) -> bool {
         .is_some_and(|r| irontoken::keys::may_be_legacy(key, r))
 }
 
+/// The request id a client header carries, if a usage report takes it as
+/// is (core's rule: 1-128 visible ASCII characters); else None.
+#[pyfunction]
+fn request_id_from_header(value: &str) -> Option<&str> {
+    irontoken::usage::request_id_from_header(value)
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -63,6 +70,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_well_formed, m)?)?;
     m.add_function(wrap_pyfunction!(is_credential_param, m)?)?;
     m.add_function(wrap_pyfunction!(may_be_legacy, m)?)?;
+    m.add_function(wrap_pyfunction!(request_id_from_header, m)?)?;
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;

@@ -57,6 +57,15 @@ impl TokenManager {
     }
 }
 
+/// The request id a client sent in a header, if it is one a usage report
+/// takes as is: 1–128 visible ASCII characters. Anything else (empty, too
+/// long, spaces, control or non-ASCII characters) is a client's garbage:
+/// `None`, and the report counts as a new request. The adapters' one rule.
+pub fn request_id_from_header(value: &str) -> Option<&str> {
+    let usable = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    usable.then_some(value)
+}
+
 /// A usage query's filter values (see [`crate::keys::check_filters`]).
 fn check_query(q: &UsageQuery) -> Result<()> {
     crate::keys::check_filters(&[
@@ -155,5 +164,18 @@ impl TokenManager {
         let after = parse_cursor(&q.cursor, 0)?;
         self.inner().flush()?;
         self.inner().db.read(|c| c.usage().export(q, limit, after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_from_headers() {
+        use super::request_id_from_header as id;
+        assert_eq!(id("req-1"), Some("req-1"));
+        assert_eq!(id(&"x".repeat(128)).map(str::len), Some(128));
+        for bad in ["", "a b", "tab\t", "é", &"x".repeat(129)] {
+            assert_eq!(id(bad), None, "{bad:?}");
+        }
     }
 }
