@@ -136,15 +136,18 @@ for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
 // Usage sums are added in 128 bits: one past 2^53 - 1 arrives as its
 // decimal text and becomes a BigInt (a Number would be rounded).
 const SUMMED = ['records', 'requests', 'promptTokens', 'completionTokens', 'cacheReadTokens', 'cacheWriteTokens', 'totalTokens', 'costMicros']
+// A usage row's sums past 2^53 - 1 arrive as decimal text: exact BigInts.
+function exactSums(row) {
+  for (const f of SUMMED) if (typeof row[f] === 'string') row[f] = BigInt(row[f])
+}
+
 const nativeUsageSummary = TokenManager.prototype.usageSummary
 Object.defineProperty(TokenManager.prototype, 'usageSummary', {
   configurable: true,
   writable: true,
   value: function (query) {
     const rows = nativeUsageSummary.call(this, query)
-    for (const row of rows) {
-      for (const f of SUMMED) if (typeof row[f] === 'string') row[f] = BigInt(row[f])
-    }
+    rows.forEach(exactSums)
     return rows
   },
 })
@@ -156,9 +159,8 @@ Object.defineProperty(TokenManager.prototype, 'stats', {
   writable: true,
   value: function (options) {
     const s = nativeStats.call(this, options)
-    for (const row of [s.usage, ...s.topKeys]) {
-      for (const f of SUMMED) if (typeof row[f] === 'string') row[f] = BigInt(row[f])
-    }
+    exactSums(s.usage)
+    s.topKeys.forEach(exactSums)
     return s
   },
 })

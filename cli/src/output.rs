@@ -196,9 +196,21 @@ impl Printer {
 
     /// Any serializable result: JSON, or `text` for a person (nothing when quiet).
     pub fn value<T: serde::Serialize>(&self, v: &T, text: impl FnOnce(&T)) {
+        self.value_or(v, text, |_| {});
+    }
+
+    /// [`value`](Self::value), with what `--quiet` prints instead (an id, a verdict).
+    pub fn value_or<T: serde::Serialize>(
+        &self,
+        v: &T,
+        text: impl FnOnce(&T),
+        quiet: impl FnOnce(&T),
+    ) {
         if self.json {
             print_json(v);
-        } else if !self.quiet {
+        } else if self.quiet {
+            quiet(v);
+        } else {
             text(v);
         }
     }

@@ -333,9 +333,13 @@ def document_openapi(app: Any) -> None:
     if getattr(app, "_irontoken_openapi", False):
         return
     build = app.openapi
+    patched: List[Any] = [None]  # the document last patched (FastAPI caches it)
 
     def openapi() -> Dict[str, Any]:
         schema: Dict[str, Any] = build()
+        if schema is patched[0]:
+            return schema
+        patched[0] = schema
         paths = schema.get("paths", {})
         for route in _api_routes(app):
             guards = _guards(route.dependant)

@@ -126,10 +126,9 @@ pub fn audit(tm: &TokenManager, cmd: &AuditCmd, out: Printer) -> Result<Outcome,
 /// (exit 1 when anything needs attention).
 pub fn doctor(db: &str, options: &irontoken::Options, out: Printer) -> Result<Outcome, Error> {
     let r = TokenManager::doctor_with(db, options)?;
-    out.value(&r, print_doctor);
-    if out.quiet && !out.json {
-        say!("{}", if r.ok { "ok" } else { "NEEDS ATTENTION" });
-    }
+    out.value_or(&r, print_doctor, |r| {
+        say!("{}", if r.ok { "ok" } else { "NEEDS ATTENTION" })
+    });
     Ok(if r.ok { Outcome::Ok } else { Outcome::Refused })
 }
 
@@ -188,10 +187,7 @@ fn print_doctor(r: &DoctorReport) {
 /// `irontoken stats`.
 pub fn stats(tm: &TokenManager, a: &StatsArgs, out: Printer) -> Result<Outcome, Error> {
     let s = tm.stats(a.window, a.top)?;
-    out.value(&s, print_stats);
-    if out.quiet && !out.json {
-        say!("{}", s.keys.active);
-    }
+    out.value_or(&s, print_stats, |s| say!("{}", s.keys.active));
     Ok(Outcome::Ok)
 }
 

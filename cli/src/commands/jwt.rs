@@ -293,20 +293,16 @@ fn signing_rows(keys: &[&ManagedKey]) {
 
 /// The signing keys: a JSON array, a table, or their kids (quiet).
 fn signing_keys(out: Printer, keys: &[ManagedKey]) {
-    out.value(&keys, |keys| signing_rows(&keys.iter().collect::<Vec<_>>()));
-    if out.quiet && !out.json {
-        for k in keys {
-            say!("{}", k.kid);
-        }
-    }
+    out.value_or(
+        &keys,
+        |keys| signing_rows(&keys.iter().collect::<Vec<_>>()),
+        |keys| keys.iter().for_each(|k| say!("{}", k.kid)),
+    );
 }
 
 /// One signing key: a JSON object, a table row, or its kid (quiet).
 fn signing_key(out: Printer, key: &ManagedKey) {
-    out.value(key, |k| signing_rows(&[k]));
-    if out.quiet && !out.json {
-        say!("{}", key.kid);
-    }
+    out.value_or(key, |k| signing_rows(&[k]), |k| say!("{}", k.kid));
 }
 
 /// The managed-key commands, on the database.

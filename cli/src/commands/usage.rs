@@ -648,10 +648,13 @@ pub fn run_budgets(
         })?,
         BudgetsCmd::Show { id } => tm.get_budget(id)?,
     };
-    out.value(&b, budget);
-    if out.quiet && matches!(cmd, BudgetsCmd::Create { .. }) {
-        say!("{}", b.id); // the new budget's id is what a script needs
-    }
+    // Quiet: the new budget's id is what a script needs.
+    let created = matches!(cmd, BudgetsCmd::Create { .. });
+    out.value_or(&b, budget, |b| {
+        if created {
+            say!("{}", b.id)
+        }
+    });
     Ok(())
 }
 
