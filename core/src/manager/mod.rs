@@ -112,6 +112,8 @@ pub(crate) struct Inner {
     pub legacy: crate::model::keys::LegacyKeys,
     /// Keys without their own rotation period are due after this many seconds.
     pub default_rotation_period: Option<i64>,
+    /// Whether quota calls may take the one-statement fast path.
+    pub quota_fast_path: bool,
     /// The fork generation of the process this state belongs to.
     generation: u64,
     /// The thread that writes buffered data in the background.
@@ -172,6 +174,7 @@ impl Inner {
             threshold: options.flush_threshold.max(1),
             legacy: Default::default(),
             default_rotation_period: options.default_rotation_period,
+            quota_fast_path: options.quota_fast_path,
             generation,
             flusher: Mutex::new(None),
             flushing: TimedLock::default(),

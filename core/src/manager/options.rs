@@ -61,6 +61,11 @@ pub struct Options {
     /// Seconds after creation at which a key without its own
     /// `rotation_period` is due for rotation (default `None`: never).
     pub default_rotation_period: Option<i64>,
+    /// Charge a simple quota consumption in one statement and answer a
+    /// simple peek with one read (default true). Off, every quota call takes
+    /// the general path; the answers are the same, only slower: for parity
+    /// tests and for ruling the fast path out while diagnosing.
+    pub quota_fast_path: bool,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) manual: Option<Arc<ManualClock>>,
     pub(crate) master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
@@ -122,6 +127,7 @@ impl Default for Options {
             page_cache_mib: 8,
             mmap_mib: 0,
             default_rotation_period: None,
+            quota_fast_path: true,
             clock: Arc::new(SystemClock),
             manual: None,
             master_key: None,

@@ -8,6 +8,7 @@
 //! Within it, [`Tx`] hands out one interface per concern.
 
 pub(crate) mod postgres;
+pub(crate) mod quota_fast;
 pub(crate) mod redis;
 pub(crate) mod sqlite;
 

@@ -152,8 +152,8 @@ impl QuotaRow {
         }
         let level = if self.used >= self.limit {
             100
-        } else if self.used as u128 * 100 >= self.limit as u128 * 80 {
-            80
+        } else if self.used as u128 * 100 >= self.limit as u128 * WARN_PERCENT as u128 {
+            WARN_PERCENT as i64
         } else {
             0
         };
@@ -501,7 +501,8 @@ impl TokenManager {
         crate::keys::check_len("key id", key_id, 1, 64)?;
         let now = self.inner().now();
         let mut events = Vec::new();
-        if mode == Mode::Consume {
+        let fast_path = self.inner().quota_fast_path;
+        if fast_path && mode == Mode::Consume {
             let starts = [
                 window_start(QuotaPeriod::Day, now),
                 window_start(QuotaPeriod::Month, now),
@@ -529,7 +530,7 @@ impl TokenManager {
                 return Ok((decision, None));
             }
         }
-        if mode == Mode::Peek {
+        if fast_path && mode == Mode::Peek {
             // A key whose only quota is its own, nothing held: one read.
             let solo = self
                 .inner()

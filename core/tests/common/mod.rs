@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod proxy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
 
 /// The schema version this build writes.
@@ -273,13 +274,13 @@ pub(crate) struct PgStore {
     states: Arc<States>,
     /// Keys whose last consumption could not take the one-row path (no solo
     /// quota row, or a denial, alert or window roll), and when: for
-    /// [`GENERAL_HINT`] they go straight to the general function instead of
+    /// [`GENERAL_HINT`] they go straight to the all-rows statement instead of
     /// trying the one-row UPDATE first (a round trip saved). Only a hint:
     /// either path gives the same answer.
     pub(crate) general_hint: quick_cache::sync::Cache<String, Instant>,
 }
 
-/// How long a key stays sent to the general quota path after the one-row
+/// How long a key stays sent to the all-rows quota statement after the one-row
 /// path missed it.
 pub(crate) const GENERAL_HINT: Duration = Duration::from_secs(1);
 

@@ -3,7 +3,7 @@
 use super::Pg;
 use crate::error::Result;
 use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
-use crate::store::QuotaStore;
+use crate::store::{QuotaStore, quota_fast};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -304,9 +304,9 @@ impl QuotaStore for Pg<'_> {
             .get(key_id)
             .is_some_and(|at| at.elapsed() < super::GENERAL_HINT);
         if !hinted {
-            // The key's only quota, charged by one UPDATE (schema v4); the
-            // rows come back as they were.
-            let rows = self.query(ONE_ROW_CONSUME, &params)?;
+            // The key's only quota, charged by one UPDATE; the row comes
+            // back as it was.
+            let rows = self.query(quota_fast::one_row(quota_fast::Dialect::Postgres), &params)?;
             if !rows.is_empty() {
                 return rows
                     .iter()
@@ -316,10 +316,8 @@ impl QuotaStore for Pg<'_> {
             }
             hints.insert(key_id.to_string(), std::time::Instant::now());
         }
-        let rows = self.query(
-            "SELECT * FROM irontoken_consume($1, $2, $3, $4, $5, $6, $7)",
-            &params,
-        )?;
+        // Every quota of the key and its owner, all or nothing.
+        let rows = self.query(quota_fast::all_rows(), &params)?;
         let applied = match rows.first() {
             Some(r) => r.try_get::<_, bool>(0)?,
             None => false,
@@ -373,22 +371,3 @@ impl QuotaStore for Pg<'_> {
         .collect()
     }
 }
-
-/// A consumption charged to a key's solo quota row (schema v4) in one
-/// statement, committed without waiting for the WAL flush like the general
-/// path; returns the row as it was, or nothing (then the general path).
-/// The same checks as `irontoken_consume` in `schema_v4.sql`.
-pub(super) const ONE_ROW_CONSUME: &str = "\
-WITH relaxed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) \
-UPDATE quotas q SET used = q.used + irontoken_amount(q.metric, $2, $3, $4), \
-    updated_at = CASE WHEN irontoken_amount(q.metric, $2, $3, $4) > 0 \
-                      THEN greatest(q.updated_at, $7::bigint) ELSE q.updated_at END \
-WHERE EXISTS (SELECT 1 FROM relaxed) \
-  AND q.scope = 'key' AND q.subject = $1 AND q.solo \
-  AND q.reserved = 0 AND q.refill_amount IS NULL \
-  AND (q.period = 'none' OR q.window_start = CASE q.period WHEN 'day' THEN $5::bigint ELSE $6::bigint END) \
-  AND (irontoken_amount(q.metric, $2, $3, $4) = 0 \
-       OR irontoken_amount(q.metric, $2, $3, $4) < q.limit_amount - q.limit_amount / 5 - q.used) \
-RETURNING q.seq, q.scope, q.subject, q.metric, q.period, q.limit_amount, \
-    q.used - irontoken_amount(q.metric, $2, $3, $4), q.reserved, q.window_start, \
-    q.refill_amount, q.refill_period, q.alerted";

@@ -3,7 +3,7 @@
 use super::Sql;
 use crate::error::Result;
 use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
-use crate::store::QuotaStore;
+use crate::store::{QuotaStore, quota_fast};
 use rusqlite::{OptionalExtension, Row, params};
 
 /// The quota columns `row` reads, then `$rest` (a WHERE clause): one
@@ -47,25 +47,6 @@ fn row(r: &Row<'_>) -> Result<QuotaRow> {
     })
 }
 
-/// A consumption charged to a key's solo quota row (schema v8) in one
-/// statement: the simple case of the general path — row in its current
-/// window, nothing reserved, no refill, and a charge stays below the 80 %
-/// alert level (`used + n < limit - limit / 5`, the same as `(used + n) *
-/// 100 < limit * 80` in integers, without overflow: every term is ≥ 0). Returns the row as it was, or nothing
-/// (then the general path decides).
-const ONE_ROW_CONSUME: &str = "\
-UPDATE quotas SET used = used + (CASE metric WHEN 'requests' THEN ?2 WHEN 'tokens' THEN ?3 ELSE ?4 END), \
-    updated_at = CASE WHEN (CASE metric WHEN 'requests' THEN ?2 WHEN 'tokens' THEN ?3 ELSE ?4 END) > 0 \
-                      THEN max(updated_at, ?7) ELSE updated_at END \
-WHERE scope = 'key' AND subject = ?1 AND solo = 1 AND reserved = 0 AND refill_amount IS NULL \
-  AND (period = 'none' OR window_start = CASE period WHEN 'day' THEN ?5 ELSE ?6 END) \
-  AND ((CASE metric WHEN 'requests' THEN ?2 WHEN 'tokens' THEN ?3 ELSE ?4 END) = 0 \
-       OR (CASE metric WHEN 'requests' THEN ?2 WHEN 'tokens' THEN ?3 ELSE ?4 END) \
-          < limit_amount - limit_amount / 5 - used) \
-RETURNING seq, scope, subject, metric, period, limit_amount, \
-    used - (CASE metric WHEN 'requests' THEN ?2 WHEN 'tokens' THEN ?3 ELSE ?4 END), \
-    reserved, window_start, refill_amount, refill_period, alerted";
-
 impl QuotaStore for Sql<'_> {
     fn solo_row(&self, key_id: &str) -> Result<Option<QuotaRow>> {
         let mut stmt = self.0.prepare_cached(select_quotas!(
@@ -83,7 +64,9 @@ impl QuotaStore for Sql<'_> {
         now: i64,
     ) -> Result<Option<Vec<QuotaRow>>> {
         let [requests, tokens, cost] = amounts.as_sql();
-        let mut stmt = self.0.prepare_cached(ONE_ROW_CONSUME)?;
+        let mut stmt = self
+            .0
+            .prepare_cached(quota_fast::one_row(quota_fast::Dialect::Sqlite))?;
         let mut rows = stmt.query(params![key_id, requests, tokens, cost, day, month, now])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
