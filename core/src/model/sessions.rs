@@ -84,10 +84,26 @@ pub struct Session {
     pub end_reason: Option<String>,
 }
 
+/// When a live session expires if nothing happens: the earlier of its
+/// absolute expiry and its last touch plus its idle timeout (`None`:
+/// never). The one statement of the rule: stores keep its value in their
+/// `ends_at` column and only compare it with now.
+pub(crate) fn next_expiry(
+    expires_at: Option<i64>,
+    idle_timeout: Option<i64>,
+    last_seen_at: i64,
+) -> Option<i64> {
+    let idle_end = idle_timeout.map(|t| last_seen_at.saturating_add(t));
+    match (expires_at, idle_end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Session {
     /// A session from its stored columns (`status` as the store reads it:
-    /// `expired` once past its absolute or idle expiry): the next expiry,
-    /// and for an expired session never ended explicitly, when and why.
+    /// `expired` once `ends_at` has passed): for an expired session never
+    /// ended explicitly, when and why.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_stored(
         id: String,
@@ -101,12 +117,9 @@ impl Session {
         idle_timeout: Option<i64>,
         ended_at: Option<i64>,
         end_reason: Option<String>,
+        ends_at: Option<i64>,
     ) -> Session {
-        let idle_end = idle_timeout.map(|t| last_seen_at.saturating_add(t));
-        let expiry = match (expires_at, idle_end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let expiry = ends_at;
         let status = SessionStatus::parse(status).unwrap_or(SessionStatus::Expired);
         Session {
             id,

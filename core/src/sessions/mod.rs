@@ -91,6 +91,7 @@ impl TokenManager {
                 now,
                 expires_at,
                 idle_timeout: idle,
+                ends_at: crate::model::sessions::next_expiry(expires_at, idle, now),
             })?;
             tx.sessions()
                 .get(&id, now)?
@@ -113,7 +114,11 @@ impl TokenManager {
     /// Records activity: slides the idle expiry (never past the absolute
     /// one). `SESSION_EXPIRED` / `SESSION_ENDED` if the session is not live.
     pub fn touch_session(&self, id: &str) -> Result<Session> {
-        self.session_change(id, "touch", true, |tx, now| tx.sessions().touch(id, now))
+        self.session_change(id, "touch", true, |tx, now, s| {
+            let last = s.last_seen_at.max(now);
+            let ends_at = crate::model::sessions::next_expiry(s.expires_at, s.idle_timeout, last);
+            tx.sessions().touch(id, now, ends_at)
+        })
     }
 
     /// Changes the status (`active` / `paused`) and/or metadata of a live session.
@@ -131,7 +136,7 @@ impl TokenManager {
         if status.is_none() && metadata.is_none() {
             return Err(Error::invalid("nothing to update"));
         }
-        self.session_change(id, "update", false, |tx, now| {
+        self.session_change(id, "update", false, |tx, now, _| {
             tx.sessions().update(id, status, metadata.as_deref(), now)
         })
     }
@@ -141,7 +146,7 @@ impl TokenManager {
         if let Some(r) = reason {
             crate::keys::check_text("reason", r, 1, 256)?;
         }
-        self.session_change(id, "end", false, |tx, now| {
+        self.session_change(id, "end", false, |tx, now, _| {
             tx.sessions().end(id, reason.unwrap_or("ended"), now)
         })
     }
@@ -154,14 +159,14 @@ impl TokenManager {
         id: &str,
         what: &str,
         relaxed: bool,
-        f: impl FnOnce(&dyn store::Tx, i64) -> Result<()>,
+        f: impl FnOnce(&dyn store::Tx, i64, &Session) -> Result<()>,
     ) -> Result<Session> {
         check_session_id(id)?;
         let now = self.inner().now();
         let body = |tx: &dyn store::Tx| {
             let s = tx.sessions().get(id, now)?.ok_or_else(|| not_found(id))?;
             live(&s, what)?;
-            f(tx, now)?;
+            f(tx, now, &s)?;
             tx.sessions()
                 .get(id, now)?
                 .ok_or_else(|| Error::new(ErrorKind::Internal, "session vanished"))

@@ -453,6 +453,8 @@ pub(crate) struct InsertSession<'a> {
     pub now: i64,
     pub expires_at: Option<i64>,
     pub idle_timeout: Option<i64>,
+    /// Its next expiry (`model::sessions::next_expiry`).
+    pub ends_at: Option<i64>,
 }
 
 /// Sessions.
@@ -470,8 +472,8 @@ pub(crate) trait SessionStore {
         after_seq: i64,
         now: i64,
     ) -> Result<Page<Session>>;
-    /// Records activity now.
-    fn touch(&self, id: &str, now: i64) -> Result<()>;
+    /// Records activity now; the next expiry moves to `ends_at` if later.
+    fn touch(&self, id: &str, now: i64, ends_at: Option<i64>) -> Result<()>;
     /// Changes the status and/or metadata.
     fn update(
         &self,

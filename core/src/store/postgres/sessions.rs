@@ -10,13 +10,11 @@ use tokio_postgres::Row;
 use super::queries::*;
 
 /// The session columns; `$1` is "now": the status reads `expired` for a
-/// live session past its absolute or idle expiry.
+/// live session whose next expiry (`ends_at`) has passed.
 pub(super) const SESSION_COLUMNS: &str = "SELECT id, owner, key_id, session_type, \
-    CASE WHEN ended_at IS NULL AND ((expires_at IS NOT NULL AND expires_at <= $1) \
-      OR (idle_timeout IS NOT NULL AND last_seen_at + idle_timeout <= $1)) \
-    THEN 'expired' ELSE status END AS eff, \
+    CASE WHEN ended_at IS NULL AND ends_at <= $1 THEN 'expired' ELSE status END AS eff, \
     metadata, created_at, updated_at, last_seen_at, expires_at, idle_timeout, ended_at, \
-    end_reason, seq FROM sessions";
+    end_reason, seq, ends_at FROM sessions";
 
 pub(super) fn session(row: &Row) -> Result<Session> {
     let status: &str = row.try_get(4)?;
@@ -32,6 +30,7 @@ pub(super) fn session(row: &Row) -> Result<Session> {
         row.try_get(10)?,
         row.try_get(11)?,
         row.try_get(12)?,
+        row.try_get(14)?,
     ))
 }
 
@@ -39,8 +38,8 @@ impl SessionStore for Pg<'_> {
     fn insert(&self, s: &InsertSession<'_>) -> Result<()> {
         self.execute(
             "INSERT INTO sessions (id, owner, key_id, session_type, status, metadata, created_at, \
-             updated_at, last_seen_at, expires_at, idle_timeout) \
-             VALUES ($1, $2, $3, $4, 'active', $5, $6, $6, $6, $7, $8)",
+             updated_at, last_seen_at, expires_at, idle_timeout, ends_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $6, $6, $7, $8, $9)",
             &[
                 &s.id,
                 &s.owner,
@@ -50,6 +49,7 @@ impl SessionStore for Pg<'_> {
                 &s.now,
                 &s.expires_at,
                 &s.idle_timeout,
+                &s.ends_at,
             ],
         )?;
         Ok(())
@@ -89,11 +89,11 @@ impl SessionStore for Pg<'_> {
         page(q.run(self)?, limit, |r| Ok(r.try_get(13)?), session)
     }
 
-    fn touch(&self, id: &str, now: i64) -> Result<()> {
+    fn touch(&self, id: &str, now: i64, ends_at: Option<i64>) -> Result<()> {
         self.execute(
             "UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2), \
-             updated_at = greatest(updated_at, $2) WHERE id = $1",
-            &[&id, &now],
+             updated_at = greatest(updated_at, $2), ends_at = greatest(ends_at, $3) WHERE id = $1",
+            &[&id, &now, &ends_at],
         )?;
         Ok(())
     }
@@ -133,11 +133,8 @@ impl SessionStore for Pg<'_> {
     fn mark_expired(&self, now: i64) -> Result<u64> {
         self.execute(
             "UPDATE sessions SET status = 'expired', end_reason = 'expired', \
-               ended_at = least(coalesce(expires_at, last_seen_at + idle_timeout), \
-                                coalesce(last_seen_at + idle_timeout, expires_at)), \
-               updated_at = greatest(updated_at, $1) \
-             WHERE ended_at IS NULL AND ((expires_at IS NOT NULL AND expires_at <= $1) \
-               OR (idle_timeout IS NOT NULL AND last_seen_at + idle_timeout <= $1))",
+               ended_at = ends_at, updated_at = greatest(updated_at, $1) \
+             WHERE ended_at IS NULL AND ends_at <= $1",
             &[&now],
         )
     }

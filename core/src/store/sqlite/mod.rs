@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v7.sql"),
     include_str!("schema_v8.sql"),
     include_str!("schema_v9.sql"),
+    include_str!("schema_v10.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1073,6 +1074,59 @@ mod tests {
             .write(|tx| Ok(tx.execute("DELETE FROM audit_log", [])?))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Storage);
+    }
+
+    /// Sessions written before v10 gain `ends_at`, the same value
+    /// `model::sessions::next_expiry` gives.
+    #[test]
+    fn v9_sessions_gain_their_next_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        let c = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..9] {
+            c.execute_batch(sql).unwrap();
+        }
+        let cases = [
+            (Some(500), Some(60)),
+            (Some(120), Some(60)),
+            (None, Some(60)),
+            (Some(500), None),
+            (None, None),
+        ];
+        c.execute_batch("PRAGMA user_version=9").unwrap();
+        for (i, (expires_at, idle)) in cases.iter().enumerate() {
+            c.execute(
+                "INSERT INTO sessions (id, owner, session_type, status, metadata, created_at, \
+                 updated_at, last_seen_at, expires_at, idle_timeout) \
+                 VALUES (?1, 'o', 't', 'active', '{}', 10, 100, 100, ?2, ?3)",
+                rusqlite::params![
+                    format!("00000000-0000-0000-0000-00000000000{i}"),
+                    expires_at,
+                    idle
+                ],
+            )
+            .unwrap();
+        }
+        drop(c);
+        let db = Db::open(
+            path.to_str().unwrap(),
+            Durability::Normal,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        for (i, (expires_at, idle)) in cases.iter().enumerate() {
+            let got: Option<i64> = db
+                .read(|c| {
+                    Ok(c.query_row(
+                        "SELECT ends_at FROM sessions WHERE id = ?1",
+                        [format!("00000000-0000-0000-0000-00000000000{i}")],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap();
+            let want = crate::model::sessions::next_expiry(*expires_at, *idle, 100);
+            assert_eq!(got, want, "case {i}");
+        }
     }
 
     #[test]

@@ -9,17 +9,15 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params};
 
 /// The selected columns; `?1` is "now": the status column reads `expired`
-/// for a live session past its absolute or idle expiry, whether or not
-/// `cleanup_expired` has run.
+/// for a live session whose next expiry (`ends_at`) has passed, whether or
+/// not `cleanup_expired` has run.
 macro_rules! select_sessions {
     ($($rest:literal)?) => {
         concat!(
             "SELECT id, owner, key_id, session_type, \
-               CASE WHEN ended_at IS NULL AND ((expires_at IS NOT NULL AND expires_at <= ?1) \
-                 OR (idle_timeout IS NOT NULL AND last_seen_at + idle_timeout <= ?1)) \
-               THEN 'expired' ELSE status END AS eff, \
+               CASE WHEN ended_at IS NULL AND ends_at <= ?1 THEN 'expired' ELSE status END AS eff, \
              metadata, created_at, updated_at, last_seen_at, expires_at, idle_timeout, \
-             ended_at, end_reason, seq FROM sessions",
+             ended_at, end_reason, seq, ends_at FROM sessions",
             $($rest)?
         )
     };
@@ -39,6 +37,7 @@ fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
         row.get(10)?,
         row.get(11)?,
         row.get(12)?,
+        row.get(14)?,
     ))
 }
 
@@ -47,8 +46,8 @@ impl SessionStore for Sql<'_> {
         let conn = self.0;
         conn.prepare_cached(
             "INSERT INTO sessions (id, owner, key_id, session_type, status, metadata, created_at, \
-         updated_at, last_seen_at, expires_at, idle_timeout) \
-         VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6, ?6, ?7, ?8)",
+         updated_at, last_seen_at, expires_at, idle_timeout, ends_at) \
+         VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             s.id,
@@ -58,7 +57,8 @@ impl SessionStore for Sql<'_> {
             s.metadata_json,
             s.now,
             s.expires_at,
-            s.idle_timeout
+            s.idle_timeout,
+            s.ends_at
         ])?;
         Ok(())
     }
@@ -109,13 +109,13 @@ impl SessionStore for Sql<'_> {
         })
     }
 
-    fn touch(&self, id: &str, now: i64) -> Result<()> {
-        let conn = self.0;
-        conn.prepare_cached(
-        "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2), updated_at = max(updated_at, ?2) \
-         WHERE id = ?1",
-    )?
-    .execute(params![id, now])?;
+    fn touch(&self, id: &str, now: i64, ends_at: Option<i64>) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2), \
+                 updated_at = max(updated_at, ?2), ends_at = max(ends_at, ?3) WHERE id = ?1",
+            )?
+            .execute(params![id, now, ends_at])?;
         Ok(())
     }
 
@@ -164,11 +164,8 @@ impl SessionStore for Sql<'_> {
         let n = conn
             .prepare_cached(
                 "UPDATE sessions SET status = 'expired', end_reason = 'expired', \
-               ended_at = min(coalesce(expires_at, last_seen_at + idle_timeout), \
-                              coalesce(last_seen_at + idle_timeout, expires_at)), \
-               updated_at = max(updated_at, ?1) \
-             WHERE ended_at IS NULL AND ((expires_at IS NOT NULL AND expires_at <= ?1) \
-               OR (idle_timeout IS NOT NULL AND last_seen_at + idle_timeout <= ?1))",
+                 ended_at = ends_at, updated_at = max(updated_at, ?1) \
+                 WHERE ended_at IS NULL AND ends_at <= ?1",
             )?
             .execute(params![now])?;
         Ok(n as u64)
