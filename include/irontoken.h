@@ -279,6 +279,13 @@ const char *itk_version(void);
 const char *itk_status_code(uint32_t status);
 
 /**
+ * The HTTP status a service answers with for a status number (core's
+ * table, as the FastAPI and Node adapters): 200 for `ITK_STATUS_OK`, 400,
+ * 401, 404, 409, 429, 503, and 500 for anything else, an unknown number too.
+ */
+uint16_t itk_http_status(uint32_t status);
+
+/**
  * The stable code of a verify reason number, e.g. "REVOKED", or "UNKNOWN"
  * (static; do not free). Takes a plain number so any value is safe.
  */

@@ -9,43 +9,24 @@
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
 const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade } = require('./index.js')
-const { requestIdFromHeader } = require('./binding.js').load()
+const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer } = require('./binding.js').load()
 
-const UNAUTHORIZED = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'DISABLED', 'REVOKED'])
-const MESSAGES = {
-  MISSING: 'an API key is required',
-  MALFORMED: 'the API key is not valid',
-  NOT_FOUND: 'the API key is not valid',
-  EXPIRED: 'the API key has expired',
-  DISABLED: 'the API key is disabled',
-  REVOKED: 'the API key has been revoked',
-  INSUFFICIENT_SCOPE: 'the API key lacks a required scope',
-  RATE_LIMITED: 'too many requests',
-  USAGE_EXCEEDED: 'the usage quota is exhausted',
+// Every status, message and header below is core's (irontoken::http), the
+// same function the FastAPI adapter calls; here they only become a body.
+function answerOf(a) {
+  const headers = Object.fromEntries(a.headers)
+  return a.status === 200 ? { headers } : { status: a.status, headers, body: { error: { code: a.code, message: a.message } } }
 }
-
-const seconds = (ms) => Math.max(0, Math.ceil(ms / 1000))
 
 /** The IETF RateLimit-Policy and RateLimit headers of a key's limits and a check's answer. */
 function rateLimitHeaders(limits, state) {
-  // A degraded answer (allowed unchecked by fail-open) has no known state:
-  // a made-up "r=0;t=0" would tell the client to stop.
-  if (!limits || limits.length === 0 || !state || state.degraded) return {}
-  const out = {
-    'RateLimit-Policy': limits.map((l) => `"${l.name}";q=${l.count};w=${Math.max(1, seconds(l.periodMs))}`).join(', '),
-  }
-  if (state.limits && state.limits.length) {
-    out.RateLimit = state.limits.map((s) => `"${s.name}";r=${s.remaining};t=${seconds(s.resetMs)}`).join(', ')
-  }
-  return out
-}
-
-function refusal(status, code, message, headers = {}) {
-  return { status, headers, body: { error: { code, message } } }
+  if (!limits || limits.length === 0 || !state) return {}
+  return answerOf(httpApiKeyAnswer('', [], { reason: 'VALID', limits, rateLimit: state })).headers
 }
 
 function unavailable(e) {
-  return refusal(503, e.code, 'authentication is unavailable, retry', { 'Retry-After': '1' })
+  // Core answers 503 with Retry-After for any code that is not a refusal.
+  return answerOf(httpBearerAnswer(String(e.code), []))
 }
 
 // A credential in a URL lands in access logs, proxies and browser history,
@@ -68,8 +49,7 @@ function credentialInQuery(url, header) {
   return false
 }
 
-const QUERY_REFUSAL = () =>
-  refusal(400, 'CREDENTIAL_IN_QUERY', 'credentials go in a header, never in the URL (URLs are logged): nothing was checked')
+const QUERY_REFUSAL = () => answerOf(httpBearerAnswer('CREDENTIAL_IN_QUERY', []))
 
 function checkOptions(options, allowed) {
   for (const k of Object.keys(options)) {
@@ -103,11 +83,10 @@ function apiKeyJudge(manager, options = {}) {
   const scopes = (options.scopes || []).map(String)
   const rateLimit = options.rateLimit !== false
   const quota = options.quota || undefined
-  const challenge = `ApiKey header="${header}"`
   const judge = async (key, url) => {
     if (refuseQuery && credentialInQuery(url, header)) return QUERY_REFUSAL()
     if (typeof key !== 'string' || key === '') {
-      return refusal(401, 'MISSING', MESSAGES.MISSING, { 'WWW-Authenticate': challenge })
+      return answerOf(httpApiKeyAnswer(header, scopes, { reason: 'MISSING' }))
     }
     let result
     try {
@@ -123,31 +102,17 @@ function apiKeyJudge(manager, options = {}) {
       if (e && (e.code === 'STORAGE' || e.code === 'BUSY')) return unavailable(e)
       throw e
     }
-    const { reason, record } = result
-    const limitHeaders = rateLimitHeaders(record ? record.rateLimits : [], result.rateLimit)
-    if (result.valid && record) return { record, headers: limitHeaders }
-    const message = MESSAGES[reason] || 'the API key was refused'
-    if (UNAUTHORIZED.has(reason)) {
-      return refusal(401, reason, message, { 'WWW-Authenticate': `${challenge}, error="invalid_key"` })
+    const { record } = result
+    if (result.valid && record && !((record.rateLimits || []).length && result.rateLimit)) {
+      return { record, headers: {} } // nothing to say in headers: no call into core
     }
-    if (reason === 'INSUFFICIENT_SCOPE') {
-      return refusal(403, reason, message, {
-        'WWW-Authenticate': `${challenge}, error="insufficient_scope", scope="${scopes.join(' ')}"`,
-      })
-    }
-    if (reason === 'RATE_LIMITED') {
-      const retry = seconds(result.rateLimit ? result.rateLimit.retryAfterMs : 1000) || 1
-      return refusal(429, reason, message, { 'Retry-After': String(retry), ...limitHeaders })
-    }
-    if (reason === 'USAGE_EXCEEDED') {
-      const headers = { ...limitHeaders }
-      const denied = result.quota && result.quota.deniedBy
-      if (denied && denied.resetAt != null) {
-        headers['Retry-After'] = String(Math.max(1, denied.resetAt - manager.now()))
-      }
-      return refusal(429, reason, message, headers)
-    }
-    return refusal(401, reason, message, { 'WWW-Authenticate': challenge })
+    const outcome = { reason: result.reason, now: manager.now() }
+    if (record) outcome.limits = record.rateLimits
+    if (result.rateLimit) outcome.rateLimit = result.rateLimit
+    const denied = result.quota && result.quota.deniedBy
+    if (denied && denied.resetAt != null) outcome.quotaResetAt = denied.resetAt
+    const answer = answerOf(httpApiKeyAnswer(header, scopes, outcome))
+    return answer.status === undefined && record ? { record, headers: answer.headers } : answer
   }
   judge.header = header.toLowerCase()
   return judge
@@ -189,24 +154,19 @@ function jwtJudge(verifier, options = {}) {
   return async (authorization, url) => {
     if (refuseQuery && credentialInQuery(url, 'authorization')) return QUERY_REFUSAL()
     const m = typeof authorization === 'string' ? /^Bearer +(\S+) *$/i.exec(authorization) : null
-    if (!m) return refusal(401, 'MISSING', 'a Bearer token is required', { 'WWW-Authenticate': 'Bearer realm="api"' })
+    if (!m) return answerOf(httpBearerAnswer('MISSING', scopes))
     let verified
     try {
       verified = local ? verifier.verify(m[1]) : await jwtVerify(m[1], verifier, policy)
     } catch (e) {
       const code = (e && (e.irontokenCode || e.code)) || 'JWT_INVALID'
-      if (typeof code === 'string' && code.startsWith('JWT_')) {
-        return refusal(401, code, 'the token was refused', {
-          'WWW-Authenticate': `Bearer error="invalid_token", error_description="${code}"`,
-        })
-      }
-      return unavailable({ code }) // a JWKS that cannot be fetched: the token was not judged
+      // A JWT_* code is a refusal (401); anything else (a JWKS that cannot be
+      // fetched) means the token was not judged (503).
+      return answerOf(httpBearerAnswer(String(code), scopes))
     }
     const have = scopesOf(verified.payload)
     if (!scopes.every((s) => have.includes(s))) {
-      return refusal(403, 'INSUFFICIENT_SCOPE', 'the token lacks a required scope', {
-        'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scopes.join(' ')}"`,
-      })
+      return answerOf(httpBearerAnswer('INSUFFICIENT_SCOPE', scopes))
     }
     return { claims: verified.payload, headers: {} }
   }

@@ -964,6 +964,14 @@ export type LegacyFields = Omit<ImportKeyOptions, 'key' | 'keyHash' | 'legacyId'
 /** Whether a query parameter looks like a credential (its name, or a value shaped like a key or a JWT): the adapters' rule, from core. */
 export declare function isCredentialParam(name: string, value: string, header: string): boolean
 
+/**
+ * The HTTP status an application's route answers with for an error code
+ * (`err.code`): 400 bad input, 401 a refused token, 404 not found, 409 a
+ * state conflict, 429 a limit, 503 the store did not answer, 500 anything
+ * else (core's table, as FastAPI's `install_error_handlers`).
+ */
+export declare function httpStatusOf(code: string): number
+
 /** Whether a refusal may be a key of the old system: NOT_FOUND or MALFORMED, 16-512 visible ASCII characters, not in irontoken's format. */
 export declare function upgradable(key: string, reason: VerifyReason): boolean
 

@@ -781,6 +781,7 @@ async function verifyOrUpgrade(tm, key, legacyCheck, requiredScopes) {
 // named exports of a CommonJS module by reading this literal (cjs-module-lexer),
 // and stops at the first value that is not one (a member access or a call).
 const isCredentialParam = native.isCredentialParam
+const httpStatusOf = native.httpStatusOf
 const version = native.version()
 
 module.exports = {
@@ -796,6 +797,7 @@ module.exports = {
   errors,
   isWellFormed,
   isCredentialParam,
+  httpStatusOf,
   upgradable,
   verifyOrUpgrade,
   version,

@@ -223,6 +223,45 @@ impl ErrorKind {
         }
     }
 
+    /// The HTTP status an application's route answers with for this kind
+    /// (`irontoken::http`): 400 bad input, 401 a refused token, 404 not
+    /// found, 409 a state conflict, 429 a limit, 503 the store did not
+    /// answer, 500 anything else.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidArgument | ErrorKind::KeyMalformed | ErrorKind::JwtMalformed => 400,
+            ErrorKind::JwtBadSignature
+            | ErrorKind::JwtExpired
+            | ErrorKind::JwtNotYetValid
+            | ErrorKind::JwtAlgNotAllowed
+            | ErrorKind::JwtInvalidAudience
+            | ErrorKind::JwtInvalidIssuer
+            | ErrorKind::JwtInvalidSubject
+            | ErrorKind::JwtMissingClaim
+            | ErrorKind::JwtInvalidClaim
+            | ErrorKind::JwtKeyNotFound
+            | ErrorKind::JwtUnsupportedHeader => 401,
+            ErrorKind::KeyNotFound | ErrorKind::NotFound | ErrorKind::SessionNotFound => 404,
+            ErrorKind::Conflict
+            | ErrorKind::KeyRevoked
+            | ErrorKind::KeyDisabled
+            | ErrorKind::KeyExpired
+            | ErrorKind::SessionExpired
+            | ErrorKind::SessionEnded
+            | ErrorKind::AgentTokenRevoked
+            | ErrorKind::NoActiveSigningKey => 409,
+            ErrorKind::RateLimited | ErrorKind::UsageExceeded => 429,
+            ErrorKind::Storage | ErrorKind::Busy | ErrorKind::JwksFetchFailed => 503,
+            ErrorKind::SchemaTooNew
+            | ErrorKind::Internal
+            | ErrorKind::InvalidKeyMaterial
+            | ErrorKind::MasterKeyRequired
+            | ErrorKind::DatabaseCorrupt
+            | ErrorKind::DatabaseNotFound
+            | ErrorKind::MasterKeyMismatch => 500,
+        }
+    }
+
     /// The `jose` (Node.js) error code with the same meaning, if there is one:
     /// Node's JWT functions put it in `err.code`, with ours in `err.irontokenCode`.
     pub const fn jose_code(self) -> Option<&'static str> {

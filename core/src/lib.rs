@@ -20,6 +20,7 @@ mod audit_trail;
 mod clock;
 mod error;
 mod fork;
+pub mod http;
 pub mod jwt;
 pub mod keys;
 mod limiter;

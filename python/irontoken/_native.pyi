@@ -10,6 +10,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Tuple,
     TypeVar,
     final,
 )
@@ -26,6 +27,9 @@ __all__ = [
     "is_credential_param",
     "may_be_legacy",
     "request_id_from_header",
+    "http_api_key_answer",
+    "http_bearer_answer",
+    "http_status_of",
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
@@ -81,6 +85,22 @@ _T = TypeVar("_T")
 
 def request_id_from_header(value: str) -> Optional[str]:
     """The request id a client header carries, if a usage report takes it as is (1-128 visible ASCII characters); else None."""
+    ...
+
+# An HTTP answer: (status, code, message, headers in order); code and
+# message are None when admitted (status 200).
+_HttpAnswer = Tuple[int, Optional[str], Optional[str], Dict[str, str]]
+
+def http_api_key_answer(header: str, scopes: Sequence[str], outcome: Mapping[str, Any]) -> _HttpAnswer:
+    """An API-key guard's answer (core's irontoken::http): `outcome` holds `reason`, the key's `limits`, the `rate_limit` check's answer, `quota_reset_at` and `now`."""
+    ...
+
+def http_bearer_answer(code: str, scopes: Sequence[str]) -> _HttpAnswer:
+    """A Bearer-JWT guard's answer for the code its verification ended with (VALID, MISSING, JWT_*, INSUFFICIENT_SCOPE; anything else 503)."""
+    ...
+
+def http_status_of(code: str) -> int:
+    """The HTTP status of an error code for an application's own routes (500 for an unknown code)."""
     ...
 
 def may_be_legacy(key: str, reason: str) -> bool:

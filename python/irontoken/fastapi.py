@@ -31,14 +31,22 @@ verified record (or JWT claims) is the dependency's value and also
 
 from __future__ import annotations
 
-import math
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from fastapi import HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ._native import KeyRecord, TokenManager, VerifyResult, is_credential_param, request_id_from_header
+from ._native import (
+    KeyRecord,
+    TokenManager,
+    VerifyResult,
+    http_api_key_answer,
+    http_bearer_answer,
+    http_status_of,
+    is_credential_param,
+    request_id_from_header,
+)
 from .aio import AsyncTokenManager
 from .errors import BusyError, InvalidTokenError, IronTokenError, StorageError
 from .jwt import JwtVerifier, PyJWKClient
@@ -78,28 +86,21 @@ def _manager(source: ManagerSource, request: Request) -> Manager:
         raise RuntimeError("the manager callable returned something else than a TokenManager or AsyncTokenManager")
     return made
 
-_UNAUTHORIZED = {"MALFORMED", "NOT_FOUND", "EXPIRED", "DISABLED", "REVOKED"}
-_MESSAGES = {
-    "MISSING": "an API key is required",
-    "MALFORMED": "the API key is not valid",
-    "NOT_FOUND": "the API key is not valid",
-    "EXPIRED": "the API key has expired",
-    "DISABLED": "the API key is disabled",
-    "REVOKED": "the API key has been revoked",
-    "INSUFFICIENT_SCOPE": "the API key lacks a required scope",
-    "RATE_LIMITED": "too many requests",
-    "USAGE_EXCEEDED": "the usage quota is exhausted",
-}
-
-
 def _error(status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None) -> HTTPException:
     return HTTPException(status_code=status, detail={"code": code, "message": message}, headers=headers)
+
+
+def _refusal(answer: Tuple[int, Optional[str], Optional[str], Dict[str, str]]) -> HTTPException:
+    """The HTTPException of a refusal core worded (status, code, message, headers)."""
+    status, code, message, headers = answer
+    return _error(status, code or "", message or "", headers or None)
 
 
 def _unavailable(e: IronTokenError) -> HTTPException:
     # The store did not answer: the credential was not judged. No message
     # details (they describe the server, not the request).
-    return _error(503, e.code, "authentication is unavailable, retry", {"Retry-After": "1"})
+    # Core answers 503 with Retry-After for any code that is not a refusal.
+    return _refusal(http_bearer_answer(e.code, []))
 
 
 def credential_in_query(request: Request, header: str = "X-API-Key") -> bool:
@@ -112,36 +113,16 @@ def credential_in_query(request: Request, header: str = "X-API-Key") -> bool:
 
 
 def _query_refusal() -> HTTPException:
-    return _error(
-        400,
-        "CREDENTIAL_IN_QUERY",
-        "credentials go in a header, never in the URL (URLs are logged): nothing was checked",
-    )
-
-
-def _seconds(ms: int) -> int:
-    return max(0, math.ceil(ms / 1000))
+    return _refusal(http_bearer_answer("CREDENTIAL_IN_QUERY", []))
 
 
 def rate_limit_headers(limits: Sequence[Mapping[str, Any]], state: Optional[Mapping[str, Any]]) -> Dict[str, str]:
     """The IETF ``RateLimit-Policy`` and ``RateLimit`` headers of a key's
-    limits (``record.rate_limits``) and a check's answer (``result.rate_limit``)."""
+    limits (``record.rate_limits``) and a check's answer (``result.rate_limit``);
+    none for a degraded (fail-open) answer. Worded by core (``irontoken::http``)."""
     if not limits or not state:
         return {}
-    if state.get("degraded"):
-        # Allowed unchecked by fail-open: the limits' state is unknown, and a
-        # made-up "r=0;t=0" would tell the client to stop.
-        return {}
-    policy = ", ".join(
-        f'"{lim["name"]}";q={int(lim["count"])};w={max(1, _seconds(int(lim["period_ms"])))}' for lim in limits
-    )
-    current = ", ".join(
-        f'"{s["name"]}";r={int(s["remaining"])};t={_seconds(int(s["reset_ms"]))}' for s in state.get("limits", [])
-    )
-    out = {"RateLimit-Policy": policy}
-    if current:
-        out["RateLimit"] = current
-    return out
+    return dict(http_api_key_answer("", [], {"reason": "VALID", "limits": list(limits), "rate_limit": dict(state)})[3])
 
 
 async def _verify(
@@ -197,7 +178,7 @@ def require_api_key(
         if refuse_query_credentials and credential_in_query(request, header):
             raise _query_refusal()
         if not key:
-            raise _error(401, "MISSING", _MESSAGES["MISSING"], {"WWW-Authenticate": challenge})
+            raise _refusal(http_api_key_answer(header, wanted, {"reason": "MISSING"}))
         tm = _manager(manager, request)
         try:
             result = await _verify(tm, key, wanted, rate_limit, quota)
@@ -209,32 +190,25 @@ def require_api_key(
                     result = upgraded
         except (StorageError, BusyError) as e:
             raise _unavailable(e) from None
-        reason = result.reason
         record = result.record
-        limit_headers = rate_limit_headers(record.rate_limits if record else [], result.rate_limit)
-        if result.valid and record is not None:
-            for k, v in limit_headers.items():
+        if result.valid and record is not None and not (record.rate_limits and result.rate_limit):
+            request.state.irontoken = record
+            return record  # nothing to say in headers: no call into core
+        outcome: Dict[str, Any] = {"reason": result.reason, "now": tm.now()}
+        if record is not None:
+            outcome["limits"] = record.rate_limits
+        if result.rate_limit:
+            outcome["rate_limit"] = result.rate_limit
+        denied = result.quota["denied_by"] if result.quota else None
+        if denied:
+            outcome["quota_reset_at"] = denied["reset_at"]
+        answer = http_api_key_answer(header, wanted, outcome)
+        if answer[0] == 200 and record is not None:
+            for k, v in answer[3].items():
                 response.headers[k] = v
             request.state.irontoken = record
             return record
-        message = _MESSAGES.get(reason, "the API key was refused")
-        if reason in _UNAUTHORIZED:
-            raise _error(401, reason, message, {"WWW-Authenticate": f'{challenge}, error="invalid_key"'})
-        if reason == "INSUFFICIENT_SCOPE":
-            scope = " ".join(wanted)
-            raise _error(403, reason, message, {"WWW-Authenticate": f'{challenge}, error="insufficient_scope", scope="{scope}"'})
-        if reason == "RATE_LIMITED":
-            retry = _seconds(int((result.rate_limit or {}).get("retry_after_ms", 1000))) or 1
-            raise _error(429, reason, message, {"Retry-After": str(retry), **limit_headers})
-        if reason == "USAGE_EXCEEDED":
-            headers = dict(limit_headers)
-            denied = result.quota["denied_by"] if result.quota else None
-            reset_at = denied["reset_at"] if denied else None
-            if reset_at is not None:
-                now = tm.now()
-                headers["Retry-After"] = str(max(1, int(reset_at) - int(now)))
-            raise _error(429, reason, message, headers)
-        raise _error(401, reason, message, {"WWW-Authenticate": challenge})
+        raise _refusal(answer)
 
     setattr(dependency, _GUARD, _Guard("irontokenApiKey", wanted, guard_responses(scopes=wanted, limited=bool(rate_limit or quota), query=refuse_query_credentials)))
     return dependency
@@ -411,7 +385,7 @@ def require_jwt(
         if refuse_query_credentials and credential_in_query(request, "Authorization"):
             raise _query_refusal()
         if credentials is None or not credentials.credentials:
-            raise _error(401, "MISSING", "a Bearer token is required", {"WWW-Authenticate": 'Bearer realm="api"'})
+            raise _refusal(http_bearer_answer("MISSING", wanted))
         token = credentials.credentials
         try:
             if isinstance(verifier, JwtVerifier):
@@ -423,21 +397,13 @@ def require_jwt(
         except (StorageError, BusyError) as e:
             raise _unavailable(e) from None
         except InvalidTokenError as e:
-            code = getattr(e, "code", "JWT_INVALID")
-            raise _error(
-                401, code, "the token was refused", {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{code}"'}
-            ) from None
+            raise _refusal(http_bearer_answer(getattr(e, "code", "JWT_INVALID"), wanted)) from None
         except IronTokenError as e:
             # A JWKS that cannot be fetched: the token was not judged.
             raise _unavailable(e) from None
         missing = [s for s in wanted if s not in _scopes_of(claims)]
         if missing:
-            raise _error(
-                403,
-                "INSUFFICIENT_SCOPE",
-                "the token lacks a required scope",
-                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(wanted)}"'},
-            )
+            raise _refusal(http_bearer_answer("INSUFFICIENT_SCOPE", wanted))
         request.state.irontoken = claims
         return claims
 
@@ -479,31 +445,6 @@ async def record_llm_usage(
     return not recorded["duplicate"]
 
 
-# Each error code as an HTTP status, for the application's own routes (an
-# admin route creating, rotating or revoking keys). Unlisted codes are 500.
-_HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400,
-    "KEY_MALFORMED": 400,
-    "JWT_MALFORMED": 400,
-    "KEY_NOT_FOUND": 404,
-    "NOT_FOUND": 404,
-    "SESSION_NOT_FOUND": 404,
-    "CONFLICT": 409,
-    "KEY_REVOKED": 409,
-    "KEY_DISABLED": 409,
-    "KEY_EXPIRED": 409,
-    "SESSION_EXPIRED": 409,
-    "SESSION_ENDED": 409,
-    "AGENT_TOKEN_REVOKED": 409,
-    "NO_ACTIVE_SIGNING_KEY": 409,
-    "RATE_LIMITED": 429,
-    "USAGE_EXCEEDED": 429,
-    "STORAGE": 503,
-    "BUSY": 503,
-    "JWKS_FETCH_FAILED": 503,
-}
-
-
 def _problem(status: int, code: str, detail: str) -> Any:
     from fastapi.responses import JSONResponse
 
@@ -528,7 +469,7 @@ def install_error_handlers(app: Any) -> None:
 
     async def handler(request: Request, exc: Exception) -> Any:
         code = str(getattr(exc, "code", "INTERNAL"))
-        status = _HTTP_STATUS.get(code, 401 if code.startswith("JWT_") else 500)
+        status = http_status_of(code)  # core's table (ErrorKind::http_status)
         if status >= 500:
             detail = "the service could not complete the request, retry" if status == 503 else "internal error"
         else:

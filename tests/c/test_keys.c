@@ -481,6 +481,24 @@ static void test_error_codes(const char *dir) {
     }
     mj_free(doc);
     free(text);
+    /* Each code's HTTP status, from the shared vectors (an unknown code is 500). */
+    snprintf(path, sizeof path, "%s/http.json", dir);
+    text = mj_read_file(path);
+    doc = mj_parse(text);
+    mj *statuses = mj_get(doc, "status_of");
+    CHECK(statuses && statuses->len >= 20);
+    for (size_t i = 0; statuses && i < statuses->len; i++) {
+        const char *code = statuses->keys[i];
+        uint16_t want = (uint16_t)statuses->items[i]->num;
+        uint32_t number = 12345; /* a code irontoken does not have */
+        for (uint32_t n = 1; n < 64; n++)
+            if (!strcmp(itk_status_code(n), code)) number = n;
+        CHECK(itk_http_status(number) == want);
+    }
+    CHECK(itk_http_status(ITK_STATUS_OK) == 200);
+    CHECK(itk_http_status(0xFFFFFFFFu) == 500);
+    mj_free(doc);
+    free(text);
 }
 
 /* Decodes unpadded base64url; returns the length written to out. */

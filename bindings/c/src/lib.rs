@@ -395,6 +395,20 @@ pub extern "C" fn itk_status_code(status: u32) -> *const c_char {
     }
 }
 
+/// The HTTP status a service answers with for a status number (core's
+/// table, as the FastAPI and Node adapters): 200 for `ITK_STATUS_OK`, 400,
+/// 401, 404, 409, 429, 503, and 500 for anything else, an unknown number too.
+#[unsafe(no_mangle)]
+pub extern "C" fn itk_http_status(status: u32) -> u16 {
+    if status == 0 {
+        return 200;
+    }
+    ErrorKind::ALL
+        .iter()
+        .find(|k| k.status() == status)
+        .map_or(500, |k| k.http_status())
+}
+
 /// The stable code of a verify reason number, e.g. "REVOKED", or "UNKNOWN"
 /// (static; do not free). Takes a plain number so any value is safe.
 #[unsafe(no_mangle)]

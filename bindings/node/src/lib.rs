@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 mod args;
 mod error;
+mod http;
 mod jwt;
 mod keys;
 mod manager;
@@ -23,6 +24,7 @@ mod usage;
 
 pub use args::*;
 pub use error::*;
+pub use http::*;
 pub use jwt::*;
 pub use manager::*;
 pub use ratelimit::*;

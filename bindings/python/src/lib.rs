@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 #[macro_use]
 mod args;
 mod error;
+mod http;
 mod jwt;
 mod keys;
 mod manager;
@@ -71,6 +72,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_credential_param, m)?)?;
     m.add_function(wrap_pyfunction!(may_be_legacy, m)?)?;
     m.add_function(wrap_pyfunction!(request_id_from_header, m)?)?;
+    m.add_function(wrap_pyfunction!(http::http_api_key_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(http::http_bearer_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(http::http_status_of, m)?)?;
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;

@@ -1,0 +1,60 @@
+//! The guards' HTTP answers (`irontoken::http`) for the Express and
+//! Fastify adapters: status, code, message and headers come from core.
+
+use crate::{Code, convert_keys, invalid, snake_case};
+use irontoken::http::{Answer, KeyOutcome};
+use napi_derive::napi;
+use serde_json::Value;
+
+/// An HTTP answer: admitted (status 200, no code) or refused.
+#[napi(object)]
+pub struct HttpAnswer {
+    /// 200 when admitted; else 400, 401, 403, 429 or 503.
+    pub status: u32,
+    /// The refusal's code.
+    pub code: Option<String>,
+    /// The refusal's message (never a secret).
+    pub message: Option<String>,
+    /// Headers to send, in order, as `[name, value]` pairs.
+    pub headers: Vec<Vec<String>>,
+}
+
+fn answer(a: Answer) -> HttpAnswer {
+    HttpAnswer {
+        status: a.status.into(),
+        code: a.code,
+        message: a.message,
+        headers: a.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
+    }
+}
+
+/// An API-key guard's answer: `outcome` holds `reason`, the key's `limits`,
+/// the `rateLimit` check's answer, `quotaResetAt` and `now`.
+#[napi(catch_unwind)]
+pub fn http_api_key_answer(
+    header: String,
+    scopes: Vec<String>,
+    outcome: Value,
+) -> Result<HttpAnswer, napi::Error<Code>> {
+    let o: KeyOutcome = serde_json::from_value(convert_keys(outcome, snake_case)).map_err(|e| {
+        invalid(&format!(
+            "outcome: {}",
+            crate::camel_message(&e.to_string())
+        ))
+    })?;
+    Ok(answer(irontoken::http::api_key_answer(
+        &header, &scopes, &o,
+    )))
+}
+
+/// A Bearer-JWT guard's answer for the code its verification ended with.
+#[napi(catch_unwind)]
+pub fn http_bearer_answer(code: String, scopes: Vec<String>) -> HttpAnswer {
+    answer(irontoken::http::bearer_answer(&code, &scopes))
+}
+
+/// The HTTP status of an error code (500 for an unknown one).
+#[napi(catch_unwind)]
+pub fn http_status_of(code: String) -> u32 {
+    irontoken::http::status_of(&code).into()
+}

@@ -1,0 +1,49 @@
+//! The guards' HTTP answers (`irontoken::http`) for the FastAPI adapter:
+//! status, code, message and headers come from core.
+
+use crate::error::to_py;
+use irontoken::Error;
+use irontoken::http::{Answer, KeyOutcome};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// An answer as `(status, code, message, headers)`, the headers a dict in order.
+type PyAnswer<'py> = (u16, Option<String>, Option<String>, Bound<'py, PyDict>);
+
+fn answer(py: Python<'_>, a: Answer) -> PyResult<PyAnswer<'_>> {
+    let headers = PyDict::new(py);
+    for (k, v) in a.headers {
+        headers.set_item(k, v)?;
+    }
+    Ok((a.status, a.code, a.message, headers))
+}
+
+/// An API-key guard's answer: `outcome` holds `reason`, the key's `limits`,
+/// the `rate_limit` check's answer, `quota_reset_at` and `now`.
+#[pyfunction]
+pub(crate) fn http_api_key_answer<'py>(
+    py: Python<'py>,
+    header: &str,
+    scopes: Vec<String>,
+    outcome: &Bound<'py, PyAny>,
+) -> PyResult<PyAnswer<'py>> {
+    let o: KeyOutcome = pythonize::depythonize(outcome)
+        .map_err(|e| to_py(py, Error::invalid(format!("outcome: {e}"))))?;
+    answer(py, irontoken::http::api_key_answer(header, &scopes, &o))
+}
+
+/// A Bearer-JWT guard's answer for the code its verification ended with.
+#[pyfunction]
+pub(crate) fn http_bearer_answer<'py>(
+    py: Python<'py>,
+    code: &str,
+    scopes: Vec<String>,
+) -> PyResult<PyAnswer<'py>> {
+    answer(py, irontoken::http::bearer_answer(code, &scopes))
+}
+
+/// The HTTP status of an error code (500 for an unknown one).
+#[pyfunction]
+pub(crate) fn http_status_of(code: &str) -> u16 {
+    irontoken::http::status_of(code)
+}

@@ -1,0 +1,52 @@
+//! The HTTP answers of the guards (`irontoken::http`): the shared vectors,
+//! and every error kind has a status.
+
+use irontoken::ErrorKind;
+use irontoken::http::{KeyOutcome, api_key_answer, bearer_answer, status_of};
+use serde_json::{Value, json};
+
+fn vectors() -> Value {
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/http.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&raw).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+#[test]
+fn api_key_vectors() {
+    for case in vectors()["api_key"].as_array().unwrap() {
+        let outcome: KeyOutcome = serde_json::from_value(case["outcome"].clone()).unwrap();
+        let got = api_key_answer(
+            case["header"].as_str().unwrap(),
+            &strings(&case["scopes"]),
+            &outcome,
+        );
+        assert_eq!(json!(got), case["want"], "{}", case["name"]);
+    }
+}
+
+#[test]
+fn bearer_vectors() {
+    for case in vectors()["bearer"].as_array().unwrap() {
+        let got = bearer_answer(case["code"].as_str().unwrap(), &strings(&case["scopes"]));
+        assert_eq!(json!(got), case["want"], "{}", case["code"]);
+    }
+}
+
+#[test]
+fn status_vectors_and_every_kind_has_a_status() {
+    for (code, want) in vectors()["status_of"].as_object().unwrap() {
+        assert_eq!(status_of(code) as u64, want.as_u64().unwrap(), "{code}");
+    }
+    for kind in ErrorKind::ALL {
+        let s = kind.http_status();
+        assert!([400, 401, 404, 409, 429, 500, 503].contains(&s), "{kind:?}");
+        assert_eq!(status_of(kind.code()), s);
+    }
+}
