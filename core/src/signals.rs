@@ -209,10 +209,3 @@ impl Signals {
         }
     }
 }
-
-impl crate::TokenManager {
-    /// Takes up to `max` pending signals, oldest first (see [`crate::signals`]).
-    pub fn drain_events(&self, max: usize) -> Vec<Event> {
-        self.inner().signals.drain(max)
-    }
-}

@@ -140,7 +140,7 @@ impl Inner {
                 page_cache_mib: options.page_cache_mib,
                 mmap_mib: options.mmap_mib,
                 strict: options.strict,
-                bounds: store::postgres::Bounds::of(options),
+                bounds: options.pg_bounds(),
             },
         )?;
         let rates = Rates::open(options)?;
@@ -405,7 +405,7 @@ impl TokenManager {
     /// round trip and whether the tables are there.
     pub fn doctor_with(path: &str, options: &Options) -> Result<DoctorReport> {
         if path.starts_with("postgresql://") || path.starts_with("postgres://") {
-            return store::postgres::doctor(path, store::postgres::Bounds::of(options));
+            return store::postgres::doctor(path, options.pg_bounds());
         }
         store::sqlite::doctor(store::sqlite_path(path).unwrap_or(path))
     }
@@ -450,6 +450,11 @@ impl TokenManager {
     /// Writes buffered usage counters and failed-verification audit entries now.
     pub fn flush(&self) -> Result<()> {
         self.inner().flush()
+    }
+
+    /// Takes up to `max` pending signals, oldest first (see [`crate::signals`]).
+    pub fn drain_events(&self, max: usize) -> Vec<crate::signals::Event> {
+        self.inner().signals.drain(max)
     }
 
     /// This manager's counters in the Prometheus text exposition format:

@@ -369,3 +369,15 @@ impl OpenSettings {
         Ok(o)
     }
 }
+
+impl Options {
+    /// The fleet part of these options, as the PostgreSQL store takes it.
+    pub(crate) fn pg_bounds(&self) -> crate::store::postgres::Bounds {
+        crate::store::postgres::Bounds {
+            busy_timeout: self.busy_timeout,
+            storage_timeout: self.storage_timeout,
+            max_staleness: self.max_staleness,
+            verify_fail_open: self.verify_fail_open,
+        }
+    }
+}

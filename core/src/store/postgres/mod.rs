@@ -248,18 +248,6 @@ pub(crate) struct Bounds {
     pub verify_fail_open: bool,
 }
 
-impl Bounds {
-    /// The bounds `options` set.
-    pub(crate) fn of(options: &crate::Options) -> Bounds {
-        Bounds {
-            busy_timeout: options.busy_timeout,
-            storage_timeout: options.storage_timeout,
-            max_staleness: options.max_staleness,
-            verify_fail_open: options.verify_fail_open,
-        }
-    }
-}
-
 /// The PostgreSQL store (see the module docs).
 pub(crate) struct PgStore {
     config: tokio_postgres::Config,
