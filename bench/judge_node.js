@@ -2,7 +2,7 @@
 // What the Express/Fastify middleware pay per request: apiKeyJudge (the
 // shared core of irontoken/express and irontoken/fastify) on SQLite, a key
 // without limits, rate limiting on (the default) — answered on the JS
-// thread (verifyKeyWithNow), against the same call forced through the libuv
+// thread (tryVerifyKeyWith), against the same call forced through the libuv
 // pool. Medians of 5 interleaved rounds. Run: `make bench-compare`.
 
 const { TokenManager } = require('../node')
@@ -20,7 +20,7 @@ async function main() {
   const inline = apiKeyJudge(tm, {})
   const pooled = new TokenManager(':memory:')
   const pooledKey = pooled.createKey({ owner: 'bench' }).key
-  pooled.verifyKeyWithNow = () => null // as before: every call through the pool
+  pooled.tryVerifyKeyWith = () => null // as before: every call through the pool
   const viaPool = apiKeyJudge(pooled, {})
   const res = { inline: [], pool: [] }
   for (let r = 0; r < 5; r++) {

@@ -7,6 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* Marks a function kept for one release under an old name. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ITK_DEPRECATED(note) __attribute__((deprecated(note)))
+#else
+#define ITK_DEPRECATED(note)
+#endif
+
 
 /**
  * Result of every fallible call. Numbers are stable and never reused.
@@ -670,6 +677,20 @@ itk_status itk_key_verify(const struct itk_manager *m,
  * `ITK_STATUS_BUSY` with nothing written and nothing recorded: for event
  * loops, which then call `itk_key_verify` off their thread.
  */
+itk_status itk_key_try_verify(const struct itk_manager *m,
+                              const char *key,
+                              const char *const *required_scopes,
+                              size_t n_scopes,
+                              itk_verify_reason *out_reason,
+                              char **out_record_json);
+
+/**
+ * Deprecated: the old name of `itk_key_try_verify` (kept for one release).
+ *
+ * # Safety
+ * As `itk_key_verify`.
+ */
+ITK_DEPRECATED("renamed itk_key_try_verify")
 itk_status itk_key_verify_now(const struct itk_manager *m,
                               const char *key,
                               const char *const *required_scopes,
@@ -838,9 +859,22 @@ itk_status itk_key_verify_with(const struct itk_manager *m,
 /**
  * `itk_key_verify_with` if it needs no write and no network round trip
  * (no quota; rate limits only if the key has none or they are local; the
- * key's state as `itk_key_verify_now` reads it), else `ITK_STATUS_BUSY`
+ * key's state as `itk_key_try_verify` reads it), else `ITK_STATUS_BUSY`
  * with nothing written and nothing recorded.
  */
+itk_status itk_key_try_verify_with(const struct itk_manager *m,
+                                   const char *key,
+                                   const char *options_json,
+                                   itk_verify_reason *out_reason,
+                                   char **out_json);
+
+/**
+ * Deprecated: the old name of `itk_key_try_verify_with` (kept for one release).
+ *
+ * # Safety
+ * As `itk_key_verify_with`.
+ */
+ITK_DEPRECATED("renamed itk_key_try_verify_with")
 itk_status itk_key_verify_with_now(const struct itk_manager *m,
                                    const char *key,
                                    const char *options_json,

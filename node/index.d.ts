@@ -621,6 +621,8 @@ export declare class TokenManager {
    * PostgreSQL when the key is in this process's notified caches), else null
    * with nothing recorded: then call verifyKey or verifyKeyAsync.
    */
+  tryVerifyKey(key: ApiKeyInput, requiredScopes?: string[]): VerifyResult | null
+  /** @deprecated Renamed {@link tryVerifyKey} (kept for one release; warns once). */
   verifyKeyNow(key: ApiKeyInput, requiredScopes?: string[]): VerifyResult | null
   getKey(keyId: string): KeyRecord
   listKeys(options?: ListKeysOptions): Page<KeyRecord>
@@ -665,6 +667,8 @@ export declare class TokenManager {
   /** Verifies a key, applies its rate limits and consumes quota, in one call. */
   verifyKeyWith(key: ApiKeyInput, options?: VerifyWithOptions): VerifyWithResult
   /** verifyKeyWith if it needs no write and no round trip (no quota; no shared rate limit to apply), else null. */
+  tryVerifyKeyWith(key: ApiKeyInput, options?: VerifyWithOptions): VerifyWithResult | null
+  /** @deprecated Renamed {@link tryVerifyKeyWith} (kept for one release; warns once). */
   verifyKeyWithNow(key: ApiKeyInput, options?: VerifyWithOptions): VerifyWithResult | null
   createSession(options: CreateSessionOptions): Session
   getSession(sessionId: string): Session

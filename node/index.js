@@ -105,7 +105,7 @@ for (const [proto, name] of [TokenManager.prototype].flatMap((p) =>
   const desc = Object.getOwnPropertyDescriptor(proto, name)
   if (name === 'constructor' || typeof desc.value !== 'function') continue
   const method = desc.value
-  const checked = !name.startsWith('verify')
+  const checked = !name.startsWith('verify') && !name.startsWith('tryVerify')
   Object.defineProperty(proto, name, {
     ...desc,
     value: function (...args) {
@@ -268,15 +268,30 @@ TokenManager.prototype.verifyKey = function verifyKey(key, requiredScopes) {
   return new VerifyResult(text)
 }
 
-TokenManager.prototype.verifyKeyNow = function verifyKeyNow(key, requiredScopes) {
+TokenManager.prototype.tryVerifyKey = function tryVerifyKey(key, requiredScopes) {
   let text
   try {
-    text = this.verifyKeyTextNow(key, requiredScopes)
+    text = this.tryVerifyKeyText(key, requiredScopes)
   } catch (e) {
     throw mapError(e)
   }
   return text === null ? null : new VerifyResult(text)
 }
+
+// The names before tryVerifyKey / tryVerifyKeyWith, kept for one release:
+// each warns once per process (DeprecationWarning IRONTOKEN_DEP_TRY_VERIFY).
+const warned = new Set()
+function renamed(oldName, newName) {
+  return function (...args) {
+    if (!warned.has(oldName)) {
+      warned.add(oldName)
+      process.emitWarning(`${oldName} is deprecated: use ${newName}`, { type: 'DeprecationWarning', code: 'IRONTOKEN_DEP_TRY_VERIFY' })
+    }
+    return this[newName](...args)
+  }
+}
+TokenManager.prototype.verifyKeyNow = renamed('verifyKeyNow', 'tryVerifyKey')
+TokenManager.prototype.verifyKeyWithNow = renamed('verifyKeyWithNow', 'tryVerifyKeyWith')
 
 // verifyKeyWithAsync likewise: answered here when the core needs no write
 // and no round trip for it (no quota; no shared rate limit to apply).
@@ -286,10 +301,10 @@ Object.defineProperty(TokenManager.prototype, 'verifyKeyWithAsync', {
   writable: true,
   value: function verifyKeyWithAsync(key, options) {
     try {
-      const now = this.verifyKeyWithNow(key, options)
+      const now = this.tryVerifyKeyWith(key, options)
       if (now !== null) return Promise.resolve(now)
     } catch (e) {
-      return Promise.reject(e) // mapped by the wrapper of verifyKeyWithNow
+      return Promise.reject(e) // mapped by the wrapper of tryVerifyKeyWith
     }
     return nativeVerifyKeyWithAsync.call(this, key, options)
   },
@@ -303,7 +318,7 @@ Object.defineProperty(TokenManager.prototype, 'verifyKeyWithAsync', {
 TokenManager.prototype.verifyKeyAsync = function verifyKeyAsync(key, requiredScopes) {
   let pending
   try {
-    const now = this.verifyKeyTextNow(key, requiredScopes)
+    const now = this.tryVerifyKeyText(key, requiredScopes)
     if (now !== null) return Promise.resolve(new VerifyResult(now))
   } catch (e) {
     return Promise.reject(mapError(e))

@@ -708,7 +708,7 @@ fn times_past_the_year_9999_are_refused() {
     tm.issue_agent_token(&agent(Some(MAX_TIME - NOW))).unwrap();
 }
 
-/// `verify_key_now` / `verify_key_with_now` answer `None` only when the
+/// `try_verify_key` / `try_verify_key_with` answer `None` only when the
 /// answer needs a round trip (BUSY); any other failure is an error, not a
 /// silent "ask again elsewhere" (mutants shard 2: the BUSY guard made
 /// `true` passed every test). A schema damaged by hand makes the
@@ -726,10 +726,10 @@ fn verify_now_passes_on_errors_other_than_busy() {
         .unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch("DROP INDEX api_keys_state").unwrap();
-    let e = tm.verify_key_now(&created.key, &[]).unwrap_err();
+    let e = tm.try_verify_key(&created.key, &[]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
     let e = tm
-        .verify_key_with_now(&created.key, &Default::default())
+        .try_verify_key_with(&created.key, &Default::default())
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
 }

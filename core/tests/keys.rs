@@ -1114,16 +1114,16 @@ fn a_due_key_raises_an_event() {
 }
 
 #[test]
-fn verify_key_now_answers_on_sqlite_as_verify_key_does() {
+fn try_verify_key_answers_on_sqlite_as_verify_key_does() {
     let tm = TokenManager::open_with(":memory:", Options::default().manual_clock(T0)).unwrap();
     let c = tm.create_key(&new_key("now")).unwrap();
-    let now = tm.verify_key_now(&c.key, &["read"]).unwrap().unwrap();
+    let now = tm.try_verify_key(&c.key, &["read"]).unwrap().unwrap();
     assert!(now.valid);
     let blocking = tm.verify_key(&c.key, &["read"]).unwrap();
     assert_eq!(now.record.as_ref().unwrap().id, c.record.id);
     // Both count as uses, once each.
     assert_eq!(blocking.record.unwrap().usage_count, 2);
-    let refused = |k: &str, scopes: &[&str]| tm.verify_key_now(k, scopes).unwrap().unwrap().reason;
+    let refused = |k: &str, scopes: &[&str]| tm.try_verify_key(k, scopes).unwrap().unwrap().reason;
     assert_eq!(refused(&c.key, &["admin"]), VerifyReason::InsufficientScope);
     assert_eq!(refused("itk_nope", &[]), VerifyReason::Malformed);
     tm.revoke_key(&c.record.id, None, None).unwrap();
@@ -1143,8 +1143,24 @@ fn verify_key_now_answers_on_sqlite_as_verify_key_does() {
     );
 }
 
+/// The names before `try_verify_key` stay for one release, deprecated.
 #[test]
-fn verify_key_with_now_answers_only_without_writes_or_round_trips() {
+#[allow(deprecated)]
+fn the_old_names_of_try_verify_key_still_answer() {
+    let tm = TokenManager::open_with(":memory:", Options::default().manual_clock(T0)).unwrap();
+    let c = tm.create_key(&new_key("old")).unwrap();
+    assert!(tm.verify_key_now(&c.key, &[]).unwrap().unwrap().valid);
+    let opts = irontoken::VerifyOptions::default();
+    assert!(
+        tm.verify_key_with_now(&c.key, &opts)
+            .unwrap()
+            .unwrap()
+            .valid
+    );
+}
+
+#[test]
+fn try_verify_key_with_answers_only_without_writes_or_round_trips() {
     use irontoken::VerifyOptions;
     use irontoken::ratelimit::{Limit, RateLimitStore};
     let limited = |tm: &TokenManager, owner: &str| {
@@ -1168,18 +1184,18 @@ fn verify_key_with_now_answers_only_without_writes_or_round_trips() {
     // write, so it is left to the blocking call, with nothing counted.
     let tm = TokenManager::open_with(":memory:", Options::default().manual_clock(T0)).unwrap();
     let plain = tm.create_key(&new_key("plain")).unwrap();
-    let v = tm.verify_key_with_now(&plain.key, &opts).unwrap().unwrap();
+    let v = tm.try_verify_key_with(&plain.key, &opts).unwrap().unwrap();
     assert!(v.valid);
     let with_limits = limited(&tm, "limited");
     assert!(
-        tm.verify_key_with_now(&with_limits.key, &opts)
+        tm.try_verify_key_with(&with_limits.key, &opts)
             .unwrap()
             .is_none()
     );
     assert_eq!(tm.get_key(&with_limits.record.id).unwrap().usage_count, 0);
     let no_limits = VerifyOptions::default();
     assert!(
-        tm.verify_key_with_now(&with_limits.key, &no_limits)
+        tm.try_verify_key_with(&with_limits.key, &no_limits)
             .unwrap()
             .unwrap()
             .valid
@@ -1193,7 +1209,7 @@ fn verify_key_with_now_answers_only_without_writes_or_round_trips() {
         ..Default::default()
     };
     assert!(
-        tm.verify_key_with_now(&plain.key, &quota)
+        tm.try_verify_key_with(&plain.key, &quota)
             .unwrap()
             .is_none()
     );
@@ -1205,7 +1221,7 @@ fn verify_key_with_now_answers_only_without_writes_or_round_trips() {
     let reasons: Vec<VerifyReason> = (0..3)
         .map(|_| {
             local
-                .verify_key_with_now(&k.key, &opts)
+                .try_verify_key_with(&k.key, &opts)
                 .unwrap()
                 .unwrap()
                 .reason

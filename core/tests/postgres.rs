@@ -701,7 +701,7 @@ fn a_database_at_schema_v3_keeps_its_quotas_and_checks_after_the_upgrade() {
 }
 
 #[test]
-fn verify_key_now_answers_from_the_caches_only() {
+fn try_verify_key_answers_from_the_caches_only() {
     if !postgres_answers() {
         return;
     }
@@ -715,7 +715,7 @@ fn verify_key_now_answers_from_the_caches_only() {
         })
         .unwrap();
     // Host A has not seen the key: answering needs the server.
-    assert!(host_a.verify_key_now(&c.key, &["read"]).unwrap().is_none());
+    assert!(host_a.try_verify_key(&c.key, &["read"]).unwrap().is_none());
     // Once state and record are cached (a verification caches them; the
     // creation's own notification may arrive after it and clear them once),
     // it is answered without a round trip, and counted like any other.
@@ -724,7 +724,7 @@ fn verify_key_now_answers_from_the_caches_only() {
     let v = loop {
         assert!(host_a.verify_key(&c.key, &["read"]).unwrap().valid);
         blocking += 1;
-        if let Some(v) = host_a.verify_key_now(&c.key, &["read"]).unwrap() {
+        if let Some(v) = host_a.try_verify_key(&c.key, &["read"]).unwrap() {
             break v;
         }
         assert!(Instant::now() < deadline, "never cached");
@@ -737,7 +737,7 @@ fn verify_key_now_answers_from_the_caches_only() {
     host_b.revoke_key(&c.record.id, None, None).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        match host_a.verify_key_now(&c.key, &[]).unwrap() {
+        match host_a.try_verify_key(&c.key, &[]).unwrap() {
             Some(v) if v.valid => {
                 assert!(Instant::now() < deadline, "revocation never reached host A");
                 std::thread::sleep(Duration::from_millis(2));
@@ -758,7 +758,7 @@ fn verify_key_now_answers_from_the_caches_only() {
     o.strict = true;
     let strict = TokenManager::open_with(&s.url(), o).unwrap();
     assert!(strict.verify_key(&c.key, &[]).is_ok());
-    assert!(strict.verify_key_now(&c.key, &[]).unwrap().is_none());
+    assert!(strict.try_verify_key(&c.key, &[]).unwrap().is_none());
 }
 
 #[test]

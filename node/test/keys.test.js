@@ -227,10 +227,10 @@ test('a key as the raw bytes of a header: Buffer and Uint8Array verify; not UTF-
   const u8 = whole.subarray(2)
   for (const raw of [buf, u8]) {
     assert.equal(tm.verifyKey(raw, ['read']).record.id, c.record.id)
-    assert.ok(tm.verifyKeyNow(raw).valid)
+    assert.ok(tm.tryVerifyKey(raw).valid)
     assert.ok((await tm.verifyKeyAsync(raw)).valid)
     assert.ok(tm.verifyKeyWith(raw, { requiredScopes: ['read'] }).valid)
-    assert.ok(tm.verifyKeyWithNow(raw).valid)
+    assert.ok(tm.tryVerifyKeyWith(raw).valid)
     assert.ok((await tm.verifyKeyWithAsync(raw)).valid)
     assert.ok(isWellFormed(raw))
   }
@@ -395,7 +395,7 @@ test('verifyKeyAsync on SQLite answers on the calling thread, with the same answ
   for (let i = 0; i < 5; i++) await null
   assert.equal(settled, true)
   assert.equal((await withAnswer).valid, true)
-  assert.equal(tm.verifyKeyWithNow(plain.key, { quota: { requests: 1 } }), null)
+  assert.equal(tm.tryVerifyKeyWith(plain.key, { quota: { requests: 1 } }), null)
   assert.equal((await tm.verifyKeyWithAsync(plain.key, { quota: { requests: 1 } })).valid, true)
   await assert.rejects(tm.verifyKeyWithAsync(plain.key, { bogus: 1 }), { code: 'INVALID_ARGUMENT' })
   tm.close()
@@ -785,4 +785,22 @@ test('TokenManager.fromEnv(): IRONTOKEN_DB names the database; the environment f
     Object.assign(process.env, saved)
     fs.rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('the old names of tryVerifyKey warn once and still answer', async () => {
+  const tm = new TokenManager(':memory:')
+  const c = tm.createKey({ owner: 'old-names' })
+  const warnings = []
+  const listen = (w) => warnings.push(w)
+  process.on('warning', listen)
+  try {
+    assert.ok(tm.verifyKeyNow(c.key).valid)
+    assert.ok(tm.verifyKeyWithNow(c.key).valid)
+    assert.ok(tm.verifyKeyNow(c.key).valid)
+    await new Promise((resolve) => setImmediate(resolve))
+  } finally {
+    process.off('warning', listen)
+  }
+  const ours = warnings.filter((w) => w.code === 'IRONTOKEN_DEP_TRY_VERIFY').map((w) => w.message)
+  assert.deepEqual(ours, ['verifyKeyNow is deprecated: use tryVerifyKey', 'verifyKeyWithNow is deprecated: use tryVerifyKeyWith'])
 })

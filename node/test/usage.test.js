@@ -146,7 +146,7 @@ test('verifyKeyWith answers the record verifyKey answers, metadata verbatim, dec
   const plain = tm.verifyKey(c.key).record
   const answers = [
     tm.verifyKeyWith(c.key),
-    tm.verifyKeyWithNow(c.key, { requiredScopes: ['read'] }),
+    tm.tryVerifyKeyWith(c.key, { requiredScopes: ['read'] }),
     await tm.verifyKeyWithAsync(c.key, { rateLimit: true }),
     tm.verifyKeyWith(c.key, { rateLimit: true, quota: { requests: 1 } }),
   ]

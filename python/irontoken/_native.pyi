@@ -315,10 +315,15 @@ class TokenManager:
     def verify_key(
         self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...
-    def verify_key_now(
+    def try_verify_key(
         self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> Optional[VerifyResult]:
         """verify_key if no network round trip is needed (always on SQLite), else None."""
+        ...
+    def verify_key_now(
+        self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
+    ) -> Optional[VerifyResult]:
+        """Deprecated: the old name of try_verify_key (warns DeprecationWarning)."""
         ...
     def get_key(self, key_id: str) -> KeyRecord: ...
     def list_keys(
@@ -414,7 +419,7 @@ class TokenManager:
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
     ) -> VerifyResult: ...
-    def verify_key_with_now(
+    def try_verify_key_with(
         self,
         key: _ApiKey,
         *,
@@ -423,6 +428,16 @@ class TokenManager:
         quota: Optional[Amounts] = None,
     ) -> Optional[VerifyResult]:
         """verify_key_with if no write or round trip is needed (no quota, no shared rate limit to apply), else None."""
+        ...
+    def verify_key_with_now(
+        self,
+        key: _ApiKey,
+        *,
+        required_scopes: Optional[Sequence[str]] = None,
+        rate_limit: bool = False,
+        quota: Optional[Amounts] = None,
+    ) -> Optional[VerifyResult]:
+        """Deprecated: the old name of try_verify_key_with (warns DeprecationWarning)."""
         ...
     def create_session(
         self,

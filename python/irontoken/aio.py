@@ -9,8 +9,9 @@ memory or WAL pages, never waits for a writer, and buffers its bookkeeping:
 microseconds, cheaper than a thread hop), on PostgreSQL when the key is in the
 notified caches — and goes to the executor otherwise; `verify_key_with` too
 when it needs no write (no quota, no shared rate limit to apply). `now`,
-`metrics`, `drain_events`, `verify_key_now` and `verify_key_with_now` are
-plain functions.
+`metrics`, `drain_events`, `try_verify_key` and `try_verify_key_with` (and
+their deprecated old names `verify_key_now`, `verify_key_with_now`) are plain
+functions.
 
     async with await AsyncTokenManager.open("keys.db") as tm:
         created = await tm.create_key("alice", scopes=["read"])
@@ -32,7 +33,7 @@ from ._native import TokenManager
 __all__ = ["AsyncTokenManager"]
 
 # Answered from memory, never waiting.
-_SYNC = frozenset({"now", "metrics", "drain_events", "verify_key_now", "verify_key_with_now"})
+_SYNC = frozenset({"now", "metrics", "drain_events", "try_verify_key", "try_verify_key_with", "verify_key_now", "verify_key_with_now"})
 
 
 class AsyncTokenManager:
@@ -72,7 +73,7 @@ class AsyncTokenManager:
         method = self._methods.get(name)
         if method is None:
             if name in ("verify_key", "verify_key_with"):
-                method = self._answer_now(getattr(self._tm, name + "_now"), self._offloaded(target))
+                method = self._answer_now(getattr(self._tm, "try_" + name), self._offloaded(target))
             else:
                 method = self._offloaded(target)
             functools.update_wrapper(method, target)

@@ -146,10 +146,15 @@ class AsyncTokenManager:
     async def verify_key(
         self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> VerifyResult: ...
-    def verify_key_now(
+    def try_verify_key(
         self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
     ) -> Optional[VerifyResult]:
         """verify_key if no network round trip is needed (always on SQLite), else None."""
+        ...
+    def verify_key_now(
+        self, key: _ApiKey, required_scopes: Optional[Sequence[str]] = None
+    ) -> Optional[VerifyResult]:
+        """Deprecated: the old name of try_verify_key (warns DeprecationWarning)."""
         ...
     async def get_key(self, key_id: str) -> KeyRecord: ...
     async def list_keys(
@@ -245,7 +250,7 @@ class AsyncTokenManager:
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
     ) -> VerifyResult: ...
-    def verify_key_with_now(
+    def try_verify_key_with(
         self,
         key: _ApiKey,
         *,
@@ -254,6 +259,16 @@ class AsyncTokenManager:
         quota: Optional[Amounts] = None,
     ) -> Optional[VerifyResult]:
         """verify_key_with if no write or round trip is needed (no quota, no shared rate limit to apply), else None."""
+        ...
+    def verify_key_with_now(
+        self,
+        key: _ApiKey,
+        *,
+        required_scopes: Optional[Sequence[str]] = None,
+        rate_limit: bool = False,
+        quota: Optional[Amounts] = None,
+    ) -> Optional[VerifyResult]:
+        """Deprecated: the old name of try_verify_key_with (warns DeprecationWarning)."""
         ...
     async def create_session(
         self,

@@ -135,13 +135,13 @@ async def _verify(
     # On the event loop when no write or round trip is needed (SQLite, the
     # PostgreSQL caches; no quota or shared rate limit to apply), else off it.
     if rate_limit or quota:
-        now = manager.verify_key_with_now(key, required_scopes=scopes, rate_limit=rate_limit, quota=quota)
+        now = manager.try_verify_key_with(key, required_scopes=scopes, rate_limit=rate_limit, quota=quota)
         if now is not None:
             return now
         return await run_in_threadpool(
             manager.verify_key_with, key, required_scopes=scopes, rate_limit=rate_limit, quota=quota
         )
-    answer = manager.verify_key_now(key, scopes)
+    answer = manager.try_verify_key(key, scopes)
     if answer is not None:
         return answer
     return await run_in_threadpool(manager.verify_key, key, scopes)

@@ -139,12 +139,12 @@ def test_verify_key_is_answered_on_the_loop_when_no_round_trip_is_needed() -> No
         assert (await tm.verify_key(created.key, ["read"])).valid
         assert (await tm.verify_key(created.key, ["admin"])).reason == "INSUFFICIENT_SCOPE"
         assert (await tm.verify_key("itk_nope")).reason == "MALFORMED"
-        now = tm.verify_key_now(created.key)
+        now = tm.try_verify_key(created.key)
         assert now is not None and now.valid
         # verify_key_with without a write (no quota, no limits on the key): inline too.
         assert (await tm.verify_key_with(created.key, rate_limit=True)).valid
         assert ex.submitted == 0  # SQLite: never a thread hop for a verification
-        assert tm.verify_key_with_now(created.key, quota={"requests": 1}) is None
+        assert tm.try_verify_key_with(created.key, quota={"requests": 1}) is None
         assert (await tm.verify_key_with(created.key, quota={"requests": 1})).valid
         assert ex.submitted == 1  # a quota is a write: off the loop
         ex.submitted = 0

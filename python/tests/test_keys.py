@@ -204,14 +204,14 @@ def test_keys_as_header_bytes(tm):
     not UTF-8 (or a str with lone surrogates) are a MALFORMED refusal, never an
     exception; other types are a TypeError that does not quote the value."""
     c = tm.create_key("bytes-owner", scopes=["read"])
-    # The *_now calls answer None on PostgreSQL until the key is in the
+    # The try_* calls answer None on PostgreSQL until the key is in the
     # notified caches (test_postgres covers when); on SQLite always.
     on_sqlite = os.environ.get("IRONTOKEN_TEST_STORE") != "postgres"
     for raw in (c.key.encode(), bytearray(c.key.encode())):
         v = tm.verify_key(raw, ["read"])
         assert v.valid and v.record.id == c.record.id
         assert tm.verify_key_with(raw, required_scopes=["read"]).valid
-        for now in (tm.verify_key_now(raw), tm.verify_key_with_now(raw)):
+        for now in (tm.try_verify_key(raw), tm.try_verify_key_with(raw)):
             if on_sqlite or now is not None:
                 assert now is not None and now.valid
         assert irontoken.is_well_formed(raw)
@@ -632,3 +632,20 @@ def test_from_env_opens_the_database_irontoken_db_names(tmp_path, monkeypatch):
     atm = AsyncTokenManager.from_env()
     assert atm.sync.verify_key(created.key).valid
     atm.sync.close()
+
+
+def test_the_old_names_of_try_verify_key_warn_and_still_answer(tm: TokenManager) -> None:
+    """verify_key_now / verify_key_with_now are kept for one release, deprecated."""
+    import warnings
+
+    c = tm.create_key("old-names")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = tm.verify_key_now(c.key)
+        old_with = tm.verify_key_with_now(c.key)
+    assert [str(w.message) for w in caught if w.category is DeprecationWarning] == [
+        "verify_key_now is deprecated: use try_verify_key",
+        "verify_key_with_now is deprecated: use try_verify_key_with",
+    ]
+    if os.environ.get("IRONTOKEN_TEST_STORE") != "postgres":
+        assert old is not None and old.valid and old_with is not None and old_with.valid

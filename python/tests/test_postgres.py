@@ -181,7 +181,7 @@ def test_tls_verifies_the_server(url: str) -> None:
         assert e.value.code == "STORAGE"
 
 
-def test_verify_key_now_answers_from_the_caches_only(url: str) -> None:
+def test_try_verify_key_answers_from_the_caches_only(url: str) -> None:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -190,11 +190,11 @@ def test_verify_key_now_answers_from_the_caches_only(url: str) -> None:
     other = TokenManager(url)
     created = other.create_key("alice", scopes=["read"])
     tm = TokenManager(url)
-    assert tm.verify_key_now(created.key, ["read"]) is None  # not seen yet: needs the server
+    assert tm.try_verify_key(created.key, ["read"]) is None  # not seen yet: needs the server
     deadline = time.monotonic() + 5
     while True:
         assert tm.verify_key(created.key, ["read"]).valid
-        now = tm.verify_key_now(created.key, ["read"])
+        now = tm.try_verify_key(created.key, ["read"])
         if now is not None:
             break
         assert time.monotonic() < deadline, "never cached"
@@ -214,7 +214,7 @@ def test_verify_key_now_answers_from_the_caches_only(url: str) -> None:
         fresh = other.create_key("bob")
         assert (await atm.verify_key(fresh.key)).valid  # uncached: off the loop
         assert Counting.submitted == 1
-        while atm.verify_key_now(fresh.key) is None:
+        while atm.try_verify_key(fresh.key) is None:
             assert time.monotonic() < deadline + 5
             await atm.verify_key(fresh.key)
         before = Counting.submitted
@@ -227,7 +227,7 @@ def test_verify_key_now_answers_from_the_caches_only(url: str) -> None:
     # A revocation on another host: never "valid" from the cache afterwards.
     other.revoke_key(created.record.id)
     while True:
-        v = tm.verify_key_now(created.key)
+        v = tm.try_verify_key(created.key)
         if v is None or not v.valid:
             break
         assert time.monotonic() < deadline + 10, "revocation never arrived"

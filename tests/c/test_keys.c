@@ -465,6 +465,29 @@ static void test_flush_threshold(const char *tmp) {
     }
 }
 
+/* The names before itk_key_try_verify stay for one release, deprecated
+ * (a compiler warning where the compiler has the attribute). */
+static void test_old_names_of_try_verify(void) {
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(":memory:", NULL, &m) == ITK_STATUS_OK);
+    char *key = NULL;
+    CHECK(itk_key_create(m, "{\"owner\": \"old-names\"}", &key, NULL) == ITK_STATUS_OK);
+    itk_verify_reason reason = ITK_VERIFY_REASON_NOT_FOUND;
+    char *out = NULL;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    CHECK(itk_key_verify_now(m, key, NULL, 0, &reason, &out) == ITK_STATUS_OK);
+    CHECK(reason == ITK_VERIFY_REASON_VALID);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_key_verify_with_now(m, key, NULL, &reason, &out) == ITK_STATUS_OK);
+    CHECK(reason == ITK_VERIFY_REASON_VALID);
+#pragma GCC diagnostic pop
+    itk_string_free(out);
+    itk_string_free(key);
+    itk_manager_free(m);
+}
+
 static void test_error_codes(const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/error_codes.json", dir);
@@ -1175,7 +1198,7 @@ static void test_storage_timeout(void) {
     itk_manager_free(m);
 }
 
-/* itk_key_verify_now: on SQLite it always answers (as itk_key_verify does,
+/* itk_key_try_verify: on SQLite it always answers (as itk_key_verify does,
  * counted and audited alike); argument errors are those of itk_key_verify. */
 static void test_verify_now(void) {
     itk_manager *m = open_memory();
@@ -1184,40 +1207,40 @@ static void test_verify_now(void) {
     itk_verify_reason r = 99;
     char *rec = NULL;
     const char *read[] = {"read"};
-    CHECK(itk_key_verify_now(m, key, read, 1, &r, &rec) == ITK_STATUS_OK);
+    CHECK(itk_key_try_verify(m, key, read, 1, &r, &rec) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_VALID);
     mj *j = mj_parse(rec);
     CHECK(!strcmp(mj_str(j, "owner"), "now"));
     mj_free(j);
     itk_string_free(rec);
     const char *admin[] = {"admin"};
-    CHECK(itk_key_verify_now(m, key, admin, 1, &r, NULL) == ITK_STATUS_OK);
+    CHECK(itk_key_try_verify(m, key, admin, 1, &r, NULL) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_INSUFFICIENT_SCOPE);
-    CHECK(itk_key_verify_now(m, "itk_nope", NULL, 0, &r, NULL) == ITK_STATUS_OK);
+    CHECK(itk_key_try_verify(m, "itk_nope", NULL, 0, &r, NULL) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_MALFORMED);
     /* verify_with_now: no write needed (no quota, no limits on the key). */
     char *answer = NULL;
-    CHECK(itk_key_verify_with_now(m, key, "{\"rate_limit\": true}", &r, &answer) == ITK_STATUS_OK);
+    CHECK(itk_key_try_verify_with(m, key, "{\"rate_limit\": true}", &r, &answer) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_VALID && answer && strstr(answer, "\"valid\":true"));
     itk_string_free(answer);
     answer = NULL;
     /* A quota is a write: BUSY, nothing written. */
     r = 99;
-    CHECK(itk_key_verify_with_now(m, key, "{\"quota\": {\"requests\": 1}}", &r, &answer) == ITK_STATUS_BUSY);
+    CHECK(itk_key_try_verify_with(m, key, "{\"quota\": {\"requests\": 1}}", &r, &answer) == ITK_STATUS_BUSY);
     CHECK(r == 99 && answer == NULL);
     CHECK(itk_key_verify_with(m, key, "{\"quota\": {\"requests\": 1}}", &r, NULL) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_VALID);
-    CHECK(itk_key_verify_with_now(m, NULL, NULL, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
-    CHECK(itk_key_verify_with_now(m, key, "{\"bogus\": 1}", &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
-    CHECK(itk_key_verify_with_now(m, key, "{not json", &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify_with(m, NULL, NULL, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify_with(m, key, "{\"bogus\": 1}", &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify_with(m, key, "{not json", &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_key_revoke(m, id, NULL, NULL, NULL) == ITK_STATUS_OK);
-    CHECK(itk_key_verify_now(m, key, NULL, 0, &r, NULL) == ITK_STATUS_OK);
+    CHECK(itk_key_try_verify(m, key, NULL, 0, &r, NULL) == ITK_STATUS_OK);
     CHECK(r == ITK_VERIFY_REASON_REVOKED);
-    CHECK(itk_key_verify_now(NULL, key, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
-    CHECK(itk_key_verify_now(m, NULL, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
-    CHECK(itk_key_verify_now(m, key, NULL, 0, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
-    CHECK(itk_key_verify_now(m, key, NULL, 2, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
-    CHECK(itk_key_verify_now(m, "itk_\xff\xfe", NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify(NULL, key, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify(m, NULL, NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify(m, key, NULL, 0, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify(m, key, NULL, 2, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_try_verify(m, "itk_\xff\xfe", NULL, 0, &r, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     itk_string_free(key);
     itk_string_free(id);
     itk_manager_free(m);
@@ -1370,6 +1393,7 @@ int main(int argc, char **argv) {
     }
     test_vectors(argv[1]);
     test_error_codes(argv[1]);
+    test_old_names_of_try_verify();
     test_jwt(argv[1]);
     test_remote_jwks();
     test_managed_keys();

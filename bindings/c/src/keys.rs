@@ -218,7 +218,7 @@ pub unsafe extern "C" fn itk_key_verify(
 /// `ITK_STATUS_BUSY` with nothing written and nothing recorded: for event
 /// loops, which then call `itk_key_verify` off their thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn itk_key_verify_now(
+pub unsafe extern "C" fn itk_key_try_verify(
     m: *const itk_manager,
     key: *const c_char,
     required_scopes: *const *const c_char,
@@ -240,7 +240,34 @@ pub unsafe extern "C" fn itk_key_verify_now(
     }
 }
 
-/// The body of `itk_key_verify` and `itk_key_verify_now`.
+/// Deprecated: the old name of `itk_key_try_verify` (kept for one release).
+///
+/// # Safety
+/// As `itk_key_verify`.
+#[unsafe(no_mangle)]
+#[deprecated(note = "renamed itk_key_try_verify")]
+pub unsafe extern "C" fn itk_key_verify_now(
+    m: *const itk_manager,
+    key: *const c_char,
+    required_scopes: *const *const c_char,
+    n_scopes: usize,
+    out_reason: *mut itk_verify_reason,
+    out_record_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        itk_key_try_verify(
+            m,
+            key,
+            required_scopes,
+            n_scopes,
+            out_reason,
+            out_record_json,
+        )
+    }
+}
+
+/// The body of `itk_key_verify` and `itk_key_try_verify`.
 ///
 /// # Safety
 /// As `itk_key_verify`.
@@ -261,7 +288,7 @@ unsafe fn verify(
         // SAFETY: the caller gives `n_scopes` string pointers.
         let scopes = unsafe { str_array(required_scopes, n_scopes, "required_scopes") }?;
         let v = if now {
-            tm.verify_key_now(key, &scopes)?.ok_or_else(|| {
+            tm.try_verify_key(key, &scopes)?.ok_or_else(|| {
                 Error::new(
                     irontoken::ErrorKind::Busy,
                     "the answer needs a round trip to the database: call itk_key_verify",

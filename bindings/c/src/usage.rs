@@ -35,10 +35,10 @@ pub unsafe extern "C" fn itk_key_verify_with(
 
 /// `itk_key_verify_with` if it needs no write and no network round trip
 /// (no quota; rate limits only if the key has none or they are local; the
-/// key's state as `itk_key_verify_now` reads it), else `ITK_STATUS_BUSY`
+/// key's state as `itk_key_try_verify` reads it), else `ITK_STATUS_BUSY`
 /// with nothing written and nothing recorded.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn itk_key_verify_with_now(
+pub unsafe extern "C" fn itk_key_try_verify_with(
     m: *const itk_manager,
     key: *const c_char,
     options_json: *const c_char,
@@ -49,7 +49,24 @@ pub unsafe extern "C" fn itk_key_verify_with_now(
     unsafe { verify_with(m, key, options_json, out_reason, out_json, true) }
 }
 
-/// The body of `itk_key_verify_with` and `itk_key_verify_with_now`.
+/// Deprecated: the old name of `itk_key_try_verify_with` (kept for one release).
+///
+/// # Safety
+/// As `itk_key_verify_with`.
+#[unsafe(no_mangle)]
+#[deprecated(note = "renamed itk_key_try_verify_with")]
+pub unsafe extern "C" fn itk_key_verify_with_now(
+    m: *const itk_manager,
+    key: *const c_char,
+    options_json: *const c_char,
+    out_reason: *mut itk_verify_reason,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: forwarded under the same contract.
+    unsafe { itk_key_try_verify_with(m, key, options_json, out_reason, out_json) }
+}
+
+/// The body of `itk_key_verify_with` and `itk_key_try_verify_with`.
 ///
 /// # Safety
 /// As `itk_key_verify_with`.
@@ -69,7 +86,7 @@ unsafe fn verify_with(
         // SAFETY: as above.
         let o: irontoken::VerifyOptions = unsafe { json_arg(options_json, "options_json") }?;
         let v = if now {
-            tm.verify_key_with_now(key, &o)?.ok_or_else(|| {
+            tm.try_verify_key_with(key, &o)?.ok_or_else(|| {
                 irontoken::Error::new(
                     irontoken::ErrorKind::Busy,
                     "the answer needs a write or a round trip: call itk_key_verify_with",

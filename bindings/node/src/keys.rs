@@ -67,7 +67,7 @@ impl TokenManager {
     /// `verifyKeyAsync` (index.js): the answer as text if it needs no
     /// network round trip (SQLite, or PostgreSQL's caches), else `null`.
     #[napi(catch_unwind)]
-    pub fn verify_key_text_now(
+    pub fn try_verify_key_text(
         &self,
         key: KeyArg,
         required_scopes: Option<Vec<String>>,
@@ -75,7 +75,7 @@ impl TokenManager {
         let tm = self.core()?;
         let scopes = required_scopes.unwrap_or_default();
         let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        match tm.verify_key_now(&key_text(&key), &s).map_err(err)? {
+        match tm.try_verify_key(&key_text(&key), &s).map_err(err)? {
             Some(v) => verify_text(v).map(Some).map_err(err),
             None => Ok(None),
         }
@@ -412,14 +412,14 @@ impl TokenManager {
     /// `verifyKeyWith` if it needs no write and no round trip (no quota;
     /// rate limits only if the key has none or they are local), else `null`.
     #[napi(catch_unwind, ts_return_type = "VerifyWithResult | null")]
-    pub fn verify_key_with_now(
+    pub fn try_verify_key_with(
         &self,
         key: KeyArg,
         options: Option<Value>,
     ) -> Result<Option<Json>, Code> {
         let o: irontoken::VerifyOptions = req_or_default(options, "options")?;
         self.core()?
-            .verify_key_with_now(&key_text(&key), &o)
+            .try_verify_key_with(&key_text(&key), &o)
             .and_then(|v| v.map(verify_with_text).transpose())
             .map_err(err)
     }

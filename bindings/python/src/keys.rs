@@ -137,7 +137,7 @@ impl TokenManager {
     /// PostgreSQL when the key is in this process's caches), else None with
     /// nothing recorded: for event loops (AsyncTokenManager uses it).
     #[pyo3(signature = (key, required_scopes=None))]
-    fn verify_key_now(
+    fn try_verify_key(
         &self,
         py: Python<'_>,
         #[pyo3(from_py_with = key_text)] key: KeyText,
@@ -147,7 +147,7 @@ impl TokenManager {
         let scopes = required_scopes.unwrap_or_default();
         let v = call(py, || {
             let s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            tm.verify_key_now(&key, &s)
+            tm.try_verify_key(&key, &s)
         })?;
         v.map(|v| VerifyResult::new(py, v)).transpose()
     }
@@ -383,7 +383,7 @@ impl TokenManager {
     /// `verify_key_with` if it needs no write and no round trip (no quota;
     /// rate limits only if the key has none or they are local), else None.
     #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None))]
-    fn verify_key_with_now(
+    fn try_verify_key_with(
         &self,
         py: Python<'_>,
         #[pyo3(from_py_with = key_text)] key: KeyText,
@@ -393,12 +393,47 @@ impl TokenManager {
     ) -> PyResult<Option<VerifyResult>> {
         let tm = self.core(py)?;
         let o = verify_options(py, required_scopes, rate_limit, quota)?;
-        let v = call(py, || tm.verify_key_with_now(&key, &o))?;
+        let v = call(py, || tm.try_verify_key_with(&key, &o))?;
         v.map(|v| VerifyResult::new(py, v)).transpose()
+    }
+
+    /// Deprecated: the old name of `try_verify_key` (kept for one release).
+    #[pyo3(signature = (key, required_scopes=None))]
+    fn verify_key_now(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = key_text)] key: KeyText,
+        #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
+    ) -> PyResult<Option<VerifyResult>> {
+        renamed(py, c"verify_key_now is deprecated: use try_verify_key")?;
+        self.try_verify_key(py, key, required_scopes)
+    }
+
+    /// Deprecated: the old name of `try_verify_key_with` (kept for one release).
+    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None))]
+    fn verify_key_with_now(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = key_text)] key: KeyText,
+        #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
+        rate_limit: bool,
+        quota: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<VerifyResult>> {
+        renamed(
+            py,
+            c"verify_key_with_now is deprecated: use try_verify_key_with",
+        )?;
+        self.try_verify_key_with(py, key, required_scopes, rate_limit, quota)
     }
 }
 
-/// The options of `verify_key_with` and `verify_key_with_now`.
+/// Warns that a method was renamed (a `DeprecationWarning` at the caller).
+fn renamed(py: Python<'_>, message: &std::ffi::CStr) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+    PyErr::warn(py, &category, message, 1)
+}
+
+/// The options of `verify_key_with` and `try_verify_key_with`.
 fn verify_options(
     py: Python<'_>,
     required_scopes: Option<Vec<String>>,

@@ -18,7 +18,7 @@ impl TokenManager {
     /// record are in this process's caches — else `None`, with nothing
     /// recorded: call `verify_key` where blocking is fine. For event loops:
     /// answer on the loop's thread when possible, off it otherwise.
-    pub fn verify_key_now(
+    pub fn try_verify_key(
         &self,
         key: &str,
         required_scopes: &[&str],
@@ -55,9 +55,9 @@ impl TokenManager {
     /// [`verify_key_with`](Self::verify_key_with) if it needs no network
     /// round trip and no write: no `quota`, and rate limits only where the
     /// key has none or they live in this process (`rate_limit_store =
-    /// "local"`); the key's state as [`verify_key_now`](Self::verify_key_now)
+    /// "local"`); the key's state as [`try_verify_key`](Self::try_verify_key)
     /// reads it. Else `None`, with nothing recorded.
-    pub fn verify_key_with_now(
+    pub fn try_verify_key_with(
         &self,
         key: &str,
         opts: &VerifyOptions,
@@ -78,6 +78,26 @@ impl TokenManager {
             Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
             other => other.map(Some),
         }
+    }
+
+    /// The old name of [`try_verify_key`](Self::try_verify_key).
+    #[deprecated(since = "0.2.0", note = "renamed try_verify_key")]
+    pub fn verify_key_now(
+        &self,
+        key: &str,
+        required_scopes: &[&str],
+    ) -> Result<Option<Verification>> {
+        self.try_verify_key(key, required_scopes)
+    }
+
+    /// The old name of [`try_verify_key_with`](Self::try_verify_key_with).
+    #[deprecated(since = "0.2.0", note = "renamed try_verify_key_with")]
+    pub fn verify_key_with_now(
+        &self,
+        key: &str,
+        opts: &VerifyOptions,
+    ) -> Result<Option<Verification>> {
+        self.try_verify_key_with(key, opts)
     }
 
     fn verify_checked<S: AsRef<str>>(

@@ -37,7 +37,7 @@ pub use options::{
 use write_behind::{Pending, TimedLock};
 
 thread_local! {
-    /// Set while a call must not wait ([`TokenManager::verify_key_now`]):
+    /// Set while a call must not wait ([`TokenManager::try_verify_key`]):
     /// buffering then only wakes the flusher, never flushes inline.
     static NO_INLINE_FLUSH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

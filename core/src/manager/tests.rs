@@ -22,7 +22,7 @@ fn debug_shows_no_state() {
 /// The no-inline-flush flag holds only inside the call and is restored
 /// after it, nested or not, even when the call panics (mutants shard 4:
 /// the restoring `drop` made a no-op passed every test, leaving a
-/// thread that once called `verify_key_now` without back-pressure).
+/// thread that once called `try_verify_key` without back-pressure).
 #[test]
 fn inline_flushes_come_back_after_a_call_that_waits_for_nothing() {
     assert!(!NO_INLINE_FLUSH.get());
@@ -92,7 +92,7 @@ fn event(at: i64) -> NewAuditEvent {
 /// At eight times `flush_threshold` of pressure the call that buffers
 /// is the one that flushes, on its own thread (nothing woke the flusher
 /// here: the buffer was filled behind its back), and the calls that
-/// must not wait (`verify_key_now`) step aside: `None` (mutants shard
+/// must not wait (`try_verify_key`) step aside: `None` (mutants shard
 /// 6: `after_push` as `Ok(())` and `backlogged` as `false` passed every
 /// test).
 #[test]
@@ -118,7 +118,7 @@ fn the_call_that_fills_the_buffer_flushes_it() {
     let audited = || tm.list_audit(&Default::default()).unwrap().items.len();
     fill(16);
     assert!(inner.backlogged());
-    assert!(tm.verify_key_now("it_nothing", &[]).unwrap().is_none());
+    assert!(tm.try_verify_key("it_nothing", &[]).unwrap().is_none());
     assert_eq!(
         buffered(),
         16,
@@ -135,7 +135,7 @@ fn the_call_that_fills_the_buffer_flushes_it() {
     assert_eq!((buffered(), audited()), (0, 33));
     fill(15);
     assert!(!inner.backlogged());
-    assert!(tm.verify_key_now("it_nothing", &[]).unwrap().is_some());
+    assert!(tm.try_verify_key("it_nothing", &[]).unwrap().is_some());
 }
 
 /// A state change writes what is buffered in its own transaction and
