@@ -312,6 +312,14 @@ itk_status itk_last_error_status(void);
 size_t itk_last_error_message(char *buf, size_t len);
 
 /**
+ * Copies the JWT claim the last failed call on this thread was about
+ * (`exp`, `aud`, a required claim...) into `buf`, as
+ * `itk_last_error_message` copies the message; "" (and 0) when the error
+ * was about no claim or the last call succeeded.
+ */
+size_t itk_last_error_claim(char *buf, size_t len);
+
+/**
  * Frees a string returned by irontoken, wiping its bytes first. NULL is ignored.
  */
 void itk_string_free(char *s);

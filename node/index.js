@@ -23,12 +23,10 @@ const NAPI_ARGUMENT_CODES = new Set([
   'BigintExpected',
 ])
 
-// A rejected `*Async` call carries the stable code at the start of its message.
+// A rejected `*Async` call's error carries the stable code (and a JWT
+// refusal's claim) as data, set by the native side; napi's own argument
+// errors are mapped like a synchronous call's.
 function mapAsyncError(e) {
-  if (e && typeof e === 'object' && typeof e.message === 'string') {
-    const m = /^([A-Z][A-Z_]+): /.exec(e.message)
-    if (m) e.code = m[1]
-  }
   return mapError(e)
 }
 
@@ -434,15 +432,13 @@ function joseError(e) {
   }
   const out = new Cls(e.message, e.code)
   if (Cls === JWTClaimValidationFailed || Cls === JWTExpired) {
-    // The claim as jose names it: fixed for the claim-specific codes, else
-    // the one the message names ("exp" claim, claim exp, (nbf)).
-    const m = /"(\w+)" claim|claim (\w+)|\((\w+)\)/.exec(e.message)
-    out.claim = CLAIM_OF_CODE[e.code] || (m && (m[1] || m[2] || m[3])) || undefined
+    // The claim as jose names it: data from core (`e.claim`), never read
+    // out of the message.
+    out.claim = typeof e.claim === 'string' ? e.claim : undefined
     out.reason = e.code === 'JWT_MISSING_CLAIM' ? 'missing' : 'check_failed'
   }
   return out
 }
-const CLAIM_OF_CODE = { JWT_EXPIRED: 'exp', JWT_INVALID_ISSUER: 'iss', JWT_INVALID_AUDIENCE: 'aud', JWT_INVALID_SUBJECT: 'sub' }
 
 // Key material as the core takes it (bytes or text, judged by content):
 // KeyObjects (crypto.createPublicKey/createSecretKey/createPrivateKey),

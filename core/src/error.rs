@@ -303,6 +303,8 @@ pub struct Error(Box<Inner>);
 struct Inner {
     kind: ErrorKind,
     message: String,
+    /// The JWT claim the error is about (`exp`, `aud`, a required claim...).
+    claim: Option<Box<str>>,
 }
 
 /// The result type used throughout irontoken.
@@ -314,7 +316,20 @@ impl Error {
         Error(Box::new(Inner {
             kind,
             message: message.into(),
+            claim: None,
         }))
+    }
+
+    /// This error, naming the JWT claim it is about (carried as data: the
+    /// bindings hand it on as jose's `claim` and PyJWT's `.claim`).
+    pub fn about_claim(mut self, claim: &str) -> Self {
+        self.0.claim = Some(claim.into());
+        self
+    }
+
+    /// The JWT claim the error is about, if it is about one.
+    pub fn claim(&self) -> Option<&str> {
+        self.0.claim.as_deref()
     }
 
     /// Shorthand for an [`ErrorKind::InvalidArgument`] error.

@@ -47,7 +47,11 @@ fn run(file: &str) -> usize {
         let result = keyring(&c["key"])
             .and_then(|ring| decode(c["token"].as_str().unwrap(), &ring, &policy, now));
         match (&c["expect"]["error"], result) {
-            (Value::String(code), Err(e)) => assert_eq!(e.code(), code, "{name}: {e}"),
+            (Value::String(code), Err(e)) => {
+                assert_eq!(e.code(), code, "{name}: {e}");
+                // The claim a refusal is about travels as data.
+                assert_eq!(e.claim(), c["expect"]["claim"].as_str(), "{name}: claim");
+            }
             (Value::String(code), Ok(d)) => panic!("{name}: expected {code}, got {:?}", d.claims),
             (_, Ok(d)) => assert_eq!(Value::Object(d.claims), c["expect"]["claims"], "{name}"),
             (_, Err(e)) => panic!("{name}: expected success, got {e}"),

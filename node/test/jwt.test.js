@@ -50,6 +50,7 @@ for (const file of ['rfc7515.json', 'attacks.json']) {
       } else {
         assert.throws(run, (e) => {
           assert.equal(e.irontokenCode, c.expect.error, `${c.name}: ${e.message}`)
+          assert.equal(e.claim, c.expect.claim, `${c.name}: claim`) // data from core
           return true
         })
       }

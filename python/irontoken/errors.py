@@ -62,11 +62,16 @@ class IronTokenError(Exception):
     """Base class of every irontoken error; ``.code`` is the stable code."""
 
     code: str = "INTERNAL"
+    #: The JWT claim a refusal is about (``exp``, ``aud``, a required
+    #: claim...), as PyJWT's ``MissingRequiredClaimError.claim``; else None.
+    claim: str | None = None
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, claim: str | None = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        if claim is not None:
+            self.claim = claim
         self.message = message
 
     def __repr__(self) -> str:
@@ -380,7 +385,8 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
 }
 
 
-def _from_native(code: str, message: str) -> IronTokenError:
-    """Builds the exception for a core error (called by the native module)."""
+def _from_native(code: str, message: str, claim: str | None = None) -> IronTokenError:
+    """Builds the exception for a core error (called by the native module);
+    ``claim`` is the JWT claim it is about, given as data by core."""
     cls = _BY_CODE.get(code, IronTokenError)
-    return cls(f"{code}: {message}", code)
+    return cls(f"{code}: {message}", code, claim)

@@ -67,6 +67,7 @@ def test_shared_vectors(case):
         with pytest.raises(IronTokenError) as e:
             jwt.decode(case["token"], key_of(case["key"]), now=case["now"], **kwargs)
         assert e.value.code == expect["error"]
+        assert e.value.claim == expect.get("claim"), case["name"]  # data from core, as PyJWT's .claim
 
 
 def test_exception_names_follow_pyjwt():

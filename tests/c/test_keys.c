@@ -579,6 +579,13 @@ static void run_jwt_vectors(const char *dir, const char *file) {
             if (strcmp(itk_status_code(s), want) != 0)
                 fprintf(stderr, "jwt vector '%s': got %s, want %s\n", name, itk_status_code(s), want);
             CHECK(!strcmp(itk_status_code(s), want));
+            /* The claim a refusal is about, as data ("" when none). */
+            char claim[64];
+            const char *want_claim = mj_str(expect, "claim") ? mj_str(expect, "claim") : "";
+            size_t n = itk_last_error_claim(claim, sizeof claim);
+            if (strcmp(claim, want_claim) != 0)
+                fprintf(stderr, "jwt vector '%s': claim '%s', want '%s'\n", name, claim, want_claim);
+            CHECK(n == strlen(want_claim) && !strcmp(claim, want_claim));
         } else {
             if (s != ITK_STATUS_OK) fprintf(stderr, "jwt vector '%s': got %s\n", name, itk_status_code(s));
             CHECK(s == ITK_STATUS_OK);

@@ -215,13 +215,29 @@ pub struct itk_manager {
     tm: TokenManager,
 }
 
-thread_local! {
-    static LAST_ERROR: RefCell<Option<(itk_status, CString)>> = const { RefCell::new(None) };
+/// The last failed call on this thread: its status, message and the JWT
+/// claim it was about (empty when none).
+struct LastError {
+    status: itk_status,
+    message: CString,
+    claim: CString,
 }
 
-fn set_last_error(status: itk_status, message: &str) {
-    let msg = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = Some((status, msg)));
+thread_local! {
+    static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+}
+
+fn c_text(text: &str) -> CString {
+    CString::new(text.replace('\0', " ")).unwrap_or_default()
+}
+
+fn set_last_error(status: itk_status, message: &str, claim: Option<&str>) {
+    let last = LastError {
+        status,
+        message: c_text(message),
+        claim: c_text(claim.unwrap_or("")),
+    };
+    LAST_ERROR.with(|e| *e.borrow_mut() = Some(last));
 }
 
 /// The panic boundary around every entry point: runs `f`, maps its error or
@@ -234,7 +250,7 @@ fn guard(f: impl FnOnce() -> Result<(), Error>) -> itk_status {
         }
         Err(e) => {
             let status = status_of(e.kind());
-            set_last_error(status, &e.to_string());
+            set_last_error(status, &e.to_string(), e.claim());
             status
         }
     }
@@ -424,7 +440,7 @@ pub extern "C" fn itk_verify_reason_code(reason: u32) -> *const c_char {
 /// The status of the last failed call on this thread (`ITK_STATUS_OK` after a success).
 #[unsafe(no_mangle)]
 pub extern "C" fn itk_last_error_status() -> itk_status {
-    LAST_ERROR.with(|e| e.borrow().as_ref().map_or(itk_status::Ok, |(s, _)| *s))
+    LAST_ERROR.with(|e| e.borrow().as_ref().map_or(itk_status::Ok, |l| l.status))
 }
 
 /// Copies the message of the last failed call on this thread into `buf`
@@ -433,21 +449,41 @@ pub extern "C" fn itk_last_error_status() -> itk_status {
 /// Returns 0 and writes "" if the last call succeeded. `buf` may be NULL when `len` is 0.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_last_error_message(buf: *mut c_char, len: usize) -> usize {
-    let r = catch_unwind(|| {
+    // SAFETY: forwarded under the same contract.
+    unsafe { copy_last(buf, len, |l| l.message.as_bytes()) }
+}
+
+/// Copies the JWT claim the last failed call on this thread was about
+/// (`exp`, `aud`, a required claim...) into `buf`, as
+/// `itk_last_error_message` copies the message; "" (and 0) when the error
+/// was about no claim or the last call succeeded.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_last_error_claim(buf: *mut c_char, len: usize) -> usize {
+    // SAFETY: forwarded under the same contract.
+    unsafe { copy_last(buf, len, |l| l.claim.as_bytes()) }
+}
+
+/// Copies a part of the last error into `buf` (`len` bytes, NUL-terminated
+/// when `len > 0`, truncated if needed); returns its full length.
+///
+/// # Safety
+/// `buf` points at `len` writable bytes (or `len` is 0).
+unsafe fn copy_last(buf: *mut c_char, len: usize, part: impl Fn(&LastError) -> &[u8]) -> usize {
+    let r = catch_unwind(AssertUnwindSafe(|| {
         LAST_ERROR.with(|e| {
             let e = e.borrow();
-            let msg: &[u8] = e.as_ref().map_or(b"", |(_, m)| m.as_bytes());
+            let text: &[u8] = e.as_ref().map_or(b"", &part);
             if !buf.is_null() && len > 0 {
-                let n = msg.len().min(len - 1);
+                let n = text.len().min(len - 1);
                 // SAFETY: the caller gives `len` writable bytes at `buf`.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
+                    std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
                     *buf.add(n) = 0;
                 }
             }
-            msg.len()
+            text.len()
         })
-    });
+    }));
     r.unwrap_or(0)
 }
 

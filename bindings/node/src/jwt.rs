@@ -97,12 +97,17 @@ impl TokenManager {
 
     /// Verifies a token issued by this manager's keys (policy as JSON).
     #[napi(catch_unwind)]
-    pub fn verify_jwt(&self, token: String, policy_json: String) -> Result<VerifiedJwt, Code> {
-        let policy = policy_of(&policy_json)?;
-        self.core()?
-            .verify_jwt(&token, &policy)
+    pub fn verify_jwt(
+        &self,
+        env: Env,
+        token: String,
+        policy_json: String,
+    ) -> napi::Result<VerifiedJwt> {
+        let policy = policy_of(&policy_json).map_err(|e| code_js_error(&env, e))?;
+        let tm = self.core().map_err(|e| code_js_error(&env, e))?;
+        tm.verify_jwt(&token, &policy)
             .map(verified)
-            .map_err(err)
+            .map_err(|e| core_js_error(&env, &e))
     }
 
     /// Exchanges a valid API key for a short-lived access token.
@@ -213,12 +218,12 @@ impl JwtVerifier {
 
     /// Verifies a JWT (at `now`, Unix seconds, or the system clock).
     #[napi(catch_unwind)]
-    pub fn verify(&self, token: String, now: Option<f64>) -> Result<VerifiedJwt, Code> {
-        let d = match int(now, "now")? {
+    pub fn verify(&self, env: Env, token: String, now: Option<f64>) -> napi::Result<VerifiedJwt> {
+        let d = match int(now, "now").map_err(|e| code_js_error(&env, e))? {
             Some(t) => self.0.decode_at(&token, t),
             None => self.0.decode(&token),
         };
-        d.map(verified).map_err(err)
+        d.map(verified).map_err(|e| core_js_error(&env, &e))
     }
 
     /// Verifies a compact JWS (signature and header only).
@@ -283,14 +288,17 @@ impl RemoteJwks {
     )]
     pub fn verify_cached(
         &self,
+        env: Env,
         token: String,
         policy_json: String,
         now: Option<f64>,
-    ) -> Result<Option<VerifiedJwt>, Code> {
-        let (policy, now) = policy_at(&policy_json, now)?;
+    ) -> napi::Result<Option<VerifiedJwt>> {
+        let (policy, now) = policy_at(&policy_json, now).map_err(|e| code_js_error(&env, e))?;
         match self.0.decode_cached(&token, &policy, now) {
             None => Ok(None),
-            Some(r) => r.map(|d| Some(verified(d))).map_err(err),
+            Some(r) => r
+                .map(|d| Some(verified(d)))
+                .map_err(|e| core_js_error(&env, &e)),
         }
     }
 

@@ -5,10 +5,13 @@
 use super::*;
 
 /// Work run on the libuv thread pool (the `*Async` methods): the JS thread
-/// never waits for a commit's fsync or an RSA key generation. A rejection's
-/// message starts with the stable code; index.js copies it to `err.code`.
+/// never waits for a commit's fsync or an RSA key generation. A rejection
+/// is an `Error` with the stable `code` (and `claim`) as data, made on the
+/// JS thread from the core error the work returned.
 pub struct Job<T> {
     pub(crate) work: Option<Box<dyn FnOnce() -> std::result::Result<T, CoreError> + Send>>,
+    /// The core error of a failed run, for `reject`.
+    failed: Option<CoreError>,
 }
 
 impl<T> Job<T> {
@@ -20,6 +23,7 @@ impl<T> Job<T> {
     {
         AsyncTask::new(Job {
             work: Some(Box::new(f)),
+            failed: None,
         })
     }
 }
@@ -34,12 +38,22 @@ impl<T: Send + ToNapiValue + TypeName + 'static> Task for Job<T> {
             .take()
             .ok_or_else(|| napi::Error::new(Status::GenericFailure, "INTERNAL: job ran twice"))?;
         // A panic on the pool thread becomes an INTERNAL rejection, never an abort.
-        irontoken::catch_panic(f)
-            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+        irontoken::catch_panic(f).map_err(|e| {
+            let out = napi::Error::new(Status::GenericFailure, e.to_string());
+            self.failed = Some(e);
+            out
+        })
     }
 
     fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
         Ok(output)
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<T> {
+        Err(match self.failed.take() {
+            Some(e) => core_js_error(&env, &e),
+            None => err,
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use super::*;
 pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let made = (|| -> PyResult<PyErr> {
         let module = py.import("irontoken.errors")?;
-        let exc = module.call_method1("_from_native", (e.code(), e.message()))?;
+        let exc = module.call_method1("_from_native", (e.code(), e.message(), e.claim()))?;
         Ok(PyErr::from_value(exc))
     })();
     made.unwrap_or_else(|err| err)

@@ -362,7 +362,8 @@ fn number(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>> {
         Some(_) => Err(err(
             ErrorKind::JwtInvalidClaim,
             format!("claim {name} must be a number"),
-        )),
+        )
+        .about_claim(name)),
     }
 }
 
@@ -373,7 +374,8 @@ fn string<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<Option<&'a s
         Some(_) => Err(err(
             ErrorKind::JwtInvalidClaim,
             format!("claim {name} must be a string"),
-        )),
+        )
+        .about_claim(name)),
     }
 }
 
@@ -382,6 +384,7 @@ fn missing(name: &str) -> Error {
         ErrorKind::JwtMissingClaim,
         format!("token is missing the {name:?} claim"),
     )
+    .about_claim(name)
 }
 
 /// Checks the registered claims against `policy` at time `now` (Unix seconds).
@@ -402,7 +405,8 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
             return Err(err(
                 ErrorKind::JwtInvalidAudience,
                 "claim aud must be a single string (strict_aud)",
-            ));
+            )
+            .about_claim("aud"));
         }
         Some(Value::String(s)) => Some(vec![s.as_str()]),
         Some(Value::Array(items)) => Some(
@@ -414,6 +418,7 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
                             ErrorKind::JwtInvalidClaim,
                             "claim aud must be a string or a list of strings",
                         )
+                        .about_claim("aud")
                     })
                 })
                 .collect::<Result<_>>()?,
@@ -422,7 +427,8 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
             return Err(err(
                 ErrorKind::JwtInvalidClaim,
                 "claim aud must be a string or a list of strings",
-            ));
+            )
+            .about_claim("aud"));
         }
     };
 
@@ -441,16 +447,15 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
         && let Some(exp) = exp
         && now - leeway >= exp
     {
-        return Err(err(ErrorKind::JwtExpired, "token has expired"));
+        return Err(err(ErrorKind::JwtExpired, "token has expired").about_claim("exp"));
     }
     if policy.verify_nbf
         && let Some(nbf) = nbf
         && nbf > now + leeway
     {
-        return Err(err(
-            ErrorKind::JwtNotYetValid,
-            "token is not valid yet (nbf)",
-        ));
+        return Err(
+            err(ErrorKind::JwtNotYetValid, "token is not valid yet (nbf)").about_claim("nbf"),
+        );
     }
     if policy.verify_iat
         && let Some(iat) = iat
@@ -459,13 +464,16 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
         return Err(err(
             ErrorKind::JwtNotYetValid,
             "token was issued in the future (iat)",
-        ));
+        )
+        .about_claim("iat"));
     }
     if policy.verify_iss && !policy.issuer.is_empty() {
         match iss {
             None => return Err(missing("iss")),
             Some(i) if !policy.issuer.iter().any(|w| w == i) => {
-                return Err(err(ErrorKind::JwtInvalidIssuer, "issuer does not match"));
+                return Err(
+                    err(ErrorKind::JwtInvalidIssuer, "issuer does not match").about_claim("iss")
+                );
             }
             Some(_) => {}
         }
@@ -478,21 +486,22 @@ fn check_claims(claims: &Map<String, Value>, policy: &Policy, now: i64) -> Resul
             return Err(err(
                 ErrorKind::JwtInvalidAudience,
                 "token has an audience but none is expected",
-            ));
+            )
+            .about_claim("aud"));
         }
         (Some(list), false) => {
             if !list.iter().any(|a| policy.audience.iter().any(|w| w == a)) {
-                return Err(err(
-                    ErrorKind::JwtInvalidAudience,
-                    "audience does not match",
-                ));
+                return Err(
+                    err(ErrorKind::JwtInvalidAudience, "audience does not match")
+                        .about_claim("aud"),
+                );
             }
         }
     }
     if let Some(want) = policy.subject.as_ref().filter(|_| policy.verify_sub)
         && sub != Some(want.as_str())
     {
-        return Err(err(ErrorKind::JwtInvalidSubject, "subject does not match"));
+        return Err(err(ErrorKind::JwtInvalidSubject, "subject does not match").about_claim("sub"));
     }
     Ok(())
 }

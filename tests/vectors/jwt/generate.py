@@ -105,7 +105,32 @@ def case(name, tok, key, policy, expect, claims=None, now=NOW):
         c["expect"] = {"ok": True, "claims": claims if claims is not None else GOOD}
     else:
         c["expect"] = {"error": expect}
+        if name in CLAIM_OF_CASE:
+            c["expect"]["claim"] = CLAIM_OF_CASE[name]
     return c
+
+
+# The claim a refusal is about (jose's `claim`, PyJWT's `.claim`), by case.
+CLAIM_OF_CASE = {
+    "expired": "exp",
+    "expires exactly now": "exp",
+    "not yet valid (nbf)": "nbf",
+    "issued in the future (iat)": "iat",
+    "exp missing": "exp",
+    "sub missing where required": "sub",
+    "required claim missing": "jti",
+    "exp is a string": "exp",
+    "iss is a number": "iss",
+    "aud is an object": "aud",
+    "wrong issuer": "iss",
+    "wrong audience": "aud",
+    "audience missing": "aud",
+    "audience present but none expected": "aud",
+    "wrong subject": "sub",
+    "verify_aud off still checks exp": "exp",
+    "strict_aud: a list is refused": "aud",
+}
+
 
 
 def main() -> None:
