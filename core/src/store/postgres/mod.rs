@@ -29,11 +29,20 @@
 //! (their foreign key's `KEY SHARE` does not wait on a key's row lock).
 //! Usage and audit rows are only inserted.
 
+//!
+//! Files: the pool and transactions here; `migrate.rs` (the schema),
+//! `doctor.rs`, `notify.rs` (the key-state cache and its listener),
+//! `link.rs` (bounded calls), `tls.rs`, `queries.rs` (statement builder);
+//! the queries of each concern in a file named as in `store/sqlite/`.
+
 mod agents;
 mod audit;
+mod doctor;
 mod keys;
 mod link;
 mod meta;
+mod migrate;
+mod notify;
 mod queries;
 mod quota;
 mod rates;
@@ -41,6 +50,10 @@ mod sessions;
 mod signing;
 mod tls;
 mod usage;
+
+pub(crate) use doctor::*;
+pub use migrate::*;
+use notify::*;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Access, Backend, KeyState, Tx};
@@ -54,31 +67,9 @@ use tls::Tls;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-/// The schema, one entry per version (never edit a released one).
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema_v1.sql"),
-    include_str!("schema_v2.sql"),
-    include_str!("schema_v3.sql"),
-    include_str!("schema_v4.sql"),
-    include_str!("schema_v5.sql"),
-    include_str!("schema_v6.sql"),
-];
-
-/// The schema version this build writes.
-pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// The advisory lock held while migrating (any fixed number).
-const MIGRATION_LOCK: i64 = 0x6972_6f6e_746f_6b6e; // "irontokn"
-
 /// Connections a store opens at most; a caller waits (up to the busy
 /// timeout) for one to come back.
 const MAX_CONNECTIONS: usize = 16;
-
-/// Key states cached (by hash) for verification.
-const STATE_CACHE: usize = 100_000;
-
-/// The notification channel of `api_keys` changes.
-const CHANNEL: &str = "irontoken_keys";
 
 /// PostgreSQL errors as irontoken errors: lock waits, deadlocks and
 /// serialization failures are `BUSY`; the rest `STORAGE`, with the server's
@@ -151,87 +142,6 @@ impl Conn {
         }
         self.statements.insert(sql.to_string(), s.clone());
         Ok(s)
-    }
-}
-
-/// A cached key state and when it was read.
-#[derive(Clone)]
-struct CachedState {
-    state: Option<Arc<KeyStateCopy>>,
-    read_at: Instant,
-}
-
-/// A [`KeyState`] kept in the cache.
-struct KeyStateCopy {
-    seq: i64,
-    id: String,
-    revision: i64,
-    enabled: bool,
-    revoked_at: Option<i64>,
-    expires_at: Option<i64>,
-}
-
-impl KeyStateCopy {
-    fn state(&self) -> KeyState {
-        KeyState {
-            seq: self.seq,
-            id: self.id.clone(),
-            revision: self.revision,
-            enabled: self.enabled,
-            revoked_at: self.revoked_at,
-            expires_at: self.expires_at,
-        }
-    }
-}
-
-/// Key states by hash, shared with the listener thread.
-struct States {
-    cache: quick_cache::sync::Cache<[u8; 32], CachedState>,
-    /// Bumped by every invalidation: a state read before a change is not
-    /// cached after it.
-    epoch: AtomicU64,
-    /// The origin of [`Self::heard`].
-    base: Instant,
-    /// Nanoseconds after `base` at which the last heartbeat the listener
-    /// received was sent (0: none on the current connection): every change
-    /// committed before then has been heard and forgotten.
-    heard: AtomicU64,
-    /// Set when the store is dropped: the listener thread ends.
-    stop: AtomicBool,
-}
-
-impl States {
-    fn forget(&self, hash: Option<[u8; 32]>) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        match hash {
-            Some(h) => {
-                self.cache.remove(&h);
-            }
-            None => self.cache.clear(),
-        }
-    }
-
-    /// Records that every change committed before `sent` has been heard.
-    fn heard(&self, sent: Instant) {
-        let at = sent.saturating_duration_since(self.base).as_nanos() as u64;
-        self.heard.fetch_max(at.max(1), Ordering::SeqCst);
-    }
-
-    /// Forgets the proof of a live channel (the listener's connection ended).
-    fn deaf(&self) {
-        self.heard.store(0, Ordering::SeqCst);
-    }
-
-    /// True if a state read at `read_at` may answer now: it or the last
-    /// heartbeat heard is younger than `max_staleness`.
-    fn trusted(&self, read_at: Instant, max_staleness: Duration) -> bool {
-        let heard = self.heard.load(Ordering::SeqCst);
-        let proof = if heard == 0 {
-            read_at
-        } else {
-            read_at.max(self.base + Duration::from_nanos(heard))
-        };
-        proof.elapsed() < max_staleness
     }
 }
 
@@ -677,227 +587,6 @@ impl Tx for Pg<'_> {
     fn rates(&self) -> &dyn crate::store::RateStore {
         self
     }
-}
-
-/// Applies the migrations this database lacks, once however many
-/// processes start together (a session advisory lock around them). Each
-/// step may take `max(storage_timeout, 60 s)`: another host may be
-/// migrating, and a migration rewrites tables.
-/// The tables a migrated database holds (a missing one is a finding).
-const TABLES: [&str; 6] = [
-    "api_keys",
-    "audit_log",
-    "quotas",
-    "usage_records",
-    "key_tombstones",
-    "irontoken_schema",
-];
-
-/// See `TokenManager::doctor`: connects (within the storage timeout), reads
-/// the schema version, the server version, whether TLS is in use and the
-/// database size, and checks the tables are there; changes nothing.
-pub(crate) fn doctor(url: &str, bounds: Bounds) -> Result<crate::DoctorReport> {
-    let (config, tls) = config_of(url, &bounds)?;
-    let started = Instant::now();
-    let deadline = started + bounds.storage_timeout;
-    let mut link = Link::connect(&config, &tls, deadline)?;
-    let mut run = |sql: &str| -> Result<Row> {
-        let s = link.prepare(deadline, sql)?;
-        link.query_opt(deadline, &s, &[])?
-            .ok_or_else(|| Error::new(ErrorKind::Storage, "no answer"))
-    };
-    let info = run(
-        "SELECT current_setting('server_version'), pg_database_size(current_database()), \
-         coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), \
-         current_database(), to_regclass('irontoken_schema') IS NOT NULL",
-    )?;
-    let server_version: String = info.try_get(0)?;
-    let size: i64 = info.try_get(1)?;
-    let encrypted: bool = info.try_get(2)?;
-    let database: String = info.try_get(3)?;
-    let migrated: bool = info.try_get(4)?;
-    let schema_version: i64 = if migrated {
-        run("SELECT coalesce(max(version), 0) FROM irontoken_schema")?.try_get(0)?
-    } else {
-        0
-    };
-    let mut problems = Vec::new();
-    for t in TABLES {
-        let there: bool = run(&format!("SELECT to_regclass('{t}') IS NOT NULL"))?.try_get(0)?;
-        if !there {
-            problems.push(format!("table {t} is missing"));
-        }
-    }
-    let round_trip_ms = started.elapsed().as_millis() as u64;
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-            #[cfg(unix)]
-            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_default();
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let ok = problems.is_empty() && schema_version == PG_SCHEMA_VERSION;
-    Ok(crate::DoctorReport {
-        backend: "postgresql".into(),
-        path: format!("{host}:{port}/{database}"),
-        size_bytes: size.max(0) as u64,
-        schema_version,
-        supported_schema_version: PG_SCHEMA_VERSION,
-        journal_mode: String::new(),
-        integrity_problems: problems,
-        readable_by_others: Vec::new(),
-        server_version: Some(server_version),
-        tls: Some(encrypted),
-        round_trip_ms: Some(round_trip_ms),
-        ok,
-    })
-}
-
-fn migrate(link: &mut Link, storage_timeout: Duration) -> Result<()> {
-    let step = || Instant::now() + storage_timeout.max(Duration::from_secs(60));
-    link.batch_execute(
-        step(),
-        &format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"),
-    )?;
-    let result = (|| -> Result<()> {
-        link.batch_execute(
-            step(),
-            "CREATE TABLE IF NOT EXISTS irontoken_schema (version bigint NOT NULL)",
-        )?;
-        let s = link.prepare(
-            step(),
-            "SELECT coalesce(max(version), 0) FROM irontoken_schema",
-        )?;
-        let current: i64 = link
-            .query_opt(step(), &s, &[])?
-            .map(|r| r.try_get(0))
-            .transpose()?
-            .unwrap_or(0);
-        if current > PG_SCHEMA_VERSION {
-            return Err(Error::new(
-                ErrorKind::SchemaTooNew,
-                format!(
-                    "database schema version {current} is newer than this irontoken supports ({PG_SCHEMA_VERSION})"
-                ),
-            ));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-            link.batch_execute(step(), "BEGIN")?;
-            let applied = link.batch_execute(step(), sql).and_then(|()| {
-                link.batch_execute(
-                    step(),
-                    &format!("INSERT INTO irontoken_schema (version) VALUES ({})", i + 1),
-                )
-            });
-            match applied {
-                Ok(()) => link.batch_execute(step(), "COMMIT")?,
-                Err(e) => {
-                    let _ = link.batch_execute(step(), "ROLLBACK");
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
-    })();
-    let unlocked = link.batch_execute(
-        step(),
-        &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"),
-    );
-    result?;
-    unlocked?;
-    Ok(())
-}
-
-/// The listener thread: forgets the cached state of every key another
-/// process (or host) changes, and proves the channel alive with a
-/// heartbeat: a notification to itself, on a channel of its own, every
-/// quarter of `max_staleness`. A heartbeat not back within `max_staleness`
-/// (or any failure) ends the connection; the next one forgets everything
-/// (changes may have been missed meanwhile).
-fn listen(config: &tokio_postgres::Config, tls: &Tls, states: &States, bounds: Bounds) {
-    let beat = format!("irontoken_hb_{}", uuid::Uuid::new_v4().simple());
-    let every = (bounds.max_staleness / 4).max(Duration::from_millis(5));
-    let patience = bounds.max_staleness.max(Duration::from_millis(20));
-    let mut backoff = Duration::from_millis(50);
-    let mut n: u64 = 0;
-    while !states.stop.load(Ordering::SeqCst) {
-        let connected = Link::connect(config, tls, Instant::now() + bounds.storage_timeout)
-            .and_then(|mut link| {
-                link.batch_execute(
-                    Instant::now() + bounds.storage_timeout,
-                    &format!("LISTEN {CHANNEL}; LISTEN {beat}"),
-                )?;
-                Ok(link)
-            });
-        let mut link = match connected {
-            Ok(l) => l,
-            Err(_) => {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(50);
-        states.forget(None);
-        // Heartbeats sent and not yet back: (number, when sent).
-        let mut sent: std::collections::VecDeque<(u64, Instant)> = Default::default();
-        let mut next = Instant::now();
-        while !states.stop.load(Ordering::SeqCst) {
-            let now = Instant::now();
-            if sent.front().is_some_and(|(_, at)| at.elapsed() > patience) {
-                break;
-            }
-            if now >= next {
-                n += 1;
-                sent.push_back((n, now));
-                next = now + every;
-                if link
-                    .batch_execute(now + patience, &format!("NOTIFY {beat}, '{n}'"))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-            if link.wait_notes(next.min(now + every)).is_err() {
-                break;
-            }
-            // In commit order: changes before the heartbeat that follows them.
-            while let Some(note) = link.notes.pop_front() {
-                if note.channel() == beat {
-                    let Ok(k) = note.payload().parse::<u64>() else {
-                        continue;
-                    };
-                    while let Some(&(m, at)) = sent.front() {
-                        if m > k {
-                            break;
-                        }
-                        sent.pop_front();
-                        if m == k {
-                            states.heard(at);
-                        }
-                    }
-                } else {
-                    states.forget(hash_of(note.payload()));
-                }
-            }
-        }
-        states.deaf();
-    }
-}
-
-/// The key hash a notification names (hex), or None to forget everything.
-fn hash_of(payload: &str) -> Option<[u8; 32]> {
-    if payload.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(payload.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! The SQLite store, the embedded default: connections, pragmas, schema
-//! migrations, and the queries behind the storage interface.
+//! The SQLite store, the embedded default: connections and pragmas here;
+//! schema migrations in `migrate.rs`, `doctor` in `doctor.rs`, creating a
+//! file in `files.rs`, and the queries behind the storage interface in one
+//! file per concern.
 //!
 //! One writer connection (behind a mutex; every write is a `BEGIN IMMEDIATE`
 //! transaction) and a small pool of reader connections. WAL mode lets readers
@@ -8,13 +10,20 @@
 
 mod agents;
 mod audit;
+mod doctor;
+mod files;
 mod keys;
 mod meta;
+mod migrate;
 mod quota;
 mod rates;
 mod sessions;
 mod signing;
 mod usage;
+
+pub use doctor::*;
+use files::*;
+pub use migrate::*;
 
 use crate::error::{Error, ErrorKind, Result};
 use rusqlite::{Connection, OpenFlags};
@@ -32,24 +41,6 @@ pub enum Durability {
     /// ones may roll back on power loss or OS crash. Faster bulk writes.
     Normal,
 }
-
-/// The schema, one entry per version; entry `i` moves `user_version` i → i+1.
-/// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema_v1.sql"),
-    include_str!("schema_v2.sql"),
-    include_str!("schema_v3.sql"),
-    include_str!("schema_v4.sql"),
-    include_str!("schema_v5.sql"),
-    include_str!("schema_v6.sql"),
-    include_str!("schema_v7.sql"),
-    include_str!("schema_v8.sql"),
-    include_str!("schema_v9.sql"),
-    include_str!("schema_v10.sql"),
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const MAX_IDLE_READERS: usize = 8;
 
@@ -154,264 +145,6 @@ impl Drop for Turn<'_> {
             self.0.gate_free.notify_all();
         }
     }
-}
-
-/// Size of the file at `path` (0 when missing or unreadable).
-fn file_len(path: &str) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-/// An existing file of zero bytes: never taken for a new database (a
-/// truncated database must not come back empty).
-fn empty_file(path: &str) -> Error {
-    Error::new(
-        ErrorKind::DatabaseNotFound,
-        format!(
-            "no irontoken database at {path}: the file is empty (a truncated database?); \
-             remove it to create a new one"
-        ),
-    )
-}
-
-/// Makes a new database at `path` whole or not at all: it is created and
-/// migrated under a temporary name, then linked into place — so no process
-/// ever sees an empty file at `path`, and an empty file found there is
-/// refused rather than initialised. If another process links its database
-/// first, that one is kept.
-fn create_database(path: &str) -> Result<()> {
-    if path.starts_with("file:") {
-        return create_private(path);
-    }
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() && m.len() == 0 => return Err(empty_file(path)),
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Error::new(
-                ErrorKind::Storage,
-                format!("cannot read the database file's metadata: {e}"),
-            ));
-        }
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = format!("{path}.creating-{}-{nanos}", std::process::id());
-    let remove_tmp = || {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(format!("{tmp}{suffix}"));
-        }
-    };
-    let made = (|| {
-        create_private(&tmp)?;
-        let conn = Connection::open(&tmp)?;
-        let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        migrate(&conn)?;
-        conn.close().map_err(|(_, e)| Error::from(e))?;
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(Error::new(
-                ErrorKind::Storage,
-                format!("cannot create the database file: {e}"),
-            )),
-        }
-    })();
-    remove_tmp();
-    made
-}
-
-fn not_found(path: &str) -> Error {
-    Error::new(
-        ErrorKind::DatabaseNotFound,
-        format!("no irontoken database at {path}"),
-    )
-}
-
-/// What `TokenManager::doctor` found.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DoctorReport {
-    /// `sqlite` or `postgresql`.
-    pub backend: String,
-    /// The file checked, or the PostgreSQL host and database (no password).
-    pub path: String,
-    /// Its size in bytes.
-    pub size_bytes: u64,
-    /// `PRAGMA user_version` (the irontoken schema version).
-    pub schema_version: i64,
-    /// The schema version this build writes.
-    pub supported_schema_version: i64,
-    /// `wal` expected.
-    pub journal_mode: String,
-    /// Problems `integrity_check` reported (empty when sound).
-    pub integrity_problems: Vec<String>,
-    /// Files (database, -wal, -shm) that others than the owner may read.
-    pub readable_by_others: Vec<String>,
-    /// PostgreSQL: the server's version.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_version: Option<String>,
-    /// PostgreSQL: whether this connection is encrypted (TLS).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<bool>,
-    /// PostgreSQL: milliseconds from connecting to the last answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub round_trip_ms: Option<u64>,
-    /// True when nothing above needs attention.
-    pub ok: bool,
-}
-
-/// Process-wide settings of irontoken's own SQLite, made once before its
-/// first connection: no memory-usage statistics (each allocation and free
-/// otherwise takes a global mutex; nothing here reads them). The copy of
-/// SQLite is linked into irontoken, so no other code of the process shares
-/// it; if it was initialized already the call is refused and changes nothing.
-fn configure_sqlite() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: sqlite3_config is called before this copy of SQLite is
-        // initialized (it refuses with SQLITE_MISUSE otherwise), with the
-        // int argument SQLITE_CONFIG_MEMSTATUS takes.
-        unsafe {
-            rusqlite::ffi::sqlite3_config(
-                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
-                std::ffi::c_int::from(0),
-            );
-        }
-    });
-}
-
-/// See `TokenManager::doctor`.
-pub(crate) fn doctor(path: &str) -> Result<DoctorReport> {
-    configure_sqlite();
-    let size_bytes = file_len(path);
-    if path == ":memory:" || size_bytes == 0 {
-        return Err(not_found(path));
-    }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    // A file damaged enough fails the queries themselves: that is a finding.
-    let mut integrity_problems = Vec::new();
-    let mut note = |e: rusqlite::Error| integrity_problems.push(e.to_string());
-    let schema_version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap_or_else(|e| {
-            note(e);
-            -1
-        });
-    let journal_mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap_or_else(|e| {
-            note(e);
-            String::new()
-        });
-    match integrity(&conn, true) {
-        Ok(found) => integrity_problems.extend(found),
-        Err(e) => integrity_problems.push(e.message().to_string()),
-    }
-    let mut readable_by_others = Vec::new();
-    #[cfg(unix)]
-    for suffix in ["", "-wal", "-shm"] {
-        use std::os::unix::fs::PermissionsExt;
-        let p = format!("{path}{suffix}");
-        if let Ok(m) = std::fs::metadata(&p)
-            && m.permissions().mode() & 0o077 != 0
-        {
-            readable_by_others.push(p);
-        }
-    }
-    let ok = integrity_problems.is_empty()
-        && readable_by_others.is_empty()
-        && schema_version == SCHEMA_VERSION
-        && journal_mode.eq_ignore_ascii_case("wal");
-    Ok(DoctorReport {
-        backend: "sqlite".into(),
-        path: path.to_string(),
-        size_bytes,
-        schema_version,
-        supported_schema_version: SCHEMA_VERSION,
-        journal_mode,
-        integrity_problems,
-        readable_by_others,
-        server_version: None,
-        tls: None,
-        round_trip_ms: None,
-        ok,
-    })
-}
-
-/// Files up to this size are checked with `PRAGMA quick_check` when opened;
-/// larger ones by `irontoken doctor` (the check reads every page).
-pub const QUICK_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Runs `PRAGMA quick_check` on a file of at most [`QUICK_CHECK_MAX_BYTES`].
-fn quick_check(conn: &Connection, path: &str) -> Result<()> {
-    if file_len(path) > QUICK_CHECK_MAX_BYTES {
-        return Ok(());
-    }
-    let problems = integrity(conn, false)?;
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::DatabaseCorrupt,
-        format!(
-            "the database failed quick_check ({}); nothing is written to it: run `irontoken doctor`",
-            problems.first().map(String::as_str).unwrap_or("")
-        ),
-    ))
-}
-
-/// The problems `PRAGMA quick_check` (or the slower, fuller
-/// `integrity_check` when `full`) reports; empty when the file is sound.
-pub(crate) fn integrity(conn: &Connection, full: bool) -> Result<Vec<String>> {
-    let sql = if full {
-        "PRAGMA integrity_check(100)"
-    } else {
-        "PRAGMA quick_check(100)"
-    };
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for r in rows {
-        let r = r?;
-        if r != "ok" {
-            out.push(r.chars().take(200).collect());
-        }
-    }
-    Ok(out)
-}
-
-/// Creates the database file readable and writable by its owner only
-/// (0600) when it does not exist yet; SQLite gives the `-wal` and `-shm`
-/// files the mode of the database. An existing file keeps its mode.
-#[cfg(unix)]
-fn create_private(path: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if path.starts_with("file:") || std::path::Path::new(path).exists() {
-        return Ok(());
-    }
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::new(
-            ErrorKind::Storage,
-            format!("cannot create the database file: {e}"),
-        )),
-    }
-}
-
-#[cfg(not(unix))]
-fn create_private(_path: &str) -> Result<()> {
-    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -938,40 +671,6 @@ pub(crate) fn paged<T>(
     })
 }
 
-fn migrate(conn: &Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current > SCHEMA_VERSION {
-        return Err(Error::new(
-            ErrorKind::SchemaTooNew,
-            format!(
-                "database schema version {current} is newer than this irontoken supports ({SCHEMA_VERSION})"
-            ),
-        ));
-    }
-    if current == SCHEMA_VERSION {
-        return Ok(());
-    }
-    // Another process may migrate at the same time: take the write lock,
-    // then read the version again.
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| {
-        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-            conn.execute_batch(sql)?;
-            conn.execute_batch(&format!("PRAGMA user_version={}", i + 1))?;
-        }
-        Ok::<_, Error>(())
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT")?,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1012,121 +711,6 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert_eq!(db.write(cache).unwrap(), own, "after a panic");
-    }
-
-    #[test]
-    fn migrates_once_and_refuses_newer_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let path = path.to_str().unwrap();
-        let db = Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
-        let v: i64 = db
-            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
-        drop(db);
-        Db::open(path, Durability::Normal, Duration::from_secs(1)).unwrap();
-        let c = Connection::open(path).unwrap();
-        c.execute_batch("PRAGMA user_version=999").unwrap();
-        drop(c);
-        let e = Db::open(path, Durability::Normal, Duration::from_secs(1))
-            .err()
-            .unwrap();
-        assert_eq!(e.kind(), ErrorKind::SchemaTooNew);
-    }
-
-    #[test]
-    fn v1_database_migrates_keeping_its_audit_trail() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.db");
-        let c = Connection::open(&path).unwrap();
-        c.execute_batch(MIGRATIONS[0]).unwrap();
-        c.execute_batch(
-            "PRAGMA user_version=1; INSERT INTO audit_log (at, action, outcome) VALUES (5, 'key.create', 'ok');
-             INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, created_at, updated_at)
-               VALUES ('00000000-0000-0000-0000-000000000001', zeroblob(32), 'itk', 'itk_abcdefgh', 'o', 5, 5);",
-        )
-        .unwrap();
-        drop(c);
-        let db = Db::open(
-            path.to_str().unwrap(),
-            Durability::Normal,
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        let (v, n, id): (i64, i64, i64) = db
-            .read(|c| {
-                let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                let (n, id) = c.query_row("SELECT count(*), max(id) FROM audit_log", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-                Ok((v, n, id))
-            })
-            .unwrap();
-        assert_eq!((v, n, id), (SCHEMA_VERSION, 1, 1));
-        // Keys written before v3 gain an empty list of rate limits.
-        let limits: String = db
-            .read(|c| Ok(c.query_row("SELECT rate_limits FROM api_keys", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(limits, "[]");
-        // Still append-only after the rebuild.
-        let e = db
-            .write(|tx| Ok(tx.execute("DELETE FROM audit_log", [])?))
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Storage);
-    }
-
-    /// Sessions written before v10 gain `ends_at`, the same value
-    /// `model::sessions::next_expiry` gives.
-    #[test]
-    fn v9_sessions_gain_their_next_expiry() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v9.db");
-        let c = Connection::open(&path).unwrap();
-        for sql in &MIGRATIONS[..9] {
-            c.execute_batch(sql).unwrap();
-        }
-        let cases = [
-            (Some(500), Some(60)),
-            (Some(120), Some(60)),
-            (None, Some(60)),
-            (Some(500), None),
-            (None, None),
-        ];
-        c.execute_batch("PRAGMA user_version=9").unwrap();
-        for (i, (expires_at, idle)) in cases.iter().enumerate() {
-            c.execute(
-                "INSERT INTO sessions (id, owner, session_type, status, metadata, created_at, \
-                 updated_at, last_seen_at, expires_at, idle_timeout) \
-                 VALUES (?1, 'o', 't', 'active', '{}', 10, 100, 100, ?2, ?3)",
-                rusqlite::params![
-                    format!("00000000-0000-0000-0000-00000000000{i}"),
-                    expires_at,
-                    idle
-                ],
-            )
-            .unwrap();
-        }
-        drop(c);
-        let db = Db::open(
-            path.to_str().unwrap(),
-            Durability::Normal,
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        for (i, (expires_at, idle)) in cases.iter().enumerate() {
-            let got: Option<i64> = db
-                .read(|c| {
-                    Ok(c.query_row(
-                        "SELECT ends_at FROM sessions WHERE id = ?1",
-                        [format!("00000000-0000-0000-0000-00000000000{i}")],
-                        |r| r.get(0),
-                    )?)
-                })
-                .unwrap();
-            let want = crate::model::sessions::next_expiry(*expires_at, *idle, 100);
-            assert_eq!(got, want, "case {i}");
-        }
     }
 
     #[test]
