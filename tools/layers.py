@@ -20,12 +20,12 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core", "s
 # Lowest first. A module is matched by its longest listed name.
 LAYERS = [
     ["error"],
-    ["clock", "fork", "model", "ratelimit", "metrics", "signals", "http", "jwt::keys", "jwt::material",
+    ["clock", "fork", "model", "ratelimit", "metrics", "signals", "http", "jwt::verifying_key", "jwt::keyring", "jwt::material",
      "jwt::sign", "jwt::verify", "jwt::remote", "jwt"],
     ["store"],
     ["store::sqlite", "store::postgres", "store::redis"],
     ["manager"],
-    ["keys", "sessions", "usage", "jwt::managed", "audit_trail", "limiter"],
+    ["keys", "sessions", "usage", "jwt::managed", "audit_trail"],
     ["lib"],
 ]
 

@@ -23,7 +23,6 @@ mod fork;
 pub mod http;
 pub mod jwt;
 pub mod keys;
-mod limiter;
 mod manager;
 mod metrics;
 mod model;
@@ -42,7 +41,6 @@ pub use keys::{
     LEGACY_RECHECK_MS, MAX_BULK_KEYS, MAX_REQUIRED_SCOPES, NewKey, Page, RotateOptions,
     Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
 };
-pub use limiter::SharedLimiter;
 pub use manager::{
     Clock, DB_ENV, DoctorReport, MASTER_KEY_ENV, MAX_TIME, ManualClock, OpenSettings, Options,
     RATE_LIMIT_STORE_ENV, STORAGE_TIMEOUT_ENV, SystemClock, TokenManager, parse_master_key,
@@ -57,4 +55,5 @@ pub use usage::quota::{
     Amounts, Quota, QuotaDecision, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSelector, QuotaSpec,
     Reservation, Reserved,
 };
+pub use usage::rate_limits::SharedLimiter;
 pub use usage::{MAX_USAGE_NUMBER, Recorded, UsageQuery, UsageRecord, UsageReport, UsageTotals};

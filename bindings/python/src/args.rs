@@ -127,7 +127,7 @@ pub(crate) fn to_object(
 
 /// A count or amount that must not be negative (an `InvalidArgumentError`, a
 /// `ValueError`, rather than Python's `OverflowError`).
-pub(crate) fn nn(py: Python<'_>, v: i64, what: &str) -> PyResult<u64> {
+pub(crate) fn non_negative(py: Python<'_>, v: i64, what: &str) -> PyResult<u64> {
     u64::try_from(v).map_err(|_| to_py(py, Error::invalid(format!("{what} must be >= 0"))))
 }
 
@@ -141,12 +141,14 @@ pub(crate) fn counted(
     metadata: Option<Bound<'_, PyAny>>,
 ) -> PyResult<irontoken::UsageReport> {
     Ok(irontoken::UsageReport {
-        prompt_tokens: nn(py, prompt, "prompt_tokens")?,
-        completion_tokens: nn(py, completion, "completion_tokens")?,
-        cache_read_tokens: nn(py, cache_read, "cache_read_tokens")?,
-        cache_write_tokens: nn(py, cache_write, "cache_write_tokens")?,
-        requests: requests.map(|r| nn(py, r, "requests")).transpose()?,
-        cost_micros: nn(py, cost, "cost_micros")?,
+        prompt_tokens: non_negative(py, prompt, "prompt_tokens")?,
+        completion_tokens: non_negative(py, completion, "completion_tokens")?,
+        cache_read_tokens: non_negative(py, cache_read, "cache_read_tokens")?,
+        cache_write_tokens: non_negative(py, cache_write, "cache_write_tokens")?,
+        requests: requests
+            .map(|r| non_negative(py, r, "requests"))
+            .transpose()?,
+        cost_micros: non_negative(py, cost, "cost_micros")?,
         metadata: metadata
             .map(|m| to_object(py, &m, "metadata"))
             .transpose()?,
@@ -162,9 +164,9 @@ pub(crate) fn amounts(
     cost: i64,
 ) -> PyResult<irontoken::Amounts> {
     Ok(irontoken::Amounts {
-        requests: nn(py, requests, "requests")?,
-        tokens: nn(py, tokens, "tokens")?,
-        cost_micros: nn(py, cost, "cost_micros")?,
+        requests: non_negative(py, requests, "requests")?,
+        tokens: non_negative(py, tokens, "tokens")?,
+        cost_micros: non_negative(py, cost, "cost_micros")?,
     })
 }
 

@@ -4,7 +4,7 @@
 use super::*;
 
 /// A string as Python's `repr` would show it (single quotes).
-pub(crate) fn q(s: &str) -> String {
+pub(crate) fn py_repr(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
     for c in s.chars() {
@@ -20,7 +20,7 @@ pub(crate) fn q(s: &str) -> String {
 }
 
 pub(crate) fn opt_q(s: Option<&str>) -> String {
-    s.map_or_else(|| "None".to_string(), q)
+    s.map_or_else(|| "None".to_string(), py_repr)
 }
 
 /// The stored record of an API key (never the key itself).
@@ -32,11 +32,11 @@ impl KeyRecord {
     pub(crate) fn repr_of(r: &CoreRecord) -> String {
         format!(
             "KeyRecord(id={}, display_prefix={}, owner={}, name={}, status={})",
-            q(&r.id),
-            q(&r.display_prefix),
-            q(&r.owner),
-            q(&r.name),
-            q(r.status.as_str())
+            py_repr(&r.id),
+            py_repr(&r.display_prefix),
+            py_repr(&r.owner),
+            py_repr(&r.name),
+            py_repr(r.status.as_str())
         )
     }
 }
@@ -359,13 +359,13 @@ impl VerifyResult {
             Some(r) => format!(
                 "VerifyResult(valid={}, reason={}, record={})",
                 if self.valid { "True" } else { "False" },
-                q(self.reason),
+                py_repr(self.reason),
                 KeyRecord::repr_of(r)
             ),
             None => format!(
                 "VerifyResult(valid={}, reason={}, record=None)",
                 if self.valid { "True" } else { "False" },
-                q(self.reason)
+                py_repr(self.reason)
             ),
         }
     }
@@ -445,9 +445,9 @@ impl AuditEntry {
             "AuditEntry(id={}, at={}, action={}, key_id={}, outcome={})",
             self.0.id,
             self.0.at,
-            q(&self.0.action),
+            py_repr(&self.0.action),
             opt_q(self.0.key_id.as_deref()),
-            q(&self.0.outcome)
+            py_repr(&self.0.outcome)
         )
     }
 }

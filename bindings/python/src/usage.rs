@@ -257,9 +257,9 @@ impl TokenManager {
             subject,
             metric: name_of(py, metric)?,
             period: name_of(py, period)?,
-            limit: nn(py, limit, "limit")?,
+            limit: non_negative(py, limit, "limit")?,
             refill_amount: refill_amount
-                .map(|a| nn(py, a, "refill_amount"))
+                .map(|a| non_negative(py, a, "refill_amount"))
                 .transpose()?,
             refill_period: refill_period.map(|p| name_of(py, p)).transpose()?,
             actor,
@@ -313,7 +313,7 @@ impl TokenManager {
         scope: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let amount = nn(py, amount, "amount")?;
+        let amount = non_negative(py, amount, "amount")?;
         let (scope, metric) = (name_of(py, scope)?, name_of(py, metric)?);
         to_py_serialized(
             py,
@@ -412,7 +412,7 @@ impl TokenManager {
         let b = irontoken::NewBudget {
             owner,
             name: name.unwrap_or_default(),
-            limit_micros: nn(py, limit_micros, "limit_micros")?,
+            limit_micros: non_negative(py, limit_micros, "limit_micros")?,
             actor,
         };
         call_py(py, || tm.create_budget(&b))
@@ -477,7 +477,7 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let amount_micros = nn(py, amount_micros, "amount_micros")?;
+        let amount_micros = non_negative(py, amount_micros, "amount_micros")?;
         call_py(py, || {
             tm.acquire_lease(agent_token, amount_micros, ttl_seconds)
         })
@@ -499,7 +499,7 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let amount_micros = nn(py, amount_micros, "amount_micros")?;
+        let amount_micros = non_negative(py, amount_micros, "amount_micros")?;
         call_py(py, || {
             tm.refresh_lease(lease_id, amount_micros, ttl_seconds)
         })

@@ -8,7 +8,7 @@
 //! material that is none of these can be an HMAC secret: a public key used
 //! as an HMAC secret is the RS/HS confusion attack, whatever form it took.
 
-use super::keys::bad_key;
+use super::verifying_key::bad_key;
 use crate::error::Result;
 
 /// The UTF-8 byte-order mark some editors put in front of PEM and JSON files.

@@ -17,17 +17,15 @@
 
 mod crypto;
 mod json;
-mod keys;
+mod keyring;
 pub(crate) mod managed;
 pub mod material;
 pub mod remote;
 mod sign;
 mod verify;
+mod verifying_key;
 
-pub use keys::{
-    CACHED_KEY_MAX_BYTES, KeyType, Keyring, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey,
-    min_hmac_bytes,
-};
+pub use keyring::{CACHED_KEY_MAX_BYTES, Keyring};
 pub use managed::{AccessToken, DEFAULT_TOKEN_TTL, MANAGED_ALGS, ManagedKey};
 pub use material::{Material, classify};
 pub use remote::{RemoteJwks, RemoteJwksOptions, RemoteJwksSettings};
@@ -36,6 +34,7 @@ pub use verify::{
     DEFAULT_MAX_TOKEN_BYTES, Decoded, DecodedJws, OneOrMany, Policy, PolicySettings, Unverified,
     decode, decode_unverified, verify_jws,
 };
+pub use verifying_key::{KeyType, MIN_HMAC_BYTES, MIN_RSA_BITS, VerifyingKey, min_hmac_bytes};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;

@@ -1,8 +1,8 @@
 //! Signing: compact JWS/JWT from a private key or an HMAC secret.
 
 use super::Alg;
-use super::keys::{KeyType, bad_key, check_hmac_len, check_rsa_bits, rsa_modulus_bits};
 use super::material::{DerKind, Material, classify, contains};
+use super::verifying_key::{KeyType, bad_key, check_hmac_len, check_rsa_bits, rsa_modulus_bits};
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -73,7 +73,7 @@ impl SigningKey {
     /// never cached.
     pub fn from_bytes_cached(input: &[u8]) -> Result<Self> {
         use sha2::Digest;
-        if input.len() > super::keys::CACHED_KEY_MAX_BYTES {
+        if input.len() > super::keyring::CACHED_KEY_MAX_BYTES {
             return Self::from_bytes(input);
         }
         let cache =
@@ -90,7 +90,7 @@ impl SigningKey {
     fn from_material(m: Material, input: &[u8]) -> Result<Self> {
         match m {
             Material::Secret => {
-                super::keys::check_secret_len(input.len())?;
+                super::verifying_key::check_secret_len(input.len())?;
                 Ok(Self::secret_unchecked(input))
             }
             Material::Der { kind, der } if kind.is_private() => Self::from_private_der(kind, &der),
@@ -202,7 +202,7 @@ impl SigningKey {
 /// (`INVALID_KEY_MATERIAL`); an HMAC secret must be long enough for its
 /// algorithm; other mismatches are `JWT_ALG_NOT_ALLOWED`.
 pub(super) fn check_fit(key: &SigningKey, alg: Alg) -> Result<()> {
-    let hmac_alg = super::keys::min_hmac_bytes(alg) > 0;
+    let hmac_alg = super::verifying_key::min_hmac_bytes(alg) > 0;
     match (key.key_type == KeyType::Hmac, hmac_alg) {
         (false, true) => {
             return Err(bad_key(format!(
@@ -216,7 +216,7 @@ pub(super) fn check_fit(key: &SigningKey, alg: Alg) -> Result<()> {
                 alg.as_str()
             )));
         }
-        (true, true) => super::keys::check_hmac_fits(key.secret_len, alg)?,
+        (true, true) => super::verifying_key::check_hmac_fits(key.secret_len, alg)?,
         (false, false) => {}
     }
     if !key.key_type.algorithms().contains(&alg) {

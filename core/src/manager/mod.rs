@@ -95,8 +95,8 @@ pub(crate) struct Inner {
     pending: Mutex<Pending>,
     /// Wakes the flusher: a flush is wanted, upkeep is due, or it must stop.
     wake: Condvar,
-    /// What the flusher is asked to do, read under the lock `wake` waits on.
-    asked: Mutex<Asked>,
+    /// What the flusher is told to do, read under the lock `wake` waits on.
+    orders: Mutex<FlusherOrders>,
     threshold: usize,
     /// Counters for `metrics()`.
     pub metrics: crate::metrics::Metrics,
@@ -165,7 +165,7 @@ impl Inner {
             records: quick_cache::sync::Cache::new(options.key_cache_size),
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
-            asked: Mutex::new(Asked::default()),
+            orders: Mutex::new(FlusherOrders::default()),
             metrics: Default::default(),
             signals: Default::default(),
             limiter: crate::ratelimit::RateLimiter::new(options.max_buckets),
@@ -200,7 +200,7 @@ impl Inner {
 
     /// Stops the flusher thread and writes what is left.
     fn shut_down(&self) {
-        self.asked.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        self.orders.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
         self.wake.notify_all();
         let handle = self
             .flusher
@@ -500,25 +500,25 @@ const BUCKET_PURGE: Duration = Duration::from_secs(60);
 const DUE_SCAN: Duration = Duration::from_secs(60);
 
 fn flush_loop(inner: &Inner, interval: Duration) {
-    let mut asked = inner.asked.lock().unwrap_or_else(|e| e.into_inner());
+    let mut orders = inner.orders.lock().unwrap_or_else(|e| e.into_inner());
     let mut last_flush = Instant::now();
     let mut last_purge = Instant::now();
     // The first look for keys due for rotation comes a few seconds after start.
     let mut next_due_scan = Instant::now() + Duration::from_secs(2);
     let mut due_since: Option<i64> = None;
     loop {
-        if !asked.stop && !asked.flush {
-            asked = inner
+        if !orders.stop && !orders.flush {
+            orders = inner
                 .wake
-                .wait_timeout(asked, interval.min(CHECKPOINT_POLL))
+                .wait_timeout(orders, interval.min(CHECKPOINT_POLL))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        if asked.stop {
+        if orders.stop {
             return;
         }
-        let wanted = std::mem::take(&mut asked.flush);
-        drop(asked);
+        let wanted = std::mem::take(&mut orders.flush);
+        drop(orders);
         // A threshold was passed or the interval is over: flush. A failed
         // flush keeps its data buffered and is retried next time.
         if wanted || last_flush.elapsed() >= interval {
@@ -559,13 +559,13 @@ fn flush_loop(inner: &Inner, interval: Duration) {
                 .write_relaxed(|tx| tx.rates().purge_buckets(now_us));
             last_purge = Instant::now();
         }
-        asked = inner.asked.lock().unwrap_or_else(|e| e.into_inner());
+        orders = inner.orders.lock().unwrap_or_else(|e| e.into_inner());
     }
 }
 
-/// What the flusher thread is asked to do.
+/// What the flusher thread is told to do: flush now, or stop.
 #[derive(Default)]
-struct Asked {
+struct FlusherOrders {
     /// Write what is buffered now (a threshold was passed).
     flush: bool,
     /// Stop (the manager is closing).

@@ -218,7 +218,7 @@ fn passing_the_threshold_asks_the_flusher_to_write() {
     for round in 0..20 {
         for i in 0..3 {
             inner.defer_failure(event(round * 10 + i)).unwrap();
-            assert!(!inner.asked.lock().unwrap().flush, "under the threshold");
+            assert!(!inner.orders.lock().unwrap().flush, "under the threshold");
         }
         inner.defer_failure(event(round * 10 + 3)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -123,9 +123,9 @@ impl Inner {
             self.flush()
         } else {
             if n >= self.threshold {
-                // Asked under the lock, so a flusher busy elsewhere (not
+                // Ordered under the lock, so a flusher busy elsewhere (not
                 // waiting, the notification lost) still sees it.
-                self.asked.lock().unwrap_or_else(|e| e.into_inner()).flush = true;
+                self.orders.lock().unwrap_or_else(|e| e.into_inner()).flush = true;
                 self.wake.notify_one();
             }
             Ok(())

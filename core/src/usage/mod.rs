@@ -15,6 +15,7 @@
 
 pub mod agents;
 pub mod quota;
+pub(crate) mod rate_limits;
 pub mod stats;
 
 pub use crate::model::usage::*;
