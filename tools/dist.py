@@ -70,7 +70,10 @@ def node_main(dest: Path, ver: str, table: dict) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
         for name in pkg["files"] + ["README.md"]:
-            shutil.copy2(NODE / name, stage / name)
+            if (NODE / name).is_dir():  # lib/: the JavaScript modules
+                shutil.copytree(NODE / name, stage / name, ignore=shutil.ignore_patterns("*.d.ts.map"))
+            else:
+                shutil.copy2(NODE / name, stage / name)
         copy_licenses(stage)
         (stage / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
         return npm_pack(stage, dest)
