@@ -1,4 +1,5 @@
-//! Sessions: idle and absolute expiry, updates, ending, listing, and the end of a revoked key's sessions.
+//! Sessions: idle and absolute expiry, updates, ending, listing, and the end of
+//! a revoked key's sessions.
 
 use irontoken::{ErrorKind, NewSession, SessionFilter, SessionStatus, SessionUpdate};
 use serde_json::json;

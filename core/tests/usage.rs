@@ -1,4 +1,5 @@
-//! Usage records (idempotent, summarised, exported), stats, rate-limit changes across managers, and hostile lookups and filters on every store.
+//! Usage records (idempotent, summarised, exported), stats, rate-limit changes
+//! across managers, and hostile lookups and filters on every store.
 
 use irontoken::{
     Amounts, ErrorKind, NewKey, QuotaMetric, QuotaPeriod, QuotaScope, TokenManager, UsageQuery,
@@ -8,6 +9,8 @@ use serde_json::json;
 
 mod common;
 use common::fixtures::*;
+use irontoken::{MAX_USAGE_NUMBER, Options};
+use std::time::Duration;
 
 #[test]
 fn usage_records_are_idempotent_and_summarised() {
@@ -355,4 +358,69 @@ fn stats_count_keys_use_and_quota_burn() {
             ErrorKind::InvalidArgument
         );
     }
+}
+
+/// Item 3: Sums of usage never overflow, past 2^64 too (128 bits); a
+/// record carries at most 2^53 - 1.
+#[test]
+fn usage_summaries_do_not_overflow() {
+    let tm = TokenManager::open(":memory:").unwrap();
+    let k = key(&tm, "big");
+    const N: u128 = 2050; // N × (2^53 − 1) > 2^64
+    for i in 0..N {
+        tm.record_usage(&UsageReport {
+            request_id: Some(format!("r{i}")),
+            key_id: Some(k.clone()),
+            cost_micros: MAX_USAGE_NUMBER,
+            prompt_tokens: MAX_USAGE_NUMBER,
+            completion_tokens: MAX_USAGE_NUMBER,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let t = &tm.usage_summary(&UsageQuery::default()).unwrap()[0];
+    let max = u128::from(MAX_USAGE_NUMBER);
+    assert!(N * max > u128::from(u64::MAX));
+    assert_eq!(t.cost_micros, N * max);
+    assert_eq!(t.prompt_tokens, N * max);
+    assert_eq!(t.total_tokens, 2 * N * max);
+    let e = tm
+        .record_usage(&UsageReport {
+            key_id: Some(k),
+            cost_micros: MAX_USAGE_NUMBER + 1,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+/// Item 11: for one request id reported by two processes, the first
+/// report wins, whichever process flushes first.
+#[test]
+fn the_first_report_of_a_request_id_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idem.db");
+    let p = path.to_str().unwrap();
+    let slow = || Options::default().flush_interval(Duration::from_secs(3600));
+    let a = TokenManager::open_with(p, slow()).unwrap();
+    let b = TokenManager::open_with(p, slow()).unwrap();
+    let k = key(&a, "o");
+    let report = |tokens| UsageReport {
+        request_id: Some("req-1".into()),
+        key_id: Some(k.clone()),
+        prompt_tokens: tokens,
+        ..Default::default()
+    };
+    a.record_usage(&report(100)).unwrap(); // first, buffered in A
+    std::thread::sleep(Duration::from_millis(5));
+    b.record_usage(&report(999)).unwrap(); // later, in B
+    b.flush().unwrap(); // B flushes first
+    a.flush().unwrap();
+    let t = &a.usage_summary(&UsageQuery::default()).unwrap()[0];
+    assert_eq!((t.records, t.prompt_tokens), (1, 100));
+    // A later report flushed later changes nothing either.
+    b.record_usage(&report(5)).unwrap();
+    b.flush().unwrap();
+    let t = &b.usage_summary(&UsageQuery::default()).unwrap()[0];
+    assert_eq!((t.records, t.prompt_tokens), (1, 100));
 }
