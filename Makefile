@@ -53,6 +53,8 @@ node: rust node/node_modules/.installed ## put the Node addon next to node/index
 c: rust ## build the C test programs against include/irontoken.h
 	mkdir -p $(CBUILD)
 	$(CC) $(CFLAGS_T) tests/c/test_keys.c $(CLINK) -o $(CBUILD)/test_keys
+	$(CC) $(CFLAGS_T) tests/c/test_jwt.c $(CLINK) -o $(CBUILD)/test_jwt
+	$(CC) $(CFLAGS_T) tests/c/test_ratelimit.c $(CLINK) -o $(CBUILD)/test_ratelimit
 	$(CC) $(CFLAGS_T) tests/c/itk_verify.c $(CLINK) -o $(CBUILD)/itk_verify
 	$(CC) $(CFLAGS_T) tests/c/test_usage.c $(CLINK) -o $(CBUILD)/test_usage
 
@@ -101,6 +103,10 @@ test-docs: python node c ## every fenced example of README.md, docs/ and the pac
 test-c: c ## the C test program (under valgrind when installed)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
 	  $(CBUILD)/test_keys tests/vectors $$(mktemp -d)
+	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
+	  $(CBUILD)/test_jwt tests/vectors
+	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
+	  $(CBUILD)/test_ratelimit tests/vectors $$(mktemp -d)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
 	  $(CBUILD)/test_usage tests/vectors $$(mktemp -d)
 

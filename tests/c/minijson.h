@@ -20,22 +20,22 @@ typedef struct mj {
     struct mj **items;  /* MJ_ARR / MJ_OBJ */
 } mj;
 
-static void mj_fail(const char *why) {
+static __attribute__((unused)) void mj_fail(const char *why) {
     fprintf(stderr, "minijson: %s\n", why);
     abort();
 }
 
-static void mj_ws(const char **p) {
+static __attribute__((unused)) void mj_ws(const char **p) {
     while (**p == ' ' || **p == '\n' || **p == '\r' || **p == '\t') (*p)++;
 }
 
-static void mj_utf8(char **o, unsigned cp) {
+static __attribute__((unused)) void mj_utf8(char **o, unsigned cp) {
     if (cp < 0x80) { *(*o)++ = (char)cp; }
     else if (cp < 0x800) { *(*o)++ = (char)(0xC0 | (cp >> 6)); *(*o)++ = (char)(0x80 | (cp & 0x3F)); }
     else { *(*o)++ = (char)(0xE0 | (cp >> 12)); *(*o)++ = (char)(0x80 | ((cp >> 6) & 0x3F)); *(*o)++ = (char)(0x80 | (cp & 0x3F)); }
 }
 
-static char *mj_string(const char **p) {
+static __attribute__((unused)) char *mj_string(const char **p) {
     if (**p != '"') mj_fail("expected string");
     (*p)++;
     const char *start = *p;
@@ -65,15 +65,15 @@ static char *mj_string(const char **p) {
     return out;
 }
 
-static mj *mj_value(const char **p);
+static __attribute__((unused)) mj *mj_value(const char **p);
 
-static mj *mj_new(mj_type t) {
+static __attribute__((unused)) mj *mj_new(mj_type t) {
     mj *v = calloc(1, sizeof *v);
     v->type = t;
     return v;
 }
 
-static void mj_push(mj *v, char *key, mj *item) {
+static __attribute__((unused)) void mj_push(mj *v, char *key, mj *item) {
     v->items = realloc(v->items, (v->len + 1) * sizeof *v->items);
     v->keys = realloc(v->keys, (v->len + 1) * sizeof *v->keys);
     v->items[v->len] = item;
@@ -81,7 +81,7 @@ static void mj_push(mj *v, char *key, mj *item) {
     v->len++;
 }
 
-static mj *mj_value(const char **p) {
+static __attribute__((unused)) mj *mj_value(const char **p) {
     mj_ws(p);
     mj *v;
     if (**p == '{') {
@@ -127,13 +127,13 @@ static mj *mj_value(const char **p) {
 }
 
 /* Parses a NUL-terminated JSON text. */
-static mj *mj_parse(const char *text) {
+static __attribute__((unused)) mj *mj_parse(const char *text) {
     const char *p = text;
     return mj_value(&p);
 }
 
 /* The member `key` of an object, or NULL. */
-static mj *mj_get(const mj *v, const char *key) {
+static __attribute__((unused)) mj *mj_get(const mj *v, const char *key) {
     if (!v || v->type != MJ_OBJ) return NULL;
     for (size_t i = 0; i < v->len; i++)
         if (!strcmp(v->keys[i], key)) return v->items[i];
@@ -141,12 +141,12 @@ static mj *mj_get(const mj *v, const char *key) {
 }
 
 /* The string member `key`, or NULL. */
-static const char *mj_str(const mj *v, const char *key) {
+static __attribute__((unused)) const char *mj_str(const mj *v, const char *key) {
     mj *m = mj_get(v, key);
     return m && m->type == MJ_STR ? m->str : NULL;
 }
 
-static void mj_free(mj *v) {
+static __attribute__((unused)) void mj_free(mj *v) {
     if (!v) return;
     for (size_t i = 0; i < v->len; i++) { free(v->keys[i]); mj_free(v->items[i]); }
     free(v->keys);
@@ -156,7 +156,7 @@ static void mj_free(mj *v) {
 }
 
 /* Appends the JSON text of `v` to the growing buffer *buf (length *len, capacity *cap). */
-static void mj_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+static __attribute__((unused)) void mj_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
     if (*len + n + 1 > *cap) {
         *cap = (*len + n + 1) * 2;
         *buf = realloc(*buf, *cap);
@@ -166,7 +166,7 @@ static void mj_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n
     (*buf)[*len] = 0;
 }
 
-static void mj_put_str(char **buf, size_t *len, size_t *cap, const char *s) {
+static __attribute__((unused)) void mj_put_str(char **buf, size_t *len, size_t *cap, const char *s) {
     mj_put(buf, len, cap, "\"", 1);
     for (const char *c = s; *c; c++) {
         char esc[8];
@@ -177,7 +177,7 @@ static void mj_put_str(char **buf, size_t *len, size_t *cap, const char *s) {
     mj_put(buf, len, cap, "\"", 1);
 }
 
-static void mj_dump_into(const mj *v, char **buf, size_t *len, size_t *cap) {
+static __attribute__((unused)) void mj_dump_into(const mj *v, char **buf, size_t *len, size_t *cap) {
     char num[64];
     switch (v->type) {
     case MJ_NULL: mj_put(buf, len, cap, "null", 4); break;
@@ -198,7 +198,7 @@ static void mj_dump_into(const mj *v, char **buf, size_t *len, size_t *cap) {
 }
 
 /* The JSON text of `v` (malloc'd). */
-static char *mj_dump(const mj *v) {
+static __attribute__((unused)) char *mj_dump(const mj *v) {
     char *buf = NULL;
     size_t len = 0, cap = 0;
     mj_put(&buf, &len, &cap, "", 0);
@@ -207,7 +207,7 @@ static char *mj_dump(const mj *v) {
 }
 
 /* Reads a whole file into a NUL-terminated buffer. */
-static char *mj_read_file(const char *path) {
+static __attribute__((unused)) char *mj_read_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) { perror(path); abort(); }
     fseek(f, 0, SEEK_END);

@@ -1,4 +1,4 @@
-/* C test of sessions, usage, quotas (shared vectors), verify-with, agent
+/* C test of sessions, usage, stats, quotas (shared vectors), verify-with, agent
  * budgets and signals through the irontoken ABI, with hostile input.
  * Usage: test_usage VECTORS_DIR TMP_DIR */
 #define _POSIX_C_SOURCE 200809L
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define T_FEB 1769904000
 
@@ -389,6 +390,62 @@ static void test_no_overshoot(const char *tmp) {
     itk_manager_free(m);
 }
 
+/* itk_stats, the prefix filter of itk_keys_list, itk_manager_open_env. */
+static void test_stats_prefix_env(const char *tmp) {
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(":memory:", NULL, &m) == ITK_STATUS_OK);
+    char *record = NULL, *key = NULL;
+    CHECK(itk_key_create(m, "{\"owner\": \"alice\"}", &key, &record) == ITK_STATUS_OK);
+    itk_string_free(key);
+    CHECK(itk_key_create(m, "{\"owner\": \"bob\"}", &key, NULL) == ITK_STATUS_OK);
+    itk_string_free(key);
+    char *json = NULL;
+    CHECK(itk_stats(m, 3600, 5, &json) == ITK_STATUS_OK);
+    CHECK(json && strstr(json, "\"keys\":{\"total\":2,\"active\":2,"));
+    CHECK(json && strstr(json, "\"owners\":[{\"owner\":\"alice\""));
+    itk_string_free(json);
+    json = NULL;
+    CHECK(itk_stats(m, 0, 5, &json) == ITK_STATUS_INVALID_ARGUMENT && json == NULL);
+    CHECK(itk_stats(m, 3600, 0, &json) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_stats(NULL, 3600, 5, &json) == ITK_STATUS_INVALID_ARGUMENT);
+    /* The display prefix from the record finds that key alone. */
+    const char *p = record ? strstr(record, "\"display_prefix\":\"") : NULL;
+    CHECK(p != NULL);
+    if (p) {
+        char prefix[64] = {0}, filter[128];
+        p += strlen("\"display_prefix\":\"");
+        size_t n = strcspn(p, "\"");
+        memcpy(prefix, p, n < sizeof prefix - 1 ? n : sizeof prefix - 1);
+        snprintf(filter, sizeof filter, "{\"prefix\": \"%s\"}", prefix);
+        CHECK(itk_key_list(m, filter, &json) == ITK_STATUS_OK);
+        CHECK(json && strstr(json, "\"owner\":\"alice\"") && !strstr(json, "\"owner\":\"bob\""));
+        itk_string_free(json);
+    }
+    CHECK(itk_key_list(m, "{\"prefix\": \"\"}", &json) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_string_free(record);
+    itk_manager_free(m);
+    m = NULL;
+
+    /* itk_manager_open_env: IRONTOKEN_DB names the file. */
+    char db[4096];
+    snprintf(db, sizeof db, "%s/env.db", tmp);
+    unsetenv("IRONTOKEN_DB");
+    CHECK(itk_manager_open_env(NULL, &m) == ITK_STATUS_INVALID_ARGUMENT && m == NULL);
+    setenv("IRONTOKEN_DB", db, 1);
+    CHECK(itk_manager_open_env("{\"rate_limit_store\": \"local\"}", &m) == ITK_STATUS_OK && m);
+    CHECK(itk_key_create(m, "{\"owner\": \"env\"}", &key, NULL) == ITK_STATUS_OK);
+    itk_string_free(key);
+    itk_manager_free(m);
+    m = NULL;
+    CHECK(access(db, F_OK) == 0);
+    setenv("IRONTOKEN_STORAGE_TIMEOUT_MS", "soon", 1);
+    CHECK(itk_manager_open_env(NULL, &m) == ITK_STATUS_INVALID_ARGUMENT);
+    unsetenv("IRONTOKEN_STORAGE_TIMEOUT_MS");
+    CHECK(itk_manager_open_env("{not json", &m) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_manager_open_env(NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    unsetenv("IRONTOKEN_DB");
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -399,6 +456,7 @@ int main(int argc, char **argv) {
     test_usage_and_verify_with();
     test_agents();
     test_no_overshoot(argv[2]);
+    test_stats_prefix_env(argv[2]);
     printf("c usage: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
