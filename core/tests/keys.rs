@@ -1,29 +1,15 @@
 //! Lifecycle, vectors, storage and concurrency tests of the API-key core.
 
 use irontoken::{
-    AuditFilter, ErrorKind, KeyFilter, KeyStatus, KeyUpdate, NewKey, Options, RotateOptions,
-    TokenManager, VerifyReason,
+    AuditFilter, ErrorKind, KeyFilter, KeyStatus, KeyUpdate, NewKey, RotateOptions, TokenManager,
+    VerifyReason,
 };
 use serde_json::{Value, json};
 
-const T0: i64 = 1_700_000_000;
+const T0: i64 = KEYS_T0;
 
 mod common;
-
-/// A manager on the store under test (SQLite in memory, or PostgreSQL).
-fn manager() -> common::Managed {
-    common::open_private(Options::default().manual_clock(T0))
-}
-
-fn new_key(owner: &str) -> NewKey {
-    NewKey {
-        owner: owner.into(),
-        name: "ci".into(),
-        scopes: vec!["read".into(), "write".into()],
-        metadata: Some(json!({"team": "core", "n": 1}).as_object().unwrap().clone()),
-        ..Default::default()
-    }
-}
+use common::fixtures::*;
 
 #[test]
 fn lifecycle() {

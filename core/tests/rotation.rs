@@ -2,28 +2,11 @@
 //! periods and due keys, across processes.
 
 use irontoken::{ErrorKind, KeyUpdate, NewKey, Options, RotateOptions, TokenManager, VerifyReason};
-use serde_json::json;
 
 mod common;
+use common::fixtures::*;
 
-/// Where these tests' clocks start (2023-11-14).
-const T0: i64 = 1_700_000_000;
-
-/// A manager on the store under test (SQLite in memory, or PostgreSQL).
-fn manager() -> common::Managed {
-    common::open_private(Options::default().manual_clock(T0))
-}
-
-/// A key request of `owner` with a name, two scopes and metadata.
-fn new_key(owner: &str) -> NewKey {
-    NewKey {
-        owner: owner.into(),
-        name: "ci".into(),
-        scopes: vec!["read".into(), "write".into()],
-        metadata: Some(json!({"team": "core", "n": 1}).as_object().unwrap().clone()),
-        ..Default::default()
-    }
-}
+const T0: i64 = KEYS_T0;
 
 #[test]
 fn rotation_overlap() {

@@ -6,33 +6,11 @@ use irontoken::{
     ErrorKind, KeyFilter, KeyUpdate, NewKey, Options, TokenManager, UsageQuery, UsageReport,
     VerifyReason,
 };
-use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
-
-/// A key request of `owner` with a name, two scopes and metadata.
-fn new_key(owner: &str) -> NewKey {
-    NewKey {
-        owner: owner.into(),
-        name: "ci".into(),
-        scopes: vec!["read".into(), "write".into()],
-        metadata: Some(json!({"team": "core", "n": 1}).as_object().unwrap().clone()),
-        ..Default::default()
-    }
-}
-
-/// A new key of `owner`; its id.
-fn key(tm: &TokenManager, owner: &str) -> String {
-    tm.create_key(&NewKey {
-        owner: owner.into(),
-        ..Default::default()
-    })
-    .unwrap()
-    .record
-    .id
-}
+use common::fixtures::*;
 
 fn rusqlite_conn(path: &str) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()

@@ -8,25 +8,9 @@ use serde_json::json;
 use std::time::Duration;
 
 mod common;
+use common::fixtures::*;
 
-/// Where these tests' clocks start (2023-11-14).
-const T0: i64 = 1_700_000_000;
-
-/// A manager on the store under test (SQLite in memory, or PostgreSQL).
-fn manager() -> common::Managed {
-    common::open_private(Options::default().manual_clock(T0))
-}
-
-/// A key request of `owner` with a name, two scopes and metadata.
-fn new_key(owner: &str) -> NewKey {
-    NewKey {
-        owner: owner.into(),
-        name: "ci".into(),
-        scopes: vec!["read".into(), "write".into()],
-        metadata: Some(json!({"team": "core", "n": 1}).as_object().unwrap().clone()),
-        ..Default::default()
-    }
-}
+const T0: i64 = KEYS_T0;
 
 /// Item 1: Numeric options out of range are INVALID_ARGUMENT, never a panic
 /// inside SQLite's binding (busy_timeout >= 2^31 ms did that).

@@ -4,9 +4,30 @@
 use irontoken::{
     Amounts, NewKey, Options, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec, TokenManager,
 };
+use serde_json::json;
 
 /// 2026-02-01T00:00:00Z, where the behaviour suites' clocks start.
 pub const T0: i64 = 1_769_904_000;
+
+/// 2023-11-14T22:13:20Z, where the key suites' clocks start (keys,
+/// verify, rotation, validation): their answers are written for it.
+pub const KEYS_T0: i64 = 1_700_000_000;
+
+/// A manager on the store under test at [`KEYS_T0`].
+pub fn manager() -> super::Managed {
+    super::open_private(Options::default().manual_clock(KEYS_T0))
+}
+
+/// A key request of `owner` with a name, two scopes and metadata.
+pub fn new_key(owner: &str) -> NewKey {
+    NewKey {
+        owner: owner.into(),
+        name: "ci".into(),
+        scopes: vec!["read".into(), "write".into()],
+        metadata: Some(json!({"team": "core", "n": 1}).as_object().unwrap().clone()),
+        ..Default::default()
+    }
+}
 
 /// A manager on the store under test (SQLite in memory, or PostgreSQL).
 pub fn manager_at(t: i64) -> super::Managed {
