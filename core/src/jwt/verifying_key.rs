@@ -233,7 +233,7 @@ impl VerifyingKey {
     /// One verification key from material in any form, judged by content:
     /// PEM (anywhere in the text), DER (SPKI, PKCS#1, certificate), a JWK,
     /// an OpenSSH public key, or else an HMAC secret. A JWKS is refused here
-    /// (load it with [`Keyring::from_bytes`]).
+    /// (load it with [`Keyring::from_bytes`](super::Keyring::from_bytes)).
     pub fn from_bytes(input: &[u8]) -> Result<Self> {
         Self::from_material(classify(input)?, input)
     }
