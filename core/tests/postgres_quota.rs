@@ -451,3 +451,67 @@ fn quota_layout_changes_on_two_hosts_at_once_never_deadlock() {
     let mut db = sql(&s);
     assert_eq!(wrong_solo_rows(&mut db), []);
 }
+
+/// A key with an owner quota takes the all-rows statement (every quota of
+/// the key and its owner locked, checked and charged at once) while it is
+/// below the alert level, then the general path: 3 hosts x 4 threads racing
+/// on both quotas grant exactly the limit, and both quotas count every
+/// grant once (no lost update, no charge of one quota without the other).
+#[test]
+fn key_and_owner_quotas_race_exactly_across_hosts() {
+    if !postgres_answers() {
+        return;
+    }
+    let s = PgScratch::new();
+    let setup = open(&s);
+    let kid = setup
+        .create_key(&NewKey {
+            owner: "acme".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .record
+        .id;
+    for (scope, subject, limit) in [
+        (irontoken::QuotaScope::Key, kid.as_str(), 300),
+        (irontoken::QuotaScope::Owner, "acme", 200),
+    ] {
+        setup
+            .set_quota(&irontoken::QuotaSpec {
+                scope,
+                subject: subject.into(),
+                metric: irontoken::QuotaMetric::Requests,
+                period: irontoken::QuotaPeriod::Month,
+                limit,
+                refill_amount: None,
+                refill_period: None,
+                actor: None,
+            })
+            .unwrap();
+    }
+    let hosts: Vec<TokenManager> = (0..3).map(|_| open(&s)).collect();
+    let granted = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for h in &hosts {
+            for _ in 0..4 {
+                let (kid, granted) = (&kid, &granted);
+                scope.spawn(move || {
+                    for _ in 0..25 {
+                        let one = irontoken::Amounts {
+                            requests: 1,
+                            ..Default::default()
+                        };
+                        if h.consume_quota(kid, &one).unwrap().allowed {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        }
+    });
+    // 300 attempts; the owner's 200 is the tighter limit.
+    assert_eq!(granted.into_inner(), 200);
+    let used = |scope, subject: &str| setup.list_quotas(scope, subject).unwrap()[0].used;
+    assert_eq!(used(irontoken::QuotaScope::Key, &kid), 200);
+    assert_eq!(used(irontoken::QuotaScope::Owner, "acme"), 200);
+}
