@@ -515,3 +515,60 @@ fn key_and_owner_quotas_race_exactly_across_hosts() {
     assert_eq!(used(irontoken::QuotaScope::Key, &kid), 200);
     assert_eq!(used(irontoken::QuotaScope::Owner, "acme"), 200);
 }
+
+/// Upgrading to schema v6 drops the quota functions (the fast path is the
+/// library's) and gives every session its next expiry, the value
+/// `next_expiry` gives: the earlier of the absolute and the idle expiry.
+#[test]
+fn schema_v6_drops_the_quota_functions_and_backfills_session_expiry() {
+    if !postgres_answers() {
+        return;
+    }
+    let s = PgScratch::new();
+    let mut c = sql(&s);
+    for v in [
+        include_str!("../src/store/postgres/schema_v1.sql"),
+        include_str!("../src/store/postgres/schema_v2.sql"),
+        include_str!("../src/store/postgres/schema_v3.sql"),
+        include_str!("../src/store/postgres/schema_v4.sql"),
+        include_str!("../src/store/postgres/schema_v5.sql"),
+    ] {
+        c.batch_execute(v).unwrap();
+    }
+    c.batch_execute(
+        "CREATE TABLE irontoken_schema (version bigint NOT NULL); \
+         INSERT INTO irontoken_schema VALUES (1), (2), (3), (4), (5); \
+         INSERT INTO sessions (id, owner, session_type, status, metadata, created_at, updated_at, \
+                               last_seen_at, expires_at, idle_timeout) VALUES \
+           ('aaaaaaaa-0000-4000-8000-000000000001', 'o', 't', 'active', '{}', 10, 100, 100, 500, 60), \
+           ('aaaaaaaa-0000-4000-8000-000000000002', 'o', 't', 'active', '{}', 10, 100, 100, 120, 60), \
+           ('aaaaaaaa-0000-4000-8000-000000000003', 'o', 't', 'active', '{}', 10, 100, 100, NULL, 60), \
+           ('aaaaaaaa-0000-4000-8000-000000000004', 'o', 't', 'active', '{}', 10, 100, 100, 500, NULL), \
+           ('aaaaaaaa-0000-4000-8000-000000000005', 'o', 't', 'active', '{}', 10, 100, 100, NULL, NULL);",
+    )
+    .unwrap();
+    let functions = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM pg_proc WHERE proname IN ('irontoken_consume', 'irontoken_amount') \
+             AND pronamespace = current_schema()::regnamespace",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert_eq!(functions(&mut c), 2, "schema v5 has them");
+    let tm = open(&s);
+    let ends: Vec<Option<i64>> = c
+        .query("SELECT ends_at FROM sessions ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ends, [Some(160), Some(120), Some(160), Some(500), None]);
+    assert_eq!(functions(&mut c), 0, "schema v6 dropped them");
+    // A session read through the manager answers from the column.
+    let s2 = tm
+        .get_session("aaaaaaaa-0000-4000-8000-000000000002")
+        .unwrap();
+    assert_eq!(s2.expires_next_at, Some(120));
+}
