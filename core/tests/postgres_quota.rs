@@ -297,6 +297,28 @@ fn one_row_quota_flags_stay_right_when_hosts_change_one_owner_at_once() {
     }
 }
 
+/// Brings the scratch database to schema `version` as the released
+/// migrations left it (the files the library applies, and its version table).
+fn at_schema(c: &mut postgres::Client, version: usize) {
+    const FILES: [&str; 5] = [
+        include_str!("../src/store/postgres/schema_v1.sql"),
+        include_str!("../src/store/postgres/schema_v2.sql"),
+        include_str!("../src/store/postgres/schema_v3.sql"),
+        include_str!("../src/store/postgres/schema_v4.sql"),
+        include_str!("../src/store/postgres/schema_v5.sql"),
+    ];
+    c.batch_execute("CREATE TABLE irontoken_schema (version bigint NOT NULL)")
+        .unwrap();
+    for (i, sql) in FILES[..version].iter().enumerate() {
+        c.batch_execute(sql).unwrap();
+        c.execute(
+            "INSERT INTO irontoken_schema VALUES ($1)",
+            &[&(i as i64 + 1)],
+        )
+        .unwrap();
+    }
+}
+
 #[test]
 fn a_database_at_schema_v3_keeps_its_quotas_and_checks_after_the_upgrade() {
     if !postgres_answers() {
@@ -306,17 +328,9 @@ fn a_database_at_schema_v3_keeps_its_quotas_and_checks_after_the_upgrade() {
     let mut c = sql(&s);
     // A database as version 3 left it, with a key, its quota and an owner
     // quota of another owner.
-    for v in [
-        include_str!("../src/store/postgres/schema_v1.sql"),
-        include_str!("../src/store/postgres/schema_v2.sql"),
-        include_str!("../src/store/postgres/schema_v3.sql"),
-    ] {
-        c.batch_execute(v).unwrap();
-    }
+    at_schema(&mut c, 3);
     c.batch_execute(
-        "CREATE TABLE irontoken_schema (version bigint NOT NULL); \
-         INSERT INTO irontoken_schema VALUES (1), (2), (3); \
-         INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, created_at, updated_at) \
+        "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, created_at, updated_at) \
            VALUES ('aaaaaaaa-0000-4000-8000-000000000001', sha256('a'), 'it', 'it_aaa', 'o', 0, 0), \
                   ('aaaaaaaa-0000-4000-8000-000000000002', sha256('b'), 'it', 'it_bbb', 'p', 0, 0); \
          INSERT INTO quotas (scope, subject, metric, period, limit_amount, used, window_start, created_at, updated_at) \
@@ -526,19 +540,9 @@ fn schema_v6_drops_the_quota_functions_and_backfills_session_expiry() {
     }
     let s = PgScratch::new();
     let mut c = sql(&s);
-    for v in [
-        include_str!("../src/store/postgres/schema_v1.sql"),
-        include_str!("../src/store/postgres/schema_v2.sql"),
-        include_str!("../src/store/postgres/schema_v3.sql"),
-        include_str!("../src/store/postgres/schema_v4.sql"),
-        include_str!("../src/store/postgres/schema_v5.sql"),
-    ] {
-        c.batch_execute(v).unwrap();
-    }
+    at_schema(&mut c, 5);
     c.batch_execute(
-        "CREATE TABLE irontoken_schema (version bigint NOT NULL); \
-         INSERT INTO irontoken_schema VALUES (1), (2), (3), (4), (5); \
-         INSERT INTO sessions (id, owner, session_type, status, metadata, created_at, updated_at, \
+        "INSERT INTO sessions (id, owner, session_type, status, metadata, created_at, updated_at, \
                                last_seen_at, expires_at, idle_timeout) VALUES \
            ('aaaaaaaa-0000-4000-8000-000000000001', 'o', 't', 'active', '{}', 10, 100, 100, 500, 60), \
            ('aaaaaaaa-0000-4000-8000-000000000002', 'o', 't', 'active', '{}', 10, 100, 100, 120, 60), \
