@@ -7,6 +7,7 @@
 //! snapshot) or a write transaction that commits as a whole or not at all.
 //! Within it, [`Tx`] hands out one interface per concern.
 
+pub(crate) mod key_states;
 pub(crate) mod postgres;
 pub(crate) mod quota_fast;
 pub(crate) mod redis;
@@ -19,6 +20,15 @@ use crate::model::keys::{KeyFilter, KeyRecord, Page};
 use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaRow, QuotaScope, QuotaSpec, Reservation};
 use crate::model::sessions::{Session, SessionFilter, SessionStatus};
 use crate::model::usage::{PendingUsage, UsageQuery, UsageRecord, UsageTotals};
+
+/// The SQL dialect a statement is rendered for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Dialect {
+    /// SQLite: `?N` parameters, `max`, booleans as integers.
+    Sqlite,
+    /// PostgreSQL: `$N` parameters, `greatest`, relaxed commit.
+    Postgres,
+}
 
 pub use sqlite::{Durability, SCHEMA_VERSION};
 

@@ -19,17 +19,9 @@
 //!   in the general path's order, checked and charged all or nothing. On
 //!   SQLite the general path is one in-process transaction already.
 
+pub(crate) use super::Dialect;
 use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaScope, WARN_PERCENT};
 use std::sync::OnceLock;
-
-/// The SQL dialect a statement is rendered for.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Dialect {
-    /// SQLite: `?N` parameters, `max`, booleans as integers.
-    Sqlite,
-    /// PostgreSQL: `$N` parameters, `greatest`, relaxed commit.
-    Postgres,
-}
 
 /// `limit - limit / DIV` is the first integer at the warn level; the level
 /// must divide 100 evenly for that (checked at compile time).

@@ -2,37 +2,11 @@
 
 use super::Pg;
 use crate::error::Result;
-use crate::model::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
-use crate::store::{InsertKey, KeyState, KeyStore, UpdateFields};
+use crate::model::keys::{KeyFilter, KeyRecord, Page};
+use crate::store::key_states::{COUNTED, status_sql};
+use crate::store::{Dialect, InsertKey, KeyState, KeyStore, UpdateFields};
 
 use super::queries::*;
-
-/// The SQL condition for keys in `status` at the time `now` names (a
-/// parameter such as `$1`), and whether it uses it: the precedence of
-/// `KeyRecord::status` (revoked, then expired, then disabled).
-fn status_sql(status: KeyStatus, now: &str) -> (String, bool) {
-    let live = format!("(expires_at IS NULL OR expires_at > {now})");
-    match status {
-        KeyStatus::Active => (format!("revoked_at IS NULL AND enabled AND {live}"), true),
-        KeyStatus::Disabled => (
-            format!("revoked_at IS NULL AND NOT enabled AND {live}"),
-            true,
-        ),
-        KeyStatus::Revoked => ("revoked_at IS NOT NULL".into(), false),
-        KeyStatus::Expired => (
-            format!("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= {now}"),
-            true,
-        ),
-    }
-}
-
-/// The order of the counts `counts` and `counts_by_owner` give.
-const COUNTED: [KeyStatus; 4] = [
-    KeyStatus::Active,
-    KeyStatus::Disabled,
-    KeyStatus::Revoked,
-    KeyStatus::Expired,
-];
 
 impl Pg<'_> {
     /// Keys in each state of [`COUNTED`] at `now`: per owner (the `limit`
@@ -40,7 +14,12 @@ impl Pg<'_> {
     fn state_counts(&self, now: i64, by_owner: Option<u32>) -> Result<Vec<(String, [u64; 4])>> {
         let counts: Vec<String> = COUNTED
             .iter()
-            .map(|s| format!("count(*) FILTER (WHERE {})", status_sql(*s, "$1").0))
+            .map(|s| {
+                format!(
+                    "count(*) FILTER (WHERE {})",
+                    status_sql(Dialect::Postgres, *s, "$1").0
+                )
+            })
             .collect();
         let counts = counts.join(", ");
         let rows = match by_owner {
@@ -181,7 +160,7 @@ impl KeyStore for Pg<'_> {
         }
         if let Some(status) = filter.status {
             // `$` is numbered by the builder; the columns are api_keys' alone.
-            match status_sql(status, "$") {
+            match status_sql(Dialect::Postgres, status, "$") {
                 (cond, true) => q.push(&format!(" AND {cond}"), now),
                 (cond, false) => q.text(&format!(" AND {cond}")),
             };

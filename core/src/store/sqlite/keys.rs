@@ -3,7 +3,8 @@
 use super::Sql;
 use crate::error::{Error, Result};
 use crate::model::keys::{KeyFilter, KeyRecord, KeyStatus, Page};
-use crate::store::{InsertKey, KeyState, KeyStore, UpdateFields};
+use crate::store::key_states::{COUNTED, status_sql};
+use crate::store::{Dialect, InsertKey, KeyState, KeyStore, UpdateFields};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -73,43 +74,18 @@ fn expect_one(n: usize) -> Result<()> {
     }
 }
 
-/// The SQL condition for keys in `status` at the time `now` names (a
-/// parameter such as `?` or `?1`), and whether it uses it: the precedence of
-/// `KeyRecord::status` (revoked, then expired, then disabled).
-fn status_sql(status: KeyStatus, now: &str) -> (String, bool) {
-    let live = format!("(expires_at IS NULL OR expires_at > {now})");
-    match status {
-        KeyStatus::Active => (
-            format!("revoked_at IS NULL AND enabled = 1 AND {live}"),
-            true,
-        ),
-        KeyStatus::Disabled => (
-            format!("revoked_at IS NULL AND enabled = 0 AND {live}"),
-            true,
-        ),
-        KeyStatus::Revoked => ("revoked_at IS NOT NULL".into(), false),
-        KeyStatus::Expired => (
-            format!("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= {now}"),
-            true,
-        ),
-    }
-}
-
-/// The order of the counts `counts` and `counts_by_owner` give.
-const COUNTED: [KeyStatus; 4] = [
-    KeyStatus::Active,
-    KeyStatus::Disabled,
-    KeyStatus::Revoked,
-    KeyStatus::Expired,
-];
-
 impl Sql<'_> {
     /// Keys in each state of [`COUNTED`] at `now`: per owner (the `limit`
     /// owners with the most keys first), or all together (one row).
     fn state_counts(&self, now: i64, by_owner: Option<u32>) -> Result<Vec<(String, [u64; 4])>> {
         let sums: Vec<String> = COUNTED
             .iter()
-            .map(|s| format!("coalesce(sum({}), 0)", status_sql(*s, "?1").0))
+            .map(|s| {
+                format!(
+                    "coalesce(sum({}), 0)",
+                    status_sql(Dialect::Sqlite, *s, "?1").0
+                )
+            })
             .collect();
         let sql = match by_owner {
             Some(_) => format!(
@@ -249,7 +225,7 @@ impl KeyStore for Sql<'_> {
             args.push(prefix.clone().into());
         }
         if let Some(status) = filter.status {
-            let (cond, uses_now) = status_sql(status, "?");
+            let (cond, uses_now) = status_sql(Dialect::Sqlite, status, "?");
             sql.push_str(" AND ");
             sql.push_str(&cond);
             if uses_now {
