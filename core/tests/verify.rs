@@ -307,7 +307,7 @@ fn verify_now_passes_on_errors_other_than_busy() {
         })
         .unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();
-    c.execute_batch("DROP INDEX api_keys_state").unwrap();
+    c.execute_batch("DROP TABLE key_epoch").unwrap();
     let e = tm.try_verify_key(&created.key, &[]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
     let e = tm

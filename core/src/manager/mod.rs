@@ -139,6 +139,7 @@ impl Inner {
                 create: options.create,
                 page_cache_mib: options.page_cache_mib,
                 mmap_mib: options.mmap_mib,
+                key_cache_size: options.key_cache_size,
                 strict: options.strict,
                 bounds: options.pg_bounds(),
             },

@@ -44,7 +44,9 @@ pub(crate) struct Settings {
     pub page_cache_mib: u32,
     /// SQLite memory map, MiB.
     pub mmap_mib: u32,
-    /// PostgreSQL: read key state from the database on every verification
+    /// SQLite: key states kept in memory under the state epoch.
+    pub key_cache_size: usize,
+    /// Read key state from the database on every verification
     /// instead of the change-notified cache.
     pub strict: bool,
     /// PostgreSQL: how calls wait on the server and trust its cache.
@@ -79,6 +81,7 @@ pub(crate) fn open(target: &str, o: &Settings) -> Result<Box<dyn Backend>> {
         sqlite::Tuning {
             page_cache_mib: o.page_cache_mib,
             mmap_mib: o.mmap_mib,
+            key_states: (!o.strict).then_some(o.key_cache_size),
         },
     )?))
 }
@@ -253,6 +256,7 @@ pub(crate) struct InsertKey<'a> {
 }
 
 /// The state of a key, as the verification hot path reads it.
+#[derive(Clone)]
 pub(crate) struct KeyState {
     /// The row's number (stable, ordered by creation).
     pub seq: i64,

@@ -156,30 +156,44 @@ impl KeyStore for Sql<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Calls `then` with the state of the key with this hash, read from the
-    /// covering index alone. The statement stays open meanwhile, so whatever
-    /// `then` reads runs in the same read transaction: one snapshot, one WAL
-    /// read lock (two `fcntl` calls) instead of one per statement.
+    /// Calls `then` with the state of the key with this hash: from the
+    /// states cached under the epoch while no state changed since they were
+    /// read (see `epoch.rs`), else from its row, found through the index on
+    /// `key_hash`. That statement stays open meanwhile, so whatever `then`
+    /// reads runs in the same read transaction: one snapshot, one WAL read
+    /// lock (two `fcntl` calls) instead of one per statement.
     fn with_state_by_hash(
         &self,
         hash: &[u8; 32],
         then: &mut dyn FnMut(Option<KeyState>) -> Result<()>,
     ) -> Result<()> {
         let conn = self.0;
+        if let Some(states) = self.1 {
+            states.refresh(conn)?;
+            if let Some(state) = states.get(hash) {
+                return then(Some(state));
+            }
+        }
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, id, revision, enabled, revoked_at, expires_at \
-         FROM api_keys INDEXED BY api_keys_state WHERE key_hash = ?1",
+            "SELECT seq, id, revision, enabled, revoked_at, expires_at, \
+             (SELECT epoch FROM key_epoch) FROM api_keys WHERE key_hash = ?1",
         )?;
         let mut rows = stmt.query([&hash[..]])?;
         let state = match rows.next()? {
-            Some(r) => Some(KeyState {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                revision: r.get(2)?,
-                enabled: r.get(3)?,
-                revoked_at: r.get(4)?,
-                expires_at: r.get(5)?,
-            }),
+            Some(r) => {
+                let state = KeyState {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    revision: r.get(2)?,
+                    enabled: r.get(3)?,
+                    revoked_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                };
+                if let Some(states) = self.1 {
+                    states.remember(hash, &state, r.get(6)?);
+                }
+                Some(state)
+            }
             None => None,
         };
         let out = then(state);

@@ -11,6 +11,7 @@
 mod agents;
 mod audit;
 mod doctor;
+mod epoch;
 mod files;
 mod keys;
 mod meta;
@@ -56,6 +57,9 @@ pub(crate) struct Tuning {
     pub page_cache_mib: u32,
     /// Memory-mapped bytes of the file, MiB (0: off).
     pub mmap_mib: u32,
+    /// Key states verification keeps in memory under the state epoch
+    /// (`None`: read from the file on every call, the `strict` option).
+    pub key_states: Option<usize>,
 }
 
 impl Tuning {
@@ -107,6 +111,9 @@ pub(crate) struct Db {
     gate: Mutex<Gate>,
     gate_free: Condvar,
     readers: Mutex<Vec<Connection>>,
+    /// The key states verification reads, cached under the state epoch
+    /// (`None` with `strict`).
+    key_states: Option<epoch::KeyStates>,
 }
 
 /// A ticket queue for the writer: a thread that loops on writes (a flush
@@ -159,6 +166,7 @@ impl Db {
         let tuning = Tuning {
             page_cache_mib: 8,
             mmap_mib: 0,
+            key_states: Some(1000),
         };
         Db::open_with(path, durability, busy_timeout, true, tuning)
     }
@@ -276,6 +284,10 @@ impl Db {
             gate: Mutex::new(Gate::default()),
             gate_free: Condvar::new(),
             readers: Mutex::new(Vec::new()),
+            // After the migrations: the WAL index is set up by then.
+            key_states: tuning
+                .key_states
+                .map(|n| epoch::KeyStates::new(n, (!memory).then_some(path))),
         })
     }
 
@@ -516,8 +528,9 @@ impl Drop for Open<'_> {
     }
 }
 
-/// A connection (or open transaction) seen through the storage interface.
-pub(crate) struct Sql<'a>(pub &'a Connection);
+/// A connection (or open transaction) seen through the storage interface,
+/// with the key states cached under the epoch when it only reads.
+pub(crate) struct Sql<'a>(pub &'a Connection, pub Option<&'a epoch::KeyStates>);
 
 impl super::Tx for Sql<'_> {
     fn keys(&self) -> &dyn super::KeyStore {
@@ -557,12 +570,12 @@ impl super::Backend for Db {
     ) -> Result<()> {
         use super::Access;
         match access {
-            Access::Read | Access::Local => self.read(|c| f(&Sql(c))),
-            Access::Snapshot => self.read_snapshot(|c| f(&Sql(c))),
-            Access::Write => self.write(|c| f(&Sql(c))),
-            Access::Bulk => self.write_bulk(|c| f(&Sql(c))),
-            Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c))),
-            Access::Statement => self.statement(|c| f(&Sql(c))),
+            Access::Read | Access::Local => self.read(|c| f(&Sql(c, self.key_states.as_ref()))),
+            Access::Snapshot => self.read_snapshot(|c| f(&Sql(c, None))),
+            Access::Write => self.write(|c| f(&Sql(c, None))),
+            Access::Bulk => self.write_bulk(|c| f(&Sql(c, None))),
+            Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c, None))),
+            Access::Statement => self.statement(|c| f(&Sql(c, None))),
         }
     }
 

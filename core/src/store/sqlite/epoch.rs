@@ -1,0 +1,167 @@
+//! The key-state epoch (schema v11): verification answers a key's state
+//! from memory while nothing changed, and still sees every change committed
+//! before the call, by any process.
+//!
+//! Every state change bumps `key_epoch.epoch` and logs the key's hash in
+//! `key_changes`, in the same transaction (triggers). The states cached
+//! here were read at or after [`Seen::epoch`]; a call first asks whether
+//! anything was committed since then at all, by comparing the header of
+//! SQLite's WAL index (the first bytes of the `-shm` file, which every
+//! writer rewrites when it commits, as SQLite's own readers compare it) with
+//! the copy taken at the last check: no system call, no page read. When the
+//! header moved, one read of the epoch row says whether a state changed;
+//! when the epoch moved, the keys logged since are forgotten. A process that
+//! fell further behind than the log reaches forgets every state.
+
+use super::Result;
+use crate::store::KeyState;
+use rusqlite::{Connection, OptionalExtension};
+use std::sync::{Mutex, RwLock};
+
+/// Bytes of the first copy of the WAL-index header (SQLite's `WalIndexHdr`,
+/// <https://sqlite.org/walformat.html>): change counter, last frame, page
+/// count, salts and checksums.
+const HEADER_WORDS: usize = 6;
+
+/// What the cached states were last checked against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// The WAL-index header read before the check (`None`: not mapped).
+    header: Option<[u64; HEADER_WORDS]>,
+    /// The database's epoch at the check (`-1`: never checked).
+    epoch: i64,
+}
+
+/// A read-only map of the WAL index's first page.
+struct WalIndex(memmap2::Mmap);
+
+impl WalIndex {
+    /// Maps `<db>-shm` if SQLite has set it up (at least one 32 KiB region).
+    fn open(db_path: &str) -> Option<WalIndex> {
+        let file = std::fs::File::open(format!("{db_path}-shm")).ok()?;
+        if file.metadata().ok()?.len() < 4096 {
+            return None;
+        }
+        // SAFETY: the file is SQLite's shared memory: it is never truncated
+        // while a connection of this process holds it open (SQLite's
+        // dead-man switch lock), and this process's writer connection lives
+        // as long as the map. Its bytes change under us; they are read with
+        // volatile loads only and compared, never trusted for anything else.
+        let map = unsafe { memmap2::MmapOptions::new().len(4096).map(&file) }.ok()?;
+        Some(WalIndex(map))
+    }
+
+    /// The header's words as they are now.
+    fn header(&self) -> [u64; HEADER_WORDS] {
+        let base = self.0.as_ptr().cast::<u64>();
+        let mut out = [0u64; HEADER_WORDS];
+        for (i, w) in out.iter_mut().enumerate() {
+            // SAFETY: the map is 4096 bytes long, page-aligned, and the
+            // header's 48 bytes are at its start.
+            *w = unsafe { std::ptr::read_volatile(base.add(i)) };
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        out
+    }
+}
+
+/// Key states kept in memory, each trusted while the epoch has not moved.
+pub(crate) struct KeyStates {
+    cache: quick_cache::sync::Cache<[u8; 32], KeyState>,
+    wal: Option<WalIndex>,
+    seen: RwLock<Seen>,
+    /// One check at a time; held also while a state read is remembered, so
+    /// that a state read before a change is never cached after the change
+    /// was applied.
+    check: Mutex<()>,
+}
+
+impl KeyStates {
+    /// States of up to `capacity` keys of the database at `path` (`None`:
+    /// in memory, no WAL index to watch: the epoch row is read every call).
+    pub(crate) fn new(capacity: usize, path: Option<&str>) -> KeyStates {
+        KeyStates {
+            cache: quick_cache::sync::Cache::new(capacity.max(1)),
+            wal: path.and_then(WalIndex::open),
+            seen: RwLock::new(Seen {
+                header: None,
+                epoch: -1,
+            }),
+            check: Mutex::new(()),
+        }
+    }
+
+    fn seen(&self) -> Seen {
+        *self.seen.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings the cached states up to the latest commit: nothing to do
+    /// while the WAL index shows no commit since the last check.
+    pub(crate) fn refresh(&self, conn: &Connection) -> Result<()> {
+        let header = self.wal.as_ref().map(WalIndex::header);
+        if header.is_some() && self.seen().header == header {
+            return Ok(());
+        }
+        let _check = self.check.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.seen();
+        if header.is_some() && old.header == header {
+            return Ok(());
+        }
+        // Taken before the reads below: a commit after this point moves
+        // the header again, and the next call checks again.
+        let header = self.wal.as_ref().map(WalIndex::header);
+        let epoch: i64 = conn
+            .prepare_cached("SELECT epoch FROM key_epoch")?
+            .query_row([], |r| r.get(0))?;
+        if epoch != old.epoch {
+            if old.epoch < 0 || epoch < old.epoch {
+                // First check, or a database put back to an older copy.
+                self.cache.clear();
+            } else {
+                self.forget_since(conn, old.epoch)?;
+            }
+        }
+        *self.seen.write().unwrap_or_else(|e| e.into_inner()) = Seen { header, epoch };
+        Ok(())
+    }
+
+    /// Forgets every key logged after epoch `since` (all of them if the log
+    /// no longer reaches back that far). Changes committed after the epoch
+    /// was read may be forgotten too: forgetting more is always safe.
+    fn forget_since(&self, conn: &Connection, since: i64) -> Result<()> {
+        let first: Option<i64> = conn
+            .prepare_cached("SELECT min(epoch) FROM key_changes WHERE epoch > ?1")?
+            .query_row([since], |r| r.get(0))
+            .optional()?
+            .flatten();
+        if first != Some(since + 1) {
+            self.cache.clear();
+            return Ok(());
+        }
+        let mut stmt = conn.prepare_cached("SELECT key_hash FROM key_changes WHERE epoch > ?1")?;
+        let mut rows = stmt.query([since])?;
+        while let Some(r) = rows.next()? {
+            let hash: Vec<u8> = r.get(0)?;
+            if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
+                self.cache.remove(&h);
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached state of the key with this hash (call [`Self::refresh`]
+    /// first in the same call).
+    pub(crate) fn get(&self, hash: &[u8; 32]) -> Option<KeyState> {
+        self.cache.get(hash)
+    }
+
+    /// Remembers a state read at epoch `read_at`, unless a check since
+    /// applied a later epoch (the state may predate a change it forgot).
+    pub(crate) fn remember(&self, hash: &[u8; 32], state: &KeyState, read_at: i64) {
+        let _check = self.check.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = self.seen();
+        if seen.epoch >= 0 && read_at >= seen.epoch {
+            self.cache.insert(*hash, state.clone());
+        }
+    }
+}

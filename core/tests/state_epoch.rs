@@ -1,0 +1,230 @@
+//! Next-call revocation under the state epoch: a key state cached by one
+//! manager is never answered after another manager (another process, the
+//! sqlite3 shell) changed it, whatever the change and however far behind
+//! the cache fell.
+
+use irontoken::{KeyUpdate, NewKey, RotateOptions, TokenManager, VerifyReason};
+
+/// Two managers on one file: what one changes, the other sees.
+struct Pair {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    /// Verifies (its cache is the one under test).
+    reader: TokenManager,
+    /// Changes keys, as another process would.
+    writer: TokenManager,
+}
+
+fn pair() -> Pair {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("epoch.db");
+    let writer = TokenManager::open(path.to_str().unwrap()).unwrap();
+    let reader = TokenManager::open(path.to_str().unwrap()).unwrap();
+    Pair {
+        _dir: dir,
+        path,
+        reader,
+        writer,
+    }
+}
+
+impl Pair {
+    /// A new key, verified once by the reader (its state now cached).
+    fn cached_key(&self) -> (String, String) {
+        let c = self
+            .writer
+            .create_key(&NewKey {
+                owner: "epoch".into(),
+                scopes: vec!["read".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(self.verify(&c.key), VerifyReason::Valid);
+        assert_eq!(self.verify(&c.key), VerifyReason::Valid, "from the cache");
+        (c.key.to_string(), c.record.id)
+    }
+
+    fn verify(&self, key: &str) -> VerifyReason {
+        self.reader.verify_key(key, &["read"]).unwrap().reason
+    }
+
+    /// A connection of its own, as the sqlite3 shell would open.
+    fn shell(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.path).unwrap()
+    }
+}
+
+#[test]
+fn every_kind_of_state_change_is_seen_by_the_next_call() {
+    let p = pair();
+    let w = &p.writer;
+
+    let (key, id) = p.cached_key();
+    w.disable_key(&id, None).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Disabled);
+    w.enable_key(&id, None).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Valid);
+    w.revoke_key(&id, None, None).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Revoked);
+
+    let (key, id) = p.cached_key();
+    let past = w.get_key(&id).unwrap().created_at - 1;
+    w.update_key(
+        &id,
+        &KeyUpdate {
+            expires_at: Some(Some(past)),
+            ..Default::default()
+        },
+    )
+    .unwrap_err(); // an expiry before creation is refused: nothing changes
+    assert_eq!(p.verify(&key), VerifyReason::Valid);
+    w.update_key(
+        &id,
+        &KeyUpdate {
+            scopes: Some(vec!["write".into()]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::InsufficientScope);
+
+    let (key, id) = p.cached_key();
+    w.delete_key(&id, None).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::NotFound);
+
+    let (key, id) = p.cached_key();
+    let new = w
+        .rotate_key(
+            &id,
+            &RotateOptions {
+                overlap_seconds: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        p.verify(&key),
+        VerifyReason::Revoked,
+        "rotated without overlap"
+    );
+    assert_eq!(p.verify(&new.key), VerifyReason::Valid);
+}
+
+#[test]
+fn a_change_made_outside_irontoken_is_seen_too() {
+    let p = pair();
+    let (key, id) = p.cached_key();
+    p.shell()
+        .execute("UPDATE api_keys SET enabled = 0 WHERE id = ?1", [&id])
+        .unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Disabled);
+}
+
+#[test]
+fn unrelated_commits_leave_the_cached_states_valid_and_correct() {
+    let p = pair();
+    let (a, _) = p.cached_key();
+    let (b, b_id) = p.cached_key();
+    // Commits that change no key state: new keys, usage, a flush.
+    for _ in 0..3 {
+        p.writer
+            .create_key(&NewKey {
+                owner: "other".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        p.writer.flush().unwrap();
+        assert_eq!(p.verify(&a), VerifyReason::Valid);
+    }
+    p.writer.revoke_key(&b_id, None, None).unwrap();
+    assert_eq!(
+        p.verify(&a),
+        VerifyReason::Valid,
+        "only the logged key is re-read"
+    );
+    assert_eq!(p.verify(&b), VerifyReason::Revoked);
+}
+
+#[test]
+fn a_reader_behind_the_whole_change_log_forgets_every_state() {
+    let p = pair();
+    let (key, id) = p.cached_key();
+    p.writer.revoke_key(&id, None, None).unwrap();
+    // The log no longer reaches back to the reader's epoch (as after
+    // 65 536 later changes): the reader cannot tell which keys changed.
+    p.shell().execute("DELETE FROM key_changes", []).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Revoked);
+}
+
+#[test]
+fn a_database_put_back_to_an_older_epoch_forgets_every_state() {
+    let p = pair();
+    let (key, id) = p.cached_key();
+    let shell = p.shell();
+    shell
+        .execute("UPDATE api_keys SET enabled = 0 WHERE id = ?1", [&id])
+        .unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Disabled, "cached at epoch 1");
+    // The copy taken before that change is put back over the file: the
+    // key is enabled again and the epoch is 0, below the reader's.
+    shell
+        .execute_batch(&format!(
+            "BEGIN; UPDATE api_keys SET enabled = 1 WHERE id = '{id}'; \
+             DELETE FROM key_changes; UPDATE key_epoch SET epoch = 0; COMMIT;"
+        ))
+        .unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Valid);
+}
+
+#[test]
+fn concurrent_verifications_never_answer_a_state_older_than_their_call() {
+    // Readers verify in a loop while the writer disables and enables the
+    // key; once `disable_key` has returned, every verification that starts
+    // afterwards answers DISABLED until the enable.
+    let p = std::sync::Arc::new(pair());
+    let (key, id) = p.cached_key();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (p, key, stop) = (p.clone(), key.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    p.verify(&key);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..50 {
+        p.writer.disable_key(&id, None).unwrap();
+        assert_eq!(p.verify(&key), VerifyReason::Disabled);
+        p.writer.enable_key(&id, None).unwrap();
+        assert_eq!(p.verify(&key), VerifyReason::Valid);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+}
+
+#[test]
+fn strict_reads_the_state_from_the_file_on_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strict.db");
+    let path = path.to_str().unwrap();
+    let writer = TokenManager::open(path).unwrap();
+    let mut strict = irontoken::Options::default();
+    strict.strict = true;
+    let reader = TokenManager::open_with(path, strict).unwrap();
+    let c = writer
+        .create_key(&NewKey {
+            owner: "strict".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(reader.verify_key(&c.key, &[]).unwrap().valid);
+    writer.revoke_key(&c.record.id, None, None).unwrap();
+    assert_eq!(
+        reader.verify_key(&c.key, &[]).unwrap().reason,
+        VerifyReason::Revoked
+    );
+}
