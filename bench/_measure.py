@@ -24,8 +24,10 @@ def median_us(fn: Callable[[], object], n: int) -> float:
     return median_ns(fn, n) / 1000
 
 
-def measure(name: str, fn: Callable[[], object], n: int, width: int = 48) -> None:
-    """Prints the median time per call of `fn`, over 20 batches of n / 20 calls."""
+def measure(name: str, fn: Callable[[], object], n: int, width: int = 48) -> float:
+    """Prints the median time per call of `fn`, over 20 batches of n / 20
+    calls, and returns it (ns)."""
     med = median_ns(fn, n)
     unit, val = ("µs", med / 1000) if med < 1e6 else ("ms", med / 1e6)
     print(f"  {name:<{width}} {val:10.2f} {unit}/op")
+    return med

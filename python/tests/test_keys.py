@@ -292,6 +292,9 @@ def test_two_processes_see_each_other(tmp_path):
         a = m.create_key("p")
         b = m.create_key("p")
         assert child("verify", a.key) == "VALID"
+        # Verified here first: its state is in this process's cache, which
+        # the child's revocation (a new state epoch) invalidates by the next call.
+        assert m.verify_key(a.key).reason == "VALID"
         assert child("revoke", a.record.id) == "revoked"
         assert m.verify_key(a.key).reason == "REVOKED"
         assert child("verify", b.key) == "VALID"

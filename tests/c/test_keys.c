@@ -374,9 +374,14 @@ static void test_threads_and_file(const char *tmp) {
     mj_free(j);
     itk_string_free(rec);
 
-    /* A second manager on the same file sees a revoke at once. */
+    /* A second manager on the same file (as another process would) changes
+       the key m has cached: m's next call sees each change (state epoch). */
     itk_manager *m2 = NULL;
     CHECK(itk_manager_open(path, NULL, &m2) == ITK_STATUS_OK);
+    CHECK(itk_key_disable(m2, id, NULL, NULL) == ITK_STATUS_OK);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_DISABLED);
+    CHECK(itk_key_enable(m2, id, NULL, NULL) == ITK_STATUS_OK);
+    CHECK(verify(m, key) == ITK_VERIFY_REASON_VALID);
     CHECK(itk_key_revoke(m2, id, NULL, NULL, NULL) == ITK_STATUS_OK);
     CHECK(verify(m, key) == ITK_VERIFY_REASON_REVOKED);
     itk_manager_free(m2);
