@@ -35,7 +35,7 @@ export interface OpenOptions {
   rateLimitFailOpen?: boolean
   /** Milliseconds a rate-limit check waits for Redis (default 1000). */
   rateLimitTimeoutMs?: number
-  /** PostgreSQL: read key state from the database on every verification instead of the change-notified cache (default false). */
+  /** Read key state from the database on every verification instead of the in-process cache (default false). PostgreSQL: the cache is kept by change notifications; SQLite: it is exact at every call (the state epoch) and this reads the row anyway. */
   strict?: boolean
   /** PostgreSQL: milliseconds one call may wait on the server in all — checkout, connect, statements, commit (default 5000); then STORAGE. */
   storageTimeoutMs?: number

@@ -2,6 +2,11 @@
 //! rate limits and quotas, answered without blocking where it can.
 
 use super::*;
+use crate::manager::CachedKey;
+
+/// A key found for a verification: its record as cached, and its state
+/// (enabled, revoked at, expires at) as this call reads it.
+type Found = (std::sync::Arc<CachedKey>, bool, Option<i64>, Option<i64>);
 
 impl TokenManager {
     /// Verifies a presented key. A refusal is a normal answer (`valid: false`
@@ -133,37 +138,16 @@ impl TokenManager {
             }
         };
         let hash = hash_key(key);
-        let marks = inner.carry_marks();
-        let found = inner.db.with(access, |c| {
-            let mut found = None;
-            c.keys().with_state_by_hash(&hash, &mut |st| {
-                let Some(st) = st else {
-                    return Ok(());
-                };
-                // Descriptive fields and counters come from the cache while the
-                // revision matches; the state always from the index just read.
-                let entry = match inner.cached_key(&st.id, st.revision) {
-                    Some(entry) => entry,
-                    None => match c.keys().get_by_seq(st.seq, now)? {
-                        Some((r, rev)) if r.id == st.id => {
-                            let r = self.with_pending(r);
-                            let keep = inner.carried_nothing_since(marks);
-                            inner.cache_key(r, rev, keep)
-                        }
-                        _ => return Ok(()), // deleted in between
-                    },
-                };
-                found = Some((entry, st));
-                Ok(())
-            })?;
-            Ok(found)
-        })?;
-        let found = found.map(|(entry, st)| {
+        let found = match inner.db.epoch() {
+            Some(watch) => self.find_under_epoch(watch, &hash, access, now)?,
+            None => self.find_by_state(&hash, access, now)?,
+        };
+        let found = found.map(|(entry, enabled, revoked_at, expires_at)| {
             let mut r = entry.record.clone();
             (r.usage_count, r.last_used_at) = entry.counters(now, 0);
-            r.enabled = st.enabled;
-            r.revoked_at = st.revoked_at;
-            r.expires_at = st.expires_at;
+            r.enabled = enabled;
+            r.revoked_at = revoked_at;
+            r.expires_at = expires_at;
             r.status = r.status_at(now);
             (entry, r)
         });
@@ -220,6 +204,82 @@ impl TokenManager {
         v.rate_limit = rate;
         v.quota = quota_decision;
         Ok(v)
+    }
+
+    /// The key with this hash and its state (enabled, revoked, expiry)
+    /// under the state epoch: from memory while no state changed since the
+    /// last check, after forgetting the keys that changed otherwise; a key
+    /// not in memory is read (one statement) and remembered.
+    fn find_under_epoch(
+        &self,
+        watch: &crate::store::sqlite::epoch::EpochWatch,
+        hash: &[u8; 32],
+        access: store::Access,
+        now: i64,
+    ) -> Result<Option<Found>> {
+        let inner = self.inner();
+        if !watch.unchanged() {
+            watch.refresh(
+                |since| inner.db.with(access, |c| c.keys().changes_since(since)),
+                |changes| inner.forget_keys(changes),
+            )?;
+        }
+        let entry = match inner.cached_current(hash) {
+            Some(entry) => entry,
+            None => {
+                let marks = inner.carry_marks();
+                let read = inner.db.with(access, |c| c.keys().get_by_hash(hash, now))?;
+                let Some((r, revision, read_at)) = read else {
+                    return Ok(None);
+                };
+                let entry = CachedKey::new(self.with_pending(r), revision);
+                if inner.carried_nothing_since(marks) {
+                    watch.remember(read_at, || inner.cache_key(hash, &entry));
+                }
+                entry
+            }
+        };
+        let r = &entry.record;
+        let (enabled, revoked_at, expires_at) = (r.enabled, r.revoked_at, r.expires_at);
+        Ok(Some((entry, enabled, revoked_at, expires_at)))
+    }
+
+    /// The key with this hash with its state read from the database on
+    /// every call (PostgreSQL, whose store keeps its own notified cache of
+    /// states; `strict`); the rest of the record from memory while its
+    /// revision matches.
+    fn find_by_state(
+        &self,
+        hash: &[u8; 32],
+        access: store::Access,
+        now: i64,
+    ) -> Result<Option<Found>> {
+        let inner = self.inner();
+        let marks = inner.carry_marks();
+        inner.db.with(access, |c| {
+            let mut found = None;
+            c.keys().with_state_by_hash(hash, &mut |st| {
+                let Some(st) = st else {
+                    return Ok(());
+                };
+                let entry = match inner.cached_key(hash, st.revision) {
+                    Some(entry) => entry,
+                    None => match c.keys().get_by_seq(st.seq, now)? {
+                        Some((r, rev)) if r.id == st.id => {
+                            let entry = CachedKey::new(self.with_pending(r), rev);
+                            if inner.carried_nothing_since(marks) {
+                                inner.cache_key(hash, &entry);
+                            }
+                            entry
+                        }
+                        _ => return Ok(()), // deleted in between
+                    },
+                };
+                found = Some((entry, st.enabled, st.revoked_at, st.expires_at));
+                Ok(())
+            })?;
+            Ok(found)
+        })
     }
 
     /// The key's rate limits, then its quota, for a key that is otherwise

@@ -3,6 +3,7 @@
 
 use super::Inner;
 use crate::model::keys::KeyRecord;
+use crate::store::sqlite::epoch::Changes;
 use std::sync::Arc;
 /// A key record as verification last read it, with this process's uses since.
 pub(crate) struct CachedKey {
@@ -36,25 +37,45 @@ impl CachedKey {
     }
 }
 
-impl Inner {
-    /// The cached record of key `id` if it was read at `revision`.
-    pub fn cached_key(&self, id: &str, revision: i64) -> Option<Arc<CachedKey>> {
-        self.records.get(id).filter(|c| c.revision == revision)
-    }
-
-    /// Remembers a record read at `revision` (its counters already including
-    /// this process's unflushed uses) and returns the entry; remembers it
-    /// only if `keep` (see [`Self::carried_nothing_since`]).
-    pub fn cache_key(&self, record: KeyRecord, revision: i64, keep: bool) -> Arc<CachedKey> {
-        let entry = Arc::new(CachedKey {
+impl CachedKey {
+    /// An entry for a record read at `revision` (its counters already
+    /// including this process's unflushed uses).
+    pub fn new(record: KeyRecord, revision: i64) -> Arc<CachedKey> {
+        Arc::new(CachedKey {
             revision,
             record,
             uses: std::sync::atomic::AtomicU64::new(0),
             last_use: std::sync::atomic::AtomicI64::new(i64::MIN),
-        });
-        if keep {
-            self.records.insert(entry.record.id.clone(), entry.clone());
+        })
+    }
+}
+
+impl Inner {
+    /// The cached record of the key with this hash if it was read at `revision`.
+    pub fn cached_key(&self, hash: &[u8; 32], revision: i64) -> Option<Arc<CachedKey>> {
+        self.records.get(hash).filter(|c| c.revision == revision)
+    }
+
+    /// The cached record of the key with this hash, whatever its revision:
+    /// for callers that know the cache is current (the state epoch).
+    pub fn cached_current(&self, hash: &[u8; 32]) -> Option<Arc<CachedKey>> {
+        self.records.get(hash)
+    }
+
+    /// Remembers `entry` as the record of the key with this hash.
+    pub fn cache_key(&self, hash: &[u8; 32], entry: &Arc<CachedKey>) {
+        self.records.insert(*hash, entry.clone());
+    }
+
+    /// Forgets the records of keys whose state changed.
+    pub fn forget_keys(&self, changes: Changes) {
+        match changes {
+            Changes::Keys(hashes) => {
+                for h in &hashes {
+                    self.records.remove(h);
+                }
+            }
+            Changes::All => self.records.clear(),
         }
-        entry
     }
 }

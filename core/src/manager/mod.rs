@@ -88,9 +88,10 @@ pub(crate) struct Inner {
     pub rsa_key_bits: usize,
     /// Parsed managed keys, keyed by the fingerprint of the key table.
     pub signing: Mutex<Option<crate::jwt::Loaded>>,
-    /// Records by key id with the revision they were read at (see schema
-    /// `revision`); bounded, S3-FIFO eviction.
-    records: quick_cache::sync::Cache<String, Arc<CachedKey>>,
+    /// Records by key hash with the revision they were read at (see schema
+    /// `revision`); current while the state epoch has not moved (SQLite);
+    /// bounded, S3-FIFO eviction.
+    records: quick_cache::sync::Cache<[u8; 32], Arc<CachedKey>>,
     pub clock: Arc<dyn Clock>,
     pending: Mutex<Pending>,
     /// Wakes the flusher: a flush is wanted, upkeep is due, or it must stop.
@@ -139,7 +140,6 @@ impl Inner {
                 create: options.create,
                 page_cache_mib: options.page_cache_mib,
                 mmap_mib: options.mmap_mib,
-                key_cache_size: options.key_cache_size,
                 strict: options.strict,
                 bounds: options.pg_bounds(),
             },

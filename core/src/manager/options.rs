@@ -28,10 +28,12 @@ pub struct Options {
     pub rate_limit_fail_open: bool,
     /// How long a rate-limit check waits for Redis (default 1 s).
     pub rate_limit_timeout: Duration,
-    /// PostgreSQL: read key state from the database on every verification
-    /// (a revocation on another host is refused by the very next call)
-    /// instead of the in-process cache that change notifications keep
-    /// current within milliseconds. No effect on SQLite, which always reads.
+    /// Read key state from the database on every verification instead of
+    /// the in-process cache. PostgreSQL: a revocation on another host is
+    /// then refused by the very next call (the cache is kept current by
+    /// change notifications, within milliseconds). SQLite: the cache is
+    /// already exact at every call (the state epoch); this reads the row
+    /// anyway, for a store written by tools that bypass its triggers.
     pub strict: bool,
     /// PostgreSQL: the most one call waits on the server in all — pool
     /// checkout, connect, every statement and the commit (default 5 s);
@@ -48,7 +50,8 @@ pub struct Options {
     /// partition.
     pub verify_fail_open: bool,
     /// Key records kept in memory by verification (default 50 000, about
-    /// 0.5 KiB each); a hit saves reading and decoding the row.
+    /// 1 KiB each with their states); a hit saves reading and decoding the
+    /// row, and on SQLite reads nothing while no key state changed.
     pub key_cache_size: usize,
     /// SQLite page cache per connection, MiB (default 8).
     pub page_cache_mib: u32,

@@ -44,8 +44,6 @@ pub(crate) struct Settings {
     pub page_cache_mib: u32,
     /// SQLite memory map, MiB.
     pub mmap_mib: u32,
-    /// SQLite: key states kept in memory under the state epoch.
-    pub key_cache_size: usize,
     /// Read key state from the database on every verification
     /// instead of the change-notified cache.
     pub strict: bool,
@@ -81,7 +79,7 @@ pub(crate) fn open(target: &str, o: &Settings) -> Result<Box<dyn Backend>> {
         sqlite::Tuning {
             page_cache_mib: o.page_cache_mib,
             mmap_mib: o.mmap_mib,
-            key_states: (!o.strict).then_some(o.key_cache_size),
+            epoch: !o.strict,
         },
     )?))
 }
@@ -138,6 +136,13 @@ pub(crate) trait Backend: Send + Sync {
     /// Sets what to call when upkeep becomes due between the flusher's
     /// polls (SQLite: the WAL passed the checkpoint threshold).
     fn on_maintenance_due(&self, _wake: Waker) {}
+    /// The state epoch's watch (SQLite, unless `strict`): while it holds,
+    /// key states cached under it are current, and [`KeyStore::changes_since`]
+    /// and [`KeyStore::get_by_hash`] answer. `None`: read the state with
+    /// [`KeyStore::with_state_by_hash`] on every call.
+    fn epoch(&self) -> Option<&sqlite::epoch::EpochWatch> {
+        None
+    }
     /// The most one call may wait on this database in all (SQLite: the
     /// busy timeout; PostgreSQL: the storage timeout).
     fn call_bound(&self) -> std::time::Duration;
@@ -256,7 +261,6 @@ pub(crate) struct InsertKey<'a> {
 }
 
 /// The state of a key, as the verification hot path reads it.
-#[derive(Clone)]
 pub(crate) struct KeyState {
     /// The row's number (stable, ordered by creation).
     pub seq: i64,
@@ -301,6 +305,24 @@ pub(crate) trait KeyStore {
         hash: &[u8; 32],
         then: &mut dyn FnMut(Option<KeyState>) -> Result<()>,
     ) -> Result<()>;
+
+    /// The state epoch and the keys changed after epoch `since` (stores
+    /// with an epoch watch, see [`Backend::epoch`]).
+    fn changes_since(&self, _since: i64) -> Result<(i64, sqlite::epoch::Changes)> {
+        Err(Error::new(
+            ErrorKind::Internal,
+            "this store keeps no state epoch",
+        ))
+    }
+
+    /// The record of the key with this hash, its revision and the state
+    /// epoch it was read at (stores with an epoch watch).
+    fn get_by_hash(&self, _hash: &[u8; 32], _now: i64) -> Result<Option<(KeyRecord, i64, i64)>> {
+        Err(Error::new(
+            ErrorKind::Internal,
+            "this store keeps no state epoch",
+        ))
+    }
     /// The record in row `seq` with its revision.
     fn get_by_seq(&self, seq: i64, now: i64) -> Result<Option<(KeyRecord, i64)>>;
     /// The record of key `id` with its revision.

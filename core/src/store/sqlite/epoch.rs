@@ -3,8 +3,8 @@
 //! before the call, by any process.
 //!
 //! Every state change bumps `key_epoch.epoch` and logs the key's hash in
-//! `key_changes`, in the same transaction (triggers). The states cached
-//! here were read at or after [`Seen::epoch`]; a call first asks whether
+//! `key_changes`, in the same transaction (triggers). The states the
+//! manager caches were read at or after [`Seen::epoch`]; a call first asks whether
 //! anything was committed since then at all, by comparing the header of
 //! SQLite's WAL index (the first bytes of the `-shm` file, which every
 //! writer rewrites when it commits, as SQLite's own readers compare it) with
@@ -14,7 +14,6 @@
 //! fell further behind than the log reaches forgets every state.
 
 use super::Result;
-use crate::store::KeyState;
 use rusqlite::{Connection, OptionalExtension};
 use std::sync::{Mutex, RwLock};
 
@@ -65,9 +64,19 @@ impl WalIndex {
     }
 }
 
-/// Key states kept in memory, each trusted while the epoch has not moved.
-pub(crate) struct KeyStates {
-    cache: quick_cache::sync::Cache<[u8; 32], KeyState>,
+/// Which keys changed since an epoch.
+pub(crate) enum Changes {
+    /// The keys with these hashes (possibly some changed later too).
+    Keys(Vec<[u8; 32]>),
+    /// Unknown (the log does not reach back that far, or the database went
+    /// back to an older epoch): every state must be forgotten.
+    All,
+}
+
+/// Watches the state epoch for a cache of key states kept elsewhere (the
+/// manager's): says when nothing was committed since the last check, and
+/// orders the cache's updates with the checks.
+pub(crate) struct EpochWatch {
     wal: Option<WalIndex>,
     seen: RwLock<Seen>,
     /// One check at a time; held also while a state read is remembered, so
@@ -76,12 +85,11 @@ pub(crate) struct KeyStates {
     check: Mutex<()>,
 }
 
-impl KeyStates {
-    /// States of up to `capacity` keys of the database at `path` (`None`:
-    /// in memory, no WAL index to watch: the epoch row is read every call).
-    pub(crate) fn new(capacity: usize, path: Option<&str>) -> KeyStates {
-        KeyStates {
-            cache: quick_cache::sync::Cache::new(capacity.max(1)),
+impl EpochWatch {
+    /// A watch of the database at `path` (`None`: in memory, no WAL index
+    /// to watch: the epoch row is read every call).
+    pub(crate) fn new(path: Option<&str>) -> EpochWatch {
+        EpochWatch {
             wal: path.and_then(WalIndex::open),
             seen: RwLock::new(Seen {
                 header: None,
@@ -95,73 +103,79 @@ impl KeyStates {
         *self.seen.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Brings the cached states up to the latest commit: nothing to do
-    /// while the WAL index shows no commit since the last check.
-    pub(crate) fn refresh(&self, conn: &Connection) -> Result<()> {
-        let header = self.wal.as_ref().map(WalIndex::header);
-        if header.is_some() && self.seen().header == header {
-            return Ok(());
-        }
+    /// True if nothing was committed since the last check (no system call,
+    /// no page read): every state the cache holds is current.
+    pub(crate) fn unchanged(&self) -> bool {
+        let Some(wal) = &self.wal else {
+            return false;
+        };
+        self.seen().header == Some(wal.header())
+    }
+
+    /// Brings the cache up to the latest commit: `read(since)` returns the
+    /// database's epoch and the keys changed after `since` (`since < 0`:
+    /// the first check, everything), `forget` drops them from the cache.
+    pub(crate) fn refresh(
+        &self,
+        read: impl FnOnce(i64) -> Result<(i64, Changes)>,
+        forget: impl FnOnce(Changes),
+    ) -> Result<()> {
         let _check = self.check.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.seen();
-        if header.is_some() && old.header == header {
-            return Ok(());
+        if self.unchanged() {
+            return Ok(()); // another thread checked meanwhile
         }
-        // Taken before the reads below: a commit after this point moves
-        // the header again, and the next call checks again.
+        // Taken before the read: a commit after this point moves the header
+        // again, and the next call checks again.
         let header = self.wal.as_ref().map(WalIndex::header);
-        let epoch: i64 = conn
-            .prepare_cached("SELECT epoch FROM key_epoch")?
-            .query_row([], |r| r.get(0))?;
-        if epoch != old.epoch {
-            if old.epoch < 0 || epoch < old.epoch {
-                // First check, or a database put back to an older copy.
-                self.cache.clear();
-            } else {
-                self.forget_since(conn, old.epoch)?;
-            }
-        }
+        let old = self.seen().epoch;
+        let (epoch, changes) = read(old)?;
+        forget(changes);
         *self.seen.write().unwrap_or_else(|e| e.into_inner()) = Seen { header, epoch };
         Ok(())
     }
 
-    /// Forgets every key logged after epoch `since` (all of them if the log
-    /// no longer reaches back that far). Changes committed after the epoch
-    /// was read may be forgotten too: forgetting more is always safe.
-    fn forget_since(&self, conn: &Connection, since: i64) -> Result<()> {
-        let first: Option<i64> = conn
-            .prepare_cached("SELECT min(epoch) FROM key_changes WHERE epoch > ?1")?
-            .query_row([since], |r| r.get(0))
-            .optional()?
-            .flatten();
-        if first != Some(since + 1) {
-            self.cache.clear();
-            return Ok(());
-        }
-        let mut stmt = conn.prepare_cached("SELECT key_hash FROM key_changes WHERE epoch > ?1")?;
-        let mut rows = stmt.query([since])?;
-        while let Some(r) = rows.next()? {
-            let hash: Vec<u8> = r.get(0)?;
-            if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
-                self.cache.remove(&h);
-            }
-        }
-        Ok(())
-    }
-
-    /// The cached state of the key with this hash (call [`Self::refresh`]
-    /// first in the same call).
-    pub(crate) fn get(&self, hash: &[u8; 32]) -> Option<KeyState> {
-        self.cache.get(hash)
-    }
-
-    /// Remembers a state read at epoch `read_at`, unless a check since
-    /// applied a later epoch (the state may predate a change it forgot).
-    pub(crate) fn remember(&self, hash: &[u8; 32], state: &KeyState, read_at: i64) {
+    /// Runs `insert` (which caches a state read at epoch `read_at`) unless a
+    /// check since applied a later epoch: the state may predate a change
+    /// that check made the cache forget.
+    pub(crate) fn remember(&self, read_at: i64, insert: impl FnOnce()) {
         let _check = self.check.lock().unwrap_or_else(|e| e.into_inner());
         let seen = self.seen();
         if seen.epoch >= 0 && read_at >= seen.epoch {
-            self.cache.insert(*hash, state.clone());
+            insert();
         }
     }
+}
+
+/// The database's epoch and the keys changed after `since` (see [`Changes`]).
+/// Changes committed after the epoch was read may be listed too: forgetting
+/// more is always safe.
+pub(super) fn changes_since(conn: &Connection, since: i64) -> Result<(i64, Changes)> {
+    let epoch: i64 = conn
+        .prepare_cached("SELECT epoch FROM key_epoch")?
+        .query_row([], |r| r.get(0))?;
+    if epoch == since {
+        return Ok((epoch, Changes::Keys(Vec::new())));
+    }
+    if since < 0 || epoch < since {
+        // First check, or a database put back to an older copy.
+        return Ok((epoch, Changes::All));
+    }
+    let first: Option<i64> = conn
+        .prepare_cached("SELECT min(epoch) FROM key_changes WHERE epoch > ?1")?
+        .query_row([since], |r| r.get(0))
+        .optional()?
+        .flatten();
+    if first != Some(since + 1) {
+        return Ok((epoch, Changes::All));
+    }
+    let mut stmt = conn.prepare_cached("SELECT key_hash FROM key_changes WHERE epoch > ?1")?;
+    let mut rows = stmt.query([since])?;
+    let mut keys = Vec::new();
+    while let Some(r) = rows.next()? {
+        let hash: Vec<u8> = r.get(0)?;
+        if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
+            keys.push(h);
+        }
+    }
+    Ok((epoch, Changes::Keys(keys)))
 }

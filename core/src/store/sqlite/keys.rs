@@ -12,10 +12,15 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 /// every query is a `&'static str` and the statement cache needs no formatting).
 macro_rules! select_keys {
     ($($rest:literal)?) => {
+        select_keys!(""; $($rest)?)
+    };
+    ($extra:literal; $($rest:literal)?) => {
         concat!(
             "SELECT id, prefix, display_prefix, owner, name, description, scopes, metadata, \
              created_at, updated_at, expires_at, enabled, revoked_at, revoked_reason, version, \
-             rotated_from, rotated_to, seq, revision, rate_limits, rotation_period FROM api_keys",
+             rotated_from, rotated_to, seq, revision, rate_limits, rotation_period",
+            $extra,
+            " FROM api_keys",
             $($rest)?
         )
     };
@@ -156,49 +161,54 @@ impl KeyStore for Sql<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Calls `then` with the state of the key with this hash: from the
-    /// states cached under the epoch while no state changed since they were
-    /// read (see `epoch.rs`), else from its row, found through the index on
-    /// `key_hash`. That statement stays open meanwhile, so whatever `then`
-    /// reads runs in the same read transaction: one snapshot, one WAL read
-    /// lock (two `fcntl` calls) instead of one per statement.
+    /// Calls `then` with the state of the key with this hash, read from its
+    /// row (found through the index on `key_hash`). The statement stays
+    /// open meanwhile, so whatever `then` reads runs in the same read
+    /// transaction: one snapshot, one WAL read lock (two `fcntl` calls)
+    /// instead of one per statement.
     fn with_state_by_hash(
         &self,
         hash: &[u8; 32],
         then: &mut dyn FnMut(Option<KeyState>) -> Result<()>,
     ) -> Result<()> {
         let conn = self.0;
-        if let Some(states) = self.1 {
-            states.refresh(conn)?;
-            if let Some(state) = states.get(hash) {
-                return then(Some(state));
-            }
-        }
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, id, revision, enabled, revoked_at, expires_at, \
-             (SELECT epoch FROM key_epoch) FROM api_keys WHERE key_hash = ?1",
+            "SELECT seq, id, revision, enabled, revoked_at, expires_at \
+             FROM api_keys WHERE key_hash = ?1",
         )?;
         let mut rows = stmt.query([&hash[..]])?;
         let state = match rows.next()? {
-            Some(r) => {
-                let state = KeyState {
-                    seq: r.get(0)?,
-                    id: r.get(1)?,
-                    revision: r.get(2)?,
-                    enabled: r.get(3)?,
-                    revoked_at: r.get(4)?,
-                    expires_at: r.get(5)?,
-                };
-                if let Some(states) = self.1 {
-                    states.remember(hash, &state, r.get(6)?);
-                }
-                Some(state)
-            }
+            Some(r) => Some(KeyState {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                revision: r.get(2)?,
+                enabled: r.get(3)?,
+                revoked_at: r.get(4)?,
+                expires_at: r.get(5)?,
+            }),
             None => None,
         };
         let out = then(state);
         drop(rows);
         out
+    }
+
+    fn changes_since(&self, since: i64) -> Result<(i64, super::epoch::Changes)> {
+        super::epoch::changes_since(self.0, since)
+    }
+
+    /// The row and the epoch come from one statement: one snapshot.
+    fn get_by_hash(&self, hash: &[u8; 32], now: i64) -> Result<Option<(KeyRecord, i64, i64)>> {
+        let conn = self.0;
+        Ok(conn
+            .prepare_cached(select_keys!(
+                ", (SELECT epoch FROM key_epoch)";
+                " WHERE key_hash = ?1"
+            ))?
+            .query_row([&hash[..]], |r| {
+                Ok((record(conn, r, now)?, r.get(18)?, r.get(21)?))
+            })
+            .optional()?)
     }
 
     /// The record in row `seq` with its revision (one search by rowid).

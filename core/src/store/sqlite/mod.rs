@@ -11,7 +11,7 @@
 mod agents;
 mod audit;
 mod doctor;
-mod epoch;
+pub(crate) mod epoch;
 mod files;
 mod keys;
 mod meta;
@@ -57,9 +57,9 @@ pub(crate) struct Tuning {
     pub page_cache_mib: u32,
     /// Memory-mapped bytes of the file, MiB (0: off).
     pub mmap_mib: u32,
-    /// Key states verification keeps in memory under the state epoch
-    /// (`None`: read from the file on every call, the `strict` option).
-    pub key_states: Option<usize>,
+    /// Verification may cache key states under the state epoch (false:
+    /// read from the file on every call, the `strict` option).
+    pub epoch: bool,
 }
 
 impl Tuning {
@@ -111,9 +111,9 @@ pub(crate) struct Db {
     gate: Mutex<Gate>,
     gate_free: Condvar,
     readers: Mutex<Vec<Connection>>,
-    /// The key states verification reads, cached under the state epoch
-    /// (`None` with `strict`).
-    key_states: Option<epoch::KeyStates>,
+    /// The state epoch's watch, under which the manager caches key states
+    /// (`None` with `strict`: the state is read on every call).
+    epoch: Option<epoch::EpochWatch>,
 }
 
 /// A ticket queue for the writer: a thread that loops on writes (a flush
@@ -166,7 +166,7 @@ impl Db {
         let tuning = Tuning {
             page_cache_mib: 8,
             mmap_mib: 0,
-            key_states: Some(1000),
+            epoch: true,
         };
         Db::open_with(path, durability, busy_timeout, true, tuning)
     }
@@ -285,9 +285,9 @@ impl Db {
             gate_free: Condvar::new(),
             readers: Mutex::new(Vec::new()),
             // After the migrations: the WAL index is set up by then.
-            key_states: tuning
-                .key_states
-                .map(|n| epoch::KeyStates::new(n, (!memory).then_some(path))),
+            epoch: tuning
+                .epoch
+                .then(|| epoch::EpochWatch::new((!memory).then_some(path))),
         })
     }
 
@@ -528,9 +528,8 @@ impl Drop for Open<'_> {
     }
 }
 
-/// A connection (or open transaction) seen through the storage interface,
-/// with the key states cached under the epoch when it only reads.
-pub(crate) struct Sql<'a>(pub &'a Connection, pub Option<&'a epoch::KeyStates>);
+/// A connection (or open transaction) seen through the storage interface.
+pub(crate) struct Sql<'a>(pub &'a Connection);
 
 impl super::Tx for Sql<'_> {
     fn keys(&self) -> &dyn super::KeyStore {
@@ -570,12 +569,12 @@ impl super::Backend for Db {
     ) -> Result<()> {
         use super::Access;
         match access {
-            Access::Read | Access::Local => self.read(|c| f(&Sql(c, self.key_states.as_ref()))),
-            Access::Snapshot => self.read_snapshot(|c| f(&Sql(c, None))),
-            Access::Write => self.write(|c| f(&Sql(c, None))),
-            Access::Bulk => self.write_bulk(|c| f(&Sql(c, None))),
-            Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c, None))),
-            Access::Statement => self.statement(|c| f(&Sql(c, None))),
+            Access::Read | Access::Local => self.read(|c| f(&Sql(c))),
+            Access::Snapshot => self.read_snapshot(|c| f(&Sql(c))),
+            Access::Write => self.write(|c| f(&Sql(c))),
+            Access::Bulk => self.write_bulk(|c| f(&Sql(c))),
+            Access::WriteRelaxed => self.write_relaxed(|c| f(&Sql(c))),
+            Access::Statement => self.statement(|c| f(&Sql(c))),
         }
     }
 
@@ -597,6 +596,10 @@ impl super::Backend for Db {
 
     fn on_maintenance_due(&self, wake: super::Waker) {
         let _ = self.checkpoint_waker.set(wake);
+    }
+
+    fn epoch(&self) -> Option<&epoch::EpochWatch> {
+        self.epoch.as_ref()
     }
 }
 
