@@ -197,7 +197,10 @@ impl Inner {
         }
         let _carrying = self.carry();
         let mut batch = self.take_batch();
-        while batch.len() > 0 {
+        // Sorted once: each slice writes the next ones.
+        let counters = batch.sorted_counters();
+        let mut next = 0;
+        while batch.len() > 0 || next < counters.len() {
             let start = Instant::now();
             let slice = |n: usize| {
                 n.is_multiple_of(16)
@@ -211,14 +214,16 @@ impl Inner {
             // write of this process waits behind a slice's fsync.
             match self
                 .db
-                .write_relaxed(|tx| write_some(tx, &batch, Some(&slice)))
+                .write_relaxed(|tx| write_some(tx, &batch, &counters[next..], Some(&slice)))
             {
                 Ok(done) => {
                     crate::metrics::Metrics::inc(&self.metrics.flushes);
+                    next += done.usage;
                     batch.remove_written(done);
                 }
                 Err(e) => {
                     crate::metrics::Metrics::inc(&self.metrics.flush_errors);
+                    batch.unsorted(counters.into_iter().skip(next));
                     self.restore(batch);
                     return Err(e);
                 }
@@ -276,16 +281,18 @@ impl Inner {
                 .lock_until(store::deadline(Instant::now() + self.db.call_bound()))
         };
         let _carrying = self.carry();
-        let batch = if reentered || held.is_some() {
+        let mut batch = if reentered || held.is_some() {
             self.take_batch()
         } else {
             Pending::default()
         };
         let held = held.filter(|_| batch.len() > 0);
+        let counters = batch.sorted_counters();
         let result = self.db.with(access, |tx| {
-            write_some(tx, &batch, None)?;
+            write_some(tx, &batch, &counters, None)?;
             f(tx)
         });
+        batch.unsorted(counters);
         if batch.len() > 0 {
             let c = if result.is_ok() {
                 &self.metrics.flushes
@@ -396,24 +403,29 @@ pub(crate) const FLUSH_SLICE_MAX: Duration = Duration::from_millis(50);
 /// backlog is flushed (in slices) first.
 pub(super) const INLINE_MAX: usize = 256;
 
-/// What one transaction of a flush wrote.
+/// What one transaction of a flush wrote: the first `audit` entries, the
+/// first `usage` counters in key-id order, the first `records` records.
 pub(super) struct Written {
     pub(super) audit: usize,
-    pub(super) usage: Vec<String>,
+    pub(super) usage: usize,
     pub(super) records: usize,
 }
+
+/// Buffered use counters (key id, count, latest use), in key-id order.
+pub(super) type Counters = Vec<(String, u64, i64)>;
 
 /// Writes the buffered audit entries, then counters and usage records until
 /// `stop(rows written)` says so (`None`: all of them).
 pub(super) fn write_some(
     tx: &dyn store::Tx,
     batch: &Pending,
+    counters: &[(String, u64, i64)],
     stop: Option<&dyn Fn(usize) -> bool>,
 ) -> Result<Written> {
     let over = |n: usize| stop.is_some_and(|f| f(n));
     let mut w = Written {
         audit: batch.audit.len(),
-        usage: Vec::new(),
+        usage: 0,
         records: 0,
     };
     for e in &batch.audit {
@@ -423,16 +435,13 @@ pub(super) fn write_some(
     // Counters go in chunks of 16 (one statement each where the store can).
     // In key-id order, the order the stores lock the counters' rows in
     // (one order for every process: no deadlock between two flushes).
-    let mut counters: Vec<(&str, u64, i64)> = batch
-        .usage
-        .iter()
-        .map(|(id, (count, t))| (id.as_str(), *count, *t))
-        .collect();
-    counters.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for chunk in counters.chunks(16) {
-        tx.keys().add_usage_many(chunk)?;
-        w.usage
-            .extend(chunk.iter().map(|(id, _, _)| id.to_string()));
+        let chunk: Vec<(&str, u64, i64)> = chunk
+            .iter()
+            .map(|(id, c, t)| (id.as_str(), *c, *t))
+            .collect();
+        tx.keys().add_usage_many(&chunk)?;
+        w.usage += chunk.len();
         n += chunk.len();
         if over(n) {
             return Ok(w);
@@ -451,11 +460,29 @@ pub(super) fn write_some(
 
 impl Pending {
     /// Drops what one transaction wrote.
+    /// Takes the use counters out, in key-id order (sorted once for a
+    /// whole flush: a large backlog written slice by slice was sorted again
+    /// for every slice).
+    pub(super) fn sorted_counters(&mut self) -> Counters {
+        let mut counters: Counters = self
+            .usage
+            .drain()
+            .map(|(id, (count, t))| (id, count, t))
+            .collect();
+        counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        counters
+    }
+
+    /// Puts counters not written back (the inverse of [`Self::sorted_counters`]).
+    pub(super) fn unsorted(&mut self, counters: impl IntoIterator<Item = (String, u64, i64)>) {
+        self.usage
+            .extend(counters.into_iter().map(|(id, c, t)| (id, (c, t))));
+    }
+
+    /// Drops the audit entries and usage records one transaction wrote
+    /// (its counters are tracked by the caller, see [`Written`]).
     pub(super) fn remove_written(&mut self, w: Written) {
         self.audit.drain(..w.audit);
-        for id in w.usage {
-            self.usage.remove(&id);
-        }
         for u in self.records.drain(..w.records) {
             self.record_ids.remove(&u.request_id);
         }
