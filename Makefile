@@ -209,12 +209,12 @@ bench: ## criterion benchmarks of the core: keys, jwt, ratelimit (results in BEN
 
 # better-sqlite3 for the Node side of the key sweep, built once (a native
 # module: node-gyp against the machine's Node headers).
-target/bench-node/node_modules/better-sqlite3/package.json:
+target/bench-node/node_modules/better-sqlite3/package.json target/bench-node/node_modules/pg/package.json &:
 	mkdir -p target/bench-node
 	cd target/bench-node && { test -f package.json || npm init -y >/dev/null; } && \
-	  npm install --no-audit --no-fund --loglevel=error better-sqlite3 $(if $(wildcard /usr/include/node/node.h),--nodedir=/usr,)
+	  npm install --no-audit --no-fund --loglevel=error better-sqlite3 pg $(if $(wildcard /usr/include/node/node.h),--nodedir=/usr,)
 
-bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json ## Python and Node side by side with bcrypt, PyJWT, jose, fast-jwt, limits, rate-limiter-flexible; key sweep 10k-1M
+bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json target/bench-node/node_modules/pg/package.json ## Python and Node side by side with bcrypt, PyJWT, jose, fast-jwt, limits, rate-limiter-flexible; key sweep 10k-1M
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check bcrypt 'limits[redis]' redis
 	$(VENV)/bin/python bench/keys_python.py
 	$(VENV)/bin/python bench/keys_sweep_python.py

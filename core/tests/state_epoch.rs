@@ -146,6 +146,44 @@ fn unrelated_commits_leave_the_cached_states_valid_and_correct() {
 }
 
 #[test]
+fn a_manager_s_own_writes_keep_its_cache_only_when_they_are_the_only_commits() {
+    use irontoken::{Amounts, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec};
+    let p = pair();
+    let (key, id) = p.cached_key();
+    let quota = QuotaSpec {
+        scope: QuotaScope::Key,
+        subject: id.clone(),
+        metric: QuotaMetric::Requests,
+        period: QuotaPeriod::Month,
+        limit: 1_000_000,
+        refill_amount: None,
+        refill_period: None,
+        actor: None,
+    };
+    p.reader.set_quota(&quota).unwrap();
+    let one = Amounts {
+        requests: 1,
+        ..Default::default()
+    };
+    // The reader's own commits that change no key state, each the only
+    // commit since its last check: the cache holds, answers stay right.
+    for _ in 0..5 {
+        p.reader.consume_quota(&id, &one).unwrap();
+        assert_eq!(p.verify(&key), VerifyReason::Valid);
+    }
+    // Another process's change, then one of the reader's own commits: the
+    // log moved by two, so the reader checks and sees the change.
+    p.writer.disable_key(&id, None).unwrap();
+    p.reader.consume_quota(&id, &one).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Disabled);
+    // Its own state change is never taken for one that changed nothing.
+    p.reader.enable_key(&id, None).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Valid);
+    p.reader.revoke_key(&id, None, None).unwrap();
+    assert_eq!(p.verify(&key), VerifyReason::Revoked);
+}
+
+#[test]
 fn a_reader_behind_the_whole_change_log_forgets_every_state() {
     let p = pair();
     let (key, id) = p.cached_key();

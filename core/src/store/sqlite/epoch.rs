@@ -31,6 +31,13 @@ struct Seen {
     epoch: i64,
 }
 
+/// The header's change counter (`iChange`: bytes 8-11, native order),
+/// which every commit (and every restart of the log) moves by one.
+fn change_counter(header: &[u64; HEADER_WORDS]) -> u32 {
+    let b = header[1].to_ne_bytes();
+    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+}
+
 /// A read-only map of the WAL index's first page.
 struct WalIndex(memmap2::Mmap);
 
@@ -132,6 +139,26 @@ impl EpochWatch {
         forget(changes);
         *self.seen.write().unwrap_or_else(|e| e.into_inner()) = Seen { header, epoch };
         Ok(())
+    }
+
+    /// Called after each commit of this process's writer that changed no
+    /// key's row: if it is the only commit since the last check (the WAL
+    /// index's change counter moved by exactly one), the check still holds
+    /// and the next call needs none. Any other commit in between, or a
+    /// restart of the log, moves the counter further: the next call checks.
+    pub(crate) fn own_commit(&self) {
+        let Some(wal) = &self.wal else {
+            return;
+        };
+        let _check = self.check.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
+        let Some(old) = seen.header else {
+            return;
+        };
+        let now = wal.header();
+        if change_counter(&now) == change_counter(&old).wrapping_add(1) {
+            seen.header = Some(now);
+        }
     }
 
     /// Runs `insert` (which caches a state read at epoch `read_at`) unless a

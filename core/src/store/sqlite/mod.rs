@@ -113,7 +113,7 @@ pub(crate) struct Db {
     readers: Mutex<Vec<Connection>>,
     /// The state epoch's watch, under which the manager caches key states
     /// (`None` with `strict`: the state is read on every call).
-    epoch: Option<epoch::EpochWatch>,
+    epoch: Option<Arc<epoch::EpochWatch>>,
 }
 
 /// A ticket queue for the writer: a thread that loops on writes (a flush
@@ -240,10 +240,36 @@ impl Db {
         let checkpoint_wanted = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let checkpoint_waker = Arc::new(std::sync::OnceLock::<super::Waker>::new());
         let mut conn = conn;
+        // The WAL index exists by now (the file was read in WAL mode).
+        let epoch = tuning
+            .epoch
+            .then(|| Arc::new(epoch::EpochWatch::new((!memory).then_some(path))));
         if !memory && !readonly {
             let wanted = checkpoint_wanted.clone();
             let waker = checkpoint_waker.clone();
+            // Set by a change of a key's row (a state change, or possibly
+            // one), cleared by the commit's WAL hook below.
+            let touched = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let touch = touched.clone();
+            conn.update_hook(Some(
+                move |action: rusqlite::hooks::Action, _db: &str, table: &str, _row: i64| {
+                    if table == "api_keys" && action != rusqlite::hooks::Action::SQLITE_INSERT {
+                        touch.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                },
+            ))?;
+            let watch = epoch.clone();
             conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+                // After this process's commit: if it changed no key's row
+                // and was the only commit since the last check, the cached
+                // states still hold (a verification after each quota
+                // consumption needs no check).
+                let touched = touched.swap(false, std::sync::atomic::Ordering::Relaxed);
+                if let Some(w) = &watch
+                    && !touched
+                {
+                    w.own_commit();
+                }
                 if pages >= CHECKPOINT_INLINE_PAGES {
                     let _ = wal.checkpoint();
                 } else if pages >= CHECKPOINT_PAGES
@@ -284,10 +310,7 @@ impl Db {
             gate: Mutex::new(Gate::default()),
             gate_free: Condvar::new(),
             readers: Mutex::new(Vec::new()),
-            // After the migrations: the WAL index is set up by then.
-            epoch: tuning
-                .epoch
-                .then(|| epoch::EpochWatch::new((!memory).then_some(path))),
+            epoch,
         })
     }
 
@@ -599,7 +622,7 @@ impl super::Backend for Db {
     }
 
     fn epoch(&self) -> Option<&epoch::EpochWatch> {
-        self.epoch.as_ref()
+        self.epoch.as_deref()
     }
 }
 
