@@ -219,6 +219,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	$(VENV)/bin/python bench/keys_python.py
 	$(VENV)/bin/python bench/keys_sweep_python.py
 	node bench/keys_sweep_node.js
+	$(VENV)/bin/python bench/memory_sweep.py
 	$(VENV)/bin/python bench/ratelimit_python.py
 	node bench/ratelimit_node.js
 	node bench/memory_node.js
@@ -232,7 +233,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	node bench/judge_node.js
 	$(VENV)/bin/python bench/remote_jwks_python.py
 	node bench/remote_jwks_node.js
-	@if $(PYTHON) tools/services.py postgres redis; then $(VENV)/bin/python bench/cluster_python.py && $(VENV)/bin/python bench/pg_quota_python.py && node bench/cluster_node.js; fi
+	@if $(PYTHON) tools/services.py postgres redis; then $(VENV)/bin/python bench/cluster_python.py && $(VENV)/bin/python bench/pg_quota_python.py && node bench/pg_quota_node.js && node bench/cluster_node.js; fi
 
 clean: ## remove build outputs
 	$(CARGO) clean
