@@ -38,32 +38,72 @@ fn change_counter(header: &[u64; HEADER_WORDS]) -> u32 {
     u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// A read-only map of the WAL index's first page.
-struct WalIndex(memmap2::Mmap);
+/// The WAL index's first region as SQLite maps it for this process.
+///
+/// Not a map of our own: a file descriptor of ours on `-shm` would, when
+/// closed, drop every POSIX lock this process holds on that file (locks
+/// are per process, not per descriptor), and another process would then
+/// take this process for gone and truncate the file under SQLite's
+/// mapping (SIGBUS), or reuse its read marks. SQLite's VFS shares one
+/// mapping per file among the connections of a process and unmaps it when
+/// the last of them closes; the writer connection lives as long as this.
+struct WalIndex(std::ptr::NonNull<u64>);
+
+// SAFETY: the pointer is only read (volatile loads, see `header`), and the
+// memory it points to is shared memory that SQLite itself reads and writes
+// from any thread under its own protocol.
+unsafe impl Send for WalIndex {}
+// SAFETY: as for Send: reads only.
+unsafe impl Sync for WalIndex {}
 
 impl WalIndex {
-    /// Maps `<db>-shm` if SQLite has set it up (at least one 32 KiB region).
-    fn open(db_path: &str) -> Option<WalIndex> {
-        let file = std::fs::File::open(format!("{db_path}-shm")).ok()?;
-        if file.metadata().ok()?.len() < 4096 {
+    /// The first WAL-index region of `conn`'s database, if the connection
+    /// is in WAL mode with shared memory set up (it has read the file).
+    /// Called once, before the connection is shared between threads.
+    fn of(conn: &Connection) -> Option<WalIndex> {
+        use rusqlite::ffi;
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: `handle` is the open connection's; the file control
+        // writes one pointer to the main database's `sqlite3_file`.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || file.is_null() {
             return None;
         }
-        // SAFETY: the file is SQLite's shared memory: it is never truncated
-        // while a connection of this process holds it open (SQLite's
-        // dead-man switch lock), and this process's writer connection lives
-        // as long as the map. Its bytes change under us; they are read with
-        // volatile loads only and compared, never trusted for anything else.
-        let map = unsafe { memmap2::MmapOptions::new().len(4096).map(&file) }.ok()?;
-        Some(WalIndex(map))
+        // SAFETY: `file` is the live file object SQLite returned; its
+        // methods table has xShmMap from version 2 on.
+        let map = unsafe {
+            let methods = (*file).pMethods;
+            if methods.is_null() || (*methods).iVersion < 2 {
+                return None;
+            }
+            (*methods).xShmMap?
+        };
+        let mut region: *mut std::ffi::c_void = std::ptr::null_mut();
+        // SAFETY: region 0 of SQLite's WAL-index size (32 KiB), without
+        // extending the file: SQLite returns its existing mapping, or
+        // nothing when there is none.
+        let rc = unsafe { map(file, 0, 32 * 1024, 0, &mut region) };
+        if rc != ffi::SQLITE_OK {
+            return None;
+        }
+        std::ptr::NonNull::new(region.cast::<u64>()).map(WalIndex)
     }
 
     /// The header's words as they are now.
     fn header(&self) -> [u64; HEADER_WORDS] {
-        let base = self.0.as_ptr().cast::<u64>();
+        let base = self.0.as_ptr();
         let mut out = [0u64; HEADER_WORDS];
         for (i, w) in out.iter_mut().enumerate() {
-            // SAFETY: the map is 4096 bytes long, page-aligned, and the
-            // header's 48 bytes are at its start.
+            // SAFETY: region 0 is 32 KiB, mapped while the connection it
+            // came from is open (as long as this); the header's 48 bytes are
+            // at its start, 8-byte aligned (a page-aligned mapping).
             *w = unsafe { std::ptr::read_volatile(base.add(i)) };
         }
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
@@ -93,11 +133,12 @@ pub(crate) struct EpochWatch {
 }
 
 impl EpochWatch {
-    /// A watch of the database at `path` (`None`: in memory, no WAL index
-    /// to watch: the epoch row is read every call).
-    pub(crate) fn new(path: Option<&str>) -> EpochWatch {
+    /// A watch of the database `conn` is open on, through the WAL index
+    /// SQLite maps for it (`None`: in memory, or no shared memory: the
+    /// epoch row is read every call). The watch must not outlive `conn`.
+    pub(crate) fn new(conn: Option<&Connection>) -> EpochWatch {
         EpochWatch {
-            wal: path.and_then(WalIndex::open),
+            wal: conn.and_then(WalIndex::of),
             seen: RwLock::new(Seen {
                 header: None,
                 epoch: -1,

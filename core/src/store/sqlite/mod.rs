@@ -239,11 +239,26 @@ impl Db {
         // has grown far past the threshold.
         let checkpoint_wanted = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let checkpoint_waker = Arc::new(std::sync::OnceLock::<super::Waker>::new());
+        if !readonly {
+            migrate(&conn)?;
+        } else {
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if v != SCHEMA_VERSION {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "the database is read-only and at schema v{v}; this irontoken needs v{SCHEMA_VERSION}"
+                    ),
+                ));
+            }
+        }
         let mut conn = conn;
-        // The WAL index exists by now (the file was read in WAL mode).
+        // The WAL index exists by now (the file was read in WAL mode). The
+        // watch reads the writer's mapping of it: `epoch` is the last field
+        // of `Db`, dropped after the writer closes.
         let epoch = tuning
             .epoch
-            .then(|| Arc::new(epoch::EpochWatch::new((!memory).then_some(path))));
+            .then(|| Arc::new(epoch::EpochWatch::new((!memory).then_some(&conn))));
         if !memory && !readonly {
             let wanted = checkpoint_wanted.clone();
             let waker = checkpoint_waker.clone();
@@ -280,19 +295,6 @@ impl Db {
                 }
                 Ok(())
             }))?;
-        }
-        if !readonly {
-            migrate(&conn)?;
-        } else {
-            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if v != SCHEMA_VERSION {
-                return Err(Error::new(
-                    ErrorKind::Storage,
-                    format!(
-                        "the database is read-only and at schema v{v}; this irontoken needs v{SCHEMA_VERSION}"
-                    ),
-                ));
-            }
         }
         Ok(Db {
             path: (!memory).then(|| path.to_string()),
