@@ -23,7 +23,7 @@ export interface OpenOptions {
   rsaKeyBits?: 2048 | 3072
   /** Create a missing database file (default true); false refuses with DATABASE_NOT_FOUND. */
   create?: boolean
-  /** Key records cached by verification (default 50000). */
+  /** Key records cached by verification (default 50000, about 1 KiB each); on SQLite a cached key is answered from memory while no key state changed. */
   keyCacheSize?: number
   /** SQLite page cache per connection, MiB (default 8). */
   pageCacheMib?: number

@@ -514,7 +514,7 @@ pub unsafe extern "C" fn itk_string_free(s: *mut c_char) {
 /// `ITK_STATUS_DATABASE_NOT_FOUND` instead of a new database),
 /// `key_cache_size`, `page_cache_mib`, `mmap_mib`, `rate_limit_store`
 /// ("store" (default), "local" or a redis:// URL), `rate_limit_fail_open`,
-/// `rate_limit_timeout_ms`, `strict` (PostgreSQL: read key state on every
+/// `rate_limit_timeout_ms`, `strict` (read key state from the database on every
 /// verification), `storage_timeout_ms` (PostgreSQL: the most one call waits
 /// on the server in all, default 5000), `max_staleness_ms` (PostgreSQL: how
 /// long a cached key state is trusted without a live change channel,
