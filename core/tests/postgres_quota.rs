@@ -3,6 +3,7 @@
 //! changing one owner at once, no deadlock between layout changes, an upgrade
 //! from schema v3. Skipped, with one line, when no PostgreSQL answers.
 
+use common::fixtures::{key, key_with_daily_requests, requests, spec};
 use common::{PgScratch, postgres_answers};
 use irontoken::{ErrorKind, NewKey, TokenManager};
 
@@ -19,44 +20,27 @@ fn quota_race_across_hosts_and_threads_is_exact() {
     }
     let s = PgScratch::new();
     let setup = open(&s);
-    let kid = setup
-        .create_key(&NewKey {
-            owner: "o".into(),
-            ..Default::default()
-        })
-        .unwrap()
-        .record
-        .id;
-    setup
-        .set_quota(&irontoken::QuotaSpec {
-            scope: irontoken::QuotaScope::Key,
-            subject: kid.clone(),
-            metric: irontoken::QuotaMetric::Requests,
-            period: irontoken::QuotaPeriod::Day,
-            limit: 150,
-            refill_amount: None,
-            refill_period: None,
-            actor: None,
-        })
-        .unwrap();
+    let kid = key_with_daily_requests(&setup, "o", 150);
     let hosts: Vec<TokenManager> = (0..3).map(|_| open(&s)).collect();
+    // 3 hosts x 4 threads x 20 = 240 attempts on a limit of 150.
+    assert_eq!(race(&hosts, &kid, 20), 150);
+    assert_eq!(
+        setup.list_quotas(irontoken::QuotaScope::Key, &kid).unwrap()[0].used,
+        150
+    );
+}
+
+/// Requests of one each on `kid`'s quotas from 4 threads on each of
+/// `hosts`, `per_thread` each; how many were granted.
+fn race(hosts: &[TokenManager], kid: &str, per_thread: u32) -> u64 {
     let granted = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|scope| {
-        for h in &hosts {
+        for h in hosts {
             for _ in 0..4 {
-                let (kid, granted) = (&kid, &granted);
+                let granted = &granted;
                 scope.spawn(move || {
-                    for _ in 0..20 {
-                        let d = h
-                            .consume_quota(
-                                kid,
-                                &irontoken::Amounts {
-                                    requests: 1,
-                                    ..Default::default()
-                                },
-                            )
-                            .unwrap();
-                        if d.allowed {
+                    for _ in 0..per_thread {
+                        if h.consume_quota(kid, &requests(1)).unwrap().allowed {
                             granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                     }
@@ -64,12 +48,7 @@ fn quota_race_across_hosts_and_threads_is_exact() {
             }
         }
     });
-    // 3 hosts x 4 threads x 20 = 240 attempts on a limit of 150.
-    assert_eq!(granted.into_inner(), 150);
-    assert_eq!(
-        setup.list_quotas(irontoken::QuotaScope::Key, &kid).unwrap()[0].used,
-        150
-    );
+    granted.into_inner()
 }
 
 /// A quota of `scope`/`subject` on `metric` (no period, no refill).
@@ -478,53 +457,23 @@ fn key_and_owner_quotas_race_exactly_across_hosts() {
     }
     let s = PgScratch::new();
     let setup = open(&s);
-    let kid = setup
-        .create_key(&NewKey {
-            owner: "acme".into(),
-            ..Default::default()
-        })
-        .unwrap()
-        .record
-        .id;
+    let kid = key(&setup, "acme");
     for (scope, subject, limit) in [
         (irontoken::QuotaScope::Key, kid.as_str(), 300),
         (irontoken::QuotaScope::Owner, "acme", 200),
     ] {
-        setup
-            .set_quota(&irontoken::QuotaSpec {
-                scope,
-                subject: subject.into(),
-                metric: irontoken::QuotaMetric::Requests,
-                period: irontoken::QuotaPeriod::Month,
-                limit,
-                refill_amount: None,
-                refill_period: None,
-                actor: None,
-            })
-            .unwrap();
+        let q = spec(
+            scope,
+            subject,
+            irontoken::QuotaMetric::Requests,
+            irontoken::QuotaPeriod::Month,
+            limit,
+        );
+        setup.set_quota(&q).unwrap();
     }
     let hosts: Vec<TokenManager> = (0..3).map(|_| open(&s)).collect();
-    let granted = std::sync::atomic::AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        for h in &hosts {
-            for _ in 0..4 {
-                let (kid, granted) = (&kid, &granted);
-                scope.spawn(move || {
-                    for _ in 0..25 {
-                        let one = irontoken::Amounts {
-                            requests: 1,
-                            ..Default::default()
-                        };
-                        if h.consume_quota(kid, &one).unwrap().allowed {
-                            granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
-                    }
-                });
-            }
-        }
-    });
     // 300 attempts; the owner's 200 is the tighter limit.
-    assert_eq!(granted.into_inner(), 200);
+    assert_eq!(race(&hosts, &kid, 25), 200);
     let used = |scope, subject: &str| setup.list_quotas(scope, subject).unwrap()[0].used;
     assert_eq!(used(irontoken::QuotaScope::Key, &kid), 200);
     assert_eq!(used(irontoken::QuotaScope::Owner, "acme"), 200);

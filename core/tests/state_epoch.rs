@@ -3,7 +3,10 @@
 //! sqlite3 shell) changed it, whatever the change and however far behind
 //! the cache fell.
 
-use irontoken::{KeyUpdate, NewKey, RotateOptions, TokenManager, VerifyReason};
+use common::fixtures::{key, new_key, requests, spec};
+use irontoken::{KeyUpdate, RotateOptions, TokenManager, VerifyReason};
+
+mod common;
 
 /// Two managers on one file: what one changes, the other sees.
 struct Pair {
@@ -31,14 +34,7 @@ fn pair() -> Pair {
 impl Pair {
     /// A new key, verified once by the reader (its state now cached).
     fn cached_key(&self) -> (String, String) {
-        let c = self
-            .writer
-            .create_key(&NewKey {
-                owner: "epoch".into(),
-                scopes: vec!["read".into()],
-                ..Default::default()
-            })
-            .unwrap();
+        let c = self.writer.create_key(&new_key("epoch")).unwrap();
         assert_eq!(self.verify(&c.key), VerifyReason::Valid);
         assert_eq!(self.verify(&c.key), VerifyReason::Valid, "from the cache");
         (c.key.to_string(), c.record.id)
@@ -127,12 +123,7 @@ fn unrelated_commits_leave_the_cached_states_valid_and_correct() {
     let (b, b_id) = p.cached_key();
     // Commits that change no key state: new keys, usage, a flush.
     for _ in 0..3 {
-        p.writer
-            .create_key(&NewKey {
-                owner: "other".into(),
-                ..Default::default()
-            })
-            .unwrap();
+        key(&p.writer, "other");
         p.writer.flush().unwrap();
         assert_eq!(p.verify(&a), VerifyReason::Valid);
     }
@@ -147,24 +138,18 @@ fn unrelated_commits_leave_the_cached_states_valid_and_correct() {
 
 #[test]
 fn a_manager_s_own_writes_keep_its_cache_only_when_they_are_the_only_commits() {
-    use irontoken::{Amounts, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec};
+    use irontoken::{QuotaMetric, QuotaPeriod, QuotaScope};
     let p = pair();
     let (key, id) = p.cached_key();
-    let quota = QuotaSpec {
-        scope: QuotaScope::Key,
-        subject: id.clone(),
-        metric: QuotaMetric::Requests,
-        period: QuotaPeriod::Month,
-        limit: 1_000_000,
-        refill_amount: None,
-        refill_period: None,
-        actor: None,
-    };
+    let quota = spec(
+        QuotaScope::Key,
+        &id,
+        QuotaMetric::Requests,
+        QuotaPeriod::Month,
+        1_000_000,
+    );
     p.reader.set_quota(&quota).unwrap();
-    let one = Amounts {
-        requests: 1,
-        ..Default::default()
-    };
+    let one = requests(1);
     // The reader's own commits that change no key state, each the only
     // commit since its last check: the cache holds, answers stay right.
     for _ in 0..5 {
@@ -253,12 +238,7 @@ fn strict_reads_the_state_from_the_file_on_every_call() {
     let mut strict = irontoken::Options::default();
     strict.strict = true;
     let reader = TokenManager::open_with(path, strict).unwrap();
-    let c = writer
-        .create_key(&NewKey {
-            owner: "strict".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let c = writer.create_key(&new_key("strict")).unwrap();
     assert!(reader.verify_key(&c.key, &[]).unwrap().valid);
     writer.revoke_key(&c.record.id, None, None).unwrap();
     assert_eq!(
