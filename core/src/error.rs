@@ -93,11 +93,16 @@ pub enum ErrorKind {
     /// The master key does not open this database's signing keys (another
     /// process or an earlier run used a different one); nothing was written.
     MasterKeyMismatch,
+    /// Not a capability token: bad encoding, over the size or block bound,
+    /// or a block that does not read back.
+    CapabilityMalformed,
+    /// The capability token is sealed: no block can be appended.
+    CapabilitySealed,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 37] = [
+    pub const ALL: [ErrorKind; 39] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -135,6 +140,8 @@ impl ErrorKind {
         ErrorKind::DatabaseCorrupt,
         ErrorKind::DatabaseNotFound,
         ErrorKind::MasterKeyMismatch,
+        ErrorKind::CapabilityMalformed,
+        ErrorKind::CapabilitySealed,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -177,6 +184,8 @@ impl ErrorKind {
             ErrorKind::DatabaseCorrupt => "DATABASE_CORRUPT",
             ErrorKind::DatabaseNotFound => "DATABASE_NOT_FOUND",
             ErrorKind::MasterKeyMismatch => "MASTER_KEY_MISMATCH",
+            ErrorKind::CapabilityMalformed => "CAPABILITY_MALFORMED",
+            ErrorKind::CapabilitySealed => "CAPABILITY_SEALED",
         }
     }
 
@@ -220,6 +229,8 @@ impl ErrorKind {
             ErrorKind::DatabaseCorrupt => 35,
             ErrorKind::DatabaseNotFound => 36,
             ErrorKind::MasterKeyMismatch => 37,
+            ErrorKind::CapabilityMalformed => 38,
+            ErrorKind::CapabilitySealed => 39,
         }
     }
 
@@ -229,7 +240,10 @@ impl ErrorKind {
     /// answer, 500 anything else.
     pub const fn http_status(self) -> u16 {
         match self {
-            ErrorKind::InvalidArgument | ErrorKind::KeyMalformed | ErrorKind::JwtMalformed => 400,
+            ErrorKind::InvalidArgument
+            | ErrorKind::KeyMalformed
+            | ErrorKind::JwtMalformed
+            | ErrorKind::CapabilityMalformed => 400,
             ErrorKind::JwtBadSignature
             | ErrorKind::JwtExpired
             | ErrorKind::JwtNotYetValid
@@ -249,7 +263,8 @@ impl ErrorKind {
             | ErrorKind::SessionExpired
             | ErrorKind::SessionEnded
             | ErrorKind::AgentTokenRevoked
-            | ErrorKind::NoActiveSigningKey => 409,
+            | ErrorKind::NoActiveSigningKey
+            | ErrorKind::CapabilitySealed => 409,
             ErrorKind::RateLimited | ErrorKind::UsageExceeded => 429,
             ErrorKind::Storage | ErrorKind::Busy | ErrorKind::JwksFetchFailed => 503,
             ErrorKind::SchemaTooNew

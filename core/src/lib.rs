@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod audit_trail;
+pub mod capability;
 mod clock;
 mod error;
 mod fork;
@@ -35,6 +36,9 @@ pub mod usage;
 pub use model::audit;
 
 pub use audit::{AuditEvent, AuditFilter};
+pub use capability::{
+    Attenuation, Authorization, CapabilityInfo, CapabilityRequest, CapabilityRoot, MintCapability,
+};
 pub use error::{Error, ErrorKind, Result, catch_panic};
 pub use keys::{
     CreatedKey, ImportKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, LEGACY_PREFIX,

@@ -120,7 +120,7 @@ fn aad(kid: &str, alg: &str) -> Vec<u8> {
     format!("irontoken:{kid}:{alg}").into_bytes()
 }
 
-fn seal(master: &[u8], kid: &str, alg: &str, plain: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn seal(master: &[u8], kid: &str, alg: &str, plain: &[u8]) -> Result<Vec<u8>> {
     let key = aead(master)?;
     let mut nonce = [0u8; NONCE_LEN];
     rand::fill(&mut nonce).map_err(|_| Error::new(ErrorKind::Internal, "random failed"))?;
@@ -136,7 +136,12 @@ fn seal(master: &[u8], kid: &str, alg: &str, plain: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn open_sealed(master: &[u8], kid: &str, alg: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn open_sealed(
+    master: &[u8],
+    kid: &str,
+    alg: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
     if sealed.len() <= NONCE_LEN {
         return Err(Error::new(
             ErrorKind::InvalidKeyMaterial,
@@ -236,7 +241,7 @@ fn generate(alg: Alg, kid: &str, rsa_bits: usize) -> Result<(Zeroizing<Vec<u8>>,
 }
 
 impl TokenManager {
-    fn master(&self) -> Result<&[u8]> {
+    pub(crate) fn master(&self) -> Result<&[u8]> {
         self.options().master_key.as_deref().map(|k| k.as_slice()).ok_or_else(|| {
             Error::new(
                 ErrorKind::MasterKeyRequired,
@@ -249,7 +254,7 @@ impl TokenManager {
     /// database's keys were sealed with. The first key written stores the
     /// check value; a database from before the check is checked by opening
     /// one of its stored keys.
-    fn ensure_master(&self, tx: &dyn Tx) -> Result<()> {
+    pub(crate) fn ensure_master(&self, tx: &dyn Tx) -> Result<()> {
         let master = self.master()?;
         let ours = check_value(master)?;
         match tx.meta().get(MASTER_CHECK)? {

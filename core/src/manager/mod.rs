@@ -88,6 +88,8 @@ pub(crate) struct Inner {
     pub rsa_key_bits: usize,
     /// Parsed managed keys, keyed by the fingerprint of the key table.
     pub signing: Mutex<Option<crate::jwt::Loaded>>,
+    /// Capability root keys and verified chains.
+    pub capabilities: crate::capability::State,
     /// Records by key hash with the revision they were read at (see schema
     /// `revision`); current while the state epoch has not moved (SQLite);
     /// bounded, S3-FIFO eviction.
@@ -164,6 +166,7 @@ impl Inner {
             signing: Mutex::new(None),
             clock: options.clock.clone(),
             records: quick_cache::sync::Cache::new(options.key_cache_size),
+            capabilities: Default::default(),
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             orders: Mutex::new(FlusherOrders::default()),

@@ -65,6 +65,18 @@ pub enum AuditAction {
     /// An agent token was revoked, with its leases.
     #[serde(rename = "agent_token.revoke")]
     AgentTokenRevoke,
+    /// A capability token was minted from a key (detail: tools, ceiling, expiry).
+    #[serde(rename = "capability.mint")]
+    CapabilityMint,
+    /// A capability block was revoked, with every token attenuated from it.
+    #[serde(rename = "capability.revoke")]
+    CapabilityRevoke,
+    /// A capability root key was created.
+    #[serde(rename = "capability_root.create")]
+    CapabilityRootCreate,
+    /// The active capability root key was replaced (logged on the old key).
+    #[serde(rename = "capability_root.rotate")]
+    CapabilityRootRotate,
 }
 
 impl AuditAction {
@@ -89,6 +101,10 @@ impl AuditAction {
             AuditAction::BudgetCreate => "budget.create",
             AuditAction::AgentTokenIssue => "agent_token.issue",
             AuditAction::AgentTokenRevoke => "agent_token.revoke",
+            AuditAction::CapabilityMint => "capability.mint",
+            AuditAction::CapabilityRevoke => "capability.revoke",
+            AuditAction::CapabilityRootCreate => "capability_root.create",
+            AuditAction::CapabilityRootRotate => "capability_root.rotate",
         }
     }
 }

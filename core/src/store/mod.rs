@@ -239,6 +239,8 @@ pub(crate) trait Tx {
     fn meta(&self) -> &dyn MetaStore;
     /// Rate-limit state shared by every process on the database.
     fn rates(&self) -> &dyn RateStore;
+    /// Capability roots, revoked blocks and what was charged through them.
+    fn capabilities(&self) -> &dyn CapabilityStore;
 }
 
 /// The fields of a key row to insert.
@@ -563,6 +565,54 @@ pub(crate) trait SigningStore {
     /// Waits until no other transaction changes signing keys, for the rest
     /// of this one (a write transaction; what it reads next is current).
     fn serialize(&self) -> Result<()>;
+}
+
+/// One stored capability root key.
+pub(crate) struct RootRow {
+    /// The root key id written into the tokens it signs.
+    pub seq: i64,
+    pub kid: String,
+    pub status: String,
+    /// `ed25519/<hex>`.
+    pub public_key: String,
+    pub private_enc: Vec<u8>,
+    pub created_at: i64,
+    pub verify_until: Option<i64>,
+    pub retired_at: Option<i64>,
+}
+
+/// Capability tokens: root keys, revoked blocks, spend through ceilings.
+pub(crate) trait CapabilityStore {
+    /// Stores a new root key (its `seq` is ignored); returns its `seq`.
+    fn insert_root(&self, r: &RootRow) -> Result<i64>;
+    /// Every root key, oldest first.
+    fn roots(&self) -> Result<Vec<RootRow>>;
+    /// Changes a root key's status and its verification window.
+    fn set_root_status(
+        &self,
+        seq: i64,
+        status: &str,
+        verify_until: Option<i64>,
+        retired_at: Option<i64>,
+    ) -> Result<()>;
+    /// Waits until no other transaction changes root keys, for the rest of
+    /// this one (a write transaction).
+    fn serialize_roots(&self) -> Result<()>;
+    /// Records a revoked block; false if it was revoked already.
+    fn revoke(&self, revocation_id: &[u8], reason: Option<&str>, now: i64) -> Result<bool>;
+    /// The position in `ids` of the first revoked one, if any.
+    fn first_revoked(&self, ids: &[&[u8]]) -> Result<Option<usize>>;
+    /// What was charged through each block of `ids`, in order (0 for none).
+    fn spent(&self, ids: &[&[u8]]) -> Result<Vec<i64>>;
+    /// Adds `cost` to what was charged through the block unless that would
+    /// pass `ceiling`: the new total, or `None` (nothing changed).
+    fn charge(
+        &self,
+        revocation_id: &[u8],
+        cost: i64,
+        ceiling: i64,
+        now: i64,
+    ) -> Result<Option<i64>>;
 }
 
 /// Agent budgets, tokens and leases.

@@ -37,6 +37,7 @@
 
 mod agents;
 mod audit;
+mod capabilities;
 mod doctor;
 mod keys;
 mod link;
@@ -585,6 +586,9 @@ impl Tx for Pg<'_> {
         self
     }
     fn rates(&self) -> &dyn crate::store::RateStore {
+        self
+    }
+    fn capabilities(&self) -> &dyn crate::store::CapabilityStore {
         self
     }
 }

@@ -10,6 +10,7 @@
 
 mod agents;
 mod audit;
+mod capabilities;
 mod doctor;
 pub(crate) mod epoch;
 mod files;
@@ -582,6 +583,9 @@ impl super::Tx for Sql<'_> {
         self
     }
     fn rates(&self) -> &dyn super::RateStore {
+        self
+    }
+    fn capabilities(&self) -> &dyn super::CapabilityStore {
         self
     }
 }
