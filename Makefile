@@ -57,6 +57,7 @@ c: rust ## build the C test programs against include/irontoken.h
 	$(CC) $(CFLAGS_T) tests/c/test_ratelimit.c $(CLINK) -o $(CBUILD)/test_ratelimit
 	$(CC) $(CFLAGS_T) tests/c/itk_verify.c $(CLINK) -o $(CBUILD)/itk_verify
 	$(CC) $(CFLAGS_T) tests/c/test_usage.c $(CLINK) -o $(CBUILD)/test_usage
+	$(CC) $(CFLAGS_T) tests/c/test_capability.c $(CLINK) -o $(CBUILD)/test_capability
 
 demo: build ## API key and JWT flows across Python, Node, C and the CLI on one SQLite file
 	bash tests/demo.sh
@@ -109,6 +110,8 @@ test-c: c ## the C test program (under valgrind when installed)
 	  $(CBUILD)/test_ratelimit tests/vectors $$(mktemp -d)
 	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
 	  $(CBUILD)/test_usage tests/vectors $$(mktemp -d)
+	$(if $(VALGRIND),$(VALGRIND) --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,) \
+	  $(CBUILD)/test_capability tests/vectors $$(mktemp -d)
 
 # C library install: PREFIX/DESTDIR as usual. The shared library is
 # libirontoken.so.<version> with SONAME libirontoken.so.<major> and the two

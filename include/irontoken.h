@@ -175,6 +175,14 @@ enum itk_status
    * The master key does not open this database's signing keys.
    */
   ITK_STATUS_MASTER_KEY_MISMATCH = 37,
+  /**
+   * Not a capability token (encoding, size, block count).
+   */
+  ITK_STATUS_CAPABILITY_MALFORMED = 38,
+  /**
+   * The capability token is sealed: no block can be appended.
+   */
+  ITK_STATUS_CAPABILITY_SEALED = 39,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -380,6 +388,83 @@ itk_status itk_manager_metrics(const struct itk_manager *m, char **out_text);
  * `ITK_STATUS_INVALID_ARGUMENT` on the system clock.
  */
 itk_status itk_manager_advance_clock(const struct itk_manager *m, int64_t seconds);
+
+/**
+ * Mints a capability token for an active key from `request_json`
+ * (`{"key_id", "tools": [...], "ttl_seconds", "ceiling_micros"?,
+ * "resources"?: [...], "lease_id"?, "actor"?}`); writes the token.
+ */
+itk_status itk_cap_mint(const struct itk_manager *m, const char *request_json, char **out_token);
+
+/**
+ * Narrows `token` offline by one block (no manager, no store):
+ * `attenuation_json` may be NULL or `{"tools"?, "ceiling_micros"?,
+ * "ttl_seconds"?, "resources"?, "session_id"?, "datalog"?}`. Writes the
+ * new token; `ITK_STATUS_CAPABILITY_SEALED` if `token` is sealed.
+ */
+itk_status itk_cap_attenuate(const char *token, const char *attenuation_json, char **out_token);
+
+/**
+ * Seals `token` (no further block can be appended); writes the result.
+ */
+itk_status itk_cap_seal(const char *token, char **out_token);
+
+/**
+ * Writes what `token` states, unverified: `{"root_key_id", "blocks",
+ * "revocation_ids", "sealed", "tools", "resources", "expires_at",
+ * "ceiling_micros", "key_id"}`.
+ */
+itk_status itk_cap_inspect(const char *token, char **out_json);
+
+/**
+ * Decides `request_json` (`{"tool", "resource"?, "cost_micros"?,
+ * "session_id"?}`) under `token`, charging the cost when allowed. Writes
+ * the answer JSON (`allowed`, `reason`, limits) to `*out_json` (may be
+ * NULL) and 1 or 0 to `*out_allowed` (may be NULL).
+ */
+itk_status itk_cap_authorize(const struct itk_manager *m,
+                             const char *token,
+                             const char *request_json,
+                             int32_t *out_allowed,
+                             char **out_json);
+
+/**
+ * Revokes `token`'s last block: it and every token attenuated from it are
+ * refused from the next call on. Writes the revocation id (JSON string).
+ */
+itk_status itk_cap_revoke(const struct itk_manager *m,
+                          const char *token,
+                          const char *actor,
+                          char **out_json);
+
+/**
+ * Revokes a block by revocation id (hex); writes `true` if it was not
+ * revoked before.
+ */
+itk_status itk_cap_revoke_id(const struct itk_manager *m,
+                             const char *revocation_id,
+                             const char *actor,
+                             char **out_json);
+
+/**
+ * Writes the active root's public key (`ed25519/<hex>`), creating the
+ * root on first use (needs the master key).
+ */
+itk_status itk_cap_public_key(const struct itk_manager *m, char **out_key);
+
+/**
+ * Writes every root key that verifies now as a JSON array.
+ */
+itk_status itk_cap_public_keys(const struct itk_manager *m, char **out_json);
+
+/**
+ * Replaces the active root; the previous one verifies `overlap_seconds`
+ * more (0: retired at once). Writes the new root as JSON.
+ */
+itk_status itk_cap_root_rotate(const struct itk_manager *m,
+                               int64_t overlap_seconds,
+                               const char *actor,
+                               char **out_json);
 
 /**
  * Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",

@@ -58,6 +58,8 @@ export type ErrorCode =
   | 'DATABASE_CORRUPT'
   | 'DATABASE_NOT_FOUND'
   | 'MASTER_KEY_MISMATCH'
+  | 'CAPABILITY_MALFORMED'
+  | 'CAPABILITY_SEALED'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

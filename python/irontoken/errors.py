@@ -47,6 +47,8 @@ __all__ = [
     "MasterKeyRequiredError",
     "NoActiveSigningKeyError",
     "MasterKeyMismatchError",
+    "CapabilityMalformedError",
+    "CapabilitySealedError",
     "SessionError",
     "SessionNotFoundError",
     "SessionExpiredError",
@@ -286,6 +288,18 @@ class MasterKeyMismatchError(IronTokenError):
     code = "MASTER_KEY_MISMATCH"
 
 
+class CapabilityMalformedError(IronTokenError, ValueError):
+    """Not a capability token: bad encoding, over the size or block bound."""
+
+    code = "CAPABILITY_MALFORMED"
+
+
+class CapabilitySealedError(IronTokenError):
+    """The capability token is sealed: no block can be appended."""
+
+    code = "CAPABILITY_SEALED"
+
+
 class NoActiveSigningKeyError(IronTokenError):
     """No active managed signing key: generate one first."""
 
@@ -381,6 +395,8 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         DatabaseCorruptError,
         DatabaseNotFoundError,
         MasterKeyMismatchError,
+        CapabilityMalformedError,
+        CapabilitySealedError,
     )
 }
 

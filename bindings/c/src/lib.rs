@@ -27,6 +27,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use zeroize::Zeroize;
 
+mod capability;
 mod jwt;
 mod keys;
 mod ratelimit;
@@ -112,6 +113,10 @@ pub enum itk_status {
     DatabaseNotFound = 36,
     /// The master key does not open this database's signing keys.
     MasterKeyMismatch = 37,
+    /// Not a capability token (encoding, size, block count).
+    CapabilityMalformed = 38,
+    /// The capability token is sealed: no block can be appended.
+    CapabilitySealed = 39,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -138,7 +143,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 38] = [
+const ALL_STATUSES: [itk_status; 40] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -177,6 +182,8 @@ const ALL_STATUSES: [itk_status; 38] = [
     itk_status::DatabaseCorrupt,
     itk_status::DatabaseNotFound,
     itk_status::MasterKeyMismatch,
+    itk_status::CapabilityMalformed,
+    itk_status::CapabilitySealed,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [

@@ -56,7 +56,7 @@ fn run_limits() -> AuthorizerLimits {
     AuthorizerLimits {
         max_facts: 1000,
         max_iterations: 100,
-        max_time: Duration::from_millis(20),
+        max_time: Duration::from_millis(200),
     }
 }
 

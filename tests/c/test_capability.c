@@ -1,0 +1,196 @@
+/* C test of capability tokens (itk_cap_*): the shared vectors, revocation of
+ * a parent and its children by a second manager on one file, sealing, and
+ * hostile input (NULL, invalid UTF-8, garbage tokens).
+ * Usage: test_capability VECTORS_DIR TMP_DIR */
+#define _POSIX_C_SOURCE 200809L
+#include "irontoken.h"
+#include "minijson.h"
+#include "check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MASTER "0707070707070707070707070707070707070707070707070707070707070707"
+
+/* A manager with the master key; `manual`: on a manual clock started at the
+ * current time, as offline attenuation (ttl_seconds) reads the system clock. */
+static itk_manager *open_path(const char *path, int manual) {
+    char opts[256];
+    if (manual)
+        snprintf(opts, sizeof opts, "{\"manual_clock_start\": %lld, \"master_key\": \"%s\"}",
+                 (long long)time(NULL), MASTER);
+    else
+        snprintf(opts, sizeof opts, "{\"master_key\": \"%s\"}", MASTER);
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(path, opts, &m) == ITK_STATUS_OK && m != NULL);
+    return m;
+}
+
+static char *new_key_id(itk_manager *m) {
+    char *key = NULL, *record = NULL;
+    CHECK(itk_key_create(m, "{\"owner\": \"acme\"}", &key, &record) == ITK_STATUS_OK);
+    mj *r = mj_parse(record);
+    char *id = strdup(mj_str(r, "id"));
+    mj_free(r);
+    itk_string_free(record);
+    itk_string_free(key);
+    return id;
+}
+
+/* Authorizes `request` under `token`; returns the reason (free()). */
+static char *authorize(itk_manager *m, const char *token, const char *request) {
+    char *out = NULL;
+    int allowed = -1;
+    CHECK(itk_cap_authorize(m, token, request, &allowed, &out) == ITK_STATUS_OK);
+    mj *a = mj_parse(out);
+    char *reason = strdup(mj_str(a, "reason") ? mj_str(a, "reason") : "?");
+    CHECK(allowed == (strcmp(reason, "OK") == 0));
+    mj_free(a);
+    itk_string_free(out);
+    return reason;
+}
+
+static int reason_is(itk_manager *m, const char *token, const char *request, const char *want) {
+    char *r = authorize(m, token, request);
+    int ok = strcmp(r, want) == 0;
+    if (!ok) fprintf(stderr, "  %s: got %s, want %s\n", request, r, want);
+    free(r);
+    return ok;
+}
+
+static void test_vectors(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/capabilities.json", dir);
+    char *text = mj_read_file(path);
+    mj *doc = mj_parse(text);
+    mj *cases = mj_get(doc, "cases");
+    CHECK(cases && cases->len >= 10);
+    for (size_t i = 0; cases && i < cases->len; i++) {
+        mj *c = cases->items[i];
+        itk_manager *m = open_path(":memory:", 1);
+        char *kid = new_key_id(m);
+        char *body = mj_dump(mj_get(c, "mint"));
+        char *full = malloc(strlen(body) + 128);
+        sprintf(full, "{\"key_id\": \"%s\", %s", kid, body + 1);
+        char *token = NULL;
+        CHECK(itk_cap_mint(m, full, &token) == ITK_STATUS_OK);
+        free(full);
+        free(body);
+        mj *steps = mj_get(c, "attenuate");
+        for (size_t s = 0; token && s < steps->len; s++) {
+            char *a = mj_dump(steps->items[s]);
+            char *next = NULL;
+            CHECK(itk_cap_attenuate(token, a, &next) == ITK_STATUS_OK);
+            itk_string_free(token);
+            token = next;
+            free(a);
+        }
+        mj *adv = mj_get(c, "advance_seconds");
+        if (adv) CHECK(itk_manager_advance_clock(m, (long long)adv->num) == ITK_STATUS_OK);
+        mj *reqs = mj_get(c, "requests");
+        for (size_t r = 0; token && r < reqs->len; r++) {
+            mj *q = reqs->items[r];
+            char req[512];
+            mj *cost = mj_get(q, "cost_micros");
+            int n = snprintf(req, sizeof req, "{\"tool\": \"%s\", \"cost_micros\": %.0f", mj_str(q, "tool"),
+                             cost ? cost->num : 0.0);
+            if (mj_str(q, "resource")) n += snprintf(req + n, sizeof req - n, ", \"resource\": \"%s\"", mj_str(q, "resource"));
+            if (mj_str(q, "session_id")) n += snprintf(req + n, sizeof req - n, ", \"session_id\": \"%s\"", mj_str(q, "session_id"));
+            snprintf(req + n, sizeof req - n, "}");
+            int ok = reason_is(m, token, req, mj_str(q, "expect"));
+            if (!ok) fprintf(stderr, "  case: %s\n", mj_str(c, "name"));
+            CHECK(ok);
+        }
+        itk_string_free(token);
+        free(kid);
+        itk_manager_free(m);
+    }
+    mj_free(doc);
+    free(text);
+}
+
+static void test_revocation_across_managers(const char *tmp) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/caps.db", tmp);
+    itk_manager *a = open_path(path, 0), *b = open_path(path, 0);
+    char *kid = new_key_id(a);
+    char req[256], *root = NULL, *child = NULL, *grandchild = NULL, *out = NULL;
+    snprintf(req, sizeof req, "{\"key_id\": \"%s\", \"tools\": [\"search\", \"fetch\"], \"ttl_seconds\": 3600}", kid);
+    CHECK(itk_cap_mint(a, req, &root) == ITK_STATUS_OK);
+    CHECK(itk_cap_attenuate(root, "{\"tools\": [\"search\"]}", &child) == ITK_STATUS_OK);
+    CHECK(itk_cap_attenuate(child, NULL, &grandchild) == ITK_STATUS_OK);
+    CHECK(reason_is(b, grandchild, "{\"tool\": \"search\"}", "OK"));
+    CHECK(reason_is(b, child, "{\"tool\": \"fetch\"}", "TOOL_NOT_ALLOWED"));
+    CHECK(itk_cap_revoke(a, child, "ops", &out) == ITK_STATUS_OK && out && out[0] == '"');
+    itk_string_free(out);
+    out = NULL;
+    CHECK(reason_is(b, child, "{\"tool\": \"search\"}", "CAPABILITY_REVOKED"));
+    CHECK(reason_is(b, grandchild, "{\"tool\": \"search\"}", "CAPABILITY_REVOKED"));
+    CHECK(reason_is(b, root, "{\"tool\": \"fetch\"}", "OK"));
+    /* Sealed: authorizes, refuses appends. */
+    char *sealed = NULL, *more = NULL;
+    CHECK(itk_cap_seal(root, &sealed) == ITK_STATUS_OK);
+    CHECK(reason_is(b, sealed, "{\"tool\": \"search\"}", "OK"));
+    CHECK(itk_cap_attenuate(sealed, NULL, &more) == ITK_STATUS_CAPABILITY_SEALED && more == NULL);
+    CHECK(itk_cap_inspect(sealed, &out) == ITK_STATUS_OK);
+    mj *info = mj_parse(out);
+    CHECK(mj_get(info, "sealed") && mj_get(info, "sealed")->boolean == 1);
+    mj_free(info);
+    itk_string_free(out);
+    out = NULL;
+    /* The public keys. */
+    CHECK(itk_cap_public_key(b, &out) == ITK_STATUS_OK && out && strncmp(out, "ed25519/", 8) == 0 && strlen(out) == 72);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_cap_public_keys(b, &out) == ITK_STATUS_OK && out && out[0] == '[');
+    itk_string_free(out);
+    out = NULL;
+    itk_string_free(sealed);
+    itk_string_free(root);
+    itk_string_free(child);
+    itk_string_free(grandchild);
+    free(kid);
+    itk_manager_free(a);
+    itk_manager_free(b);
+}
+
+static void test_hostile_input(void) {
+    itk_manager *m = open_path(":memory:", 1);
+    char *out = NULL;
+    int allowed = 7;
+    CHECK(itk_cap_authorize(m, NULL, "{\"tool\": \"x\"}", &allowed, &out) == ITK_STATUS_INVALID_ARGUMENT && out == NULL);
+    CHECK(itk_cap_authorize(m, "abc", NULL, &allowed, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cap_authorize(NULL, "abc", "{\"tool\": \"x\"}", &allowed, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cap_authorize(m, "\xff\xfe", "{\"tool\": \"x\"}", &allowed, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cap_authorize(m, "abc", "{\"tool\": \"\xff\"}", &allowed, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cap_authorize(m, "abc", "{\"tool\": \"x\", \"extra\": 1}", &allowed, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(allowed == 7);
+    /* A garbage token is an answer, not an error. */
+    CHECK(reason_is(m, "bm90IGEgdG9rZW4", "{\"tool\": \"x\"}", "CAPABILITY_MALFORMED"));
+    CHECK(itk_cap_attenuate("bm90IGEgdG9rZW4", NULL, &out) == ITK_STATUS_CAPABILITY_MALFORMED && out == NULL);
+    CHECK(itk_cap_attenuate(NULL, NULL, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cap_seal("", &out) == ITK_STATUS_CAPABILITY_MALFORMED);
+    CHECK(itk_cap_inspect("abc", NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cap_revoke_id(m, "not hex", NULL, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cap_mint(m, "{\"key_id\": \"nope\", \"tools\": [\"x\"], \"ttl_seconds\": 60}", &out) != ITK_STATUS_OK && out == NULL);
+    /* No master key: no roots. */
+    itk_manager *plain = NULL;
+    CHECK(itk_manager_open(":memory:", NULL, &plain) == ITK_STATUS_OK);
+    CHECK(itk_cap_public_key(plain, &out) == ITK_STATUS_MASTER_KEY_REQUIRED && out == NULL);
+    itk_manager_free(plain);
+    itk_manager_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
+        return 2;
+    }
+    test_vectors(argv[1]);
+    test_revocation_across_managers(argv[2]);
+    test_hostile_input();
+    printf("c capability: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
