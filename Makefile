@@ -33,7 +33,7 @@ rust: ## release build of the core, the C library, the CLI and the Node addon
 $(VENV)/.installed: python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=8' 'mypy>=1.18' 'pyjwt[crypto]>=2.8' 'psycopg[binary]>=3.1' \
-	  'fastapi>=0.110' 'uvicorn>=0.29' 'httpx>=0.27'
+	  'fastapi>=0.110' 'uvicorn>=0.29' 'httpx>=0.27' 'biscuit-python>=0.4'
 	touch $@
 
 python: $(VENV)/.installed ## build the Python extension into .venv (editable)

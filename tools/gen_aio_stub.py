@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence
 
 from ._native import (
     AuditEntry,
+    Authorization,
     CreatedKey,
     Jwk,
     KeyRecord,
@@ -39,6 +40,7 @@ from .types import (
     AgentToken,
     Amounts,
     Budget,
+    CapabilityRoot,
     Event,
     Lease,
     Quota,

@@ -12,6 +12,7 @@ True
 from ._native import (
     SCHEMA_VERSION,
     AuditEntry,
+    Authorization,
     CreatedKey,
     KeyRecord,
     PageResult,
@@ -20,7 +21,10 @@ from ._native import (
     TokenManager,
     VerifyResult,
     __version__,
+    attenuate,
+    inspect_capability,
     is_well_formed,
+    seal,
 )
 from .errors import (
     AgentTokenRevokedError,
@@ -53,6 +57,10 @@ from .errors import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Authorization",
+    "attenuate",
+    "inspect_capability",
+    "seal",
     "AgentTokenRevokedError",
     "AuditEntry",
     "BusyError",

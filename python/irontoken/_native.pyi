@@ -40,6 +40,10 @@ __all__ = [
     "jwt_unverified",
     "Jwk",
     "RemoteJwks",
+    "Authorization",
+    "attenuate",
+    "seal",
+    "inspect_capability",
 ]
 
 __version__: str
@@ -66,6 +70,8 @@ from .types import (
     Budget,
     Event,
     Lease,
+    CapabilityInfo,
+    CapabilityRoot,
     Quota,
     QuotaDecision,
     RateLimitSpec,
@@ -582,6 +588,40 @@ class TokenManager:
     ) -> AgentToken: ...
     def verify_agent_token(self, token: str) -> AgentClaims: ...
     def revoke_agent_token(self, agent_id: str, *, actor: Optional[str] = None) -> str: ...
+    def mint_capability(
+        self,
+        key_id: str,
+        *,
+        tools: Sequence[str],
+        ttl_seconds: int,
+        ceiling_micros: Optional[int] = None,
+        resources: Optional[Sequence[str]] = None,
+        lease_id: Optional[str] = None,
+        actor: Optional[str] = None,
+    ) -> str:
+        """Mints a capability token (Biscuit, base64url) for an active key."""
+        ...
+    def authorize(
+        self,
+        token: str,
+        *,
+        tool: str,
+        resource: Optional[str] = None,
+        cost_micros: int = 0,
+        session_id: Optional[str] = None,
+    ) -> "Authorization":
+        """Decides a tool call under a capability token and charges its cost when allowed."""
+        ...
+    def revoke_capability(self, token: str, *, actor: Optional[str] = None) -> str:
+        """Revokes the token's last block (and every token attenuated from it); returns its revocation id."""
+        ...
+    def revoke_capability_id(self, revocation_id: str, *, actor: Optional[str] = None) -> bool: ...
+    def capability_public_key(self) -> str: ...
+    def capability_public_keys(self) -> List[str]: ...
+    def capability_roots(self) -> List[CapabilityRoot]: ...
+    def rotate_capability_key(
+        self, *, overlap_seconds: int = 86400, actor: Optional[str] = None
+    ) -> CapabilityRoot: ...
     def acquire_lease(
         self, agent_token: str, amount_micros: int, *, ttl_seconds: Optional[int] = None
     ) -> Lease: ...
@@ -731,3 +771,76 @@ def jwt_encode(
     headers_json: Optional[str] = None,
     kid: Optional[str] = None,
 ) -> str: ...
+
+_CapabilityReason = Literal[
+    "OK",
+    "CAPABILITY_MALFORMED",
+    "CAPABILITY_BAD_SIGNATURE",
+    "CAPABILITY_REVOKED",
+    "CAPABILITY_EXPIRED",
+    "TOOL_NOT_ALLOWED",
+    "CAPABILITY_DENIED",
+    "CAPABILITY_TOO_COMPLEX",
+    "CEILING_EXCEEDED",
+    "BUDGET_EXCEEDED",
+    "KEY_NOT_FOUND",
+    "KEY_DISABLED",
+    "KEY_REVOKED",
+    "KEY_EXPIRED",
+]
+
+@final
+class Authorization:
+    """The answer of `TokenManager.authorize`: truthy when allowed, readable as a mapping too."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def reason(self) -> _CapabilityReason: ...
+    @property
+    def message(self) -> Optional[str]: ...
+    @property
+    def key_id(self) -> Optional[str]: ...
+    @property
+    def owner(self) -> Optional[str]: ...
+    @property
+    def tools(self) -> Optional[List[str]]: ...
+    @property
+    def resources(self) -> Optional[List[str]]: ...
+    @property
+    def expires_at(self) -> Optional[int]: ...
+    @property
+    def ceiling_micros(self) -> Optional[int]: ...
+    @property
+    def remaining_micros(self) -> Optional[int]: ...
+    @property
+    def lease_id(self) -> Optional[str]: ...
+    @property
+    def charged_micros(self) -> int: ...
+    @property
+    def blocks(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def __getitem__(self, name: str, /) -> Any: ...
+    def keys(self) -> List[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+def attenuate(
+    token: str,
+    *,
+    tools: Optional[Sequence[str]] = None,
+    ceiling_micros: Optional[int] = None,
+    ttl_seconds: Optional[int] = None,
+    resources: Optional[Sequence[str]] = None,
+    session_id: Optional[str] = None,
+    datalog: Optional[str] = None,
+) -> str:
+    """Narrows a capability token offline by one block: the result allows at most what `token` allows."""
+    ...
+
+def seal(token: str) -> str:
+    """Seals a capability token: no block can be appended any more."""
+    ...
+
+def inspect_capability(token: str) -> CapabilityInfo:
+    """What a capability token states, unverified."""
+    ...

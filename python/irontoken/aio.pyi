@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence
 
 from ._native import (
     AuditEntry,
+    Authorization,
     CreatedKey,
     Jwk,
     KeyRecord,
@@ -20,6 +21,7 @@ from .types import (
     AgentToken,
     Amounts,
     Budget,
+    CapabilityRoot,
     Event,
     Lease,
     Quota,
@@ -413,6 +415,40 @@ class AsyncTokenManager:
     ) -> AgentToken: ...
     async def verify_agent_token(self, token: str) -> AgentClaims: ...
     async def revoke_agent_token(self, agent_id: str, *, actor: Optional[str] = None) -> str: ...
+    async def mint_capability(
+        self,
+        key_id: str,
+        *,
+        tools: Sequence[str],
+        ttl_seconds: int,
+        ceiling_micros: Optional[int] = None,
+        resources: Optional[Sequence[str]] = None,
+        lease_id: Optional[str] = None,
+        actor: Optional[str] = None,
+    ) -> str:
+        """Mints a capability token (Biscuit, base64url) for an active key."""
+        ...
+    async def authorize(
+        self,
+        token: str,
+        *,
+        tool: str,
+        resource: Optional[str] = None,
+        cost_micros: int = 0,
+        session_id: Optional[str] = None,
+    ) -> "Authorization":
+        """Decides a tool call under a capability token and charges its cost when allowed."""
+        ...
+    async def revoke_capability(self, token: str, *, actor: Optional[str] = None) -> str:
+        """Revokes the token's last block (and every token attenuated from it); returns its revocation id."""
+        ...
+    async def revoke_capability_id(self, revocation_id: str, *, actor: Optional[str] = None) -> bool: ...
+    async def capability_public_key(self) -> str: ...
+    async def capability_public_keys(self) -> List[str]: ...
+    async def capability_roots(self) -> List[CapabilityRoot]: ...
+    async def rotate_capability_key(
+        self, *, overlap_seconds: int = 86400, actor: Optional[str] = None
+    ) -> CapabilityRoot: ...
     async def acquire_lease(
         self, agent_token: str, amount_micros: int, *, ttl_seconds: Optional[int] = None
     ) -> Lease: ...

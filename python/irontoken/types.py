@@ -188,6 +188,28 @@ class Lease(TypedDict):
     created_at: int
     expires_at: int
 
+class CapabilityInfo(TypedDict):
+    """What a capability token states, unverified (`inspect_capability`)."""
+
+    root_key_id: Optional[int]
+    blocks: List[str]
+    revocation_ids: List[str]
+    sealed: bool
+    tools: Optional[List[str]]
+    resources: Optional[List[str]]
+    expires_at: Optional[int]
+    ceiling_micros: Optional[int]
+    key_id: Optional[str]
+
+class CapabilityRoot(TypedDict):
+    """A capability root key (never its private part)."""
+
+    root_key_id: int
+    public_key: str
+    status: str
+    created_at: int
+    verify_until: Optional[int]
+
 class Event(TypedDict):
     """An operator signal from `drain_events`."""
 

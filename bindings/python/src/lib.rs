@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 #[macro_use]
 mod args;
+mod capability;
 mod error;
 mod http;
 mod jwt;
@@ -84,6 +85,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Jwk>()?;
     m.add_class::<RemoteJwks>()?;
     m.add_function(wrap_pyfunction!(jwt_encode, m)?)?;
+    m.add_class::<capability::Authorization>()?;
+    m.add_function(wrap_pyfunction!(capability::attenuate, m)?)?;
+    m.add_function(wrap_pyfunction!(capability::seal, m)?)?;
+    m.add_function(wrap_pyfunction!(capability::inspect_capability, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", irontoken::SCHEMA_VERSION)?;
     Ok(())
