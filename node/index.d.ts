@@ -9,11 +9,20 @@ export * from './types/records'
 export * from './types/manager'
 export * from './types/jwt'
 export * from './types/ratelimit'
-import type { ApiKeyInput, VerifyReason, VerifyResult } from './types/records'
+import type { ApiKeyInput, AttenuateOptions, CapabilityInfo, VerifyReason, VerifyResult } from './types/records'
 import type { ImportKeyOptions, TokenManager } from './types/manager'
 
 /** True if `key` has the shape and checksum of an irontoken key (no database lookup). */
 export declare function isWellFormed(key: ApiKeyInput): boolean
+
+/** Narrows a capability token offline by one block: the result allows at most what `token` allows. */
+export declare function attenuate(token: string, options?: AttenuateOptions): string
+
+/** Seals a capability token: it authorizes as before, and no block can be appended. */
+export declare function seal(token: string): string
+
+/** What a capability token states (blocks, revocation ids, limits), unverified. */
+export declare function inspectCapability(token: string): CapabilityInfo
 
 /** The library version. */
 export declare const version: string

@@ -26,6 +26,33 @@ function isWellFormed(key) {
 // named exports of a CommonJS module by reading this literal (cjs-module-lexer),
 // and stops at the first value that is not one (a member access or a call).
 const isCredentialParam = native.isCredentialParam
+
+/** Narrows a capability token offline by one block (no store, no key). */
+function attenuate(token, options) {
+  try {
+    return native.attenuate(token, options)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
+
+/** Seals a capability token: it authorizes as before, no block can be appended. */
+function seal(token) {
+  try {
+    return native.seal(token)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
+
+/** What a capability token states (blocks, revocation ids, limits), unverified. */
+function inspectCapability(token) {
+  try {
+    return native.inspectCapability(token)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
 const httpStatusOf = native.httpStatusOf
 const version = native.version()
 
@@ -42,6 +69,9 @@ module.exports = {
   errors,
   isWellFormed,
   isCredentialParam,
+  attenuate,
+  seal,
+  inspectCapability,
   httpStatusOf,
   upgradable,
   verifyOrUpgrade,

@@ -1,6 +1,6 @@
 // The TokenManager class and its options.
 
-import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, Budget, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
+import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, AuthorizeRequest, Authorization, Budget, CapabilityRoot, MintCapabilityOptions, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
 import type { JwtVerifyOptions, VerifiedJwt } from './jwt'
 import type { Limit, RateDecision } from './ratelimit'
 
@@ -267,6 +267,24 @@ export declare class TokenManager {
   issueAgentToken(options: AgentTokenOptions): AgentToken
   verifyAgentToken(token: string): AgentClaims
   revokeAgentToken(agentId: string, options?: ActorOptions): string
+  /** Mints a capability token (Biscuit, base64url) for an active key. */
+  mintCapability(keyId: string, options: MintCapabilityOptions): string
+  /** Decides a tool call under a capability token and charges its cost when allowed; a refusal is an answer, not an error. */
+  authorize(token: string, request: AuthorizeRequest): Authorization
+  /** `authorize` off the event loop. */
+  authorizeAsync(token: string, request: AuthorizeRequest): Promise<Authorization>
+  /** Revokes the token's last block (and every token attenuated from it); returns its revocation id (hex). */
+  revokeCapability(token: string, options?: ActorOptions): string
+  /** Revokes a block by revocation id (hex); true if it was not revoked before. */
+  revokeCapabilityId(revocationId: string, options?: ActorOptions): boolean
+  /** The active root's public key, `ed25519/<hex>` (created on first use; needs the master key). */
+  capabilityPublicKey(): string
+  /** Every root public key that verifies now, oldest first. */
+  capabilityPublicKeys(): string[]
+  /** Every root key that verifies now, with its id, status and window. */
+  capabilityRoots(): CapabilityRoot[]
+  /** Replaces the active root; the previous one verifies `overlapSeconds` more (default 86400; 0: at once). */
+  rotateCapabilityKey(options?: { overlapSeconds?: number; actor?: string }): CapabilityRoot
   acquireLease(agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }): Lease
   getLease(leaseId: string): Lease
   refreshLease(leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }): Lease

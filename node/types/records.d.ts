@@ -443,3 +443,101 @@ export interface AccessToken {
   owner: string
   scopes: string[]
 }
+
+/** What `mintCapability` writes into a capability token's first block. */
+export interface MintCapabilityOptions {
+  /** The tools the token may call (at least one). */
+  tools: string[]
+  /** Lifetime in seconds (1 to one year). */
+  ttlSeconds: number
+  /** Most that may ever be charged through the token (micro-units). */
+  ceilingMicros?: number
+  /** The resources it may touch (absent: any). */
+  resources?: string[]
+  /** A budget lease every charge is taken from. */
+  leaseId?: string
+  actor?: string
+}
+
+/** One narrowing block for `attenuate`; every field left out narrows nothing. */
+export interface AttenuateOptions {
+  tools?: string[]
+  ceilingMicros?: number
+  ttlSeconds?: number
+  resources?: string[]
+  sessionId?: string
+  /** Raw Datalog appended to the block (facts, rules, checks). */
+  datalog?: string
+}
+
+/** A tool call to `authorize`. */
+export interface AuthorizeRequest {
+  tool: string
+  resource?: string
+  /** Charged when allowed (micro-units). */
+  costMicros?: number
+  sessionId?: string
+}
+
+/** Stable reasons of an `Authorization`. */
+export type CapabilityReason =
+  | 'OK'
+  | 'CAPABILITY_MALFORMED'
+  | 'CAPABILITY_BAD_SIGNATURE'
+  | 'CAPABILITY_REVOKED'
+  | 'CAPABILITY_EXPIRED'
+  | 'TOOL_NOT_ALLOWED'
+  | 'CAPABILITY_DENIED'
+  | 'CAPABILITY_TOO_COMPLEX'
+  | 'CEILING_EXCEEDED'
+  | 'BUDGET_EXCEEDED'
+  | 'KEY_NOT_FOUND'
+  | 'KEY_DISABLED'
+  | 'KEY_REVOKED'
+  | 'KEY_EXPIRED'
+
+/** The answer of `authorize`. */
+export interface Authorization {
+  allowed: boolean
+  reason: CapabilityReason
+  message: string | null
+  /** The API key the token acts for, and its owner. */
+  keyId: string | null
+  owner: string | null
+  /** The tools every typed block allows. */
+  tools: string[] | null
+  /** The resources every typed block allows (null: any). */
+  resources: string[] | null
+  /** The earliest expiry in the chain (Unix seconds). */
+  expiresAt: number | null
+  /** The smallest ceiling in the chain. */
+  ceilingMicros: number | null
+  /** What can still be charged after this request (null: unbounded). */
+  remainingMicros: number | null
+  leaseId: string | null
+  chargedMicros: number
+  blocks: number
+}
+
+/** What a capability token states, unverified (`inspectCapability`). */
+export interface CapabilityInfo {
+  rootKeyId: number | null
+  blocks: string[]
+  revocationIds: string[]
+  sealed: boolean
+  tools: string[] | null
+  resources: string[] | null
+  expiresAt: number | null
+  ceilingMicros: number | null
+  keyId: string | null
+}
+
+/** A capability root key (never its private part). */
+export interface CapabilityRoot {
+  rootKeyId: number
+  /** `ed25519/<hex>`, for any Biscuit verifier. */
+  publicKey: string
+  status: 'active' | 'verify_only' | 'retired'
+  createdAt: number
+  verifyUntil: number | null
+}
