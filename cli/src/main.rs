@@ -22,7 +22,7 @@ mod commands;
 mod output;
 
 use clap::{Parser, Subcommand};
-use commands::{admin, jwt, keys, usage};
+use commands::{admin, cap, jwt, keys, usage};
 use irontoken::{Error, TokenManager};
 use output::Printer;
 use std::process::ExitCode;
@@ -92,6 +92,9 @@ enum Command {
     /// Agent tokens.
     #[command(subcommand)]
     Agents(usage::AgentsCmd),
+    /// Capability tokens for agents and tools: mint, attenuate, inspect, authorize, revoke.
+    #[command(subcommand)]
+    Cap(cap::CapCmd),
     /// Check a request against rate limits in the rate-limit store (exit 1 when refused).
     #[command(subcommand)]
     Ratelimit(admin::RatelimitCmd),
@@ -233,6 +236,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Completions { shell } => return admin::completions(*shell),
         Command::ManPages { dir } => return admin::man_pages(dir),
         Command::Jwt(cmd) if cmd.needs_no_database() => return jwt::run_offline(cmd, out),
+        Command::Cap(cmd) if cmd.needs_no_database() => return cap::run_offline(cmd, out),
         Command::Doctor => return admin::doctor(&cli.db, &options_of(cli)?, out),
         _ => {}
     }
@@ -241,6 +245,7 @@ fn run(cli: &Cli) -> Result<Outcome, Error> {
     let a = actor.as_deref();
     match &cli.command {
         Command::Keys(cmd) => return keys::run(&tm, cmd, out, actor),
+        Command::Cap(cmd) => return cap::run(&tm, cmd, out, a),
         Command::Jwt(cmd) => return jwt::run_managed(&tm, cmd, out, a),
         Command::Ratelimit(cmd) => return admin::ratelimit(&tm, cmd, out),
         Command::Audit(cmd) => return admin::audit(&tm, cmd, out),
