@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
 
 mod args;
-mod capability;
+pub mod capability;
 mod error;
 mod http;
 mod jwt;
