@@ -295,6 +295,59 @@ pub fn bearer_answer(code: &str, scopes: &[String]) -> Answer {
     }
 }
 
+/// A capability guard's answer for an authorization's reason (or `MISSING`
+/// when no Bearer token came): 401 for a token that is not a live one of
+/// ours (malformed, forged, revoked, expired, its key inactive), 403 for a
+/// call the token does not allow, 429 for a ceiling or lease spent, 503 for
+/// a store that did not answer.
+pub fn capability_answer(reason: &str) -> Answer {
+    let invalid = || {
+        vec![header(
+            "WWW-Authenticate",
+            format!("Bearer error=\"invalid_token\", error_description=\"{reason}\""),
+        )]
+    };
+    match reason {
+        "OK" => Answer {
+            status: 200,
+            code: None,
+            message: None,
+            headers: Vec::new(),
+        },
+        "CREDENTIAL_IN_QUERY" => query_refusal(),
+        "MISSING" => refusal(
+            401,
+            reason,
+            "a Bearer capability token is required",
+            vec![header("WWW-Authenticate", "Bearer realm=\"api\"")],
+        ),
+        "CAPABILITY_MALFORMED"
+        | "CAPABILITY_BAD_SIGNATURE"
+        | "CAPABILITY_REVOKED"
+        | "CAPABILITY_EXPIRED"
+        | "KEY_NOT_FOUND"
+        | "KEY_DISABLED"
+        | "KEY_REVOKED"
+        | "KEY_EXPIRED" => refusal(401, reason, "the capability token was refused", invalid()),
+        "TOOL_NOT_ALLOWED" | "CAPABILITY_DENIED" | "CAPABILITY_TOO_COMPLEX" => refusal(
+            403,
+            reason,
+            "the capability token does not allow this call",
+            vec![header(
+                "WWW-Authenticate",
+                format!("Bearer error=\"insufficient_scope\", error_description=\"{reason}\""),
+            )],
+        ),
+        "CEILING_EXCEEDED" | "BUDGET_EXCEEDED" => refusal(
+            429,
+            reason,
+            "the capability's spending ceiling or budget is spent",
+            Vec::new(),
+        ),
+        c => unavailable(c),
+    }
+}
+
 /// The HTTP status of an error code (`KEY_NOT_FOUND` → 404); 500 for a code
 /// irontoken does not have.
 pub fn status_of(code: &str) -> u16 {

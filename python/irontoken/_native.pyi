@@ -30,6 +30,7 @@ __all__ = [
     "http_api_key_answer",
     "http_bearer_answer",
     "http_status_of",
+    "http_capability_answer",
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
@@ -103,6 +104,10 @@ def http_api_key_answer(header: str, scopes: Sequence[str], outcome: Mapping[str
 
 def http_bearer_answer(code: str, scopes: Sequence[str]) -> _HttpAnswer:
     """A Bearer-JWT guard's answer for the code its verification ended with (VALID, MISSING, JWT_*, INSUFFICIENT_SCOPE; anything else 503)."""
+    ...
+
+def http_capability_answer(reason: str) -> _HttpAnswer:
+    """A capability guard's answer for an authorization's reason (or MISSING)."""
     ...
 
 def http_status_of(code: str) -> int:

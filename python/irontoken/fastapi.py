@@ -38,11 +38,13 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from ._native import (
+    Authorization,
     KeyRecord,
     TokenManager,
     VerifyResult,
     http_api_key_answer,
     http_bearer_answer,
+    http_capability_answer,
     http_status_of,
     is_credential_param,
     request_id_from_header,
@@ -56,6 +58,7 @@ from .types import Amounts
 __all__ = [
     "require_api_key",
     "require_jwt",
+    "require_capability",
     "record_llm_usage",
     "rate_limit_headers",
     "credential_in_query",
@@ -408,6 +411,66 @@ def require_jwt(
         return claims
 
     setattr(dependency, _GUARD, _Guard("irontokenJwt", wanted, guard_responses(scopes=wanted, limited=False, query=refuse_query_credentials)))
+    return dependency
+
+
+#: A request-dependent value of a capability guard: the value, or a function
+#: of the request returning it (a path parameter, say).
+PerRequest = Union[Any, Callable[[Request], Any]]
+
+
+def _per_request(v: PerRequest, request: Request) -> Any:
+    return v(request) if callable(v) else v
+
+
+def require_capability(
+    manager: ManagerSource = None,
+    *,
+    tool: str,
+    resource: PerRequest = None,
+    cost_micros: PerRequest = 0,
+    session_id: PerRequest = None,
+    refuse_query_credentials: bool = True,
+) -> Callable[..., Awaitable[Authorization]]:
+    """A dependency that authorizes a call of ``tool`` under the capability
+    token in ``Authorization: Bearer`` (on ``resource``, in ``session_id``,
+    charging ``cost_micros`` when allowed; each may be a function of the
+    request) and returns the :class:`~irontoken.Authorization`, also
+    ``request.state.irontoken``. Refusals: 401 for a token that is not a live
+    one of ours, 403 for a call it does not allow, 429 for a spent ceiling or
+    budget, 503 when the store did not answer (core's table)."""
+    scheme = HTTPBearer(
+        auto_error=False, description="An irontoken capability token (Biscuit)", scheme_name="irontokenCapability"
+    )
+
+    async def dependency(
+        request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Security(scheme)
+    ) -> Authorization:
+        if refuse_query_credentials and credential_in_query(request, "Authorization"):
+            raise _query_refusal()
+        if credentials is None or not credentials.credentials:
+            raise _refusal(http_capability_answer("MISSING"))
+        tm = _manager(manager, request)
+        args: Dict[str, Any] = {
+            "tool": tool,
+            "resource": _per_request(resource, request),
+            "cost_micros": int(_per_request(cost_micros, request) or 0),
+            "session_id": _per_request(session_id, request),
+        }
+        try:
+            if isinstance(tm, AsyncTokenManager):
+                a = await tm.authorize(credentials.credentials, **args)
+            else:
+                a = await run_in_threadpool(tm.authorize, credentials.credentials, **args)
+        except (StorageError, BusyError) as e:
+            raise _unavailable(e) from None
+        if not a.allowed:
+            raise _refusal(http_capability_answer(a.reason))
+        request.state.irontoken = a
+        return a
+
+    responses = guard_responses(scopes=[tool], limited=True, query=refuse_query_credentials)
+    setattr(dependency, _GUARD, _Guard("irontokenCapability", [], responses))
     return dependency
 
 

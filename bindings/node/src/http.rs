@@ -53,6 +53,12 @@ pub fn http_bearer_answer(code: String, scopes: Vec<String>) -> HttpAnswer {
     answer(irontoken::http::bearer_answer(&code, &scopes))
 }
 
+/// A capability guard's answer for an authorization's reason (or `MISSING`).
+#[napi(catch_unwind)]
+pub fn http_capability_answer(reason: String) -> HttpAnswer {
+    answer(irontoken::http::capability_answer(&reason))
+}
+
 /// The HTTP status of an error code (500 for an unknown one).
 #[napi(catch_unwind)]
 pub fn http_status_of(code: String) -> u32 {

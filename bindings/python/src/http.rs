@@ -42,6 +42,15 @@ pub(crate) fn http_bearer_answer<'py>(
     answer(py, irontoken::http::bearer_answer(code, &scopes))
 }
 
+/// A capability guard's answer for an authorization's reason (or `MISSING`).
+#[pyfunction]
+pub(crate) fn http_capability_answer<'py>(
+    py: Python<'py>,
+    reason: &str,
+) -> PyResult<PyAnswer<'py>> {
+    answer(py, irontoken::http::capability_answer(reason))
+}
+
 /// The HTTP status of an error code (500 for an unknown one).
 #[pyfunction]
 pub(crate) fn http_status_of(code: &str) -> u16 {
