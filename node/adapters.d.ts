@@ -1,12 +1,12 @@
 // Types shared by irontoken/express and irontoken/fastify.
-import type { Amounts, JwtVerifier, KeyRecord, LegacyFields, RemoteJWKSet, TokenManager } from './index'
+import type { Amounts, Authorization, JwtVerifier, KeyRecord, LegacyFields, RemoteJWKSet, TokenManager } from './index'
 
 /**
  * What a guard puts on the request as `irontoken`: the key's record
  * (requireApiKey) or the token's claims (requireJwt). Narrow with a cast
  * or `'owner' in req.irontoken`.
  */
-export type Identity = KeyRecord | Record<string, unknown>
+export type Identity = KeyRecord | Authorization | Record<string, unknown>
 
 /** Options of requireApiKey (Express, Fastify) and of the Fastify plugin. */
 export interface RequireApiKeyOptions {
@@ -69,3 +69,20 @@ export declare function recordLlmUsage(
   req: { headers: Record<string, string | string[] | undefined>; irontoken?: Identity | null },
   options: RecordLlmUsageOptions,
 ): Promise<boolean>
+
+/** A value of a capability guard that may depend on the request. */
+export type PerRequest<T> = T | ((req: any) => T | undefined)
+
+/** Options of requireCapability (Express and Fastify). */
+export interface RequireCapabilityOptions {
+  /** The tool the route calls. */
+  tool: string
+  /** The resource it acts on. */
+  resource?: PerRequest<string>
+  /** What the call costs (micro-units), charged when allowed. */
+  costMicros?: PerRequest<number>
+  /** The session the call belongs to. */
+  sessionId?: PerRequest<string>
+  /** Answer 400 to a credential in the query string (default true). */
+  refuseQueryCredentials?: boolean
+}

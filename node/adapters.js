@@ -9,7 +9,7 @@
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
 const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade } = require('./index.js')
-const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer } = require('./binding.js').load()
+const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer, httpCapabilityAnswer } = require('./binding.js').load()
 
 // Every status, message and header below is core's (irontoken::http), the
 // same function the FastAPI adapter calls; here they only become a body.
@@ -172,6 +172,56 @@ function jwtJudge(verifier, options = {}) {
   }
 }
 
+function invalid(message) {
+  const e = new Error(`INVALID_ARGUMENT: ${message}`)
+  e.code = 'INVALID_ARGUMENT'
+  return e
+}
+
+// (manager, options) or ({ manager, ...options }).
+function managerAndOptions(first, second) {
+  if (first && typeof first.authorizeAsync === 'function') return [first, second || {}]
+  if (first && typeof first === 'object' && second === undefined) {
+    const { manager, ...options } = first
+    if (manager && typeof manager.authorizeAsync === 'function') return [manager, options]
+  }
+  throw invalid('give a TokenManager: requireCapability(manager, { tool }) or requireCapability({ manager, tool })')
+}
+
+/**
+ * A judge of capability tokens (Biscuit) in `Authorization: Bearer`:
+ * `(authorizationHeader, url, req) => Promise<{ authorization } | refusal>`.
+ * Options: tool (required); resource, costMicros, sessionId (each a value or
+ * a function of the request); refuseQueryCredentials (default true).
+ */
+function capabilityJudge(first, second) {
+  const [manager, options] = managerAndOptions(first, second)
+  checkOptions(options, ['tool', 'resource', 'costMicros', 'sessionId', 'refuseQueryCredentials'])
+  if (typeof options.tool !== 'string' || options.tool === '') throw invalid('tool must be a non-empty string')
+  const refuseQuery = options.refuseQueryCredentials !== false
+  const per = (v, req) => (typeof v === 'function' ? v(req) : v)
+  return async (authorization, url, req) => {
+    if (refuseQuery && credentialInQuery(url, 'authorization')) return QUERY_REFUSAL()
+    const m = typeof authorization === 'string' ? /^Bearer +(\S+) *$/i.exec(authorization) : null
+    if (!m) return answerOf(httpCapabilityAnswer('MISSING'))
+    const request = { tool: options.tool }
+    const resource = per(options.resource, req)
+    if (resource != null) request.resource = String(resource)
+    const cost = per(options.costMicros, req)
+    if (cost != null) request.costMicros = Number(cost)
+    const session = per(options.sessionId, req)
+    if (session != null) request.sessionId = String(session)
+    let a
+    try {
+      a = await manager.authorizeAsync(m[1], request)
+    } catch (e) {
+      if (e && (e.code === 'STORAGE' || e.code === 'BUSY')) return unavailable(e)
+      throw e
+    }
+    return a.allowed ? { authorization: a, headers: {} } : answerOf(httpCapabilityAnswer(a.reason))
+  }
+}
+
 /**
  * Records one LLM call for the key that made the request (`req.irontoken`,
  * set by requireApiKey, unless `options.record` names another). The request
@@ -202,4 +252,4 @@ async function recordLlmUsage(manager, req, options = {}) {
   return !recorded.duplicate
 }
 
-module.exports = { apiKeyJudge, jwtJudge, rateLimitHeaders, credentialInQuery, recordLlmUsage }
+module.exports = { apiKeyJudge, jwtJudge, capabilityJudge, rateLimitHeaders, credentialInQuery, recordLlmUsage }

@@ -1,12 +1,13 @@
 'use strict'
 // Express middleware: API keys and Bearer JWTs checked by irontoken (see
 // adapters.js for the answers). `req.irontoken` carries the key's record
-// (requireApiKey) or the token's claims (requireJwt).
+// (requireApiKey), the token's claims (requireJwt) or the capability's
+// Authorization (requireCapability).
 //
 //   const { requireApiKey } = require('irontoken/express')
 //   app.get('/items', requireApiKey(tm, { scopes: ['read'], quota: { requests: 1 } }), handler)
 
-const { apiKeyJudge, jwtJudge, recordLlmUsage } = require('./adapters.js')
+const { apiKeyJudge, jwtJudge, capabilityJudge, recordLlmUsage } = require('./adapters.js')
 
 function send(res, answer) {
   res.status(answer.status).set(answer.headers).json(answer.body)
@@ -43,4 +44,23 @@ function requireJwt(verifier, options = {}) {
   }
 }
 
-module.exports = { requireApiKey, requireJwt, recordLlmUsage }
+/**
+ * Middleware authorizing a call of `options.tool` under the capability token
+ * in `Authorization: Bearer`, charging `costMicros` when allowed;
+ * `req.irontoken` is the Authorization.
+ */
+function requireCapability(manager, options) {
+  const judge = capabilityJudge(manager, options)
+  return function irontokenCapability(req, res, next) {
+    judge(req.get('authorization'), req.originalUrl, req).then((answer) => {
+      if (answer.authorization) {
+        req.irontoken = answer.authorization
+        next()
+      } else {
+        send(res, answer)
+      }
+    }, next)
+  }
+}
+
+module.exports = { requireApiKey, requireJwt, requireCapability, recordLlmUsage }

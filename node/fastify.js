@@ -11,11 +11,11 @@
 //     scope.get('/items', handler)
 //   })
 
-const { apiKeyJudge, jwtJudge, recordLlmUsage } = require('./adapters.js')
+const { apiKeyJudge, jwtJudge, capabilityJudge, recordLlmUsage } = require('./adapters.js')
 
 function hook(judge, headerName, field) {
   return async function irontokenPreHandler(request, reply) {
-    const answer = await judge(request.headers[headerName], request.url)
+    const answer = await judge(request.headers[headerName], request.url, request)
     if (answer[field]) {
       if (answer.headers) reply.headers(answer.headers)
       request.irontoken = answer[field]
@@ -37,6 +37,11 @@ function requireJwt(verifier, options = {}) {
   return hook(jwtJudge(verifier, options), 'authorization', 'claims')
 }
 
+/** A preHandler authorizing a call of `options.tool` under the Bearer capability token (`request.irontoken` is the Authorization). */
+function requireCapability(manager, options) {
+  return hook(capabilityJudge(manager, options), 'authorization', 'authorization')
+}
+
 /** The plugin: `{ manager, scopes, header, rateLimit, quota }` guards the routes of its scope. */
 async function irontokenFastify(fastify, options) {
   const { manager, ...rest } = options
@@ -55,4 +60,5 @@ module.exports.default = irontokenFastify
 module.exports.irontokenFastify = irontokenFastify
 module.exports.requireApiKey = requireApiKey
 module.exports.requireJwt = requireJwt
+module.exports.requireCapability = requireCapability
 module.exports.recordLlmUsage = recordLlmUsage
