@@ -242,7 +242,7 @@ clean: ## remove build outputs
 	$(CARGO) clean
 	rm -rf $(VENV) dist node/node_modules node/*.node python/irontoken/*.so .demo
 
-FUZZ_TARGETS := api_key jwt_verify jwt_unverified key_material options_json ratelimit
+FUZZ_TARGETS := api_key jwt_verify jwt_unverified key_material options_json ratelimit capability
 FUZZ_SECONDS ?= 60
 
 fuzz-tools:
