@@ -1054,25 +1054,31 @@ fn key_usable(s: KeyStatus) -> Result<()> {
 /// Runs every block's checks against the request's facts, within the run
 /// limits; `None` when all hold.
 fn run_checks(v: &Verified, req: &CapabilityRequest, now: i64) -> Option<Refused> {
-    let mut code = String::from("tool({tool});\ntime({time});\ncost({cost});\n");
-    let mut params: HashMap<String, Term> = HashMap::new();
-    params.insert("tool".into(), Term::Str(req.tool.clone()));
-    params.insert("time".into(), date(now));
-    params.insert("cost".into(), Term::Integer(req.cost_micros as i64));
+    use biscuit_auth::builder::{Policy, fact};
+    // The request's facts, built directly (no Datalog text to parse).
+    static ALLOW: std::sync::OnceLock<Option<Policy>> = std::sync::OnceLock::new();
+    let allow = ALLOW.get_or_init(|| Policy::try_from("allow if true").ok());
+    let mut b = AuthorizerBuilder::new().set_limits(run_limits());
+    let mut facts = vec![
+        fact("tool", &[Term::Str(req.tool.clone())]),
+        fact("time", &[date(now)]),
+        fact("cost", &[Term::Integer(req.cost_micros as i64)]),
+    ];
     if let Some(r) = &req.resource {
-        code.push_str("resource({resource});\n");
-        params.insert("resource".into(), Term::Str(r.clone()));
+        facts.push(fact("resource", &[Term::Str(r.clone())]));
     }
     if let Some(s) = &req.session_id {
-        code.push_str("session({session});\n");
-        params.insert("session".into(), Term::Str(s.clone()));
+        facts.push(fact("session", &[Term::Str(s.clone())]));
     }
-    code.push_str("allow if true;\n");
-    let result = AuthorizerBuilder::new()
-        .code_with_params(&code, params, HashMap::new())
-        .map(|b| b.set_limits(run_limits()))
-        .and_then(|b| b.build(&v.token))
-        .and_then(|mut a| a.authorize());
+    let result = (|| {
+        for f in facts {
+            b = b.fact(f)?;
+        }
+        let Some(allow) = allow else {
+            return Err(BiscuitError::InternalError);
+        };
+        b.policy(allow.clone())?.build(&v.token)?.authorize()
+    })();
     let e = match result {
         Ok(_) => return None,
         Err(e) => e,
