@@ -241,7 +241,25 @@ struct Verified {
     root: u32,
     chain: Chain,
     ids: Vec<Vec<u8>>,
+    /// What the chain's checks answered, by request and second: the
+    /// Datalog is a pure function of the chain and the request's facts
+    /// (`time` is whole seconds), so the same request in the same second
+    /// gets the same answer without running it again. Bounded.
+    decisions: Mutex<HashMap<Facts, Option<Refused>>>,
 }
+
+/// The facts one authorization brings (see [`run_checks`]).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Facts {
+    tool: String,
+    resource: Option<String>,
+    session: Option<String>,
+    cost: u64,
+    now: i64,
+}
+
+/// Decisions kept per verified chain.
+const DECISIONS_PER_CHAIN: usize = 256;
 
 /// The algorithm label bound into a sealed root key's associated data.
 const ROOT_ALG: &str = "biscuit-ed25519";
@@ -470,6 +488,7 @@ fn refused(reason: &'static str, message: impl Into<String>) -> Refused {
 
 /// A refusal decided inside a write: rolls the transaction back and is
 /// turned into an [`Authorization`] by `authorize`.
+#[derive(Clone)]
 struct Refused(&'static str, String);
 
 impl TokenManager {
@@ -832,6 +851,7 @@ impl TokenManager {
             token: t,
             root: root_id,
             chain,
+            decisions: Mutex::new(HashMap::new()),
         });
         let mut cache = inner
             .capabilities
@@ -867,7 +887,7 @@ impl TokenManager {
             Err(Refused(reason, message)) => return Ok(refusal(reason, message)),
         };
         let mut answer = v.chain.answer(v.ids.len());
-        if let Some(refused) = run_checks(&v, req, now) {
+        if let Some(refused) = decide_checks(&v, req, now) {
             return Ok(Authorization {
                 allowed: false,
                 reason: refused.0.to_string(),
@@ -1049,6 +1069,35 @@ fn key_usable(s: KeyStatus) -> Result<()> {
         kind,
         format!("the key the capability acts for is {what}"),
     ))
+}
+
+/// [`run_checks`], answered from the chain's decisions when the same
+/// request came in the same second.
+fn decide_checks(v: &Verified, req: &CapabilityRequest, now: i64) -> Option<Refused> {
+    let facts = Facts {
+        tool: req.tool.clone(),
+        resource: req.resource.clone(),
+        session: req.session_id.clone(),
+        cost: req.cost_micros,
+        now,
+    };
+    if let Some(d) = v
+        .decisions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&facts)
+    {
+        return d.clone();
+    }
+    let d = run_checks(v, req, now);
+    // A run the limits stopped is kept too (for this second only): a
+    // hostile chain presented again costs a lookup, not another run.
+    let mut m = v.decisions.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= DECISIONS_PER_CHAIN {
+        m.clear();
+    }
+    m.insert(facts, d.clone());
+    d
 }
 
 /// Runs every block's checks against the request's facts, within the run
