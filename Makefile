@@ -72,8 +72,8 @@ test: build services-status test-rust test-python test-node test-c test-install 
 test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again on PostgreSQL when it answers
 	$(CARGO) test --locked
 	@if $(PYTHON) tools/services.py postgres; then \
-	  echo "the key, quota, session, usage and agent suites on PostgreSQL:"; \
-	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test verify --test rotation --test validation --test usage --test quota --test reservations --test sessions --test agents --test signals --test ratelimit --test import; \
+	  echo "the key, quota, session, usage, agent and capability suites on PostgreSQL:"; \
+	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test verify --test rotation --test validation --test usage --test quota --test reservations --test sessions --test agents --test signals --test ratelimit --test import --test capability; \
 	fi
 
 services-status: ## one "skipped: no ... at ..." line per test service that does not answer
@@ -228,6 +228,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	node bench/memory_node.js
 	node bench/keys_node.js
 	$(VENV)/bin/python bench/jwt_python.py
+	$(VENV)/bin/python bench/capability_python.py
 	$(VENV)/bin/python bench/usage_python.py
 	$(VENV)/bin/python bench/quota_processes_python.py
 	$(VENV)/bin/python bench/quota_sqlite_python.py

@@ -4,10 +4,21 @@
 //! checks beside them are what any verifier enforces, and a fact here can
 //! only make the effective limits narrower.
 
-use super::{Authorization, malformed};
-use crate::error::Result;
-use biscuit_auth::builder::{BlockBuilder, Term};
+use super::Authorization;
+use biscuit_auth::builder::{Fact, Term};
 use std::collections::BTreeSet;
+
+/// The facts the chain's limits are read from.
+const NAMES: [&str; 8] = [
+    "allowed_tools",
+    "allowed_resources",
+    "expires",
+    "ceiling",
+    "session_id",
+    "subject",
+    "owner",
+    "lease",
+];
 
 #[derive(Default)]
 struct Limits {
@@ -55,14 +66,27 @@ fn min(a: Option<i64>, b: i64) -> Option<i64> {
 
 impl Chain {
     /// Reads each block's source (authority first).
-    pub fn read(sources: &[String]) -> Result<Chain> {
+    pub fn read(sources: &[String]) -> Chain {
         let mut chain = Chain::default();
-        for (i, src) in sources.iter().enumerate() {
-            let block = BlockBuilder::new()
-                .code(src)
-                .map_err(|e| malformed(format!("block {i} does not read back: {e}")))?;
+        for src in sources {
+            // Only the facts named here are read, each from its own line of
+            // the printed block (the parser never sees the block's rules and
+            // checks). A line that does not read as a fact (a rule with such
+            // a head, a string spanning lines) is not one of these facts.
+            let facts: Vec<Fact> = src
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    l.ends_with(';')
+                        && NAMES
+                            .iter()
+                            .any(|n| l.strip_prefix(n).is_some_and(|r| r.starts_with('(')))
+                })
+                .filter_map(|l| Fact::try_from(&l[..l.len() - 1]).ok())
+                .collect();
+            let i = chain.blocks.len();
             let mut limits = Limits::default();
-            for f in &block.facts {
+            for f in &facts {
                 let terms = &f.predicate.terms;
                 match (f.predicate.name.as_str(), terms.as_slice()) {
                     ("allowed_tools", [t]) => {
@@ -87,7 +111,7 @@ impl Chain {
             }
             chain.blocks.push(limits);
         }
-        Ok(chain)
+        chain
     }
 
     /// The tools every block that names tools allows.
