@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job of irontoken across languages, on one SQLite file:
 # a key created from Python is verified from Node, C and the CLI, then revoked
-# from Node and seen revoked from Python, C and the CLI. Run by `make demo`.
+# from Node and seen revoked from Python, C and the CLI; then JWTs, quotas,
+# usage, and a capability token minted in Python, narrowed in Node,
+# authorized in C and revoked from the CLI. Run by `make demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -196,6 +198,27 @@ PY
 "$CLI" --db "$DB" usage report --group-by owner,model
 rows=$("$CLI" --db "$DB" usage export --format csv 2>/dev/null | tail -n +2 | wc -l | tr -d ' ')
 expect 2 "$rows" "CLI usage export (CSV rows)"
+
+step "Capability tokens: Python mints for an agent, Node narrows it offline, C authorizes and charges, the CLI revokes"
+export IRONTOKEN_CAP
+IRONTOKEN_CAP=$("$PY" - "$DB" <<'PY'
+import sys
+from irontoken import TokenManager
+with TokenManager(sys.argv[1]) as tm:
+    kid = tm.create_key("agent-runner", name="orchestrator", actor="demo:python").record.id
+    print(tm.mint_capability(kid, tools=["search", "fetch"], ceiling_micros=5000, ttl_seconds=600))
+PY
+)
+PARENT=$IRONTOKEN_CAP
+IRONTOKEN_CAP=$(node -e '
+  const { attenuate } = require("./node");
+  console.log(attenuate(process.env.IRONTOKEN_CAP, { tools: ["fetch"], ceilingMicros: 2000, ttlSeconds: 60 }))')
+c_cap() { "$CVERIFY" --cap "$DB" "$1" || true; }
+expect OK "$(c_cap '{"tool": "fetch", "cost_micros": 1500}')" "C itk_cap_authorize (fetch, 1500 of 2000)"
+expect CEILING_EXCEEDED "$(c_cap '{"tool": "fetch", "cost_micros": 600}')" "C itk_cap_authorize (600 more)"
+expect TOOL_NOT_ALLOWED "$(c_cap '{"tool": "search"}')" "C itk_cap_authorize (search, narrowed away)"
+echo "$PARENT" | "$CLI" --db "$DB" cap revoke - --actor demo:cli
+expect CAPABILITY_REVOKED "$(c_cap '{"tool": "fetch"}')" "C after the CLI revoked the parent"
 
 step "The database holds no plaintext"
 if grep -q -a -F "${IRONTOKEN_KEY#*_}" "$DB"* ; then echo "FAILED: plaintext found in the database" >&2; exit 1; fi

@@ -3,6 +3,7 @@
  * Usage: itk_verify DB_PATH          (key in IRONTOKEN_KEY)
  *        itk_verify DB_PATH N OPTIONS_JSON  (N times itk_key_verify_with, one line each)
  *        itk_verify --jwt JWKS_FILE  (token in IRONTOKEN_JWT; ES256/EdDSA/RS256)
+ *        itk_verify --cap DB_PATH REQUEST_JSON  (capability token in IRONTOKEN_CAP)
  * Secrets come from the environment so they do not show in the process list.
  * Prints the reason or error code; exits 0 if valid, 1 if refused, 2 on error. */
 #include "irontoken.h"
@@ -46,8 +47,37 @@ static int verify_jwt(const char *jwks_path) {
     return s == ITK_STATUS_OK ? 0 : 1;
 }
 
+/* Authorizes REQUEST_JSON under the capability token in IRONTOKEN_CAP. */
+static int authorize_cap(const char *db, const char *request) {
+    const char *token = getenv("IRONTOKEN_CAP");
+    itk_manager *m = NULL;
+    char msg[512];
+    if (!token || itk_manager_open(db, NULL, &m) != ITK_STATUS_OK) {
+        fprintf(stderr, "need IRONTOKEN_CAP and a database\n");
+        return 2;
+    }
+    char *answer = NULL;
+    int allowed = 0;
+    if (itk_cap_authorize(m, token, request, &allowed, &answer) != ITK_STATUS_OK) {
+        itk_last_error_message(msg, sizeof msg);
+        fprintf(stderr, "authorize failed: %s\n", msg);
+        itk_manager_free(m);
+        return 2;
+    }
+    /* The reason, cut out of the answer's JSON ("reason":"..."). */
+    const char *r = strstr(answer, "\"reason\":\"");
+    if (r) {
+        r += 10;
+        printf("%.*s\n", (int)strcspn(r, "\""), r);
+    }
+    itk_string_free(answer);
+    itk_manager_free(m);
+    return allowed ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--jwt") == 0) return verify_jwt(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "--cap") == 0) return authorize_cap(argv[2], argv[3]);
     const char *key = getenv("IRONTOKEN_KEY");
     if ((argc != 2 && argc != 4) || !key) {
         fprintf(stderr, "usage: IRONTOKEN_KEY=... %s DB_PATH [N OPTIONS_JSON]\n", argv[0]);
