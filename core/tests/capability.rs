@@ -22,6 +22,41 @@ fn mint(tm: &TokenManager, key_id: &str, tools: &[&str]) -> String {
     .unwrap()
 }
 
+/// A manager with the master key on a shared store (as another process would open it).
+fn on(shared: &common::Shared) -> TokenManager {
+    TokenManager::open_with(
+        &shared.url,
+        irontoken::Options::default()
+            .master_key(&[7u8; 32])
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// `token` narrowed offline to `tools`.
+fn narrow(token: &str, tools: &[&str]) -> String {
+    capability::attenuate(
+        token,
+        &Attenuation {
+            tools: Some(tools.iter().map(|t| t.to_string()).collect()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// `token` narrowed offline to expire in `ttl` seconds.
+fn shorten(token: &str, ttl: i64) -> String {
+    capability::attenuate(
+        token,
+        &Attenuation {
+            ttl_seconds: Some(ttl),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn call(tool: &str) -> CapabilityRequest {
     CapabilityRequest {
         tool: tool.into(),
@@ -130,42 +165,13 @@ fn effective_limits_and_subject() {
 #[test]
 fn revoking_a_parent_refuses_its_children_not_its_parent() {
     let shared = common::shared_store();
-    let open = || {
-        TokenManager::open_with(
-            &shared.url,
-            irontoken::Options::default()
-                .master_key(&[7u8; 32])
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let open = || on(&shared);
     let (a, b) = (open(), open());
     let key_id = key(&a, "acme");
     let root = mint(&a, &key_id, &["search", "fetch"]);
-    let mid = capability::attenuate(
-        &root,
-        &Attenuation {
-            tools: Some(vec!["search".into()]),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let leaf = capability::attenuate(
-        &mid,
-        &Attenuation {
-            ttl_seconds: Some(60),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let sibling = capability::attenuate(
-        &root,
-        &Attenuation {
-            tools: Some(vec!["fetch".into()]),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mid = narrow(&root, &["search"]);
+    let leaf = shorten(&mid, 60);
+    let sibling = narrow(&root, &["fetch"]);
     for t in [&root, &mid, &leaf] {
         assert_eq!(reason(&b, t, &call("search")), reasons::OK);
     }
@@ -228,22 +234,8 @@ fn forged_reordered_and_foreign_tokens_are_refused() {
     }
     // Two attenuations swapped: the second block's signature covers the
     // first, so splicing blocks across chains fails.
-    let a1 = capability::attenuate(
-        &token,
-        &Attenuation {
-            ttl_seconds: Some(60),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let b1 = capability::attenuate(
-        &token,
-        &Attenuation {
-            ttl_seconds: Some(30),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let a1 = shorten(&token, 60);
+    let b1 = shorten(&token, 30);
     let (ra, rb) = (engine.decode(&a1).unwrap(), engine.decode(&b1).unwrap());
     let common = ra.iter().zip(&rb).take_while(|(x, y)| x == y).count();
     let mut spliced = ra[..common].to_vec();
@@ -408,15 +400,7 @@ fn charges_go_to_the_lease_never_past_it() {
 #[test]
 fn concurrent_charges_never_pass_the_ceiling() {
     let shared = common::shared_store();
-    let open = || {
-        TokenManager::open_with(
-            &shared.url,
-            irontoken::Options::default()
-                .master_key(&[7u8; 32])
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let open = || on(&shared);
     let tm = open();
     let key_id = key(&tm, "acme");
     let token = tm
