@@ -17,11 +17,12 @@
 //! the request brings `tool($name)`, `time($now)`, `cost($micros)` and,
 //! when given, `resource($name)` and `session($id)`.
 
-mod chain;
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, NewAuditEvent};
+pub use crate::model::capability::Authorization;
+pub(crate) use crate::model::capability::State;
+use crate::model::capability::{Chain, Facts, Refused, Root, Verified};
 use crate::model::keys::KeyStatus;
 use crate::store::{RootRow, Tx};
 use biscuit_auth::builder::{AuthorizerBuilder, BlockBuilder, Term};
@@ -29,7 +30,6 @@ use biscuit_auth::error::{Format, Logic, Token as BiscuitError};
 use biscuit_auth::{
     Algorithm, AuthorizerLimits, Biscuit, KeyPair, PrivateKey, PublicKey, UnverifiedBiscuit,
 };
-use chain::Chain;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -114,38 +114,6 @@ pub struct CapabilityRequest {
     pub session_id: Option<String>,
 }
 
-/// The answer of [`TokenManager::authorize`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Authorization {
-    /// Whether the request may go ahead (and, with a cost, was charged).
-    pub allowed: bool,
-    /// `OK`, or the stable code of the refusal (see [`reasons`]).
-    pub reason: String,
-    /// What failed, for logs (never a secret).
-    pub message: Option<String>,
-    /// The API key the token acts for (when the chain verified).
-    pub key_id: Option<String>,
-    /// That key's owner.
-    pub owner: Option<String>,
-    /// The tools every typed block allows (intersection).
-    pub tools: Option<Vec<String>>,
-    /// The resources every typed block allows; `None`: any.
-    pub resources: Option<Vec<String>>,
-    /// The earliest expiry in the chain (Unix seconds).
-    pub expires_at: Option<i64>,
-    /// The smallest ceiling in the chain.
-    pub ceiling_micros: Option<u64>,
-    /// What can still be charged: the least room under any ceiling and
-    /// on the lease, after this request; `None`: unbounded.
-    pub remaining_micros: Option<u64>,
-    /// The budget lease charges are taken from.
-    pub lease_id: Option<String>,
-    /// What this request charged.
-    pub charged_micros: u64,
-    /// Blocks in the chain.
-    pub blocks: usize,
-}
-
 /// Stable refusal codes of [`Authorization::reason`].
 pub mod reasons {
     /// Allowed.
@@ -208,55 +176,11 @@ pub struct CapabilityRoot {
     pub verify_until: Option<i64>,
 }
 
-/// Per-manager state: the usable root keys and the chains already verified.
-#[derive(Default)]
-pub(crate) struct State {
-    roots: Mutex<Option<(Instant, Arc<Vec<Root>>)>>,
-    verified: Mutex<HashMap<[u8; 32], Arc<Verified>>>,
-}
-
 /// How long the root keys read from the store are used before a re-read:
 /// a root retired by another process is refused within this.
 const ROOTS_TTL: Duration = Duration::from_secs(1);
 /// Verified chains kept (signatures checked once per token and process).
 const VERIFIED_CACHE: usize = 4096;
-
-struct Root {
-    seq: u32,
-    status: String,
-    verify_until: Option<i64>,
-    public: PublicKey,
-}
-
-impl Root {
-    fn usable(&self, now: i64) -> bool {
-        self.status == "active"
-            || (self.status == "verify_only" && self.verify_until.is_some_and(|t| t > now))
-    }
-}
-
-/// A chain whose signatures verified, with what its blocks say.
-struct Verified {
-    token: Biscuit,
-    root: u32,
-    chain: Chain,
-    ids: Vec<Vec<u8>>,
-    /// What the chain's checks answered, by request and second: the
-    /// Datalog is a pure function of the chain and the request's facts
-    /// (`time` is whole seconds), so the same request in the same second
-    /// gets the same answer without running it again. Bounded.
-    decisions: Mutex<HashMap<Facts, Option<Refused>>>,
-}
-
-/// The facts one authorization brings (see [`run_checks`]).
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Facts {
-    tool: String,
-    resource: Option<String>,
-    session: Option<String>,
-    cost: u64,
-    now: i64,
-}
 
 /// Decisions kept per verified chain.
 const DECISIONS_PER_CHAIN: usize = 256;
@@ -485,11 +409,6 @@ fn refusal(reason: &str, message: impl Into<String>) -> Authorization {
 fn refused(reason: &'static str, message: impl Into<String>) -> Refused {
     Refused(reason, message.into())
 }
-
-/// A refusal decided inside a write: rolls the transaction back and is
-/// turned into an [`Authorization`] by `authorize`.
-#[derive(Clone)]
-struct Refused(&'static str, String);
 
 impl TokenManager {
     fn root_rows_in(tx: &dyn Tx) -> Result<Vec<RootRow>> {

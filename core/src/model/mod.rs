@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod capability;
 pub mod keys;
 pub mod quota;
 pub mod sessions;

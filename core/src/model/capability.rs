@@ -1,12 +1,91 @@
-//! What the blocks of a chain state about its limits, read back from their
-//! facts: the authority block's key, owner and lease; every block's tools,
-//! resources, expiry and ceiling. These only describe and tighten: the
-//! checks beside them are what any verifier enforces, and a fact here can
-//! only make the effective limits narrower.
+//! Capability tokens (`crate::capability`): the answer of an authorization,
+//! the limits a chain's blocks state, and what a manager keeps of the
+//! chains and root keys it has seen.
 
-use super::Authorization;
 use biscuit_auth::builder::{Fact, Term};
-use std::collections::BTreeSet;
+use biscuit_auth::{Biscuit, PublicKey};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The answer of `TokenManager::authorize`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Authorization {
+    /// Whether the request may go ahead (and, with a cost, was charged).
+    pub allowed: bool,
+    /// `OK`, or the stable code of the refusal (see `capability::reasons`).
+    pub reason: String,
+    /// What failed, for logs (never a secret).
+    pub message: Option<String>,
+    /// The API key the token acts for (when the chain verified).
+    pub key_id: Option<String>,
+    /// That key's owner.
+    pub owner: Option<String>,
+    /// The tools every typed block allows (intersection).
+    pub tools: Option<Vec<String>>,
+    /// The resources every typed block allows; `None`: any.
+    pub resources: Option<Vec<String>>,
+    /// The earliest expiry in the chain (Unix seconds).
+    pub expires_at: Option<i64>,
+    /// The smallest ceiling in the chain.
+    pub ceiling_micros: Option<u64>,
+    /// What can still be charged: the least room under any ceiling and
+    /// on the lease, after this request; `None`: unbounded.
+    pub remaining_micros: Option<u64>,
+    /// The budget lease charges are taken from.
+    pub lease_id: Option<String>,
+    /// What this request charged.
+    pub charged_micros: u64,
+    /// Blocks in the chain.
+    pub blocks: usize,
+}
+
+/// Per-manager state: the usable root keys and the chains already verified.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) roots: Mutex<Option<(Instant, Arc<Vec<Root>>)>>,
+    pub(crate) verified: Mutex<HashMap<[u8; 32], Arc<Verified>>>,
+}
+
+/// A root key usable to verify, as last read from the store.
+pub(crate) struct Root {
+    pub(crate) seq: u32,
+    pub(crate) status: String,
+    pub(crate) verify_until: Option<i64>,
+    pub(crate) public: PublicKey,
+}
+
+impl Root {
+    /// Whether it verifies tokens at `now`.
+    pub(crate) fn usable(&self, now: i64) -> bool {
+        self.status == "active"
+            || (self.status == "verify_only" && self.verify_until.is_some_and(|t| t > now))
+    }
+}
+
+/// A chain whose signatures verified, with what its blocks say.
+pub(crate) struct Verified {
+    pub(crate) token: Biscuit,
+    pub(crate) root: u32,
+    pub(crate) chain: Chain,
+    pub(crate) ids: Vec<Vec<u8>>,
+    /// What the chain's checks answered, by request and second: the
+    /// Datalog is a pure function of the chain and the request's facts
+    /// (`time` is whole seconds), so the same request in the same second
+    /// gets the same answer without running it again. Bounded.
+    pub(crate) decisions: Mutex<HashMap<Facts, Option<Refused>>>,
+}
+
+/// The facts one authorization brings (see `capability::run_checks`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Facts {
+    pub(crate) tool: String,
+    pub(crate) resource: Option<String>,
+    pub(crate) session: Option<String>,
+    pub(crate) cost: u64,
+    pub(crate) now: i64,
+}
 
 /// The facts the chain's limits are read from.
 const NAMES: [&str; 8] = [
@@ -30,7 +109,7 @@ struct Limits {
 
 /// The limits of every block of one chain.
 #[derive(Default)]
-pub(super) struct Chain {
+pub(crate) struct Chain {
     /// The API key the token acts for (authority block only).
     pub key_id: Option<String>,
     /// That key's owner (authority block only).
@@ -175,3 +254,8 @@ impl Chain {
         }
     }
 }
+
+/// A refusal decided before or inside a write (a write rolls back): the
+/// stable reason and its message, turned into an [`Authorization`].
+#[derive(Clone)]
+pub(crate) struct Refused(pub(crate) &'static str, pub(crate) String);
