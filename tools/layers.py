@@ -25,7 +25,7 @@ LAYERS = [
     ["store"],
     ["store::sqlite", "store::postgres", "store::redis"],
     ["manager"],
-    ["keys", "sessions", "usage", "jwt::managed", "audit_trail", "capability"],
+    ["keys", "sessions", "usage", "jwt::managed", "audit_trail", "capability", "replay"],
     ["lib"],
 ]
 

@@ -268,66 +268,13 @@ fn limits_checked_once_refuse_and_answer_like_every_limiter() {
     }
 }
 
-/// The Redis server tests use, or None (with one line saying so).
-fn redis_url() -> Option<String> {
-    let base = std::env::var("IRONTOKEN_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(base.as_str()).ok()?;
-    match client.get_connection_with_timeout(Duration::from_millis(500)) {
-        Ok(_) => Some(base),
-        Err(_) => {
-            eprintln!("skipped: no Redis at {base}");
-            None
-        }
-    }
-}
-
-/// A key prefix of this run, and a guard that deletes its keys.
-struct Scratch {
-    base: String,
-    prefix: String,
-}
-
-impl Scratch {
-    fn new(base: &str, what: &str) -> Scratch {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        Scratch {
-            base: base.to_string(),
-            prefix: format!("itk-test:{what}:{}:{nanos}:", std::process::id()),
-        }
-    }
-    fn url(&self) -> String {
-        format!("{}?key_prefix={}", self.base, self.prefix)
-    }
-    fn keys(&self) -> Vec<String> {
-        let client = redis::Client::open(self.base.as_str()).unwrap();
-        let mut c = client.get_connection().unwrap();
-        redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut c)
-            .unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let keys = self.keys();
-        if !keys.is_empty() {
-            let client = redis::Client::open(self.base.as_str()).unwrap();
-            let mut c = client.get_connection().unwrap();
-            let _: () = redis::cmd("DEL").arg(keys).query(&mut c).unwrap();
-        }
-    }
-}
-
 /// The Lua script gives the vectors' answers (time injected for the replay).
 #[test]
 fn shared_vectors_through_redis() {
-    let Some(base) = redis_url() else { return };
-    let scratch = Scratch::new(&base, "vectors");
+    let Some(base) = common::redis_url() else {
+        return;
+    };
+    let scratch = common::RedisScratch::new(&base, "vectors");
     let rl = RedisLimiter::open(&scratch.url(), Duration::from_secs(2)).unwrap();
     replay("redis", |key, limits, now_ms| {
         // Far from the server's clock: every key's expiry stays in the future.
@@ -344,8 +291,10 @@ fn shared_vectors_through_redis() {
 /// nothing, and each bucket's key expires when the bucket is full again.
 #[test]
 fn redis_limits_are_all_or_nothing_and_expire() {
-    let Some(base) = redis_url() else { return };
-    let scratch = Scratch::new(&base, "expire");
+    let Some(base) = common::redis_url() else {
+        return;
+    };
+    let scratch = common::RedisScratch::new(&base, "expire");
     let mut o = Options::default();
     o.rate_limit_store = RateLimitStore::parse(&scratch.url()).unwrap();
     let tm = TokenManager::open_with(":memory:", o).unwrap();

@@ -555,12 +555,19 @@ fn flush_loop(inner: &Inner, interval: Duration) {
             }
             next_due_scan = Instant::now() + DUE_SCAN;
         }
-        if matches!(inner.rates, Rates::Store) && last_purge.elapsed() >= BUCKET_PURGE {
-            // Full buckets say nothing a missing one does not.
-            let now_us = inner.clock.now_ms().saturating_mul(1000);
-            let _ = inner
-                .db
-                .write_relaxed(|tx| tx.rates().purge_buckets(now_us));
+        if last_purge.elapsed() >= BUCKET_PURGE {
+            if matches!(inner.rates, Rates::Store) {
+                // Full buckets say nothing a missing one does not.
+                let now_us = inner.clock.now_ms().saturating_mul(1000);
+                let _ = inner
+                    .db
+                    .write_relaxed(|tx| tx.rates().purge_buckets(now_us));
+            }
+            if matches!(inner.rates, Rates::Store | Rates::Local) {
+                // One-time ids past their keep-until (Redis expires its own).
+                let now = inner.now();
+                let _ = inner.db.write_relaxed(|tx| tx.rates().purge_jti(now));
+            }
             last_purge = Instant::now();
         }
         orders = inner.orders.lock().unwrap_or_else(|e| e.into_inner());

@@ -672,4 +672,9 @@ pub(crate) trait RateStore {
     fn set_bucket(&self, key: &str, name: &str, tat_us: i64) -> Result<()>;
     /// Deletes the buckets full again at `now_us` (the same as none); how many.
     fn purge_buckets(&self, now_us: i64) -> Result<u64>;
+    /// Records a one-time id (its SHA-256) kept until `expires_at`; false
+    /// if it was recorded already (by any process).
+    fn claim_jti(&self, jti_hash: &[u8; 32], expires_at: i64) -> Result<bool>;
+    /// Deletes the one-time ids kept until before `before`; how many.
+    fn purge_jti(&self, before: i64) -> Result<u64>;
 }

@@ -176,6 +176,52 @@ impl RedisLimiter {
         Ok((c, true))
     }
 
+    /// Runs `f` on a pooled or new connection. `timeout` bounds the whole
+    /// call: a new connection's set-up and the command share it; a pooled
+    /// one's command gets it per socket wait (one write, one read).
+    fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let deadline = std::time::Instant::now() + self.timeout;
+        let (mut con, new) = self.connection(deadline)?;
+        let answer = match f(&mut con) {
+            Ok(a) => a,
+            Err(e) => {
+                // The server may have restarted: every idle connection is
+                // suspect, not only this one.
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .1
+                    .clear();
+                return Err(storage("failed", e));
+            }
+        };
+        // A connection that answered is reused; one that failed is dropped.
+        let pooled = !new || socket_timeouts(&con, self.timeout).is_ok();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if pooled && idle.1.len() < MAX_IDLE && idle.0 == crate::fork::generation() {
+            idle.1.push(con);
+        }
+        Ok(answer)
+    }
+
+    /// Records a one-time id (its SHA-256) until `expires_at` (Unix seconds,
+    /// the key expires then on the server); false if it was recorded already.
+    pub fn claim_jti(&self, jti_hash: &[u8; 32], expires_at: i64) -> Result<bool> {
+        let mut key = String::with_capacity(self.prefix.len() + 68);
+        key.push_str(&self.prefix);
+        key.push_str("jti:");
+        for b in jti_hash {
+            key.push_str(&format!("{b:02x}"));
+        }
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(1).arg("NX").arg("EXAT").arg(expires_at);
+        let set: Option<String> = self.with_connection(|con| cmd.query(con))?;
+        Ok(set.is_some())
+    }
+
     /// The Redis key of `key`'s bucket `name`. The key's hash, in braces,
     /// keeps all buckets of a key in one Redis Cluster slot.
     fn bucket(&self, key: &str, name: &str) -> String {
@@ -226,31 +272,7 @@ impl RedisLimiter {
             call.arg(interval)
                 .arg(interval.saturating_mul(l.burst as i64));
         }
-        // `timeout` bounds the whole call: a new connection's set-up and
-        // script share it; a pooled one's script gets it per socket wait
-        // (one write, one read: a cold script cache adds a round trip).
-        let deadline = std::time::Instant::now() + self.timeout;
-        let (mut con, new) = self.connection(deadline)?;
-        let answer: Vec<i64> = match call.invoke(&mut con) {
-            Ok(a) => a,
-            Err(e) => {
-                // The server may have restarted: every idle connection is
-                // suspect, not only this one.
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .1
-                    .clear();
-                return Err(storage("failed", e));
-            }
-        };
-        // A connection that answered is reused; one that failed is dropped.
-        let pooled = !new || socket_timeouts(&con, self.timeout).is_ok();
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if pooled && idle.1.len() < MAX_IDLE && idle.0 == crate::fork::generation() {
-            idle.1.push(con);
-        }
-        drop(idle);
+        let answer: Vec<i64> = self.with_connection(|con| call.invoke(con))?;
         if answer.len() != 2 + 2 * limits.len() {
             return Err(storage("answered unexpectedly", answer.len()));
         }

@@ -143,3 +143,58 @@ pub fn shared_store() -> Shared {
         _scratch: scratch,
     }
 }
+
+/// The Redis server tests use, or None (with one line saying so).
+pub fn redis_url() -> Option<String> {
+    let base = std::env::var("IRONTOKEN_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let client = redis::Client::open(base.as_str()).ok()?;
+    match client.get_connection_with_timeout(std::time::Duration::from_millis(500)) {
+        Ok(_) => Some(base),
+        Err(_) => {
+            eprintln!("skipped: no Redis at {base}");
+            None
+        }
+    }
+}
+
+/// A key prefix of this run, and a guard that deletes its keys.
+pub struct RedisScratch {
+    base: String,
+    prefix: String,
+}
+
+impl RedisScratch {
+    pub fn new(base: &str, what: &str) -> RedisScratch {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        RedisScratch {
+            base: base.to_string(),
+            prefix: format!("itk-test:{what}:{}:{nanos}:", std::process::id()),
+        }
+    }
+    pub fn url(&self) -> String {
+        format!("{}?key_prefix={}", self.base, self.prefix)
+    }
+    pub fn keys(&self) -> Vec<String> {
+        let client = redis::Client::open(self.base.as_str()).unwrap();
+        let mut c = client.get_connection().unwrap();
+        redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut c)
+            .unwrap()
+    }
+}
+
+impl Drop for RedisScratch {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if !keys.is_empty() {
+            let client = redis::Client::open(self.base.as_str()).unwrap();
+            let mut c = client.get_connection().unwrap();
+            let _: () = redis::cmd("DEL").arg(keys).query(&mut c).unwrap();
+        }
+    }
+}

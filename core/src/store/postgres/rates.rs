@@ -39,6 +39,18 @@ impl RateStore for Pg<'_> {
         Ok(())
     }
 
+    fn claim_jti(&self, jti_hash: &[u8; 32], expires_at: i64) -> Result<bool> {
+        let n = self.execute(
+            "INSERT INTO jti_claims (jti_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&&jti_hash[..], &expires_at],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn purge_jti(&self, before: i64) -> Result<u64> {
+        self.execute("DELETE FROM jti_claims WHERE expires_at < $1", &[&before])
+    }
+
     fn purge_buckets(&self, now_us: i64) -> Result<u64> {
         self.execute("DELETE FROM rate_buckets WHERE tat_us <= $1", &[&now_us])
     }

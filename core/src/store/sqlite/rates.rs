@@ -32,6 +32,24 @@ impl RateStore for Sql<'_> {
         Ok(())
     }
 
+    fn claim_jti(&self, jti_hash: &[u8; 32], expires_at: i64) -> Result<bool> {
+        let n = self
+            .0
+            .prepare_cached(
+                "INSERT INTO jti_claims (jti_hash, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(rusqlite::params![&jti_hash[..], expires_at])?;
+        Ok(n == 1)
+    }
+
+    fn purge_jti(&self, before: i64) -> Result<u64> {
+        let n = self
+            .0
+            .prepare_cached("DELETE FROM jti_claims WHERE expires_at < ?1")?
+            .execute([before])?;
+        Ok(n as u64)
+    }
+
     fn purge_buckets(&self, now_us: i64) -> Result<u64> {
         let n = self
             .0
