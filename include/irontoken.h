@@ -467,6 +467,17 @@ itk_status itk_cap_root_rotate(const struct itk_manager *m,
                                char **out_json);
 
 /**
+ * Claims the one-time id `jti` of a token expiring at `expires_at` (Unix
+ * seconds): writes 1 to `*out_claimed` the first time, 0 for every later
+ * claim of the same id by any process or host on this store (or on the
+ * Redis of `rate_limit_store`).
+ */
+itk_status itk_jti_claim(const struct itk_manager *m,
+                         const char *jti,
+                         int64_t expires_at,
+                         int32_t *out_claimed);
+
+/**
  * Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",
  * "HS256") and makes it active. `actor` may be NULL. Writes the key's JSON
  * (kid, alg, status, ...) to `*out_json` (may be NULL). Needs a master key.

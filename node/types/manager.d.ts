@@ -281,6 +281,8 @@ export declare class TokenManager {
   capabilityPublicKey(): string
   /** Every root public key that verifies now, oldest first. */
   capabilityPublicKeys(): string[]
+  /** Claims a one-time id (a token's `jti`): true the first time, false for every later claim, in every process and host on the store (or the Redis of rate limits). */
+  claimJti(jti: string, options: { expiresAt: number }): boolean
   /** Every root key that verifies now, with its id, status and window. */
   capabilityRoots(): CapabilityRoot[]
   /** Replaces the active root; the previous one verifies `overlapSeconds` more (default 86400; 0: at once). */

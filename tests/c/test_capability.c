@@ -156,6 +156,24 @@ static void test_revocation_across_managers(const char *tmp) {
     itk_manager_free(b);
 }
 
+static void test_jti(const char *tmp) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jti.db", tmp);
+    itk_manager *a = open_path(path, 0), *b = open_path(path, 0);
+    long long exp = (long long)time(NULL) + 600;
+    int claimed = -1;
+    CHECK(itk_jti_claim(a, "jti-1", exp, &claimed) == ITK_STATUS_OK && claimed == 1);
+    CHECK(itk_jti_claim(b, "jti-1", exp, &claimed) == ITK_STATUS_OK && claimed == 0);
+    CHECK(itk_jti_claim(b, "jti-2", exp, &claimed) == ITK_STATUS_OK && claimed == 1);
+    claimed = 7;
+    CHECK(itk_jti_claim(a, "", exp, &claimed) == ITK_STATUS_INVALID_ARGUMENT && claimed == 7);
+    CHECK(itk_jti_claim(a, NULL, exp, &claimed) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jti_claim(a, "\xff", exp, &claimed) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jti_claim(a, "jti-3", exp, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_manager_free(a);
+    itk_manager_free(b);
+}
+
 static void test_hostile_input(void) {
     itk_manager *m = open_path(":memory:", 1);
     char *out = NULL;
@@ -191,6 +209,7 @@ int main(int argc, char **argv) {
     test_vectors(argv[1]);
     test_revocation_across_managers(argv[2]);
     test_hostile_input();
+    test_jti(argv[2]);
     printf("c capability: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

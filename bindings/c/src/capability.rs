@@ -183,3 +183,26 @@ pub unsafe extern "C" fn itk_cap_root_rotate(
         tm.rotate_capability_key(overlap_seconds, actor?)
     })
 }
+
+/// Claims the one-time id `jti` of a token expiring at `expires_at` (Unix
+/// seconds): writes 1 to `*out_claimed` the first time, 0 for every later
+/// claim of the same id by any process or host on this store (or on the
+/// Redis of `rate_limit_store`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jti_claim(
+    m: *const itk_manager,
+    jti: *const c_char,
+    expires_at: i64,
+    out_claimed: *mut i32,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let jti = unsafe { arg(jti, "jti") }?;
+        out(out_claimed, "out_claimed")?;
+        let claimed = tm.claim_jti(jti, expires_at)?;
+        // SAFETY: checked non-NULL above, writable per the contract.
+        unsafe { *out_claimed = i32::from(claimed) };
+        Ok(())
+    })
+}

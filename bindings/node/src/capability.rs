@@ -91,6 +91,22 @@ impl TokenManager {
             .collect())
     }
 
+    /// Claims the one-time id `jti` of a token expiring at `expiresAt`: true
+    /// the first time, false for every later claim of the same id.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "jti: string, options: { expiresAt: number }"
+    )]
+    pub fn claim_jti(&self, jti: String, options: Value) -> Result<bool, Code> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct O {
+            expires_at: i64,
+        }
+        let o: O = req(options, "options")?;
+        self.core()?.claim_jti(&jti, o.expires_at).map_err(err)
+    }
+
     /// Every root key that verifies now, with its id, status and window.
     #[napi(catch_unwind, ts_return_type = "CapabilityRoot[]")]
     pub fn capability_roots(&self) -> Result<Json, Code> {

@@ -224,6 +224,20 @@ impl TokenManager {
         })
     }
 
+    /// Claims the one-time id `jti` of a token expiring at `expires_at`:
+    /// True the first time, False for every later claim of the same id, in
+    /// every process and host on this store (or the Redis of rate limits).
+    #[pyo3(signature = (jti, *, expires_at))]
+    fn claim_jti(
+        &self,
+        py: Python<'_>,
+        jti: &str,
+        #[pyo3(from_py_with = int::<i64>)] expires_at: i64,
+    ) -> PyResult<bool> {
+        let tm = self.core(py)?;
+        call(py, || tm.claim_jti(jti, expires_at))
+    }
+
     /// Every root key that verifies now, with its id, status and window.
     fn capability_roots<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
