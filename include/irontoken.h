@@ -183,6 +183,10 @@ enum itk_status
    * The capability token is sealed: no block can be appended.
    */
   ITK_STATUS_CAPABILITY_SEALED = 39,
+  /**
+   * The token's `jti` was already accepted once.
+   */
+  ITK_STATUS_JWT_REPLAYED = 40,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -535,6 +539,16 @@ itk_status itk_jwt_verify_issued(const struct itk_manager *m,
                                  const char *token,
                                  const char *policy_json,
                                  char **out_json);
+
+/**
+ * Like `itk_jwt_verify_issued`, then claims the token's `jti` until its
+ * `exp`: a token accepted once is refused with `ITK_STATUS_JWT_REPLAYED`
+ * after, in every process and host on the store.
+ */
+itk_status itk_jwt_verify_issued_once(const struct itk_manager *m,
+                                      const char *token,
+                                      const char *policy_json,
+                                      char **out_json);
 
 /**
  * Exchanges a valid API key for an access token. `options_json` may be NULL

@@ -98,11 +98,13 @@ pub enum ErrorKind {
     CapabilityMalformed,
     /// The capability token is sealed: no block can be appended.
     CapabilitySealed,
+    /// The token's `jti` was already accepted once (a one-time token replayed).
+    JwtReplayed,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 39] = [
+    pub const ALL: [ErrorKind; 40] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -142,6 +144,7 @@ impl ErrorKind {
         ErrorKind::MasterKeyMismatch,
         ErrorKind::CapabilityMalformed,
         ErrorKind::CapabilitySealed,
+        ErrorKind::JwtReplayed,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -186,6 +189,7 @@ impl ErrorKind {
             ErrorKind::MasterKeyMismatch => "MASTER_KEY_MISMATCH",
             ErrorKind::CapabilityMalformed => "CAPABILITY_MALFORMED",
             ErrorKind::CapabilitySealed => "CAPABILITY_SEALED",
+            ErrorKind::JwtReplayed => "JWT_REPLAYED",
         }
     }
 
@@ -231,6 +235,7 @@ impl ErrorKind {
             ErrorKind::MasterKeyMismatch => 37,
             ErrorKind::CapabilityMalformed => 38,
             ErrorKind::CapabilitySealed => 39,
+            ErrorKind::JwtReplayed => 40,
         }
     }
 
@@ -254,7 +259,8 @@ impl ErrorKind {
             | ErrorKind::JwtMissingClaim
             | ErrorKind::JwtInvalidClaim
             | ErrorKind::JwtKeyNotFound
-            | ErrorKind::JwtUnsupportedHeader => 401,
+            | ErrorKind::JwtUnsupportedHeader
+            | ErrorKind::JwtReplayed => 401,
             ErrorKind::KeyNotFound | ErrorKind::NotFound | ErrorKind::SessionNotFound => 404,
             ErrorKind::Conflict
             | ErrorKind::KeyRevoked
@@ -289,7 +295,8 @@ impl ErrorKind {
             | ErrorKind::JwtInvalidIssuer
             | ErrorKind::JwtInvalidSubject
             | ErrorKind::JwtMissingClaim
-            | ErrorKind::JwtInvalidClaim => Some("ERR_JWT_CLAIM_VALIDATION_FAILED"),
+            | ErrorKind::JwtInvalidClaim
+            | ErrorKind::JwtReplayed => Some("ERR_JWT_CLAIM_VALIDATION_FAILED"),
             ErrorKind::JwtAlgNotAllowed => Some("ERR_JOSE_ALG_NOT_ALLOWED"),
             ErrorKind::JwtKeyNotFound => Some("ERR_JWKS_NO_MATCHING_KEY"),
             ErrorKind::JwtUnsupportedHeader => Some("ERR_JOSE_NOT_SUPPORTED"),

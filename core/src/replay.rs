@@ -1,7 +1,8 @@
 //! One-time ids: a token's or a proof's `jti` accepted once, in every
 //! process and host sharing the store (or the Redis server rate limits use).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::jwt::{Decoded, Policy};
 use crate::manager::{Rates, TokenManager};
 use sha2::{Digest, Sha256};
 
@@ -42,5 +43,37 @@ impl TokenManager {
             // Durable: a claim lost in a crash would let the id be replayed.
             Rates::Local | Rates::Store => inner.db.write(|tx| tx.rates().claim_jti(&hash, keep)),
         }
+    }
+
+    /// [`TokenManager::verify_jwt`], then claims the token's `jti` until its
+    /// `exp` ([`TokenManager::claim_jti`]): a token accepted once is refused
+    /// with `JWT_REPLAYED` every later time, in every process and host on
+    /// the store. Both claims are required (`JWT_MISSING_CLAIM`); a refused
+    /// token claims nothing.
+    pub fn verify_jwt_once(&self, token: &str, policy: &Policy) -> Result<Decoded> {
+        let d = self.verify_jwt(token, policy)?;
+        let claim = |name: &str| {
+            d.claims.get(name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::JwtMissingClaim,
+                    format!("a one-time token needs the {name} claim"),
+                )
+                .about_claim(name)
+            })
+        };
+        let jti = claim("jti")?.as_str().ok_or_else(|| {
+            Error::new(ErrorKind::JwtInvalidClaim, "jti must be a string").about_claim("jti")
+        })?;
+        let exp = claim("exp")?.as_i64().ok_or_else(|| {
+            Error::new(ErrorKind::JwtInvalidClaim, "exp must be an integer").about_claim("exp")
+        })?;
+        if !self.claim_jti(jti, exp)? {
+            return Err(Error::new(
+                ErrorKind::JwtReplayed,
+                "the token was already accepted once (its jti is claimed)",
+            )
+            .about_claim("jti"));
+        }
+        Ok(d)
     }
 }

@@ -150,13 +150,18 @@ class IronTokenManager extends TokenManager {
 Object.defineProperty(IronTokenManager, 'name', { value: 'TokenManager' })
 
 // verifyJwt takes jose-style options like jwtVerify; its errors carry jose codes.
+// With requireFreshJti, the token's jti is claimed until its exp: a token
+// accepted once is refused with JWT_REPLAYED after (every process on the store).
 const nativeVerifyJwt = TokenManager.prototype.verifyJwt
+const nativeVerifyJwtOnce = TokenManager.prototype.verifyJwtOnce
 Object.defineProperty(TokenManager.prototype, 'verifyJwt', {
   configurable: true,
   writable: true,
   value: function (token, options) {
     try {
-      return nativeVerifyJwt.call(this, token, policyJson(options))
+      const { requireFreshJti, ...rest } = options || {}
+      const verify = requireFreshJti ? nativeVerifyJwtOnce : nativeVerifyJwt
+      return verify.call(this, token, policyJson(rest))
     } catch (e) {
       throw joseError(e)
     }

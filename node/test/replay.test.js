@@ -27,3 +27,13 @@ test('claimJti: once, across processes', () => {
   tm.close()
   fs.rmSync(dir, { recursive: true, force: true })
 })
+
+test('verifyJwt with requireFreshJti: a replay is refused', () => {
+  const tm = new TokenManager(':memory:', { masterKey: '07'.repeat(32) })
+  tm.createSigningKey('EdDSA')
+  const token = tm.issueJwt({ sub: 'alice' }, 600)
+  assert.equal(tm.verifyJwt(token, { algorithms: ['EdDSA'], requireFreshJti: true }).payload.sub, 'alice')
+  assert.throws(() => tm.verifyJwt(token, { algorithms: ['EdDSA'], requireFreshJti: true }), (e) => e.irontokenCode === 'JWT_REPLAYED' || e.code === 'JWT_REPLAYED')
+  assert.equal(tm.verifyJwt(token, { algorithms: ['EdDSA'] }).payload.sub, 'alice')
+  tm.close()
+})

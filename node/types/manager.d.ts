@@ -224,7 +224,7 @@ export declare class TokenManager {
   /** Signs claims with the active managed key (iat, exp, jti added when absent). */
   issueJwt(claims: Record<string, unknown>, options?: { ttlSeconds?: number }): string
   /** Verifies a token issued by this manager's keys. */
-  verifyJwt(token: string, options: JwtVerifyOptions): VerifiedJwt
+  verifyJwt(token: string, options: JwtVerifyOptions & { /** Claim the token's `jti` until its `exp`: a replay is refused with JWT_REPLAYED. */ requireFreshJti?: boolean }): VerifiedJwt
   /** Exchanges a valid API key for a short-lived access token. */
   exchangeApiKey(apiKey: ApiKeyInput, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
   /** Verifies a key, applies its rate limits and consumes quota, in one call. */

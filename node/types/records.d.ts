@@ -60,6 +60,7 @@ export type ErrorCode =
   | 'MASTER_KEY_MISMATCH'
   | 'CAPABILITY_MALFORMED'
   | 'CAPABILITY_SEALED'
+  | 'JWT_REPLAYED'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

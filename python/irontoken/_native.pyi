@@ -414,6 +414,7 @@ class TokenManager:
         required: Optional[Sequence[str]] = None,
         require_exp: Optional[bool] = None,
         require_sub: Optional[bool] = None,
+        require_fresh_jti: bool = False,
     ) -> Dict[str, Any]: ...
     def exchange_api_key(
         self,

@@ -236,6 +236,7 @@ class AsyncTokenManager:
         required: Optional[Sequence[str]] = None,
         require_exp: Optional[bool] = None,
         require_sub: Optional[bool] = None,
+        require_fresh_jti: bool = False,
     ) -> Dict[str, Any]: ...
     async def exchange_api_key(
         self,

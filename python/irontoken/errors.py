@@ -41,6 +41,7 @@ __all__ = [
     "InvalidSubjectError",
     "MissingRequiredClaimError",
     "InvalidClaimError",
+    "TokenReplayedError",
     "KeyNotFoundInKeyringError",
     "UnsupportedHeaderError",
     "InvalidKeyMaterialError",
@@ -230,6 +231,12 @@ class InvalidClaimError(JWTError):
     code = "JWT_INVALID_CLAIM"
 
 
+class TokenReplayedError(JWTError):
+    """The token's ``jti`` was already accepted once (``require_fresh_jti``)."""
+
+    code = "JWT_REPLAYED"
+
+
 class KeyNotFoundInKeyringError(JWTError):
     """No key matches the token's `kid`."""
 
@@ -379,6 +386,7 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         InvalidSubjectError,
         MissingRequiredClaimError,
         InvalidClaimError,
+        TokenReplayedError,
         KeyNotFoundInKeyringError,
         UnsupportedHeaderError,
         InvalidKeyMaterialError,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import irontoken
+from irontoken.jwt import InvalidTokenError, TokenReplayedError
 from irontoken import TokenManager
 
 
@@ -28,3 +29,16 @@ def test_claim_jti_once_across_processes(tmp_path: Path) -> None:
         tm.claim_jti("", expires_at=exp)
     with pytest.raises(irontoken.InvalidArgumentError):
         tm.claim_jti("x", expires_at=exp + 400 * 86400)
+
+
+def test_verify_jwt_require_fresh_jti() -> None:
+    tm = TokenManager(":memory:", master_key="07" * 32)
+    tm.create_signing_key("EdDSA")
+    token = tm.issue_jwt({"sub": "alice"}, ttl_seconds=600)
+    assert tm.verify_jwt(token, algorithms=["EdDSA"], require_fresh_jti=True)["sub"] == "alice"
+    with pytest.raises(TokenReplayedError) as e:
+        tm.verify_jwt(token, algorithms=["EdDSA"], require_fresh_jti=True)
+    assert e.value.code == "JWT_REPLAYED"
+    assert isinstance(e.value, InvalidTokenError)
+    # Without the option the same token still verifies.
+    assert tm.verify_jwt(token, algorithms=["EdDSA"])["sub"] == "alice"

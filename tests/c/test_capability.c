@@ -170,6 +170,19 @@ static void test_jti(const char *tmp) {
     CHECK(itk_jti_claim(a, NULL, exp, &claimed) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_jti_claim(a, "\xff", exp, &claimed) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_jti_claim(a, "jti-3", exp, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    /* A one-time JWT: accepted once. */
+    char *jwk = NULL, *token = NULL, *out = NULL;
+    CHECK(itk_signing_key_create(a, "EdDSA", NULL, &jwk) == ITK_STATUS_OK);
+    CHECK(itk_jwt_issue(a, "{\"sub\": \"alice\"}", 600, &token) == ITK_STATUS_OK);
+    const char *policy = "{\"algorithms\": [\"EdDSA\"]}";
+    CHECK(itk_jwt_verify_issued_once(b, token, policy, &out) == ITK_STATUS_OK && out != NULL);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_jwt_verify_issued_once(a, token, policy, &out) == ITK_STATUS_JWT_REPLAYED && out == NULL);
+    CHECK(itk_jwt_verify_issued(a, token, policy, &out) == ITK_STATUS_OK);
+    itk_string_free(out);
+    itk_string_free(token);
+    itk_string_free(jwk);
     itk_manager_free(a);
     itk_manager_free(b);
 }

@@ -143,6 +143,30 @@ pub unsafe extern "C" fn itk_jwt_verify_issued(
     })
 }
 
+/// Like `itk_jwt_verify_issued`, then claims the token's `jti` until its
+/// `exp`: a token accepted once is refused with `ITK_STATUS_JWT_REPLAYED`
+/// after, in every process and host on the store.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_jwt_verify_issued_once(
+    m: *const itk_manager,
+    token: *const c_char,
+    policy_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (token, policy) = unsafe { (arg(token, "token")?, arg(policy_json, "policy_json")?) };
+        out(out_json, "out_json")?;
+        let d = tm.verify_jwt_once(
+            token,
+            &irontoken::jwt::PolicySettings::policy_from_json(policy)?,
+        )?;
+        let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
+        write_opt(out_json, || Ok(json))
+    })
+}
+
 /// Exchanges a valid API key for an access token. `options_json` may be NULL
 /// or an object with `required_scopes` (array) and `ttl_seconds`. Writes
 /// `{"token", "expires_at", "key_id", "owner", "scopes"}` to `*out_json`.

@@ -117,6 +117,8 @@ pub enum itk_status {
     CapabilityMalformed = 38,
     /// The capability token is sealed: no block can be appended.
     CapabilitySealed = 39,
+    /// The token's `jti` was already accepted once.
+    JwtReplayed = 40,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -143,7 +145,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 40] = [
+const ALL_STATUSES: [itk_status; 41] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -184,6 +186,7 @@ const ALL_STATUSES: [itk_status; 40] = [
     itk_status::MasterKeyMismatch,
     itk_status::CapabilityMalformed,
     itk_status::CapabilitySealed,
+    itk_status::JwtReplayed,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [

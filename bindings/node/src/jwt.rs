@@ -110,6 +110,22 @@ impl TokenManager {
             .map_err(|e| core_js_error(&env, &e))
     }
 
+    /// `verifyJwt`, then the token's `jti` claimed until its `exp`: a token
+    /// accepted once is refused with `JWT_REPLAYED` after.
+    #[napi(catch_unwind)]
+    pub fn verify_jwt_once(
+        &self,
+        env: Env,
+        token: String,
+        policy_json: String,
+    ) -> napi::Result<VerifiedJwt> {
+        let policy = policy_of(&policy_json).map_err(|e| code_js_error(&env, e))?;
+        let tm = self.core().map_err(|e| code_js_error(&env, e))?;
+        tm.verify_jwt_once(&token, &policy)
+            .map(verified)
+            .map_err(|e| core_js_error(&env, &e))
+    }
+
     /// Exchanges a valid API key for a short-lived access token.
     #[napi(catch_unwind, ts_return_type = "AccessToken")]
     pub fn exchange_api_key(

@@ -95,7 +95,9 @@ impl TokenManager {
     }
 
     /// Verifies a token issued by this manager's keys; returns its claims.
-    #[pyo3(signature = (token, *, algorithms, audience=None, issuer=None, subject=None, leeway=0, required=None, require_exp=None, require_sub=None))]
+    /// With `require_fresh_jti`, its `jti` is claimed until its `exp`: a
+    /// token accepted once raises `TokenReplayedError` (`JWT_REPLAYED`) after.
+    #[pyo3(signature = (token, *, algorithms, audience=None, issuer=None, subject=None, leeway=0, required=None, require_exp=None, require_sub=None, require_fresh_jti=false))]
     #[allow(clippy::too_many_arguments)]
     fn verify_jwt<'py>(
         &self,
@@ -109,6 +111,7 @@ impl TokenManager {
         #[pyo3(from_py_with = required_arg)] required: Option<Vec<String>>,
         require_exp: Option<bool>,
         require_sub: Option<bool>,
+        require_fresh_jti: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let tm = self.core(py)?;
         let policy = irontoken::jwt::PolicySettings {
@@ -124,7 +127,13 @@ impl TokenManager {
         }
         .into_policy()
         .map_err(|e| to_py(py, e))?;
-        let d = call(py, || tm.verify_jwt(token, &policy))?;
+        let d = call(py, || {
+            if require_fresh_jti {
+                tm.verify_jwt_once(token, &policy)
+            } else {
+                tm.verify_jwt(token, &policy)
+            }
+        })?;
         to_py_dict(py, &d.claims)
     }
 
