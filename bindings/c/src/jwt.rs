@@ -129,18 +129,8 @@ pub unsafe extern "C" fn itk_jwt_verify_issued(
     policy_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> itk_status {
-    guard(|| {
-        let tm = manager(m)?;
-        // SAFETY: C strings per the contract.
-        let (token, policy) = unsafe { (arg(token, "token")?, arg(policy_json, "policy_json")?) };
-        out(out_json, "out_json")?;
-        let d = tm.verify_jwt(
-            token,
-            &irontoken::jwt::PolicySettings::policy_from_json(policy)?,
-        )?;
-        let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
-        write_opt(out_json, || Ok(json))
-    })
+    // SAFETY: forwarded contract.
+    unsafe { verify_issued(m, token, policy_json, out_json, false) }
 }
 
 /// Like `itk_jwt_verify_issued`, then claims the token's `jti` until its
@@ -153,15 +143,32 @@ pub unsafe extern "C" fn itk_jwt_verify_issued_once(
     policy_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> itk_status {
+    // SAFETY: forwarded contract.
+    unsafe { verify_issued(m, token, policy_json, out_json, true) }
+}
+
+/// `itk_jwt_verify_issued` (`once`: and its jti claimed).
+///
+/// # Safety
+/// As the entry points that call it.
+unsafe fn verify_issued(
+    m: *const itk_manager,
+    token: *const c_char,
+    policy_json: *const c_char,
+    out_json: *mut *mut c_char,
+    once: bool,
+) -> itk_status {
     guard(|| {
         let tm = manager(m)?;
         // SAFETY: C strings per the contract.
         let (token, policy) = unsafe { (arg(token, "token")?, arg(policy_json, "policy_json")?) };
         out(out_json, "out_json")?;
-        let d = tm.verify_jwt_once(
-            token,
-            &irontoken::jwt::PolicySettings::policy_from_json(policy)?,
-        )?;
+        let policy = irontoken::jwt::PolicySettings::policy_from_json(policy)?;
+        let d = if once {
+            tm.verify_jwt_once(token, &policy)?
+        } else {
+            tm.verify_jwt(token, &policy)?
+        };
         let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
         write_opt(out_json, || Ok(json))
     })

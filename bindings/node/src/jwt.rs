@@ -103,11 +103,7 @@ impl TokenManager {
         token: String,
         policy_json: String,
     ) -> napi::Result<VerifiedJwt> {
-        let policy = policy_of(&policy_json).map_err(|e| code_js_error(&env, e))?;
-        let tm = self.core().map_err(|e| code_js_error(&env, e))?;
-        tm.verify_jwt(&token, &policy)
-            .map(verified)
-            .map_err(|e| core_js_error(&env, &e))
+        self.verify_issued(env, &token, &policy_json, false)
     }
 
     /// `verifyJwt`, then the token's `jti` claimed until its `exp`: a token
@@ -119,11 +115,7 @@ impl TokenManager {
         token: String,
         policy_json: String,
     ) -> napi::Result<VerifiedJwt> {
-        let policy = policy_of(&policy_json).map_err(|e| code_js_error(&env, e))?;
-        let tm = self.core().map_err(|e| code_js_error(&env, e))?;
-        tm.verify_jwt_once(&token, &policy)
-            .map(verified)
-            .map_err(|e| core_js_error(&env, &e))
+        self.verify_issued(env, &token, &policy_json, true)
     }
 
     /// Exchanges a valid API key for a short-lived access token.
@@ -386,4 +378,24 @@ pub fn jose_code(code: String) -> Option<String> {
     irontoken::ErrorKind::from_code(&code)
         .and_then(|k| k.jose_code())
         .map(str::to_string)
+}
+
+impl TokenManager {
+    /// `verifyJwt` (`once`: and its jti claimed), errors as jose's.
+    fn verify_issued(
+        &self,
+        env: Env,
+        token: &str,
+        policy_json: &str,
+        once: bool,
+    ) -> napi::Result<VerifiedJwt> {
+        let policy = policy_of(policy_json).map_err(|e| code_js_error(&env, e))?;
+        let tm = self.core().map_err(|e| code_js_error(&env, e))?;
+        let d = if once {
+            tm.verify_jwt_once(token, &policy)
+        } else {
+            tm.verify_jwt(token, &policy)
+        };
+        d.map(verified).map_err(|e| core_js_error(&env, &e))
+    }
 }
