@@ -187,6 +187,22 @@ enum itk_status
    * The token's `jti` was already accepted once.
    */
   ITK_STATUS_JWT_REPLAYED = 40,
+  /**
+   * A spent refresh token was presented again: its family is revoked.
+   */
+  ITK_STATUS_REFRESH_TOKEN_REUSED = 41,
+  /**
+   * Not a refresh token this store issued.
+   */
+  ITK_STATUS_REFRESH_TOKEN_INVALID = 42,
+  /**
+   * The refresh token or its family is past its lifetime.
+   */
+  ITK_STATUS_REFRESH_TOKEN_EXPIRED = 43,
+  /**
+   * The refresh token's family was revoked.
+   */
+  ITK_STATUS_REFRESH_TOKEN_REVOKED = 44,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -25,7 +25,7 @@ LAYERS = [
     ["store"],
     ["store::sqlite", "store::postgres", "store::redis"],
     ["manager"],
-    ["keys", "sessions", "usage", "jwt::managed", "audit_trail", "capability", "replay"],
+    ["keys", "sessions", "usage", "jwt::managed", "audit_trail", "capability", "replay", "refresh"],
     ["lib"],
 ]
 

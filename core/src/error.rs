@@ -100,11 +100,20 @@ pub enum ErrorKind {
     CapabilitySealed,
     /// The token's `jti` was already accepted once (a one-time token replayed).
     JwtReplayed,
+    /// A spent refresh token was presented again: its whole family is
+    /// revoked (reuse detection).
+    RefreshTokenReused,
+    /// Not a refresh token this store issued (malformed or unknown).
+    RefreshTokenInvalid,
+    /// The refresh token or its family is past its lifetime.
+    RefreshTokenExpired,
+    /// The refresh token's family was revoked.
+    RefreshTokenRevoked,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 40] = [
+    pub const ALL: [ErrorKind; 44] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -145,6 +154,10 @@ impl ErrorKind {
         ErrorKind::CapabilityMalformed,
         ErrorKind::CapabilitySealed,
         ErrorKind::JwtReplayed,
+        ErrorKind::RefreshTokenReused,
+        ErrorKind::RefreshTokenInvalid,
+        ErrorKind::RefreshTokenExpired,
+        ErrorKind::RefreshTokenRevoked,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -190,6 +203,10 @@ impl ErrorKind {
             ErrorKind::CapabilityMalformed => "CAPABILITY_MALFORMED",
             ErrorKind::CapabilitySealed => "CAPABILITY_SEALED",
             ErrorKind::JwtReplayed => "JWT_REPLAYED",
+            ErrorKind::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            ErrorKind::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",
+            ErrorKind::RefreshTokenExpired => "REFRESH_TOKEN_EXPIRED",
+            ErrorKind::RefreshTokenRevoked => "REFRESH_TOKEN_REVOKED",
         }
     }
 
@@ -236,6 +253,10 @@ impl ErrorKind {
             ErrorKind::CapabilityMalformed => 38,
             ErrorKind::CapabilitySealed => 39,
             ErrorKind::JwtReplayed => 40,
+            ErrorKind::RefreshTokenReused => 41,
+            ErrorKind::RefreshTokenInvalid => 42,
+            ErrorKind::RefreshTokenExpired => 43,
+            ErrorKind::RefreshTokenRevoked => 44,
         }
     }
 
@@ -260,7 +281,11 @@ impl ErrorKind {
             | ErrorKind::JwtInvalidClaim
             | ErrorKind::JwtKeyNotFound
             | ErrorKind::JwtUnsupportedHeader
-            | ErrorKind::JwtReplayed => 401,
+            | ErrorKind::JwtReplayed
+            | ErrorKind::RefreshTokenReused
+            | ErrorKind::RefreshTokenInvalid
+            | ErrorKind::RefreshTokenExpired
+            | ErrorKind::RefreshTokenRevoked => 401,
             ErrorKind::KeyNotFound | ErrorKind::NotFound | ErrorKind::SessionNotFound => 404,
             ErrorKind::Conflict
             | ErrorKind::KeyRevoked

@@ -28,6 +28,7 @@ mod manager;
 mod metrics;
 mod model;
 pub mod ratelimit;
+pub mod refresh;
 pub mod replay;
 pub mod sessions;
 pub mod signals;

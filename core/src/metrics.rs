@@ -17,6 +17,9 @@ pub(crate) struct Metrics {
     pub flushes: AtomicU64,
     pub flush_errors: AtomicU64,
     pub sessions_created: AtomicU64,
+    pub token_pairs_issued: AtomicU64,
+    pub refreshes: AtomicU64,
+    pub refresh_reuse: AtomicU64,
     pub rate_limit_denials: AtomicU64,
     pub rate_limit_store_errors: AtomicU64,
     pub rate_limit_fail_open: AtomicU64,
@@ -101,6 +104,21 @@ impl Metrics {
                 "irontoken_sessions_created_total",
                 "Sessions created.",
                 &self.sessions_created,
+            ),
+            (
+                "irontoken_token_pairs_issued_total",
+                "Refresh-token families started (issue_token_pair).",
+                &self.token_pairs_issued,
+            ),
+            (
+                "irontoken_token_refreshes_total",
+                "Refresh tokens exchanged for a new pair.",
+                &self.refreshes,
+            ),
+            (
+                "irontoken_refresh_token_reuse_total",
+                "Spent refresh tokens presented again (each revoked its family).",
+                &self.refresh_reuse,
             ),
             (
                 "irontoken_rate_limit_denials_total",

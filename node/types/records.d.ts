@@ -61,6 +61,10 @@ export type ErrorCode =
   | 'CAPABILITY_MALFORMED'
   | 'CAPABILITY_SEALED'
   | 'JWT_REPLAYED'
+  | 'REFRESH_TOKEN_REUSED'
+  | 'REFRESH_TOKEN_INVALID'
+  | 'REFRESH_TOKEN_EXPIRED'
+  | 'REFRESH_TOKEN_REVOKED'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

@@ -42,6 +42,11 @@ __all__ = [
     "MissingRequiredClaimError",
     "InvalidClaimError",
     "TokenReplayedError",
+    "RefreshTokenError",
+    "RefreshTokenReusedError",
+    "RefreshTokenInvalidError",
+    "RefreshTokenExpiredError",
+    "RefreshTokenRevokedError",
     "KeyNotFoundInKeyringError",
     "UnsupportedHeaderError",
     "InvalidKeyMaterialError",
@@ -359,6 +364,37 @@ class AgentTokenRevokedError(IronTokenError):
     code = "AGENT_TOKEN_REVOKED"
 
 
+class RefreshTokenError(IronTokenError):
+    """A refresh token was refused (the base of the four below); the client
+    signs in again."""
+
+
+class RefreshTokenReusedError(RefreshTokenError):
+    """A spent refresh token was presented again: its whole family is
+    revoked (reuse detection), so a thief and the client both lose it."""
+
+    code = "REFRESH_TOKEN_REUSED"
+
+
+class RefreshTokenInvalidError(RefreshTokenError):
+    """Not a refresh token this store issued (malformed or unknown)."""
+
+    code = "REFRESH_TOKEN_INVALID"
+
+
+class RefreshTokenExpiredError(RefreshTokenError):
+    """The refresh token (idle timeout) or its family (absolute lifetime)
+    is past its lifetime."""
+
+    code = "REFRESH_TOKEN_EXPIRED"
+
+
+class RefreshTokenRevokedError(RefreshTokenError):
+    """The refresh token's family was revoked."""
+
+    code = "REFRESH_TOKEN_REVOKED"
+
+
 InvalidTokenError = JWTError
 
 
@@ -405,6 +441,10 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         MasterKeyMismatchError,
         CapabilityMalformedError,
         CapabilitySealedError,
+        RefreshTokenReusedError,
+        RefreshTokenInvalidError,
+        RefreshTokenExpiredError,
+        RefreshTokenRevokedError,
     )
 }
 

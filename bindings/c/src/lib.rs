@@ -119,6 +119,14 @@ pub enum itk_status {
     CapabilitySealed = 39,
     /// The token's `jti` was already accepted once.
     JwtReplayed = 40,
+    /// A spent refresh token was presented again: its family is revoked.
+    RefreshTokenReused = 41,
+    /// Not a refresh token this store issued.
+    RefreshTokenInvalid = 42,
+    /// The refresh token or its family is past its lifetime.
+    RefreshTokenExpired = 43,
+    /// The refresh token's family was revoked.
+    RefreshTokenRevoked = 44,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -145,7 +153,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 41] = [
+const ALL_STATUSES: [itk_status; 45] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -187,6 +195,10 @@ const ALL_STATUSES: [itk_status; 41] = [
     itk_status::CapabilityMalformed,
     itk_status::CapabilitySealed,
     itk_status::JwtReplayed,
+    itk_status::RefreshTokenReused,
+    itk_status::RefreshTokenInvalid,
+    itk_status::RefreshTokenExpired,
+    itk_status::RefreshTokenRevoked,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [

@@ -10,6 +10,7 @@ mod schedule;
 mod validate;
 mod verify;
 
+pub(crate) use format::generate as generate_token;
 pub(crate) use validate::*;
 pub use validate::{MAX_REQUIRED_SCOPES, is_bidi_or_invisible};
 

@@ -568,6 +568,11 @@ fn flush_loop(inner: &Inner, interval: Duration) {
                 let now = inner.now();
                 let _ = inner.db.write_relaxed(|tx| tx.rates().purge_jti(now));
             }
+            // Refresh-token families that ended a grace ago.
+            let before = inner
+                .now()
+                .saturating_sub(crate::model::refresh::FAMILY_GRACE_SECONDS);
+            let _ = inner.db.write_relaxed(|tx| tx.families().purge(before));
             last_purge = Instant::now();
         }
         orders = inner.orders.lock().unwrap_or_else(|e| e.into_inner());

@@ -77,6 +77,19 @@ pub enum AuditAction {
     /// The active capability root key was replaced (logged on the old key).
     #[serde(rename = "capability_root.rotate")]
     CapabilityRootRotate,
+    /// A refresh-token family was started (detail: family, expiry).
+    #[serde(rename = "token_family.create")]
+    TokenFamilyCreate,
+    /// A refresh-token family was revoked (detail: family, reason; outcome
+    /// `reuse_detected` when a spent refresh token was presented again).
+    #[serde(rename = "token_family.revoke")]
+    TokenFamilyRevoke,
+    /// A session was replaced by a new id (detail: old and new id).
+    #[serde(rename = "session.rotate")]
+    SessionRotate,
+    /// Every live session of an owner was ended (detail: owner, count).
+    #[serde(rename = "session.end_all")]
+    SessionEndAll,
 }
 
 impl AuditAction {
@@ -105,6 +118,10 @@ impl AuditAction {
             AuditAction::CapabilityRevoke => "capability.revoke",
             AuditAction::CapabilityRootCreate => "capability_root.create",
             AuditAction::CapabilityRootRotate => "capability_root.rotate",
+            AuditAction::TokenFamilyCreate => "token_family.create",
+            AuditAction::TokenFamilyRevoke => "token_family.revoke",
+            AuditAction::SessionRotate => "session.rotate",
+            AuditAction::SessionEndAll => "session.end_all",
         }
     }
 }

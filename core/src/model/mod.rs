@@ -6,5 +6,6 @@ pub mod audit;
 pub mod capability;
 pub mod keys;
 pub mod quota;
+pub mod refresh;
 pub mod sessions;
 pub mod usage;

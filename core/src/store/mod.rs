@@ -241,6 +241,8 @@ pub(crate) trait Tx {
     fn rates(&self) -> &dyn RateStore;
     /// Capability roots, revoked blocks and what was charged through them.
     fn capabilities(&self) -> &dyn CapabilityStore;
+    /// Refresh-token families and their tokens.
+    fn families(&self) -> &dyn FamilyStore;
 }
 
 /// The fields of a key row to insert.
@@ -613,6 +615,63 @@ pub(crate) trait CapabilityStore {
         ceiling: i64,
         now: i64,
     ) -> Result<Option<i64>>;
+}
+
+/// One stored refresh-token family.
+pub(crate) struct FamilyRow {
+    pub id: String,
+    pub subject: String,
+    pub scopes_json: String,
+    pub claims_json: String,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub refreshed_at: i64,
+    /// When the live refresh token lapses (its expiry, within `expires_at`).
+    pub ends_at: i64,
+    pub generation: i64,
+    pub revoked_at: Option<i64>,
+    pub revoke_reason: Option<String>,
+}
+
+/// One stored refresh token (its hash is the key).
+pub(crate) struct RefreshRow {
+    pub family_id: String,
+    pub generation: i64,
+    pub expires_at: i64,
+    pub spent_at: Option<i64>,
+}
+
+/// Refresh-token families and their tokens.
+pub(crate) trait FamilyStore {
+    /// Stores a new family.
+    fn insert_family(&self, f: &FamilyRow) -> Result<()>;
+    /// One family.
+    fn family(&self, id: &str) -> Result<Option<FamilyRow>>;
+    /// Stores a refresh token of a family.
+    fn insert_token(
+        &self,
+        hash: &[u8; 32],
+        family_id: &str,
+        generation: i64,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// One refresh token.
+    fn token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRow>>;
+    /// Marks a token spent unless it is already: true if this call spent it
+    /// (of two transactions racing, exactly one gets true).
+    fn spend(&self, hash: &[u8; 32], now: i64) -> Result<bool>;
+    /// Records a refresh of the family (its generation, time and the new
+    /// token's end) unless it was revoked: false then (a revocation that
+    /// committed first wins).
+    fn refreshed(&self, family_id: &str, generation: i64, now: i64, ends_at: i64) -> Result<bool>;
+    /// Revokes a family unless it is already; true if this call revoked it.
+    fn revoke_family(&self, id: &str, reason: &str, now: i64) -> Result<bool>;
+    /// Revokes every live family of `subject`; the ids it revoked.
+    fn revoke_subject(&self, subject: &str, reason: &str, now: i64) -> Result<Vec<String>>;
+    /// Deletes the families (and their tokens) whose `ends_at` is before `before`.
+    fn purge(&self, before: i64) -> Result<u64>;
 }
 
 /// Agent budgets, tokens and leases.

@@ -39,6 +39,7 @@ mod agents;
 mod audit;
 mod capabilities;
 mod doctor;
+mod families;
 mod keys;
 mod link;
 mod meta;
@@ -589,6 +590,9 @@ impl Tx for Pg<'_> {
         self
     }
     fn capabilities(&self) -> &dyn crate::store::CapabilityStore {
+        self
+    }
+    fn families(&self) -> &dyn crate::store::FamilyStore {
         self
     }
 }

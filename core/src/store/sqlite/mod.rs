@@ -13,6 +13,7 @@ mod audit;
 mod capabilities;
 mod doctor;
 pub(crate) mod epoch;
+mod families;
 mod files;
 mod keys;
 mod meta;
@@ -586,6 +587,9 @@ impl super::Tx for Sql<'_> {
         self
     }
     fn capabilities(&self) -> &dyn super::CapabilityStore {
+        self
+    }
+    fn families(&self) -> &dyn super::FamilyStore {
         self
     }
 }
