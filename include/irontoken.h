@@ -977,6 +977,49 @@ itk_status itk_rate_limit(const struct itk_manager *m,
                           char **out_json);
 
 /**
+ * Starts a refresh-token family from `request_json` (`{"subject",
+ * "scopes"?, "claims"?, "ttl_seconds"?, "refresh_ttl_seconds"?,
+ * "family_ttl_seconds"?}`); writes the pair as JSON (`access_token`,
+ * `refresh_token`, `expires_in`, `expires_at`, `refresh_expires_at`,
+ * `family_id`, `token_type`, `scopes`).
+ */
+itk_status itk_token_pair_issue(const struct itk_manager *m,
+                                const char *request_json,
+                                char **out_json);
+
+/**
+ * Spends `refresh_token` and writes the family's next pair as JSON.
+ * `ITK_STATUS_REFRESH_TOKEN_REUSED` when it was spent before (the family
+ * is revoked now); `..._INVALID`, `..._EXPIRED`, `..._REVOKED` otherwise.
+ */
+itk_status itk_token_pair_refresh(const struct itk_manager *m,
+                                  const char *refresh_token,
+                                  char **out_json);
+
+/**
+ * Writes the token family `id` as JSON (status computed now).
+ */
+itk_status itk_token_family_get(const struct itk_manager *m, const char *id, char **out_json);
+
+/**
+ * Revokes the token family `id` (`reason` may be NULL); writes 1 if this
+ * call revoked it, 0 if it was revoked already.
+ */
+itk_status itk_token_family_revoke(const struct itk_manager *m,
+                                   const char *id,
+                                   const char *reason,
+                                   int32_t *out_revoked);
+
+/**
+ * Revokes every live token family of `subject` (`reason` may be NULL);
+ * writes how many it revoked.
+ */
+itk_status itk_token_families_revoke(const struct itk_manager *m,
+                                     const char *subject,
+                                     const char *reason,
+                                     uint64_t *out_count);
+
+/**
  * Verifies `key` and, per `options_json` (NULL = none), checks
  * `required_scopes` (array), applies the key's rate limits
  * (`"rate_limit": true`) and consumes `"quota": {"requests", "tokens",

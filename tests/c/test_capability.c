@@ -1,6 +1,7 @@
 /* C test of capability tokens (itk_cap_*): the shared vectors, revocation of
  * a parent and its children by a second manager on one file, sealing, and
- * hostile input (NULL, invalid UTF-8, garbage tokens).
+ * hostile input (NULL, invalid UTF-8, garbage tokens); one-time ids and
+ * refresh-token families (itk_token_pair_*) across two managers.
  * Usage: test_capability VECTORS_DIR TMP_DIR */
 #define _POSIX_C_SOURCE 200809L
 #include "irontoken.h"
@@ -214,6 +215,80 @@ static void test_hostile_input(void) {
     itk_manager_free(m);
 }
 
+/* The refresh token of a pair answer (strdup'd) and, once, its family id. */
+static char *refresh_of(const char *pair, char **family) {
+    mj *p = mj_parse(pair);
+    CHECK(p && mj_str(p, "refresh_token") && strncmp(mj_str(p, "refresh_token"), "itkrt_", 6) == 0);
+    CHECK(mj_str(p, "access_token") && mj_get(p, "expires_in") && mj_get(p, "expires_in")->num == 300);
+    char *r = strdup(mj_str(p, "refresh_token"));
+    if (family) *family = strdup(mj_str(p, "family_id"));
+    mj_free(p);
+    return r;
+}
+
+static void test_refresh(const char *tmp) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/refresh.db", tmp);
+    itk_manager *a = open_path(path, 0), *b = open_path(path, 0);
+    char *jwk = NULL, *out = NULL, *family = NULL;
+    CHECK(itk_signing_key_create(a, "ES256", NULL, &jwk) == ITK_STATUS_OK);
+    const char *req = "{\"subject\": \"alice\", \"scopes\": [\"read\"], \"ttl_seconds\": 300}";
+    CHECK(itk_token_pair_issue(a, req, &out) == ITK_STATUS_OK && out);
+    char *first = refresh_of(out, &family);
+    itk_string_free(out);
+    out = NULL;
+    /* Another process refreshes; the first token again revokes the family. */
+    CHECK(itk_token_pair_refresh(b, first, &out) == ITK_STATUS_OK && out);
+    char *second = refresh_of(out, NULL);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_token_pair_refresh(a, first, &out) == ITK_STATUS_REFRESH_TOKEN_REUSED && out == NULL);
+    CHECK(itk_token_pair_refresh(b, second, &out) == ITK_STATUS_REFRESH_TOKEN_REVOKED && out == NULL);
+    CHECK(itk_token_family_get(b, family, &out) == ITK_STATUS_OK);
+    mj *f = mj_parse(out);
+    CHECK(f && strcmp(mj_str(f, "status"), "revoked") == 0 && strcmp(mj_str(f, "revoke_reason"), "reuse_detected") == 0);
+    mj_free(f);
+    itk_string_free(out);
+    out = NULL;
+    int revoked = 7;
+    CHECK(itk_token_family_revoke(a, family, NULL, &revoked) == ITK_STATUS_OK && revoked == 0);
+    /* Revoke by family and by subject. */
+    char *fam2 = NULL;
+    CHECK(itk_token_pair_issue(a, req, &out) == ITK_STATUS_OK);
+    char *third = refresh_of(out, &fam2);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_token_family_revoke(b, fam2, "logout", &revoked) == ITK_STATUS_OK && revoked == 1);
+    CHECK(itk_token_pair_refresh(a, third, &out) == ITK_STATUS_REFRESH_TOKEN_REVOKED);
+    CHECK(itk_token_pair_issue(a, req, &out) == ITK_STATUS_OK);
+    char *fourth = refresh_of(out, NULL);
+    itk_string_free(out);
+    out = NULL;
+    uint64_t n = 99;
+    CHECK(itk_token_families_revoke(b, "alice", NULL, &n) == ITK_STATUS_OK && n == 1);
+    CHECK(itk_token_pair_refresh(a, fourth, &out) == ITK_STATUS_REFRESH_TOKEN_REVOKED);
+    /* Hostile input. */
+    CHECK(itk_token_pair_refresh(a, NULL, &out) == ITK_STATUS_INVALID_ARGUMENT && out == NULL);
+    CHECK(itk_token_pair_refresh(a, "\xff\xfe", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_token_pair_refresh(a, "itkrt_garbage", &out) == ITK_STATUS_REFRESH_TOKEN_INVALID && out == NULL);
+    CHECK(itk_token_pair_refresh(NULL, first, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_token_pair_issue(a, "{\"subject\": \"x\", \"sub\": 1}", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_token_pair_issue(a, "{\"subject\": \"x\", \"claims\": {\"exp\": 1}}", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_token_pair_issue(a, "{\"subject\": \"\xff\"}", &out) == ITK_STATUS_INVALID_ARGUMENT && out == NULL);
+    CHECK(itk_token_family_revoke(a, family, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_token_family_get(a, "nope", &out) == ITK_STATUS_NOT_FOUND && out == NULL);
+    CHECK(itk_token_families_revoke(a, NULL, NULL, &n) == ITK_STATUS_INVALID_ARGUMENT);
+    free(first);
+    free(second);
+    free(third);
+    free(fourth);
+    free(family);
+    free(fam2);
+    itk_string_free(jwk);
+    itk_manager_free(a);
+    itk_manager_free(b);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -223,6 +298,7 @@ int main(int argc, char **argv) {
     test_revocation_across_managers(argv[2]);
     test_hostile_input();
     test_jti(argv[2]);
+    test_refresh(argv[2]);
     printf("c capability: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

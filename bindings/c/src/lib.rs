@@ -31,6 +31,7 @@ mod capability;
 mod jwt;
 mod keys;
 mod ratelimit;
+mod refresh;
 mod usage;
 
 /// Result of every fallible call. Numbers are stable and never reused.
