@@ -50,6 +50,8 @@ from .types import (
     Reserved,
     Session,
     Stats,
+    TokenFamily,
+    TokenPair,
     UsageRecord,
     UsageTotals,
     _Metric,

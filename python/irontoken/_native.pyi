@@ -80,6 +80,8 @@ from .types import (
     Reserved,
     Session,
     Stats,
+    TokenFamily,
+    TokenPair,
     UsageRecord,
     UsageTotals,
     _Metric,
@@ -423,6 +425,24 @@ class TokenManager:
         required_scopes: Optional[Sequence[str]] = None,
         ttl_seconds: Optional[int] = None,
     ) -> Dict[str, Any]: ...
+    def issue_token_pair(
+        self,
+        subject: str,
+        *,
+        scopes: Optional[Sequence[str]] = None,
+        ttl_seconds: int = 900,
+        refresh_ttl_seconds: Optional[int] = None,
+        family_ttl_seconds: Optional[int] = None,
+        claims: Optional[Mapping[str, Any]] = None,
+    ) -> TokenPair:
+        """Starts a refresh-token family: an access JWT and a refresh token that gets the next pair once."""
+        ...
+    def refresh_token_pair(self, refresh_token: str) -> TokenPair:
+        """Spends the refresh token for the next pair; a spent one raises RefreshTokenReusedError and revokes its family."""
+        ...
+    def get_token_family(self, family_id: str) -> TokenFamily: ...
+    def revoke_token_family(self, family_id: str, *, reason: Optional[str] = None) -> bool: ...
+    def revoke_token_families(self, subject: str, *, reason: Optional[str] = None) -> int: ...
     def verify_key_with(
         self,
         key: _ApiKey,

@@ -31,6 +31,8 @@ from .types import (
     Reserved,
     Session,
     Stats,
+    TokenFamily,
+    TokenPair,
     UsageRecord,
     UsageTotals,
     _Metric,
@@ -245,6 +247,24 @@ class AsyncTokenManager:
         required_scopes: Optional[Sequence[str]] = None,
         ttl_seconds: Optional[int] = None,
     ) -> Dict[str, Any]: ...
+    async def issue_token_pair(
+        self,
+        subject: str,
+        *,
+        scopes: Optional[Sequence[str]] = None,
+        ttl_seconds: int = 900,
+        refresh_ttl_seconds: Optional[int] = None,
+        family_ttl_seconds: Optional[int] = None,
+        claims: Optional[Mapping[str, Any]] = None,
+    ) -> TokenPair:
+        """Starts a refresh-token family: an access JWT and a refresh token that gets the next pair once."""
+        ...
+    async def refresh_token_pair(self, refresh_token: str) -> TokenPair:
+        """Spends the refresh token for the next pair; a spent one raises RefreshTokenReusedError and revokes its family."""
+        ...
+    async def get_token_family(self, family_id: str) -> TokenFamily: ...
+    async def revoke_token_family(self, family_id: str, *, reason: Optional[str] = None) -> bool: ...
+    async def revoke_token_families(self, subject: str, *, reason: Optional[str] = None) -> int: ...
     async def verify_key_with(
         self,
         key: _ApiKey,

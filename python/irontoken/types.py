@@ -20,6 +20,8 @@ __all__ = [
     "Reserved",
     "Session",
     "Stats",
+    "TokenFamily",
+    "TokenPair",
     "UsageRecord",
     "UsageTotals",
 ]
@@ -209,6 +211,34 @@ class CapabilityRoot(TypedDict):
     status: str
     created_at: int
     verify_until: Optional[int]
+
+class TokenPair(TypedDict):
+    """An access token and the refresh token that gets the next pair (the
+    OAuth 2.0 token response's fields plus irontoken's)."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    expires_at: int
+    refresh_expires_at: int
+    family_id: str
+    token_type: Literal["Bearer"]
+    scopes: List[str]
+
+class TokenFamily(TypedDict):
+    """A refresh-token family; times are Unix seconds."""
+
+    id: str
+    subject: str
+    scopes: List[str]
+    status: Literal["active", "revoked", "expired"]
+    created_at: int
+    expires_at: int
+    refreshed_at: int
+    idle_expires_at: int
+    generation: int
+    revoked_at: Optional[int]
+    revoke_reason: Optional[str]
 
 class Event(TypedDict):
     """An operator signal from `drain_events`."""

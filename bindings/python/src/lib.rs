@@ -23,6 +23,7 @@ mod keys;
 mod manager;
 mod ratelimit;
 mod records;
+mod refresh;
 mod usage;
 
 use args::*;
