@@ -1,6 +1,6 @@
 // The TokenManager class and its options.
 
-import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, AuthorizeRequest, Authorization, Budget, CapabilityRoot, MintCapabilityOptions, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
+import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, AuthorizeRequest, IssueTokenPairOptions, TokenFamily, TokenPair, Authorization, Budget, CapabilityRoot, MintCapabilityOptions, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
 import type { JwtVerifyOptions, VerifiedJwt } from './jwt'
 import type { Limit, RateDecision } from './ratelimit'
 
@@ -283,6 +283,16 @@ export declare class TokenManager {
   capabilityPublicKeys(): string[]
   /** Claims a one-time id (a token's `jti`): true the first time, false for every later claim, in every process and host on the store (or the Redis of rate limits). */
   claimJti(jti: string, options: { expiresAt: number }): boolean
+  /** Starts a refresh-token family for `subject`: an access JWT (managed keys) and a refresh token that gets the next pair once. */
+  issueTokenPair(subject: string, options?: IssueTokenPairOptions): TokenPair
+  /** Spends `refreshToken` for the family's next pair; a token spent before throws REFRESH_TOKEN_REUSED and revokes the whole family. */
+  refreshTokenPair(refreshToken: string): TokenPair
+  /** The token family `familyId` (status computed now). */
+  getTokenFamily(familyId: string): TokenFamily
+  /** Revokes the family: its refresh token is refused (REFRESH_TOKEN_REVOKED); false if it was revoked already. */
+  revokeTokenFamily(familyId: string, options?: { reason?: string }): boolean
+  /** Revokes every live family of `subject` (sign-out everywhere); returns how many. */
+  revokeTokenFamilies(subject: string, options?: { reason?: string }): number
   /** Every root key that verifies now, with its id, status and window. */
   capabilityRoots(): CapabilityRoot[]
   /** Replaces the active root; the previous one verifies `overlapSeconds` more (default 86400; 0: at once). */
@@ -331,4 +341,6 @@ export declare class TokenManager {
   acquireLeaseAsync(agentToken: string, amountMicros: number, options?: { ttlSeconds?: number }): Promise<Lease>
   refreshLeaseAsync(leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }): Promise<Lease>
   reportLeaseUsageAsync(leaseId: string, report: UsageReport): Promise<Lease>
+  issueTokenPairAsync(subject: string, options?: IssueTokenPairOptions): Promise<TokenPair>
+  refreshTokenPairAsync(refreshToken: string): Promise<TokenPair>
 }

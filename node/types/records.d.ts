@@ -537,6 +537,48 @@ export interface CapabilityInfo {
   keyId: string | null
 }
 
+/** Options of `issueTokenPair`. */
+export interface IssueTokenPairOptions {
+  scopes?: string[]
+  /** Access-token lifetime (default 900 s). */
+  ttlSeconds?: number
+  /** Refresh-token lifetime: the family's idle timeout (default 14 days). */
+  refreshTtlSeconds?: number
+  /** The family's absolute lifetime (default 90 days, at most 366). */
+  familyTtlSeconds?: number
+  /** Further claims of every access token of the family, verbatim (not `sub`, `scope`, `fid`, `iat`, `exp`, `nbf`, `jti`). */
+  claims?: Record<string, unknown>
+}
+
+/** An access token and the refresh token that gets the next pair. */
+export interface TokenPair {
+  accessToken: string
+  /** Opaque `itkrt_...`; stored only as its SHA-256. */
+  refreshToken: string
+  expiresIn: number
+  expiresAt: number
+  refreshExpiresAt: number
+  familyId: string
+  tokenType: 'Bearer'
+  scopes: string[]
+}
+
+/** A refresh-token family; times are Unix seconds. */
+export interface TokenFamily {
+  id: string
+  subject: string
+  scopes: string[]
+  status: 'active' | 'revoked' | 'expired'
+  createdAt: number
+  expiresAt: number
+  refreshedAt: number
+  idleExpiresAt: number
+  generation: number
+  revokedAt: number | null
+  /** `reuse_detected` when a spent refresh token came back. */
+  revokeReason: string | null
+}
+
 /** A capability root key (never its private part). */
 export interface CapabilityRoot {
   rootKeyId: number

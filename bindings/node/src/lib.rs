@@ -21,6 +21,7 @@ mod keys;
 mod manager;
 mod ratelimit;
 mod records;
+pub mod refresh;
 mod usage;
 
 pub use args::*;
