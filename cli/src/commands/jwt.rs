@@ -73,6 +73,65 @@ pub enum JwtCmd {
         #[arg(long, value_parser = duration)]
         ttl: Option<i64>,
     },
+    /// Start a refresh-token family: print the access and refresh tokens
+    /// (JSON: the OAuth token response's fields plus `family_id`).
+    Pair {
+        /// The access tokens' `sub`.
+        subject: String,
+        /// Scope of the access tokens (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Further claims of every access token, as a JSON object.
+        #[arg(long, default_value = "{}")]
+        claims: String,
+        /// Access-token lifetime: 15m, 1h, seconds (default 15m).
+        #[arg(long, value_parser = duration)]
+        ttl: Option<i64>,
+        /// Refresh-token lifetime, the family's idle timeout (default 14d).
+        #[arg(long, value_parser = duration)]
+        refresh_ttl: Option<i64>,
+        /// The family's absolute lifetime (default 90d).
+        #[arg(long, value_parser = duration)]
+        family_ttl: Option<i64>,
+    },
+    /// Spend a refresh token for the next pair (printed as JSON). A token
+    /// spent before revokes its whole family (exit 10 + REFRESH_TOKEN_REUSED).
+    Refresh {
+        /// The refresh token; `-` or absent reads it from
+        /// IRONTOKEN_REFRESH_TOKEN or stdin (keep it off the command line).
+        token: Option<String>,
+    },
+    /// Show a refresh-token family.
+    Family {
+        /// Family id.
+        id: String,
+    },
+    /// Revoke a refresh-token family (its refresh token is refused).
+    RevokeFamily {
+        /// Family id.
+        id: String,
+        /// Why (kept with the family and in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Revoke every live refresh-token family of a subject.
+    RevokeFamilies {
+        /// The subject.
+        #[arg(long)]
+        subject: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Claim a one-time id until --expires-at: exit 0 the first time, 1 if
+    /// any process or host claimed it before.
+    ClaimJti {
+        /// The id.
+        jti: String,
+        /// Until when it is kept (Unix seconds; at most a year ahead).
+        #[arg(long)]
+        expires_at: i64,
+    },
     /// Verify a JWT: print its claims (exit 0), or the error (exit 10 + code).
     Verify(VerifyArgs),
     /// Sign claims into a JWT and print it.
@@ -257,9 +316,7 @@ pub fn run_offline(cmd: &JwtCmd, out: Printer) -> Result<Outcome, Error> {
             let token = signer.sign(&claims, None)?;
             out.essential(json!({"token": token}), &token);
         }
-        JwtCmd::Keys(_) | JwtCmd::Issue { .. } => {
-            return Err(Error::invalid("this command needs the database"));
-        }
+        _ => return Err(Error::invalid("this command needs the database")),
     }
     Ok(Outcome::Ok)
 }
@@ -340,6 +397,60 @@ pub fn run_managed(
         JwtCmd::Issue { claims, sub, ttl } => {
             let token = tm.issue_jwt(&claims_of(claims, sub)?, *ttl)?;
             out.essential(json!({"token": token}), &token);
+        }
+        JwtCmd::Pair {
+            subject,
+            scopes,
+            claims,
+            ttl,
+            refresh_ttl,
+            family_ttl,
+        } => {
+            let pair = tm.issue_token_pair(&irontoken::refresh::NewTokenPair {
+                subject: subject.clone(),
+                scopes: scopes.clone(),
+                claims: object(claims, "--claims")?,
+                ttl_seconds: *ttl,
+                refresh_ttl_seconds: *refresh_ttl,
+                family_ttl_seconds: *family_ttl,
+            })?;
+            crate::output::print_json(&serde_json::to_value(pair)?);
+        }
+        JwtCmd::Refresh { token } => {
+            let token = secret(token, "IRONTOKEN_REFRESH_TOKEN", "refresh token")?;
+            let pair = tm.refresh_token_pair(&token)?;
+            crate::output::print_json(&serde_json::to_value(pair)?);
+        }
+        JwtCmd::Family { id } => {
+            crate::output::print_json(&serde_json::to_value(tm.get_token_family(id)?)?);
+        }
+        JwtCmd::RevokeFamily { id, reason } => {
+            let done = tm.revoke_token_family(id, reason.as_deref())?;
+            out.done(
+                json!({"revoked": done}),
+                format_args!("{}", if done { "revoked" } else { "already revoked" }),
+            );
+        }
+        JwtCmd::RevokeFamilies { subject, reason } => {
+            let n = tm.revoke_token_families(subject, reason.as_deref())?;
+            out.done(json!({"revoked": n}), format_args!("revoked {n} families"));
+        }
+        JwtCmd::ClaimJti { jti, expires_at } => {
+            let claimed = tm.claim_jti(jti, *expires_at)?;
+            out.done(
+                json!({"claimed": claimed}),
+                format_args!(
+                    "{}",
+                    if claimed {
+                        "claimed"
+                    } else {
+                        "already claimed"
+                    }
+                ),
+            );
+            if !claimed {
+                return Ok(Outcome::Refused);
+            }
         }
         JwtCmd::Verify(_) | JwtCmd::Sign { .. } => {
             return Err(Error::invalid("not a database command"));
