@@ -109,11 +109,25 @@ pub enum ErrorKind {
     RefreshTokenExpired,
     /// The refresh token's family was revoked.
     RefreshTokenRevoked,
+    /// The DPoP proof is not valid: shape, typ, alg, key, signature, htm, htu,
+    /// iat or ath (the message says which).
+    DpopProofInvalid,
+    /// The DPoP proof lacks the server's current nonce (answer with a new
+    /// `DPoP-Nonce`).
+    DpopNonceRequired,
+    /// The DPoP proof's `jti` was accepted once already (a replayed proof).
+    DpopProofReplayed,
+    /// The access token is bound to another key than the proof's (`cnf.jkt`),
+    /// or a bound token came without a proof.
+    DpopBindingMismatch,
+    /// The access token is bound to a client certificate (`cnf["x5t#S256"]`)
+    /// other than the one presented, or none was presented.
+    MtlsBindingMismatch,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 44] = [
+    pub const ALL: [ErrorKind; 49] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -158,6 +172,11 @@ impl ErrorKind {
         ErrorKind::RefreshTokenInvalid,
         ErrorKind::RefreshTokenExpired,
         ErrorKind::RefreshTokenRevoked,
+        ErrorKind::DpopProofInvalid,
+        ErrorKind::DpopNonceRequired,
+        ErrorKind::DpopProofReplayed,
+        ErrorKind::DpopBindingMismatch,
+        ErrorKind::MtlsBindingMismatch,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -207,6 +226,11 @@ impl ErrorKind {
             ErrorKind::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",
             ErrorKind::RefreshTokenExpired => "REFRESH_TOKEN_EXPIRED",
             ErrorKind::RefreshTokenRevoked => "REFRESH_TOKEN_REVOKED",
+            ErrorKind::DpopProofInvalid => "DPOP_PROOF_INVALID",
+            ErrorKind::DpopNonceRequired => "DPOP_NONCE_REQUIRED",
+            ErrorKind::DpopProofReplayed => "DPOP_PROOF_REPLAYED",
+            ErrorKind::DpopBindingMismatch => "DPOP_BINDING_MISMATCH",
+            ErrorKind::MtlsBindingMismatch => "MTLS_BINDING_MISMATCH",
         }
     }
 
@@ -257,6 +281,11 @@ impl ErrorKind {
             ErrorKind::RefreshTokenInvalid => 42,
             ErrorKind::RefreshTokenExpired => 43,
             ErrorKind::RefreshTokenRevoked => 44,
+            ErrorKind::DpopProofInvalid => 45,
+            ErrorKind::DpopNonceRequired => 46,
+            ErrorKind::DpopProofReplayed => 47,
+            ErrorKind::DpopBindingMismatch => 48,
+            ErrorKind::MtlsBindingMismatch => 49,
         }
     }
 
@@ -285,7 +314,12 @@ impl ErrorKind {
             | ErrorKind::RefreshTokenReused
             | ErrorKind::RefreshTokenInvalid
             | ErrorKind::RefreshTokenExpired
-            | ErrorKind::RefreshTokenRevoked => 401,
+            | ErrorKind::RefreshTokenRevoked
+            | ErrorKind::DpopProofInvalid
+            | ErrorKind::DpopNonceRequired
+            | ErrorKind::DpopProofReplayed
+            | ErrorKind::DpopBindingMismatch
+            | ErrorKind::MtlsBindingMismatch => 401,
             ErrorKind::KeyNotFound | ErrorKind::NotFound | ErrorKind::SessionNotFound => 404,
             ErrorKind::Conflict
             | ErrorKind::KeyRevoked

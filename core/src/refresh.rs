@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{generate_token, is_well_formed};
 use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, NewAuditEvent};
+use crate::replay::Presented;
 use crate::signals::Event;
 use crate::store::{self, FamilyRow};
 use serde_json::{Map, Value, json};
@@ -138,7 +139,31 @@ impl TokenManager {
                 "claim {k:?} is set by irontoken in a token pair; it cannot be given"
             )));
         }
-        let claims_json = serde_json::to_string(&req.claims)?;
+        let mut claims = req.claims.clone();
+        let mut cnf = Map::new();
+        for (name, v) in [("jkt", &req.dpop_jkt), ("x5t#S256", &req.cert_thumbprint)] {
+            if let Some(t) = v {
+                // Both are base64url SHA-256 digests: 43 characters.
+                let ok = t.len() == 43
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok {
+                    return Err(Error::invalid(format!(
+                        "{name} must be a base64url SHA-256 thumbprint (43 characters)"
+                    )));
+                }
+                cnf.insert(name.into(), json!(t));
+            }
+        }
+        if !cnf.is_empty() {
+            if claims.contains_key("cnf") {
+                return Err(Error::invalid(
+                    "give the binding as dpop_jkt / cert_thumbprint or as a cnf claim, not both",
+                ));
+            }
+            claims.insert("cnf".into(), Value::Object(cnf));
+        }
+        let claims_json = serde_json::to_string(&claims)?;
         if claims_json.len() > MAX_FAMILY_CLAIMS_BYTES {
             return Err(Error::invalid(format!(
                 "claims must be at most {MAX_FAMILY_CLAIMS_BYTES} bytes of JSON"
@@ -182,7 +207,7 @@ impl TokenManager {
             revoke_reason: None,
         };
         // Signed first: a missing signing key leaves nothing behind.
-        let (access_token, exp) = self.sign_access(&family, &req.claims, &scopes, now)?;
+        let (access_token, exp) = self.sign_access(&family, &claims, &scopes, now)?;
         let refresh = generate_token(REFRESH_PREFIX)?;
         self.inner().write(|tx| {
             tx.families().insert_family(&family)?;
@@ -220,7 +245,22 @@ impl TokenManager {
     /// `REFRESH_TOKEN_REUSED` when the token was spent before — the family
     /// is then revoked, so the pair issued for the first use stops
     /// refreshing too (a thief and the client both sign in again).
+    ///
+    /// A family bound to a DPoP key or a client certificate refuses a
+    /// refresh without its proof: use [`TokenManager::refresh_token_pair_presented`].
     pub fn refresh_token_pair(&self, refresh_token: &str) -> Result<TokenPair> {
+        self.refresh_token_pair_presented(refresh_token, &Presented::default())
+    }
+
+    /// [`TokenManager::refresh_token_pair`] with the proof of possession of
+    /// a bound family: a DPoP proof of the family's key for the refresh
+    /// request (`dpop_proof` + `dpop`, its `jti` claimed), and/or the
+    /// family's client certificate.
+    pub fn refresh_token_pair_presented(
+        &self,
+        refresh_token: &str,
+        presented: &Presented<'_>,
+    ) -> Result<TokenPair> {
         let h = parse(refresh_token)?;
         let now = self.inner().now();
         let unknown = || {
@@ -241,6 +281,7 @@ impl TokenManager {
             .ok_or_else(unknown)?;
         live(&family, now)?;
         let claims: Map<String, Value> = serde_json::from_str(&family.claims_json)?;
+        self.check_possession(&claims, presented)?;
         let scopes: Vec<String> = serde_json::from_str(&family.scopes_json)?;
         // The next pair is made before the transaction (signing reads the
         // key table): a failure here spends nothing.
@@ -373,6 +414,41 @@ impl TokenManager {
             }
             Ok(ids.len() as u64)
         })
+    }
+
+    /// Refuses a refresh of a bound family without its proof of possession.
+    fn check_possession(
+        &self,
+        claims: &Map<String, Value>,
+        presented: &Presented<'_>,
+    ) -> Result<()> {
+        if let Some(jkt) = crate::jwt::dpop::bound_jkt(claims) {
+            let (Some(proof), Some(check)) = (presented.dpop_proof, presented.dpop) else {
+                return Err(Error::new(
+                    ErrorKind::DpopBindingMismatch,
+                    "the token family is bound to a DPoP key: a refresh needs a DPoP proof",
+                ));
+            };
+            let check = crate::jwt::dpop::DpopCheck {
+                jkt: Some(jkt.to_string()),
+                access_token: None,
+                ..check.clone()
+            };
+            self.verify_dpop_proof(proof, &check)?;
+        }
+        if let Some(want) = crate::jwt::mtls::bound_thumbprint(claims) {
+            let got = presented
+                .client_cert
+                .map(crate::jwt::mtls::cert_thumbprint)
+                .transpose()?;
+            if got.as_deref() != Some(want) {
+                return Err(Error::new(
+                    ErrorKind::MtlsBindingMismatch,
+                    "the token family is bound to another client certificate",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn audit_revoke(

@@ -2,6 +2,8 @@
 //! process and host sharing the store (or the Redis server rate limits use).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::jwt::dpop::{self, DpopCheck, DpopProof};
+use crate::jwt::mtls;
 use crate::jwt::{Decoded, Policy};
 use crate::manager::{Rates, TokenManager};
 use sha2::{Digest, Sha256};
@@ -73,6 +75,92 @@ impl TokenManager {
                 "the token was already accepted once (its jti is claimed)",
             )
             .about_claim("jti"));
+        }
+        Ok(d)
+    }
+}
+
+/// What a caller presented with an access token beyond the token itself:
+/// a DPoP proof with the request it came with, and/or the client
+/// certificate of the TLS connection (RFC 8705).
+#[derive(Debug, Clone, Default)]
+pub struct Presented<'a> {
+    /// The `DPoP` header's proof.
+    pub dpop_proof: Option<&'a str>,
+    /// The request the proof must name (method, URI, the server's nonce).
+    pub dpop: Option<&'a DpopCheck>,
+    /// The client certificate: PEM, DER, or PEM percent-encoded as proxies
+    /// forward it.
+    pub client_cert: Option<&'a [u8]>,
+}
+
+impl TokenManager {
+    /// Verifies a DPoP proof ([`crate::jwt::dpop::verify_proof`]) and claims
+    /// its `jti` (per key) until it is too old to pass: a proof is accepted
+    /// once in every process and host on the store (`DPOP_PROOF_REPLAYED`).
+    pub fn verify_dpop_proof(&self, proof: &str, check: &DpopCheck) -> Result<DpopProof> {
+        let now = self.inner().now();
+        let p = dpop::verify_proof(proof, check, now)?;
+        let max_age = check.max_age_seconds.unwrap_or(dpop::DEFAULT_DPOP_MAX_AGE);
+        let leeway = check.leeway_seconds.unwrap_or(dpop::DEFAULT_DPOP_LEEWAY);
+        let id = format!("dpop:{}:{}", p.jkt, p.jti);
+        if !self.claim_jti(&id, p.iat.saturating_add(max_age + leeway))? {
+            return Err(Error::new(
+                ErrorKind::DpopProofReplayed,
+                "the DPoP proof was already accepted once (its jti is claimed)",
+            ));
+        }
+        Ok(p)
+    }
+
+    /// [`TokenManager::verify_jwt`] for a token that may be bound to a key
+    /// (`cnf.jkt`, RFC 9449) or a client certificate (`cnf["x5t#S256"]`,
+    /// RFC 8705): a bound token is accepted only with the proof of
+    /// possession in `presented`, and a DPoP proof given for an unbound
+    /// token is still verified (and claimed).
+    pub fn verify_jwt_presented(
+        &self,
+        token: &str,
+        policy: &Policy,
+        presented: &Presented<'_>,
+    ) -> Result<Decoded> {
+        let d = self.verify_jwt_unbound(token, policy)?;
+        let jkt = dpop::bound_jkt(&d.claims);
+        match (presented.dpop_proof, presented.dpop) {
+            (Some(proof), Some(check)) => {
+                let check = DpopCheck {
+                    access_token: Some(token.to_string()),
+                    jkt: jkt.map(str::to_string),
+                    ..check.clone()
+                };
+                self.verify_dpop_proof(proof, &check)?;
+            }
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    "a DPoP proof needs the request's htm and htu to be checked",
+                ));
+            }
+            (None, _) if jkt.is_some() => {
+                return Err(Error::new(
+                    ErrorKind::DpopBindingMismatch,
+                    "the token is bound to a DPoP key (cnf.jkt): it needs a DPoP proof",
+                ));
+            }
+            (None, _) => {}
+        }
+        if let Some(want) = mtls::bound_thumbprint(&d.claims) {
+            let cert = presented.client_cert.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::MtlsBindingMismatch,
+                    "the token is bound to a client certificate (cnf x5t#S256): none was presented",
+                )
+            })?;
+            if mtls::cert_thumbprint(cert)? != want {
+                return Err(Error::new(
+                    ErrorKind::MtlsBindingMismatch,
+                    "the client certificate is not the one the token is bound to",
+                ));
+            }
         }
         Ok(d)
     }

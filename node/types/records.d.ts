@@ -65,6 +65,11 @@ export type ErrorCode =
   | 'REFRESH_TOKEN_INVALID'
   | 'REFRESH_TOKEN_EXPIRED'
   | 'REFRESH_TOKEN_REVOKED'
+  | 'DPOP_PROOF_INVALID'
+  | 'DPOP_NONCE_REQUIRED'
+  | 'DPOP_PROOF_REPLAYED'
+  | 'DPOP_BINDING_MISMATCH'
+  | 'MTLS_BINDING_MISMATCH'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

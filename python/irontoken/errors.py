@@ -47,6 +47,12 @@ __all__ = [
     "RefreshTokenInvalidError",
     "RefreshTokenExpiredError",
     "RefreshTokenRevokedError",
+    "DPoPError",
+    "DPoPProofError",
+    "DPoPNonceRequiredError",
+    "DPoPProofReplayedError",
+    "DPoPBindingError",
+    "CertificateBindingError",
     "KeyNotFoundInKeyringError",
     "UnsupportedHeaderError",
     "InvalidKeyMaterialError",
@@ -395,6 +401,41 @@ class RefreshTokenRevokedError(RefreshTokenError):
     code = "REFRESH_TOKEN_REVOKED"
 
 
+class DPoPError(JWTError):
+    """A DPoP proof (RFC 9449) was refused (the base of the four below)."""
+
+
+class DPoPProofError(DPoPError):
+    """The DPoP proof is not valid (the message says which check failed)."""
+
+    code = "DPOP_PROOF_INVALID"
+
+
+class DPoPNonceRequiredError(DPoPError):
+    """The proof lacks the server's current nonce: answer 401 with a new ``DPoP-Nonce`` header."""
+
+    code = "DPOP_NONCE_REQUIRED"
+
+
+class DPoPProofReplayedError(DPoPError):
+    """The proof's ``jti`` was accepted once already (a replayed proof)."""
+
+    code = "DPOP_PROOF_REPLAYED"
+
+
+class DPoPBindingError(DPoPError):
+    """The access token is bound to another key than the proof's (``cnf.jkt``), or a bound token came without a proof."""
+
+    code = "DPOP_BINDING_MISMATCH"
+
+
+class CertificateBindingError(JWTError):
+    """The access token is bound to a client certificate (``cnf["x5t#S256"]``,
+    RFC 8705) other than the one presented, or none was presented."""
+
+    code = "MTLS_BINDING_MISMATCH"
+
+
 InvalidTokenError = JWTError
 
 
@@ -445,6 +486,11 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         RefreshTokenInvalidError,
         RefreshTokenExpiredError,
         RefreshTokenRevokedError,
+        DPoPProofError,
+        DPoPNonceRequiredError,
+        DPoPProofReplayedError,
+        DPoPBindingError,
+        CertificateBindingError,
     )
 }
 

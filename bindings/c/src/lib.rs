@@ -128,6 +128,16 @@ pub enum itk_status {
     RefreshTokenExpired = 43,
     /// The refresh token's family was revoked.
     RefreshTokenRevoked = 44,
+    /// The DPoP proof is not valid (the message says which check failed).
+    DpopProofInvalid = 45,
+    /// The DPoP proof lacks the server's current nonce.
+    DpopNonceRequired = 46,
+    /// The DPoP proof was accepted once already.
+    DpopProofReplayed = 47,
+    /// The access token is bound to another key than the proof's.
+    DpopBindingMismatch = 48,
+    /// The access token is bound to another client certificate, or none was presented.
+    MtlsBindingMismatch = 49,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -154,7 +164,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 45] = [
+const ALL_STATUSES: [itk_status; 50] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -200,6 +210,11 @@ const ALL_STATUSES: [itk_status; 45] = [
     itk_status::RefreshTokenInvalid,
     itk_status::RefreshTokenExpired,
     itk_status::RefreshTokenRevoked,
+    itk_status::DpopProofInvalid,
+    itk_status::DpopNonceRequired,
+    itk_status::DpopProofReplayed,
+    itk_status::DpopBindingMismatch,
+    itk_status::MtlsBindingMismatch,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [

@@ -593,7 +593,17 @@ impl TokenManager {
 
     /// Verifies a token issued by this manager's keys (active or within a
     /// rotation overlap) under `policy`, at the manager's time.
+    ///
+    /// A token bound to a key or a client certificate (`cnf.jkt`,
+    /// `cnf["x5t#S256"]`) is not a bearer token: it is refused here
+    /// (`DPOP_BINDING_MISMATCH` / `MTLS_BINDING_MISMATCH`) and accepted by
+    /// [`TokenManager::verify_jwt_presented`] with its proof.
     pub fn verify_jwt(&self, token: &str, policy: &Policy) -> Result<Decoded> {
+        self.verify_jwt_presented(token, policy, &Default::default())
+    }
+
+    /// [`TokenManager::verify_jwt`] without the check of a binding.
+    pub(crate) fn verify_jwt_unbound(&self, token: &str, policy: &Policy) -> Result<Decoded> {
         let now = self.inner().now();
         self.loaded(|l| decode(token, &l.keys, policy, now))
     }

@@ -16,10 +16,12 @@
 //!   registered claims of the wrong JSON type are refused.
 
 mod crypto;
+pub mod dpop;
 mod json;
 mod keyring;
 pub(crate) mod managed;
 pub mod material;
+pub mod mtls;
 pub mod remote;
 mod sign;
 mod verify;

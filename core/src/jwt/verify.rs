@@ -255,7 +255,7 @@ fn split(token: &str, max_bytes: usize) -> Result<(&str, &str, &str, Map<String,
 }
 
 /// The claims of a JWT payload: a JSON object without duplicate members.
-fn claims_of(payload: &[u8]) -> Result<Map<String, Value>> {
+pub(super) fn claims_of(payload: &[u8]) -> Result<Map<String, Value>> {
     parse_object(payload).map_err(|e| malformed(format!("claims are not a JSON object: {e}")))
 }
 

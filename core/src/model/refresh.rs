@@ -40,6 +40,14 @@ pub struct NewTokenPair {
     /// The family's absolute lifetime in seconds (default
     /// [`DEFAULT_FAMILY_TTL`], at most [`MAX_FAMILY_TTL`]).
     pub family_ttl_seconds: Option<i64>,
+    /// Binds the family to a DPoP key (RFC 9449): its JWK thumbprint, as a
+    /// verified proof's `jkt`. Access tokens carry `cnf.jkt`, and every
+    /// refresh needs a proof made with that key.
+    pub dpop_jkt: Option<String>,
+    /// Binds the family to a client certificate (RFC 8705): its SHA-256
+    /// thumbprint (`cert_thumbprint`). Access tokens carry
+    /// `cnf["x5t#S256"]`, and every refresh needs that certificate.
+    pub cert_thumbprint: Option<String>,
 }
 
 /// An access token and the refresh token that gets the next pair.
