@@ -203,6 +203,26 @@ enum itk_status
    * The refresh token's family was revoked.
    */
   ITK_STATUS_REFRESH_TOKEN_REVOKED = 44,
+  /**
+   * The DPoP proof is not valid (the message says which check failed).
+   */
+  ITK_STATUS_DPOP_PROOF_INVALID = 45,
+  /**
+   * The DPoP proof lacks the server's current nonce.
+   */
+  ITK_STATUS_DPOP_NONCE_REQUIRED = 46,
+  /**
+   * The DPoP proof was accepted once already.
+   */
+  ITK_STATUS_DPOP_PROOF_REPLAYED = 47,
+  /**
+   * The access token is bound to another key than the proof's.
+   */
+  ITK_STATUS_DPOP_BINDING_MISMATCH = 48,
+  /**
+   * The access token is bound to another client certificate, or none was presented.
+   */
+  ITK_STATUS_MTLS_BINDING_MISMATCH = 49,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -48,6 +48,7 @@ from .types import (
     RateLimitSpec,
     Recorded,
     Reserved,
+    DPoPProof,
     Session,
     Stats,
     TokenFamily,

@@ -53,7 +53,18 @@ impl TokenManager {
     /// the store. Both claims are required (`JWT_MISSING_CLAIM`); a refused
     /// token claims nothing.
     pub fn verify_jwt_once(&self, token: &str, policy: &Policy) -> Result<Decoded> {
-        let d = self.verify_jwt(token, policy)?;
+        self.verify_jwt_presented_once(token, policy, &Presented::default())
+    }
+
+    /// [`TokenManager::verify_jwt_presented`], then the token's `jti` is
+    /// claimed as by [`TokenManager::verify_jwt_once`].
+    pub fn verify_jwt_presented_once(
+        &self,
+        token: &str,
+        policy: &Policy,
+        presented: &Presented<'_>,
+    ) -> Result<Decoded> {
+        let d = self.verify_jwt_presented(token, policy, presented)?;
         let claim = |name: &str| {
             d.claims.get(name).ok_or_else(|| {
                 Error::new(

@@ -244,15 +244,19 @@ fn a_certificate_bound_token_needs_its_certificate() {
     // PEM, DER and the percent-encoded PEM a proxy forwards are one certificate.
     let der = mtls::cert_der(&cert).unwrap();
     assert_eq!(mtls::cert_thumbprint(&der).unwrap(), thumb);
-    let escaped: String = String::from_utf8(cert.clone())
-        .unwrap()
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    assert_eq!(mtls::cert_thumbprint(escaped.as_bytes()).unwrap(), thumb);
+    // Escaped fully (Envoy's XFCC) and with the dashes kept (nginx).
+    let escape = |keep: &[u8]| -> String {
+        cert.iter()
+            .map(|&b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+                b if keep.contains(&b) => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    for escaped in [escape(b""), escape(b"-_.~")] {
+        assert_eq!(mtls::cert_thumbprint(escaped.as_bytes()).unwrap(), thumb);
+    }
     for bad in [
         &b"not a cert"[..],
         b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",

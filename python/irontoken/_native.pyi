@@ -39,6 +39,9 @@ __all__ = [
     "jwt_decode",
     "jwt_encode",
     "jwt_unverified",
+    "dpop_verify_proof",
+    "jwk_thumbprint",
+    "cert_thumbprint",
     "Jwk",
     "RemoteJwks",
     "Authorization",
@@ -80,6 +83,7 @@ from .types import (
     Reserved,
     Session,
     Stats,
+    DPoPProof,
     TokenFamily,
     TokenPair,
     UsageRecord,
@@ -417,7 +421,25 @@ class TokenManager:
         require_exp: Optional[bool] = None,
         require_sub: Optional[bool] = None,
         require_fresh_jti: bool = False,
+        dpop_proof: Optional[str] = None,
+        htm: Optional[str] = None,
+        htu: Optional[str] = None,
+        dpop_nonce: Optional[str] = None,
+        client_cert: Optional[str | bytes | bytearray | memoryview] = None,
     ) -> Dict[str, Any]: ...
+    def verify_dpop_proof(
+        self,
+        proof: str,
+        *,
+        htm: str,
+        htu: str,
+        access_token: Optional[str] = None,
+        nonce: Optional[str] = None,
+        max_age_seconds: int = 300,
+        jkt: Optional[str] = None,
+    ) -> DPoPProof:
+        """Verifies a DPoP proof (RFC 9449) for the request and accepts it once (its jti claimed on the store)."""
+        ...
     def exchange_api_key(
         self,
         api_key: _ApiKey,
@@ -434,10 +456,21 @@ class TokenManager:
         refresh_ttl_seconds: Optional[int] = None,
         family_ttl_seconds: Optional[int] = None,
         claims: Optional[Mapping[str, Any]] = None,
+        dpop_jkt: Optional[str] = None,
+        cert_thumbprint: Optional[str] = None,
     ) -> TokenPair:
         """Starts a refresh-token family: an access JWT and a refresh token that gets the next pair once."""
         ...
-    def refresh_token_pair(self, refresh_token: str) -> TokenPair:
+    def refresh_token_pair(
+        self,
+        refresh_token: str,
+        *,
+        dpop_proof: Optional[str] = None,
+        htm: Optional[str] = None,
+        htu: Optional[str] = None,
+        dpop_nonce: Optional[str] = None,
+        client_cert: Optional[str | bytes | bytearray | memoryview] = None,
+    ) -> TokenPair:
         """Spends the refresh token for the next pair; a spent one raises RefreshTokenReusedError and revokes its family."""
         ...
     def get_token_family(self, family_id: str) -> TokenFamily: ...
@@ -792,6 +825,21 @@ class RemoteJwks:
 def jwt_decode(
     token: str, key: str | bytes | bytearray | memoryview | Jwk, policy_json: str, now: Optional[int] = None
 ) -> tuple[Dict[str, Any], Dict[str, Any]]: ...
+def dpop_verify_proof(
+    proof: str,
+    *,
+    htm: str,
+    htu: str,
+    access_token: Optional[str] = None,
+    nonce: Optional[str] = None,
+    max_age_seconds: int = 300,
+    jkt: Optional[str] = None,
+    now: Optional[int] = None,
+) -> DPoPProof:
+    """Verifies a DPoP proof without the replay check."""
+    ...
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str: ...
+def cert_thumbprint(cert: str | bytes | bytearray | memoryview) -> str: ...
 def jwt_unverified(token: str) -> tuple[Dict[str, Any], bytes, bytes]: ...
 def jwt_encode(
     claims_json: str,

@@ -29,6 +29,7 @@ from .types import (
     RateLimitSpec,
     Recorded,
     Reserved,
+    DPoPProof,
     Session,
     Stats,
     TokenFamily,
@@ -239,7 +240,25 @@ class AsyncTokenManager:
         require_exp: Optional[bool] = None,
         require_sub: Optional[bool] = None,
         require_fresh_jti: bool = False,
+        dpop_proof: Optional[str] = None,
+        htm: Optional[str] = None,
+        htu: Optional[str] = None,
+        dpop_nonce: Optional[str] = None,
+        client_cert: Optional[str | bytes | bytearray | memoryview] = None,
     ) -> Dict[str, Any]: ...
+    async def verify_dpop_proof(
+        self,
+        proof: str,
+        *,
+        htm: str,
+        htu: str,
+        access_token: Optional[str] = None,
+        nonce: Optional[str] = None,
+        max_age_seconds: int = 300,
+        jkt: Optional[str] = None,
+    ) -> DPoPProof:
+        """Verifies a DPoP proof (RFC 9449) for the request and accepts it once (its jti claimed on the store)."""
+        ...
     async def exchange_api_key(
         self,
         api_key: _ApiKey,
@@ -256,10 +275,21 @@ class AsyncTokenManager:
         refresh_ttl_seconds: Optional[int] = None,
         family_ttl_seconds: Optional[int] = None,
         claims: Optional[Mapping[str, Any]] = None,
+        dpop_jkt: Optional[str] = None,
+        cert_thumbprint: Optional[str] = None,
     ) -> TokenPair:
         """Starts a refresh-token family: an access JWT and a refresh token that gets the next pair once."""
         ...
-    async def refresh_token_pair(self, refresh_token: str) -> TokenPair:
+    async def refresh_token_pair(
+        self,
+        refresh_token: str,
+        *,
+        dpop_proof: Optional[str] = None,
+        htm: Optional[str] = None,
+        htu: Optional[str] = None,
+        dpop_nonce: Optional[str] = None,
+        client_cert: Optional[str | bytes | bytearray | memoryview] = None,
+    ) -> TokenPair:
         """Spends the refresh token for the next pair; a spent one raises RefreshTokenReusedError and revokes its family."""
         ...
     async def get_token_family(self, family_id: str) -> TokenFamily: ...

@@ -44,10 +44,16 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Type, Union
 
 from . import _native
 from .errors import (
+    CertificateBindingError,
+    DPoPBindingError,
+    DPoPError,
+    DPoPNonceRequiredError,
+    DPoPProofError,
+    DPoPProofReplayedError,
     DecodeError,
     ExpiredSignatureError,
     ImmatureSignatureError,
@@ -74,6 +80,16 @@ from .errors import (
 )
 
 __all__ = [
+    "CertificateBindingError",
+    "DPoPBindingError",
+    "DPoPError",
+    "DPoPNonceRequiredError",
+    "DPoPProofError",
+    "DPoPProofReplayedError",
+    "access_token_hash",
+    "cert_thumbprint",
+    "jwk_thumbprint",
+    "verify_dpop_proof",
     "JwtSigner",
     "JwtVerifier",
     "PyJWK",
@@ -650,3 +666,70 @@ class PyJWKClient:
 
     def __repr__(self) -> str:
         return f"PyJWKClient({self.uri!r})"
+
+
+if TYPE_CHECKING:
+    from ._native import TokenManager
+    from .types import DPoPProof
+
+
+def verify_dpop_proof(
+    proof: str,
+    *,
+    htm: str,
+    htu: str,
+    access_token: Optional[str] = None,
+    nonce: Optional[str] = None,
+    max_age_seconds: int = 300,
+    jkt: Optional[str] = None,
+    replay: Optional["TokenManager"] = None,
+    now: Optional[int] = None,
+) -> "DPoPProof":
+    """Verifies a DPoP proof (RFC 9449) for the request ``htm`` ``htu``.
+
+    Checks ``typ`` (``dpop+jwt``), an asymmetric ``alg``, the public ``jwk``
+    header and the signature by it, ``htm``, ``htu`` (without query and
+    fragment, scheme and host case-insensitive), ``iat`` (at most
+    ``max_age_seconds`` old, 5 s ahead), ``nonce`` (when the server gave
+    one), ``ath`` (when ``access_token`` is given) and the key's thumbprint
+    (when ``jkt``, the token's ``cnf.jkt``, is given). With ``replay`` (a
+    manager), the proof's ``jti`` is claimed so the proof is accepted once
+    in every process and host on its store; without it nothing stops a
+    replay within ``max_age_seconds``. Returns the proof's ``jkt``, ``alg``,
+    ``jwk``, ``jti``, ``iat``, ``htm``, ``htu``, ``ath`` and ``nonce``.
+    """
+    if replay is not None:
+        if now is not None:
+            raise InvalidArgumentError(
+                "INVALID_ARGUMENT: now cannot be given with replay (the manager's clock is used)",
+                "INVALID_ARGUMENT",
+            )
+        return replay.verify_dpop_proof(
+            proof, htm=htm, htu=htu, access_token=access_token, nonce=nonce,
+            max_age_seconds=max_age_seconds, jkt=jkt,
+        )
+    return _native.dpop_verify_proof(
+        proof, htm=htm, htu=htu, access_token=access_token, nonce=nonce,
+        max_age_seconds=max_age_seconds, jkt=jkt, now=now,
+    )
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public JWK: what ``cnf.jkt`` holds."""
+    return _native.jwk_thumbprint(jwk)
+
+
+def cert_thumbprint(cert: Union[str, bytes, bytearray, memoryview]) -> str:
+    """The RFC 8705 thumbprint of a client certificate (PEM, DER, or PEM
+    percent-encoded as a proxy forwards it): what ``cnf["x5t#S256"]`` holds."""
+    return _native.cert_thumbprint(cert)
+
+
+def access_token_hash(access_token: str) -> str:
+    """The ``ath`` a DPoP proof carries for ``access_token``:
+    base64url(SHA-256(token))."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -20,6 +20,7 @@ __all__ = [
     "Reserved",
     "Session",
     "Stats",
+    "DPoPProof",
     "TokenFamily",
     "TokenPair",
     "UsageRecord",
@@ -224,6 +225,19 @@ class TokenPair(TypedDict):
     family_id: str
     token_type: Literal["Bearer"]
     scopes: List[str]
+
+class DPoPProof(TypedDict):
+    """A verified DPoP proof (RFC 9449)."""
+
+    jkt: str
+    alg: str
+    jwk: Dict[str, Any]
+    jti: str
+    iat: int
+    htm: str
+    htu: str
+    ath: Optional[str]
+    nonce: Optional[str]
 
 class TokenFamily(TypedDict):
     """A refresh-token family; times are Unix seconds."""

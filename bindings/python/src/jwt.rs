@@ -97,7 +97,10 @@ impl TokenManager {
     /// Verifies a token issued by this manager's keys; returns its claims.
     /// With `require_fresh_jti`, its `jti` is claimed until its `exp`: a
     /// token accepted once raises `TokenReplayedError` (`JWT_REPLAYED`) after.
-    #[pyo3(signature = (token, *, algorithms, audience=None, issuer=None, subject=None, leeway=0, required=None, require_exp=None, require_sub=None, require_fresh_jti=false))]
+    /// A token bound to a DPoP key or a client certificate (`cnf`) needs
+    /// `dpop_proof` with the request's `htm` and `htu` (and the server's
+    /// `dpop_nonce`, if it gives one), or `client_cert`.
+    #[pyo3(signature = (token, *, algorithms, audience=None, issuer=None, subject=None, leeway=0, required=None, require_exp=None, require_sub=None, require_fresh_jti=false, dpop_proof=None, htm=None, htu=None, dpop_nonce=None, client_cert=None))]
     #[allow(clippy::too_many_arguments)]
     fn verify_jwt<'py>(
         &self,
@@ -112,8 +115,16 @@ impl TokenManager {
         require_exp: Option<bool>,
         require_sub: Option<bool>,
         require_fresh_jti: bool,
+        dpop_proof: Option<String>,
+        htm: Option<String>,
+        htu: Option<String>,
+        dpop_nonce: Option<String>,
+        client_cert: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let tm = self.core(py)?;
+        let presenting =
+            crate::dpop::Presenting::new(dpop_proof, htm, htu, dpop_nonce, client_cert.as_ref())
+                .map_err(|e| to_py(py, e))?;
         let policy = irontoken::jwt::PolicySettings {
             algorithms,
             leeway: Some(leeway),
@@ -128,10 +139,11 @@ impl TokenManager {
         .into_policy()
         .map_err(|e| to_py(py, e))?;
         let d = call(py, || {
+            let presented = presenting.get();
             if require_fresh_jti {
-                tm.verify_jwt_once(token, &policy)
+                tm.verify_jwt_presented_once(token, &policy, &presented)
             } else {
-                tm.verify_jwt(token, &policy)
+                tm.verify_jwt_presented(token, &policy, &presented)
             }
         })?;
         to_py_dict(py, &d.claims)

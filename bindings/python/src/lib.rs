@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 #[macro_use]
 mod args;
 mod capability;
+mod dpop;
 mod error;
 mod http;
 mod jwt;
@@ -89,6 +90,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jwt_encode, m)?)?;
     m.add_class::<capability::Authorization>()?;
     m.add_function(wrap_pyfunction!(capability::attenuate, m)?)?;
+    m.add_function(wrap_pyfunction!(dpop::dpop_verify_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(dpop::jwk_thumbprint, m)?)?;
+    m.add_function(wrap_pyfunction!(dpop::cert_thumbprint, m)?)?;
     m.add_function(wrap_pyfunction!(capability::seal, m)?)?;
     m.add_function(wrap_pyfunction!(capability::inspect_capability, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -93,6 +93,18 @@ pub enum JwtCmd {
         /// The family's absolute lifetime (default 90d).
         #[arg(long, value_parser = duration)]
         family_ttl: Option<i64>,
+        /// Bind the family to a DPoP key: its JWK thumbprint (a proof's jkt).
+        #[arg(long)]
+        dpop_jkt: Option<String>,
+        /// Bind the family to the client certificate in this file (PEM or DER).
+        #[arg(long)]
+        cert_file: Option<std::path::PathBuf>,
+    },
+    /// Print the RFC 8705 thumbprint of a client certificate (PEM or DER
+    /// file): what a certificate-bound token's cnf["x5t#S256"] holds.
+    CertThumbprint {
+        /// The certificate file.
+        file: std::path::PathBuf,
     },
     /// Spend a refresh token for the next pair (printed as JSON). A token
     /// spent before revokes its whole family (exit 10 + REFRESH_TOKEN_REUSED).
@@ -192,7 +204,10 @@ pub struct VerifyArgs {
 impl JwtCmd {
     /// Whether the command works on given keys only, without the database.
     pub fn needs_no_database(&self) -> bool {
-        matches!(self, JwtCmd::Verify(_) | JwtCmd::Sign { .. })
+        matches!(
+            self,
+            JwtCmd::Verify(_) | JwtCmd::Sign { .. } | JwtCmd::CertThumbprint { .. }
+        )
     }
 
     /// The RSA size a command that makes an RS256 key asks for.
@@ -247,6 +262,17 @@ impl KeySource {
     }
 }
 
+/// The RFC 8705 thumbprint of the certificate in `path`.
+fn thumbprint_of(path: &std::path::Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::invalid(format!(
+            "cannot read certificate file {}: {e}",
+            path.display()
+        ))
+    })?;
+    irontoken::jwt::mtls::cert_thumbprint(&bytes)
+}
+
 /// Claims from `--claims`, with `--sub` set.
 fn claims_of(claims: &str, sub: &Option<String>) -> Result<serde_json::Map<String, Value>, Error> {
     let mut c = object(claims, "--claims")?;
@@ -296,6 +322,10 @@ pub fn run_offline(cmd: &JwtCmd, out: Printer) -> Result<Outcome, Error> {
             } else {
                 crate::output::print_json(&Value::Object(d.claims));
             }
+        }
+        JwtCmd::CertThumbprint { file } => {
+            let t = thumbprint_of(file)?;
+            out.essential(json!({"x5t#S256": t}), &t);
         }
         JwtCmd::Sign {
             key,
@@ -405,7 +435,10 @@ pub fn run_managed(
             ttl,
             refresh_ttl,
             family_ttl,
+            dpop_jkt,
+            cert_file,
         } => {
+            let cert_thumbprint = cert_file.as_deref().map(thumbprint_of).transpose()?;
             let pair = tm.issue_token_pair(&irontoken::refresh::NewTokenPair {
                 subject: subject.clone(),
                 scopes: scopes.clone(),
@@ -413,6 +446,8 @@ pub fn run_managed(
                 ttl_seconds: *ttl,
                 refresh_ttl_seconds: *refresh_ttl,
                 family_ttl_seconds: *family_ttl,
+                dpop_jkt: dpop_jkt.clone(),
+                cert_thumbprint,
             })?;
             crate::output::print_json(&serde_json::to_value(pair)?);
         }
@@ -452,7 +487,7 @@ pub fn run_managed(
                 return Ok(Outcome::Refused);
             }
         }
-        JwtCmd::Verify(_) | JwtCmd::Sign { .. } => {
+        JwtCmd::Verify(_) | JwtCmd::Sign { .. } | JwtCmd::CertThumbprint { .. } => {
             return Err(Error::invalid("not a database command"));
         }
     }

@@ -25,10 +25,14 @@ pub fn cert_der(cert: &[u8]) -> Result<Vec<u8>> {
         return Err(bad("the client certificate is over 64 KiB"));
     }
     let text = std::str::from_utf8(cert).ok().map(str::trim);
+    // nginx's $ssl_client_escaped_cert keeps the dashes and escapes the
+    // rest (`-----BEGIN%20CERTIFICATE-----%0A...`); others escape all.
     let pem_text = match text {
-        Some(t) if t.starts_with("-----BEGIN") => Some(t.to_string()),
+        Some(t) if t.starts_with("-----BEGIN") && !t.contains('%') => Some(t.to_string()),
         Some(t)
-            if t.starts_with("%2D%2D%2D%2D%2DBEGIN") || t.starts_with("%2d%2d%2d%2d%2dBEGIN") =>
+            if t.starts_with("-----BEGIN")
+                || t.starts_with("%2D%2D%2D%2D%2DBEGIN")
+                || t.starts_with("%2d%2d%2d%2d%2dBEGIN") =>
         {
             Some(percent_decode(t)?)
         }
@@ -65,7 +69,8 @@ fn percent_decode(s: &str) -> Result<String> {
             out.push(hex);
             i += 3;
         } else {
-            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            // `+` stays: it is a base64 character, not a space, here.
+            out.push(b[i]);
             i += 1;
         }
     }
