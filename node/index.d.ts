@@ -9,7 +9,7 @@ export * from './types/records'
 export * from './types/manager'
 export * from './types/jwt'
 export * from './types/ratelimit'
-import type { ApiKeyInput, AttenuateOptions, CapabilityInfo, VerifyReason, VerifyResult } from './types/records'
+import type { ApiKeyInput, AttenuateOptions, CapabilityInfo, DpopCheckOptions, DpopProof, VerifyReason, VerifyResult } from './types/records'
 import type { ImportKeyOptions, TokenManager } from './types/manager'
 
 /** True if `key` has the shape and checksum of an irontoken key (no database lookup). */
@@ -23,6 +23,15 @@ export declare function seal(token: string): string
 
 /** What a capability token states (blocks, revocation ids, limits), unverified. */
 export declare function inspectCapability(token: string): CapabilityInfo
+
+/** Verifies a DPoP proof (RFC 9449) without the replay check; a manager's `verifyDpopProof` accepts each proof once. */
+export declare function verifyDpopProof(proof: string, options: DpopCheckOptions & { now?: number }): DpopProof
+
+/** The RFC 7638 SHA-256 thumbprint of a public JWK: what `cnf.jkt` holds. */
+export declare function jwkThumbprint(jwk: Record<string, unknown>): string
+
+/** The RFC 8705 thumbprint of a client certificate (PEM, DER or escaped PEM): what `cnf["x5t#S256"]` holds. */
+export declare function certThumbprint(cert: string | Uint8Array): string
 
 /** The library version. */
 export declare const version: string

@@ -53,6 +53,32 @@ function inspectCapability(token) {
     throw mapError(e)
   }
 }
+/** Verifies a DPoP proof (RFC 9449) without the replay check; a manager's verifyDpopProof accepts each proof once. */
+function verifyDpopProof(proof, options) {
+  try {
+    return native.verifyDpopProof(proof, options)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
+
+/** The RFC 7638 SHA-256 thumbprint of a public JWK: what `cnf.jkt` holds. */
+function jwkThumbprint(jwk) {
+  try {
+    return native.jwkThumbprint(jwk)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
+
+/** The RFC 8705 thumbprint of a client certificate (PEM, DER or escaped PEM): what `cnf["x5t#S256"]` holds. */
+function certThumbprint(cert) {
+  try {
+    return native.certThumbprint(cert)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
 const httpStatusOf = native.httpStatusOf
 const version = native.version()
 
@@ -72,6 +98,9 @@ module.exports = {
   attenuate,
   seal,
   inspectCapability,
+  verifyDpopProof,
+  jwkThumbprint,
+  certThumbprint,
   httpStatusOf,
   upgradable,
   verifyOrUpgrade,

@@ -102,12 +102,23 @@ fn a_family_from_the_command_line() {
 
     // A family bound to a client certificate: no refresh without it (the
     // CLI presents none).
-    let cert = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/jwt/keys/rsa_cert.pem");
+    let cert = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/jwt/keys/rsa_cert.pem"
+    );
     let thumb = run(db, &["--quiet", "jwt", "cert-thumbprint", cert], None);
     assert!(thumb.status.success());
     assert_eq!(String::from_utf8_lossy(&thumb.stdout).trim().len(), 43);
-    let bound = json(&run(db, &["jwt", "pair", "carol", "--cert-file", cert], None));
-    let refused = run(db, &["jwt", "refresh", bound["refresh_token"].as_str().unwrap()], None);
+    let bound = json(&run(
+        db,
+        &["jwt", "pair", "carol", "--cert-file", cert],
+        None,
+    ));
+    let refused = run(
+        db,
+        &["jwt", "refresh", bound["refresh_token"].as_str().unwrap()],
+        None,
+    );
     assert_eq!(refused.status.code(), Some(10 + 49));
 
     // One-time ids: exit 0 the first time, 1 after.

@@ -152,6 +152,8 @@ Object.defineProperty(IronTokenManager, 'name', { value: 'TokenManager' })
 // verifyJwt takes jose-style options like jwtVerify; its errors carry jose codes.
 // With requireFreshJti, the token's jti is claimed until its exp: a token
 // accepted once is refused with JWT_REPLAYED after (every process on the store).
+// A token bound to a DPoP key or a client certificate (cnf) needs dpopProof
+// with the request's htm and htu (and dpopNonce), or clientCert.
 const nativeVerifyJwt = TokenManager.prototype.verifyJwt
 const nativeVerifyJwtOnce = TokenManager.prototype.verifyJwtOnce
 Object.defineProperty(TokenManager.prototype, 'verifyJwt', {
@@ -159,9 +161,12 @@ Object.defineProperty(TokenManager.prototype, 'verifyJwt', {
   writable: true,
   value: function (token, options) {
     try {
-      const { requireFreshJti, ...rest } = options || {}
+      const { requireFreshJti, dpopProof, htm, htu, dpopNonce, clientCert, ...rest } = options || {}
       const verify = requireFreshJti ? nativeVerifyJwtOnce : nativeVerifyJwt
-      return verify.call(this, token, policyJson(rest))
+      const presented = dpopProof != null || htm != null || htu != null || clientCert != null
+        ? { dpopProof, htm, htu, dpopNonce, clientCert }
+        : undefined
+      return verify.call(this, token, policyJson(rest), presented)
     } catch (e) {
       throw joseError(e)
     }

@@ -1,6 +1,6 @@
 // The TokenManager class and its options.
 
-import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, AuthorizeRequest, IssueTokenPairOptions, TokenFamily, TokenPair, Authorization, Budget, CapabilityRoot, MintCapabilityOptions, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
+import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, AuthorizeRequest, IssueTokenPairOptions, TokenFamily, TokenPair, DpopCheckOptions, DpopProof, PresentedOptions, Authorization, Budget, CapabilityRoot, MintCapabilityOptions, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
 import type { JwtVerifyOptions, VerifiedJwt } from './jwt'
 import type { Limit, RateDecision } from './ratelimit'
 
@@ -224,7 +224,9 @@ export declare class TokenManager {
   /** Signs claims with the active managed key (iat, exp, jti added when absent). */
   issueJwt(claims: Record<string, unknown>, options?: { ttlSeconds?: number }): string
   /** Verifies a token issued by this manager's keys. */
-  verifyJwt(token: string, options: JwtVerifyOptions & { /** Claim the token's `jti` until its `exp`: a replay is refused with JWT_REPLAYED. */ requireFreshJti?: boolean }): VerifiedJwt
+  verifyJwt(token: string, options: JwtVerifyOptions & PresentedOptions & { /** Claim the token's `jti` until its `exp`: a replay is refused with JWT_REPLAYED. */ requireFreshJti?: boolean }): VerifiedJwt
+  /** Verifies a DPoP proof (RFC 9449) for the request and accepts it once (its `jti` claimed on the store). */
+  verifyDpopProof(proof: string, options: DpopCheckOptions): DpopProof
   /** Exchanges a valid API key for a short-lived access token. */
   exchangeApiKey(apiKey: ApiKeyInput, options?: { requiredScopes?: string[]; ttlSeconds?: number }): AccessToken
   /** Verifies a key, applies its rate limits and consumes quota, in one call. */
@@ -286,7 +288,7 @@ export declare class TokenManager {
   /** Starts a refresh-token family for `subject`: an access JWT (managed keys) and a refresh token that gets the next pair once. */
   issueTokenPair(subject: string, options?: IssueTokenPairOptions): TokenPair
   /** Spends `refreshToken` for the family's next pair; a token spent before throws REFRESH_TOKEN_REUSED and revokes the whole family. */
-  refreshTokenPair(refreshToken: string): TokenPair
+  refreshTokenPair(refreshToken: string, presented?: PresentedOptions): TokenPair
   /** The token family `familyId` (status computed now). */
   getTokenFamily(familyId: string): TokenFamily
   /** Revokes the family: its refresh token is refused (REFRESH_TOKEN_REVOKED); false if it was revoked already. */
@@ -342,5 +344,5 @@ export declare class TokenManager {
   refreshLeaseAsync(leaseId: string, amountMicros: number, options?: { ttlSeconds?: number }): Promise<Lease>
   reportLeaseUsageAsync(leaseId: string, report: UsageReport): Promise<Lease>
   issueTokenPairAsync(subject: string, options?: IssueTokenPairOptions): Promise<TokenPair>
-  refreshTokenPairAsync(refreshToken: string): Promise<TokenPair>
+  refreshTokenPairAsync(refreshToken: string, presented?: PresentedOptions): Promise<TokenPair>
 }

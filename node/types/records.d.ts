@@ -553,6 +553,53 @@ export interface IssueTokenPairOptions {
   familyTtlSeconds?: number
   /** Further claims of every access token of the family, verbatim (not `sub`, `scope`, `fid`, `iat`, `exp`, `nbf`, `jti`). */
   claims?: Record<string, unknown>
+  /** Bind the family to a DPoP key: its JWK thumbprint (a verified proof's `jkt`). */
+  dpopJkt?: string
+  /** Bind the family to a client certificate: its thumbprint (`certThumbprint`). */
+  certThumbprint?: string
+}
+
+/** What a DPoP proof must match. */
+export interface DpopCheckOptions {
+  /** The request's method. */
+  htm: string
+  /** The request's URI (compared without query and fragment). */
+  htu: string
+  /** The access token sent with the proof: its hash must be the proof's `ath`. */
+  accessToken?: string
+  /** The nonce the server gave the client (`DPoP-Nonce`). */
+  nonce?: string
+  /** Oldest accepted `iat`, seconds (default 300). */
+  maxAgeSeconds?: number
+  /** The thumbprint the token is bound to (`cnf.jkt`). */
+  jkt?: string
+}
+
+/** A verified DPoP proof. */
+export interface DpopProof {
+  jkt: string
+  alg: string
+  jwk: Record<string, unknown>
+  jti: string
+  iat: number
+  htm: string
+  htu: string
+  ath: string | null
+  nonce: string | null
+}
+
+/** The proof of possession presented with a bound token. */
+export interface PresentedOptions {
+  /** The `DPoP` header's proof. */
+  dpopProof?: string
+  /** The request's method (with `dpopProof`). */
+  htm?: string
+  /** The request's URI (with `dpopProof`). */
+  htu?: string
+  /** The nonce the server gave the client, if any. */
+  dpopNonce?: string
+  /** The TLS client certificate: PEM text, or DER / PEM bytes. */
+  clientCert?: string | Uint8Array
 }
 
 /** An access token and the refresh token that gets the next pair. */

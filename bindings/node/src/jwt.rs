@@ -102,8 +102,9 @@ impl TokenManager {
         env: Env,
         token: String,
         policy_json: String,
+        presented: Option<crate::dpop::PresentedArg>,
     ) -> napi::Result<VerifiedJwt> {
-        self.verify_issued(env, &token, &policy_json, false)
+        self.verify_issued(env, &token, &policy_json, presented, false)
     }
 
     /// `verifyJwt`, then the token's `jti` claimed until its `exp`: a token
@@ -114,8 +115,9 @@ impl TokenManager {
         env: Env,
         token: String,
         policy_json: String,
+        presented: Option<crate::dpop::PresentedArg>,
     ) -> napi::Result<VerifiedJwt> {
-        self.verify_issued(env, &token, &policy_json, true)
+        self.verify_issued(env, &token, &policy_json, presented, true)
     }
 
     /// Exchanges a valid API key for a short-lived access token.
@@ -387,14 +389,17 @@ impl TokenManager {
         env: Env,
         token: &str,
         policy_json: &str,
+        presented: Option<crate::dpop::PresentedArg>,
         once: bool,
     ) -> napi::Result<VerifiedJwt> {
         let policy = policy_of(policy_json).map_err(|e| code_js_error(&env, e))?;
         let tm = self.core().map_err(|e| code_js_error(&env, e))?;
+        let presenting =
+            crate::dpop::Presenting::new(presented).map_err(|e| code_js_error(&env, e))?;
         let d = if once {
-            tm.verify_jwt_once(token, &policy)
+            tm.verify_jwt_presented_once(token, &policy, &presenting.get())
         } else {
-            tm.verify_jwt(token, &policy)
+            tm.verify_jwt_presented(token, &policy, &presenting.get())
         };
         d.map(verified).map_err(|e| core_js_error(&env, &e))
     }

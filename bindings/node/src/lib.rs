@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 mod args;
 pub mod capability;
+pub mod dpop;
 mod error;
 mod http;
 mod jwt;

@@ -65,20 +65,38 @@ impl TokenManager {
 
     /// Spends `refreshToken` and returns the family's next pair; a token
     /// spent before throws `REFRESH_TOKEN_REUSED` and revokes the family.
-    #[napi(catch_unwind, ts_return_type = "TokenPair")]
-    pub fn refresh_token_pair(&self, refresh_token: String) -> Result<Json, Code> {
-        ans(self.core()?.refresh_token_pair(&refresh_token))
+    /// A bound family needs its proof of possession in `presented`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "refreshToken: string, presented?: PresentedOptions",
+        ts_return_type = "TokenPair"
+    )]
+    pub fn refresh_token_pair(
+        &self,
+        refresh_token: String,
+        presented: Option<crate::dpop::PresentedArg>,
+    ) -> Result<Json, Code> {
+        let p = crate::dpop::Presenting::new(presented)?;
+        ans(self
+            .core()?
+            .refresh_token_pair_presented(&refresh_token, &p.get()))
     }
 
     /// `refreshTokenPair` off the JS thread.
-    #[napi(catch_unwind, ts_return_type = "Promise<TokenPair>")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "refreshToken: string, presented?: PresentedOptions",
+        ts_return_type = "Promise<TokenPair>"
+    )]
     pub fn refresh_token_pair_async(
         &self,
         refresh_token: String,
+        presented: Option<crate::dpop::PresentedArg>,
     ) -> Result<AsyncTask<Job<Json>>, Code> {
         let tm = self.core()?;
+        let p = crate::dpop::Presenting::new(presented)?;
         Ok(Job::new(move || {
-            json_ans(tm.refresh_token_pair(&refresh_token))
+            json_ans(tm.refresh_token_pair_presented(&refresh_token, &p.get()))
         }))
     }
 

@@ -1,0 +1,138 @@
+//! DPoP proofs (RFC 9449) and certificate thumbprints (RFC 8705):
+//! `verifyDpopProof` on a manager (accepted once) and at module level
+//! (stateless), `jwkThumbprint`, `certThumbprint`, and the proof of
+//! possession `verifyJwt` and `refreshTokenPair` take.
+
+use super::*;
+use irontoken::jwt::dpop::{self, DpopCheck};
+
+/// What a caller presented with a token: a DPoP proof with the request it
+/// names, and/or the TLS client certificate (PEM text, DER or PEM Buffer).
+#[napi(object)]
+pub struct PresentedArg {
+    /// The `DPoP` header's proof.
+    pub dpop_proof: Option<String>,
+    /// The request's method.
+    pub htm: Option<String>,
+    /// The request's URI.
+    pub htu: Option<String>,
+    /// The nonce the server gave the client, if any.
+    pub dpop_nonce: Option<String>,
+    /// The client certificate.
+    pub client_cert: Option<Either<String, Buffer>>,
+}
+
+/// A [`PresentedArg`] as owned core values.
+pub(crate) struct Presenting {
+    proof: Option<String>,
+    check: Option<DpopCheck>,
+    cert: Option<Vec<u8>>,
+}
+
+impl Presenting {
+    pub(crate) fn new(p: Option<PresentedArg>) -> Result<Self, Code> {
+        let Some(p) = p else {
+            return Ok(Presenting {
+                proof: None,
+                check: None,
+                cert: None,
+            });
+        };
+        let check = match (&p.dpop_proof, p.htm, p.htu) {
+            (_, Some(htm), Some(htu)) => Some(DpopCheck {
+                htm,
+                htu,
+                nonce: p.dpop_nonce,
+                ..Default::default()
+            }),
+            (None, _, _) => None,
+            (Some(_), _, _) => return Err(invalid("a dpopProof needs the request's htm and htu")),
+        };
+        let cert = p.client_cert.map(|c| match c {
+            Either::A(text) => text.into_bytes(),
+            Either::B(bytes) => bytes.to_vec(),
+        });
+        Ok(Presenting {
+            proof: p.dpop_proof,
+            check,
+            cert,
+        })
+    }
+
+    pub(crate) fn get(&self) -> irontoken::replay::Presented<'_> {
+        irontoken::replay::Presented {
+            dpop_proof: self.proof.as_deref(),
+            dpop: self.check.as_ref(),
+            client_cert: self.cert.as_deref(),
+        }
+    }
+}
+
+/// The options of `verifyDpopProof`: `{ htm, htu, accessToken?, nonce?,
+/// maxAgeSeconds?, jkt? }` (and `now` at module level).
+fn check_of(options: Value) -> Result<(DpopCheck, Option<i64>), Code> {
+    let mut o = options;
+    let now = match o.as_object_mut().and_then(|m| m.remove("now")) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| invalid("options.now must be an integer (Unix seconds)"))?,
+        ),
+    };
+    Ok((req(o, "options")?, now))
+}
+
+#[napi]
+impl TokenManager {
+    /// Verifies a DPoP proof for the request and accepts it once: its
+    /// `jti` is claimed in every process and host on the store.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "proof: string, options: DpopCheckOptions",
+        ts_return_type = "DpopProof"
+    )]
+    pub fn verify_dpop_proof(&self, proof: String, options: Value) -> Result<Json, Code> {
+        let (check, now) = check_of(options)?;
+        if now.is_some() {
+            return Err(invalid(
+                "options.now is for the module-level verifyDpopProof",
+            ));
+        }
+        ans(self.core()?.verify_dpop_proof(&proof, &check))
+    }
+}
+
+/// Verifies a DPoP proof without the replay check (`now`: Unix seconds,
+/// default the system clock); a manager's `verifyDpopProof` accepts each
+/// proof once.
+#[napi(
+    catch_unwind,
+    ts_args_type = "proof: string, options: DpopCheckOptions & { now?: number }",
+    ts_return_type = "DpopProof"
+)]
+pub fn verify_dpop_proof(proof: String, options: Value) -> Result<Json, Code> {
+    use irontoken::Clock;
+    let (check, now) = check_of(options)?;
+    let now = now.unwrap_or_else(|| irontoken::SystemClock.now());
+    ans(dpop::verify_proof(&proof, &check, now))
+}
+
+/// The RFC 7638 SHA-256 thumbprint of a public JWK: what `cnf.jkt` holds.
+#[napi(catch_unwind, ts_args_type = "jwk: Record<string, unknown>")]
+pub fn jwk_thumbprint(jwk: Value) -> Result<String, Code> {
+    match jwk {
+        Value::Object(m) => dpop::jwk_thumbprint(&m).map_err(err),
+        _ => Err(invalid("jwk must be a plain object")),
+    }
+}
+
+/// The RFC 8705 thumbprint of a client certificate (PEM, DER, or PEM
+/// percent-encoded as proxies forward it): what `cnf["x5t#S256"]` holds.
+#[napi(catch_unwind)]
+pub fn cert_thumbprint(cert: Either<String, Buffer>) -> Result<String, Code> {
+    let bytes: &[u8] = match &cert {
+        Either::A(t) => t.as_bytes(),
+        Either::B(b) => b,
+    };
+    irontoken::jwt::mtls::cert_thumbprint(bytes).map_err(err)
+}
