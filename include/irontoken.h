@@ -518,6 +518,64 @@ itk_status itk_jti_claim(const struct itk_manager *m,
                          int32_t *out_claimed);
 
 /**
+ * Verifies a DPoP proof against `check_json` (`{"htm", "htu",
+ * "access_token"?, "nonce"?, "max_age_seconds"?, "jkt"?}`) and accepts it
+ * once (its `jti` claimed on the store: `ITK_STATUS_DPOP_PROOF_REPLAYED`
+ * after). Writes the proof's `jkt`, `alg`, `jwk`, `jti`, `iat`, `htm`,
+ * `htu`, `ath`, `nonce` as JSON.
+ */
+itk_status itk_dpop_verify_proof(const struct itk_manager *m,
+                                 const char *proof,
+                                 const char *check_json,
+                                 char **out_json);
+
+/**
+ * Verifies a DPoP proof at `now` (Unix seconds) without the replay check
+ * (no manager); otherwise as `itk_dpop_verify_proof`.
+ */
+itk_status itk_dpop_verify_proof_at(const char *proof,
+                                    const char *check_json,
+                                    int64_t now,
+                                    char **out_json);
+
+/**
+ * Writes the RFC 7638 SHA-256 thumbprint of the public JWK `jwk_json`
+ * (what `cnf.jkt` holds).
+ */
+itk_status itk_jwk_thumbprint(const char *jwk_json, char **out_thumbprint);
+
+/**
+ * Writes the RFC 8705 thumbprint of the client certificate in `cert`
+ * (`len` bytes of PEM, DER, or PEM percent-encoded as proxies forward it):
+ * what `cnf["x5t#S256"]` holds.
+ */
+itk_status itk_cert_thumbprint(const uint8_t *cert, size_t len, char **out_thumbprint);
+
+/**
+ * Spends `refresh_token` of a family bound to a DPoP key or a client
+ * certificate, with its proof in `presented_json` (as for
+ * `itk_jwt_verify_issued_presented`); writes the next pair as JSON.
+ */
+itk_status itk_token_pair_refresh_presented(const struct itk_manager *m,
+                                            const char *refresh_token,
+                                            const char *presented_json,
+                                            char **out_json);
+
+/**
+ * Verifies a token issued by this manager's keys with what the caller
+ * presented (`presented_json`: `{"dpop_proof", "htm", "htu",
+ * "dpop_nonce", "client_cert"}`): a token bound to a DPoP key or a client
+ * certificate (`cnf`) needs its proof; `once` != 0 also claims its `jti`.
+ * Writes `{"header": ..., "claims": ...}`.
+ */
+itk_status itk_jwt_verify_issued_presented(const struct itk_manager *m,
+                                           const char *token,
+                                           const char *policy_json,
+                                           const char *presented_json,
+                                           int32_t once,
+                                           char **out_json);
+
+/**
  * Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",
  * "HS256") and makes it active. `actor` may be NULL. Writes the key's JSON
  * (kid, alg, status, ...) to `*out_json` (may be NULL). Needs a master key.

@@ -289,6 +289,153 @@ static void test_refresh(const char *tmp) {
     itk_manager_free(b);
 }
 
+/* `s` as a JSON string literal (quotes included); free(). */
+static char *json_string(const char *s) {
+    char *out = malloc(strlen(s) * 6 + 3), *o = out;
+    *o++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') { *o++ = '\\'; *o++ = *s; }
+        else if ((unsigned char)*s < 0x20) o += sprintf(o, "\\u%04x", (unsigned char)*s);
+        else *o++ = *s;
+    }
+    *o++ = '"';
+    *o = 0;
+    return out;
+}
+
+/* DPoP proofs (the shared vectors, a proof accepted once by two managers on
+ * one file, a bound family refreshed with the RFC's proof) and
+ * certificate-bound tokens. */
+static void test_dpop(const char *dir, const char *tmp) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/dpop.json", dir);
+    char *text = mj_read_file(path);
+    mj *doc = mj_parse(text);
+    mj *cases = mj_get(doc, "cases");
+    CHECK(cases && cases->len >= 20);
+    for (size_t i = 0; cases && i < cases->len; i++) {
+        mj *c = cases->items[i];
+        char *check = mj_dump(mj_get(c, "check")), *out = NULL;
+        const char *error = mj_str(c, "error");
+        itk_status st = itk_dpop_verify_proof_at(mj_str(c, "proof"), check, (int64_t)mj_get(c, "now")->num, &out);
+        if (error) {
+            int ok = st != ITK_STATUS_OK && strcmp(itk_status_code(st), error) == 0 && out == NULL;
+            if (!ok) fprintf(stderr, "  %s: got %s\n", mj_str(c, "name"), itk_status_code(st));
+            CHECK(ok);
+        } else {
+            CHECK(st == ITK_STATUS_OK && out);
+            mj *p = mj_parse(out);
+            if (mj_str(c, "jkt")) CHECK(strcmp(mj_str(p, "jkt"), mj_str(c, "jkt")) == 0);
+            mj_free(p);
+        }
+        itk_string_free(out);
+        free(check);
+    }
+    const char *rfc = mj_str(cases->items[0], "proof"), *jkt = mj_str(cases->items[0], "jkt");
+    long long iat = (long long)mj_get(cases->items[0], "now")->num;
+
+    /* Two managers on one file, their clocks at the proof's iat. */
+    snprintf(path, sizeof path, "%s/dpop.db", tmp);
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"manual_clock_start\": %lld, \"master_key\": \"%s\"}", iat, MASTER);
+    itk_manager *a = NULL, *b = NULL;
+    CHECK(itk_manager_open(path, opts, &a) == ITK_STATUS_OK && itk_manager_open(path, opts, &b) == ITK_STATUS_OK);
+    const char *token_req = "{\"htm\": \"POST\", \"htu\": \"https://server.example.com/token\"}";
+    char *out = NULL;
+    CHECK(itk_dpop_verify_proof(a, rfc, token_req, &out) == ITK_STATUS_OK && out);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_dpop_verify_proof(b, rfc, token_req, &out) == ITK_STATUS_DPOP_PROOF_REPLAYED && out == NULL);
+
+    /* A family bound to the RFC's key: no proof, no refresh; its access
+     * token needs a proof with ath, which the RFC's proof lacks. */
+    char *jwk = NULL, *thumb = NULL;
+    CHECK(itk_jwk_thumbprint("{\"kty\":\"EC\",\"x\":\"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs\",\"y\":\"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA\",\"crv\":\"P-256\"}", &thumb) == ITK_STATUS_OK);
+    CHECK(thumb && strcmp(thumb, jkt) == 0);
+    itk_string_free(thumb);
+    CHECK(itk_signing_key_create(a, "EdDSA", NULL, &jwk) == ITK_STATUS_OK);
+    char req[512];
+    snprintf(req, sizeof req, "{\"subject\": \"alice\", \"dpop_jkt\": \"%s\"}", jkt);
+    CHECK(itk_token_pair_issue(a, req, &out) == ITK_STATUS_OK);
+    mj *pair = mj_parse(out);
+    char *refresh = strdup(mj_str(pair, "refresh_token")), *access = strdup(mj_str(pair, "access_token"));
+    mj_free(pair);
+    itk_string_free(out);
+    out = NULL;
+    const char *policy = "{\"algorithms\": [\"EdDSA\"]}";
+    CHECK(itk_jwt_verify_issued(b, access, policy, &out) == ITK_STATUS_DPOP_BINDING_MISMATCH && out == NULL);
+    char presented[4096];
+    snprintf(presented, sizeof presented, "{\"dpop_proof\": \"%s\", \"htm\": \"POST\", \"htu\": \"https://server.example.com/token\"}", rfc);
+    CHECK(itk_jwt_verify_issued_presented(b, access, policy, presented, 0, &out) == ITK_STATUS_DPOP_PROOF_INVALID);
+    CHECK(itk_token_pair_refresh(b, refresh, &out) == ITK_STATUS_DPOP_BINDING_MISMATCH);
+    /* The proof was used above (replayed now): refused, nothing spent. */
+    CHECK(itk_token_pair_refresh_presented(b, refresh, presented, &out) == ITK_STATUS_DPOP_PROOF_REPLAYED);
+    itk_manager *c = NULL;
+    snprintf(path, sizeof path, "%s/dpop2.db", tmp);
+    CHECK(itk_manager_open(path, opts, &c) == ITK_STATUS_OK);
+    itk_string_free(jwk);
+    CHECK(itk_signing_key_create(c, "EdDSA", NULL, &jwk) == ITK_STATUS_OK);
+    CHECK(itk_token_pair_issue(c, req, &out) == ITK_STATUS_OK);
+    pair = mj_parse(out);
+    char *refresh2 = strdup(mj_str(pair, "refresh_token"));
+    mj_free(pair);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_token_pair_refresh_presented(c, refresh2, presented, &out) == ITK_STATUS_OK && out);
+    itk_string_free(out);
+    out = NULL;
+
+    /* A certificate-bound pair. */
+    snprintf(path, sizeof path, "%s/jwt/keys/rsa_cert.pem", dir);
+    char *pem = mj_read_file(path);
+    snprintf(path, sizeof path, "%s/jwt/keys/client_cert_b.pem", dir);
+    char *other = mj_read_file(path);
+    CHECK(itk_cert_thumbprint((const uint8_t *)pem, strlen(pem), &thumb) == ITK_STATUS_OK && thumb && strlen(thumb) == 43);
+    snprintf(req, sizeof req, "{\"subject\": \"svc\", \"cert_thumbprint\": \"%s\"}", thumb);
+    itk_string_free(thumb);
+    CHECK(itk_token_pair_issue(c, req, &out) == ITK_STATUS_OK);
+    pair = mj_parse(out);
+    char *bound = strdup(mj_str(pair, "access_token"));
+    mj_free(pair);
+    itk_string_free(out);
+    out = NULL;
+    char *pem_json = json_string(pem), *other_json = json_string(other);
+    char *with = malloc(strlen(pem_json) + 64), *with_other = malloc(strlen(other_json) + 64);
+    sprintf(with, "{\"client_cert\": %s}", pem_json);
+    sprintf(with_other, "{\"client_cert\": %s}", other_json);
+    CHECK(itk_jwt_verify_issued_presented(c, bound, policy, with, 0, &out) == ITK_STATUS_OK && out);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_jwt_verify_issued_presented(c, bound, policy, with_other, 0, &out) == ITK_STATUS_MTLS_BINDING_MISMATCH && out == NULL);
+    CHECK(itk_jwt_verify_issued_presented(c, bound, policy, "{}", 0, &out) == ITK_STATUS_MTLS_BINDING_MISMATCH);
+    /* Hostile input. */
+    CHECK(itk_cert_thumbprint(NULL, 10, &thumb) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_cert_thumbprint((const uint8_t *)"junk", 4, &thumb) == ITK_STATUS_INVALID_KEY_MATERIAL);
+    CHECK(itk_dpop_verify_proof(a, NULL, token_req, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_dpop_verify_proof(a, "\xff", token_req, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_dpop_verify_proof(a, rfc, "{\"htm\": \"POST\"}", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_dpop_verify_proof(a, rfc, "{\"htm\": \"POST\", \"htu\": \"https://x/\", \"extra\": 1}", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwt_verify_issued_presented(c, bound, policy, "{\"dpop_proof\": \"x\"}", 0, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_jwt_verify_issued_presented(c, bound, policy, NULL, 0, &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(out == NULL);
+    free(with);
+    free(with_other);
+    free(pem_json);
+    free(other_json);
+    free(pem);
+    free(other);
+    free(bound);
+    free(refresh);
+    free(refresh2);
+    free(access);
+    itk_string_free(jwk);
+    itk_manager_free(a);
+    itk_manager_free(b);
+    itk_manager_free(c);
+    mj_free(doc);
+    free(text);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -299,6 +446,7 @@ int main(int argc, char **argv) {
     test_hostile_input();
     test_jti(argv[2]);
     test_refresh(argv[2]);
+    test_dpop(argv[1], argv[2]);
     printf("c capability: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

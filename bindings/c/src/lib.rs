@@ -28,6 +28,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use zeroize::Zeroize;
 
 mod capability;
+mod dpop;
 mod jwt;
 mod keys;
 mod ratelimit;
