@@ -282,7 +282,7 @@ pub fn bearer_answer(code: &str, scopes: &[String]) -> Answer {
                 ),
             )],
         ),
-        c if c.starts_with("JWT_") => refusal(
+        c if refused_token(c) => refusal(
             401,
             c,
             "the token was refused",
@@ -290,6 +290,71 @@ pub fn bearer_answer(code: &str, scopes: &[String]) -> Answer {
                 "WWW-Authenticate",
                 format!("Bearer error=\"invalid_token\", error_description=\"{c}\""),
             )],
+        ),
+        c => unavailable(c),
+    }
+}
+
+/// Codes that judge the token (401), rather than a store that did not answer.
+fn refused_token(code: &str) -> bool {
+    code.starts_with("JWT_") || code.starts_with("DPOP_") || code.starts_with("MTLS_")
+}
+
+/// A DPoP guard's answer (RFC 9449 §7.1) for the code its verification
+/// ended with: `WWW-Authenticate: DPoP` with `algs`, and `error` =
+/// `invalid_dpop_proof`, `use_dpop_nonce` (with a fresh `DPoP-Nonce`
+/// header when `nonce` is given), `invalid_token` or `insufficient_scope`.
+pub fn dpop_answer(code: &str, scopes: &[String], nonce: Option<&str>) -> Answer {
+    let algs: Vec<&str> = crate::jwt::dpop::DPOP_ALGS
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    let challenge = |error: Option<&str>| {
+        let mut v = format!("DPoP algs=\"{}\"", algs.join(" "));
+        if let Some(e) = error {
+            v.push_str(&format!(", error=\"{e}\", error_description=\"{code}\""));
+        }
+        header("WWW-Authenticate", v)
+    };
+    match code {
+        "VALID" => bearer_answer(code, scopes),
+        "CREDENTIAL_IN_QUERY" => query_refusal(),
+        "MISSING" => refusal(
+            401,
+            code,
+            "a DPoP-bound token and its DPoP proof are required",
+            vec![challenge(None)],
+        ),
+        "INSUFFICIENT_SCOPE" => refusal(
+            403,
+            code,
+            "the token lacks a required scope",
+            vec![header(
+                "WWW-Authenticate",
+                format!(
+                    "DPoP error=\"insufficient_scope\", scope=\"{}\"",
+                    scopes.join(" ")
+                ),
+            )],
+        ),
+        "DPOP_NONCE_REQUIRED" => {
+            let mut h = vec![challenge(Some("use_dpop_nonce"))];
+            if let Some(n) = nonce {
+                h.push(header("DPoP-Nonce", n));
+            }
+            refusal(401, code, "the DPoP proof must carry the server's nonce", h)
+        }
+        "DPOP_PROOF_INVALID" | "DPOP_PROOF_REPLAYED" => refusal(
+            401,
+            code,
+            "the DPoP proof was refused",
+            vec![challenge(Some("invalid_dpop_proof"))],
+        ),
+        c if refused_token(c) => refusal(
+            401,
+            c,
+            "the token was refused",
+            vec![challenge(Some("invalid_token"))],
         ),
         c => unavailable(c),
     }

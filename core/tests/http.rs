@@ -2,7 +2,7 @@
 //! and every error kind has a status.
 
 use irontoken::ErrorKind;
-use irontoken::http::{KeyOutcome, api_key_answer, bearer_answer, status_of};
+use irontoken::http::{KeyOutcome, api_key_answer, bearer_answer, dpop_answer, status_of};
 use serde_json::{Value, json};
 
 fn vectors() -> Value {
@@ -35,6 +35,18 @@ fn api_key_vectors() {
 fn bearer_vectors() {
     for case in vectors()["bearer"].as_array().unwrap() {
         let got = bearer_answer(case["code"].as_str().unwrap(), &strings(&case["scopes"]));
+        assert_eq!(json!(got), case["want"], "{}", case["code"]);
+    }
+}
+
+#[test]
+fn dpop_vectors() {
+    for case in vectors()["dpop"].as_array().unwrap() {
+        let got = dpop_answer(
+            case["code"].as_str().unwrap(),
+            &strings(&case["scopes"]),
+            case["nonce"].as_str(),
+        );
         assert_eq!(json!(got), case["want"], "{}", case["code"]);
     }
 }

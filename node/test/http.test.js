@@ -35,6 +35,13 @@ test('bearer answers match the shared vectors', () => {
   }
 })
 
+test('DPoP answers match the shared vectors', () => {
+  for (const c of VECTORS.dpop) {
+    const got = native.httpDpopAnswer(c.code, c.scopes, c.nonce ?? undefined)
+    assert.deepEqual({ ...got, code: got.code ?? null, message: got.message ?? null }, c.want, c.code)
+  }
+})
+
 test('httpStatusOf matches the shared vectors', () => {
   for (const [code, want] of Object.entries(VECTORS.status_of)) assert.equal(httpStatusOf(code), want, code)
 })

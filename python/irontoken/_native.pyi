@@ -31,6 +31,7 @@ __all__ = [
     "http_bearer_answer",
     "http_status_of",
     "http_capability_answer",
+    "http_dpop_answer",
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
@@ -112,6 +113,9 @@ def http_bearer_answer(code: str, scopes: Sequence[str]) -> _HttpAnswer:
     """A Bearer-JWT guard's answer for the code its verification ended with (VALID, MISSING, JWT_*, INSUFFICIENT_SCOPE; anything else 503)."""
     ...
 
+def http_dpop_answer(code: str, scopes: List[str], nonce: Optional[str] = None) -> _HttpAnswer:
+    """A DPoP guard's answer (RFC 9449 WWW-Authenticate: DPoP; a DPoP-Nonce header with use_dpop_nonce)."""
+    ...
 def http_capability_answer(reason: str) -> _HttpAnswer:
     """A capability guard's answer for an authorization's reason (or MISSING)."""
     ...

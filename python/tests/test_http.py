@@ -5,7 +5,7 @@ adapter calls."""
 import json
 from pathlib import Path
 
-from irontoken._native import http_api_key_answer, http_bearer_answer, http_status_of
+from irontoken._native import http_api_key_answer, http_bearer_answer, http_dpop_answer, http_status_of
 from irontoken.fastapi import rate_limit_headers
 
 VECTORS = json.loads((Path(__file__).resolve().parents[2] / "tests" / "vectors" / "http.json").read_text())
@@ -20,6 +20,11 @@ def test_api_key_vectors() -> None:
     for case in VECTORS["api_key"]:
         got = http_api_key_answer(case["header"], case["scopes"], case["outcome"])
         assert _as_want(got) == case["want"], case["name"]
+
+
+def test_dpop_vectors() -> None:
+    for case in VECTORS["dpop"]:
+        assert _as_want(http_dpop_answer(case["code"], case["scopes"], case["nonce"])) == case["want"], case["code"]
 
 
 def test_bearer_vectors() -> None:

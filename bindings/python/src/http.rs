@@ -42,6 +42,19 @@ pub(crate) fn http_bearer_answer<'py>(
     answer(py, irontoken::http::bearer_answer(code, &scopes))
 }
 
+/// A DPoP guard's answer (RFC 9449) for the code its verification ended
+/// with; `nonce` goes in a `DPoP-Nonce` header of a `use_dpop_nonce` answer.
+#[pyfunction]
+#[pyo3(signature = (code, scopes, nonce=None))]
+pub(crate) fn http_dpop_answer<'py>(
+    py: Python<'py>,
+    code: &str,
+    scopes: Vec<String>,
+    nonce: Option<&str>,
+) -> PyResult<PyAnswer<'py>> {
+    answer(py, irontoken::http::dpop_answer(code, &scopes, nonce))
+}
+
 /// A capability guard's answer for an authorization's reason (or `MISSING`).
 #[pyfunction]
 pub(crate) fn http_capability_answer<'py>(

@@ -79,6 +79,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http::http_bearer_answer, m)?)?;
     m.add_function(wrap_pyfunction!(http::http_status_of, m)?)?;
     m.add_function(wrap_pyfunction!(http::http_capability_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(http::http_dpop_answer, m)?)?;
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;
