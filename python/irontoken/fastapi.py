@@ -45,13 +45,22 @@ from ._native import (
     http_api_key_answer,
     http_bearer_answer,
     http_capability_answer,
+    http_dpop_answer,
     http_status_of,
     is_credential_param,
     request_id_from_header,
 )
 from .aio import AsyncTokenManager
-from .errors import BusyError, InvalidTokenError, IronTokenError, StorageError
-from .jwt import JwtVerifier, PyJWKClient
+from .errors import (
+    BusyError,
+    CertificateBindingError,
+    DPoPBindingError,
+    InvalidKeyMaterialError,
+    InvalidTokenError,
+    IronTokenError,
+    StorageError,
+)
+from .jwt import JwtVerifier, PyJWKClient, cert_thumbprint
 from .migrate import AsyncLegacyCheck, upgradable, verify_or_upgrade_async
 from .types import Amounts
 
@@ -354,8 +363,38 @@ def _scopes_of(claims: Mapping[str, Any]) -> List[str]:
     return []
 
 
+#: Where a guard finds the TLS client certificate of a request: the name of
+#: a header a TLS-terminating proxy sets (trusting it is your decision: only
+#: when nothing else can reach the app), or a function of the request.
+CertSource = Union[str, Callable[[Request], Union[str, bytes, None]]]
+
+
+def _client_cert(source: Optional[CertSource], request: Request) -> Union[str, bytes, None]:
+    if source is None:
+        # The ASGI TLS extension (Hypercorn, ...): the chain as PEM, leaf first.
+        tls = request.scope.get("extensions", {}).get("tls", {})
+        chain = tls.get("client_cert_chain") or []
+        return chain[0] if chain else None
+    if isinstance(source, str):
+        return request.headers.get(source) or None
+    return source(request)
+
+
+def _dpop_parts(request: Request) -> Tuple[Optional[str], Optional[str], str]:
+    """(token from ``Authorization: DPoP``, the one ``DPoP`` header, the
+    code when they are not there)."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    proofs = request.headers.getlist("dpop")
+    if scheme.lower() != "dpop" or not token.strip():
+        return None, None, "MISSING"
+    if len(proofs) != 1:
+        # RFC 9449 §4.3: exactly one DPoP header.
+        return token.strip(), None, "DPOP_PROOF_INVALID"
+    return token.strip(), proofs[0], "VALID"
+
+
 def require_jwt(
-    verifier: Union[JwtVerifier, PyJWKClient],
+    verifier: Union[JwtVerifier, PyJWKClient, TokenManager, AsyncTokenManager],
     *,
     algorithms: Optional[Sequence[str]] = None,
     audience: Optional[Union[str, Sequence[str]]] = None,
@@ -363,50 +402,119 @@ def require_jwt(
     scopes: Sequence[str] = (),
     leeway: int = 0,
     refuse_query_credentials: bool = True,
+    dpop: bool = False,
+    replay: Optional[Manager] = None,
+    dpop_nonce: Optional[Callable[[], str]] = None,
+    client_cert: Optional[CertSource] = None,
 ) -> Callable[..., Awaitable[Dict[str, Any]]]:
-    """A dependency that verifies the ``Authorization: Bearer`` JWT and
-    returns its claims. ``verifier`` is a :class:`~irontoken.jwt.JwtVerifier`
-    (its policy holds algorithms, audience and issuer) or a
-    :class:`~irontoken.jwt.PyJWKClient` (then ``algorithms``, default
-    ``["RS256"]``, ``audience`` and ``issuer`` are given here; fetching the
-    set runs off the event loop). ``scopes`` must all be in the token's
-    ``scope`` (space-separated) or ``scp`` claim. A request with a
-    credential in its query string is answered 400 ``CREDENTIAL_IN_QUERY``
-    unless ``refuse_query_credentials=False``."""
+    """A dependency that verifies the request's JWT and returns its claims.
+
+    ``verifier`` is a :class:`~irontoken.jwt.JwtVerifier` (its policy holds
+    algorithms, audience and issuer), a :class:`~irontoken.jwt.PyJWKClient`
+    or a manager whose own keys issued the token (then ``algorithms``,
+    default ``["RS256"]``, ``audience`` and ``issuer`` are given here;
+    fetching a set or reading the store runs off the event loop).
+    ``scopes`` must all be in the token's ``scope`` (space-separated) or
+    ``scp`` claim. A request with a credential in its query string is
+    answered 400 ``CREDENTIAL_IN_QUERY`` unless
+    ``refuse_query_credentials=False``.
+
+    Bound tokens are not bearer tokens: a token with ``cnf.jkt`` needs a
+    DPoP proof, one with ``cnf["x5t#S256"]`` the client certificate it was
+    issued to (from ``client_cert``: a header name, a function of the
+    request, or by default the ASGI TLS extension), else 401.
+
+    With ``dpop=True`` (RFC 9449) the request must send ``Authorization:
+    DPoP <token>`` and one ``DPoP`` proof header for its method and URL;
+    the token must be bound to the proof's key, and each proof is accepted
+    once (through the manager, or ``replay`` for the other verifiers).
+    ``dpop_nonce`` returns the server's current nonce: a proof without it
+    gets 401 ``use_dpop_nonce`` with a ``DPoP-Nonce`` header.
+    """
+    managed = isinstance(verifier, (TokenManager, AsyncTokenManager))
     if isinstance(verifier, JwtVerifier):
         if algorithms is not None or audience is not None or issuer is not None or leeway:
             raise ValueError("with a JwtVerifier, give algorithms, audience, issuer and leeway to the verifier")
-    elif not isinstance(verifier, PyJWKClient):
-        raise TypeError("verifier: a JwtVerifier or a PyJWKClient")
+    elif not managed and not isinstance(verifier, PyJWKClient):
+        raise TypeError("verifier: a JwtVerifier, a PyJWKClient or a TokenManager")
+    if dpop and not managed and replay is None:
+        raise ValueError("dpop=True needs replay=<a manager> to accept each proof once")
+    if (dpop_nonce is not None) and not dpop:
+        raise ValueError("dpop_nonce is for dpop=True")
     algs = list(algorithms or ["RS256"])
+    auds = None if audience is None else [audience] if isinstance(audience, str) else list(audience)
     wanted = [str(s) for s in scopes]
+    answer = http_dpop_answer if dpop else (lambda code, scopes, nonce=None: http_bearer_answer(code, scopes))
     scheme = HTTPBearer(auto_error=False, description="A JWT", bearerFormat="JWT", scheme_name="irontokenJwt")
+
+    async def judge(token: str, proof: Optional[str], request: Request, nonce: Optional[str]) -> Dict[str, Any]:
+        cert = _client_cert(client_cert, request)
+        htm, htu = request.method, str(request.url)
+        if managed:
+            kwargs: Dict[str, Any] = dict(algorithms=algs, audience=auds, issuer=issuer, leeway=leeway, client_cert=cert)
+            if dpop:
+                kwargs.update(dpop_proof=proof, htm=htm, htu=htu, dpop_nonce=nonce)
+            if isinstance(verifier, AsyncTokenManager):
+                return await verifier.verify_jwt(token, **kwargs)
+            return await run_in_threadpool(lambda: verifier.verify_jwt(token, **kwargs))  # type: ignore[union-attr]
+        if isinstance(verifier, JwtVerifier):
+            claims = verifier.decode(token)
+        else:
+            claims = await run_in_threadpool(
+                verifier.decode, token, algs, audience=audience, issuer=issuer, leeway=leeway  # type: ignore[union-attr]
+            )
+        cnf_claim = claims.get("cnf")
+        cnf: Dict[str, Any] = cnf_claim if isinstance(cnf_claim, dict) else {}
+        jkt = cnf.get("jkt")
+        if dpop:
+            if not isinstance(jkt, str):
+                raise DPoPBindingError("DPOP_BINDING_MISMATCH: the token is not bound to a DPoP key", "DPOP_BINDING_MISMATCH")
+            assert proof is not None and replay is not None
+            kw: Dict[str, Any] = dict(htm=htm, htu=htu, access_token=token, nonce=nonce, jkt=jkt)
+            if isinstance(replay, AsyncTokenManager):
+                await replay.verify_dpop_proof(proof, **kw)
+            else:
+                sync_replay: TokenManager = replay
+                await run_in_threadpool(lambda: sync_replay.verify_dpop_proof(proof, **kw))
+        elif jkt is not None:
+            raise DPoPBindingError("DPOP_BINDING_MISMATCH: a DPoP-bound token needs a DPoP proof", "DPOP_BINDING_MISMATCH")
+        bound_cert = cnf.get("x5t#S256")
+        if bound_cert is not None and (cert is None or cert_thumbprint(cert) != bound_cert):
+            raise CertificateBindingError("MTLS_BINDING_MISMATCH: not the certificate the token is bound to", "MTLS_BINDING_MISMATCH")
+        return claims
 
     async def dependency(
         request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Security(scheme, scopes=wanted)
     ) -> Dict[str, Any]:
         if refuse_query_credentials and credential_in_query(request, "Authorization"):
             raise _query_refusal()
-        if credentials is None or not credentials.credentials:
-            raise _refusal(http_bearer_answer("MISSING", wanted))
-        token = credentials.credentials
+        nonce = dpop_nonce() if dpop_nonce is not None else None
+        proof: Optional[str] = None
+        if dpop:
+            token, proof, code = _dpop_parts(request)
+            if code != "VALID" or token is None:
+                raise _refusal(answer(code, wanted, nonce))
+        elif credentials is None or not credentials.credentials:
+            raise _refusal(answer("MISSING", wanted))
+        else:
+            token = credentials.credentials
         try:
-            if isinstance(verifier, JwtVerifier):
-                claims = verifier.decode(token)
-            else:
-                claims = await run_in_threadpool(
-                    verifier.decode, token, algs, audience=audience, issuer=issuer, leeway=leeway
-                )
+            claims = await judge(token, proof, request, nonce)
         except (StorageError, BusyError) as e:
             raise _unavailable(e) from None
-        except InvalidTokenError as e:
-            raise _refusal(http_bearer_answer(getattr(e, "code", "JWT_INVALID"), wanted)) from None
+        except (InvalidTokenError, InvalidKeyMaterialError) as e:
+            code = getattr(e, "code", "JWT_INVALID")
+            if code == "INVALID_KEY_MATERIAL":
+                code = "MTLS_BINDING_MISMATCH"  # a certificate that does not parse binds nothing
+            raise _refusal(answer(code, wanted, nonce)) from None
         except IronTokenError as e:
+            if e.code == "INVALID_ARGUMENT":
+                raise _refusal(answer("DPOP_PROOF_INVALID" if dpop else "JWT_MALFORMED", wanted, nonce)) from None
             # A JWKS that cannot be fetched: the token was not judged.
             raise _unavailable(e) from None
         missing = [s for s in wanted if s not in _scopes_of(claims)]
         if missing:
-            raise _refusal(http_bearer_answer("INSUFFICIENT_SCOPE", wanted))
+            raise _refusal(answer("INSUFFICIENT_SCOPE", wanted, nonce))
         request.state.irontoken = claims
         return claims
 
