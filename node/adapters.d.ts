@@ -32,7 +32,7 @@ export interface RequireApiKeyOptions {
   legacyCheck?: (key: string) => LegacyFields | null | undefined | Promise<LegacyFields | null | undefined>
 }
 
-/** Options of requireJwt; algorithms, audience, issuer and clockTolerance apply to a RemoteJWKSet. */
+/** Options of requireJwt; algorithms, audience, issuer and clockTolerance apply to a RemoteJWKSet or a TokenManager. */
 export interface RequireJwtOptions {
   scopes?: string[]
   algorithms?: string[]
@@ -41,10 +41,18 @@ export interface RequireJwtOptions {
   clockTolerance?: number | string
   /** Answer 400 CREDENTIAL_IN_QUERY to a request carrying a credential in its query string (default true). */
   refuseQueryCredentials?: boolean
+  /** RFC 9449: require `Authorization: DPoP <token>` and one `DPoP` proof header; the token must be bound to the proof's key. */
+  dpop?: boolean
+  /** The manager that accepts each DPoP proof once (when the verifier is not a TokenManager). */
+  replay?: TokenManager
+  /** The server's current DPoP nonce: a proof without it gets 401 use_dpop_nonce with a DPoP-Nonce header. */
+  dpopNonce?: () => string
+  /** Where the TLS client certificate comes from: a header a TLS-terminating proxy sets (trusting it is your decision), or a function of the request; default the TLS socket. */
+  clientCert?: string | ((req: unknown) => string | Uint8Array | undefined | null)
 }
 
 export type Manager = TokenManager
-export type Verifier = JwtVerifier | RemoteJWKSet
+export type Verifier = JwtVerifier | RemoteJWKSet | TokenManager
 
 /** Options of recordLlmUsage. */
 export interface RecordLlmUsageOptions {

@@ -8,8 +8,9 @@
 //   503 the store could not answer (STORAGE, BUSY; Retry-After: 1)
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
-const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade } = require('./index.js')
-const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer, httpCapabilityAnswer } = require('./binding.js').load()
+const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade, certThumbprint } = require('./index.js')
+const { policyJson } = require('./lib/jwt.js')
+const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer, httpCapabilityAnswer, httpDpopAnswer } = require('./binding.js').load()
 
 // Every status, message and header below is core's (irontoken::http), the
 // same function the FastAPI adapter calls; here they only become a body.
@@ -129,21 +130,68 @@ function scopesOf(payload) {
   return []
 }
 
+// The DPoP header(s) of a request: RFC 9449 wants exactly one.
+function dpopHeaders(info) {
+  const v = info.dpop
+  if (Array.isArray(v)) return v
+  return v == null ? [] : [v]
+}
+
+// The client certificate of a request: from the header a TLS-terminating
+// proxy sets (trusting it is the caller's explicit choice), a function of
+// the request, or by default the TLS socket's peer certificate (DER).
+function clientCertOf(source, info, req) {
+  if (typeof source === 'string') return info.header(source) || undefined
+  if (typeof source === 'function') return source(req) || undefined
+  const sock = req && (req.socket || (req.raw && req.raw.socket))
+  if (sock && typeof sock.getPeerCertificate === 'function') {
+    const c = sock.getPeerCertificate(false)
+    if (c && c.raw) return c.raw
+  }
+  return undefined
+}
+
+function bound(payload) {
+  const cnf = payload && typeof payload.cnf === 'object' && payload.cnf !== null ? payload.cnf : {}
+  return { jkt: typeof cnf.jkt === 'string' ? cnf.jkt : undefined, x5t: cnf['x5t#S256'] }
+}
+
+function refusedAs(code) {
+  const e = new Error(`${code}: the token was refused`)
+  e.code = code
+  return e
+}
+
 /**
- * A judge of Bearer JWTs: `(authorizationHeader) => Promise<{ claims } | refusal>`.
- * `verifier`: a JwtVerifier (its policy set at construction) or a RemoteJWKSet
- * (createRemoteJWKSet; then options.algorithms, audience, issuer apply).
- * options.scopes must all be in the token's `scope` or `scp` claim.
+ * A judge of JWTs: `(authorizationHeader, url, req, info) => Promise<{ claims } | refusal>`,
+ * `info` = `{ method, href, dpop, header(name) }` from the framework.
+ * `verifier`: a JwtVerifier (its policy set at construction), a RemoteJWKSet
+ * (createRemoteJWKSet) or a TokenManager whose keys issued the token (then
+ * options.algorithms, audience, issuer apply). options.scopes must all be in
+ * the token's `scope` or `scp` claim. Bound tokens are not bearer tokens:
+ * `cnf.jkt` needs a DPoP proof, `cnf["x5t#S256"]` the client certificate
+ * (options.clientCert: a header name or a function of the request; default
+ * the TLS socket). options.dpop: `Authorization: DPoP` and one `DPoP` proof
+ * header, each proof accepted once (the manager, or options.replay);
+ * options.dpopNonce() is the server's current nonce.
  */
 function jwtJudge(verifier, options = {}) {
-  checkOptions(options, ['scopes', 'algorithms', 'audience', 'issuer', 'clockTolerance', 'refuseQueryCredentials'])
+  checkOptions(options, ['scopes', 'algorithms', 'audience', 'issuer', 'clockTolerance', 'refuseQueryCredentials', 'dpop', 'replay', 'dpopNonce', 'clientCert'])
   const scopes = (options.scopes || []).map(String)
   const refuseQuery = options.refuseQueryCredentials !== false
   const local = verifier instanceof JwtVerifier
+  const managed = verifier && typeof verifier.verifyJwtPresentedAsync === 'function'
+  const dpop = options.dpop === true
   if (local && ['algorithms', 'audience', 'issuer', 'clockTolerance'].some((k) => options[k] !== undefined)) {
     const e = new Error('INVALID_ARGUMENT: with a JwtVerifier, give algorithms, audience, issuer and clockTolerance to the verifier')
     e.code = 'INVALID_ARGUMENT'
     throw e
+  }
+  if (dpop && !managed && !(options.replay && typeof options.replay.verifyDpopProofAsync === 'function')) {
+    throw invalid('dpop: true needs a TokenManager as verifier or as options.replay (each proof is accepted once)')
+  }
+  if (options.dpopNonce !== undefined && (!dpop || typeof options.dpopNonce !== 'function')) {
+    throw invalid('dpopNonce is a function, for dpop: true')
   }
   const policy = {
     algorithms: options.algorithms || ['RS256'],
@@ -151,24 +199,52 @@ function jwtJudge(verifier, options = {}) {
     issuer: options.issuer,
     clockTolerance: options.clockTolerance,
   }
-  return async (authorization, url) => {
+  const answer = dpop
+    ? (code, nonce) => answerOf(httpDpopAnswer(String(code), scopes, nonce))
+    : (code) => answerOf(httpBearerAnswer(String(code), scopes))
+  return async (authorization, url, req, info) => {
     if (refuseQuery && credentialInQuery(url, 'authorization')) return QUERY_REFUSAL()
-    const m = typeof authorization === 'string' ? /^Bearer +(\S+) *$/i.exec(authorization) : null
-    if (!m) return answerOf(httpBearerAnswer('MISSING', scopes))
-    let verified
+    const nonce = dpop && options.dpopNonce ? String(options.dpopNonce()) : undefined
+    const m = typeof authorization === 'string' ? (dpop ? /^DPoP +(\S+) *$/i : /^Bearer +(\S+) *$/i).exec(authorization) : null
+    if (!m) return answer('MISSING', nonce)
+    const token = m[1]
+    let proof
+    if (dpop) {
+      const proofs = info ? dpopHeaders(info) : []
+      if (proofs.length !== 1) return answer('DPOP_PROOF_INVALID', nonce)
+      proof = proofs[0]
+    }
+    const cert = info ? clientCertOf(options.clientCert, info, req) : undefined
+    let payload
     try {
-      verified = local ? verifier.verify(m[1]) : await jwtVerify(m[1], verifier, policy)
+      if (managed) {
+        const presented = { clientCert: cert }
+        if (dpop) Object.assign(presented, { dpopProof: proof, htm: info.method, htu: info.href, dpopNonce: nonce })
+        payload = (await verifier.verifyJwtPresentedAsync(token, policyJson(policy), presented)).payload
+      } else {
+        payload = (local ? verifier.verify(token) : await jwtVerify(token, verifier, policy)).payload
+        const b = bound(payload)
+        if (dpop) {
+          if (!b.jkt) throw refusedAs('DPOP_BINDING_MISMATCH')
+          await options.replay.verifyDpopProofAsync(proof, { htm: info.method, htu: info.href, accessToken: token, nonce, jkt: b.jkt })
+        } else if (b.jkt) {
+          throw refusedAs('DPOP_BINDING_MISMATCH')
+        }
+        if (b.x5t !== undefined && (cert === undefined || certThumbprint(cert) !== b.x5t)) throw refusedAs('MTLS_BINDING_MISMATCH')
+      }
     } catch (e) {
-      const code = (e && (e.irontokenCode || e.code)) || 'JWT_INVALID'
-      // A JWT_* code is a refusal (401); anything else (a JWKS that cannot be
-      // fetched) means the token was not judged (503).
-      return answerOf(httpBearerAnswer(String(code), scopes))
+      let code = String((e && (e.irontokenCode || e.code)) || 'JWT_INVALID')
+      // A certificate that does not parse binds nothing; a bad proof argument is a bad proof.
+      if (code === 'INVALID_KEY_MATERIAL') code = 'MTLS_BINDING_MISMATCH'
+      if (code === 'INVALID_ARGUMENT') code = dpop ? 'DPOP_PROOF_INVALID' : 'JWT_MALFORMED'
+      // A JWT_/DPOP_/MTLS_ code is a refusal (401); anything else (a JWKS
+      // that cannot be fetched, a store that did not answer) means the token
+      // was not judged (503).
+      return answer(code, nonce)
     }
-    const have = scopesOf(verified.payload)
-    if (!scopes.every((s) => have.includes(s))) {
-      return answerOf(httpBearerAnswer('INSUFFICIENT_SCOPE', scopes))
-    }
-    return { claims: verified.payload, headers: {} }
+    const have = scopesOf(payload)
+    if (!scopes.every((s) => have.includes(s))) return answer('INSUFFICIENT_SCOPE', nonce)
+    return { claims: payload, headers: {} }
   }
 }
 

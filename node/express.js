@@ -29,12 +29,24 @@ function requireApiKey(manager, options = {}) {
   }
 }
 
-/** Middleware verifying the `Authorization: Bearer` JWT. */
+// What a JWT judge reads of an Express request (the URL as the client saw
+// it: set `trust proxy` behind a proxy so protocol and host are right).
+function infoOf(req) {
+  return {
+    method: req.method,
+    href: `${req.protocol}://${req.get('host')}${req.originalUrl}`,
+    dpop: (req.headersDistinct && req.headersDistinct.dpop) || req.headers.dpop,
+    header: (name) => req.get(name),
+  }
+}
+
+/** Middleware verifying the request's JWT (`Authorization: Bearer`, or `DPoP` with `{ dpop: true }`). */
 function requireJwt(verifier, options = {}) {
   const judge = jwtJudge(verifier, options)
   return function irontokenJwt(req, res, next) {
-    judge(req.get('authorization'), req.originalUrl).then((answer) => {
+    judge(req.get('authorization'), req.originalUrl, req, infoOf(req)).then((answer) => {
       if (answer.claims) {
+        res.set(answer.headers)
         req.irontoken = answer.claims
         next()
       } else {

@@ -13,9 +13,20 @@
 
 const { apiKeyJudge, jwtJudge, capabilityJudge, recordLlmUsage } = require('./adapters.js')
 
+// What a JWT judge reads of a Fastify request.
+function infoOf(request) {
+  const raw = request.raw || {}
+  return {
+    method: request.method,
+    href: `${request.protocol}://${request.headers.host}${request.url}`,
+    dpop: (raw.headersDistinct && raw.headersDistinct.dpop) || request.headers.dpop,
+    header: (name) => request.headers[String(name).toLowerCase()],
+  }
+}
+
 function hook(judge, headerName, field) {
   return async function irontokenPreHandler(request, reply) {
-    const answer = await judge(request.headers[headerName], request.url, request)
+    const answer = await judge(request.headers[headerName], request.url, request, infoOf(request))
     if (answer[field]) {
       if (answer.headers) reply.headers(answer.headers)
       request.irontoken = answer[field]
@@ -32,7 +43,7 @@ function requireApiKey(manager, options = {}) {
   return hook(judge, judge.header, 'record')
 }
 
-/** A preHandler verifying the `Authorization: Bearer` JWT. */
+/** A preHandler verifying the request's JWT (`Authorization: Bearer`, or `DPoP` with `{ dpop: true }`). */
 function requireJwt(verifier, options = {}) {
   return hook(jwtJudge(verifier, options), 'authorization', 'claims')
 }

@@ -100,6 +100,52 @@ impl TokenManager {
         }
         ans(self.core()?.verify_dpop_proof(&proof, &check))
     }
+
+    /// `verifyDpopProof` off the JS thread (its claim is a write).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "proof: string, options: DpopCheckOptions",
+        ts_return_type = "Promise<DpopProof>"
+    )]
+    pub fn verify_dpop_proof_async(
+        &self,
+        proof: String,
+        options: Value,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let (check, now) = check_of(options)?;
+        if now.is_some() {
+            return Err(invalid(
+                "options.now is for the module-level verifyDpopProof",
+            ));
+        }
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            json_ans(tm.verify_dpop_proof(&proof, &check))
+        }))
+    }
+
+    /// `verifyJwt` with what the caller presented, off the JS thread (a
+    /// DPoP proof's claim is a write): `{ payload, protectedHeader }`, the
+    /// claims verbatim. Errors carry the irontoken code only.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "token: string, policyJson: string, presented?: PresentedOptions",
+        ts_return_type = "Promise<{ payload: Record<string, unknown>; protectedHeader: Record<string, unknown> }>"
+    )]
+    pub fn verify_jwt_presented_async(
+        &self,
+        token: String,
+        policy_json: String,
+        presented: Option<PresentedArg>,
+    ) -> Result<AsyncTask<Job<Json>>, Code> {
+        let policy = irontoken::jwt::PolicySettings::policy_from_json(&policy_json).map_err(err)?;
+        let p = Presenting::new(presented)?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            let d = tm.verify_jwt_presented(&token, &policy, &p.get())?;
+            json_text(&serde_json::json!({"payload": d.claims, "protectedHeader": d.header}))
+        }))
+    }
 }
 
 /// Verifies a DPoP proof without the replay check (`now`: Unix seconds,

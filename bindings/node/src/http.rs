@@ -57,7 +57,11 @@ pub fn http_bearer_answer(code: String, scopes: Vec<String>) -> HttpAnswer {
 /// with; `nonce` goes in a `DPoP-Nonce` header of a `use_dpop_nonce` answer.
 #[napi(catch_unwind)]
 pub fn http_dpop_answer(code: String, scopes: Vec<String>, nonce: Option<String>) -> HttpAnswer {
-    answer(irontoken::http::dpop_answer(&code, &scopes, nonce.as_deref()))
+    answer(irontoken::http::dpop_answer(
+        &code,
+        &scopes,
+        nonce.as_deref(),
+    ))
 }
 
 /// A capability guard's answer for an authorization's reason (or `MISSING`).
