@@ -223,6 +223,14 @@ enum itk_status
    * The access token is bound to another client certificate, or none was presented.
    */
   ITK_STATUS_MTLS_BINDING_MISMATCH = 49,
+  /**
+   * The session is bound to another fingerprint than the one presented.
+   */
+  ITK_STATUS_SESSION_FINGERPRINT_MISMATCH = 50,
+  /**
+   * The owner has as many live sessions as `max_concurrent` allows.
+   */
+  ITK_STATUS_SESSION_LIMIT_EXCEEDED = 51,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -123,11 +123,15 @@ pub enum ErrorKind {
     /// The access token is bound to a client certificate (`cnf["x5t#S256"]`)
     /// other than the one presented, or none was presented.
     MtlsBindingMismatch,
+    /// The session is bound to another fingerprint than the one presented.
+    SessionFingerprintMismatch,
+    /// The owner has as many live sessions as `max_concurrent` allows.
+    SessionLimitExceeded,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 49] = [
+    pub const ALL: [ErrorKind; 51] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -177,6 +181,8 @@ impl ErrorKind {
         ErrorKind::DpopProofReplayed,
         ErrorKind::DpopBindingMismatch,
         ErrorKind::MtlsBindingMismatch,
+        ErrorKind::SessionFingerprintMismatch,
+        ErrorKind::SessionLimitExceeded,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -231,6 +237,8 @@ impl ErrorKind {
             ErrorKind::DpopProofReplayed => "DPOP_PROOF_REPLAYED",
             ErrorKind::DpopBindingMismatch => "DPOP_BINDING_MISMATCH",
             ErrorKind::MtlsBindingMismatch => "MTLS_BINDING_MISMATCH",
+            ErrorKind::SessionFingerprintMismatch => "SESSION_FINGERPRINT_MISMATCH",
+            ErrorKind::SessionLimitExceeded => "SESSION_LIMIT_EXCEEDED",
         }
     }
 
@@ -286,6 +294,8 @@ impl ErrorKind {
             ErrorKind::DpopProofReplayed => 47,
             ErrorKind::DpopBindingMismatch => 48,
             ErrorKind::MtlsBindingMismatch => 49,
+            ErrorKind::SessionFingerprintMismatch => 50,
+            ErrorKind::SessionLimitExceeded => 51,
         }
     }
 
@@ -319,7 +329,8 @@ impl ErrorKind {
             | ErrorKind::DpopNonceRequired
             | ErrorKind::DpopProofReplayed
             | ErrorKind::DpopBindingMismatch
-            | ErrorKind::MtlsBindingMismatch => 401,
+            | ErrorKind::MtlsBindingMismatch
+            | ErrorKind::SessionFingerprintMismatch => 401,
             ErrorKind::KeyNotFound | ErrorKind::NotFound | ErrorKind::SessionNotFound => 404,
             ErrorKind::Conflict
             | ErrorKind::KeyRevoked
@@ -330,7 +341,9 @@ impl ErrorKind {
             | ErrorKind::AgentTokenRevoked
             | ErrorKind::NoActiveSigningKey
             | ErrorKind::CapabilitySealed => 409,
-            ErrorKind::RateLimited | ErrorKind::UsageExceeded => 429,
+            ErrorKind::RateLimited | ErrorKind::UsageExceeded | ErrorKind::SessionLimitExceeded => {
+                429
+            }
             ErrorKind::Storage | ErrorKind::Busy | ErrorKind::JwksFetchFailed => 503,
             ErrorKind::SchemaTooNew
             | ErrorKind::Internal

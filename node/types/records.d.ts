@@ -70,6 +70,8 @@ export type ErrorCode =
   | 'DPOP_PROOF_REPLAYED'
   | 'DPOP_BINDING_MISMATCH'
   | 'MTLS_BINDING_MISMATCH'
+  | 'SESSION_FINGERPRINT_MISMATCH'
+  | 'SESSION_LIMIT_EXCEEDED'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {

@@ -62,6 +62,8 @@ __all__ = [
     "CapabilityMalformedError",
     "CapabilitySealedError",
     "SessionError",
+    "SessionFingerprintMismatchError",
+    "SessionLimitExceededError",
     "SessionNotFoundError",
     "SessionExpiredError",
     "SessionEndedError",
@@ -328,6 +330,19 @@ class SessionError(IronTokenError):
     """A session cannot be used."""
 
 
+class SessionFingerprintMismatchError(SessionError):
+    """The session is bound to another fingerprint than the one presented
+    (a session id used from another client)."""
+
+    code = "SESSION_FINGERPRINT_MISMATCH"
+
+
+class SessionLimitExceededError(SessionError):
+    """The owner has as many live sessions as ``max_concurrent`` allows."""
+
+    code = "SESSION_LIMIT_EXCEEDED"
+
+
 class SessionNotFoundError(SessionError, LookupError):
     """No session with that id exists."""
 
@@ -472,6 +487,8 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         SessionNotFoundError,
         SessionExpiredError,
         SessionEndedError,
+        SessionFingerprintMismatchError,
+        SessionLimitExceededError,
         RateLimitedError,
         UsageExceededError,
         NotFoundError,

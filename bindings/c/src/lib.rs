@@ -139,6 +139,10 @@ pub enum itk_status {
     DpopBindingMismatch = 48,
     /// The access token is bound to another client certificate, or none was presented.
     MtlsBindingMismatch = 49,
+    /// The session is bound to another fingerprint than the one presented.
+    SessionFingerprintMismatch = 50,
+    /// The owner has as many live sessions as `max_concurrent` allows.
+    SessionLimitExceeded = 51,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -165,7 +169,7 @@ pub enum itk_verify_reason {
     UsageExceeded = 8,
 }
 
-const ALL_STATUSES: [itk_status; 50] = [
+const ALL_STATUSES: [itk_status; 52] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -216,6 +220,8 @@ const ALL_STATUSES: [itk_status; 50] = [
     itk_status::DpopProofReplayed,
     itk_status::DpopBindingMismatch,
     itk_status::MtlsBindingMismatch,
+    itk_status::SessionFingerprintMismatch,
+    itk_status::SessionLimitExceeded,
 ];
 
 const ALL_REASONS: [itk_verify_reason; 9] = [

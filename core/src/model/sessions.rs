@@ -80,8 +80,10 @@ pub struct Session {
     pub expires_next_at: Option<i64>,
     /// When it ended or expired.
     pub ended_at: Option<i64>,
-    /// Why it ended (`expired`, `key_revoked` or the caller's reason).
+    /// Why it ended (`expired`, `key_revoked`, `rotated`, or the caller's reason).
     pub end_reason: Option<String>,
+    /// Whether it is bound to a fingerprint (never the fingerprint itself).
+    pub fingerprint_bound: bool,
 }
 
 /// When a live session expires if nothing happens: the earlier of its
@@ -118,6 +120,7 @@ impl Session {
         ended_at: Option<i64>,
         end_reason: Option<String>,
         ends_at: Option<i64>,
+        fingerprint_bound: bool,
     ) -> Session {
         let expiry = ends_at;
         let status = SessionStatus::parse(status).unwrap_or(SessionStatus::Expired);
@@ -142,6 +145,7 @@ impl Session {
                 None if status == SessionStatus::Expired => Some("expired".into()),
                 r => r,
             },
+            fingerprint_bound,
         }
     }
 }
@@ -162,6 +166,16 @@ pub struct NewSession {
     pub ttl_seconds: Option<i64>,
     /// Idle timeout in seconds; none = never idles out.
     pub idle_timeout_seconds: Option<i64>,
+    /// Binds the session to a caller-chosen fingerprint (say, a hash of the
+    /// user agent and the key id; 1–1024 bytes, kept as its SHA-256): a
+    /// check with another one is refused (`SESSION_FINGERPRINT_MISMATCH`).
+    pub fingerprint: Option<String>,
+    /// At most this many live sessions for the owner: one more is refused
+    /// (`SESSION_LIMIT_EXCEEDED`), or ends the oldest with `evict_oldest`.
+    pub max_concurrent: Option<u32>,
+    /// With `max_concurrent`: end the owner's oldest live sessions to make
+    /// room instead of refusing.
+    pub evict_oldest: bool,
 }
 
 /// A change to a live session.

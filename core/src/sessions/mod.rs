@@ -15,8 +15,10 @@ pub use crate::model::sessions::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{Page, check_len, metadata_json, page_limit, parse_cursor, refuse_status};
 use crate::manager::TokenManager;
+use crate::model::audit::{AuditAction, NewAuditEvent};
 use crate::store;
-use serde_json::Map;
+use serde_json::{Map, json};
+use sha2::{Digest, Sha256};
 
 fn check_session_id(id: &str) -> Result<()> {
     if id.len() != 36 {
@@ -50,6 +52,54 @@ fn live(s: &Session, what: &str) -> Result<()> {
     }
 }
 
+/// The SHA-256 kept of a caller's fingerprint.
+fn fingerprint_hash(f: &str) -> Result<[u8; 32]> {
+    if f.is_empty() || f.len() > 1024 {
+        return Err(Error::invalid("fingerprint must be 1-1024 bytes"));
+    }
+    Ok(Sha256::digest(f.as_bytes()).into())
+}
+
+/// Refuses a session bound to another fingerprint than `given` (or bound
+/// while none is given). Compared in constant time.
+fn check_fingerprint(tx: &dyn store::Tx, id: &str, given: Option<&str>) -> Result<()> {
+    let stored = tx.sessions().fingerprint(id)?;
+    let given = given.map(fingerprint_hash).transpose()?;
+    let same = match (&stored, &given) {
+        (None, _) => true,
+        (Some(s), Some(g)) => aws_lc_rs::constant_time::verify_slices_are_equal(s, g).is_ok(),
+        (Some(_), None) => false,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::SessionFingerprintMismatch,
+            format!("session {id} is bound to another fingerprint"),
+        ))
+    }
+}
+
+/// Makes room for one more of `owner`'s live sessions under `max`: ends the
+/// oldest with `evict`, else refuses (`SESSION_LIMIT_EXCEEDED`).
+fn make_room(tx: &dyn store::Tx, owner: &str, max: usize, evict: bool, now: i64) -> Result<()> {
+    tx.sessions().serialize_owner(owner)?;
+    let live = tx.sessions().live_for_owner(owner, now)?;
+    if live.len() < max {
+        return Ok(());
+    }
+    if !evict {
+        return Err(Error::new(
+            ErrorKind::SessionLimitExceeded,
+            format!("the owner has {} live sessions (at most {max})", live.len()),
+        ));
+    }
+    for old in &live[..=live.len() - max] {
+        tx.sessions().end(old, "evicted", now)?;
+    }
+    Ok(())
+}
+
 fn positive(what: &str, v: Option<i64>) -> Result<Option<i64>> {
     match v {
         Some(n) if n <= 0 => Err(Error::invalid(format!("{what} must be positive"))),
@@ -74,8 +124,22 @@ impl TokenManager {
         if let Some(i) = idle {
             crate::clock::time_after("idle_timeout_seconds", now, i)?;
         }
+        let fingerprint = req
+            .fingerprint
+            .as_deref()
+            .map(fingerprint_hash)
+            .transpose()?;
+        if req.max_concurrent == Some(0) {
+            return Err(Error::invalid("max_concurrent must be at least 1"));
+        }
+        if req.evict_oldest && req.max_concurrent.is_none() {
+            return Err(Error::invalid("evict_oldest needs max_concurrent"));
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let s = self.inner().write(|tx| {
+            if let Some(max) = req.max_concurrent {
+                make_room(tx, &req.owner, max as usize, req.evict_oldest, now)?;
+            }
             if let Some(k) = &req.key_id {
                 let key = tx.keys().get(k, now)?.ok_or_else(|| {
                     Error::new(ErrorKind::KeyNotFound, format!("no key with id {k:?}"))
@@ -92,6 +156,7 @@ impl TokenManager {
                 expires_at,
                 idle_timeout: idle,
                 ends_at: crate::model::sessions::next_expiry(expires_at, idle, now),
+                fingerprint: fingerprint.as_ref(),
             })?;
             tx.sessions()
                 .get(&id, now)?
@@ -148,6 +213,94 @@ impl TokenManager {
         }
         self.session_change(id, "end", false, |tx, now, _| {
             tx.sessions().end(id, reason.unwrap_or("ended"), now)
+        })
+    }
+
+    /// Checks a live session on a request: bound to `fingerprint` if it is
+    /// bound at all (`SESSION_FINGERPRINT_MISMATCH` otherwise, as when a
+    /// stolen session id comes from another client), then records the
+    /// activity (slides the idle expiry).
+    pub fn verify_session(&self, id: &str, fingerprint: Option<&str>) -> Result<Session> {
+        self.session_change(id, "use", true, |tx, now, s| {
+            check_fingerprint(tx, id, fingerprint)?;
+            let last = s.last_seen_at.max(now);
+            let ends_at = crate::model::sessions::next_expiry(s.expires_at, s.idle_timeout, last);
+            tx.sessions().touch(id, now, ends_at)
+        })
+    }
+
+    /// Replaces a live session by a new id (on a privilege change: sign-in,
+    /// elevation), in one transaction: the old id is ended (`rotated`) and
+    /// refused from now on; the new one keeps owner, key, type, metadata,
+    /// absolute expiry and idle timeout, and the fingerprint binding (the
+    /// given `fingerprint` must match a bound session). Returns the new one.
+    pub fn rotate_session(&self, id: &str, fingerprint: Option<&str>) -> Result<Session> {
+        check_session_id(id)?;
+        let now = self.inner().now();
+        let new_id = uuid::Uuid::new_v4().to_string();
+        self.inner().write(|tx| {
+            let s = tx.sessions().get(id, now)?.ok_or_else(|| not_found(id))?;
+            live(&s, "rotate")?;
+            check_fingerprint(tx, id, fingerprint)?;
+            let bound = tx.sessions().fingerprint(id)?;
+            let bound: Option<[u8; 32]> = bound.and_then(|b| b.try_into().ok());
+            let metadata = metadata_json(&s.metadata)?;
+            tx.sessions().end(id, "rotated", now)?;
+            tx.sessions().insert(&store::InsertSession {
+                id: &new_id,
+                owner: &s.owner,
+                key_id: s.key_id.as_deref(),
+                session_type: &s.session_type,
+                metadata_json: &metadata,
+                now,
+                expires_at: s.expires_at,
+                idle_timeout: s.idle_timeout,
+                ends_at: crate::model::sessions::next_expiry(s.expires_at, s.idle_timeout, now),
+                fingerprint: bound.as_ref(),
+            })?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::SessionRotate,
+                key_id: s.key_id.clone(),
+                display_prefix: None,
+                actor: None,
+                outcome: "ok",
+                detail: Some(json!({"from": id, "to": new_id, "owner": s.owner})),
+            })?;
+            tx.sessions()
+                .get(&new_id, now)?
+                .ok_or_else(|| Error::new(ErrorKind::Internal, "rotated session not found"))
+        })
+    }
+
+    /// Ends every live session of `owner` ("sign out everywhere"), but
+    /// `except` (the caller's own session, say); returns how many it ended.
+    pub fn end_sessions(
+        &self,
+        owner: &str,
+        reason: Option<&str>,
+        except: Option<&str>,
+    ) -> Result<u64> {
+        check_len("owner", owner, 1, 256)?;
+        if let Some(r) = reason {
+            crate::keys::check_text("reason", r, 1, 256)?;
+        }
+        let reason = reason.unwrap_or("ended");
+        let now = self.inner().now();
+        self.inner().write(|tx| {
+            let n = tx.sessions().end_for_owner(owner, except, reason, now)?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::SessionEndAll,
+                key_id: None,
+                display_prefix: None,
+                actor: None,
+                outcome: "ok",
+                detail: Some(
+                    json!({"owner": owner, "ended": n, "reason": reason, "except": except}),
+                ),
+            })?;
+            Ok(n)
         })
     }
 

@@ -495,6 +495,8 @@ pub(crate) struct InsertSession<'a> {
     pub idle_timeout: Option<i64>,
     /// Its next expiry (`model::sessions::next_expiry`).
     pub ends_at: Option<i64>,
+    /// The SHA-256 of the fingerprint it is bound to, if any.
+    pub fingerprint: Option<&'a [u8; 32]>,
 }
 
 /// Sessions.
@@ -530,6 +532,21 @@ pub(crate) trait SessionStore {
     fn mark_expired(&self, now: i64) -> Result<u64>;
     /// Deletes the sessions that ended before `before`; how many.
     fn purge(&self, before: i64) -> Result<u64>;
+    /// The SHA-256 of the fingerprint session `id` is bound to, if any.
+    fn fingerprint(&self, id: &str) -> Result<Option<Vec<u8>>>;
+    /// The ids of `owner`'s live sessions at `now`, oldest first.
+    fn live_for_owner(&self, owner: &str, now: i64) -> Result<Vec<String>>;
+    /// Ends `owner`'s live sessions but `except`; how many.
+    fn end_for_owner(
+        &self,
+        owner: &str,
+        except: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64>;
+    /// Waits until no other transaction changes `owner`'s sessions, for the
+    /// rest of this one (a write transaction): a count read next stays true.
+    fn serialize_owner(&self, owner: &str) -> Result<()>;
 }
 
 /// One stored signing key.

@@ -1,4 +1,5 @@
--- PostgreSQL schema v9 (issue 35): refresh-token families (SQLite: schema v14).
+-- PostgreSQL schema v9 (issue 35): refresh-token families and session
+-- fingerprints (SQLite: schema v14).
 CREATE TABLE token_families (
     id            text   PRIMARY KEY CHECK (length(id) = 36),
     subject       text   NOT NULL CHECK (length(subject) BETWEEN 1 AND 256),
@@ -25,6 +26,9 @@ CREATE TABLE refresh_tokens (
     spent_at   bigint
 );
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+
+ALTER TABLE sessions ADD COLUMN fingerprint bytea CHECK (fingerprint IS NULL OR length(fingerprint) = 32);
+CREATE INDEX sessions_owner_live ON sessions (owner, ends_at) WHERE ended_at IS NULL;
 
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_action_check;
 ALTER TABLE audit_log ADD CONSTRAINT audit_log_action_check CHECK (action IN (

@@ -14,7 +14,7 @@ use super::queries::*;
 pub(super) const SESSION_COLUMNS: &str = "SELECT id, owner, key_id, session_type, \
     CASE WHEN ended_at IS NULL AND ends_at <= $1 THEN 'expired' ELSE status END AS eff, \
     metadata, created_at, updated_at, last_seen_at, expires_at, idle_timeout, ended_at, \
-    end_reason, seq, ends_at FROM sessions";
+    end_reason, seq, ends_at, fingerprint IS NOT NULL FROM sessions";
 
 pub(super) fn session(row: &Row) -> Result<Session> {
     let status: &str = row.try_get(4)?;
@@ -31,6 +31,7 @@ pub(super) fn session(row: &Row) -> Result<Session> {
         row.try_get(11)?,
         row.try_get(12)?,
         row.try_get(14)?,
+        row.try_get(15)?,
     ))
 }
 
@@ -38,8 +39,8 @@ impl SessionStore for Pg<'_> {
     fn insert(&self, s: &InsertSession<'_>) -> Result<()> {
         self.execute(
             "INSERT INTO sessions (id, owner, key_id, session_type, status, metadata, created_at, \
-             updated_at, last_seen_at, expires_at, idle_timeout, ends_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5, $6, $6, $6, $7, $8, $9)",
+             updated_at, last_seen_at, expires_at, idle_timeout, ends_at, fingerprint) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $6, $6, $7, $8, $9, $10)",
             &[
                 &s.id,
                 &s.owner,
@@ -50,6 +51,7 @@ impl SessionStore for Pg<'_> {
                 &s.expires_at,
                 &s.idle_timeout,
                 &s.ends_at,
+                &s.fingerprint.map(|f| &f[..]),
             ],
         )?;
         Ok(())
@@ -144,5 +146,48 @@ impl SessionStore for Pg<'_> {
             "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at <= $1",
             &[&before],
         )
+    }
+
+    fn fingerprint(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .query_opt("SELECT fingerprint FROM sessions WHERE id = $1", &[&id])?
+            .map(|r| r.try_get::<_, Option<Vec<u8>>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    fn live_for_owner(&self, owner: &str, now: i64) -> Result<Vec<String>> {
+        self.query(
+            "SELECT id FROM sessions WHERE owner = $1 AND ended_at IS NULL \
+             AND (ends_at IS NULL OR ends_at > $2) ORDER BY created_at, seq",
+            &[&owner, &now],
+        )?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+    }
+
+    fn end_for_owner(
+        &self,
+        owner: &str,
+        except: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64> {
+        self.execute(
+            "UPDATE sessions SET status = 'ended', ended_at = $3, end_reason = $4, \
+             updated_at = greatest(updated_at, $3) WHERE owner = $1 AND ended_at IS NULL \
+             AND (ends_at IS NULL OR ends_at > $3) AND id IS DISTINCT FROM $2",
+            &[&owner, &except, &now, &reason],
+        )
+    }
+
+    fn serialize_owner(&self, owner: &str) -> Result<()> {
+        // One lock per owner (hashed): creations for one owner queue up.
+        self.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('itk-sessions:' || $1, 0))",
+            &[&owner],
+        )?;
+        Ok(())
     }
 }

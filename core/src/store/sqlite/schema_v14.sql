@@ -1,4 +1,5 @@
--- Schema v14 (issue 35): refresh-token families (PostgreSQL: schema v9).
+-- Schema v14 (issue 35): refresh-token families and session fingerprints
+-- (PostgreSQL: schema v9).
 --
 -- `issue_token_pair` starts a family: an access JWT plus an opaque refresh
 -- token, stored as its SHA-256 like an API key. Each refresh spends the
@@ -33,6 +34,10 @@ CREATE TABLE refresh_tokens (
     spent_at   INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+
+-- Sessions may be bound to a caller-chosen fingerprint (its SHA-256).
+ALTER TABLE sessions ADD COLUMN fingerprint BLOB CHECK (fingerprint IS NULL OR length(fingerprint) = 32);
+CREATE INDEX sessions_owner_live ON sessions (owner, ends_at) WHERE ended_at IS NULL;
 
 -- The audit trail gains the family and session actions (rebuilt as in v12).
 DROP TRIGGER audit_log_no_update;

@@ -17,7 +17,7 @@ macro_rules! select_sessions {
             "SELECT id, owner, key_id, session_type, \
                CASE WHEN ended_at IS NULL AND ends_at <= ?1 THEN 'expired' ELSE status END AS eff, \
              metadata, created_at, updated_at, last_seen_at, expires_at, idle_timeout, \
-             ended_at, end_reason, seq, ends_at FROM sessions",
+             ended_at, end_reason, seq, ends_at, fingerprint IS NOT NULL FROM sessions",
             $($rest)?
         )
     };
@@ -38,6 +38,7 @@ fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
         row.get(11)?,
         row.get(12)?,
         row.get(14)?,
+        row.get(15)?,
     ))
 }
 
@@ -46,8 +47,8 @@ impl SessionStore for Sql<'_> {
         let conn = self.0;
         conn.prepare_cached(
             "INSERT INTO sessions (id, owner, key_id, session_type, status, metadata, created_at, \
-         updated_at, last_seen_at, expires_at, idle_timeout, ends_at) \
-         VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6, ?6, ?7, ?8, ?9)",
+         updated_at, last_seen_at, expires_at, idle_timeout, ends_at, fingerprint) \
+         VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             s.id,
@@ -58,7 +59,8 @@ impl SessionStore for Sql<'_> {
             s.now,
             s.expires_at,
             s.idle_timeout,
-            s.ends_at
+            s.ends_at,
+            s.fingerprint.map(|f| &f[..])
         ])?;
         Ok(())
     }
@@ -178,5 +180,48 @@ impl SessionStore for Sql<'_> {
             .prepare_cached("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at <= ?1")?
             .execute(params![before])?;
         Ok(n as u64)
+    }
+
+    fn fingerprint(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT fingerprint FROM sessions WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    fn live_for_owner(&self, owner: &str, now: i64) -> Result<Vec<String>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT id FROM sessions WHERE owner = ?1 AND ended_at IS NULL \
+             AND (ends_at IS NULL OR ends_at > ?2) ORDER BY created_at, seq",
+        )?;
+        let ids = st
+            .query_map(params![owner, now], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    fn end_for_owner(
+        &self,
+        owner: &str,
+        except: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let n = self
+            .0
+            .prepare_cached(
+                "UPDATE sessions SET status = 'ended', ended_at = ?3, end_reason = ?4, \
+                 updated_at = max(updated_at, ?3) WHERE owner = ?1 AND ended_at IS NULL \
+                 AND (ends_at IS NULL OR ends_at > ?3) AND id IS NOT ?2",
+            )?
+            .execute(params![owner, except, now, reason])?;
+        Ok(n as u64)
+    }
+
+    fn serialize_owner(&self, _owner: &str) -> Result<()> {
+        // A SQLite write transaction holds the database's one write lock.
+        Ok(())
     }
 }
