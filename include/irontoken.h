@@ -1372,6 +1372,35 @@ itk_status itk_lease_report(const struct itk_manager *m,
  */
 itk_status itk_events_drain(const struct itk_manager *m, size_t max, char **out_json);
 
+/**
+ * Checks a live session on a request — bound to `fingerprint` (may be
+ * NULL) if it is bound at all — and records the activity; writes the
+ * session JSON. `ITK_STATUS_SESSION_FINGERPRINT_MISMATCH` for another one.
+ */
+itk_status itk_session_verify(const struct itk_manager *m,
+                              const char *id,
+                              const char *fingerprint,
+                              char **out_json);
+
+/**
+ * Replaces a live session by a new id (the old one is refused from now
+ * on; `fingerprint` may be NULL); writes the new session JSON.
+ */
+itk_status itk_session_rotate(const struct itk_manager *m,
+                              const char *id,
+                              const char *fingerprint,
+                              char **out_json);
+
+/**
+ * Ends every live session of `owner` but `except_id` (both of the last
+ * two may be NULL: `reason` defaults to "ended"); writes how many.
+ */
+itk_status itk_sessions_end(const struct itk_manager *m,
+                            const char *owner,
+                            const char *reason,
+                            const char *except_id,
+                            uint64_t *out_count);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

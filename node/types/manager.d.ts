@@ -236,6 +236,12 @@ export declare class TokenManager {
   /** @deprecated Renamed {@link tryVerifyKeyWith} (kept for one release; warns once). */
   verifyKeyWithNow(key: ApiKeyInput, options?: VerifyWithOptions): VerifyWithResult | null
   createSession(options: CreateSessionOptions): Session
+  /** Checks a live session on a request (its fingerprint, if bound: SESSION_FINGERPRINT_MISMATCH otherwise) and records the activity. */
+  verifySession(sessionId: string, options?: { fingerprint?: string }): Session
+  /** Replaces a live session by a new id on a privilege change; the old id is refused from now on. */
+  rotateSession(sessionId: string, options?: { fingerprint?: string }): Session
+  /** Ends every live session of `owner` ("sign out everywhere") but `exceptSessionId`; returns how many. */
+  endSessions(owner: string, options?: { reason?: string; exceptSessionId?: string }): number
   getSession(sessionId: string): Session
   /** Slides the idle expiry (never past the absolute one); SESSION_EXPIRED / SESSION_ENDED if not live. */
   touchSession(sessionId: string): Session

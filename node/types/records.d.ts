@@ -145,6 +145,8 @@ export interface Session {
   expiresNextAt: number | null
   endedAt: number | null
   endReason: string | null
+  /** Whether it is bound to a fingerprint (never the fingerprint itself). */
+  fingerprintBound: boolean
 }
 
 export interface CreateSessionOptions {
@@ -155,6 +157,12 @@ export interface CreateSessionOptions {
   metadata?: Record<string, unknown>
   ttlSeconds?: number
   idleTimeoutSeconds?: number
+  /** Bind the session to a caller-chosen fingerprint (kept as its SHA-256). */
+  fingerprint?: string
+  /** At most this many live sessions for the owner (SESSION_LIMIT_EXCEEDED, or evictOldest). */
+  maxConcurrent?: number
+  /** With maxConcurrent: end the owner's oldest live sessions instead of refusing. */
+  evictOldest?: boolean
 }
 
 export interface ListSessionsOptions {

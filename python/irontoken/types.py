@@ -57,6 +57,7 @@ class Session(TypedDict):
     expires_next_at: Optional[int]
     ended_at: Optional[int]
     end_reason: Optional[str]
+    fingerprint_bound: bool
 
 class Recorded(TypedDict):
     """The answer of `record_usage`."""

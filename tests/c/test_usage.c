@@ -446,6 +446,50 @@ static void test_stats_prefix_env(const char *tmp) {
     unsetenv("IRONTOKEN_DB");
 }
 
+/* Session hijacking defences: a fingerprint-bound session, rotation that
+ * refuses the old id, a per-owner limit, sign-out everywhere. */
+static void test_session_hardening(void) {
+    itk_manager *m = open_at(T_FEB, 0);
+    char *out = NULL;
+    mj *s = answer(itk_session_create(m, "{\"owner\": \"alice\", \"fingerprint\": \"ua=x|key=k1\"}", &out), &out);
+    char *sid = strdup(mj_str(s, "id"));
+    CHECK(mj_get(s, "fingerprint_bound")->boolean == 1);
+    mj_free(s);
+    out = NULL;
+    CHECK(itk_session_verify(m, sid, "ua=x|key=k1", &out) == ITK_STATUS_OK && out);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_session_verify(m, sid, "ua=y|key=k1", &out) == ITK_STATUS_SESSION_FINGERPRINT_MISMATCH && out == NULL);
+    CHECK(itk_session_verify(m, sid, NULL, &out) == ITK_STATUS_SESSION_FINGERPRINT_MISMATCH);
+    CHECK(itk_session_verify(m, sid, "\xff", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_session_rotate(m, sid, "ua=y", &out) == ITK_STATUS_SESSION_FINGERPRINT_MISMATCH);
+    s = answer(itk_session_rotate(m, sid, "ua=x|key=k1", &out), &out);
+    char *next = strdup(mj_str(s, "id"));
+    mj_free(s);
+    out = NULL;
+    CHECK(strcmp(next, sid) != 0);
+    CHECK(itk_session_verify(m, sid, "ua=x|key=k1", &out) == ITK_STATUS_SESSION_ENDED);
+    CHECK(itk_session_verify(m, next, "ua=x|key=k1", &out) == ITK_STATUS_OK);
+    itk_string_free(out);
+    out = NULL;
+    const char *limited = "{\"owner\": \"bob\", \"max_concurrent\": 1}";
+    CHECK(itk_session_create(m, limited, &out) == ITK_STATUS_OK);
+    itk_string_free(out);
+    out = NULL;
+    CHECK(itk_session_create(m, limited, &out) == ITK_STATUS_SESSION_LIMIT_EXCEEDED && out == NULL);
+    CHECK(itk_session_create(m, "{\"owner\": \"bob\", \"max_concurrent\": 1, \"evict_oldest\": true}", &out) == ITK_STATUS_OK);
+    itk_string_free(out);
+    out = NULL;
+    uint64_t n = 99;
+    CHECK(itk_sessions_end(m, "bob", NULL, NULL, &n) == ITK_STATUS_OK && n == 1);
+    CHECK(itk_sessions_end(m, "alice", "logout", next, &n) == ITK_STATUS_OK && n == 0);
+    CHECK(itk_sessions_end(m, NULL, NULL, NULL, &n) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_sessions_end(m, "bob", NULL, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    free(sid);
+    free(next);
+    itk_manager_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -453,6 +497,7 @@ int main(int argc, char **argv) {
     }
     test_quota_vectors(argv[1]);
     test_sessions();
+    test_session_hardening();
     test_usage_and_verify_with();
     test_agents();
     test_no_overshoot(argv[2]);

@@ -591,3 +591,60 @@ pub unsafe extern "C" fn itk_events_drain(
 ) -> itk_status {
     json_answer(m, out_json, |tm| Ok(tm.drain_events(max)))
 }
+
+/// Checks a live session on a request — bound to `fingerprint` (may be
+/// NULL) if it is bound at all — and records the activity; writes the
+/// session JSON. `ITK_STATUS_SESSION_FINGERPRINT_MISMATCH` for another one.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_verify(
+    m: *const itk_manager,
+    id: *const c_char,
+    fingerprint: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (id, fp) = unsafe { (arg(id, "id"), opt_arg(fingerprint, "fingerprint")) };
+    json_answer(m, out_json, |tm| tm.verify_session(id?, fp?))
+}
+
+/// Replaces a live session by a new id (the old one is refused from now
+/// on; `fingerprint` may be NULL); writes the new session JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_session_rotate(
+    m: *const itk_manager,
+    id: *const c_char,
+    fingerprint: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    // SAFETY: C strings per the contract.
+    let (id, fp) = unsafe { (arg(id, "id"), opt_arg(fingerprint, "fingerprint")) };
+    json_answer(m, out_json, |tm| tm.rotate_session(id?, fp?))
+}
+
+/// Ends every live session of `owner` but `except_id` (both of the last
+/// two may be NULL: `reason` defaults to "ended"); writes how many.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_sessions_end(
+    m: *const itk_manager,
+    owner: *const c_char,
+    reason: *const c_char,
+    except_id: *const c_char,
+    out_count: *mut u64,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (owner, reason, except) = unsafe {
+            (
+                arg(owner, "owner")?,
+                opt_arg(reason, "reason")?,
+                opt_arg(except_id, "except_id")?,
+            )
+        };
+        out(out_count, "out_count")?;
+        let n = tm.end_sessions(owner, reason, except)?;
+        // SAFETY: checked non-NULL above, writable per the contract.
+        unsafe { *out_count = n };
+        Ok(())
+    })
+}

@@ -80,6 +80,53 @@ impl TokenManager {
         ans(self.core()?.end_session(&session_id, o.reason.as_deref()))
     }
 
+    /// Checks a live session on a request (its fingerprint, if bound) and
+    /// records the activity.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string, options?: { fingerprint?: string }",
+        ts_return_type = "Session"
+    )]
+    pub fn verify_session(&self, session_id: String, options: Option<Value>) -> Result<Json, Code> {
+        let o: FingerprintOptions = req_or_default(options, "options")?;
+        ans(self
+            .core()?
+            .verify_session(&session_id, o.fingerprint.as_deref()))
+    }
+
+    /// Replaces a live session by a new id; the old one is refused from now on.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sessionId: string, options?: { fingerprint?: string }",
+        ts_return_type = "Session"
+    )]
+    pub fn rotate_session(&self, session_id: String, options: Option<Value>) -> Result<Json, Code> {
+        let o: FingerprintOptions = req_or_default(options, "options")?;
+        ans(self
+            .core()?
+            .rotate_session(&session_id, o.fingerprint.as_deref()))
+    }
+
+    /// Ends every live session of `owner` but `exceptSessionId`; returns how many.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "owner: string, options?: { reason?: string; exceptSessionId?: string }"
+    )]
+    pub fn end_sessions(&self, owner: String, options: Option<Value>) -> Result<i64, Code> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default, deny_unknown_fields)]
+        struct O {
+            reason: Option<String>,
+            except_session_id: Option<String>,
+        }
+        let o: O = req_or_default(options, "options")?;
+        let n = self
+            .core()?
+            .end_sessions(&owner, o.reason.as_deref(), o.except_session_id.as_deref())
+            .map_err(err)?;
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
     /// One page of sessions, oldest first.
     #[napi(
         catch_unwind,
@@ -552,4 +599,11 @@ fn totals_value(t: &irontoken::UsageTotals) -> Value {
         m.insert(name.into(), v);
     }
     Value::Object(m)
+}
+
+/// Options naming a session's fingerprint.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct FingerprintOptions {
+    fingerprint: Option<String>,
 }

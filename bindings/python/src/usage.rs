@@ -6,7 +6,10 @@ use super::*;
 #[pymethods]
 impl TokenManager {
     /// Creates a session; returns it as a dict (its `id` is a UUID).
-    #[pyo3(signature = (owner, *, key_id=None, session_type=None, metadata=None, ttl_seconds=None, idle_timeout_seconds=None))]
+    /// `fingerprint` binds it (a check with another one is refused);
+    /// `max_concurrent` caps the owner's live sessions (refuse, or end the
+    /// oldest with `evict_oldest`).
+    #[pyo3(signature = (owner, *, key_id=None, session_type=None, metadata=None, ttl_seconds=None, idle_timeout_seconds=None, fingerprint=None, max_concurrent=None, evict_oldest=false))]
     #[allow(clippy::too_many_arguments)]
     fn create_session<'py>(
         &self,
@@ -17,6 +20,9 @@ impl TokenManager {
         metadata: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] ttl_seconds: Option<i64>,
         #[pyo3(from_py_with = opt_int::<i64>)] idle_timeout_seconds: Option<i64>,
+        fingerprint: Option<String>,
+        #[pyo3(from_py_with = opt_int::<u32>)] max_concurrent: Option<u32>,
+        evict_oldest: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
         let req = irontoken::NewSession {
@@ -28,9 +34,51 @@ impl TokenManager {
                 .transpose()?,
             ttl_seconds,
             idle_timeout_seconds,
+            fingerprint,
+            max_concurrent,
+            evict_oldest,
         };
         let s = call(py, || tm.create_session(&req))?;
         to_py_serialized(py, &s)
+    }
+
+    /// Checks a live session on a request (bound to `fingerprint` if bound
+    /// at all) and records the activity.
+    #[pyo3(signature = (session_id, *, fingerprint=None))]
+    fn verify_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        fingerprint: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        call_py(py, || tm.verify_session(session_id, fingerprint))
+    }
+
+    /// Replaces a live session by a new id (the old one is refused from
+    /// now on); returns the new session.
+    #[pyo3(signature = (session_id, *, fingerprint=None))]
+    fn rotate_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &str,
+        fingerprint: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        call_py(py, || tm.rotate_session(session_id, fingerprint))
+    }
+
+    /// Ends every live session of `owner` but `except_session_id`; returns how many.
+    #[pyo3(signature = (owner, *, reason=None, except_session_id=None))]
+    fn end_sessions(
+        &self,
+        py: Python<'_>,
+        owner: &str,
+        reason: Option<&str>,
+        except_session_id: Option<&str>,
+    ) -> PyResult<u64> {
+        let tm = self.core(py)?;
+        call(py, || tm.end_sessions(owner, reason, except_session_id))
     }
 
     /// The session `session_id` (status computed now).
