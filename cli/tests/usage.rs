@@ -330,3 +330,46 @@ fn ratelimit_check_is_shared_through_the_database() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("INVALID_ARGUMENT"));
 }
+
+#[test]
+fn sessions_rotate_and_end_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let db = db.to_str().unwrap();
+    let (a, b) = {
+        let tm = TokenManager::open(db).unwrap();
+        let mk = |fp: Option<&str>| {
+            tm.create_session(&irontoken::NewSession {
+                owner: "ops".into(),
+                fingerprint: fp.map(str::to_string),
+                ..Default::default()
+            })
+            .unwrap()
+            .id
+        };
+        (mk(Some("fp-1")), mk(None))
+    };
+    let wrong = cli(db, &["sessions", "rotate", &a, "--fingerprint", "fp-2"]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(10 + 50),
+        "SESSION_FINGERPRINT_MISMATCH"
+    );
+    let new = json(&cli(
+        db,
+        &["--json", "sessions", "rotate", &a, "--fingerprint", "fp-1"],
+    ));
+    assert_ne!(new["id"].as_str().unwrap(), a);
+    assert_eq!(new["fingerprint_bound"], true);
+    let old = json(&cli(db, &["--json", "sessions", "show", &a]));
+    assert_eq!(old["end_reason"], "rotated");
+    let ended = json(&cli(
+        db,
+        &[
+            "--json", "sessions", "end-all", "--owner", "ops", "--except", &b,
+        ],
+    ));
+    assert_eq!(ended["ended"], 1);
+    let kept = json(&cli(db, &["--json", "sessions", "show", &b]));
+    assert_eq!(kept["status"], "active");
+}

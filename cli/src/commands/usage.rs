@@ -200,6 +200,27 @@ pub enum SessionsCmd {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Replace a live session by a new id (on a privilege change): the old
+    /// id is refused from now on. Prints the new session.
+    Rotate {
+        /// Session id.
+        id: String,
+        /// The fingerprint a bound session was created with.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
+    /// End every live session of an owner ("sign out everywhere").
+    EndAll {
+        /// The owner.
+        #[arg(long)]
+        owner: String,
+        /// Keep this session.
+        #[arg(long)]
+        except: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Mark expired sessions; optionally delete those ended long ago.
     Cleanup {
         /// Also delete sessions that ended at least this long ago: 30d, 12h, seconds.
@@ -590,6 +611,22 @@ pub fn run_sessions(tm: &TokenManager, cmd: &SessionsCmd, out: Printer) -> Resul
             out.value(&tm.end_session(id, reason.as_deref())?, |s| {
                 sessions(std::slice::from_ref(s))
             });
+        }
+        SessionsCmd::Rotate { id, fingerprint } => {
+            out.value(&tm.rotate_session(id, fingerprint.as_deref())?, |s| {
+                sessions(std::slice::from_ref(s))
+            });
+        }
+        SessionsCmd::EndAll {
+            owner,
+            except,
+            reason,
+        } => {
+            let n = tm.end_sessions(owner, reason.as_deref(), except.as_deref())?;
+            out.done(
+                serde_json::json!({"ended": n}),
+                format_args!("ended {n} sessions"),
+            );
         }
         SessionsCmd::Cleanup { purge_older_than } => {
             let marked = tm.cleanup_expired_sessions()?;
