@@ -160,6 +160,7 @@ PRELUDES = {
         "jwt+manager": PY_JWT + PY_MANAGER,
         "limits": 'from irontoken import RateLimiter\nlimits = [{"name": "per_second", "count": 10, "period_ms": 1000}]',
         "env": "import os\nfrom irontoken import TokenManager",
+        "cert": f'import pathlib\nclient_pem = (pathlib.Path("{KEYS}") / "rsa_cert.pem").read_text()',
     },
     "js": {"jwt": JS_JWT, "remote": JS_REMOTE, "manager": JS_MANAGER},
     "c": {"manager": C_MANAGER, "jwt": C_JWT},
