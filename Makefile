@@ -229,6 +229,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	node bench/keys_node.js
 	$(VENV)/bin/python bench/jwt_python.py
 	$(VENV)/bin/python bench/capability_python.py
+	$(VENV)/bin/python bench/dpop_python.py
 	$(VENV)/bin/python bench/usage_python.py
 	$(VENV)/bin/python bench/quota_processes_python.py
 	$(VENV)/bin/python bench/quota_sqlite_python.py
@@ -243,7 +244,7 @@ clean: ## remove build outputs
 	$(CARGO) clean
 	rm -rf $(VENV) dist node/node_modules node/*.node python/irontoken/*.so .demo
 
-FUZZ_TARGETS := api_key jwt_verify jwt_unverified key_material options_json ratelimit capability
+FUZZ_TARGETS := api_key jwt_verify jwt_unverified key_material options_json ratelimit capability dpop
 FUZZ_SECONDS ?= 60
 
 fuzz-tools:

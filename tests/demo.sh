@@ -2,8 +2,9 @@
 # The main job of irontoken across languages, on one SQLite file:
 # a key created from Python is verified from Node, C and the CLI, then revoked
 # from Node and seen revoked from Python, C and the CLI; then JWTs, quotas,
-# usage, and a capability token minted in Python, narrowed in Node,
-# authorized in C and revoked from the CLI. Run by `make demo`.
+# usage, a capability token minted in Python, narrowed in Node,
+# authorized in C and revoked from the CLI, and a refresh token whose stolen
+# copy revokes its family. Run by `make demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -220,8 +221,33 @@ expect TOOL_NOT_ALLOWED "$(c_cap '{"tool": "search"}')" "C itk_cap_authorize (se
 echo "$PARENT" | "$CLI" --db "$DB" cap revoke - --actor demo:cli
 expect CAPABILITY_REVOKED "$(c_cap '{"tool": "fetch"}')" "C after the CLI revoked the parent"
 
+step "Refresh tokens: Python issues a pair, Node refreshes it, a stolen copy of the old refresh token comes back to the CLI"
+export IRONTOKEN_REFRESH_TOKEN
+IRONTOKEN_REFRESH_TOKEN=$("$PY" - "$DB" <<'PY'
+import sys
+from irontoken import TokenManager
+with TokenManager(sys.argv[1]) as tm:
+    pair = tm.issue_token_pair("alice", scopes=["read"], ttl_seconds=300)
+    print(pair["refresh_token"])
+PY
+)
+NEXT=$(node -e '
+  const { TokenManager } = require("./node");
+  const tm = new TokenManager(process.argv[1]);
+  const p = tm.refreshTokenPair(process.env.IRONTOKEN_REFRESH_TOKEN);
+  console.log(p.familyId)' "$DB")
+echo "Node refreshed family $NEXT (the old refresh token is spent)"
+set +e
+"$CLI" --db "$DB" --json jwt refresh 2>"$DEMO_DIR/reuse.err" >/dev/null
+code=$?
+set -e
+expect 51 "$code" "CLI presents the spent refresh token (exit 10 + REFRESH_TOKEN_REUSED)"
+status=$("$CLI" --db "$DB" --json jwt family "$NEXT" | "$PY" -c 'import json,sys; f=json.load(sys.stdin); print(f["status"], f["revoke_reason"])')
+expect "revoked reuse_detected" "$status" "the whole family is revoked"
+
 step "The database holds no plaintext"
 if grep -q -a -F "${IRONTOKEN_KEY#*_}" "$DB"* ; then echo "FAILED: plaintext found in the database" >&2; exit 1; fi
+if grep -q -a -F "${IRONTOKEN_REFRESH_TOKEN#*_}" "$DB"* ; then echo "FAILED: a refresh token found in the database" >&2; exit 1; fi
 echo "ok: no plaintext key in $DB"
 
 printf '\ndemo: all steps passed\n'

@@ -699,6 +699,10 @@ def verify_dpop_proof(
     ``jwk``, ``jti``, ``iat``, ``htm``, ``htu``, ``ath`` and ``nonce``.
     """
     if replay is not None:
+        if not isinstance(replay, _native.TokenManager):
+            raise TypeError(
+                "replay: a TokenManager (with an AsyncTokenManager, await atm.verify_dpop_proof(...))"
+            )
         if now is not None:
             raise InvalidArgumentError(
                 "INVALID_ARGUMENT: now cannot be given with replay (the manager's clock is used)",
