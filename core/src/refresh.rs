@@ -281,7 +281,8 @@ impl TokenManager {
             .ok_or_else(unknown)?;
         live(&family, now)?;
         let claims: Map<String, Value> = serde_json::from_str(&family.claims_json)?;
-        self.check_possession(&claims, presented)?;
+        // A bound family refreshes only with its proof (no `ath`: no access token).
+        self.check_binding(&claims, presented, None)?;
         let scopes: Vec<String> = serde_json::from_str(&family.scopes_json)?;
         // The next pair is made before the transaction (signing reads the
         // key table): a failure here spends nothing.
@@ -301,7 +302,7 @@ impl TokenManager {
             }
             if !tx.families().spend(&h, now)? {
                 tx.families().revoke_family(&f.id, REUSE_REASON, now)?;
-                self.audit_revoke(tx, &f, REUSE_REASON, now)?;
+                audit_revoke(tx, &f.id, &f.subject, REUSE_REASON, now)?;
                 return Ok(Refresh::Reused {
                     generation: row.generation,
                 });
@@ -387,7 +388,7 @@ impl TokenManager {
                 .ok_or_else(|| family_not_found(id))?;
             let done = tx.families().revoke_family(id, reason, now)?;
             if done {
-                self.audit_revoke(tx, &f, reason, now)?;
+                audit_revoke(tx, &f.id, &f.subject, reason, now)?;
             }
             Ok(done)
         })
@@ -402,74 +403,9 @@ impl TokenManager {
         self.inner().write(|tx| {
             let ids = tx.families().revoke_subject(subject, reason, now)?;
             for id in &ids {
-                tx.audit().insert(&NewAuditEvent {
-                    at: now,
-                    action: AuditAction::TokenFamilyRevoke,
-                    key_id: None,
-                    display_prefix: None,
-                    actor: None,
-                    outcome: "ok",
-                    detail: Some(json!({"family_id": id, "subject": subject, "reason": reason})),
-                })?;
+                audit_revoke(tx, id, subject, reason, now)?;
             }
             Ok(ids.len() as u64)
-        })
-    }
-
-    /// Refuses a refresh of a bound family without its proof of possession.
-    fn check_possession(
-        &self,
-        claims: &Map<String, Value>,
-        presented: &Presented<'_>,
-    ) -> Result<()> {
-        if let Some(jkt) = crate::jwt::dpop::bound_jkt(claims) {
-            let (Some(proof), Some(check)) = (presented.dpop_proof, presented.dpop) else {
-                return Err(Error::new(
-                    ErrorKind::DpopBindingMismatch,
-                    "the token family is bound to a DPoP key: a refresh needs a DPoP proof",
-                ));
-            };
-            let check = crate::jwt::dpop::DpopCheck {
-                jkt: Some(jkt.to_string()),
-                access_token: None,
-                ..check.clone()
-            };
-            self.verify_dpop_proof(proof, &check)?;
-        }
-        if let Some(want) = crate::jwt::mtls::bound_thumbprint(claims) {
-            let got = presented
-                .client_cert
-                .map(crate::jwt::mtls::cert_thumbprint)
-                .transpose()?;
-            if got.as_deref() != Some(want) {
-                return Err(Error::new(
-                    ErrorKind::MtlsBindingMismatch,
-                    "the token family is bound to another client certificate",
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn audit_revoke(
-        &self,
-        tx: &dyn store::Tx,
-        f: &FamilyRow,
-        reason: &str,
-        now: i64,
-    ) -> Result<()> {
-        tx.audit().insert(&NewAuditEvent {
-            at: now,
-            action: AuditAction::TokenFamilyRevoke,
-            key_id: None,
-            display_prefix: None,
-            actor: None,
-            outcome: if reason == REUSE_REASON {
-                REUSE_REASON
-            } else {
-                "ok"
-            },
-            detail: Some(json!({"family_id": f.id, "subject": f.subject, "reason": reason})),
         })
     }
 
@@ -512,6 +448,30 @@ fn pair(
         token_type: "Bearer",
         scopes,
     }
+}
+
+/// The audit entry of a revoked family (outcome `reuse_detected` when a
+/// spent refresh token came back).
+fn audit_revoke(
+    tx: &dyn store::Tx,
+    family_id: &str,
+    subject: &str,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    tx.audit().insert(&NewAuditEvent {
+        at: now,
+        action: AuditAction::TokenFamilyRevoke,
+        key_id: None,
+        display_prefix: None,
+        actor: None,
+        outcome: if reason == REUSE_REASON {
+            REUSE_REASON
+        } else {
+            "ok"
+        },
+        detail: Some(json!({"family_id": family_id, "subject": subject, "reason": reason})),
+    })
 }
 
 fn family_not_found(id: &str) -> Error {

@@ -6,6 +6,7 @@ use crate::jwt::dpop::{self, DpopCheck, DpopProof};
 use crate::jwt::mtls;
 use crate::jwt::{Decoded, Policy};
 use crate::manager::{Rates, TokenManager};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// How long past its `expires_at` a claimed id is still kept: a token
@@ -136,11 +137,25 @@ impl TokenManager {
         presented: &Presented<'_>,
     ) -> Result<Decoded> {
         let d = self.verify_jwt_unbound(token, policy)?;
-        let jkt = dpop::bound_jkt(&d.claims);
+        self.check_binding(&d.claims, presented, Some(token))?;
+        Ok(d)
+    }
+
+    /// Refuses claims bound to a key or a client certificate (`cnf.jkt`,
+    /// `cnf["x5t#S256"]`) without the proof of possession in `presented`
+    /// (a DPoP proof of `access_token`, if given, is claimed once). A DPoP
+    /// proof given for unbound claims is still verified.
+    pub(crate) fn check_binding(
+        &self,
+        claims: &Map<String, Value>,
+        presented: &Presented<'_>,
+        access_token: Option<&str>,
+    ) -> Result<()> {
+        let jkt = dpop::bound_jkt(claims);
         match (presented.dpop_proof, presented.dpop) {
             (Some(proof), Some(check)) => {
                 let check = DpopCheck {
-                    access_token: Some(token.to_string()),
+                    access_token: access_token.map(str::to_string),
                     jkt: jkt.map(str::to_string),
                     ..check.clone()
                 };
@@ -154,25 +169,23 @@ impl TokenManager {
             (None, _) if jkt.is_some() => {
                 return Err(Error::new(
                     ErrorKind::DpopBindingMismatch,
-                    "the token is bound to a DPoP key (cnf.jkt): it needs a DPoP proof",
+                    "bound to a DPoP key (cnf.jkt): a DPoP proof of that key is needed",
                 ));
             }
             (None, _) => {}
         }
-        if let Some(want) = mtls::bound_thumbprint(&d.claims) {
-            let cert = presented.client_cert.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::MtlsBindingMismatch,
-                    "the token is bound to a client certificate (cnf x5t#S256): none was presented",
-                )
-            })?;
-            if mtls::cert_thumbprint(cert)? != want {
+        if let Some(want) = mtls::bound_thumbprint(claims) {
+            let got = presented
+                .client_cert
+                .map(mtls::cert_thumbprint)
+                .transpose()?;
+            if got.as_deref() != Some(want) {
                 return Err(Error::new(
                     ErrorKind::MtlsBindingMismatch,
-                    "the client certificate is not the one the token is bound to",
+                    "bound to a client certificate (cnf x5t#S256): not the one presented",
                 ));
             }
         }
-        Ok(d)
+        Ok(())
     }
 }

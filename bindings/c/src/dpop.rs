@@ -37,20 +37,7 @@ impl Presenting {
             Some(s) => serde_json::from_str(s)
                 .map_err(|e| Error::invalid(format!("presented_json: {e}")))?,
         };
-        let check = match (&p.dpop_proof, p.htm, p.htu) {
-            (_, Some(htm), Some(htu)) => Some(DpopCheck {
-                htm,
-                htu,
-                nonce: p.dpop_nonce,
-                ..Default::default()
-            }),
-            (None, _, _) => None,
-            (Some(_), _, _) => {
-                return Err(Error::invalid(
-                    "a dpop_proof needs the request's htm and htu",
-                ));
-            }
-        };
+        let check = DpopCheck::for_request(p.dpop_proof.is_some(), p.htm, p.htu, p.dpop_nonce)?;
         Ok(Presenting {
             proof: p.dpop_proof,
             check,

@@ -38,16 +38,8 @@ impl Presenting {
                 cert: None,
             });
         };
-        let check = match (&p.dpop_proof, p.htm, p.htu) {
-            (_, Some(htm), Some(htu)) => Some(DpopCheck {
-                htm,
-                htu,
-                nonce: p.dpop_nonce,
-                ..Default::default()
-            }),
-            (None, _, _) => None,
-            (Some(_), _, _) => return Err(invalid("a dpopProof needs the request's htm and htu")),
-        };
+        let check = DpopCheck::for_request(p.dpop_proof.is_some(), p.htm, p.htu, p.dpop_nonce)
+            .map_err(err)?;
         let cert = p.client_cert.map(|c| match c {
             Either::A(text) => text.into_bytes(),
             Either::B(bytes) => bytes.to_vec(),

@@ -45,20 +45,7 @@ impl Presenting {
         dpop_nonce: Option<String>,
         client_cert: Option<&Bound<'_, PyAny>>,
     ) -> Result<Self, Error> {
-        let check = match (&dpop_proof, htm, htu) {
-            (_, Some(htm), Some(htu)) => Some(DpopCheck {
-                htm,
-                htu,
-                nonce: dpop_nonce,
-                ..Default::default()
-            }),
-            (None, _, _) => None,
-            (Some(_), _, _) => {
-                return Err(Error::invalid(
-                    "a dpop_proof needs the request's htm and htu",
-                ));
-            }
-        };
+        let check = DpopCheck::for_request(dpop_proof.is_some(), htm, htu, dpop_nonce)?;
         let cert = client_cert.map(crate::jwt::key_material).transpose()?;
         Ok(Presenting {
             proof: dpop_proof,
