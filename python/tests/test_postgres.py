@@ -15,12 +15,15 @@ from irontoken import TokenManager
 
 from conftest import pg_scratch, postgres_answers, run_threads, skip_unless_ci
 
-# Skipped only on a machine without the test PostgreSQL (make test prints one
-# "skipped: no PostgreSQL at ..." line); CI runs `make services-required`
-# first, so there these tests always run.
-# Why: needs a PostgreSQL server; make test prints one skip line without it, .ci/run requires it
-# (make services-required) so the suite always runs in CI.
-pytestmark = pytest.mark.skipif(not postgres_answers(), reason="skipped: no PostgreSQL")
+_POSTGRES = postgres_answers()
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgres() -> None:
+    """Every test here needs the test PostgreSQL: one skip line without it
+    on a developer machine, a failure under CI (which requires it)."""
+    if not _POSTGRES:
+        skip_unless_ci("no PostgreSQL")
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ import pytest
 from irontoken import RateLimiter, StorageError, TokenManager
 from irontoken.types import RateLimitSpec
 
+from conftest import skip_unless_ci
+
 LIMIT: List[RateLimitSpec] = [{"name": "per_minute", "count": 10, "period_ms": 60_000, "burst": 10}]
 ATTEMPTS = 25
 
@@ -32,11 +34,14 @@ def redis_url() -> Optional[str]:
 
 
 REDIS = redis_url()
-# Skipped only on a machine without the test Redis (make test prints one
-# "skipped: no Redis at ..." line); CI requires Redis, so there they run.
-# Why: needs a Redis server; make test prints one skip line without it, .ci/run requires it
-# (make services-required) so these run in CI.
-needs_redis = pytest.mark.skipif(REDIS is None, reason="skipped: no Redis")
+
+
+@pytest.fixture
+def needs_redis() -> None:
+    """The test Redis: one skip line without it on a developer machine, a
+    failure under CI (which requires it)."""
+    if REDIS is None:
+        skip_unless_ci("no Redis")
 
 
 def scratch_redis() -> str:
@@ -98,12 +103,12 @@ def test_per_key_limits_of_verify_hold_across_processes(tmp_path: pathlib.Path) 
     assert four_processes("verify", db, key) == 10
 
 
-@needs_redis
+@pytest.mark.usefixtures("needs_redis")
 def test_redis_holds_one_limit_across_processes() -> None:
     assert four_processes("redis", scratch_redis(), "client-1") == 10
 
 
-@needs_redis
+@pytest.mark.usefixtures("needs_redis")
 def test_a_manager_on_redis_shares_its_limits() -> None:
     url = scratch_redis()
     a = TokenManager(":memory:", rate_limit_store=url)
@@ -154,7 +159,7 @@ def test_bad_store_options_are_invalid_argument() -> None:
         TokenManager(":memory:").rate_limit("", LIMIT)
 
 
-@needs_redis
+@pytest.mark.usefixtures("needs_redis")
 def test_a_forked_child_does_not_share_the_parents_redis_connection() -> None:
     url = scratch_redis()
     child_limit: List[RateLimitSpec] = [{"name": "m", "count": 1000, "period_ms": 600_000, "burst": 1000}]
