@@ -17,23 +17,18 @@
 pub use crate::model::refresh::*;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::{generate_token, is_well_formed};
+use crate::keys::{generate_token, hash_key, is_well_formed};
 use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, NewAuditEvent};
 use crate::replay::Presented;
 use crate::signals::Event;
 use crate::store::{self, FamilyRow};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 /// Largest JSON text of a family's extra claims, in bytes.
 pub const MAX_FAMILY_CLAIMS_BYTES: usize = 8 * 1024;
 /// The revoke reason recorded when a spent refresh token came back.
 pub const REUSE_REASON: &str = "reuse_detected";
-
-fn refused(kind: ErrorKind, why: impl Into<String>) -> Error {
-    Error::new(kind, why)
-}
 
 fn ttl(what: &str, v: Option<i64>, default: i64, max: i64) -> Result<i64> {
     match v.unwrap_or(default) {
@@ -54,18 +49,23 @@ fn status(f: &FamilyRow, now: i64) -> &'static str {
     }
 }
 
+/// `REFRESH_TOKEN_REVOKED` for family `f`.
+fn revoked(f: &FamilyRow) -> Error {
+    Error::new(
+        ErrorKind::RefreshTokenRevoked,
+        format!(
+            "the token family {} was revoked ({})",
+            f.id,
+            f.revoke_reason.as_deref().unwrap_or("revoked")
+        ),
+    )
+}
+
 /// Refuses a family that is revoked or ended.
 fn live(f: &FamilyRow, now: i64) -> Result<()> {
     match status(f, now) {
-        "revoked" => Err(refused(
-            ErrorKind::RefreshTokenRevoked,
-            format!(
-                "the token family {} was revoked ({})",
-                f.id,
-                f.revoke_reason.as_deref().unwrap_or("revoked")
-            ),
-        )),
-        "expired" => Err(refused(
+        "revoked" => Err(revoked(f)),
+        "expired" => Err(Error::new(
             ErrorKind::RefreshTokenExpired,
             if f.expires_at <= now {
                 format!("the token family {} reached its absolute lifetime", f.id)
@@ -80,10 +80,6 @@ fn live(f: &FamilyRow, now: i64) -> Result<()> {
     }
 }
 
-fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
 /// The hash of `token` if it has the refresh-token shape and checksum
 /// (refused without a lookup otherwise; the error never quotes it).
 fn parse(token: &str) -> Result<[u8; 32]> {
@@ -92,12 +88,12 @@ fn parse(token: &str) -> Result<[u8; 32]> {
         .is_some_and(|t| t.starts_with('_'))
         && is_well_formed(token);
     if !shaped {
-        return Err(refused(
+        return Err(Error::new(
             ErrorKind::RefreshTokenInvalid,
             "not a refresh token (wrong shape or checksum)",
         ));
     }
-    Ok(hash(token))
+    Ok(hash_key(token))
 }
 
 fn to_family(f: &FamilyRow, now: i64) -> Result<TokenFamily> {
@@ -212,7 +208,7 @@ impl TokenManager {
         self.inner().write(|tx| {
             tx.families().insert_family(&family)?;
             tx.families()
-                .insert_token(&hash(&refresh.plaintext), &family.id, 0, ends_at)?;
+                .insert_token(&hash_key(&refresh.plaintext), &family.id, 0, ends_at)?;
             tx.audit().insert(&NewAuditEvent {
                 at: now,
                 action: AuditAction::TokenFamilyCreate,
@@ -264,7 +260,7 @@ impl TokenManager {
         let h = parse(refresh_token)?;
         let now = self.inner().now();
         let unknown = || {
-            refused(
+            Error::new(
                 ErrorKind::RefreshTokenInvalid,
                 "unknown refresh token (never issued here, or purged)",
             )
@@ -298,7 +294,7 @@ impl TokenManager {
         let decided = self.inner().write(|tx| {
             let f = tx.families().family(&family.id)?.ok_or_else(unknown)?;
             if f.revoked_at.is_some() {
-                live(&f, now)?;
+                return Err(revoked(&f));
             }
             if !tx.families().spend(&h, now)? {
                 tx.families().revoke_family(&f.id, REUSE_REASON, now)?;
@@ -309,7 +305,7 @@ impl TokenManager {
             }
             live(&f, now)?;
             if row.expires_at <= now {
-                return Err(refused(
+                return Err(Error::new(
                     ErrorKind::RefreshTokenExpired,
                     "the refresh token lapsed unused (idle timeout)",
                 ));
@@ -319,17 +315,15 @@ impl TokenManager {
             };
             let generation = f.generation + 1;
             if !tx.families().refreshed(&f.id, generation, now, ends_at)? {
-                return live(
-                    &FamilyRow {
-                        revoked_at: Some(now),
-                        ..f
-                    },
-                    now,
-                )
-                .map(|()| Refresh::Done);
+                // Revoked by a transaction that committed after the read above.
+                return Err(revoked(&f));
             }
-            tx.families()
-                .insert_token(&hash(&refresh.plaintext), &f.id, generation, ends_at)?;
+            tx.families().insert_token(
+                &hash_key(&refresh.plaintext),
+                &f.id,
+                generation,
+                ends_at,
+            )?;
             Ok(Refresh::Done)
         })?;
         match (decided, next) {
@@ -352,7 +346,7 @@ impl TokenManager {
                         "generation": generation,
                     }),
                 });
-                Err(refused(
+                Err(Error::new(
                     ErrorKind::RefreshTokenReused,
                     format!(
                         "the refresh token was already used: token family {} is revoked \
@@ -379,7 +373,7 @@ impl TokenManager {
     /// Revokes the family `id`: its refresh token is refused from now on
     /// (`REFRESH_TOKEN_REVOKED`). False if it was revoked already.
     pub fn revoke_token_family(&self, id: &str, reason: Option<&str>) -> Result<bool> {
-        let reason = check_reason(reason)?;
+        let reason = crate::keys::reason_or(reason, "revoked")?;
         let now = self.inner().now();
         self.inner().write(|tx| {
             let f = tx
@@ -398,7 +392,7 @@ impl TokenManager {
     /// how many it revoked.
     pub fn revoke_token_families(&self, subject: &str, reason: Option<&str>) -> Result<u64> {
         crate::keys::check_len("subject", subject, 1, 256)?;
-        let reason = check_reason(reason)?;
+        let reason = crate::keys::reason_or(reason, "revoked")?;
         let now = self.inner().now();
         self.inner().write(|tx| {
             let ids = tx.families().revoke_subject(subject, reason, now)?;
@@ -482,11 +476,4 @@ fn family_not_found(id: &str) -> Error {
             id.chars().take(64).collect::<String>()
         ),
     )
-}
-
-fn check_reason(reason: Option<&str>) -> Result<&str> {
-    if let Some(r) = reason {
-        crate::keys::check_text("reason", r, 1, 256)?;
-    }
-    Ok(reason.unwrap_or("revoked"))
 }

@@ -34,6 +34,11 @@ fn the_shared_vectors() {
         dpop::access_token_hash(v["ath"]["access_token"].as_str().unwrap()),
         v["ath"]["ath"].as_str().unwrap()
     );
+    let oct = json!({"kty": "oct", "k": "c2VjcmV0"});
+    assert_eq!(
+        dpop::jwk_thumbprint(oct.as_object().unwrap()).unwrap_err().kind(),
+        ErrorKind::InvalidKeyMaterial
+    );
     for c in v["cases"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         let check: DpopCheck = serde_json::from_value(c["check"].clone()).unwrap();

@@ -6,7 +6,7 @@
 //! `TokenManager::verify_dpop_proof` adds the replay check (the proof's
 //! `jti` accepted once, in every process and host on the store).
 
-use super::verify::{claims_of, decode_unverified};
+use super::verify::{claims_of, split};
 use super::{Alg, Keyring, Policy, VerifyingKey, verify_jws};
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine;
@@ -117,6 +117,10 @@ fn invalid(why: impl Into<String>) -> Error {
     Error::new(ErrorKind::DpopProofInvalid, why)
 }
 
+fn bad_jwk(why: &str) -> Error {
+    Error::new(ErrorKind::InvalidKeyMaterial, why.to_string())
+}
+
 /// The `ath` of an access token: base64url(SHA-256(token)).
 pub fn access_token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
@@ -129,13 +133,13 @@ pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Result<String> {
         Some("EC") => &["crv", "kty", "x", "y"],
         Some("OKP") => &["crv", "kty", "x"],
         Some("RSA") => &["e", "kty", "n"],
-        _ => return Err(invalid("the jwk has no supported kty (EC, OKP, RSA)")),
+        _ => return Err(bad_jwk("the jwk has no supported kty (EC, OKP, RSA)")),
     };
     let mut canonical = Map::new();
     for m in members {
         match jwk.get(*m) {
             Some(v @ Value::String(_)) => canonical.insert((*m).to_string(), v.clone()),
-            _ => return Err(invalid(format!("the jwk has no string member {m:?}"))),
+            _ => return Err(bad_jwk(&format!("the jwk has no string member {m:?}"))),
         };
     }
     // serde_json's Map keeps keys sorted (no preserve_order feature) and
@@ -194,9 +198,11 @@ pub fn verify_proof(proof: &str, check: &DpopCheck, now: i64) -> Result<DpopProo
     }
     let want_htu = normalize_htu(&check.htu)
         .map_err(|_| Error::invalid("htu (the request's URI) must be an absolute http(s) URI"))?;
-    let unverified =
-        decode_unverified(proof, MAX_PROOF_BYTES).map_err(|e| invalid(e.message().to_string()))?;
-    let header = &unverified.header;
+    // The header (read unverified) names the key; the signature by that
+    // key is checked next, with everything else.
+    let (_, _, _, header) =
+        split(proof, MAX_PROOF_BYTES).map_err(|e| invalid(e.message().to_string()))?;
+    let header = &header;
     match header.get("typ").and_then(Value::as_str) {
         Some(t) if t.eq_ignore_ascii_case("dpop+jwt") => {}
         _ => return Err(invalid("the proof's typ is not dpop+jwt")),
@@ -216,7 +222,8 @@ pub fn verify_proof(proof: &str, check: &DpopCheck, now: i64) -> Result<DpopProo
             "the proof's jwk holds private key material ({m})"
         )));
     }
-    let jkt = jwk_thumbprint(jwk)?;
+    let jkt =
+        jwk_thumbprint(jwk).map_err(|e| invalid(format!("the proof's jwk: {}", e.message())))?;
     let key = VerifyingKey::from_jwk_value(Value::Object(jwk.clone()))
         .and_then(|k| k.with_alg(alg))
         .map_err(|e| invalid(format!("the proof's jwk: {}", e.message())))?;

@@ -192,6 +192,14 @@ fn der_len(input: &[u8]) -> Option<usize> {
     Some(2 + n + len)
 }
 
+/// True if `der` is one DER element with the structure of an X.509
+/// certificate (what PEM armour labelled CERTIFICATE must hold too).
+pub(super) fn is_certificate_der(der: &[u8]) -> bool {
+    der.first() == Some(&0x30)
+        && der_len(der) == Some(der.len())
+        && der_kind(der) == DerKind::Certificate
+}
+
 /// The structure of a DER sequence (caller checked it is one element).
 fn der_kind(der: &[u8]) -> DerKind {
     use simple_asn1::ASN1Block as B;

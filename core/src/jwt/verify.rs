@@ -228,7 +228,10 @@ fn b64(part: &str, what: &str) -> Result<Vec<u8>> {
 
 /// The three parts of a compact JWS and its parsed header, checked for the
 /// size bound (before any decoding) and a string `kid`.
-fn split(token: &str, max_bytes: usize) -> Result<(&str, &str, &str, Map<String, Value>)> {
+pub(super) fn split(
+    token: &str,
+    max_bytes: usize,
+) -> Result<(&str, &str, &str, Map<String, Value>)> {
     if token.len() > max_bytes {
         return Err(malformed(format!(
             "token is {} bytes, over the {max_bytes} byte limit",

@@ -34,7 +34,9 @@ use crate::store;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-fn hash_key(key: &str) -> [u8; 32] {
+/// The SHA-256 stored in place of a secret (an API key, a refresh token, a
+/// session fingerprint): lookups compare it, never the text.
+pub(crate) fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 

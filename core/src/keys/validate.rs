@@ -84,6 +84,14 @@ pub(crate) fn check_chars(
     Ok(())
 }
 
+/// A caller's reason for ending something (1-256 characters), or `default`.
+pub(crate) fn reason_or<'a>(reason: Option<&'a str>, default: &'a str) -> Result<&'a str> {
+    if let Some(r) = reason {
+        check_text("reason", r, 1, 256)?;
+    }
+    Ok(reason.unwrap_or(default))
+}
+
 pub(crate) fn check_actor(actor: Option<&str>) -> Result<()> {
     actor.map_or(Ok(()), |a| check_len("actor", a, 1, MAX_ACTOR))
 }

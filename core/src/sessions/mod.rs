@@ -18,7 +18,6 @@ use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, NewAuditEvent};
 use crate::store;
 use serde_json::{Map, json};
-use sha2::{Digest, Sha256};
 
 fn check_session_id(id: &str) -> Result<()> {
     if id.len() != 36 {
@@ -57,12 +56,13 @@ fn fingerprint_hash(f: &str) -> Result<[u8; 32]> {
     if f.is_empty() || f.len() > 1024 {
         return Err(Error::invalid("fingerprint must be 1-1024 bytes"));
     }
-    Ok(Sha256::digest(f.as_bytes()).into())
+    Ok(crate::keys::hash_key(f))
 }
 
-/// Refuses a session bound to another fingerprint than `given` (or bound
-/// while none is given). Compared in constant time.
-fn check_fingerprint(tx: &dyn store::Tx, id: &str, given: Option<&str>) -> Result<()> {
+/// The fingerprint hash session `id` is bound to, after refusing `given`
+/// if it is another one (or none while the session is bound). Compared in
+/// constant time.
+fn check_fingerprint(tx: &dyn store::Tx, id: &str, given: Option<&str>) -> Result<Option<Vec<u8>>> {
     let stored = tx.sessions().fingerprint(id)?;
     let given = given.map(fingerprint_hash).transpose()?;
     let same = match (&stored, &given) {
@@ -71,7 +71,7 @@ fn check_fingerprint(tx: &dyn store::Tx, id: &str, given: Option<&str>) -> Resul
         (Some(_), None) => false,
     };
     if same {
-        Ok(())
+        Ok(stored)
     } else {
         Err(Error::new(
             ErrorKind::SessionFingerprintMismatch,
@@ -156,7 +156,7 @@ impl TokenManager {
                 expires_at,
                 idle_timeout: idle,
                 ends_at: crate::model::sessions::next_expiry(expires_at, idle, now),
-                fingerprint: fingerprint.as_ref(),
+                fingerprint: fingerprint.as_ref().map(|f| &f[..]),
             })?;
             tx.sessions()
                 .get(&id, now)?
@@ -208,11 +208,9 @@ impl TokenManager {
 
     /// Ends a live session; `reason` (≤ 256 characters) defaults to `ended`.
     pub fn end_session(&self, id: &str, reason: Option<&str>) -> Result<Session> {
-        if let Some(r) = reason {
-            crate::keys::check_text("reason", r, 1, 256)?;
-        }
+        let reason = crate::keys::reason_or(reason, "ended")?;
         self.session_change(id, "end", false, |tx, now, _| {
-            tx.sessions().end(id, reason.unwrap_or("ended"), now)
+            tx.sessions().end(id, reason, now)
         })
     }
 
@@ -241,9 +239,7 @@ impl TokenManager {
         self.inner().write(|tx| {
             let s = tx.sessions().get(id, now)?.ok_or_else(|| not_found(id))?;
             live(&s, "rotate")?;
-            check_fingerprint(tx, id, fingerprint)?;
-            let bound = tx.sessions().fingerprint(id)?;
-            let bound: Option<[u8; 32]> = bound.and_then(|b| b.try_into().ok());
+            let bound = check_fingerprint(tx, id, fingerprint)?;
             let metadata = metadata_json(&s.metadata)?;
             tx.sessions().end(id, "rotated", now)?;
             tx.sessions().insert(&store::InsertSession {
@@ -256,7 +252,7 @@ impl TokenManager {
                 expires_at: s.expires_at,
                 idle_timeout: s.idle_timeout,
                 ends_at: crate::model::sessions::next_expiry(s.expires_at, s.idle_timeout, now),
-                fingerprint: bound.as_ref(),
+                fingerprint: bound.as_deref(),
             })?;
             tx.audit().insert(&NewAuditEvent {
                 at: now,
@@ -282,13 +278,17 @@ impl TokenManager {
         except: Option<&str>,
     ) -> Result<u64> {
         check_len("owner", owner, 1, 256)?;
-        if let Some(r) = reason {
-            crate::keys::check_text("reason", r, 1, 256)?;
-        }
-        let reason = reason.unwrap_or("ended");
+        let reason = crate::keys::reason_or(reason, "ended")?;
         let now = self.inner().now();
         self.inner().write(|tx| {
-            let n = tx.sessions().end_for_owner(owner, except, reason, now)?;
+            tx.sessions().serialize_owner(owner)?;
+            let mut n = 0;
+            for id in tx.sessions().live_for_owner(owner, now)? {
+                if Some(id.as_str()) != except {
+                    tx.sessions().end(&id, reason, now)?;
+                    n += 1;
+                }
+            }
             tx.audit().insert(&NewAuditEvent {
                 at: now,
                 action: AuditAction::SessionEndAll,

@@ -496,7 +496,7 @@ pub(crate) struct InsertSession<'a> {
     /// Its next expiry (`model::sessions::next_expiry`).
     pub ends_at: Option<i64>,
     /// The SHA-256 of the fingerprint it is bound to, if any.
-    pub fingerprint: Option<&'a [u8; 32]>,
+    pub fingerprint: Option<&'a [u8]>,
 }
 
 /// Sessions.
@@ -536,14 +536,6 @@ pub(crate) trait SessionStore {
     fn fingerprint(&self, id: &str) -> Result<Option<Vec<u8>>>;
     /// The ids of `owner`'s live sessions at `now`, oldest first.
     fn live_for_owner(&self, owner: &str, now: i64) -> Result<Vec<String>>;
-    /// Ends `owner`'s live sessions but `except`; how many.
-    fn end_for_owner(
-        &self,
-        owner: &str,
-        except: Option<&str>,
-        reason: &str,
-        now: i64,
-    ) -> Result<u64>;
     /// Waits until no other transaction changes `owner`'s sessions, for the
     /// rest of this one (a write transaction): a count read next stays true.
     fn serialize_owner(&self, owner: &str) -> Result<()>;

@@ -51,7 +51,7 @@ impl SessionStore for Pg<'_> {
                 &s.expires_at,
                 &s.idle_timeout,
                 &s.ends_at,
-                &s.fingerprint.map(|f| &f[..]),
+                &s.fingerprint,
             ],
         )?;
         Ok(())
@@ -165,21 +165,6 @@ impl SessionStore for Pg<'_> {
         .iter()
         .map(|r| Ok(r.try_get(0)?))
         .collect()
-    }
-
-    fn end_for_owner(
-        &self,
-        owner: &str,
-        except: Option<&str>,
-        reason: &str,
-        now: i64,
-    ) -> Result<u64> {
-        self.execute(
-            "UPDATE sessions SET status = 'ended', ended_at = $3, end_reason = $4, \
-             updated_at = greatest(updated_at, $3) WHERE owner = $1 AND ended_at IS NULL \
-             AND (ends_at IS NULL OR ends_at > $3) AND id IS DISTINCT FROM $2",
-            &[&owner, &except, &now, &reason],
-        )
     }
 
     fn serialize_owner(&self, owner: &str) -> Result<()> {

@@ -60,7 +60,7 @@ impl SessionStore for Sql<'_> {
             s.expires_at,
             s.idle_timeout,
             s.ends_at,
-            s.fingerprint.map(|f| &f[..])
+            s.fingerprint
         ])?;
         Ok(())
     }
@@ -200,24 +200,6 @@ impl SessionStore for Sql<'_> {
             .query_map(params![owner, now], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(ids)
-    }
-
-    fn end_for_owner(
-        &self,
-        owner: &str,
-        except: Option<&str>,
-        reason: &str,
-        now: i64,
-    ) -> Result<u64> {
-        let n = self
-            .0
-            .prepare_cached(
-                "UPDATE sessions SET status = 'ended', ended_at = ?3, end_reason = ?4, \
-                 updated_at = max(updated_at, ?3) WHERE owner = ?1 AND ended_at IS NULL \
-                 AND (ends_at IS NULL OR ends_at > ?3) AND id IS NOT ?2",
-            )?
-            .execute(params![owner, except, now, reason])?;
-        Ok(n as u64)
     }
 
     fn serialize_owner(&self, _owner: &str) -> Result<()> {
