@@ -255,7 +255,7 @@ impl TokenManager {
     pub fn refresh_token_pair_presented(
         &self,
         refresh_token: &str,
-        presented: &Presented<'_>,
+        presented: &Presented,
     ) -> Result<TokenPair> {
         let h = parse(refresh_token)?;
         let now = self.inner().now();

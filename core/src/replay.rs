@@ -63,7 +63,7 @@ impl TokenManager {
         &self,
         token: &str,
         policy: &Policy,
-        presented: &Presented<'_>,
+        presented: &Presented,
     ) -> Result<Decoded> {
         let d = self.verify_jwt_presented(token, policy, presented)?;
         let claim = |name: &str| {
@@ -96,14 +96,47 @@ impl TokenManager {
 /// a DPoP proof with the request it came with, and/or the client
 /// certificate of the TLS connection (RFC 8705).
 #[derive(Debug, Clone, Default)]
-pub struct Presented<'a> {
+pub struct Presented {
     /// The `DPoP` header's proof.
-    pub dpop_proof: Option<&'a str>,
+    pub dpop_proof: Option<String>,
     /// The request the proof must name (method, URI, the server's nonce).
-    pub dpop: Option<&'a DpopCheck>,
+    pub dpop: Option<DpopCheck>,
     /// The client certificate: PEM, DER, or PEM percent-encoded as proxies
     /// forward it.
-    pub client_cert: Option<&'a [u8]>,
+    pub client_cert: Option<Vec<u8>>,
+}
+
+impl Presented {
+    /// From a request's parts, as every surface takes them: the proof, the
+    /// request's method and URI (both needed with a proof), the server's
+    /// nonce, the client certificate.
+    pub fn new(
+        dpop_proof: Option<String>,
+        htm: Option<String>,
+        htu: Option<String>,
+        dpop_nonce: Option<String>,
+        client_cert: Option<Vec<u8>>,
+    ) -> Result<Presented> {
+        let dpop = match (htm, htu) {
+            (Some(htm), Some(htu)) => Some(DpopCheck {
+                htm,
+                htu,
+                nonce: dpop_nonce,
+                ..Default::default()
+            }),
+            _ if dpop_proof.is_some() => {
+                return Err(Error::invalid(
+                    "a DPoP proof needs the request's htm and htu",
+                ));
+            }
+            _ => None,
+        };
+        Ok(Presented {
+            dpop_proof,
+            dpop,
+            client_cert,
+        })
+    }
 }
 
 impl TokenManager {
@@ -134,7 +167,7 @@ impl TokenManager {
         &self,
         token: &str,
         policy: &Policy,
-        presented: &Presented<'_>,
+        presented: &Presented,
     ) -> Result<Decoded> {
         let d = self.verify_jwt_unbound(token, policy)?;
         self.check_binding(&d.claims, presented, Some(token))?;
@@ -148,11 +181,11 @@ impl TokenManager {
     pub(crate) fn check_binding(
         &self,
         claims: &Map<String, Value>,
-        presented: &Presented<'_>,
+        presented: &Presented,
         access_token: Option<&str>,
     ) -> Result<()> {
         let jkt = dpop::bound_jkt(claims);
-        match (presented.dpop_proof, presented.dpop) {
+        match (presented.dpop_proof.as_deref(), presented.dpop.as_ref()) {
             (Some(proof), Some(check)) => {
                 let check = DpopCheck {
                     access_token: access_token.map(str::to_string),
@@ -177,6 +210,7 @@ impl TokenManager {
         if let Some(want) = mtls::bound_thumbprint(claims) {
             let got = presented
                 .client_cert
+                .as_deref()
                 .map(mtls::cert_thumbprint)
                 .transpose()?;
             if got.as_deref() != Some(want) {

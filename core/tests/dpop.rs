@@ -34,9 +34,15 @@ fn the_shared_vectors() {
         dpop::access_token_hash(v["ath"]["access_token"].as_str().unwrap()),
         v["ath"]["ath"].as_str().unwrap()
     );
+    // A proof is checked against a request: without its method and URI it is refused.
+    let e = Presented::new(Some("p".into()), Some("GET".into()), None, None, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(Presented::new(None, None, None, None, None).unwrap().dpop.is_none());
     let oct = json!({"kty": "oct", "k": "c2VjcmV0"});
     assert_eq!(
-        dpop::jwk_thumbprint(oct.as_object().unwrap()).unwrap_err().kind(),
+        dpop::jwk_thumbprint(oct.as_object().unwrap())
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidKeyMaterial
     );
     for c in v["cases"].as_array().unwrap() {
@@ -168,8 +174,8 @@ fn a_dpop_bound_token_needs_its_proof() {
         Some(&p.access_token),
     );
     let presented = Presented {
-        dpop_proof: Some(&proof),
-        dpop: Some(&c),
+        dpop_proof: Some(proof.clone()),
+        dpop: Some(c.clone()),
         client_cert: None,
     };
     let d = tm
@@ -191,8 +197,8 @@ fn a_dpop_bound_token_needs_its_proof() {
         (&other_token, ErrorKind::DpopProofInvalid),
     ] {
         let presented = Presented {
-            dpop_proof: Some(proof),
-            dpop: Some(&c),
+            dpop_proof: Some(proof.clone()),
+            dpop: Some(c.clone()),
             client_cert: None,
         };
         assert_eq!(
@@ -208,8 +214,8 @@ fn a_dpop_bound_token_needs_its_proof() {
     });
     let proof = client.proof("GET", url, now, Some(&stranger.access_token));
     let presented = Presented {
-        dpop_proof: Some(&proof),
-        dpop: Some(&c),
+        dpop_proof: Some(proof.clone()),
+        dpop: Some(c.clone()),
         client_cert: None,
     };
     assert_eq!(
@@ -230,8 +236,8 @@ fn a_dpop_bound_token_needs_its_proof() {
         .refresh_token_pair_presented(
             &p.refresh_token,
             &Presented {
-                dpop_proof: Some(&proof),
-                dpop: Some(&rc),
+                dpop_proof: Some(proof.clone()),
+                dpop: Some(rc.clone()),
                 client_cert: None,
             },
         )
@@ -280,7 +286,7 @@ fn a_certificate_bound_token_needs_its_certificate() {
             &p.access_token,
             &policy,
             &Presented {
-                client_cert: c,
+                client_cert: c.map(<[u8]>::to_vec),
                 ..Default::default()
             },
         )
@@ -304,7 +310,7 @@ fn a_certificate_bound_token_needs_its_certificate() {
         tm.refresh_token_pair_presented(
             &p.refresh_token,
             &Presented {
-                client_cert: c,
+                client_cert: c.map(<[u8]>::to_vec),
                 ..Default::default()
             },
         )

@@ -8,6 +8,7 @@ use crate::{arg, guard, itk_manager, itk_status, json_answer, json_req, manager,
 use crate::{to_json, write_opt};
 use irontoken::Error;
 use irontoken::jwt::dpop::{self, DpopCheck};
+use irontoken::replay::Presented;
 use std::ffi::c_char;
 
 /// The JSON of a presented proof of possession: `{"dpop_proof", "htm",
@@ -23,35 +24,17 @@ pub(crate) struct PresentedJson {
     client_cert: Option<String>,
 }
 
-/// A [`PresentedJson`] checked: a proof needs `htm` and `htu`.
-pub(crate) struct Presenting {
-    proof: Option<String>,
-    check: Option<DpopCheck>,
-    cert: Option<String>,
-}
-
-impl Presenting {
-    pub(crate) fn parse(json: Option<&str>) -> Result<Self, Error> {
-        let p: PresentedJson = match json {
-            None => PresentedJson::default(),
-            Some(s) => serde_json::from_str(s)
-                .map_err(|e| Error::invalid(format!("presented_json: {e}")))?,
-        };
-        let check = DpopCheck::for_request(p.dpop_proof.is_some(), p.htm, p.htu, p.dpop_nonce)?;
-        Ok(Presenting {
-            proof: p.dpop_proof,
-            check,
-            cert: p.client_cert,
-        })
-    }
-
-    pub(crate) fn get(&self) -> irontoken::replay::Presented<'_> {
-        irontoken::replay::Presented {
-            dpop_proof: self.proof.as_deref(),
-            dpop: self.check.as_ref(),
-            client_cert: self.cert.as_deref().map(str::as_bytes),
-        }
-    }
+/// `presented_json` as core takes it (the rules are core's).
+pub(crate) fn presented(json: &str) -> Result<Presented, Error> {
+    let p: PresentedJson =
+        serde_json::from_str(json).map_err(|e| Error::invalid(format!("presented_json: {e}")))?;
+    Presented::new(
+        p.dpop_proof,
+        p.htm,
+        p.htu,
+        p.dpop_nonce,
+        p.client_cert.map(String::into_bytes),
+    )
 }
 
 /// Verifies a DPoP proof against `check_json` (`{"htm", "htu",
@@ -156,8 +139,7 @@ pub unsafe extern "C" fn itk_token_pair_refresh_presented(
         )
     };
     json_answer(m, out_json, |tm| {
-        let p = Presenting::parse(Some(p?))?;
-        tm.refresh_token_pair_presented(t?, &p.get())
+        tm.refresh_token_pair_presented(t?, &presented(p?)?)
     })
 }
 
@@ -178,7 +160,7 @@ pub unsafe extern "C" fn itk_jwt_verify_issued_presented(
     guard(|| {
         let tm = manager(m)?;
         // SAFETY: C strings per the contract.
-        let (token, policy, presented) = unsafe {
+        let (token, policy, presented_json) = unsafe {
             (
                 arg(token, "token")?,
                 arg(policy_json, "policy_json")?,
@@ -187,11 +169,11 @@ pub unsafe extern "C" fn itk_jwt_verify_issued_presented(
         };
         out(out_json, "out_json")?;
         let policy = irontoken::jwt::PolicySettings::policy_from_json(policy)?;
-        let p = Presenting::parse(Some(presented))?;
+        let p = presented(presented_json)?;
         let d = if once != 0 {
-            tm.verify_jwt_presented_once(token, &policy, &p.get())?
+            tm.verify_jwt_presented_once(token, &policy, &p)?
         } else {
-            tm.verify_jwt_presented(token, &policy, &p.get())?
+            tm.verify_jwt_presented(token, &policy, &p)?
         };
         let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
         write_opt(out_json, || Ok(json))

@@ -22,42 +22,16 @@ pub struct PresentedArg {
     pub client_cert: Option<Either<String, Buffer>>,
 }
 
-/// A [`PresentedArg`] as owned core values.
-pub(crate) struct Presenting {
-    proof: Option<String>,
-    check: Option<DpopCheck>,
-    cert: Option<Vec<u8>>,
-}
-
-impl Presenting {
-    pub(crate) fn new(p: Option<PresentedArg>) -> Result<Self, Code> {
-        let Some(p) = p else {
-            return Ok(Presenting {
-                proof: None,
-                check: None,
-                cert: None,
-            });
-        };
-        let check = DpopCheck::for_request(p.dpop_proof.is_some(), p.htm, p.htu, p.dpop_nonce)
-            .map_err(err)?;
-        let cert = p.client_cert.map(|c| match c {
-            Either::A(text) => text.into_bytes(),
-            Either::B(bytes) => bytes.to_vec(),
-        });
-        Ok(Presenting {
-            proof: p.dpop_proof,
-            check,
-            cert,
-        })
-    }
-
-    pub(crate) fn get(&self) -> irontoken::replay::Presented<'_> {
-        irontoken::replay::Presented {
-            dpop_proof: self.proof.as_deref(),
-            dpop: self.check.as_ref(),
-            client_cert: self.cert.as_deref(),
-        }
-    }
+/// A [`PresentedArg`] as core takes it (the rules are core's).
+pub(crate) fn presented_of(p: Option<PresentedArg>) -> Result<irontoken::replay::Presented, Code> {
+    let Some(p) = p else {
+        return Ok(Default::default());
+    };
+    let cert = p.client_cert.map(|c| match c {
+        Either::A(text) => text.into_bytes(),
+        Either::B(bytes) => bytes.to_vec(),
+    });
+    irontoken::replay::Presented::new(p.dpop_proof, p.htm, p.htu, p.dpop_nonce, cert).map_err(err)
 }
 
 /// The options of `verifyDpopProof`: `{ htm, htu, accessToken?, nonce?,
@@ -131,10 +105,10 @@ impl TokenManager {
         presented: Option<PresentedArg>,
     ) -> Result<AsyncTask<Job<Json>>, Code> {
         let policy = irontoken::jwt::PolicySettings::policy_from_json(&policy_json).map_err(err)?;
-        let p = Presenting::new(presented)?;
+        let p = presented_of(presented)?;
         let tm = self.core()?;
         Ok(Job::new(move || {
-            let d = tm.verify_jwt_presented(&token, &policy, &p.get())?;
+            let d = tm.verify_jwt_presented(&token, &policy, &p)?;
             json_text(&serde_json::json!({"payload": d.claims, "protectedHeader": d.header}))
         }))
     }

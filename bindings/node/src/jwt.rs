@@ -394,12 +394,11 @@ impl TokenManager {
     ) -> napi::Result<VerifiedJwt> {
         let policy = policy_of(policy_json).map_err(|e| code_js_error(&env, e))?;
         let tm = self.core().map_err(|e| code_js_error(&env, e))?;
-        let presenting =
-            crate::dpop::Presenting::new(presented).map_err(|e| code_js_error(&env, e))?;
+        let presented = crate::dpop::presented_of(presented).map_err(|e| code_js_error(&env, e))?;
         let d = if once {
-            tm.verify_jwt_presented_once(token, &policy, &presenting.get())
+            tm.verify_jwt_presented_once(token, &policy, &presented)
         } else {
-            tm.verify_jwt_presented(token, &policy, &presenting.get())
+            tm.verify_jwt_presented(token, &policy, &presented)
         };
         d.map(verified).map_err(|e| core_js_error(&env, &e))
     }

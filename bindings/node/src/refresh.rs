@@ -76,10 +76,10 @@ impl TokenManager {
         refresh_token: String,
         presented: Option<crate::dpop::PresentedArg>,
     ) -> Result<Json, Code> {
-        let p = crate::dpop::Presenting::new(presented)?;
+        let p = crate::dpop::presented_of(presented)?;
         ans(self
             .core()?
-            .refresh_token_pair_presented(&refresh_token, &p.get()))
+            .refresh_token_pair_presented(&refresh_token, &p))
     }
 
     /// `refreshTokenPair` off the JS thread.
@@ -94,9 +94,9 @@ impl TokenManager {
         presented: Option<crate::dpop::PresentedArg>,
     ) -> Result<AsyncTask<Job<Json>>, Code> {
         let tm = self.core()?;
-        let p = crate::dpop::Presenting::new(presented)?;
+        let p = crate::dpop::presented_of(presented)?;
         Ok(Job::new(move || {
-            json_ans(tm.refresh_token_pair_presented(&refresh_token, &p.get()))
+            json_ans(tm.refresh_token_pair_presented(&refresh_token, &p))
         }))
     }
 

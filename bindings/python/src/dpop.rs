@@ -27,40 +27,17 @@ pub(crate) fn dpop_check(
     }
 }
 
-/// What a caller presented with a token, as owned values.
-#[derive(Default)]
-pub(crate) struct Presenting {
-    proof: Option<String>,
-    check: Option<DpopCheck>,
-    cert: Option<Vec<u8>>,
-}
-
-impl Presenting {
-    /// From the keywords of `verify_jwt` / `refresh_token_pair`: a proof
-    /// needs `htm` and `htu`.
-    pub(crate) fn new(
-        dpop_proof: Option<String>,
-        htm: Option<String>,
-        htu: Option<String>,
-        dpop_nonce: Option<String>,
-        client_cert: Option<&Bound<'_, PyAny>>,
-    ) -> Result<Self, Error> {
-        let check = DpopCheck::for_request(dpop_proof.is_some(), htm, htu, dpop_nonce)?;
-        let cert = client_cert.map(crate::jwt::key_material).transpose()?;
-        Ok(Presenting {
-            proof: dpop_proof,
-            check,
-            cert,
-        })
-    }
-
-    pub(crate) fn get(&self) -> irontoken::replay::Presented<'_> {
-        irontoken::replay::Presented {
-            dpop_proof: self.proof.as_deref(),
-            dpop: self.check.as_ref(),
-            client_cert: self.cert.as_deref(),
-        }
-    }
+/// What a caller presented with a token, from the keywords of
+/// `verify_jwt` / `refresh_token_pair` (the rules are core's).
+pub(crate) fn presented(
+    dpop_proof: Option<String>,
+    htm: Option<String>,
+    htu: Option<String>,
+    dpop_nonce: Option<String>,
+    client_cert: Option<&Bound<'_, PyAny>>,
+) -> Result<irontoken::replay::Presented, Error> {
+    let cert = client_cert.map(crate::jwt::key_material).transpose()?;
+    irontoken::replay::Presented::new(dpop_proof, htm, htu, dpop_nonce, cert)
 }
 
 #[pymethods]

@@ -122,8 +122,8 @@ impl TokenManager {
         client_cert: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let tm = self.core(py)?;
-        let presenting =
-            crate::dpop::Presenting::new(dpop_proof, htm, htu, dpop_nonce, client_cert.as_ref())
+        let presented =
+            crate::dpop::presented(dpop_proof, htm, htu, dpop_nonce, client_cert.as_ref())
                 .map_err(|e| to_py(py, e))?;
         let policy = irontoken::jwt::PolicySettings {
             algorithms,
@@ -139,7 +139,6 @@ impl TokenManager {
         .into_policy()
         .map_err(|e| to_py(py, e))?;
         let d = call(py, || {
-            let presented = presenting.get();
             if require_fresh_jti {
                 tm.verify_jwt_presented_once(token, &policy, &presented)
             } else {

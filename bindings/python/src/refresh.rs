@@ -58,11 +58,11 @@ impl TokenManager {
         client_cert: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let tm = self.core(py)?;
-        let presenting =
-            crate::dpop::Presenting::new(dpop_proof, htm, htu, dpop_nonce, client_cert.as_ref())
+        let presented =
+            crate::dpop::presented(dpop_proof, htm, htu, dpop_nonce, client_cert.as_ref())
                 .map_err(|e| to_py(py, e))?;
         call_py(py, || {
-            tm.refresh_token_pair_presented(refresh_token, &presenting.get())
+            tm.refresh_token_pair_presented(refresh_token, &presented)
         })
     }
 

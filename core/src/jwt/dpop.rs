@@ -63,32 +63,6 @@ pub struct DpopCheck {
     pub jkt: Option<String>,
 }
 
-impl DpopCheck {
-    /// The check of a request that may carry a proof: its method and URI,
-    /// and the server's nonce. `None` when neither `htm` nor `htu` is
-    /// given and no proof came; a proof without both is refused (the one
-    /// rule every surface applies to its arguments).
-    pub fn for_request(
-        proof_given: bool,
-        htm: Option<String>,
-        htu: Option<String>,
-        nonce: Option<String>,
-    ) -> Result<Option<DpopCheck>> {
-        match (htm, htu) {
-            (Some(htm), Some(htu)) => Ok(Some(DpopCheck {
-                htm,
-                htu,
-                nonce,
-                ..Default::default()
-            })),
-            _ if proof_given => Err(Error::invalid(
-                "a DPoP proof needs the request's htm and htu",
-            )),
-            _ => Ok(None),
-        }
-    }
-}
-
 /// A verified proof.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DpopProof {
