@@ -584,6 +584,20 @@ itk_status itk_jwt_verify_issued_presented(const struct itk_manager *m,
                                            char **out_json);
 
 /**
+ * The binding rule for claims another verifier checked (`claims_json`):
+ * `ITK_STATUS_MTLS_BINDING_MISMATCH` for a certificate-bound token without
+ * that certificate (`cert`, `cert_len` bytes; NULL for none),
+ * `ITK_STATUS_DPOP_BINDING_MISMATCH` for a key-bound one when
+ * `proof_given` is 0. Writes the `jkt` a proof must be made with, or NULL
+ * for an unbound token.
+ */
+itk_status itk_token_binding(const char *claims_json,
+                             const uint8_t *cert,
+                             size_t cert_len,
+                             int32_t proof_given,
+                             char **out_jkt);
+
+/**
  * Generates a managed signing key of `alg` ("RS256", "ES256", "EdDSA",
  * "HS256") and makes it active. `actor` may be NULL. Writes the key's JSON
  * (kid, alg, status, ...) to `*out_json` (may be NULL). Needs a master key.

@@ -8,9 +8,9 @@
 //   503 the store could not answer (STORAGE, BUSY; Retry-After: 1)
 // Verification runs with the *Async calls: the event loop never waits on SQLite.
 
-const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade, certThumbprint } = require('./index.js')
+const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade } = require('./index.js')
 const { policyJson } = require('./lib/jwt.js')
-const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer, httpCapabilityAnswer, httpDpopAnswer } = require('./binding.js').load()
+const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer, httpCapabilityAnswer, httpDpopAnswer, tokenBinding } = require('./binding.js').load()
 
 // Every status, message and header below is core's (irontoken::http), the
 // same function the FastAPI adapter calls; here they only become a body.
@@ -151,11 +151,6 @@ function clientCertOf(source, info, req) {
   return undefined
 }
 
-function bound(payload) {
-  const cnf = payload && typeof payload.cnf === 'object' && payload.cnf !== null ? payload.cnf : {}
-  return { jkt: typeof cnf.jkt === 'string' ? cnf.jkt : undefined, x5t: cnf['x5t#S256'] }
-}
-
 function refusedAs(code) {
   const e = new Error(`${code}: the token was refused`)
   e.code = code
@@ -199,6 +194,8 @@ function jwtJudge(verifier, options = {}) {
     issuer: options.issuer,
     clockTolerance: options.clockTolerance,
   }
+  // Built once: a per-request JSON of an unchanging policy is wasted work.
+  const managedPolicy = managed ? policyJson(policy) : undefined
   const answer = dpop
     ? (code, nonce) => answerOf(httpDpopAnswer(String(code), scopes, nonce))
     : (code) => answerOf(httpBearerAnswer(String(code), scopes))
@@ -220,22 +217,20 @@ function jwtJudge(verifier, options = {}) {
       if (managed) {
         const presented = { clientCert: cert }
         if (dpop) Object.assign(presented, { dpopProof: proof, htm: info.method, htu: info.href, dpopNonce: nonce })
-        payload = (await verifier.verifyJwtPresentedAsync(token, policyJson(policy), presented)).payload
+        payload = (await verifier.verifyJwtPresentedAsync(token, managedPolicy, presented)).payload
       } else {
         payload = (local ? verifier.verify(token) : await jwtVerify(token, verifier, policy)).payload
-        const b = bound(payload)
+        // The binding rule is core's: a certificate-bound token needs that
+        // certificate, a key-bound one a proof of that key.
+        const jkt = tokenBinding(payload, { clientCert: cert, proofGiven: dpop })
         if (dpop) {
-          if (!b.jkt) throw refusedAs('DPOP_BINDING_MISMATCH')
-          await options.replay.verifyDpopProofAsync(proof, { htm: info.method, htu: info.href, accessToken: token, nonce, jkt: b.jkt })
-        } else if (b.jkt) {
-          throw refusedAs('DPOP_BINDING_MISMATCH')
+          if (jkt == null) throw refusedAs('DPOP_BINDING_MISMATCH')
+          await options.replay.verifyDpopProofAsync(proof, { htm: info.method, htu: info.href, accessToken: token, nonce, jkt })
         }
-        if (b.x5t !== undefined && (cert === undefined || certThumbprint(cert) !== b.x5t)) throw refusedAs('MTLS_BINDING_MISMATCH')
       }
     } catch (e) {
       let code = String((e && (e.irontokenCode || e.code)) || 'JWT_INVALID')
-      // A certificate that does not parse binds nothing; a bad proof argument is a bad proof.
-      if (code === 'INVALID_KEY_MATERIAL') code = 'MTLS_BINDING_MISMATCH'
+      // A bad proof argument is a bad proof.
       if (code === 'INVALID_ARGUMENT') code = dpop ? 'DPOP_PROOF_INVALID' : 'JWT_MALFORMED'
       // A JWT_/DPOP_/MTLS_ code is a refusal (401); anything else (a JWKS
       // that cannot be fetched, a store that did not answer) means the token

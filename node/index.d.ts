@@ -33,6 +33,9 @@ export declare function jwkThumbprint(jwk: Record<string, unknown>): string
 /** The RFC 8705 thumbprint of a client certificate (PEM, DER or escaped PEM): what `cnf["x5t#S256"]` holds. */
 export declare function certThumbprint(cert: string | Uint8Array): string
 
+/** The binding rule for claims another verifier checked: throws MTLS_BINDING_MISMATCH for a certificate-bound token without that certificate, DPOP_BINDING_MISMATCH for a key-bound one without a proof; returns the jkt a proof must have (null: unbound). */
+export declare function tokenBinding(claims: Record<string, unknown>, options?: { clientCert?: string | Uint8Array; proofGiven?: boolean }): string | null
+
 /** The library version. */
 export declare const version: string
 

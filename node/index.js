@@ -79,6 +79,14 @@ function certThumbprint(cert) {
     throw mapError(e)
   }
 }
+/** The binding rule for claims another verifier checked: throws MTLS_BINDING_MISMATCH / DPOP_BINDING_MISMATCH; returns the jkt a proof must have (null: unbound). */
+function tokenBinding(claims, options) {
+  try {
+    return native.tokenBinding(claims, options)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
 const httpStatusOf = native.httpStatusOf
 const version = native.version()
 
@@ -101,6 +109,7 @@ module.exports = {
   verifyDpopProof,
   jwkThumbprint,
   certThumbprint,
+  tokenBinding,
   httpStatusOf,
   upgradable,
   verifyOrUpgrade,

@@ -184,42 +184,50 @@ impl TokenManager {
         presented: &Presented,
         access_token: Option<&str>,
     ) -> Result<()> {
-        let jkt = dpop::bound_jkt(claims);
-        match (presented.dpop_proof.as_deref(), presented.dpop.as_ref()) {
-            (Some(proof), Some(check)) => {
-                let check = DpopCheck {
-                    access_token: access_token.map(str::to_string),
-                    jkt: jkt.map(str::to_string),
-                    ..check.clone()
-                };
-                self.verify_dpop_proof(proof, &check)?;
-            }
-            (Some(_), None) => {
-                return Err(Error::invalid(
-                    "a DPoP proof needs the request's htm and htu to be checked",
-                ));
-            }
-            (None, _) if jkt.is_some() => {
-                return Err(Error::new(
-                    ErrorKind::DpopBindingMismatch,
-                    "bound to a DPoP key (cnf.jkt): a DPoP proof of that key is needed",
-                ));
-            }
-            (None, _) => {}
-        }
-        if let Some(want) = mtls::bound_thumbprint(claims) {
-            let got = presented
-                .client_cert
-                .as_deref()
-                .map(mtls::cert_thumbprint)
-                .transpose()?;
-            if got.as_deref() != Some(want) {
-                return Err(Error::new(
-                    ErrorKind::MtlsBindingMismatch,
-                    "bound to a client certificate (cnf x5t#S256): not the one presented",
-                ));
-            }
+        let proof = presented.dpop_proof.as_deref();
+        let jkt = binding_of(claims, presented.client_cert.as_deref(), proof.is_some())?;
+        if let Some(proof) = proof {
+            let check = presented.dpop.as_ref().ok_or_else(|| {
+                Error::invalid("a DPoP proof needs the request's htm and htu to be checked")
+            })?;
+            let check = DpopCheck {
+                access_token: access_token.map(str::to_string),
+                jkt: jkt.map(str::to_string),
+                ..check.clone()
+            };
+            self.verify_dpop_proof(proof, &check)?;
         }
         Ok(())
     }
+}
+
+/// The binding rule for claims verified anywhere (by a manager, a
+/// `JwtVerifier`, a remote JWKS): refuses what no proof can mend — a
+/// certificate-bound token (`cnf["x5t#S256"]`) without that `client_cert`
+/// (`MTLS_BINDING_MISMATCH`), a key-bound token (`cnf.jkt`) when no DPoP
+/// proof is given (`DPOP_BINDING_MISMATCH`) — and returns the key
+/// thumbprint a given proof must be made with (`None`: unbound).
+pub fn binding_of<'c>(
+    claims: &'c Map<String, Value>,
+    client_cert: Option<&[u8]>,
+    proof_given: bool,
+) -> Result<Option<&'c str>> {
+    if let Some(want) = mtls::bound_thumbprint(claims) {
+        // A certificate that does not parse binds nothing either.
+        let got = client_cert.and_then(|c| mtls::cert_thumbprint(c).ok());
+        if got.as_deref() != Some(want) {
+            return Err(Error::new(
+                ErrorKind::MtlsBindingMismatch,
+                "bound to a client certificate (cnf x5t#S256): not the one presented",
+            ));
+        }
+    }
+    let jkt = dpop::bound_jkt(claims);
+    if jkt.is_some() && !proof_given {
+        return Err(Error::new(
+            ErrorKind::DpopBindingMismatch,
+            "bound to a DPoP key (cnf.jkt): a DPoP proof of that key is needed",
+        ));
+    }
+    Ok(jkt)
 }

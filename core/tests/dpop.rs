@@ -37,7 +37,12 @@ fn the_shared_vectors() {
     // A proof is checked against a request: without its method and URI it is refused.
     let e = Presented::new(Some("p".into()), Some("GET".into()), None, None, None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    assert!(Presented::new(None, None, None, None, None).unwrap().dpop.is_none());
+    assert!(
+        Presented::new(None, None, None, None, None)
+            .unwrap()
+            .dpop
+            .is_none()
+    );
     let oct = json!({"kty": "oct", "k": "c2VjcmV0"});
     assert_eq!(
         dpop::jwk_thumbprint(oct.as_object().unwrap())

@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const irontoken = require('..')
-const { TokenManager, verifyDpopProof, jwkThumbprint, certThumbprint } = irontoken
+const { TokenManager, verifyDpopProof, jwkThumbprint, certThumbprint, tokenBinding } = irontoken
 
 const ROOT = path.join(__dirname, '..', '..')
 const VECTORS = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/vectors/dpop.json'), 'utf8'))
@@ -107,5 +107,14 @@ test('a certificate-bound token needs its certificate', () => {
   assert.throws(() => tm.verifyJwt(pair.accessToken, { algorithms: ['ES256'] }), (e) => e.irontokenCode === 'MTLS_BINDING_MISMATCH')
   assert.throws(() => tm.refreshTokenPair(pair.refreshToken, { clientCert: other }), { code: 'MTLS_BINDING_MISMATCH' })
   tm.refreshTokenPair(pair.refreshToken, { clientCert: der })
+  // The same rule for claims another verifier checked.
+  const claims = { sub: 'svc', cnf: { 'x5t#S256': thumb } }
+  assert.equal(tokenBinding(claims, { clientCert: der }), null)
+  for (const clientCert of [undefined, other, 'garbage']) {
+    assert.throws(() => tokenBinding(claims, { clientCert }), { code: 'MTLS_BINDING_MISMATCH' })
+  }
+  assert.throws(() => tokenBinding({ cnf: { jkt: 'k'.repeat(43) } }), { code: 'DPOP_BINDING_MISMATCH' })
+  assert.equal(tokenBinding({ cnf: { jkt: 'k'.repeat(43) } }, { proofGiven: true }), 'k'.repeat(43))
+  assert.equal(tokenBinding({ sub: 'x' }), null)
   tm.close()
 })

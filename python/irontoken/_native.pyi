@@ -43,6 +43,7 @@ __all__ = [
     "dpop_verify_proof",
     "jwk_thumbprint",
     "cert_thumbprint",
+    "token_binding",
     "Jwk",
     "RemoteJwks",
     "Authorization",
@@ -854,6 +855,14 @@ def dpop_verify_proof(
     ...
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str: ...
 def cert_thumbprint(cert: str | bytes | bytearray | memoryview) -> str: ...
+def token_binding(
+    claims: Mapping[str, Any],
+    *,
+    client_cert: Optional[str | bytes | bytearray | memoryview] = None,
+    proof_given: bool = False,
+) -> Optional[str]:
+    """Core's binding rule for claims verified elsewhere: refuses a bound token without its certificate or proof; the jkt a proof must have."""
+    ...
 def jwt_unverified(token: str) -> tuple[Dict[str, Any], bytes, bytes]: ...
 def jwt_encode(
     claims_json: str,

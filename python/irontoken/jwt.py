@@ -89,6 +89,7 @@ __all__ = [
     "access_token_hash",
     "cert_thumbprint",
     "jwk_thumbprint",
+    "token_binding",
     "verify_dpop_proof",
     "JwtSigner",
     "JwtVerifier",
@@ -727,6 +728,20 @@ def cert_thumbprint(cert: Union[str, bytes, bytearray, memoryview]) -> str:
     """The RFC 8705 thumbprint of a client certificate (PEM, DER, or PEM
     percent-encoded as a proxy forwards it): what ``cnf["x5t#S256"]`` holds."""
     return _native.cert_thumbprint(cert)
+
+
+def token_binding(
+    claims: Mapping[str, Any],
+    *,
+    client_cert: Optional[Union[str, bytes, bytearray, memoryview]] = None,
+    proof_given: bool = False,
+) -> Optional[str]:
+    """The binding rule for claims verified by any verifier (a ``JwtVerifier``,
+    a ``PyJWKClient``): raises ``CertificateBindingError`` for a
+    certificate-bound token without that ``client_cert`` and
+    ``DPoPBindingError`` for a key-bound one when no proof is given; returns
+    the ``jkt`` a given DPoP proof must be made with (None: unbound)."""
+    return _native.token_binding(claims, client_cert=client_cert, proof_given=proof_given)
 
 
 def access_token_hash(access_token: str) -> str:

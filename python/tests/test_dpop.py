@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 import irontoken
 from irontoken import TokenManager
-from irontoken.jwt import access_token_hash, cert_thumbprint, jwk_thumbprint, verify_dpop_proof
+from irontoken.jwt import access_token_hash, cert_thumbprint, jwk_thumbprint, token_binding, verify_dpop_proof
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "tests/vectors/dpop.json").read_text())
@@ -159,3 +159,13 @@ def test_certificate_bound_tokens() -> None:
     with pytest.raises(irontoken.CertificateBindingError):
         tm.refresh_token_pair(pair["refresh_token"], client_cert=other)
     tm.refresh_token_pair(pair["refresh_token"], client_cert=pem)
+    # The same rule for claims another verifier checked.
+    claims = {"sub": "svc", "cnf": {"x5t#S256": thumb}}
+    assert token_binding(claims, client_cert=der) is None
+    for cert in [None, other, b"garbage"]:
+        with pytest.raises(irontoken.CertificateBindingError):
+            token_binding(claims, client_cert=cert)
+    with pytest.raises(irontoken.DPoPBindingError):
+        token_binding({"cnf": {"jkt": "k" * 43}})
+    assert token_binding({"cnf": {"jkt": "k" * 43}}, proof_given=True) == "k" * 43
+    assert token_binding({"sub": "x"}) is None

@@ -408,6 +408,24 @@ static void test_dpop(const char *dir, const char *tmp) {
     out = NULL;
     CHECK(itk_jwt_verify_issued_presented(c, bound, policy, with_other, 0, &out) == ITK_STATUS_MTLS_BINDING_MISMATCH && out == NULL);
     CHECK(itk_jwt_verify_issued_presented(c, bound, policy, "{}", 0, &out) == ITK_STATUS_MTLS_BINDING_MISMATCH);
+    /* The binding rule for claims another verifier checked. */
+    char claims[256], *got = NULL;
+    CHECK(itk_cert_thumbprint((const uint8_t *)pem, strlen(pem), &thumb) == ITK_STATUS_OK);
+    snprintf(claims, sizeof claims, "{\"sub\": \"svc\", \"cnf\": {\"x5t#S256\": \"%s\"}}", thumb);
+    itk_string_free(thumb);
+    CHECK(itk_token_binding(claims, (const uint8_t *)pem, strlen(pem), 0, &got) == ITK_STATUS_OK && got == NULL);
+    CHECK(itk_token_binding(claims, (const uint8_t *)other, strlen(other), 0, &got) == ITK_STATUS_MTLS_BINDING_MISMATCH);
+    CHECK(itk_token_binding(claims, NULL, 0, 0, &got) == ITK_STATUS_MTLS_BINDING_MISMATCH);
+    CHECK(itk_token_binding(claims, (const uint8_t *)"junk", 4, 0, &got) == ITK_STATUS_MTLS_BINDING_MISMATCH);
+    snprintf(claims, sizeof claims, "{\"sub\": \"alice\", \"cnf\": {\"jkt\": \"%s\"}}", jkt);
+    CHECK(itk_token_binding(claims, NULL, 0, 0, &got) == ITK_STATUS_DPOP_BINDING_MISMATCH && got == NULL);
+    CHECK(itk_token_binding(claims, NULL, 0, 1, &got) == ITK_STATUS_OK && got && strcmp(got, jkt) == 0);
+    itk_string_free(got);
+    got = NULL;
+    CHECK(itk_token_binding("{\"sub\": \"bob\"}", NULL, 0, 0, &got) == ITK_STATUS_OK && got == NULL);
+    CHECK(itk_token_binding(NULL, NULL, 0, 0, &got) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_token_binding("\xff", NULL, 0, 0, &got) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_token_binding("{}", NULL, 0, 0, NULL) == ITK_STATUS_INVALID_ARGUMENT);
     /* Hostile input. */
     CHECK(itk_cert_thumbprint(NULL, 10, &thumb) == ITK_STATUS_INVALID_ARGUMENT);
     CHECK(itk_cert_thumbprint((const uint8_t *)"junk", 4, &thumb) == ITK_STATUS_INVALID_KEY_MATERIAL);

@@ -5,7 +5,7 @@
 //! take as JSON.
 
 use crate::{arg, guard, itk_manager, itk_status, json_answer, json_req, manager, out};
-use crate::{to_json, write_opt};
+use crate::{c_string, to_json, write_opt};
 use irontoken::Error;
 use irontoken::jwt::dpop::{self, DpopCheck};
 use irontoken::replay::Presented;
@@ -177,5 +177,34 @@ pub unsafe extern "C" fn itk_jwt_verify_issued_presented(
         };
         let json = to_json(&serde_json::json!({"header": d.header, "claims": d.claims}))?;
         write_opt(out_json, || Ok(json))
+    })
+}
+
+/// The binding rule for claims another verifier checked (`claims_json`):
+/// `ITK_STATUS_MTLS_BINDING_MISMATCH` for a certificate-bound token without
+/// that certificate (`cert`, `cert_len` bytes; NULL for none),
+/// `ITK_STATUS_DPOP_BINDING_MISMATCH` for a key-bound one when
+/// `proof_given` is 0. Writes the `jkt` a proof must be made with, or NULL
+/// for an unbound token.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_token_binding(
+    claims_json: *const c_char,
+    cert: *const u8,
+    cert_len: usize,
+    proof_given: i32,
+    out_jkt: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        // SAFETY: C string per the contract.
+        let claims = unsafe {
+            json_req::<serde_json::Map<String, serde_json::Value>>(claims_json, "claims_json")
+        }?;
+        out(out_jkt, "out_jkt")?;
+        // SAFETY: `cert_len` readable bytes at a non-NULL `cert` per the contract.
+        let cert = (!cert.is_null()).then(|| unsafe { std::slice::from_raw_parts(cert, cert_len) });
+        let jkt = irontoken::replay::binding_of(&claims, cert, proof_given != 0)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *out_jkt = jkt.map_or(std::ptr::null_mut(), |j| c_string(j.to_string())) };
+        Ok(())
     })
 }

@@ -148,3 +148,40 @@ pub fn cert_thumbprint(cert: Either<String, Buffer>) -> Result<String, Code> {
     };
     irontoken::jwt::mtls::cert_thumbprint(bytes).map_err(err)
 }
+
+/// The binding rule for claims verified anywhere (a `JwtVerifier`, a
+/// remote JWKS): refuses a certificate-bound token without that
+/// `clientCert` and a key-bound one when no proof is given; returns the
+/// `jkt` a given DPoP proof must be made with (null: unbound).
+#[napi(
+    catch_unwind,
+    ts_args_type = "claims: Record<string, unknown>, options?: { clientCert?: string | Uint8Array; proofGiven?: boolean }"
+)]
+pub fn token_binding(
+    claims: Value,
+    options: Option<TokenBindingOptions>,
+) -> Result<Option<String>, Code> {
+    let Value::Object(claims) = claims else {
+        return Err(invalid("claims must be a plain object"));
+    };
+    let o = options.unwrap_or(TokenBindingOptions {
+        client_cert: None,
+        proof_given: None,
+    });
+    let cert: Option<Vec<u8>> = o.client_cert.map(|c| match c {
+        Either::A(text) => text.into_bytes(),
+        Either::B(bytes) => bytes.to_vec(),
+    });
+    irontoken::replay::binding_of(&claims, cert.as_deref(), o.proof_given.unwrap_or(false))
+        .map(|j| j.map(str::to_string))
+        .map_err(err)
+}
+
+/// Options of `tokenBinding`.
+#[napi(object)]
+pub struct TokenBindingOptions {
+    /// The TLS client certificate presented.
+    pub client_cert: Option<Either<String, Buffer>>,
+    /// Whether a DPoP proof came with the token.
+    pub proof_given: Option<bool>,
+}

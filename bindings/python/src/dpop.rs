@@ -103,3 +103,26 @@ pub(crate) fn cert_thumbprint(py: Python<'_>, cert: &Bound<'_, PyAny>) -> PyResu
     let bytes = crate::jwt::key_material(cert).map_err(|e| to_py(py, e))?;
     irontoken::jwt::mtls::cert_thumbprint(&bytes).map_err(|e| to_py(py, e))
 }
+
+/// The binding rule for claims verified anywhere (a `JwtVerifier`, a
+/// remote JWKS): refuses a certificate-bound token without that
+/// `client_cert` and a key-bound one when no proof is given; returns the
+/// `jkt` a given DPoP proof must be made with (None: unbound).
+#[pyfunction]
+#[pyo3(signature = (claims, *, client_cert=None, proof_given=false))]
+pub(crate) fn token_binding(
+    py: Python<'_>,
+    claims: &Bound<'_, PyAny>,
+    client_cert: Option<Bound<'_, PyAny>>,
+    proof_given: bool,
+) -> PyResult<Option<String>> {
+    let claims = to_object(py, claims, "claims")?;
+    let cert = client_cert
+        .as_ref()
+        .map(crate::jwt::key_material)
+        .transpose()
+        .map_err(|e| to_py(py, e))?;
+    irontoken::replay::binding_of(&claims, cert.as_deref(), proof_given)
+        .map(|j| j.map(str::to_string))
+        .map_err(|e| to_py(py, e))
+}

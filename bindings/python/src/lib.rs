@@ -94,6 +94,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dpop::dpop_verify_proof, m)?)?;
     m.add_function(wrap_pyfunction!(dpop::jwk_thumbprint, m)?)?;
     m.add_function(wrap_pyfunction!(dpop::cert_thumbprint, m)?)?;
+    m.add_function(wrap_pyfunction!(dpop::token_binding, m)?)?;
     m.add_function(wrap_pyfunction!(capability::seal, m)?)?;
     m.add_function(wrap_pyfunction!(capability::inspect_capability, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
