@@ -73,7 +73,7 @@ test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again o
 	$(CARGO) test --locked
 	@if $(PYTHON) tools/services.py postgres; then \
 	  echo "the key, quota, session, usage, agent and capability suites on PostgreSQL:"; \
-	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test verify --test rotation --test validation --test usage --test quota --test reservations --test sessions --test agents --test signals --test ratelimit --test import --test capability --test replay --test refresh --test dpop --test session_hardening; \
+	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test verify --test rotation --test validation --test usage --test quota --test reservations --test sessions --test agents --test signals --test ratelimit --test import --test capability --test replay --test refresh --test dpop --test session_hardening --test llm_limits; \
 	fi
 
 services-status: ## one "skipped: no ... at ..." line per test service that does not answer

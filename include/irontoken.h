@@ -231,6 +231,14 @@ enum itk_status
    * The owner has as many live sessions as `max_concurrent` allows.
    */
   ITK_STATUS_SESSION_LIMIT_EXCEEDED = 51,
+  /**
+   * The API key may not call the model the request names.
+   */
+  ITK_STATUS_MODEL_NOT_ALLOWED = 52,
+  /**
+   * The request declares more tokens than the API key allows at once.
+   */
+  ITK_STATUS_REQUEST_TOO_LARGE = 53,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -284,6 +292,15 @@ enum itk_verify_reason
    * A quota of the key is exhausted (itk_key_verify_with).
    */
   ITK_VERIFY_REASON_USAGE_EXCEEDED = 8,
+  /**
+   * The key may not call the model the request names (itk_key_verify_with).
+   */
+  ITK_VERIFY_REASON_MODEL_NOT_ALLOWED = 9,
+  /**
+   * The request declares more tokens than the key allows at once
+   * (itk_key_verify_with).
+   */
+  ITK_VERIFY_REASON_REQUEST_TOO_LARGE = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -828,7 +845,10 @@ void itk_jwt_signer_free(struct itk_jwt_signer *s);
 /**
  * Creates a key. `request_json` is an object with `owner` (required),
  * `name`, `description`, `scopes` (array), `metadata` (object),
- * `expires_at` or `expires_in` (seconds), `prefix`, `actor`.
+ * `expires_at` or `expires_in` (seconds), `prefix`, `rate_limits` (array;
+ * `"unit": "tokens"` for a limit of LLM tokens), `rotation_period`,
+ * `models` (array of patterns such as `"gpt-4o*"`),
+ * `max_tokens_per_request`, `actor`.
  * Writes the plaintext key (shown only now) to `*out_key` and the record
  * JSON to `*out_record_json` (may be NULL if not wanted). Free both with `itk_string_free`.
  */
@@ -946,7 +966,9 @@ itk_status itk_key_list(const struct itk_manager *m, const char *filter_json, ch
 
 /**
  * Updates key `id` with `update_json`: any of `name`, `description`,
- * `scopes`, `metadata`, `expires_at` (null clears), `actor`. Writes the new
+ * `scopes`, `metadata`, `expires_at` (null clears), `rate_limits`,
+ * `rotation_period` (null clears), `models` (`[]`: any model),
+ * `max_tokens_per_request` (null clears), `actor`. Writes the new
  * record JSON to `*out_json` (may be NULL).
  */
 itk_status itk_key_update(const struct itk_manager *m,
@@ -1064,6 +1086,21 @@ itk_status itk_ratelimiter_check(const struct itk_ratelimiter *rl,
                                  char **out_json);
 
 /**
+ * `itk_ratelimiter_check` for a request of `cost` tokens: `cost` counts
+ * against the limits whose `"unit"` is `"tokens"`, 1 against the others.
+ * A cost other than 1 without such a limit, or above one's burst, is
+ * `ITK_STATUS_INVALID_ARGUMENT`.
+ */
+itk_status itk_ratelimiter_check_cost(const struct itk_ratelimiter *rl,
+                                      const char *key,
+                                      const char *limits_json,
+                                      int64_t now_ms,
+                                      bool consume,
+                                      uint64_t cost,
+                                      bool *out_allowed,
+                                      char **out_json);
+
+/**
  * Checks one request of `key` against `limits_json` in the manager's
  * rate-limit store (option `rate_limit_store`: its database by default,
  * shared by every process), all-or-nothing; counts it only if `consume`
@@ -1075,6 +1112,50 @@ itk_status itk_rate_limit(const struct itk_manager *m,
                           bool consume,
                           bool *out_allowed,
                           char **out_json);
+
+/**
+ * `itk_rate_limit` for a request of `cost` tokens (see
+ * `itk_ratelimiter_check_cost`).
+ */
+itk_status itk_rate_limit_cost(const struct itk_manager *m,
+                               const char *key,
+                               const char *limits_json,
+                               bool consume,
+                               uint64_t cost,
+                               bool *out_allowed,
+                               char **out_json);
+
+/**
+ * Corrects the limits in tokens of `key` (those of `limits_json` whose
+ * `"unit"` is `"tokens"`) once a request's actual count is known: its
+ * check counted `estimated`, it used `actual`. An under-estimate can empty
+ * a bucket, never overdraw it beyond one burst. `now_ms` as for checks.
+ */
+itk_status itk_ratelimiter_settle(const struct itk_ratelimiter *rl,
+                                  const char *key,
+                                  const char *limits_json,
+                                  uint64_t estimated,
+                                  uint64_t actual,
+                                  int64_t now_ms);
+
+/**
+ * `itk_ratelimiter_settle` in the manager's rate-limit store.
+ */
+itk_status itk_rate_limit_settle(const struct itk_manager *m,
+                                 const char *key,
+                                 const char *limits_json,
+                                 uint64_t estimated,
+                                 uint64_t actual);
+
+/**
+ * Corrects key `key_id`'s limits in tokens once a request's actual token
+ * count is known: `itk_key_verify_with` with `"tokens": estimated` counted
+ * `estimated`, the request used `actual`.
+ */
+itk_status itk_key_settle_tokens(const struct itk_manager *m,
+                                 const char *key_id,
+                                 uint64_t estimated,
+                                 uint64_t actual);
 
 /**
  * Starts a refresh-token family from `request_json` (`{"subject",
@@ -1121,9 +1202,12 @@ itk_status itk_token_families_revoke(const struct itk_manager *m,
 
 /**
  * Verifies `key` and, per `options_json` (NULL = none), checks
- * `required_scopes` (array), applies the key's rate limits
- * (`"rate_limit": true`) and consumes `"quota": {"requests", "tokens",
- * "cost_micros"}`. Writes the reason to `*out_reason` and the full answer
+ * `required_scopes` (array), the key's model policy (`"model"`:
+ * `ITK_VERIFY_REASON_MODEL_NOT_ALLOWED`; `"tokens"`:
+ * `ITK_VERIFY_REASON_REQUEST_TOO_LARGE`), applies the key's rate limits
+ * (`"rate_limit": true`; limits in tokens count `"tokens"`) and consumes
+ * `"quota": {"requests", "tokens", "cost_micros"}`. A refusal for the
+ * key's state, scopes or policy consumes nothing. Writes the reason to `*out_reason` and the full answer
  * `{"valid", "reason", "record", "rate_limit", "quota"}` to `*out_json`
  * (may be NULL).
  */

@@ -44,9 +44,17 @@ pub fn instant(s: &str) -> Result<i64, String> {
 
 /// A limit NAME=COUNT/PERIOD[:BURST]; PERIOD is a duration (1s, 1m, 1d).
 pub fn limit(s: &str) -> Result<irontoken::ratelimit::Limit, String> {
-    let bad = || format!("{s:?}: expected NAME=COUNT/PERIOD[:BURST], e.g. per_second=10/1s:20");
+    let bad = || {
+        format!(
+            "{s:?}: expected NAME=COUNT[tokens]/PERIOD[:BURST], e.g. per_second=10/1s:20 or tpm=100000tokens/1m"
+        )
+    };
     let (name, rest) = s.split_once('=').ok_or_else(bad)?;
     let (count, rest) = rest.split_once('/').ok_or_else(bad)?;
+    let (count, unit) = match count.strip_suffix("tokens") {
+        Some(c) => (c, irontoken::ratelimit::Unit::Tokens),
+        None => (count, irontoken::ratelimit::Unit::Requests),
+    };
     let (period, burst) = match rest.split_once(':') {
         Some((p, b)) => (p, Some(b)),
         None => (rest, None),
@@ -57,8 +65,10 @@ pub fn limit(s: &str) -> Result<irontoken::ratelimit::Limit, String> {
         Some(b) => b.parse().map_err(|_| bad())?,
         None => count,
     };
-    irontoken::ratelimit::Limit::new(name, count, period as u64 * 1000, burst)
-        .map_err(|e| e.message().to_string())
+    let mut l = irontoken::ratelimit::Limit::new(name, count, period as u64 * 1000, burst)
+        .map_err(|e| e.message().to_string())?;
+    l.unit = unit;
+    Ok(l)
 }
 
 /// A JSON object given as text (`--metadata`, `--claims`).

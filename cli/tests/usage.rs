@@ -314,6 +314,81 @@ fn ratelimit_check_is_shared_through_the_database() {
             .unwrap()
     };
     assert_eq!([verify(key), verify(key), verify(key)], [0, 0, 1]);
+    // LLM limits: tokens per minute, a model allow-list, a per-request ceiling.
+    let created = json(&cli(
+        db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--owner",
+            "o",
+            "--rate-limit",
+            "tpm=1000tokens/1m",
+            "--model",
+            "gpt-4o*",
+            "--max-tokens-per-request",
+            "800",
+        ],
+    ));
+    assert_eq!(created["record"]["rate_limits"][0]["unit"], "tokens");
+    assert_eq!(created["record"]["models"][0], "gpt-4o*");
+    assert_eq!(created["record"]["max_tokens_per_request"], 800);
+    let key = created["key"].as_str().unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["keys", "verify", key, "--rate-limit"];
+        args.extend_from_slice(extra);
+        let o = cli(db, &args);
+        let first = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        (o.status.code().unwrap(), first)
+    };
+    assert_eq!(
+        verify(&["--model", "gpt-4o", "--tokens", "600"]),
+        (0, "VALID".into())
+    );
+    assert_eq!(
+        verify(&["--model", "claude-3", "--tokens", "1"]),
+        (1, "MODEL_NOT_ALLOWED".into())
+    );
+    assert_eq!(
+        verify(&["--model", "gpt-4o", "--tokens", "801"]),
+        (1, "REQUEST_TOO_LARGE".into())
+    );
+    assert_eq!(
+        verify(&["--model", "gpt-4o", "--tokens", "600"]),
+        (1, "RATE_LIMITED".into()),
+        "400 tokens left"
+    );
+    let o = cli(
+        db,
+        &[
+            "ratelimit",
+            "check",
+            "c",
+            "--limit",
+            "t=100tokens/1m",
+            "--cost",
+            "60",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let o = cli(
+        db,
+        &[
+            "ratelimit",
+            "check",
+            "c",
+            "--limit",
+            "t=100tokens/1m",
+            "--cost",
+            "60",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
     // A bad store is INVALID_ARGUMENT, not a crash.
     let o = cli(
         db,

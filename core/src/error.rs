@@ -127,11 +127,15 @@ pub enum ErrorKind {
     SessionFingerprintMismatch,
     /// The owner has as many live sessions as `max_concurrent` allows.
     SessionLimitExceeded,
+    /// The API key may not call the model the request names.
+    ModelNotAllowed,
+    /// The request declares more tokens than the API key allows at once.
+    RequestTooLarge,
 }
 
 impl ErrorKind {
     /// Every kind, in status-number order.
-    pub const ALL: [ErrorKind; 51] = [
+    pub const ALL: [ErrorKind; 53] = [
         ErrorKind::InvalidArgument,
         ErrorKind::KeyNotFound,
         ErrorKind::KeyMalformed,
@@ -183,6 +187,8 @@ impl ErrorKind {
         ErrorKind::MtlsBindingMismatch,
         ErrorKind::SessionFingerprintMismatch,
         ErrorKind::SessionLimitExceeded,
+        ErrorKind::ModelNotAllowed,
+        ErrorKind::RequestTooLarge,
     ];
 
     /// The stable string code, e.g. `"KEY_NOT_FOUND"`.
@@ -239,6 +245,8 @@ impl ErrorKind {
             ErrorKind::MtlsBindingMismatch => "MTLS_BINDING_MISMATCH",
             ErrorKind::SessionFingerprintMismatch => "SESSION_FINGERPRINT_MISMATCH",
             ErrorKind::SessionLimitExceeded => "SESSION_LIMIT_EXCEEDED",
+            ErrorKind::ModelNotAllowed => "MODEL_NOT_ALLOWED",
+            ErrorKind::RequestTooLarge => "REQUEST_TOO_LARGE",
         }
     }
 
@@ -296,6 +304,8 @@ impl ErrorKind {
             ErrorKind::MtlsBindingMismatch => 49,
             ErrorKind::SessionFingerprintMismatch => 50,
             ErrorKind::SessionLimitExceeded => 51,
+            ErrorKind::ModelNotAllowed => 52,
+            ErrorKind::RequestTooLarge => 53,
         }
     }
 
@@ -344,6 +354,8 @@ impl ErrorKind {
             ErrorKind::RateLimited | ErrorKind::UsageExceeded | ErrorKind::SessionLimitExceeded => {
                 429
             }
+            ErrorKind::ModelNotAllowed => 403,
+            ErrorKind::RequestTooLarge => 413,
             ErrorKind::Storage | ErrorKind::Busy | ErrorKind::JwksFetchFailed => 503,
             ErrorKind::SchemaTooNew
             | ErrorKind::Internal

@@ -96,6 +96,8 @@ fn key_message(reason: &str) -> &'static str {
         "INSUFFICIENT_SCOPE" => "the API key lacks a required scope",
         "RATE_LIMITED" => "too many requests",
         "USAGE_EXCEEDED" => "the usage quota is exhausted",
+        "MODEL_NOT_ALLOWED" => "the API key may not call this model",
+        "REQUEST_TOO_LARGE" => "the request declares more tokens than the API key allows at once",
         _ => "the API key was refused",
     }
 }
@@ -180,7 +182,8 @@ pub fn rate_limit_headers(
 /// An API-key guard's answer for `outcome`, the key read from header
 /// `header_name` and `scopes` required: 200 with the rate-limit headers,
 /// 401 (`WWW-Authenticate: ApiKey header="..."`), 403 naming the scopes,
-/// 429 with `Retry-After`, 400 for a credential in the query, 503 when the
+/// 429 with `Retry-After`, 403 for a model the key may not call, 413 for
+/// more tokens than it allows at once, 400 for a credential in the query, 503 when the
 /// store could not answer.
 pub fn api_key_answer(header_name: &str, scopes: &[String], outcome: &KeyOutcome) -> Answer {
     let challenge = format!("ApiKey header=\"{header_name}\"");
@@ -239,6 +242,9 @@ pub fn api_key_answer(header_name: &str, scopes: &[String], outcome: &KeyOutcome
             }
             refusal(429, reason, message, headers)
         }
+        // A policy refusal: no other credential, and no wait, would mend it.
+        "MODEL_NOT_ALLOWED" => refusal(403, reason, message, Vec::new()),
+        "REQUEST_TOO_LARGE" => refusal(413, reason, message, Vec::new()),
         code if ErrorKind::from_code(code).is_some_and(|k| k.http_status() == 503) => {
             unavailable(code)
         }

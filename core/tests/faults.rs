@@ -408,6 +408,7 @@ fn a_paused_redis_answers_within_rate_limit_timeout() {
         count: 1000,
         period_ms: 60_000,
         burst: 1000,
+        unit: irontoken::ratelimit::Unit::Requests,
     }];
     assert!(tm.rate_limit("k", &limits).unwrap().allowed);
     for mode in [Mode::Pause, Mode::Refuse] {

@@ -58,7 +58,10 @@ fn status_vectors_and_every_kind_has_a_status() {
     }
     for kind in ErrorKind::ALL {
         let s = kind.http_status();
-        assert!([400, 401, 404, 409, 429, 500, 503].contains(&s), "{kind:?}");
+        assert!(
+            [400, 401, 403, 404, 409, 413, 429, 500, 503].contains(&s),
+            "{kind:?}"
+        );
         assert_eq!(status_of(kind.code()), s);
     }
 }

@@ -264,6 +264,7 @@ fn an_import_keeps_every_field_of_its_record() {
         count: 5,
         period_ms: 1000,
         burst: 2,
+        unit: irontoken::ratelimit::Unit::Requests,
     };
     let r = tm
         .import_key(&ImportKey {

@@ -392,6 +392,7 @@ fn created_record_is_what_the_database_holds() {
         count: 5,
         period_ms: 1000,
         burst: 5,
+        unit: irontoken::ratelimit::Unit::Requests,
     }];
     let created = tm.create_key(&req).unwrap();
     assert_eq!(created.record, tm.get_key(&created.record.id).unwrap());

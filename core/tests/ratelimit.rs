@@ -135,7 +135,7 @@ fn every_limiter_refuses_the_same_keys_and_limit_lists() {
                 "standalone: {at}"
             );
             let mut out = Vec::new();
-            let e = shared.decide_into(key, limits, Some(0), consume, &mut out);
+            let e = shared.decide_into(key, limits, Some(0), consume, 1, &mut out);
             assert_eq!(
                 e.unwrap_err().kind(),
                 ErrorKind::InvalidArgument,
@@ -208,32 +208,32 @@ fn limits_checked_once_refuse_and_answer_like_every_limiter() {
         .enumerate()
     {
         let want = reference.check("k", &checked, *t).unwrap();
-        let got = single.check_single("k", &checked, *t).unwrap();
+        let got = single.check_single("k", &checked, 1, *t).unwrap();
         assert_eq!(got.allowed, want.allowed, "step {step}");
         assert_eq!(got.retry_after_ms, want.retry_after_ms, "step {step}");
         assert_eq!(got.remaining, want.limits[0].remaining, "step {step}");
         assert_eq!(got.reset_ms, want.limits[0].reset_ms, "step {step}");
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let with = shared
-            .decide_with("k", &two, Some(*t), true, &mut a)
+            .decide_with("k", &two, Some(*t), true, 1, &mut a)
             .unwrap();
         let into = shared_ref
-            .decide_into("k", &two, Some(*t), true, &mut b)
+            .decide_into("k", &two, Some(*t), true, 1, &mut b)
             .unwrap();
         assert_eq!((with, a), (into, b), "step {step}");
     }
     assert!(
-        single.check_single("k", &two, 0).is_err(),
+        single.check_single("k", &two, 1, 0).is_err(),
         "a list of one only"
     );
 
     // Keys are still checked on every call.
     let longer = "k".repeat(irontoken::ratelimit::MAX_KEY_LEN + 1);
     for key in ["", longer.as_str()] {
-        let e = single.check_single(key, &checked, 0).unwrap_err();
+        let e = single.check_single(key, &checked, 1, 0).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         let e = shared
-            .decide_with(key, &two, None, true, &mut Vec::new())
+            .decide_with(key, &two, None, true, 1, &mut Vec::new())
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     }
@@ -250,10 +250,10 @@ fn limits_checked_once_refuse_and_answer_like_every_limiter() {
         for i in 0..5 {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             let with = with_tm
-                .rate_limit_with("k", &checked, true, &mut a)
+                .rate_limit_with("k", &checked, true, 1, &mut a)
                 .unwrap();
             let into = into_tm
-                .rate_limit_into("k", &checked, true, &mut b)
+                .rate_limit_into("k", &checked, true, 1, &mut b)
                 .unwrap();
             assert_eq!(with.0, into.0, "{store:?} call {i}");
             assert_eq!(a[0].remaining, b[0].remaining, "{store:?} call {i}");
@@ -262,7 +262,7 @@ fn limits_checked_once_refuse_and_answer_like_every_limiter() {
         // A burst of 2 per hour: two calls allowed, the rest refused.
         assert_eq!(allowed, 2, "{store:?}");
         let e = with_tm
-            .rate_limit_with("", &checked, false, &mut Vec::new())
+            .rate_limit_with("", &checked, false, 1, &mut Vec::new())
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     }
@@ -281,7 +281,7 @@ fn shared_vectors_through_redis() {
         let now_ms = 4_000_000_000_000 + now_ms;
         let mut out = Vec::new();
         let (allowed, retry_after_ms) = rl
-            .decide_at(key, limits, Some(now_ms), true, &mut out)
+            .decide_at(key, limits, Some(now_ms), true, 1, &mut out)
             .unwrap();
         irontoken::ratelimit::Decision::from_verdicts(allowed, retry_after_ms, limits, &out)
     });
@@ -372,7 +372,7 @@ fn redis_down_is_storage_or_fail_open() {
             .unwrap();
             let mut out = Vec::new();
             let (ok, _) = shared
-                .decide_into("k", &limits, None, true, &mut out)
+                .decide_into("k", &limits, None, true, 1, &mut out)
                 .unwrap();
             assert!(ok && out.iter().all(|v| v.degraded));
             assert_eq!(shared.failures(), (1, 1));
@@ -455,7 +455,7 @@ fn redis_killed_mid_run_then_back() {
     .unwrap();
     let check = |rl: &irontoken::SharedLimiter| {
         let mut out = Vec::new();
-        rl.decide_into("k", &limits, None, true, &mut out)
+        rl.decide_into("k", &limits, None, true, 1, &mut out)
             .map(|(allowed, _)| allowed)
     };
     assert!(check(&strict).unwrap());

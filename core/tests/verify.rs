@@ -197,6 +197,7 @@ fn try_verify_key_with_answers_only_without_writes_or_round_trips() {
                 count: 2,
                 period_ms: 60_000,
                 burst: 2,
+                unit: irontoken::ratelimit::Unit::Requests,
             }],
             ..Default::default()
         })

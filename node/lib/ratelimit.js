@@ -5,7 +5,17 @@ const native = require('../binding.js').load()
 const { mapError, invalidArgument } = require('./errors.js')
 
 const { TokenManager } = native
-const { rateLimiterNew, rateLimiterDecide, rateLimiterSize, rateLimiterChecker, rateLimiterBuffer, rateLimiterFailures } = native
+const { rateLimiterNew, rateLimiterDecide, rateLimiterSettle, rateLimiterSize, rateLimiterChecker, rateLimiterBuffer, rateLimiterFailures } =
+  native
+
+// `check(key, { cost, limits, nowMs })` or the older `check(key, limits, nowMs)`.
+function callOptions(limits, nowMs) {
+  if (limits !== null && typeof limits === 'object' && !Array.isArray(limits)) {
+    if (nowMs !== undefined) throw invalidArgument('give nowMs inside the options object')
+    return { limits: limits.limits, nowMs: limits.nowMs, cost: limits.cost }
+  }
+  return { limits, nowMs, cost: undefined }
+}
 
 // Rate limiter: the native side checks and writes plain numbers into a
 // Float64Array; the result object is built here (a JS object literal costs
@@ -52,17 +62,33 @@ class RateLimiter {
     this.#peek = limits === undefined ? undefined : rateLimiterChecker(this.#native, false)
   }
 
-  /** Counts one request of `key` against every limit, all-or-nothing. */
+  /**
+   * Counts one request of `key` against every limit, all-or-nothing:
+   * `check(key, { cost })` counts `cost` tokens against the limits in tokens
+   * (`unit: 'tokens'`) and 1 against the others.
+   */
   check(key, limits, nowMs) {
     // The hot path: the limiter's limits, the system clock.
     if (limits === undefined && nowMs === undefined && this.#shared !== undefined) return this.#own(this.#check, key)
-    return this.#decide(key, limits, nowMs, true)
+    return this.#decide(key, callOptions(limits, nowMs), true)
   }
 
   /** Answers as `check` would, without counting. */
   peek(key, limits, nowMs) {
     if (limits === undefined && nowMs === undefined && this.#shared !== undefined) return this.#own(this.#peek, key)
-    return this.#decide(key, limits, nowMs, false)
+    return this.#decide(key, callOptions(limits, nowMs), false)
+  }
+
+  /**
+   * Corrects the limits in tokens of `key` once a request's actual token
+   * count is known: its check counted `estimated`, it used `actual`.
+   */
+  settle(key, { estimated, actual, limits, nowMs } = {}) {
+    try {
+      rateLimiterSettle(this.#native, key, estimated, actual, nowMs, limits)
+    } catch (e) {
+      throw mapError(e)
+    }
   }
 
   // `check(key)` / `peek(key)` through the native function bound to this limiter.
@@ -86,17 +112,17 @@ class RateLimiter {
     return rateLimiterFailures(this.#native)
   }
 
-  #decide(key, limits, nowMs, consume) {
+  #decide(key, { limits, nowMs, cost }, consume) {
     let names = this.#names
     let allowed
     try {
       if (limits === undefined || limits === null) {
-        allowed = rateLimiterDecide(this.#native, key, consume, nowMs, this.#buf)
+        allowed = rateLimiterDecide(this.#native, key, consume, nowMs, this.#buf, undefined, cost)
       } else {
         if (!Array.isArray(limits)) throw invalidArgument('limits must be an array')
         names = limits.map((l) => (l && typeof l === 'object' ? l.name : undefined))
         if (this.#buf.length < 1 + 2 * limits.length) this.#buf = new Float64Array(1 + 2 * limits.length)
-        allowed = rateLimiterDecide(this.#native, key, consume, nowMs, this.#buf, limits)
+        allowed = rateLimiterDecide(this.#native, key, consume, nowMs, this.#buf, limits, cost)
       }
     } catch (e) {
       throw mapError(e)

@@ -63,6 +63,10 @@ export interface CreateKeyOptions {
   rateLimits?: RateLimitInput[]
   /** Seconds after creation at which the key is due for rotation (rotateDue); rotations keep it. */
   rotationPeriod?: number
+  /** Models the key may call (wildcard patterns such as 'gpt-4o*'; default: any). */
+  models?: string[]
+  /** Most tokens one request may declare (`verifyKeyWith(key, { tokens })`). */
+  maxTokensPerRequest?: number
   actor?: string
 }
 
@@ -110,6 +114,10 @@ export interface UpdateKeyOptions {
   /** Seconds after creation at which the key is due for rotation. */
   rotationPeriod?: number
   clearRotationPeriod?: boolean
+  /** Replaces the model allow-list ([] allows any model). */
+  models?: string[]
+  maxTokensPerRequest?: number
+  clearMaxTokensPerRequest?: boolean
   actor?: string
 }
 
@@ -168,9 +176,13 @@ export declare class TokenManager {
    */
   static fromEnv(options?: OpenOptions): TokenManager
   /** Counts one request of `key` against `limits`, all-or-nothing, in the manager's rate-limit store; `{ peek: true }` counts nothing. */
-  rateLimit(key: string, limits: Limit[], options?: { peek?: boolean }): RateDecision
+  rateLimit(key: string, limits: Limit[], options?: { peek?: boolean; cost?: number }): RateDecision
   /** `rateLimit` off the JS thread (a Redis or database round trip). */
-  rateLimitAsync(key: string, limits: Limit[], options?: { peek?: boolean }): Promise<RateDecision>
+  rateLimitAsync(key: string, limits: Limit[], options?: { peek?: boolean; cost?: number }): Promise<RateDecision>
+  /** Corrects key `keyId`'s limits in tokens once the actual count is known: `verifyKeyWith(key, { tokens: estimated })` counted `estimated`, the request used `actual`. */
+  settleTokens(keyId: string, estimated: number, actual: number): void
+  /** `settleTokens` off the JS thread. */
+  settleTokensAsync(keyId: string, estimated: number, actual: number): Promise<void>
   createKey(options: CreateKeyOptions): CreatedKey
   /** Creates many keys in one transaction: all or none; at most 100 000 per call. */
   createKeys(requests: CreateKeyOptions[]): CreatedKey[]

@@ -2,7 +2,7 @@
 
 import type { TokenManager } from './manager'
 
-/** One named limit: `count` requests per `period_ms`, bursts of up to `burst`. */
+/** One named limit: `count` units per `period_ms`, bursts of up to `burst`. */
 export interface Limit {
   name: string
   count: number
@@ -12,6 +12,26 @@ export interface Limit {
   period_ms?: number
   /** Largest burst (default: count). */
   burst?: number
+  /** What is counted: 'requests' (default) or 'tokens' (a check's `cost`: tokens per minute, say). */
+  unit?: 'requests' | 'tokens'
+}
+
+/** Options of one `check` or `peek`. */
+export interface CheckOptions {
+  /** The request's tokens, counted against the limits in tokens (default 1); the others count 1. */
+  cost?: number
+  /** Limits of this call (default: the constructor's). */
+  limits?: Limit[]
+  /** The time in ms (in-process limits only; default: the system clock). */
+  nowMs?: number
+}
+
+/** A settlement: the check counted `estimated` tokens, the request used `actual`. */
+export interface SettleOptions {
+  estimated: number
+  actual: number
+  limits?: Limit[]
+  nowMs?: number
 }
 
 /** The answer of a rate-limit check. */
@@ -44,8 +64,13 @@ export declare class RateLimiter {
   constructor(options?: RateLimiterOptions | number)
   /** Counts one request of `key` (1–512 bytes) against every limit (default: the constructor's), all-or-nothing. */
   check(key: string, limits?: Limit[], nowMs?: number): RateDecision
+  /** `check(key, { cost })`: `cost` tokens against the limits in tokens, 1 against the others. */
+  check(key: string, options: CheckOptions): RateDecision
   /** Answers as `check` would, without counting. */
   peek(key: string, limits?: Limit[], nowMs?: number): RateDecision
+  peek(key: string, options: CheckOptions): RateDecision
+  /** Corrects the limits in tokens of `key` once the actual count is known (an under-estimate can empty a bucket, never overdraw it beyond one burst). */
+  settle(key: string, options: SettleOptions): void
   get size(): number
   /** What the store's failures cost so far: checks whose store failed, requests let through unchecked. */
   get failures(): { storeErrors: number; failOpen: number }

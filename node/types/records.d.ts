@@ -18,6 +18,8 @@ export type VerifyReason =
   | 'INSUFFICIENT_SCOPE'
   | 'RATE_LIMITED'
   | 'USAGE_EXCEEDED'
+  | 'MODEL_NOT_ALLOWED'
+  | 'REQUEST_TOO_LARGE'
 
 /** The stable code on every error thrown by irontoken (`err.code`). */
 export type ErrorCode =
@@ -72,6 +74,8 @@ export type ErrorCode =
   | 'MTLS_BINDING_MISMATCH'
   | 'SESSION_FINGERPRINT_MISMATCH'
   | 'SESSION_LIMIT_EXCEEDED'
+  | 'MODEL_NOT_ALLOWED'
+  | 'REQUEST_TOO_LARGE'
 
 /** An Error thrown by irontoken. */
 export interface IronTokenError extends Error {
@@ -104,6 +108,10 @@ export interface KeyRecord {
   rateLimits: RateLimitSpec[]
   /** Seconds after creation at which the key is due for rotation (absent: the manager's default). */
   rotationPeriod?: number
+  /** Models the key may call (wildcard patterns; empty: any). */
+  models: string[]
+  /** Most tokens one request may declare (absent: no limit). */
+  maxTokensPerRequest?: number
 }
 
 /** One named rate limit of a key: `count` per `periodMs`, bursts up to `burst`. */
@@ -112,6 +120,8 @@ export interface RateLimitSpec {
   count: number
   periodMs: number
   burst: number
+  /** 'tokens' for a limit of LLM tokens (absent: requests). */
+  unit?: 'requests' | 'tokens'
 }
 
 /** A rate limit as given to createKey/updateKey: `burst` defaults to `count`. */
@@ -121,6 +131,8 @@ export interface RateLimitInput {
   periodMs: number
   /** Largest burst (default: count). */
   burst?: number
+  /** 'tokens' for a limit of LLM tokens, counted by `verifyKeyWith(key, { tokens })` (default 'requests'). */
+  unit?: 'requests' | 'tokens'
 }
 
 export type SessionStatus = 'active' | 'paused' | 'ended' | 'expired'
@@ -350,10 +362,14 @@ export interface VerifyWithResult {
 
 export interface VerifyWithOptions {
   requiredScopes?: string[]
-  /** Apply the key's configured rate limits. */
+  /** Apply the key's configured rate limits (its limits in tokens count `tokens`). */
   rateLimit?: boolean
   /** Consume these amounts from the key's (and its owner's) quotas. */
   quota?: Amounts
+  /** Tokens the request declares (an estimate: settle with settleTokens); over the key's maxTokensPerRequest: REQUEST_TOO_LARGE. */
+  tokens?: number
+  /** The model the request calls; not among the key's models: MODEL_NOT_ALLOWED. */
+  model?: string
 }
 
 export interface Budget {

@@ -183,6 +183,14 @@ class KeyRecord:
     @property
     def rotation_period(self) -> Optional[int]: ...
     @property
+    def models(self) -> List[str]:
+        """Models the key may call (wildcard patterns such as "gpt-4o*"; empty: any)."""
+        ...
+    @property
+    def max_tokens_per_request(self) -> Optional[int]:
+        """Most tokens one request may declare (None: no limit)."""
+        ...
+    @property
     def status(self) -> _KeyStatus: ...
     def to_dict(self) -> Dict[str, Any]: ...
     def keys(self) -> List[str]:
@@ -292,8 +300,12 @@ class TokenManager:
         """Opens the database IRONTOKEN_DB names; IRONTOKEN_RATE_LIMIT_STORE and IRONTOKEN_STORAGE_TIMEOUT_MS fill those options when not given."""
         ...
     def rate_limit(
-        self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False
+        self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False, cost: int = 1
     ) -> "RateDecision": ...
+    def settle_tokens(self, key_id: str, estimated: int, actual: int) -> None:
+        """Corrects the key's limits in tokens once a request's actual count is known:
+        verify_key_with(tokens=estimated) counted `estimated`, the request used `actual`."""
+        ...
     def create_key(
         self,
         owner: str,
@@ -307,6 +319,8 @@ class TokenManager:
         prefix: Optional[str] = None,
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
         rotation_period: Optional[int] = None,
+        models: Optional[Sequence[str]] = None,
+        max_tokens_per_request: Optional[int] = None,
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
     def create_keys(self, requests: Sequence[Mapping[str, Any]]) -> List[CreatedKey]: ...
@@ -370,6 +384,9 @@ class TokenManager:
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
         rotation_period: Optional[int] = None,
         clear_rotation_period: bool = False,
+        models: Optional[Sequence[str]] = None,
+        max_tokens_per_request: Optional[int] = None,
+        clear_max_tokens_per_request: bool = False,
         actor: Optional[str] = None,
     ) -> KeyRecord: ...
     def disable_key(self, key_id: str, *, actor: Optional[str] = None) -> KeyRecord: ...
@@ -488,7 +505,13 @@ class TokenManager:
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
-    ) -> VerifyResult: ...
+        tokens: Optional[int] = None,
+        model: Optional[str] = None,
+    ) -> VerifyResult:
+        """Verifies a key and, in one call, checks its model policy (`model`: MODEL_NOT_ALLOWED;
+        `tokens`: REQUEST_TOO_LARGE), applies its rate limits (limits in tokens count `tokens`)
+        and consumes `quota`. A refusal for the key's state, scopes or policy consumes nothing."""
+        ...
     def try_verify_key_with(
         self,
         key: _ApiKey,
@@ -496,6 +519,8 @@ class TokenManager:
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
+        tokens: Optional[int] = None,
+        model: Optional[str] = None,
     ) -> Optional[VerifyResult]:
         """verify_key_with if no write or round trip is needed (no quota, no shared rate limit to apply), else None."""
         ...
@@ -777,15 +802,32 @@ class RateLimiter:
         key: str,
         limits: Optional[Sequence[Mapping[str, Any]]] = None,
         now_ms: Optional[int] = None,
+        *,
+        cost: int = 1,
     ) -> "RateDecision":
-        """Counts one request of `key` (1-512 bytes) against every limit, all-or-nothing."""
+        """Counts one request of `key` (1-512 bytes) against every limit, all-or-nothing:
+        `cost` tokens against the limits whose unit is "tokens", 1 against the others."""
         ...
     def peek(
         self,
         key: str,
         limits: Optional[Sequence[Mapping[str, Any]]] = None,
         now_ms: Optional[int] = None,
+        *,
+        cost: int = 1,
     ) -> "RateDecision": ...
+    def settle(
+        self,
+        key: str,
+        *,
+        estimated: int,
+        actual: int,
+        limits: Optional[Sequence[Mapping[str, Any]]] = None,
+        now_ms: Optional[int] = None,
+    ) -> None:
+        """Corrects the limits in tokens of `key` once a request's actual count is known
+        (an under-estimate can empty a bucket, never overdraw it beyond one burst)."""
+        ...
     @property
     def failures(self) -> Dict[str, int]:
         """{"store_errors": checks whose store failed, "fail_open": requests let through unchecked}."""

@@ -106,8 +106,12 @@ class AsyncTokenManager:
         """Opens the database IRONTOKEN_DB names, as TokenManager.from_env."""
         ...
     async def rate_limit(
-        self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False
+        self, key: str, limits: Sequence[Mapping[str, Any]], *, peek: bool = False, cost: int = 1
     ) -> "RateDecision": ...
+    async def settle_tokens(self, key_id: str, estimated: int, actual: int) -> None:
+        """Corrects the key's limits in tokens once a request's actual count is known:
+        verify_key_with(tokens=estimated) counted `estimated`, the request used `actual`."""
+        ...
     async def create_key(
         self,
         owner: str,
@@ -121,6 +125,8 @@ class AsyncTokenManager:
         prefix: Optional[str] = None,
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
         rotation_period: Optional[int] = None,
+        models: Optional[Sequence[str]] = None,
+        max_tokens_per_request: Optional[int] = None,
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
     async def create_keys(self, requests: Sequence[Mapping[str, Any]]) -> List[CreatedKey]: ...
@@ -184,6 +190,9 @@ class AsyncTokenManager:
         rate_limits: Optional[Sequence[RateLimitSpec]] = None,
         rotation_period: Optional[int] = None,
         clear_rotation_period: bool = False,
+        models: Optional[Sequence[str]] = None,
+        max_tokens_per_request: Optional[int] = None,
+        clear_max_tokens_per_request: bool = False,
         actor: Optional[str] = None,
     ) -> KeyRecord: ...
     async def disable_key(self, key_id: str, *, actor: Optional[str] = None) -> KeyRecord: ...
@@ -302,7 +311,13 @@ class AsyncTokenManager:
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
-    ) -> VerifyResult: ...
+        tokens: Optional[int] = None,
+        model: Optional[str] = None,
+    ) -> VerifyResult:
+        """Verifies a key and, in one call, checks its model policy (`model`: MODEL_NOT_ALLOWED;
+        `tokens`: REQUEST_TOO_LARGE), applies its rate limits (limits in tokens count `tokens`)
+        and consumes `quota`. A refusal for the key's state, scopes or policy consumes nothing."""
+        ...
     def try_verify_key_with(
         self,
         key: _ApiKey,
@@ -310,6 +325,8 @@ class AsyncTokenManager:
         required_scopes: Optional[Sequence[str]] = None,
         rate_limit: bool = False,
         quota: Optional[Amounts] = None,
+        tokens: Optional[int] = None,
+        model: Optional[str] = None,
     ) -> Optional[VerifyResult]:
         """verify_key_with if no write or round trip is needed (no quota, no shared rate limit to apply), else None."""
         ...

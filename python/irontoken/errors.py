@@ -64,6 +64,8 @@ __all__ = [
     "SessionError",
     "SessionFingerprintMismatchError",
     "SessionLimitExceededError",
+    "ModelNotAllowedError",
+    "RequestTooLargeError",
     "SessionNotFoundError",
     "SessionExpiredError",
     "SessionEndedError",
@@ -343,6 +345,19 @@ class SessionLimitExceededError(SessionError):
     code = "SESSION_LIMIT_EXCEEDED"
 
 
+class ModelNotAllowedError(IronTokenError):
+    """The API key may not call the model the request names (its ``models``)."""
+
+    code = "MODEL_NOT_ALLOWED"
+
+
+class RequestTooLargeError(IronTokenError):
+    """The request declares more tokens than the API key allows at once
+    (``max_tokens_per_request``, or the burst of one of its token limits)."""
+
+    code = "REQUEST_TOO_LARGE"
+
+
 class SessionNotFoundError(SessionError, LookupError):
     """No session with that id exists."""
 
@@ -489,6 +504,8 @@ _BY_CODE: Dict[str, Type[IronTokenError]] = {
         SessionEndedError,
         SessionFingerprintMismatchError,
         SessionLimitExceededError,
+        ModelNotAllowedError,
+        RequestTooLargeError,
         RateLimitedError,
         UsageExceededError,
         NotFoundError,

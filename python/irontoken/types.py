@@ -32,13 +32,18 @@ _Metric = Literal["requests", "tokens", "cost"]
 _Period = Literal["day", "month", "none"]
 _Scope = Literal["key", "owner"]
 
-class RateLimitSpec(TypedDict):
-    """One named rate limit of a key."""
-
+class _RateLimitBase(TypedDict):
     name: str
     count: int
     period_ms: int
     burst: int
+
+
+class RateLimitSpec(_RateLimitBase, total=False):
+    """One named rate limit of a key: ``unit`` "tokens" for a limit of LLM
+    tokens (counted by ``verify_key_with(tokens=)``), absent for requests."""
+
+    unit: Literal["requests", "tokens"]
 
 class Session(TypedDict):
     """A session; times are Unix seconds."""

@@ -154,6 +154,82 @@ static void test_shared_limits(const char *tmp) {
     itk_ratelimiter_free(y);
 }
 
+/* LLM spend controls: a key's tokens-per-minute limit with its requests
+ * per minute, model allow-list and per-request ceiling (refusals consume
+ * nothing), settlement, and a limiter's costs. */
+static void test_llm_limits(void) {
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(":memory:", NULL, &m) == ITK_STATUS_OK);
+    char *key = NULL, *rec = NULL;
+    CHECK(itk_key_create(m,
+                         "{\"owner\": \"acme\", \"models\": [\"gpt-4o*\", \"claude-*\"], \"max_tokens_per_request\": 800,"
+                         " \"rate_limits\": [{\"name\": \"tpm\", \"count\": 1000, \"period_ms\": 60000, \"unit\": \"tokens\"},"
+                         " {\"name\": \"rpm\", \"count\": 5, \"period_ms\": 60000}]}",
+                         &key, &rec) == ITK_STATUS_OK);
+    CHECK(rec && strstr(rec, "\"models\":[\"gpt-4o*\",\"claude-*\"]") && strstr(rec, "\"max_tokens_per_request\":800"));
+    CHECK(rec && strstr(rec, "\"unit\":\"tokens\""));
+    const char *id_at = rec ? strstr(rec, "\"id\":\"") : NULL;
+    char id[64] = {0};
+    if (id_at) memcpy(id, id_at + 6, 36);
+    itk_verify_reason reason = ITK_VERIFY_REASON_VALID;
+    char *out = NULL;
+    CHECK(itk_key_verify_with(m, key, "{\"rate_limit\": true, \"tokens\": 100, \"model\": \"gpt-4o-mini\"}", &reason, &out) == ITK_STATUS_OK);
+    CHECK(reason == ITK_VERIFY_REASON_VALID && out && strstr(out, "\"remaining\":900"));
+    itk_string_free(out);
+    CHECK(itk_key_verify_with(m, key, "{\"rate_limit\": true, \"tokens\": 10, \"model\": \"gpt-3.5-turbo\"}", &reason, NULL) == ITK_STATUS_OK);
+    CHECK(reason == ITK_VERIFY_REASON_MODEL_NOT_ALLOWED);
+    CHECK(strcmp(itk_verify_reason_code(reason), "MODEL_NOT_ALLOWED") == 0);
+    CHECK(itk_key_verify_with(m, key, "{\"rate_limit\": true, \"tokens\": 801, \"model\": \"claude-3\"}", &reason, NULL) == ITK_STATUS_OK);
+    CHECK(reason == ITK_VERIFY_REASON_REQUEST_TOO_LARGE);
+    CHECK(strcmp(itk_verify_reason_code(reason), "REQUEST_TOO_LARGE") == 0);
+    out = NULL;
+    CHECK(itk_key_verify_with(m, key, "{\"rate_limit\": true, \"tokens\": 700, \"model\": \"claude-3\"}", &reason, &out) == ITK_STATUS_OK);
+    /* The refusals took nothing: 900 - 700 left, 3 requests. */
+    CHECK(reason == ITK_VERIFY_REASON_VALID && out && strstr(out, "\"remaining\":200") && strstr(out, "\"remaining\":3"));
+    itk_string_free(out);
+    CHECK(itk_key_settle_tokens(m, id, 700, 100) == ITK_STATUS_OK);
+    out = NULL;
+    CHECK(itk_key_verify_with(m, key, "{\"rate_limit\": true, \"tokens\": 0}", &reason, &out) == ITK_STATUS_OK);
+    CHECK(reason == ITK_VERIFY_REASON_VALID && out && strstr(out, "\"remaining\":800"));
+    itk_string_free(out);
+    /* Hostile input. */
+    CHECK(itk_key_settle_tokens(m, NULL, 1, 2) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_settle_tokens(m, "\xff", 1, 2) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_settle_tokens(NULL, id, 1, 2) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_settle_tokens(m, "no-such-key", 1, 2) == ITK_STATUS_KEY_NOT_FOUND);
+    CHECK(itk_key_verify_with(m, key, "{\"model\": \"a b\"}", &reason, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_verify_with(m, key, "{\"tokens\": -1}", &reason, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_key_create(m, "{\"owner\": \"a\", \"models\": [\"\"]}", &out, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    out = NULL;
+    CHECK(itk_key_update(m, id, "{\"models\": [\"claude-*\"], \"max_tokens_per_request\": null}", &out) == ITK_STATUS_OK);
+    CHECK(out && strstr(out, "\"models\":[\"claude-*\"]") && strstr(out, "\"max_tokens_per_request\":null"));
+    itk_string_free(out);
+    CHECK(itk_key_verify_with(m, key, "{\"model\": \"gpt-4o\"}", &reason, NULL) == ITK_STATUS_OK && reason == ITK_VERIFY_REASON_MODEL_NOT_ALLOWED);
+
+    /* A limiter's costs. */
+    const char *tpm = "[{\"name\": \"tpm\", \"count\": 1000, \"period_ms\": 60000, \"unit\": \"tokens\"}]";
+    itk_ratelimiter *rl = NULL;
+    CHECK(itk_ratelimiter_new(1000, &rl) == ITK_STATUS_OK);
+    bool ok = false;
+    CHECK(itk_ratelimiter_check_cost(rl, "k", tpm, 0, true, 600, &ok, NULL) == ITK_STATUS_OK && ok);
+    CHECK(itk_ratelimiter_check_cost(rl, "k", tpm, 0, true, 500, &ok, NULL) == ITK_STATUS_OK && !ok);
+    CHECK(itk_ratelimiter_settle(rl, "k", tpm, 600, 100, 0) == ITK_STATUS_OK);
+    CHECK(itk_ratelimiter_check_cost(rl, "k", tpm, 0, true, 500, &ok, NULL) == ITK_STATUS_OK && ok);
+    CHECK(itk_ratelimiter_check_cost(rl, "k", tpm, 0, true, 1001, &ok, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_ratelimiter_check_cost(rl, "k", "[{\"name\": \"r\", \"count\": 5, \"period_ms\": 1000}]", 0, true, 5, &ok, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_ratelimiter_settle(rl, NULL, tpm, 1, 2, 0) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_ratelimiter_settle(NULL, "k", tpm, 1, 2, 0) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_ratelimiter_free(rl);
+    char *d = NULL;
+    CHECK(itk_rate_limit_cost(m, "k", tpm, true, 999, &ok, &d) == ITK_STATUS_OK && ok && d && strstr(d, "\"remaining\":1"));
+    itk_string_free(d);
+    CHECK(itk_rate_limit_settle(m, "k", tpm, 999, 0) == ITK_STATUS_OK);
+    CHECK(itk_rate_limit_settle(m, "k", "not json", 1, 2) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_string_free(key);
+    itk_string_free(rec);
+    itk_manager_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -161,6 +237,7 @@ int main(int argc, char **argv) {
     }
     test_ratelimit(argv[1]);
     test_shared_limits(argv[2]);
+    test_llm_limits();
     printf("c ratelimit: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

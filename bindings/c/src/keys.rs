@@ -5,7 +5,10 @@ use super::*;
 
 /// Creates a key. `request_json` is an object with `owner` (required),
 /// `name`, `description`, `scopes` (array), `metadata` (object),
-/// `expires_at` or `expires_in` (seconds), `prefix`, `actor`.
+/// `expires_at` or `expires_in` (seconds), `prefix`, `rate_limits` (array;
+/// `"unit": "tokens"` for a limit of LLM tokens), `rotation_period`,
+/// `models` (array of patterns such as `"gpt-4o*"`),
+/// `max_tokens_per_request`, `actor`.
 /// Writes the plaintext key (shown only now) to `*out_key` and the record
 /// JSON to `*out_record_json` (may be NULL if not wanted). Free both with `itk_string_free`.
 #[unsafe(no_mangle)]
@@ -343,7 +346,9 @@ pub unsafe extern "C" fn itk_key_list(
 }
 
 /// Updates key `id` with `update_json`: any of `name`, `description`,
-/// `scopes`, `metadata`, `expires_at` (null clears), `actor`. Writes the new
+/// `scopes`, `metadata`, `expires_at` (null clears), `rate_limits`,
+/// `rotation_period` (null clears), `models` (`[]`: any model),
+/// `max_tokens_per_request` (null clears), `actor`. Writes the new
 /// record JSON to `*out_json` (may be NULL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn itk_key_update(

@@ -143,6 +143,10 @@ pub enum itk_status {
     SessionFingerprintMismatch = 50,
     /// The owner has as many live sessions as `max_concurrent` allows.
     SessionLimitExceeded = 51,
+    /// The API key may not call the model the request names.
+    ModelNotAllowed = 52,
+    /// The request declares more tokens than the API key allows at once.
+    RequestTooLarge = 53,
 }
 
 /// Answer of `itk_key_verify`. Numbers are stable and never reused.
@@ -167,9 +171,14 @@ pub enum itk_verify_reason {
     RateLimited = 7,
     /// A quota of the key is exhausted (itk_key_verify_with).
     UsageExceeded = 8,
+    /// The key may not call the model the request names (itk_key_verify_with).
+    ModelNotAllowed = 9,
+    /// The request declares more tokens than the key allows at once
+    /// (itk_key_verify_with).
+    RequestTooLarge = 10,
 }
 
-const ALL_STATUSES: [itk_status; 52] = [
+const ALL_STATUSES: [itk_status; 54] = [
     itk_status::Ok,
     itk_status::InvalidArgument,
     itk_status::KeyNotFound,
@@ -222,9 +231,11 @@ const ALL_STATUSES: [itk_status; 52] = [
     itk_status::MtlsBindingMismatch,
     itk_status::SessionFingerprintMismatch,
     itk_status::SessionLimitExceeded,
+    itk_status::ModelNotAllowed,
+    itk_status::RequestTooLarge,
 ];
 
-const ALL_REASONS: [itk_verify_reason; 9] = [
+const ALL_REASONS: [itk_verify_reason; 11] = [
     itk_verify_reason::Valid,
     itk_verify_reason::Malformed,
     itk_verify_reason::NotFound,
@@ -234,6 +245,8 @@ const ALL_REASONS: [itk_verify_reason; 9] = [
     itk_verify_reason::InsufficientScope,
     itk_verify_reason::RateLimited,
     itk_verify_reason::UsageExceeded,
+    itk_verify_reason::ModelNotAllowed,
+    itk_verify_reason::RequestTooLarge,
 ];
 
 /// The C status of an error kind: the enum member with the kind's stable

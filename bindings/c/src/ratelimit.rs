@@ -111,6 +111,37 @@ pub unsafe extern "C" fn itk_ratelimiter_check(
     out_allowed: *mut bool,
     out_json: *mut *mut c_char,
 ) -> itk_status {
+    // SAFETY: the caller's pointers, passed on under the same contract.
+    unsafe {
+        itk_ratelimiter_check_cost(
+            rl,
+            key,
+            limits_json,
+            now_ms,
+            consume,
+            1,
+            out_allowed,
+            out_json,
+        )
+    }
+}
+
+/// `itk_ratelimiter_check` for a request of `cost` tokens: `cost` counts
+/// against the limits whose `"unit"` is `"tokens"`, 1 against the others.
+/// A cost other than 1 without such a limit, or above one's burst, is
+/// `ITK_STATUS_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn itk_ratelimiter_check_cost(
+    rl: *const itk_ratelimiter,
+    key: *const c_char,
+    limits_json: *const c_char,
+    now_ms: i64,
+    consume: bool,
+    cost: u64,
+    out_allowed: *mut bool,
+    out_json: *mut *mut c_char,
+) -> itk_status {
     guard(|| {
         let rl = &handle(rl, "limiter")?.rl;
         // SAFETY: C strings per the contract.
@@ -119,7 +150,7 @@ pub unsafe extern "C" fn itk_ratelimiter_check(
         let now = rl.is_local().then_some(now_ms);
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) =
-            rl.decide_into(key, &limits, now, consume, &mut verdicts)?;
+            rl.decide_into(key, &limits, now, consume, cost, &mut verdicts)?;
         let d = irontoken::ratelimit::Decision::from_verdicts(
             allowed,
             retry_after_ms,
@@ -148,16 +179,91 @@ pub unsafe extern "C" fn itk_rate_limit(
     out_allowed: *mut bool,
     out_json: *mut *mut c_char,
 ) -> itk_status {
+    // SAFETY: the caller's pointers, passed on under the same contract.
+    unsafe { itk_rate_limit_cost(m, key, limits_json, consume, 1, out_allowed, out_json) }
+}
+
+/// `itk_rate_limit` for a request of `cost` tokens (see
+/// `itk_ratelimiter_check_cost`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_rate_limit_cost(
+    m: *const itk_manager,
+    key: *const c_char,
+    limits_json: *const c_char,
+    consume: bool,
+    cost: u64,
+    out_allowed: *mut bool,
+    out_json: *mut *mut c_char,
+) -> itk_status {
     // SAFETY: C strings per the contract.
     let (key, limits) = unsafe { (arg(key, "key"), arg(limits_json, "limits_json")) };
     json_answer(m, out_json, |tm| {
         let limits = irontoken::ratelimit::Limit::list_from_json(limits?)?;
-        let d = tm.rate_limit_decide(key?, &limits, consume)?;
+        let d = tm.rate_limit_decide_cost(key?, &limits, consume, cost)?;
         if !out_allowed.is_null() {
             // SAFETY: non-NULL out-param.
             unsafe { *out_allowed = d.allowed };
         }
         Ok(d)
+    })
+}
+
+/// Corrects the limits in tokens of `key` (those of `limits_json` whose
+/// `"unit"` is `"tokens"`) once a request's actual count is known: its
+/// check counted `estimated`, it used `actual`. An under-estimate can empty
+/// a bucket, never overdraw it beyond one burst. `now_ms` as for checks.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_ratelimiter_settle(
+    rl: *const itk_ratelimiter,
+    key: *const c_char,
+    limits_json: *const c_char,
+    estimated: u64,
+    actual: u64,
+    now_ms: i64,
+) -> itk_status {
+    guard(|| {
+        let rl = &handle(rl, "limiter")?.rl;
+        // SAFETY: C strings per the contract.
+        let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
+        let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
+        let now = rl.is_local().then_some(now_ms);
+        rl.settle(key, &limits, estimated, actual, now)
+    })
+}
+
+/// `itk_ratelimiter_settle` in the manager's rate-limit store.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_rate_limit_settle(
+    m: *const itk_manager,
+    key: *const c_char,
+    limits_json: *const c_char,
+    estimated: u64,
+    actual: u64,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract.
+        let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
+        let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
+        tm.rate_limit_settle(key, &limits, estimated, actual)
+    })
+}
+
+/// Corrects key `key_id`'s limits in tokens once a request's actual token
+/// count is known: `itk_key_verify_with` with `"tokens": estimated` counted
+/// `estimated`, the request used `actual`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_key_settle_tokens(
+    m: *const itk_manager,
+    key_id: *const c_char,
+    estimated: u64,
+    actual: u64,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let key_id = unsafe { arg(key_id, "key_id") }?;
+        tm.settle_tokens(key_id, estimated, actual)
     })
 }
 

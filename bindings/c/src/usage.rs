@@ -16,9 +16,12 @@ fn write_count(out: *mut u64, n: u64) {
 }
 
 /// Verifies `key` and, per `options_json` (NULL = none), checks
-/// `required_scopes` (array), applies the key's rate limits
-/// (`"rate_limit": true`) and consumes `"quota": {"requests", "tokens",
-/// "cost_micros"}`. Writes the reason to `*out_reason` and the full answer
+/// `required_scopes` (array), the key's model policy (`"model"`:
+/// `ITK_VERIFY_REASON_MODEL_NOT_ALLOWED`; `"tokens"`:
+/// `ITK_VERIFY_REASON_REQUEST_TOO_LARGE`), applies the key's rate limits
+/// (`"rate_limit": true`; limits in tokens count `"tokens"`) and consumes
+/// `"quota": {"requests", "tokens", "cost_micros"}`. A refusal for the
+/// key's state, scopes or policy consumes nothing. Writes the reason to `*out_reason` and the full answer
 /// `{"valid", "reason", "record", "rate_limit", "quota"}` to `*out_json`
 /// (may be NULL).
 #[unsafe(no_mangle)]

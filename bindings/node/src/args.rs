@@ -93,6 +93,10 @@ pub struct CreateKeyOptions {
     pub rate_limits: Option<Value>,
     /// Seconds after creation at which the key is due for rotation (rotateDue).
     pub rotation_period: Option<f64>,
+    /// Models the key may call (wildcard patterns, `gpt-4o*`; default: any).
+    pub models: Option<Vec<String>>,
+    /// Most tokens one request may declare (`verifyKeyWith(key, { tokens })`).
+    pub max_tokens_per_request: Option<f64>,
     pub actor: Option<String>,
 }
 
@@ -165,6 +169,10 @@ pub struct UpdateKeyOptions {
     pub rate_limits: Option<Value>,
     pub rotation_period: Option<f64>,
     pub clear_rotation_period: Option<bool>,
+    /// Replaces the model allow-list ([] allows any model).
+    pub models: Option<Vec<String>>,
+    pub max_tokens_per_request: Option<f64>,
+    pub clear_max_tokens_per_request: Option<bool>,
     pub actor: Option<String>,
 }
 
@@ -240,6 +248,8 @@ pub(crate) fn new_key_of(o: CreateKeyOptions) -> Result<NewKey, Code> {
             .transpose()?
             .unwrap_or_default(),
         rotation_period: int(o.rotation_period, "rotationPeriod")?,
+        models: o.models.unwrap_or_default(),
+        max_tokens_per_request: uint(o.max_tokens_per_request, "maxTokensPerRequest")?,
         actor: o.actor,
     })
 }
@@ -302,6 +312,13 @@ pub(crate) fn key_update_of(options: UpdateKeyOptions) -> Result<KeyUpdate, Code
             int(options.rotation_period, "rotationPeriod")?,
             options.clear_rotation_period.unwrap_or(false),
             "rotation period",
+        )
+        .map_err(err)?,
+        models: options.models,
+        max_tokens_per_request: KeyUpdate::cleared(
+            uint(options.max_tokens_per_request, "maxTokensPerRequest")?,
+            options.clear_max_tokens_per_request.unwrap_or(false),
+            "maxTokensPerRequest",
         )
         .map_err(err)?,
         actor: options.actor,

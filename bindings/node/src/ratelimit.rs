@@ -17,12 +17,38 @@ impl TokenManager {
         options: Option<RateLimitOptions>,
     ) -> Result<RateDecision, Code> {
         let limits = limits_of(limits, "limits")?;
-        let consume = !options.and_then(|o| o.peek).unwrap_or(false);
+        let (consume, cost) = RateLimitOptions::read(options)?;
         let d = self
             .core()?
-            .rate_limit_decide(&key, &limits, consume)
+            .rate_limit_decide_cost(&key, &limits, consume, cost)
             .map_err(err)?;
         Ok(d.into())
+    }
+
+    /// Corrects key `keyId`'s limits in tokens once a request's actual
+    /// token count is known: `verifyKeyWith(key, { tokens: estimated })`
+    /// counted `estimated`, the request used `actual`.
+    #[napi(catch_unwind)]
+    pub fn settle_tokens(&self, key_id: String, estimated: f64, actual: f64) -> Result<(), Code> {
+        let (estimated, actual) = token_counts(estimated, actual)?;
+        self.core()?
+            .settle_tokens(&key_id, estimated, actual)
+            .map_err(err)
+    }
+
+    /// `settleTokens` off the JS thread (a Redis or database round trip).
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn settle_tokens_async(
+        &self,
+        key_id: String,
+        estimated: f64,
+        actual: f64,
+    ) -> Result<AsyncTask<Job<()>>, Code> {
+        let (estimated, actual) = token_counts(estimated, actual)?;
+        let tm = self.core()?;
+        Ok(Job::new(move || {
+            tm.settle_tokens(&key_id, estimated, actual)
+        }))
     }
 
     /// `rateLimit` off the JS thread (a Redis or database round trip).
@@ -34,12 +60,20 @@ impl TokenManager {
         options: Option<RateLimitOptions>,
     ) -> Result<AsyncTask<Job<RateDecision>>, Code> {
         let limits = limits_of(limits, "limits")?;
-        let consume = !options.and_then(|o| o.peek).unwrap_or(false);
+        let (consume, cost) = RateLimitOptions::read(options)?;
         let tm = self.core()?;
         Ok(Job::new(move || {
-            tm.rate_limit_decide(&key, &limits, consume).map(Into::into)
+            tm.rate_limit_decide_cost(&key, &limits, consume, cost)
+                .map(Into::into)
         }))
     }
+}
+
+/// The estimated and actual token counts of a settlement, as integers.
+fn token_counts(estimated: f64, actual: f64) -> Result<(u64, u64), Code> {
+    let e = uint::<u64>(Some(estimated), "estimated")?.unwrap_or(0);
+    let a = uint::<u64>(Some(actual), "actual")?.unwrap_or(0);
+    Ok((e, a))
 }
 
 /// In-process rate limiter (GCRA buckets per key and named limit) with its
@@ -71,16 +105,35 @@ impl LimiterBackend {
         limits: &CheckedLimits,
         now_ms: Option<i64>,
         consume: bool,
+        cost: u64,
         out: &mut Vec<irontoken::ratelimit::Verdict>,
     ) -> std::result::Result<(bool, u64), CoreError> {
         match self {
-            LimiterBackend::Shared(s) => s.decide_with(key, limits, now_ms, consume, out),
-            LimiterBackend::Manager(_) if now_ms.is_some() => Err(CoreError::invalid(
-                "nowMs applies to in-process limits only: the manager uses its clock",
-            )),
-            LimiterBackend::Manager(tm) => tm.rate_limit_with(key, limits, consume, out),
+            LimiterBackend::Shared(s) => s.decide_with(key, limits, now_ms, consume, cost, out),
+            LimiterBackend::Manager(_) if now_ms.is_some() => Err(no_clock()),
+            LimiterBackend::Manager(tm) => tm.rate_limit_with(key, limits, consume, cost, out),
         }
     }
+
+    fn settle(
+        &self,
+        key: &str,
+        limits: &CheckedLimits,
+        estimated: u64,
+        actual: u64,
+        now_ms: Option<i64>,
+    ) -> std::result::Result<(), CoreError> {
+        match self {
+            LimiterBackend::Shared(s) => s.settle(key, limits, estimated, actual, now_ms),
+            LimiterBackend::Manager(_) if now_ms.is_some() => Err(no_clock()),
+            LimiterBackend::Manager(tm) => tm.rate_limit_settle(key, limits, estimated, actual),
+        }
+    }
+}
+
+/// A manager's limits run on its clock.
+fn no_clock() -> CoreError {
+    CoreError::invalid("nowMs applies to in-process limits only: the manager uses its clock")
 }
 
 /// Where `rateLimiterNew` keeps the buckets.
@@ -183,7 +236,7 @@ impl Limiter {
         VERDICTS.with_borrow_mut(|verdicts| {
             let (allowed, retry_after_ms) = self
                 .inner
-                .decide_into(key, limits, None, consume, verdicts)?;
+                .decide_into(key, limits, None, consume, 1, verdicts)?;
             write_answer(retry_after_ms, verdicts, put);
             Ok(allowed)
         })
@@ -368,34 +421,57 @@ pub fn rate_limiter_decide(
     now_ms: Option<f64>,
     mut out: Float64ArraySlice<'_>,
     limits: Option<Value>,
+    cost: Option<f64>,
 ) -> Result<bool, Code> {
-    let given;
-    let limits = match (limits, &rl.limits) {
-        (Some(l), _) => {
-            given = CheckedLimits::new(limits_of(l, "limits")?).map_err(err)?;
-            &given
-        }
-        (None, Some(l)) => l,
-        (None, None) => {
-            return Err(invalid(
-                "no limits: give them to new RateLimiter({ limits }) or to check()",
-            ));
-        }
-    };
+    let limits = rl.limits_or(limits)?;
     if out.len() < 1 + 2 * limits.len() {
         return Err(invalid("result buffer too small"));
     }
     let now = int(now_ms, "nowMs")?;
+    let cost = uint::<u64>(cost, "cost")?.unwrap_or(1);
     let mut verdicts = Vec::with_capacity(limits.len());
     let (allowed, retry_after_ms) = rl
         .inner
-        .decide_into(&key, limits, now, consume, &mut verdicts)
+        .decide_into(&key, &limits, now, consume, cost, &mut verdicts)
         .map_err(err)?;
     // SAFETY: a synchronous call on the JS thread: nothing else touches the
     // buffer while this runs.
     let out = unsafe { out.as_mut() };
     write_answer(retry_after_ms, &verdicts, |i, v| out[i] = v);
     Ok(allowed)
+}
+
+/// Corrects the limits in tokens of `key` (default: the limiter's limits)
+/// once a request's actual token count is known: its check counted
+/// `estimated`, it used `actual`.
+#[napi(catch_unwind)]
+pub fn rate_limiter_settle(
+    rl: &External<Arc<Limiter>>,
+    key: String,
+    estimated: f64,
+    actual: f64,
+    now_ms: Option<f64>,
+    limits: Option<Value>,
+) -> Result<(), Code> {
+    let limits = rl.limits_or(limits)?;
+    let (estimated, actual) = token_counts(estimated, actual)?;
+    let now = int(now_ms, "nowMs")?;
+    rl.inner
+        .settle(&key, &limits, estimated, actual, now)
+        .map_err(err)
+}
+
+impl Limiter {
+    /// The limits given to a call, else the constructor's.
+    fn limits_or(&self, limits: Option<Value>) -> Result<CheckedLimits, Code> {
+        match (limits, &self.limits) {
+            (Some(l), _) => CheckedLimits::new(limits_of(l, "limits")?).map_err(err),
+            (None, Some(l)) => Ok(l.clone()),
+            (None, None) => Err(invalid(
+                "no limits: give them to new RateLimiter({ limits }) or to check()",
+            )),
+        }
+    }
 }
 
 /// What the store's failures cost so far: checks whose store failed, and
@@ -434,6 +510,17 @@ pub fn rate_limiter_size(rl: &External<Arc<Limiter>>) -> u32 {
 pub struct RateLimitOptions {
     /// Answer without counting the request.
     pub peek: Option<bool>,
+    /// The request's tokens, counted against the limits in tokens (default 1).
+    pub cost: Option<f64>,
+}
+
+impl RateLimitOptions {
+    /// (consume, cost) of the options.
+    fn read(o: Option<RateLimitOptions>) -> Result<(bool, u64), Code> {
+        let consume = !o.as_ref().and_then(|o| o.peek).unwrap_or(false);
+        let cost = uint::<u64>(o.and_then(|o| o.cost), "cost")?.unwrap_or(1);
+        Ok((consume, cost))
+    }
 }
 
 /// One limit's state after a rate-limit check.

@@ -38,6 +38,11 @@ pub struct KeyRecord {
     pub rate_limits: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_period: Option<i64>,
+    /// Models the key may call (wildcard patterns; empty: any).
+    pub models: Vec<String>,
+    /// Most tokens one request may declare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_request: Option<i64>,
 }
 
 impl From<CoreRecord> for KeyRecord {
@@ -68,6 +73,8 @@ impl From<CoreRecord> for KeyRecord {
                 camel_case,
             ),
             rotation_period: r.rotation_period,
+            models: r.models,
+            max_tokens_per_request: r.max_tokens_per_request.map(|n| n as i64),
         }
     }
 }

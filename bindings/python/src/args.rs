@@ -106,6 +106,7 @@ list_args!(
     required_arg => "required",
     group_by_arg => "group_by",
     permissions_arg => "permissions",
+    models_arg => "models",
 );
 
 /// The `algorithms` argument (see [`strings`]).

@@ -7,7 +7,7 @@ use super::*;
 #[pymethods]
 impl TokenManager {
     /// Creates a key; the returned `.key` is the only time the plaintext exists.
-    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, rate_limits=None, rotation_period=None, actor=None))]
+    #[pyo3(signature = (owner, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, expires_in=None, prefix=None, rate_limits=None, rotation_period=None, models=None, max_tokens_per_request=None, actor=None))]
     #[allow(clippy::too_many_arguments)]
     fn create_key(
         &self,
@@ -22,6 +22,8 @@ impl TokenManager {
         prefix: Option<String>,
         rate_limits: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] rotation_period: Option<i64>,
+        #[pyo3(from_py_with = models_arg)] models: Option<Vec<String>>,
+        #[pyo3(from_py_with = opt_int::<u64>)] max_tokens_per_request: Option<u64>,
         actor: Option<String>,
     ) -> PyResult<CreatedKey> {
         let tm = self.core(py)?;
@@ -42,6 +44,8 @@ impl TokenManager {
                 .transpose()?
                 .unwrap_or_default(),
             rotation_period,
+            models: models.unwrap_or_default(),
+            max_tokens_per_request,
             actor,
         };
         let c = call(py, move || tm.create_key(&req))?;
@@ -187,7 +191,7 @@ impl TokenManager {
     }
 
     /// Changes descriptive fields; `clear_expiry=True` removes the expiry.
-    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, rate_limits=None, rotation_period=None, clear_rotation_period=false, actor=None))]
+    #[pyo3(signature = (key_id, *, name=None, description=None, scopes=None, metadata=None, expires_at=None, clear_expiry=false, rate_limits=None, rotation_period=None, clear_rotation_period=false, models=None, max_tokens_per_request=None, clear_max_tokens_per_request=false, actor=None))]
     #[allow(clippy::too_many_arguments)]
     fn update_key(
         &self,
@@ -202,6 +206,9 @@ impl TokenManager {
         rate_limits: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] rotation_period: Option<i64>,
         clear_rotation_period: bool,
+        #[pyo3(from_py_with = models_arg)] models: Option<Vec<String>>,
+        #[pyo3(from_py_with = opt_int::<u64>)] max_tokens_per_request: Option<u64>,
+        clear_max_tokens_per_request: bool,
         actor: Option<String>,
     ) -> PyResult<KeyRecord> {
         let tm = self.core(py)?;
@@ -223,6 +230,13 @@ impl TokenManager {
                 .map(|l| from_py(py, &l, "rate_limits"))
                 .transpose()?,
             rotation_period: period,
+            models,
+            max_tokens_per_request: KeyUpdate::cleared(
+                max_tokens_per_request,
+                clear_max_tokens_per_request,
+                "max_tokens_per_request",
+            )
+            .map_err(|e| to_py(py, e))?,
             actor,
         };
         Ok(KeyRecord(call(py, || tm.update_key(key_id, &u))?))
@@ -365,7 +379,8 @@ impl TokenManager {
     }
 
     /// Verifies a key and, in the same call, applies its rate limits and consumes quota.
-    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None))]
+    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None, tokens=None, model=None))]
+    #[allow(clippy::too_many_arguments)]
     fn verify_key_with(
         &self,
         py: Python<'_>,
@@ -373,16 +388,19 @@ impl TokenManager {
         #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<u64>)] tokens: Option<u64>,
+        model: Option<String>,
     ) -> PyResult<VerifyResult> {
         let tm = self.core(py)?;
-        let o = verify_options(py, required_scopes, rate_limit, quota)?;
+        let o = verify_options(py, required_scopes, rate_limit, quota, tokens, model)?;
         let v = call(py, || tm.verify_key_with(&key, &o))?;
         VerifyResult::new(py, v)
     }
 
     /// `verify_key_with` if it needs no write and no round trip (no quota;
     /// rate limits only if the key has none or they are local), else None.
-    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None))]
+    #[pyo3(signature = (key, *, required_scopes=None, rate_limit=false, quota=None, tokens=None, model=None))]
+    #[allow(clippy::too_many_arguments)]
     fn try_verify_key_with(
         &self,
         py: Python<'_>,
@@ -390,9 +408,11 @@ impl TokenManager {
         #[pyo3(from_py_with = required_scopes_arg)] required_scopes: Option<Vec<String>>,
         rate_limit: bool,
         quota: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<u64>)] tokens: Option<u64>,
+        model: Option<String>,
     ) -> PyResult<Option<VerifyResult>> {
         let tm = self.core(py)?;
-        let o = verify_options(py, required_scopes, rate_limit, quota)?;
+        let o = verify_options(py, required_scopes, rate_limit, quota, tokens, model)?;
         let v = call(py, || tm.try_verify_key_with(&key, &o))?;
         v.map(|v| VerifyResult::new(py, v)).transpose()
     }
@@ -423,7 +443,7 @@ impl TokenManager {
             py,
             c"verify_key_with_now is deprecated: use try_verify_key_with",
         )?;
-        self.try_verify_key_with(py, key, required_scopes, rate_limit, quota)
+        self.try_verify_key_with(py, key, required_scopes, rate_limit, quota, None, None)
     }
 }
 
@@ -439,10 +459,14 @@ fn verify_options(
     required_scopes: Option<Vec<String>>,
     rate_limit: bool,
     quota: Option<Bound<'_, PyAny>>,
+    tokens: Option<u64>,
+    model: Option<String>,
 ) -> PyResult<irontoken::VerifyOptions> {
     Ok(irontoken::VerifyOptions {
         required_scopes: required_scopes.unwrap_or_default(),
         rate_limit,
         quota: quota.map(|q| from_py(py, &q, "quota")).transpose()?,
+        tokens,
+        model,
     })
 }

@@ -9,19 +9,34 @@ impl TokenManager {
     /// Counts one request of `key` against `limits` (list of {"name",
     /// "count", "period_ms", "burst"}), all-or-nothing, in the manager's
     /// rate-limit store (option `rate_limit_store`); `peek=True` counts nothing.
-    #[pyo3(signature = (key, limits, *, peek=false))]
+    #[pyo3(signature = (key, limits, *, peek=false, cost=1))]
     fn rate_limit(
         &self,
         py: Python<'_>,
         key: &str,
         limits: Bound<'_, PyAny>,
         peek: bool,
+        #[pyo3(from_py_with = int::<u64>)] cost: u64,
     ) -> PyResult<RateDecision> {
         let rl = RateLimiter {
             backend: Limiter::Manager(self.core(py)?),
             limits: None,
         };
-        rl.decide(py, key, Some(&limits), None, !peek)
+        rl.decide(py, key, Some(&limits), None, !peek, cost)
+    }
+
+    /// Corrects key `key_id`'s limits in tokens once a request's actual
+    /// token count is known: `verify_key_with(tokens=estimated)` counted
+    /// `estimated`, the request used `actual`.
+    fn settle_tokens(
+        &self,
+        py: Python<'_>,
+        key_id: &str,
+        #[pyo3(from_py_with = int::<u64>)] estimated: u64,
+        #[pyo3(from_py_with = int::<u64>)] actual: u64,
+    ) -> PyResult<()> {
+        let tm = self.core(py)?;
+        call(py, || tm.settle_tokens(key_id, estimated, actual))
     }
 }
 
@@ -48,28 +63,16 @@ impl RateLimiter {
         limits: Option<&Bound<'_, PyAny>>,
         now_ms: Option<i64>,
         consume: bool,
+        cost: u64,
     ) -> PyResult<RateDecision> {
-        let given;
-        let limits = match (limits, &self.limits) {
-            (Some(l), _) => {
-                given = CheckedLimits::new(limits_of(py, l)?).map_err(|e| to_py(py, e))?;
-                &given
-            }
-            (None, Some(l)) => l,
-            (None, None) => {
-                return Err(to_py(
-                    py,
-                    Error::invalid("no limits: give them to RateLimiter(limits=...) or to check()"),
-                ));
-            }
-        };
+        let limits = self.limits_or(py, limits)?;
         if let (Limiter::Shared(s), true, 1) = (&self.backend, consume, limits.len())
             && let Some(local) = s.local()
         {
             // One limit in process: checked without any allocation.
             let now = now_ms.unwrap_or_else(irontoken::SystemClock::now_ms);
             let v = local
-                .check_single(key, limits, now)
+                .check_single(key, &limits, cost, now)
                 .map_err(|e| to_py(py, e))?;
             return Ok(RateDecision {
                 allowed: v.allowed,
@@ -82,23 +85,16 @@ impl RateLimiter {
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) = match &self.backend {
             Limiter::Shared(s) if s.is_local() => s
-                .decide_with(key, limits, now_ms, consume, &mut verdicts)
+                .decide_with(key, &limits, now_ms, consume, cost, &mut verdicts)
                 .map_err(|e| to_py(py, e))?,
             // A round trip to Redis or the database: without the GIL.
             Limiter::Shared(s) => call(py, || {
-                s.decide_with(key, limits, now_ms, consume, &mut verdicts)
+                s.decide_with(key, &limits, now_ms, consume, cost, &mut verdicts)
             })?,
             Limiter::Manager(tm) => {
-                if now_ms.is_some() {
-                    return Err(to_py(
-                        py,
-                        Error::invalid(
-                            "now_ms applies to in-process limits only: the manager uses its clock",
-                        ),
-                    ));
-                }
+                no_clock(py, now_ms)?;
                 call(py, || {
-                    tm.rate_limit_with(key, limits, consume, &mut verdicts)
+                    tm.rate_limit_with(key, &limits, consume, cost, &mut verdicts)
                 })?
             }
         };
@@ -110,6 +106,33 @@ impl RateLimiter {
             first,
             rest: verdicts,
         })
+    }
+
+    /// The limits given to a call, else the constructor's.
+    fn limits_or(
+        &self,
+        py: Python<'_>,
+        limits: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<CheckedLimits> {
+        match (limits, &self.limits) {
+            (Some(l), _) => CheckedLimits::new(limits_of(py, l)?).map_err(|e| to_py(py, e)),
+            (None, Some(l)) => Ok(l.clone()),
+            (None, None) => Err(to_py(
+                py,
+                Error::invalid("no limits: give them to RateLimiter(limits=...) or to check()"),
+            )),
+        }
+    }
+}
+
+/// A manager's limits run on its clock: `now_ms` is refused.
+fn no_clock(py: Python<'_>, now_ms: Option<i64>) -> PyResult<()> {
+    match now_ms {
+        Some(_) => Err(to_py(
+            py,
+            Error::invalid("now_ms applies to in-process limits only: the manager uses its clock"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -177,30 +200,60 @@ impl RateLimiter {
         Ok(RateLimiter { backend, limits })
     }
 
-    /// Counts one request of `key` against every limit, all-or-nothing.
-    /// `limits` (list of {"name", "count", "period_ms", "burst"}) defaults to
-    /// the constructor's; `now_ms` defaults to the system clock.
-    #[pyo3(signature = (key, limits=None, now_ms=None))]
+    /// Counts one request of `key` against every limit, all-or-nothing:
+    /// `cost` (its tokens) against the limits in tokens, 1 against the
+    /// others. `limits` (list of {"name", "count", "period_ms", "burst",
+    /// "unit"}) defaults to the constructor's; `now_ms` to the system clock.
+    #[pyo3(signature = (key, limits=None, now_ms=None, *, cost=1))]
     fn check(
         &self,
         py: Python<'_>,
         key: &str,
         limits: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] now_ms: Option<i64>,
+        #[pyo3(from_py_with = int::<u64>)] cost: u64,
     ) -> PyResult<RateDecision> {
-        self.decide(py, key, limits.as_ref(), now_ms, true)
+        self.decide(py, key, limits.as_ref(), now_ms, true, cost)
     }
 
     /// Answers as `check` would, without counting the request.
-    #[pyo3(signature = (key, limits=None, now_ms=None))]
+    #[pyo3(signature = (key, limits=None, now_ms=None, *, cost=1))]
     fn peek(
         &self,
         py: Python<'_>,
         key: &str,
         limits: Option<Bound<'_, PyAny>>,
         #[pyo3(from_py_with = opt_int::<i64>)] now_ms: Option<i64>,
+        #[pyo3(from_py_with = int::<u64>)] cost: u64,
     ) -> PyResult<RateDecision> {
-        self.decide(py, key, limits.as_ref(), now_ms, false)
+        self.decide(py, key, limits.as_ref(), now_ms, false, cost)
+    }
+
+    /// Corrects the limits in tokens of `key` once a request's actual
+    /// token count is known: its check counted `estimated`, it used
+    /// `actual`. An under-estimate can empty a bucket, never overdraw it
+    /// beyond one burst; limits counting requests are left as they are.
+    #[pyo3(signature = (key, *, estimated, actual, limits=None, now_ms=None))]
+    fn settle(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        #[pyo3(from_py_with = int::<u64>)] estimated: u64,
+        #[pyo3(from_py_with = int::<u64>)] actual: u64,
+        limits: Option<Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = opt_int::<i64>)] now_ms: Option<i64>,
+    ) -> PyResult<()> {
+        let limits = self.limits_or(py, limits.as_ref())?;
+        match &self.backend {
+            Limiter::Shared(s) if s.is_local() => s
+                .settle(key, &limits, estimated, actual, now_ms)
+                .map_err(|e| to_py(py, e)),
+            Limiter::Shared(s) => call(py, || s.settle(key, &limits, estimated, actual, now_ms)),
+            Limiter::Manager(tm) => {
+                no_clock(py, now_ms)?;
+                call(py, || tm.rate_limit_settle(key, &limits, estimated, actual))
+            }
+        }
     }
 
     /// What the store's failures cost so far: {"store_errors": checks whose

@@ -148,6 +148,16 @@ impl KeyRecord {
     pub(crate) fn rotation_period(&self) -> Option<i64> {
         self.0.rotation_period
     }
+    /// Models the key may call (wildcard patterns; empty: any).
+    #[getter]
+    pub(crate) fn models(&self) -> Vec<String> {
+        self.0.models.clone()
+    }
+    /// Most tokens one request may declare (None: no limit).
+    #[getter]
+    pub(crate) fn max_tokens_per_request(&self) -> Option<u64> {
+        self.0.max_tokens_per_request
+    }
     /// "active", "disabled", "revoked" or "expired" (when read).
     #[getter]
     pub(crate) fn status(&self) -> &'static str {
@@ -264,7 +274,7 @@ impl CreatedKey {
 
 /// The fields of a record as `to_dict` names them (each has a getter; a
 /// test checks the two agree).
-pub(crate) const RECORD_FIELDS: [&str; 22] = [
+pub(crate) const RECORD_FIELDS: [&str; 24] = [
     "id",
     "prefix",
     "display_prefix",
@@ -285,6 +295,8 @@ pub(crate) const RECORD_FIELDS: [&str; 22] = [
     "rotated_from",
     "rotated_to",
     "rate_limits",
+    "models",
+    "max_tokens_per_request",
     "rotation_period",
     "status",
 ];

@@ -16,12 +16,15 @@ pub enum RatelimitCmd {
     Check {
         /// Whose request (an API key id, a client id, an IP...).
         key: String,
-        /// A limit NAME=COUNT/PERIOD[:BURST] (repeatable, at least one).
+        /// A limit NAME=COUNT[tokens]/PERIOD[:BURST] (repeatable, at least one).
         #[arg(long = "limit", value_parser = limit, required = true)]
         limits: Vec<irontoken::ratelimit::Limit>,
         /// Answer without counting the request.
         #[arg(long)]
         peek: bool,
+        /// The request's tokens, counted against the limits in tokens.
+        #[arg(long, default_value_t = 1)]
+        cost: u64,
     },
 }
 
@@ -70,8 +73,13 @@ pub struct StatsArgs {
 
 /// `irontoken ratelimit check`.
 pub fn ratelimit(tm: &TokenManager, cmd: &RatelimitCmd, out: Printer) -> Result<Outcome, Error> {
-    let RatelimitCmd::Check { key, limits, peek } = cmd;
-    let d = tm.rate_limit_decide(key, limits, !peek)?;
+    let RatelimitCmd::Check {
+        key,
+        limits,
+        peek,
+        cost,
+    } = cmd;
+    let d = tm.rate_limit_decide_cost(key, limits, !peek, *cost)?;
     // The verdict is the output: printed even with --quiet.
     if out.json {
         crate::output::print_json(&d);

@@ -32,6 +32,13 @@ pub enum KeysCmd {
         /// Also apply the key's own rate limits (counted in the rate-limit store).
         #[arg(long)]
         rate_limit: bool,
+        /// Tokens the request declares (checked against the key's
+        /// max-tokens-per-request, counted by its limits in tokens).
+        #[arg(long)]
+        tokens: Option<u64>,
+        /// The model the request calls (checked against the key's models).
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Change name, description, scopes, metadata or expiry.
     Update(UpdateArgs),
@@ -146,14 +153,22 @@ pub struct CreateArgs {
     /// Key prefix (default itk).
     #[arg(long)]
     pub prefix: Option<String>,
-    /// Rate limit NAME=COUNT/PERIOD[:BURST] applied by verify_key_with,
-    /// e.g. per_second=10/1s:20 or per_day=10000/1d (repeatable).
+    /// Rate limit NAME=COUNT[tokens]/PERIOD[:BURST] applied by verify_key_with,
+    /// e.g. per_second=10/1s:20, per_day=10000/1d or tpm=100000tokens/1m
+    /// (repeatable).
     #[arg(long = "rate-limit", value_parser = limit)]
     pub rate_limits: Vec<irontoken::ratelimit::Limit>,
     /// Rotation period (90d, 12w...): the key is due for `keys rotate-due`
     /// once that old; rotations keep it.
     #[arg(long, value_parser = duration)]
     pub rotation_period: Option<i64>,
+    /// A model the key may call, wildcards allowed: gpt-4o* (repeatable;
+    /// none: any model).
+    #[arg(long = "model")]
+    pub models: Vec<String>,
+    /// Most tokens one request may declare.
+    #[arg(long)]
+    pub max_tokens_per_request: Option<u64>,
 }
 
 /// `keys list`.
@@ -217,6 +232,18 @@ pub struct UpdateArgs {
     /// Remove the key's own rotation period (the manager default applies).
     #[arg(long, conflicts_with = "rotation_period")]
     pub clear_rotation_period: bool,
+    /// New model allow-list, wildcards allowed (repeatable; replaces the list).
+    #[arg(long = "model")]
+    pub models: Vec<String>,
+    /// Remove the model allow-list (any model).
+    #[arg(long, conflicts_with = "models")]
+    pub clear_models: bool,
+    /// New most tokens one request may declare.
+    #[arg(long)]
+    pub max_tokens_per_request: Option<u64>,
+    /// Remove the per-request token limit.
+    #[arg(long, conflicts_with = "max_tokens_per_request")]
+    pub clear_max_tokens_per_request: bool,
 }
 
 /// Runs a `keys` command.
@@ -240,6 +267,8 @@ pub fn run(
                     prefix: a.prefix.clone(),
                     rate_limits: a.rate_limits.clone(),
                     rotation_period: a.rotation_period,
+                    models: a.models.clone(),
+                    max_tokens_per_request: a.max_tokens_per_request,
                     actor,
                 },
                 deliver_key(out.json),
@@ -261,6 +290,8 @@ pub fn run(
             key,
             scopes,
             rate_limit,
+            tokens,
+            model,
         } => {
             let key = secret(key, "IRONTOKEN_KEY", "key")?;
             let v = tm.verify_key_with(
@@ -269,6 +300,8 @@ pub fn run(
                     required_scopes: scopes.clone(),
                     rate_limit: *rate_limit,
                     quota: None,
+                    tokens: *tokens,
+                    model: model.clone(),
                 },
             )?;
             // The verdict is the output: printed even with --quiet.
@@ -321,6 +354,16 @@ pub fn run(
                         a.rotation_period,
                         a.clear_rotation_period,
                         "rotation period",
+                    )?,
+                    models: if a.clear_models {
+                        Some(Vec::new())
+                    } else {
+                        Some(a.models.clone()).filter(|m| !m.is_empty())
+                    },
+                    max_tokens_per_request: KeyUpdate::cleared(
+                        a.max_tokens_per_request,
+                        a.clear_max_tokens_per_request,
+                        "max tokens per request",
                     )?,
                     actor,
                 },

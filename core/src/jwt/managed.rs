@@ -632,6 +632,8 @@ impl TokenManager {
                     R::InsufficientScope => ErrorKind::InvalidArgument,
                     R::RateLimited => ErrorKind::RateLimited,
                     R::UsageExceeded => ErrorKind::UsageExceeded,
+                    R::ModelNotAllowed => ErrorKind::ModelNotAllowed,
+                    R::RequestTooLarge => ErrorKind::RequestTooLarge,
                 };
                 return Err(Error::new(
                     kind,

@@ -6,6 +6,7 @@
 
 mod format;
 mod import;
+pub mod models;
 mod schedule;
 mod validate;
 mod verify;
@@ -75,6 +76,7 @@ struct Insert {
     rotated_from: Option<String>,
     rate_limits: Vec<crate::ratelimit::Limit>,
     rate_limits_json: String,
+    model_policy: models::ModelPolicy,
     rotation_period: Option<i64>,
 }
 
@@ -124,6 +126,7 @@ fn new_insert(req: &NewKey, now: i64) -> Result<Insert> {
         rotated_from: None,
         rate_limits_json: rate_limits_json(&req.rate_limits)?,
         rate_limits: req.rate_limits.clone(),
+        model_policy: models::ModelPolicy::new(&req.models, req.max_tokens_per_request)?,
         rotation_period: check_rotation_period(req.rotation_period)?,
     })
 }
@@ -188,6 +191,7 @@ fn insert_record(
         version: k.version,
         rotated_from: k.rotated_from.as_deref(),
         rate_limits_json: &k.rate_limits_json,
+        model_policy_json: &k.model_policy.to_json()?,
         rotation_period: k.rotation_period,
     })?;
     let mut record = KeyRecord {
@@ -211,6 +215,8 @@ fn insert_record(
         rotated_from: k.rotated_from,
         rotated_to: None,
         rate_limits: k.rate_limits,
+        models: k.model_policy.models,
+        max_tokens_per_request: k.model_policy.max_tokens_per_request,
         rotation_period: k.rotation_period,
         status: KeyStatus::Active,
     };
@@ -380,6 +386,12 @@ impl TokenManager {
         if let Some(p) = u.rotation_period {
             check_rotation_period(p)?;
         }
+        // Each half of the model policy is checked now, merged with the
+        // stored other half in the transaction.
+        models::ModelPolicy::new(
+            u.models.as_deref().unwrap_or_default(),
+            u.max_tokens_per_request.flatten(),
+        )?;
         let mut changed: Vec<&str> = Vec::new();
         for (f, set) in [
             ("name", u.name.is_some()),
@@ -389,6 +401,8 @@ impl TokenManager {
             ("expires_at", u.expires_at.is_some()),
             ("rate_limits", limits.is_some()),
             ("rotation_period", u.rotation_period.is_some()),
+            ("models", u.models.is_some()),
+            ("max_tokens_per_request", u.max_tokens_per_request.is_some()),
         ] {
             if set {
                 changed.push(f);
@@ -406,6 +420,15 @@ impl TokenManager {
                 if r.status == KeyStatus::Revoked {
                     refuse_status(r, "update")?;
                 }
+                let policy = (u.models.is_some() || u.max_tokens_per_request.is_some())
+                    .then(|| {
+                        models::ModelPolicy::new(
+                            u.models.as_deref().unwrap_or(&r.models),
+                            u.max_tokens_per_request.unwrap_or(r.max_tokens_per_request),
+                        )?
+                        .to_json()
+                    })
+                    .transpose()?;
                 tx.keys().update(
                     id,
                     &store::UpdateFields {
@@ -415,6 +438,7 @@ impl TokenManager {
                         metadata_json: metadata.as_deref(),
                         expires_at: u.expires_at,
                         rate_limits_json: limits.as_deref(),
+                        model_policy_json: policy.as_deref(),
                         rotation_period: u.rotation_period,
                     },
                     now,
@@ -587,6 +611,10 @@ impl TokenManager {
                     rotated_from: Some(old.id.clone()),
                     rate_limits_json: serde_json::to_string(&old.rate_limits)?,
                     rate_limits: old.rate_limits.clone(),
+                    model_policy: models::ModelPolicy {
+                        models: old.models.clone(),
+                        max_tokens_per_request: old.max_tokens_per_request,
+                    },
                     rotation_period: old.rotation_period,
                 },
                 now,

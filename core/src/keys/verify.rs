@@ -8,13 +8,61 @@ use crate::manager::CachedKey;
 /// (enabled, revoked at, expires at) as this call reads it.
 type Found = (std::sync::Arc<CachedKey>, bool, Option<i64>, Option<i64>);
 
+/// What a verification checks besides the key's state and scopes.
+#[derive(Default, Clone, Copy)]
+struct Checks<'a> {
+    rate_limit: bool,
+    quota: Option<&'a crate::usage::quota::Amounts>,
+    tokens: Option<u64>,
+    model: Option<&'a str>,
+}
+
+impl<'a> Checks<'a> {
+    /// The checks `opts` asks for, its model and token count checked.
+    fn of(opts: &'a VerifyOptions, quota: bool) -> Result<Checks<'a>> {
+        if let Some(m) = &opts.model {
+            models::check_model("model", m)?;
+        }
+        if opts.tokens.is_some_and(|t| t > models::MAX_TOKENS) {
+            return Err(Error::invalid(format!(
+                "tokens must be at most {}",
+                models::MAX_TOKENS
+            )));
+        }
+        Ok(Checks {
+            rate_limit: opts.rate_limit,
+            quota: if quota { opts.quota.as_ref() } else { None },
+            tokens: opts.tokens,
+            model: opts.model.as_deref(),
+        })
+    }
+
+    /// The refusal of the key's model policy, if any: a model it may not
+    /// call, or more tokens than it allows per request or than one of its
+    /// token limits admits at once (when they apply).
+    fn policy(&self, record: &KeyRecord) -> Option<VerifyReason> {
+        if let Some(m) = self.model
+            && !models::model_allowed(&record.models, m)
+        {
+            return Some(VerifyReason::ModelNotAllowed);
+        }
+        let tokens = self.tokens?;
+        let over_max = record
+            .max_tokens_per_request
+            .is_some_and(|max| tokens > max);
+        let over_burst = self.rate_limit
+            && crate::ratelimit::too_small_for(&record.rate_limits, tokens).is_some();
+        (over_max || over_burst).then_some(VerifyReason::RequestTooLarge)
+    }
+}
+
 impl TokenManager {
     /// Verifies a presented key. A refusal is a normal answer (`valid: false`
     /// with a reason), not an error; errors are storage failures only.
     ///
     /// Every key in `required_scopes` must be among the key's scopes.
     pub fn verify_key(&self, key: &str, required_scopes: &[&str]) -> Result<Verification> {
-        self.verify_checked(key, required_scopes, false, None, store::Access::Read)
+        self.verify_checked(key, required_scopes, Checks::default(), store::Access::Read)
     }
 
     /// [`verify_key`](Self::verify_key) if it can answer without a network
@@ -33,7 +81,12 @@ impl TokenManager {
             return Ok(None);
         }
         let answer = crate::manager::without_inline_flush(|| {
-            self.verify_checked(key, required_scopes, false, None, store::Access::Local)
+            self.verify_checked(
+                key,
+                required_scopes,
+                Checks::default(),
+                store::Access::Local,
+            )
         });
         match answer {
             Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
@@ -41,20 +94,39 @@ impl TokenManager {
         }
     }
 
-    /// Verifies a key and, in the same call, applies its rate limits
-    /// (`rate_limit`: the key's configured limits, in-process buckets) and
+    /// Verifies a key and, in the same call, checks its model policy
+    /// (`model`, `tokens`), applies its rate limits (`rate_limit`: the
+    /// key's configured limits; its limits in tokens count `tokens`) and
     /// consumes `quota` amounts from its quotas. A key refused for its
-    /// state or scopes consumes nothing; a rate-limited request consumes no
-    /// quota; a request denied by a quota has still taken its rate-limit
-    /// slot (attempts count against rate limits).
+    /// state, scopes or model policy consumes nothing; a rate-limited
+    /// request consumes no quota; a request denied by a quota has still
+    /// taken its rate-limit slot (attempts count against rate limits).
     pub fn verify_key_with(&self, key: &str, opts: &VerifyOptions) -> Result<Verification> {
         self.verify_checked(
             key,
             &opts.required_scopes,
-            opts.rate_limit,
-            opts.quota.as_ref(),
+            Checks::of(opts, true)?,
             store::Access::Read,
         )
+    }
+
+    /// Corrects the token limits of key `key_id` once a request's actual
+    /// token count is known: `verify_key_with(tokens=estimated)` counted
+    /// `estimated`, the request used `actual`. The difference is taken
+    /// (or given back) in the key's rate-limit store; see
+    /// [`crate::ratelimit::RateLimiter::settle`] for the bounds.
+    pub fn settle_tokens(&self, key_id: &str, estimated: u64, actual: u64) -> Result<()> {
+        if estimated.max(actual) > models::MAX_TOKENS {
+            return Err(Error::invalid(format!(
+                "token counts must be at most {}",
+                models::MAX_TOKENS
+            )));
+        }
+        let record = self.get_key(key_id)?;
+        if record.rate_limits.is_empty() {
+            return Ok(());
+        }
+        self.rate_limit_settle(&record.id, &record.rate_limits, estimated, actual)
     }
 
     /// [`verify_key_with`](Self::verify_key_with) if it needs no network
@@ -70,14 +142,9 @@ impl TokenManager {
         if opts.quota.is_some() || self.inner().backlogged() {
             return Ok(None);
         }
+        let checks = Checks::of(opts, false)?;
         let answer = crate::manager::without_inline_flush(|| {
-            self.verify_checked(
-                key,
-                &opts.required_scopes,
-                opts.rate_limit,
-                None,
-                store::Access::Local,
-            )
+            self.verify_checked(key, &opts.required_scopes, checks, store::Access::Local)
         });
         match answer {
             Err(e) if e.kind() == ErrorKind::Busy => Ok(None),
@@ -109,8 +176,7 @@ impl TokenManager {
         &self,
         key: &str,
         required_scopes: &[S],
-        rate_limit: bool,
-        quota: Option<&crate::usage::quota::Amounts>,
+        checks: Checks<'_>,
         access: store::Access,
     ) -> Result<Verification> {
         if required_scopes.len() > MAX_REQUIRED_SCOPES {
@@ -166,12 +232,12 @@ impl TokenManager {
             {
                 VerifyReason::InsufficientScope
             }
-            KeyStatus::Active => VerifyReason::Valid,
+            KeyStatus::Active => checks.policy(&record).unwrap_or(VerifyReason::Valid),
         };
         let (mut rate, mut quota_decision) = (None, None);
         if reason == VerifyReason::Valid
             && access == store::Access::Local
-            && rate_limit
+            && checks.rate_limit
             && !record.rate_limits.is_empty()
             && !inner.rates_are_local()
         {
@@ -183,7 +249,7 @@ impl TokenManager {
             ));
         }
         if reason == VerifyReason::Valid {
-            (reason, rate, quota_decision) = self.apply_limits(&record, rate_limit, quota)?;
+            (reason, rate, quota_decision) = self.apply_limits(&record, checks)?;
         }
         let mut v = if reason == VerifyReason::Valid {
             inner.metrics.verification(reason);
@@ -287,23 +353,33 @@ impl TokenManager {
     fn apply_limits(
         &self,
         record: &KeyRecord,
-        rate_limit: bool,
-        quota: Option<&crate::usage::quota::Amounts>,
+        checks: Checks<'_>,
     ) -> Result<(
         VerifyReason,
         Option<crate::ratelimit::Decision>,
         Option<crate::usage::quota::QuotaDecision>,
     )> {
         let mut rate = None;
-        if rate_limit && !record.rate_limits.is_empty() {
-            let d = self.rate_limit(&record.id, &record.rate_limits)?;
+        if checks.rate_limit && !record.rate_limits.is_empty() {
+            // Limits in tokens count the request's tokens (none declared:
+            // it needs a bucket that is not empty and takes nothing).
+            let weighted = record
+                .rate_limits
+                .iter()
+                .any(|l| l.unit == crate::ratelimit::Unit::Tokens);
+            let cost = if weighted {
+                checks.tokens.unwrap_or(0)
+            } else {
+                1
+            };
+            let d = self.rate_limit_decide_cost(&record.id, &record.rate_limits, true, cost)?;
             if !d.allowed {
                 crate::metrics::Metrics::inc(&self.inner().metrics.rate_limit_denials);
                 return Ok((VerifyReason::RateLimited, Some(d), None));
             }
             rate = Some(d);
         }
-        let Some(amounts) = quota else {
+        let Some(amounts) = checks.quota else {
             return Ok((VerifyReason::Valid, rate, None));
         };
         let d = self.consume_quota(&record.id, amounts)?;
@@ -347,9 +423,14 @@ impl TokenManager {
         display_prefix: Option<String>,
         reason: VerifyReason,
     ) -> Result<()> {
+        // Refusals of a good key by its limits or policy are no sign of
+        // guessing: they do not count towards a failure burst.
         if !matches!(
             reason,
-            VerifyReason::RateLimited | VerifyReason::UsageExceeded
+            VerifyReason::RateLimited
+                | VerifyReason::UsageExceeded
+                | VerifyReason::ModelNotAllowed
+                | VerifyReason::RequestTooLarge
         ) && let Some(p) = display_prefix.as_deref()
         {
             self.inner().signals.failure(p, key_id.as_deref(), now);

@@ -87,6 +87,11 @@ pub struct KeyRecord {
     pub rotated_to: Option<String>,
     /// Rate limits applied by `verify_key_with` (all-or-nothing, per key).
     pub rate_limits: Vec<crate::ratelimit::Limit>,
+    /// Models the key may call (`*` matches any run of characters, as in
+    /// `gpt-4o*`); empty: any. Checked when a verification names a model.
+    pub models: Vec<String>,
+    /// Most tokens one request may declare (`verify_key_with(tokens=)`).
+    pub max_tokens_per_request: Option<u64>,
     /// Seconds after creation at which the key is due for rotation (`None`:
     /// the manager's `default_rotation_period`, if any).
     pub rotation_period: Option<i64>,
@@ -149,6 +154,11 @@ pub struct NewKey {
     pub prefix: Option<String>,
     /// Named rate limits of this key (≤ 16, unique names).
     pub rate_limits: Vec<crate::ratelimit::Limit>,
+    /// Models the key may call (≤ 64 patterns; `*` matches any run of
+    /// characters); empty: any.
+    pub models: Vec<String>,
+    /// Most tokens one request may declare.
+    pub max_tokens_per_request: Option<u64>,
     /// Seconds after creation at which the key is due for rotation
     /// (`rotate_due`); rotations keep it.
     pub rotation_period: Option<i64>,
@@ -223,6 +233,12 @@ pub struct KeyUpdate {
     pub expires_at: Option<Option<i64>>,
     /// New rate limits (replaces the list; empty removes them).
     pub rate_limits: Option<Vec<crate::ratelimit::Limit>>,
+    /// New model allow-list (replaces the list; empty allows any model).
+    pub models: Option<Vec<String>>,
+    /// `Some(Some(n))` sets the most tokens per request, `Some(None)` (JSON
+    /// `null`) clears it.
+    #[serde(deserialize_with = "some_u64")]
+    pub max_tokens_per_request: Option<Option<u64>>,
     /// `Some(Some(s))` sets the rotation period, `Some(None)` (JSON `null`) clears it.
     #[serde(deserialize_with = "some_of")]
     pub rotation_period: Option<Option<i64>>,
@@ -247,6 +263,15 @@ impl KeyUpdate {
         clear: bool,
         what: &str,
     ) -> crate::Result<Option<Option<i64>>> {
+        Self::cleared(value, clear, what)
+    }
+
+    /// [`KeyUpdate::change_of`] for a field of any type.
+    pub fn cleared<T>(
+        value: Option<T>,
+        clear: bool,
+        what: &str,
+    ) -> crate::Result<Option<Option<T>>> {
         match (value, clear) {
             (Some(_), true) => Err(crate::Error::invalid(format!(
                 "give a new {what} or clear it, not both"
@@ -259,6 +284,10 @@ impl KeyUpdate {
 
 fn some_of<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     Option::<i64>::deserialize(d).map(Some)
+}
+
+fn some_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
 }
 
 /// How to rotate a key.
@@ -325,11 +354,16 @@ pub enum VerifyReason {
     /// The key is good but a quota or credit balance is exhausted
     /// (only when the verification was asked to consume quota).
     UsageExceeded,
+    /// The key is good but may not call the model the request names.
+    ModelNotAllowed,
+    /// The key is good but the request declares more tokens than the key
+    /// allows per request, or than one of its token limits admits at once.
+    RequestTooLarge,
 }
 
 impl VerifyReason {
     /// Every reason, in the order of their stable numbers (0 = VALID).
-    pub const ALL: [VerifyReason; 9] = [
+    pub const ALL: [VerifyReason; 11] = [
         VerifyReason::Valid,
         VerifyReason::Malformed,
         VerifyReason::NotFound,
@@ -339,6 +373,8 @@ impl VerifyReason {
         VerifyReason::InsufficientScope,
         VerifyReason::RateLimited,
         VerifyReason::UsageExceeded,
+        VerifyReason::ModelNotAllowed,
+        VerifyReason::RequestTooLarge,
     ];
 
     /// The reason a stable code names (`"NOT_FOUND"`), if any.
@@ -358,6 +394,8 @@ impl VerifyReason {
             VerifyReason::InsufficientScope => "INSUFFICIENT_SCOPE",
             VerifyReason::RateLimited => "RATE_LIMITED",
             VerifyReason::UsageExceeded => "USAGE_EXCEEDED",
+            VerifyReason::ModelNotAllowed => "MODEL_NOT_ALLOWED",
+            VerifyReason::RequestTooLarge => "REQUEST_TOO_LARGE",
         }
     }
 
@@ -373,6 +411,8 @@ impl VerifyReason {
             VerifyReason::InsufficientScope => 6,
             VerifyReason::RateLimited => 7,
             VerifyReason::UsageExceeded => 8,
+            VerifyReason::ModelNotAllowed => 9,
+            VerifyReason::RequestTooLarge => 10,
         }
     }
 }
@@ -402,6 +442,12 @@ pub struct VerifyOptions {
     pub rate_limit: bool,
     /// Consume these amounts from the key's (and its owner's) quotas, e.g. `{"requests": 1}`.
     pub quota: Option<crate::model::quota::Amounts>,
+    /// Tokens the request declares (an estimate when the count is known
+    /// only afterwards: settle with `settle_tokens`): counted against the
+    /// key's limits in tokens and checked against `max_tokens_per_request`.
+    pub tokens: Option<u64>,
+    /// The model the request calls, checked against the key's `models`.
+    pub model: Option<String>,
 }
 
 /// Whether the database holds imported legacy keys, as last seen by this

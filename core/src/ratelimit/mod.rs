@@ -1,8 +1,13 @@
 //! In-process rate limiting: GCRA (the generic cell rate algorithm, an exact
 //! token bucket kept as one timestamp per bucket) per key and named limit.
 //!
-//! - A [`Limit`] allows `count` requests per `period_ms` with bursts of up to
-//!   `burst` requests (the bucket's capacity).
+//! - A [`Limit`] allows `count` units per `period_ms` with bursts of up to
+//!   `burst` units (the bucket's capacity). A unit is a request (the
+//!   default) or, for `"unit": "tokens"`, an LLM token: a request counts
+//!   its cost (`check_cost`) against the limits in tokens and 1 against the
+//!   others, so tokens per minute and requests per minute hold together.
+//! - [`RateLimiter::settle`] corrects a check whose cost was an estimate
+//!   once the actual count is known (tokens limits only).
 //! - [`RateLimiter::check`] checks several limits of one key all-or-nothing:
 //!   a denied request consumes from none of them. [`RateLimiter::peek`]
 //!   answers the same without consuming.
@@ -34,10 +39,37 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks one request's key and limits, as every store takes them.
-pub(crate) fn validate_request(key: &str, limits: &[Limit]) -> Result<()> {
+/// Checks one request's key, limits and cost, as every store takes them.
+pub(crate) fn validate_request(key: &str, limits: &[Limit], cost: u64) -> Result<()> {
     validate_key(key)?;
-    validate_request_limits(limits)
+    validate_request_limits(limits)?;
+    validate_cost(limits, cost)
+}
+
+/// Checks a request's cost against limits: a cost other than 1 needs a
+/// limit in tokens (it would count for nothing else), and a cost above a
+/// tokens limit's burst could never be admitted, however long it waited.
+pub(crate) fn validate_cost(limits: &[Limit], cost: u64) -> Result<()> {
+    if cost != 1 && !limits.iter().any(|l| l.unit == Unit::Tokens) {
+        return Err(Error::invalid(
+            "a cost counts against limits in tokens (\"unit\": \"tokens\"); these limits count requests",
+        ));
+    }
+    if let Some(l) = too_small_for(limits, cost) {
+        return Err(Error::invalid(format!(
+            "a cost of {cost} is more than limit {:?} admits at once (burst {}): no wait would let it through",
+            l.name, l.burst
+        )));
+    }
+    Ok(())
+}
+
+/// The first tokens limit whose burst is below `cost`, if any: a request of
+/// that cost is never admitted by it.
+pub fn too_small_for(limits: &[Limit], cost: u64) -> Option<&Limit> {
+    limits
+        .iter()
+        .find(|l| l.unit == Unit::Tokens && cost > l.burst)
 }
 
 /// Checks the limits of one request: at least one, and a valid list.
@@ -102,21 +134,42 @@ impl RateLimitStore {
     }
 }
 
-/// One named limit: `count` requests per `period_ms`, bursts up to `burst`.
+/// What a limit counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Requests: every admitted request counts 1. The default.
+    #[default]
+    Requests,
+    /// LLM tokens: a request counts its cost (its tokens; see
+    /// [`RateLimiter::check_cost`]) — tokens per minute, say.
+    Tokens,
+}
+
+impl Unit {
+    fn is_requests(&self) -> bool {
+        *self == Unit::Requests
+    }
+}
+
+/// One named limit: `count` units per `period_ms`, bursts up to `burst`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(from = "LimitSpec")]
 pub struct Limit {
     /// Name, e.g. `per_second` or `per_day`; buckets are per key and name.
     pub name: String,
-    /// Requests per period.
+    /// Units per period.
     pub count: u64,
     /// Period length in milliseconds.
     pub period_ms: u64,
     /// Largest burst (bucket capacity); at least 1.
     pub burst: u64,
+    /// What is counted: requests (the default, left out of JSON) or tokens.
+    #[serde(default, skip_serializing_if = "Unit::is_requests")]
+    pub unit: Unit,
 }
 
-/// A limit as given: `burst` defaults to `count`.
+/// A limit as given: `burst` defaults to `count`, `unit` to requests.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LimitSpec {
@@ -124,6 +177,8 @@ struct LimitSpec {
     count: u64,
     period_ms: u64,
     burst: Option<u64>,
+    #[serde(default)]
+    unit: Unit,
 }
 
 impl From<LimitSpec> for Limit {
@@ -133,21 +188,42 @@ impl From<LimitSpec> for Limit {
             name: s.name,
             count: s.count,
             period_ms: s.period_ms,
+            unit: s.unit,
         }
     }
 }
 
 impl Limit {
-    /// A limit of `count` per `period_ms` with bursts of `burst`.
+    /// A limit of `count` requests per `period_ms` with bursts of `burst`.
     pub fn new(name: &str, count: u64, period_ms: u64, burst: u64) -> Result<Limit> {
         let l = Limit {
             name: name.to_string(),
             count,
             period_ms,
             burst,
+            unit: Unit::Requests,
         };
         l.validate()?;
         Ok(l)
+    }
+
+    /// A limit of `count` tokens per `period_ms` with bursts of `burst`
+    /// tokens (tokens per minute: `period_ms` 60 000).
+    pub fn tokens(name: &str, count: u64, period_ms: u64, burst: u64) -> Result<Limit> {
+        let l = Limit {
+            unit: Unit::Tokens,
+            ..Limit::new(name, count, period_ms, burst)?
+        };
+        Ok(l)
+    }
+
+    /// The units a request of `cost` counts against this limit: 1 for a
+    /// limit of requests, `cost` for one of tokens.
+    pub fn units(&self, cost: u64) -> u64 {
+        match self.unit {
+            Unit::Requests => 1,
+            Unit::Tokens => cost,
+        }
     }
 
     /// Parses a JSON array of limits (`[{"name", "count", "period_ms", "burst"}]`);
@@ -332,26 +408,34 @@ impl RateLimiter {
     pub fn check_one(&self, key: &str, limit: &Limit, now_ms: i64) -> Result<Verdict> {
         validate_key(key)?;
         limit.validate()?;
-        Ok(self.count_one(key, limit, now_ms))
+        Ok(self.count_one(key, limit, now_ms, 1))
     }
 
-    /// Counts one request of `key` against a list of one checked limit,
-    /// without allocation (the bindings' hot path; longer lists: `decide_into`).
-    pub fn check_single(&self, key: &str, limits: &CheckedLimits, now_ms: i64) -> Result<Verdict> {
+    /// Counts one request of `key` and `cost` against a list of one checked
+    /// limit, without allocation (the bindings' hot path; longer lists:
+    /// `decide_into`).
+    pub fn check_single(
+        &self,
+        key: &str,
+        limits: &CheckedLimits,
+        cost: u64,
+        now_ms: i64,
+    ) -> Result<Verdict> {
         validate_key(key)?;
+        validate_cost(limits, cost)?;
         match &limits[..] {
-            [one] => Ok(self.count_one(key, one, now_ms)),
+            [one] => Ok(self.count_one(key, one, now_ms, cost)),
             _ => Err(Error::invalid("check_single takes a list of one limit")),
         }
     }
 
-    /// [`RateLimiter::check_one`] for a key and limit already checked.
-    fn count_one(&self, key: &str, limit: &Limit, now_ms: i64) -> Verdict {
+    /// [`RateLimiter::check_one`] for a key, limit and cost already checked.
+    fn count_one(&self, key: &str, limit: &Limit, now_ms: i64, cost: u64) -> Verdict {
         let now = now_ms.saturating_mul(1000);
         let (shard, id) = self.locate(key);
         let bucket = id(&limit.name);
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        let step = Step::new(limit, shard.get(&bucket).copied(), now);
+        let step = Step::new(limit, shard.get(&bucket).copied(), now, limit.units(cost));
         let wait = step.wait_us(now);
         if wait == 0 {
             self.store(&mut shard, now, [(bucket, step.new_tat)]);
@@ -386,6 +470,18 @@ impl RateLimiter {
         self.decide(key, limits, now_ms, true)
     }
 
+    /// Counts one request of `key` costing `cost` tokens: `cost` against
+    /// the limits in tokens, 1 against the others, all-or-nothing.
+    pub fn check_cost(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        cost: u64,
+        now_ms: i64,
+    ) -> Result<Decision> {
+        self.decide_cost(key, limits, now_ms, true, cost)
+    }
+
     /// Answers as `check` would, without counting the request.
     pub fn peek(&self, key: &str, limits: &[Limit], now_ms: i64) -> Result<Decision> {
         self.decide(key, limits, now_ms, false)
@@ -399,9 +495,21 @@ impl RateLimiter {
         now_ms: i64,
         consume: bool,
     ) -> Result<Decision> {
+        self.decide_cost(key, limits, now_ms, consume, 1)
+    }
+
+    /// [`RateLimiter::decide`] for a request of `cost` tokens.
+    pub fn decide_cost(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        now_ms: i64,
+        consume: bool,
+        cost: u64,
+    ) -> Result<Decision> {
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) =
-            self.decide_into(key, limits, now_ms, consume, &mut verdicts)?;
+            self.decide_into(key, limits, now_ms, consume, cost, &mut verdicts)?;
         Ok(Decision::from_verdicts(
             allowed,
             retry_after_ms,
@@ -410,35 +518,38 @@ impl RateLimiter {
         ))
     }
 
-    /// [`RateLimiter::decide`] without building names: `out` receives one
-    /// [`Verdict`] per limit, in order; returns (allowed, retry_after_ms).
-    /// The bindings' hot path (a result object built from plain numbers).
+    /// [`RateLimiter::decide_cost`] without building names: `out` receives
+    /// one [`Verdict`] per limit, in order; returns (allowed,
+    /// retry_after_ms). The bindings' hot path (a result object built from
+    /// plain numbers).
     pub fn decide_into(
         &self,
         key: &str,
         limits: &[Limit],
         now_ms: i64,
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
-        validate_request(key, limits)?;
-        Ok(self.decide_checked(key, limits, now_ms, consume, out))
+        validate_request(key, limits, cost)?;
+        Ok(self.decide_checked(key, limits, now_ms, consume, cost, out))
     }
 
-    /// [`RateLimiter::decide_into`] for a key and limits already checked
-    /// (the manager checks them once for every store).
+    /// [`RateLimiter::decide_into`] for a key, limits and cost already
+    /// checked (the manager checks them once for every store).
     pub(crate) fn decide_checked(
         &self,
         key: &str,
         limits: &[Limit],
         now_ms: i64,
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> (bool, u64) {
         out.clear();
         if consume && let [one] = limits {
             // One limit: no intermediate allocation.
-            let v = self.count_one(key, one, now_ms);
+            let v = self.count_one(key, one, now_ms, cost);
             out.push(v);
             return (v.allowed, v.retry_after_ms);
         }
@@ -448,14 +559,82 @@ impl RateLimiter {
         let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
         let stored: Vec<Option<i64>> = buckets.iter().map(|b| shard.get(b).copied()).collect();
         let mut writes: Vec<(u64, i64)> = Vec::new();
-        let answer = gcra(limits, &stored, now_ms, consume, out, &mut |i, tat| {
-            writes.push((buckets[i], tat))
-        });
+        let answer = gcra(
+            limits,
+            &stored,
+            now_ms,
+            consume,
+            cost,
+            out,
+            &mut |i, tat| writes.push((buckets[i], tat)),
+        );
         if !writes.is_empty() {
             self.store(&mut shard, now, writes);
         }
         answer
     }
+
+    /// Corrects the tokens limits of `key` once a request's actual count
+    /// is known: `actual - estimated` more tokens (fewer when negative) than
+    /// its check counted. An under-estimate can empty a bucket, never
+    /// overdraw it beyond one burst; an over-estimate is given back up to a
+    /// full bucket. Limits counting requests are left as they are.
+    pub fn settle(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        estimated: u64,
+        actual: u64,
+        now_ms: i64,
+    ) -> Result<()> {
+        validate_request(key, limits, 1)?;
+        let (shard, id) = self.locate(key);
+        let now = now_ms.saturating_mul(1000);
+        let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        let writes: Vec<(u64, i64)> = limits
+            .iter()
+            .filter(|l| l.unit == Unit::Tokens)
+            .map(|l| {
+                let b = id(&l.name);
+                (
+                    b,
+                    settled(l, shard.get(&b).copied(), now, estimated, actual),
+                )
+            })
+            .collect();
+        self.store(&mut shard, now, writes);
+        Ok(())
+    }
+}
+
+/// A bucket's theoretical arrival time (µs) after a settlement of
+/// `actual - estimated` tokens at `now` (µs): moved by that many emission
+/// intervals, kept between a full bucket (`now`) and an empty one
+/// (`now + capacity`). Every store settles with this arithmetic (Redis in
+/// its script: the clamped shift is [`settle_shift_us`]).
+pub(crate) fn settled(
+    limit: &Limit,
+    stored: Option<i64>,
+    now: i64,
+    estimated: u64,
+    actual: u64,
+) -> i64 {
+    let capacity = limit.interval_us().saturating_mul(limit.burst as i64);
+    let ahead = stored
+        .unwrap_or(now)
+        .max(now)
+        .min(now.saturating_add(capacity));
+    ahead
+        .saturating_add(settle_shift_us(limit, estimated, actual))
+        .clamp(now, now.saturating_add(capacity))
+}
+
+/// The shift of a settlement in µs, bounded to ± one full bucket (a larger
+/// one is clamped away anyway, and the bound keeps Redis's doubles exact).
+pub(crate) fn settle_shift_us(limit: &Limit, estimated: u64, actual: u64) -> i64 {
+    let capacity = limit.interval_us() as i128 * limit.burst as i128;
+    let delta = (actual as i128 - estimated as i128) * limit.interval_us() as i128;
+    delta.clamp(-capacity, capacity) as i64
 }
 
 /// The GCRA decision for one request over `limits` (validated) at `now_ms`,
@@ -470,6 +649,7 @@ pub(crate) fn gcra(
     stored: &[Option<i64>],
     now_ms: i64,
     consume: bool,
+    cost: u64,
     out: &mut Vec<Verdict>,
     write: &mut dyn FnMut(usize, i64),
 ) -> (bool, u64) {
@@ -477,7 +657,7 @@ pub(crate) fn gcra(
     let steps: Vec<Step> = limits
         .iter()
         .zip(stored)
-        .map(|(l, s)| Step::new(l, *s, now))
+        .map(|(l, s)| Step::new(l, *s, now, l.units(cost)))
         .collect();
     // The request waits for its slowest limit.
     let wait = steps.iter().map(|s| s.wait_us(now)).max().unwrap_or(0);
@@ -515,12 +695,16 @@ struct Step {
     /// even when the request is refused, so the lockout ends on time.
     clamped: bool,
     new_tat: i64,
+    /// The time the request needs free: its own units, at least one (a
+    /// request of no tokens still needs a bucket that is not empty).
+    need: i64,
     interval: i64,
     capacity: i64,
 }
 
 impl Step {
-    fn new(limit: &Limit, stored: Option<i64>, now: i64) -> Step {
+    /// The step of a request counting `units` (validated: at most the burst).
+    fn new(limit: &Limit, stored: Option<i64>, now: i64, units: u64) -> Step {
         let interval = limit.interval_us();
         let capacity = interval.saturating_mul(limit.burst as i64);
         // A stored time further ahead than a full burst can only come from
@@ -528,10 +712,12 @@ impl Step {
         // locks a key out for longer than one emission interval.
         let ahead = stored.unwrap_or(now).max(now);
         let tat = ahead.min(now.saturating_add(capacity));
+        let units = units.min(limit.burst) as i64;
         Step {
             tat,
             clamped: tat < ahead,
-            new_tat: tat.saturating_add(interval),
+            new_tat: tat.saturating_add(interval.saturating_mul(units)),
+            need: interval.saturating_mul(units.max(1)),
             interval,
             capacity,
         }
@@ -539,7 +725,7 @@ impl Step {
 
     /// Microseconds before this limit admits the request (0: now).
     fn wait_us(&self, now: i64) -> i64 {
-        (self.new_tat - self.capacity - now).max(0)
+        (self.tat + self.need - self.capacity - now).max(0)
     }
 
     /// (remaining, reset_ms) once the request is counted (`allowed`) or not.
@@ -612,6 +798,86 @@ mod tests {
             assert_eq!(one.retry_after_ms, many.retry_after_ms, "t={t}");
             assert_eq!(one.reset_ms, many.limits[0].reset_ms, "t={t}");
         }
+    }
+
+    #[test]
+    fn tokens_and_requests_together() {
+        let rl = RateLimiter::default();
+        // 1000 tokens a minute and 3 requests a minute.
+        let limits = [
+            Limit::tokens("tpm", 1000, 60_000, 1000).unwrap(),
+            Limit::new("rpm", 3, 60_000, 3).unwrap(),
+        ];
+        let d = rl.check_cost("k", &limits, 600, 0).unwrap();
+        assert!(d.allowed);
+        assert_eq!((d.limits[0].remaining, d.limits[1].remaining), (400, 2));
+        // 500 more tokens do not fit: refused, and nothing is taken.
+        let d = rl.check_cost("k", &limits, 500, 0).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_ms, 6000, "100 tokens refill in 6 s");
+        assert_eq!((d.limits[0].remaining, d.limits[1].remaining), (400, 2));
+        assert!(rl.check_cost("k", &limits, 400, 0).unwrap().allowed);
+        // An empty bucket refuses even a request of no tokens.
+        let d = rl.check_cost("k", &limits, 0, 0).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_ms, 60, "one token refills in 60 ms");
+        // The request limit counts requests, whatever their tokens.
+        assert!(rl.check_cost("k", &limits, 0, 60).unwrap().allowed);
+        let d = rl.check_cost("k", &limits, 0, 120).unwrap();
+        assert!(!d.allowed, "three requests a minute");
+        // A cost no wait would admit, and a cost without a tokens limit.
+        assert!(rl.check_cost("k", &limits, 1001, 0).is_err());
+        assert!(rl.check_cost("k", &limits[1..], 5, 0).is_err());
+        assert!(rl.check_cost("k", &limits[1..], 1, 0).is_ok());
+    }
+
+    #[test]
+    fn settle_moves_only_tokens_limits() {
+        let rl = RateLimiter::default();
+        let limits = [
+            Limit::tokens("tpm", 1000, 60_000, 1000).unwrap(),
+            Limit::new("rpm", 100, 60_000, 100).unwrap(),
+        ];
+        let d = rl.check_cost("k", &limits, 800, 0).unwrap();
+        assert_eq!(d.limits[0].remaining, 200);
+        // It used 300: 500 tokens come back, the request stays counted.
+        rl.settle("k", &limits, 800, 300, 0).unwrap();
+        // (A peek answers as if this request were counted: 98 requests left.)
+        let p = rl.decide_cost("k", &limits, 0, false, 0).unwrap();
+        assert_eq!((p.limits[0].remaining, p.limits[1].remaining), (700, 98));
+        // It used 2000 against an estimate of 300: the bucket is emptied,
+        // not overdrawn beyond one burst.
+        rl.settle("k", &limits, 300, 2000, 0).unwrap();
+        let p = rl.decide_cost("k", &limits, 0, false, 1).unwrap();
+        assert!(!p.allowed);
+        assert_eq!(p.limits[0].remaining, 0);
+        assert_eq!(p.limits[0].reset_ms, 60_000);
+        // A refund never makes a bucket fuller than full.
+        rl.settle("k", &limits, 5000, 0, 0).unwrap();
+        let p = rl.decide_cost("k", &limits, 0, false, 0).unwrap();
+        assert_eq!(p.limits[0].remaining, 1000);
+    }
+
+    #[test]
+    fn limits_json_keeps_the_unit() {
+        let l = Limit::list_from_json(
+            r#"[{"name": "tpm", "count": 100000, "period_ms": 60000, "unit": "tokens"},
+                {"name": "rpm", "count": 60, "period_ms": 60000}]"#,
+        )
+        .unwrap();
+        assert_eq!(l[0].unit, Unit::Tokens);
+        assert_eq!(l[1].unit, Unit::Requests);
+        let text = serde_json::to_string(&l).unwrap();
+        assert!(text.contains(r#""unit":"tokens""#));
+        assert_eq!(
+            text.matches("unit").count(),
+            1,
+            "requests is the default: {text}"
+        );
+        assert!(
+            Limit::list_from_json(r#"[{"name":"x","count":1,"period_ms":1,"unit":"bytes"}]"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -261,6 +261,7 @@ pub(crate) struct InsertKey<'a> {
     pub version: u32,
     pub rotated_from: Option<&'a str>,
     pub rate_limits_json: &'a str,
+    pub model_policy_json: &'a str,
     pub rotation_period: Option<i64>,
 }
 
@@ -284,6 +285,7 @@ pub(crate) struct UpdateFields<'a> {
     pub metadata_json: Option<&'a str>,
     pub expires_at: Option<Option<i64>>,
     pub rate_limits_json: Option<&'a str>,
+    pub model_policy_json: Option<&'a str>,
     pub rotation_period: Option<Option<i64>>,
 }
 

@@ -5,7 +5,7 @@
 //! expires when the bucket is full again.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ratelimit::{Limit, Verdict};
+use crate::ratelimit::{Limit, Unit, Verdict, settle_shift_us};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,8 +13,9 @@ use std::time::Duration;
 /// The GCRA of `ratelimit::gcra`, in Lua. KEYS: one per limit. ARGV[1]:
 /// "1" to count the request; ARGV[2]: "" for the server's clock (a time in
 /// µs only from the shared-vector tests); then per limit its emission
-/// interval and capacity (µs). Returns {allowed, retry_after_ms,
-/// remaining_1, reset_ms_1, ...}.
+/// interval, capacity (µs) and the units this request counts (1 for a
+/// limit of requests, the cost for one of tokens; at least one unit must
+/// be free). Returns {allowed, retry_after_ms, remaining_1, reset_ms_1, ...}.
 const SCRIPT: &str = r#"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local now = tonumber(ARGV[2])
@@ -27,14 +28,15 @@ local n = #KEYS
 local tat, new, clamped, interval, capacity = {}, {}, {}, {}, {}
 local wait = 0
 for i = 1, n do
-  interval[i] = tonumber(ARGV[2 * i + 1])
-  capacity[i] = tonumber(ARGV[2 * i + 2])
+  interval[i] = tonumber(ARGV[3 * i])
+  capacity[i] = tonumber(ARGV[3 * i + 1])
+  local units = tonumber(ARGV[3 * i + 2])
   local stored = tonumber(redis.call('GET', KEYS[i]) or now)
   local ahead = math.max(stored, now)
   tat[i] = math.min(ahead, now + capacity[i])
   clamped[i] = tat[i] < ahead
-  new[i] = tat[i] + interval[i]
-  wait = math.max(wait, new[i] - capacity[i] - now)
+  new[i] = tat[i] + interval[i] * units
+  wait = math.max(wait, tat[i] + interval[i] * math.max(units, 1) - capacity[i] - now)
 end
 local allowed = wait == 0
 local out = {allowed and 1 or 0, math.ceil(wait / 1000)}
@@ -51,6 +53,31 @@ end
 return out
 "#;
 
+/// A settlement (`ratelimit::settled`), in Lua. KEYS: the tokens limits'
+/// buckets. ARGV[1]: "" for the server's clock (else µs); then per bucket
+/// its capacity and the shift (µs, within ± the capacity).
+const SETTLE: &str = r#"
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * i])
+  local shift = tonumber(ARGV[2 * i + 1])
+  local stored = tonumber(redis.call('GET', KEYS[i]) or now)
+  local ahead = math.min(math.max(stored, now), now + capacity)
+  local t = math.min(math.max(ahead + shift, now), now + capacity)
+  if t > now then
+    redis.call('SET', KEYS[i], string.format('%d', t), 'PX', math.max(1, math.ceil((t - now) / 1000)))
+  else
+    redis.call('DEL', KEYS[i])
+  end
+end
+return 1
+"#;
+
 /// Most idle connections kept per limiter.
 const MAX_IDLE: usize = 8;
 
@@ -61,6 +88,7 @@ pub struct RedisLimiter {
     /// child process never writes to a socket it shares with its parent.
     idle: Mutex<(u64, Vec<redis::Connection>)>,
     script: redis::Script,
+    settle: redis::Script,
     prefix: String,
     timeout: Duration,
 }
@@ -146,6 +174,7 @@ impl RedisLimiter {
             client,
             idle: Mutex::new((crate::fork::generation(), Vec::new())),
             script: redis::Script::new(SCRIPT),
+            settle: redis::Script::new(SETTLE),
             prefix,
             timeout,
         })
@@ -244,9 +273,29 @@ impl RedisLimiter {
         key: &str,
         limits: &[Limit],
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
-        self.decide_at(key, limits, None, consume, out)
+        self.decide_at(key, limits, None, consume, cost, out)
+    }
+
+    /// Settles the tokens limits of `key` (see `RateLimiter::settle`) on
+    /// the server's clock, in one round trip.
+    pub fn settle(&self, key: &str, limits: &[Limit], estimated: u64, actual: u64) -> Result<()> {
+        let mut call = self.settle.prepare_invoke();
+        call.arg("");
+        let mut any = false;
+        for l in limits.iter().filter(|l| l.unit == Unit::Tokens) {
+            l.validate()?;
+            any = true;
+            call.key(self.bucket(key, &l.name));
+            call.arg(l.interval_us().saturating_mul(l.burst as i64))
+                .arg(settle_shift_us(l, estimated, actual));
+        }
+        if any {
+            let _: i64 = self.with_connection(|con| call.invoke(con))?;
+        }
+        Ok(())
     }
 
     /// [`RedisLimiter::decide_into`] at `now_ms` instead of the server's
@@ -258,11 +307,13 @@ impl RedisLimiter {
         limits: &[Limit],
         now_ms: Option<i64>,
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
         for l in limits {
             l.validate()?;
         }
+        crate::ratelimit::validate_cost(limits, cost)?;
         let mut call = self.script.prepare_invoke();
         call.arg(if consume { "1" } else { "0" });
         call.arg(now_ms.map_or(String::new(), |t| t.saturating_mul(1000).to_string()));
@@ -270,7 +321,8 @@ impl RedisLimiter {
             call.key(self.bucket(key, &l.name));
             let interval = l.interval_us();
             call.arg(interval)
-                .arg(interval.saturating_mul(l.burst as i64));
+                .arg(interval.saturating_mul(l.burst as i64))
+                .arg(l.units(cost));
         }
         let answer: Vec<i64> = self.with_connection(|con| call.invoke(con))?;
         if answer.len() != 2 + 2 * limits.len() {

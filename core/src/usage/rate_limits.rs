@@ -26,6 +26,12 @@ impl TokenManager {
         self.rate_limit_decide(key, limits, false)
     }
 
+    /// Counts one request of `key` costing `cost` tokens (`cost` against
+    /// the limits in tokens, 1 against the others), all-or-nothing.
+    pub fn rate_limit_cost(&self, key: &str, limits: &[Limit], cost: u64) -> Result<Decision> {
+        self.rate_limit_decide_cost(key, limits, true, cost)
+    }
+
     /// [`TokenManager::rate_limit`] when `consume`, else the peek.
     pub fn rate_limit_decide(
         &self,
@@ -33,9 +39,20 @@ impl TokenManager {
         limits: &[Limit],
         consume: bool,
     ) -> Result<Decision> {
+        self.rate_limit_decide_cost(key, limits, consume, 1)
+    }
+
+    /// [`TokenManager::rate_limit_decide`] for a request of `cost` tokens.
+    pub fn rate_limit_decide_cost(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        consume: bool,
+        cost: u64,
+    ) -> Result<Decision> {
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) =
-            self.rate_limit_into(key, limits, consume, &mut verdicts)?;
+            self.rate_limit_into(key, limits, consume, cost, &mut verdicts)?;
         Ok(Decision::from_verdicts(
             allowed,
             retry_after_ms,
@@ -51,10 +68,51 @@ impl TokenManager {
         key: &str,
         limits: &[Limit],
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
-        crate::ratelimit::validate_request(key, limits)?;
-        self.rate_limit_valid(key, limits, consume, out)
+        crate::ratelimit::validate_request(key, limits, cost)?;
+        self.rate_limit_valid(key, limits, consume, cost, out)
+    }
+
+    /// Corrects the limits in tokens of `key` once a request's actual count
+    /// is known (see [`RateLimiter::settle`]), in the manager's store.
+    pub fn rate_limit_settle(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        estimated: u64,
+        actual: u64,
+    ) -> Result<()> {
+        crate::ratelimit::validate_request(key, limits, 1)?;
+        let inner = self.inner();
+        match &inner.rates {
+            Rates::Local => {
+                let now_ms = inner.clock.monotonic_ms();
+                inner.limiter.settle(key, limits, estimated, actual, now_ms)
+            }
+            Rates::Store => {
+                let now = inner.clock.now_ms().saturating_mul(1000);
+                let tokens: Vec<&Limit> = limits
+                    .iter()
+                    .filter(|l| l.unit == crate::ratelimit::Unit::Tokens)
+                    .collect();
+                if tokens.is_empty() {
+                    return Ok(());
+                }
+                let names: Vec<&str> = tokens.iter().map(|l| l.name.as_str()).collect();
+                inner.db.write_relaxed(|tx| {
+                    let stored = tx.rates().buckets(key, &names)?;
+                    for ((l, s), name) in tokens.iter().zip(stored).zip(&names) {
+                        let t = crate::ratelimit::settled(l, s, now, estimated, actual);
+                        tx.rates().set_bucket(key, name, t)?;
+                    }
+                    Ok(())
+                })
+            }
+            Rates::Redis(r) => r.settle(key, limits, estimated, actual),
+            Rates::Broken(e) => Err(e.clone()),
+        }
     }
 
     /// (store errors, requests allowed unchecked by fail-open) of this
@@ -75,18 +133,21 @@ impl TokenManager {
         key: &str,
         limits: &CheckedLimits,
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
         crate::ratelimit::validate_key(key)?;
-        self.rate_limit_valid(key, limits, consume, out)
+        crate::ratelimit::validate_cost(limits, cost)?;
+        self.rate_limit_valid(key, limits, consume, cost, out)
     }
 
-    /// The decision for a key and limits already checked.
-    fn rate_limit_valid(
+    /// The decision for a key, limits and cost already checked.
+    pub(crate) fn rate_limit_valid(
         &self,
         key: &str,
         limits: &[Limit],
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
         let inner = self.inner();
@@ -95,7 +156,7 @@ impl TokenManager {
                 let now_ms = inner.clock.monotonic_ms();
                 return Ok(inner
                     .limiter
-                    .decide_checked(key, limits, now_ms, consume, out));
+                    .decide_checked(key, limits, now_ms, consume, cost, out));
             }
             Rates::Store => {
                 let now_ms = inner.clock.now_ms();
@@ -103,7 +164,7 @@ impl TokenManager {
                 let decide = |tx: &dyn crate::store::Tx| {
                     let stored = tx.rates().buckets(key, &names)?;
                     let mut writes = Vec::new();
-                    let answer = gcra(limits, &stored, now_ms, consume, out, &mut |i, t| {
+                    let answer = gcra(limits, &stored, now_ms, consume, cost, out, &mut |i, t| {
                         writes.push((i, t))
                     });
                     for (i, t) in writes {
@@ -117,7 +178,7 @@ impl TokenManager {
                     inner.db.read_snapshot(decide)
                 }
             }
-            Rates::Redis(r) => r.decide_into(key, limits, consume, out),
+            Rates::Redis(r) => r.decide_into(key, limits, consume, cost, out),
             Rates::Broken(e) => Err(e.clone()),
         };
         let decided = fail_open_or(
@@ -231,10 +292,34 @@ impl SharedLimiter {
         limits: &[Limit],
         now_ms: Option<i64>,
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
-        crate::ratelimit::validate_request(key, limits)?;
-        self.decide_valid(key, limits, now_ms, consume, out)
+        crate::ratelimit::validate_request(key, limits, cost)?;
+        self.decide_valid(key, limits, now_ms, consume, cost, out)
+    }
+
+    /// Corrects the limits in tokens of `key` once a request's actual count
+    /// is known (see [`RateLimiter::settle`]); `now_ms` as for checks.
+    pub fn settle(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        estimated: u64,
+        actual: u64,
+        now_ms: Option<i64>,
+    ) -> Result<()> {
+        crate::ratelimit::validate_request(key, limits, 1)?;
+        let Some(redis) = &self.redis else {
+            let now = now_ms.unwrap_or_else(crate::clock::SystemClock::now_ms);
+            return self.local.settle(key, limits, estimated, actual, now);
+        };
+        if now_ms.is_some() {
+            return Err(Error::invalid(
+                "now_ms applies to in-process limits only: Redis decides on its own clock",
+            ));
+        }
+        redis.settle(key, limits, estimated, actual)
     }
 
     /// [`SharedLimiter::decide_into`] with limits checked once (the
@@ -245,31 +330,36 @@ impl SharedLimiter {
         limits: &CheckedLimits,
         now_ms: Option<i64>,
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
         crate::ratelimit::validate_key(key)?;
-        self.decide_valid(key, limits, now_ms, consume, out)
+        crate::ratelimit::validate_cost(limits, cost)?;
+        self.decide_valid(key, limits, now_ms, consume, cost, out)
     }
 
-    /// The decision for a key and limits already checked.
+    /// The decision for a key, limits and cost already checked.
     fn decide_valid(
         &self,
         key: &str,
         limits: &[Limit],
         now_ms: Option<i64>,
         consume: bool,
+        cost: u64,
         out: &mut Vec<Verdict>,
     ) -> Result<(bool, u64)> {
         let Some(redis) = &self.redis else {
             let now = now_ms.unwrap_or_else(crate::clock::SystemClock::now_ms);
-            return Ok(self.local.decide_checked(key, limits, now, consume, out));
+            return Ok(self
+                .local
+                .decide_checked(key, limits, now, consume, cost, out));
         };
         if now_ms.is_some() {
             return Err(Error::invalid(
                 "now_ms applies to in-process limits only: Redis decides on its own clock",
             ));
         }
-        let answer = redis.decide_into(key, limits, consume, out);
+        let answer = redis.decide_into(key, limits, consume, cost, out);
         fail_open_or(
             answer,
             self.fail_open,

@@ -46,7 +46,8 @@ impl KeyStore for Pg<'_> {
         self.execute(
             "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, name, description, \
              scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits, \
-             rotation_period) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)",
+             rotation_period, model_policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16)",
             &[
                 &k.id,
                 &&k.key_hash[..],
@@ -63,6 +64,7 @@ impl KeyStore for Pg<'_> {
                 &k.rotated_from,
                 &k.rate_limits_json,
                 &k.rotation_period,
+                &k.model_policy_json,
             ],
         )?;
         self.key_changed(*k.key_hash);
@@ -180,7 +182,8 @@ impl KeyStore for Pg<'_> {
              scopes = coalesce($4, scopes), metadata = coalesce($5, metadata), \
              expires_at = CASE WHEN $6 THEN $7 ELSE expires_at END, \
              updated_at = greatest(updated_at, $8), rate_limits = coalesce($9, rate_limits), \
-             rotation_period = CASE WHEN $10 THEN $11 ELSE rotation_period END \
+             rotation_period = CASE WHEN $10 THEN $11 ELSE rotation_period END, \
+             model_policy = coalesce($12, model_policy) \
              WHERE id = $1 RETURNING key_hash",
             &[
                 &id,
@@ -194,6 +197,7 @@ impl KeyStore for Pg<'_> {
                 &u.rate_limits_json,
                 &u.rotation_period.is_some(),
                 &u.rotation_period.flatten(),
+                &u.model_policy_json,
             ],
         )
     }

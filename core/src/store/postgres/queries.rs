@@ -94,7 +94,7 @@ pub(super) fn page<T>(
 pub(super) const KEY_COLUMNS: &str = "SELECT k.id, k.prefix, k.display_prefix, k.owner, k.name, \
     k.description, k.scopes, k.metadata, k.created_at, k.updated_at, k.expires_at, k.enabled, \
     k.revoked_at, k.revoked_reason, k.version, k.rotated_from, k.rotated_to, k.seq, k.revision, \
-    k.rate_limits, u.usage_count, u.last_used_at, k.rotation_period FROM api_keys k \
+    k.rate_limits, u.usage_count, u.last_used_at, k.rotation_period, k.model_policy FROM api_keys k \
     LEFT JOIN key_usage u ON u.seq = k.seq";
 
 pub(super) fn key_record(row: &Row, now: i64) -> Result<KeyRecord> {
@@ -120,8 +120,12 @@ pub(super) fn key_record(row: &Row, now: i64) -> Result<KeyRecord> {
         usage_count: count(row.try_get::<_, Option<i64>>(20)?.unwrap_or(0)),
         last_used_at: row.try_get(21)?,
         rotation_period: row.try_get(22)?,
+        models: Vec::new(),
+        max_tokens_per_request: None,
         status: KeyStatus::Active,
     };
+    let policy: crate::keys::models::ModelPolicy = json(row, 23)?;
+    (r.models, r.max_tokens_per_request) = (policy.models, policy.max_tokens_per_request);
     r.status = r.status_at(now);
     Ok(r)
 }

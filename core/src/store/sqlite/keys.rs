@@ -18,7 +18,7 @@ macro_rules! select_keys {
         concat!(
             "SELECT id, prefix, display_prefix, owner, name, description, scopes, metadata, \
              created_at, updated_at, expires_at, enabled, revoked_at, revoked_reason, version, \
-             rotated_from, rotated_to, seq, revision, rate_limits, rotation_period",
+             rotated_from, rotated_to, seq, revision, rate_limits, rotation_period, model_policy",
             $extra,
             " FROM api_keys",
             $($rest)?
@@ -50,8 +50,12 @@ fn record(conn: &Connection, row: &Row<'_>, now: i64) -> rusqlite::Result<KeyRec
         rotated_to: row.get(16)?,
         rate_limits: super::json_col(row, 19)?,
         rotation_period: row.get(20)?,
+        models: Vec::new(),
+        max_tokens_per_request: None,
         status: KeyStatus::Active,
     };
+    let policy: crate::keys::models::ModelPolicy = super::json_col(row, 21)?;
+    (r.models, r.max_tokens_per_request) = (policy.models, policy.max_tokens_per_request);
     r.status = r.status_at(now);
     // A separate statement, not a join: SQLite re-prepares a join whose
     // WHERE binds a parameter every time the bound value changes.
@@ -118,7 +122,8 @@ impl KeyStore for Sql<'_> {
         conn.prepare_cached(
             "INSERT INTO api_keys (id, key_hash, prefix, display_prefix, owner, name, description, \
          scopes, metadata, created_at, updated_at, expires_at, version, rotated_from, rate_limits, \
-         rotation_period) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15)",
+         rotation_period, model_policy) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?
         .execute(params![
             k.id,
@@ -136,6 +141,7 @@ impl KeyStore for Sql<'_> {
             k.rotated_from,
             k.rate_limits_json,
             k.rotation_period,
+            k.model_policy_json,
         ])?;
         Ok(())
     }
@@ -206,7 +212,7 @@ impl KeyStore for Sql<'_> {
                 " WHERE key_hash = ?1"
             ))?
             .query_row([&hash[..]], |r| {
-                Ok((record(conn, r, now)?, r.get(18)?, r.get(21)?))
+                Ok((record(conn, r, now)?, r.get(18)?, r.get(22)?))
             })
             .optional()?)
     }
@@ -274,7 +280,8 @@ impl KeyStore for Sql<'_> {
                expires_at = CASE WHEN ?6 THEN ?7 ELSE expires_at END, \
                updated_at = max(updated_at, ?8), \
                rate_limits = coalesce(?9, rate_limits), \
-               rotation_period = CASE WHEN ?10 THEN ?11 ELSE rotation_period END \
+               rotation_period = CASE WHEN ?10 THEN ?11 ELSE rotation_period END, \
+               model_policy = coalesce(?12, model_policy) \
              WHERE id = ?1",
             )?
             .execute(params![
@@ -289,6 +296,7 @@ impl KeyStore for Sql<'_> {
                 u.rate_limits_json,
                 u.rotation_period.is_some(),
                 u.rotation_period.flatten(),
+                u.model_policy_json,
             ])?;
         expect_one(n)
     }
