@@ -30,6 +30,20 @@ export interface RequireApiKeyOptions {
    * fields of importKey with the old record's id (legacyId), or null.
    */
   legacyCheck?: (key: string) => LegacyFields | null | undefined | Promise<LegacyFields | null | undefined>
+  /**
+   * Where the request names the model it calls: 'body' (the parsed JSON
+   * body's `model`, as OpenAI- and Anthropic-shaped requests carry it) or a
+   * function of the request. The key's model allow-list applies (403
+   * MODEL_NOT_ALLOWED); a request naming no model is 400.
+   */
+  model?: 'body' | ((req: any) => string | undefined | Promise<string | undefined>)
+  /**
+   * Where the request declares its tokens: 'body' (`max_tokens`,
+   * `max_completion_tokens` or `max_output_tokens`) or a function of the
+   * request. Over the key's maxTokensPerRequest: 413 REQUEST_TOO_LARGE; its
+   * limits in tokens count them, settled by recordLlmUsage after the call.
+   */
+  tokens?: 'body' | ((req: any) => number | undefined | Promise<number | undefined>)
 }
 
 /** Options of requireJwt; algorithms, audience, issuer and clockTolerance apply to a RemoteJWKSet or a TokenManager. */

@@ -62,9 +62,76 @@ function checkOptions(options, allowed) {
   }
 }
 
+// The body fields that bound a request's output tokens, in the order read.
+const TOKEN_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens']
+
+// The tokens each request declared and its limits counted, for
+// recordLlmUsage to settle against the actual count (once).
+const declaredTokens = new WeakMap()
+
+function badRequest(message) {
+  return { status: 400, headers: {}, body: { error: { code: 'INVALID_ARGUMENT', message } } }
+}
+
+// The parsed JSON body of an Express or Fastify request, or an answer.
+function bodyOf(req) {
+  const body = req && req.body
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) {
+    return { answer: badRequest('the request body must be a JSON object (parse it before the guard: express.json())') }
+  }
+  return { body }
+}
+
+// The model and tokens a request declares, where the guard was told to
+// read them: 'body' (an OpenAI-shaped JSON body) or a function of the
+// request. Fails closed: a guard told to check the model refuses a request
+// that names none, rather than let it past the allow-list.
+async function llmOf(req, model, tokens) {
+  const out = {}
+  if (model !== undefined) {
+    let name
+    if (model === 'body') {
+      const b = bodyOf(req)
+      if (b.answer) return b
+      name = b.body.model
+    } else {
+      name = await model(req)
+    }
+    if (typeof name !== 'string' || name === '') return { answer: badRequest('the request names no model') }
+    out.model = name
+  }
+  if (tokens !== undefined) {
+    let n
+    if (tokens === 'body') {
+      const b = bodyOf(req)
+      if (b.answer) return b
+      const field = TOKEN_FIELDS.find((f) => b.body[f] !== undefined)
+      n = field === undefined ? undefined : b.body[field]
+    } else {
+      n = await tokens(req)
+    }
+    if (n !== undefined && n !== null) {
+      if (!Number.isSafeInteger(n) || n < 0) {
+        return { answer: badRequest("the request's token count must be a non-negative integer") }
+      }
+      out.tokens = n
+    }
+  }
+  return { llm: out }
+}
+
+function checkSource(name, v) {
+  if (v !== undefined && v !== 'body' && typeof v !== 'function') {
+    const e = new Error(`INVALID_ARGUMENT: ${name} must be 'body' or a function of the request`)
+    e.code = 'INVALID_ARGUMENT'
+    throw e
+  }
+}
+
 /**
- * A judge of API keys: `(headerValue) => Promise<{ record, headers } | { status, headers, body }>`.
- * Options: scopes, header (default 'x-api-key'), rateLimit (default true), quota (amounts).
+ * A judge of API keys: `(headerValue, url, req) => Promise<{ record, headers } | { status, headers, body }>`.
+ * Options: scopes, header (default 'x-api-key'), rateLimit (default true), quota (amounts),
+ * model and tokens ('body' or `(req) => value`: the key's model policy and its limits in tokens).
  */
 function apiKeyJudge(manager, options = {}) {
   if (!manager || typeof manager.verifyKeyWithAsync !== 'function') {
@@ -72,7 +139,9 @@ function apiKeyJudge(manager, options = {}) {
     e.code = 'INVALID_ARGUMENT'
     throw e
   }
-  checkOptions(options, ['scopes', 'header', 'rateLimit', 'quota', 'refuseQueryCredentials', 'legacyCheck'])
+  checkOptions(options, ['scopes', 'header', 'rateLimit', 'quota', 'refuseQueryCredentials', 'legacyCheck', 'model', 'tokens'])
+  checkSource('model', options.model)
+  checkSource('tokens', options.tokens)
   const legacyCheck = options.legacyCheck
   if (legacyCheck !== undefined && typeof legacyCheck !== 'function') {
     const e = new Error('INVALID_ARGUMENT: legacyCheck must be a function (the old system\'s check)')
@@ -84,26 +153,38 @@ function apiKeyJudge(manager, options = {}) {
   const scopes = (options.scopes || []).map(String)
   const rateLimit = options.rateLimit !== false
   const quota = options.quota || undefined
-  const judge = async (key, url) => {
+  const { model, tokens } = options
+  const judge = async (key, url, req) => {
     if (refuseQuery && credentialInQuery(url, header)) return QUERY_REFUSAL()
     if (typeof key !== 'string' || key === '') {
       return answerOf(httpApiKeyAnswer(header, scopes, { reason: 'MISSING' }))
     }
+    let llm = {}
+    if (model !== undefined || tokens !== undefined) {
+      const read = await llmOf(req, model, tokens)
+      if (read.answer) return read.answer
+      llm = read.llm
+    }
+    const checks = { requiredScopes: scopes, rateLimit, quota, ...llm }
     let result
     try {
-      result = await manager.verifyKeyWithAsync(key, { requiredScopes: scopes, rateLimit, quota })
+      result = await manager.verifyKeyWithAsync(key, checks)
       if (legacyCheck && !result.valid && upgradable(key, result.reason)) {
         // A key of the old system, imported on its first use (see verifyOrUpgrade).
         const upgraded = await verifyOrUpgrade(manager, key, legacyCheck, scopes)
-        result = upgraded.valid && (rateLimit || quota)
-          ? await manager.verifyKeyWithAsync(key, { requiredScopes: scopes, rateLimit, quota })
+        result = upgraded.valid && (rateLimit || quota || Object.keys(llm).length)
+          ? await manager.verifyKeyWithAsync(key, checks)
           : upgraded
       }
     } catch (e) {
       if (e && (e.code === 'STORAGE' || e.code === 'BUSY')) return unavailable(e)
+      if (e && e.code === 'INVALID_ARGUMENT') return badRequest(String(e.message).replace(/^INVALID_ARGUMENT: /, ''))
       throw e
     }
     const { record } = result
+    if (result.valid && rateLimit && llm.tokens !== undefined && req && typeof req === 'object') {
+      declaredTokens.set(req, llm.tokens)
+    }
     if (result.valid && record && !((record.rateLimits || []).length && result.rateLimit)) {
       return { record, headers: {} } // nothing to say in headers: no call into core
     }
@@ -298,7 +379,9 @@ function capabilityJudge(first, second) {
  * set by requireApiKey, unless `options.record` names another). The request
  * id comes from `options.requestIdHeader` (default X-Request-ID) when the
  * client sent a usable one, so a retried request counts once: resolves
- * false for such a duplicate. Runs off the event loop.
+ * false for such a duplicate. When the guard counted declared tokens
+ * (`tokens`) against the key's limits in tokens, the actual count (prompt +
+ * completion) is settled against them, once. Runs off the event loop.
  */
 async function recordLlmUsage(manager, req, options = {}) {
   checkOptions(options, ['model', 'promptTokens', 'completionTokens', 'cacheReadTokens', 'cacheWriteTokens', 'costMicros', 'requestIdHeader', 'metadata', 'record'])
@@ -320,6 +403,14 @@ async function recordLlmUsage(manager, req, options = {}) {
     if (options[k] !== undefined) report[k] = options[k]
   }
   const recorded = await manager.recordUsageAsync(report)
+  const declared = req && typeof req === 'object' ? declaredTokens.get(req) : undefined
+  if (declared !== undefined && !recorded.duplicate) {
+    declaredTokens.delete(req) // settled once
+    if ((record.rateLimits || []).some((l) => l.unit === 'tokens')) {
+      const actual = (options.promptTokens || 0) + (options.completionTokens || 0)
+      await manager.settleTokensAsync(record.id, declared, actual)
+    }
+  }
   return !recorded.duplicate
 }
 

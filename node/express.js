@@ -17,7 +17,7 @@ function send(res, answer) {
 function requireApiKey(manager, options = {}) {
   const judge = apiKeyJudge(manager, options)
   return function irontokenApiKey(req, res, next) {
-    judge(req.get(judge.header), req.originalUrl).then((answer) => {
+    judge(req.get(judge.header), req.originalUrl, req).then((answer) => {
       if (answer.record) {
         res.set(answer.headers)
         req.irontoken = answer.record

@@ -305,3 +305,74 @@ test('recordLlmUsage through express and fastify: the request key, its request i
     tm.close()
   }
 })
+
+test('LLM routes: the model and tokens come from the request (express and fastify), refusals consume nothing, recordLlmUsage settles', async () => {
+  const tm = new TokenManager(':memory:')
+  const created = tm.createKey({
+    owner: 'erin',
+    models: ['gpt-4o*'],
+    maxTokensPerRequest: 800,
+    rateLimits: [{ name: 'tpm', count: 1000, periodMs: 60_000, unit: 'tokens' }],
+  })
+  const left = () => tm.rateLimit(created.record.id, created.record.rateLimits, { peek: true, cost: 0 }).limits[0].remaining
+  const app = express()
+  app.use(express.json())
+  const guard = { model: 'body', tokens: 'body' }
+  app.post('/v1/chat/completions', ex.requireApiKey(tm, guard), async (req, res, next) => {
+    try {
+      // The "model" answered with 50 + 50 tokens, whatever max_tokens said.
+      await ex.recordLlmUsage(tm, req, { model: req.body.model, promptTokens: 50, completionTokens: 50 })
+      res.json({ model: req.body.model })
+    } catch (e) { next(e) }
+  })
+  const raw = express() // no body parser: fails closed
+  raw.post('/v1/chat/completions', ex.requireApiKey(tm, guard), (req, res) => res.json({}))
+  const fapp = Fastify({ logger: false })
+  fapp.post('/v1/chat/completions', { preHandler: fy.requireApiKey(tm, { model: (r) => r.body.model, tokens: 'body' }) }, async (request) => {
+    await fy.recordLlmUsage(tm, request, { model: request.body.model, promptTokens: 50, completionTokens: 50 })
+    return { model: request.body.model }
+  })
+  const start = (a) => listen((port) => new Promise((resolve) => { const s = a.listen(port, '127.0.0.1', () => resolve(s)) }), (s) => s.close())
+  const e = await start(app)
+  const r = await start(raw)
+  const f = await listen(async (port) => { await fapp.listen({ port, host: '127.0.0.1' }); return fapp.server }, () => fapp.close())
+  const post = async (base, body) => {
+    const res = await fetch(base + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'X-API-Key': created.key, 'Content-Type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    })
+    return { status: res.status, body: await res.json(), headers: res.headers }
+  }
+  try {
+    let got = await post(e.base, { model: 'gpt-4o-mini', max_tokens: 600, messages: [] })
+    assert.deepEqual([got.status, got.body], [200, { model: 'gpt-4o-mini' }])
+    assert.equal(left(), 900, '600 declared, 100 used: settled')
+    got = await post(e.base, { model: 'claude-3-opus', max_tokens: 10 })
+    assert.deepEqual([got.status, got.body.error.code], [403, 'MODEL_NOT_ALLOWED'])
+    got = await post(f.base, { model: 'claude-3-opus', max_tokens: 10 })
+    assert.deepEqual([got.status, got.body.error.code], [403, 'MODEL_NOT_ALLOWED'])
+    got = await post(e.base, { model: 'gpt-4o', max_completion_tokens: 801 })
+    assert.deepEqual([got.status, got.body.error.code], [413, 'REQUEST_TOO_LARGE'])
+    assert.equal(left(), 900, 'refusals consume nothing')
+    for (const bad of [{ max_tokens: 10 }, { model: 'gpt-4o', max_tokens: -5 }, { model: 'gpt 4o' }]) {
+      got = await post(e.base, bad)
+      assert.deepEqual([got.status, got.body.error.code], [400, 'INVALID_ARGUMENT'], JSON.stringify(bad))
+    }
+    got = await post(r.base, { model: 'gpt-4o' })
+    assert.deepEqual([got.status, got.body.error.code], [400, 'INVALID_ARGUMENT'], 'no body parser: refused, not waved through')
+    got = await post(f.base, { model: 'gpt-4o', max_tokens: 800 })
+    assert.deepEqual([got.status, got.body], [200, { model: 'gpt-4o' }])
+    assert.equal(left(), 800)
+    assert.equal((await post(e.base, { model: 'gpt-4o', max_tokens: 800 })).status, 200)
+    got = await post(e.base, { model: 'gpt-4o', max_tokens: 800 })
+    assert.deepEqual([got.status, got.body.error.code], [429, 'RATE_LIMITED'])
+    assert.ok(got.headers.get('retry-after'))
+    assert.throws(() => ex.requireApiKey(tm, { model: 'header' }), { code: 'INVALID_ARGUMENT' })
+  } finally {
+    await e.stop()
+    await r.stop()
+    await f.stop()
+    tm.close()
+  }
+})

@@ -17,7 +17,10 @@ body, a header or a log line:
 
 - ``401`` missing, malformed, unknown, expired, disabled or revoked
   (``WWW-Authenticate: ApiKey header="X-API-Key"`` / ``Bearer ...``);
-- ``403`` a required scope is missing;
+- ``403`` a required scope is missing, or the key may not call the model
+  the request names (``MODEL_NOT_ALLOWED``, with ``model=``);
+- ``413`` the request declares more tokens than the key allows at once
+  (``REQUEST_TOO_LARGE``, with ``tokens=``);
 - ``429`` rate limit or quota, with ``Retry-After`` and the IETF
   ``RateLimit-Policy`` / ``RateLimit`` headers (on successful answers too);
 - ``503`` with ``Retry-After`` when the store cannot answer (``STORAGE``,
@@ -31,7 +34,8 @@ verified record (or JWT claims) is the dependency's value and also
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+import inspect
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Literal, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from fastapi import HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -55,6 +59,7 @@ from .aio import AsyncTokenManager
 from .errors import (
     BusyError,
     DPoPBindingError,
+    InvalidArgumentError,
     InvalidTokenError,
     IronTokenError,
     StorageError,
@@ -80,6 +85,17 @@ Manager = Union[TokenManager, AsyncTokenManager]
 #: returning it (called per request: for a manager made in the lifespan), or
 #: None for ``request.app.state.irontoken``.
 ManagerSource = Union[Manager, Callable[[], Manager], None]
+#: Where a guard reads the model a request calls: ``"body"`` (the JSON
+#: body's ``"model"``, as OpenAI- and Anthropic-shaped requests carry it) or a
+#: function of the request (sync or async) returning the name.
+ModelSource = Union[Literal["body"], Callable[[Request], Any]]
+#: Where a guard reads the tokens a request declares: ``"body"`` (the JSON
+#: body's ``max_tokens``, ``max_completion_tokens`` or ``max_output_tokens``)
+#: or a function of the request (sync or async) returning the count.
+TokensSource = Union[Literal["body"], Callable[[Request], Any]]
+
+#: The body fields that bound a request's output tokens, in the order read.
+_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
 def _manager(source: ManagerSource, request: Request) -> Manager:
@@ -136,22 +152,71 @@ def rate_limit_headers(limits: Sequence[Mapping[str, Any]], state: Optional[Mapp
     return dict(http_api_key_answer("", [], {"reason": "VALID", "limits": list(limits), "rate_limit": dict(state)})[3])
 
 
+class _Llm(NamedTuple):
+    """What an LLM request declares: the model it calls, its tokens."""
+
+    model: Optional[str] = None
+    tokens: Optional[int] = None
+
+
+async def _json_body(request: Request) -> Dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _error(400, "INVALID_ARGUMENT", "the request body must be a JSON object")
+    return body
+
+
+async def _call(source: Callable[[Request], Any], request: Request) -> Any:
+    value = source(request)
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _llm_of(request: Request, model: Optional[ModelSource], tokens: Optional[TokensSource]) -> _Llm:
+    """The model and tokens a request declares, read where the guard was told.
+    Fails closed: a guard told to check the model refuses a request that
+    names none (400), rather than let it past the allow-list."""
+    name: Optional[str] = None
+    count: Optional[int] = None
+    if model is not None:
+        got = (await _json_body(request)).get("model") if model == "body" else await _call(model, request)
+        if not isinstance(got, str) or not got:
+            raise _error(400, "INVALID_ARGUMENT", "the request names no model")
+        name = got
+    if tokens is not None:
+        if tokens == "body":
+            body = await _json_body(request)
+            got = next((body[f] for f in _TOKEN_FIELDS if f in body), None)
+        else:
+            got = await _call(tokens, request)
+        if got is not None and (isinstance(got, bool) or not isinstance(got, int) or got < 0):
+            raise _error(400, "INVALID_ARGUMENT", "the request's token count must be a non-negative integer")
+        count = got
+    return _Llm(name, count)
+
+
 async def _verify(
-    manager: Manager, key: str, scopes: List[str], rate_limit: bool, quota: Optional[Amounts]
+    manager: Manager, key: str, scopes: List[str], rate_limit: bool, quota: Optional[Amounts], llm: _Llm = _Llm()
 ) -> VerifyResult:
+    checks: Dict[str, Any] = dict(required_scopes=scopes, rate_limit=rate_limit, quota=quota)
+    if llm.model is not None:
+        checks["model"] = llm.model
+    if llm.tokens is not None:
+        checks["tokens"] = llm.tokens
+    with_checks = rate_limit or quota or llm != _Llm()
     if isinstance(manager, AsyncTokenManager):
-        if rate_limit or quota:
-            return await manager.verify_key_with(key, required_scopes=scopes, rate_limit=rate_limit, quota=quota)
+        if with_checks:
+            return await manager.verify_key_with(key, **checks)
         return await manager.verify_key(key, scopes)
     # On the event loop when no write or round trip is needed (SQLite, the
     # PostgreSQL caches; no quota or shared rate limit to apply), else off it.
-    if rate_limit or quota:
-        now = manager.try_verify_key_with(key, required_scopes=scopes, rate_limit=rate_limit, quota=quota)
+    if with_checks:
+        now = manager.try_verify_key_with(key, **checks)
         if now is not None:
             return now
-        return await run_in_threadpool(
-            manager.verify_key_with, key, required_scopes=scopes, rate_limit=rate_limit, quota=quota
-        )
+        return await run_in_threadpool(lambda: manager.verify_key_with(key, **checks))
     answer = manager.try_verify_key(key, scopes)
     if answer is not None:
         return answer
@@ -167,10 +232,20 @@ def require_api_key(
     quota: Optional[Amounts] = None,
     refuse_query_credentials: bool = True,
     legacy_check: Optional[AsyncLegacyCheck] = None,
+    model: Optional[ModelSource] = None,
+    tokens: Optional[TokensSource] = None,
 ) -> Callable[..., Awaitable[KeyRecord]]:
     """A dependency that verifies the key in ``header`` — with its scopes,
     its own rate limits (``rate_limit``) and, when given, consumes ``quota``
     amounts (e.g. ``{"requests": 1}``) — and returns the key's record.
+
+    For LLM routes, ``model`` and ``tokens`` say where the request names its
+    model and declares its tokens (``"body"``: an OpenAI-shaped JSON body, or
+    a function of the request): the key's model allow-list and
+    ``max_tokens_per_request`` apply (403 ``MODEL_NOT_ALLOWED``, 413
+    ``REQUEST_TOO_LARGE``) and its limits in tokens count them.
+    :func:`record_llm_usage` settles the declared count against the actual
+    one after the call.
 
     ``manager`` is a manager, a function returning one (called per request),
     or None for ``request.app.state.irontoken`` (a manager made in the
@@ -191,17 +266,23 @@ def require_api_key(
         if not key:
             raise _refusal(http_api_key_answer(header, wanted, {"reason": "MISSING"}))
         tm = _manager(manager, request)
+        llm = await _llm_of(request, model, tokens) if (model or tokens) else _Llm()
         try:
-            result = await _verify(tm, key, wanted, rate_limit, quota)
+            result = await _verify(tm, key, wanted, rate_limit, quota, llm)
             if legacy_check is not None and not result.valid and upgradable(key, result.reason):
                 upgraded = await verify_or_upgrade_async(tm, key, legacy_check, wanted)
-                if upgraded.valid and (rate_limit or quota):
-                    result = await _verify(tm, key, wanted, rate_limit, quota)  # its limits and quota too
+                if upgraded.valid and (rate_limit or quota or llm != _Llm()):
+                    result = await _verify(tm, key, wanted, rate_limit, quota, llm)  # its limits and quota too
                 else:
                     result = upgraded
         except (StorageError, BusyError) as e:
             raise _unavailable(e) from None
+        except InvalidArgumentError as e:
+            raise _error(400, "INVALID_ARGUMENT", e.message) from None
         record = result.record
+        if result.valid and llm.tokens is not None and rate_limit:
+            # What the limits in tokens counted: settled by record_llm_usage.
+            request.state.irontoken_tokens = llm.tokens
         if result.valid and record is not None and not (record.rate_limits and result.rate_limit):
             request.state.irontoken = record
             return record  # nothing to say in headers: no call into core
@@ -221,7 +302,10 @@ def require_api_key(
             return record
         raise _refusal(answer)
 
-    setattr(dependency, _GUARD, _Guard("irontokenApiKey", wanted, guard_responses(scopes=wanted, limited=bool(rate_limit or quota), query=refuse_query_credentials)))
+    responses = guard_responses(
+        scopes=wanted, limited=bool(rate_limit or quota), query=refuse_query_credentials, llm=bool(model or tokens)
+    )
+    setattr(dependency, _GUARD, _Guard("irontokenApiKey", wanted, responses))
     return dependency
 
 
@@ -241,13 +325,16 @@ _REFUSAL_SCHEMA: Dict[str, Any] = {
 }
 
 
-def guard_responses(*, scopes: Sequence[str] = (), limited: bool = True, query: bool = True) -> Dict[Union[int, str], Dict[str, Any]]:
+def guard_responses(
+    *, scopes: Sequence[str] = (), limited: bool = True, query: bool = True, llm: bool = False
+) -> Dict[Union[int, str], Dict[str, Any]]:
     """The OpenAPI responses of a guarded route (``responses=`` of a route
     or router): 401 always, 403 when ``scopes`` are required, 429 when
     rate limits or quotas apply (``limited``), 400 for a credential in the
-    query string (``query``), 503 when the store cannot answer. Each body is
-    ``{"detail": {"code", "message"}}``. :func:`document_openapi` adds them
-    to every guarded route by itself."""
+    query string (``query``), 403 and 413 for a model policy (``llm``), 503
+    when the store cannot answer. Each body is ``{"detail": {"code",
+    "message"}}``. :func:`document_openapi` adds them to every guarded route
+    by itself."""
 
     def answer(description: str, headers: Sequence[str] = ()) -> Dict[str, Any]:
         out: Dict[str, Any] = {"description": description, "content": {"application/json": {"schema": _REFUSAL_SCHEMA}}}
@@ -261,6 +348,10 @@ def guard_responses(*, scopes: Sequence[str] = (), limited: bool = True, query: 
     }
     if scopes:
         responses[403] = answer(f"The credential lacks a required scope: {' '.join(scopes)}", ["WWW-Authenticate"])
+    if llm:
+        if 403 not in responses:
+            responses[403] = answer("The key may not call the model the request names (MODEL_NOT_ALLOWED)")
+        responses[413] = answer("The request declares more tokens than the key allows at once (REQUEST_TOO_LARGE)")
     if limited:
         responses[429] = answer("A rate limit or quota is exhausted", ["Retry-After", "RateLimit", "RateLimit-Policy"])
     if query:
@@ -588,7 +679,9 @@ async def record_llm_usage(
     """Records one LLM call for the key that made the request. The request
     id comes from ``request_id_header`` when the client sent one (1-128
     visible ASCII characters; anything else is ignored), so a retried
-    request is counted once; returns False for such a duplicate."""
+    request is counted once; returns False for such a duplicate. When the
+    guard counted declared tokens against the key's limits in tokens, the
+    actual count (prompt + completion) is settled against them, once."""
     # Not an id the store takes (a client's garbage): counted as a new request. Core's rule.
     request_id = request_id_from_header(request.headers.get(request_id_header) or "")
     kwargs: Dict[str, Any] = dict(
@@ -604,6 +697,15 @@ async def record_llm_usage(
         recorded = await manager.record_usage(**kwargs)
     else:
         recorded = await run_in_threadpool(lambda: manager.record_usage(**kwargs))
+    declared = getattr(request.state, "irontoken_tokens", None)
+    if declared is not None and not recorded["duplicate"]:
+        request.state.irontoken_tokens = None  # settled once
+        if any(limit.get("unit") == "tokens" for limit in record.rate_limits):
+            actual = prompt_tokens + completion_tokens
+            if isinstance(manager, AsyncTokenManager):
+                await manager.settle_tokens(record.id, declared, actual)
+            else:
+                await run_in_threadpool(manager.settle_tokens, record.id, declared, actual)
     return not recorded["duplicate"]
 
 

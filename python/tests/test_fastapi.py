@@ -22,6 +22,7 @@ from irontoken import CreatedKey, KeyRecord, TokenManager  # noqa: E402
 from irontoken.aio import AsyncTokenManager  # noqa: E402
 from irontoken.fastapi import record_llm_usage, require_api_key, require_jwt  # noqa: E402
 from irontoken.jwt import JwtVerifier, encode  # noqa: E402
+from irontoken.types import RateLimitSpec  # noqa: E402
 
 SECRET = b"fastapi-test-secret-of-32-bytes!!"
 
@@ -56,6 +57,13 @@ def served(tmp_path: Any) -> Iterator[Tuple[str, AsyncTokenManager, TokenManager
     async def complete(request: Request, key: Any = Depends(require_api_key(atm, rate_limit=False))) -> Dict[str, Any]:
         counted = await record_llm_usage(atm, request, key, model="gpt-x", prompt_tokens=10, completion_tokens=5)
         return {"counted": counted, "state_owner": request.state.irontoken.owner}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request, key: Any = Depends(require_api_key(atm, model="body", tokens="body"))) -> Dict[str, Any]:
+        body = await request.json()  # the guard read it too
+        # The "model" answered with 50 + 50 tokens, whatever max_tokens said.
+        await record_llm_usage(atm, request, key, model=body["model"], prompt_tokens=50, completion_tokens=50)
+        return {"model": body["model"]}
 
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
@@ -186,6 +194,36 @@ def test_a_retried_usage_report_is_counted_once(served: Tuple[str, AsyncTokenMan
     atm.sync.flush()
     totals = stm.usage_summary(key_id=k.record.id)
     assert totals[0]["records"] == 3 and totals[0]["prompt_tokens"] == 30, totals
+
+
+def test_llm_routes_take_the_model_and_tokens_from_the_request(served: Tuple[str, AsyncTokenManager, TokenManager]) -> None:
+    base, _, stm = served
+    tpm: RateLimitSpec = {"name": "tpm", "count": 1000, "period_ms": 60_000, "burst": 1000, "unit": "tokens"}
+    k = stm.create_key("erin", models=["gpt-4o*"], max_tokens_per_request=800, rate_limits=[tpm])
+    left = lambda: stm.rate_limit(k.record.id, k.record.rate_limits, peek=True, cost=0).limits[0]["remaining"]  # noqa: E731
+    with httpx.Client(base_url=base, headers={"X-API-Key": k.key}) as c:
+        ok = c.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "max_tokens": 600, "messages": []})
+        assert ok.status_code == 200 and ok.json() == {"model": "gpt-4o-mini"}
+        # 600 declared, 100 used: settled by record_llm_usage.
+        assert left() == 900
+        refused = c.post("/v1/chat/completions", json={"model": "claude-3-opus", "max_tokens": 10})
+        assert refused.status_code == 403
+        assert refused.json()["detail"]["code"] == "MODEL_NOT_ALLOWED"
+        big = c.post("/v1/chat/completions", json={"model": "gpt-4o", "max_completion_tokens": 801})
+        assert big.status_code == 413 and big.json()["detail"]["code"] == "REQUEST_TOO_LARGE"
+        assert left() == 900, "refusals consume nothing"
+        # Fail closed: no model named, no JSON object, a bad count.
+        for bad in [{"json": {"max_tokens": 10}}, {"content": b"not json"}, {"json": ["gpt-4o"]},
+                    {"json": {"model": "gpt-4o", "max_tokens": -5}}, {"json": {"model": "gpt 4o"}}]:
+            r = c.post("/v1/chat/completions", **bad)  # type: ignore[arg-type]
+            assert r.status_code == 400 and r.json()["detail"]["code"] == "INVALID_ARGUMENT", (bad, r.text)
+        assert c.post("/v1/chat/completions", json={"model": "gpt-4o", "max_tokens": 950}).status_code == 413
+        assert c.post("/v1/chat/completions", json={"model": "gpt-4o", "max_tokens": 800}).status_code == 200
+        assert c.post("/v1/chat/completions", json={"model": "gpt-4o", "max_tokens": 800}).status_code == 200
+        # 900 - 800 + 700 = 800 left, then 800 - 800 + 700 = 700: a third call of 800 waits.
+        limited = c.post("/v1/chat/completions", json={"model": "gpt-4o", "max_tokens": 800})
+        assert limited.status_code == 429 and limited.json()["detail"]["code"] == "RATE_LIMITED"
+        assert "Retry-After" in limited.headers
 
 
 def test_a_credential_in_the_query_string_is_400(served: Tuple[str, AsyncTokenManager, TokenManager]) -> None:
