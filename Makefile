@@ -33,7 +33,7 @@ rust: ## release build of the core, the C library, the CLI and the Node addon
 $(VENV)/.installed: python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=8' 'mypy>=1.18' 'pyjwt[crypto]>=2.8' 'psycopg[binary]>=3.1' \
-	  'fastapi>=0.110' 'uvicorn>=0.29' 'httpx>=0.27' 'biscuit-python>=0.4'
+	  'fastapi>=0.110' 'uvicorn>=0.29' 'httpx>=0.27' 'biscuit-python>=0.4' 'jsonschema>=4.18'
 	touch $@
 
 python: $(VENV)/.installed ## build the Python extension into .venv (editable)
@@ -66,14 +66,14 @@ demo-cluster: build ## two processes standing in for two hosts share PostgreSQL 
 	$(PYTHON) tools/services.py --require
 	bash tests/demo_cluster.sh
 
-test: build services-status test-rust test-python test-node test-c test-install test-docs examples lint ## every suite: Rust, Python, Node, C, docs and examples, header, fmt, clippy
+test: build services-status test-rust test-python test-node test-c test-install test-docs examples check-deploy lint ## every suite: Rust, Python, Node, C, docs and examples, header, fmt, clippy
 	@echo "make test: all suites passed"
 
 test-rust: ## Rust unit, integration and CLI tests; the behaviour suites again on PostgreSQL when it answers
 	$(CARGO) test --locked
 	@if $(PYTHON) tools/services.py postgres; then \
 	  echo "the key, quota, session, usage, agent and capability suites on PostgreSQL:"; \
-	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test verify --test rotation --test validation --test usage --test quota --test reservations --test sessions --test agents --test signals --test ratelimit --test import --test capability --test replay --test refresh --test dpop --test session_hardening --test llm_limits; \
+	  IRONTOKEN_TEST_STORE=postgres $(CARGO) test --locked -p irontoken --test keys --test verify --test rotation --test validation --test usage --test quota --test reservations --test sessions --test agents --test signals --test ratelimit --test import --test capability --test replay --test refresh --test dpop --test session_hardening --test llm_limits --test alerts; \
 	fi
 
 services-status: ## one "skipped: no ... at ..." line per test service that does not answer
@@ -206,6 +206,9 @@ clippy:
 header-check: rust ## include/irontoken.h must match what cbindgen generates
 	@git diff --exit-code -- include/ || { echo "include/irontoken.h is stale: commit the regenerated header"; exit 1; }
 	@test -z "$$(git status --porcelain -- include/)" || { echo "include/ has uncommitted files"; exit 1; }
+
+check-deploy: python ## deploy/: the Grafana dashboard against its schema, its queries and the Prometheus rules through promtool, every metric named exported
+	cd python && $(VENV_ABS)/bin/python ../tools/check_deploy.py
 
 bench: ## criterion benchmarks of the core: keys, jwt, ratelimit (results in BENCHMARKS.md)
 	$(CARGO) bench -p irontoken

@@ -1499,6 +1499,22 @@ itk_status itk_sessions_end(const struct itk_manager *m,
                             const char *except_id,
                             uint64_t *out_count);
 
+/**
+ * Checks an alert webhook's `Irontoken-Signature` header against the raw
+ * body (`body_len` bytes) and the secret (`secret_len` bytes): its
+ * HMAC-SHA256, and its time within `tolerance_seconds` of `now` (Unix
+ * seconds; 0 for the system clock). `ITK_STATUS_OK`, or
+ * `ITK_STATUS_INVALID_ARGUMENT` for a forged, altered, stale or malformed
+ * signature (or a NULL argument).
+ */
+itk_status itk_webhook_verify(const uint8_t *secret,
+                              size_t secret_len,
+                              const char *header,
+                              const uint8_t *body,
+                              size_t body_len,
+                              int64_t now,
+                              uint64_t tolerance_seconds);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

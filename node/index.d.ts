@@ -36,6 +36,19 @@ export declare function certThumbprint(cert: string | Uint8Array): string
 /** The binding rule for claims another verifier checked: throws MTLS_BINDING_MISMATCH for a certificate-bound token without that certificate, DPOP_BINDING_MISMATCH for a key-bound one without a proof; returns the jkt a proof must have (null: unbound). */
 export declare function tokenBinding(claims: Record<string, unknown>, options?: { clientCert?: string | Uint8Array; proofGiven?: boolean }): string | null
 
+/**
+ * Checks an alert webhook's `Irontoken-Signature` header against the raw
+ * body and the secret (HMAC-SHA256, its time within `toleranceSeconds`,
+ * default 300, of `now`); throws INVALID_ARGUMENT for a forged, altered or
+ * stale one.
+ */
+export declare function verifyWebhookSignature(
+  secret: string | Uint8Array,
+  header: string,
+  body: string | Uint8Array,
+  options?: { now?: number; toleranceSeconds?: number },
+): void
+
 /** The library version. */
 export declare const version: string
 

@@ -87,6 +87,14 @@ function tokenBinding(claims, options) {
     throw mapError(e)
   }
 }
+/** Checks an alert webhook's Irontoken-Signature header against the raw body and secret; throws INVALID_ARGUMENT otherwise. */
+function verifyWebhookSignature(secret, header, body, options) {
+  try {
+    return native.verifyWebhookSignature(secret, header, body, options)
+  } catch (e) {
+    throw mapError(e)
+  }
+}
 const httpStatusOf = native.httpStatusOf
 const version = native.version()
 
@@ -110,6 +118,7 @@ module.exports = {
   jwkThumbprint,
   certThumbprint,
   tokenBinding,
+  verifyWebhookSignature,
   httpStatusOf,
   upgradable,
   verifyOrUpgrade,

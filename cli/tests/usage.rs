@@ -55,6 +55,27 @@ fn usage_quota_and_sessions_commands() {
         })
         .unwrap();
     }
+    let hourly = json(&cli(
+        db,
+        &[
+            "--json",
+            "usage",
+            "report",
+            "--by",
+            "hour",
+            "--group-by",
+            "model",
+        ],
+    ));
+    assert_eq!(hourly.as_array().unwrap().len(), 2, "{hourly}");
+    assert!(hourly[0]["hour"].as_str().unwrap().ends_with(":00:00Z"));
+    let table = cli(db, &["usage", "report", "--by", "hour"]);
+    assert!(String::from_utf8_lossy(&table.stdout).starts_with("HOUR"));
+    assert!(
+        !cli(db, &["usage", "report", "--by", "minute"])
+            .status
+            .success()
+    );
     let report = json(&cli(
         db,
         &["--json", "usage", "report", "--group-by", "owner,model"],

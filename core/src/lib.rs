@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alerts;
 mod audit_trail;
 pub mod capability;
 mod clock;

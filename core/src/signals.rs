@@ -14,15 +14,30 @@
 //! - `rate_limit_fail_open`: the rate-limit store failed and fail-open let
 //!   requests through unchecked; once per minute while it lasts, with the
 //!   count of such requests in the minute before and the last key.
+//! - `spend_spike`, `refresh_token_reused`, `key_rotation_due`: see
+//!   [`crate::alerts`], [`crate::refresh`] and key rotation.
 //!
+//! Every event is also offered to the alert webhook when one is set
+//! ([`crate::alerts`]): never waiting for it.
 //! Events are per process (what this manager saw) and are not persisted;
 //! the queue keeps the newest [`MAX_EVENTS`] and counts what it dropped.
 
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The event kinds counted one by one in the metrics (`irontoken_alerts_total`).
+pub const KINDS: [&str; 7] = [
+    "auth_failure_burst",
+    "quota_threshold",
+    "usage_spike",
+    "spend_spike",
+    "rate_limit_fail_open",
+    "refresh_token_reused",
+    "key_rotation_due",
+];
 
 /// Failed verifications for one prefix that make a burst.
 pub const FAILURE_BURST: u64 = 20;
@@ -80,6 +95,10 @@ pub(crate) struct Signals {
     hasher: std::hash::RandomState,
     /// Requests let through unchecked by fail-open: (minute, count in it).
     fail_open: Mutex<(i64, u64)>,
+    /// Events emitted, by kind ([`KINDS`]).
+    pub by_kind: [AtomicU64; KINDS.len()],
+    /// Where events are delivered besides the queue, if anywhere.
+    webhook: OnceLock<Arc<crate::alerts::Webhook>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -95,7 +114,23 @@ fn tracked<V>(m: &mut HashMap<u64, V>, h: u64, cap: usize, new: impl FnOnce() ->
 }
 
 impl Signals {
+    /// Offers every event from now on to `webhook` too.
+    pub fn deliver_to(&self, webhook: Arc<crate::alerts::Webhook>) {
+        let _ = self.webhook.set(webhook);
+    }
+
+    /// The webhook events are offered to, if any.
+    pub fn webhook(&self) -> Option<&crate::alerts::Webhook> {
+        self.webhook.get().map(|w| &**w)
+    }
+
     pub fn push(&self, e: Event) {
+        if let Some(i) = KINDS.iter().position(|k| *k == e.kind) {
+            self.by_kind[i].fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(w) = self.webhook.get() {
+            w.offer(&e);
+        }
         let mut q = lock(&self.queue);
         if q.len() >= MAX_EVENTS {
             q.pop_front();

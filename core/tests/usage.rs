@@ -424,3 +424,60 @@ fn the_first_report_of_a_request_id_wins() {
     let t = &b.usage_summary(&UsageQuery::default()).unwrap()[0];
     assert_eq!((t.records, t.prompt_tokens), (1, 100));
 }
+
+/// Hourly buckets (UTC) for dashboards, alone and with another grouping.
+#[test]
+fn usage_summaries_by_hour() {
+    let tm = manager_at(T0); // 2026-02-01T00:00:00Z
+    let a = key(&tm, "alice");
+    let report = |id: &str, at: i64, model: &str, tokens: u64| UsageReport {
+        request_id: Some(id.into()),
+        key_id: Some(a.clone()),
+        model: Some(model.into()),
+        prompt_tokens: tokens,
+        at: Some(at),
+        ..Default::default()
+    };
+    for (id, at, model, tokens) in [
+        ("h1", T0, "gpt", 10),
+        ("h2", T0 + 3599, "claude", 20),
+        ("h3", T0 + 3600, "gpt", 40),
+        ("h4", T0 + 7 * 3600 + 5, "gpt", 80),
+    ] {
+        tm.record_usage(&report(id, at, model, tokens)).unwrap();
+    }
+    let rows = tm
+        .usage_summary(&UsageQuery {
+            group_by: vec!["hour".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    let got: Vec<(Option<&str>, u128)> = rows
+        .iter()
+        .map(|r| (r.hour.as_deref(), r.prompt_tokens))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("2026-02-01T00:00:00Z"), 30),
+            (Some("2026-02-01T01:00:00Z"), 40),
+            (Some("2026-02-01T07:00:00Z"), 80),
+        ]
+    );
+    let rows = tm
+        .usage_summary(&UsageQuery {
+            group_by: vec!["hour".into(), "model".into()],
+            since: Some(T0),
+            until: Some(T0 + 3600),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].hour.as_deref(), rows[0].model.as_deref()),
+        (Some("2026-02-01T00:00:00Z"), Some("claude"))
+    );
+    let json = serde_json::to_value(&rows[0]).unwrap();
+    assert_eq!(json["hour"], "2026-02-01T00:00:00Z");
+    assert!(json.get("day").is_none());
+}

@@ -173,3 +173,19 @@ test('four processes on one TPM limit (Redis): exactly the limit', async (t) => 
   const spent = await fourProcessesSpend(scratchDb(), url)
   assert.ok(spent >= 10_000 && spent <= 10_100, String(spent))
 })
+
+test('usageSummary by hour (UTC buckets for dashboards)', () => {
+  const tm = new TokenManager(':memory:')
+  const keyId = tm.createKey({ owner: 'acme' }).record.id
+  const t0 = 1_769_904_000 // 2026-02-01T00:00:00Z
+  tm.recordUsage({ requestId: 'a', keyId, model: 'gpt', promptTokens: 10, at: t0 })
+  tm.recordUsage({ requestId: 'b', keyId, model: 'gpt', promptTokens: 20, at: t0 + 3599 })
+  tm.recordUsage({ requestId: 'c', keyId, model: 'gpt', promptTokens: 40, at: t0 + 3600 })
+  const rows = tm.usageSummary({ groupBy: ['hour'] })
+  assert.deepEqual(rows.map((r) => [r.hour, r.promptTokens]), [
+    ['2026-02-01T00:00:00Z', 30],
+    ['2026-02-01T01:00:00Z', 40],
+  ])
+  assert.throws(() => tm.usageSummary({ groupBy: ['minute'] }), { code: 'INVALID_ARGUMENT' })
+  tm.close()
+})

@@ -45,6 +45,35 @@ export interface OpenOptions {
   verifyFailOpen?: boolean
   /** Seconds after which keys without their own rotationPeriod are due (rotateDue). */
   defaultRotationPeriod?: number
+  /** Quota alert levels, spend spikes and the alert webhook. */
+  alerts?: AlertSettings
+}
+
+/** Where alerts are posted: `url` (https://, or http:// to loopback) and `secret` (HMAC-SHA256, at least 16 bytes). */
+export interface WebhookSettings {
+  url: string
+  secret: string
+  /** Event kinds delivered (default: quota_threshold, spend_spike, usage_spike, auth_failure_burst, refresh_token_reused). */
+  events?: string[]
+  /** Milliseconds one post may take (default 5000). */
+  timeoutMs?: number
+  /** Posts of one alert at most (default 5). */
+  maxAttempts?: number
+  /** Alerts waiting for delivery at most; more are dropped (default 1000). */
+  queueSize?: number
+  /** Milliseconds before the first retry, doubled each time (default 500). */
+  backoffMs?: number
+}
+
+/** A manager's `alerts` option. */
+export interface AlertSettings {
+  /** Percent levels of every quota's limit raising a quota_threshold event once per window (default [80, 100]). */
+  quotaLevels?: number[]
+  /** A key's tokens (or cost) in the last minute above this many times its trailing average is a spend_spike (default 10; 0: off). */
+  spikeFactor?: number
+  /** Fewest tokens in one minute that can be a spike (default 10000). */
+  spikeMinTokens?: number
+  webhook?: WebhookSettings
 }
 
 export interface CreateKeyOptions {

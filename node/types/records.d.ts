@@ -237,7 +237,7 @@ export interface UsageQuery {
   sessionId?: string
   agentId?: string
   /** Summaries: any of 'key', 'owner', 'model', 'session', 'agent', 'day'. */
-  groupBy?: Array<'key' | 'owner' | 'model' | 'session' | 'agent' | 'day'>
+  groupBy?: Array<'key' | 'owner' | 'model' | 'session' | 'agent' | 'day' | 'hour'>
   /** Exports: page size and cursor. */
   limit?: number
   cursor?: string
@@ -251,6 +251,8 @@ export interface UsageTotals {
   sessionId?: string
   agentId?: string
   day?: string
+  /** The hour's start, `YYYY-MM-DDTHH:00:00Z` (UTC), when grouped by hour. */
+  hour?: string
   /** Sums are added in 128 bits: a Number up to 2^53 - 1, a BigInt past it. */
   records: number | bigint
   requests: number | bigint

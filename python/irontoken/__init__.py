@@ -25,6 +25,7 @@ from ._native import (
     inspect_capability,
     is_well_formed,
     seal,
+    verify_webhook_signature,
 )
 from .errors import (
     AgentTokenRevokedError,
@@ -127,4 +128,5 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "is_well_formed",
+    "verify_webhook_signature",
 ]

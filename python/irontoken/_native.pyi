@@ -27,6 +27,7 @@ __all__ = [
     "is_credential_param",
     "may_be_legacy",
     "request_id_from_header",
+    "verify_webhook_signature",
     "http_api_key_answer",
     "http_bearer_answer",
     "http_status_of",
@@ -68,8 +69,11 @@ _VerifyReason = Literal[
     "INSUFFICIENT_SCOPE",
     "RATE_LIMITED",
     "USAGE_EXCEEDED",
+    "MODEL_NOT_ALLOWED",
+    "REQUEST_TOO_LARGE",
 ]
 from .types import (
+    AlertSettings,
     AgentClaims,
     AgentToken,
     Amounts,
@@ -100,6 +104,18 @@ _T = TypeVar("_T")
 
 def request_id_from_header(value: str) -> Optional[str]:
     """The request id a client header carries, if a usage report takes it as is (1-128 visible ASCII characters); else None."""
+    ...
+
+def verify_webhook_signature(
+    secret: "str | bytes",
+    header: str,
+    body: "str | bytes",
+    *,
+    now: Optional[int] = None,
+    tolerance_seconds: int = 300,
+) -> None:
+    """Checks an alert webhook's Irontoken-Signature header against the raw body and the secret
+    (HMAC-SHA256, time within tolerance_seconds); raises InvalidArgumentError otherwise."""
     ...
 
 # An HTTP answer: (status, code, message, headers in order); code and
@@ -294,6 +310,7 @@ class TokenManager:
         storage_timeout_ms: Optional[int] = None,
         max_staleness_ms: Optional[int] = None,
         verify_fail_open: Optional[bool] = None,
+        alerts: Optional[AlertSettings] = None,
     ) -> "TokenManager": ...
     @classmethod
     def from_env(cls, **options: Any) -> "TokenManager":

@@ -72,6 +72,7 @@ class AsyncTokenManager:
         storage_timeout_ms: Optional[int] = None,
         max_staleness_ms: Optional[int] = None,
         verify_fail_open: Optional[bool] = None,
+        alerts: Optional[AlertSettings] = None,
     ) -> None: ...
     @classmethod
     async def open(
@@ -98,6 +99,7 @@ class AsyncTokenManager:
         storage_timeout_ms: Optional[int] = None,
         max_staleness_ms: Optional[int] = None,
         verify_fail_open: Optional[bool] = None,
+        alerts: Optional[AlertSettings] = None,
     ) -> "AsyncTokenManager": ...
     @property
     def sync(self) -> TokenManager: ...

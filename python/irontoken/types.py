@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Literal, Optional, TypedDict
 
 __all__ = [
+    "AlertSettings",
+    "WebhookSettings",
     "AgentClaims",
     "AgentToken",
     "Amounts",
@@ -31,6 +33,30 @@ _SessionStatus = Literal["active", "paused", "ended", "expired"]
 _Metric = Literal["requests", "tokens", "cost"]
 _Period = Literal["day", "month", "none"]
 _Scope = Literal["key", "owner"]
+
+class WebhookSettings(TypedDict, total=False):
+    """Where alerts are posted: ``url`` (https://, or http:// to loopback) and
+    ``secret`` (HMAC-SHA256, at least 16 bytes) are required."""
+
+    url: str
+    secret: str
+    events: List[str]
+    timeout_ms: int
+    max_attempts: int
+    queue_size: int
+    backoff_ms: int
+
+
+class AlertSettings(TypedDict, total=False):
+    """A manager's ``alerts`` option: quota alert levels (percent, default
+    [80, 100]), spend spikes (``spike_factor`` x a key's trailing average per
+    minute, at least ``spike_min_tokens``), and the webhook."""
+
+    quota_levels: List[int]
+    spike_factor: float
+    spike_min_tokens: int
+    webhook: WebhookSettings
+
 
 class _RateLimitBase(TypedDict):
     name: str
@@ -98,6 +124,8 @@ class UsageTotals(TypedDict, total=False):
     session_id: str
     agent_id: str
     day: str
+    #: The hour's start, ``YYYY-MM-DDTHH:00:00Z`` (UTC), when grouped by hour.
+    hour: str
     records: int
     requests: int
     prompt_tokens: int

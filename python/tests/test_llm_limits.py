@@ -165,3 +165,26 @@ def test_four_processes_on_one_tpm_limit_on_postgres() -> None:
         skip_unless_ci("no PostgreSQL")
     with pg_scratch() as url:
         assert 10_000 <= four_processes_spend(url, "store") <= 10_100
+
+
+def test_usage_summary_by_hour(tm: TokenManager) -> None:
+    k = tm.create_key("acme").record.id
+    t0 = tm.now() - tm.now() % 3600
+    for i, (at, model) in enumerate([(t0, "gpt"), (t0 + 10, "claude"), (t0 + 3600, "gpt")]):
+        tm.record_usage(request_id=f"h{i}", key_id=k, model=model, prompt_tokens=10 * (i + 1), at=at)
+    rows = tm.usage_summary(group_by=["hour", "model"])
+    assert [(r["hour"][-9:], r["model"], r["prompt_tokens"]) for r in rows] == [
+        (time_of(t0), "claude", 20),
+        (time_of(t0), "gpt", 10),
+        (time_of(t0 + 3600), "gpt", 30),
+    ]
+    assert "day" not in rows[0]
+    with pytest.raises(irontoken.InvalidArgumentError):
+        tm.usage_summary(group_by=["minute"])
+
+
+def time_of(t: int) -> str:
+    """The `HH:00:00Z` end of an hour bucket's name."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%H:00:00Z")

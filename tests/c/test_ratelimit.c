@@ -230,6 +230,28 @@ static void test_llm_limits(void) {
     itk_manager_free(m);
 }
 
+/* Alert webhooks: a signature made by Python's hmac module verifies; an
+ * altered body, another secret, a stale time and hostile input do not; a
+ * manager opens with alert settings (and refuses bad ones). */
+static void test_webhook_signature(void) {
+    const char *secret = "0123456789abcdef", *body = "{\"a\":1}";
+    const char *sig = "t=1700000000,v1=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23";
+    CHECK(itk_webhook_verify((const uint8_t *)secret, strlen(secret), sig, (const uint8_t *)body, strlen(body), 1700000100, 300) == ITK_STATUS_OK);
+    CHECK(itk_webhook_verify((const uint8_t *)secret, strlen(secret), sig, (const uint8_t *)"{\"a\":2}", 7, 1700000100, 300) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_webhook_verify((const uint8_t *)"another-secret!!", 16, sig, (const uint8_t *)body, strlen(body), 1700000100, 300) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_webhook_verify((const uint8_t *)secret, strlen(secret), sig, (const uint8_t *)body, strlen(body), 1700009999, 300) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_webhook_verify((const uint8_t *)secret, strlen(secret), sig, (const uint8_t *)body, strlen(body), 0, 300) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_webhook_verify(NULL, 0, sig, (const uint8_t *)body, strlen(body), 1700000100, 300) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_webhook_verify((const uint8_t *)secret, strlen(secret), NULL, (const uint8_t *)body, strlen(body), 1700000100, 300) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_webhook_verify((const uint8_t *)secret, strlen(secret), "\xff", (const uint8_t *)body, strlen(body), 1700000100, 300) == ITK_STATUS_INVALID_ARGUMENT);
+    itk_manager *m = NULL;
+    CHECK(itk_manager_open(":memory:", "{\"alerts\": {\"quota_levels\": [50, 100], \"spike_factor\": 5}}", &m) == ITK_STATUS_OK);
+    itk_manager_free(m);
+    m = NULL;
+    CHECK(itk_manager_open(":memory:", "{\"alerts\": {\"quota_levels\": [100, 50]}}", &m) == ITK_STATUS_INVALID_ARGUMENT && m == NULL);
+    CHECK(itk_manager_open(":memory:", "{\"alerts\": {\"webhook\": {\"url\": \"http://example.com/\", \"secret\": \"0123456789abcdef\"}}}", &m) == ITK_STATUS_INVALID_ARGUMENT);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VECTORS_DIR TMP_DIR\n", argv[0]);
@@ -238,6 +260,7 @@ int main(int argc, char **argv) {
     test_ratelimit(argv[1]);
     test_shared_limits(argv[2]);
     test_llm_limits();
+    test_webhook_signature();
     printf("c ratelimit: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

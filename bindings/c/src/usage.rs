@@ -651,3 +651,47 @@ pub unsafe extern "C" fn itk_sessions_end(
         Ok(())
     })
 }
+
+/// Checks an alert webhook's `Irontoken-Signature` header against the raw
+/// body (`body_len` bytes) and the secret (`secret_len` bytes): its
+/// HMAC-SHA256, and its time within `tolerance_seconds` of `now` (Unix
+/// seconds; 0 for the system clock). `ITK_STATUS_OK`, or
+/// `ITK_STATUS_INVALID_ARGUMENT` for a forged, altered, stale or malformed
+/// signature (or a NULL argument).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_webhook_verify(
+    secret: *const u8,
+    secret_len: usize,
+    header: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    now: i64,
+    tolerance_seconds: u64,
+) -> itk_status {
+    guard(|| {
+        if secret.is_null() || body.is_null() {
+            return Err(Error::invalid("secret and body must not be NULL"));
+        }
+        // SAFETY: C string per the contract.
+        let header = unsafe { arg(header, "header") }?;
+        // SAFETY: `secret_len` and `body_len` readable bytes per the contract.
+        let (secret, body) = unsafe {
+            (
+                std::slice::from_raw_parts(secret, secret_len),
+                std::slice::from_raw_parts(body, body_len),
+            )
+        };
+        let now = if now == 0 {
+            irontoken::SystemClock::now_ms() / 1000
+        } else {
+            now
+        };
+        irontoken::alerts::verify_signature(
+            secret,
+            header,
+            body,
+            now,
+            std::time::Duration::from_secs(tolerance_seconds),
+        )
+    })
+}

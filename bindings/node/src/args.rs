@@ -76,6 +76,9 @@ pub struct OpenOptions {
     pub verify_fail_open: Option<bool>,
     /// Seconds after which keys without their own rotation period are due (rotateDue).
     pub default_rotation_period: Option<f64>,
+    /// Quota alert levels, spend spikes and the alert webhook.
+    #[napi(ts_type = "AlertSettings")]
+    pub alerts: Option<Value>,
 }
 
 /// Options of `createKey`.

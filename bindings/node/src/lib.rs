@@ -23,7 +23,7 @@ mod manager;
 mod ratelimit;
 mod records;
 pub mod refresh;
-mod usage;
+pub mod usage;
 
 pub use args::*;
 pub use error::*;

@@ -100,6 +100,7 @@ impl TokenManager {
                 verify_fail_open: o.verify_fail_open,
                 default_rotation_period: int(o.default_rotation_period, "defaultRotationPeriod")?,
                 rate_limit_timeout_ms: uint(o.rate_limit_timeout_ms, "rateLimitTimeoutMs")?,
+                alerts: o.alerts.map(|a| req(a, "alerts")).transpose()?,
             },
         };
         let core = Core::open_with(&path, settings.into_options().map_err(err)?).map_err(err)?;

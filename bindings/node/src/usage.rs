@@ -575,6 +575,7 @@ fn totals_value(t: &irontoken::UsageTotals) -> Value {
         ("sessionId", &t.session_id),
         ("agentId", &t.agent_id),
         ("day", &t.day),
+        ("hour", &t.hour),
     ] {
         if let Some(v) = v {
             m.insert(name.into(), Value::String(v.clone()));
@@ -606,4 +607,50 @@ fn totals_value(t: &irontoken::UsageTotals) -> Value {
 #[serde(default, deny_unknown_fields)]
 struct FingerprintOptions {
     fingerprint: Option<String>,
+}
+
+/// Checks an alert webhook's `Irontoken-Signature` header against the raw
+/// `body` and `secret`: its HMAC-SHA256, and its time within
+/// `toleranceSeconds` (default 300) of `now` (Unix seconds; default the
+/// system clock). Throws INVALID_ARGUMENT for a forged, altered, stale or
+/// malformed one.
+#[napi(
+    catch_unwind,
+    ts_args_type = "secret: string | Uint8Array, header: string, body: string | Uint8Array, options?: { now?: number; toleranceSeconds?: number }"
+)]
+pub fn verify_webhook_signature(
+    secret: Either<String, Buffer>,
+    header: String,
+    body: Either<String, Buffer>,
+    options: Option<WebhookCheckOptions>,
+) -> Result<(), Code> {
+    let bytes = |v: &Either<String, Buffer>| -> Vec<u8> {
+        match v {
+            Either::A(t) => t.as_bytes().to_vec(),
+            Either::B(b) => b.to_vec(),
+        }
+    };
+    let o = options.unwrap_or(WebhookCheckOptions {
+        now: None,
+        tolerance_seconds: None,
+    });
+    let now = int(o.now, "now")?.unwrap_or_else(|| irontoken::SystemClock::now_ms() / 1000);
+    let tolerance = uint::<u64>(o.tolerance_seconds, "toleranceSeconds")?.unwrap_or(300);
+    irontoken::alerts::verify_signature(
+        &bytes(&secret),
+        &header,
+        &bytes(&body),
+        now,
+        std::time::Duration::from_secs(tolerance),
+    )
+    .map_err(err)
+}
+
+/// Options of `verifyWebhookSignature`.
+#[napi(object)]
+pub struct WebhookCheckOptions {
+    /// The receiver's time, Unix seconds (default: the system clock).
+    pub now: Option<f64>,
+    /// The most the signature's time may differ from `now` (default 300).
+    pub tolerance_seconds: Option<f64>,
 }

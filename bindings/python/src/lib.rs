@@ -75,6 +75,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_credential_param, m)?)?;
     m.add_function(wrap_pyfunction!(may_be_legacy, m)?)?;
     m.add_function(wrap_pyfunction!(request_id_from_header, m)?)?;
+    m.add_function(wrap_pyfunction!(usage::verify_webhook_signature, m)?)?;
     m.add_function(wrap_pyfunction!(http::http_api_key_answer, m)?)?;
     m.add_function(wrap_pyfunction!(http::http_bearer_answer, m)?)?;
     m.add_function(wrap_pyfunction!(http::http_status_of, m)?)?;

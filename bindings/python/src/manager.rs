@@ -22,7 +22,7 @@ impl TokenManager {
 #[pymethods]
 impl TokenManager {
     #[new]
-    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, flush_threshold=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None, strict=None, default_rotation_period=None, storage_timeout_ms=None, max_staleness_ms=None, verify_fail_open=None))]
+    #[pyo3(signature = (path, *, durability=None, busy_timeout_ms=None, flush_interval_ms=None, flush_threshold=None, manual_clock_start=None, master_key=None, rsa_key_bits=None, create=None, key_cache_size=None, page_cache_mib=None, mmap_mib=None, rate_limit_store=None, rate_limit_fail_open=None, rate_limit_timeout_ms=None, strict=None, default_rotation_period=None, storage_timeout_ms=None, max_staleness_ms=None, verify_fail_open=None, alerts=None))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         py: Python<'_>,
@@ -46,8 +46,11 @@ impl TokenManager {
         #[pyo3(from_py_with = opt_int::<u64>)] storage_timeout_ms: Option<u64>,
         #[pyo3(from_py_with = opt_int::<u64>)] max_staleness_ms: Option<u64>,
         verify_fail_open: Option<bool>,
+        alerts: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let alerts = alerts.map(|a| from_py(py, &a, "alerts")).transpose()?;
         let settings = OpenSettings {
+            alerts,
             strict,
             storage_timeout_ms,
             max_staleness_ms,

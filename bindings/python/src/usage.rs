@@ -598,3 +598,33 @@ impl TokenManager {
         call_py(py, || tm.report_lease_usage(lease_id, &r))
     }
 }
+
+/// Checks an alert webhook's `Irontoken-Signature` header against the raw
+/// `body` and `secret` (str or bytes): its HMAC-SHA256, and its time within
+/// `tolerance_seconds` of `now` (default: the system clock). Raises
+/// `InvalidArgumentError` for a forged, altered, stale or malformed one.
+#[pyfunction]
+#[pyo3(signature = (secret, header, body, *, now=None, tolerance_seconds=300))]
+pub(crate) fn verify_webhook_signature(
+    py: Python<'_>,
+    secret: &Bound<'_, PyAny>,
+    header: &str,
+    body: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = opt_int::<i64>)] now: Option<i64>,
+    #[pyo3(from_py_with = int::<u64>)] tolerance_seconds: u64,
+) -> PyResult<()> {
+    let bytes = |v: &Bound<'_, PyAny>, what: &str| {
+        crate::jwt::key_material(v)
+            .map_err(|_| to_py(py, Error::invalid(format!("{what} must be str or bytes"))))
+    };
+    let (secret, body) = (bytes(secret, "secret")?, bytes(body, "body")?);
+    let now = now.unwrap_or_else(|| irontoken::SystemClock::now_ms() / 1000);
+    irontoken::alerts::verify_signature(
+        &secret,
+        header,
+        &body,
+        now,
+        std::time::Duration::from_secs(tolerance_seconds),
+    )
+    .map_err(|e| to_py(py, e))
+}

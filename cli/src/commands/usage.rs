@@ -17,9 +17,12 @@ pub enum UsageCmd {
     Report {
         #[command(flatten)]
         filter: UsageFilter,
-        /// Group by (comma-separated): key, owner, model, session, agent, day.
+        /// Group by (comma-separated): key, owner, model, session, agent, day, hour.
         #[arg(long, value_delimiter = ',')]
         group_by: Vec<String>,
+        /// A time bucket first (UTC): hour or day, e.g. `--by hour --group-by model`.
+        #[arg(long, value_parser = ["hour", "day"])]
+        by: Option<String>,
     },
     /// Every matching record, oldest first, as CSV or JSON lines.
     Export {
@@ -288,7 +291,13 @@ pub fn money(micros: u128) -> String {
 /// Runs a `usage` command.
 pub fn run_usage(tm: &TokenManager, cmd: &UsageCmd, out: Printer) -> Result<(), Error> {
     match cmd {
-        UsageCmd::Report { filter, group_by } => {
+        UsageCmd::Report {
+            filter,
+            group_by,
+            by,
+        } => {
+            let group_by: Vec<String> = by.iter().chain(group_by).cloned().collect();
+            let group_by = &group_by;
             let rows = tm.usage_summary(&UsageQuery {
                 group_by: group_by.clone(),
                 ..filter.query()
@@ -308,6 +317,7 @@ pub fn run_usage(tm: &TokenManager, cmd: &UsageCmd, out: Printer) -> Result<(), 
                     "model" => "MODEL",
                     "session" => "SESSION",
                     "agent" => "AGENT",
+                    "hour" => "HOUR",
                     _ => "DAY",
                 });
             }
@@ -331,6 +341,7 @@ pub fn run_usage(tm: &TokenManager, cmd: &UsageCmd, out: Printer) -> Result<(), 
                             "model" => &t.model,
                             "session" => &t.session_id,
                             "agent" => &t.agent_id,
+                            "hour" => &t.hour,
                             _ => &t.day,
                         };
                         r.push(v.clone().filter(|s| !s.is_empty()).unwrap_or("-".into()));

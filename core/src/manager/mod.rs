@@ -103,8 +103,10 @@ pub(crate) struct Inner {
     threshold: usize,
     /// Counters for `metrics()`.
     pub metrics: crate::metrics::Metrics,
-    /// Operator signals for `drain_events()`.
+    /// Operator signals for `drain_events()` (and the alert webhook).
     pub signals: crate::signals::Signals,
+    /// Quota alert levels, spend velocity, the webhook sender.
+    pub alerts: crate::alerts::Alerts,
     /// In-process rate-limit buckets (store `local`).
     pub limiter: crate::ratelimit::RateLimiter,
     /// Where rate-limit checks go.
@@ -172,6 +174,9 @@ impl Inner {
             orders: Mutex::new(FlusherOrders::default()),
             metrics: Default::default(),
             signals: Default::default(),
+            // Checked by open_with; a refusal here never runs.
+            alerts: crate::alerts::Alerts::new(&options.alerts)
+                .unwrap_or_else(|_| crate::alerts::Alerts::defaults()),
             limiter: crate::ratelimit::RateLimiter::new(options.max_buckets),
             rates,
             rate_limit_fail_open: options.rate_limit_fail_open,
@@ -187,6 +192,9 @@ impl Inner {
         // Upkeep due between polls (a WAL past its checkpoint threshold)
         // wakes the flusher at once. A caller that commits holds the state,
         // so the upgrade is never the last reference.
+        if let Some(w) = &inner.alerts.webhook {
+            inner.signals.deliver_to(Arc::clone(w));
+        }
         let weak = Arc::downgrade(&inner);
         // A wake that comes while the flusher is busy (in a checkpoint, say)
         // is not kept: the next checkpoint then waits for the next poll,
@@ -308,6 +316,7 @@ impl TokenManager {
         if options.max_buckets == 0 || options.max_buckets > 1 << 26 {
             return Err(Error::invalid("max_buckets must be between 1 and 67108864"));
         }
+        crate::alerts::Alerts::new(&options.alerts)?;
         if options.key_cache_size == 0 || options.key_cache_size > 1 << 24 {
             return Err(Error::invalid(
                 "key_cache_size must be between 1 and 16777216",
@@ -487,6 +496,43 @@ impl TokenManager {
         ] {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}\n"
+            ));
+        }
+        out.push_str(
+            "# HELP irontoken_alerts_total Operator signals emitted by this process, by kind.\n\
+             # TYPE irontoken_alerts_total counter\n",
+        );
+        for (kind, n) in crate::signals::KINDS.iter().zip(&s.by_kind) {
+            out.push_str(&format!(
+                "irontoken_alerts_total{{kind=\"{kind}\"}} {}\n",
+                n.load(Ordering::Relaxed)
+            ));
+        }
+        if let Some(w) = s.webhook() {
+            let c = &w.counters;
+            out.push_str(
+                "# HELP irontoken_webhook_deliveries_total Alerts posted to the webhook, by outcome.\n\
+                 # TYPE irontoken_webhook_deliveries_total counter\n",
+            );
+            for (outcome, n) in [
+                ("delivered", &c.delivered),
+                ("failed", &c.failed),
+                ("dropped", &c.dropped),
+            ] {
+                out.push_str(&format!(
+                    "irontoken_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}\n",
+                    n.load(Ordering::Relaxed)
+                ));
+            }
+            out.push_str(&format!(
+                "# HELP irontoken_webhook_retries_total Webhook posts retried after a failure.\n\
+                 # TYPE irontoken_webhook_retries_total counter\n\
+                 irontoken_webhook_retries_total {}\n\
+                 # HELP irontoken_webhook_pending Alerts waiting for delivery.\n\
+                 # TYPE irontoken_webhook_pending gauge\n\
+                 irontoken_webhook_pending {}\n",
+                c.retries.load(Ordering::Relaxed),
+                w.pending()
             ));
         }
         out

@@ -69,6 +69,9 @@ pub struct Options {
     /// the general path; the answers are the same, only slower: for parity
     /// tests and for ruling the fast path out while diagnosing.
     pub quota_fast_path: bool,
+    /// Quota alert levels, spend spikes and the alert webhook (see
+    /// [`crate::alerts`]).
+    pub alerts: crate::alerts::AlertSettings,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) manual: Option<Arc<ManualClock>>,
     pub(crate) master_key: Option<Arc<zeroize::Zeroizing<Vec<u8>>>>,
@@ -131,6 +134,7 @@ impl Default for Options {
             mmap_mib: 0,
             default_rotation_period: None,
             quota_fast_path: true,
+            alerts: Default::default(),
             clock: Arc::new(SystemClock),
             manual: None,
             master_key: None,
@@ -260,6 +264,8 @@ pub struct OpenSettings {
     pub verify_fail_open: Option<bool>,
     /// Seconds after which keys without their own rotation period are due.
     pub default_rotation_period: Option<i64>,
+    /// Quota alert levels, spend spikes and the alert webhook.
+    pub alerts: Option<crate::alerts::AlertSettings>,
 }
 
 /// The database to open, for [`TokenManager::from_env`](super::TokenManager::from_env) and the CLI.
@@ -368,6 +374,9 @@ impl OpenSettings {
         }
         if let Some(p) = self.default_rotation_period {
             o = o.default_rotation_period(p)?;
+        }
+        if let Some(a) = self.alerts {
+            o.alerts = a;
         }
         Ok(o)
     }

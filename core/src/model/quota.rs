@@ -227,11 +227,6 @@ pub struct Reserved {
 
 pub(crate) const MAX_AMOUNT: u64 = i64::MAX as u64 / 4;
 
-/// The first alert level of a quota, in percent of its limit; the second is
-/// 100. Each raises one `quota_threshold` event per window, and a charge
-/// that reaches one is never taken by the fast path (`store/quota_fast.rs`).
-pub(crate) const WARN_PERCENT: u64 = 80;
-
 /// A quota row as stored.
 #[derive(Debug, Clone)]
 pub(crate) struct QuotaRow {

@@ -99,8 +99,9 @@ pub struct UsageQuery {
     pub session_id: Option<String>,
     /// Only this agent.
     pub agent_id: Option<String>,
-    /// Summary grouping: any of `key`, `owner`, `model`, `session`, `agent`, `day`
-    /// (UTC), in the order given; none = one grand total.
+    /// Summary grouping: any of `key`, `owner`, `model`, `session`, `agent`,
+    /// and the time buckets `day` and `hour` (UTC), in the order given;
+    /// none = one grand total.
     pub group_by: Vec<String>,
     /// Export page size, 1–1000 (default 100).
     pub limit: Option<u32>,
@@ -129,6 +130,9 @@ pub struct UsageTotals {
     /// `YYYY-MM-DD` (UTC), when grouped by day.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub day: Option<String>,
+    /// The hour's start, `YYYY-MM-DDTHH:00:00Z` (UTC), when grouped by hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hour: Option<String>,
     /// Usage records summed.
     pub records: u64,
     /// Requests.
@@ -166,6 +170,7 @@ impl UsageTotals {
                 "model" => t.model = v,
                 "session" => t.session_id = v,
                 "agent" => t.agent_id = v,
+                "hour" => t.hour = v,
                 _ => t.day = v,
             }
         }
@@ -194,7 +199,7 @@ pub(crate) const SUMMED: [&str; 6] = [
 ];
 
 /// The names a summary may group by.
-pub(crate) const GROUPS: [&str; 6] = ["key", "owner", "model", "session", "agent", "day"];
+pub(crate) const GROUPS: [&str; 7] = ["key", "owner", "model", "session", "agent", "day", "hour"];
 
 /// Largest count or amount one usage record may carry: 2^53 − 1, the
 /// largest integer every binding represents exactly (JavaScript's safe

@@ -461,14 +461,16 @@ pub(crate) trait QuotaStore {
     /// one statement when the case is simple — key not rotated, every quota
     /// in its current window (`day`, `month`: their starts now), nothing
     /// reserved, no refill, every quota within its limit and below its first
-    /// alert level after the charge — and returns the rows as they were
-    /// before; `None` (nothing changed) otherwise: the general path decides.
+    /// alert level (`first_level` percent) after the charge — and returns
+    /// the rows as they were before; `None` (nothing changed) otherwise: the
+    /// general path decides.
     fn consume_fast(
         &self,
         key_id: &str,
         amounts: &crate::model::quota::Amounts,
         window_starts: [i64; 2],
         now: i64,
+        first_level: u8,
     ) -> Result<Option<Vec<QuotaRow>>>;
 }
 

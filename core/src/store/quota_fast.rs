@@ -3,7 +3,8 @@
 //!
 //! The simple case of a quota row is: its window is the current one (or it
 //! has none), nothing is reserved, it has no refill, and the charge keeps it
-//! below the first alert level ([`WARN_PERCENT`]). A consumption whose rows
+//! below the first alert level (the manager's first `alerts.quota_levels`
+//! entry, parameter 8; 100 without levels). A consumption whose rows
 //! are all simple needs no decision beyond "it fits", so the database can
 //! check and charge them in one statement and return them as they were; the
 //! manager then charges its copy the same way (`usage/quota.rs`) and the
@@ -12,7 +13,7 @@
 //! goes to the general path, which decides every case.
 //!
 //! Two statements, both with the parameters `(key, requests, tokens, cost,
-//! day start, month start, now)`:
+//! day start, month start, now, first alert level)`:
 //! - [`one_row`]: the key's `solo` quota row (its only quota, no owner
 //!   quota; kept by the schema's triggers), one UPDATE;
 //! - [`all_rows`] (PostgreSQL): every quota of the key and its owner, locked
@@ -20,13 +21,8 @@
 //!   SQLite the general path is one in-process transaction already.
 
 pub(crate) use super::Dialect;
-use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaScope, WARN_PERCENT};
+use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaScope};
 use std::sync::OnceLock;
-
-/// `limit - limit / DIV` is the first integer at the warn level; the level
-/// must divide 100 evenly for that (checked at compile time).
-const DIV: u64 = 100 / (100 - WARN_PERCENT);
-const _: () = assert!(100 % (100 - WARN_PERCENT) == 0);
 
 impl Dialect {
     fn param(self, n: u8) -> String {
@@ -67,19 +63,28 @@ fn amount(d: Dialect, a: &str) -> String {
 }
 
 /// True when row `a` is the simple case for a charge of `n`: current
-/// window, nothing held, no refill, and `used + n` below the warn level
-/// (`used + n < ceil(limit * WARN / 100)`, written without overflow: every
-/// term is at most `MAX_AMOUNT`).
+/// window, nothing held, no refill, and `used + n` below the first alert
+/// level `L` (parameter 8): `used + n < ceil(limit * L / 100)`, written
+/// without overflow as `(limit / 100) * L + ((limit % 100) * L + 99) / 100`
+/// (every term is at most `MAX_AMOUNT`, `L` at most 100).
 fn simple(d: Dialect, a: &str, n: &str) -> String {
     format!(
         "{a}reserved = 0 AND {a}refill_amount IS NULL \
          AND ({a}period = '{none}' OR {a}window_start = CASE {a}period WHEN '{day}' THEN {p5} ELSE {p6} END) \
-         AND ({n} = 0 OR {n} < {a}limit_amount - {a}limit_amount / {DIV} - {a}used)",
+         AND ({n} = 0 OR {n} < ({a}limit_amount / 100) * {p8} \
+             + (({a}limit_amount % 100) * {p8} + 99) / 100 - {a}used)",
         none = QuotaPeriod::None.as_str(),
         day = QuotaPeriod::Day.as_str(),
         p5 = d.param(5),
         p6 = d.param(6),
+        p8 = d.param(8),
     )
+}
+
+/// The first integer at `level` percent of `limit` (the SQL's arithmetic).
+#[cfg(test)]
+fn first_at(limit: u64, level: u64) -> u64 {
+    (limit / 100) * level + ((limit % 100) * level).div_ceil(100)
 }
 
 /// The quota columns in the order the stores read them, from row `a`.
@@ -173,16 +178,20 @@ pub(crate) fn all_rows() -> &'static str {
 mod tests {
     use super::*;
 
-    /// The integer form of "below the warn level" is the same test as the
-    /// alert rule's `(used + n) * 100 < limit * WARN` for every small case.
+    /// The integer form of "below the first alert level" is the same test
+    /// as the alert rule's `(used + n) * 100 < limit * L` for every small
+    /// case and level.
     #[test]
     fn integer_form_matches_the_alert_rule() {
-        for limit in 0u64..=120 {
-            for used in 0..=limit + 2 {
-                for n in 1..=limit + 2 {
-                    let sql = (n as i128) < limit as i128 - (limit / DIV) as i128 - used as i128;
-                    let rule = ((used + n) as u128) * 100 < limit as u128 * WARN_PERCENT as u128;
-                    assert_eq!(sql, rule, "limit {limit} used {used} n {n}");
+        for level in [1u64, 33, 50, 80, 99, 100] {
+            for limit in (0u64..=230).chain([1 << 40, (1 << 61) - 1]) {
+                let at = first_at(limit, level) as i128;
+                for used in [0, 1, limit / 2, limit.saturating_sub(1), limit, limit + 2] {
+                    for n in [1, 2, limit / 3 + 1, limit, limit + 2] {
+                        let sql = (n as i128) < at - used as i128;
+                        let rule = ((used + n) as u128) * 100 < limit as u128 * level as u128;
+                        assert_eq!(sql, rule, "level {level} limit {limit} used {used} n {n}");
+                    }
                 }
             }
         }

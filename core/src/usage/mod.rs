@@ -49,12 +49,31 @@ impl TokenManager {
             self.inner().metrics.usage(&numbers);
             if let Some(k) = key {
                 self.inner().signals.activity(&k, numbers[4], now);
+                let tokens = numbers[0].saturating_add(numbers[1]);
+                if let Some(e) = self.inner().alerts.spend(&k, tokens, numbers[5], now) {
+                    self.raise_spend_spike(&k, e, now);
+                }
             }
         }
         Ok(Recorded {
             request_id,
             duplicate: !fresh,
         })
+    }
+}
+
+impl TokenManager {
+    /// Raises a spend spike this process saw, once across every process
+    /// sharing the store (or Redis): the first to claim the key's minute
+    /// raises it. A store that cannot answer loses no alert: it is raised.
+    fn raise_spend_spike(&self, key_id: &str, e: crate::signals::Event, now: i64) {
+        let minute = now.div_euclid(60);
+        let claimed = self
+            .claim_jti(&format!("spend_spike:{key_id}:{minute}"), (minute + 2) * 60)
+            .unwrap_or(true);
+        if claimed {
+            self.inner().signals.push(e);
+        }
     }
 }
 
@@ -139,13 +158,16 @@ pub(crate) fn prepare(r: &UsageReport, now: i64) -> Result<PendingUsage> {
 }
 
 impl TokenManager {
-    /// Totals over a time range, grouped by any of key, owner, model, session, day.
+    /// Totals over a time range, grouped by any of key, owner, model,
+    /// session, agent and the time buckets day and hour (UTC).
     pub fn usage_summary(&self, q: &UsageQuery) -> Result<Vec<UsageTotals>> {
         check_query(q)?;
         let mut groups: Vec<usize> = Vec::new();
         for g in &q.group_by {
             let i = GROUPS.iter().position(|n| n == g).ok_or_else(|| {
-                Error::invalid("group_by entries must be key, owner, model, session, agent or day")
+                Error::invalid(
+                    "group_by entries must be key, owner, model, session, agent, day or hour",
+                )
             })?;
             if !groups.contains(&i) {
                 groups.push(i);

@@ -23,6 +23,7 @@
 
 pub use crate::model::quota::*;
 
+use crate::alerts::Levels;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::check_actor;
 use crate::manager::TokenManager;
@@ -133,34 +134,38 @@ impl QuotaRow {
     }
 
     /// Counts `n` as used (a consumption or a settled actual amount, in
-    /// full even past the limit) and queues a newly reached alert level.
-    fn charge(&mut self, n: u64, now: i64, events: &mut Vec<Event>) {
+    /// full even past the limit) and queues the highest alert level (of
+    /// `levels`) reached for the first time in this window (a jump past
+    /// several raises the highest: 100 % says 80 % too).
+    fn charge(&mut self, n: u64, now: i64, levels: Levels, events: &mut Vec<Event>) {
         if n == 0 {
             return;
         }
         self.used = self.used.saturating_add(n).min(MAX_AMOUNT);
         self.dirty = true;
-        if let Some(level) = self.new_alert() {
+        if let Some(level) = self.new_alert(levels) {
             events.push(alert(self, level, now));
         }
     }
 
-    /// The alert level reached (80 or 100) if it is new in this window.
-    fn new_alert(&mut self) -> Option<i64> {
-        if self.limit == 0 {
+    /// The highest alert level (percent of the limit) reached if it is new
+    /// in this window; the row remembers it, so every process that charges
+    /// the row raises each level once.
+    fn new_alert(&mut self, levels: Levels) -> Option<i64> {
+        let (limit, used) = (self.limit as u128, self.used as u128);
+        if limit == 0 {
             return None;
         }
-        let level = if self.used >= self.limit {
-            100
-        } else if self.used as u128 * 100 >= self.limit as u128 * WARN_PERCENT as u128 {
-            WARN_PERCENT as i64
-        } else {
-            0
-        };
-        (level > self.alerted).then(|| {
-            self.alerted = level;
+        let top = levels
+            .as_slice()
+            .iter()
+            .rev()
+            .map(|&l| l as i64)
+            .find(|&l| used * 100 >= limit * l as u128)?;
+        (top > self.alerted).then(|| {
+            self.alerted = top;
             self.dirty = true;
-            level
+            top
         })
     }
 }
@@ -394,6 +399,7 @@ impl TokenManager {
             return Err(reservation_not_found(id));
         }
         let now = self.inner().now();
+        let levels = self.inner().alerts.quota_levels;
         let mut events = Vec::new();
         let out = self.inner().db.write_relaxed(|tx| {
             // The one lock order: the key's quota rows, then the
@@ -441,7 +447,7 @@ impl TokenManager {
             for r in &mut rows {
                 r.roll(now);
                 if let Some(a) = actual {
-                    r.charge(a.of(r.metric), now, &mut events);
+                    r.charge(a.of(r.metric), now, levels, &mut events);
                 }
             }
             save_dirty(tx, &rows, now)?;
@@ -502,13 +508,15 @@ impl TokenManager {
         let now = self.inner().now();
         let mut events = Vec::new();
         let fast_path = self.inner().quota_fast_path;
+        let levels = self.inner().alerts.quota_levels;
         if fast_path && mode == Mode::Consume {
             let starts = [
                 window_start(QuotaPeriod::Day, now),
                 window_start(QuotaPeriod::Month, now),
             ];
+            let first = self.inner().alerts.first_quota_level();
             let fast = self.inner().db.with(store::Access::Statement, |tx| {
-                tx.quota().consume_fast(key_id, amounts, starts, now)
+                tx.quota().consume_fast(key_id, amounts, starts, now, first)
             })?;
             if let Some(mut rows) = fast {
                 // The database checked and charged them (the simple case);
@@ -516,7 +524,7 @@ impl TokenManager {
                 // rows as they were, charged here the same way.
                 for r in &mut rows {
                     r.roll(now);
-                    r.charge(amounts.of(r.metric), now, &mut events);
+                    r.charge(amounts.of(r.metric), now, levels, &mut events);
                 }
                 crate::metrics::Metrics::inc(&self.inner().metrics.quota_grants);
                 for e in events {
@@ -581,7 +589,7 @@ impl TokenManager {
                         continue;
                     }
                     if mode == Mode::Consume {
-                        r.charge(n, now, events);
+                        r.charge(n, now, levels, events);
                     } else {
                         r.reserved += n;
                         r.dirty = true;

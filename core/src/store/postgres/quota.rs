@@ -295,10 +295,13 @@ impl QuotaStore for Pg<'_> {
         amounts: &crate::model::quota::Amounts,
         [day, month]: [i64; 2],
         now: i64,
+        first_level: u8,
     ) -> Result<Option<Vec<QuotaRow>>> {
         let [requests, tokens, cost] = amounts.as_sql();
-        let params: [&(dyn ToSql + Sync); 7] =
-            [&key_id, &requests, &tokens, &cost, &day, &month, &now];
+        let level = first_level as i64;
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &key_id, &requests, &tokens, &cost, &day, &month, &now, &level,
+        ];
         let hints = &self.store.general_hint;
         let hinted = hints
             .get(key_id)

@@ -9,13 +9,14 @@ use crate::store::UsageStore;
 use super::queries::*;
 
 /// The SQL of each of [`GROUPS`], in its order.
-pub(super) const GROUP_COLUMNS: [&str; 6] = [
+pub(super) const GROUP_COLUMNS: [&str; 7] = [
     "key_id",
     "owner",
     "model",
     "session_id",
     "agent_id",
     "to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    "to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')",
 ];
 
 pub(super) fn usage_filters(q: &UsageQuery, sql: &mut Query) {

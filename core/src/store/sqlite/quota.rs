@@ -62,12 +62,16 @@ impl QuotaStore for Sql<'_> {
         amounts: &crate::model::quota::Amounts,
         [day, month]: [i64; 2],
         now: i64,
+        first_level: u8,
     ) -> Result<Option<Vec<QuotaRow>>> {
         let [requests, tokens, cost] = amounts.as_sql();
         let mut stmt = self
             .0
             .prepare_cached(quota_fast::one_row(quota_fast::Dialect::Sqlite))?;
-        let mut rows = stmt.query(params![key_id, requests, tokens, cost, day, month, now])?;
+        let level = first_level as i64;
+        let mut rows = stmt.query(params![
+            key_id, requests, tokens, cost, day, month, now, level
+        ])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             out.push(row(r)?);

@@ -32,13 +32,14 @@ fn filters(q: &UsageQuery, sql: &mut String, args: &mut Vec<SqlValue>) {
 }
 
 /// The SQL of each of [`GROUPS`], in its order.
-const GROUP_COLUMNS: [&str; 6] = [
+const GROUP_COLUMNS: [&str; 7] = [
     "key_id",
     "owner",
     "model",
     "session_id",
     "agent_id",
     "date(at, 'unixepoch')",
+    "strftime('%Y-%m-%dT%H:00:00Z', at, 'unixepoch')",
 ];
 
 const SPLIT: u32 = 26;
