@@ -233,6 +233,7 @@ bench-compare: build target/bench-node/node_modules/better-sqlite3/package.json 
 	$(VENV)/bin/python bench/jwt_python.py
 	$(VENV)/bin/python bench/capability_python.py
 	$(VENV)/bin/python bench/dpop_python.py
+	$(VENV)/bin/python bench/llm_python.py
 	$(VENV)/bin/python bench/usage_python.py
 	$(VENV)/bin/python bench/quota_processes_python.py
 	$(VENV)/bin/python bench/quota_sqlite_python.py

@@ -1,5 +1,8 @@
 //! Criterion benchmarks of the in-process rate limiter: one key, 100k keys,
-//! and two threads on one limiter. Run: `cargo bench -p irontoken --bench ratelimit`.
+//! two threads on one limiter, and a weighted (tokens per minute + requests
+//! per minute) check against an unweighted one; `verify_key_with` with a
+//! model and tokens against the same call without them.
+//! Run: `cargo bench -p irontoken --bench ratelimit`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use irontoken::ratelimit::{Limit, RateLimiter};
@@ -37,6 +40,25 @@ fn bench_ratelimit(c: &mut Criterion) {
         b.iter(|| rl.check(black_box("key-1"), &two, 1_000).unwrap())
     });
 
+    // The same two limits, the first counting tokens: a request of 500 tokens.
+    let weighted = [
+        Limit::tokens("tpm", 1_000_000_000, 60_000, 1_000_000_000).unwrap(),
+        Limit::new("rpm", 1_000_000_000, 60_000, 1_000_000_000).unwrap(),
+    ];
+    let unweighted = [
+        Limit::new("tpm", 1_000_000_000, 60_000, 1_000_000_000).unwrap(),
+        weighted[1].clone(),
+    ];
+    g.bench_function("check_2_limits_unweighted", |b| {
+        b.iter(|| rl.check(black_box("key-2"), &unweighted, 1_000).unwrap())
+    });
+    g.bench_function("check_2_limits_weighted_500_tokens", |b| {
+        b.iter(|| {
+            rl.check_cost(black_box("key-3"), &weighted, black_box(500), 1_000)
+                .unwrap()
+        })
+    });
+
     let shared = Arc::new(RateLimiter::default());
     g.bench_function("check_one_2_threads", |b| {
         b.iter_custom(|iters| {
@@ -62,5 +84,46 @@ fn bench_ratelimit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_ratelimit);
+/// `verify_key_with` on a key with a TPM and an RPM limit (in-process
+/// buckets, so the figure is the verification's, not a store's): today's
+/// call, then with a model checked against an allow-list and 500 tokens.
+fn bench_verify_with_model(c: &mut Criterion) {
+    let mut o = irontoken::Options::default();
+    o.rate_limit_store = irontoken::RateLimitStore::Local;
+    let tm = irontoken::TokenManager::open_with(":memory:", o).unwrap();
+    let key = tm
+        .create_key(&irontoken::NewKey {
+            owner: "acme".into(),
+            rate_limits: vec![
+                Limit::tokens("tpm", 1_000_000_000_000, 60_000, 1_000_000_000_000).unwrap(),
+                Limit::new("rpm", 1_000_000_000_000, 60_000, 1_000_000_000_000).unwrap(),
+            ],
+            models: vec!["gpt-4o*".into(), "claude-*".into(), "o3*".into()],
+            max_tokens_per_request: Some(100_000),
+            ..Default::default()
+        })
+        .unwrap()
+        .key
+        .to_string();
+    let mut g = c.benchmark_group("verify_with");
+    let plain = irontoken::VerifyOptions {
+        rate_limit: true,
+        ..Default::default()
+    };
+    g.bench_function("rate_limit", |b| {
+        b.iter(|| assert!(tm.verify_key_with(black_box(&key), &plain).unwrap().valid))
+    });
+    let llm = irontoken::VerifyOptions {
+        rate_limit: true,
+        tokens: Some(500),
+        model: Some("claude-3-5-sonnet".into()),
+        ..Default::default()
+    };
+    g.bench_function("rate_limit_model_tokens", |b| {
+        b.iter(|| assert!(tm.verify_key_with(black_box(&key), &llm).unwrap().valid))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_ratelimit, bench_verify_with_model);
 criterion_main!(benches);
