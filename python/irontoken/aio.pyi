@@ -17,6 +17,7 @@ from ._native import (
     _KeyStatus,
 )
 from .types import (
+    AlertSettings,
     AgentClaims,
     AgentToken,
     Amounts,
