@@ -20,7 +20,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core", "s
 # Lowest first. A module is matched by its longest listed name.
 LAYERS = [
     ["error"],
-    ["clock", "fork", "model", "ratelimit", "metrics", "signals", "http", "jwt::verifying_key", "jwt::keyring", "jwt::material",
+    ["clock", "fork", "model", "ratelimit", "metrics", "signals", "alerts", "http", "jwt::verifying_key", "jwt::keyring", "jwt::material",
      "jwt::sign", "jwt::verify", "jwt::remote", "jwt"],
     ["store"],
     ["store::sqlite", "store::postgres", "store::redis"],
