@@ -3,8 +3,9 @@
 # a key created from Python is verified from Node, C and the CLI, then revoked
 # from Node and seen revoked from Python, C and the CLI; then JWTs, quotas,
 # usage, a capability token minted in Python, narrowed in Node,
-# authorized in C and revoked from the CLI, and a refresh token whose stolen
-# copy revokes its family. Run by `make demo`.
+# authorized in C and revoked from the CLI, a refresh token whose stolen
+# copy revokes its family, and an LLM key's token limit and model policy.
+# Run by `make demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -244,6 +245,26 @@ set -e
 expect 51 "$code" "CLI presents the spent refresh token (exit 10 + REFRESH_TOKEN_REUSED)"
 status=$("$CLI" --db "$DB" --json jwt family "$NEXT" | "$PY" -c 'import json,sys; f=json.load(sys.stdin); print(f["status"], f["revoke_reason"])')
 expect "revoked reuse_detected" "$status" "the whole family is revoked"
+
+step "LLM spend: Python gives a key 1000 tokens a minute and two model families; Node and C spend it; the CLI reports by hour"
+IRONTOKEN_KEY=$("$PY" - "$DB" <<'PY'
+import sys
+from irontoken import TokenManager
+with TokenManager(sys.argv[1]) as tm:
+    c = tm.create_key("svc-llm", rate_limits=[{"name": "tpm", "count": 1000, "period_ms": 60000, "unit": "tokens"}],
+                      models=["gpt-4o*", "claude-*"], max_tokens_per_request=800)
+    print(c.key)
+PY
+)
+expect "VALID VALID" "$(node_with 2 '{"rateLimit": true, "model": "gpt-4o-mini", "tokens": 400}')" \
+  "Node verifyKeyWith: two requests of 400 tokens on gpt-4o-mini"
+expect "RATE_LIMITED" "$(c_with 1 '{"rate_limit": true, "model": "claude-3-opus", "tokens": 400}')" \
+  "C itk_key_verify_with: 200 tokens left this minute, shared through the file"
+expect "MODEL_NOT_ALLOWED" "$(c_with 1 '{"rate_limit": true, "model": "o3", "tokens": 10}')" \
+  "C: a model outside the key's allow-list"
+expect "REQUEST_TOO_LARGE" "$(node_with 1 '{"rateLimit": true, "model": "gpt-4o", "tokens": 900}')" \
+  "Node: more tokens than the key allows per request"
+"$CLI" --db "$DB" usage report --by hour --group-by model
 
 step "The database holds no plaintext"
 if grep -q -a -F "${IRONTOKEN_KEY#*_}" "$DB"* ; then echo "FAILED: plaintext found in the database" >&2; exit 1; fi
