@@ -1040,6 +1040,32 @@ itk_status itk_key_lift_tombstone(const struct itk_manager *m,
 itk_status itk_audit_list(const struct itk_manager *m, const char *filter_json, char **out_json);
 
 /**
+ * Sets an owner's model policy (replacing any): `request_json` is
+ * `{"owner", "models": [patterns], "max_tokens_per_request", "actor"}`.
+ * Every key of the owner is held to it as well as to its own (both
+ * allow-lists, the lower ceiling). Writes the policy JSON `{"owner",
+ * "models", "max_tokens_per_request", "updated_at"}` to `*out_json` (may be NULL).
+ */
+itk_status itk_owner_policy_set(const struct itk_manager *m,
+                                const char *request_json,
+                                char **out_json);
+
+/**
+ * Writes an owner's model policy JSON to `*out_json`, or NULL when the
+ * owner has none.
+ */
+itk_status itk_owner_policy_get(const struct itk_manager *m, const char *owner, char **out_json);
+
+/**
+ * Removes an owner's model policy (audited; `actor` may be NULL); writes
+ * whether it had one to `*out_deleted` (may be NULL).
+ */
+itk_status itk_owner_policy_delete(const struct itk_manager *m,
+                                   const char *owner,
+                                   const char *actor,
+                                   bool *out_deleted);
+
+/**
  * An in-process limiter keeping about `max_buckets` buckets before
  * evicting full ones.
  */

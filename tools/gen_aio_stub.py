@@ -37,6 +37,7 @@ from ._native import (
 )
 from .types import (
     AlertSettings,
+    OwnerPolicy,
     AgentClaims,
     AgentToken,
     Amounts,

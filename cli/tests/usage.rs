@@ -384,6 +384,21 @@ fn ratelimit_check_is_shared_through_the_database() {
         (1, "RATE_LIMITED".into()),
         "400 tokens left"
     );
+    // An owner's policy narrows the key's own.
+    let set = json(&cli(
+        db,
+        &["keys", "owner-policy", "set", "o", "--model", "claude-*"],
+    ));
+    assert_eq!(set["models"][0], "claude-*");
+    assert_eq!(
+        verify(&["--model", "gpt-4o", "--tokens", "1"]).1,
+        "MODEL_NOT_ALLOWED"
+    );
+    let shown = json(&cli(db, &["keys", "owner-policy", "show", "o"]));
+    assert_eq!(shown["owner"], "o");
+    let o = cli(db, &["keys", "owner-policy", "delete", "o"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("deleted"));
+    assert!(json(&cli(db, &["keys", "owner-policy", "show", "o"])).is_null());
     let o = cli(
         db,
         &[

@@ -38,6 +38,7 @@ pub mod usage;
 
 pub use model::audit;
 
+pub use alerts::{AlertSettings, WebhookSettings};
 pub use audit::{AuditEvent, AuditFilter};
 pub use capability::{
     Attenuation, Authorization, CapabilityInfo, CapabilityRequest, CapabilityRoot, MintCapability,
@@ -47,6 +48,7 @@ pub use keys::{
     CreatedKey, ImportKey, KeyFilter, KeyRecord, KeyStatus, KeyUpdate, LEGACY_PREFIX,
     LEGACY_RECHECK_MS, MAX_BULK_KEYS, MAX_REQUIRED_SCOPES, NewKey, Page, RotateOptions,
     Verification, VerifyOptions, VerifyReason, is_bidi_or_invisible,
+    models::{OwnerPolicy, OwnerPolicySpec},
 };
 pub use manager::{
     Clock, DB_ENV, DoctorReport, MASTER_KEY_ENV, MAX_TIME, ManualClock, OpenSettings, Options,

@@ -204,6 +204,32 @@ fn a_request_larger_than_the_burst_is_too_large() {
     assert!(tm.verify_key_with(&c.key, &o).unwrap().valid);
 }
 
+/// What manager `tm` answers for `model` and `tokens` (no rate limit), once
+/// it has seen a change another manager made: at its next verification on
+/// SQLite (the state epoch), within the staleness bound (1 s) on
+/// PostgreSQL (the change notifications).
+fn settles_to(tm: &TokenManager, key: &str, model: &str, tokens: u64, want: VerifyReason) {
+    let mut o = call(tokens, model);
+    o.rate_limit = false;
+    let deadline = std::time::Instant::now()
+        + if common::on_postgres() {
+            std::time::Duration::from_secs(3)
+        } else {
+            std::time::Duration::ZERO
+        };
+    loop {
+        let got = tm.verify_key_with(key, &o).unwrap().reason;
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{got:?}, want {want:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn the_policy_changes_with_update_and_survives_rotation() {
     let shared = common::shared_store();
@@ -219,11 +245,8 @@ fn the_policy_changes_with_update_and_survives_rotation() {
         },
     )
     .unwrap();
-    // The other manager applies it at its next verification.
-    assert_eq!(
-        b.verify_key_with(&key, &call(10, "gpt-4o")).unwrap().reason,
-        VerifyReason::ModelNotAllowed
-    );
+    // The other manager applies it (see settles_to).
+    settles_to(&b, &key, "gpt-4o", 10, VerifyReason::ModelNotAllowed);
     let r = a
         .update_key(
             &id,
@@ -237,19 +260,10 @@ fn the_policy_changes_with_update_and_survives_rotation() {
         (r.models.as_slice(), r.max_tokens_per_request),
         (&["claude-*".to_string()][..], None)
     );
-    assert!(
-        b.verify_key_with(&key, &call(900, "claude-x"))
-            .unwrap()
-            .valid
-    );
+    settles_to(&b, &key, "claude-x", 900, VerifyReason::Valid);
     let rotated = a.rotate_key(&id, &Default::default()).unwrap();
     assert_eq!(rotated.record.models, ["claude-*"]);
-    assert_eq!(
-        b.verify_key_with(&rotated.key, &call(1, "gpt-4o"))
-            .unwrap()
-            .reason,
-        VerifyReason::ModelNotAllowed
-    );
+    settles_to(&b, &rotated.key, "gpt-4o", 1, VerifyReason::ModelNotAllowed);
     // A bad policy is refused whole.
     for u in [
         KeyUpdate {
@@ -352,4 +366,103 @@ fn settlement_on_redis() {
         tm.verify_key_with(&key, &call(1, "gpt-4o")).unwrap().reason,
         VerifyReason::RateLimited
     );
+}
+
+/// An owner's policy holds every key of the owner to it as well as to the
+/// key's own: both allow-lists, the lower ceiling; set, changed and removed
+/// by another manager, applied at the next verification; audited.
+#[test]
+fn an_owner_policy_applies_to_every_key_of_the_owner() {
+    use irontoken::OwnerPolicySpec;
+    let shared = common::shared_store();
+    let a = TokenManager::open(&shared.url).unwrap();
+    let b = TokenManager::open(&shared.url).unwrap();
+    let (key, _) = llm_key(&a); // gpt-4o* and claude-*, 800 tokens at most
+    let plain = a
+        .create_key(&NewKey {
+            owner: "acme".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .key
+        .to_string();
+    let other_owner = a
+        .create_key(&NewKey {
+            owner: "globex".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .key
+        .to_string();
+    let reason = |tm: &TokenManager, k: &str, model: &str, tokens: u64| {
+        let mut o = call(tokens, model);
+        o.rate_limit = false;
+        tm.verify_key_with(k, &o).unwrap().reason
+    };
+    assert_eq!(reason(&b, &plain, "o3", 5000), VerifyReason::Valid);
+    let p = a
+        .set_owner_policy(&OwnerPolicySpec {
+            owner: "acme".into(),
+            models: vec!["claude-*".into(), "o3*".into()],
+            max_tokens_per_request: Some(600),
+            actor: Some("ops".into()),
+        })
+        .unwrap();
+    assert_eq!(p.models, ["claude-*", "o3*"]);
+    assert_eq!(b.get_owner_policy("acme").unwrap(), Some(p));
+    // The key allows gpt-4o*, the owner does not: refused.
+    assert_eq!(
+        reason(&b, &key, "gpt-4o", 10),
+        VerifyReason::ModelNotAllowed
+    );
+    // Both allow claude-*: the lower ceiling (the owner's 600) applies.
+    assert_eq!(reason(&b, &key, "claude-3", 600), VerifyReason::Valid);
+    assert_eq!(
+        reason(&b, &key, "claude-3", 601),
+        VerifyReason::RequestTooLarge
+    );
+    // A key without a policy of its own gets the owner's.
+    assert_eq!(reason(&b, &plain, "o3-mini", 10), VerifyReason::Valid);
+    assert_eq!(
+        reason(&b, &plain, "gpt-4o", 10),
+        VerifyReason::ModelNotAllowed
+    );
+    // Another owner's keys are untouched; a call naming no model is too.
+    assert_eq!(reason(&b, &other_owner, "gpt-4o", 10), VerifyReason::Valid);
+    assert!(b.verify_key(&plain, &[]).unwrap().valid);
+    // Removed: the keys' own policies alone again.
+    assert!(a.delete_owner_policy("acme", Some("ops")).unwrap());
+    assert!(!a.delete_owner_policy("acme", None).unwrap());
+    assert_eq!(b.get_owner_policy("acme").unwrap(), None);
+    assert_eq!(reason(&b, &key, "gpt-4o", 10), VerifyReason::Valid);
+    // Audited; bad input refused.
+    let audit = a
+        .list_audit(&irontoken::AuditFilter {
+            actor: Some("ops".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let actions: Vec<&str> = audit.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["owner_policy.delete", "owner_policy.set"]);
+    for bad in [
+        OwnerPolicySpec {
+            owner: "".into(),
+            ..Default::default()
+        },
+        OwnerPolicySpec {
+            owner: "acme".into(),
+            models: vec!["a b".into()],
+            ..Default::default()
+        },
+        OwnerPolicySpec {
+            owner: "acme".into(),
+            max_tokens_per_request: Some(0),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            a.set_owner_policy(&bad).unwrap_err().kind(),
+            irontoken::ErrorKind::InvalidArgument
+        );
+    }
 }

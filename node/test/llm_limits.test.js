@@ -189,3 +189,21 @@ test('usageSummary by hour (UTC buckets for dashboards)', () => {
   assert.throws(() => tm.usageSummary({ groupBy: ['minute'] }), { code: 'INVALID_ARGUMENT' })
   tm.close()
 })
+
+test('an owner policy holds every key of the owner with its own', () => {
+  const tm = new TokenManager(':memory:')
+  const c = llmKey(tm) // gpt-4o* and claude-*, 800 tokens at most
+  const p = tm.setOwnerPolicy('acme', { models: ['claude-*'], maxTokensPerRequest: 500, actor: 'ops' })
+  assert.deepEqual([p.owner, p.models, p.maxTokensPerRequest], ['acme', ['claude-*'], 500])
+  assert.deepEqual(tm.getOwnerPolicy('acme'), p)
+  assert.equal(tm.getOwnerPolicy('nobody'), null)
+  assert.equal(tm.verifyKeyWith(c.key, { model: 'gpt-4o' }).reason, 'MODEL_NOT_ALLOWED')
+  assert.equal(tm.verifyKeyWith(c.key, { model: 'claude-3', tokens: 501 }).reason, 'REQUEST_TOO_LARGE')
+  assert.ok(tm.verifyKeyWith(c.key, { model: 'claude-3', tokens: 500 }).valid)
+  assert.equal(tm.deleteOwnerPolicy('acme', { actor: 'ops' }), true)
+  assert.equal(tm.deleteOwnerPolicy('acme'), false)
+  assert.ok(tm.verifyKeyWith(c.key, { model: 'gpt-4o' }).valid)
+  assert.throws(() => tm.setOwnerPolicy('', { models: ['x'] }), { code: 'INVALID_ARGUMENT' })
+  assert.throws(() => tm.setOwnerPolicy('acme', { bogus: 1 }), { code: 'INVALID_ARGUMENT' })
+  tm.close()
+})

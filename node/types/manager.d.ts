@@ -1,6 +1,6 @@
 // The TokenManager class and its options.
 
-import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, AuthorizeRequest, IssueTokenPairOptions, TokenFamily, TokenPair, DpopCheckOptions, DpopProof, PresentedOptions, Authorization, Budget, CapabilityRoot, MintCapabilityOptions, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
+import type { AccessToken, AgentClaims, AgentToken, AgentTokenOptions, Amounts, ApiKeyInput, AuditEntry, AuthorizeRequest, IssueTokenPairOptions, TokenFamily, TokenPair, DpopCheckOptions, DpopProof, PresentedOptions, Authorization, Budget, CapabilityRoot, MintCapabilityOptions, CreateSessionOptions, IronTokenEvent, KeyRecord, KeyStatus, Lease, ListSessionsOptions, ManagedKey, OwnerPolicy, Page, Quota, QuotaDecision, QuotaMetric, QuotaScope, QuotaSelector, QuotaSpec, RateLimitInput, Recorded, Reserved, Session, Stats, UsageQuery, UsageRecord, UsageReport, UsageTotals, VerifyResult, VerifyWithOptions, VerifyWithResult } from './records'
 import type { JwtVerifyOptions, VerifiedJwt } from './jwt'
 import type { Limit, RateDecision } from './ratelimit'
 
@@ -239,6 +239,12 @@ export declare class TokenManager {
    */
   rotateDue(options?: { overlapSeconds?: number; actor?: string }): CreatedKey[]
   updateKey(keyId: string, options: UpdateKeyOptions): KeyRecord
+  /** Sets an owner's model policy (replacing any): every key of the owner is held to it as well as to its own (both allow-lists, the lower ceiling). */
+  setOwnerPolicy(owner: string, options?: { models?: string[]; maxTokensPerRequest?: number; actor?: string }): OwnerPolicy
+  /** An owner's model policy, or null. */
+  getOwnerPolicy(owner: string): OwnerPolicy | null
+  /** Removes an owner's model policy (audited); false if it had none. */
+  deleteOwnerPolicy(owner: string, options?: { actor?: string }): boolean
   disableKey(keyId: string, options?: ActorOptions): KeyRecord
   enableKey(keyId: string, options?: ActorOptions): KeyRecord
   revokeKey(keyId: string, options?: RevokeOptions): KeyRecord

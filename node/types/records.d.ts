@@ -114,6 +114,14 @@ export interface KeyRecord {
   maxTokensPerRequest?: number
 }
 
+/** An owner's model policy, applied to every key of the owner with the key's own. */
+export interface OwnerPolicy {
+  owner: string
+  models: string[]
+  maxTokensPerRequest: number | null
+  updatedAt: number
+}
+
 /** One named rate limit of a key: `count` per `periodMs`, bursts up to `burst`. */
 export interface RateLimitSpec {
   name: string

@@ -74,6 +74,7 @@ _VerifyReason = Literal[
 ]
 from .types import (
     AlertSettings,
+    OwnerPolicy,
     AgentClaims,
     AgentToken,
     Amounts,
@@ -341,6 +342,20 @@ class TokenManager:
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
     def create_keys(self, requests: Sequence[Mapping[str, Any]]) -> List[CreatedKey]: ...
+    def set_owner_policy(
+        self,
+        owner: str,
+        *,
+        models: Optional[Sequence[str]] = None,
+        max_tokens_per_request: Optional[int] = None,
+        actor: Optional[str] = None,
+    ) -> OwnerPolicy:
+        """Sets an owner's model policy (replacing any): every key of the owner is held to it as well as to its own."""
+        ...
+    def get_owner_policy(self, owner: str) -> Optional[OwnerPolicy]: ...
+    def delete_owner_policy(self, owner: str, *, actor: Optional[str] = None) -> bool:
+        """Removes an owner's model policy (audited); False if it had none."""
+        ...
     def keys_due(self, limit: int = 100) -> List[KeyRecord]: ...
     def rotate_due(self, *, overlap_seconds: int = 0, actor: Optional[str] = None) -> List[CreatedKey]: ...
     def import_key(

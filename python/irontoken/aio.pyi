@@ -18,6 +18,7 @@ from ._native import (
 )
 from .types import (
     AlertSettings,
+    OwnerPolicy,
     AgentClaims,
     AgentToken,
     Amounts,
@@ -133,6 +134,20 @@ class AsyncTokenManager:
         actor: Optional[str] = None,
     ) -> CreatedKey: ...
     async def create_keys(self, requests: Sequence[Mapping[str, Any]]) -> List[CreatedKey]: ...
+    async def set_owner_policy(
+        self,
+        owner: str,
+        *,
+        models: Optional[Sequence[str]] = None,
+        max_tokens_per_request: Optional[int] = None,
+        actor: Optional[str] = None,
+    ) -> OwnerPolicy:
+        """Sets an owner's model policy (replacing any): every key of the owner is held to it as well as to its own."""
+        ...
+    async def get_owner_policy(self, owner: str) -> Optional[OwnerPolicy]: ...
+    async def delete_owner_policy(self, owner: str, *, actor: Optional[str] = None) -> bool:
+        """Removes an owner's model policy (audited); False if it had none."""
+        ...
     async def keys_due(self, limit: int = 100) -> List[KeyRecord]: ...
     async def rotate_due(self, *, overlap_seconds: int = 0, actor: Optional[str] = None) -> List[CreatedKey]: ...
     async def import_key(

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Literal, Optional, TypedDict
 
 __all__ = [
     "AlertSettings",
+    "OwnerPolicy",
     "WebhookSettings",
     "AgentClaims",
     "AgentToken",
@@ -56,6 +57,16 @@ class AlertSettings(TypedDict, total=False):
     spike_factor: float
     spike_min_tokens: int
     webhook: WebhookSettings
+
+
+class OwnerPolicy(TypedDict):
+    """An owner's model policy: every key of the owner is held to it as well
+    as to its own (both allow-lists, the lower ceiling)."""
+
+    owner: str
+    models: List[str]
+    max_tokens_per_request: Optional[int]
+    updated_at: int
 
 
 class _RateLimitBase(TypedDict):

@@ -188,3 +188,21 @@ def time_of(t: int) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%H:00:00Z")
+
+
+def test_owner_policy(tm: TokenManager) -> None:
+    c = llm_key(tm)  # gpt-4o* and claude-*, 800 tokens at most
+    p = tm.set_owner_policy("acme", models=["claude-*"], max_tokens_per_request=500, actor="ops")
+    assert (p["owner"], p["models"], p["max_tokens_per_request"]) == ("acme", ["claude-*"], 500)
+    assert tm.get_owner_policy("acme") == p
+    assert tm.get_owner_policy("nobody") is None
+    assert tm.verify_key_with(c.key, model="gpt-4o").reason == "MODEL_NOT_ALLOWED"
+    assert tm.verify_key_with(c.key, model="claude-3", tokens=501).reason == "REQUEST_TOO_LARGE"
+    assert tm.verify_key_with(c.key, model="claude-3", tokens=500).valid
+    assert tm.delete_owner_policy("acme", actor="ops") is True
+    assert tm.delete_owner_policy("acme") is False
+    assert tm.verify_key_with(c.key, model="gpt-4o").valid
+    with pytest.raises(irontoken.InvalidArgumentError):
+        tm.set_owner_policy("", models=["x"])
+    with pytest.raises(TypeError):
+        tm.set_owner_policy("acme", models="gpt-4o")  # type: ignore[arg-type]

@@ -206,6 +206,25 @@ static void test_llm_limits(void) {
     itk_string_free(out);
     CHECK(itk_key_verify_with(m, key, "{\"model\": \"gpt-4o\"}", &reason, NULL) == ITK_STATUS_OK && reason == ITK_VERIFY_REASON_MODEL_NOT_ALLOWED);
 
+    /* An owner's policy: both allow-lists, the lower ceiling. */
+    out = NULL;
+    CHECK(itk_owner_policy_set(m, "{\"owner\": \"acme\", \"models\": [\"gpt-4o*\"], \"max_tokens_per_request\": 300}", &out) == ITK_STATUS_OK);
+    CHECK(out && strstr(out, "\"max_tokens_per_request\":300"));
+    itk_string_free(out);
+    CHECK(itk_key_verify_with(m, key, "{\"model\": \"claude-3\"}", &reason, NULL) == ITK_STATUS_OK && reason == ITK_VERIFY_REASON_MODEL_NOT_ALLOWED);
+    out = NULL;
+    CHECK(itk_owner_policy_get(m, "acme", &out) == ITK_STATUS_OK && out && strstr(out, "\"owner\":\"acme\""));
+    itk_string_free(out);
+    out = (char *)1;
+    CHECK(itk_owner_policy_get(m, "nobody", &out) == ITK_STATUS_OK && out == NULL);
+    bool deleted = false;
+    CHECK(itk_owner_policy_delete(m, "acme", NULL, &deleted) == ITK_STATUS_OK && deleted);
+    CHECK(itk_owner_policy_delete(m, "acme", "ops", &deleted) == ITK_STATUS_OK && !deleted);
+    CHECK(itk_owner_policy_set(m, "{\"owner\": \"\"}", NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_owner_policy_set(m, NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_owner_policy_get(m, "\xff", &out) == ITK_STATUS_INVALID_ARGUMENT);
+    CHECK(itk_owner_policy_delete(NULL, "acme", NULL, NULL) == ITK_STATUS_INVALID_ARGUMENT);
+
     /* A limiter's costs. */
     const char *tpm = "[{\"name\": \"tpm\", \"count\": 1000, \"period_ms\": 60000, \"unit\": \"tokens\"}]";
     itk_ratelimiter *rl = NULL;

@@ -527,3 +527,68 @@ pub unsafe extern "C" fn itk_audit_list(
         })
     }
 }
+
+/// Sets an owner's model policy (replacing any): `request_json` is
+/// `{"owner", "models": [patterns], "max_tokens_per_request", "actor"}`.
+/// Every key of the owner is held to it as well as to its own (both
+/// allow-lists, the lower ceiling). Writes the policy JSON `{"owner",
+/// "models", "max_tokens_per_request", "updated_at"}` to `*out_json` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_owner_policy_set(
+    m: *const itk_manager,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let spec: irontoken::OwnerPolicySpec = unsafe { json_arg(request_json, "request_json") }?;
+        let p = to_json(&tm.set_owner_policy(&spec)?)?;
+        write_opt(out_json, || Ok(p))
+    })
+}
+
+/// Writes an owner's model policy JSON to `*out_json`, or NULL when the
+/// owner has none.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_owner_policy_get(
+    m: *const itk_manager,
+    owner: *const c_char,
+    out_json: *mut *mut c_char,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C string per the contract.
+        let owner = unsafe { arg(owner, "owner") }?;
+        out(out_json, "out_json")?;
+        let p = tm
+            .get_owner_policy(owner)?
+            .map(|p| to_json(&p))
+            .transpose()?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *out_json = p.map_or(std::ptr::null_mut(), c_string) };
+        Ok(())
+    })
+}
+
+/// Removes an owner's model policy (audited; `actor` may be NULL); writes
+/// whether it had one to `*out_deleted` (may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn itk_owner_policy_delete(
+    m: *const itk_manager,
+    owner: *const c_char,
+    actor: *const c_char,
+    out_deleted: *mut bool,
+) -> itk_status {
+    guard(|| {
+        let tm = manager(m)?;
+        // SAFETY: C strings per the contract (`actor` may be NULL).
+        let (owner, actor) = unsafe { (arg(owner, "owner")?, opt_arg(actor, "actor")?) };
+        let had = tm.delete_owner_policy(owner, actor)?;
+        if !out_deleted.is_null() {
+            // SAFETY: non-NULL out-param.
+            unsafe { *out_deleted = had };
+        }
+        Ok(())
+    })
+}

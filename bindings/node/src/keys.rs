@@ -81,6 +81,40 @@ impl TokenManager {
         }
     }
 
+    /// Sets an owner's model policy (replacing any): every key of the owner
+    /// is held to it as well as to its own (both allow-lists, the lower ceiling).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "owner: string, options?: { models?: string[]; maxTokensPerRequest?: number; actor?: string }",
+        ts_return_type = "OwnerPolicy"
+    )]
+    pub fn set_owner_policy(&self, owner: String, options: Option<Value>) -> Result<Json, Code> {
+        let mut spec: irontoken::OwnerPolicySpec = req_or_default(options, "options")?;
+        spec.owner = owner;
+        let p = self.core()?.set_owner_policy(&spec).map_err(err)?;
+        json_text(&camel_value(p).map_err(err)?).map_err(err)
+    }
+
+    /// An owner's model policy, or null.
+    #[napi(catch_unwind, ts_return_type = "OwnerPolicy | null")]
+    pub fn get_owner_policy(&self, owner: String) -> Result<Json, Code> {
+        let p = self.core()?.get_owner_policy(&owner).map_err(err)?;
+        json_text(&camel_value(p).map_err(err)?).map_err(err)
+    }
+
+    /// Removes an owner's model policy (audited); false if it had none.
+    #[napi(catch_unwind)]
+    pub fn delete_owner_policy(
+        &self,
+        owner: String,
+        options: Option<ActorOptions>,
+    ) -> Result<bool, Code> {
+        let actor = options.and_then(|o| o.actor);
+        self.core()?
+            .delete_owner_policy(&owner, actor.as_deref())
+            .map_err(err)
+    }
+
     /// The record of key `keyId`.
     #[napi(catch_unwind)]
     pub fn get_key(&self, key_id: String) -> Result<KeyRecord, Code> {

@@ -242,6 +242,48 @@ impl TokenManager {
         Ok(KeyRecord(call(py, || tm.update_key(key_id, &u))?))
     }
 
+    /// Sets an owner's model policy (replacing any): every key of the owner
+    /// is held to it as well as to its own (both allow-lists, the lower
+    /// ceiling).
+    #[pyo3(signature = (owner, *, models=None, max_tokens_per_request=None, actor=None))]
+    fn set_owner_policy<'py>(
+        &self,
+        py: Python<'py>,
+        owner: String,
+        #[pyo3(from_py_with = models_arg)] models: Option<Vec<String>>,
+        #[pyo3(from_py_with = opt_int::<u64>)] max_tokens_per_request: Option<u64>,
+        actor: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let spec = irontoken::OwnerPolicySpec {
+            owner,
+            models: models.unwrap_or_default(),
+            max_tokens_per_request,
+            actor,
+        };
+        let p = call(py, || tm.set_owner_policy(&spec))?;
+        to_py_serialized(py, &p)
+    }
+
+    /// An owner's model policy, or None.
+    fn get_owner_policy<'py>(&self, py: Python<'py>, owner: &str) -> PyResult<Bound<'py, PyAny>> {
+        let tm = self.core(py)?;
+        let p = call(py, || tm.get_owner_policy(owner))?;
+        to_py_serialized(py, &p)
+    }
+
+    /// Removes an owner's model policy (audited); False if it had none.
+    #[pyo3(signature = (owner, *, actor=None))]
+    fn delete_owner_policy(
+        &self,
+        py: Python<'_>,
+        owner: &str,
+        actor: Option<String>,
+    ) -> PyResult<bool> {
+        let tm = self.core(py)?;
+        call(py, || tm.delete_owner_policy(owner, actor.as_deref()))
+    }
+
     /// Keys due for rotation now (at least their rotation period old), oldest first.
     #[pyo3(signature = (limit=100))]
     fn keys_due(

@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 pub enum KeysCmd {
     /// Create a key; the plaintext is printed once, now.
     Create(CreateArgs),
+    /// An owner's model policy, applied to every key of the owner with the key's own.
+    #[command(subcommand)]
+    OwnerPolicy(OwnerPolicyCmd),
     /// List keys (oldest first).
     List(ListArgs),
     /// Show one key's record.
@@ -123,6 +126,32 @@ pub enum KeysCmd {
         /// Token lifetime: 15m, 1h, seconds (default 15m).
         #[arg(long, value_parser = duration)]
         ttl: Option<i64>,
+    },
+}
+
+/// `keys owner-policy`.
+#[derive(Subcommand)]
+pub enum OwnerPolicyCmd {
+    /// Set (replace) an owner's model policy; prints it as JSON.
+    Set {
+        /// The owner.
+        owner: String,
+        /// A model the owner's keys may call, wildcards allowed (repeatable; none: any).
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Most tokens one request of the owner's keys may declare.
+        #[arg(long)]
+        max_tokens_per_request: Option<u64>,
+    },
+    /// Print an owner's model policy as JSON (null: none).
+    Show {
+        /// The owner.
+        owner: String,
+    },
+    /// Remove an owner's model policy.
+    Delete {
+        /// The owner.
+        owner: String,
     },
 }
 
@@ -370,6 +399,25 @@ pub fn run(
             )?;
             out.record(&r);
         }
+        KeysCmd::OwnerPolicy(cmd) => match cmd {
+            OwnerPolicyCmd::Set {
+                owner,
+                models,
+                max_tokens_per_request,
+            } => crate::output::print_json(&tm.set_owner_policy(&irontoken::OwnerPolicySpec {
+                owner: owner.clone(),
+                models: models.clone(),
+                max_tokens_per_request: *max_tokens_per_request,
+                actor,
+            })?),
+            OwnerPolicyCmd::Show { owner } => {
+                crate::output::print_json(&tm.get_owner_policy(owner)?)
+            }
+            OwnerPolicyCmd::Delete { owner } => {
+                let had = tm.delete_owner_policy(owner, actor.as_deref())?;
+                say!("{}", if had { "deleted" } else { "no policy" });
+            }
+        },
         KeysCmd::Disable { id } => out.record(&tm.disable_key(id, actor.as_deref())?),
         KeysCmd::Enable { id } => out.record(&tm.enable_key(id, actor.as_deref())?),
         KeysCmd::Revoke { id, reason } => {

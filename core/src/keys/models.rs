@@ -1,8 +1,14 @@
 //! A key's model policy: the models it may call (wildcard patterns, `*`
 //! for any run of characters and `?` for one) and the most tokens one
 //! request may declare. Stored as one JSON object per key (`{}`: none).
+//!
+//! An owner may have a policy too ([`TokenManager::set_owner_policy`]): it
+//! applies to every key of the owner together with the key's own — a model
+//! must be allowed by both lists, and the lower ceiling wins.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::TokenManager;
+use crate::model::audit::{AuditAction, NewAuditEvent};
 use serde::{Deserialize, Serialize};
 
 /// Most model patterns per key.
@@ -53,6 +59,126 @@ impl ModelPolicy {
     /// The JSON the key's column stores.
     pub fn to_json(&self) -> Result<String> {
         Ok(serde_json::to_string(self)?)
+    }
+
+    /// A stored policy (as written by [`ModelPolicy::to_json`]).
+    pub fn from_json(text: &str) -> Result<ModelPolicy> {
+        serde_json::from_str(text).map_err(|e| {
+            Error::new(
+                ErrorKind::DatabaseCorrupt,
+                format!("a stored model policy does not parse: {e}"),
+            )
+        })
+    }
+
+    /// True if this policy lets a request call `model`.
+    pub fn allows_model(&self, model: &str) -> bool {
+        model_allowed(&self.models, model)
+    }
+
+    /// True if `tokens` is more than this policy allows per request.
+    pub fn too_many(&self, tokens: u64) -> bool {
+        self.max_tokens_per_request.is_some_and(|max| tokens > max)
+    }
+}
+
+/// An owner's model policy, applied with each of the owner's keys' own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnerPolicy {
+    /// The owner.
+    pub owner: String,
+    /// Models the owner's keys may call (patterns; empty: any).
+    pub models: Vec<String>,
+    /// Most tokens one request of the owner's keys may declare.
+    pub max_tokens_per_request: Option<u64>,
+    /// When the policy was set (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// An owner's model policy to set (it replaces any the owner had).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OwnerPolicySpec {
+    /// The owner (1-256 characters), as keys name it.
+    pub owner: String,
+    /// Models the owner's keys may call (≤ 64 patterns); empty: any.
+    pub models: Vec<String>,
+    /// Most tokens one request of the owner's keys may declare.
+    pub max_tokens_per_request: Option<u64>,
+    /// Who performs the action, for the audit trail.
+    pub actor: Option<String>,
+}
+
+impl TokenManager {
+    /// Sets the model policy of an owner: every key of the owner is held to
+    /// it as well as to its own (both allow-lists, the lower ceiling), from
+    /// every process's next verification that names a model or tokens.
+    pub fn set_owner_policy(&self, spec: &OwnerPolicySpec) -> Result<OwnerPolicy> {
+        super::check_len("owner", &spec.owner, 1, super::MAX_OWNER)?;
+        super::check_actor(spec.actor.as_deref())?;
+        let policy = ModelPolicy::new(&spec.models, spec.max_tokens_per_request)?;
+        let json = policy.to_json()?;
+        let now = self.inner().now();
+        self.inner().write(|tx| {
+            tx.keys().set_owner_policy(&spec.owner, &json, now)?;
+            tx.audit().insert(&NewAuditEvent {
+                at: now,
+                action: AuditAction::OwnerPolicySet,
+                key_id: None,
+                display_prefix: None,
+                actor: spec.actor.clone(),
+                outcome: "ok",
+                detail: Some(serde_json::json!({
+                    "owner": spec.owner, "models": policy.models,
+                    "max_tokens_per_request": policy.max_tokens_per_request,
+                })),
+            })
+        })?;
+        Ok(OwnerPolicy {
+            owner: spec.owner.clone(),
+            models: policy.models,
+            max_tokens_per_request: policy.max_tokens_per_request,
+            updated_at: now,
+        })
+    }
+
+    /// The model policy of `owner`, if one is set.
+    pub fn get_owner_policy(&self, owner: &str) -> Result<Option<OwnerPolicy>> {
+        super::check_len("owner", owner, 1, super::MAX_OWNER)?;
+        let found = self.inner().db.read(|c| c.keys().owner_policy(owner))?;
+        found
+            .map(|(json, updated_at)| {
+                let p = ModelPolicy::from_json(&json)?;
+                Ok(OwnerPolicy {
+                    owner: owner.to_string(),
+                    models: p.models,
+                    max_tokens_per_request: p.max_tokens_per_request,
+                    updated_at,
+                })
+            })
+            .transpose()
+    }
+
+    /// Removes the model policy of `owner` (audited); false if it had none.
+    pub fn delete_owner_policy(&self, owner: &str, actor: Option<&str>) -> Result<bool> {
+        super::check_len("owner", owner, 1, super::MAX_OWNER)?;
+        super::check_actor(actor)?;
+        let now = self.inner().now();
+        self.inner().write(|tx| {
+            let had = tx.keys().delete_owner_policy(owner)?;
+            if had {
+                tx.audit().insert(&NewAuditEvent {
+                    at: now,
+                    action: AuditAction::OwnerPolicyDelete,
+                    key_id: None,
+                    display_prefix: None,
+                    actor: actor.map(str::to_string),
+                    outcome: "ok",
+                    detail: Some(serde_json::json!({ "owner": owner })),
+                })?;
+            }
+            Ok(had)
+        })
     }
 }
 

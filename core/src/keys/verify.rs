@@ -37,19 +37,32 @@ impl<'a> Checks<'a> {
         })
     }
 
-    /// The refusal of the key's model policy, if any: a model it may not
-    /// call, or more tokens than it allows per request or than one of its
-    /// token limits admits at once (when they apply).
-    fn policy(&self, record: &KeyRecord) -> Option<VerifyReason> {
+    /// True when the verification names a model or declares tokens: the
+    /// model policies (the key's, its owner's) apply.
+    fn llm(&self) -> bool {
+        self.model.is_some() || self.tokens.is_some()
+    }
+
+    /// The refusal of the key's model policy and its owner's (`owner`), if
+    /// any: a model either may not call, or more tokens than either allows
+    /// per request or than one of the key's token limits admits at once
+    /// (when they apply).
+    fn policy(
+        &self,
+        record: &KeyRecord,
+        owner: Option<&models::ModelPolicy>,
+    ) -> Option<VerifyReason> {
         if let Some(m) = self.model
-            && !models::model_allowed(&record.models, m)
+            && (!models::model_allowed(&record.models, m)
+                || owner.is_some_and(|o| !o.allows_model(m)))
         {
             return Some(VerifyReason::ModelNotAllowed);
         }
         let tokens = self.tokens?;
         let over_max = record
             .max_tokens_per_request
-            .is_some_and(|max| tokens > max);
+            .is_some_and(|max| tokens > max)
+            || owner.is_some_and(|o| o.too_many(tokens));
         let over_burst = self.rate_limit
             && crate::ratelimit::too_small_for(&record.rate_limits, tokens).is_some();
         (over_max || over_burst).then_some(VerifyReason::RequestTooLarge)
@@ -221,6 +234,17 @@ impl TokenManager {
             let prefix = parsed.map(|p| p.display_prefix.to_string());
             return self.refused(now, VerifyReason::NotFound, None, prefix);
         };
+        // The owner's model policy, read only for a call that names a model
+        // or declares tokens (one point read; a round trip on PostgreSQL).
+        let owner_policy = if checks.llm() && record.status == KeyStatus::Active {
+            inner
+                .db
+                .with(access, |c| c.keys().owner_policy(&record.owner))?
+                .map(|(json, _)| models::ModelPolicy::from_json(&json))
+                .transpose()?
+        } else {
+            None
+        };
         let mut reason = match record.status {
             KeyStatus::Revoked => VerifyReason::Revoked,
             KeyStatus::Expired => VerifyReason::Expired,
@@ -232,7 +256,9 @@ impl TokenManager {
             {
                 VerifyReason::InsufficientScope
             }
-            KeyStatus::Active => checks.policy(&record).unwrap_or(VerifyReason::Valid),
+            KeyStatus::Active => checks
+                .policy(&record, owner_policy.as_ref())
+                .unwrap_or(VerifyReason::Valid),
         };
         let (mut rate, mut quota_decision) = (None, None);
         if reason == VerifyReason::Valid

@@ -90,6 +90,12 @@ pub enum AuditAction {
     /// Every live session of an owner was ended (detail: owner, count).
     #[serde(rename = "session.end_all")]
     SessionEndAll,
+    /// An owner's model policy was set (detail: owner, models, ceiling).
+    #[serde(rename = "owner_policy.set")]
+    OwnerPolicySet,
+    /// An owner's model policy was removed (detail: owner).
+    #[serde(rename = "owner_policy.delete")]
+    OwnerPolicyDelete,
 }
 
 impl AuditAction {
@@ -122,6 +128,8 @@ impl AuditAction {
             AuditAction::TokenFamilyRevoke => "token_family.revoke",
             AuditAction::SessionRotate => "session.rotate",
             AuditAction::SessionEndAll => "session.end_all",
+            AuditAction::OwnerPolicySet => "owner_policy.set",
+            AuditAction::OwnerPolicyDelete => "owner_policy.delete",
         }
     }
 }

@@ -364,6 +364,12 @@ pub(crate) trait KeyStore {
     fn delete(&self, id: &str, now: i64) -> Result<()>;
     /// Whether a deleted key with this hash left a tombstone.
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool>;
+    /// The model policy of `owner` (its JSON) and when it was set, if any.
+    fn owner_policy(&self, owner: &str) -> Result<Option<(String, i64)>>;
+    /// Sets the model policy of `owner` (JSON), replacing any.
+    fn set_owner_policy(&self, owner: &str, policy_json: &str, now: i64) -> Result<()>;
+    /// Removes the model policy of `owner`; whether there was one.
+    fn delete_owner_policy(&self, owner: &str) -> Result<bool>;
     /// Keys per owner at `now`: (owner, [active, disabled, revoked, expired]),
     /// the owners with the most keys first, at most `limit` owners.
     fn counts_by_owner(&self, now: i64, limit: u32) -> Result<Vec<(String, [u64; 4])>>;

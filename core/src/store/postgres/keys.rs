@@ -252,6 +252,30 @@ impl KeyStore for Pg<'_> {
             .map_or([0; 4], |(_, n)| n))
     }
 
+    fn owner_policy(&self, owner: &str) -> Result<Option<(String, i64)>> {
+        let rows = self.query(
+            "SELECT model_policy, updated_at FROM owner_policies WHERE owner = $1",
+            &[&owner],
+        )?;
+        rows.first()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+    }
+
+    fn set_owner_policy(&self, owner: &str, policy_json: &str, now: i64) -> Result<()> {
+        self.execute(
+            "INSERT INTO owner_policies (owner, model_policy, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner) DO UPDATE SET model_policy = excluded.model_policy, \
+             updated_at = greatest(owner_policies.updated_at, excluded.updated_at)",
+            &[&owner, &policy_json, &now],
+        )?;
+        Ok(())
+    }
+
+    fn delete_owner_policy(&self, owner: &str) -> Result<bool> {
+        Ok(self.execute("DELETE FROM owner_policies WHERE owner = $1", &[&owner])? == 1)
+    }
+
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {
         Ok(self
             .query_opt(

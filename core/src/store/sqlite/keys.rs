@@ -364,6 +364,33 @@ impl KeyStore for Sql<'_> {
             .map_or([0; 4], |(_, n)| n))
     }
 
+    fn owner_policy(&self, owner: &str) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT model_policy, updated_at FROM owner_policies WHERE owner = ?1")?
+            .query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn set_owner_policy(&self, owner: &str, policy_json: &str, now: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO owner_policies (owner, model_policy, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (owner) DO UPDATE SET model_policy = excluded.model_policy, \
+                 updated_at = max(updated_at, excluded.updated_at)",
+            )?
+            .execute(params![owner, policy_json, now])?;
+        Ok(())
+    }
+
+    fn delete_owner_policy(&self, owner: &str) -> Result<bool> {
+        let n = self
+            .0
+            .prepare_cached("DELETE FROM owner_policies WHERE owner = ?1")?
+            .execute([owner])?;
+        Ok(n == 1)
+    }
+
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool> {
         Ok(self
             .0
