@@ -307,7 +307,7 @@ test('recordLlmUsage through express and fastify: the request key, its request i
 })
 
 test('LLM routes: the model and tokens come from the request (express and fastify), refusals consume nothing, recordLlmUsage settles', async () => {
-  const tm = new TokenManager(':memory:')
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000 })
   const created = tm.createKey({
     owner: 'erin',
     models: ['gpt-4o*'],

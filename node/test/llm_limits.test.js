@@ -25,7 +25,7 @@ const llmKey = (tm) =>
 const remaining = (v) => v.rateLimit.limits.map((l) => l.remaining)
 
 test('model policy: refusals with stable reasons that consume nothing', () => {
-  const tm = new TokenManager(':memory:')
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000 })
   const c = llmKey(tm)
   assert.deepEqual(c.record.models, ['gpt-4o*', 'claude-*'])
   assert.equal(c.record.maxTokensPerRequest, 800)
@@ -58,7 +58,7 @@ test('model policy: refusals with stable reasons that consume nothing', () => {
 })
 
 test('update, clear and rotation keep the policy', async () => {
-  const tm = new TokenManager(':memory:')
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000 })
   const c = llmKey(tm)
   const r = tm.updateKey(c.record.id, { models: ['claude-*'], clearMaxTokensPerRequest: true })
   assert.deepEqual(r.models, ['claude-*'])
@@ -74,7 +74,7 @@ test('update, clear and rotation keep the policy', async () => {
 })
 
 test('settleTokens gives back an over-estimate and takes an under-estimate', async () => {
-  const tm = new TokenManager(':memory:')
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000 })
   const c = llmKey(tm)
   assert.deepEqual(remaining(tm.verifyKeyWith(c.key, { rateLimit: true, tokens: 700 })), [300, 4])
   const refused = tm.verifyKeyWith(c.key, { rateLimit: true, tokens: 400 })
@@ -108,7 +108,7 @@ test('RateLimiter: check(key, { cost }), settle, and their errors', () => {
   assert.throws(() => new RateLimiter({ limits: [{ name: 'x', count: 1, periodMs: 1, unit: 'bytes' }] }), {
     code: 'INVALID_ARGUMENT',
   })
-  const tm = new TokenManager(':memory:')
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000 })
   assert.equal(tm.rateLimit('k', TPM, { cost: 999 }).limits[0].remaining, 1)
   tm.close()
 })
@@ -175,7 +175,7 @@ test('four processes on one TPM limit (Redis): exactly the limit', async (t) => 
 })
 
 test('usageSummary by hour (UTC buckets for dashboards)', () => {
-  const tm = new TokenManager(':memory:')
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000 })
   const keyId = tm.createKey({ owner: 'acme' }).record.id
   const t0 = 1_769_904_000 // 2026-02-01T00:00:00Z
   tm.recordUsage({ requestId: 'a', keyId, model: 'gpt', promptTokens: 10, at: t0 })
@@ -191,7 +191,7 @@ test('usageSummary by hour (UTC buckets for dashboards)', () => {
 })
 
 test('an owner policy holds every key of the owner with its own', () => {
-  const tm = new TokenManager(':memory:')
+  const tm = new TokenManager(':memory:', { manualClockStart: 1_700_000_000 })
   const c = llmKey(tm) // gpt-4o* and claude-*, 800 tokens at most
   const p = tm.setOwnerPolicy('acme', { models: ['claude-*'], maxTokensPerRequest: 500, actor: 'ops' })
   assert.deepEqual([p.owner, p.models, p.maxTokensPerRequest], ['acme', ['claude-*'], 500])

@@ -159,7 +159,7 @@ static void test_shared_limits(const char *tmp) {
  * nothing), settlement, and a limiter's costs. */
 static void test_llm_limits(void) {
     itk_manager *m = NULL;
-    CHECK(itk_manager_open(":memory:", NULL, &m) == ITK_STATUS_OK);
+    CHECK(itk_manager_open(":memory:", "{\"manual_clock_start\": 1700000000}", &m) == ITK_STATUS_OK);
     char *key = NULL, *rec = NULL;
     CHECK(itk_key_create(m,
                          "{\"owner\": \"acme\", \"models\": [\"gpt-4o*\", \"claude-*\"], \"max_tokens_per_request\": 800,"
