@@ -307,8 +307,9 @@ fn redis_limits_are_all_or_nothing_and_expire() {
     let denied = tm.rate_limit("k", &limits).unwrap();
     assert!(!denied.allowed);
     assert!(denied.retry_after_ms > 29_000 && denied.retry_after_ms <= 30_000);
-    // The refused request took nothing from per_second.
-    assert_eq!(denied.limits[0].remaining, 98);
+    // The refused request took nothing from per_second (98 left, or more
+    // if the server's clock refilled some meanwhile: one per 10 ms).
+    assert!(denied.limits[0].remaining >= 98, "{denied:?}");
     let p1 = tm.rate_limit_peek("k", &limits).unwrap();
     let p2 = tm.rate_limit_peek("k", &limits).unwrap();
     assert_eq!(p1.limits[1].remaining, p2.limits[1].remaining);
