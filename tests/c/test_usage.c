@@ -221,6 +221,13 @@ static void test_usage_and_verify_with(void) {
     CHECK(num(sum->items[0], "total_tokens") == 15 && num(sum->items[0], "cost_micros") == 1500000);
     mj_free(sum);
     out = NULL;
+    /* Hourly buckets (UTC) for dashboards. */
+    sum = answer(itk_usage_summary(m, "{\"group_by\": [\"hour\", \"model\"]}", &out), &out);
+    CHECK(sum->type == MJ_ARR && sum->len == 1);
+    CHECK(sum->len == 1 && !strcmp(mj_str(sum->items[0], "hour"), "2026-02-01T00:00:00Z"));
+    CHECK(sum->len == 1 && !strcmp(mj_str(sum->items[0], "model"), "gpt"));
+    mj_free(sum);
+    out = NULL;
     mj *exp = answer(itk_usage_export(m, NULL, &out), &out);
     CHECK(mj_get(exp, "items")->len == 1);
     mj_free(exp);
