@@ -246,3 +246,47 @@ fn strict_reads_the_state_from_the_file_on_every_call() {
         VerifyReason::Revoked
     );
 }
+
+/// `peek_quota` of a key whose only quota is its own is answered from
+/// memory while nothing was committed since its last read; any commit —
+/// this manager's, another manager's, the shell's — is seen by the next
+/// peek, and so is a change of which quotas apply.
+#[test]
+fn a_remembered_peek_follows_every_commit() {
+    use irontoken::{QuotaMetric::*, QuotaPeriod, QuotaPeriod::Month, QuotaScope::*};
+    let p = pair();
+    let id = key(&p.writer, "peek");
+    p.writer
+        .set_quota(&spec(Key, &id, Requests, Month, 10))
+        .unwrap();
+    let peek = |n| p.reader.peek_quota(&id, &requests(n)).unwrap();
+    let used = |n| peek(n).quotas[0].used;
+    assert_eq!(used(1), 0);
+    assert_eq!(used(1), 0, "nothing committed since");
+    p.writer.consume_quota(&id, &requests(3)).unwrap();
+    assert_eq!(used(1), 3, "another manager's consumption");
+    p.reader.consume_quota(&id, &requests(1)).unwrap();
+    assert_eq!(used(1), 4, "its own consumption");
+    p.shell()
+        .execute("UPDATE quotas SET used = 9 WHERE subject = ?1", [&id])
+        .unwrap();
+    assert_eq!(used(1), 9, "a change by hand");
+    assert!(!peek(2).allowed);
+    p.writer
+        .set_quota(&spec(Key, &id, Requests, Month, 100))
+        .unwrap();
+    assert!(peek(2).allowed, "a new limit");
+    p.writer
+        .set_quota(&spec(Owner, "peek", Tokens, QuotaPeriod::None, 5))
+        .unwrap();
+    assert_eq!(peek(1).quotas.len(), 2, "an owner quota now applies too");
+    let hold = p.writer.reserve_quota(&id, &requests(1), None).unwrap();
+    p.writer
+        .delete_quota(Owner, "peek", Tokens, QuotaPeriod::None, None)
+        .unwrap();
+    assert_eq!(peek(1).quotas[0].reserved, 1, "a hold");
+    p.writer
+        .release_reservation(&hold.reservation.unwrap().id)
+        .unwrap();
+    assert_eq!(peek(1).quotas[0].reserved, 0, "the hold released");
+}

@@ -257,6 +257,29 @@ def test_four_processes_four_threads_one_quota(tmp_path: pathlib.Path) -> None:
         assert (total["records"], total["prompt_tokens"], total["cost_micros"]) == (640, 1920, 4480)
 
 
+def _consume(path: str, kid: str, n: int) -> None:
+    with TokenManager(path) as tm:
+        assert tm.consume_quota(kid, requests=n)["allowed"]
+
+
+def test_a_peek_sees_another_process_consume(tmp_path: pathlib.Path) -> None:
+    # A peek is answered from memory while nothing was committed since the
+    # last one: another process's consumption must still show at once.
+    path = str(tmp_path / "peek.db")
+    with TokenManager(path) as tm:
+        kid = tm.create_key("acme").record.id
+        tm.set_quota(kid, metric="requests", period="day", limit=10)
+        assert [tm.peek_quota(kid)["quotas"][0]["used"] for _ in range(2)] == [0, 0]
+        ctx = multiprocessing.get_context("spawn")
+        for n, expected in ((3, 3), (7, 10)):
+            p = ctx.Process(target=_consume, args=(path, kid, n))
+            p.start()
+            p.join(timeout=60)
+            assert p.exitcode == 0
+            assert tm.peek_quota(kid)["quotas"][0]["used"] == expected
+        assert tm.peek_quota(kid, requests=1)["allowed"] is False
+
+
 def test_bad_input_gets_stable_codes(tm: TokenManager) -> None:
     kid = tm.create_key("alice").record.id
     with pytest.raises(InvalidArgumentError):

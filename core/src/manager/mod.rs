@@ -119,6 +119,8 @@ pub(crate) struct Inner {
     pub default_rotation_period: Option<i64>,
     /// Whether quota calls may take the one-statement fast path.
     pub quota_fast_path: bool,
+    /// Solo quota rows as `peek_quota` last read them (SQLite).
+    pub peeks: crate::usage::quota::PeekMemo,
     /// The fork generation of the process this state belongs to.
     generation: u64,
     /// The thread that writes buffered data in the background.
@@ -184,6 +186,7 @@ impl Inner {
             legacy: Default::default(),
             default_rotation_period: options.default_rotation_period,
             quota_fast_path: options.quota_fast_path,
+            peeks: Default::default(),
             generation,
             flusher: Mutex::new(None),
             flushing: TimedLock::default(),

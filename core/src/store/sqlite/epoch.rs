@@ -22,6 +22,10 @@ use std::sync::{Mutex, RwLock};
 /// count, salts and checksums.
 const HEADER_WORDS: usize = 6;
 
+/// The WAL-index header at one moment (see [`EpochWatch::commit_mark`]):
+/// two equal marks mean nothing was committed in between, by any process.
+pub(crate) type CommitMark = [u64; HEADER_WORDS];
+
 /// What the cached states were last checked against.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Seen {
@@ -158,6 +162,13 @@ impl EpochWatch {
             return false;
         };
         self.seen().header == Some(wal.header())
+    }
+
+    /// The WAL-index header as it is now (`None`: not mapped). A read begun
+    /// after taking a mark sees every commit before it; while the header
+    /// still equals the mark, what that read answered is current.
+    pub(crate) fn commit_mark(&self) -> Option<CommitMark> {
+        self.wal.as_ref().map(WalIndex::header)
     }
 
     /// Brings the cache up to the latest commit: `read(since)` returns the
