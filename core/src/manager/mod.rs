@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     pub quota_fast_path: bool,
     /// Solo quota rows as `peek_quota` last read them (SQLite).
     pub peeks: crate::usage::quota::PeekMemo,
+    /// Keys whose consumptions go straight to the all-rows statement.
+    pub all_rows_hint: crate::store::quota_fast::Hint,
     /// The fork generation of the process this state belongs to.
     generation: u64,
     /// The thread that writes buffered data in the background.
@@ -187,6 +189,7 @@ impl Inner {
             default_rotation_period: options.default_rotation_period,
             quota_fast_path: options.quota_fast_path,
             peeks: Default::default(),
+            all_rows_hint: Default::default(),
             generation,
             flusher: Mutex::new(None),
             flushing: TimedLock::default(),

@@ -469,9 +469,11 @@ pub(crate) trait QuotaStore {
     /// reserved, no refill, every quota within its limit and below its first
     /// alert level (`first_level` percent) after the charge — and returns
     /// the rows as they were before; `None` (nothing changed) otherwise: the
-    /// general path decides.
+    /// general path decides. `rows` says which statement: the key's solo
+    /// row only, or every row of the key and its owner.
     fn consume_fast(
         &self,
+        rows: quota_fast::Rows,
         key_id: &str,
         amounts: &crate::model::quota::Amounts,
         window_starts: [i64; 2],

@@ -16,11 +16,61 @@
 //! day start, month start, now, first alert level)`:
 //! - [`one_row`]: the key's `solo` quota row (its only quota, no owner
 //!   quota; kept by the schema's triggers), one UPDATE;
-//! - [`all_rows`] (PostgreSQL): every quota of the key and its owner, locked
-//!   in the general path's order, checked and charged all or nothing. On
-//!   SQLite the general path is one in-process transaction already.
+//! - [`all_rows`] (PostgreSQL) and [`all_rows_sqlite`]: every quota of the
+//!   key and its owner checked and charged all or nothing (on PostgreSQL
+//!   locked in the general path's order).
+//!
+//! A key the one-row statement missed goes straight to the all-rows one for
+//! a while ([`Hint`]): a key with an owner quota costs one statement.
 
 pub(crate) use super::Dialect;
+use std::time::{Duration, Instant};
+
+/// Which fast statement a consumption tries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Rows {
+    /// [`one_row`]: the key's solo row.
+    OneRow,
+    /// Every quota of the key and its owner ([`all_rows`], [`all_rows_sqlite`]).
+    AllRows,
+}
+
+/// Keys whose last consumption could not take the one-row statement (no
+/// solo quota row, or a denial, alert or window roll), and when: for
+/// [`ALL_ROWS_HINT`] they go straight to the all-rows statement instead of
+/// trying the one-row UPDATE first (a statement, on PostgreSQL a round trip,
+/// saved). Only a hint: every path gives the same answer.
+pub(crate) struct Hint(quick_cache::sync::Cache<String, Instant>);
+
+/// How long a key stays sent to the all-rows statement after the one-row
+/// statement missed it.
+const ALL_ROWS_HINT: Duration = Duration::from_secs(1);
+
+impl Default for Hint {
+    fn default() -> Self {
+        Hint(quick_cache::sync::Cache::new(4096))
+    }
+}
+
+impl Hint {
+    /// The statements to try for key `key_id`, in order.
+    pub(crate) fn order(&self, key_id: &str) -> &'static [Rows] {
+        let hinted = self
+            .0
+            .get(key_id)
+            .is_some_and(|at| at.elapsed() < ALL_ROWS_HINT);
+        if hinted {
+            &[Rows::AllRows]
+        } else {
+            &[Rows::OneRow, Rows::AllRows]
+        }
+    }
+
+    /// Notes that the one-row statement missed key `key_id`.
+    pub(crate) fn missed(&self, key_id: &str) {
+        self.0.insert(key_id.to_string(), Instant::now());
+    }
+}
 use crate::model::quota::{QuotaMetric, QuotaPeriod, QuotaScope};
 use std::sync::OnceLock;
 
@@ -153,6 +203,35 @@ fn render_all_rows() -> String {
     )
 }
 
+/// SQLite: every quota of the key and its owner charged by one UPDATE when
+/// all of them are the simple case (the uncorrelated `NOT EXISTS` is
+/// evaluated once, before any row changes) and the key is not rotated;
+/// returns the rows as they were, or none (then the general path decides).
+fn render_all_rows_sqlite() -> String {
+    let d = Dialect::Sqlite;
+    let live = "EXISTS (SELECT 1 FROM api_keys a WHERE a.id = ?1 AND a.rotated_to IS NULL)";
+    let mine = |a: &str| {
+        format!(
+            "(({a}scope = '{key}' AND {a}subject = ?1) OR ({a}scope = '{owner}' \
+             AND {a}subject = (SELECT a.owner FROM api_keys a WHERE a.id = ?1)))",
+            key = QuotaScope::Key.as_str(),
+            owner = QuotaScope::Owner.as_str(),
+        )
+    };
+    let n = amount(d, "");
+    format!(
+        "UPDATE quotas SET used = used + {n}, \
+         updated_at = CASE WHEN {n} > 0 THEN max(updated_at, ?7) ELSE updated_at END \
+         WHERE {live} AND {here} \
+         AND NOT EXISTS (SELECT 1 FROM quotas q WHERE {there} AND NOT ({simple})) \
+         RETURNING {cols}",
+        here = mine(""),
+        there = mine("q."),
+        simple = simple(d, "q.", &amount(d, "q.")),
+        cols = columns("", &format!("used - {n}")),
+    )
+}
+
 /// One UPDATE charging the key's solo quota row in the simple case; returns
 /// the row as it was, or no row (then the general path decides).
 pub(crate) fn one_row(d: Dialect) -> &'static str {
@@ -172,6 +251,14 @@ pub(crate) fn one_row(d: Dialect) -> &'static str {
 pub(crate) fn all_rows() -> &'static str {
     static ALL: OnceLock<String> = OnceLock::new();
     ALL.get_or_init(render_all_rows)
+}
+
+/// SQLite: every quota of the key and its owner checked and charged by one
+/// UPDATE when all are the simple case; the rows as they were (in no
+/// particular order), or none: then nothing changed.
+pub(crate) fn all_rows_sqlite() -> &'static str {
+    static ALL: OnceLock<String> = OnceLock::new();
+    ALL.get_or_init(render_all_rows_sqlite)
 }
 
 #[cfg(test)]

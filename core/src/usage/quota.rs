@@ -545,8 +545,20 @@ impl TokenManager {
                 window_start(QuotaPeriod::Month, now),
             ];
             let first = self.inner().alerts.first_quota_level();
+            let hint = &self.inner().all_rows_hint;
             let fast = self.inner().db.with(store::Access::Statement, |tx| {
-                tx.quota().consume_fast(key_id, amounts, starts, now, first)
+                for &rows in hint.order(key_id) {
+                    let out = tx
+                        .quota()
+                        .consume_fast(rows, key_id, amounts, starts, now, first)?;
+                    if out.is_some() {
+                        return Ok(out);
+                    }
+                    if rows == store::quota_fast::Rows::OneRow {
+                        hint.missed(key_id);
+                    }
+                }
+                Ok(None)
             })?;
             if let Some(mut rows) = fast {
                 // The database checked and charged them (the simple case);

@@ -172,17 +172,7 @@ pub(crate) struct PgStore {
     bounds: Bounds,
     strict: bool,
     states: Arc<States>,
-    /// Keys whose last consumption could not take the one-row path (no solo
-    /// quota row, or a denial, alert or window roll), and when: for
-    /// [`GENERAL_HINT`] they go straight to the all-rows statement instead of
-    /// trying the one-row UPDATE first (a round trip saved). Only a hint:
-    /// either path gives the same answer.
-    pub(crate) general_hint: quick_cache::sync::Cache<String, Instant>,
 }
-
-/// How long a key stays sent to the all-rows quota statement after the one-row
-/// path missed it.
-pub(crate) const GENERAL_HINT: Duration = Duration::from_secs(1);
 
 impl Drop for PgStore {
     fn drop(&mut self) {
@@ -236,7 +226,6 @@ impl PgStore {
                 heard: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
             }),
-            general_hint: quick_cache::sync::Cache::new(4096),
         };
         let mut conn = store.checkout(Instant::now() + bounds.storage_timeout)?;
         let migrated = migrate(&mut conn.link, bounds.storage_timeout);

@@ -291,6 +291,7 @@ impl QuotaStore for Pg<'_> {
 
     fn consume_fast(
         &self,
+        which: quota_fast::Rows,
         key_id: &str,
         amounts: &crate::model::quota::Amounts,
         [day, month]: [i64; 2],
@@ -302,22 +303,18 @@ impl QuotaStore for Pg<'_> {
         let params: [&(dyn ToSql + Sync); 8] = [
             &key_id, &requests, &tokens, &cost, &day, &month, &now, &level,
         ];
-        let hints = &self.store.general_hint;
-        let hinted = hints
-            .get(key_id)
-            .is_some_and(|at| at.elapsed() < super::GENERAL_HINT);
-        if !hinted {
+        if which == quota_fast::Rows::OneRow {
             // The key's only quota, charged by one UPDATE; the row comes
             // back as it was.
             let rows = self.query(quota_fast::one_row(quota_fast::Dialect::Postgres), &params)?;
-            if !rows.is_empty() {
-                return rows
-                    .iter()
+            return if rows.is_empty() {
+                Ok(None)
+            } else {
+                rows.iter()
                     .map(|r| quota_row_at(r, 0))
                     .collect::<Result<_>>()
-                    .map(Some);
-            }
-            hints.insert(key_id.to_string(), std::time::Instant::now());
+                    .map(Some)
+            };
         }
         // Every quota of the key and its owner, all or nothing.
         let rows = self.query(quota_fast::all_rows(), &params)?;

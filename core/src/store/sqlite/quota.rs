@@ -58,6 +58,7 @@ impl QuotaStore for Sql<'_> {
 
     fn consume_fast(
         &self,
+        which: quota_fast::Rows,
         key_id: &str,
         amounts: &crate::model::quota::Amounts,
         [day, month]: [i64; 2],
@@ -65,9 +66,11 @@ impl QuotaStore for Sql<'_> {
         first_level: u8,
     ) -> Result<Option<Vec<QuotaRow>>> {
         let [requests, tokens, cost] = amounts.as_sql();
-        let mut stmt = self
-            .0
-            .prepare_cached(quota_fast::one_row(quota_fast::Dialect::Sqlite))?;
+        let sql = match which {
+            quota_fast::Rows::OneRow => quota_fast::one_row(quota_fast::Dialect::Sqlite),
+            quota_fast::Rows::AllRows => quota_fast::all_rows_sqlite(),
+        };
+        let mut stmt = self.0.prepare_cached(sql)?;
         let level = first_level as i64;
         let mut rows = stmt.query(params![
             key_id, requests, tokens, cost, day, month, now, level
@@ -76,6 +79,8 @@ impl QuotaStore for Sql<'_> {
         while let Some(r) = rows.next()? {
             out.push(row(r)?);
         }
+        // The general path's order: the key's rows, then the owner's.
+        out.sort_by_key(|r| (r.scope != QuotaScope::Key, r.seq));
         Ok((!out.is_empty()).then_some(out))
     }
 
