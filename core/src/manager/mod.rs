@@ -120,7 +120,7 @@ pub(crate) struct Inner {
     /// Whether quota calls may take the one-statement fast path.
     pub quota_fast_path: bool,
     /// Solo quota rows as `peek_quota` last read them (SQLite).
-    pub peeks: crate::usage::quota::PeekMemo,
+    pub peeks: crate::store::sqlite::epoch::PeekMemo,
     /// Keys whose consumptions go straight to the all-rows statement.
     pub all_rows_hint: crate::store::quota_fast::Hint,
     /// The fork generation of the process this state belongs to.

@@ -30,7 +30,6 @@ use crate::manager::TokenManager;
 use crate::model::audit::{AuditAction, NewAuditEvent};
 use crate::signals::Event;
 use crate::store;
-use crate::store::sqlite::epoch::CommitMark;
 
 /// Rotations followed from a key to its newest successor.
 const MAX_ROTATION_HOPS: usize = 16;
@@ -168,35 +167,6 @@ impl QuotaRow {
             self.dirty = true;
             top
         })
-    }
-}
-
-/// Solo quota rows (a key's only quota, see `quota_fast`) as `peek_quota`
-/// last read them, each with the commit mark taken before its read: while
-/// the database's mark still equals it, no process committed anything since,
-/// and the row is what a read would give (its window rolled at answer time).
-pub(crate) struct PeekMemo(quick_cache::sync::Cache<String, (CommitMark, QuotaRow)>);
-
-/// Keys whose solo rows [`PeekMemo`] holds at most.
-const PEEK_MEMO_KEYS: usize = 1024;
-
-impl Default for PeekMemo {
-    fn default() -> Self {
-        PeekMemo(quick_cache::sync::Cache::new(PEEK_MEMO_KEYS))
-    }
-}
-
-impl PeekMemo {
-    /// The row of `key_id` if it was read under `mark` (nothing committed since).
-    fn get(&self, key_id: &str, mark: &CommitMark) -> Option<QuotaRow> {
-        self.0
-            .get(key_id)
-            .and_then(|(m, row)| (m == *mark).then_some(row))
-    }
-
-    /// Remembers the row of `key_id` read after taking `mark`.
-    fn put(&self, key_id: &str, mark: CommitMark, row: &QuotaRow) {
-        self.0.insert(key_id.to_string(), (mark, row.clone()));
     }
 }
 

@@ -225,6 +225,42 @@ impl EpochWatch {
     }
 }
 
+/// Solo quota rows (a key's only quota, see `store::quota_fast::one_row`)
+/// as `peek_quota` last read them, each with the commit mark taken before
+/// its read: while
+/// the database's mark still equals it, no process committed anything since,
+/// and the row is what a read would give (its window rolled at answer time).
+pub(crate) struct PeekMemo(
+    quick_cache::sync::Cache<String, (CommitMark, crate::model::quota::QuotaRow)>,
+);
+
+/// Keys whose solo rows [`PeekMemo`] holds at most.
+const PEEK_MEMO_KEYS: usize = 1024;
+
+impl Default for PeekMemo {
+    fn default() -> Self {
+        PeekMemo(quick_cache::sync::Cache::new(PEEK_MEMO_KEYS))
+    }
+}
+
+impl PeekMemo {
+    /// The row of `key_id` if it was read under `mark` (nothing committed since).
+    pub(crate) fn get(
+        &self,
+        key_id: &str,
+        mark: &CommitMark,
+    ) -> Option<crate::model::quota::QuotaRow> {
+        self.0
+            .get(key_id)
+            .and_then(|(m, row)| (m == *mark).then_some(row))
+    }
+
+    /// Remembers the row of `key_id` read after taking `mark`.
+    pub(crate) fn put(&self, key_id: &str, mark: CommitMark, row: &crate::model::quota::QuotaRow) {
+        self.0.insert(key_id.to_string(), (mark, row.clone()));
+    }
+}
+
 /// The database's epoch and the keys changed after `since` (see [`Changes`]).
 /// Changes committed after the epoch was read may be listed too: forgetting
 /// more is always safe.
