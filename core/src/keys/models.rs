@@ -198,10 +198,7 @@ pub(crate) fn check_model(what: &str, m: &str) -> Result<()> {
 
 /// True if `model` is allowed by `patterns` (any model when there are none).
 pub fn model_allowed(patterns: &[String], model: &str) -> bool {
-    patterns.is_empty()
-        || patterns
-            .iter()
-            .any(|p| wildmatch::WildMatch::new(p).matches(model))
+    crate::model::keys::ModelPatterns::new(patterns).allows(model)
 }
 
 #[cfg(test)]

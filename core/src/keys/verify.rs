@@ -49,12 +49,12 @@ impl<'a> Checks<'a> {
     /// (when they apply).
     fn policy(
         &self,
-        record: &KeyRecord,
+        entry: &CachedKey,
         owner: Option<&models::ModelPolicy>,
     ) -> Option<VerifyReason> {
+        let record = &entry.record;
         if let Some(m) = self.model
-            && (!models::model_allowed(&record.models, m)
-                || owner.is_some_and(|o| !o.allows_model(m)))
+            && (!entry.models.allows(m) || owner.is_some_and(|o| !o.allows_model(m)))
         {
             return Some(VerifyReason::ModelNotAllowed);
         }
@@ -257,7 +257,7 @@ impl TokenManager {
                 VerifyReason::InsufficientScope
             }
             KeyStatus::Active => checks
-                .policy(&record, owner_policy.as_ref())
+                .policy(&entry, owner_policy.as_ref())
                 .unwrap_or(VerifyReason::Valid),
         };
         let (mut rate, mut quota_decision) = (None, None);

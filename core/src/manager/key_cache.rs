@@ -11,6 +11,8 @@ pub(crate) struct CachedKey {
     pub revision: i64,
     /// The record then, its counters including this process's unflushed uses.
     pub record: KeyRecord,
+    /// The record's model allow-list, compiled once.
+    pub models: crate::model::keys::ModelPatterns,
     /// Successful verifications by this process since.
     pub uses: std::sync::atomic::AtomicU64,
     /// The latest of those uses (`i64::MIN`: none since the read).
@@ -43,6 +45,7 @@ impl CachedKey {
     pub fn new(record: KeyRecord, revision: i64) -> Arc<CachedKey> {
         Arc::new(CachedKey {
             revision,
+            models: crate::model::keys::ModelPatterns::new(&record.models),
             record,
             uses: std::sync::atomic::AtomicU64::new(0),
             last_use: std::sync::atomic::AtomicI64::new(i64::MIN),

@@ -99,6 +99,28 @@ pub struct KeyRecord {
     pub status: KeyStatus,
 }
 
+/// A model allow-list compiled once (a cached key's, see
+/// [`KeyRecord::models`]): `*` any run of characters, `?` one; none: any.
+#[derive(Debug, Default)]
+pub(crate) struct ModelPatterns(Vec<wildmatch::WildMatch>);
+
+impl ModelPatterns {
+    /// The patterns compiled.
+    pub(crate) fn new(patterns: &[String]) -> ModelPatterns {
+        ModelPatterns(
+            patterns
+                .iter()
+                .map(|p| wildmatch::WildMatch::new(p))
+                .collect(),
+        )
+    }
+
+    /// True if `model` matches a pattern (any model when there are none).
+    pub(crate) fn allows(&self, model: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|p| p.matches(model))
+    }
+}
+
 impl KeyRecord {
     /// The status of this record at time `now`.
     pub fn status_at(&self, now: i64) -> KeyStatus {
