@@ -3,6 +3,7 @@
 
 use super::*;
 use irontoken::ratelimit::CheckedLimits;
+use std::borrow::Cow;
 
 #[napi]
 impl TokenManager {
@@ -462,11 +463,13 @@ pub fn rate_limiter_settle(
 }
 
 impl Limiter {
-    /// The limits given to a call, else the constructor's.
-    fn limits_or(&self, limits: Option<Value>) -> Result<CheckedLimits, Code> {
+    /// The limits given to a call, else the constructor's (borrowed).
+    fn limits_or(&self, limits: Option<Value>) -> Result<Cow<'_, CheckedLimits>, Code> {
         match (limits, &self.limits) {
-            (Some(l), _) => CheckedLimits::new(limits_of(l, "limits")?).map_err(err),
-            (None, Some(l)) => Ok(l.clone()),
+            (Some(l), _) => CheckedLimits::new(limits_of(l, "limits")?)
+                .map(Cow::Owned)
+                .map_err(err),
+            (None, Some(l)) => Ok(Cow::Borrowed(l)),
             (None, None) => Err(invalid(
                 "no limits: give them to new RateLimiter({ limits }) or to check()",
             )),
