@@ -17,7 +17,7 @@
 //!   Receivers verify with [`verify_signature`] and drop a repeated event id.
 
 use crate::error::{Error, Result};
-use crate::signals::Event;
+use crate::signals::{Event, MAX_TRACKED, Minutes, tracked};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,12 +89,11 @@ pub const DEFAULT_QUOTA_LEVELS: [u8; 2] = [80, 100];
 pub const DEFAULT_SPIKE_FACTOR: f64 = 10.0;
 /// Default fewest tokens of a spike minute.
 pub const DEFAULT_SPIKE_MIN_TOKENS: u64 = 10_000;
-/// Minutes of a key's history before its spend spikes are judged.
-pub const SPIKE_HISTORY: u32 = 5;
+/// Minutes of a key's history before its spend spikes are judged (the
+/// request spikes' own).
+pub use crate::signals::SPIKE_HISTORY;
 /// The longest a signature's time may be from the receiver's clock by default.
 pub const SIGNATURE_TOLERANCE: Duration = Duration::from_secs(300);
-/// Keys tracked for spend velocity before the tracker starts over.
-const MAX_TRACKED: usize = 10_000;
 
 /// Quota alert levels, percent, ascending (at most 8): a copy costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,21 +120,10 @@ pub(crate) struct Alerts {
     pub quota_levels: Levels,
     spike_factor: f64,
     spike_min_tokens: u64,
-    spend: Mutex<HashMap<u64, Spend>>,
+    /// Each key's tokens (0) and cost micros (1) per minute.
+    spend: Mutex<HashMap<u64, Minutes<2>>>,
     hasher: std::hash::RandomState,
     pub webhook: Option<Arc<Webhook>>,
-}
-
-/// A key's spend in its current minute and its trailing average.
-#[derive(Default)]
-struct Spend {
-    minute: i64,
-    tokens: u64,
-    cost: u64,
-    avg_tokens: f64,
-    avg_cost: f64,
-    history: u32,
-    alerted: i64,
 }
 
 impl Alerts {
@@ -207,34 +195,13 @@ impl Alerts {
         let minute = now.div_euclid(60);
         let h = self.hasher.hash_one(key_id);
         let mut m = self.spend.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= MAX_TRACKED && !m.contains_key(&h) {
-            m.clear();
-        }
-        let s = m.entry(h).or_insert_with(|| Spend {
-            minute,
-            alerted: i64::MIN,
-            ..Default::default()
-        });
-        if minute > s.minute {
-            // Fold the finished minute, then the idle ones, into the averages.
-            let idle = (minute - s.minute - 1).min(60);
-            s.avg_tokens = 0.8 * s.avg_tokens + 0.2 * s.tokens as f64;
-            s.avg_cost = 0.8 * s.avg_cost + 0.2 * s.cost as f64;
-            for _ in 0..idle {
-                s.avg_tokens *= 0.8;
-                s.avg_cost *= 0.8;
-            }
-            s.history = s.history.saturating_add(1 + idle as u32);
-            (s.minute, s.tokens, s.cost) = (minute, 0, 0);
-        }
-        s.tokens = s.tokens.saturating_add(tokens);
-        s.cost = s.cost.saturating_add(cost);
+        let s = tracked(&mut m, h, MAX_TRACKED, || Minutes::starting(minute));
+        s.add(minute, [tokens, cost]);
         let k = self.spike_factor;
-        let spiking = s.history >= SPIKE_HISTORY
-            && s.alerted != minute
-            && s.tokens >= self.spike_min_tokens
-            && (s.tokens as f64 > k * s.avg_tokens
-                || (s.cost > 0 && s.cost as f64 > k * s.avg_cost));
+        let [tokens, cost] = s.now;
+        let spiking = s.may_alert()
+            && tokens >= self.spike_min_tokens
+            && (tokens as f64 > k * s.avg[0] || (cost > 0 && cost as f64 > k * s.avg[1]));
         if !spiking {
             return None;
         }
@@ -247,10 +214,10 @@ impl Alerts {
             detail: serde_json::json!({
                 "window_seconds": 60,
                 "minute_start": minute * 60,
-                "tokens": s.tokens,
-                "average_tokens": s.avg_tokens.round(),
-                "cost_micros": s.cost,
-                "average_cost_micros": s.avg_cost.round(),
+                "tokens": tokens,
+                "average_tokens": s.avg[0].round(),
+                "cost_micros": cost,
+                "average_cost_micros": s.avg[1].round(),
                 "factor": k,
             }),
         })

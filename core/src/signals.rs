@@ -52,7 +52,7 @@ pub const SPIKE_HISTORY: u32 = 5;
 /// Events kept before the oldest are dropped.
 pub const MAX_EVENTS: usize = 1024;
 /// Tracked prefixes / keys before the trackers start over (bounded memory).
-const MAX_TRACKED: usize = 10_000;
+pub(crate) const MAX_TRACKED: usize = 10_000;
 
 /// One signal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -69,13 +69,59 @@ pub struct Event {
     pub detail: Value,
 }
 
-#[derive(Default)]
-struct Activity {
-    minute: i64,
-    count: u64,
-    avg: f64,
-    history: u32,
-    alerted: i64,
+/// Per-minute totals of `N` counters of one key with their trailing
+/// averages (each finished minute weighs 0.2, an idle one counts as 0):
+/// what the spike alerts (requests here, spend in `alerts`) compare.
+pub(crate) struct Minutes<const N: usize> {
+    /// The minute the totals are of (Unix minutes).
+    pub minute: i64,
+    /// The totals so far in that minute.
+    pub now: [u64; N],
+    /// The trailing averages of the minutes before.
+    pub avg: [f64; N],
+    /// Minutes folded into the averages.
+    pub history: u32,
+    /// The last minute a spike was raised for (`i64::MIN`: none).
+    pub alerted: i64,
+}
+
+impl<const N: usize> Minutes<N> {
+    /// Nothing counted yet, from `minute` on.
+    pub(crate) fn starting(minute: i64) -> Self {
+        Minutes {
+            minute,
+            now: [0; N],
+            avg: [0.0; N],
+            history: 0,
+            alerted: i64::MIN,
+        }
+    }
+
+    /// Adds `amounts` at `minute`, folding the finished minute and the idle
+    /// ones since into the averages first.
+    pub(crate) fn add(&mut self, minute: i64, amounts: [u64; N]) {
+        if minute > self.minute {
+            let idle = (minute - self.minute - 1).min(60);
+            for (avg, now) in self.avg.iter_mut().zip(self.now) {
+                *avg = 0.8 * *avg + 0.2 * now as f64;
+                for _ in 0..idle {
+                    *avg *= 0.8;
+                }
+            }
+            self.history = self.history.saturating_add(1 + idle as u32);
+            self.minute = minute;
+            self.now = [0; N];
+        }
+        for (total, n) in self.now.iter_mut().zip(amounts) {
+            *total = total.saturating_add(n);
+        }
+    }
+
+    /// True once [`SPIKE_HISTORY`] minutes are folded in and no spike was
+    /// raised for the current minute yet.
+    pub(crate) fn may_alert(&self) -> bool {
+        self.history >= SPIKE_HISTORY && self.alerted != self.minute
+    }
 }
 
 /// Shards of the per-key activity tracker: a successful verification
@@ -91,7 +137,7 @@ pub(crate) struct Signals {
     failures: Mutex<HashMap<u64, (i64, u64)>>,
     /// Keyed by a 64-bit keyed hash of the key id; the shard is taken from
     /// the same hash. A collision would merge two trackers (odds ~n²/2⁶⁵).
-    activity: [Mutex<HashMap<u64, Activity>>; ACTIVITY_SHARDS],
+    activity: [Mutex<HashMap<u64, Minutes<1>>>; ACTIVITY_SHARDS],
     hasher: std::hash::RandomState,
     /// Requests let through unchecked by fail-open: (minute, count in it).
     fail_open: Mutex<(i64, u64)>,
@@ -106,7 +152,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The entry for `h` in a bounded tracker, which starts over when full.
-fn tracked<V>(m: &mut HashMap<u64, V>, h: u64, cap: usize, new: impl FnOnce() -> V) -> &mut V {
+pub(crate) fn tracked<V>(
+    m: &mut HashMap<u64, V>,
+    h: u64,
+    cap: usize,
+    new: impl FnOnce() -> V,
+) -> &mut V {
     if m.len() >= cap && !m.contains_key(&h) {
         m.clear();
     }
@@ -204,31 +255,16 @@ impl Signals {
         let h = self.hasher.hash_one(key_id);
         let spike = {
             let mut m = lock(&self.activity[(h as usize) % ACTIVITY_SHARDS]);
-            let a = tracked(&mut m, h, MAX_TRACKED / ACTIVITY_SHARDS, || Activity {
-                minute,
-                alerted: i64::MIN,
-                ..Default::default()
+            let a = tracked(&mut m, h, MAX_TRACKED / ACTIVITY_SHARDS, || {
+                Minutes::starting(minute)
             });
-            if minute > a.minute {
-                // Fold the finished minute, then the idle ones, into the average.
-                let idle = (minute - a.minute - 1).min(60);
-                a.avg = 0.8 * a.avg + 0.2 * a.count as f64;
-                for _ in 0..idle {
-                    a.avg *= 0.8;
-                }
-                a.history = a.history.saturating_add(1 + idle as u32);
-                a.minute = minute;
-                a.count = 0;
-            }
-            a.count = a.count.saturating_add(n);
-            let spiking = a.history >= SPIKE_HISTORY
-                && a.count >= SPIKE_MIN
-                && a.count as f64 > SPIKE_FACTOR * a.avg
-                && a.alerted != minute;
+            a.add(minute, [n]);
+            let spiking =
+                a.may_alert() && a.now[0] >= SPIKE_MIN && a.now[0] as f64 > SPIKE_FACTOR * a.avg[0];
             if spiking {
                 a.alerted = minute;
             }
-            spiking.then_some((a.count, a.avg))
+            spiking.then_some((a.now[0], a.avg[0]))
         };
         if let Some((count, avg)) = spike {
             self.push(Event {
