@@ -6,8 +6,7 @@
 
 use irontoken::alerts::{AlertSettings, SIGNATURE_TOLERANCE, WebhookSettings, verify_signature};
 use irontoken::{
-    Amounts, NewKey, Options, QuotaMetric, QuotaPeriod, QuotaScope, QuotaSpec, TokenManager,
-    UsageReport,
+    Amounts, NewKey, Options, QuotaMetric, QuotaPeriod, QuotaScope, TokenManager, UsageReport,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -112,24 +111,15 @@ fn open(url: &str, alerts: AlertSettings) -> TokenManager {
 }
 
 fn quota_key(tm: &TokenManager, limit: u64) -> String {
-    let id = tm
-        .create_key(&NewKey {
-            owner: "acme".into(),
-            ..Default::default()
-        })
-        .unwrap()
-        .record
-        .id;
-    tm.set_quota(&QuotaSpec {
-        scope: QuotaScope::Key,
-        subject: id.clone(),
-        metric: QuotaMetric::Tokens,
-        period: QuotaPeriod::Day,
+    use common::fixtures::{key, spec};
+    let id = key(tm, "acme");
+    tm.set_quota(&spec(
+        QuotaScope::Key,
+        &id,
+        QuotaMetric::Tokens,
+        QuotaPeriod::Day,
         limit,
-        refill_amount: None,
-        refill_period: None,
-        actor: None,
-    })
+    ))
     .unwrap();
     id
 }
@@ -212,14 +202,7 @@ fn a_spend_spike_is_raised_once_across_managers() {
     };
     let a = open(&shared.url, settings.clone());
     let b = open(&shared.url, settings);
-    let id = a
-        .create_key(&NewKey {
-            owner: "acme".into(),
-            ..Default::default()
-        })
-        .unwrap()
-        .record
-        .id;
+    let id = common::fixtures::key(&a, "acme");
     let mut n = 0;
     let mut use_tokens = |tm: &TokenManager, t: u64| {
         n += 1;
