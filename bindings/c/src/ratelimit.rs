@@ -145,8 +145,7 @@ pub unsafe extern "C" fn itk_ratelimiter_check_cost(
     guard(|| {
         let rl = &handle(rl, "limiter")?.rl;
         // SAFETY: C strings per the contract.
-        let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
-        let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
+        let (key, limits) = unsafe { key_and_limits(key, limits_json) }?;
         let now = rl.is_local().then_some(now_ms);
         let mut verdicts = Vec::with_capacity(limits.len());
         let (allowed, retry_after_ms) =
@@ -196,10 +195,10 @@ pub unsafe extern "C" fn itk_rate_limit_cost(
     out_json: *mut *mut c_char,
 ) -> itk_status {
     // SAFETY: C strings per the contract.
-    let (key, limits) = unsafe { (arg(key, "key"), arg(limits_json, "limits_json")) };
+    let read = unsafe { key_and_limits(key, limits_json) };
     json_answer(m, out_json, |tm| {
-        let limits = irontoken::ratelimit::Limit::list_from_json(limits?)?;
-        let d = tm.rate_limit_decide_cost(key?, &limits, consume, cost)?;
+        let (key, limits) = read?;
+        let d = tm.rate_limit_decide_cost(key, &limits, consume, cost)?;
         if !out_allowed.is_null() {
             // SAFETY: non-NULL out-param.
             unsafe { *out_allowed = d.allowed };
@@ -224,8 +223,7 @@ pub unsafe extern "C" fn itk_ratelimiter_settle(
     guard(|| {
         let rl = &handle(rl, "limiter")?.rl;
         // SAFETY: C strings per the contract.
-        let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
-        let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
+        let (key, limits) = unsafe { key_and_limits(key, limits_json) }?;
         let now = rl.is_local().then_some(now_ms);
         rl.settle(key, &limits, estimated, actual, now)
     })
@@ -243,8 +241,7 @@ pub unsafe extern "C" fn itk_rate_limit_settle(
     guard(|| {
         let tm = manager(m)?;
         // SAFETY: C strings per the contract.
-        let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
-        let limits = irontoken::ratelimit::Limit::list_from_json(limits)?;
+        let (key, limits) = unsafe { key_and_limits(key, limits_json) }?;
         tm.rate_limit_settle(key, &limits, estimated, actual)
     })
 }
@@ -268,3 +265,16 @@ pub unsafe extern "C" fn itk_key_settle_tokens(
 }
 
 // ---------------------------------------------------------------------------
+
+/// The key and the parsed limits every check and settle takes.
+///
+/// # Safety
+/// `key` and `limits_json` are NULL or NUL-terminated strings.
+unsafe fn key_and_limits<'a>(
+    key: *const c_char,
+    limits_json: *const c_char,
+) -> Result<(&'a str, Vec<irontoken::ratelimit::Limit>), Error> {
+    // SAFETY: as the caller promised.
+    let (key, limits) = unsafe { (arg(key, "key")?, arg(limits_json, "limits_json")?) };
+    Ok((key, irontoken::ratelimit::Limit::list_from_json(limits)?))
+}
