@@ -10,20 +10,26 @@ use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The GCRA of `ratelimit::gcra`, in Lua. KEYS: one per limit. ARGV[1]:
-/// "1" to count the request; ARGV[2]: "" for the server's clock (a time in
-/// µs only from the shared-vector tests); then per limit its emission
-/// interval, capacity (µs) and the units this request counts (1 for a
-/// limit of requests, the cost for one of tokens; at least one unit must
-/// be free). Returns {allowed, retry_after_ms, remaining_1, reset_ms_1, ...}.
-const SCRIPT: &str = r#"
+/// The start of every script: effects replicated rather than the script
+/// (it reads the clock), and `now` in µs: ARGV[1], or the server's clock
+/// (`TIME`) when ARGV[1] is "" (a time is given only by the shared-vector
+/// tests).
+const CLOCK: &str = r#"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
-local now = tonumber(ARGV[2])
+local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local consume = ARGV[1] == '1'
+"#;
+
+/// The GCRA of `ratelimit::gcra`, in Lua, after [`CLOCK`]. KEYS: one per
+/// limit. ARGV[2]: "1" to count the request; then per limit its emission
+/// interval, capacity (µs) and the units this request counts (1 for a
+/// limit of requests, the cost for one of tokens; at least one unit must
+/// be free). Returns {allowed, retry_after_ms, remaining_1, reset_ms_1, ...}.
+const SCRIPT: &str = r#"
+local consume = ARGV[2] == '1'
 local n = #KEYS
 local tat, new, clamped, interval, capacity = {}, {}, {}, {}, {}
 local wait = 0
@@ -53,16 +59,10 @@ end
 return out
 "#;
 
-/// A settlement (`ratelimit::settled`), in Lua. KEYS: the tokens limits'
-/// buckets. ARGV[1]: "" for the server's clock (else µs); then per bucket
+/// A settlement (`ratelimit::settled`), in Lua, after [`CLOCK`]. KEYS: the
+/// tokens limits' buckets. ARGV[1]: the clock; then per bucket
 /// its capacity and the shift (µs, within ± the capacity).
 const SETTLE: &str = r#"
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
 for i = 1, #KEYS do
   local capacity = tonumber(ARGV[2 * i])
   local shift = tonumber(ARGV[2 * i + 1])
@@ -173,8 +173,8 @@ impl RedisLimiter {
         Ok(RedisLimiter {
             client,
             idle: Mutex::new((crate::fork::generation(), Vec::new())),
-            script: redis::Script::new(SCRIPT),
-            settle: redis::Script::new(SETTLE),
+            script: redis::Script::new(&format!("{CLOCK}{SCRIPT}")),
+            settle: redis::Script::new(&format!("{CLOCK}{SETTLE}")),
             prefix,
             timeout,
         })
@@ -315,8 +315,8 @@ impl RedisLimiter {
         }
         crate::ratelimit::validate_cost(limits, cost)?;
         let mut call = self.script.prepare_invoke();
-        call.arg(if consume { "1" } else { "0" });
         call.arg(now_ms.map_or(String::new(), |t| t.saturating_mul(1000).to_string()));
+        call.arg(if consume { "1" } else { "0" });
         for l in limits {
             call.key(self.bucket(key, &l.name));
             let interval = l.interval_us();
