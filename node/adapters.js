@@ -10,7 +10,9 @@
 
 const { JwtVerifier, jwtVerify, isCredentialParam, upgradable, verifyOrUpgrade } = require('./index.js')
 const { policyJson } = require('./lib/jwt.js')
-const { requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer, httpCapabilityAnswer, httpDpopAnswer, tokenBinding } = require('./binding.js').load()
+const {
+  requestIdFromHeader, httpApiKeyAnswer, httpBearerAnswer, httpCapabilityAnswer, httpDpopAnswer, httpLlmBodyFields, httpLlmRequest, tokenBinding,
+} = require('./binding.js').load()
 
 // Every status, message and header below is core's (irontoken::http), the
 // same function the FastAPI adapter calls; here they only become a body.
@@ -62,8 +64,8 @@ function checkOptions(options, allowed) {
   }
 }
 
-// The body fields that bound a request's output tokens, in the order read.
-const TOKEN_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens']
+// The body fields an LLM guard reads (core's list): only these go to core.
+const LLM_FIELDS = httpLlmBodyFields()
 
 // The tokens each request declared and its limits counted, for
 // recordLlmUsage to settle against the actual count (once).
@@ -73,50 +75,34 @@ function badRequest(message) {
   return { status: 400, headers: {}, body: { error: { code: 'INVALID_ARGUMENT', message } } }
 }
 
-// The parsed JSON body of an Express or Fastify request, or an answer.
-function bodyOf(req) {
+// The LLM fields of an Express or Fastify request's parsed JSON body; null
+// when there is no parsed JSON object (no body parser before the guard).
+function llmBody(req) {
   const body = req && req.body
-  if (body === null || typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) {
-    return { answer: badRequest('the request body must be a JSON object (parse it before the guard: express.json())') }
-  }
-  return { body }
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) return null
+  return Object.fromEntries(LLM_FIELDS.filter((f) => body[f] !== undefined).map((f) => [f, body[f]]))
 }
 
 // The model and tokens a request declares, where the guard was told to
 // read them: 'body' (an OpenAI-shaped JSON body) or a function of the
-// request. Fails closed: a guard told to check the model refuses a request
-// that names none, rather than let it past the allow-list.
+// request. The rule (which fields, what is valid, the 400 that fails
+// closed rather than let a request past the allow-list) is core's.
 async function llmOf(req, model, tokens) {
+  const read = async (source) => {
+    if (source === undefined) return ['', null]
+    if (source === 'body') return ['body', null]
+    const v = await source(req)
+    // A value with no JSON form (a BigInt, a function) is neither a model
+    // name nor a count: passed as one core refuses.
+    return ['value', v === undefined ? null : ['bigint', 'function', 'symbol'].includes(typeof v) ? [] : v]
+  }
+  const [[modelFrom, modelValue], [tokensFrom, tokensValue]] = [await read(model), await read(tokens)]
+  const body = modelFrom === 'body' || tokensFrom === 'body' ? llmBody(req) : null
+  const got = httpLlmRequest(body, modelFrom, modelValue, tokensFrom, tokensValue)
+  if (got.answer) return { answer: answerOf(got.answer) }
   const out = {}
-  if (model !== undefined) {
-    let name
-    if (model === 'body') {
-      const b = bodyOf(req)
-      if (b.answer) return b
-      name = b.body.model
-    } else {
-      name = await model(req)
-    }
-    if (typeof name !== 'string' || name === '') return { answer: badRequest('the request names no model') }
-    out.model = name
-  }
-  if (tokens !== undefined) {
-    let n
-    if (tokens === 'body') {
-      const b = bodyOf(req)
-      if (b.answer) return b
-      const field = TOKEN_FIELDS.find((f) => b.body[f] !== undefined)
-      n = field === undefined ? undefined : b.body[field]
-    } else {
-      n = await tokens(req)
-    }
-    if (n !== undefined && n !== null) {
-      if (!Number.isSafeInteger(n) || n < 0) {
-        return { answer: badRequest("the request's token count must be a non-negative integer") }
-      }
-      out.tokens = n
-    }
-  }
+  if (got.model != null) out.model = got.model
+  if (got.tokens != null) out.tokens = got.tokens
   return { llm: out }
 }
 

@@ -9,6 +9,8 @@
 //!   verification ([`KeyOutcome`]).
 //! - [`bearer_answer`]: a Bearer-JWT guard's answer, from the code a
 //!   verification ended with.
+//! - [`llm_request`]: what an LLM request declares (model, tokens), read
+//!   from its JSON body or given, or the 400 refusing it.
 //! - [`ErrorKind::http_status`] (and [`status_of`] for a code as text): the
 //!   status of an error raised by the application's own routes.
 //!
@@ -417,6 +419,120 @@ pub fn capability_answer(reason: &str) -> Answer {
         ),
         c => unavailable(c),
     }
+}
+
+/// The top-level fields of an OpenAI- or Anthropic-shaped JSON body that
+/// [`llm_request`] reads: the model, then the fields bounding the request's
+/// output tokens, in the order read (the first present counts). An adapter
+/// may pass the body with only these fields.
+pub const LLM_BODY_FIELDS: [&str; 4] = [
+    "model",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+];
+
+/// Where an LLM guard reads one fact of a request (its model, its tokens).
+#[derive(Debug, Clone, Copy)]
+pub enum Declared<'a> {
+    /// Not checked.
+    Unchecked,
+    /// The request's JSON body (see [`LLM_BODY_FIELDS`]).
+    InBody,
+    /// What the application's function returned (JSON null: nothing).
+    Given(&'a serde_json::Value),
+}
+
+impl<'a> Declared<'a> {
+    /// A source by the name the bindings take: "" (not checked), "body", or
+    /// "value" (then `value`).
+    pub fn named(source: &str, value: &'a serde_json::Value) -> crate::Result<Declared<'a>> {
+        Ok(match source {
+            "" => Declared::Unchecked,
+            "body" => Declared::InBody,
+            "value" => Declared::Given(value),
+            other => {
+                return Err(crate::Error::invalid(format!(
+                    "a source must be \"\", \"body\" or \"value\" (got {other:?})"
+                )));
+            }
+        })
+    }
+}
+
+/// What an LLM request declares: the model it calls, the tokens it may use.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct LlmRequest {
+    /// The model, when the guard checks it.
+    pub model: Option<String>,
+    /// The tokens, when the guard checks them and the request declares some.
+    pub tokens: Option<u64>,
+}
+
+/// The model and tokens a request declares, read where its guard was told
+/// (`body`: the request's parsed JSON body, if it parsed), or the 400
+/// answer: a body that is not a JSON object when one is read; no model (or
+/// not a non-empty string) when the model is checked — the guard fails
+/// closed rather than let a request past an allow-list; a token count that
+/// is not an integer from 0 to 2^53 - 1. A request declaring no tokens
+/// passes (its tokens are not counted).
+pub fn llm_request(
+    body: Option<&serde_json::Value>,
+    model: Declared<'_>,
+    tokens: Declared<'_>,
+) -> Result<LlmRequest, Answer> {
+    use serde_json::Value;
+    let bad = |message: &str| refusal(400, "INVALID_ARGUMENT", message, Vec::new());
+    let read = |d: Declared<'_>, fields: &[&str]| -> Result<Option<Value>, Answer> {
+        Ok(match d {
+            Declared::Unchecked => None,
+            Declared::Given(v) => Some(v.clone()),
+            Declared::InBody => {
+                let Some(Value::Object(b)) = body else {
+                    return Err(bad(
+                        "the request body must be a JSON object (parsed before the guard)",
+                    ));
+                };
+                Some(
+                    fields
+                        .iter()
+                        .find_map(|f| b.get(*f))
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                )
+            }
+        })
+    };
+    let mut out = LlmRequest::default();
+    if let Some(v) = read(model, &LLM_BODY_FIELDS[..1])? {
+        match v {
+            Value::String(s) if !s.is_empty() => out.model = Some(s),
+            _ => return Err(bad("the request names no model")),
+        }
+    }
+    if let Some(v) = read(tokens, &LLM_BODY_FIELDS[1..])? {
+        out.tokens = match &v {
+            Value::Null => None,
+            Value::Number(n) => Some(
+                n.as_u64()
+                    .or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                            .map(|f| f as u64)
+                    })
+                    .filter(|n| *n <= crate::model::keys::MAX_TOKENS)
+                    .ok_or_else(|| {
+                        bad("the request's token count must be an integer from 0 to 2^53 - 1")
+                    })?,
+            ),
+            _ => {
+                return Err(bad(
+                    "the request's token count must be an integer from 0 to 2^53 - 1",
+                ));
+            }
+        };
+    }
+    Ok(out)
 }
 
 /// The HTTP status of an error code (`KEY_NOT_FOUND` → 404); 500 for a code

@@ -2,7 +2,9 @@
 //! and every error kind has a status.
 
 use irontoken::ErrorKind;
-use irontoken::http::{KeyOutcome, api_key_answer, bearer_answer, dpop_answer, status_of};
+use irontoken::http::{
+    Declared, KeyOutcome, api_key_answer, bearer_answer, dpop_answer, llm_request, status_of,
+};
 use serde_json::{Value, json};
 
 fn vectors() -> Value {
@@ -48,6 +50,27 @@ fn dpop_vectors() {
             case["nonce"].as_str(),
         );
         assert_eq!(json!(got), case["want"], "{}", case["code"]);
+    }
+}
+
+/// Where a case says its guard reads a fact (absent: not checked).
+fn declared(v: &Value) -> Declared<'_> {
+    match v["source"].as_str() {
+        None => Declared::Unchecked,
+        Some("body") => Declared::InBody,
+        Some(_) => Declared::Given(&v["value"]),
+    }
+}
+
+#[test]
+fn llm_vectors() {
+    for case in vectors()["llm"].as_array().unwrap() {
+        let body = Some(&case["body"]).filter(|b| !b.is_null());
+        let got = match llm_request(body, declared(&case["model"]), declared(&case["tokens"])) {
+            Ok(r) => json!(r),
+            Err(a) => json!({"status": a.status, "code": a.code, "message": a.message}),
+        };
+        assert_eq!(got, case["want"], "{}", case["name"]);
     }
 }
 

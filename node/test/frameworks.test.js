@@ -355,7 +355,8 @@ test('LLM routes: the model and tokens come from the request (express and fastif
     got = await post(e.base, { model: 'gpt-4o', max_completion_tokens: 801 })
     assert.deepEqual([got.status, got.body.error.code], [413, 'REQUEST_TOO_LARGE'])
     assert.equal(left(), 900, 'refusals consume nothing')
-    for (const bad of [{ max_tokens: 10 }, { model: 'gpt-4o', max_tokens: -5 }, { model: 'gpt 4o' }]) {
+    for (const bad of [{ max_tokens: 10 }, { model: 'gpt-4o', max_tokens: -5 }, { model: 'gpt 4o' },
+      { model: 'gpt-4o', max_tokens: 2 ** 60 }, { model: 'gpt-4o', max_tokens: true }, { model: 'gpt-4o', max_tokens: 1.5 }]) {
       got = await post(e.base, bad)
       assert.deepEqual([got.status, got.body.error.code], [400, 'INVALID_ARGUMENT'], JSON.stringify(bad))
     }

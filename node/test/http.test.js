@@ -57,3 +57,24 @@ test('rateLimitHeaders keeps its shape and says nothing when degraded', () => {
 test('a bad outcome is INVALID_ARGUMENT', () => {
   assert.throws(() => native.httpApiKeyAnswer('X-API-Key', [], { reason: 'VALID', now: 'soon' }), { code: 'INVALID_ARGUMENT' })
 })
+
+test('LLM requests read as the shared vectors say, as the adapters call core', () => {
+  const fields = native.httpLlmBodyFields()
+  assert.equal(fields[0], 'model')
+  for (const c of VECTORS.llm) {
+    let body = c.body
+    if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+      body = Object.fromEntries(fields.filter((f) => body[f] !== undefined).map((f) => [f, body[f]]))
+    } else {
+      body = null
+    }
+    const m = c.model || {}
+    const t = c.tokens || {}
+    const got = native.httpLlmRequest(body, m.source || '', m.value ?? null, t.source || '', t.value ?? null)
+    const want = got.answer
+      ? { status: got.answer.status, code: got.answer.code, message: got.answer.message }
+      : { model: got.model ?? null, tokens: got.tokens ?? null }
+    assert.deepEqual(want, c.want, c.name)
+  }
+  assert.throws(() => native.httpLlmRequest(null, 'header', null, '', null), /INVALID_ARGUMENT/)
+})

@@ -33,6 +33,8 @@ __all__ = [
     "http_status_of",
     "http_capability_answer",
     "http_dpop_answer",
+    "http_llm_body_fields",
+    "http_llm_request",
     "is_well_formed",
     "JwtVerifier",
     "JwtSigner",
@@ -136,6 +138,15 @@ def http_dpop_answer(code: str, scopes: List[str], nonce: Optional[str] = None) 
     ...
 def http_capability_answer(reason: str) -> _HttpAnswer:
     """A capability guard's answer for an authorization's reason (or MISSING)."""
+    ...
+def http_llm_body_fields() -> List[str]:
+    """The JSON body fields an LLM guard reads: the model, then the token fields in order."""
+    ...
+def http_llm_request(
+    body: Optional[Any], model_source: str, model: Any, tokens_source: str, tokens: Any
+) -> Tuple[Optional[_HttpAnswer], Optional[str], Optional[int]]:
+    """What an LLM request declares (each source "" not checked, "body", or "value"):
+    (None, model, tokens), or the 400 answer refusing it and (None, None)."""
     ...
 
 def http_status_of(code: str) -> int:

@@ -50,6 +50,8 @@ from ._native import (
     http_bearer_answer,
     http_capability_answer,
     http_dpop_answer,
+    http_llm_body_fields,
+    http_llm_request,
     http_status_of,
     is_credential_param,
     token_binding,
@@ -94,8 +96,8 @@ ModelSource = Union[Literal["body"], Callable[[Request], Any]]
 #: or a function of the request (sync or async) returning the count.
 TokensSource = Union[Literal["body"], Callable[[Request], Any]]
 
-#: The body fields that bound a request's output tokens, in the order read.
-_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+#: The body fields an LLM guard reads (core's list): only these go to core.
+_LLM_FIELDS = tuple(http_llm_body_fields())
 
 
 def _manager(source: ManagerSource, request: Request) -> Manager:
@@ -159,14 +161,13 @@ class _Llm(NamedTuple):
     tokens: Optional[int] = None
 
 
-async def _json_body(request: Request) -> Dict[str, Any]:
+async def _llm_body(request: Request) -> Optional[Dict[str, Any]]:
+    """The LLM fields of the request's JSON body; None when it is not a JSON object."""
     try:
         body = await request.json()
     except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise _error(400, "INVALID_ARGUMENT", "the request body must be a JSON object")
-    return body
+        return None
+    return {f: body[f] for f in _LLM_FIELDS if f in body} if isinstance(body, dict) else None
 
 
 async def _call(source: Callable[[Request], Any], request: Request) -> Any:
@@ -175,25 +176,21 @@ async def _call(source: Callable[[Request], Any], request: Request) -> Any:
 
 
 async def _llm_of(request: Request, model: Optional[ModelSource], tokens: Optional[TokensSource]) -> _Llm:
-    """The model and tokens a request declares, read where the guard was told.
-    Fails closed: a guard told to check the model refuses a request that
-    names none (400), rather than let it past the allow-list."""
-    name: Optional[str] = None
-    count: Optional[int] = None
-    if model is not None:
-        got = (await _json_body(request)).get("model") if model == "body" else await _call(model, request)
-        if not isinstance(got, str) or not got:
-            raise _error(400, "INVALID_ARGUMENT", "the request names no model")
-        name = got
-    if tokens is not None:
-        if tokens == "body":
-            body = await _json_body(request)
-            got = next((body[f] for f in _TOKEN_FIELDS if f in body), None)
-        else:
-            got = await _call(tokens, request)
-        if got is not None and (isinstance(got, bool) or not isinstance(got, int) or got < 0):
-            raise _error(400, "INVALID_ARGUMENT", "the request's token count must be a non-negative integer")
-        count = got
+    """The model and tokens a request declares, read where the guard was told;
+    the rule (which fields, what is valid, the 400 that fails closed) is core's."""
+    body = await _llm_body(request) if "body" in (model, tokens) else None
+
+    async def read(source: Optional[Union[str, Callable[[Request], Any]]]) -> Tuple[str, Any]:
+        if source is None:
+            return "", None
+        if source == "body":
+            return "body", None
+        return "value", await _call(source, request)  # type: ignore[arg-type]
+
+    (model_from, model_value), (tokens_from, tokens_value) = await read(model), await read(tokens)
+    answer, name, count = http_llm_request(body, model_from, model_value, tokens_from, tokens_value)
+    if answer is not None:
+        raise _refusal(answer)
     return _Llm(name, count)
 
 

@@ -215,7 +215,8 @@ def test_llm_routes_take_the_model_and_tokens_from_the_request(served: Tuple[str
         assert left() == 900, "refusals consume nothing"
         # Fail closed: no model named, no JSON object, a bad count.
         for bad in [{"json": {"max_tokens": 10}}, {"content": b"not json"}, {"json": ["gpt-4o"]},
-                    {"json": {"model": "gpt-4o", "max_tokens": -5}}, {"json": {"model": "gpt 4o"}}]:
+                    {"json": {"model": "gpt-4o", "max_tokens": -5}}, {"json": {"model": "gpt 4o"}},
+                    {"json": {"model": "gpt-4o", "max_tokens": 2**60}}, {"json": {"model": "gpt-4o", "max_tokens": True}}]:
             r = c.post("/v1/chat/completions", **bad)  # type: ignore[arg-type]
             assert r.status_code == 400 and r.json()["detail"]["code"] == "INVALID_ARGUMENT", (bad, r.text)
         assert c.post("/v1/chat/completions", json={"model": "gpt-4o", "max_tokens": 950}).status_code == 413

@@ -5,7 +5,14 @@ adapter calls."""
 import json
 from pathlib import Path
 
-from irontoken._native import http_api_key_answer, http_bearer_answer, http_dpop_answer, http_status_of
+from irontoken._native import (
+    http_api_key_answer,
+    http_bearer_answer,
+    http_dpop_answer,
+    http_llm_body_fields,
+    http_llm_request,
+    http_status_of,
+)
 from irontoken.fastapi import rate_limit_headers
 
 VECTORS = json.loads((Path(__file__).resolve().parents[2] / "tests" / "vectors" / "http.json").read_text())
@@ -35,6 +42,35 @@ def test_bearer_vectors() -> None:
 def test_status_vectors() -> None:
     for code, want in VECTORS["status_of"].items():
         assert http_status_of(code) == want, code
+
+
+def test_llm_vectors() -> None:
+    # As the FastAPI adapter calls it: the body reduced to core's fields.
+    fields = http_llm_body_fields()
+    assert fields[0] == "model"
+    for case in VECTORS["llm"]:
+        body = case["body"]
+        if isinstance(body, dict):
+            body = {f: body[f] for f in fields if f in body}
+        elif body is not None:
+            body = None  # not a JSON object: the adapter passes none
+        sources = [(c.get("source", ""), c.get("value")) for c in (case.get("model", {}), case.get("tokens", {}))]
+        answer, model, tokens = http_llm_request(body, sources[0][0], sources[0][1], sources[1][0], sources[1][1])
+        got = {"model": model, "tokens": tokens} if answer is None else {"status": answer[0], "code": answer[1], "message": answer[2]}
+        assert got == case["want"], case["name"]
+
+
+def test_llm_values_without_a_json_form_are_refused_not_raised() -> None:
+    for value in (2**70, object(), {"n": 1}, True):
+        answer, _, _ = http_llm_request(None, "", None, "value", value)
+        assert answer is not None and answer[0] == 400, value
+    assert http_llm_request(None, "value", 5, "", None)[0] is not None
+    import pytest
+
+    from irontoken.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError):
+        http_llm_request(None, "header", None, "", None)
 
 
 def test_rate_limit_headers_keeps_its_signature() -> None:

@@ -75,3 +75,59 @@ pub fn http_capability_answer(reason: String) -> HttpAnswer {
 pub fn http_status_of(code: String) -> u32 {
     irontoken::http::status_of(&code).into()
 }
+
+/// What an LLM request declares, or the 400 answer refusing it.
+#[napi(object)]
+pub struct HttpLlmRequest {
+    /// The refusal, when the request is refused.
+    pub answer: Option<HttpAnswer>,
+    /// The model, when the guard checks it.
+    pub model: Option<String>,
+    /// The tokens, when checked and declared.
+    pub tokens: Option<f64>,
+}
+
+/// The body fields an LLM guard reads (model, then the token fields in
+/// order): an adapter may pass just these to `httpLlmRequest`.
+#[napi(catch_unwind)]
+pub fn http_llm_body_fields() -> Vec<String> {
+    irontoken::http::LLM_BODY_FIELDS
+        .iter()
+        .map(|f| f.to_string())
+        .collect()
+}
+
+/// What an LLM request declares, read where its guard was told: each
+/// source is "" (not checked), "body" (from `body`, the parsed JSON body or
+/// null) or "value" (the given value, what the application's function
+/// returned).
+#[napi(catch_unwind)]
+pub fn http_llm_request(
+    body: Option<Value>,
+    model_source: String,
+    model: Option<Value>,
+    tokens_source: String,
+    tokens: Option<Value>,
+) -> Result<HttpLlmRequest, napi::Error<Code>> {
+    use irontoken::http::Declared;
+    let (model, tokens) = (model.unwrap_or(Value::Null), tokens.unwrap_or(Value::Null));
+    let named = |source: &str, v| Declared::named(source, v).map_err(crate::error::err);
+    Ok(
+        match irontoken::http::llm_request(
+            body.as_ref(),
+            named(&model_source, &model)?,
+            named(&tokens_source, &tokens)?,
+        ) {
+            Ok(r) => HttpLlmRequest {
+                answer: None,
+                model: r.model,
+                tokens: r.tokens.map(|t| t as f64),
+            },
+            Err(a) => HttpLlmRequest {
+                answer: Some(answer(a)),
+                model: None,
+                tokens: None,
+            },
+        },
+    )
+}

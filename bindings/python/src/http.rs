@@ -69,3 +69,46 @@ pub(crate) fn http_capability_answer<'py>(
 pub(crate) fn http_status_of(code: &str) -> u16 {
     irontoken::http::status_of(code)
 }
+
+/// The body fields an LLM guard reads (model, then the token fields in order):
+/// an adapter may pass just these to `http_llm_request`.
+#[pyfunction]
+pub(crate) fn http_llm_body_fields() -> Vec<&'static str> {
+    irontoken::http::LLM_BODY_FIELDS.to_vec()
+}
+
+/// What an LLM request declares, read where its guard was told: each of
+/// `model_source` / `tokens_source` is "" (not checked), "body" (from
+/// `body`, the parsed JSON body or None) or "value" (the given value, what
+/// the application's function returned). Returns `(None, model, tokens)`,
+/// or `(answer, None, None)`: the 400 refusing the request.
+#[pyfunction]
+pub(crate) fn http_llm_request<'py>(
+    py: Python<'py>,
+    body: Option<&Bound<'py, PyAny>>,
+    model_source: &str,
+    model: Option<&Bound<'py, PyAny>>,
+    tokens_source: &str,
+    tokens: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Option<PyAnswer<'py>>, Option<String>, Option<u64>)> {
+    use irontoken::http::Declared;
+    use serde_json::Value;
+    // A value with no JSON form (an int past 64 bits, an object) is one
+    // neither a model name nor a count: refused as such.
+    let json = |v: Option<&Bound<'py, PyAny>>| -> Value {
+        v.map_or(Value::Null, |v| {
+            pythonize::depythonize(v).unwrap_or(Value::Array(Vec::new()))
+        })
+    };
+    let body = body.and_then(|b| pythonize::depythonize::<Value>(b).ok());
+    let (model, tokens) = (json(model), json(tokens));
+    let got = irontoken::http::llm_request(
+        body.as_ref(),
+        Declared::named(model_source, &model).map_err(|e| to_py(py, e))?,
+        Declared::named(tokens_source, &tokens).map_err(|e| to_py(py, e))?,
+    );
+    match got {
+        Ok(r) => Ok((None, r.model, r.tokens)),
+        Err(a) => Ok((Some(answer(py, a)?), None, None)),
+    }
+}

@@ -81,6 +81,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http::http_status_of, m)?)?;
     m.add_function(wrap_pyfunction!(http::http_capability_answer, m)?)?;
     m.add_function(wrap_pyfunction!(http::http_dpop_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(http::http_llm_request, m)?)?;
+    m.add_function(wrap_pyfunction!(http::http_llm_body_fields, m)?)?;
     m.add_class::<JwtVerifier>()?;
     m.add_class::<JwtSigner>()?;
     m.add_class::<RateLimiter>()?;

@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_MODELS: usize = 64;
 /// Longest model pattern, and longest model name a verification takes.
 pub const MAX_MODEL_LEN: usize = 128;
-/// Largest `max_tokens_per_request` (and token count of a request): 2^53 - 1,
-/// exact in every binding's numbers.
-pub const MAX_TOKENS: u64 = (1 << 53) - 1;
+pub use crate::model::keys::MAX_TOKENS;
 
 /// The policy as the key's JSON column holds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

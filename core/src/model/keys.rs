@@ -99,6 +99,10 @@ pub struct KeyRecord {
     pub status: KeyStatus,
 }
 
+/// Largest `max_tokens_per_request` (and token count of a request): 2^53 - 1,
+/// exact in every binding's numbers.
+pub const MAX_TOKENS: u64 = (1 << 53) - 1;
+
 /// A model allow-list compiled once (a cached key's, see
 /// [`KeyRecord::models`]): `*` any run of characters, `?` one; none: any.
 #[derive(Debug, Default)]
