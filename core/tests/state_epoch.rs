@@ -290,3 +290,64 @@ fn a_remembered_peek_follows_every_commit() {
         .unwrap();
     assert_eq!(peek(1).quotas[0].reserved, 0, "the hold released");
 }
+
+/// An owner's model policy is remembered under the state epoch: a change of
+/// it — by another manager, by this one, by hand — is seen by the next
+/// verification that names a model.
+#[test]
+fn an_owner_policy_change_is_seen_by_the_next_call() {
+    use irontoken::{OwnerPolicySpec, VerifyOptions};
+    let p = pair();
+    let c = p.writer.create_key(&new_key("policy")).unwrap();
+    let model = |m: &str| {
+        p.reader
+            .verify_key_with(
+                &c.key,
+                &VerifyOptions {
+                    model: Some(m.into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .reason
+    };
+    let only = |models: &[&str]| OwnerPolicySpec {
+        owner: "policy".into(),
+        models: models.iter().map(|m| m.to_string()).collect(),
+        ..Default::default()
+    };
+    assert_eq!(model("gpt-4o"), VerifyReason::Valid);
+    assert_eq!(
+        model("gpt-4o"),
+        VerifyReason::Valid,
+        "no policy, remembered"
+    );
+    p.writer.set_owner_policy(&only(&["claude-*"])).unwrap();
+    assert_eq!(
+        model("gpt-4o"),
+        VerifyReason::ModelNotAllowed,
+        "another manager's policy"
+    );
+    assert_eq!(model("claude-3"), VerifyReason::Valid);
+    p.reader.set_owner_policy(&only(&["gpt-*"])).unwrap();
+    assert_eq!(
+        model("claude-3"),
+        VerifyReason::ModelNotAllowed,
+        "its own change"
+    );
+    assert_eq!(model("gpt-4o"), VerifyReason::Valid);
+    p.shell()
+        .execute(
+            "UPDATE owner_policies SET model_policy = '{\"models\":[\"o3\"]}' WHERE owner = 'policy'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        model("gpt-4o"),
+        VerifyReason::ModelNotAllowed,
+        "a change by hand"
+    );
+    assert_eq!(model("o3"), VerifyReason::Valid);
+    p.writer.delete_owner_policy("policy", None).unwrap();
+    assert_eq!(model("gpt-4o"), VerifyReason::Valid, "the policy deleted");
+}

@@ -69,14 +69,12 @@ impl ModelPolicy {
         })
     }
 
-    /// True if this policy lets a request call `model`.
-    pub fn allows_model(&self, model: &str) -> bool {
-        model_allowed(&self.models, model)
-    }
-
-    /// True if `tokens` is more than this policy allows per request.
-    pub fn too_many(&self, tokens: u64) -> bool {
-        self.max_tokens_per_request.is_some_and(|max| tokens > max)
+    /// The policy as verifications apply it, its patterns compiled.
+    pub fn rules(&self) -> crate::model::keys::OwnerRules {
+        crate::model::keys::OwnerRules {
+            models: crate::model::keys::ModelPatterns::new(&self.models),
+            max_tokens_per_request: self.max_tokens_per_request,
+        }
     }
 }
 

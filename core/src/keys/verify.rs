@@ -50,11 +50,11 @@ impl<'a> Checks<'a> {
     fn policy(
         &self,
         entry: &CachedKey,
-        owner: Option<&models::ModelPolicy>,
+        owner: Option<&crate::model::keys::OwnerRules>,
     ) -> Option<VerifyReason> {
         let record = &entry.record;
         if let Some(m) = self.model
-            && (!entry.models.allows(m) || owner.is_some_and(|o| !o.allows_model(m)))
+            && (!entry.models.allows(m) || owner.is_some_and(|o| !o.models.allows(m)))
         {
             return Some(VerifyReason::ModelNotAllowed);
         }
@@ -234,14 +234,10 @@ impl TokenManager {
             let prefix = parsed.map(|p| p.display_prefix.to_string());
             return self.refused(now, VerifyReason::NotFound, None, prefix);
         };
-        // The owner's model policy, read only for a call that names a model
-        // or declares tokens (one point read; a round trip on PostgreSQL).
+        // The owner's model policy, only for a call that names a model or
+        // declares tokens.
         let owner_policy = if checks.llm() && record.status == KeyStatus::Active {
-            inner
-                .db
-                .with(access, |c| c.keys().owner_policy(&record.owner))?
-                .map(|(json, _)| models::ModelPolicy::from_json(&json))
-                .transpose()?
+            self.owner_rules(&record.owner, access)?
         } else {
             None
         };
@@ -257,7 +253,7 @@ impl TokenManager {
                 VerifyReason::InsufficientScope
             }
             KeyStatus::Active => checks
-                .policy(&entry, owner_policy.as_ref())
+                .policy(&entry, owner_policy.as_deref())
                 .unwrap_or(VerifyReason::Valid),
         };
         let (mut rate, mut quota_decision) = (None, None);
@@ -296,6 +292,35 @@ impl TokenManager {
         v.rate_limit = rate;
         v.quota = quota_decision;
         Ok(v)
+    }
+
+    /// The model policy of `owner`: from memory while the state epoch has
+    /// not moved since it was read (SQLite: a policy's change moves it),
+    /// else one point read (on PostgreSQL, every call: a round trip).
+    fn owner_rules(
+        &self,
+        owner: &str,
+        access: store::Access,
+    ) -> Result<Option<std::sync::Arc<crate::model::keys::OwnerRules>>> {
+        let inner = self.inner();
+        let epoch = inner.db.epoch().map(|w| w.epoch()).filter(|e| *e >= 0);
+        if let Some(now) = epoch
+            && let Some((at, rules)) = inner.owner_rules.get(owner)
+            && at == now
+        {
+            return Ok(rules);
+        }
+        let (json, read_at) = inner.db.with(access, |c| c.keys().owner_policy_at(owner))?;
+        let rules = json
+            .map(|j| models::ModelPolicy::from_json(&j).map(|p| std::sync::Arc::new(p.rules())))
+            .transpose()?;
+        if epoch.is_some() && read_at >= 0 {
+            // Read at `read_at`: current for every call whose check saw it.
+            inner
+                .owner_rules
+                .insert(owner.to_string(), (read_at, rules.clone()));
+        }
+        Ok(rules)
     }
 
     /// The key with this hash and its state (enabled, revoked, expiry)

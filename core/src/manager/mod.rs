@@ -121,6 +121,10 @@ pub(crate) struct Inner {
     pub quota_fast_path: bool,
     /// Solo quota rows as `peek_quota` last read them (SQLite).
     pub peeks: crate::store::sqlite::epoch::PeekMemo,
+    /// Owners' model policies (none: `None`) with the state epoch they
+    /// were read at: current while the epoch has not moved (SQLite).
+    pub owner_rules:
+        quick_cache::sync::Cache<String, (i64, Option<Arc<crate::model::keys::OwnerRules>>)>,
     /// Keys whose consumptions go straight to the all-rows statement.
     pub all_rows_hint: crate::store::quota_fast::Hint,
     /// The fork generation of the process this state belongs to.
@@ -136,6 +140,9 @@ pub(crate) struct Inner {
     /// readable in the database.
     carrying: [std::sync::atomic::AtomicU64; 2],
 }
+
+/// Owners whose model policies a manager remembers at most.
+const OWNER_RULES_CACHED: usize = 4096;
 
 impl Inner {
     /// Opens the database and starts the flusher thread.
@@ -190,6 +197,7 @@ impl Inner {
             quota_fast_path: options.quota_fast_path,
             peeks: Default::default(),
             all_rows_hint: Default::default(),
+            owner_rules: quick_cache::sync::Cache::new(OWNER_RULES_CACHED),
             generation,
             flusher: Mutex::new(None),
             flushing: TimedLock::default(),

@@ -125,6 +125,23 @@ impl ModelPatterns {
     }
 }
 
+/// An owner's model policy as verifications apply it, compiled once (see
+/// `TokenManager::set_owner_policy`).
+#[derive(Debug)]
+pub(crate) struct OwnerRules {
+    /// The models the owner's keys may call.
+    pub models: ModelPatterns,
+    /// Most tokens one request of the owner's keys may declare.
+    pub max_tokens_per_request: Option<u64>,
+}
+
+impl OwnerRules {
+    /// True if `tokens` is more than the policy allows per request.
+    pub(crate) fn too_many(&self, tokens: u64) -> bool {
+        self.max_tokens_per_request.is_some_and(|max| tokens > max)
+    }
+}
+
 impl KeyRecord {
     /// The status of this record at time `now`.
     pub fn status_at(&self, now: i64) -> KeyStatus {

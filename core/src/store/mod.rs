@@ -366,6 +366,11 @@ pub(crate) trait KeyStore {
     fn tombstoned(&self, hash: &[u8; 32]) -> Result<bool>;
     /// The model policy of `owner` (its JSON) and when it was set, if any.
     fn owner_policy(&self, owner: &str) -> Result<Option<(String, i64)>>;
+    /// The model policy of `owner` (its JSON, if any) and the state epoch
+    /// it was read at (`-1`: a store without one), in one read.
+    fn owner_policy_at(&self, owner: &str) -> Result<(Option<String>, i64)> {
+        Ok((self.owner_policy(owner)?.map(|(json, _)| json), -1))
+    }
     /// Sets the model policy of `owner` (JSON), replacing any.
     fn set_owner_policy(&self, owner: &str, policy_json: &str, now: i64) -> Result<()>;
     /// Removes the model policy of `owner`; whether there was one.

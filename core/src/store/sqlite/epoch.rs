@@ -164,6 +164,12 @@ impl EpochWatch {
         self.seen().header == Some(wal.header())
     }
 
+    /// The epoch the last check saw (`-1`: none yet): what is remembered
+    /// as read at this epoch is current for a call that checked.
+    pub(crate) fn epoch(&self) -> i64 {
+        self.seen().epoch
+    }
+
     /// The WAL-index header as it is now (`None`: not mapped). A read begun
     /// after taking a mark sees every commit before it; while the header
     /// still equals the mark, what that read answered is current.

@@ -372,6 +372,16 @@ impl KeyStore for Sql<'_> {
             .optional()?)
     }
 
+    fn owner_policy_at(&self, owner: &str) -> Result<(Option<String>, i64)> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT (SELECT model_policy FROM owner_policies WHERE owner = ?1), \
+                 (SELECT epoch FROM key_epoch)",
+            )?
+            .query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
     fn set_owner_policy(&self, owner: &str, policy_json: &str, now: i64) -> Result<()> {
         self.0
             .prepare_cached(

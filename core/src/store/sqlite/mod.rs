@@ -265,12 +265,15 @@ impl Db {
             let wanted = checkpoint_wanted.clone();
             let waker = checkpoint_waker.clone();
             // Set by a change of a key's row (a state change, or possibly
-            // one), cleared by the commit's WAL hook below.
+            // one) or of the epoch (an owner policy's change moves it),
+            // cleared by the commit's WAL hook below.
             let touched = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let touch = touched.clone();
             conn.update_hook(Some(
                 move |action: rusqlite::hooks::Action, _db: &str, table: &str, _row: i64| {
-                    if table == "api_keys" && action != rusqlite::hooks::Action::SQLITE_INSERT {
+                    let keys =
+                        table == "api_keys" && action != rusqlite::hooks::Action::SQLITE_INSERT;
+                    if keys || table == "key_epoch" {
                         touch.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                 },
