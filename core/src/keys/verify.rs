@@ -60,11 +60,11 @@ impl<'a> Checks<'a> {
         }
         let tokens = self.tokens?;
         let over_max = record
-            .max_tokens_per_request
+            .max_tokens_per_request()
             .is_some_and(|max| tokens > max)
             || owner.is_some_and(|o| o.too_many(tokens));
         let over_burst = self.rate_limit
-            && crate::ratelimit::too_small_for(&record.rate_limits, tokens).is_some();
+            && crate::ratelimit::too_small_for(record.rate_limits(), tokens).is_some();
         (over_max || over_burst).then_some(VerifyReason::RequestTooLarge)
     }
 }
@@ -222,7 +222,7 @@ impl TokenManager {
             None => self.find_by_state(&hash, access, now)?,
         };
         let found = found.map(|(entry, enabled, revoked_at, expires_at)| {
-            let mut r = entry.record.clone();
+            let mut r = entry.record.unpack();
             (r.usage_count, r.last_used_at) = entry.counters(now, 0);
             r.enabled = enabled;
             r.revoked_at = revoked_at;
@@ -357,7 +357,7 @@ impl TokenManager {
             }
         };
         let r = &entry.record;
-        let (enabled, revoked_at, expires_at) = (r.enabled, r.revoked_at, r.expires_at);
+        let (enabled, revoked_at, expires_at) = (r.enabled(), r.revoked_at(), r.expires_at());
         Ok(Some((entry, enabled, revoked_at, expires_at)))
     }
 

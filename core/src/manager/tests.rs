@@ -360,7 +360,10 @@ fn buffered_counters_weigh_an_eighth_of_the_flush_pressure() {
     let mut p = Pending::default();
     assert_eq!((p.len(), p.pressure()), (0, 0));
     for i in 0..17 {
-        p.usage.insert(format!("key{i}"), (1, 0));
+        p.usage.insert(
+            super::write_behind::CounterId::of(&format!("key{i}")),
+            (1, 0),
+        );
     }
     assert_eq!((p.len(), p.pressure()), (17, 2));
     p.audit.extend((0..3).map(event));
