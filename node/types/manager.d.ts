@@ -23,9 +23,9 @@ export interface OpenOptions {
   rsaKeyBits?: 2048 | 3072
   /** Create a missing database file (default true); false refuses with DATABASE_NOT_FOUND. */
   create?: boolean
-  /** Key records cached by verification (default 50000, about 1 KiB each); on SQLite a cached key is answered from memory while no key state changed. */
+  /** Key records cached by verification (default 50000, about 560 bytes each); on SQLite a cached key is answered from memory while no key state changed. */
   keyCacheSize?: number
-  /** SQLite page cache per connection, MiB (default 8). */
+  /** SQLite page cache per connection, MiB (default 2, SQLite's own). */
   pageCacheMib?: number
   /** Memory-mapped part of the database file, MiB (default 0 = off; see docs/guides/storage.md). */
   mmapMib?: number

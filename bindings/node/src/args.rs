@@ -55,7 +55,7 @@ pub struct OpenOptions {
     pub create: Option<bool>,
     /// Key records cached by verification (default 50000).
     pub key_cache_size: Option<f64>,
-    /// SQLite page cache per connection, MiB (default 8).
+    /// SQLite page cache per connection, MiB (default 2).
     pub page_cache_mib: Option<f64>,
     /// Memory-mapped part of the database file, MiB (default 0 = off; see docs/guides/storage.md).
     pub mmap_mib: Option<f64>,

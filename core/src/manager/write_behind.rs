@@ -29,10 +29,11 @@ pub(crate) enum CounterId {
 impl CounterId {
     /// The id `id` as held.
     pub(crate) fn of(id: &str) -> CounterId {
+        // 36 characters parse only as the hyphenated form; its hex digits
+        // may still be upper case, which the text would not round-trip.
+        let canonical = id.len() == 36 && !id.bytes().any(|b| b.is_ascii_uppercase());
         match uuid::Uuid::try_parse(id) {
-            Ok(u) if id.len() == 36 && u.hyphenated().encode_lower(&mut [0; 36]) == id => {
-                CounterId::Uuid(u.into_bytes())
-            }
+            Ok(u) if canonical => CounterId::Uuid(u.into_bytes()),
             _ => CounterId::Text(id.into()),
         }
     }
