@@ -82,7 +82,7 @@ impl Pending {
     }
 
     /// What counts against the flush threshold: a buffered counter weighs
-    /// 1/8 (small, and each flush commit makes every reader of the file
+    /// 1/6 (small, and each flush commit makes every reader of the file
     /// drop its page cache: counters of many keys are better written in
     /// fewer, larger commits).
     pub(super) fn pressure(&self) -> usize {
@@ -91,7 +91,11 @@ impl Pending {
 }
 
 /// Buffered counters per unit of flush pressure (see [`Pending::pressure`]).
-pub(super) const COUNTER_WEIGHT: usize = 8;
+/// Six, not eight: at the default threshold a flush is due at 24 576
+/// counters, which a hash table of 32 768 slots holds (it grows at 7/8
+/// full), with room for what comes in before the flusher takes them; at
+/// 32 768 the table doubled to 65 536 slots (2.6 MB) just before each flush.
+pub(super) const COUNTER_WEIGHT: usize = 6;
 
 impl Inner {
     /// Where writes of buffered entries stand: (begun, ended).
@@ -519,9 +523,10 @@ impl Pending {
     /// whole flush: a large backlog written slice by slice was sorted again
     /// for every slice).
     pub(super) fn sorted_counters(&mut self) -> Counters {
-        let mut counters: Counters = self
-            .usage
-            .drain()
+        // Consumed, not drained: the table is freed now, not when the
+        // batch is, while a new one fills for the next flush.
+        let mut counters: Counters = std::mem::take(&mut self.usage)
+            .into_iter()
             .map(|(id, (count, t))| (id, count, t))
             .collect();
         counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
