@@ -8,6 +8,10 @@ use crate::manager::CachedKey;
 /// (enabled, revoked at, expires at) as this call reads it.
 type Found = (std::sync::Arc<CachedKey>, bool, Option<i64>, Option<i64>);
 
+/// Reads of a key not in memory before a verification answers with one
+/// that a move of buffered counters overlapped (see `find_under_epoch`).
+const COUNTED_READS: u32 = 3;
+
 /// What a verification checks besides the key's state and scopes.
 #[derive(Default, Clone, Copy)]
 struct Checks<'a> {
@@ -344,16 +348,26 @@ impl TokenManager {
         let entry = match inner.cached_current(hash) {
             Some(entry) => entry,
             None => {
-                let marks = inner.carry_marks();
-                let read = inner.db.with(access, |c| c.keys().get_by_hash(hash, now))?;
-                let Some((r, revision, read_at)) = read else {
-                    return Ok(None);
-                };
-                let entry = CachedKey::new(self.with_pending(r), revision);
-                if inner.carried_nothing_since(marks) {
-                    watch.remember(read_at, || inner.cache_key(hash, &entry));
+                // A read that a move of buffered counters overlapped (a
+                // flush's slice committing: a few ms) may count some uses
+                // twice or not at all: read again, a few times, before
+                // answering with it unremembered.
+                let mut tries = 0;
+                loop {
+                    let marks = inner.carry_marks();
+                    let read = inner.db.with(access, |c| c.keys().get_by_hash(hash, now))?;
+                    let Some((r, revision, read_at)) = read else {
+                        return Ok(None);
+                    };
+                    let entry = CachedKey::new(self.with_pending(r), revision);
+                    tries += 1;
+                    if inner.carried_nothing_since(marks) {
+                        watch.remember(read_at, || inner.cache_key(hash, &entry));
+                    } else if tries < COUNTED_READS {
+                        continue;
+                    }
+                    break entry;
                 }
-                entry
             }
         };
         let r = &entry.record;

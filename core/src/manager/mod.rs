@@ -139,6 +139,12 @@ pub(crate) struct Inner {
     /// put back). While they differ, some entries are neither buffered nor
     /// readable in the database.
     carrying: [std::sync::atomic::AtomicU64; 2],
+    /// The counters a flush is writing slice by slice, while it does (see
+    /// [`write_behind::InFlight`]).
+    in_flight: Mutex<Option<Arc<write_behind::InFlight>>>,
+    /// Moves of buffered counters (taken for a flush, a slice committed,
+    /// put back after a failure): (begun, ended).
+    moving: [std::sync::atomic::AtomicU64; 2],
 }
 
 /// Owners whose model policies a manager remembers at most.
@@ -202,6 +208,8 @@ impl Inner {
             flusher: Mutex::new(None),
             flushing: TimedLock::default(),
             carrying: Default::default(),
+            in_flight: Default::default(),
+            moving: Default::default(),
         });
         // Upkeep due between polls (a WAL past its checkpoint threshold)
         // wakes the flusher at once. A caller that commits holds the state,

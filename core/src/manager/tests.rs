@@ -237,7 +237,7 @@ fn passing_the_threshold_asks_the_flusher_to_write() {
 /// counts every use (it used to be cached and stay short by the flushed
 /// uses until the key changed).
 #[test]
-fn a_record_read_while_a_flush_carries_its_uses_is_not_remembered() {
+fn a_record_read_while_a_flush_carries_its_uses_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("carry.db");
     let path = path.to_str().unwrap();
@@ -265,18 +265,108 @@ fn a_record_read_while_a_flush_carries_its_uses_is_not_remembered() {
     std::thread::scope(|s| {
         let flush = s.spawn(|| tm.flush());
         std::thread::sleep(Duration::from_millis(200));
-        // The flush holds the 3 uses and waits for the write lock.
-        assert!(!tm.inner().carried_nothing_since((0, 0)));
-        uses(&tm);
-        // A record read now waits for the flush and counts all 4.
+        // The flush holds the 3 uses and waits for the write lock: they
+        // left the buffer (a move), and a record read now counts them.
+        let moved = super::write_behind::CarryMarks::default();
+        assert!(!tm.inner().carried_nothing_since(moved));
+        assert!(tm.inner().carried_nothing_since(tm.inner().carry_marks()));
+        assert_eq!(uses(&tm), 4);
+        assert_eq!(
+            tm.inner().records.len(),
+            1,
+            "read while in flight, remembered"
+        );
+        assert_eq!(uses(&tm), 5);
+        // So does one read by id while the flush waits.
         let read = s.spawn(|| tm.get_key(&c.record.id).unwrap().usage_count);
         std::thread::sleep(Duration::from_millis(100));
         other.execute_batch("ROLLBACK").unwrap();
         flush.join().unwrap().unwrap();
-        assert_eq!(read.join().unwrap(), 4);
+        assert_eq!(read.join().unwrap(), 5);
     });
-    assert_eq!(uses(&tm), 5);
     assert_eq!(uses(&tm), 6);
+    assert_eq!(uses(&tm), 7);
+    // Remembered while the flush waited: the key's record was read once.
+    tm.flush().unwrap();
+    assert_eq!(tm.get_key(&c.record.id).unwrap().usage_count, 7);
+}
+
+/// Records read and remembered while flushes commit slice after slice
+/// count every use exactly once: each thread verifies its own key while
+/// the flusher runs without pause and the cache is emptied again and again
+/// (every read races the flights); at the end of each round the remembered
+/// records answer, exactly. (One key per thread: two threads verifying one
+/// key while its record is read can leave the remembered record one use
+/// short, whatever the flusher does: a known limit, see `CachedKey`.)
+#[test]
+fn records_read_during_flushes_count_every_use_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flights.db");
+    let mut o = Options::default().flush_interval(Duration::from_millis(1));
+    o.flush_threshold = 1;
+    let tm = TokenManager::open_with(path.to_str().unwrap(), o).unwrap();
+    let keys: Vec<_> = (0..3)
+        .map(|i| {
+            tm.create_key(&crate::NewKey {
+                owner: format!("o{i}"),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+        .collect();
+    let mut total = 0;
+    let mut remembered = 0;
+    for _round in 0..60 {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let clearer = s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    tm.inner().records.clear();
+                    std::thread::sleep(Duration::from_micros(300));
+                }
+            });
+            let workers: Vec<_> = keys
+                .iter()
+                .map(|k| {
+                    let tm = &tm;
+                    s.spawn(move || {
+                        for _ in 0..150 {
+                            assert!(tm.verify_key(&k.key, &[]).unwrap().valid);
+                        }
+                    })
+                })
+                .collect();
+            let ok = workers.into_iter().all(|w| w.join().is_ok());
+            done.store(true, Ordering::Relaxed);
+            clearer.join().unwrap();
+            assert!(ok);
+        });
+        // 150 more uses of each key. What the last reads left in memory
+        // (read while flights committed) answers now, exactly.
+        total += 150;
+        remembered += tm.inner().records.len();
+        // Nothing left in flight: a key not remembered is read exactly (a
+        // read that a commit overlaps three times answers unremembered and
+        // may be off; that is not what this test is about).
+        tm.flush().unwrap();
+        for k in &keys {
+            let v = tm.verify_key(&k.key, &[]).unwrap();
+            total_check(v.record.unwrap().usage_count, total + 1);
+        }
+        total += 1;
+    }
+    assert!(
+        remembered > 0,
+        "no record was remembered during the flights"
+    );
+    tm.flush().unwrap();
+    for k in &keys {
+        assert_eq!(tm.get_key(&k.record.id).unwrap().usage_count, total);
+    }
+}
+
+fn total_check(got: u64, want: u64) {
+    assert_eq!(got, want, "a remembered record miscounts");
 }
 
 /// Each numeric option is accepted at both ends of its documented range

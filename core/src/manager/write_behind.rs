@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::audit::NewAuditEvent;
 use crate::store;
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Identifies repeated failed verifications: key id, display prefix, reason.
@@ -97,19 +97,53 @@ impl Pending {
 /// 32 768 the table doubled to 65 536 slots (2.6 MB) just before each flush.
 pub(super) const COUNTER_WEIGHT: usize = 6;
 
+/// The use counters a flush is writing, in key-id order, and how many of
+/// them are committed: a read of the database that no commit overlapped
+/// sees exactly the first `written`, so the buffer's count of a key is its
+/// pending uses plus its counter here if it is not among those.
+pub(crate) struct InFlight {
+    counters: Counters,
+    written: std::sync::atomic::AtomicUsize,
+}
+
+/// Where writes and moves of buffered counters stood when taken (see
+/// [`Inner::carried_nothing_since`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct CarryMarks([u64; 4]);
+
 impl Inner {
-    /// Where writes of buffered entries stand: (begun, ended).
-    pub fn carry_marks(&self) -> (u64, u64) {
+    /// Where writes of buffered entries stand: writes that carry the buffer
+    /// in one transaction (begun, ended), then moves of counters between
+    /// the buffer, a flush's slices and the database (begun, ended).
+    pub fn carry_marks(&self) -> CarryMarks {
         use std::sync::atomic::Ordering::SeqCst;
-        (self.carrying[0].load(SeqCst), self.carrying[1].load(SeqCst))
+        CarryMarks([
+            self.carrying[0].load(SeqCst),
+            self.carrying[1].load(SeqCst),
+            self.moving[0].load(SeqCst),
+            self.moving[1].load(SeqCst),
+        ])
     }
 
     /// True if no write of buffered entries was under way at any time since
-    /// `marks` were taken: a database read begun after them plus the buffer
-    /// read now counts every use exactly once. (Otherwise uses a flush took
-    /// may be in neither, and a record remembered from them would stay short.)
-    pub fn carried_nothing_since(&self, marks: (u64, u64)) -> bool {
-        marks.0 == marks.1 && self.carry_marks() == marks
+    /// `marks` were taken, and no counter moved (a flush took them, a slice
+    /// committed, a failed flush put them back): a database read begun
+    /// after them plus the buffer read now ([`Self::pending_use`]) counts
+    /// every use exactly once. (Otherwise uses may be in neither, or in
+    /// both, and a record remembered from them would stay wrong.) A flush
+    /// writing slices is no obstacle between its commits.
+    pub fn carried_nothing_since(&self, marks: CarryMarks) -> bool {
+        let [a, b, c, d] = marks.0;
+        a == b && c == d && self.carry_marks() == marks
+    }
+
+    /// Runs `f`, a move of buffered counters, marked as under way.
+    fn moving<T>(&self, f: impl FnOnce() -> T) -> T {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.moving[0].fetch_add(1, SeqCst);
+        let out = f();
+        self.moving[1].fetch_add(1, SeqCst);
+        out
     }
 
     /// Returns once no `flush` is under way (or the call's bound passed).
@@ -180,9 +214,17 @@ impl Inner {
         } else {
             if n >= self.threshold {
                 // Ordered under the lock, so a flusher busy elsewhere (not
-                // waiting, the notification lost) still sees it.
-                self.orders.lock().unwrap_or_else(|e| e.into_inner()).flush = true;
-                self.wake.notify_one();
+                // waiting, the notification lost) still sees it. Woken once
+                // per order: while one is still standing the flusher is
+                // not waiting, and every call past the threshold made a
+                // futex system call while a long flush ran.
+                let ordered = std::mem::replace(
+                    &mut self.orders.lock().unwrap_or_else(|e| e.into_inner()).flush,
+                    true,
+                );
+                if !ordered {
+                    self.wake.notify_one();
+                }
             }
             Ok(())
         }
@@ -205,11 +247,29 @@ impl Inner {
         p.record_ids.contains(request_id)
     }
 
-    /// The buffered use counts of key `id`, not yet in the database.
+    /// The buffered use counts of key `id`, not yet in the database: its
+    /// pending uses, plus its counter in a flush under way unless a slice
+    /// committed it.
     pub fn pending_use(&self, id: &str) -> Option<(u64, i64)> {
         let id = CounterId::of(id);
-        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.usage.get(&id).copied()
+        let pending = {
+            let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.usage.get(&id).copied()
+        };
+        let flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let flying = flight.and_then(|f| {
+            let i = f.counters.binary_search_by(|c| c.0.cmp(&id)).ok()?;
+            let written = f.written.load(std::sync::atomic::Ordering::SeqCst);
+            (i >= written).then(|| (f.counters[i].1, f.counters[i].2))
+        });
+        match (pending, flying) {
+            (Some((n, t)), Some((m, u))) => Some((n + m, t.max(u))),
+            (one, other) => one.or(other),
+        }
     }
 
     /// Writes everything buffered, in transactions of at most
@@ -252,10 +312,32 @@ impl Inner {
                 return Ok(());
             }
         }
-        let _carrying = self.carry();
-        let mut batch = self.take_batch();
-        // Sorted once: each slice writes the next ones.
-        let counters = batch.sorted_counters();
+        // The counters leave the buffer for the flight in one move: a read
+        // meanwhile finds them in one place or the other, and one that
+        // overlaps the move is not remembered.
+        let (mut batch, flight) = self.moving(|| {
+            let mut batch = self.take_batch();
+            // Sorted once: each slice writes the next ones.
+            let flight = Arc::new(InFlight {
+                counters: batch.sorted_counters(),
+                written: Default::default(),
+            });
+            *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = Some(flight.clone());
+            (batch, flight)
+        });
+        // Audit entries and usage records are in no cached record: only a
+        // write carrying them marks the buffer as carried.
+        let _carrying = (batch.audit.len() + batch.records.len() > 0).then(|| self.carry());
+        let result = self.fly(&mut batch, &flight);
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        result
+    }
+
+    /// Writes `flight`'s counters and `batch` slice by slice; on a failure,
+    /// puts back what was not written.
+    fn fly(&self, batch: &mut Pending, flight: &InFlight) -> Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let counters = &flight.counters;
         let mut next = 0;
         while batch.len() > 0 || next < counters.len() {
             let start = Instant::now();
@@ -268,20 +350,44 @@ impl Inner {
             };
             // Committed without an fsync, like a quota consumption: what
             // was buffered survives a process crash once written, and no
-            // write of this process waits behind a slice's fsync.
-            match self
-                .db
-                .write_relaxed(|tx| write_some(tx, &batch, &counters[next..], Some(&slice)))
-            {
+            // write of this process waits behind a slice's fsync. The move
+            // is marked from the end of the slice's statements (its commit
+            // comes next) until `written` counts it: a read that overlaps
+            // the commit is not remembered. (Marked once, if the store runs
+            // the body again.)
+            let committing = std::cell::Cell::new(false);
+            let written = self.db.write_relaxed(|tx| {
+                let done = write_some(tx, batch, &counters[next..], Some(&slice))?;
+                if !committing.replace(true) {
+                    self.moving[0].fetch_add(1, SeqCst);
+                }
+                Ok(done)
+            });
+            let end = || {
+                if committing.get() {
+                    self.moving[1].fetch_add(1, SeqCst);
+                }
+            };
+            match written {
                 Ok(done) => {
                     crate::metrics::Metrics::inc(&self.metrics.flushes);
                     next += done.usage;
+                    flight.written.store(next, SeqCst);
+                    end();
                     batch.remove_written(done);
                 }
                 Err(e) => {
                     crate::metrics::Metrics::inc(&self.metrics.flush_errors);
-                    batch.unsorted(counters.into_iter().skip(next));
-                    self.restore(batch);
+                    let mut rest = std::mem::take(batch);
+                    // Back to the buffer in one move (begun before the
+                    // commit failed, if it got that far).
+                    if !committing.get() {
+                        self.moving[0].fetch_add(1, SeqCst);
+                    }
+                    *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    rest.unsorted(counters[next..].iter().cloned());
+                    self.restore(rest);
+                    self.moving[1].fetch_add(1, SeqCst);
                     return Err(e);
                 }
             }
