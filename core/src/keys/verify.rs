@@ -355,13 +355,14 @@ impl TokenManager {
                 let mut tries = 0;
                 loop {
                     let marks = inner.carry_marks();
+                    let before = watch.commit_mark();
                     let read = inner.db.with(access, |c| c.keys().get_by_hash(hash, now))?;
                     let Some((r, revision, read_at)) = read else {
                         return Ok(None);
                     };
                     let entry = CachedKey::new(self.with_pending(r), revision);
                     tries += 1;
-                    if inner.carried_nothing_since(marks) {
+                    if inner.counted_exactly(marks, before, watch.commit_mark()) {
                         watch.remember(read_at, || inner.cache_key(hash, &entry));
                     } else if tries < COUNTED_READS {
                         continue;

@@ -145,6 +145,10 @@ pub(crate) struct Inner {
     /// Moves of buffered counters (taken for a flush, a slice committed,
     /// put back after a failure): (begun, ended).
     moving: [std::sync::atomic::AtomicU64; 2],
+    /// The slice commit under way, if any: the move it is (its begun mark)
+    /// and the WAL-index header before it (SQLite: no other commit can
+    /// come between, the slice holds the write lock).
+    committing: Mutex<Option<(u64, crate::store::sqlite::epoch::CommitMark)>>,
 }
 
 /// Owners whose model policies a manager remembers at most.
@@ -210,6 +214,7 @@ impl Inner {
             carrying: Default::default(),
             in_flight: Default::default(),
             moving: Default::default(),
+            committing: Default::default(),
         });
         // Upkeep due between polls (a WAL past its checkpoint threshold)
         // wakes the flusher at once. A caller that commits holds the state,

@@ -369,6 +369,27 @@ fn total_check(got: u64, want: u64) {
     assert_eq!(got, want, "a remembered record miscounts");
 }
 
+/// A key's buffered uses include its counter in a flight until the slice
+/// holding it commits: slices go in key-id order, so exactly the ids up to
+/// the last one committed are in the database.
+#[test]
+fn a_flights_counter_counts_until_its_slice_commits() {
+    use super::write_behind::{CounterId, InFlight};
+    let tm = TokenManager::open(":memory:").unwrap();
+    let ids = ["a-1", "b-2", "c-3"];
+    let flight = Arc::new(InFlight::for_tests(
+        ids.iter().map(|i| (CounterId::of(i), (2, 7))).collect(),
+    ));
+    *tm.inner().in_flight.lock().unwrap() = Some(flight.clone());
+    tm.inner().record_use("c-3", 9).unwrap();
+    let counts = |tm: &TokenManager| ids.map(|i| tm.inner().pending_use(i));
+    assert_eq!(counts(&tm), [Some((2, 7)), Some((2, 7)), Some((3, 9))]);
+    flight.committed_through(Some(CounterId::of("b-2")));
+    assert_eq!(counts(&tm), [None, None, Some((3, 9))]);
+    flight.committed_through(Some(CounterId::of("c-3")));
+    assert_eq!(counts(&tm), [None, None, Some((1, 9))]);
+}
+
 /// Each numeric option is accepted at both ends of its documented range
 /// and refused one step outside (mutants: every bound of `open_with`
 /// could move by one, or its `||` become `&&`, and no core test saw it).

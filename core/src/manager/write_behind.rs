@@ -97,13 +97,29 @@ impl Pending {
 /// 32 768 the table doubled to 65 536 slots (2.6 MB) just before each flush.
 pub(super) const COUNTER_WEIGHT: usize = 6;
 
-/// The use counters a flush is writing, in key-id order, and how many of
-/// them are committed: a read of the database that no commit overlapped
-/// sees exactly the first `written`, so the buffer's count of a key is its
-/// pending uses plus its counter here if it is not among those.
+/// The use counters a flush is writing, and the greatest key id a slice
+/// committed (slices go in key-id order): a read of the database that no
+/// commit overlapped sees exactly the counters up to it, so the buffer's
+/// count of a key is its pending uses plus its counter here if above it.
 pub(crate) struct InFlight {
-    counters: Counters,
-    written: std::sync::atomic::AtomicUsize,
+    counters: HashMap<CounterId, (u64, i64)>,
+    written: Mutex<Option<CounterId>>,
+}
+
+impl InFlight {
+    /// Records that the slices committed hold every id up to `last`.
+    pub(crate) fn committed_through(&self, last: Option<CounterId>) {
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = last;
+    }
+
+    /// A flight of `counters`, none committed yet.
+    #[cfg(test)]
+    pub(crate) fn for_tests(counters: HashMap<CounterId, (u64, i64)>) -> InFlight {
+        InFlight {
+            counters,
+            written: Mutex::new(None),
+        }
+    }
 }
 
 /// Where writes and moves of buffered counters stood when taken (see
@@ -135,6 +151,30 @@ impl Inner {
     pub fn carried_nothing_since(&self, marks: CarryMarks) -> bool {
         let [a, b, c, d] = marks.0;
         a == b && c == d && self.carry_marks() == marks
+    }
+
+    /// [`Self::carried_nothing_since`], or else a read that only a slice's
+    /// commit overlapped but that did not see it: the WAL-index header was
+    /// the one before that commit both before the read (`before`) and after
+    /// it (`after`), so the read saw none of the slice and counted its
+    /// counters from the flight. (SQLite; `None` headers: no.)
+    pub fn counted_exactly(
+        &self,
+        marks: CarryMarks,
+        before: Option<crate::store::sqlite::epoch::CommitMark>,
+        after: Option<crate::store::sqlite::epoch::CommitMark>,
+    ) -> bool {
+        if self.carried_nothing_since(marks) {
+            return true;
+        }
+        let [a, b, c, d] = marks.0;
+        let slice = *self.committing.lock().unwrap_or_else(|e| e.into_inner());
+        a == b
+            && c == d + 1
+            && self.carry_marks() == marks
+            && before.is_some()
+            && before == after
+            && slice.is_some_and(|(begun, header)| begun == c && before == Some(header))
     }
 
     /// Runs `f`, a move of buffered counters, marked as under way.
@@ -262,9 +302,9 @@ impl Inner {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let flying = flight.and_then(|f| {
-            let i = f.counters.binary_search_by(|c| c.0.cmp(&id)).ok()?;
-            let written = f.written.load(std::sync::atomic::Ordering::SeqCst);
-            (i >= written).then(|| (f.counters[i].1, f.counters[i].2))
+            let counter = *f.counters.get(&id)?;
+            let written = f.written.lock().unwrap_or_else(|e| e.into_inner());
+            (written.as_ref() < Some(&id)).then_some(counter)
         });
         match (pending, flying) {
             (Some((n, t)), Some((m, u))) => Some((n + m, t.max(u))),
@@ -312,32 +352,42 @@ impl Inner {
                 return Ok(());
             }
         }
-        // The counters leave the buffer for the flight in one move: a read
-        // meanwhile finds them in one place or the other, and one that
-        // overlaps the move is not remembered.
+        // The counters leave the buffer for the flight in one move (a
+        // swap of tables): a read meanwhile finds them in one place or the
+        // other, and one that overlaps the move is not remembered.
         let (mut batch, flight) = self.moving(|| {
             let mut batch = self.take_batch();
-            // Sorted once: each slice writes the next ones.
             let flight = Arc::new(InFlight {
-                counters: batch.sorted_counters(),
-                written: Default::default(),
+                counters: std::mem::take(&mut batch.usage),
+                written: Mutex::new(None),
             });
             *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = Some(flight.clone());
             (batch, flight)
         });
+        // Sorted once, outside the move: each slice writes the next ones.
+        let mut counters: Counters = flight
+            .counters
+            .iter()
+            .map(|(id, (n, t))| (id.clone(), *n, *t))
+            .collect();
+        counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // Audit entries and usage records are in no cached record: only a
         // write carrying them marks the buffer as carried.
         let _carrying = (batch.audit.len() + batch.records.len() > 0).then(|| self.carry());
-        let result = self.fly(&mut batch, &flight);
+        let result = self.fly(&mut batch, &flight, &counters);
         *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) = None;
         result
     }
 
-    /// Writes `flight`'s counters and `batch` slice by slice; on a failure,
-    /// puts back what was not written.
-    fn fly(&self, batch: &mut Pending, flight: &InFlight) -> Result<()> {
+    /// Writes `counters` (`flight`'s, sorted) and `batch` slice by slice;
+    /// on a failure, puts back what was not written.
+    fn fly(
+        &self,
+        batch: &mut Pending,
+        flight: &InFlight,
+        counters: &[(CounterId, u64, i64)],
+    ) -> Result<()> {
         use std::sync::atomic::Ordering::SeqCst;
-        let counters = &flight.counters;
         let mut next = 0;
         while batch.len() > 0 || next < counters.len() {
             let start = Instant::now();
@@ -359,6 +409,12 @@ impl Inner {
             let written = self.db.write_relaxed(|tx| {
                 let done = write_some(tx, batch, &counters[next..], Some(&slice))?;
                 if !committing.replace(true) {
+                    // Noted before the move is: a read that sees the move
+                    // finds its header.
+                    let header = self.db.epoch().and_then(|w| w.commit_mark());
+                    let begun = self.moving[0].load(SeqCst) + 1;
+                    *self.committing.lock().unwrap_or_else(|e| e.into_inner()) =
+                        header.map(|h| (begun, h));
                     self.moving[0].fetch_add(1, SeqCst);
                 }
                 Ok(done)
@@ -372,7 +428,9 @@ impl Inner {
                 Ok(done) => {
                     crate::metrics::Metrics::inc(&self.metrics.flushes);
                     next += done.usage;
-                    flight.written.store(next, SeqCst);
+                    if let Some(last) = next.checked_sub(1).and_then(|i| counters.get(i)) {
+                        flight.committed_through(Some(last.0.clone()));
+                    }
                     end();
                     batch.remove_written(done);
                 }
