@@ -365,12 +365,12 @@ impl Inner {
             (batch, flight)
         });
         // Sorted once, outside the move: each slice writes the next ones.
-        let mut counters: Counters = flight
-            .counters
-            .iter()
-            .map(|(id, (n, t))| (id.clone(), *n, *t))
-            .collect();
-        counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let counters = sorted(
+            flight
+                .counters
+                .iter()
+                .map(|(id, (n, t))| (id.clone(), *n, *t)),
+        );
         // Audit entries and usage records are in no cached record: only a
         // write carrying them marks the buffer as carried.
         let _carrying = (batch.audit.len() + batch.records.len() > 0).then(|| self.carry());
@@ -635,6 +635,14 @@ pub(super) struct Written {
 /// Buffered use counters (key id, count, latest use), in key-id order.
 pub(super) type Counters = Vec<(CounterId, u64, i64)>;
 
+/// `counters` in key-id order: the order every slice writes them in and the
+/// stores lock their rows in.
+fn sorted(counters: impl Iterator<Item = (CounterId, u64, i64)>) -> Counters {
+    let mut counters: Counters = counters.collect();
+    counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    counters
+}
+
 /// Writes the buffered audit entries, then counters and usage records until
 /// `stop(rows written)` says so (`None`: all of them).
 pub(super) fn write_some(
@@ -689,12 +697,11 @@ impl Pending {
     pub(super) fn sorted_counters(&mut self) -> Counters {
         // Consumed, not drained: the table is freed now, not when the
         // batch is, while a new one fills for the next flush.
-        let mut counters: Counters = std::mem::take(&mut self.usage)
-            .into_iter()
-            .map(|(id, (count, t))| (id, count, t))
-            .collect();
-        counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        counters
+        sorted(
+            std::mem::take(&mut self.usage)
+                .into_iter()
+                .map(|(id, (count, t))| (id, count, t)),
+        )
     }
 
     /// Puts counters not written back (the inverse of [`Self::sorted_counters`]).
